@@ -1,0 +1,81 @@
+// Type-aware lint for the whole project, and the import rules of DESIGN.md ("the direction of imports").
+import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+/** Folders of src/ (other than core, below) and what each may not import; every one bans testing (DESIGN.md, "Layout and the direction of imports"). */
+const forbidden = {
+  ports: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster'],
+  contracts: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster'],
+  engine: ['adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster'],
+  adapters: ['engine', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster'],
+  devcluster: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing'],
+  controller: ['api', 'cli', 'main', 'testing', 'adapters'],
+  api: ['controller', 'cli', 'main', 'testing', 'adapters'],
+  cli: ['controller', 'api', 'testing'],
+  main: ['testing'],
+};
+
+const importRules = Object.entries(forbidden).map(([layer, banned]) => ({
+  files: [`src/${layer}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: `^(\\.\\./)+(${banned.join('|')})(/|$)`,
+            message: `src/${layer} may not import these layers (see DESIGN.md, "the direction of imports").`,
+          },
+        ],
+      },
+    ],
+  },
+}));
+
+export default defineConfig(
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js', 'bin/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'off',
+    },
+  },
+  {
+    files: ['**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['node:fs', 'node:child_process', 'node:net', 'node:http', 'node:https', 'node:process'],
+          patterns: [
+            {
+              regex:
+                '^(\\.\\./)+(ports|engine|adapters|controller|api|cli|contracts|main|testing|devcluster)(/|$)',
+              message: 'src/core is pure: it imports only core (DESIGN.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  ...importRules,
+);

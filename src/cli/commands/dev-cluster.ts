@@ -1,0 +1,139 @@
+import { parseArgs } from 'node:util';
+import { attach, down, status, up } from '../../devcluster/cluster.ts';
+import { clusterPaths } from '../../devcluster/layout.ts';
+import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
+
+export const DEV_CLUSTER_HELP = `Usage: capstan dev-cluster <command> [options]
+
+A real Kubernetes control plane on this machine's loopback: etcd, kube-apiserver (TLS, RBAC,
+service accounts, priority and fairness), kube-controller-manager, kube-scheduler, and kwok
+playing the nodes, so that pods are scheduled and become Ready. Binaries are built from Go
+modules on first use (several minutes) and cached.
+
+Commands:
+  up           start a cluster (fresh state) and wait until its nodes are Ready
+  down         stop every process of the cluster, by pid
+  status       what runs and where (all clusters, or --name)
+  kubeconfig   print the path of the cluster's admin kubeconfig
+
+Options:
+  --name NAME        cluster name (default: dev); several clusters run side by side
+  --port PORT        (up) the API server's port on 127.0.0.1 (default: a free port)
+  --nodes N          (up) number of fake nodes (default: 2)
+  -o, --output FMT   table, json or yaml (up, status)
+  -h, --help         this help
+
+Example:
+  capstan dev-cluster up
+  kubectl --kubeconfig "$(capstan dev-cluster kubeconfig)" get nodes
+`;
+
+function intOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > 65535)
+    throw new UsageError(`--${name} must be a positive whole number, not '${value}'`);
+  return n;
+}
+
+export async function devCluster(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(DEV_CLUSTER_HELP);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const { values } = parseArgs({
+    args: [...rest],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      name: { type: 'string' },
+      port: { type: 'string' },
+      nodes: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(DEV_CLUSTER_HELP);
+    return EXIT.ok;
+  }
+  const format = parseOutput(values.output);
+  const name = values.name ?? 'dev';
+  switch (command) {
+    case 'up': {
+      const port = intOption('port', values.port);
+      const nodes = intOption('nodes', values.nodes);
+      const cluster = await up({
+        name,
+        ...(port === undefined ? {} : { apiServerPort: port }),
+        ...(nodes === undefined ? {} : { nodes }),
+        progress: (line) => process.stderr.write(`${line}\n`),
+      });
+      const summary = {
+        name: cluster.name,
+        server: cluster.server,
+        kubeconfig: cluster.adminKubeconfig,
+        nodes: cluster.state.nodes,
+        folder: cluster.paths.root,
+      };
+      print(format, summary, () =>
+        [
+          `Cluster '${cluster.name}' is up: ${cluster.server}, ${cluster.state.nodes.length} node(s) Ready.`,
+          `  kubeconfig: ${cluster.adminKubeconfig}`,
+          `  logs:       ${cluster.paths.logs}`,
+          '',
+          'Try:',
+          `  kubectl --kubeconfig ${cluster.adminKubeconfig} get nodes`,
+          `  npm run capstan -- dev-cluster status${name === 'dev' ? '' : ` --name ${name}`}`,
+          `  npm run capstan -- dev-cluster down${name === 'dev' ? '' : ` --name ${name}`}`,
+          '',
+        ].join('\n'),
+      );
+      return EXIT.ok;
+    }
+    case 'down': {
+      const { stopped } = await down(name);
+      process.stderr.write(
+        stopped.length > 0
+          ? `stopped ${stopped.join(', ')} of cluster '${name}'\n`
+          : `cluster '${name}' was not running\n`,
+      );
+      return EXIT.ok;
+    }
+    case 'status': {
+      const clusters = await status(values.name);
+      print(format, clusters, () =>
+        clusters.length === 0
+          ? 'no local clusters\n'
+          : table(
+              ['NAME', 'STATUS', 'SERVER', 'NODES', 'COMPONENTS'],
+              clusters.map((c) => [
+                c.name,
+                c.running ? 'Running' : c.components.some((p) => p.running) ? 'Degraded' : 'Stopped',
+                c.server || '-',
+                String(c.nodes.length),
+                c.components.map((p) => `${p.name}:${p.running ? String(p.pid) : 'down'}`).join(' ') || '-',
+              ]),
+            ),
+      );
+      return EXIT.ok;
+    }
+    case 'kubeconfig': {
+      const cluster = await attach(name);
+      if (!cluster) {
+        process.stderr.write(
+          `capstan: cluster '${name}' is not running; start it with 'capstan dev-cluster up${name === 'dev' ? '' : ` --name ${name}`}'\n`,
+        );
+        process.stdout.write(`${clusterPaths(name).adminKubeconfig}\n`);
+        return EXIT.failed;
+      }
+      process.stdout.write(`${cluster.adminKubeconfig}\n`);
+      return EXIT.ok;
+    }
+    default:
+      throw new UsageError(
+        `unknown dev-cluster command '${command}' (expected up, down, status or kubeconfig)`,
+      );
+  }
+}

@@ -1,0 +1,61 @@
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { devCluster } from './commands/dev-cluster.ts';
+import { EXIT } from './output.ts';
+
+const HELP = `Usage: capstan <command> [options]
+
+GitOps delivery for Kubernetes: Git is the single source of truth for what runs.
+
+Commands:
+  dev-cluster   a real local Kubernetes control plane for development and tests
+
+Run 'capstan <command> --help' for a command's options.
+Exit codes: 0 success, 1 differences found, 2 usage error, 3 missing prerequisite, 4 failure.
+`;
+
+const PREREQUISITE_CODES = new Set(['GO_TOOLCHAIN_MISSING', 'BINARIES_MISSING', 'EXEC_NOT_FOUND']);
+
+/** Runs the CLI and returns the exit code. Errors become one clear line on stderr. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(HELP);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case 'dev-cluster':
+        return await devCluster(rest);
+      default:
+        process.stderr.write(`capstan: unknown command '${command}'\n\n${HELP}`);
+        return EXIT.usage;
+    }
+  } catch (error) {
+    return report(error);
+  }
+}
+
+function report(error: unknown): number {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(
+      `capstan: ${messageOf(error)}\nRun 'capstan ${process.argv[2] ?? ''} --help' for the options.\n`,
+    );
+    return EXIT.usage;
+  }
+  if (error instanceof CapstanError) {
+    process.stderr.write(`capstan: error [${error.code}]: ${error.message}\n`);
+    if (error.code === 'USAGE') return EXIT.usage;
+    return PREREQUISITE_CODES.has(error.code) ? EXIT.prerequisite : EXIT.failed;
+  }
+  process.stderr.write(
+    `capstan: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return EXIT.failed;
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

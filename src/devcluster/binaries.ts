@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CapstanError } from '../core/errors.ts';
+
+/** The programs a local cluster runs, and the tools the renderers call. */
+export const BINARIES = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubectl',
+  'kwok',
+  'kustomize',
+  'helm',
+] as const;
+export type BinaryName = (typeof BINARIES)[number];
+
+export const BUILD_SCRIPT = resolve(import.meta.dirname, '..', '..', 'scripts', 'build-binaries.sh');
+
+export interface EnsureBinariesOptions {
+  /** Receives one line per step of the build (or a note that the cache was used). */
+  readonly progress?: (line: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Returns the folder holding the pinned binaries, building them from Go modules on first use
+ * (scripts/build-binaries.sh: a versioned cache outside the repository, locked against parallel builds).
+ * `CAPSTAN_BIN_DIR` points at a ready folder instead.
+ */
+export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promise<string> {
+  const env = options.env ?? process.env;
+  const given = env['CAPSTAN_BIN_DIR'];
+  if (given) {
+    await assertBinaries(given);
+    return given;
+  }
+  const progress = options.progress ?? (() => undefined);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('bash', [BUILD_SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let lastLines: string[] = [];
+    let downloads = 0;
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    let partial = '';
+    child.stderr.on('data', (c: Buffer) => {
+      const lines = (partial + c.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.startsWith('go: downloading')) {
+          downloads += 1;
+          if (downloads % 50 === 0) progress(`  downloaded ${downloads} Go modules`);
+          continue;
+        }
+        lastLines = [...lastLines.slice(-19), line];
+        if (line.startsWith('[build-binaries]')) progress(line.replace('[build-binaries] ', ''));
+        else if (line.startsWith('build-binaries: error:')) progress(line);
+      }
+    });
+    child.on('error', (error) => {
+      reject(
+        new CapstanError('BINARIES_BUILD_FAILED', `cannot run ${BUILD_SCRIPT}: ${error.message}`, {
+          cause: error,
+        }),
+      );
+    });
+    child.on('close', (code) => {
+      if (code === 0) {
+        resolvePromise(stdout.trim().split('\n').pop() ?? '');
+        return;
+      }
+      const message = lastLines
+        .find((l) => l.startsWith('build-binaries: error:'))
+        ?.replace('build-binaries: error: ', '');
+      const codeName = code === 3 ? 'GO_TOOLCHAIN_MISSING' : 'BINARIES_BUILD_FAILED';
+      reject(
+        new CapstanError(
+          codeName,
+          message ??
+            `building the Kubernetes binaries failed (exit ${code ?? 'signal'}):\n${lastLines.join('\n')}`,
+        ),
+      );
+    });
+  });
+}
+
+export async function assertBinaries(dir: string): Promise<void> {
+  for (const name of BINARIES) {
+    try {
+      await access(join(dir, name), constants.X_OK);
+    } catch {
+      throw new CapstanError(
+        'BINARIES_MISSING',
+        `${join(dir, name)} is missing or not executable; run scripts/build-binaries.sh`,
+      );
+    }
+  }
+}

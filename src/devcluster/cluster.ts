@@ -1,0 +1,714 @@
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CapstanError } from '../core/errors.ts';
+import { ensureBinaries } from './binaries.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } from './layout.ts';
+import { createPki, type ClientName, type Pki } from './pki.ts';
+import { assertPortFree, freePorts } from './ports.ts';
+import { isRunning, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
+import { adminClient, type AdminClient } from './rest.ts';
+
+export interface ClusterPorts {
+  readonly etcdClient: number;
+  readonly etcdPeer: number;
+  readonly apiServer: number;
+  readonly controllerManager: number;
+  readonly scheduler: number;
+  readonly kwok: number;
+}
+
+/** What `up` records in the cluster's folder, so that `down` and `status` find every process. */
+export interface ClusterState {
+  readonly version: 1;
+  readonly name: string;
+  readonly server: string;
+  readonly ports: ClusterPorts;
+  readonly binDir: string;
+  readonly nodes: readonly string[];
+  readonly startedAt: string;
+  readonly processes: readonly ProcessRecord[];
+}
+
+export interface UpOptions {
+  /** Default `dev`. Each name is a separate cluster with its own folder and ports. */
+  readonly name?: string;
+  /** The API server's port on 127.0.0.1. Default: a free port. */
+  readonly apiServerPort?: number;
+  /** Fake nodes managed by kwok. Default 2. */
+  readonly nodes?: number;
+  /** A folder with the binaries; default: built or reused by scripts/build-binaries.sh. */
+  readonly binDir?: string;
+  /** Where cluster folders live. Default: see clustersRoot(). */
+  readonly root?: string;
+  /** Total time allowed for the control plane to become ready. Default 90 s. */
+  readonly readyTimeoutMs?: number;
+  readonly progress?: (line: string) => void;
+}
+
+type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+const KWOK_STAGES = [
+  'node-initialize',
+  'node-heartbeat-with-lease',
+  'pod-ready',
+  'pod-complete',
+  'pod-delete',
+];
+const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A running local control plane: real etcd, kube-apiserver, controller-manager, scheduler and kwok. */
+export class LocalCluster {
+  readonly paths: ClusterPaths;
+  #state: ClusterState;
+
+  constructor(paths: ClusterPaths, state: ClusterState) {
+    this.paths = paths;
+    this.#state = state;
+  }
+
+  get state(): ClusterState {
+    return this.#state;
+  }
+
+  get name(): string {
+    return this.#state.name;
+  }
+
+  get server(): string {
+    return this.#state.server;
+  }
+
+  /** Path of the kubeconfig with cluster-admin rights (system:masters). */
+  get adminKubeconfig(): string {
+    return this.paths.adminKubeconfig;
+  }
+
+  admin(): AdminClient {
+    return adminForPaths(this.paths, this.#state.server);
+  }
+
+  /**
+   * A kubeconfig for a ServiceAccount bound to a ClusterRole: an identity that is subject to RBAC and to
+   * API priority and fairness, as Capstan's agent is in a real cluster. Created once, then reused.
+   */
+  async serviceAccountKubeconfig(options: {
+    namespace: string;
+    name: string;
+    clusterRole: string;
+  }): Promise<string> {
+    const path = join(this.paths.kubeconfigs, `sa-${options.namespace}-${options.name}.kubeconfig`);
+    const api = this.admin();
+    await ensure(api, `/api/v1/namespaces`, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: options.namespace },
+    });
+    await ensure(api, `/api/v1/namespaces/${options.namespace}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: options.name, namespace: options.namespace },
+    });
+    await ensure(api, '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${options.namespace}-${options.name}-${options.clusterRole}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: options.clusterRole },
+      subjects: [{ kind: 'ServiceAccount', name: options.name, namespace: options.namespace }],
+    });
+    const token = await api.call(
+      'POST',
+      `/api/v1/namespaces/${options.namespace}/serviceaccounts/${options.name}/token`,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 7 * 24 * 3600 },
+      },
+    );
+    const value = (token.body as { status?: { token?: string } }).status?.token;
+    if (token.status !== 201 || !value) {
+      throw new CapstanError(
+        'DEVCLUSTER_TOKEN',
+        `cannot get a token for ServiceAccount ${options.namespace}/${options.name} (HTTP ${token.status})`,
+      );
+    }
+    await writeKubeconfig(path, {
+      server: this.server,
+      caFile: join(this.paths.pki, 'ca.crt'),
+      clusterName: this.name,
+      userName: `system:serviceaccount:${options.namespace}:${options.name}`,
+      credentials: { token: value },
+      namespace: options.namespace,
+    });
+    return path;
+  }
+
+  /** Stops the API server (SIGTERM, or SIGKILL with `kill`), leaving etcd and the rest running. For fault tests. */
+  async stopApiServer(options: { kill?: boolean } = {}): Promise<void> {
+    const record = this.#process('kube-apiserver');
+    await stopProcess(record, { kill: options.kill === true, graceMs: 15_000 });
+  }
+
+  /** Starts the API server again with the same flags and waits until it is ready. */
+  async startApiServer(options: { timeoutMs?: number } = {}): Promise<void> {
+    const old = this.#process('kube-apiserver');
+    if (isRunning(old)) return;
+    await assertPortFree(this.#state.ports.apiServer, 'kube-apiserver');
+    const record = startProcess({ name: old.name, binary: old.binary, args: old.args, log: old.log });
+    this.#state = {
+      ...this.#state,
+      processes: this.#state.processes.map((p) => (p.name === old.name ? record : p)),
+    };
+    await writeState(this.paths, this.#state);
+    await waitApiServerReady(this.admin(), record, Date.now() + (options.timeoutMs ?? 60_000));
+  }
+
+  /** Stops and starts the API server: clients see connections refused, then the same cluster back. */
+  async restartApiServer(options: { kill?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    await this.stopApiServer(options);
+    await this.startApiServer(options);
+  }
+
+  #process(name: Component): ProcessRecord {
+    const record = this.#state.processes.find((p) => p.name === name);
+    if (!record)
+      throw new CapstanError('DEVCLUSTER_STATE', `cluster ${this.name} has no ${name} process recorded`);
+    return record;
+  }
+}
+
+function adminForPaths(paths: ClusterPaths, server: string): AdminClient {
+  return adminClient(server, {
+    ca: join(paths.pki, 'ca.crt'),
+    cert: join(paths.pki, 'client-admin.crt'),
+    key: join(paths.pki, 'client-admin.key'),
+  });
+}
+
+/** Creates an object unless it exists (409). */
+async function ensure(api: AdminClient, collection: string, body: unknown): Promise<void> {
+  const res = await api.call('POST', collection, body);
+  if (res.status !== 201 && res.status !== 409) {
+    throw new CapstanError(
+      'DEVCLUSTER_BOOTSTRAP',
+      `POST ${collection} failed with HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`,
+    );
+  }
+}
+
+async function writeState(paths: ClusterPaths, state: ClusterState): Promise<void> {
+  await writeFile(paths.state, JSON.stringify(state, null, 2) + '\n');
+}
+
+async function readState(paths: ClusterPaths): Promise<ClusterState | undefined> {
+  try {
+    return JSON.parse(await readFile(paths.state, 'utf8')) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last lines of a component's log, to explain why it did not start. */
+function logTail(record: ProcessRecord, lines = 12): string {
+  try {
+    return readFileSync(record.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function diedError(record: ProcessRecord): CapstanError {
+  return new CapstanError(
+    'DEVCLUSTER_COMPONENT_EXITED',
+    `${record.name} exited during start-up. Last lines of ${record.log}:\n${logTail(record)}`,
+    {
+      subject: record.name,
+    },
+  );
+}
+
+async function waitUntil(
+  record: ProcessRecord,
+  deadline: number,
+  what: string,
+  probe: () => Promise<boolean>,
+): Promise<void> {
+  for (;;) {
+    if (!isRunning(record)) throw diedError(record);
+    try {
+      if (await probe()) return;
+    } catch {
+      /* not yet listening */
+    }
+    if (Date.now() > deadline) {
+      throw new CapstanError(
+        'DEVCLUSTER_TIMEOUT',
+        `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
+        {
+          retryable: true,
+          subject: record.name,
+        },
+      );
+    }
+    await sleep(150);
+  }
+}
+
+async function waitApiServerReady(api: AdminClient, record: ProcessRecord, deadline: number): Promise<void> {
+  await waitUntil(
+    record,
+    deadline,
+    'kube-apiserver',
+    async () => (await api.call('GET', '/readyz', undefined, { timeoutMs: 2000 })).status === 200,
+  );
+}
+
+/** One lock per cluster folder so that two `up` or `down` never interleave. */
+function lock(paths: ClusterPaths): () => void {
+  const take = () => {
+    const fd = openSync(paths.lock, 'wx');
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+  };
+  try {
+    take();
+  } catch {
+    const holder = Number(readFileSyncSafe(paths.lock));
+    if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) {
+      throw new CapstanError(
+        'DEVCLUSTER_BUSY',
+        `cluster folder ${paths.root} is in use by process ${holder} (another up or down); wait for it to finish`,
+      );
+    }
+    void rm(paths.lock, { force: true });
+    take();
+  }
+  return () => {
+    void rm(paths.lock, { force: true });
+  };
+}
+
+function readFileSyncSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a local cluster and returns once its nodes are Ready. Leaves nothing running if it fails. */
+export async function up(options: UpOptions = {}): Promise<LocalCluster> {
+  const name = options.name ?? 'dev';
+  const invalid = validateClusterName(name);
+  if (invalid) throw new CapstanError('DEVCLUSTER_BAD_NAME', invalid);
+  const paths = clusterPaths(name, options.root ?? clustersRoot());
+  const nodeCount = options.nodes ?? 2;
+  if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 100) {
+    throw new CapstanError(
+      'DEVCLUSTER_BAD_NODES',
+      `--nodes must be a whole number from 1 to 100, not ${nodeCount}`,
+    );
+  }
+  const progress = options.progress ?? (() => undefined);
+  const t0 = Date.now();
+  const say = (line: string) => {
+    progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+  };
+
+  await mkdir(paths.root, { recursive: true, mode: 0o700 });
+  const unlock = lock(paths);
+  const started: ProcessRecord[] = [];
+  try {
+    const previous = await readState(paths);
+    const running = previous?.processes.filter((p) => isRunning(p)) ?? [];
+    if (previous && running.length > 0) {
+      throw new CapstanError(
+        'DEVCLUSTER_ALREADY_RUNNING',
+        `cluster '${name}' is already running (${previous.server}, ${running.map((p) => p.name).join(', ')}); use it, or run 'capstan dev-cluster down --name ${name}' first`,
+      );
+    }
+    if (options.apiServerPort !== undefined) await assertPortFree(options.apiServerPort, 'kube-apiserver');
+
+    say('locating the Kubernetes binaries (built from Go modules on first use)');
+    const binDir =
+      options.binDir ??
+      (await ensureBinaries({
+        progress: (l) => {
+          say(`  ${l}`);
+        },
+      }));
+
+    // A fresh cluster each time: old data, certificates and logs go.
+    for (const dir of [paths.pki, paths.etcdData, paths.logs, paths.kubeconfigs])
+      await rm(dir, { recursive: true, force: true });
+    for (const dir of [paths.logs, paths.kubeconfigs]) await mkdir(dir, { recursive: true, mode: 0o700 });
+
+    say('generating certificates');
+    const pki = await createPki(paths.pki);
+    const [etcdClient, etcdPeer, apiServerFree, controllerManager, scheduler, kwok] = (await freePorts(
+      6,
+    )) as [number, number, number, number, number, number];
+    const ports: ClusterPorts = {
+      etcdClient,
+      etcdPeer,
+      apiServer: options.apiServerPort ?? apiServerFree,
+      controllerManager,
+      scheduler,
+      kwok,
+    };
+    const server = `https://127.0.0.1:${ports.apiServer}`;
+    await writeComponentKubeconfigs(paths, pki, server, name);
+
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
+    const launch = (component: Component, args: string[]): ProcessRecord => {
+      const record = startProcess({
+        name: component,
+        binary: join(binDir, component),
+        args,
+        log: join(paths.logs, `${component}.log`),
+      });
+      started.push(record);
+      return record;
+    };
+    const saveState = (nodes: readonly string[]) =>
+      writeState(paths, {
+        version: 1,
+        name,
+        server,
+        ports,
+        binDir,
+        nodes,
+        startedAt: new Date(t0).toISOString(),
+        processes: started,
+      });
+
+    say(`starting etcd on 127.0.0.1:${ports.etcdClient}`);
+    const etcd = launch('etcd', etcdArgs(paths, ports));
+    await saveState([]);
+    await waitUntil(etcd, deadline, 'etcd', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.etcdClient}/health`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    });
+
+    say(`starting kube-apiserver on ${server}`);
+    const apiserver = launch('kube-apiserver', apiServerArgs(paths, pki, ports));
+    await saveState([]);
+    const api = adminForPaths(paths, server);
+    await waitApiServerReady(api, apiserver, deadline);
+
+    say('starting kube-controller-manager, kube-scheduler and kwok');
+    launch('kube-controller-manager', controllerManagerArgs(paths, pki, ports));
+    launch('kube-scheduler', schedulerArgs(paths, ports));
+    const stages = join(paths.root, 'kwok-stages.yaml');
+    await writeFile(stages, await kwokStages(binDir));
+    launch('kwok', kwokArgs(paths, ports, stages));
+    await saveState([]);
+
+    const nodes = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
+    say(`registering ${nodeCount} kwok node(s) and waiting for them to be Ready`);
+    for (const node of nodes) await ensure(api, '/api/v1/nodes', fakeNode(node));
+    await waitNodesReady(api, nodes, started, deadline);
+    await waitUntil(
+      apiserver,
+      deadline,
+      'the default ServiceAccount',
+      async () =>
+        (await api.call('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+    );
+    await saveState(nodes);
+    say(`ready: ${nodeCount} node(s) Ready, API server ${server}`);
+    const state = await readState(paths);
+    if (!state) throw new CapstanError('DEVCLUSTER_STATE', `cannot read ${paths.state}`);
+    return new LocalCluster(paths, state);
+  } catch (error) {
+    // Nothing half-started stays behind.
+    for (const record of started.reverse()) await stopProcess(record, { graceMs: 5000 });
+    if (started.length > 0)
+      await writeState(paths, {
+        version: 1,
+        name,
+        server: '',
+        ports: emptyPorts(),
+        binDir: '',
+        nodes: [],
+        startedAt: new Date(t0).toISOString(),
+        processes: [],
+      });
+    throw error;
+  } finally {
+    unlock();
+  }
+}
+
+function emptyPorts(): ClusterPorts {
+  return { etcdClient: 0, etcdPeer: 0, apiServer: 0, controllerManager: 0, scheduler: 0, kwok: 0 };
+}
+
+async function waitNodesReady(
+  api: AdminClient,
+  nodes: readonly string[],
+  started: readonly ProcessRecord[],
+  deadline: number,
+): Promise<void> {
+  const kwok = started.find((p) => p.name === 'kwok');
+  if (!kwok) throw new CapstanError('DEVCLUSTER_STATE', 'kwok was not started');
+  await waitUntil(kwok, deadline, 'the kwok nodes', async () => {
+    for (const p of started) if (!isRunning(p)) throw diedError(p);
+    const res = await api.call('GET', '/api/v1/nodes');
+    type NodeList = {
+      items?: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[];
+    };
+    const ready = new Set(
+      ((res.body as NodeList).items ?? [])
+        .filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        .map((n) => n.metadata.name),
+    );
+    return nodes.every((n) => ready.has(n));
+  });
+}
+
+async function writeComponentKubeconfigs(
+  paths: ClusterPaths,
+  pki: Pki,
+  server: string,
+  clusterName: string,
+): Promise<void> {
+  const users: Record<ClientName, string> = {
+    admin: 'capstan-dev-admin',
+    'controller-manager': 'system:kube-controller-manager',
+    scheduler: 'system:kube-scheduler',
+    kwok: 'kwok-controller',
+  };
+  for (const [client, userName] of Object.entries(users) as [ClientName, string][]) {
+    await writeKubeconfig(join(paths.kubeconfigs, `${client}.kubeconfig`), {
+      server,
+      caFile: pki.caCert,
+      clusterName,
+      userName,
+      credentials: { certFile: pki.clients[client].cert, keyFile: pki.clients[client].key },
+    });
+  }
+}
+
+function etcdArgs(paths: ClusterPaths, ports: ClusterPorts): string[] {
+  const client = `http://127.0.0.1:${ports.etcdClient}`;
+  const peer = `http://127.0.0.1:${ports.etcdPeer}`;
+  return [
+    '--name=capstan',
+    `--data-dir=${paths.etcdData}`,
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+    `--initial-cluster=capstan=${peer}`,
+    '--initial-cluster-state=new',
+    '--auto-compaction-mode=periodic',
+    '--auto-compaction-retention=5m',
+    '--quota-backend-bytes=8589934592',
+    // A local, throw-away cluster: durability of each write is not worth an fsync.
+    '--unsafe-no-fsync=true',
+    '--log-level=warn',
+  ];
+}
+
+function apiServerArgs(paths: ClusterPaths, pki: Pki, ports: ClusterPorts): string[] {
+  return [
+    `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
+    '--etcd-prefix=/registry',
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${ports.apiServer}`,
+    `--cert-dir=${paths.pki}`,
+    `--tls-cert-file=${pki.serverCert}`,
+    `--tls-private-key-file=${pki.serverKey}`,
+    `--client-ca-file=${pki.caCert}`,
+    '--authorization-mode=Node,RBAC',
+    '--enable-priority-and-fairness=true',
+    `--service-account-key-file=${pki.serviceAccountPub}`,
+    `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+    `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+    `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
+    '--service-cluster-ip-range=10.96.0.0/16',
+    // The endpoint reconciler refuses a loopback address for the `kubernetes` Service; nothing here needs it.
+    '--endpoint-reconciler-type=none',
+    '--allow-privileged=true',
+    '--profiling=false',
+    '--event-ttl=1h',
+    '--v=1',
+  ];
+}
+
+function controllerManagerArgs(paths: ClusterPaths, pki: Pki, ports: ClusterPorts): string[] {
+  const kubeconfig = join(paths.kubeconfigs, 'controller-manager.kubeconfig');
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${ports.controllerManager}`,
+    `--cert-dir=${join(paths.pki, 'controller-manager')}`,
+    `--root-ca-file=${pki.caCert}`,
+    `--service-account-private-key-file=${pki.serviceAccountKey}`,
+    '--use-service-account-credentials=true',
+    `--cluster-signing-cert-file=${pki.caCert}`,
+    `--cluster-signing-key-file=${pki.caKey}`,
+    '--leader-elect=false',
+    '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
+    '--v=1',
+  ];
+}
+
+function schedulerArgs(paths: ClusterPaths, ports: ClusterPorts): string[] {
+  const kubeconfig = join(paths.kubeconfigs, 'scheduler.kubeconfig');
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${ports.scheduler}`,
+    `--cert-dir=${join(paths.pki, 'scheduler')}`,
+    '--leader-elect=false',
+    '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
+    '--v=1',
+  ];
+}
+
+function kwokArgs(paths: ClusterPaths, ports: ClusterPorts, stages: string): string[] {
+  return [
+    `--kubeconfig=${join(paths.kubeconfigs, 'kwok.kubeconfig')}`,
+    `--config=${stages}`,
+    '--manage-all-nodes=false',
+    '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+    '--node-ip=127.0.0.1',
+    `--server-address=127.0.0.1:${ports.kwok}`,
+    '--node-lease-duration-seconds=40',
+    '--cidr=10.244.0.1/16',
+  ];
+}
+
+async function kwokStages(binDir: string): Promise<string> {
+  const dir = join(binDir, 'kwok-stages');
+  const available = new Set(await readdir(dir).catch(() => [] as string[]));
+  const docs: string[] = [];
+  for (const stage of KWOK_STAGES) {
+    const file = `${stage}.yaml`;
+    if (!available.has(file))
+      throw new CapstanError(
+        'DEVCLUSTER_KWOK_STAGES',
+        `kwok stage ${file} is missing from ${dir}; rebuild with scripts/build-binaries.sh`,
+      );
+    docs.push(await readFile(join(dir, file), 'utf8'));
+  }
+  return docs.map((d) => d.trim()).join('\n---\n') + '\n';
+}
+
+function fakeNode(name: string): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: {
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'node-role.kubernetes.io/worker': '',
+        type: 'kwok',
+      },
+    },
+    spec: {},
+  };
+}
+
+/** Finds a cluster that `up` started, if its API server still runs. */
+export async function attach(name = 'dev', root: string = clustersRoot()): Promise<LocalCluster | undefined> {
+  const paths = clusterPaths(name, root);
+  const state = await readState(paths);
+  if (!state || state.processes.length === 0) return undefined;
+  const apiserver = state.processes.find((p) => p.name === 'kube-apiserver');
+  if (!apiserver || !isRunning(apiserver)) return undefined;
+  return new LocalCluster(paths, state);
+}
+
+/** Stops every process that `up` recorded, by pid, and waits until each is gone. */
+export async function down(name = 'dev', root: string = clustersRoot()): Promise<{ stopped: string[] }> {
+  const invalid = validateClusterName(name);
+  if (invalid) throw new CapstanError('DEVCLUSTER_BAD_NAME', invalid);
+  const paths = clusterPaths(name, root);
+  const state = await readState(paths);
+  if (!state) return { stopped: [] };
+  const unlock = lock(paths);
+  try {
+    const stopped: string[] = [];
+    // Reverse start order: kwok and the controllers first, etcd last.
+    for (const record of [...state.processes].reverse()) {
+      if (isRunning(record)) {
+        await stopProcess(record);
+        stopped.push(record.name);
+      }
+    }
+    await writeState(paths, { ...state, processes: [] });
+    return { stopped };
+  } finally {
+    unlock();
+  }
+}
+
+export interface ComponentStatus {
+  readonly name: string;
+  readonly pid: number;
+  readonly running: boolean;
+  readonly log: string;
+}
+
+export interface ClusterStatus {
+  readonly name: string;
+  readonly folder: string;
+  readonly running: boolean;
+  readonly server: string;
+  readonly kubeconfig: string;
+  readonly startedAt: string;
+  readonly nodes: readonly string[];
+  readonly components: readonly ComponentStatus[];
+}
+
+/** What runs and where, for one cluster or for every cluster folder. */
+export async function status(name?: string, root: string = clustersRoot()): Promise<ClusterStatus[]> {
+  const names = name ? [name] : await readdir(root).catch(() => [] as string[]);
+  const result: ClusterStatus[] = [];
+  for (const n of names.sort()) {
+    const paths = clusterPaths(n, root);
+    const state = await readState(paths);
+    if (!state) continue;
+    const components = state.processes.map((p) => ({
+      name: p.name,
+      pid: p.pid,
+      running: isRunning(p),
+      log: p.log,
+    }));
+    result.push({
+      name: n,
+      folder: paths.root,
+      running: components.length > 0 && components.every((c) => c.running),
+      server: state.server,
+      kubeconfig: paths.adminKubeconfig,
+      startedAt: state.startedAt,
+      nodes: state.nodes,
+      components,
+    });
+  }
+  return result;
+}

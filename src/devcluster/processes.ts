@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+
+/** A process that a local cluster started, as recorded in its state file. */
+export interface ProcessRecord {
+  readonly name: string;
+  readonly pid: number;
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly log: string;
+}
+
+export interface StartOptions {
+  readonly name: string;
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly log: string;
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts a long-running program in its own process group with its output appended to a log file.
+ * It outlives this process (the CLI's `up` returns while the cluster runs).
+ */
+export function startProcess(options: StartOptions): ProcessRecord {
+  const fd = openSync(options.log, 'a');
+  try {
+    const child = spawn(options.binary, options.args, {
+      cwd: options.cwd,
+      env: options.env ?? { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
+    if (child.pid === undefined) throw new Error(`cannot start ${options.binary}`);
+    child.on('error', () => undefined);
+    child.unref();
+    return {
+      name: options.name,
+      pid: child.pid,
+      binary: options.binary,
+      args: options.args,
+      log: options.log,
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True when the pid is alive, not a zombie, and still runs the recorded binary (pids are reused). */
+export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolean {
+  try {
+    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X') return false;
+    const argv0 = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    return argv0 === record.binary;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig); // the whole process group
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export interface StopOptions {
+  /** Time to wait after SIGTERM before SIGKILL. Default 10 s. */
+  readonly graceMs?: number;
+  /** Send SIGKILL at once (a crash, for fault tests). */
+  readonly kill?: boolean;
+}
+
+/** Stops a recorded process by pid: SIGTERM, then SIGKILL after the grace period. Returns once it is gone. */
+export async function stopProcess(record: ProcessRecord, options: StopOptions = {}): Promise<void> {
+  if (!isRunning(record)) return;
+  signal(record.pid, options.kill === true ? 'SIGKILL' : 'SIGTERM');
+  const deadline = Date.now() + (options.graceMs ?? 10_000);
+  while (isRunning(record)) {
+    if (Date.now() > deadline) {
+      signal(record.pid, 'SIGKILL');
+      await sleep(100);
+      if (!isRunning(record)) return;
+    }
+    await sleep(50);
+  }
+}
