@@ -81,6 +81,7 @@ export function run(command: string, args: readonly string[], options: RunOption
         resolve({ stdout, stderr });
       }
     });
+    child.stdin.on('error', () => undefined); // a child that exits without reading its input
     child.stdin.end(options.input ?? '');
   });
 }

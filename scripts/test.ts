@@ -1,0 +1,225 @@
+// The whole test suite, tier by tier: static checks, unit (pure), integration (real cluster, real git),
+// e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
+// any failure. Usage: node scripts/test.ts [--tier unit|integration|e2e] [--keep-cluster]
+import { spawn } from 'node:child_process';
+import { existsSync, globSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { attach, down, up } from '../src/devcluster/cluster.ts';
+import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
+
+const TIERS = ['unit', 'integration', 'e2e'] as const;
+type Tier = (typeof TIERS)[number];
+
+interface TierResult {
+  tier: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  seconds: number;
+  note: string;
+}
+
+const { values } = parseArgs({
+  options: {
+    tier: { type: 'string', multiple: true },
+    'keep-cluster': { type: 'boolean', default: false },
+    'no-checks': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const selected = (values.tier ?? [...TIERS]) as Tier[];
+for (const t of selected) {
+  if (!TIERS.includes(t)) {
+    console.error(`test: unknown tier '${t}' (expected ${TIERS.join(', ')})`);
+    process.exit(2);
+  }
+}
+const root = join(import.meta.dirname, '..');
+const results: TierResult[] = [];
+const t0 = Date.now();
+const banner = (text: string) => {
+  console.log(`\n=== ${text} ${'='.repeat(Math.max(0, 90 - text.length))}`);
+};
+
+function exec(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, env, stdio: 'inherit' });
+    child.on('close', (code) => {
+      resolve(code ?? 1);
+    });
+    child.on('error', () => {
+      resolve(127);
+    });
+  });
+}
+
+/** Runs node's test runner on the files of one tier and reads the counts from its TAP summary. */
+async function runNodeTests(
+  tier: string,
+  files: string[],
+  options: { concurrency: number; env?: NodeJS.ProcessEnv },
+): Promise<TierResult> {
+  const started = Date.now();
+  const tap = join(await mkdtemp(join(tmpdir(), 'capstan-test-')), `${tier}.tap`);
+  const code = await exec(
+    process.execPath,
+    [
+      '--test',
+      `--test-concurrency=${options.concurrency}`,
+      '--test-timeout=600000',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tap}`,
+      ...files,
+    ],
+    options.env,
+  );
+  const summary = existsSync(tap) ? await readFile(tap, 'utf8') : '';
+  const count = (key: string) => Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(summary)?.[1] ?? 0);
+  const failed = count('fail') + count('cancelled');
+  return {
+    tier,
+    passed: count('pass'),
+    // A runner that died without a summary counts as one failure, never as a pass.
+    failed: code !== 0 && failed === 0 ? 1 : failed,
+    skipped: count('skipped') + count('todo'),
+    seconds: (Date.now() - started) / 1000,
+    note: code !== 0 && failed === 0 ? `test runner exited with ${code}` : '',
+  };
+}
+
+function filesOf(pattern: string): string[] {
+  return globSync(pattern, { cwd: root }).sort();
+}
+
+async function checks(): Promise<void> {
+  banner('static checks: typecheck, lint, format');
+  const steps: [string, string, string[]][] = [
+    [
+      'typecheck',
+      process.execPath,
+      [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit'],
+    ],
+    ['lint', process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.']],
+    [
+      'format',
+      process.execPath,
+      [join(root, 'node_modules/prettier/bin/prettier.cjs'), '--check', '--log-level', 'warn', '.'],
+    ],
+  ];
+  for (const [name, command, args] of steps) {
+    const started = Date.now();
+    const code = await exec(command, args);
+    results.push({
+      tier: `check:${name}`,
+      passed: code === 0 ? 1 : 0,
+      failed: code === 0 ? 0 : 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note: '',
+    });
+  }
+}
+
+async function unit(): Promise<void> {
+  banner('unit tests (pure)');
+  results.push(await runNodeTests('unit', filesOf('test/unit/**/*.test.ts'), { concurrency: 2 }));
+}
+
+async function integration(): Promise<void> {
+  banner('integration tests (real kube-apiserver, real git)');
+  const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
+  const started = Date.now();
+  let ours = false;
+  try {
+    if (await attach(name)) {
+      console.log(`reusing the running cluster '${name}'`);
+    } else {
+      await up({
+        name,
+        progress: (line) => {
+          console.log(`[cluster] ${line}`);
+        },
+      });
+      ours = true;
+    }
+  } catch (error) {
+    console.error(
+      `\nintegration: the test cluster could not start, so the integration tier FAILS:\n${error instanceof Error ? error.message : String(error)}`,
+    );
+    results.push({
+      tier: 'integration',
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note: 'cluster did not start',
+    });
+    return;
+  }
+  try {
+    const env = { ...process.env, [TEST_CLUSTER_ENV]: name };
+    const regular = filesOf('test/integration/**/*.test.ts').filter((f) => !f.endsWith('.fault.test.ts'));
+    const faults = filesOf('test/integration/**/*.fault.test.ts');
+    const a = await runNodeTests('integration', regular, { concurrency: 2, env });
+    // Fault tests stop and restart parts of the shared cluster: one file at a time, after the rest.
+    banner('integration fault tests (API server restarts, git server hangs), one at a time');
+    const b =
+      faults.length > 0
+        ? await runNodeTests('integration-faults', faults, { concurrency: 1, env })
+        : undefined;
+    results.push(a);
+    if (b) results.push(b);
+  } finally {
+    if (ours && values['keep-cluster'] !== true) {
+      const { stopped } = await down(name);
+      console.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
+    }
+  }
+}
+
+async function e2e(): Promise<void> {
+  const files = filesOf('test/e2e/**/*.test.ts');
+  banner('e2e tests (browser)');
+  if (files.length === 0) {
+    results.push({
+      tier: 'e2e',
+      passed: 0,
+      failed: 0,
+      skipped: 0,
+      seconds: 0,
+      note: 'none yet: the web UI comes with a later issue',
+    });
+    return;
+  }
+  results.push(await runNodeTests('e2e', files, { concurrency: 1 }));
+}
+
+if (values['no-checks'] !== true && values.tier === undefined) await checks();
+for (const tier of selected) {
+  if (tier === 'unit') await unit();
+  if (tier === 'integration') await integration();
+  if (tier === 'e2e') await e2e();
+}
+
+const total = results.reduce(
+  (a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }),
+  { passed: 0, failed: 0, skipped: 0 },
+);
+banner('summary');
+const pad = (s: string | number, n: number) => String(s).padStart(n);
+console.log(
+  `${'tier'.padEnd(20)}${pad('passed', 8)}${pad('failed', 8)}${pad('skipped', 9)}${pad('time', 9)}`,
+);
+for (const r of results) {
+  console.log(
+    `${r.tier.padEnd(20)}${pad(r.passed, 8)}${pad(r.failed, 8)}${pad(r.skipped, 9)}${pad(`${r.seconds.toFixed(1)}s`, 9)}${r.note ? `   ${r.note}` : ''}`,
+  );
+}
+console.log(`(whole run: ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+console.log(`total: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exitCode = total.failed > 0 || total.passed === 0 ? 1 : 0;

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import { attach, up, type LocalCluster } from '../devcluster/cluster.ts';
+
+/** The cluster shared by one test run; scripts/test.ts starts it and names it in CAPSTAN_TEST_CLUSTER. */
+export const TEST_CLUSTER_ENV = 'CAPSTAN_TEST_CLUSTER';
+export const DEFAULT_TEST_CLUSTER = 'capstan-test';
+
+let shared: Promise<LocalCluster> | undefined;
+
+/**
+ * The run's cluster: attaches to the running one, or starts it when a test file runs on its own.
+ * Never skips: if no cluster can be had, this rejects with the reason and the test fails.
+ */
+export function testCluster(): Promise<LocalCluster> {
+  shared ??= (async () => {
+    const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
+    const running = await attach(name);
+    if (running) return running;
+    return up({ name, progress: (line) => process.stderr.write(`[test-cluster] ${line}\n`) });
+  })();
+  return shared;
+}
+
+export interface KubeClients {
+  readonly config: k8s.KubeConfig;
+  readonly core: k8s.CoreV1Api;
+  readonly apps: k8s.AppsV1Api;
+  readonly objects: k8s.KubernetesObjectApi;
+  readonly extensions: k8s.ApiextensionsV1Api;
+}
+
+export function kubeClients(kubeconfigPath: string): KubeClients {
+  const config = new k8s.KubeConfig();
+  config.loadFromFile(kubeconfigPath);
+  return {
+    config,
+    core: config.makeApiClient(k8s.CoreV1Api),
+    apps: config.makeApiClient(k8s.AppsV1Api),
+    objects: k8s.KubernetesObjectApi.makeApiClient(config),
+    extensions: config.makeApiClient(k8s.ApiextensionsV1Api),
+  };
+}
+
+/** The identity Capstan's agent has in tests: a ServiceAccount, so RBAC and priority and fairness apply. */
+export async function agentKubeconfig(cluster: LocalCluster): Promise<string> {
+  return cluster.serviceAccountKubeconfig({
+    namespace: 'capstan-system',
+    name: 'capstan-agent',
+    clusterRole: 'cluster-admin',
+  });
+}
+
+interface TestContextLike {
+  readonly name: string;
+  after(fn: () => Promise<void>): void;
+}
+
+/** A namespace of its own for one test, deleted after it. */
+export async function freshNamespace(t: TestContextLike, clients: KubeClients): Promise<string> {
+  const slug = t.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 40)
+    .replace(/-$/, '');
+  const name = `t-${slug}-${randomBytes(3).toString('hex')}`;
+  await clients.core.createNamespace({
+    body: { metadata: { name, labels: { 'capstan.dev/test': 'true' } } },
+  });
+  t.after(async () => {
+    await clients.core.deleteNamespace({ name }).catch(() => undefined);
+  });
+  return name;
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseOutput, table } from '../../../src/cli/output.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', '..', 'bin', 'capstan.js');
+const capstan = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CAPSTAN_STATE_DIR: '/nonexistent-capstan-state' },
+  });
+
+describe('capstan CLI', () => {
+  it('prints help and exits 0 with --help', () => {
+    const r = capstan('--help');
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /Usage: capstan <command>/);
+  });
+
+  it('refuses an unknown flag with exit 2 and names it', () => {
+    const r = capstan('dev-cluster', 'up', '--bogus');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /Unknown option '--bogus'/);
+  });
+
+  it('refuses an unknown command with exit 2', () => {
+    const r = capstan('frobnicate');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown command 'frobnicate'/);
+    assert.equal(capstan('dev-cluster', 'sideways').status, 2);
+  });
+
+  it('refuses a bad cluster name, a bad port and a bad output format before doing anything', () => {
+    const name = capstan('dev-cluster', 'up', '--name', '../x');
+    assert.equal(name.status, 4);
+    assert.match(name.stderr, /cluster name '..\/x' is not valid/);
+    const port = capstan('dev-cluster', 'up', '--port', '99999');
+    assert.equal(port.status, 2);
+    assert.match(port.stderr, /--port must be a positive whole number/);
+    const output = capstan('dev-cluster', 'status', '-o', 'xml');
+    assert.equal(output.status, 2);
+    assert.match(output.stderr, /-o must be one of table, json, yaml/);
+  });
+
+  it('lists no clusters as an empty JSON array', () => {
+    const r = capstan('dev-cluster', 'status', '-o', 'json');
+    assert.equal(r.status, 0);
+    assert.deepEqual(JSON.parse(r.stdout), []);
+  });
+
+  it('says a cluster is not running when asked for its kubeconfig', () => {
+    const r = capstan('dev-cluster', 'kubeconfig', '--name', 'nothing-here');
+    assert.equal(r.status, 4);
+    assert.match(r.stderr, /cluster 'nothing-here' is not running/);
+  });
+});
+
+describe('printers', () => {
+  it('aligns columns kubectl style', () => {
+    assert.equal(
+      table(
+        ['NAME', 'STATUS'],
+        [
+          ['dev', 'Running'],
+          ['capstan-test', 'Stopped'],
+        ],
+      ),
+      'NAME           STATUS\ndev            Running\ncapstan-test   Stopped\n',
+    );
+  });
+
+  it('accepts table, json and yaml', () => {
+    assert.equal(parseOutput(undefined), 'table');
+    assert.equal(parseOutput('yaml'), 'yaml');
+    assert.throws(() => parseOutput('wide'), /-o must be one of/);
+  });
+});
