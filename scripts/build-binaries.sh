@@ -15,7 +15,7 @@ ETCD_VERSION=v3.6.16       # go.etcd.io/etcd/server/v3
 KWOK_VERSION=v0.8.0        # sigs.k8s.io/kwok
 KUSTOMIZE_VERSION=v5.8.1   # sigs.k8s.io/kustomize/kustomize/v5
 HELM_VERSION=v3.21.4       # helm.sh/helm/v3
-SCRIPT_REVISION=1          # bump when the way of building changes
+SCRIPT_REVISION=2          # bump when the way of building changes
 GO_MIN_MINOR=26            # k8s v1.36 declares go 1.26.0
 
 STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go
@@ -116,14 +116,18 @@ install_tool kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
 install_tool kustomize "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
 install_tool helm "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 
-# kwok's stage definitions (node-initialize, node-heartbeat-with-lease, pod-ready, ...) ship in its module.
-kwok_dir=$("$GO" env GOMODCACHE)/sigs.k8s.io/kwok@${KWOK_VERSION}
-[ -d "$kwok_dir/kustomize/stage" ] || (cd "$work/etcd" && "$GO" mod download sigs.k8s.io/kwok@"${KWOK_VERSION}") || true
-if [ -d "$kwok_dir/kustomize/stage" ]; then
-  mkdir -p "$staging/kwok-stages"
-  find "$kwok_dir/kustomize/stage" -name '*.yaml' ! -name 'kustomization.yaml' -exec cp {} "$staging/kwok-stages/" \;
-  chmod -R u+w "$staging/kwok-stages"
-fi
+# kwok's stage definitions ship in its module (kustomize/stage): the "fast" node and pod stages that
+# kwokctl uses by default, the node heartbeat with a Lease, and the opt-in chaos stages (by label).
+step "copying kwok's stage definitions"
+kwok_dir=$(cd "$work/etcd" && "$GO" mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" | sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p')
+[ -n "$kwok_dir" ] && [ -d "$kwok_dir/kustomize/stage" ] || fail "cannot find kwok's stage definitions in sigs.k8s.io/kwok@${KWOK_VERSION}" 4
+mkdir -p "$staging/kwok-stages"
+for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+  pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml \
+  pod/chaos/pod-container-running-failed.yaml node/chaos/node-not-ready.yaml; do
+  cp "$kwok_dir/kustomize/stage/$f" "$staging/kwok-stages/" || fail "kwok stage $f is missing from sigs.k8s.io/kwok@${KWOK_VERSION}" 4
+done
+chmod -R u+w "$staging/kwok-stages"
 
 for b in "${BINARIES[@]}"; do [ -x "$staging/$b" ] || fail "expected binary $b was not produced" 4; done
 cat >"$staging/versions.txt" <<TXT
@@ -137,5 +141,9 @@ built ${build_date} in $(( $(date +%s) - started ))s
 TXT
 touch "$staging/.complete"
 rm -rf "$bin_dir"; mv "$staging" "$bin_dir"
+# Older builds (other versions) are not used any more.
+for old in "$cache_root"/bin/*/; do
+  [ "${old%/}" = "$bin_dir" ] || { step "removing an older build: $(basename "$old")"; rm -rf "$old"; }
+done
 step "done: $(du -sh "$bin_dir" | cut -f1) in $bin_dir"
 echo "$bin_dir"

@@ -175,7 +175,7 @@ async function integration(): Promise<void> {
     results.push(a);
     if (b) results.push(b);
   } finally {
-    if (ours && values['keep-cluster'] !== true) {
+    if (ours && !values['keep-cluster']) {
       const { stopped } = await down(name);
       console.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
     }
@@ -199,7 +199,7 @@ async function e2e(): Promise<void> {
   results.push(await runNodeTests('e2e', files, { concurrency: 1 }));
 }
 
-if (values['no-checks'] !== true && values.tier === undefined) await checks();
+if (!values['no-checks'] && values.tier === undefined) await checks();
 for (const tier of selected) {
   if (tier === 'unit') await unit();
   if (tier === 'integration') await integration();

@@ -48,12 +48,17 @@ export interface UpOptions {
 }
 
 type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+/**
+ * kwok's "fast" stages (as kwokctl loads them), plus one opt-in failure: pods labelled
+ * `pod-container-running-failed.stage.kwok.x-k8s.io: "true"` get a failed container (for Degraded health).
+ */
 const KWOK_STAGES = [
   'node-initialize',
   'node-heartbeat-with-lease',
   'pod-ready',
   'pod-complete',
   'pod-delete',
+  'pod-container-running-failed',
 ];
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

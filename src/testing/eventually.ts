@@ -19,7 +19,7 @@ export async function eventually<T>(
 ): Promise<Exclude<T, false>> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const started = Date.now();
-  let last: unknown = new Error('never tried');
+  let last: unknown;
   for (;;) {
     try {
       const value = await probe();

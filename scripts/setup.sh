@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Capstan's commands need on this machine, and nothing twice:
+#  - Debian packages (git, openssl, util-linux for flock, ca-certificates) when missing and we are root;
+#  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
+# Go is needed to build the Kubernetes binaries; scripts/build-binaries.sh says so clearly when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need=()
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian packages: ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "setup: error: missing programs (${need[*]}); install them with your package manager and run again" >&2
+    exit 3
+  fi
+fi
+
+command -v npm >/dev/null 2>&1 || { echo "setup: error: npm is not installed; install Node.js (any version from 20 on) and run again" >&2; exit 3; }
+stamp=node_modules/.capstan-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/node ]; then
+  log "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+node_version=$(npx --no-install node --version)
+case "$node_version" in
+  v24.*) ;;
+  *) echo "setup: error: npm scripts run Node.js $node_version, expected v24 (the node package in devDependencies)" >&2; exit 3 ;;
+esac
