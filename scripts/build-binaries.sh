@@ -29,20 +29,21 @@ BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwo
 log() { printf '[build-binaries] %s\n' "$*" >&2; }
 fail() { printf 'build-binaries: error: %s\n' "$*" >&2; exit "${2:-1}"; }
 
+cache_root=${CAPSTAN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/capstan}
+# The key names what is built, not the Go that built it: cached binaries serve a machine without Go.
+key="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_kustomize-${KUSTOMIZE_VERSION}_helm-${HELM_VERSION}_r${SCRIPT_REVISION}"
+bin_dir="$cache_root/bin/$key"
+mkdir -p "$cache_root/bin"
+
+complete() { [ -f "$bin_dir/.complete" ] && for b in "${BINARIES[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done; }
+if complete; then echo "$bin_dir"; exit 0; fi
+
 GO=${CAPSTAN_GO:-go}
 command -v "$GO" >/dev/null 2>&1 || fail "no Go toolchain: '$GO' is not on PATH. Install Go 1.${GO_MIN_MINOR} or newer (https://go.dev/doc/install) and run again." 3
 go_version=$("$GO" env GOVERSION 2>/dev/null) || fail "'$GO env GOVERSION' failed: is '$GO' a working Go toolchain?" 3
 go_minor=$(printf '%s' "$go_version" | sed -nE 's/^go1\.([0-9]+).*/\1/p')
 [ -n "$go_minor" ] && [ "$go_minor" -ge "$GO_MIN_MINOR" ] ||
   fail "Go 1.${GO_MIN_MINOR} or newer is needed to build Kubernetes ${K8S_VERSION}; found ${go_version}." 3
-
-cache_root=${CAPSTAN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/capstan}
-key="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_kustomize-${KUSTOMIZE_VERSION}_helm-${HELM_VERSION}_${go_version}_r${SCRIPT_REVISION}"
-bin_dir="$cache_root/bin/$key"
-mkdir -p "$cache_root/bin"
-
-complete() { [ -f "$bin_dir/.complete" ] && for b in "${BINARIES[@]}"; do [ -x "$bin_dir/$b" ] || return 1; done; }
-if complete; then echo "$bin_dir"; exit 0; fi
 
 # One build at a time: wait for another run's lock, then check again.
 exec 9>"$cache_root/bin/.lock"

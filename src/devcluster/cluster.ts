@@ -665,7 +665,7 @@ export async function down(name = 'dev', root: string = clustersRoot()): Promise
         stopped.push(record.name);
       }
     }
-    await writeState(paths, { ...state, processes: [] });
+    await writeState(paths, { ...state, nodes: [], processes: [] });
     return { stopped };
   } finally {
     unlock();

@@ -276,3 +276,25 @@ describe('the local control plane', () => {
     }
   });
 });
+
+describe('kwok failure simulation', () => {
+  it('fails the container of a pod labelled for it, as a crashing workload would', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await kube.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'crasher', labels: { 'pod-container-running-failed.stage.kwok.x-k8s.io': 'true' } },
+        spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+      },
+    });
+    const failed = await eventually(
+      async () => {
+        const pod = await kube.core.readNamespacedPod({ name: 'crasher', namespace });
+        const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+        return terminated ?? false;
+      },
+      { what: 'the container to be terminated', timeoutMs: 30_000 },
+    );
+    assert.notEqual(failed.exitCode, 0);
+  });
+});

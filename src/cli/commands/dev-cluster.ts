@@ -111,7 +111,7 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
               clusters.map((c) => [
                 c.name,
                 c.running ? 'Running' : c.components.some((p) => p.running) ? 'Degraded' : 'Stopped',
-                c.server || '-',
+                c.running ? c.server : '-',
                 String(c.nodes.length),
                 c.components.map((p) => `${p.name}:${p.running ? String(p.pid) : 'down'}`).join(' ') || '-',
               ]),
