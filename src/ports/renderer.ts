@@ -1,0 +1,88 @@
+import type { KubeObject } from '../core/resource.ts';
+
+/** Bounds on everything read while rendering (DESIGN.md, "Every read from outside is bounded"). */
+export interface RenderLimits {
+  /** Largest single file read. Default 10 MiB. */
+  readonly maxFileBytes: number;
+  /** Sum of all files read, and of a tool's output. Default 64 MiB. */
+  readonly maxTotalBytes: number;
+  /** Largest number of objects in one render. Default 5000. */
+  readonly maxObjects: number;
+  /** Largest number of YAML aliases in one document. Default 100. */
+  readonly maxAliases: number;
+  /** Time limit for one render (and for a tool it runs). Default 60 s. */
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_RENDER_LIMITS: RenderLimits = {
+  maxFileBytes: 10 * 1024 * 1024,
+  maxTotalBytes: 64 * 1024 * 1024,
+  maxObjects: 5000,
+  maxAliases: 100,
+  timeoutMs: 60_000,
+};
+
+export interface DirectoryOptions {
+  /** Descend into sub-folders. Default true. */
+  readonly recurse?: boolean;
+  /** Glob patterns (relative to the path) of files to read; default every *.yaml, *.yml and *.json. */
+  readonly include?: readonly string[];
+  /** Glob patterns of files to leave out. */
+  readonly exclude?: readonly string[];
+}
+
+export interface HelmOptions {
+  /** Default: the application name. */
+  readonly releaseName?: string;
+  /** Namespace passed to `helm template --namespace`. */
+  readonly namespace?: string;
+  /** Values files, relative to the chart folder, confined to the checkout. */
+  readonly valueFiles?: readonly string[];
+  /** Inline values (a YAML document as text, or an object). Applied after the values files. */
+  readonly values?: string | Readonly<Record<string, unknown>>;
+  /** The target cluster's version, e.g. `v1.36.3` (`--kube-version`). */
+  readonly kubeVersion?: string;
+  /** The target cluster's API versions (`--api-versions`), e.g. `apps/v1`, `monitoring.coreos.com/v1/ServiceMonitor`. */
+  readonly apiVersions?: readonly string[];
+}
+
+export interface KustomizeOptions {
+  /** Let kustomize load remote bases. Default false. */
+  readonly allowRemoteBases?: boolean;
+}
+
+export type RendererType = 'directory' | 'kustomize' | 'helm';
+
+export interface RenderRequest {
+  /** Absolute path of the checkout (the confinement root): nothing outside it is read. */
+  readonly root: string;
+  /** Folder inside the checkout, relative to root ('' or '.' for the root itself). */
+  readonly path: string;
+  /** Default: kustomize when the folder has a kustomization file, helm when it has Chart.yaml, else directory. */
+  readonly type?: RendererType;
+  readonly directory?: DirectoryOptions;
+  readonly helm?: HelmOptions;
+  readonly kustomize?: KustomizeOptions;
+  readonly limits?: Partial<RenderLimits>;
+  readonly signal?: AbortSignal;
+}
+
+/** Where an object came from, for error messages: `apps/web/deploy.yaml:12` (document starting on line 12). */
+export interface ObjectSource {
+  readonly file: string;
+  readonly line: number;
+}
+
+export interface RenderedObject {
+  readonly object: KubeObject;
+  readonly source: ObjectSource;
+}
+
+export interface RenderResult {
+  readonly type: RendererType;
+  readonly objects: readonly RenderedObject[];
+}
+
+export interface Renderer {
+  render(request: RenderRequest): Promise<RenderResult>;
+}
