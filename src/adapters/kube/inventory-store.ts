@@ -1,0 +1,90 @@
+import { CapstanError } from '../../core/errors.ts';
+import { decodeInventory, encodeInventory, type Inventory } from '../../core/inventory.ts';
+import { FIELD_MANAGER } from '../../core/ownership.ts';
+import type { Cluster, ResourceType } from '../../ports/cluster.ts';
+import type { InventoryStore } from '../../ports/inventory.ts';
+
+export const DEFAULT_INVENTORY_NAMESPACE = 'capstan-system';
+const APP_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Application names are DNS labels: they name ConfigMaps, labels and events. */
+export function validateApplicationName(name: string): void {
+  if (!APP_NAME.test(name) || name.length > 45) {
+    throw new CapstanError(
+      'INVALID_APPLICATION_NAME',
+      `application name '${name}' is not valid: use at most 45 lower-case letters, digits and '-', starting and ending with a letter or digit`,
+    );
+  }
+}
+
+/**
+ * Inventories as ConfigMaps `capstan-inventory-<application>` in one namespace of the target cluster
+ * (capstan-system by default), so that every client of that cluster agrees on what is owned.
+ */
+export class ConfigMapInventoryStore implements InventoryStore {
+  readonly #cluster: Cluster;
+  readonly #namespace: string;
+  #types: Promise<{ configMap: ResourceType; namespace: ResourceType }> | undefined;
+
+  constructor(cluster: Cluster, namespace: string = DEFAULT_INVENTORY_NAMESPACE) {
+    this.#cluster = cluster;
+    this.#namespace = namespace;
+  }
+
+  #name(application: string): string {
+    validateApplicationName(application);
+    return `capstan-inventory-${application}`;
+  }
+
+  #typesOnce(): Promise<{ configMap: ResourceType; namespace: ResourceType }> {
+    this.#types ??= (async () => {
+      const configMap = await this.#cluster.resourceType('v1', 'ConfigMap');
+      const namespace = await this.#cluster.resourceType('v1', 'Namespace');
+      if (!configMap || !namespace) throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 ConfigMap and Namespace');
+      return { configMap, namespace };
+    })();
+    return this.#types;
+  }
+
+  async read(application: string): Promise<Inventory | undefined> {
+    const { configMap } = await this.#typesOnce();
+    const name = this.#name(application);
+    const live = await this.#cluster.get(configMap, this.#namespace, name);
+    if (!live) return undefined;
+    const text = (live['data'] as Record<string, string> | undefined)?.['inventory'];
+    const where = `ConfigMap/${this.#namespace}/${name}`;
+    if (text === undefined) throw new CapstanError('INVENTORY_DAMAGED', `${where} has no 'inventory' key; fix or delete it`, { subject: where });
+    const inventory = decodeInventory(text, where);
+    if (inventory.application !== application) {
+      throw new CapstanError('INVENTORY_DAMAGED', `${where} belongs to application '${inventory.application}', not '${application}'`, { subject: where });
+    }
+    return inventory;
+  }
+
+  async write(inventory: Inventory): Promise<void> {
+    const { configMap, namespace } = await this.#typesOnce();
+    const name = this.#name(inventory.application);
+    if (!(await this.#cluster.get(namespace, '', this.#namespace))) {
+      await this.#cluster.apply(namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.#namespace } }, { fieldManager: FIELD_MANAGER });
+    }
+    await this.#cluster.apply(
+      configMap,
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name,
+          namespace: this.#namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'capstan', 'capstan.dev/inventory-of': inventory.application },
+        },
+        data: { inventory: encodeInventory(inventory) },
+      },
+      { fieldManager: FIELD_MANAGER, force: true },
+    );
+  }
+
+  async delete(application: string): Promise<void> {
+    const { configMap } = await this.#typesOnce();
+    await this.#cluster.delete(configMap, this.#namespace, this.#name(application));
+  }
+}

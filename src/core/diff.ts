@@ -1,0 +1,76 @@
+import { createTwoFilesPatch } from 'diff';
+import { stringify } from 'yaml';
+import type { KubeObject, ResourceId } from './resource.ts';
+import { formatId } from './resource.ts';
+import { canonicalJson } from './digest.ts';
+
+/** Fields the server owns: never a difference between desired and live. */
+const SERVER_METADATA = ['managedFields', 'resourceVersion', 'generation', 'uid', 'creationTimestamp', 'selfLink'];
+
+/**
+ * The object as compared: without status and server-set metadata. Both sides of a comparison go through
+ * this, after the desired side went through a server-side dry-run apply (so defaults are filled in).
+ */
+export function normalizeForCompare(object: KubeObject): KubeObject {
+  const metadata = { ...object.metadata };
+  for (const field of SERVER_METADATA) delete metadata[field];
+  const { status: _status, ...rest } = object;
+  return { ...rest, metadata } as KubeObject;
+}
+
+export function sameState(a: KubeObject, b: KubeObject): boolean {
+  return canonicalJson(normalizeForCompare(a)) === canonicalJson(normalizeForCompare(b));
+}
+
+const SECRET_FIELDS = ['data', 'stringData'] as const;
+
+/** Secrets' values never reach a diff: each value shows as `*** (unchanged)` or `*** (changed)`. */
+function redactSecrets(live: KubeObject | undefined, desired: KubeObject | undefined): [KubeObject | undefined, KubeObject | undefined] {
+  const isSecret = (o: KubeObject | undefined) => o?.kind === 'Secret' && o.apiVersion === 'v1';
+  if (!isSecret(live) && !isSecret(desired)) return [live, desired];
+  const redact = (o: KubeObject | undefined, other: KubeObject | undefined, side: 'old' | 'new') => {
+    if (!o) return o;
+    const copy: KubeObject = { ...o };
+    for (const field of SECRET_FIELDS) {
+      const values = o[field] as Record<string, string> | undefined;
+      if (!values || typeof values !== 'object') continue;
+      const otherValues = (other?.[field] ?? {}) as Record<string, string>;
+      copy[field] = Object.fromEntries(
+        Object.keys(values).map((k) => [k, values[k] === otherValues[k] ? '*** (unchanged)' : `*** (${side === 'old' ? 'old value' : 'new value'})`]),
+      );
+    }
+    return copy;
+  };
+  return [redact(live, desired, 'old'), redact(desired, live, 'new')];
+}
+
+export interface ObjectDiff {
+  readonly changed: boolean;
+  /** Unified diff of the YAML of live (a) and desired-after-dry-run (b); empty when unchanged. */
+  readonly unified: string;
+}
+
+/** Differences between the live object and what it would be after the apply (undefined: absent). */
+export function diffObjects(id: ResourceId, live: KubeObject | undefined, desired: KubeObject | undefined): ObjectDiff {
+  const [a, b] = redactSecrets(live && normalizeForCompare(live), desired && normalizeForCompare(desired));
+  const textA = a ? stringify(sortKeys(a)) : '';
+  const textB = b ? stringify(sortKeys(b)) : '';
+  if (textA === textB) return { changed: false, unified: '' };
+  const name = formatId(id);
+  const patch = createTwoFilesPatch(live ? `live/${name}` : '/dev/null', desired ? `desired/${name}` : '/dev/null', textA, textB, '', '', { context: 3 });
+  // Drop jsdiff's "====" header line; keep the standard ---/+++ lines.
+  return { changed: true, unified: patch.split('\n').filter((l) => !/^=+$/.test(l)).join('\n') };
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const head = ['apiVersion', 'kind', 'metadata', 'spec'].filter((k) => k in obj);
+    const rest = Object.keys(obj)
+      .filter((k) => !head.includes(k))
+      .sort();
+    return Object.fromEntries([...head, ...rest].map((k) => [k, sortKeys(obj[k])]));
+  }
+  return value;
+}

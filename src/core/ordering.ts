@@ -1,0 +1,197 @@
+import { CapstanError } from './errors.ts';
+import type { KubeObject, ResourceId } from './resource.ts';
+import { formatId, groupOf, idOf } from './resource.ts';
+import type { HookPhase } from './sync-result.ts';
+
+/**
+ * The order of a sync: Namespaces and CRDs first (everything else may need them), then the hook phases
+ * PreSync → Sync → PostSync (SyncFail only when the sync failed); inside a phase, sync waves ascending;
+ * inside a wave, kinds in dependency order, then namespace and name.
+ */
+export const WAVE_ANNOTATION = 'capstan.dev/sync-wave';
+export const HOOK_ANNOTATION = 'capstan.dev/hook';
+export const HOOK_DELETE_POLICY_ANNOTATION = 'capstan.dev/hook-delete-policy';
+
+export type HookDeletePolicy = 'BeforeHookCreation' | 'HookSucceeded' | 'HookFailed';
+
+/** Kinds in the order they are applied: what others refer to comes first. Unknown kinds come last. */
+const KIND_ORDER = [
+  'Namespace',
+  'CustomResourceDefinition',
+  'PriorityClass',
+  'NetworkPolicy',
+  'ResourceQuota',
+  'LimitRange',
+  'PodDisruptionBudget',
+  'ServiceAccount',
+  'Secret',
+  'ConfigMap',
+  'StorageClass',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'Role',
+  'RoleBinding',
+  'Service',
+  'DaemonSet',
+  'Pod',
+  'ReplicationController',
+  'ReplicaSet',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+  'IngressClass',
+  'Ingress',
+  'APIService',
+  'MutatingWebhookConfiguration',
+  'ValidatingWebhookConfiguration',
+];
+const KIND_RANK = new Map(KIND_ORDER.map((kind, i) => [kind, i]));
+
+export function kindRank(kind: string): number {
+  return KIND_RANK.get(kind) ?? KIND_ORDER.length;
+}
+
+export interface HookSpec {
+  readonly phases: readonly HookPhase[];
+  readonly deletePolicies: readonly HookDeletePolicy[];
+}
+
+export interface OrderedObject {
+  readonly id: ResourceId;
+  readonly object: KubeObject;
+  readonly wave: number;
+  /** Set when the object is a hook: it runs in its phases and is not part of the inventory. */
+  readonly hook?: HookSpec;
+}
+
+export interface Wave {
+  readonly wave: number;
+  readonly objects: readonly OrderedObject[];
+}
+
+export interface SyncOrder {
+  /** Namespaces and CustomResourceDefinitions that are not hooks, applied before anything else. */
+  readonly bootstrap: readonly OrderedObject[];
+  readonly phases: Readonly<Record<HookPhase, readonly Wave[]>>;
+}
+
+const HELM_HOOKS: Record<string, HookPhase> = {
+  'pre-install': 'PreSync',
+  'pre-upgrade': 'PreSync',
+  'post-install': 'PostSync',
+  'post-upgrade': 'PostSync',
+};
+const HELM_DELETE_POLICIES: Record<string, HookDeletePolicy> = {
+  'before-hook-creation': 'BeforeHookCreation',
+  'hook-succeeded': 'HookSucceeded',
+  'hook-failed': 'HookFailed',
+};
+const PHASES: readonly HookPhase[] = ['PreSync', 'Sync', 'PostSync', 'SyncFail'];
+const POLICIES: readonly HookDeletePolicy[] = ['BeforeHookCreation', 'HookSucceeded', 'HookFailed'];
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** The sync wave of an object: an integer annotation, 0 by default. */
+export function waveOf(object: KubeObject): number {
+  const raw = object.metadata.annotations?.[WAVE_ANNOTATION] ?? object.metadata.annotations?.['helm.sh/hook-weight'];
+  if (raw === undefined) return 0;
+  const wave = Number(raw.trim());
+  if (!Number.isSafeInteger(wave) || raw.trim() === '') {
+    throw new CapstanError('INVALID_SYNC_WAVE', `${formatId(idOf(object))}: ${WAVE_ANNOTATION} must be an integer, not '${raw}'`, {
+      subject: formatId(idOf(object)),
+    });
+  }
+  return wave;
+}
+
+/** The hook phases and delete policies of an object, or undefined when it is not a hook. Helm hooks are understood. */
+export function hookOf(object: KubeObject): HookSpec | undefined {
+  const annotations = object.metadata.annotations ?? {};
+  const subject = formatId(idOf(object));
+  let phases: HookPhase[] = [];
+  let policies: HookDeletePolicy[] = [];
+  if (annotations[HOOK_ANNOTATION] !== undefined) {
+    for (const p of list(annotations[HOOK_ANNOTATION])) {
+      if (!PHASES.includes(p as HookPhase)) {
+        throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_ANNOTATION} '${p}' is not one of ${PHASES.join(', ')}`, { subject });
+      }
+      phases.push(p as HookPhase);
+    }
+    for (const p of list(annotations[HOOK_DELETE_POLICY_ANNOTATION])) {
+      if (!POLICIES.includes(p as HookDeletePolicy)) {
+        throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_DELETE_POLICY_ANNOTATION} '${p}' is not one of ${POLICIES.join(', ')}`, { subject });
+      }
+      policies.push(p as HookDeletePolicy);
+    }
+  } else if (annotations['helm.sh/hook'] !== undefined) {
+    phases = [...new Set(list(annotations['helm.sh/hook']).flatMap((h) => (HELM_HOOKS[h] ? [HELM_HOOKS[h]] : [])))];
+    // Helm test hooks and delete/rollback hooks have no place in a GitOps sync: such objects are left out.
+    if (phases.length === 0) return { phases: [], deletePolicies: [] };
+    policies = list(annotations['helm.sh/hook-delete-policy']).flatMap((p) => (HELM_DELETE_POLICIES[p] ? [HELM_DELETE_POLICIES[p]] : []));
+  } else {
+    return undefined;
+  }
+  if (phases.length === 0) throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_ANNOTATION} names no phase`, { subject });
+  return { phases, deletePolicies: policies.length > 0 ? policies : ['BeforeHookCreation'] };
+}
+
+function compareObjects(a: OrderedObject, b: OrderedObject): number {
+  return (
+    kindRank(a.id.kind) - kindRank(b.id.kind) ||
+    a.id.kind.localeCompare(b.id.kind) ||
+    a.id.namespace.localeCompare(b.id.namespace) ||
+    a.id.name.localeCompare(b.id.name)
+  );
+}
+
+function toWaves(objects: readonly OrderedObject[]): Wave[] {
+  const byWave = new Map<number, OrderedObject[]>();
+  for (const o of objects) byWave.set(o.wave, [...(byWave.get(o.wave) ?? []), o]);
+  return [...byWave.entries()].sort(([a], [b]) => a - b).map(([wave, list]) => ({ wave, objects: [...list].sort(compareObjects) }));
+}
+
+const isBootstrapKind = (o: KubeObject) =>
+  (o.kind === 'Namespace' && groupOf(o.apiVersion) === '') ||
+  (o.kind === 'CustomResourceDefinition' && groupOf(o.apiVersion) === 'apiextensions.k8s.io');
+
+/** Orders a validated, de-duplicated desired state for a sync. Helm test hooks are dropped. */
+export function orderForSync(objects: readonly KubeObject[]): SyncOrder {
+  const bootstrap: OrderedObject[] = [];
+  const byPhase: Record<HookPhase, OrderedObject[]> = { PreSync: [], Sync: [], PostSync: [], SyncFail: [] };
+  for (const object of objects) {
+    const id = idOf(object);
+    const hook = hookOf(object);
+    const wave = waveOf(object);
+    if (hook === undefined) {
+      (isBootstrapKind(object) ? bootstrap : byPhase.Sync).push({ id, object, wave });
+      continue;
+    }
+    for (const phase of hook.phases) byPhase[phase].push({ id, object, wave, hook });
+  }
+  return {
+    bootstrap: [...bootstrap].sort(compareObjects),
+    phases: {
+      PreSync: toWaves(byPhase.PreSync),
+      Sync: toWaves(byPhase.Sync),
+      PostSync: toWaves(byPhase.PostSync),
+      SyncFail: toWaves(byPhase.SyncFail),
+    },
+  };
+}
+
+/** Objects in the order they are applied in a successful sync (for display and for tests). */
+export function flattenOrder(order: SyncOrder): OrderedObject[] {
+  return [
+    ...order.bootstrap,
+    ...(['PreSync', 'Sync', 'PostSync'] as const).flatMap((phase) => order.phases[phase].flatMap((w) => w.objects)),
+  ];
+}

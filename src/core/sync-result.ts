@@ -1,0 +1,55 @@
+import type { Health } from './health.ts';
+import type { ResourceId } from './resource.ts';
+
+/** What happened to one resource in a sync. The one result type that logs, history, API, CLI and UI render. */
+export const SYNC_ACTIONS = ['created', 'configured', 'unchanged', 'pruned', 'skipped', 'failed'] as const;
+export type SyncAction = (typeof SYNC_ACTIONS)[number];
+
+export interface SyncEntry {
+  readonly id: ResourceId;
+  readonly action: SyncAction;
+  /** Why, for people: the field that changed, the error, why it was skipped. */
+  readonly message: string;
+  /** Sync wave (annotation capstan.dev/sync-wave), 0 by default. */
+  readonly wave: number;
+  /** Set for hooks: PreSync, Sync, PostSync or SyncFail. */
+  readonly hook?: HookPhase;
+  readonly health?: Health;
+  /** True when the apply was a dry run (nothing was written). */
+  readonly dryRun?: boolean;
+}
+
+export type HookPhase = 'PreSync' | 'Sync' | 'PostSync' | 'SyncFail';
+
+export type SyncPhase = 'Succeeded' | 'Failed';
+
+export interface SyncResult {
+  /** Application name: whose inventory this sync used. */
+  readonly application: string;
+  readonly phase: SyncPhase;
+  /** A one-line summary: `3 created, 1 configured, 12 unchanged, 1 pruned`, or what failed. */
+  readonly message: string;
+  /** Commit the desired state came from, when it came from git. */
+  readonly revision?: string;
+  /** Digest of the rendered desired state (see renderDigest). */
+  readonly digest: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly dryRun: boolean;
+  readonly entries: readonly SyncEntry[];
+}
+
+export function countActions(entries: readonly SyncEntry[]): Record<SyncAction, number> {
+  const counts: Record<SyncAction, number> = { created: 0, configured: 0, unchanged: 0, pruned: 0, skipped: 0, failed: 0 };
+  for (const entry of entries) counts[entry.action] += 1;
+  return counts;
+}
+
+/** `2 created, 1 configured, 5 unchanged` — zero counts left out; `nothing to do` when empty. */
+export function summarise(entries: readonly SyncEntry[]): string {
+  const counts = countActions(entries);
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([action, n]) => `${n} ${action}`);
+  return parts.length > 0 ? parts.join(', ') : 'nothing to do';
+}
