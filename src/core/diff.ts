@@ -4,18 +4,23 @@ import type { KubeObject, ResourceId } from './resource.ts';
 import { formatId } from './resource.ts';
 import { canonicalJson } from './digest.ts';
 
-/** Fields the server owns: never a difference between desired and live. */
-const SERVER_METADATA = ['managedFields', 'resourceVersion', 'generation', 'uid', 'creationTimestamp', 'selfLink'];
-
 /**
  * The object as compared: without status and server-set metadata. Both sides of a comparison go through
  * this, after the desired side went through a server-side dry-run apply (so defaults are filled in).
  */
 export function normalizeForCompare(object: KubeObject): KubeObject {
-  const metadata = { ...object.metadata };
-  for (const field of SERVER_METADATA) delete metadata[field];
+  // Fields the server owns are never a difference between desired and live.
+  const {
+    managedFields: _managedFields,
+    resourceVersion: _resourceVersion,
+    generation: _generation,
+    uid: _uid,
+    creationTimestamp: _creationTimestamp,
+    selfLink: _selfLink,
+    ...metadata
+  } = object.metadata;
   const { status: _status, ...rest } = object;
-  return { ...rest, metadata } as KubeObject;
+  return { ...rest, metadata };
 }
 
 export function sameState(a: KubeObject, b: KubeObject): boolean {

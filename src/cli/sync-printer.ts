@@ -1,0 +1,60 @@
+import { formatId } from '../core/resource.ts';
+import type { SyncEntry, SyncResult } from '../core/sync-result.ts';
+import { table } from './output.ts';
+
+const COLOURS = { red: 31, green: 32, yellow: 33, cyan: 36, grey: 90 } as const;
+type Colour = keyof typeof COLOURS;
+
+export function paint(enabled: boolean, colour: Colour, text: string): string {
+  return enabled ? `\u001b[${COLOURS[colour]}m${text}\u001b[0m` : text;
+}
+
+const ACTION_COLOUR: Record<SyncEntry['action'], Colour> = {
+  created: 'green',
+  configured: 'yellow',
+  unchanged: 'grey',
+  pruned: 'red',
+  skipped: 'cyan',
+  failed: 'red',
+};
+
+/** One progress line per resource, as the sync goes: `configured  Deployment/web/api  changed spec.replicas`. */
+export function progressLine(entry: SyncEntry, colour: boolean): string {
+  const action = (entry.dryRun === true ? `${entry.action} (dry run)` : entry.action).padEnd(11);
+  const hook = entry.hook ? ` [${entry.hook} hook]` : '';
+  const message = entry.message ? `  ${entry.message}` : '';
+  return `  ${paint(colour, ACTION_COLOUR[entry.action], action)} ${formatId(entry.id)}${hook}${message}`;
+}
+
+/** The summary table printed at the end of a sync. */
+export function resultTable(result: SyncResult, colour: boolean): string {
+  const rows = result.entries.map((e) => [
+    formatId(e.id),
+    e.action + (e.hook ? ` (${e.hook})` : ''),
+    e.health?.status ?? '-',
+    [e.message, e.health && e.health.status !== 'Healthy' && e.health.message ? e.health.message : ''].filter(Boolean).join('; '),
+  ]);
+  const head = rows.length > 0 ? table(['RESOURCE', 'ACTION', 'HEALTH', 'MESSAGE'], rows) + '\n' : '';
+  const verdict =
+    result.phase === 'Succeeded'
+      ? paint(colour, 'green', `${result.dryRun ? 'Dry run of' : 'Synced'} application '${result.application}'`)
+      : paint(colour, 'red', `Sync of application '${result.application}' failed`);
+  const revision = result.revision ? ` at ${result.revision.slice(0, 12)}` : '';
+  const seconds = ((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1);
+  return `${head}${verdict}${revision}: ${result.message} (${seconds} s)\n`;
+}
+
+/** Colours a unified diff for a terminal: additions green, removals red, hunks cyan. */
+export function colourDiff(unified: string, colour: boolean): string {
+  if (!colour) return unified;
+  return unified
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('+++') || line.startsWith('---')) return paint(true, 'grey', line);
+      if (line.startsWith('+')) return paint(true, 'green', line);
+      if (line.startsWith('-')) return paint(true, 'red', line);
+      if (line.startsWith('@@')) return paint(true, 'cyan', line);
+      return line;
+    })
+    .join('\n');
+}

@@ -1,0 +1,89 @@
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { FIELD_MANAGER } from '../core/ownership.ts';
+import { formatId } from '../core/resource.ts';
+import type { SyncEntry } from '../core/sync-result.ts';
+import type { Cluster, ResourceType } from '../ports/cluster.ts';
+import type { Clock } from '../ports/clock.ts';
+import { mapBounded } from './concurrency.ts';
+import type { PlannedChange } from './plan.ts';
+
+export interface ApplyContext {
+  readonly cluster: Cluster;
+  readonly clock: Clock;
+  readonly forceConflicts: boolean;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly wave: number;
+  readonly emit: (entry: SyncEntry) => void;
+}
+
+/** Resolves the type of a change whose CRD was created earlier in this sync. */
+async function typeOf(change: PlannedChange, cluster: Cluster): Promise<ResourceType> {
+  if (change.prepared.type) return change.prepared.type;
+  const type = await cluster.resourceType(change.prepared.object.apiVersion, change.prepared.object.kind, { refresh: true });
+  if (!type) {
+    throw new CapstanError('KUBE_UNKNOWN_KIND', `${formatId(change.prepared.id)}: the cluster still does not serve ${change.prepared.object.apiVersion} ${change.prepared.object.kind}`);
+  }
+  return type;
+}
+
+/** Deletes an object and waits until it is gone (for replace and for hooks). */
+export async function deleteAndWait(cluster: Cluster, clock: Clock, type: ResourceType, namespace: string, name: string, timeoutMs: number): Promise<void> {
+  await cluster.delete(type, namespace, name, { propagationPolicy: 'Foreground' });
+  const deadline = clock.now().getTime() + timeoutMs;
+  while (await cluster.get(type, namespace, name)) {
+    if (clock.now().getTime() > deadline) {
+      throw new CapstanError('SYNC_TIMEOUT', `${type.kind}/${namespace ? `${namespace}/` : ''}${name} was not deleted within ${timeoutMs} ms (finalizers?)`, { retryable: true });
+    }
+    await clock.sleep(250);
+  }
+}
+
+/** Applies the changes of one wave (unchanged ones are reported, not applied). Returns the entries. */
+export async function applyWave(changes: readonly PlannedChange[], ctx: ApplyContext): Promise<SyncEntry[]> {
+  return mapBounded(changes, ctx.concurrency, async (change): Promise<SyncEntry> => {
+    const { id, object } = change.prepared;
+    const base = { id, wave: ctx.wave };
+    let entry: SyncEntry;
+    if (change.action === 'unchanged') {
+      entry = { ...base, action: 'unchanged', message: '' };
+    } else {
+      try {
+        const type = await typeOf(change, ctx.cluster);
+        if (change.action === 'replace') {
+          await deleteAndWait(ctx.cluster, ctx.clock, type, id.namespace, id.name, ctx.timeoutMs);
+        }
+        await ctx.cluster.apply(type, object, { fieldManager: FIELD_MANAGER, force: ctx.forceConflicts });
+        entry =
+          change.action === 'configure'
+            ? { ...base, action: 'configured', message: changedPaths(change) }
+            : { ...base, action: 'created', message: change.action === 'replace' ? 'replaced: deleted and re-created (an immutable field changed)' : '' };
+      } catch (error) {
+        entry = { ...base, action: 'failed', message: messageOf(error).replace(`${formatId(id)}: `, '') };
+      }
+    }
+    ctx.emit(entry);
+    return entry;
+  });
+}
+
+/** A short description of what changed: the first two levels of the fields whose lines differ. */
+function changedPaths(change: PlannedChange): string {
+  const fields = new Set<string>();
+  let top = '';
+  let second = '';
+  for (const line of change.diff.unified.split('\n')) {
+    if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('@@')) continue;
+    const topKey = /^[ +-]([A-Za-z][\w.-]*):/.exec(line)?.[1];
+    const secondKey = /^[ +-] {2}([A-Za-z][\w.-]*):/.exec(line)?.[1];
+    if (topKey) {
+      top = topKey;
+      second = '';
+    } else if (secondKey) {
+      second = secondKey;
+    }
+    if (line.startsWith('+') || line.startsWith('-')) fields.add(second ? `${top}.${second}` : top || 'object');
+  }
+  const list = [...fields];
+  return list.length > 0 ? `changed ${list.slice(0, 4).join(', ')}${list.length > 4 ? ', …' : ''}` : 'changed';
+}

@@ -1,0 +1,45 @@
+import type { Health } from '../core/health.ts';
+import type { KubeObject } from '../core/resource.ts';
+import type { SyncEntry } from '../core/sync-result.ts';
+import type { Cluster } from '../ports/cluster.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { InventoryStore } from '../ports/inventory.ts';
+
+/** Progress of a sync, for CLIs (one line per resource) and for the agent's events. */
+export type SyncEvent = { readonly type: 'step'; readonly message: string } | { readonly type: 'entry'; readonly entry: SyncEntry };
+
+export interface SyncDeps {
+  readonly cluster: Cluster;
+  readonly inventory: InventoryStore;
+  readonly clock: Clock;
+  readonly assessHealth: (object: KubeObject | undefined) => Health;
+  readonly progress?: (event: SyncEvent) => void;
+}
+
+export interface SyncOptions {
+  /** Whose inventory this is: ownership marks and pruning are per application. */
+  readonly application: string;
+  /** Namespace for namespaced objects that name none. */
+  readonly namespace: string;
+  /** Commit the desired state came from. */
+  readonly revision?: string;
+  /** Delete owned objects that left the desired state. Default false (they are reported). */
+  readonly prune?: boolean;
+  /** Plan and report, write nothing. Default false. */
+  readonly dryRun?: boolean;
+  /** Accept an empty desired state (and prune everything with prune on). Default false. */
+  readonly allowEmpty?: boolean;
+  /** Take over fields owned by other managers. Default false. */
+  readonly forceConflicts?: boolean;
+  /** Delete and re-create objects whose immutable fields changed. Default false. */
+  readonly replace?: boolean;
+  /** Wait until every resource is Healthy (ends early on Degraded). Default false. */
+  readonly wait?: boolean;
+  /** Time limit for waiting (health, hooks, CRDs). Default 5 minutes. */
+  readonly timeoutMs?: number;
+  /** Requests in flight at once. Default 8. */
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5 * 60_000;

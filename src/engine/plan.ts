@@ -1,0 +1,88 @@
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { diffObjects, sameState, type ObjectDiff } from '../core/diff.ts';
+import { FIELD_MANAGER } from '../core/ownership.ts';
+import type { KubeObject, ResourceId } from '../core/resource.ts';
+import { formatId } from '../core/resource.ts';
+import type { Cluster } from '../ports/cluster.ts';
+import { mapBounded } from './concurrency.ts';
+import type { PreparedObject } from './prepare.ts';
+
+export type PlanAction = 'create' | 'configure' | 'unchanged' | 'replace';
+
+export interface PlannedChange {
+  readonly prepared: PreparedObject;
+  readonly action: PlanAction;
+  readonly live: KubeObject | undefined;
+  /** What the server would make of the apply (server-side dry run), when a dry run was possible. */
+  readonly merged: KubeObject | undefined;
+  readonly diff: ObjectDiff;
+  /** Why the change could not be dry-run: its namespace or CRD is created by the same sync. */
+  readonly deferred?: string;
+}
+
+export interface PlanFailure {
+  readonly id: ResourceId;
+  readonly message: string;
+}
+
+export interface Plan {
+  readonly changes: readonly PlannedChange[];
+  readonly failures: readonly PlanFailure[];
+}
+
+export interface PlanOptions {
+  readonly cluster: Cluster;
+  readonly forceConflicts: boolean;
+  readonly replace: boolean;
+  readonly concurrency: number;
+}
+
+/**
+ * Server-side dry run of the whole set, compared with live after normalisation: defaulting, managed
+ * fields, status and server-set fields never show as differences. Objects whose namespace or CRD is
+ * created by the same sync are planned as creations without a dry run.
+ */
+export async function planChanges(objects: readonly PreparedObject[], options: PlanOptions): Promise<Plan> {
+  const namespacesInSet = new Set(objects.filter((o) => o.id.group === '' && o.id.kind === 'Namespace').map((o) => o.id.name));
+  const failures: PlanFailure[] = [];
+  const planned = await mapBounded(objects, options.concurrency, async (prepared): Promise<PlannedChange | undefined> => {
+    const { id, object, type } = prepared;
+    if (!type) {
+      return { prepared, action: 'create', live: undefined, merged: undefined, diff: diffObjects(id, undefined, object), deferred: 'its CustomResourceDefinition is created by this sync' };
+    }
+    try {
+      const live = await options.cluster.get(type, id.namespace, id.name);
+      const merged = await options.cluster.apply(type, object, { fieldManager: FIELD_MANAGER, force: options.forceConflicts, dryRun: true });
+      if (!live) return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
+      const unchanged = sameState(live, merged);
+      return { prepared, action: unchanged ? 'unchanged' : 'configure', live, merged, diff: unchanged ? { changed: false, unified: '' } : diffObjects(id, live, merged) };
+    } catch (error) {
+      const code = error instanceof CapstanError ? error.code : '';
+      if (code === 'KUBE_NOT_FOUND' && id.namespace !== '' && namespacesInSet.has(id.namespace)) {
+        return { prepared, action: 'create', live: undefined, merged: undefined, diff: diffObjects(id, undefined, object), deferred: `its Namespace ${id.namespace} is created by this sync` };
+      }
+      if (code === 'KUBE_IMMUTABLE' && options.replace) {
+        const live = await options.cluster.get(type, id.namespace, id.name);
+        return { prepared, action: 'replace', live, merged: undefined, diff: diffObjects(id, live, object) };
+      }
+      failures.push({ id, message: explain(id, error) });
+      return undefined;
+    }
+  });
+  return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures };
+}
+
+function explain(id: ResourceId, error: unknown): string {
+  const code = error instanceof CapstanError ? error.code : '';
+  const text = messageOf(error).replace(`${formatId(id)}: `, '');
+  switch (code) {
+    case 'KUBE_IMMUTABLE':
+      return `${text}. An immutable field changed, so the object cannot be updated in place: sync with --replace to delete and re-create it`;
+    case 'KUBE_CONFLICT':
+      return `${text}. Another field manager owns these fields: sync with --force-conflicts to take them over`;
+    case 'KUBE_NOT_FOUND':
+      return `${text}. Create it first, or add it to the desired state (or use the CreateNamespace option)`;
+    default:
+      return text;
+  }
+}

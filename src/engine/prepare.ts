@@ -1,0 +1,83 @@
+import { CapstanError } from '../core/errors.ts';
+import { withOwnershipMarks } from '../core/ownership.ts';
+import type { KubeObject, ResourceId } from '../core/resource.ts';
+import { formatId, groupOf, idOf, keyOf } from '../core/resource.ts';
+import type { Cluster, ResourceType } from '../ports/cluster.ts';
+import type { ObjectSource, RenderedObject } from '../ports/renderer.ts';
+
+/** A desired object ready for planning: identity final, namespace defaulted, ownership marks on. */
+export interface PreparedObject {
+  readonly id: ResourceId;
+  readonly object: KubeObject;
+  /** Undefined while its kind is defined by a CRD of the same sync that the server does not serve yet. */
+  readonly type: ResourceType | undefined;
+  readonly source?: ObjectSource;
+}
+
+interface CrdDefinition {
+  readonly group: string;
+  readonly kind: string;
+  readonly plural: string;
+  readonly namespaced: boolean;
+}
+
+function crdDefinitions(objects: readonly RenderedObject[]): CrdDefinition[] {
+  return objects
+    .map((r) => r.object)
+    .filter((o) => o.kind === 'CustomResourceDefinition' && groupOf(o.apiVersion) === 'apiextensions.k8s.io')
+    .map((o) => {
+      const spec = (o['spec'] ?? {}) as { group?: string; scope?: string; names?: { kind?: string; plural?: string } };
+      return { group: spec.group ?? '', kind: spec.names?.kind ?? '', plural: spec.names?.plural ?? '', namespaced: spec.scope !== 'Cluster' };
+    });
+}
+
+const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
+
+/**
+ * Resolves every object's kind through discovery (or a CRD of the same sync), defaults the namespace of
+ * namespaced objects, drops it from cluster-scoped ones, refuses duplicates and unknown kinds, and adds
+ * the ownership marks of the application. Fails as a whole: one bad object stops the plan.
+ */
+export async function prepare(
+  rendered: readonly RenderedObject[],
+  options: { application: string; namespace: string; cluster: Cluster },
+): Promise<PreparedObject[]> {
+  const crds = crdDefinitions(rendered);
+  const problems: string[] = [];
+  const seen = new Map<string, RenderedObject>();
+  const prepared: PreparedObject[] = [];
+  for (const r of rendered) {
+    const object = r.object;
+    const group = groupOf(object.apiVersion);
+    let type = await options.cluster.resourceType(object.apiVersion, object.kind);
+    let namespaced = type?.namespaced;
+    if (!type) {
+      const crd = crds.find((c) => c.group === group && c.kind === object.kind);
+      if (!crd) {
+        problems.push(
+          `${where(r)}: ${formatId(idOf(object))}: the cluster does not serve ${object.apiVersion} ${object.kind} (unknown kind or version; is its CRD installed?)`,
+        );
+        continue;
+      }
+      namespaced = crd.namespaced;
+      type = undefined;
+    }
+    const metadata = { ...object.metadata };
+    if (namespaced === true) metadata.namespace = metadata.namespace ?? options.namespace;
+    else delete metadata.namespace;
+    const normalized: KubeObject = { ...object, metadata };
+    const id = idOf(normalized);
+    const key = keyOf(id);
+    const first = seen.get(key);
+    if (first) {
+      problems.push(`${where(r)}: ${formatId(id)} is also defined at ${where(first)}; each resource may appear once`);
+      continue;
+    }
+    seen.set(key, r);
+    prepared.push({ id, object: withOwnershipMarks(normalized, options.application, id), type, source: r.source });
+  }
+  if (problems.length > 0) {
+    throw new CapstanError('PLAN_INVALID', `the desired state is not valid:\n  ${problems.join('\n  ')}`);
+  }
+  return prepared;
+}
