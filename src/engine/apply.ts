@@ -20,20 +20,36 @@ export interface ApplyContext {
 /** Resolves the type of a change whose CRD was created earlier in this sync. */
 async function typeOf(change: PlannedChange, cluster: Cluster): Promise<ResourceType> {
   if (change.prepared.type) return change.prepared.type;
-  const type = await cluster.resourceType(change.prepared.object.apiVersion, change.prepared.object.kind, { refresh: true });
+  const type = await cluster.resourceType(change.prepared.object.apiVersion, change.prepared.object.kind, {
+    refresh: true,
+  });
   if (!type) {
-    throw new CapstanError('KUBE_UNKNOWN_KIND', `${formatId(change.prepared.id)}: the cluster still does not serve ${change.prepared.object.apiVersion} ${change.prepared.object.kind}`);
+    throw new CapstanError(
+      'KUBE_UNKNOWN_KIND',
+      `${formatId(change.prepared.id)}: the cluster still does not serve ${change.prepared.object.apiVersion} ${change.prepared.object.kind}`,
+    );
   }
   return type;
 }
 
 /** Deletes an object and waits until it is gone (for replace and for hooks). */
-export async function deleteAndWait(cluster: Cluster, clock: Clock, type: ResourceType, namespace: string, name: string, timeoutMs: number): Promise<void> {
+export async function deleteAndWait(
+  cluster: Cluster,
+  clock: Clock,
+  type: ResourceType,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+): Promise<void> {
   await cluster.delete(type, namespace, name, { propagationPolicy: 'Foreground' });
   const deadline = clock.now().getTime() + timeoutMs;
   while (await cluster.get(type, namespace, name)) {
     if (clock.now().getTime() > deadline) {
-      throw new CapstanError('SYNC_TIMEOUT', `${type.kind}/${namespace ? `${namespace}/` : ''}${name} was not deleted within ${timeoutMs} ms (finalizers?)`, { retryable: true });
+      throw new CapstanError(
+        'SYNC_TIMEOUT',
+        `${type.kind}/${namespace ? `${namespace}/` : ''}${name} was not deleted within ${timeoutMs} ms (finalizers?)`,
+        { retryable: true },
+      );
     }
     await clock.sleep(250);
   }
@@ -57,7 +73,14 @@ export async function applyWave(changes: readonly PlannedChange[], ctx: ApplyCon
         entry =
           change.action === 'configure'
             ? { ...base, action: 'configured', message: changedPaths(change) }
-            : { ...base, action: 'created', message: change.action === 'replace' ? 'replaced: deleted and re-created (an immutable field changed)' : '' };
+            : {
+                ...base,
+                action: 'created',
+                message:
+                  change.action === 'replace'
+                    ? 'replaced: deleted and re-created (an immutable field changed)'
+                    : '',
+              };
       } catch (error) {
         entry = { ...base, action: 'failed', message: messageOf(error).replace(`${formatId(id)}: `, '') };
       }
@@ -82,8 +105,11 @@ function changedPaths(change: PlannedChange): string {
     } else if (secondKey) {
       second = secondKey;
     }
-    if (line.startsWith('+') || line.startsWith('-')) fields.add(second ? `${top}.${second}` : top || 'object');
+    if (line.startsWith('+') || line.startsWith('-'))
+      fields.add(second ? `${top}.${second}` : top || 'object');
   }
   const list = [...fields];
-  return list.length > 0 ? `changed ${list.slice(0, 4).join(', ')}${list.length > 4 ? ', …' : ''}` : 'changed';
+  return list.length > 0
+    ? `changed ${list.slice(0, 4).join(', ')}${list.length > 4 ? ', …' : ''}`
+    : 'changed';
 }

@@ -6,7 +6,8 @@ import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
 
 /** Progress of a sync, for CLIs (one line per resource) and for the agent's events. */
-export type SyncEvent = { readonly type: 'step'; readonly message: string } | { readonly type: 'entry'; readonly entry: SyncEntry };
+export type SyncEvent =
+  { readonly type: 'step'; readonly message: string } | { readonly type: 'entry'; readonly entry: SyncEntry };
 
 export interface SyncDeps {
   readonly cluster: Cluster;

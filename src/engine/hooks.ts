@@ -20,38 +20,66 @@ export interface HookContext {
  * under BeforeHookCreation — and waited for until it completes (Healthy) or fails (Degraded). Returns
  * the entries and whether every hook succeeded; a failed hook stops the phase.
  */
-export async function runHooks(phase: HookPhase, waves: readonly Wave[], ctx: HookContext): Promise<{ entries: SyncEntry[]; ok: boolean }> {
+export async function runHooks(
+  phase: HookPhase,
+  waves: readonly Wave[],
+  ctx: HookContext,
+): Promise<{ entries: SyncEntry[]; ok: boolean }> {
   const entries: SyncEntry[] = [];
   const { cluster, clock, assessHealth } = ctx.deps;
   for (const wave of waves) {
     for (const hook of wave.objects) {
       const prepared = ctx.prepared.get(keyOf(hook.id));
-      const type = prepared?.type ?? (await cluster.resourceType(hook.object.apiVersion, hook.object.kind, { refresh: true }));
+      const type =
+        prepared?.type ??
+        (await cluster.resourceType(hook.object.apiVersion, hook.object.kind, { refresh: true }));
       const policies = hook.hook?.deletePolicies ?? [];
       const base = { id: hook.id, wave: wave.wave, hook: phase };
       let entry: SyncEntry;
       if (!type || !prepared) {
-        entry = { ...base, action: 'failed', message: `the cluster does not serve ${hook.object.apiVersion} ${hook.object.kind}` };
+        entry = {
+          ...base,
+          action: 'failed',
+          message: `the cluster does not serve ${hook.object.apiVersion} ${hook.object.kind}`,
+        };
       } else {
         try {
-          if (policies.includes('BeforeHookCreation') && (await cluster.get(type, hook.id.namespace, hook.id.name))) {
+          if (
+            policies.includes('BeforeHookCreation') &&
+            (await cluster.get(type, hook.id.namespace, hook.id.name))
+          ) {
             await deleteAndWait(cluster, clock, type, hook.id.namespace, hook.id.name, ctx.timeoutMs);
           }
           await cluster.apply(type, prepared.object, { fieldManager: FIELD_MANAGER, force: true });
-          const outcome = await waitForHealth([{ id: hook.id, type }], { cluster, clock, assessHealth, timeoutMs: ctx.timeoutMs, intervalMs: 500 });
+          const outcome = await waitForHealth([{ id: hook.id, type }], {
+            cluster,
+            clock,
+            assessHealth,
+            timeoutMs: ctx.timeoutMs,
+            intervalMs: 500,
+          });
           const health = outcome.health.get(formatId(hook.id));
           const succeeded = outcome.healthy;
           entry = {
             ...base,
             action: succeeded ? 'created' : 'failed',
-            message: succeeded ? `${phase} hook completed` : `${phase} hook ${outcome.timedOut ? 'did not complete in time' : 'failed'}: ${outcome.pending.join('; ')}`,
+            message: succeeded
+              ? `${phase} hook completed`
+              : `${phase} hook ${outcome.timedOut ? 'did not complete in time' : 'failed'}: ${outcome.pending.join('; ')}`,
             ...(health ? { health } : {}),
           };
-          if ((succeeded && policies.includes('HookSucceeded')) || (!succeeded && policies.includes('HookFailed'))) {
+          if (
+            (succeeded && policies.includes('HookSucceeded')) ||
+            (!succeeded && policies.includes('HookFailed'))
+          ) {
             await cluster.delete(type, hook.id.namespace, hook.id.name, { propagationPolicy: 'Background' });
           }
         } catch (error) {
-          entry = { ...base, action: 'failed', message: messageOf(error).replace(`${formatId(hook.id)}: `, '') };
+          entry = {
+            ...base,
+            action: 'failed',
+            message: messageOf(error).replace(`${formatId(hook.id)}: `, ''),
+          };
         }
       }
       ctx.emit(entry);

@@ -43,32 +43,69 @@ export interface PlanOptions {
  * created by the same sync are planned as creations without a dry run.
  */
 export async function planChanges(objects: readonly PreparedObject[], options: PlanOptions): Promise<Plan> {
-  const namespacesInSet = new Set(objects.filter((o) => o.id.group === '' && o.id.kind === 'Namespace').map((o) => o.id.name));
+  const namespacesInSet = new Set(
+    objects.filter((o) => o.id.group === '' && o.id.kind === 'Namespace').map((o) => o.id.name),
+  );
   const failures: PlanFailure[] = [];
-  const planned = await mapBounded(objects, options.concurrency, async (prepared): Promise<PlannedChange | undefined> => {
-    const { id, object, type } = prepared;
-    if (!type) {
-      return { prepared, action: 'create', live: undefined, merged: undefined, diff: diffObjects(id, undefined, object), deferred: 'its CustomResourceDefinition is created by this sync' };
-    }
-    try {
-      const live = await options.cluster.get(type, id.namespace, id.name);
-      const merged = await options.cluster.apply(type, object, { fieldManager: FIELD_MANAGER, force: options.forceConflicts, dryRun: true });
-      if (!live) return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
-      const unchanged = sameState(live, merged);
-      return { prepared, action: unchanged ? 'unchanged' : 'configure', live, merged, diff: unchanged ? { changed: false, unified: '' } : diffObjects(id, live, merged) };
-    } catch (error) {
-      const code = error instanceof CapstanError ? error.code : '';
-      if (code === 'KUBE_NOT_FOUND' && id.namespace !== '' && namespacesInSet.has(id.namespace)) {
-        return { prepared, action: 'create', live: undefined, merged: undefined, diff: diffObjects(id, undefined, object), deferred: `its Namespace ${id.namespace} is created by this sync` };
+  const planned = await mapBounded(
+    objects,
+    options.concurrency,
+    async (prepared): Promise<PlannedChange | undefined> => {
+      const { id, object, type } = prepared;
+      if (!type) {
+        return {
+          prepared,
+          action: 'create',
+          live: undefined,
+          merged: undefined,
+          diff: diffObjects(id, undefined, object),
+          deferred: 'its CustomResourceDefinition is created by this sync',
+        };
       }
-      if (code === 'KUBE_IMMUTABLE' && options.replace) {
+      try {
         const live = await options.cluster.get(type, id.namespace, id.name);
-        return { prepared, action: 'replace', live, merged: undefined, diff: diffObjects(id, live, object) };
+        const merged = await options.cluster.apply(type, object, {
+          fieldManager: FIELD_MANAGER,
+          force: options.forceConflicts,
+          dryRun: true,
+        });
+        if (!live)
+          return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
+        const unchanged = sameState(live, merged);
+        return {
+          prepared,
+          action: unchanged ? 'unchanged' : 'configure',
+          live,
+          merged,
+          diff: unchanged ? { changed: false, unified: '' } : diffObjects(id, live, merged),
+        };
+      } catch (error) {
+        const code = error instanceof CapstanError ? error.code : '';
+        if (code === 'KUBE_NOT_FOUND' && id.namespace !== '' && namespacesInSet.has(id.namespace)) {
+          return {
+            prepared,
+            action: 'create',
+            live: undefined,
+            merged: undefined,
+            diff: diffObjects(id, undefined, object),
+            deferred: `its Namespace ${id.namespace} is created by this sync`,
+          };
+        }
+        if (code === 'KUBE_IMMUTABLE' && options.replace) {
+          const live = await options.cluster.get(type, id.namespace, id.name);
+          return {
+            prepared,
+            action: 'replace',
+            live,
+            merged: undefined,
+            diff: diffObjects(id, live, object),
+          };
+        }
+        failures.push({ id, message: explain(id, error) });
+        return undefined;
       }
-      failures.push({ id, message: explain(id, error) });
-      return undefined;
-    }
-  });
+    },
+  );
   return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures };
 }
 

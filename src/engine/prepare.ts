@@ -26,8 +26,17 @@ function crdDefinitions(objects: readonly RenderedObject[]): CrdDefinition[] {
     .map((r) => r.object)
     .filter((o) => o.kind === 'CustomResourceDefinition' && groupOf(o.apiVersion) === 'apiextensions.k8s.io')
     .map((o) => {
-      const spec = (o['spec'] ?? {}) as { group?: string; scope?: string; names?: { kind?: string; plural?: string } };
-      return { group: spec.group ?? '', kind: spec.names?.kind ?? '', plural: spec.names?.plural ?? '', namespaced: spec.scope !== 'Cluster' };
+      const spec = (o['spec'] ?? {}) as {
+        group?: string;
+        scope?: string;
+        names?: { kind?: string; plural?: string };
+      };
+      return {
+        group: spec.group ?? '',
+        kind: spec.names?.kind ?? '',
+        plural: spec.names?.plural ?? '',
+        namespaced: spec.scope !== 'Cluster',
+      };
     });
 }
 
@@ -70,11 +79,18 @@ export async function prepare(
     const key = keyOf(id);
     const first = seen.get(key);
     if (first) {
-      problems.push(`${where(r)}: ${formatId(id)} is also defined at ${where(first)}; each resource may appear once`);
+      problems.push(
+        `${where(r)}: ${formatId(id)} is also defined at ${where(first)}; each resource may appear once`,
+      );
       continue;
     }
     seen.set(key, r);
-    prepared.push({ id, object: withOwnershipMarks(normalized, options.application, id), type, source: r.source });
+    prepared.push({
+      id,
+      object: withOwnershipMarks(normalized, options.application, id),
+      type,
+      source: r.source,
+    });
   }
   if (problems.length > 0) {
     throw new CapstanError('PLAN_INVALID', `the desired state is not valid:\n  ${problems.join('\n  ')}`);

@@ -23,7 +23,9 @@ export async function pruneLeftBehind(
   deps: SyncDeps,
   emit: (entry: SyncEntry) => void,
 ): Promise<PruneOutcome> {
-  const ordered = [...candidates].sort((a, b) => kindRank(b.kind) - kindRank(a.kind) || formatId(a).localeCompare(formatId(b)));
+  const ordered = [...candidates].sort(
+    (a, b) => kindRank(b.kind) - kindRank(a.kind) || formatId(a).localeCompare(formatId(b)),
+  );
   const entries: SyncEntry[] = [];
   const stillOwned: ResourceId[] = [];
   for (const id of ordered) {
@@ -34,7 +36,12 @@ export async function pruneLeftBehind(
     try {
       const type = await deps.cluster.preferredType(id.group, id.kind);
       if (!type) {
-        record({ id, wave: 0, action: 'skipped', message: `the cluster no longer serves ${id.group || 'core'} ${id.kind}; nothing to prune` });
+        record({
+          id,
+          wave: 0,
+          action: 'skipped',
+          message: `the cluster no longer serves ${id.group || 'core'} ${id.kind}; nothing to prune`,
+        });
         continue;
       }
       const live = await deps.cluster.get(type, id.namespace, id.name);
@@ -46,14 +53,34 @@ export async function pruneLeftBehind(
       }
       if (!options.prune) {
         stillOwned.push(id);
-        record({ id, wave: 0, action: 'skipped', message: 'no longer in the desired state: would be pruned with prune on' });
+        record({
+          id,
+          wave: 0,
+          action: 'skipped',
+          message: 'no longer in the desired state: would be pruned with prune on',
+        });
         continue;
       }
-      if (!options.dryRun) await deps.cluster.delete(type, id.namespace, id.name, { propagationPolicy: 'Background', ...(live.metadata.uid ? { uid: live.metadata.uid } : {}) });
-      record({ id, wave: 0, action: 'pruned', message: options.dryRun ? 'would be pruned' : '', ...(options.dryRun ? { dryRun: true } : {}) });
+      if (!options.dryRun)
+        await deps.cluster.delete(type, id.namespace, id.name, {
+          propagationPolicy: 'Background',
+          ...(live.metadata.uid ? { uid: live.metadata.uid } : {}),
+        });
+      record({
+        id,
+        wave: 0,
+        action: 'pruned',
+        message: options.dryRun ? 'would be pruned' : '',
+        ...(options.dryRun ? { dryRun: true } : {}),
+      });
     } catch (error) {
       stillOwned.push(id);
-      record({ id, wave: 0, action: 'failed', message: `prune failed: ${messageOf(error).replace(`${formatId(id)}: `, '')}` });
+      record({
+        id,
+        wave: 0,
+        action: 'failed',
+        message: `prune failed: ${messageOf(error).replace(`${formatId(id)}: `, '')}`,
+      });
     }
   }
   return { entries, stillOwned };

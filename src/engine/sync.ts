@@ -22,7 +22,11 @@ import { waitForHealth, type Watched } from './wait.ts';
  * inventory → wait for health. Nothing is applied when the plan fails; nothing is pruned when anything
  * failed or the render was empty.
  */
-export async function sync(rendered: readonly RenderedObject[], options: SyncOptions, deps: SyncDeps): Promise<SyncResult> {
+export async function sync(
+  rendered: readonly RenderedObject[],
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<SyncResult> {
   const startedAt = deps.clock.now();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const concurrency = options.concurrency ?? 8;
@@ -36,7 +40,8 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
   const digest = renderDigest(rendered.map((r) => r.object));
   const finish = (failedBecause?: string): SyncResult => ({
     application: options.application,
-    phase: failedBecause === undefined && !entries.some((e) => e.action === 'failed') ? 'Succeeded' : 'Failed',
+    phase:
+      failedBecause === undefined && !entries.some((e) => e.action === 'failed') ? 'Succeeded' : 'Failed',
     message: failedBecause ?? summarise(entries),
     ...(options.revision === undefined ? {} : { revision: options.revision }),
     digest,
@@ -59,10 +64,15 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
   const { byKey, order, regular, plan, previous, candidates } = planned;
   const regularIds = regular.map((o) => o.id);
   if (plan.failures.length > 0) {
-    for (const failure of plan.failures) emit({ id: failure.id, wave: 0, action: 'failed', message: failure.message });
+    for (const failure of plan.failures)
+      emit({ id: failure.id, wave: 0, action: 'failed', message: failure.message });
     const failedKeys = new Set(plan.failures.map((f) => keyOf(f.id)));
-    for (const o of regular) if (!failedKeys.has(keyOf(o.id))) emit({ id: o.id, wave: o.wave, action: 'skipped', message: 'not applied: the plan failed' });
-    return finish(`the plan failed for ${plan.failures.length} object(s); nothing was changed: ${plan.failures.map((f) => `${formatId(f.id)}: ${f.message}`).join('; ')}`);
+    for (const o of regular)
+      if (!failedKeys.has(keyOf(o.id)))
+        emit({ id: o.id, wave: o.wave, action: 'skipped', message: 'not applied: the plan failed' });
+    return finish(
+      `the plan failed for ${plan.failures.length} object(s); nothing was changed: ${plan.failures.map((f) => `${formatId(f.id)}: ${f.message}`).join('; ')}`,
+    );
   }
   const changes = new Map(plan.changes.map((c) => [keyOf(c.prepared.id), c]));
 
@@ -71,16 +81,38 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
     for (const o of regular) {
       const change = changes.get(keyOf(o.id));
       if (!change) continue;
-      const action = change.action === 'unchanged' ? 'unchanged' : change.action === 'configure' ? 'configured' : 'created';
-      emit({ id: o.id, wave: o.wave, action, message: change.deferred ? `would be created (${change.deferred})` : change.action === 'replace' ? 'would be replaced (an immutable field changed)' : '', dryRun: true });
+      const action =
+        change.action === 'unchanged'
+          ? 'unchanged'
+          : change.action === 'configure'
+            ? 'configured'
+            : 'created';
+      emit({
+        id: o.id,
+        wave: o.wave,
+        action,
+        message: change.deferred
+          ? `would be created (${change.deferred})`
+          : change.action === 'replace'
+            ? 'would be replaced (an immutable field changed)'
+            : '',
+        dryRun: true,
+      });
     }
-    await pruneLeftBehind(candidates, { application: options.application, prune: options.prune === true, dryRun: true }, deps, emit);
+    await pruneLeftBehind(
+      candidates,
+      { application: options.application, prune: options.prune === true, dryRun: true },
+      deps,
+      emit,
+    );
     return finish();
   }
 
   const applied: ResourceId[] = [];
   const recordInventory = async (ids: readonly ResourceId[]) => {
-    await deps.inventory.write(makeInventory(options.application, ids, { digest, now: deps.clock.now(), revision: options.revision }));
+    await deps.inventory.write(
+      makeInventory(options.application, ids, { digest, now: deps.clock.now(), revision: options.revision }),
+    );
   };
   const failAndRecord = async (why: string) => {
     // Keep ownership of everything that may exist now: the previous inventory and what this sync applied.
@@ -97,16 +129,35 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
     }
   };
   const applyObjects = async (objects: readonly OrderedObject[], wave: number): Promise<boolean> => {
-    const list = objects.map((o) => changes.get(keyOf(o.id))).filter((c): c is PlannedChange => c !== undefined);
-    const result = await applyWave(list, { cluster: deps.cluster, clock: deps.clock, forceConflicts: options.forceConflicts === true, concurrency, timeoutMs, wave, emit });
+    const list = objects
+      .map((o) => changes.get(keyOf(o.id)))
+      .filter((c): c is PlannedChange => c !== undefined);
+    const result = await applyWave(list, {
+      cluster: deps.cluster,
+      clock: deps.clock,
+      forceConflicts: options.forceConflicts === true,
+      concurrency,
+      timeoutMs,
+      wave,
+      emit,
+    });
     for (const e of result) if (e.action === 'created' || e.action === 'configured') applied.push(e.id);
     return !result.some((e) => e.action === 'failed');
   };
-  const waitHealthy = async (objects: readonly OrderedObject[], what: string): Promise<string | undefined> => {
+  const waitHealthy = async (
+    objects: readonly OrderedObject[],
+    what: string,
+  ): Promise<string | undefined> => {
     const watched = await watchedOf(objects, deps);
     if (watched.length === 0) return undefined;
     step(`waiting for ${what} to be healthy`);
-    const outcome = await waitForHealth(watched, { cluster: deps.cluster, clock: deps.clock, assessHealth: deps.assessHealth, timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const outcome = await waitForHealth(watched, {
+      cluster: deps.cluster,
+      clock: deps.clock,
+      assessHealth: deps.assessHealth,
+      timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     if (outcome.healthy) return undefined;
     return `${what} ${outcome.timedOut ? `not healthy within ${Math.round(timeoutMs / 1000)} s` : 'degraded'}: ${outcome.pending.join('; ')}`;
   };
@@ -114,7 +165,8 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
   // 5. Namespaces and CRDs first; CRDs must be Established before their custom resources are applied.
   if (order.bootstrap.length > 0) {
     step(`applying ${order.bootstrap.length} Namespace(s) and CustomResourceDefinition(s)`);
-    if (!(await applyObjects(order.bootstrap, 0))) return failAndRecord('applying Namespaces or CustomResourceDefinitions failed; nothing was pruned');
+    if (!(await applyObjects(order.bootstrap, 0)))
+      return failAndRecord('applying Namespaces or CustomResourceDefinitions failed; nothing was pruned');
     const crds = order.bootstrap.filter((o) => o.id.kind === 'CustomResourceDefinition');
     const notReady = await waitHealthy(crds, 'the CustomResourceDefinitions');
     if (notReady) return failAndRecord(notReady);
@@ -124,7 +176,8 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
   if (order.phases.PreSync.length > 0) {
     step('running PreSync hooks');
     const pre = await runHooks('PreSync', order.phases.PreSync, hookContext);
-    if (!pre.ok) return failAndRecord('a PreSync hook failed; the sync stopped before applying anything else');
+    if (!pre.ok)
+      return failAndRecord('a PreSync hook failed; the sync stopped before applying anything else');
   }
 
   // 7. Waves in order; each wave is healthy before the next one starts.
@@ -133,9 +186,16 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
     const objects = wave.objects.filter((o) => !o.hook);
     const hooks = wave.objects.filter((o) => o.hook);
     step(`applying wave ${wave.wave}: ${objects.length} object(s)`);
-    if (!(await applyObjects(objects, wave.wave))) return failAndRecord(`applying wave ${wave.wave} failed; later waves were not applied and nothing was pruned`);
+    if (!(await applyObjects(objects, wave.wave)))
+      return failAndRecord(
+        `applying wave ${wave.wave} failed; later waves were not applied and nothing was pruned`,
+      );
     if (hooks.length > 0) {
-      const syncHooks = await runHooks('Sync', [{ wave: wave.wave, objects: hooks }] satisfies Wave[], hookContext);
+      const syncHooks = await runHooks(
+        'Sync',
+        [{ wave: wave.wave, objects: hooks }] satisfies Wave[],
+        hookContext,
+      );
       if (!syncHooks.ok) return failAndRecord(`a Sync hook of wave ${wave.wave} failed`);
     }
     const later = index < syncWaves.length - 1 || order.phases.PostSync.length > 0;
@@ -153,8 +213,16 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
   }
 
   // 9. Prune what this application owned and no longer wants (only after everything else succeeded).
-  if (candidates.length > 0) step(`${options.prune === true ? 'pruning' : 'checking'} ${candidates.length} object(s) no longer in the desired state`);
-  const pruned = await pruneLeftBehind(candidates, { application: options.application, prune: options.prune === true, dryRun: false }, deps, emit);
+  if (candidates.length > 0)
+    step(
+      `${options.prune === true ? 'pruning' : 'checking'} ${candidates.length} object(s) no longer in the desired state`,
+    );
+  const pruned = await pruneLeftBehind(
+    candidates,
+    { application: options.application, prune: options.prune === true, dryRun: false },
+    deps,
+    emit,
+  );
 
   // 10. Record the inventory: what is wanted, plus what was left behind and is still owned.
   await recordInventory([...regularIds, ...pruned.stillOwned]);
@@ -163,10 +231,18 @@ export async function sync(rendered: readonly RenderedObject[], options: SyncOpt
   if (options.wait === true) {
     const watched = await watchedOf(regular, deps);
     step(`waiting for ${watched.length} resource(s) to be healthy (up to ${Math.round(timeoutMs / 1000)} s)`);
-    const outcome = await waitForHealth(watched, { cluster: deps.cluster, clock: deps.clock, assessHealth: deps.assessHealth, timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const outcome = await waitForHealth(watched, {
+      cluster: deps.cluster,
+      clock: deps.clock,
+      assessHealth: deps.assessHealth,
+      timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     withHealth(entries, outcome.health);
     if (!outcome.healthy) {
-      return finish(`applied, but ${outcome.timedOut ? `not healthy within ${Math.round(timeoutMs / 1000)} s` : 'degraded'}: ${outcome.pending.join('; ')}`);
+      return finish(
+        `applied, but ${outcome.timedOut ? `not healthy within ${Math.round(timeoutMs / 1000)} s` : 'degraded'}: ${outcome.pending.join('; ')}`,
+      );
     }
   }
   return finish();
@@ -185,20 +261,44 @@ export interface SyncPlan {
 }
 
 /** Prepares and plans a sync without changing anything: the basis of `sync` and of `diff`. */
-export async function planSync(rendered: readonly RenderedObject[], options: SyncOptions, deps: SyncDeps): Promise<SyncPlan> {
+export async function planSync(
+  rendered: readonly RenderedObject[],
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<SyncPlan> {
   const step = (message: string) => deps.progress?.({ type: 'step', message });
   step(`preparing ${rendered.length} object(s)`);
-  const prepared = await prepare(rendered, { application: options.application, namespace: options.namespace, cluster: deps.cluster });
+  const prepared = await prepare(rendered, {
+    application: options.application,
+    namespace: options.namespace,
+    cluster: deps.cluster,
+  });
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
   step(`planning: server-side dry run of ${regular.length} object(s)`);
   const plan = await planChanges(
     regular.map((o) => byKey.get(keyOf(o.id))).filter((p): p is PreparedObject => p !== undefined),
-    { cluster: deps.cluster, forceConflicts: options.forceConflicts === true, replace: options.replace === true, concurrency: options.concurrency ?? 8 },
+    {
+      cluster: deps.cluster,
+      forceConflicts: options.forceConflicts === true,
+      replace: options.replace === true,
+      concurrency: options.concurrency ?? 8,
+    },
   );
   const previous = await deps.inventory.read(options.application);
-  return { prepared, byKey, order, regular, plan, previous, candidates: leftBehind(previous, regular.map((o) => o.id)) };
+  return {
+    prepared,
+    byKey,
+    order,
+    regular,
+    plan,
+    previous,
+    candidates: leftBehind(
+      previous,
+      regular.map((o) => o.id),
+    ),
+  };
 }
 
 async function watchedOf(objects: readonly OrderedObject[], deps: SyncDeps): Promise<Watched[]> {

@@ -1,0 +1,359 @@
+// The sync engine against the real API server: create, no-op, drift, prune of owned objects only,
+// empty renders, CRDs, namespaces, waves, hooks, immutable fields, health.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import { assessHealth } from '../../src/core/health-rules.ts';
+import type { KubeObject } from '../../src/core/resource.ts';
+import { formatId } from '../../src/core/resource.ts';
+import type { SyncEntry, SyncResult } from '../../src/core/sync-result.ts';
+import { ConfigMapInventoryStore } from '../../src/adapters/kube/inventory-store.ts';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import type { SyncOptions } from '../../src/engine/context.ts';
+import { sync } from '../../src/engine/sync.ts';
+import { systemClock } from '../../src/main/clock.ts';
+import type { RenderedObject } from '../../src/ports/renderer.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+
+let cluster: KubeCluster;
+let kube: KubeClients;
+
+before(async () => {
+  const path = await agentKubeconfig(await testCluster());
+  cluster = new KubeCluster(loadKubeConfig({ kubeconfig: path }));
+  kube = kubeClients(path);
+});
+
+const rendered = (objects: KubeObject[]): RenderedObject[] =>
+  objects.map((object, i) => ({ object, source: { file: 'test.yaml', line: i + 1 } }));
+const appName = () => `app-${randomBytes(4).toString('hex')}`;
+
+async function run(
+  objects: KubeObject[],
+  options: Partial<SyncOptions> & { application: string; namespace: string },
+  events?: SyncEntry[],
+): Promise<SyncResult> {
+  return sync(
+    rendered(objects),
+    { timeoutMs: 60_000, ...options },
+    {
+      cluster,
+      inventory: new ConfigMapInventoryStore(cluster),
+      clock: systemClock,
+      assessHealth,
+      progress: (e) => {
+        if (e.type === 'entry') events?.push(e.entry);
+      },
+    },
+  );
+}
+
+const configMap = (
+  name: string,
+  data: Record<string, string>,
+  annotations: Record<string, string> = {},
+): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, annotations },
+  data,
+});
+
+const deployment = (
+  name: string,
+  extra: { labels?: Record<string, string>; replicas?: number; annotations?: Record<string, string> } = {},
+): KubeObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, ...(extra.annotations ? { annotations: extra.annotations } : {}) },
+  spec: {
+    replicas: extra.replicas ?? 1,
+    selector: { matchLabels: { app: name } },
+    template: {
+      metadata: { labels: { app: name, ...extra.labels } },
+      spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] },
+    },
+  },
+});
+
+const actions = (result: SyncResult) =>
+  Object.fromEntries(result.entries.map((e) => [formatId(e.id), e.action]));
+
+describe('sync engine', () => {
+  it('creates, then a second sync writes nothing, then one changed field configures exactly that object', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const objects = [configMap('a', { k: '1' }), configMap('b', { k: '1' }), deployment('web')];
+    const first = await run(objects, { application, namespace });
+    assert.equal(first.phase, 'Succeeded', first.message);
+    assert.deepEqual(Object.values(actions(first)), ['created', 'created', 'created']);
+
+    const before = await kube.core.listNamespacedConfigMap({ namespace });
+    const second = await run(objects, { application, namespace });
+    assert.equal(second.phase, 'Succeeded');
+    assert.deepEqual(Object.values(actions(second)), ['unchanged', 'unchanged', 'unchanged']);
+    const after = await kube.core.listNamespacedConfigMap({ namespace });
+    assert.deepEqual(
+      after.items.map((c) => c.metadata?.resourceVersion),
+      before.items.map((c) => c.metadata?.resourceVersion),
+      'a no-op sync must not write',
+    );
+
+    const third = await run([configMap('a', { k: '2' }), configMap('b', { k: '1' }), deployment('web')], {
+      application,
+      namespace,
+    });
+    assert.deepEqual(actions(third), {
+      [`ConfigMap/${namespace}/a`]: 'configured',
+      [`ConfigMap/${namespace}/b`]: 'unchanged',
+      [`Deployment/${namespace}/web`]: 'unchanged',
+    });
+    assert.match(third.entries.find((e) => e.id.name === 'a')?.message ?? '', /data/);
+    const a = await kube.core.readNamespacedConfigMap({ namespace, name: 'a' });
+    assert.equal(a.data?.['k'], '2');
+  });
+
+  it('prunes a removed object it owns, leaves the rest, and never prunes what someone else made', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    await run(
+      [configMap('keep', { k: '1' }), configMap('gone', { k: '1' }), configMap('theirs', { k: '1' })],
+      { application, namespace },
+    );
+    // Someone replaces "theirs" with an object of their own, under the same name.
+    await kube.core.deleteNamespacedConfigMap({ namespace, name: 'theirs' });
+    await kube.core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'theirs' }, data: { owner: 'someone else' } },
+    });
+    const keepBefore = await kube.core.readNamespacedConfigMap({ namespace, name: 'keep' });
+
+    const withoutPrune = await run([configMap('keep', { k: '1' })], { application, namespace });
+    assert.equal(actions(withoutPrune)[`ConfigMap/${namespace}/gone`], 'skipped');
+    const theirsEntry = withoutPrune.entries.find((e) => e.id.name === 'theirs');
+    assert.equal(theirsEntry?.action, 'skipped');
+    assert.match(theirsEntry?.message ?? '', /not owned by this application/);
+    await kube.core.readNamespacedConfigMap({ namespace, name: 'gone' }); // still there
+
+    const pruned = await run([configMap('keep', { k: '1' })], { application, namespace, prune: true });
+    assert.equal(pruned.phase, 'Succeeded', pruned.message);
+    assert.equal(actions(pruned)[`ConfigMap/${namespace}/gone`], 'pruned');
+    assert.equal(
+      actions(pruned)[`ConfigMap/${namespace}/theirs`],
+      undefined,
+      'no longer in the inventory: not ours',
+    );
+    await assert.rejects(kube.core.readNamespacedConfigMap({ namespace, name: 'gone' }));
+    const theirs = await kube.core.readNamespacedConfigMap({ namespace, name: 'theirs' });
+    assert.equal(theirs.data?.['owner'], 'someone else');
+    const keepAfter = await kube.core.readNamespacedConfigMap({ namespace, name: 'keep' });
+    assert.equal(keepAfter.metadata?.resourceVersion, keepBefore.metadata?.resourceVersion);
+  });
+
+  it('keeps an object annotated capstan.dev/prune: disabled', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    await run([configMap('base', {}), configMap('precious', {}, { 'capstan.dev/prune': 'disabled' })], {
+      application,
+      namespace,
+    });
+    const result = await run([configMap('base', {})], { application, namespace, prune: true });
+    assert.equal(actions(result)[`ConfigMap/${namespace}/precious`], 'skipped');
+    await kube.core.readNamespacedConfigMap({ namespace, name: 'precious' });
+  });
+
+  it('refuses an empty render, and changes nothing', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    await run([configMap('one', {})], { application, namespace });
+    await assert.rejects(
+      run([], { application, namespace, prune: true }),
+      /desired state is empty.*refusing to sync/,
+    );
+    await kube.core.readNamespacedConfigMap({ namespace, name: 'one' });
+  });
+
+  it('applies a CRD and its custom resources in one sync, and a Namespace before what goes in it', async () => {
+    const application = appName();
+    const suffix = randomBytes(3).toString('hex');
+    const group = `s${suffix}.test.capstan.dev`;
+    const ns = `ns-${suffix}`;
+    const objects: KubeObject[] = [
+      {
+        apiVersion: `${group}/v1`,
+        kind: 'Widget',
+        metadata: { name: 'w1', namespace: ns },
+        spec: { size: 2 },
+      },
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'inside', namespace: ns }, data: {} },
+      {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: `widgets.${group}` },
+        spec: {
+          group,
+          scope: 'Namespaced',
+          names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+            },
+          ],
+        },
+      },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+    ];
+    try {
+      const events: SyncEntry[] = [];
+      const result = await run(objects, { application, namespace: 'default' }, events);
+      assert.equal(result.phase, 'Succeeded', result.message);
+      const order = events.map((e) => e.id.kind);
+      assert.ok(order.indexOf('Namespace') < order.indexOf('ConfigMap'));
+      assert.ok(order.indexOf('CustomResourceDefinition') < order.indexOf('Widget'));
+      const again = await run(objects, { application, namespace: 'default' });
+      assert.deepEqual(new Set(Object.values(actions(again))), new Set(['unchanged']));
+    } finally {
+      await run([], { application, namespace: 'default', prune: true, allowEmpty: true });
+    }
+  });
+
+  it('applies waves in order and runs hooks; a failing PreSync hook stops the sync before anything else', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const job = (name: string, phase: string, fail = false): KubeObject => ({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {
+        name,
+        annotations: { 'capstan.dev/hook': phase, 'capstan.dev/hook-delete-policy': 'BeforeHookCreation' },
+      },
+      spec: {
+        backoffLimit: 0,
+        template: {
+          metadata: fail ? { labels: { 'pod-container-running-failed.stage.kwok.x-k8s.io': 'true' } } : {},
+          spec: { restartPolicy: 'Never', containers: [{ name: 'hook', image: 'registry.invalid/hook:1' }] },
+        },
+      },
+    });
+    const events: SyncEntry[] = [];
+    const result = await run(
+      [
+        configMap('late', {}, { 'capstan.dev/sync-wave': '2' }),
+        configMap('early', {}, { 'capstan.dev/sync-wave': '-1' }),
+        deployment('middle'),
+        job('migrate', 'PreSync'),
+        job('smoke', 'PostSync'),
+      ],
+      { application, namespace },
+      events,
+    );
+    assert.equal(result.phase, 'Succeeded', result.message);
+    assert.deepEqual(
+      events.map((e) => `${e.hook ?? e.wave}:${e.id.name}`),
+      ['PreSync:migrate', '-1:early', '0:middle', '2:late', 'PostSync:smoke'],
+    );
+
+    const failing = appName();
+    const failed = await run([configMap('never', {}), job('broken-migration', 'PreSync', true)], {
+      application: failing,
+      namespace,
+      timeoutMs: 30_000,
+    });
+    assert.equal(failed.phase, 'Failed');
+    assert.match(failed.message, /PreSync hook failed/);
+    await assert.rejects(
+      kube.core.readNamespacedConfigMap({ namespace, name: 'never' }),
+      'nothing is applied after a failed PreSync hook',
+    );
+  });
+
+  it('reports an immutable-field change clearly and goes through with replace', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    await run([deployment('api')], { application, namespace });
+    const changed = deployment('api');
+    (changed['spec'] as { selector: unknown }).selector = { matchLabels: { app: 'api', tier: 'backend' } };
+    (
+      changed['spec'] as { template: { metadata: { labels: Record<string, string> } } }
+    ).template.metadata.labels['tier'] = 'backend';
+    const refused = await run([changed], { application, namespace });
+    assert.equal(refused.phase, 'Failed');
+    const entry = refused.entries.find((e) => e.id.kind === 'Deployment');
+    assert.equal(entry?.action, 'failed');
+    assert.match(entry?.message ?? '', /immutable.*--replace/s);
+    const unchanged = await kube.apps.readNamespacedDeployment({ namespace, name: 'api' });
+    assert.deepEqual(unchanged.spec?.selector.matchLabels, { app: 'api' });
+
+    const replaced = await run([changed], { application, namespace, replace: true });
+    assert.equal(replaced.phase, 'Succeeded', replaced.message);
+    assert.match(replaced.entries[0]?.message ?? '', /replaced/);
+    const live = await kube.apps.readNamespacedDeployment({ namespace, name: 'api' });
+    assert.deepEqual(live.spec?.selector.matchLabels, { app: 'api', tier: 'backend' });
+  });
+
+  it('waits for a Deployment to be Healthy, and reports a failing one Degraded before the time limit', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const healthy = await run([deployment('ok', { replicas: 2 })], {
+      application: appName(),
+      namespace,
+      wait: true,
+    });
+    assert.equal(healthy.phase, 'Succeeded', healthy.message);
+    assert.equal(healthy.entries[0]?.health?.status, 'Healthy');
+
+    const started = Date.now();
+    const failing = await run(
+      // minReadySeconds: a pod must stay Ready a while to count, as a crashing one does not.
+      [
+        {
+          ...deployment('crashing', {
+            labels: { 'pod-container-running-failed.stage.kwok.x-k8s.io': 'true' },
+          }),
+          spec: {
+            ...(deployment('crashing', {
+              labels: { 'pod-container-running-failed.stage.kwok.x-k8s.io': 'true' },
+            })['spec'] as object),
+            minReadySeconds: 30,
+          },
+        },
+      ],
+      { application: appName(), namespace, wait: true, timeoutMs: 120_000 },
+    );
+    assert.equal(failing.phase, 'Failed');
+    assert.equal(failing.entries[0]?.health?.status, 'Degraded', failing.message);
+    assert.ok(Date.now() - started < 100_000, 'Degraded ends the wait before the time limit');
+  });
+
+  it('fails the whole plan on an unknown kind or a missing namespace, and changes nothing', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await assert.rejects(
+      run(
+        [configMap('fine', {}), { apiVersion: 'example.invalid/v1', kind: 'Gizmo', metadata: { name: 'g' } }],
+        { application: appName(), namespace },
+      ),
+      /test\.yaml:2: Gizmo\/.*g: the cluster does not serve example\.invalid\/v1 Gizmo/,
+    );
+    const missing = await run(
+      [
+        configMap('fine', {}),
+        { ...configMap('lost', {}), metadata: { name: 'lost', namespace: 'no-such-namespace-here' } },
+      ],
+      { application: appName(), namespace },
+    );
+    assert.equal(missing.phase, 'Failed');
+    assert.match(missing.message, /ConfigMap\/no-such-namespace-here\/lost: .*not found/i);
+    await assert.rejects(
+      kube.core.readNamespacedConfigMap({ namespace, name: 'fine' }),
+      'nothing applied when the plan fails',
+    );
+  });
+});
