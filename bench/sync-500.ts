@@ -17,7 +17,10 @@ import { systemClock } from '../src/main/clock.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
 import { summarise, type Summary } from './stats.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, objects: { type: 'string', default: '500' } }, strict: true });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, objects: { type: 'string', default: '500' } },
+  strict: true,
+});
 const RUNS = Number(values.runs);
 const COUNT = Number(values.objects);
 const CONCURRENCY = 16;
@@ -36,19 +39,42 @@ export function generateObjects(count: number): KubeObject[] {
           spec: {
             replicas: 1,
             selector: { matchLabels: { app: name } },
-            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1', ports: [{ containerPort: 8080 }] }] } },
+            template: {
+              metadata: { labels: { app: name } },
+              spec: {
+                containers: [
+                  { name: 'app', image: 'registry.invalid/app:1', ports: [{ containerPort: 8080 }] },
+                ],
+              },
+            },
           },
         });
         break;
       case 1:
       case 2:
-        objects.push({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] } });
+        objects.push({
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name },
+          spec: { selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] },
+        });
         break;
       case 3:
-        objects.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, type: 'Opaque', stringData: { password: `p-${i}` } });
+        objects.push({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name },
+          type: 'Opaque',
+          stringData: { password: `p-${i}` },
+        });
         break;
       default:
-        objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { index: String(i), payload: 'x'.repeat(200) } });
+        objects.push({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name },
+          data: { index: String(i), payload: 'x'.repeat(200) },
+        });
     }
   }
   return objects;
@@ -56,23 +82,44 @@ export function generateObjects(count: number): KubeObject[] {
 
 async function main(): Promise<void> {
   const clusterName = process.env['CAPSTAN_BENCH_CLUSTER'] ?? 'capstan-bench';
-  const local = (await attach(clusterName)) ?? (await up({ name: clusterName, progress: (l) => { console.error(`[cluster] ${l}`); } }));
-  const cluster = new KubeCluster(loadKubeConfig({ kubeconfig: local.adminKubeconfig }), { maxSockets: CONCURRENCY });
+  const local =
+    (await attach(clusterName)) ??
+    (await up({
+      name: clusterName,
+      progress: (l) => {
+        console.error(`[cluster] ${l}`);
+      },
+    }));
+  const cluster = new KubeCluster(loadKubeConfig({ kubeconfig: local.adminKubeconfig }), {
+    maxSockets: CONCURRENCY,
+  });
   const inventory = new ConfigMapInventoryStore(cluster);
   const nsType = (await cluster.resourceType('v1', 'Namespace')) as ResourceType;
   const objects = generateObjects(COUNT);
   const types = new Map<string, ResourceType>();
-  for (const o of objects) types.set(`${o.apiVersion}/${o.kind}`, (await cluster.resourceType(o.apiVersion, o.kind)) as ResourceType);
+  for (const o of objects)
+    types.set(
+      `${o.apiVersion}/${o.kind}`,
+      (await cluster.resourceType(o.apiVersion, o.kind)) as ResourceType,
+    );
 
   const newNamespace = async () => {
     const name = `bench-${randomBytes(3).toString('hex')}`;
-    await cluster.apply(nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { fieldManager: 'bench' });
+    await cluster.apply(
+      nsType,
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      { fieldManager: 'bench' },
+    );
     return name;
   };
   const rawApply = async (namespace: string) => {
     await mapBounded(objects, CONCURRENCY, async (o) => {
       const type = types.get(`${o.apiVersion}/${o.kind}`) as ResourceType;
-      await cluster.apply(type, { ...o, metadata: { ...o.metadata, namespace } }, { fieldManager: 'raw-bench' });
+      await cluster.apply(
+        type,
+        { ...o, metadata: { ...o.metadata, namespace } },
+        { fieldManager: 'raw-bench' },
+      );
     });
   };
   const capstanSync = async (namespace: string, application: string) => {
@@ -90,7 +137,12 @@ async function main(): Promise<void> {
     return (performance.now() - t0) / 1000;
   };
 
-  const samples = { rawCold: [] as number[], capstanCold: [] as number[], rawNoop: [] as number[], capstanNoop: [] as number[] };
+  const samples = {
+    rawCold: [] as number[],
+    capstanCold: [] as number[],
+    rawNoop: [] as number[],
+    capstanNoop: [] as number[],
+  };
   const toDelete: string[] = [];
   // One warm-up round (discovery caches, connections, API server caches), not counted.
   for (let run = 0; run <= RUNS; run++) {
@@ -106,14 +158,17 @@ async function main(): Promise<void> {
     const capstanNoop = await time(async () => {
       noopResult = await capstanSync(nsCapstan, application);
     });
-    if (noopResult?.entries.some((e) => e.action !== 'unchanged')) throw new Error('the no-op sync changed something');
+    if (noopResult?.entries.some((e) => e.action !== 'unchanged'))
+      throw new Error('the no-op sync changed something');
     if (run > 0) {
       samples.rawCold.push(rawCold);
       samples.capstanCold.push(capstanCold);
       samples.rawNoop.push(rawNoop);
       samples.capstanNoop.push(capstanNoop);
     }
-    console.error(`run ${run}${run === 0 ? ' (warm-up)' : ''}: raw cold ${rawCold.toFixed(2)} s, capstan cold ${capstanCold.toFixed(2)} s, raw no-op ${rawNoop.toFixed(2)} s, capstan no-op ${capstanNoop.toFixed(2)} s`);
+    console.error(
+      `run ${run}${run === 0 ? ' (warm-up)' : ''}: raw cold ${rawCold.toFixed(2)} s, capstan cold ${capstanCold.toFixed(2)} s, raw no-op ${rawNoop.toFixed(2)} s, capstan no-op ${capstanNoop.toFixed(2)} s`,
+    );
     await inventory.delete(application);
   }
   for (const ns of toDelete) await cluster.delete(nsType, '', ns);
@@ -148,13 +203,17 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
-  await writeFile(join(import.meta.dirname, 'results', 'sync-500.json'), JSON.stringify({ date, machine, runs: RUNS, objects: COUNT, samples, summary: s }, null, 2) + '\n');
+  await writeFile(
+    join(import.meta.dirname, 'results', 'sync-500.json'),
+    JSON.stringify({ date, machine, runs: RUNS, objects: COUNT, samples, summary: s }, null, 2) + '\n',
+  );
   const docPath = join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
-  let doc = '';
+  let doc: string;
   try {
     doc = await readFile(docPath, 'utf8');
   } catch {
-    doc = '# Benchmarks\n\nFigures measured with the benchmarks in `bench/`. Medians of repeated runs, side by side in one run.\n\n';
+    doc =
+      '# Benchmarks\n\nFigures measured with the benchmarks in `bench/`. Medians of repeated runs, side by side in one run.\n\n';
   }
   const start = doc.indexOf('## Sync of ');
   const next = start >= 0 ? doc.indexOf('\n## ', start + 1) : -1;
