@@ -63,12 +63,14 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         };
       }
       try {
-        const live = await options.cluster.get(type, id.namespace, id.name);
-        const merged = await options.cluster.apply(type, object, {
+        // The dry run first: when it would create the object, there is no live object to read.
+        const dry = await options.cluster.apply(type, object, {
           fieldManager: FIELD_MANAGER,
           force: options.forceConflicts,
           dryRun: true,
         });
+        const merged = dry.object;
+        const live = dry.created ? undefined : await options.cluster.get(type, id.namespace, id.name);
         if (!live)
           return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
         const unchanged = sameState(live, merged);

@@ -19,6 +19,12 @@ export interface ApplyOptions {
   readonly dryRun?: boolean;
 }
 
+export interface ApplyResult {
+  readonly object: KubeObject;
+  /** True when the object did not exist before (HTTP 201). */
+  readonly created: boolean;
+}
+
 export interface DeleteOptions {
   /** Default Background. */
   readonly propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
@@ -42,13 +48,21 @@ export interface ClusterInfo {
 export interface Cluster {
   info(): Promise<ClusterInfo>;
   /** The served resource for an apiVersion and kind; undefined when the server does not serve it. `refresh` re-reads discovery. */
-  resourceType(apiVersion: string, kind: string, options?: { refresh?: boolean }): Promise<ResourceType | undefined>;
+  resourceType(
+    apiVersion: string,
+    kind: string,
+    options?: { refresh?: boolean },
+  ): Promise<ResourceType | undefined>;
   /** The preferred served version of a group's kind (inventories record group and kind, never the version). */
-  preferredType(group: string, kind: string, options?: { refresh?: boolean }): Promise<ResourceType | undefined>;
+  preferredType(
+    group: string,
+    kind: string,
+    options?: { refresh?: boolean },
+  ): Promise<ResourceType | undefined>;
   get(type: ResourceType, namespace: string, name: string): Promise<KubeObject | undefined>;
   list(type: ResourceType, namespace: string, options?: { labelSelector?: string }): Promise<KubeObject[]>;
-  /** Server-side apply. Returns the object as the server has it (or would have it, in a dry run). */
-  apply(type: ResourceType, object: KubeObject, options: ApplyOptions): Promise<KubeObject>;
+  /** Server-side apply: the object as the server has it (or would have it, in a dry run), and whether it was (would be) created. */
+  apply(type: ResourceType, object: KubeObject, options: ApplyOptions): Promise<ApplyResult>;
   /** Returns false when the object was already gone. */
   delete(type: ResourceType, namespace: string, name: string, options?: DeleteOptions): Promise<boolean>;
 }

@@ -8,7 +8,11 @@ interface ApiResourceList {
 }
 
 interface ApiGroupList {
-  groups?: { name: string; preferredVersion?: { version: string }; versions?: { groupVersion: string; version: string }[] }[];
+  groups?: {
+    name: string;
+    preferredVersion?: { version: string };
+    versions?: { groupVersion: string; version: string }[];
+  }[];
 }
 
 /**
@@ -48,7 +52,10 @@ export class Discovery {
       entry = (await this.#groupList()).groups?.find((g) => g.name === group);
     }
     if (!entry) return undefined;
-    const versions = [entry.preferredVersion?.version, ...(entry.versions ?? []).map((v) => v.version)].filter((v): v is string => v !== undefined);
+    const versions = [
+      entry.preferredVersion?.version,
+      ...(entry.versions ?? []).map((v) => v.version),
+    ].filter((v): v is string => v !== undefined);
     for (const version of [...new Set(versions)]) {
       const type = await this.resourceType(`${group}/${version}`, kind, refresh);
       if (type) return type;
@@ -86,7 +93,9 @@ export class Discovery {
     let pending = this.#byGroupVersion.get(apiVersion);
     if (!pending) {
       const path = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-      const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
+      const [group, version] = apiVersion.includes('/')
+        ? (apiVersion.split('/') as [string, string])
+        : ['', apiVersion];
       pending = this.#client.call('GET', path).then((res) => {
         if (res.status === 404) return undefined;
         if (res.status !== 200) throw apiError(res.status, res.body, `discovery ${path}`, 'discovery');

@@ -7,7 +7,11 @@ export interface ApiStatus {
   message?: string;
   reason?: string;
   code?: number;
-  details?: { name?: string; kind?: string; causes?: { reason?: string; message?: string; field?: string }[] };
+  details?: {
+    name?: string;
+    kind?: string;
+    causes?: { reason?: string; message?: string; field?: string }[];
+  };
 }
 
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
@@ -25,22 +29,48 @@ export function apiError(status: number, body: unknown, subject: string, verb: s
     case 409:
       return new CapstanError('KUBE_CONFLICT', `${subject}: ${message}`, details);
     case 422:
-      return new CapstanError(isImmutable(s) ? 'KUBE_IMMUTABLE' : 'KUBE_INVALID', `${subject}: ${message}`, details);
+      return new CapstanError(
+        isImmutable(s) ? 'KUBE_IMMUTABLE' : 'KUBE_INVALID',
+        `${subject}: ${message}`,
+        details,
+      );
     case 400:
       return new CapstanError('KUBE_BAD_REQUEST', `${subject}: ${message}`, details);
     default:
-      return new CapstanError(RETRYABLE_STATUS.has(status) ? 'KUBE_UNAVAILABLE' : 'KUBE_ERROR', `${subject}: ${verb} failed (HTTP ${status}): ${message}`, details);
+      return new CapstanError(
+        RETRYABLE_STATUS.has(status) ? 'KUBE_UNAVAILABLE' : 'KUBE_ERROR',
+        `${subject}: ${verb} failed (HTTP ${status}): ${message}`,
+        details,
+      );
   }
 }
 
 function isImmutable(s: ApiStatus): boolean {
-  return /immutable/i.test(s.message ?? '') || (s.details?.causes ?? []).some((c) => /immutable/i.test(c.message ?? ''));
+  return (
+    /immutable/i.test(s.message ?? '') ||
+    (s.details?.causes ?? []).some((c) => /immutable/i.test(c.message ?? ''))
+  );
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+]);
 
 export function connectionError(error: unknown, server: string, subject: string): CapstanError {
   const code = (error as { code?: string }).code ?? '';
-  const what = CONNECTION_CODES.has(code) ? `cannot reach the API server at ${server} (${code})` : `request to ${server} failed: ${(error as Error).message}`;
-  return new CapstanError('KUBE_UNAVAILABLE', `${subject}: ${what}; it will be retried`, { subject, retryable: true, cause: error });
+  const what = CONNECTION_CODES.has(code)
+    ? `cannot reach the API server at ${server} (${code})`
+    : `request to ${server} failed: ${(error as Error).message}`;
+  return new CapstanError('KUBE_UNAVAILABLE', `${subject}: ${what}; it will be retried`, {
+    subject,
+    retryable: true,
+    cause: error,
+  });
 }

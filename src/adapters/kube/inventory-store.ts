@@ -40,7 +40,8 @@ export class ConfigMapInventoryStore implements InventoryStore {
     this.#types ??= (async () => {
       const configMap = await this.#cluster.resourceType('v1', 'ConfigMap');
       const namespace = await this.#cluster.resourceType('v1', 'Namespace');
-      if (!configMap || !namespace) throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 ConfigMap and Namespace');
+      if (!configMap || !namespace)
+        throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 ConfigMap and Namespace');
       return { configMap, namespace };
     })();
     return this.#types;
@@ -53,10 +54,17 @@ export class ConfigMapInventoryStore implements InventoryStore {
     if (!live) return undefined;
     const text = (live['data'] as Record<string, string> | undefined)?.['inventory'];
     const where = `ConfigMap/${this.#namespace}/${name}`;
-    if (text === undefined) throw new CapstanError('INVENTORY_DAMAGED', `${where} has no 'inventory' key; fix or delete it`, { subject: where });
+    if (text === undefined)
+      throw new CapstanError('INVENTORY_DAMAGED', `${where} has no 'inventory' key; fix or delete it`, {
+        subject: where,
+      });
     const inventory = decodeInventory(text, where);
     if (inventory.application !== application) {
-      throw new CapstanError('INVENTORY_DAMAGED', `${where} belongs to application '${inventory.application}', not '${application}'`, { subject: where });
+      throw new CapstanError(
+        'INVENTORY_DAMAGED',
+        `${where} belongs to application '${inventory.application}', not '${application}'`,
+        { subject: where },
+      );
     }
     return inventory;
   }
@@ -65,7 +73,11 @@ export class ConfigMapInventoryStore implements InventoryStore {
     const { configMap, namespace } = await this.#typesOnce();
     const name = this.#name(inventory.application);
     if (!(await this.#cluster.get(namespace, '', this.#namespace))) {
-      await this.#cluster.apply(namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.#namespace } }, { fieldManager: FIELD_MANAGER });
+      await this.#cluster.apply(
+        namespace,
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.#namespace } },
+        { fieldManager: FIELD_MANAGER },
+      );
     }
     await this.#cluster.apply(
       configMap,
@@ -75,7 +87,10 @@ export class ConfigMapInventoryStore implements InventoryStore {
         metadata: {
           name,
           namespace: this.#namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'capstan', 'capstan.dev/inventory-of': inventory.application },
+          labels: {
+            'app.kubernetes.io/managed-by': 'capstan',
+            'capstan.dev/inventory-of': inventory.application,
+          },
         },
         data: { inventory: encodeInventory(inventory) },
       },

@@ -2,7 +2,14 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError } from '../../core/errors.ts';
 import type { KubeObject } from '../../core/resource.ts';
 import { formatId } from '../../core/resource.ts';
-import type { ApplyOptions, Cluster, ClusterInfo, DeleteOptions, ResourceType } from '../../ports/cluster.ts';
+import type {
+  ApplyOptions,
+  ApplyResult,
+  Cluster,
+  ClusterInfo,
+  DeleteOptions,
+  ResourceType,
+} from '../../ports/cluster.ts';
 import { Discovery } from './discovery.ts';
 import { apiError } from './errors.ts';
 import { RestClient, type RestClientOptions } from './rest-client.ts';
@@ -14,13 +21,19 @@ export interface KubeClusterOptions extends RestClientOptions {
 }
 
 /** Loads a kubeconfig the way kubectl does. */
-export function loadKubeConfig(options: { kubeconfig?: string | undefined; context?: string | undefined } = {}): KubeConfig {
+export function loadKubeConfig(
+  options: { kubeconfig?: string | undefined; context?: string | undefined } = {},
+): KubeConfig {
   const config = new KubeConfig();
   try {
     if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
     else config.loadFromDefault();
   } catch (error) {
-    throw new CapstanError('KUBECONFIG_INVALID', `cannot load the kubeconfig ${options.kubeconfig ?? '(default)'}: ${(error as Error).message}`, { cause: error });
+    throw new CapstanError(
+      'KUBECONFIG_INVALID',
+      `cannot load the kubeconfig ${options.kubeconfig ?? '(default)'}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   if (options.context) {
     if (!config.getContexts().some((c) => c.name === options.context)) {
@@ -61,14 +74,25 @@ export class KubeCluster implements Cluster {
   async info(): Promise<ClusterInfo> {
     const res = await this.client.call('GET', '/version');
     if (res.status !== 200) throw apiError(res.status, res.body, 'GET /version', 'get');
-    return { gitVersion: (res.body as { gitVersion: string }).gitVersion, apiVersions: await this.#discovery.apiVersions() };
+    return {
+      gitVersion: (res.body as { gitVersion: string }).gitVersion,
+      apiVersions: await this.#discovery.apiVersions(),
+    };
   }
 
-  resourceType(apiVersion: string, kind: string, options: { refresh?: boolean } = {}): Promise<ResourceType | undefined> {
+  resourceType(
+    apiVersion: string,
+    kind: string,
+    options: { refresh?: boolean } = {},
+  ): Promise<ResourceType | undefined> {
     return this.#discovery.resourceType(apiVersion, kind, options.refresh === true);
   }
 
-  preferredType(group: string, kind: string, options: { refresh?: boolean } = {}): Promise<ResourceType | undefined> {
+  preferredType(
+    group: string,
+    kind: string,
+    options: { refresh?: boolean } = {},
+  ): Promise<ResourceType | undefined> {
     return this.#discovery.preferredType(group, kind, options.refresh === true);
   }
 
@@ -80,33 +104,51 @@ export class KubeCluster implements Cluster {
     return res.body as KubeObject;
   }
 
-  async list(type: ResourceType, namespace: string, options: { labelSelector?: string } = {}): Promise<KubeObject[]> {
+  async list(
+    type: ResourceType,
+    namespace: string,
+    options: { labelSelector?: string } = {},
+  ): Promise<KubeObject[]> {
     const query = options.labelSelector ? `?labelSelector=${encodeURIComponent(options.labelSelector)}` : '';
     const path = resourcePath(type, namespace) + query;
     const res = await this.client.call('GET', path, { subject: `list ${type.plural}` });
     if (res.status !== 200) throw apiError(res.status, res.body, `list ${type.plural}`, 'list');
     const list = res.body as { items?: KubeObject[] };
-    return (list.items ?? []).map((item) => ({ ...item, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, kind: type.kind }));
+    return (list.items ?? []).map((item) => ({
+      ...item,
+      apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+      kind: type.kind,
+    }));
   }
 
-  async apply(type: ResourceType, object: KubeObject, options: ApplyOptions): Promise<KubeObject> {
+  async apply(type: ResourceType, object: KubeObject, options: ApplyOptions): Promise<ApplyResult> {
     const name = object.metadata.name ?? '';
     const namespace = object.metadata.namespace ?? '';
     const subject = subjectOf(type, namespace, name);
     const query = new URLSearchParams({ fieldManager: options.fieldManager, fieldValidation: 'Strict' });
     if (options.force === true) query.set('force', 'true');
     if (options.dryRun === true) query.set('dryRun', 'All');
-    const res = await this.client.call('PATCH', `${resourcePath(type, namespace, name)}?${query.toString()}`, {
-      body: object,
-      // JSON is YAML: the apply patch content type takes it as it is.
-      contentType: 'application/apply-patch+yaml',
-      subject,
-    });
-    if (res.status !== 200 && res.status !== 201) throw apiError(res.status, res.body, subject, options.dryRun === true ? 'dry-run apply' : 'apply');
-    return res.body as KubeObject;
+    const res = await this.client.call(
+      'PATCH',
+      `${resourcePath(type, namespace, name)}?${query.toString()}`,
+      {
+        body: object,
+        // JSON is YAML: the apply patch content type takes it as it is.
+        contentType: 'application/apply-patch+yaml',
+        subject,
+      },
+    );
+    if (res.status !== 200 && res.status !== 201)
+      throw apiError(res.status, res.body, subject, options.dryRun === true ? 'dry-run apply' : 'apply');
+    return { object: res.body as KubeObject, created: res.status === 201 };
   }
 
-  async delete(type: ResourceType, namespace: string, name: string, options: DeleteOptions = {}): Promise<boolean> {
+  async delete(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    options: DeleteOptions = {},
+  ): Promise<boolean> {
     const subject = subjectOf(type, namespace, name);
     const query = options.dryRun === true ? '?dryRun=All' : '';
     const body = {
@@ -115,7 +157,10 @@ export class KubeCluster implements Cluster {
       propagationPolicy: options.propagationPolicy ?? 'Background',
       ...(options.uid ? { preconditions: { uid: options.uid } } : {}),
     };
-    const res = await this.client.call('DELETE', resourcePath(type, namespace, name) + query, { body, subject });
+    const res = await this.client.call('DELETE', resourcePath(type, namespace, name) + query, {
+      body,
+      subject,
+    });
     if (res.status === 404) return false;
     if (res.status !== 200 && res.status !== 202) throw apiError(res.status, res.body, subject, 'delete');
     return true;

@@ -31,7 +31,11 @@ export class RestClient {
 
   constructor(config: KubeConfig, options: RestClientOptions = {}) {
     const cluster = config.getCurrentCluster();
-    if (!cluster) throw new CapstanError('KUBECONFIG_INVALID', 'the kubeconfig has no current cluster; set a context with a cluster');
+    if (!cluster)
+      throw new CapstanError(
+        'KUBECONFIG_INVALID',
+        'the kubeconfig has no current cluster; set a context with a cluster',
+      );
     this.server = cluster.server.replace(/\/+$/, '');
     this.#config = config;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
@@ -44,13 +48,22 @@ export class RestClient {
     this.#agent.destroy();
   }
 
-  async call(method: string, path: string, options: { body?: unknown; contentType?: string; subject?: string } = {}): Promise<RestResponse> {
+  async call(
+    method: string,
+    path: string,
+    options: { body?: unknown; contentType?: string; subject?: string } = {},
+  ): Promise<RestResponse> {
     const url = new URL(this.server + path);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string> = {
       accept: 'application/json',
       'user-agent': 'capstan',
-      ...(payload ? { 'content-type': options.contentType ?? 'application/json', 'content-length': String(payload.length) } : {}),
+      ...(payload
+        ? {
+            'content-type': options.contentType ?? 'application/json',
+            'content-length': String(payload.length),
+          }
+        : {}),
     };
     const requestOptions: RequestOptions = { method, headers, agent: this.#agent, timeout: this.#timeoutMs };
     await this.#config.applyToHTTPSOptions(requestOptions);
@@ -65,7 +78,13 @@ export class RestClient {
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > this.#maxBytes) {
-            req.destroy(new CapstanError('KUBE_RESPONSE_TOO_LARGE', `${subject}: the response exceeded ${this.#maxBytes} bytes`, { subject }));
+            req.destroy(
+              new CapstanError(
+                'KUBE_RESPONSE_TOO_LARGE',
+                `${subject}: the response exceeded ${this.#maxBytes} bytes`,
+                { subject },
+              ),
+            );
             return;
           }
           chunks.push(chunk);
@@ -87,7 +106,9 @@ export class RestClient {
         });
       });
       req.on('timeout', () => {
-        req.destroy(Object.assign(new Error(`no answer within ${this.#timeoutMs} ms`), { code: 'ETIMEDOUT' }));
+        req.destroy(
+          Object.assign(new Error(`no answer within ${this.#timeoutMs} ms`), { code: 'ETIMEDOUT' }),
+        );
       });
       req.on('error', (error) => {
         reject(error instanceof CapstanError ? error : connectionError(error, this.server, subject));
