@@ -1,7 +1,8 @@
 import { CapstanError } from '../core/errors.ts';
 import { withOwnershipMarks } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
-import { formatId, groupOf, idOf, keyOf } from '../core/resource.ts';
+import { findDuplicates } from '../core/manifest.ts';
+import { formatId, groupOf, idOf } from '../core/resource.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { ObjectSource, RenderedObject } from '../ports/renderer.ts';
 
@@ -53,12 +54,11 @@ export async function prepare(
 ): Promise<PreparedObject[]> {
   const crds = crdDefinitions(rendered);
   const problems: string[] = [];
-  const seen = new Map<string, RenderedObject>();
-  const prepared: PreparedObject[] = [];
+  const defaulted: (RenderedObject & { type: ResourceType | undefined })[] = [];
   for (const r of rendered) {
     const object = r.object;
     const group = groupOf(object.apiVersion);
-    let type = await options.cluster.resourceType(object.apiVersion, object.kind);
+    const type = await options.cluster.resourceType(object.apiVersion, object.kind);
     let namespaced = type?.namespaced;
     if (!type) {
       const crd = crds.find((c) => c.group === group && c.kind === object.kind);
@@ -69,31 +69,20 @@ export async function prepare(
         continue;
       }
       namespaced = crd.namespaced;
-      type = undefined;
     }
     const metadata = { ...object.metadata };
     if (namespaced === true) metadata.namespace = metadata.namespace ?? options.namespace;
     else delete metadata.namespace;
-    const normalized: KubeObject = { ...object, metadata };
-    const id = idOf(normalized);
-    const key = keyOf(id);
-    const first = seen.get(key);
-    if (first) {
-      problems.push(
-        `${where(r)}: ${formatId(id)} is also defined at ${where(first)}; each resource may appear once`,
-      );
-      continue;
-    }
-    seen.set(key, r);
-    prepared.push({
-      id,
-      object: withOwnershipMarks(normalized, options.application, id),
-      type,
-      source: r.source,
-    });
+    defaulted.push({ object: { ...object, metadata }, source: r.source, type });
   }
+  // Duplicates are judged after namespaces are defaulted: `a` and `default/a` are the same resource.
+  for (const duplicate of findDuplicates(defaulted))
+    problems.push(`${duplicate.message}; each resource may appear once`);
   if (problems.length > 0) {
     throw new CapstanError('PLAN_INVALID', `the desired state is not valid:\n  ${problems.join('\n  ')}`);
   }
-  return prepared;
+  return defaulted.map(({ object, source, type }) => {
+    const id = idOf(object);
+    return { id, object: withOwnershipMarks(object, options.application, id), type, source };
+  });
 }

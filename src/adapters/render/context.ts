@@ -1,0 +1,51 @@
+import type { RenderLimits } from '../../ports/renderer.ts';
+import { CapstanError } from '../../core/errors.ts';
+import type { ConfinedPath } from './confine.ts';
+
+/** What every renderer gets: where to read, the bounds, and when to stop. */
+export interface RenderContext {
+  /** Real path of the checkout: nothing outside it is read. */
+  readonly root: string;
+  /** The folder to render, inside root. */
+  readonly folder: ConfinedPath;
+  readonly limits: RenderLimits;
+  /** `Date.now()` value after which the render fails with RENDER_TIMEOUT. */
+  readonly deadline: number;
+  readonly signal: AbortSignal | undefined;
+  /** A private, empty folder for this render (tool homes, inline values); removed afterwards. */
+  readonly scratch: string;
+}
+
+/** Throws when the render was cancelled or ran out of time; returns the milliseconds left. */
+export function checkpoint(context: RenderContext): number {
+  if (context.signal?.aborted) {
+    throw new CapstanError('RENDER_CANCELLED', `rendering ${context.folder.relative} was cancelled`, {
+      subject: context.folder.relative,
+      retryable: true,
+      cause: context.signal.reason,
+    });
+  }
+  const left = context.deadline - Date.now();
+  if (left <= 0) throw timeoutError(context.folder.relative, context.limits.timeoutMs);
+  return left;
+}
+
+export function timeoutError(subject: string, timeoutMs: number, tool?: string): CapstanError {
+  return new CapstanError(
+    'RENDER_TIMEOUT',
+    `rendering ${subject} did not finish within ${timeoutMs} ms${tool ? ` (${tool} was killed)` : ''}; it may succeed on a retry, or raise the time limit`,
+    { subject, retryable: true },
+  );
+}
+
+/** Network proxies that go nowhere: an HTTP(S) request by a tool fails at once instead of leaving. */
+export const NO_NETWORK: Readonly<Record<string, string>> = {
+  HTTP_PROXY: 'http://127.0.0.1:9',
+  HTTPS_PROXY: 'http://127.0.0.1:9',
+  ALL_PROXY: 'http://127.0.0.1:9',
+  http_proxy: 'http://127.0.0.1:9',
+  https_proxy: 'http://127.0.0.1:9',
+  all_proxy: 'http://127.0.0.1:9',
+  NO_PROXY: '',
+  no_proxy: '',
+};

@@ -1,0 +1,216 @@
+/**
+ * The kustomize renderer: `kustomize build` of a folder in the checkout.
+ *
+ * kustomize has no switch to turn remote resources off, and its load restrictor confines files to
+ * each kustomization's own folder but still loads *folders* (bases) from anywhere on disk. So before
+ * it runs, every kustomization reachable from the folder is read and each path it names is checked:
+ * local paths must stay inside the checkout (also through symlinks), and remote ones (URLs, git
+ * repositories) are refused unless `allowRemoteBases`. kustomize then runs without credentials,
+ * with `--load-restrictor=LoadRestrictionsRootOnly`, and (unless remote bases are allowed) with
+ * proxies that lead nowhere and git allowed no protocol at all.
+ */
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isMap, isScalar, isSeq } from 'yaml';
+import { CapstanError } from '../../core/errors.ts';
+import { parseManifests, type ParsedObject } from '../../core/manifest.ts';
+import type { KustomizeOptions } from '../../ports/renderer.ts';
+import { confine, joinInside } from './confine.ts';
+import { checkpoint, NO_NETWORK, type RenderContext } from './context.ts';
+import { runTool } from './exec.ts';
+import { parseConfig, readBounded, tooLarge, type ConfigFile } from './read.ts';
+
+/** The names kustomize looks for, in its order. */
+export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'] as const;
+
+/** The kustomization file name in a folder, or undefined. */
+export async function findKustomization(folder: string): Promise<string | undefined> {
+  const names = new Set(await readdir(folder));
+  return KUSTOMIZATION_FILES.find((name) => names.has(name));
+}
+
+export async function renderKustomize(
+  context: RenderContext,
+  options: KustomizeOptions,
+  binary: string,
+): Promise<ParsedObject[]> {
+  const allowRemote = options.allowRemoteBases ?? false;
+  // 1. Check every path named by the kustomizations reachable from the folder.
+  await checkKustomizations(context, allowRemote);
+  // 2. Run kustomize in a clean environment, bounded in time and output.
+  const home = join(context.scratch, 'kustomize-home');
+  await mkdir(home, { recursive: true });
+  const folder = context.folder.relative;
+  const output = await runTool({
+    command: binary,
+    args: ['build', '--load-restrictor=LoadRestrictionsRootOnly', '--', context.folder.absolute],
+    cwd: context.folder.absolute,
+    env: kustomizeEnv(home, allowRemote),
+    timeoutMs: checkpoint(context),
+    maxOutputBytes: context.limits.maxTotalBytes,
+    signal: context.signal,
+    description: `kustomize build ${folder}`,
+    redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
+  });
+  // 3. Parse what it printed.
+  const { maxAliases, maxObjects, maxTotalBytes } = context.limits;
+  return parseManifests(output, `${folder} (kustomize)`, { maxAliases, maxObjects, maxBytes: maxTotalBytes });
+}
+
+function kustomizeEnv(home: string, allowRemote: boolean): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    TMPDIR: home,
+    LANG: 'C',
+    // git, should kustomize run it: no system or user configuration (credential helpers), no prompts.
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '/bin/false',
+    SSH_ASKPASS: '/bin/false',
+    // Public HTTPS repositories only when remote bases are allowed (no ssh keys, no file://, no ext::);
+    // nothing at all otherwise.
+    GIT_ALLOW_PROTOCOL: allowRemote ? 'https' : 'capstan-remote-bases-disabled',
+  };
+  return allowRemote ? env : { ...env, ...NO_NETWORK };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking the kustomizations before kustomize runs
+
+/** Fields whose entries may name other kustomizations (folders) as well as files. */
+const BASE_FIELDS = ['resources', 'bases', 'components'];
+/** Fields whose string entries name files (inline patches and configurations contain newlines). */
+const FILE_LIST_FIELDS = [
+  'crds',
+  'configurations',
+  'generators',
+  'transformers',
+  'validators',
+  'patchesStrategicMerge',
+];
+/** Lists of mappings whose `path` names a file. */
+const PATH_FIELDS = ['patches', 'patchesJson6902', 'replacements'];
+const GENERATOR_FIELDS = ['configMapGenerator', 'secretGenerator'];
+
+interface PathEntry {
+  readonly field: string;
+  readonly value: string;
+  readonly offset: number | undefined;
+  /** resources/bases/components: may be a folder with its own kustomization. */
+  readonly base: boolean;
+}
+
+async function checkKustomizations(context: RenderContext, allowRemote: boolean): Promise<void> {
+  const queue = [context.folder.relative];
+  const seen = new Set<string>();
+  for (let folder = queue.shift(); folder !== undefined; folder = queue.shift()) {
+    checkpoint(context);
+    const confined = await confine(context.root, folder, 'kustomization folder');
+    if (seen.has(confined.absolute)) continue;
+    seen.add(confined.absolute);
+    const name = await findKustomization(confined.absolute);
+    if (name === undefined) {
+      if (folder === context.folder.relative) {
+        throw new CapstanError(
+          'RENDER_NOT_FOUND',
+          `${folder} has no kustomization file (${KUSTOMIZATION_FILES.join(', ')})`,
+          { subject: folder },
+        );
+      }
+      continue; // a folder of plain files named as a resource: kustomize reports what it needs
+    }
+    const file = folder === '.' ? name : `${folder}/${name}`;
+    const fileSize = (await stat(join(confined.absolute, name))).size;
+    if (fileSize > context.limits.maxFileBytes) throw tooLarge(file, context.limits.maxFileBytes, fileSize);
+    const text = await readBounded(join(confined.absolute, name), file, context.limits.maxFileBytes);
+    const config = parseConfig(text, file, context.limits.maxAliases);
+    for (const entry of pathEntries(config)) {
+      const next = await checkEntry(context, config, folder, entry, allowRemote);
+      if (next !== undefined) queue.push(next);
+    }
+  }
+}
+
+/** Checks one path; returns the folder to scan next when it names another kustomization. */
+async function checkEntry(
+  context: RenderContext,
+  config: ConfigFile,
+  folder: string,
+  entry: PathEntry,
+  allowRemote: boolean,
+): Promise<string | undefined> {
+  const where = `${config.at(entry.offset)}: ${entry.field} entry`;
+  /** Remote entries are skipped when allowed (kustomize fetches them), refused otherwise. */
+  const checkRemote = (): void => {
+    if (allowRemote) return;
+    throw new CapstanError(
+      'RENDER_REMOTE_BASE',
+      `${where} ${JSON.stringify(entry.value)} is remote; Capstan does not fetch remote bases unless the application allows them (kustomize.allowRemoteBases), so that a render depends only on the commit. Copy it into the repository, or allow remote bases`,
+      { subject: config.at(entry.offset) },
+    );
+  };
+  if (CLEARLY_REMOTE.test(entry.value)) {
+    checkRemote();
+    return undefined;
+  }
+  const relative = joinInside(folder, entry.value, where);
+  let target: Awaited<ReturnType<typeof confine>>;
+  try {
+    target = await confine(context.root, relative, where);
+  } catch (error) {
+    if (!(error instanceof CapstanError) || error.code !== 'RENDER_NOT_FOUND') throw error;
+    if (!entry.base) return undefined; // kustomize names a missing patch or file itself
+    if (MAYBE_REMOTE.test(entry.value)) {
+      checkRemote();
+      return undefined;
+    }
+    throw new CapstanError('RENDER_NOT_FOUND', `${where} ${JSON.stringify(entry.value)} does not exist`, {
+      subject: config.at(entry.offset),
+    });
+  }
+  const info = await stat(target.absolute);
+  if (info.isDirectory()) return entry.base ? target.relative : undefined;
+  if (info.size > context.limits.maxFileBytes) {
+    throw tooLarge(target.relative, context.limits.maxFileBytes, info.size);
+  }
+  return undefined;
+}
+
+/** A URL of any scheme (https:, ssh:, file:, git::, gh:) or an scp-like git address (git@host:repo). */
+const CLEARLY_REMOTE = /^(?:[a-z][a-z0-9+.-]*:|[^/\s]*@[^/\s]+:)/i;
+/** Shapes kustomize reads as a repository when no such local path exists: `github.com/org/repo`, `?ref=`. */
+const MAYBE_REMOTE = /^[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?\/|[?&](?:ref|version|submodules|timeout)=|\/\//i;
+
+/** The paths a kustomization names, with their offsets in the file. */
+function pathEntries(config: ConfigFile): PathEntry[] {
+  const root = config.document.contents;
+  if (!isMap(root)) return [];
+  const entries: PathEntry[] = [];
+  const add = (field: string, node: unknown, base: boolean, strip = false): void => {
+    if (!isScalar(node) || typeof node.value !== 'string' || node.value.includes('\n')) return;
+    let value = node.value.trim();
+    if (strip && value.includes('=')) value = value.slice(value.indexOf('=') + 1); // key=path
+    if (value !== '') entries.push({ field, value, offset: node.range?.[0], base });
+  };
+  const itemsOf = (node: unknown): readonly unknown[] => (isSeq(node) ? node.items : []);
+  const get = (node: unknown, key: string): unknown => (isMap(node) ? node.get(key, true) : undefined);
+
+  for (const field of BASE_FIELDS) for (const item of itemsOf(get(root, field))) add(field, item, true);
+  for (const field of FILE_LIST_FIELDS) for (const item of itemsOf(get(root, field))) add(field, item, false);
+  for (const field of PATH_FIELDS) {
+    for (const item of itemsOf(get(root, field))) add(`${field}.path`, get(item, 'path'), false);
+  }
+  add('openapi.path', get(get(root, 'openapi'), 'path'), false);
+  for (const field of GENERATOR_FIELDS) {
+    for (const generator of itemsOf(get(root, field))) {
+      for (const item of itemsOf(get(generator, 'files'))) add(`${field}.files`, item, false, true);
+      for (const item of itemsOf(get(generator, 'envs'))) add(`${field}.envs`, item, false);
+      add(`${field}.env`, get(generator, 'env'), false);
+    }
+  }
+  return entries;
+}

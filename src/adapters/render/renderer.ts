@@ -1,0 +1,114 @@
+/**
+ * ManifestRenderer: the Renderer port over plain folders, kustomize and helm. It confines the
+ * requested folder to the checkout, picks the renderer (or takes the one asked for), applies the
+ * limits and the time limit, and gives every renderer a private scratch folder, removed afterwards.
+ */
+import { lstat, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { CapstanError } from '../../core/errors.ts';
+import type { ParsedObject } from '../../core/manifest.ts';
+import {
+  DEFAULT_RENDER_LIMITS,
+  type Renderer,
+  type RendererType,
+  type RenderRequest,
+  type RenderResult,
+} from '../../ports/renderer.ts';
+import { confine, type ConfinedPath } from './confine.ts';
+import { checkpoint, type RenderContext } from './context.ts';
+import { renderDirectory } from './directory.ts';
+import { CHART_FILE, renderHelm } from './helm.ts';
+import { findKustomization, renderKustomize } from './kustomize.ts';
+
+export interface ManifestRendererOptions {
+  /** Path of the kustomize binary. */
+  readonly kustomizeBinary: string;
+  /** Path of the helm binary. */
+  readonly helmBinary: string;
+  /** Where each render's private scratch folder is made. Default: the system's temporary folder. */
+  readonly tempDir?: string;
+}
+
+export class ManifestRenderer implements Renderer {
+  readonly #options: ManifestRendererOptions;
+
+  constructor(options: ManifestRendererOptions) {
+    this.#options = options;
+  }
+
+  async render(request: RenderRequest): Promise<RenderResult> {
+    const started = Date.now();
+    const limits = { ...DEFAULT_RENDER_LIMITS, ...request.limits };
+    // 1. The folder, confined to the checkout.
+    const root = await checkoutRoot(request.root);
+    const folder = await confine(root, request.path === '' ? '.' : request.path, 'path');
+    if (!(await lstat(folder.absolute)).isDirectory()) {
+      throw new CapstanError('RENDER_NOT_FOUND', `path ${folder.relative} is not a folder`, {
+        subject: folder.relative,
+      });
+    }
+    // 2. Which renderer.
+    const type = request.type ?? (await detectType(folder));
+    // 3. Render, with a scratch folder of its own.
+    const scratch = await mkdtemp(join(this.#options.tempDir ?? tmpdir(), 'capstan-render-'));
+    try {
+      const context: RenderContext = {
+        root,
+        folder,
+        limits,
+        deadline: started + limits.timeoutMs,
+        signal: request.signal,
+        scratch,
+      };
+      checkpoint(context);
+      const objects = await this.#renderAs(type, context, request);
+      return { type, objects };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  async #renderAs(
+    type: RendererType,
+    context: RenderContext,
+    request: RenderRequest,
+  ): Promise<ParsedObject[]> {
+    switch (type) {
+      case 'directory':
+        return renderDirectory(context, request.directory);
+      case 'kustomize':
+        return renderKustomize(context, request.kustomize ?? {}, this.#options.kustomizeBinary);
+      case 'helm':
+        await requireFile(context.folder, CHART_FILE, 'a Helm chart');
+        return renderHelm(context, request.helm ?? {}, this.#options.helmBinary);
+    }
+  }
+}
+
+/** kustomize when the folder has a kustomization file, helm when it has Chart.yaml, else directory. */
+export async function detectType(folder: ConfinedPath): Promise<RendererType> {
+  if ((await findKustomization(folder.absolute)) !== undefined) return 'kustomize';
+  const chart = await lstat(join(folder.absolute, CHART_FILE)).catch(() => undefined);
+  return chart ? 'helm' : 'directory';
+}
+
+async function checkoutRoot(root: string): Promise<string> {
+  if (!isAbsolute(root)) {
+    throw new CapstanError('RENDER_NOT_FOUND', `the checkout root must be an absolute path, not ${root}`);
+  }
+  try {
+    return await realpath(root);
+  } catch (error) {
+    throw new CapstanError('RENDER_NOT_FOUND', `the checkout ${root} does not exist`, { cause: error });
+  }
+}
+
+async function requireFile(folder: ConfinedPath, name: string, what: string): Promise<void> {
+  const found = await lstat(join(folder.absolute, name)).catch(() => undefined);
+  if (!found) {
+    throw new CapstanError('RENDER_NOT_FOUND', `${folder.relative} is not ${what}: it has no ${name}`, {
+      subject: folder.relative,
+    });
+  }
+}
