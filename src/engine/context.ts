@@ -34,6 +34,8 @@ export interface SyncOptions {
   readonly forceConflicts?: boolean;
   /** Delete and re-create objects whose immutable fields changed. Default false. */
   readonly replace?: boolean;
+  /** Create the namespaces that objects name and that do not exist (they are not pruned later). Default false. */
+  readonly createNamespace?: boolean;
   /** Wait until every resource is Healthy (ends early on Degraded). Default false. */
   readonly wait?: boolean;
   /** Time limit for waiting (health, hooks, CRDs). Default 5 minutes. */

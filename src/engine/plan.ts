@@ -35,6 +35,8 @@ export interface PlanOptions {
   readonly forceConflicts: boolean;
   readonly replace: boolean;
   readonly concurrency: number;
+  /** Namespaces that the sync creates before anything else (the CreateNamespace option). */
+  readonly createdNamespaces?: readonly string[];
 }
 
 /**
@@ -43,9 +45,10 @@ export interface PlanOptions {
  * created by the same sync are planned as creations without a dry run.
  */
 export async function planChanges(objects: readonly PreparedObject[], options: PlanOptions): Promise<Plan> {
-  const namespacesInSet = new Set(
-    objects.filter((o) => o.id.group === '' && o.id.kind === 'Namespace').map((o) => o.id.name),
-  );
+  const namespacesInSet = new Set([
+    ...objects.filter((o) => o.id.group === '' && o.id.kind === 'Namespace').map((o) => o.id.name),
+    ...(options.createdNamespaces ?? []),
+  ]);
   const failures: PlanFailure[] = [];
   const planned = await mapBounded(
     objects,

@@ -1,4 +1,5 @@
-import { CapstanError } from '../core/errors.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { FIELD_MANAGER } from '../core/ownership.ts';
 import { renderDigest } from '../core/digest.ts';
 import type { Health } from '../core/health.ts';
 import { leftBehind, makeInventory, type Inventory } from '../core/inventory.ts';
@@ -61,7 +62,7 @@ export async function sync(
 
   // 2-3. Prepare (identity, namespaces, ownership marks) and plan (server-side dry run of the whole set).
   const planned = await planSync(rendered, options, deps);
-  const { byKey, order, regular, plan, previous, candidates } = planned;
+  const { byKey, order, regular, plan, previous, candidates, missingNamespaces } = planned;
   const regularIds = regular.map((o) => o.id);
   if (plan.failures.length > 0) {
     for (const failure of plan.failures)
@@ -78,6 +79,15 @@ export async function sync(
 
   // 4. A dry run reports the plan and what would be pruned, and stops.
   if (dryRun) {
+    for (const name of missingNamespaces) {
+      emit({
+        id: { group: '', kind: 'Namespace', namespace: '', name },
+        wave: 0,
+        action: 'created',
+        message: 'would be created (CreateNamespace)',
+        dryRun: true,
+      });
+    }
     for (const o of regular) {
       const change = changes.get(keyOf(o.id));
       if (!change) continue;
@@ -161,6 +171,32 @@ export async function sync(
     if (outcome.healthy) return undefined;
     return `${what} ${outcome.timedOut ? `not healthy within ${Math.round(timeoutMs / 1000)} s` : 'degraded'}: ${outcome.pending.join('; ')}`;
   };
+
+  // 5a. The CreateNamespace option: namespaces the objects need, created but never owned (never pruned).
+  if (missingNamespaces.length > 0) {
+    step(`creating ${missingNamespaces.length} namespace(s): ${missingNamespaces.join(', ')}`);
+    const nsType = await deps.cluster.resourceType('v1', 'Namespace');
+    for (const name of missingNamespaces) {
+      const id = { group: '', kind: 'Namespace', namespace: '', name };
+      try {
+        if (!nsType) throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 Namespace');
+        await deps.cluster.apply(
+          nsType,
+          { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+          { fieldManager: FIELD_MANAGER },
+        );
+        emit({
+          id,
+          wave: 0,
+          action: 'created',
+          message: 'created by the CreateNamespace option (not owned, never pruned)',
+        });
+      } catch (error) {
+        emit({ id, wave: 0, action: 'failed', message: messageOf(error) });
+        return failAndRecord(`creating namespace ${name} failed`);
+      }
+    }
+  }
 
   // 5. Namespaces and CRDs first; CRDs must be Established before their custom resources are applied.
   if (order.bootstrap.length > 0) {
@@ -258,6 +294,8 @@ export interface SyncPlan {
   readonly previous: Inventory | undefined;
   /** Resources of the previous inventory that left the desired state. */
   readonly candidates: readonly ResourceId[];
+  /** Namespaces to create first (the CreateNamespace option): named by objects, absent from the cluster and the set. */
+  readonly missingNamespaces: readonly string[];
 }
 
 /** Prepares and plans a sync without changing anything: the basis of `sync` and of `diff`. */
@@ -276,6 +314,7 @@ export async function planSync(
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
+  const missingNamespaces = options.createNamespace === true ? await namespacesToCreate(prepared, deps) : [];
   step(`planning: server-side dry run of ${regular.length} object(s)`);
   const plan = await planChanges(
     regular.map((o) => byKey.get(keyOf(o.id))).filter((p): p is PreparedObject => p !== undefined),
@@ -284,6 +323,7 @@ export async function planSync(
       forceConflicts: options.forceConflicts === true,
       replace: options.replace === true,
       concurrency: options.concurrency ?? 8,
+      createdNamespaces: missingNamespaces,
     },
   );
   const previous = await deps.inventory.read(options.application);
@@ -298,6 +338,7 @@ export async function planSync(
       previous,
       regular.map((o) => o.id),
     ),
+    missingNamespaces,
   };
 }
 
@@ -315,4 +356,19 @@ function withHealth(entries: SyncEntry[], health: ReadonlyMap<string, Health>): 
     const h = health.get(formatId(entry.id));
     if (h && entry.action !== 'pruned') entries[i] = { ...entry, health: h };
   }
+}
+
+/** Namespaces that objects name, which neither exist in the cluster nor are part of the desired state. */
+async function namespacesToCreate(prepared: readonly PreparedObject[], deps: SyncDeps): Promise<string[]> {
+  const inSet = new Set(
+    prepared.filter((p) => p.id.group === '' && p.id.kind === 'Namespace').map((p) => p.id.name),
+  );
+  const wanted = [
+    ...new Set(prepared.map((p) => p.id.namespace).filter((ns) => ns !== '' && !inSet.has(ns))),
+  ].sort();
+  const nsType = await deps.cluster.resourceType('v1', 'Namespace');
+  if (!nsType) return [];
+  const missing: string[] = [];
+  for (const name of wanted) if (!(await deps.cluster.get(nsType, '', name))) missing.push(name);
+  return missing;
 }

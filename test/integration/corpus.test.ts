@@ -1,0 +1,97 @@
+// A corpus of realistic configuration renders, syncs, and then diffs as no change: plain YAML (with RBAC,
+// a CRD and its resource, a CronJob, Ingress, Secrets), a Kustomize overlay with patches and image
+// overrides, and a Helm chart with a vendored dependency.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { ConfigMapInventoryStore } from '../../src/adapters/kube/inventory-store.ts';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { ManifestRenderer } from '../../src/adapters/render/renderer.ts';
+import { assessHealth } from '../../src/core/health-rules.ts';
+import { formatId } from '../../src/core/resource.ts';
+import { ensureBinaries } from '../../src/devcluster/binaries.ts';
+import type { SyncDeps } from '../../src/engine/context.ts';
+import { planSync, sync } from '../../src/engine/sync.ts';
+import { systemClock } from '../../src/main/clock.ts';
+import type { RenderRequest } from '../../src/ports/renderer.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { fixture } from '../../src/testing/git.ts';
+
+let deps: SyncDeps;
+let cluster: KubeCluster;
+let renderer: ManifestRenderer;
+let kube: KubeClients;
+
+before(async () => {
+  const path = await agentKubeconfig(await testCluster());
+  kube = kubeClients(path);
+  cluster = new KubeCluster(loadKubeConfig({ kubeconfig: path }));
+  deps = { cluster, inventory: new ConfigMapInventoryStore(cluster), clock: systemClock, assessHealth };
+  const bin = await ensureBinaries();
+  renderer = new ManifestRenderer({ kustomizeBinary: join(bin, 'kustomize'), helmBinary: join(bin, 'helm') });
+});
+
+const cases: { name: string; root: string; path: string; helm?: boolean }[] = [
+  { name: 'plain YAML shop', root: fixture('corpus'), path: 'shop' },
+  { name: 'Kustomize overlay', root: fixture('render', 'kustomize'), path: 'overlays/prod' },
+  { name: 'Helm chart with a dependency', root: fixture('render', 'helm'), path: 'web', helm: true },
+];
+
+describe('corpus: render, sync, then no difference', () => {
+  for (const c of cases) {
+    it(c.name, async (t) => {
+      const namespace = await freshNamespace(t, kube);
+      const application = `corpus-${randomBytes(3).toString('hex')}`;
+      const info = await cluster.info();
+      const request: RenderRequest = {
+        root: c.root,
+        path: c.path,
+        ...(c.helm
+          ? {
+              helm: {
+                releaseName: application,
+                namespace,
+                valueFiles: ['values-prod.yaml'],
+                kubeVersion: info.gitVersion,
+                apiVersions: info.apiVersions,
+              },
+            }
+          : {}),
+      };
+      const rendered = await renderer.render(request);
+      assert.ok(rendered.objects.length >= 3, `${c.name} renders several objects`);
+      const options = { application, namespace, prune: true, createNamespace: true, timeoutMs: 60_000 };
+      try {
+        const result = await sync(rendered.objects, options, deps);
+        assert.equal(result.phase, 'Succeeded', result.message);
+        assert.ok(
+          result.entries.every((e) => e.action === 'created'),
+          result.entries.map((e) => `${formatId(e.id)} ${e.action} ${e.message}`).join('\n'),
+        );
+
+        const again = await renderer.render(request);
+        const planned = await planSync(again.objects, options, deps);
+        assert.deepEqual(planned.plan.failures, []);
+        const changed = planned.plan.changes.filter((ch) => ch.action !== 'unchanged');
+        assert.deepEqual(
+          changed.map((ch) => `${formatId(ch.prepared.id)}:\n${ch.diff.unified}`),
+          [],
+          'a second render diffs as no change',
+        );
+        assert.deepEqual(planned.candidates, []);
+      } finally {
+        // Cluster-scoped objects (CRDs) are the application's too: prune them all.
+        await sync([], { ...options, allowEmpty: true }, deps);
+        // The overlay names its own namespace, made by the CreateNamespace option (never pruned).
+        await kube.core.deleteNamespace({ name: 'shop-prod' }).catch(() => undefined);
+      }
+    });
+  }
+});
