@@ -1,5 +1,6 @@
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { devCluster } from './commands/dev-cluster.ts';
+import { push } from './commands/push.ts';
 import { EXIT } from './output.ts';
 
 const HELP = `Usage: capstan <command> [options]
@@ -7,6 +8,9 @@ const HELP = `Usage: capstan <command> [options]
 GitOps delivery for Kubernetes: Git is the single source of truth for what runs.
 
 Commands:
+  render        render the desired state (plain YAML, Kustomize, Helm) from a folder or a git repository
+  diff          show what a sync would change in the cluster (exit 1 when there are differences)
+  sync          make the cluster equal to the desired state (server-side apply, prune what it owns)
   dev-cluster   a real local Kubernetes control plane for development and tests
 
 Run 'capstan <command> --help' for a command's options.
@@ -28,6 +32,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return command === undefined ? EXIT.usage : EXIT.ok;
       case 'dev-cluster':
         return await devCluster(rest);
+      case 'render':
+      case 'diff':
+      case 'sync':
+        return await push(command, rest);
       default:
         process.stderr.write(`capstan: unknown command '${command}'\n\n${HELP}`);
         return EXIT.usage;

@@ -32,12 +32,18 @@ export function resultTable(result: SyncResult, colour: boolean): string {
     formatId(e.id),
     e.action + (e.hook ? ` (${e.hook})` : ''),
     e.health?.status ?? '-',
-    [e.message, e.health && e.health.status !== 'Healthy' && e.health.message ? e.health.message : ''].filter(Boolean).join('; '),
+    [e.message, e.health && e.health.status !== 'Healthy' && e.health.message ? e.health.message : '']
+      .filter(Boolean)
+      .join('; '),
   ]);
   const head = rows.length > 0 ? table(['RESOURCE', 'ACTION', 'HEALTH', 'MESSAGE'], rows) + '\n' : '';
   const verdict =
     result.phase === 'Succeeded'
-      ? paint(colour, 'green', `${result.dryRun ? 'Dry run of' : 'Synced'} application '${result.application}'`)
+      ? paint(
+          colour,
+          'green',
+          `${result.dryRun ? 'Dry run of' : 'Synced'} application '${result.application}'`,
+        )
       : paint(colour, 'red', `Sync of application '${result.application}' failed`);
   const revision = result.revision ? ` at ${result.revision.slice(0, 12)}` : '';
   const seconds = ((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1);

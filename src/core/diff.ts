@@ -30,7 +30,10 @@ export function sameState(a: KubeObject, b: KubeObject): boolean {
 const SECRET_FIELDS = ['data', 'stringData'] as const;
 
 /** Secrets' values never reach a diff: each value shows as `*** (unchanged)` or `*** (changed)`. */
-function redactSecrets(live: KubeObject | undefined, desired: KubeObject | undefined): [KubeObject | undefined, KubeObject | undefined] {
+function redactSecrets(
+  live: KubeObject | undefined,
+  desired: KubeObject | undefined,
+): [KubeObject | undefined, KubeObject | undefined] {
   const isSecret = (o: KubeObject | undefined) => o?.kind === 'Secret' && o.apiVersion === 'v1';
   if (!isSecret(live) && !isSecret(desired)) return [live, desired];
   const redact = (o: KubeObject | undefined, other: KubeObject | undefined, side: 'old' | 'new') => {
@@ -41,7 +44,12 @@ function redactSecrets(live: KubeObject | undefined, desired: KubeObject | undef
       if (!values || typeof values !== 'object') continue;
       const otherValues = (other?.[field] ?? {}) as Record<string, string>;
       copy[field] = Object.fromEntries(
-        Object.keys(values).map((k) => [k, values[k] === otherValues[k] ? '*** (unchanged)' : `*** (${side === 'old' ? 'old value' : 'new value'})`]),
+        Object.keys(values).map((k) => [
+          k,
+          values[k] === otherValues[k]
+            ? '*** (unchanged)'
+            : `*** (${side === 'old' ? 'old value' : 'new value'})`,
+        ]),
       );
     }
     return copy;
@@ -56,15 +64,33 @@ export interface ObjectDiff {
 }
 
 /** Differences between the live object and what it would be after the apply (undefined: absent). */
-export function diffObjects(id: ResourceId, live: KubeObject | undefined, desired: KubeObject | undefined): ObjectDiff {
+export function diffObjects(
+  id: ResourceId,
+  live: KubeObject | undefined,
+  desired: KubeObject | undefined,
+): ObjectDiff {
   const [a, b] = redactSecrets(live && normalizeForCompare(live), desired && normalizeForCompare(desired));
   const textA = a ? stringify(sortKeys(a)) : '';
   const textB = b ? stringify(sortKeys(b)) : '';
   if (textA === textB) return { changed: false, unified: '' };
   const name = formatId(id);
-  const patch = createTwoFilesPatch(live ? `live/${name}` : '/dev/null', desired ? `desired/${name}` : '/dev/null', textA, textB, '', '', { context: 3 });
+  const patch = createTwoFilesPatch(
+    live ? `live/${name}` : '/dev/null',
+    desired ? `desired/${name}` : '/dev/null',
+    textA,
+    textB,
+    '',
+    '',
+    { context: 3 },
+  );
   // Drop jsdiff's "====" header line; keep the standard ---/+++ lines.
-  return { changed: true, unified: patch.split('\n').filter((l) => !/^=+$/.test(l)).join('\n') };
+  return {
+    changed: true,
+    unified: patch
+      .split('\n')
+      .filter((l) => !/^=+$/.test(l))
+      .join('\n'),
+  };
 }
 
 function sortKeys(value: unknown): unknown {

@@ -1,5 +1,12 @@
 /** Health of a resource, the same words everywhere (DESIGN.md, "Vocabulary"). */
-export const HEALTH_STATUSES = ['Healthy', 'Progressing', 'Degraded', 'Suspended', 'Missing', 'Unknown'] as const;
+export const HEALTH_STATUSES = [
+  'Healthy',
+  'Progressing',
+  'Degraded',
+  'Suspended',
+  'Missing',
+  'Unknown',
+] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 
 export interface Health {

@@ -45,7 +45,11 @@ export function decodeInventory(text: string, where: string): Inventory {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new CapstanError('INVENTORY_DAMAGED', `the inventory in ${where} is not valid JSON; fix or delete it`, { subject: where, cause: error });
+    throw new CapstanError(
+      'INVENTORY_DAMAGED',
+      `the inventory in ${where} is not valid JSON; fix or delete it`,
+      { subject: where, cause: error },
+    );
   }
   const v = value as Partial<Inventory>;
   if (
@@ -55,7 +59,11 @@ export function decodeInventory(text: string, where: string): Inventory {
     !Array.isArray(v.entries) ||
     !v.entries.every((e) => typeof e === 'string' && KEY.test(e))
   ) {
-    throw new CapstanError('INVENTORY_DAMAGED', `the inventory in ${where} does not have the expected fields; fix or delete it`, { subject: where });
+    throw new CapstanError(
+      'INVENTORY_DAMAGED',
+      `the inventory in ${where} does not have the expected fields; fix or delete it`,
+      { subject: where },
+    );
   }
   return {
     application: v.application,

@@ -102,13 +102,18 @@ function list(value: string | undefined): string[] {
 
 /** The sync wave of an object: an integer annotation, 0 by default. */
 export function waveOf(object: KubeObject): number {
-  const raw = object.metadata.annotations?.[WAVE_ANNOTATION] ?? object.metadata.annotations?.['helm.sh/hook-weight'];
+  const raw =
+    object.metadata.annotations?.[WAVE_ANNOTATION] ?? object.metadata.annotations?.['helm.sh/hook-weight'];
   if (raw === undefined) return 0;
   const wave = Number(raw.trim());
   if (!Number.isSafeInteger(wave) || raw.trim() === '') {
-    throw new CapstanError('INVALID_SYNC_WAVE', `${formatId(idOf(object))}: ${WAVE_ANNOTATION} must be an integer, not '${raw}'`, {
-      subject: formatId(idOf(object)),
-    });
+    throw new CapstanError(
+      'INVALID_SYNC_WAVE',
+      `${formatId(idOf(object))}: ${WAVE_ANNOTATION} must be an integer, not '${raw}'`,
+      {
+        subject: formatId(idOf(object)),
+      },
+    );
   }
   return wave;
 }
@@ -122,25 +127,38 @@ export function hookOf(object: KubeObject): HookSpec | undefined {
   if (annotations[HOOK_ANNOTATION] !== undefined) {
     for (const p of list(annotations[HOOK_ANNOTATION])) {
       if (!PHASES.includes(p as HookPhase)) {
-        throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_ANNOTATION} '${p}' is not one of ${PHASES.join(', ')}`, { subject });
+        throw new CapstanError(
+          'INVALID_HOOK',
+          `${subject}: ${HOOK_ANNOTATION} '${p}' is not one of ${PHASES.join(', ')}`,
+          { subject },
+        );
       }
       phases.push(p as HookPhase);
     }
     for (const p of list(annotations[HOOK_DELETE_POLICY_ANNOTATION])) {
       if (!POLICIES.includes(p as HookDeletePolicy)) {
-        throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_DELETE_POLICY_ANNOTATION} '${p}' is not one of ${POLICIES.join(', ')}`, { subject });
+        throw new CapstanError(
+          'INVALID_HOOK',
+          `${subject}: ${HOOK_DELETE_POLICY_ANNOTATION} '${p}' is not one of ${POLICIES.join(', ')}`,
+          { subject },
+        );
       }
       policies.push(p as HookDeletePolicy);
     }
   } else if (annotations['helm.sh/hook'] !== undefined) {
-    phases = [...new Set(list(annotations['helm.sh/hook']).flatMap((h) => (HELM_HOOKS[h] ? [HELM_HOOKS[h]] : [])))];
+    phases = [
+      ...new Set(list(annotations['helm.sh/hook']).flatMap((h) => (HELM_HOOKS[h] ? [HELM_HOOKS[h]] : []))),
+    ];
     // Helm test hooks and delete/rollback hooks have no place in a GitOps sync: such objects are left out.
     if (phases.length === 0) return { phases: [], deletePolicies: [] };
-    policies = list(annotations['helm.sh/hook-delete-policy']).flatMap((p) => (HELM_DELETE_POLICIES[p] ? [HELM_DELETE_POLICIES[p]] : []));
+    policies = list(annotations['helm.sh/hook-delete-policy']).flatMap((p) =>
+      HELM_DELETE_POLICIES[p] ? [HELM_DELETE_POLICIES[p]] : [],
+    );
   } else {
     return undefined;
   }
-  if (phases.length === 0) throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_ANNOTATION} names no phase`, { subject });
+  if (phases.length === 0)
+    throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_ANNOTATION} names no phase`, { subject });
   return { phases, deletePolicies: policies.length > 0 ? policies : ['BeforeHookCreation'] };
 }
 
@@ -156,7 +174,9 @@ function compareObjects(a: OrderedObject, b: OrderedObject): number {
 function toWaves(objects: readonly OrderedObject[]): Wave[] {
   const byWave = new Map<number, OrderedObject[]>();
   for (const o of objects) byWave.set(o.wave, [...(byWave.get(o.wave) ?? []), o]);
-  return [...byWave.entries()].sort(([a], [b]) => a - b).map(([wave, list]) => ({ wave, objects: [...list].sort(compareObjects) }));
+  return [...byWave.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([wave, list]) => ({ wave, objects: [...list].sort(compareObjects) }));
 }
 
 const isBootstrapKind = (o: KubeObject) =>
@@ -192,6 +212,8 @@ export function orderForSync(objects: readonly KubeObject[]): SyncOrder {
 export function flattenOrder(order: SyncOrder): OrderedObject[] {
   return [
     ...order.bootstrap,
-    ...(['PreSync', 'Sync', 'PostSync'] as const).flatMap((phase) => order.phases[phase].flatMap((w) => w.objects)),
+    ...(['PreSync', 'Sync', 'PostSync'] as const).flatMap((phase) =>
+      order.phases[phase].flatMap((w) => w.objects),
+    ),
   ];
 }

@@ -39,7 +39,10 @@ export type PruneDecision = { readonly prune: true } | { readonly prune: false; 
 export function pruneDecision(live: KubeObject, application: string, id: ResourceId): PruneDecision {
   const annotations = live.metadata.annotations ?? {};
   if (annotations[TRACKING_ANNOTATION] !== trackingId(application, id)) {
-    return { prune: false, reason: 'not owned by this application (no matching capstan.dev/tracking-id): left alone' };
+    return {
+      prune: false,
+      reason: 'not owned by this application (no matching capstan.dev/tracking-id): left alone',
+    };
   }
   const keep = annotations[PRUNE_ANNOTATION];
   if (keep === 'disabled' || keep === 'false') {

@@ -40,7 +40,14 @@ export interface SyncResult {
 }
 
 export function countActions(entries: readonly SyncEntry[]): Record<SyncAction, number> {
-  const counts: Record<SyncAction, number> = { created: 0, configured: 0, unchanged: 0, pruned: 0, skipped: 0, failed: 0 };
+  const counts: Record<SyncAction, number> = {
+    created: 0,
+    configured: 0,
+    unchanged: 0,
+    pruned: 0,
+    skipped: 0,
+    failed: 0,
+  };
   for (const entry of entries) counts[entry.action] += 1;
   return counts;
 }

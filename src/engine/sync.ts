@@ -3,7 +3,7 @@ import { FIELD_MANAGER } from '../core/ownership.ts';
 import { renderDigest } from '../core/digest.ts';
 import type { Health } from '../core/health.ts';
 import { leftBehind, makeInventory, type Inventory } from '../core/inventory.ts';
-import { orderForSync, type OrderedObject, type SyncOrder, type Wave } from '../core/ordering.ts';
+import { kindRank, orderForSync, type OrderedObject, type SyncOrder, type Wave } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
 import { formatId, keyOf, parseKey } from '../core/resource.ts';
 import { summarise, type SyncEntry, type SyncResult } from '../core/sync-result.ts';
@@ -49,7 +49,7 @@ export async function sync(
     startedAt: startedAt.toISOString(),
     finishedAt: deps.clock.now().toISOString(),
     dryRun,
-    entries,
+    entries: inApplyOrder(entries),
   });
 
   // 1. An empty render is refused: syncing it would prune everything the application owns.
@@ -371,4 +371,23 @@ async function namespacesToCreate(prepared: readonly PreparedObject[], deps: Syn
   const missing: string[] = [];
   for (const name of wanted) if (!(await deps.cluster.get(nsType, '', name))) missing.push(name);
   return missing;
+}
+
+const PHASE_RANK: Record<string, number> = { PreSync: 0, Sync: 1, PostSync: 2, SyncFail: 3 };
+
+/** Entries as a person reads them: by phase, wave, kind order and name; prunes last. (Progress events keep their own order.) */
+function inApplyOrder(entries: readonly SyncEntry[]): SyncEntry[] {
+  const rank = (e: SyncEntry) =>
+    e.action === 'pruned' || (e.action === 'skipped' && e.message.includes('desired state'))
+      ? 4
+      : e.hook
+        ? (PHASE_RANK[e.hook] ?? 1)
+        : 1;
+  return [...entries].sort(
+    (a, b) =>
+      rank(a) - rank(b) ||
+      a.wave - b.wave ||
+      kindRank(a.id.kind) - kindRank(b.id.kind) ||
+      formatId(a.id).localeCompare(formatId(b.id)),
+  );
 }

@@ -1,0 +1,330 @@
+/**
+ * The Git source adapter: SourceFetcher with the git CLI.
+ *
+ * resolve() asks the remote with `git ls-remote` only (cheap change detection). checkout() fetches the
+ * one commit it needs (`fetch --depth=1 <sha>`) into one shared bare repository per remote, and writes
+ * the commit's files once under trees/<sha>/ (see layout.ts). Concurrent callers for the same
+ * repository and commit share one run; a later call for a commit already checked out runs no git at all.
+ * Network operations on different repositories run in parallel, up to `maxConcurrentFetches`.
+ */
+import { CapstanError } from '../../core/errors.ts';
+import type {
+  CommitInfo,
+  FetchOptions,
+  ResolvedRevision,
+  SourceFetcher,
+  SourceSpec,
+  SourceTree,
+} from '../../ports/source.ts';
+import { ensureBareRepo, hasCommit } from './bare-repo.ts';
+import { prepareAuth, type GitAuth } from './credentials.ts';
+import { gitEnvironment, runGit, type GitRunResult, type LocalGit } from './git-command.ts';
+import { gitFailure } from './git-errors.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { cacheLayout, exists, prepareLayout, type CacheLayout } from './layout.ts';
+import { Limiter } from './limiter.ts';
+import { parseLsRemote, pickHead, pickNamed } from './remote-refs.ts';
+import {
+  checkedSha,
+  checkRevisionText,
+  isFetchableRef,
+  parseTargetRevision,
+  type TargetRevision,
+} from './revision.ts';
+import { SingleFlight } from './single-flight.ts';
+import { materialiseTree } from './tree.ts';
+import { parseRepoUrl, type RepoUrl } from './url.ts';
+
+export interface GitSourceFetcherOptions {
+  /** Folder of the shared cache: bare repositories, trees, git's private HOME (see layout.ts). */
+  readonly cacheDir: string;
+  /** The git program. Default: `git` on PATH. */
+  readonly gitBinary?: string;
+  /** Time limit of one git network operation when FetchOptions.timeoutMs is not given. Default 60 000 ms. */
+  readonly defaultTimeoutMs?: number;
+  /** Git network operations (ls-remote, fetch) running at once, over all repositories. Default 4. */
+  readonly maxConcurrentFetches?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_CONCURRENT_FETCHES = 4;
+/** Local operations on the cache (read-tree, checkout-index of a large tree) get more time. */
+const LOCAL_TIMEOUT_MS = 10 * 60_000;
+/** ls-remote of a repository with very many tags stays well under this. */
+const MAX_LS_REMOTE_BYTES = 32 * 1024 * 1024;
+/** Checked-out (repository, commit) pairs remembered in memory; older ones are found on disk again. */
+const REMEMBERED_CHECKOUTS = 4096;
+
+/** A commit's files on disk, shared by every caller. */
+interface CheckedOut {
+  readonly commit: CommitInfo;
+  readonly dir: string;
+}
+
+const cancelled = () =>
+  new CapstanError('SOURCE_CANCELLED', 'the git operation was cancelled by its caller', { retryable: true });
+
+export class GitSourceFetcher implements SourceFetcher {
+  readonly #layout: CacheLayout;
+  readonly #binary: string;
+  readonly #defaultTimeoutMs: number;
+  readonly #network: Limiter;
+  readonly #repoLocks = new KeyedLock();
+  /** Key `<repository cache key>@<sha>`: one fetch and checkout per repository and commit. */
+  readonly #checkouts = new SingleFlight<CheckedOut>({ maxRemembered: REMEMBERED_CHECKOUTS, cancelled });
+  /** Key `<sha>`: one tree per commit, whichever repository it came from. */
+  readonly #trees = new SingleFlight<CommitInfo>({ maxRemembered: 0, cancelled });
+  readonly #local: LocalGit;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: GitSourceFetcherOptions) {
+    this.#layout = cacheLayout(options.cacheDir);
+    this.#binary = options.gitBinary ?? 'git';
+    this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#network = new Limiter(options.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES);
+    this.#local = (args, extraEnv) =>
+      runGit({
+        binary: this.#binary,
+        args,
+        env: gitEnvironment({
+          home: this.#layout.home,
+          allowInsecureHttp: false,
+          ...(extraEnv && { extra: extraEnv }),
+        }),
+        cwd: this.#layout.home,
+        timeoutMs: LOCAL_TIMEOUT_MS,
+      });
+  }
+
+  async resolve(source: SourceSpec, options: FetchOptions = {}): Promise<ResolvedRevision> {
+    // 1. Check the URL and the revision before anything runs.
+    const repo = parseRepoUrl(source.repoURL, urlOptions(options));
+    const target = parseTargetRevision(source.targetRevision, repo.display);
+
+    // 2. A full SHA is its own answer: checkout() verifies it by fetching it.
+    if (target.kind === 'sha') return { sha: target.sha, ref: target.sha };
+
+    // 3. Ask the remote: HEAD and where it points, one full ref (and its peeled tag), or all branches
+    //    and tags.
+    const args =
+      target.kind === 'head'
+        ? ['--symref', '--', repo.url, 'HEAD']
+        : target.name.startsWith('refs/')
+          ? ['--', repo.url, target.name, `${target.name}^{}`]
+          : ['--heads', '--tags', '--', repo.url];
+    const remote = parseLsRemote(await this.#lsRemote(repo, args, options));
+
+    // 4. Pick the ref (or the highest tag in a semver range).
+    const picked = target.kind === 'head' ? pickHead(remote) : pickNamed(remote, target.name, target.range);
+    if (picked === undefined) throw refNotFound(repo, target);
+    return picked;
+  }
+
+  async checkout(
+    source: SourceSpec,
+    revision: ResolvedRevision,
+    options: FetchOptions = {},
+  ): Promise<SourceTree> {
+    // 1. Check the URL and the revision before anything runs.
+    const repo = parseRepoUrl(source.repoURL, urlOptions(options));
+    const sha = checkedSha(revision.sha, repo.display);
+    checkRevisionText(revision.ref, repo.display);
+
+    // 2. One run per repository and commit, shared by concurrent callers and remembered afterwards.
+    const key = `${repo.cacheKey}@${sha}`;
+    const run = () =>
+      this.#checkouts.run(
+        key,
+        (signal) => this.#checkoutOnce(repo, revision.ref, sha, options, signal),
+        options.signal,
+      );
+    let tree = await run();
+
+    // 3. A remembered tree that was removed from disk (cache cleaned) is made again.
+    if (!(await exists(tree.dir))) {
+      this.#checkouts.forget(key);
+      tree = await run();
+    }
+    return { revision: { sha, ref: revision.ref }, commit: tree.commit, dir: tree.dir };
+  }
+
+  async #checkoutOnce(
+    repo: RepoUrl,
+    ref: string,
+    sha: string,
+    options: FetchOptions,
+    signal: AbortSignal,
+  ): Promise<CheckedOut> {
+    await this.#prepare();
+    const bare = this.#layout.repo(repo.cacheKey);
+
+    // 1. The commit in this repository's cache, fetched unless already there; one operation per
+    //    repository at a time. Checking this repository (not just trees/<sha>) means a commit is only
+    //    ever served to those who can fetch it from the repository they name.
+    await this.#repoLocks.run(repo.cacheKey, async () => {
+      await ensureBareRepo(this.#local, bare, this.#layout.tmp);
+      if (!(await hasCommit(this.#local, bare, sha)))
+        await this.#fetch(repo, bare, ref, sha, options, signal);
+    });
+
+    // 2. Its files, written once per commit whatever the repository.
+    const commit = await this.#trees.run(sha, () => materialiseTree(this.#local, this.#layout, bare, sha));
+    return { commit, dir: this.#layout.tree(sha) };
+  }
+
+  /** Fetches one commit by SHA; where the server refuses that, fetches the ref it was resolved from. */
+  async #fetch(
+    repo: RepoUrl,
+    bare: string,
+    ref: string,
+    sha: string,
+    options: FetchOptions,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const fetch = (refspec: string, auth: GitAuth) =>
+      this.#network.run(
+        () =>
+          this.#remoteGit(
+            repo,
+            [
+              `--git-dir=${bare}`,
+              'fetch',
+              '--quiet',
+              '--depth=1',
+              '--no-tags',
+              '--no-write-fetch-head',
+              '--recurse-submodules=no',
+              '--',
+              repo.url,
+              refspec,
+            ],
+            options,
+            auth,
+            signal,
+          ),
+        signal,
+        cancelled,
+      );
+    await this.#withAuth(repo, options, async (auth) => {
+      const context = {
+        repo,
+        doing: `fetch commit ${sha} from`,
+        timeoutMs: this.#timeout(options),
+        secrets: auth.secrets,
+        notFound: `commit ${sha} was not found in ${repo.display}: it never existed there or was removed by a force-push; check targetRevision, or resolve it again`,
+      };
+      const bySha = await fetch(`+${sha}:refs/capstan/${sha}`, auth);
+      if (bySha.ok) return;
+      const failure = gitFailure(bySha, context);
+      if (failure.code !== 'SOURCE_REF_NOT_FOUND' || !isFetchableRef(ref)) throw failure;
+
+      // A server that allows no fetch by SHA: fetch the ref, which must still point to the commit.
+      const byRef = await fetch(`+${ref}:refs/capstan/${sha}`, auth);
+      if (!byRef.ok) {
+        throw gitFailure(byRef, {
+          ...context,
+          notFound: `${ref} no longer exists in ${repo.display}: resolve again`,
+        });
+      }
+      if (!(await hasCommit(this.#local, bare, sha))) {
+        throw new CapstanError(
+          'SOURCE_REF_NOT_FOUND',
+          `${ref} of ${repo.display} has moved away from commit ${sha}, and the server allows no fetch by SHA: resolve the revision again`,
+          { subject: repo.display, retryable: true },
+        );
+      }
+    });
+  }
+
+  async #lsRemote(repo: RepoUrl, args: readonly string[], options: FetchOptions): Promise<string> {
+    await this.#prepare();
+    return this.#withAuth(repo, options, async (auth) => {
+      const result = await this.#network.run(
+        () =>
+          this.#remoteGit(repo, ['ls-remote', ...args], options, auth, options.signal, MAX_LS_REMOTE_BYTES),
+        options.signal,
+        cancelled,
+      );
+      if (!result.ok) {
+        throw gitFailure(result, {
+          repo,
+          doing: 'list the branches and tags of',
+          timeoutMs: this.#timeout(options),
+          secrets: auth.secrets,
+          maxOutputBytes: MAX_LS_REMOTE_BYTES,
+        });
+      }
+      return result.stdout;
+    });
+  }
+
+  /** git against the remote: the clean environment, the allowed transports and the credentials. */
+  #remoteGit(
+    repo: RepoUrl,
+    args: readonly string[],
+    options: FetchOptions,
+    auth: GitAuth,
+    signal: AbortSignal | undefined,
+    maxOutputBytes?: number,
+  ): Promise<GitRunResult> {
+    return runGit({
+      binary: this.#binary,
+      args,
+      env: gitEnvironment({
+        home: this.#layout.home,
+        allowInsecureHttp: repo.protocol === 'http' && options.allowInsecureHttp === true,
+        extra: auth.env,
+      }),
+      cwd: this.#layout.home,
+      timeoutMs: this.#timeout(options),
+      ...(signal && { signal }),
+      ...(maxOutputBytes !== undefined && { maxOutputBytes }),
+    });
+  }
+
+  /** Runs work with the credentials handed to git, and removes any file written for them afterwards. */
+  async #withAuth<T>(repo: RepoUrl, options: FetchOptions, work: (auth: GitAuth) => Promise<T>): Promise<T> {
+    const auth = await prepareAuth(options.credentials, repo, this.#layout.tmp);
+    try {
+      return await work(auth);
+    } finally {
+      await auth.dispose();
+    }
+  }
+
+  #timeout(options: FetchOptions): number {
+    return options.timeoutMs ?? this.#defaultTimeoutMs;
+  }
+
+  #prepare(): Promise<void> {
+    this.#ready ??= prepareLayout(this.#layout).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw new CapstanError(
+        'SOURCE_CACHE_FAILED',
+        `cannot create the source cache in ${this.#layout.root}`,
+        {
+          cause: error,
+          retryable: true,
+        },
+      );
+    });
+    return this.#ready;
+  }
+}
+
+function urlOptions(options: FetchOptions): { allowInsecureHttp?: boolean } {
+  return options.allowInsecureHttp === undefined ? {} : { allowInsecureHttp: options.allowInsecureHttp };
+}
+
+function refNotFound(repo: RepoUrl, target: TargetRevision): CapstanError {
+  const subject = repo.display;
+  let message: string;
+  if (target.kind !== 'name') {
+    message = `the repository ${subject} has no default branch (HEAD): it is empty; push a commit, or name a branch or tag in targetRevision`;
+  } else if (target.range !== undefined) {
+    message = `no branch or tag of ${subject} is named '${target.name}', and no tag matches it as a semver range (pre-releases count only where the range names one): check targetRevision, or push a matching tag`;
+  } else {
+    message = `no branch or tag named '${target.name}' exists in ${subject}: check targetRevision (names are case-sensitive), or push it`;
+  }
+  return new CapstanError('SOURCE_REF_NOT_FOUND', message, { subject });
+}

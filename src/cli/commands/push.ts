@@ -1,0 +1,350 @@
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { formatId, type KubeObject } from '../../core/resource.ts';
+import type { RendererType } from '../../ports/renderer.ts';
+import { planSync, sync } from '../../engine/sync.ts';
+import {
+  connect,
+  helmCapabilities,
+  renderDesiredState,
+  type DesiredStateSource,
+  type RenderSettings,
+} from '../../main/push.ts';
+import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
+import { colourDiff, progressLine, resultTable } from '../sync-printer.ts';
+
+const SOURCE_HELP = `Source (one of):
+  DIR                      a local folder (default: the current folder)
+  --repo URL               a git repository (https, ssh; http only with --insecure-http)
+  --revision REV           branch, tag, semver range over tags (">=1.2 <2") or commit SHA (default: HEAD)
+  --path PATH              folder inside the repository (default: the root)
+  Credentials come from the environment only: CAPSTAN_GIT_TOKEN, or CAPSTAN_GIT_USERNAME and
+  CAPSTAN_GIT_PASSWORD, or CAPSTAN_GIT_SSH_KEY_FILE with CAPSTAN_GIT_KNOWN_HOSTS_FILE.
+
+Rendering:
+  --type TYPE              directory, kustomize or helm (default: detected)
+  --include GLOB           (directory) files to read; repeatable (default: *.yaml, *.yml, *.json)
+  --exclude GLOB           (directory) files to leave out; repeatable
+  --no-recurse             (directory) do not descend into sub-folders
+  --release-name NAME      (helm) default: the application name
+  --values FILE            (helm) values file inside the chart's checkout; repeatable
+  --values-inline YAML     (helm) values given inline, applied last
+`;
+
+const TARGET_HELP = `Target:
+  --app NAME               application name: whose inventory and ownership marks (required)
+  --namespace NS           namespace for objects that name none (default: default)
+  --kubeconfig PATH        default: KUBECONFIG, then ~/.kube/config
+  --context NAME           kubeconfig context
+  --inventory-namespace NS where inventories are kept (default: capstan-system)
+`;
+
+export const RENDER_HELP = `Usage: capstan render [DIR] [options]
+
+Renders the desired state and prints it (YAML by default).
+
+${SOURCE_HELP}
+Output:
+  -o, --output FMT         yaml or json
+  --show-secrets           print the values of Secrets (hidden by default: output often ends up in CI logs)
+`;
+
+export const DIFF_HELP = `Usage: capstan diff [DIR] --app NAME [options]
+
+Shows what a sync would change, as a unified diff of live and desired (after a server-side dry run,
+so defaults and server-set fields never show). Secrets' values are never shown.
+Exit code: 0 no differences, 1 differences, 2 usage error, 4 failure.
+
+${SOURCE_HELP}
+${TARGET_HELP}Output:
+  -o, --output FMT         table (a diff), json or yaml
+`;
+
+export const SYNC_HELP = `Usage: capstan sync [DIR] --app NAME [options]
+
+Makes the cluster equal to the desired state with server-side apply: a dry run of the whole set
+first (one invalid object changes nothing), then Namespaces and CRDs, PreSync hooks, waves,
+PostSync hooks; with --prune, deletes what the application owned and no longer wants.
+Exit code: 0 synced (and healthy with --wait), 2 usage error, 4 failure.
+
+${SOURCE_HELP}
+${TARGET_HELP}Sync:
+  --prune                  delete owned objects that left the desired state
+  --dry-run                plan and report; change nothing
+  --wait                   wait until every resource is Healthy (ends early when one is Degraded)
+  --timeout DURATION       for --wait and hooks, e.g. 90s, 5m (default: 5m)
+  --force-conflicts        take over fields owned by other field managers
+  --replace                delete and re-create objects whose immutable fields changed
+  --allow-empty            accept an empty desired state
+  --create-namespace       create the namespaces that objects name and that do not exist (never pruned)
+  --insecure-http          allow an http:// repository URL
+  -o, --output FMT         table, json or yaml
+`;
+
+const OPTIONS = {
+  repo: { type: 'string' },
+  revision: { type: 'string' },
+  path: { type: 'string' },
+  type: { type: 'string' },
+  include: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+  'no-recurse': { type: 'boolean' },
+  'release-name': { type: 'string' },
+  values: { type: 'string', multiple: true },
+  'values-inline': { type: 'string' },
+  app: { type: 'string' },
+  namespace: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  'inventory-namespace': { type: 'string' },
+  prune: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  'force-conflicts': { type: 'boolean' },
+  replace: { type: 'boolean' },
+  'allow-empty': { type: 'boolean' },
+  'create-namespace': { type: 'boolean' },
+  'insecure-http': { type: 'boolean' },
+  'show-secrets': { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Command = 'render' | 'diff' | 'sync';
+const ALLOWED: Record<Command, readonly string[]> = {
+  render: [
+    'repo',
+    'revision',
+    'path',
+    'type',
+    'include',
+    'exclude',
+    'no-recurse',
+    'release-name',
+    'values',
+    'values-inline',
+    'app',
+    'namespace',
+    'insecure-http',
+    'show-secrets',
+    'output',
+    'help',
+  ],
+  diff: [
+    'repo',
+    'revision',
+    'path',
+    'type',
+    'include',
+    'exclude',
+    'no-recurse',
+    'release-name',
+    'values',
+    'values-inline',
+    'app',
+    'namespace',
+    'kubeconfig',
+    'context',
+    'inventory-namespace',
+    'prune',
+    'create-namespace',
+    'insecure-http',
+    'output',
+    'help',
+  ],
+  sync: Object.keys(OPTIONS),
+};
+const HELP: Record<Command, string> = { render: RENDER_HELP, diff: DIFF_HELP, sync: SYNC_HELP };
+
+/** `90s`, `5m`, `1h`, or plain seconds, to milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`--timeout must be a duration such as 90s, 5m or 1h, not '${text}'`);
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(match[1]) * factor);
+}
+
+/** A Secret with each value replaced by `***`, so that rendered output can go to logs. */
+function redactSecret(object: KubeObject): KubeObject {
+  if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
+  const hide = (values: unknown) =>
+    values && typeof values === 'object'
+      ? Object.fromEntries(Object.keys(values).map((k) => [k, '***']))
+      : values;
+  return {
+    ...object,
+    ...('data' in object ? { data: hide(object['data']) } : {}),
+    ...('stringData' in object ? { stringData: hide(object['stringData']) } : {}),
+  };
+}
+
+const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
+
+export async function push(command: Command, argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP[command]);
+    return EXIT.ok;
+  }
+  for (const key of Object.keys(values)) {
+    if (!ALLOWED[command].includes(key))
+      throw new UsageError(`--${key} is not an option of 'capstan ${command}'`);
+  }
+  if (positionals.length > 1)
+    throw new UsageError(`expected at most one folder, got ${positionals.length}: ${positionals.join(' ')}`);
+  if (positionals.length === 1 && values.repo !== undefined)
+    throw new UsageError('give either a folder or --repo, not both');
+  if (values.repo === undefined && (values.revision !== undefined || values.path !== undefined))
+    throw new UsageError('--revision and --path go with --repo');
+  const type = values.type;
+  if (type !== undefined && !['directory', 'kustomize', 'helm'].includes(type))
+    throw new UsageError(`--type must be directory, kustomize or helm, not '${type}'`);
+  const format = parseOutput(values.output ?? (command === 'render' ? 'yaml' : 'table'));
+  if (command === 'render' && format === 'table') throw new UsageError('capstan render prints yaml or json');
+  const application = values.app;
+  if (command !== 'render' && application === undefined)
+    throw new UsageError(`--app is required: it names whose objects capstan ${command} manages`);
+  const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout);
+  const namespace = values.namespace ?? 'default';
+
+  const source: DesiredStateSource =
+    values.repo === undefined
+      ? { kind: 'local', dir: positionals[0] ?? '.' }
+      : {
+          kind: 'git',
+          repoURL: values.repo,
+          revision: values.revision ?? '',
+          path: values.path ?? '.',
+          allowInsecureHttp: values['insecure-http'] === true,
+        };
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const colour = colourOn();
+  const connection =
+    command === 'render'
+      ? undefined
+      : connect({
+          kubeconfig: values.kubeconfig,
+          context: values.context,
+          inventoryNamespace: values['inventory-namespace'],
+          progress: (event) => {
+            say(
+              event.type === 'step'
+                ? `• ${event.message}`
+                : progressLine(event.entry, process.stderr.isTTY && process.env['NO_COLOR'] === undefined),
+            );
+          },
+        });
+  try {
+    const capabilities =
+      connection && (type === 'helm' || type === undefined)
+        ? await helmCapabilities(connection.cluster)
+        : undefined;
+    const settings: RenderSettings = {
+      ...(type === undefined ? {} : { type: type as RendererType }),
+      directory: {
+        recurse: values['no-recurse'] !== true,
+        ...(values.include ? { include: values.include } : {}),
+        ...(values.exclude ? { exclude: values.exclude } : {}),
+      },
+      helm: {
+        releaseName: values['release-name'] ?? application ?? 'release',
+        namespace,
+        ...(values.values ? { valueFiles: values.values } : {}),
+        ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
+        ...(capabilities ?? {}),
+      },
+    };
+    const desired = await renderDesiredState(source, settings, (line) => {
+      say(`• ${line}`);
+    });
+    const objects = desired.result.objects;
+    if (command === 'render') {
+      const shown =
+        values['show-secrets'] === true
+          ? objects
+          : objects.map((o) => ({ ...o, object: redactSecret(o.object) }));
+      if (format === 'json')
+        print(format, { apiVersion: 'v1', kind: 'List', items: shown.map((o) => o.object) }, () => '');
+      else
+        process.stdout.write(
+          shown
+            .map((o) => `# Source: ${o.source.file}:${o.source.line}\n${stringify(o.object)}`)
+            .join('---\n'),
+        );
+      return EXIT.ok;
+    }
+    if (!connection || application === undefined) return EXIT.usage;
+    const options = {
+      application,
+      namespace,
+      ...(desired.revision === undefined ? {} : { revision: desired.revision }),
+      prune: values.prune === true,
+      dryRun: values['dry-run'] === true,
+      allowEmpty: values['allow-empty'] === true,
+      createNamespace: values['create-namespace'] === true,
+      forceConflicts: values['force-conflicts'] === true,
+      replace: values.replace === true,
+      wait: values.wait === true,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    };
+    if (command === 'diff') return await diff(objects, options, connection.deps, format, colour);
+    const result = await sync(objects, options, connection.deps);
+    print(format, result, () => resultTable(result, colour));
+    return result.phase === 'Succeeded' ? EXIT.ok : EXIT.failed;
+  } finally {
+    connection?.close();
+  }
+}
+
+async function diff(
+  objects: Parameters<typeof planSync>[0],
+  options: Parameters<typeof planSync>[1],
+  deps: Parameters<typeof planSync>[2],
+  format: 'table' | 'json' | 'yaml',
+  colour: boolean,
+): Promise<number> {
+  const planned = await planSync(objects, options, deps);
+  if (planned.plan.failures.length > 0) {
+    for (const f of planned.plan.failures)
+      process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
+    return EXIT.failed;
+  }
+  const changes = planned.plan.changes.filter((c) => c.action !== 'unchanged');
+  const report = {
+    application: options.application,
+    changes: changes.map((c) => ({
+      resource: formatId(c.prepared.id),
+      action: c.action,
+      ...(c.deferred ? { note: c.deferred } : {}),
+      diff: c.diff.unified,
+    })),
+    leftBehind: planned.candidates.map((id) => formatId(id)),
+    namespacesToCreate: planned.missingNamespaces,
+  };
+  print(format, report, () => {
+    const parts = changes.map((c) => colourDiff(c.diff.unified, colour));
+    for (const ns of planned.missingNamespaces)
+      parts.push(`Namespace/${ns}: would be created (--create-namespace)\n`);
+    for (const id of planned.candidates)
+      parts.push(
+        `${formatId(id)}: no longer in the desired state (pruned by a sync with --prune, if still owned)\n`,
+      );
+    const summary = table(
+      ['RESOURCE', 'CHANGE'],
+      [
+        ...planned.missingNamespaces.map((ns) => [`Namespace/${ns}`, 'create']),
+        ...changes.map((c) => [formatId(c.prepared.id), c.action]),
+        ...planned.candidates.map((id) => [formatId(id), 'prune']),
+      ],
+    );
+    return parts.length === 0 ? 'No differences.\n' : `${parts.join('\n')}\n${summary}`;
+  });
+  const differences = changes.length + planned.candidates.length + planned.missingNamespaces.length;
+  return differences > 0 ? EXIT.differences : EXIT.ok;
+}

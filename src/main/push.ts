@@ -1,0 +1,158 @@
+// Wiring for the push-mode commands (render, diff, sync): adapters in, engine out.
+import { access, constants, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { CapstanError } from '../core/errors.ts';
+import { assessHealth } from '../core/health-rules.ts';
+import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
+import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
+import { GitSourceFetcher } from '../adapters/git/git-source.ts';
+import { ManifestRenderer } from '../adapters/render/renderer.ts';
+import { ensureBinaries } from '../devcluster/binaries.ts';
+import type { SyncDeps, SyncEvent } from '../engine/context.ts';
+import type { Cluster } from '../ports/cluster.ts';
+import type { RenderRequest, RenderResult } from '../ports/renderer.ts';
+import type { CommitInfo, GitCredentials } from '../ports/source.ts';
+import { systemClock } from './clock.ts';
+
+export type DesiredStateSource =
+  | { readonly kind: 'local'; readonly dir: string }
+  | {
+      readonly kind: 'git';
+      readonly repoURL: string;
+      readonly revision: string;
+      readonly path: string;
+      readonly allowInsecureHttp: boolean;
+    };
+
+export type RenderSettings = Omit<RenderRequest, 'root' | 'path'>;
+
+export interface DesiredState {
+  readonly result: RenderResult;
+  readonly revision?: string;
+  readonly commit?: CommitInfo;
+}
+
+function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env['CAPSTAN_CACHE_DIR'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'capstan');
+}
+
+async function onPath(name: string): Promise<string | undefined> {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      await access(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** kustomize and helm: CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, else the pinned build, else PATH. */
+async function toolPaths(progress: (line: string) => void): Promise<{ kustomize: string; helm: string }> {
+  const kustomize = process.env['CAPSTAN_KUSTOMIZE'];
+  const helm = process.env['CAPSTAN_HELM'];
+  if (kustomize && helm) return { kustomize, helm };
+  try {
+    const dir = await ensureBinaries({ progress });
+    return { kustomize: kustomize ?? join(dir, 'kustomize'), helm: helm ?? join(dir, 'helm') };
+  } catch (error) {
+    const k = kustomize ?? (await onPath('kustomize'));
+    const h = helm ?? (await onPath('helm'));
+    if (k && h) return { kustomize: k, helm: h };
+    throw error;
+  }
+}
+
+/** Git credentials from the environment only: never from flags, which other users can read in the process list. */
+export async function gitCredentialsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<GitCredentials | undefined> {
+  if (env['CAPSTAN_GIT_TOKEN']) return { kind: 'token', token: env['CAPSTAN_GIT_TOKEN'] };
+  if (env['CAPSTAN_GIT_USERNAME'] && env['CAPSTAN_GIT_PASSWORD'] !== undefined) {
+    return { kind: 'basic', username: env['CAPSTAN_GIT_USERNAME'], password: env['CAPSTAN_GIT_PASSWORD'] };
+  }
+  if (env['CAPSTAN_GIT_SSH_KEY_FILE']) {
+    const knownHosts = env['CAPSTAN_GIT_KNOWN_HOSTS_FILE'];
+    if (!knownHosts)
+      throw new CapstanError(
+        'SOURCE_BAD_CREDENTIALS',
+        'CAPSTAN_GIT_SSH_KEY_FILE needs CAPSTAN_GIT_KNOWN_HOSTS_FILE: host keys are always checked',
+      );
+    return {
+      kind: 'ssh',
+      privateKey: await readFile(env['CAPSTAN_GIT_SSH_KEY_FILE'], 'utf8'),
+      knownHosts: await readFile(knownHosts, 'utf8'),
+    };
+  }
+  return undefined;
+}
+
+/** Fetches (for git) and renders the desired state. */
+export async function renderDesiredState(
+  source: DesiredStateSource,
+  settings: RenderSettings,
+  progress: (line: string) => void,
+): Promise<DesiredState> {
+  const tools = await toolPaths(progress);
+  const renderer = new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm });
+  if (source.kind === 'local') {
+    const root = resolve(source.dir);
+    return { result: await renderer.render({ ...settings, root, path: '.' }) };
+  }
+  const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
+  const credentials = await gitCredentialsFromEnv();
+  const options = { allowInsecureHttp: source.allowInsecureHttp, ...(credentials ? { credentials } : {}) };
+  const spec = { repoURL: source.repoURL, targetRevision: source.revision };
+  progress(`resolving ${source.revision || 'HEAD'}`);
+  const revision = await fetcher.resolve(spec, options);
+  progress(`fetching ${revision.sha.slice(0, 12)} (${revision.ref})`);
+  const tree = await fetcher.checkout(spec, revision, options);
+  const result = await renderer.render({ ...settings, root: tree.dir, path: source.path });
+  return { result, revision: revision.sha, commit: tree.commit };
+}
+
+export interface Connection {
+  readonly cluster: KubeCluster;
+  readonly deps: SyncDeps;
+  close(): void;
+}
+
+/** Connects to the target cluster of a kubeconfig, with the inventory store and the real clock. */
+export function connect(options: {
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  inventoryNamespace?: string | undefined;
+  progress?: (event: SyncEvent) => void;
+}): Connection {
+  const cluster = new KubeCluster(
+    loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }),
+  );
+  const deps: SyncDeps = {
+    cluster,
+    inventory: new ConfigMapInventoryStore(
+      cluster,
+      options.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE,
+    ),
+    clock: systemClock,
+    assessHealth,
+    ...(options.progress ? { progress: options.progress } : {}),
+  };
+  return {
+    cluster,
+    deps,
+    close: () => {
+      cluster.close();
+    },
+  };
+}
+
+/** The target cluster's version and API versions, for `helm template`. */
+export async function helmCapabilities(
+  cluster: Cluster,
+): Promise<{ kubeVersion: string; apiVersions: readonly string[] }> {
+  const info = await cluster.info();
+  return { kubeVersion: info.gitVersion, apiVersions: info.apiVersions };
+}
