@@ -23,6 +23,7 @@ export type DesiredStateSource =
       readonly revision: string;
       readonly path: string;
       readonly allowInsecureHttp: boolean;
+      readonly timeoutMs?: number;
     };
 
 export type RenderSettings = Omit<RenderRequest, 'root' | 'path'>;
@@ -104,7 +105,11 @@ export async function renderDesiredState(
   }
   const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
   const credentials = await gitCredentialsFromEnv();
-  const options = { allowInsecureHttp: source.allowInsecureHttp, ...(credentials ? { credentials } : {}) };
+  const options = {
+    allowInsecureHttp: source.allowInsecureHttp,
+    ...(credentials ? { credentials } : {}),
+    ...(source.timeoutMs === undefined ? {} : { timeoutMs: source.timeoutMs }),
+  };
   const spec = { repoURL: source.repoURL, targetRevision: source.revision };
   progress(`resolving ${source.revision || 'HEAD'}`);
   const revision = await fetcher.resolve(spec, options);

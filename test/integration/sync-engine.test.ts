@@ -138,7 +138,7 @@ describe('sync engine', () => {
     assert.equal(actions(withoutPrune)[`ConfigMap/${namespace}/gone`], 'skipped');
     const theirsEntry = withoutPrune.entries.find((e) => e.id.name === 'theirs');
     assert.equal(theirsEntry?.action, 'skipped');
-    assert.match(theirsEntry?.message ?? '', /not owned by this application/);
+    assert.match(theirsEntry.message, /not owned by this application/);
     await kube.core.readNamespacedConfigMap({ namespace, name: 'gone' }); // still there
 
     const pruned = await run([configMap('keep', { k: '1' })], { application, namespace, prune: true });
@@ -289,7 +289,7 @@ describe('sync engine', () => {
     assert.equal(refused.phase, 'Failed');
     const entry = refused.entries.find((e) => e.id.kind === 'Deployment');
     assert.equal(entry?.action, 'failed');
-    assert.match(entry?.message ?? '', /immutable.*--replace/s);
+    assert.match(entry.message, /immutable.*--replace/s);
     const unchanged = await kube.apps.readNamespacedDeployment({ namespace, name: 'api' });
     assert.deepEqual(unchanged.spec?.selector.matchLabels, { app: 'api' });
 

@@ -10,7 +10,7 @@ import { redactText, type RepoUrl } from './url.ts';
 
 export interface FailureContext {
   readonly repo: RepoUrl;
-  /** What git was doing, for the message: `list the references of`, `fetch commit abc123 from`. */
+  /** What git was doing, for the message: `listing the branches and tags`, `fetching commit abc123`. */
   readonly doing: string;
   readonly timeoutMs: number;
   /** Strings removed from anything quoted (see GitAuth.secrets). */
@@ -80,14 +80,14 @@ export function gitFailure(result: GitRunResult, context: FailureContext): Capst
   if (result.timedOut) {
     return new CapstanError(
       'SOURCE_TIMEOUT',
-      `the git server of ${subject} did not answer within ${seconds(context.timeoutMs)} s, so git was stopped while trying to ${context.doing} it: check that the server is up and reachable, or raise the time limit; Capstan retries`,
+      `the git server of ${subject} did not answer within ${seconds(context.timeoutMs)} s, so git was stopped (${context.doing}): check that the server is up and reachable, or raise the time limit; Capstan retries`,
       { subject, retryable: true },
     );
   }
   if (result.aborted) {
     return new CapstanError(
       'SOURCE_CANCELLED',
-      `git was cancelled while trying to ${context.doing} ${subject}`,
+      `git was cancelled by its caller (${context.doing} at ${subject})`,
       {
         subject,
         retryable: true,
@@ -97,7 +97,7 @@ export function gitFailure(result: GitRunResult, context: FailureContext): Capst
   if (result.truncated) {
     return new CapstanError(
       'SOURCE_OUTPUT_TOO_LARGE',
-      `git's answer while trying to ${context.doing} ${subject} was larger than ${context.maxOutputBytes ?? 'the limit of'} bytes: it was stopped`,
+      `the answer of ${subject} was larger than ${context.maxOutputBytes ?? 'the limit of'} bytes, so git was stopped (${context.doing})`,
       { subject },
     );
   }
@@ -106,19 +106,23 @@ export function gitFailure(result: GitRunResult, context: FailureContext): Capst
   const code = rule?.code ?? 'SOURCE_GIT_FAILED';
   const message =
     rule?.message(context) ??
-    `git failed while trying to ${context.doing} ${subject} (exit ${result.exitCode ?? 'by signal'})`;
+    `git failed (${context.doing} at ${subject}, exit ${result.exitCode ?? 'by signal'})`;
   return new CapstanError(code, said === '' ? message : `${message} (git: ${said})`, {
     subject,
     retryable: rule?.retryable ?? true,
   });
 }
 
+/** git's advice after any ssh failure, which hides the line that says what failed. */
+const BOILERPLATE =
+  /^(hint:|Please make sure you have the correct access rights|and the repository exists\.)/;
+
 /** The last meaningful lines of git's stderr, without hints, credentials or URLs' user info. */
 function quoteGit(stderr: string, secrets: readonly string[]): string {
   const lines = stderr
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('hint:'));
+    .filter((line) => line !== '' && !BOILERPLATE.test(line));
   const text = redactText(redactSecrets(lines.slice(-3).join(' / '), secrets));
   return text.length > 600 ? `…${text.slice(-600)}` : text;
 }

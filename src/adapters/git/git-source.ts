@@ -208,7 +208,7 @@ export class GitSourceFetcher implements SourceFetcher {
     await this.#withAuth(repo, options, async (auth) => {
       const context = {
         repo,
-        doing: `fetch commit ${sha} from`,
+        doing: `fetching commit ${sha}`,
         timeoutMs: this.#timeout(options),
         secrets: auth.secrets,
         notFound: `commit ${sha} was not found in ${repo.display}: it never existed there or was removed by a force-push; check targetRevision, or resolve it again`,
@@ -219,7 +219,7 @@ export class GitSourceFetcher implements SourceFetcher {
       if (failure.code !== 'SOURCE_REF_NOT_FOUND' || !isFetchableRef(ref)) throw failure;
 
       // A server that allows no fetch by SHA: fetch the ref, which must still point to the commit.
-      const byRef = await fetch(`+${ref}:refs/capstan/${sha}`, auth);
+      const byRef = await fetch(`+${ref}:${ref.replace(/^refs\//, 'refs/capstan/remote/')}`, auth);
       if (!byRef.ok) {
         throw gitFailure(byRef, {
           ...context,
@@ -229,8 +229,8 @@ export class GitSourceFetcher implements SourceFetcher {
       if (!(await hasCommit(this.#local, bare, sha))) {
         throw new CapstanError(
           'SOURCE_REF_NOT_FOUND',
-          `${ref} of ${repo.display} has moved away from commit ${sha}, and the server allows no fetch by SHA: resolve the revision again`,
-          { subject: repo.display, retryable: true },
+          `commit ${sha} was not found in ${repo.display}: ${ref} no longer points to it (or it never existed there), and the server gave nothing for the SHA itself; check targetRevision, or resolve it again`,
+          { subject: repo.display },
         );
       }
     });
@@ -248,7 +248,7 @@ export class GitSourceFetcher implements SourceFetcher {
       if (!result.ok) {
         throw gitFailure(result, {
           repo,
-          doing: 'list the branches and tags of',
+          doing: 'listing the branches and tags',
           timeoutMs: this.#timeout(options),
           secrets: auth.secrets,
           maxOutputBytes: MAX_LS_REMOTE_BYTES,
@@ -323,6 +323,8 @@ function refNotFound(repo: RepoUrl, target: TargetRevision): CapstanError {
     message = `the repository ${subject} has no default branch (HEAD): it is empty; push a commit, or name a branch or tag in targetRevision`;
   } else if (target.range !== undefined) {
     message = `no branch or tag of ${subject} is named '${target.name}', and no tag matches it as a semver range (pre-releases count only where the range names one): check targetRevision, or push a matching tag`;
+  } else if (/^[0-9a-fA-F]{4,39}$/.test(target.name)) {
+    message = `no branch or tag named '${target.name}' exists in ${subject}: a commit SHA must be given in full (40 hex digits)`;
   } else {
     message = `no branch or tag named '${target.name}' exists in ${subject}: check targetRevision (names are case-sensitive), or push it`;
   }

@@ -18,6 +18,7 @@ const SOURCE_HELP = `Source (one of):
   --repo URL               a git repository (https, ssh; http only with --insecure-http)
   --revision REV           branch, tag, semver range over tags (">=1.2 <2") or commit SHA (default: HEAD)
   --path PATH              folder inside the repository (default: the root)
+  --fetch-timeout DURATION time limit for each git operation (default: 60s)
   Credentials come from the environment only: CAPSTAN_GIT_TOKEN, or CAPSTAN_GIT_USERNAME and
   CAPSTAN_GIT_PASSWORD, or CAPSTAN_GIT_SSH_KEY_FILE with CAPSTAN_GIT_KNOWN_HOSTS_FILE.
 
@@ -107,6 +108,7 @@ const OPTIONS = {
   'create-namespace': { type: 'boolean' },
   'insecure-http': { type: 'boolean' },
   'show-secrets': { type: 'boolean' },
+  'fetch-timeout': { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -117,6 +119,7 @@ const ALLOWED: Record<Command, readonly string[]> = {
     'repo',
     'revision',
     'path',
+    'fetch-timeout',
     'type',
     'include',
     'exclude',
@@ -135,6 +138,7 @@ const ALLOWED: Record<Command, readonly string[]> = {
     'repo',
     'revision',
     'path',
+    'fetch-timeout',
     'type',
     'include',
     'exclude',
@@ -158,9 +162,9 @@ const ALLOWED: Record<Command, readonly string[]> = {
 const HELP: Record<Command, string> = { render: RENDER_HELP, diff: DIFF_HELP, sync: SYNC_HELP };
 
 /** `90s`, `5m`, `1h`, or plain seconds, to milliseconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, flag = '--timeout'): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`--timeout must be a duration such as 90s, 5m or 1h, not '${text}'`);
+  if (!match) throw new UsageError(`${flag} must be a duration such as 90s, 5m or 1h, not '${text}'`);
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   return Math.round(Number(match[1]) * factor);
 }

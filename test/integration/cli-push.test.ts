@@ -1,0 +1,224 @@
+// capstan render / diff / sync as a CI job runs them: exit codes, -o json, progress, and bad input that
+// changes nothing in the cluster.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { SyncResult } from '../../src/core/sync-result.ts';
+import { freshNamespace, kubeClients, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
+import { fixture, startGitServer, type GitServer } from '../../src/testing/git.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
+let kubeconfig: string;
+let kube: KubeClients;
+// Started at module level: its `after` belongs to the file, not to a hook.
+const git: GitServer = await startGitServer(after);
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-cli-'));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function capstan(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => {
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+before(async () => {
+  const cluster = await testCluster();
+  kubeconfig = cluster.adminKubeconfig;
+  kube = kubeClients(kubeconfig);
+});
+after(() => rm(scratch, { recursive: true, force: true }));
+
+const app = () => `cli-${randomBytes(3).toString('hex')}`;
+
+describe('capstan render, diff and sync', () => {
+  it('renders a folder, hiding Secret values unless asked', async () => {
+    const r = await capstan(['render', fixture('corpus', 'shop')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /# Source: app\/deployment.yaml:1\napiVersion: apps\/v1\nkind: Deployment/);
+    assert.doesNotMatch(r.stdout, /not-a-real-password/);
+    const json = await capstan(['render', fixture('corpus', 'shop'), '-o', 'json', '--show-secrets']);
+    const list = JSON.parse(json.stdout) as {
+      kind: string;
+      items: { kind: string; stringData?: Record<string, string> }[];
+    };
+    assert.equal(list.kind, 'List');
+    assert.equal(
+      list.items.find((i) => i.kind === 'Secret')?.stringData?.['password'],
+      'not-a-real-password',
+    );
+  });
+
+  it('diffs (exit 1), syncs (exit 0, one line per resource), then diffs clean (exit 0)', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = app();
+    const target = ['--app', application, '--namespace', namespace, '--kubeconfig', kubeconfig];
+    const before = await capstan(['diff', fixture('render', 'kustomize', 'base'), ...target]);
+    assert.equal(before.code, 1, before.stderr);
+    assert.match(before.stdout, /\+\+\+ desired\/Deployment\/.*\n/);
+
+    const synced = await capstan([
+      'sync',
+      fixture('render', 'kustomize', 'base'),
+      ...target,
+      '--wait',
+      '--timeout',
+      '60s',
+      '-o',
+      'json',
+    ]);
+    assert.equal(synced.code, 0, synced.stderr);
+    const result = JSON.parse(synced.stdout) as SyncResult;
+    assert.equal(result.phase, 'Succeeded');
+    assert.ok(result.entries.length >= 3);
+    for (const e of result.entries)
+      assert.match(synced.stderr, new RegExp(`created +${e.id.kind}/${namespace}/${e.id.name}`));
+
+    const afterSync = await capstan(['diff', fixture('render', 'kustomize', 'base'), ...target]);
+    assert.equal(afterSync.code, 0, afterSync.stdout + afterSync.stderr);
+    assert.match(afterSync.stdout, /No differences/);
+  });
+
+  it('syncs from a git repository at a tag and a semver range, with credentials from the environment only', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await git.createRepository('cli-config', { fromDir: fixture('corpus') });
+    await git.tag('cli-config', 'v1.2.0');
+    await git.commit('cli-config', { files: { 'shop/app/config.yaml': null }, message: 'drop config' });
+    await git.tag('cli-config', 'v2.0.0');
+    const env = { CAPSTAN_GIT_USERNAME: git.username, CAPSTAN_GIT_PASSWORD: git.password };
+    const target = [
+      '--app',
+      app(),
+      '--namespace',
+      namespace,
+      '--kubeconfig',
+      kubeconfig,
+      '--create-namespace',
+    ];
+    const r = await capstan(
+      [
+        'sync',
+        '--repo',
+        git.url('cli-config'),
+        '--revision',
+        '>=1.0 <2',
+        '--path',
+        'shop',
+        '--insecure-http',
+        ...target,
+        '-o',
+        'json',
+      ],
+      env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as SyncResult;
+    assert.match(result.revision ?? '', /^[0-9a-f]{40}$/);
+    assert.ok(
+      result.entries.some((e) => e.id.name === 'storefront-db'),
+      'v1.2.0 still has the config file',
+    );
+    assert.doesNotMatch(r.stderr + r.stdout, new RegExp(git.password));
+
+    const refused = await capstan(['render', '--repo', git.url('cli-config'), '--revision', 'v1.2.0'], env);
+    assert.equal(refused.code, 4);
+    assert.match(refused.stderr, /http/i);
+  });
+
+  it('refuses bad input clearly and changes nothing in the cluster', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const target = ['--app', app(), '--namespace', namespace, '--kubeconfig', kubeconfig];
+    const bad = join(scratch, 'bad');
+    await cp(fixture('corpus', 'shop'), bad, { recursive: true });
+
+    await writeFile(
+      join(bad, 'app', 'broken.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n data: {}\n',
+    );
+    const malformed = await capstan(['sync', bad, ...target]);
+    assert.equal(malformed.code, 4);
+    assert.match(malformed.stderr, /app\/broken\.yaml:5/);
+    await rm(join(bad, 'app', 'broken.yaml'));
+
+    await writeFile(
+      join(bad, 'app', 'bomb.yaml'),
+      [
+        'a: &a ["x","x","x","x","x","x","x","x","x"]',
+        ...Array.from(
+          { length: 9 },
+          (_, i) =>
+            `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`,
+        ),
+      ].join('\n') + '\n',
+    );
+    const bomb = await capstan(['sync', bad, ...target]);
+    assert.equal(bomb.code, 4);
+    assert.match(bomb.stderr, /app\/bomb\.yaml.*alias/i);
+    await rm(join(bad, 'app', 'bomb.yaml'));
+
+    await truncate(join(bad, 'app', 'huge.yaml'), 100 * 1024 * 1024).catch(async () => {
+      await writeFile(join(bad, 'app', 'huge.yaml'), '');
+      await truncate(join(bad, 'app', 'huge.yaml'), 100 * 1024 * 1024);
+    });
+    const started = Date.now();
+    const huge = await capstan(['sync', bad, ...target]);
+    assert.equal(huge.code, 4);
+    assert.match(huge.stderr, /huge\.yaml/);
+    assert.ok(Date.now() - started < 20_000);
+    await rm(join(bad, 'app', 'huge.yaml'));
+
+    await symlink('/etc/passwd', join(bad, 'app', 'passwd.yaml'));
+    const escape = await capstan(['sync', bad, ...target]);
+    assert.equal(escape.code, 4);
+    assert.match(escape.stderr, /passwd\.yaml/);
+    await rm(join(bad, 'app', 'passwd.yaml'));
+
+    await writeFile(
+      join(bad, 'app', 'gizmo.yaml'),
+      'apiVersion: example.invalid/v1\nkind: Gizmo\nmetadata:\n  name: g\n',
+    );
+    const unknown = await capstan(['sync', bad, ...target]);
+    assert.equal(unknown.code, 4);
+    assert.match(
+      unknown.stderr,
+      /app\/gizmo\.yaml:1: Gizmo\/.*the cluster does not serve example\.invalid\/v1 Gizmo/,
+    );
+    await rm(join(bad, 'app', 'gizmo.yaml'));
+
+    const noNamespace = await capstan([
+      'sync',
+      bad,
+      ...target.map((a) => (a === namespace ? 'no-such-namespace' : a)),
+    ]);
+    assert.equal(noNamespace.code, 4);
+    assert.match(noNamespace.stdout + noNamespace.stderr, /namespaces "no-such-namespace" not found/);
+
+    const flag = await capstan(['sync', '--repo', '--upload-pack=touch /tmp/x', ...target]);
+    assert.equal(flag.code, 2);
+    const dash = await capstan(['sync', '--repo=-oProxyCommand=x', ...target]);
+    assert.equal(dash.code, 4);
+    assert.match(dash.stderr, /must not begin with '-'|begins with '-'/);
+
+    const configMaps = await kube.core.listNamespacedConfigMap({ namespace });
+    assert.deepEqual(
+      configMaps.items.map((c) => c.metadata?.name).filter((n) => n !== 'kube-root-ca.crt'),
+      [],
+      'nothing was applied',
+    );
+  });
+});
