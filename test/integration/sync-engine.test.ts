@@ -343,7 +343,10 @@ describe('sync engine', () => {
       /test\.yaml:2: Gizmo\/.*g: the cluster does not serve example\.invalid\/v1 Gizmo/,
     );
     await assert.rejects(
-      run([configMap('twice', {}), { ...configMap('twice', {}), metadata: { name: 'twice', namespace } }], { application: appName(), namespace }),
+      run([configMap('twice', {}), { ...configMap('twice', {}), metadata: { name: 'twice', namespace } }], {
+        application: appName(),
+        namespace,
+      }),
       /ConfigMap\/.*\/twice is defined 2 times: test\.yaml:1, test\.yaml:2/,
     );
     const missing = await run(
