@@ -33,6 +33,14 @@ function labelValue(application: string): string {
   return application.length <= 63 ? application : application.slice(0, 63).replace(/[^a-zA-Z0-9]+$/, '');
 }
 
+/** The application whose tracking id a live object carries, if any. */
+export function ownerOf(live: KubeObject): string | undefined {
+  const tracking = live.metadata.annotations?.[TRACKING_ANNOTATION];
+  if (tracking === undefined) return undefined;
+  const colon = tracking.indexOf(':');
+  return colon > 0 ? tracking.slice(0, colon) : undefined;
+}
+
 export type PruneDecision = { readonly prune: true } | { readonly prune: false; readonly reason: string };
 
 /** May Capstan delete this live object, which left the desired state of `application`? */

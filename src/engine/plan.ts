@@ -1,6 +1,6 @@
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { diffObjects, sameState, type ObjectDiff } from '../core/diff.ts';
-import { FIELD_MANAGER } from '../core/ownership.ts';
+import { FIELD_MANAGER, ownerOf, TRACKING_ANNOTATION } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { Cluster } from '../ports/cluster.ts';
@@ -35,6 +35,8 @@ export interface PlanOptions {
   readonly forceConflicts: boolean;
   readonly replace: boolean;
   readonly concurrency: number;
+  /** The application planned for: a live object tracked by another application is not taken over. */
+  readonly application: string;
   /** Namespaces that the sync creates before anything else (the CreateNamespace option). */
   readonly createdNamespaces?: readonly string[];
 }
@@ -76,6 +78,14 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         const live = dry.created ? undefined : await options.cluster.get(type, id.namespace, id.name);
         if (!live)
           return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
+        const owner = ownerOf(live);
+        if (owner !== undefined && owner !== options.application && !options.forceConflicts) {
+          failures.push({
+            id,
+            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts to take it over`,
+          });
+          return undefined;
+        }
         const unchanged = sameState(live, merged);
         return {
           prepared,

@@ -323,6 +323,7 @@ export async function planSync(
       forceConflicts: options.forceConflicts === true,
       replace: options.replace === true,
       concurrency: options.concurrency ?? 8,
+      application: options.application,
       createdNamespaces: missingNamespaces,
     },
   );

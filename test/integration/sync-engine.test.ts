@@ -156,6 +156,24 @@ describe('sync engine', () => {
     assert.equal(keepAfter.metadata?.resourceVersion, keepBefore.metadata?.resourceVersion);
   });
 
+  it('does not take over an object another application owns, unless forced', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const first = appName();
+    const second = appName();
+    await run([configMap('shared', { owner: 'first' })], { application: first, namespace });
+    const refused = await run([configMap('shared', { owner: 'second' })], { application: second, namespace });
+    assert.equal(refused.phase, 'Failed');
+    assert.match(refused.message, new RegExp(`already managed by application '${first}'`));
+    const live = await kube.core.readNamespacedConfigMap({ namespace, name: 'shared' });
+    assert.equal(live.data?.['owner'], 'first');
+    const forced = await run([configMap('shared', { owner: 'second' })], {
+      application: second,
+      namespace,
+      forceConflicts: true,
+    });
+    assert.equal(forced.phase, 'Succeeded', forced.message);
+  });
+
   it('keeps an object annotated capstan.dev/prune: disabled', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const application = appName();
