@@ -118,7 +118,7 @@ describe('capstan render, diff and sync', () => {
         '--revision',
         '>=1.0 <2',
         '--path',
-        'shop',
+        'shop/app', // namespaced objects only: no cluster-scoped leftovers shared with other tests
         '--insecure-http',
         ...target,
         '-o',
