@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeInventory, encodeInventory, leftBehind, makeInventory } from '../../../src/core/inventory.ts';
+import { ownerOf, pruneDecision, trackingId, withOwnershipMarks } from '../../../src/core/ownership.ts';
+import type { KubeObject, ResourceId } from '../../../src/core/resource.ts';
+import { formatId, idOf, keyOf, parseKey } from '../../../src/core/resource.ts';
+
+const id: ResourceId = { group: 'apps', kind: 'Deployment', namespace: 'web', name: 'api' };
+const deployment: KubeObject = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'api', namespace: 'web', labels: { app: 'api' } },
+};
+
+describe('resource identity', () => {
+  it('ignores the API version and prints Kind/namespace/name', () => {
+    assert.deepEqual(idOf({ ...deployment, apiVersion: 'apps/v1beta2' }), id);
+    assert.equal(formatId(id), 'Deployment/web/api');
+    assert.equal(formatId({ group: '', kind: 'Namespace', namespace: '', name: 'web' }), 'Namespace/web');
+    assert.deepEqual(parseKey(keyOf(id)), id);
+  });
+});
+
+describe('ownership marks', () => {
+  it('adds the tracking id and label without changing the input', () => {
+    const marked = withOwnershipMarks(deployment, 'shop', id);
+    assert.equal(marked.metadata.annotations?.['capstan.dev/tracking-id'], 'shop:apps/Deployment/web/api');
+    assert.equal(marked.metadata.labels?.['capstan.dev/application'], 'shop');
+    assert.equal(marked.metadata.labels?.['app'], 'api');
+    assert.equal(deployment.metadata.annotations, undefined);
+    assert.equal(ownerOf(marked), 'shop');
+    assert.equal(ownerOf(deployment), undefined);
+  });
+
+  const live = (
+    annotations: Record<string, string>,
+    extra: Partial<KubeObject['metadata']> = {},
+  ): KubeObject => ({
+    ...deployment,
+    metadata: { ...deployment.metadata, annotations, ...extra },
+  });
+  for (const [name, object, expected] of [
+    ['owned', live({ 'capstan.dev/tracking-id': trackingId('shop', id) }), true],
+    ['made by someone else', live({}), false],
+    ['owned by another application', live({ 'capstan.dev/tracking-id': trackingId('other', id) }), false],
+    [
+      'copied from another identity',
+      live({ 'capstan.dev/tracking-id': trackingId('shop', { ...id, namespace: 'old' }) }),
+      false,
+    ],
+    [
+      'annotated to be kept',
+      live({ 'capstan.dev/tracking-id': trackingId('shop', id), 'capstan.dev/prune': 'disabled' }),
+      false,
+    ],
+    [
+      'already being deleted',
+      live(
+        { 'capstan.dev/tracking-id': trackingId('shop', id) },
+        { deletionTimestamp: '2026-01-01T00:00:00Z' },
+      ),
+      false,
+    ],
+  ] as const) {
+    it(`prunes an object ${name}: ${String(expected)}`, () => {
+      assert.equal(pruneDecision(object, 'shop', id).prune, expected);
+    });
+  }
+});
+
+describe('inventory', () => {
+  const now = new Date('2026-11-28T12:00:00Z');
+  it('lists what left the desired state', () => {
+    const previous = makeInventory('shop', [id, { ...id, name: 'old' }], {
+      digest: 'sha256:x',
+      now,
+      revision: 'abc',
+    });
+    assert.deepEqual(leftBehind(previous, [id]), [{ ...id, name: 'old' }]);
+    assert.deepEqual(leftBehind(undefined, [id]), []);
+  });
+
+  it('round-trips, and refuses a damaged record instead of reading it as empty', () => {
+    const inventory = makeInventory('shop', [id, id], { digest: 'sha256:x', now });
+    assert.equal(inventory.entries.length, 1);
+    assert.deepEqual(decodeInventory(encodeInventory(inventory), 'ConfigMap/capstan-system/x'), inventory);
+    assert.throws(
+      () => decodeInventory('{not json', 'ConfigMap/capstan-system/x'),
+      /ConfigMap\/capstan-system\/x is not valid JSON/,
+    );
+    assert.throws(
+      () =>
+        decodeInventory(
+          '{"application":"shop","entries":["../../etc"],"digest":"d","updatedAt":"t"}',
+          'here',
+        ),
+      /does not have the expected fields/,
+    );
+  });
+});
