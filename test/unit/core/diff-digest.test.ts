@@ -42,8 +42,8 @@ describe('comparison and diff', () => {
     const diff = diffObjects({ group: '', kind: 'ConfigMap', namespace: 'n', name: 'c' }, live, desired);
     assert.equal(diff.changed, true);
     assert.match(diff.unified, /--- live\/ConfigMap\/n\/c\n\+\+\+ desired\/ConfigMap\/n\/c/);
-    assert.match(diff.unified, /^-  a: "1"$/m);
-    assert.match(diff.unified, /^\+  a: "2"$/m);
+    assert.match(diff.unified, /^- {2}a: "1"$/m);
+    assert.match(diff.unified, /^\+ {2}a: "2"$/m);
   });
 
   it('never shows the values of a Secret', () => {

@@ -13,7 +13,7 @@ const obj = (
   kind,
   metadata: {
     name,
-    namespace: kind === 'Namespace' || kind === 'CustomResourceDefinition' ? undefined : 'ns',
+    ...(kind === 'Namespace' || kind === 'CustomResourceDefinition' ? {} : { namespace: 'ns' }),
     annotations,
   },
 });

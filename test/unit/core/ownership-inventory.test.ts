@@ -26,7 +26,7 @@ describe('ownership marks', () => {
     const marked = withOwnershipMarks(deployment, 'shop', id);
     assert.equal(marked.metadata.annotations?.['capstan.dev/tracking-id'], 'shop:apps/Deployment/web/api');
     assert.equal(marked.metadata.labels?.['capstan.dev/application'], 'shop');
-    assert.equal(marked.metadata.labels?.['app'], 'api');
+    assert.equal(marked.metadata.labels['app'], 'api');
     assert.equal(deployment.metadata.annotations, undefined);
     assert.equal(ownerOf(marked), 'shop');
     assert.equal(ownerOf(deployment), undefined);
