@@ -59,14 +59,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     async (prepared): Promise<PlannedChange | undefined> => {
       const { id, object, type } = prepared;
       if (!type) {
-        return {
-          prepared,
-          action: 'create',
-          live: undefined,
-          merged: undefined,
-          diff: diffObjects(id, undefined, object),
-          deferred: 'its CustomResourceDefinition is created by this sync',
-        };
+        return deferredCreation(prepared, 'its CustomResourceDefinition is created by this sync');
       }
       try {
         // The dry run first: when it would create the object, there is no live object to read.
@@ -98,14 +91,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
       } catch (error) {
         const code = error instanceof CapstanError ? error.code : '';
         if (code === 'KUBE_NOT_FOUND' && id.namespace !== '' && namespacesInSet.has(id.namespace)) {
-          return {
-            prepared,
-            action: 'create',
-            live: undefined,
-            merged: undefined,
-            diff: diffObjects(id, undefined, object),
-            deferred: `its Namespace ${id.namespace} is created by this sync`,
-          };
+          return deferredCreation(prepared, `its Namespace ${id.namespace} is created by this sync`);
         }
         if (code === 'KUBE_IMMUTABLE' && options.replace) {
           const live = await options.cluster.get(type, id.namespace, id.name);
@@ -138,6 +124,18 @@ function explain(id: ResourceId, error: unknown): string {
     default:
       return text;
   }
+}
+
+/** A creation that cannot be dry-run yet, because what it needs is created earlier in the same sync. */
+function deferredCreation(prepared: PreparedObject, why: string): PlannedChange {
+  return {
+    prepared,
+    action: 'create',
+    live: undefined,
+    merged: undefined,
+    diff: diffObjects(prepared.id, undefined, prepared.object),
+    deferred: why,
+  };
 }
 
 /** Groups of at least this many objects of one kind in one namespace are read with one list. */

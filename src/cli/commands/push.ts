@@ -114,50 +114,30 @@ const OPTIONS = {
 } as const;
 
 type Command = 'render' | 'diff' | 'sync';
+/** Options that every push command takes: the source and how to render it. */
+const SOURCE_OPTIONS = [
+  'repo',
+  'revision',
+  'path',
+  'fetch-timeout',
+  'insecure-http',
+  'type',
+  'include',
+  'exclude',
+  'no-recurse',
+  'release-name',
+  'values',
+  'values-inline',
+  'app',
+  'namespace',
+  'output',
+  'help',
+];
+const TARGET_OPTIONS = ['kubeconfig', 'context', 'inventory-namespace', 'prune', 'create-namespace'];
 const ALLOWED: Record<Command, readonly string[]> = {
-  render: [
-    'repo',
-    'revision',
-    'path',
-    'fetch-timeout',
-    'type',
-    'include',
-    'exclude',
-    'no-recurse',
-    'release-name',
-    'values',
-    'values-inline',
-    'app',
-    'namespace',
-    'insecure-http',
-    'show-secrets',
-    'output',
-    'help',
-  ],
-  diff: [
-    'repo',
-    'revision',
-    'path',
-    'fetch-timeout',
-    'type',
-    'include',
-    'exclude',
-    'no-recurse',
-    'release-name',
-    'values',
-    'values-inline',
-    'app',
-    'namespace',
-    'kubeconfig',
-    'context',
-    'inventory-namespace',
-    'prune',
-    'create-namespace',
-    'insecure-http',
-    'output',
-    'help',
-  ],
-  sync: Object.keys(OPTIONS),
+  render: [...SOURCE_OPTIONS, 'show-secrets'],
+  diff: [...SOURCE_OPTIONS, ...TARGET_OPTIONS],
+  sync: Object.keys(OPTIONS).filter((o) => o !== 'show-secrets'),
 };
 const HELP: Record<Command, string> = { render: RENDER_HELP, diff: DIFF_HELP, sync: SYNC_HELP };
 
