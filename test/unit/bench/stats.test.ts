@@ -23,7 +23,12 @@ describe('benchmark fixture generator', () => {
     const objects = generateObjects(500);
     assert.equal(objects.length, 500);
     assert.equal(new Set(objects.map((o) => `${o.kind}/${o.metadata.name ?? ''}`)).size, 500);
-    const kinds = Object.fromEntries(['Deployment', 'Service', 'Secret', 'ConfigMap'].map((k) => [k, objects.filter((o) => o.kind === k).length]));
+    const kinds = Object.fromEntries(
+      ['Deployment', 'Service', 'Secret', 'ConfigMap'].map((k) => [
+        k,
+        objects.filter((o) => o.kind === k).length,
+      ]),
+    );
     assert.deepEqual(kinds, { Deployment: 50, Service: 100, Secret: 50, ConfigMap: 300 });
   });
 });
