@@ -68,9 +68,13 @@ export function connectionError(error: unknown, server: string, subject: string)
   const what = CONNECTION_CODES.has(code)
     ? `cannot reach the API server at ${server} (${code})`
     : `request to ${server} failed: ${(error as Error).message}`;
-  return new CapstanError('KUBE_UNAVAILABLE', `${subject}: ${what}; it will be retried`, {
-    subject,
-    retryable: true,
-    cause: error,
-  });
+  return new CapstanError(
+    'KUBE_UNAVAILABLE',
+    `${subject}: ${what}; check that the cluster is up and the kubeconfig points at it`,
+    {
+      subject,
+      retryable: true,
+      cause: error,
+    },
+  );
 }
