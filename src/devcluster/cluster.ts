@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
@@ -159,7 +159,7 @@ export class LocalCluster {
   async startApiServer(options: { timeoutMs?: number } = {}): Promise<void> {
     const old = this.#process('kube-apiserver');
     if (isRunning(old)) return;
-    await assertPortFree(this.#state.ports.apiServer, 'kube-apiserver');
+    await waitPortFree(this.#state.ports.apiServer, Date.now() + 15_000);
     const record = startProcess({ name: old.name, binary: old.binary, args: old.args, log: old.log });
     this.#state = {
       ...this.#state,
@@ -180,6 +180,19 @@ export class LocalCluster {
     if (!record)
       throw new CapstanError('DEVCLUSTER_STATE', `cluster ${this.name} has no ${name} process recorded`);
     return record;
+  }
+}
+
+/** Right after a kill the port can stay taken for a moment (the process is being reaped): wait for it. */
+async function waitPortFree(port: number, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      await assertPortFree(port, 'kube-apiserver');
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(200);
+    }
   }
 }
 
@@ -286,11 +299,12 @@ function lock(paths: ClusterPaths): () => void {
         `cluster folder ${paths.root} is in use by process ${holder} (another up or down); wait for it to finish`,
       );
     }
-    void rm(paths.lock, { force: true });
+    // A stale lock of a process that is gone: remove it (synchronously, before taking it).
+    rmSync(paths.lock, { force: true });
     take();
   }
   return () => {
-    void rm(paths.lock, { force: true });
+    rmSync(paths.lock, { force: true });
   };
 }
 

@@ -26,6 +26,7 @@ export class RestClient {
   readonly server: string;
   readonly #config: KubeConfig;
   readonly #agent: Agent | HttpAgent;
+  readonly #streamAgent: Agent | HttpAgent;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
 
@@ -40,23 +41,33 @@ export class RestClient {
     this.#config = config;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
     this.#agent = this.server.startsWith('https:') ? new Agent(agentOptions) : new HttpAgent(agentOptions);
+    this.#streamAgent = this.server.startsWith('https:')
+      ? new Agent({ keepAlive: true })
+      : new HttpAgent({ keepAlive: true });
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
   }
 
   close(): void {
     this.#agent.destroy();
+    this.#streamAgent.destroy();
   }
 
   async call(
     method: string,
     path: string,
-    options: { body?: unknown; contentType?: string; subject?: string } = {},
+    options: {
+      body?: unknown;
+      contentType?: string;
+      subject?: string;
+      /** Default application/json; e.g. `application/json;as=Table;v=v1;g=meta.k8s.io` for kubectl's table view. */
+      accept?: string;
+    } = {},
   ): Promise<RestResponse> {
     const url = new URL(this.server + path);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string> = {
-      accept: 'application/json',
+      accept: options.accept ?? 'application/json',
       'user-agent': 'capstan',
       ...(payload
         ? {
@@ -114,6 +125,131 @@ export class RestClient {
         reject(error instanceof CapstanError ? error : connectionError(error, this.server, subject));
       });
       req.end(payload);
+    });
+  }
+
+  /**
+   * A streaming GET, for watches: calls `onLine` with each line of a 2xx response (newline-delimited
+   * JSON) until the server ends it or `signal` is aborted, then resolves with the status. A non-2xx
+   * response is read whole and returned like `call` does. Rejects when the connection is lost or stays
+   * silent for `idleTimeoutMs` (KUBE_UNAVAILABLE), or a line exceeds the response size limit. Streams
+   * use connections of their own, so that long watches never hold up the requests of `call`.
+   */
+  async stream(
+    path: string,
+    options: {
+      onLine: (line: string) => void;
+      signal?: AbortSignal;
+      idleTimeoutMs?: number;
+      subject?: string;
+    },
+  ): Promise<RestResponse> {
+    const url = new URL(this.server + path);
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'capstan' };
+    const requestOptions: RequestOptions = {
+      method: 'GET',
+      headers,
+      agent: this.#streamAgent,
+      timeout: options.idleTimeoutMs ?? 5 * 60_000,
+    };
+    await this.#config.applyToHTTPSOptions(requestOptions);
+    if (requestOptions.agent !== this.#streamAgent) requestOptions.agent = this.#streamAgent;
+    const subject = options.subject ?? `watch ${path}`;
+    const send = url.protocol === 'https:' ? request : httpRequest;
+    const signal = options.signal;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let status = 0;
+      const finish = (outcome: { response: RestResponse } | { error: Error }) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        if ('response' in outcome) resolve(outcome.response);
+        else reject(outcome.error);
+      };
+      const onAbort = () => {
+        finish({ response: { status, body: undefined } });
+        req.destroy();
+      };
+      const req = send(url, requestOptions, (res) => {
+        status = res.statusCode ?? 0;
+        res.setEncoding('utf8');
+        const ok = status >= 200 && status < 300;
+        let pending = '';
+        res.on('data', (chunk: string) => {
+          pending += chunk;
+          if (ok) {
+            let newline = pending.indexOf('\n');
+            while (newline >= 0) {
+              const line = pending.slice(0, newline).trim();
+              pending = pending.slice(newline + 1);
+              if (line !== '' && !settled) {
+                try {
+                  options.onLine(line);
+                } catch (error) {
+                  finish({ error: error instanceof Error ? error : new Error(String(error)) });
+                  req.destroy();
+                  return;
+                }
+              }
+              newline = pending.indexOf('\n');
+            }
+          }
+          if (pending.length > this.#maxBytes) {
+            req.destroy(
+              new CapstanError(
+                'KUBE_RESPONSE_TOO_LARGE',
+                `${subject}: ${ok ? 'one event' : 'the response'} exceeded ${this.#maxBytes} bytes`,
+                { subject },
+              ),
+            );
+          }
+        });
+        res.on('end', () => {
+          if (ok) {
+            const rest = pending.trim();
+            try {
+              if (rest !== '' && !settled) options.onLine(rest);
+            } catch (error) {
+              finish({ error: error instanceof Error ? error : new Error(String(error)) });
+              return;
+            }
+            finish({ response: { status, body: undefined } });
+            return;
+          }
+          let body: unknown = pending;
+          try {
+            body = JSON.parse(pending);
+          } catch {
+            /* not JSON: keep the text */
+          }
+          finish({ response: { status, body } });
+        });
+        res.on('error', (error) => {
+          finish({ error: connectionError(error, this.server, subject) });
+        });
+        res.on('close', () => {
+          const lost = Object.assign(new Error('the connection closed in the middle of the response'), {
+            code: 'ECONNRESET',
+          });
+          finish({ error: connectionError(lost, this.server, subject) });
+        });
+      });
+      req.on('timeout', () => {
+        req.destroy(
+          Object.assign(new Error(`nothing received for ${requestOptions.timeout ?? 0} ms`), {
+            code: 'ETIMEDOUT',
+          }),
+        );
+      });
+      req.on('error', (error) => {
+        finish({
+          error: error instanceof CapstanError ? error : connectionError(error, this.server, subject),
+        });
+      });
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+      req.end();
     });
   }
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId, type KubeObject } from '../../core/resource.ts';
 import type { RendererType } from '../../ports/renderer.ts';
 import { planSync, sync } from '../../engine/sync.ts';
@@ -141,12 +142,13 @@ const ALLOWED: Record<Command, readonly string[]> = {
 };
 const HELP: Record<Command, string> = { render: RENDER_HELP, diff: DIFF_HELP, sync: SYNC_HELP };
 
-/** `90s`, `5m`, `1h`, or plain seconds, to milliseconds. */
+/** `90s`, `5m`, `1h30m`, or plain seconds, to milliseconds (src/core/duration.ts); a usage error otherwise. */
 export function parseDuration(text: string, flag = '--timeout'): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`${flag} must be a duration such as 90s, 5m or 1h, not '${text}'`);
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(match[1]) * factor);
+  try {
+    return parseDurationText(text);
+  } catch {
+    throw new UsageError(`${flag} must be a duration such as 90s, 5m or 1h, not '${text}'`);
+  }
 }
 
 /** A Secret with each value replaced by `***`, so that rendered output can go to logs. */

@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+#
+# The Capstan image: `capstan agent` by default, any `capstan` command otherwise.
+#   docker build -t capstan .
+#   docker run --rm capstan --help
+#
+# Node.js 24 runs the TypeScript sources directly (type stripping): there is no compile stage, the
+# image holds src/ as it is in the repository. Stages:
+#   tools    kustomize and helm, built from the Go module proxy at the versions of scripts/build-binaries.sh
+#   deps     the production node_modules, exactly as package-lock.json pins them
+#   runtime  node, git and ssh (the agent runs git), the tools, the dependencies and the sources
+# Override the base images (e.g. to pin digests) with --build-arg NODE_IMAGE=... / GO_IMAGE=...
+
+ARG NODE_IMAGE=node:24-trixie-slim
+ARG GO_IMAGE=golang:1.26
+
+# ---- tools ------------------------------------------------------------------------------------
+FROM ${GO_IMAGE} AS tools
+ARG KUSTOMIZE_VERSION=v5.8.1
+ARG HELM_VERSION=v3.21.4
+ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOBIN=/out
+RUN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}" \
+ && go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+
+# ---- deps -------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No install scripts: none of the production dependencies needs one.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- runtime ----------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# git for the sources, openssh-client for ssh:// repositories, ca-certificates for https.
+# The user is numeric (10001) so that Kubernetes can verify runAsNonRoot; src/contracts/install.ts
+# runs the pod with the same id (AGENT_UID).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 10001 capstan \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin capstan
+WORKDIR /app
+ENV NODE_ENV=production \
+    CAPSTAN_KUSTOMIZE=/usr/local/bin/kustomize \
+    CAPSTAN_HELM=/usr/local/bin/helm \
+    CAPSTAN_CACHE_DIR=/var/cache/capstan
+COPY --from=tools /out/kustomize /out/helm /usr/local/bin/
+# Everything below stays owned by root and read-only to the agent: it writes only to its cache and /tmp.
+COPY --from=deps /app/node_modules ./node_modules/
+COPY package.json ./
+COPY bin ./bin/
+COPY src ./src/
+RUN mkdir -p /var/cache/capstan && chown 10001:10001 /var/cache/capstan
+USER 10001:10001
+# 8080: /healthz and /readyz; 8081: /metrics.
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "bin/capstan.js"]
+CMD ["agent"]

@@ -1,0 +1,774 @@
+/**
+ * The `Application` resource (capstan.dev/v1alpha1): one definition gives its TypeScript types
+ * (`Application`, `ApplicationSpec`, …), its runtime validation (`validateApplication`) and the
+ * OpenAPI v3 schema of its CustomResourceDefinition (`applicationCrd`).
+ *
+ * Defaults are not written into stored objects (the CRD has no `default`s): what a user applied is
+ * what `kubectl get -o yaml` shows, and the defaults live in one place, `APPLICATION_DEFAULTS`, which
+ * the descriptions quote and `resolveSpec` applies. Some cannot be static anyway (the Application's own
+ * namespace, the detected renderer).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DURATION_PATTERN, parseDuration } from '../core/duration.ts';
+import { HEALTH_STATUSES } from '../core/health.ts';
+import type { KubeObject, ObjectMeta } from '../core/resource.ts';
+import type { SyncPhase } from '../core/sync-result.ts';
+import { structuralSchema, type JsonSchemaProps } from './structural.ts';
+import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
+
+// ── Identity ────────────────────────────────────────────────────────────────────────────────────
+
+export const APPLICATION_GROUP = 'capstan.dev';
+export const APPLICATION_VERSION = 'v1alpha1';
+export const APPLICATION_API_VERSION = `${APPLICATION_GROUP}/${APPLICATION_VERSION}`;
+export const APPLICATION_KIND = 'Application';
+export const APPLICATION_PLURAL = 'applications';
+export const APPLICATION_SINGULAR = 'application';
+export const APPLICATION_SHORT_NAMES = ['app'] as const;
+export const APPLICATION_CRD_NAME = `${APPLICATION_PLURAL}.${APPLICATION_GROUP}`;
+
+// ── Vocabulary ──────────────────────────────────────────────────────────────────────────────────
+
+/** How the files at the source path become objects (the renderers of src/adapters/render). */
+export const RENDERER_TYPES = ['directory', 'kustomize', 'helm'] as const;
+export type RendererTypeName = (typeof RENDERER_TYPES)[number];
+
+/** Sync options a user may set; each changes how the engine applies. */
+export const SYNC_OPTIONS = [
+  'CreateNamespace=true',
+  'Replace=true',
+  'ForceConflicts=true',
+  'PruneLast=true',
+] as const;
+export type SyncOption = (typeof SYNC_OPTIONS)[number];
+
+/** Whether the live objects equal the desired state (DESIGN.md, "Vocabulary"). */
+export const SYNC_STATUS_CODES = ['Synced', 'OutOfSync', 'Unknown'] as const;
+export type SyncStatusCode = (typeof SYNC_STATUS_CODES)[number];
+
+/** The conditions the agent keeps, after Kubernetes conventions (kstatus): generic tools read them. */
+export const CONDITION_TYPES = ['Ready', 'Reconciling', 'Stalled'] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
+export const OPERATION_PHASES = ['Running', 'Succeeded', 'Failed'] as const;
+export type OperationPhase = (typeof OPERATION_PHASES)[number];
+export const OPERATION_TYPES = ['sync', 'rollback', 'refresh'] as const;
+export type OperationType = (typeof OPERATION_TYPES)[number];
+
+/** The result of a finished sync: the SyncPhase of src/core/sync-result.ts. */
+export const SYNC_RESULTS = ['Succeeded', 'Failed'] as const satisfies readonly SyncPhase[];
+
+/** The name of the cluster the agent runs in; other clusters are registered as Secrets. */
+export const IN_CLUSTER = 'in-cluster';
+
+/** Entries kept in `status.history`; the oldest go first (`appendHistory`). */
+export const HISTORY_LIMIT = 20;
+/** Entries at most in `status.resources` (the render limit's default object count). */
+export const RESOURCES_LIMIT = 5000;
+/** The shortest `spec.interval` taken: a shorter one would turn polling into load. */
+export const MIN_INTERVAL = '1s';
+
+export const APPLICATION_DEFAULTS = {
+  targetRevision: 'HEAD',
+  path: '.',
+  insecureHttp: false,
+  cluster: IN_CLUSTER,
+  automated: { prune: false, selfHeal: false, allowEmpty: false },
+  retry: { limit: 5, backoff: { duration: '5s', factor: 2, maxDuration: '3m' } },
+  interval: '3m',
+  suspend: false,
+} as const;
+const D = APPLICATION_DEFAULTS;
+
+// ── Building blocks ─────────────────────────────────────────────────────────────────────────────
+
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+const objectName = (description: string) =>
+  withHint(
+    Type.String({ minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN, description }),
+    'a Kubernetes object name (lower-case letters, digits, - and .)',
+  );
+const namespaceName = (description: string) =>
+  withHint(
+    Type.String({ minLength: 1, maxLength: 63, pattern: DNS_LABEL, description }),
+    'a namespace name (lower-case letters, digits and -, at most 63)',
+  );
+const duration = (description: string) =>
+  withHint(
+    Type.String({ maxLength: 64, pattern: DURATION_PATTERN, description }),
+    'a duration such as 30s, 5m or 1h30m',
+  );
+const time = (description: string) => Type.String({ format: 'date-time', description });
+const text = (description: string, maxLength = 1024) => Type.String({ maxLength, description });
+const list = <T extends TSchema>(items: T, maxItems: number, description: string) =>
+  Type.Array(items, { maxItems, description });
+/** Objects are closed: a misspelt field is an error here (the API server prunes it, and says so to strict clients). */
+const object = <P extends Parameters<typeof Type.Object>[0]>(properties: P, description: string) =>
+  Type.Object(properties, { additionalProperties: false, description });
+
+/** `true` when a duration text (already checked against DURATION_PATTERN) is at least `min`. */
+const atLeast = (value: string, min: string) => parseDuration(value) >= parseDuration(min);
+
+// ── Spec ────────────────────────────────────────────────────────────────────────────────────────
+
+export const DirectoryOptionsSchema = object(
+  {
+    recurse: Type.Optional(Type.Boolean({ description: 'Descend into sub-folders. Default true.' })),
+    include: Type.Optional(
+      list(
+        Type.String({ minLength: 1, maxLength: 256 }),
+        100,
+        'Glob patterns, relative to the path, of the files to read. Default: *.yaml, *.yml and *.json.',
+      ),
+    ),
+    exclude: Type.Optional(
+      list(Type.String({ minLength: 1, maxLength: 256 }), 100, 'Glob patterns of files to leave out.'),
+    ),
+  },
+  'Options of the directory renderer: plain YAML and JSON manifests.',
+);
+
+export const HelmOptionsSchema = object(
+  {
+    releaseName: Type.Optional(
+      withHint(
+        Type.String({
+          minLength: 1,
+          maxLength: 53,
+          pattern: DNS_SUBDOMAIN,
+          description: 'Helm release name. Default: the Application name.',
+        }),
+        'a Helm release name (lower-case letters, digits, - and ., at most 53)',
+      ),
+    ),
+    valueFiles: Type.Optional(
+      list(
+        Type.String({ minLength: 1, maxLength: 1024 }),
+        50,
+        'Values files, relative to the chart folder and inside the repository, applied in order.',
+      ),
+    ),
+    values: Type.Optional(
+      text('Inline values: a YAML document, applied after the values files.', 256 * 1024),
+    ),
+  },
+  'Options of the Helm renderer (helm template).',
+);
+
+export const KustomizeOptionsSchema = object({}, 'Options of the Kustomize renderer (kustomize build).');
+
+export const SecretReferenceSchema = object(
+  { name: objectName('Name of the Secret.') },
+  'A Secret in the namespace of the Application holding git credentials: `username` and `password`, ' +
+    'or `token`, or `sshPrivateKey` with `knownHosts`.',
+);
+
+const SourceBase = object(
+  {
+    repoURL: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description:
+        'The git repository: https://host/path, ssh://user@host/path or user@host:path ' +
+        '(http:// only with insecureHttp). Credentials never go in the URL: use secretRef.',
+    }),
+    targetRevision: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description:
+          'A branch, a tag, a semver range over tags (">=1.2 <2", "^1.4") or a full commit SHA. ' +
+          `Default ${D.targetRevision} (the default branch).`,
+      }),
+    ),
+    path: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description: `Folder inside the repository; it may not leave the repository. Default '${D.path}'.`,
+      }),
+    ),
+    type: Type.Optional(
+      oneOf(RENDERER_TYPES, {
+        description:
+          'How the folder is rendered. Default: detected (kustomize when there is a kustomization ' +
+          'file, helm when there is a Chart.yaml, else directory).',
+      }),
+    ),
+    directory: Type.Optional(DirectoryOptionsSchema),
+    helm: Type.Optional(HelmOptionsSchema),
+    kustomize: Type.Optional(KustomizeOptionsSchema),
+    secretRef: Type.Optional(SecretReferenceSchema),
+    insecureHttp: Type.Optional(
+      Type.Boolean({
+        description: `Allow a plain http:// repository URL (for local test servers). Default ${D.insecureHttp}.`,
+      }),
+    ),
+  },
+  'Where the desired state comes from: a folder of a git repository at a revision.',
+);
+type SourceShape = Static<typeof SourceBase>;
+const dotDot = /(^|\/)\.\.(\/|$)/;
+
+export const ApplicationSourceSchema = withRules(SourceBase, [
+  {
+    message: 'set at most one of directory, helm and kustomize',
+    cel: '(has(self.directory) ? 1 : 0) + (has(self.helm) ? 1 : 0) + (has(self.kustomize) ? 1 : 0) <= 1',
+    check: (s: SourceShape) =>
+      [s.directory, s.helm, s.kustomize].filter((options) => options !== undefined).length <= 1,
+  },
+  {
+    message: 'the options (directory, helm or kustomize) must be those of the type',
+    field: 'type',
+    cel:
+      "!has(self.type) || ((!has(self.directory) || self.type == 'directory') && " +
+      "(!has(self.helm) || self.type == 'helm') && (!has(self.kustomize) || self.type == 'kustomize'))",
+    check: (s: SourceShape) =>
+      s.type === undefined ||
+      ((s.directory === undefined || s.type === 'directory') &&
+        (s.helm === undefined || s.type === 'helm') &&
+        (s.kustomize === undefined || s.type === 'kustomize')),
+  },
+  {
+    message: 'must stay inside the repository: no leading / and no .. segment',
+    field: 'path',
+    cel: "!has(self.path) || (!self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)'))",
+    check: (s: SourceShape) => s.path === undefined || (!s.path.startsWith('/') && !dotDot.test(s.path)),
+  },
+  {
+    message: 'a plain http:// URL needs insecureHttp: true (prefer https)',
+    field: 'repoURL',
+    cel: "!self.repoURL.lowerAscii().startsWith('http://') || (has(self.insecureHttp) && self.insecureHttp)",
+    check: (s: SourceShape) => !s.repoURL.toLowerCase().startsWith('http://') || s.insecureHttp === true,
+  },
+]);
+
+export const ApplicationDestinationSchema = object(
+  {
+    cluster: Type.Optional(
+      objectName(
+        'Name of a registered cluster (a cluster Secret in the agent namespace). ' +
+          `Default '${D.cluster}': the cluster the agent runs in.`,
+      ),
+    ),
+    namespace: Type.Optional(
+      namespaceName(
+        'Namespace for objects that name none. Default: the namespace of the Application. ' +
+          'Objects that name their own namespace keep it.',
+      ),
+    ),
+  },
+  'Where the objects go.',
+);
+
+export const AutomatedSyncSchema = object(
+  {
+    prune: Type.Optional(
+      Type.Boolean({
+        description: `Delete objects that left the desired state (only those this Application created). Default ${D.automated.prune}.`,
+      }),
+    ),
+    selfHeal: Type.Optional(
+      Type.Boolean({
+        description: `Put back objects changed in the cluster (drift), as soon as it is seen. Default ${D.automated.selfHeal}.`,
+      }),
+    ),
+    allowEmpty: Type.Optional(
+      Type.Boolean({
+        description:
+          'Allow a sync whose desired state is empty, which with prune deletes everything. ' +
+          `Default ${D.automated.allowEmpty}.`,
+      }),
+    ),
+  },
+  'Sync on every new revision and on drift, without a person asking. Absent: sync only on request.',
+);
+
+const BackoffBase = object(
+  {
+    duration: Type.Optional(duration(`Wait before the first retry. Default ${D.retry.backoff.duration}.`)),
+    factor: Type.Optional(
+      Type.Number({
+        minimum: 1,
+        maximum: 10,
+        description: `Each wait is the previous one times this. Default ${D.retry.backoff.factor}.`,
+      }),
+    ),
+    maxDuration: Type.Optional(duration(`The longest wait. Default ${D.retry.backoff.maxDuration}.`)),
+  },
+  'Exponential backoff between retries.',
+);
+
+export const BackoffSchema = withRules(BackoffBase, [
+  {
+    message: 'must not be shorter than duration',
+    field: 'maxDuration',
+    cel:
+      `duration(has(self.maxDuration) ? self.maxDuration : '${D.retry.backoff.maxDuration}') >= ` +
+      `duration(has(self.duration) ? self.duration : '${D.retry.backoff.duration}')`,
+    check: (b: Static<typeof BackoffBase>) =>
+      atLeast(b.maxDuration ?? D.retry.backoff.maxDuration, b.duration ?? D.retry.backoff.duration),
+  },
+]);
+
+export const RetrySchema = object(
+  {
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 100,
+        description: `Retries of a failed sync before giving up until the next change; 0 never retries. Default ${D.retry.limit}.`,
+      }),
+    ),
+    backoff: Type.Optional(BackoffSchema),
+  },
+  'Retries of a failed sync.',
+);
+
+export const SyncPolicySchema = object(
+  {
+    automated: Type.Optional(AutomatedSyncSchema),
+    retry: Type.Optional(RetrySchema),
+    syncOptions: Type.Optional(
+      Type.Array(oneOf(SYNC_OPTIONS), {
+        uniqueItems: true,
+        maxItems: SYNC_OPTIONS.length,
+        description:
+          'CreateNamespace=true creates the destination namespace; Replace=true replaces objects ' +
+          'instead of applying them; ForceConflicts=true takes over fields other managers own; ' +
+          'PruneLast=true prunes after every other object is applied and healthy.',
+      }),
+    ),
+  },
+  'When and how to sync.',
+);
+
+export const ApplicationReferenceSchema = object(
+  {
+    name: objectName('Name of the Application.'),
+    namespace: Type.Optional(namespaceName('Its namespace. Default: the namespace of this Application.')),
+  },
+  'Another Application.',
+);
+
+export const IgnoreDifferenceSchema = object(
+  {
+    group: Type.Optional(Type.String({ maxLength: 253, description: "API group; '' for the core group." })),
+    kind: Type.String({ minLength: 1, maxLength: 63, description: 'Kind of the objects concerned.' }),
+    name: Type.Optional(Type.String({ maxLength: 253, description: 'Only the object of this name.' })),
+    namespace: Type.Optional(Type.String({ maxLength: 63, description: 'Only objects of this namespace.' })),
+    jsonPointers: Type.Optional(
+      list(
+        withHint(
+          Type.String({ maxLength: 1024, pattern: '^(/([^/~]|~[01])*)+$' }),
+          'a JSON pointer such as /spec/replicas',
+        ),
+        100,
+        'Fields to ignore, as JSON pointers (RFC 6901): /spec/replicas.',
+      ),
+    ),
+    managedFieldsManagers: Type.Optional(
+      list(
+        Type.String({ minLength: 1, maxLength: 128 }),
+        20,
+        'Ignore the fields these field managers own (e.g. kube-controller-manager, an autoscaler).',
+      ),
+    ),
+  },
+  'Differences that are not drift: fields other actors own.',
+);
+
+const SpecBase = object(
+  {
+    source: ApplicationSourceSchema,
+    destination: Type.Optional(ApplicationDestinationSchema),
+    syncPolicy: Type.Optional(SyncPolicySchema),
+    interval: Type.Optional(
+      duration(
+        `How often the source is checked without a webhook, and drift without a watch event. Default ${D.interval}; ` +
+          `at least ${MIN_INTERVAL}.`,
+      ),
+    ),
+    suspend: Type.Optional(
+      Type.Boolean({
+        description: `Stop reconciling (nothing is fetched, applied or pruned) until set back. Default ${D.suspend}.`,
+      }),
+    ),
+    dependsOn: Type.Optional(
+      list(
+        ApplicationReferenceSchema,
+        50,
+        'Applications that must be Ready (synced and healthy) before this one syncs.',
+      ),
+    ),
+    ignoreDifferences: Type.Optional(list(IgnoreDifferenceSchema, 100, 'Differences to ignore.')),
+  },
+  'The desired state: where it comes from, where it goes, and how to sync.',
+);
+
+export const ApplicationSpecSchema = withRules(SpecBase, [
+  {
+    message: `must be at least ${MIN_INTERVAL}`,
+    field: 'interval',
+    cel: `!has(self.interval) || duration(self.interval) >= duration('${MIN_INTERVAL}')`,
+    check: (spec: Static<typeof SpecBase>) =>
+      spec.interval === undefined || atLeast(spec.interval, MIN_INTERVAL),
+  },
+]);
+
+// ── Status ──────────────────────────────────────────────────────────────────────────────────────
+
+const generation = (description: string) => Type.Integer({ minimum: 0, format: 'int64', description });
+
+/** metav1.Condition, with the validation Kubernetes gives it. */
+export const ConditionSchema = object(
+  {
+    type: Type.String({
+      maxLength: 316,
+      pattern:
+        '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+      description: `Type of condition: ${CONDITION_TYPES.join(', ')}.`,
+    }),
+    status: oneOf(CONDITION_STATUSES, { description: 'True, False or Unknown.' }),
+    observedGeneration: Type.Optional(generation('The .metadata.generation the condition was set for.')),
+    lastTransitionTime: time('When the status last changed.'),
+    reason: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+      description: 'Why, in CamelCase, for programs.',
+    }),
+    message: text('Why, for people.', 32768),
+  },
+  'A condition in Kubernetes conventions.',
+);
+
+export const HealthStateSchema = object(
+  {
+    status: oneOf(HEALTH_STATUSES, { description: HEALTH_STATUSES.join(', ') }),
+    message: Type.Optional(text('Why, in a few words: 2/3 replicas ready.')),
+  },
+  'Health.',
+);
+
+export const SyncStatusSchema = object(
+  {
+    status: oneOf(SYNC_STATUS_CODES, { description: SYNC_STATUS_CODES.join(', ') }),
+    revision: Type.Optional(text('The commit the desired state was compared at (full SHA).', 256)),
+    digest: Type.Optional(text('Digest of the rendered desired state at that revision.', 256)),
+  },
+  'Whether the live objects equal the desired state.',
+);
+
+export const ResourceStatusSchema = object(
+  {
+    group: Type.String({ maxLength: 253, description: "API group; '' for the core group." }),
+    version: Type.Optional(Type.String({ maxLength: 63, description: 'API version it is applied with.' })),
+    kind: Type.String({ minLength: 1, maxLength: 63 }),
+    namespace: Type.Optional(
+      Type.String({ maxLength: 63, description: "'' or absent when cluster-scoped." }),
+    ),
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+    syncStatus: Type.Optional(oneOf(SYNC_STATUS_CODES)),
+    health: Type.Optional(HealthStateSchema),
+    message: Type.Optional(text('What the last sync did or why it failed.')),
+  },
+  'One managed object.',
+);
+
+export const OperationSchema = object(
+  {
+    phase: oneOf(OPERATION_PHASES),
+    type: oneOf(OPERATION_TYPES),
+    revision: Type.Optional(text('The commit it works on.', 256)),
+    startedAt: time('When it began.'),
+    finishedAt: Type.Optional(time('When it ended.')),
+    message: Type.Optional(text('Progress, or what failed.', 4096)),
+  },
+  'The operation running now, or the last one.',
+);
+
+export const HistoryEntrySchema = object(
+  {
+    id: Type.Integer({ minimum: 1, format: 'int64', description: 'Increases by one per sync.' }),
+    revision: text('The commit synced.', 256),
+    digest: Type.Optional(text('Digest of the rendered desired state.', 256)),
+    author: Type.Optional(text('Commit author.', 256)),
+    message: Type.Optional(text('Commit subject.', 1024)),
+    startedAt: time('When the sync began.'),
+    finishedAt: Type.Optional(time('When it ended.')),
+    result: oneOf(SYNC_RESULTS),
+    summary: Type.Optional(text('What it did: 3 created, 1 configured, 12 unchanged.', 4096)),
+  },
+  'One sync.',
+);
+
+export const RollbackHoldSchema = object(
+  {
+    revision: text('The commit held on (what a rollback put back).', 256),
+    fromRevision: Type.Optional(
+      text('The commit rolled back from: a source revision other than this one releases the hold.', 256),
+    ),
+    reason: Type.Optional(text('Why, for people.', 1024)),
+    since: Type.Optional(time('When the hold began.')),
+  },
+  'Automated sync holds on this revision after a rollback, until a newer commit arrives or a person releases it.',
+);
+
+export const ApplicationStatusSchema = object(
+  {
+    observedGeneration: Type.Optional(generation('The .metadata.generation last reconciled.')),
+    conditions: Type.Optional(
+      Type.Array(ConditionSchema, {
+        maxItems: 16,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+        description: `${CONDITION_TYPES.join(', ')}.`,
+      }),
+    ),
+    sync: Type.Optional(SyncStatusSchema),
+    health: Type.Optional(HealthStateSchema),
+    resources: Type.Optional(list(ResourceStatusSchema, RESOURCES_LIMIT, 'The managed objects.')),
+    operation: Type.Optional(OperationSchema),
+    history: Type.Optional(list(HistoryEntrySchema, HISTORY_LIMIT, 'The last syncs, oldest first.')),
+    hold: Type.Optional(RollbackHoldSchema),
+  },
+  'What the agent observed and did; written by the agent only.',
+);
+
+// ── The object ──────────────────────────────────────────────────────────────────────────────────
+
+/** Only what validation needs of metadata; the CRD leaves metadata to the API server. */
+const MetadataSchema = Type.Unsafe<ObjectMeta & { name: string }>(
+  Type.Object({
+    name: objectName('Name of the Application.'),
+    namespace: Type.Optional(namespaceName('Namespace of the Application.')),
+  }),
+);
+
+const ApplicationBase = Type.Object(
+  {
+    apiVersion: Type.Literal(APPLICATION_API_VERSION),
+    kind: Type.Literal(APPLICATION_KIND),
+    metadata: MetadataSchema,
+    spec: ApplicationSpecSchema,
+    status: Type.Optional(ApplicationStatusSchema),
+  },
+  {
+    additionalProperties: false,
+    description: 'An application: a folder of a git repository kept equal to what runs in a cluster.',
+  },
+);
+
+export const ApplicationSchema = withRules(ApplicationBase, [
+  {
+    // The API server cannot check this one: a CRD's rules see only the name of metadata.
+    message: 'an Application cannot depend on itself',
+    field: 'spec.dependsOn',
+    check: (app: Static<typeof ApplicationBase>) =>
+      !(app.spec.dependsOn ?? []).some(
+        (d) =>
+          d.name === app.metadata.name && (d.namespace ?? app.metadata.namespace) === app.metadata.namespace,
+      ),
+  },
+]);
+
+export type Application = Static<typeof ApplicationSchema>;
+export type ApplicationSpec = Static<typeof ApplicationSpecSchema>;
+export type ApplicationStatus = Static<typeof ApplicationStatusSchema>;
+export type ApplicationSource = Static<typeof ApplicationSourceSchema>;
+export type ApplicationDestination = Static<typeof ApplicationDestinationSchema>;
+export type DirectoryOptions = Static<typeof DirectoryOptionsSchema>;
+export type HelmOptions = Static<typeof HelmOptionsSchema>;
+export type SyncPolicy = Static<typeof SyncPolicySchema>;
+export type AutomatedSync = Static<typeof AutomatedSyncSchema>;
+export type RetryPolicy = Static<typeof RetrySchema>;
+export type ApplicationReference = Static<typeof ApplicationReferenceSchema>;
+export type IgnoreDifference = Static<typeof IgnoreDifferenceSchema>;
+export type Condition = Static<typeof ConditionSchema>;
+export type HealthState = Static<typeof HealthStateSchema>;
+export type SyncStatus = Static<typeof SyncStatusSchema>;
+export type ResourceStatus = Static<typeof ResourceStatusSchema>;
+export type Operation = Static<typeof OperationSchema>;
+export type HistoryEntry = Static<typeof HistoryEntrySchema>;
+export type RollbackHold = Static<typeof RollbackHoldSchema>;
+
+/**
+ * Checks an object (from the API server, a file or a request) against the contract: the schema, then
+ * the rules across fields. Errors name the field: `spec.source.repoURL: required`.
+ */
+export function validateApplication(object: unknown): Validation<Application> {
+  return validate(ApplicationSchema, object);
+}
+
+// ── Defaults ────────────────────────────────────────────────────────────────────────────────────
+
+/** The spec with every default applied (`APPLICATION_DEFAULTS`), durations in milliseconds. */
+export interface ResolvedSpec {
+  readonly source: {
+    readonly repoURL: string;
+    readonly targetRevision: string;
+    readonly path: string;
+    /** Undefined: detected by the renderer. */
+    readonly type?: RendererTypeName;
+    readonly directory?: DirectoryOptions;
+    readonly helm?: HelmOptions;
+    readonly secretRef?: { readonly name: string };
+    readonly insecureHttp: boolean;
+  };
+  readonly destination: { readonly cluster: string; readonly namespace: string };
+  /** Undefined: sync only on request. */
+  readonly automated?: { readonly prune: boolean; readonly selfHeal: boolean; readonly allowEmpty: boolean };
+  readonly retry: {
+    readonly limit: number;
+    readonly backoffMs: number;
+    readonly factor: number;
+    readonly maxBackoffMs: number;
+  };
+  readonly syncOptions: {
+    readonly createNamespace: boolean;
+    readonly replace: boolean;
+    readonly forceConflicts: boolean;
+    readonly pruneLast: boolean;
+  };
+  readonly intervalMs: number;
+  readonly suspend: boolean;
+  /** Every reference with its namespace filled in. */
+  readonly dependsOn: readonly { readonly name: string; readonly namespace: string }[];
+  readonly ignoreDifferences: readonly IgnoreDifference[];
+}
+
+/** Defaults applied to a validated Application. Its namespace defaults to `default`, as kubectl's does. */
+export function resolveSpec(app: Application): ResolvedSpec {
+  const { spec } = app;
+  const namespace = app.metadata.namespace ?? 'default';
+  const { source } = spec;
+  const automated = spec.syncPolicy?.automated;
+  const retry = spec.syncPolicy?.retry;
+  const options = new Set<string>(spec.syncPolicy?.syncOptions ?? []);
+  return {
+    source: {
+      repoURL: source.repoURL,
+      targetRevision: source.targetRevision ?? D.targetRevision,
+      path: source.path ?? D.path,
+      ...(source.type === undefined ? {} : { type: source.type }),
+      ...(source.directory === undefined ? {} : { directory: source.directory }),
+      ...(source.helm === undefined ? {} : { helm: source.helm }),
+      ...(source.secretRef === undefined ? {} : { secretRef: source.secretRef }),
+      insecureHttp: source.insecureHttp ?? D.insecureHttp,
+    },
+    destination: {
+      cluster: spec.destination?.cluster ?? D.cluster,
+      namespace: spec.destination?.namespace ?? namespace,
+    },
+    ...(automated === undefined
+      ? {}
+      : {
+          automated: {
+            prune: automated.prune ?? D.automated.prune,
+            selfHeal: automated.selfHeal ?? D.automated.selfHeal,
+            allowEmpty: automated.allowEmpty ?? D.automated.allowEmpty,
+          },
+        }),
+    retry: {
+      limit: retry?.limit ?? D.retry.limit,
+      backoffMs: parseDuration(retry?.backoff?.duration ?? D.retry.backoff.duration),
+      factor: retry?.backoff?.factor ?? D.retry.backoff.factor,
+      maxBackoffMs: parseDuration(retry?.backoff?.maxDuration ?? D.retry.backoff.maxDuration),
+    },
+    syncOptions: {
+      createNamespace: options.has('CreateNamespace=true'),
+      replace: options.has('Replace=true'),
+      forceConflicts: options.has('ForceConflicts=true'),
+      pruneLast: options.has('PruneLast=true'),
+    },
+    intervalMs: parseDuration(spec.interval ?? D.interval),
+    suspend: spec.suspend ?? D.suspend,
+    dependsOn: (spec.dependsOn ?? []).map((d) => ({ name: d.name, namespace: d.namespace ?? namespace })),
+    ignoreDifferences: spec.ignoreDifferences ?? [],
+  };
+}
+
+/**
+ * The history with `entry` added under the next id, bounded to HISTORY_LIMIT entries (the oldest go),
+ * as the CRD requires.
+ */
+export function appendHistory(
+  history: readonly HistoryEntry[] | undefined,
+  entry: Omit<HistoryEntry, 'id'>,
+): HistoryEntry[] {
+  const previous = history ?? [];
+  const id = previous.reduce((max, e) => Math.max(max, e.id), 0) + 1;
+  return [...previous, { ...entry, id }].slice(-HISTORY_LIMIT);
+}
+
+// ── The CustomResourceDefinition ────────────────────────────────────────────────────────────────
+
+const PRINTER_COLUMNS = [
+  { name: 'Sync', type: 'string', jsonPath: '.status.sync.status' },
+  { name: 'Health', type: 'string', jsonPath: '.status.health.status' },
+  { name: 'Revision', type: 'string', jsonPath: '.status.sync.revision' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Repository', type: 'string', jsonPath: '.spec.source.repoURL', priority: 1 },
+  { name: 'Path', type: 'string', jsonPath: '.spec.source.path', priority: 1 },
+  {
+    name: 'Message',
+    type: 'string',
+    jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+    priority: 1,
+  },
+];
+
+/** The OpenAPI v3 schema of the CRD: the contract's schema in Kubernetes' structural subset. */
+export function applicationOpenApiSchema(): JsonSchemaProps {
+  const root = structuralSchema(ApplicationSchema);
+  const properties = root['properties'] as Record<string, JsonSchemaProps>;
+  return {
+    ...root,
+    // The API server always sets apiVersion, kind and metadata; the schema requires only spec.
+    required: ['spec'],
+    properties: {
+      ...properties,
+      // At the root, apiVersion and kind may only be typed strings, and metadata is the API server's.
+      apiVersion: { type: 'string', description: APPLICATION_API_VERSION },
+      kind: { type: 'string', description: APPLICATION_KIND },
+      metadata: { type: 'object' },
+    },
+  };
+}
+
+export function applicationCrd(): KubeObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: APPLICATION_CRD_NAME,
+      labels: { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/part-of': 'capstan' },
+    },
+    spec: {
+      group: APPLICATION_GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: APPLICATION_KIND,
+        listKind: `${APPLICATION_KIND}List`,
+        plural: APPLICATION_PLURAL,
+        singular: APPLICATION_SINGULAR,
+        shortNames: [...APPLICATION_SHORT_NAMES],
+        categories: ['capstan'],
+      },
+      versions: [
+        {
+          name: APPLICATION_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: PRINTER_COLUMNS,
+          schema: { openAPIV3Schema: applicationOpenApiSchema() },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,292 @@
+/**
+ * The objects that install Capstan into a cluster: the CRDs, the agent's namespace, its identity and
+ * least-privilege RBAC, and the agent Deployment. `scripts/generate-install.ts` writes them to
+ * deploy/install.yaml; tests apply them to a real API server.
+ *
+ * RBAC, rule by rule (what the agent needs and why):
+ *
+ * - ClusterRole `capstan-agent` — the agent's own work, in every namespace:
+ *   Applications: get/list/watch (the controller watches them all), update/patch (finalizers and
+ *   request annotations on the object); `applications/status`: get/update/patch (it writes status);
+ *   `applications/finalizers`: update (owner references with blockOwnerDeletion to an Application are
+ *   refused without it). Events (core and events.k8s.io): create/patch, one per sync, in the
+ *   Application's namespace. No delete: Applications are deleted by people or by Git.
+ * - Role `capstan-agent` in the agent namespace: Leases (leader election, later sharding): get, list,
+ *   watch, create, update, patch. Secrets: get, list, watch — the registered clusters (a kubeconfig per
+ *   Secret) live there, and nowhere else.
+ * - ClusterRole `capstan-repository-credentials`, bound by a RoleBinding in each Application namespace
+ *   (`applicationNamespaces`): Secrets get/list/watch, for the git credentials `spec.source.secretRef`
+ *   names. A RoleBinding per namespace, never a ClusterRoleBinding: these rights say which namespaces
+ *   hold Applications whose credentials the agent may read.
+ * - ClusterRole `capstan-deployer`, bound cluster-wide — the ONE WIDE PERMISSION: get, list, watch,
+ *   create, update, patch and delete on every resource of every API group. Capstan applies whatever
+ *   the Applications' repositories hold, of any kind, including CRDs and their objects that do not
+ *   exist yet when Capstan is installed, and it must read what it compares and watches. Argo CD's
+ *   application controller (`*` on `*`) and Flux's kustomize-controller (bound to cluster-admin) hold
+ *   the same, or more. What it leaves out: `escalate`, `bind` and `impersonate` (so it can create
+ *   only Roles granting rights it already holds) and `deletecollection`.
+ *   Be clear what it includes: Secrets of every namespace (an Application may deploy Secrets, and
+ *   Capstan must diff and prune them), and subresources such as `serviceaccounts/token` and
+ *   `pods/exec`, because RBAC cannot subtract. It makes the narrower Secret rules above redundant in
+ *   this default install; they are what the agent needs for itself, and what remains when an
+ *   operator restricts deployment by replacing the `capstan-deployer` ClusterRoleBinding with
+ *   RoleBindings in the namespaces applications may deploy to (then cluster-scoped kinds cannot be
+ *   deployed).
+ */
+import type { KubeObject } from '../core/resource.ts';
+import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
+
+export interface InstallOptions {
+  /** The agent image, e.g. `ghcr.io/capstan-dev/capstan:0.1.0` (a digest is better still). */
+  readonly image: string;
+  /** The agent's namespace: its Lease and the registered clusters' Secrets. Default `capstan-system`. */
+  readonly namespace?: string;
+  /** Namespaces whose Applications' git credentials the agent reads. Default: the agent's namespace. */
+  readonly applicationNamespaces?: readonly string[];
+  /** Agent replicas; one leads, the others wait on the Lease. Default 2. */
+  readonly replicas?: number;
+}
+
+export const AGENT_NAME = 'capstan-agent';
+export const DEPLOYER_NAME = 'capstan-deployer';
+export const CREDENTIALS_READER_NAME = 'capstan-repository-credentials';
+export const DEFAULT_NAMESPACE = 'capstan-system';
+/** Liveness (/healthz) and readiness (/readyz). */
+export const HEALTH_PORT = 8080;
+/** Prometheus metrics (/metrics). */
+export const METRICS_PORT = 8081;
+/** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
+export const AGENT_UID = 10001;
+
+/** The labels that select the agent's pods (a subset of their labels; a Deployment's selector never changes). */
+const AGENT_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'agent' };
+const RBAC = 'rbac.authorization.k8s.io';
+const RBAC_V1 = `${RBAC}/v1`;
+const WRITE = ['create', 'update', 'patch', 'delete'];
+const READ = ['get', 'list', 'watch'];
+
+/** Every object of an install, in the order to apply them. */
+export function installManifests(options: InstallOptions): KubeObject[] {
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+  const applicationNamespaces = [...new Set(options.applicationNamespaces ?? [namespace])];
+  const labels = (component: string) => ({
+    'app.kubernetes.io/name': 'capstan',
+    'app.kubernetes.io/part-of': 'capstan',
+    'app.kubernetes.io/component': component,
+  });
+  const meta = (name: string, component: string, ns?: string) => ({
+    name,
+    ...(ns === undefined ? {} : { namespace: ns }),
+    labels: labels(component),
+  });
+  const subjects = [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace }];
+
+  return [
+    // The resource types first: everything else may refer to them.
+    applicationCrd(),
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: namespace,
+        labels: {
+          ...labels('agent'),
+          // The agent's pods meet the restricted Pod Security Standard: enforce it.
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/warn': 'restricted',
+        },
+      },
+    },
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(AGENT_NAME, 'agent', namespace) },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: meta(AGENT_NAME, 'agent'),
+      rules: [
+        {
+          apiGroups: [APPLICATION_GROUP],
+          resources: [APPLICATION_PLURAL],
+          verbs: [...READ, 'update', 'patch'],
+        },
+        {
+          apiGroups: [APPLICATION_GROUP],
+          resources: [`${APPLICATION_PLURAL}/status`],
+          verbs: ['get', 'update', 'patch'],
+        },
+        {
+          apiGroups: [APPLICATION_GROUP],
+          resources: [`${APPLICATION_PLURAL}/finalizers`],
+          verbs: ['update'],
+        },
+        { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRoleBinding',
+      metadata: meta(AGENT_NAME, 'agent'),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: AGENT_NAME },
+      subjects,
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'Role',
+      metadata: meta(AGENT_NAME, 'agent', namespace),
+      rules: [
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          verbs: [...READ, 'create', 'update', 'patch'],
+        },
+        { apiGroups: [''], resources: ['secrets'], verbs: READ },
+      ],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'RoleBinding',
+      metadata: meta(AGENT_NAME, 'agent', namespace),
+      roleRef: { apiGroup: RBAC, kind: 'Role', name: AGENT_NAME },
+      subjects,
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: meta(CREDENTIALS_READER_NAME, 'agent'),
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: READ }],
+    },
+    ...applicationNamespaces.map((ns): KubeObject => ({
+      apiVersion: RBAC_V1,
+      kind: 'RoleBinding',
+      metadata: meta(CREDENTIALS_READER_NAME, 'agent', ns),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: CREDENTIALS_READER_NAME },
+      subjects,
+    })),
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: meta(DEPLOYER_NAME, 'agent'),
+      // The one wide permission: see the comment at the top of this file.
+      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: [...READ, ...WRITE] }],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRoleBinding',
+      metadata: meta(DEPLOYER_NAME, 'agent'),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: DEPLOYER_NAME },
+      subjects,
+    },
+    agentDeployment(options.image, namespace, options.replicas ?? 2, labels('agent')),
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(`${AGENT_NAME}-metrics`, 'agent', namespace),
+      spec: {
+        selector: AGENT_SELECTOR,
+        ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: 'metrics' }],
+      },
+    },
+    {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta(AGENT_NAME, 'agent', namespace),
+      spec: { maxUnavailable: 1, selector: { matchLabels: AGENT_SELECTOR } },
+    },
+  ];
+}
+
+function agentDeployment(
+  image: string,
+  namespace: string,
+  replicas: number,
+  labels: Record<string, string>,
+): KubeObject {
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'health' },
+    periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: AGENT_NAME, namespace, labels },
+    spec: {
+      // Two replicas: one leads (the Lease), the other takes over within the lease duration.
+      replicas,
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: AGENT_SELECTOR },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: AGENT_NAME,
+          // Long enough to finish the apply in progress on shutdown (SIGTERM), or abandon it safely.
+          terminationGracePeriodSeconds: 60,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: AGENT_UID,
+            runAsGroup: AGENT_UID,
+            fsGroup: AGENT_UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          affinity: {
+            podAntiAffinity: {
+              // Spread the replicas, so that losing a node never loses both.
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                {
+                  weight: 100,
+                  podAffinityTerm: {
+                    topologyKey: 'kubernetes.io/hostname',
+                    labelSelector: { matchLabels: AGENT_SELECTOR },
+                  },
+                },
+              ],
+            },
+          },
+          containers: [
+            {
+              name: 'agent',
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              args: ['agent'],
+              env: [
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                // The git and render cache, on the writable volume below.
+                { name: 'CAPSTAN_CACHE_DIR', value: '/var/cache/capstan' },
+                { name: 'TMPDIR', value: '/tmp' },
+                { name: 'HOME', value: '/tmp' },
+              ],
+              ports: [
+                { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+                { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+              ],
+              startupProbe: probe('/healthz', 2, 30),
+              livenessProbe: probe('/healthz', 10, 3),
+              readinessProbe: probe('/readyz', 5, 3),
+              resources: {
+                requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+                // No CPU limit: throttling a controller only delays it; memory is bounded.
+                limits: { memory: '1Gi', 'ephemeral-storage': '10Gi' },
+              },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [
+                { name: 'cache', mountPath: '/var/cache/capstan' },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'cache', emptyDir: { sizeLimit: '8Gi' } },
+            { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+          ],
+        },
+      },
+    },
+  };
+}

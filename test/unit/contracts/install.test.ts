@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import type { KubeObject } from '../../../src/core/resource.ts';
+import { installManifests } from '../../../src/contracts/install.ts';
+import { generateInstallYaml, INSTALL_FILE } from '../../../scripts/generate-install.ts';
+
+interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+const objects = installManifests({ image: 'registry.invalid/capstan:1' });
+const find = (kind: string, name: string) => {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  assert.ok(found, `${kind}/${name} is in the install`);
+  return found;
+};
+const rulesOf = (object: KubeObject) => object['rules'] as PolicyRule[];
+
+describe('deploy/install.yaml', () => {
+  it('is exactly what scripts/generate-install.ts generates (run it after changing the sources)', async () => {
+    const committed = await readFile(INSTALL_FILE, 'utf8');
+    assert.equal(
+      committed,
+      await generateInstallYaml(),
+      'deploy/install.yaml is stale: node scripts/generate-install.ts',
+    );
+  });
+
+  it('holds every object, in apply order, as YAML documents', async () => {
+    const documents = parseAllDocuments(await readFile(INSTALL_FILE, 'utf8'));
+    const kinds = (Array.isArray(documents) ? documents : [documents]).map(
+      (d) => (d.toJS() as KubeObject).kind,
+    );
+    assert.equal(kinds[0], 'CustomResourceDefinition');
+    assert.equal(kinds[1], 'Namespace');
+    assert.ok(kinds.indexOf('ServiceAccount') < kinds.indexOf('Deployment'));
+    assert.equal(kinds.length, objects.length);
+  });
+});
+
+describe('installManifests: RBAC', () => {
+  const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+
+  it('never grants escalate, bind, impersonate, deletecollection or a wildcard verb', () => {
+    for (const role of roles)
+      for (const rule of rulesOf(role))
+        for (const verb of ['escalate', 'bind', 'impersonate', 'deletecollection', '*'])
+          assert.ok(!rule.verbs.includes(verb), `${role.kind}/${role.metadata.name ?? ''} grants ${verb}`);
+  });
+
+  it('has one wide rule, in capstan-deployer only', () => {
+    const wide = roles.flatMap((role) =>
+      rulesOf(role)
+        .filter((rule) => rule.resources.includes('*') || rule.apiGroups.includes('*'))
+        .map((rule) => ({ role: role.metadata.name, rule })),
+    );
+    assert.deepEqual(wide, [
+      {
+        role: 'capstan-deployer',
+        rule: {
+          apiGroups: ['*'],
+          resources: ['*'],
+          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+        },
+      },
+    ]);
+  });
+
+  it("reads Secrets through the agent's namespace Role and per-namespace RoleBindings only", () => {
+    const secretRoles = roles.filter((role) =>
+      rulesOf(role).some((rule) => rule.resources.includes('secrets')),
+    );
+    assert.deepEqual(
+      secretRoles.map((r) => `${r.kind}/${r.metadata.name ?? ''}`),
+      ['Role/capstan-agent', 'ClusterRole/capstan-repository-credentials'],
+    );
+    for (const role of secretRoles)
+      for (const rule of rulesOf(role).filter((r) => r.resources.includes('secrets')))
+        assert.deepEqual(rule.verbs, ['get', 'list', 'watch']);
+    const clusterBindings = objects.filter((o) => o.kind === 'ClusterRoleBinding');
+    assert.deepEqual(
+      clusterBindings.map((b) => (b['roleRef'] as { name: string }).name),
+      ['capstan-agent', 'capstan-deployer'],
+    );
+  });
+
+  it('writes Application status and finalizers, and leases only in its namespace', () => {
+    const agent = rulesOf(find('ClusterRole', 'capstan-agent'));
+    const on = (resource: string) => agent.find((r) => r.resources.includes(resource))?.verbs;
+    assert.deepEqual(on('applications'), ['get', 'list', 'watch', 'update', 'patch']);
+    assert.deepEqual(on('applications/status'), ['get', 'update', 'patch']);
+    assert.deepEqual(on('applications/finalizers'), ['update']);
+    assert.deepEqual(on('events'), ['create', 'patch']);
+    assert.equal(on('leases'), undefined);
+    const role = find('Role', 'capstan-agent');
+    assert.equal(role.metadata.namespace, 'capstan-system');
+    assert.ok(rulesOf(role).some((r) => r.resources.includes('leases') && r.verbs.includes('update')));
+  });
+
+  it('binds the credentials reader in each Application namespace, and follows the namespace option', () => {
+    const custom = installManifests({
+      image: 'x',
+      namespace: 'gitops',
+      applicationNamespaces: ['team-a', 'team-b', 'team-a'],
+    });
+    const readers = custom.filter(
+      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-repository-credentials',
+    );
+    assert.deepEqual(
+      readers.map((b) => b.metadata.namespace),
+      ['team-a', 'team-b'],
+    );
+    for (const object of custom) {
+      if (object.kind === 'RoleBinding' && object.metadata.name === 'capstan-repository-credentials')
+        continue;
+      if (object.metadata.namespace !== undefined)
+        assert.equal(object.metadata.namespace, 'gitops', object.kind);
+      for (const subject of (object['subjects'] ?? []) as { namespace: string }[])
+        assert.equal(subject.namespace, 'gitops');
+    }
+  });
+});
+
+describe('installManifests: the agent Deployment', () => {
+  const deployment = find('Deployment', 'capstan-agent');
+  const spec = deployment['spec'] as {
+    replicas: number;
+    template: { spec: { securityContext: Record<string, unknown>; containers: Record<string, unknown>[] } };
+  };
+  const [container] = spec.template.spec.containers;
+  assert.ok(container);
+
+  it('runs two replicas of `capstan agent` from the image', () => {
+    assert.equal(spec.replicas, 2);
+    assert.equal(container['image'], 'registry.invalid/capstan:1');
+    assert.deepEqual(container['args'], ['agent']);
+  });
+
+  it('runs as a non-root user on a read-only root file system, without privileges', () => {
+    assert.equal(spec.template.spec.securityContext['runAsNonRoot'], true);
+    assert.deepEqual(container['securityContext'], {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+  });
+
+  it('serves health on 8080 and metrics on 8081, probed on /healthz and /readyz', () => {
+    const ports = container['ports'] as { name: string; containerPort: number }[];
+    assert.deepEqual(
+      ports.map((p) => [p.name, p.containerPort]),
+      [
+        ['health', 8080],
+        ['metrics', 8081],
+      ],
+    );
+    const path = (probe: string) => (container[probe] as { httpGet: { path: string; port: string } }).httpGet;
+    assert.deepEqual(path('livenessProbe'), { path: '/healthz', port: 'health' });
+    assert.deepEqual(path('readinessProbe'), { path: '/readyz', port: 'health' });
+    const resources = container['resources'] as {
+      requests: Record<string, string>;
+      limits: Record<string, string>;
+    };
+    assert.ok(resources.requests['cpu'] && resources.requests['memory'] && resources.limits['memory']);
+  });
+});
