@@ -62,6 +62,27 @@ export const SYNC_RESULTS = ['Succeeded', 'Failed'] as const satisfies readonly 
 /** The name of the cluster the agent runs in; other clusters are registered as Secrets. */
 export const IN_CLUSTER = 'in-cluster';
 
+/**
+ * Requests that kubectl, the CLI and the API make of the agent by annotating an Application (the value
+ * is a request id, e.g. a timestamp; a new value is a new request). The agent handles a request once
+ * and records its id in `status.handledRequests`, so a re-applied manifest does not repeat it.
+ *   kubectl annotate application web capstan.dev/refresh="$(date +%s)" --overwrite
+ */
+export const REQUEST_ANNOTATIONS = {
+  /** Resolve the source again now (a webhook does the same). */
+  refresh: 'capstan.dev/refresh',
+  /** Sync now, even without automated sync. */
+  sync: 'capstan.dev/sync',
+  /** Roll back: the value is `<request id>:<history id or revision>`. */
+  rollback: 'capstan.dev/rollback',
+  /** Release a rollback hold: automated sync follows the source again. */
+  releaseHold: 'capstan.dev/release-hold',
+} as const;
+export type RequestKind = keyof typeof REQUEST_ANNOTATIONS;
+
+/** Finalizer that makes deleting an Application also delete its resources (prune everything it owns). */
+export const RESOURCES_FINALIZER = 'capstan.dev/resources';
+
 /** Entries kept in `status.history`; the oldest go first (`appendHistory`). */
 export const HISTORY_LIMIT = 20;
 /** Entries at most in `status.resources` (the render limit's default object count). */
@@ -535,6 +556,17 @@ export const ApplicationStatusSchema = object(
     operation: Type.Optional(OperationSchema),
     history: Type.Optional(list(HistoryEntrySchema, HISTORY_LIMIT, 'The last syncs, oldest first.')),
     hold: Type.Optional(RollbackHoldSchema),
+    handledRequests: Type.Optional(
+      object(
+        {
+          refresh: Type.Optional(Type.String({ maxLength: 253 })),
+          sync: Type.Optional(Type.String({ maxLength: 253 })),
+          rollback: Type.Optional(Type.String({ maxLength: 253 })),
+          releaseHold: Type.Optional(Type.String({ maxLength: 253 })),
+        },
+        'The id of the last request of each kind the agent handled (see REQUEST_ANNOTATIONS).',
+      ),
+    ),
   },
   'What the agent observed and did; written by the agent only.',
 );
