@@ -32,6 +32,8 @@ export interface SyncOptions {
   readonly allowEmpty?: boolean;
   /** Take over fields owned by other managers. Default false. */
   readonly forceConflicts?: boolean;
+  /** Take over objects that carry another application's tracking id. Default false. */
+  readonly adopt?: boolean;
   /** Delete and re-create objects whose immutable fields changed. Default false. */
   readonly replace?: boolean;
   /** Create the namespaces that objects name and that do not exist (they are not pruned later). Default false. */

@@ -33,6 +33,8 @@ export interface Plan {
 export interface PlanOptions {
   readonly cluster: Cluster;
   readonly forceConflicts: boolean;
+  /** Take over objects another application tracks. */
+  readonly adopt: boolean;
   readonly replace: boolean;
   readonly concurrency: number;
   /** The application planned for: a live object tracked by another application is not taken over. */
@@ -73,10 +75,10 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         if (!live)
           return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
         const owner = ownerOf(live);
-        if (owner !== undefined && owner !== options.application && !options.forceConflicts) {
+        if (owner !== undefined && owner !== options.application && !options.adopt) {
           failures.push({
             id,
-            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts to take it over`,
+            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts (adopt) to take it over`,
           });
           return undefined;
         }

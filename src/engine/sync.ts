@@ -321,6 +321,7 @@ export async function planSync(
     {
       cluster: deps.cluster,
       forceConflicts: options.forceConflicts === true,
+      adopt: options.adopt === true,
       replace: options.replace === true,
       concurrency: options.concurrency ?? 8,
       application: options.application,

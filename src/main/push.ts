@@ -34,7 +34,7 @@ export interface DesiredState {
   readonly commit?: CommitInfo;
 }
 
-function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env['CAPSTAN_CACHE_DIR'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'capstan');
 }
 
@@ -52,7 +52,9 @@ async function onPath(name: string): Promise<string | undefined> {
 }
 
 /** kustomize and helm: CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, else the pinned build, else PATH. */
-async function toolPaths(progress: (line: string) => void): Promise<{ kustomize: string; helm: string }> {
+export async function toolPaths(
+  progress: (line: string) => void,
+): Promise<{ kustomize: string; helm: string }> {
   const kustomize = process.env['CAPSTAN_KUSTOMIZE'];
   const helm = process.env['CAPSTAN_HELM'];
   if (kustomize && helm) return { kustomize, helm };

@@ -275,6 +275,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
       allowEmpty: values['allow-empty'] === true,
       createNamespace: values['create-namespace'] === true,
       forceConflicts: values['force-conflicts'] === true,
+      adopt: values['force-conflicts'] === true,
       replace: values.replace === true,
       wait: values.wait === true,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),

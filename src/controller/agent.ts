@@ -1,0 +1,132 @@
+import { canonicalJson } from '../core/digest.ts';
+import { messageOf } from '../core/errors.ts';
+import type { KubeObject } from '../core/resource.ts';
+import type { ResourceType } from '../ports/cluster.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { LeaseLock } from '../ports/lease.ts';
+import type { Watcher } from '../ports/watch.ts';
+import { LeaderElector } from './leader-election.ts';
+import type { AgentMetrics } from './metrics.ts';
+import type { ApplicationReconciler } from './reconciler.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface AgentLoopOptions {
+  readonly applicationType: ResourceType;
+  readonly watcher: Watcher;
+  readonly reconciler: ApplicationReconciler;
+  readonly clock: Clock;
+  /** Leader election; without it this replica acts alone (one replica, or tests). */
+  readonly election?: {
+    readonly lock: LeaseLock;
+    readonly identity: string;
+    readonly leaseDurationSeconds?: number;
+    readonly renewDeadlineMs?: number;
+    readonly retryPeriodMs?: number;
+  };
+  /** Applications reconciled at once. Default 4. */
+  readonly concurrency?: number;
+  readonly metrics?: AgentMetrics;
+  readonly log?: (line: Record<string, unknown>) => void;
+  /** Called with the queue while this replica leads, and with undefined when it stops leading. */
+  readonly onQueue?: (queue: WorkQueue | undefined) => void;
+}
+
+/** What makes an Application worth reconciling again: its spec, its requests, its deletion — not its status. */
+function fingerprint(object: KubeObject): string {
+  return canonicalJson([
+    object.metadata.generation,
+    object.metadata.annotations ?? {},
+    object.metadata.deletionTimestamp ?? '',
+    object.metadata.finalizers ?? [],
+  ]);
+}
+
+/**
+ * The agent: while it leads, watches Applications and reconciles each key through a de-duplicating
+ * queue with per-key backoff and bounded concurrency. Status updates do not re-queue (the agent's
+ * own writes would loop); the interval, requests and spec changes do. Returns when `signal` aborts,
+ * after the reconciles in flight finished (graceful shutdown).
+ */
+export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSignal): Promise<void> {
+  const lead = async (leading: AbortSignal): Promise<void> => {
+    const queue = new WorkQueue({ clock: options.clock });
+    options.onQueue?.(queue);
+    const seen = new Map<string, string>();
+    const watchDone = options.watcher.watch(
+      options.applicationType,
+      '',
+      (event) => {
+        if (event.type === 'SYNCED') return;
+        const key = `${event.object.metadata.namespace ?? 'default'}/${event.object.metadata.name ?? ''}`;
+        if (event.type === 'DELETED') {
+          seen.delete(key);
+          return;
+        }
+        const print = fingerprint(event.object);
+        if (seen.get(key) === print) return;
+        seen.set(key, print);
+        queue.add(key);
+      },
+      {
+        signal: leading,
+        onError: (error) => options.log?.({ level: 'warn', msg: 'watch', error: error.message }),
+      },
+    );
+    const working = queue.run(
+      async (key, keySignal) => {
+        const [namespace = 'default', name = ''] = key.split('/');
+        const outcome = await options.reconciler.reconcile(namespace, name, keySignal);
+        queue.forget(key);
+        if (outcome.requeueAfterMs !== undefined) queue.addAfter(key, outcome.requeueAfterMs);
+        options.metrics?.workqueueDepth.set(queue.len());
+      },
+      {
+        concurrency: options.concurrency ?? 4,
+        onError: (key, error) =>
+          options.log?.({
+            level: 'error',
+            msg: 'reconcile failed; retrying with backoff',
+            application: key,
+            error: messageOf(error),
+          }),
+      },
+    );
+    await new Promise<void>((resolve) => {
+      if (leading.aborted) resolve();
+      else
+        leading.addEventListener(
+          'abort',
+          () => {
+            resolve();
+          },
+          { once: true },
+        );
+    });
+    await queue.shutDown({ drain: true, timeoutMs: 30_000 });
+    await Promise.all([watchDone, working]);
+    options.onQueue?.(undefined);
+  };
+
+  if (!options.election) {
+    await lead(signal);
+    return;
+  }
+  const elector = new LeaderElector({
+    lock: options.election.lock,
+    identity: options.election.identity,
+    clock: options.clock,
+    ...(options.election.leaseDurationSeconds === undefined
+      ? {}
+      : { leaseDurationSeconds: options.election.leaseDurationSeconds }),
+    ...(options.election.renewDeadlineMs === undefined
+      ? {}
+      : { renewDeadlineMs: options.election.renewDeadlineMs }),
+    ...(options.election.retryPeriodMs === undefined
+      ? {}
+      : { retryPeriodMs: options.election.retryPeriodMs }),
+    onStartedLeading: lead,
+    onNewLeader: (identity) => options.log?.({ level: 'info', msg: 'leader', identity }),
+    onError: (error) => options.log?.({ level: 'warn', msg: 'leader election', error: messageOf(error) }),
+  });
+  await elector.run(signal);
+}

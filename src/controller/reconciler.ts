@@ -1,0 +1,571 @@
+import {
+  appendHistory,
+  REQUEST_ANNOTATIONS,
+  RESOURCES_FINALIZER,
+  resolveSpec,
+  validateApplication,
+  type Application,
+  type ApplicationStatus,
+  type RequestKind,
+  type ResolvedSpec,
+} from '../contracts/application.ts';
+import { aggregateHealth, setCondition, type Condition, type ConditionInput } from '../core/conditions.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
+import type { Health } from '../core/health.ts';
+import type { KubeObject } from '../core/resource.ts';
+import { formatId, groupOf } from '../core/resource.ts';
+import type { SyncResult } from '../core/sync-result.ts';
+import { summarise } from '../core/sync-result.ts';
+import type { SyncDeps } from '../engine/context.ts';
+import { planSync, sync } from '../engine/sync.ts';
+import type { ApplicationStore } from '../ports/applications.ts';
+import type { Cluster } from '../ports/cluster.ts';
+import type { Clock } from '../ports/clock.ts';
+import type { InventoryStore } from '../ports/inventory.ts';
+import type { GitCredentials, ResolvedRevision, SourceFetcher } from '../ports/source.ts';
+import type { AgentMetrics } from './metrics.ts';
+import type { RenderCache } from './render-cache.ts';
+
+export interface Destination {
+  readonly cluster: Cluster;
+  readonly inventory: InventoryStore;
+}
+
+export interface ReconcilerDeps {
+  readonly applications: ApplicationStore;
+  readonly source: SourceFetcher;
+  readonly renders: RenderCache;
+  /** The cluster an Application deploys to, by its registered name (`in-cluster` by default). */
+  readonly destination: (name: string) => Promise<Destination>;
+  /** Git credentials from the Secret an Application names, in its own namespace. */
+  readonly credentials: (namespace: string, secretName: string) => Promise<GitCredentials>;
+  readonly clock: Clock;
+  readonly assessHealth: SyncDeps['assessHealth'];
+  readonly metrics?: AgentMetrics;
+  readonly log?: (line: Record<string, unknown>) => void;
+}
+
+export interface ReconcileOutcome {
+  /** When to look again (the interval, sooner while resources progress). Undefined: only on a change. */
+  readonly requeueAfterMs?: number;
+}
+
+const PROGRESSING_RECHECK_MS = 5_000;
+const DEPENDENCY_RECHECK_MS = 5_000;
+
+/**
+ * Makes one Application's cluster equal to its source: the agent's runbook for one key. Transient
+ * errors are thrown (the queue retries them with backoff); terminal ones mark the Application Stalled
+ * and wait for a new input.
+ */
+export class ApplicationReconciler {
+  readonly #deps: ReconcilerDeps;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
+    const started = performance.now();
+    const { applications, clock } = this.#deps;
+    const object = await applications.get(namespace, name);
+    if (!object) return {};
+    try {
+      // 1. Deletion: prune what it owns (its finalizer), then let it go.
+      if (object.metadata.deletionTimestamp) return await this.#finalize(object);
+
+      // 2. A valid spec, or Stalled with the reason until the spec changes.
+      const validation = validateApplication(object);
+      if (!validation.ok) {
+        await this.#writeStatus(object, {}, [
+          { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message: validation.errors.join('; ') },
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'InvalidSpec',
+            message: `the spec is not valid: ${validation.errors.join('; ')}`,
+          },
+          {
+            type: 'Reconciling',
+            status: 'False',
+            reason: 'InvalidSpec',
+            message: 'waiting for a valid spec',
+          },
+        ]);
+        return {};
+      }
+      const app = validation.value;
+      const spec = resolveSpec(app);
+      if (!(object.metadata.finalizers ?? []).includes(RESOURCES_FINALIZER)) {
+        await applications.setFinalizers(
+          namespace,
+          name,
+          [...(object.metadata.finalizers ?? []), RESOURCES_FINALIZER],
+          object.metadata.resourceVersion ?? '',
+        );
+        return { requeueAfterMs: 0 };
+      }
+      if (spec.suspend) {
+        await this.#writeStatus(object, {}, [
+          { type: 'Reconciling', status: 'False', reason: 'Suspended', message: 'spec.suspend is true' },
+        ]);
+        return {};
+      }
+
+      // 3. dependsOn: wait until each dependency is Synced and Healthy.
+      const waitingFor = await this.#unreadyDependencies(spec);
+      if (waitingFor.length > 0) {
+        await this.#writeStatus(object, {}, [
+          {
+            type: 'Reconciling',
+            status: 'True',
+            reason: 'DependencyNotReady',
+            message: `waiting for ${waitingFor.join(', ')}`,
+          },
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'DependencyNotReady',
+            message: `waiting for ${waitingFor.join(', ')}`,
+          },
+        ]);
+        return { requeueAfterMs: DEPENDENCY_RECHECK_MS };
+      }
+
+      // 4. The source: resolve (ls-remote), then the tree of that commit (fetched once per commit).
+      const requests = pendingRequests(object);
+      const status = (object['status'] ?? {}) as ApplicationStatus;
+      const fetchOptions = await this.#fetchOptions(app, spec, signal);
+      const sourceSpec = { repoURL: spec.source.repoURL, targetRevision: spec.source.targetRevision };
+      const latest = await this.#deps.source.resolve(sourceSpec, fetchOptions);
+      this.#deps.metrics?.gitLsRemote.inc();
+
+      // 5. A rollback hold pins the revision until a newer commit arrives or a person releases it.
+      let hold = status.hold;
+      if (
+        hold &&
+        (requests.releaseHold !== undefined ||
+          (latest.sha !== hold.revision && latest.sha !== hold.fromRevision))
+      )
+        hold = undefined;
+      let target: ResolvedRevision = hold ? { sha: hold.revision, ref: hold.revision } : latest;
+      let operation: 'sync' | 'rollback' | undefined;
+      if (requests.rollback !== undefined) {
+        const rollbackTo = rollbackTarget(status, requests.rollback);
+        if (!rollbackTo) {
+          await this.#writeStatus(
+            object,
+            { handledRequests: { ...status.handledRequests, rollback: requests.rollback } },
+            [
+              {
+                type: 'Ready',
+                status: 'False',
+                reason: 'RollbackFailed',
+                message: `no successful sync to roll back to for '${requests.rollback}'`,
+              },
+            ],
+          );
+          return {};
+        }
+        target = { sha: rollbackTo, ref: rollbackTo };
+        hold = {
+          revision: rollbackTo,
+          fromRevision: status.sync?.revision ?? latest.sha,
+          reason: 'rolled back',
+          since: clock.now().toISOString(),
+        };
+        operation = 'rollback';
+      } else if (requests.sync !== undefined) {
+        operation = 'sync';
+      }
+
+      const tree = await this.#deps.source.checkout(sourceSpec, target, fetchOptions);
+      const { result: rendered, cached } = await this.#deps.renders.render(tree.revision.sha, {
+        root: tree.dir,
+        path: spec.source.path,
+        ...(spec.source.type ? { type: spec.source.type } : {}),
+        ...(spec.source.directory ? { directory: spec.source.directory } : {}),
+        ...(spec.source.helm
+          ? { helm: { releaseName: name, namespace: spec.destination.namespace, ...spec.source.helm } }
+          : {}),
+      });
+      if (cached) this.#deps.metrics?.renderCacheHits.inc();
+      else this.#deps.metrics?.renderCacheMisses.inc();
+
+      // 6. Sync when automated (or asked); otherwise only compare.
+      const destination = await this.#deps.destination(spec.destination.cluster);
+      const syncDeps: SyncDeps = {
+        cluster: destination.cluster,
+        inventory: destination.inventory,
+        clock,
+        assessHealth: this.#deps.assessHealth,
+      };
+      const options = {
+        application: `${namespace}.${name}`
+          .slice(0, 45)
+          .replace(/[^a-z0-9-]/g, '-')
+          .replace(/-+$/, ''),
+        namespace: spec.destination.namespace,
+        revision: tree.revision.sha,
+        prune: spec.automated?.prune ?? false,
+        allowEmpty: spec.automated?.allowEmpty ?? false,
+        createNamespace: spec.syncOptions.createNamespace,
+        replace: spec.syncOptions.replace,
+        // Git is the source of truth: fields someone changed by hand are taken back (server-side apply force).
+        forceConflicts: true,
+        adopt: spec.syncOptions.forceConflicts,
+        timeoutMs: 60_000,
+        ...(signal ? { signal } : {}),
+      };
+      const newRevision = status.sync?.revision !== tree.revision.sha;
+      // Automated sync follows new commits; drift on the same commit is corrected only with selfHeal.
+      const mayCorrectDrift = spec.automated?.selfHeal === true || newRevision;
+      let result: SyncResult | undefined;
+      let outOfSync = false;
+      if (operation !== undefined || (spec.automated !== undefined && mayCorrectDrift)) {
+        result = await sync(
+          rendered.objects,
+          { ...options, prune: operation === 'rollback' ? true : options.prune },
+          syncDeps,
+        );
+        this.#deps.metrics?.syncs.inc({ result: result.phase });
+        for (const e of result.entries) this.#deps.metrics?.syncResources.inc({ action: e.action });
+      } else {
+        const planned = await planSync(rendered.objects, options, syncDeps);
+        outOfSync =
+          planned.plan.failures.length > 0 ||
+          planned.plan.changes.some((c) => c.action !== 'unchanged') ||
+          planned.candidates.length > 0;
+      }
+
+      // 7. Health of what is deployed, and the status.
+      const healths = await liveHealth(
+        rendered.objects.map((r) => r.object),
+        spec.destination.namespace,
+        destination.cluster,
+        this.#deps.assessHealth,
+      );
+      const health = aggregateHealth(healths);
+      const wrote =
+        result !== undefined &&
+        result.entries.some((e) => e.action !== 'unchanged' && e.action !== 'skipped');
+      // Changes on the same commit without a request: someone changed the cluster by hand, and it was put back.
+      const drift =
+        result !== undefined && !newRevision && operation === undefined
+          ? result.entries.filter((e) => e.action === 'configured' || e.action === 'created')
+          : [];
+      if (drift.length > 0) this.#deps.metrics?.driftCorrections.inc(drift.length);
+      const recordHistory =
+        result !== undefined &&
+        (wrote || result.phase === 'Failed' || newRevision || operation !== undefined);
+      const synced = result ? result.phase === 'Succeeded' : !outOfSync;
+      const handled = { ...status.handledRequests, ...requests };
+      // A merge patch: `hold: null` removes a released hold.
+      const nextStatus: Record<string, unknown> = {
+        sync: {
+          status: synced ? 'Synced' : 'OutOfSync',
+          revision: tree.revision.sha,
+          digest: result?.digest ?? status.sync?.digest ?? '',
+        },
+        health: { status: health.status, ...(health.message ? { message: health.message } : {}) },
+        resources: healths.map((h) => ({
+          ...h.id,
+          ...(h.version ? { version: h.version } : {}),
+          syncStatus: synced ? 'Synced' : 'OutOfSync',
+          health: { status: h.status, ...(h.message ? { message: h.message } : {}) },
+        })),
+        handledRequests: handled,
+        hold: hold ?? null,
+        // Only a sync that did something (or failed, or moved to a new commit) is an operation to report.
+        ...(result && recordHistory
+          ? {
+              operation: {
+                phase: result.phase,
+                type: operation ?? 'sync',
+                revision: tree.revision.sha,
+                startedAt: result.startedAt,
+                finishedAt: result.finishedAt,
+                message: result.message.slice(0, 4000),
+              },
+            }
+          : {}),
+        ...(recordHistory && result
+          ? {
+              history: appendHistory(status.history, {
+                revision: tree.revision.sha,
+                digest: result.digest,
+                author: tree.commit.author,
+                message: tree.commit.subject,
+                startedAt: result.startedAt,
+                finishedAt: result.finishedAt,
+                result: result.phase,
+                summary: summarise(result.entries).slice(0, 4000),
+              }),
+            }
+          : {}),
+      };
+      const ready: ConditionInput =
+        result?.phase === 'Failed'
+          ? { type: 'Ready', status: 'False', reason: 'SyncFailed', message: result.message }
+          : !synced
+            ? {
+                type: 'Ready',
+                status: 'False',
+                reason: 'OutOfSync',
+                message: spec.automated
+                  ? 'out of sync'
+                  : 'out of sync; automated sync is off: sync it by request',
+              }
+            : health.status === 'Healthy'
+              ? {
+                  type: 'Ready',
+                  status: 'True',
+                  reason: 'Synced',
+                  message: `synced to ${tree.revision.sha.slice(0, 12)} and healthy`,
+                }
+              : {
+                  type: 'Ready',
+                  status: 'False',
+                  reason: health.status,
+                  message: health.message || health.status,
+                };
+      await this.#writeStatus(object, nextStatus, [
+        ready,
+        {
+          type: 'Reconciling',
+          status: health.status === 'Progressing' ? 'True' : 'False',
+          reason: health.status === 'Progressing' ? 'Progressing' : 'Reconciled',
+          message: health.status === 'Progressing' ? health.message : '',
+        },
+        { type: 'Stalled', status: 'False', reason: 'Reconciled', message: '' },
+      ]);
+      if (result && recordHistory) {
+        await applications
+          .event(object, {
+            type: result.phase === 'Succeeded' ? 'Normal' : 'Warning',
+            reason:
+              result.phase !== 'Succeeded'
+                ? 'SyncFailed'
+                : operation === 'rollback'
+                  ? 'RolledBack'
+                  : drift.length > 0
+                    ? 'DriftCorrected'
+                    : 'Synced',
+            message:
+              drift.length > 0
+                ? `drift corrected at ${tree.revision.sha.slice(0, 12)}: ${drift.map((e) => formatId(e.id)).join(', ')}`
+                : `${tree.revision.sha.slice(0, 12)}: ${result.message}`,
+          })
+          .catch(() => undefined);
+      }
+      this.#deps.log?.({
+        level: 'info',
+        msg: 'reconciled',
+        application: `${namespace}/${name}`,
+        revision: tree.revision.sha,
+        synced,
+        health: health.status,
+        wrote,
+        ms: Math.round(performance.now() - started),
+      });
+      this.#deps.metrics?.reconcileDuration.observe(
+        { result: 'success' },
+        (performance.now() - started) / 1000,
+      );
+      return {
+        requeueAfterMs: health.status === 'Progressing' ? PROGRESSING_RECHECK_MS : jitter(spec.intervalMs),
+      };
+    } catch (error) {
+      this.#deps.metrics?.reconcileDuration.observe(
+        { result: 'error' },
+        (performance.now() - started) / 1000,
+      );
+      if (error instanceof CapstanError && !error.retryable) {
+        // Terminal: a new commit or spec is needed. Stalled, and looked at again at the interval.
+        await this.#writeStatus(object, {}, [
+          { type: 'Stalled', status: 'True', reason: reasonOf(error.code), message: error.message },
+          { type: 'Ready', status: 'False', reason: reasonOf(error.code), message: error.message },
+          {
+            type: 'Reconciling',
+            status: 'False',
+            reason: reasonOf(error.code),
+            message: 'waiting for a new commit or spec',
+          },
+        ]).catch(() => undefined);
+        this.#deps.log?.({
+          level: 'warn',
+          msg: 'stalled',
+          application: `${namespace}/${name}`,
+          code: error.code,
+          error: error.message,
+        });
+        return { requeueAfterMs: jitter(intervalOf(object)) };
+      }
+      await this.#writeStatus(object, {}, [
+        { type: 'Ready', status: 'False', reason: 'Retrying', message: messageOf(error) },
+        { type: 'Reconciling', status: 'True', reason: 'Retrying', message: messageOf(error) },
+      ]).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #finalize(object: KubeObject): Promise<ReconcileOutcome> {
+    const finalizers = object.metadata.finalizers ?? [];
+    if (!finalizers.includes(RESOURCES_FINALIZER)) return {};
+    const namespace = object.metadata.namespace ?? 'default';
+    const name = object.metadata.name ?? '';
+    const validation = validateApplication(object);
+    if (validation.ok) {
+      const spec = resolveSpec(validation.value);
+      const destination = await this.#deps.destination(spec.destination.cluster);
+      const application = `${namespace}.${name}`
+        .slice(0, 45)
+        .replace(/[^a-z0-9-]/g, '-')
+        .replace(/-+$/, '');
+      const result = await sync(
+        [],
+        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true },
+        {
+          cluster: destination.cluster,
+          inventory: destination.inventory,
+          clock: this.#deps.clock,
+          assessHealth: this.#deps.assessHealth,
+        },
+      );
+      if (result.phase !== 'Succeeded')
+        throw new CapstanError(
+          'DELETE_PRUNE_FAILED',
+          `deleting the resources of Application/${namespace}/${name} failed: ${result.message}`,
+          { retryable: true },
+        );
+      await destination.inventory.delete(application);
+    }
+    await this.#deps.applications.setFinalizers(
+      namespace,
+      name,
+      finalizers.filter((f) => f !== RESOURCES_FINALIZER),
+      object.metadata.resourceVersion ?? '',
+    );
+    return {};
+  }
+
+  async #unreadyDependencies(spec: ResolvedSpec): Promise<string[]> {
+    const waiting: string[] = [];
+    for (const dep of spec.dependsOn) {
+      const other = await this.#deps.applications.get(dep.namespace, dep.name);
+      const status = (other?.['status'] ?? {}) as ApplicationStatus;
+      if (!other) waiting.push(`Application/${dep.namespace}/${dep.name} (not found)`);
+      else if (status.sync?.status !== 'Synced' || status.health?.status !== 'Healthy') {
+        waiting.push(
+          `Application/${dep.namespace}/${dep.name} (${status.sync?.status ?? 'Unknown'}, ${status.health?.status ?? 'Unknown'})`,
+        );
+      }
+    }
+    return waiting;
+  }
+
+  async #fetchOptions(
+    app: Application,
+    spec: ResolvedSpec,
+    signal?: AbortSignal,
+  ): Promise<{ credentials?: GitCredentials; allowInsecureHttp: boolean; signal?: AbortSignal }> {
+    const credentials = spec.source.secretRef
+      ? await this.#deps.credentials(app.metadata.namespace ?? 'default', spec.source.secretRef.name)
+      : undefined;
+    return {
+      allowInsecureHttp: spec.source.insecureHttp,
+      ...(credentials ? { credentials } : {}),
+      ...(signal ? { signal } : {}),
+    };
+  }
+
+  async #writeStatus(
+    object: KubeObject,
+    fields: Record<string, unknown>,
+    conditions: readonly ConditionInput[],
+  ): Promise<void> {
+    const now = this.#deps.clock.now();
+    const current = (object['status'] ?? {}) as { conditions?: Condition[] };
+    let next = current.conditions;
+    for (const c of conditions) next = setCondition(next, c, { now, generation: object.metadata.generation });
+    await this.#deps.applications.patchStatus(
+      object.metadata.namespace ?? 'default',
+      object.metadata.name ?? '',
+      {
+        ...fields,
+        conditions: next,
+        ...(object.metadata.generation === undefined
+          ? {}
+          : { observedGeneration: object.metadata.generation }),
+      },
+    );
+  }
+}
+
+/** Requests (annotations) whose id differs from the last one handled. */
+function pendingRequests(object: KubeObject): Partial<Record<RequestKind, string>> {
+  const annotations = object.metadata.annotations ?? {};
+  const handled = ((object['status'] ?? {}) as ApplicationStatus).handledRequests ?? {};
+  const pending: Partial<Record<RequestKind, string>> = {};
+  for (const [kind, annotation] of Object.entries(REQUEST_ANNOTATIONS) as [RequestKind, string][]) {
+    const value = annotations[annotation];
+    if (value !== undefined && value !== '' && value !== handled[kind]) pending[kind] = value;
+  }
+  return pending;
+}
+
+/** `<request id>:<history id or revision>`, or just the request id: the last successful sync before the current one. */
+function rollbackTarget(status: ApplicationStatus, request: string): string | undefined {
+  const colon = request.indexOf(':');
+  const wanted = colon >= 0 ? request.slice(colon + 1) : '';
+  const history = status.history ?? [];
+  if (wanted !== '') {
+    const byId = /^\d+$/.test(wanted) ? history.find((h) => String(h.id) === wanted) : undefined;
+    if (byId) return byId.result === 'Succeeded' ? byId.revision : undefined;
+    return history.find((h) => h.result === 'Succeeded' && h.revision.startsWith(wanted))?.revision;
+  }
+  const current = status.sync?.revision;
+  return [...history].reverse().find((h) => h.result === 'Succeeded' && h.revision !== current)?.revision;
+}
+
+interface ResourceHealth extends Health {
+  readonly id: { group: string; kind: string; namespace: string; name: string };
+  readonly version?: string;
+  readonly subject: string;
+}
+
+async function liveHealth(
+  objects: readonly KubeObject[],
+  defaultNamespace: string,
+  cluster: Cluster,
+  assess: SyncDeps['assessHealth'],
+): Promise<ResourceHealth[]> {
+  const result: ResourceHealth[] = [];
+  for (const o of objects) {
+    const type = await cluster.resourceType(o.apiVersion, o.kind);
+    const namespace = type?.namespaced === true ? (o.metadata.namespace ?? defaultNamespace) : '';
+    const id = { group: groupOf(o.apiVersion), kind: o.kind, namespace, name: o.metadata.name ?? '' };
+    const live = type ? await cluster.get(type, namespace, id.name) : undefined;
+    const health = assess(live);
+    result.push({ ...health, id, ...(type ? { version: type.version } : {}), subject: formatId(id) });
+  }
+  return result;
+}
+
+function reasonOf(code: string): string {
+  return code
+    .toLowerCase()
+    .split('_')
+    .map((w) => (w[0] ?? '').toUpperCase() + w.slice(1))
+    .join('');
+}
+
+function intervalOf(object: KubeObject): number {
+  const validation = validateApplication(object);
+  return validation.ok ? resolveSpec(validation.value).intervalMs : 180_000;
+}
+
+/** ±10 % so that many applications with one interval do not all poll at once. */
+function jitter(ms: number): number {
+  return Math.round(ms * (0.9 + Math.random() * 0.2));
+}

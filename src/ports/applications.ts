@@ -1,0 +1,13 @@
+import type { KubeObject } from '../core/resource.ts';
+
+/** Application objects in the Kubernetes API, as the agent reads and updates them. */
+export interface ApplicationStore {
+  get(namespace: string, name: string): Promise<KubeObject | undefined>;
+  list(): Promise<KubeObject[]>;
+  /** Replaces the status (status subresource, merge patch of `status`). */
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  /** Sets metadata.finalizers, guarded by the resourceVersion read (409 when the object changed meanwhile). */
+  setFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string): Promise<void>;
+  /** Records a Kubernetes Event on the Application. */
+  event(application: KubeObject, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
+}

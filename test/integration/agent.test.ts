@@ -1,0 +1,311 @@
+// The agent against the real API server and git server: an Application synced and healthy, commits
+// applied through a refresh request and by polling, drift corrected, manifests pruned, rollback with a
+// hold, dependsOn, and an invalid spec Stalled without affecting the others.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import {
+  applicationCrd,
+  APPLICATION_API_VERSION,
+  type Application,
+} from '../../src/contracts/application.ts';
+import { runAgent } from '../../src/main/agent.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { startGitServer } from '../../src/testing/git.ts';
+
+const git = await startGitServer(after);
+let admin: KubeCluster;
+let kube: KubeClients;
+let appType: ResourceType;
+const stop = new AbortController();
+let agent: Promise<void> | undefined;
+const logs: Record<string, unknown>[] = [];
+
+const configMap = (name: string, data: Record<string, string>) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${Object.entries(data)
+    .map(([k, v]) => `  ${k}: "${v}"`)
+    .join('\n')}\n`;
+
+before(async () => {
+  const cluster = await testCluster();
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  kube = kubeClients(cluster.adminKubeconfig);
+  const crdType = (await admin.resourceType(
+    'apiextensions.k8s.io/v1',
+    'CustomResourceDefinition',
+  )) as ResourceType;
+  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
+  appType = await eventually(
+    async () =>
+      (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
+    { what: 'the Application CRD served' },
+  );
+  const kubeconfig = await agentKubeconfig(cluster);
+  agent = runAgent(
+    { kubeconfig, leaderElection: false, concurrency: 4, log: (line) => logs.push(line) },
+    stop.signal,
+  );
+  agent.catch((error: unknown) => {
+    logs.push({ level: 'fatal', error: String(error) });
+  });
+});
+
+after(async () => {
+  stop.abort();
+  await agent;
+  admin.close();
+});
+
+async function createApp(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await admin.apply(
+    appType,
+    {
+      apiVersion: APPLICATION_API_VERSION,
+      kind: 'Application',
+      metadata: { name, namespace },
+      spec,
+    },
+    { fieldManager: 'capstan-test' },
+  );
+}
+
+async function getApp(namespace: string, name: string): Promise<Application> {
+  return (await admin.get(appType, namespace, name)) as unknown as Application;
+}
+
+async function annotate(namespace: string, name: string, key: string, value: string): Promise<void> {
+  const res = await admin.client.call(
+    'PATCH',
+    `/apis/capstan.dev/v1alpha1/namespaces/${namespace}/applications/${name}`,
+    {
+      body: { metadata: { annotations: { [key]: value } } },
+      contentType: 'application/merge-patch+json',
+    },
+  );
+  assert.equal(res.status, 200);
+}
+
+const ready = (app: Application) => app.status?.conditions?.find((c) => c.type === 'Ready');
+
+describe('the agent', () => {
+  it('syncs an Application, follows commits (refresh request and polling), corrects drift and prunes', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `agent-${namespace}`;
+    await git.createRepository(repo, {
+      files: {
+        'app/settings.yaml': configMap('settings', { level: 'info' }),
+        'app/extra.yaml': configMap('extra', { a: '1' }),
+      },
+    });
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    await createApp(namespace, 'web', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: true, selfHeal: true } },
+      interval: '2s',
+    });
+    const synced = await eventually(
+      async () => {
+        const app = await getApp(namespace, 'web');
+        return ready(app)?.status === 'True' ? app : false;
+      },
+      { what: 'Application web Ready', timeoutMs: 60_000 },
+    );
+    assert.equal(synced.status?.sync?.status, 'Synced');
+    assert.equal(synced.status.health?.status, 'Healthy');
+    assert.equal(synced.status.resources?.length, 2);
+    assert.ok(synced.metadata.finalizers?.includes('capstan.dev/resources'));
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['level'],
+      'info',
+    );
+
+    // A commit, then a refresh request (what a webhook does): applied at once.
+    await git.commit(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { level: 'debug' }) },
+      message: 'debug logs',
+    });
+    await annotate(namespace, 'web', 'capstan.dev/refresh', String(Date.now()));
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['level'] ===
+        'debug',
+      { what: 'the refreshed commit applied', timeoutMs: 20_000 },
+    );
+
+    // Polling alone, within the interval.
+    await git.commit(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { level: 'warn' }) },
+      message: 'warn logs',
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['level'] === 'warn',
+      { what: 'the polled commit applied', timeoutMs: 20_000 },
+    );
+
+    // Drift: an edit with kubectl is put back (selfHeal).
+    await kube.core.patchNamespacedConfigMap({
+      namespace,
+      name: 'settings',
+      body: [{ op: 'replace', path: '/data/level', value: 'hacked' }],
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['level'] === 'warn',
+      { what: 'drift corrected', timeoutMs: 20_000 },
+    );
+
+    // A manifest removed: pruned.
+    await git.commit(repo, { files: { 'app/extra.yaml': null }, message: 'drop extra' });
+    await eventually(
+      async () =>
+        (await kube.core.listNamespacedConfigMap({ namespace })).items.every(
+          (c) => c.metadata?.name !== 'extra',
+        ),
+      { what: 'extra pruned', timeoutMs: 20_000 },
+    );
+
+    const app = await getApp(namespace, 'web');
+    assert.ok((app.status?.history?.length ?? 0) >= 3, 'each applied commit is in the history');
+    assert.ok(
+      app.status?.history?.every((h) => /^[0-9a-f]{40}$/.test(h.revision) && h.author === 'Capstan Test'),
+    );
+  });
+
+  it('rolls back to an earlier sync and holds there until a newer commit', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `rollback-${namespace}`;
+    await git.createRepository(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { version: '1' }) },
+    });
+    await createApp(namespace, 'api', {
+      source: {
+        repoURL: `http://${git.username}@x`.length > 0 ? git.url(repo) : '',
+        path: 'app',
+        insecureHttp: true,
+      },
+      syncPolicy: { automated: { prune: true } },
+      interval: '2s',
+    });
+    // No credentials given: the git server wants them, so this first attempt is Stalled with a clear reason.
+    const stalled = await eventually(
+      async () => {
+        const app = await getApp(namespace, 'api');
+        return app.status?.conditions?.find((c) => c.type === 'Stalled' && c.status === 'True') ?? false;
+      },
+      { what: 'Stalled on authentication', timeoutMs: 30_000 },
+    );
+    assert.match(stalled.message, /auth|credential|401/i);
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    await createApp(namespace, 'api', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: true } },
+      interval: '2s',
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'] === '1',
+      { what: 'version 1', timeoutMs: 30_000 },
+    );
+    const bad = await git.commit(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { version: '2-bad' }) },
+    });
+    await eventually(async () => (await getApp(namespace, 'api')).status?.sync?.revision === bad, {
+      what: 'the bad commit synced',
+      timeoutMs: 20_000,
+    });
+
+    await annotate(namespace, 'api', 'capstan.dev/rollback', `r1`);
+    const held = await eventually(
+      async () => {
+        const app = await getApp(namespace, 'api');
+        return app.status?.handledRequests?.rollback === 'r1' && app.status.hold ? app : false;
+      },
+      { what: 'rollback handled', timeoutMs: 20_000 },
+    );
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'],
+      '1',
+    );
+    assert.equal(held.status?.hold?.fromRevision, bad);
+    // Polling does not undo the rollback while the bad commit is still the newest.
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'],
+      '1',
+    );
+
+    await git.commit(repo, { files: { 'app/settings.yaml': configMap('settings', { version: '3' }) } });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'] === '3',
+      { what: 'a newer commit releases the hold', timeoutMs: 20_000 },
+    );
+    assert.equal((await getApp(namespace, 'api')).status?.hold, undefined);
+  });
+
+  it('orders applications with dependsOn, and marks an invalid one Stalled without affecting others', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `deps-${namespace}`;
+    await git.createRepository(repo, {
+      files: { 'base/a.yaml': configMap('base', {}), 'top/b.yaml': configMap('top', {}) },
+    });
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    const source = (path: string) => ({
+      repoURL: git.url(repo),
+      path,
+      insecureHttp: true,
+      secretRef: { name: 'git' },
+    });
+    await createApp(namespace, 'self', {
+      source: source('top'),
+      dependsOn: [{ name: 'self' }],
+      syncPolicy: { automated: {} },
+    });
+    await createApp(namespace, 'top', {
+      source: source('top'),
+      dependsOn: [{ name: 'base' }],
+      syncPolicy: { automated: {} },
+      interval: '2s',
+    });
+    const waiting = await eventually(
+      async () => {
+        const app = await getApp(namespace, 'top');
+        const r = ready(app);
+        return r?.reason === 'DependencyNotReady' ? r : false;
+      },
+      { what: 'top waits for base', timeoutMs: 30_000 },
+    );
+    assert.match(waiting.message, /Application\/.*\/base \(not found\)/);
+    await createApp(namespace, 'base', {
+      source: source('base'),
+      syncPolicy: { automated: {} },
+      interval: '2s',
+    });
+    await eventually(async () => ready(await getApp(namespace, 'top'))?.status === 'True', {
+      what: 'top Ready after base',
+      timeoutMs: 40_000,
+    });
+    const self = await getApp(namespace, 'self');
+    const stalled = self.status?.conditions?.find((c) => c.type === 'Stalled');
+    assert.equal(stalled?.status, 'True');
+    assert.match(stalled.message, /itself/);
+  });
+});
