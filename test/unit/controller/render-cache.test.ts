@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RenderCache } from '../../../src/controller/render-cache.ts';
+import type { RenderRequest, RenderResult, Renderer } from '../../../src/ports/renderer.ts';
+
+/** Counts renders; a pure unit test of the cache's keying (no renderer contract is exercised here). */
+function countingRenderer(): Renderer & { calls: number; fail: boolean } {
+  const renderer = {
+    calls: 0,
+    fail: false,
+    render(request: RenderRequest): Promise<RenderResult> {
+      renderer.calls += 1;
+      if (renderer.fail) return Promise.reject(new Error('render failed'));
+      return Promise.resolve({
+        type: 'directory',
+        objects: [
+          {
+            object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: request.path } },
+            source: { file: 'x', line: 1 },
+          },
+        ],
+      });
+    },
+  };
+  return renderer;
+}
+
+describe('render cache', () => {
+  it('renders once per commit, path and options, whatever the checkout folder', async () => {
+    const renderer = countingRenderer();
+    const cache = new RenderCache(renderer);
+    await cache.render('c1', { root: '/a', path: 'apps/web' });
+    const again = await cache.render('c1', { root: '/b', path: 'apps/web' });
+    assert.equal(again.cached, true);
+    await cache.render('c1', { root: '/a', path: 'apps/api' });
+    await cache.render('c2', { root: '/a', path: 'apps/web' });
+    await cache.render('c1', { root: '/a', path: 'apps/web', helm: { releaseName: 'x' } });
+    assert.equal(renderer.calls, 4);
+    assert.equal(cache.hits, 1);
+    assert.equal(cache.misses, 4);
+  });
+
+  it('shares one render between concurrent callers and does not keep failures', async () => {
+    const renderer = countingRenderer();
+    const cache = new RenderCache(renderer);
+    await Promise.all([
+      cache.render('c', { root: '/', path: 'p' }),
+      cache.render('c', { root: '/', path: 'p' }),
+    ]);
+    assert.equal(renderer.calls, 1);
+    renderer.fail = true;
+    await assert.rejects(cache.render('d', { root: '/', path: 'p' }));
+    renderer.fail = false;
+    await cache.render('d', { root: '/', path: 'p' });
+    assert.equal(renderer.calls, 3);
+  });
+
+  it('forgets the least recently used entry past its bound', async () => {
+    const renderer = countingRenderer();
+    const cache = new RenderCache(renderer, { maxEntries: 2 });
+    await cache.render('a', { root: '/', path: 'p' });
+    await cache.render('b', { root: '/', path: 'p' });
+    await cache.render('a', { root: '/', path: 'p' });
+    await cache.render('c', { root: '/', path: 'p' });
+    await cache.render('a', { root: '/', path: 'p' });
+    assert.equal(renderer.calls, 3, 'a stayed (recently used), b was evicted');
+  });
+});
