@@ -1,7 +1,18 @@
 // Wiring for `capstan agent`: the Kubernetes adapters, git, renderers and the engine, into the controller.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { APPLICATION_API_VERSION, APPLICATION_KIND, IN_CLUSTER } from '../contracts/application.ts';
+import type { FastifyInstance } from 'fastify';
+import { buildAgentApi } from '../api/agent-api.ts';
+import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../api/webhook-event.ts';
+import {
+  APPLICATION_API_VERSION,
+  APPLICATION_KIND,
+  IN_CLUSTER,
+  REQUEST_ANNOTATIONS,
+  resolveSpec,
+  validateApplication,
+} from '../contracts/application.ts';
+import { pushAffects } from '../controller/refresh-match.ts';
 import { KubeApplicationStore } from '../adapters/kube/application-store.ts';
 import { ConfigMapInventoryStore } from '../adapters/kube/inventory-store.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
@@ -41,6 +52,12 @@ export interface AgentOptions {
   readonly log?: (line: Record<string, unknown>) => void;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
+  /** HTTP: health, readiness, metrics and webhooks on each port (default 0.0.0.0, 8080 and 8081); false: none. */
+  readonly http?: false | { readonly host?: string; readonly ports?: readonly number[] };
+  /** Told where the HTTP server listens (port 0 picks a free one). */
+  readonly onListening?: (addresses: readonly string[]) => void;
+  /** The Secret with the webhook secrets (keys github, gitlab, gitea, bitbucket, generic), in the agent's namespace. */
+  readonly webhookSecretName?: string;
 }
 
 /** Reads git credentials from a Secret: username+password, token, or sshPrivateKey+knownHosts. */
@@ -95,10 +112,12 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const tools = await toolPaths((line) => {
     log({ level: 'info', msg: line });
   });
-  const metrics = options.metrics ?? agentMetrics(new Registry());
+  const applications = new KubeApplicationStore(cluster.client);
+  const registry = new Registry();
+  const metrics = options.metrics ?? agentMetrics(registry);
   const inCluster: Destination = { cluster, inventory: new ConfigMapInventoryStore(cluster) };
   const reconciler = new ApplicationReconciler({
-    applications: new KubeApplicationStore(cluster.client),
+    applications,
     source: new GitSourceFetcher({ cacheDir: join(options.cacheDir ?? cacheRoot(), 'git') }),
     renders: new RenderCache(
       new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm }),
@@ -118,6 +137,14 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     metrics,
     log,
   });
+  const agentNamespace =
+    (options.leaderElection === false ? undefined : options.leaderElection?.namespace) ??
+    process.env['POD_NAMESPACE'] ??
+    'capstan-system';
+  const servers =
+    options.http === false
+      ? []
+      : await startHttp(options, { registry, applications, cluster, namespace: agentNamespace, log });
   const election = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
   const identity = election?.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
   try {
@@ -135,7 +162,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           ? {
               election: {
                 lock: new KubeLeaseLock(new RestClient(config, { timeoutMs: 2_000 }), {
-                  namespace: election.namespace ?? process.env['POD_NAMESPACE'] ?? 'capstan-system',
+                  namespace: agentNamespace,
                   name: election.name ?? 'capstan-agent',
                 }),
                 identity,
@@ -153,7 +180,70 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       signal,
     );
   } finally {
+    for (const server of servers) await server.close();
     cluster.close();
     watchClient.close();
   }
+}
+
+/** Health, readiness, metrics and the webhook receiver, on each configured port. */
+async function startHttp(
+  options: AgentOptions,
+  parts: {
+    registry: Registry;
+    applications: KubeApplicationStore;
+    cluster: KubeCluster;
+    namespace: string;
+    log: (line: Record<string, unknown>) => void;
+  },
+): Promise<FastifyInstance[]> {
+  const http = options.http === false ? undefined : options.http;
+  const secretName = options.webhookSecretName ?? 'capstan-webhooks';
+  let secrets: { at: number; value: Promise<WebhookSecrets> } | undefined;
+  const readSecrets = async (): Promise<WebhookSecrets> => {
+    const type = await parts.cluster.resourceType('v1', 'Secret');
+    const secret = type ? await parts.cluster.get(type, parts.namespace, secretName) : undefined;
+    const data = (secret?.['data'] ?? {}) as Record<string, string>;
+    const result: Record<string, string> = {};
+    for (const provider of WEBHOOK_PROVIDERS) {
+      const value =
+        data[provider] === undefined ? '' : Buffer.from(data[provider], 'base64').toString('utf8').trim();
+      if (value !== '') result[provider] = value;
+    }
+    return result;
+  };
+  const api = () =>
+    buildAgentApi({
+      metrics: () => parts.registry.expose(),
+      ready: () => ({ ready: true }),
+      webhookSecrets: () => {
+        // Read at most every 10 s: rotation takes effect quickly, a flood of webhooks costs one read.
+        if (!secrets || Date.now() - secrets.at > 10_000) secrets = { at: Date.now(), value: readSecrets() };
+        return secrets.value;
+      },
+      refresh: async (event) => {
+        const matched: string[] = [];
+        const requestId = `webhook-${event.deliveryId ?? String(Date.now())}`.slice(0, 200);
+        for (const object of await parts.applications.list()) {
+          const validation = validateApplication(object);
+          if (!validation.ok || !pushAffects(resolveSpec(validation.value), event)) continue;
+          const namespace = object.metadata.namespace ?? 'default';
+          const name = object.metadata.name ?? '';
+          // An annotation, not a local queue: whichever replica got the webhook, the leader sees it.
+          await parts.applications.annotate(namespace, name, REQUEST_ANNOTATIONS.refresh, requestId);
+          matched.push(`${namespace}/${name}`);
+        }
+        return { applications: matched };
+      },
+      logger: parts.log,
+    });
+  const servers: FastifyInstance[] = [];
+  const addresses: string[] = [];
+  for (const port of http?.ports ?? [8080, 8081]) {
+    const server = api();
+    addresses.push(await server.listen({ host: http?.host ?? '0.0.0.0', port }));
+    servers.push(server);
+  }
+  options.onListening?.(addresses);
+  return servers;
 }

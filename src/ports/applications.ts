@@ -7,7 +7,17 @@ export interface ApplicationStore {
   /** Replaces the status (status subresource, merge patch of `status`). */
   patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
   /** Sets metadata.finalizers, guarded by the resourceVersion read (409 when the object changed meanwhile). */
-  setFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string): Promise<void>;
+  setFinalizers(
+    namespace: string,
+    name: string,
+    finalizers: readonly string[],
+    resourceVersion: string,
+  ): Promise<void>;
+  /** Sets one annotation (a request: refresh, sync, rollback) with a merge patch. */
+  annotate(namespace: string, name: string, key: string, value: string): Promise<void>;
   /** Records a Kubernetes Event on the Application. */
-  event(application: KubeObject, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>;
+  event(
+    application: KubeObject,
+    event: { type: 'Normal' | 'Warning'; reason: string; message: string },
+  ): Promise<void>;
 }

@@ -28,6 +28,8 @@ let appType: ResourceType;
 const stop = new AbortController();
 let agent: Promise<void> | undefined;
 const logs: Record<string, unknown>[] = [];
+let address = '';
+const WEBHOOK_TOKEN = 'test-webhook-token';
 
 const configMap = (name: string, data: Record<string, string>) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${Object.entries(data)
@@ -49,8 +51,24 @@ before(async () => {
     { what: 'the Application CRD served' },
   );
   const kubeconfig = await agentKubeconfig(cluster);
+  // The generic webhook's token, where the agent reads webhook secrets (its namespace).
+  await kube.core
+    .createNamespacedSecret({
+      namespace: 'capstan-system',
+      body: { metadata: { name: 'capstan-webhooks' }, stringData: { generic: WEBHOOK_TOKEN } },
+    })
+    .catch(() => undefined);
   agent = runAgent(
-    { kubeconfig, leaderElection: false, concurrency: 4, log: (line) => logs.push(line) },
+    {
+      kubeconfig,
+      leaderElection: false,
+      concurrency: 4,
+      log: (line) => logs.push(line),
+      http: { host: '127.0.0.1', ports: [0] },
+      onListening: (addresses) => {
+        address = addresses[0] ?? '';
+      },
+    },
     stop.signal,
   );
   agent.catch((error: unknown) => {
@@ -130,12 +148,18 @@ describe('the agent', () => {
       'info',
     );
 
-    // A commit, then a refresh request (what a webhook does): applied at once.
+    // A commit, then the webhook entrypoint: applied at once.
     await git.commit(repo, {
       files: { 'app/settings.yaml': configMap('settings', { level: 'debug' }) },
       message: 'debug logs',
     });
-    await annotate(namespace, 'web', 'capstan.dev/refresh', String(Date.now()));
+    const hook = await fetch(`${address}/api/v1/webhooks/generic`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ repoURL: git.url(repo), ref: 'refs/heads/main', paths: ['app/settings.yaml'] }),
+    });
+    assert.equal(hook.status, 200, await hook.clone().text());
+    assert.deepEqual(((await hook.json()) as { applications: string[] }).applications, [`${namespace}/web`]);
     await eventually(
       async () =>
         (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['level'] ===
@@ -178,6 +202,10 @@ describe('the agent', () => {
 
     const app = await getApp(namespace, 'web');
     assert.ok((app.status?.history?.length ?? 0) >= 3, 'each applied commit is in the history');
+    const metrics = await (await fetch(`${address}/metrics`)).text();
+    assert.match(metrics, /^capstan_sync_total\{result="Succeeded"\} [1-9]/m);
+    assert.match(metrics, /^capstan_drift_corrections_total [1-9]/m);
+    assert.equal((await fetch(`${address}/healthz`)).status, 200);
     assert.ok(
       app.status?.history?.every((h) => /^[0-9a-f]{40}$/.test(h.revision) && h.author === 'Capstan Test'),
     );

@@ -6,7 +6,8 @@ import { apiError } from './errors.ts';
 import type { RestClient } from './rest-client.ts';
 
 const BASE = `/apis/${APPLICATION_GROUP}/${APPLICATION_VERSION}`;
-const path = (namespace: string, name: string) => `${BASE}/namespaces/${encodeURIComponent(namespace)}/${APPLICATION_PLURAL}/${encodeURIComponent(name)}`;
+const path = (namespace: string, name: string) =>
+  `${BASE}/namespaces/${encodeURIComponent(namespace)}/${APPLICATION_PLURAL}/${encodeURIComponent(name)}`;
 
 /** Applications through the Kubernetes API: reads, status subresource, finalizers, events. */
 export class KubeApplicationStore implements ApplicationStore {
@@ -28,7 +29,11 @@ export class KubeApplicationStore implements ApplicationStore {
   async list(): Promise<KubeObject[]> {
     const res = await this.#client.call('GET', `${BASE}/${APPLICATION_PLURAL}`);
     if (res.status !== 200) throw apiError(res.status, res.body, 'list applications', 'list');
-    return ((res.body as { items?: KubeObject[] }).items ?? []).map((item) => ({ ...item, apiVersion: `${APPLICATION_GROUP}/${APPLICATION_VERSION}`, kind: 'Application' }));
+    return ((res.body as { items?: KubeObject[] }).items ?? []).map((item) => ({
+      ...item,
+      apiVersion: `${APPLICATION_GROUP}/${APPLICATION_VERSION}`,
+      kind: 'Application',
+    }));
   }
 
   async patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
@@ -41,7 +46,12 @@ export class KubeApplicationStore implements ApplicationStore {
     if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
   }
 
-  async setFinalizers(namespace: string, name: string, finalizers: readonly string[], resourceVersion: string): Promise<void> {
+  async setFinalizers(
+    namespace: string,
+    name: string,
+    finalizers: readonly string[],
+    resourceVersion: string,
+  ): Promise<void> {
     const subject = `Application/${namespace}/${name}`;
     const res = await this.#client.call('PATCH', path(namespace, name), {
       body: { metadata: { finalizers, resourceVersion } },
@@ -51,13 +61,29 @@ export class KubeApplicationStore implements ApplicationStore {
     if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update finalizers');
   }
 
-  async event(application: KubeObject, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void> {
+  async annotate(namespace: string, name: string, key: string, value: string): Promise<void> {
+    const subject = `Application/${namespace}/${name}`;
+    const res = await this.#client.call('PATCH', path(namespace, name), {
+      body: { metadata: { annotations: { [key]: value } } },
+      contentType: 'application/merge-patch+json',
+      subject,
+    });
+    if (res.status !== 200) throw apiError(res.status, res.body, subject, 'annotate');
+  }
+
+  async event(
+    application: KubeObject,
+    event: { type: 'Normal' | 'Warning'; reason: string; message: string },
+  ): Promise<void> {
     const namespace = application.metadata.namespace ?? 'default';
     const now = new Date().toISOString();
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { name: `${application.metadata.name ?? 'app'}.${randomBytes(8).toString('hex')}`, namespace },
+      metadata: {
+        name: `${application.metadata.name ?? 'app'}.${randomBytes(8).toString('hex')}`,
+        namespace,
+      },
       involvedObject: {
         apiVersion: application.apiVersion,
         kind: application.kind,
@@ -76,7 +102,17 @@ export class KubeApplicationStore implements ApplicationStore {
       lastTimestamp: now,
       count: 1,
     };
-    const res = await this.#client.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { body, subject: 'event' });
-    if (res.status !== 201) throw apiError(res.status, res.body, `Event for Application/${namespace}/${application.metadata.name ?? ''}`, 'create');
+    const res = await this.#client.call(
+      'POST',
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+      { body, subject: 'event' },
+    );
+    if (res.status !== 201)
+      throw apiError(
+        res.status,
+        res.body,
+        `Event for Application/${namespace}/${application.metadata.name ?? ''}`,
+        'create',
+      );
   }
 }

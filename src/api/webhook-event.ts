@@ -1,0 +1,45 @@
+/**
+ * What a verified webhook delivery asks of the agent: refresh the Applications of some repositories.
+ * The HTTP layer (agent-api.ts) turns provider payloads into this one shape; the agent matches it
+ * against its Applications.
+ */
+
+/** The git hosts whose webhooks are understood; `generic` is Capstan's own small JSON form. */
+export const WEBHOOK_PROVIDERS = ['github', 'gitlab', 'gitea', 'bitbucket', 'generic'] as const;
+export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
+
+export interface RefreshEvent {
+  readonly provider: WebhookProvider;
+  /**
+   * Every URL form of the repository found in the payload, normalised with `normalizeRepoUrl`
+   * (src/core/repo-url.ts) and without duplicates: normalise an Application's `spec.source.repoURL`
+   * the same way and look it up here. Never empty.
+   */
+  readonly repoURLs: readonly string[];
+  /** The full ref that moved (`refs/heads/main`, `refs/tags/v1.2.0`); as given for `generic`. Absent: unknown, any ref. */
+  readonly ref?: string;
+  /** The commit (or tag object) the ref points to now. Absent when unknown or when the ref was deleted. */
+  readonly after?: string;
+  /**
+   * Paths changed by the push, relative to the repository root, without duplicates (at most
+   * `MAX_CHANGED_PATHS`). Absent means unknown — refresh every matching Application: the provider
+   * sent no file lists, truncated its commit list, the push created, deleted or force-pushed the
+   * ref, or the list was longer than the cap.
+   */
+  readonly changedPaths?: readonly string[];
+  /** The provider's delivery id, for logs and de-duplication. */
+  readonly deliveryId?: string;
+}
+
+/**
+ * The shared secret of each provider, read by the caller from a Kubernetes Secret: the HMAC key for
+ * github, gitea and bitbucket, the token for gitlab (`X-Gitlab-Token`) and generic (`Authorization:
+ * Bearer`). A provider without one (absent or empty) has its webhooks refused. A list holds several
+ * during a rotation; any of them is accepted. Never logged, never echoed.
+ */
+export type WebhookSecrets = {
+  readonly [P in WebhookProvider]?: string | readonly string[];
+};
+
+/** The cap on `RefreshEvent.changedPaths`: a longer list becomes "unknown". */
+export const MAX_CHANGED_PATHS = 10_000;
