@@ -1,7 +1,7 @@
 // Wiring for the push-mode commands (render, diff, sync): adapters in, engine out.
 import { access, constants, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
@@ -93,6 +93,18 @@ export async function gitCredentialsFromEnv(
   return undefined;
 }
 
+/** The nearest folder at or above `dir` that holds a `.git`, if any. */
+async function enclosingWorkTree(dir: string): Promise<string | undefined> {
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      await access(join(current, '.git'));
+      return current;
+    } catch {
+      if (dirname(current) === current) return undefined;
+    }
+  }
+}
+
 /** Fetches (for git) and renders the desired state. */
 export async function renderDesiredState(
   source: DesiredStateSource,
@@ -102,8 +114,10 @@ export async function renderDesiredState(
   const tools = await toolPaths(progress);
   const renderer = new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm });
   if (source.kind === 'local') {
-    const root = resolve(source.dir);
-    return { result: await renderer.render({ ...settings, root, path: '.' }) };
+    // Confined to the enclosing git work tree, as a checkout would be: an overlay may use ../base.
+    const dir = resolve(source.dir);
+    const root = (await enclosingWorkTree(dir)) ?? dir;
+    return { result: await renderer.render({ ...settings, root, path: relative(root, dir) || '.' }) };
   }
   const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
   const credentials = await gitCredentialsFromEnv();
