@@ -13,6 +13,9 @@ Options:
   --concurrency N            Applications reconciled at once (default: 4)
   --lease-namespace NS       namespace of the leader-election Lease (default: POD_NAMESPACE or capstan-system)
   --no-leader-election       act alone (one replica only)
+  --bind-address ADDR        HTTP address (default: 0.0.0.0)
+  --port N                   health, readiness and webhooks (default: 8080)
+  --metrics-port N           metrics (default: 8081)
   -h, --help                 this help
 `;
 
@@ -27,6 +30,9 @@ export async function agent(argv: readonly string[]): Promise<number> {
       concurrency: { type: 'string' },
       'lease-namespace': { type: 'string' },
       'no-leader-election': { type: 'boolean' },
+      'bind-address': { type: 'string' },
+      port: { type: 'string' },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -40,6 +46,14 @@ export async function agent(argv: readonly string[]): Promise<number> {
       `--concurrency must be a whole number from 1 to 64, not '${values.concurrency ?? ''}'`,
     );
   }
+  const port = (name: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new UsageError(`--${name} must be a port number, not '${value}'`);
+    return n;
+  };
+  const ports = [port('port', values.port, 8080), port('metrics-port', values['metrics-port'], 8081)];
   const stop = new AbortController();
   const onSignal = () => {
     stop.abort();
@@ -51,6 +65,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       kubeconfig: values.kubeconfig,
       context: values.context,
       concurrency,
+      http: { host: values['bind-address'] ?? '0.0.0.0', ports },
       leaderElection:
         values['no-leader-election'] === true
           ? false

@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util';
+import { demoDown, demoUp } from '../../main/demo.ts';
+import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
+
+export const DEMO_HELP = `Usage: capstan demo up|down [-o table|json|yaml]
+
+up     a real local control plane, a git server holding the demo configuration (plain YAML, a
+       Kustomize overlay, a Helm chart), the Capstan agent, and one Application per example; waits
+       until they are Synced and Healthy, then prints where to look. Running parts are reused.
+down   stops the agent, the git server and the control plane of the demo.
+`;
+
+export async function demo(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (command === undefined || command === '--help' || command === '-h' || values.help === true) {
+    process.stdout.write(DEMO_HELP);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const format = parseOutput(values.output);
+  if (command === 'down') {
+    const stopped = await demoDown();
+    process.stderr.write(
+      stopped.length > 0 ? `stopped ${stopped.join(', ')}\n` : 'the demo was not running\n',
+    );
+    return EXIT.ok;
+  }
+  if (command !== 'up') throw new UsageError(`unknown demo command '${command}' (expected up or down)`);
+  const summary = await demoUp((line) => process.stderr.write(`${line}\n`));
+  const kubectl = `kubectl --kubeconfig ${summary.kubeconfig}`;
+  const cloneUrl = summary.gitUrl.replace('://', `://${summary.gitUsername}@`);
+  print(format, summary, () =>
+    [
+      '',
+      'Capstan demo is up.',
+      '',
+      table(
+        ['APPLICATION', 'NAMESPACE', 'SYNC', 'HEALTH', 'REVISION'],
+        summary.applications.map((a) => [a.name, a.namespace, a.sync, a.health, a.revision]),
+      ),
+      'Where to look:',
+      `  cluster      ${summary.server}`,
+      `  kubeconfig   ${summary.kubeconfig}`,
+      `  git          ${summary.gitUrl}  (user ${summary.gitUsername}, password ${summary.gitPassword})`,
+      `  agent        ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}`,
+      `  webhook      POST ${summary.agentUrl}/api/v1/webhooks/generic  (Authorization: Bearer ${summary.webhookToken})`,
+      `  logs         ${summary.logs}`,
+      '',
+      'Try:',
+      `  ${kubectl} get applications -A`,
+      `  ${kubectl} get deployments,services -n demo-guestbook`,
+      `  git clone ${cloneUrl} demo-config   # edit guestbook/frontend.yaml, commit, git push`,
+      `  ${kubectl} -n demo-guestbook scale deployment frontend --replicas=5   # drift: put back (selfHeal)`,
+      `  ${kubectl} -n capstan-demo annotate application guestbook capstan.dev/refresh="$(date +%s)" --overwrite`,
+      '  npm run capstan -- demo down',
+      '',
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
