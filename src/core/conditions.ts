@@ -22,7 +22,8 @@ export function setCondition(
   details: { now: Date; generation?: number | undefined },
 ): Condition[] {
   const existing = (conditions ?? []).find((c) => c.type === input.type);
-  const lastTransitionTime = existing && existing.status === input.status ? existing.lastTransitionTime : details.now.toISOString();
+  const lastTransitionTime =
+    existing && existing.status === input.status ? existing.lastTransitionTime : details.now.toISOString();
   const message = input.message.length > 32_000 ? `${input.message.slice(0, 32_000)}…` : input.message;
   const next: Condition = {
     ...input,
@@ -30,10 +31,19 @@ export function setCondition(
     lastTransitionTime,
     ...(details.generation === undefined ? {} : { observedGeneration: details.generation }),
   };
-  return [...(conditions ?? []).filter((c) => c.type !== input.type), next].sort((a, b) => a.type.localeCompare(b.type));
+  return [...(conditions ?? []).filter((c) => c.type !== input.type), next].sort((a, b) =>
+    a.type.localeCompare(b.type),
+  );
 }
 
-const SEVERITY: Record<HealthStatus, number> = { Healthy: 0, Suspended: 1, Progressing: 2, Missing: 3, Unknown: 4, Degraded: 5 };
+const SEVERITY: Record<HealthStatus, number> = {
+  Healthy: 0,
+  Suspended: 1,
+  Progressing: 2,
+  Missing: 3,
+  Unknown: 4,
+  Degraded: 5,
+};
 
 /** The health of a whole application: its least healthy resource (Healthy when it has none). */
 export function aggregateHealth(healths: readonly (Health & { readonly subject?: string })[]): Health {
@@ -42,5 +52,8 @@ export function aggregateHealth(healths: readonly (Health & { readonly subject?:
   if (!worst || worst.status === 'Healthy') return { status: 'Healthy', message: '' };
   const count = healths.filter((h) => h.status === worst.status).length;
   const what = worst.subject ? `${worst.subject}${worst.message ? `: ${worst.message}` : ''}` : worst.message;
-  return { status: worst.status, message: count > 1 ? `${what} (and ${count - 1} more ${worst.status})` : what };
+  return {
+    status: worst.status,
+    message: count > 1 ? `${what} (and ${count - 1} more ${worst.status})` : what,
+  };
 }
