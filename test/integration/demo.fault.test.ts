@@ -1,0 +1,75 @@
+// The README's main job, as a new user runs it: `capstan demo up` leaves the sample applications Synced
+// and Healthy and prints where to look; `capstan demo down` leaves nothing running.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
+
+function capstan(
+  env: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => {
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+const alive = (pid: number) => {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+describe('capstan demo', async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'capstan-demo-'));
+  const env = { CAPSTAN_STATE_DIR: stateDir };
+  after(async () => {
+    await capstan(env, 'demo', 'down');
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('brings up the control plane, git server, agent and sample applications, then stops them all', async () => {
+    const up = await capstan(env, 'demo', 'up', '-o', 'json');
+    assert.equal(up.code, 0, up.stderr);
+    const summary = JSON.parse(up.stdout) as {
+      applications: { name: string; sync: string; health: string }[];
+      agentUrl: string;
+      gitUrl: string;
+    };
+    assert.deepEqual(summary.applications.map((a) => `${a.name}:${a.sync}:${a.health}`).sort(), [
+      'guestbook:Synced:Healthy',
+      'hello-helm:Synced:Healthy',
+      'hello-kustomize:Synced:Healthy',
+    ]);
+    assert.equal((await fetch(`${summary.agentUrl}/healthz`)).status, 200);
+    assert.match(up.stderr, /starting the agent/);
+
+    const state = JSON.parse(await readFile(join(stateDir, 'demo', 'state.json'), 'utf8')) as {
+      agent: { pid: number };
+      gitServer: { pid: number };
+    };
+    const clusterState = JSON.parse(
+      await readFile(join(stateDir, 'clusters', 'demo', 'state.json'), 'utf8'),
+    ) as { processes: { pid: number }[] };
+    const pids = [state.agent.pid, state.gitServer.pid, ...clusterState.processes.map((p) => p.pid)];
+    assert.ok(pids.every(alive));
+
+    const down = await capstan(env, 'demo', 'down');
+    assert.equal(down.code, 0, down.stderr);
+    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still runs after demo down`);
+  });
+});
