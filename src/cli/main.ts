@@ -1,4 +1,8 @@
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { agent } from './commands/agent.ts';
+import { app } from './commands/app.ts';
+import { demo } from './commands/demo.ts';
+import { devGitServer } from './commands/dev-git-server.ts';
 import { devCluster } from './commands/dev-cluster.ts';
 import { push } from './commands/push.ts';
 import { EXIT } from './output.ts';
@@ -11,6 +15,9 @@ Commands:
   render        render the desired state (plain YAML, Kustomize, Helm) from a folder or a git repository
   diff          show what a sync would change in the cluster (exit 1 when there are differences)
   sync          make the cluster equal to the desired state (server-side apply, prune what it owns)
+  app           Applications the agent keeps in sync: create, list, get, diff, sync, rollback, delete, wait
+  agent         run the agent: keep every Application equal to its source (in a cluster, or locally)
+  demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
 
 Run 'capstan <command> --help' for a command's options.
@@ -32,6 +39,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return command === undefined ? EXIT.usage : EXIT.ok;
       case 'dev-cluster':
         return await devCluster(rest);
+      case 'app':
+        return await app(rest);
+      case 'agent':
+        return await agent(rest);
+      case 'demo':
+        return await demo(rest);
+      case 'dev-git-server':
+        return await devGitServer(rest);
       case 'render':
       case 'diff':
       case 'sync':

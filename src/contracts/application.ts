@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The `Application` resource (capstan.dev/v1alpha1): one definition gives its TypeScript types
  * (`Application`, `ApplicationSpec`, …), its runtime validation (`validateApplication`) and the
@@ -79,6 +80,17 @@ export const REQUEST_ANNOTATIONS = {
   releaseHold: 'capstan.dev/release-hold',
 } as const;
 export type RequestKind = keyof typeof REQUEST_ANNOTATIONS;
+
+/**
+ * The name under which an Application owns its resources (ownership marks, inventory): unique per
+ * namespace and name, a DNS label of at most 45 characters (longer ones end in a hash of the whole).
+ */
+export function applicationOwnerName(namespace: string, name: string): string {
+  const full = `${namespace}.${name}`;
+  const clean = (s: string) => s.replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
+  if (full.length <= 45) return clean(full);
+  return `${clean(full.slice(0, 36))}-${createHash('sha256').update(full).digest('hex').slice(0, 8)}`;
+}
 
 /** Finalizer that makes deleting an Application also delete its resources (prune everything it owns). */
 export const RESOURCES_FINALIZER = 'capstan.dev/resources';

@@ -25,6 +25,8 @@ export interface AgentLoopOptions {
   };
   /** Applications reconciled at once. Default 4. */
   readonly concurrency?: number;
+  /** Only Applications with these labels (`key=value,...`): shards, or one agent per test. */
+  readonly labelSelector?: string;
   readonly metrics?: AgentMetrics;
   readonly log?: (line: Record<string, unknown>) => void;
   /** Called with the queue while this replica leads, and with undefined when it stops leading. */
@@ -69,6 +71,7 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
       },
       {
         signal: leading,
+        ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
         onError: (error) => options.log?.({ level: 'warn', msg: 'watch', error: error.message }),
       },
     );

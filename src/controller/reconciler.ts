@@ -1,4 +1,5 @@
 import {
+  applicationOwnerName,
   appendHistory,
   REQUEST_ANNOTATIONS,
   RESOURCES_FINALIZER,
@@ -153,17 +154,23 @@ export class ApplicationReconciler {
       if (requests.rollback !== undefined) {
         const rollbackTo = rollbackTarget(status, requests.rollback);
         if (!rollbackTo) {
+          // Answered in the same write as its (failed) operation, so a waiting CLI reads this result.
+          const now = clock.now().toISOString();
+          const why = `no successful sync to roll back to for '${requests.rollback}'`;
           await this.#writeStatus(
             object,
-            { handledRequests: { ...status.handledRequests, rollback: requests.rollback } },
-            [
-              {
-                type: 'Ready',
-                status: 'False',
-                reason: 'RollbackFailed',
-                message: `no successful sync to roll back to for '${requests.rollback}'`,
+            {
+              handledRequests: { ...status.handledRequests, rollback: requests.rollback },
+              operation: {
+                phase: 'Failed',
+                type: 'rollback',
+                revision: status.sync?.revision ?? latest.sha,
+                startedAt: now,
+                finishedAt: now,
+                message: why,
               },
-            ],
+            },
+            [{ type: 'Ready', status: 'False', reason: 'RollbackFailed', message: why }],
           );
           return {};
         }
@@ -201,10 +208,7 @@ export class ApplicationReconciler {
         assessHealth: this.#deps.assessHealth,
       };
       const options = {
-        application: `${namespace}.${name}`
-          .slice(0, 45)
-          .replace(/[^a-z0-9-]/g, '-')
-          .replace(/-+$/, ''),
+        application: applicationOwnerName(namespace, name),
         namespace: spec.destination.namespace,
         revision: tree.revision.sha,
         prune: spec.automated?.prune ?? false,
@@ -418,10 +422,7 @@ export class ApplicationReconciler {
     if (validation.ok) {
       const spec = resolveSpec(validation.value);
       const destination = await this.#deps.destination(spec.destination.cluster);
-      const application = `${namespace}.${name}`
-        .slice(0, 45)
-        .replace(/[^a-z0-9-]/g, '-')
-        .replace(/-+$/, '');
+      const application = applicationOwnerName(namespace, name);
       const result = await sync(
         [],
         { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true },

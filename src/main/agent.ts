@@ -37,6 +37,8 @@ export interface AgentOptions {
   readonly context?: string | undefined;
   /** Applications reconciled at once. Default 4. */
   readonly concurrency?: number;
+  /** Only Applications with these labels (`key=value,...`). */
+  readonly labelSelector?: string;
   /** Leader election over a Lease in this namespace (default: POD_NAMESPACE or capstan-system); false: act alone. */
   readonly leaderElection?:
     | false
@@ -155,6 +157,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         reconciler,
         clock: systemClock,
         concurrency: options.concurrency ?? 4,
+        ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
         metrics,
         log,
         ...(options.onQueue ? { onQueue: options.onQueue } : {}),

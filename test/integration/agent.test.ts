@@ -30,6 +30,8 @@ let agent: Promise<void> | undefined;
 const logs: Record<string, unknown>[] = [];
 let address = '';
 const WEBHOOK_TOKEN = 'test-webhook-token';
+// This file's agent reconciles only this file's Applications: other test files run beside it.
+const AGENT_LABEL = `capstan.dev/test-agent=${process.pid}`;
 
 const configMap = (name: string, data: Record<string, string>) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${Object.entries(data)
@@ -63,6 +65,7 @@ before(async () => {
       kubeconfig,
       leaderElection: false,
       concurrency: 4,
+      labelSelector: AGENT_LABEL,
       log: (line) => logs.push(line),
       http: { host: '127.0.0.1', ports: [0] },
       onListening: (addresses) => {
@@ -88,7 +91,7 @@ async function createApp(namespace: string, name: string, spec: Record<string, u
     {
       apiVersion: APPLICATION_API_VERSION,
       kind: 'Application',
-      metadata: { name, namespace },
+      metadata: { name, namespace, labels: { 'capstan.dev/test-agent': String(process.pid) } },
       spec,
     },
     { fieldManager: 'capstan-test' },

@@ -50,7 +50,10 @@ describe('capstan render, diff and sync', () => {
   it('renders a folder, hiding Secret values unless asked', async () => {
     const r = await capstan(['render', fixture('corpus', 'shop')]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /# Source: app\/deployment.yaml:1\napiVersion: apps\/v1\nkind: Deployment/);
+    assert.match(
+      r.stdout,
+      /# Source: test\/fixtures\/corpus\/shop\/app\/deployment.yaml:1\napiVersion: apps\/v1\nkind: Deployment/,
+    );
     assert.doesNotMatch(r.stdout, /not-a-real-password/);
     const json = await capstan(['render', fixture('corpus', 'shop'), '-o', 'json', '--show-secrets']);
     const list = JSON.parse(json.stdout) as {

@@ -156,7 +156,7 @@ describe('sync engine', () => {
     assert.equal(keepAfter.metadata?.resourceVersion, keepBefore.metadata?.resourceVersion);
   });
 
-  it('does not take over an object another application owns, unless forced', async (t) => {
+  it('does not take over an object another application owns, unless told to adopt it', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const first = appName();
     const second = appName();
@@ -169,7 +169,7 @@ describe('sync engine', () => {
     const forced = await run([configMap('shared', { owner: 'second' })], {
       application: second,
       namespace,
-      forceConflicts: true,
+      adopt: true,
     });
     assert.equal(forced.phase, 'Succeeded', forced.message);
   });

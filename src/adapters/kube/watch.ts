@@ -169,6 +169,8 @@ export class KubeWatcher implements Watcher {
   /** One watch request from the current resourceVersion, its events passed on as they arrive. */
   async #watchOnce(reflection: Reflection): Promise<{ end: WatchEnd; connected: boolean }> {
     const { collection, options } = reflection;
+    // Stopped meanwhile (e.g. from the handler of the list's events): open nothing.
+    if (isAborted(options.signal)) return { end: 'ended', connected: false };
     const subject = `watch ${reflection.type.plural}`;
     const timeoutSeconds = Math.round(this.#watchTimeoutSeconds * (1 + Math.random()));
     const query = new URLSearchParams({
@@ -309,4 +311,9 @@ function asCapstanError(error: unknown, subject: string): CapstanError {
     retryable: true,
     cause: error,
   });
+}
+
+/** Read through a function: the signal changes under us, and TypeScript would otherwise narrow it once. */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
 }

@@ -11,6 +11,7 @@ Options:
   --kubeconfig PATH          default: KUBECONFIG, ~/.kube/config, then the in-cluster service account
   --context NAME             kubeconfig context
   --concurrency N            Applications reconciled at once (default: 4)
+  --selector LABELS          only Applications with these labels (key=value,...), e.g. to shard
   --lease-namespace NS       namespace of the leader-election Lease (default: POD_NAMESPACE or capstan-system)
   --no-leader-election       act alone (one replica only)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
@@ -28,6 +29,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       context: { type: 'string' },
       concurrency: { type: 'string' },
+      selector: { type: 'string' },
       'lease-namespace': { type: 'string' },
       'no-leader-election': { type: 'boolean' },
       'bind-address': { type: 'string' },
@@ -65,6 +67,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       kubeconfig: values.kubeconfig,
       context: values.context,
       concurrency,
+      ...(values.selector ? { labelSelector: values.selector } : {}),
       http: { host: values['bind-address'] ?? '0.0.0.0', ports },
       leaderElection:
         values['no-leader-election'] === true
