@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isRunning, startProcess, stopProcess } from '../../../src/devcluster/processes.ts';
+import { eventually } from '../../../src/testing/eventually.ts';
 
 describe('managed processes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'capstan-proc-'));
@@ -18,9 +19,13 @@ describe('managed processes', async () => {
     });
     assert.ok(record.pid > 0);
     assert.equal(isRunning(record), true);
+    // Its output reaches the log (wait for it: on a busy machine the shell may not have run yet).
+    await eventually(async () => (await readFile(record.log, 'utf8')).includes('started'), {
+      what: 'output in the log',
+      timeoutMs: 10_000,
+    });
     await stopProcess(record);
     assert.equal(isRunning(record), false);
-    assert.match(await readFile(record.log, 'utf8'), /started/);
   });
 
   it('kills a program that ignores SIGTERM after the grace period, children included', async () => {
