@@ -1,41 +1,23 @@
 // capstan render / diff / sync as a CI job runs them: exit codes, -o json, progress, and bad input that
 // changes nothing in the cluster.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SyncResult } from '../../src/core/sync-result.ts';
+import { runCapstan } from '../../src/testing/cli.ts';
 import { freshNamespace, kubeClients, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
 import { fixture, startGitServer, type GitServer } from '../../src/testing/git.ts';
 
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
 let kubeconfig: string;
 let kube: KubeClients;
 // Started at module level: its `after` belongs to the file, not to a hook.
 const git: GitServer = await startGitServer(after);
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-cli-'));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function capstan(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const capstan = (args: string[], env: NodeJS.ProcessEnv = {}) => runCapstan(args, env);
 
 before(async () => {
   const cluster = await testCluster();

@@ -1,38 +1,14 @@
 // The README's main job, as a new user runs it: `capstan demo up` leaves the sample applications Synced
 // and Healthy and prints where to look; `capstan demo down` leaves nothing running.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pidAlive, runCapstan } from '../../src/testing/cli.ts';
 
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
-
-function capstan(
-  env: NodeJS.ProcessEnv,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
-const alive = (pid: number) => {
-  try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
+const capstan = (env: NodeJS.ProcessEnv, ...args: string[]) => runCapstan(args, env);
+const alive = pidAlive;
 
 describe('capstan demo', async () => {
   const stateDir = await mkdtemp(join(tmpdir(), 'capstan-demo-'));

@@ -1,7 +1,5 @@
 // `capstan dev-cluster` as a user runs it: a second cluster beside the test cluster, refusals, and a clean down.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,36 +7,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { run } from '../../src/devcluster/exec.ts';
 import { freePort } from '../../src/devcluster/ports.ts';
+import { pidAlive, runCapstan } from '../../src/testing/cli.ts';
 import { testCluster } from '../../src/testing/cluster.ts';
 
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function capstan(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
-
-const alive = (pid: number) => {
-  try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
+const capstan = (env: NodeJS.ProcessEnv, ...args: string[]) => runCapstan(args, env);
+const alive = pidAlive;
 
 describe('capstan dev-cluster', async () => {
   const stateDir = await mkdtemp(join(tmpdir(), 'capstan-state-'));
