@@ -214,6 +214,49 @@ describe('the agent', () => {
     );
   });
 
+  it('keeps everything when the git server is down, shows the source error, and recovers', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `outage-${namespace}`;
+    await git.createRepository(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { up: 'yes' }) },
+    });
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    await createApp(namespace, 'outage', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: true, selfHeal: true } },
+      interval: '2s',
+    });
+    await eventually(async () => ready(await getApp(namespace, 'outage'))?.status === 'True', {
+      what: 'outage Ready',
+      timeoutMs: 30_000,
+    });
+    await git.stop();
+    try {
+      const down = await eventually(
+        async () => {
+          const r = ready(await getApp(namespace, 'outage'));
+          return r?.status === 'False' ? r : false;
+        },
+        { what: 'the source error shown', timeoutMs: 30_000 },
+      );
+      assert.match(down.message, /cannot reach the git server|connect/i);
+      // Nothing was pruned while the source could not be read.
+      assert.equal(
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['up'],
+        'yes',
+      );
+    } finally {
+      await git.listen();
+    }
+    await eventually(async () => ready(await getApp(namespace, 'outage'))?.status === 'True', {
+      what: 'recovered after the git server came back',
+      timeoutMs: 60_000,
+    });
+  });
+
   it('rolls back to an earlier sync and holds there until a newer commit', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const repo = `rollback-${namespace}`;
