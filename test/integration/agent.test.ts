@@ -329,7 +329,11 @@ describe('the agent', () => {
         (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'] === '3',
       { what: 'a newer commit releases the hold', timeoutMs: 20_000 },
     );
-    assert.equal((await getApp(namespace, 'api')).status?.hold, undefined);
+    // The status is written after the apply: wait for it.
+    await eventually(async () => (await getApp(namespace, 'api')).status?.hold === undefined, {
+      what: 'the hold released in the status',
+      timeoutMs: 10_000,
+    });
   });
 
   it('orders applications with dependsOn, and marks an invalid one Stalled without affecting others', async (t) => {
