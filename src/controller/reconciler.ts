@@ -23,13 +23,18 @@ import type { ApplicationStore } from '../ports/applications.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
+import type { Watcher } from '../ports/watch.ts';
 import type { GitCredentials, ResolvedRevision, SourceFetcher } from '../ports/source.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { RenderCache } from './render-cache.ts';
 
 export interface Destination {
+  /** The registered name (`in-cluster`, or the name of a cluster Secret). */
+  readonly name: string;
   readonly cluster: Cluster;
   readonly inventory: InventoryStore;
+  /** Watches on this cluster, for the managed resources (drift and health events). */
+  readonly watcher: Watcher;
 }
 
 export interface ReconcilerDeps {

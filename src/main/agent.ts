@@ -117,7 +117,12 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const applications = new KubeApplicationStore(cluster.client);
   const registry = new Registry();
   const metrics = options.metrics ?? agentMetrics(registry);
-  const inCluster: Destination = { cluster, inventory: new ConfigMapInventoryStore(cluster) };
+  const inCluster: Destination = {
+    name: IN_CLUSTER,
+    cluster,
+    inventory: new ConfigMapInventoryStore(cluster),
+    watcher: new KubeWatcher(watchClient),
+  };
   const reconciler = new ApplicationReconciler({
     applications,
     source: new GitSourceFetcher({ cacheDir: join(options.cacheDir ?? cacheRoot(), 'git') }),
