@@ -1,6 +1,7 @@
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { agent } from './commands/agent.ts';
 import { app } from './commands/app.ts';
+import { cluster } from './commands/cluster.ts';
 import { demo } from './commands/demo.ts';
 import { devGitServer } from './commands/dev-git-server.ts';
 import { devCluster } from './commands/dev-cluster.ts';
@@ -16,6 +17,7 @@ Commands:
   diff          show what a sync would change in the cluster (exit 1 when there are differences)
   sync          make the cluster equal to the desired state (server-side apply, prune what it owns)
   app           Applications the agent keeps in sync: create, list, get, diff, sync, rollback, delete, wait
+  cluster       destination clusters of the agent: add (a kubeconfig, stored in a Secret), list, remove
   agent         run the agent: keep every Application equal to its source (in a cluster, or locally)
   demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
@@ -41,6 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await devCluster(rest);
       case 'app':
         return await app(rest);
+      case 'cluster':
+        return await cluster(rest);
       case 'agent':
         return await agent(rest);
       case 'demo':

@@ -72,7 +72,7 @@ export class ConfigMapInventoryStore implements InventoryStore {
   async write(inventory: Inventory): Promise<void> {
     const { configMap, namespace } = await this.#typesOnce();
     const name = this.#name(inventory.application);
-    if (!(await this.#cluster.get(namespace, '', this.#namespace))) {
+    if (!(await this.#namespaceVisible(namespace))) {
       await this.#cluster.apply(
         namespace,
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.#namespace } },
@@ -96,6 +96,20 @@ export class ConfigMapInventoryStore implements InventoryStore {
       },
       { fieldManager: FIELD_MANAGER, force: true },
     );
+  }
+
+  /**
+   * Whether the inventory namespace exists. An identity limited to some namespaces (a registered
+   * cluster's ServiceAccount) may not read Namespaces: it is then taken to exist, and the ConfigMap's
+   * apply says so clearly if it does not.
+   */
+  async #namespaceVisible(namespace: ResourceType): Promise<boolean> {
+    try {
+      return (await this.#cluster.get(namespace, '', this.#namespace)) !== undefined;
+    } catch (error) {
+      if (error instanceof CapstanError && error.code === 'KUBE_FORBIDDEN') return true;
+      throw error;
+    }
   }
 
   async delete(application: string): Promise<void> {

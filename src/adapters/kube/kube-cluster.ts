@@ -1,5 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError } from '../../core/errors.ts';
+import { kubeconfigDocument, parseKubeconfig, type FlatKubeconfig } from '../../core/kubeconfig.ts';
 import type { KubeObject } from '../../core/resource.ts';
 import { formatId } from '../../core/resource.ts';
 import type {
@@ -41,6 +42,26 @@ export function loadKubeConfig(
     }
     config.setCurrentContext(options.context);
   }
+  return config;
+}
+
+/**
+ * A KubeConfig from kubeconfig text that is not trusted (a cluster Secret): first reduced to one
+ * context with inline credentials (core/kubeconfig.ts refuses exec, auth-provider and every field that
+ * names a file), so that loading and using it can neither run a program nor read a file here.
+ */
+export function kubeConfigFromString(
+  text: string,
+  options: { source: string; context?: string | undefined },
+): KubeConfig {
+  return kubeConfigOf(parseKubeconfig(text, options));
+}
+
+/** The KubeConfig of a flat kubeconfig (inline credentials only). */
+export function kubeConfigOf(flat: FlatKubeconfig): KubeConfig {
+  const config = new KubeConfig();
+  // JSON is YAML; the document holds only the fields core/kubeconfig.ts accepted.
+  config.loadFromString(JSON.stringify(kubeconfigDocument(flat)));
   return config;
 }
 
