@@ -82,6 +82,17 @@ export const REQUEST_ANNOTATIONS = {
 export type RequestKind = keyof typeof REQUEST_ANNOTATIONS;
 
 /**
+ * When a request was made, if its id says so: ids that start with a Unix time in milliseconds (13
+ * digits, as the CLI and webhooks write them) or seconds (10 digits, `$(date +%s)`). The agent re-uses
+ * a git resolution only if it started after the request.
+ */
+export function requestTime(value: string): number | undefined {
+  const match = /^(\d{13}|\d{10})(?!\d)/.exec(value);
+  if (!match?.[1]) return undefined;
+  return match[1].length === 13 ? Number(match[1]) : Number(match[1]) * 1000;
+}
+
+/**
  * The name under which an Application owns its resources (ownership marks, inventory): unique per
  * namespace and name, a DNS label of at most 45 characters (longer ones end in a hash of the whole).
  */

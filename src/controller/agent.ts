@@ -1,11 +1,13 @@
 import { canonicalJson } from '../core/digest.ts';
 import { messageOf } from '../core/errors.ts';
+import { applicationOwnerName } from '../contracts/application.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { LeaseLock } from '../ports/lease.ts';
 import type { Watcher } from '../ports/watch.ts';
-import { LeaderElector } from './leader-election.ts';
+import { DEFAULT_LEADER_ELECTION, LeaderElector } from './leader-election.ts';
+import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { ApplicationReconciler } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -29,6 +31,10 @@ export interface AgentLoopOptions {
   readonly labelSelector?: string;
   readonly metrics?: AgentMetrics;
   readonly log?: (line: Record<string, unknown>) => void;
+  /** Watches on managed resources: drift and health changes queue their application at once. */
+  readonly managed?: ManagedResources;
+  /** Delay before a managed-resource event is handled, so that a burst of events costs one reconcile. Default 500 ms. */
+  readonly resourceEventDelayMs?: number;
   /** Called with the queue while this replica leads, and with undefined when it stops leading. */
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
 }
@@ -54,16 +60,36 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
     const queue = new WorkQueue({ clock: options.clock });
     options.onQueue?.(queue);
     const seen = new Map<string, string>();
+    /** Application keys by their owner name (the tracking annotation of the objects they manage). */
+    const owners = new Map<string, string>();
+    options.managed?.start((change) => {
+      const key = owners.get(change.owner);
+      if (key === undefined) return;
+      options.log?.({
+        level: change.reason === 'health' ? 'debug' : 'info',
+        msg: change.reason === 'health' ? 'resource health changed' : `managed resource ${change.reason}`,
+        application: key,
+        resource: change.subject,
+        destination: change.destination,
+      });
+      queue.addAfter(key, options.resourceEventDelayMs ?? 500);
+    });
     const watchDone = options.watcher.watch(
       options.applicationType,
       '',
       (event) => {
         if (event.type === 'SYNCED') return;
         const key = `${event.object.metadata.namespace ?? 'default'}/${event.object.metadata.name ?? ''}`;
+        const owner = applicationOwnerName(
+          event.object.metadata.namespace ?? 'default',
+          event.object.metadata.name ?? '',
+        );
         if (event.type === 'DELETED') {
           seen.delete(key);
+          owners.delete(owner);
           return;
         }
+        owners.set(owner, key);
         const print = fingerprint(event.object);
         if (seen.get(key) === print) return;
         seen.set(key, print);
@@ -105,8 +131,11 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
           { once: true },
         );
     });
-    await queue.shutDown({ drain: true, timeoutMs: 30_000 });
-    await Promise.all([watchDone, working]);
+    // Leadership lost: another replica may lead soon, so the reconciles in flight are cancelled at once.
+    // Stopping: they may finish while the lease is surely still ours (no renewals run meanwhile), then
+    // are cancelled; a cancelled sync records nothing, and the next leader resumes it.
+    await queue.shutDown(signal.aborted ? { drain: true, timeoutMs: drainMs(options) } : { drain: false });
+    await Promise.all([watchDone, working, options.managed?.stop()]);
     options.onQueue?.(undefined);
   };
 
@@ -132,4 +161,19 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
     onError: (error) => options.log?.({ level: 'warn', msg: 'leader election', error: messageOf(error) }),
   });
   await elector.run(signal);
+}
+
+/**
+ * How long the reconciles in flight may finish on a graceful stop: 30 s acting alone; with leader
+ * election, the time no other replica can take the lease (leaseDuration − renewDeadline: the last
+ * renewal was at most renewDeadline ago).
+ */
+function drainMs(options: AgentLoopOptions): number {
+  if (!options.election) return 30_000;
+  const lease =
+    (options.election.leaseDurationSeconds ?? DEFAULT_LEADER_ELECTION.leaseDurationSeconds) * 1000;
+  return Math.min(
+    30_000,
+    lease - (options.election.renewDeadlineMs ?? DEFAULT_LEADER_ELECTION.renewDeadlineMs),
+  );
 }

@@ -344,6 +344,10 @@ export interface AgentMetrics {
   readonly renderCacheMisses: Counter;
   /** capstan_drift_corrections_total: live objects put back after a change outside Git. */
   readonly driftCorrections: Counter;
+  /** capstan_resource_watches: watches on managed resources (one per kind and destination cluster). */
+  readonly resourceWatches: Gauge;
+  /** capstan_resource_events_total{reaction}: managed-resource events, by what they caused (changed, deleted, health, ignored). */
+  readonly resourceEvents: Counter<{ reaction: string }>;
   /** capstan_applications{sync,health}: Applications by state; recompute with `reset()` then `set`. */
   readonly applications: Gauge<{ sync: string; health: string }>;
 }
@@ -391,6 +395,15 @@ export function agentMetrics(registry: Registry): AgentMetrics {
     driftCorrections: registry.counter({
       name: 'capstan_drift_corrections_total',
       help: 'Live objects corrected after they drifted from Git.',
+    }),
+    resourceWatches: registry.gauge({
+      name: 'capstan_resource_watches',
+      help: 'Watches on managed resources, one per kind and destination cluster.',
+    }),
+    resourceEvents: registry.counter<{ reaction: string }>({
+      name: 'capstan_resource_events_total',
+      help: 'Events of managed resources, by the reaction: changed (drift), deleted, health, ignored.',
+      labelNames: ['reaction'],
     }),
     applications: registry.gauge<{ sync: string; health: string }>({
       name: 'capstan_applications',

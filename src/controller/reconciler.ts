@@ -2,6 +2,7 @@ import {
   applicationOwnerName,
   appendHistory,
   REQUEST_ANNOTATIONS,
+  requestTime,
   RESOURCES_FINALIZER,
   resolveSpec,
   validateApplication,
@@ -11,8 +12,10 @@ import {
   type ResolvedSpec,
 } from '../contracts/application.ts';
 import { aggregateHealth, setCondition, type Condition, type ConditionInput } from '../core/conditions.ts';
+import { canonicalJson } from '../core/digest.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
+import { hookOf } from '../core/ordering.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { formatId, groupOf } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
@@ -20,11 +23,12 @@ import { summarise } from '../core/sync-result.ts';
 import type { SyncDeps } from '../engine/context.ts';
 import { planSync, sync } from '../engine/sync.ts';
 import type { ApplicationStore } from '../ports/applications.ts';
-import type { Cluster } from '../ports/cluster.ts';
+import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
 import type { Watcher } from '../ports/watch.ts';
 import type { GitCredentials, ResolvedRevision, SourceFetcher } from '../ports/source.ts';
+import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { RenderCache } from './render-cache.ts';
 
@@ -49,6 +53,8 @@ export interface ReconcilerDeps {
   readonly assessHealth: SyncDeps['assessHealth'];
   readonly metrics?: AgentMetrics;
   readonly log?: (line: Record<string, unknown>) => void;
+  /** Watches on managed resources: told which kinds each sync manages; answers health reads from its cache. */
+  readonly managed?: ManagedResources;
 }
 
 export interface ReconcileOutcome {
@@ -57,6 +63,12 @@ export interface ReconcileOutcome {
 }
 
 const PROGRESSING_RECHECK_MS = 5_000;
+/** How old a shared git resolution a poll accepts. */
+const SHARED_RESOLUTION_MAX_AGE_MS = 5_000;
+/** A type no watch covers. */
+const UNSERVED: ResourceType = { group: '', version: '', kind: '', plural: '', namespaced: false };
+/** However quiet the watches are, compare with the cluster at least this often. */
+const FULL_COMPARE_EVERY_MS = 30 * 60_000;
 const DEPENDENCY_RECHECK_MS = 5_000;
 
 /**
@@ -66,6 +78,31 @@ const DEPENDENCY_RECHECK_MS = 5_000;
  */
 export class ApplicationReconciler {
   readonly #deps: ReconcilerDeps;
+  /**
+   * The last resolution of each application's revision. A reconcile soon after another one (a
+   * managed-resource event, a progressing rollout) re-uses it instead of asking the git server again;
+   * a new spec, a request (webhooks refresh by request) or half an interval resolve anew.
+   */
+  readonly #resolved = new Map<
+    string,
+    { revision: ResolvedRevision; at: number; generation: number | undefined }
+  >();
+  /**
+   * Resolutions shared by the applications of one repository and revision: a push seen by 100
+   * applications, or 1000 starting at once, costs one `ls-remote`, not one each. Keyed by repository,
+   * revision and credentials; each remembers when it started.
+   */
+  /**
+   * Applications found in sync, with what that finding depended on. While none of it changed (spec,
+   * render — a commit that does not touch an application's inputs leaves its render as it was — and no
+   * event on any of its objects), the next look needs no comparison with the cluster: the watches
+   * vouch for it. A full comparison still runs every FULL_COMPARE_EVERY_MS.
+   */
+  readonly #clean = new Map<
+    string,
+    { generation: number | undefined; rendered: object; events: number; at: number }
+  >();
+  readonly #shared = new Map<string, { startedAt: number; revision: Promise<ResolvedRevision> }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -143,8 +180,28 @@ export class ApplicationReconciler {
       const status = (object['status'] ?? {}) as ApplicationStatus;
       const fetchOptions = await this.#fetchOptions(app, spec, signal);
       const sourceSpec = { repoURL: spec.source.repoURL, targetRevision: spec.source.targetRevision };
-      const latest = await this.#deps.source.resolve(sourceSpec, fetchOptions);
-      this.#deps.metrics?.gitLsRemote.inc();
+      const appKey = `${namespace}/${name}`;
+      const memo = this.#resolved.get(appKey);
+      const nowMs = clock.now().getTime();
+      let latest: ResolvedRevision;
+      if (
+        memo &&
+        Object.keys(requests).length === 0 &&
+        memo.generation === object.metadata.generation &&
+        nowMs - memo.at < spec.intervalMs / 2
+      ) {
+        latest = memo.revision;
+      } else {
+        // A poll accepts a resolution a few seconds old; a request one that started after it was made.
+        const times = Object.values(requests).map((r) => requestTime(r) ?? nowMs);
+        const notBefore = times.length > 0 ? Math.max(...times) : nowMs - SHARED_RESOLUTION_MAX_AGE_MS;
+        latest = await this.#resolveShared(
+          `${spec.source.repoURL}\u0000${spec.source.targetRevision}\u0000${namespace}/${spec.source.secretRef?.name ?? ''}`,
+          notBefore,
+          () => this.#deps.source.resolve(sourceSpec, fetchOptions),
+        );
+        this.#resolved.set(appKey, { revision: latest, at: nowMs, generation: object.metadata.generation });
+      }
 
       // 5. A rollback hold pins the revision until a newer commit arrives or a person releases it.
       let hold = status.hold;
@@ -191,20 +248,35 @@ export class ApplicationReconciler {
         operation = 'sync';
       }
 
+      const phases: Record<string, number> = {};
+      let mark = performance.now();
+      const phase = (name: string) => {
+        const now = performance.now();
+        phases[name] = Math.round(now - mark);
+        mark = now;
+      };
+      phase('resolve');
       const tree = await this.#deps.source.checkout(sourceSpec, target, fetchOptions);
-      const { result: rendered, cached } = await this.#deps.renders.render(tree.revision.sha, {
-        root: tree.dir,
-        path: spec.source.path,
-        ...(spec.source.type ? { type: spec.source.type } : {}),
-        ...(spec.source.directory ? { directory: spec.source.directory } : {}),
-        ...(spec.source.helm
-          ? { helm: { releaseName: name, namespace: spec.destination.namespace, ...spec.source.helm } }
-          : {}),
-      });
+      phase('checkout');
+      const { result: rendered, cached } = await this.#deps.renders.render(
+        tree.revision.sha,
+        {
+          root: tree.dir,
+          path: spec.source.path,
+          ...(spec.source.type ? { type: spec.source.type } : {}),
+          ...(spec.source.directory ? { directory: spec.source.directory } : {}),
+          ...(spec.source.helm
+            ? { helm: { releaseName: name, namespace: spec.destination.namespace, ...spec.source.helm } }
+            : {}),
+        },
+        // Keyed by what it reads: a commit re-renders only the applications whose files it changed.
+        { contentIds: (paths) => this.#deps.source.contentIds(sourceSpec, tree, paths, fetchOptions) },
+      );
       if (cached) this.#deps.metrics?.renderCacheHits.inc();
       else this.#deps.metrics?.renderCacheMisses.inc();
 
       // 6. Sync when automated (or asked); otherwise only compare.
+      phase('render');
       const destination = await this.#deps.destination(spec.destination.cluster);
       const syncDeps: SyncDeps = {
         cluster: destination.cluster,
@@ -231,10 +303,36 @@ export class ApplicationReconciler {
       const mayCorrectDrift = spec.automated?.selfHeal === true || newRevision;
       let result: SyncResult | undefined;
       let outOfSync = false;
-      if (operation !== undefined || (spec.automated !== undefined && mayCorrectDrift)) {
+      const managed = this.#deps.managed;
+      const eventsBefore = managed?.eventsOf(destination.name, options.application) ?? 0;
+      const clean = this.#clean.get(appKey);
+      const quiet =
+        managed !== undefined &&
+        clean !== undefined &&
+        operation === undefined &&
+        Object.keys(requests).length === 0 &&
+        status.sync?.status === 'Synced' &&
+        clean.generation === object.metadata.generation &&
+        // The same render (a commit that did not touch its inputs gives the same one): at the new commit.
+        clean.rendered === rendered &&
+        clean.events === eventsBefore &&
+        nowMs - clean.at < FULL_COMPARE_EVERY_MS &&
+        managed.covers(
+          destination.name,
+          (await typesOf(rendered.objects, destination.cluster)) ?? [UNSERVED],
+        );
+      this.#clean.delete(appKey);
+      if (quiet) {
+        // In sync, and nothing moved since: no request to the API server.
+      } else if (operation !== undefined || (spec.automated !== undefined && mayCorrectDrift)) {
         result = await sync(
           rendered.objects,
-          { ...options, prune: operation === 'rollback' ? true : options.prune },
+          {
+            ...options,
+            prune: operation === 'rollback' ? true : options.prune,
+            // Automated syncs run each desired state's hooks once (not at every interval, nor after a failover).
+            hooks: operation === undefined ? 'once' : 'always',
+          },
           syncDeps,
         );
         this.#deps.metrics?.syncs.inc({ result: result.phase });
@@ -248,16 +346,29 @@ export class ApplicationReconciler {
       }
 
       // 7. Health of what is deployed, and the status.
-      const healths = await liveHealth(
-        rendered.objects.map((r) => r.object),
-        spec.destination.namespace,
-        destination.cluster,
-        this.#deps.assessHealth,
-      );
-      const health = aggregateHealth(healths);
       const wrote =
         result !== undefined &&
         result.entries.some((e) => e.action !== 'unchanged' && e.action !== 'skipped');
+      phase(quiet ? 'quiet' : result ? 'sync' : 'plan');
+      const healths = await liveHealth(
+        // Hooks are not the application's resources: one deleted after it ran (or a Helm test) is not Missing.
+        rendered.objects.map((r) => r.object).filter((o) => hookOf(o) === undefined),
+        spec.destination.namespace,
+        destination,
+        this.#deps.assessHealth,
+        this.#deps.managed,
+        // Right after writes the watch may lag behind: read those from the API server.
+        new Set(
+          (result?.entries ?? [])
+            .filter((e) => e.action !== 'unchanged' && e.action !== 'skipped')
+            .map((e) => formatId(e.id)),
+        ),
+      );
+      this.#deps.managed?.track(
+        destination,
+        healths.flatMap((h) => (h.type ? [h.type] : [])),
+      );
+      const health = aggregateHealth(healths);
       // Changes on the same commit without a request: someone changed the cluster by hand, and it was put back.
       const drift =
         result !== undefined && !newRevision && operation === undefined
@@ -268,6 +379,13 @@ export class ApplicationReconciler {
         result !== undefined &&
         (wrote || result.phase === 'Failed' || newRevision || operation !== undefined);
       const synced = result ? result.phase === 'Succeeded' : !outOfSync;
+      if (synced)
+        this.#clean.set(appKey, {
+          generation: object.metadata.generation,
+          rendered,
+          events: eventsBefore,
+          at: quiet ? clean.at : nowMs,
+        });
       const handled = { ...status.handledRequests, ...requests };
       // A merge patch: `hold: null` removes a released hold.
       const nextStatus: Record<string, unknown> = {
@@ -338,6 +456,7 @@ export class ApplicationReconciler {
                   reason: health.status,
                   message: health.message || health.status,
                 };
+      phase('health');
       await this.#writeStatus(object, nextStatus, [
         ready,
         {
@@ -348,6 +467,7 @@ export class ApplicationReconciler {
         },
         { type: 'Stalled', status: 'False', reason: 'Reconciled', message: '' },
       ]);
+      phase('status');
       if (result && recordHistory) {
         await applications
           .event(object, {
@@ -376,6 +496,7 @@ export class ApplicationReconciler {
         health: health.status,
         wrote,
         ms: Math.round(performance.now() - started),
+        phases,
       });
       this.#deps.metrics?.reconcileDuration.observe(
         { result: 'success' },
@@ -389,6 +510,8 @@ export class ApplicationReconciler {
         { result: 'error' },
         (performance.now() - started) / 1000,
       );
+      // Cancelled (stopping, or leadership lost): another replica may lead already; write nothing.
+      if (signal?.aborted === true) throw error;
       if (error instanceof CapstanError && !error.retryable) {
         // Terminal: a new commit or spec is needed. Stalled, and looked at again at the interval.
         await this.#writeStatus(object, {}, [
@@ -418,7 +541,31 @@ export class ApplicationReconciler {
     }
   }
 
+  async #resolveShared(
+    key: string,
+    notBefore: number,
+    resolve: () => Promise<ResolvedRevision>,
+  ): Promise<ResolvedRevision> {
+    const existing = this.#shared.get(key);
+    if (existing && existing.startedAt >= notBefore) return existing.revision;
+    const startedAt = this.#deps.clock.now().getTime();
+    this.#deps.metrics?.gitLsRemote.inc();
+    const revision = resolve();
+    const entry = { startedAt, revision };
+    this.#shared.set(key, entry);
+    // Failures are not shared with later callers; old entries go when the map grows.
+    revision.catch(() => {
+      if (this.#shared.get(key) === entry) this.#shared.delete(key);
+    });
+    if (this.#shared.size > 1000) {
+      for (const [k, v] of this.#shared)
+        if (startedAt - v.startedAt > SHARED_RESOLUTION_MAX_AGE_MS) this.#shared.delete(k);
+    }
+    return revision;
+  }
+
   async #finalize(object: KubeObject): Promise<ReconcileOutcome> {
+    this.#resolved.delete(`${object.metadata.namespace ?? 'default'}/${object.metadata.name ?? ''}`);
     const finalizers = object.metadata.finalizers ?? [];
     if (!finalizers.includes(RESOURCES_FINALIZER)) return {};
     const namespace = object.metadata.namespace ?? 'default';
@@ -494,18 +641,29 @@ export class ApplicationReconciler {
     const current = (object['status'] ?? {}) as { conditions?: Condition[] };
     let next = current.conditions;
     for (const c of conditions) next = setCondition(next, c, { now, generation: object.metadata.generation });
+    const patch: Record<string, unknown> = {
+      ...fields,
+      conditions: next,
+      ...(object.metadata.generation === undefined ? {} : { observedGeneration: object.metadata.generation }),
+    };
+    // Nothing new: no write (a write per interval per application is load on etcd and on every watcher).
+    if (unchanged(object['status'] as Record<string, unknown> | undefined, patch)) return;
     await this.#deps.applications.patchStatus(
       object.metadata.namespace ?? 'default',
       object.metadata.name ?? '',
-      {
-        ...fields,
-        conditions: next,
-        ...(object.metadata.generation === undefined
-          ? {}
-          : { observedGeneration: object.metadata.generation }),
-      },
+      patch,
     );
   }
+}
+
+/** Whether a merge patch would leave the status as it is (`null` removes a field). */
+function unchanged(status: Record<string, unknown> | undefined, patch: Record<string, unknown>): boolean {
+  for (const [key, value] of Object.entries(patch)) {
+    const current = status?.[key];
+    if (value === null ? current !== undefined : canonicalJson(current) !== canonicalJson(value))
+      return false;
+  }
+  return true;
 }
 
 /** Requests (annotations) whose id differs from the last one handled. */
@@ -537,25 +695,60 @@ function rollbackTarget(status: ApplicationStatus, request: string): string | un
 interface ResourceHealth extends Health {
   readonly id: { group: string; kind: string; namespace: string; name: string };
   readonly version?: string;
+  readonly type?: ResourceType;
   readonly subject: string;
 }
 
+/** The health of each desired object as it is live: from the watch cache where it answers, else a GET. */
 async function liveHealth(
   objects: readonly KubeObject[],
   defaultNamespace: string,
-  cluster: Cluster,
+  destination: Destination,
   assess: SyncDeps['assessHealth'],
+  managed: ManagedResources | undefined,
+  written: ReadonlySet<string>,
 ): Promise<ResourceHealth[]> {
+  const { cluster } = destination;
   const result: ResourceHealth[] = [];
   for (const o of objects) {
     const type = await cluster.resourceType(o.apiVersion, o.kind);
     const namespace = type?.namespaced === true ? (o.metadata.namespace ?? defaultNamespace) : '';
     const id = { group: groupOf(o.apiVersion), kind: o.kind, namespace, name: o.metadata.name ?? '' };
-    const live = type ? await cluster.get(type, namespace, id.name) : undefined;
+    let live: KubeObject | undefined;
+    if (type) {
+      const cached = written.has(formatId(id))
+        ? undefined
+        : managed?.get(destination.name, type, namespace, id.name);
+      // The watch sees only objects Capstan labelled: one missing there may exist unlabelled, so ask.
+      live = cached ?? (await cluster.get(type, namespace, id.name));
+    }
     const health = assess(live);
-    result.push({ ...health, id, ...(type ? { version: type.version } : {}), subject: formatId(id) });
+    result.push({
+      ...health,
+      id,
+      ...(type ? { version: type.version, type } : {}),
+      subject: formatId(id),
+    });
   }
   return result;
+}
+
+/** The served types of the objects; undefined when one is not served (then no watch vouches for it). */
+async function typesOf(
+  objects: readonly { object: KubeObject }[],
+  cluster: Cluster,
+): Promise<ResourceType[] | undefined> {
+  const types: ResourceType[] = [];
+  const seen = new Set<string>();
+  for (const { object } of objects) {
+    const key = `${object.apiVersion}/${object.kind}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const type = await cluster.resourceType(object.apiVersion, object.kind);
+    if (!type) return undefined;
+    types.push(type);
+  }
+  return types;
 }
 
 function reasonOf(code: string): string {

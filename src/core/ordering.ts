@@ -11,6 +11,8 @@ import type { HookPhase } from './sync-result.ts';
 export const WAVE_ANNOTATION = 'capstan.dev/sync-wave';
 export const HOOK_ANNOTATION = 'capstan.dev/hook';
 export const HOOK_DELETE_POLICY_ANNOTATION = 'capstan.dev/hook-delete-policy';
+/** Set on a hook when it is created: the digest of the desired state it ran for (see SyncOptions.hooks). */
+export const HOOK_DIGEST_ANNOTATION = 'capstan.dev/hook-digest';
 
 export type HookDeletePolicy = 'BeforeHookCreation' | 'HookSucceeded' | 'HookFailed';
 

@@ -1,5 +1,7 @@
 import { messageOf } from '../core/errors.ts';
-import type { Wave } from '../core/ordering.ts';
+import type { Health } from '../core/health.ts';
+import { HOOK_DIGEST_ANNOTATION, type Wave } from '../core/ordering.ts';
+import type { KubeObject } from '../core/resource.ts';
 import { FIELD_MANAGER } from '../core/ownership.ts';
 import { formatId, keyOf } from '../core/resource.ts';
 import type { HookPhase, SyncEntry } from '../core/sync-result.ts';
@@ -13,11 +15,18 @@ export interface HookContext {
   readonly prepared: ReadonlyMap<string, PreparedObject>;
   readonly timeoutMs: number;
   readonly emit: (entry: SyncEntry) => void;
+  /** The desired state's digest: each hook is marked with it (HOOK_DIGEST_ANNOTATION). */
+  readonly digest: string;
+  /** A hook that already completed for this digest (and still exists) is reported unchanged, not run again. */
+  readonly skipCompleted: boolean;
+  /** Ends the wait for a hook early; the caller then stops the sync (see `sync`). */
+  readonly signal?: AbortSignal;
 }
 
 /**
  * Runs the hooks of one phase, wave by wave: each is (re-)created — an existing one is deleted first
- * under BeforeHookCreation — and waited for until it completes (Healthy) or fails (Degraded). Returns
+ * under BeforeHookCreation — and waited for until it completes (Healthy) or fails (Degraded); with
+ * `skipCompleted`, one that already completed for this desired state is reported unchanged. Returns
  * the entries and whether every hook succeeded; a failed hook stops the phase.
  */
 export async function runHooks(
@@ -44,20 +53,36 @@ export async function runHooks(
         };
       } else {
         try {
-          if (
-            policies.includes('BeforeHookCreation') &&
-            (await cluster.get(type, hook.id.namespace, hook.id.name))
-          ) {
+          const live = await cluster.get(type, hook.id.namespace, hook.id.name);
+          const done = ctx.skipCompleted ? completedFor(live, ctx.digest, assessHealth) : undefined;
+          if (done) {
+            entry = {
+              ...base,
+              action: 'unchanged',
+              message: `${phase} hook already completed`,
+              health: done,
+            };
+            ctx.emit(entry);
+            entries.push(entry);
+            continue;
+          }
+          if (policies.includes('BeforeHookCreation') && live) {
             await deleteAndWait(cluster, clock, type, hook.id.namespace, hook.id.name, ctx.timeoutMs);
           }
-          await cluster.apply(type, prepared.object, { fieldManager: FIELD_MANAGER, force: true });
+          await cluster.apply(type, withDigest(prepared.object, ctx.digest), {
+            fieldManager: FIELD_MANAGER,
+            force: true,
+          });
           const outcome = await waitForHealth([{ id: hook.id, type }], {
             cluster,
             clock,
             assessHealth,
             timeoutMs: ctx.timeoutMs,
             intervalMs: 500,
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
           });
+          // Cancelled while waiting: neither succeeded nor failed; the caller stops the sync.
+          if (ctx.signal?.aborted === true) return { entries, ok: false };
           const health = outcome.health.get(formatId(hook.id));
           const succeeded = outcome.healthy;
           entry = {
@@ -88,4 +113,25 @@ export async function runHooks(
     }
   }
   return { entries, ok: true };
+}
+
+function withDigest(object: KubeObject, digest: string): KubeObject {
+  return {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      annotations: { ...object.metadata.annotations, [HOOK_DIGEST_ANNOTATION]: digest },
+    },
+  };
+}
+
+/** The health of a hook that ran to completion for this desired state; undefined when it must run. */
+function completedFor(
+  live: KubeObject | undefined,
+  digest: string,
+  assessHealth: SyncDeps['assessHealth'],
+): Health | undefined {
+  if (live?.metadata.annotations?.[HOOK_DIGEST_ANNOTATION] !== digest) return undefined;
+  const health = assessHealth(live);
+  return health.status === 'Healthy' ? health : undefined;
 }

@@ -76,6 +76,17 @@ export async function sync(
     );
   }
   const changes = new Map(plan.changes.map((c) => [keyOf(c.prepared.id), c]));
+  // Cancelled (the agent stops, or lost its leadership): stop between steps and record nothing — no
+  // failed sync, no inventory, no SyncFail hooks. What was applied stays; the next sync resumes it.
+  const stopIfCancelled = () => {
+    if (options.signal?.aborted === true) {
+      throw new CapstanError(
+        'SYNC_CANCELLED',
+        `the sync of ${options.application} was cancelled part-way; nothing was recorded and the next sync carries on`,
+        { retryable: true, cause: options.signal.reason },
+      );
+    }
+  };
 
   // 4. A dry run reports the plan and what would be pruned, and stops.
   if (dryRun) {
@@ -119,19 +130,35 @@ export async function sync(
   }
 
   const applied: ResourceId[] = [];
-  const recordInventory = async (ids: readonly ResourceId[]) => {
+  // The inventory's digest is that of the last successful sync: a failed one keeps the previous digest.
+  const recordInventory = async (ids: readonly ResourceId[], succeeded: boolean) => {
     await deps.inventory.write(
-      makeInventory(options.application, ids, { digest, now: deps.clock.now(), revision: options.revision }),
+      makeInventory(options.application, ids, {
+        digest: succeeded ? digest : (previous?.digest ?? ''),
+        now: deps.clock.now(),
+        revision: succeeded ? options.revision : previous?.revision,
+      }),
     );
   };
   const failAndRecord = async (why: string) => {
     // Keep ownership of everything that may exist now: the previous inventory and what this sync applied.
     const keep = [...(previous?.entries ?? []).map(parseKey), ...applied];
-    await recordInventory(keep);
+    await recordInventory(keep, false);
     await runFailHooks();
     return finish(why);
   };
-  const hookContext = { deps, prepared: byKey, timeoutMs, emit };
+  // Hooks run once per desired state when asked (the agent's automated syncs): see SyncOptions.hooks.
+  const once = options.hooks === 'once';
+  const runHookPhases = !once || previous?.digest !== digest;
+  const hookContext = {
+    deps,
+    prepared: byKey,
+    timeoutMs,
+    emit,
+    digest,
+    skipCompleted: once,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
   const runFailHooks = async () => {
     if (order.phases.SyncFail.length > 0) {
       step('running SyncFail hooks');
@@ -168,10 +195,12 @@ export async function sync(
       timeoutMs,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    stopIfCancelled();
     if (outcome.healthy) return undefined;
     return `${what} ${outcome.timedOut ? `not healthy within ${Math.round(timeoutMs / 1000)} s` : 'degraded'}: ${outcome.pending.join('; ')}`;
   };
 
+  stopIfCancelled();
   // 5a. The CreateNamespace option: namespaces the objects need, created but never owned (never pruned).
   if (missingNamespaces.length > 0) {
     step(`creating ${missingNamespaces.length} namespace(s): ${missingNamespaces.join(', ')}`);
@@ -209,9 +238,10 @@ export async function sync(
   }
 
   // 6. PreSync hooks: a failure stops the sync before any other change.
-  if (order.phases.PreSync.length > 0) {
+  if (runHookPhases && order.phases.PreSync.length > 0) {
     step('running PreSync hooks');
     const pre = await runHooks('PreSync', order.phases.PreSync, hookContext);
+    stopIfCancelled();
     if (!pre.ok)
       return failAndRecord('a PreSync hook failed; the sync stopped before applying anything else');
   }
@@ -221,20 +251,22 @@ export async function sync(
   for (const [index, wave] of syncWaves.entries()) {
     const objects = wave.objects.filter((o) => !o.hook);
     const hooks = wave.objects.filter((o) => o.hook);
+    stopIfCancelled();
     step(`applying wave ${wave.wave}: ${objects.length} object(s)`);
     if (!(await applyObjects(objects, wave.wave)))
       return failAndRecord(
         `applying wave ${wave.wave} failed; later waves were not applied and nothing was pruned`,
       );
-    if (hooks.length > 0) {
+    if (runHookPhases && hooks.length > 0) {
       const syncHooks = await runHooks(
         'Sync',
         [{ wave: wave.wave, objects: hooks }] satisfies Wave[],
         hookContext,
       );
+      stopIfCancelled();
       if (!syncHooks.ok) return failAndRecord(`a Sync hook of wave ${wave.wave} failed`);
     }
-    const later = index < syncWaves.length - 1 || order.phases.PostSync.length > 0;
+    const later = index < syncWaves.length - 1 || (runHookPhases && order.phases.PostSync.length > 0);
     if (later) {
       const unhealthy = await waitHealthy(objects, `wave ${wave.wave}`);
       if (unhealthy) return failAndRecord(`${unhealthy}; later waves were not applied`);
@@ -242,13 +274,15 @@ export async function sync(
   }
 
   // 8. PostSync hooks, once everything is healthy.
-  if (order.phases.PostSync.length > 0) {
+  if (runHookPhases && order.phases.PostSync.length > 0) {
     step('running PostSync hooks');
     const post = await runHooks('PostSync', order.phases.PostSync, hookContext);
+    stopIfCancelled();
     if (!post.ok) return failAndRecord('a PostSync hook failed');
   }
 
   // 9. Prune what this application owned and no longer wants (only after everything else succeeded).
+  stopIfCancelled();
   if (candidates.length > 0)
     step(
       `${options.prune === true ? 'pruning' : 'checking'} ${candidates.length} object(s) no longer in the desired state`,
@@ -261,7 +295,7 @@ export async function sync(
   );
 
   // 10. Record the inventory: what is wanted, plus what was left behind and is still owned.
-  await recordInventory([...regularIds, ...pruned.stillOwned]);
+  await recordInventory([...regularIds, ...pruned.stillOwned], true);
 
   // 11. Wait for health when asked; Degraded ends the wait early.
   if (options.wait === true) {

@@ -13,6 +13,7 @@ import {
   validateApplication,
 } from '../contracts/application.ts';
 import { pushAffects } from '../controller/refresh-match.ts';
+import { mapBounded } from '../engine/concurrency.ts';
 import { KubeApplicationStore } from '../adapters/kube/application-store.ts';
 import { ConfigMapInventoryStore } from '../adapters/kube/inventory-store.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
@@ -24,12 +25,16 @@ import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { runAgentLoop } from '../controller/agent.ts';
+export { DEFAULT_LEADER_ELECTION } from '../controller/leader-election.ts';
 import { agentMetrics, Registry, type AgentMetrics } from '../controller/metrics.ts';
 import { ApplicationReconciler, type Destination } from '../controller/reconciler.ts';
+import { ManagedResources } from '../controller/managed-resources.ts';
 import { RenderCache } from '../controller/render-cache.ts';
 import type { WorkQueue } from '../controller/work-queue.ts';
+import type { RenderLimits } from '../ports/renderer.ts';
 import type { GitCredentials } from '../ports/source.ts';
 import { systemClock } from './clock.ts';
+import { ClusterRegistry } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 
 export interface AgentOptions {
@@ -51,6 +56,13 @@ export interface AgentOptions {
         readonly retryPeriodMs?: number;
       };
   readonly cacheDir?: string;
+  /**
+   * The agent's own namespace: cluster Secrets, the webhook Secret and, by default, the Lease are there.
+   * Default: the leader election's namespace, else POD_NAMESPACE, else capstan-system.
+   */
+  readonly namespace?: string;
+  /** Bounds on every render (time limit, objects, bytes). Default: DEFAULT_RENDER_LIMITS (60 s, 5000 objects). */
+  readonly renderLimits?: Partial<RenderLimits>;
   readonly log?: (line: Record<string, unknown>) => void;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
@@ -123,31 +135,39 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     inventory: new ConfigMapInventoryStore(cluster),
     watcher: new KubeWatcher(watchClient),
   };
+  const agentNamespace =
+    options.namespace ??
+    (options.leaderElection === false ? undefined : options.leaderElection?.namespace) ??
+    process.env['POD_NAMESPACE'] ??
+    'capstan-system';
+  const clusters = new ClusterRegistry({ cluster, namespace: agentNamespace, inCluster, log });
+  const managed = new ManagedResources({ assessHealth, metrics, log });
   const reconciler = new ApplicationReconciler({
+    managed,
     applications,
-    source: new GitSourceFetcher({ cacheDir: join(options.cacheDir ?? cacheRoot(), 'git') }),
+    source: new GitSourceFetcher({
+      cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+      // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
+      // (ls-remote is counted by the reconciler, per resolve.)
+      onRemoteOperation: (operation) => {
+        if (operation.kind === 'fetch') metrics.gitFetches.inc({ result: operation.result });
+      },
+    }),
     renders: new RenderCache(
-      new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm }),
+      new ManifestRenderer({
+        kustomizeBinary: tools.kustomize,
+        helmBinary: tools.helm,
+        ...(options.renderLimits ? { limits: options.renderLimits } : {}),
+      }),
     ),
-    destination: (name) => {
-      if (name === IN_CLUSTER) return Promise.resolve(inCluster);
-      return Promise.reject(
-        new CapstanError(
-          'DESTINATION_UNKNOWN',
-          `destination cluster '${name}' is not registered; this version deploys to '${IN_CLUSTER}' only`,
-        ),
-      );
-    },
+    // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.
+    destination: (name) => clusters.resolve(name),
     credentials: (namespace, name) => credentialsFrom(cluster, namespace, name),
     clock: systemClock,
     assessHealth,
     metrics,
     log,
   });
-  const agentNamespace =
-    (options.leaderElection === false ? undefined : options.leaderElection?.namespace) ??
-    process.env['POD_NAMESPACE'] ??
-    'capstan-system';
   const servers =
     options.http === false
       ? []
@@ -160,6 +180,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         applicationType,
         watcher: new KubeWatcher(watchClient),
         reconciler,
+        managed,
         clock: systemClock,
         concurrency: options.concurrency ?? 4,
         ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
@@ -170,7 +191,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
           ? {
               election: {
                 lock: new KubeLeaseLock(new RestClient(config, { timeoutMs: 2_000 }), {
-                  namespace: agentNamespace,
+                  namespace: election.namespace ?? agentNamespace,
                   name: election.name ?? 'capstan-agent',
                 }),
                 identity,
@@ -189,6 +210,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     );
   } finally {
     for (const server of servers) await server.close();
+    clusters.close();
     cluster.close();
     watchClient.close();
   }
@@ -231,17 +253,23 @@ async function startHttp(
       },
       refresh: async (event) => {
         const matched: string[] = [];
-        const requestId = `webhook-${event.deliveryId ?? String(Date.now())}`.slice(0, 200);
-        for (const object of await parts.applications.list()) {
+        // The time first: the agent re-uses only git resolutions that started after it (requestTime).
+        const requestId = `${String(Date.now())}-webhook-${event.deliveryId ?? ''}`.slice(0, 200);
+        const affected = (
+          await parts.applications.list(options.labelSelector ? { labelSelector: options.labelSelector } : {})
+        ).filter((object) => {
           const validation = validateApplication(object);
-          if (!validation.ok || !pushAffects(resolveSpec(validation.value), event)) continue;
+          return validation.ok && pushAffects(resolveSpec(validation.value), event);
+        });
+        // An annotation, not a local queue: whichever replica got the webhook, the leader sees it.
+        // In parallel: a push to a monorepo may touch hundreds, and the sender waits (GitHub 10 s).
+        await mapBounded(affected, 16, async (object) => {
           const namespace = object.metadata.namespace ?? 'default';
           const name = object.metadata.name ?? '';
-          // An annotation, not a local queue: whichever replica got the webhook, the leader sees it.
           await parts.applications.annotate(namespace, name, REQUEST_ANNOTATIONS.refresh, requestId);
           matched.push(`${namespace}/${name}`);
-        }
-        return { applications: matched };
+        });
+        return { applications: matched.sort() };
       },
       logger: parts.log,
     });

@@ -3,7 +3,8 @@ import type { KubeObject } from '../core/resource.ts';
 /** Application objects in the Kubernetes API, as the agent reads and updates them. */
 export interface ApplicationStore {
   get(namespace: string, name: string): Promise<KubeObject | undefined>;
-  list(): Promise<KubeObject[]>;
+  /** Every Application (in all namespaces), or those with these labels (`key=value,...`). */
+  list(options?: { labelSelector?: string }): Promise<KubeObject[]>;
   /** Replaces the status (status subresource, merge patch of `status`). */
   patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
   /** Sets metadata.finalizers, guarded by the resourceVersion read (409 when the object changed meanwhile). */

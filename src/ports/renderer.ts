@@ -83,6 +83,26 @@ export interface RenderResult {
   readonly objects: readonly RenderedObject[];
 }
 
+/** What a render reads and what renders it: enough to know, without rendering, when it would render the same. */
+export interface RenderInputs {
+  readonly type: RendererType;
+  /**
+   * The folders and files of the checkout the render reads (relative to its root, normalised, `.` for
+   * the root), sorted, none inside another. Undefined when they cannot be known for sure (a remote
+   * base): then only the commit identifies the render.
+   */
+  readonly paths: readonly string[] | undefined;
+  /** What identifies the programs that render it (`kustomize v5.8.1`); empty for plain files. */
+  readonly tools: readonly string[];
+}
+
 export interface Renderer {
   render(request: RenderRequest): Promise<RenderResult>;
+  /**
+   * What `render(request)` would read, found without rendering (configuration files such as
+   * kustomizations are read; a tool runs only once, for its version). Rejects where the render would
+   * fail before running (a kustomization that cannot be parsed, a path out of the checkout). Optional:
+   * without it, or when it rejects, a cache keys renders by their commit.
+   */
+  inputs?(request: RenderRequest): Promise<RenderInputs>;
 }

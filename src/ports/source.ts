@@ -61,4 +61,19 @@ export interface SourceFetcher {
    * repository URL); later calls for the same commit reuse the tree on disk.
    */
   checkout(source: SourceSpec, revision: ResolvedRevision, options?: FetchOptions): Promise<SourceTree>;
+  /**
+   * What the files at some paths of a checked-out tree are, by content, without reading them: for each
+   * path (relative to the tree's root, `.` for the root itself) an id that is equal at two commits
+   * exactly when the files at and below that path are written the same at both (git's tree or blob
+   * hash, with whatever else decides the checked-out bytes). Undefined for a path that is not a plain
+   * folder or file of the commit: missing, reached through a symlink, or with a symlink in or under it
+   * (a reader following it would read outside the path). Keys of the result are the paths as given.
+   * Costs at most one local git run per tree and set of paths (no network), remembered afterwards.
+   */
+  contentIds(
+    source: SourceSpec,
+    tree: SourceTree,
+    paths: readonly string[],
+    options?: FetchOptions,
+  ): Promise<ReadonlyMap<string, string | undefined>>;
 }

@@ -214,6 +214,122 @@ describe('the agent', () => {
     );
   });
 
+  it('sees drift through watches, not the interval: corrected with selfHeal, OutOfSync without', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `drift-${namespace}`;
+    const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: api }
+  template:
+    metadata:
+      labels: { app: api }
+    spec:
+      containers:
+        - name: api
+          image: registry.invalid/api:1.0.0
+`;
+    await git.createRepository(repo, {
+      files: {
+        'heal/settings.yaml': configMap('healed', { level: 'info' }),
+        'heal/api.yaml': deployment,
+        'watch/settings.yaml': configMap('watched', { level: 'info' }),
+      },
+    });
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    const source = (path: string) => ({
+      repoURL: git.url(repo),
+      path,
+      insecureHttp: true,
+      secretRef: { name: 'git' },
+    });
+    // An hour: anything this test sees within seconds came from the watches, not from polling.
+    await createApp(namespace, 'heal', {
+      source: source('heal'),
+      syncPolicy: { automated: { prune: true, selfHeal: true } },
+      interval: '1h',
+    });
+    await createApp(namespace, 'watch', {
+      source: source('watch'),
+      syncPolicy: { automated: { prune: true } },
+      interval: '1h',
+    });
+    for (const name of ['heal', 'watch']) {
+      await eventually(async () => ready(await getApp(namespace, name))?.status === 'True', {
+        what: `Application ${name} Ready`,
+        timeoutMs: 60_000,
+      });
+    }
+
+    // An edit with kubectl: put back at once and recorded as drift.
+    await kube.core.patchNamespacedConfigMap({
+      namespace,
+      name: 'healed',
+      body: [{ op: 'replace', path: '/data/level', value: 'hacked' }],
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'healed' })).data?.['level'] === 'info',
+      { what: 'the edited ConfigMap put back', timeoutMs: 15_000 },
+    );
+    // kubectl scale: the replicas put back.
+    await kube.apps.patchNamespacedDeploymentScale({
+      namespace,
+      name: 'api',
+      body: [{ op: 'replace', path: '/spec/replicas', value: 3 }],
+    });
+    await eventually(
+      async () => (await kube.apps.readNamespacedDeployment({ namespace, name: 'api' })).spec?.replicas === 1,
+      { what: 'the scaled Deployment put back', timeoutMs: 15_000 },
+    );
+    // Deleted by hand: created again.
+    await kube.core.deleteNamespacedConfigMap({ namespace, name: 'healed' });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedConfigMap({ namespace, name: 'healed' }).catch(() => undefined))
+          ?.data?.['level'] === 'info',
+      { what: 'the deleted ConfigMap re-created', timeoutMs: 15_000 },
+    );
+    const events = await eventually(
+      async () => {
+        const list = await kube.core.listNamespacedEvent({ namespace });
+        const drift = list.items.filter(
+          (e) => e.reason === 'DriftCorrected' && e.involvedObject.name === 'heal',
+        );
+        return drift.length > 0 ? drift : false;
+      },
+      { what: 'a DriftCorrected event', timeoutMs: 10_000 },
+    );
+    assert.match(events.map((e) => e.message).join('\n'), /ConfigMap\/.*healed|Deployment\/.*api/);
+
+    // Without selfHeal: left as it is, and reported OutOfSync at once.
+    await kube.core.patchNamespacedConfigMap({
+      namespace,
+      name: 'watched',
+      body: [{ op: 'replace', path: '/data/level', value: 'hacked' }],
+    });
+    await eventually(async () => (await getApp(namespace, 'watch')).status?.sync?.status === 'OutOfSync', {
+      what: 'the unhealed drift reported OutOfSync',
+      timeoutMs: 15_000,
+    });
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'watched' })).data?.['level'],
+      'hacked',
+    );
+
+    const metrics = await (await fetch(`${address}/metrics`)).text();
+    assert.match(metrics, /^capstan_resource_events_total\{reaction="changed"\} [1-9]/m);
+    assert.match(metrics, /^capstan_resource_events_total\{reaction="deleted"\} [1-9]/m);
+    assert.match(metrics, /^capstan_resource_watches [1-9]/m);
+  });
+
   it('keeps everything when the git server is down, shows the source error, and recovers', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const repo = `outage-${namespace}`;

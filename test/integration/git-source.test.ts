@@ -285,6 +285,26 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
     assert.equal(made, single, 'twelve checkouts, one fetch');
   });
 
+  it('reports each git fetch and ls-remote it runs: one fetch for many concurrent checkouts of a new commit', async () => {
+    const reported: string[] = [];
+    const counted = new GitSourceFetcher({
+      cacheDir: await folder('counted-cache'),
+      onRemoteOperation: (operation) => reported.push(`${operation.kind} ${operation.result}`),
+    });
+    await server.createRepository('counted', { files: { 'c.txt': 'one\n' } });
+    const first = await counted.resolve(spec('counted'), options);
+    await Promise.all(Array.from({ length: 12 }, () => counted.checkout(spec('counted'), first, options)));
+    await server.commit('counted', { files: { 'c.txt': 'two\n' } });
+    const second = await counted.resolve(spec('counted'), options);
+    await Promise.all(Array.from({ length: 12 }, () => counted.checkout(spec('counted'), second, options)));
+    await counted.checkout(spec('counted'), first, options);
+    assert.deepEqual(reported, ['ls-remote success', 'fetch success', 'ls-remote success', 'fetch success']);
+    await assert.rejects(
+      counted.checkout(spec('counted'), { sha: 'f'.repeat(40), ref: 'f'.repeat(40) }, options),
+    );
+    assert.equal(reported.at(-1), 'fetch error');
+  });
+
   it('sees a new commit with ls-remote alone, and fetches it once at checkout', async () => {
     const single = await requestsOfOneFetch();
     await server.createRepository('moving', { files: { 'm.txt': 'one\n' } });

@@ -388,6 +388,42 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
     });
   });
 
+  describe('inputs (what a render reads, for the render cache)', () => {
+    it('names the folder of plain files, and no tool', async () => {
+      assert.deepEqual(await renderer.inputs({ root, path: 'plain' }), {
+        type: 'directory',
+        paths: ['plain'],
+        tools: [],
+      });
+    });
+
+    it("names an overlay's base outside its folder, and kustomize's version, without running a build", async () => {
+      const inputs = await renderer.inputs({ root, path: 'kustomize/overlays/prod' });
+      assert.equal(inputs.type, 'kustomize');
+      assert.deepEqual(inputs.paths, ['kustomize/base', 'kustomize/overlays/prod']);
+      assert.match(inputs.tools[0] ?? '', /^kustomize v5\./);
+      // A remote base: what it reads is not in the checkout.
+      const remote = await renderer.inputs({
+        root,
+        path: 'kustomize/remote',
+        kustomize: { allowRemoteBases: true },
+      });
+      assert.equal(remote.paths, undefined);
+      await fails(renderer.inputs({ root, path: 'kustomize/remote' }), 'RENDER_REMOTE_BASE', /is remote/);
+    });
+
+    it("names a chart's values files outside its folder, and helm's version", async () => {
+      const inputs = await renderer.inputs({
+        root,
+        path: 'helm/web',
+        helm: { valueFiles: ['values-prod.yaml', '../../envs/prod.yaml'] },
+      });
+      assert.equal(inputs.type, 'helm');
+      assert.deepEqual(inputs.paths, ['envs/prod.yaml', 'helm/web']);
+      assert.match(inputs.tools[0] ?? '', /^helm .*v3\./);
+    });
+  });
+
   describe('bad input', () => {
     it('malformed YAML: names the file, line and column', async () => {
       await mkdir(join(root, 'bad', 'malformed'), { recursive: true });

@@ -171,8 +171,9 @@ function ended(
   };
 }
 
-/** git run on the local cache only (no network): arguments and extra environment entries. */
+/** git run on the local cache only (no network): arguments, extra environment entries and an output cap. */
 export type LocalGit = (
   args: readonly string[],
   extraEnv?: Readonly<Record<string, string>>,
+  limits?: { readonly maxOutputBytes?: number },
 ) => Promise<GitRunResult>;

@@ -6,6 +6,8 @@
  * the commit's files once under trees/<sha>/ (see layout.ts). Concurrent callers for the same
  * repository and commit share one run; a later call for a commit already checked out runs no git at all.
  * Network operations on different repositories run in parallel, up to `maxConcurrentFetches`.
+ * contentIds() lists paths of a checked-out commit in its cache repository (see path-content.ts), once per
+ * commit and set of paths, so that a render can be keyed by what it reads rather than by the commit.
  */
 import { CapstanError } from '../../core/errors.ts';
 import type {
@@ -32,6 +34,7 @@ import {
   type TargetRevision,
 } from './revision.ts';
 import { SingleFlight } from './single-flight.ts';
+import { normalisePath, readContentIds } from './path-content.ts';
 import { materialiseTree } from './tree.ts';
 import { parseRepoUrl, type RepoUrl } from './url.ts';
 
@@ -44,6 +47,14 @@ export interface GitSourceFetcherOptions {
   readonly defaultTimeoutMs?: number;
   /** Git network operations (ls-remote, fetch) running at once, over all repositories. Default 4. */
   readonly maxConcurrentFetches?: number;
+  /** Told of each git network operation when it ends (one `git fetch` or `git ls-remote` run): for metrics. */
+  readonly onRemoteOperation?: (operation: RemoteOperation) => void;
+}
+
+/** One git network operation that ran: which, and how it ended. */
+export interface RemoteOperation {
+  readonly kind: 'fetch' | 'ls-remote';
+  readonly result: 'success' | 'error' | 'cancelled';
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -54,6 +65,8 @@ const LOCAL_TIMEOUT_MS = 10 * 60_000;
 const MAX_LS_REMOTE_BYTES = 32 * 1024 * 1024;
 /** Checked-out (repository, commit) pairs remembered in memory; older ones are found on disk again. */
 const REMEMBERED_CHECKOUTS = 4096;
+/** Content ids by (commit, paths) remembered in memory: a few commits of every application. */
+const REMEMBERED_CONTENT_IDS = 8192;
 
 /** A commit's files on disk, shared by every caller. */
 interface CheckedOut {
@@ -74,7 +87,13 @@ export class GitSourceFetcher implements SourceFetcher {
   readonly #checkouts = new SingleFlight<CheckedOut>({ maxRemembered: REMEMBERED_CHECKOUTS, cancelled });
   /** Key `<sha>`: one tree per commit, whichever repository it came from. */
   readonly #trees = new SingleFlight<CommitInfo>({ maxRemembered: 0, cancelled });
+  /** Key `<repository cache key>@<sha>` and the paths: one listing per commit and set of paths. */
+  readonly #contentIds = new SingleFlight<ReadonlyMap<string, string | undefined>>({
+    maxRemembered: REMEMBERED_CONTENT_IDS,
+    cancelled,
+  });
   readonly #local: LocalGit;
+  readonly #onRemoteOperation: ((operation: RemoteOperation) => void) | undefined;
   #ready: Promise<void> | undefined;
 
   constructor(options: GitSourceFetcherOptions) {
@@ -82,7 +101,8 @@ export class GitSourceFetcher implements SourceFetcher {
     this.#binary = options.gitBinary ?? 'git';
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#network = new Limiter(options.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES);
-    this.#local = (args, extraEnv) =>
+    this.#onRemoteOperation = options.onRemoteOperation;
+    this.#local = (args, extraEnv, limits) =>
       runGit({
         binary: this.#binary,
         args,
@@ -93,6 +113,7 @@ export class GitSourceFetcher implements SourceFetcher {
         }),
         cwd: this.#layout.home,
         timeoutMs: LOCAL_TIMEOUT_MS,
+        ...(limits?.maxOutputBytes !== undefined && { maxOutputBytes: limits.maxOutputBytes }),
       });
   }
 
@@ -148,6 +169,33 @@ export class GitSourceFetcher implements SourceFetcher {
     return { revision: { sha, ref: revision.ref }, commit: tree.commit, dir: tree.dir };
   }
 
+  async contentIds(
+    source: SourceSpec,
+    tree: SourceTree,
+    paths: readonly string[],
+    options: FetchOptions = {},
+  ): Promise<ReadonlyMap<string, string | undefined>> {
+    // 1. Check the URL and the commit before anything runs.
+    const repo = parseRepoUrl(source.repoURL, urlOptions(options));
+    const sha = checkedSha(tree.revision.sha, repo.display);
+
+    // 2. The paths as the repository names them; one that cannot be in it (absolute, `..`) has no id.
+    const normal = new Map(paths.map((path) => [path, normalisePath(path)]));
+    const wanted = [...new Set([...normal.values()].flatMap((p) => (p === undefined ? [] : [p])))].sort();
+
+    // 3. One listing of the commit in this repository's cache per set of paths, shared and remembered.
+    const key = `${repo.cacheKey}@${sha}\u0000${wanted.join('\u0000')}`;
+    const ids = await this.#contentIds.run(
+      key,
+      async () => {
+        await this.#prepare();
+        return readContentIds(this.#local, this.#layout.repo(repo.cacheKey), sha, wanted);
+      },
+      options.signal,
+    );
+    return new Map(paths.map((path) => [path, ids.get(normal.get(path) ?? '\u0000')]));
+  }
+
   async #checkoutOnce(
     repo: RepoUrl,
     ref: string,
@@ -182,29 +230,31 @@ export class GitSourceFetcher implements SourceFetcher {
     signal: AbortSignal,
   ): Promise<void> {
     const fetch = (refspec: string, auth: GitAuth) =>
-      this.#network.run(
-        () =>
-          this.#remoteGit(
-            repo,
-            [
-              `--git-dir=${bare}`,
-              'fetch',
-              '--quiet',
-              '--depth=1',
-              '--no-tags',
-              '--no-write-fetch-head',
-              '--recurse-submodules=no',
-              '--',
-              repo.url,
-              refspec,
-            ],
-            options,
-            auth,
-            signal,
-          ),
-        signal,
-        cancelled,
-      );
+      this.#network
+        .run(
+          () =>
+            this.#remoteGit(
+              repo,
+              [
+                `--git-dir=${bare}`,
+                'fetch',
+                '--quiet',
+                '--depth=1',
+                '--no-tags',
+                '--no-write-fetch-head',
+                '--recurse-submodules=no',
+                '--',
+                repo.url,
+                refspec,
+              ],
+              options,
+              auth,
+              signal,
+            ),
+          signal,
+          cancelled,
+        )
+        .then((result) => this.#report('fetch', result));
     await this.#withAuth(repo, options, async (auth) => {
       const context = {
         repo,
@@ -239,11 +289,14 @@ export class GitSourceFetcher implements SourceFetcher {
   async #lsRemote(repo: RepoUrl, args: readonly string[], options: FetchOptions): Promise<string> {
     await this.#prepare();
     return this.#withAuth(repo, options, async (auth) => {
-      const result = await this.#network.run(
-        () =>
-          this.#remoteGit(repo, ['ls-remote', ...args], options, auth, options.signal, MAX_LS_REMOTE_BYTES),
-        options.signal,
-        cancelled,
+      const result = this.#report(
+        'ls-remote',
+        await this.#network.run(
+          () =>
+            this.#remoteGit(repo, ['ls-remote', ...args], options, auth, options.signal, MAX_LS_REMOTE_BYTES),
+          options.signal,
+          cancelled,
+        ),
       );
       if (!result.ok) {
         throw gitFailure(result, {
@@ -280,6 +333,13 @@ export class GitSourceFetcher implements SourceFetcher {
       ...(signal && { signal }),
       ...(maxOutputBytes !== undefined && { maxOutputBytes }),
     });
+  }
+
+  /** Reports a network operation that ran (see GitSourceFetcherOptions.onRemoteOperation). */
+  #report(kind: RemoteOperation['kind'], result: GitRunResult): GitRunResult {
+    const outcome = result.ok ? 'success' : result.aborted ? 'cancelled' : 'error';
+    this.#onRemoteOperation?.({ kind, result: outcome });
+    return result;
   }
 
   /** Runs work with the credentials handed to git, and removes any file written for them afterwards. */

@@ -26,8 +26,9 @@ export class KubeApplicationStore implements ApplicationStore {
     return res.body as KubeObject;
   }
 
-  async list(): Promise<KubeObject[]> {
-    const res = await this.#client.call('GET', `${BASE}/${APPLICATION_PLURAL}`);
+  async list(options: { labelSelector?: string } = {}): Promise<KubeObject[]> {
+    const query = options.labelSelector ? `?labelSelector=${encodeURIComponent(options.labelSelector)}` : '';
+    const res = await this.#client.call('GET', `${BASE}/${APPLICATION_PLURAL}${query}`);
     if (res.status !== 200) throw apiError(res.status, res.body, 'list applications', 'list');
     return ((res.body as { items?: KubeObject[] }).items ?? []).map((item) => ({
       ...item,

@@ -33,7 +33,7 @@ export function checkpoint(context: RenderContext): number {
 export function timeoutError(subject: string, timeoutMs: number, tool?: string): CapstanError {
   return new CapstanError(
     'RENDER_TIMEOUT',
-    `rendering ${subject} did not finish within ${timeoutMs} ms${tool ? ` (${tool} was killed)` : ''}; it may succeed on a retry, or raise the time limit`,
+    `rendering ${subject} did not finish within ${timeoutMs} ms${tool ? ` (${tool} was killed)` : ''}; it may succeed on a retry, or raise the render time limit`,
     { subject, retryable: true },
   );
 }

@@ -14,6 +14,8 @@ export interface ToolRun {
   /** The child's whole environment. */
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
+  /** The render's whole time limit, named in the timeout error (`timeoutMs` is what is left of it). Default: timeoutMs. */
+  readonly limitMs?: number;
   /** stdout beyond this many bytes kills the tool (RENDER_OUTPUT_TOO_LARGE). */
   readonly maxOutputBytes: number;
   readonly signal?: AbortSignal | undefined;
@@ -128,7 +130,7 @@ function stopError(run: ToolRun, reason: 'timeout' | 'too-large' | 'cancelled'):
     case 'timeout':
       return new CapstanError(
         'RENDER_TIMEOUT',
-        `${run.description} did not finish within ${run.timeoutMs} ms and was killed; it may succeed on a retry, or raise the time limit`,
+        `${run.description} did not finish within ${run.limitMs ?? run.timeoutMs} ms and was killed; it may succeed on a retry, or raise the render time limit`,
         { subject, retryable: true },
       );
     case 'too-large':

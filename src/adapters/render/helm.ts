@@ -14,6 +14,7 @@ import type { HelmOptions } from '../../ports/renderer.ts';
 import { confine, joinInside } from './confine.ts';
 import { checkpoint, NO_NETWORK, type RenderContext } from './context.ts';
 import { runTool } from './exec.ts';
+import { outermost } from './inputs.ts';
 import { parseConfig, readBounded, tooLarge } from './read.ts';
 
 export const CHART_FILE = 'Chart.yaml';
@@ -58,6 +59,7 @@ export async function renderHelm(
       cwd: context.folder.absolute,
       env: helmEnv(home),
       timeoutMs: checkpoint(context),
+      limitMs: context.limits.timeoutMs,
       maxOutputBytes: context.limits.maxTotalBytes,
       signal: context.signal,
       description: `helm template ${chartPath}`,
@@ -71,6 +73,17 @@ export async function renderHelm(
   }
   // 5. One parse per template, so that each object's source is its template.
   return parseTemplates(context, output);
+}
+
+/**
+ * The folders and files of the checkout `helm template` reads: the chart folder (its vendored charts
+ * too) and the values files, wherever they are in the checkout.
+ */
+export function helmInputs(context: RenderContext, options: HelmOptions): string[] {
+  const values = (options.valueFiles ?? []).map((file) =>
+    joinInside(context.folder.relative, file, 'values file'),
+  );
+  return outermost([context.folder.relative, ...values]);
 }
 
 function helmEnv(home: string): Record<string, string> {

@@ -8,6 +8,9 @@
  * repositories) are refused unless `allowRemoteBases`. kustomize then runs without credentials,
  * with `--load-restrictor=LoadRestrictionsRootOnly`, and (unless remote bases are allowed) with
  * proxies that lead nowhere and git allowed no protocol at all.
+ *
+ * The same walk tells what a render reads (kustomizeInputs): the folder, and every base, component and
+ * file its kustomizations name, recursively, wherever they are in the checkout.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +21,7 @@ import type { KustomizeOptions } from '../../ports/renderer.ts';
 import { confine, joinInside } from './confine.ts';
 import { checkpoint, NO_NETWORK, type RenderContext } from './context.ts';
 import { runTool } from './exec.ts';
+import { outermost } from './inputs.ts';
 import { parseConfig, readBounded, tooLarge, type ConfigFile } from './read.ts';
 
 /** The names kustomize looks for, in its order. */
@@ -36,7 +40,7 @@ export async function renderKustomize(
 ): Promise<ParsedObject[]> {
   const allowRemote = options.allowRemoteBases ?? false;
   // 1. Check every path named by the kustomizations reachable from the folder.
-  await checkKustomizations(context, allowRemote);
+  await walkKustomizations(context, allowRemote);
   // 2. Run kustomize in a clean environment, bounded in time and output.
   const home = join(context.scratch, 'kustomize-home');
   await mkdir(home, { recursive: true });
@@ -47,6 +51,7 @@ export async function renderKustomize(
     cwd: context.folder.absolute,
     env: kustomizeEnv(home, allowRemote),
     timeoutMs: checkpoint(context),
+    limitMs: context.limits.timeoutMs,
     maxOutputBytes: context.limits.maxTotalBytes,
     signal: context.signal,
     description: `kustomize build ${folder}`,
@@ -55,6 +60,20 @@ export async function renderKustomize(
   // 3. Parse what it printed.
   const { maxAliases, maxObjects, maxTotalBytes } = context.limits;
   return parseManifests(output, `${folder} (kustomize)`, { maxAliases, maxObjects, maxBytes: maxTotalBytes });
+}
+
+/**
+ * The folders and files of the checkout a kustomize render reads: the folder, every kustomization folder
+ * reachable from it and every path they name (reduced to the outermost ones). Undefined with a remote
+ * base (what it reads is not in the checkout). Rejects as the render would: a kustomization that cannot
+ * be parsed, a path out of the checkout, a remote base that is not allowed.
+ */
+export async function kustomizeInputs(
+  context: RenderContext,
+  options: KustomizeOptions,
+): Promise<string[] | undefined> {
+  const reads = await walkKustomizations(context, options.allowRemoteBases ?? false);
+  return reads.remote ? undefined : outermost([context.folder.relative, ...reads.paths]);
 }
 
 function kustomizeEnv(home: string, allowRemote: boolean): Record<string, string> {
@@ -104,7 +123,22 @@ interface PathEntry {
   readonly base: boolean;
 }
 
-async function checkKustomizations(context: RenderContext, allowRemote: boolean): Promise<void> {
+/** What the kustomizations reachable from the folder read: local paths, and whether anything remote. */
+interface KustomizationReads {
+  readonly paths: string[];
+  remote: boolean;
+}
+
+/** One checked entry: the local path it reads, the kustomization folder to walk next, or remote. */
+interface CheckedEntry {
+  readonly reads?: string;
+  readonly next?: string;
+  readonly remote?: true;
+}
+
+/** Checks every kustomization reachable from the folder (see the top of this file) and tells what they read. */
+async function walkKustomizations(context: RenderContext, allowRemote: boolean): Promise<KustomizationReads> {
+  const reads: KustomizationReads = { paths: [], remote: false };
   const queue = [context.folder.relative];
   const seen = new Set<string>();
   for (let folder = queue.shift(); folder !== undefined; folder = queue.shift()) {
@@ -112,6 +146,7 @@ async function checkKustomizations(context: RenderContext, allowRemote: boolean)
     const confined = await confine(context.root, folder, 'kustomization folder');
     if (seen.has(confined.absolute)) continue;
     seen.add(confined.absolute);
+    reads.paths.push(confined.relative);
     const name = await findKustomization(confined.absolute);
     if (name === undefined) {
       if (folder === context.folder.relative) {
@@ -129,20 +164,23 @@ async function checkKustomizations(context: RenderContext, allowRemote: boolean)
     const text = await readBounded(join(confined.absolute, name), file, context.limits.maxFileBytes);
     const config = parseConfig(text, file, context.limits.maxAliases);
     for (const entry of pathEntries(config)) {
-      const next = await checkEntry(context, config, folder, entry, allowRemote);
-      if (next !== undefined) queue.push(next);
+      const checked = await checkEntry(context, config, folder, entry, allowRemote);
+      if (checked.reads !== undefined) reads.paths.push(checked.reads);
+      if (checked.next !== undefined) queue.push(checked.next);
+      if (checked.remote) reads.remote = true;
     }
   }
+  return reads;
 }
 
-/** Checks one path; returns the folder to scan next when it names another kustomization. */
+/** Checks one path; tells what it reads, and the folder to scan next when it names another kustomization. */
 async function checkEntry(
   context: RenderContext,
   config: ConfigFile,
   folder: string,
   entry: PathEntry,
   allowRemote: boolean,
-): Promise<string | undefined> {
+): Promise<CheckedEntry> {
   const where = `${config.at(entry.offset)}: ${entry.field} entry`;
   /** Remote entries are skipped when allowed (kustomize fetches them), refused otherwise. */
   const checkRemote = (): void => {
@@ -155,7 +193,7 @@ async function checkEntry(
   };
   if (CLEARLY_REMOTE.test(entry.value)) {
     checkRemote();
-    return undefined;
+    return { remote: true };
   }
   const relative = joinInside(folder, entry.value, where);
   let target: Awaited<ReturnType<typeof confine>>;
@@ -163,21 +201,21 @@ async function checkEntry(
     target = await confine(context.root, relative, where);
   } catch (error) {
     if (!(error instanceof CapstanError) || error.code !== 'RENDER_NOT_FOUND') throw error;
-    if (!entry.base) return undefined; // kustomize names a missing patch or file itself
+    if (!entry.base) return { reads: relative }; // kustomize names a missing patch or file itself
     if (MAYBE_REMOTE.test(entry.value)) {
       checkRemote();
-      return undefined;
+      return { remote: true };
     }
     throw new CapstanError('RENDER_NOT_FOUND', `${where} ${JSON.stringify(entry.value)} does not exist`, {
       subject: config.at(entry.offset),
     });
   }
   const info = await stat(target.absolute);
-  if (info.isDirectory()) return entry.base ? target.relative : undefined;
+  if (info.isDirectory()) return { reads: target.relative, ...(entry.base && { next: target.relative }) };
   if (info.size > context.limits.maxFileBytes) {
     throw tooLarge(target.relative, context.limits.maxFileBytes, info.size);
   }
-  return undefined;
+  return { reads: target.relative };
 }
 
 /** A URL of any scheme (https:, ssh:, file:, git::, gh:) or an scp-like git address (git@host:repo). */

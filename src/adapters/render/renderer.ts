@@ -2,6 +2,7 @@
  * ManifestRenderer: the Renderer port over plain folders, kustomize and helm. It confines the
  * requested folder to the checkout, picks the renderer (or takes the one asked for), applies the
  * limits and the time limit, and gives every renderer a private scratch folder, removed afterwards.
+ * inputs() tells, without rendering, what a render reads and which tool version renders it.
  */
 import { lstat, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,16 +11,19 @@ import { CapstanError } from '../../core/errors.ts';
 import type { ParsedObject } from '../../core/manifest.ts';
 import {
   DEFAULT_RENDER_LIMITS,
+  type RenderInputs,
   type Renderer,
   type RendererType,
+  type RenderLimits,
   type RenderRequest,
   type RenderResult,
 } from '../../ports/renderer.ts';
 import { confine, type ConfinedPath } from './confine.ts';
 import { checkpoint, type RenderContext } from './context.ts';
 import { renderDirectory } from './directory.ts';
-import { CHART_FILE, renderHelm } from './helm.ts';
-import { findKustomization, renderKustomize } from './kustomize.ts';
+import { CHART_FILE, helmInputs, renderHelm } from './helm.ts';
+import { ToolVersions } from './inputs.ts';
+import { findKustomization, kustomizeInputs, renderKustomize } from './kustomize.ts';
 
 export interface ManifestRendererOptions {
   /** Path of the kustomize binary. */
@@ -28,10 +32,13 @@ export interface ManifestRendererOptions {
   readonly helmBinary: string;
   /** Where each render's private scratch folder is made. Default: the system's temporary folder. */
   readonly tempDir?: string;
+  /** Limits for every render (a request's own limits win). Default: DEFAULT_RENDER_LIMITS. */
+  readonly limits?: Partial<RenderLimits>;
 }
 
 export class ManifestRenderer implements Renderer {
   readonly #options: ManifestRendererOptions;
+  readonly #versions = new ToolVersions();
 
   constructor(options: ManifestRendererOptions) {
     this.#options = options;
@@ -39,7 +46,7 @@ export class ManifestRenderer implements Renderer {
 
   async render(request: RenderRequest): Promise<RenderResult> {
     const started = Date.now();
-    const limits = { ...DEFAULT_RENDER_LIMITS, ...request.limits };
+    const limits = { ...DEFAULT_RENDER_LIMITS, ...this.#options.limits, ...request.limits };
     // 1. The folder, confined to the checkout.
     const root = await checkoutRoot(request.root);
     const folder = await confine(root, request.path === '' ? '.' : request.path, 'path');
@@ -66,6 +73,44 @@ export class ManifestRenderer implements Renderer {
       return { type, objects };
     } finally {
       await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  async inputs(request: RenderRequest): Promise<RenderInputs> {
+    const limits = { ...DEFAULT_RENDER_LIMITS, ...this.#options.limits, ...request.limits };
+    // 1. The folder, as render() confines it.
+    const root = await checkoutRoot(request.root);
+    const folder = await confine(root, request.path === '' ? '.' : request.path, 'path');
+    if (!(await lstat(folder.absolute)).isDirectory()) {
+      throw new CapstanError('RENDER_NOT_FOUND', `path ${folder.relative} is not a folder`, {
+        subject: folder.relative,
+      });
+    }
+    // 2. What each renderer reads: its checks before rendering walk it (no tool runs, no scratch folder).
+    const type = request.type ?? (await detectType(folder));
+    const context: RenderContext = {
+      root,
+      folder,
+      limits,
+      deadline: Date.now() + limits.timeoutMs,
+      signal: request.signal,
+      scratch: '',
+    };
+    switch (type) {
+      case 'directory':
+        return { type, paths: [folder.relative], tools: [] };
+      case 'kustomize':
+        return {
+          type,
+          paths: await kustomizeInputs(context, request.kustomize ?? {}),
+          tools: [await this.#versions.of('kustomize', this.#options.kustomizeBinary, ['version'])],
+        };
+      case 'helm':
+        return {
+          type,
+          paths: helmInputs(context, request.helm ?? {}),
+          tools: [await this.#versions.of('helm', this.#options.helmBinary, ['version'])],
+        };
     }
   }
 

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { runAgent } from '../../main/agent.ts';
+import { DEFAULT_LEADER_ELECTION, runAgent, type AgentOptions } from '../../main/agent.ts';
 import { EXIT, UsageError } from '../output.ts';
+import { parseDuration } from './push.ts';
 
 export const AGENT_HELP = `Usage: capstan agent [options]
 
@@ -13,7 +14,15 @@ Options:
   --concurrency N            Applications reconciled at once (default: 4)
   --selector LABELS          only Applications with these labels (key=value,...), e.g. to shard
   --lease-namespace NS       namespace of the leader-election Lease (default: POD_NAMESPACE or capstan-system)
+  --lease-name NAME          name of the Lease (default: capstan-agent); replicas of one agent share it
+  --lease-duration DURATION  how long a leader's lease lasts unrenewed; a dead leader is replaced after it
+                             (default: 15s; whole seconds)
+  --renew-deadline DURATION  a leader that could not renew for this long steps down (default: 10s, or
+                             2/3 of --lease-duration when only that is given)
+  --retry-period DURATION    pause between tries to acquire or renew (default: 2s, or 2/15 of --lease-duration)
   --no-leader-election       act alone (one replica only)
+  --render-timeout DURATION  time limit for one render (plain files, kustomize, helm) (default: 60s)
+  --max-objects N            most objects one render may produce (default: 5000)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
   --port N                   health, readiness and webhooks (default: 8080)
   --metrics-port N           metrics (default: 8081)
@@ -31,7 +40,13 @@ export async function agent(argv: readonly string[]): Promise<number> {
       concurrency: { type: 'string' },
       selector: { type: 'string' },
       'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string' },
+      'lease-duration': { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      'retry-period': { type: 'string' },
       'no-leader-election': { type: 'boolean' },
+      'render-timeout': { type: 'string' },
+      'max-objects': { type: 'string' },
       'bind-address': { type: 'string' },
       port: { type: 'string' },
       'metrics-port': { type: 'string' },
@@ -56,6 +71,13 @@ export async function agent(argv: readonly string[]): Promise<number> {
     return n;
   };
   const ports = [port('port', values.port, 8080), port('metrics-port', values['metrics-port'], 8081)];
+  const election = leaderElection(values);
+  const renderLimits = {
+    ...(values['render-timeout'] === undefined
+      ? {}
+      : { timeoutMs: positiveDuration('render-timeout', values['render-timeout']) }),
+    ...(values['max-objects'] === undefined ? {} : { maxObjects: maxObjects(values['max-objects']) }),
+  };
   const stop = new AbortController();
   const onSignal = () => {
     stop.abort();
@@ -69,12 +91,64 @@ export async function agent(argv: readonly string[]): Promise<number> {
       concurrency,
       ...(values.selector ? { labelSelector: values.selector } : {}),
       http: { host: values['bind-address'] ?? '0.0.0.0', ports },
-      leaderElection:
-        values['no-leader-election'] === true
-          ? false
-          : { ...(values['lease-namespace'] ? { namespace: values['lease-namespace'] } : {}) },
+      leaderElection: values['no-leader-election'] === true ? false : election,
+      ...(Object.keys(renderLimits).length > 0 ? { renderLimits } : {}),
     },
     stop.signal,
   );
   return EXIT.ok;
+}
+
+function positiveDuration(flag: string, text: string): number {
+  const ms = parseDuration(text, `--${flag}`);
+  if (!(ms > 0)) throw new UsageError(`--${flag} must be longer than zero, not '${text}'`);
+  return ms;
+}
+
+function maxObjects(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
+    throw new UsageError(`--max-objects must be a whole number from 1 to 1000000, not '${text}'`);
+  return n;
+}
+
+/**
+ * The Lease and its timings. Given only --lease-duration, the renew deadline and retry period keep
+ * Kubernetes' proportions (15 s, 10 s, 2 s), so that one flag is enough for a faster hand-over.
+ */
+function leaderElection(values: {
+  'lease-namespace'?: string | undefined;
+  'lease-name'?: string | undefined;
+  'lease-duration'?: string | undefined;
+  'renew-deadline'?: string | undefined;
+  'retry-period'?: string | undefined;
+}): NonNullable<Exclude<AgentOptions['leaderElection'], false>> {
+  const lease = values['lease-duration'];
+  const leaseMs =
+    lease === undefined
+      ? DEFAULT_LEADER_ELECTION.leaseDurationSeconds * 1000
+      : positiveDuration('lease-duration', lease);
+  if (!Number.isInteger(leaseMs / 1000))
+    throw new UsageError(`--lease-duration must be a whole number of seconds, not '${lease ?? ''}'`);
+  const scaled = (share: number, fallback: number) =>
+    lease === undefined ? fallback : Math.round(leaseMs * share);
+  const renewDeadlineMs =
+    values['renew-deadline'] === undefined
+      ? scaled(2 / 3, DEFAULT_LEADER_ELECTION.renewDeadlineMs)
+      : positiveDuration('renew-deadline', values['renew-deadline']);
+  const retryPeriodMs =
+    values['retry-period'] === undefined
+      ? scaled(2 / 15, DEFAULT_LEADER_ELECTION.retryPeriodMs)
+      : positiveDuration('retry-period', values['retry-period']);
+  if (renewDeadlineMs >= leaseMs)
+    throw new UsageError('--renew-deadline must be shorter than --lease-duration');
+  if (retryPeriodMs * (1 + DEFAULT_LEADER_ELECTION.jitterFactor) >= renewDeadlineMs)
+    throw new UsageError('--retry-period (with 20 % jitter) must be shorter than --renew-deadline');
+  return {
+    ...(values['lease-namespace'] ? { namespace: values['lease-namespace'] } : {}),
+    ...(values['lease-name'] ? { name: values['lease-name'] } : {}),
+    leaseDurationSeconds: leaseMs / 1000,
+    renewDeadlineMs,
+    retryPeriodMs,
+  };
 }

@@ -43,6 +43,22 @@ describe('capstan CLI', () => {
     assert.match(output.stderr, /-o must be one of table, json, yaml/);
   });
 
+  it('checks the agent lease and render flags before connecting to anything', () => {
+    const refused = (args: string[], message: RegExp) => {
+      const r = capstan('agent', ...args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    };
+    refused(['--lease-duration', '2.5s'], /--lease-duration must be a whole number of seconds, not '2.5s'/);
+    refused(['--lease-duration', '3s', '--renew-deadline', '3s'], /--renew-deadline must be shorter than/);
+    refused(['--render-timeout', '0s'], /--render-timeout must be longer than zero/);
+    refused(['--max-objects', '0'], /--max-objects must be a whole number from 1 to 1000000, not '0'/);
+    const help = capstan('agent', '--help');
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--lease-duration DURATION/);
+    assert.match(help.stdout, /--render-timeout DURATION .*\(default: 60s\)/);
+  });
+
   it('lists no clusters as an empty JSON array', () => {
     const r = capstan('dev-cluster', 'status', '-o', 'json');
     assert.equal(r.status, 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applicationOwnerName } from '../../../src/contracts/application.ts';
+import { applicationOwnerName, requestTime } from '../../../src/contracts/application.ts';
 import { validateApplicationName } from '../../../src/adapters/kube/inventory-store.ts';
 
 describe('the ownership name of an Application', () => {
@@ -18,5 +18,16 @@ describe('the ownership name of an Application', () => {
         validateApplicationName(name);
       });
     }
+  });
+});
+
+describe('requestTime', () => {
+  it('reads milliseconds or seconds at the start of a request id, nothing else', () => {
+    assert.equal(requestTime('1732812345678'), 1732812345678);
+    assert.equal(requestTime('1732812345678-webhook-abc'), 1732812345678);
+    assert.equal(requestTime('1732812345:3'), 1732812345000);
+    assert.equal(requestTime('webhook-1732812345678'), undefined);
+    assert.equal(requestTime('17328123456789'), undefined);
+    assert.equal(requestTime('now'), undefined);
   });
 });

@@ -233,6 +233,11 @@ capstan_render_cache_misses_total 1
 # HELP capstan_drift_corrections_total Live objects corrected after they drifted from Git.
 # TYPE capstan_drift_corrections_total counter
 capstan_drift_corrections_total 1
+# HELP capstan_resource_watches Watches on managed resources, one per kind and destination cluster.
+# TYPE capstan_resource_watches gauge
+capstan_resource_watches 0
+# HELP capstan_resource_events_total Events of managed resources, by the reaction: changed (drift), deleted, health, ignored.
+# TYPE capstan_resource_events_total counter
 # HELP capstan_applications Applications, by sync status and health.
 # TYPE capstan_applications gauge
 capstan_applications{sync="OutOfSync",health="Degraded"} 1

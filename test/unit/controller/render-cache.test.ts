@@ -55,6 +55,49 @@ describe('render cache', () => {
     assert.equal(renderer.calls, 3);
   });
 
+  it('keys by the content of what the render reads where the renderer tells it, by commit where a path has no id', async () => {
+    const renderer = Object.assign(countingRenderer(), {
+      inputs: (request: RenderRequest) =>
+        Promise.resolve({ type: 'directory' as const, paths: [request.path, 'shared'], tools: ['tool v1'] }),
+    });
+    const cache = new RenderCache(renderer);
+    let ids: Record<string, string | undefined> = { 'apps/web': 'tree:1', shared: 'tree:2' };
+    let lookups = 0;
+    const source = {
+      contentIds: (paths: readonly string[]) => {
+        lookups += 1;
+        return Promise.resolve(new Map(paths.map((p) => [p, ids[p]])));
+      },
+    };
+    await cache.render('c1', { root: '/a', path: 'apps/web' }, source);
+    assert.equal((await cache.render('c2', { root: '/b', path: 'apps/web' }, source)).cached, true);
+    assert.equal((await cache.render('c2', { root: '/b', path: 'apps/web' }, source)).cached, true);
+    assert.equal(lookups, 2, 'one lookup per commit and request');
+    ids = { 'apps/web': 'tree:1', shared: 'tree:3' };
+    assert.equal((await cache.render('c3', { root: '/b', path: 'apps/web' }, source)).cached, false);
+    ids = { 'apps/web': 'tree:1', shared: undefined };
+    const byCommit = await cache.key('c4', { root: '/b', path: 'apps/web' }, source);
+    assert.match(byCommit, /"commit":"c4"/);
+    assert.match(byCommit, /tool v1/);
+  });
+
+  it('keys by commit, without remembering it, when the content ids fail', async () => {
+    const renderer = Object.assign(countingRenderer(), {
+      inputs: () => Promise.resolve({ type: 'directory' as const, paths: ['p'], tools: [] }),
+    });
+    const cache = new RenderCache(renderer);
+    let fail = true;
+    const source = {
+      contentIds: (paths: readonly string[]) =>
+        fail
+          ? Promise.reject(new Error('git failed'))
+          : Promise.resolve(new Map(paths.map((p) => [p, 'id']))),
+    };
+    assert.match(await cache.key('c', { root: '/', path: 'p' }, source), /"commit":"c"/);
+    fail = false;
+    assert.match(await cache.key('c', { root: '/', path: 'p' }, source), /"content":\{"p":"id"\}/);
+  });
+
   it('forgets the least recently used entry past its bound', async () => {
     const renderer = countingRenderer();
     const cache = new RenderCache(renderer, { maxEntries: 2 });
