@@ -2,7 +2,7 @@
 // concurrent server-side-apply client on the same cluster (the ceiling), in one run.
 // Usage: npm run bench -- [--runs 5] [--objects 500]
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ import { mapBounded } from '../src/engine/concurrency.ts';
 import { sync } from '../src/engine/sync.ts';
 import { systemClock } from '../src/main/clock.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
+import { writeSection } from './run.ts';
 import { summarise, type Summary } from './stats.ts';
 
 const { values } = parseArgs({
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
     row('cold sync (everything created)', s.capstanCold, s.rawCold),
     row('no-op sync (nothing changed)', s.capstanNoop, s.rawNoop),
     '',
-    `Reproduce: \`npm run bench -- --runs ${RUNS} --objects ${COUNT}\` (starts or reuses the local cluster \`capstan-bench\`).`,
+    `Reproduce: \`npm run bench:engine -- --runs ${RUNS} --objects ${COUNT}\` (starts or reuses the local cluster \`capstan-bench\`).`,
     '',
   ].join('\n');
   await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
@@ -209,18 +210,11 @@ async function main(): Promise<void> {
     join(import.meta.dirname, 'results', 'sync-500.json'),
     JSON.stringify({ date, machine, runs: RUNS, objects: COUNT, samples, summary: s }, null, 2) + '\n',
   );
-  const docPath = join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
-  let doc: string;
-  try {
-    doc = await readFile(docPath, 'utf8');
-  } catch {
-    doc =
-      '# Benchmarks\n\nFigures measured with the benchmarks in `bench/`. Medians of repeated runs, side by side in one run.\n\n';
-  }
-  const start = doc.indexOf('## Sync of ');
-  const next = start >= 0 ? doc.indexOf('\n## ', start + 1) : -1;
-  doc = start >= 0 ? doc.slice(0, start) + section + (next >= 0 ? doc.slice(next + 1) : '') : doc + section;
-  await writeFile(docPath, doc);
+  await writeSection(
+    join(import.meta.dirname, '..', 'docs', 'benchmarks.md'),
+    `<!-- engine:start (written by \`npm run bench:engine\`) -->\n${section.trimEnd()}\n<!-- engine:end -->`,
+    'engine',
+  );
   console.log(section);
 }
 

@@ -1,0 +1,506 @@
+// The benchmark harness: Capstan and its peers (Flux, Argo CD) on the same local cluster and git
+// server, in one run, interleaved. Scenarios:
+//   a  commit-to-applied latency, through the webhook and by polling, for 1 and for K applications
+//   b  drift-to-corrected latency
+//   c  cold sync of N applications × M objects: time, CPU seconds, peak RSS, API requests
+//   d  steady state with N applications: CPU seconds per minute, RSS, API requests per minute
+//   e  a monorepo commit touching one application among N: git requests, renders
+//   f  the ceiling: a raw concurrent server-side-apply client applying the same N × M objects
+// Usage: npm run bench -- [--quick] [--runs 5] [--systems capstan,flux,argocd] [--scenarios a,b,c,d,e,f]
+//        [--apps 1000] [--objects 10] [--out docs/benchmarks.md]
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { KubeCluster, loadKubeConfig } from '../src/adapters/kube/kube-cluster.ts';
+import type { KubeObject } from '../src/core/resource.ts';
+import { attach, up, type LocalCluster } from '../src/devcluster/cluster.ts';
+import { GitServer } from '../src/devcluster/gitserver.ts';
+import { mapBounded } from '../src/engine/concurrency.ts';
+import type { ResourceType } from '../src/ports/cluster.ts';
+import { appFolder, appManifests, appName, monorepoFiles } from './fixtures.ts';
+import { MarkerObserver } from './observer.ts';
+import { totalUsage } from './proc.ts';
+import { summarise, type Summary } from './stats.ts';
+import type { BenchApp, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
+import { capstanDriver, metricValue } from './systems/capstan.ts';
+import { peerDrivers } from './systems/peers.ts';
+
+export interface BenchConfig {
+  readonly quick: boolean;
+  readonly runs: number;
+  /** Applications of scenario a's larger case. */
+  readonly webhookApps: readonly number[];
+  /** Applications of scenarios c, d, e, f. */
+  readonly scaleApps: number;
+  readonly objectsPerApp: number;
+  /** Polling interval of scenarios a and b, seconds. */
+  readonly interval: number;
+  /** Polling interval of scenarios c to e (a realistic default), seconds. */
+  readonly scaleInterval: number;
+  /** Steady-state window of scenario d, seconds. */
+  readonly window: number;
+  readonly concurrency: number;
+}
+
+export function benchConfig(options: {
+  quick: boolean;
+  runs?: number | undefined;
+  apps?: number | undefined;
+  objects?: number | undefined;
+}): BenchConfig {
+  const quick = options.quick;
+  return {
+    quick,
+    runs: options.runs ?? (quick ? 3 : 5),
+    webhookApps: quick ? [1, 10] : [1, 100],
+    scaleApps: options.apps ?? (quick ? 50 : 1000),
+    objectsPerApp: options.objects ?? 10,
+    interval: quick ? 15 : 30,
+    scaleInterval: quick ? 30 : 180,
+    window: quick ? 15 : 60,
+    concurrency: 8,
+  };
+}
+
+/** Samples by scenario key, then by system. */
+type Samples = Record<string, Record<string, number[]>>;
+
+interface ScenarioInfo {
+  readonly title: string;
+  readonly unit: string;
+  /** Lower is better for every figure here. */
+  readonly digits: number;
+}
+
+function record(samples: Samples, key: string, system: string, value: number): void {
+  samples[key] ??= {};
+  (samples[key][system] ??= []).push(value);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function apiRequests(admin: KubeCluster): Promise<number> {
+  const res = await admin.client.call('GET', '/metrics', { accept: 'text/plain' });
+  return metricValue(typeof res.body === 'string' ? res.body : String(res.body), 'apiserver_request_total');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      systems: { type: 'string', default: 'capstan,flux,argocd' },
+      scenarios: { type: 'string', default: 'a,b,c,d,e,f' },
+      apps: { type: 'string' },
+      objects: { type: 'string' },
+      out: { type: 'string' },
+    },
+    strict: true,
+  });
+  const config = benchConfig({
+    quick: values.quick,
+    runs: values.runs === undefined ? undefined : Number(values.runs),
+    apps: values.apps === undefined ? undefined : Number(values.apps),
+    objects: values.objects === undefined ? undefined : Number(values.objects),
+  });
+  const scenarios = new Set(values.scenarios.split(','));
+  const log = (line: string) => {
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  };
+
+  const clusterName = process.env['CAPSTAN_BENCH_CLUSTER'] ?? 'capstan-bench';
+  const cluster: LocalCluster =
+    (await attach(clusterName)) ??
+    (await up({
+      name: clusterName,
+      progress: (l) => {
+        log(`cluster: ${l}`);
+      },
+    }));
+  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }), { maxSockets: 16 });
+  const work = await mkdtemp(join(tmpdir(), 'capstan-bench-'));
+  const git = await GitServer.start({ root: join(work, 'git') });
+
+  const wanted = values.systems.split(',');
+  const all: SystemDriver[] = [capstanDriver, ...(await peerDrivers(log))];
+  const drivers: SystemDriver[] = [];
+  const skipped: Record<string, string> = {};
+  for (const d of all) {
+    if (!wanted.includes(d.name.toLowerCase().replace(/\s+/g, ''))) continue;
+    const why = await d.unavailable();
+    if (why) {
+      skipped[d.name] = why;
+      log(`${d.name}: not measured: ${why}`);
+    } else drivers.push(d);
+  }
+  const samples: Samples = {};
+  const nsType = (await admin.resourceType('v1', 'Namespace')) as ResourceType;
+
+  const freshNamespace = async (prefix: string) => {
+    const name = `${prefix}-${randomBytes(2).toString('hex')}`;
+    await admin.apply(
+      nsType,
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      { fieldManager: 'bench' },
+    );
+    return name;
+  };
+  const dropNamespace = async (name: string) => {
+    await admin.delete(nsType, '', name);
+    // Wait, so that the namespace controller's work does not overlap the next measurement.
+    for (let i = 0; i < 600; i++) {
+      if (!(await admin.get(nsType, '', name))) return;
+      await sleep(500);
+    }
+  };
+  const apps = (count: number, repo: string, namespace: string): BenchApp[] =>
+    Array.from({ length: count }, (_, i) => ({
+      name: appName(i + 1),
+      repoURL: git.url(repo),
+      path: appFolder(i + 1),
+      namespace,
+    }));
+  const revisions = (list: readonly BenchApp[], revision: number) =>
+    new Map(list.map((a) => [a.name, String(revision)] as const));
+
+  const settings = (interval: number, selfHeal: boolean): SystemSettings => ({
+    intervalSeconds: interval,
+    concurrency: config.concurrency,
+    selfHeal,
+  });
+
+  /** Scenario a (and b on the single application): webhook and polling latency for `count` applications. */
+  const latencyPhase = async (driver: SystemDriver, count: number, run: number) => {
+    const key = driver.name.toLowerCase().replace(/\s+/g, '');
+    const namespace = await freshNamespace(`bench-${key}-a${String(count)}`);
+    const repo = `a${String(count)}-r${String(run)}-${key}-${randomBytes(2).toString('hex')}`;
+    await git.createRepository(repo, {
+      files: monorepoFiles({ apps: count, objectsPerApp: config.objectsPerApp }, () => 1),
+    });
+    const list = apps(count, repo, namespace);
+    const observer = new MarkerObserver(cluster.adminKubeconfig, namespace);
+    const system = await driver.start(
+      { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
+      settings(config.interval, true),
+    );
+    try {
+      await system.createApps(list);
+      await observer.waitFor(revisions(list, 1), 600_000);
+      const files = (revision: number) =>
+        Object.fromEntries(
+          list.map((_, i) => [
+            `${appFolder(i + 1)}/manifests.yaml`,
+            appManifests(i + 1, config.objectsPerApp, revision),
+          ]),
+        );
+      const changed = list.map((_, i) => `${appFolder(i + 1)}/manifests.yaml`);
+      if (scenarios.has('a')) {
+        // Through the webhook.
+        await git.commit(repo, { files: files(2), message: 'revision 2' });
+        const t0 = performance.now();
+        await system.refresh(list, changed);
+        const times = await observer.waitFor(revisions(list, 2), 600_000, t0);
+        const latencies = [...times.values()].map((t) => (t - t0) / 1000);
+        record(samples, `a-webhook-${String(count)}`, driver.name, Math.max(...latencies));
+        log(
+          `${driver.name} run ${String(run)}: webhook, ${String(count)} apps: ${Math.max(...latencies).toFixed(2)} s`,
+        );
+        // By polling alone.
+        await git.commit(repo, { files: files(3), message: 'revision 3' });
+        const t1 = performance.now();
+        const polled = await observer.waitFor(revisions(list, 3), (config.interval * 4 + 120) * 1000, t1);
+        const pollLatency = Math.max(...[...polled.values()].map((t) => (t - t1) / 1000));
+        record(samples, `a-poll-${String(count)}`, driver.name, pollLatency);
+        log(`${driver.name} run ${String(run)}: polling, ${String(count)} apps: ${pollLatency.toFixed(2)} s`);
+      }
+      if (scenarios.has('b') && count === 1 && list[0]) {
+        const app = list[0];
+        const live = observer.current(app.name) ?? '';
+        await admin.client.call(
+          'PATCH',
+          `/api/v1/namespaces/${namespace}/configmaps/${app.name}-marker?fieldManager=kubectl-edit`,
+          { body: { data: { revision: 'drifted' } }, contentType: 'application/merge-patch+json' },
+        );
+        const t2 = performance.now();
+        const back = await observer.waitFor(
+          new Map([[app.name, live]]),
+          (config.interval * 4 + 120) * 1000,
+          t2,
+        );
+        const drift = ((back.get(app.name) ?? t2) - t2) / 1000;
+        record(samples, 'b-drift', driver.name, drift);
+        log(`${driver.name} run ${String(run)}: drift corrected in ${drift.toFixed(2)} s`);
+      }
+    } finally {
+      await system.stop();
+      await observer.close();
+      await dropNamespace(namespace);
+    }
+  };
+
+  /** Scenarios c, d, e: N applications from one monorepo, started cold. */
+  const scalePhase = async (driver: SystemDriver, run: number) => {
+    const key = driver.name.toLowerCase().replace(/\s+/g, '');
+    const n = config.scaleApps;
+    const namespace = await freshNamespace(`bench-${key}-n${String(n)}`);
+    const repo = `n${String(n)}-r${String(run)}-${key}-${randomBytes(2).toString('hex')}`;
+    await git.createRepository(repo, {
+      files: monorepoFiles({ apps: n, objectsPerApp: config.objectsPerApp }, () => 1),
+    });
+    const list = apps(n, repo, namespace);
+    const observer = new MarkerObserver(cluster.adminKubeconfig, namespace);
+    const system: RunningSystem = await driver.start(
+      { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
+      settings(config.scaleInterval, true),
+    );
+    try {
+      const api0 = await apiRequests(admin);
+      const git0 = git.requests.length;
+      const cpu0 = totalUsage(system.pids).cpuSeconds;
+      const t0 = performance.now();
+      await system.createApps(list);
+      await observer.waitFor(revisions(list, 1), 3_600_000);
+      const seconds = (performance.now() - t0) / 1000;
+      const used = totalUsage(system.pids);
+      if (scenarios.has('c')) {
+        record(samples, 'c-cold-seconds', driver.name, seconds);
+        record(samples, 'c-cold-cpu', driver.name, used.cpuSeconds - cpu0);
+        record(samples, 'c-cold-rss', driver.name, used.peakRssBytes / 2 ** 20);
+        record(samples, 'c-cold-api', driver.name, (await apiRequests(admin)) - api0);
+        record(samples, 'c-cold-git', driver.name, git.requests.length - git0);
+      }
+      log(
+        `${driver.name} run ${String(run)}: cold sync of ${String(n)} apps in ${seconds.toFixed(1)} s, ${(used.cpuSeconds - cpu0).toFixed(1)} CPU s, peak RSS ${(used.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+      );
+      if (scenarios.has('d')) {
+        // Let the start-up settle (status writes, first health checks), then measure a window.
+        await sleep(5_000);
+        const before = totalUsage(system.pids);
+        const api1 = await apiRequests(admin);
+        const t1 = performance.now();
+        await sleep(config.window * 1000);
+        const after = totalUsage(system.pids);
+        const minutes = (performance.now() - t1) / 60_000;
+        record(samples, 'd-steady-cpu', driver.name, (after.cpuSeconds - before.cpuSeconds) / minutes);
+        record(samples, 'd-steady-rss', driver.name, after.rssBytes / 2 ** 20);
+        record(samples, 'd-steady-api', driver.name, ((await apiRequests(admin)) - api1) / minutes);
+        log(
+          `${driver.name} run ${String(run)}: steady ${((after.cpuSeconds - before.cpuSeconds) / minutes).toFixed(2)} CPU s/min, RSS ${(after.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+        );
+      }
+      if (scenarios.has('e') && list[0]) {
+        const one = list[0];
+        const git2 = git.requests.length;
+        const renders0 = (await system.counters()).renders;
+        await git.commit(repo, {
+          files: { [`${appFolder(1)}/manifests.yaml`]: appManifests(1, config.objectsPerApp, 2) },
+          message: 'one application changes',
+        });
+        const t2 = performance.now();
+        await system.refresh(list, [`${appFolder(1)}/manifests.yaml`]);
+        await observer.waitFor(new Map([[one.name, '2']]), 600_000, t2);
+        // What follows the change (other applications re-rendering) counts too.
+        await sleep(config.quick ? 5_000 : 15_000);
+        const renders1 = (await system.counters()).renders;
+        record(samples, 'e-mono-git', driver.name, git.requests.length - git2);
+        if (renders0 !== undefined && renders1 !== undefined)
+          record(samples, 'e-mono-renders', driver.name, renders1 - renders0);
+        log(
+          `${driver.name} run ${String(run)}: one app of ${String(n)} changed: ${String(git.requests.length - git2)} git requests, renders ${renders1 === undefined || renders0 === undefined ? '?' : String(renders1 - renders0)}`,
+        );
+      }
+    } finally {
+      await system.stop();
+      await observer.close();
+      await dropNamespace(namespace);
+    }
+  };
+
+  /** Scenario f: the same objects applied by a raw concurrent server-side-apply client (admin). */
+  const ceiling = async (run: number) => {
+    const namespace = await freshNamespace('bench-raw');
+    const objects: KubeObject[] = [];
+    for (let i = 1; i <= config.scaleApps; i++)
+      for (const doc of parseAllDocuments(appManifests(i, config.objectsPerApp, 1))) {
+        const o = doc.toJSON() as KubeObject;
+        objects.push({ ...o, metadata: { ...o.metadata, namespace } });
+      }
+    const types = new Map<string, ResourceType>();
+    for (const o of objects)
+      if (!types.has(`${o.apiVersion}/${o.kind}`))
+        types.set(
+          `${o.apiVersion}/${o.kind}`,
+          (await admin.resourceType(o.apiVersion, o.kind)) as ResourceType,
+        );
+    const t0 = performance.now();
+    await mapBounded(objects, 16, async (o) => {
+      await admin.apply(types.get(`${o.apiVersion}/${o.kind}`) as ResourceType, o, {
+        fieldManager: 'raw-bench',
+      });
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    record(samples, 'c-cold-seconds', 'raw SSA client', seconds);
+    log(`raw SSA client run ${String(run)}: ${String(objects.length)} objects in ${seconds.toFixed(1)} s`);
+    await dropNamespace(namespace);
+  };
+
+  const started = new Date();
+  try {
+    for (let run = 1; run <= config.runs; run++) {
+      for (const driver of drivers) {
+        if (scenarios.has('a') || scenarios.has('b'))
+          for (const count of config.webhookApps) {
+            if (count !== 1 && !scenarios.has('a')) continue;
+            await latencyPhase(driver, count, run);
+          }
+        if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e')) await scalePhase(driver, run);
+      }
+      if (scenarios.has('f')) await ceiling(run);
+    }
+  } finally {
+    await git.stop();
+    admin.close();
+  }
+
+  const result = {
+    started: started.toISOString(),
+    finished: new Date().toISOString(),
+    machine: machine(),
+    config,
+    systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe()])),
+    skipped,
+    samples,
+    summaries: Object.fromEntries(
+      Object.entries(samples).map(([k, bySystem]) => [
+        k,
+        Object.fromEntries(Object.entries(bySystem).map(([s, v]) => [s, summarise(v)])),
+      ]),
+    ),
+  };
+  await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
+  const jsonPath = join(import.meta.dirname, 'results', config.quick ? 'quick.json' : 'bench.json');
+  await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+  const markdown = renderMarkdown(result, process.argv.slice(2));
+  const out =
+    values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
+  if (out) await writeSection(out, markdown);
+  process.stdout.write(`${markdown}\n`);
+  log(`wrote ${jsonPath}${out ? ` and ${out}` : ''}`);
+}
+
+function machine(): string {
+  return `${String(cpus().length)} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node.js ${process.version}, Kubernetes v1.36.3 (local control plane, kwok nodes)`;
+}
+
+export const SCENARIOS: Record<string, ScenarioInfo> = {
+  'a-webhook-1': { title: 'a. commit to applied, webhook, 1 application', unit: 's', digits: 2 },
+  'a-webhook-10': {
+    title: 'a. commit to applied, webhook, 10 applications (last one)',
+    unit: 's',
+    digits: 2,
+  },
+  'a-webhook-100': {
+    title: 'a. commit to applied, webhook, 100 applications (last one)',
+    unit: 's',
+    digits: 2,
+  },
+  'a-poll-1': { title: 'a. commit to applied, polling, 1 application', unit: 's', digits: 1 },
+  'a-poll-10': { title: 'a. commit to applied, polling, 10 applications (last one)', unit: 's', digits: 1 },
+  'a-poll-100': { title: 'a. commit to applied, polling, 100 applications (last one)', unit: 's', digits: 1 },
+  'b-drift': { title: 'b. drift to corrected', unit: 's', digits: 2 },
+  'c-cold-seconds': { title: 'c. cold sync: time to all applied', unit: 's', digits: 1 },
+  'c-cold-cpu': { title: 'c. cold sync: CPU seconds', unit: 'CPU s', digits: 1 },
+  'c-cold-rss': { title: 'c. cold sync: peak RSS', unit: 'MiB', digits: 0 },
+  'c-cold-api': { title: 'c. cold sync: API requests', unit: 'requests', digits: 0 },
+  'c-cold-git': { title: 'c. cold sync: git HTTP requests', unit: 'requests', digits: 0 },
+  'd-steady-cpu': { title: 'd. steady state: CPU seconds per minute', unit: 'CPU s/min', digits: 2 },
+  'd-steady-rss': { title: 'd. steady state: RSS', unit: 'MiB', digits: 0 },
+  'd-steady-api': { title: 'd. steady state: API requests per minute', unit: 'requests/min', digits: 0 },
+  'e-mono-git': {
+    title: 'e. one app of the monorepo changed: git HTTP requests',
+    unit: 'requests',
+    digits: 0,
+  },
+  'e-mono-renders': { title: 'e. one app of the monorepo changed: renders', unit: 'renders', digits: 0 },
+};
+
+interface ResultDoc {
+  readonly started: string;
+  readonly machine: string;
+  readonly config: BenchConfig;
+  readonly systems: Record<string, string>;
+  readonly skipped: Record<string, string>;
+  readonly summaries: Record<string, Record<string, Summary>>;
+}
+
+/** The markdown section: one table per scenario group, Capstan first, ratios to Capstan. */
+export function renderMarkdown(doc: ResultDoc, argv: readonly string[]): string {
+  const systems = ['Capstan', ...Object.keys(doc.systems).filter((s) => s !== 'Capstan'), 'raw SSA client'];
+  const lines: string[] = [
+    '<!-- bench:start (written by `npm run bench`; edit bench/run.ts, not this section) -->',
+    '## Capstan and its peers on the same cluster',
+    '',
+    `Measured ${doc.started} on ${doc.machine}.`,
+    `${String(doc.config.runs)} runs per figure, systems interleaved within each run; median, p99, min–max.`,
+    `Scale: ${String(doc.config.scaleApps)} applications × ${String(doc.config.objectsPerApp)} objects (one monorepo, one folder each); ` +
+      `latency scenarios with ${doc.config.webhookApps.join(' and ')} applications; polling interval ${String(doc.config.interval)} s ` +
+      `(scale scenarios ${String(doc.config.scaleInterval)} s); concurrency ${String(doc.config.concurrency)}; steady-state window ${String(doc.config.window)} s.`,
+    '',
+    '| scenario | ' + systems.map((s) => s).join(' | ') + ' | ratios (peer ÷ Capstan) |',
+    '| --- | ' + systems.map(() => '---').join(' | ') + ' | --- |',
+  ];
+  for (const [key, info] of Object.entries(SCENARIOS)) {
+    const row = doc.summaries[key];
+    if (!row) continue;
+    const cell = (s: string) => {
+      const x = row[s];
+      if (!x) return '—';
+      const f = (v: number) => v.toFixed(info.digits);
+      return `${f(x.median)} (p99 ${f(x.p99)}; ${f(x.min)}–${f(x.max)})`;
+    };
+    const base = row['Capstan']?.median;
+    const ratios = systems
+      .filter((s) => s !== 'Capstan' && row[s] && base !== undefined && base > 0)
+      .map((s) => `${s} ${((row[s]?.median ?? 0) / (base ?? 1)).toFixed(2)}×`)
+      .join(', ');
+    lines.push(`| ${info.title} (${info.unit}) | ${systems.map(cell).join(' | ')} | ${ratios || '—'} |`);
+  }
+  lines.push('', '### How each system ran', '');
+  for (const [name, how] of Object.entries(doc.systems)) lines.push(`- **${name}**: ${how}`);
+  lines.push(
+    '- **raw SSA client**: the harness itself applying the same objects with server-side apply, 16 requests in flight, admin identity: the ceiling for scenario c.',
+  );
+  for (const [name, why] of Object.entries(doc.skipped)) lines.push(`- **${name}**: not measured: ${why}`);
+  lines.push(
+    '',
+    'Progress is observed the same way for every system: each application has a marker ConfigMap whose',
+    '`revision` says which commit is live; the harness watches them. CPU seconds and RSS come from',
+    '/proc (utime+stime of the processes and their waited-for children; VmHWM and VmRSS); API requests',
+    "from the API server's `apiserver_request_total`; git requests from the git server's own log.",
+    '',
+    `Reproduce: \`npm run bench -- ${argv.join(' ')}\` (starts or reuses the local cluster \`capstan-bench\`; builds the peers with scripts/build-peers.sh).`,
+    '<!-- bench:end -->',
+  );
+  return lines.join('\n');
+}
+
+/**
+ * Replaces a generated section of a markdown file, between `<!-- NAME:start ... -->` and
+ * `<!-- NAME:end -->` (or appends it), leaving the rest as it is.
+ */
+export async function writeSection(path: string, section: string, name = 'bench'): Promise<void> {
+  const current = await readFile(path, 'utf8').catch(() => '# Benchmarks\n');
+  const endMarker = `<!-- ${name}:end -->`;
+  const start = current.indexOf(`<!-- ${name}:start`);
+  const end = current.indexOf(endMarker);
+  const next =
+    start >= 0 && end > start
+      ? `${current.slice(0, start)}${section}${current.slice(end + endMarker.length)}`
+      : `${current.trimEnd()}\n\n${section}\n`;
+  await writeFile(path, next);
+}
+
+if (import.meta.main) await main();

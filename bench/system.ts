@@ -1,0 +1,59 @@
+// What the harness needs from each GitOps system it measures (Capstan, Flux, Argo CD): start its
+// processes against the cluster, declare applications, ask for a refresh the way its webhook does,
+// read its own counters, stop. Progress is observed in the cluster, the same way for every system.
+import type { GitServer } from '../src/devcluster/gitserver.ts';
+import type { LocalCluster } from '../src/devcluster/cluster.ts';
+
+export interface BenchApp {
+  /** Unique among the applications of one run: `app-0001`. */
+  readonly name: string;
+  readonly repoURL: string;
+  /** Folder in the repository. */
+  readonly path: string;
+  /** Where its objects go (one namespace shared by the applications of a run). */
+  readonly namespace: string;
+}
+
+export interface SystemSettings {
+  /** Polling interval, seconds (the same for every system). */
+  readonly intervalSeconds: number;
+  /** Applications reconciled at once. */
+  readonly concurrency: number;
+  /** Correct drift (selfHeal) and prune. */
+  readonly selfHeal: boolean;
+}
+
+export interface BenchEnvironment {
+  readonly cluster: LocalCluster;
+  readonly git: GitServer;
+  /** Scratch space for this system's run (storage, logs). */
+  readonly workDir: string;
+  readonly log: (line: string) => void;
+}
+
+/** Counters a system reports about itself (from its metrics endpoint), where it has them. */
+export interface SystemCounters {
+  /** Renders (kustomize builds, manifest generations) run, not served from a cache. */
+  readonly renders?: number;
+}
+
+export interface RunningSystem {
+  /** The processes to account for (CPU seconds, RSS). */
+  readonly pids: readonly number[];
+  /** Declares applications (all at once, as `kubectl apply` of a folder would). */
+  createApps(apps: readonly BenchApp[]): Promise<void>;
+  /** What a push webhook does: the applications of `apps` look at their source now. */
+  refresh(apps: readonly BenchApp[], changedPaths: readonly string[]): Promise<void>;
+  counters(): Promise<SystemCounters>;
+  /** Stops the processes and removes what it declared (not the applications' objects: the namespace goes). */
+  stop(): Promise<void>;
+}
+
+export interface SystemDriver {
+  readonly name: string;
+  /** How it was built and configured, for the report. */
+  describe(): string;
+  /** Undefined when it can run here; otherwise why not (shown in the report). */
+  unavailable(): Promise<string | undefined>;
+  start(env: BenchEnvironment, settings: SystemSettings): Promise<RunningSystem>;
+}

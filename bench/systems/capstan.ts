@@ -1,0 +1,228 @@
+// Capstan's agent as the benchmarks run it: one `capstan agent` process (the CLI, Node.js 24), a
+// ServiceAccount identity with cluster-admin, leader election off, webhooks and metrics on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { applicationCrd, APPLICATION_API_VERSION } from '../../src/contracts/application.ts';
+import { mapBounded } from '../../src/engine/concurrency.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import { CLI } from '../../src/testing/cli.ts';
+import type { BenchApp, BenchEnvironment, RunningSystem, SystemDriver, SystemSettings } from '../system.ts';
+
+const WEBHOOK_TOKEN = 'bench-webhook-token';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | false>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => false as const);
+    if (value !== false) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${String(timeoutMs / 1000)} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+  }, graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function metricValue(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+export const capstanDriver: SystemDriver = {
+  name: 'Capstan',
+  describe: () =>
+    '`capstan agent` from this checkout (Node.js 24, TypeScript run by type stripping), one process, ' +
+    'leader election off, `--concurrency` as configured, a ServiceAccount bound to cluster-admin; ' +
+    'webhook: the generic endpoint with the changed paths (as a GitHub push delivers them).',
+  unavailable: () => Promise.resolve(undefined),
+  async start(env: BenchEnvironment, settings: SystemSettings): Promise<RunningSystem> {
+    const admin = new KubeCluster(loadKubeConfig({ kubeconfig: env.cluster.adminKubeconfig }), {
+      maxSockets: 16,
+    });
+    const crdType = (await admin.resourceType(
+      'apiextensions.k8s.io/v1',
+      'CustomResourceDefinition',
+    )) as ResourceType;
+    await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-bench', force: true });
+    const appType = await waitFor(
+      'the Application CRD',
+      30_000,
+      async () =>
+        (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
+    );
+    // Creates the namespace capstan-system too.
+    const kubeconfig = await env.cluster.serviceAccountKubeconfig({
+      namespace: 'capstan-system',
+      name: 'capstan-bench-agent',
+      clusterRole: 'cluster-admin',
+    });
+    const secretType = (await admin.resourceType('v1', 'Secret')) as ResourceType;
+    await admin.apply(
+      secretType,
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'capstan-webhooks', namespace: 'capstan-system' },
+        stringData: { generic: WEBHOOK_TOKEN },
+      },
+      { fieldManager: 'capstan-bench', force: true },
+    );
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const selector = `bench.capstan.dev/system=capstan`;
+    const out = createWriteStream(join(env.workDir, 'capstan-agent.log'));
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'agent',
+        '--kubeconfig',
+        kubeconfig,
+        '--no-leader-election',
+        '--concurrency',
+        String(settings.concurrency),
+        '--selector',
+        selector,
+        '--bind-address',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--metrics-port',
+        String(metricsPort),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    );
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+    const base = `http://127.0.0.1:${String(port)}`;
+    await waitFor('capstan agent ready', 60_000, async () => {
+      if (child.exitCode !== null) throw new Error(`capstan agent exited with ${String(child.exitCode)}`);
+      return (await fetch(`${base}/readyz`)).ok || false;
+    });
+    const namespaces = new Set<string>();
+    const secretsDone = new Set<string>();
+    const apps: BenchApp[] = [];
+    return {
+      pids: [child.pid ?? 0],
+      async createApps(list) {
+        for (const app of list) {
+          if (secretsDone.has(app.namespace)) continue;
+          secretsDone.add(app.namespace);
+          await admin.apply(
+            secretType,
+            {
+              apiVersion: 'v1',
+              kind: 'Secret',
+              metadata: { name: 'git', namespace: app.namespace },
+              stringData: { username: env.git.username, password: env.git.password },
+            },
+            { fieldManager: 'capstan-bench', force: true },
+          );
+        }
+        await mapBounded(list, 16, async (app) => {
+          namespaces.add(app.namespace);
+          apps.push(app);
+          await admin.apply(
+            appType,
+            {
+              apiVersion: APPLICATION_API_VERSION,
+              kind: 'Application',
+              metadata: {
+                name: app.name,
+                namespace: app.namespace,
+                labels: { 'bench.capstan.dev/system': 'capstan' },
+              },
+              spec: {
+                source: {
+                  repoURL: app.repoURL,
+                  path: app.path,
+                  insecureHttp: true,
+                  secretRef: { name: 'git' },
+                },
+                syncPolicy: { automated: { prune: true, selfHeal: settings.selfHeal } },
+                interval: `${String(settings.intervalSeconds)}s`,
+              },
+            },
+            { fieldManager: 'capstan-bench' },
+          );
+        });
+      },
+      async refresh(list, changedPaths) {
+        for (const repoURL of new Set(list.map((a) => a.repoURL))) {
+          const res = await fetch(`${base}/api/v1/webhooks/generic`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ repoURL, ref: 'refs/heads/main', paths: changedPaths }),
+          });
+          if (!res.ok) throw new Error(`webhook: HTTP ${String(res.status)}: ${await res.text()}`);
+        }
+      },
+      async counters() {
+        const text = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
+        return { renders: metricValue(text, 'capstan_render_cache_misses_total') };
+      },
+      async stop() {
+        await stopProcess(child);
+        out.end();
+        // Without the agent, the finalizers would keep the Applications (and their namespace) forever.
+        await mapBounded(apps, 16, async (app) => {
+          await admin.client
+            .call(
+              'PATCH',
+              `/apis/capstan.dev/v1alpha1/namespaces/${app.namespace}/applications/${app.name}`,
+              {
+                body: { metadata: { finalizers: null } },
+                contentType: 'application/merge-patch+json',
+              },
+            )
+            .catch(() => undefined);
+        });
+        const cmType = (await admin.resourceType('v1', 'ConfigMap')) as ResourceType;
+        const inventories = await admin.list(cmType, 'capstan-system', {
+          labelSelector: 'app.kubernetes.io/managed-by=capstan',
+        });
+        await mapBounded(inventories, 16, async (cm) => {
+          const owner = cm.metadata.labels?.['capstan.dev/inventory-of'] ?? '';
+          if ([...namespaces].some((ns) => owner.startsWith(ns)))
+            await admin.delete(cmType, 'capstan-system', cm.metadata.name ?? '');
+        });
+        admin.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import {
+  appFolder,
+  appManifests,
+  appName,
+  MARKER_LABEL,
+  monorepoFiles,
+  repoPerAppFiles,
+} from '../../../bench/fixtures.ts';
+import { parseStat, parseStatusKb, processUsage } from '../../../bench/proc.ts';
+import { benchConfig, renderMarkdown, writeSection } from '../../../bench/run.ts';
+import { summarise } from '../../../bench/stats.ts';
+import { metricValue } from '../../../bench/systems/capstan.ts';
+
+interface Doc {
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  data?: Record<string, string>;
+}
+const docs = (text: string) => parseAllDocuments(text).map((d) => d.toJSON() as Doc);
+
+describe('benchmark fixtures', () => {
+  it('gives each application M objects with unique names and one marker at its revision', () => {
+    const objects = docs(appManifests(7, 10, 3));
+    assert.equal(objects.length, 10);
+    assert.equal(new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`)).size, 10);
+    assert.ok(objects.every((o) => o.metadata.name.startsWith('app-0007-')));
+    const markers = objects.filter((o) => o.metadata.labels?.[MARKER_LABEL] === 'true');
+    assert.equal(markers.length, 1);
+    assert.equal(markers[0]?.data?.['revision'], '3');
+    assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), [
+      'ConfigMap',
+      'Secret',
+      'Service',
+      'ServiceAccount',
+    ]);
+  });
+
+  it('changes only the marker between revisions', () => {
+    const a = docs(appManifests(1, 10, 1));
+    const b = docs(appManifests(1, 10, 2));
+    const differing = a.filter((o, i) => JSON.stringify(o) !== JSON.stringify(b[i]));
+    assert.deepEqual(
+      differing.map((o) => o.metadata.name),
+      ['app-0001-marker'],
+    );
+  });
+
+  it('lays out a monorepo with one folder per application, and a repository per application', () => {
+    const files = monorepoFiles({ apps: 12, objectsPerApp: 3 }, (i) => (i === 5 ? 2 : 1));
+    const folders = Object.keys(files).filter((f) => f.startsWith('apps/'));
+    assert.equal(folders.length, 12);
+    assert.equal(appFolder(12), 'apps/app-0012');
+    assert.equal(appName(12), 'app-0012');
+    assert.match(files['apps/app-0005/manifests.yaml'] ?? '', /revision: "2"/);
+    assert.match(files['apps/app-0006/manifests.yaml'] ?? '', /revision: "1"/);
+    assert.deepEqual(Object.keys(repoPerAppFiles(3, 2, 1)), ['app/manifests.yaml']);
+  });
+
+  it('refuses a shape without objects', () => {
+    assert.throws(() => appManifests(1, 0, 1), /objectsPerApp must be a whole number/);
+  });
+});
+
+describe('benchmark accounting', () => {
+  it('reads CPU ticks from /proc/<pid>/stat even when the command has spaces and parentheses', () => {
+    const stat =
+      '4242 (node (worker) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 30 7 3 20 0 11 0 100 1000 200 18446744073709551615';
+    assert.deepEqual(parseStat(stat), { utime: 150, stime: 30, cutime: 7, cstime: 3 });
+  });
+
+  it('reads memory lines of /proc/<pid>/status in bytes', () => {
+    const status = 'Name:\tnode\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n';
+    assert.equal(parseStatusKb(status, 'VmHWM'), 200 * 1024 * 1024);
+    assert.equal(parseStatusKb(status, 'VmRSS'), 100 * 1024 * 1024);
+    assert.equal(parseStatusKb(status, 'VmSwap'), 0);
+  });
+
+  it('measures this process', () => {
+    const usage = processUsage(process.pid);
+    assert.ok(usage.cpuSeconds > 0);
+    assert.ok(usage.peakRssBytes >= usage.rssBytes && usage.rssBytes > 0);
+  });
+
+  it('sums a metric family across its labels', () => {
+    const text = [
+      '# HELP apiserver_request_total Counter',
+      'apiserver_request_total{verb="GET",code="200"} 10',
+      'apiserver_request_total{verb="PATCH",code="200"} 5',
+      'apiserver_request_total_other 99',
+      'capstan_render_cache_misses_total 3',
+    ].join('\n');
+    assert.equal(metricValue(text, 'apiserver_request_total'), 15);
+    assert.equal(metricValue(text, 'capstan_render_cache_misses_total'), 3);
+  });
+});
+
+describe('benchmark report', () => {
+  const doc = {
+    started: '2026-11-28T00:00:00.000Z',
+    machine: '2 × test cpu',
+    config: benchConfig({ quick: true }),
+    systems: { Capstan: 'the agent', Flux: 'source and kustomize controllers' },
+    skipped: { 'Argo CD': 'not built: go build failed' },
+    summaries: {
+      'b-drift': { Capstan: summarise([1, 2, 3, 4, 5]), Flux: summarise([10, 20, 30, 40, 50]) },
+      'c-cold-seconds': { Capstan: summarise([4]), 'raw SSA client': summarise([2]) },
+    },
+  };
+
+  it('writes one row per scenario with medians, p99, ranges and ratios to Capstan', () => {
+    const md = renderMarkdown(doc, ['--quick']);
+    assert.match(
+      md,
+      /\| b\. drift to corrected \(s\) \| 3\.00 \(p99 4\.96; 1\.00–5\.00\) \| 30\.00 \(p99 49\.60; 10\.00–50\.00\) \| — \| Flux 10\.00× \|/,
+    );
+    assert.match(md, /raw SSA client 0\.50×/);
+    assert.match(md, /\*\*Argo CD\*\*: not measured: not built: go build failed/);
+    assert.match(md, /npm run bench -- --quick/);
+  });
+
+  it('replaces its own section of the document and keeps the rest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-doc-'));
+    const path = join(dir, 'benchmarks.md');
+    await writeFile(
+      path,
+      '# Benchmarks\n\nIntro.\n\n<!-- bench:start old -->\nold\n<!-- bench:end -->\n\n## Other\n',
+    );
+    await writeSection(path, '<!-- bench:start new -->\nnew\n<!-- bench:end -->');
+    assert.equal(
+      await readFile(path, 'utf8'),
+      '# Benchmarks\n\nIntro.\n\n<!-- bench:start new -->\nnew\n<!-- bench:end -->\n\n## Other\n',
+    );
+  });
+
+  it('uses at least five runs unless quick', () => {
+    assert.equal(benchConfig({ quick: false }).runs, 5);
+    assert.equal(benchConfig({ quick: false }).scaleApps, 1000);
+    assert.ok(benchConfig({ quick: true }).scaleApps < 100);
+  });
+});
