@@ -278,8 +278,10 @@ export class ApplicationReconciler {
       // 6. Sync when automated (or asked); otherwise only compare.
       phase('render');
       const destination = await this.#deps.destination(spec.destination.cluster);
+      // What this sync writes, as the API server answered: the health of those needs no second read.
+      const applied = new Map<string, KubeObject>();
       const syncDeps: SyncDeps = {
-        cluster: destination.cluster,
+        cluster: recordingApplies(destination.cluster, applied),
         inventory: destination.inventory,
         clock,
         assessHealth: this.#deps.assessHealth,
@@ -357,11 +359,11 @@ export class ApplicationReconciler {
         destination,
         this.#deps.assessHealth,
         this.#deps.managed,
-        // Right after writes the watch may lag behind: read those from the API server.
-        new Set(
+        // Right after writes the watch may lag behind: those as the writes returned them, or read again.
+        new Map(
           (result?.entries ?? [])
             .filter((e) => e.action !== 'unchanged' && e.action !== 'skipped')
-            .map((e) => formatId(e.id)),
+            .map((e) => [formatId(e.id), applied.get(formatId(e.id))] as const),
         ),
       );
       this.#deps.managed?.track(
@@ -699,6 +701,30 @@ interface ResourceHealth extends Health {
   readonly subject: string;
 }
 
+/** The cluster, with the objects its (non-dry-run) applies return kept in `applied` by resource id. */
+function recordingApplies(cluster: Cluster, applied: Map<string, KubeObject>): Cluster {
+  return {
+    info: () => cluster.info(),
+    resourceType: (apiVersion, kind, options) => cluster.resourceType(apiVersion, kind, options),
+    preferredType: (group, kind, options) => cluster.preferredType(group, kind, options),
+    get: (type, namespace, name) => cluster.get(type, namespace, name),
+    list: (type, namespace, options) => cluster.list(type, namespace, options),
+    delete: (type, namespace, name, options) => cluster.delete(type, namespace, name, options),
+    apply: async (type, object, options) => {
+      const result = await cluster.apply(type, object, options);
+      if (options.dryRun !== true) {
+        const o = result.object;
+        const namespace = type.namespaced ? (o.metadata.namespace ?? '') : '';
+        applied.set(
+          formatId({ group: type.group, kind: type.kind, namespace, name: o.metadata.name ?? '' }),
+          o,
+        );
+      }
+      return result;
+    },
+  };
+}
+
 /** The health of each desired object as it is live: from the watch cache where it answers, else a GET. */
 async function liveHealth(
   objects: readonly KubeObject[],
@@ -706,7 +732,7 @@ async function liveHealth(
   destination: Destination,
   assess: SyncDeps['assessHealth'],
   managed: ManagedResources | undefined,
-  written: ReadonlySet<string>,
+  written: ReadonlyMap<string, KubeObject | undefined>,
 ): Promise<ResourceHealth[]> {
   const { cluster } = destination;
   const result: ResourceHealth[] = [];
@@ -717,7 +743,7 @@ async function liveHealth(
     let live: KubeObject | undefined;
     if (type) {
       const cached = written.has(formatId(id))
-        ? undefined
+        ? written.get(formatId(id))
         : managed?.get(destination.name, type, namespace, id.name);
       // The watch sees only objects Capstan labelled: one missing there may exist unlabelled, so ask.
       live = cached ?? (await cluster.get(type, namespace, id.name));
