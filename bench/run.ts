@@ -59,8 +59,9 @@ export function benchConfig(options: {
     scaleApps: options.apps ?? (quick ? 50 : 1000),
     objectsPerApp: options.objects ?? 10,
     interval: quick ? 15 : 30,
-    scaleInterval: quick ? 30 : 180,
-    window: quick ? 15 : 60,
+    // The window covers at least one whole interval: steady state includes a poll of every application.
+    scaleInterval: quick ? 20 : 60,
+    window: quick ? 20 : 60,
     concurrency: 8,
   };
 }

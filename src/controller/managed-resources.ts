@@ -59,6 +59,9 @@ export class ManagedResources {
   readonly #tracked = new Map<string, Tracked>();
   /** Events seen per destination and owner since the watches started: unchanged means nothing moved. */
   readonly #events = new Map<string, number>();
+  /** Per destination and owner: resourceVersions of events counted, and of Capstan's writes not seen yet. */
+  readonly #counted = new Map<string, Set<string>>();
+  readonly #expected = new Map<string, Set<string>>();
   #onChange: ((change: ManagedChange) => void) | undefined;
 
   constructor(options: ManagedResourcesOptions) {
@@ -76,6 +79,8 @@ export class ManagedResources {
     const tracked = [...this.#tracked.values()];
     this.#tracked.clear();
     this.#events.clear();
+    this.#counted.clear();
+    this.#expected.clear();
     for (const t of tracked) t.controller.abort();
     await Promise.all(tracked.map((t) => t.done));
     this.#options.metrics?.resourceWatches.set(0);
@@ -150,6 +155,22 @@ export class ManagedResources {
     return this.#events.get(`${destination}\u0000${owner}`) ?? 0;
   }
 
+  /**
+   * Capstan's own writes (the resourceVersions its applies returned) do not count as events of their
+   * owner: those already delivered are taken off the count, those still to come will not be counted.
+   */
+  discount(destination: string, owner: string, resourceVersions: readonly string[]): void {
+    const counterKey = `${destination}\u0000${owner}`;
+    for (const rv of resourceVersions) {
+      if (rv === '') continue;
+      if (this.#counted.get(counterKey)?.delete(rv)) {
+        this.#events.set(counterKey, (this.#events.get(counterKey) ?? 1) - 1);
+      } else {
+        remember(this.#expected, counterKey, rv);
+      }
+    }
+  }
+
   #handle(destination: string, type: ResourceType, tracked: Tracked, event: WatchEvent): void {
     if (event.type === 'SYNCED') {
       // The first complete list: from now on the cache answers.
@@ -171,7 +192,12 @@ export class ManagedResources {
     const eventOwner = ownerOf(event.object);
     if (eventOwner !== undefined) {
       const counterKey = `${destination}\u0000${eventOwner}`;
-      this.#events.set(counterKey, (this.#events.get(counterKey) ?? 0) + 1);
+      const rv = event.object.metadata.resourceVersion ?? '';
+      // An event of Capstan's own write (discounted beforehand) is not a change to look at.
+      if (!this.#expected.get(counterKey)?.delete(rv)) {
+        this.#events.set(counterKey, (this.#events.get(counterKey) ?? 0) + 1);
+        remember(this.#counted, counterKey, rv);
+      }
     }
     const previous = objects.get(objectKey);
     const previousHealth = tracked.health.get(objectKey);
@@ -200,6 +226,17 @@ export class ManagedResources {
     if (reason === undefined || owner === undefined) return;
     const namespaced = objectKey.startsWith('/') ? objectKey.slice(1) : objectKey;
     this.#onChange?.({ reason, destination, owner, subject: `${type.kind}/${namespaced}` });
+  }
+}
+
+/** Adds to a bounded set of recent resourceVersions (the oldest go first). */
+function remember(sets: Map<string, Set<string>>, key: string, rv: string): void {
+  let set = sets.get(key);
+  if (!set) sets.set(key, (set = new Set<string>()));
+  set.add(rv);
+  if (set.size > 500) {
+    const oldest = set.values().next().value;
+    if (oldest !== undefined) set.delete(oldest);
   }
 }
 

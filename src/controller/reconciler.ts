@@ -366,6 +366,11 @@ export class ApplicationReconciler {
             .map((e) => [formatId(e.id), applied.get(formatId(e.id))] as const),
         ),
       );
+      this.#deps.managed?.discount(
+        destination.name,
+        options.application,
+        [...applied.values()].map((o) => o.metadata.resourceVersion ?? ''),
+      );
       this.#deps.managed?.track(
         destination,
         healths.flatMap((h) => (h.type ? [h.type] : [])),

@@ -210,6 +210,29 @@ describe('ManagedResources', () => {
     assert.equal(resources.get('in-cluster', configMaps, 'shop', 'other'), undefined);
   });
 
+  it("counts each owner's events, but not those of Capstan's own writes", () => {
+    const { emit, resources } = setUp();
+    emit({ type: 'SYNCED', object: object('', {}) });
+    const withRv = (rv: string, data: Record<string, string>) => {
+      const o = object('settings', { data });
+      return { ...o, metadata: { ...o.metadata, resourceVersion: rv } };
+    };
+    assert.equal(resources.covers('in-cluster', [configMaps]), true);
+    assert.equal(resources.covers('in-cluster', [configMaps, deployments]), false);
+    assert.equal(resources.eventsOf('in-cluster', 'shop.web'), 0);
+    // A write whose event arrives before the apply's answer is handled, and one after.
+    emit({ type: 'ADDED', object: withRv('10', { a: '1' }) });
+    assert.equal(resources.eventsOf('in-cluster', 'shop.web'), 1);
+    resources.discount('in-cluster', 'shop.web', ['10', '11']);
+    assert.equal(resources.eventsOf('in-cluster', 'shop.web'), 0);
+    emit({ type: 'MODIFIED', object: withRv('11', { a: '2' }) });
+    assert.equal(resources.eventsOf('in-cluster', 'shop.web'), 0);
+    // Anyone else's change counts.
+    emit({ type: 'MODIFIED', object: withRv('12', { a: '3' }) });
+    assert.equal(resources.eventsOf('in-cluster', 'shop.web'), 1);
+    assert.equal(resources.eventsOf('in-cluster', 'other.app'), 0);
+  });
+
   it('stops its watches, and tracks nothing until started again', async () => {
     const { watcher, resources, options } = setUp();
     await resources.stop();
