@@ -294,6 +294,120 @@ describe('sync engine', () => {
     );
   });
 
+  it('runs the hooks of one desired state once when asked (the agent), every time by default', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const inventory = new ConfigMapInventoryStore(cluster);
+    const objects: KubeObject[] = [
+      configMap('cfg', { a: '1' }),
+      {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'migrate', annotations: { 'capstan.dev/hook': 'PreSync' } },
+        spec: {
+          backoffLimit: 0,
+          template: {
+            spec: {
+              restartPolicy: 'Never',
+              containers: [{ name: 'hook', image: 'registry.invalid/hook:1' }],
+            },
+          },
+        },
+      },
+    ];
+    const jobUid = async () =>
+      (
+        await kube.objects.read({
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name: 'migrate', namespace },
+        })
+      ).metadata?.uid;
+    const hookEntries = (r: SyncResult) =>
+      r.entries.filter((e) => e.hook).map((e) => `${e.action}: ${e.message}`);
+
+    const first = await run(objects, { application, namespace, hooks: 'once' });
+    assert.equal(first.phase, 'Succeeded', first.message);
+    assert.deepEqual(hookEntries(first), ['created: PreSync hook completed']);
+    const uid = await jobUid();
+    const job = await kube.objects.read({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'migrate', namespace },
+    });
+    assert.equal(job.metadata?.annotations?.['capstan.dev/hook-digest'], first.digest);
+
+    // The same desired state again, and a drift correction: the hooks already ran for it.
+    const again = await run(objects, { application, namespace, hooks: 'once' });
+    assert.deepEqual(hookEntries(again), []);
+    assert.equal(again.message, '1 unchanged');
+    await kube.core.patchNamespacedConfigMap({
+      namespace,
+      name: 'cfg',
+      body: [{ op: 'replace', path: '/data/a', value: 'drifted' }],
+    });
+    const corrected = await run(objects, { application, namespace, hooks: 'once', forceConflicts: true });
+    assert.equal(corrected.message, '1 configured');
+    assert.equal(await jobUid(), uid, 'the hook did not run again');
+
+    // By default (the CLI, a requested sync) every hook runs: re-created under BeforeHookCreation.
+    const always = await run(objects, { application, namespace });
+    assert.deepEqual(hookEntries(always), ['created: PreSync hook completed']);
+    const rerun = await jobUid();
+    assert.notEqual(rerun, uid);
+
+    // A sync cut short (no inventory written for this desired state): the completed hook is not run again.
+    await inventory.delete(application);
+    const resumed = await run(objects, { application, namespace, hooks: 'once' });
+    assert.deepEqual(hookEntries(resumed), ['unchanged: PreSync hook already completed']);
+    assert.equal(await jobUid(), rerun);
+    assert.equal((await inventory.read(application))?.digest, resumed.digest);
+  });
+
+  it('a cancelled sync stops between steps and records nothing', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const gated: KubeObject = {
+      ...deployment('gated'),
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'gated' } },
+        template: {
+          metadata: { labels: { app: 'gated' } },
+          spec: {
+            schedulingGates: [{ name: 'capstan.dev/test-gate' }],
+            containers: [{ name: 'main', image: 'registry.invalid/app:1' }],
+          },
+        },
+      },
+    };
+    const stop = new AbortController();
+    const syncing = run([gated, configMap('later', {}, { 'capstan.dev/sync-wave': '1' })], {
+      application,
+      namespace,
+      signal: stop.signal,
+    });
+    // Wave 0 applied, waiting for the Deployment (its pod cannot be scheduled): cancel.
+    for (let i = 0; i < 100; i++) {
+      const found = await kube.apps
+        .readNamespacedDeployment({ namespace, name: 'gated' })
+        .catch(() => undefined);
+      if (found) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    stop.abort();
+    await assert.rejects(syncing, (error: Error & { code?: string; retryable?: boolean }) => {
+      assert.equal(error.code, 'SYNC_CANCELLED');
+      assert.equal(error.retryable, true);
+      return true;
+    });
+    await assert.rejects(
+      kube.core.readNamespacedConfigMap({ namespace, name: 'later' }),
+      'wave 1 not applied',
+    );
+    assert.equal(await new ConfigMapInventoryStore(cluster).read(application), undefined, 'no inventory');
+  });
+
   it('reports an immutable-field change clearly and goes through with replace', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const application = appName();

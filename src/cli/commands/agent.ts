@@ -6,7 +6,8 @@ import { parseDuration } from './push.ts';
 export const AGENT_HELP = `Usage: capstan agent [options]
 
 Runs Capstan's agent: watches Application resources and keeps each cluster equal to its source.
-Logs are JSON lines on stdout. Stops gracefully on SIGTERM or SIGINT (the syncs in flight finish).
+Logs are JSON lines on stdout. Stops gracefully on SIGTERM or SIGINT: the syncs in flight may finish
+while the Lease is surely still its own, then are cancelled (nothing recorded) for the next leader to resume.
 
 Options:
   --kubeconfig PATH          default: KUBECONFIG, ~/.kube/config, then the in-cluster service account
@@ -22,7 +23,6 @@ Options:
   --retry-period DURATION    pause between tries to acquire or renew (default: 2s, or 2/15 of --lease-duration)
   --no-leader-election       act alone (one replica only)
   --render-timeout DURATION  time limit for one render (plain files, kustomize, helm) (default: 60s)
-  --max-objects N            most objects one render may produce (default: 5000)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
   --port N                   health, readiness and webhooks (default: 8080)
   --metrics-port N           metrics (default: 8081)
@@ -46,7 +46,6 @@ export async function agent(argv: readonly string[]): Promise<number> {
       'retry-period': { type: 'string' },
       'no-leader-election': { type: 'boolean' },
       'render-timeout': { type: 'string' },
-      'max-objects': { type: 'string' },
       'bind-address': { type: 'string' },
       port: { type: 'string' },
       'metrics-port': { type: 'string' },
@@ -72,12 +71,10 @@ export async function agent(argv: readonly string[]): Promise<number> {
   };
   const ports = [port('port', values.port, 8080), port('metrics-port', values['metrics-port'], 8081)];
   const election = leaderElection(values);
-  const renderLimits = {
-    ...(values['render-timeout'] === undefined
-      ? {}
-      : { timeoutMs: positiveDuration('render-timeout', values['render-timeout']) }),
-    ...(values['max-objects'] === undefined ? {} : { maxObjects: maxObjects(values['max-objects']) }),
-  };
+  const renderTimeoutMs =
+    values['render-timeout'] === undefined
+      ? undefined
+      : positiveDuration('render-timeout', values['render-timeout']);
   const stop = new AbortController();
   const onSignal = () => {
     stop.abort();
@@ -92,7 +89,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       ...(values.selector ? { labelSelector: values.selector } : {}),
       http: { host: values['bind-address'] ?? '0.0.0.0', ports },
       leaderElection: values['no-leader-election'] === true ? false : election,
-      ...(Object.keys(renderLimits).length > 0 ? { renderLimits } : {}),
+      ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),
     },
     stop.signal,
   );
@@ -103,13 +100,6 @@ function positiveDuration(flag: string, text: string): number {
   const ms = parseDuration(text, `--${flag}`);
   if (!(ms > 0)) throw new UsageError(`--${flag} must be longer than zero, not '${text}'`);
   return ms;
-}
-
-function maxObjects(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
-    throw new UsageError(`--max-objects must be a whole number from 1 to 1000000, not '${text}'`);
-  return n;
 }
 
 /**

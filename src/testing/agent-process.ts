@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureBinaries } from '../devcluster/binaries.ts';
+import { CLI, pidAlive } from './cli.ts';
+import { eventually } from './eventually.ts';
+
+/** `capstan agent` running as its own process, as in a pod: its JSON log lines, and ways to end it. */
+export interface AgentProcess {
+  readonly pid: number;
+  /** Its leader-election identity (the agent's default: host name and pid). */
+  readonly identity: string;
+  /** The JSON log lines it wrote on stdout, in order. */
+  readonly logs: readonly Record<string, unknown>[];
+  /** Everything it wrote on stderr (and stdout lines that are not JSON). */
+  readonly stderr: () => string;
+  /** Resolves when the process has ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+  /** SIGKILL: no graceful stop, no release of the Lease — as when a node dies. */
+  kill(): Promise<void>;
+  /** SIGTERM, then SIGKILL if it has not ended after `timeoutMs` (default 40 s). */
+  stop(timeoutMs?: number): Promise<void>;
+  /** Waits for a log line that `match` accepts, and returns it. */
+  waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    options?: { what?: string; timeoutMs?: number },
+  ): Promise<Record<string, unknown>>;
+}
+
+let binaries: Promise<string> | undefined;
+
+/**
+ * Starts `capstan agent ARGS` with a git cache of its own (each replica has its own in a cluster) and
+ * the Kubernetes binaries already built (CAPSTAN_BIN_DIR), and stops it (SIGTERM, then SIGKILL) when
+ * `after` runs, removing the cache.
+ */
+export async function startAgentProcess(
+  after: (fn: () => Promise<void>) => void,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<AgentProcess> {
+  binaries ??= ensureBinaries();
+  const bin = await binaries;
+  const cache = await mkdtemp(join(tmpdir(), 'capstan-agent-cache-'));
+  const child = spawn(process.execPath, [CLI, 'agent', ...args], {
+    env: { ...process.env, NO_COLOR: '1', CAPSTAN_BIN_DIR: bin, CAPSTAN_CACHE_DIR: cache, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('capstan agent did not start');
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        stderr += `${line}\n`;
+      }
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      resolve({ code, signal });
+    });
+  });
+  const ended = () => child.exitCode !== null || child.signalCode !== null;
+  const stop = async (timeoutMs = 40_000) => {
+    if (ended()) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  after(async () => {
+    await stop();
+    await rm(cache, { recursive: true, force: true });
+  });
+  return {
+    pid,
+    identity: `${hostname()}-${pid}`,
+    logs,
+    stderr: () => stderr,
+    exited,
+    alive: () => !ended() && pidAlive(pid),
+    kill: async () => {
+      if (ended()) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    stop,
+    waitForLog: (match, options = {}) =>
+      eventually(
+        () => {
+          const found = logs.find(match);
+          if (found) return found;
+          if (ended()) throw new Error(`the agent ended; stderr: ${stderr.slice(-2000)}`);
+          return false;
+        },
+        { what: options.what ?? 'a log line of the agent', timeoutMs: options.timeoutMs ?? 30_000 },
+      ),
+  };
+}
