@@ -63,13 +63,20 @@ export class ManagedResources {
   readonly #counted = new Map<string, Set<string>>();
   readonly #expected = new Map<string, Set<string>>();
   #onChange: ((change: ManagedChange) => void) | undefined;
+  #epoch = 0;
 
   constructor(options: ManagedResourcesOptions) {
     this.#options = options;
   }
 
+  /** Increases at each start: counts of `eventsOf` compare only within one epoch. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** Starts reporting changes (the agent calls this when it starts leading). */
   start(onChange: (change: ManagedChange) => void): void {
+    this.#epoch += 1;
     this.#onChange = onChange;
   }
 

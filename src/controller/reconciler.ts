@@ -100,7 +100,7 @@ export class ApplicationReconciler {
    */
   readonly #clean = new Map<
     string,
-    { generation: number | undefined; rendered: object; events: number; at: number }
+    { generation: number | undefined; rendered: object; epoch: number; events: number; at: number }
   >();
   readonly #shared = new Map<string, { startedAt: number; revision: Promise<ResolvedRevision> }>();
 
@@ -317,6 +317,7 @@ export class ApplicationReconciler {
         clean.generation === object.metadata.generation &&
         // The same render (a commit that did not touch its inputs gives the same one): at the new commit.
         clean.rendered === rendered &&
+        clean.epoch === managed.epoch &&
         clean.events === eventsBefore &&
         nowMs - clean.at < FULL_COMPARE_EVERY_MS &&
         managed.covers(
@@ -390,6 +391,7 @@ export class ApplicationReconciler {
         this.#clean.set(appKey, {
           generation: object.metadata.generation,
           rendered,
+          epoch: this.#deps.managed?.epoch ?? 0,
           events: eventsBefore,
           at: quiet ? clean.at : nowMs,
         });
