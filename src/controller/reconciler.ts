@@ -386,7 +386,11 @@ export class ApplicationReconciler {
       const recordHistory =
         result !== undefined &&
         (wrote || result.phase === 'Failed' || newRevision || operation !== undefined);
-      const synced = result ? result.phase === 'Succeeded' : !outOfSync;
+      const pendingPrune = (result?.entries ?? [])
+        .filter((e) => e.prunePending === true)
+        .map((e) => formatId(e.id));
+      // Objects that left Git but stay because prune is off keep the application out of sync.
+      const synced = result ? result.phase === 'Succeeded' && pendingPrune.length === 0 : !outOfSync;
       if (synced)
         this.#clean.set(appKey, {
           generation: object.metadata.generation,
@@ -448,9 +452,12 @@ export class ApplicationReconciler {
                 type: 'Ready',
                 status: 'False',
                 reason: 'OutOfSync',
-                message: spec.automated
-                  ? 'out of sync'
-                  : 'out of sync; automated sync is off: sync it by request',
+                message:
+                  pendingPrune.length > 0
+                    ? `no longer in Git but kept because prune is off: ${pendingPrune.slice(0, 10).join(', ')}${pendingPrune.length > 10 ? ', …' : ''}`
+                    : spec.automated
+                      ? 'out of sync'
+                      : 'out of sync; automated sync is off: sync it by request',
               }
             : health.status === 'Healthy'
               ? {

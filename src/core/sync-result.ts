@@ -17,6 +17,8 @@ export interface SyncEntry {
   readonly health?: Health;
   /** True when the apply was a dry run (nothing was written). */
   readonly dryRun?: boolean;
+  /** True for an object that left the desired state and stays because prune is off: out of sync. */
+  readonly prunePending?: boolean;
 }
 
 export type HookPhase = 'PreSync' | 'Sync' | 'PostSync' | 'SyncFail';

@@ -58,6 +58,7 @@ export async function pruneLeftBehind(
           wave: 0,
           action: 'skipped',
           message: 'no longer in the desired state: would be pruned with prune on',
+          prunePending: true,
         });
         continue;
       }

@@ -330,6 +330,42 @@ spec:
     assert.match(metrics, /^capstan_resource_watches [1-9]/m);
   });
 
+  it('with prune off, keeps a manifest removed from Git and reports the Application OutOfSync', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `noprune-${namespace}`;
+    await git.createRepository(repo, {
+      files: { 'app/a.yaml': configMap('kept-a', { x: '1' }), 'app/b.yaml': configMap('kept-b', { x: '1' }) },
+    });
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    await createApp(namespace, 'noprune', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: false, selfHeal: true } },
+      interval: '1h',
+    });
+    await eventually(async () => ready(await getApp(namespace, 'noprune'))?.status === 'True', {
+      what: 'Application noprune Ready',
+      timeoutMs: 60_000,
+    });
+    await git.commit(repo, { files: { 'app/b.yaml': null }, message: 'drop b' });
+    await annotate(namespace, 'noprune', 'capstan.dev/refresh', String(Date.now()));
+    const app = await eventually(
+      async () => {
+        const a = await getApp(namespace, 'noprune');
+        return a.status?.sync?.status === 'OutOfSync' ? a : false;
+      },
+      { what: 'OutOfSync after a manifest left Git', timeoutMs: 20_000 },
+    );
+    assert.match(ready(app)?.message ?? '', /kept because prune is off: ConfigMap\/.*kept-b/);
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'kept-b' })).data?.['x'],
+      '1',
+      'not pruned',
+    );
+  });
+
   it('keeps everything when the git server is down, shows the source error, and recovers', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const repo = `outage-${namespace}`;
