@@ -440,6 +440,9 @@ export async function startArgoCD(o: ArgoCDOptions): Promise<RunningPeer> {
                 '--disable-tls',
                 '--client-ca-path=',
                 `--parallelismlimit=${o.repoParallelism ?? 0}`,
+                // How long the commit a branch points to is cached (3m by default): the resync interval,
+                // so that polling sees a commit within one interval, as in the other tools.
+                `--revision-cache-expiration=${String(o.appResyncSeconds ?? 180)}s`,
               ],
               log: join(logDir, 'argocd-repo-server.log'),
               cwd: data,

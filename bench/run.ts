@@ -50,12 +50,13 @@ export function benchConfig(options: {
   runs?: number | undefined;
   apps?: number | undefined;
   objects?: number | undefined;
+  latencyApps?: readonly number[] | undefined;
 }): BenchConfig {
   const quick = options.quick;
   return {
     quick,
     runs: options.runs ?? (quick ? 3 : 5),
-    webhookApps: quick ? [1, 10] : [1, 100],
+    webhookApps: options.latencyApps ?? (quick ? [1, 10] : [1, 100]),
     scaleApps: options.apps ?? (quick ? 50 : 1000),
     objectsPerApp: options.objects ?? 10,
     interval: quick ? 15 : 30,
@@ -74,6 +75,26 @@ interface ScenarioInfo {
   readonly unit: string;
   /** Lower is better for every figure here. */
   readonly digits: number;
+}
+
+/** Measurements that did not finish in time, by scenario key and system: reported, not averaged. */
+const timeouts: Record<string, Record<string, number>> = {};
+
+/** Runs one measurement; a time-out is counted for the report instead of ending the whole run. */
+async function measure(
+  key: string,
+  system: string,
+  log: (line: string) => void,
+  fn: () => Promise<void>,
+): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('timed out')) throw error;
+    timeouts[key] ??= {};
+    timeouts[key][system] = (timeouts[key][system] ?? 0) + 1;
+    log(`${system}: ${key}: ${error.message}`);
+  }
 }
 
 function record(samples: Samples, key: string, system: string, value: number): void {
@@ -98,6 +119,7 @@ async function main(): Promise<void> {
       apps: { type: 'string' },
       objects: { type: 'string' },
       out: { type: 'string' },
+      'latency-apps': { type: 'string' },
     },
     strict: true,
   });
@@ -106,6 +128,7 @@ async function main(): Promise<void> {
     runs: values.runs === undefined ? undefined : Number(values.runs),
     apps: values.apps === undefined ? undefined : Number(values.apps),
     objects: values.objects === undefined ? undefined : Number(values.objects),
+    latencyApps: values['latency-apps']?.split(',').map(Number),
   });
   const scenarios = new Set(values.scenarios.split(','));
   const log = (line: string) => {
@@ -201,21 +224,27 @@ async function main(): Promise<void> {
       if (scenarios.has('a')) {
         // Through the webhook.
         await git.commit(repo, { files: files(2), message: 'revision 2' });
-        const t0 = performance.now();
-        await system.refresh(list, changed);
-        const times = await observer.waitFor(revisions(list, 2), 600_000, t0);
-        const latencies = [...times.values()].map((t) => (t - t0) / 1000);
-        record(samples, `a-webhook-${String(count)}`, driver.name, Math.max(...latencies));
-        log(
-          `${driver.name} run ${String(run)}: webhook, ${String(count)} apps: ${Math.max(...latencies).toFixed(2)} s`,
-        );
+        await measure(`a-webhook-${String(count)}`, driver.name, log, async () => {
+          const t0 = performance.now();
+          await system.refresh(list, changed);
+          const times = await observer.waitFor(revisions(list, 2), (config.interval * 4 + 120) * 1000, t0);
+          const latencies = [...times.values()].map((t) => (t - t0) / 1000);
+          record(samples, `a-webhook-${String(count)}`, driver.name, Math.max(...latencies));
+          log(
+            `${driver.name} run ${String(run)}: webhook, ${String(count)} apps: ${Math.max(...latencies).toFixed(2)} s`,
+          );
+        });
         // By polling alone.
         await git.commit(repo, { files: files(3), message: 'revision 3' });
-        const t1 = performance.now();
-        const polled = await observer.waitFor(revisions(list, 3), (config.interval * 4 + 120) * 1000, t1);
-        const pollLatency = Math.max(...[...polled.values()].map((t) => (t - t1) / 1000));
-        record(samples, `a-poll-${String(count)}`, driver.name, pollLatency);
-        log(`${driver.name} run ${String(run)}: polling, ${String(count)} apps: ${pollLatency.toFixed(2)} s`);
+        await measure(`a-poll-${String(count)}`, driver.name, log, async () => {
+          const t1 = performance.now();
+          const polled = await observer.waitFor(revisions(list, 3), (config.interval * 4 + 120) * 1000, t1);
+          const pollLatency = Math.max(...[...polled.values()].map((t) => (t - t1) / 1000));
+          record(samples, `a-poll-${String(count)}`, driver.name, pollLatency);
+          log(
+            `${driver.name} run ${String(run)}: polling, ${String(count)} apps: ${pollLatency.toFixed(2)} s`,
+          );
+        });
       }
       if (scenarios.has('b') && count === 1 && list[0]) {
         const app = list[0];
@@ -226,14 +255,16 @@ async function main(): Promise<void> {
           { body: { data: { revision: 'drifted' } }, contentType: 'application/merge-patch+json' },
         );
         const t2 = performance.now();
-        const back = await observer.waitFor(
-          new Map([[app.name, live]]),
-          (config.interval * 4 + 120) * 1000,
-          t2,
-        );
-        const drift = ((back.get(app.name) ?? t2) - t2) / 1000;
-        record(samples, 'b-drift', driver.name, drift);
-        log(`${driver.name} run ${String(run)}: drift corrected in ${drift.toFixed(2)} s`);
+        await measure('b-drift', driver.name, log, async () => {
+          const back = await observer.waitFor(
+            new Map([[app.name, live]]),
+            (config.interval * 4 + 120) * 1000,
+            t2,
+          );
+          const drift = ((back.get(app.name) ?? t2) - t2) / 1000;
+          record(samples, 'b-drift', driver.name, drift);
+          log(`${driver.name} run ${String(run)}: drift corrected in ${drift.toFixed(2)} s`);
+        });
       }
     } finally {
       await system.stop();
@@ -373,6 +404,7 @@ async function main(): Promise<void> {
     config,
     systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe()])),
     skipped,
+    timeouts,
     samples,
     summaries: Object.fromEntries(
       Object.entries(samples).map(([k, bySystem]) => [
@@ -434,6 +466,7 @@ interface ResultDoc {
   readonly config: BenchConfig;
   readonly systems: Record<string, string>;
   readonly skipped: Record<string, string>;
+  readonly timeouts?: Record<string, Record<string, number>>;
   readonly summaries: Record<string, Record<string, Summary>>;
 }
 
@@ -454,13 +487,15 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[]): string 
     '| --- | ' + systems.map(() => '---').join(' | ') + ' | --- |',
   ];
   for (const [key, info] of Object.entries(SCENARIOS)) {
-    const row = doc.summaries[key];
-    if (!row) continue;
+    const row = doc.summaries[key] ?? {};
+    const late = doc.timeouts?.[key] ?? {};
+    if (Object.keys(row).length === 0 && Object.keys(late).length === 0) continue;
     const cell = (s: string) => {
       const x = row[s];
-      if (!x) return '—';
+      const missed = late[s] ? ` ${String(late[s])} run(s) timed out` : '';
+      if (!x) return missed === '' ? '—' : missed.trim();
       const f = (v: number) => v.toFixed(info.digits);
-      return `${f(x.median)} (p99 ${f(x.p99)}; ${f(x.min)}–${f(x.max)})`;
+      return `${f(x.median)} (p99 ${f(x.p99)}; ${f(x.min)}–${f(x.max)})${missed}`;
     };
     const base = row['Capstan']?.median;
     const ratios = systems
