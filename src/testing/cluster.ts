@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
+import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND, applicationCrd } from '../contracts/application.ts';
 import { attach, up, type LocalCluster } from '../devcluster/cluster.ts';
+import type { ResourceType } from '../ports/cluster.ts';
+import { eventually } from './eventually.ts';
 
 /** The cluster shared by one test run; scripts/test.ts starts it and names it in CAPSTAN_TEST_CLUSTER. */
 export const TEST_CLUSTER_ENV = 'CAPSTAN_TEST_CLUSTER';
@@ -72,4 +76,16 @@ export async function freshNamespace(t: TestContextLike, clients: KubeClients): 
     await clients.core.deleteNamespace({ name }).catch(() => undefined);
   });
   return name;
+}
+
+/** Installs (or updates) the Application CRD and returns its type once the API server serves it. */
+export async function installApplicationCrd(admin: KubeCluster): Promise<ResourceType> {
+  const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  if (!crdType) throw new Error('the cluster serves no CustomResourceDefinitions');
+  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
+  return eventually(
+    async () =>
+      (await admin.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND, { refresh: true })) ?? false,
+    { what: 'the Application CRD served' },
+  );
 }

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import {
-  applicationCrd,
   APPLICATION_API_VERSION,
   REQUEST_ANNOTATIONS,
   type Application,
@@ -15,6 +14,7 @@ import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { startAgentProcess, type AgentProcess } from '../../src/testing/agent-process.ts';
 import {
+  installApplicationCrd,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -38,16 +38,7 @@ before(async () => {
   cluster = await testCluster();
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
-  const crdType = (await admin.resourceType(
-    'apiextensions.k8s.io/v1',
-    'CustomResourceDefinition',
-  )) as ResourceType;
-  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
-  appType = await eventually(
-    async () =>
-      (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
-    { what: 'the Application CRD served' },
-  );
+  appType = await installApplicationCrd(admin);
   kubeconfig = await agentKubeconfig(cluster);
 });
 

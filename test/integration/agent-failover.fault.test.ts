@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import {
-  applicationCrd,
   applicationOwnerName,
   APPLICATION_API_VERSION,
   type Application,
@@ -18,6 +17,7 @@ import {
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { startAgentProcess, type AgentProcess } from '../../src/testing/agent-process.ts';
 import {
+  installApplicationCrd,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -45,16 +45,7 @@ before(async () => {
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
   leases = kube.config.makeApiClient(k8s.CoordinationV1Api);
-  const crdType = (await admin.resourceType(
-    'apiextensions.k8s.io/v1',
-    'CustomResourceDefinition',
-  )) as ResourceType;
-  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
-  appType = await eventually(
-    async () =>
-      (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
-    { what: 'the Application CRD served' },
-  );
+  appType = await installApplicationCrd(admin);
   jobType = (await admin.resourceType('batch/v1', 'Job')) as ResourceType;
   kubeconfig = await agentKubeconfig(cluster);
 });

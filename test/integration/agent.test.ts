@@ -4,14 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
-import {
-  applicationCrd,
-  APPLICATION_API_VERSION,
-  type Application,
-} from '../../src/contracts/application.ts';
+import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
 import { runAgent } from '../../src/main/agent.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
+  installApplicationCrd,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -42,16 +39,7 @@ before(async () => {
   const cluster = await testCluster();
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
-  const crdType = (await admin.resourceType(
-    'apiextensions.k8s.io/v1',
-    'CustomResourceDefinition',
-  )) as ResourceType;
-  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
-  appType = await eventually(
-    async () =>
-      (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
-    { what: 'the Application CRD served' },
-  );
+  appType = await installApplicationCrd(admin);
   const kubeconfig = await agentKubeconfig(cluster);
   // The generic webhook's token, where the agent reads webhook secrets (its namespace).
   await kube.core

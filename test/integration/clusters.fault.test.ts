@@ -8,15 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
-import {
-  applicationCrd,
-  APPLICATION_API_VERSION,
-  type Application,
-} from '../../src/contracts/application.ts';
+import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
 import { runAgent } from '../../src/main/agent.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { runCapstan } from '../../src/testing/cli.ts';
 import {
+  installApplicationCrd,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -47,16 +44,7 @@ before(async () => {
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
   stateDir = await mkdtemp(join(tmpdir(), 'capstan-mc-state-'));
-  const crdType = (await admin.resourceType(
-    'apiextensions.k8s.io/v1',
-    'CustomResourceDefinition',
-  )) as ResourceType;
-  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
-  appType = await eventually(
-    async () =>
-      (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
-    { what: 'the Application CRD served' },
-  );
+  appType = await installApplicationCrd(admin);
   agentNamespace = `t-mc-agent-${randomBytes(3).toString('hex')}`;
   await kube.core.createNamespace({ body: { metadata: { name: agentNamespace } } });
   agent = runAgent(

@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import {
-  applicationCrd,
   applicationOwnerName,
   APPLICATION_API_VERSION,
   type Application,
@@ -22,6 +21,7 @@ import { runAgent } from '../../src/main/agent.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { runCapstan } from '../../src/testing/cli.ts';
 import {
+  installApplicationCrd,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -55,16 +55,7 @@ before(async () => {
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
   dir = await mkdtemp(join(tmpdir(), 'capstan-clusters-'));
-  const crdType = (await admin.resourceType(
-    'apiextensions.k8s.io/v1',
-    'CustomResourceDefinition',
-  )) as ResourceType;
-  await admin.apply(crdType, applicationCrd(), { fieldManager: 'capstan-test', force: true });
-  appType = await eventually(
-    async () =>
-      (await admin.resourceType(APPLICATION_API_VERSION, 'Application', { refresh: true })) ?? false,
-    { what: 'the Application CRD served' },
-  );
+  appType = await installApplicationCrd(admin);
   await kube.core.createNamespace({
     body: { metadata: { name: AGENT_NAMESPACE, labels: { 'capstan.dev/test': 'true' } } },
   });
