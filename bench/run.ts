@@ -7,7 +7,9 @@
 //   e  a monorepo commit touching one application among N: git requests, renders
 //   f  the ceiling: a raw concurrent server-side-apply client applying the same N × M objects
 // Usage: npm run bench -- [--quick] [--runs 5] [--systems capstan,flux,argocd] [--scenarios a,b,c,d,e,f]
-//        [--apps 1000] [--objects 10] [--out docs/benchmarks.md]
+//        [--apps 1000] [--objects 10] [--latency-apps 1,100] [--name bench] [--out docs/benchmarks.md]
+// --name names the result: bench/results/NAME.json and the section NAME of the markdown file, so that
+// runs at different scales (or with different systems) each keep their own table.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
       objects: { type: 'string' },
       out: { type: 'string' },
       'latency-apps': { type: 'string' },
+      name: { type: 'string' },
     },
     strict: true,
   });
@@ -414,12 +417,15 @@ async function main(): Promise<void> {
     ),
   };
   await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
-  const jsonPath = join(import.meta.dirname, 'results', config.quick ? 'quick.json' : 'bench.json');
+  const name = values.name ?? (config.quick ? 'quick' : 'bench');
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
+    throw new Error(`--name ${name}: use lower-case letters, digits and -`);
+  const jsonPath = join(import.meta.dirname, 'results', `${name}.json`);
   await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
-  const markdown = renderMarkdown(result, process.argv.slice(2));
+  const markdown = renderMarkdown(result, process.argv.slice(2), name);
   const out =
     values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
-  if (out) await writeSection(out, markdown);
+  if (out) await writeSection(out, markdown, name);
   process.stdout.write(`${markdown}\n`);
   log(`wrote ${jsonPath}${out ? ` and ${out}` : ''}`);
 }
@@ -471,11 +477,11 @@ interface ResultDoc {
 }
 
 /** The markdown section: one table per scenario group, Capstan first, ratios to Capstan. */
-export function renderMarkdown(doc: ResultDoc, argv: readonly string[]): string {
+export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = 'bench'): string {
   const systems = ['Capstan', ...Object.keys(doc.systems).filter((s) => s !== 'Capstan'), 'raw SSA client'];
   const lines: string[] = [
-    '<!-- bench:start (written by `npm run bench`; edit bench/run.ts, not this section) -->',
-    '## Capstan and its peers on the same cluster',
+    `<!-- ${name}:start (written by \`npm run bench\`; edit bench/run.ts, not this section) -->`,
+    `## ${String(doc.config.scaleApps)} applications: ${Object.keys(doc.systems).join(', ')} on the same cluster`,
     '',
     `Measured ${doc.started} on ${doc.machine}.`,
     `${String(doc.config.runs)} runs per figure, systems interleaved within each run; median, p99, min–max.`,
@@ -518,7 +524,7 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[]): string 
     "from the API server's `apiserver_request_total`; git requests from the git server's own log.",
     '',
     `Reproduce: \`npm run bench -- ${argv.join(' ')}\` (starts or reuses the local cluster \`capstan-bench\`; builds the peers with scripts/build-peers.sh).`,
-    '<!-- bench:end -->',
+    `<!-- ${name}:end -->`,
   );
   return lines.join('\n');
 }

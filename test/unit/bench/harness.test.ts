@@ -124,6 +124,13 @@ describe('benchmark report', () => {
     assert.match(md, /npm run bench -- --quick/);
   });
 
+  it('names its section after the run, so runs at two scales keep two tables', () => {
+    const md = renderMarkdown(doc, ['--apps', '1000', '--name', 'scale-1000'], 'scale-1000');
+    assert.ok(md.startsWith('<!-- scale-1000:start'));
+    assert.ok(md.endsWith('<!-- scale-1000:end -->'));
+    assert.match(md, /^## 50 applications: Capstan, Flux on the same cluster$/m);
+  });
+
   it('replaces its own section of the document and keeps the rest', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bench-doc-'));
     const path = join(dir, 'benchmarks.md');
