@@ -100,7 +100,14 @@ export class ApplicationReconciler {
    */
   readonly #clean = new Map<
     string,
-    { generation: number | undefined; rendered: object; epoch: number; events: number; at: number }
+    {
+      generation: number | undefined;
+      /** The render's cache key: its inputs by content, so equal keys mean the same objects. */
+      renderKey: string;
+      epoch: number;
+      events: number;
+      at: number;
+    }
   >();
   readonly #shared = new Map<string, { startedAt: number; revision: Promise<ResolvedRevision> }>();
 
@@ -258,7 +265,11 @@ export class ApplicationReconciler {
       phase('resolve');
       const tree = await this.#deps.source.checkout(sourceSpec, target, fetchOptions);
       phase('checkout');
-      const { result: rendered, cached } = await this.#deps.renders.render(
+      const {
+        result: rendered,
+        cached,
+        key: renderKey,
+      } = await this.#deps.renders.render(
         tree.revision.sha,
         {
           root: tree.dir,
@@ -315,8 +326,9 @@ export class ApplicationReconciler {
         Object.keys(requests).length === 0 &&
         status.sync?.status === 'Synced' &&
         clean.generation === object.metadata.generation &&
-        // The same render (a commit that did not touch its inputs gives the same one): at the new commit.
-        clean.rendered === rendered &&
+        // The same render inputs (a commit that did not touch them gives the same render), even when the
+        // cache let the render go and it was made again.
+        clean.renderKey === renderKey &&
         clean.epoch === managed.epoch &&
         clean.events === eventsBefore &&
         nowMs - clean.at < FULL_COMPARE_EVERY_MS &&
@@ -394,7 +406,7 @@ export class ApplicationReconciler {
       if (synced)
         this.#clean.set(appKey, {
           generation: object.metadata.generation,
-          rendered,
+          renderKey,
           epoch: this.#deps.managed?.epoch ?? 0,
           events: eventsBefore,
           at: quiet ? clean.at : nowMs,

@@ -11,8 +11,14 @@ export interface RenderSource {
 }
 
 export interface RenderCacheOptions {
-  /** Renders kept. Default 512. */
+  /**
+   * Renders kept. Default 10 000: more than the Applications one agent runs, so that every
+   * Application's render stays between two polls (a cache smaller than the set it serves evicts each
+   * entry before its next use, and every poll renders again).
+   */
   readonly maxEntries?: number;
+  /** Rendered objects kept across all renders, the bound on memory. Default 200 000. */
+  readonly maxObjects?: number;
   /** Keys of (commit, request) remembered, so that each is worked out once. Default 4096. */
   readonly maxKeys?: number;
 }
@@ -30,8 +36,12 @@ export interface RenderCacheOptions {
 export class RenderCache {
   readonly #renderer: Renderer;
   readonly #max: number;
+  readonly #maxObjects: number;
   readonly #maxKeys: number;
   readonly #entries = new Map<string, Promise<RenderResult>>();
+  /** Objects of each finished render still kept, and their sum. */
+  readonly #sizes = new Map<string, number>();
+  #objects = 0;
   /** `<commit> NUL <options>` → the key of that render. */
   readonly #keys = new Map<string, Promise<string>>();
   hits = 0;
@@ -39,7 +49,8 @@ export class RenderCache {
 
   constructor(renderer: Renderer, options: RenderCacheOptions = {}) {
     this.#renderer = renderer;
-    this.#max = options.maxEntries ?? 512;
+    this.#max = options.maxEntries ?? 10_000;
+    this.#maxObjects = options.maxObjects ?? 200_000;
     this.#maxKeys = options.maxKeys ?? 4096;
   }
 
@@ -47,24 +58,48 @@ export class RenderCache {
     commit: string,
     request: RenderRequest,
     source: RenderSource = {},
-  ): Promise<{ result: RenderResult; cached: boolean }> {
+  ): Promise<{ result: RenderResult; cached: boolean; key: string }> {
     const key = await this.key(commit, request, source);
     const existing = this.#entries.get(key);
     if (existing) {
       this.hits += 1;
       this.#entries.delete(key);
       this.#entries.set(key, existing);
-      return { result: await existing, cached: true };
+      return { result: await existing, cached: true, key };
     }
     this.misses += 1;
     const pending = this.#renderer.render(request);
     this.#entries.set(key, pending);
-    pending.catch(() => {
-      // A failed render is not cached: the next try renders again.
-      if (this.#entries.get(key) === pending) this.#entries.delete(key);
-    });
-    trim(this.#entries, this.#max);
-    return { result: await pending, cached: false };
+    pending.then(
+      (result) => {
+        if (this.#entries.get(key) !== pending) return;
+        this.#sizes.set(key, result.objects.length);
+        this.#objects += result.objects.length;
+        this.#trim();
+      },
+      () => {
+        // A failed render is not cached: the next try renders again.
+        if (this.#entries.get(key) === pending) this.#entries.delete(key);
+      },
+    );
+    this.#trim();
+    return { result: await pending, cached: false, key };
+  }
+
+  /** Renders kept, and their objects. */
+  get size(): { entries: number; objects: number } {
+    return { entries: this.#entries.size, objects: this.#objects };
+  }
+
+  /** Drops the least recently used renders past either bound (never the last one left). */
+  #trim(): void {
+    while (this.#entries.size > this.#max || (this.#objects > this.#maxObjects && this.#entries.size > 1)) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done === true) break;
+      this.#entries.delete(oldest.value);
+      this.#objects -= this.#sizes.get(oldest.value) ?? 0;
+      this.#sizes.delete(oldest.value);
+    }
   }
 
   /**

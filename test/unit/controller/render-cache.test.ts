@@ -108,4 +108,29 @@ describe('render cache', () => {
     await cache.render('a', { root: '/', path: 'p' });
     assert.equal(renderer.calls, 3, 'a stayed (recently used), b was evicted');
   });
+
+  it('keeps a render for each of a thousand applications by default, and bounds the objects it holds', async () => {
+    const renderer = countingRenderer();
+    const cache = new RenderCache(renderer);
+    for (let i = 0; i < 1000; i++) await cache.render('c', { root: '/', path: `apps/${String(i)}` });
+    for (let i = 0; i < 1000; i++)
+      assert.equal((await cache.render('c', { root: '/', path: `apps/${String(i)}` })).cached, true);
+    assert.deepEqual(cache.size, { entries: 1000, objects: 1000 });
+
+    const small = new RenderCache(countingRenderer(), { maxObjects: 3 });
+    for (const path of ['a', 'b', 'c', 'd', 'e']) await small.render('c', { root: '/', path });
+    assert.deepEqual(small.size, { entries: 3, objects: 3 });
+    assert.equal((await small.render('c', { root: '/', path: 'a' })).cached, false, 'a went first');
+    assert.equal((await small.render('c', { root: '/', path: 'e' })).cached, true);
+  });
+
+  it('gives the same key when a render it let go is made again', async () => {
+    const cache = new RenderCache(countingRenderer(), { maxEntries: 1 });
+    const first = await cache.render('c', { root: '/a', path: 'p' });
+    await cache.render('c', { root: '/a', path: 'q' });
+    const again = await cache.render('c', { root: '/b', path: 'p' });
+    assert.equal(again.cached, false);
+    assert.equal(again.key, first.key);
+    assert.notEqual(again.result, first.result);
+  });
 });
