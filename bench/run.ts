@@ -28,7 +28,7 @@ import { totalUsage } from './proc.ts';
 import { summarise, type Summary } from './stats.ts';
 import type { BenchApp, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
 import { capstanDriver, metricValue } from './systems/capstan.ts';
-import { peerDrivers } from './systems/peers.ts';
+import { peerDrivers, purge } from './systems/peers.ts';
 
 export interface BenchConfig {
   readonly quick: boolean;
@@ -183,6 +183,29 @@ async function main(): Promise<void> {
       await sleep(500);
     }
   };
+  /**
+   * What an interrupted run left on a reused cluster (its namespaces, Applications, Flux and Argo CD
+   * objects, whose finalizers no controller will remove now) would load the cluster under the next
+   * measurements: it goes first.
+   */
+  const clearLeftovers = async () => {
+    const listed = await admin.client.call('GET', '/api/v1/namespaces');
+    const names = ((listed.body as { items?: KubeObject[] } | undefined)?.items ?? [])
+      .map((n) => n.metadata.name ?? '')
+      .filter((n) => n.startsWith('bench-'));
+    const bases = [
+      ...names.map((n) => `/apis/capstan.dev/v1alpha1/namespaces/${n}/applications`),
+      '/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations',
+      '/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories',
+      '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications',
+    ];
+    for (const base of bases) await purge(admin, base).catch(() => undefined);
+    if (names.length > 0)
+      log(`removing ${String(names.length)} namespace(s) an earlier run left: ${names.join(', ')}`);
+    await Promise.all(names.map(dropNamespace));
+  };
+  await clearLeftovers();
+
   const apps = (count: number, repo: string, namespace: string): BenchApp[] =>
     Array.from({ length: count }, (_, i) => ({
       name: appName(i + 1),

@@ -1,6 +1,7 @@
 // Capstan's agent as the benchmarks run it: one `capstan agent` process (the CLI, Node.js 24), a
 // ServiceAccount identity with cluster-admin, leader election off, webhooks and metrics on loopback.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -108,7 +109,9 @@ export const capstanDriver: SystemDriver = {
     );
     const port = await freePort();
     const metricsPort = await freePort();
-    const selector = `bench.capstan.dev/system=capstan`;
+    // Its own Applications only: not those another start left behind (an interrupted run).
+    const start = randomBytes(4).toString('hex');
+    const selector = `bench.capstan.dev/system=capstan,bench.capstan.dev/start=${start}`;
     const out = createWriteStream(join(env.workDir, 'capstan-agent.log'));
     const child = spawn(
       process.execPath,
@@ -169,7 +172,7 @@ export const capstanDriver: SystemDriver = {
               metadata: {
                 name: app.name,
                 namespace: app.namespace,
-                labels: { 'bench.capstan.dev/system': 'capstan' },
+                labels: { 'bench.capstan.dev/system': 'capstan', 'bench.capstan.dev/start': start },
               },
               spec: {
                 source: {

@@ -48,7 +48,7 @@ async function metrics(url: string | undefined): Promise<string> {
 }
 
 /** Removes the finalizers of every object of a kind in a namespace, then deletes them all. */
-async function purge(admin: KubeCluster, base: string): Promise<void> {
+export async function purge(admin: KubeCluster, base: string): Promise<void> {
   const listed = await admin.client.call('GET', base);
   const items = ((listed.body as { items?: KubeObject[] } | undefined)?.items ?? []).map(
     (o) => o.metadata.name ?? '',
