@@ -14,7 +14,9 @@ Options:
   --context NAME             kubeconfig context
   --concurrency N            Applications reconciled at once (default: 4)
   --selector LABELS          only Applications with these labels (key=value,...), e.g. to shard
-  --lease-namespace NS       namespace of the leader-election Lease (default: POD_NAMESPACE or capstan-system)
+  --namespace NS             the agent's own namespace: cluster Secrets, the webhook Secret and the Lease
+                             (default: POD_NAMESPACE or capstan-system)
+  --lease-namespace NS       namespace of the leader-election Lease (default: the agent's namespace)
   --lease-name NAME          name of the Lease (default: capstan-agent); replicas of one agent share it
   --lease-duration DURATION  how long a leader's lease lasts unrenewed; a dead leader is replaced after it
                              (default: 15s; whole seconds)
@@ -39,6 +41,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       context: { type: 'string' },
       concurrency: { type: 'string' },
       selector: { type: 'string' },
+      namespace: { type: 'string' },
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string' },
       'lease-duration': { type: 'string' },
@@ -70,7 +73,15 @@ export async function agent(argv: readonly string[]): Promise<number> {
     return n;
   };
   const ports = [port('port', values.port, 8080), port('metrics-port', values['metrics-port'], 8081)];
-  const election = leaderElection(values);
+  for (const flag of ['namespace', 'lease-namespace'] as const) {
+    const ns = values[flag];
+    if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
+      throw new UsageError(`--${flag} must be a namespace name (a DNS label), not '${ns}'`);
+  }
+  const election = leaderElection({
+    ...values,
+    'lease-namespace': values['lease-namespace'] ?? values.namespace,
+  });
   const renderTimeoutMs =
     values['render-timeout'] === undefined
       ? undefined
@@ -87,6 +98,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       context: values.context,
       concurrency,
       ...(values.selector ? { labelSelector: values.selector } : {}),
+      ...(values.namespace ? { namespace: values.namespace } : {}),
       http: { host: values['bind-address'] ?? '0.0.0.0', ports },
       leaderElection: values['no-leader-election'] === true ? false : election,
       ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),

@@ -52,9 +52,14 @@ describe('capstan CLI', () => {
     refused(['--lease-duration', '2.5s'], /--lease-duration must be a whole number of seconds, not '2.5s'/);
     refused(['--lease-duration', '3s', '--renew-deadline', '3s'], /--renew-deadline must be shorter than/);
     refused(['--render-timeout', '0s'], /--render-timeout must be longer than zero/);
+    refused(
+      ['--namespace', 'Capstan_System'],
+      /--namespace must be a namespace name \(a DNS label\), not 'Capstan_System'/,
+    );
     const help = capstan('agent', '--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--lease-duration DURATION/);
+    assert.match(help.stdout, /--namespace NS +the agent's own namespace/);
     assert.match(help.stdout, /--render-timeout DURATION .*\(default: 60s\)/);
   });
 
