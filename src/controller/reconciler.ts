@@ -49,6 +49,8 @@ export interface ReconcilerDeps {
   readonly destination: (name: string) => Promise<Destination>;
   /** Git credentials from the Secret an Application names, in its own namespace. */
   readonly credentials: (namespace: string, secretName: string) => Promise<GitCredentials>;
+  /** Told when a git server refused the credentials of that Secret (a cache reads it again next time). */
+  readonly forgetCredentials?: (namespace: string, secretName: string) => void;
   readonly clock: Clock;
   readonly assessHealth: SyncDeps['assessHealth'];
   readonly metrics?: AgentMetrics;
@@ -67,6 +69,13 @@ const PROGRESSING_RECHECK_MS = 5_000;
 const SHARED_RESOLUTION_MAX_AGE_MS = 5_000;
 /** A type no watch covers. */
 const UNSERVED: ResourceType = { group: '', version: '', kind: '', plural: '', namespaced: false };
+/** Git errors that may mean the credentials changed (some servers answer "not found" to a stranger). */
+const REFUSED_CREDENTIALS = new Set([
+  'SOURCE_AUTH_FAILED',
+  'SOURCE_REPO_NOT_FOUND',
+  'SOURCE_HOST_KEY_UNKNOWN',
+]);
+
 /** However quiet the watches are, compare with the cluster at least this often. */
 const FULL_COMPARE_EVERY_MS = 30 * 60_000;
 const DEPENDENCY_RECHECK_MS = 5_000;
@@ -540,6 +549,14 @@ export class ApplicationReconciler {
       );
       // Cancelled (stopping, or leadership lost): another replica may lead already; write nothing.
       if (signal?.aborted === true) throw error;
+      const secretRef = (object as { spec?: { source?: { secretRef?: { name?: unknown } } } }).spec?.source
+        ?.secretRef?.name;
+      if (
+        error instanceof CapstanError &&
+        REFUSED_CREDENTIALS.has(error.code) &&
+        typeof secretRef === 'string'
+      )
+        this.#deps.forgetCredentials?.(namespace, secretRef);
       if (error instanceof CapstanError && !error.retryable) {
         // Terminal: a new commit or spec is needed. Stalled, and looked at again at the interval.
         await this.#writeStatus(object, {}, [

@@ -25,6 +25,7 @@ import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { runAgentLoop } from '../controller/agent.ts';
+import { CredentialsCache } from '../controller/credentials-cache.ts';
 export { DEFAULT_LEADER_ELECTION } from '../controller/leader-election.ts';
 import { agentMetrics, Registry, type AgentMetrics } from '../controller/metrics.ts';
 import { ApplicationReconciler, type Destination } from '../controller/reconciler.ts';
@@ -142,6 +143,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     'capstan-system';
   const clusters = new ClusterRegistry({ cluster, namespace: agentNamespace, inCluster, log });
   const managed = new ManagedResources({ assessHealth, metrics, log });
+  const credentials = new CredentialsCache((namespace, name) => credentialsFrom(cluster, namespace, name));
   const reconciler = new ApplicationReconciler({
     managed,
     applications,
@@ -162,7 +164,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     ),
     // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.
     destination: (name) => clusters.resolve(name),
-    credentials: (namespace, name) => credentialsFrom(cluster, namespace, name),
+    credentials: (namespace, name) => credentials.get(namespace, name),
+    forgetCredentials: (namespace, name) => {
+      credentials.forget(namespace, name);
+    },
     clock: systemClock,
     assessHealth,
     metrics,

@@ -397,6 +397,48 @@ spec:
     });
   });
 
+  it('reads the credentials Secret again once the git server refused them', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `rotation-${namespace}`;
+    await git.createRepository(repo, { files: { 'app/settings.yaml': configMap('rotated', { ok: 'yes' }) } });
+    await kube.core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: 'git' },
+        stringData: { username: git.username, password: 'not-the-password' },
+      },
+    });
+    await createApp(namespace, 'rotation', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: true } },
+      // Long: the fixed Secret is used because the refused one was forgotten, not because time passed.
+      interval: '1h',
+    });
+    const refused = await eventually(
+      async () => {
+        const r = ready(await getApp(namespace, 'rotation'));
+        return r?.status === 'False' ? r : false;
+      },
+      { what: 'the refused credentials shown', timeoutMs: 30_000 },
+    );
+    assert.match(refused.message, /refused access/);
+    assert.doesNotMatch(refused.message, /not-the-password/);
+    await kube.core.replaceNamespacedSecret({
+      namespace,
+      name: 'git',
+      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    });
+    await annotate(namespace, 'rotation', 'capstan.dev/refresh', String(Date.now()));
+    await eventually(async () => ready(await getApp(namespace, 'rotation'))?.status === 'True', {
+      what: 'synced with the new password, within seconds (the credentials cache keeps a Secret 60 s)',
+      timeoutMs: 20_000,
+    });
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'rotated' })).data?.['ok'],
+      'yes',
+    );
+  });
+
   it('rolls back to an earlier sync and holds there until a newer commit', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const repo = `rollback-${namespace}`;
