@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
 import { KubeCluster, kubeConfigOf, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
+import { APPLICATION_API_VERSION } from '../contracts/application.ts';
 import {
   authKind,
   CLUSTER_SECRET_SELECTOR,
@@ -149,10 +150,45 @@ export class ClusterClient {
     return secrets.map(summaryOf).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Deletes the Secrets registering `name`; returns what was removed (empty: it was not registered). */
-  async remove(name: string): Promise<ClusterSummary[]> {
+  /**
+   * The Applications (namespace/name, in every namespace) whose destination is the cluster `name`;
+   * undefined when they cannot be listed (Capstan's CRD not installed, or no right to list them).
+   */
+  async users(name: string): Promise<string[] | undefined> {
+    const res = await this.cluster.client
+      .call('GET', `/apis/${APPLICATION_API_VERSION}/applications`)
+      .catch(() => undefined);
+    if (res?.status !== 200) return undefined;
+    const items = (res.body as { items?: KubeObject[] } | undefined)?.items ?? [];
+    return items
+      .filter((app) => {
+        const spec = (app as { spec?: { destination?: { cluster?: unknown } } }).spec;
+        return spec?.destination?.cluster === name;
+      })
+      .map((app) => `${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''}`)
+      .sort();
+  }
+
+  /**
+   * Deletes the Secrets registering `name`; returns what was removed (empty: it was not registered).
+   * Refuses while Applications deploy there (they would stall, and one being deleted could not prune
+   * its objects), unless `force`.
+   */
+  async remove(name: string, options: { force?: boolean } = {}): Promise<ClusterSummary[]> {
     const type = await this.#secretType();
     const secrets = await this.cluster.list(type, this.namespace, { labelSelector: CLUSTER_SECRET_SELECTOR });
+    if (options.force !== true && secrets.some((s) => summaryOf(s).name === name)) {
+      const users = (await this.users(name)) ?? [];
+      if (users.length > 0)
+        throw new CapstanError(
+          'CLUSTER_IN_USE',
+          `cluster '${name}' is the destination of ${String(users.length)} Application(s): ` +
+            `${users.slice(0, 5).join(', ')}${users.length > 5 ? `, and ${String(users.length - 5)} more` : ''}; ` +
+            'delete them or change their spec.destination.cluster first, or pass --force (they stall until ' +
+            'the cluster is registered again, and one being deleted cannot prune its objects)',
+          { subject: `cluster/${name}` },
+        );
+    }
     const removed: ClusterSummary[] = [];
     for (const secret of secrets) {
       const summary = summaryOf(secret);

@@ -328,7 +328,22 @@ describe('destination clusters', () => {
     );
     assert.ok(logs.some((l) => l['msg'] === 'destination cluster updated' && l['cluster'] === name));
 
-    // 5. Deleting an Application prunes through the registered cluster; then the cluster is removed.
+    // 5. Removing a cluster an Application deploys to is refused, naming it; deleting the Application
+    //    prunes through the registered cluster; then the cluster is removed.
+    const inUse = await capstan(
+      'cluster',
+      'remove',
+      name,
+      '-n',
+      AGENT_NAMESPACE,
+      '--kubeconfig',
+      cluster.adminKubeconfig,
+    );
+    assert.equal(inUse.code, 4, inUse.stderr);
+    assert.match(
+      inUse.stderr,
+      new RegExp(`cluster '${name}' is the destination of 1 Application\\(s\\): ${apps}/outside;.*--force`),
+    );
     await admin.delete(appType, apps, 'outside');
     await eventually(async () => (await getApp(apps, 'outside')) === undefined, {
       what: 'Application outside deleted after pruning',

@@ -22,7 +22,8 @@ Commands:
                          Secret cluster-NAME. Exec plugins and auth providers are refused: give a
                          ServiceAccount token (or a client certificate) instead
   list                   NAME, SERVER, AUTH, SECRET (and why the agent cannot use one, if so)
-  remove NAME            delete the Secret registering NAME (Applications that deploy there stall)
+  remove NAME [--force]  delete the Secret registering NAME; refused while Applications deploy there
+                         (they would stall) unless --force
 
 Options:
   -n, --namespace NS     the agent's namespace, where the Secrets are (default: ${DEFAULT_AGENT_NAMESPACE})
@@ -51,13 +52,14 @@ const OPTIONS = {
   'inventory-namespace': { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   output: { type: 'string', short: 'o' },
+  force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const COMMANDS = {
   add: ['kubeconfig', 'context', 'agent-kubeconfig', 'agent-context', 'inventory-namespace'],
   list: ['kubeconfig', 'context'],
-  remove: ['kubeconfig', 'context'],
+  remove: ['kubeconfig', 'context', 'force'],
 } as const satisfies Record<string, readonly (keyof typeof OPTIONS)[]>;
 type Command = keyof typeof COMMANDS;
 type Values = ReturnType<typeof parse>['values'];
@@ -195,7 +197,7 @@ async function remove(values: Values, positionals: readonly string[], format: Ou
     namespace: values.namespace,
   });
   try {
-    const removed = await client.remove(name);
+    const removed = await client.remove(name, { force: values.force === true });
     if (removed.length === 0)
       throw new CapstanError(
         'CLUSTER_NOT_FOUND',
