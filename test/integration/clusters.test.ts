@@ -342,7 +342,9 @@ describe('destination clusters', () => {
     assert.equal(inUse.code, 4, inUse.stderr);
     assert.match(
       inUse.stderr,
-      new RegExp(`cluster '${name}' is the destination of 1 Application\\(s\\): ${apps}/outside;.*--force`),
+      new RegExp(
+        `cluster '${name}' is the destination of 2 Application\\(s\\): ${apps}/inside, ${apps}/outside;.*--force`,
+      ),
     );
     await admin.delete(appType, apps, 'outside');
     await eventually(async () => (await getApp(apps, 'outside')) === undefined, {
