@@ -297,8 +297,15 @@ async function newLeaderFinishes(t: TestContext, mid: MidSync, since: number): P
     0,
     'the new leader waits for wave 0 as well',
   );
-  // … until the pod may be scheduled.
-  const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=gate' });
+  // … until the pod may be scheduled. The controller-manager creates it on its own time (later after the
+  // API server restarts of another test), so wait for it; one pod: the Deployment was not re-created.
+  const pods = await eventually(
+    async () => {
+      const list = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=gate' });
+      return list.items.length > 0 ? list : false;
+    },
+    { what: "the gate Deployment's pod", timeoutMs: 30_000 },
+  );
   assert.equal(pods.items.length, 1, 'one pod: the Deployment was not re-created');
   for (const pod of pods.items) {
     await kube.core.patchNamespacedPod({
