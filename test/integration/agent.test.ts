@@ -102,6 +102,14 @@ async function annotate(namespace: string, name: string, key: string, value: str
   assert.equal(res.status, 200);
 }
 
+/** The Secret `git` an Application's secretRef names: the git server's user and password (or another). */
+async function createGitSecret(namespace: string, password = git.password): Promise<void> {
+  await kube.core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'git' }, stringData: { username: git.username, password } },
+  });
+}
+
 const ready = (app: Application) => app.status?.conditions?.find((c) => c.type === 'Ready');
 
 describe('the agent', () => {
@@ -114,10 +122,7 @@ describe('the agent', () => {
         'app/extra.yaml': configMap('extra', { a: '1' }),
       },
     });
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
-    });
+    await createGitSecret(namespace);
     await createApp(namespace, 'web', {
       source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
       syncPolicy: { automated: { prune: true, selfHeal: true } },
@@ -228,10 +233,7 @@ spec:
         'watch/settings.yaml': configMap('watched', { level: 'info' }),
       },
     });
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
-    });
+    await createGitSecret(namespace);
     const source = (path: string) => ({
       repoURL: git.url(repo),
       path,
@@ -324,10 +326,7 @@ spec:
     await git.createRepository(repo, {
       files: { 'app/a.yaml': configMap('kept-a', { x: '1' }), 'app/b.yaml': configMap('kept-b', { x: '1' }) },
     });
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
-    });
+    await createGitSecret(namespace);
     await createApp(namespace, 'noprune', {
       source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
       syncPolicy: { automated: { prune: false, selfHeal: true } },
@@ -360,10 +359,7 @@ spec:
     await git.createRepository(repo, {
       files: { 'app/settings.yaml': configMap('settings', { up: 'yes' }) },
     });
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
-    });
+    await createGitSecret(namespace);
     await createApp(namespace, 'outage', {
       source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
       syncPolicy: { automated: { prune: true, selfHeal: true } },
@@ -401,13 +397,7 @@ spec:
     const namespace = await freshNamespace(t, kube);
     const repo = `rotation-${namespace}`;
     await git.createRepository(repo, { files: { 'app/settings.yaml': configMap('rotated', { ok: 'yes' }) } });
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: {
-        metadata: { name: 'git' },
-        stringData: { username: git.username, password: 'not-the-password' },
-      },
-    });
+    await createGitSecret(namespace, 'not-the-password');
     await createApp(namespace, 'rotation', {
       source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
       syncPolicy: { automated: { prune: true } },
@@ -463,10 +453,7 @@ spec:
       { what: 'Stalled on authentication', timeoutMs: 30_000 },
     );
     assert.match(stalled.message, /auth|credential|401/i);
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
-    });
+    await createGitSecret(namespace);
     await createApp(namespace, 'api', {
       source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
       syncPolicy: { automated: { prune: true } },
@@ -524,10 +511,7 @@ spec:
     await git.createRepository(repo, {
       files: { 'base/a.yaml': configMap('base', {}), 'top/b.yaml': configMap('top', {}) },
     });
-    await kube.core.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
-    });
+    await createGitSecret(namespace);
     const source = (path: string) => ({
       repoURL: git.url(repo),
       path,

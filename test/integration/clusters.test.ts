@@ -330,15 +330,10 @@ describe('destination clusters', () => {
 
     // 5. Removing a cluster an Application deploys to is refused, naming it; deleting the Application
     //    prunes through the registered cluster; then the cluster is removed.
-    const inUse = await capstan(
-      'cluster',
-      'remove',
-      name,
-      '-n',
-      AGENT_NAMESPACE,
-      '--kubeconfig',
-      cluster.adminKubeconfig,
-    );
+    /** `capstan cluster remove NAME` against the agent's cluster. */
+    const removeCluster = () =>
+      capstan('cluster', 'remove', name, '-n', AGENT_NAMESPACE, '--kubeconfig', cluster.adminKubeconfig);
+    const inUse = await removeCluster();
     assert.equal(inUse.code, 4, inUse.stderr);
     assert.match(
       inUse.stderr,
@@ -353,26 +348,10 @@ describe('destination clusters', () => {
     });
     await assert.rejects(kube.core.readNamespacedConfigMap({ namespace: other, name: 'settings' }));
     await forget(apps, 'inside');
-    const removed = await capstan(
-      'cluster',
-      'remove',
-      name,
-      '-n',
-      AGENT_NAMESPACE,
-      '--kubeconfig',
-      cluster.adminKubeconfig,
-    );
+    const removed = await removeCluster();
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stdout, new RegExp(`cluster/${name} removed`));
-    const again = await capstan(
-      'cluster',
-      'remove',
-      name,
-      '-n',
-      AGENT_NAMESPACE,
-      '--kubeconfig',
-      cluster.adminKubeconfig,
-    );
+    const again = await removeCluster();
     assert.equal(again.code, 4);
     assert.match(
       again.stderr,
