@@ -89,3 +89,50 @@ export async function installApplicationCrd(admin: KubeCluster): Promise<Resourc
     { what: 'the Application CRD served' },
   );
 }
+
+/**
+ * Waits until the cluster's controllers work end to end, and says how long that took: a Job whose pod
+ * the controller-manager creates, the scheduler places and kwok completes, and which the job controller
+ * then marks succeeded. After API server restarts, client-go's watches in those components back off
+ * (up to ~30 s each) before they list again; a test that needs pods to come and go calls this first
+ * rather than count that wait against its own time limit.
+ */
+export async function controllersWork(
+  clients: KubeClients,
+  namespace: string,
+  timeoutMs = 180_000,
+): Promise<number> {
+  const batch = clients.config.makeApiClient(k8s.BatchV1Api);
+  const name = `probe-${randomBytes(3).toString('hex')}`;
+  const started = Date.now();
+  await batch.createNamespacedJob({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        backoffLimit: 0,
+        template: {
+          spec: {
+            restartPolicy: 'Never',
+            containers: [{ name: 'probe', image: 'registry.example/probe:1' }],
+          },
+        },
+      },
+    },
+  });
+  try {
+    await eventually(
+      async () => (await batch.readNamespacedJob({ namespace, name })).status?.succeeded === 1,
+      {
+        what: `the probe Job ${namespace}/${name} to succeed (controllers, scheduler and kwok at work)`,
+        timeoutMs,
+        intervalMs: 250,
+      },
+    );
+    return Date.now() - started;
+  } finally {
+    await batch
+      .deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' })
+      .catch(() => undefined);
+  }
+}

@@ -19,6 +19,7 @@ import { startAgentProcess, type AgentProcess } from '../../src/testing/agent-pr
 import {
   installApplicationCrd,
   agentKubeconfig,
+  controllersWork,
   freshNamespace,
   kubeClients,
   testCluster,
@@ -174,6 +175,9 @@ interface MidSync {
 
 async function leaderMidSync(t: TestContext): Promise<MidSync> {
   const namespace = await freshNamespace(t, kube);
+  // Pods must come and go in this test (the hook, the gated Deployment): first make sure the cluster's
+  // controllers are at work, whatever an earlier test did to the API server.
+  t.diagnostic(`controllers at work after ${await controllersWork(kube, namespace)} ms`);
   const label = `failover-${process.pid}-${namespace.slice(-6)}`;
   const repo = `failover-${namespace}`;
   const revision = await git.createRepository(repo, {
@@ -242,7 +246,15 @@ async function leaderMidSync(t: TestContext): Promise<MidSync> {
         .catch(() => undefined);
       const versions = await configMapVersions(namespace);
       const waveZero = [...versions.keys()].filter((n) => n.startsWith('a-')).length;
-      if (!job || !complete || !deployment || waveZero < CONFIG_MAPS) return false;
+      if (!job || !complete || !deployment || waveZero < CONFIG_MAPS)
+        throw new Error(
+          `hook Job ${job ? (complete ? 'succeeded' : 'not succeeded yet') : 'absent'}, ` +
+            `Deployment ${deployment ? 'there' : 'absent'}, wave 0 ConfigMaps ${waveZero}/${CONFIG_MAPS}; ` +
+            `the leader's last log lines: ${leader.logs
+              .slice(-5)
+              .map((l) => JSON.stringify(l))
+              .join(' ')}`,
+        );
       return { job, deployment, versions };
     },
     { what: 'the leader in the middle of the sync (hook done, wave 0 applied)', timeoutMs: 60_000 },
