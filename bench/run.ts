@@ -7,7 +7,10 @@
 //   e  a monorepo commit touching one application among N: git requests, renders
 //   f  the ceiling: a raw concurrent server-side-apply client applying the same N × M objects
 // Usage: npm run bench -- [--quick] [--runs 5] [--systems capstan,flux,argocd] [--scenarios a,b,c,d,e,f]
-//        [--apps 1000] [--objects 10] [--latency-apps 1,100] [--name bench] [--out docs/benchmarks.md]
+//        [--apps 1000] [--objects 10] [--latency-apps 1,100] [--scale-interval 60] [--window 60]
+//        [--name bench] [--out docs/benchmarks.md]
+// --scale-interval is the polling interval of scenarios c to e and --window the steady-state window
+// of d, in seconds (defaults 60 and 60; 20 and 20 with --quick).
 // --name names the result: bench/results/NAME.json and the section NAME of the markdown file, so that
 // runs at different scales (or with different systems) each keep their own table.
 import { randomBytes } from 'node:crypto';
@@ -53,6 +56,8 @@ export function benchConfig(options: {
   apps?: number | undefined;
   objects?: number | undefined;
   latencyApps?: readonly number[] | undefined;
+  scaleInterval?: number | undefined;
+  window?: number | undefined;
 }): BenchConfig {
   const quick = options.quick;
   return {
@@ -63,8 +68,8 @@ export function benchConfig(options: {
     objectsPerApp: options.objects ?? 10,
     interval: quick ? 15 : 30,
     // The window covers at least one whole interval: steady state includes a poll of every application.
-    scaleInterval: quick ? 20 : 60,
-    window: quick ? 20 : 60,
+    scaleInterval: options.scaleInterval ?? (quick ? 20 : 60),
+    window: options.window ?? (quick ? 20 : 60),
     concurrency: 8,
   };
 }
@@ -111,6 +116,15 @@ async function apiRequests(admin: KubeCluster): Promise<number> {
   return metricValue(typeof res.body === 'string' ? res.body : String(res.body), 'apiserver_request_total');
 }
 
+/** A whole number of seconds from the command line, or undefined when the option is absent. */
+function seconds(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${option} ${value}: expected a whole number of seconds`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -122,6 +136,8 @@ async function main(): Promise<void> {
       objects: { type: 'string' },
       out: { type: 'string' },
       'latency-apps': { type: 'string' },
+      'scale-interval': { type: 'string' },
+      window: { type: 'string' },
       name: { type: 'string' },
     },
     strict: true,
@@ -132,6 +148,8 @@ async function main(): Promise<void> {
     apps: values.apps === undefined ? undefined : Number(values.apps),
     objects: values.objects === undefined ? undefined : Number(values.objects),
     latencyApps: values['latency-apps']?.split(',').map(Number),
+    scaleInterval: seconds(values['scale-interval'], '--scale-interval'),
+    window: seconds(values.window, '--window'),
   });
   const scenarios = new Set(values.scenarios.split(','));
   const log = (line: string) => {
@@ -164,6 +182,29 @@ async function main(): Promise<void> {
     } else drivers.push(d);
   }
   const samples: Samples = {};
+  // An interrupted run (Ctrl-C, a CI timeout) stops the systems it started: nothing keeps running
+  // against the cluster, loading it under the next run.
+  const running = new Set<RunningSystem>();
+  const startSystem = async (
+    driver: SystemDriver,
+    ...args: Parameters<SystemDriver['start']>
+  ): Promise<RunningSystem> => {
+    const system = await driver.start(...args);
+    running.add(system);
+    return system;
+  };
+  const stopSystem = async (system: RunningSystem) => {
+    running.delete(system);
+    await system.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping ${String(running.size)} running system(s), then exiting`);
+    void Promise.allSettled([...running].map((s) => s.stop())).finally(() => {
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const nsType = (await admin.resourceType('v1', 'Namespace')) as ResourceType;
 
   const freshNamespace = async (prefix: string) => {
@@ -232,7 +273,8 @@ async function main(): Promise<void> {
     });
     const list = apps(count, repo, namespace);
     const observer = new MarkerObserver(cluster.adminKubeconfig, namespace);
-    const system = await driver.start(
+    const system = await startSystem(
+      driver,
       { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
       settings(config.interval, true),
     );
@@ -293,7 +335,7 @@ async function main(): Promise<void> {
         });
       }
     } finally {
-      await system.stop();
+      await stopSystem(system);
       await observer.close();
       await dropNamespace(namespace);
     }
@@ -310,7 +352,8 @@ async function main(): Promise<void> {
     });
     const list = apps(n, repo, namespace);
     const observer = new MarkerObserver(cluster.adminKubeconfig, namespace);
-    const system: RunningSystem = await driver.start(
+    const system: RunningSystem = await startSystem(
+      driver,
       { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
       settings(config.scaleInterval, true),
     );
@@ -360,9 +403,21 @@ async function main(): Promise<void> {
         const t2 = performance.now();
         await system.refresh(list, [`${appFolder(1)}/manifests.yaml`]);
         await observer.waitFor(new Map([[one.name, '2']]), 600_000, t2);
-        // What follows the change (other applications re-rendering) counts too.
-        await sleep(config.quick ? 5_000 : 15_000);
-        const renders1 = (await system.counters()).renders;
+        // What follows the change (other applications rendering again) counts too: wait until the
+        // count stops growing for 5 s, or for at most the cap (a peer that renders every application
+        // of a large monorepo again may take minutes; the log says when the cap ended the count).
+        const cap = performance.now() + (config.quick ? 30_000 : 120_000);
+        let renders1 = (await system.counters()).renders;
+        for (;;) {
+          await sleep(5_000);
+          const now = (await system.counters()).renders;
+          if (now === renders1) break;
+          renders1 = now;
+          if (performance.now() >= cap) {
+            log(`${driver.name} run ${String(run)}: still rendering when the cap was reached`);
+            break;
+          }
+        }
         record(samples, 'e-mono-git', driver.name, git.requests.length - git2);
         if (renders0 !== undefined && renders1 !== undefined)
           record(samples, 'e-mono-renders', driver.name, renders1 - renders0);
@@ -371,7 +426,7 @@ async function main(): Promise<void> {
         );
       }
     } finally {
-      await system.stop();
+      await stopSystem(system);
       await observer.close();
       await dropNamespace(namespace);
     }

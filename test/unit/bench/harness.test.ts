@@ -150,4 +150,14 @@ describe('benchmark report', () => {
     assert.equal(benchConfig({ quick: false }).scaleApps, 1000);
     assert.ok(benchConfig({ quick: true }).scaleApps < 100);
   });
+
+  it('takes the scale interval and the steady-state window from the command line, else the defaults', () => {
+    const given = benchConfig({ quick: false, scaleInterval: 600, window: 120 });
+    assert.equal(given.scaleInterval, 600);
+    assert.equal(given.window, 120);
+    assert.equal(given.interval, 30, 'the latency scenarios keep their own interval');
+    const defaults = benchConfig({ quick: false });
+    assert.equal(defaults.scaleInterval, 60);
+    assert.equal(defaults.window, 60);
+  });
 });
