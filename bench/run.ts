@@ -139,6 +139,7 @@ async function main(): Promise<void> {
       'scale-interval': { type: 'string' },
       window: { type: 'string' },
       name: { type: 'string' },
+      resume: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -460,52 +461,148 @@ async function main(): Promise<void> {
     await dropNamespace(namespace);
   };
 
+  // Results are written after each unit of work (one system's phase of one run), so that a long run
+  // interrupted (or stopped at the end of a working day) keeps what it measured, and --resume goes on
+  // from there with the same settings.
+  await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
+  const name = values.name ?? (config.quick ? 'quick' : 'bench');
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
+    throw new Error(`--name ${name}: use lower-case letters, digits and -`);
+  const jsonPath = join(import.meta.dirname, 'results', `${name}.json`);
+  const out =
+    values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
+  const systemNames = drivers.map((d) => d.name);
   const started = new Date();
+  let previous: Partial<ResultDoc> | undefined;
+  if (values.resume) {
+    previous = await readResults(jsonPath);
+    const mismatch = resumeMismatch(previous, { config, systems: systemNames, scenarios: [...scenarios] });
+    if (mismatch) throw new Error(`--resume ${jsonPath}: ${mismatch}; run without --resume to start again`);
+    for (const [key, bySystem] of Object.entries(previous.samples ?? {}))
+      for (const [system, values_] of Object.entries(bySystem))
+        for (const v of values_) record(samples, key, system, v);
+    for (const [key, bySystem] of Object.entries(previous.timeouts ?? {}))
+      for (const [system, n] of Object.entries(bySystem)) (timeouts[key] ??= {})[system] = n;
+    log(`resuming ${jsonPath}: ${String(previous.done?.length ?? 0)} unit(s) done`);
+  }
+  const done = new Set(previous?.done ?? []);
+  const save = async () => {
+    const result: ResultDoc = {
+      started: previous?.started ?? started.toISOString(),
+      resumed: previous ? [...(previous.resumed ?? []), started.toISOString()] : [],
+      finished: new Date().toISOString(),
+      machine: machine(),
+      config,
+      scenarios: [...scenarios],
+      systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe()])),
+      skipped,
+      timeouts,
+      done: [...done],
+      runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
+      samples,
+      summaries: Object.fromEntries(
+        Object.entries(samples).map(([k, bySystem]) => [
+          k,
+          Object.fromEntries(Object.entries(bySystem).map(([s, v]) => [s, summarise(v)])),
+        ]),
+      ),
+    };
+    await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+    const markdown = renderMarkdown(
+      result,
+      process.argv.slice(2).filter((a) => a !== '--resume'),
+      name,
+    );
+    if (out) await writeSection(out, markdown, name);
+    return markdown;
+  };
+  /** The units of one run, in the order they run: each system's phases, then the ceiling. */
+  const unitsOfRun = (run: number): string[] => {
+    const units: string[] = [];
+    for (const driver of drivers) {
+      if (scenarios.has('a') || scenarios.has('b'))
+        for (const count of config.webhookApps)
+          if (count === 1 || scenarios.has('a'))
+            units.push(`r${String(run)}/${driver.name}/latency-${String(count)}`);
+      if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e'))
+        units.push(`r${String(run)}/${driver.name}/scale`);
+    }
+    if (scenarios.has('f')) units.push(`r${String(run)}/raw SSA client/ceiling`);
+    return units;
+  };
+  const unit = async (id: string, fn: () => Promise<void>) => {
+    if (done.has(id)) return;
+    await fn();
+    done.add(id);
+    await save();
+    log(`${id} done; results in ${jsonPath}`);
+  };
+  let markdown: string;
   try {
     for (let run = 1; run <= config.runs; run++) {
       for (const driver of drivers) {
         if (scenarios.has('a') || scenarios.has('b'))
           for (const count of config.webhookApps) {
             if (count !== 1 && !scenarios.has('a')) continue;
-            await latencyPhase(driver, count, run);
+            await unit(`r${String(run)}/${driver.name}/latency-${String(count)}`, () =>
+              latencyPhase(driver, count, run),
+            );
           }
-        if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e')) await scalePhase(driver, run);
+        if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e'))
+          await unit(`r${String(run)}/${driver.name}/scale`, () => scalePhase(driver, run));
       }
-      if (scenarios.has('f')) await ceiling(run);
+      if (scenarios.has('f')) await unit(`r${String(run)}/raw SSA client/ceiling`, () => ceiling(run));
     }
+    markdown = await save();
   } finally {
     await git.stop();
     admin.close();
   }
-
-  const result = {
-    started: started.toISOString(),
-    finished: new Date().toISOString(),
-    machine: machine(),
-    config,
-    systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe()])),
-    skipped,
-    timeouts,
-    samples,
-    summaries: Object.fromEntries(
-      Object.entries(samples).map(([k, bySystem]) => [
-        k,
-        Object.fromEntries(Object.entries(bySystem).map(([s, v]) => [s, summarise(v)])),
-      ]),
-    ),
-  };
-  await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
-  const name = values.name ?? (config.quick ? 'quick' : 'bench');
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
-    throw new Error(`--name ${name}: use lower-case letters, digits and -`);
-  const jsonPath = join(import.meta.dirname, 'results', `${name}.json`);
-  await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
-  const markdown = renderMarkdown(result, process.argv.slice(2), name);
-  const out =
-    values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
-  if (out) await writeSection(out, markdown, name);
   process.stdout.write(`${markdown}\n`);
   log(`wrote ${jsonPath}${out ? ` and ${out}` : ''}`);
+}
+
+/** How many whole runs `done` holds: runs 1..k with every unit done. */
+export function runsCompleted(
+  done: ReadonlySet<string>,
+  runs: number,
+  unitsOfRun: (run: number) => string[],
+): number {
+  let k = 0;
+  while (k < runs && unitsOfRun(k + 1).every((u) => done.has(u))) k++;
+  return k;
+}
+
+async function readResults(path: string): Promise<Partial<ResultDoc>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`--resume: there is no ${path} to resume`, { cause: error });
+  }
+  try {
+    return JSON.parse(text) as Partial<ResultDoc>;
+  } catch (error) {
+    throw new Error(
+      `--resume: ${path} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Why an earlier result cannot be continued with these settings, or undefined when it can. */
+export function resumeMismatch(
+  previous: Partial<ResultDoc>,
+  now: { config: BenchConfig; systems: readonly string[]; scenarios: readonly string[] },
+): string | undefined {
+  if (!previous.config || !previous.done) return 'it was written before results could be resumed';
+  if (JSON.stringify(previous.config) !== JSON.stringify(now.config))
+    return `it was measured with other settings (${JSON.stringify(previous.config)})`;
+  if (JSON.stringify(Object.keys(previous.systems ?? {})) !== JSON.stringify(now.systems))
+    return `it measured other systems (${Object.keys(previous.systems ?? {}).join(', ')})`;
+  if (JSON.stringify([...(previous.scenarios ?? [])].sort()) !== JSON.stringify([...now.scenarios].sort()))
+    return `it ran other scenarios (${(previous.scenarios ?? []).join(',')})`;
+  return undefined;
 }
 
 function machine(): string {
@@ -546,6 +643,15 @@ export const SCENARIOS: Record<string, ScenarioInfo> = {
 
 interface ResultDoc {
   readonly started: string;
+  /** When the run was taken up again with --resume. */
+  readonly resumed?: readonly string[];
+  readonly finished?: string;
+  readonly scenarios?: readonly string[];
+  /** The units of work done (`r1/Capstan/scale`, …): what --resume skips. */
+  readonly done?: readonly string[];
+  /** Runs with every unit done. */
+  readonly runsCompleted?: number;
+  readonly samples?: Samples;
   readonly machine: string;
   readonly config: BenchConfig;
   readonly systems: Record<string, string>;
@@ -561,8 +667,10 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     `<!-- ${name}:start (written by \`npm run bench\`; edit bench/run.ts, not this section) -->`,
     `## ${String(doc.config.scaleApps)} applications: ${Object.keys(doc.systems).join(', ')} on the same cluster`,
     '',
-    `Measured ${doc.started} on ${doc.machine}.`,
-    `${String(doc.config.runs)} runs per figure, systems interleaved within each run; median, p99, min–max.`,
+    `Measured ${doc.started}${doc.resumed?.length ? ` (resumed ${doc.resumed.join(', ')})` : ''} on ${doc.machine}.`,
+    doc.runsCompleted !== undefined && doc.runsCompleted < doc.config.runs
+      ? `**Partial: ${String(doc.runsCompleted)} of ${String(doc.config.runs)} runs completed so far** (\`--resume\` goes on); systems interleaved within each run; median, p99, min–max of the runs done.`
+      : `${String(doc.config.runs)} runs per figure, systems interleaved within each run; median, p99, min–max.`,
     `Scale: ${String(doc.config.scaleApps)} applications × ${String(doc.config.objectsPerApp)} objects (one monorepo, one folder each); ` +
       `latency scenarios with ${doc.config.webhookApps.join(' and ')} applications; polling interval ${String(doc.config.interval)} s ` +
       `(scale scenarios ${String(doc.config.scaleInterval)} s); concurrency ${String(doc.config.concurrency)}; steady-state window ${String(doc.config.window)} s.`,

@@ -13,7 +13,13 @@ import {
   repoPerAppFiles,
 } from '../../../bench/fixtures.ts';
 import { parseStat, parseStatusKb, processUsage } from '../../../bench/proc.ts';
-import { benchConfig, renderMarkdown, writeSection } from '../../../bench/run.ts';
+import {
+  benchConfig,
+  renderMarkdown,
+  resumeMismatch,
+  runsCompleted,
+  writeSection,
+} from '../../../bench/run.ts';
 import { summarise } from '../../../bench/stats.ts';
 import { metricValue } from '../../../bench/systems/capstan.ts';
 
@@ -124,6 +130,19 @@ describe('benchmark report', () => {
     assert.match(md, /npm run bench -- --quick/);
   });
 
+  it('says when a run is partial, how many runs it holds, and when it was resumed', () => {
+    const partial = renderMarkdown(
+      { ...doc, runsCompleted: 2, resumed: ['2026-11-29T00:00:00.000Z'] },
+      ['--name', 'scale-1000'],
+      'scale-1000',
+    );
+    assert.match(partial, /\*\*Partial: 2 of 3 runs completed so far\*\*/);
+    assert.match(partial, /resumed 2026-11-29T00:00:00\.000Z/);
+    const whole = renderMarkdown({ ...doc, runsCompleted: 3 }, ['--quick']);
+    assert.doesNotMatch(whole, /Partial/);
+    assert.match(whole, /^3 runs per figure/m);
+  });
+
   it('names its section after the run, so runs at two scales keep two tables', () => {
     const md = renderMarkdown(doc, ['--apps', '1000', '--name', 'scale-1000'], 'scale-1000');
     assert.ok(md.startsWith('<!-- scale-1000:start'));
@@ -143,6 +162,39 @@ describe('benchmark report', () => {
       await readFile(path, 'utf8'),
       '# Benchmarks\n\nIntro.\n\n<!-- bench:start new -->\nnew\n<!-- bench:end -->\n\n## Other\n',
     );
+  });
+
+  it('counts whole runs only: a run with one unit left is not complete', () => {
+    const unitsOfRun = (run: number) => [`r${String(run)}/Capstan/scale`, `r${String(run)}/Flux/scale`];
+    assert.equal(runsCompleted(new Set(), 5, unitsOfRun), 0);
+    assert.equal(
+      runsCompleted(new Set(['r1/Capstan/scale', 'r1/Flux/scale', 'r2/Capstan/scale']), 5, unitsOfRun),
+      1,
+    );
+    const all = new Set(Array.from({ length: 5 }, (_, i) => unitsOfRun(i + 1)).flat());
+    assert.equal(runsCompleted(all, 5, unitsOfRun), 5);
+  });
+
+  it('resumes only a result measured with the same settings, systems and scenarios', () => {
+    const config = benchConfig({ quick: false, scaleInterval: 600 });
+    const previous = {
+      config,
+      systems: { Capstan: '', Flux: '' },
+      scenarios: ['c', 'e', 'f'],
+      done: ['r1/Capstan/scale'],
+    };
+    const now = { config, systems: ['Capstan', 'Flux'], scenarios: ['f', 'e', 'c'] };
+    assert.equal(resumeMismatch(previous, now), undefined);
+    assert.match(
+      resumeMismatch(previous, { ...now, config: benchConfig({ quick: false }) }) ?? '',
+      /other settings/,
+    );
+    assert.match(
+      resumeMismatch(previous, { ...now, systems: ['Capstan'] }) ?? '',
+      /other systems \(Capstan, Flux\)/,
+    );
+    assert.match(resumeMismatch(previous, { ...now, scenarios: ['c'] }) ?? '', /other scenarios \(c,e,f\)/);
+    assert.match(resumeMismatch({ config }, now) ?? '', /before results could be resumed/);
   });
 
   it('uses at least five runs unless quick', () => {
