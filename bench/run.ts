@@ -660,6 +660,24 @@ interface ResultDoc {
   readonly summaries: Record<string, Record<string, Summary>>;
 }
 
+/** The settings the figures were measured with; those of scenarios that did not run are left out. */
+function settingsLine(doc: ResultDoc): string {
+  const ran = (x: string) => doc.scenarios?.includes(x) ?? true;
+  const c = doc.config;
+  const parts = [
+    `${String(c.scaleApps)} applications × ${String(c.objectsPerApp)} objects (one monorepo, one folder each)`,
+  ];
+  if (ran('a') || ran('b'))
+    parts.push(
+      `latency scenarios with ${c.webhookApps.join(' and ')} applications, polling interval ${String(c.interval)} s`,
+    );
+  if (ran('c') || ran('d') || ran('e'))
+    parts.push(`polling interval of the scale scenarios ${String(c.scaleInterval)} s`);
+  parts.push(`concurrency ${String(c.concurrency)}`);
+  if (ran('d')) parts.push(`steady-state window ${String(c.window)} s`);
+  return `Scale: ${parts.join('; ')}.`;
+}
+
 /** The markdown section: one table per scenario group, Capstan first, ratios to Capstan. */
 export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = 'bench'): string {
   const systems = ['Capstan', ...Object.keys(doc.systems).filter((s) => s !== 'Capstan'), 'raw SSA client'];
@@ -671,9 +689,7 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     doc.runsCompleted !== undefined && doc.runsCompleted < doc.config.runs
       ? `**Partial: ${String(doc.runsCompleted)} of ${String(doc.config.runs)} runs completed so far** (\`--resume\` goes on); systems interleaved within each run; median, p99, min–max of the runs done.`
       : `${String(doc.config.runs)} runs per figure, systems interleaved within each run; median, p99, min–max.`,
-    `Scale: ${String(doc.config.scaleApps)} applications × ${String(doc.config.objectsPerApp)} objects (one monorepo, one folder each); ` +
-      `latency scenarios with ${doc.config.webhookApps.join(' and ')} applications; polling interval ${String(doc.config.interval)} s ` +
-      `(scale scenarios ${String(doc.config.scaleInterval)} s); concurrency ${String(doc.config.concurrency)}; steady-state window ${String(doc.config.window)} s.`,
+    settingsLine(doc),
     '',
     '| scenario | ' + systems.map((s) => s).join(' | ') + ' | ratios (peer ÷ Capstan) |',
     '| --- | ' + systems.map(() => '---').join(' | ') + ' | --- |',

@@ -143,6 +143,18 @@ describe('benchmark report', () => {
     assert.match(whole, /^3 runs per figure/m);
   });
 
+  it('states the settings of the scenarios that ran, and only those', () => {
+    const all = renderMarkdown(doc, ['--quick']);
+    assert.match(all, /latency scenarios with 1 and 10 applications, polling interval 15 s/);
+    assert.match(all, /steady-state window 20 s/);
+    const scale = renderMarkdown({ ...doc, scenarios: ['c', 'e', 'f'] }, []);
+    assert.match(
+      scale,
+      /^Scale: 50 applications × 10 objects .*; polling interval of the scale scenarios 20 s; concurrency 8\.$/m,
+    );
+    assert.doesNotMatch(scale, /latency scenarios|steady-state window/);
+  });
+
   it('names its section after the run, so runs at two scales keep two tables', () => {
     const md = renderMarkdown(doc, ['--apps', '1000', '--name', 'scale-1000'], 'scale-1000');
     assert.ok(md.startsWith('<!-- scale-1000:start'));
