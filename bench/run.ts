@@ -86,6 +86,8 @@ interface ScenarioInfo {
 
 /** Measurements that did not finish in time, by scenario key and system: reported, not averaged. */
 const timeouts: Record<string, Record<string, number>> = {};
+/** Counts cut short by a cap (lower bounds), by scenario key and system: said in the table. */
+const capped: Record<string, Record<string, number>> = {};
 
 /**
  * Runs one measurement; a time-out is counted for the report (under `key` and any `alsoKeys`, the
@@ -426,17 +428,20 @@ async function main(): Promise<void> {
         );
         if (!applied) return;
         // What follows the change (other applications rendering again) counts too: wait until the
-        // count stops growing for 5 s, or for at most the cap (a peer that renders every application
-        // of a large monorepo again may take minutes; the log says when the cap ended the count).
+        // count has not grown for 15 s, or for at most the cap. A peer that renders every application
+        // of a large monorepo again may take many minutes: then the count is a lower bound, and the
+        // table says so.
         const cap = performance.now() + (config.quick ? 30_000 : 120_000);
         let renders1 = (await system.counters()).renders;
-        for (;;) {
+        for (let quiet = 0; quiet < 3;) {
           await sleep(5_000);
           const now = (await system.counters()).renders;
-          if (now === renders1) break;
+          quiet = now === renders1 ? quiet + 1 : 0;
           renders1 = now;
-          if (performance.now() >= cap) {
+          if (quiet < 3 && performance.now() >= cap) {
             log(`${driver.name} run ${String(run)}: still rendering when the cap was reached`);
+            const bySystem = (capped['e-mono-renders'] ??= {});
+            bySystem[driver.name] = (bySystem[driver.name] ?? 0) + 1;
             break;
           }
         }
@@ -504,6 +509,8 @@ async function main(): Promise<void> {
         for (const v of values_) record(samples, key, system, v);
     for (const [key, bySystem] of Object.entries(previous.timeouts ?? {}))
       for (const [system, n] of Object.entries(bySystem)) (timeouts[key] ??= {})[system] = n;
+    for (const [key, bySystem] of Object.entries(previous.capped ?? {}))
+      for (const [system, n] of Object.entries(bySystem)) (capped[key] ??= {})[system] = n;
     log(`resuming ${jsonPath}: ${String(previous.done?.length ?? 0)} unit(s) done`);
   }
   const done = new Set(previous?.done ?? []);
@@ -518,6 +525,7 @@ async function main(): Promise<void> {
       systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe()])),
       skipped,
       timeouts,
+      capped,
       done: [...done],
       runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
       samples,
@@ -683,6 +691,7 @@ interface ResultDoc {
   readonly systems: Record<string, string>;
   readonly skipped: Record<string, string>;
   readonly timeouts?: Record<string, Record<string, number>>;
+  readonly capped?: Record<string, Record<string, number>>;
   readonly summaries: Record<string, Record<string, Summary>>;
 }
 
@@ -726,7 +735,10 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     if (Object.keys(row).length === 0 && Object.keys(late).length === 0) continue;
     const cell = (s: string) => {
       const x = row[s];
-      const missed = late[s] ? ` ${String(late[s])} run(s) timed out` : '';
+      const cut = doc.capped?.[key]?.[s];
+      const missed =
+        (late[s] ? ` ${String(late[s])} run(s) timed out` : '') +
+        (cut ? ` (at least: still going at the cap in ${String(cut)} run(s))` : '');
       if (!x) return missed === '' ? '—' : missed.trim();
       const f = (v: number) => v.toFixed(info.digits);
       return `${f(x.median)} (p99 ${f(x.p99)}; ${f(x.min)}–${f(x.max)})${missed}`;

@@ -143,6 +143,19 @@ describe('benchmark report', () => {
     assert.match(whole, /^3 runs per figure/m);
   });
 
+  it('marks a count cut short by its cap as a lower bound', () => {
+    const md = renderMarkdown(
+      {
+        ...doc,
+        summaries: { 'e-mono-renders': { Capstan: summarise([1]), Flux: summarise([120]) } },
+        capped: { 'e-mono-renders': { Flux: 1 } },
+      },
+      [],
+    );
+    assert.match(md, /\| 120 \(p99 120; 120–120\) \(at least: still going at the cap in 1 run\(s\)\) \|/);
+    assert.match(md, /\| 1 \(p99 1; 1–1\) \|/);
+  });
+
   it('states the settings of the scenarios that ran, and only those', () => {
     const all = renderMarkdown(doc, ['--quick']);
     assert.match(all, /latency scenarios with 1 and 10 applications, polling interval 15 s/);
