@@ -151,34 +151,52 @@ export class ClusterClient {
   }
 
   /**
-   * The Applications (namespace/name, in every namespace) whose destination is the cluster `name`;
-   * undefined when they cannot be listed (Capstan's CRD not installed, or no right to list them).
+   * The Applications (namespace/name, in every namespace) whose destination is the cluster `name`
+   * (none when Capstan's CRD is not installed: 404), or why they could not be listed (say a 403 for a
+   * user without cluster-wide list on Applications, or a connection refused).
    */
-  async users(name: string): Promise<string[] | undefined> {
-    const res = await this.cluster.client
-      .call('GET', `/apis/${APPLICATION_API_VERSION}/applications`)
-      .catch(() => undefined);
-    if (res?.status !== 200) return undefined;
+  async users(name: string): Promise<{ users: string[] } | { unknown: string }> {
+    const path = `/apis/${APPLICATION_API_VERSION}/applications`;
+    const res = await this.cluster.client.call('GET', path).catch((error: unknown) => messageOf(error));
+    if (typeof res === 'string') return { unknown: `GET ${path} failed: ${res}` };
+    if (res.status === 404) return { users: [] };
+    if (res.status !== 200) {
+      const reason = (res.body as { message?: unknown } | undefined)?.message;
+      return {
+        unknown: `GET ${path} answered HTTP ${String(res.status)}${typeof reason === 'string' ? ` (${reason})` : ''}`,
+      };
+    }
     const items = (res.body as { items?: KubeObject[] } | undefined)?.items ?? [];
-    return items
-      .filter((app) => {
-        const spec = (app as { spec?: { destination?: { cluster?: unknown } } }).spec;
-        return spec?.destination?.cluster === name;
-      })
-      .map((app) => `${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''}`)
-      .sort();
+    return {
+      users: items
+        .filter((app) => {
+          const spec = (app as { spec?: { destination?: { cluster?: unknown } } }).spec;
+          return spec?.destination?.cluster === name;
+        })
+        .map((app) => `${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''}`)
+        .sort(),
+    };
   }
 
   /**
    * Deletes the Secrets registering `name`; returns what was removed (empty: it was not registered).
    * Refuses while Applications deploy there (they would stall, and one being deleted could not prune
-   * its objects), unless `force`.
+   * its objects), and when it cannot tell whether any do, unless `force`.
    */
   async remove(name: string, options: { force?: boolean } = {}): Promise<ClusterSummary[]> {
     const type = await this.#secretType();
     const secrets = await this.cluster.list(type, this.namespace, { labelSelector: CLUSTER_SECRET_SELECTOR });
     if (options.force !== true && secrets.some((s) => summaryOf(s).name === name)) {
-      const users = (await this.users(name)) ?? [];
+      const found = await this.users(name);
+      if ('unknown' in found)
+        throw new CapstanError(
+          'CLUSTER_USERS_UNKNOWN',
+          `cannot tell whether Applications deploy to cluster '${name}': ${found.unknown}; ` +
+            'run it as a user who may list Applications in every namespace, or pass --force (any that ' +
+            'deploy there stall until the cluster is registered again)',
+          { subject: `cluster/${name}` },
+        );
+      const { users } = found;
       if (users.length > 0)
         throw new CapstanError(
           'CLUSTER_IN_USE',

@@ -348,7 +348,21 @@ describe('destination clusters', () => {
     });
     await assert.rejects(kube.core.readNamespacedConfigMap({ namespace: other, name: 'settings' }));
     await forget(apps, 'inside');
-    const removed = await removeCluster();
+    // A user who may manage the agent's Secrets but not list Applications in every namespace cannot
+    // tell whether any deploy there: refused, naming the HTTP status; --force removes it anyway.
+    const operator = await namespacedKubeconfig(AGENT_NAMESPACE, 'operator');
+    const asOperator = (...more: string[]) =>
+      capstan('cluster', 'remove', name, '-n', AGENT_NAMESPACE, '--kubeconfig', operator, ...more);
+    const unknown = await asOperator();
+    assert.equal(unknown.code, 4, unknown.stderr);
+    assert.match(
+      unknown.stderr,
+      new RegExp(
+        `cannot tell whether Applications deploy to cluster '${name}': GET /apis/\\S+/applications answered HTTP 403 \\(.*forbidden.*--force`,
+      ),
+    );
+    await kube.core.readNamespacedSecret({ namespace: AGENT_NAMESPACE, name: `cluster-${name}` }); // still there
+    const removed = await asOperator('--force');
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stdout, new RegExp(`cluster/${name} removed`));
     const again = await removeCluster();

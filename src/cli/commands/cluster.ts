@@ -23,7 +23,7 @@ Commands:
                          ServiceAccount token (or a client certificate) instead
   list                   NAME, SERVER, AUTH, SECRET (and why the agent cannot use one, if so)
   remove NAME [--force]  delete the Secret registering NAME; refused while Applications deploy there
-                         (they would stall) unless --force
+                         (they would stall), or when you may not list them all, unless --force
 
 Options:
   -n, --namespace NS     the agent's namespace, where the Secrets are (default: ${DEFAULT_AGENT_NAMESPACE})
