@@ -88,30 +88,72 @@ interface ScenarioInfo {
 const timeouts: Record<string, Record<string, number>> = {};
 /** Counts cut short by a cap (lower bounds), by scenario key and system: said in the table. */
 const capped: Record<string, Record<string, number>> = {};
+/**
+ * The time limit, in seconds, of each timed figure that has had a time-out: a run that hit it counts
+ * in the statistics as "at least the limit" (a censored sample), not as a run that never happened.
+ */
+const limits: Record<string, number> = {};
+/** How long a cold sync (scenario c) may take before the run counts a time-out. */
+const coldSyncLimitSeconds = 3600;
 
 /**
  * Runs one measurement; a time-out is counted for the report (under `key` and any `alsoKeys`, the
- * figures that depended on it) instead of ending the whole run. True when it finished in time.
+ * figures that depended on it) instead of ending the whole run. When `key` is itself the time waited
+ * for, `limitSeconds` is how long that wait was allowed. True when it finished in time.
  */
 async function measure(
   key: string,
   system: string,
   log: (line: string) => void,
   fn: () => Promise<void>,
-  alsoKeys: readonly string[] = [],
+  options: { readonly alsoKeys?: readonly string[]; readonly limitSeconds?: number } = {},
 ): Promise<boolean> {
   try {
     await fn();
     return true;
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith('timed out')) throw error;
-    for (const k of [key, ...alsoKeys]) {
+    for (const k of [key, ...(options.alsoKeys ?? [])]) {
       timeouts[k] ??= {};
       timeouts[k][system] = (timeouts[k][system] ?? 0) + 1;
     }
+    if (options.limitSeconds !== undefined) limits[key] = options.limitSeconds;
     log(`${system}: ${key}: ${error.message}`);
     return false;
   }
+}
+
+/** Adds the counts of `from` (by key, then system) to `to`. */
+function addCounts(
+  to: Record<string, Record<string, number>>,
+  from: Record<string, Record<string, number>> | undefined,
+): void {
+  for (const [key, bySystem] of Object.entries(from ?? {}))
+    for (const [system, n] of Object.entries(bySystem)) (to[key] ??= {})[system] = (to[key][system] ?? 0) + n;
+}
+
+/**
+ * The summary of every figure by system: the measured samples and, for timed figures with a limit,
+ * the runs that hit it (censored at the limit).
+ */
+export function summaries(
+  samples: Samples,
+  timedOut: Record<string, Record<string, number>>,
+  limitOf: Record<string, number>,
+): Record<string, Record<string, Summary>> {
+  const out: Record<string, Record<string, Summary>> = {};
+  for (const key of new Set([...Object.keys(samples), ...Object.keys(limitOf)])) {
+    const limit = limitOf[key];
+    const late = limit === undefined ? {} : (timedOut[key] ?? {});
+    for (const system of new Set([...Object.keys(samples[key] ?? {}), ...Object.keys(late)])) {
+      const count = late[system] ?? 0;
+      (out[key] ??= {})[system] = summarise(
+        samples[key]?.[system] ?? [],
+        limit === undefined || count === 0 ? undefined : { count, limit },
+      );
+    }
+  }
+  return out;
 }
 
 function record(samples: Samples, key: string, system: string, value: number): void {
@@ -150,6 +192,7 @@ async function main(): Promise<void> {
       window: { type: 'string' },
       name: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      render: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -167,6 +210,29 @@ async function main(): Promise<void> {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   };
 
+  await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
+  const name = values.name ?? (config.quick ? 'quick' : 'bench');
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
+    throw new Error(`--name ${name}: use lower-case letters, digits and -`);
+  const jsonPath = join(import.meta.dirname, 'results', `${name}.json`);
+  const out =
+    values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
+  if (values.render) {
+    // Writes the table again from the results alone (after the report changed): nothing is measured.
+    const doc = await readResults(jsonPath, '--render');
+    if (!doc.config || !doc.systems || !doc.samples)
+      throw new Error(`--render: ${jsonPath} holds no samples to render`);
+    const result = {
+      ...doc,
+      summaries: summaries(doc.samples, doc.timeouts ?? {}, doc.limits ?? {}),
+    } as ResultDoc;
+    await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+    const markdown = renderMarkdown(result, result.command ?? ['--name', name], name);
+    if (out) await writeSection(out, markdown, name);
+    process.stdout.write(`${markdown}\n`);
+    log(`wrote ${jsonPath}${out ? ` and ${out}` : ''}`);
+    return;
+  }
   const clusterName = process.env['CAPSTAN_BENCH_CLUSTER'] ?? 'capstan-bench';
   const cluster: LocalCluster =
     (await attach(clusterName)) ??
@@ -283,6 +349,8 @@ async function main(): Promise<void> {
       files: monorepoFiles({ apps: count, objectsPerApp: config.objectsPerApp }, () => 1),
     });
     const list = apps(count, repo, namespace);
+    // How long a commit or a drift may take to be applied before the run counts a time-out.
+    const limitSeconds = config.interval * 4 + 120;
     const observer = new MarkerObserver(cluster.adminKubeconfig, namespace);
     const system = await startSystem(
       driver,
@@ -303,27 +371,39 @@ async function main(): Promise<void> {
       if (scenarios.has('a')) {
         // Through the webhook.
         await git.commit(repo, { files: files(2), message: 'revision 2' });
-        await measure(`a-webhook-${String(count)}`, driver.name, log, async () => {
-          const t0 = performance.now();
-          await system.refresh(list, changed);
-          const times = await observer.waitFor(revisions(list, 2), (config.interval * 4 + 120) * 1000, t0);
-          const latencies = [...times.values()].map((t) => (t - t0) / 1000);
-          record(samples, `a-webhook-${String(count)}`, driver.name, Math.max(...latencies));
-          log(
-            `${driver.name} run ${String(run)}: webhook, ${String(count)} apps: ${Math.max(...latencies).toFixed(2)} s`,
-          );
-        });
+        await measure(
+          `a-webhook-${String(count)}`,
+          driver.name,
+          log,
+          async () => {
+            const t0 = performance.now();
+            await system.refresh(list, changed);
+            const times = await observer.waitFor(revisions(list, 2), limitSeconds * 1000, t0);
+            const latencies = [...times.values()].map((t) => (t - t0) / 1000);
+            record(samples, `a-webhook-${String(count)}`, driver.name, Math.max(...latencies));
+            log(
+              `${driver.name} run ${String(run)}: webhook, ${String(count)} apps: ${Math.max(...latencies).toFixed(2)} s`,
+            );
+          },
+          { limitSeconds },
+        );
         // By polling alone.
         await git.commit(repo, { files: files(3), message: 'revision 3' });
-        await measure(`a-poll-${String(count)}`, driver.name, log, async () => {
-          const t1 = performance.now();
-          const polled = await observer.waitFor(revisions(list, 3), (config.interval * 4 + 120) * 1000, t1);
-          const pollLatency = Math.max(...[...polled.values()].map((t) => (t - t1) / 1000));
-          record(samples, `a-poll-${String(count)}`, driver.name, pollLatency);
-          log(
-            `${driver.name} run ${String(run)}: polling, ${String(count)} apps: ${pollLatency.toFixed(2)} s`,
-          );
-        });
+        await measure(
+          `a-poll-${String(count)}`,
+          driver.name,
+          log,
+          async () => {
+            const t1 = performance.now();
+            const polled = await observer.waitFor(revisions(list, 3), limitSeconds * 1000, t1);
+            const pollLatency = Math.max(...[...polled.values()].map((t) => (t - t1) / 1000));
+            record(samples, `a-poll-${String(count)}`, driver.name, pollLatency);
+            log(
+              `${driver.name} run ${String(run)}: polling, ${String(count)} apps: ${pollLatency.toFixed(2)} s`,
+            );
+          },
+          { limitSeconds },
+        );
       }
       if (scenarios.has('b') && count === 1 && list[0]) {
         const app = list[0];
@@ -334,16 +414,18 @@ async function main(): Promise<void> {
           { body: { data: { revision: 'drifted' } }, contentType: 'application/merge-patch+json' },
         );
         const t2 = performance.now();
-        await measure('b-drift', driver.name, log, async () => {
-          const back = await observer.waitFor(
-            new Map([[app.name, live]]),
-            (config.interval * 4 + 120) * 1000,
-            t2,
-          );
-          const drift = ((back.get(app.name) ?? t2) - t2) / 1000;
-          record(samples, 'b-drift', driver.name, drift);
-          log(`${driver.name} run ${String(run)}: drift corrected in ${drift.toFixed(2)} s`);
-        });
+        await measure(
+          'b-drift',
+          driver.name,
+          log,
+          async () => {
+            const back = await observer.waitFor(new Map([[app.name, live]]), limitSeconds * 1000, t2);
+            const drift = ((back.get(app.name) ?? t2) - t2) / 1000;
+            record(samples, 'b-drift', driver.name, drift);
+            log(`${driver.name} run ${String(run)}: drift corrected in ${drift.toFixed(2)} s`);
+          },
+          { limitSeconds },
+        );
       }
     } finally {
       await stopSystem(system);
@@ -374,7 +456,22 @@ async function main(): Promise<void> {
       const cpu0 = totalUsage(system.pids).cpuSeconds;
       const t0 = performance.now();
       await system.createApps(list);
-      await observer.waitFor(revisions(list, 1), 3_600_000);
+      // A system that has not applied every application within the hour counts as "at least an hour"
+      // for the time (the other cold-sync figures of that run, being incomplete, are not recorded),
+      // and the scenarios that need a synced set (d, e) are skipped for that run.
+      const synced = await measure(
+        'c-cold-seconds',
+        driver.name,
+        log,
+        async () => {
+          await observer.waitFor(revisions(list, 1), coldSyncLimitSeconds * 1000);
+        },
+        {
+          alsoKeys: ['c-cold-cpu', 'c-cold-rss', 'c-cold-api', 'c-cold-git'],
+          limitSeconds: coldSyncLimitSeconds,
+        },
+      );
+      if (!synced) return;
       const seconds = (performance.now() - t0) / 1000;
       const used = totalUsage(system.pids);
       if (scenarios.has('c')) {
@@ -424,7 +521,7 @@ async function main(): Promise<void> {
             const at = times.get(one.name) ?? performance.now();
             record(samples, 'e-mono-seconds', driver.name, (at - t2) / 1000);
           },
-          ['e-mono-git', 'e-mono-renders'],
+          { alsoKeys: ['e-mono-git', 'e-mono-renders'], limitSeconds: 600 },
         );
         if (!applied) return;
         // What follows the change (other applications rendering again) counts too: wait until the
@@ -490,27 +587,21 @@ async function main(): Promise<void> {
   // Results are written after each unit of work (one system's phase of one run), so that a long run
   // interrupted (or stopped at the end of a working day) keeps what it measured, and --resume goes on
   // from there with the same settings.
-  await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
-  const name = values.name ?? (config.quick ? 'quick' : 'bench');
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
-    throw new Error(`--name ${name}: use lower-case letters, digits and -`);
-  const jsonPath = join(import.meta.dirname, 'results', `${name}.json`);
-  const out =
-    values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
   const systemNames = drivers.map((d) => d.name);
   const started = new Date();
+  // The options that reproduce this result (what the table's "Reproduce" line says).
+  const command = process.argv.slice(2).filter((a) => a !== '--resume');
   let previous: Partial<ResultDoc> | undefined;
   if (values.resume) {
-    previous = await readResults(jsonPath);
+    previous = await readResults(jsonPath, '--resume');
     const mismatch = resumeMismatch(previous, { config, systems: systemNames, scenarios: [...scenarios] });
     if (mismatch) throw new Error(`--resume ${jsonPath}: ${mismatch}; run without --resume to start again`);
     for (const [key, bySystem] of Object.entries(previous.samples ?? {}))
       for (const [system, values_] of Object.entries(bySystem))
         for (const v of values_) record(samples, key, system, v);
-    for (const [key, bySystem] of Object.entries(previous.timeouts ?? {}))
-      for (const [system, n] of Object.entries(bySystem)) (timeouts[key] ??= {})[system] = n;
-    for (const [key, bySystem] of Object.entries(previous.capped ?? {}))
-      for (const [system, n] of Object.entries(bySystem)) (capped[key] ??= {})[system] = n;
+    addCounts(timeouts, previous.timeouts);
+    addCounts(capped, previous.capped);
+    Object.assign(limits, previous.limits);
     log(`resuming ${jsonPath}: ${String(previous.done?.length ?? 0)} unit(s) done`);
   }
   const done = new Set(previous?.done ?? []);
@@ -526,22 +617,15 @@ async function main(): Promise<void> {
       skipped,
       timeouts,
       capped,
+      limits,
       done: [...done],
       runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
+      command,
       samples,
-      summaries: Object.fromEntries(
-        Object.entries(samples).map(([k, bySystem]) => [
-          k,
-          Object.fromEntries(Object.entries(bySystem).map(([s, v]) => [s, summarise(v)])),
-        ]),
-      ),
+      summaries: summaries(samples, timeouts, limits),
     };
     await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
-    const markdown = renderMarkdown(
-      result,
-      process.argv.slice(2).filter((a) => a !== '--resume'),
-      name,
-    );
+    const markdown = renderMarkdown(result, command, name);
     if (out) await writeSection(out, markdown, name);
     return markdown;
   };
@@ -602,18 +686,18 @@ export function runsCompleted(
   return k;
 }
 
-async function readResults(path: string): Promise<Partial<ResultDoc>> {
+async function readResults(path: string, option: string): Promise<Partial<ResultDoc>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new Error(`--resume: there is no ${path} to resume`, { cause: error });
+    throw new Error(`${option}: there is no ${path}`, { cause: error });
   }
   try {
     return JSON.parse(text) as Partial<ResultDoc>;
   } catch (error) {
     throw new Error(
-      `--resume: ${path} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+      `${option}: ${path} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     );
   }
@@ -692,6 +776,10 @@ interface ResultDoc {
   readonly skipped: Record<string, string>;
   readonly timeouts?: Record<string, Record<string, number>>;
   readonly capped?: Record<string, Record<string, number>>;
+  /** The time limit (seconds) of each timed figure that had a time-out. */
+  readonly limits?: Record<string, number>;
+  /** The `npm run bench --` options that reproduce it. */
+  readonly command?: readonly string[];
   readonly summaries: Record<string, Record<string, Summary>>;
 }
 
@@ -733,20 +821,36 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     const row = doc.summaries[key] ?? {};
     const late = doc.timeouts?.[key] ?? {};
     if (Object.keys(row).length === 0 && Object.keys(late).length === 0) continue;
+    const limit = doc.limits?.[key];
     const cell = (s: string) => {
       const x = row[s];
       const cut = doc.capped?.[key]?.[s];
       const missed =
-        (late[s] ? ` ${String(late[s])} run(s) timed out` : '') +
-        (cut ? ` (at least: still going at the cap in ${String(cut)} run(s))` : '');
+        (late[s]
+          ? limit === undefined || !x?.censored
+            ? ` ${String(late[s])} run(s) timed out`
+            : ` ${String(late[s])} of ${String(x.runs)} runs timed out at ${String(limit)} s, counted as ≥ ${String(limit)}`
+          : '') + (cut ? ` (at least: still going at the cap in ${String(cut)} run(s))` : '');
       if (!x) return missed === '' ? '—' : missed.trim();
-      const f = (v: number) => v.toFixed(info.digits);
-      return `${f(x.median)} (p99 ${f(x.p99)}; ${f(x.min)}–${f(x.max)})${missed}`;
+      const f = (v: number, figure: 'median' | 'p99' | 'min' | 'max') =>
+        `${x.atLeast?.includes(figure) ? '≥ ' : ''}${v.toFixed(info.digits)}`;
+      return `${f(x.median, 'median')} (p99 ${f(x.p99, 'p99')}; ${f(x.min, 'min')}–${f(x.max, 'max')})${missed}`;
     };
-    const base = row['Capstan']?.median;
+    const base = row['Capstan'];
+    // A median that is a lower bound makes the ratio a bound too: at least when it is the peer's, at
+    // most when it is Capstan's, and nothing when both are.
+    const ratio = (s: string) => {
+      const peer = row[s];
+      if (s === 'Capstan' || !peer || !base || !(base.median > 0)) return undefined;
+      const peerLow = peer.atLeast?.includes('median') === true;
+      const baseLow = base.atLeast?.includes('median') === true;
+      if (peerLow && baseLow) return undefined;
+      const bound = peerLow ? '≥ ' : baseLow ? '≤ ' : '';
+      return `${s} ${bound}${(peer.median / base.median).toFixed(2)}×`;
+    };
     const ratios = systems
-      .filter((s) => s !== 'Capstan' && row[s] && base !== undefined && base > 0)
-      .map((s) => `${s} ${((row[s]?.median ?? 0) / (base ?? 1)).toFixed(2)}×`)
+      .map(ratio)
+      .filter((r) => r !== undefined)
       .join(', ');
     lines.push(`| ${info.title} (${info.unit}) | ${systems.map(cell).join(' | ')} | ${ratios || '—'} |`);
   }

@@ -16,6 +16,7 @@ import { parseStat, parseStatusKb, processUsage } from '../../../bench/proc.ts';
 import {
   benchConfig,
   renderMarkdown,
+  summaries,
   resumeMismatch,
   runsCompleted,
   writeSection,
@@ -154,6 +155,61 @@ describe('benchmark report', () => {
     );
     assert.match(md, /\| 120 \(p99 120; 120–120\) \(at least: still going at the cap in 1 run\(s\)\) \|/);
     assert.match(md, /\| 1 \(p99 1; 1–1\) \|/);
+  });
+
+  it('counts time-outs of a timed figure as at least its limit, and bounds the ratio', () => {
+    const late = { 'e-mono-seconds': { Flux: 2 }, 'e-mono-git': { Flux: 2 } };
+    const s = summaries(
+      {
+        'e-mono-seconds': { Capstan: [1.2, 1.6, 1.6, 1.6, 1.6], Flux: [23.4, 28.7, 178.9] },
+        'e-mono-git': { Capstan: [4, 4, 4, 4, 4], Flux: [4, 4, 4] },
+      },
+      late,
+      { 'e-mono-seconds': 600 },
+    );
+    const flux = s['e-mono-seconds']?.['Flux'];
+    assert.equal(flux?.median, 178.9);
+    assert.equal(flux.runs, 5);
+    // A count that a time-out left unmeasured has no limit: its runs are the measured ones.
+    assert.equal(s['e-mono-git']?.['Flux']?.runs, 3);
+    const md = renderMarkdown(
+      { ...doc, summaries: s, timeouts: late, limits: { 'e-mono-seconds': 600 } },
+      [],
+    );
+    assert.match(
+      md,
+      /\| 178\.9 \(p99 ≥ 600\.0; 23\.4–≥ 600\.0\) 2 of 5 runs timed out at 600 s, counted as ≥ 600 \|/,
+    );
+    assert.match(md, /\| 4 \(p99 4; 4–4\) 2 run\(s\) timed out \|/);
+    assert.match(md, /Flux 111\.81×/);
+    // When most runs time out, the median is a lower bound, and so is the ratio.
+    const most = summaries(
+      { 'e-mono-seconds': { Capstan: [2], Flux: [30] } },
+      { 'e-mono-seconds': { Flux: 2 } },
+      {
+        'e-mono-seconds': 600,
+      },
+    );
+    const bounded = renderMarkdown(
+      {
+        ...doc,
+        summaries: most,
+        timeouts: { 'e-mono-seconds': { Flux: 2 } },
+        limits: { 'e-mono-seconds': 600 },
+      },
+      [],
+    );
+    assert.match(bounded, /\| ≥ 600\.0 \(p99 ≥ 600\.0; 30\.0–≥ 600\.0\)/);
+    assert.match(bounded, /Flux ≥ 300\.00×/);
+    // A system none of whose runs finished still has its row, all lower bounds.
+    const none = summaries(
+      { 'c-cold-seconds': { Capstan: [170] } },
+      { 'c-cold-seconds': { 'Argo CD': 1 } },
+      {
+        'c-cold-seconds': 3600,
+      },
+    );
+    assert.deepEqual(none['c-cold-seconds']?.['Argo CD']?.atLeast, ['median', 'p99', 'min', 'max']);
   });
 
   it('states the settings of the scenarios that ran, and only those', () => {

@@ -16,6 +16,45 @@ describe('benchmark statistics', () => {
   it('has no value for no samples', () => {
     assert.ok(Number.isNaN(quantile([], 0.5)));
   });
+
+  it('counts runs that hit the limit as at least the limit, and marks the figures they fall on', () => {
+    // Three measured, two timed out at 600 s: the median is the largest measured sample, exact.
+    assert.deepEqual(summarise([28.7, 23.4, 178.9], { count: 2, limit: 600 }), {
+      runs: 5,
+      median: 178.9,
+      p99: 600,
+      min: 23.4,
+      max: 600,
+      censored: 2,
+      atLeast: ['p99', 'max'],
+    });
+    // Three of five timed out: the median itself is a lower bound.
+    const s = summarise([20, 10], { count: 3, limit: 600 });
+    assert.equal(s.median, 600);
+    assert.deepEqual(s.atLeast, ['median', 'p99', 'max']);
+    // A p99 interpolated between a measured sample and a censored one is a lower bound too.
+    assert.deepEqual(summarise([1, 2, 3, 4], { count: 1, limit: 10 }).atLeast, ['p99', 'max']);
+    // Every run timed out: every figure is the limit, as a lower bound.
+    assert.deepEqual(summarise([], { count: 2, limit: 60 }), {
+      runs: 2,
+      median: 60,
+      p99: 60,
+      min: 60,
+      max: 60,
+      censored: 2,
+      atLeast: ['median', 'p99', 'min', 'max'],
+    });
+  });
+
+  it('sorts a measured sample above the limit before a censored run, so the bound stays a bound', () => {
+    const s = summarise([601], { count: 1, limit: 600 });
+    assert.equal(s.min, 600);
+    assert.deepEqual(s.atLeast, ['median', 'p99', 'min']);
+  });
+
+  it('is the plain summary when no run timed out', () => {
+    assert.deepEqual(summarise([3, 1, 2], { count: 0, limit: 600 }), summarise([1, 2, 3]));
+  });
 });
 
 describe('benchmark fixture generator', () => {
