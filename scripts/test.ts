@@ -5,9 +5,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, globSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { attach, down, up } from '../src/devcluster/cluster.ts';
+import { clusterPaths } from '../src/devcluster/layout.ts';
+import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
 
 const TIERS = ['unit', 'integration', 'e2e'] as const;
@@ -134,6 +137,28 @@ async function integration(): Promise<void> {
   banner('integration tests (real kube-apiserver, real git)');
   const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
   const started = Date.now();
+  // Two runs on one machine must not share the cluster: the one that started it stops it when it ends,
+  // under the other, and fault tests restart its API server. The second run is refused, naming the first.
+  const folder = clusterPaths(name).root;
+  mkdirSync(folder, { recursive: true });
+  const held = takeLock(join(folder, 'test-run.lock'), `test run in ${root}`);
+  if ('heldBy' in held) {
+    const other = held.heldBy;
+    console.error(
+      `\nintegration: the test cluster '${name}' is in use by another test run (process ${String(other.pid)}` +
+        `${other.what ? `, ${other.what}` : ''}${other.since ? `, since ${other.since}` : ''}), so the integration tier FAILS; ` +
+        `wait for it to finish, or run beside it on a cluster of its own: ${TEST_CLUSTER_ENV}=capstan-test-2 ./scripts/test.sh`,
+    );
+    results.push({
+      tier: 'integration',
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note: 'test cluster in use by another run',
+    });
+    return;
+  }
   let ours = false;
   try {
     if (await attach(name)) {
@@ -159,6 +184,7 @@ async function integration(): Promise<void> {
       seconds: (Date.now() - started) / 1000,
       note: 'cluster did not start',
     });
+    held.release();
     return;
   }
   try {
@@ -179,6 +205,7 @@ async function integration(): Promise<void> {
       const { stopped } = await down(name);
       console.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
     }
+    held.release();
   }
 }
 

@@ -1,10 +1,11 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { ensureBinaries } from './binaries.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } from './layout.ts';
+import { takeLock } from './lockfile.ts';
 import { createPki, type ClientName, type Pki } from './pki.ts';
 import { assertPortFree, freePorts } from './ports.ts';
 import { isRunning, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
@@ -284,45 +285,13 @@ async function waitApiServerReady(api: AdminClient, record: ProcessRecord, deadl
 
 /** One lock per cluster folder so that two `up` or `down` never interleave. */
 function lock(paths: ClusterPaths): () => void {
-  const take = () => {
-    const fd = openSync(paths.lock, 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-  };
-  try {
-    take();
-  } catch {
-    const holder = Number(readFileSyncSafe(paths.lock));
-    if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) {
-      throw new CapstanError(
-        'DEVCLUSTER_BUSY',
-        `cluster folder ${paths.root} is in use by process ${holder} (another up or down); wait for it to finish`,
-      );
-    }
-    // A stale lock of a process that is gone: remove it (synchronously, before taking it).
-    rmSync(paths.lock, { force: true });
-    take();
-  }
-  return () => {
-    rmSync(paths.lock, { force: true });
-  };
-}
-
-function readFileSyncSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const held = takeLock(paths.lock, 'up or down');
+  if ('heldBy' in held)
+    throw new CapstanError(
+      'DEVCLUSTER_BUSY',
+      `cluster folder ${paths.root} is in use by process ${String(held.heldBy.pid)} (another up or down); wait for it to finish`,
+    );
+  return held.release;
 }
 
 /** Starts a local cluster and returns once its nodes are Ready. Leaves nothing running if it fails. */

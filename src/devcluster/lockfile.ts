@@ -1,0 +1,72 @@
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+
+/** Who holds a lock file: the process, what it was doing, and since when. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly what?: string;
+  readonly since?: string;
+}
+
+/**
+ * Takes the lock file at `path` (its folder must exist) for this process, saying `what` it is for;
+ * a lock whose process is gone is taken over. Returns the release, or the live holder when another
+ * process has it.
+ */
+export function takeLock(path: string, what: string): { release: () => void } | { heldBy: LockHolder } {
+  const take = () => {
+    const fd = openSync(path, 'wx');
+    try {
+      writeSync(fd, JSON.stringify({ pid: process.pid, what, since: new Date().toISOString() }));
+    } finally {
+      closeSync(fd);
+    }
+  };
+  try {
+    take();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const holder = readHolder(path);
+    if (holder && pidAlive(holder.pid)) return { heldBy: holder };
+    // A stale lock of a process that is gone: remove it (synchronously, before taking it).
+    rmSync(path, { force: true });
+    take();
+  }
+  return {
+    release: () => {
+      if (readHolder(path)?.pid === process.pid) rmSync(path, { force: true });
+    },
+  };
+}
+
+/** The holder a lock file names: JSON, or a bare process id (the older form). */
+export function readHolder(path: string): LockHolder | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  if (/^\d+$/.test(text)) return { pid: Number(text) };
+  try {
+    const parsed = JSON.parse(text) as Partial<LockHolder>;
+    return typeof parsed.pid === 'number' && Number.isInteger(parsed.pid) && parsed.pid > 0
+      ? {
+          pid: parsed.pid,
+          ...(typeof parsed.what === 'string' ? { what: parsed.what } : {}),
+          ...(typeof parsed.since === 'string' ? { since: parsed.since } : {}),
+        }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
