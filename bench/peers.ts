@@ -660,7 +660,13 @@ export function argoCDObjects(o: AppSetOptions, namespace = 'argocd'): KubeObjec
     ...apps.map((a) => ({
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Application',
-      metadata: { name: a.name, namespace },
+      metadata: {
+        name: a.name,
+        namespace,
+        // Argo CD's advice for monorepos: when a commit does not touch the application's own folder, the
+        // controller moves the cached manifests to the new commit instead of generating them again.
+        annotations: { 'argocd.argoproj.io/manifest-generate-paths': '.' },
+      },
       spec: {
         project: 'default',
         source: { repoURL: o.repoUrl, targetRevision: revision, path: a.path, directory: { recurse: true } },

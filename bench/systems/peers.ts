@@ -1,6 +1,7 @@
 // Flux and Argo CD as SystemDrivers: built by scripts/build-peers.sh (bench/peers.ts ensurePeers), run
 // as local processes against the benchmark cluster with a ServiceAccount of their own (cluster-admin,
 // like Capstan's), given the same applications, interval and concurrency. docs/peers.md tells how.
+import { readFile } from 'node:fs/promises';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { mapBounded } from '../../src/engine/concurrency.ts';
@@ -45,6 +46,26 @@ async function metrics(url: string | undefined): Promise<string> {
   } catch {
     return '';
   }
+}
+
+/**
+ * How many manifest generations (renders) an Argo CD repo-server's JSON log records. Argo CD exports no
+ * metric for them, but its repo-server logs "setting manifests cache" once for each generation it ran
+ * (and "setting manifests cache (error)" for one that failed), after both cache lookups missed; a
+ * cache hit logs neither. Lines that are not JSON (a panic's trace) are skipped.
+ */
+export function argoCDManifestGenerations(log: string): number {
+  let n = 0;
+  for (const line of log.split('\n')) {
+    if (!line.includes('setting manifests cache')) continue;
+    try {
+      const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+      if (msg === 'setting manifests cache' || msg === 'setting manifests cache (error)') n++;
+    } catch {
+      // not a log record
+    }
+  }
+  return n;
 }
 
 /** Removes the finalizers of every object of a kind in a namespace, then deletes them all. */
@@ -172,7 +193,9 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
     'application-controller and repo-server (Argo CD 3.5) built from Go modules by scripts/build-peers.sh, ' +
       'local processes with a local redis-server, `--status-processors` and `--operation-processors` as ' +
       'configured, `--app-resync` equal to the interval and no jitter, a ServiceAccount bound to cluster-admin; ' +
-      'one Application per folder, automated with prune and selfHeal, ServerSideApply=true; webhook: the ' +
+      'one Application per folder, automated with prune and selfHeal, ServerSideApply=true, annotated ' +
+      "`argocd.argoproj.io/manifest-generate-paths: .` (Argo CD's advice for monorepos); renders counted " +
+      'from the repo-server\'s log ("setting manifests cache"); webhook: the ' +
       '`argocd.argoproj.io/refresh` annotation on the Applications whose folder the push touched, which is ' +
       "what Argo CD's webhook handler does.",
     async (dir, env, settings) => {
@@ -213,9 +236,12 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
             },
           );
         },
-        counters() {
-          // Argo CD exports no count of manifest generations; git requests are counted by the git server.
-          return Promise.resolve({});
+        async counters() {
+          // Git requests are counted by the git server; renders from the repo-server's log.
+          const repoServer = peer.processes.find((p) => p.name === 'argocd-repo-server');
+          if (!repoServer) return {};
+          const log = await readFile(repoServer.log, 'utf8').catch(() => undefined);
+          return log === undefined ? {} : { renders: argoCDManifestGenerations(log) };
         },
         async stop() {
           await peer.stop();

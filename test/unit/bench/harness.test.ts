@@ -23,6 +23,7 @@ import {
 } from '../../../bench/run.ts';
 import { summarise } from '../../../bench/stats.ts';
 import { metricValue } from '../../../bench/systems/capstan.ts';
+import { argoCDManifestGenerations } from '../../../bench/systems/peers.ts';
 
 interface Doc {
   kind: string;
@@ -104,6 +105,26 @@ describe('benchmark accounting', () => {
     ].join('\n');
     assert.equal(metricValue(text, 'apiserver_request_total'), 15);
     assert.equal(metricValue(text, 'capstan_render_cache_misses_total'), 3);
+  });
+
+  it("counts Argo CD's manifest generations from its repo-server's JSON log, and nothing else", () => {
+    const record = (msg: string) =>
+      JSON.stringify({ application: 'app-1', level: 'info', msg, time: '2026-11-29T11:00:00Z' });
+    const log = [
+      record('manifest cache miss'),
+      record('manifest cache miss'),
+      record('setting manifests cache'),
+      record('manifest cache hit'),
+      record('manifest cache moved'),
+      record('setting manifests cache (error)'),
+      record('setting manifests cache'),
+      // Not records of a generation: a message that only mentions it, and a line that is not JSON.
+      record('manifest cache set error: setting manifests cache failed'),
+      'panic: setting manifests cache',
+      '',
+    ].join('\n');
+    assert.equal(argoCDManifestGenerations(log), 3);
+    assert.equal(argoCDManifestGenerations(''), 0);
   });
 });
 
