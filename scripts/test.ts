@@ -2,10 +2,9 @@
 // e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
 // any failure. Usage: node scripts/test.ts [--tier unit|integration|e2e] [--keep-cluster]
 import { spawn } from 'node:child_process';
-import { existsSync, globSync } from 'node:fs';
+import { existsSync, globSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { attach, down, up } from '../src/devcluster/cluster.ts';
