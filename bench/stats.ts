@@ -32,21 +32,11 @@ export function summarise(
   samples: readonly number[],
   censored?: { readonly count: number; readonly limit: number },
 ): Summary {
-  const measured = [...samples].sort((a, b) => a - b);
   const count = censored?.count ?? 0;
-  if (count === 0) {
-    return {
-      runs: measured.length,
-      median: quantile(measured, 0.5),
-      p99: quantile(measured, 0.99),
-      min: measured[0] ?? Number.NaN,
-      max: measured[measured.length - 1] ?? Number.NaN,
-    };
-  }
   const limit = censored?.limit ?? Number.NaN;
   // A censored run sorts at its limit, after a measured sample of the same value.
   const runs = [
-    ...measured.map((value) => ({ value, censored: false })),
+    ...samples.map((value) => ({ value, censored: false })),
     ...Array.from({ length: count }, () => ({ value: limit, censored: true })),
   ].sort((x, y) => x.value - y.value || Number(x.censored) - Number(y.censored));
   const values = runs.map((r) => r.value);
@@ -61,7 +51,6 @@ export function summarise(
     p99: quantile(values, 0.99),
     min: values[0] ?? Number.NaN,
     max: values[values.length - 1] ?? Number.NaN,
-    censored: count,
-    atLeast,
+    ...(count > 0 ? { censored: count, atLeast } : {}),
   };
 }

@@ -136,6 +136,16 @@ async function integration(): Promise<void> {
   banner('integration tests (real kube-apiserver, real git)');
   const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
   const started = Date.now();
+  const failed = (note: string) => {
+    results.push({
+      tier: 'integration',
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note,
+    });
+  };
   // Two runs on one machine must not share the cluster: the one that started it stops it when it ends,
   // under the other, and fault tests restart its API server. The second run is refused, naming the first.
   const folder = clusterPaths(name).root;
@@ -148,14 +158,7 @@ async function integration(): Promise<void> {
         `${other.what ? `, ${other.what}` : ''}${other.since ? `, since ${other.since}` : ''}), so the integration tier FAILS; ` +
         `wait for it to finish, or run beside it on a cluster of its own: ${TEST_CLUSTER_ENV}=capstan-test-2 ./scripts/test.sh`,
     );
-    results.push({
-      tier: 'integration',
-      passed: 0,
-      failed: 1,
-      skipped: 0,
-      seconds: (Date.now() - started) / 1000,
-      note: 'test cluster in use by another run',
-    });
+    failed('test cluster in use by another run');
     return;
   }
   let ours = false;
@@ -175,14 +178,7 @@ async function integration(): Promise<void> {
     console.error(
       `\nintegration: the test cluster could not start, so the integration tier FAILS:\n${error instanceof Error ? error.message : String(error)}`,
     );
-    results.push({
-      tier: 'integration',
-      passed: 0,
-      failed: 1,
-      skipped: 0,
-      seconds: (Date.now() - started) / 1000,
-      note: 'cluster did not start',
-    });
+    failed('cluster did not start');
     held.release();
     return;
   }
