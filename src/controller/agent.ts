@@ -133,7 +133,7 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
     });
     // Leadership lost: another replica may lead soon, so the reconciles in flight are cancelled at once.
     // Stopping: they may finish while the lease is surely still ours (no renewals run meanwhile), then
-    // are cancelled; a cancelled sync records nothing, and the next leader resumes it.
+    // are cancelled; a cancelled sync records only its completed hooks, and the next leader resumes it.
     await queue.shutDown(signal.aborted ? { drain: true, timeoutMs: drainMs(options) } : { drain: false });
     await Promise.all([watchDone, working, options.managed?.stop()]);
     options.onQueue?.(undefined);

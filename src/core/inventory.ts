@@ -1,5 +1,6 @@
 import { CapstanError } from './errors.ts';
 import type { ResourceId } from './resource.ts';
+import type { HookPhase } from './sync-result.ts';
 import { keyOf, parseKey } from './resource.ts';
 
 /**
@@ -14,6 +15,19 @@ export interface Inventory {
   readonly digest: string;
   /** ISO 8601. */
   readonly updatedAt: string;
+  /** The hooks that completed in a sync not yet recorded as successful: see HookLedger. */
+  readonly hooks?: HookLedger;
+}
+
+/**
+ * The hooks that completed for one desired state (its render digest), as `Phase:key` entries, written
+ * as each completes in the agent's automated syncs. A sync resumed after the replica syncing died (or
+ * retried after a failure) skips them, even when they are gone (deleted on success by HookSucceeded,
+ * or by a Job's ttlSecondsAfterFinished). Cleared by the sync that succeeds for that digest.
+ */
+export interface HookLedger {
+  readonly digest: string;
+  readonly completed: readonly string[];
 }
 
 export function makeInventory(
@@ -37,7 +51,25 @@ export function leftBehind(previous: Inventory | undefined, current: readonly Re
   return previous.entries.filter((key) => !keep.has(key)).map(parseKey);
 }
 
-const KEY = /^[a-z0-9.-]*\/[A-Za-z0-9]+\/[a-z0-9.-]*\/[A-Za-z0-9.:_-]+$/;
+const KEY_PATTERN = '[a-z0-9.-]*/[A-Za-z0-9]+/[a-z0-9.-]*/[A-Za-z0-9.:_-]+';
+const KEY = new RegExp(`^${KEY_PATTERN}$`);
+const LEDGER_ENTRY = new RegExp(`^(PreSync|Sync|PostSync|SyncFail):${KEY_PATTERN}$`);
+
+/** The ledger entry of a hook that completed in a phase. */
+export function hookLedgerEntry(phase: HookPhase, id: ResourceId): string {
+  return `${phase}:${keyOf(id)}`;
+}
+
+function isLedger(value: unknown): value is HookLedger {
+  const v = value as Partial<HookLedger> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.digest === 'string' &&
+    Array.isArray(v.completed) &&
+    v.completed.every((e) => typeof e === 'string' && LEDGER_ENTRY.test(e))
+  );
+}
 
 /** Reads an inventory from its stored JSON; a damaged record is an error, never an empty inventory. */
 export function decodeInventory(text: string, where: string): Inventory {
@@ -57,7 +89,8 @@ export function decodeInventory(text: string, where: string): Inventory {
     typeof v.digest !== 'string' ||
     typeof v.updatedAt !== 'string' ||
     !Array.isArray(v.entries) ||
-    !v.entries.every((e) => typeof e === 'string' && KEY.test(e))
+    !v.entries.every((e) => typeof e === 'string' && KEY.test(e)) ||
+    (v.hooks !== undefined && !isLedger(v.hooks))
   ) {
     throw new CapstanError(
       'INVENTORY_DAMAGED',
@@ -71,6 +104,7 @@ export function decodeInventory(text: string, where: string): Inventory {
     digest: v.digest,
     updatedAt: v.updatedAt,
     ...(typeof v.revision === 'string' ? { revision: v.revision } : {}),
+    ...(v.hooks === undefined ? {} : { hooks: { digest: v.hooks.digest, completed: v.hooks.completed } }),
   };
 }
 

@@ -13,6 +13,8 @@ export const HOOK_ANNOTATION = 'capstan.dev/hook';
 export const HOOK_DELETE_POLICY_ANNOTATION = 'capstan.dev/hook-delete-policy';
 /** Set on a hook when it is created: the digest of the desired state it ran for (see SyncOptions.hooks). */
 export const HOOK_DIGEST_ANNOTATION = 'capstan.dev/hook-digest';
+/** Set on a hook when it is created: the phase it ran for (a hook may be of several phases). */
+export const HOOK_PHASE_ANNOTATION = 'capstan.dev/hook-phase';
 
 export type HookDeletePolicy = 'BeforeHookCreation' | 'HookSucceeded' | 'HookFailed';
 

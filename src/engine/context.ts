@@ -46,8 +46,9 @@ export interface SyncOptions {
    * When hooks run. 'always' (default; the CLI, and syncs or rollbacks someone asked for): every hook
    * of the sync runs. 'once' (the agent's automated syncs): the hooks of one desired state run once —
    * not at all when the last successful sync applied this same desired state (its inventory's digest),
-   * and a hook that already completed for it (marked with its digest, still present) is reported
-   * unchanged instead of being run again, as when the replica that was syncing died part-way.
+   * and a hook that already completed for it (recorded in the inventory's hook ledger, or still present
+   * with its marks) is reported unchanged instead of being run again, as when the replica that was
+   * syncing died part-way.
    */
   readonly hooks?: 'always' | 'once';
   /** Requests in flight at once. Default 8. */

@@ -2,7 +2,13 @@ import { CapstanError, messageOf } from '../core/errors.ts';
 import { FIELD_MANAGER } from '../core/ownership.ts';
 import { renderDigest } from '../core/digest.ts';
 import type { Health } from '../core/health.ts';
-import { leftBehind, makeInventory, type Inventory } from '../core/inventory.ts';
+import {
+  hookLedgerEntry,
+  leftBehind,
+  makeInventory,
+  type HookLedger,
+  type Inventory,
+} from '../core/inventory.ts';
 import { kindRank, orderForSync, type OrderedObject, type SyncOrder, type Wave } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
 import { formatId, keyOf, parseKey } from '../core/resource.ts';
@@ -10,7 +16,7 @@ import { summarise, type SyncEntry, type SyncResult } from '../core/sync-result.
 import type { RenderedObject } from '../ports/renderer.ts';
 import { applyWave } from './apply.ts';
 import { DEFAULT_TIMEOUT_MS, type SyncDeps, type SyncOptions } from './context.ts';
-import { runHooks } from './hooks.ts';
+import { runHooks, type CompletedHooks } from './hooks.ts';
 import { planChanges, type Plan, type PlannedChange } from './plan.ts';
 import { prepare, type PreparedObject } from './prepare.ts';
 import { pruneLeftBehind } from './prune.ts';
@@ -76,8 +82,9 @@ export async function sync(
     );
   }
   const changes = new Map(plan.changes.map((c) => [keyOf(c.prepared.id), c]));
-  // Cancelled (the agent stops, or lost its leadership): stop between steps and record nothing — no
-  // failed sync, no inventory, no SyncFail hooks. What was applied stays; the next sync resumes it.
+  // Cancelled (the agent stops, or lost its leadership): stop between steps and record nothing more —
+  // no failed sync, no inventory of what was applied, no SyncFail hooks (the hooks that completed are
+  // in the hook ledger already). What was applied stays; the next sync resumes it.
   const stopIfCancelled = () => {
     if (options.signal?.aborted === true) {
       throw new CapstanError(
@@ -130,15 +137,21 @@ export async function sync(
   }
 
   const applied: ResourceId[] = [];
-  // The inventory's digest is that of the last successful sync: a failed one keeps the previous digest.
+  // Hooks run once per desired state when asked (the agent's automated syncs): see SyncOptions.hooks.
+  const once = options.hooks === 'once';
+  const completed = once ? completedHooks(options.application, previous, digest, deps) : undefined;
+  // The inventory's digest is that of the last successful sync: a failed one keeps the previous digest,
+  // and the hooks that completed for this one, so that the retry does not run them again.
   const recordInventory = async (ids: readonly ResourceId[], succeeded: boolean) => {
-    await deps.inventory.write(
-      makeInventory(options.application, ids, {
+    const ledger = succeeded ? undefined : completed?.ledger();
+    await deps.inventory.write({
+      ...makeInventory(options.application, ids, {
         digest: succeeded ? digest : (previous?.digest ?? ''),
         now: deps.clock.now(),
         revision: succeeded ? options.revision : previous?.revision,
       }),
-    );
+      ...(ledger ? { hooks: ledger } : {}),
+    });
   };
   const failAndRecord = async (why: string) => {
     // Keep ownership of everything that may exist now: the previous inventory and what this sync applied.
@@ -147,8 +160,6 @@ export async function sync(
     await runFailHooks();
     return finish(why);
   };
-  // Hooks run once per desired state when asked (the agent's automated syncs): see SyncOptions.hooks.
-  const once = options.hooks === 'once';
   const runHookPhases = !once || previous?.digest !== digest;
   const hookContext = {
     deps,
@@ -156,7 +167,7 @@ export async function sync(
     timeoutMs,
     emit,
     digest,
-    skipCompleted: once,
+    ...(completed ? { completed } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
   const runFailHooks = async () => {
@@ -426,4 +437,30 @@ function inApplyOrder(entries: readonly SyncEntry[]): SyncEntry[] {
       kindRank(a.id.kind) - kindRank(b.id.kind) ||
       formatId(a.id).localeCompare(formatId(b.id)),
   );
+}
+
+/**
+ * The hooks that completed for this desired state (see HookLedger): those its previous, unfinished
+ * syncs recorded, and each that completes now, written to the inventory at once. The rest of the
+ * inventory (what is owned, the last successful digest) is kept as it is then (SyncFail hooks run
+ * after the failed sync has recorded what it applied).
+ */
+function completedHooks(
+  application: string,
+  previous: Inventory | undefined,
+  digest: string,
+  deps: SyncDeps,
+): CompletedHooks & { ledger(): HookLedger | undefined } {
+  const done = new Set(previous?.hooks?.digest === digest ? previous.hooks.completed : []);
+  return {
+    has: (phase, id) => done.has(hookLedgerEntry(phase, id)),
+    record: async (phase, id) => {
+      done.add(hookLedgerEntry(phase, id));
+      const base =
+        (await deps.inventory.read(application)) ??
+        makeInventory(application, [], { digest: '', now: deps.clock.now() });
+      await deps.inventory.write({ ...base, hooks: { digest, completed: [...done].sort() } });
+    },
+    ledger: () => (done.size > 0 ? { digest, completed: [...done].sort() } : undefined),
+  };
 }

@@ -364,6 +364,96 @@ describe('sync engine', () => {
     assert.equal((await inventory.read(application))?.digest, resumed.digest);
   });
 
+  it('a hook deleted on success does not run again when its cut-short sync resumes', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const inventory = new ConfigMapInventoryStore(cluster);
+    const hookJob = (name: string, phases: string, policy?: string): KubeObject => ({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {
+        name,
+        annotations: {
+          'capstan.dev/hook': phases,
+          ...(policy ? { 'capstan.dev/hook-delete-policy': policy } : {}),
+        },
+      },
+      spec: {
+        backoffLimit: 0,
+        template: {
+          spec: { restartPolicy: 'Never', containers: [{ name: 'hook', image: 'registry.invalid/hook:1' }] },
+        },
+      },
+    });
+    const hookEntries = (r: SyncResult) =>
+      r.entries.filter((e) => e.hook).map((e) => `${e.hook ?? ''} ${e.action}: ${e.message}`);
+    // A Deployment whose pod waits on a scheduling gate: the sync waits for it (before wave 1) until the
+    // gate is lifted.
+    const gated: KubeObject = {
+      ...deployment('gated'),
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'gated' } },
+        template: {
+          metadata: { labels: { app: 'gated' } },
+          spec: {
+            schedulingGates: [{ name: 'capstan.dev/test-gate' }],
+            containers: [{ name: 'main', image: 'registry.invalid/app:1' }],
+          },
+        },
+      },
+    };
+    const objects = [
+      hookJob('seed', 'PreSync', 'HookSucceeded'),
+      gated,
+      configMap('later', {}, { 'capstan.dev/sync-wave': '1' }),
+    ];
+    const stop = new AbortController();
+    const first = run(objects, { application, namespace, hooks: 'once', signal: stop.signal });
+    // The hook completed and was deleted; the sync waits for the gated Deployment: the replica dies.
+    let recorded: readonly string[] = [];
+    for (let i = 0; i < 300 && recorded.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      recorded = (await inventory.read(application))?.hooks?.completed ?? [];
+    }
+    stop.abort();
+    await assert.rejects(first, /cancelled part-way/);
+    assert.deepEqual(recorded, [`PreSync:batch/Job/${namespace}/seed`]);
+    const ledger = await inventory.read(application);
+    assert.ok(ledger);
+    assert.equal(ledger.digest, '', 'no sync of this application has succeeded yet');
+    assert.deepEqual(ledger.entries, []);
+
+    // The next leader syncs the same desired state: the hook is not run again though it is gone.
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=gated' });
+    for (const pod of pods.items) {
+      await kube.core.patchNamespacedPod({
+        namespace,
+        name: pod.metadata?.name ?? '',
+        body: [{ op: 'remove', path: '/spec/schedulingGates' }],
+      });
+    }
+    const resumed = await run(objects, { application, namespace, hooks: 'once' });
+    assert.equal(resumed.phase, 'Succeeded', resumed.message);
+    assert.deepEqual(hookEntries(resumed), ['PreSync unchanged: PreSync hook already completed']);
+    assert.equal(resumed.digest, ledger.hooks?.digest);
+    await assert.rejects(
+      kube.objects.read({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'seed', namespace } }),
+      'the deleted hook was not created again',
+    );
+    const after = await inventory.read(application);
+    assert.ok(after);
+    assert.equal(after.digest, resumed.digest);
+    assert.equal(after.hooks, undefined, 'the ledger ends with the sync that succeeds');
+
+    // A hook of two phases runs in each, once per desired state.
+    const twice = await run([hookJob('both', 'PreSync,PostSync')], { application, namespace, hooks: 'once' });
+    assert.deepEqual(hookEntries(twice), [
+      'PreSync created: PreSync hook completed',
+      'PostSync created: PostSync hook completed',
+    ]);
+  });
+
   it('a cancelled sync stops between steps and records nothing', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const application = appName();

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeInventory, encodeInventory, leftBehind, makeInventory } from '../../../src/core/inventory.ts';
+import {
+  decodeInventory,
+  encodeInventory,
+  hookLedgerEntry,
+  leftBehind,
+  makeInventory,
+} from '../../../src/core/inventory.ts';
 import { ownerOf, pruneDecision, trackingId, withOwnershipMarks } from '../../../src/core/ownership.ts';
 import type { KubeObject, ResourceId } from '../../../src/core/resource.ts';
 import { formatId, idOf, keyOf, parseKey } from '../../../src/core/resource.ts';
@@ -96,5 +102,28 @@ describe('inventory', () => {
         ),
       /does not have the expected fields/,
     );
+  });
+
+  it('keeps the ledger of completed hooks, and refuses a damaged one', () => {
+    const job: ResourceId = { group: 'batch', kind: 'Job', namespace: 'web', name: 'migrate' };
+    assert.equal(hookLedgerEntry('PreSync', job), 'PreSync:batch/Job/web/migrate');
+    const inventory = {
+      ...makeInventory('shop', [id], { digest: 'sha256:old', now }),
+      hooks: { digest: 'sha256:new', completed: [hookLedgerEntry('PreSync', job)] },
+    };
+    assert.deepEqual(decodeInventory(encodeInventory(inventory), 'here'), inventory);
+    for (const hooks of [
+      { digest: 'sha256:new', completed: ['Later:batch/Job/web/migrate'] },
+      { digest: 'sha256:new', completed: ['PreSync:../../etc'] },
+      { digest: 1, completed: [] },
+      { digest: 'sha256:new' },
+      null,
+    ]) {
+      assert.throws(
+        () => decodeInventory(JSON.stringify({ ...inventory, hooks }), 'here'),
+        /here does not have the expected fields/,
+        JSON.stringify(hooks),
+      );
+    }
   });
 });
