@@ -10,6 +10,7 @@ import { DEFAULT_LEADER_ELECTION, LeaderElector } from './leader-election.ts';
 import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { ApplicationReconciler } from './reconciler.ts';
+import type { WatchedApplications } from './watched-applications.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface AgentLoopOptions {
@@ -37,6 +38,8 @@ export interface AgentLoopOptions {
   readonly resourceEventDelayMs?: number;
   /** Called with the queue while this replica leads, and with undefined when it stops leading. */
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
+  /** Fed with the watch of Applications while this replica leads, emptied when it starts and stops. */
+  readonly applicationCache?: Pick<WatchedApplications, 'observe' | 'reset'>;
 }
 
 /** What makes an Application worth reconciling again: its spec, its requests, its deletion — not its status. */
@@ -59,6 +62,7 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
   const lead = async (leading: AbortSignal): Promise<void> => {
     const queue = new WorkQueue({ clock: options.clock });
     options.onQueue?.(queue);
+    options.applicationCache?.reset();
     const seen = new Map<string, string>();
     /** Application keys by their owner name (the tracking annotation of the objects they manage). */
     const owners = new Map<string, string>();
@@ -78,6 +82,7 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
       options.applicationType,
       '',
       (event) => {
+        options.applicationCache?.observe(event);
         if (event.type === 'SYNCED') return;
         const key = `${event.object.metadata.namespace ?? 'default'}/${event.object.metadata.name ?? ''}`;
         const owner = applicationOwnerName(
@@ -136,6 +141,7 @@ export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSigna
     // are cancelled; a cancelled sync records only its completed hooks, and the next leader resumes it.
     await queue.shutDown(signal.aborted ? { drain: true, timeoutMs: drainMs(options) } : { drain: false });
     await Promise.all([watchDone, working, options.managed?.stop()]);
+    options.applicationCache?.reset();
     options.onQueue?.(undefined);
   };
 

@@ -350,6 +350,8 @@ export interface AgentMetrics {
   readonly resourceEvents: Counter<{ reaction: string }>;
   /** capstan_applications{sync,health}: Applications by state; recompute with `reset()` then `set`. */
   readonly applications: Gauge<{ sync: string; health: string }>;
+  /** capstan_application_reads_total{source}: the reconciler's reads of Applications, from the watch or the API server. */
+  readonly applicationReads: Counter<{ source: 'watch' | 'api' }>;
 }
 
 /** Registers the agent's metrics in `registry` and returns typed handles to them. */
@@ -410,9 +412,16 @@ export function agentMetrics(registry: Registry): AgentMetrics {
       help: 'Applications, by sync status and health.',
       labelNames: ['sync', 'health'],
     }),
+    applicationReads: registry.counter<{ source: 'watch' | 'api' }>({
+      name: 'capstan_application_reads_total',
+      help: "The reconciler's reads of Applications, by source: watch (no request, surely current) or api.",
+      labelNames: ['source'],
+    }),
   };
   // Both results exist from the start, so that rate() and ratios work before the first failure.
   metrics.syncs.inc({ result: 'Succeeded' }, 0);
   metrics.syncs.inc({ result: 'Failed' }, 0);
+  metrics.applicationReads.inc({ source: 'watch' }, 0);
+  metrics.applicationReads.inc({ source: 'api' }, 0);
   return metrics;
 }

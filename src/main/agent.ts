@@ -25,6 +25,7 @@ import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { runAgentLoop } from '../controller/agent.ts';
+import { WatchedApplications } from '../controller/watched-applications.ts';
 import { CredentialsCache } from '../controller/credentials-cache.ts';
 export { DEFAULT_LEADER_ELECTION } from '../controller/leader-election.ts';
 import { agentMetrics, Registry, type AgentMetrics } from '../controller/metrics.ts';
@@ -130,6 +131,11 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const applications = new KubeApplicationStore(cluster.client);
   const registry = new Registry();
   const metrics = options.metrics ?? agentMetrics(registry);
+  // The reconciler reads Applications from the agent's watch when it is surely current (one GET per
+  // reconcile otherwise); the HTTP API reads and writes the API server directly.
+  const watchedApplications = new WatchedApplications(applications, (source) => {
+    metrics.applicationReads.inc({ source });
+  });
   const inCluster: Destination = {
     name: IN_CLUSTER,
     cluster,
@@ -146,7 +152,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const credentials = new CredentialsCache((namespace, name) => credentialsFrom(cluster, namespace, name));
   const reconciler = new ApplicationReconciler({
     managed,
-    applications,
+    applications: watchedApplications,
     source: new GitSourceFetcher({
       cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
       // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
@@ -186,6 +192,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         watcher: new KubeWatcher(watchClient),
         reconciler,
         managed,
+        applicationCache: watchedApplications,
         clock: systemClock,
         concurrency: options.concurrency ?? 4,
         ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),

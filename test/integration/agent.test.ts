@@ -201,6 +201,15 @@ describe('the agent', () => {
     const metrics = await (await fetch(`${address}/metrics`)).text();
     assert.match(metrics, /^capstan_sync_total\{result="Succeeded"\} [1-9]/m);
     assert.match(metrics, /^capstan_drift_corrections_total [1-9]/m);
+    // A reconcile that finds nothing to do (every 2 s here) reads the Application from the agent's
+    // watch, not from the API server.
+    await eventually(
+      async () =>
+        /^capstan_application_reads_total\{source="watch"\} [1-9]/m.test(
+          await (await fetch(`${address}/metrics`)).text(),
+        ),
+      { what: 'a read of the Application served from the watch', timeoutMs: 20_000 },
+    );
     assert.equal((await fetch(`${address}/healthz`)).status, 200);
     assert.ok(
       app.status?.history?.every((h) => /^[0-9a-f]{40}$/.test(h.revision) && h.author === 'Capstan Test'),

@@ -242,6 +242,10 @@ capstan_resource_watches 0
 # TYPE capstan_applications gauge
 capstan_applications{sync="OutOfSync",health="Degraded"} 1
 capstan_applications{sync="Synced",health="Healthy"} 49
+# HELP capstan_application_reads_total The reconciler's reads of Applications, by source: watch (no request, surely current) or api.
+# TYPE capstan_application_reads_total counter
+capstan_application_reads_total{source="api"} 0
+capstan_application_reads_total{source="watch"} 0
 `,
     );
   });

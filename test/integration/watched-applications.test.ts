@@ -1,0 +1,146 @@
+// The agent's reads of Applications served from its watch, against the real API server: a read
+// goes to the API server until the watch shows the version the server returned, then costs nothing;
+// after a write through the store, or a change by anyone else, the next read goes to the server again.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { KubeApplicationStore } from '../../src/adapters/kube/application-store.ts';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { KubeWatcher } from '../../src/adapters/kube/watch.ts';
+import { APPLICATION_API_VERSION } from '../../src/contracts/application.ts';
+import { WatchedApplications } from '../../src/controller/watched-applications.ts';
+import type { KubeObject } from '../../src/core/resource.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import {
+  freshNamespace,
+  installApplicationCrd,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+
+let admin: KubeCluster;
+let kube: KubeClients;
+let appType: ResourceType;
+const stopWatch = new AbortController();
+let watching: Promise<void> | undefined;
+const sources: ('watch' | 'api')[] = [];
+let store: KubeApplicationStore;
+let watched: WatchedApplications;
+/** The latest resourceVersion the watch delivered, by `namespace/name`. */
+const delivered = new Map<string, string>();
+
+before(async () => {
+  const cluster = await testCluster();
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  kube = kubeClients(cluster.adminKubeconfig);
+  appType = await installApplicationCrd(admin);
+  store = new KubeApplicationStore(admin.client);
+  watched = new WatchedApplications(store, (source) => sources.push(source));
+  watching = new KubeWatcher(admin.client).watch(
+    appType,
+    '',
+    (event) => {
+      watched.observe(event);
+      const { namespace, name, resourceVersion } = event.object.metadata;
+      if (event.type !== 'SYNCED') delivered.set(`${namespace ?? ''}/${name ?? ''}`, resourceVersion ?? '');
+    },
+    { signal: stopWatch.signal },
+  );
+});
+
+after(async () => {
+  stopWatch.abort();
+  await watching;
+  admin.close();
+});
+
+/** Reads once and says where the read was served from. */
+async function read(namespace: string, name: string): Promise<{ source: string; object?: KubeObject }> {
+  const count = sources.length;
+  const object = await watched.get(namespace, name);
+  assert.equal(sources.length, count + 1, 'one read, one source');
+  return { source: sources.at(-1) ?? '', ...(object ? { object } : {}) };
+}
+
+/** Waits until the watch has delivered the object's current version (as the API server has it now). */
+async function caughtUp(namespace: string, name: string): Promise<void> {
+  const live = await store.get(namespace, name);
+  await eventually(() => delivered.get(`${namespace}/${name}`) === live?.metadata.resourceVersion, {
+    what: `the watch to deliver ${namespace}/${name} at ${live?.metadata.resourceVersion ?? '?'}`,
+  });
+}
+
+describe('Applications read from the watch', () => {
+  it('serves a read from the watch only when it is surely current', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await admin.apply(
+      appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: 'Application',
+        metadata: { name: 'web', namespace },
+        spec: { source: { repoURL: 'https://git.invalid/none.git', path: 'app' }, interval: '1h' },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await caughtUp(namespace, 'web');
+
+    // First read: nothing confirmed yet. Then the watch has that same version: no request.
+    const first = await read(namespace, 'web');
+    assert.equal(first.source, 'api');
+    const second = await read(namespace, 'web');
+    assert.equal(second.source, 'watch');
+    assert.deepEqual(second.object, first.object);
+    // What it returns is a copy: changing it changes nothing the store keeps.
+    assert.ok(second.object);
+    second.object.metadata.name = 'changed';
+    assert.equal((await read(namespace, 'web')).object?.metadata.name, 'web');
+
+    // The store's own write: the next read goes to the API server, and sees the write, until the
+    // watch has delivered it.
+    await watched.patchStatus(namespace, 'web', { observedGeneration: 1 });
+    const afterWrite = await read(namespace, 'web');
+    assert.equal(afterWrite.source, 'api');
+    assert.deepEqual(afterWrite.object?.['status'], { observedGeneration: 1 });
+    await caughtUp(namespace, 'web');
+    const settled = await read(namespace, 'web');
+    assert.equal(settled.source, 'watch');
+    assert.deepEqual(settled.object?.['status'], { observedGeneration: 1 });
+
+    // Someone else's change (a refresh request from the CLI or the UI): the watch shows another
+    // version than the one confirmed, so the read goes to the API server and sees the change.
+    await store.annotate(namespace, 'web', 'capstan.dev/refresh', 'r1');
+    await caughtUp(namespace, 'web');
+    const changed = await read(namespace, 'web');
+    assert.equal(changed.source, 'api');
+    assert.equal(changed.object?.metadata.annotations?.['capstan.dev/refresh'], 'r1');
+    assert.equal((await read(namespace, 'web')).source, 'watch');
+
+    // Deleted: the watch forgets it, and the API server says it is gone.
+    await kube.objects.delete({
+      apiVersion: APPLICATION_API_VERSION,
+      kind: 'Application',
+      metadata: { name: 'web', namespace },
+    });
+    await eventually(async () => (await store.get(namespace, 'web')) === undefined);
+    await eventually(async () => (await read(namespace, 'web')).object === undefined);
+
+    // After a reset (leadership lost), nothing is served from the watch until it is confirmed again.
+    await admin.apply(
+      appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: 'Application',
+        metadata: { name: 'api', namespace },
+        spec: { source: { repoURL: 'https://git.invalid/none.git', path: 'api' }, interval: '1h' },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await caughtUp(namespace, 'api');
+    assert.equal((await read(namespace, 'api')).source, 'api');
+    assert.equal((await read(namespace, 'api')).source, 'watch');
+    watched.reset();
+    assert.equal((await read(namespace, 'api')).source, 'api');
+  });
+});
