@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import {
   agentMetrics,
@@ -247,6 +248,20 @@ capstan_applications{sync="Synced",health="Healthy"} 49
 capstan_application_reads_total{source="api"} 0
 capstan_application_reads_total{source="watch"} 0
 `,
+    );
+  });
+
+  it('are all in the reference (docs/cli.md, "Metrics")', async () => {
+    const registry = new Registry();
+    agentMetrics(registry);
+    const names = [...registry.expose().matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] ?? '');
+    assert.ok(names.length >= 13);
+    const reference = await readFile(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
+    const section = reference.slice(reference.indexOf('### Metrics'));
+    assert.deepEqual(
+      names.filter((name) => !section.includes(`\`${name}\``)),
+      [],
+      'metrics missing from the reference',
     );
   });
 
