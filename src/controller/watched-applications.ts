@@ -8,21 +8,24 @@ import type { WatchEvent } from '../ports/watch.ts';
  * interval would otherwise GET 1000 objects a minute).
  *
  * "Surely current": the object the watch delivered has the resourceVersion that the API server itself
- * last returned to a read of it. Any write made through this store forgets that confirmation, so the
- * next read after the agent's own write (a status patch, a finalizer) goes to the API server until the
- * watch has caught up; a change by anyone else arrives with another resourceVersion, so it is read
- * too. A read that overlapped a write of the same object confirms nothing. Between a change and its
- * watch event the agent may act on the object as the watch last showed it, as any informer-based
- * controller does; that event then queues the application again.
+ * last returned for it to this store — to a read, or to a status patch (its answer is the object after
+ * the write). Any other write made through this store (a finalizer, an annotation) forgets that
+ * confirmation; until the watch has delivered the confirmed version, reads go to the API server. A
+ * change by anyone else arrives with another resourceVersion, so it is read too. A read or write that
+ * overlapped another write of the same object confirms nothing. Between a change and its watch event
+ * the agent may act on the object as the watch last showed it, as any informer-based controller does;
+ * that event then queues the application again.
  */
 export class WatchedApplications implements ApplicationStore {
   readonly #inner: ApplicationStore;
   /** The objects as the watch last delivered them, by `namespace/name`. */
   readonly #watched = new Map<string, KubeObject>();
-  /** The resourceVersion the API server returned to the last read, by key; gone after a write. */
+  /** The resourceVersion the API server last returned to this store, by key; gone after a write. */
   readonly #confirmed = new Map<string, string>();
-  /** Writes started, by key: a read that saw a write start meanwhile confirms nothing. */
-  readonly #writes = new Map<string, number>();
+  /** Writes started or finished, by key: a read or write that saw another meanwhile confirms nothing. */
+  readonly #writeEvents = new Map<string, number>();
+  /** Writes in flight, by key. */
+  readonly #writing = new Map<string, number>();
   readonly #onRead: ((source: 'watch' | 'api') => void) | undefined;
 
   /** `onRead` is told where each read was served from (for capstan_application_reads_total). */
@@ -54,12 +57,9 @@ export class WatchedApplications implements ApplicationStore {
       return structuredClone(watched);
     }
     this.#onRead?.('api');
-    const writes = this.#writes.get(key) ?? 0;
+    const events = this.#writeEvents.get(key) ?? 0;
     const live = await this.#inner.get(namespace, name);
-    const confirmed = live?.metadata.resourceVersion;
-    if (confirmed !== undefined && (this.#writes.get(key) ?? 0) === writes)
-      this.#confirmed.set(key, confirmed);
-    else this.#confirmed.delete(key);
+    this.#confirm(key, live?.metadata.resourceVersion, events);
     return live;
   }
 
@@ -67,9 +67,22 @@ export class WatchedApplications implements ApplicationStore {
     return this.#inner.list(options);
   }
 
-  async patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
-    this.#written(namespace, name);
-    await this.#inner.patchStatus(namespace, name, status);
+  async patchStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+  ): Promise<string | undefined> {
+    const key = keyOf(namespace, name);
+    const events = this.#writeStarted(key);
+    let version: string | undefined;
+    try {
+      version = await this.#inner.patchStatus(namespace, name, status);
+      return version;
+    } finally {
+      this.#writeFinished(key);
+      // Only this write happened meanwhile (its start and its end): its answer is the current state.
+      this.#confirm(key, version, events + 1);
+    }
   }
 
   async setFinalizers(
@@ -78,13 +91,23 @@ export class WatchedApplications implements ApplicationStore {
     finalizers: readonly string[],
     resourceVersion: string,
   ): Promise<void> {
-    this.#written(namespace, name);
-    await this.#inner.setFinalizers(namespace, name, finalizers, resourceVersion);
+    const key = keyOf(namespace, name);
+    this.#writeStarted(key);
+    try {
+      await this.#inner.setFinalizers(namespace, name, finalizers, resourceVersion);
+    } finally {
+      this.#writeFinished(key);
+    }
   }
 
   async annotate(namespace: string, name: string, key: string, value: string): Promise<void> {
-    this.#written(namespace, name);
-    await this.#inner.annotate(namespace, name, key, value);
+    const id = keyOf(namespace, name);
+    this.#writeStarted(id);
+    try {
+      await this.#inner.annotate(namespace, name, key, value);
+    } finally {
+      this.#writeFinished(id);
+    }
   }
 
   event(
@@ -94,10 +117,33 @@ export class WatchedApplications implements ApplicationStore {
     return this.#inner.event(application, event);
   }
 
-  #written(namespace: string, name: string): void {
-    const key = keyOf(namespace, name);
+  /** Records a write's start; returns the count of write events of the key with it. */
+  #writeStarted(key: string): number {
     this.#confirmed.delete(key);
-    this.#writes.set(key, (this.#writes.get(key) ?? 0) + 1);
+    this.#writing.set(key, (this.#writing.get(key) ?? 0) + 1);
+    const events = (this.#writeEvents.get(key) ?? 0) + 1;
+    this.#writeEvents.set(key, events);
+    return events;
+  }
+
+  #writeFinished(key: string): void {
+    this.#confirmed.delete(key);
+    this.#writing.set(key, (this.#writing.get(key) ?? 1) - 1);
+    this.#writeEvents.set(key, (this.#writeEvents.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * Keeps the version the API server answered as confirmed when the key's write events are those the
+   * caller expects (none but its own) and no write is in flight; forgets the confirmation otherwise.
+   */
+  #confirm(key: string, version: string | undefined, expectedEvents: number): void {
+    if (
+      version !== undefined &&
+      (this.#writeEvents.get(key) ?? 0) === expectedEvents &&
+      (this.#writing.get(key) ?? 0) === 0
+    )
+      this.#confirmed.set(key, version);
+    else this.#confirmed.delete(key);
   }
 }
 

@@ -5,8 +5,11 @@ export interface ApplicationStore {
   get(namespace: string, name: string): Promise<KubeObject | undefined>;
   /** Every Application (in all namespaces), or those with these labels (`key=value,...`). */
   list(options?: { labelSelector?: string }): Promise<KubeObject[]>;
-  /** Replaces the status (status subresource, merge patch of `status`). */
-  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void>;
+  /**
+   * Replaces the status (status subresource, merge patch of `status`); returns the object's
+   * resourceVersion after the write, as the API server answered it.
+   */
+  patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<string | undefined>;
   /** Sets metadata.finalizers, guarded by the resourceVersion read (409 when the object changed meanwhile). */
   setFinalizers(
     namespace: string,

@@ -1,6 +1,7 @@
 // The agent's reads of Applications served from its watch, against the real API server: a read
-// goes to the API server until the watch shows the version the server returned, then costs nothing;
-// after a write through the store, or a change by anyone else, the next read goes to the server again.
+// goes to the API server until the watch shows the version the server returned (to a read or to a
+// status patch), then costs nothing; after another write, or a change by anyone else, the next read
+// goes to the server again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KubeApplicationStore } from '../../src/adapters/kube/application-store.ts';
@@ -97,16 +98,25 @@ describe('Applications read from the watch', () => {
     second.object.metadata.name = 'changed';
     assert.equal((await read(namespace, 'web')).object?.metadata.name, 'web');
 
-    // The store's own write: the next read goes to the API server, and sees the write, until the
-    // watch has delivered it.
-    await watched.patchStatus(namespace, 'web', { observedGeneration: 1 });
+    // The store's own status patch: its answer confirms the new version, so once the watch has
+    // delivered it the read costs nothing, and shows the write; before that it reads the API server.
+    const written = await watched.patchStatus(namespace, 'web', { observedGeneration: 1 });
+    assert.ok(written !== undefined && written !== second.object.metadata.resourceVersion);
     const afterWrite = await read(namespace, 'web');
-    assert.equal(afterWrite.source, 'api');
     assert.deepEqual(afterWrite.object?.['status'], { observedGeneration: 1 });
+    await watched.patchStatus(namespace, 'web', { observedGeneration: 2 });
     await caughtUp(namespace, 'web');
     const settled = await read(namespace, 'web');
     assert.equal(settled.source, 'watch');
-    assert.deepEqual(settled.object?.['status'], { observedGeneration: 1 });
+    assert.deepEqual(settled.object?.['status'], { observedGeneration: 2 });
+
+    // Another write through the store (an annotation) answers with no version: the next read goes to
+    // the API server even once the watch has the change.
+    await watched.annotate(namespace, 'web', 'capstan.dev/sync', 's1');
+    await caughtUp(namespace, 'web');
+    const annotated = await read(namespace, 'web');
+    assert.equal(annotated.source, 'api');
+    assert.equal(annotated.object?.metadata.annotations?.['capstan.dev/sync'], 's1');
 
     // Someone else's change (a refresh request from the CLI or the UI): the watch shows another
     // version than the one confirmed, so the read goes to the API server and sees the change.

@@ -37,7 +37,11 @@ export class KubeApplicationStore implements ApplicationStore {
     }));
   }
 
-  async patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+  async patchStatus(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+  ): Promise<string | undefined> {
     const subject = `Application/${namespace}/${name}`;
     const res = await this.#client.call('PATCH', `${path(namespace, name)}/status`, {
       body: { status },
@@ -45,6 +49,7 @@ export class KubeApplicationStore implements ApplicationStore {
       subject,
     });
     if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
+    return (res.body as Partial<KubeObject> | undefined)?.metadata?.resourceVersion;
   }
 
   async setFinalizers(
