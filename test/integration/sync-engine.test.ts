@@ -82,6 +82,22 @@ const deployment = (
   },
 });
 
+/** A Deployment whose pod waits on a scheduling gate: never available until the gate is lifted. */
+const gatedDeployment = (): KubeObject => ({
+  ...deployment('gated'),
+  spec: {
+    replicas: 1,
+    selector: { matchLabels: { app: 'gated' } },
+    template: {
+      metadata: { labels: { app: 'gated' } },
+      spec: {
+        schedulingGates: [{ name: 'capstan.dev/test-gate' }],
+        containers: [{ name: 'main', image: 'registry.invalid/app:1' }],
+      },
+    },
+  },
+});
+
 const actions = (result: SyncResult) =>
   Object.fromEntries(result.entries.map((e) => [formatId(e.id), e.action]));
 
@@ -387,22 +403,8 @@ describe('sync engine', () => {
     });
     const hookEntries = (r: SyncResult) =>
       r.entries.filter((e) => e.hook).map((e) => `${e.hook ?? ''} ${e.action}: ${e.message}`);
-    // A Deployment whose pod waits on a scheduling gate: the sync waits for it (before wave 1) until the
-    // gate is lifted.
-    const gated: KubeObject = {
-      ...deployment('gated'),
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'gated' } },
-        template: {
-          metadata: { labels: { app: 'gated' } },
-          spec: {
-            schedulingGates: [{ name: 'capstan.dev/test-gate' }],
-            containers: [{ name: 'main', image: 'registry.invalid/app:1' }],
-          },
-        },
-      },
-    };
+    // The sync waits for the gated Deployment (before wave 1) until the gate is lifted.
+    const gated = gatedDeployment();
     const objects = [
       hookJob('seed', 'PreSync', 'HookSucceeded'),
       gated,
@@ -457,20 +459,7 @@ describe('sync engine', () => {
   it('a cancelled sync stops between steps and records nothing', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const application = appName();
-    const gated: KubeObject = {
-      ...deployment('gated'),
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'gated' } },
-        template: {
-          metadata: { labels: { app: 'gated' } },
-          spec: {
-            schedulingGates: [{ name: 'capstan.dev/test-gate' }],
-            containers: [{ name: 'main', image: 'registry.invalid/app:1' }],
-          },
-        },
-      },
-    };
+    const gated = gatedDeployment();
     const stop = new AbortController();
     const syncing = run([gated, configMap('later', {}, { 'capstan.dev/sync-wave': '1' })], {
       application,

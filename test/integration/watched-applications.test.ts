@@ -56,6 +56,20 @@ after(async () => {
   admin.close();
 });
 
+/** An Application that nothing reconciles here (no agent runs in this file). */
+async function createApp(namespace: string, name: string): Promise<void> {
+  await admin.apply(
+    appType,
+    {
+      apiVersion: APPLICATION_API_VERSION,
+      kind: 'Application',
+      metadata: { name, namespace },
+      spec: { source: { repoURL: 'https://git.invalid/none.git', path: name }, interval: '1h' },
+    },
+    { fieldManager: 'capstan-test' },
+  );
+}
+
 /** Reads once and says where the read was served from. */
 async function read(namespace: string, name: string): Promise<{ source: string; object?: KubeObject }> {
   const count = sources.length;
@@ -75,16 +89,7 @@ async function caughtUp(namespace: string, name: string): Promise<void> {
 describe('Applications read from the watch', () => {
   it('serves a read from the watch only when it is surely current', async (t) => {
     const namespace = await freshNamespace(t, kube);
-    await admin.apply(
-      appType,
-      {
-        apiVersion: APPLICATION_API_VERSION,
-        kind: 'Application',
-        metadata: { name: 'web', namespace },
-        spec: { source: { repoURL: 'https://git.invalid/none.git', path: 'app' }, interval: '1h' },
-      },
-      { fieldManager: 'capstan-test' },
-    );
+    await createApp(namespace, 'web');
     await caughtUp(namespace, 'web');
 
     // First read: nothing confirmed yet. Then the watch has that same version: no request.
@@ -137,16 +142,7 @@ describe('Applications read from the watch', () => {
     await eventually(async () => (await read(namespace, 'web')).object === undefined);
 
     // After a reset (leadership lost), nothing is served from the watch until it is confirmed again.
-    await admin.apply(
-      appType,
-      {
-        apiVersion: APPLICATION_API_VERSION,
-        kind: 'Application',
-        metadata: { name: 'api', namespace },
-        spec: { source: { repoURL: 'https://git.invalid/none.git', path: 'api' }, interval: '1h' },
-      },
-      { fieldManager: 'capstan-test' },
-    );
+    await createApp(namespace, 'api');
     await caughtUp(namespace, 'api');
     assert.equal((await read(namespace, 'api')).source, 'api');
     assert.equal((await read(namespace, 'api')).source, 'watch');
