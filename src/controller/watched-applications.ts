@@ -91,23 +91,13 @@ export class WatchedApplications implements ApplicationStore {
     finalizers: readonly string[],
     resourceVersion: string,
   ): Promise<void> {
-    const key = keyOf(namespace, name);
-    this.#writeStarted(key);
-    try {
-      await this.#inner.setFinalizers(namespace, name, finalizers, resourceVersion);
-    } finally {
-      this.#writeFinished(key);
-    }
+    await this.#write(namespace, name, () =>
+      this.#inner.setFinalizers(namespace, name, finalizers, resourceVersion),
+    );
   }
 
   async annotate(namespace: string, name: string, key: string, value: string): Promise<void> {
-    const id = keyOf(namespace, name);
-    this.#writeStarted(id);
-    try {
-      await this.#inner.annotate(namespace, name, key, value);
-    } finally {
-      this.#writeFinished(id);
-    }
+    await this.#write(namespace, name, () => this.#inner.annotate(namespace, name, key, value));
   }
 
   event(
@@ -115,6 +105,17 @@ export class WatchedApplications implements ApplicationStore {
     event: { type: 'Normal' | 'Warning'; reason: string; message: string },
   ): Promise<void> {
     return this.#inner.event(application, event);
+  }
+
+  /** A write whose answer carries no version: it only forgets the confirmation. */
+  async #write(namespace: string, name: string, write: () => Promise<void>): Promise<void> {
+    const key = keyOf(namespace, name);
+    this.#writeStarted(key);
+    try {
+      await write();
+    } finally {
+      this.#writeFinished(key);
+    }
   }
 
   /** Records a write's start; returns the count of write events of the key with it. */
