@@ -8,11 +8,13 @@
 //   f  the ceiling: a raw concurrent server-side-apply client applying the same N × M objects
 // Usage: npm run bench -- [--quick] [--runs 5] [--systems capstan,flux,argocd] [--scenarios a,b,c,d,e,f]
 //        [--apps 1000] [--objects 10] [--latency-apps 1,100] [--scale-interval 60] [--window 60]
-//        [--name bench] [--out docs/benchmarks.md]
+//        [--name bench] [--title HEADING] [--out docs/benchmarks.md] [--resume] [--render]
 // --scale-interval is the polling interval of scenarios c to e and --window the steady-state window
 // of d, in seconds (defaults 60 and 60; 20 and 20 with --quick).
 // --name names the result: bench/results/NAME.json and the section NAME of the markdown file, so that
-// runs at different scales (or with different systems) each keep their own table.
+// runs at different scales (or with different systems) each keep their own table; --title gives the
+// table a heading of its own (by default its scale and systems). --resume goes on with an interrupted
+// run; --render writes the table again from bench/results/NAME.json without measuring.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -163,9 +165,52 @@ function record(samples: Samples, key: string, system: string, value: number): v
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function apiRequests(admin: KubeCluster): Promise<number> {
+async function apiMetrics(admin: KubeCluster): Promise<string> {
   const res = await admin.client.call('GET', '/metrics', { accept: 'text/plain' });
-  return metricValue(typeof res.body === 'string' ? res.body : String(res.body), 'apiserver_request_total');
+  return typeof res.body === 'string' ? res.body : String(res.body);
+}
+
+async function apiRequests(admin: KubeCluster): Promise<number> {
+  return metricValue(await apiMetrics(admin), 'apiserver_request_total');
+}
+
+/** API requests by kind of request, one map per run: what a system's requests were spent on. */
+type Breakdowns = Record<string, Record<string, Record<string, number>[]>>;
+
+/**
+ * The API server's `apiserver_request_total` by verb and resource, as `VERB group/resource/subresource`
+ * (the core group left out), marked `(dry run)` for dry-run writes: the status codes, scopes and
+ * versions of one kind of request are added together.
+ */
+export function requestsByKind(text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const close = line.lastIndexOf('}');
+    const labels = new Map<string, string>();
+    for (const m of line.slice(line.indexOf('{') + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels.set(m[1] ?? '', m[2] ?? '');
+    const resource = [labels.get('group'), labels.get('resource'), labels.get('subresource')]
+      .filter((part) => part !== undefined && part !== '')
+      .join('/');
+    const key = `${labels.get('verb') ?? '?'} ${resource || '(no resource)'}${labels.get('dry_run') ? ' (dry run)' : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
+  }
+  return counts;
+}
+
+/** What each kind of request grew by between two readings, leaving out the kinds that did not. */
+export function requestsBetween(
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+  scale = 1,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of after) {
+    const grown = n - (before.get(key) ?? 0);
+    if (grown > 0) out[key] = Math.round((grown / scale) * 10) / 10;
+  }
+  return out;
 }
 
 /** A whole number of seconds from the command line, or undefined when the option is absent. */
@@ -191,6 +236,7 @@ async function main(): Promise<void> {
       'scale-interval': { type: 'string' },
       window: { type: 'string' },
       name: { type: 'string' },
+      title: { type: 'string' },
       resume: { type: 'boolean', default: false },
       render: { type: 'boolean', default: false },
     },
@@ -224,6 +270,7 @@ async function main(): Promise<void> {
       throw new Error(`--render: ${jsonPath} holds no samples to render`);
     const result = {
       ...doc,
+      ...(values.title === undefined ? {} : { title: values.title }),
       summaries: summaries(doc.samples, doc.timeouts ?? {}, doc.limits ?? {}),
     } as ResultDoc;
     await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
@@ -259,6 +306,10 @@ async function main(): Promise<void> {
     } else drivers.push(d);
   }
   const samples: Samples = {};
+  const breakdowns: Breakdowns = {};
+  const recordBreakdown = (key: string, system: string, counts: Record<string, number>) => {
+    ((breakdowns[key] ??= {})[system] ??= []).push(counts);
+  };
   // An interrupted run (Ctrl-C, a CI timeout) stops the systems it started: nothing keeps running
   // against the cluster, loading it under the next run.
   const running = new Set<RunningSystem>();
@@ -451,6 +502,7 @@ async function main(): Promise<void> {
       settings(config.scaleInterval, true),
     );
     try {
+      const kinds0 = requestsByKind(await apiMetrics(admin));
       const api0 = await apiRequests(admin);
       const git0 = git.requests.length;
       const cpu0 = totalUsage(system.pids).cpuSeconds;
@@ -479,6 +531,11 @@ async function main(): Promise<void> {
         record(samples, 'c-cold-cpu', driver.name, used.cpuSeconds - cpu0);
         record(samples, 'c-cold-rss', driver.name, used.peakRssBytes / 2 ** 20);
         record(samples, 'c-cold-api', driver.name, (await apiRequests(admin)) - api0);
+        recordBreakdown(
+          'c-cold-api',
+          driver.name,
+          requestsBetween(kinds0, requestsByKind(await apiMetrics(admin))),
+        );
         record(samples, 'c-cold-git', driver.name, git.requests.length - git0);
       }
       log(
@@ -488,6 +545,7 @@ async function main(): Promise<void> {
         // Let the start-up settle (status writes, first health checks), then measure a window.
         await sleep(5_000);
         const before = totalUsage(system.pids);
+        const kinds1 = requestsByKind(await apiMetrics(admin));
         const api1 = await apiRequests(admin);
         const t1 = performance.now();
         await sleep(config.window * 1000);
@@ -496,6 +554,11 @@ async function main(): Promise<void> {
         record(samples, 'd-steady-cpu', driver.name, (after.cpuSeconds - before.cpuSeconds) / minutes);
         record(samples, 'd-steady-rss', driver.name, after.rssBytes / 2 ** 20);
         record(samples, 'd-steady-api', driver.name, ((await apiRequests(admin)) - api1) / minutes);
+        recordBreakdown(
+          'd-steady-api',
+          driver.name,
+          requestsBetween(kinds1, requestsByKind(await apiMetrics(admin)), minutes),
+        );
         log(
           `${driver.name} run ${String(run)}: steady ${((after.cpuSeconds - before.cpuSeconds) / minutes).toFixed(2)} CPU s/min, RSS ${(after.rssBytes / 2 ** 20).toFixed(0)} MiB`,
         );
@@ -599,14 +662,19 @@ async function main(): Promise<void> {
     for (const [key, bySystem] of Object.entries(previous.samples ?? {}))
       for (const [system, values_] of Object.entries(bySystem))
         for (const v of values_) record(samples, key, system, v);
+    for (const [key, bySystem] of Object.entries(previous.breakdowns ?? {}))
+      for (const [system, runs] of Object.entries(bySystem))
+        for (const counts of runs) recordBreakdown(key, system, counts);
     addCounts(timeouts, previous.timeouts);
     addCounts(capped, previous.capped);
     Object.assign(limits, previous.limits);
     log(`resuming ${jsonPath}: ${String(previous.done?.length ?? 0)} unit(s) done`);
   }
   const done = new Set(previous?.done ?? []);
+  const title = values.title ?? previous?.title;
   const save = async () => {
     const result: ResultDoc = {
+      ...(title === undefined ? {} : { title }),
       started: previous?.started ?? started.toISOString(),
       resumed: previous ? [...(previous.resumed ?? []), started.toISOString()] : [],
       finished: new Date().toISOString(),
@@ -622,6 +690,7 @@ async function main(): Promise<void> {
       runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
       command,
       samples,
+      breakdowns,
       summaries: summaries(samples, timeouts, limits),
     };
     await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
@@ -760,6 +829,8 @@ export const SCENARIOS: Record<string, ScenarioInfo> = {
 };
 
 interface ResultDoc {
+  /** The table's heading, when not the default (systems and scale). */
+  readonly title?: string;
   readonly started: string;
   /** When the run was taken up again with --resume. */
   readonly resumed?: readonly string[];
@@ -770,6 +841,8 @@ interface ResultDoc {
   /** Runs with every unit done. */
   readonly runsCompleted?: number;
   readonly samples?: Samples;
+  /** API requests by kind, per run, of the figures that count them (c-cold-api, d-steady-api). */
+  readonly breakdowns?: Breakdowns;
   readonly machine: string;
   readonly config: BenchConfig;
   readonly systems: Record<string, string>;
@@ -806,7 +879,7 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
   const systems = ['Capstan', ...Object.keys(doc.systems).filter((s) => s !== 'Capstan'), 'raw SSA client'];
   const lines: string[] = [
     `<!-- ${name}:start (written by \`npm run bench\`; edit bench/run.ts, not this section) -->`,
-    `## ${String(doc.config.scaleApps)} applications: ${Object.keys(doc.systems).join(', ')} on the same cluster`,
+    `## ${doc.title ?? `${String(doc.config.scaleApps)} applications: ${Object.keys(doc.systems).join(', ')} on the same cluster`}`,
     '',
     `Measured ${doc.started}${doc.resumed?.length ? ` (resumed ${doc.resumed.join(', ')})` : ''} on ${doc.machine}.`,
     doc.runsCompleted !== undefined && doc.runsCompleted < doc.config.runs
@@ -854,6 +927,11 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
       .join(', ');
     lines.push(`| ${info.title} (${info.unit}) | ${systems.map(cell).join(' | ')} | ${ratios || '—'} |`);
   }
+  for (const [key, bySystem] of Object.entries(doc.breakdowns ?? {})) {
+    const info = SCENARIOS[key];
+    if (!info) continue;
+    lines.push('', ...breakdownTable(info, bySystem));
+  }
   lines.push('', '### How each system ran', '');
   for (const [name, how] of Object.entries(doc.systems)) lines.push(`- **${name}**: ${how}`);
   lines.push(
@@ -871,6 +949,49 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     `<!-- ${name}:end -->`,
   );
   return lines.join('\n');
+}
+
+/** How many kinds of request a breakdown table shows: the largest, by the largest median. */
+const BREAKDOWN_ROWS = 12;
+
+/**
+ * A table of where the requests of one figure went: for each kind of request, each system's median
+ * over its runs (a run without that kind counts 0), the largest kinds first.
+ */
+export function breakdownTable(
+  info: ScenarioInfo,
+  bySystem: Record<string, readonly Record<string, number>[]>,
+): string[] {
+  const systems = Object.keys(bySystem).sort((a, b) => (a === 'Capstan' ? -1 : b === 'Capstan' ? 1 : 0));
+  const medians = new Map<string, Map<string, number>>();
+  for (const system of systems) {
+    const runs = bySystem[system] ?? [];
+    for (const kind of new Set(runs.flatMap((r) => Object.keys(r)))) {
+      const median = summarise(runs.map((r) => r[kind] ?? 0)).median;
+      if (!medians.has(kind)) medians.set(kind, new Map());
+      medians.get(kind)?.set(system, median);
+    }
+  }
+  const largest = (kind: string) => Math.max(...(medians.get(kind)?.values() ?? [0]));
+  const kinds = [...medians.keys()].sort((a, b) => largest(b) - largest(a) || a.localeCompare(b));
+  const shown = kinds.slice(0, BREAKDOWN_ROWS);
+  const rest = (system: string) =>
+    kinds.slice(BREAKDOWN_ROWS).reduce((sum, kind) => sum + (medians.get(kind)?.get(system) ?? 0), 0);
+  const figure = (n: number) => n.toFixed(Number.isInteger(n) ? 0 : 1);
+  const lines = [
+    `${info.title} by kind of request (${info.unit}, median of the runs):`,
+    '',
+    `| request | ${systems.join(' | ')} |`,
+    `| --- | ${systems.map(() => '---:').join(' | ')} |`,
+    ...shown.map(
+      (kind) => `| ${kind} | ${systems.map((s) => figure(medians.get(kind)?.get(s) ?? 0)).join(' | ')} |`,
+    ),
+  ];
+  if (kinds.length > shown.length)
+    lines.push(
+      `| ${String(kinds.length - shown.length)} other kind${kinds.length - shown.length === 1 ? '' : 's'} | ${systems.map((s) => figure(rest(s))).join(' | ')} |`,
+    );
+  return lines;
 }
 
 /**

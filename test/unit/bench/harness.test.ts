@@ -15,7 +15,11 @@ import {
 import { parseStat, parseStatusKb, processUsage } from '../../../bench/proc.ts';
 import {
   benchConfig,
+  breakdownTable,
   renderMarkdown,
+  requestsBetween,
+  requestsByKind,
+  SCENARIOS,
   summaries,
   resumeMismatch,
   runsCompleted,
@@ -105,6 +109,38 @@ describe('benchmark accounting', () => {
     ].join('\n');
     assert.equal(metricValue(text, 'apiserver_request_total'), 15);
     assert.equal(metricValue(text, 'capstan_render_cache_misses_total'), 3);
+  });
+
+  it('splits API requests by verb and resource, adding codes together and marking dry runs', () => {
+    const line = (labels: string, n: number) => `apiserver_request_total{${labels}} ${String(n)}`;
+    const text = [
+      '# TYPE apiserver_request_total counter',
+      line('code="200",dry_run="",group="",resource="configmaps",subresource="",verb="GET"', 7),
+      line('code="404",dry_run="",group="",resource="configmaps",subresource="",verb="GET"', 3),
+      line('code="200",dry_run="All",group="apps",resource="deployments",subresource="",verb="APPLY"', 4),
+      line('code="200",dry_run="",group="apps",resource="deployments",subresource="",verb="APPLY"', 5),
+      line('code="200",group="capstan.dev",resource="applications",subresource="status",verb="PATCH"', 2),
+      line('code="200",group="",resource="",subresource="",verb="GET"', 1),
+      'apiserver_request_total_other{verb="GET"} 99',
+    ].join('\n');
+    assert.deepEqual(Object.fromEntries(requestsByKind(text)), {
+      'GET configmaps': 10,
+      'APPLY apps/deployments (dry run)': 4,
+      'APPLY apps/deployments': 5,
+      'PATCH capstan.dev/applications/status': 2,
+      'GET (no resource)': 1,
+    });
+    const before = new Map([
+      ['GET configmaps', 4],
+      ['LIST secrets', 2],
+    ]);
+    const after = new Map([
+      ['GET configmaps', 10],
+      ['LIST secrets', 2],
+      ['WATCH pods', 3],
+    ]);
+    assert.deepEqual(requestsBetween(before, after), { 'GET configmaps': 6, 'WATCH pods': 3 });
+    assert.deepEqual(requestsBetween(before, after, 2), { 'GET configmaps': 3, 'WATCH pods': 1.5 });
   });
 
   it("counts Argo CD's manifest generations from its repo-server's JSON log, and nothing else", () => {
@@ -243,6 +279,44 @@ describe('benchmark report', () => {
       /^Scale: 50 applications × 10 objects .*; polling interval of the scale scenarios 20 s; concurrency 8\.$/m,
     );
     assert.doesNotMatch(scale, /latency scenarios|steady-state window/);
+  });
+
+  it('shows where the requests went: medians by kind of request, largest first, the rest summed', () => {
+    const info = SCENARIOS['c-cold-api'];
+    assert.ok(info);
+    const many = Object.fromEntries(
+      Array.from({ length: 11 }, (_, i) => [`GET kind-${String(i).padStart(2, '0')}`, 100 - i]),
+    );
+    const table = breakdownTable(info, {
+      Flux: [{ 'GET configmaps': 9 }, { 'GET configmaps': 11 }, {}],
+      Capstan: [
+        { 'APPLY apps/deployments': 40, 'GET configmaps': 1, ...many },
+        { 'APPLY apps/deployments': 60, ...many },
+        { 'APPLY apps/deployments': 50, 'GET configmaps': 3, ...many },
+      ],
+    });
+    assert.equal(table[0], 'c. cold sync: API requests by kind of request (requests, median of the runs):');
+    assert.equal(table[2], '| request | Capstan | Flux |', 'Capstan first');
+    assert.equal(table[4], '| GET kind-00 | 100 | 0 |', 'the largest first');
+    assert.ok(table.includes('| APPLY apps/deployments | 50 | 0 |'));
+    assert.equal(table.length, 4 + 12 + 1, 'twelve kinds, then one row for the others');
+    // A run without a kind counts 0: Capstan's configmap GETs are 1, 0, 3 and Flux's 9, 11, 0.
+    assert.equal(table.at(-1), '| 1 other kind | 1 | 9 |');
+  });
+
+  it('renders the breakdowns under the table, and a heading given with --title', () => {
+    const md = renderMarkdown(
+      {
+        ...doc,
+        title: '100 applications: Capstan after reads from the watch',
+        breakdowns: { 'd-steady-api': { Capstan: [{ 'GET configmaps': 2.5 }] } },
+      },
+      ['--title', 'x'],
+    );
+    assert.match(md, /^## 100 applications: Capstan after reads from the watch$/m);
+    assert.match(md, /^d\. steady state: API requests per minute by kind of request \(requests\/min/m);
+    assert.match(md, /^\| GET configmaps \| 2\.5 \|$/m);
+    assert.doesNotMatch(renderMarkdown(doc, []), /by kind of request/);
   });
 
   it('names its section after the run, so runs at two scales keep two tables', () => {
