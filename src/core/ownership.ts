@@ -22,14 +22,14 @@ export function withOwnershipMarks(object: KubeObject, application: string, id: 
     ...object,
     metadata: {
       ...object.metadata,
-      labels: { ...object.metadata.labels, [APP_LABEL]: labelValue(application) },
+      labels: { ...object.metadata.labels, [APP_LABEL]: applicationLabelValue(application) },
       annotations: { ...object.metadata.annotations, [TRACKING_ANNOTATION]: trackingId(application, id) },
     },
   };
 }
 
 /** Label values are limited to 63 characters; longer application names are cut (the annotation is exact). */
-function labelValue(application: string): string {
+export function applicationLabelValue(application: string): string {
   return application.length <= 63 ? application : application.slice(0, 63).replace(/[^a-zA-Z0-9]+$/, '');
 }
 

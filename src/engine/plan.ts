@@ -1,6 +1,12 @@
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { diffObjects, sameState, type ObjectDiff } from '../core/diff.ts';
-import { FIELD_MANAGER, ownerOf, TRACKING_ANNOTATION } from '../core/ownership.ts';
+import {
+  APP_LABEL,
+  applicationLabelValue,
+  FIELD_MANAGER,
+  ownerOf,
+  TRACKING_ANNOTATION,
+} from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
@@ -54,7 +60,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     ...(options.createdNamespaces ?? []),
   ]);
   const failures: PlanFailure[] = [];
-  const liveObjects = await prefetchLive(objects, options);
+  const liveObjects = liveReader(objects, options);
   const planned = await mapBounded(
     objects,
     options.concurrency,
@@ -149,36 +155,41 @@ interface LiveReader {
 
 /**
  * Reads live objects with one list per (kind, namespace) where several objects share them, instead of
- * one get each: a plan of 500 objects in one namespace costs a handful of lists, not 500 gets. A list
- * that fails (e.g. RBAC allows get but not list) falls back to gets.
+ * one get each: a plan of 500 objects in one namespace costs a handful of lists, not 500 gets.
+ *
+ * A list is made only when the first object of its group needs its live state (the dry run says the
+ * object exists), so a sync that creates everything lists nothing. It asks only for the objects that
+ * carry this application's label: a namespace shared by a thousand applications is not read whole by
+ * each of them (which made a cold sync's reads grow with the square of the applications). An object
+ * the list does not hold (not yet marked by this application, someone else's, or created since) is
+ * read with a get, and so is every object of a group whose list failed (RBAC may allow get only).
  */
-async function prefetchLive(objects: readonly PreparedObject[], options: PlanOptions): Promise<LiveReader> {
-  const groups = new Map<string, { type: ResourceType; namespace: string; count: number }>();
+function liveReader(objects: readonly PreparedObject[], options: PlanOptions): LiveReader {
+  const groupKey = (type: ResourceType, namespace: string) =>
+    `${type.group}/${type.version}/${type.plural}/${namespace}`;
+  const counts = new Map<string, number>();
   for (const o of objects) {
     if (!o.type) continue;
-    const key = `${o.type.group}/${o.type.version}/${o.type.plural}/${o.id.namespace}`;
-    const group = groups.get(key) ?? { type: o.type, namespace: o.id.namespace, count: 0 };
-    group.count += 1;
-    groups.set(key, group);
+    const key = groupKey(o.type, o.id.namespace);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  const listed = new Map<string, Map<string, KubeObject>>();
-  await mapBounded(
-    [...groups.entries()].filter(([, g]) => g.count >= LIST_THRESHOLD),
-    options.concurrency,
-    async ([key, g]) => {
-      try {
-        const items = await options.cluster.list(g.type, g.namespace);
-        listed.set(key, new Map(items.map((item) => [item.metadata.name ?? '', item])));
-      } catch {
-        /* fall back to one get per object */
-      }
-    },
-  );
+  const selector = `${APP_LABEL}=${applicationLabelValue(options.application)}`;
+  const lists = new Map<string, Promise<Map<string, KubeObject> | undefined>>();
+  const listed = (type: ResourceType, namespace: string) => {
+    const key = groupKey(type, namespace);
+    if ((counts.get(key) ?? 0) < LIST_THRESHOLD) return undefined;
+    let list = lists.get(key);
+    if (!list) {
+      list = options.cluster.list(type, namespace, { labelSelector: selector }).then(
+        (items) => new Map(items.map((item) => [item.metadata.name ?? '', item])),
+        () => undefined,
+      );
+      lists.set(key, list);
+    }
+    return list;
+  };
   return {
-    get: async (type, namespace, name) => {
-      const byName = listed.get(`${type.group}/${type.version}/${type.plural}/${namespace}`);
-      // Listed before the dry run: an object missing from the list may have appeared since; read it.
-      return byName?.get(name) ?? (await options.cluster.get(type, namespace, name));
-    },
+    get: async (type, namespace, name) =>
+      (await listed(type, namespace))?.get(name) ?? (await options.cluster.get(type, namespace, name)),
   };
 }

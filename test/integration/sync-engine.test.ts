@@ -12,6 +12,7 @@ import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluste
 import type { SyncOptions } from '../../src/engine/context.ts';
 import { sync } from '../../src/engine/sync.ts';
 import { systemClock } from '../../src/main/clock.ts';
+import type { Cluster } from '../../src/ports/cluster.ts';
 import type { RenderedObject } from '../../src/ports/renderer.ts';
 import {
   agentKubeconfig,
@@ -38,12 +39,13 @@ async function run(
   objects: KubeObject[],
   options: Partial<SyncOptions> & { application: string; namespace: string },
   events?: SyncEntry[],
+  through: Cluster = cluster,
 ): Promise<SyncResult> {
   return sync(
     rendered(objects),
     { timeoutMs: 60_000, ...options },
     {
-      cluster,
+      cluster: through,
       inventory: new ConfigMapInventoryStore(cluster),
       clock: systemClock,
       assessHealth,
@@ -97,6 +99,29 @@ const gatedDeployment = (): KubeObject => ({
     },
   },
 });
+
+/** The real cluster, with the reads of one resource (its lists and gets) recorded. */
+function recordingReads(plural: string) {
+  const lists: (string | undefined)[] = [];
+  const gets: string[] = [];
+  const list: Cluster['list'] = (type, namespace, options) => {
+    if (type.plural === plural) lists.push(options?.labelSelector);
+    return cluster.list(type, namespace, options);
+  };
+  const get: Cluster['get'] = (type, namespace, name) => {
+    if (type.plural === plural) gets.push(name);
+    return cluster.get(type, namespace, name);
+  };
+  const through = new Proxy<Cluster>(cluster, {
+    get: (target, property) => {
+      if (property === 'list') return list;
+      if (property === 'get') return get;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { through, lists, gets };
+}
 
 const actions = (result: SyncResult) =>
   Object.fromEntries(result.entries.map((e) => [formatId(e.id), e.action]));
@@ -188,6 +213,58 @@ describe('sync engine', () => {
       adopt: true,
     });
     assert.equal(forced.phase, 'Succeeded', forced.message);
+  });
+
+  it('reads live objects only when the dry run finds them, with one list of its own objects per kind', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const other = appName();
+    // The namespace is shared: another application's objects, and one made by hand.
+    await run(
+      ['o1', 'o2', 'o3', 'o4'].map((n) => configMap(n, { k: '1' })),
+      { application: other, namespace },
+    );
+    await kube.core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'by-hand' }, data: { k: 'hand' } },
+    });
+    const mine = ['m1', 'm2', 'm3', 'm4'];
+    const cold = recordingReads('configmaps');
+    const created = await run(
+      mine.map((n) => configMap(n, { k: '1' })),
+      { application, namespace },
+      undefined,
+      cold.through,
+    );
+    assert.equal(created.phase, 'Succeeded', created.message);
+    assert.deepEqual(cold.lists, [], 'a sync that creates everything reads nothing');
+    assert.deepEqual(cold.gets, []);
+
+    const warm = recordingReads('configmaps');
+    const changed = await run(
+      [...mine.map((n) => configMap(n, { k: n === 'm1' ? '2' : '1' })), configMap('by-hand', { k: 'hand' })],
+      { application, namespace },
+      undefined,
+      warm.through,
+    );
+    assert.equal(changed.phase, 'Succeeded', changed.message);
+    assert.deepEqual(actions(changed), {
+      [`ConfigMap/${namespace}/m1`]: 'configured',
+      [`ConfigMap/${namespace}/m2`]: 'unchanged',
+      [`ConfigMap/${namespace}/m3`]: 'unchanged',
+      [`ConfigMap/${namespace}/m4`]: 'unchanged',
+      [`ConfigMap/${namespace}/by-hand`]: 'configured',
+    });
+    assert.deepEqual(warm.lists, [`capstan.dev/application=${application}`], 'one list, of its own objects');
+    assert.deepEqual(warm.gets, ['by-hand'], 'what the list cannot hold (not marked yet) is read alone');
+
+    // Another application's object is read as well, and still refused.
+    const refused = await run(
+      [...mine.map((n) => configMap(n, { k: '1' })), configMap('o1', { k: 'mine' })],
+      { application, namespace },
+    );
+    assert.equal(refused.phase, 'Failed');
+    assert.match(refused.message, new RegExp(`already managed by application '${other}'`));
   });
 
   it('keeps an object annotated capstan.dev/prune: disabled', async (t) => {
