@@ -945,10 +945,15 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     '/proc (utime+stime of the processes and their waited-for children; VmHWM and VmRSS); API requests',
     "from the API server's `apiserver_request_total`; git requests from the git server's own log.",
     '',
-    `Reproduce: \`npm run bench -- ${argv.join(' ')}\` (starts or reuses the local cluster \`capstan-bench\`; builds the peers with scripts/build-peers.sh).`,
+    `Reproduce: \`npm run bench -- ${argv.map(shellWord).join(' ')}\` (starts or reuses the local cluster \`capstan-bench\`; builds the peers with scripts/build-peers.sh).`,
     `<!-- ${name}:end -->`,
   );
   return lines.join('\n');
+}
+
+/** A command-line argument as a shell reads it back: quoted when it holds spaces or other specials. */
+export function shellWord(argument: string): string {
+  return /^[\w.,/=:@%+-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", `'\\''`)}'`;
 }
 
 /** How many kinds of request a breakdown table shows: the largest, by the largest median. */
@@ -979,7 +984,7 @@ export function breakdownTable(
     kinds.slice(BREAKDOWN_ROWS).reduce((sum, kind) => sum + (medians.get(kind)?.get(system) ?? 0), 0);
   const figure = (n: number) => n.toFixed(Number.isInteger(n) ? 0 : 1);
   const lines = [
-    `${info.title} by kind of request (${info.unit}, median of the runs):`,
+    `${info.title} by kind of request (${info.unit}, median of the runs; every request the API server counted meanwhile, the control plane's own included):`,
     '',
     `| request | ${systems.join(' | ')} |`,
     `| --- | ${systems.map(() => '---:').join(' | ')} |`,
