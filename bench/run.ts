@@ -8,9 +8,12 @@
 //   f  the ceiling: a raw concurrent server-side-apply client applying the same N × M objects
 // Usage: npm run bench -- [--quick] [--runs 5] [--systems capstan,flux,argocd] [--scenarios a,b,c,d,e,f]
 //        [--apps 1000] [--objects 10] [--latency-apps 1,100] [--scale-interval 60] [--window 60]
-//        [--name bench] [--title HEADING] [--out docs/benchmarks.md] [--resume] [--render]
+//        [--windows 1] [--name bench] [--title HEADING] [--out docs/benchmarks.md] [--resume] [--render]
 // --scale-interval is the polling interval of scenarios c to e and --window the steady-state window
-// of d, in seconds (defaults 60 and 60; 20 and 20 with --quick).
+// of d, in seconds (defaults 60 and 60; 20 and 20 with --quick); --windows is how many steady-state
+// windows follow each other after each cold sync, each one a sample of d (default 1: a sample per run).
+// At 1000 applications a peer's cold sync takes half an hour, so `--runs 1 --windows 5` gives five
+// samples of the steady state of every system in one run that fits an afternoon.
 // --name names the result: bench/results/NAME.json and the section NAME of the markdown file, so that
 // runs at different scales (or with different systems) each keep their own table; --title gives the
 // table a heading of its own (by default its scale and systems). --resume goes on with an interrupted
@@ -49,6 +52,8 @@ export interface BenchConfig {
   readonly scaleInterval: number;
   /** Steady-state window of scenario d, seconds. */
   readonly window: number;
+  /** Steady-state windows measured one after the other after each cold sync: samples of d per run. */
+  readonly windows: number;
   readonly concurrency: number;
 }
 
@@ -60,6 +65,7 @@ export function benchConfig(options: {
   latencyApps?: readonly number[] | undefined;
   scaleInterval?: number | undefined;
   window?: number | undefined;
+  windows?: number | undefined;
 }): BenchConfig {
   const quick = options.quick;
   return {
@@ -72,6 +78,7 @@ export function benchConfig(options: {
     // The window covers at least one whole interval: steady state includes a poll of every application.
     scaleInterval: options.scaleInterval ?? (quick ? 20 : 60),
     window: options.window ?? (quick ? 20 : 60),
+    windows: options.windows ?? 1,
     concurrency: 8,
   };
 }
@@ -222,6 +229,13 @@ function seconds(value: string | undefined, option: string): number | undefined 
   return n;
 }
 
+function count(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${option} ${value}: expected a whole number from 1`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -235,6 +249,7 @@ async function main(): Promise<void> {
       'latency-apps': { type: 'string' },
       'scale-interval': { type: 'string' },
       window: { type: 'string' },
+      windows: { type: 'string' },
       name: { type: 'string' },
       title: { type: 'string' },
       resume: { type: 'boolean', default: false },
@@ -244,12 +259,13 @@ async function main(): Promise<void> {
   });
   const config = benchConfig({
     quick: values.quick,
-    runs: values.runs === undefined ? undefined : Number(values.runs),
+    runs: count(values.runs, '--runs'),
     apps: values.apps === undefined ? undefined : Number(values.apps),
     objects: values.objects === undefined ? undefined : Number(values.objects),
     latencyApps: values['latency-apps']?.split(',').map(Number),
     scaleInterval: seconds(values['scale-interval'], '--scale-interval'),
     window: seconds(values.window, '--window'),
+    windows: count(values.windows, '--windows'),
   });
   const scenarios = new Set(values.scenarios.split(','));
   const log = (line: string) => {
@@ -541,9 +557,10 @@ async function main(): Promise<void> {
       log(
         `${driver.name} run ${String(run)}: cold sync of ${String(n)} apps in ${seconds.toFixed(1)} s, ${(used.cpuSeconds - cpu0).toFixed(1)} CPU s, peak RSS ${(used.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
       );
-      if (scenarios.has('d')) {
-        // Let the start-up settle (status writes, first health checks), then measure a window.
-        await sleep(5_000);
+      // Let the start-up settle (status writes, first health checks), then measure the windows, one
+      // after the other: each is a sample (the later ones also show whether memory keeps growing).
+      if (scenarios.has('d')) await sleep(5_000);
+      for (let w = 1; scenarios.has('d') && w <= config.windows; w++) {
         const before = totalUsage(system.pids);
         const kinds1 = requestsByKind(await apiMetrics(admin));
         const api1 = await apiRequests(admin);
@@ -560,7 +577,7 @@ async function main(): Promise<void> {
           requestsBetween(kinds1, requestsByKind(await apiMetrics(admin)), minutes),
         );
         log(
-          `${driver.name} run ${String(run)}: steady ${((after.cpuSeconds - before.cpuSeconds) / minutes).toFixed(2)} CPU s/min, RSS ${(after.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+          `${driver.name} run ${String(run)}${config.windows > 1 ? ` window ${String(w)}` : ''}: steady ${((after.cpuSeconds - before.cpuSeconds) / minutes).toFixed(2)} CPU s/min, RSS ${(after.rssBytes / 2 ** 20).toFixed(0)} MiB`,
         );
       }
       if (scenarios.has('e') && list[0]) {
@@ -657,7 +674,12 @@ async function main(): Promise<void> {
   let previous: Partial<ResultDoc> | undefined;
   if (values.resume) {
     previous = await readResults(jsonPath, '--resume');
-    const mismatch = resumeMismatch(previous, { config, systems: systemNames, scenarios: [...scenarios] });
+    const mismatch = resumeMismatch(previous, {
+      config,
+      systems: systemNames,
+      scenarios: [...scenarios],
+      machine: machine(),
+    });
     if (mismatch) throw new Error(`--resume ${jsonPath}: ${mismatch}; run without --resume to start again`);
     for (const [key, bySystem] of Object.entries(previous.samples ?? {}))
       for (const [system, values_] of Object.entries(bySystem))
@@ -775,9 +797,17 @@ async function readResults(path: string, option: string): Promise<Partial<Result
 /** Why an earlier result cannot be continued with these settings, or undefined when it can. */
 export function resumeMismatch(
   previous: Partial<ResultDoc>,
-  now: { config: BenchConfig; systems: readonly string[]; scenarios: readonly string[] },
+  now: {
+    config: BenchConfig;
+    systems: readonly string[];
+    scenarios: readonly string[];
+    machine: string;
+  },
 ): string | undefined {
   if (!previous.config || !previous.done) return 'it was written before results could be resumed';
+  // Figures from two machines are not one run on one machine: their ratios would mean nothing.
+  if (previous.machine !== undefined && previous.machine !== now.machine)
+    return `it was measured on another machine (${previous.machine}; this one is ${now.machine})`;
   if (JSON.stringify(previous.config) !== JSON.stringify(now.config))
     return `it was measured with other settings (${JSON.stringify(previous.config)})`;
   if (JSON.stringify(Object.keys(previous.systems ?? {})) !== JSON.stringify(now.systems))
@@ -844,7 +874,8 @@ interface ResultDoc {
   /** API requests by kind, per run, of the figures that count them (c-cold-api, d-steady-api). */
   readonly breakdowns?: Breakdowns;
   readonly machine: string;
-  readonly config: BenchConfig;
+  /** `windows` is missing from results written before there was --windows (one window then). */
+  readonly config: Omit<BenchConfig, 'windows'> & { readonly windows?: number | undefined };
   readonly systems: Record<string, string>;
   readonly skipped: Record<string, string>;
   readonly timeouts?: Record<string, Record<string, number>>;
@@ -870,8 +901,29 @@ function settingsLine(doc: ResultDoc): string {
   if (ran('c') || ran('d') || ran('e'))
     parts.push(`polling interval of the scale scenarios ${String(c.scaleInterval)} s`);
   parts.push(`concurrency ${String(c.concurrency)}`);
-  if (ran('d')) parts.push(`steady-state window ${String(c.window)} s`);
+  if (ran('d'))
+    parts.push(
+      `steady-state window ${String(c.window)} s${windowsOf(doc) > 1 ? `, ${String(windowsOf(doc))} windows one after the other after each cold sync` : ''}`,
+    );
   return `Scale: ${parts.join('; ')}.`;
+}
+
+/** Steady-state windows per cold sync (results written before --windows had one). */
+function windowsOf(doc: ResultDoc): number {
+  return doc.config.windows ?? 1;
+}
+
+/** How many samples each figure has: runs, and for the steady state runs × windows. */
+function runsLine(doc: ResultDoc): string {
+  const runs = doc.config.runs;
+  const windows = windowsOf(doc);
+  const steady = doc.scenarios?.includes('d') ?? true;
+  const plural = (n: number, word: string) => `${String(n)} ${word}${n === 1 ? '' : 's'}`;
+  if (doc.runsCompleted !== undefined && doc.runsCompleted < runs)
+    return `**Partial: ${String(doc.runsCompleted)} of ${String(runs)} runs completed so far** (\`--resume\` goes on); systems interleaved within each run; median, p99, min–max of the runs done.`;
+  if (windows > 1 && steady)
+    return `${plural(runs, 'run')}, systems one after the other within each run; the steady-state figures are the median, p99, min–max of ${plural(runs * windows, 'window')} (${String(windows)} after each cold sync), the others of the ${plural(runs, 'run')}${runs < 5 ? ' (fewer than five: see the tables with five runs for those)' : ''}.`;
+  return `${plural(runs, 'run')} per figure, systems interleaved within each run; median, p99, min–max.`;
 }
 
 /** The markdown section: one table per scenario group, Capstan first, ratios to Capstan. */
@@ -882,9 +934,7 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     `## ${doc.title ?? `${String(doc.config.scaleApps)} applications: ${Object.keys(doc.systems).join(', ')} on the same cluster`}`,
     '',
     `Measured ${doc.started}${doc.resumed?.length ? ` (resumed ${doc.resumed.join(', ')})` : ''} on ${doc.machine}.`,
-    doc.runsCompleted !== undefined && doc.runsCompleted < doc.config.runs
-      ? `**Partial: ${String(doc.runsCompleted)} of ${String(doc.config.runs)} runs completed so far** (\`--resume\` goes on); systems interleaved within each run; median, p99, min–max of the runs done.`
-      : `${String(doc.config.runs)} runs per figure, systems interleaved within each run; median, p99, min–max.`,
+    runsLine(doc),
     settingsLine(doc),
     '',
     '| scenario | ' + systems.map((s) => s).join(' | ') + ' | ratios (peer ÷ Capstan) |',

@@ -371,11 +371,17 @@ describe('benchmark report', () => {
     const config = benchConfig({ quick: false, scaleInterval: 600 });
     const previous = {
       config,
+      machine: '2 × AMD EPYC, 24 GiB',
       systems: { Capstan: '', Flux: '' },
       scenarios: ['c', 'e', 'f'],
       done: ['r1/Capstan/scale'],
     };
-    const now = { config, systems: ['Capstan', 'Flux'], scenarios: ['f', 'e', 'c'] };
+    const now = {
+      config,
+      systems: ['Capstan', 'Flux'],
+      scenarios: ['f', 'e', 'c'],
+      machine: '2 × AMD EPYC, 24 GiB',
+    };
     assert.equal(resumeMismatch(previous, now), undefined);
     assert.match(
       resumeMismatch(previous, { ...now, config: benchConfig({ quick: false }) }) ?? '',
@@ -387,6 +393,18 @@ describe('benchmark report', () => {
     );
     assert.match(resumeMismatch(previous, { ...now, scenarios: ['c'] }) ?? '', /other scenarios \(c,e,f\)/);
     assert.match(resumeMismatch({ config }, now) ?? '', /before results could be resumed/);
+    assert.match(
+      resumeMismatch(previous, { ...now, machine: '2 × Intel Xeon, 24 GiB' }) ?? '',
+      /another machine \(2 × AMD EPYC, 24 GiB; this one is 2 × Intel Xeon, 24 GiB\)/,
+    );
+    assert.match(
+      resumeMismatch(previous, {
+        ...now,
+        config: benchConfig({ quick: false, scaleInterval: 600, windows: 5 }),
+      }) ?? '',
+      /other settings/,
+      'the number of steady-state windows is a setting',
+    );
   });
 
   it('uses at least five runs unless quick', () => {
@@ -403,5 +421,38 @@ describe('benchmark report', () => {
     const defaults = benchConfig({ quick: false });
     assert.equal(defaults.scaleInterval, 60);
     assert.equal(defaults.window, 60);
+    assert.equal(defaults.windows, 1, 'one steady-state window per cold sync unless asked');
+    assert.equal(benchConfig({ quick: false, windows: 5 }).windows, 5);
+  });
+
+  it('says how many windows the steady state has when several follow each cold sync', () => {
+    const config = benchConfig({ quick: false, runs: 1, scaleInterval: 180, window: 180, windows: 5 });
+    const steady = {
+      ...doc,
+      config,
+      scenarios: ['c', 'd'],
+      runsCompleted: 1,
+      summaries: {
+        'd-steady-cpu': { Capstan: summarise([1, 2, 3, 4, 5]), Flux: summarise([50, 60, 70, 80, 90]) },
+      },
+    };
+    const md = renderMarkdown(steady, ['--runs', '1', '--windows', '5']);
+    assert.match(
+      md,
+      /^1 run, systems one after the other within each run; the steady-state figures are the median, p99, min–max of 5 windows \(5 after each cold sync\), the others of the 1 run \(fewer than five: see the tables with five runs for those\)\.$/m,
+    );
+    assert.match(md, /steady-state window 180 s, 5 windows one after the other after each cold sync\./);
+    assert.match(md, /\| d\. steady state: CPU seconds per minute \(CPU s\/min\) \| 3\.00 /);
+    const fiveRuns = renderMarkdown({ ...steady, config: { ...config, runs: 5 }, runsCompleted: 5 }, []);
+    assert.match(fiveRuns, /of 25 windows \(5 after each cold sync\), the others of the 5 runs\.$/m);
+    const withoutSteady = renderMarkdown({ ...steady, scenarios: ['c'] }, []);
+    assert.match(withoutSteady, /^1 run per figure/m);
+    assert.doesNotMatch(withoutSteady, /windows/);
+    const older = { ...doc, config: { ...doc.config, windows: undefined } };
+    assert.match(
+      renderMarkdown(older, []),
+      /^3 runs per figure/m,
+      'results written before --windows render as before',
+    );
   });
 });
