@@ -8,8 +8,8 @@ import type { WatchEvent } from '../ports/watch.ts';
  * interval would otherwise GET 1000 objects a minute).
  *
  * "Surely current": the object the watch delivered has the resourceVersion that the API server itself
- * last returned for it to this store — to a read, or to a status patch (its answer is the object after
- * the write). Any other write made through this store (a finalizer, an annotation) forgets that
+ * last returned for it to this store — to a read, or to a status or finalizer patch (its answer is the
+ * object after the write). Any other write made through this store (an annotation) forgets that
  * confirmation; until the watch has delivered the confirmed version, reads go to the API server. A
  * change by anyone else arrives with another resourceVersion, so it is read too. A read or write that
  * overlapped another write of the same object confirms nothing. Between a change and its watch event
@@ -72,26 +72,20 @@ export class WatchedApplications implements ApplicationStore {
     name: string,
     status: Record<string, unknown>,
   ): Promise<string | undefined> {
-    const key = keyOf(namespace, name);
-    const events = this.#writeStarted(key);
-    let version: string | undefined;
-    try {
-      version = await this.#inner.patchStatus(namespace, name, status);
-      return version;
-    } finally {
-      this.#writeFinished(key);
-      // Only this write happened meanwhile (its start and its end): its answer is the current state.
-      this.#confirm(key, version, events + 1);
-    }
+    return this.#versionedWrite(namespace, name, () => this.#inner.patchStatus(namespace, name, status));
   }
 
-  async setFinalizers(
+  /**
+   * A cold start adds the finalizer to every Application, then reconciles each again: confirming the
+   * patch's answer lets that second look be served from the watch (one GET per application, not two).
+   */
+  setFinalizers(
     namespace: string,
     name: string,
     finalizers: readonly string[],
     resourceVersion: string,
-  ): Promise<void> {
-    await this.#write(namespace, name, () =>
+  ): Promise<string | undefined> {
+    return this.#versionedWrite(namespace, name, () =>
       this.#inner.setFinalizers(namespace, name, finalizers, resourceVersion),
     );
   }
@@ -105,6 +99,25 @@ export class WatchedApplications implements ApplicationStore {
     event: { type: 'Normal' | 'Warning'; reason: string; message: string },
   ): Promise<void> {
     return this.#inner.event(application, event);
+  }
+
+  /** A write whose answer is the object after it: that version is confirmed. */
+  async #versionedWrite(
+    namespace: string,
+    name: string,
+    write: () => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    const key = keyOf(namespace, name);
+    const events = this.#writeStarted(key);
+    let version: string | undefined;
+    try {
+      version = await write();
+      return version;
+    } finally {
+      this.#writeFinished(key);
+      // Only this write happened meanwhile (its start and its end): its answer is the current state.
+      this.#confirm(key, version, events + 1);
+    }
   }
 
   /** A write whose answer carries no version: it only forgets the confirmation. */

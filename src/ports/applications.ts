@@ -10,13 +10,16 @@ export interface ApplicationStore {
    * resourceVersion after the write, as the API server answered it.
    */
   patchStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<string | undefined>;
-  /** Sets metadata.finalizers, guarded by the resourceVersion read (409 when the object changed meanwhile). */
+  /**
+   * Sets metadata.finalizers, guarded by the resourceVersion read (409 when the object changed
+   * meanwhile); returns the object's resourceVersion after the write, as the API server answered it.
+   */
   setFinalizers(
     namespace: string,
     name: string,
     finalizers: readonly string[],
     resourceVersion: string,
-  ): Promise<void>;
+  ): Promise<string | undefined>;
   /** Sets one annotation (a request: refresh, sync, rollback) with a merge patch. */
   annotate(namespace: string, name: string, key: string, value: string): Promise<void>;
   /** Records a Kubernetes Event on the Application. */

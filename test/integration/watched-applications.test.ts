@@ -1,13 +1,13 @@
 // The agent's reads of Applications served from its watch, against the real API server: a read
-// goes to the API server until the watch shows the version the server returned (to a read or to a
-// status patch), then costs nothing; after another write, or a change by anyone else, the next read
+// goes to the API server until the watch shows the version the server returned (to a read, or to a
+// status or finalizer patch), then costs nothing; after another write, or a change by anyone else, the next read
 // goes to the server again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KubeApplicationStore } from '../../src/adapters/kube/application-store.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { KubeWatcher } from '../../src/adapters/kube/watch.ts';
-import { APPLICATION_API_VERSION } from '../../src/contracts/application.ts';
+import { APPLICATION_API_VERSION, RESOURCES_FINALIZER } from '../../src/contracts/application.ts';
 import { WatchedApplications } from '../../src/controller/watched-applications.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
@@ -114,6 +114,22 @@ describe('Applications read from the watch', () => {
     const settled = await read(namespace, 'web');
     assert.equal(settled.source, 'watch');
     assert.deepEqual(settled.object?.['status'], { observedGeneration: 2 });
+
+    // A finalizer written through the store confirms its answer the same way (the agent's cold start
+    // adds one to every Application and then looks at each again).
+    const finalized = await watched.setFinalizers(
+      namespace,
+      'web',
+      [RESOURCES_FINALIZER],
+      settled.object.metadata.resourceVersion ?? '',
+    );
+    assert.ok(finalized !== undefined && finalized !== settled.object.metadata.resourceVersion);
+    await caughtUp(namespace, 'web');
+    const withFinalizer = await read(namespace, 'web');
+    assert.equal(withFinalizer.source, 'watch');
+    assert.deepEqual(withFinalizer.object?.metadata.finalizers, [RESOURCES_FINALIZER]);
+    assert.equal(withFinalizer.object.metadata.resourceVersion, finalized);
+    await watched.setFinalizers(namespace, 'web', [], finalized);
 
     // Another write through the store (an annotation) answers with no version: the next read goes to
     // the API server even once the watch has the change.

@@ -57,7 +57,7 @@ export class KubeApplicationStore implements ApplicationStore {
     name: string,
     finalizers: readonly string[],
     resourceVersion: string,
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     const subject = `Application/${namespace}/${name}`;
     const res = await this.#client.call('PATCH', path(namespace, name), {
       body: { metadata: { finalizers, resourceVersion } },
@@ -65,6 +65,7 @@ export class KubeApplicationStore implements ApplicationStore {
       subject,
     });
     if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update finalizers');
+    return (res.body as Partial<KubeObject> | undefined)?.metadata?.resourceVersion;
   }
 
   async annotate(namespace: string, name: string, key: string, value: string): Promise<void> {
