@@ -920,7 +920,7 @@ function runsLine(doc: ResultDoc): string {
   const steady = doc.scenarios?.includes('d') ?? true;
   const plural = (n: number, word: string) => `${String(n)} ${word}${n === 1 ? '' : 's'}`;
   if (doc.runsCompleted !== undefined && doc.runsCompleted < runs)
-    return `**Partial: ${String(doc.runsCompleted)} of ${String(runs)} runs completed so far** (\`--resume\` goes on); systems interleaved within each run; median, p99, min–max of the runs done.`;
+    return `**Partial: ${String(doc.runsCompleted)} of ${String(runs)} runs completed so far**${doc.done?.length ? ` (done: ${doc.done.join(', ')})` : ''} (\`--resume\` goes on); systems interleaved within each run; median, p99, min–max of the runs done${windows > 1 && steady ? ` (of the windows, for the steady state: ${String(windows)} after each cold sync)` : ''}.`;
   if (windows > 1 && steady)
     return `${plural(runs, 'run')}, systems one after the other within each run; the steady-state figures are the median, p99, min–max of ${plural(runs * windows, 'window')} (${String(windows)} after each cold sync), the others of the ${plural(runs, 'run')}${runs < 5 ? ' (fewer than five: see the tables with five runs for those)' : ''}.`;
   return `${plural(runs, 'run')} per figure, systems interleaved within each run; median, p99, min–max.`;

@@ -445,6 +445,11 @@ describe('benchmark report', () => {
     assert.match(md, /\| d\. steady state: CPU seconds per minute \(CPU s\/min\) \| 3\.00 /);
     const fiveRuns = renderMarkdown({ ...steady, config: { ...config, runs: 5 }, runsCompleted: 5 }, []);
     assert.match(fiveRuns, /of 25 windows \(5 after each cold sync\), the others of the 5 runs\.$/m);
+    const partial = renderMarkdown({ ...steady, runsCompleted: 0, done: ['r1/Capstan/scale'] }, []);
+    assert.match(
+      partial,
+      /^\*\*Partial: 0 of 1 runs completed so far\*\* \(done: r1\/Capstan\/scale\) .*min–max of the runs done \(of the windows, for the steady state: 5 after each cold sync\)\.$/m,
+    );
     const withoutSteady = renderMarkdown({ ...steady, scenarios: ['c'] }, []);
     assert.match(withoutSteady, /^1 run per figure/m);
     assert.doesNotMatch(withoutSteady, /windows/);
