@@ -1,7 +1,7 @@
 // The agent's reads of Applications served from its watch, against the real API server: a read
 // goes to the API server until the watch shows the version the server returned (to a read, or to a
-// status or finalizer patch), then costs nothing; after another write, or a change by anyone else, the next read
-// goes to the server again.
+// status or finalizer patch), then costs nothing; after another write, or a change by anyone else,
+// the next read goes to the server again.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KubeApplicationStore } from '../../src/adapters/kube/application-store.ts';
