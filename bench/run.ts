@@ -220,21 +220,20 @@ export function requestsBetween(
   return out;
 }
 
-/** A whole number of seconds from the command line, or undefined when the option is absent. */
-function seconds(value: string | undefined, option: string): number | undefined {
+/** A whole number from 1 given on the command line, or undefined when the option is absent. */
+function count(
+  value: string | undefined,
+  option: string,
+  unit = 'a whole number from 1',
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${option} ${value}: expected a whole number of seconds`);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${option} ${value}: expected ${unit}`);
   return n;
 }
 
-function count(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${option} ${value}: expected a whole number from 1`);
-  return n;
-}
+const seconds = (value: string | undefined, option: string) =>
+  count(value, option, 'a whole number of seconds');
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -260,8 +259,8 @@ async function main(): Promise<void> {
   const config = benchConfig({
     quick: values.quick,
     runs: count(values.runs, '--runs'),
-    apps: values.apps === undefined ? undefined : Number(values.apps),
-    objects: values.objects === undefined ? undefined : Number(values.objects),
+    apps: count(values.apps, '--apps'),
+    objects: count(values.objects, '--objects'),
     latencyApps: values['latency-apps']?.split(',').map(Number),
     scaleInterval: seconds(values['scale-interval'], '--scale-interval'),
     window: seconds(values.window, '--window'),

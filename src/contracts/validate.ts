@@ -85,8 +85,9 @@ export function validate<T extends TSchema>(schema: T, input: unknown): Validati
   // The agent validates every Application it reconciles, each poll: the compiled check says "valid"
   // quickly; the (slower) walk that names each error runs only when it is not.
   if (check(schema, value)) {
+    // The schema holds, so only the rules across fields can fail.
     const broken = ruleErrors(schema, value, '');
-    if (broken.length === 0) return { ok: true, value: value as Static<T> };
+    return broken.length === 0 ? { ok: true, value: value as Static<T> } : { ok: false, errors: broken };
   }
   const errors: string[] = [];
   const seen = new Set<string>();
