@@ -122,9 +122,15 @@ export class LeaderElector {
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running) throw new Error('leader election: run() is already running');
     this.#running = true;
+    const stopped = () => signal.aborted;
     try {
-      while (!signal.aborted) {
+      while (!stopped()) {
         if (!(await this.#acquire(signal))) break;
+        if (stopped()) {
+          // Stopped while the lease was being taken: no term starts; hand the lease on at once.
+          if (this.#releaseOnCancel) await this.#release();
+          break;
+        }
         await this.#lead(signal);
       }
     } finally {
@@ -149,12 +155,18 @@ export class LeaderElector {
       term.abort(signal.reason);
     };
     signal.addEventListener('abort', stop, { once: true });
-    if (signal.aborted) stop();
     this.#leading = true;
-    // Start the work; errors in it are reported, never thrown at the elector.
-    const work = Promise.resolve()
-      .then(() => this.#options.onStartedLeading(term.signal))
-      .catch((error: unknown) => this.#options.onError?.(error));
+    // Start the work now, while `term.signal` is not aborted yet (a listener it adds will hear the
+    // end of the term); errors in it are reported, never thrown at the elector.
+    let work: Promise<void>;
+    try {
+      work = Promise.resolve(this.#options.onStartedLeading(term.signal)).catch((error: unknown) => {
+        this.#options.onError?.(error);
+      });
+    } catch (error) {
+      this.#options.onError?.(error);
+      work = Promise.resolve();
+    }
     try {
       // Renew until a renewal misses its deadline or we are stopped.
       await this.#renew(term.signal);

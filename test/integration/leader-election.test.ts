@@ -8,6 +8,7 @@ import { loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { KubeLeaseLock } from '../../src/adapters/kube/lease-lock.ts';
 import { RestClient } from '../../src/adapters/kube/rest-client.ts';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/controller/leader-election.ts';
+import type { LeaseLock } from '../../src/ports/lease.ts';
 import { systemClock } from '../../src/main/clock.ts';
 import {
   agentKubeconfig,
@@ -72,13 +73,17 @@ function candidate(
   namespace: string,
   identity: string,
   leadership: Leadership,
-  options: Partial<LeaderElectionOptions> = {},
+  options: Partial<LeaderElectionOptions> & {
+    /** Wraps the candidate's lock; `stop` is the controller of its run. */
+    wrap?: (lock: LeaseLock, stop: AbortController) => LeaseLock;
+  } = {},
 ): Candidate {
   const { lock, client } = lockFor(namespace);
   const log: string[] = [];
   const stop = new AbortController();
+  const { wrap, ...electionOptions } = options;
   const elector = new LeaderElector({
-    lock,
+    lock: wrap ? wrap(lock, stop) : lock,
     identity,
     clock: systemClock,
     leaseDurationSeconds: LEASE_SECONDS,
@@ -89,14 +94,16 @@ function candidate(
       leadership.started(identity);
       log.push('started');
       return new Promise<void>((resolve) => {
-        signal.addEventListener('abort', () => {
+        const end = () => {
           leadership.stopped(identity);
           resolve();
-        });
+        };
+        if (signal.aborted) end();
+        else signal.addEventListener('abort', end, { once: true });
       });
     },
     onStoppedLeading: () => log.push('stopped'),
-    ...options,
+    ...electionOptions,
   });
   const done = elector.run(stop.signal);
   t.after(async () => {
@@ -234,6 +241,31 @@ describe('leader election over a Lease', () => {
     );
     await eventually(() => a.elector.isLeader, { what: 'a to lead again', timeoutMs: 10_000 });
     assert.deepEqual(a.log, ['started', 'stopped', 'started']);
+  });
+
+  it('stopped while it takes the lease: no term starts, and the lease is handed on', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const leadership = new Leadership();
+    // The run is stopped after the lease was written and before the elector hears the answer: the
+    // window in which a candidate stopped by its owner may win the lease another has just released.
+    const a = candidate(t, namespace, 'agent-a', leadership, {
+      wrap: (lock, stop) => ({
+        describe: () => lock.describe(),
+        get: () => lock.get(),
+        create: async (record) => {
+          const created = await lock.create(record);
+          stop.abort();
+          return created;
+        },
+        update: (record, resourceVersion) => lock.update(record, resourceVersion),
+      }),
+    });
+    await a.done;
+    assert.deepEqual(a.log, [], 'no term started');
+    assert.equal(leadership.maxAtOnce, 0);
+    assert.equal(a.elector.isLeader, false);
+    const lease = await lockFor(namespace).lock.get();
+    assert.equal(lease?.record.holderIdentity, '', 'released for the next candidate');
   });
 
   it('refuses settings where a leader could outlive its lease', () => {
