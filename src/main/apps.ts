@@ -228,6 +228,7 @@ export class ApplicationClient {
       settle();
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted === true) onAbort(); // stopped while the type was looked up
     const timer = setTimeout(onAbort, options.timeoutMs);
     let current: Application | undefined;
     let listed = false;

@@ -108,8 +108,19 @@ function candidate(
   const done = elector.run(stop.signal);
   t.after(async () => {
     stop.abort();
-    await done;
-    client.close();
+    // A run that does not end is a failure of its own, said at once rather than by the test's timeout.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error(`${identity}: run() did not return within 15 s of its stop`));
+      }, 15_000);
+    });
+    try {
+      await Promise.race([done, late]);
+    } finally {
+      clearTimeout(timer);
+      client.close();
+    }
   });
   return { identity, elector, stop, done, log };
 }
