@@ -6,6 +6,7 @@ import {
   hookLedgerEntry,
   leftBehind,
   makeInventory,
+  sameInventory,
   type HookLedger,
   type Inventory,
 } from '../core/inventory.ts';
@@ -142,16 +143,20 @@ export async function sync(
   const completed = once ? completedHooks(options.application, previous, digest, deps) : undefined;
   // The inventory's digest is that of the last successful sync: a failed one keeps the previous digest,
   // and the hooks that completed for this one, so that the retry does not run them again.
+  // A record equal to the one read when the sync began is not written again (a periodic full comparison
+  // that found nothing to do writes nothing); one changed meanwhile by another client stays as it is.
   const recordInventory = async (ids: readonly ResourceId[], succeeded: boolean) => {
     const ledger = succeeded ? undefined : completed?.ledger();
-    await deps.inventory.write({
+    const next: Inventory = {
       ...makeInventory(options.application, ids, {
         digest: succeeded ? digest : (previous?.digest ?? ''),
         now: deps.clock.now(),
         revision: succeeded ? options.revision : previous?.revision,
       }),
       ...(ledger ? { hooks: ledger } : {}),
-    });
+    };
+    if (previous && sameInventory(previous, next)) return;
+    await deps.inventory.write(next);
   };
   const failAndRecord = async (why: string) => {
     // Keep ownership of everything that may exist now: the previous inventory and what this sync applied.

@@ -136,6 +136,8 @@ describe('sync engine', () => {
     assert.deepEqual(Object.values(actions(first)), ['created', 'created', 'created']);
 
     const before = await kube.core.listNamespacedConfigMap({ namespace });
+    const inventory = { namespace: 'capstan-system', name: `capstan-inventory-${application}` };
+    const inventoryBefore = await kube.core.readNamespacedConfigMap(inventory);
     const second = await run(objects, { application, namespace });
     assert.equal(second.phase, 'Succeeded');
     assert.deepEqual(Object.values(actions(second)), ['unchanged', 'unchanged', 'unchanged']);
@@ -144,6 +146,11 @@ describe('sync engine', () => {
       after.items.map((c) => c.metadata?.resourceVersion),
       before.items.map((c) => c.metadata?.resourceVersion),
       'a no-op sync must not write',
+    );
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap(inventory)).metadata?.resourceVersion,
+      inventoryBefore.metadata?.resourceVersion,
+      'nor write the inventory again',
     );
 
     const third = await run([configMap('a', { k: '2' }), configMap('b', { k: '1' }), deployment('web')], {
@@ -158,6 +165,12 @@ describe('sync engine', () => {
     assert.match(third.entries.find((e) => e.id.name === 'a')?.message ?? '', /data/);
     const a = await kube.core.readNamespacedConfigMap({ namespace, name: 'a' });
     assert.equal(a.data?.['k'], '2');
+    // The desired state changed (its digest), so the inventory records it.
+    const inventoryAfter = await kube.core.readNamespacedConfigMap(inventory);
+    assert.notEqual(inventoryAfter.metadata?.resourceVersion, inventoryBefore.metadata?.resourceVersion);
+    const digestOf = (c: typeof inventoryAfter) =>
+      (JSON.parse(c.data?.['inventory'] ?? '{}') as { digest?: string }).digest;
+    assert.notEqual(digestOf(inventoryAfter), digestOf(inventoryBefore));
   });
 
   it('prunes a removed object it owns, leaves the rest, and never prunes what someone else made', async (t) => {

@@ -6,6 +6,7 @@ import {
   hookLedgerEntry,
   leftBehind,
   makeInventory,
+  sameInventory,
 } from '../../../src/core/inventory.ts';
 import { ownerOf, pruneDecision, trackingId, withOwnershipMarks } from '../../../src/core/ownership.ts';
 import type { KubeObject, ResourceId } from '../../../src/core/resource.ts';
@@ -84,6 +85,32 @@ describe('inventory', () => {
     });
     assert.deepEqual(leftBehind(previous, [id]), [{ ...id, name: 'old' }]);
     assert.deepEqual(leftBehind(undefined, [id]), []);
+  });
+
+  it('compares records by what they say, not by when they were written', () => {
+    const base = makeInventory('shop', [id], { digest: 'sha256:x', now, revision: 'abc' });
+    const later = new Date('2026-11-28T12:30:00Z');
+    assert.ok(
+      sameInventory(base, makeInventory('shop', [id], { digest: 'sha256:x', now: later, revision: 'abc' })),
+    );
+    const differing = [
+      makeInventory('shop', [id], { digest: 'sha256:y', now, revision: 'abc' }),
+      makeInventory('shop', [id], { digest: 'sha256:x', now, revision: 'def' }),
+      makeInventory('shop', [id], { digest: 'sha256:x', now }),
+      makeInventory('shop', [id, { ...id, name: 'b' }], { digest: 'sha256:x', now, revision: 'abc' }),
+      makeInventory('cart', [id], { digest: 'sha256:x', now, revision: 'abc' }),
+      { ...base, hooks: { digest: 'sha256:x', completed: [hookLedgerEntry('PreSync', id)] } },
+    ];
+    for (const other of differing) {
+      assert.equal(sameInventory(base, other), false, JSON.stringify(other));
+      assert.equal(sameInventory(other, base), false, JSON.stringify(other));
+    }
+    const ledger = { digest: 'sha256:y', completed: [hookLedgerEntry('PreSync', id)] };
+    assert.ok(sameInventory({ ...base, hooks: ledger }, { ...base, hooks: { ...ledger } }));
+    assert.equal(
+      sameInventory({ ...base, hooks: ledger }, { ...base, hooks: { ...ledger, digest: 'sha256:z' } }),
+      false,
+    );
   });
 
   it('round-trips, and refuses a damaged record instead of reading it as empty', () => {
