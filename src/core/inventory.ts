@@ -1,4 +1,5 @@
 import { CapstanError } from './errors.ts';
+import { canonicalJson } from './digest.ts';
 import type { ResourceId } from './resource.ts';
 import type { HookPhase } from './sync-result.ts';
 import { keyOf, parseKey } from './resource.ts';
@@ -45,21 +46,13 @@ export function makeInventory(
 }
 
 /**
- * Whether two inventories record the same thing: the same application, entries, revision, digest and
- * hook ledger. `updatedAt` is not compared: it says when the record last changed, so a sync that
- * would write an equal record leaves the stored one as it is.
+ * Whether two inventories record the same thing: everything but `updatedAt`, which says when the record
+ * last changed, so a sync that would write an equal record leaves the stored one as it is.
  */
 export function sameInventory(a: Inventory, b: Inventory): boolean {
-  const sameList = (x: readonly string[], y: readonly string[]) =>
-    x.length === y.length && x.every((value, i) => value === y[i]);
-  return (
-    a.application === b.application &&
-    a.revision === b.revision &&
-    a.digest === b.digest &&
-    sameList(a.entries, b.entries) &&
-    a.hooks?.digest === b.hooks?.digest &&
-    sameList(a.hooks?.completed ?? [], b.hooks?.completed ?? [])
-  );
+  const { updatedAt: _a, ...left } = a;
+  const { updatedAt: _b, ...right } = b;
+  return canonicalJson(left) === canonicalJson(right);
 }
 
 /** What the previous inventory has that the desired state no longer has: candidates for pruning. */
