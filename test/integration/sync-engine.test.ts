@@ -21,6 +21,7 @@ import {
   testCluster,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
 
 let cluster: KubeCluster;
 let kube: KubeClients;
@@ -517,7 +518,14 @@ describe('sync engine', () => {
     assert.deepEqual(ledger.entries, []);
 
     // The next leader syncs the same desired state: the hook is not run again though it is gone.
-    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=gated' });
+    // The ReplicaSet's pod may not exist yet when the hook completed: lift the gate once it does.
+    const pods = await eventually(
+      async () => {
+        const list = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=gated' });
+        return list.items.length > 0 && list;
+      },
+      { what: 'the gated pod created', timeoutMs: 60_000 },
+    );
     for (const pod of pods.items) {
       await kube.core.patchNamespacedPod({
         namespace,
