@@ -21,7 +21,9 @@ import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
+import { credentialsFromSecret } from '../adapters/git/secret-credentials.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
+import type { SandboxOptions } from '../adapters/render/sandbox.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { runAgentLoop } from '../controller/agent.ts';
@@ -65,6 +67,13 @@ export interface AgentOptions {
   readonly namespace?: string;
   /** Bounds on every render (time limit, objects, bytes). Default: DEFAULT_RENDER_LIMITS (60 s, 5000 objects). */
   readonly renderLimits?: Partial<RenderLimits>;
+  /**
+   * Hosts repositories may be on (names, addresses, `*.example.com`). Empty: any public host. Loopback,
+   * link-local, private and cluster-internal hosts only when named here exactly (src/adapters/git/hosts.ts).
+   */
+  readonly repositoryHosts?: readonly string[];
+  /** Where kustomize and helm run. Default: bubblewrap (src/adapters/render/sandbox.ts). */
+  readonly renderSandbox?: SandboxOptions;
   readonly log?: (line: Record<string, unknown>) => void;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
@@ -76,7 +85,7 @@ export interface AgentOptions {
   readonly webhookSecretName?: string;
 }
 
-/** Reads git credentials from a Secret: username+password, token, or sshPrivateKey+knownHosts. */
+/** Reads git credentials from a Secret marked for Capstan and bound to repositories (secret-credentials.ts). */
 async function credentialsFrom(
   cluster: KubeCluster,
   namespace: string,
@@ -91,22 +100,7 @@ async function credentialsFrom(
       `${subject} (spec.source.secretRef) does not exist; create it with the git credentials`,
       { subject },
     );
-  const data = (secret['data'] ?? {}) as Record<string, string>;
-  const value = (key: string) =>
-    data[key] === undefined ? undefined : Buffer.from(data[key], 'base64').toString('utf8');
-  const token = value('token');
-  if (token) return { kind: 'token', token };
-  const username = value('username');
-  const password = value('password');
-  if (username !== undefined && password !== undefined) return { kind: 'basic', username, password };
-  const privateKey = value('sshPrivateKey');
-  const knownHosts = value('knownHosts');
-  if (privateKey && knownHosts) return { kind: 'ssh', privateKey, knownHosts };
-  throw new CapstanError(
-    'SOURCE_BAD_CREDENTIALS',
-    `${subject} has none of: token; username and password; sshPrivateKey and knownHosts`,
-    { subject },
-  );
+  return credentialsFromSecret(secret, subject);
 }
 
 /** Runs the agent until `signal` aborts. */
@@ -155,6 +149,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     applications: watchedApplications,
     source: new GitSourceFetcher({
       cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+      hosts: { allow: options.repositoryHosts ?? [] },
       // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
       // (ls-remote is counted by the reconciler, per resolve.)
       onRemoteOperation: (operation) => {
@@ -166,6 +161,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         kustomizeBinary: tools.kustomize,
         helmBinary: tools.helm,
         ...(options.renderLimits ? { limits: options.renderLimits } : {}),
+        ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
       }),
     ),
     // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { REPOSITORY_CREDENTIALS_TYPE } from '../adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import {
   APPLICATION_API_VERSION,
@@ -167,7 +168,8 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: 'demo-git', namespace: NAMESPACE },
-      stringData: { username: git.username, password: git.password },
+      type: REPOSITORY_CREDENTIALS_TYPE,
+      stringData: { url: git.url, username: git.username, password: git.password },
     });
     const webhookToken = state.webhookToken ?? randomBytes(18).toString('base64url');
     await apply(secretType, {
@@ -196,6 +198,9 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
           '--kubeconfig',
           kubeconfig,
           '--no-leader-election',
+          // The demo's git server is on loopback, which the agent refuses unless allowed.
+          '--allow-repository-host',
+          '127.0.0.1',
           '--bind-address',
           '127.0.0.1',
           '--port',

@@ -44,7 +44,8 @@ export async function startAgentProcess(
   binaries ??= ensureBinaries();
   const bin = await binaries;
   const cache = await mkdtemp(join(tmpdir(), 'capstan-agent-cache-'));
-  const child = spawn(process.execPath, [CLI, 'agent', ...args], {
+  // The tests' git server is on loopback, which the agent refuses unless allowed.
+  const child = spawn(process.execPath, [CLI, 'agent', '--allow-repository-host', '127.0.0.1', ...args], {
     env: { ...process.env, NO_COLOR: '1', CAPSTAN_BIN_DIR: bin, CAPSTAN_CACHE_DIR: cache, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,7 +8,12 @@
  * Network operations on different repositories run in parallel, up to `maxConcurrentFetches`.
  * contentIds() lists paths of a checked-out commit in its cache repository (see path-content.ts), once per
  * commit and set of paths, so that a render can be keyed by what it reads rather than by the commit.
+ * The cache is shared, but never serves a commit to a caller that could not fetch it: checkout() first
+ * proves the caller's credentials (or their absence) against the remote with an ls-remote, remembered
+ * per repository and credentials for `accessTtlMs`. Hosts are checked against the agent's policy
+ * (hosts.ts) before any git runs.
  */
+import { createHash } from 'node:crypto';
 import { CapstanError } from '../../core/errors.ts';
 import type {
   CommitInfo,
@@ -22,6 +27,7 @@ import { ensureBareRepo, hasCommit } from './bare-repo.ts';
 import { prepareAuth, type GitAuth } from './credentials.ts';
 import { gitEnvironment, runGit, type GitRunResult, type LocalGit } from './git-command.ts';
 import { gitFailure } from './git-errors.ts';
+import { checkHost, type HostPolicy } from './hosts.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { cacheLayout, exists, prepareLayout, type CacheLayout } from './layout.ts';
 import { Limiter } from './limiter.ts';
@@ -49,6 +55,17 @@ export interface GitSourceFetcherOptions {
   readonly maxConcurrentFetches?: number;
   /** Told of each git network operation when it ends (one `git fetch` or `git ls-remote` run): for metrics. */
   readonly onRemoteOperation?: (operation: RemoteOperation) => void;
+  /**
+   * Which hosts repositories may be on (see hosts.ts). Undefined: any (the CLI, fetching for its own
+   * user); the agent always gives one.
+   */
+  readonly hosts?: HostPolicy;
+  /**
+   * How long a successful ls-remote with some credentials (or none) proves that they may read a
+   * repository, so that its cached commits are served to them without asking the remote again.
+   * Default 5 minutes.
+   */
+  readonly accessTtlMs?: number;
 }
 
 /** One git network operation that ran: which, and how it ended. */
@@ -58,6 +75,9 @@ export interface RemoteOperation {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_ACCESS_TTL_MS = 5 * 60_000;
+/** Access proofs remembered (repository × credentials). */
+const REMEMBERED_ACCESS = 4096;
 const DEFAULT_MAX_CONCURRENT_FETCHES = 4;
 /** Local operations on the cache (read-tree, checkout-index of a large tree) get more time. */
 const LOCAL_TIMEOUT_MS = 10 * 60_000;
@@ -94,6 +114,11 @@ export class GitSourceFetcher implements SourceFetcher {
   });
   readonly #local: LocalGit;
   readonly #onRemoteOperation: ((operation: RemoteOperation) => void) | undefined;
+  readonly #hosts: HostPolicy | undefined;
+  readonly #accessTtlMs: number;
+  /** Key `<repository cache key>\0<credential identity>`: when an ls-remote with them last succeeded. */
+  readonly #access = new Map<string, number>();
+  readonly #accessChecks = new SingleFlight<void>({ maxRemembered: 0, cancelled });
   #ready: Promise<void> | undefined;
 
   constructor(options: GitSourceFetcherOptions) {
@@ -102,6 +127,8 @@ export class GitSourceFetcher implements SourceFetcher {
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#network = new Limiter(options.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES);
     this.#onRemoteOperation = options.onRemoteOperation;
+    this.#hosts = options.hosts;
+    this.#accessTtlMs = options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS;
     this.#local = (args, extraEnv, limits) =>
       runGit({
         binary: this.#binary,
@@ -121,8 +148,9 @@ export class GitSourceFetcher implements SourceFetcher {
     // 1. Check the URL and the revision before anything runs.
     const repo = parseRepoUrl(source.repoURL, urlOptions(options));
     const target = parseTargetRevision(source.targetRevision, repo.display);
+    if (this.#hosts) await checkHost(repo, this.#hosts);
 
-    // 2. A full SHA is its own answer: checkout() verifies it by fetching it.
+    // 2. A full SHA is its own answer: checkout() verifies access and fetches it.
     if (target.kind === 'sha') return { sha: target.sha, ref: target.sha };
 
     // 3. Ask the remote: HEAD and where it points, one full ref (and its peeled tag), or all branches
@@ -134,6 +162,7 @@ export class GitSourceFetcher implements SourceFetcher {
           ? ['--', repo.url, target.name, `${target.name}^{}`]
           : ['--heads', '--tags', '--', repo.url];
     const remote = parseLsRemote(await this.#lsRemote(repo, args, options));
+    this.#granted(repo, options);
 
     // 4. Pick the ref (or the highest tag in a semver range).
     const picked = target.kind === 'head' ? pickHead(remote) : pickNamed(remote, target.name, target.range);
@@ -150,8 +179,13 @@ export class GitSourceFetcher implements SourceFetcher {
     const repo = parseRepoUrl(source.repoURL, urlOptions(options));
     const sha = checkedSha(revision.sha, repo.display);
     checkRevisionText(revision.ref, repo.display);
+    if (this.#hosts) await checkHost(repo, this.#hosts);
 
-    // 2. One run per repository and commit, shared by concurrent callers and remembered afterwards.
+    // 2. The cache serves a commit only to callers who can read the repository themselves: their
+    //    credentials (or none) are proven against the remote, at most once per access TTL.
+    await this.#checkAccess(repo, options);
+
+    // 3. One run per repository and commit, shared by concurrent callers and remembered afterwards.
     const key = `${repo.cacheKey}@${sha}`;
     const run = () =>
       this.#checkouts.run(
@@ -161,7 +195,7 @@ export class GitSourceFetcher implements SourceFetcher {
       );
     let tree = await run();
 
-    // 3. A remembered tree that was removed from disk (cache cleaned) is made again.
+    // 4. A remembered tree that was removed from disk (cache cleaned) is made again.
     if (!(await exists(tree.dir))) {
       this.#checkouts.forget(key);
       tree = await run();
@@ -335,6 +369,43 @@ export class GitSourceFetcher implements SourceFetcher {
     });
   }
 
+  /** Proves, unless recently proven, that these credentials (or none) may read the repository. */
+  async #checkAccess(repo: RepoUrl, options: FetchOptions): Promise<void> {
+    const key = accessKey(repo, options);
+    const proven = this.#access.get(key);
+    if (proven !== undefined && Date.now() - proven < this.#accessTtlMs) return;
+    try {
+      // Concurrent callers with the same credentials share one ls-remote.
+      await this.#accessChecks.run(
+        key,
+        async () => {
+          await this.#lsRemote(repo, ['--', repo.url, 'HEAD'], options);
+          this.#granted(repo, options);
+        },
+        options.signal,
+      );
+    } catch (error) {
+      // An earlier proof stands while the remote cannot be asked (it said nothing new); a refusal ends it.
+      const unreachable =
+        error instanceof CapstanError &&
+        (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_TIMEOUT');
+      if (proven !== undefined && unreachable) return;
+      this.#access.delete(key);
+      throw error;
+    }
+  }
+
+  /** Remembers that an ls-remote with these credentials succeeded (the oldest proof goes first). */
+  #granted(repo: RepoUrl, options: FetchOptions): void {
+    const key = accessKey(repo, options);
+    this.#access.delete(key);
+    this.#access.set(key, Date.now());
+    if (this.#access.size > REMEMBERED_ACCESS) {
+      const oldest = this.#access.keys().next().value;
+      if (oldest !== undefined) this.#access.delete(oldest);
+    }
+  }
+
   /** Reports a network operation that ran (see GitSourceFetcherOptions.onRemoteOperation). */
   #report(kind: RemoteOperation['kind'], result: GitRunResult): GitRunResult {
     const outcome = result.ok ? 'success' : result.aborted ? 'cancelled' : 'error';
@@ -370,6 +441,15 @@ export class GitSourceFetcher implements SourceFetcher {
     });
     return this.#ready;
   }
+}
+
+/** The repository and who asks: a digest of the credentials themselves, or `anonymous`. */
+function accessKey(repo: RepoUrl, options: FetchOptions): string {
+  const who =
+    options.credentials === undefined
+      ? 'anonymous'
+      : createHash('sha256').update(JSON.stringify(options.credentials)).digest('hex');
+  return `${repo.cacheKey}\u0000${who}`;
 }
 
 function urlOptions(options: FetchOptions): { allowInsecureHttp?: boolean } {
