@@ -8,12 +8,14 @@
  *      configured → 403), a credential header (none → 401), a token compared at once (gitlab,
  *      generic), the Content-Type (→ 415);
  *   2. the body, read as bytes up to `maxBodyBytes` (→ 413); the HMAC of those raw bytes (→ 401);
- *   3. a delivery id seen in the last 10 minutes (→ 202, ignored); an event other than a push
+ *   3. a body seen in the last 10 minutes, by its sha256 whatever the delivery id (→ 202, ignored);
+ *      an event other than a push
  *      (→ 202, ignored; a ping → 200, pong);
  *   4. only then the JSON, bounded in depth (→ 400), and the refresh events it describes (→ 400);
  *   5. `refresh` for each event (→ 200 with the Applications queued; a failure → 500).
  * Secrets, tokens, signatures and bodies are never logged or echoed.
  */
+import { createHash } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import {
@@ -328,10 +330,17 @@ class WebhookReceiver {
         `check that the webhook's secret is the ${provider} secret configured in the agent`,
       ]);
     }
-    // 3. Replays, pings and other events are acknowledged without a refresh.
-    const replayKey = deliveryId === undefined ? undefined : `${provider}:${deliveryId}`;
-    if (replayKey !== undefined && !this.#deliveries.claim(replayKey, this.#now())) {
-      return acknowledged(202, 'replayed', `delivery ${deliveryId ?? ''} was already received`);
+    // 3. Replays, pings and other events are acknowledged without a refresh. A replay is known by a
+    //    digest of the (signed) body, not by the delivery id, which no signature covers: the same body
+    //    sent again under a new id is still a replay.
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const replayKey = `${provider}:${digest}`;
+    if (!this.#deliveries.claim(replayKey, this.#now())) {
+      return acknowledged(
+        202,
+        'replayed',
+        `this body (sha256 ${digest.slice(0, 12)}) was already received${deliveryId === undefined ? '' : ` (delivery ${deliveryId})`}`,
+      );
     }
     const classified = classify(provider, admitted.event);
     if (classified === 'ping') return acknowledged(200, 'pong');
@@ -341,7 +350,7 @@ class WebhookReceiver {
     if (!extracted.ok) return refusal(400, 'WEBHOOK_BAD_PAYLOAD', 'invalid', [extracted.message]);
     // 5. The refresh; a failure forgets the delivery, so that the provider's retry is not a replay.
     const answer = await this.#refresh(extracted.events);
-    if (answer.status >= 500 && replayKey !== undefined) this.#deliveries.release(replayKey);
+    if (answer.status >= 500) this.#deliveries.release(replayKey);
     return answer;
   }
 
