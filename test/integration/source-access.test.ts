@@ -2,7 +2,8 @@
 // served only to a caller that can fetch it itself, credentials go only where they are bound, and
 // the agent's host policy keeps repositories off loopback and private addresses unless allowed.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -10,6 +11,7 @@ import { GitSourceFetcher } from '../../src/adapters/git/git-source.ts';
 import { credentialsFromSecret } from '../../src/adapters/git/secret-credentials.ts';
 import { CapstanError } from '../../src/core/errors.ts';
 import type { FetchOptions, GitCredentials } from '../../src/ports/source.ts';
+import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 
 async function refused(promise: Promise<unknown>, code: string, message: RegExp): Promise<CapstanError> {
@@ -194,5 +196,70 @@ describe('the shared git cache across teams (real git, real git server)', async 
     const options = { ...anonymous, credentials };
     const tree = await fetcher.checkout(source, await fetcher.resolve(source, options), options);
     assert.match(tree.revision.sha, /^[0-9a-f]{40}$/);
+  });
+});
+
+describe('the source cache on disk is bounded (real git, real git server)', async () => {
+  const server = await startGitServer(after);
+  const scratch = await mkdtemp(join(tmpdir(), 'capstan-source-bounds-'));
+  after(() => rm(scratch, { recursive: true, force: true }));
+  const options: FetchOptions = {
+    credentials: { kind: 'basic', username: server.username, password: server.password },
+    allowInsecureHttp: true,
+    timeoutMs: 20_000,
+  };
+  const checkout = async (fetcher: GitSourceFetcher, repo: string) => {
+    const source = { repoURL: server.url(repo), targetRevision: 'main' };
+    return fetcher.checkout(source, await fetcher.resolve(source, options), options);
+  };
+
+  it('refuses a commit whose files are too large before writing them (a compressible file)', async () => {
+    const cacheDir = join(scratch, 'tree-bound');
+    const fetcher = new GitSourceFetcher({ cacheDir, cacheBounds: { maxTreeBytes: 1024 * 1024 } });
+    const sha = await server.createRepository('zeros', {
+      files: { 'zeros.yaml': '0'.repeat(5 * 1024 * 1024) },
+    });
+    await refused(
+      checkout(fetcher, 'zeros'),
+      'SOURCE_TOO_LARGE',
+      new RegExp(
+        `^commit ${sha} of http://127\\.0\\.0\\.1:\\d+/zeros\\.git has more than 1048576 bytes of files; it was not written to disk`,
+      ),
+    );
+    assert.deepEqual(await readdir(join(cacheDir, 'trees')), []);
+  });
+
+  it('refuses and removes a repository that takes too much room after a fetch', async () => {
+    const cacheDir = join(scratch, 'repo-bound');
+    const fetcher = new GitSourceFetcher({ cacheDir, cacheBounds: { maxRepositoryBytes: 64 * 1024 } });
+    await server.createRepository('noise', {
+      files: { 'noise.txt': randomBytes(256 * 1024).toString('base64') },
+    });
+    await refused(
+      checkout(fetcher, 'noise'),
+      'SOURCE_TOO_LARGE',
+      /noise\.git takes \d+ bytes in the source cache, more than the limit of 65536; it was removed/,
+    );
+    assert.deepEqual(await readdir(join(cacheDir, 'repos')), []);
+  });
+
+  it('evicts the least recently used trees past the bound, and makes an evicted one again when asked', async () => {
+    const cacheDir = join(scratch, 'lru');
+    const fetcher = new GitSourceFetcher({ cacheDir, cacheBounds: { maxTrees: 2, minIdleMs: 0 } });
+    const trees: string[] = [];
+    for (const name of ['lru-a', 'lru-b', 'lru-c']) {
+      await server.createRepository(name, { files: { 'f.txt': `${name}\n` } });
+      trees.push((await checkout(fetcher, name)).revision.sha);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // distinct modification times
+    }
+    const [a, b, c] = trees;
+    await eventually(async () => (await readdir(join(cacheDir, 'trees'))).length === 2, {
+      what: 'the tree of lru-a evicted',
+      timeoutMs: 5000,
+    });
+    assert.deepEqual((await readdir(join(cacheDir, 'trees'))).sort(), [b, c].sort());
+    const again = await checkout(fetcher, 'lru-a');
+    assert.equal(again.revision.sha, a);
+    assert.equal(await readFile(join(again.dir, 'f.txt'), 'utf8'), 'lru-a\n');
   });
 });

@@ -27,6 +27,14 @@ import { ensureBareRepo, hasCommit } from './bare-repo.ts';
 import { prepareAuth, type GitAuth } from './credentials.ts';
 import { gitEnvironment, runGit, type GitRunResult, type LocalGit } from './git-command.ts';
 import { gitFailure } from './git-errors.ts';
+import {
+  checkRepositorySize,
+  checkTreeSize,
+  DEFAULT_CACHE_BOUNDS,
+  evictLeastRecentlyUsed,
+  touch,
+  type CacheBounds,
+} from './cache-bounds.ts';
 import { checkHost, type HostPolicy } from './hosts.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { cacheLayout, exists, prepareLayout, type CacheLayout } from './layout.ts';
@@ -66,6 +74,8 @@ export interface GitSourceFetcherOptions {
    * Default 5 minutes.
    */
   readonly accessTtlMs?: number;
+  /** Size limits and least-recently-used eviction of the cache on disk (cache-bounds.ts). */
+  readonly cacheBounds?: CacheBounds;
 }
 
 /** One git network operation that ran: which, and how it ended. */
@@ -119,6 +129,8 @@ export class GitSourceFetcher implements SourceFetcher {
   /** Key `<repository cache key>\0<credential identity>`: when an ls-remote with them last succeeded. */
   readonly #access = new Map<string, number>();
   readonly #accessChecks = new SingleFlight<void>({ maxRemembered: 0, cancelled });
+  readonly #bounds: Required<CacheBounds>;
+  #sweeping: Promise<void> | undefined;
   #ready: Promise<void> | undefined;
 
   constructor(options: GitSourceFetcherOptions) {
@@ -129,6 +141,7 @@ export class GitSourceFetcher implements SourceFetcher {
     this.#onRemoteOperation = options.onRemoteOperation;
     this.#hosts = options.hosts;
     this.#accessTtlMs = options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS;
+    this.#bounds = { ...DEFAULT_CACHE_BOUNDS, ...options.cacheBounds };
     this.#local = (args, extraEnv, limits) =>
       runGit({
         binary: this.#binary,
@@ -195,11 +208,15 @@ export class GitSourceFetcher implements SourceFetcher {
       );
     let tree = await run();
 
-    // 4. A remembered tree that was removed from disk (cache cleaned) is made again.
+    // 4. A remembered tree that was removed from disk (cache cleaned, evicted) is made again.
     if (!(await exists(tree.dir))) {
       this.#checkouts.forget(key);
       tree = await run();
     }
+    // 5. Marked as used, so that eviction takes the least recently used first.
+    const now = new Date();
+    await touch(tree.dir, now);
+    await touch(this.#layout.repo(repo.cacheKey), now);
     return { revision: { sha, ref: revision.ref }, commit: tree.commit, dir: tree.dir };
   }
 
@@ -245,12 +262,31 @@ export class GitSourceFetcher implements SourceFetcher {
     //    ever served to those who can fetch it from the repository they name.
     await this.#repoLocks.run(repo.cacheKey, async () => {
       await ensureBareRepo(this.#local, bare, this.#layout.tmp);
-      if (!(await hasCommit(this.#local, bare, sha)))
+      if (!(await hasCommit(this.#local, bare, sha))) {
         await this.#fetch(repo, bare, ref, sha, options, signal);
+        await checkRepositorySize(bare, repo.display, this.#bounds.maxRepositoryBytes);
+      }
     });
 
-    // 2. Its files, written once per commit whatever the repository.
-    const commit = await this.#trees.run(sha, () => materialiseTree(this.#local, this.#layout, bare, sha));
+    // 2. Its files, written once per commit whatever the repository, if they are not too large.
+    const commit = await this.#trees.run(sha, async () => {
+      if (!(await exists(this.#layout.tree(sha)))) {
+        await checkTreeSize(this.#local, bare, sha, repo.display, this.#bounds.maxTreeBytes);
+      }
+      return materialiseTree(this.#local, this.#layout, bare, sha);
+    });
+
+    // 3. Room for it: the least recently used trees and repositories past the bounds go.
+    if (this.#sweeping === undefined) {
+      this.#sweeping = evictLeastRecentlyUsed(this.#layout, this.#bounds, Date.now())
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => {
+          this.#sweeping = undefined;
+        });
+    }
     return { commit, dir: this.#layout.tree(sha) };
   }
 
