@@ -226,6 +226,7 @@ export class ApplicationReconciler {
         syncedRevision: admitted.status.sync?.revision,
         history: admitted.status.history ?? [],
         now: this.#deps.clock.now(),
+        application: admitted.key,
       });
       if (decision.kind === 'rollback-failed') {
         await this.#recordRollbackFailed(admitted, decision);

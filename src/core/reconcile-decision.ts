@@ -1,5 +1,8 @@
-import type { SyncEntry, SyncResult } from './sync-result.ts';
 import { formatId } from './resource.ts';
+import { rollbackRequestTarget, rollbackTarget, type HistoryRecord } from './rollback.ts';
+import type { SyncEntry, SyncResult } from './sync-result.ts';
+
+export type { HistoryRecord } from './rollback.ts';
 
 /**
  * The agent's decisions for one Application, as pure functions of what it read (DESIGN.md: "what to do
@@ -8,13 +11,6 @@ import { formatId } from './resource.ts';
 
 /** Requests made of the agent by annotation (contracts' REQUEST_ANNOTATIONS), those not handled yet. */
 export type PendingRequests = Partial<Record<'refresh' | 'sync' | 'rollback' | 'releaseHold', string>>;
-
-/** One sync in an Application's history, as far as a decision reads it. */
-export interface HistoryRecord {
-  readonly id: number;
-  readonly revision: string;
-  readonly result: 'Succeeded' | 'Failed';
-}
 
 /** Automated sync holds on `revision` after a rollback, until a newer commit arrives or a person releases it. */
 export interface RollbackHold {
@@ -36,6 +32,8 @@ export interface TargetInput {
   readonly syncedRevision: string | undefined;
   readonly history: readonly HistoryRecord[];
   readonly now: Date;
+  /** `namespace/name`, for messages. */
+  readonly application: string;
 }
 
 export type TargetDecision =
@@ -69,13 +67,12 @@ export function decideTarget(input: TargetInput): TargetDecision {
       ? held
       : undefined;
   if (requests.rollback !== undefined) {
-    const to = rollbackTarget(input.history, syncedRevision, requests.rollback);
-    if (to === undefined)
-      return {
-        kind: 'rollback-failed',
-        message: `no successful sync to roll back to for '${requests.rollback}'`,
-        revision: syncedRevision ?? latest,
-      };
+    const chosen = rollbackTarget(input.history, rollbackRequestTarget(requests.rollback), {
+      application: input.application,
+    });
+    if (!chosen.found)
+      return { kind: 'rollback-failed', message: chosen.message, revision: syncedRevision ?? latest };
+    const to = chosen.revision;
     return {
       kind: 'deploy',
       pinned: to,
@@ -94,27 +91,6 @@ export function decideTarget(input: TargetInput): TargetDecision {
     hold,
     operation: requests.sync !== undefined ? 'sync' : undefined,
   };
-}
-
-/**
- * The revision a rollback request names: `<request id>:<history id or revision prefix>` (a failed
- * entry named by id is no target), or just the request id: the last successful sync of a revision
- * other than the current one. Undefined: nothing to roll back to.
- */
-export function rollbackTarget(
-  history: readonly HistoryRecord[],
-  currentRevision: string | undefined,
-  request: string,
-): string | undefined {
-  const colon = request.indexOf(':');
-  const wanted = colon >= 0 ? request.slice(colon + 1) : '';
-  if (wanted !== '') {
-    const byId = /^\d+$/.test(wanted) ? history.find((h) => String(h.id) === wanted) : undefined;
-    if (byId) return byId.result === 'Succeeded' ? byId.revision : undefined;
-    return history.find((h) => h.result === 'Succeeded' && h.revision.startsWith(wanted))?.revision;
-  }
-  return [...history].reverse().find((h) => h.result === 'Succeeded' && h.revision !== currentRevision)
-    ?.revision;
 }
 
 /** What one Application was found in sync with, the last time it was (see `watchesVouch`). */

@@ -4,7 +4,6 @@ import {
   decideSync,
   decideTarget,
   judgeSync,
-  rollbackTarget,
   syncEvent,
   watchesVouch,
   type HistoryRecord,
@@ -34,6 +33,7 @@ describe('decideTarget: which commit to deploy for these requests', () => {
     syncedRevision: C,
     history,
     now,
+    application: 'ns/app',
   };
   const cases: { name: string; input: Partial<TargetInput>; want: TargetDecision }[] = [
     {
@@ -89,36 +89,26 @@ describe('decideTarget: which commit to deploy for these requests', () => {
     {
       name: 'a rollback to a failed entry: failed, reported on the synced revision',
       input: { requests: { rollback: '9:2' } },
-      want: { kind: 'rollback-failed', message: "no successful sync to roll back to for '9:2'", revision: C },
+      want: {
+        kind: 'rollback-failed',
+        message: "history entry 2 of application 'ns/app' failed; roll back to a successful one: 1, 3, 4",
+        revision: C,
+      },
     },
     {
       name: 'a rollback with no history: failed, reported on the latest when nothing was synced',
       input: { requests: { rollback: '9' }, history: [], syncedRevision: undefined },
-      want: { kind: 'rollback-failed', message: "no successful sync to roll back to for '9'", revision: C },
+      want: {
+        kind: 'rollback-failed',
+        message:
+          "application 'ns/app' has no earlier successful sync to roll back to (capstan app history ns/app)",
+        revision: C,
+      },
     },
   ];
   for (const c of cases) {
     it(c.name, () => {
       assert.deepEqual(decideTarget({ ...base, ...c.input }), c.want);
-    });
-  }
-});
-
-describe('rollbackTarget: the revision a rollback request names', () => {
-  const cases: [request: string, current: string | undefined, want: string | undefined][] = [
-    ['7', C, B],
-    ['7', B, C],
-    ['7', undefined, C],
-    ['7:1', C, A],
-    ['7:2', C, undefined],
-    ['7:3', C, B],
-    ['7:aaaa', C, A],
-    ['7:dddd', C, undefined],
-    ['7:99', C, undefined],
-  ];
-  for (const [request, current, want] of cases) {
-    it(`'${request}' with ${current?.slice(0, 1) ?? 'nothing'} synced → ${want?.slice(0, 1) ?? 'none'}`, () => {
-      assert.equal(rollbackTarget(history, current, request), want);
     });
   }
 });
