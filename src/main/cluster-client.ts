@@ -16,6 +16,7 @@ import {
   type ClusterRegistration,
 } from '../core/cluster-secret.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { rememberSuccess } from '../core/remember.ts';
 import {
   kubeconfigDocument,
   parseKubeconfigText,
@@ -94,7 +95,6 @@ export function readKubeconfigFile(path: string, context?: string): FlatKubeconf
 export class ClusterClient {
   readonly namespace: string;
   readonly cluster: KubeCluster;
-  #type: Promise<ResourceType> | undefined;
 
   constructor(options: ClusterClientOptions = {}) {
     this.cluster = new KubeCluster(
@@ -239,13 +239,12 @@ export class ClusterClient {
     return secrets.map(clusterRegistration).filter((r): r is ClusterRegistration => !('problem' in r));
   }
 
-  #secretType(): Promise<ResourceType> {
-    this.#type ??= this.cluster.resourceType('v1', 'Secret').then((type) => {
-      if (type) return type;
-      throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 Secret');
-    });
-    return this.#type;
-  }
+  /** The served Secret type (a failed look-up is asked again next time). */
+  readonly #secretType = rememberSuccess(async (): Promise<ResourceType> => {
+    const type = await this.cluster.resourceType('v1', 'Secret');
+    if (type) return type;
+    throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 Secret');
+  });
 }
 
 /** What a cluster Secret registers, without its credentials. */
