@@ -3,6 +3,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { rememberSuccess } from '../core/remember.ts';
+import { applyActionOf, type ApplyAction } from '../core/sync-result.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { apiError } from '../adapters/kube/errors.ts';
@@ -37,7 +38,7 @@ export interface ApplicationClientOptions {
 }
 
 /** What `apply` did, in kubectl's words. */
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type { ApplyAction };
 
 export interface DeleteOutcome {
   /** The Application as it was when the delete was sent (finalizers already adjusted). */
@@ -103,11 +104,7 @@ export class ApplicationClient {
     };
     const before = await this.cluster.get(type, namespace, application.metadata.name);
     const { object, created } = await this.cluster.apply(type, body, { fieldManager: CLI_FIELD_MANAGER });
-    const action: ApplyAction = created
-      ? 'created'
-      : before?.metadata.resourceVersion === object.metadata.resourceVersion
-        ? 'unchanged'
-        : 'configured';
+    const action = applyActionOf({ created, before, after: object });
     return { application: object as Application, action };
   }
 

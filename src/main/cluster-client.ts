@@ -17,6 +17,7 @@ import {
 } from '../core/cluster-secret.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { rememberSuccess } from '../core/remember.ts';
+import { applyActionOf, type ApplyAction } from '../core/sync-result.ts';
 import {
   kubeconfigDocument,
   parseKubeconfigText,
@@ -55,7 +56,7 @@ export interface ClusterSummary {
   readonly error?: string;
 }
 
-export type ClusterAction = 'created' | 'configured' | 'unchanged';
+export type ClusterAction = ApplyAction;
 
 /** Reads a kubeconfig file the user gave, for one context, with the files it names read and inlined. */
 export function readKubeconfigFile(path: string, context?: string): FlatKubeconfig {
@@ -135,11 +136,7 @@ export class ClusterClient {
       fieldManager: CLI_FIELD_MANAGER,
       force: true,
     });
-    const action: ClusterAction = created
-      ? 'created'
-      : before?.metadata.resourceVersion === object.metadata.resourceVersion
-        ? 'unchanged'
-        : 'configured';
+    const action = applyActionOf({ created, before, after: object });
     return { action, cluster: summaryOf(object) };
   }
 
