@@ -50,6 +50,7 @@ import { liveHealth, recordingApplies, typesOf, type ResourceHealth } from './li
 import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { RenderCache } from './render-cache.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface Destination {
   /** The registered name (`in-cluster`, or the name of a cluster Secret). */
@@ -73,7 +74,7 @@ export interface ReconcilerDeps {
   readonly clock: Clock;
   readonly assessHealth: SyncDeps['assessHealth'];
   readonly metrics?: AgentMetrics;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
   /** Watches on managed resources: told which kinds each sync manages; answers health reads from its cache. */
   readonly managed?: ManagedResources;
 }
