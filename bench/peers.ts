@@ -192,18 +192,34 @@ async function kubectl(o: Common, args: readonly string[], input?: string): Prom
   return stdout;
 }
 
-/** Server-side apply of objects with kubectl (field manager `peers-bench`). */
+/**
+ * Objects per `kubectl apply`: kubectl applies a list one object after the other, and each call has a
+ * time limit, so 10 000 applications (20 001 Flux objects) go in several calls.
+ */
+export const APPLY_CHUNK = 500;
+
+/** Splits `items` into consecutive chunks of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new Error(`chunks: size ${String(size)}: expected a whole number from 1`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Server-side apply of objects with kubectl (field manager `peers-bench`), APPLY_CHUNK at a time, in order. */
 export async function applyObjects(
   o: Pick<Common, 'kubeconfig' | 'binDir'>,
   objects: readonly KubeObject[],
 ): Promise<void> {
-  if (objects.length === 0) return;
-  const list = { apiVersion: 'v1', kind: 'List', items: objects };
-  await kubectl(
-    o as Common,
-    ['apply', '--server-side', '--force-conflicts', '--field-manager=peers-bench', '-f', '-'],
-    JSON.stringify(list),
-  );
+  for (const chunk of chunks(objects, APPLY_CHUNK)) {
+    const list = { apiVersion: 'v1', kind: 'List', items: chunk };
+    await kubectl(
+      o as Common,
+      ['apply', '--server-side', '--force-conflicts', '--field-manager=peers-bench', '-f', '-'],
+      JSON.stringify(list),
+    );
+  }
 }
 
 /** Applies the peer's CRDs (server-side: Argo CD's are too large for the last-applied annotation). */

@@ -122,6 +122,15 @@ export function coldSyncLimitSeconds(apps: number): number {
   return apps >= TEN_THOUSAND ? 7200 : 3600;
 }
 
+/**
+ * How many times (every 0.5 s) the harness looks whether a dropped namespace is gone before it goes on:
+ * five minutes, or a hundredth of a second per object it may hold when that is longer (17 minutes for
+ * the 100 000 objects of 10 000 applications).
+ */
+export function namespaceDeletionPolls(objects: number): number {
+  return Math.max(600, Math.ceil(objects / 50));
+}
+
 /** CPU seconds read at one moment: the system's processes, the API server, etcd. */
 export interface CpuReading {
   readonly system: number;
@@ -420,8 +429,9 @@ async function main(): Promise<void> {
   };
   const dropNamespace = async (name: string) => {
     await admin.delete(nsType, '', name);
-    // Wait, so that the namespace controller's work does not overlap the next measurement.
-    for (let i = 0; i < 600; i++) {
+    // Wait, so that the namespace controller's work does not overlap the next measurement: five
+    // minutes, longer for a namespace of many objects (100 000 at 10 000 applications).
+    for (let i = 0; i < namespaceDeletionPolls(config.scaleApps * config.objectsPerApp); i++) {
       if (!(await admin.get(nsType, '', name))) return;
       await sleep(500);
     }

@@ -5,6 +5,7 @@ import {
   benchConfig,
   coldSyncLimitSeconds,
   cpuFigures,
+  namespaceDeletionPolls,
   readCpu,
   renderMarkdown,
   resumeMismatch,
@@ -135,5 +136,10 @@ describe("the whole system's cost", () => {
     assert.equal(coldSyncLimitSeconds(1000), 3600);
     assert.equal(coldSyncLimitSeconds(9999), 3600);
     assert.equal(coldSyncLimitSeconds(10_000), 7200);
+  });
+
+  it('waits at least five minutes for a dropped namespace, longer for 100 000 objects', () => {
+    assert.equal(namespaceDeletionPolls(10_000), 600);
+    assert.equal(namespaceDeletionPolls(100_000), 2000);
   });
 });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  APPLY_CHUNK,
   ARGOCD_CM_DEFAULTS,
+  chunks,
   argoCDBaseObjects,
   argoCDObjects,
   fluxObjects,
@@ -134,5 +136,22 @@ describe("the peers' objects", () => {
         .filter((k) => k !== 'timeout.reconciliation')
         .sort(),
     );
+  });
+
+  it('applies 10 000 applications in chunks kubectl can finish, in order, none lost', () => {
+    const objects = fluxObjects({
+      count: 10_000,
+      repoUrl: base.repoUrl,
+      username: 'u',
+      password: 'p',
+      fluxLayout: 'per-app',
+    });
+    assert.equal(objects.length, 20_001);
+    const parts = chunks(objects, APPLY_CHUNK);
+    assert.equal(parts.length, 41);
+    assert.ok(parts.every((p) => p.length <= APPLY_CHUNK));
+    assert.deepEqual(parts.flat(), objects);
+    assert.deepEqual(chunks([], 3), []);
+    assert.throws(() => chunks([1], 0), /expected a whole number from 1/);
   });
 });
