@@ -808,6 +808,7 @@ async function main(): Promise<void> {
       done: [...done],
       runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
       command,
+      peersByScale: true,
       ...(values.profile ? { profiled: true } : {}),
       samples,
       breakdowns,
@@ -913,6 +914,9 @@ export function resumeMismatch(
     return `it measured other systems (${Object.keys(previous.systems ?? {}).join(', ')})`;
   if (JSON.stringify([...(previous.scenarios ?? [])].sort()) !== JSON.stringify([...now.scenarios].sort()))
     return `it ran other scenarios (${(previous.scenarios ?? []).join(',')})`;
+  // Runs of the peers with other settings are not samples of the same figure.
+  if (previous.peersByScale !== true)
+    return "it was measured before the peers had their maintainers' settings for the scale (bench/scale.ts)";
   // A profiled window costs the profilers' CPU: its figures are not samples of an unprofiled run.
   if ((previous.profiled ?? false) !== (now.profiled ?? false))
     return previous.profiled ? 'it was profiled (--profile)' : 'it was not profiled (run without --profile)';
@@ -1012,6 +1016,11 @@ interface ResultDoc {
   readonly limits?: Record<string, number>;
   /** The `npm run bench --` options that reproduce it. */
   readonly command?: readonly string[];
+  /**
+   * Whether the peers had their maintainers' settings for the scale (bench/scale.ts); results written
+   * before gave every system the same concurrency.
+   */
+  readonly peersByScale?: boolean;
   /** Whether profilers ran in the first steady-state window (`--profile`): their cost is in its figures. */
   readonly profiled?: boolean;
   readonly summaries: Record<string, Record<string, Summary>>;
@@ -1030,7 +1039,11 @@ function settingsLine(doc: ResultDoc): string {
     );
   if (ran('c') || ran('d') || ran('e'))
     parts.push(`polling interval of the scale scenarios ${String(c.scaleInterval)} s`);
-  parts.push(`concurrency ${String(c.concurrency)}`);
+  parts.push(
+    doc.peersByScale
+      ? `Capstan's concurrency ${String(c.concurrency)}, the peers' settings those their maintainers recommend for the scale (bench/scale.ts; "How each system ran" says which)`
+      : `concurrency ${String(c.concurrency)} for every system`,
+  );
   if (ran('d'))
     parts.push(
       `steady-state window ${String(c.window)} s${windowsOf(doc) > 1 ? `, ${String(windowsOf(doc))} windows one after the other after each cold sync` : ''}`,

@@ -124,8 +124,20 @@ describe("the whole system's cost", () => {
       summaries: {},
     };
     assert.match(renderMarkdown({ ...doc, profiled: true }, ['--profile']), /Profiled \(`--profile`\)/);
+    assert.match(renderMarkdown(doc, []), /concurrency 8 for every system/);
+    assert.match(
+      renderMarkdown({ ...doc, peersByScale: true }, []),
+      /Capstan's concurrency 8, the peers' settings those their maintainers recommend for the scale/,
+    );
     assert.doesNotMatch(renderMarkdown(doc, []), /Profiled/);
-    const previous = { config, machine: 'm', systems: { Capstan: '' }, scenarios: ['c', 'd'], done: [] };
+    const previous = {
+      config,
+      machine: 'm',
+      systems: { Capstan: '' },
+      scenarios: ['c', 'd'],
+      done: [],
+      peersByScale: true,
+    };
     const now = { config, machine: 'm', systems: ['Capstan'], scenarios: ['c', 'd'] };
     assert.equal(resumeMismatch(previous, now), undefined);
     assert.match(resumeMismatch({ ...previous, profiled: true }, now) ?? '', /it was profiled/);
