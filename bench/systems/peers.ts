@@ -1,6 +1,7 @@
 // Flux and Argo CD as SystemDrivers: built by scripts/build-peers.sh (bench/peers.ts ensurePeers), run
 // as local processes against the benchmark cluster with a ServiceAccount of their own (cluster-admin,
-// like Capstan's), given the same applications, interval and concurrency. docs/peers.md tells how.
+// like Capstan's), given the same applications and interval, each with the settings its maintainers
+// recommend for the number of applications (bench/scale.ts). docs/peers.md tells how, and cites them.
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { get } from 'node:http';
