@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { CpuSplit } from './proc.ts';
 import type { ProfileTaken } from './system.ts';
 
 /** A V8 CPU profile as `--cpu-prof` writes it (the fields used here). */
@@ -145,35 +146,65 @@ export async function summariseTaken(taken: ProfileTaken, top = 15): Promise<str
   );
 }
 
+/**
+ * Where each process's CPU went in the window, from /proc: what a profile of the main thread (V8's)
+ * cannot see, its other threads and the programs it ran, is there.
+ */
+export function cpuSplitLines(split: readonly CpuSplit[]): string[] {
+  if (split.length === 0) return [];
+  const f = (n: number) => n.toFixed(2);
+  return [
+    'CPU seconds in the window by where they were spent (/proc: the main thread, the other threads, the children waited for):',
+    '',
+    '| process | main thread | other threads | children | all |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...split.map(
+      (s) =>
+        `| ${s.name} (${String(s.pid)}) | ${f(s.mainThread)} | ${f(s.otherThreads)} | ${f(s.children)} | ${f(s.mainThread + s.otherThreads + s.children)} |`,
+    ),
+  ];
+}
+
 const MANIFEST = 'profiles.json';
 
+/** What profiles.json holds for one system. */
+interface ManifestEntry {
+  readonly profiles: readonly ProfileTaken[];
+  readonly split?: readonly CpuSplit[];
+}
+
 /**
- * Adds a system's profiles to the folder's manifest (profiles.json: system → profiles), writes the
- * summary of every profile in it to summary.md, and returns this system's summary.
+ * Adds a system's profiles (and its processes' CPU split over the same window) to the folder's manifest
+ * (profiles.json: system → entry), writes the summary of every system in it to summary.md, and
+ * returns this system's summary.
  */
 export async function recordProfiles(
   dir: string,
   system: string,
   taken: readonly ProfileTaken[],
+  split: readonly CpuSplit[] = [],
 ): Promise<string> {
   const manifest = await readManifest(dir);
-  manifest[system] = [...taken];
+  const entry: ManifestEntry = { profiles: [...taken], split: [...split] };
+  manifest[system] = entry;
   await writeFile(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   await writeFile(join(dir, 'summary.md'), `${(await summariseFolder(dir)).join('\n')}\n`);
-  return (await summariseSystem(system, taken)).join('\n');
+  return (await summariseSystem(system, entry)).join('\n');
 }
 
-async function readManifest(dir: string): Promise<Record<string, ProfileTaken[]>> {
+async function readManifest(dir: string): Promise<Record<string, ManifestEntry>> {
   try {
-    return JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Record<string, ProfileTaken[]>;
+    return JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Record<string, ManifestEntry>;
   } catch {
     return {};
   }
 }
 
-async function summariseSystem(system: string, taken: readonly ProfileTaken[], top = 15): Promise<string[]> {
+async function summariseSystem(system: string, entry: ManifestEntry, top = 15): Promise<string[]> {
   const lines = [`## ${system}`, ''];
-  for (const t of taken) lines.push(...(await summariseTaken(t, top)), '');
+  const split = cpuSplitLines(entry.split ?? []);
+  if (split.length > 0) lines.push(...split, '');
+  for (const t of entry.profiles) lines.push(...(await summariseTaken(t, top)), '');
   return lines;
 }
 
@@ -183,8 +214,8 @@ export async function summariseFolder(dir: string, top = 15): Promise<string[]> 
   if (Object.keys(manifest).length === 0)
     return [`(no ${MANIFEST} in ${dir}: was the run made with --profile?)`];
   const lines = [`# CPU profiles of the steady state (${dir})`, ''];
-  for (const [system, taken] of Object.entries(manifest))
-    lines.push(...(await summariseSystem(system, taken, top)));
+  for (const [system, entry] of Object.entries(manifest))
+    lines.push(...(await summariseSystem(system, entry, top)));
   return lines;
 }
 

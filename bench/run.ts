@@ -40,7 +40,7 @@ import type { ResourceType } from '../src/ports/cluster.ts';
 import { appFolder, appManifests, appName, monorepoFiles } from './fixtures.ts';
 import { MarkerObserver } from './observer.ts';
 import { readControlPlane, type ControlPlanePids } from './control-plane.ts';
-import { totalUsage } from './proc.ts';
+import { cpuSplit, cpuSplitBetween, totalUsage, type CpuSplit } from './proc.ts';
 import { summarise, type Summary } from './stats.ts';
 import { recordProfiles } from './profiles.ts';
 import type { BenchApp, ProfileTaken, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
@@ -591,6 +591,7 @@ async function main(): Promise<void> {
     const profileDir = profileRoot === undefined ? undefined : join(profileRoot, `r${String(run)}`);
     if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
     const profiles: ProfileTaken[] = [];
+    const split: CpuSplit[] = [];
     const system: RunningSystem = await startSystem(
       driver,
       { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
@@ -648,12 +649,18 @@ async function main(): Promise<void> {
         const t1 = performance.now();
         // The first window is profiled when the run takes profiles (--profile): the whole window.
         const profiling = w === 1 && profileDir !== undefined ? system.profile?.(config.window) : undefined;
+        const split0 = profiling ? system.pids.map(cpuSplit) : [];
         await sleep(config.window * 1000);
         const after = readCpu(system.pids, controlPlane);
         const minutes = (performance.now() - t1) / 60_000;
         const steady = cpuFigures('d-steady', before, after, minutes);
         for (const [k, v] of Object.entries(steady)) record(samples, k, driver.name, v);
-        if (profiling) profiles.push(...(await profiling));
+        if (profiling) {
+          split.push(
+            ...system.pids.map((pid, i) => cpuSplitBetween(split0[i] ?? cpuSplit(pid), cpuSplit(pid))),
+          );
+          profiles.push(...(await profiling));
+        }
         record(samples, 'd-steady-rss', driver.name, totalUsage(system.pids).rssBytes / 2 ** 20);
         record(samples, 'd-steady-api', driver.name, ((await apiRequests(admin)) - api1) / minutes);
         recordBreakdown(
@@ -721,7 +728,7 @@ async function main(): Promise<void> {
     }
     // A V8 profile is written when the agent exits: only now can the window be summarised.
     if (profileDir !== undefined && profiles.length > 0) {
-      const summary = await recordProfiles(profileDir, driver.name, profiles);
+      const summary = await recordProfiles(profileDir, driver.name, profiles, split);
       log(`${driver.name} run ${String(run)}: profiles in ${profileDir}\n${summary}`);
     }
   };

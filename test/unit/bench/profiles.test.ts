@@ -3,8 +3,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { cpuSplit, cpuSplitBetween } from '../../../bench/proc.ts';
 import {
   cpuProfileLines,
+  cpuSplitLines,
   recordProfiles,
   summariseCpuProfile,
   summariseFolder,
@@ -69,10 +71,14 @@ describe('CPU profiles of the steady state', () => {
     const dir = await mkdtemp(join(tmpdir(), 'bench-profiles-'));
     const file = join(dir, 'capstan-agent-x.cpuprofile');
     await writeFile(file, JSON.stringify(profile([3, 4, 3, 3])));
-    const summary = await recordProfiles(dir, 'Capstan', [
-      { process: 'capstan agent', format: 'cpuprofile', path: file, fromMicros: 0, toMicros: 2_000_000 },
-    ]);
+    const summary = await recordProfiles(
+      dir,
+      'Capstan',
+      [{ process: 'capstan agent', format: 'cpuprofile', path: file, fromMicros: 0, toMicros: 2_000_000 }],
+      [{ name: 'node', pid: 42, mainThread: 1.5, otherThreads: 0.25, children: 2 }],
+    );
     assert.match(summary, /## Capstan/);
+    assert.match(summary, /\| node \(42\) \| 1\.50 \| 0\.25 \| 2\.00 \| 3\.75 \|/);
     assert.match(summary, /reconcile \(reconciler\.ts:42\)/);
     await recordProfiles(dir, 'Flux', [
       { process: 'kustomize-controller', format: 'cpuprofile', path: join(dir, 'missing.cpuprofile') },
@@ -100,5 +106,18 @@ describe('CPU profiles of the steady state', () => {
       () => agentNodeFlags({ extra: '--trace-gc rm' }),
       new RegExp(`${AGENT_NODE_FLAGS_ENV}: rm is not a Node.js flag`),
     );
+  });
+
+  it("splits a process's CPU into its main thread, its other threads and its children, from /proc", () => {
+    const before = cpuSplit(process.pid);
+    let x = 0;
+    for (let i = 0; i < 2e7; i++) x += i % 3;
+    assert.ok(x > 0);
+    const grown = cpuSplitBetween(before, cpuSplit(process.pid));
+    assert.equal(grown.pid, process.pid);
+    assert.ok(grown.mainThread > 0, 'the loop ran on the main thread');
+    // Two files read one after the other: a tick may fall between them, so a reading may be off by one.
+    assert.ok(grown.otherThreads > -0.05 && grown.children >= 0);
+    assert.deepEqual(cpuSplitLines([]), []);
   });
 });
