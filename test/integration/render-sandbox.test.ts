@@ -111,6 +111,20 @@ describe('the render sandbox', async () => {
     assert.match(error.message, /Debian package bubblewrap/);
   });
 
+  it('where namespaces cannot be made, says so before any render runs', async () => {
+    // A bwrap that fails as one does under a seccomp profile that forbids user namespaces.
+    const fake = join(workspace, 'bwrap-without-namespaces');
+    await writeFile(fake, '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n', {
+      mode: 0o755,
+    });
+    const error = await failure(new Sandbox({ command: fake }).wrap(tool('/bin/true', []), access));
+    assert.equal(error.code, 'RENDER_SANDBOX_UNAVAILABLE');
+    assert.match(
+      error.message,
+      /^the render sandbox cannot start here \(bwrap: bwrap: No permissions to create new namespace\): it needs user namespaces/,
+    );
+  });
+
   it('off: the tool runs as it is (for hosts that isolate renders otherwise)', async () => {
     const run = tool('/bin/cat', [join(outside, 'secret.txt')]);
     assert.deepEqual(await new Sandbox({ mode: 'off' }).wrap(run, access), run);

@@ -10,6 +10,7 @@
  * The pre-checks of kustomize.ts and helm.ts give clear messages for what they see; the sandbox is
  * what holds when a tool reads something they did not foresee.
  */
+import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, lstat, readlink, realpath } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -80,9 +81,32 @@ export class Sandbox {
   }
 
   #bwrap(): Promise<string> {
-    this.#resolved ??= findBwrap(this.#command);
+    this.#resolved ??= findBwrap(this.#command).then(checkNamespaces);
+    // A failure is not kept: the next render tries again (the package may have been installed since).
+    this.#resolved.catch(() => {
+      this.#resolved = undefined;
+    });
     return this.#resolved;
   }
+}
+
+/**
+ * Runs `true` in an empty sandbox once, so that a host that allows no user namespaces (a container's
+ * seccomp profile, a kernel setting) is told as such rather than as a failed render.
+ */
+async function checkNamespaces(bwrap: string): Promise<string> {
+  const args = ['--unshare-all', '--die-with-parent', ...(await systemArgs()), '--', '/usr/bin/true'];
+  const failure = await new Promise<string | undefined>((resolve) => {
+    execFile(bwrap, args, { timeout: 10_000, env: { PATH: '/usr/bin:/bin' } }, (error, _stdout, stderr) => {
+      resolve(error ? (stderr.trim() || error.message).split('\n').slice(-3).join(' / ') : undefined);
+    });
+  });
+  if (failure === undefined) return bwrap;
+  throw new CapstanError(
+    'RENDER_SANDBOX_UNAVAILABLE',
+    `the render sandbox cannot start here (bwrap: ${failure}): it needs user namespaces. Allow them to the agent (a seccomp profile that permits unshare and clone with namespace flags, or the kernel setting), or turn the sandbox off (--render-sandbox=off) only where something else isolates renders`,
+    { retryable: true },
+  );
 }
 
 async function findBwrap(command: string | undefined): Promise<string> {
