@@ -73,6 +73,12 @@ export interface AgentApiOptions {
   readonly now?: () => number;
   /** Told the outcome of every webhook delivery (for metrics). */
   readonly onWebhook?: (outcome: WebhookOutcome) => void;
+  /**
+   * Which routes this app serves: the probes (`/healthz`, `/readyz`), `/metrics`, the webhooks. Default
+   * all; the agent gives webhooks a port of their own, so that the port exposed to providers serves
+   * nothing else and the metrics port no webhooks.
+   */
+  readonly serve?: { readonly probes?: boolean; readonly metrics?: boolean; readonly webhooks?: boolean };
 }
 
 /** What became of one webhook delivery. */
@@ -138,19 +144,23 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     void reply.code(404).send({ error: 'NOT_FOUND', message: 'no such route' });
   });
 
-  registerProbes(app, options);
-  const webhooks = new WebhookReceiver(
-    options,
-    new DeliveryCache(options.replayWindowMs === undefined ? {} : { windowMs: options.replayWindowMs }),
-  );
-  webhooks.register(app, WEBHOOK_ROUTE, undefined);
-  for (const provider of WEBHOOK_PROVIDERS) {
-    webhooks.register(app, webhookRouteOf(provider), provider);
+  const serve = { probes: true, metrics: true, webhooks: true, ...options.serve };
+  if (serve.probes) registerProbes(app, options);
+  if (serve.metrics) registerMetrics(app, options);
+  if (serve.webhooks) {
+    const webhooks = new WebhookReceiver(
+      options,
+      new DeliveryCache(options.replayWindowMs === undefined ? {} : { windowMs: options.replayWindowMs }),
+    );
+    webhooks.register(app, WEBHOOK_ROUTE, undefined);
+    for (const provider of WEBHOOK_PROVIDERS) {
+      webhooks.register(app, webhookRouteOf(provider), provider);
+    }
   }
   return app;
 }
 
-/** `/healthz` (the event loop runs), `/readyz` (the caller says), `/metrics` (the caller's registry). */
+/** `/healthz` (the event loop runs), `/readyz` (the caller says). */
 function registerProbes(app: FastifyInstance, options: AgentApiOptions): void {
   app.get('/healthz', (_request, reply) => {
     void reply.code(200).send({ status: 'ok' });
@@ -169,6 +179,10 @@ function registerProbes(app: FastifyInstance, options: AgentApiOptions): void {
       void reply.code(503).send({ status: 'not ready', reason: state.reason ?? 'not ready' });
     }
   });
+}
+
+/** `/metrics` (the caller's registry). */
+function registerMetrics(app: FastifyInstance, options: AgentApiOptions): void {
   app.get('/metrics', (_request, reply) => {
     let text: string;
     try {

@@ -78,8 +78,13 @@ export interface AgentOptions {
   readonly log?: Logger;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
-  /** HTTP: health, readiness, metrics and webhooks on each port (default 0.0.0.0, 8080 and 8081); false: none. */
-  readonly http?: false | { readonly host?: string; readonly ports?: readonly number[] };
+  /**
+   * HTTP (default host 0.0.0.0): health, readiness and metrics on each of `ports` (default 8080 and
+   * 8081); webhooks on `webhookPort` alone when given (the CLI's default is 8082), else on each of
+   * `ports` too (tests). false: none.
+   */
+  readonly http?:
+    false | { readonly host?: string; readonly ports?: readonly number[]; readonly webhookPort?: number };
   /** Told where the HTTP server listens (port 0 picks a free one). */
   readonly onListening?: (addresses: readonly string[]) => void;
   /** The Secret with the webhook secrets (keys github, gitlab, gitea, bitbucket, generic), in the agent's namespace. */
@@ -225,7 +230,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   }
 }
 
-/** Health, readiness, metrics and the webhook receiver, on each configured port. */
+/** Health, readiness and metrics on each configured port; the webhook receiver on its own (see AgentOptions.http). */
 async function startHttp(
   options: AgentOptions,
   parts: {
@@ -251,8 +256,9 @@ async function startHttp(
     }
     return result;
   };
-  const api = () =>
+  const api = (serve: { probes: boolean; metrics: boolean; webhooks: boolean }) =>
     buildAgentApi({
+      serve,
       metrics: () => parts.registry.expose(),
       ready: () => ({ ready: true }),
       webhookSecrets: () => {
@@ -284,8 +290,18 @@ async function startHttp(
     });
   const servers: FastifyInstance[] = [];
   const addresses: string[] = [];
-  for (const port of http?.ports ?? [8080, 8081]) {
-    const server = api();
+  const ownWebhookPort = http?.webhookPort !== undefined;
+  const listeners = [
+    ...(http?.ports ?? [8080, 8081]).map((port) => ({
+      port,
+      serve: { probes: true, metrics: true, webhooks: !ownWebhookPort },
+    })),
+    ...(ownWebhookPort
+      ? [{ port: http.webhookPort, serve: { probes: false, metrics: false, webhooks: true } }]
+      : []),
+  ];
+  for (const { port, serve } of listeners) {
+    const server = api(serve);
     addresses.push(await server.listen({ host: http?.host ?? '0.0.0.0', port }));
     servers.push(server);
   }

@@ -36,6 +36,7 @@ interface DemoState {
   readonly agent?: ProcessRecord;
   readonly agentUrl?: string;
   readonly metricsUrl?: string;
+  readonly webhookUrl?: string;
   readonly webhookToken?: string;
 }
 
@@ -53,6 +54,8 @@ export interface DemoSummary {
   readonly gitPassword: string;
   readonly agentUrl: string;
   readonly metricsUrl: string;
+  /** The generic webhook receiver, on the agent's webhook port. */
+  readonly webhookUrl: string;
   readonly webhookToken: string;
   readonly logs: string;
   readonly applications: readonly {
@@ -188,7 +191,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
         name: 'capstan-agent',
         clusterRole: 'cluster-admin',
       });
-      const [port, metricsPort] = [await freePort(), await freePort()];
+      const [port, metricsPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
       const agent = startProcess({
         name: 'agent',
         binary: process.execPath,
@@ -207,6 +210,8 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
           String(port),
           '--metrics-port',
           String(metricsPort),
+          '--webhook-port',
+          String(webhookPort),
         ],
         log: join(dir, 'logs', 'agent.log'),
         env: {
@@ -223,6 +228,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
         agent,
         agentUrl: `http://127.0.0.1:${port}`,
         metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+        webhookUrl: `http://127.0.0.1:${webhookPort}/api/v1/webhooks/generic`,
       };
     }
     await writeState(state);
@@ -274,6 +280,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
       gitPassword: git.password,
       agentUrl,
       metricsUrl: state.metricsUrl ?? '',
+      webhookUrl: state.webhookUrl ?? '',
       webhookToken,
       logs: join(dir, 'logs'),
       applications: apps.map((a) => ({

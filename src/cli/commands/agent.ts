@@ -32,8 +32,9 @@ Options:
   --render-sandbox MODE      where kustomize and helm run: bubblewrap (default; they see only the
                              checkout and no network) or off (only where something else isolates them)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
-  --port N                   health, readiness and webhooks (default: 8080)
+  --port N                   health and readiness (default: 8080)
   --metrics-port N           metrics (default: 8081)
+  --webhook-port N           the webhook receiver, alone on its port (default: 8082)
   -h, --help                 this help
 `;
 
@@ -60,6 +61,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
       'bind-address': { type: 'string' },
       port: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'webhook-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -111,7 +113,11 @@ export async function agent(argv: readonly string[]): Promise<number> {
       concurrency,
       ...(values.selector ? { labelSelector: values.selector } : {}),
       ...(values.namespace ? { namespace: values.namespace } : {}),
-      http: { host: values['bind-address'] ?? '0.0.0.0', ports },
+      http: {
+        host: values['bind-address'] ?? '0.0.0.0',
+        ports,
+        webhookPort: port('webhook-port', values['webhook-port'], 8082),
+      },
       leaderElection: values['no-leader-election'] === true ? false : election,
       ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),
       renderSandbox: { mode: sandbox },

@@ -194,6 +194,28 @@ describe('probes', () => {
   });
 });
 
+describe('routes per port', () => {
+  it('a webhook app serves webhooks only; a probes-and-metrics app serves no webhook', async () => {
+    const webhooksOnly = harness({ serve: { probes: false, metrics: false, webhooks: true } });
+    for (const url of ['/healthz', '/readyz', '/metrics']) {
+      assert.equal((await webhooksOnly.app.inject({ method: 'GET', url })).statusCode, 404, url);
+    }
+    const body = '{"repoURL": "https://git.example.com/org/config.git"}';
+    assert.equal(
+      (await webhooksOnly.post('/api/v1/webhooks/generic', genericHeaders(), body)).statusCode,
+      200,
+    );
+
+    const metricsPort = harness({ serve: { probes: true, metrics: true, webhooks: false } });
+    assert.equal((await metricsPort.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+    for (const url of ['/api/v1/webhooks/generic', '/api/v1/webhooks/github', '/api/v1/webhooks']) {
+      const response = await metricsPort.post(url, genericHeaders(), body);
+      assert.equal(response.statusCode, 404, url);
+    }
+    assert.equal(metricsPort.events.length, 0);
+  });
+});
+
 describe('GitHub webhooks', () => {
   const body = fixture('github-push.json');
 
