@@ -9,7 +9,7 @@ import {
   type ResolvedSpec,
 } from '../contracts/application.ts';
 import { aggregateHealth, setCondition, type Condition } from '../core/conditions.ts';
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
 import { hookOf } from '../core/ordering.ts';
 import {
@@ -90,7 +90,7 @@ const SHARED_RESOLUTION_MAX_AGE_MS = 5_000;
 /** A type no watch covers. */
 const UNSERVED: ResourceType = { group: '', version: '', kind: '', plural: '', namespaced: false };
 /** Git errors that may mean the credentials changed (some servers answer "not found" to a stranger). */
-const REFUSED_CREDENTIALS = new Set([
+const REFUSED_CREDENTIALS = new Set<ErrorCode>([
   'SOURCE_AUTH_FAILED',
   'SOURCE_REPO_NOT_FOUND',
   'SOURCE_HOST_KEY_UNKNOWN',
