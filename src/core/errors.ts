@@ -129,6 +129,7 @@ export const ERROR_CODES = [
   'PEERS_EXITED',
   'PEERS_NO_CRDS',
   'PEERS_NOT_READY',
+  'PEERS_BAD_PATH',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
