@@ -16,6 +16,7 @@ import {
   decideSync,
   decideTarget,
   judgeSync,
+  resolutionNotBefore,
   syncEvent,
   watchesVouch,
   type CleanRecord,
@@ -328,8 +329,13 @@ export class ApplicationReconciler {
       nowMs - memo.at < spec.intervalMs / 2
     )
       return { source, fetch, latest: memo.revision, nowMs };
-    const times = Object.values(requests).map((r) => requestTime(r) ?? nowMs);
-    const notBefore = times.length > 0 ? Math.max(...times) : nowMs - SHARED_RESOLUTION_MAX_AGE_MS;
+    const created = Date.parse(object.metadata.creationTimestamp ?? '');
+    const notBefore = resolutionNotBefore({
+      nowMs,
+      maxAgeMs: SHARED_RESOLUTION_MAX_AGE_MS,
+      requestTimes: Object.values(requests).map((r) => requestTime(r)),
+      createdMs: Number.isFinite(created) ? created : undefined,
+    });
     const latest = await this.#resolveShared(
       `${spec.source.repoURL}\u0000${spec.source.targetRevision}\u0000${object.metadata.namespace ?? 'default'}/${spec.source.secretRef?.name ?? ''}`,
       notBefore,
