@@ -627,7 +627,6 @@ describe('sync engine', () => {
     assert.equal(healthy.phase, 'Succeeded', healthy.message);
     assert.equal(healthy.entries[0]?.health?.status, 'Healthy');
 
-    const started = Date.now();
     const failing = await run(
       // minReadySeconds: a pod must stay Ready a while to count, as a crashing one does not.
       [
@@ -647,7 +646,8 @@ describe('sync engine', () => {
     );
     assert.equal(failing.phase, 'Failed');
     assert.equal(failing.entries[0]?.health?.status, 'Degraded', failing.message);
-    assert.ok(Date.now() - started < 100_000, 'Degraded ends the wait before the time limit');
+    // Degraded ended the wait, not the time limit (an ordering, not a stopwatch).
+    assert.match(failing.message, /^applied, but degraded: /);
   });
 
   it('fails the whole plan on an unknown kind or a missing namespace, and changes nothing', async (t) => {
