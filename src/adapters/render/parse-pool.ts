@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CapstanError } from '../../core/errors.ts';
+import { CapstanError, type ErrorCode } from '../../core/errors.ts';
 import type { ParsedObject, ParseLimits } from '../../core/manifest.ts';
 
 export interface ParseJob {
@@ -21,7 +21,7 @@ export type ParseAnswer =
   | {
       readonly id: number;
       readonly error: {
-        readonly code: string;
+        readonly code: ErrorCode;
         readonly message: string;
         readonly subject: string | undefined;
         readonly retryable: boolean;
