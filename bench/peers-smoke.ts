@@ -21,7 +21,9 @@ import {
   type PeerName,
   type RunningPeer,
 } from './peers.ts';
+import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 
+exitWithUsageOnHelp(import.meta.filename);
 const { values } = parseArgs({
   options: {
     peer: { type: 'string', default: 'flux' },

@@ -37,6 +37,7 @@ import { summarise, type Summary } from './stats.ts';
 import type { BenchApp, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
 import { capstanDriver, metricValue } from './systems/capstan.ts';
 import { peerDrivers, purge } from './systems/peers.ts';
+import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 
 export interface BenchConfig {
   readonly quick: boolean;
@@ -1064,4 +1065,7 @@ export async function writeSection(path: string, section: string, name = 'bench'
   await writeFile(path, next);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  exitWithUsageOnHelp(import.meta.filename);
+  await main();
+}
