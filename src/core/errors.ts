@@ -8,12 +8,15 @@ export interface ErrorDetails {
   /** True when the same call may succeed later (transient); false when a new input is needed. */
   readonly retryable?: boolean;
   readonly cause?: unknown;
+  /** The fields of the subject the error is about (`spec.template`), where the source names them. */
+  readonly fields?: readonly string[];
 }
 
 export class CapstanError extends Error {
   readonly code: string;
   readonly subject: string | undefined;
   readonly retryable: boolean;
+  readonly fields: readonly string[];
 
   constructor(code: string, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -21,6 +24,7 @@ export class CapstanError extends Error {
     this.code = code;
     this.subject = details.subject;
     this.retryable = details.retryable ?? false;
+    this.fields = details.fields ?? [];
   }
 }
 

@@ -435,7 +435,9 @@ export async function planApplication(
       prune: spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
-      forceConflicts: spec.syncOptions.forceConflicts,
+      // As the agent syncs: Git's fields are taken back; another application's objects only on request.
+      forceConflicts: true,
+      adopt: spec.syncOptions.forceConflicts,
       replace: spec.syncOptions.replace,
       dryRun: true,
     };

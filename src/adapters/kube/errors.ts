@@ -29,11 +29,9 @@ export function apiError(status: number, body: unknown, subject: string, verb: s
     case 409:
       return new CapstanError('KUBE_CONFLICT', `${subject}: ${message}`, details);
     case 422:
-      return new CapstanError(
-        isImmutable(s) ? 'KUBE_IMMUTABLE' : 'KUBE_INVALID',
-        `${subject}: ${message}`,
-        details,
-      );
+      return isImmutable(s)
+        ? immutableError(s, message, subject, details)
+        : new CapstanError('KUBE_INVALID', `${subject}: ${message}`, details);
     case 400:
       return new CapstanError('KUBE_BAD_REQUEST', `${subject}: ${message}`, details);
     default:
@@ -43,6 +41,32 @@ export function apiError(status: number, body: unknown, subject: string, verb: s
         details,
       );
   }
+}
+
+/**
+ * An update the API server refused because immutable fields changed, in one line naming the fields:
+ * its own message repeats the whole old value (a Job's pod template is kilobytes of Go struct).
+ */
+function immutableError(
+  s: ApiStatus,
+  message: string,
+  subject: string,
+  details: { subject: string; retryable: boolean },
+): CapstanError {
+  const fields = [
+    ...new Set(
+      (s.details?.causes ?? [])
+        .filter((c) => /immutable/i.test(c.message ?? '') && c.field)
+        .map((c) => c.field ?? ''),
+    ),
+  ];
+  const what =
+    fields.length > 0
+      ? `immutable field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} changed`
+      : message.length > 200
+        ? `an immutable field changed (${message.slice(0, 200)}…)`
+        : `an immutable field changed (${message})`;
+  return new CapstanError('KUBE_IMMUTABLE', `${subject}: ${what}`, { ...details, fields });
 }
 
 function isImmutable(s: ApiStatus): boolean {

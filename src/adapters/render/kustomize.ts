@@ -187,7 +187,7 @@ async function checkEntry(
     if (allowRemote) return;
     throw new CapstanError(
       'RENDER_REMOTE_BASE',
-      `${where} ${JSON.stringify(entry.value)} is remote; Capstan does not fetch remote bases unless the application allows them (kustomize.allowRemoteBases), so that a render depends only on the commit. Copy it into the repository, or allow remote bases`,
+      `${where} ${JSON.stringify(entry.value)} is remote; Capstan does not fetch remote bases, so that a render depends only on the commit: copy it into the repository and name it by its path there`,
       { subject: config.at(entry.offset) },
     );
   };

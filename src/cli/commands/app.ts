@@ -30,6 +30,7 @@ import {
   type DiffInput,
 } from '../app-printer.ts';
 import { EXIT, print, UsageError, type OutputFormat } from '../output.ts';
+import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
 
 export const APP_HELP = `Usage: capstan app <command> NAME [options]
@@ -469,16 +470,23 @@ async function diff(ctx: Context): Promise<number> {
     },
   });
   const { plan } = planned.plan;
-  if (plan.failures.length > 0) {
-    for (const f of plan.failures) process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
+  // An immutable field that changed is a difference (Replace=true re-creates the object), not an error.
+  const errors = plan.failures.filter((f) => f.reason !== 'immutable');
+  if (errors.length > 0) {
+    for (const f of errors) process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
     return EXIT.failed;
   }
   const input: DiffInput = {
     application: name,
     revision: planned.revision,
-    changes: plan.changes
-      .filter((c) => c.action !== 'unchanged')
-      .map((c) => ({ id: c.prepared.id, action: c.action, deferred: c.deferred, unified: c.diff.unified })),
+    changes: [
+      ...plan.changes
+        .filter((c) => c.action !== 'unchanged')
+        .map((c) => ({ id: c.prepared.id, action: c.action, deferred: c.deferred, unified: c.diff.unified })),
+      ...plan.failures
+        .filter((f) => f.reason === 'immutable')
+        .map((f) => ({ id: f.id, action: 'replace', unified: `${formatId(f.id)}: ${replaceNote(f)}\n` })),
+    ],
     leftBehind: planned.plan.candidates,
     namespacesToCreate: planned.plan.missingNamespaces,
     prune: planned.options.prune === true,
