@@ -69,6 +69,8 @@ create:
   --path PATH            folder inside the repository (default: the root)
   --type TYPE            directory, kustomize or helm (default: detected)
   --insecure-http        allow an http:// repository URL
+  --secret NAME          the Secret with the git credentials, in the Application's namespace (keys:
+                         username and password, or token, or sshPrivateKey with knownHosts)
   --dest-namespace NS    namespace for objects that name none (default: the Application's namespace)
   --dest-cluster NAME    a registered cluster (default: in-cluster)
   --auto-sync            sync every new revision without being asked; with --prune, --self-heal
@@ -105,6 +107,7 @@ const OPTIONS = {
   path: { type: 'string' },
   type: { type: 'string' },
   'insecure-http': { type: 'boolean' },
+  secret: { type: 'string' },
   'dest-namespace': { type: 'string' },
   'dest-cluster': { type: 'string' },
   'auto-sync': { type: 'boolean' },
@@ -131,6 +134,7 @@ const COMMANDS = {
     'path',
     'type',
     'insecure-http',
+    'secret',
     'dest-namespace',
     'dest-cluster',
     'auto-sync',
@@ -282,6 +286,7 @@ const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.source.targetRevision', '--revision'],
   ['spec.source.path', '--path'],
   ['spec.source.type', '--type'],
+  ['spec.source.secretRef', '--secret'],
   ['spec.destination.namespace', '--dest-namespace'],
   ['spec.destination.cluster', '--dest-cluster'],
   ['spec.interval', '--interval'],
@@ -322,6 +327,7 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
         ...(values.path === undefined ? {} : { path: values.path }),
         ...(values.type === undefined ? {} : { type: values.type }),
         ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
+        ...(values.secret === undefined ? {} : { secretRef: { name: values.secret } }),
       },
       ...(Object.keys(destination).length > 0 ? { destination } : {}),
       ...(Object.keys(syncPolicy).length > 0 ? { syncPolicy } : {}),
