@@ -1,6 +1,5 @@
 // Wiring for the push-mode commands (render, diff, sync): adapters in, engine out.
 import { access, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
@@ -8,7 +7,7 @@ import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapter
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
-import { lazyTool } from '../adapters/render/tools.ts';
+import { cacheRoot, lazyTool } from '../adapters/render/tools.ts';
 import type { SyncDeps, SyncEvent } from '../engine/context.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { RenderRequest, RenderResult } from '../ports/renderer.ts';
@@ -34,9 +33,7 @@ export interface DesiredState {
   readonly commit?: CommitInfo;
 }
 
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return env['CAPSTAN_CACHE_DIR'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'capstan');
-}
+export { cacheRoot };
 
 /**
  * kustomize and helm, each found when a render first needs it (src/adapters/render/tools.ts):

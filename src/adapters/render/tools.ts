@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { access, constants, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
 
@@ -19,6 +20,14 @@ export type ToolName = 'kustomize' | 'helm';
 export type ToolLocator = string | (() => Promise<string>);
 
 export const BUILD_TOOL_SCRIPT = resolve(import.meta.dirname, '..', '..', '..', 'scripts', 'build-tool.sh');
+
+/** Capstan's cache folder: CAPSTAN_CACHE_DIR, else $XDG_CACHE_HOME/capstan, else ~/.cache/capstan. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env['CAPSTAN_CACHE_DIR'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'capstan');
+}
+
+/** The folders the script's own commands (sed, mktemp, flock) are in, after the caller's PATH. */
+const SYSTEM_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
 
 /** The environment variable that names a tool's path: CAPSTAN_KUSTOMIZE, CAPSTAN_HELM. */
 export function toolVariable(name: ToolName): string {
@@ -100,7 +109,14 @@ async function buildTool(name: ToolName, env: NodeJS.ProcessEnv, options: FindTo
   const progress = options.progress ?? (() => undefined);
   const missing = `${name} is needed for this render and is not installed: set ${toolVariable(name)} to its path or put it on PATH`;
   return new Promise((resolvePath, reject) => {
-    const child = spawn(bash, [script, name], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The caller's environment (its Go, its proxy settings), with the cache named and the system's
+    // folders after its PATH: a CI job's PATH may hold nothing but node and git.
+    const scriptEnv = {
+      ...env,
+      CAPSTAN_CACHE_DIR: cacheRoot(env),
+      PATH: [...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...SYSTEM_PATH].join(delimiter),
+    };
+    const child = spawn(bash, [script, name], { env: scriptEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let error = '';
     let partial = '';
