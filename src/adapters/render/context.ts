@@ -14,6 +14,8 @@ export interface RenderContext {
   readonly signal: AbortSignal | undefined;
   /** A private, empty folder for this render (tool homes, inline values); removed afterwards. */
   readonly scratch: string;
+  /** Records a warning for the render's result (RenderResult.warnings). */
+  readonly warn: (message: string) => void;
 }
 
 /** Throws when the render was cancelled or ran out of time; returns the milliseconds left. */

@@ -56,6 +56,11 @@ export async function renderKustomize(
     signal: context.signal,
     description: `kustomize build ${folder}`,
     redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
+    // kustomize's deprecation notices and other warnings, which the user should see.
+    onWarnings: (text) => {
+      for (const line of text.split('\n'))
+        if (line.trim() !== '') context.warn(`kustomize build ${folder}: ${line.trim()}`);
+    },
   });
   // 3. Parse what it printed.
   const { maxAliases, maxObjects, maxTotalBytes } = context.limits;

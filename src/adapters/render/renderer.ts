@@ -63,6 +63,7 @@ export class ManifestRenderer implements Renderer {
     // 4. Render, with a scratch folder of its own.
     const started = Date.now();
     const scratch = await mkdtemp(join(this.#options.tempDir ?? tmpdir(), 'capstan-render-'));
+    const warnings: string[] = [];
     try {
       const context: RenderContext = {
         root,
@@ -71,10 +72,11 @@ export class ManifestRenderer implements Renderer {
         deadline: started + limits.timeoutMs,
         signal: request.signal,
         scratch,
+        warn: (message) => warnings.push(message),
       };
       checkpoint(context);
       const objects = await this.#renderAs(type, context, request, tool);
-      return { type, objects };
+      return { type, objects, ...(warnings.length > 0 ? { warnings } : {}) };
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -99,6 +101,7 @@ export class ManifestRenderer implements Renderer {
       deadline: Date.now() + limits.timeoutMs,
       signal: request.signal,
       scratch: '',
+      warn: () => undefined,
     };
     switch (type) {
       case 'directory':

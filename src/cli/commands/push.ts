@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { argoCdWarnings } from '../../core/argocd.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId, type KubeObject } from '../../core/resource.ts';
 import type { RendererType } from '../../ports/renderer.ts';
@@ -181,6 +182,9 @@ function redactSecret(object: KubeObject): KubeObject {
   };
 }
 
+/** The Helm release name of a render without --app or --release-name (sync always has --app). */
+const DEFAULT_RELEASE_NAME = 'release';
+
 const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
 
 export async function push(command: Command, argv: readonly string[]): Promise<number> {
@@ -259,7 +263,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
         ...(values.exclude ? { exclude: values.exclude } : {}),
       },
       helm: {
-        releaseName: values['release-name'] ?? application ?? 'release',
+        releaseName: values['release-name'] ?? application ?? DEFAULT_RELEASE_NAME,
         namespace,
         ...(values.values ? { valueFiles: values.values } : {}),
         ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
@@ -270,6 +274,13 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
       say(`• ${line}`);
     });
     const objects = desired.result.objects;
+    // What the render and Argo CD's annotations have to say (kustomize's warnings, an empty folder).
+    for (const warning of desired.result.warnings ?? []) say(`• warning: ${warning}`);
+    for (const o of objects) for (const warning of argoCdWarnings(o.object)) say(`• warning: ${warning}`);
+    if (desired.result.type === 'helm' && application === undefined && values['release-name'] === undefined)
+      say(
+        `• note: Helm release name '${DEFAULT_RELEASE_NAME}': sync names the release after --app, so render with --app NAME (or --release-name) to see the names sync applies`,
+      );
     if (command === 'render') {
       const shown =
         values['show-secrets'] === true
