@@ -699,7 +699,7 @@ export class ApplicationReconciler {
       const application = applicationOwnerName(namespace, name);
       const result = await sync(
         [],
-        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true },
+        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true, deletion: true },
         {
           cluster: destination.cluster,
           inventory: destination.inventory,

@@ -28,6 +28,11 @@ export interface SyncOptions {
   readonly prune?: boolean;
   /** Plan and report, write nothing. Default false. */
   readonly dryRun?: boolean;
+  /**
+   * The application is being deleted (its finalizer): what is pruned is everything it owns, except what
+   * Argo CD's Delete=false keeps (Prune=false does not keep it then). Default false.
+   */
+  readonly deletion?: boolean;
   /** Accept an empty desired state (and prune everything with prune on). Default false. */
   readonly allowEmpty?: boolean;
   /** Take over fields owned by other managers. Default false. */

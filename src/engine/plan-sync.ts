@@ -33,6 +33,7 @@ export async function planSync(
     application: options.application,
     namespace: options.namespace,
     cluster: deps.cluster,
+    now: deps.clock.now().getTime(),
   });
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));

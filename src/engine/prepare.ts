@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CapstanError } from '../core/errors.ts';
 import { withOwnershipMarks } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
@@ -41,6 +42,11 @@ function crdDefinitions(objects: readonly RenderedObject[]): CrdDefinition[] {
     });
 }
 
+/** generateName's prefix and five characters of [0-9a-f] made from the seed, as the API server would add. */
+function generatedName(prefix: string, seed: string): string {
+  return `${prefix}${createHash('sha256').update(`${prefix}\u0000${seed}`).digest('hex').slice(0, 5)}`;
+}
+
 const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
 
 /**
@@ -50,7 +56,13 @@ const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
  */
 export async function prepare(
   rendered: readonly RenderedObject[],
-  options: { application: string; namespace: string; cluster: Cluster },
+  options: {
+    application: string;
+    namespace: string;
+    cluster: Cluster;
+    /** When this sync started (ms): what a hook's generated name is made from. Default 0. */
+    now?: number;
+  },
 ): Promise<PreparedObject[]> {
   const crds = crdDefinitions(rendered);
   const problems: string[] = [];
@@ -71,6 +83,11 @@ export async function prepare(
       namespaced = crd.namespaced;
     }
     const metadata = { ...object.metadata };
+    // A hook with generateName (only hooks may have one, see core/manifest.ts) gets a new name each sync.
+    if (!metadata.name && metadata.generateName) {
+      metadata.name = generatedName(metadata.generateName, `${options.now ?? 0}/${defaulted.length}`);
+      delete metadata.generateName;
+    }
     if (namespaced === true) metadata.namespace = metadata.namespace ?? options.namespace;
     else delete metadata.namespace;
     defaulted.push({ object: { ...object, metadata }, source: r.source, type });
