@@ -464,6 +464,7 @@ export class ApplicationReconciler {
       prune: spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
+      ignoreDifferences: spec.ignoreDifferences,
       replace: spec.syncOptions.replace,
       // Git is the source of truth: fields someone changed by hand are taken back (server-side apply force).
       forceConflicts: true,

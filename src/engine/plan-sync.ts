@@ -34,6 +34,7 @@ export async function planSync(
     namespace: options.namespace,
     cluster: deps.cluster,
     now: deps.clock.now().getTime(),
+    ...(options.ignoreDifferences ? { ignoreDifferences: options.ignoreDifferences } : {}),
   });
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { CapstanError } from '../core/errors.ts';
+import { withoutIgnoredFields, type IgnoreDifferenceRule } from '../core/ignore-differences.ts';
 import { withOwnershipMarks } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { findDuplicates } from '../core/manifest.ts';
@@ -62,6 +63,8 @@ export async function prepare(
     cluster: Cluster;
     /** When this sync started (ms): what a hook's generated name is made from. Default 0. */
     now?: number;
+    /** Fields left out of what is applied (an Application's ignoreDifferences). Default none. */
+    ignoreDifferences?: readonly IgnoreDifferenceRule[];
   },
 ): Promise<PreparedObject[]> {
   const crds = crdDefinitions(rendered);
@@ -100,6 +103,7 @@ export async function prepare(
   }
   return defaulted.map(({ object, source, type }) => {
     const id = idOf(object);
-    return { id, object: withOwnershipMarks(object, options.application, id), type, source };
+    const applied = withoutIgnoredFields(object, id, options.ignoreDifferences ?? []);
+    return { id, object: withOwnershipMarks(applied, options.application, id), type, source };
   });
 }

@@ -426,6 +426,7 @@ export async function planApplication(
       prune: spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
+      ignoreDifferences: spec.ignoreDifferences,
       // As the agent syncs: Git's fields are taken back; another application's objects only on request.
       forceConflicts: true,
       adopt: spec.syncOptions.forceConflicts,
