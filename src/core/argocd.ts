@@ -31,24 +31,23 @@ export interface ObjectSyncOptions {
   readonly noPrune: boolean;
   /** Delete=false: kept when its application is deleted. */
   readonly noDelete: boolean;
-  /** Replace=true: deleted and re-created when an update in place is refused (immutable fields). */
-  readonly replace: boolean;
-  /** SkipDryRunOnMissingResource=true: created without a dry run when the cluster does not serve its kind yet. */
-  readonly skipDryRunOnMissingResource: boolean;
-  /** CreateNamespace=true: its namespace is created when missing. */
-  readonly createNamespace: boolean;
 }
 
-/** Options Capstan honours, and the value that turns each on. */
+/**
+ * Options Capstan honours, and the value that turns each on. Not yet: Replace=true,
+ * SkipDryRunOnMissingResource=true, CreateNamespace=true on an object (warned about, see argoCdWarnings).
+ */
 const OPTIONS: Readonly<Record<string, readonly [keyof ObjectSyncOptions | 'always', string]>> = {
   Prune: ['noPrune', 'false'],
   Delete: ['noDelete', 'false'],
-  Replace: ['replace', 'true'],
-  SkipDryRunOnMissingResource: ['skipDryRunOnMissingResource', 'true'],
-  CreateNamespace: ['createNamespace', 'true'],
   // Capstan always applies server-side: ServerSideApply=true asks for what it does anyway.
   ServerSideApply: ['always', 'true'],
 };
+
+/** The per-object sync options Capstan honours, as written in the annotation: `Prune=false`. */
+export const HONOURED_OBJECT_SYNC_OPTIONS: readonly string[] = Object.entries(OPTIONS).map(
+  ([key, [, value]]) => `${key}=${value}`,
+);
 
 function entries(value: string | undefined): string[] {
   return (value ?? '')
@@ -59,13 +58,7 @@ function entries(value: string | undefined): string[] {
 
 /** The sync options an object asks for with argocd.argoproj.io/sync-options. */
 export function objectSyncOptions(object: KubeObject): ObjectSyncOptions {
-  const options = {
-    noPrune: false,
-    noDelete: false,
-    replace: false,
-    skipDryRunOnMissingResource: false,
-    createNamespace: false,
-  };
+  const options = { noPrune: false, noDelete: false };
   for (const entry of entries(object.metadata.annotations?.[ARGOCD_SYNC_OPTIONS_ANNOTATION])) {
     const [key = '', value = ''] = entry.split('=', 2).map((s) => s.trim());
     const known = OPTIONS[key];
@@ -98,11 +91,7 @@ export function argoCdWarnings(object: KubeObject): string[] {
     const known = OPTIONS[key];
     if (!known || value !== known[1])
       warnings.push(
-        `${subject}: the sync option ${entry} (${ARGOCD_SYNC_OPTIONS_ANNOTATION}) is not supported by Capstan and is ignored; supported: ${Object.entries(
-          OPTIONS,
-        )
-          .map(([k, [, v]]) => `${k}=${v}`)
-          .join(', ')}`,
+        `${subject}: the sync option ${entry} (${ARGOCD_SYNC_OPTIONS_ANNOTATION}) is not supported by Capstan and is ignored; supported: ${HONOURED_OBJECT_SYNC_OPTIONS.join(', ')}`,
       );
   }
   for (const entry of entries(annotations[ARGOCD_COMPARE_OPTIONS_ANNOTATION])) {

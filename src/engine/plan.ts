@@ -1,4 +1,4 @@
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, failureOf, type ErrorCode, type Failure } from '../core/errors.ts';
 import { diffObjects, sameState, type ObjectDiff } from '../core/diff.ts';
 import {
   APP_LABEL,
@@ -8,7 +8,6 @@ import {
   TRACKING_ANNOTATION,
 } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
-import { formatId } from '../core/resource.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import { mapBounded } from './concurrency.ts';
 import type { PreparedObject } from './prepare.ts';
@@ -26,9 +25,8 @@ export interface PlannedChange {
   readonly deferred?: string;
 }
 
-export interface PlanFailure {
+export interface PlanFailure extends Failure {
   readonly id: ResourceId;
-  readonly message: string;
   /**
    * Why, where it is a difference rather than an error (what `diff` shows as such): 'immutable' when
    * the change needs the object deleted and re-created (replace), 'owned' when another application
@@ -127,8 +125,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
           };
         }
         failures.push({
-          id,
-          message: explain(id, error),
+          ...explain(id, error),
           ...(code === 'KUBE_IMMUTABLE'
             ? { reason: 'immutable' as const, fields: (error as CapstanError).fields }
             : {}),
@@ -140,19 +137,17 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
   return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures };
 }
 
-function explain(id: ResourceId, error: unknown): string {
-  const code = error instanceof CapstanError ? error.code : '';
-  const text = messageOf(error).replace(`${formatId(id)}: `, '');
-  switch (code) {
-    case 'KUBE_IMMUTABLE':
-      return `${text}: it cannot be updated in place; ${REPLACE_HINT}`;
-    case 'KUBE_CONFLICT':
-      return `${text}. Another field manager owns these fields and this apply did not force: the CLI and the agent always take Git's fields back; run again`;
-    case 'KUBE_NOT_FOUND':
-      return `${text}. Create it first, or add it to the desired state (or use the CreateNamespace option)`;
-    default:
-      return text;
-  }
+/** Why an object could not be planned, and what to do (PlanFailure). */
+function explain(id: ResourceId, error: unknown): PlanFailure {
+  const failure = failureOf(error);
+  const advice: Partial<Record<ErrorCode, string>> = {
+    KUBE_IMMUTABLE: `It cannot be updated in place: ${REPLACE_HINT}`,
+    KUBE_CONFLICT:
+      "Another field manager owns these fields and this apply did not force: the CLI and the agent always take Git's fields back; run again",
+    KUBE_NOT_FOUND: 'Create it first, or add it to the desired state (or use the CreateNamespace option)',
+  };
+  const hint = failure.code === undefined ? undefined : advice[failure.code];
+  return { id, ...failure, message: hint === undefined ? failure.message : `${failure.message}. ${hint}` };
 }
 
 /** A creation that cannot be dry-run yet, because what it needs is created earlier in the same sync. */

@@ -162,7 +162,7 @@ describe('capstan diff and sync: Git wins', () => {
     const line = refused.stderr.split('\n').find((l) => l.includes(`Job/${namespace}/migrate`)) ?? '';
     assert.match(
       line,
-      /immutable field spec\.template changed: it cannot be updated in place; sync with --replace/,
+      /immutable field spec\.template changed\. It cannot be updated in place: sync with --replace/,
     );
     assert.ok(line.length < 300, `one short line, not a dump: ${line.length} characters`);
 

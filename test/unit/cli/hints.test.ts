@@ -15,6 +15,7 @@ import { DEV_CLUSTER_HELP } from '../../../src/cli/commands/dev-cluster.ts';
 import { DEV_GIT_SERVER_HELP } from '../../../src/cli/commands/dev-git-server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
+import { HONOURED_OBJECT_SYNC_OPTIONS } from '../../../src/core/argocd.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const HELPS = [
@@ -168,7 +169,8 @@ describe('every hint in a message is true', () => {
   });
 
   it('each sync option named (Replace=true) is one an Application accepts', () => {
-    const known = new Set<string>(SYNC_OPTIONS);
+    // An Application's sync options, and the per-object Argo CD options Capstan honours.
+    const known = new Set<string>([...SYNC_OPTIONS, ...HONOURED_OBJECT_SYNC_OPTIONS]);
     const wrong: string[] = [];
     for (const { where, text } of all) {
       for (const m of text.matchAll(/\b[A-Z][A-Za-z]+=(?:true|false)\b/g))

@@ -11,31 +11,12 @@ const obj = (annotations: Record<string, string>): KubeObject => ({
 
 describe("Argo CD's per-object options", () => {
   it('reads sync-options as Argo CD documents them', () => {
-    assert.deepEqual(
-      objectSyncOptions(
-        obj({
-          'argocd.argoproj.io/sync-options':
-            'Prune=false, Delete=false,Replace=true,SkipDryRunOnMissingResource=true,CreateNamespace=true,ServerSideApply=true',
-        }),
-      ),
-      {
-        noPrune: true,
-        noDelete: true,
-        replace: true,
-        skipDryRunOnMissingResource: true,
-        createNamespace: true,
-      },
-    );
-    assert.deepEqual(
-      objectSyncOptions(obj({ 'argocd.argoproj.io/sync-options': 'Prune=true,Replace=false' })),
-      {
-        noPrune: false,
-        noDelete: false,
-        replace: false,
-        skipDryRunOnMissingResource: false,
-        createNamespace: false,
-      },
-    );
+    const options = (value: string) => objectSyncOptions(obj({ 'argocd.argoproj.io/sync-options': value }));
+    assert.deepEqual(options('Prune=false, Delete=false,ServerSideApply=true'), {
+      noPrune: true,
+      noDelete: true,
+    });
+    assert.deepEqual(options('Prune=true,Delete=true'), { noPrune: false, noDelete: false });
     assert.equal(ignoresExtraneous(obj({ 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous' })), true);
     assert.equal(ignoresExtraneous(obj({})), false);
   });
@@ -57,20 +38,21 @@ describe("Argo CD's per-object options", () => {
     const warnings = argoCdWarnings(
       obj({
         'argocd.argoproj.io/manifest-generate-paths': '.',
-        'argocd.argoproj.io/sync-options': 'Validate=false,Prune=true',
+        'argocd.argoproj.io/sync-options': 'Validate=false,Prune=true,Replace=true',
         'argocd.argoproj.io/compare-options': 'ServerSideDiff=true',
       }),
     );
-    assert.equal(warnings.length, 4);
+    assert.equal(warnings.length, 5);
     assert.match(
       warnings[0] ?? '',
       /^ConfigMap\/ns\/c: the annotation argocd.argoproj.io\/manifest-generate-paths is not supported by Capstan and is ignored$/,
     );
     assert.match(
       warnings[1] ?? '',
-      /the sync option Validate=false \(argocd.argoproj.io\/sync-options\) is not supported.*supported: Prune=false, Delete=false, Replace=true/,
+      /the sync option Validate=false \(argocd.argoproj.io\/sync-options\) is not supported.*supported: Prune=false, Delete=false, ServerSideApply=true$/,
     );
     assert.match(warnings[2] ?? '', /the sync option Prune=true /);
-    assert.match(warnings[3] ?? '', /the compare option ServerSideDiff=true .* supported: IgnoreExtraneous$/);
+    assert.match(warnings[3] ?? '', /the sync option Replace=true /);
+    assert.match(warnings[4] ?? '', /the compare option ServerSideDiff=true .* supported: IgnoreExtraneous$/);
   });
 });
