@@ -23,8 +23,10 @@ import {
   type PeerName,
   type RunningPeer,
 } from './peers.ts';
+import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 import { describeScaleSettings, machineTmpfs, scaleSettings } from './scale.ts';
 
+exitWithUsageOnHelp(import.meta.filename);
 const { values } = parseArgs({
   options: {
     peer: { type: 'string', default: 'flux' },

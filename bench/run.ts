@@ -46,6 +46,7 @@ import { recordProfiles } from './profiles.ts';
 import type { BenchApp, ProfileTaken, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
 import { capstanDriver, metricValue } from './systems/capstan.ts';
 import { peerDrivers, purge } from './systems/peers.ts';
+import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 
 export interface BenchConfig {
   readonly quick: boolean;
@@ -1221,4 +1222,7 @@ export async function writeSection(path: string, section: string, name = 'bench'
   await writeFile(path, next);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  exitWithUsageOnHelp(import.meta.filename);
+  await main();
+}

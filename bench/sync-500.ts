@@ -1,6 +1,6 @@
 // Benchmark: a cold sync and a no-op sync of 500 objects with Capstan's engine, side by side with a raw
 // concurrent server-side-apply client on the same cluster (the ceiling), in one run.
-// Usage: npm run bench -- [--runs 5] [--objects 500]
+// Usage: npm run bench:engine -- [--runs 5] [--objects 500]
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -17,7 +17,9 @@ import { systemClock } from '../src/main/clock.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
 import { writeSection } from './run.ts';
 import { summarise, type Summary } from './stats.ts';
+import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 
+exitWithUsageOnHelp(import.meta.filename);
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '5' }, objects: { type: 'string', default: '500' } },
   strict: true,

@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-// The `capstan` command. Capstan runs its TypeScript sources directly on Node.js 24 (type stripping).
+// The `capstan` command. In the repository Capstan runs its TypeScript sources directly on Node.js 24
+// (type stripping); installed as a package (npm install -g), where Node.js strips no types under
+// node_modules, it runs the JavaScript that `npm pack` compiled into dist/ (the prepack script).
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   process.stderr.write(
@@ -8,5 +13,7 @@ if (major < 24) {
   );
   process.exit(3);
 }
-const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const installed = fileURLToPath(import.meta.url)
+  .split(sep)
+  .includes('node_modules');
+await import(installed ? '../dist/cli/run.js' : '../src/cli/run.ts');

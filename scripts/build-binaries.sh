@@ -7,7 +7,13 @@
 # Environment:
 #   CAPSTAN_CACHE_DIR   cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/capstan)
 #   CAPSTAN_GO          the go command to use (default: go on PATH)
+# One tool alone (kustomize or helm, for a CI job that renders): scripts/build-tool.sh.
 set -euo pipefail
+case "${1:-}" in
+  -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  '') ;;
+  *) printf 'build-binaries: error: unknown argument %s (see --help)\n' "$1" >&2; exit 2 ;;
+esac
 
 # ---- pinned versions (change here; the cache key follows) -------------------------------------
 K8S_VERSION=v1.36.3        # k8s.io/kubernetes; staging modules at v0.36.3
@@ -27,7 +33,8 @@ STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime 
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kustomize helm)
 
 log() { printf '[build-binaries] %s\n' "$*" >&2; }
-fail() { printf 'build-binaries: error: %s\n' "$*" >&2; exit "${2:-1}"; }
+# The message only: the exit code goes to exit, never into the text.
+fail() { printf 'build-binaries: error: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 cache_root=${CAPSTAN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/capstan}
 # The key names what is built, not the Go that built it: cached binaries serve a machine without Go.

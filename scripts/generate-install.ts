@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { stringify } from 'yaml';
 import { installManifests } from '../src/contracts/install.ts';
+import { exitWithUsageOnHelp } from './usage.ts';
 
 const root = join(import.meta.dirname, '..');
 export const INSTALL_FILE = join(root, 'deploy', 'install.yaml');
@@ -58,4 +59,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) process.exitCode = await main();
+if (import.meta.main) {
+  exitWithUsageOnHelp(import.meta.filename);
+  process.exitCode = await main();
+}

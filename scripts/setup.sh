@@ -4,6 +4,7 @@
 #  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
 # Go is needed to build the Kubernetes binaries; scripts/build-binaries.sh says so clearly when it is missing.
 set -euo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, unit, integration (real control plane, real git), e2e.
 # Installs what it needs first (Debian packages, npm dependencies with Node.js 24, Kubernetes binaries).
+# Arguments go to scripts/test.ts: [--tier unit|integration|e2e] [--keep-cluster] [--no-checks].
 set -euo pipefail
+case "${1:-}" in -h | --help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-binaries.sh >/dev/null

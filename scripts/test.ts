@@ -11,6 +11,7 @@ import { attach, down, up } from '../src/devcluster/cluster.ts';
 import { clusterPaths } from '../src/devcluster/layout.ts';
 import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
+import { exitWithUsageOnHelp } from './usage.ts';
 
 const TIERS = ['unit', 'integration', 'e2e'] as const;
 type Tier = (typeof TIERS)[number];
@@ -24,6 +25,7 @@ interface TierResult {
   note: string;
 }
 
+exitWithUsageOnHelp(import.meta.filename);
 const { values } = parseArgs({
   options: {
     tier: { type: 'string', multiple: true },

@@ -253,7 +253,7 @@ export function describeApplication(app: Application, options: { now: number; wi
     'Sync',
     sync
       ? `${sync.status}${sync.revision ? ` at ${revision(sync.revision)}` : ''}${wide && sync.digest ? ` (digest ${sync.digest})` : ''}`
-      : 'not reported yet (is the agent running?)',
+      : unreportedSync(status?.conditions ?? []),
   ]);
   fields.push([
     'Health',
@@ -425,4 +425,21 @@ export function diffDocument(diff: DiffInput): unknown {
     leftBehind: diff.leftBehind.map((id) => formatId(id)),
     namespacesToCreate: diff.namespacesToCreate,
   };
+}
+
+/**
+ * What to say when the agent reported no sync status, consistent with its conditions: a stalled or not
+ * ready Application was looked at (and why it was not compared is in its condition); only without any
+ * condition may the agent not be running.
+ */
+export function unreportedSync(
+  conditions: readonly { type: string; status: string; reason?: string }[],
+): string {
+  const on = (type: string) => conditions.find((c) => c.type === type && c.status === 'True');
+  const stalled = on('Stalled');
+  if (stalled) return `not compared: the agent stalled it (${stalled.reason ?? 'Stalled'}; see Conditions)`;
+  if (on('Reconciling')) return 'not reported yet: the agent is reconciling it';
+  const notReady = conditions.find((c) => c.type === 'Ready' && c.status === 'False');
+  if (notReady) return `not compared: not ready (${notReady.reason ?? 'NotReady'}; see Conditions)`;
+  return conditions.length > 0 ? 'not reported yet' : 'not reported yet (is the agent running?)';
 }

@@ -26,7 +26,12 @@ Run 'capstan <command> --help' for a command's options.
 Exit codes: 0 success, 1 differences found, 2 usage error, 3 missing prerequisite, 4 failure.
 `;
 
-const PREREQUISITE_CODES = new Set<ErrorCode>(['GO_TOOLCHAIN_MISSING', 'BINARIES_MISSING', 'EXEC_NOT_FOUND']);
+const PREREQUISITE_CODES = new Set<ErrorCode>([
+  'GO_TOOLCHAIN_MISSING',
+  'BINARIES_MISSING',
+  'EXEC_NOT_FOUND',
+  'RENDER_TOOL_MISSING',
+]);
 
 /** Runs the CLI and returns the exit code. Errors become one clear line on stderr. */
 export async function main(argv: readonly string[]): Promise<number> {

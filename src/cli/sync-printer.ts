@@ -1,5 +1,6 @@
 import { formatId } from '../core/resource.ts';
 import type { SyncEntry, SyncResult } from '../core/sync-result.ts';
+import type { PlanFailure } from '../engine/plan.ts';
 import { table } from './output.ts';
 
 const COLOURS = { red: 31, green: 32, yellow: 33, cyan: 36, grey: 90 } as const;
@@ -68,4 +69,14 @@ export function colourDiff(unified: string, style: PrintStyle = {}): string {
       return line;
     })
     .join('\n');
+}
+
+/** One line for an object a sync would delete and re-create: which immutable fields changed. */
+export function replaceNote(failure: PlanFailure): string {
+  const fields = failure.fields ?? [];
+  const what =
+    fields.length === 0
+      ? 'an immutable field changed'
+      : `immutable field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} changed`;
+  return `would be replaced: ${what} (a sync with --replace, or the sync option Replace=true, deletes and re-creates it)`;
 }

@@ -52,10 +52,9 @@ export function reconciledStatus(input: ReconciledStatusInput): Record<string, u
   const revision = tree.revision.sha;
   return {
     sync: { status: syncStatus, revision, digest: result?.digest ?? status.sync?.digest ?? '' },
-    health: {
-      status: input.health.status,
-      ...(input.health.message ? { message: input.health.message } : {}),
-    },
+    // `message: null` removes the previous one: a merge patch keeps what it does not name, and a Healthy
+    // status must not keep the message of the Progressing one before it.
+    health: { status: input.health.status, message: input.health.message || null },
     resources: input.healths.map((h) => ({
       ...h.id,
       ...(h.version ? { version: h.version } : {}),

@@ -470,6 +470,7 @@ export class ApplicationReconciler {
       prune: spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
+      ignoreDifferences: spec.ignoreDifferences,
       replace: spec.syncOptions.replace,
       // Git is the source of truth: fields someone changed by hand are taken back (server-side apply force).
       forceConflicts: true,
@@ -705,7 +706,7 @@ export class ApplicationReconciler {
       const application = applicationOwnerName(namespace, name);
       const result = await sync(
         [],
-        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true },
+        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true, deletion: true },
         {
           cluster: destination.cluster,
           inventory: destination.inventory,

@@ -8,6 +8,8 @@ export interface ErrorDetails {
   /** True when the same call may succeed later (transient); false when a new input is needed. */
   readonly retryable?: boolean;
   readonly cause?: unknown;
+  /** The fields of the subject the error is about (`spec.template`), where the source names them. */
+  readonly fields?: readonly string[];
   /**
    * What went wrong without naming the subject, for a line that names it already (a sync entry of that
    * resource). Default: the message.
@@ -93,8 +95,12 @@ export const ERROR_CODES = [
   'RENDER_SANDBOX_MISSING',
   'RENDER_SANDBOX_UNAVAILABLE',
   'RENDER_TIMEOUT',
+  'RENDER_TOOL_BUILD_FAILED',
   'RENDER_TOOL_FAILED',
   'RENDER_TOO_DEEP',
+  'RENDER_TOOL_MISSING',
+  'RENDER_NESTED_SOURCE',
+  'RENDER_UNSUPPORTED_LAYOUT',
   'RENDER_TOO_LARGE',
   'RENDER_TOO_MANY_OBJECTS',
 
@@ -142,6 +148,7 @@ export class CapstanError extends Error {
   readonly code: ErrorCode;
   readonly subject: string | undefined;
   readonly retryable: boolean;
+  readonly fields: readonly string[];
   /** What went wrong without naming the subject (see ErrorDetails.detail). */
   readonly detail: string;
 
@@ -151,6 +158,7 @@ export class CapstanError extends Error {
     this.code = code;
     this.subject = details.subject;
     this.retryable = details.retryable ?? false;
+    this.fields = details.fields ?? [];
     this.detail = details.detail ?? message;
   }
 }

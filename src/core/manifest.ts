@@ -323,19 +323,30 @@ function validateObject(
   }
   const { name, namespace, generateName } = metadata;
   const nsPart = typeof namespace === 'string' && namespace !== '' ? `${namespace}/` : '';
-  if (name === undefined || name === null || name === '') {
-    if (generateName !== undefined && generateName !== null) {
-      throw problem(
-        ['metadata', 'generateName'],
-        `${kind}/${nsPart}${typeof generateName === 'string' ? generateName : JSON.stringify(generateName)}*: metadata.generateName is not supported: GitOps needs a stable name to compare, update and prune an object; set metadata.name instead`,
-      );
-    }
+  const generated = (name === undefined || name === null || name === '') && isGenerated(generateName);
+  if (!generated && (name === undefined || name === null || name === '')) {
     throw problem(['metadata'], `${kind}: metadata.name is missing`);
   }
-  if (typeof name !== 'string') {
+  if (generated) {
+    const shown = `${kind}/${nsPart}${typeof generateName === 'string' ? generateName : JSON.stringify(generateName)}*`;
+    // As in Argo CD: a hook may have a generated name (a new object each run); nothing else may.
+    if (!isHook(metadata['annotations'])) {
+      throw problem(
+        ['metadata', 'generateName'],
+        `${shown}: metadata.generateName works only on hooks (annotated ${HOOK_ANNOTATIONS.join(', ')} or helm.sh/hook): any other object needs a stable name to be compared, updated and pruned; set metadata.name instead`,
+      );
+    }
+    if (typeof generateName !== 'string' || checkName(`${generateName}x`, false) !== undefined) {
+      throw problem(
+        ['metadata', 'generateName'],
+        `${shown}: metadata.generateName must be a name prefix: lower-case letters, digits, '-' and '.'`,
+      );
+    }
+  } else if (typeof name !== 'string') {
     throw problem(['metadata', 'name'], `${kind}: metadata.name ${notString(['metadata', 'name'], name)}`);
   }
-  const id = `${kind}/${nsPart}${name}`;
+  const shownName = generated ? `${String(generateName)}*` : String(name);
+  const id = `${kind}/${nsPart}${shownName}`;
   if (namespace !== undefined && namespace !== null && namespace !== '') {
     if (typeof namespace !== 'string') {
       throw problem(
@@ -353,8 +364,8 @@ function validateObject(
     }
   }
   const rbac = PATH_SEGMENT_NAMED.has(kind) && apiVersion.startsWith('rbac.authorization.k8s.io/');
-  const nameProblem = checkName(name, rbac);
-  if (nameProblem) throw problem(['metadata', 'name'], `metadata.name "${name}" ${nameProblem}`, id);
+  const nameProblem = generated ? undefined : checkName(shownName, rbac);
+  if (nameProblem) throw problem(['metadata', 'name'], `metadata.name "${shownName}" ${nameProblem}`, id);
 
   // labels and annotations are maps of strings (`version: 1.0` unquoted is a number)
   for (const field of ['labels', 'annotations'] as const) {
@@ -370,6 +381,20 @@ function validateObject(
     }
   }
   return value as KubeObject;
+}
+
+/** The annotations that make an object a hook (ordering.ts reads them; Helm's is helm.sh/hook). */
+const HOOK_ANNOTATIONS = ['argocd.argoproj.io/hook', 'capstan.dev/hook'];
+
+function isGenerated(generateName: unknown): boolean {
+  return generateName !== undefined && generateName !== null;
+}
+
+function isHook(annotations: unknown): boolean {
+  return (
+    isPlainObject(annotations) &&
+    [...HOOK_ANNOTATIONS, 'helm.sh/hook'].some((a) => typeof annotations[a] === 'string')
+  );
 }
 
 /** Why a name is invalid, or undefined. */

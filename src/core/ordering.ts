@@ -15,6 +15,10 @@ export const HOOK_DELETE_POLICY_ANNOTATION = 'capstan.dev/hook-delete-policy';
 export const HOOK_DIGEST_ANNOTATION = 'capstan.dev/hook-digest';
 /** Set on a hook when it is created: the phase it ran for (a hook may be of several phases). */
 export const HOOK_PHASE_ANNOTATION = 'capstan.dev/hook-phase';
+/** Argo CD's annotations of the same meaning, honoured as Argo CD documents them (after Capstan's own). */
+export const ARGOCD_WAVE_ANNOTATION = 'argocd.argoproj.io/sync-wave';
+export const ARGOCD_HOOK_ANNOTATION = 'argocd.argoproj.io/hook';
+export const ARGOCD_HOOK_DELETE_POLICY_ANNOTATION = 'argocd.argoproj.io/hook-delete-policy';
 
 export type HookDeletePolicy = 'BeforeHookCreation' | 'HookSucceeded' | 'HookFailed';
 
@@ -95,6 +99,8 @@ const HELM_DELETE_POLICIES: Record<string, HookDeletePolicy> = {
   'hook-failed': 'HookFailed',
 };
 const PHASES: readonly HookPhase[] = ['PreSync', 'Sync', 'PostSync', 'SyncFail'];
+/** Argo CD's `Skip`: the object is not applied at all. */
+const SKIP = 'Skip';
 const POLICIES: readonly HookDeletePolicy[] = ['BeforeHookCreation', 'HookSucceeded', 'HookFailed'];
 
 function list(value: string | undefined): string[] {
@@ -104,16 +110,22 @@ function list(value: string | undefined): string[] {
     .filter((s) => s !== '');
 }
 
-/** The sync wave of an object: an integer annotation, 0 by default. */
+/**
+ * The sync wave of an object: an integer annotation (capstan.dev/sync-wave, else Argo CD's
+ * argocd.argoproj.io/sync-wave, else helm.sh/hook-weight), 0 by default.
+ */
 export function waveOf(object: KubeObject): number {
-  const raw =
-    object.metadata.annotations?.[WAVE_ANNOTATION] ?? object.metadata.annotations?.['helm.sh/hook-weight'];
+  const annotations = object.metadata.annotations ?? {};
+  const name = [WAVE_ANNOTATION, ARGOCD_WAVE_ANNOTATION, 'helm.sh/hook-weight'].find(
+    (a) => annotations[a] !== undefined,
+  );
+  const raw = name === undefined ? undefined : annotations[name];
   if (raw === undefined) return 0;
   const wave = Number(raw.trim());
   if (!Number.isSafeInteger(wave) || raw.trim() === '') {
     throw new CapstanError(
       'INVALID_SYNC_WAVE',
-      `${formatId(idOf(object))}: ${WAVE_ANNOTATION} must be an integer, not '${raw}'`,
+      `${formatId(idOf(object))}: ${name ?? WAVE_ANNOTATION} must be an integer, not '${raw}'`,
       {
         subject: formatId(idOf(object)),
       },
@@ -122,47 +134,65 @@ export function waveOf(object: KubeObject): number {
   return wave;
 }
 
-/** The hook phases and delete policies of an object, or undefined when it is not a hook. Helm hooks are understood. */
+/**
+ * The hook phases and delete policies of an object, or undefined when it is not a hook. Capstan's
+ * annotations first, then Argo CD's (argocd.argoproj.io/hook: PreSync, Sync, PostSync, SyncFail, and
+ * Skip, which leaves the object out), then Helm's. A hook without a delete policy gets
+ * BeforeHookCreation, as in Argo CD. No phases (Skip, Helm test hooks): the object is not applied.
+ */
 export function hookOf(object: KubeObject): HookSpec | undefined {
   const annotations = object.metadata.annotations ?? {};
+  if (annotations[HOOK_ANNOTATION] !== undefined)
+    return annotatedHook(object, HOOK_ANNOTATION, HOOK_DELETE_POLICY_ANNOTATION);
+  if (annotations[ARGOCD_HOOK_ANNOTATION] !== undefined)
+    return annotatedHook(object, ARGOCD_HOOK_ANNOTATION, ARGOCD_HOOK_DELETE_POLICY_ANNOTATION);
+  if (annotations['helm.sh/hook'] !== undefined) return helmHook(annotations);
+  return undefined;
+}
+
+/** A hook declared the Capstan or the Argo CD way: the same phases and policies under two prefixes. */
+function annotatedHook(object: KubeObject, hookAnnotation: string, policyAnnotation: string): HookSpec {
+  const annotations = object.metadata.annotations ?? {};
   const subject = formatId(idOf(object));
-  let phases: HookPhase[] = [];
-  let policies: HookDeletePolicy[] = [];
-  if (annotations[HOOK_ANNOTATION] !== undefined) {
-    for (const p of list(annotations[HOOK_ANNOTATION])) {
-      if (!PHASES.includes(p as HookPhase)) {
-        throw new CapstanError(
-          'INVALID_HOOK',
-          `${subject}: ${HOOK_ANNOTATION} '${p}' is not one of ${PHASES.join(', ')}`,
-          { subject },
-        );
-      }
-      phases.push(p as HookPhase);
+  const named = list(annotations[hookAnnotation]);
+  if (named.length === 0)
+    throw new CapstanError('INVALID_HOOK', `${subject}: ${hookAnnotation} names no phase`, { subject });
+  const phases: HookPhase[] = [];
+  for (const p of named) {
+    if (p === SKIP) continue;
+    if (!PHASES.includes(p as HookPhase)) {
+      throw new CapstanError(
+        'INVALID_HOOK',
+        `${subject}: ${hookAnnotation} '${p}' is not one of ${[...PHASES, SKIP].join(', ')}`,
+        { subject },
+      );
     }
-    for (const p of list(annotations[HOOK_DELETE_POLICY_ANNOTATION])) {
-      if (!POLICIES.includes(p as HookDeletePolicy)) {
-        throw new CapstanError(
-          'INVALID_HOOK',
-          `${subject}: ${HOOK_DELETE_POLICY_ANNOTATION} '${p}' is not one of ${POLICIES.join(', ')}`,
-          { subject },
-        );
-      }
-      policies.push(p as HookDeletePolicy);
-    }
-  } else if (annotations['helm.sh/hook'] !== undefined) {
-    phases = [
-      ...new Set(list(annotations['helm.sh/hook']).flatMap((h) => (HELM_HOOKS[h] ? [HELM_HOOKS[h]] : []))),
-    ];
-    // Helm test hooks and delete/rollback hooks have no place in a GitOps sync: such objects are left out.
-    if (phases.length === 0) return { phases: [], deletePolicies: [] };
-    policies = list(annotations['helm.sh/hook-delete-policy']).flatMap((p) =>
-      HELM_DELETE_POLICIES[p] ? [HELM_DELETE_POLICIES[p]] : [],
-    );
-  } else {
-    return undefined;
+    phases.push(p as HookPhase);
   }
-  if (phases.length === 0)
-    throw new CapstanError('INVALID_HOOK', `${subject}: ${HOOK_ANNOTATION} names no phase`, { subject });
+  if (named.includes(SKIP)) return { phases: [], deletePolicies: [] };
+  const policies: HookDeletePolicy[] = [];
+  for (const p of list(annotations[policyAnnotation])) {
+    if (!POLICIES.includes(p as HookDeletePolicy)) {
+      throw new CapstanError(
+        'INVALID_HOOK',
+        `${subject}: ${policyAnnotation} '${p}' is not one of ${POLICIES.join(', ')}`,
+        { subject },
+      );
+    }
+    policies.push(p as HookDeletePolicy);
+  }
+  return { phases, deletePolicies: policies.length > 0 ? policies : ['BeforeHookCreation'] };
+}
+
+/** Helm's install and upgrade hooks; test, delete and rollback hooks have no place in a GitOps sync. */
+function helmHook(annotations: Record<string, string>): HookSpec {
+  const phases = [
+    ...new Set(list(annotations['helm.sh/hook']).flatMap((h) => (HELM_HOOKS[h] ? [HELM_HOOKS[h]] : []))),
+  ];
+  if (phases.length === 0) return { phases: [], deletePolicies: [] };
+  const policies = list(annotations['helm.sh/hook-delete-policy']).flatMap((p) =>
+    HELM_DELETE_POLICIES[p] ? [HELM_DELETE_POLICIES[p]] : [],
+  );
   return { phases, deletePolicies: policies.length > 0 ? policies : ['BeforeHookCreation'] };
 }
 

@@ -1,5 +1,6 @@
 import type { KubeObject, ResourceId } from './resource.ts';
 import { keyOf } from './resource.ts';
+import { ARGOCD_SYNC_OPTIONS_ANNOTATION, objectSyncOptions } from './argocd.ts';
 
 /**
  * Ownership marks: Capstan deletes only objects that carry its marks for the same application and the
@@ -43,8 +44,17 @@ export function ownerOf(live: KubeObject): string | undefined {
 
 export type PruneDecision = { readonly prune: true } | { readonly prune: false; readonly reason: string };
 
-/** May Capstan delete this live object, which left the desired state of `application`? */
-export function pruneDecision(live: KubeObject, application: string, id: ResourceId): PruneDecision {
+/**
+ * May Capstan delete this live object, which left the desired state of `application`? `deletion`: the
+ * application itself is being deleted (Argo CD's Delete=false keeps an object then; Prune=false only
+ * when it leaves the desired state of an application that stays).
+ */
+export function pruneDecision(
+  live: KubeObject,
+  application: string,
+  id: ResourceId,
+  context: { readonly deletion?: boolean } = {},
+): PruneDecision {
   const annotations = live.metadata.annotations ?? {};
   if (annotations[TRACKING_ANNOTATION] !== trackingId(application, id)) {
     return {
@@ -55,6 +65,14 @@ export function pruneDecision(live: KubeObject, application: string, id: Resourc
   const keep = annotations[PRUNE_ANNOTATION];
   if (keep === 'disabled' || keep === 'false') {
     return { prune: false, reason: `annotated ${PRUNE_ANNOTATION}: ${keep}: kept` };
+  }
+  // Argo CD's per-object options: Prune=false while the application stays, Delete=false when it goes.
+  const argo = objectSyncOptions(live);
+  if (context.deletion !== true && argo.noPrune) {
+    return { prune: false, reason: `annotated ${ARGOCD_SYNC_OPTIONS_ANNOTATION}: Prune=false: kept` };
+  }
+  if (context.deletion === true && argo.noDelete) {
+    return { prune: false, reason: `annotated ${ARGOCD_SYNC_OPTIONS_ANNOTATION}: Delete=false: kept` };
   }
   if (live.metadata.deletionTimestamp) return { prune: false, reason: 'already being deleted' };
   return { prune: true };

@@ -1,4 +1,5 @@
 import type { Health } from '../core/health.ts';
+import type { IgnoreDifferenceRule } from '../core/ignore-differences.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
 import type { Cluster } from '../ports/cluster.ts';
@@ -28,6 +29,16 @@ export interface SyncOptions {
   readonly prune?: boolean;
   /** Plan and report, write nothing. Default false. */
   readonly dryRun?: boolean;
+  /**
+   * The application is being deleted (its finalizer): what is pruned is everything it owns, except what
+   * Argo CD's Delete=false keeps (Prune=false does not keep it then). Default false.
+   */
+  readonly deletion?: boolean;
+  /**
+   * Fields other actors own (an Application's ignoreDifferences, JSON pointers): left out of what is
+   * applied, so they stay theirs and never show as differences. Default none.
+   */
+  readonly ignoreDifferences?: readonly IgnoreDifferenceRule[];
   /** Accept an empty desired state (and prune everything with prune on). Default false. */
   readonly allowEmpty?: boolean;
   /** Take over fields owned by other managers. Default false. */

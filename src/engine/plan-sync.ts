@@ -33,6 +33,8 @@ export async function planSync(
     application: options.application,
     namespace: options.namespace,
     cluster: deps.cluster,
+    now: deps.clock.now().getTime(),
+    ...(options.ignoreDifferences ? { ignoreDifferences: options.ignoreDifferences } : {}),
   });
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));

@@ -27,7 +27,21 @@ export interface PlannedChange {
 
 export interface PlanFailure extends Failure {
   readonly id: ResourceId;
+  /**
+   * Why, where it is a difference rather than an error (what `diff` shows as such): 'immutable' when
+   * the change needs the object deleted and re-created (replace), 'owned' when another application
+   * owns the object (adopt).
+   */
+  readonly reason?: 'immutable' | 'owned';
+  /** The fields concerned (the immutable ones), where the API server names them. */
+  readonly fields?: readonly string[];
 }
+
+/** The hints of the plan's errors: what the CLI and an Application's spec offer for each. */
+export const REPLACE_HINT =
+  'sync with --replace (an Application: the sync option Replace=true) to delete and re-create it';
+export const ADOPT_HINT =
+  'remove it from one of them, or sync with --adopt (an Application: the sync option ForceConflicts=true) to take it over';
 
 export interface Plan {
   readonly changes: readonly PlannedChange[];
@@ -82,7 +96,8 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         if (owner !== undefined && owner !== options.application && !options.adopt) {
           failures.push({
             id,
-            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts (adopt) to take it over`,
+            reason: 'owned',
+            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: ${ADOPT_HINT}`,
           });
           return undefined;
         }
@@ -109,7 +124,12 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
             diff: diffObjects(id, live, object),
           };
         }
-        failures.push(explain(id, error));
+        failures.push({
+          ...explain(id, error),
+          ...(code === 'KUBE_IMMUTABLE'
+            ? { reason: 'immutable' as const, fields: (error as CapstanError).fields }
+            : {}),
+        });
         return undefined;
       }
     },
@@ -121,9 +141,9 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
 function explain(id: ResourceId, error: unknown): PlanFailure {
   const failure = failureOf(error);
   const advice: Partial<Record<ErrorCode, string>> = {
-    KUBE_IMMUTABLE:
-      'An immutable field changed, so the object cannot be updated in place: sync with --replace to delete and re-create it',
-    KUBE_CONFLICT: 'Another field manager owns these fields: sync with --force-conflicts to take them over',
+    KUBE_IMMUTABLE: `It cannot be updated in place: ${REPLACE_HINT}`,
+    KUBE_CONFLICT:
+      "Another field manager owns these fields and this apply did not force: the CLI and the agent always take Git's fields back; run again",
     KUBE_NOT_FOUND: 'Create it first, or add it to the desired state (or use the CreateNamespace option)',
   };
   const hint = failure.code === undefined ? undefined : advice[failure.code];

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { CapstanError } from '../core/errors.ts';
+import { withoutIgnoredFields, type IgnoreDifferenceRule } from '../core/ignore-differences.ts';
 import { withOwnershipMarks } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { findDuplicates } from '../core/manifest.ts';
@@ -41,6 +43,11 @@ function crdDefinitions(objects: readonly RenderedObject[]): CrdDefinition[] {
     });
 }
 
+/** generateName's prefix and five characters of [0-9a-f] made from the seed, as the API server would add. */
+function generatedName(prefix: string, seed: string): string {
+  return `${prefix}${createHash('sha256').update(`${prefix}\u0000${seed}`).digest('hex').slice(0, 5)}`;
+}
+
 const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
 
 /**
@@ -50,7 +57,15 @@ const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
  */
 export async function prepare(
   rendered: readonly RenderedObject[],
-  options: { application: string; namespace: string; cluster: Cluster },
+  options: {
+    application: string;
+    namespace: string;
+    cluster: Cluster;
+    /** When this sync started (ms): what a hook's generated name is made from. Default 0. */
+    now?: number;
+    /** Fields left out of what is applied (an Application's ignoreDifferences). Default none. */
+    ignoreDifferences?: readonly IgnoreDifferenceRule[];
+  },
 ): Promise<PreparedObject[]> {
   const crds = crdDefinitions(rendered);
   const problems: string[] = [];
@@ -71,6 +86,11 @@ export async function prepare(
       namespaced = crd.namespaced;
     }
     const metadata = { ...object.metadata };
+    // A hook with generateName (only hooks may have one, see core/manifest.ts) gets a new name each sync.
+    if (!metadata.name && metadata.generateName) {
+      metadata.name = generatedName(metadata.generateName, `${options.now ?? 0}/${defaulted.length}`);
+      delete metadata.generateName;
+    }
     if (namespaced === true) metadata.namespace = metadata.namespace ?? options.namespace;
     else delete metadata.namespace;
     defaulted.push({ object: { ...object, metadata }, source: r.source, type });
@@ -83,6 +103,7 @@ export async function prepare(
   }
   return defaulted.map(({ object, source, type }) => {
     const id = idOf(object);
-    return { id, object: withOwnershipMarks(object, options.application, id), type, source };
+    const applied = withoutIgnoredFields(object, id, options.ignoreDifferences ?? []);
+    return { id, object: withOwnershipMarks(applied, options.application, id), type, source };
   });
 }

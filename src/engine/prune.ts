@@ -19,7 +19,7 @@ export interface PruneOutcome {
  */
 export async function pruneLeftBehind(
   candidates: readonly ResourceId[],
-  options: { application: string; prune: boolean; dryRun: boolean },
+  options: { application: string; prune: boolean; dryRun: boolean; deletion?: boolean },
   deps: SyncDeps,
   emit: (entry: SyncEntry) => void,
 ): Promise<PruneOutcome> {
@@ -46,7 +46,7 @@ export async function pruneLeftBehind(
       }
       const live = await deps.cluster.get(type, id.namespace, id.name);
       if (!live) continue; // already gone: it simply leaves the inventory
-      const decision = pruneDecision(live, options.application, id);
+      const decision = pruneDecision(live, options.application, id, { deletion: options.deletion === true });
       if (!decision.prune) {
         record({ id, wave: 0, action: 'skipped', message: decision.reason });
         continue;

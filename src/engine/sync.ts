@@ -182,7 +182,7 @@ async function pruneDeparted(run: SyncRun): Promise<readonly ResourceId[]> {
     );
   const pruned = await pruneLeftBehind(
     candidates,
-    { application: run.options.application, prune, dryRun: false },
+    { application: run.options.application, prune, dryRun: false, deletion: run.options.deletion === true },
     run.deps,
     run.changes.add,
   );

@@ -125,7 +125,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
       `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan's CRDs first (kubectl apply -f deploy/install.yaml)`,
     );
   }
-  const tools = await toolPaths((line) => {
+  const tools = toolPaths((line) => {
     log({ level: 'info', msg: line });
   });
   const applications = new KubeApplicationStore(cluster.client);

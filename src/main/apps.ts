@@ -426,7 +426,10 @@ export async function planApplication(
       prune: spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
-      forceConflicts: spec.syncOptions.forceConflicts,
+      ignoreDifferences: spec.ignoreDifferences,
+      // As the agent syncs: Git's fields are taken back; another application's objects only on request.
+      forceConflicts: true,
+      adopt: spec.syncOptions.forceConflicts,
       replace: spec.syncOptions.replace,
       dryRun: true,
     };

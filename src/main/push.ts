@@ -1,14 +1,13 @@
 // Wiring for the push-mode commands (render, diff, sync): adapters in, engine out.
-import { access, constants, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { access, readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
-import { ensureBinaries } from '../devcluster/binaries.ts';
+import { cacheRoot, lazyTool } from '../adapters/render/tools.ts';
 import type { SyncDeps, SyncEvent } from '../engine/context.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { RenderRequest, RenderResult } from '../ports/renderer.ts';
@@ -34,39 +33,18 @@ export interface DesiredState {
   readonly commit?: CommitInfo;
 }
 
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return env['CAPSTAN_CACHE_DIR'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'capstan');
-}
+export { cacheRoot };
 
-async function onPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      await access(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
-/** kustomize and helm: CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, else the pinned build, else PATH. */
-export async function toolPaths(
-  progress: (line: string) => void,
-): Promise<{ kustomize: string; helm: string }> {
-  const kustomize = process.env['CAPSTAN_KUSTOMIZE'];
-  const helm = process.env['CAPSTAN_HELM'];
-  if (kustomize && helm) return { kustomize, helm };
-  try {
-    const dir = await ensureBinaries({ progress });
-    return { kustomize: kustomize ?? join(dir, 'kustomize'), helm: helm ?? join(dir, 'helm') };
-  } catch (error) {
-    const k = kustomize ?? (await onPath('kustomize'));
-    const h = helm ?? (await onPath('helm'));
-    if (k && h) return { kustomize: k, helm: h };
-    throw error;
-  }
+/**
+ * kustomize and helm, each found when a render first needs it (src/adapters/render/tools.ts):
+ * CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, then PATH, then the project's binary cache, else that one tool is
+ * built. Plain YAML needs neither.
+ */
+export function toolPaths(progress: (line: string) => void): {
+  kustomize: () => Promise<string>;
+  helm: () => Promise<string>;
+} {
+  return { kustomize: lazyTool('kustomize', { progress }), helm: lazyTool('helm', { progress }) };
 }
 
 /** Git credentials from the environment only: never from flags, which other users can read in the process list. */
@@ -111,7 +89,7 @@ export async function renderDesiredState(
   settings: RenderSettings,
   progress: (line: string) => void,
 ): Promise<DesiredState> {
-  const tools = await toolPaths(progress);
+  const tools = toolPaths(progress);
   const renderer = new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm });
   if (source.kind === 'local') {
     // Confined to the enclosing git work tree, as a checkout would be: an overlay may use ../base.

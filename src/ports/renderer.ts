@@ -81,6 +81,11 @@ export interface RenderedObject {
 export interface RenderResult {
   readonly type: RendererType;
   readonly objects: readonly RenderedObject[];
+  /**
+   * What the user should know though the render succeeded: the tool's own warnings (kustomize's
+   * deprecations), why a render came out empty. Default: none.
+   */
+  readonly warnings?: readonly string[];
 }
 
 /** What a render reads and what renders it: enough to know, without rendering, when it would render the same. */

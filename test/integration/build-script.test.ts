@@ -31,6 +31,8 @@ describe('build-binaries.sh', async () => {
     const r = await script({ CAPSTAN_GO: join(dir, 'no-go-here'), CAPSTAN_CACHE_DIR: dir });
     assert.equal(r.code, 3);
     assert.match(r.stderr, /no Go toolchain: .* is not on PATH\. Install Go 1\.26 or newer/);
+    // The message ends with its sentence: the exit code is the exit code, not part of the text.
+    assert.match(r.stderr, /and run again\.\n$/);
     await assert.rejects(
       ensureBinaries({
         env: { ...process.env, CAPSTAN_GO: join(dir, 'no-go-here'), CAPSTAN_CACHE_DIR: dir },

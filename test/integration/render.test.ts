@@ -115,6 +115,44 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       assert.deepEqual(find(result, 'ConfigMap', 'settings').object['data'], { level: 'info' });
     });
 
+    it('says why a render is empty, refuses Jsonnet and a nested kustomization or chart, naming them', async () => {
+      await mkdir(join(root, 'explain', 'empty'), { recursive: true });
+      await writeFile(join(root, 'explain', 'empty', 'notes.txt'), 'nothing here\n');
+      const empty = await render({ path: 'explain/empty' });
+      assert.deepEqual(empty.objects, []);
+      assert.deepEqual(empty.warnings, [
+        "explain/empty: no manifests found (looked for *.yaml, *.yml and *.json files, or those --include names); it holds 1 other file(s): notes.txt. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests",
+      ]);
+
+      await mkdir(join(root, 'explain', 'jsonnet'), { recursive: true });
+      await writeFile(join(root, 'explain', 'jsonnet', 'main.jsonnet'), '{ kind: "ConfigMap" }\n');
+      await writeFile(join(root, 'explain', 'jsonnet', 'jsonnetfile.json'), '{ "version": 1 }\n');
+      await fails(
+        render({ path: 'explain/jsonnet' }),
+        'RENDER_UNSUPPORTED_LAYOUT',
+        /^explain\/jsonnet holds Jsonnet \(main\.jsonnet\) and no YAML or JSON manifests: Capstan does not render Jsonnet/,
+      );
+
+      // A plain folder with a Kustomize overlay inside: named, with what to do, instead of
+      // "Kustomization: metadata is missing".
+      await cp(join(root, 'kustomize', 'base'), join(root, 'explain', 'mixed', 'overlay'), {
+        recursive: true,
+      });
+      await writeFile(join(root, 'explain', 'mixed', 'config.yaml'), OUTSIDE_CONFIGMAP);
+      await fails(
+        render({ path: 'explain/mixed' }),
+        'RENDER_NESTED_SOURCE',
+        /^explain\/mixed\/overlay\/kustomization\.yaml: explain\/mixed\/overlay is a Kustomize folder inside explain\/mixed, .* Point the application at explain\/mixed\/overlay .*\(--exclude 'overlay\/\*\*'/,
+      );
+      const excluded = await render({ path: 'explain/mixed', directory: { exclude: ['overlay/**'] } });
+      assert.deepEqual(rows(excluded), ['ConfigMap outside @ explain/mixed/config.yaml:1']);
+      await fails(
+        render({ path: 'helm', type: 'directory' }),
+        'RENDER_NESTED_SOURCE',
+        /^helm\/\w+\/Chart\.yaml: helm\/\w+ is a Helm chart inside helm/,
+      );
+    });
+
     it('applies include and exclude globs, relative to the folder', async () => {
       const included = await render({ path: 'plain', directory: { include: ['apps/**/*.{yml,json}'] } });
       assert.deepEqual(rows(included), [
@@ -198,6 +236,23 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       assert.deepEqual(container.envFrom, [{ configMapRef: { name: settings.object.metadata.name } }]);
     });
 
+    it("shows kustomize's own warnings (a deprecated field) with the render", async () => {
+      await mkdir(join(root, 'kustomize', 'deprecated'), { recursive: true });
+      await writeFile(join(root, 'kustomize', 'deprecated', 'configmap.yaml'), OUTSIDE_CONFIGMAP);
+      await writeFile(
+        join(root, 'kustomize', 'deprecated', 'kustomization.yaml'),
+        'resources:\n  - configmap.yaml\ncommonLabels:\n  team: shop\n',
+      );
+      const result = await render({ path: 'kustomize/deprecated' });
+      assert.equal(result.objects.length, 1);
+      assert.ok(
+        result.warnings?.some((w) =>
+          /^kustomize build kustomize\/deprecated: .*'commonLabels' is deprecated/.test(w),
+        ),
+        `warnings: ${JSON.stringify(result.warnings)}`,
+      );
+    });
+
     it('builds a base on its own, when asked for kustomize explicitly', async () => {
       const result = await render({ path: 'kustomize/base', type: 'kustomize' });
       assert.deepEqual(
@@ -212,7 +267,7 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       await fails(
         render({ path: 'kustomize/remote' }),
         'RENDER_REMOTE_BASE',
-        /^kustomize\/remote\/kustomization\.yaml:5:5: resources entry "https:\/\/github\.com\/kubernetes-sigs\/kustomize\/\/examples\/helloWorld\?ref=v5\.8\.1" is remote; .*allowRemoteBases/,
+        /^kustomize\/remote\/kustomization\.yaml:5:5: resources entry "https:\/\/github\.com\/kubernetes-sigs\/kustomize\/\/examples\/helloWorld\?ref=v5\.8\.1" is remote; Capstan does not fetch remote bases, so that a render depends only on the commit: copy it into the repository/,
       );
       for (const remote of [
         'github.com/org/repo//base?ref=v1',

@@ -67,7 +67,9 @@ function parseSchemeUrl(
   bad: (why: string) => CapstanError,
 ): RepoUrl {
   if (scheme === 'http' && options.allowInsecureHttp !== true) {
-    throw bad('uses plain http, which is refused: use https (http is allowed only with allowInsecureHttp)');
+    throw bad(
+      'uses plain http, which is refused: use https (http is allowed only with --insecure-http, or in an Application with spec.source.insecureHttp: true)',
+    );
   }
   if (scheme !== 'https' && scheme !== 'http' && scheme !== 'ssh') {
     throw bad(`uses the ${scheme}:// scheme, which is refused: use https://, ssh:// or user@host:path`);

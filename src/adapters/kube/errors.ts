@@ -34,7 +34,7 @@ export function apiError(status: number, body: unknown, subject: string, verb: s
     case 409:
       return about('KUBE_CONFLICT', message);
     case 422:
-      return about(isImmutable(s) ? 'KUBE_IMMUTABLE' : 'KUBE_INVALID', message);
+      return isImmutable(s) ? immutableError(s, message, subject, status) : about('KUBE_INVALID', message);
     case 400:
       return about('KUBE_BAD_REQUEST', message);
     default:
@@ -43,6 +43,32 @@ export function apiError(status: number, body: unknown, subject: string, verb: s
         `${verb} failed (HTTP ${status}): ${message}`,
       );
   }
+}
+
+/**
+ * An update the API server refused because immutable fields changed, in one line naming the fields:
+ * its own message repeats the whole old value (a Job's pod template is kilobytes of Go struct).
+ */
+function immutableError(s: ApiStatus, message: string, subject: string, status: number): CapstanError {
+  const fields = [
+    ...new Set(
+      (s.details?.causes ?? [])
+        .filter((c) => /immutable/i.test(c.message ?? '') && c.field)
+        .map((c) => c.field ?? ''),
+    ),
+  ];
+  const what =
+    fields.length > 0
+      ? `immutable field${fields.length > 1 ? 's' : ''} ${fields.join(', ')} changed`
+      : message.length > 200
+        ? `an immutable field changed (${message.slice(0, 200)}…)`
+        : `an immutable field changed (${message})`;
+  return new CapstanError('KUBE_IMMUTABLE', `${subject}: ${what}`, {
+    subject,
+    retryable: RETRYABLE_STATUS.has(status),
+    detail: what,
+    fields,
+  });
 }
 
 function isImmutable(s: ApiStatus): boolean {

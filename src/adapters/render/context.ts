@@ -20,6 +20,8 @@ export interface RenderContext {
   readonly sandbox: Sandbox;
   /** Parses manifests off the event loop (parse-pool.ts), within the render's time limit. */
   readonly parse: (text: string, file: string, limits: ParseLimits) => Promise<ParsedObject[]>;
+  /** Records a warning for the render's result (RenderResult.warnings). */
+  readonly warn: (message: string) => void;
 }
 
 /** What a tool of this render may touch: the checkout read-only, the scratch folder, and the network only when asked. */

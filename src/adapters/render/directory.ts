@@ -10,6 +10,8 @@ import type { DirectoryOptions } from '../../ports/renderer.ts';
 import { confine } from './confine.ts';
 import { checkpoint, type RenderContext } from './context.ts';
 import { globToRegExp, matchesAny } from './glob.ts';
+import { CHART_FILE } from './helm.ts';
+import { KUSTOMIZATION_FILES } from './kustomize.ts';
 import { readBounded, tooLarge } from './read.ts';
 
 const DEFAULT_INCLUDE = ['**/*.yaml', '**/*.yml', '**/*.json'];
@@ -26,8 +28,10 @@ export async function renderDirectory(
   options: DirectoryOptions = {},
 ): Promise<ParsedObject[]> {
   // 1. Find the files: sorted, hidden entries skipped, include/exclude applied, symlinks confined.
-  const files = await listFiles(context, options);
-  // 2. Read and parse each, bounding each file, the total, and the number of objects.
+  const { files, others } = await listFiles(context, options);
+  // 2. A folder of another tool's sources renders nothing useful: say so instead of an empty render.
+  explainLayout(context, files, others);
+  // 3. Read and parse each, bounding each file, the total, and the number of objects.
   const { maxFileBytes, maxTotalBytes, maxObjects, maxAliases } = context.limits;
   const objects: ParsedObject[] = [];
   let total = 0;
@@ -55,7 +59,63 @@ export async function renderDirectory(
     objects.push(...parsed);
     if (objects.length > maxObjects) throw tooMany(context, file);
   }
+  if (objects.length === 0) context.warn(emptyReason(context, files, others));
   return objects;
+}
+
+/** Jsonnet's sources and its package files (which are JSON, but not manifests). */
+const JSONNET_SOURCE = /\.(jsonnet|libsonnet)$/;
+const JSONNET_PACKAGE = /(^|\/)jsonnetfile(\.lock)?\.json$/;
+
+/** Refuses a folder of Jsonnet sources without manifests: rendering it as plain files gives nothing. */
+function explainLayout(
+  context: RenderContext,
+  files: readonly ManifestFile[],
+  others: readonly string[],
+): void {
+  const jsonnet = others.filter((f) => JSONNET_SOURCE.test(f));
+  if (jsonnet.length === 0 || !files.every((f) => JSONNET_PACKAGE.test(f.relative))) return;
+  throw new CapstanError(
+    'RENDER_UNSUPPORTED_LAYOUT',
+    `${context.folder.relative} holds Jsonnet (${jsonnet.slice(0, 3).join(', ')}${jsonnet.length > 3 ? ', …' : ''}) and no YAML or JSON manifests: Capstan does not render Jsonnet; render it to YAML in your CI job (jsonnet -y) and commit the result, or point the application at a folder of manifests`,
+    { subject: context.folder.relative },
+  );
+}
+
+/** Why a directory render came out empty: which folder, which files it looked for, what it found instead. */
+function emptyReason(
+  context: RenderContext,
+  files: readonly ManifestFile[],
+  others: readonly string[],
+): string {
+  const folder = context.folder.relative;
+  if (files.length > 0)
+    return `${folder}: its ${files.length} manifest file(s) hold no objects (empty or only comments)`;
+  const found =
+    others.length === 0
+      ? 'the folder holds no files'
+      : `it holds ${others.length} other file(s): ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}`;
+  return `${folder}: no manifests found (looked for *.yaml, *.yml and *.json files, or those --include names); ${found}. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests`;
+}
+
+/** A kustomization or a Helm chart inside a folder read as plain files: its files are not plain manifests. */
+function checkNotOtherSource(context: RenderContext, inFolder: string, names: ReadonlySet<string>): void {
+  const folder = posix.join(context.folder.relative, inFolder);
+  const kustomization = KUSTOMIZATION_FILES.find((n) => names.has(n));
+  if (kustomization !== undefined) {
+    throw new CapstanError(
+      'RENDER_NESTED_SOURCE',
+      `${posix.join(folder, kustomization)}: ${folder} is a Kustomize folder inside ${context.folder.relative}, which is read as plain manifests (directory mode), so its kustomization and patches would be applied as objects. Point the application at ${folder} (it is rendered with Kustomize), or leave it out (--exclude '${inFolder === '' ? '**' : `${inFolder}/**`}', or in an Application spec.source.directory.exclude)`,
+      { subject: posix.join(folder, kustomization) },
+    );
+  }
+  if (names.has(CHART_FILE)) {
+    throw new CapstanError(
+      'RENDER_NESTED_SOURCE',
+      `${posix.join(folder, CHART_FILE)}: ${folder} is a Helm chart inside ${context.folder.relative}, which is read as plain manifests (directory mode), so its templates would be read as objects. Point the application at ${folder} (it is rendered with Helm), or leave it out (--exclude '${inFolder === '' ? '**' : `${inFolder}/**`}', or in an Application spec.source.directory.exclude)`,
+      { subject: posix.join(folder, CHART_FILE) },
+    );
+  }
 }
 
 function tooMany(context: RenderContext, file: ManifestFile): CapstanError {
@@ -67,11 +127,16 @@ function tooMany(context: RenderContext, file: ManifestFile): CapstanError {
 }
 
 /** Every manifest file under the folder, in sorted order (by path, byte-wise). */
-async function listFiles(context: RenderContext, options: DirectoryOptions): Promise<ManifestFile[]> {
+async function listFiles(
+  context: RenderContext,
+  options: DirectoryOptions,
+): Promise<{ files: ManifestFile[]; others: string[] }> {
   const include = (options.include?.length ? options.include : DEFAULT_INCLUDE).map(globToRegExp);
   const exclude = (options.exclude ?? []).map(globToRegExp);
   const recurse = options.recurse ?? true;
   const files: ManifestFile[] = [];
+  /** Files left out (not matching include, or excluded), relative to the folder: to explain an empty render. */
+  const others: string[] = [];
   const entered = new Set<string>([context.folder.absolute]);
 
   // `inFolder` is relative to the rendered folder (what the globs see); '' for the folder itself.
@@ -79,6 +144,15 @@ async function listFiles(context: RenderContext, options: DirectoryOptions): Pro
     checkpoint(context);
     const entries = await readdir(absolute, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // A kustomization or chart file that would be read as a manifest means another kind of source.
+    const included = entries
+      .filter((e) => !e.isDirectory())
+      .map((e) => e.name)
+      .filter((name) => {
+        const path = inFolder === '' ? name : `${inFolder}/${name}`;
+        return matchesAny(path, include) && !matchesAny(path, exclude);
+      });
+    checkNotOtherSource(context, inFolder, new Set(included));
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue; // .git, .github, editor files: never manifests
       const path = inFolder === '' ? entry.name : `${inFolder}/${entry.name}`;
@@ -102,10 +176,15 @@ async function listFiles(context: RenderContext, options: DirectoryOptions): Pro
         await visit(real, path);
       } else if (isFile && matchesAny(path, include) && !matchesAny(path, exclude)) {
         files.push({ absolute: real, relative });
+      } else if (isFile) {
+        others.push(path);
       }
     }
   };
   await visit(context.folder.absolute, '');
   // Sorted by path, byte-wise (not locale-dependent), whatever the walk order.
-  return files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0));
+  return {
+    files: files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0)),
+    others,
+  };
 }

@@ -23,6 +23,8 @@ export interface ToolRun {
   readonly description: string;
   /** Rewrites stderr before it goes into an error (for example to make paths repository-relative). */
   readonly redact?: (text: string) => string;
+  /** Told the (redacted) stderr of a run that succeeded, when it wrote any: the tool's warnings. */
+  readonly onWarnings?: (text: string) => void;
 }
 
 /** How much of stderr is kept (its end), and how many of its last lines go into an error. */
@@ -101,6 +103,8 @@ export function runTool(run: ToolRun): Promise<string> {
         return;
       }
       if (status === 0) {
+        const warnings = stderrTail(stderr, run.redact);
+        if (warnings !== '') run.onWarnings?.(warnings);
         finish(undefined, Buffer.concat(stdout).toString('utf8'));
         return;
       }

@@ -57,6 +57,11 @@ export async function renderKustomize(
       signal: context.signal,
       description: `kustomize build ${folder}`,
       redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
+      // kustomize's deprecation notices and other warnings, which the user should see.
+      onWarnings: (text) => {
+        for (const line of text.split('\n'))
+          if (line.trim() !== '') context.warn(`kustomize build ${folder}: ${line.trim()}`);
+      },
     },
     renderAccess(context, { network: allowRemote }),
   );
@@ -168,7 +173,7 @@ async function checkEntry(
     if (allowRemote) return;
     throw new CapstanError(
       'RENDER_REMOTE_BASE',
-      `${where} ${JSON.stringify(entry.value)} is remote; Capstan does not fetch remote bases unless the application allows them (kustomize.allowRemoteBases), so that a render depends only on the commit. Copy it into the repository, or allow remote bases`,
+      `${where} ${JSON.stringify(entry.value)} is remote; Capstan does not fetch remote bases, so that a render depends only on the commit: copy it into the repository and name it by its path there`,
       { subject: config.at(entry.offset) },
     );
   };

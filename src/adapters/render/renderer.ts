@@ -26,12 +26,13 @@ import { ToolVersions } from './inputs.ts';
 import { findKustomization, kustomizeInputs, renderKustomize } from './kustomize.ts';
 import { ParsePool } from './parse-pool.ts';
 import { Sandbox, type SandboxOptions } from './sandbox.ts';
+import { locate, type ToolLocator } from './tools.ts';
 
 export interface ManifestRendererOptions {
-  /** Path of the kustomize binary. */
-  readonly kustomizeBinary: string;
-  /** Path of the helm binary. */
-  readonly helmBinary: string;
+  /** Path of the kustomize binary, or how to find it when a render first needs it (tools.ts). */
+  readonly kustomizeBinary: ToolLocator;
+  /** Path of the helm binary, or how to find it when a render first needs it. */
+  readonly helmBinary: ToolLocator;
   /** Where each render's private scratch folder is made. Default: the system's temporary folder. */
   readonly tempDir?: string;
   /** Limits for every render (a request's own limits win). Default: DEFAULT_RENDER_LIMITS. */
@@ -57,7 +58,6 @@ export class ManifestRenderer implements Renderer {
   }
 
   async render(request: RenderRequest): Promise<RenderResult> {
-    const started = Date.now();
     const limits = { ...DEFAULT_RENDER_LIMITS, ...this.#options.limits, ...request.limits };
     // 1. The folder, confined to the checkout.
     const root = await checkoutRoot(request.root);
@@ -69,8 +69,13 @@ export class ManifestRenderer implements Renderer {
     }
     // 2. Which renderer.
     const type = request.type ?? (await detectType(folder));
-    // 3. Render, with a scratch folder of its own.
+    if (type === 'helm') await requireFile(folder, CHART_FILE, 'a Helm chart');
+    // 3. The tool it needs, found (or built, once) before its time limit starts.
+    const tool = await this.#toolFor(type);
+    // 4. Render, with a scratch folder of its own.
+    const started = Date.now();
     const scratch = await mkdtemp(join(this.#options.tempDir ?? tmpdir(), 'capstan-render-'));
+    const warnings: string[] = [];
     try {
       const context: RenderContext = {
         root,
@@ -86,10 +91,11 @@ export class ManifestRenderer implements Renderer {
             limitMs: limits.timeoutMs,
             signal: request.signal,
           }),
+        warn: (message) => warnings.push(message),
       };
       checkpoint(context);
-      const objects = await this.#renderAs(type, context, request);
-      return { type, objects };
+      const objects = await this.#renderAs(type, context, request, tool);
+      return { type, objects, ...(warnings.length > 0 ? { warnings } : {}) };
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -116,6 +122,7 @@ export class ManifestRenderer implements Renderer {
       scratch: '',
       sandbox: this.#sandbox,
       parse: () => Promise.reject(new Error('inputs() parses no manifests')),
+      warn: () => undefined,
     };
     switch (type) {
       case 'directory':
@@ -124,14 +131,28 @@ export class ManifestRenderer implements Renderer {
         return {
           type,
           paths: await kustomizeInputs(context, request.kustomize ?? {}),
-          tools: [await this.#versions.of('kustomize', this.#options.kustomizeBinary, ['version'])],
+          tools: [
+            await this.#versions.of('kustomize', await locate(this.#options.kustomizeBinary), ['version']),
+          ],
         };
       case 'helm':
         return {
           type,
           paths: helmInputs(context, request.helm ?? {}),
-          tools: [await this.#versions.of('helm', this.#options.helmBinary, ['version'])],
+          tools: [await this.#versions.of('helm', await locate(this.#options.helmBinary), ['version'])],
         };
+    }
+  }
+
+  /** The path of the tool a type of render runs; none for plain folders. */
+  async #toolFor(type: RendererType): Promise<string> {
+    switch (type) {
+      case 'directory':
+        return '';
+      case 'kustomize':
+        return locate(this.#options.kustomizeBinary);
+      case 'helm':
+        return locate(this.#options.helmBinary);
     }
   }
 
@@ -139,15 +160,15 @@ export class ManifestRenderer implements Renderer {
     type: RendererType,
     context: RenderContext,
     request: RenderRequest,
+    tool: string,
   ): Promise<ParsedObject[]> {
     switch (type) {
       case 'directory':
         return renderDirectory(context, request.directory);
       case 'kustomize':
-        return renderKustomize(context, request.kustomize ?? {}, this.#options.kustomizeBinary);
+        return renderKustomize(context, request.kustomize ?? {}, tool);
       case 'helm':
-        await requireFile(context.folder, CHART_FILE, 'a Helm chart');
-        return renderHelm(context, request.helm ?? {}, this.#options.helmBinary);
+        return renderHelm(context, request.helm ?? {}, tool);
     }
   }
 }

@@ -32,6 +32,7 @@ import {
   type DiffInput,
 } from '../app-printer.ts';
 import { EXIT, print, UsageError, type OutputFormat } from '../output.ts';
+import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
 
 export const APP_HELP = `Usage: capstan app <command> NAME [options]
@@ -70,6 +71,8 @@ create:
   --path PATH            folder inside the repository (default: the root)
   --type TYPE            directory, kustomize or helm (default: detected)
   --insecure-http        allow an http:// repository URL
+  --secret NAME          the Secret with the git credentials, in the Application's namespace (keys:
+                         username and password, or token, or sshPrivateKey with knownHosts)
   --dest-namespace NS    namespace for objects that name none (default: the Application's namespace)
   --dest-cluster NAME    a registered cluster (default: in-cluster)
   --auto-sync            sync every new revision without being asked; with --prune, --self-heal
@@ -106,6 +109,7 @@ const OPTIONS = {
   path: { type: 'string' },
   type: { type: 'string' },
   'insecure-http': { type: 'boolean' },
+  secret: { type: 'string' },
   'dest-namespace': { type: 'string' },
   'dest-cluster': { type: 'string' },
   'auto-sync': { type: 'boolean' },
@@ -132,6 +136,7 @@ const COMMANDS = {
     'path',
     'type',
     'insecure-http',
+    'secret',
     'dest-namespace',
     'dest-cluster',
     'auto-sync',
@@ -283,6 +288,7 @@ const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.source.targetRevision', '--revision'],
   ['spec.source.path', '--path'],
   ['spec.source.type', '--type'],
+  ['spec.source.secretRef', '--secret'],
   ['spec.destination.namespace', '--dest-namespace'],
   ['spec.destination.cluster', '--dest-cluster'],
   ['spec.interval', '--interval'],
@@ -323,6 +329,7 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
         ...(values.path === undefined ? {} : { path: values.path }),
         ...(values.type === undefined ? {} : { type: values.type }),
         ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
+        ...(values.secret === undefined ? {} : { secretRef: { name: values.secret } }),
       },
       ...(Object.keys(destination).length > 0 ? { destination } : {}),
       ...(Object.keys(syncPolicy).length > 0 ? { syncPolicy } : {}),
@@ -481,16 +488,23 @@ async function diff(ctx: Context): Promise<number> {
     },
   });
   const { plan } = planned.plan;
-  if (plan.failures.length > 0) {
-    for (const f of plan.failures) process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
+  // An immutable field that changed is a difference (Replace=true re-creates the object), not an error.
+  const errors = plan.failures.filter((f) => f.reason !== 'immutable');
+  if (errors.length > 0) {
+    for (const f of errors) process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
     return EXIT.failed;
   }
   const input: DiffInput = {
     application: name,
     revision: planned.revision,
-    changes: plan.changes
-      .filter((c) => c.action !== 'unchanged')
-      .map((c) => ({ id: c.prepared.id, action: c.action, deferred: c.deferred, unified: c.diff.unified })),
+    changes: [
+      ...plan.changes
+        .filter((c) => c.action !== 'unchanged')
+        .map((c) => ({ id: c.prepared.id, action: c.action, deferred: c.deferred, unified: c.diff.unified })),
+      ...plan.failures
+        .filter((f) => f.reason === 'immutable')
+        .map((f) => ({ id: f.id, action: 'replace', unified: `${formatId(f.id)}: ${replaceNote(f)}\n` })),
+    ],
     leftBehind: planned.plan.candidates,
     namespacesToCreate: planned.plan.missingNamespaces,
     prune: planned.options.prune === true,

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { argoCdWarnings } from '../../core/argocd.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId, type KubeObject } from '../../core/resource.ts';
 import type { RendererType } from '../../ports/renderer.ts';
@@ -12,7 +13,7 @@ import {
   type RenderSettings,
 } from '../../main/push.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
-import { colourDiff, progressLine, resultTable } from '../sync-printer.ts';
+import { colourDiff, progressLine, replaceNote, resultTable } from '../sync-printer.ts';
 
 const SOURCE_HELP = `Source (one of):
   DIR                      a local folder (default: the current folder)
@@ -54,11 +55,15 @@ Output:
 export const DIFF_HELP = `Usage: capstan diff [DIR] --app NAME [options]
 
 Shows what a sync would change, as a unified diff of live and desired (after a server-side dry run,
-so defaults and server-set fields never show). Secrets' values are never shown.
+so defaults and server-set fields never show). Secrets' values are never shown. Fields someone changed
+by hand (kubectl edit, scale, set image) show as changes a sync takes back; an object whose immutable
+fields changed shows as "would be replaced", naming the fields.
 Exit code: 0 no differences, 1 differences, 2 usage error, 4 failure.
 
 ${SOURCE_HELP}
-${TARGET_HELP}Output:
+${TARGET_HELP}  --adopt                  compare as if taking over objects that another application owns
+  --replace                show objects whose immutable fields changed as re-created
+Output:
   -o, --output FMT         table (a diff), json or yaml
 `;
 
@@ -66,7 +71,9 @@ export const SYNC_HELP = `Usage: capstan sync [DIR] --app NAME [options]
 
 Makes the cluster equal to the desired state with server-side apply: a dry run of the whole set
 first (one invalid object changes nothing), then Namespaces and CRDs, PreSync hooks, waves,
-PostSync hooks; with --prune, deletes what the application owned and no longer wants.
+PostSync hooks; with --prune, deletes what the application owned and no longer wants. Git wins, as
+with the agent: fields the desired state declares are taken back from whoever changed them
+(kubectl edit, kubectl scale, kubectl set image).
 Exit code: 0 synced (and healthy with --wait), 2 usage error, 4 failure.
 
 ${SOURCE_HELP}
@@ -75,7 +82,7 @@ ${TARGET_HELP}Sync:
   --dry-run                plan and report; change nothing
   --wait                   wait until every resource is Healthy (ends early when one is Degraded)
   --timeout DURATION       for --wait and hooks, e.g. 90s, 5m (default: 5m)
-  --force-conflicts        take over fields owned by other field managers
+  --adopt                  take over objects that another application owns (its capstan.dev/tracking-id)
   --replace                delete and re-create objects whose immutable fields changed
   --allow-empty            accept an empty desired state
   --create-namespace       create the namespaces that objects name and that do not exist (never pruned)
@@ -103,6 +110,8 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   wait: { type: 'boolean' },
   timeout: { type: 'string' },
+  adopt: { type: 'boolean' },
+  /** Gone: refused with a message that says what replaced it. */
   'force-conflicts': { type: 'boolean' },
   replace: { type: 'boolean' },
   'allow-empty': { type: 'boolean' },
@@ -134,11 +143,19 @@ const SOURCE_OPTIONS = [
   'output',
   'help',
 ];
-const TARGET_OPTIONS = ['kubeconfig', 'context', 'inventory-namespace', 'prune', 'create-namespace'];
+const TARGET_OPTIONS = [
+  'kubeconfig',
+  'context',
+  'inventory-namespace',
+  'prune',
+  'create-namespace',
+  'adopt',
+  'replace',
+];
 const ALLOWED: Record<Command, readonly string[]> = {
   render: [...SOURCE_OPTIONS, 'show-secrets'],
   diff: [...SOURCE_OPTIONS, ...TARGET_OPTIONS],
-  sync: Object.keys(OPTIONS).filter((o) => o !== 'show-secrets'),
+  sync: Object.keys(OPTIONS).filter((o) => o !== 'show-secrets' && o !== 'force-conflicts'),
 };
 const HELP: Record<Command, string> = { render: RENDER_HELP, diff: DIFF_HELP, sync: SYNC_HELP };
 
@@ -165,6 +182,9 @@ function redactSecret(object: KubeObject): KubeObject {
   };
 }
 
+/** The Helm release name of a render without --app or --release-name (sync always has --app). */
+const DEFAULT_RELEASE_NAME = 'release';
+
 const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
 
 export async function push(command: Command, argv: readonly string[]): Promise<number> {
@@ -178,6 +198,10 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     process.stdout.write(HELP[command]);
     return EXIT.ok;
   }
+  if (values['force-conflicts'] !== undefined)
+    throw new UsageError(
+      `--force-conflicts is gone: capstan ${command} always takes Git's fields back from other field managers, as the agent does; to take over objects another application owns, use --adopt`,
+    );
   for (const key of Object.keys(values)) {
     if (!ALLOWED[command].includes(key))
       throw new UsageError(`--${key} is not an option of 'capstan ${command}'`);
@@ -241,7 +265,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
         ...(values.exclude ? { exclude: values.exclude } : {}),
       },
       helm: {
-        releaseName: values['release-name'] ?? application ?? 'release',
+        releaseName: values['release-name'] ?? application ?? DEFAULT_RELEASE_NAME,
         namespace,
         ...(values.values ? { valueFiles: values.values } : {}),
         ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
@@ -252,6 +276,13 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
       say(`• ${line}`);
     });
     const objects = desired.result.objects;
+    // What the render and Argo CD's annotations have to say (kustomize's warnings, an empty folder).
+    for (const warning of desired.result.warnings ?? []) say(`• warning: ${warning}`);
+    for (const o of objects) for (const warning of argoCdWarnings(o.object)) say(`• warning: ${warning}`);
+    if (desired.result.type === 'helm' && application === undefined && values['release-name'] === undefined)
+      say(
+        `• note: Helm release name '${DEFAULT_RELEASE_NAME}': sync names the release after --app, so render with --app NAME (or --release-name) to see the names sync applies`,
+      );
     if (command === 'render') {
       const shown =
         values['show-secrets'] === true
@@ -276,8 +307,9 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
       dryRun: values['dry-run'] === true,
       allowEmpty: values['allow-empty'] === true,
       createNamespace: values['create-namespace'] === true,
-      forceConflicts: values['force-conflicts'] === true,
-      adopt: values['force-conflicts'] === true,
+      // Git wins, as with the agent: fields changed by hand are taken back (server-side apply with force).
+      forceConflicts: true,
+      adopt: values.adopt === true,
       replace: values.replace === true,
       wait: values.wait === true,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -299,25 +331,36 @@ async function diff(
   colour: boolean,
 ): Promise<number> {
   const planned = await planSync(objects, options, deps);
-  if (planned.plan.failures.length > 0) {
-    for (const f of planned.plan.failures)
-      process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
+  // An immutable field that changed is a difference (a sync with --replace re-creates the object).
+  const replaced = planned.plan.failures.filter((f) => f.reason === 'immutable');
+  const errors = planned.plan.failures.filter((f) => f.reason !== 'immutable');
+  if (errors.length > 0) {
+    for (const f of errors) process.stderr.write(`capstan: error: ${formatId(f.id)}: ${f.message}\n`);
     return EXIT.failed;
   }
   const changes = planned.plan.changes.filter((c) => c.action !== 'unchanged');
   const report = {
     application: options.application,
-    changes: changes.map((c) => ({
-      resource: formatId(c.prepared.id),
-      action: c.action,
-      ...(c.deferred ? { note: c.deferred } : {}),
-      diff: c.diff.unified,
-    })),
+    changes: [
+      ...changes.map((c) => ({
+        resource: formatId(c.prepared.id),
+        action: c.action,
+        ...(c.deferred ? { note: c.deferred } : {}),
+        diff: c.diff.unified,
+      })),
+      ...replaced.map((f) => ({
+        resource: formatId(f.id),
+        action: 'replace',
+        note: replaceNote(f),
+        fields: f.fields ?? [],
+      })),
+    ],
     leftBehind: planned.candidates.map((id) => formatId(id)),
     namespacesToCreate: planned.missingNamespaces,
   };
   print(format, report, () => {
     const parts = changes.map((c) => colourDiff(c.diff.unified, { colour }));
+    for (const f of replaced) parts.push(`${formatId(f.id)}: ${replaceNote(f)}\n`);
     for (const ns of planned.missingNamespaces)
       parts.push(`Namespace/${ns}: would be created (--create-namespace)\n`);
     for (const id of planned.candidates)
@@ -329,11 +372,13 @@ async function diff(
       [
         ...planned.missingNamespaces.map((ns) => [`Namespace/${ns}`, 'create']),
         ...changes.map((c) => [formatId(c.prepared.id), c.action]),
+        ...replaced.map((f) => [formatId(f.id), 'replace']),
         ...planned.candidates.map((id) => [formatId(id), 'prune']),
       ],
     );
     return parts.length === 0 ? 'No differences.\n' : `${parts.join('\n')}\n${summary}`;
   });
-  const differences = changes.length + planned.candidates.length + planned.missingNamespaces.length;
+  const differences =
+    changes.length + replaced.length + planned.candidates.length + planned.missingNamespaces.length;
   return differences > 0 ? EXIT.differences : EXIT.ok;
 }

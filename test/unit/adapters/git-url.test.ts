@@ -22,7 +22,10 @@ describe('parseRepoUrl', () => {
     assert.equal(parseRepoUrl('ssh://git@github.com:2222/org/repo.git').protocol, 'ssh');
     assert.equal(parseRepoUrl('git@github.com:org/repo.git').protocol, 'ssh');
     assert.equal(parseRepoUrl('http://127.0.0.1:8080/a.git', { allowInsecureHttp: true }).protocol, 'http');
-    refused('http://127.0.0.1:8080/a.git', /plain http.*allowInsecureHttp/);
+    refused(
+      'http://127.0.0.1:8080/a.git',
+      /plain http.*only with --insecure-http, or in an Application with spec\.source\.insecureHttp: true/,
+    );
   });
 
   it('keeps the URL given to git unchanged', () => {

@@ -10,6 +10,7 @@ import type {
 } from '../../../src/contracts/application.ts';
 import {
   describeApplication,
+  unreportedSync,
   diffDocument,
   diffText,
   elapsed,
@@ -263,6 +264,25 @@ describe('describeApplication', () => {
     assert.match(empty, /^Sync: +not reported yet \(is the agent running\?\)$/m);
     assert.match(empty, /^Conditions: none$/m);
     assert.match(empty, /^Resources: none$/m);
+    const condition = (type: string, status: string, reason: string) => ({ type, status, reason });
+    assert.equal(
+      unreportedSync([
+        condition('Ready', 'False', 'InvalidSpec'),
+        condition('Stalled', 'True', 'InvalidSpec'),
+      ]),
+      'not compared: the agent stalled it (InvalidSpec; see Conditions)',
+    );
+    assert.equal(
+      unreportedSync([
+        condition('Ready', 'Unknown', 'Progressing'),
+        condition('Reconciling', 'True', 'Fetching'),
+      ]),
+      'not reported yet: the agent is reconciling it',
+    );
+    assert.equal(
+      unreportedSync([condition('Ready', 'False', 'SourceUnavailable')]),
+      'not compared: not ready (SourceUnavailable; see Conditions)',
+    );
     const wide = describeApplication(sample(synced), { now: NOW, wide: true });
     assert.match(wide, new RegExp(`^Sync: +Synced at ${SHA_A} \\(digest sha256:1234\\)$`, 'm'));
     assert.match(wide, /RESOURCE +VERSION +SYNC/);
@@ -566,6 +586,7 @@ describe('create from flags', () => {
         'create-namespace': true,
         interval: '1m',
         'depends-on': ['db'],
+        secret: 'git-credentials',
       }),
     );
     assert.deepEqual((full as Application).spec, {
@@ -574,6 +595,7 @@ describe('create from flags', () => {
         targetRevision: 'v1',
         path: 'apps/web',
         type: 'kustomize',
+        secretRef: { name: 'git-credentials' },
       },
       destination: { cluster: 'prod', namespace: 'web' },
       syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] },

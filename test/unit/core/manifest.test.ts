@@ -173,11 +173,17 @@ describe('parseManifests: what is refused, with file:line:column', () => {
       message: /^apps\/web\/deploy\.yaml:4:3: ConfigMap: metadata\.name is missing/,
     },
     {
-      name: 'generateName, which GitOps cannot track',
+      name: 'generateName on an object that is not a hook, which GitOps cannot track',
       text: 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  namespace: web\n  generateName: migrate-\n',
       code: 'RENDER_PARSE',
       message:
-        /^apps\/web\/deploy\.yaml:5:17: Job\/web\/migrate-\*: metadata\.generateName is not supported: GitOps needs a stable name/,
+        /^apps\/web\/deploy\.yaml:5:17: Job\/web\/migrate-\*: metadata\.generateName works only on hooks \(annotated argocd\.argoproj\.io\/hook, capstan\.dev\/hook or helm\.sh\/hook\): any other object needs a stable name/,
+    },
+    {
+      name: 'generateName on a hook that is no name prefix',
+      text: 'apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: Migrate_\n  annotations: { argocd.argoproj.io/hook: PreSync }\n',
+      code: 'RENDER_PARSE',
+      message: /Job\/Migrate_\*: metadata\.generateName must be a name prefix/,
     },
     {
       name: 'an invalid name, with Kind/namespace/name',

@@ -93,6 +93,49 @@ describe('sync order', () => {
     assert.equal(waveOf(obj('Job', 'j', { 'helm.sh/hook-weight': '-5' })), -5);
   });
 
+  it("reads Argo CD's hooks, delete policies and waves; Capstan's own annotations win; Skip leaves an object out", () => {
+    const order = orderForSync([
+      obj('ConfigMap', 'wave-0', { 'argocd.argoproj.io/sync-wave': '0' }),
+      obj('Job', 'wave-1-hook', { 'argocd.argoproj.io/hook': 'Sync', 'argocd.argoproj.io/sync-wave': '1' }),
+      obj('Service', 'wave-2', { 'argocd.argoproj.io/sync-wave': '2' }),
+      obj('Job', 'migrate', {
+        'argocd.argoproj.io/hook': 'PreSync',
+        'argocd.argoproj.io/hook-delete-policy': 'HookSucceeded',
+      }),
+      obj('Job', 'notify', { 'argocd.argoproj.io/hook': 'PostSync' }),
+      obj('Pod', 'skipped', { 'argocd.argoproj.io/hook': 'Skip' }),
+    ]);
+    assert.deepEqual(
+      flattenOrder(order).map((o) => `${o.wave}:${o.id.name}`),
+      ['0:migrate', '0:wave-0', '1:wave-1-hook', '2:wave-2', '0:notify'],
+    );
+    assert.deepEqual(order.phases.PreSync[0]?.objects[0]?.hook, {
+      phases: ['PreSync'],
+      deletePolicies: ['HookSucceeded'],
+    });
+    assert.deepEqual(order.phases.PostSync[0]?.objects[0]?.hook?.deletePolicies, ['BeforeHookCreation']);
+    // Capstan's annotation first, then Argo CD's, then Helm's.
+    assert.equal(
+      waveOf(obj('Job', 'j', { 'capstan.dev/sync-wave': '3', 'argocd.argoproj.io/sync-wave': '7' })),
+      3,
+    );
+    assert.equal(
+      waveOf(obj('Job', 'j', { 'argocd.argoproj.io/sync-wave': '7', 'helm.sh/hook-weight': '1' })),
+      7,
+    );
+    assert.deepEqual(
+      hookOf(obj('Job', 'j', { 'argocd.argoproj.io/hook': 'PostSync', 'helm.sh/hook': 'pre-install' }))
+        ?.phases,
+      ['PostSync'],
+    );
+    assert.throws(() => waveOf(obj('Job', 'bad', { 'argocd.argoproj.io/sync-wave': 'x' })), {
+      message: /Job\/ns\/bad: argocd.argoproj.io\/sync-wave must be an integer, not 'x'/,
+    });
+    assert.throws(() => hookOf(obj('Job', 'bad', { 'argocd.argoproj.io/hook': 'PostDelete' })), {
+      message: /argocd.argoproj.io\/hook 'PostDelete' is not one of PreSync, Sync, PostSync, SyncFail, Skip/,
+    });
+  });
+
   for (const [annotations, error] of [
     [
       { 'capstan.dev/sync-wave': 'soon' },

@@ -73,6 +73,20 @@ describe('ownership marks', () => {
       assert.equal(pruneDecision(object, 'shop', id).prune, expected);
     });
   }
+  it("honours Argo CD's Prune=false while the application stays, Delete=false when it is deleted", () => {
+    const marked = (options: string) =>
+      live({ 'capstan.dev/tracking-id': trackingId('shop', id), 'argocd.argoproj.io/sync-options': options });
+    assert.deepEqual(pruneDecision(marked('Prune=false'), 'shop', id), {
+      prune: false,
+      reason: 'annotated argocd.argoproj.io/sync-options: Prune=false: kept',
+    });
+    assert.equal(pruneDecision(marked('Prune=false'), 'shop', id, { deletion: true }).prune, true);
+    assert.equal(pruneDecision(marked('Delete=false'), 'shop', id).prune, true);
+    assert.deepEqual(pruneDecision(marked('Delete=false'), 'shop', id, { deletion: true }), {
+      prune: false,
+      reason: 'annotated argocd.argoproj.io/sync-options: Delete=false: kept',
+    });
+  });
 });
 
 describe('inventory', () => {

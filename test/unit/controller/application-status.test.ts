@@ -1,0 +1,42 @@
+// The status patch of a reconcile: a merge patch, so what must go away is named with null.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { reconciledStatus } from '../../../src/controller/application-status.ts';
+import type { SourceTree } from '../../../src/ports/source.ts';
+
+const tree = {
+  revision: { sha: 'a'.repeat(40), ref: 'refs/heads/main' },
+  commit: {},
+  dir: '/nowhere',
+} as unknown as SourceTree;
+
+const patch = (health: { status: 'Healthy' | 'Progressing'; message: string }) =>
+  reconciledStatus({
+    status: {},
+    requests: {},
+    tree,
+    result: undefined,
+    judgement: { synced: true, wrote: false, drift: [], recordHistory: false, pendingPrune: [] },
+    operation: undefined,
+    hold: undefined,
+    healths: [],
+    health,
+  });
+
+describe('reconciledStatus', () => {
+  it('removes the previous health message when the new health has none (never Healthy with a stale message)', () => {
+    assert.deepEqual(patch({ status: 'Healthy', message: '' })['health'], {
+      status: 'Healthy',
+      message: null,
+    });
+    assert.deepEqual(
+      patch({ status: 'Progressing', message: 'waiting for the controller to observe generation 3' })[
+        'health'
+      ],
+      {
+        status: 'Progressing',
+        message: 'waiting for the controller to observe generation 3',
+      },
+    );
+  });
+});
