@@ -60,114 +60,147 @@ function fingerprint(object: KubeObject): string {
  * after the reconciles in flight finished (graceful shutdown).
  */
 export async function runAgentLoop(options: AgentLoopOptions, signal: AbortSignal): Promise<void> {
-  const lead = async (leading: AbortSignal): Promise<void> => {
-    const queue = new WorkQueue({ clock: options.clock });
-    options.onQueue?.(queue);
-    options.applicationCache?.reset();
-    const seen = new Map<string, string>();
-    /** Application keys by their owner name (the tracking annotation of the objects they manage). */
-    const owners = new Map<string, string>();
-    options.managed?.start((change) => {
-      const key = owners.get(change.owner);
-      if (key === undefined) return;
-      options.log?.({
-        level: change.reason === 'health' ? 'debug' : 'info',
-        msg: change.reason === 'health' ? 'resource health changed' : `managed resource ${change.reason}`,
-        application: key,
-        resource: change.subject,
-        destination: change.destination,
-      });
-      queue.addAfter(key, options.resourceEventDelayMs ?? 500);
-    });
-    const watchDone = options.watcher.watch(
-      options.applicationType,
-      '',
-      (event) => {
-        options.applicationCache?.observe(event);
-        if (event.type === 'SYNCED') return;
-        const key = `${event.object.metadata.namespace ?? 'default'}/${event.object.metadata.name ?? ''}`;
-        const owner = applicationOwnerName(
-          event.object.metadata.namespace ?? 'default',
-          event.object.metadata.name ?? '',
-        );
-        if (event.type === 'DELETED') {
-          seen.delete(key);
-          owners.delete(owner);
-          return;
-        }
-        owners.set(owner, key);
-        const print = fingerprint(event.object);
-        if (seen.get(key) === print) return;
-        seen.set(key, print);
-        queue.add(key);
-      },
-      {
-        signal: leading,
-        ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
-        onError: (error) => options.log?.({ level: 'warn', msg: 'watch', error: error.message }),
-      },
-    );
-    const working = queue.run(
-      async (key, keySignal) => {
-        const [namespace = 'default', name = ''] = key.split('/');
-        const outcome = await options.reconciler.reconcile(namespace, name, keySignal);
-        queue.forget(key);
-        if (outcome.requeueAfterMs !== undefined) queue.addAfter(key, outcome.requeueAfterMs);
-        options.metrics?.workqueueDepth.set(queue.len());
-      },
-      {
-        concurrency: options.concurrency ?? 4,
-        onError: (key, error) =>
-          options.log?.({
-            level: 'error',
-            msg: 'reconcile failed; retrying with backoff',
-            application: key,
-            error: messageOf(error),
-          }),
-      },
-    );
-    await new Promise<void>((resolve) => {
-      if (leading.aborted) resolve();
-      else
-        leading.addEventListener(
-          'abort',
-          () => {
-            resolve();
-          },
-          { once: true },
-        );
-    });
-    // Leadership lost: another replica may lead soon, so the reconciles in flight are cancelled at once.
-    // Stopping: they may finish while the lease is surely still ours (no renewals run meanwhile), then
-    // are cancelled; a cancelled sync records only its completed hooks, and the next leader resumes it.
-    await queue.shutDown(signal.aborted ? { drain: true, timeoutMs: drainMs(options) } : { drain: false });
-    await Promise.all([watchDone, working, options.managed?.stop()]);
-    options.applicationCache?.reset();
-    options.onQueue?.(undefined);
-  };
-
+  const lead = (leading: AbortSignal) => leadUntil(options, { leading, stopping: signal });
   if (!options.election) {
     await lead(signal);
     return;
   }
+  const { election } = options;
   const elector = new LeaderElector({
-    lock: options.election.lock,
-    identity: options.election.identity,
+    lock: election.lock,
+    identity: election.identity,
     clock: options.clock,
-    ...(options.election.leaseDurationSeconds === undefined
+    ...(election.leaseDurationSeconds === undefined
       ? {}
-      : { leaseDurationSeconds: options.election.leaseDurationSeconds }),
-    ...(options.election.renewDeadlineMs === undefined
-      ? {}
-      : { renewDeadlineMs: options.election.renewDeadlineMs }),
-    ...(options.election.retryPeriodMs === undefined
-      ? {}
-      : { retryPeriodMs: options.election.retryPeriodMs }),
+      : { leaseDurationSeconds: election.leaseDurationSeconds }),
+    ...(election.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: election.renewDeadlineMs }),
+    ...(election.retryPeriodMs === undefined ? {} : { retryPeriodMs: election.retryPeriodMs }),
     onStartedLeading: lead,
     onNewLeader: (identity) => options.log?.({ level: 'info', msg: 'leader', identity }),
     onError: (error) => options.log?.({ level: 'warn', msg: 'leader election', error: messageOf(error) }),
   });
   await elector.run(signal);
+}
+
+/**
+ * One term of leadership: queue what changed (Applications, their managed resources), reconcile from
+ * the queue, and when the term ends shut the queue down (draining it when the agent stops).
+ */
+async function leadUntil(
+  options: AgentLoopOptions,
+  signals: { readonly leading: AbortSignal; readonly stopping: AbortSignal },
+): Promise<void> {
+  const { leading, stopping } = signals;
+  const queue = new WorkQueue({ clock: options.clock });
+  options.onQueue?.(queue);
+  options.applicationCache?.reset();
+  /** Application keys by their owner name (the tracking annotation of the objects they manage). */
+  const owners = new Map<string, string>();
+  queueManagedChanges(options, queue, owners);
+  const watchDone = watchApplications(options, { queue, owners, signal: leading });
+  const working = reconcileFromQueue(options, queue);
+  await aborted(leading);
+  // Leadership lost: another replica may lead soon, so the reconciles in flight are cancelled at once.
+  // Stopping: they may finish while the lease is surely still ours (no renewals run meanwhile), then
+  // are cancelled; a cancelled sync records only its completed hooks, and the next leader resumes it.
+  await queue.shutDown(stopping.aborted ? { drain: true, timeoutMs: drainMs(options) } : { drain: false });
+  await Promise.all([watchDone, working, options.managed?.stop()]);
+  options.applicationCache?.reset();
+  options.onQueue?.(undefined);
+}
+
+/** A drift, deletion or health change of a managed resource queues its Application (after a short delay: a burst costs one reconcile). */
+function queueManagedChanges(
+  options: AgentLoopOptions,
+  queue: WorkQueue,
+  owners: ReadonlyMap<string, string>,
+): void {
+  options.managed?.start((change) => {
+    const key = owners.get(change.owner);
+    if (key === undefined) return;
+    options.log?.({
+      level: change.reason === 'health' ? 'debug' : 'info',
+      msg: change.reason === 'health' ? 'resource health changed' : `managed resource ${change.reason}`,
+      application: key,
+      resource: change.subject,
+      destination: change.destination,
+    });
+    queue.addAfter(key, options.resourceEventDelayMs ?? 500);
+  });
+}
+
+/** Watches Applications: a new spec, request or deletion queues one (its own status writes do not). */
+function watchApplications(
+  options: AgentLoopOptions,
+  context: { readonly queue: WorkQueue; readonly owners: Map<string, string>; readonly signal: AbortSignal },
+): Promise<void> {
+  const { queue, owners } = context;
+  const seen = new Map<string, string>();
+  return options.watcher.watch(
+    options.applicationType,
+    '',
+    (event) => {
+      options.applicationCache?.observe(event);
+      if (event.type === 'SYNCED') return;
+      const namespace = event.object.metadata.namespace ?? 'default';
+      const name = event.object.metadata.name ?? '';
+      const key = `${namespace}/${name}`;
+      const owner = applicationOwnerName(namespace, name);
+      if (event.type === 'DELETED') {
+        seen.delete(key);
+        owners.delete(owner);
+        return;
+      }
+      owners.set(owner, key);
+      const print = fingerprint(event.object);
+      if (seen.get(key) === print) return;
+      seen.set(key, print);
+      queue.add(key);
+    },
+    {
+      signal: context.signal,
+      ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+      onError: (error) => options.log?.({ level: 'warn', msg: 'watch', error: error.message }),
+    },
+  );
+}
+
+/** Reconciles keys from the queue, each again when its outcome asks; failures back off. */
+function reconcileFromQueue(options: AgentLoopOptions, queue: WorkQueue): Promise<void> {
+  return queue.run(
+    async (key, keySignal) => {
+      const [namespace = 'default', name = ''] = key.split('/');
+      const outcome = await options.reconciler.reconcile(namespace, name, keySignal);
+      queue.forget(key);
+      if (outcome.requeueAfterMs !== undefined) queue.addAfter(key, outcome.requeueAfterMs);
+      options.metrics?.workqueueDepth.set(queue.len());
+    },
+    {
+      concurrency: options.concurrency ?? 4,
+      onError: (key, error) =>
+        options.log?.({
+          level: 'error',
+          msg: 'reconcile failed; retrying with backoff',
+          application: key,
+          error: messageOf(error),
+        }),
+    },
+  );
+}
+
+/** Resolves when the signal aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else
+      signal.addEventListener(
+        'abort',
+        () => {
+          resolve();
+        },
+        { once: true },
+      );
+  });
 }
 
 /**

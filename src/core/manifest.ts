@@ -263,6 +263,7 @@ const API_VERSION = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]+$/i;
 /** Kinds whose names the API server checks only as path segments (RBAC allows `system:foo`). */
 const PATH_SEGMENT_NAMED = new Set(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']);
 
+// eslint-disable-next-line max-lines-per-function -- long because: one check after another down the object (apiVersion, kind, metadata, name, namespace, labels), each with its own message; to split into a function per field.
 function validateObject(
   value: unknown,
   node: Node | null | undefined,

@@ -45,82 +45,84 @@ export async function runHooks(
   ctx: HookContext,
 ): Promise<{ entries: SyncEntry[]; ok: boolean }> {
   const entries: SyncEntry[] = [];
-  const { cluster, clock, assessHealth } = ctx.deps;
   for (const wave of waves) {
     for (const hook of wave.objects) {
-      const prepared = ctx.prepared.get(keyOf(hook.id));
-      const type =
-        prepared?.type ??
-        (await cluster.resourceType(hook.object.apiVersion, hook.object.kind, { refresh: true }));
-      const policies = hook.hook?.deletePolicies ?? [];
-      const base = { id: hook.id, wave: wave.wave, hook: phase };
-      let entry: SyncEntry;
-      if (!type || !prepared) {
-        entry = {
-          ...base,
-          action: 'failed',
-          message: `the cluster does not serve ${hook.object.apiVersion} ${hook.object.kind}`,
-        };
-      } else {
-        try {
-          const recorded = ctx.completed?.has(phase, hook.id) === true;
-          const live = recorded ? undefined : await cluster.get(type, hook.id.namespace, hook.id.name);
-          const done = ctx.completed ? completedFor(live, ctx.digest, phase, assessHealth) : undefined;
-          if (recorded || done) {
-            entry = {
-              ...base,
-              action: 'unchanged',
-              message: `${phase} hook already completed`,
-              ...(done ? { health: done } : {}),
-            };
-            ctx.emit(entry);
-            entries.push(entry);
-            continue;
-          }
-          if (policies.includes('BeforeHookCreation') && live) {
-            await deleteAndWait(cluster, clock, type, hook.id.namespace, hook.id.name, ctx.timeoutMs);
-          }
-          await cluster.apply(type, withMarks(prepared.object, ctx.digest, phase), {
-            fieldManager: FIELD_MANAGER,
-            force: true,
-          });
-          const outcome = await waitForHealth([{ id: hook.id, type }], {
-            cluster,
-            clock,
-            assessHealth,
-            timeoutMs: ctx.timeoutMs,
-            intervalMs: 500,
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
-          });
-          // Cancelled while waiting: neither succeeded nor failed; the caller stops the sync.
-          if (ctx.signal?.aborted === true) return { entries, ok: false };
-          const health = outcome.health.get(formatId(hook.id));
-          const succeeded = outcome.healthy;
-          entry = {
-            ...base,
-            action: succeeded ? 'created' : 'failed',
-            message: succeeded
-              ? `${phase} hook completed`
-              : `${phase} hook ${outcome.timedOut ? 'did not complete in time' : 'failed'}: ${outcome.pending.join('; ')}`,
-            ...(health ? { health } : {}),
-          };
-          if (succeeded) await ctx.completed?.record(phase, hook.id);
-          if (
-            (succeeded && policies.includes('HookSucceeded')) ||
-            (!succeeded && policies.includes('HookFailed'))
-          ) {
-            await cluster.delete(type, hook.id.namespace, hook.id.name, { propagationPolicy: 'Background' });
-          }
-        } catch (error) {
-          entry = { ...base, action: 'failed', ...failureOf(error) };
-        }
-      }
+      const entry = await runHook(phase, { hook, wave: wave.wave }, ctx);
+      // Cancelled while waiting: neither succeeded nor failed; the caller stops the sync.
+      if (entry === 'cancelled') return { entries, ok: false };
       ctx.emit(entry);
       entries.push(entry);
       if (entry.action === 'failed') return { entries, ok: false };
     }
   }
   return { entries, ok: true };
+}
+
+/**
+ * One hook: reported unchanged when it already completed for this desired state; else (re-)created,
+ * waited for, recorded when it completed, and deleted as its policies say.
+ */
+async function runHook(
+  phase: HookPhase,
+  at: { readonly hook: Wave['objects'][number]; readonly wave: number },
+  ctx: HookContext,
+): Promise<SyncEntry | 'cancelled'> {
+  const { hook } = at;
+  const { cluster, clock, assessHealth } = ctx.deps;
+  const prepared = ctx.prepared.get(keyOf(hook.id));
+  const type =
+    prepared?.type ??
+    (await cluster.resourceType(hook.object.apiVersion, hook.object.kind, { refresh: true }));
+  const policies = hook.hook?.deletePolicies ?? [];
+  const base = { id: hook.id, wave: at.wave, hook: phase };
+  if (!type || !prepared)
+    return {
+      ...base,
+      action: 'failed',
+      message: `the cluster does not serve ${hook.object.apiVersion} ${hook.object.kind}`,
+    };
+  try {
+    const recorded = ctx.completed?.has(phase, hook.id) === true;
+    const live = recorded ? undefined : await cluster.get(type, hook.id.namespace, hook.id.name);
+    const done = ctx.completed ? completedFor(live, ctx.digest, phase, assessHealth) : undefined;
+    if (recorded || done)
+      return {
+        ...base,
+        action: 'unchanged',
+        message: `${phase} hook already completed`,
+        ...(done ? { health: done } : {}),
+      };
+    if (policies.includes('BeforeHookCreation') && live)
+      await deleteAndWait(cluster, clock, type, hook.id.namespace, hook.id.name, ctx.timeoutMs);
+    await cluster.apply(type, withMarks(prepared.object, ctx.digest, phase), {
+      fieldManager: FIELD_MANAGER,
+      force: true,
+    });
+    const outcome = await waitForHealth([{ id: hook.id, type }], {
+      cluster,
+      clock,
+      assessHealth,
+      timeoutMs: ctx.timeoutMs,
+      intervalMs: 500,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    if (ctx.signal?.aborted === true) return 'cancelled';
+    const health = outcome.health.get(formatId(hook.id));
+    const succeeded = outcome.healthy;
+    if (succeeded) await ctx.completed?.record(phase, hook.id);
+    if ((succeeded && policies.includes('HookSucceeded')) || (!succeeded && policies.includes('HookFailed')))
+      await cluster.delete(type, hook.id.namespace, hook.id.name, { propagationPolicy: 'Background' });
+    return {
+      ...base,
+      action: succeeded ? 'created' : 'failed',
+      message: succeeded
+        ? `${phase} hook completed`
+        : `${phase} hook ${outcome.timedOut ? 'did not complete in time' : 'failed'}: ${outcome.pending.join('; ')}`,
+      ...(health ? { health } : {}),
+    };
+  } catch (error) {
+    return { ...base, action: 'failed', ...failureOf(error) };
+  }
 }
 
 /** Marks a hook with the desired state and the phase it runs for (see completedFor). */

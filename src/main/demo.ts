@@ -105,180 +105,31 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
   };
   const dir = demoDir();
   await mkdir(join(dir, 'logs'), { recursive: true, mode: 0o700 });
-  let state = await readState();
-
   // 1. The control plane.
-  let cluster: LocalCluster | undefined = await attach(CLUSTER);
-  if (cluster) say(`the local control plane '${CLUSTER}' is running`);
-  else {
-    say(`starting the local control plane '${CLUSTER}'`);
-    cluster = await up({
-      name: CLUSTER,
-      progress: (l) => {
-        say(`  ${l}`);
-      },
-    });
-  }
-
+  const cluster = await controlPlane(say);
   // 2. The git server, with the demo configuration as the repository demo-config.
-  const gitStatePath = join(dir, 'git-server.json');
-  if (!state.gitServer || !isRunning(state.gitServer)) {
-    say('starting the git server (git http-backend, basic auth) with the demo configuration');
-    await rm(gitStatePath, { force: true });
-    const gitServer = startProcess({
-      name: 'git-server',
-      binary: process.execPath,
-      args: [
-        CLI,
-        'dev-git-server',
-        '--root',
-        join(dir, 'git'),
-        '--state',
-        gitStatePath,
-        '--seed',
-        `demo-config=${join(ROOT, 'examples', 'demo')}`,
-      ],
-      log: join(dir, 'logs', 'git-server.log'),
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },
-    });
-    state = { ...state, gitServer };
-    await writeState(state);
-  }
-  const git = await until(
-    'the git server writing its address',
-    30_000,
-    async () => JSON.parse(await readFile(gitStatePath, 'utf8')) as GitServerState,
-  );
+  const { state: withGit, git } = await gitServer(dir, await readState(), say);
   const repoURL = `${git.url}/demo-config.git`;
-
-  // 3. Capstan's CRD, the demo namespace, the git credentials, the webhook token.
-  say('installing the Application CRD and the demo namespace');
   const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   try {
-    const type = async (apiVersion: string, kind: string) => {
-      const t = await admin.resourceType(apiVersion, kind, { refresh: true });
-      if (!t) throw new CapstanError('DEMO_DISCOVERY', `the cluster does not serve ${apiVersion} ${kind}`);
-      return t;
-    };
-    const apply = async (t: ResourceType, object: KubeObject) =>
-      admin.apply(t, object, { fieldManager: 'capstan-demo', force: true });
-    await apply(await type('apiextensions.k8s.io/v1', 'CustomResourceDefinition'), applicationCrd());
-    const nsType = await type('v1', 'Namespace');
-    for (const name of ['capstan-system', NAMESPACE])
-      await apply(nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-    const secretType = await type('v1', 'Secret');
-    await apply(secretType, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'demo-git', namespace: NAMESPACE },
-      type: REPOSITORY_CREDENTIALS_TYPE,
-      stringData: { url: git.url, username: git.username, password: git.password },
-    });
-    const webhookToken = state.webhookToken ?? randomBytes(18).toString('base64url');
-    await apply(secretType, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'capstan-webhooks', namespace: 'capstan-system' },
-      stringData: { generic: webhookToken },
-    });
-    state = { ...state, webhookToken };
-
+    // 3. Capstan's CRD, the demo namespace, the git credentials, the webhook token.
+    say('installing the Application CRD and the demo namespace');
+    const webhookToken = withGit.webhookToken ?? randomBytes(18).toString('base64url');
+    await installBasics(admin, { git, webhookToken });
     // 4. The agent, with a ServiceAccount identity (RBAC and priority and fairness apply to it).
-    if (!state.agent || !isRunning(state.agent)) {
-      say('starting the agent');
-      const kubeconfig = await cluster.serviceAccountKubeconfig({
-        namespace: 'capstan-system',
-        name: 'capstan-agent',
-        clusterRole: 'cluster-admin',
-      });
-      const [port, metricsPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
-      const agent = startProcess({
-        name: 'agent',
-        binary: process.execPath,
-        args: [
-          CLI,
-          'agent',
-          '--kubeconfig',
-          kubeconfig,
-          '--no-leader-election',
-          // The demo's git server is on loopback, which the agent refuses unless allowed.
-          '--allow-repository-host',
-          '127.0.0.1',
-          '--bind-address',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--metrics-port',
-          String(metricsPort),
-          '--webhook-port',
-          String(webhookPort),
-        ],
-        log: join(dir, 'logs', 'agent.log'),
-        env: {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-          HOME: process.env['HOME'] ?? '/',
-          POD_NAMESPACE: 'capstan-system',
-          ...(process.env['CAPSTAN_CACHE_DIR']
-            ? { CAPSTAN_CACHE_DIR: process.env['CAPSTAN_CACHE_DIR'] }
-            : {}),
-        },
-      });
-      state = {
-        ...state,
-        agent,
-        agentUrl: `http://127.0.0.1:${port}`,
-        metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-        webhookUrl: `http://127.0.0.1:${webhookPort}/api/v1/webhooks/generic`,
-      };
-    }
-    await writeState(state);
-    const agentUrl = state.agentUrl ?? '';
-    await until('the agent answering /healthz', 60_000, async () =>
-      (await fetch(`${agentUrl}/healthz`)).ok ? true : undefined,
-    );
-
+    const state = await agent(cluster, dir, { ...withGit, webhookToken }, say);
     // 5. One Application per example, automated with prune and self-heal.
     say(`creating ${DEMO_APPLICATIONS.length} Applications from ${repoURL}`);
-    const appType = await type(APPLICATION_API_VERSION, APPLICATION_KIND);
-    for (const app of DEMO_APPLICATIONS) {
-      await apply(appType, {
-        apiVersion: APPLICATION_API_VERSION,
-        kind: APPLICATION_KIND,
-        metadata: { name: app.name, namespace: NAMESPACE },
-        spec: {
-          source: { repoURL, path: app.path, insecureHttp: true, secretRef: { name: 'demo-git' } },
-          destination: { namespace: app.namespace },
-          syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] },
-          interval: '30s',
-        },
-      });
-    }
-
+    await createApplications(admin, repoURL);
     // 6. Wait until each is Synced and Healthy.
-    const reported = new Set<string>();
-    const apps = await until('every demo Application Synced and Healthy', 180_000, async () => {
-      const list: Application[] = [];
-      for (const app of DEMO_APPLICATIONS) {
-        const live = (await admin.get(appType, NAMESPACE, app.name)) as unknown as Application | undefined;
-        if (!live) return undefined;
-        list.push(live);
-        const ready = live.status?.conditions?.find((c) => c.type === 'Ready');
-        if (ready?.status === 'True' && !reported.has(app.name)) {
-          reported.add(app.name);
-          say(`  ${app.name}: Synced and Healthy at ${live.status?.sync?.revision?.slice(0, 12) ?? ''}`);
-        }
-      }
-      return list.every((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-        ? list
-        : undefined;
-    });
+    const apps = await untilSyncedAndHealthy(admin, say);
     return {
       kubeconfig: cluster.adminKubeconfig,
       server: cluster.server,
       gitUrl: repoURL,
       gitUsername: git.username,
       gitPassword: git.password,
-      agentUrl,
+      agentUrl: state.agentUrl ?? '',
       metricsUrl: state.metricsUrl ?? '',
       webhookUrl: state.webhookUrl ?? '',
       webhookToken,
@@ -294,6 +145,204 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
   } finally {
     admin.close();
   }
+}
+
+/** The demo's control plane: the running one, or a fresh one. */
+async function controlPlane(say: (line: string) => void): Promise<LocalCluster> {
+  const running = await attach(CLUSTER);
+  if (running) {
+    say(`the local control plane '${CLUSTER}' is running`);
+    return running;
+  }
+  say(`starting the local control plane '${CLUSTER}'`);
+  return up({
+    name: CLUSTER,
+    progress: (l) => {
+      say(`  ${l}`);
+    },
+  });
+}
+
+/** The git server (started unless it runs), and its address and credentials once it wrote them. */
+async function gitServer(
+  dir: string,
+  current: DemoState,
+  say: (line: string) => void,
+): Promise<{ state: DemoState; git: GitServerState }> {
+  const gitStatePath = join(dir, 'git-server.json');
+  let state = current;
+  if (!state.gitServer || !isRunning(state.gitServer)) {
+    say('starting the git server (git http-backend, basic auth) with the demo configuration');
+    await rm(gitStatePath, { force: true });
+    const started = startProcess({
+      name: 'git-server',
+      binary: process.execPath,
+      args: [
+        CLI,
+        'dev-git-server',
+        '--root',
+        join(dir, 'git'),
+        '--state',
+        gitStatePath,
+        '--seed',
+        `demo-config=${join(ROOT, 'examples', 'demo')}`,
+      ],
+      log: join(dir, 'logs', 'git-server.log'),
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },
+    });
+    state = { ...state, gitServer: started };
+    await writeState(state);
+  }
+  const git = await until(
+    'the git server writing its address',
+    30_000,
+    async () => JSON.parse(await readFile(gitStatePath, 'utf8')) as GitServerState,
+  );
+  return { state, git };
+}
+
+/** A type the demo cluster must serve. */
+async function servedType(admin: KubeCluster, apiVersion: string, kind: string): Promise<ResourceType> {
+  const t = await admin.resourceType(apiVersion, kind, { refresh: true });
+  if (!t) throw new CapstanError('DEMO_DISCOVERY', `the cluster does not serve ${apiVersion} ${kind}`);
+  return t;
+}
+
+async function applyAsDemo(admin: KubeCluster, t: ResourceType, object: KubeObject): Promise<void> {
+  await admin.apply(t, object, { fieldManager: 'capstan-demo', force: true });
+}
+
+/** The Application CRD, the namespaces, the git credentials and the webhook token. */
+async function installBasics(
+  admin: KubeCluster,
+  values: { readonly git: GitServerState; readonly webhookToken: string },
+): Promise<void> {
+  await applyAsDemo(
+    admin,
+    await servedType(admin, 'apiextensions.k8s.io/v1', 'CustomResourceDefinition'),
+    applicationCrd(),
+  );
+  const nsType = await servedType(admin, 'v1', 'Namespace');
+  for (const name of ['capstan-system', NAMESPACE])
+    await applyAsDemo(admin, nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  const secretType = await servedType(admin, 'v1', 'Secret');
+  await applyAsDemo(admin, secretType, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'demo-git', namespace: NAMESPACE },
+    type: REPOSITORY_CREDENTIALS_TYPE,
+    stringData: { url: values.git.url, username: values.git.username, password: values.git.password },
+  });
+  await applyAsDemo(admin, secretType, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'capstan-webhooks', namespace: 'capstan-system' },
+    stringData: { generic: values.webhookToken },
+  });
+}
+
+/** The agent (started unless it runs), answering /healthz; the state with its addresses. */
+async function agent(
+  cluster: LocalCluster,
+  dir: string,
+  current: DemoState,
+  say: (line: string) => void,
+): Promise<DemoState> {
+  let state = current;
+  if (!state.agent || !isRunning(state.agent)) {
+    say('starting the agent');
+    const kubeconfig = await cluster.serviceAccountKubeconfig({
+      namespace: 'capstan-system',
+      name: 'capstan-agent',
+      clusterRole: 'cluster-admin',
+    });
+    const [port, metricsPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
+    const started = startProcess({
+      name: 'agent',
+      binary: process.execPath,
+      args: [
+        CLI,
+        'agent',
+        '--kubeconfig',
+        kubeconfig,
+        '--no-leader-election',
+        // The demo's git server is on loopback, which the agent refuses unless allowed.
+        '--allow-repository-host',
+        '127.0.0.1',
+        '--bind-address',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--metrics-port',
+        String(metricsPort),
+        '--webhook-port',
+        String(webhookPort),
+      ],
+      log: join(dir, 'logs', 'agent.log'),
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: process.env['HOME'] ?? '/',
+        POD_NAMESPACE: 'capstan-system',
+        ...(process.env['CAPSTAN_CACHE_DIR'] ? { CAPSTAN_CACHE_DIR: process.env['CAPSTAN_CACHE_DIR'] } : {}),
+      },
+    });
+    state = {
+      ...state,
+      agent: started,
+      agentUrl: `http://127.0.0.1:${port}`,
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      webhookUrl: `http://127.0.0.1:${webhookPort}/api/v1/webhooks/generic`,
+    };
+  }
+  await writeState(state);
+  const agentUrl = state.agentUrl ?? '';
+  await until('the agent answering /healthz', 60_000, async () =>
+    (await fetch(`${agentUrl}/healthz`)).ok ? true : undefined,
+  );
+  return state;
+}
+
+/** One Application per example, automated with prune and self-heal. */
+async function createApplications(admin: KubeCluster, repoURL: string): Promise<void> {
+  const appType = await servedType(admin, APPLICATION_API_VERSION, APPLICATION_KIND);
+  for (const app of DEMO_APPLICATIONS) {
+    await applyAsDemo(admin, appType, {
+      apiVersion: APPLICATION_API_VERSION,
+      kind: APPLICATION_KIND,
+      metadata: { name: app.name, namespace: NAMESPACE },
+      spec: {
+        source: { repoURL, path: app.path, insecureHttp: true, secretRef: { name: 'demo-git' } },
+        destination: { namespace: app.namespace },
+        syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] },
+        interval: '30s',
+      },
+    });
+  }
+}
+
+/** Waits until every demo Application is Ready (Synced and Healthy), saying so for each. */
+async function untilSyncedAndHealthy(
+  admin: KubeCluster,
+  say: (line: string) => void,
+): Promise<Application[]> {
+  const appType = await servedType(admin, APPLICATION_API_VERSION, APPLICATION_KIND);
+  const reported = new Set<string>();
+  return until('every demo Application Synced and Healthy', 180_000, async () => {
+    const list: Application[] = [];
+    for (const app of DEMO_APPLICATIONS) {
+      const live = (await admin.get(appType, NAMESPACE, app.name)) as unknown as Application | undefined;
+      if (!live) return undefined;
+      list.push(live);
+      const ready = live.status?.conditions?.find((c) => c.type === 'Ready');
+      if (ready?.status === 'True' && !reported.has(app.name)) {
+        reported.add(app.name);
+        say(`  ${app.name}: Synced and Healthy at ${live.status?.sync?.revision?.slice(0, 12) ?? ''}`);
+      }
+    }
+    return list.every((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      ? list
+      : undefined;
+  });
 }
 
 /** Stops the agent, the git server and the control plane of the demo. */

@@ -16,6 +16,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
+import { runCapstan } from '../../src/testing/cli.ts';
 import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
@@ -26,6 +27,7 @@ const stop = new AbortController();
 let agent: Promise<void> | undefined;
 const logs: Record<string, unknown>[] = [];
 let address = '';
+let adminKubeconfig = '';
 const WEBHOOK_TOKEN = 'test-webhook-token';
 // This file's agent reconciles only this file's Applications: other test files run beside it.
 const AGENT_LABEL = `capstan.dev/test-agent=${process.pid}`;
@@ -37,6 +39,7 @@ const configMap = (name: string, data: Record<string, string>) =>
 
 before(async () => {
   const cluster = await testCluster();
+  adminKubeconfig = cluster.adminKubeconfig;
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
   appType = await installApplicationCrd(admin);
@@ -520,6 +523,50 @@ spec:
       what: 'the hold released in the status',
       timeoutMs: 10_000,
     });
+  });
+
+  it('capstan app sync, rollback and release-hold: the CLI asks, this agent answers', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `cli-${namespace}`;
+    const capstan = (...args: string[]) =>
+      runCapstan(['app', ...args, '-n', namespace, '--kubeconfig', adminKubeconfig, '--timeout', '60s']);
+    const level = async () =>
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'];
+    await git.createRepository(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { version: '1' }) },
+    });
+    await createGitSecret(namespace);
+    // Not automated: only the CLI's requests sync it.
+    await createApp(namespace, 'cli', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      interval: '2s',
+    });
+
+    const first = await capstan('sync', 'cli');
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(await level(), '1');
+    await git.commit(repo, { files: { 'app/settings.yaml': configMap('settings', { version: '2' }) } });
+    const second = await capstan('sync', 'cli');
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(await level(), '2');
+
+    // The default target, chosen by the CLI and carried out by the agent with one rule: the last
+    // successful sync of another revision than the current one.
+    const back = await capstan('rollback', 'cli');
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, /Rolled back application 'cli' to [0-9a-f]{12} \(history 1\)/);
+    assert.equal(await level(), '1');
+    assert.ok((await getApp(namespace, 'cli')).status?.hold, 'held on the rolled-back revision');
+
+    const released = await capstan('release-hold', 'cli');
+    assert.equal(released.code, 0, released.stderr);
+    await eventually(async () => (await getApp(namespace, 'cli')).status?.hold === undefined, {
+      what: 'the hold released in the status',
+      timeoutMs: 20_000,
+    });
+    const none = await capstan('release-hold', 'cli');
+    assert.equal(none.code, 0, none.stderr);
+    assert.match(none.stdout, /holds no rollback: nothing to release/);
   });
 
   it('orders applications with dependsOn, and marks an invalid one Stalled without affecting others', async (t) => {
