@@ -20,6 +20,9 @@ Options:
   --name NAME        cluster name (default: dev); several clusters run side by side
   --port PORT        (up) the API server's port on 127.0.0.1 (default: a free port)
   --nodes N          (up) number of fake nodes (default: 2)
+  --real-node        (up) add a real node beside the kwok nodes: containerd, kubelet and kube-proxy
+                     in a network namespace of their own; pods that tolerate the taint
+                     capstan.dev/real-node run there as real processes (needs root; docs/real-node.md)
   -o, --output FMT   table, json or yaml (up, status)
   -h, --help         this help
 
@@ -50,6 +53,7 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
       name: { type: 'string' },
       port: { type: 'string' },
       nodes: { type: 'string' },
+      'real-node': { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -68,6 +72,7 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
         name,
         ...(port === undefined ? {} : { apiServerPort: port }),
         ...(nodes === undefined ? {} : { nodes }),
+        realNode: values['real-node'] === true,
         progress: (line) => process.stderr.write(`${line}\n`),
       });
       const summary = {
