@@ -94,7 +94,13 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 }
 
 /** Starts (or finds running) every part of the demo and waits until the sample applications are Synced and Healthy. */
-export async function demoUp(progress: (line: string) => void): Promise<DemoSummary> {
+export async function demoUp(
+  progress: (line: string) => void,
+  options: {
+    /** Start the control plane with a real node (containers that run) beside the kwok nodes. Default false. */
+    readonly realNode?: boolean;
+  } = {},
+): Promise<DemoSummary> {
   const t0 = Date.now();
   const say = (line: string) => {
     progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
@@ -110,6 +116,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
     say(`starting the local control plane '${CLUSTER}'`);
     cluster = await up({
       name: CLUSTER,
+      realNode: options.realNode === true,
       progress: (l) => {
         say(`  ${l}`);
       },

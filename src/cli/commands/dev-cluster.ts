@@ -75,18 +75,29 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
         realNode: values['real-node'] === true,
         progress: (line) => process.stderr.write(`${line}\n`),
       });
+      const registry = cluster.state.realNode?.registry;
       const summary = {
         name: cluster.name,
         server: cluster.server,
         kubeconfig: cluster.adminKubeconfig,
         nodes: cluster.state.nodes,
         folder: cluster.paths.root,
+        ...(registry
+          ? {
+              registry: { address: registry.address, authFile: registry.authFile, certDir: registry.certDir },
+            }
+          : {}),
       };
       print(format, summary, () =>
         [
           `Cluster '${cluster.name}' is up: ${cluster.server}, ${cluster.state.nodes.length} node(s) Ready.`,
           `  kubeconfig: ${cluster.adminKubeconfig}`,
           `  logs:       ${cluster.paths.logs}`,
+          ...(registry
+            ? [
+                `  registry:   ${registry.address} (skopeo inspect --authfile ${registry.authFile} --cert-dir ${registry.certDir} docker://${registry.address}/NAME:TAG)`,
+              ]
+            : []),
           '',
           'Try:',
           `  kubectl --kubeconfig ${cluster.adminKubeconfig} get nodes`,
