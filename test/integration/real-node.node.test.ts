@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
-import { attach, down, type LocalCluster } from '../../src/devcluster/cluster.ts';
+import { CapstanError } from '../../src/core/errors.ts';
+import { attach, down, up, type LocalCluster } from '../../src/devcluster/cluster.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import { cgroupRoot, LOCAL_IMAGES, NODE_NETWORK, netnsName } from '../../src/devcluster/node-config.ts';
 import { pushArchive, registryPassword } from '../../src/devcluster/registry.ts';
@@ -77,7 +79,9 @@ before(async () => {
   // The machine's addresses before the node exists (when this file starts the cluster itself).
   const running = await attach(nodeTestClusterName());
   machineAddressesBefore = running?.state.realNode ? [] : await machineAddresses();
-  machinePathsBefore = MACHINE_PATHS.filter((p) => existsSync(p));
+  // (A running node's mount targets are its own: down removes them.)
+  const ownTargets = running?.state.realNode?.createdDirs ?? [];
+  machinePathsBefore = MACHINE_PATHS.filter((p) => existsSync(p) && !ownTargets.includes(p));
   cluster = await realNodeCluster();
   kube = kubeClients(cluster.adminKubeconfig);
   namespace = `node-t-${randomBytes(3).toString('hex')}`;
@@ -289,6 +293,43 @@ describe('a real node in the dev cluster', () => {
       );
       assert.match(reason, /^(ErrImagePull|ImagePullBackOff)$/);
     }
+  });
+
+  it('refuses a push without valid credentials, and a second up of the same cluster, leaving the node running', async () => {
+    const registry = cluster.state.realNode?.registry;
+    assert.ok(registry);
+    const badAuth = join(cluster.state.realNode?.paths.images ?? '', 'bad-auth.json');
+    await writeFile(
+      badAuth,
+      JSON.stringify({
+        auths: { [registry.address]: { auth: Buffer.from('capstan:wrong').toString('base64') } },
+      }),
+    );
+    await assert.rejects(
+      pushArchive({
+        registry: { ...registry, authFile: badAuth },
+        archive: join(cluster.state.realNode?.paths.images ?? '', 'busybox.oci.tar'),
+        repository: 'capstan/refused',
+        tag: '1',
+      }),
+      (error: unknown) =>
+        error instanceof CapstanError &&
+        error.code === 'REGISTRY_PUSH_FAILED' &&
+        /capstan\/refused:1/.test(error.message),
+    );
+    await assert.rejects(
+      up({ name: cluster.name, realNode: true }),
+      (error: unknown) => error instanceof CapstanError && error.code === 'DEVCLUSTER_ALREADY_RUNNING',
+    );
+    const node = await kube.core.readNode({ name: 'real-node-0' });
+    assert.ok(
+      node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      'the node is still Ready',
+    );
+    assert.equal(
+      (await kubectl(cluster, ['exec', '-n', namespace, 'hello', '--', 'echo', 'still here'])).trim(),
+      'still here',
+    );
   });
 
   it('keeps every address inside the node namespace: no default route, no masquerade out, the machine unchanged', async () => {
