@@ -1,6 +1,7 @@
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 import { ensureBinaries } from './binaries.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } from './layout.ts';
@@ -84,6 +85,7 @@ const KWOK_STAGES = [
 ];
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const SYSTEM_TIME = { now: () => new Date(), sleep };
 
 /** A running local control plane: real etcd, kube-apiserver, controller-manager, scheduler and kwok. */
 export class LocalCluster {
@@ -207,15 +209,12 @@ export class LocalCluster {
 
 /** Right after a kill the port can stay taken for a moment (the process is being reaped): wait for it. */
 async function waitPortFree(port: number, deadline: number): Promise<void> {
-  for (;;) {
-    try {
-      await assertPortFree(port, 'kube-apiserver');
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(200);
-    }
-  }
+  const polled = await pollUntil(() => assertPortFree(port, 'kube-apiserver'), {
+    deadline,
+    intervalMs: 200,
+    time: SYSTEM_TIME,
+  });
+  if (!polled.met) throw polled.last;
 }
 
 function adminForPaths(paths: ClusterPaths, server: string): AdminClient {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { CapstanError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 
 /** A process that a local cluster started, as recorded in its state file. */
 export interface ProcessRecord {
@@ -58,12 +59,25 @@ export function startProcess(options: StartOptions): ProcessRecord {
   }
 }
 
-/** True when the pid is alive, not a zombie, and still runs the recorded binary (pids are reused). */
-export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolean {
+/**
+ * True while the pid runs: it exists (ours, or another user's: EPERM) and is not a zombie (an exited
+ * process its parent has not reaped holds no lock and does no work). The one rule for locks, the dev
+ * cluster and tests.
+ */
+export function pidAlive(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** True when the pid is alive (pidAlive) and still runs the recorded binary (pids are reused). */
+export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolean {
+  if (!pidAlive(record.pid)) return false;
+  try {
     const argv0 = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
     return argv0 === record.binary;
   } catch {
@@ -71,7 +85,19 @@ export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolea
   }
 }
 
+/** The state letter of /proc/<pid>/stat (R, S, Z, …); undefined when it cannot be read. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    return stat.slice(close + 2, close + 3);
+  } catch {
+    return undefined;
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const SYSTEM_TIME = { now: () => new Date(), sleep };
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -132,23 +158,23 @@ export async function waitUntil(
   what: string,
   probe: () => Promise<boolean>,
 ): Promise<void> {
-  for (;;) {
-    if (!isRunning(record)) throw diedError(record);
-    try {
-      if (await probe()) return;
-    } catch {
-      /* not yet listening */
-    }
-    if (Date.now() > deadline) {
-      throw new CapstanError(
-        'DEVCLUSTER_TIMEOUT',
-        `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
-        {
-          retryable: true,
-          subject: record.name,
-        },
-      );
-    }
-    await sleep(150);
-  }
+  const polled = await pollUntil(
+    async () => {
+      if (!isRunning(record)) throw diedError(record);
+      // An error means it is not listening yet.
+      return await probe().catch(() => false);
+    },
+    {
+      deadline,
+      intervalMs: 150,
+      time: SYSTEM_TIME,
+      stopOn: (error) => error instanceof CapstanError && error.code === 'DEVCLUSTER_COMPONENT_EXITED',
+    },
+  );
+  if (!polled.met)
+    throw new CapstanError(
+      'DEVCLUSTER_TIMEOUT',
+      `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
+      { retryable: true, subject: record.name },
+    );
 }
