@@ -136,6 +136,9 @@ export async function createMountNamespace(paths: NodePaths): Promise<string[]> 
     [paths.podLogs, '/var/log'],
     [join(paths.root, 'var-lib-kubelet'), '/var/lib/kubelet'],
     [join(paths.root, 'var-lib-cni'), '/var/lib/cni'],
+    // buildkitd's own state and the runc it drives for build steps.
+    [join(paths.run, 'runc'), '/run/runc'],
+    [join(paths.run, 'buildkit'), '/run/buildkit'],
   ];
   for (const [source, target] of binds) {
     await mkdir(source, { recursive: true });

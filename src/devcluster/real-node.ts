@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { ensureNodeBinaries } from './binaries.ts';
+import { buildkitdConfig, buildkitPaths, ensureBuildkitBinaries } from './buildkit.ts';
 import { run } from './exec.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import {
@@ -41,6 +42,8 @@ export interface RealNodeState {
   readonly nodeName: string;
   readonly netns: string;
   readonly binDir: string;
+  /** buildkitd and buildctl (scripts/build-buildkit.sh). */
+  readonly buildkitBinDir: string;
   readonly paths: NodePaths;
   /** Folders created on the machine because a bind mount needed a target (removed by down). */
   readonly createdDirs: readonly string[];
@@ -67,7 +70,14 @@ export interface PreparedNode {
   readonly forwarder: ProcessRecord;
 }
 
-const NODE_PROCESSES = ['kube-proxy', 'kubelet', 'containerd', 'node-forwarder', 'registry'] as const;
+const NODE_PROCESSES = [
+  'kube-proxy',
+  'kubelet',
+  'buildkitd',
+  'containerd',
+  'node-forwarder',
+  'registry',
+] as const;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -86,11 +96,17 @@ export async function prepareRealNode(
       ctx.say(`  ${l}`);
     },
   });
+  const buildkitBinDir = await ensureBuildkitBinaries({
+    progress: (l) => {
+      ctx.say(`  ${l}`);
+    },
+  });
   const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);
   let state: RealNodeState = {
     nodeName: REAL_NODE.name,
     netns: '',
     binDir,
+    buildkitBinDir,
     paths,
     createdDirs: [],
   };
@@ -228,6 +244,24 @@ export async function startRealNode(
     return true;
   });
 
+  ctx.say('starting buildkitd in the node namespace');
+  const bk = buildkitPaths(paths);
+  await mkdir(bk.root, { recursive: true });
+  await writeFile(
+    bk.config,
+    buildkitdConfig(bk, {
+      clusterName: ctx.clusterName,
+      runc: RUNC,
+      ...(state.registry ? { registry: state.registry } : {}),
+    }),
+  );
+  const buildkitd = await launchInside(ctx, state, {
+    name: 'buildkitd',
+    binary: join(state.buildkitBinDir, 'buildkitd'),
+    args: ['--config', bk.config],
+    log: join(ctx.logs, 'buildkitd.log'),
+  });
+
   ctx.say('building the pause and busybox images and importing them');
   for (const image of [
     await buildPauseImage({ binDir, workDir: paths.images }),
@@ -266,6 +300,12 @@ export async function startRealNode(
     log: join(ctx.logs, 'kube-proxy.log'),
   });
 
+  await waitUntil(buildkitd, deadline, 'buildkitd', async () => {
+    await run(join(state.buildkitBinDir, 'buildctl'), ['--addr', `unix://${bk.socket}`, 'debug', 'workers'], {
+      timeoutMs: 3000,
+    });
+    return true;
+  });
   ctx.say('waiting for the real node to be Ready');
   await waitUntil(kubelet, deadline, `node ${state.nodeName}`, async () => {
     for (const p of [containerd, proxy])

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
@@ -15,6 +15,7 @@ import { CapstanError } from '../../src/core/errors.ts';
 import { attach, down, up, type LocalCluster } from '../../src/devcluster/cluster.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import { cgroupRoot, LOCAL_IMAGES, NODE_NETWORK, netnsName } from '../../src/devcluster/node-config.ts';
+import { buildAndPush, buildkitPaths } from '../../src/devcluster/buildkit.ts';
 import { pushArchive, registryPassword } from '../../src/devcluster/registry.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -34,6 +35,8 @@ const MACHINE_PATHS = [
   '/etc/cni/net.d',
   '/opt/cni',
   '/run/runc',
+  '/run/buildkit',
+  '/var/lib/buildkit',
 ];
 let machinePathsBefore: string[];
 
@@ -251,6 +254,61 @@ describe('a real node in the dev cluster', () => {
     assert.equal(
       pulled.status?.containerStatuses?.[0]?.imageID,
       `${registry.address}/capstan/busybox@${inspected.Digest ?? ''}`,
+    );
+  });
+
+  it('BuildKit builds a Dockerfile FROM the registry (a build argument), pushes by digest, reproducibly, and the image runs', async () => {
+    const node = cluster.state.realNode;
+    const registry = node?.registry;
+    assert.ok(node && registry);
+    const context = join(node.paths.images, 'hello-context');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'greeting.txt'), 'hello\n');
+    await writeFile(
+      join(context, 'Dockerfile'),
+      [
+        'ARG BASE',
+        'FROM ${BASE}',
+        'COPY greeting.txt /greeting.txt',
+        'RUN echo "built by buildkit: $(cat /greeting.txt)" > /built.txt',
+        'ENTRYPOINT ["/bin/cat", "/built.txt"]',
+        '',
+      ].join('\n'),
+    );
+    const build = (noCache: boolean) =>
+      buildAndPush({
+        buildctl: join(node.buildkitBinDir, 'buildctl'),
+        socket: buildkitPaths(node.paths).socket,
+        registry,
+        context,
+        buildArgs: { BASE: `${registry.address}/capstan/busybox:1` },
+        image: 'capstan/hello:1',
+        workDir: join(node.paths.images, 'hello-build'),
+        noCache,
+      });
+    const first = await build(false);
+    const second = await build(true);
+    assert.match(first.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(second.digest, first.digest, 'built again without cache: the same digest');
+    await kube.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'built' },
+        spec: onRealNode({
+          restartPolicy: 'Never',
+          imagePullSecrets: [{ name: 'registry' }],
+          containers: [{ name: 'main', image: first.reference }],
+        }),
+      },
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedPod({ namespace, name: 'built' })).status?.phase === 'Succeeded',
+      { what: 'the built image’s pod to succeed', timeoutMs: 60_000, intervalMs: 250 },
+    );
+    assert.equal(
+      (await kubectl(cluster, ['logs', '-n', namespace, 'built'])).trim(),
+      'built by buildkit: hello',
     );
   });
 
