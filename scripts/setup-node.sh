@@ -6,11 +6,12 @@
 #  - iptables (nf_tables backend): kube-proxy's Service rules, inside the node's namespace only;
 #  - conntrack: kube-proxy clears stale UDP entries with it;
 #  - busybox-static: the static binary the test image is made of;
-#  - docker-registry, skopeo, apache2-utils (htpasswd): the local image registry and its tools.
+#  - docker-registry, skopeo, apache2-utils (htpasswd): the local image registry and its tools;
+#  - mmdebstrap: base images made from Debian packages (the machine's configured Debian sources).
 set -euo pipefail
 log() { printf '[setup-node] %s\n' "$*" >&2; }
 
-packages=(runc containernetworking-plugins iptables conntrack busybox-static docker-registry skopeo apache2-utils)
+packages=(runc containernetworking-plugins iptables conntrack busybox-static docker-registry skopeo apache2-utils mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -139,14 +139,18 @@ export function containerdHostsToml(state: RegistryState): string {
 `;
 }
 
-/** Copies an OCI archive into the registry with skopeo, over TLS with the cluster's CA and its auth file. */
+/**
+ * Copies an OCI archive into the registry with skopeo, over TLS with the cluster's CA and its auth
+ * file; returns the digest of the manifest as the registry stores it.
+ */
 export async function pushArchive(options: {
   registry: RegistryState;
   archive: string;
   repository: string;
   tag: string;
-}): Promise<void> {
+}): Promise<string> {
   const target = `${options.registry.address}/${options.repository}:${options.tag}`;
+  const digestFile = `${options.archive}.pushed-digest`;
   await run(
     'skopeo',
     [
@@ -156,6 +160,8 @@ export async function pushArchive(options: {
       options.registry.certDir,
       '--dest-authfile',
       options.registry.authFile,
+      '--digestfile',
+      digestFile,
       `oci-archive:${options.archive}`,
       `docker://${target}`,
     ],
@@ -167,4 +173,5 @@ export async function pushArchive(options: {
       { cause: error },
     );
   });
+  return (await readFile(digestFile, 'utf8')).trim();
 }
