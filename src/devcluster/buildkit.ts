@@ -87,6 +87,8 @@ export interface BuildOptions {
   /** Where buildctl writes its metadata (the pushed digest); a folder of the caller's. */
   readonly workDir: string;
   readonly timeoutMs?: number;
+  /** Stages or images replaced by local folders (BuildKit's named contexts), e.g. `{ tools: '/dir' }`. */
+  readonly namedContexts?: Readonly<Record<string, string>>;
   /** Build every step again instead of reusing BuildKit's cache. Default false. */
   readonly noCache?: boolean;
 }
@@ -110,6 +112,11 @@ export async function buildAndPush(options: BuildOptions): Promise<{ reference: 
     'plain',
     '--frontend',
     'dockerfile.v0',
+    // Use BuildKit's built-in Dockerfile frontend: a `# syntax=` line would fetch a frontend image
+    // from an outside registry, which build steps here cannot reach (an option named cmdline tells
+    // the frontend it has already been chosen).
+    '--opt',
+    'cmdline=builtin',
     '--local',
     `context=${options.context}`,
     '--local',
@@ -117,6 +124,12 @@ export async function buildAndPush(options: BuildOptions): Promise<{ reference: 
     '--opt',
     'build-arg:SOURCE_DATE_EPOCH=0',
     ...Object.entries(options.buildArgs ?? {}).flatMap(([k, v]) => ['--opt', `build-arg:${k}=${v}`]),
+    ...Object.entries(options.namedContexts ?? {}).flatMap(([name, dir]) => [
+      '--local',
+      `${name}=${dir}`,
+      '--opt',
+      `context:${name}=local:${name}`,
+    ]),
     '--output',
     `type=image,name=${name},push=true,rewrite-timestamp=true,oci-mediatypes=true`,
     '--metadata-file',

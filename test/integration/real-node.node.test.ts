@@ -15,6 +15,8 @@ import { CapstanError } from '../../src/core/errors.ts';
 import { attach, down, up, type LocalCluster } from '../../src/devcluster/cluster.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import { cgroupRoot, LOCAL_IMAGES, NODE_NETWORK, netnsName } from '../../src/devcluster/node-config.ts';
+import { publishBaseImages, type PublishedBaseImages } from '../../src/devcluster/base-images.ts';
+import { buildCapstanImage } from '../../src/devcluster/capstan-image.ts';
 import { buildAndPush, buildkitPaths } from '../../src/devcluster/buildkit.ts';
 import { pushArchive, registryPassword } from '../../src/devcluster/registry.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
@@ -39,6 +41,7 @@ const MACHINE_PATHS = [
   '/var/lib/buildkit',
 ];
 let machinePathsBefore: string[];
+let images: PublishedBaseImages | undefined;
 
 /** The machine's own interfaces and their addresses, one `name address` line each. */
 async function machineAddresses(): Promise<string[]> {
@@ -310,6 +313,102 @@ describe('a real node in the dev cluster', () => {
       (await kubectl(cluster, ['logs', '-n', namespace, 'built'])).trim(),
       'built by buildkit: hello',
     );
+  });
+
+  it('base images from Debian packages: the Node.js runtime runs node and git as a non-root pod; the static base runs as non-root', async () => {
+    const node = cluster.state.realNode;
+    const registry = node?.registry;
+    assert.ok(node && registry);
+    assert.match(process.version, /^v24\./, 'the tests run the Node.js 24 binary that goes into the image');
+    images = await publishBaseImages({
+      registry,
+      workDir: join(node.paths.images, 'base'),
+      nodeBinary: process.execPath,
+      progress: (line) => process.stderr.write(`[base-images] ${line}\n`),
+    });
+    await kube.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'node-runtime' },
+        spec: onRealNode({
+          restartPolicy: 'Never',
+          imagePullSecrets: [{ name: 'registry' }],
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
+          containers: [
+            {
+              name: 'main',
+              image: images.nodeRuntime,
+              command: ['/bin/sh', '-c', 'node -e "console.log(process.version)"; git --version; id -u'],
+            },
+          ],
+        }),
+      },
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedPod({ namespace, name: 'node-runtime' })).status?.phase ===
+        'Succeeded',
+      { what: 'the Node.js runtime pod to succeed', timeoutMs: 120_000, intervalMs: 500 },
+    );
+    const lines = (await kubectl(cluster, ['logs', '-n', namespace, 'node-runtime'])).trim().split('\n');
+    assert.equal(lines[0], process.version);
+    assert.match(lines[1] ?? '', /^git version 2\./);
+    assert.equal(lines[2], '65532');
+    const config = JSON.parse(
+      (
+        await run('skopeo', [
+          'inspect',
+          '--config',
+          '--cert-dir',
+          registry.certDir,
+          '--authfile',
+          registry.authFile,
+          `docker://${images.static}`,
+        ])
+      ).stdout,
+    ) as { config?: { User?: string; Env?: string[] } };
+    assert.equal(config.config?.User, '65532:65532');
+  });
+
+  it('the project’s Dockerfile builds with BuildKit on the Node.js runtime image, without network, and the image runs as user 10001', async () => {
+    const node = cluster.state.realNode;
+    const registry = node?.registry;
+    assert.ok(node && registry && images, 'the base images were built by the test before');
+    const built = await buildCapstanImage({
+      registry,
+      buildctl: join(node.buildkitBinDir, 'buildctl'),
+      socket: buildkitPaths(node.paths).socket,
+      runtimeBase: images.nodeRuntime,
+      toolsBinDir: cluster.state.binDir,
+      workDir: join(node.paths.images, 'capstan'),
+      progress: (line) => process.stderr.write(`[capstan-image] ${line}\n`),
+    });
+    assert.match(built.reference, /\/capstan\/capstan@sha256:[0-9a-f]{64}$/);
+    await kube.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'capstan-cli' },
+        spec: onRealNode({
+          restartPolicy: 'Never',
+          imagePullSecrets: [{ name: 'registry' }],
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001 },
+          containers: [
+            {
+              name: 'main',
+              image: built.reference,
+              args: ['--help'],
+              securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+            },
+          ],
+        }),
+      },
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedPod({ namespace, name: 'capstan-cli' })).status?.phase === 'Succeeded',
+      { what: 'capstan --help in the built image', timeoutMs: 120_000, intervalMs: 500 },
+    );
+    assert.match(await kubectl(cluster, ['logs', '-n', namespace, 'capstan-cli']), /Usage: capstan/);
   });
 
   it('an image the registry does not have, or may not give, leaves the pod in ErrImagePull / ImagePullBackOff', async () => {
