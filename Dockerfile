@@ -38,9 +38,11 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime-os -------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime-os
-# git for the sources, openssh-client for ssh:// repositories, ca-certificates for https.
+# git for the sources, openssh-client for ssh:// repositories, ca-certificates for https, bubblewrap
+# for the render sandbox (kustomize and helm see only the checkout and no network; it needs user
+# namespaces, which the pod's seccomp profile must allow).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 capstan \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin capstan

@@ -13,8 +13,15 @@ import { pushArchive, type RegistryState } from './registry.ts';
  */
 
 export const DEBIAN_SUITE = 'bookworm';
-/** What the Node.js runtime needs beside node itself (libstdc++), and what the agent runs (git, ssh). */
-export const NODE_RUNTIME_PACKAGES = ['ca-certificates', 'tzdata', 'libstdc++6', 'git', 'openssh-client'];
+/** What the Node.js runtime needs beside node itself (libstdc++), and what the agent runs (git, ssh, bubblewrap for the render sandbox). */
+export const NODE_RUNTIME_PACKAGES = [
+  'ca-certificates',
+  'tzdata',
+  'libstdc++6',
+  'git',
+  'openssh-client',
+  'bubblewrap',
+];
 /** A numeric non-root user, as Kubernetes' runAsNonRoot checks. */
 export const NONROOT = { uid: 65532, name: 'nonroot' } as const;
 

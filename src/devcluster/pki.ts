@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './exec.ts';
 
@@ -159,8 +159,4 @@ export async function signLoopbackServerCertificate(
       'subjectAltName=DNS:localhost,IP:127.0.0.1',
     ].join('\n'),
   );
-}
-
-export async function readPem(path: string): Promise<string> {
-  return readFile(path, 'utf8');
 }
