@@ -10,9 +10,16 @@
 #   deps     the production node_modules, exactly as package-lock.json pins them
 #   runtime  node, git and ssh (the agent runs git), the tools, the dependencies and the sources
 # Override the base images (e.g. to pin digests) with --build-arg NODE_IMAGE=... / GO_IMAGE=...
+#
+# Without network (the dev cluster's BuildKit, docs/real-node.md): RUNTIME_BASE names an image that
+# already holds node, git, openssh-client and ca-certificates (the cluster's Debian-based
+# capstan/node:24), so the runtime-os stage is not built; the `tools` and `deps` stages are given as
+# named build contexts (--build-context tools=DIR with out/kustomize and out/helm, deps=DIR with
+# app/node_modules), so their RUN steps are not run either.
 
 ARG NODE_IMAGE=node:24-trixie-slim
 ARG GO_IMAGE=golang:1.26
+ARG RUNTIME_BASE=runtime-os
 
 # ---- tools ------------------------------------------------------------------------------------
 FROM ${GO_IMAGE} AS tools
@@ -29,18 +36,21 @@ COPY package.json package-lock.json ./
 # No install scripts: none of the production dependencies needs one.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-# ---- runtime ----------------------------------------------------------------------------------
-FROM ${NODE_IMAGE} AS runtime
+# ---- runtime-os -------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime-os
 # git for the sources, openssh-client for ssh:// repositories, ca-certificates for https, bubblewrap
 # for the render sandbox (kustomize and helm see only the checkout and no network; it needs user
 # namespaces, which the pod's seccomp profile must allow).
-# The user is numeric (10001) so that Kubernetes can verify runAsNonRoot; src/contracts/install.ts
-# runs the pod with the same id (AGENT_UID).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client ca-certificates bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 capstan \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin capstan
+
+# ---- runtime ----------------------------------------------------------------------------------
+# The user is numeric (10001) so that Kubernetes can verify runAsNonRoot; src/contracts/install.ts
+# runs the pod with the same id (AGENT_UID).
+FROM ${RUNTIME_BASE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     CAPSTAN_KUSTOMIZE=/usr/local/bin/kustomize \

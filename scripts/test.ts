@@ -1,6 +1,6 @@
 // The whole test suite, tier by tier: static checks, unit (pure), integration (real cluster, real git),
-// e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
-// any failure. Usage: node scripts/test.ts [--tier unit|integration|e2e] [--keep-cluster]
+// node (a real node: containers that run, as root), e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
+// any failure. Usage: node scripts/test.ts [--tier unit|integration|node|e2e] [--keep-cluster]
 import { spawn } from 'node:child_process';
 import { existsSync, globSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -11,9 +11,10 @@ import { attach, down, up } from '../src/devcluster/cluster.ts';
 import { clusterPaths } from '../src/devcluster/layout.ts';
 import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
+import { nodeTestClusterName } from '../src/testing/real-node.ts';
 import { exitWithUsageOnHelp } from './usage.ts';
 
-const TIERS = ['unit', 'integration', 'e2e'] as const;
+const TIERS = ['unit', 'integration', 'node', 'e2e'] as const;
 type Tier = (typeof TIERS)[number];
 
 interface TierResult {
@@ -186,7 +187,9 @@ async function integration(): Promise<void> {
   }
   try {
     const env = { ...process.env, [TEST_CLUSTER_ENV]: name };
-    const regular = filesOf('test/integration/**/*.test.ts').filter((f) => !f.endsWith('.fault.test.ts'));
+    const regular = filesOf('test/integration/**/*.test.ts').filter(
+      (f) => !f.endsWith('.fault.test.ts') && !f.endsWith('.node.test.ts'),
+    );
     const faults = filesOf('test/integration/**/*.fault.test.ts');
     const a = await runNodeTests('integration', regular, { concurrency: 2, env });
     // Fault tests stop and restart parts of the shared cluster: one file at a time, after the rest.
@@ -203,6 +206,19 @@ async function integration(): Promise<void> {
       console.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
     }
     held.release();
+  }
+}
+
+/** The real node's tests (*.node.test.ts): one file at a time, on a cluster of their own that they start and remove. */
+async function node(): Promise<void> {
+  banner('node tests (a real node: containerd, kubelet, kube-proxy in a namespace of their own; needs root)');
+  try {
+    results.push(
+      await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), { concurrency: 1 }),
+    );
+  } finally {
+    // The last test removes the cluster; a run that failed before it must not leave the node behind.
+    if (!values['keep-cluster']) await down(nodeTestClusterName()).catch(() => undefined);
   }
 }
 
@@ -227,6 +243,7 @@ if (!values['no-checks'] && values.tier === undefined) await checks();
 for (const tier of selected) {
   if (tier === 'unit') await unit();
   if (tier === 'integration') await integration();
+  if (tier === 'node') await node();
   if (tier === 'e2e') await e2e();
 }
 

@@ -133,6 +133,17 @@ export const ERROR_CODES = [
   'EXEC_TIMEOUT',
   'GITSERVER_BAD_NAME',
   'GITSERVER_BAD_PATH',
+  // The dev cluster's real node, its registry and image builds (docs/real-node.md)
+  'DEVCLUSTER_NODE_LEFTOVERS',
+  'NODE_PREREQUISITES',
+  'NODE_NETNS_EXISTS',
+  'NODE_BUSYBOX_MISSING',
+  'NODE_START',
+  'REGISTRY_CREDENTIALS',
+  'REGISTRY_PUSH_FAILED',
+  'IMAGE_BUILD_FAILED',
+  'BASE_IMAGE_NO_SOURCES',
+  'BASE_IMAGE_BUILD_FAILED',
 
   // The command line
   'USAGE',

@@ -36,9 +36,22 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
     await assertBinaries(given);
     return given;
   }
+  return runBuildScript(BUILD_SCRIPT, 'build-binaries', options);
+}
+
+/**
+ * Runs one of the project's build scripts (scripts/build-*.sh: a versioned cache, locked against parallel
+ * builds) and returns the folder it prints. `tag` is the script's log prefix (`[tag] ...`, `tag: error: ...`).
+ */
+export function runBuildScript(
+  script: string,
+  tag: string,
+  options: EnsureBinariesOptions = {},
+): Promise<string> {
+  const env = options.env ?? process.env;
   const progress = options.progress ?? (() => undefined);
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [BUILD_SCRIPT], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let lastLines: string[] = [];
     let downloads = 0;
@@ -54,13 +67,13 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
           continue;
         }
         lastLines = [...lastLines.slice(-19), line];
-        if (line.startsWith('[build-binaries]')) progress(line.replace('[build-binaries] ', ''));
-        else if (line.startsWith('build-binaries: error:')) progress(line);
+        if (line.startsWith(`[${tag}]`)) progress(line.replace(`[${tag}] `, ''));
+        else if (line.startsWith(`${tag}: error:`)) progress(line);
       }
     });
     child.on('error', (error) => {
       reject(
-        new CapstanError('BINARIES_BUILD_FAILED', `cannot run ${BUILD_SCRIPT}: ${error.message}`, {
+        new CapstanError('BINARIES_BUILD_FAILED', `cannot run ${script}: ${error.message}`, {
           cause: error,
         }),
       );
@@ -70,15 +83,12 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
         resolvePromise(stdout.trim().split('\n').pop() ?? '');
         return;
       }
-      const message = lastLines
-        .find((l) => l.startsWith('build-binaries: error:'))
-        ?.replace('build-binaries: error: ', '');
+      const message = lastLines.find((l) => l.startsWith(`${tag}: error:`))?.replace(`${tag}: error: `, '');
       const codeName = code === 3 ? 'GO_TOOLCHAIN_MISSING' : 'BINARIES_BUILD_FAILED';
       reject(
         new CapstanError(
           codeName,
-          message ??
-            `building the Kubernetes binaries failed (exit ${code ?? 'signal'}):\n${lastLines.join('\n')}`,
+          message ?? `${script} failed (exit ${code ?? 'signal'}):\n${lastLines.join('\n')}`,
         ),
       );
     });
@@ -96,4 +106,35 @@ export async function assertBinaries(dir: string): Promise<void> {
       );
     }
   }
+}
+
+/** The programs a real node runs (scripts/build-node.sh); runc, iptables and the CNI plugins are Debian's. */
+export const NODE_BINARIES = [
+  'kubelet',
+  'kube-proxy',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'capstan-node-forward',
+  'capstan-pause',
+] as const;
+export type NodeBinaryName = (typeof NODE_BINARIES)[number];
+
+export const NODE_BUILD_SCRIPT = resolve(import.meta.dirname, '..', '..', 'scripts', 'build-node.sh');
+
+/** The folder of the real node's programs, built from Go modules on first use. `CAPSTAN_NODE_BIN_DIR` points at a ready one. */
+export async function ensureNodeBinaries(options: EnsureBinariesOptions = {}): Promise<string> {
+  const given = (options.env ?? process.env)['CAPSTAN_NODE_BIN_DIR'];
+  const dir = given ?? (await runBuildScript(NODE_BUILD_SCRIPT, 'build-node', options));
+  for (const name of NODE_BINARIES) {
+    try {
+      await access(join(dir, name), constants.X_OK);
+    } catch {
+      throw new CapstanError(
+        'BINARIES_MISSING',
+        `${join(dir, name)} is missing or not executable; run scripts/build-node.sh`,
+      );
+    }
+  }
+  return dir;
 }

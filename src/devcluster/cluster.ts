@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
@@ -9,7 +8,22 @@ import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } fr
 import { takeLock } from './lockfile.ts';
 import { createPki, type ClientName, type Pki } from './pki.ts';
 import { assertPortFree, freePorts } from './ports.ts';
-import { isRunning, startProcess, stopProcess, type ProcessRecord } from './processes.ts';
+import {
+  diedError,
+  isRunning,
+  startProcess,
+  stopProcess,
+  waitUntil,
+  type ProcessRecord,
+  type StartOptions,
+} from './processes.ts';
+import {
+  prepareRealNode,
+  removeRealNode,
+  startRealNode,
+  type RealNodeContext,
+  type RealNodeState,
+} from './real-node.ts';
 import { adminClient, type AdminClient } from './rest.ts';
 
 export interface ClusterPorts {
@@ -31,6 +45,8 @@ export interface ClusterState {
   readonly nodes: readonly string[];
   readonly startedAt: string;
   readonly processes: readonly ProcessRecord[];
+  /** Present when the cluster has a real node (`up --real-node`): what `down` must remove. */
+  readonly realNode?: RealNodeState;
 }
 
 export interface UpOptions {
@@ -44,8 +60,13 @@ export interface UpOptions {
   readonly binDir?: string;
   /** Where cluster folders live. Default: see clustersRoot(). */
   readonly root?: string;
-  /** Total time allowed for the control plane to become ready. Default 90 s. */
+  /** Total time allowed for the control plane to become ready. Default 90 s (150 s with a real node). */
   readonly readyTimeoutMs?: number;
+  /**
+   * Adds a real node beside the kwok nodes: containerd, kubelet and kube-proxy in a network namespace
+   * of their own, running pods that tolerate its taint (see docs/real-node.md). Needs root. Default false.
+   */
+  readonly realNode?: boolean;
   readonly progress?: (line: string) => void;
 }
 
@@ -227,52 +248,6 @@ async function readState(paths: ClusterPaths): Promise<ClusterState | undefined>
   }
 }
 
-/** The last lines of a component's log, to explain why it did not start. */
-function logTail(record: ProcessRecord, lines = 12): string {
-  try {
-    return readFileSync(record.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-function diedError(record: ProcessRecord): CapstanError {
-  return new CapstanError(
-    'DEVCLUSTER_COMPONENT_EXITED',
-    `${record.name} exited during start-up. Last lines of ${record.log}:\n${logTail(record)}`,
-    {
-      subject: record.name,
-    },
-  );
-}
-
-async function waitUntil(
-  record: ProcessRecord,
-  deadline: number,
-  what: string,
-  probe: () => Promise<boolean>,
-): Promise<void> {
-  const polled = await pollUntil(
-    async () => {
-      if (!isRunning(record)) throw diedError(record);
-      // An error means it is not listening yet.
-      return await probe().catch(() => false);
-    },
-    {
-      deadline,
-      intervalMs: 150,
-      time: SYSTEM_TIME,
-      stopOn: (error) => error instanceof CapstanError && error.code === 'DEVCLUSTER_COMPONENT_EXITED',
-    },
-  );
-  if (!polled.met)
-    throw new CapstanError(
-      'DEVCLUSTER_TIMEOUT',
-      `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
-      { retryable: true, subject: record.name },
-    );
-}
-
 async function waitApiServerReady(api: AdminClient, record: ProcessRecord, deadline: number): Promise<void> {
   await waitUntil(
     record,
@@ -315,6 +290,7 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   const unlock = lock(paths);
   const started: ProcessRecord[] = [];
+  let realNode: RealNodeState | undefined;
   try {
     const previous = await readState(paths);
     const running = previous?.processes.filter((p) => isRunning(p)) ?? [];
@@ -356,17 +332,18 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
     const server = `https://127.0.0.1:${ports.apiServer}`;
     await writeComponentKubeconfigs(paths, pki, server, name);
 
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
-    const launch = (component: Component, args: string[]): ProcessRecord => {
-      const record = startProcess({
+    const track = (start: StartOptions): ProcessRecord => {
+      const record = startProcess(start);
+      started.push(record);
+      return record;
+    };
+    const launch = (component: Component, args: string[]): ProcessRecord =>
+      track({
         name: component,
         binary: join(binDir, component),
         args,
         log: join(paths.logs, `${component}.log`),
       });
-      started.push(record);
-      return record;
-    };
     const saveState = (nodes: readonly string[]) =>
       writeState(paths, {
         version: 1,
@@ -377,7 +354,27 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
         nodes,
         startedAt: new Date(t0).toISOString(),
         processes: started,
+        ...(realNode ? { realNode } : {}),
       });
+
+    const nodeContext: RealNodeContext = {
+      clusterName: name,
+      clusterRoot: paths.root,
+      apiServerPort: ports.apiServer,
+      pki,
+      server,
+      logs: paths.logs,
+      launch: track,
+      say,
+    };
+    const prepared =
+      options.realNode === true
+        ? await prepareRealNode(nodeContext, async (state) => {
+            realNode = state;
+            await saveState([]);
+          })
+        : undefined;
+    const deadline = Date.now() + (options.readyTimeoutMs ?? (prepared ? 150_000 : 90_000));
 
     say(`starting etcd on 127.0.0.1:${ports.etcdClient}`);
     const etcd = launch('etcd', etcdArgs(paths, ports));
@@ -390,7 +387,10 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
     });
 
     say(`starting kube-apiserver on ${server}`);
-    const apiserver = launch('kube-apiserver', apiServerArgs(paths, pki, ports));
+    const apiserver = launch('kube-apiserver', [
+      ...apiServerArgs(paths, pki, ports),
+      ...(prepared?.apiServerArgs ?? []),
+    ]);
     await saveState([]);
     const api = adminForPaths(paths, server);
     await waitApiServerReady(api, apiserver, deadline);
@@ -414,13 +414,18 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
       async () =>
         (await api.call('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
     );
+    if (prepared) {
+      await startRealNode(nodeContext, prepared.state, api, deadline);
+      nodes.push(prepared.state.nodeName);
+    }
     await saveState(nodes);
-    say(`ready: ${nodeCount} node(s) Ready, API server ${server}`);
+    say(`ready: ${nodes.length} node(s) Ready, API server ${server}`);
     const state = await readState(paths);
     if (!state) throw new CapstanError('DEVCLUSTER_STATE', `cannot read ${paths.state}`);
     return new LocalCluster(paths, state);
   } catch (error) {
     // Nothing half-started stays behind.
+    if (realNode) await removeRealNode(name, realNode, started);
     for (const record of started.reverse()) await stopProcess(record, { graceMs: 5000 });
     if (started.length > 0)
       await writeState(paths, {
@@ -640,6 +645,15 @@ export async function down(name = 'dev', root: string = clustersRoot()): Promise
   const unlock = lock(paths);
   try {
     const stopped: string[] = [];
+    if (state.realNode) {
+      const node = await removeRealNode(name, state.realNode, state.processes);
+      stopped.push(...node.stopped);
+      if (node.left.length > 0)
+        throw new CapstanError(
+          'DEVCLUSTER_NODE_LEFTOVERS',
+          `the real node of cluster '${name}' left behind: ${node.left.join('; ')}; run down again, or remove them by hand`,
+        );
+    }
     // Reverse start order: kwok and the controllers first, etcd last.
     for (const record of [...state.processes].reverse()) {
       if (isRunning(record)) {
@@ -647,7 +661,8 @@ export async function down(name = 'dev', root: string = clustersRoot()): Promise
         stopped.push(record.name);
       }
     }
-    await writeState(paths, { ...state, nodes: [], processes: [] });
+    const { realNode: _removed, ...rest } = state;
+    await writeState(paths, { ...rest, nodes: [], processes: [] });
     return { stopped };
   } finally {
     unlock();

@@ -27,6 +27,12 @@ const CLIENT_SUBJECTS: Readonly<Record<ClientName, string>> = {
   kwok: '/O=system:masters/CN=kwok-controller',
 };
 
+const CLIENT_EXTENSIONS = [
+  'basicConstraints=CA:FALSE',
+  'keyUsage=critical,digitalSignature,keyEncipherment',
+  'extendedKeyUsage=clientAuth',
+].join('\n');
+
 async function writeKey(path: string): Promise<void> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   await writeFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
@@ -101,17 +107,12 @@ export async function createPki(dir: string): Promise<Pki> {
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1',
+      'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1,IP:10.200.0.1',
     ].join('\n'),
   );
-  const clientExt = [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=clientAuth',
-  ].join('\n');
   const clients = {} as Record<ClientName, { cert: string; key: string }>;
   for (const [name, subject] of Object.entries(CLIENT_SUBJECTS) as [ClientName, string][]) {
-    clients[name] = await sign(ca, `client-${name}`, subject, clientExt);
+    clients[name] = await sign(ca, `client-${name}`, subject, CLIENT_EXTENSIONS);
   }
   const serviceAccountKey = join(dir, 'service-account.key');
   const serviceAccountPub = join(dir, 'service-account.pub');
@@ -128,4 +129,34 @@ export async function createPki(dir: string): Promise<Pki> {
     serviceAccountPub,
     clients,
   };
+}
+
+/**
+ * One more client certificate signed by the cluster's CA (the real node's kubelet and kube-proxy, the
+ * API server's client to kubelets). `subject` is an openssl subject: /O=group/CN=user.
+ */
+export async function signClientCertificate(
+  pki: Pick<Pki, 'dir' | 'caCert' | 'caKey'>,
+  base: string,
+  subject: string,
+): Promise<{ cert: string; key: string }> {
+  return sign(pki, `client-${base}`, subject, CLIENT_EXTENSIONS);
+}
+
+/** A serving certificate signed by the cluster's CA for loopback (the local image registry). */
+export async function signLoopbackServerCertificate(
+  pki: Pick<Pki, 'dir' | 'caCert' | 'caKey'>,
+  base: string,
+): Promise<{ cert: string; key: string }> {
+  return sign(
+    pki,
+    base,
+    `/CN=${base}`,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ].join('\n'),
+  );
 }

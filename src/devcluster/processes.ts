@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
+import { CapstanError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 
 /** A process that a local cluster started, as recorded in its state file. */
 export interface ProcessRecord {
@@ -13,6 +15,8 @@ export interface ProcessRecord {
 export interface StartOptions {
   readonly name: string;
   readonly binary: string;
+  /** A program and its arguments that start `binary` (e.g. nsenter into the node's namespaces); it must exec it. */
+  readonly launcher?: readonly string[];
   readonly args: readonly string[];
   readonly log: string;
   readonly cwd?: string;
@@ -26,12 +30,20 @@ export interface StartOptions {
 export function startProcess(options: StartOptions): ProcessRecord {
   const fd = openSync(options.log, 'a');
   try {
-    const child = spawn(options.binary, options.args, {
-      cwd: options.cwd,
-      env: options.env ?? { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },
-      stdio: ['ignore', fd, fd],
-      detached: true,
-    });
+    const [launcher, ...launcherArgs] = options.launcher ?? [];
+    const child = spawn(
+      launcher ?? options.binary,
+      launcher === undefined ? options.args : [...launcherArgs, options.binary, ...options.args],
+      {
+        cwd: options.cwd,
+        env: options.env ?? {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          HOME: process.env['HOME'] ?? '/',
+        },
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      },
+    );
     if (child.pid === undefined) throw new Error(`cannot start ${options.binary}`);
     child.on('error', () => undefined);
     child.unref();
@@ -85,6 +97,7 @@ function processState(pid: number): string | undefined {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const SYSTEM_TIME = { now: () => new Date(), sleep };
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -118,4 +131,50 @@ export async function stopProcess(record: ProcessRecord, options: StopOptions = 
     }
     await sleep(50);
   }
+}
+
+/** The last lines of a component's log, to explain why it did not start. */
+export function logTail(record: ProcessRecord, lines = 12): string {
+  try {
+    return readFileSync(record.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function diedError(record: ProcessRecord): CapstanError {
+  return new CapstanError(
+    'DEVCLUSTER_COMPONENT_EXITED',
+    `${record.name} exited during start-up. Last lines of ${record.log}:\n${logTail(record)}`,
+    {
+      subject: record.name,
+    },
+  );
+}
+
+export async function waitUntil(
+  record: ProcessRecord,
+  deadline: number,
+  what: string,
+  probe: () => Promise<boolean>,
+): Promise<void> {
+  const polled = await pollUntil(
+    async () => {
+      if (!isRunning(record)) throw diedError(record);
+      // An error means it is not listening yet.
+      return await probe().catch(() => false);
+    },
+    {
+      deadline,
+      intervalMs: 150,
+      time: SYSTEM_TIME,
+      stopOn: (error) => error instanceof CapstanError && error.code === 'DEVCLUSTER_COMPONENT_EXITED',
+    },
+  );
+  if (!polled.met)
+    throw new CapstanError(
+      'DEVCLUSTER_TIMEOUT',
+      `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
+      { retryable: true, subject: record.name },
+    );
 }

@@ -98,7 +98,13 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 }
 
 /** Starts (or finds running) every part of the demo and waits until the sample applications are Synced and Healthy. */
-export async function demoUp(progress: (line: string) => void): Promise<DemoSummary> {
+export async function demoUp(
+  progress: (line: string) => void,
+  options: {
+    /** Start the control plane with a real node (containers that run) beside the kwok nodes. Default false. */
+    readonly realNode?: boolean;
+  } = {},
+): Promise<DemoSummary> {
   const t0 = Date.now();
   const say = (line: string) => {
     progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
@@ -106,7 +112,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
   const dir = demoDir();
   await mkdir(join(dir, 'logs'), { recursive: true, mode: 0o700 });
   // 1. The control plane.
-  const cluster = await controlPlane(say);
+  const cluster = await controlPlane(say, { realNode: options.realNode === true });
   // 2. The git server, with the demo configuration as the repository demo-config.
   const { state: withGit, git } = await gitServer(dir, await readState(), say);
   const repoURL = `${git.url}/demo-config.git`;
@@ -148,7 +154,10 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
 }
 
 /** The demo's control plane: the running one, or a fresh one. */
-async function controlPlane(say: (line: string) => void): Promise<LocalCluster> {
+async function controlPlane(
+  say: (line: string) => void,
+  options: { realNode: boolean },
+): Promise<LocalCluster> {
   const running = await attach(CLUSTER);
   if (running) {
     say(`the local control plane '${CLUSTER}' is running`);
@@ -157,6 +166,7 @@ async function controlPlane(say: (line: string) => void): Promise<LocalCluster> 
   say(`starting the local control plane '${CLUSTER}'`);
   return up({
     name: CLUSTER,
+    realNode: options.realNode,
     progress: (l) => {
       say(`  ${l}`);
     },

@@ -2,12 +2,16 @@ import { parseArgs } from 'node:util';
 import { demoDown, demoUp } from '../../main/demo.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 
-export const DEMO_HELP = `Usage: capstan demo up|down [-o table|json|yaml]
+export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [-o table|json|yaml]
 
 up     a real local control plane, a git server holding the demo configuration (plain YAML, a
        Kustomize overlay, a Helm chart), the Capstan agent, and one Application per example; waits
        until they are Synced and Healthy, then prints where to look. Running parts are reused.
 down   stops the agent, the git server and the control plane of the demo.
+
+--real-node  (up) the control plane gets a real node beside its kwok nodes: containerd, kubelet and
+             kube-proxy in a network namespace of their own, and a local image registry (needs root;
+             see docs/real-node.md). Applies when the demo's control plane starts.
 `;
 
 export async function demo(argv: readonly string[]): Promise<number> {
@@ -15,7 +19,11 @@ export async function demo(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: rest,
     strict: true,
-    options: { output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+      'real-node': { type: 'boolean' },
+    },
   });
   if (command === undefined || command === '--help' || command === '-h' || values.help === true) {
     process.stdout.write(DEMO_HELP);
@@ -30,7 +38,9 @@ export async function demo(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   if (command !== 'up') throw new UsageError(`unknown demo command '${command}' (expected up or down)`);
-  const summary = await demoUp((line) => process.stderr.write(`${line}\n`));
+  const summary = await demoUp((line) => process.stderr.write(`${line}\n`), {
+    realNode: values['real-node'] === true,
+  });
   const kubectl = `kubectl --kubeconfig ${summary.kubeconfig}`;
   const cloneUrl = summary.gitUrl.replace('://', `://${summary.gitUsername}@`);
   print(format, summary, () =>

@@ -20,6 +20,9 @@ Options:
   --name NAME        cluster name (default: dev); several clusters run side by side
   --port PORT        (up) the API server's port on 127.0.0.1 (default: a free port)
   --nodes N          (up) number of fake nodes (default: 2)
+  --real-node        (up) add a real node beside the kwok nodes: containerd, kubelet and kube-proxy
+                     in a network namespace of their own; pods that tolerate the taint
+                     capstan.dev/real-node run there as real processes (needs root; docs/real-node.md)
   -o, --output FMT   table, json or yaml (up, status)
   -h, --help         this help
 
@@ -50,6 +53,7 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
       name: { type: 'string' },
       port: { type: 'string' },
       nodes: { type: 'string' },
+      'real-node': { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -68,20 +72,32 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
         name,
         ...(port === undefined ? {} : { apiServerPort: port }),
         ...(nodes === undefined ? {} : { nodes }),
+        realNode: values['real-node'] === true,
         progress: (line) => process.stderr.write(`${line}\n`),
       });
+      const registry = cluster.state.realNode?.registry;
       const summary = {
         name: cluster.name,
         server: cluster.server,
         kubeconfig: cluster.adminKubeconfig,
         nodes: cluster.state.nodes,
         folder: cluster.paths.root,
+        ...(registry
+          ? {
+              registry: { address: registry.address, authFile: registry.authFile, certDir: registry.certDir },
+            }
+          : {}),
       };
       print(format, summary, () =>
         [
           `Cluster '${cluster.name}' is up: ${cluster.server}, ${cluster.state.nodes.length} node(s) Ready.`,
           `  kubeconfig: ${cluster.adminKubeconfig}`,
           `  logs:       ${cluster.paths.logs}`,
+          ...(registry
+            ? [
+                `  registry:   ${registry.address} (skopeo inspect --authfile ${registry.authFile} --cert-dir ${registry.certDir} docker://${registry.address}/NAME:TAG)`,
+              ]
+            : []),
           '',
           'Try:',
           `  kubectl --kubeconfig ${cluster.adminKubeconfig} get nodes`,

@@ -1,0 +1,3 @@
+module capstan.dev/node
+
+go 1.26.0

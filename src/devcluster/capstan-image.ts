@@ -1,0 +1,70 @@
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CapstanError } from '../core/errors.ts';
+import { buildAndPush } from './buildkit.ts';
+import { cleanEnv, run } from './exec.ts';
+import type { RegistryState } from './registry.ts';
+
+/** The repository's root: the build context of the project's Dockerfile (.dockerignore allows package files, bin/, src/). */
+export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..');
+
+export interface CapstanImageOptions {
+  readonly registry: RegistryState;
+  readonly buildctl: string;
+  readonly socket: string;
+  /** An image with node, git, ssh and CA certificates (publishBaseImages' Node.js runtime), by digest. */
+  readonly runtimeBase: string;
+  /** The control plane's binary folder: kustomize and helm come from there, at the pinned versions. */
+  readonly toolsBinDir: string;
+  readonly workDir: string;
+  readonly progress?: (line: string) => void;
+}
+
+/**
+ * Builds the project's Dockerfile with the cluster's BuildKit, without network: the runtime base is
+ * the cluster's Node.js image, the `tools` stage is the pinned kustomize and helm already built here,
+ * the `deps` stage is `npm ci --omit=dev` run on this machine (npm's own client, from package-lock.json).
+ * Pushes `capstan/capstan:dev` and returns its reference by digest.
+ */
+export async function buildCapstanImage(
+  options: CapstanImageOptions,
+): Promise<{ reference: string; digest: string }> {
+  const say = options.progress ?? (() => undefined);
+  const tools = join(options.workDir, 'tools');
+  await rm(tools, { recursive: true, force: true });
+  await mkdir(join(tools, 'out'), { recursive: true });
+  for (const tool of ['kustomize', 'helm'])
+    await copyFile(join(options.toolsBinDir, tool), join(tools, 'out', tool));
+
+  const deps = join(options.workDir, 'deps');
+  await mkdir(join(deps, 'app'), { recursive: true });
+  for (const file of ['package.json', 'package-lock.json'])
+    await copyFile(join(REPOSITORY_ROOT, file), join(deps, 'app', file));
+  say('installing the production dependencies (npm ci --omit=dev)');
+  try {
+    await run(
+      'npm',
+      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
+      {
+        cwd: join(deps, 'app'),
+        timeoutMs: 600_000,
+        env: cleanEnv(),
+      },
+    );
+  } catch (error) {
+    throw new CapstanError('IMAGE_BUILD_FAILED', `npm ci --omit=dev failed in ${join(deps, 'app')}`, {
+      cause: error,
+    });
+  }
+  say('building the Dockerfile with BuildKit');
+  return buildAndPush({
+    buildctl: options.buildctl,
+    socket: options.socket,
+    registry: options.registry,
+    context: REPOSITORY_ROOT,
+    buildArgs: { RUNTIME_BASE: options.runtimeBase },
+    namedContexts: { tools, deps },
+    image: 'capstan/capstan:dev',
+    workDir: join(options.workDir, 'build'),
+  });
+}

@@ -1,0 +1,380 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CapstanError } from '../core/errors.ts';
+import { ensureNodeBinaries } from './binaries.ts';
+import { buildkitdConfig, buildkitPaths, ensureBuildkitBinaries } from './buildkit.ts';
+import { run } from './exec.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import {
+  cniConfig,
+  containerdConfig,
+  egressSelectorConfig,
+  kubeletConfig,
+  kubeProxyConfig,
+  NODE_NETWORK,
+  nodePaths,
+  REAL_NODE,
+  type NodePaths,
+} from './node-config.ts';
+import {
+  assertNodePrerequisites,
+  CNI_BIN,
+  createCgroupRoot,
+  createMountNamespace,
+  createNodeNetns,
+  killAll,
+  processesInCgroups,
+  processesInMountNamespace,
+  removeCgroupRoot,
+  removeMountNamespace,
+  removeNodeNetns,
+  RUNC,
+} from './node-host.ts';
+import { buildBusyboxImage, buildPauseImage, importImage } from './node-images.ts';
+import { signClientCertificate, type Pki } from './pki.ts';
+import { isRunning, stopProcess, waitUntil, type ProcessRecord, type StartOptions } from './processes.ts';
+import { freePort } from './ports.ts';
+import { containerdHostsToml, prepareRegistry, waitRegistryReady, type RegistryState } from './registry.ts';
+import type { AdminClient } from './rest.ts';
+
+/** What `up --real-node` records so that `down` removes every piece of the node. */
+export interface RealNodeState {
+  readonly nodeName: string;
+  readonly netns: string;
+  readonly binDir: string;
+  /** buildkitd and buildctl (scripts/build-buildkit.sh). */
+  readonly buildkitBinDir: string;
+  readonly paths: NodePaths;
+  /** Folders created on the machine because a bind mount needed a target (removed by down). */
+  readonly createdDirs: readonly string[];
+  /** The cluster's image registry (TLS with the cluster's CA, basic auth), on loopback and in the namespace. */
+  readonly registry?: RegistryState;
+}
+
+export interface RealNodeContext {
+  readonly clusterName: string;
+  readonly clusterRoot: string;
+  readonly apiServerPort: number;
+  readonly pki: Pki;
+  readonly server: string;
+  readonly logs: string;
+  /** Starts a process and records it with the cluster's other processes. */
+  readonly launch: (options: StartOptions) => ProcessRecord;
+  readonly say: (line: string) => void;
+}
+
+export interface PreparedNode {
+  readonly state: RealNodeState;
+  /** Flags the API server needs: its advertised address inside the namespace, egress through the forwarder. */
+  readonly apiServerArgs: readonly string[];
+  readonly forwarder: ProcessRecord;
+}
+
+const NODE_PROCESSES = [
+  'kube-proxy',
+  'kubelet',
+  'buildkitd',
+  'containerd',
+  'node-forwarder',
+  'registry',
+] as const;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Before the API server starts: the node's programs, its network and mount namespaces, its cgroups and
+ * the forwarder that joins the namespace to the machine's loopback. Every piece is recorded in the
+ * returned state at once, so a failure part-way is undone by removeRealNode.
+ */
+export async function prepareRealNode(
+  ctx: RealNodeContext,
+  record: (state: RealNodeState) => Promise<void>,
+): Promise<PreparedNode> {
+  await assertNodePrerequisites();
+  ctx.say('locating the real node binaries (built from Go modules on first use)');
+  const binDir = await ensureNodeBinaries({
+    progress: (l) => {
+      ctx.say(`  ${l}`);
+    },
+  });
+  const buildkitBinDir = await ensureBuildkitBinaries({
+    progress: (l) => {
+      ctx.say(`  ${l}`);
+    },
+  });
+  const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);
+  let state: RealNodeState = {
+    nodeName: REAL_NODE.name,
+    netns: '',
+    binDir,
+    buildkitBinDir,
+    paths,
+    createdDirs: [],
+  };
+  await rm(paths.root, { recursive: true, force: true });
+  for (const dir of [paths.config, paths.logs, paths.cniConf, paths.cniState, paths.images, paths.run])
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+
+  ctx.say(
+    `creating the node's network namespace (${NODE_NETWORK.nodeAddress}; pods ${NODE_NETWORK.podCidr})`,
+  );
+  const netns = await createNodeNetns(ctx.clusterName);
+  state = { ...state, netns };
+  await record(state);
+  ctx.say('creating its mount namespace and cgroups');
+  const createdDirs = await createMountNamespace(paths);
+  state = { ...state, createdDirs };
+  await record(state);
+  await createCgroupRoot(ctx.clusterName);
+
+  ctx.say('starting the image registry (TLS with the cluster CA, basic auth)');
+  const registry = await prepareRegistry({
+    root: paths.root,
+    pki: ctx.pki,
+    port: await freePort(),
+    logs: ctx.logs,
+  });
+  const registryProcess = ctx.launch(registry.start);
+  state = { ...state, registry: registry.state };
+  await record(state);
+  await waitRegistryReady(registry.state, registryProcess, Date.now() + 15_000);
+
+  const forwarder = await startForwarder(ctx, state);
+  const egress = join(paths.config, 'egress-selector.json');
+  await writeFile(egress, egressSelectorConfig(paths.egressSocket));
+  const kubeletClient = await signClientCertificate(
+    ctx.pki,
+    'apiserver-kubelet',
+    '/O=system:masters/CN=kube-apiserver-kubelet-client',
+  );
+  return {
+    state,
+    forwarder,
+    apiServerArgs: [
+      `--advertise-address=${NODE_NETWORK.nodeAddress}`,
+      '--endpoint-reconciler-type=lease',
+      `--egress-selector-config-file=${egress}`,
+      `--kubelet-client-certificate=${kubeletClient.cert}`,
+      `--kubelet-client-key=${kubeletClient.key}`,
+      '--kubelet-preferred-address-types=InternalIP',
+    ],
+  };
+}
+
+/** The forwarder: the API server's port inside the namespace, and the API server's egress into it. */
+async function startForwarder(ctx: RealNodeContext, state: RealNodeState): Promise<ProcessRecord> {
+  const api = ctx.apiServerPort;
+  const forwarder = ctx.launch({
+    name: 'node-forwarder',
+    binary: join(state.binDir, 'capstan-node-forward'),
+    args: [
+      `--netns=${state.netns}`,
+      `--forward=inside:${NODE_NETWORK.nodeAddress}:${api}=host:127.0.0.1:${api}`,
+      `--forward=inside:127.0.0.1:${api}=host:127.0.0.1:${api}`,
+      ...(state.registry
+        ? [`--forward=inside:127.0.0.1:${state.registry.port}=host:127.0.0.1:${state.registry.port}`]
+        : []),
+      `--connect-proxy=${state.paths.egressSocket}`,
+      ...NODE_NETWORK.insideCidrs.map((c) => `--inside-cidr=${c}`),
+    ],
+    log: join(ctx.logs, 'node-forwarder.log'),
+  });
+  await waitUntil(forwarder, Date.now() + 10_000, 'the node forwarder', async () =>
+    (await readFile(forwarder.log, 'utf8')).includes('ready'),
+  );
+  return forwarder;
+}
+
+/** Starts a program inside the node's network and mount namespaces, waiting until nsenter has exec'd it. */
+async function launchInside(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+  options: Omit<StartOptions, 'launcher' | 'env'>,
+): Promise<ProcessRecord> {
+  const record = ctx.launch({
+    ...options,
+    launcher: ['nsenter', `--net=${state.netns}`, `--mount=${state.paths.mountNamespace}`, '--'],
+    env: {
+      PATH: `${state.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      HOME: process.env['HOME'] ?? '/root',
+    },
+  });
+  const deadline = Date.now() + 5000;
+  while (!isRunning(record)) {
+    if (Date.now() > deadline)
+      throw new CapstanError(
+        'NODE_START',
+        `${options.name} did not start inside the node namespaces; see ${options.log}`,
+      );
+    await sleep(20);
+  }
+  return record;
+}
+
+/**
+ * After the API server is ready: containerd with the local images, the kubelet and kube-proxy, inside
+ * the node's namespaces; returns once the node is Ready.
+ */
+export async function startRealNode(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+  api: AdminClient,
+  deadline: number,
+): Promise<void> {
+  const { paths, binDir } = state;
+  const kubeconfigs = await writeNodeKubeconfigs(ctx, paths);
+
+  ctx.say('starting containerd in the node namespace');
+  const containerdToml = join(paths.config, 'containerd.toml');
+  await writeFile(containerdToml, containerdConfig(paths, { runc: RUNC, cniBin: CNI_BIN }));
+  await writeFile(join(paths.cniConf, '10-capstan.conflist'), cniConfig(paths));
+  if (state.registry) {
+    const hosts = join(paths.registryHosts, state.registry.address);
+    await mkdir(hosts, { recursive: true });
+    await writeFile(join(hosts, 'hosts.toml'), containerdHostsToml(state.registry));
+  }
+  const containerd = await launchInside(ctx, state, {
+    name: 'containerd',
+    binary: join(binDir, 'containerd'),
+    args: ['--config', containerdToml, '--log-level', 'warn'],
+    log: join(ctx.logs, 'containerd.log'),
+  });
+  const ctr = join(binDir, 'ctr');
+  await waitUntil(containerd, deadline, 'containerd', async () => {
+    await run(ctr, ['--address', paths.containerdSocket, 'version'], { timeoutMs: 3000 });
+    return true;
+  });
+
+  ctx.say('starting buildkitd in the node namespace');
+  const bk = buildkitPaths(paths);
+  await mkdir(bk.root, { recursive: true });
+  await writeFile(
+    bk.config,
+    buildkitdConfig(bk, {
+      clusterName: ctx.clusterName,
+      runc: RUNC,
+      ...(state.registry ? { registry: state.registry } : {}),
+    }),
+  );
+  const buildkitd = await launchInside(ctx, state, {
+    name: 'buildkitd',
+    binary: join(state.buildkitBinDir, 'buildkitd'),
+    args: ['--config', bk.config],
+    log: join(ctx.logs, 'buildkitd.log'),
+  });
+
+  ctx.say('building the pause and busybox images and importing them');
+  for (const image of [
+    await buildPauseImage({ binDir, workDir: paths.images }),
+    await buildBusyboxImage({ workDir: paths.images }),
+  ])
+    await importImage({ ctr, socket: paths.containerdSocket, image });
+
+  ctx.say(`starting the kubelet (node ${state.nodeName}) and kube-proxy`);
+  const kubeletYaml = join(paths.config, 'kubelet.json');
+  const resolvConf = join(paths.config, 'resolv.conf');
+  await writeFile(resolvConf, '# no name servers: nothing leaves the node namespace\n');
+  await writeFile(
+    kubeletYaml,
+    kubeletConfig(paths, { clusterName: ctx.clusterName, caFile: ctx.pki.caCert, port: 10250, resolvConf }),
+  );
+  const kubelet = await launchInside(ctx, state, {
+    name: 'kubelet',
+    binary: join(binDir, 'kubelet'),
+    args: [
+      `--config=${kubeletYaml}`,
+      `--kubeconfig=${kubeconfigs.kubelet}`,
+      `--root-dir=${paths.kubeletRoot}`,
+      `--cert-dir=${join(paths.kubeletRoot, 'pki')}`,
+      `--hostname-override=${state.nodeName}`,
+      `--node-ip=${NODE_NETWORK.nodeAddress}`,
+      `--node-labels=${REAL_NODE.label}=${REAL_NODE.labelValue}`,
+    ],
+    log: join(ctx.logs, 'kubelet.log'),
+  });
+  const proxyYaml = join(paths.config, 'kube-proxy.json');
+  await writeFile(proxyYaml, kubeProxyConfig({ kubeconfig: kubeconfigs.kubeProxy }));
+  const proxy = await launchInside(ctx, state, {
+    name: 'kube-proxy',
+    binary: join(binDir, 'kube-proxy'),
+    args: [`--config=${proxyYaml}`],
+    log: join(ctx.logs, 'kube-proxy.log'),
+  });
+
+  await waitUntil(buildkitd, deadline, 'buildkitd', async () => {
+    await run(join(state.buildkitBinDir, 'buildctl'), ['--addr', `unix://${bk.socket}`, 'debug', 'workers'], {
+      timeoutMs: 3000,
+    });
+    return true;
+  });
+  ctx.say('waiting for the real node to be Ready');
+  await waitUntil(kubelet, deadline, `node ${state.nodeName}`, async () => {
+    for (const p of [containerd, proxy])
+      if (!isRunning(p)) throw new CapstanError('NODE_START', `${p.name} exited; see ${p.log}`);
+    const res = await api.call('GET', `/api/v1/nodes/${state.nodeName}`);
+    type Node = { status?: { conditions?: { type: string; status: string }[] } };
+    return (
+      (res.body as Node).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
+    );
+  });
+}
+
+async function writeNodeKubeconfigs(
+  ctx: RealNodeContext,
+  paths: NodePaths,
+): Promise<{ kubelet: string; kubeProxy: string }> {
+  const kubeletCert = await signClientCertificate(
+    ctx.pki,
+    'kubelet',
+    `/O=system:nodes/CN=system:node:${REAL_NODE.name}`,
+  );
+  const proxyCert = await signClientCertificate(ctx.pki, 'kube-proxy', '/CN=system:kube-proxy');
+  const kubelet = join(paths.config, 'kubelet.kubeconfig');
+  const kubeProxy = join(paths.config, 'kube-proxy.kubeconfig');
+  // Inside the namespace, 127.0.0.1:<port> is the forwarder, which connects to the API server.
+  const common = { server: ctx.server, caFile: ctx.pki.caCert, clusterName: ctx.clusterName };
+  await writeKubeconfig(kubelet, {
+    ...common,
+    userName: `system:node:${REAL_NODE.name}`,
+    credentials: { certFile: kubeletCert.cert, keyFile: kubeletCert.key },
+  });
+  await writeKubeconfig(kubeProxy, {
+    ...common,
+    userName: 'system:kube-proxy',
+    credentials: { certFile: proxyCert.cert, keyFile: proxyCert.key },
+  });
+  return { kubelet, kubeProxy };
+}
+
+/**
+ * Removes the real node: its programs (by recorded pid), then every process left in its cgroups
+ * (the pods) and in its mount namespace (containerd's shims), the mount namespace with every mount in
+ * it, the cgroups (depth first) and the network namespace. Returns what it could not remove.
+ */
+export async function removeRealNode(
+  clusterName: string,
+  state: RealNodeState,
+  processes: readonly ProcessRecord[],
+): Promise<{ stopped: string[]; left: string[] }> {
+  const stopped: string[] = [];
+  for (const name of NODE_PROCESSES) {
+    const record = processes.find((p) => p.name === name);
+    if (record && isRunning(record)) {
+      await stopProcess(record, { graceMs: name === 'kubelet' ? 5000 : 10_000 });
+      stopped.push(name);
+    }
+    if (name === 'kubelet') {
+      // The pods outlive the kubelet: stop them before containerd and its shims go.
+      await killAll(() => processesInCgroups(clusterName));
+    }
+  }
+  const left: string[] = [];
+  const survivors = [
+    ...(await killAll(() => processesInCgroups(clusterName))),
+    ...(await killAll(() => processesInMountNamespace(state.paths))),
+  ];
+  if (survivors.length > 0) left.push(`processes ${survivors.join(', ')}`);
+  await removeMountNamespace(state.paths, state.createdDirs);
+  left.push(...(await removeCgroupRoot(clusterName)).map((d) => `cgroup ${d}`));
+  await removeNodeNetns(clusterName);
+  return { stopped, left };
+}
