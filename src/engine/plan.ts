@@ -4,8 +4,9 @@ import {
   APP_LABEL,
   applicationLabelValue,
   FIELD_MANAGER,
-  ownerOf,
+  ownershipOf,
   TRACKING_ANNOTATION,
+  type OwnerIdentity,
 } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
@@ -43,8 +44,11 @@ export interface PlanOptions {
   readonly adopt: boolean;
   readonly replace: boolean;
   readonly concurrency: number;
-  /** The application planned for: a live object tracked by another application is not taken over. */
-  readonly application: string;
+  /**
+   * The owner planned for: a live object tracked by another owner is not taken over; one marked by an
+   * earlier release under this owner's legacy name is (in place).
+   */
+  readonly owner: OwnerIdentity;
   /** Namespaces that the sync creates before anything else (the CreateNamespace option). */
   readonly createdNamespaces?: readonly string[];
 }
@@ -80,11 +84,11 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         const live = dry.created ? undefined : await liveObjects.get(type, id.namespace, id.name);
         if (!live)
           return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
-        const owner = ownerOf(live);
-        if (owner !== undefined && owner !== options.application && !options.adopt) {
+        const ownership = ownershipOf(live, options.owner);
+        if (ownership.kind === 'other' && !options.adopt) {
           failures.push({
             id,
-            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts (adopt) to take it over`,
+            message: `already managed by application '${ownership.owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts (adopt) to take it over`,
           });
           return undefined;
         }
@@ -173,7 +177,7 @@ function liveReader(objects: readonly PreparedObject[], options: PlanOptions): L
     const key = groupKey(o.type, o.id.namespace);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  const selector = `${APP_LABEL}=${applicationLabelValue(options.application)}`;
+  const selector = `${APP_LABEL}=${applicationLabelValue(options.owner.name)}`;
   const lists = new Map<string, Promise<Map<string, KubeObject> | undefined>>();
   const listed = (type: ResourceType, namespace: string) => {
     const key = groupKey(type, namespace);
