@@ -148,6 +148,7 @@ export const RESOURCES_LIMIT = 5000;
 export const MIN_INTERVAL = '1s';
 
 export const APPLICATION_DEFAULTS = {
+  project: 'default',
   targetRevision: 'HEAD',
   path: '.',
   insecureHttp: false,
@@ -461,6 +462,13 @@ export const IgnoreDifferenceSchema = object(
 
 const SpecBase = object(
   {
+    project: Type.Optional(
+      objectName(
+        `The Project (capstan.dev) that bounds what this Application may deploy, where and as whom. Default '${D.project}': ` +
+          'when no Project of that name exists, only the namespace of the Application on the agent’s cluster, ' +
+          'no cluster-scoped objects, no adoption of existing objects.',
+      ),
+    ),
     source: ApplicationSourceSchema,
     destination: Type.Optional(ApplicationDestinationSchema),
     syncPolicy: Type.Optional(SyncPolicySchema),
@@ -697,6 +705,7 @@ export function validateApplication(object: unknown): Validation<Application> {
 
 /** The spec with every default applied (`APPLICATION_DEFAULTS`), durations in milliseconds. */
 export interface ResolvedSpec {
+  readonly project: string;
   readonly source: {
     readonly repoURL: string;
     readonly targetRevision: string;
@@ -739,6 +748,7 @@ export function resolveSpec(app: Application): ResolvedSpec {
   const retry = spec.syncPolicy?.retry;
   const options = new Set<string>(spec.syncPolicy?.syncOptions ?? []);
   return {
+    project: spec.project ?? D.project,
     source: {
       repoURL: source.repoURL,
       targetRevision: source.targetRevision ?? D.targetRevision,
