@@ -35,6 +35,8 @@ export interface PlanFailure {
 export interface Plan {
   readonly changes: readonly PlannedChange[];
   readonly failures: readonly PlanFailure[];
+  /** Objects that exist and carry no Capstan marks: applying them adopts them (see checkAdoption). */
+  readonly unowned: readonly ResourceId[];
 }
 
 export interface PlanOptions {
@@ -64,6 +66,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     ...(options.createdNamespaces ?? []),
   ]);
   const failures: PlanFailure[] = [];
+  const unowned: ResourceId[] = [];
   const liveObjects = liveReader(objects, options);
   const planned = await mapBounded(
     objects,
@@ -92,6 +95,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
           });
           return undefined;
         }
+        if (ownership.kind === 'none') unowned.push(id);
         const unchanged = sameState(live, merged);
         return {
           prepared,
@@ -120,7 +124,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
       }
     },
   );
-  return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures };
+  return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures, unowned };
 }
 
 function explain(id: ResourceId, error: unknown): string {
