@@ -39,6 +39,11 @@ export interface Destination {
   readonly inventory: InventoryStore;
   /** Watches on this cluster, for the managed resources (drift and health events). */
   readonly watcher: Watcher;
+  /**
+   * The same cluster, every request made as a ServiceAccount of it (impersonation): what a project's
+   * destination names applies, prunes and dry-runs with that ServiceAccount's rights only.
+   */
+  readonly as?: (serviceAccount: { readonly namespace: string; readonly name: string }) => Cluster;
 }
 
 export interface ReconcilerDeps {

@@ -36,7 +36,7 @@ import type { WorkQueue } from '../controller/work-queue.ts';
 import type { RenderLimits } from '../ports/renderer.ts';
 import type { GitCredentials } from '../ports/source.ts';
 import { systemClock } from './clock.ts';
-import { ClusterRegistry } from './clusters.ts';
+import { ClusterRegistry, serviceAccountUser } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 
 export interface AgentOptions {
@@ -141,6 +141,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     cluster,
     inventory: new ConfigMapInventoryStore(cluster),
     watcher: new KubeWatcher(watchClient),
+    as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
   };
   const agentNamespace =
     options.namespace ??
