@@ -38,6 +38,7 @@ import type { GitCredentials } from '../ports/source.ts';
 import { systemClock } from './clock.ts';
 import { ClusterRegistry, serviceAccountUser } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
+import type { LogLine, Logger } from '../ports/logger.ts';
 
 export interface AgentOptions {
   readonly kubeconfig?: string | undefined;
@@ -65,7 +66,7 @@ export interface AgentOptions {
   readonly namespace?: string;
   /** Bounds on every render (time limit, objects, bytes). Default: DEFAULT_RENDER_LIMITS (60 s, 5000 objects). */
   readonly renderLimits?: Partial<RenderLimits>;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
   /** HTTP: health, readiness, metrics and webhooks on each port (default 0.0.0.0, 8080 and 8081); false: none. */
@@ -113,7 +114,7 @@ async function credentialsFrom(
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const log =
     options.log ??
-    ((line: Record<string, unknown>) =>
+    ((line: LogLine) =>
       process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
   const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
   const cluster = new KubeCluster(config);
@@ -237,7 +238,7 @@ async function startHttp(
     applications: KubeApplicationStore;
     cluster: KubeCluster;
     namespace: string;
-    log: (line: Record<string, unknown>) => void;
+    log: Logger;
   },
 ): Promise<FastifyInstance[]> {
   const http = options.http === false ? undefined : options.http;

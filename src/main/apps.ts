@@ -2,6 +2,8 @@
 // local render and plan behind `capstan app diff`. Adapters in, a small client out.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { rememberSuccess } from '../core/remember.ts';
+import { applyActionOf, type ApplyAction } from '../core/sync-result.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { apiError } from '../adapters/kube/errors.ts';
@@ -36,7 +38,7 @@ export interface ApplicationClientOptions {
 }
 
 /** What `apply` did, in kubectl's words. */
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type { ApplyAction };
 
 export interface DeleteOutcome {
   /** The Application as it was when the delete was sent (finalizers already adjusted). */
@@ -63,7 +65,6 @@ export class ApplicationClient {
   readonly namespace: string;
   readonly cluster: KubeCluster;
   readonly #config: KubeConfig;
-  #type: Promise<ResourceType> | undefined;
 
   constructor(options: ApplicationClientOptions = {}) {
     const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
@@ -77,22 +78,16 @@ export class ApplicationClient {
     this.cluster.close();
   }
 
-  /** The served Application type; APPLICATION_CRD_MISSING when the cluster has no Capstan CRD. */
-  resourceType(): Promise<ResourceType> {
-    this.#type ??= this.cluster.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND).then((type) => {
-      if (type) return type;
-      throw new CapstanError(
-        'APPLICATION_CRD_MISSING',
-        `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan first ` +
-          `(kubectl apply --server-side -f deploy/install.yaml), or check --kubeconfig and --context`,
-      );
-    });
-    const pending = this.#type;
-    pending.catch(() => {
-      if (this.#type === pending) this.#type = undefined;
-    });
-    return pending;
-  }
+  /** The served Application type; APPLICATION_CRD_MISSING when the cluster has no Capstan CRD (asked again next time). */
+  readonly resourceType: () => Promise<ResourceType> = rememberSuccess(async () => {
+    const type = await this.cluster.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND);
+    if (type) return type;
+    throw new CapstanError(
+      'APPLICATION_CRD_MISSING',
+      `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan first ` +
+        `(kubectl apply --server-side -f deploy/install.yaml), or check --kubeconfig and --context`,
+    );
+  });
 
   /**
    * Server-side apply of the Application's metadata and spec (field manager `capstan-cli`): creates it,
@@ -109,11 +104,7 @@ export class ApplicationClient {
     };
     const before = await this.cluster.get(type, namespace, application.metadata.name);
     const { object, created } = await this.cluster.apply(type, body, { fieldManager: CLI_FIELD_MANAGER });
-    const action: ApplyAction = created
-      ? 'created'
-      : before?.metadata.resourceVersion === object.metadata.resourceVersion
-        ? 'unchanged'
-        : 'configured';
+    const action = applyActionOf({ created, before, after: object });
     return { application: object as Application, action };
   }
 

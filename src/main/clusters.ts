@@ -16,6 +16,7 @@ import { CapstanError } from '../core/errors.ts';
 import type { FlatKubeconfig } from '../core/kubeconfig.ts';
 import type { Destination } from '../controller/reconciler.ts';
 import type { Cluster } from '../ports/cluster.ts';
+import type { Logger } from '../ports/logger.ts';
 
 /** A destination with the clients to close when it is replaced or the agent stops. */
 export interface BuiltDestination {
@@ -45,7 +46,7 @@ export interface ClusterRegistryOptions {
   /** Told when a registered cluster's destination was replaced or removed (watches on it should restart). */
   readonly onReplaced?: (name: string) => void;
   readonly now?: () => number;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
 }
 
 interface Snapshot {
