@@ -7,6 +7,7 @@ import { ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { readOwnInventory } from './inventory.ts';
 import { planChanges, type Plan } from './plan.ts';
 import { prepare, type PreparedObject } from './prepare.ts';
+import { enforceAdoption, enforceObjects } from './project-check.ts';
 
 export interface SyncPlan {
   readonly prepared: readonly PreparedObject[];
@@ -37,6 +38,12 @@ export async function planSync(
     namespace: options.namespace,
     cluster: deps.cluster,
   });
+  // The whole render against the project, before anything is dry-run or applied.
+  if (options.project)
+    enforceObjects(
+      prepared.map((p) => p.id),
+      options.project,
+    );
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
@@ -54,6 +61,8 @@ export async function planSync(
       createdNamespaces: missingNamespaces,
     },
   );
+  // Objects that exist and that Capstan did not create are adopted only where the project allows it.
+  if (options.project) enforceAdoption(plan.unowned, options.project);
   const { inventory: previous, migratedFrom } = await readOwnInventory(
     ownerIdentity(options),
     deps.inventory,
