@@ -1,5 +1,6 @@
 // Writes deploy/install.yaml from src/contracts/install.ts: never edit that file by hand.
 // Usage: node scripts/generate-install.ts [--image IMAGE] [--out FILE] [--check]
+//          [--lockdown --app-namespace NS ...]   least privilege (docs/security.md); not the default file
 //   --check   write nothing; exit 1 when the file differs from what the sources generate
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,11 +28,17 @@ export async function defaultImage(): Promise<string> {
 }
 
 /** The whole install as one multi-document YAML file, formatted as the project's prettier does. */
-export async function generateInstallYaml(options: { image?: string } = {}): Promise<string> {
+export async function generateInstallYaml(
+  options: { image?: string; lockdown?: boolean; applicationNamespaces?: string[] } = {},
+): Promise<string> {
   const image = options.image ?? (await defaultImage());
-  const documents = installManifests({ image }).map((object) =>
-    stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }),
-  );
+  const documents = installManifests({
+    image,
+    ...(options.lockdown === true ? { lockdown: true } : {}),
+    ...(options.applicationNamespaces?.length
+      ? { applicationNamespaces: options.applicationNamespaces }
+      : {}),
+  }).map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }));
   const text = `${HEADER}---\n${documents.join('---\n')}`;
   const config = (await resolveConfig(INSTALL_FILE)) ?? {};
   return format(text, { ...config, filepath: INSTALL_FILE });
@@ -43,10 +50,16 @@ async function main(): Promise<number> {
       image: { type: 'string' },
       out: { type: 'string', default: INSTALL_FILE },
       check: { type: 'boolean', default: false },
+      lockdown: { type: 'boolean', default: false },
+      'app-namespace': { type: 'string', multiple: true },
     },
     strict: true,
   });
-  const generated = await generateInstallYaml(values.image === undefined ? {} : { image: values.image });
+  const generated = await generateInstallYaml({
+    ...(values.image === undefined ? {} : { image: values.image }),
+    lockdown: values.lockdown,
+    ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),
+  });
   if (values.check) {
     const current = await readFile(values.out, 'utf8').catch(() => '');
     if (current === generated) return 0;

@@ -128,6 +128,48 @@ describe('installManifests: RBAC', () => {
   });
 });
 
+describe('installManifests: lockdown', () => {
+  const locked = installManifests({
+    image: 'x',
+    applicationNamespaces: ['team-a', 'team-b'],
+    lockdown: true,
+  });
+  const roles = locked.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+
+  it('writes nothing outside its namespace: no wildcard write, no capstan-deployer', () => {
+    assert.ok(!locked.some((o) => o.metadata.name === 'capstan-deployer'));
+    for (const role of roles)
+      for (const rule of rulesOf(role)) {
+        const writes = rule.verbs.some((v) => ['create', 'update', 'patch', 'delete'].includes(v));
+        if (rule.resources.includes('*')) assert.ok(!writes, `${role.metadata.name ?? ''} writes everything`);
+        assert.ok(!rule.verbs.some((v) => ['escalate', 'bind', '*'].includes(v)));
+      }
+  });
+
+  it('impersonates ServiceAccounts only, through a RoleBinding in each Application namespace', () => {
+    const impersonating = roles.filter((r) => rulesOf(r).some((rule) => rule.verbs.includes('impersonate')));
+    assert.deepEqual(
+      impersonating.map((r) => r.metadata.name),
+      ['capstan-impersonator'],
+    );
+    const [impersonator] = impersonating;
+    assert.ok(impersonator);
+    assert.deepEqual(
+      rulesOf(impersonator).map((r) => r.resources),
+      [['serviceaccounts']],
+    );
+    assert.deepEqual(
+      locked
+        .filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-impersonator')
+        .map((b) => b.metadata.namespace),
+      ['team-a', 'team-b'],
+    );
+    assert.ok(
+      !locked.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'capstan-impersonator'),
+    );
+  });
+});
+
 describe('installManifests: the agent Deployment', () => {
   const deployment = find('Deployment', 'capstan-agent');
   const spec = deployment['spec'] as {
