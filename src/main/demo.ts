@@ -8,8 +8,10 @@ import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
   applicationCrd,
+  IN_CLUSTER,
   type Application,
 } from '../contracts/application.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { CapstanError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { KubeObject } from '../core/resource.ts';
@@ -23,6 +25,7 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'capstan.js');
 const CLUSTER = 'demo';
 const NAMESPACE = 'capstan-demo';
+const DEMO_PROJECT = 'demo';
 
 export const DEMO_APPLICATIONS = [
   { name: 'guestbook', path: 'guestbook', namespace: 'demo-guestbook' },
@@ -148,7 +151,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
   const repoURL = `${git.url}/demo-config.git`;
 
   // 3. Capstan's CRD, the demo namespace, the git credentials, the webhook token.
-  say('installing the Application CRD and the demo namespace');
+  say('installing the Application and Project CRDs and the demo namespace');
   const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   try {
     const type = async (apiVersion: string, kind: string) => {
@@ -158,7 +161,9 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
     };
     const apply = async (t: ResourceType, object: KubeObject) =>
       admin.apply(t, object, { fieldManager: 'capstan-demo', force: true });
-    await apply(await type('apiextensions.k8s.io/v1', 'CustomResourceDefinition'), applicationCrd());
+    const crdType = await type('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+    await apply(crdType, applicationCrd());
+    await apply(crdType, projectCrd());
     const nsType = await type('v1', 'Namespace');
     for (const name of ['capstan-system', NAMESPACE])
       await apply(nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -228,6 +233,18 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
 
     // 5. One Application per example, automated with prune and self-heal.
     say(`creating ${DEMO_APPLICATIONS.length} Applications from ${repoURL}`);
+    // Their project: the demo's namespaces on this cluster, which they may create.
+    await apply(await type(PROJECT_API_VERSION, PROJECT_KIND), {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name: DEMO_PROJECT },
+      spec: {
+        description: 'The demo Applications',
+        applicationNamespaces: [NAMESPACE],
+        destinations: DEMO_APPLICATIONS.map((app) => ({ cluster: IN_CLUSTER, namespace: app.namespace })),
+        clusterResources: [{ group: '', kind: 'Namespace' }],
+      },
+    });
     const appType = await type(APPLICATION_API_VERSION, APPLICATION_KIND);
     for (const app of DEMO_APPLICATIONS) {
       await apply(appType, {
@@ -235,6 +252,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
         kind: APPLICATION_KIND,
         metadata: { name: app.name, namespace: NAMESPACE },
         spec: {
+          project: DEMO_PROJECT,
           source: { repoURL, path: app.path, insecureHttp: true, secretRef: { name: 'demo-git' } },
           destination: { namespace: app.namespace },
           syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] },
