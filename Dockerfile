@@ -31,11 +31,13 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-# git for the sources, openssh-client for ssh:// repositories, ca-certificates for https.
+# git for the sources, openssh-client for ssh:// repositories, ca-certificates for https, bubblewrap
+# for the render sandbox (kustomize and helm see only the checkout and no network; it needs user
+# namespaces, which the pod's seccomp profile must allow).
 # The user is numeric (10001) so that Kubernetes can verify runAsNonRoot; src/contracts/install.ts
 # runs the pod with the same id (AGENT_UID).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 capstan \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin capstan

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Capstan's commands need on this machine, and nothing twice:
-#  - Debian packages (git, openssl, util-linux for flock, ca-certificates) when missing and we are root;
+#  - Debian packages (git, openssl, util-linux for flock, bubblewrap for the render sandbox, ca-certificates) when missing and we are root;
 #  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
 # Go is needed to build the Kubernetes binaries; scripts/build-binaries.sh says so clearly when it is missing.
 set -euo pipefail
@@ -12,6 +12,7 @@ need=()
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v flock >/dev/null 2>&1 || need+=(util-linux)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap) # the render sandbox (src/adapters/render/sandbox.ts)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

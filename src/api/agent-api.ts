@@ -8,12 +8,14 @@
  *      configured → 403), a credential header (none → 401), a token compared at once (gitlab,
  *      generic), the Content-Type (→ 415);
  *   2. the body, read as bytes up to `maxBodyBytes` (→ 413); the HMAC of those raw bytes (→ 401);
- *   3. a delivery id seen in the last 10 minutes (→ 202, ignored); an event other than a push
+ *   3. a body seen in the last 10 minutes, by its sha256 whatever the delivery id (→ 202, ignored);
+ *      an event other than a push
  *      (→ 202, ignored; a ping → 200, pong);
  *   4. only then the JSON, bounded in depth (→ 400), and the refresh events it describes (→ 400);
  *   5. `refresh` for each event (→ 200 with the Applications queued; a failure → 500).
  * Secrets, tokens, signatures and bodies are never logged or echoed.
  */
+import { createHash } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import {
@@ -71,6 +73,12 @@ export interface AgentApiOptions {
   readonly now?: () => number;
   /** Told the outcome of every webhook delivery (for metrics). */
   readonly onWebhook?: (outcome: WebhookOutcome) => void;
+  /**
+   * Which routes this app serves: the probes (`/healthz`, `/readyz`), `/metrics`, the webhooks. Default
+   * all; the agent gives webhooks a port of their own, so that the port exposed to providers serves
+   * nothing else and the metrics port no webhooks.
+   */
+  readonly serve?: { readonly probes?: boolean; readonly metrics?: boolean; readonly webhooks?: boolean };
 }
 
 /** What became of one webhook delivery. */
@@ -136,19 +144,23 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     void reply.code(404).send({ error: 'NOT_FOUND', message: 'no such route' });
   });
 
-  registerProbes(app, options);
-  const webhooks = new WebhookReceiver(
-    options,
-    new DeliveryCache(options.replayWindowMs === undefined ? {} : { windowMs: options.replayWindowMs }),
-  );
-  webhooks.register(app, WEBHOOK_ROUTE, undefined);
-  for (const provider of WEBHOOK_PROVIDERS) {
-    webhooks.register(app, webhookRouteOf(provider), provider);
+  const serve = { probes: true, metrics: true, webhooks: true, ...options.serve };
+  if (serve.probes) registerProbes(app, options);
+  if (serve.metrics) registerMetrics(app, options);
+  if (serve.webhooks) {
+    const webhooks = new WebhookReceiver(
+      options,
+      new DeliveryCache(options.replayWindowMs === undefined ? {} : { windowMs: options.replayWindowMs }),
+    );
+    webhooks.register(app, WEBHOOK_ROUTE, undefined);
+    for (const provider of WEBHOOK_PROVIDERS) {
+      webhooks.register(app, webhookRouteOf(provider), provider);
+    }
   }
   return app;
 }
 
-/** `/healthz` (the event loop runs), `/readyz` (the caller says), `/metrics` (the caller's registry). */
+/** `/healthz` (the event loop runs), `/readyz` (the caller says). */
 function registerProbes(app: FastifyInstance, options: AgentApiOptions): void {
   app.get('/healthz', (_request, reply) => {
     void reply.code(200).send({ status: 'ok' });
@@ -167,6 +179,10 @@ function registerProbes(app: FastifyInstance, options: AgentApiOptions): void {
       void reply.code(503).send({ status: 'not ready', reason: state.reason ?? 'not ready' });
     }
   });
+}
+
+/** `/metrics` (the caller's registry). */
+function registerMetrics(app: FastifyInstance, options: AgentApiOptions): void {
   app.get('/metrics', (_request, reply) => {
     let text: string;
     try {
@@ -329,10 +345,17 @@ class WebhookReceiver {
         `check that the webhook's secret is the ${provider} secret configured in the agent`,
       ]);
     }
-    // 3. Replays, pings and other events are acknowledged without a refresh.
-    const replayKey = deliveryId === undefined ? undefined : `${provider}:${deliveryId}`;
-    if (replayKey !== undefined && !this.#deliveries.claim(replayKey, this.#now())) {
-      return acknowledged(202, 'replayed', `delivery ${deliveryId ?? ''} was already received`);
+    // 3. Replays, pings and other events are acknowledged without a refresh. A replay is known by a
+    //    digest of the (signed) body, not by the delivery id, which no signature covers: the same body
+    //    sent again under a new id is still a replay.
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const replayKey = `${provider}:${digest}`;
+    if (!this.#deliveries.claim(replayKey, this.#now())) {
+      return acknowledged(
+        202,
+        'replayed',
+        `this body (sha256 ${digest.slice(0, 12)}) was already received${deliveryId === undefined ? '' : ` (delivery ${deliveryId})`}`,
+      );
     }
     const classified = classify(provider, admitted.event);
     if (classified === 'ping') return acknowledged(200, 'pong');
@@ -342,7 +365,7 @@ class WebhookReceiver {
     if (!extracted.ok) return refusal(400, 'WEBHOOK_BAD_PAYLOAD', 'invalid', [extracted.message]);
     // 5. The refresh; a failure forgets the delivery, so that the provider's retry is not a replay.
     const answer = await this.#refresh(extracted.events);
-    if (answer.status >= 500 && replayKey !== undefined) this.#deliveries.release(replayKey);
+    if (answer.status >= 500) this.#deliveries.release(replayKey);
     return answer;
   }
 

@@ -242,7 +242,9 @@ export const KustomizeOptionsSchema = object({}, 'Options of the Kustomize rende
 export const SecretReferenceSchema = object(
   { name: objectName('Name of the Secret.') },
   'A Secret in the namespace of the Application holding git credentials: `username` and `password`, ' +
-    'or `token`, or `sshPrivateKey` with `knownHosts`.',
+    'or `token`, or `sshPrivateKey` with `knownHosts`; of type capstan.dev/repository-credentials (or ' +
+    'labelled capstan.dev/credentials=repository), with a `url` key naming the repository or the URL ' +
+    'prefix of the repositories the credentials may be sent to.',
 );
 
 const SourceBase = object(

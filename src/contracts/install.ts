@@ -65,6 +65,8 @@ export const DEFAULT_NAMESPACE = 'capstan-system';
 export const HEALTH_PORT = 8080;
 /** Prometheus metrics (/metrics). */
 export const METRICS_PORT = 8081;
+/** The webhook receiver (/api/v1/webhooks/…), alone on its port: the one exposed to git providers. */
+export const WEBHOOK_PORT = 8082;
 /** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
 export const AGENT_UID = 10001;
 
@@ -197,6 +199,51 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       metadata: meta(AGENT_NAME, 'agent', namespace),
       spec: { maxUnavailable: 1, selector: { matchLabels: AGENT_SELECTOR } },
     },
+    ...agentNetworkObjects(namespace, meta),
+  ];
+}
+
+/**
+ * The agent's network: a Service for the webhook port (the one to expose to git providers, through an
+ * Ingress of the cluster's choosing), and a NetworkPolicy. Ingress reaches only the health, metrics and
+ * webhook ports. Egress goes anywhere (git hosts, registries, the API servers of registered clusters)
+ * but link-local addresses, the clouds' metadata services; DNS is allowed everywhere (node-local DNS
+ * caches listen on link-local addresses).
+ */
+function agentNetworkObjects(
+  namespace: string,
+  meta: (name: string, component: string, ns?: string) => KubeObject['metadata'],
+): KubeObject[] {
+  const tcp = (port: number | string) => ({ port, protocol: 'TCP' });
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(`${AGENT_NAME}-webhooks`, 'agent', namespace),
+      spec: {
+        selector: AGENT_SELECTOR,
+        ports: [{ name: 'webhooks', port: 80, targetPort: 'webhooks' }],
+      },
+    },
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: meta(AGENT_NAME, 'agent', namespace),
+      spec: {
+        podSelector: { matchLabels: AGENT_SELECTOR },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ ports: [tcp(HEALTH_PORT), tcp(METRICS_PORT), tcp(WEBHOOK_PORT)] }],
+        egress: [
+          { ports: [{ port: 53, protocol: 'UDP' }, tcp(53)] },
+          {
+            to: [
+              { ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.0.0/16'] } },
+              { ipBlock: { cidr: '::/0', except: ['fe80::/10'] } },
+            ],
+          },
+        ],
+      },
+    },
   ];
 }
 
@@ -327,6 +374,7 @@ function agentDeployment(
               ports: [
                 { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
                 { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+                { name: 'webhooks', containerPort: WEBHOOK_PORT, protocol: 'TCP' },
               ],
               startupProbe: probe('/healthz', 2, 30),
               livenessProbe: probe('/healthz', 10, 3),

@@ -1,4 +1,5 @@
 import { canonicalJson } from '../core/digest.ts';
+import { CapstanError } from '../core/errors.ts';
 import type { RenderRequest, RenderResult, Renderer } from '../ports/renderer.ts';
 
 /** What identifies the files of a render's checkout besides its commit. */
@@ -21,6 +22,15 @@ export interface RenderCacheOptions {
   readonly maxObjects?: number;
   /** Keys of (commit, request) remembered, so that each is worked out once. Default 4096. */
   readonly maxKeys?: number;
+  /**
+   * How long a render that failed for good (a CapstanError that retrying cannot help: bad YAML, a
+   * document nested too deep, a path out of the checkout) is answered from the cache, so that an
+   * Application retrying every second does not parse a hostile file every second. Failures that may
+   * pass on a retry (time-outs, cancellation) are never kept. Default 5 minutes.
+   */
+  readonly failureTtlMs?: number;
+  /** The clock of failureTtlMs. Default Date.now. */
+  readonly now?: () => number;
 }
 
 /**
@@ -29,7 +39,8 @@ export interface RenderCacheOptions {
  * options, and the versions of the tools that render it. A commit re-renders only the applications whose
  * inputs it changed: in a monorepo, those whose folders (or shared bases) it touched. Where what a render
  * reads is not known for sure (a remote base, a kustomization that cannot be parsed, a symlink, a path
- * git does not list), the commit stands in for the content: exact, never stale. The key of each (commit,
+ * git does not list), the commit stands in for the content: exact, never stale. A render that failed for
+ * good is kept too, for a while (failureTtlMs), so that a hostile file is not parsed on every retry. The key of each (commit,
  * request) is worked out once and remembered. Bounded, least recently used first out; concurrent
  * requests for one key share one render.
  */
@@ -38,7 +49,11 @@ export class RenderCache {
   readonly #max: number;
   readonly #maxObjects: number;
   readonly #maxKeys: number;
+  readonly #failureTtlMs: number;
+  readonly #now: () => number;
   readonly #entries = new Map<string, Promise<RenderResult>>();
+  /** When each kept failure expires. */
+  readonly #failures = new Map<string, number>();
   /** Objects of each finished render still kept, and their sum. */
   readonly #sizes = new Map<string, number>();
   #objects = 0;
@@ -52,6 +67,8 @@ export class RenderCache {
     this.#max = options.maxEntries ?? 10_000;
     this.#maxObjects = options.maxObjects ?? 200_000;
     this.#maxKeys = options.maxKeys ?? 4096;
+    this.#failureTtlMs = options.failureTtlMs ?? 5 * 60_000;
+    this.#now = options.now ?? Date.now;
   }
 
   async render(
@@ -60,6 +77,7 @@ export class RenderCache {
     source: RenderSource = {},
   ): Promise<{ result: RenderResult; cached: boolean; key: string }> {
     const key = await this.key(commit, request, source);
+    this.#expireFailure(key);
     const existing = this.#entries.get(key);
     if (existing) {
       this.hits += 1;
@@ -77,9 +95,13 @@ export class RenderCache {
         this.#objects += result.objects.length;
         this.#trim();
       },
-      () => {
-        // A failed render is not cached: the next try renders again.
-        if (this.#entries.get(key) === pending) this.#entries.delete(key);
+      (error: unknown) => {
+        if (this.#entries.get(key) !== pending) return;
+        // A failure for good is kept for a while (its inputs must change); any other is tried again.
+        if (error instanceof CapstanError && !error.retryable) {
+          this.#failures.set(key, this.#now() + this.#failureTtlMs);
+          this.#sizes.set(key, 0);
+        } else this.#entries.delete(key);
       },
     );
     this.#trim();
@@ -91,6 +113,15 @@ export class RenderCache {
     return { entries: this.#entries.size, objects: this.#objects };
   }
 
+  /** Forgets a kept failure whose time is up. */
+  #expireFailure(key: string): void {
+    const until = this.#failures.get(key);
+    if (until === undefined || this.#now() < until) return;
+    this.#failures.delete(key);
+    this.#entries.delete(key);
+    this.#sizes.delete(key);
+  }
+
   /** Drops the least recently used renders past either bound (never the last one left). */
   #trim(): void {
     while (this.#entries.size > this.#max || (this.#objects > this.#maxObjects && this.#entries.size > 1)) {
@@ -99,6 +130,7 @@ export class RenderCache {
       this.#entries.delete(oldest.value);
       this.#objects -= this.#sizes.get(oldest.value) ?? 0;
       this.#sizes.delete(oldest.value);
+      this.#failures.delete(oldest.value);
     }
   }
 

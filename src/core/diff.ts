@@ -28,8 +28,13 @@ export function sameState(a: KubeObject, b: KubeObject): boolean {
 }
 
 const SECRET_FIELDS = ['data', 'stringData'] as const;
+/** Annotations of a Secret that copy its values (`kubectl apply` writes the whole object there). */
+const SECRET_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'] as const;
 
-/** Secrets' values never reach a diff: each value shows as `*** (unchanged)` or `*** (changed)`. */
+/**
+ * Secrets' values never reach a diff: each value shows as `*** (unchanged)`, `*** (old value)` or
+ * `*** (new value)`; so do the annotations that copy them (SECRET_ANNOTATIONS).
+ */
 function redactSecrets(
   live: KubeObject | undefined,
   desired: KubeObject | undefined,
@@ -39,18 +44,24 @@ function redactSecrets(
   const redact = (o: KubeObject | undefined, other: KubeObject | undefined, side: 'old' | 'new') => {
     if (!o) return o;
     const copy: KubeObject = { ...o };
+    const hidden = (value: unknown, otherValue: unknown): string =>
+      value === otherValue ? '*** (unchanged)' : `*** (${side === 'old' ? 'old value' : 'new value'})`;
     for (const field of SECRET_FIELDS) {
       const values = o[field] as Record<string, string> | undefined;
       if (!values || typeof values !== 'object') continue;
       const otherValues = (other?.[field] ?? {}) as Record<string, string>;
       copy[field] = Object.fromEntries(
-        Object.keys(values).map((k) => [
-          k,
-          values[k] === otherValues[k]
-            ? '*** (unchanged)'
-            : `*** (${side === 'old' ? 'old value' : 'new value'})`,
-        ]),
+        Object.keys(values).map((k) => [k, hidden(values[k], otherValues[k])]),
       );
+    }
+    const annotations = o.metadata.annotations;
+    if (annotations && SECRET_ANNOTATIONS.some((key) => key in annotations)) {
+      const otherAnnotations = other?.metadata.annotations ?? {};
+      const redacted: Record<string, string> = { ...annotations };
+      for (const key of SECRET_ANNOTATIONS) {
+        if (key in annotations) redacted[key] = hidden(annotations[key], otherAnnotations[key]);
+      }
+      copy.metadata = { ...o.metadata, annotations: redacted };
     }
     return copy;
   };

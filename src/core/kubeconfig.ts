@@ -10,6 +10,7 @@
  */
 import { isDocument, LineCounter, parseDocument, visit } from 'yaml';
 import { CapstanError } from './errors.ts';
+import { findTooDeep } from './nesting.ts';
 
 /** One cluster, one user, inline credentials: what a cluster Secret's kubeconfig is reduced to. */
 export interface FlatKubeconfig {
@@ -52,6 +53,8 @@ export interface FlattenOptions {
 
 /** Largest kubeconfig text read (a Secret holds 1 MiB at most). */
 export const MAX_KUBECONFIG_BYTES = 1024 * 1024;
+/** Deepest nesting of a kubeconfig (a real one nests about six levels; extensions a few more). */
+export const MAX_KUBECONFIG_DEPTH = 64;
 
 const CLUSTER_FIELDS = new Set([
   'server',
@@ -94,6 +97,14 @@ export function parseKubeconfigText(text: string, source: string): unknown {
   if (bytes > MAX_KUBECONFIG_BYTES)
     throw invalid(source, `${bytes} bytes is more than the limit of ${MAX_KUBECONFIG_BYTES} bytes`);
   if (text.trim() === '') throw invalid(source, 'it is empty');
+  // Deep nesting is refused from the raw text: a parser takes seconds over a megabyte of `[[[[`.
+  const deep = findTooDeep(text, MAX_KUBECONFIG_DEPTH);
+  if (deep !== undefined) {
+    throw invalid(
+      source,
+      `it nests more than ${MAX_KUBECONFIG_DEPTH} levels deep (line ${deep.line}, column ${deep.column})`,
+    );
+  }
   const lineCounter = new LineCounter();
   const document = parseDocument(text, {
     version: '1.1',

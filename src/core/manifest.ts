@@ -4,7 +4,7 @@
  *
  * YAML is read the way kubectl reads it (sigs.k8s.io/yaml, YAML 1.1): `yes`/`on` are booleans,
  * `0644` is octal (420), `<<` merge keys work; timestamps and `1:30` stay strings. Duplicate keys,
- * alias bombs and oversized input are refused before anything is expanded.
+ * alias bombs, deep nesting and oversized input are refused before anything is expanded.
  */
 import {
   isMap,
@@ -20,6 +20,7 @@ import {
   type YAMLError,
 } from 'yaml';
 import { CapstanError, messageOf } from './errors.ts';
+import { checkNesting, DEFAULT_MAX_DEPTH } from './nesting.ts';
 import { formatId, idOf, keyOf, type KubeObject, type ResourceId } from './resource.ts';
 
 /** Where an object came from: `apps/web/deploy.yaml:12` (the object starts on line 12). */
@@ -41,6 +42,8 @@ export interface ParseLimits {
   readonly maxObjects: number;
   /** Largest text, in UTF-8 bytes; larger text is refused before parsing. */
   readonly maxBytes: number;
+  /** Deepest nesting, measured on the raw text before parsing (nesting.ts). Default DEFAULT_MAX_DEPTH. */
+  readonly maxDepth?: number;
 }
 
 /** Parses multi-document YAML or JSON into validated Kubernetes objects, in document order. */
@@ -54,7 +57,9 @@ export function parseManifests(text: string, file: string, limits: ParseLimits):
       { subject: file },
     );
   }
-  // 2. Parse every document; nothing is converted to objects yet.
+  // 2. Refuse deep nesting before the parser recurses into it.
+  checkNesting(text, file, limits.maxDepth ?? DEFAULT_MAX_DEPTH);
+  // 3. Parse every document; nothing is converted to objects yet.
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, {
     lineCounter,
@@ -72,7 +77,7 @@ export function parseManifests(text: string, file: string, limits: ParseLimits):
   const lineOf = (node: Node | null | undefined): number =>
     node?.range ? lineCounter.linePos(node.range[0]).line : 1;
 
-  // 3. Per document: report syntax errors, bound aliases, convert, expand Lists, validate.
+  // 4. Per document: report syntax errors, bound aliases, convert, expand Lists, validate.
   const objects: ParsedObject[] = [];
   for (const document of documents) {
     const [error] = document.errors;

@@ -28,9 +28,9 @@ const DEFAULT_PORTS: Readonly<Record<string, string>> = {
   git: '9418',
 };
 
-/** `scheme://[userinfo@]host[:port][/path][?query][#fragment]`; the host may be an IPv6 literal. */
+/** `scheme://[userinfo@]host[:port][/path][?query][#fragment]` (user info to the last `@`); the host may be an IPv6 literal. */
 const SCHEME_URL =
-  /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(?:[^@/?#]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:[\]]*)(?::(\d*))?([^?#]*)/;
+  /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(?:[^/?#]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:[\]]*)(?::(\d*))?([^?#]*)/;
 /** git's scp-like syntax `[user@]host:path`, where no `/` comes before the `:`. */
 const SCP_LIKE = /^(?:[^@/:]+@)?([^@/:[\]]+|\[[0-9A-Fa-f:.]+\]):(?!\/\/)([^?#]*)/;
 

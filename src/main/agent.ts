@@ -21,7 +21,9 @@ import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
+import { credentialsFromSecret } from '../adapters/git/secret-credentials.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
+import type { SandboxOptions } from '../adapters/render/sandbox.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { runAgentLoop } from '../controller/agent.ts';
@@ -69,18 +71,30 @@ export interface AgentOptions {
   readonly namespace?: string;
   /** Bounds on every render (time limit, objects, bytes). Default: DEFAULT_RENDER_LIMITS (60 s, 5000 objects). */
   readonly renderLimits?: Partial<RenderLimits>;
+  /**
+   * Hosts repositories may be on (names, addresses, `*.example.com`). Empty: any public host. Loopback,
+   * link-local, private and cluster-internal hosts only when named here exactly (src/adapters/git/hosts.ts).
+   */
+  readonly repositoryHosts?: readonly string[];
+  /** Where kustomize and helm run. Default: bubblewrap (src/adapters/render/sandbox.ts). */
+  readonly renderSandbox?: SandboxOptions;
   readonly log?: Logger;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
-  /** HTTP: health, readiness, metrics and webhooks on each port (default 0.0.0.0, 8080 and 8081); false: none. */
-  readonly http?: false | { readonly host?: string; readonly ports?: readonly number[] };
+  /**
+   * HTTP (default host 0.0.0.0): health, readiness and metrics on each of `ports` (default 8080 and
+   * 8081); webhooks on `webhookPort` alone when given (the CLI's default is 8082), else on each of
+   * `ports` too (tests). false: none.
+   */
+  readonly http?:
+    false | { readonly host?: string; readonly ports?: readonly number[]; readonly webhookPort?: number };
   /** Told where the HTTP server listens (port 0 picks a free one). */
   readonly onListening?: (addresses: readonly string[]) => void;
   /** The Secret with the webhook secrets (keys github, gitlab, gitea, bitbucket, generic), in the agent's namespace. */
   readonly webhookSecretName?: string;
 }
 
-/** Reads git credentials from a Secret: username+password, token, or sshPrivateKey+knownHosts. */
+/** Reads git credentials from a Secret marked for Capstan and bound to repositories (secret-credentials.ts). */
 async function credentialsFrom(
   cluster: KubeCluster,
   namespace: string,
@@ -95,22 +109,7 @@ async function credentialsFrom(
       `${subject} (spec.source.secretRef) does not exist; create it with the git credentials`,
       { subject },
     );
-  const data = (secret['data'] ?? {}) as Record<string, string>;
-  const value = (key: string) =>
-    data[key] === undefined ? undefined : Buffer.from(data[key], 'base64').toString('utf8');
-  const token = value('token');
-  if (token) return { kind: 'token', token };
-  const username = value('username');
-  const password = value('password');
-  if (username !== undefined && password !== undefined) return { kind: 'basic', username, password };
-  const privateKey = value('sshPrivateKey');
-  const knownHosts = value('knownHosts');
-  if (privateKey && knownHosts) return { kind: 'ssh', privateKey, knownHosts };
-  throw new CapstanError(
-    'SOURCE_BAD_CREDENTIALS',
-    `${subject} has none of: token; username and password; sshPrivateKey and knownHosts`,
-    { subject },
-  );
+  return credentialsFromSecret(secret, subject);
 }
 
 /** Runs the agent until `signal` aborts. */
@@ -173,6 +172,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     applications: watchedApplications,
     source: new GitSourceFetcher({
       cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+      hosts: { allow: options.repositoryHosts ?? [] },
       // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
       // (ls-remote is counted by the reconciler, per resolve.)
       onRemoteOperation: (operation) => {
@@ -184,6 +184,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         kustomizeBinary: tools.kustomize,
         helmBinary: tools.helm,
         ...(options.renderLimits ? { limits: options.renderLimits } : {}),
+        ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
       }),
     ),
     // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.
@@ -246,7 +247,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   }
 }
 
-/** Health, readiness, metrics and the webhook receiver, on each configured port. */
+/** Health, readiness and metrics on each configured port; the webhook receiver on its own (see AgentOptions.http). */
 async function startHttp(
   options: AgentOptions,
   parts: {
@@ -272,8 +273,9 @@ async function startHttp(
     }
     return result;
   };
-  const api = () =>
+  const api = (serve: { probes: boolean; metrics: boolean; webhooks: boolean }) =>
     buildAgentApi({
+      serve,
       metrics: () => parts.registry.expose(),
       ready: () => ({ ready: true }),
       webhookSecrets: () => {
@@ -305,8 +307,18 @@ async function startHttp(
     });
   const servers: FastifyInstance[] = [];
   const addresses: string[] = [];
-  for (const port of http?.ports ?? [8080, 8081]) {
-    const server = api();
+  const ownWebhookPort = http?.webhookPort !== undefined;
+  const listeners = [
+    ...(http?.ports ?? [8080, 8081]).map((port) => ({
+      port,
+      serve: { probes: true, metrics: true, webhooks: !ownWebhookPort },
+    })),
+    ...(ownWebhookPort
+      ? [{ port: http.webhookPort, serve: { probes: false, metrics: false, webhooks: true } }]
+      : []),
+  ];
+  for (const { port, serve } of listeners) {
+    const server = api(serve);
     addresses.push(await server.listen({ host: http?.host ?? '0.0.0.0', port }));
     servers.push(server);
   }

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { REPOSITORY_CREDENTIALS_TYPE } from '../adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import {
   APPLICATION_API_VERSION,
@@ -38,6 +39,7 @@ interface DemoState {
   readonly agent?: ProcessRecord;
   readonly agentUrl?: string;
   readonly metricsUrl?: string;
+  readonly webhookUrl?: string;
   readonly webhookToken?: string;
 }
 
@@ -55,6 +57,8 @@ export interface DemoSummary {
   readonly gitPassword: string;
   readonly agentUrl: string;
   readonly metricsUrl: string;
+  /** The generic webhook receiver, on the agent's webhook port. */
+  readonly webhookUrl: string;
   readonly webhookToken: string;
   readonly logs: string;
   readonly applications: readonly {
@@ -172,7 +176,8 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: 'demo-git', namespace: NAMESPACE },
-      stringData: { username: git.username, password: git.password },
+      type: REPOSITORY_CREDENTIALS_TYPE,
+      stringData: { url: git.url, username: git.username, password: git.password },
     });
     const webhookToken = state.webhookToken ?? randomBytes(18).toString('base64url');
     await apply(secretType, {
@@ -191,7 +196,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
         name: 'capstan-agent',
         clusterRole: 'cluster-admin',
       });
-      const [port, metricsPort] = [await freePort(), await freePort()];
+      const [port, metricsPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
       const agent = startProcess({
         name: 'agent',
         binary: process.execPath,
@@ -201,12 +206,17 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
           '--kubeconfig',
           kubeconfig,
           '--no-leader-election',
+          // The demo's git server is on loopback, which the agent refuses unless allowed.
+          '--allow-repository-host',
+          '127.0.0.1',
           '--bind-address',
           '127.0.0.1',
           '--port',
           String(port),
           '--metrics-port',
           String(metricsPort),
+          '--webhook-port',
+          String(webhookPort),
         ],
         log: join(dir, 'logs', 'agent.log'),
         env: {
@@ -223,6 +233,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
         agent,
         agentUrl: `http://127.0.0.1:${port}`,
         metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+        webhookUrl: `http://127.0.0.1:${webhookPort}/api/v1/webhooks/generic`,
       };
     }
     await writeState(state);
@@ -287,6 +298,7 @@ export async function demoUp(progress: (line: string) => void): Promise<DemoSumm
       gitPassword: git.password,
       agentUrl,
       metricsUrl: state.metricsUrl ?? '',
+      webhookUrl: state.webhookUrl ?? '',
       webhookToken,
       logs: join(dir, 'logs'),
       applications: apps.map((a) => ({

@@ -4,10 +4,18 @@
  */
 
 /** Credentials for a repository. They never appear in argv, URLs, logs, errors or events. */
-export type GitCredentials =
+export type GitCredentials = (
   | { readonly kind: 'basic'; readonly username: string; readonly password: string }
   | { readonly kind: 'token'; readonly token: string }
-  | { readonly kind: 'ssh'; readonly privateKey: string; readonly knownHosts: string };
+  | { readonly kind: 'ssh'; readonly privateKey: string; readonly knownHosts: string }
+) & {
+  /**
+   * The repositories these credentials may be sent to: the URL itself or any below it
+   * (`https://git.example.com/team-a` covers `https://git.example.com/team-a/web.git`). Undefined:
+   * any repository (credentials a user hands the CLI for their own use); Secrets always bind one.
+   */
+  readonly urlPrefix?: string;
+};
 
 export interface SourceSpec {
   /** https://…, ssh://… or user@host:path; http:// only where `allowInsecureHttp` is set. */

@@ -44,7 +44,10 @@ export async function startAgentProcess(
   binaries ??= ensureBinaries();
   const bin = await binaries;
   const cache = await mkdtemp(join(tmpdir(), 'capstan-agent-cache-'));
-  const child = spawn(process.execPath, [CLI, 'agent', ...args], {
+  // The tests' git server is on loopback, which the agent refuses unless allowed; the webhook
+  // receiver on a free port unless the test names one (several agents run at once).
+  const defaults = ['--allow-repository-host', '127.0.0.1', '--webhook-port', '0'];
+  const child = spawn(process.execPath, [CLI, 'agent', ...defaults, ...args], {
     env: { ...process.env, NO_COLOR: '1', CAPSTAN_BIN_DIR: bin, CAPSTAN_CACHE_DIR: cache, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -22,7 +22,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 let cluster: LocalCluster;
@@ -133,7 +133,7 @@ describe('the agent across API server restarts', () => {
     await git.createRepository(repo, { files: { 'app/settings.yaml': settings('info') } });
     await kube.core.createNamespacedSecret({
       namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+      body: gitSecretBody(git),
     });
     const agent = await startAgentProcess(t.after.bind(t), [
       '--kubeconfig',

@@ -26,7 +26,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 let admin: KubeCluster;
@@ -191,7 +191,7 @@ async function leaderMidSync(t: TestContext): Promise<MidSync> {
   });
   await kube.core.createNamespacedSecret({
     namespace,
-    body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    body: gitSecretBody(git),
   });
 
   // Two replicas; exactly one leads, and both say who.

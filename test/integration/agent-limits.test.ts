@@ -19,7 +19,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { fixture, startGitServer } from '../../src/testing/git.ts';
+import { fixture, startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 let admin: KubeCluster;
@@ -79,7 +79,7 @@ describe('render limits through the agent', () => {
     });
     await kube.core.createNamespacedSecret({
       namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+      body: gitSecretBody(git),
     });
     // Two agents: one with the default limits (60 s, 5000 objects), one with a 2 s render time limit.
     const agentArgs = (selector: string, ...extra: string[]) => [

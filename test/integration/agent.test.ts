@@ -16,7 +16,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 let admin: KubeCluster;
@@ -54,6 +54,7 @@ before(async () => {
       leaderElection: false,
       concurrency: 4,
       labelSelector: AGENT_LABEL,
+      repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       log: (line) => logs.push(line),
       http: { host: '127.0.0.1', ports: [0] },
       onListening: (addresses) => {
@@ -106,7 +107,7 @@ async function annotate(namespace: string, name: string, key: string, value: str
 async function createGitSecret(namespace: string, password = git.password): Promise<void> {
   await kube.core.createNamespacedSecret({
     namespace,
-    body: { metadata: { name: 'git' }, stringData: { username: git.username, password } },
+    body: gitSecretBody(git, { password }),
   });
 }
 
@@ -425,7 +426,7 @@ spec:
     await kube.core.replaceNamespacedSecret({
       namespace,
       name: 'git',
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+      body: gitSecretBody(git),
     });
     await annotate(namespace, 'rotation', 'capstan.dev/refresh', String(Date.now()));
     await eventually(async () => ready(await getApp(namespace, 'rotation'))?.status === 'True', {

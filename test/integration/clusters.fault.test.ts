@@ -22,7 +22,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 const SECOND = `mc-${randomBytes(3).toString('hex')}`;
@@ -54,6 +54,7 @@ before(async () => {
       namespace: agentNamespace,
       leaderElection: false,
       labelSelector: AGENT_LABEL,
+      repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       http: false,
       log: (line) => logs.push(line),
     },
@@ -144,7 +145,7 @@ describe('one agent, two clusters', () => {
     const target = `mc-${randomBytes(3).toString('hex')}`;
     await kube.core.createNamespacedSecret({
       namespace: apps,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+      body: gitSecretBody(git),
     });
     for (const where of ['home', 'away']) {
       await git.createRepository(`mc-${where}-${apps}`, {

@@ -30,7 +30,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 let cluster: LocalCluster;
@@ -66,6 +66,7 @@ before(async () => {
       namespace: AGENT_NAMESPACE,
       leaderElection: false,
       labelSelector: AGENT_LABEL,
+      repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       http: false,
       log: (line) => logs.push(line),
     },
@@ -130,7 +131,7 @@ async function namespacedKubeconfig(namespace: string, name: string): Promise<st
 async function gitSecret(namespace: string): Promise<void> {
   await kube.core.createNamespacedSecret({
     namespace,
-    body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    body: gitSecretBody(git),
   });
 }
 

@@ -248,7 +248,7 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
     assert.equal(error.subject, server.url('pinned'));
   });
 
-  it('fetches nothing for a commit already checked out, even from a new fetcher on the same cache', async () => {
+  it('fetches nothing for a commit already checked out; a new fetcher on the same cache only proves access', async () => {
     await server.createRepository('cached', { files: { 'c.txt': 'c\n' } });
     const revision = await fetcher.resolve(spec('cached'), options);
     const first = await fetcher.checkout(spec('cached'), revision, options);
@@ -256,16 +256,25 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
       const second = await fetcher.checkout(spec('cached'), revision, options);
       assert.equal(second.dir, first.dir);
       assert.deepEqual(second.commit, first.commit);
-      const restarted = new GitSourceFetcher({ cacheDir });
-      const third = await restarted.checkout(
-        spec('cached', 'main'),
-        { ...revision, ref: 'refs/heads/main' },
-        options,
-      );
-      assert.equal(third.dir, first.dir);
-      assert.deepEqual(third.commit, first.commit);
     });
     assert.equal(again, 0, 'no upload-pack request for a cached commit');
+    const reported: string[] = [];
+    const restarted = new GitSourceFetcher({
+      cacheDir,
+      onRemoteOperation: (operation) => reported.push(`${operation.kind} ${operation.result}`),
+    });
+    const third = await restarted.checkout(
+      spec('cached', 'main'),
+      { ...revision, ref: 'refs/heads/main' },
+      options,
+    );
+    assert.equal(third.dir, first.dir);
+    assert.deepEqual(third.commit, first.commit);
+    assert.deepEqual(
+      reported,
+      ['ls-remote success'],
+      'one ls-remote proves the credentials; nothing is fetched',
+    );
   });
 
   it('shares one fetch among many concurrent checkouts of one commit, and fetches other repositories alongside', async () => {
@@ -274,6 +283,7 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
     await server.createRepository('neighbour', { files: { 'n.txt': 'n\n' } });
     const neighbour = await fetcher.resolve(spec('neighbour'), options);
     const revision = { sha, ref: 'refs/heads/main' };
+    await fetcher.resolve(spec('crowd'), options); // proves access, as the reconciler's resolve does
     const made = await requestsDuring('crowd', async () => {
       const trees = await Promise.all([
         ...Array.from({ length: 12 }, () => fetcher.checkout(spec('crowd'), revision, options)),
@@ -569,13 +579,19 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
         'SOURCE_UNREACHABLE',
       );
       assert.equal(error.retryable, true);
-      const again = await new GitSourceFetcher({ cacheDir }).checkout(
-        spec('offline'),
-        tree.revision,
-        options,
-      );
+      // The fetcher that proved these credentials before still serves what it has.
+      const again = await fetcher.checkout(spec('offline'), tree.revision, options);
       assert.equal(again.dir, tree.dir);
       assert.equal((await stat(join(again.dir, 'o.txt'))).isFile(), true);
+      // A new one cannot prove them, and says so (retryable); it serves the commit once the server is back.
+      const restarted = new GitSourceFetcher({ cacheDir, accessTtlMs: 0 });
+      const unproven = await rejectsWith(
+        restarted.checkout(spec('offline'), tree.revision, options),
+        'SOURCE_UNREACHABLE',
+      );
+      assert.equal(unproven.retryable, true);
+      await server.listen();
+      assert.equal((await restarted.checkout(spec('offline'), tree.revision, options)).dir, tree.dir);
     } finally {
       await server.listen();
     }

@@ -110,6 +110,7 @@ describe('install manifests', () => {
       'CustomResourceDefinition',
       'Deployment',
       'Namespace',
+      'NetworkPolicy',
       'PodDisruptionBudget',
       'Role',
       'RoleBinding',

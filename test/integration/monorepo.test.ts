@@ -22,7 +22,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { startGitServer, gitSecretBody } from '../../src/testing/git.ts';
 
 const APPS = 50;
 const CHANGED = 'app-07';
@@ -57,6 +57,7 @@ before(async () => {
       // Eight at a time over 50 Applications: the shared fetch and renders are what is measured.
       concurrency: 8,
       labelSelector: AGENT_LABEL,
+      repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       cacheDir,
       log: (line) => logs.push(line),
       http: { host: '127.0.0.1', ports: [0] },
@@ -151,7 +152,7 @@ describe('a monorepo of 50 Applications', () => {
     });
     await kube.core.createNamespacedSecret({
       namespace,
-      body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+      body: gitSecretBody(git),
     });
     const started = performance.now();
     await Promise.all(

@@ -7,7 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
 import type { GitCredentials } from '../../ports/source.ts';
-import type { RepoUrl } from './url.ts';
+import { repoHost } from './hosts.ts';
+import { redactUrl, type RepoUrl } from './url.ts';
 
 /** The user name under which a token is sent (GitHub, GitLab, Gitea and Bitbucket accept it). */
 export const TOKEN_USERNAME = 'x-access-token';
@@ -34,6 +35,17 @@ export async function prepareAuth(
     new CapstanError('SOURCE_BAD_CREDENTIALS', `the credentials for ${repo.display} ${why}`, {
       subject: repo.display,
     });
+  // 1. Only to the repositories they are bound to, and never in clear over the network.
+  if (credentials.urlPrefix !== undefined && !coversRepository(credentials.urlPrefix, repo)) {
+    throw bad(
+      `are bound to repositories under ${redactUrl(credentials.urlPrefix)}, and this one is not: use credentials bound to it`,
+    );
+  }
+  if (repo.protocol === 'http' && !isLoopback(repoHost(repo))) {
+    throw bad(
+      'would be sent over plain http, in clear: use https (credentials go over http only to loopback)',
+    );
+  }
   switch (credentials.kind) {
     case 'basic':
     case 'token': {
@@ -122,4 +134,28 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
   let result = text;
   for (const secret of secrets) if (secret.length > 0) result = result.replaceAll(secret, '***');
   return result;
+}
+
+/** True when the prefix (a repository URL, or a folder of repositories) covers the repository. */
+export function coversRepository(prefix: string, repo: RepoUrl): boolean {
+  const bound = normalisePrefix(prefix);
+  return repo.normalised === bound || repo.normalised.startsWith(`${bound}/`);
+}
+
+/** A prefix in the normal form of RepoUrl.normalised: scp-like as ssh://, scheme and host lower case, no trailing `/` or `.git`. */
+function normalisePrefix(prefix: string): string {
+  const text = prefix.trim();
+  const scp = /^([^@/:]+@)?([^@/:[\]]+):(?!\/\/)(.*)$/.exec(text);
+  const url = scp ? `ssh://${scp[1] ?? ''}${scp[2] ?? ''}/${(scp[3] ?? '').replace(/^\//, '')}` : text;
+  const head = /^([a-z][a-z0-9+.-]*:\/\/[^/]*)(.*)$/i.exec(url);
+  const joined = head ? `${(head[1] ?? '').toLowerCase()}${head[2] ?? ''}` : url;
+  return joined
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/+$/, '');
+}
+
+/** Loopback: traffic that never leaves the machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || /^127\./.test(host) || host === '::1';
 }

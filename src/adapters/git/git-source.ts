@@ -8,7 +8,12 @@
  * Network operations on different repositories run in parallel, up to `maxConcurrentFetches`.
  * contentIds() lists paths of a checked-out commit in its cache repository (see path-content.ts), once per
  * commit and set of paths, so that a render can be keyed by what it reads rather than by the commit.
+ * The cache is shared, but never serves a commit to a caller that could not fetch it: checkout() first
+ * proves the caller's credentials (or their absence) against the remote with an ls-remote, remembered
+ * per repository and credentials for `accessTtlMs`. Hosts are checked against the agent's policy
+ * (hosts.ts) before any git runs.
  */
+import { createHash } from 'node:crypto';
 import { CapstanError } from '../../core/errors.ts';
 import type {
   CommitInfo,
@@ -22,6 +27,15 @@ import { ensureBareRepo, hasCommit } from './bare-repo.ts';
 import { prepareAuth, type GitAuth } from './credentials.ts';
 import { gitEnvironment, runGit, type GitRunResult, type LocalGit } from './git-command.ts';
 import { gitFailure } from './git-errors.ts';
+import {
+  checkRepositorySize,
+  checkTreeSize,
+  DEFAULT_CACHE_BOUNDS,
+  evictLeastRecentlyUsed,
+  touch,
+  type CacheBounds,
+} from './cache-bounds.ts';
+import { checkHost, type HostPolicy } from './hosts.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { cacheLayout, exists, prepareLayout, type CacheLayout } from './layout.ts';
 import { Limiter } from './limiter.ts';
@@ -49,6 +63,19 @@ export interface GitSourceFetcherOptions {
   readonly maxConcurrentFetches?: number;
   /** Told of each git network operation when it ends (one `git fetch` or `git ls-remote` run): for metrics. */
   readonly onRemoteOperation?: (operation: RemoteOperation) => void;
+  /**
+   * Which hosts repositories may be on (see hosts.ts). Undefined: any (the CLI, fetching for its own
+   * user); the agent always gives one.
+   */
+  readonly hosts?: HostPolicy;
+  /**
+   * How long a successful ls-remote with some credentials (or none) proves that they may read a
+   * repository, so that its cached commits are served to them without asking the remote again.
+   * Default 5 minutes.
+   */
+  readonly accessTtlMs?: number;
+  /** Size limits and least-recently-used eviction of the cache on disk (cache-bounds.ts). */
+  readonly cacheBounds?: CacheBounds;
 }
 
 /** One git network operation that ran: which, and how it ended. */
@@ -58,6 +85,9 @@ export interface RemoteOperation {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_ACCESS_TTL_MS = 5 * 60_000;
+/** Access proofs remembered (repository × credentials). */
+const REMEMBERED_ACCESS = 4096;
 const DEFAULT_MAX_CONCURRENT_FETCHES = 4;
 /** Local operations on the cache (read-tree, checkout-index of a large tree) get more time. */
 const LOCAL_TIMEOUT_MS = 10 * 60_000;
@@ -94,6 +124,13 @@ export class GitSourceFetcher implements SourceFetcher {
   });
   readonly #local: LocalGit;
   readonly #onRemoteOperation: ((operation: RemoteOperation) => void) | undefined;
+  readonly #hosts: HostPolicy | undefined;
+  readonly #accessTtlMs: number;
+  /** Key `<repository cache key>\0<credential identity>`: when an ls-remote with them last succeeded. */
+  readonly #access = new Map<string, number>();
+  readonly #accessChecks = new SingleFlight<void>({ maxRemembered: 0, cancelled });
+  readonly #bounds: Required<CacheBounds>;
+  #sweeping: Promise<void> | undefined;
   #ready: Promise<void> | undefined;
 
   constructor(options: GitSourceFetcherOptions) {
@@ -102,6 +139,9 @@ export class GitSourceFetcher implements SourceFetcher {
     this.#defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#network = new Limiter(options.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES);
     this.#onRemoteOperation = options.onRemoteOperation;
+    this.#hosts = options.hosts;
+    this.#accessTtlMs = options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS;
+    this.#bounds = { ...DEFAULT_CACHE_BOUNDS, ...options.cacheBounds };
     this.#local = (args, extraEnv, limits) =>
       runGit({
         binary: this.#binary,
@@ -121,8 +161,9 @@ export class GitSourceFetcher implements SourceFetcher {
     // 1. Check the URL and the revision before anything runs.
     const repo = parseRepoUrl(source.repoURL, urlOptions(options));
     const target = parseTargetRevision(source.targetRevision, repo.display);
+    if (this.#hosts) await checkHost(repo, this.#hosts);
 
-    // 2. A full SHA is its own answer: checkout() verifies it by fetching it.
+    // 2. A full SHA is its own answer: checkout() verifies access and fetches it.
     if (target.kind === 'sha') return { sha: target.sha, ref: target.sha };
 
     // 3. Ask the remote: HEAD and where it points, one full ref (and its peeled tag), or all branches
@@ -134,6 +175,7 @@ export class GitSourceFetcher implements SourceFetcher {
           ? ['--', repo.url, target.name, `${target.name}^{}`]
           : ['--heads', '--tags', '--', repo.url];
     const remote = parseLsRemote(await this.#lsRemote(repo, args, options));
+    this.#granted(repo, options);
 
     // 4. Pick the ref (or the highest tag in a semver range).
     const picked = target.kind === 'head' ? pickHead(remote) : pickNamed(remote, target.name, target.range);
@@ -150,8 +192,13 @@ export class GitSourceFetcher implements SourceFetcher {
     const repo = parseRepoUrl(source.repoURL, urlOptions(options));
     const sha = checkedSha(revision.sha, repo.display);
     checkRevisionText(revision.ref, repo.display);
+    if (this.#hosts) await checkHost(repo, this.#hosts);
 
-    // 2. One run per repository and commit, shared by concurrent callers and remembered afterwards.
+    // 2. The cache serves a commit only to callers who can read the repository themselves: their
+    //    credentials (or none) are proven against the remote, at most once per access TTL.
+    await this.#checkAccess(repo, options);
+
+    // 3. One run per repository and commit, shared by concurrent callers and remembered afterwards.
     const key = `${repo.cacheKey}@${sha}`;
     const run = () =>
       this.#checkouts.run(
@@ -161,11 +208,15 @@ export class GitSourceFetcher implements SourceFetcher {
       );
     let tree = await run();
 
-    // 3. A remembered tree that was removed from disk (cache cleaned) is made again.
+    // 4. A remembered tree that was removed from disk (cache cleaned, evicted) is made again.
     if (!(await exists(tree.dir))) {
       this.#checkouts.forget(key);
       tree = await run();
     }
+    // 5. Marked as used, so that eviction takes the least recently used first.
+    const now = new Date();
+    await touch(tree.dir, now);
+    await touch(this.#layout.repo(repo.cacheKey), now);
     return { revision: { sha, ref: revision.ref }, commit: tree.commit, dir: tree.dir };
   }
 
@@ -211,12 +262,31 @@ export class GitSourceFetcher implements SourceFetcher {
     //    ever served to those who can fetch it from the repository they name.
     await this.#repoLocks.run(repo.cacheKey, async () => {
       await ensureBareRepo(this.#local, bare, this.#layout.tmp);
-      if (!(await hasCommit(this.#local, bare, sha)))
+      if (!(await hasCommit(this.#local, bare, sha))) {
         await this.#fetch(repo, bare, ref, sha, options, signal);
+        await checkRepositorySize(bare, repo.display, this.#bounds.maxRepositoryBytes);
+      }
     });
 
-    // 2. Its files, written once per commit whatever the repository.
-    const commit = await this.#trees.run(sha, () => materialiseTree(this.#local, this.#layout, bare, sha));
+    // 2. Its files, written once per commit whatever the repository, if they are not too large.
+    const commit = await this.#trees.run(sha, async () => {
+      if (!(await exists(this.#layout.tree(sha)))) {
+        await checkTreeSize(this.#local, bare, sha, repo.display, this.#bounds.maxTreeBytes);
+      }
+      return materialiseTree(this.#local, this.#layout, bare, sha);
+    });
+
+    // 3. Room for it: the least recently used trees and repositories past the bounds go.
+    if (this.#sweeping === undefined) {
+      this.#sweeping = evictLeastRecentlyUsed(this.#layout, this.#bounds, Date.now())
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => {
+          this.#sweeping = undefined;
+        });
+    }
     return { commit, dir: this.#layout.tree(sha) };
   }
 
@@ -335,6 +405,43 @@ export class GitSourceFetcher implements SourceFetcher {
     });
   }
 
+  /** Proves, unless recently proven, that these credentials (or none) may read the repository. */
+  async #checkAccess(repo: RepoUrl, options: FetchOptions): Promise<void> {
+    const key = accessKey(repo, options);
+    const proven = this.#access.get(key);
+    if (proven !== undefined && Date.now() - proven < this.#accessTtlMs) return;
+    try {
+      // Concurrent callers with the same credentials share one ls-remote.
+      await this.#accessChecks.run(
+        key,
+        async () => {
+          await this.#lsRemote(repo, ['--', repo.url, 'HEAD'], options);
+          this.#granted(repo, options);
+        },
+        options.signal,
+      );
+    } catch (error) {
+      // An earlier proof stands while the remote cannot be asked (it said nothing new); a refusal ends it.
+      const unreachable =
+        error instanceof CapstanError &&
+        (error.code === 'SOURCE_UNREACHABLE' || error.code === 'SOURCE_TIMEOUT');
+      if (proven !== undefined && unreachable) return;
+      this.#access.delete(key);
+      throw error;
+    }
+  }
+
+  /** Remembers that an ls-remote with these credentials succeeded (the oldest proof goes first). */
+  #granted(repo: RepoUrl, options: FetchOptions): void {
+    const key = accessKey(repo, options);
+    this.#access.delete(key);
+    this.#access.set(key, Date.now());
+    if (this.#access.size > REMEMBERED_ACCESS) {
+      const oldest = this.#access.keys().next().value;
+      if (oldest !== undefined) this.#access.delete(oldest);
+    }
+  }
+
   /** Reports a network operation that ran (see GitSourceFetcherOptions.onRemoteOperation). */
   #report(kind: RemoteOperation['kind'], result: GitRunResult): GitRunResult {
     const outcome = result.ok ? 'success' : result.aborted ? 'cancelled' : 'error';
@@ -370,6 +477,15 @@ export class GitSourceFetcher implements SourceFetcher {
     });
     return this.#ready;
   }
+}
+
+/** The repository and who asks: a digest of the credentials themselves, or `anonymous`. */
+function accessKey(repo: RepoUrl, options: FetchOptions): string {
+  const who =
+    options.credentials === undefined
+      ? 'anonymous'
+      : createHash('sha256').update(JSON.stringify(options.credentials)).digest('hex');
+  return `${repo.cacheKey}\u0000${who}`;
 }
 
 function urlOptions(options: FetchOptions): { allowInsecureHttp?: boolean } {

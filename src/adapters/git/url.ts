@@ -117,8 +117,11 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Matches `scheme://userinfo@` anywhere in a text. */
-const USERINFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s/@'"]*)@/g;
+/**
+ * Matches `scheme://userinfo@` anywhere in a text, up to the LAST `@` before the path: URL parsers
+ * take the host after the last one, so `https://u:p@ss@host/x` has the password `p@ss`.
+ */
+const USERINFO = /\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s/'"]*)@/g;
 
 /**
  * Removes credentials from every URL in a text: all user info of http(s) URLs (a user name can be a
@@ -132,8 +135,8 @@ export function redactText(text: string): string {
   });
 }
 
-/** `user:password@host:path` (scp-like, with a password git would not even accept). */
-const SCP_PASSWORD = /^([^@/:\s]+):[^@/\s]*@/;
+/** `user:password@host:path` (scp-like, with a password git would not even accept), to the last `@`. */
+const SCP_PASSWORD = /^([^@/:\s]+):[^/\s]*@/;
 
 /** A URL without credentials, for messages and subjects. */
 export function redactUrl(raw: string): string {

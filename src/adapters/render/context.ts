@@ -1,6 +1,8 @@
 import type { RenderLimits } from '../../ports/renderer.ts';
 import { CapstanError } from '../../core/errors.ts';
+import type { ParsedObject, ParseLimits } from '../../core/manifest.ts';
 import type { ConfinedPath } from './confine.ts';
+import type { Sandbox, SandboxAccess } from './sandbox.ts';
 
 /** What every renderer gets: where to read, the bounds, and when to stop. */
 export interface RenderContext {
@@ -14,6 +16,15 @@ export interface RenderContext {
   readonly signal: AbortSignal | undefined;
   /** A private, empty folder for this render (tool homes, inline values); removed afterwards. */
   readonly scratch: string;
+  /** Where the tools run: they see only the checkout and the scratch folder. */
+  readonly sandbox: Sandbox;
+  /** Parses manifests off the event loop (parse-pool.ts), within the render's time limit. */
+  readonly parse: (text: string, file: string, limits: ParseLimits) => Promise<ParsedObject[]>;
+}
+
+/** What a tool of this render may touch: the checkout read-only, the scratch folder, and the network only when asked. */
+export function renderAccess(context: RenderContext, options: { network: boolean }): SandboxAccess {
+  return { readOnly: [context.root], writable: [context.scratch], network: options.network };
 }
 
 /** Throws when the render was cancelled or ran out of time; returns the milliseconds left. */

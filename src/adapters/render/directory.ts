@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
-import { parseManifests, type ParsedObject } from '../../core/manifest.ts';
+import type { ParsedObject } from '../../core/manifest.ts';
 import type { DirectoryOptions } from '../../ports/renderer.ts';
 import { confine } from './confine.ts';
 import { checkpoint, type RenderContext } from './context.ts';
@@ -46,7 +46,7 @@ export async function renderDirectory(
     const text = await readBounded(file.absolute, file.relative, maxFileBytes);
     let parsed: ParsedObject[];
     try {
-      parsed = parseManifests(text, file.relative, { maxAliases, maxObjects, maxBytes: maxFileBytes });
+      parsed = await context.parse(text, file.relative, { maxAliases, maxObjects, maxBytes: maxFileBytes });
     } catch (error) {
       if (error instanceof CapstanError && error.code === 'RENDER_TOO_MANY_OBJECTS')
         throw tooMany(context, file);

@@ -9,10 +9,10 @@
 import { lstat, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
-import { parseManifests, type ParsedObject } from '../../core/manifest.ts';
+import type { ParsedObject } from '../../core/manifest.ts';
 import type { HelmOptions } from '../../ports/renderer.ts';
 import { confine, joinInside } from './confine.ts';
-import { checkpoint, NO_NETWORK, type RenderContext } from './context.ts';
+import { checkpoint, NO_NETWORK, renderAccess, type RenderContext } from './context.ts';
 import { runTool } from './exec.ts';
 import { outermost } from './inputs.ts';
 import { parseConfig, readBounded, tooLarge } from './read.ts';
@@ -39,7 +39,7 @@ export async function renderHelm(
   const home = join(context.scratch, 'helm-home');
   await mkdir(home, { recursive: true });
   const valuesArgs = await valuesArguments(context, options, home);
-  // 4. helm template, in a clean environment.
+  // 4. helm template, in the sandbox and a clean environment.
   const args = [
     'template',
     '--include-crds',
@@ -53,18 +53,22 @@ export async function renderHelm(
   ];
   let output: string;
   try {
-    output = await runTool({
-      command: binary,
-      args,
-      cwd: context.folder.absolute,
-      env: helmEnv(home),
-      timeoutMs: checkpoint(context),
-      limitMs: context.limits.timeoutMs,
-      maxOutputBytes: context.limits.maxTotalBytes,
-      signal: context.signal,
-      description: `helm template ${chartPath}`,
-      redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
-    });
+    const run = await context.sandbox.wrap(
+      {
+        command: binary,
+        args,
+        cwd: context.folder.absolute,
+        env: helmEnv(home),
+        timeoutMs: checkpoint(context),
+        limitMs: context.limits.timeoutMs,
+        maxOutputBytes: context.limits.maxTotalBytes,
+        signal: context.signal,
+        description: `helm template ${chartPath}`,
+        redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
+      },
+      renderAccess(context, { network: false }),
+    );
+    output = await runTool(run);
   } catch (error) {
     if (error instanceof CapstanError && /missing in charts\/ directory/.test(error.message)) {
       throw dependenciesError(chartPath, error.message.slice(error.message.indexOf('missing in charts/')));
@@ -273,7 +277,7 @@ async function valuesArguments(
 const SOURCE_LINE = /^# Source: (.+)$/gm;
 
 /** Splits helm's output at its `# Source: <chart>/<template>` lines and parses each part. */
-function parseTemplates(context: RenderContext, output: string): ParsedObject[] {
+async function parseTemplates(context: RenderContext, output: string): Promise<ParsedObject[]> {
   const { maxAliases, maxObjects, maxTotalBytes } = context.limits;
   const chartPath = context.folder.relative;
   const parts: { file: string; text: string }[] = [];
@@ -291,7 +295,7 @@ function parseTemplates(context: RenderContext, output: string): ParsedObject[] 
   const objects: ParsedObject[] = [];
   for (const part of parts) {
     objects.push(
-      ...parseManifests(part.text, part.file, { maxAliases, maxObjects, maxBytes: maxTotalBytes }),
+      ...(await context.parse(part.text, part.file, { maxAliases, maxObjects, maxBytes: maxTotalBytes })),
     );
     if (objects.length > maxObjects) {
       throw new CapstanError(

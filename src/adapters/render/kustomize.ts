@@ -14,14 +14,14 @@
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMap, isScalar, isSeq } from 'yaml';
 import { CapstanError } from '../../core/errors.ts';
-import { parseManifests, type ParsedObject } from '../../core/manifest.ts';
+import type { ParsedObject } from '../../core/manifest.ts';
 import type { KustomizeOptions } from '../../ports/renderer.ts';
 import { confine, joinInside } from './confine.ts';
-import { checkpoint, NO_NETWORK, type RenderContext } from './context.ts';
+import { checkpoint, NO_NETWORK, renderAccess, type RenderContext } from './context.ts';
 import { runTool } from './exec.ts';
 import { outermost } from './inputs.ts';
+import { kustomizationPaths, type PathEntry } from './kustomization-fields.ts';
 import { parseConfig, readBounded, tooLarge, type ConfigFile } from './read.ts';
 
 /** The names kustomize looks for, in its order. */
@@ -41,25 +41,29 @@ export async function renderKustomize(
   const allowRemote = options.allowRemoteBases ?? false;
   // 1. Check every path named by the kustomizations reachable from the folder.
   await walkKustomizations(context, allowRemote);
-  // 2. Run kustomize in a clean environment, bounded in time and output.
+  // 2. Run kustomize in the sandbox and a clean environment, bounded in time and output.
   const home = join(context.scratch, 'kustomize-home');
   await mkdir(home, { recursive: true });
   const folder = context.folder.relative;
-  const output = await runTool({
-    command: binary,
-    args: ['build', '--load-restrictor=LoadRestrictionsRootOnly', '--', context.folder.absolute],
-    cwd: context.folder.absolute,
-    env: kustomizeEnv(home, allowRemote),
-    timeoutMs: checkpoint(context),
-    limitMs: context.limits.timeoutMs,
-    maxOutputBytes: context.limits.maxTotalBytes,
-    signal: context.signal,
-    description: `kustomize build ${folder}`,
-    redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
-  });
+  const run = await context.sandbox.wrap(
+    {
+      command: binary,
+      args: ['build', '--load-restrictor=LoadRestrictionsRootOnly', '--', context.folder.absolute],
+      cwd: context.folder.absolute,
+      env: kustomizeEnv(home, allowRemote),
+      timeoutMs: checkpoint(context),
+      limitMs: context.limits.timeoutMs,
+      maxOutputBytes: context.limits.maxTotalBytes,
+      signal: context.signal,
+      description: `kustomize build ${folder}`,
+      redact: (text) => text.replaceAll(`${context.root}/`, '').replaceAll(context.root, '.'),
+    },
+    renderAccess(context, { network: allowRemote }),
+  );
+  const output = await runTool(run);
   // 3. Parse what it printed.
   const { maxAliases, maxObjects, maxTotalBytes } = context.limits;
-  return parseManifests(output, `${folder} (kustomize)`, { maxAliases, maxObjects, maxBytes: maxTotalBytes });
+  return context.parse(output, `${folder} (kustomize)`, { maxAliases, maxObjects, maxBytes: maxTotalBytes });
 }
 
 /**
@@ -99,29 +103,6 @@ function kustomizeEnv(home: string, allowRemote: boolean): Record<string, string
 
 // ---------------------------------------------------------------------------------------------
 // Checking the kustomizations before kustomize runs
-
-/** Fields whose entries may name other kustomizations (folders) as well as files. */
-const BASE_FIELDS = ['resources', 'bases', 'components'];
-/** Fields whose string entries name files (inline patches and configurations contain newlines). */
-const FILE_LIST_FIELDS = [
-  'crds',
-  'configurations',
-  'generators',
-  'transformers',
-  'validators',
-  'patchesStrategicMerge',
-];
-/** Lists of mappings whose `path` names a file. */
-const PATH_FIELDS = ['patches', 'patchesJson6902', 'replacements'];
-const GENERATOR_FIELDS = ['configMapGenerator', 'secretGenerator'];
-
-interface PathEntry {
-  readonly field: string;
-  readonly value: string;
-  readonly offset: number | undefined;
-  /** resources/bases/components: may be a folder with its own kustomization. */
-  readonly base: boolean;
-}
 
 /** What the kustomizations reachable from the folder read: local paths, and whether anything remote. */
 interface KustomizationReads {
@@ -163,7 +144,7 @@ async function walkKustomizations(context: RenderContext, allowRemote: boolean):
     if (fileSize > context.limits.maxFileBytes) throw tooLarge(file, context.limits.maxFileBytes, fileSize);
     const text = await readBounded(join(confined.absolute, name), file, context.limits.maxFileBytes);
     const config = parseConfig(text, file, context.limits.maxAliases);
-    for (const entry of pathEntries(config)) {
+    for (const entry of kustomizationPaths(config.document)) {
       const checked = await checkEntry(context, config, folder, entry, allowRemote);
       if (checked.reads !== undefined) reads.paths.push(checked.reads);
       if (checked.next !== undefined) queue.push(checked.next);
@@ -222,33 +203,3 @@ async function checkEntry(
 const CLEARLY_REMOTE = /^(?:[a-z][a-z0-9+.-]*:|[^/\s]*@[^/\s]+:)/i;
 /** Shapes kustomize reads as a repository when no such local path exists: `github.com/org/repo`, `?ref=`. */
 const MAYBE_REMOTE = /^[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?\/|[?&](?:ref|version|submodules|timeout)=|\/\//i;
-
-/** The paths a kustomization names, with their offsets in the file. */
-function pathEntries(config: ConfigFile): PathEntry[] {
-  const root = config.document.contents;
-  if (!isMap(root)) return [];
-  const entries: PathEntry[] = [];
-  const add = (field: string, node: unknown, base: boolean, strip = false): void => {
-    if (!isScalar(node) || typeof node.value !== 'string' || node.value.includes('\n')) return;
-    let value = node.value.trim();
-    if (strip && value.includes('=')) value = value.slice(value.indexOf('=') + 1); // key=path
-    if (value !== '') entries.push({ field, value, offset: node.range?.[0], base });
-  };
-  const itemsOf = (node: unknown): readonly unknown[] => (isSeq(node) ? node.items : []);
-  const get = (node: unknown, key: string): unknown => (isMap(node) ? node.get(key, true) : undefined);
-
-  for (const field of BASE_FIELDS) for (const item of itemsOf(get(root, field))) add(field, item, true);
-  for (const field of FILE_LIST_FIELDS) for (const item of itemsOf(get(root, field))) add(field, item, false);
-  for (const field of PATH_FIELDS) {
-    for (const item of itemsOf(get(root, field))) add(`${field}.path`, get(item, 'path'), false);
-  }
-  add('openapi.path', get(get(root, 'openapi'), 'path'), false);
-  for (const field of GENERATOR_FIELDS) {
-    for (const generator of itemsOf(get(root, field))) {
-      for (const item of itemsOf(get(generator, 'files'))) add(`${field}.files`, item, false, true);
-      for (const item of itemsOf(get(generator, 'envs'))) add(`${field}.envs`, item, false);
-      add(`${field}.env`, get(generator, 'env'), false);
-    }
-  }
-  return entries;
-}

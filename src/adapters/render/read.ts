@@ -2,6 +2,7 @@
 import { open } from 'node:fs/promises';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { CapstanError, messageOf } from '../../core/errors.ts';
+import { checkNesting, DEFAULT_MAX_DEPTH } from '../../core/nesting.ts';
 
 const READ_CHUNK_BYTES = 256 * 1024;
 
@@ -50,8 +51,9 @@ export interface ConfigFile {
   at(offset: number | undefined): string;
 }
 
-/** Parses one YAML document (a kustomization, Chart.yaml), refusing syntax errors and alias bombs. */
+/** Parses one YAML document (a kustomization, Chart.yaml), refusing deep nesting, syntax errors and alias bombs. */
 export function parseConfig(text: string, relative: string, maxAliases: number): ConfigFile {
+  checkNesting(text, relative, DEFAULT_MAX_DEPTH);
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   const at = (offset: number | undefined): string => {

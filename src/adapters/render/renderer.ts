@@ -24,6 +24,8 @@ import { renderDirectory } from './directory.ts';
 import { CHART_FILE, helmInputs, renderHelm } from './helm.ts';
 import { ToolVersions } from './inputs.ts';
 import { findKustomization, kustomizeInputs, renderKustomize } from './kustomize.ts';
+import { ParsePool } from './parse-pool.ts';
+import { Sandbox, type SandboxOptions } from './sandbox.ts';
 
 export interface ManifestRendererOptions {
   /** Path of the kustomize binary. */
@@ -34,14 +36,24 @@ export interface ManifestRendererOptions {
   readonly tempDir?: string;
   /** Limits for every render (a request's own limits win). Default: DEFAULT_RENDER_LIMITS. */
   readonly limits?: Partial<RenderLimits>;
+  /** Where kustomize and helm run. Default: bubblewrap (see sandbox.ts). */
+  readonly sandbox?: SandboxOptions;
 }
 
 export class ManifestRenderer implements Renderer {
   readonly #options: ManifestRendererOptions;
   readonly #versions = new ToolVersions();
+  readonly #sandbox: Sandbox;
+  readonly #parser = new ParsePool();
 
   constructor(options: ManifestRendererOptions) {
     this.#options = options;
+    this.#sandbox = new Sandbox(options.sandbox);
+  }
+
+  /** Stops the idle parser threads (they do not keep the process alive in any case). */
+  close(): Promise<void> {
+    return this.#parser.close();
   }
 
   async render(request: RenderRequest): Promise<RenderResult> {
@@ -67,6 +79,13 @@ export class ManifestRenderer implements Renderer {
         deadline: started + limits.timeoutMs,
         signal: request.signal,
         scratch,
+        sandbox: this.#sandbox,
+        parse: (text, file, parseLimits) =>
+          this.#parser.parse(text, file, parseLimits, {
+            timeoutMs: checkpoint(context),
+            limitMs: limits.timeoutMs,
+            signal: request.signal,
+          }),
       };
       checkpoint(context);
       const objects = await this.#renderAs(type, context, request);
@@ -95,6 +114,8 @@ export class ManifestRenderer implements Renderer {
       deadline: Date.now() + limits.timeoutMs,
       signal: request.signal,
       scratch: '',
+      sandbox: this.#sandbox,
+      parse: () => Promise.reject(new Error('inputs() parses no manifests')),
     };
     switch (type) {
       case 'directory':

@@ -25,9 +25,16 @@ Options:
   --retry-period DURATION    pause between tries to acquire or renew (default: 2s, or 2/15 of --lease-duration)
   --no-leader-election       act alone (one replica only)
   --render-timeout DURATION  time limit for one render (plain files, kustomize, helm) (default: 60s)
+  --allow-repository-host HOST
+                             a host repositories may be on (repeat it; *.example.com for subdomains);
+                             without it any public host. Loopback, link-local, private and
+                             cluster-internal hosts only when named exactly
+  --render-sandbox MODE      where kustomize and helm run: bubblewrap (default; they see only the
+                             checkout and no network) or off (only where something else isolates them)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
-  --port N                   health, readiness and webhooks (default: 8080)
+  --port N                   health and readiness (default: 8080)
   --metrics-port N           metrics (default: 8081)
+  --webhook-port N           the webhook receiver, alone on its port (default: 8082)
   -h, --help                 this help
 `;
 
@@ -49,9 +56,12 @@ export async function agent(argv: readonly string[]): Promise<number> {
       'retry-period': { type: 'string' },
       'no-leader-election': { type: 'boolean' },
       'render-timeout': { type: 'string' },
+      'render-sandbox': { type: 'string' },
+      'allow-repository-host': { type: 'string', multiple: true },
       'bind-address': { type: 'string' },
       port: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'webhook-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,6 +96,10 @@ export async function agent(argv: readonly string[]): Promise<number> {
     values['render-timeout'] === undefined
       ? undefined
       : positiveDuration('render-timeout', values['render-timeout']);
+  const sandbox = values['render-sandbox'] ?? 'bubblewrap';
+  if (sandbox !== 'bubblewrap' && sandbox !== 'off') {
+    throw new UsageError(`--render-sandbox must be bubblewrap or off, not '${sandbox}'`);
+  }
   const stop = new AbortController();
   const onSignal = () => {
     stop.abort();
@@ -99,9 +113,15 @@ export async function agent(argv: readonly string[]): Promise<number> {
       concurrency,
       ...(values.selector ? { labelSelector: values.selector } : {}),
       ...(values.namespace ? { namespace: values.namespace } : {}),
-      http: { host: values['bind-address'] ?? '0.0.0.0', ports },
+      http: {
+        host: values['bind-address'] ?? '0.0.0.0',
+        ports,
+        webhookPort: port('webhook-port', values['webhook-port'], 8082),
+      },
       leaderElection: values['no-leader-election'] === true ? false : election,
       ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),
+      renderSandbox: { mode: sandbox },
+      repositoryHosts: values['allow-repository-host'] ?? [],
     },
     stop.signal,
   );

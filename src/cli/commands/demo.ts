@@ -47,7 +47,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  kubeconfig   ${summary.kubeconfig}`,
       `  git          ${summary.gitUrl}  (user ${summary.gitUsername}, password ${summary.gitPassword})`,
       `  agent        ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}`,
-      `  webhook      POST ${summary.agentUrl}/api/v1/webhooks/generic  (Authorization: Bearer ${summary.webhookToken})`,
+      `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
       `  logs         ${summary.logs}`,
       '',
       'Try:',

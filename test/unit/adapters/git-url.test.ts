@@ -118,4 +118,20 @@ describe('redaction', () => {
     );
     assert.equal(redactText('no urls here'), 'no urls here');
   });
+
+  it('cuts user info at the last @, as URL parsers do (an @ in a password)', () => {
+    assert.equal(redactUrl('https://u:p@ss@host/x'), 'https://host/x');
+    assert.equal(
+      redactText("see 'https://u:p@ss@w@host/x.git' and ssh://g:p@ss@h/r"),
+      "see 'https://host/x.git' and ssh://h/r",
+    );
+    assert.equal(redactUrl('git:p@ss@host:repo'), 'git@host:repo');
+    assert.throws(
+      () => parseRepoUrl('https://u:p@ss@host/x'),
+      (error: unknown) =>
+        error instanceof Error &&
+        !error.message.includes('ss@') &&
+        /'https:\/\/host\/x' contains a password/.test(error.message),
+    );
+  });
 });

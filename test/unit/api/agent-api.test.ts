@@ -1,7 +1,7 @@
 // The agent's HTTP surface through Fastify's inject() (no sockets): probes, and the webhook receivers
 // of every provider with payloads shaped as the providers document them (test/fixtures/webhooks/).
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -194,6 +194,28 @@ describe('probes', () => {
   });
 });
 
+describe('routes per port', () => {
+  it('a webhook app serves webhooks only; a probes-and-metrics app serves no webhook', async () => {
+    const webhooksOnly = harness({ serve: { probes: false, metrics: false, webhooks: true } });
+    for (const url of ['/healthz', '/readyz', '/metrics']) {
+      assert.equal((await webhooksOnly.app.inject({ method: 'GET', url })).statusCode, 404, url);
+    }
+    const body = '{"repoURL": "https://git.example.com/org/config.git"}';
+    assert.equal(
+      (await webhooksOnly.post('/api/v1/webhooks/generic', genericHeaders(), body)).statusCode,
+      200,
+    );
+
+    const metricsPort = harness({ serve: { probes: true, metrics: true, webhooks: false } });
+    assert.equal((await metricsPort.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
+    for (const url of ['/api/v1/webhooks/generic', '/api/v1/webhooks/github', '/api/v1/webhooks']) {
+      const response = await metricsPort.post(url, genericHeaders(), body);
+      assert.equal(response.statusCode, 404, url);
+    }
+    assert.equal(metricsPort.events.length, 0);
+  });
+});
+
 describe('GitHub webhooks', () => {
   const body = fixture('github-push.json');
 
@@ -339,25 +361,32 @@ describe('GitHub webhooks', () => {
     assert.equal(h.events.length, 0);
   });
 
-  it('ignores a replayed delivery id for 10 minutes (202), then accepts it again', async () => {
+  it('ignores a replayed body for 10 minutes (202), whatever its delivery id, then accepts it again', async () => {
     const h = harness();
+    const digest = createHash('sha256').update(body).digest('hex').slice(0, 12);
     assert.equal((await h.post('/api/v1/webhooks/github', githubHeaders(body), body)).statusCode, 200);
     h.advance(9 * 60 * 1000);
     const replay = await h.post('/api/v1/webhooks/github', githubHeaders(body), body);
     assert.equal(replay.statusCode, 202);
     assert.deepEqual(replay.json(), {
       status: 'ignored',
-      reason: 'delivery f1e2d3c4-0000-11ef-8a3b-0242ac120002 was already received',
+      reason: `this body (sha256 ${digest}) was already received (delivery f1e2d3c4-0000-11ef-8a3b-0242ac120002)`,
     });
-    // Another delivery of the same payload is not a replay.
+    // The same signed body under a new delivery id (the id is not signed) is a replay too.
     const other = githubHeaders(body, 'push', 'f1e2d3c4-0000-11ef-8a3b-0242ac120099');
-    assert.equal((await h.post('/api/v1/webhooks/github', other, body)).statusCode, 200);
+    assert.equal((await h.post('/api/v1/webhooks/github', other, body)).statusCode, 202);
+    // Another body is not.
+    const next = Buffer.from(
+      body.toString('utf8').replace(/"after": ?"[0-9a-f]+"/, `"after":"${'1'.repeat(40)}"`),
+    );
+    assert.notDeepEqual(next, body);
+    assert.equal((await h.post('/api/v1/webhooks/github', githubHeaders(next), next)).statusCode, 200);
     h.advance(2 * 60 * 1000);
     assert.equal((await h.post('/api/v1/webhooks/github', githubHeaders(body), body)).statusCode, 200);
     assert.equal(h.events.length, 3);
     assert.deepEqual(
       h.outcomes.map((o) => o.result),
-      ['queued', 'replayed', 'queued', 'queued'],
+      ['queued', 'replayed', 'replayed', 'queued', 'queued'],
     );
   });
 
@@ -854,7 +883,10 @@ describe('hostile input', () => {
     const h = harness();
     const headers = githubHeaders(body, 'push', `x${'y'.repeat(300)}`);
     assert.equal((await h.post('/api/v1/webhooks/github', headers, body)).statusCode, 200);
-    assert.equal((await h.post('/api/v1/webhooks/github', headers, body)).statusCode, 200);
+    // The second is a replay by its body; the odd id is in neither answer.
+    const again = await h.post('/api/v1/webhooks/github', headers, body);
+    assert.equal(again.statusCode, 202);
+    assert.ok(!again.body.includes('yyyy'));
     assert.equal(h.events[0]?.deliveryId, undefined);
     assert.ok(!JSON.stringify(h.logs).includes('yyyy'));
   });

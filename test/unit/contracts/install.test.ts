@@ -195,13 +195,14 @@ describe('installManifests: the agent Deployment', () => {
     });
   });
 
-  it('serves health on 8080 and metrics on 8081, probed on /healthz and /readyz', () => {
+  it('serves health on 8080, metrics on 8081 and webhooks on 8082, probed on /healthz and /readyz', () => {
     const ports = container['ports'] as { name: string; containerPort: number }[];
     assert.deepEqual(
       ports.map((p) => [p.name, p.containerPort]),
       [
         ['health', 8080],
         ['metrics', 8081],
+        ['webhooks', 8082],
       ],
     );
     const path = (probe: string) => (container[probe] as { httpGet: { path: string; port: string } }).httpGet;
@@ -212,5 +213,49 @@ describe('installManifests: the agent Deployment', () => {
       limits: Record<string, string>;
     };
     assert.ok(resources.requests['cpu'] && resources.requests['memory'] && resources.limits['memory']);
+  });
+});
+
+describe('installManifests: the network', () => {
+  const policy = objects.find((o) => o.kind === 'NetworkPolicy');
+  const spec = policy?.['spec'] as {
+    podSelector: { matchLabels: Record<string, string> };
+    policyTypes: string[];
+    ingress: { ports: { port: number }[] }[];
+    egress: { to?: { ipBlock: { cidr: string; except: string[] } }[]; ports?: { port: number }[] }[];
+  };
+
+  it('lets in only the health, metrics and webhook ports of the agent', () => {
+    assert.ok(policy, 'a NetworkPolicy');
+    assert.deepEqual(spec.podSelector.matchLabels, {
+      'app.kubernetes.io/name': 'capstan',
+      'app.kubernetes.io/component': 'agent',
+    });
+    assert.deepEqual(spec.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(
+      spec.ingress.flatMap((rule) => rule.ports.map((p) => p.port)),
+      [8080, 8081, 8082],
+    );
+  });
+
+  it('lets out DNS anywhere and everything else but link-local addresses (metadata services)', () => {
+    assert.deepEqual(
+      spec.egress[0]?.ports?.map((p) => p.port),
+      [53, 53],
+    );
+    assert.deepEqual(
+      spec.egress[1]?.to?.map((peer) => [peer.ipBlock.cidr, peer.ipBlock.except]),
+      [
+        ['0.0.0.0/0', ['169.254.0.0/16']],
+        ['::/0', ['fe80::/10']],
+      ],
+    );
+  });
+
+  it('exposes the webhook port alone through its own Service', () => {
+    const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'capstan-agent-webhooks');
+    assert.deepEqual((service?.['spec'] as { ports: unknown[] }).ports, [
+      { name: 'webhooks', port: 80, targetPort: 'webhooks' },
+    ]);
   });
 });

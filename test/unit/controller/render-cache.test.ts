@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RenderCache } from '../../../src/controller/render-cache.ts';
+import { CapstanError } from '../../../src/core/errors.ts';
 import type { RenderRequest, RenderResult, Renderer } from '../../../src/ports/renderer.ts';
 
 /** Counts renders; a pure unit test of the cache's keying (no renderer contract is exercised here). */
@@ -53,6 +54,31 @@ describe('render cache', () => {
     renderer.fail = false;
     await cache.render('d', { root: '/', path: 'p' });
     assert.equal(renderer.calls, 3);
+  });
+
+  it('keeps a failure for good for failureTtlMs (one parse of a hostile file), never one a retry may cure', async () => {
+    let now = 1000;
+    let failure: Error = new CapstanError('RENDER_TOO_DEEP', 'x.yaml:1:200: nests more than 200 levels deep');
+    let calls = 0;
+    const renderer: Renderer = {
+      render: () => {
+        calls += 1;
+        return Promise.reject(failure);
+      },
+    };
+    const cache = new RenderCache(renderer, { failureTtlMs: 60_000, now: () => now });
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(cache.render('c', { root: '/', path: 'p' }), /nests more than 200 levels deep/);
+    }
+    assert.equal(calls, 1, 'the failed render is answered from the cache');
+    assert.deepEqual(cache.size, { entries: 1, objects: 0 });
+    now += 60_000;
+    await assert.rejects(cache.render('c', { root: '/', path: 'p' }), /nests more than 200 levels deep/);
+    assert.equal(calls, 2, 'rendered again once its time was up');
+    failure = new CapstanError('RENDER_TIMEOUT', 'too slow', { retryable: true });
+    await assert.rejects(cache.render('d', { root: '/', path: 'p' }), /too slow/);
+    await assert.rejects(cache.render('d', { root: '/', path: 'p' }), /too slow/);
+    assert.equal(calls, 4, 'a failure that may pass on a retry is rendered again');
   });
 
   it('keys by the content of what the render reads where the renderer tells it, by commit where a path has no id', async () => {

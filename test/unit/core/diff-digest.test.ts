@@ -64,6 +64,42 @@ describe('comparison and diff', () => {
     assert.match(diff.unified, /pass: "\*\*\* \(new value\)"/);
     assert.match(diff.unified, / {2}user: "\*\*\* \(unchanged\)"/);
   });
+
+  it("never shows a Secret's last-applied-configuration annotation (kubectl apply copies the values there)", () => {
+    const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
+    const secret = (password: string, annotations: Record<string, string>): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 's',
+        annotations: {
+          owner: 'team-a',
+          [lastApplied]: JSON.stringify({ kind: 'Secret', stringData: { password } }),
+          ...annotations,
+        },
+      },
+      data: { password: Buffer.from(password).toString('base64') },
+    });
+    const id = { group: '', kind: 'Secret', namespace: 'a', name: 's' };
+    const diff = diffObjects(id, secret('hunter2', {}), secret('s3cret', { owner: 'team-b' }));
+    assert.doesNotMatch(diff.unified, /hunter2|s3cret|aHVudGVyMg|czNjcmV0/);
+    assert.match(
+      diff.unified,
+      /^- {4}kubectl\.kubernetes\.io\/last-applied-configuration: "\*\*\* \(old value\)"$/m,
+    );
+    assert.match(
+      diff.unified,
+      /^\+ {4}kubectl\.kubernetes\.io\/last-applied-configuration: "\*\*\* \(new value\)"$/m,
+    );
+    assert.match(diff.unified, /^\+ {4}owner: team-b$/m, 'other annotations are shown');
+    // Unchanged, it is still hidden; on other kinds it is shown.
+    const same = diffObjects(id, secret('hunter2', {}), secret('hunter2', { owner: 'team-b' }));
+    assert.match(
+      same.unified,
+      /^ {5}kubectl\.kubernetes\.io\/last-applied-configuration: "\*\*\* \(unchanged\)"$/m,
+    );
+    assert.doesNotMatch(same.unified, /hunter2/);
+  });
 });
 
 describe('render digest', () => {

@@ -18,6 +18,7 @@ describe('normalizeRepoUrl', () => {
     ['https://github.com./org/repo', 'github.com/org/repo'],
     // User info (a user name or a token) dropped, whatever the scheme.
     ['https://x-access-token:ghp_secret@github.com/org/repo.git', 'github.com/org/repo'],
+    ['https://u:p@ss@host.example.com/x', 'host.example.com/x'], // user info to the last @
     ['https://oauth2@gitlab.com/group/sub/project.git', 'gitlab.com/group/sub/project'],
     ['ssh://deploy@git.example.com/team/config.git', 'git.example.com/team/config'],
     // Default ports dropped, others kept.
