@@ -19,7 +19,7 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { startGitServer } from '../../src/testing/git.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 
 const git = await startGitServer(after);
 let admin: KubeCluster;
@@ -45,6 +45,7 @@ before(async () => {
       concurrency: 4,
       labelSelector: AGENT_LABEL,
       namespace: AGENT_NAMESPACE,
+      repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       log: (line) => logs.push(line),
       http: false,
     },
@@ -107,7 +108,7 @@ async function appOf(
   await git.createRepository(repo, { files });
   await kube.core.createNamespacedSecret({
     namespace,
-    body: { metadata: { name: 'git' }, stringData: { username: git.username, password: git.password } },
+    body: gitSecretBody(git),
   });
   await createApp(namespace, 'web', {
     source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
@@ -124,7 +125,8 @@ async function refusal(namespace: string, name = 'web'): Promise<string> {
     async () => {
       const live = (await admin.get(appType, namespace, name)) as unknown as Application;
       const stalled = live.status?.conditions?.find((c) => c.type === 'Stalled');
-      return stalled?.status === 'True' && stalled.reason === 'PolicyViolation' ? live : false;
+      if (stalled?.status === 'True' && stalled.reason === 'PolicyViolation') return live;
+      throw new Error(`conditions: ${JSON.stringify(live.status?.conditions ?? [])}`);
     },
     { what: `Application ${namespace}/${name} Stalled by its project`, timeoutMs: 60_000 },
   );
