@@ -9,8 +9,8 @@
  *   Applications: get/list/watch (the controller watches them all), update/patch (finalizers and
  *   request annotations on the object); `applications/status`: get/update/patch (it writes status);
  *   `applications/finalizers`: update (owner references with blockOwnerDeletion to an Application are
- *   refused without it). Events (core and events.k8s.io): create/patch, one per sync, in the
- *   Application's namespace. No delete: Applications are deleted by people or by Git.
+ *   refused without it). Projects: get/list/watch (what each Application may do). Events (core and
+ *   events.k8s.io): create/patch, one per sync, in the Application's namespace. No delete: Applications are deleted by people or by Git.
  * - Role `capstan-agent` in the agent namespace: Leases (leader election, later sharding): get, list,
  *   watch, create, update, patch. Secrets: get, list, watch — the registered clusters (a kubeconfig per
  *   Secret) live there, and nowhere else.
@@ -35,6 +35,7 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
+import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
   /** The agent image, e.g. `ghcr.io/capstan-dev/capstan:0.1.0` (a digest is better still). */
@@ -45,11 +46,20 @@ export interface InstallOptions {
   readonly applicationNamespaces?: readonly string[];
   /** Agent replicas; one leads, the others wait on the Lease. Default 2. */
   readonly replicas?: number;
+  /**
+   * Least privilege (docs/security.md, "Locking a cluster down"): no `capstan-deployer`; the agent reads
+   * every kind (health, drift), writes inventories in its namespace only, and impersonates the
+   * ServiceAccounts of the Application namespaces, which then must be named by every project's
+   * destinations. Default false.
+   */
+  readonly lockdown?: boolean;
 }
 
 export const AGENT_NAME = 'capstan-agent';
 export const DEPLOYER_NAME = 'capstan-deployer';
 export const CREDENTIALS_READER_NAME = 'capstan-repository-credentials';
+export const READER_NAME = 'capstan-reader';
+export const IMPERSONATOR_NAME = 'capstan-impersonator';
 export const DEFAULT_NAMESPACE = 'capstan-system';
 /** Liveness (/healthz) and readiness (/readyz). */
 export const HEALTH_PORT = 8080;
@@ -86,6 +96,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
   return [
     // The resource types first: everything else may refer to them.
     applicationCrd(),
+    projectCrd(),
     {
       apiVersion: 'v1',
       kind: 'Namespace',
@@ -120,6 +131,8 @@ export function installManifests(options: InstallOptions): KubeObject[] {
           resources: [`${APPLICATION_PLURAL}/finalizers`],
           verbs: ['update'],
         },
+        // Projects bound what each Application may do: read, never written by the agent.
+        { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
         { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },
@@ -141,6 +154,10 @@ export function installManifests(options: InstallOptions): KubeObject[] {
           verbs: [...READ, 'create', 'update', 'patch'],
         },
         { apiGroups: [''], resources: ['secrets'], verbs: READ },
+        // The inventories (what each Application owns), written with the agent's own identity.
+        ...(options.lockdown === true
+          ? [{ apiGroups: [''], resources: ['configmaps'], verbs: [...READ, ...WRITE] }]
+          : []),
       ],
     },
     {
@@ -163,20 +180,9 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: CREDENTIALS_READER_NAME },
       subjects,
     })),
-    {
-      apiVersion: RBAC_V1,
-      kind: 'ClusterRole',
-      metadata: meta(DEPLOYER_NAME, 'agent'),
-      // The one wide permission: see the comment at the top of this file.
-      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: [...READ, ...WRITE] }],
-    },
-    {
-      apiVersion: RBAC_V1,
-      kind: 'ClusterRoleBinding',
-      metadata: meta(DEPLOYER_NAME, 'agent'),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: DEPLOYER_NAME },
-      subjects,
-    },
+    ...(options.lockdown === true
+      ? lockdownRbac(applicationNamespaces, { meta, subjects })
+      : deployerRbac({ meta, subjects })),
     agentDeployment(options.image, namespace, options.replicas ?? 2, labels('agent')),
     {
       apiVersion: 'v1',
@@ -238,6 +244,67 @@ function agentNetworkObjects(
         ],
       },
     },
+  ];
+}
+
+type Meta = (name: string, component: string, ns?: string) => KubeObject['metadata'];
+type Subjects = { kind: string; name: string; namespace: string }[];
+
+/** The one wide permission of the default install: see the comment at the top of this file. */
+function deployerRbac(parts: { meta: Meta; subjects: Subjects }): KubeObject[] {
+  return [
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: parts.meta(DEPLOYER_NAME, 'agent'),
+      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: [...READ, ...WRITE] }],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRoleBinding',
+      metadata: parts.meta(DEPLOYER_NAME, 'agent'),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: DEPLOYER_NAME },
+      subjects: parts.subjects,
+    },
+  ];
+}
+
+/**
+ * The lockdown install's rights instead: read every kind (health and drift; RBAC cannot leave Secrets
+ * out), and impersonate the ServiceAccounts of each Application namespace (a RoleBinding there), as
+ * whom every apply and prune is made. No write outside the agent's namespace.
+ */
+function lockdownRbac(
+  applicationNamespaces: readonly string[],
+  parts: { meta: Meta; subjects: Subjects },
+): KubeObject[] {
+  return [
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: parts.meta(READER_NAME, 'agent'),
+      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: READ }],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRoleBinding',
+      metadata: parts.meta(READER_NAME, 'agent'),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: READER_NAME },
+      subjects: parts.subjects,
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: parts.meta(IMPERSONATOR_NAME, 'agent'),
+      rules: [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['impersonate'] }],
+    },
+    ...applicationNamespaces.map((ns): KubeObject => ({
+      apiVersion: RBAC_V1,
+      kind: 'RoleBinding',
+      metadata: parts.meta(IMPERSONATOR_NAME, 'agent', ns),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: IMPERSONATOR_NAME },
+      subjects: parts.subjects,
+    })),
   ];
 }
 

@@ -1,4 +1,5 @@
 import {
+  applicationOwner,
   applicationOwnerName,
   requestTime,
   RESOURCES_FINALIZER,
@@ -8,7 +9,15 @@ import {
   type ApplicationStatus,
   type ResolvedSpec,
 } from '../contracts/application.ts';
+import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
+import {
+  applicationFacts,
+  effectiveProject,
+  type ProjectLookup,
+  type ResolvedProject,
+} from '../contracts/project.ts';
 import { aggregateHealth, setCondition, type Condition } from '../core/conditions.ts';
+import { checkApplication, destinationFor } from '../core/policy.ts';
 import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
 import { hookOf } from '../core/ordering.ts';
@@ -31,6 +40,7 @@ import type { KubeObject } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
 import type { SyncDeps, SyncOptions } from '../engine/context.ts';
+import { policyViolation } from '../engine/project-check.ts';
 import { planSync, sync } from '../engine/sync.ts';
 import type { ApplicationStore } from '../ports/applications.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
@@ -60,6 +70,11 @@ export interface Destination {
   readonly inventory: InventoryStore;
   /** Watches on this cluster, for the managed resources (drift and health events). */
   readonly watcher: Watcher;
+  /**
+   * The same cluster, every request made as a ServiceAccount of it (impersonation): what a project's
+   * destination names applies, prunes and dry-runs with that ServiceAccount's rights only.
+   */
+  readonly as?: (serviceAccount: { readonly namespace: string; readonly name: string }) => Cluster;
 }
 
 export interface ReconcilerDeps {
@@ -78,6 +93,10 @@ export interface ReconcilerDeps {
   readonly log?: Logger;
   /** Watches on managed resources: told which kinds each sync manages; answers health reads from its cache. */
   readonly managed?: ManagedResources;
+  /** The Projects by name (src/controller/projects.ts). Absent: none exist, every Application is in the default project. */
+  readonly projects?: (name: string) => Promise<ProjectLookup>;
+  /** Namespaces no Application may write, on any cluster: the agent's own state. Default ['capstan-system']. */
+  readonly protectedNamespaces?: readonly string[];
 }
 
 export interface ReconcileOutcome {
@@ -110,6 +129,8 @@ interface Admitted {
   readonly key: string;
   /** The name it owns its resources under (ownership marks, inventory). */
   readonly owner: string;
+  /** The project that bounds it, checked against its spec already. */
+  readonly project: ResolvedProject;
   readonly status: ApplicationStatus;
   readonly requests: PendingRequests;
 }
@@ -294,6 +315,8 @@ export class ApplicationReconciler {
       await this.#writeStatus(object, {}, { kind: 'Suspended' });
       return { outcome: {} };
     }
+    // The project: what the Application may do; refused here, before anything is fetched (Stalled).
+    const project = await this.#project(namespace, name, spec);
     // dependsOn: wait until each dependency is Synced and Healthy.
     const waitingFor = await this.#unreadyDependencies(spec);
     if (waitingFor.length > 0) {
@@ -306,9 +329,55 @@ export class ApplicationReconciler {
       spec,
       key: `${namespace}/${name}`,
       owner: applicationOwnerName(namespace, name),
+      project,
       status: statusOf(object),
       requests: pendingRequests(object),
     };
+  }
+
+  /**
+   * The project of the Application (the one it names, or the default one), with the checks that need
+   * only its spec: its namespace may use it, the repository, the cluster and namespace, ForceConflicts,
+   * CreateNamespace and dependsOn. A refusal is POLICY_VIOLATION: terminal, the Application is Stalled.
+   */
+  async #project(namespace: string, name: string, spec: ResolvedSpec): Promise<ResolvedProject> {
+    const lookup: ProjectLookup = this.#deps.projects
+      ? await this.#deps.projects(spec.project)
+      : { kind: 'missing' };
+    const project = effectiveProject(spec.project, lookup, namespace);
+    const violations = checkApplication(applicationFacts(namespace, name, spec), project, {
+      namespaces: this.#protectedNamespaces(),
+    });
+    if (violations.length > 0) throw policyViolation(project, violations);
+    return project;
+  }
+
+  #protectedNamespaces(): readonly string[] {
+    return this.#deps.protectedNamespaces ?? [DEFAULT_NAMESPACE];
+  }
+
+  /**
+   * The cluster a sync of the Application goes through: as the ServiceAccount its project's destination
+   * names (impersonation), else with the agent's own identity.
+   */
+  #applier(
+    destination: Destination,
+    project: ResolvedProject,
+    namespace: string,
+    spec: ResolvedSpec,
+  ): Cluster {
+    const serviceAccount = destinationFor(
+      project,
+      spec.destination.cluster,
+      spec.destination.namespace,
+    )?.serviceAccount;
+    if (!serviceAccount) return destination.cluster;
+    if (!destination.as)
+      throw new CapstanError(
+        'IMPERSONATION_UNAVAILABLE',
+        `project '${project.name}' applies as ServiceAccount ${serviceAccount.name}, but destination '${destination.name}' cannot impersonate`,
+      );
+    return destination.as({ namespace: serviceAccount.namespace ?? namespace, name: serviceAccount.name });
   }
 
   /**
@@ -417,13 +486,19 @@ export class ApplicationReconciler {
     const destination = await this.#deps.destination(spec.destination.cluster);
     // What this sync writes, as the API server answered: the health of those needs no second read.
     const applied = new Map<string, KubeObject>();
+    const applier = this.#applier(
+      destination,
+      admitted.project,
+      admitted.app.metadata.namespace ?? 'default',
+      spec,
+    );
     const deps: SyncDeps = {
-      cluster: recordingApplies(destination.cluster, applied),
+      cluster: recordingApplies(applier, applied),
       inventory: destination.inventory,
       clock: this.#deps.clock,
       assessHealth: this.#deps.assessHealth,
     };
-    const options = this.#syncOptions(admitted, revision, signal);
+    const options = this.#syncOptions(admitted, revision, signal, destination.name);
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
     const clean = this.#clean.get(admitted.key);
@@ -461,10 +536,18 @@ export class ApplicationReconciler {
   }
 
   /** The engine's options for this Application's spec. */
-  #syncOptions(admitted: Admitted, revision: string, signal: AbortSignal | undefined): SyncOptions {
+  #syncOptions(
+    admitted: Admitted,
+    revision: string,
+    signal: AbortSignal | undefined,
+    cluster: string,
+  ): SyncOptions {
     const { spec } = admitted;
+    const { namespace, name } = admitted.app.metadata;
     return {
-      application: admitted.owner,
+      ...applicationOwner(namespace ?? 'default', name),
+      // The whole render is checked against the project before anything is dry-run or applied.
+      project: { rules: admitted.project, cluster, protectedNamespaces: this.#protectedNamespaces() },
       namespace: spec.destination.namespace,
       revision,
       prune: spec.automated?.prune ?? false,
@@ -703,12 +786,17 @@ export class ApplicationReconciler {
     if (validation.ok) {
       const spec = resolveSpec(validation.value);
       const destination = await this.#deps.destination(spec.destination.cluster);
-      const application = applicationOwnerName(namespace, name);
+      const owner = applicationOwner(namespace, name);
+      // Pruned as the project's ServiceAccount, as it was applied (only what it owns is ever deleted).
+      const lookup: ProjectLookup = this.#deps.projects
+        ? await this.#deps.projects(spec.project)
+        : { kind: 'missing' };
+      const project = effectiveProject(spec.project, lookup, namespace);
       const result = await sync(
         [],
-        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true, deletion: true },
+        { ...owner, namespace: spec.destination.namespace, prune: true, allowEmpty: true, deletion: true },
         {
-          cluster: destination.cluster,
+          cluster: this.#applier(destination, project, namespace, spec),
           inventory: destination.inventory,
           clock: this.#deps.clock,
           assessHealth: this.#deps.assessHealth,
@@ -720,7 +808,7 @@ export class ApplicationReconciler {
           `deleting the resources of Application/${namespace}/${name} failed: ${result.message}`,
           { retryable: true },
         );
-      await destination.inventory.delete(application);
+      await destination.inventory.delete(owner.application);
     }
     await this.#deps.applications.setFinalizers(
       namespace,

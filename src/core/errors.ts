@@ -106,10 +106,17 @@ export const ERROR_CODES = [
 
   // Sync
   'INVENTORY_DAMAGED',
+  'INVENTORY_OWNER_MISMATCH',
   'PLAN_INVALID',
   'SYNC_CANCELLED',
   'SYNC_EMPTY_RENDER',
   'SYNC_TIMEOUT',
+
+  // Projects: who may do what
+  'POLICY_VIOLATION',
+  'PROJECT_NOT_FOUND',
+  'PROJECT_INVALID',
+  'IMPERSONATION_UNAVAILABLE',
 
   // The local dev cluster, demo and tools
   'BINARIES_BUILD_FAILED',

@@ -1,10 +1,12 @@
 import type { Health } from '../core/health.ts';
 import type { IgnoreDifferenceRule } from '../core/ignore-differences.ts';
+import type { OwnerIdentity, OwnerRef } from '../core/ownership.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
+import type { ProjectBoundary } from './project-check.ts';
 
 /** Progress of a sync, for CLIs (one line per resource) and for the agent's events. */
 export type SyncEvent =
@@ -21,6 +23,16 @@ export interface SyncDeps {
 export interface SyncOptions {
   /** Whose inventory this is: ownership marks and pruning are per application. */
   readonly application: string;
+  /**
+   * The Application the owner name stands for: written beside the marks and in the inventory, and
+   * checked when they are read. Absent for `capstan push`, which names owners directly.
+   */
+  readonly ownerRef?: OwnerRef;
+  /**
+   * Owner names earlier releases gave the same Application: objects marked with them are taken over in
+   * place (never pruned on those marks), and their inventory is read when there is none of its own yet.
+   */
+  readonly legacyOwners?: readonly string[];
   /** Namespace for namespaced objects that name none. */
   readonly namespace: string;
   /** Commit the desired state came from. */
@@ -62,9 +74,22 @@ export interface SyncOptions {
    * syncing died part-way.
    */
   readonly hooks?: 'always' | 'once';
+  /**
+   * The project that bounds this sync: the whole render is checked against it before anything is
+   * dry-run or applied, and the plan's unowned objects against its adoption rule; a violation throws
+   * POLICY_VIOLATION and changes nothing. Absent (`capstan push`): no project check.
+   */
+  readonly project?: ProjectBoundary;
   /** Requests in flight at once. Default 8. */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+
+/** The owner a sync applies and prunes for. */
+export function ownerIdentity(
+  options: Pick<SyncOptions, 'application' | 'ownerRef' | 'legacyOwners'>,
+): OwnerIdentity {
+  return { name: options.application, ref: options.ownerRef, legacyNames: options.legacyOwners };
+}

@@ -3,9 +3,11 @@ import { orderForSync, type OrderedObject, type SyncOrder } from '../core/orderi
 import type { ResourceId } from '../core/resource.ts';
 import { keyOf } from '../core/resource.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
-import type { SyncDeps, SyncOptions } from './context.ts';
+import { ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
+import { readOwnInventory } from './inventory.ts';
 import { planChanges, type Plan } from './plan.ts';
 import { prepare, type PreparedObject } from './prepare.ts';
+import { enforceAdoption, enforceObjects } from './project-check.ts';
 
 export interface SyncPlan {
   readonly prepared: readonly PreparedObject[];
@@ -19,6 +21,8 @@ export interface SyncPlan {
   readonly candidates: readonly ResourceId[];
   /** Namespaces to create first (the CreateNamespace option): named by objects, absent from the cluster and the set. */
   readonly missingNamespaces: readonly string[];
+  /** The legacy owner name `previous` was taken over from (the first sync after an upgrade). */
+  readonly migratedFrom?: string;
 }
 
 /** Prepares and plans a sync without changing anything: the basis of `sync` and of `diff`. */
@@ -30,12 +34,18 @@ export async function planSync(
   const step = (message: string) => deps.progress?.({ type: 'step', message });
   step(`preparing ${rendered.length} object(s)`);
   const prepared = await prepare(rendered, {
-    application: options.application,
+    owner: ownerIdentity(options),
     namespace: options.namespace,
     cluster: deps.cluster,
     now: deps.clock.now().getTime(),
     ...(options.ignoreDifferences ? { ignoreDifferences: options.ignoreDifferences } : {}),
   });
+  // The whole render against the project, before anything is dry-run or applied.
+  if (options.project)
+    enforceObjects(
+      prepared.map((p) => p.id),
+      options.project,
+    );
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
@@ -49,11 +59,16 @@ export async function planSync(
       adopt: options.adopt === true,
       replace: options.replace === true,
       concurrency: options.concurrency ?? 8,
-      application: options.application,
+      owner: ownerIdentity(options),
       createdNamespaces: missingNamespaces,
     },
   );
-  const previous = await deps.inventory.read(options.application);
+  // Objects that exist and that Capstan did not create are adopted only where the project allows it.
+  if (options.project) enforceAdoption(plan.unowned, options.project);
+  const { inventory: previous, migratedFrom } = await readOwnInventory(
+    ownerIdentity(options),
+    deps.inventory,
+  );
   return {
     prepared,
     byKey,
@@ -66,6 +81,7 @@ export async function planSync(
       regular.map((o) => o.id),
     ),
     missingNamespaces,
+    ...(migratedFrom === undefined ? {} : { migratedFrom }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CapstanError } from '../core/errors.ts';
 import { withoutIgnoredFields, type IgnoreDifferenceRule } from '../core/ignore-differences.ts';
-import { withOwnershipMarks } from '../core/ownership.ts';
+import { withOwnershipMarks, type OwnerIdentity } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { findDuplicates } from '../core/manifest.ts';
 import { formatId, groupOf, idOf } from '../core/resource.ts';
@@ -58,7 +58,7 @@ const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
 export async function prepare(
   rendered: readonly RenderedObject[],
   options: {
-    application: string;
+    owner: OwnerIdentity;
     namespace: string;
     cluster: Cluster;
     /** When this sync started (ms): what a hook's generated name is made from. Default 0. */
@@ -104,6 +104,6 @@ export async function prepare(
   return defaulted.map(({ object, source, type }) => {
     const id = idOf(object);
     const applied = withoutIgnoredFields(object, id, options.ignoreDifferences ?? []);
-    return { id, object: withOwnershipMarks(applied, options.application, id), type, source };
+    return { id, object: withOwnershipMarks(applied, options.owner, id), type, source };
   });
 }

@@ -3,6 +3,7 @@ import type { SyncAction } from '../core/sync-result.ts';
 import type { PlanAction } from './plan.ts';
 import { pruneLeftBehind } from './prune.ts';
 import type { SyncRun } from './sync-run.ts';
+import { ownerIdentity } from './context.ts';
 
 const DRY_RUN_ACTION: Record<PlanAction, SyncAction> = {
   unchanged: 'unchanged',
@@ -40,7 +41,7 @@ export async function reportDryRun(run: SyncRun): Promise<void> {
   }
   await pruneLeftBehind(
     planned.candidates,
-    { application: run.options.application, prune: run.options.prune === true, dryRun: true },
+    { owner: ownerIdentity(run.options), prune: run.options.prune === true, dryRun: true },
     run.deps,
     changes.add,
   );

@@ -6,7 +6,9 @@ import {
   type Inventory,
 } from '../core/inventory.ts';
 import type { ResourceId } from '../core/resource.ts';
-import type { SyncDeps } from './context.ts';
+import type { OwnerRef } from '../core/ownership.ts';
+import { ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
+import { readOwnInventory } from './inventory.ts';
 import type { CompletedHooks } from './hooks.ts';
 
 /** The hooks that completed for one desired state, and the ledger to keep of them. */
@@ -16,6 +18,10 @@ export interface LedgerOfHooks extends CompletedHooks {
 
 export interface InventoryRecord {
   readonly application: string;
+  /** The Application the owner name stands for, recorded with it. */
+  readonly ownerRef: OwnerRef | undefined;
+  /** `previous` was taken over from a legacy name: not stored under this one yet, so always written. */
+  readonly migrated: boolean;
   readonly previous: Inventory | undefined;
   /** The resources the application owns now. */
   readonly owned: readonly ResourceId[];
@@ -40,13 +46,14 @@ export async function recordInventory(record: InventoryRecord, deps: SyncDeps): 
   const ledger = succeeded ? undefined : record.completed?.ledger();
   const next: Inventory = {
     ...makeInventory(record.application, record.owned, {
+      owner: record.ownerRef,
       digest: succeeded ? record.digest : (record.previous?.digest ?? ''),
       now: deps.clock.now(),
       revision: succeeded ? record.revision : record.previous?.revision,
     }),
     ...(ledger ? { hooks: ledger } : {}),
   };
-  if (record.previous && sameInventory(record.previous, next)) return;
+  if (record.previous && !record.migrated && sameInventory(record.previous, next)) return;
   await deps.inventory.write(next);
 }
 
@@ -57,7 +64,7 @@ export async function recordInventory(record: InventoryRecord, deps: SyncDeps): 
  * after the failed sync has recorded what it applied).
  */
 export function completedHooks(
-  application: string,
+  options: Pick<SyncOptions, 'application' | 'ownerRef' | 'legacyOwners'>,
   previous: Inventory | undefined,
   digest: string,
   deps: SyncDeps,
@@ -68,8 +75,12 @@ export function completedHooks(
     record: async (phase, id) => {
       done.add(hookLedgerEntry(phase, id));
       const base =
-        (await deps.inventory.read(application)) ??
-        makeInventory(application, [], { digest: '', now: deps.clock.now() });
+        (await readOwnInventory(ownerIdentity(options), deps.inventory)).inventory ??
+        makeInventory(options.application, [], {
+          owner: options.ownerRef,
+          digest: '',
+          now: deps.clock.now(),
+        });
       await deps.inventory.write({ ...base, hooks: { digest, completed: [...done].sort() } });
     },
     ledger: () => (done.size > 0 ? { digest, completed: [...done].sort() } : undefined),

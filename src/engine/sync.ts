@@ -5,7 +5,7 @@ import { formatId, keyOf, parseKey } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
 import { ChangeSet, syncResult } from './change-set.ts';
-import { DEFAULT_TIMEOUT_MS, type SyncDeps, type SyncOptions } from './context.ts';
+import { DEFAULT_TIMEOUT_MS, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { runHooks } from './hooks.ts';
 import { planSync, type SyncPlan } from './plan-sync.ts';
 import { pruneLeftBehind } from './prune.ts';
@@ -76,6 +76,8 @@ export async function sync(
   await recordInventory(
     {
       application: options.application,
+      ownerRef: options.ownerRef,
+      migrated: planned.migratedFrom !== undefined,
       previous: planned.previous,
       owned: [...planned.regular.map((o) => o.id), ...stillOwned],
       outcome: 'succeeded',
@@ -122,7 +124,7 @@ function startRun(input: {
   const { options, deps, planned, changes, digest } = input;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const once = options.hooks === 'once';
-  const completed = once ? completedHooks(options.application, planned.previous, digest, deps) : undefined;
+  const completed = once ? completedHooks(options, planned.previous, digest, deps) : undefined;
   return {
     options,
     deps,
@@ -155,6 +157,8 @@ async function recordFailedSync(run: SyncRun, applied: readonly ResourceId[]): P
   await recordInventory(
     {
       application: options.application,
+      ownerRef: options.ownerRef,
+      migrated: planned.migratedFrom !== undefined,
       previous: planned.previous,
       owned: [...(planned.previous?.entries ?? []).map(parseKey), ...applied],
       outcome: 'failed',
@@ -182,7 +186,7 @@ async function pruneDeparted(run: SyncRun): Promise<readonly ResourceId[]> {
     );
   const pruned = await pruneLeftBehind(
     candidates,
-    { application: run.options.application, prune, dryRun: false, deletion: run.options.deletion === true },
+    { owner: ownerIdentity(run.options), prune, dryRun: false, deletion: run.options.deletion === true },
     run.deps,
     run.changes.add,
   );

@@ -11,7 +11,7 @@ import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import {
   APPLICATION_API_VERSION,
-  applicationOwnerName,
+  applicationOwner,
   APPLICATION_KIND,
   APPLICATION_PLURAL,
   IN_CLUSTER,
@@ -20,8 +20,20 @@ import {
   resolveSpec,
   type Application,
   type RequestKind,
+  type ResolvedSpec,
 } from '../contracts/application.ts';
 import { planSync, type SyncPlan } from '../engine/sync.ts';
+import { policyViolation, type ProjectBoundary } from '../engine/project-check.ts';
+import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
+import {
+  applicationFacts,
+  effectiveProject,
+  PROJECT_API_VERSION,
+  PROJECT_KIND,
+  validateProject,
+  type ProjectLookup,
+} from '../contracts/project.ts';
+import { checkApplication } from '../core/policy.ts';
 import type { SyncOptions } from '../engine/context.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { connect, helmCapabilities, renderDesiredState, type RenderSettings } from './push.ts';
@@ -347,12 +359,45 @@ function notFound(name: string, namespace: string): CapstanError {
 // ── diff ───────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * The name an Application's objects are owned under (ownership marks, inventory
- * `capstan-inventory-<owner>`): `<namespace>-<name>` cut to 45 characters, the agent's naming
- * (src/controller/reconciler.ts); the two must stay the same, or diff shows the wrong prune candidates.
+ * Whom an Application's objects are owned by (ownership marks, inventory `capstan-inventory-<owner>`):
+ * the agent's naming (src/controller/reconciler.ts), from the one definition of src/contracts; the two
+ * must stay the same, or diff shows the wrong prune candidates.
  */
-export function ownerName(application: Application): string {
-  return applicationOwnerName(application.metadata.namespace ?? 'default', application.metadata.name);
+export function ownerOptions(application: Application): ReturnType<typeof applicationOwner> {
+  return applicationOwner(application.metadata.namespace ?? 'default', application.metadata.name);
+}
+
+/**
+ * The project that bounds an Application, read from the cluster it lives in, with the checks of its
+ * spec applied (src/core/policy.ts, the same as the agent's): POLICY_VIOLATION when it is refused.
+ */
+async function projectBoundary(
+  application: Application,
+  spec: ResolvedSpec,
+  options: { kubeconfig?: string | undefined; context?: string | undefined },
+): Promise<ProjectBoundary> {
+  const namespace = application.metadata.namespace ?? 'default';
+  const home = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }));
+  try {
+    const type = await home.resourceType(PROJECT_API_VERSION, PROJECT_KIND);
+    const found = type ? await home.get(type, '', spec.project) : undefined;
+    const validation = found ? validateProject(found) : undefined;
+    const lookup: ProjectLookup =
+      validation === undefined
+        ? { kind: 'missing' }
+        : validation.ok
+          ? { kind: 'found', project: validation.value }
+          : { kind: 'invalid', errors: validation.errors };
+    const rules = effectiveProject(spec.project, lookup, namespace);
+    const protectedNamespaces = [DEFAULT_NAMESPACE];
+    const violations = checkApplication(applicationFacts(namespace, application.metadata.name, spec), rules, {
+      namespaces: protectedNamespaces,
+    });
+    if (violations.length > 0) throw policyViolation(rules, violations);
+    return { rules, cluster: spec.destination.cluster, protectedNamespaces };
+  } finally {
+    home.close();
+  }
 }
 
 export interface ApplicationPlan {
@@ -394,6 +439,8 @@ export async function planApplication(
       : { kubeconfig: options.kubeconfig, context: options.context },
   );
   try {
+    // The project's word first, as the agent's: a diff of what the agent would refuse is that refusal.
+    const project = await projectBoundary(application, spec, options);
     const detectOrHelm = spec.source.type === undefined || spec.source.type === 'helm';
     const capabilities = detectOrHelm ? await helmCapabilities(connection.cluster) : undefined;
     const helm = spec.source.helm;
@@ -420,7 +467,7 @@ export async function planApplication(
       options.progress,
     );
     const syncOptions: SyncOptions = {
-      application: ownerName(application),
+      ...ownerOptions(application),
       namespace: spec.destination.namespace,
       ...(desired.revision === undefined ? {} : { revision: desired.revision }),
       prune: spec.automated?.prune ?? false,
@@ -431,6 +478,7 @@ export async function planApplication(
       forceConflicts: true,
       adopt: spec.syncOptions.forceConflicts,
       replace: spec.syncOptions.replace,
+      project,
       dryRun: true,
     };
     const plan = await planSync(desired.result.objects, syncOptions, connection.deps);

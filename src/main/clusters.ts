@@ -62,6 +62,11 @@ interface Cached {
   readonly error: CapstanError | undefined;
 }
 
+/** The user a ServiceAccount is impersonated as (the API server adds its groups). */
+export function serviceAccountUser(serviceAccount: { namespace: string; name: string }): { user: string } {
+  return { user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}` };
+}
+
 /** The default build: a KubeCluster, an inventory store and a watcher over the cluster's kubeconfig. */
 export function buildDestination(
   name: string,
@@ -80,6 +85,7 @@ export function buildDestination(
         registration.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE,
       ),
       watcher: new KubeWatcher(watchClient),
+      as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
     },
     close: () => {
       cluster.close();

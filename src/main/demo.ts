@@ -9,8 +9,10 @@ import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
   applicationCrd,
+  IN_CLUSTER,
   type Application,
 } from '../contracts/application.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { CapstanError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { KubeObject } from '../core/resource.ts';
@@ -24,6 +26,7 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'capstan.js');
 const CLUSTER = 'demo';
 const NAMESPACE = 'capstan-demo';
+const DEMO_PROJECT = 'demo';
 
 export const DEMO_APPLICATIONS = [
   { name: 'guestbook', path: 'guestbook', namespace: 'demo-guestbook' },
@@ -119,7 +122,7 @@ export async function demoUp(
   const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   try {
     // 3. Capstan's CRD, the demo namespace, the git credentials, the webhook token.
-    say('installing the Application CRD and the demo namespace');
+    say('installing the Application and Project CRDs and the demo namespace');
     const webhookToken = withGit.webhookToken ?? randomBytes(18).toString('base64url');
     await installBasics(admin, { git, webhookToken });
     // 4. The agent, with a ServiceAccount identity (RBAC and priority and fairness apply to it).
@@ -227,11 +230,9 @@ async function installBasics(
   admin: KubeCluster,
   values: { readonly git: GitServerState; readonly webhookToken: string },
 ): Promise<void> {
-  await applyAsDemo(
-    admin,
-    await servedType(admin, 'apiextensions.k8s.io/v1', 'CustomResourceDefinition'),
-    applicationCrd(),
-  );
+  const crdType = await servedType(admin, 'apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  await applyAsDemo(admin, crdType, applicationCrd());
+  await applyAsDemo(admin, crdType, projectCrd());
   const nsType = await servedType(admin, 'v1', 'Namespace');
   for (const name of ['capstan-system', NAMESPACE])
     await applyAsDemo(admin, nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -314,6 +315,18 @@ async function agent(
 
 /** One Application per example, automated with prune and self-heal. */
 async function createApplications(admin: KubeCluster, repoURL: string): Promise<void> {
+  // Their project: the demo's namespaces on this cluster, which they may create.
+  await applyAsDemo(admin, await servedType(admin, PROJECT_API_VERSION, PROJECT_KIND), {
+    apiVersion: PROJECT_API_VERSION,
+    kind: PROJECT_KIND,
+    metadata: { name: DEMO_PROJECT },
+    spec: {
+      description: 'The demo Applications',
+      applicationNamespaces: [NAMESPACE],
+      destinations: DEMO_APPLICATIONS.map((app) => ({ cluster: IN_CLUSTER, namespace: app.namespace })),
+      clusterResources: [{ group: '', kind: 'Namespace' }],
+    },
+  });
   const appType = await servedType(admin, APPLICATION_API_VERSION, APPLICATION_KIND);
   for (const app of DEMO_APPLICATIONS) {
     await applyAsDemo(admin, appType, {
@@ -321,6 +334,7 @@ async function createApplications(admin: KubeCluster, repoURL: string): Promise<
       kind: APPLICATION_KIND,
       metadata: { name: app.name, namespace: NAMESPACE },
       spec: {
+        project: DEMO_PROJECT,
         source: { repoURL, path: app.path, insecureHttp: true, secretRef: { name: 'demo-git' } },
         destination: { namespace: app.namespace },
         syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] },

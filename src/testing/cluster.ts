@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND, applicationCrd } from '../contracts/application.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { attach, up, type LocalCluster } from '../devcluster/cluster.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { eventually } from './eventually.ts';
@@ -88,6 +89,43 @@ export async function installApplicationCrd(admin: KubeCluster): Promise<Resourc
       (await admin.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND, { refresh: true })) ?? false,
     { what: 'the Application CRD served' },
   );
+}
+
+/** Installs (or updates) the Project CRD and returns its type once the API server serves it. */
+export async function installProjectCrd(admin: KubeCluster): Promise<ResourceType> {
+  const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  if (!crdType) throw new Error('the cluster serves no CustomResourceDefinitions');
+  await admin.apply(crdType, projectCrd(), { fieldManager: 'capstan-test', force: true });
+  return eventually(
+    async () => (await admin.resourceType(PROJECT_API_VERSION, PROJECT_KIND, { refresh: true })) ?? false,
+    { what: 'the Project CRD served' },
+  );
+}
+
+/**
+ * A Project that lets the Applications of `namespace` deploy to any cluster and namespace, any kind,
+ * adopting what exists (all but the agent's own namespaces, which no project can open): for tests of
+ * other features than tenancy, whose Applications reach beyond their namespace. Returns its name.
+ */
+export async function openProject(admin: KubeCluster, namespace: string): Promise<string> {
+  const type = await installProjectCrd(admin);
+  const name = `open-${namespace}`.slice(0, 253);
+  await admin.apply(
+    type,
+    {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name, labels: { 'capstan.dev/test': 'true' } },
+      spec: {
+        applicationNamespaces: [namespace],
+        destinations: [{ cluster: '*', namespace: '*' }],
+        clusterResources: [{ group: '*', kind: '*' }],
+        allowAdoption: true,
+      },
+    },
+    { fieldManager: 'capstan-test', force: true },
+  );
+  return name;
 }
 
 /**

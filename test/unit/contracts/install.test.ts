@@ -35,8 +35,11 @@ describe('deploy/install.yaml', () => {
     const kinds = (Array.isArray(documents) ? documents : [documents]).map(
       (d) => (d.toJS() as KubeObject).kind,
     );
-    assert.equal(kinds[0], 'CustomResourceDefinition');
-    assert.equal(kinds[1], 'Namespace');
+    assert.deepEqual(kinds.slice(0, 3), [
+      'CustomResourceDefinition',
+      'CustomResourceDefinition',
+      'Namespace',
+    ]);
     assert.ok(kinds.indexOf('ServiceAccount') < kinds.indexOf('Deployment'));
     assert.equal(kinds.length, objects.length);
   });
@@ -122,6 +125,48 @@ describe('installManifests: RBAC', () => {
       for (const subject of (object['subjects'] ?? []) as { namespace: string }[])
         assert.equal(subject.namespace, 'gitops');
     }
+  });
+});
+
+describe('installManifests: lockdown', () => {
+  const locked = installManifests({
+    image: 'x',
+    applicationNamespaces: ['team-a', 'team-b'],
+    lockdown: true,
+  });
+  const roles = locked.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+
+  it('writes nothing outside its namespace: no wildcard write, no capstan-deployer', () => {
+    assert.ok(!locked.some((o) => o.metadata.name === 'capstan-deployer'));
+    for (const role of roles)
+      for (const rule of rulesOf(role)) {
+        const writes = rule.verbs.some((v) => ['create', 'update', 'patch', 'delete'].includes(v));
+        if (rule.resources.includes('*')) assert.ok(!writes, `${role.metadata.name ?? ''} writes everything`);
+        assert.ok(!rule.verbs.some((v) => ['escalate', 'bind', '*'].includes(v)));
+      }
+  });
+
+  it('impersonates ServiceAccounts only, through a RoleBinding in each Application namespace', () => {
+    const impersonating = roles.filter((r) => rulesOf(r).some((rule) => rule.verbs.includes('impersonate')));
+    assert.deepEqual(
+      impersonating.map((r) => r.metadata.name),
+      ['capstan-impersonator'],
+    );
+    const [impersonator] = impersonating;
+    assert.ok(impersonator);
+    assert.deepEqual(
+      rulesOf(impersonator).map((r) => r.resources),
+      [['serviceaccounts']],
+    );
+    assert.deepEqual(
+      locked
+        .filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-impersonator')
+        .map((b) => b.metadata.namespace),
+      ['team-a', 'team-b'],
+    );
+    assert.ok(
+      !locked.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'capstan-impersonator'),
+    );
   });
 });
 
