@@ -1,7 +1,7 @@
 // Every hint is true: the flags, Application fields and sync options that Capstan's messages suggest
 // exist. The messages are collected from the sources (every string and template literal of src/ that
 // reads as text, parsed with the TypeScript compiler, not grepped); each suggestion is checked against
-// the CLI's help texts (every option of every command) and the Application CRD's schema.
+// the CLI's help texts (every option of every command) and the Application and Project CRDs' schemas.
 import assert from 'node:assert/strict';
 import { globSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -15,6 +15,7 @@ import { DEV_CLUSTER_HELP } from '../../../src/cli/commands/dev-cluster.ts';
 import { DEV_GIT_SERVER_HELP } from '../../../src/cli/commands/dev-git-server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
+import { projectCrd } from '../../../src/contracts/project.ts';
 import { HONOURED_OBJECT_SYNC_OPTIONS } from '../../../src/core/argocd.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -70,14 +71,20 @@ interface SchemaNode {
   readonly items?: SchemaNode;
 }
 
-/** Every field path of the Application CRD's schema: `spec.source.insecureHttp`, `spec.ignoreDifferences.kind`. */
+/**
+ * Every field path of the Application and Project CRDs' schemas: `spec.source.insecureHttp`,
+ * `spec.ignoreDifferences.kind`, `spec.allowAdoption` (a policy refusal names the Project's field).
+ */
 function crdPaths(): Set<string> {
-  const crd = applicationCrd() as unknown as {
-    spec: { versions: { schema: { openAPIV3Schema: SchemaNode } }[] };
-  };
+  const paths = new Set<string>();
+  for (const crd of [applicationCrd(), projectCrd()]) walkCrd(crd, paths);
+  return paths;
+}
+
+function walkCrd(definition: unknown, paths: Set<string>): void {
+  const crd = definition as { spec: { versions: { schema: { openAPIV3Schema: SchemaNode } }[] } };
   const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
   assert.ok(schema, 'the CRD has a schema');
-  const paths = new Set<string>();
   const walk = (node: SchemaNode, prefix: string): void => {
     const inner = node.items ?? node;
     for (const [name, child] of Object.entries(inner.properties ?? {})) {
@@ -87,11 +94,10 @@ function crdPaths(): Set<string> {
     }
   };
   walk(schema, '');
-  return paths;
 }
 
 /** Programs whose own options a message may name (`kubectl apply --server-side`): not Capstan's. */
-const OTHER_PROGRAMS = /\b(kubectl|helm|kustomize|git|go|npm|node)\b/;
+const OTHER_PROGRAMS = /\b(kubectl|helm|kustomize|git|go|npm|node|skopeo)\b/;
 /** Options named on purpose though Capstan has none such, each with the reason (file, option). */
 const NOT_SUGGESTIONS: readonly { file: string; option: string; why: string }[] = [
   {
