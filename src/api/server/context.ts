@@ -42,6 +42,8 @@ export interface ServerApiOptions {
   readonly logger?: (line: Record<string, unknown>) => void;
   /** The largest request body, in bytes. Default 1 MiB. */
   readonly maxBodyBytes?: number;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
   /** Interval of the event stream's keep-alive comments. Default 15 s. */
   readonly heartbeatMs?: number;
 }

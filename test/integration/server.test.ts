@@ -1,0 +1,209 @@
+// `capstan server` against the real API server: it lists the cluster's Applications from its watch,
+// a sync through the API sets the annotation the agent reads, a stale resourceVersion is refused by
+// the API server (409), the event stream delivers a change made with kubectl's API, and sentinel
+// secrets (a cluster Secret's token, an application Secret, the admin password) appear in no answer
+// and no log line.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { clusterSecret } from '../../src/core/cluster-secret.ts';
+import {
+  APPLICATION_API_VERSION,
+  APPLICATION_KIND,
+  REQUEST_ANNOTATIONS,
+} from '../../src/contracts/application.ts';
+import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import {
+  freshNamespace,
+  installApplicationCrd,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+
+const SENTINEL_TOKEN = `sentinel-cluster-token-${randomBytes(8).toString('hex')}`;
+const SENTINEL_APP_SECRET = `sentinel-app-secret-${randomBytes(8).toString('hex')}`;
+
+let kube: KubeClients;
+let admin: KubeCluster;
+let appType: ResourceType;
+let secretType: ResourceType;
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-'));
+const stop = new AbortController();
+const logs: string[] = [];
+const answers: string[] = [];
+let running: Promise<void> | undefined;
+let base = '';
+
+before(async () => {
+  const cluster = await testCluster();
+  kube = kubeClients(cluster.adminKubeconfig);
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  appType = await installApplicationCrd(admin);
+  const secrets = await admin.resourceType('v1', 'Secret');
+  assert.ok(secrets);
+  secretType = secrets;
+});
+
+after(async () => {
+  stop.abort();
+  await running;
+  admin.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** A request to the server, its answer kept for the sweep. */
+async function call(
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: string; headers: Headers }> {
+  const response = await fetch(`${base}${path}`, init);
+  const body = await response.text();
+  answers.push(body, JSON.stringify([...response.headers]));
+  return { status: response.status, body, headers: response.headers };
+}
+
+describe('capstan server against a real cluster', () => {
+  it('lists the cluster’s Applications, and a sync through the API sets the annotation the agent reads', async (t) => {
+    const apps = await freshNamespace(t, kube);
+    const home = await freshNamespace(t, kube);
+    for (const name of ['web', 'api'])
+      await admin.apply(
+        appType,
+        {
+          apiVersion: APPLICATION_API_VERSION,
+          kind: APPLICATION_KIND,
+          metadata: { name, namespace: apps },
+          spec: { source: { repoURL: 'https://git.example.com/team/config.git', path: `apps/${name}` } },
+        },
+        { fieldManager: 'capstan-test' },
+      );
+    // Secrets with sentinel values: a registered cluster's token, and an application's own Secret.
+    const kubeconfig = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters: [{name: prod, cluster: {server: "https://10.9.8.7:6443", insecure-skip-tls-verify: true}}]',
+      `users: [{name: capstan, user: {token: "${SENTINEL_TOKEN}"}}]`,
+      'contexts: [{name: prod, context: {cluster: prod, user: capstan}}]',
+      'current-context: prod',
+    ].join('\n');
+    await admin.apply(secretType, clusterSecret({ name: 'prod', namespace: home, kubeconfig }), {
+      fieldManager: 'capstan-test',
+    });
+    await admin.apply(
+      secretType,
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'app-creds', namespace: apps },
+        stringData: { password: SENTINEL_APP_SECRET },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+
+    const serverKubeconfig = (await testCluster()).adminKubeconfig;
+    const listening = new Promise<string>((resolve) => {
+      running = runServer(
+        {
+          kubeconfig: serverKubeconfig,
+          namespace: home,
+          database: join(scratch, 'server.db'),
+          host: '127.0.0.1',
+          port: 0,
+          log: (line) => logs.push(JSON.stringify(line)),
+          onListening: resolve,
+        },
+        stop.signal,
+      );
+    });
+    base = await listening;
+
+    // The password is in the Secret, once; a user reads it with kubectl.
+    const initial = await admin.get(secretType, home, INITIAL_ADMIN_SECRET);
+    const password = Buffer.from(
+      ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
+      'base64',
+    ).toString();
+    assert.ok(password.length >= 20);
+    const login = await call('/api/v1/session', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password }),
+    });
+    assert.equal(login.status, 200, login.body);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const csrf = (JSON.parse(login.body) as { csrfToken: string }).csrfToken;
+    const headers = { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' };
+
+    const listed = await eventually(
+      async () => {
+        const page = await call(`/api/v1/applications?namespace=${apps}`, { headers: { cookie } });
+        const items = (JSON.parse(page.body) as { items: { name: string; resourceVersion: string }[] }).items;
+        return items.length === 2 ? items : false;
+      },
+      { what: 'the server to list both Applications from its watch' },
+    );
+    assert.deepEqual(
+      listed.map((i) => i.name),
+      ['api', 'web'],
+    );
+
+    // A change made straight in the cluster reaches the event stream.
+    const stream = new AbortController();
+    const events = await fetch(`${base}/api/v1/stream`, { headers: { cookie }, signal: stream.signal });
+    assert.equal(events.status, 200);
+    const reader = events.body?.getReader();
+    assert.ok(reader);
+
+    const web = listed.find((i) => i.name === 'web');
+    const sync = await call(`/api/v1/applications/${apps}/web/sync`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ resourceVersion: web?.resourceVersion }),
+    });
+    assert.equal(sync.status, 202, sync.body);
+    const { value } = JSON.parse(sync.body) as { value: string };
+    const live = await admin.get(appType, apps, 'web');
+    assert.equal(live?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync], value);
+
+    let seen = '';
+    const decoder = new TextDecoder();
+    while (!seen.includes(`"name":"web"`) || !seen.includes('event: modified')) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      seen += decoder.decode(chunk.value as Uint8Array);
+    }
+    stream.abort();
+    assert.match(seen, /event: modified/);
+
+    // The resourceVersion read before the sync is stale now: the API server refuses, the API says 409.
+    const stale = await call(`/api/v1/applications/${apps}/web/refresh`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ resourceVersion: web?.resourceVersion }),
+    });
+    assert.equal(stale.status, 409, stale.body);
+
+    const clusters = await call('/api/v1/clusters', { headers: { cookie } });
+    assert.equal(clusters.status, 200);
+    assert.deepEqual(JSON.parse(clusters.body), {
+      items: [{ name: 'prod', server: 'https://10.9.8.7:6443', secret: `Secret/${home}/cluster-prod` }],
+    });
+    const audit = await call('/api/v1/audit?action=application.', { headers: { cookie } });
+    const actions = (JSON.parse(audit.body) as { items: { action: string; result: string }[] }).items.map(
+      (e) => `${e.action}:${e.result}`,
+    );
+    assert.deepEqual(actions, ['application.refresh:failure', 'application.sync:success']);
+
+    // The sweep: no sentinel and no password in any answer (but the login's own) or log line.
+    const everything = [...answers, ...logs].join('\n');
+    for (const secret of [SENTINEL_TOKEN, SENTINEL_APP_SECRET, password])
+      assert.ok(!everything.includes(secret), 'a secret leaked');
+  });
+});
