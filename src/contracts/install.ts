@@ -35,6 +35,7 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
+import { serverManifests } from './install-server.ts';
 
 export interface InstallOptions {
   /** The agent image, e.g. `ghcr.io/capstan-dev/capstan:0.1.0` (a digest is better still). */
@@ -191,6 +192,8 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       metadata: meta(AGENT_NAME, 'agent', namespace),
       spec: { maxUnavailable: 1, selector: { matchLabels: AGENT_SELECTOR } },
     },
+    // The API server: its own identity, RBAC, Deployment and Service (src/contracts/install-server.ts).
+    ...serverManifests({ image: options.image, namespace }),
   ];
 }
 

@@ -16,6 +16,7 @@ import {
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
 } from '../../src/contracts/application.ts';
+import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
 import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
@@ -70,7 +71,7 @@ async function call(
 }
 
 describe('capstan server against a real cluster', () => {
-  it('lists the cluster’s Applications, and a sync through the API sets the annotation the agent reads', async (t) => {
+  it('with its least-privilege identity: lists the cluster’s Applications, and a sync through the API sets the annotation the agent reads', async (t) => {
     const apps = await freshNamespace(t, kube);
     const home = await freshNamespace(t, kube);
     for (const name of ['web', 'api'])
@@ -107,7 +108,15 @@ describe('capstan server against a real cluster', () => {
       { fieldManager: 'capstan-test' },
     );
 
-    const serverKubeconfig = (await testCluster()).adminKubeconfig;
+    // The server runs with its own identity and the least-privilege RBAC of the install.
+    for (const object of serverRbac(home)) {
+      const type = await admin.resourceType(object.apiVersion, object.kind);
+      assert.ok(type);
+      await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
+    }
+    const serverKubeconfig = await (
+      await testCluster()
+    ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
     const listening = new Promise<string>((resolve) => {
       running = runServer(
         {
@@ -190,6 +199,9 @@ describe('capstan server against a real cluster', () => {
     });
     assert.equal(stale.status, 409, stale.body);
 
+    const appEvents = await call(`/api/v1/applications/${apps}/web/events`, { headers: { cookie } });
+    assert.equal(appEvents.status, 200, appEvents.body);
+    assert.ok(Array.isArray((JSON.parse(appEvents.body) as { items: unknown }).items));
     const clusters = await call('/api/v1/clusters', { headers: { cookie } });
     assert.equal(clusters.status, 200);
     assert.deepEqual(JSON.parse(clusters.body), {
