@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DURATION_PATTERN, parseDuration } from '../core/duration.ts';
 import { HEALTH_STATUSES } from '../core/health.ts';
+import type { OwnerRef } from '../core/ownership.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
 import type { SyncPhase } from '../core/sync-result.ts';
 import { structuralSchema, type JsonSchemaProps } from './structural.ts';
@@ -93,14 +94,47 @@ export function requestTime(value: string): number | undefined {
 }
 
 /**
- * The name under which an Application owns its resources (ownership marks, inventory): unique per
- * namespace and name, a DNS label of at most 45 characters (longer ones end in a hash of the whole).
+ * The name under which an Application owns its resources (ownership marks, inventory): a DNS label of at
+ * most 45 characters, `<namespace>-<name>` cut to 32 characters for people to read, then 12 hex digits
+ * of the SHA-256 of `namespace/name`. The hash makes it one-to-one: `a/b-c` and `a-b/c` (or `web.prod`
+ * and `web-prod`) read alike but own nothing in common; and since the namespace and name are also
+ * written beside the marks and in the inventory, and checked when read, even a hash collision shares
+ * nothing.
  */
 export function applicationOwnerName(namespace: string, name: string): string {
+  const readable = `${namespace}-${name}`
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 32)
+    .replace(/^-+|-+$/g, '');
+  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 12);
+  return readable === '' ? hash : `${readable}-${hash}`;
+}
+
+/**
+ * The owner name of releases up to 0.1.0: `namespace.name` with every other character turned into `-`
+ * (a hash for long ones). Not one-to-one (`a/b-c` and `a-b/c` share it); kept only to take over in place
+ * what those releases marked (see `applicationOwner`).
+ */
+export function legacyOwnerName(namespace: string, name: string): string {
   const full = `${namespace}.${name}`;
   const clean = (s: string) => s.replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
   if (full.length <= 45) return clean(full);
   return `${clean(full.slice(0, 36))}-${createHash('sha256').update(full).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * Who owns what an Application applies, as the sync options name it: its owner name, the Application
+ * itself (written beside the marks and in the inventory) and its legacy name (taken over in place).
+ */
+export function applicationOwner(
+  namespace: string,
+  name: string,
+): { application: string; ownerRef: OwnerRef; legacyOwners: string[] } {
+  return {
+    application: applicationOwnerName(namespace, name),
+    ownerRef: { namespace, name },
+    legacyOwners: [legacyOwnerName(namespace, name)],
+  };
 }
 
 /** Finalizer that makes deleting an Application also delete its resources (prune everything it owns). */
@@ -114,6 +148,7 @@ export const RESOURCES_LIMIT = 5000;
 export const MIN_INTERVAL = '1s';
 
 export const APPLICATION_DEFAULTS = {
+  project: 'default',
   targetRevision: 'HEAD',
   path: '.',
   insecureHttp: false,
@@ -427,6 +462,13 @@ export const IgnoreDifferenceSchema = object(
 
 const SpecBase = object(
   {
+    project: Type.Optional(
+      objectName(
+        `The Project (capstan.dev) that bounds what this Application may deploy, where and as whom. Default '${D.project}': ` +
+          'when no Project of that name exists, only the namespace of the Application on the agent’s cluster, ' +
+          'no cluster-scoped objects, no adoption of existing objects.',
+      ),
+    ),
     source: ApplicationSourceSchema,
     destination: Type.Optional(ApplicationDestinationSchema),
     syncPolicy: Type.Optional(SyncPolicySchema),
@@ -663,6 +705,7 @@ export function validateApplication(object: unknown): Validation<Application> {
 
 /** The spec with every default applied (`APPLICATION_DEFAULTS`), durations in milliseconds. */
 export interface ResolvedSpec {
+  readonly project: string;
   readonly source: {
     readonly repoURL: string;
     readonly targetRevision: string;
@@ -705,6 +748,7 @@ export function resolveSpec(app: Application): ResolvedSpec {
   const retry = spec.syncPolicy?.retry;
   const options = new Set<string>(spec.syncPolicy?.syncOptions ?? []);
   return {
+    project: spec.project ?? D.project,
     source: {
       repoURL: source.repoURL,
       targetRevision: source.targetRevision ?? D.targetRevision,

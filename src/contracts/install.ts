@@ -9,8 +9,8 @@
  *   Applications: get/list/watch (the controller watches them all), update/patch (finalizers and
  *   request annotations on the object); `applications/status`: get/update/patch (it writes status);
  *   `applications/finalizers`: update (owner references with blockOwnerDeletion to an Application are
- *   refused without it). Events (core and events.k8s.io): create/patch, one per sync, in the
- *   Application's namespace. No delete: Applications are deleted by people or by Git.
+ *   refused without it). Projects: get/list/watch (what each Application may do). Events (core and
+ *   events.k8s.io): create/patch, one per sync, in the Application's namespace. No delete: Applications are deleted by people or by Git.
  * - Role `capstan-agent` in the agent namespace: Leases (leader election, later sharding): get, list,
  *   watch, create, update, patch. Secrets: get, list, watch — the registered clusters (a kubeconfig per
  *   Secret) live there, and nowhere else.
@@ -36,6 +36,7 @@
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
 import { serverManifests } from './install-server.ts';
+import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
   /** The agent image, e.g. `ghcr.io/capstan-dev/capstan:0.1.0` (a digest is better still). */
@@ -85,6 +86,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
   return [
     // The resource types first: everything else may refer to them.
     applicationCrd(),
+    projectCrd(),
     {
       apiVersion: 'v1',
       kind: 'Namespace',
@@ -119,6 +121,8 @@ export function installManifests(options: InstallOptions): KubeObject[] {
           resources: [`${APPLICATION_PLURAL}/finalizers`],
           verbs: ['update'],
         },
+        // Projects bound what each Application may do: read, never written by the agent.
+        { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
         { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },

@@ -1,5 +1,5 @@
 import {
-  applicationOwnerName,
+  applicationOwner,
   appendHistory,
   REQUEST_ANNOTATIONS,
   requestTime,
@@ -307,7 +307,7 @@ export class ApplicationReconciler {
         assessHealth: this.#deps.assessHealth,
       };
       const options = {
-        application: applicationOwnerName(namespace, name),
+        ...applicationOwner(namespace, name),
         namespace: spec.destination.namespace,
         revision: tree.revision.sha,
         prune: spec.automated?.prune ?? false,
@@ -619,10 +619,10 @@ export class ApplicationReconciler {
     if (validation.ok) {
       const spec = resolveSpec(validation.value);
       const destination = await this.#deps.destination(spec.destination.cluster);
-      const application = applicationOwnerName(namespace, name);
+      const owner = applicationOwner(namespace, name);
       const result = await sync(
         [],
-        { application, namespace: spec.destination.namespace, prune: true, allowEmpty: true },
+        { ...owner, namespace: spec.destination.namespace, prune: true, allowEmpty: true },
         {
           cluster: destination.cluster,
           inventory: destination.inventory,
@@ -636,7 +636,7 @@ export class ApplicationReconciler {
           `deleting the resources of Application/${namespace}/${name} failed: ${result.message}`,
           { retryable: true },
         );
-      await destination.inventory.delete(application);
+      await destination.inventory.delete(owner.application);
     }
     await this.#deps.applications.setFinalizers(
       namespace,

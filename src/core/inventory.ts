@@ -1,5 +1,7 @@
 import { CapstanError } from './errors.ts';
 import { canonicalJson } from './digest.ts';
+import type { OwnerIdentity, OwnerRef } from './ownership.ts';
+import { formatOwnerRef } from './ownership.ts';
 import type { ResourceId } from './resource.ts';
 import type { HookPhase } from './sync-result.ts';
 import { keyOf, parseKey } from './resource.ts';
@@ -9,7 +11,10 @@ import { keyOf, parseKey } from './resource.ts';
  * the ownership record), so that a CLI sync from CI and the agent agree on what is owned.
  */
 export interface Inventory {
+  /** The owner name (`OwnerIdentity.name`): the record's key. */
   readonly application: string;
+  /** The Application the owner name stands for; checked when read (absent for `capstan push`). */
+  readonly owner?: OwnerRef;
   /** Resource keys (`group/Kind/namespace/name`), sorted. */
   readonly entries: readonly string[];
   readonly revision?: string;
@@ -34,10 +39,13 @@ export interface HookLedger {
 export function makeInventory(
   application: string,
   ids: readonly ResourceId[],
-  details: { digest: string; now: Date; revision?: string | undefined },
+  details: { digest: string; now: Date; revision?: string | undefined; owner?: OwnerRef | undefined },
 ): Inventory {
   return {
     application,
+    ...(details.owner === undefined
+      ? {}
+      : { owner: { namespace: details.owner.namespace, name: details.owner.name } }),
     entries: [...new Set(ids.map(keyOf))].sort(),
     ...(details.revision === undefined ? {} : { revision: details.revision }),
     digest: details.digest,
@@ -55,6 +63,30 @@ export function sameInventory(a: Inventory, b: Inventory): boolean {
   return canonicalJson(left) === canonicalJson(right);
 }
 
+/**
+ * Whether a stored inventory is the record of `owner`: the same owner name and the same Application
+ * (both absent for `capstan push`). A record of another Application under the same name is never used.
+ */
+export function inventoryBelongsTo(inventory: Inventory, owner: OwnerIdentity): boolean {
+  const stored = inventory.owner ? formatOwnerRef(inventory.owner) : undefined;
+  const expected = owner.ref ? formatOwnerRef(owner.ref) : undefined;
+  return inventory.application === owner.name && stored === expected;
+}
+
+/**
+ * The inventory an earlier release wrote under a legacy owner name, taken over by `owner`: the same
+ * entries, digest and hook ledger, under the new name and with the Application recorded. Its objects
+ * still carry the legacy marks, so none of them is pruned on its strength (see `pruneDecision`); the
+ * ones still wanted are marked anew by the sync.
+ */
+export function migratedInventory(legacy: Inventory, owner: OwnerIdentity): Inventory {
+  return {
+    ...legacy,
+    application: owner.name,
+    ...(owner.ref === undefined ? {} : { owner: { namespace: owner.ref.namespace, name: owner.ref.name } }),
+  };
+}
+
 /** What the previous inventory has that the desired state no longer has: candidates for pruning. */
 export function leftBehind(previous: Inventory | undefined, current: readonly ResourceId[]): ResourceId[] {
   if (!previous) return [];
@@ -69,6 +101,11 @@ const LEDGER_ENTRY = new RegExp(`^(PreSync|Sync|PostSync|SyncFail):${KEY_PATTERN
 /** The ledger entry of a hook that completed in a phase. */
 export function hookLedgerEntry(phase: HookPhase, id: ResourceId): string {
   return `${phase}:${keyOf(id)}`;
+}
+
+function isOwnerRef(value: unknown): value is OwnerRef {
+  const v = value as Partial<OwnerRef> | null;
+  return typeof v === 'object' && v !== null && typeof v.namespace === 'string' && typeof v.name === 'string';
 }
 
 function isLedger(value: unknown): value is HookLedger {
@@ -101,7 +138,8 @@ export function decodeInventory(text: string, where: string): Inventory {
     typeof v.updatedAt !== 'string' ||
     !Array.isArray(v.entries) ||
     !v.entries.every((e) => typeof e === 'string' && KEY.test(e)) ||
-    (v.hooks !== undefined && !isLedger(v.hooks))
+    (v.hooks !== undefined && !isLedger(v.hooks)) ||
+    (v.owner !== undefined && !isOwnerRef(v.owner))
   ) {
     throw new CapstanError(
       'INVENTORY_DAMAGED',
@@ -111,6 +149,7 @@ export function decodeInventory(text: string, where: string): Inventory {
   }
   return {
     application: v.application,
+    ...(v.owner === undefined ? {} : { owner: { namespace: v.owner.namespace, name: v.owner.name } }),
     entries: v.entries,
     digest: v.digest,
     updatedAt: v.updatedAt,

@@ -1,4 +1,5 @@
 import type { Health } from '../core/health.ts';
+import type { OwnerIdentity, OwnerRef } from '../core/ownership.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
 import type { Cluster } from '../ports/cluster.ts';
@@ -20,6 +21,16 @@ export interface SyncDeps {
 export interface SyncOptions {
   /** Whose inventory this is: ownership marks and pruning are per application. */
   readonly application: string;
+  /**
+   * The Application the owner name stands for: written beside the marks and in the inventory, and
+   * checked when they are read. Absent for `capstan push`, which names owners directly.
+   */
+  readonly ownerRef?: OwnerRef;
+  /**
+   * Owner names earlier releases gave the same Application: objects marked with them are taken over in
+   * place (never pruned on those marks), and their inventory is read when there is none of its own yet.
+   */
+  readonly legacyOwners?: readonly string[];
   /** Namespace for namespaced objects that name none. */
   readonly namespace: string;
   /** Commit the desired state came from. */
@@ -57,3 +68,10 @@ export interface SyncOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+
+/** The owner a sync applies and prunes for. */
+export function ownerIdentity(
+  options: Pick<SyncOptions, 'application' | 'ownerRef' | 'legacyOwners'>,
+): OwnerIdentity {
+  return { name: options.application, ref: options.ownerRef, legacyNames: options.legacyOwners };
+}

@@ -4,8 +4,9 @@ import {
   APP_LABEL,
   applicationLabelValue,
   FIELD_MANAGER,
-  ownerOf,
+  ownershipOf,
   TRACKING_ANNOTATION,
+  type OwnerIdentity,
 } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
@@ -34,6 +35,8 @@ export interface PlanFailure {
 export interface Plan {
   readonly changes: readonly PlannedChange[];
   readonly failures: readonly PlanFailure[];
+  /** Objects that exist and carry no Capstan marks: applying them adopts them (see checkAdoption). */
+  readonly unowned: readonly ResourceId[];
 }
 
 export interface PlanOptions {
@@ -43,8 +46,11 @@ export interface PlanOptions {
   readonly adopt: boolean;
   readonly replace: boolean;
   readonly concurrency: number;
-  /** The application planned for: a live object tracked by another application is not taken over. */
-  readonly application: string;
+  /**
+   * The owner planned for: a live object tracked by another owner is not taken over; one marked by an
+   * earlier release under this owner's legacy name is (in place).
+   */
+  readonly owner: OwnerIdentity;
   /** Namespaces that the sync creates before anything else (the CreateNamespace option). */
   readonly createdNamespaces?: readonly string[];
 }
@@ -60,6 +66,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     ...(options.createdNamespaces ?? []),
   ]);
   const failures: PlanFailure[] = [];
+  const unowned: ResourceId[] = [];
   const liveObjects = liveReader(objects, options);
   const planned = await mapBounded(
     objects,
@@ -80,14 +87,15 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         const live = dry.created ? undefined : await liveObjects.get(type, id.namespace, id.name);
         if (!live)
           return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
-        const owner = ownerOf(live);
-        if (owner !== undefined && owner !== options.application && !options.adopt) {
+        const ownership = ownershipOf(live, options.owner);
+        if (ownership.kind === 'other' && !options.adopt) {
           failures.push({
             id,
-            message: `already managed by application '${owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts (adopt) to take it over`,
+            message: `already managed by application '${ownership.owner}' (${TRACKING_ANNOTATION}); two applications must not own one resource: remove it from one of them, or sync with --force-conflicts (adopt) to take it over`,
           });
           return undefined;
         }
+        if (ownership.kind === 'none') unowned.push(id);
         const unchanged = sameState(live, merged);
         return {
           prepared,
@@ -116,7 +124,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
       }
     },
   );
-  return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures };
+  return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures, unowned };
 }
 
 function explain(id: ResourceId, error: unknown): string {
@@ -173,7 +181,7 @@ function liveReader(objects: readonly PreparedObject[], options: PlanOptions): L
     const key = groupKey(o.type, o.id.namespace);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  const selector = `${APP_LABEL}=${applicationLabelValue(options.application)}`;
+  const selector = `${APP_LABEL}=${applicationLabelValue(options.owner.name)}`;
   const lists = new Map<string, Promise<Map<string, KubeObject> | undefined>>();
   const listed = (type: ResourceType, namespace: string) => {
     const key = groupKey(type, namespace);

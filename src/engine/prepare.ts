@@ -1,5 +1,5 @@
 import { CapstanError } from '../core/errors.ts';
-import { withOwnershipMarks } from '../core/ownership.ts';
+import { withOwnershipMarks, type OwnerIdentity } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import { findDuplicates } from '../core/manifest.ts';
 import { formatId, groupOf, idOf } from '../core/resource.ts';
@@ -50,7 +50,7 @@ const where = (r: RenderedObject) => `${r.source.file}:${r.source.line}`;
  */
 export async function prepare(
   rendered: readonly RenderedObject[],
-  options: { application: string; namespace: string; cluster: Cluster },
+  options: { owner: OwnerIdentity; namespace: string; cluster: Cluster },
 ): Promise<PreparedObject[]> {
   const crds = crdDefinitions(rendered);
   const problems: string[] = [];
@@ -83,6 +83,6 @@ export async function prepare(
   }
   return defaulted.map(({ object, source, type }) => {
     const id = idOf(object);
-    return { id, object: withOwnershipMarks(object, options.application, id), type, source };
+    return { id, object: withOwnershipMarks(object, options.owner, id), type, source };
   });
 }

@@ -1,6 +1,6 @@
 import { messageOf } from '../core/errors.ts';
 import { kindRank } from '../core/ordering.ts';
-import { pruneDecision } from '../core/ownership.ts';
+import { pruneDecision, type OwnerIdentity } from '../core/ownership.ts';
 import type { ResourceId } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
@@ -19,7 +19,7 @@ export interface PruneOutcome {
  */
 export async function pruneLeftBehind(
   candidates: readonly ResourceId[],
-  options: { application: string; prune: boolean; dryRun: boolean },
+  options: { owner: OwnerIdentity; prune: boolean; dryRun: boolean },
   deps: SyncDeps,
   emit: (entry: SyncEntry) => void,
 ): Promise<PruneOutcome> {
@@ -46,7 +46,7 @@ export async function pruneLeftBehind(
       }
       const live = await deps.cluster.get(type, id.namespace, id.name);
       if (!live) continue; // already gone: it simply leaves the inventory
-      const decision = pruneDecision(live, options.application, id);
+      const decision = pruneDecision(live, options.owner, id);
       if (!decision.prune) {
         record({ id, wave: 0, action: 'skipped', message: decision.reason });
         continue;

@@ -16,8 +16,9 @@ import { formatId, keyOf, parseKey } from '../core/resource.ts';
 import { summarise, type SyncEntry, type SyncResult } from '../core/sync-result.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
 import { applyWave } from './apply.ts';
-import { DEFAULT_TIMEOUT_MS, type SyncDeps, type SyncOptions } from './context.ts';
+import { DEFAULT_TIMEOUT_MS, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { runHooks, type CompletedHooks } from './hooks.ts';
+import { readOwnInventory } from './inventory.ts';
 import { planChanges, type Plan, type PlannedChange } from './plan.ts';
 import { prepare, type PreparedObject } from './prepare.ts';
 import { pruneLeftBehind } from './prune.ts';
@@ -130,7 +131,7 @@ export async function sync(
     }
     await pruneLeftBehind(
       candidates,
-      { application: options.application, prune: options.prune === true, dryRun: true },
+      { owner: ownerIdentity(options), prune: options.prune === true, dryRun: true },
       deps,
       emit,
     );
@@ -140,7 +141,7 @@ export async function sync(
   const applied: ResourceId[] = [];
   // Hooks run once per desired state when asked (the agent's automated syncs): see SyncOptions.hooks.
   const once = options.hooks === 'once';
-  const completed = once ? completedHooks(options.application, previous, digest, deps) : undefined;
+  const completed = once ? completedHooks(options, previous, digest, deps) : undefined;
   // The inventory's digest is that of the last successful sync: a failed one keeps the previous digest,
   // and the hooks that completed for this one, so that the retry does not run them again.
   // A record equal to the one read when the sync began is not written again (a periodic full comparison
@@ -149,13 +150,15 @@ export async function sync(
     const ledger = succeeded ? undefined : completed?.ledger();
     const next: Inventory = {
       ...makeInventory(options.application, ids, {
+        owner: options.ownerRef,
         digest: succeeded ? digest : (previous?.digest ?? ''),
         now: deps.clock.now(),
         revision: succeeded ? options.revision : previous?.revision,
       }),
       ...(ledger ? { hooks: ledger } : {}),
     };
-    if (previous && sameInventory(previous, next)) return;
+    // A record taken over from a legacy name is always written: under the new name, it is not stored yet.
+    if (previous && planned.migratedFrom === undefined && sameInventory(previous, next)) return;
     await deps.inventory.write(next);
   };
   const failAndRecord = async (why: string) => {
@@ -305,7 +308,7 @@ export async function sync(
     );
   const pruned = await pruneLeftBehind(
     candidates,
-    { application: options.application, prune: options.prune === true, dryRun: false },
+    { owner: ownerIdentity(options), prune: options.prune === true, dryRun: false },
     deps,
     emit,
   );
@@ -346,6 +349,8 @@ export interface SyncPlan {
   readonly candidates: readonly ResourceId[];
   /** Namespaces to create first (the CreateNamespace option): named by objects, absent from the cluster and the set. */
   readonly missingNamespaces: readonly string[];
+  /** The legacy owner name `previous` was taken over from (the first sync after an upgrade). */
+  readonly migratedFrom?: string;
 }
 
 /** Prepares and plans a sync without changing anything: the basis of `sync` and of `diff`. */
@@ -357,7 +362,7 @@ export async function planSync(
   const step = (message: string) => deps.progress?.({ type: 'step', message });
   step(`preparing ${rendered.length} object(s)`);
   const prepared = await prepare(rendered, {
-    application: options.application,
+    owner: ownerIdentity(options),
     namespace: options.namespace,
     cluster: deps.cluster,
   });
@@ -374,11 +379,14 @@ export async function planSync(
       adopt: options.adopt === true,
       replace: options.replace === true,
       concurrency: options.concurrency ?? 8,
-      application: options.application,
+      owner: ownerIdentity(options),
       createdNamespaces: missingNamespaces,
     },
   );
-  const previous = await deps.inventory.read(options.application);
+  const { inventory: previous, migratedFrom } = await readOwnInventory(
+    ownerIdentity(options),
+    deps.inventory,
+  );
   return {
     prepared,
     byKey,
@@ -391,6 +399,7 @@ export async function planSync(
       regular.map((o) => o.id),
     ),
     missingNamespaces,
+    ...(migratedFrom === undefined ? {} : { migratedFrom }),
   };
 }
 
@@ -451,7 +460,7 @@ function inApplyOrder(entries: readonly SyncEntry[]): SyncEntry[] {
  * after the failed sync has recorded what it applied).
  */
 function completedHooks(
-  application: string,
+  options: SyncOptions,
   previous: Inventory | undefined,
   digest: string,
   deps: SyncDeps,
@@ -462,8 +471,12 @@ function completedHooks(
     record: async (phase, id) => {
       done.add(hookLedgerEntry(phase, id));
       const base =
-        (await deps.inventory.read(application)) ??
-        makeInventory(application, [], { digest: '', now: deps.clock.now() });
+        (await readOwnInventory(ownerIdentity(options), deps.inventory)).inventory ??
+        makeInventory(options.application, [], {
+          owner: options.ownerRef,
+          digest: '',
+          now: deps.clock.now(),
+        });
       await deps.inventory.write({ ...base, hooks: { digest, completed: [...done].sort() } });
     },
     ledger: () => (done.size > 0 ? { digest, completed: [...done].sort() } : undefined),

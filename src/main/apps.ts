@@ -9,7 +9,7 @@ import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import {
   APPLICATION_API_VERSION,
-  applicationOwnerName,
+  applicationOwner,
   APPLICATION_KIND,
   APPLICATION_PLURAL,
   IN_CLUSTER,
@@ -356,12 +356,12 @@ function notFound(name: string, namespace: string): CapstanError {
 // ── diff ───────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * The name an Application's objects are owned under (ownership marks, inventory
- * `capstan-inventory-<owner>`): `<namespace>-<name>` cut to 45 characters, the agent's naming
- * (src/controller/reconciler.ts); the two must stay the same, or diff shows the wrong prune candidates.
+ * Whom an Application's objects are owned by (ownership marks, inventory `capstan-inventory-<owner>`):
+ * the agent's naming (src/controller/reconciler.ts), from the one definition of src/contracts; the two
+ * must stay the same, or diff shows the wrong prune candidates.
  */
-export function ownerName(application: Application): string {
-  return applicationOwnerName(application.metadata.namespace ?? 'default', application.metadata.name);
+export function ownerOptions(application: Application): ReturnType<typeof applicationOwner> {
+  return applicationOwner(application.metadata.namespace ?? 'default', application.metadata.name);
 }
 
 export interface ApplicationPlan {
@@ -429,7 +429,7 @@ export async function planApplication(
       options.progress,
     );
     const syncOptions: SyncOptions = {
-      application: ownerName(application),
+      ...ownerOptions(application),
       namespace: spec.destination.namespace,
       ...(desired.revision === undefined ? {} : { revision: desired.revision }),
       prune: spec.automated?.prune ?? false,

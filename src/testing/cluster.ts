@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND, applicationCrd } from '../contracts/application.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { attach, up, type LocalCluster } from '../devcluster/cluster.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { eventually } from './eventually.ts';
@@ -87,6 +88,17 @@ export async function installApplicationCrd(admin: KubeCluster): Promise<Resourc
     async () =>
       (await admin.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND, { refresh: true })) ?? false,
     { what: 'the Application CRD served' },
+  );
+}
+
+/** Installs (or updates) the Project CRD and returns its type once the API server serves it. */
+export async function installProjectCrd(admin: KubeCluster): Promise<ResourceType> {
+  const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  if (!crdType) throw new Error('the cluster serves no CustomResourceDefinitions');
+  await admin.apply(crdType, projectCrd(), { fieldManager: 'capstan-test', force: true });
+  return eventually(
+    async () => (await admin.resourceType(PROJECT_API_VERSION, PROJECT_KIND, { refresh: true })) ?? false,
+    { what: 'the Project CRD served' },
   );
 }
 

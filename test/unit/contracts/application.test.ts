@@ -417,6 +417,7 @@ describe('resolveSpec', () => {
 
   it('fills in every documented default', () => {
     assert.deepEqual(resolved(minimal()), {
+      project: 'default',
       source: {
         repoURL: 'https://git.example.com/team/config.git',
         targetRevision: 'HEAD',

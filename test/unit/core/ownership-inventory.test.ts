@@ -4,11 +4,19 @@ import {
   decodeInventory,
   encodeInventory,
   hookLedgerEntry,
+  inventoryBelongsTo,
   leftBehind,
   makeInventory,
+  migratedInventory,
   sameInventory,
 } from '../../../src/core/inventory.ts';
-import { ownerOf, pruneDecision, trackingId, withOwnershipMarks } from '../../../src/core/ownership.ts';
+import {
+  ownerOf,
+  ownershipOf,
+  pruneDecision,
+  trackingId,
+  withOwnershipMarks,
+} from '../../../src/core/ownership.ts';
 import type { KubeObject, ResourceId } from '../../../src/core/resource.ts';
 import { formatId, idOf, keyOf, parseKey } from '../../../src/core/resource.ts';
 
@@ -30,7 +38,7 @@ describe('resource identity', () => {
 
 describe('ownership marks', () => {
   it('adds the tracking id and label without changing the input', () => {
-    const marked = withOwnershipMarks(deployment, 'shop', id);
+    const marked = withOwnershipMarks(deployment, { name: 'shop' }, id);
     assert.equal(marked.metadata.annotations?.['capstan.dev/tracking-id'], 'shop:apps/Deployment/web/api');
     assert.equal(marked.metadata.labels?.['capstan.dev/application'], 'shop');
     assert.equal(marked.metadata.labels['app'], 'api');
@@ -70,9 +78,100 @@ describe('ownership marks', () => {
     ],
   ] as const) {
     it(`prunes an object ${name}: ${String(expected)}`, () => {
-      assert.equal(pruneDecision(object, 'shop', id).prune, expected);
+      assert.equal(pruneDecision(object, { name: 'shop' }, id).prune, expected);
     });
   }
+});
+
+describe('ownership marks naming the Application', () => {
+  const owner = { name: 'team-a-web-0123456789ab', ref: { namespace: 'team-a', name: 'web' } };
+  const marked = withOwnershipMarks(deployment, owner, id);
+  const withAnnotations = (annotations: Record<string, string>): KubeObject => ({
+    ...deployment,
+    metadata: { ...deployment.metadata, annotations },
+  });
+
+  it('writes the Application beside the tracking id', () => {
+    assert.equal(marked.metadata.annotations?.['capstan.dev/owner'], 'team-a/web');
+    assert.deepEqual(ownershipOf(marked, owner), { kind: 'own' });
+    assert.equal(pruneDecision(marked, owner, id).prune, true);
+  });
+
+  for (const [name, object, expected] of [
+    ['unmarked', withAnnotations({}), 'none'],
+    [
+      'of another Application under the same owner name',
+      withOwnershipMarks(deployment, { ...owner, ref: { namespace: 'team-a', name: 'web2' } }, id),
+      'other',
+    ],
+    [
+      'marked by capstan push under the same name (no Application)',
+      withOwnershipMarks(deployment, { name: owner.name }, id),
+      'other',
+    ],
+    [
+      'marked under its legacy name',
+      withAnnotations({ 'capstan.dev/tracking-id': trackingId('team-a-web', id) }),
+      'legacy',
+    ],
+    [
+      'marked under the legacy name, naming another Application',
+      withAnnotations({
+        'capstan.dev/tracking-id': trackingId('team-a-web', id),
+        'capstan.dev/owner': 'team/a-web',
+      }),
+      'other',
+    ],
+  ] as const) {
+    it(`sees an object ${name} as ${expected}, and never prunes it`, () => {
+      const legacyAware = { ...owner, legacyNames: ['team-a-web'] };
+      assert.equal(ownershipOf(object, legacyAware).kind, expected);
+      assert.equal(pruneDecision(object, legacyAware, id).prune, false);
+    });
+  }
+
+  it('says why an object under a legacy name is left alone', () => {
+    const legacy = withAnnotations({ 'capstan.dev/tracking-id': trackingId('team-a-web', id) });
+    const decision = pruneDecision(legacy, { ...owner, legacyNames: ['team-a-web'] }, id);
+    assert.ok(!decision.prune && /earlier release \(owner 'team-a-web'\)/.test(decision.reason));
+  });
+});
+
+describe('inventory owners', () => {
+  const now = new Date('2026-11-28T12:00:00Z');
+  const owner = { name: 'team-a-web-0123456789ab', ref: { namespace: 'team-a', name: 'web' } };
+  it('records the Application and reads it back', () => {
+    const inventory = makeInventory(owner.name, [id], { digest: 'd', now, owner: owner.ref });
+    const decoded = decodeInventory(encodeInventory(inventory), 'here');
+    assert.deepEqual(decoded.owner, { namespace: 'team-a', name: 'web' });
+    assert.equal(inventoryBelongsTo(decoded, owner), true);
+    assert.equal(
+      inventoryBelongsTo(decoded, { ...owner, ref: { namespace: 'team-a', name: 'other' } }),
+      false,
+    );
+    assert.equal(inventoryBelongsTo(decoded, { name: owner.name }), false);
+  });
+
+  it('refuses a damaged owner field', () => {
+    const text = JSON.stringify({
+      application: 'x',
+      entries: [],
+      digest: '',
+      updatedAt: '',
+      owner: { namespace: 1 },
+    });
+    assert.throws(() => decodeInventory(text, 'ConfigMap/x/y'), /does not have the expected fields/);
+  });
+
+  it('takes over a legacy record under the new name, entries and digest kept', () => {
+    const legacy = makeInventory('team-a-web', [id], { digest: 'd1', now, revision: 'abc' });
+    const migrated = migratedInventory(legacy, owner);
+    assert.equal(migrated.application, owner.name);
+    assert.deepEqual(migrated.owner, owner.ref);
+    assert.deepEqual(migrated.entries, legacy.entries);
+    assert.equal(migrated.digest, 'd1');
+    assert.equal(migrated.revision, 'abc');
+  });
 });
 
 describe('inventory', () => {
