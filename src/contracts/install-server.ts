@@ -6,7 +6,8 @@
  * - ClusterRole `capstan-server`: Applications get/list/watch (the watch cache answers every read),
  *   create/patch (create and change by server-side apply; request annotations and finalizers by merge
  *   patch), delete (delete an Application; its resources are pruned by the agent, not the server).
- *   Events: get/list, to show an Application's Events. Nothing else: the server never touches the
+ *   Projects: get/list/watch (their roles decide who may do what). Events: get/list, to show an
+ *   Application's Events. Nothing else: the server never touches the
  *   resources Applications deploy.
  * - Role `capstan-server` in its namespace: Secrets get/list/watch (the registered clusters, of which
  *   it shows names and servers, never credentials; its own key Secret); create (its two Secrets at
@@ -18,6 +19,7 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
+import { PROJECT_PLURAL } from './project.ts';
 
 export const SERVER_NAME = 'capstan-server';
 /** The HTTP port of the API (and /healthz, /readyz). */
@@ -67,6 +69,7 @@ export function serverRbac(namespace: string): KubeObject[] {
           resources: [APPLICATION_PLURAL],
           verbs: [...READ, 'create', 'patch', 'delete'],
         },
+        { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
       ],
     },

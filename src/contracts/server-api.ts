@@ -299,11 +299,17 @@ export const ProjectSchema = Type.Object(
     description: Type.Optional(Type.String()),
     roles: Type.Array(
       Type.Object({
-        role: oneOf(ROLE_NAMES),
-        subjects: Type.Array(Type.Object({ kind: oneOf(['user', 'group'] as const), name: Type.String() })),
+        name: Type.String({ description: 'viewer, deployer, admin or a custom role.' }),
+        description: Type.Optional(Type.String()),
+        actions: Type.Array(Type.String(), {
+          description: 'view, refresh, sync, rollback, create, update, delete.',
+        }),
+        users: Type.Array(Type.String()),
+        groups: Type.Array(Type.String()),
       }),
     ),
-    yourRoles: Type.Array(oneOf(ROLE_NAMES), { description: 'The caller’s roles in it.' }),
+    yourRoles: Type.Array(Type.String(), { description: 'The caller’s roles in it.' }),
+    yourActions: Type.Array(Type.String(), { description: 'What the caller may do in it.' }),
   },
   { description: 'A project: who may do what with its Applications.' },
 );

@@ -21,6 +21,8 @@ import type { ResourceType } from '../ports/cluster.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
 import { ApplicationIndex } from '../server/application-index.ts';
+import { ProjectIndex } from '../server/project-index.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
 import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
@@ -48,6 +50,7 @@ export interface ServerOptions {
   readonly secureCookies?: boolean;
   /** Audit entries older than this are deleted, daily. Default 90. */
   readonly auditRetentionDays?: number;
+  /** Default: the Project resources of the cluster, watched. */
   readonly projects?: ProjectDirectory;
   readonly log?: (line: Record<string, unknown>) => void;
   /** Told where the server listens. */
@@ -56,9 +59,6 @@ export interface ServerOptions {
 
 export const defaultDatabase = (env: NodeJS.ProcessEnv = process.env): string =>
   join(env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share'), 'capstan', 'server.db');
-
-/** No Project resources yet (the tenancy issue): only global admins act. */
-const NO_PROJECTS: ProjectDirectory = { get: () => undefined, list: () => [] };
 
 /** Runs the server until `signal` aborts. */
 export async function runServer(options: ServerOptions, signal: AbortSignal): Promise<void> {
@@ -83,16 +83,42 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const auth = new Authenticator({ store, now: Date.now });
     await announceInitialAdmin(auth, cluster, secrets, namespace, log);
     const index = new ApplicationIndex();
-    const watching = new KubeWatcher(watchClient).watch(applicationType, '', index.handle, {
-      signal: stop.signal,
-      onError: (error) => {
-        log({ level: 'warn', msg: 'applications watch', code: error.code, error: error.message });
-      },
-    });
+    const watcher = new KubeWatcher(watchClient);
+    const watchErrors = (what: string) => (error: CapstanError) => {
+      log({ level: 'warn', msg: `${what} watch`, code: error.code, error: error.message });
+    };
+    const watching = [
+      watcher.watch(applicationType, '', index.handle, {
+        signal: stop.signal,
+        onError: watchErrors('applications'),
+      }),
+    ];
+    const projectType = options.projects
+      ? undefined
+      : await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND);
+    const projects =
+      options.projects ??
+      new ProjectIndex({
+        onInvalid: (project, errors) => {
+          log({
+            level: 'warn',
+            msg: 'invalid Project grants nothing',
+            project: project.metadata.name,
+            errors,
+          });
+        },
+      });
+    if (projectType && projects instanceof ProjectIndex)
+      watching.push(
+        watcher.watch(projectType, '', projects.handle, {
+          signal: stop.signal,
+          onError: watchErrors('projects'),
+        }),
+      );
     app = buildServerApi({
       applications: index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
-      projects: options.projects ?? NO_PROJECTS,
+      projects,
       clusters: () => listClusters(cluster, secrets, namespace),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       auth,
@@ -120,7 +146,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       );
     });
     clearInterval(retention);
-    await watching;
+    await Promise.all(watching);
   } finally {
     stop.abort();
     signal.removeEventListener('abort', onAbort);

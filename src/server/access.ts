@@ -1,13 +1,23 @@
 /**
- * Who may do what: roles per project (viewer, deployer, admin) given to users and groups, a global
- * admin, and API tokens scoped to one project and role. One decision, `authorize`, used by every route.
- *
- * Until the tenancy issue's `Project` contract is merged, projects reach this module through the
- * `ProjectDirectory` interface below (src/main adapts the Project resources to it).
+ * Who may do what through the server: the roles of each Project (src/contracts/project.ts: viewer,
+ * deployer, admin or custom roles naming users and groups, and `actionsOf`, the one check the agent,
+ * the server and the CLI share), a global admin, and API tokens scoped to one project and built-in role.
+ * One decision, `authorize`, used by every route; a refusal names the permission that is missing.
  */
+import {
+  BUILT_IN_ROLES,
+  DEFAULT_PROJECT_NAME,
+  PROJECT_ACTIONS,
+  actionsOf,
+  roleActions,
+  type BuiltInRole,
+  type ProjectAction,
+  type ProjectRole,
+} from '../contracts/project.ts';
 
-export const ROLES = ['viewer', 'deployer', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+/** The roles a token may carry: the built-in ones. */
+export const ROLES = Object.keys(BUILT_IN_ROLES) as BuiltInRole[];
+export type Role = BuiltInRole;
 
 /** Every permission a route can need, per project. */
 export const PERMISSIONS = [
@@ -24,51 +34,39 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** What each role may do in its project; each role includes the one before. */
-export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
-  viewer: ['applications.read'],
-  deployer: [
-    'applications.read',
-    'applications.sync',
-    'applications.refresh',
-    'applications.rollback',
-    'applications.release-hold',
-  ],
-  admin: [
-    'applications.read',
-    'applications.sync',
-    'applications.refresh',
-    'applications.rollback',
-    'applications.release-hold',
-    'applications.create',
-    'applications.update',
-    'applications.delete',
-    'audit.read',
-    'tokens.create',
-  ],
+/**
+ * The project actions each permission needs. Reading a project's audit trail and creating its tokens
+ * need every action (the admin role): they show or hand out everything the project allows.
+ */
+export const PERMISSION_ACTIONS: Readonly<Record<Permission, readonly ProjectAction[]>> = {
+  'applications.read': ['view'],
+  'applications.sync': ['sync'],
+  'applications.refresh': ['refresh'],
+  'applications.rollback': ['rollback'],
+  'applications.release-hold': ['rollback'],
+  'applications.create': ['create'],
+  'applications.update': ['update'],
+  'applications.delete': ['delete'],
+  'audit.read': PROJECT_ACTIONS,
+  'tokens.create': PROJECT_ACTIONS,
 };
 
 /** The project of an Application that names none. */
-export const DEFAULT_PROJECT = 'default';
+export const DEFAULT_PROJECT = DEFAULT_PROJECT_NAME;
 /** A token scope that covers every project (only a global admin may create one). */
 export const EVERY_PROJECT = '*';
 
-export interface Subject {
-  readonly kind: 'user' | 'group';
-  readonly name: string;
-}
-
-/** A project's role bindings, as the server needs them. */
-export interface ProjectRoles {
+/** A project as the server needs it: its name and role bindings. */
+export interface ProjectAccess {
   readonly name: string;
   readonly description?: string;
-  readonly roles: readonly { readonly role: Role; readonly subjects: readonly Subject[] }[];
+  readonly roles: readonly ProjectRole[];
 }
 
 export interface ProjectDirectory {
-  get(name: string): ProjectRoles | undefined;
+  get(name: string): ProjectAccess | undefined;
   /** Every project, sorted by name. */
-  list(): readonly ProjectRoles[];
+  list(): readonly ProjectAccess[];
 }
 
 /** Someone authenticated: a user with a session, or an API token. */
@@ -95,21 +93,36 @@ export type Decision =
       readonly message: string;
     };
 
-/** The roles a principal holds in a project (a token: its scope's role there, if the scope covers it). */
-export function rolesIn(principal: Principal, project: string, directory: ProjectDirectory): Role[] {
+const isGlobalAdmin = (principal: Principal) => principal.admin && principal.scope === undefined;
+
+/** What a principal may do in a project: its roles' actions there (a token: its role's, if its scope covers it). */
+export function actionsIn(
+  principal: Principal,
+  project: string,
+  directory: ProjectDirectory,
+): Set<ProjectAction> {
+  if (isGlobalAdmin(principal)) return new Set(PROJECT_ACTIONS);
   if (principal.scope !== undefined) {
     const covers = principal.scope.project === EVERY_PROJECT || principal.scope.project === project;
-    return covers ? [principal.scope.role] : [];
+    return new Set(covers ? BUILT_IN_ROLES[principal.scope.role] : []);
   }
-  const bindings = directory.get(project)?.roles ?? [];
-  const held = bindings.filter(({ subjects }) =>
-    subjects.some(
-      (s) =>
-        (s.kind === 'user' && s.name === principal.name) ||
-        (s.kind === 'group' && principal.groups.includes(s.name)),
-    ),
+  return actionsOf(
+    { roles: directory.get(project)?.roles ?? [] },
+    { user: principal.name, groups: principal.groups },
   );
-  return ROLES.filter((role) => held.some((b) => b.role === role));
+}
+
+/** The names of the roles a principal holds in a project (for people to read). */
+export function rolesIn(principal: Principal, project: string, directory: ProjectDirectory): string[] {
+  if (principal.scope !== undefined)
+    return actionsIn(principal, project, directory).size > 0 ? [principal.scope.role] : [];
+  return (directory.get(project)?.roles ?? [])
+    .filter(
+      (r) =>
+        (r.users ?? []).includes(principal.name) ||
+        (r.groups ?? []).some((g) => principal.groups.includes(g)),
+    )
+    .map((r) => r.name);
 }
 
 /** May `principal` use `permission` in `project`? A refusal names the permission and the roles that carry it. */
@@ -119,17 +132,21 @@ export function authorize(
   project: string,
   directory: ProjectDirectory,
 ): Decision {
-  if (principal.admin && principal.scope === undefined) return { allowed: true };
+  const held = actionsIn(principal, project, directory);
+  const needed = PERMISSION_ACTIONS[permission];
+  if (needed.every((action) => held.has(action))) return { allowed: true };
+  const carriers = ROLES.filter((role) =>
+    needed.every((a) => (BUILT_IN_ROLES[role] as readonly string[]).includes(a)),
+  );
   const roles = rolesIn(principal, project, directory);
-  if (roles.some((role) => ROLE_PERMISSIONS[role].includes(permission))) return { allowed: true };
-  const carriers = ROLES.filter((role) => ROLE_PERMISSIONS[role].includes(permission));
+  const who = principal.kind === 'token' ? 'this token has' : 'you have';
   return {
     allowed: false,
     permission,
     project,
     message:
       `missing permission ${permission} in project '${project}' (given by the role ${carriers.join(' or ')}); ` +
-      `${principal.kind === 'token' ? 'this token has' : 'you have'} ${roles.length === 0 ? 'no role there' : `the role ${roles.join(', ')} there`}`,
+      `${who} ${roles.length === 0 ? 'no role there' : `the role ${roles.join(', ')} there`}`,
   };
 }
 
@@ -139,9 +156,13 @@ export function projectsWith(
   permission: Permission,
   directory: ProjectDirectory,
 ): 'all' | ReadonlySet<string> {
-  if (principal.admin && principal.scope === undefined) return 'all';
+  if (isGlobalAdmin(principal)) return 'all';
   if (principal.scope?.project === EVERY_PROJECT)
-    return ROLE_PERMISSIONS[principal.scope.role].includes(permission) ? 'all' : new Set();
+    return PERMISSION_ACTIONS[permission].every((a) =>
+      (BUILT_IN_ROLES[principal.scope?.role ?? 'viewer'] as readonly string[]).includes(a),
+    )
+      ? 'all'
+      : new Set();
   const names = new Set([
     ...directory.list().map((p) => p.name),
     ...(principal.scope ? [principal.scope.project] : []),
@@ -149,5 +170,6 @@ export function projectsWith(
   return new Set([...names].filter((name) => authorize(principal, permission, name, directory).allowed));
 }
 
-/** Is `role` at least `other` (admin > deployer > viewer)? */
-export const roleCovers = (role: Role, other: Role): boolean => ROLES.indexOf(role) >= ROLES.indexOf(other);
+/** May someone holding `held` hand out a token of `role`? Only when the role's actions are all theirs. */
+export const mayGrant = (held: ReadonlySet<ProjectAction>, role: Role): boolean =>
+  roleActions({ name: role }).every((action) => held.has(action));

@@ -17,11 +17,13 @@ import {
   REQUEST_ANNOTATIONS,
 } from '../../src/contracts/application.ts';
 import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
   freshNamespace,
   installApplicationCrd,
+  installProjectCrd,
   kubeClients,
   testCluster,
   type KubeClients,
@@ -34,6 +36,7 @@ const SENTINEL_APP_SECRET = `sentinel-app-secret-${randomBytes(8).toString('hex'
 let kube: KubeClients;
 let admin: KubeCluster;
 let appType: ResourceType;
+let projectType: ResourceType;
 let secretType: ResourceType;
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-'));
 const stop = new AbortController();
@@ -47,6 +50,7 @@ before(async () => {
   kube = kubeClients(cluster.adminKubeconfig);
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   appType = await installApplicationCrd(admin);
+  projectType = await installProjectCrd(admin);
   const secrets = await admin.resourceType('v1', 'Secret');
   assert.ok(secrets);
   secretType = secrets;
@@ -74,6 +78,23 @@ describe('capstan server against a real cluster', () => {
   it('with its least-privilege identity: lists the cluster’s Applications, and a sync through the API sets the annotation the agent reads', async (t) => {
     const apps = await freshNamespace(t, kube);
     const home = await freshNamespace(t, kube);
+    // A Project (cluster-scoped) that holds 'web'; 'api' stays in the default project.
+    const project = `p-${apps}`.slice(0, 60);
+    await admin.apply(
+      projectType,
+      {
+        apiVersion: PROJECT_API_VERSION,
+        kind: PROJECT_KIND,
+        metadata: { name: project },
+        spec: {
+          applicationNamespaces: [apps],
+          destinations: [{ cluster: 'in-cluster', namespace: apps }],
+          roles: [{ name: 'deployer', users: ['someone'] }],
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
     for (const name of ['web', 'api'])
       await admin.apply(
         appType,
@@ -81,7 +102,10 @@ describe('capstan server against a real cluster', () => {
           apiVersion: APPLICATION_API_VERSION,
           kind: APPLICATION_KIND,
           metadata: { name, namespace: apps },
-          spec: { source: { repoURL: 'https://git.example.com/team/config.git', path: `apps/${name}` } },
+          spec: {
+            ...(name === 'web' ? { project } : {}),
+            source: { repoURL: 'https://git.example.com/team/config.git', path: `apps/${name}` },
+          },
         },
         { fieldManager: 'capstan-test' },
       );
@@ -199,6 +223,48 @@ describe('capstan server against a real cluster', () => {
     });
     assert.equal(stale.status, 409, stale.body);
 
+    // The Project reached the server through its watch; a deployer token of it acts there only.
+    const projects = await eventually(
+      async () => {
+        const body = JSON.parse((await call('/api/v1/projects', { headers: { cookie } })).body) as {
+          items: { name: string; roles: { name: string; users: string[] }[] }[];
+        };
+        return body.items.find((p) => p.name === project) ?? false;
+      },
+      { what: 'the server to see the Project' },
+    );
+    assert.deepEqual(
+      projects.roles.map((r) => [r.name, r.users]),
+      [['deployer', ['someone']]],
+    );
+    const created = await call('/api/v1/tokens', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'ci', project, role: 'deployer', expiresInDays: 1 }),
+    });
+    assert.equal(created.status, 201, created.body);
+    const bearer = {
+      authorization: `Bearer ${(JSON.parse(created.body) as { token: string }).token}`,
+      'content-type': 'application/json',
+    };
+    assert.equal(
+      (
+        await call(`/api/v1/applications/${apps}/web/refresh`, {
+          method: 'POST',
+          headers: bearer,
+          body: '{}',
+        })
+      ).status,
+      202,
+    );
+    const other = await call(`/api/v1/applications/${apps}/api/refresh`, {
+      method: 'POST',
+      headers: bearer,
+      body: '{}',
+    });
+    assert.equal(other.status, 403, other.body);
+    assert.match(other.body, /applications\.refresh in project 'default'/);
+
     const appEvents = await call(`/api/v1/applications/${apps}/web/events`, { headers: { cookie } });
     assert.equal(appEvents.status, 200, appEvents.body);
     assert.ok(Array.isArray((JSON.parse(appEvents.body) as { items: unknown }).items));
@@ -211,7 +277,12 @@ describe('capstan server against a real cluster', () => {
     const actions = (JSON.parse(audit.body) as { items: { action: string; result: string }[] }).items.map(
       (e) => `${e.action}:${e.result}`,
     );
-    assert.deepEqual(actions, ['application.refresh:failure', 'application.sync:success']);
+    assert.deepEqual(actions, [
+      'application.refresh:denied',
+      'application.refresh:success',
+      'application.refresh:failure',
+      'application.sync:success',
+    ]);
 
     // The sweep: no sentinel and no password in any answer (but the login's own) or log line.
     const everything = [...answers, ...logs].join('\n');

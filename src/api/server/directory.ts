@@ -11,8 +11,9 @@ import {
   type AuditPage,
   type AuditQueryParams,
 } from '../../contracts/server-api.ts';
-import { projectsWith, rolesIn, type ProjectRoles } from '../../server/access.ts';
+import { actionsIn, projectsWith, rolesIn, type ProjectAccess } from '../../server/access.ts';
 import { queryDigest } from '../../server/cursor.ts';
+import { roleActions } from '../../contracts/project.ts';
 import { HttpError, requirePermission, type Caller, type Routes, type ServerApiOptions } from './context.ts';
 
 const error = (description: string) => ({ description, schema: ErrorBodySchema });
@@ -33,12 +34,13 @@ export function directoryRoutes(routes: Routes, options: ServerApiOptions): void
       },
     },
     (_request, _reply, caller) => {
-      const { principal } = must(caller);
+      const checked = must(caller);
+      const { principal } = checked;
       const global = principal.admin && principal.scope === undefined;
       const items = options.projects
         .list()
-        .map((project) => projectInfo(project, rolesIn(principal, project.name, options.projects)))
-        .filter((p) => global || p.yourRoles.length > 0);
+        .map((project) => projectInfo(project, checked, options.projects))
+        .filter((p) => global || p.yourActions.length > 0);
       return Promise.resolve({ items });
     },
   );
@@ -66,7 +68,7 @@ export function directoryRoutes(routes: Routes, options: ServerApiOptions): void
       if (!project) throw new HttpError(404, 'NOT_FOUND', `there is no project '${name}'`);
       const checked = must(caller);
       await requirePermission(options, checked, 'applications.read', name);
-      return projectInfo(project, rolesIn(checked.principal, name, options.projects));
+      return projectInfo(project, checked, options.projects);
     },
   );
   routes.add(
@@ -113,15 +115,19 @@ const must = (caller: Caller | undefined): Caller => {
   return caller;
 };
 
-function projectInfo(project: ProjectRoles, yourRoles: string[]) {
+function projectInfo(project: ProjectAccess, caller: Caller, directory: ServerApiOptions['projects']) {
   return {
     name: project.name,
     ...(project.description === undefined ? {} : { description: project.description }),
     roles: project.roles.map((r) => ({
-      role: r.role,
-      subjects: r.subjects.map((s) => ({ kind: s.kind, name: s.name })),
+      name: r.name,
+      ...(r.description === undefined ? {} : { description: r.description }),
+      actions: [...roleActions(r)],
+      users: [...(r.users ?? [])],
+      groups: [...(r.groups ?? [])],
     })),
-    yourRoles,
+    yourRoles: rolesIn(caller.principal, project.name, directory),
+    yourActions: [...actionsIn(caller.principal, project.name, directory)],
   };
 }
 

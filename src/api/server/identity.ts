@@ -20,7 +20,7 @@ import {
   type TokenRequest,
 } from '../../contracts/server-api.ts';
 import type { TokenRecord } from '../../ports/store.ts';
-import { EVERY_PROJECT, rolesIn, roleCovers, type Principal } from '../../server/access.ts';
+import { actionsIn, EVERY_PROJECT, mayGrant, rolesIn, type Principal } from '../../server/access.ts';
 import { DEFAULT_TOKEN_TTL_MS, SESSION_COOKIE } from '../../server/auth.ts';
 import {
   actorOf,
@@ -256,11 +256,8 @@ async function createToken(
       action: 'token.create',
       target,
     });
-    const held =
-      principal.admin && principal.scope === undefined
-        ? ['admin' as const]
-        : rolesIn(principal, body.project, options.projects);
-    if (!held.some((role) => roleCovers(role, body.role))) {
+    const held = actionsIn(principal, body.project, options.projects);
+    if (!mayGrant(held, body.role)) {
       await audit(options, {
         actor: actorOf(principal),
         action: 'token.create',
@@ -269,14 +266,12 @@ async function createToken(
         result: 'denied',
         reason: `role ${body.role} above the creator's`,
       });
+      const roles = rolesIn(principal, body.project, options.projects);
       throw new HttpError(
         403,
         'FORBIDDEN',
-        `a token may not have more than your own role in '${body.project}' (${held.join(', ') || 'none'})`,
-        {
-          permission: 'tokens.create',
-          project: body.project,
-        },
+        `a token may not do more than you in '${body.project}': the role ${body.role} is above yours (${roles.join(', ') || 'none'})`,
+        { permission: 'tokens.create', project: body.project },
       );
     }
   }

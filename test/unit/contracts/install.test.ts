@@ -103,13 +103,14 @@ describe('installManifests: RBAC', () => {
     );
   });
 
-  it('lets the server read, create, patch and delete Applications and read Events, nothing else cluster-wide', () => {
+  it('lets the server read, create, patch and delete Applications and read Projects and Events, nothing else cluster-wide', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
         resources: ['applications'],
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
+      { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
     ]);
   });
