@@ -9,6 +9,10 @@ import { oneOf } from './validate.ts';
 
 export const API_PREFIX = '/api/v1';
 
+function ObjectSchemaOf(): TSchema {
+  return Type.Object({}, { additionalProperties: true, description: 'A Kubernetes object.' });
+}
+
 const closed = <P extends Parameters<typeof Type.Object>[0]>(properties: P, description: string) =>
   Type.Object(properties, { additionalProperties: false, description });
 const name = (description: string) =>
@@ -152,6 +156,12 @@ export const ApplicationListQuerySchema = closed(
       oneOf(['Healthy', 'Progressing', 'Degraded', 'Suspended', 'Missing', 'Unknown'] as const),
     ),
     labels: Type.Optional(Type.String({ maxLength: 1024, description: 'A label selector: a=b,c!=d,e,!f.' })),
+    view: Type.Optional(
+      oneOf(['summary', 'full'] as const, {
+        description:
+          'summary (default): one row per Application; full: the Application objects (items are then objects).',
+      }),
+    ),
     search: Type.Optional(
       Type.String({ maxLength: 256, description: 'Text in name, namespace, project, repository or path.' }),
     ),
@@ -162,7 +172,7 @@ export type ApplicationListQuery = Static<typeof ApplicationListQuerySchema>;
 
 export const ApplicationListSchema = Type.Object(
   {
-    items: Type.Array(ApplicationSummarySchema),
+    items: Type.Array(Type.Union([ApplicationSummarySchema, ObjectSchemaOf()])),
     total: Type.Integer({ description: 'Items matching the filters, over every page.' }),
     next: Type.Optional(Type.String({ description: 'Cursor of the next page; absent on the last page.' })),
   },

@@ -5,7 +5,8 @@
 // and no log line.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,6 +49,7 @@ let base = '';
 before(async () => {
   const cluster = await testCluster();
   kube = kubeClients(cluster.adminKubeconfig);
+  clusterKubeconfig = cluster.adminKubeconfig;
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   appType = await installApplicationCrd(admin);
   projectType = await installProjectCrd(admin);
@@ -62,6 +64,27 @@ after(async () => {
   admin.close();
   await rm(scratch, { recursive: true, force: true });
 });
+
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
+let clusterKubeconfig = '';
+
+/** Runs `capstan …` as a user does; resolves with its exit code and output. */
+function capstan(
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; stdin?: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: options.env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdin.end(options.stdin ?? '');
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
 
 /** A request to the server, its answer kept for the sweep. */
 async function call(
@@ -283,6 +306,37 @@ describe('capstan server against a real cluster', () => {
       'application.refresh:failure',
       'application.sync:success',
     ]);
+
+    // The CLI through the server: login (the password on stdin), the same list as with a kubeconfig, audit.
+    const config = join(scratch, 'login.json');
+    const env = { ...process.env, CAPSTAN_CONFIG: config, NO_COLOR: '1' };
+    const loggedIn = await capstan(['login', base, '--password-stdin'], { env, stdin: password });
+    assert.equal(loggedIn.code, 0, loggedIn.stderr);
+    assert.equal((await stat(config)).mode & 0o777, 0o600);
+    const viaServer = await capstan(['app', 'list', '-n', apps, '-o', 'json'], { env });
+    const viaCluster = await capstan(
+      ['app', 'list', '-n', apps, '-o', 'json', '--kubeconfig', clusterKubeconfig],
+      { env },
+    );
+    assert.equal(viaServer.code, 0, viaServer.stderr);
+    assert.deepEqual(JSON.parse(viaServer.stdout), JSON.parse(viaCluster.stdout));
+    const got = await capstan(['app', 'get', 'web', '-n', apps], { env });
+    assert.equal(got.code, 0, got.stderr);
+    const gotCluster = await capstan(['app', 'get', 'web', '-n', apps, '--kubeconfig', clusterKubeconfig], {
+      env,
+    });
+    assert.equal(got.stdout.replace(/\d+s\b/g, ''), gotCluster.stdout.replace(/\d+s\b/g, ''));
+    const refreshed = await capstan(['app', 'refresh', 'web', '-n', apps, '--no-wait'], { env });
+    assert.equal(refreshed.code, 0, refreshed.stderr);
+    assert.match(refreshed.stdout, /refresh requested \(capstan\.dev\/refresh=\d+\)/);
+    const trail = await capstan(['audit', '--action', 'application.', '-o', 'json'], { env });
+    assert.equal(trail.code, 0, trail.stderr);
+    const entries = JSON.parse(trail.stdout) as { action: string; actor: { name: string } }[];
+    const [newest] = entries;
+    assert.ok(newest);
+    assert.equal(newest.action, 'application.refresh');
+    assert.equal(newest.actor.name, 'admin');
+    answers.push(viaServer.stdout, got.stdout, trail.stdout, loggedIn.stderr, refreshed.stdout);
 
     // The sweep: no sentinel and no password in any answer (but the login's own) or log line.
     const everything = [...answers, ...logs].join('\n');

@@ -290,8 +290,8 @@ function listApplications(
       'INVALID_REQUEST',
       `limit must be from 1 to ${MAX_LIMIT}, not ${query.limit ?? ''}`,
     );
-  const { cursor, limit: _limit, ...filters } = query;
-  const digest = queryDigest({ ...filters, limit, who: caller.principal.name });
+  const { cursor, limit: _limit, view, ...filters } = query;
+  const digest = queryDigest({ ...filters, limit, view, who: caller.principal.name });
   const after = cursor === undefined ? undefined : options.cursors.decode(cursor, digest);
   const { labels, ...plain } = filters;
   const page = options.applications.page(
@@ -303,7 +303,7 @@ function listApplications(
     { ...(after === undefined ? {} : { after }), limit },
   );
   const body: ApplicationList = {
-    items: page.items.map(summaryOf),
+    items: view === 'full' ? [...page.items] : page.items.map(summaryOf),
     total: page.total,
     ...(page.nextKey ? { next: options.cursors.encode(page.nextKey, digest) } : {}),
   };
