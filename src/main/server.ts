@@ -20,6 +20,7 @@ import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
+import { agentActivity } from '../server/agent-audit.ts';
 import { ApplicationIndex } from '../server/application-index.ts';
 import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
@@ -83,6 +84,18 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const auth = new Authenticator({ store, now: Date.now });
     await announceInitialAdmin(auth, cluster, secrets, namespace, log);
     const index = new ApplicationIndex();
+    // The agent's syncs and rollbacks, as the watch sees them recorded in status.history.
+    index.observe((before, after) => {
+      for (const entry of agentActivity(before, after))
+        store.audit.append(entry).catch((error: unknown) => {
+          log({
+            level: 'warn',
+            msg: 'audit entry of the agent not written',
+            target: entry.target,
+            error: messageOf(error),
+          });
+        });
+    });
     const watcher = new KubeWatcher(watchClient);
     const watchErrors = (what: string) => (error: CapstanError) => {
       log({ level: 'warn', msg: `${what} watch`, code: error.code, error: error.message });

@@ -137,6 +137,7 @@ export class ApplicationIndex {
   readonly #changes: Change[] = [];
   readonly #changeBuffer: number;
   readonly #listeners = new Set<(change: Change) => void>();
+  readonly #observers = new Set<(before: Application | undefined, after: Application | undefined) => void>();
   #sorted: string[] | undefined;
   #seq = 0;
   #synced = false;
@@ -174,6 +175,7 @@ export class ApplicationIndex {
       this.#entries.delete(key);
       this.#sorted = undefined;
       this.#record('deleted', before.summary);
+      this.#observe(before.app, undefined);
       return;
     }
     if (before && before.app.metadata.resourceVersion === app.metadata.resourceVersion) return;
@@ -188,7 +190,18 @@ export class ApplicationIndex {
     });
     if (!before) this.#sorted = undefined;
     this.#record(before ? 'modified' : 'added', summary);
+    this.#observe(before?.app, app);
   };
+
+  /** Calls `observer` with the object before and after every change from now on (for the agent's audit). */
+  observe(observer: (before: Application | undefined, after: Application | undefined) => void): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  #observe(before: Application | undefined, after: Application | undefined): void {
+    for (const observer of this.#observers) observer(before, after);
+  }
 
   get(namespace: string, name: string): Application | undefined {
     return this.#entries.get(keyOf(namespace, name))?.app;

@@ -307,6 +307,41 @@ describe('capstan server against a real cluster', () => {
       'application.sync:success',
     ]);
 
+    // The agent's sync, as the watch sees it in status.history, is in the trail (played here as the agent writes it).
+    const statusPath = `/apis/${APPLICATION_API_VERSION}/namespaces/${apps}/applications/web/status`;
+    const written = await admin.client.call('PATCH', statusPath, {
+      contentType: 'application/merge-patch+json',
+      body: {
+        status: {
+          sync: { status: 'Synced', revision: 'c'.repeat(40) },
+          handledRequests: { sync: value },
+          history: [
+            {
+              id: 1,
+              revision: 'c'.repeat(40),
+              startedAt: '2026-01-01T00:00:00Z',
+              finishedAt: '2026-01-01T00:00:05Z',
+              result: 'Succeeded',
+              summary: '2 created',
+            },
+          ],
+        },
+      },
+    });
+    assert.equal(written.status, 200, JSON.stringify(written.body));
+    const byAgent = await eventually(
+      async () => {
+        const page = JSON.parse((await call('/api/v1/audit?actor=agent', { headers: { cookie } })).body) as {
+          items: { action: string; changes: Record<string, unknown> }[];
+        };
+        return page.items[0] ?? false;
+      },
+      { what: "the agent's sync in the audit trail" },
+    );
+    assert.equal(byAgent.action, 'application.sync');
+    assert.equal(byAgent.changes['request'], `sync:${value}`);
+    assert.equal(byAgent.changes['summary'], '2 created');
+
     // The CLI through the server: login (the password on stdin), the same list as with a kubeconfig, audit.
     const config = join(scratch, 'login.json');
     const env = { ...process.env, CAPSTAN_CONFIG: config, NO_COLOR: '1' };
