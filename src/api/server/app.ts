@@ -14,7 +14,7 @@ import { messageOf } from '../../core/errors.ts';
 import { API_PREFIX } from '../../contracts/server-api.ts';
 import { validate } from '../../contracts/validate.ts';
 import { applicationRoutes } from './applications.ts';
-import { answerOf, Routes, type ServerApiOptions } from './context.ts';
+import { answerOf, Routes, type RouteDoc, type ServerApiOptions } from './context.ts';
 import { directoryRoutes } from './directory.ts';
 import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
@@ -23,6 +23,13 @@ import { streamRoutes } from './stream.ts';
 export type { ServerApiOptions } from './context.ts';
 export const DEFAULT_SERVER_MAX_BODY_BYTES = 1024 * 1024;
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
+
+const ROUTE_DOCS = new WeakMap<FastifyInstance, readonly RouteDoc[]>();
+
+/** The routes of an app built here, as documented (for tests that check every answer against its schema). */
+export function routeDocsOf(app: FastifyInstance): readonly RouteDoc[] {
+  return ROUTE_DOCS.get(app) ?? [];
+}
 
 export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_SERVER_MAX_BODY_BYTES;
@@ -75,6 +82,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   directoryRoutes(routes, options);
   streamRoutes(routes, options);
   const document = openApiDocument(routes.docs, { version: '0.1.0' });
+  ROUTE_DOCS.set(app, routes.docs);
   app.get(OPENAPI_PATH, (_request, reply) => {
     void reply.header('cache-control', 'public, max-age=60').send(document);
   });

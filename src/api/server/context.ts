@@ -6,7 +6,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import { type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
+import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
 import {
@@ -114,7 +114,8 @@ export class Routes {
     this.#options = options;
   }
 
-  add(doc: RouteDoc, handler: Handler): void {
+  add(given: RouteDoc, handler: Handler): void {
+    const doc = withCommonAnswers(given);
     this.docs.push(doc);
     this.#app.route({
       method: doc.method,
@@ -177,6 +178,26 @@ export class Routes {
       expiresAt: session.expiresAt,
     };
   }
+}
+
+const errorAnswer = (description: string) => ({ description, schema: ErrorBodySchema });
+
+/** The answers every route may give, documented once: bad input for a body, 401 when secured, 503 when the store is down. */
+function withCommonAnswers(doc: RouteDoc): RouteDoc {
+  const common: RouteDoc['responses'] = {
+    ...(doc.body || doc.query
+      ? { 400: errorAnswer('bad input: malformed JSON, an unknown field, a wrong value') }
+      : {}),
+    ...(doc.body
+      ? { 413: errorAnswer('the body is too large'), 415: errorAnswer('the body is not JSON') }
+      : {}),
+    ...(doc.access === 'public' ? {} : { 401: errorAnswer('no session or token, or an expired one') }),
+    ...(doc.access === 'public' || doc.method === 'GET'
+      ? {}
+      : { 403: errorAnswer('a permission is missing, or the CSRF token') }),
+    503: errorAnswer('the store or the cluster is unavailable'),
+  };
+  return { ...doc, responses: { ...common, ...doc.responses } };
 }
 
 function sameText(a: string, b: string): boolean {

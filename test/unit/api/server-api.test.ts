@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
-import { buildServerApi, OPENAPI_PATH } from '../../../src/api/server/app.ts';
+import { buildServerApi, OPENAPI_PATH, routeDocsOf } from '../../../src/api/server/app.ts';
+import { validate } from '../../../src/contracts/validate.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
@@ -143,6 +144,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
     async call(request: InjectOptions) {
       const response = await app.inject(request);
       answers.push(JSON.stringify(response.headers), response.body);
+      checkAgainstSchema(app, request, response);
       return response;
     },
   });
@@ -920,4 +922,29 @@ describe('server API: secrets sweep', () => {
 /** The secret part of a token's text, `capstan_<id>_<secret>` (the secret may hold `_` itself). */
 function secretOf(token: string): string {
   return token.slice('capstan_'.length + 13);
+}
+
+/** Every answer of a documented route matches the schema its documentation gives for that status. */
+function checkAgainstSchema(
+  app: FastifyInstance,
+  request: InjectOptions,
+  response: LightMyRequestResponse,
+): void {
+  const method = (request.method ?? 'GET').toUpperCase();
+  const path = (typeof request.url === 'string' ? request.url : '').split('?')[0] ?? '';
+  const doc = routeDocsOf(app).find(
+    (d) => d.method === method && new RegExp(`^${d.url.replace(/:[A-Za-z]+/g, '[^/]+')}$`).test(path),
+  );
+  if (!doc) return;
+  const answer = doc.responses[response.statusCode];
+  assert.ok(
+    answer,
+    `${method} ${path} answered ${response.statusCode}, which its documentation does not list`,
+  );
+  if (!answer.schema) return;
+  const checked = validate(answer.schema, response.json());
+  assert.ok(
+    checked.ok,
+    `${method} ${path} ${response.statusCode}: ${checked.ok ? '' : checked.errors.join('; ')}`,
+  );
 }
