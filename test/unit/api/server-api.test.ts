@@ -878,6 +878,32 @@ describe('server API: audit trail and event stream', () => {
   });
 });
 
+describe('server API: a store that is down', () => {
+  it('says so with 503 STORE_UNAVAILABLE and acts on nothing; reads of the probes still answer', async () => {
+    const h = await harness();
+    const ada = await login(h, 'ada');
+    const before = h.index.get('a', 'web')?.metadata.resourceVersion;
+    await h.store.close();
+    const sync = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/sync',
+      headers: as(ada),
+      payload: {},
+    });
+    assert.equal(sync.statusCode, 503);
+    assert.equal(sync.json<{ error: string }>().error, 'STORE_UNAVAILABLE');
+    assert.equal(h.index.get('a', 'web')?.metadata.resourceVersion, before);
+    const attempt = await h.call({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'ada', password: 'x' },
+    });
+    assert.equal(attempt.statusCode, 503);
+    assert.equal((await h.call({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    await h.app.close();
+  });
+});
+
 describe('server API: secrets sweep', () => {
   it('never puts a password, a session secret or a token in an answer or a log line', async () => {
     const h = await harness();
