@@ -1,6 +1,8 @@
 // Smoke check of bench/peers.ts: runs one peer against a local cluster and shows that it applies a
 // ConfigMap from a plain-YAML folder served by the local git server. Not a benchmark (no timings kept).
-// Usage: node bench/peers-smoke.ts --peer flux|argocd [--apps 2] [--cluster capstan-peers] [--keep]
+// Usage: node bench/peers-smoke.ts --peer flux|argocd [--apps 2] [--scale N] [--cluster capstan-peers] [--keep]
+// --scale N starts the peer with the settings bench/scale.ts gives for N applications (by default for
+// --apps), so that a few applications check the flags, layout and argocd-cm of a 1000-application run.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,11 +23,13 @@ import {
   type PeerName,
   type RunningPeer,
 } from './peers.ts';
+import { describeScaleSettings, machineTmpfs, scaleSettings } from './scale.ts';
 
 const { values } = parseArgs({
   options: {
     peer: { type: 'string', default: 'flux' },
     apps: { type: 'string', default: '2' },
+    scale: { type: 'string' },
     cluster: { type: 'string', default: 'capstan-peers' },
     keep: { type: 'boolean', default: false },
   },
@@ -34,6 +38,10 @@ const { values } = parseArgs({
 if (values.peer !== 'flux' && values.peer !== 'argocd') throw new Error('--peer must be flux or argocd');
 const peerName: PeerName = values.peer;
 const count = Number(values.apps);
+const scaleApps = Number(values.scale ?? values.apps);
+if (!Number.isInteger(count) || count < 1)
+  throw new Error(`--apps ${values.apps}: expected a whole number from 1`);
+const scale = scaleSettings({ apps: scaleApps, tmpfs: machineTmpfs() });
 const log = (line: string) => {
   console.error(`[peers-smoke ${new Date().toISOString().slice(11, 19)}] ${line}`);
 };
@@ -56,6 +64,11 @@ const target = { kubeconfig: cluster.adminKubeconfig, binDir: cluster.state.binD
 const state = await mkdtemp(join(tmpdir(), `capstan-peers-${peerName}-`));
 const git = await GitServer.start({ root: join(state, 'git') });
 let running: RunningPeer | undefined;
+// kustomize-controller's temporary folder on tmpfs, as bench/systems/peers.ts gives it.
+const fluxTmp =
+  peerName === 'flux' && scale.flux.tmpfs !== undefined
+    ? await mkdtemp(join(scale.flux.tmpfs, 'capstan-peers-flux-'))
+    : undefined;
 try {
   const files: Record<string, string> = {};
   for (let i = 0; i < count; i++)
@@ -65,15 +78,25 @@ try {
   log(`git ${git.url('bench')} at ${sha}`);
 
   const t0 = performance.now();
+  log(`settings ${describeScaleSettings(scale)[peerName]}`);
   running =
     peerName === 'flux'
-      ? await startFlux({ peerDir, ...target, stateDir: state, concurrent: 4 })
+      ? await startFlux({
+          peerDir,
+          ...target,
+          stateDir: state,
+          sourceConcurrent: scale.flux.sourceConcurrent,
+          kustomizeConcurrent: scale.flux.kustomizeConcurrent,
+          requeueDependencySeconds: scale.flux.requeueDependencySeconds,
+          ...(fluxTmp === undefined ? {} : { kustomizeTmpDir: fluxTmp }),
+        })
       : await startArgoCD({
           peerDir,
           ...target,
           stateDir: state,
-          statusProcessors: 4,
-          operationProcessors: 4,
+          statusProcessors: scale.argocd.statusProcessors,
+          operationProcessors: scale.argocd.operationProcessors,
+          repoParallelism: scale.argocd.repoParallelism,
         });
   log(
     `${peerName} ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(running.endpoints)}`,
@@ -86,6 +109,7 @@ try {
     password: git.password,
     intervalSeconds: 60,
     namespacePrefix: `smoke-${peerName}`,
+    fluxLayout: scale.flux.layout,
   };
   await applyObjects(target, destinationNamespaces(apps));
   const t1 = performance.now();
@@ -122,5 +146,6 @@ try {
     await running?.stop();
     await git.stop();
     await rm(state, { recursive: true, force: true });
+    if (fluxTmp !== undefined) await rm(fluxTmp, { recursive: true, force: true });
   }
 }

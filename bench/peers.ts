@@ -103,6 +103,17 @@ interface Common {
 export interface FluxOptions extends Common {
   /** `--concurrent` of each controller (Flux's defaults: 2 for source, 4 for kustomize). Default 4. */
   readonly concurrent?: number;
+  /** `--concurrent` of source-controller alone; default `concurrent`. */
+  readonly sourceConcurrent?: number;
+  /** `--concurrent` of kustomize-controller alone; default `concurrent`. */
+  readonly kustomizeConcurrent?: number;
+  /** `--requeue-dependency` of both controllers, seconds; default the controllers' own. */
+  readonly requeueDependencySeconds?: number;
+  /**
+   * kustomize-controller's temporary folder (its TMPDIR: where it unpacks artifacts and builds), e.g. a
+   * folder on tmpfs as Flux's vertical-scaling guide advises; default the system's.
+   */
+  readonly kustomizeTmpDir?: string;
   /** Log level of both controllers. Default `info`. */
   readonly logLevel?: 'debug' | 'info' | 'error';
 }
@@ -181,18 +192,34 @@ async function kubectl(o: Common, args: readonly string[], input?: string): Prom
   return stdout;
 }
 
-/** Server-side apply of objects with kubectl (field manager `peers-bench`). */
+/**
+ * Objects per `kubectl apply`: kubectl applies a list one object after the other, and each call has a
+ * time limit, so 10 000 applications (20 001 Flux objects) go in several calls.
+ */
+export const APPLY_CHUNK = 500;
+
+/** Splits `items` into consecutive chunks of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new Error(`chunks: size ${String(size)}: expected a whole number from 1`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Server-side apply of objects with kubectl (field manager `peers-bench`), APPLY_CHUNK at a time, in order. */
 export async function applyObjects(
   o: Pick<Common, 'kubeconfig' | 'binDir'>,
   objects: readonly KubeObject[],
 ): Promise<void> {
-  if (objects.length === 0) return;
-  const list = { apiVersion: 'v1', kind: 'List', items: objects };
-  await kubectl(
-    o as Common,
-    ['apply', '--server-side', '--force-conflicts', '--field-manager=peers-bench', '-f', '-'],
-    JSON.stringify(list),
-  );
+  for (const chunk of chunks(objects, APPLY_CHUNK)) {
+    const list = { apiVersion: 'v1', kind: 'List', items: chunk };
+    await kubectl(
+      o as Common,
+      ['apply', '--server-side', '--force-conflicts', '--field-manager=peers-bench', '-f', '-'],
+      JSON.stringify(list),
+    );
+  }
 }
 
 /** Applies the peer's CRDs (server-side: Argo CD's are too large for the last-applied annotation). */
@@ -285,17 +312,20 @@ export async function startFlux(o: FluxOptions): Promise<RunningPeer> {
     number,
     number,
   ];
-  const concurrent = String(o.concurrent ?? 4);
   const logLevel = o.logLevel ?? 'info';
   // RUNTIME_NAMESPACE: the namespace Flux's runtime takes as its own (events, leader election).
   const env = baseEnv({ KUBECONFIG: o.kubeconfig, RUNTIME_NAMESPACE: namespace });
+  const kustomizeEnv = o.kustomizeTmpDir === undefined ? env : { ...env, TMPDIR: o.kustomizeTmpDir };
   const common = [
     '--watch-all-namespaces=true',
     '--enable-leader-election=false',
-    `--concurrent=${concurrent}`,
     `--log-level=${logLevel}`,
     '--log-encoding=json',
+    ...(o.requeueDependencySeconds === undefined
+      ? []
+      : [`--requeue-dependency=${String(o.requeueDependencySeconds)}s`]),
   ];
+  const concurrent = (own: number | undefined) => `--concurrent=${String(own ?? o.concurrent ?? 4)}`;
   const endpoints = {
     storage: `http://127.0.0.1:${storagePort}`,
     'source-controller metrics': `http://127.0.0.1:${scMetrics}/metrics`,
@@ -312,6 +342,7 @@ export async function startFlux(o: FluxOptions): Promise<RunningPeer> {
               binary: join(o.peerDir, 'source-controller'),
               args: [
                 ...common,
+                concurrent(o.sourceConcurrent),
                 `--storage-path=${storage}`,
                 `--storage-addr=127.0.0.1:${storagePort}`,
                 `--storage-adv-addr=127.0.0.1:${storagePort}`,
@@ -331,12 +362,13 @@ export async function startFlux(o: FluxOptions): Promise<RunningPeer> {
               binary: join(o.peerDir, 'kustomize-controller'),
               args: [
                 ...common,
+                concurrent(o.kustomizeConcurrent),
                 `--metrics-addr=127.0.0.1:${kcMetrics}`,
                 `--health-addr=127.0.0.1:${kcHealth}`,
               ],
               log: join(logDir, 'kustomize-controller.log'),
               cwd: o.stateDir,
-              env,
+              env: kustomizeEnv,
             }),
           health: `http://127.0.0.1:${kcHealth}/readyz`,
         },
@@ -364,6 +396,9 @@ export async function startArgoCD(o: ArgoCDOptions): Promise<RunningPeer> {
   for (const d of ['tls', 'ssh', 'gpg', 'plugins', 'tmp'].map((d) => join(data, d)).concat(logDir))
     await mkdir(d, { recursive: true });
   await writeFile(join(data, 'ssh', 'ssh_known_hosts'), '');
+  // Argo CD's pprof handlers (on each component's metrics port) answer only while this file says
+  // `true` (util/profile: the `profiler.enabled` key of argocd-cmd-params-cm, mounted as a file).
+  await writeFile(join(data, 'profiler.enabled'), 'true');
   await applyCrds(o);
   await applyObjects(o, argoCDBaseObjects(namespace, o.appResyncSeconds ?? 120));
 
@@ -387,6 +422,7 @@ export async function startArgoCD(o: ArgoCDOptions): Promise<RunningPeer> {
     // The repo-server's askpass socket (default /tmp/reposerver-ask-pass.sock, shared by every run).
     ARGOCD_ASK_PASS_SOCK: join(data, 'askpass.sock'),
     ARGOCD_PLUGINSOCKFILEPATH: join(data, 'plugins'),
+    ARGOCD_ENABLE_PROFILER_FILE_PATH: join(data, 'profiler.enabled'),
     TMPDIR: join(data, 'tmp'),
   });
   const endpoints: Record<string, string> = {
@@ -512,6 +548,42 @@ async function waitPort(port: number, record: ProcessRecord, timeoutMs: number):
   }
 }
 
+/**
+ * What an install of Argo CD puts in argocd-cm for performance, which a bare ConfigMap lacks: the
+ * `resource.exclusions` of its install manifest (manifests/base/config/argocd-cm.yaml: high-churn kinds
+ * no application declares, left out of the controller's cluster cache) and the `ignoreResourceUpdates`
+ * of its Helm chart (status-only updates do not refresh an application; Argo CD's "Reconcile
+ * Optimization" page), with `resource.ignoreResourceUpdatesEnabled` said explicitly (its default).
+ */
+export const ARGOCD_CM_DEFAULTS: Readonly<Record<string, string>> = {
+  'resource.exclusions': [
+    '- apiGroups: ["", "discovery.k8s.io"]',
+    '  kinds: [Endpoints, EndpointSlice]',
+    '- apiGroups: [apiregistration.k8s.io]',
+    '  kinds: [APIService]',
+    '- apiGroups: [coordination.k8s.io]',
+    '  kinds: [Lease]',
+    '- apiGroups: [authentication.k8s.io, authorization.k8s.io]',
+    '  kinds: [SelfSubjectReview, TokenReview, LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview]',
+    '- apiGroups: [certificates.k8s.io]',
+    '  kinds: [CertificateSigningRequest]',
+    '- apiGroups: [cert-manager.io]',
+    '  kinds: [CertificateRequest]',
+    '- apiGroups: [cilium.io]',
+    '  kinds: [CiliumIdentity, CiliumEndpoint, CiliumEndpointSlice]',
+    '',
+  ].join('\n'),
+  'resource.ignoreResourceUpdatesEnabled': 'true',
+  'resource.customizations.ignoreResourceUpdates.all': 'jsonPointers:\n  - /status\n',
+  'resource.customizations.ignoreResourceUpdates.ConfigMap': [
+    'jqPathExpressions:',
+    `  - '.metadata.annotations."cluster-autoscaler.kubernetes.io/last-updated"'`,
+    `  - '.metadata.annotations."control-plane.alpha.kubernetes.io/leader"'`,
+    '',
+  ].join('\n'),
+  'resource.customizations.ignoreResourceUpdates.Endpoints': 'jsonPointers:\n  - /metadata\n  - /subsets\n',
+};
+
 /** What Argo CD's controller needs in its namespace before it starts. */
 export function argoCDBaseObjects(namespace: string, resyncSeconds: number): KubeObject[] {
   const partOf = { 'app.kubernetes.io/part-of': 'argocd' };
@@ -525,9 +597,12 @@ export function argoCDBaseObjects(namespace: string, resyncSeconds: number): Kub
         namespace,
         labels: { ...partOf, 'app.kubernetes.io/name': 'argocd-cm' },
       },
-      // The same resync in the ConfigMap as on the command line (the flag wins; the ConfigMap is what a
-      // cluster install sets).
-      data: { 'timeout.reconciliation': `${resyncSeconds}s` },
+      data: {
+        // The same resync in the ConfigMap as on the command line (the flag wins; the ConfigMap is what
+        // a cluster install sets).
+        'timeout.reconciliation': `${resyncSeconds}s`,
+        ...ARGOCD_CM_DEFAULTS,
+      },
     },
     {
       apiVersion: 'v1',
@@ -574,6 +649,12 @@ export interface AppSetOptions {
   readonly intervalSeconds?: number;
   /** Prefix of the default destination namespaces. Default `bench`. */
   readonly namespacePrefix?: string;
+  /**
+   * Flux's sources: `shared`, one GitRepository for the repository (its monorepo layout); `per-app`,
+   * one GitRepository per application, named after it, whose artifact holds only its folder. Default
+   * `shared`.
+   */
+  readonly fluxLayout?: 'shared' | 'per-app';
 }
 
 function appSet(o: AppSetOptions) {
@@ -598,13 +679,53 @@ export function destinationNamespaces(o: AppSetOptions): KubeObject[] {
 }
 
 /**
- * Flux: one GitRepository (the shared source, like Capstan's one fetch per commit) with a basic-auth
- * Secret, and one Kustomization per application (path, targetNamespace, prune; Flux always applies
- * server-side and corrects drift on each interval). The folders hold plain YAML: kustomize-controller
- * generates a kustomization.yaml for a folder without one.
+ * A GitRepository `spec.ignore` (gitignore syntax, read top to bottom, the last match wins) that leaves
+ * only `folder` in the artifact: everything at the top excluded, then each parent folder let in again
+ * with its other entries excluded, then the folder itself let in.
+ */
+export function ignoreAllBut(folder: string): string {
+  const segments = folder.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.length === 0 || segments.includes('..'))
+    throw new CapstanError(
+      'PEERS_BAD_PATH',
+      `ignoreAllBut: ${folder}: expected a folder inside the repository`,
+    );
+  const lines = ['/*'];
+  segments.forEach((_, i) => {
+    const prefix = segments.slice(0, i + 1).join('/');
+    lines.push(`!/${prefix}/`);
+    if (i < segments.length - 1) lines.push(`/${prefix}/*`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** The name of the GitRepository application `appName` reads, in the given layout. */
+export function fluxSourceName(layout: 'shared' | 'per-app', appName: string): string {
+  return layout === 'per-app' ? appName : 'bench';
+}
+
+/**
+ * Flux: a basic-auth Secret, the GitRepositories of the layout (one shared, or one per application
+ * whose `spec.ignore` keeps only its folder), and one Kustomization per application (path,
+ * targetNamespace, prune; Flux always applies server-side and corrects drift on each interval). The
+ * folders hold plain YAML: kustomize-controller generates a kustomization.yaml for a folder without one.
  */
 export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeObject[] {
   const { apps, revision, interval } = appSet(o);
+  const layout = o.fluxLayout ?? 'shared';
+  const source = (name: string, ignore?: string): KubeObject => ({
+    apiVersion: 'source.toolkit.fluxcd.io/v1',
+    kind: 'GitRepository',
+    metadata: { name, namespace },
+    spec: {
+      url: o.repoUrl,
+      ref: { branch: revision },
+      interval,
+      secretRef: { name: 'bench-git' },
+      timeout: '60s',
+      ...(ignore === undefined ? {} : { ignore }),
+    },
+  });
   return [
     {
       apiVersion: 'v1',
@@ -613,18 +734,7 @@ export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeOb
       type: 'Opaque',
       stringData: { username: o.username, password: o.password },
     },
-    {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      metadata: { name: 'bench', namespace },
-      spec: {
-        url: o.repoUrl,
-        ref: { branch: revision },
-        interval,
-        secretRef: { name: 'bench-git' },
-        timeout: '60s',
-      },
-    },
+    ...(layout === 'per-app' ? apps.map((a) => source(a.name, ignoreAllBut(a.path))) : [source('bench')]),
     ...apps.map((a) => ({
       apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
       kind: 'Kustomization',
@@ -632,7 +742,7 @@ export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeOb
       spec: {
         interval,
         retryInterval: '10s',
-        sourceRef: { kind: 'GitRepository', name: 'bench' },
+        sourceRef: { kind: 'GitRepository', name: fluxSourceName(layout, a.name) },
         path: `./${a.path}`,
         targetNamespace: a.namespace,
         prune: true,
@@ -669,7 +779,14 @@ export function argoCDObjects(o: AppSetOptions, namespace = 'argocd'): KubeObjec
       },
       spec: {
         project: 'default',
-        source: { repoURL: o.repoUrl, targetRevision: revision, path: a.path, directory: { recurse: true } },
+        // A fully qualified reference, as Argo CD's high-availability guide advises for monorepos: the
+        // repo-server resolves it without iterating over every reference of the repository.
+        source: {
+          repoURL: o.repoUrl,
+          targetRevision: `refs/heads/${revision}`,
+          path: a.path,
+          directory: { recurse: true },
+        },
         destination: { server: 'https://kubernetes.default.svc', namespace: a.namespace },
         syncPolicy: {
           automated: { prune: true, selfHeal: true },

@@ -56,3 +56,43 @@ export function totalUsage(pids: readonly number[]): ProcessUsage {
   }
   return { cpuSeconds, rssBytes, peakRssBytes };
 }
+
+/** Where a process's CPU went: its main thread, its other threads, the children it waited for. */
+export interface CpuSplit {
+  /** The program's name (/proc/<pid>/comm). */
+  readonly name: string;
+  readonly pid: number;
+  readonly mainThread: number;
+  readonly otherThreads: number;
+  readonly children: number;
+}
+
+/**
+ * The CPU seconds of a process split by where they were spent: /proc/<pid>/stat's utime+stime are
+ * every thread's, cutime+cstime the waited-for children's (git, kustomize), and the main thread's own
+ * are in /proc/<pid>/task/<pid>/stat.
+ */
+export function cpuSplit(pid: number): CpuSplit {
+  // The main thread first: read after it, the whole process's count is never the smaller.
+  const main = parseStat(readFileSync(`/proc/${String(pid)}/task/${String(pid)}/stat`, 'utf8'));
+  const all = parseStat(readFileSync(`/proc/${String(pid)}/stat`, 'utf8'));
+  const mainThread = (main.utime + main.stime) / ticks();
+  return {
+    name: readFileSync(`/proc/${String(pid)}/comm`, 'utf8').trim(),
+    pid,
+    mainThread,
+    otherThreads: (all.utime + all.stime) / ticks() - mainThread,
+    children: (all.cutime + all.cstime) / ticks(),
+  };
+}
+
+/** What each part grew by between two readings of the same process. */
+export function cpuSplitBetween(before: CpuSplit, after: CpuSplit): CpuSplit {
+  return {
+    name: after.name,
+    pid: after.pid,
+    mainThread: after.mainThread - before.mainThread,
+    otherThreads: after.otherThreads - before.otherThreads,
+    children: after.children - before.children,
+  };
+}

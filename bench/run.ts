@@ -9,6 +9,7 @@
 // Usage: npm run bench -- [--quick] [--runs 5] [--systems capstan,flux,argocd] [--scenarios a,b,c,d,e,f]
 //        [--apps 1000] [--objects 10] [--latency-apps 1,100] [--scale-interval 60] [--window 60]
 //        [--windows 1] [--name bench] [--title HEADING] [--out docs/benchmarks.md] [--resume] [--render]
+//        [--profile]
 // --scale-interval is the polling interval of scenarios c to e and --window the steady-state window
 // of d, in seconds (defaults 60 and 60; 20 and 20 with --quick); --windows is how many steady-state
 // windows follow each other after each cold sync, each one a sample of d (default 1: a sample per run).
@@ -17,7 +18,13 @@
 // --name names the result: bench/results/NAME.json and the section NAME of the markdown file, so that
 // runs at different scales (or with different systems) each keep their own table; --title gives the
 // table a heading of its own (by default its scale and systems). --resume goes on with an interrupted
-// run; --render writes the table again from bench/results/NAME.json without measuring.
+// run; --render writes the table again from bench/results/NAME.json without measuring. --profile takes
+// CPU profiles of each system over its first steady-state window (the peers' pprof handlers, Capstan's
+// --cpu-prof) into bench/results/NAME-profiles/r<run>/ with a summary of the top functions; profilers
+// cost CPU themselves, so a profiled run is a run of its own (its own --name), not a table's.
+// The peers run with their maintainers' settings for the number of applications (bench/scale.ts); the
+// CPU of the API server and etcd is read beside each system's, during its cold sync and steady state.
+// The cold sync may take an hour (two from 10 000 applications) before it counts as "at least" that.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -32,9 +39,11 @@ import { mapBounded } from '../src/engine/concurrency.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
 import { appFolder, appManifests, appName, monorepoFiles } from './fixtures.ts';
 import { MarkerObserver } from './observer.ts';
-import { totalUsage } from './proc.ts';
+import { readControlPlane, type ControlPlanePids } from './control-plane.ts';
+import { cpuSplit, cpuSplitBetween, totalUsage, type CpuSplit } from './proc.ts';
 import { summarise, type Summary } from './stats.ts';
-import type { BenchApp, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
+import { recordProfiles } from './profiles.ts';
+import type { BenchApp, ProfileTaken, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
 import { capstanDriver, metricValue } from './systems/capstan.ts';
 import { peerDrivers, purge } from './systems/peers.ts';
 
@@ -102,8 +111,64 @@ const capped: Record<string, Record<string, number>> = {};
  * in the statistics as "at least the limit" (a censored sample), not as a run that never happened.
  */
 const limits: Record<string, number> = {};
-/** How long a cold sync (scenario c) may take before the run counts a time-out. */
-const coldSyncLimitSeconds = 3600;
+/** Where the cold sync may take two hours instead of one: the 10 000-application scenario. */
+export const TEN_THOUSAND = 10_000;
+
+/**
+ * How long a cold sync (scenario c) of `apps` applications may take before the run counts a time-out
+ * (reported as "at least" the limit): an hour, two from 10 000 applications.
+ */
+export function coldSyncLimitSeconds(apps: number): number {
+  return apps >= TEN_THOUSAND ? 7200 : 3600;
+}
+
+/**
+ * How many times (every 0.5 s) the harness looks whether a dropped namespace is gone before it goes on:
+ * five minutes, or a hundredth of a second per object it may hold when that is longer (17 minutes for
+ * the 100 000 objects of 10 000 applications).
+ */
+export function namespaceDeletionPolls(objects: number): number {
+  return Math.max(600, Math.ceil(objects / 50));
+}
+
+/** CPU seconds read at one moment: the system's processes, the API server, etcd. */
+export interface CpuReading {
+  readonly system: number;
+  readonly apiServer: number;
+  readonly etcd: number;
+}
+
+export function readCpu(pids: readonly number[], controlPlane: ControlPlanePids): CpuReading {
+  return {
+    system: totalUsage(pids).cpuSeconds,
+    apiServer: totalUsage([controlPlane.apiServer]).cpuSeconds,
+    etcd: totalUsage([controlPlane.etcd]).cpuSeconds,
+  };
+}
+
+/**
+ * The CPU figures of one measurement, by scenario key, between two readings (divided by `minutes` for
+ * a rate): the system's, the API server's, etcd's and their sum, the whole system's cost.
+ */
+export function cpuFigures(
+  prefix: 'c-cold' | 'd-steady',
+  before: CpuReading,
+  after: CpuReading,
+  minutes = 1,
+): Record<string, number> {
+  const system = (after.system - before.system) / minutes;
+  const apiServer = (after.apiServer - before.apiServer) / minutes;
+  const etcd = (after.etcd - before.etcd) / minutes;
+  return {
+    [`${prefix}-cpu`]: system,
+    [`${prefix}-apiserver-cpu`]: apiServer,
+    [`${prefix}-etcd-cpu`]: etcd,
+    [`${prefix}-total-cpu`]: system + apiServer + etcd,
+  };
+}
+
+/** The keys cpuFigures records, for a time-out that leaves them unmeasured. */
+const COLD_CPU_KEYS = ['c-cold-cpu', 'c-cold-apiserver-cpu', 'c-cold-etcd-cpu', 'c-cold-total-cpu'];
 
 /**
  * Runs one measurement; a time-out is counted for the report (under `key` and any `alsoKeys`, the
@@ -253,6 +318,7 @@ async function main(): Promise<void> {
       title: { type: 'string' },
       resume: { type: 'boolean', default: false },
       render: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -276,6 +342,8 @@ async function main(): Promise<void> {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name))
     throw new Error(`--name ${name}: use lower-case letters, digits and -`);
   const jsonPath = join(import.meta.dirname, 'results', `${name}.json`);
+  // --profile: CPU profiles of each system's first steady-state window, beside the results.
+  const profileRoot = values.profile ? join(import.meta.dirname, 'results', `${name}-profiles`) : undefined;
   const out =
     values.out ?? (config.quick ? undefined : join(import.meta.dirname, '..', 'docs', 'benchmarks.md'));
   if (values.render) {
@@ -361,8 +429,9 @@ async function main(): Promise<void> {
   };
   const dropNamespace = async (name: string) => {
     await admin.delete(nsType, '', name);
-    // Wait, so that the namespace controller's work does not overlap the next measurement.
-    for (let i = 0; i < 600; i++) {
+    // Wait, so that the namespace controller's work does not overlap the next measurement: five
+    // minutes, longer for a namespace of many objects (100 000 at 10 000 applications).
+    for (let i = 0; i < namespaceDeletionPolls(config.scaleApps * config.objectsPerApp); i++) {
       if (!(await admin.get(nsType, '', name))) return;
       await sleep(500);
     }
@@ -400,10 +469,17 @@ async function main(): Promise<void> {
   const revisions = (list: readonly BenchApp[], revision: number) =>
     new Map(list.map((a) => [a.name, String(revision)] as const));
 
-  const settings = (interval: number, selfHeal: boolean): SystemSettings => ({
-    intervalSeconds: interval,
+  /** What a start of a system is given: the scale (the peers' settings follow it), interval, profiles. */
+  const settings = (o: {
+    apps: number;
+    interval: number;
+    profileDir?: string | undefined;
+  }): SystemSettings => ({
+    apps: o.apps,
+    intervalSeconds: o.interval,
     concurrency: config.concurrency,
-    selfHeal,
+    selfHeal: true,
+    ...(o.profileDir === undefined ? {} : { profileDir: o.profileDir }),
   });
 
   /** Scenario a (and b on the single application): webhook and polling latency for `count` applications. */
@@ -421,7 +497,7 @@ async function main(): Promise<void> {
     const system = await startSystem(
       driver,
       { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
-      settings(config.interval, true),
+      settings({ apps: count, interval: config.interval }),
     );
     try {
       await system.createApps(list);
@@ -511,16 +587,22 @@ async function main(): Promise<void> {
     });
     const list = apps(n, repo, namespace);
     const observer = new MarkerObserver(cluster.adminKubeconfig, namespace);
+    // With --profile, the profiles of this run go to a folder of their own beside the results.
+    const profileDir = profileRoot === undefined ? undefined : join(profileRoot, `r${String(run)}`);
+    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+    const profiles: ProfileTaken[] = [];
+    const split: CpuSplit[] = [];
     const system: RunningSystem = await startSystem(
       driver,
       { cluster, git, workDir: await mkdtemp(join(work, `${key}-`)), log },
-      settings(config.scaleInterval, true),
+      settings({ apps: n, interval: config.scaleInterval, profileDir }),
     );
     try {
+      const controlPlane = await readControlPlane(clusterName);
       const kinds0 = requestsByKind(await apiMetrics(admin));
       const api0 = await apiRequests(admin);
       const git0 = git.requests.length;
-      const cpu0 = totalUsage(system.pids).cpuSeconds;
+      const cpu0 = readCpu(system.pids, controlPlane);
       const t0 = performance.now();
       await system.createApps(list);
       // A system that has not applied every application within the hour counts as "at least an hour"
@@ -531,19 +613,20 @@ async function main(): Promise<void> {
         driver.name,
         log,
         async () => {
-          await observer.waitFor(revisions(list, 1), coldSyncLimitSeconds * 1000);
+          await observer.waitFor(revisions(list, 1), coldSyncLimitSeconds(n) * 1000);
         },
         {
-          alsoKeys: ['c-cold-cpu', 'c-cold-rss', 'c-cold-api', 'c-cold-git'],
-          limitSeconds: coldSyncLimitSeconds,
+          alsoKeys: [...COLD_CPU_KEYS, 'c-cold-rss', 'c-cold-api', 'c-cold-git'],
+          limitSeconds: coldSyncLimitSeconds(n),
         },
       );
       if (!synced) return;
       const seconds = (performance.now() - t0) / 1000;
       const used = totalUsage(system.pids);
+      const cold = cpuFigures('c-cold', cpu0, readCpu(system.pids, controlPlane));
       if (scenarios.has('c')) {
         record(samples, 'c-cold-seconds', driver.name, seconds);
-        record(samples, 'c-cold-cpu', driver.name, used.cpuSeconds - cpu0);
+        for (const [k, v] of Object.entries(cold)) record(samples, k, driver.name, v);
         record(samples, 'c-cold-rss', driver.name, used.peakRssBytes / 2 ** 20);
         record(samples, 'c-cold-api', driver.name, (await apiRequests(admin)) - api0);
         recordBreakdown(
@@ -554,21 +637,31 @@ async function main(): Promise<void> {
         record(samples, 'c-cold-git', driver.name, git.requests.length - git0);
       }
       log(
-        `${driver.name} run ${String(run)}: cold sync of ${String(n)} apps in ${seconds.toFixed(1)} s, ${(used.cpuSeconds - cpu0).toFixed(1)} CPU s, peak RSS ${(used.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+        `${driver.name} run ${String(run)}: cold sync of ${String(n)} apps in ${seconds.toFixed(1)} s, ${(cold['c-cold-cpu'] ?? 0).toFixed(1)} CPU s (API server ${(cold['c-cold-apiserver-cpu'] ?? 0).toFixed(1)}, etcd ${(cold['c-cold-etcd-cpu'] ?? 0).toFixed(1)}), peak RSS ${(used.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
       );
       // Let the start-up settle (status writes, first health checks), then measure the windows, one
       // after the other: each is a sample (the later ones also show whether memory keeps growing).
       if (scenarios.has('d')) await sleep(5_000);
       for (let w = 1; scenarios.has('d') && w <= config.windows; w++) {
-        const before = totalUsage(system.pids);
+        const before = readCpu(system.pids, controlPlane);
         const kinds1 = requestsByKind(await apiMetrics(admin));
         const api1 = await apiRequests(admin);
         const t1 = performance.now();
+        // The first window is profiled when the run takes profiles (--profile): the whole window.
+        const profiling = w === 1 && profileDir !== undefined ? system.profile?.(config.window) : undefined;
+        const split0 = profiling ? system.pids.map(cpuSplit) : [];
         await sleep(config.window * 1000);
-        const after = totalUsage(system.pids);
+        const after = readCpu(system.pids, controlPlane);
         const minutes = (performance.now() - t1) / 60_000;
-        record(samples, 'd-steady-cpu', driver.name, (after.cpuSeconds - before.cpuSeconds) / minutes);
-        record(samples, 'd-steady-rss', driver.name, after.rssBytes / 2 ** 20);
+        const steady = cpuFigures('d-steady', before, after, minutes);
+        for (const [k, v] of Object.entries(steady)) record(samples, k, driver.name, v);
+        if (profiling) {
+          split.push(
+            ...system.pids.map((pid, i) => cpuSplitBetween(split0[i] ?? cpuSplit(pid), cpuSplit(pid))),
+          );
+          profiles.push(...(await profiling));
+        }
+        record(samples, 'd-steady-rss', driver.name, totalUsage(system.pids).rssBytes / 2 ** 20);
         record(samples, 'd-steady-api', driver.name, ((await apiRequests(admin)) - api1) / minutes);
         recordBreakdown(
           'd-steady-api',
@@ -576,7 +669,7 @@ async function main(): Promise<void> {
           requestsBetween(kinds1, requestsByKind(await apiMetrics(admin)), minutes),
         );
         log(
-          `${driver.name} run ${String(run)}${config.windows > 1 ? ` window ${String(w)}` : ''}: steady ${((after.cpuSeconds - before.cpuSeconds) / minutes).toFixed(2)} CPU s/min, RSS ${(after.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+          `${driver.name} run ${String(run)}${config.windows > 1 ? ` window ${String(w)}` : ''}: steady ${(steady['d-steady-cpu'] ?? 0).toFixed(2)} CPU s/min (API server ${(steady['d-steady-apiserver-cpu'] ?? 0).toFixed(2)}, etcd ${(steady['d-steady-etcd-cpu'] ?? 0).toFixed(2)})`,
         );
       }
       if (scenarios.has('e') && list[0]) {
@@ -633,6 +726,11 @@ async function main(): Promise<void> {
       await observer.close();
       await dropNamespace(namespace);
     }
+    // A V8 profile is written when the agent exits: only now can the window be summarised.
+    if (profileDir !== undefined && profiles.length > 0) {
+      const summary = await recordProfiles(profileDir, driver.name, profiles, split);
+      log(`${driver.name} run ${String(run)}: profiles in ${profileDir}\n${summary}`);
+    }
   };
 
   /** Scenario f: the same objects applied by a raw concurrent server-side-apply client (admin). */
@@ -651,6 +749,8 @@ async function main(): Promise<void> {
           `${o.apiVersion}/${o.kind}`,
           (await admin.resourceType(o.apiVersion, o.kind)) as ResourceType,
         );
+    const controlPlane = await readControlPlane(clusterName);
+    const cpu0 = readCpu([], controlPlane);
     const t0 = performance.now();
     await mapBounded(objects, 16, async (o) => {
       await admin.apply(types.get(`${o.apiVersion}/${o.kind}`) as ResourceType, o, {
@@ -659,6 +759,10 @@ async function main(): Promise<void> {
     });
     const seconds = (performance.now() - t0) / 1000;
     record(samples, 'c-cold-seconds', 'raw SSA client', seconds);
+    // The client is the harness itself, so only what the control plane spent serving it is recorded.
+    const cold = cpuFigures('c-cold', cpu0, readCpu([], controlPlane));
+    for (const k of ['c-cold-apiserver-cpu', 'c-cold-etcd-cpu'])
+      record(samples, k, 'raw SSA client', cold[k] ?? 0);
     log(`raw SSA client run ${String(run)}: ${String(objects.length)} objects in ${seconds.toFixed(1)} s`);
     await dropNamespace(namespace);
   };
@@ -678,6 +782,7 @@ async function main(): Promise<void> {
       systems: systemNames,
       scenarios: [...scenarios],
       machine: machine(),
+      profiled: values.profile,
     });
     if (mismatch) throw new Error(`--resume ${jsonPath}: ${mismatch}; run without --resume to start again`);
     for (const [key, bySystem] of Object.entries(previous.samples ?? {}))
@@ -702,7 +807,7 @@ async function main(): Promise<void> {
       machine: machine(),
       config,
       scenarios: [...scenarios],
-      systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe()])),
+      systems: Object.fromEntries(drivers.map((d) => [d.name, d.describe(config.scaleApps)])),
       skipped,
       timeouts,
       capped,
@@ -710,6 +815,8 @@ async function main(): Promise<void> {
       done: [...done],
       runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
       command,
+      peersByScale: true,
+      ...(values.profile ? { profiled: true } : {}),
       samples,
       breakdowns,
       summaries: summaries(samples, timeouts, limits),
@@ -801,6 +908,7 @@ export function resumeMismatch(
     systems: readonly string[];
     scenarios: readonly string[];
     machine: string;
+    profiled?: boolean;
   },
 ): string | undefined {
   if (!previous.config || !previous.done) return 'it was written before results could be resumed';
@@ -813,6 +921,12 @@ export function resumeMismatch(
     return `it measured other systems (${Object.keys(previous.systems ?? {}).join(', ')})`;
   if (JSON.stringify([...(previous.scenarios ?? [])].sort()) !== JSON.stringify([...now.scenarios].sort()))
     return `it ran other scenarios (${(previous.scenarios ?? []).join(',')})`;
+  // Runs of the peers with other settings are not samples of the same figure.
+  if (previous.peersByScale !== true)
+    return "it was measured before the peers had their maintainers' settings for the scale (bench/scale.ts)";
+  // A profiled window costs the profilers' CPU: its figures are not samples of an unprofiled run.
+  if ((previous.profiled ?? false) !== (now.profiled ?? false))
+    return previous.profiled ? 'it was profiled (--profile)' : 'it was not profiled (run without --profile)';
   return undefined;
 }
 
@@ -838,10 +952,36 @@ export const SCENARIOS: Record<string, ScenarioInfo> = {
   'b-drift': { title: 'b. drift to corrected', unit: 's', digits: 2 },
   'c-cold-seconds': { title: 'c. cold sync: time to all applied', unit: 's', digits: 1 },
   'c-cold-cpu': { title: 'c. cold sync: CPU seconds', unit: 'CPU s', digits: 1 },
+  'c-cold-apiserver-cpu': {
+    title: "c. cold sync: the API server's CPU seconds meanwhile",
+    unit: 'CPU s',
+    digits: 1,
+  },
+  'c-cold-etcd-cpu': { title: "c. cold sync: etcd's CPU seconds meanwhile", unit: 'CPU s', digits: 1 },
+  'c-cold-total-cpu': {
+    title: 'c. cold sync: CPU seconds of the system, the API server and etcd together',
+    unit: 'CPU s',
+    digits: 1,
+  },
   'c-cold-rss': { title: 'c. cold sync: peak RSS', unit: 'MiB', digits: 0 },
   'c-cold-api': { title: 'c. cold sync: API requests', unit: 'requests', digits: 0 },
   'c-cold-git': { title: 'c. cold sync: git HTTP requests', unit: 'requests', digits: 0 },
   'd-steady-cpu': { title: 'd. steady state: CPU seconds per minute', unit: 'CPU s/min', digits: 2 },
+  'd-steady-apiserver-cpu': {
+    title: "d. steady state: the API server's CPU seconds per minute meanwhile",
+    unit: 'CPU s/min',
+    digits: 2,
+  },
+  'd-steady-etcd-cpu': {
+    title: "d. steady state: etcd's CPU seconds per minute meanwhile",
+    unit: 'CPU s/min',
+    digits: 2,
+  },
+  'd-steady-total-cpu': {
+    title: 'd. steady state: CPU seconds per minute of the system, the API server and etcd together',
+    unit: 'CPU s/min',
+    digits: 2,
+  },
   'd-steady-rss': { title: 'd. steady state: RSS', unit: 'MiB', digits: 0 },
   'd-steady-api': { title: 'd. steady state: API requests per minute', unit: 'requests/min', digits: 0 },
   'e-mono-git': {
@@ -883,6 +1023,13 @@ interface ResultDoc {
   readonly limits?: Record<string, number>;
   /** The `npm run bench --` options that reproduce it. */
   readonly command?: readonly string[];
+  /**
+   * Whether the peers had their maintainers' settings for the scale (bench/scale.ts); results written
+   * before gave every system the same concurrency.
+   */
+  readonly peersByScale?: boolean;
+  /** Whether profilers ran in the first steady-state window (`--profile`): their cost is in its figures. */
+  readonly profiled?: boolean;
   readonly summaries: Record<string, Record<string, Summary>>;
 }
 
@@ -899,12 +1046,19 @@ function settingsLine(doc: ResultDoc): string {
     );
   if (ran('c') || ran('d') || ran('e'))
     parts.push(`polling interval of the scale scenarios ${String(c.scaleInterval)} s`);
-  parts.push(`concurrency ${String(c.concurrency)}`);
+  parts.push(
+    doc.peersByScale
+      ? `Capstan's concurrency ${String(c.concurrency)}, the peers' settings those their maintainers recommend for the scale (bench/scale.ts; "How each system ran" says which)`
+      : `concurrency ${String(c.concurrency)} for every system`,
+  );
   if (ran('d'))
     parts.push(
       `steady-state window ${String(c.window)} s${windowsOf(doc) > 1 ? `, ${String(windowsOf(doc))} windows one after the other after each cold sync` : ''}`,
     );
-  return `Scale: ${parts.join('; ')}.`;
+  const profiled = doc.profiled
+    ? " Profiled (`--profile`): CPU profilers ran through the first steady-state window of each system, so its CPU figures include their cost (V8's sampling profiler slows JavaScript several-fold); read the profiles, not these figures."
+    : '';
+  return `Scale: ${parts.join('; ')}.${profiled}`;
 }
 
 /** Steady-state windows per cold sync (results written before --windows had one). */
@@ -991,8 +1145,11 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     '',
     'Progress is observed the same way for every system: each application has a marker ConfigMap whose',
     '`revision` says which commit is live; the harness watches them. CPU seconds and RSS come from',
-    '/proc (utime+stime of the processes and their waited-for children; VmHWM and VmRSS); API requests',
-    "from the API server's `apiserver_request_total`; git requests from the git server's own log.",
+    '/proc (utime+stime of the processes and their waited-for children; VmHWM and VmRSS); the API',
+    "server's and etcd's CPU seconds the same way, from their pids in the cluster's state file, over",
+    "the same interval (so they include the control plane's own background work meanwhile: leases,",
+    "the controller-manager's and scheduler's requests); API requests from the API server's",
+    "`apiserver_request_total`; git requests from the git server's own log.",
     '',
     `Reproduce: \`npm run bench -- ${argv.map(shellWord).join(' ')}\` (starts or reuses the local cluster \`capstan-bench\`; builds the peers with scripts/build-peers.sh).`,
     `<!-- ${name}:end -->`,

@@ -15,12 +15,16 @@ export interface BenchApp {
 }
 
 export interface SystemSettings {
+  /** How many applications this start holds: the peers take their maintainers' settings for it (bench/scale.ts). */
+  readonly apps: number;
   /** Polling interval, seconds (the same for every system). */
   readonly intervalSeconds: number;
-  /** Applications reconciled at once. */
+  /** Capstan's applications reconciled at once (the peers' workers come from bench/scale.ts). */
   readonly concurrency: number;
   /** Correct drift (selfHeal) and prune. */
   readonly selfHeal: boolean;
+  /** Where CPU profiles go when the run takes them (`--profile`); none otherwise. */
+  readonly profileDir?: string;
 }
 
 export interface BenchEnvironment {
@@ -45,14 +49,32 @@ export interface RunningSystem {
   /** What a push webhook does: the applications of `apps` look at their source now. */
   refresh(apps: readonly BenchApp[], changedPaths: readonly string[]): Promise<void>;
   counters(): Promise<SystemCounters>;
+  /**
+   * Profiles the system's CPU for the next `seconds` (only when started with a profileDir) and
+   * resolves when they are written: the files, or the window they will cover once the process exits.
+   */
+  profile?(seconds: number): Promise<ProfileTaken[]>;
   /** Stops the processes and removes what it declared (not the applications' objects: the namespace goes). */
   stop(): Promise<void>;
 }
 
+/** One CPU profile of one process of a system over a steady-state window. */
+export interface ProfileTaken {
+  /** The process (`kustomize-controller`, `capstan agent`). */
+  readonly process: string;
+  /** `pprof`: a Go profile (gzipped protobuf); `cpuprofile`: V8's JSON, written when the process exits. */
+  readonly format: 'pprof' | 'cpuprofile';
+  /** The file, or for a cpuprofile the folder it will be written to. */
+  readonly path: string;
+  /** The window on the monotonic clock (µs, as V8's profile timestamps), for a cpuprofile that covers more. */
+  readonly fromMicros?: number;
+  readonly toMicros?: number;
+}
+
 export interface SystemDriver {
   readonly name: string;
-  /** How it was built and configured, for the report. */
-  describe(): string;
+  /** How it was built and configured for `apps` applications (the scale scenarios'), for the report. */
+  describe(apps: number): string;
   /** Undefined when it can run here; otherwise why not (shown in the report). */
   unavailable(): Promise<string | undefined>;
   start(env: BenchEnvironment, settings: SystemSettings): Promise<RunningSystem>;

@@ -10,7 +10,14 @@ import { applicationCrd, APPLICATION_API_VERSION } from '../../src/contracts/app
 import { mapBounded } from '../../src/engine/concurrency.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { CLI } from '../../src/testing/cli.ts';
-import type { BenchApp, BenchEnvironment, RunningSystem, SystemDriver, SystemSettings } from '../system.ts';
+import type {
+  BenchApp,
+  BenchEnvironment,
+  ProfileTaken,
+  RunningSystem,
+  SystemDriver,
+  SystemSettings,
+} from '../system.ts';
 
 const WEBHOOK_TOKEN = 'bench-webhook-token';
 
@@ -68,11 +75,42 @@ export function metricValue(text: string, name: string): number {
   return total;
 }
 
+/** Extra Node.js flags for the agent, space-separated (e.g. `--trace-gc`, `--max-old-space-size=256`). */
+export const AGENT_NODE_FLAGS_ENV = 'CAPSTAN_BENCH_AGENT_NODE_FLAGS';
+
+/**
+ * The Node.js flags the agent starts with: `--cpu-prof` into `profile.dir` as `profile.name` when the
+ * run takes profiles (V8 writes the profile when the agent exits), then the `extra` flags given in
+ * CAPSTAN_BENCH_AGENT_NODE_FLAGS. Anything there that is not a flag is refused, naming it.
+ */
+export function agentNodeFlags(
+  options: {
+    readonly profile?: { readonly dir: string; readonly name: string };
+    readonly extra?: string;
+  } = {},
+): string[] {
+  const extra = (options.extra ?? '').split(/\s+/).filter((f) => f !== '');
+  const notFlag = extra.find((f) => !f.startsWith('--'));
+  if (notFlag !== undefined)
+    throw new Error(
+      `${AGENT_NODE_FLAGS_ENV}: ${notFlag} is not a Node.js flag (expected --name or --name=value)`,
+    );
+  const profile = options.profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${options.profile.dir}`, `--cpu-prof-name=${options.profile.name}`]
+    : [];
+  return [...profile, ...extra];
+}
+
+/** The monotonic clock in µs: the clock of V8's profile timestamps (both read CLOCK_MONOTONIC on Linux). */
+function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
 export const capstanDriver: SystemDriver = {
   name: 'Capstan',
   describe: () =>
     '`capstan agent` from this checkout (Node.js 24, TypeScript run by type stripping), one process, ' +
-    'leader election off, `--concurrency` as configured, a ServiceAccount bound to cluster-admin; ' +
+    'leader election off, `--concurrency` as configured (its own setting at every scale), a ServiceAccount bound to cluster-admin; ' +
     'webhook: the generic endpoint with the changed paths (as a GitHub push delivers them).',
   unavailable: () => Promise.resolve(undefined),
   async start(env: BenchEnvironment, settings: SystemSettings): Promise<RunningSystem> {
@@ -113,9 +151,19 @@ export const capstanDriver: SystemDriver = {
     const start = randomBytes(4).toString('hex');
     const selector = `bench.capstan.dev/system=capstan,bench.capstan.dev/start=${start}`;
     const out = createWriteStream(join(env.workDir, 'capstan-agent.log'));
+    const profileName = `capstan-agent-${start}.cpuprofile`;
+    const nodeFlags = agentNodeFlags({
+      ...(settings.profileDir === undefined
+        ? {}
+        : { profile: { dir: settings.profileDir, name: profileName } }),
+      ...(process.env[AGENT_NODE_FLAGS_ENV] === undefined
+        ? {}
+        : { extra: process.env[AGENT_NODE_FLAGS_ENV] }),
+    });
     const child = spawn(
       process.execPath,
       [
+        ...nodeFlags,
         CLI,
         'agent',
         '--kubeconfig',
@@ -199,12 +247,27 @@ export const capstanDriver: SystemDriver = {
           if (!res.ok) throw new Error(`webhook: HTTP ${String(res.status)}: ${await res.text()}`);
         }
       },
+      async profile(seconds): Promise<ProfileTaken[]> {
+        if (settings.profileDir === undefined) return [];
+        const fromMicros = monotonicMicros();
+        await new Promise((r) => setTimeout(r, seconds * 1000));
+        return [
+          {
+            process: 'capstan agent',
+            format: 'cpuprofile',
+            path: join(settings.profileDir, profileName),
+            fromMicros,
+            toMicros: monotonicMicros(),
+          },
+        ];
+      },
       async counters() {
         const text = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
         return { renders: metricValue(text, 'capstan_render_cache_misses_total') };
       },
       async stop() {
-        await stopProcess(child);
+        // A V8 profile is written as the agent exits: give it the time to write one.
+        await stopProcess(child, settings.profileDir === undefined ? 10_000 : 60_000);
         out.end();
         // Without the agent, the finalizers would keep the Applications (and their namespace) forever.
         await mapBounded(apps, 16, async (app) => {

@@ -1,7 +1,12 @@
 // Flux and Argo CD as SystemDrivers: built by scripts/build-peers.sh (bench/peers.ts ensurePeers), run
 // as local processes against the benchmark cluster with a ServiceAccount of their own (cluster-admin,
-// like Capstan's), given the same applications, interval and concurrency. docs/peers.md tells how.
-import { readFile } from 'node:fs/promises';
+// like Capstan's), given the same applications and interval, each with the settings its maintainers
+// recommend for the number of applications (bench/scale.ts). docs/peers.md tells how, and cites them.
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { mapBounded } from '../../src/engine/concurrency.ts';
@@ -11,18 +16,33 @@ import {
   argoCDObjects,
   ensurePeers,
   fluxObjects,
+  fluxSourceName,
   startArgoCD,
   startFlux,
   type AppSetOptions,
   type PeerBuilds,
   type RunningPeer,
 } from '../peers.ts';
-import type { BenchApp, BenchEnvironment, RunningSystem, SystemDriver, SystemSettings } from '../system.ts';
+import { describeScaleSettings, machineTmpfs, scaleSettings } from '../scale.ts';
+import type {
+  BenchApp,
+  BenchEnvironment,
+  ProfileTaken,
+  RunningSystem,
+  SystemDriver,
+  SystemSettings,
+} from '../system.ts';
 
 /** Applications of one start, as the peers' object builders take them (index i of `apps`). */
-function appSet(apps: readonly BenchApp[], env: BenchEnvironment, settings: SystemSettings): AppSetOptions {
+function appSet(
+  apps: readonly BenchApp[],
+  env: BenchEnvironment,
+  settings: SystemSettings,
+  fluxLayout?: 'shared' | 'per-app',
+): AppSetOptions {
   const first = apps[0];
   return {
+    ...(fluxLayout === undefined ? {} : { fluxLayout }),
     count: apps.length,
     repoUrl: first?.repoURL ?? '',
     username: env.git.username,
@@ -68,6 +88,55 @@ export function argoCDManifestGenerations(log: string): number {
   return n;
 }
 
+/**
+ * Saves a Go CPU profile of `seconds` from a component's pprof handler (`/debug/pprof/profile` beside
+ * its `/metrics`) to `file`. By node:http: the answer starts only when the profile ends, later than
+ * fetch waits for response headers.
+ */
+async function savePprof(metricsUrl: string, seconds: number, file: string): Promise<void> {
+  const url = `${metricsUrl.replace(/\/metrics$/, '')}/debug/pprof/profile?seconds=${String(seconds)}`;
+  await new Promise<void>((resolve, reject) => {
+    const request = get(url, { timeout: (seconds + 60) * 1000 }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`${url}: HTTP ${String(res.statusCode)}`));
+        return;
+      }
+      pipeline(res, createWriteStream(file)).then(resolve, reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`${url}: no answer in ${String(seconds + 60)} s`)));
+    request.on('error', reject);
+  });
+}
+
+/** Profiles every component that serves pprof, at once, for `seconds`; a component that fails is left out. */
+async function profilePeer(
+  system: string,
+  endpoints: Readonly<Record<string, string>>,
+  components: readonly string[],
+  seconds: number,
+  dir: string,
+  log: (line: string) => void,
+): Promise<ProfileTaken[]> {
+  const taken = await Promise.all(
+    components.map(async (component): Promise<ProfileTaken | undefined> => {
+      const metricsUrl = endpoints[`${component} metrics`];
+      if (metricsUrl === undefined) return undefined;
+      const path = join(dir, `${system.toLowerCase().replace(/\s+/g, '')}-${component}.pprof`);
+      try {
+        await savePprof(metricsUrl, seconds, path);
+        return { process: component, format: 'pprof', path };
+      } catch (error) {
+        log(
+          `${system}: no profile of ${component}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        return undefined;
+      }
+    }),
+  );
+  return taken.filter((t) => t !== undefined);
+}
+
 /** Removes the finalizers of every object of a kind in a namespace, then deletes them all. */
 export async function purge(admin: KubeCluster, base: string): Promise<void> {
   const listed = await admin.client.call('GET', base);
@@ -104,13 +173,13 @@ function built(key: 'flux' | 'argocd', log: (line: string) => void): Promise<Pee
 function driver(
   name: 'Flux' | 'Argo CD',
   log: (line: string) => void,
-  how: string,
+  how: (apps: number) => string,
   start: (dir: string, env: BenchEnvironment, settings: SystemSettings) => Promise<RunningSystem>,
 ): SystemDriver {
   const key = name === 'Flux' ? 'flux' : 'argocd';
   return {
     name,
-    describe: () => how,
+    describe: how,
     async unavailable() {
       const result = await built(key, log);
       if (result[key]) return undefined;
@@ -128,35 +197,64 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
   const flux = driver(
     'Flux',
     log,
-    'source-controller and kustomize-controller (Flux 2.9) built from Go modules by scripts/build-peers.sh, ' +
-      'local processes, leader election off, `--concurrent` as configured on both, a ServiceAccount bound to ' +
-      'cluster-admin; one GitRepository (the monorepo) and one Kustomization per application, same interval ' +
-      'on both, prune on, `wait: false`; webhook: the `reconcile.fluxcd.io/requestedAt` annotation on the ' +
-      "GitRepository, which is what Flux's Receiver sets.",
+    (apps) =>
+      'source-controller and kustomize-controller (Flux 2.9) built from Go modules by scripts/build-peers.sh, ' +
+      'local processes, leader election off, a ServiceAccount bound to cluster-admin; the settings of ' +
+      `Flux's vertical-scaling guide by scale (bench/scale.ts, docs/peers.md), ${describeScaleSettings(scaleSettings({ apps, tmpfs: machineTmpfs() })).flux}; ` +
+      'one Kustomization per application, the same interval on sources and Kustomizations, prune on, `wait: false`; ' +
+      'webhook: the `reconcile.fluxcd.io/requestedAt` annotation on every GitRepository of the repository, ' +
+      "which is what Flux's Receiver sets on the sources it lists.",
     async (dir, env, settings) => {
       const kubeconfig = await env.cluster.serviceAccountKubeconfig({
         namespace: 'flux-system',
         name: 'flux-bench',
         clusterRole: 'cluster-admin',
       });
+      const scale = scaleSettings({ apps: settings.apps, tmpfs: machineTmpfs() }).flux;
       const common = { peerDir: dir, kubeconfig, binDir: await ensureBinaries(), stateDir: env.workDir };
-      const peer: RunningPeer = await startFlux({ ...common, concurrent: settings.concurrency });
+      // A folder of its own on tmpfs for kustomize-controller's builds, removed when it stops.
+      const tmp =
+        scale.tmpfs === undefined ? undefined : await mkdtemp(join(scale.tmpfs, 'capstan-bench-flux-'));
+      const peer: RunningPeer = await startFlux({
+        ...common,
+        sourceConcurrent: scale.sourceConcurrent,
+        kustomizeConcurrent: scale.kustomizeConcurrent,
+        requeueDependencySeconds: scale.requeueDependencySeconds,
+        ...(tmp === undefined ? {} : { kustomizeTmpDir: tmp }),
+      }).catch(async (error: unknown) => {
+        if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
+        throw error;
+      });
       const admin = new KubeCluster(loadKubeConfig({ kubeconfig: env.cluster.adminKubeconfig }));
+      const sources = new Set<string>();
       return {
         pids: peer.processes.map((p) => p.pid),
         async createApps(apps) {
-          await applyObjects(common, fluxObjects(appSet(apps, env, settings), peer.namespace));
+          for (const app of apps) sources.add(fluxSourceName(scale.layout, app.name));
+          await applyObjects(common, fluxObjects(appSet(apps, env, settings, scale.layout), peer.namespace));
         },
         async refresh() {
-          await admin.client.call(
-            'PATCH',
-            `/apis/source.toolkit.fluxcd.io/v1/namespaces/${peer.namespace}/gitrepositories/bench`,
-            {
-              body: {
-                metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': new Date().toISOString() } },
+          const requestedAt = new Date().toISOString();
+          await mapBounded([...sources], 16, async (source) => {
+            await admin.client.call(
+              'PATCH',
+              `/apis/source.toolkit.fluxcd.io/v1/namespaces/${peer.namespace}/gitrepositories/${source}`,
+              {
+                body: { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': requestedAt } } },
+                contentType: 'application/merge-patch+json',
               },
-              contentType: 'application/merge-patch+json',
-            },
+            );
+          });
+        },
+        async profile(seconds) {
+          if (settings.profileDir === undefined) return [];
+          return profilePeer(
+            'Flux',
+            peer.endpoints,
+            ['source-controller', 'kustomize-controller'],
+            seconds,
+            settings.profileDir,
+            log,
           );
         },
         async counters() {
@@ -174,6 +272,7 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
         },
         async stop() {
           await peer.stop();
+          if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
           await purge(
             admin,
             `/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/${peer.namespace}/kustomizations`,
@@ -190,12 +289,14 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
   const argo = driver(
     'Argo CD',
     log,
-    'application-controller and repo-server (Argo CD 3.5) built from Go modules by scripts/build-peers.sh, ' +
-      'local processes with a local redis-server, `--status-processors` and `--operation-processors` as ' +
-      'configured, `--app-resync` equal to the interval and no jitter, a ServiceAccount bound to cluster-admin; ' +
-      'one Application per folder, automated with prune and selfHeal, ServerSideApply=true, annotated ' +
-      "`argocd.argoproj.io/manifest-generate-paths: .` (Argo CD's advice for monorepos); renders counted " +
-      'from the repo-server\'s log ("setting manifests cache"); webhook: the ' +
+    (apps) =>
+      'application-controller and repo-server (Argo CD 3.5) built from Go modules by scripts/build-peers.sh, ' +
+      'local processes with a local redis-server, `--app-resync` equal to the interval and no jitter, a ' +
+      "ServiceAccount bound to cluster-admin; the settings of Argo CD's high-availability guide by scale " +
+      `(bench/scale.ts, docs/peers.md), ${describeScaleSettings(scaleSettings({ apps })).argocd}; ` +
+      'one Application per folder, `targetRevision: refs/heads/main`, automated with prune and selfHeal, ' +
+      "ServerSideApply=true, annotated `argocd.argoproj.io/manifest-generate-paths: .` (the guide's advice " +
+      'for monorepos); renders counted from the repo-server\'s log ("setting manifests cache"); webhook: the ' +
       '`argocd.argoproj.io/refresh` annotation on the Applications whose folder the push touched, which is ' +
       "what Argo CD's webhook handler does.",
     async (dir, env, settings) => {
@@ -205,10 +306,12 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
         clusterRole: 'cluster-admin',
       });
       const common = { peerDir: dir, kubeconfig, binDir: await ensureBinaries(), stateDir: env.workDir };
+      const scale = scaleSettings({ apps: settings.apps }).argocd;
       const peer: RunningPeer = await startArgoCD({
         ...common,
-        statusProcessors: settings.concurrency,
-        operationProcessors: settings.concurrency,
+        statusProcessors: scale.statusProcessors,
+        operationProcessors: scale.operationProcessors,
+        repoParallelism: scale.repoParallelism,
         appResyncSeconds: settings.intervalSeconds,
         appResyncJitterSeconds: 0,
       });
@@ -234,6 +337,17 @@ export async function peerDrivers(log: (line: string) => void): Promise<SystemDr
                 },
               );
             },
+          );
+        },
+        async profile(seconds) {
+          if (settings.profileDir === undefined) return [];
+          return profilePeer(
+            'Argo CD',
+            peer.endpoints,
+            ['repo-server', 'application-controller'],
+            seconds,
+            settings.profileDir,
+            log,
           );
         },
         async counters() {

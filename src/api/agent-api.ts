@@ -43,6 +43,7 @@ import {
 } from './webhook-headers.ts';
 import { formPayload, parseJsonBounded, refreshEventsOf, type EventsResult } from './webhook-payload.ts';
 import { secretsFor, verifyCredential } from './webhook-verify.ts';
+import type { LogLine, Logger } from '../ports/logger.ts';
 
 export type { RefreshEvent, WebhookProvider, WebhookSecrets } from './webhook-event.ts';
 export { MAX_CHANGED_PATHS, WEBHOOK_PROVIDERS } from './webhook-event.ts';
@@ -57,7 +58,7 @@ export interface AgentApiOptions {
   /** The shared secret of each provider, read by the caller from a Secret; never logged. */
   readonly webhookSecrets: () => Promise<WebhookSecrets>;
   /** Structured JSON logs, one object per line (`level`, `msg`, fields). */
-  readonly logger?: (line: Record<string, unknown>) => void;
+  readonly logger?: Logger;
   /** The largest webhook body accepted, in bytes. Default 1 MiB. */
   readonly maxBodyBytes?: number;
   /** Time to receive a whole request (headers and body), in ms; then 408 and close. Default 10 s. */
@@ -507,7 +508,7 @@ function withoutUndefined(fields: Record<string, unknown>): Record<string, unkno
 }
 
 /** Logs a line; a failing logger never fails a request. */
-function safeLog(logger: AgentApiOptions['logger'], line: Record<string, unknown>): void {
+function safeLog(logger: AgentApiOptions['logger'], line: LogLine): void {
   try {
     logger?.(line);
   } catch {

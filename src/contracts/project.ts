@@ -15,9 +15,10 @@
  * in src/core/policy.ts.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import type { ProjectRules } from '../core/policy.ts';
+import { CapstanError } from '../core/errors.ts';
+import type { ApplicationFacts, ProjectRules } from '../core/policy.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
-import { APPLICATION_GROUP, APPLICATION_VERSION, IN_CLUSTER } from './application.ts';
+import { APPLICATION_GROUP, APPLICATION_VERSION, IN_CLUSTER, type ResolvedSpec } from './application.ts';
 import { structuralSchema, type JsonSchemaProps } from './structural.ts';
 import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
 
@@ -405,5 +406,56 @@ export function projectCrd(): KubeObject {
         },
       ],
     },
+  };
+}
+
+// ── The project of an Application ───────────────────────────────────────────────────────────────
+
+/** What a lookup of a Project by name found. */
+export type ProjectLookup =
+  | { readonly kind: 'found'; readonly project: Project }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'invalid'; readonly errors: readonly string[] };
+
+/**
+ * The project that bounds an Application: the Project it names; for `default` when no such Project
+ * exists, `defaultProject`. A named Project that does not exist, or is not valid, is an error that needs
+ * a person (PROJECT_NOT_FOUND, PROJECT_INVALID): the Application is Stalled and nothing is applied.
+ */
+export function effectiveProject(
+  name: string,
+  lookup: ProjectLookup,
+  applicationNamespace: string,
+): ResolvedProject {
+  if (lookup.kind === 'found') return resolveProject(lookup.project);
+  if (lookup.kind === 'invalid')
+    throw new CapstanError(
+      'PROJECT_INVALID',
+      `Project/${name} is not valid (${lookup.errors.slice(0, 5).join('; ')}): nothing of its Applications is applied until it is fixed`,
+      { subject: `${PROJECT_KIND}/${name}` },
+    );
+  if (name === DEFAULT_PROJECT_NAME) return defaultProject(applicationNamespace);
+  throw new CapstanError(
+    'PROJECT_NOT_FOUND',
+    `the Application names Project/${name}, which does not exist: create it (kubectl get projects), or name another in spec.project`,
+    { subject: `${PROJECT_KIND}/${name}` },
+  );
+}
+
+/** The Application as the project check (src/core/policy.ts) reads it. */
+export function applicationFacts(
+  namespace: string,
+  name: string,
+  spec: Pick<ResolvedSpec, 'source' | 'destination' | 'syncOptions' | 'dependsOn'>,
+): ApplicationFacts {
+  return {
+    namespace,
+    name,
+    repoURL: spec.source.repoURL,
+    cluster: spec.destination.cluster,
+    destinationNamespace: spec.destination.namespace,
+    forceConflicts: spec.syncOptions.forceConflicts,
+    createNamespace: spec.syncOptions.createNamespace,
+    dependsOn: spec.dependsOn,
   };
 }

@@ -12,6 +12,7 @@ import type { AgentMetrics } from './metrics.ts';
 import type { ApplicationReconciler } from './reconciler.ts';
 import type { WatchedApplications } from './watched-applications.ts';
 import { WorkQueue } from './work-queue.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface AgentLoopOptions {
   readonly applicationType: ResourceType;
@@ -31,7 +32,7 @@ export interface AgentLoopOptions {
   /** Only Applications with these labels (`key=value,...`): shards, or one agent per test. */
   readonly labelSelector?: string;
   readonly metrics?: AgentMetrics;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
   /** Watches on managed resources: drift and health changes queue their application at once. */
   readonly managed?: ManagedResources;
   /** Delay before a managed-resource event is handled, so that a burst of events costs one reconcile. Default 500 ms. */

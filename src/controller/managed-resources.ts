@@ -5,6 +5,7 @@ import type { KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { WatchEvent, Watcher } from '../ports/watch.ts';
 import type { AgentMetrics } from './metrics.ts';
+import type { Logger } from '../ports/logger.ts';
 
 /** Why a managed object's event matters to its application. */
 export type ManagedChangeReason =
@@ -28,7 +29,7 @@ export interface ManagedChange {
 export interface ManagedResourcesOptions {
   readonly assessHealth: (live: KubeObject | undefined) => Health;
   readonly metrics?: AgentMetrics;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
 }
 
 interface Tracked {

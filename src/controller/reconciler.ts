@@ -1,36 +1,66 @@
 import {
   applicationOwner,
-  appendHistory,
-  REQUEST_ANNOTATIONS,
+  applicationOwnerName,
   requestTime,
   RESOURCES_FINALIZER,
   resolveSpec,
   validateApplication,
   type Application,
   type ApplicationStatus,
-  type RequestKind,
   type ResolvedSpec,
 } from '../contracts/application.ts';
-import { aggregateHealth, setCondition, type Condition, type ConditionInput } from '../core/conditions.ts';
-import { canonicalJson } from '../core/digest.ts';
+import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
+import {
+  applicationFacts,
+  effectiveProject,
+  type ProjectLookup,
+  type ResolvedProject,
+} from '../contracts/project.ts';
+import { aggregateHealth, setCondition, type Condition } from '../core/conditions.ts';
+import { checkApplication, destinationFor } from '../core/policy.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
 import { hookOf } from '../core/ordering.ts';
+import {
+  decideSync,
+  decideTarget,
+  judgeSync,
+  syncEvent,
+  watchesVouch,
+  type CleanRecord,
+  type Operation,
+  type PendingRequests,
+  type RollbackHold,
+  type SyncJudgement,
+  type SyncStep,
+} from '../core/reconcile-decision.ts';
+import { computeConditions, type ReconcileState } from '../core/reconcile-status.ts';
 import type { KubeObject } from '../core/resource.ts';
-import { formatId, groupOf } from '../core/resource.ts';
+import { formatId } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
-import { summarise } from '../core/sync-result.ts';
-import type { SyncDeps } from '../engine/context.ts';
+import type { SyncDeps, SyncOptions } from '../engine/context.ts';
+import { policyViolation } from '../engine/project-check.ts';
 import { planSync, sync } from '../engine/sync.ts';
 import type { ApplicationStore } from '../ports/applications.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
+import type { RenderResult } from '../ports/renderer.ts';
+import type {
+  FetchOptions,
+  GitCredentials,
+  ResolvedRevision,
+  SourceFetcher,
+  SourceSpec,
+  SourceTree,
+} from '../ports/source.ts';
 import type { Watcher } from '../ports/watch.ts';
-import type { GitCredentials, ResolvedRevision, SourceFetcher } from '../ports/source.ts';
+import { pendingRequests, reconciledStatus, statusOf, statusUnchanged } from './application-status.ts';
+import { liveHealth, recordingApplies, typesOf, type ResourceHealth } from './live-health.ts';
 import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { RenderCache } from './render-cache.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface Destination {
   /** The registered name (`in-cluster`, or the name of a cluster Secret). */
@@ -39,6 +69,11 @@ export interface Destination {
   readonly inventory: InventoryStore;
   /** Watches on this cluster, for the managed resources (drift and health events). */
   readonly watcher: Watcher;
+  /**
+   * The same cluster, every request made as a ServiceAccount of it (impersonation): what a project's
+   * destination names applies, prunes and dry-runs with that ServiceAccount's rights only.
+   */
+  readonly as?: (serviceAccount: { readonly namespace: string; readonly name: string }) => Cluster;
 }
 
 export interface ReconcilerDeps {
@@ -54,9 +89,13 @@ export interface ReconcilerDeps {
   readonly clock: Clock;
   readonly assessHealth: SyncDeps['assessHealth'];
   readonly metrics?: AgentMetrics;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
   /** Watches on managed resources: told which kinds each sync manages; answers health reads from its cache. */
   readonly managed?: ManagedResources;
+  /** The Projects by name (src/controller/projects.ts). Absent: none exist, every Application is in the default project. */
+  readonly projects?: (name: string) => Promise<ProjectLookup>;
+  /** Namespaces no Application may write, on any cluster: the agent's own state. Default ['capstan-system']. */
+  readonly protectedNamespaces?: readonly string[];
 }
 
 export interface ReconcileOutcome {
@@ -80,6 +119,78 @@ const REFUSED_CREDENTIALS = new Set([
 const FULL_COMPARE_EVERY_MS = 30 * 60_000;
 const DEPENDENCY_RECHECK_MS = 5_000;
 
+/** An Application admitted to a reconcile: a valid spec, the finalizer on, not suspended, dependencies ready. */
+interface Admitted {
+  readonly object: KubeObject;
+  readonly app: Application;
+  readonly spec: ResolvedSpec;
+  /** `namespace/name`. */
+  readonly key: string;
+  /** The name it owns its resources under (ownership marks, inventory). */
+  readonly owner: string;
+  /** The project that bounds it, checked against its spec already. */
+  readonly project: ResolvedProject;
+  readonly status: ApplicationStatus;
+  readonly requests: PendingRequests;
+}
+
+/** The source as resolved now: the latest commit of the target revision. */
+interface Resolved {
+  readonly source: SourceSpec;
+  readonly fetch: FetchOptions;
+  readonly latest: ResolvedRevision;
+  readonly nowMs: number;
+}
+
+/** What to deploy: the commit (latest, held or rolled back to) and why. */
+interface Decided {
+  readonly target: ResolvedRevision;
+  readonly hold: RollbackHold | undefined;
+  readonly operation: Operation | undefined;
+}
+
+/** The rendered desired state of the commit. */
+interface Rendered {
+  readonly tree: SourceTree;
+  readonly result: RenderResult;
+  /** The render's cache key: its inputs by content. */
+  readonly key: string;
+}
+
+/** What the sync step did (or found, when it only compared or skipped). */
+interface Synced {
+  readonly destination: Destination;
+  readonly step: SyncStep;
+  readonly result: SyncResult | undefined;
+  /** From a comparison: whether anything differs. */
+  readonly outOfSync: boolean;
+  /** Objects as this sync's applies returned them, by resource id. */
+  readonly applied: ReadonlyMap<string, KubeObject>;
+  /** Events on the managed objects before the sync (see CleanRecord). */
+  readonly eventsBefore: number;
+  /** The record the skip relied on, kept when nothing moved. */
+  readonly clean: CleanRecord | undefined;
+  readonly newRevision: boolean;
+}
+
+/** The health of what is deployed. */
+interface Observed {
+  readonly healths: readonly ResourceHealth[];
+  readonly health: Health;
+}
+
+/** How long each phase of one reconcile took, for its log line. */
+class PhaseTimer {
+  readonly phases: Record<string, number> = {};
+  #mark = performance.now();
+
+  mark(name: string): void {
+    const now = performance.now();
+    this.phases[name] = Math.round(now - this.#mark);
+    this.#mark = now;
+  }
+}
+
 /**
  * Makes one Application's cluster equal to its source: the agent's runbook for one key. Transient
  * errors are thrown (the queue retries them with backoff); terminal ones mark the Application Stalled
@@ -97,493 +208,542 @@ export class ApplicationReconciler {
     { revision: ResolvedRevision; at: number; generation: number | undefined }
   >();
   /**
-   * Resolutions shared by the applications of one repository and revision: a push seen by 100
-   * applications, or 1000 starting at once, costs one `ls-remote`, not one each. Keyed by repository,
-   * revision and credentials; each remembers when it started.
-   */
-  /**
    * Applications found in sync, with what that finding depended on. While none of it changed (spec,
    * render — a commit that does not touch an application's inputs leaves its render as it was — and no
    * event on any of its objects), the next look needs no comparison with the cluster: the watches
    * vouch for it. A full comparison still runs every FULL_COMPARE_EVERY_MS.
    */
-  readonly #clean = new Map<
-    string,
-    {
-      generation: number | undefined;
-      /** The render's cache key: its inputs by content, so equal keys mean the same objects. */
-      renderKey: string;
-      epoch: number;
-      events: number;
-      at: number;
-    }
-  >();
+  readonly #clean = new Map<string, CleanRecord>();
+  /**
+   * Resolutions shared by the applications of one repository and revision: a push seen by 100
+   * applications, or 1000 starting at once, costs one `ls-remote`, not one each. Keyed by repository,
+   * revision and credentials; each remembers when it started.
+   */
   readonly #shared = new Map<string, { startedAt: number; revision: Promise<ResolvedRevision> }>();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
   }
 
+  /** The runbook: admit → resolve → decide → fetch and render → sync → observe → record → report. */
   async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
     const started = performance.now();
-    const { applications, clock } = this.#deps;
-    const object = await applications.get(namespace, name);
+    const object = await this.#deps.applications.get(namespace, name);
     if (!object) return {};
     try {
       // 1. Deletion: prune what it owns (its finalizer), then let it go.
       if (object.metadata.deletionTimestamp) return await this.#finalize(object);
-
-      // 2. A valid spec, or Stalled with the reason until the spec changes.
-      const validation = validateApplication(object);
-      if (!validation.ok) {
-        await this.#writeStatus(object, {}, [
-          { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message: validation.errors.join('; ') },
-          {
-            type: 'Ready',
-            status: 'False',
-            reason: 'InvalidSpec',
-            message: `the spec is not valid: ${validation.errors.join('; ')}`,
-          },
-          {
-            type: 'Reconciling',
-            status: 'False',
-            reason: 'InvalidSpec',
-            message: 'waiting for a valid spec',
-          },
-        ]);
-        return {};
-      }
-      const app = validation.value;
-      const spec = resolveSpec(app);
-      if (!(object.metadata.finalizers ?? []).includes(RESOURCES_FINALIZER)) {
-        await applications.setFinalizers(
-          namespace,
-          name,
-          [...(object.metadata.finalizers ?? []), RESOURCES_FINALIZER],
-          object.metadata.resourceVersion ?? '',
-        );
-        return { requeueAfterMs: 0 };
-      }
-      if (spec.suspend) {
-        await this.#writeStatus(object, {}, [
-          { type: 'Reconciling', status: 'False', reason: 'Suspended', message: 'spec.suspend is true' },
-        ]);
-        return {};
-      }
-
-      // 3. dependsOn: wait until each dependency is Synced and Healthy.
-      const waitingFor = await this.#unreadyDependencies(spec);
-      if (waitingFor.length > 0) {
-        await this.#writeStatus(object, {}, [
-          {
-            type: 'Reconciling',
-            status: 'True',
-            reason: 'DependencyNotReady',
-            message: `waiting for ${waitingFor.join(', ')}`,
-          },
-          {
-            type: 'Ready',
-            status: 'False',
-            reason: 'DependencyNotReady',
-            message: `waiting for ${waitingFor.join(', ')}`,
-          },
-        ]);
-        return { requeueAfterMs: DEPENDENCY_RECHECK_MS };
-      }
-
-      // 4. The source: resolve (ls-remote), then the tree of that commit (fetched once per commit).
-      const requests = pendingRequests(object);
-      const status = (object['status'] ?? {}) as ApplicationStatus;
-      const fetchOptions = await this.#fetchOptions(app, spec, signal);
-      const sourceSpec = { repoURL: spec.source.repoURL, targetRevision: spec.source.targetRevision };
-      const appKey = `${namespace}/${name}`;
-      const memo = this.#resolved.get(appKey);
-      const nowMs = clock.now().getTime();
-      let latest: ResolvedRevision;
-      if (
-        memo &&
-        Object.keys(requests).length === 0 &&
-        memo.generation === object.metadata.generation &&
-        nowMs - memo.at < spec.intervalMs / 2
-      ) {
-        latest = memo.revision;
-      } else {
-        // A poll accepts a resolution a few seconds old; a request one that started after it was made.
-        const times = Object.values(requests).map((r) => requestTime(r) ?? nowMs);
-        const notBefore = times.length > 0 ? Math.max(...times) : nowMs - SHARED_RESOLUTION_MAX_AGE_MS;
-        latest = await this.#resolveShared(
-          `${spec.source.repoURL}\u0000${spec.source.targetRevision}\u0000${namespace}/${spec.source.secretRef?.name ?? ''}`,
-          notBefore,
-          () => this.#deps.source.resolve(sourceSpec, fetchOptions),
-        );
-        this.#resolved.set(appKey, { revision: latest, at: nowMs, generation: object.metadata.generation });
-      }
-
-      // 5. A rollback hold pins the revision until a newer commit arrives or a person releases it.
-      let hold = status.hold;
-      if (
-        hold &&
-        (requests.releaseHold !== undefined ||
-          (latest.sha !== hold.revision && latest.sha !== hold.fromRevision))
-      )
-        hold = undefined;
-      let target: ResolvedRevision = hold ? { sha: hold.revision, ref: hold.revision } : latest;
-      let operation: 'sync' | 'rollback' | undefined;
-      if (requests.rollback !== undefined) {
-        const rollbackTo = rollbackTarget(status, requests.rollback);
-        if (!rollbackTo) {
-          // Answered in the same write as its (failed) operation, so a waiting CLI reads this result.
-          const now = clock.now().toISOString();
-          const why = `no successful sync to roll back to for '${requests.rollback}'`;
-          await this.#writeStatus(
-            object,
-            {
-              handledRequests: { ...status.handledRequests, rollback: requests.rollback },
-              operation: {
-                phase: 'Failed',
-                type: 'rollback',
-                revision: status.sync?.revision ?? latest.sha,
-                startedAt: now,
-                finishedAt: now,
-                message: why,
-              },
-            },
-            [{ type: 'Ready', status: 'False', reason: 'RollbackFailed', message: why }],
-          );
-          return {};
-        }
-        target = { sha: rollbackTo, ref: rollbackTo };
-        hold = {
-          revision: rollbackTo,
-          fromRevision: status.sync?.revision ?? latest.sha,
-          reason: 'rolled back',
-          since: clock.now().toISOString(),
-        };
-        operation = 'rollback';
-      } else if (requests.sync !== undefined) {
-        operation = 'sync';
-      }
-
-      const phases: Record<string, number> = {};
-      let mark = performance.now();
-      const phase = (name: string) => {
-        const now = performance.now();
-        phases[name] = Math.round(now - mark);
-        mark = now;
-      };
-      phase('resolve');
-      const tree = await this.#deps.source.checkout(sourceSpec, target, fetchOptions);
-      phase('checkout');
-      const {
-        result: rendered,
-        cached,
-        key: renderKey,
-      } = await this.#deps.renders.render(
-        tree.revision.sha,
-        {
-          root: tree.dir,
-          path: spec.source.path,
-          ...(spec.source.type ? { type: spec.source.type } : {}),
-          ...(spec.source.directory ? { directory: spec.source.directory } : {}),
-          ...(spec.source.helm
-            ? { helm: { releaseName: name, namespace: spec.destination.namespace, ...spec.source.helm } }
-            : {}),
-        },
-        // Keyed by what it reads: a commit re-renders only the applications whose files it changed.
-        { contentIds: (paths) => this.#deps.source.contentIds(sourceSpec, tree, paths, fetchOptions) },
-      );
-      if (cached) this.#deps.metrics?.renderCacheHits.inc();
-      else this.#deps.metrics?.renderCacheMisses.inc();
-
-      // 6. Sync when automated (or asked); otherwise only compare.
-      phase('render');
-      const destination = await this.#deps.destination(spec.destination.cluster);
-      // What this sync writes, as the API server answered: the health of those needs no second read.
-      const applied = new Map<string, KubeObject>();
-      const syncDeps: SyncDeps = {
-        cluster: recordingApplies(destination.cluster, applied),
-        inventory: destination.inventory,
-        clock,
-        assessHealth: this.#deps.assessHealth,
-      };
-      const options = {
-        ...applicationOwner(namespace, name),
-        namespace: spec.destination.namespace,
-        revision: tree.revision.sha,
-        prune: spec.automated?.prune ?? false,
-        allowEmpty: spec.automated?.allowEmpty ?? false,
-        createNamespace: spec.syncOptions.createNamespace,
-        replace: spec.syncOptions.replace,
-        // Git is the source of truth: fields someone changed by hand are taken back (server-side apply force).
-        forceConflicts: true,
-        adopt: spec.syncOptions.forceConflicts,
-        timeoutMs: 60_000,
-        ...(signal ? { signal } : {}),
-      };
-      const newRevision = status.sync?.revision !== tree.revision.sha;
-      // Automated sync follows new commits; drift on the same commit is corrected only with selfHeal.
-      const mayCorrectDrift = spec.automated?.selfHeal === true || newRevision;
-      let result: SyncResult | undefined;
-      let outOfSync = false;
-      const managed = this.#deps.managed;
-      const eventsBefore = managed?.eventsOf(destination.name, options.application) ?? 0;
-      const clean = this.#clean.get(appKey);
-      const quiet =
-        managed !== undefined &&
-        clean !== undefined &&
-        operation === undefined &&
-        Object.keys(requests).length === 0 &&
-        status.sync?.status === 'Synced' &&
-        clean.generation === object.metadata.generation &&
-        // The same render inputs (a commit that did not touch them gives the same render), even when the
-        // cache let the render go and it was made again.
-        clean.renderKey === renderKey &&
-        clean.epoch === managed.epoch &&
-        clean.events === eventsBefore &&
-        nowMs - clean.at < FULL_COMPARE_EVERY_MS &&
-        managed.covers(
-          destination.name,
-          (await typesOf(rendered.objects, destination.cluster)) ?? [UNSERVED],
-        );
-      this.#clean.delete(appKey);
-      if (quiet) {
-        // In sync, and nothing moved since: no request to the API server.
-      } else if (operation !== undefined || (spec.automated !== undefined && mayCorrectDrift)) {
-        result = await sync(
-          rendered.objects,
-          {
-            ...options,
-            prune: operation === 'rollback' ? true : options.prune,
-            // Automated syncs run each desired state's hooks once (not at every interval, nor after a failover).
-            hooks: operation === undefined ? 'once' : 'always',
-          },
-          syncDeps,
-        );
-        this.#deps.metrics?.syncs.inc({ result: result.phase });
-        for (const e of result.entries) this.#deps.metrics?.syncResources.inc({ action: e.action });
-      } else {
-        const planned = await planSync(rendered.objects, options, syncDeps);
-        outOfSync =
-          planned.plan.failures.length > 0 ||
-          planned.plan.changes.some((c) => c.action !== 'unchanged') ||
-          planned.candidates.length > 0;
-      }
-
-      // 7. Health of what is deployed, and the status.
-      const wrote =
-        result !== undefined &&
-        result.entries.some((e) => e.action !== 'unchanged' && e.action !== 'skipped');
-      phase(quiet ? 'quiet' : result ? 'sync' : 'plan');
-      const healths = await liveHealth(
-        // Hooks are not the application's resources: one deleted after it ran (or a Helm test) is not Missing.
-        rendered.objects.map((r) => r.object).filter((o) => hookOf(o) === undefined),
-        spec.destination.namespace,
-        destination,
-        this.#deps.assessHealth,
-        this.#deps.managed,
-        // Right after writes the watch may lag behind: those as the writes returned them, or read again.
-        new Map(
-          (result?.entries ?? [])
-            .filter((e) => e.action !== 'unchanged' && e.action !== 'skipped')
-            .map((e) => [formatId(e.id), applied.get(formatId(e.id))] as const),
-        ),
-      );
-      this.#deps.managed?.discount(
-        destination.name,
-        options.application,
-        [...applied.values()].map((o) => o.metadata.resourceVersion ?? ''),
-      );
-      this.#deps.managed?.track(
-        destination,
-        healths.flatMap((h) => (h.type ? [h.type] : [])),
-      );
-      const health = aggregateHealth(healths);
-      // Changes on the same commit without a request: someone changed the cluster by hand, and it was put back.
-      const drift =
-        result !== undefined && !newRevision && operation === undefined
-          ? result.entries.filter((e) => e.action === 'configured' || e.action === 'created')
-          : [];
-      if (drift.length > 0) this.#deps.metrics?.driftCorrections.inc(drift.length);
-      const recordHistory =
-        result !== undefined &&
-        (wrote || result.phase === 'Failed' || newRevision || operation !== undefined);
-      const pendingPrune = (result?.entries ?? [])
-        .filter((e) => e.prunePending === true)
-        .map((e) => formatId(e.id));
-      // Objects that left Git but stay because prune is off keep the application out of sync.
-      const synced = result ? result.phase === 'Succeeded' && pendingPrune.length === 0 : !outOfSync;
-      if (synced)
-        this.#clean.set(appKey, {
-          generation: object.metadata.generation,
-          renderKey,
-          epoch: this.#deps.managed?.epoch ?? 0,
-          events: eventsBefore,
-          at: quiet ? clean.at : nowMs,
-        });
-      const handled = { ...status.handledRequests, ...requests };
-      // A merge patch: `hold: null` removes a released hold.
-      const nextStatus: Record<string, unknown> = {
-        sync: {
-          status: synced ? 'Synced' : 'OutOfSync',
-          revision: tree.revision.sha,
-          digest: result?.digest ?? status.sync?.digest ?? '',
-        },
-        health: { status: health.status, ...(health.message ? { message: health.message } : {}) },
-        resources: healths.map((h) => ({
-          ...h.id,
-          ...(h.version ? { version: h.version } : {}),
-          syncStatus: synced ? 'Synced' : 'OutOfSync',
-          health: { status: h.status, ...(h.message ? { message: h.message } : {}) },
-        })),
-        handledRequests: handled,
-        hold: hold ?? null,
-        // Only a sync that did something (or failed, or moved to a new commit) is an operation to report.
-        ...(result && recordHistory
-          ? {
-              operation: {
-                phase: result.phase,
-                type: operation ?? 'sync',
-                revision: tree.revision.sha,
-                startedAt: result.startedAt,
-                finishedAt: result.finishedAt,
-                message: result.message.slice(0, 4000),
-              },
-            }
-          : {}),
-        ...(recordHistory && result
-          ? {
-              history: appendHistory(status.history, {
-                revision: tree.revision.sha,
-                digest: result.digest,
-                author: tree.commit.author,
-                message: tree.commit.subject,
-                startedAt: result.startedAt,
-                finishedAt: result.finishedAt,
-                result: result.phase,
-                summary: summarise(result.entries).slice(0, 4000),
-              }),
-            }
-          : {}),
-      };
-      const ready: ConditionInput =
-        result?.phase === 'Failed'
-          ? { type: 'Ready', status: 'False', reason: 'SyncFailed', message: result.message }
-          : !synced
-            ? {
-                type: 'Ready',
-                status: 'False',
-                reason: 'OutOfSync',
-                message:
-                  pendingPrune.length > 0
-                    ? `no longer in Git but kept because prune is off: ${pendingPrune.slice(0, 10).join(', ')}${pendingPrune.length > 10 ? ', …' : ''}`
-                    : spec.automated
-                      ? 'out of sync'
-                      : 'out of sync; automated sync is off: sync it by request',
-              }
-            : health.status === 'Healthy'
-              ? {
-                  type: 'Ready',
-                  status: 'True',
-                  reason: 'Synced',
-                  message: `synced to ${tree.revision.sha.slice(0, 12)} and healthy`,
-                }
-              : {
-                  type: 'Ready',
-                  status: 'False',
-                  reason: health.status,
-                  message: health.message || health.status,
-                };
-      phase('health');
-      await this.#writeStatus(object, nextStatus, [
-        ready,
-        {
-          type: 'Reconciling',
-          status: health.status === 'Progressing' ? 'True' : 'False',
-          reason: health.status === 'Progressing' ? 'Progressing' : 'Reconciled',
-          message: health.status === 'Progressing' ? health.message : '',
-        },
-        { type: 'Stalled', status: 'False', reason: 'Reconciled', message: '' },
-      ]);
-      phase('status');
-      if (result && recordHistory) {
-        await applications
-          .event(object, {
-            type: result.phase === 'Succeeded' ? 'Normal' : 'Warning',
-            reason:
-              result.phase !== 'Succeeded'
-                ? 'SyncFailed'
-                : operation === 'rollback'
-                  ? 'RolledBack'
-                  : drift.length > 0
-                    ? 'DriftCorrected'
-                    : 'Synced',
-            message:
-              drift.length > 0
-                ? `drift corrected at ${tree.revision.sha.slice(0, 12)}: ${drift.map((e) => formatId(e.id)).join(', ')}`
-                : `${tree.revision.sha.slice(0, 12)}: ${result.message}`,
-          })
-          .catch(() => undefined);
-      }
-      this.#deps.log?.({
-        level: 'info',
-        msg: 'reconciled',
-        application: `${namespace}/${name}`,
-        revision: tree.revision.sha,
-        synced,
-        health: health.status,
-        wrote,
-        ms: Math.round(performance.now() - started),
-        phases,
+      // 2. Admit: a valid spec (else Stalled), the finalizer on, not suspended, dependencies ready.
+      const admitted = await this.#admit(object);
+      if ('outcome' in admitted) return admitted.outcome;
+      const timer = new PhaseTimer();
+      // 3. Resolve the source revision (ls-remote, shared per repository and re-used for a while).
+      const resolved = await this.#resolve(admitted, signal);
+      timer.mark('resolve');
+      // 4. Decide what to deploy: the latest commit, a held one, or a rollback target.
+      const decision = decideTarget({
+        latest: resolved.latest.sha,
+        requests: admitted.requests,
+        hold: admitted.status.hold,
+        syncedRevision: admitted.status.sync?.revision,
+        history: admitted.status.history ?? [],
+        now: this.#deps.clock.now(),
+        application: admitted.key,
       });
-      this.#deps.metrics?.reconcileDuration.observe(
-        { result: 'success' },
-        (performance.now() - started) / 1000,
-      );
+      if (decision.kind === 'rollback-failed') {
+        await this.#recordRollbackFailed(admitted, decision);
+        return {};
+      }
+      const decided: Decided = {
+        target: decision.pinned ? { sha: decision.pinned, ref: decision.pinned } : resolved.latest,
+        hold: decision.hold,
+        operation: decision.operation,
+      };
+      // 5. Fetch the tree of that commit (once per commit) and render it (once per input).
+      const rendered = await this.#render(admitted, resolved, decided, timer);
+      // 6. Sync when automated or asked; compare otherwise; skip when the watches vouch for it.
+      const synced = await this.#sync(admitted, resolved, decided, rendered, signal);
+      timer.mark(synced.step.kind === 'skip' ? 'quiet' : synced.result ? 'sync' : 'plan');
+      // 7. Observe the health of what is deployed.
+      const observed = await this.#observe(admitted, rendered, synced);
+      const judgement = judgeSync({
+        result: synced.result,
+        outOfSync: synced.outOfSync,
+        newRevision: synced.newRevision,
+        operation: decided.operation,
+      });
+      this.#remember(admitted, resolved, rendered, synced, judgement);
+      timer.mark('health');
+      // 8. Record the status and its conditions, and an event for a recorded sync.
+      await this.#record(admitted, decided, rendered, synced, observed, judgement);
+      timer.mark('status');
+      // 9. Report: the log line and the metrics.
+      this.#report({ admitted, rendered, observed, judgement, timer, started });
       return {
-        requeueAfterMs: health.status === 'Progressing' ? PROGRESSING_RECHECK_MS : jitter(spec.intervalMs),
+        requeueAfterMs:
+          observed.health.status === 'Progressing'
+            ? PROGRESSING_RECHECK_MS
+            : jitter(admitted.spec.intervalMs),
       };
     } catch (error) {
-      this.#deps.metrics?.reconcileDuration.observe(
-        { result: 'error' },
-        (performance.now() - started) / 1000,
-      );
-      // Cancelled (stopping, or leadership lost): another replica may lead already; write nothing.
-      if (signal?.aborted === true) throw error;
-      const secretRef = (object as { spec?: { source?: { secretRef?: { name?: unknown } } } }).spec?.source
-        ?.secretRef?.name;
-      if (
-        error instanceof CapstanError &&
-        REFUSED_CREDENTIALS.has(error.code) &&
-        typeof secretRef === 'string'
-      )
-        this.#deps.forgetCredentials?.(namespace, secretRef);
-      if (error instanceof CapstanError && !error.retryable) {
-        // Terminal: a new commit or spec is needed. Stalled, and looked at again at the interval.
-        await this.#writeStatus(object, {}, [
-          { type: 'Stalled', status: 'True', reason: reasonOf(error.code), message: error.message },
-          { type: 'Ready', status: 'False', reason: reasonOf(error.code), message: error.message },
-          {
-            type: 'Reconciling',
-            status: 'False',
-            reason: reasonOf(error.code),
-            message: 'waiting for a new commit or spec',
-          },
-        ]).catch(() => undefined);
-        this.#deps.log?.({
-          level: 'warn',
-          msg: 'stalled',
-          application: `${namespace}/${name}`,
-          code: error.code,
-          error: error.message,
-        });
-        return { requeueAfterMs: jitter(intervalOf(object)) };
-      }
-      await this.#writeStatus(object, {}, [
-        { type: 'Ready', status: 'False', reason: 'Retrying', message: messageOf(error) },
-        { type: 'Reconciling', status: 'True', reason: 'Retrying', message: messageOf(error) },
-      ]).catch(() => undefined);
-      throw error;
+      return await this.#failed(object, error, { started, signal });
     }
+  }
+
+  /** A valid spec with the finalizer on, not suspended, dependencies ready; or the outcome of stopping here. */
+  async #admit(object: KubeObject): Promise<Admitted | { outcome: ReconcileOutcome }> {
+    const namespace = object.metadata.namespace ?? 'default';
+    const name = object.metadata.name ?? '';
+    const validation = validateApplication(object);
+    if (!validation.ok) {
+      await this.#writeStatus(object, {}, { kind: 'InvalidSpec', errors: validation.errors });
+      return { outcome: {} };
+    }
+    const spec = resolveSpec(validation.value);
+    const finalizers = object.metadata.finalizers ?? [];
+    if (!finalizers.includes(RESOURCES_FINALIZER)) {
+      await this.#deps.applications.setFinalizers(
+        namespace,
+        name,
+        [...finalizers, RESOURCES_FINALIZER],
+        object.metadata.resourceVersion ?? '',
+      );
+      return { outcome: { requeueAfterMs: 0 } };
+    }
+    if (spec.suspend) {
+      await this.#writeStatus(object, {}, { kind: 'Suspended' });
+      return { outcome: {} };
+    }
+    // The project: what the Application may do; refused here, before anything is fetched (Stalled).
+    const project = await this.#project(namespace, name, spec);
+    // dependsOn: wait until each dependency is Synced and Healthy.
+    const waitingFor = await this.#unreadyDependencies(spec);
+    if (waitingFor.length > 0) {
+      await this.#writeStatus(object, {}, { kind: 'DependencyNotReady', waitingFor });
+      return { outcome: { requeueAfterMs: DEPENDENCY_RECHECK_MS } };
+    }
+    return {
+      object,
+      app: validation.value,
+      spec,
+      key: `${namespace}/${name}`,
+      owner: applicationOwnerName(namespace, name),
+      project,
+      status: statusOf(object),
+      requests: pendingRequests(object),
+    };
+  }
+
+  /**
+   * The project of the Application (the one it names, or the default one), with the checks that need
+   * only its spec: its namespace may use it, the repository, the cluster and namespace, ForceConflicts,
+   * CreateNamespace and dependsOn. A refusal is POLICY_VIOLATION: terminal, the Application is Stalled.
+   */
+  async #project(namespace: string, name: string, spec: ResolvedSpec): Promise<ResolvedProject> {
+    const lookup: ProjectLookup = this.#deps.projects
+      ? await this.#deps.projects(spec.project)
+      : { kind: 'missing' };
+    const project = effectiveProject(spec.project, lookup, namespace);
+    const violations = checkApplication(applicationFacts(namespace, name, spec), project, {
+      namespaces: this.#protectedNamespaces(),
+    });
+    if (violations.length > 0) throw policyViolation(project, violations);
+    return project;
+  }
+
+  #protectedNamespaces(): readonly string[] {
+    return this.#deps.protectedNamespaces ?? [DEFAULT_NAMESPACE];
+  }
+
+  /**
+   * The cluster a sync of the Application goes through: as the ServiceAccount its project's destination
+   * names (impersonation), else with the agent's own identity.
+   */
+  #applier(
+    destination: Destination,
+    project: ResolvedProject,
+    namespace: string,
+    spec: ResolvedSpec,
+  ): Cluster {
+    const serviceAccount = destinationFor(
+      project,
+      spec.destination.cluster,
+      spec.destination.namespace,
+    )?.serviceAccount;
+    if (!serviceAccount) return destination.cluster;
+    if (!destination.as)
+      throw new CapstanError(
+        'IMPERSONATION_UNAVAILABLE',
+        `project '${project.name}' applies as ServiceAccount ${serviceAccount.name}, but destination '${destination.name}' cannot impersonate`,
+      );
+    return destination.as({ namespace: serviceAccount.namespace ?? namespace, name: serviceAccount.name });
+  }
+
+  /**
+   * The latest commit of the target revision. Re-uses this application's last resolution while its
+   * spec is the same, nothing was asked, and it is younger than half an interval; otherwise a shared
+   * one: a poll accepts one a few seconds old, a request one that started after it was made.
+   */
+  async #resolve(admitted: Admitted, signal: AbortSignal | undefined): Promise<Resolved> {
+    const { spec, requests, object } = admitted;
+    const fetch = await this.#fetchOptions(admitted.app, spec, signal);
+    const source = { repoURL: spec.source.repoURL, targetRevision: spec.source.targetRevision };
+    const nowMs = this.#deps.clock.now().getTime();
+    const memo = this.#resolved.get(admitted.key);
+    if (
+      memo &&
+      Object.keys(requests).length === 0 &&
+      memo.generation === object.metadata.generation &&
+      nowMs - memo.at < spec.intervalMs / 2
+    )
+      return { source, fetch, latest: memo.revision, nowMs };
+    const times = Object.values(requests).map((r) => requestTime(r) ?? nowMs);
+    const notBefore = times.length > 0 ? Math.max(...times) : nowMs - SHARED_RESOLUTION_MAX_AGE_MS;
+    const latest = await this.#resolveShared(
+      `${spec.source.repoURL}\u0000${spec.source.targetRevision}\u0000${object.metadata.namespace ?? 'default'}/${spec.source.secretRef?.name ?? ''}`,
+      notBefore,
+      () => this.#deps.source.resolve(source, fetch),
+    );
+    this.#resolved.set(admitted.key, { revision: latest, at: nowMs, generation: object.metadata.generation });
+    return { source, fetch, latest, nowMs };
+  }
+
+  /** A rollback with nothing to roll back to, answered in the same write as its failed operation (a waiting CLI reads it). */
+  async #recordRollbackFailed(
+    admitted: Admitted,
+    failed: { readonly message: string; readonly revision: string },
+  ): Promise<void> {
+    const now = this.#deps.clock.now().toISOString();
+    await this.#writeStatus(
+      admitted.object,
+      {
+        handledRequests: { ...admitted.status.handledRequests, rollback: admitted.requests.rollback },
+        operation: {
+          phase: 'Failed',
+          type: 'rollback',
+          revision: failed.revision,
+          startedAt: now,
+          finishedAt: now,
+          message: failed.message,
+        },
+      },
+      { kind: 'RollbackFailed', message: failed.message },
+    );
+  }
+
+  /** The tree of the target commit, rendered; keyed by what it reads, so a commit re-renders only the applications whose files it changed. */
+  async #render(
+    admitted: Admitted,
+    resolved: Resolved,
+    decided: Decided,
+    timer: PhaseTimer,
+  ): Promise<Rendered> {
+    const { spec } = admitted;
+    const { source, fetch } = resolved;
+    const tree = await this.#deps.source.checkout(source, decided.target, fetch);
+    timer.mark('checkout');
+    const { result, cached, key } = await this.#deps.renders.render(
+      tree.revision.sha,
+      {
+        root: tree.dir,
+        path: spec.source.path,
+        ...(spec.source.type ? { type: spec.source.type } : {}),
+        ...(spec.source.directory ? { directory: spec.source.directory } : {}),
+        ...(spec.source.helm
+          ? {
+              helm: {
+                releaseName: admitted.object.metadata.name ?? '',
+                namespace: spec.destination.namespace,
+                ...spec.source.helm,
+              },
+            }
+          : {}),
+      },
+      { contentIds: (paths) => this.#deps.source.contentIds(source, tree, paths, fetch) },
+    );
+    if (cached) this.#deps.metrics?.renderCacheHits.inc();
+    else this.#deps.metrics?.renderCacheMisses.inc();
+    timer.mark('render');
+    return { tree, result, key };
+  }
+
+  /** Syncs, compares or skips (decideSync), against the destination cluster. */
+  async #sync(
+    admitted: Admitted,
+    resolved: Resolved,
+    decided: Decided,
+    rendered: Rendered,
+    signal: AbortSignal | undefined,
+  ): Promise<Synced> {
+    const { spec, status } = admitted;
+    const revision = rendered.tree.revision.sha;
+    const destination = await this.#deps.destination(spec.destination.cluster);
+    // What this sync writes, as the API server answered: the health of those needs no second read.
+    const applied = new Map<string, KubeObject>();
+    const applier = this.#applier(
+      destination,
+      admitted.project,
+      admitted.app.metadata.namespace ?? 'default',
+      spec,
+    );
+    const deps: SyncDeps = {
+      cluster: recordingApplies(applier, applied),
+      inventory: destination.inventory,
+      clock: this.#deps.clock,
+      assessHealth: this.#deps.assessHealth,
+    };
+    const options = this.#syncOptions(admitted, revision, signal, destination.name);
+    const newRevision = status.sync?.revision !== revision;
+    const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
+    const clean = this.#clean.get(admitted.key);
+    const quiet = await this.#quiet(admitted, resolved, decided, rendered, {
+      destination,
+      clean,
+      eventsBefore,
+    });
+    this.#clean.delete(admitted.key);
+    const step = decideSync({
+      quiet,
+      operation: decided.operation,
+      automated: spec.automated !== undefined,
+      selfHeal: spec.automated?.selfHeal === true,
+      newRevision,
+    });
+    const base = { destination, step, applied, eventsBefore, clean, newRevision };
+    if (step.kind === 'skip') return { ...base, result: undefined, outOfSync: false };
+    if (step.kind === 'compare') {
+      const planned = await planSync(rendered.result.objects, options, deps);
+      const outOfSync =
+        planned.plan.failures.length > 0 ||
+        planned.plan.changes.some((c) => c.action !== 'unchanged') ||
+        planned.candidates.length > 0;
+      return { ...base, result: undefined, outOfSync };
+    }
+    const result = await sync(
+      rendered.result.objects,
+      { ...options, ...(step.forcePrune ? { prune: true } : {}), hooks: step.hooks },
+      deps,
+    );
+    this.#deps.metrics?.syncs.inc({ result: result.phase });
+    for (const e of result.entries) this.#deps.metrics?.syncResources.inc({ action: e.action });
+    return { ...base, result, outOfSync: false };
+  }
+
+  /** The engine's options for this Application's spec. */
+  #syncOptions(
+    admitted: Admitted,
+    revision: string,
+    signal: AbortSignal | undefined,
+    cluster: string,
+  ): SyncOptions {
+    const { spec } = admitted;
+    const { namespace, name } = admitted.app.metadata;
+    return {
+      ...applicationOwner(namespace ?? 'default', name),
+      // The whole render is checked against the project before anything is dry-run or applied.
+      project: { rules: admitted.project, cluster, protectedNamespaces: this.#protectedNamespaces() },
+      namespace: spec.destination.namespace,
+      revision,
+      prune: spec.automated?.prune ?? false,
+      allowEmpty: spec.automated?.allowEmpty ?? false,
+      createNamespace: spec.syncOptions.createNamespace,
+      replace: spec.syncOptions.replace,
+      // Git is the source of truth: fields someone changed by hand are taken back (server-side apply force).
+      forceConflicts: true,
+      adopt: spec.syncOptions.forceConflicts,
+      timeoutMs: 60_000,
+      ...(signal ? { signal } : {}),
+    };
+  }
+
+  /** Whether the watches vouch that nothing moved (watchesVouch), and cover every kind deployed. */
+  async #quiet(
+    admitted: Admitted,
+    resolved: Resolved,
+    decided: Decided,
+    rendered: Rendered,
+    at: { destination: Destination; clean: CleanRecord | undefined; eventsBefore: number },
+  ): Promise<boolean> {
+    const managed = this.#deps.managed;
+    return (
+      managed !== undefined &&
+      watchesVouch({
+        clean: at.clean,
+        operation: decided.operation,
+        requests: admitted.requests,
+        syncStatus: admitted.status.sync?.status,
+        generation: admitted.object.metadata.generation,
+        renderKey: rendered.key,
+        epoch: managed.epoch,
+        events: at.eventsBefore,
+        nowMs: resolved.nowMs,
+        fullCompareEveryMs: FULL_COMPARE_EVERY_MS,
+      }) &&
+      managed.covers(
+        at.destination.name,
+        (await typesOf(rendered.result.objects, at.destination.cluster)) ?? [UNSERVED],
+      )
+    );
+  }
+
+  /** The live health of the desired objects (hooks are not the application's resources), and the watches told. */
+  async #observe(admitted: Admitted, rendered: Rendered, synced: Synced): Promise<Observed> {
+    const { destination, applied, result } = synced;
+    const managed = this.#deps.managed;
+    const healths = await liveHealth(
+      // A hook deleted after it ran (or a Helm test) is not Missing.
+      rendered.result.objects.map((r) => r.object).filter((o) => hookOf(o) === undefined),
+      admitted.spec.destination.namespace,
+      destination,
+      this.#deps.assessHealth,
+      managed,
+      // Right after writes the watch may lag behind: those as the writes returned them, or read again.
+      new Map(
+        (result?.entries ?? [])
+          .filter((e) => e.action !== 'unchanged' && e.action !== 'skipped')
+          .map((e) => [formatId(e.id), applied.get(formatId(e.id))] as const),
+      ),
+    );
+    managed?.discount(
+      destination.name,
+      admitted.owner,
+      [...applied.values()].map((o) => o.metadata.resourceVersion ?? ''),
+    );
+    managed?.track(
+      destination,
+      healths.flatMap((h) => (h.type ? [h.type] : [])),
+    );
+    return { healths, health: aggregateHealth(healths) };
+  }
+
+  /** Found in sync: what that finding depended on, so that the next look may skip the comparison. */
+  #remember(
+    admitted: Admitted,
+    resolved: Resolved,
+    rendered: Rendered,
+    synced: Synced,
+    judgement: SyncJudgement,
+  ): void {
+    if (judgement.drift.length > 0) this.#deps.metrics?.driftCorrections.inc(judgement.drift.length);
+    if (!judgement.synced) return;
+    this.#clean.set(admitted.key, {
+      generation: admitted.object.metadata.generation,
+      renderKey: rendered.key,
+      epoch: this.#deps.managed?.epoch ?? 0,
+      events: synced.eventsBefore,
+      at: synced.step.kind === 'skip' && synced.clean ? synced.clean.at : resolved.nowMs,
+    });
+  }
+
+  /** The status with its conditions, and an event for a sync worth recording. */
+  async #record(
+    admitted: Admitted,
+    decided: Decided,
+    rendered: Rendered,
+    synced: Synced,
+    observed: Observed,
+    judgement: SyncJudgement,
+  ): Promise<void> {
+    const { result } = synced;
+    const revision = rendered.tree.revision.sha;
+    await this.#writeStatus(
+      admitted.object,
+      reconciledStatus({
+        status: admitted.status,
+        requests: admitted.requests,
+        tree: rendered.tree,
+        result,
+        judgement,
+        operation: decided.operation,
+        hold: decided.hold,
+        healths: observed.healths,
+        health: observed.health,
+      }),
+      {
+        kind: 'Reconciled',
+        sync: result ? { phase: result.phase, message: result.message } : undefined,
+        synced: judgement.synced,
+        pendingPrune: judgement.pendingPrune,
+        automated: admitted.spec.automated !== undefined,
+        revision,
+        health: observed.health,
+      },
+    );
+    if (result && judgement.recordHistory)
+      await this.#deps.applications
+        .event(
+          admitted.object,
+          syncEvent({ result, operation: decided.operation, drift: judgement.drift, revision }),
+        )
+        .catch(() => undefined);
+  }
+
+  /** The log line of a reconcile, and its duration. */
+  #report(input: {
+    admitted: Admitted;
+    rendered: Rendered;
+    observed: Observed;
+    judgement: SyncJudgement;
+    timer: PhaseTimer;
+    started: number;
+  }): void {
+    this.#deps.log?.({
+      level: 'info',
+      msg: 'reconciled',
+      application: input.admitted.key,
+      revision: input.rendered.tree.revision.sha,
+      synced: input.judgement.synced,
+      health: input.observed.health.status,
+      wrote: input.judgement.wrote,
+      ms: Math.round(performance.now() - input.started),
+      phases: input.timer.phases,
+    });
+    this.#deps.metrics?.reconcileDuration.observe(
+      { result: 'success' },
+      (performance.now() - input.started) / 1000,
+    );
+  }
+
+  /**
+   * A reconcile that threw. Cancelled: write nothing (another replica may lead already). Terminal
+   * (not retryable): Stalled, looked at again at the interval. Transient: Retrying, thrown for the
+   * queue's backoff.
+   */
+  async #failed(
+    object: KubeObject,
+    error: unknown,
+    context: { started: number; signal: AbortSignal | undefined },
+  ): Promise<ReconcileOutcome> {
+    const namespace = object.metadata.namespace ?? 'default';
+    const name = object.metadata.name ?? '';
+    this.#deps.metrics?.reconcileDuration.observe(
+      { result: 'error' },
+      (performance.now() - context.started) / 1000,
+    );
+    if (context.signal?.aborted === true) throw error;
+    const secretRef = (object as { spec?: { source?: { secretRef?: { name?: unknown } } } }).spec?.source
+      ?.secretRef?.name;
+    if (error instanceof CapstanError && REFUSED_CREDENTIALS.has(error.code) && typeof secretRef === 'string')
+      this.#deps.forgetCredentials?.(namespace, secretRef);
+    if (error instanceof CapstanError && !error.retryable) {
+      await this.#writeStatus(
+        object,
+        {},
+        { kind: 'Stalled', code: error.code, message: error.message },
+      ).catch(() => undefined);
+      this.#deps.log?.({
+        level: 'warn',
+        msg: 'stalled',
+        application: `${namespace}/${name}`,
+        code: error.code,
+        error: error.message,
+      });
+      return { requeueAfterMs: jitter(intervalOf(object)) };
+    }
+    await this.#writeStatus(object, {}, { kind: 'Retrying', message: messageOf(error) }).catch(
+      () => undefined,
+    );
+    throw error;
   }
 
   async #resolveShared(
@@ -620,11 +780,16 @@ export class ApplicationReconciler {
       const spec = resolveSpec(validation.value);
       const destination = await this.#deps.destination(spec.destination.cluster);
       const owner = applicationOwner(namespace, name);
+      // Pruned as the project's ServiceAccount, as it was applied (only what it owns is ever deleted).
+      const lookup: ProjectLookup = this.#deps.projects
+        ? await this.#deps.projects(spec.project)
+        : { kind: 'missing' };
+      const project = effectiveProject(spec.project, lookup, namespace);
       const result = await sync(
         [],
         { ...owner, namespace: spec.destination.namespace, prune: true, allowEmpty: true },
         {
-          cluster: destination.cluster,
+          cluster: this.#applier(destination, project, namespace, spec),
           inventory: destination.inventory,
           clock: this.#deps.clock,
           assessHealth: this.#deps.assessHealth,
@@ -677,155 +842,30 @@ export class ApplicationReconciler {
     };
   }
 
+  /** Writes status fields and the conditions of `state` (computeConditions); nothing when nothing changes. */
   async #writeStatus(
     object: KubeObject,
     fields: Record<string, unknown>,
-    conditions: readonly ConditionInput[],
+    state: ReconcileState,
   ): Promise<void> {
     const now = this.#deps.clock.now();
     const current = (object['status'] ?? {}) as { conditions?: Condition[] };
     let next = current.conditions;
-    for (const c of conditions) next = setCondition(next, c, { now, generation: object.metadata.generation });
+    for (const c of computeConditions(state))
+      next = setCondition(next, c, { now, generation: object.metadata.generation });
     const patch: Record<string, unknown> = {
       ...fields,
       conditions: next,
       ...(object.metadata.generation === undefined ? {} : { observedGeneration: object.metadata.generation }),
     };
     // Nothing new: no write (a write per interval per application is load on etcd and on every watcher).
-    if (unchanged(object['status'] as Record<string, unknown> | undefined, patch)) return;
+    if (statusUnchanged(object['status'] as Record<string, unknown> | undefined, patch)) return;
     await this.#deps.applications.patchStatus(
       object.metadata.namespace ?? 'default',
       object.metadata.name ?? '',
       patch,
     );
   }
-}
-
-/** Whether a merge patch would leave the status as it is (`null` removes a field). */
-function unchanged(status: Record<string, unknown> | undefined, patch: Record<string, unknown>): boolean {
-  for (const [key, value] of Object.entries(patch)) {
-    const current = status?.[key];
-    if (value === null ? current !== undefined : canonicalJson(current) !== canonicalJson(value))
-      return false;
-  }
-  return true;
-}
-
-/** Requests (annotations) whose id differs from the last one handled. */
-function pendingRequests(object: KubeObject): Partial<Record<RequestKind, string>> {
-  const annotations = object.metadata.annotations ?? {};
-  const handled = ((object['status'] ?? {}) as ApplicationStatus).handledRequests ?? {};
-  const pending: Partial<Record<RequestKind, string>> = {};
-  for (const [kind, annotation] of Object.entries(REQUEST_ANNOTATIONS) as [RequestKind, string][]) {
-    const value = annotations[annotation];
-    if (value !== undefined && value !== '' && value !== handled[kind]) pending[kind] = value;
-  }
-  return pending;
-}
-
-/** `<request id>:<history id or revision>`, or just the request id: the last successful sync before the current one. */
-function rollbackTarget(status: ApplicationStatus, request: string): string | undefined {
-  const colon = request.indexOf(':');
-  const wanted = colon >= 0 ? request.slice(colon + 1) : '';
-  const history = status.history ?? [];
-  if (wanted !== '') {
-    const byId = /^\d+$/.test(wanted) ? history.find((h) => String(h.id) === wanted) : undefined;
-    if (byId) return byId.result === 'Succeeded' ? byId.revision : undefined;
-    return history.find((h) => h.result === 'Succeeded' && h.revision.startsWith(wanted))?.revision;
-  }
-  const current = status.sync?.revision;
-  return [...history].reverse().find((h) => h.result === 'Succeeded' && h.revision !== current)?.revision;
-}
-
-interface ResourceHealth extends Health {
-  readonly id: { group: string; kind: string; namespace: string; name: string };
-  readonly version?: string;
-  readonly type?: ResourceType;
-  readonly subject: string;
-}
-
-/** The cluster, with the objects its (non-dry-run) applies return kept in `applied` by resource id. */
-function recordingApplies(cluster: Cluster, applied: Map<string, KubeObject>): Cluster {
-  return {
-    info: () => cluster.info(),
-    resourceType: (apiVersion, kind, options) => cluster.resourceType(apiVersion, kind, options),
-    preferredType: (group, kind, options) => cluster.preferredType(group, kind, options),
-    get: (type, namespace, name) => cluster.get(type, namespace, name),
-    list: (type, namespace, options) => cluster.list(type, namespace, options),
-    delete: (type, namespace, name, options) => cluster.delete(type, namespace, name, options),
-    apply: async (type, object, options) => {
-      const result = await cluster.apply(type, object, options);
-      if (options.dryRun !== true) {
-        const o = result.object;
-        const namespace = type.namespaced ? (o.metadata.namespace ?? '') : '';
-        applied.set(
-          formatId({ group: type.group, kind: type.kind, namespace, name: o.metadata.name ?? '' }),
-          o,
-        );
-      }
-      return result;
-    },
-  };
-}
-
-/** The health of each desired object as it is live: from the watch cache where it answers, else a GET. */
-async function liveHealth(
-  objects: readonly KubeObject[],
-  defaultNamespace: string,
-  destination: Destination,
-  assess: SyncDeps['assessHealth'],
-  managed: ManagedResources | undefined,
-  written: ReadonlyMap<string, KubeObject | undefined>,
-): Promise<ResourceHealth[]> {
-  const { cluster } = destination;
-  const result: ResourceHealth[] = [];
-  for (const o of objects) {
-    const type = await cluster.resourceType(o.apiVersion, o.kind);
-    const namespace = type?.namespaced === true ? (o.metadata.namespace ?? defaultNamespace) : '';
-    const id = { group: groupOf(o.apiVersion), kind: o.kind, namespace, name: o.metadata.name ?? '' };
-    let live: KubeObject | undefined;
-    if (type) {
-      const cached = written.has(formatId(id))
-        ? written.get(formatId(id))
-        : managed?.get(destination.name, type, namespace, id.name);
-      // The watch sees only objects Capstan labelled: one missing there may exist unlabelled, so ask.
-      live = cached ?? (await cluster.get(type, namespace, id.name));
-    }
-    const health = assess(live);
-    result.push({
-      ...health,
-      id,
-      ...(type ? { version: type.version, type } : {}),
-      subject: formatId(id),
-    });
-  }
-  return result;
-}
-
-/** The served types of the objects; undefined when one is not served (then no watch vouches for it). */
-async function typesOf(
-  objects: readonly { object: KubeObject }[],
-  cluster: Cluster,
-): Promise<ResourceType[] | undefined> {
-  const types: ResourceType[] = [];
-  const seen = new Set<string>();
-  for (const { object } of objects) {
-    const key = `${object.apiVersion}/${object.kind}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const type = await cluster.resourceType(object.apiVersion, object.kind);
-    if (!type) return undefined;
-    types.push(type);
-  }
-  return types;
-}
-
-function reasonOf(code: string): string {
-  return code
-    .toLowerCase()
-    .split('_')
-    .map((w) => (w[0] ?? '').toUpperCase() + w.slice(1))
-    .join('');
 }
 
 function intervalOf(object: KubeObject): number {

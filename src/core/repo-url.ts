@@ -81,8 +81,12 @@ function splitRepoUrl(text: string): RepoUrlParts | undefined {
   return undefined;
 }
 
-/** `//org//repo.git/` → `/org/repo`. */
-function trimRepoPath(path: string): string {
+/**
+ * The path of a repository in its normal form, for every consumer (webhook matching here, the git
+ * adapter's one cache per repository): `//org//repo.git/` → `/org/repo`. Repeated slashes are one, as
+ * every common git host reads them.
+ */
+export function trimRepoPath(path: string): string {
   const collapsed = path.replace(/\/{2,}/g, '/').replace(/\/+$/, '');
   const withoutGit = collapsed.replace(/\.git$/, '').replace(/\/+$/, '');
   return withoutGit === '' ? '' : withoutGit.startsWith('/') ? withoutGit : `/${withoutGit}`;

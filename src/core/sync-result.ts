@@ -1,9 +1,27 @@
 import type { Health } from './health.ts';
-import type { ResourceId } from './resource.ts';
+import type { KubeObject, ResourceId } from './resource.ts';
 
 /** What happened to one resource in a sync. The one result type that logs, history, API, CLI and UI render. */
 export const SYNC_ACTIONS = ['created', 'configured', 'unchanged', 'pruned', 'skipped', 'failed'] as const;
 export type SyncAction = (typeof SYNC_ACTIONS)[number];
+
+/** What one server-side apply did. */
+export type ApplyAction = Extract<SyncAction, 'created' | 'configured' | 'unchanged'>;
+
+/**
+ * What a server-side apply did, from its answer and the object read before it: created, configured
+ * (the server wrote a new resourceVersion), or unchanged (an apply that changes nothing writes nothing).
+ */
+export function applyActionOf(outcome: {
+  readonly created: boolean;
+  readonly before: KubeObject | undefined;
+  readonly after: KubeObject;
+}): ApplyAction {
+  if (outcome.created) return 'created';
+  return outcome.before?.metadata.resourceVersion === outcome.after.metadata.resourceVersion
+    ? 'unchanged'
+    : 'configured';
+}
 
 export interface SyncEntry {
   readonly id: ResourceId;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 import { ensureBinaries } from './binaries.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } from './layout.ts';
@@ -63,6 +64,7 @@ const KWOK_STAGES = [
 ];
 const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const SYSTEM_TIME = { now: () => new Date(), sleep };
 
 /** A running local control plane: real etcd, kube-apiserver, controller-manager, scheduler and kwok. */
 export class LocalCluster {
@@ -186,15 +188,12 @@ export class LocalCluster {
 
 /** Right after a kill the port can stay taken for a moment (the process is being reaped): wait for it. */
 async function waitPortFree(port: number, deadline: number): Promise<void> {
-  for (;;) {
-    try {
-      await assertPortFree(port, 'kube-apiserver');
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(200);
-    }
-  }
+  const polled = await pollUntil(() => assertPortFree(port, 'kube-apiserver'), {
+    deadline,
+    intervalMs: 200,
+    time: SYSTEM_TIME,
+  });
+  if (!polled.met) throw polled.last;
 }
 
 function adminForPaths(paths: ClusterPaths, server: string): AdminClient {
@@ -253,25 +252,25 @@ async function waitUntil(
   what: string,
   probe: () => Promise<boolean>,
 ): Promise<void> {
-  for (;;) {
-    if (!isRunning(record)) throw diedError(record);
-    try {
-      if (await probe()) return;
-    } catch {
-      /* not yet listening */
-    }
-    if (Date.now() > deadline) {
-      throw new CapstanError(
-        'DEVCLUSTER_TIMEOUT',
-        `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
-        {
-          retryable: true,
-          subject: record.name,
-        },
-      );
-    }
-    await sleep(150);
-  }
+  const polled = await pollUntil(
+    async () => {
+      if (!isRunning(record)) throw diedError(record);
+      // An error means it is not listening yet.
+      return await probe().catch(() => false);
+    },
+    {
+      deadline,
+      intervalMs: 150,
+      time: SYSTEM_TIME,
+      stopOn: (error) => error instanceof CapstanError && error.code === 'DEVCLUSTER_COMPONENT_EXITED',
+    },
+  );
+  if (!polled.met)
+    throw new CapstanError(
+      'DEVCLUSTER_TIMEOUT',
+      `${what} was not ready in time. Last lines of ${record.log}:\n${logTail(record)}`,
+      { retryable: true, subject: record.name },
+    );
 }
 
 async function waitApiServerReady(api: AdminClient, record: ProcessRecord, deadline: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { pidAlive } from './processes.ts';
 
 /** Who holds a lock file: the process, what it was doing, and since when. */
 export interface LockHolder {
@@ -58,15 +59,5 @@ export function readHolder(path: string): LockHolder | undefined {
       : undefined;
   } catch {
     return undefined;
-  }
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

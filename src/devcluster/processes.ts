@@ -47,16 +47,40 @@ export function startProcess(options: StartOptions): ProcessRecord {
   }
 }
 
-/** True when the pid is alive, not a zombie, and still runs the recorded binary (pids are reused). */
-export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolean {
+/**
+ * True while the pid runs: it exists (ours, or another user's: EPERM) and is not a zombie (an exited
+ * process its parent has not reaped holds no lock and does no work). The one rule for locks, the dev
+ * cluster and tests.
+ */
+export function pidAlive(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${record.pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** True when the pid is alive (pidAlive) and still runs the recorded binary (pids are reused). */
+export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolean {
+  if (!pidAlive(record.pid)) return false;
+  try {
     const argv0 = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
     return argv0 === record.binary;
   } catch {
     return false;
+  }
+}
+
+/** The state letter of /proc/<pid>/stat (R, S, Z, …); undefined when it cannot be read. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    return stat.slice(close + 2, close + 3);
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,6 +5,7 @@ import type { SyncEntry } from '../core/sync-result.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
+import type { ProjectBoundary } from './project-check.ts';
 
 /** Progress of a sync, for CLIs (one line per resource) and for the agent's events. */
 export type SyncEvent =
@@ -62,6 +63,12 @@ export interface SyncOptions {
    * syncing died part-way.
    */
   readonly hooks?: 'always' | 'once';
+  /**
+   * The project that bounds this sync: the whole render is checked against it before anything is
+   * dry-run or applied, and the plan's unowned objects against its adoption rule; a violation throws
+   * POLICY_VIOLATION and changes nothing. Absent (`capstan push`): no project check.
+   */
+  readonly project?: ProjectBoundary;
   /** Requests in flight at once. Default 8. */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;

@@ -31,13 +31,17 @@ export { DEFAULT_LEADER_ELECTION } from '../controller/leader-election.ts';
 import { agentMetrics, Registry, type AgentMetrics } from '../controller/metrics.ts';
 import { ApplicationReconciler, type Destination } from '../controller/reconciler.ts';
 import { ManagedResources } from '../controller/managed-resources.ts';
+import { ProjectCache } from '../controller/projects.ts';
 import { RenderCache } from '../controller/render-cache.ts';
+import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import type { WorkQueue } from '../controller/work-queue.ts';
 import type { RenderLimits } from '../ports/renderer.ts';
 import type { GitCredentials } from '../ports/source.ts';
 import { systemClock } from './clock.ts';
-import { ClusterRegistry } from './clusters.ts';
+import { ClusterRegistry, serviceAccountUser } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
+import type { LogLine, Logger } from '../ports/logger.ts';
 
 export interface AgentOptions {
   readonly kubeconfig?: string | undefined;
@@ -65,7 +69,7 @@ export interface AgentOptions {
   readonly namespace?: string;
   /** Bounds on every render (time limit, objects, bytes). Default: DEFAULT_RENDER_LIMITS (60 s, 5000 objects). */
   readonly renderLimits?: Partial<RenderLimits>;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
   /** HTTP: health, readiness, metrics and webhooks on each port (default 0.0.0.0, 8080 and 8081); false: none. */
@@ -113,7 +117,7 @@ async function credentialsFrom(
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
   const log =
     options.log ??
-    ((line: Record<string, unknown>) =>
+    ((line: LogLine) =>
       process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
   const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
   const cluster = new KubeCluster(config);
@@ -141,6 +145,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     cluster,
     inventory: new ConfigMapInventoryStore(cluster),
     watcher: new KubeWatcher(watchClient),
+    as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
   };
   const agentNamespace =
     options.namespace ??
@@ -150,7 +155,20 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const clusters = new ClusterRegistry({ cluster, namespace: agentNamespace, inCluster, log });
   const managed = new ManagedResources({ assessHealth, metrics, log });
   const credentials = new CredentialsCache((namespace, name) => credentialsFrom(cluster, namespace, name));
+  // Projects bound what each Application may do: one list of them every few seconds for all reconciles.
+  const projects = new ProjectCache({
+    list: async () => {
+      // A CRD installed after the agent started is found by looking again (at most every few seconds).
+      const type =
+        (await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND)) ??
+        (await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND, { refresh: true }));
+      return type ? cluster.list(type, '') : [];
+    },
+  });
   const reconciler = new ApplicationReconciler({
+    projects: (name) => projects.get(name),
+    // The agent's state (its Lease, cluster Secrets, inventories) is never an Application's to write.
+    protectedNamespaces: [...new Set([agentNamespace, DEFAULT_NAMESPACE])],
     managed,
     applications: watchedApplications,
     source: new GitSourceFetcher({
@@ -236,7 +254,7 @@ async function startHttp(
     applications: KubeApplicationStore;
     cluster: KubeCluster;
     namespace: string;
-    log: (line: Record<string, unknown>) => void;
+    log: Logger;
   },
 ): Promise<FastifyInstance[]> {
   const http = options.http === false ? undefined : options.http;

@@ -2,6 +2,8 @@
 // local render and plan behind `capstan app diff`. Adapters in, a small client out.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { rememberSuccess } from '../core/remember.ts';
+import { applyActionOf, type ApplyAction } from '../core/sync-result.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { apiError } from '../adapters/kube/errors.ts';
@@ -18,8 +20,20 @@ import {
   resolveSpec,
   type Application,
   type RequestKind,
+  type ResolvedSpec,
 } from '../contracts/application.ts';
 import { planSync, type SyncPlan } from '../engine/sync.ts';
+import { policyViolation, type ProjectBoundary } from '../engine/project-check.ts';
+import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
+import {
+  applicationFacts,
+  effectiveProject,
+  PROJECT_API_VERSION,
+  PROJECT_KIND,
+  validateProject,
+  type ProjectLookup,
+} from '../contracts/project.ts';
+import { checkApplication } from '../core/policy.ts';
 import type { SyncOptions } from '../engine/context.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { connect, helmCapabilities, renderDesiredState, type RenderSettings } from './push.ts';
@@ -36,7 +50,7 @@ export interface ApplicationClientOptions {
 }
 
 /** What `apply` did, in kubectl's words. */
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type { ApplyAction };
 
 export interface DeleteOutcome {
   /** The Application as it was when the delete was sent (finalizers already adjusted). */
@@ -63,7 +77,6 @@ export class ApplicationClient {
   readonly namespace: string;
   readonly cluster: KubeCluster;
   readonly #config: KubeConfig;
-  #type: Promise<ResourceType> | undefined;
 
   constructor(options: ApplicationClientOptions = {}) {
     const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
@@ -77,22 +90,16 @@ export class ApplicationClient {
     this.cluster.close();
   }
 
-  /** The served Application type; APPLICATION_CRD_MISSING when the cluster has no Capstan CRD. */
-  resourceType(): Promise<ResourceType> {
-    this.#type ??= this.cluster.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND).then((type) => {
-      if (type) return type;
-      throw new CapstanError(
-        'APPLICATION_CRD_MISSING',
-        `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan first ` +
-          `(kubectl apply --server-side -f deploy/install.yaml), or check --kubeconfig and --context`,
-      );
-    });
-    const pending = this.#type;
-    pending.catch(() => {
-      if (this.#type === pending) this.#type = undefined;
-    });
-    return pending;
-  }
+  /** The served Application type; APPLICATION_CRD_MISSING when the cluster has no Capstan CRD (asked again next time). */
+  readonly resourceType: () => Promise<ResourceType> = rememberSuccess(async () => {
+    const type = await this.cluster.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND);
+    if (type) return type;
+    throw new CapstanError(
+      'APPLICATION_CRD_MISSING',
+      `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan first ` +
+        `(kubectl apply --server-side -f deploy/install.yaml), or check --kubeconfig and --context`,
+    );
+  });
 
   /**
    * Server-side apply of the Application's metadata and spec (field manager `capstan-cli`): creates it,
@@ -109,11 +116,7 @@ export class ApplicationClient {
     };
     const before = await this.cluster.get(type, namespace, application.metadata.name);
     const { object, created } = await this.cluster.apply(type, body, { fieldManager: CLI_FIELD_MANAGER });
-    const action: ApplyAction = created
-      ? 'created'
-      : before?.metadata.resourceVersion === object.metadata.resourceVersion
-        ? 'unchanged'
-        : 'configured';
+    const action = applyActionOf({ created, before, after: object });
     return { application: object as Application, action };
   }
 
@@ -364,6 +367,39 @@ export function ownerOptions(application: Application): ReturnType<typeof applic
   return applicationOwner(application.metadata.namespace ?? 'default', application.metadata.name);
 }
 
+/**
+ * The project that bounds an Application, read from the cluster it lives in, with the checks of its
+ * spec applied (src/core/policy.ts, the same as the agent's): POLICY_VIOLATION when it is refused.
+ */
+async function projectBoundary(
+  application: Application,
+  spec: ResolvedSpec,
+  options: { kubeconfig?: string | undefined; context?: string | undefined },
+): Promise<ProjectBoundary> {
+  const namespace = application.metadata.namespace ?? 'default';
+  const home = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }));
+  try {
+    const type = await home.resourceType(PROJECT_API_VERSION, PROJECT_KIND);
+    const found = type ? await home.get(type, '', spec.project) : undefined;
+    const validation = found ? validateProject(found) : undefined;
+    const lookup: ProjectLookup =
+      validation === undefined
+        ? { kind: 'missing' }
+        : validation.ok
+          ? { kind: 'found', project: validation.value }
+          : { kind: 'invalid', errors: validation.errors };
+    const rules = effectiveProject(spec.project, lookup, namespace);
+    const protectedNamespaces = [DEFAULT_NAMESPACE];
+    const violations = checkApplication(applicationFacts(namespace, application.metadata.name, spec), rules, {
+      namespaces: protectedNamespaces,
+    });
+    if (violations.length > 0) throw policyViolation(rules, violations);
+    return { rules, cluster: spec.destination.cluster, protectedNamespaces };
+  } finally {
+    home.close();
+  }
+}
+
 export interface ApplicationPlan {
   readonly plan: SyncPlan;
   readonly options: SyncOptions;
@@ -403,6 +439,8 @@ export async function planApplication(
       : { kubeconfig: options.kubeconfig, context: options.context },
   );
   try {
+    // The project's word first, as the agent's: a diff of what the agent would refuse is that refusal.
+    const project = await projectBoundary(application, spec, options);
     const detectOrHelm = spec.source.type === undefined || spec.source.type === 'helm';
     const capabilities = detectOrHelm ? await helmCapabilities(connection.cluster) : undefined;
     const helm = spec.source.helm;
@@ -437,6 +475,7 @@ export async function planApplication(
       createNamespace: spec.syncOptions.createNamespace,
       forceConflicts: spec.syncOptions.forceConflicts,
       replace: spec.syncOptions.replace,
+      project,
       dryRun: true,
     };
     const plan = await planSync(desired.result.objects, syncOptions, connection.deps);

@@ -16,6 +16,8 @@ import {
   type ClusterRegistration,
 } from '../core/cluster-secret.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { rememberSuccess } from '../core/remember.ts';
+import { applyActionOf, type ApplyAction } from '../core/sync-result.ts';
 import {
   kubeconfigDocument,
   parseKubeconfigText,
@@ -54,7 +56,7 @@ export interface ClusterSummary {
   readonly error?: string;
 }
 
-export type ClusterAction = 'created' | 'configured' | 'unchanged';
+export type ClusterAction = ApplyAction;
 
 /** Reads a kubeconfig file the user gave, for one context, with the files it names read and inlined. */
 export function readKubeconfigFile(path: string, context?: string): FlatKubeconfig {
@@ -94,7 +96,6 @@ export function readKubeconfigFile(path: string, context?: string): FlatKubeconf
 export class ClusterClient {
   readonly namespace: string;
   readonly cluster: KubeCluster;
-  #type: Promise<ResourceType> | undefined;
 
   constructor(options: ClusterClientOptions = {}) {
     this.cluster = new KubeCluster(
@@ -135,11 +136,7 @@ export class ClusterClient {
       fieldManager: CLI_FIELD_MANAGER,
       force: true,
     });
-    const action: ClusterAction = created
-      ? 'created'
-      : before?.metadata.resourceVersion === object.metadata.resourceVersion
-        ? 'unchanged'
-        : 'configured';
+    const action = applyActionOf({ created, before, after: object });
     return { action, cluster: summaryOf(object) };
   }
 
@@ -239,13 +236,12 @@ export class ClusterClient {
     return secrets.map(clusterRegistration).filter((r): r is ClusterRegistration => !('problem' in r));
   }
 
-  #secretType(): Promise<ResourceType> {
-    this.#type ??= this.cluster.resourceType('v1', 'Secret').then((type) => {
-      if (type) return type;
-      throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 Secret');
-    });
-    return this.#type;
-  }
+  /** The served Secret type (a failed look-up is asked again next time). */
+  readonly #secretType = rememberSuccess(async (): Promise<ResourceType> => {
+    const type = await this.cluster.resourceType('v1', 'Secret');
+    if (type) return type;
+    throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 Secret');
+  });
 }
 
 /** What a cluster Secret registers, without its credentials. */

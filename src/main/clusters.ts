@@ -16,6 +16,7 @@ import { CapstanError } from '../core/errors.ts';
 import type { FlatKubeconfig } from '../core/kubeconfig.ts';
 import type { Destination } from '../controller/reconciler.ts';
 import type { Cluster } from '../ports/cluster.ts';
+import type { Logger } from '../ports/logger.ts';
 
 /** A destination with the clients to close when it is replaced or the agent stops. */
 export interface BuiltDestination {
@@ -45,7 +46,7 @@ export interface ClusterRegistryOptions {
   /** Told when a registered cluster's destination was replaced or removed (watches on it should restart). */
   readonly onReplaced?: (name: string) => void;
   readonly now?: () => number;
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
 }
 
 interface Snapshot {
@@ -59,6 +60,11 @@ interface Cached {
   readonly built: BuiltDestination | undefined;
   /** The Secret's problem (a malformed kubeconfig), kept until the Secret changes. */
   readonly error: CapstanError | undefined;
+}
+
+/** The user a ServiceAccount is impersonated as (the API server adds its groups). */
+export function serviceAccountUser(serviceAccount: { namespace: string; name: string }): { user: string } {
+  return { user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}` };
 }
 
 /** The default build: a KubeCluster, an inventory store and a watcher over the cluster's kubeconfig. */
@@ -79,6 +85,7 @@ export function buildDestination(
         registration.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE,
       ),
       watcher: new KubeWatcher(watchClient),
+      as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
     },
     close: () => {
       cluster.close();

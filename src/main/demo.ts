@@ -11,6 +11,7 @@ import {
   type Application,
 } from '../contracts/application.ts';
 import { CapstanError } from '../core/errors.ts';
+import { pollUntil } from '../core/poll.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { attach, down, up, type LocalCluster } from '../devcluster/cluster.ts';
 import { clustersRoot } from '../devcluster/layout.ts';
@@ -80,17 +81,16 @@ async function writeState(state: DemoState): Promise<void> {
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new CapstanError(
-        'DEMO_TIMEOUT',
-        `${what} did not happen within ${Math.round(timeoutMs / 1000)} s; see the logs in ${join(demoDir(), 'logs')}`,
-      );
-    await sleep(500);
-  }
+  const polled = await pollUntil(async () => (await probe().catch(() => undefined)) ?? false, {
+    deadline: Date.now() + timeoutMs,
+    intervalMs: 500,
+    time: { now: () => new Date(), sleep },
+  });
+  if (polled.met) return polled.value;
+  throw new CapstanError(
+    'DEMO_TIMEOUT',
+    `${what} did not happen within ${Math.round(timeoutMs / 1000)} s; see the logs in ${join(demoDir(), 'logs')}`,
+  );
 }
 
 /** Starts (or finds running) every part of the demo and waits until the sample applications are Synced and Healthy. */

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
@@ -24,11 +23,5 @@ export function runCapstan(args: readonly string[], env: NodeJS.ProcessEnv = {})
   });
 }
 
-/** True while the pid runs (a zombie counts as gone). */
-export function pidAlive(pid: number): boolean {
-  try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+/** The one pidAlive (a zombie counts as gone; another user's process as alive). */
+export { pidAlive } from '../devcluster/processes.ts';

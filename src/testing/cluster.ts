@@ -103,6 +103,32 @@ export async function installProjectCrd(admin: KubeCluster): Promise<ResourceTyp
 }
 
 /**
+ * A Project that lets the Applications of `namespace` deploy to any cluster and namespace, any kind,
+ * adopting what exists (all but the agent's own namespaces, which no project can open): for tests of
+ * other features than tenancy, whose Applications reach beyond their namespace. Returns its name.
+ */
+export async function openProject(admin: KubeCluster, namespace: string): Promise<string> {
+  const type = await installProjectCrd(admin);
+  const name = `open-${namespace}`.slice(0, 253);
+  await admin.apply(
+    type,
+    {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name, labels: { 'capstan.dev/test': 'true' } },
+      spec: {
+        applicationNamespaces: [namespace],
+        destinations: [{ cluster: '*', namespace: '*' }],
+        clusterResources: [{ group: '*', kind: '*' }],
+        allowAdoption: true,
+      },
+    },
+    { fieldManager: 'capstan-test', force: true },
+  );
+  return name;
+}
+
+/**
  * Waits until the cluster's controllers work end to end, and says how long that took: a Job whose pod
  * the controller-manager creates, the scheduler places and kwok completes, and which the job controller
  * then marks succeeded. After API server restarts, client-go's watches in those components back off

@@ -1,3 +1,5 @@
+import { pollUntil } from '../core/poll.ts';
+
 export interface EventuallyOptions {
   /** Give up after this long. Default 30 s. */
   readonly timeoutMs?: number;
@@ -7,7 +9,10 @@ export interface EventuallyOptions {
   readonly what?: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const time = {
+  now: () => new Date(),
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+};
 
 /**
  * Calls `probe` until it returns without throwing (and not `false`), and returns its value. After the
@@ -18,22 +23,13 @@ export async function eventually<T>(
   options: EventuallyOptions = {},
 ): Promise<Exclude<T, false>> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const started = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== false) return value as Exclude<T, false>;
-      last = new Error('the condition was false');
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() - started >= timeoutMs) {
-      const reason = last instanceof Error ? last.message : String(last);
-      throw new Error(`${options.what ?? 'condition'} not met after ${timeoutMs} ms: ${reason}`, {
-        cause: last,
-      });
-    }
-    await sleep(options.intervalMs ?? 100);
-  }
+  const polled = await pollUntil(probe, {
+    deadline: Date.now() + timeoutMs,
+    intervalMs: options.intervalMs ?? 100,
+    time,
+  });
+  if (polled.met) return polled.value;
+  const last: unknown = polled.last ?? new Error('the condition was false');
+  const reason = last instanceof Error ? last.message : String(last);
+  throw new Error(`${options.what ?? 'condition'} not met after ${timeoutMs} ms: ${reason}`, { cause: last });
 }

@@ -20,10 +20,15 @@ import {
   type Application,
   type ApplicationStatus,
   type HistoryEntry,
-  applicationOwnerName,
 } from '../../src/contracts/application.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import { freshNamespace, kubeClients, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
+import {
+  freshNamespace,
+  kubeClients,
+  openProject,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { startGitServer, type GitServer } from '../../src/testing/git.ts';
 
@@ -736,11 +741,27 @@ describe('capstan app diff', () => {
     assert.match(before.stdout, /\+\+\+ desired\/ConfigMap\/.*settings/);
     assert.match(before.stdout, new RegExp(`ConfigMap/${namespace}/settings +create`));
 
-    // What the agent would apply, under the same ownership name: the diff is then clean.
+    // An object made by hand is adopted only where the project allows it: refused by the default one.
     await kube.core.createNamespacedConfigMap({
       namespace,
       body: { metadata: { name: 'settings' }, data: { level: 'info' } },
     });
+    const refused = await capstan(['diff', 'web', ...target(namespace)], { env });
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `refused by project 'default'.*ConfigMap/${namespace}/settings: exists and was not created by Capstan.*\\[adoption\\]`,
+      ),
+    );
+    // In a project that allows adoption, only the ownership marks differ.
+    const project = await openProject(admin, namespace);
+    const patched = await admin.client.call(
+      'PATCH',
+      `/apis/capstan.dev/v1alpha1/namespaces/${namespace}/applications/web`,
+      { body: { spec: { project } }, contentType: 'application/merge-patch+json' },
+    );
+    assert.equal(patched.status, 200);
     const json = await capstan(['diff', 'web', '-o', 'json', ...target(namespace)], { env });
     assert.equal(json.code, 1, json.stderr);
     const report = JSON.parse(json.stdout) as {
@@ -764,8 +785,9 @@ describe('capstan app diff', () => {
           '--insecure-http',
           '--path',
           'apps/web',
+          // As the Application would: its owner name and marks.
           '--app',
-          applicationOwnerName(namespace, 'web'),
+          `${namespace}/web`,
           '--namespace',
           namespace,
           '--kubeconfig',

@@ -14,6 +14,7 @@ import type { ResourceType } from '../../src/ports/cluster.ts';
 import { runCapstan } from '../../src/testing/cli.ts';
 import {
   installApplicationCrd,
+  openProject,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -73,14 +74,16 @@ after(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
+/** An Application in a project that lets it reach the other clusters and namespaces these tests use. */
 async function createApp(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  const project = await openProject(admin, namespace);
   await admin.apply(
     appType,
     {
       apiVersion: APPLICATION_API_VERSION,
       kind: 'Application',
       metadata: { name, namespace, labels: { 'capstan.dev/test-agent': `${process.pid}-multicluster` } },
-      spec,
+      spec: { project, ...spec },
     },
     { fieldManager: 'capstan-test' },
   );

@@ -22,6 +22,7 @@ import type { ResourceType } from '../../src/ports/cluster.ts';
 import { runCapstan } from '../../src/testing/cli.ts';
 import {
   installApplicationCrd,
+  openProject,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -133,14 +134,16 @@ async function gitSecret(namespace: string): Promise<void> {
   });
 }
 
+/** An Application in a project that lets it reach the other clusters and namespaces these tests use. */
 async function createApp(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  const project = await openProject(admin, namespace);
   await admin.apply(
     appType,
     {
       apiVersion: APPLICATION_API_VERSION,
       kind: 'Application',
       metadata: { name, namespace, labels: { 'capstan.dev/test-agent': `${process.pid}-clusters` } },
-      spec,
+      spec: { project, ...spec },
     },
     { fieldManager: 'capstan-test' },
   );

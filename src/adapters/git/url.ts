@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CapstanError } from '../../core/errors.ts';
+import { trimRepoPath } from '../../core/repo-url.ts';
 
 export type RepoProtocol = 'https' | 'http' | 'ssh';
 
@@ -110,14 +111,6 @@ function parseScpLike(
   if (trimmed === '') throw bad('names no repository path');
   const normalised = `ssh://${user === undefined ? '' : `${user}@`}${host.toLowerCase()}${trimmed}`;
   return { url: raw, protocol: 'ssh', normalised, display: redactUrl(raw), cacheKey: sha256(normalised) };
-}
-
-/** `/org/repo.git/` → `/org/repo`. */
-function trimRepoPath(path: string): string {
-  return path
-    .replace(/\/+$/, '')
-    .replace(/\.git$/, '')
-    .replace(/\/+$/, '');
 }
 
 function sha256(text: string): string {

@@ -1,4 +1,5 @@
 import { CapstanError } from '../../core/errors.ts';
+import { rememberSuccess } from '../../core/remember.ts';
 import { decodeInventory, encodeInventory, type Inventory } from '../../core/inventory.ts';
 import { FIELD_MANAGER } from '../../core/ownership.ts';
 import type { Cluster, ResourceType } from '../../ports/cluster.ts';
@@ -24,7 +25,6 @@ export function validateApplicationName(name: string): void {
 export class ConfigMapInventoryStore implements InventoryStore {
   readonly #cluster: Cluster;
   readonly #namespace: string;
-  #types: Promise<{ configMap: ResourceType; namespace: ResourceType }> | undefined;
 
   constructor(cluster: Cluster, namespace: string = DEFAULT_INVENTORY_NAMESPACE) {
     this.#cluster = cluster;
@@ -36,16 +36,14 @@ export class ConfigMapInventoryStore implements InventoryStore {
     return `capstan-inventory-${application}`;
   }
 
-  #typesOnce(): Promise<{ configMap: ResourceType; namespace: ResourceType }> {
-    this.#types ??= (async () => {
-      const configMap = await this.#cluster.resourceType('v1', 'ConfigMap');
-      const namespace = await this.#cluster.resourceType('v1', 'Namespace');
-      if (!configMap || !namespace)
-        throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 ConfigMap and Namespace');
-      return { configMap, namespace };
-    })();
-    return this.#types;
-  }
+  /** The served ConfigMap and Namespace types (a failed look-up is asked again next time). */
+  readonly #typesOnce = rememberSuccess(async () => {
+    const configMap = await this.#cluster.resourceType('v1', 'ConfigMap');
+    const namespace = await this.#cluster.resourceType('v1', 'Namespace');
+    if (!configMap || !namespace)
+      throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 ConfigMap and Namespace');
+    return { configMap, namespace };
+  });
 
   async read(application: string): Promise<Inventory | undefined> {
     const { configMap } = await this.#typesOnce();

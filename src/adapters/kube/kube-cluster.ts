@@ -13,7 +13,7 @@ import type {
 } from '../../ports/cluster.ts';
 import { Discovery } from './discovery.ts';
 import { apiError } from './errors.ts';
-import { RestClient, type RestClientOptions } from './rest-client.ts';
+import { RestClient, type Impersonation, type RestClientOptions } from './rest-client.ts';
 
 export interface KubeClusterOptions extends RestClientOptions {
   /** Path of a kubeconfig; default: KUBECONFIG, then ~/.kube/config, then in-cluster. */
@@ -78,10 +78,28 @@ const subjectOf = (type: ResourceType, namespace: string, name: string) =>
 export class KubeCluster implements Cluster {
   readonly client: RestClient;
   readonly #discovery: Discovery;
+  readonly #config: KubeConfig;
 
-  constructor(config: KubeConfig, options: RestClientOptions = {}) {
-    this.client = new RestClient(config, options);
-    this.#discovery = new Discovery(this.client);
+  constructor(
+    config: KubeConfig,
+    options: RestClientOptions = {},
+    shared?: { client: RestClient; discovery: Discovery },
+  ) {
+    this.client = shared?.client ?? new RestClient(config, options);
+    this.#discovery = shared?.discovery ?? new Discovery(this.client);
+    this.#config = config;
+  }
+
+  /**
+   * The same cluster, every request made as `identity` (impersonation): the API server authorizes each
+   * as that user, with its RBAC. Shares the connections and discovery; closing it closes nothing.
+   */
+  impersonating(identity: Impersonation): KubeCluster {
+    return new KubeCluster(
+      this.#config,
+      {},
+      { client: this.client.as(identity), discovery: this.#discovery },
+    );
   }
 
   static fromKubeconfig(options: KubeClusterOptions = {}): KubeCluster {

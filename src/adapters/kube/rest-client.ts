@@ -9,6 +9,19 @@ export interface RestResponse {
   readonly body: unknown;
 }
 
+/** Whom requests are made as (Kubernetes impersonation): the API server authorizes them as this user. */
+export interface Impersonation {
+  /** `system:serviceaccount:<namespace>:<name>` for a ServiceAccount. */
+  readonly user: string;
+  readonly groups?: readonly string[];
+}
+
+/** The connections a client and its impersonating copies share. */
+interface Connections {
+  readonly agent: Agent | HttpAgent;
+  readonly streamAgent: Agent | HttpAgent;
+}
+
 export interface RestClientOptions {
   /** Concurrent connections to the API server. Default 32. */
   readonly maxSockets?: number;
@@ -16,6 +29,8 @@ export interface RestClientOptions {
   readonly timeoutMs?: number;
   /** Largest response body kept. Default 64 MiB. */
   readonly maxResponseBytes?: number;
+  /** Make every request as this identity (the credentials must be allowed to `impersonate` it). */
+  readonly impersonate?: Impersonation;
 }
 
 /**
@@ -29,8 +44,12 @@ export class RestClient {
   readonly #streamAgent: Agent | HttpAgent;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
+  readonly #options: RestClientOptions;
+  /** Whether close() ends the connections (not for a copy made by `as`, which borrows them). */
+  readonly #ownsConnections: boolean;
+  readonly #impersonation: Record<string, string | string[]>;
 
-  constructor(config: KubeConfig, options: RestClientOptions = {}) {
+  constructor(config: KubeConfig, options: RestClientOptions = {}, connections?: Connections) {
     const cluster = config.getCurrentCluster();
     if (!cluster)
       throw new CapstanError(
@@ -39,18 +58,41 @@ export class RestClient {
       );
     this.server = cluster.server.replace(/\/+$/, '');
     this.#config = config;
+    this.#options = options;
+    this.#ownsConnections = connections === undefined;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
-    this.#agent = this.server.startsWith('https:') ? new Agent(agentOptions) : new HttpAgent(agentOptions);
-    this.#streamAgent = this.server.startsWith('https:')
-      ? new Agent({ keepAlive: true })
-      : new HttpAgent({ keepAlive: true });
+    this.#agent =
+      connections?.agent ??
+      (this.server.startsWith('https:') ? new Agent(agentOptions) : new HttpAgent(agentOptions));
+    this.#streamAgent =
+      connections?.streamAgent ??
+      (this.server.startsWith('https:')
+        ? new Agent({ keepAlive: true })
+        : new HttpAgent({ keepAlive: true }));
+    const impersonate = options.impersonate;
+    this.#impersonation = impersonate
+      ? {
+          'impersonate-user': impersonate.user,
+          ...(impersonate.groups?.length ? { 'impersonate-group': [...impersonate.groups] } : {}),
+        }
+      : {};
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#maxBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
   }
 
   close(): void {
+    if (!this.#ownsConnections) return;
     this.#agent.destroy();
     this.#streamAgent.destroy();
+  }
+
+  /** A client over the same connections whose requests are made as `identity`; closing it closes nothing. */
+  as(identity: Impersonation): RestClient {
+    return new RestClient(
+      this.#config,
+      { ...this.#options, impersonate: identity },
+      { agent: this.#agent, streamAgent: this.#streamAgent },
+    );
   }
 
   async call(
@@ -66,7 +108,8 @@ export class RestClient {
   ): Promise<RestResponse> {
     const url = new URL(this.server + path);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    const headers: Record<string, string> = {
+    const headers: Record<string, string | string[]> = {
+      ...this.#impersonation,
       accept: options.accept ?? 'application/json',
       'user-agent': 'capstan',
       ...(payload
@@ -145,7 +188,11 @@ export class RestClient {
     },
   ): Promise<RestResponse> {
     const url = new URL(this.server + path);
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'capstan' };
+    const headers: Record<string, string | string[]> = {
+      ...this.#impersonation,
+      accept: 'application/json',
+      'user-agent': 'capstan',
+    };
     const requestOptions: RequestOptions = {
       method: 'GET',
       headers,

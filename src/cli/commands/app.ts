@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { CapstanError } from '../../core/errors.ts';
 import { parseManifests } from '../../core/manifest.ts';
 import { formatId } from '../../core/resource.ts';
+import { rollbackTarget as resolveRollback } from '../../core/rollback.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
+  requestTime,
   RESOURCES_FINALIZER,
   validateApplication,
   type Application,
@@ -522,12 +524,6 @@ const WORDS: Record<RequestKind, 'sync' | 'refresh' | 'rollback' | 'release-hold
   releaseHold: 'release-hold',
 };
 
-/** The leading number of a request id (`1700000000000` or `1700000000000:3`): when it was made. */
-function requestTime(id: string): number {
-  const match = /^(\d+)/.exec(id);
-  return match?.[1] === undefined ? Number.NaN : Number(match[1]);
-}
-
 export type RequestState =
   | { readonly state: 'pending' }
   | { readonly state: 'deleted' }
@@ -544,7 +540,10 @@ export function requestState(app: Application | undefined, kind: RequestKind, id
   if (handled === undefined) return { state: 'pending' };
   if (handled !== id) {
     // A later request of the same kind (someone else's) was handled: it covers ours.
-    const later = requestTime(handled) > requestTime(id);
+    // Ids that say when they were made (Unix milliseconds or seconds, see requestTime); others cover nothing.
+    const handledAt = requestTime(handled);
+    const askedAt = requestTime(id);
+    const later = handledAt !== undefined && askedAt !== undefined && handledAt > askedAt;
     if (!later) return { state: 'pending' };
   }
   const operation = app.status?.operation;
@@ -561,65 +560,19 @@ export function requestState(app: Application | undefined, kind: RequestKind, id
 }
 
 /**
- * The value of a rollback request's target: the history entry given by id, a revision (a unique prefix of
- * one in the history is expanded; a full SHA is taken as it is), or by default the latest successful
- * entry before the current one whose revision differs from it.
+ * The value of a rollback request's target (core's rollbackTarget, the rule the agent applies too): a
+ * history id, or a full revision; a failing target is refused here, before anything is asked.
  */
 export function rollbackTarget(
   app: Application,
   wanted: string | undefined,
 ): { readonly value: string; readonly entry?: HistoryEntry } {
-  const history = [...(app.status?.history ?? [])].sort((a, b) => a.id - b.id);
-  const name = app.metadata.name;
-  const ids = () =>
-    history
-      .filter((e) => e.result === 'Succeeded')
-      .map((e) => e.id)
-      .join(', ') || 'none';
-  if (wanted === undefined) {
-    const current = history.at(-1);
-    const differs = (e: HistoryEntry) =>
-      current !== undefined &&
-      (e.revision !== current.revision ||
-        (e.digest !== undefined && current.digest !== undefined && e.digest !== current.digest));
-    const entry = history
-      .slice(0, -1)
-      .reverse()
-      .find((e) => e.result === 'Succeeded' && differs(e));
-    if (!entry)
-      throw new CapstanError(
-        'ROLLBACK_NO_TARGET',
-        `application '${name}' has no earlier successful sync to roll back to (capstan app history ${name})`,
-      );
-    return { value: String(entry.id), entry };
+  const target = resolveRollback(app.status?.history ?? [], wanted, { application: app.metadata.name });
+  if (!target.found) {
+    if (target.why === 'usage') throw new UsageError(target.message);
+    throw new CapstanError('ROLLBACK_NO_TARGET', target.message);
   }
-  const byId = /^\d+$/.test(wanted) ? history.find((e) => e.id === Number(wanted)) : undefined;
-  if (byId) {
-    if (byId.result !== 'Succeeded')
-      throw new CapstanError(
-        'ROLLBACK_NO_TARGET',
-        `history entry ${wanted} of application '${name}' failed; roll back to a successful one: ${ids()}`,
-      );
-    return { value: String(byId.id), entry: byId };
-  }
-  if (/^\d{1,6}$/.test(wanted))
-    throw new CapstanError(
-      'ROLLBACK_NO_TARGET',
-      `application '${name}' has no history entry ${wanted}; successful ones: ${ids()}`,
-    );
-  const revision = wanted.toLowerCase();
-  if (!/^[0-9a-f]{7,40}$/.test(revision))
-    throw new UsageError(`rollback takes a history ID or a commit SHA (7 to 40 hex digits), not '${wanted}'`);
-  const matches = [...new Set(history.filter((e) => e.revision.startsWith(revision)).map((e) => e.revision))];
-  if (matches.length > 1)
-    throw new UsageError(`'${wanted}' matches several revisions in the history: ${matches.join(', ')}`);
-  const [match] = matches;
-  if (match !== undefined) return { value: match };
-  if (revision.length === 40) return { value: revision };
-  throw new CapstanError(
-    'ROLLBACK_NO_TARGET',
-    `no revision in the history of application '${name}' starts with '${wanted}'; give the full 40-hex SHA`,
-  );
+  return target.entry ? { value: String(target.entry.id), entry: target.entry } : { value: target.revision };
 }
 
 async function request(ctx: Context, kind: RequestKind): Promise<number> {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { applicationOwner } from '../../contracts/application.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId, type KubeObject } from '../../core/resource.ts';
 import type { RendererType } from '../../ports/renderer.ts';
@@ -34,7 +35,8 @@ Rendering:
 `;
 
 const TARGET_HELP = `Target:
-  --app NAME               application name: whose inventory and ownership marks (required)
+  --app NAME               application name: whose inventory and ownership marks (required);
+                           NAMESPACE/NAME acts as that Application does (the agent's marks and inventory)
   --namespace NS           namespace for objects that name none (default: default)
   --kubeconfig PATH        default: KUBECONFIG, then ~/.kube/config
   --context NAME           kubeconfig context
@@ -267,7 +269,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     }
     if (!connection || application === undefined) return EXIT.usage;
     const options = {
-      application,
+      ...ownerOptions(application),
       namespace,
       ...(desired.revision === undefined ? {} : { revision: desired.revision }),
       prune: values.prune === true,
@@ -288,6 +290,23 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     connection?.close();
   }
 }
+
+/**
+ * Whose objects a push manages: `NAMESPACE/NAME` is an Application's owner (the agent's marks and
+ * inventory, so a push and the agent agree); a plain name is an owner of its own.
+ */
+function ownerOptions(app: string): { application: string } | ReturnType<typeof applicationOwner> {
+  const slash = app.indexOf('/');
+  if (slash < 0) return { application: app };
+  const namespace = app.slice(0, slash);
+  const name = app.slice(slash + 1);
+  if (!DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(name))
+    throw new UsageError(`--app '${app}' is not NAMESPACE/NAME of an Application`);
+  return applicationOwner(namespace, name);
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 async function diff(
   objects: Parameters<typeof planSync>[0],

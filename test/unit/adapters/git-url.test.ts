@@ -35,6 +35,9 @@ describe('parseRepoUrl', () => {
       'https://github.com/org/repo.git',
       'https://GitHub.com/org/repo.git/',
       'HTTPS://github.com:443/org/repo',
+      // Repeated slashes are one (the rule of core/repo-url.ts, which webhooks match with; this adapter
+      // kept them, so one repository had two caches and a webhook matched a URL the cache did not).
+      'https://github.com//org//repo.git/',
     ].map((raw) => parseRepoUrl(raw));
     for (const repo of same) {
       assert.equal(repo.normalised, 'https://github.com/org/repo');
@@ -46,6 +49,7 @@ describe('parseRepoUrl', () => {
       'ssh://git@github.com/org/repo',
     );
     assert.equal(parseRepoUrl('ssh://git@host:2222/x/').normalised, 'ssh://git@host:2222/x');
+    assert.equal(parseRepoUrl('git@host:org//repo.git').normalised, 'ssh://git@host/org/repo');
     assert.notEqual(parseRepoUrl('https://github.com/org/Repo').cacheKey, same[0]?.cacheKey);
   });
 

@@ -277,7 +277,7 @@ describe('benchmark report', () => {
     const scale = renderMarkdown({ ...doc, scenarios: ['c', 'e', 'f'] }, []);
     assert.match(
       scale,
-      /^Scale: 50 applications × 10 objects .*; polling interval of the scale scenarios 20 s; concurrency 8\.$/m,
+      /^Scale: 50 applications × 10 objects .*; polling interval of the scale scenarios 20 s; concurrency 8 for every system\.$/m,
     );
     assert.doesNotMatch(scale, /latency scenarios|steady-state window/);
   });
@@ -375,6 +375,7 @@ describe('benchmark report', () => {
       systems: { Capstan: '', Flux: '' },
       scenarios: ['c', 'e', 'f'],
       done: ['r1/Capstan/scale'],
+      peersByScale: true,
     };
     const now = {
       config,
@@ -393,6 +394,8 @@ describe('benchmark report', () => {
     );
     assert.match(resumeMismatch(previous, { ...now, scenarios: ['c'] }) ?? '', /other scenarios \(c,e,f\)/);
     assert.match(resumeMismatch({ config }, now) ?? '', /before results could be resumed/);
+    const { peersByScale: _byScale, ...before } = previous;
+    assert.match(resumeMismatch(before, now) ?? '', /before the peers had their maintainers' settings/);
     assert.match(
       resumeMismatch(previous, { ...now, machine: '2 × Intel Xeon, 24 GiB' }) ?? '',
       /another machine \(2 × AMD EPYC, 24 GiB; this one is 2 × Intel Xeon, 24 GiB\)/,

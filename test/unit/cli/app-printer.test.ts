@@ -406,36 +406,67 @@ describe('requestState', () => {
   const op = (phase: 'Running' | 'Succeeded' | 'Failed') => ({ ...OPERATION, phase });
 
   it('is pending until the agent records the request id and the operation finished', () => {
-    assert.deepEqual(requestState(sample(), 'sync', '200'), { state: 'pending' });
-    assert.deepEqual(requestState(handled('sync', '100', op('Succeeded')), 'sync', '200'), {
+    assert.deepEqual(requestState(sample(), 'sync', '1700000000200'), { state: 'pending' });
+    assert.deepEqual(
+      requestState(handled('sync', '1700000000100', op('Succeeded')), 'sync', '1700000000200'),
+      {
+        state: 'pending',
+      },
+    );
+    assert.deepEqual(requestState(handled('sync', '1700000000200', op('Running')), 'sync', '1700000000200'), {
       state: 'pending',
     });
-    assert.deepEqual(requestState(handled('sync', '200', op('Running')), 'sync', '200'), {
-      state: 'pending',
-    });
-    assert.deepEqual(requestState(handled('sync', '200', op('Succeeded')), 'sync', '200'), {
-      state: 'done',
-      phase: 'Succeeded',
-    });
-    assert.deepEqual(requestState(handled('sync', '200', op('Failed')), 'sync', '200'), {
+    assert.deepEqual(
+      requestState(handled('sync', '1700000000200', op('Succeeded')), 'sync', '1700000000200'),
+      {
+        state: 'done',
+        phase: 'Succeeded',
+      },
+    );
+    assert.deepEqual(requestState(handled('sync', '1700000000200', op('Failed')), 'sync', '1700000000200'), {
       state: 'done',
       phase: 'Failed',
     });
-    assert.deepEqual(requestState(undefined, 'sync', '200'), { state: 'deleted' });
+    assert.deepEqual(requestState(undefined, 'sync', '1700000000200'), { state: 'deleted' });
   });
 
   it('takes a later request of the same kind as covering ours', () => {
-    assert.deepEqual(requestState(handled('sync', '300', op('Succeeded')), 'sync', '200'), {
+    assert.deepEqual(
+      requestState(handled('sync', '1700000000300', op('Succeeded')), 'sync', '1700000000200'),
+      {
+        state: 'done',
+        phase: 'Succeeded',
+        superseded: '1700000000300',
+      },
+    );
+  });
+
+  it('reads request ids in Unix seconds and milliseconds alike (one requestTime with the agent)', () => {
+    // kubectl annotate …="$(date +%s)" writes seconds: a later one covers a request made in milliseconds.
+    assert.deepEqual(requestState(handled('sync', '1700000001', op('Succeeded')), 'sync', '1700000000200'), {
       state: 'done',
       phase: 'Succeeded',
-      superseded: '300',
+      superseded: '1700000001',
+    });
+    assert.deepEqual(requestState(handled('sync', '1699999999', op('Succeeded')), 'sync', '1700000000200'), {
+      state: 'pending',
+    });
+    // An id that says nothing of its time covers nothing.
+    assert.deepEqual(requestState(handled('sync', 'manual', op('Succeeded')), 'sync', '1700000000200'), {
+      state: 'pending',
     });
   });
 
   it('finishes a refresh once handled, unless a refresh operation still runs', () => {
-    assert.deepEqual(requestState(handled('refresh', '200'), 'refresh', '200'), { state: 'done' });
+    assert.deepEqual(requestState(handled('refresh', '1700000000200'), 'refresh', '1700000000200'), {
+      state: 'done',
+    });
     assert.deepEqual(
-      requestState(handled('refresh', '200', { ...op('Running'), type: 'refresh' }), 'refresh', '200'),
+      requestState(
+        handled('refresh', '1700000000200', { ...op('Running'), type: 'refresh' }),
+        'refresh',
+        '1700000000200',
+      ),
       { state: 'pending' },
     );
   });

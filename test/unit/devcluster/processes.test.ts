@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { isRunning, startProcess, stopProcess } from '../../../src/devcluster/processes.ts';
+import { spawn } from 'node:child_process';
+import { isRunning, pidAlive, startProcess, stopProcess } from '../../../src/devcluster/processes.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
 
 describe('managed processes', async () => {
@@ -43,5 +44,27 @@ describe('managed processes', async () => {
   it('does not take a reused pid for the recorded program', () => {
     assert.equal(isRunning({ pid: process.pid, binary: '/no/such/binary' }), false);
     assert.equal(isRunning({ pid: 2 ** 22 + 7, binary: '/bin/sh' }), false);
+  });
+
+  it('pidAlive: a running process is alive, an unreaped (zombie) one and an unknown pid are not', async () => {
+    // The shell starts a short child, then becomes a program that never reaps it: a zombie once it exits.
+    const parent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    after(() => parent.kill('SIGKILL'));
+    const pid = await new Promise<number>((resolve) =>
+      parent.stdout.once('data', (b: Buffer) => {
+        resolve(Number(b.toString().trim()));
+      }),
+    );
+    assert.equal(pidAlive(process.pid), true);
+    assert.equal(pidAlive(parent.pid ?? 0), true);
+    // Before the zombie rule was shared, the lock file's copy counted it alive (it only sent signal 0).
+    await eventually(() => !pidAlive(pid), { what: 'the exited child seen as gone', timeoutMs: 10_000 });
+    assert.doesNotThrow(
+      () => process.kill(pid, 0),
+      'the zombie still exists: signal 0 alone would say alive',
+    );
+    assert.equal(pidAlive(2 ** 22 + 1), false);
   });
 });

@@ -1,0 +1,103 @@
+import {
+  appendHistory,
+  REQUEST_ANNOTATIONS,
+  type ApplicationStatus,
+  type RequestKind,
+} from '../contracts/application.ts';
+import { canonicalJson } from '../core/digest.ts';
+import type { Health } from '../core/health.ts';
+import type { Operation, PendingRequests, RollbackHold, SyncJudgement } from '../core/reconcile-decision.ts';
+import type { KubeObject } from '../core/resource.ts';
+import { summarise, type SyncResult } from '../core/sync-result.ts';
+import type { SourceTree } from '../ports/source.ts';
+import type { ResourceHealth } from './live-health.ts';
+
+/** The status an Application has now (empty when it has none yet). */
+export function statusOf(object: KubeObject): ApplicationStatus {
+  return object['status'] ?? {};
+}
+
+/** Requests (annotations) whose id differs from the last one handled. */
+export function pendingRequests(object: KubeObject): PendingRequests {
+  const annotations = object.metadata.annotations ?? {};
+  const handled = statusOf(object).handledRequests ?? {};
+  const pending: Partial<Record<RequestKind, string>> = {};
+  for (const [kind, annotation] of Object.entries(REQUEST_ANNOTATIONS) as [RequestKind, string][]) {
+    const value = annotations[annotation];
+    if (value !== undefined && value !== '' && value !== handled[kind]) pending[kind] = value;
+  }
+  return pending;
+}
+
+export interface ReconciledStatusInput {
+  readonly status: ApplicationStatus;
+  readonly requests: PendingRequests;
+  readonly tree: SourceTree;
+  readonly result: SyncResult | undefined;
+  readonly judgement: SyncJudgement;
+  readonly operation: Operation | undefined;
+  readonly hold: RollbackHold | undefined;
+  readonly healths: readonly ResourceHealth[];
+  readonly health: Health;
+}
+
+/**
+ * The status fields after a reconcile, as a merge patch (`hold: null` removes a released hold): the
+ * sync status and revision, health, resources, handled requests, and — only for a sync that did
+ * something (or failed, or moved to a new commit) — the operation and a history entry.
+ */
+export function reconciledStatus(input: ReconciledStatusInput): Record<string, unknown> {
+  const { status, tree, result, judgement } = input;
+  const syncStatus = judgement.synced ? 'Synced' : 'OutOfSync';
+  const revision = tree.revision.sha;
+  return {
+    sync: { status: syncStatus, revision, digest: result?.digest ?? status.sync?.digest ?? '' },
+    health: {
+      status: input.health.status,
+      ...(input.health.message ? { message: input.health.message } : {}),
+    },
+    resources: input.healths.map((h) => ({
+      ...h.id,
+      ...(h.version ? { version: h.version } : {}),
+      syncStatus,
+      health: { status: h.status, ...(h.message ? { message: h.message } : {}) },
+    })),
+    handledRequests: { ...status.handledRequests, ...input.requests },
+    hold: input.hold ?? null,
+    ...(result && judgement.recordHistory
+      ? {
+          operation: {
+            phase: result.phase,
+            type: input.operation ?? 'sync',
+            revision,
+            startedAt: result.startedAt,
+            finishedAt: result.finishedAt,
+            message: result.message.slice(0, 4000),
+          },
+          history: appendHistory(status.history, {
+            revision,
+            digest: result.digest,
+            author: tree.commit.author,
+            message: tree.commit.subject,
+            startedAt: result.startedAt,
+            finishedAt: result.finishedAt,
+            result: result.phase,
+            summary: summarise(result.entries).slice(0, 4000),
+          }),
+        }
+      : {}),
+  };
+}
+
+/** Whether a merge patch would leave the status as it is (`null` removes a field). */
+export function statusUnchanged(
+  status: Record<string, unknown> | undefined,
+  patch: Record<string, unknown>,
+): boolean {
+  for (const [key, value] of Object.entries(patch)) {
+    const current = status?.[key];
+    if (value === null ? current !== undefined : canonicalJson(current) !== canonicalJson(value))
+      return false;
+  }
+  return true;
+}

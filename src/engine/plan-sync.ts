@@ -1,0 +1,99 @@
+import { leftBehind, type Inventory } from '../core/inventory.ts';
+import { orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
+import type { ResourceId } from '../core/resource.ts';
+import { keyOf } from '../core/resource.ts';
+import type { RenderedObject } from '../ports/renderer.ts';
+import { ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
+import { readOwnInventory } from './inventory.ts';
+import { planChanges, type Plan } from './plan.ts';
+import { prepare, type PreparedObject } from './prepare.ts';
+import { enforceAdoption, enforceObjects } from './project-check.ts';
+
+export interface SyncPlan {
+  readonly prepared: readonly PreparedObject[];
+  readonly byKey: ReadonlyMap<string, PreparedObject>;
+  readonly order: SyncOrder;
+  /** Objects that are not hooks, in apply order: the application's resources. */
+  readonly regular: readonly OrderedObject[];
+  readonly plan: Plan;
+  readonly previous: Inventory | undefined;
+  /** Resources of the previous inventory that left the desired state. */
+  readonly candidates: readonly ResourceId[];
+  /** Namespaces to create first (the CreateNamespace option): named by objects, absent from the cluster and the set. */
+  readonly missingNamespaces: readonly string[];
+  /** The legacy owner name `previous` was taken over from (the first sync after an upgrade). */
+  readonly migratedFrom?: string;
+}
+
+/** Prepares and plans a sync without changing anything: the basis of `sync` and of `diff`. */
+export async function planSync(
+  rendered: readonly RenderedObject[],
+  options: SyncOptions,
+  deps: SyncDeps,
+): Promise<SyncPlan> {
+  const step = (message: string) => deps.progress?.({ type: 'step', message });
+  step(`preparing ${rendered.length} object(s)`);
+  const prepared = await prepare(rendered, {
+    owner: ownerIdentity(options),
+    namespace: options.namespace,
+    cluster: deps.cluster,
+  });
+  // The whole render against the project, before anything is dry-run or applied.
+  if (options.project)
+    enforceObjects(
+      prepared.map((p) => p.id),
+      options.project,
+    );
+  const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
+  const order = orderForSync(prepared.map((p) => p.object));
+  const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
+  const missingNamespaces = options.createNamespace === true ? await namespacesToCreate(prepared, deps) : [];
+  step(`planning: server-side dry run of ${regular.length} object(s)`);
+  const plan = await planChanges(
+    regular.map((o) => byKey.get(keyOf(o.id))).filter((p): p is PreparedObject => p !== undefined),
+    {
+      cluster: deps.cluster,
+      forceConflicts: options.forceConflicts === true,
+      adopt: options.adopt === true,
+      replace: options.replace === true,
+      concurrency: options.concurrency ?? 8,
+      owner: ownerIdentity(options),
+      createdNamespaces: missingNamespaces,
+    },
+  );
+  // Objects that exist and that Capstan did not create are adopted only where the project allows it.
+  if (options.project) enforceAdoption(plan.unowned, options.project);
+  const { inventory: previous, migratedFrom } = await readOwnInventory(
+    ownerIdentity(options),
+    deps.inventory,
+  );
+  return {
+    prepared,
+    byKey,
+    order,
+    regular,
+    plan,
+    previous,
+    candidates: leftBehind(
+      previous,
+      regular.map((o) => o.id),
+    ),
+    missingNamespaces,
+    ...(migratedFrom === undefined ? {} : { migratedFrom }),
+  };
+}
+
+/** Namespaces that objects name, which neither exist in the cluster nor are part of the desired state. */
+async function namespacesToCreate(prepared: readonly PreparedObject[], deps: SyncDeps): Promise<string[]> {
+  const inSet = new Set(
+    prepared.filter((p) => p.id.group === '' && p.id.kind === 'Namespace').map((p) => p.id.name),
+  );
+  const wanted = [
+    ...new Set(prepared.map((p) => p.id.namespace).filter((ns) => ns !== '' && !inSet.has(ns))),
+  ].sort();
+  const nsType = await deps.cluster.resourceType('v1', 'Namespace');
+  if (!nsType) return [];
+  const missing: string[] = [];
+  for (const name of wanted) if (!(await deps.cluster.get(nsType, '', name))) missing.push(name);
+  return missing;
+}
