@@ -12,7 +12,7 @@ import {
   type ResourceStatus,
 } from '../contracts/application.ts';
 import { table } from './output.ts';
-import { colourDiff } from './sync-printer.ts';
+import { colourDiff, type PrintStyle } from './sync-printer.ts';
 
 const NONE = '-';
 
@@ -391,8 +391,8 @@ export function hasDifferences(diff: DiffInput): boolean {
 }
 
 /** The diff as `capstan diff` prints it: unified diffs, then a RESOURCE/CHANGE summary. */
-export function diffText(diff: DiffInput, colour: boolean): string {
-  const parts = diff.changes.map((c) => colourDiff(c.unified, colour));
+export function diffText(diff: DiffInput, style: PrintStyle = {}): string {
+  const parts = diff.changes.map((c) => colourDiff(c.unified, style));
   for (const ns of diff.namespacesToCreate)
     parts.push(`Namespace/${ns}: would be created (CreateNamespace)\n`);
   for (const id of diff.leftBehind)

@@ -1,4 +1,4 @@
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import { agent } from './commands/agent.ts';
 import { app } from './commands/app.ts';
 import { cluster } from './commands/cluster.ts';
@@ -32,7 +32,7 @@ Run 'capstan <command> --help' for a command's options.
 Exit codes: 0 success, 1 differences found, 2 usage error, 3 missing prerequisite, 4 failure.
 `;
 
-const PREREQUISITE_CODES = new Set(['GO_TOOLCHAIN_MISSING', 'BINARIES_MISSING', 'EXEC_NOT_FOUND']);
+const PREREQUISITE_CODES = new Set<ErrorCode>(['GO_TOOLCHAIN_MISSING', 'BINARIES_MISSING', 'EXEC_NOT_FOUND']);
 
 /** Runs the CLI and returns the exit code. Errors become one clear line on stderr. */
 export async function main(argv: readonly string[]): Promise<number> {

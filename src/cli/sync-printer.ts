@@ -5,8 +5,13 @@ import { table } from './output.ts';
 const COLOURS = { red: 31, green: 32, yellow: 33, cyan: 36, grey: 90 } as const;
 type Colour = keyof typeof COLOURS;
 
-export function paint(enabled: boolean, colour: Colour, text: string): string {
-  return enabled ? `\u001b[${COLOURS[colour]}m${text}\u001b[0m` : text;
+/** How a printer writes: in colour (ANSI, for a terminal) or plain. Default: plain. */
+export interface PrintStyle {
+  readonly colour?: boolean;
+}
+
+export function paint(text: string, colour: Colour, style: PrintStyle): string {
+  return style.colour === true ? `\u001b[${COLOURS[colour]}m${text}\u001b[0m` : text;
 }
 
 const ACTION_COLOUR: Record<SyncEntry['action'], Colour> = {
@@ -19,15 +24,15 @@ const ACTION_COLOUR: Record<SyncEntry['action'], Colour> = {
 };
 
 /** One progress line per resource, as the sync goes: `configured  Deployment/web/api  changed spec.replicas`. */
-export function progressLine(entry: SyncEntry, colour: boolean): string {
+export function progressLine(entry: SyncEntry, style: PrintStyle = {}): string {
   const action = (entry.dryRun === true ? `${entry.action} (dry run)` : entry.action).padEnd(11);
   const hook = entry.hook ? ` [${entry.hook} hook]` : '';
   const message = entry.message ? `  ${entry.message}` : '';
-  return `  ${paint(colour, ACTION_COLOUR[entry.action], action)} ${formatId(entry.id)}${hook}${message}`;
+  return `  ${paint(action, ACTION_COLOUR[entry.action], style)} ${formatId(entry.id)}${hook}${message}`;
 }
 
 /** The summary table printed at the end of a sync. */
-export function resultTable(result: SyncResult, colour: boolean): string {
+export function resultTable(result: SyncResult, style: PrintStyle = {}): string {
   const rows = result.entries.map((e) => [
     formatId(e.id),
     e.action + (e.hook ? ` (${e.hook})` : ''),
@@ -40,26 +45,26 @@ export function resultTable(result: SyncResult, colour: boolean): string {
   const verdict =
     result.phase === 'Succeeded'
       ? paint(
-          colour,
-          'green',
           `${result.dryRun ? 'Dry run of' : 'Synced'} application '${result.application}'`,
+          'green',
+          style,
         )
-      : paint(colour, 'red', `Sync of application '${result.application}' failed`);
+      : paint(`Sync of application '${result.application}' failed`, 'red', style);
   const revision = result.revision ? ` at ${result.revision.slice(0, 12)}` : '';
   const seconds = ((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1);
   return `${head}${verdict}${revision}: ${result.message} (${seconds} s)\n`;
 }
 
 /** Colours a unified diff for a terminal: additions green, removals red, hunks cyan. */
-export function colourDiff(unified: string, colour: boolean): string {
-  if (!colour) return unified;
+export function colourDiff(unified: string, style: PrintStyle = {}): string {
+  if (style.colour !== true) return unified;
   return unified
     .split('\n')
     .map((line) => {
-      if (line.startsWith('+++') || line.startsWith('---')) return paint(true, 'grey', line);
-      if (line.startsWith('+')) return paint(true, 'green', line);
-      if (line.startsWith('-')) return paint(true, 'red', line);
-      if (line.startsWith('@@')) return paint(true, 'cyan', line);
+      if (line.startsWith('+++') || line.startsWith('---')) return paint(line, 'grey', style);
+      if (line.startsWith('+')) return paint(line, 'green', style);
+      if (line.startsWith('-')) return paint(line, 'red', style);
+      if (line.startsWith('@@')) return paint(line, 'cyan', style);
       return line;
     })
     .join('\n');

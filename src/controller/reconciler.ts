@@ -18,13 +18,14 @@ import {
 } from '../contracts/project.ts';
 import { aggregateHealth, setCondition, type Condition } from '../core/conditions.ts';
 import { checkApplication, destinationFor } from '../core/policy.ts';
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
 import { hookOf } from '../core/ordering.ts';
 import {
   decideSync,
   decideTarget,
   judgeSync,
+  resolutionNotBefore,
   syncEvent,
   watchesVouch,
   type CleanRecord,
@@ -109,7 +110,7 @@ const SHARED_RESOLUTION_MAX_AGE_MS = 5_000;
 /** A type no watch covers. */
 const UNSERVED: ResourceType = { group: '', version: '', kind: '', plural: '', namespaced: false };
 /** Git errors that may mean the credentials changed (some servers answer "not found" to a stranger). */
-const REFUSED_CREDENTIALS = new Set([
+const REFUSED_CREDENTIALS = new Set<ErrorCode>([
   'SOURCE_AUTH_FAILED',
   'SOURCE_REPO_NOT_FOUND',
   'SOURCE_HOST_KEY_UNKNOWN',
@@ -397,8 +398,13 @@ export class ApplicationReconciler {
       nowMs - memo.at < spec.intervalMs / 2
     )
       return { source, fetch, latest: memo.revision, nowMs };
-    const times = Object.values(requests).map((r) => requestTime(r) ?? nowMs);
-    const notBefore = times.length > 0 ? Math.max(...times) : nowMs - SHARED_RESOLUTION_MAX_AGE_MS;
+    const created = Date.parse(object.metadata.creationTimestamp ?? '');
+    const notBefore = resolutionNotBefore({
+      nowMs,
+      maxAgeMs: SHARED_RESOLUTION_MAX_AGE_MS,
+      requestTimes: Object.values(requests).map((r) => requestTime(r)),
+      createdMs: Number.isFinite(created) ? created : undefined,
+    });
     const latest = await this.#resolveShared(
       `${spec.source.repoURL}\u0000${spec.source.targetRevision}\u0000${object.metadata.namespace ?? 'default'}/${spec.source.secretRef?.name ?? ''}`,
       notBefore,

@@ -8,19 +8,169 @@ export interface ErrorDetails {
   /** True when the same call may succeed later (transient); false when a new input is needed. */
   readonly retryable?: boolean;
   readonly cause?: unknown;
+  /**
+   * What went wrong without naming the subject, for a line that names it already (a sync entry of that
+   * resource). Default: the message.
+   */
+  readonly detail?: string;
 }
 
+/**
+ * Every error code Capstan uses, by area: stable names that scripts, conditions (as reasons), the API
+ * and tests rely on. A code that is not listed here does not compile.
+ */
+export const ERROR_CODES = [
+  // Applications and their requests
+  'APPLICATION_CRD_MISSING',
+  'APPLICATION_DIFF_FAILED',
+  'APPLICATION_DIFF_REMOTE',
+  'APPLICATION_INVALID',
+  'APPLICATION_NOT_FOUND',
+  'INVALID_APPLICATION_NAME',
+  'INVALID_DURATION',
+  'ROLLBACK_NO_TARGET',
+  'DELETE_PRUNE_FAILED',
+
+  // The agent
+  'AGENT_CRD_MISSING',
+  'WATCH_HANDLER_FAILED',
+
+  // Destination clusters
+  'CLUSTER_EXISTS',
+  'CLUSTER_IN_USE',
+  'CLUSTER_KUBECONFIG_INVALID',
+  'CLUSTER_NOT_FOUND',
+  'CLUSTER_SECRET_DUPLICATE',
+  'CLUSTER_SECRET_INVALID',
+  'CLUSTER_USERS_UNKNOWN',
+  'DESTINATION_CLOSED',
+  'DESTINATION_UNKNOWN',
+  'KUBECONFIG_INVALID',
+
+  // The Kubernetes API
+  'KUBE_BAD_REQUEST',
+  'KUBE_BAD_RESPONSE',
+  'KUBE_CONFLICT',
+  'KUBE_DISCOVERY',
+  'KUBE_ERROR',
+  'KUBE_FORBIDDEN',
+  'KUBE_IMMUTABLE',
+  'KUBE_INVALID',
+  'KUBE_NOT_FOUND',
+  'KUBE_RESPONSE_TOO_LARGE',
+  'KUBE_UNAVAILABLE',
+  'KUBE_UNKNOWN_KIND',
+
+  // The source (git)
+  'SOURCE_AUTH_FAILED',
+  'SOURCE_BAD_CREDENTIALS',
+  'SOURCE_BAD_REVISION',
+  'SOURCE_BAD_URL',
+  'SOURCE_CACHE_FAILED',
+  'SOURCE_CANCELLED',
+  'SOURCE_GIT_FAILED',
+  'SOURCE_GIT_UNAVAILABLE',
+  'SOURCE_HOST_KEY_UNKNOWN',
+  'SOURCE_OUTPUT_TOO_LARGE',
+  'SOURCE_REF_NOT_FOUND',
+  'SOURCE_REPO_NOT_FOUND',
+  'SOURCE_SECRET_NOT_FOUND',
+  'SOURCE_TIMEOUT',
+  'SOURCE_UNREACHABLE',
+
+  // Rendering and manifests
+  'INVALID_HOOK',
+  'INVALID_SYNC_WAVE',
+  'RENDER_CANCELLED',
+  'RENDER_HELM_DEPENDENCIES',
+  'RENDER_NOT_FOUND',
+  'RENDER_OUTPUT_TOO_LARGE',
+  'RENDER_PARSE',
+  'RENDER_PATH_ESCAPE',
+  'RENDER_REMOTE_BASE',
+  'RENDER_TIMEOUT',
+  'RENDER_TOOL_FAILED',
+  'RENDER_TOO_LARGE',
+  'RENDER_TOO_MANY_OBJECTS',
+
+  // Sync
+  'INVENTORY_DAMAGED',
+  'PLAN_INVALID',
+  'SYNC_CANCELLED',
+  'SYNC_EMPTY_RENDER',
+  'SYNC_TIMEOUT',
+
+  // The local dev cluster, demo and tools
+  'BINARIES_BUILD_FAILED',
+  'BINARIES_MISSING',
+  'GO_TOOLCHAIN_MISSING',
+  'DEMO_DISCOVERY',
+  'DEMO_TIMEOUT',
+  'DEVCLUSTER_ALREADY_RUNNING',
+  'DEVCLUSTER_BAD_NAME',
+  'DEVCLUSTER_BAD_NODES',
+  'DEVCLUSTER_BOOTSTRAP',
+  'DEVCLUSTER_BUSY',
+  'DEVCLUSTER_COMPONENT_EXITED',
+  'DEVCLUSTER_KWOK_STAGES',
+  'DEVCLUSTER_PORT_IN_USE',
+  'DEVCLUSTER_STATE',
+  'DEVCLUSTER_TIMEOUT',
+  'DEVCLUSTER_TOKEN',
+  'EXEC_FAILED',
+  'EXEC_NOT_FOUND',
+  'EXEC_TIMEOUT',
+  'GITSERVER_BAD_NAME',
+  'GITSERVER_BAD_PATH',
+
+  // Projects (the tenancy issue)
+  'IMPERSONATION_UNAVAILABLE',
+  'INVENTORY_OWNER_MISMATCH',
+  'POLICY_VIOLATION',
+  'PROJECT_INVALID',
+  'PROJECT_NOT_FOUND',
+  // The API server (capstan server), its store, and its client in the CLI
+  'CURSOR_EXPIRED',
+  'CURSOR_INVALID',
+  'CURSOR_MISMATCH',
+  'KUBE_TYPE_MISSING',
+  'LABEL_SELECTOR_INVALID',
+  'LOGIN_FAILED',
+  'LOGIN_FILE_INVALID',
+  'SERVER_CONFLICT',
+  'SERVER_FAILED',
+  'SERVER_FORBIDDEN',
+  'SERVER_REFUSED',
+  'SERVER_UNAUTHENTICATED',
+  'SERVER_UNREACHABLE',
+  'STORE_CORRUPT',
+  'STORE_SCHEMA_NEWER',
+  'STORE_UNAVAILABLE',
+  'TOKEN_TTL_INVALID',
+  // The command line
+  'USAGE',
+  // Benchmarks (bench/)
+  'PEERS_EXITED',
+  'PEERS_NO_CRDS',
+  'PEERS_NOT_READY',
+  'PEERS_BAD_PATH',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export class CapstanError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly subject: string | undefined;
   readonly retryable: boolean;
+  /** What went wrong without naming the subject (see ErrorDetails.detail). */
+  readonly detail: string;
 
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'CapstanError';
     this.code = code;
     this.subject = details.subject;
     this.retryable = details.retryable ?? false;
+    this.detail = details.detail ?? message;
   }
 }
 
@@ -28,4 +178,19 @@ export class CapstanError extends Error {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** A failure as a sync entry or a status records it: what went wrong, its code, whether a retry can help. */
+export interface Failure {
+  /** What went wrong, without naming the resource the record is about (CapstanError.detail). */
+  readonly message: string;
+  readonly code?: ErrorCode;
+  readonly retryable?: boolean;
+}
+
+/** The failure of anything thrown: a CapstanError's detail, code and retryability; else its message. */
+export function failureOf(error: unknown): Failure {
+  if (error instanceof CapstanError)
+    return { message: error.detail, code: error.code, retryable: error.retryable };
+  return { message: messageOf(error) };
 }

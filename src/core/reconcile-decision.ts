@@ -93,6 +93,26 @@ export function decideTarget(input: TargetInput): TargetDecision {
   };
 }
 
+/**
+ * The oldest start a shared git resolution may have to be re-used (milliseconds since the epoch). A
+ * poll accepts one up to `maxAgeMs` old; a request, one that started after it was made (`requestTimes`,
+ * or now for a request id that says no time); an Application, never one that started before it was
+ * created — its author pushed, then created it: an older resolution may not know that commit.
+ */
+export function resolutionNotBefore(input: {
+  readonly nowMs: number;
+  readonly maxAgeMs: number;
+  /** When each pending request was made (undefined: its id says no time). */
+  readonly requestTimes: readonly (number | undefined)[];
+  /** When the Application was created (undefined: not known). */
+  readonly createdMs: number | undefined;
+}): number {
+  const { nowMs } = input;
+  const times = input.requestTimes.map((t) => t ?? nowMs);
+  const base = times.length > 0 ? Math.max(...times) : nowMs - input.maxAgeMs;
+  return input.createdMs === undefined ? base : Math.max(base, input.createdMs);
+}
+
 /** What one Application was found in sync with, the last time it was (see `watchesVouch`). */
 export interface CleanRecord {
   readonly generation: number | undefined;

@@ -1,4 +1,5 @@
 import type { ConditionInput } from './conditions.ts';
+import type { ErrorCode } from './errors.ts';
 import type { Health } from './health.ts';
 
 /**
@@ -22,7 +23,7 @@ export type ReconcileState =
       readonly health: Health;
     }
   /** A terminal error: a new commit or spec is needed. */
-  | { readonly kind: 'Stalled'; readonly code: string; readonly message: string }
+  | { readonly kind: 'Stalled'; readonly code: ErrorCode; readonly message: string }
   /** A transient error: the queue retries with backoff. */
   | { readonly kind: 'Retrying'; readonly message: string };
 
@@ -120,7 +121,7 @@ function readyCondition(state: Extract<ReconcileState, { kind: 'Reconciled' }>):
 }
 
 /** A condition reason from an error code: SOURCE_AUTH_FAILED → SourceAuthFailed. */
-export function reasonOf(code: string): string {
+export function reasonOf(code: ErrorCode): string {
   return code
     .toLowerCase()
     .split('_')

@@ -66,7 +66,3 @@ export function parseKey(key: string): ResourceId {
   const [group = '', kind = '', namespace = '', name = ''] = key.split('/');
   return { group, kind, namespace, name };
 }
-
-export function sameId(a: ResourceId, b: ResourceId): boolean {
-  return a.group === b.group && a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
-}

@@ -1,3 +1,4 @@
+import type { ErrorCode } from './errors.ts';
 import type { Health } from './health.ts';
 import type { KubeObject, ResourceId } from './resource.ts';
 
@@ -37,6 +38,10 @@ export interface SyncEntry {
   readonly dryRun?: boolean;
   /** True for an object that left the desired state and stays because prune is off: out of sync. */
   readonly prunePending?: boolean;
+  /** For a failed entry: the error's stable code, when it had one. */
+  readonly code?: ErrorCode;
+  /** For a failed entry: whether the same sync may succeed later (transient), when known. */
+  readonly retryable?: boolean;
 }
 
 export type HookPhase = 'PreSync' | 'Sync' | 'PostSync' | 'SyncFail';

@@ -128,6 +128,11 @@ export class GitServer {
     this.#hanging = true;
   }
 
+  /** Requests held unanswered since hang(): a positive signal that a client is waiting on the server. */
+  get heldRequests(): number {
+    return this.#held.size;
+  }
+
   /** Answer requests again; those held while hanging are dropped. */
   resume(): void {
     this.#hanging = false;

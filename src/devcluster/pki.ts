@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './exec.ts';
 
@@ -128,8 +128,4 @@ export async function createPki(dir: string): Promise<Pki> {
     serviceAccountPub,
     clients,
   };
-}
-
-export async function readPem(path: string): Promise<string> {
-  return readFile(path, 'utf8');
 }

@@ -1,4 +1,4 @@
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, failureOf } from '../core/errors.ts';
 import { FIELD_MANAGER } from '../core/ownership.ts';
 import { formatId } from '../core/resource.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
@@ -24,10 +24,9 @@ async function typeOf(change: PlannedChange, cluster: Cluster): Promise<Resource
     refresh: true,
   });
   if (!type) {
-    throw new CapstanError(
-      'KUBE_UNKNOWN_KIND',
-      `${formatId(change.prepared.id)}: the cluster still does not serve ${change.prepared.object.apiVersion} ${change.prepared.object.kind}`,
-    );
+    const subject = formatId(change.prepared.id);
+    const detail = `the cluster still does not serve ${change.prepared.object.apiVersion} ${change.prepared.object.kind}`;
+    throw new CapstanError('KUBE_UNKNOWN_KIND', `${subject}: ${detail}`, { subject, detail });
   }
   return type;
 }
@@ -82,7 +81,7 @@ export async function applyWave(changes: readonly PlannedChange[], ctx: ApplyCon
                     : '',
               };
       } catch (error) {
-        entry = { ...base, action: 'failed', message: messageOf(error).replace(`${formatId(id)}: `, '') };
+        entry = { ...base, action: 'failed', ...failureOf(error) };
       }
     }
     ctx.emit(entry);

@@ -72,14 +72,13 @@ export function syncResult(
 
 const PHASE_RANK: Record<string, number> = { PreSync: 0, Sync: 1, PostSync: 2, SyncFail: 3 };
 
-/** Entries as a person reads them: by phase, wave, kind order and name; prunes last. (Progress events keep their own order.) */
+/**
+ * Entries as a person reads them: by phase, wave, kind order and name; what was pruned, or stays only
+ * because prune is off, last. (Progress events keep their own order.)
+ */
 function inApplyOrder(entries: readonly SyncEntry[]): SyncEntry[] {
   const rank = (e: SyncEntry) =>
-    e.action === 'pruned' || (e.action === 'skipped' && e.message.includes('desired state'))
-      ? 4
-      : e.hook
-        ? (PHASE_RANK[e.hook] ?? 1)
-        : 1;
+    e.action === 'pruned' || e.prunePending === true ? 4 : e.hook ? (PHASE_RANK[e.hook] ?? 1) : 1;
   return [...entries].sort(
     (a, b) =>
       rank(a) - rank(b) ||

@@ -1,4 +1,4 @@
-import { messageOf } from '../core/errors.ts';
+import { failureOf } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
 import { HOOK_DIGEST_ANNOTATION, HOOK_PHASE_ANNOTATION, type Wave } from '../core/ordering.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
@@ -112,11 +112,7 @@ export async function runHooks(
             await cluster.delete(type, hook.id.namespace, hook.id.name, { propagationPolicy: 'Background' });
           }
         } catch (error) {
-          entry = {
-            ...base,
-            action: 'failed',
-            message: messageOf(error).replace(`${formatId(hook.id)}: `, ''),
-          };
+          entry = { ...base, action: 'failed', ...failureOf(error) };
         }
       }
       ctx.emit(entry);

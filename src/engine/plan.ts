@@ -1,4 +1,4 @@
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, failureOf, type ErrorCode, type Failure } from '../core/errors.ts';
 import { diffObjects, sameState, type ObjectDiff } from '../core/diff.ts';
 import {
   APP_LABEL,
@@ -9,7 +9,6 @@ import {
   type OwnerIdentity,
 } from '../core/ownership.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
-import { formatId } from '../core/resource.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import { mapBounded } from './concurrency.ts';
 import type { PreparedObject } from './prepare.ts';
@@ -27,9 +26,8 @@ export interface PlannedChange {
   readonly deferred?: string;
 }
 
-export interface PlanFailure {
+export interface PlanFailure extends Failure {
   readonly id: ResourceId;
-  readonly message: string;
 }
 
 export interface Plan {
@@ -119,7 +117,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
             diff: diffObjects(id, live, object),
           };
         }
-        failures.push({ id, message: explain(id, error) });
+        failures.push(explain(id, error));
         return undefined;
       }
     },
@@ -127,19 +125,17 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
   return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures, unowned };
 }
 
-function explain(id: ResourceId, error: unknown): string {
-  const code = error instanceof CapstanError ? error.code : '';
-  const text = messageOf(error).replace(`${formatId(id)}: `, '');
-  switch (code) {
-    case 'KUBE_IMMUTABLE':
-      return `${text}. An immutable field changed, so the object cannot be updated in place: sync with --replace to delete and re-create it`;
-    case 'KUBE_CONFLICT':
-      return `${text}. Another field manager owns these fields: sync with --force-conflicts to take them over`;
-    case 'KUBE_NOT_FOUND':
-      return `${text}. Create it first, or add it to the desired state (or use the CreateNamespace option)`;
-    default:
-      return text;
-  }
+/** Why an object could not be planned, and what to do (PlanFailure). */
+function explain(id: ResourceId, error: unknown): PlanFailure {
+  const failure = failureOf(error);
+  const advice: Partial<Record<ErrorCode, string>> = {
+    KUBE_IMMUTABLE:
+      'An immutable field changed, so the object cannot be updated in place: sync with --replace to delete and re-create it',
+    KUBE_CONFLICT: 'Another field manager owns these fields: sync with --force-conflicts to take them over',
+    KUBE_NOT_FOUND: 'Create it first, or add it to the desired state (or use the CreateNamespace option)',
+  };
+  const hint = failure.code === undefined ? undefined : advice[failure.code];
+  return { id, ...failure, message: hint === undefined ? failure.message : `${failure.message}. ${hint}` };
 }
 
 /** A creation that cannot be dry-run yet, because what it needs is created earlier in the same sync. */

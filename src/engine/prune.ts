@@ -1,4 +1,4 @@
-import { messageOf } from '../core/errors.ts';
+import { failureOf } from '../core/errors.ts';
 import { kindRank } from '../core/ordering.ts';
 import { pruneDecision, type OwnerIdentity } from '../core/ownership.ts';
 import type { ResourceId } from '../core/resource.ts';
@@ -76,12 +76,8 @@ export async function pruneLeftBehind(
       });
     } catch (error) {
       stillOwned.push(id);
-      record({
-        id,
-        wave: 0,
-        action: 'failed',
-        message: `prune failed: ${messageOf(error).replace(`${formatId(id)}: `, '')}`,
-      });
+      const failure = failureOf(error);
+      record({ id, wave: 0, action: 'failed', ...failure, message: `prune failed: ${failure.message}` });
     }
   }
   return { entries, stillOwned };

@@ -1,4 +1,4 @@
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, failureOf } from '../core/errors.ts';
 import type { OrderedObject, Wave } from '../core/ordering.ts';
 import { FIELD_MANAGER } from '../core/ownership.ts';
 import type { ResourceId } from '../core/resource.ts';
@@ -53,7 +53,7 @@ async function createNamespaces(run: SyncRun): Promise<ApplyOutcome> {
         message: 'created by the CreateNamespace option (not owned, never pruned)',
       });
     } catch (error) {
-      run.changes.add({ id, wave: 0, action: 'failed', message: messageOf(error) });
+      run.changes.add({ id, wave: 0, action: 'failed', ...failureOf(error) });
       return { applied: [], failure: `creating namespace ${name} failed` };
     }
   }

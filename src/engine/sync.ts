@@ -105,8 +105,7 @@ function refuseEmptyRender(rendered: readonly RenderedObject[], options: SyncOpt
 /** A failed plan: the failures, every other object skipped; why the sync failed. */
 function reportPlanFailures(planned: SyncPlan, changes: ChangeSet): string {
   const { failures } = planned.plan;
-  for (const failure of failures)
-    changes.add({ id: failure.id, wave: 0, action: 'failed', message: failure.message });
+  for (const failure of failures) changes.add({ ...failure, wave: 0, action: 'failed' });
   const failedKeys = new Set(failures.map((f) => keyOf(f.id)));
   for (const o of planned.regular)
     if (!failedKeys.has(keyOf(o.id)))

@@ -50,18 +50,13 @@ export async function waitForHealth(
     const pending = [...health.entries()].filter(
       ([, h]) => h.status !== 'Healthy' && h.status !== 'Suspended',
     );
-    const describe = () => pending.map(([id, h]) => `${id}: ${h.status}${h.message ? `: ${h.message}` : ''}`);
+    const describe = (which: readonly (readonly [string, Health])[]) =>
+      which.map(([id, h]) => `${id}: ${h.status}${h.message ? `: ${h.message}` : ''}`);
     if (pending.length === 0) return { healthy: true, timedOut: false, health, pending: [] };
-    if (pending.some(([, h]) => h.status === 'Degraded')) {
-      return {
-        healthy: false,
-        timedOut: false,
-        health,
-        pending: describe().filter((line) => line.includes(': Degraded')),
-      };
-    }
+    const degraded = pending.filter(([, h]) => h.status === 'Degraded');
+    if (degraded.length > 0) return { healthy: false, timedOut: false, health, pending: describe(degraded) };
     if (options.clock.now().getTime() >= deadline || options.signal?.aborted === true) {
-      return { healthy: false, timedOut: true, health, pending: describe() };
+      return { healthy: false, timedOut: true, health, pending: describe(pending) };
     }
     await options.clock.sleep(options.intervalMs ?? 1000, options.signal);
   }

@@ -3,7 +3,7 @@
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CapstanError, messageOf } from '../core/errors.ts';
+import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import type { Application, RequestKind } from '../contracts/application.ts';
 import type { AuditPage, SessionInfo } from '../contracts/server-api.ts';
 
@@ -127,13 +127,18 @@ async function answer<T>(response: Response, what: string): Promise<T> {
     // not JSON: the text as it is
   }
   const hint = response.status === 401 ? ' (run capstan login again)' : '';
-  throw new CapstanError(
-    response.status === 404 ? 'APPLICATION_NOT_FOUND' : `SERVER_${error}`,
-    `${what}: ${message}${hint}`,
-    {
-      retryable: response.status >= 500,
-    },
-  );
+  throw new CapstanError(codeOf(response.status), `${what}: ${message} [${error}]${hint}`, {
+    retryable: response.status >= 500,
+  });
+}
+
+/** The CLI's error code for a refusal of the server, by HTTP status. */
+function codeOf(status: number): ErrorCode {
+  if (status === 401) return 'SERVER_UNAUTHENTICATED';
+  if (status === 403) return 'SERVER_FORBIDDEN';
+  if (status === 404) return 'APPLICATION_NOT_FOUND';
+  if (status === 409) return 'SERVER_CONFLICT';
+  return status >= 500 ? 'SERVER_FAILED' : 'SERVER_REFUSED';
 }
 
 /** Requests to the server with a stored login. */

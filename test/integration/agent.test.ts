@@ -494,8 +494,15 @@ spec:
       '1',
     );
     assert.equal(held.status?.hold?.fromRevision, bad);
-    // Polling does not undo the rollback while the bad commit is still the newest.
-    await new Promise((r) => setTimeout(r, 5000));
+    // Polling does not undo the rollback while the bad commit is still the newest: the agent looks
+    // (two more reconciles of it, each resolving the source) and leaves it.
+    const looks = () =>
+      logs.filter((l) => l['msg'] === 'reconciled' && l['application'] === `${namespace}/api`).length;
+    const before = looks();
+    await eventually(() => looks() >= before + 2, {
+      what: 'two more looks at the held application',
+      timeoutMs: 20_000,
+    });
     assert.equal(
       (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['version'],
       '1',

@@ -3,7 +3,7 @@
  * and what to do, the repository (redacted) as subject, and whether a retry can help. Git's own words
  * are quoted (last lines of stderr, credentials removed); git runs with LC_ALL=C, so they are English.
  */
-import { CapstanError } from '../../core/errors.ts';
+import { CapstanError, type ErrorCode } from '../../core/errors.ts';
 import { redactSecrets } from './credentials.ts';
 import type { GitRunResult } from './git-command.ts';
 import { redactText, type RepoUrl } from './url.ts';
@@ -21,7 +21,7 @@ export interface FailureContext {
 }
 
 interface Rule {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly pattern: RegExp;
   readonly retryable: boolean;
   readonly message: (context: FailureContext) => string;

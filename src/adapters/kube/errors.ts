@@ -1,4 +1,4 @@
-import { CapstanError } from '../../core/errors.ts';
+import { CapstanError, type ErrorCode } from '../../core/errors.ts';
 
 /** A Kubernetes API `Status` object, as returned with errors. */
 export interface ApiStatus {
@@ -20,27 +20,27 @@ const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
 export function apiError(status: number, body: unknown, subject: string, verb: string): CapstanError {
   const s = (typeof body === 'object' && body !== null ? body : {}) as ApiStatus;
   const message = s.message ?? (typeof body === 'string' ? body.slice(0, 300) : `HTTP ${status}`);
-  const details = { subject, retryable: RETRYABLE_STATUS.has(status) };
+  const about = (code: ErrorCode, detail: string) =>
+    new CapstanError(code, `${subject}: ${detail}`, {
+      subject,
+      retryable: RETRYABLE_STATUS.has(status),
+      detail,
+    });
   switch (status) {
     case 404:
-      return new CapstanError('KUBE_NOT_FOUND', `${subject}: ${message}`, details);
+      return about('KUBE_NOT_FOUND', message);
     case 403:
-      return new CapstanError('KUBE_FORBIDDEN', `${subject}: ${verb} is forbidden: ${message}`, details);
+      return about('KUBE_FORBIDDEN', `${verb} is forbidden: ${message}`);
     case 409:
-      return new CapstanError('KUBE_CONFLICT', `${subject}: ${message}`, details);
+      return about('KUBE_CONFLICT', message);
     case 422:
-      return new CapstanError(
-        isImmutable(s) ? 'KUBE_IMMUTABLE' : 'KUBE_INVALID',
-        `${subject}: ${message}`,
-        details,
-      );
+      return about(isImmutable(s) ? 'KUBE_IMMUTABLE' : 'KUBE_INVALID', message);
     case 400:
-      return new CapstanError('KUBE_BAD_REQUEST', `${subject}: ${message}`, details);
+      return about('KUBE_BAD_REQUEST', message);
     default:
-      return new CapstanError(
+      return about(
         RETRYABLE_STATUS.has(status) ? 'KUBE_UNAVAILABLE' : 'KUBE_ERROR',
-        `${subject}: ${verb} failed (HTTP ${status}): ${message}`,
-        details,
+        `${verb} failed (HTTP ${status}): ${message}`,
       );
   }
 }
@@ -68,13 +68,11 @@ export function connectionError(error: unknown, server: string, subject: string)
   const what = CONNECTION_CODES.has(code)
     ? `cannot reach the API server at ${server} (${code})`
     : `request to ${server} failed: ${(error as Error).message}`;
-  return new CapstanError(
-    'KUBE_UNAVAILABLE',
-    `${subject}: ${what}; check that the cluster is up and the kubeconfig points at it`,
-    {
-      subject,
-      retryable: true,
-      cause: error,
-    },
-  );
+  const detail = `${what}; check that the cluster is up and the kubeconfig points at it`;
+  return new CapstanError('KUBE_UNAVAILABLE', `${subject}: ${detail}`, {
+    subject,
+    retryable: true,
+    cause: error,
+    detail,
+  });
 }

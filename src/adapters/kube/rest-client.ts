@@ -136,7 +136,7 @@ export class RestClient {
               new CapstanError(
                 'KUBE_RESPONSE_TOO_LARGE',
                 `${subject}: the response exceeded ${this.#maxBytes} bytes`,
-                { subject },
+                { subject, detail: `the response exceeded ${this.#maxBytes} bytes` },
               ),
             );
             return;
@@ -247,7 +247,7 @@ export class RestClient {
               new CapstanError(
                 'KUBE_RESPONSE_TOO_LARGE',
                 `${subject}: ${ok ? 'one event' : 'the response'} exceeded ${this.#maxBytes} bytes`,
-                { subject },
+                { subject, detail: `${ok ? 'one event' : 'the response'} exceeded ${this.#maxBytes} bytes` },
               ),
             );
           }

@@ -5,7 +5,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CapstanError, messageOf } from '../../core/errors.ts';
+import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
@@ -347,7 +347,7 @@ export function answerOf(
 }
 
 /** HTTP status of the CapstanError codes the services throw. */
-const STATUS_OF_CODE: Readonly<Record<string, number>> = {
+const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   CURSOR_INVALID: 400,
   CURSOR_MISMATCH: 400,
   CURSOR_EXPIRED: 400,

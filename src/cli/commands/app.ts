@@ -360,12 +360,20 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
   };
 }
 
+/** Where an Application to check came from: flags (errors then name the flag of each field), a file, or the cluster. */
+export interface CheckedFrom {
+  /** For messages: `application 'web'`, or `file.yaml:3 (web)`. */
+  readonly what: string;
+  readonly source: 'flags' | 'file' | 'cluster';
+}
+
 /** The Application, validated; APPLICATION_INVALID naming each wrong field (and its flag). */
-export function checkedApplication(candidate: unknown, what: string, fromFlags: boolean): Application {
+export function checkedApplication(candidate: unknown, from: CheckedFrom): Application {
   const checked = validateApplication(candidate);
+  const what = from.what;
   if (checked.ok) return checked.value;
   const withFlag = (error: string) => {
-    if (!fromFlags) return error;
+    if (from.source !== 'flags') return error;
     const flag = FLAG_OF_FIELD.find(([field]) => error.startsWith(field))?.[1];
     return flag === undefined ? error : `${error} (${flag})`;
   };
@@ -395,11 +403,10 @@ async function applicationsFromFile(
       );
     const { status: _status, ...rest } = object;
     const candidate = { ...rest, metadata: { ...object.metadata, namespace: own ?? namespace } };
-    return checkedApplication(
-      candidate,
-      `${source.file}:${source.line} (${object.metadata.name ?? '?'})`,
-      false,
-    );
+    return checkedApplication(candidate, {
+      what: `${source.file}:${source.line} (${object.metadata.name ?? '?'})`,
+      source: 'file',
+    });
   });
 }
 
@@ -420,7 +427,7 @@ async function create(ctx: Context): Promise<number> {
   } else {
     const name = nameOf(ctx, 'create');
     const candidate = applicationFromFlags(name, client.namespace, values);
-    applications = [checkedApplication(candidate, `application '${name}'`, true)];
+    applications = [checkedApplication(candidate, { what: `application '${name}'`, source: 'flags' })];
   }
   const results = [];
   for (const application of applications) {
@@ -481,7 +488,10 @@ async function history(ctx: Context): Promise<number> {
 
 async function diff(ctx: Context): Promise<number> {
   const name = nameOf(ctx, 'diff');
-  const found = checkedApplication(await ctx.client.require(name), `application '${name}'`, false);
+  const found = checkedApplication(await ctx.client.require(name), {
+    what: `application '${name}'`,
+    source: 'cluster',
+  });
   const hold = found.status?.hold;
   if (hold)
     say(
@@ -511,7 +521,7 @@ async function diff(ctx: Context): Promise<number> {
     namespacesToCreate: planned.plan.missingNamespaces,
     prune: planned.options.prune === true,
   };
-  output(ctx.format, diffDocument(input), () => diffText(input, colourOn()));
+  output(ctx.format, diffDocument(input), () => diffText(input, { colour: colourOn() }));
   return hasDifferences(input) ? EXIT.differences : EXIT.ok;
 }
 

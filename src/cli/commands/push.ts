@@ -224,7 +224,9 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
             say(
               event.type === 'step'
                 ? `• ${event.message}`
-                : progressLine(event.entry, process.stderr.isTTY && process.env['NO_COLOR'] === undefined),
+                : progressLine(event.entry, {
+                    colour: process.stderr.isTTY && process.env['NO_COLOR'] === undefined,
+                  }),
             );
           },
         });
@@ -284,7 +286,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     };
     if (command === 'diff') return await diff(objects, options, connection.deps, format, colour);
     const result = await sync(objects, options, connection.deps);
-    print(format, result, () => resultTable(result, colour));
+    print(format, result, () => resultTable(result, { colour }));
     return result.phase === 'Succeeded' ? EXIT.ok : EXIT.failed;
   } finally {
     connection?.close();
@@ -334,7 +336,7 @@ async function diff(
     namespacesToCreate: planned.missingNamespaces,
   };
   print(format, report, () => {
-    const parts = changes.map((c) => colourDiff(c.diff.unified, colour));
+    const parts = changes.map((c) => colourDiff(c.diff.unified, { colour }));
     for (const ns of planned.missingNamespaces)
       parts.push(`Namespace/${ns}: would be created (--create-namespace)\n`);
     for (const id of planned.candidates)

@@ -360,7 +360,7 @@ describe('diffText', () => {
     prune: false,
   };
   it('says when there is nothing to change', () => {
-    assert.equal(diffText(none, false), 'No differences.\n');
+    assert.equal(diffText(none), 'No differences.\n');
     assert.equal(hasDifferences(none), false);
   });
 
@@ -381,7 +381,7 @@ describe('diffText', () => {
       prune: true,
     };
     assert.equal(hasDifferences(diff), true);
-    const text = diffText(diff, false);
+    const text = diffText(diff);
     assert.match(text, /^--- live\/ConfigMap\/web\/settings\n\+\+\+ desired/);
     assert.match(text, /Namespace\/web: would be created/);
     assert.match(text, /Deployment\/web\/old: no longer in the desired state \(pruned by the next sync/);
@@ -389,7 +389,7 @@ describe('diffText', () => {
       text,
       /RESOURCE +CHANGE\nNamespace\/web +create\nConfigMap\/web\/settings +configure\nDeployment\/web\/old +prune\n$/,
     );
-    assert.ok(diffText(diff, true).includes('\u001b[32m+level: warn'));
+    assert.ok(diffText(diff, { colour: true }).includes('\u001b[32m+level: warn'));
     assert.deepEqual(diffDocument(diff), {
       application: 'web',
       revision: SHA_A,
@@ -588,14 +588,22 @@ describe('create from flags', () => {
     assert.throws(() => applicationFromFlags('web', 'a', values({ prune: true })), { code: 'USAGE' });
     assert.throws(() => applicationFromFlags('web', 'a', values({ interval: 'soon' })), { code: 'USAGE' });
     assert.throws(
-      () => checkedApplication(applicationFromFlags('web', 'a', values({ path: '../x' })), 'web', true),
+      () =>
+        checkedApplication(applicationFromFlags('web', 'a', values({ path: '../x' })), {
+          what: 'web',
+          source: 'flags',
+        }),
       {
         code: 'APPLICATION_INVALID',
         message: /spec\.source\.path: must stay inside the repository.* \(--path\)/,
       },
     );
-    assert.throws(() => checkedApplication(applicationFromFlags('Web', 'a', values({})), 'web', true), {
-      message: /metadata\.name: .* \(NAME\)/,
-    });
+    assert.throws(
+      () =>
+        checkedApplication(applicationFromFlags('Web', 'a', values({})), { what: 'web', source: 'flags' }),
+      {
+        message: /metadata\.name: .* \(NAME\)/,
+      },
+    );
   });
 });

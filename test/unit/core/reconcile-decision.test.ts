@@ -4,6 +4,7 @@ import {
   decideSync,
   decideTarget,
   judgeSync,
+  resolutionNotBefore,
   syncEvent,
   watchesVouch,
   type HistoryRecord,
@@ -310,6 +311,24 @@ describe('syncEvent: the event of a recorded sync', () => {
   for (const [name, input, want] of cases) {
     it(name, () => {
       assert.deepEqual(syncEvent(input), want);
+    });
+  }
+});
+
+describe('resolutionNotBefore: how old a shared git resolution may be', () => {
+  const base = { nowMs: 100_000, maxAgeMs: 5_000, requestTimes: [], createdMs: 10_000 };
+  const cases: [name: string, input: Parameters<typeof resolutionNotBefore>[0], want: number][] = [
+    ['a poll: a few seconds old', base, 95_000],
+    ['a request: one that started after it', { ...base, requestTimes: [97_000, 98_500] }, 98_500],
+    ['a request whose id says no time: a fresh one', { ...base, requestTimes: [undefined] }, 100_000],
+    // Found while trying the README's first Application: created right after a push, it re-used a
+    // resolution from before the push and was Stalled on a path that did not exist yet.
+    ['an Application created a moment ago: none from before it', { ...base, createdMs: 99_000 }, 99_000],
+    ['creation unknown: a poll', { ...base, createdMs: undefined }, 95_000],
+  ];
+  for (const [name, input, want] of cases) {
+    it(name, () => {
+      assert.equal(resolutionNotBefore(input), want);
     });
   }
 });

@@ -130,7 +130,7 @@ describe('computeConditions: Ready, Reconciling and Stalled from where a reconci
   }
 
   it('reasonOf makes a CamelCase reason of an error code', () => {
-    assert.equal(reasonOf('RENDER_KUSTOMIZE_FAILED'), 'RenderKustomizeFailed');
-    assert.equal(reasonOf('X'), 'X');
+    assert.equal(reasonOf('RENDER_TOOL_FAILED'), 'RenderToolFailed');
+    assert.equal(reasonOf('USAGE'), 'Usage');
   });
 });

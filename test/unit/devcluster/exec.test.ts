@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CapstanError } from '../../../src/core/errors.ts';
 import { cleanEnv, run } from '../../../src/devcluster/exec.ts';
+import { pidAlive } from '../../../src/devcluster/processes.ts';
+import { eventually } from '../../../src/testing/eventually.ts';
 
 describe('run (external programs)', () => {
   it('returns stdout and stderr of a program given as an argument array, with no shell', async () => {
@@ -9,16 +14,25 @@ describe('run (external programs)', () => {
     assert.equal(result.stdout, 'a b|$(id)|;rm|');
   });
 
-  it('kills the whole process group after the time limit and says so', async () => {
-    const started = Date.now();
-    await assert.rejects(run('sh', ['-c', 'sleep 30 & sleep 30'], { timeoutMs: 300 }), (error: unknown) => {
+  it('kills the whole process group after the time limit and says so', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'capstan-exec-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const pidFile = join(dir, 'background.pid');
+    // A child in the background, its pid written down: the limit must end it too, not only the shell.
+    const running = run('sh', ['-c', `sleep 30 & echo $! > ${pidFile}; sleep 30`], { timeoutMs: 300 });
+    await assert.rejects(running, (error: unknown) => {
       assert.ok(error instanceof CapstanError);
       assert.equal(error.code, 'EXEC_TIMEOUT');
       assert.equal(error.retryable, true);
       assert.match(error.message, /did not finish within 300 ms/);
       return true;
     });
-    assert.ok(Date.now() - started < 10_000);
+    const background = Number((await readFile(pidFile, 'utf8')).trim());
+    assert.ok(background > 0);
+    await eventually(() => !pidAlive(background), {
+      what: 'the background child killed with its group (it would live 30 s)',
+      timeoutMs: 10_000,
+    });
   });
 
   it('names a missing program', async () => {
