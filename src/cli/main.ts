@@ -6,6 +6,9 @@ import { demo } from './commands/demo.ts';
 import { devGitServer } from './commands/dev-git-server.ts';
 import { devCluster } from './commands/dev-cluster.ts';
 import { push } from './commands/push.ts';
+import { server } from './commands/server.ts';
+import { audit } from './commands/audit.ts';
+import { login, logout } from './commands/login.ts';
 import { EXIT } from './output.ts';
 
 const HELP = `Usage: capstan <command> [options]
@@ -19,6 +22,9 @@ Commands:
   app           Applications the agent keeps in sync: create, list, get, diff, sync, rollback, delete, wait
   cluster       destination clusters of the agent: add (a kubeconfig, stored in a Secret), list, remove
   agent         run the agent: keep every Application equal to its source (in a cluster, or locally)
+  server        run the API server: /api/v1 with login, roles per project and an audit trail
+  login         log in to a capstan server (then app commands and audit go through it); logout
+  audit         the server's audit trail: who did what, when, to what (filters, -o json|yaml)
   demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
 
@@ -52,6 +58,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await cluster(rest);
       case 'agent':
         return await agent(rest);
+      case 'server':
+        return await server(rest);
+      case 'login':
+        return await login(rest);
+      case 'logout':
+        return await logout(rest);
+      case 'audit':
+        return await audit(rest);
       case 'demo':
         return await demo(rest);
       case 'dev-git-server':

@@ -35,6 +35,7 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
+import { serverManifests } from './install-server.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
@@ -200,6 +201,8 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       spec: { maxUnavailable: 1, selector: { matchLabels: AGENT_SELECTOR } },
     },
     ...agentNetworkObjects(namespace, meta),
+    // The API server: its own identity, RBAC, Deployment and Service (src/contracts/install-server.ts).
+    ...serverManifests({ image: options.image, namespace }),
   ];
 }
 

@@ -245,7 +245,7 @@ export class ClusterClient {
 }
 
 /** What a cluster Secret registers, without its credentials. */
-function summaryOf(secret: KubeObject): ClusterSummary {
+export function summaryOf(secret: KubeObject): ClusterSummary {
   const registration = clusterRegistration(secret);
   if ('problem' in registration)
     return {

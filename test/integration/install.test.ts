@@ -119,25 +119,33 @@ describe('install manifests', () => {
     ]);
   });
 
-  it("run the agent's pod under the restricted Pod Security Standard", async (t) => {
+  it("run the agent's and the server's pods under the restricted Pod Security Standard", async (t) => {
     const namespace = await freshNamespace(t, kube);
     const objects = installManifests({ image: 'registry.invalid/capstan:test', namespace });
     const [ns] = objects.filter((o) => o.kind === 'Namespace');
-    const [account] = objects.filter((o) => o.kind === 'ServiceAccount');
-    const [deployment] = objects.filter((o) => o.kind === 'Deployment');
-    assert.ok(ns && account && deployment);
-    // The namespace (with its Pod Security labels) and the pod's ServiceAccount for real, in this test's namespace.
-    for (const object of [ns, account])
+    const accounts = objects.filter((o) => o.kind === 'ServiceAccount');
+    const deployments = objects.filter((o) => o.kind === 'Deployment');
+    assert.ok(ns);
+    assert.deepEqual(
+      deployments.map((d) => d.metadata.name),
+      ['capstan-agent', 'capstan-server'],
+    );
+    // The namespace (with its Pod Security labels) and the pods' ServiceAccounts for real, in this test's namespace.
+    for (const object of [ns, ...accounts])
       await cluster.apply(await typeOf(object), object, { fieldManager: FIELD_MANAGER });
-    const template = (deployment['spec'] as { template: { spec: Record<string, unknown> } }).template;
-    const pod: KubeObject = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'capstan-agent-probe', namespace },
-      spec: template.spec,
-    };
+    let pod: KubeObject | undefined;
+    for (const deployment of deployments) {
+      const template = (deployment['spec'] as { template: { spec: Record<string, unknown> } }).template;
+      pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `${deployment.metadata.name ?? ''}-probe`, namespace },
+        spec: template.spec,
+      };
+      await cluster.apply(await typeOf(pod), pod, { fieldManager: FIELD_MANAGER, dryRun: true });
+    }
+    assert.ok(pod);
     const podType = await typeOf(pod);
-    await cluster.apply(podType, pod, { fieldManager: FIELD_MANAGER, dryRun: true });
     // The check means something: a pod without the security context is refused in that namespace.
     const loose: KubeObject = {
       ...pod,

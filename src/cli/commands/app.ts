@@ -34,12 +34,18 @@ import {
 import { EXIT, print, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
+import { isRemoteCommand, runRemote } from './app-remote.ts';
+import { readLogin, ServerClient } from '../../main/server-client.ts';
 
 export const APP_HELP = `Usage: capstan app <command> NAME [options]
 
 Applications (capstan.dev/v1alpha1) through the Kubernetes API, with your kubeconfig. The agent in the
 cluster does the work; these commands create them, show them, and ask the agent for a sync, a refresh
 or a rollback (an annotation it answers in the Application's status).
+
+After 'capstan login SERVER', list, get, history, sync, refresh, rollback and release-hold go through
+that capstan server (with your role in the Application's project) unless --kubeconfig or --context is
+given; the output is the same.
 
 Commands:
   create NAME --repo URL [source] [destination] [policy]
@@ -195,6 +201,26 @@ export async function app(argv: readonly string[]): Promise<number> {
     if (!allowed.includes(key)) throw new UsageError(`--${key} is not an option of 'capstan app ${command}'`);
   }
   const format = outputFormat(values.output, command === 'list' || command === 'get');
+  // Logged in to a capstan server (capstan login), and no kubeconfig asked for: through the server.
+  const login =
+    isRemoteCommand(command) && values.kubeconfig === undefined && values.context === undefined
+      ? await readLogin()
+      : undefined;
+  if (login && isRemoteCommand(command)) {
+    if (values.wait === true && values['no-wait'] === true)
+      throw new UsageError('give --wait or --no-wait, not both');
+    return runRemote(command, {
+      client: new ServerClient(login),
+      namespace: values.namespace ?? 'default',
+      allNamespaces: values['all-namespaces'] === true,
+      positionals,
+      format,
+      wait: values.wait === true ? true : values['no-wait'] === true ? false : undefined,
+      timeout: values.timeout,
+      requestState,
+      rollbackTarget,
+    });
+  }
   const client = new ApplicationClient({
     kubeconfig: values.kubeconfig,
     context: values.context,

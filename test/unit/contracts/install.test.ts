@@ -73,22 +73,46 @@ describe('installManifests: RBAC', () => {
     ]);
   });
 
-  it("reads Secrets through the agent's namespace Role and per-namespace RoleBindings only", () => {
+  it("reads Secrets through the agent's and the server's namespace Roles and per-namespace RoleBindings only", () => {
     const secretRoles = roles.filter((role) =>
       rulesOf(role).some((rule) => rule.resources.includes('secrets')),
     );
     assert.deepEqual(
       secretRoles.map((r) => `${r.kind}/${r.metadata.name ?? ''}`),
-      ['Role/capstan-agent', 'ClusterRole/capstan-repository-credentials'],
+      ['Role/capstan-agent', 'ClusterRole/capstan-repository-credentials', 'Role/capstan-server'],
     );
-    for (const role of secretRoles)
+    for (const role of secretRoles.filter((r) => r.metadata.name !== 'capstan-server'))
       for (const rule of rulesOf(role).filter((r) => r.resources.includes('secrets')))
         assert.deepEqual(rule.verbs, ['get', 'list', 'watch']);
+    // The server writes its own two Secrets (create cannot be bounded by name; update and patch are).
+    const server = rulesOf(find('Role', 'capstan-server')) as { verbs: string[]; resourceNames?: string[] }[];
+    assert.deepEqual(
+      server.map((r) => [r.verbs, r.resourceNames]),
+      [
+        [['get', 'list', 'watch', 'create'], undefined],
+        [
+          ['update', 'patch'],
+          ['capstan-server', 'capstan-initial-admin'],
+        ],
+      ],
+    );
     const clusterBindings = objects.filter((o) => o.kind === 'ClusterRoleBinding');
     assert.deepEqual(
       clusterBindings.map((b) => (b['roleRef'] as { name: string }).name),
-      ['capstan-agent', 'capstan-deployer'],
+      ['capstan-agent', 'capstan-deployer', 'capstan-server'],
     );
+  });
+
+  it('lets the server read, create, patch and delete Applications and read Projects and Events, nothing else cluster-wide', () => {
+    assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
+      {
+        apiGroups: ['capstan.dev'],
+        resources: ['applications'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+      },
+      { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+    ]);
   });
 
   it('writes Application status and finalizers, and leases only in its namespace', () => {

@@ -1,0 +1,386 @@
+/**
+ * The Store port on embedded SQLite, through Node's built-in `node:sqlite` (no native build). One file
+ * (or `:memory:`), WAL journal, schema versions applied in order by `migrate` and recorded in
+ * `schema_migrations`, so an older database is brought up to date at open and a newer one is refused.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { CapstanError, messageOf } from '../../core/errors.ts';
+import type {
+  AuditEntry,
+  AuditEntryInput,
+  AuditLog,
+  AuditQuery,
+  LocalUser,
+  SessionRecord,
+  SessionStore,
+  Store,
+  TokenRecord,
+  TokenRole,
+  TokenStore,
+  UserStore,
+} from '../../ports/store.ts';
+
+/** Schema versions, in order; an entry is never edited once released, a change is a new entry. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     time TEXT NOT NULL,
+     actor_kind TEXT NOT NULL,
+     actor_name TEXT NOT NULL,
+     action TEXT NOT NULL,
+     target TEXT NOT NULL,
+     project TEXT,
+     result TEXT NOT NULL,
+     reason TEXT,
+     changes TEXT
+   );
+   CREATE INDEX audit_time ON audit (time);
+   CREATE INDEX audit_target ON audit (target);
+   CREATE TABLE users (
+     name TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     admin INTEGER NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE sessions (
+     digest TEXT PRIMARY KEY,
+     user TEXT NOT NULL,
+     groups_json TEXT NOT NULL,
+     admin INTEGER NOT NULL,
+     csrf TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL
+   );
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     project TEXT NOT NULL,
+     role TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     revoked_at TEXT
+   );`,
+];
+
+export interface SqliteStoreOptions {
+  /** A file path (its folder is created), or `:memory:`. */
+  readonly path: string;
+}
+
+type Row = Record<string, SQLInputValue>;
+
+/** A TEXT column's value (a column this schema declares NOT NULL, or checked for null before). */
+function text(row: Row, column: string): string {
+  const value = row[column];
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  throw new CapstanError(
+    'STORE_CORRUPT',
+    `column ${column} holds ${value === null ? 'null' : typeof value}, not text`,
+  );
+}
+
+/** Opens (and migrates) the database; STORE_UNAVAILABLE when it cannot be opened or is newer than this code. */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  let db: DatabaseSync;
+  try {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    db = new DatabaseSync(options.path);
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+    migrate(db);
+  } catch (error) {
+    if (error instanceof CapstanError) throw error;
+    throw unavailable(`open ${options.path}`, error);
+  }
+  return new SqliteStore(db);
+}
+
+/** Applies the migrations the database has not seen, each in a transaction with its version row. */
+export function migrate(db: DatabaseSync): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+  );
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > MIGRATIONS.length)
+    throw new CapstanError(
+      'STORE_SCHEMA_NEWER',
+      `the database has schema version ${current}, newer than this Capstan knows (${MIGRATIONS.length}): run a newer capstan server`,
+    );
+  for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(MIGRATIONS[version - 1] ?? '');
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+        version,
+        new Date().toISOString(),
+      );
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}
+
+function unavailable(what: string, error: unknown): CapstanError {
+  return new CapstanError('STORE_UNAVAILABLE', `the store failed to ${what}: ${messageOf(error)}`, {
+    retryable: true,
+    cause: error,
+  });
+}
+
+class SqliteStore implements Store {
+  readonly audit: AuditLog;
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly tokens: TokenStore;
+  readonly #db: DatabaseSync;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    const run = <T>(what: string, fn: () => T): Promise<T> => {
+      try {
+        return Promise.resolve(fn());
+      } catch (error) {
+        return Promise.reject(unavailable(what, error));
+      }
+    };
+    this.audit = new SqliteAuditLog(db, run);
+    this.users = new SqliteUsers(db, run);
+    this.sessions = new SqliteSessions(db, run);
+    this.tokens = new SqliteTokens(db, run);
+  }
+
+  close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+    return Promise.resolve();
+  }
+}
+
+type Runner = <T>(what: string, fn: () => T) => Promise<T>;
+
+/** One part of the store: the database and the runner that turns its errors into STORE_UNAVAILABLE. */
+class Table {
+  protected readonly db: DatabaseSync;
+  protected readonly run: Runner;
+
+  constructor(db: DatabaseSync, run: Runner) {
+    this.db = db;
+    this.run = run;
+  }
+}
+
+class SqliteAuditLog extends Table implements AuditLog {
+  append(entry: AuditEntryInput): Promise<AuditEntry> {
+    return this.run('write an audit entry', () => {
+      const result = this.db
+        .prepare(
+          `INSERT INTO audit (time, actor_kind, actor_name, action, target, project, result, reason, changes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          entry.time,
+          entry.actor.kind,
+          entry.actor.name,
+          entry.action,
+          entry.target,
+          entry.project ?? null,
+          entry.result,
+          entry.reason ?? null,
+          entry.changes === undefined ? null : JSON.stringify(entry.changes),
+        );
+      return { ...entry, id: Number(result.lastInsertRowid) };
+    });
+  }
+
+  query(query: AuditQuery): Promise<AuditEntry[]> {
+    return this.run('query the audit trail', () => {
+      const where: string[] = [];
+      const params: SQLInputValue[] = [];
+      const add = (clause: string, value: SQLInputValue | undefined) => {
+        if (value === undefined) return;
+        where.push(clause);
+        params.push(value);
+      };
+      add('actor_name = ?', query.actor);
+      if (query.action?.endsWith('.') === true)
+        add("action LIKE ? ESCAPE '\\'", `${escapeLike(query.action)}%`);
+      else add('action = ?', query.action);
+      add('target = ?', query.target);
+      add('project = ?', query.project);
+      add('result = ?', query.result);
+      add('time >= ?', query.since);
+      add('time <= ?', query.until);
+      add('id < ?', query.beforeId);
+      params.push(query.limit);
+      const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+      return (this.db.prepare(sql).all(...params) as Row[]).map(auditEntryOf);
+    });
+  }
+
+  prune(before: string): Promise<number> {
+    return this.run('prune the audit trail', () =>
+      Number(this.db.prepare('DELETE FROM audit WHERE time < ?').run(before).changes),
+    );
+  }
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function auditEntryOf(row: Row): AuditEntry {
+  return {
+    id: Number(row['id']),
+    time: text(row, 'time'),
+    actor: {
+      kind: text(row, 'actor_kind') as AuditEntry['actor']['kind'],
+      name: text(row, 'actor_name'),
+    },
+    action: text(row, 'action'),
+    target: text(row, 'target'),
+    ...(row['project'] === null ? {} : { project: text(row, 'project') }),
+    result: text(row, 'result') as AuditEntry['result'],
+    ...(row['reason'] === null ? {} : { reason: text(row, 'reason') }),
+    ...(row['changes'] === null
+      ? {}
+      : { changes: JSON.parse(text(row, 'changes')) as NonNullable<AuditEntry['changes']> }),
+  };
+}
+
+class SqliteUsers extends Table implements UserStore {
+  get(name: string): Promise<LocalUser | undefined> {
+    return this.run('read a user', () => {
+      const row = this.db.prepare('SELECT * FROM users WHERE name = ?').get(name) as Row | undefined;
+      if (!row) return undefined;
+      return {
+        name: text(row, 'name'),
+        passwordHash: text(row, 'password_hash'),
+        admin: row['admin'] === 1,
+        createdAt: text(row, 'created_at'),
+      };
+    });
+  }
+
+  put(user: LocalUser): Promise<void> {
+    return this.run('write a user', () => {
+      this.db
+        .prepare(
+          `INSERT INTO users (name, password_hash, admin, created_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin`,
+        )
+        .run(user.name, user.passwordHash, user.admin ? 1 : 0, user.createdAt);
+    });
+  }
+}
+
+class SqliteSessions extends Table implements SessionStore {
+  create(session: SessionRecord): Promise<void> {
+    return this.run('write a session', () => {
+      this.db
+        .prepare(
+          `INSERT INTO sessions (digest, user, groups_json, admin, csrf, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          session.digest,
+          session.user,
+          JSON.stringify(session.groups),
+          session.admin ? 1 : 0,
+          session.csrf,
+          session.createdAt,
+          session.expiresAt,
+        );
+    });
+  }
+
+  get(digest: string): Promise<SessionRecord | undefined> {
+    return this.run('read a session', () => {
+      const row = this.db.prepare('SELECT * FROM sessions WHERE digest = ?').get(digest) as Row | undefined;
+      if (!row) return undefined;
+      return {
+        digest: text(row, 'digest'),
+        user: text(row, 'user'),
+        groups: JSON.parse(text(row, 'groups_json')) as string[],
+        admin: row['admin'] === 1,
+        csrf: text(row, 'csrf'),
+        createdAt: text(row, 'created_at'),
+        expiresAt: text(row, 'expires_at'),
+      };
+    });
+  }
+
+  delete(digest: string): Promise<void> {
+    return this.run('delete a session', () => {
+      this.db.prepare('DELETE FROM sessions WHERE digest = ?').run(digest);
+    });
+  }
+
+  deleteExpired(now: string): Promise<number> {
+    return this.run('delete expired sessions', () =>
+      Number(this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes),
+    );
+  }
+}
+
+class SqliteTokens extends Table implements TokenStore {
+  create(token: TokenRecord): Promise<void> {
+    return this.run('write a token', () => {
+      this.db
+        .prepare(
+          `INSERT INTO tokens (id, name, digest, project, role, created_by, created_at, expires_at, revoked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          token.id,
+          token.name,
+          token.digest,
+          token.project,
+          token.role,
+          token.createdBy,
+          token.createdAt,
+          token.expiresAt,
+          token.revokedAt ?? null,
+        );
+    });
+  }
+
+  get(id: string): Promise<TokenRecord | undefined> {
+    return this.run('read a token', () => {
+      const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+      return row && tokenOf(row);
+    });
+  }
+
+  list(): Promise<TokenRecord[]> {
+    return this.run('list tokens', () =>
+      (this.db.prepare('SELECT * FROM tokens ORDER BY created_at DESC, id').all() as Row[]).map(tokenOf),
+    );
+  }
+
+  revoke(id: string, at: string): Promise<boolean> {
+    return this.run('revoke a token', () => {
+      const result = this.db
+        .prepare('UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?')
+        .run(at, id);
+      return Number(result.changes) > 0;
+    });
+  }
+}
+
+function tokenOf(row: Row): TokenRecord {
+  return {
+    id: text(row, 'id'),
+    name: text(row, 'name'),
+    digest: text(row, 'digest'),
+    project: text(row, 'project'),
+    role: text(row, 'role') as TokenRole,
+    createdBy: text(row, 'created_by'),
+    createdAt: text(row, 'created_at'),
+    expiresAt: text(row, 'expires_at'),
+    ...(row['revoked_at'] === null ? {} : { revokedAt: text(row, 'revoked_at') }),
+  };
+}

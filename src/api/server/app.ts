@@ -1,0 +1,115 @@
+/**
+ * The server API (`capstan server`): an HTTP JSON API under /api/v1 for people and tools (and the web
+ * UI), with login, roles per project and an audit trail. It builds a Fastify app and never listens by
+ * itself (DESIGN.md): src/main calls `listen()`, tests call `inject()`.
+ *
+ * Requests are validated against the shared contracts (src/contracts/server-api.ts) by the project's
+ * own validator, so errors name the field; bodies are closed (unknown fields → 400), bounded
+ * (→ 413) and JSON only (→ 415). Every route but the probes, the OpenAPI document and login needs a
+ * session or a token.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { fastify, type FastifyInstance } from 'fastify';
+import { messageOf } from '../../core/errors.ts';
+import { API_PREFIX } from '../../contracts/server-api.ts';
+import { validate } from '../../contracts/validate.ts';
+import { applicationRoutes } from './applications.ts';
+import { answerOf, Routes, type RouteDoc, type ServerApiOptions } from './context.ts';
+import { directoryRoutes } from './directory.ts';
+import { identityRoutes } from './identity.ts';
+import { openApiDocument } from './openapi.ts';
+import { streamRoutes } from './stream.ts';
+
+export type { ServerApiOptions } from './context.ts';
+export const DEFAULT_SERVER_MAX_BODY_BYTES = 1024 * 1024;
+export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`;
+
+const ROUTE_DOCS = new WeakMap<FastifyInstance, readonly RouteDoc[]>();
+
+/** The routes of an app built here, as documented (for tests that check every answer against its schema). */
+export function routeDocsOf(app: FastifyInstance): readonly RouteDoc[] {
+  return ROUTE_DOCS.get(app) ?? [];
+}
+
+export function buildServerApi(options: ServerApiOptions): FastifyInstance {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_SERVER_MAX_BODY_BYTES;
+  const app = fastify({
+    logger: false,
+    requestIdHeader: false,
+    bodyLimit: maxBodyBytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    trustProxy: false,
+    ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
+  }) as unknown as FastifyInstance;
+  // JSON only: a text body is 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
+    const checked = validate(schema as TSchema, data);
+    if (checked.ok) return { value: data };
+    return {
+      error: Object.assign(new Error(`${httpPart ?? 'request'}: ${checked.errors.join('; ')}`), {
+        validation: checked.errors,
+      }),
+    };
+  });
+  app.setErrorHandler((error, request, reply) => {
+    const answer = answerOf(error, maxBodyBytes);
+    if (answer.log)
+      options.logger?.({
+        level: 'error',
+        msg: 'request failed',
+        method: request.method,
+        route: request.routeOptions.url,
+        error: messageOf(error),
+      });
+    void reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}` });
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+    done(null, payload);
+  });
+
+  const routes = new Routes(app, options);
+  registerProbes(app, options);
+  identityRoutes(routes, options);
+  applicationRoutes(routes, options);
+  directoryRoutes(routes, options);
+  streamRoutes(routes, options);
+  const document = openApiDocument(routes.docs, { version: '0.1.0' });
+  ROUTE_DOCS.set(app, routes.docs);
+  app.get(OPENAPI_PATH, (_request, reply) => {
+    void reply.header('cache-control', 'public, max-age=60').send(document);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.routeOptions.url !== undefined && !request.routeOptions.url.startsWith('/healthz'))
+      options.logger?.({
+        level: 'info',
+        msg: 'http',
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+      });
+    done();
+  });
+  return app;
+}
+
+function registerProbes(app: FastifyInstance, options: ServerApiOptions): void {
+  app.get('/healthz', (_request, reply) => {
+    void reply.send({ status: 'ok' });
+  });
+  app.get('/readyz', (_request, reply) => {
+    const state = options.ready?.() ?? {
+      ready: options.applications.synced,
+      reason: 'the Applications are not listed yet',
+    };
+    if (state.ready) void reply.send({ status: 'ready' });
+    else void reply.code(503).send({ status: 'not ready', reason: state.reason ?? 'not ready' });
+  });
+}

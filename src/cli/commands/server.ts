@@ -1,0 +1,92 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_AUDIT_RETENTION_DAYS, runServer } from '../../main/server.ts';
+import { EXIT, UsageError } from '../output.ts';
+
+export const SERVER_HELP = `Usage: capstan server [options]
+
+Runs Capstan's API server: an HTTP JSON API under /api/v1 for people and tools (the web UI, the CLI,
+CI jobs), with login, roles per project and an audit trail. Its OpenAPI document is at
+/api/v1/openapi.json. Logs are JSON lines on stdout. Stops on SIGTERM or SIGINT. See docs/server.md.
+
+At first start it creates the local user 'admin' with a generated password, written once to the
+Secret capstan-initial-admin in its namespace (else printed once on stderr).
+
+Options:
+  --kubeconfig PATH          default: KUBECONFIG, ~/.kube/config, then the in-cluster service account
+  --context NAME             kubeconfig context
+  --namespace NS             the server's namespace: its Secrets and the cluster Secrets it lists
+                             (default: POD_NAMESPACE or capstan-system)
+  --database PATH            the SQLite file of the audit trail, users, sessions and tokens
+                             (default: $XDG_DATA_HOME/capstan/server.db, else ~/.local/share/capstan/server.db)
+  --audit-retention DAYS     audit entries older than this are deleted (default: ${DEFAULT_AUDIT_RETENTION_DAYS})
+  --bind-address ADDR        default: 0.0.0.0
+  --port N                   default: 8080
+  --tls-cert PATH            serve HTTPS with this certificate (PEM), with --tls-key
+  --tls-key PATH
+  --secure-cookies           Secure cookies without --tls-cert (behind a proxy that terminates TLS)
+  -h, --help                 this help
+`;
+
+export async function server(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+      namespace: { type: 'string' },
+      database: { type: 'string' },
+      'audit-retention': { type: 'string' },
+      'bind-address': { type: 'string' },
+      port: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'secure-cookies': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(SERVER_HELP);
+    return EXIT.ok;
+  }
+  const port = values.port === undefined ? 8080 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be a port number, not '${values.port ?? ''}'`);
+  const retention =
+    values['audit-retention'] === undefined
+      ? DEFAULT_AUDIT_RETENTION_DAYS
+      : Number(values['audit-retention']);
+  if (!Number.isInteger(retention) || retention < 1 || retention > 3650)
+    throw new UsageError(
+      `--audit-retention must be a whole number of days from 1 to 3650, not '${values['audit-retention'] ?? ''}'`,
+    );
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
+    throw new UsageError('give --tls-cert and --tls-key together');
+  const ns = values.namespace;
+  if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
+    throw new UsageError(`--namespace must be a namespace name (a DNS label), not '${ns}'`);
+  const stop = new AbortController();
+  const onSignal = () => {
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await runServer(
+    {
+      kubeconfig: values.kubeconfig,
+      context: values.context,
+      ...(ns === undefined ? {} : { namespace: ns }),
+      ...(values.database === undefined ? {} : { database: values.database }),
+      host: values['bind-address'] ?? '0.0.0.0',
+      port,
+      ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
+        ? { tls: { cert: values['tls-cert'], key: values['tls-key'] } }
+        : {}),
+      secureCookies: values['secure-cookies'] === true,
+      auditRetentionDays: retention,
+    },
+    stop.signal,
+  );
+  return EXIT.ok;
+}

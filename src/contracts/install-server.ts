@@ -1,0 +1,184 @@
+/**
+ * The objects that install `capstan server` beside the agent (src/contracts/install.ts adds them to
+ * deploy/install.yaml): its ServiceAccount and least-privilege RBAC, its Deployment and Service.
+ *
+ * RBAC, rule by rule (what the server needs and why):
+ * - ClusterRole `capstan-server`: Applications get/list/watch (the watch cache answers every read),
+ *   create/patch (create and change by server-side apply; request annotations and finalizers by merge
+ *   patch), delete (delete an Application; its resources are pruned by the agent, not the server).
+ *   Projects: get/list/watch (their roles decide who may do what). Events: get/list, to show an
+ *   Application's Events. Nothing else: the server never touches the
+ *   resources Applications deploy.
+ * - Role `capstan-server` in its namespace: Secrets get/list/watch (the registered clusters, of which
+ *   it shows names and servers, never credentials; its own key Secret); create (its two Secrets at
+ *   first start; RBAC cannot bound create by name); update/patch of those two Secrets only
+ *   (resourceNames).
+ *
+ * One replica by default: the embedded SQLite store is per pod (an emptyDir here, a PersistentVolume
+ * to keep the audit trail across restarts); several replicas need a shared store (PostgreSQL).
+ */
+import type { KubeObject } from '../core/resource.ts';
+import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
+import { PROJECT_PLURAL } from './project.ts';
+
+export const SERVER_NAME = 'capstan-server';
+/** The HTTP port of the API (and /healthz, /readyz). */
+export const SERVER_PORT = 8080;
+/** The Secrets the server writes: its shared keys, and the initial admin password (once). */
+export const SERVER_SECRETS = ['capstan-server', 'capstan-initial-admin'] as const;
+const SERVER_UID = 10001;
+const SERVER_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'server' };
+const RBAC = 'rbac.authorization.k8s.io';
+const RBAC_V1 = `${RBAC}/v1`;
+const READ = ['get', 'list', 'watch'];
+
+export interface ServerInstallOptions {
+  readonly image: string;
+  readonly namespace: string;
+  /** Default 1 (see above). */
+  readonly replicas?: number;
+}
+
+const labels = () => ({
+  'app.kubernetes.io/name': 'capstan',
+  'app.kubernetes.io/part-of': 'capstan',
+  'app.kubernetes.io/component': 'server',
+});
+const meta = (name: string, namespace?: string) => ({
+  name,
+  ...(namespace === undefined ? {} : { namespace }),
+  labels: labels(),
+});
+
+/** The server's objects, in apply order. */
+export function serverManifests(options: ServerInstallOptions): KubeObject[] {
+  return [...serverRbac(options.namespace), serverDeployment(options), serverService(options.namespace)];
+}
+
+export function serverRbac(namespace: string): KubeObject[] {
+  const subjects = [{ kind: 'ServiceAccount', name: SERVER_NAME, namespace }];
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVER_NAME, namespace) },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: meta(SERVER_NAME),
+      rules: [
+        {
+          apiGroups: [APPLICATION_GROUP],
+          resources: [APPLICATION_PLURAL],
+          verbs: [...READ, 'create', 'patch', 'delete'],
+        },
+        { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
+        { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+      ],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRoleBinding',
+      metadata: meta(SERVER_NAME),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: SERVER_NAME },
+      subjects,
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'Role',
+      metadata: meta(SERVER_NAME, namespace),
+      rules: [
+        { apiGroups: [''], resources: ['secrets'], verbs: [...READ, 'create'] },
+        {
+          apiGroups: [''],
+          resources: ['secrets'],
+          resourceNames: [...SERVER_SECRETS],
+          verbs: ['update', 'patch'],
+        },
+      ],
+    },
+    {
+      apiVersion: RBAC_V1,
+      kind: 'RoleBinding',
+      metadata: meta(SERVER_NAME, namespace),
+      roleRef: { apiGroup: RBAC, kind: 'Role', name: SERVER_NAME },
+      subjects,
+    },
+  ];
+}
+
+export function serverDeployment(options: ServerInstallOptions): KubeObject {
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'http' },
+    periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(SERVER_NAME, options.namespace),
+    spec: {
+      replicas: options.replicas ?? 1,
+      revisionHistoryLimit: 5,
+      selector: { matchLabels: SERVER_SELECTOR },
+      // One pod owns the SQLite file: the old one stops before the new one starts.
+      strategy: { type: 'Recreate' },
+      template: {
+        metadata: { labels: labels() },
+        spec: {
+          serviceAccountName: SERVER_NAME,
+          terminationGracePeriodSeconds: 30,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: SERVER_UID,
+            runAsGroup: SERVER_UID,
+            fsGroup: SERVER_UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'server',
+              image: options.image,
+              imagePullPolicy: 'IfNotPresent',
+              args: ['server', '--database', '/var/lib/capstan/server.db', '--port', String(SERVER_PORT)],
+              env: [
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'TMPDIR', value: '/tmp' },
+                { name: 'HOME', value: '/tmp' },
+              ],
+              ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
+              startupProbe: probe('/healthz', 2, 30),
+              livenessProbe: probe('/healthz', 10, 3),
+              readinessProbe: probe('/readyz', 5, 3),
+              resources: {
+                requests: { cpu: '50m', memory: '128Mi' },
+                limits: { memory: '512Mi' },
+              },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [
+                { name: 'data', mountPath: '/var/lib/capstan' },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'data', emptyDir: { sizeLimit: '1Gi' } },
+            { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function serverService(namespace: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(SERVER_NAME, namespace),
+    spec: { selector: SERVER_SELECTOR, ports: [{ name: 'http', port: SERVER_PORT, targetPort: 'http' }] },
+  };
+}

@@ -1,0 +1,391 @@
+/**
+ * The server's HTTP API (`capstan server`, under /api/v1): the bodies it takes and the answers it
+ * gives, as TypeBox schemas. One definition gives the TypeScript types (used by the API, the CLI and
+ * the web UI), the validation of requests, and the OpenAPI 3.1 document served at /api/v1/openapi.json.
+ * Request bodies are closed: an unknown field is refused (400), not dropped.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { oneOf } from './validate.ts';
+
+export const API_PREFIX = '/api/v1';
+
+function ObjectSchemaOf(): TSchema {
+  return Type.Object({}, { additionalProperties: true, description: 'A Kubernetes object.' });
+}
+
+const closed = <P extends Parameters<typeof Type.Object>[0]>(properties: P, description: string) =>
+  Type.Object(properties, { additionalProperties: false, description });
+const name = (description: string) =>
+  Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', description });
+
+export const ROLE_NAMES = ['viewer', 'deployer', 'admin'] as const;
+export const AUDIT_RESULT_NAMES = ['success', 'failure', 'denied'] as const;
+
+// ── Errors ──────────────────────────────────────────────────────────────────────────────────────
+
+export const ErrorBodySchema = Type.Object(
+  {
+    error: Type.String({
+      description: 'A stable code: UNAUTHENTICATED, FORBIDDEN, CURSOR_INVALID, CONFLICT, …',
+    }),
+    message: Type.String({ description: 'What was wrong and what to do.' }),
+    permission: Type.Optional(
+      Type.String({ description: 'With FORBIDDEN: the permission that is missing.' }),
+    ),
+    project: Type.Optional(Type.String({ description: 'With FORBIDDEN: the project it is missing in.' })),
+  },
+  { description: 'A refusal or a failure.' },
+);
+export type ErrorBody = Static<typeof ErrorBodySchema>;
+
+// ── Login, sessions, tokens ─────────────────────────────────────────────────────────────────────
+
+export const LoginRequestSchema = closed(
+  {
+    username: Type.String({ minLength: 1, maxLength: 253 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  'A local user and password.',
+);
+export type LoginRequest = Static<typeof LoginRequestSchema>;
+
+export const SessionSchema = Type.Object(
+  {
+    user: Type.String(),
+    kind: oneOf(['user', 'token'] as const),
+    admin: Type.Boolean({ description: 'Global admin.' }),
+    groups: Type.Array(Type.String()),
+    csrfToken: Type.Optional(
+      Type.String({
+        description: 'Send it back in the X-CSRF-Token header with every unsafe request of this session.',
+      }),
+    ),
+    expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+    scope: Type.Optional(Type.Object({ project: Type.String(), role: oneOf(ROLE_NAMES) })),
+  },
+  { description: 'Who is calling.' },
+);
+export type SessionInfo = Static<typeof SessionSchema>;
+
+export const TokenRequestSchema = closed(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, description: 'What it is for: ci-deploy-web.' }),
+    project: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      description: "The project it acts in; '*' for every project (global admins only).",
+    }),
+    role: oneOf(ROLE_NAMES, {
+      description: 'viewer, deployer or admin; at most the creator’s own role there.',
+    }),
+    expiresInDays: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 366, description: 'Days until it expires. Default 90.' }),
+    ),
+  },
+  'An API token to create.',
+);
+export type TokenRequest = Static<typeof TokenRequestSchema>;
+
+export const TokenSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    project: Type.String(),
+    role: oneOf(ROLE_NAMES),
+    createdBy: Type.String(),
+    createdAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.String({ format: 'date-time' }),
+    revokedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { description: 'An API token, without its secret.' },
+);
+export type TokenInfo = Static<typeof TokenSchema>;
+
+export const CreatedTokenSchema = Type.Object(
+  {
+    token: Type.String({
+      description: 'The token: shown this once, send it as `Authorization: Bearer <token>`.',
+    }),
+    info: TokenSchema,
+  },
+  { description: 'A new API token.' },
+);
+
+// ── Applications ────────────────────────────────────────────────────────────────────────────────
+
+export const ApplicationSummarySchema = Type.Object(
+  {
+    namespace: Type.String(),
+    name: Type.String(),
+    project: Type.String(),
+    labels: Type.Record(Type.String(), Type.String()),
+    repoURL: Type.String(),
+    path: Type.String(),
+    targetRevision: Type.String(),
+    cluster: Type.String(),
+    destinationNamespace: Type.String(),
+    sync: Type.String({ description: 'Synced, OutOfSync or Unknown.' }),
+    health: Type.String({ description: 'Healthy, Progressing, Degraded, Suspended, Missing or Unknown.' }),
+    revision: Type.Optional(Type.String()),
+    operation: Type.Optional(Type.Object({ type: Type.String(), phase: Type.String() })),
+    ready: Type.Optional(
+      Type.Object({ status: Type.String(), reason: Type.String(), message: Type.String() }),
+    ),
+    held: Type.Boolean({ description: 'A rollback holds automated sync.' }),
+    suspended: Type.Boolean(),
+    resourceVersion: Type.String(),
+    createdAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { description: 'One row of the Applications list.' },
+);
+
+export const ApplicationListQuerySchema = closed(
+  {
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,4}$', description: 'Items per page, 1 to 500. Default 100.' }),
+    ),
+    cursor: Type.Optional(Type.String({ maxLength: 2048, description: 'The `next` of the previous page.' })),
+    project: Type.Optional(Type.String({ maxLength: 253 })),
+    namespace: Type.Optional(Type.String({ maxLength: 63 })),
+    cluster: Type.Optional(Type.String({ maxLength: 253 })),
+    repository: Type.Optional(
+      Type.String({ maxLength: 2048, description: 'Any URL form of the repository.' }),
+    ),
+    sync: Type.Optional(oneOf(['Synced', 'OutOfSync', 'Unknown'] as const)),
+    health: Type.Optional(
+      oneOf(['Healthy', 'Progressing', 'Degraded', 'Suspended', 'Missing', 'Unknown'] as const),
+    ),
+    labels: Type.Optional(Type.String({ maxLength: 1024, description: 'A label selector: a=b,c!=d,e,!f.' })),
+    view: Type.Optional(
+      oneOf(['summary', 'full'] as const, {
+        description:
+          'summary (default): one row per Application; full: the Application objects (items are then objects).',
+      }),
+    ),
+    search: Type.Optional(
+      Type.String({ maxLength: 256, description: 'Text in name, namespace, project, repository or path.' }),
+    ),
+  },
+  'Filters and paging of the Applications list.',
+);
+export type ApplicationListQuery = Static<typeof ApplicationListQuerySchema>;
+
+export const ApplicationListSchema = Type.Object(
+  {
+    items: Type.Array(Type.Union([ApplicationSummarySchema, ObjectSchemaOf()])),
+    total: Type.Integer({ description: 'Items matching the filters, over every page.' }),
+    next: Type.Optional(Type.String({ description: 'Cursor of the next page; absent on the last page.' })),
+  },
+  { description: 'A page of Applications.' },
+);
+export type ApplicationList = Static<typeof ApplicationListSchema>;
+
+/** Every action takes the resourceVersion the client saw: a changed Application is refused with 409. */
+const precondition = {
+  resourceVersion: Type.Optional(
+    Type.String({
+      maxLength: 64,
+      description: 'The resourceVersion the client acted on; when the Application changed since, 409.',
+    }),
+  ),
+};
+
+export const ResourceSelectorSchema = closed(
+  {
+    group: Type.String({ maxLength: 253 }),
+    kind: Type.String({ minLength: 1, maxLength: 63 }),
+    namespace: Type.Optional(Type.String({ maxLength: 63 })),
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+  },
+  'One managed resource.',
+);
+
+export const SyncRequestSchema = closed(
+  {
+    ...precondition,
+    prune: Type.Optional(
+      Type.Boolean({
+        description: 'Prune in this sync (the agent follows the policy today: see docs/server.md).',
+      }),
+    ),
+    dryRun: Type.Optional(
+      Type.Boolean({ description: 'Plan only (not yet carried by the agent: refused when true).' }),
+    ),
+    resources: Type.Optional(
+      Type.Array(ResourceSelectorSchema, {
+        maxItems: 500,
+        description: 'Only these resources (not yet carried by the agent: refused when given).',
+      }),
+    ),
+  },
+  'Ask the agent to sync now.',
+);
+export type SyncRequest = Static<typeof SyncRequestSchema>;
+
+export const ActionRequestSchema = closed(
+  { ...precondition },
+  'Ask the agent for a refresh or to release a rollback hold.',
+);
+export type ActionRequest = Static<typeof ActionRequestSchema>;
+
+export const RollbackRequestSchema = closed(
+  {
+    ...precondition,
+    target: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        pattern: '^([0-9]{1,6}|[0-9a-f]{7,40})$',
+        description:
+          'A history id or a commit SHA (prefix); default the last successful sync before the current one.',
+      }),
+    ),
+  },
+  'Roll back to an earlier successful sync.',
+);
+export type RollbackRequest = Static<typeof RollbackRequestSchema>;
+
+export const DeleteQuerySchema = closed(
+  {
+    cascade: Type.Optional(
+      oneOf(['true', 'false'] as const, { description: 'Delete the deployed resources too. Default true.' }),
+    ),
+    resourceVersion: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  'How to delete an Application.',
+);
+
+export const ActionResultSchema = Type.Object(
+  {
+    action: Type.String(),
+    annotation: Type.Optional(
+      Type.String({
+        description: 'The request annotation set; the agent records it in status.handledRequests.',
+      }),
+    ),
+    value: Type.Optional(Type.String()),
+    resourceVersion: Type.String({ description: 'The Application’s resourceVersion after the change.' }),
+  },
+  { description: 'What was asked of the agent.' },
+);
+
+export const ResourceNodeSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    group: Type.String(),
+    kind: Type.String(),
+    namespace: Type.String(),
+    name: Type.String(),
+    syncStatus: Type.Optional(Type.String()),
+    health: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+    parents: Type.Array(Type.String({ description: 'ids of owners' })),
+  },
+  { description: 'One node of the resource tree.' },
+);
+
+export const ResourceTreeSchema = Type.Object(
+  { nodes: Type.Array(ResourceNodeSchema) },
+  { description: 'The resources of an Application.' },
+);
+
+export const EventSchema = Type.Object(
+  {
+    type: Type.String(),
+    reason: Type.String(),
+    message: Type.String(),
+    count: Type.Integer(),
+    firstTime: Type.Optional(Type.String()),
+    lastTime: Type.Optional(Type.String()),
+  },
+  { description: 'A Kubernetes Event about the Application.' },
+);
+export type EventInfo = Static<typeof EventSchema>;
+
+// ── Projects, clusters, audit ───────────────────────────────────────────────────────────────────
+
+export const ProjectSchema = Type.Object(
+  {
+    name: Type.String(),
+    description: Type.Optional(Type.String()),
+    roles: Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'viewer, deployer, admin or a custom role.' }),
+        description: Type.Optional(Type.String()),
+        actions: Type.Array(Type.String(), {
+          description: 'view, refresh, sync, rollback, create, update, delete.',
+        }),
+        users: Type.Array(Type.String()),
+        groups: Type.Array(Type.String()),
+      }),
+    ),
+    yourRoles: Type.Array(Type.String(), { description: 'The caller’s roles in it.' }),
+    yourActions: Type.Array(Type.String(), { description: 'What the caller may do in it.' }),
+  },
+  { description: 'A project: who may do what with its Applications.' },
+);
+
+export const ClusterSchema = Type.Object(
+  {
+    name: Type.String(),
+    server: Type.Optional(Type.String({ description: 'The API server URL (never credentials).' })),
+    secret: Type.Optional(Type.String({ description: 'The Secret that registers it.' })),
+    problem: Type.Optional(Type.String({ description: 'Why the registration is not usable.' })),
+  },
+  { description: 'A destination cluster.' },
+);
+export type ClusterInfo = Static<typeof ClusterSchema>;
+
+export const AuditQuerySchema = closed(
+  {
+    actor: Type.Optional(Type.String({ maxLength: 253 })),
+    action: Type.Optional(
+      Type.String({ maxLength: 100, description: 'An action, or a prefix ending in a dot (application.).' }),
+    ),
+    target: Type.Optional(Type.String({ maxLength: 600 })),
+    project: Type.Optional(Type.String({ maxLength: 253 })),
+    result: Type.Optional(oneOf(AUDIT_RESULT_NAMES)),
+    since: Type.Optional(Type.String({ format: 'date-time' })),
+    until: Type.Optional(Type.String({ format: 'date-time' })),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000. Default 100.' })),
+    cursor: Type.Optional(Type.String({ maxLength: 2048 })),
+  },
+  'Filters of the audit trail.',
+);
+export type AuditQueryParams = Static<typeof AuditQuerySchema>;
+
+export const AuditEntrySchema = Type.Object(
+  {
+    id: Type.Integer(),
+    time: Type.String({ format: 'date-time' }),
+    actor: Type.Object({ kind: Type.String(), name: Type.String() }),
+    action: Type.String(),
+    target: Type.String(),
+    project: Type.Optional(Type.String()),
+    result: oneOf(AUDIT_RESULT_NAMES),
+    reason: Type.Optional(Type.String()),
+    changes: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()])),
+    ),
+  },
+  { description: 'Who did what, when, to what, and how it ended.' },
+);
+export type AuditEntryInfo = Static<typeof AuditEntrySchema>;
+
+export const AuditPageSchema = Type.Object(
+  { items: Type.Array(AuditEntrySchema), next: Type.Optional(Type.String()) },
+  { description: 'A page of the audit trail, newest first.' },
+);
+export type AuditPage = Static<typeof AuditPageSchema>;
+
+/** Path parameters of one Application. */
+export const ApplicationParamsSchema = closed(
+  { namespace: name('The Application’s namespace.'), name: name('The Application’s name.') },
+  'One Application.',
+);
+export const TokenParamsSchema = closed({ id: Type.String({ pattern: '^[0-9a-f]{12}$' }) }, 'One token.');
+
+/** An arbitrary JSON object (a Kubernetes object as the API server has it). */
+export const ObjectSchema: TSchema = Type.Object(
+  {},
+  { additionalProperties: true, description: 'A Kubernetes object.' },
+);

@@ -1,0 +1,308 @@
+// Wiring for `capstan server`: the Store (SQLite), the watch cache of Applications, the Kubernetes
+// writer with the server's own identity, authentication, and the HTTP app of src/api/server.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildServerApi } from '../api/server/app.ts';
+import { KubeApplicationWriter } from '../adapters/kube/application-writer.ts';
+import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
+import { apiError } from '../adapters/kube/errors.ts';
+import { RestClient } from '../adapters/kube/rest-client.ts';
+import { KubeWatcher } from '../adapters/kube/watch.ts';
+import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
+import { CLUSTER_SECRET_SELECTOR } from '../core/cluster-secret.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
+import type { KubeObject } from '../core/resource.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
+import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
+import type { ResourceType } from '../ports/cluster.ts';
+import type { Store } from '../ports/store.ts';
+import type { ProjectDirectory } from '../server/access.ts';
+import { agentActivity } from '../server/agent-audit.ts';
+import { ApplicationIndex } from '../server/application-index.ts';
+import { ProjectIndex } from '../server/project-index.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
+import { Authenticator } from '../server/auth.ts';
+import { CursorCodec } from '../server/cursor.ts';
+import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
+import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
+
+/** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
+export const SERVER_SECRET = 'capstan-server';
+/** The Secret the initial admin password is written to, once, at first start. */
+export const INITIAL_ADMIN_SECRET = 'capstan-initial-admin';
+export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+
+export interface ServerOptions {
+  readonly kubeconfig?: string | undefined;
+  readonly context?: string | undefined;
+  /** The server's namespace: its Secrets, and the cluster Secrets it lists. Default POD_NAMESPACE or capstan-system. */
+  readonly namespace?: string;
+  /** The SQLite file. Default `$XDG_DATA_HOME/capstan/server.db` (~/.local/share). */
+  readonly database?: string;
+  readonly host?: string;
+  /** Default 8080; 0 picks a free one. */
+  readonly port?: number;
+  /** PEM files: serve HTTPS (and Secure cookies). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Secure cookies without TLS here (behind a proxy that terminates TLS). */
+  readonly secureCookies?: boolean;
+  /** Audit entries older than this are deleted, daily. Default 90. */
+  readonly auditRetentionDays?: number;
+  /** Default: the Project resources of the cluster, watched. */
+  readonly projects?: ProjectDirectory;
+  readonly log?: (line: Record<string, unknown>) => void;
+  /** Told where the server listens. */
+  readonly onListening?: (address: string) => void;
+}
+
+export const defaultDatabase = (env: NodeJS.ProcessEnv = process.env): string =>
+  join(env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share'), 'capstan', 'server.db');
+
+/** Runs the server until `signal` aborts. */
+export async function runServer(options: ServerOptions, signal: AbortSignal): Promise<void> {
+  const log =
+    options.log ??
+    ((line: Record<string, unknown>) =>
+      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
+  const namespace = options.namespace ?? process.env['POD_NAMESPACE'] ?? DEFAULT_AGENT_NAMESPACE;
+  const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
+  const cluster = new KubeCluster(config);
+  const watchClient = new RestClient(config);
+  const store = openSqliteStore({ path: options.database ?? defaultDatabase() });
+  const stop = new AbortController();
+  const onAbort = () => {
+    stop.abort();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  let app: FastifyInstance | undefined;
+  try {
+    const secrets = await typeOf(cluster, 'v1', 'Secret');
+    const applicationType = await typeOf(cluster, APPLICATION_API_VERSION, APPLICATION_KIND);
+    const auth = new Authenticator({ store, now: Date.now });
+    await announceInitialAdmin(auth, cluster, secrets, namespace, log);
+    const index = new ApplicationIndex();
+    // The agent's syncs and rollbacks, as the watch sees them recorded in status.history.
+    index.observe((before, after) => {
+      for (const entry of agentActivity(before, after))
+        store.audit.append(entry).catch((error: unknown) => {
+          log({
+            level: 'warn',
+            msg: 'audit entry of the agent not written',
+            target: entry.target,
+            error: messageOf(error),
+          });
+        });
+    });
+    const watcher = new KubeWatcher(watchClient);
+    const watchErrors = (what: string) => (error: CapstanError) => {
+      log({ level: 'warn', msg: `${what} watch`, code: error.code, error: error.message });
+    };
+    const watching = [
+      watcher.watch(applicationType, '', index.handle, {
+        signal: stop.signal,
+        onError: watchErrors('applications'),
+      }),
+    ];
+    const projectType = options.projects
+      ? undefined
+      : await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND);
+    const projects =
+      options.projects ??
+      new ProjectIndex({
+        onInvalid: (project, errors) => {
+          log({
+            level: 'warn',
+            msg: 'invalid Project grants nothing',
+            project: project.metadata.name,
+            errors,
+          });
+        },
+      });
+    if (projectType && projects instanceof ProjectIndex)
+      watching.push(
+        watcher.watch(projectType, '', projects.handle, {
+          signal: stop.signal,
+          onError: watchErrors('projects'),
+        }),
+      );
+    app = buildServerApi({
+      applications: index,
+      writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
+      projects,
+      clusters: () => listClusters(cluster, secrets, namespace),
+      events: (ns, name) => applicationEvents(cluster, ns, name),
+      auth,
+      store,
+      cursors: new CursorCodec({ key: await sharedKey(cluster, secrets, namespace), now: Date.now }),
+      now: Date.now,
+      secureCookies: options.tls !== undefined || options.secureCookies === true,
+      logger: log,
+      ...(options.tls
+        ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
+        : {}),
+    });
+    const retention = keepTidy(store, options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS, log);
+    const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port ?? 8080 });
+    log({ level: 'info', msg: 'capstan server listening', address, namespace });
+    options.onListening?.(address);
+    await new Promise<void>((resolve) => {
+      if (stop.signal.aborted) resolve();
+      stop.signal.addEventListener(
+        'abort',
+        () => {
+          resolve();
+        },
+        { once: true },
+      );
+    });
+    clearInterval(retention);
+    await Promise.all(watching);
+  } finally {
+    stop.abort();
+    signal.removeEventListener('abort', onAbort);
+    await app?.close();
+    await store.close();
+    watchClient.close();
+    cluster.close();
+  }
+}
+
+async function typeOf(cluster: KubeCluster, apiVersion: string, kind: string): Promise<ResourceType> {
+  const type = await cluster.resourceType(apiVersion, kind);
+  if (type) return type;
+  throw new CapstanError(
+    kind === APPLICATION_KIND ? 'APPLICATION_CRD_MISSING' : 'KUBE_TYPE_MISSING',
+    `the cluster does not serve ${apiVersion} ${kind}: install Capstan first (kubectl apply --server-side -f deploy/install.yaml)`,
+  );
+}
+
+/**
+ * The first start creates the local admin with a generated password and shows it once: in the Secret
+ * capstan-initial-admin (read it with kubectl, then delete it), else on stderr when that cannot be
+ * written. Never in the JSON log.
+ */
+async function announceInitialAdmin(
+  auth: Authenticator,
+  cluster: KubeCluster,
+  secrets: ResourceType,
+  namespace: string,
+  log: (line: Record<string, unknown>) => void,
+): Promise<void> {
+  const admin = await auth.ensureAdmin();
+  if (!admin.created) return;
+  const secret: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: INITIAL_ADMIN_SECRET, namespace, labels: { 'app.kubernetes.io/part-of': 'capstan' } },
+    type: 'Opaque',
+    stringData: { username: 'admin', password: admin.password },
+  };
+  try {
+    await cluster.apply(secrets, secret, { fieldManager: SERVER_FIELD_MANAGER, force: true });
+    log({
+      level: 'info',
+      msg: `the local admin was created; its password is in Secret ${namespace}/${INITIAL_ADMIN_SECRET} (read it once, then delete the Secret)`,
+    });
+  } catch (error) {
+    log({
+      level: 'warn',
+      msg: 'the initial admin password could not be written to a Secret',
+      error: messageOf(error),
+    });
+    process.stderr.write(
+      `capstan server: the local admin 'admin' has the password ${admin.password} (shown once)\n`,
+    );
+  }
+}
+
+/** The page-cursor key shared by replicas, from the Secret capstan-server (created with a random key when absent). */
+async function sharedKey(cluster: KubeCluster, secrets: ResourceType, namespace: string): Promise<Buffer> {
+  const existing = await cluster.get(secrets, namespace, SERVER_SECRET).catch(() => undefined);
+  const data = (existing?.['data'] ?? {}) as Record<string, string>;
+  if (data['cursorKey'] !== undefined) return Buffer.from(data['cursorKey'], 'base64');
+  const key = randomBytes(32);
+  const body: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: SERVER_SECRET, namespace, labels: { 'app.kubernetes.io/part-of': 'capstan' } },
+    type: 'Opaque',
+    data: { cursorKey: key.toString('base64') },
+  };
+  try {
+    // Not forced: a replica that wrote first wins, and this one reads its key.
+    await cluster.apply(secrets, body, { fieldManager: SERVER_FIELD_MANAGER });
+    const stored = await cluster.get(secrets, namespace, SERVER_SECRET);
+    const value = ((stored?.['data'] ?? {}) as Record<string, string>)['cursorKey'];
+    return value === undefined ? key : Buffer.from(value, 'base64');
+  } catch {
+    // Without a shared key, cursors hold for this replica only.
+    return key;
+  }
+}
+
+async function listClusters(
+  cluster: KubeCluster,
+  secrets: ResourceType,
+  namespace: string,
+): Promise<ClusterInfo[]> {
+  const found = await cluster.list(secrets, namespace, { labelSelector: CLUSTER_SECRET_SELECTOR });
+  return found
+    .map(summaryOf)
+    .map((c) => ({
+      name: c.name,
+      ...(c.server === undefined ? {} : { server: c.server }),
+      secret: c.secret,
+      ...(c.error === undefined ? {} : { problem: c.error }),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function applicationEvents(
+  cluster: KubeCluster,
+  namespace: string,
+  name: string,
+): Promise<EventInfo[]> {
+  const selector = `involvedObject.kind=${APPLICATION_KIND},involvedObject.name=${name}`;
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events?fieldSelector=${encodeURIComponent(selector)}`;
+  const res = await cluster.client.call('GET', path, {
+    subject: `events of ${APPLICATION_KIND}/${namespace}/${name}`,
+  });
+  if (res.status !== 200)
+    throw apiError(res.status, res.body, `events of ${APPLICATION_KIND}/${namespace}/${name}`, 'list');
+  const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map((e) => ({
+    type: textOf(e['type'], 'Normal'),
+    reason: textOf(e['reason'], ''),
+    message: textOf(e['message'], ''),
+    count: typeof e['count'] === 'number' ? e['count'] : 1,
+    ...(typeof e['firstTimestamp'] === 'string' ? { firstTime: e['firstTimestamp'] } : {}),
+    ...(typeof e['lastTimestamp'] === 'string' ? { lastTime: e['lastTimestamp'] } : {}),
+  }));
+  return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
+}
+
+const textOf = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
+
+/** Daily: audit entries past retention and expired sessions go. */
+function keepTidy(
+  store: Store,
+  retentionDays: number,
+  log: (line: Record<string, unknown>) => void,
+): NodeJS.Timeout {
+  const tidy = async () => {
+    const now = Date.now();
+    try {
+      const pruned = await store.audit.prune(new Date(now - retentionDays * 86_400_000).toISOString());
+      const sessions = await store.sessions.deleteExpired(new Date(now).toISOString());
+      if (pruned + sessions > 0) log({ level: 'info', msg: 'store tidied', auditEntries: pruned, sessions });
+    } catch (error) {
+      log({ level: 'warn', msg: 'store tidy failed', error: messageOf(error) });
+    }
+  };
+  void tidy();
+  const timer = setInterval(() => void tidy(), 86_400_000);
+  timer.unref();
+  return timer;
+}

@@ -1,0 +1,139 @@
+/**
+ * The Store port: records that outgrow an object's status (DESIGN.md, "State"). For the server these
+ * are the audit trail, local users, sessions and API tokens. Adapters: embedded SQLite
+ * (src/adapters/store/sqlite-store.ts); every adapter passes the contract suite of
+ * src/testing/store-contract.ts.
+ *
+ * Secrets never enter a Store: passwords arrive as scrypt hashes, sessions and tokens as SHA-256
+ * digests of their random secret. An adapter that cannot reach its database throws CapstanError
+ * STORE_UNAVAILABLE (retryable), so the API can say so.
+ */
+
+/** Who did something. */
+export interface Actor {
+  /** `user`: a person logged in; `token`: an API token; `agent`: the agent; `anonymous`: nobody yet (a failed login). */
+  readonly kind: 'user' | 'token' | 'agent' | 'anonymous';
+  /** The user name, the token's name (`token:<id>`), `agent`, or the name given at a failed login. */
+  readonly name: string;
+}
+
+export const AUDIT_RESULTS = ['success', 'failure', 'denied'] as const;
+export type AuditResult = (typeof AUDIT_RESULTS)[number];
+
+/** What an action changed, counted (a sync: objects created, configured, pruned) or in words. */
+export type ChangeSummary = Readonly<Record<string, string | number | boolean>>;
+
+export interface AuditEntryInput {
+  readonly time: string;
+  readonly actor: Actor;
+  /** A stable verb: `application.sync`, `login`, `token.create`, … */
+  readonly action: string;
+  /** What it was done to: `Application/team-a/web`, `Token/abc123`, `User/admin`; '' for none. */
+  readonly target: string;
+  /** The project of the target, when it has one (queries filter on it). */
+  readonly project?: string;
+  readonly result: AuditResult;
+  /** Why it failed or was refused; never a secret. */
+  readonly reason?: string;
+  readonly changes?: ChangeSummary;
+}
+
+export interface AuditEntry extends AuditEntryInput {
+  /** Increases with every entry written. */
+  readonly id: number;
+}
+
+export interface AuditQuery {
+  readonly actor?: string;
+  /** An exact action, or a prefix ending in `.` (`application.`). */
+  readonly action?: string;
+  readonly target?: string;
+  readonly project?: string;
+  readonly result?: AuditResult;
+  /** Inclusive bounds, ISO 8601. */
+  readonly since?: string;
+  readonly until?: string;
+  /** Newest first; only entries with an id below this one (the next page). */
+  readonly beforeId?: number;
+  /** At most this many entries (1 to 1000). */
+  readonly limit: number;
+}
+
+export interface LocalUser {
+  readonly name: string;
+  /** `scrypt$N$r$p$salt$hash` (base64url parts). */
+  readonly passwordHash: string;
+  /** Global admin: every permission in every project. */
+  readonly admin: boolean;
+  readonly createdAt: string;
+}
+
+export interface SessionRecord {
+  /** SHA-256 of the session secret, hex: the cookie holds the secret, the Store only its digest. */
+  readonly digest: string;
+  readonly user: string;
+  /** Groups of the user (from OIDC), mapped to roles by the projects. */
+  readonly groups: readonly string[];
+  readonly admin: boolean;
+  /** The CSRF token the client must send back on unsafe methods (not a credential by itself). */
+  readonly csrf: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+}
+
+export const TOKEN_ROLES = ['viewer', 'deployer', 'admin'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
+export interface TokenRecord {
+  /** Public id, part of the token text (`capstan_<id>_<secret>`). */
+  readonly id: string;
+  readonly name: string;
+  /** SHA-256 of the secret part, hex. */
+  readonly digest: string;
+  /** The project it acts in; `*` for every project (only a global admin may create one). */
+  readonly project: string;
+  readonly role: TokenRole;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly revokedAt?: string;
+}
+
+export interface AuditLog {
+  append(entry: AuditEntryInput): Promise<AuditEntry>;
+  /** Newest first. */
+  query(query: AuditQuery): Promise<AuditEntry[]>;
+  /** Deletes entries older than `before` (retention); returns how many. */
+  prune(before: string): Promise<number>;
+}
+
+export interface UserStore {
+  get(name: string): Promise<LocalUser | undefined>;
+  /** Creates the user, or replaces its password and admin flag. */
+  put(user: LocalUser): Promise<void>;
+}
+
+export interface SessionStore {
+  create(session: SessionRecord): Promise<void>;
+  get(digest: string): Promise<SessionRecord | undefined>;
+  delete(digest: string): Promise<void>;
+  /** Deletes sessions expired at `now`; returns how many. */
+  deleteExpired(now: string): Promise<number>;
+}
+
+export interface TokenStore {
+  create(token: TokenRecord): Promise<void>;
+  get(id: string): Promise<TokenRecord | undefined>;
+  /** Every token, newest first (revoked ones too). */
+  list(): Promise<TokenRecord[]>;
+  /** Marks it revoked at `at`; false when there is no such token. */
+  revoke(id: string, at: string): Promise<boolean>;
+}
+
+export interface Store {
+  readonly audit: AuditLog;
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly tokens: TokenStore;
+  close(): Promise<void>;
+}

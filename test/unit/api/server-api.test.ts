@@ -1,0 +1,976 @@
+/**
+ * Route tests of the server API without sockets (fastify.inject): authentication on every route,
+ * roles per project on every action, cursors, CSRF, tokens, bad input, the audit trail, the event
+ * stream, and a sweep for secrets in every answer and log line. The cluster side is the in-memory
+ * writer of src/testing; test/integration/server.test.ts runs the real one.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
+import { buildServerApi, OPENAPI_PATH, routeDocsOf } from '../../../src/api/server/app.ts';
+import { validate } from '../../../src/contracts/validate.ts';
+import {
+  APPLICATION_API_VERSION,
+  APPLICATION_KIND,
+  REQUEST_ANNOTATIONS,
+  RESOURCES_FINALIZER,
+} from '../../../src/contracts/application.ts';
+import type { KubeObject } from '../../../src/core/resource.ts';
+import type { Store } from '../../../src/ports/store.ts';
+import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
+import { ApplicationIndex } from '../../../src/server/application-index.ts';
+import { Authenticator } from '../../../src/server/auth.ts';
+import { CursorCodec } from '../../../src/server/cursor.ts';
+import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
+
+const PROJECTS: ProjectAccess[] = [
+  {
+    name: 'team-a',
+    roles: [
+      { name: 'viewer', users: ['alice'] },
+      { name: 'deployer', users: ['dana'] },
+      { name: 'admin', users: ['ada'] },
+    ],
+  },
+  { name: 'team-b', roles: [{ name: 'deployer', users: ['bob'] }] },
+  { name: 'default', roles: [{ name: 'admin', users: ['ada'] }] },
+];
+const directory: ProjectDirectory = {
+  get: (name) => PROJECTS.find((p) => p.name === name),
+  list: () => [...PROJECTS].sort((a, b) => a.name.localeCompare(b.name)),
+};
+const USERS = ['alice', 'dana', 'ada', 'bob'] as const;
+/** Unique values that must never appear in an answer or a log line. */
+const PASSWORDS = Object.fromEntries(
+  USERS.map((u) => [u, `sentinel-pw-${u}-${randomBytes(6).toString('hex')}`]),
+);
+
+function application(
+  namespace: string,
+  name: string,
+  project: string | undefined,
+  extra: Record<string, unknown> = {},
+): KubeObject {
+  return {
+    apiVersion: APPLICATION_API_VERSION,
+    kind: APPLICATION_KIND,
+    metadata: { name, namespace, labels: { tier: name.startsWith('web') ? 'front' : 'back' } },
+    spec: {
+      ...(project === undefined ? {} : { project }),
+      source: { repoURL: `https://github.com/Org/${namespace}-config.git`, path: `apps/${name}` },
+      destination: { cluster: namespace === 'b' ? 'prod' : 'in-cluster' },
+    },
+    status: {
+      sync: { status: name.includes('drift') ? 'OutOfSync' : 'Synced', revision: 'a'.repeat(40) },
+      health: { status: name.includes('drift') ? 'Degraded' : 'Healthy' },
+      history: [
+        { id: 1, revision: 'b'.repeat(40), startedAt: '2026-01-01T00:00:00Z', result: 'Succeeded' },
+        { id: 2, revision: 'a'.repeat(40), startedAt: '2026-01-02T00:00:00Z', result: 'Succeeded' },
+      ],
+      resources: [
+        {
+          group: 'apps',
+          kind: 'Deployment',
+          namespace,
+          name,
+          syncStatus: 'Synced',
+          health: { status: 'Healthy' },
+        },
+      ],
+      ...extra,
+    },
+  };
+}
+
+interface Harness {
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly writer: FakeApplicationWriter;
+  readonly index: ApplicationIndex;
+  readonly logs: string[];
+  readonly answers: string[];
+  clock: number;
+  call(options: InjectOptions): Promise<LightMyRequestResponse>;
+}
+
+async function harness(options: { secureCookies?: boolean } = {}): Promise<Harness> {
+  const store = openSqliteStore({ path: ':memory:' });
+  const index = new ApplicationIndex({ epoch: 'e1' });
+  const writer = new FakeApplicationWriter(index.handle);
+  const logs: string[] = [];
+  const answers: string[] = [];
+  const h = { clock: Date.parse('2026-03-01T00:00:00Z') };
+  const now = () => h.clock;
+  const auth = new Authenticator({ store, now });
+  await auth.ensureAdmin();
+  for (const user of USERS) await auth.setPassword(user, PASSWORDS[user] ?? '', { admin: false });
+  writer.seed(application('a', 'web', 'team-a'));
+  writer.seed(application('a', 'api', 'team-a'));
+  writer.seed(application('a', 'worker-drift', 'team-a'));
+  writer.seed(application('b', 'web', 'team-b'));
+  writer.seed(application('b', 'api-drift', 'team-b'));
+  writer.seed(application('c', 'lonely', undefined));
+  index.handle({ type: 'SYNCED', object: { apiVersion: 'v1', kind: 'List', metadata: {} } });
+  const app = buildServerApi({
+    applications: index,
+    writer,
+    projects: directory,
+    clusters: () =>
+      Promise.resolve([
+        { name: 'prod', server: 'https://10.0.0.1:6443', secret: 'Secret/capstan-system/cluster-prod' },
+      ]),
+    events: (namespace, name) =>
+      Promise.resolve([
+        { type: 'Normal', reason: 'Synced', message: `${namespace}/${name} synced`, count: 1 },
+      ]),
+    auth,
+    store,
+    cursors: new CursorCodec({ key: randomBytes(32), now }),
+    now,
+    secureCookies: options.secureCookies ?? false,
+    logger: (line) => logs.push(JSON.stringify(line)),
+    maxBodyBytes: 64 * 1024,
+  });
+  await app.ready();
+  return Object.assign(h, {
+    app,
+    store,
+    writer,
+    index,
+    logs,
+    answers,
+    async call(request: InjectOptions) {
+      const response = await app.inject(request);
+      answers.push(JSON.stringify(response.headers), response.body);
+      checkAgainstSchema(app, request, response);
+      return response;
+    },
+  });
+}
+
+interface Login {
+  readonly cookie: string;
+  readonly csrf: string;
+}
+
+async function login(h: Harness, username: string, password = PASSWORDS[username] ?? ''): Promise<Login> {
+  const response = await h.call({ method: 'POST', url: '/api/v1/session', payload: { username, password } });
+  assert.equal(response.statusCode, 200, response.body);
+  const setCookie = String(response.headers['set-cookie']);
+  return { cookie: setCookie.split(';')[0] ?? '', csrf: response.json<{ csrfToken: string }>().csrfToken };
+}
+
+const as = (session: Login, unsafe = true) => ({
+  cookie: session.cookie,
+  ...(unsafe ? { 'x-csrf-token': session.csrf } : {}),
+});
+
+describe('server API: authentication on every route', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h.app.close();
+  });
+
+  it('serves an OpenAPI 3.1 document listing every route, and answers 401 on each secured one without credentials', async () => {
+    const doc = (await h.call({ method: 'GET', url: OPENAPI_PATH })).json<{
+      openapi: string;
+      paths: Record<string, Record<string, { security: unknown[] }>>;
+    }>();
+    assert.equal(doc.openapi, '3.1.0');
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({
+        path,
+        method: method.toUpperCase(),
+        secured: op.security.length > 0,
+      })),
+    );
+    assert.ok(operations.length >= 20, `${operations.length} operations`);
+    for (const { path, method, secured } of operations) {
+      if (!secured) continue;
+      const url = path.replace('{namespace}', 'a').replace('{name}', 'web').replace('{id}', '0123456789ab');
+      const response = await h.call({
+        method: method,
+        url,
+        ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }),
+      });
+      assert.equal(response.statusCode, 401, `${method} ${url}: ${response.body}`);
+      assert.equal(response.json<{ error: string }>().error, 'UNAUTHENTICATED');
+    }
+  });
+
+  it('answers 401 for a garbage token and an unknown session cookie', async () => {
+    for (const headers of [{ authorization: 'Bearer capstan_nope' }, { cookie: 'capstan_session=forged' }]) {
+      const response = await h.call({ method: 'GET', url: '/api/v1/applications', headers });
+      assert.equal(response.statusCode, 401);
+    }
+  });
+
+  it('logs in with HttpOnly, SameSite=Strict cookies, audits wrong passwords and limits attempts (429 with Retry-After)', async () => {
+    const ok = await h.call({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'alice', password: PASSWORDS['alice'] },
+    });
+    const cookie = String(ok.headers['set-cookie']);
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.doesNotMatch(cookie, /Secure/);
+    for (let i = 0; i < 5; i++) {
+      const wrong = await h.call({
+        method: 'POST',
+        url: '/api/v1/session',
+        payload: { username: 'bob', password: `nope-${i}` },
+      });
+      assert.equal(wrong.statusCode, 401);
+    }
+    const limited = await h.call({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'bob', password: PASSWORDS['bob'] },
+    });
+    assert.equal(limited.statusCode, 429);
+    assert.ok(Number(limited.headers['retry-after']) > 0);
+    const failures = await h.store.audit.query({ action: 'login', result: 'failure', limit: 10 });
+    assert.equal(failures.length, 5);
+    assert.deepEqual(failures[0]?.actor, { kind: 'anonymous', name: 'bob' });
+    h.clock += 16 * 60 * 1000;
+    await login(h, 'bob');
+  });
+
+  it('marks the cookie Secure when the server is behind TLS', async () => {
+    const tls = await harness({ secureCookies: true });
+    const response = await tls.call({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'ada', password: PASSWORDS['ada'] },
+    });
+    assert.match(String(response.headers['set-cookie']), /; Secure/);
+    await tls.app.close();
+  });
+
+  it('refuses an unsafe request of a session without its CSRF token, or with another one', async () => {
+    const dana = await login(h, 'dana');
+    const url = '/api/v1/applications/a/web/refresh';
+    for (const headers of [
+      { cookie: dana.cookie },
+      { cookie: dana.cookie, 'x-csrf-token': 'stolen-cookie-only' },
+    ]) {
+      const refused = await h.call({ method: 'POST', url, headers, payload: {} });
+      assert.equal(refused.statusCode, 403);
+      assert.equal(refused.json<{ error: string }>().error, 'CSRF_TOKEN_MISSING');
+    }
+    const accepted = await h.call({ method: 'POST', url, headers: as(dana), payload: {} });
+    assert.equal(accepted.statusCode, 202, accepted.body);
+  });
+
+  it('ends a session at logout', async () => {
+    const alice = await login(h, 'alice');
+    assert.equal(
+      (await h.call({ method: 'DELETE', url: '/api/v1/session', headers: as(alice) })).statusCode,
+      204,
+    );
+    assert.equal(
+      (await h.call({ method: 'GET', url: '/api/v1/session', headers: as(alice, false) })).statusCode,
+      401,
+    );
+  });
+});
+
+describe('server API: roles per project', () => {
+  let h: Harness;
+  let sessions: Record<string, Login>;
+  before(async () => {
+    h = await harness();
+    sessions = {};
+    for (const user of USERS) sessions[user] = await login(h, user);
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const session = (user: string) => {
+    const found = sessions[user];
+    assert.ok(found);
+    return found;
+  };
+
+  const ACTIONS = [
+    { path: 'sync', permission: 'applications.sync', payload: {} },
+    { path: 'refresh', permission: 'applications.refresh', payload: {} },
+    { path: 'rollback', permission: 'applications.rollback', payload: {} },
+    { path: 'release-hold', permission: 'applications.release-hold', payload: {} },
+  ] as const;
+
+  it('refuses every action to a viewer with 403 naming the missing permission, and audits the refusal', async () => {
+    for (const action of ACTIONS) {
+      const response = await h.call({
+        method: 'POST',
+        url: `/api/v1/applications/a/web/${action.path}`,
+        headers: as(session('alice')),
+        payload: action.payload,
+      });
+      assert.equal(response.statusCode, 403, response.body);
+      const body = response.json<{ error: string; permission: string; project: string; message: string }>();
+      assert.equal(body.permission, action.permission);
+      assert.equal(body.project, 'team-a');
+      assert.match(
+        body.message,
+        new RegExp(`missing permission ${action.permission} in project 'team-a'.*you have the role viewer`),
+      );
+    }
+    const del = await h.call({
+      method: 'DELETE',
+      url: '/api/v1/applications/a/web',
+      headers: as(session('alice')),
+    });
+    assert.equal(del.json<{ permission: string }>().permission, 'applications.delete');
+    const denied = await h.store.audit.query({ actor: 'alice', result: 'denied', limit: 20 });
+    assert.equal(denied.length, 5);
+  });
+
+  it('refuses a deployer of team-a every action on an Application of team-b', async () => {
+    for (const action of ACTIONS) {
+      const response = await h.call({
+        method: 'POST',
+        url: `/api/v1/applications/b/web/${action.path}`,
+        headers: as(session('dana')),
+        payload: action.payload,
+      });
+      assert.equal(response.statusCode, 403);
+      assert.match(response.json<{ message: string }>().message, /in project 'team-b'.*no role there/);
+    }
+  });
+
+  it('lets a deployer sync through the annotation the agent reads, audited with actor, target and change', async () => {
+    const response = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/api/sync',
+      headers: as(session('dana')),
+      payload: {},
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    const body = response.json<{ annotation: string; value: string; resourceVersion: string }>();
+    assert.equal(body.annotation, REQUEST_ANNOTATIONS.sync);
+    assert.equal(h.writer.objects.get('a/api')?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync], body.value);
+    const [entry] = await h.store.audit.query({ action: 'application.sync', result: 'success', limit: 1 });
+    assert.ok(entry);
+    assert.equal(entry.actor.name, 'dana');
+    assert.equal(entry.target, 'Application/a/api');
+    assert.equal(entry.project, 'team-a');
+    assert.deepEqual(entry.changes, { annotation: REQUEST_ANNOTATIONS.sync, value: body.value });
+  });
+
+  it('refuses an action on an Application that changed since the resourceVersion given (409), and takes the current one', async () => {
+    const current = h.index.get('a', 'web')?.metadata.resourceVersion ?? '';
+    await h.writer.patchMetadata('a', 'web', { annotations: { touched: 'yes' } });
+    const stale = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/refresh',
+      headers: as(session('dana')),
+      payload: { resourceVersion: current },
+    });
+    assert.equal(stale.statusCode, 409);
+    assert.equal(stale.json<{ error: string }>().error, 'CONFLICT');
+    const fresh = h.index.get('a', 'web')?.metadata.resourceVersion ?? '';
+    const ok = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/refresh',
+      headers: as(session('dana')),
+      payload: { resourceVersion: fresh },
+    });
+    assert.equal(ok.statusCode, 202);
+  });
+
+  it('writes a rollback target checked against the history, and refuses one that is not there (422)', async () => {
+    const ok = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/api/rollback',
+      headers: as(session('dana')),
+      payload: { target: '1' },
+    });
+    assert.equal(ok.statusCode, 202, ok.body);
+    assert.match(ok.json<{ value: string }>().value, /^\d+:1$/);
+    const missing = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/api/rollback',
+      headers: as(session('dana')),
+      payload: { target: '7' },
+    });
+    assert.equal(missing.statusCode, 422);
+    assert.equal(missing.json<{ error: string }>().error, 'ROLLBACK_NO_TARGET');
+  });
+
+  it('refuses sync options the agent does not carry yet, by name, instead of dropping them', async () => {
+    const response = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/api/sync',
+      headers: as(session('dana')),
+      payload: { dryRun: true },
+    });
+    assert.equal(response.statusCode, 422);
+    assert.match(response.json<{ message: string }>().message, /dryRun/);
+  });
+
+  it('lets only a project admin create, change and delete its Applications (with and without cascade)', async () => {
+    // spec.project comes with the tenancy issue's contract: created here in the project 'default'.
+    const created = application('a', 'new-app', undefined);
+    delete created['status'];
+    const asDeployer = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications',
+      headers: as(session('dana')),
+      payload: created,
+    });
+    assert.equal(asDeployer.statusCode, 403);
+    assert.equal(asDeployer.json<{ permission: string }>().permission, 'applications.create');
+    const ok = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications',
+      headers: as(session('ada')),
+      payload: created,
+    });
+    assert.equal(ok.statusCode, 201, ok.body);
+    assert.ok(h.index.get('a', 'new-app'));
+    const again = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications',
+      headers: as(session('ada')),
+      payload: created,
+    });
+    assert.equal(again.statusCode, 409);
+    const changed = { ...created, spec: { ...(created['spec'] as object), suspend: true } };
+    const byBob = await h.call({
+      method: 'PUT',
+      url: '/api/v1/applications/a/new-app',
+      headers: as(session('bob')),
+      payload: changed,
+    });
+    assert.equal(byBob.statusCode, 403);
+    assert.equal(byBob.json<{ permission: string }>().permission, 'applications.update');
+    const put = await h.call({
+      method: 'PUT',
+      url: '/api/v1/applications/a/new-app',
+      headers: as(session('ada')),
+      payload: changed,
+    });
+    assert.equal(put.statusCode, 200, put.body);
+    assert.equal((h.index.get('a', 'new-app')?.spec as { suspend?: boolean }).suspend, true);
+    const stale = { ...changed, metadata: { ...changed.metadata, resourceVersion: '1' } };
+    const conflict = await h.call({
+      method: 'PUT',
+      url: '/api/v1/applications/a/new-app',
+      headers: as(session('ada')),
+      payload: stale,
+    });
+    assert.equal(conflict.statusCode, 409);
+    const keep = await h.call({
+      method: 'DELETE',
+      url: '/api/v1/applications/a/new-app?cascade=false',
+      headers: as(session('ada')),
+    });
+    assert.equal(keep.statusCode, 202, keep.body);
+    assert.equal(h.index.get('a', 'new-app'), undefined, 'without cascade and no finalizer it goes at once');
+    const deployer = await h.call({
+      method: 'DELETE',
+      url: '/api/v1/applications/a/api',
+      headers: as(session('dana')),
+    });
+    assert.equal(deployer.statusCode, 403);
+    const cascade = await h.call({
+      method: 'DELETE',
+      url: '/api/v1/applications/a/api',
+      headers: as(session('ada')),
+    });
+    assert.equal(cascade.statusCode, 202);
+    assert.deepEqual(h.index.get('a', 'api')?.metadata.finalizers, [RESOURCES_FINALIZER]);
+    assert.ok(
+      h.index.get('a', 'api')?.metadata.deletionTimestamp,
+      'the agent prunes, then the finalizer goes',
+    );
+  });
+
+  it('refuses an invalid Application with the fields named (400)', async () => {
+    const bad = application('a', 'bad', undefined);
+    (bad['spec'] as { source: { repoURL: string } }).source.repoURL = '';
+    const response = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications',
+      headers: as(session('ada')),
+      payload: bad,
+    });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.json<{ message: string }>().message, /spec\.source\.repoURL/);
+  });
+
+  it('lets a global admin do anything; a viewer reads only its project', async () => {
+    const admin = await login(h, 'admin', await initialPassword(h));
+    const sync = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/b/web/sync',
+      headers: as(admin),
+      payload: {},
+    });
+    assert.equal(sync.statusCode, 202);
+    const list = await h.call({
+      method: 'GET',
+      url: '/api/v1/applications',
+      headers: as(session('alice'), false),
+    });
+    const names = list
+      .json<{ items: { namespace: string; name: string }[] }>()
+      .items.map((i) => `${i.namespace}/${i.name}`);
+    assert.ok(names.length > 0 && names.every((n) => n.startsWith('a/')), names.join(','));
+    const other = await h.call({
+      method: 'GET',
+      url: '/api/v1/applications/b/web',
+      headers: as(session('alice'), false),
+    });
+    assert.equal(other.statusCode, 403);
+  });
+});
+
+/** The admin's generated password is shown once: the test resets it to one it knows. */
+async function initialPassword(h: Harness): Promise<string> {
+  const password = `sentinel-admin-${randomBytes(6).toString('hex')}`;
+  await new Authenticator({ store: h.store, now: () => h.clock }).setPassword('admin', password, {
+    admin: true,
+  });
+  return password;
+}
+
+describe('server API: lists, cursors, reads', () => {
+  let h: Harness;
+  let admin: Login;
+  before(async () => {
+    h = await harness();
+    admin = await login(h, 'admin', await initialPassword(h));
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const get = (url: string, headers: Record<string, string> = {}) =>
+    h.call({ method: 'GET', url, headers: { ...as(admin, false), ...headers } });
+  const names = (response: LightMyRequestResponse) =>
+    response
+      .json<{ items: { namespace: string; name: string }[] }>()
+      .items.map((i) => `${i.namespace}/${i.name}`);
+
+  it('pages through every Application with signed cursors, in namespace and name order', async () => {
+    const seen: string[] = [];
+    let url = '/api/v1/applications?limit=2';
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await get(url);
+      assert.equal(page.statusCode, 200, page.body);
+      const body = page.json<{ next?: string; total: number }>();
+      assert.equal(body.total, 6);
+      seen.push(...names(page));
+      if (body.next === undefined) break;
+      url = `/api/v1/applications?limit=2&cursor=${encodeURIComponent(body.next)}`;
+    }
+    assert.deepEqual(seen, ['a/api', 'a/web', 'a/worker-drift', 'b/api-drift', 'b/web', 'c/lonely']);
+  });
+
+  it('refuses a forged, altered, foreign or expired cursor with 400 and a stable code', async () => {
+    const first = (await get('/api/v1/applications?limit=2')).json<{ next: string }>().next;
+    const [body = '', signature = ''] = first.split('.');
+    const payload = JSON.parse(Buffer.from(body, 'base64url').toString()) as { k: string[] };
+    payload.k = ['z', 'z'];
+    const altered = `${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${signature}`;
+    for (const [cursor, code] of [
+      ['garbage', 'CURSOR_INVALID'],
+      [altered, 'CURSOR_INVALID'],
+      [`${body}.${'A'.repeat(signature.length)}`, 'CURSOR_INVALID'],
+    ] as const) {
+      const response = await get(`/api/v1/applications?limit=2&cursor=${encodeURIComponent(cursor)}`);
+      assert.equal(response.statusCode, 400);
+      assert.equal(response.json<{ error: string }>().error, code);
+    }
+    const foreign = await get(`/api/v1/applications?limit=2&sync=Synced&cursor=${encodeURIComponent(first)}`);
+    assert.equal(foreign.json<{ error: string }>().error, 'CURSOR_MISMATCH');
+    h.clock += 2 * 60 * 60 * 1000;
+    const expired = await get(`/api/v1/applications?limit=2&cursor=${encodeURIComponent(first)}`);
+    assert.equal(expired.json<{ error: string }>().error, 'CURSOR_EXPIRED');
+  });
+
+  it('filters by project, namespace, cluster, repository (any URL form), sync, health, labels and text', async () => {
+    assert.deepEqual(names(await get('/api/v1/applications?project=team-b')), ['b/api-drift', 'b/web']);
+    assert.deepEqual(names(await get('/api/v1/applications?project=default')), ['c/lonely']);
+    assert.deepEqual(names(await get('/api/v1/applications?namespace=a&sync=OutOfSync')), ['a/worker-drift']);
+    assert.deepEqual(names(await get('/api/v1/applications?health=Degraded')), [
+      'a/worker-drift',
+      'b/api-drift',
+    ]);
+    assert.deepEqual(names(await get('/api/v1/applications?cluster=prod')), ['b/api-drift', 'b/web']);
+    assert.deepEqual(
+      names(
+        await get(`/api/v1/applications?repository=${encodeURIComponent('git@github.com:org/b-config')}`),
+      ),
+      ['b/api-drift', 'b/web'],
+    );
+    assert.deepEqual(names(await get('/api/v1/applications?labels=tier%3Dfront')), ['a/web', 'b/web']);
+    assert.deepEqual(names(await get('/api/v1/applications?labels=tier!%3Dfront,tier&namespace=b')), [
+      'b/api-drift',
+    ]);
+    assert.deepEqual(names(await get('/api/v1/applications?search=WORKER')), ['a/worker-drift']);
+    const bad = await get('/api/v1/applications?labels=tier%20in%20(a)');
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json<{ error: string }>().error, 'LABEL_SELECTOR_INVALID');
+    const unknown = await get('/api/v1/applications?colour=red');
+    assert.equal(unknown.statusCode, 400);
+  });
+
+  it('answers 304 to If-None-Match on lists and objects, and a new tag after a change', async () => {
+    const list = await get('/api/v1/applications?namespace=a');
+    const tag = String(list.headers.etag);
+    assert.equal((await get('/api/v1/applications?namespace=a', { 'if-none-match': tag })).statusCode, 304);
+    const one = await get('/api/v1/applications/a/web');
+    assert.equal(
+      (await get('/api/v1/applications/a/web', { 'if-none-match': String(one.headers.etag) })).statusCode,
+      304,
+    );
+    await h.writer.patchMetadata('a', 'web', { annotations: { touched: 'again' } });
+    assert.equal((await get('/api/v1/applications?namespace=a', { 'if-none-match': tag })).statusCode, 200);
+    assert.equal(
+      (await get('/api/v1/applications/a/web', { 'if-none-match': String(one.headers.etag) })).statusCode,
+      200,
+    );
+  });
+
+  it('serves history (newest first), the resource tree, events, projects and clusters', async () => {
+    const history = (await get('/api/v1/applications/a/web/history')).json<{ items: { id: number }[] }>();
+    assert.deepEqual(
+      history.items.map((e) => e.id),
+      [2, 1],
+    );
+    const tree = (await get('/api/v1/applications/a/web/resources')).json<{
+      nodes: { id: string; health: string; parents: string[] }[];
+    }>();
+    assert.deepEqual(tree.nodes, [
+      {
+        id: 'Deployment/a/web',
+        group: 'apps',
+        kind: 'Deployment',
+        namespace: 'a',
+        name: 'web',
+        syncStatus: 'Synced',
+        health: 'Healthy',
+        parents: ['Application/a/web'],
+      },
+    ]);
+    const events = (await get('/api/v1/applications/a/web/events')).json<{ items: { reason: string }[] }>();
+    assert.equal(events.items[0]?.reason, 'Synced');
+    const projects = (await get('/api/v1/projects')).json<{ items: { name: string }[] }>();
+    assert.deepEqual(
+      projects.items.map((p) => p.name),
+      ['default', 'team-a', 'team-b'],
+    );
+    const clusters = (await get('/api/v1/clusters')).json<{ items: { name: string }[] }>();
+    assert.deepEqual(
+      clusters.items.map((c) => c.name),
+      ['prod'],
+    );
+    assert.equal((await get('/api/v1/applications/a/nope')).statusCode, 404);
+  });
+});
+
+describe('server API: bad input', () => {
+  let h: Harness;
+  let admin: Login;
+  before(async () => {
+    h = await harness();
+    admin = await login(h, 'admin', await initialPassword(h));
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const post = (payload: string, headers: Record<string, string> = {}) =>
+    h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/sync',
+      headers: { ...as(admin), 'content-type': 'application/json', ...headers },
+      payload,
+    });
+
+  it('answers malformed JSON, unknown fields, oversized bodies and other media types clearly, changing nothing', async () => {
+    const before = h.index.get('a', 'web')?.metadata.resourceVersion;
+    const malformed = await post('{"resourceVersion": ');
+    assert.equal(malformed.statusCode, 400);
+    assert.equal(malformed.json<{ error: string }>().error, 'MALFORMED_JSON');
+    const unknown = await post('{"force": true}');
+    assert.equal(unknown.statusCode, 400);
+    assert.match(unknown.json<{ message: string }>().message, /force/);
+    const huge = await post(JSON.stringify({ resourceVersion: 'x'.repeat(70 * 1024) }));
+    assert.equal(huge.statusCode, 413);
+    assert.equal(huge.json<{ error: string }>().error, 'BODY_TOO_LARGE');
+    const text = await post('sync please', { 'content-type': 'text/plain' });
+    assert.equal(text.statusCode, 415);
+    const poisoned = await post('{"__proto__": {"admin": true}}');
+    assert.equal(poisoned.statusCode, 400);
+    assert.equal(h.index.get('a', 'web')?.metadata.resourceVersion, before);
+  });
+});
+
+describe('server API: tokens', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h.app.close();
+  });
+
+  it('creates a scoped token shown once, lists it without its secret, and refuses it at once after revocation', async () => {
+    const ada = await login(h, 'ada');
+    const created = await h.call({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: as(ada),
+      payload: { name: 'ci', project: 'team-a', role: 'deployer', expiresInDays: 7 },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const { token, info } = created.json<{ token: string; info: { id: string } }>();
+    const bearer = { authorization: `Bearer ${token}` };
+    const sync = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/sync',
+      headers: bearer,
+      payload: {},
+    });
+    assert.equal(sync.statusCode, 202, 'a token needs no CSRF token');
+    const other = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/b/web/sync',
+      headers: bearer,
+      payload: {},
+    });
+    assert.equal(other.statusCode, 403, 'the token is scoped to team-a');
+    const listed = await h.call({ method: 'GET', url: '/api/v1/tokens', headers: as(ada, false) });
+    assert.equal(listed.json<{ items: { id: string }[] }>().items[0]?.id, info.id);
+    assert.ok(!listed.body.includes(secretOf(token)), 'no secret in the list');
+    assert.ok(!listed.body.includes('digest'));
+    const revoked = await h.call({ method: 'DELETE', url: `/api/v1/tokens/${info.id}`, headers: as(ada) });
+    assert.equal(revoked.statusCode, 204);
+    const after = await h.call({ method: 'GET', url: '/api/v1/applications', headers: bearer });
+    assert.equal(after.statusCode, 401);
+    const actions = (await h.store.audit.query({ action: 'token.', limit: 10 })).map(
+      (e) => `${e.action}:${e.result}`,
+    );
+    assert.deepEqual(actions, ['token.revoke:success', 'token.create:success']);
+  });
+
+  it('refuses a token above the creator’s role, for every project unless global admin, and an expired one', async () => {
+    const dana = await login(h, 'dana');
+    const refused = await h.call({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: as(dana),
+      payload: { name: 'x', project: 'team-a', role: 'deployer' },
+    });
+    assert.equal(refused.statusCode, 403, 'tokens.create is an admin permission');
+    const ada = await login(h, 'ada');
+    const everywhere = await h.call({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: as(ada),
+      payload: { name: 'x', project: '*', role: 'viewer' },
+    });
+    assert.equal(everywhere.statusCode, 403);
+    const viewer = await h.call({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: as(ada),
+      payload: { name: 'v', project: 'team-a', role: 'viewer', expiresInDays: 1 },
+    });
+    const { token } = viewer.json<{ token: string }>();
+    const sync = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/sync',
+      headers: { authorization: `Bearer ${token}` },
+      payload: {},
+    });
+    assert.equal(sync.statusCode, 403, 'a viewer token cannot sync');
+    h.clock += 2 * 86_400_000;
+    const expired = await h.call({
+      method: 'GET',
+      url: '/api/v1/applications',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(expired.statusCode, 401);
+  });
+});
+
+describe('server API: audit trail and event stream', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h.app.close();
+  });
+
+  it('answers the audit trail with filters and pages to a global admin, and a project’s to its admin only', async () => {
+    const dana = await login(h, 'dana');
+    for (let i = 0; i < 3; i++)
+      await h.call({
+        method: 'POST',
+        url: '/api/v1/applications/a/web/refresh',
+        headers: as(dana),
+        payload: {},
+      });
+    const admin = await login(h, 'admin', await initialPassword(h));
+    const first = await h.call({
+      method: 'GET',
+      url: '/api/v1/audit?action=application.&limit=2',
+      headers: as(admin, false),
+    });
+    const page = first.json<{ items: { action: string; actor: { name: string } }[]; next: string }>();
+    assert.equal(page.items.length, 2);
+    assert.ok(page.items.every((e) => e.action === 'application.refresh' && e.actor.name === 'dana'));
+    const second = await h.call({
+      method: 'GET',
+      url: `/api/v1/audit?action=application.&limit=2&cursor=${encodeURIComponent(page.next)}`,
+      headers: as(admin, false),
+    });
+    assert.equal(second.json<{ items: unknown[]; next?: string }>().items.length, 1);
+    const ada = await login(h, 'ada');
+    assert.equal(
+      (await h.call({ method: 'GET', url: '/api/v1/audit', headers: as(ada, false) })).statusCode,
+      403,
+    );
+    assert.equal(
+      (await h.call({ method: 'GET', url: '/api/v1/audit?project=team-a', headers: as(ada, false) }))
+        .statusCode,
+      200,
+    );
+    assert.equal(
+      (await h.call({ method: 'GET', url: '/api/v1/audit?project=team-b', headers: as(ada, false) }))
+        .statusCode,
+      403,
+    );
+  });
+
+  it('replays the changes after Last-Event-ID that the caller may read, and says reset when they are gone', async () => {
+    const alice = await login(h, 'alice');
+    const start = h.index.currentId();
+    await h.writer.patchMetadata('a', 'web', { annotations: { one: '1' } });
+    await h.writer.patchMetadata('b', 'web', { annotations: { two: '2' } });
+    await h.writer.patchMetadata('a', 'api', { annotations: { three: '3' } });
+    const replay = await h.call({
+      method: 'GET',
+      url: '/api/v1/stream?follow=false',
+      headers: { ...as(alice, false), 'last-event-id': start },
+    });
+    assert.equal(replay.statusCode, 200);
+    assert.match(String(replay.headers['content-type']), /text\/event-stream/);
+    const events = replay.body.split('\n\n').filter((block) => block.startsWith('id:'));
+    assert.equal(events.length, 2, replay.body);
+    assert.ok(events.every((e) => e.includes('event: modified') && e.includes('"namespace":"a"')));
+    const stale = await h.call({
+      method: 'GET',
+      url: '/api/v1/stream?follow=false',
+      headers: { ...as(alice, false), 'last-event-id': 'other-3' },
+    });
+    assert.match(stale.body, /event: reset/);
+  });
+});
+
+describe('server API: a store that is down', () => {
+  it('says so with 503 STORE_UNAVAILABLE and acts on nothing; reads of the probes still answer', async () => {
+    const h = await harness();
+    const ada = await login(h, 'ada');
+    const before = h.index.get('a', 'web')?.metadata.resourceVersion;
+    await h.store.close();
+    const sync = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/web/sync',
+      headers: as(ada),
+      payload: {},
+    });
+    assert.equal(sync.statusCode, 503);
+    assert.equal(sync.json<{ error: string }>().error, 'STORE_UNAVAILABLE');
+    assert.equal(h.index.get('a', 'web')?.metadata.resourceVersion, before);
+    const attempt = await h.call({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'ada', password: 'x' },
+    });
+    assert.equal(attempt.statusCode, 503);
+    assert.equal((await h.call({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    await h.app.close();
+  });
+});
+
+describe('server API: secrets sweep', () => {
+  it('never puts a password, a session secret or a token in an answer or a log line', async () => {
+    const h = await harness();
+    const ada = await login(h, 'ada');
+    const created = await h.call({
+      method: 'POST',
+      url: '/api/v1/tokens',
+      headers: as(ada),
+      payload: { name: 'ci', project: 'team-a', role: 'viewer' },
+    });
+    const token = created.json<{ token: string }>().token;
+    // Exercise the API: every kind of answer, with each credential.
+    await h.call({
+      method: 'GET',
+      url: '/api/v1/applications',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await h.call({ method: 'GET', url: '/api/v1/session', headers: as(ada, false) });
+    await h.call({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'ada', password: `${PASSWORDS['ada'] ?? ''}-wrong` },
+    });
+    await h.call({ method: 'GET', url: '/api/v1/audit?project=team-a', headers: as(ada, false) });
+    await h.call({ method: 'GET', url: '/api/v1/tokens', headers: as(ada, false) });
+    await h.app.close();
+    const sessionSecret = ada.cookie.split('=')[1] ?? '';
+    const tokenSecret = secretOf(token);
+    const answers = h.answers.filter((a) => !a.includes('set-cookie')).join('\n');
+    const audit = JSON.stringify(await h.store.audit.query({ limit: 1000 }));
+    for (const secret of [...Object.values(PASSWORDS), sessionSecret, tokenSecret]) {
+      assert.ok(secret.length > 10);
+      assert.ok(!h.logs.join('\n').includes(secret), 'a log line holds a secret');
+      assert.ok(!audit.includes(secret), 'the audit trail holds a secret');
+    }
+    for (const secret of [...Object.values(PASSWORDS), tokenSecret])
+      assert.ok(!answers.replace(token, '').includes(secret), 'an answer holds a secret');
+    assert.ok(h.logs.length > 0);
+  });
+});
+
+/** The secret part of a token's text, `capstan_<id>_<secret>` (the secret may hold `_` itself). */
+function secretOf(token: string): string {
+  return token.slice('capstan_'.length + 13);
+}
+
+/** Every answer of a documented route matches the schema its documentation gives for that status. */
+function checkAgainstSchema(
+  app: FastifyInstance,
+  request: InjectOptions,
+  response: LightMyRequestResponse,
+): void {
+  const method = (request.method ?? 'GET').toUpperCase();
+  const path = (typeof request.url === 'string' ? request.url : '').split('?')[0] ?? '';
+  const doc = routeDocsOf(app).find(
+    (d) => d.method === method && new RegExp(`^${d.url.replace(/:[A-Za-z]+/g, '[^/]+')}$`).test(path),
+  );
+  if (!doc) return;
+  const answer = doc.responses[response.statusCode];
+  assert.ok(
+    answer,
+    `${method} ${path} answered ${response.statusCode}, which its documentation does not list`,
+  );
+  if (!answer.schema) return;
+  const checked = validate(answer.schema, response.json());
+  assert.ok(
+    checked.ok,
+    `${method} ${path} ${response.statusCode}: ${checked.ok ? '' : checked.errors.join('; ')}`,
+  );
+}
