@@ -153,11 +153,6 @@ export const ERROR_CODES = [
   'BASE_IMAGE_BUILD_FAILED',
 
   // Projects (the tenancy issue)
-  'IMPERSONATION_UNAVAILABLE',
-  'INVENTORY_OWNER_MISMATCH',
-  'POLICY_VIOLATION',
-  'PROJECT_INVALID',
-  'PROJECT_NOT_FOUND',
   // The API server (capstan server), its store, and its client in the CLI
   'CURSOR_EXPIRED',
   'CURSOR_INVALID',

@@ -12,7 +12,10 @@ import { APP_HELP } from '../../../src/cli/commands/app.ts';
 import { CLUSTER_HELP } from '../../../src/cli/commands/cluster.ts';
 import { DEMO_HELP } from '../../../src/cli/commands/demo.ts';
 import { DEV_CLUSTER_HELP } from '../../../src/cli/commands/dev-cluster.ts';
+import { AUDIT_HELP } from '../../../src/cli/commands/audit.ts';
 import { DEV_GIT_SERVER_HELP } from '../../../src/cli/commands/dev-git-server.ts';
+import { LOGIN_HELP } from '../../../src/cli/commands/login.ts';
+import { SERVER_HELP } from '../../../src/cli/commands/server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
 import { projectCrd } from '../../../src/contracts/project.ts';
@@ -29,6 +32,9 @@ const HELPS = [
   RENDER_HELP,
   DIFF_HELP,
   SYNC_HELP,
+  SERVER_HELP,
+  LOGIN_HELP,
+  AUDIT_HELP,
 ];
 
 interface Message {
