@@ -476,7 +476,7 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
       [
         () => watched.resolve(spec('guarded-http', 'main'), { credentials }),
         'SOURCE_BAD_URL',
-        /plain http.*allowInsecureHttp/,
+        /plain http.*--insecure-http/,
       ],
       [
         () => watched.resolve(spec('guarded-http', '--upload-pack=touch /tmp/x'), options),

@@ -43,7 +43,12 @@ interface Pending {
   readonly reject: (error: CapstanError) => void;
 }
 
-const WORKER_FILE = new URL('./parse-worker.ts', import.meta.url);
+// The worker's file has this module's extension: .ts in a checkout (Node.js strips the types), .js in
+// the package that `npm pack` compiles into dist/.
+const WORKER_FILE = new URL(
+  `./parse-worker${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`,
+  import.meta.url,
+);
 
 export class ParsePool {
   readonly #size: number;

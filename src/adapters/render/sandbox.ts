@@ -113,7 +113,10 @@ async function findBwrap(command: string | undefined): Promise<string> {
   const candidates =
     command !== undefined
       ? [command]
-      : (process.env['PATH'] ?? '/usr/bin:/bin').split(delimiter).map((folder) => join(folder, 'bwrap'));
+      : // The system's folders after the caller's PATH: a CI job's PATH may hold only node and git.
+        [...(process.env['PATH'] ?? '').split(delimiter).filter((f) => f !== ''), '/usr/bin', '/bin'].map(
+          (folder) => join(folder, 'bwrap'),
+        );
   for (const candidate of candidates) {
     if (
       await access(candidate, constants.X_OK).then(
