@@ -15,7 +15,8 @@ import { HEALTH_STATUSES } from '../core/health.ts';
 import type { OwnerRef } from '../core/ownership.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
 import type { SyncPhase } from '../core/sync-result.ts';
-import { structuralSchema, type JsonSchemaProps } from './structural.ts';
+import { crdRootSchema, customResourceDefinition, type CrdDescription } from './crd.ts';
+import type { JsonSchemaProps } from './structural.ts';
 import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
 
 // ── Identity ────────────────────────────────────────────────────────────────────────────────────
@@ -824,52 +825,24 @@ const PRINTER_COLUMNS = [
 ];
 
 /** The OpenAPI v3 schema of the CRD: the contract's schema in Kubernetes' structural subset. */
+const APPLICATION_CRD: CrdDescription = {
+  group: APPLICATION_GROUP,
+  version: APPLICATION_VERSION,
+  kind: APPLICATION_KIND,
+  plural: APPLICATION_PLURAL,
+  singular: APPLICATION_SINGULAR,
+  shortNames: APPLICATION_SHORT_NAMES,
+  scope: 'Namespaced',
+  schema: ApplicationSchema,
+  printerColumns: PRINTER_COLUMNS,
+  statusSubresource: true,
+};
+
+/** The schema of the CRD's one version (crd.ts). */
 export function applicationOpenApiSchema(): JsonSchemaProps {
-  const root = structuralSchema(ApplicationSchema);
-  const properties = root['properties'] as Record<string, JsonSchemaProps>;
-  return {
-    ...root,
-    // The API server always sets apiVersion, kind and metadata; the schema requires only spec.
-    required: ['spec'],
-    properties: {
-      ...properties,
-      // At the root, apiVersion and kind may only be typed strings, and metadata is the API server's.
-      apiVersion: { type: 'string', description: APPLICATION_API_VERSION },
-      kind: { type: 'string', description: APPLICATION_KIND },
-      metadata: { type: 'object' },
-    },
-  };
+  return crdRootSchema(APPLICATION_CRD);
 }
 
 export function applicationCrd(): KubeObject {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: APPLICATION_CRD_NAME,
-      labels: { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/part-of': 'capstan' },
-    },
-    spec: {
-      group: APPLICATION_GROUP,
-      scope: 'Namespaced',
-      names: {
-        kind: APPLICATION_KIND,
-        listKind: `${APPLICATION_KIND}List`,
-        plural: APPLICATION_PLURAL,
-        singular: APPLICATION_SINGULAR,
-        shortNames: [...APPLICATION_SHORT_NAMES],
-        categories: ['capstan'],
-      },
-      versions: [
-        {
-          name: APPLICATION_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: PRINTER_COLUMNS,
-          schema: { openAPIV3Schema: applicationOpenApiSchema() },
-        },
-      ],
-    },
-  };
+  return customResourceDefinition(APPLICATION_CRD);
 }

@@ -19,7 +19,8 @@ import { CapstanError } from '../core/errors.ts';
 import type { ApplicationFacts, ProjectRules } from '../core/policy.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_VERSION, IN_CLUSTER, type ResolvedSpec } from './application.ts';
-import { structuralSchema, type JsonSchemaProps } from './structural.ts';
+import { crdRootSchema, customResourceDefinition, type CrdDescription } from './crd.ts';
+import type { JsonSchemaProps } from './structural.ts';
 import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
 
 // ── Identity ────────────────────────────────────────────────────────────────────────────────────
@@ -362,51 +363,26 @@ const PRINTER_COLUMNS = [
 ];
 
 /** The OpenAPI v3 schema of the CRD: the contract's schema in Kubernetes' structural subset. */
+const PROJECT_CRD: CrdDescription = {
+  group: PROJECT_GROUP,
+  version: PROJECT_VERSION,
+  kind: PROJECT_KIND,
+  plural: PROJECT_PLURAL,
+  singular: PROJECT_SINGULAR,
+  shortNames: PROJECT_SHORT_NAMES,
+  scope: 'Cluster',
+  schema: ProjectSchema,
+  printerColumns: PRINTER_COLUMNS,
+  statusSubresource: false,
+};
+
+/** The schema of the CRD's one version (crd.ts). */
 export function projectOpenApiSchema(): JsonSchemaProps {
-  const root = structuralSchema(ProjectSchema);
-  const properties = root['properties'] as Record<string, JsonSchemaProps>;
-  return {
-    ...root,
-    required: ['spec'],
-    properties: {
-      ...properties,
-      apiVersion: { type: 'string', description: PROJECT_API_VERSION },
-      kind: { type: 'string', description: PROJECT_KIND },
-      metadata: { type: 'object' },
-    },
-  };
+  return crdRootSchema(PROJECT_CRD);
 }
 
 export function projectCrd(): KubeObject {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: PROJECT_CRD_NAME,
-      labels: { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/part-of': 'capstan' },
-    },
-    spec: {
-      group: PROJECT_GROUP,
-      scope: 'Cluster',
-      names: {
-        kind: PROJECT_KIND,
-        listKind: `${PROJECT_KIND}List`,
-        plural: PROJECT_PLURAL,
-        singular: PROJECT_SINGULAR,
-        shortNames: [...PROJECT_SHORT_NAMES],
-        categories: ['capstan'],
-      },
-      versions: [
-        {
-          name: PROJECT_VERSION,
-          served: true,
-          storage: true,
-          additionalPrinterColumns: PRINTER_COLUMNS,
-          schema: { openAPIV3Schema: projectOpenApiSchema() },
-        },
-      ],
-    },
-  };
+  return customResourceDefinition(PROJECT_CRD);
 }
 
 // ── The project of an Application ───────────────────────────────────────────────────────────────
