@@ -315,7 +315,8 @@ async function agent(
 
 /** One Application per example, automated with prune and self-heal. */
 async function createApplications(admin: KubeCluster, repoURL: string): Promise<void> {
-  // Their project: the demo's namespaces on this cluster, which they may create.
+  // Their project: namespaces named demo-* on this cluster, which they may create (the README's first
+  // Application deploys into demo-hello).
   await applyAsDemo(admin, await servedType(admin, PROJECT_API_VERSION, PROJECT_KIND), {
     apiVersion: PROJECT_API_VERSION,
     kind: PROJECT_KIND,
@@ -323,7 +324,7 @@ async function createApplications(admin: KubeCluster, repoURL: string): Promise<
     spec: {
       description: 'The demo Applications',
       applicationNamespaces: [NAMESPACE],
-      destinations: DEMO_APPLICATIONS.map((app) => ({ cluster: IN_CLUSTER, namespace: app.namespace })),
+      destinations: [{ cluster: IN_CLUSTER, namespace: 'demo-*' }],
       clusterResources: [{ group: '', kind: 'Namespace' }],
     },
   });
