@@ -140,6 +140,9 @@ describe('the agent across API server restarts', () => {
       kubeconfig,
       '--selector',
       `${LABEL_KEY}=${label}`,
+      // The agent's own namespace is not the test's: Applications may never deploy into the agent's.
+      '--namespace',
+      'capstan-system',
       '--lease-namespace',
       namespace,
       '--lease-name',
