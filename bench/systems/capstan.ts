@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { REPOSITORY_CREDENTIALS_TYPE } from '../../src/adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { applicationCrd, APPLICATION_API_VERSION } from '../../src/contracts/application.ts';
 import { mapBounded } from '../../src/engine/concurrency.ts';
@@ -147,6 +148,7 @@ export const capstanDriver: SystemDriver = {
     );
     const port = await freePort();
     const metricsPort = await freePort();
+    const webhookPort = await freePort();
     // Its own Applications only: not those another start left behind (an interrupted run).
     const start = randomBytes(4).toString('hex');
     const selector = `bench.capstan.dev/system=capstan,bench.capstan.dev/start=${start}`;
@@ -179,6 +181,11 @@ export const capstanDriver: SystemDriver = {
         String(port),
         '--metrics-port',
         String(metricsPort),
+        '--webhook-port',
+        String(webhookPort),
+        // The bench's git server is on loopback, which the agent refuses unless allowed.
+        '--allow-repository-host',
+        '127.0.0.1',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
     );
@@ -204,7 +211,9 @@ export const capstanDriver: SystemDriver = {
               apiVersion: 'v1',
               kind: 'Secret',
               metadata: { name: 'git', namespace: app.namespace },
-              stringData: { username: env.git.username, password: env.git.password },
+              // Marked for Capstan and bound to the git server's URL, as the agent requires.
+              type: REPOSITORY_CREDENTIALS_TYPE,
+              stringData: { url: env.git.baseUrl, username: env.git.username, password: env.git.password },
             },
             { fieldManager: 'capstan-bench', force: true },
           );
@@ -239,7 +248,7 @@ export const capstanDriver: SystemDriver = {
       },
       async refresh(list, changedPaths) {
         for (const repoURL of new Set(list.map((a) => a.repoURL))) {
-          const res = await fetch(`${base}/api/v1/webhooks/generic`, {
+          const res = await fetch(`http://127.0.0.1:${String(webhookPort)}/api/v1/webhooks/generic`, {
             method: 'POST',
             headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
             body: JSON.stringify({ repoURL, ref: 'refs/heads/main', paths: changedPaths }),
