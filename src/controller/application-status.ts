@@ -95,8 +95,17 @@ export function statusUnchanged(
 ): boolean {
   for (const [key, value] of Object.entries(patch)) {
     const current = status?.[key];
-    if (value === null ? current !== undefined : canonicalJson(current) !== canonicalJson(value))
+    if (value === null ? current !== undefined : canonicalJson(current) !== canonicalJson(merged(value)))
       return false;
   }
   return true;
+}
+
+/**
+ * What a merge patch's value leaves in the object: a `null` inside it removes that field (health's
+ * `message: null`), so it is compared as absent; otherwise every unchanged status would be written again.
+ */
+function merged(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === null ? [] : [[k, merged(v)]])));
 }

@@ -1,7 +1,7 @@
 // The status patch of a reconcile: a merge patch, so what must go away is named with null.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { reconciledStatus } from '../../../src/controller/application-status.ts';
+import { reconciledStatus, statusUnchanged } from '../../../src/controller/application-status.ts';
 import type { SourceTree } from '../../../src/ports/source.ts';
 
 const tree = {
@@ -38,5 +38,17 @@ describe('reconciledStatus', () => {
         message: 'waiting for the controller to observe generation 3',
       },
     );
+  });
+});
+
+describe('statusUnchanged', () => {
+  it('reads a null inside the patch as absent: an unchanged Healthy status is not written again', () => {
+    const stored = { health: { status: 'Healthy' }, sync: { status: 'Synced' } };
+    assert.equal(statusUnchanged(stored, { health: { status: 'Healthy', message: null } }), true);
+    assert.equal(statusUnchanged(stored, { health: { status: 'Progressing', message: null } }), false);
+    const withMessage = { health: { status: 'Healthy', message: 'waiting' } };
+    assert.equal(statusUnchanged(withMessage, { health: { status: 'Healthy', message: null } }), false);
+    assert.equal(statusUnchanged(stored, { hold: null }), true);
+    assert.equal(statusUnchanged({ ...stored, hold: {} }, { hold: null }), false);
   });
 });
