@@ -2,6 +2,7 @@ import { access, chmod, copyFile, cp, mkdir, readdir, rm, writeFile } from 'node
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { cleanEnv, run } from './exec.ts';
+import { unmountBelow } from './node-host.ts';
 import { packImage, type PackedImage } from './oci-image.ts';
 import { pushArchive, type RegistryState } from './registry.ts';
 
@@ -62,11 +63,18 @@ async function debianSources(): Promise<string> {
 
 /** A Debian root file system (minbase variant plus `packages`), reproducibly. Needs root and mmdebstrap. */
 export async function debianRootfs(options: { dir: string; packages: readonly string[] }): Promise<void> {
+  await unmountBelow(options.dir);
   await rm(options.dir, { recursive: true, force: true });
   try {
+    // In a mount namespace of its own: the /proc, /sys and /dev it mounts into the target go with it,
+    // even when it is killed half-way (left on the machine, they made the next removal fail: EBUSY).
     await run(
-      'mmdebstrap',
+      'unshare',
       [
+        '--mount',
+        '--propagation',
+        'private',
+        'mmdebstrap',
         '--quiet',
         '--variant=minbase',
         '--mode=root',

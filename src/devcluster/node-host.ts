@@ -160,6 +160,28 @@ export async function removeMountNamespace(paths: NodePaths, createdDirs: readon
   for (const dir of createdDirs) await rmdir(dir).catch(() => undefined);
 }
 
+/** mountinfo writes a space, tab, newline and backslash in a path as an octal escape. */
+const unescapeMountPath = (field: string): string =>
+  field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+
+/**
+ * Unmounts whatever is mounted at or below `dir`, deepest first, so that `dir` can be removed: a
+ * process killed in the middle of a build (mmdebstrap mounts /proc, /sys and /dev into its target)
+ * leaves such mounts behind, and removing the directory then fails with EBUSY. A lazy unmount is
+ * the fallback for a mount still in use.
+ */
+export async function unmountBelow(dir: string): Promise<void> {
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  const targets = mounts
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((field): field is string => field !== undefined)
+    .map(unescapeMountPath)
+    .filter((target) => target === dir || target.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const target of targets) await run('umount', [target]).catch(() => run('umount', ['--lazy', target]));
+}
+
 async function isMountPoint(path: string): Promise<boolean> {
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
   return mounts.split('\n').some((line) => line.split(' ')[4] === path);

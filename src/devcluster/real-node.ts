@@ -29,6 +29,7 @@ import {
   removeMountNamespace,
   removeNodeNetns,
   RUNC,
+  unmountBelow,
 } from './node-host.ts';
 import { buildBusyboxImage, buildPauseImage, importImage } from './node-images.ts';
 import { signClientCertificate, type Pki } from './pki.ts';
@@ -110,6 +111,7 @@ export async function prepareRealNode(
     paths,
     createdDirs: [],
   };
+  await unmountBelow(paths.root);
   await rm(paths.root, { recursive: true, force: true });
   for (const dir of [paths.config, paths.logs, paths.cniConf, paths.cniState, paths.images, paths.run])
     await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -15,6 +15,7 @@ import {
   testCluster,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
 import { fixture } from '../../src/testing/git.ts';
 
 let kubeconfig: string;
@@ -54,9 +55,16 @@ async function syncTwice(
 
 /** When the job controller said a Job's pod was created: its events outlive a deleted Job. */
 async function jobEventTime(namespace: string, job: string, reason: string): Promise<number> {
-  const events = await kube.core.listNamespacedEvent({ namespace });
-  const event = events.items.find((e) => e.involvedObject.name === job && e.reason === reason);
-  assert.ok(event, `an event ${reason} for Job ${job}`);
+  // The controller's events are written asynchronously: wait for this one to appear.
+  const event = await eventually(
+    async () => {
+      const events = await kube.core.listNamespacedEvent({ namespace });
+      const found = events.items.find((e) => e.involvedObject.name === job && e.reason === reason);
+      assert.ok(found, `an event ${reason} for Job ${job}`);
+      return found;
+    },
+    { what: `the event ${reason} of Job ${job}` },
+  );
   return seconds(event.firstTimestamp ?? event.eventTime);
 }
 
@@ -92,7 +100,18 @@ describe('Argo CD repositories, as they are', () => {
     await controllersWork(kube, namespace);
     const application = `hooks-${randomBytes(3).toString('hex')}`;
     const target = ['--app', application, '--namespace', namespace, '--kubeconfig', kubeconfig];
-    const { first } = await syncTwice(fixture('argocd', 'pre-post-hooks'), target);
+    // The order is read after the first sync: the second one runs both hooks again, and its Jobs' events
+    // (same names) could be the ones found.
+    const { first } = await syncTwice(fixture('argocd', 'pre-post-hooks'), target, async () => {
+      const api = await kube.apps.readNamespacedDeployment({ namespace, name: 'api' });
+      const migrated = await jobEventTime(namespace, 'db-migrate', 'Completed');
+      const smoke = await jobEventTime(namespace, 'smoke-test', 'SuccessfulCreate');
+      assert.ok(
+        migrated <= seconds(api.metadata?.creationTimestamp),
+        'PreSync completed before the Deployment',
+      );
+      assert.ok(seconds(api.metadata?.creationTimestamp) <= smoke, 'PostSync started after the Deployment');
+    });
     assert.deepEqual(
       first.entries.map((e) => `${e.hook ?? 'Sync'}:${e.id.kind}/${e.id.name}:${e.action}`),
       [
@@ -108,14 +127,6 @@ describe('Argo CD repositories, as they are', () => {
       [],
       'both hooks were deleted when they succeeded (HookSucceeded)',
     );
-    const api = await kube.apps.readNamespacedDeployment({ namespace, name: 'api' });
-    const migrated = await jobEventTime(namespace, 'db-migrate', 'Completed');
-    const smoke = await jobEventTime(namespace, 'smoke-test', 'SuccessfulCreate');
-    assert.ok(
-      migrated <= seconds(api.metadata?.creationTimestamp),
-      'PreSync completed before the Deployment',
-    );
-    assert.ok(seconds(api.metadata?.creationTimestamp) <= smoke, 'PostSync started after the Deployment');
 
     // Prune=false: the Service stays when it leaves the desired state; the Deployment is pruned.
     const pruned = await runCapstan([

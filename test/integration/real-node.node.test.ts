@@ -25,7 +25,7 @@ import { kubectl, nodeTestClusterName, onRealNode, realNodeCluster } from '../..
 
 let cluster: LocalCluster;
 let kube: KubeClients;
-let namespace: string;
+let namespace = '';
 let machineAddressesBefore: string[];
 /** Paths of the machine that containerd, its shims, CNI and the kubelet use by default: none may appear. */
 const MACHINE_PATHS = [
@@ -95,7 +95,8 @@ before(async () => {
 });
 
 after(async () => {
-  await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  // (Nothing to delete when the cluster did not come up: the before hook's error is the one to read.)
+  if (namespace !== '') await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
 });
 
 describe('a real node in the dev cluster', () => {
