@@ -70,6 +70,8 @@ describe('installManifests: RBAC', () => {
           verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
         },
       },
+      // One resource's live manifest and diff (only resources an Application manages; Secrets redacted).
+      { role: 'capstan-server', rule: { apiGroups: ['*'], resources: ['*'], verbs: ['get'] } },
     ]);
   });
 
@@ -103,7 +105,7 @@ describe('installManifests: RBAC', () => {
     );
   });
 
-  it('lets the server read, create, patch and delete Applications and read Projects and Events, nothing else cluster-wide', () => {
+  it('lets the server read, create, patch and delete Applications, read Projects and Events, and get (never list or change) other objects', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
@@ -112,6 +114,7 @@ describe('installManifests: RBAC', () => {
       },
       { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+      { apiGroups: ['*'], resources: ['*'], verbs: ['get'] },
     ]);
   });
 
