@@ -37,7 +37,7 @@ const importRules = Object.entries(forbidden).map(([layer, banned]) => ({
 }));
 
 export default defineConfig(
-  { ignores: ['node_modules/**', 'dist/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'coverage/**', 'ui/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -102,4 +102,22 @@ export default defineConfig(
     },
   },
   ...importRules,
+  {
+    // The web UI imports only the shared contracts of src/ (DESIGN.md: "ui/ imports only contracts").
+    files: ['ui/**/*.ts', 'ui/**/*.tsx'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly' } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/(?!contracts/)',
+              message: 'ui/ imports only src/contracts (DESIGN.md, "the direction of imports").',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,0 +1,133 @@
+// The resource tree as a graph (@xyflow/react): the Application at the left, each resource right of
+// its owners, a column per depth; each node shows Kind/name with its sync and health. A node opens the
+// resource's details. Loaded on demand: the list page never pays for it.
+import {
+  Background,
+  Controls,
+  ReactFlow,
+  type Edge,
+  type Node,
+  type NodeProps,
+  Handle,
+  Position,
+} from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import { memo, useMemo } from 'react';
+import type { Application, ResourceNode, ResourceTree } from '../../types.ts';
+
+const COLUMN = 300;
+const ROW = 76;
+const ROOT = '__application__';
+
+interface NodeData extends Record<string, unknown> {
+  readonly title: string;
+  readonly kind: string;
+  readonly sync: string | undefined;
+  readonly health: string | undefined;
+}
+
+/** Depth of each node: 1 + the deepest of its owners (the Application is 0); cycles are cut. */
+export function depths(nodes: readonly ResourceNode[]): Map<string, number> {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const depth = new Map<string, number>();
+  const visit = (id: string, path: Set<string>): number => {
+    const known = depth.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id);
+    const owners = (node?.parents ?? []).filter((p) => byId.has(p) && !path.has(p));
+    path.add(id);
+    const d = owners.length === 0 ? 1 : 1 + Math.max(...owners.map((p) => visit(p, path)));
+    path.delete(id);
+    depth.set(id, d);
+    return d;
+  };
+  for (const n of nodes) visit(n.id, new Set());
+  return depth;
+}
+
+function layout(app: Application, tree: ResourceTree): { nodes: Node<NodeData>[]; edges: Edge[] } {
+  const depth = depths(tree.nodes);
+  const rows = new Map<number, number>();
+  const place = (d: number) => {
+    const row = rows.get(d) ?? 0;
+    rows.set(d, row + 1);
+    return { x: d * COLUMN, y: row * ROW };
+  };
+  const nodes: Node<NodeData>[] = [
+    {
+      id: ROOT,
+      type: 'resource',
+      position: place(0),
+      data: {
+        title: app.metadata.name,
+        kind: 'Application',
+        sync: app.status?.sync?.status,
+        health: app.status?.health?.status,
+      },
+    },
+  ];
+  const edges: Edge[] = [];
+  const ids = new Set(tree.nodes.map((n) => n.id));
+  for (const node of tree.nodes) {
+    nodes.push({
+      id: node.id,
+      type: 'resource',
+      position: place(depth.get(node.id) ?? 1),
+      data: { title: node.name, kind: node.kind, sync: node.syncStatus, health: node.health },
+    });
+    const owners = node.parents.filter((p) => ids.has(p));
+    for (const owner of owners.length === 0 ? [ROOT] : owners)
+      edges.push({ id: `${owner}->${node.id}`, source: owner, target: node.id });
+  }
+  return { nodes, edges };
+}
+
+const ResourceBox = memo(function ResourceBox(props: NodeProps<Node<NodeData>>) {
+  const { data } = props;
+  return (
+    <div
+      className={`graph-node health-${(data.health ?? 'unknown').toLowerCase()}`}
+      data-health={data.health ?? 'Unknown'}
+      data-sync={data.sync ?? 'Unknown'}
+    >
+      <Handle type="target" position={Position.Left} />
+      <div className="kind">{data.kind}</div>
+      <div className="title">{data.title}</div>
+      <div className="states">
+        {data.sync ?? 'Unknown'} · {data.health ?? 'Unknown'}
+      </div>
+      <Handle type="source" position={Position.Right} />
+    </div>
+  );
+});
+
+const NODE_TYPES = { resource: ResourceBox };
+
+export default function ResourceGraph(props: {
+  readonly app: Application;
+  readonly tree: ResourceTree;
+  readonly onSelect: (id: string) => void;
+}) {
+  const { nodes, edges } = useMemo(() => layout(props.app, props.tree), [props.app, props.tree]);
+  return (
+    <div className="graph" aria-label="Resource tree graph" role="figure">
+      <ReactFlow
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={NODE_TYPES}
+        fitView
+        minZoom={0.1}
+        nodesDraggable={false}
+        nodesConnectable={false}
+        onlyRenderVisibleElements
+        proOptions={{ hideAttribution: true }}
+        onNodeClick={(_event, node) => {
+          if (node.id !== ROOT) props.onSelect(node.id);
+        }}
+      >
+        <Background />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}
