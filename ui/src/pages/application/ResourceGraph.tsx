@@ -102,6 +102,8 @@ const ResourceBox = memo(function ResourceBox(props: NodeProps<Node<NodeData>>) 
 });
 
 const NODE_TYPES = { resource: ResourceBox };
+/** Fitted, but never zoomed in past 100 %: a small tree stays readable at its own size. */
+const FIT = { maxZoom: 1, padding: 0.15 };
 
 export default function ResourceGraph(props: {
   readonly app: Application;
@@ -116,6 +118,7 @@ export default function ResourceGraph(props: {
         edges={edges}
         nodeTypes={NODE_TYPES}
         fitView
+        fitViewOptions={FIT}
         minZoom={0.1}
         nodesDraggable={false}
         nodesConnectable={false}
