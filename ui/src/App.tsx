@@ -28,9 +28,12 @@ export function App() {
   const [who, setWho] = useState<Who>({ state: 'checking' });
   const check = useCallback(async () => {
     try {
-      const session = await call<SessionInfo>('/session', { quietUnauthenticated: true });
+      // Both at once: the projects are refused with 401 too when there is no session.
+      const [session, { items }] = await Promise.all([
+        call<SessionInfo>('/session', { quietUnauthenticated: true }),
+        call<{ items: ProjectInfo[] }>('/projects', { quietUnauthenticated: true }),
+      ]);
       useCsrfToken(session.csrfToken);
-      const { items } = await call<{ items: ProjectInfo[] }>('/projects');
       setWho({ state: 'in', session, projects: new Map(items.map((p) => [p.name, p])) });
     } catch (error) {
       const status = (error as { status?: number }).status;

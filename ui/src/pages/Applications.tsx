@@ -11,6 +11,7 @@ import { useSession } from '../session.ts';
 import { useStream, type StreamEvent } from '../stream.ts';
 import { HEALTH_STATES, SYNC_STATES, type ApplicationList, type ApplicationSummary } from '../types.ts';
 
+/** One page size for every page: the server's cursor is bound to the query, its limit included. */
 const PAGE = 500;
 const ROW_HEIGHT = 44;
 
@@ -50,6 +51,16 @@ export function ApplicationsPage(props: { readonly search: string }) {
       clearTimeout(timer);
     };
   }, [searchText, filters.search, setFilter]);
+  // Once the list is up and the browser idle, fetch the application page's code, so opening one is quick.
+  useEffect(() => {
+    const prefetch = () => {
+      void import('./Application.tsx').then(() => import('./application/ResourceGraph.tsx'));
+    };
+    const handle = window.requestIdleCallback(prefetch, { timeout: 5000 });
+    return () => {
+      window.cancelIdleCallback(handle);
+    };
+  }, []);
   const list = useApplications(filters);
   const counts = useCounts(filters, list.changes);
   return (

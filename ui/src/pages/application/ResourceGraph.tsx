@@ -13,7 +13,8 @@ import {
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import { memo, useMemo } from 'react';
-import type { Application, ResourceNode, ResourceTree } from '../../types.ts';
+import type { Application, ResourceTree } from '../../types.ts';
+import { depths, GROUP_ABOVE, grouped } from './tree-layout.ts';
 
 const COLUMN = 300;
 const ROW = 76;
@@ -26,26 +27,8 @@ interface NodeData extends Record<string, unknown> {
   readonly health: string | undefined;
 }
 
-/** Depth of each node: 1 + the deepest of its owners (the Application is 0); cycles are cut. */
-export function depths(nodes: readonly ResourceNode[]): Map<string, number> {
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const depth = new Map<string, number>();
-  const visit = (id: string, path: Set<string>): number => {
-    const known = depth.get(id);
-    if (known !== undefined) return known;
-    const node = byId.get(id);
-    const owners = (node?.parents ?? []).filter((p) => byId.has(p) && !path.has(p));
-    path.add(id);
-    const d = owners.length === 0 ? 1 : 1 + Math.max(...owners.map((p) => visit(p, path)));
-    path.delete(id);
-    depth.set(id, d);
-    return d;
-  };
-  for (const n of nodes) visit(n.id, new Set());
-  return depth;
-}
-
-function layout(app: Application, tree: ResourceTree): { nodes: Node<NodeData>[]; edges: Edge[] } {
+function layout(app: Application, full: ResourceTree): { nodes: Node<NodeData>[]; edges: Edge[] } {
+  const tree = grouped(full);
   const depth = depths(tree.nodes);
   const rows = new Map<number, number>();
   const place = (d: number) => {
@@ -125,7 +108,7 @@ export default function ResourceGraph(props: {
         onlyRenderVisibleElements
         proOptions={{ hideAttribution: true }}
         onNodeClick={(_event, node) => {
-          if (node.id !== ROOT) props.onSelect(node.id);
+          if (node.id !== ROOT && props.tree.nodes.length <= GROUP_ABOVE) props.onSelect(node.id);
         }}
       >
         <Background />
