@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
@@ -199,6 +199,7 @@ async function main(): Promise<void> {
       encoding: 'utf8',
     },
   ).trim();
+  const loadBefore = loadavg()[0] ?? 0;
   const server = await startServer(apps, resources);
   const browser = await chromium.launch({
     executablePath,
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
     await server.close();
   }
   const assets = await initialAssets();
-  await report({ apps, resources, runs, samples, assets });
+  await report({ apps, resources, runs, samples, assets, load: [loadBefore, loadavg()[0] ?? 0] });
 }
 
 async function report(result: {
@@ -241,6 +242,8 @@ async function report(result: {
   runs: number;
   samples: Record<'shown' | 'all' | 'filter' | 'search' | 'tree', number[]>;
   assets: { files: string[]; raw: number; gzip: number; brotli: number };
+  /** The machine's 1-minute load average before and after: other work on the same cores slows every figure. */
+  load: [number, number];
 }): Promise<void> {
   const s = Object.fromEntries(Object.entries(result.samples).map(([k, v]) => [k, summarise(v)])) as Record<
     keyof typeof result.samples,
@@ -253,7 +256,7 @@ async function report(result: {
   const section = [
     `## Web UI: ${result.apps.toLocaleString('en')} applications in a browser`,
     '',
-    `${new Date().toISOString().slice(0, 10)}, ${machine}, ${chromiumVersion} headless, ${String(result.runs)} runs (median, min–max), the server on the same machine. The Applications enter the server's watch-cache index as watch events (no cluster); everything else is the real server and UI.`,
+    `${new Date().toISOString().slice(0, 10)}, ${machine}, ${chromiumVersion} headless, ${String(result.runs)} runs (median, min–max), the server on the same machine; load average ${result.load[0].toFixed(1)} before, ${result.load[1].toFixed(1)} after (on ${String(cpus().length)} cores: anything above that is other work waiting for them). The Applications enter the server's watch-cache index as watch events (no cluster); everything else is the real server and UI.`,
     '',
     '| measure | goal | result |',
     '| --- | --- | --- |',
