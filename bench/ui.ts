@@ -27,6 +27,8 @@ import { ApplicationIndex } from '../src/server/application-index.ts';
 import { Authenticator } from '../src/server/auth.ts';
 import { CursorCodec } from '../src/server/cursor.ts';
 import { FakeApplicationWriter } from '../src/testing/fake-application-writer.ts';
+import { FakeResourceReader } from '../src/testing/fake-resource-reader.ts';
+import { ResourceViews } from '../src/server/resource-views.ts';
 import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 import { writeSection } from './run.ts';
 import { summarise, type Summary } from './stats.ts';
@@ -79,6 +81,7 @@ async function startServer(
     projects,
     clusters: () => Promise.resolve([]),
     events: () => Promise.resolve([]),
+    resources: new ResourceViews({ reader: new FakeResourceReader() }),
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now: Date.now }),
