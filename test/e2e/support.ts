@@ -62,6 +62,8 @@ export async function startServer(
       kubeconfig: options.kubeconfig,
       namespace: options.namespace,
       database,
+      // The tests' git server is on loopback: the desired state and diff are rendered from it.
+      repositoryHosts: ['127.0.0.1'],
       host: '127.0.0.1',
       port: 0,
       log: (line) => logs.push(line),

@@ -194,6 +194,33 @@ async function syncFromDialog(page: Page): Promise<void> {
   await dialog.waitFor({ state: 'detached' });
 }
 
+/** The ConfigMap's diff (the pending change) and its live manifest, whose javascript: annotation stays text. */
+async function showDiffAndManifest(page: Page): Promise<void> {
+  await page.getByRole('button', { name: `ConfigMap/${namespace}/settings` }).click();
+  const dialog = page.getByRole('dialog');
+  const diff = dialog.locator('pre[aria-label="Diff"]');
+  await eventually(
+    async () => {
+      const text = (await dialog.textContent()) ?? '';
+      if (!text.includes('hello again')) throw new Error(`the dialog says: ${text.slice(0, 500)}`);
+      return true;
+    },
+    { what: 'the diff of the pending change' },
+  );
+  assert.match((await diff.locator('.del').allTextContents()).join(''), /greeting: .?hello.?$/m);
+  assert.match((await diff.locator('.add').allTextContents()).join(''), /greeting: .?hello again/);
+  await screenshot(page, 'diff');
+  assert.deepEqual(await accessibilityProblems(page), [], 'diff dialog');
+  await dialog.getByRole('tab', { name: 'Live manifest' }).click();
+  const manifest = dialog.locator('pre[aria-label="Manifest"]');
+  await eventually(async () => ((await manifest.textContent()) ?? '').includes(UNSAFE_LINK), {
+    what: 'the live manifest with its annotation',
+  });
+  assert.equal(await dialog.locator('a').count(), 0, 'no link in a manifest');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
 describe('the web UI in a real browser', () => {
   let page: Page;
 
@@ -270,7 +297,7 @@ describe('the web UI in a real browser', () => {
     assert.deepEqual(alerts, []);
   });
 
-  it('follows a push to the repository: OutOfSync, then Synced after a sync, without a reload', async () => {
+  it('follows a push to the repository: OutOfSync, its diff, then Synced after a sync, without a reload', async () => {
     await page.evaluate(() => {
       (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
     });
@@ -282,6 +309,7 @@ describe('the web UI in a real browser', () => {
       what: 'OutOfSync shown after the push',
       timeoutMs: 60_000,
     });
+    await showDiffAndManifest(page);
     await syncFromDialog(page);
     await eventually(
       async () =>

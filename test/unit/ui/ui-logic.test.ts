@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { permit } from '../../../ui/src/permissions.ts';
 import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
-import { routesOf } from '../../../ui/src/pages/application/resource-routes.ts';
+import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
 import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
 
 const session = (over: Partial<SessionInfo> = {}): SessionInfo => ({
@@ -96,16 +96,15 @@ describe('the tree', () => {
   });
 });
 
-describe('routesOf', () => {
-  it('finds the diff, live and desired routes of one resource and fills them', () => {
-    const routes = routesOf([
-      '/api/v1/applications',
-      '/api/v1/applications/{namespace}/{name}/resources',
-      '/api/v1/applications/{namespace}/{name}/resources/{group}/{kind}/{resourceNamespace}/{resourceName}/diff',
-      '/api/v1/applications/{namespace}/{name}/resources/{group}/{kind}/{resourceNamespace}/{resourceName}/live',
-    ]);
-    assert.deepEqual([...routes.keys()], ['diff', 'live']);
-    const url = routes.get('diff')?.('/applications/a/web', { ...node('settings'), group: '' });
-    assert.equal(url, '/applications/a/web/resources/_/ConfigMap/ns/settings/diff');
+describe('resourceUrl', () => {
+  it('names the resource in the query of the server’s resource views', () => {
+    assert.equal(
+      resourceUrl('/applications/a/web', node('settings'), 'diff'),
+      '/applications/a/web/resource/diff?kind=ConfigMap&namespace=ns&name=settings&revision=target',
+    );
+    assert.equal(
+      resourceUrl('/applications/a/web', { ...node('web', [], 'Deployment'), group: 'apps' }, 'live'),
+      '/applications/a/web/resource/live?group=apps&kind=Deployment&namespace=ns&name=web',
+    );
   });
 });
