@@ -396,6 +396,18 @@ describe('the web UI in a real browser', () => {
     assert.equal(answer.status, 403);
     assert.equal(answer.body.error, 'FORBIDDEN');
     assert.equal(answer.body.permission, 'applications.sync');
+    // On a phone's width: nothing wider than the screen, the disabled Sync and its reason still there.
+    await viewer.setViewportSize({ width: 390, height: 844 });
+    await viewer.locator('#sync-reason').waitFor();
+    const overflow = await viewer.evaluate<number>(
+      'document.documentElement.scrollWidth - window.innerWidth',
+    );
+    const widest = await viewer.evaluate<string>(
+      "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.tagName + '.' + e.className).slice(0, 5).join(', ')",
+    );
+    assert.ok(overflow <= 0, `the page is ${String(overflow)} px wider than a 390 px screen: ${widest}`);
+    await screenshot(viewer, 'narrow-viewer');
+    assert.deepEqual(await accessibilityProblems(viewer), [], 'application page for a viewer, narrow');
   });
 
   it('raised no Content-Security-Policy violation and no JavaScript dialog on any page', () => {

@@ -31,53 +31,55 @@ export function HistoryTab(props: { readonly app: Application; readonly onChange
           {history.value.hold.reason === undefined ? '' : `: ${history.value.hold.reason}`}
         </p>
       ) : null}
-      <table className="history">
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            <th scope="col">Revision</th>
-            <th scope="col">Commit</th>
-            <th scope="col">Result</th>
-            <th scope="col">What it did</th>
-            <th scope="col">Finished</th>
-            <th scope="col">
-              <span className="visually-hidden">Rollback</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {items.map((entry) => (
-            <tr key={entry.id}>
-              <td>{entry.id}</td>
-              <td>
-                <code>{entry.revision.slice(0, 12)}</code>
-                {entry.revision === current ? <span className="badge">current</span> : null}
-              </td>
-              <td className="message">
-                {entry.message ?? ''}
-                {entry.author === undefined ? '' : ` (${entry.author})`}
-              </td>
-              <td>{entry.result}</td>
-              <td>{entry.summary ?? ''}</td>
-              <td>
-                {entry.finishedAt === undefined ? 'running' : new Date(entry.finishedAt).toLocaleString()}
-              </td>
-              <td>
-                {entry.result === 'Succeeded' && entry.revision !== current ? (
-                  <ActionButton
-                    id={`rollback-${String(entry.id)}`}
-                    label="Roll back…"
-                    denied={decision.allowed ? undefined : decision.reason}
-                    onClick={() => {
-                      setTarget(entry);
-                    }}
-                  />
-                ) : null}
-              </td>
+      <div className="table-scroll">
+        <table className="history">
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">Revision</th>
+              <th scope="col">Commit</th>
+              <th scope="col">Result</th>
+              <th scope="col">What it did</th>
+              <th scope="col">Finished</th>
+              <th scope="col">
+                <span className="visually-hidden">Rollback</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {items.map((entry) => (
+              <tr key={entry.id}>
+                <td>{entry.id}</td>
+                <td>
+                  <code>{entry.revision.slice(0, 12)}</code>
+                  {entry.revision === current ? <span className="badge">current</span> : null}
+                </td>
+                <td className="message">
+                  {entry.message ?? ''}
+                  {entry.author === undefined ? '' : ` (${entry.author})`}
+                </td>
+                <td>{entry.result}</td>
+                <td>{entry.summary ?? ''}</td>
+                <td>
+                  {entry.finishedAt === undefined ? 'running' : new Date(entry.finishedAt).toLocaleString()}
+                </td>
+                <td>
+                  {entry.result === 'Succeeded' && entry.revision !== current ? (
+                    <ActionButton
+                      id={`rollback-${String(entry.id)}`}
+                      label="Roll back…"
+                      denied={decision.allowed ? undefined : decision.reason}
+                      onClick={() => {
+                        setTarget(entry);
+                      }}
+                    />
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {target === undefined ? null : (
         <RollbackDialog
           app={props.app}
