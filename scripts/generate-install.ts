@@ -1,6 +1,8 @@
 // Writes deploy/install.yaml from src/contracts/install.ts: never edit that file by hand.
 // Usage: node scripts/generate-install.ts [--image IMAGE] [--out FILE] [--check]
 //          [--lockdown --app-namespace NS ...]   least privilege (docs/security.md); not the default file
+//          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
+//                                       its render sandbox works in the pod; not the default file
 //   --check   write nothing; exit 1 when the file differs from what the sources generate
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,12 +32,18 @@ export async function defaultImage(): Promise<string> {
 
 /** The whole install as one multi-document YAML file, formatted as the project's prettier does. */
 export async function generateInstallYaml(
-  options: { image?: string; lockdown?: boolean; applicationNamespaces?: string[] } = {},
+  options: {
+    image?: string;
+    lockdown?: boolean;
+    applicationNamespaces?: string[];
+    renderSandboxProfile?: boolean;
+  } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
   const documents = installManifests({
     image,
     ...(options.lockdown === true ? { lockdown: true } : {}),
+    ...(options.renderSandboxProfile === true ? { renderSandboxProfile: true } : {}),
     ...(options.applicationNamespaces?.length
       ? { applicationNamespaces: options.applicationNamespaces }
       : {}),
@@ -52,6 +60,7 @@ async function main(): Promise<number> {
       out: { type: 'string', default: INSTALL_FILE },
       check: { type: 'boolean', default: false },
       lockdown: { type: 'boolean', default: false },
+      'render-sandbox-profile': { type: 'boolean', default: false },
       'app-namespace': { type: 'string', multiple: true },
     },
     strict: true,
@@ -59,6 +68,7 @@ async function main(): Promise<number> {
   const generated = await generateInstallYaml({
     ...(values.image === undefined ? {} : { image: values.image }),
     lockdown: values.lockdown,
+    renderSandboxProfile: values['render-sandbox-profile'],
     ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),
   });
   if (values.check) {
