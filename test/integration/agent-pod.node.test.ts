@@ -68,7 +68,11 @@ async function buildAgentImage(): Promise<string> {
  * (a private address, refused unless named).
  */
 function realNodeInstall(image: string): KubeObject[] {
-  return installManifests({ image, renderSandboxProfile: true }).map((object) => {
+  return installManifests({
+    image,
+    renderSandboxProfile: true,
+    applicationNamespaces: [appNamespace],
+  }).map((object) => {
     if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
     const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
     const pod = onRealNode(spec.template.spec);
@@ -220,6 +224,8 @@ describe('the agent installed from install.yaml on the real node', () => {
       .createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } })
       .catch(() => undefined);
     await kube.core.createNamespacedSecret({ namespace: DEFAULT_NAMESPACE, body: pullSecret() });
+    // The Applications' namespace too: the install binds the agent's rights there.
+    await kube.core.createNamespace({ body: { metadata: { name: appNamespace } } });
     const dir = join(cluster.state.realNode?.paths.images ?? '', 'install');
     await mkdir(dir, { recursive: true });
     const file = join(dir, 'install.yaml');
@@ -252,7 +258,6 @@ describe('the agent installed from install.yaml on the real node', () => {
     assert.ok(holder);
 
     await git.createRepository('agent-pod', { files: { 'app/greeting.yaml': configMap('hello from git') } });
-    await kube.core.createNamespace({ body: { metadata: { name: appNamespace } } });
     await createApplication('greeting', 'app');
     await eventually(() => synced('hello from git'), {
       what: 'the agent pod syncing the ConfigMap from git',
