@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
@@ -13,7 +13,14 @@ import { Authenticator } from '../../src/server/auth.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 
 export const REPOSITORY_ROOT = join(import.meta.dirname, '..', '..');
-export const SCREENSHOTS = join(REPOSITORY_ROOT, 'docs', 'ui');
+/**
+ * Where a run saves its screenshots: .cache/e2e-screenshots (not tracked), or the folder
+ * CAPSTAN_E2E_SCREENSHOTS names (`CAPSTAN_E2E_SCREENSHOTS=docs/ui` refreshes the documentation's).
+ */
+export const SCREENSHOTS = resolve(
+  REPOSITORY_ROOT,
+  process.env['CAPSTAN_E2E_SCREENSHOTS'] ?? join('.cache', 'e2e-screenshots'),
+);
 
 /** Debian's chromium, installed by scripts/setup-browser.sh (which prints its path). */
 export function chromiumPath(): string {

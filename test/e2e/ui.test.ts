@@ -3,7 +3,7 @@
 // after a sync from the dialog, Synced, without a reload; a rollback from the history; a viewer sees
 // sync disabled with the reason and the API refuses it; a javascript: link annotation stays inert text;
 // axe-core finds no serious or critical violation on the main pages; no CSP violation on any page.
-// Screenshots of the main pages are written to docs/ui/.
+// Screenshots of the main pages are saved (see SCREENSHOTS in support.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
