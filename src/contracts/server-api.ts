@@ -205,11 +205,15 @@ export const SyncRequestSchema = closed(
     ...precondition,
     prune: Type.Optional(
       Type.Boolean({
-        description: 'Prune in this sync (the agent follows the policy today: see docs/server.md).',
+        description:
+          'Prune in this sync (true) or not (false); default as spec.syncPolicy.automated.prune. Carried to the agent in the sync annotation (`<id>;prune`).',
       }),
     ),
     dryRun: Type.Optional(
-      Type.Boolean({ description: 'Plan only (not yet carried by the agent: refused when true).' }),
+      Type.Boolean({
+        description:
+          'Only say what a sync to the target revision would do (200 with the entries); nothing is asked of the agent.',
+      }),
     ),
     resources: Type.Optional(
       Type.Array(ResourceSelectorSchema, {
@@ -221,6 +225,26 @@ export const SyncRequestSchema = closed(
   'Ask the agent to sync now.',
 );
 export type SyncRequest = Static<typeof SyncRequestSchema>;
+
+export const PreviewEntrySchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    action: oneOf(['created', 'configured', 'unchanged', 'pruned', 'skipped'] as const),
+    message: Type.String(),
+  },
+  { description: 'What a sync would do to one resource.' },
+);
+export type PreviewEntry = Static<typeof PreviewEntrySchema>;
+
+export const SyncPreviewSchema = Type.Object(
+  {
+    dryRun: Type.Literal(true),
+    revision: Type.String({ description: 'The target commit the preview rendered.' }),
+    entries: Type.Array(PreviewEntrySchema),
+  },
+  { description: 'A dry run: what a sync to the target revision would do; nothing was changed.' },
+);
+export type SyncPreview = Static<typeof SyncPreviewSchema>;
 
 export const ActionRequestSchema = closed(
   { ...precondition },

@@ -410,15 +410,63 @@ describe('server API: roles per project', () => {
     assert.equal(missing.json<{ error: string }>().error, 'ROLLBACK_NO_TARGET');
   });
 
-  it('refuses sync options the agent does not carry yet, by name, instead of dropping them', async () => {
-    const response = await h.call({
-      method: 'POST',
-      url: '/api/v1/applications/a/api/sync',
-      headers: as(session('dana')),
-      payload: { dryRun: true },
+  it('carries prune to the agent in the sync annotation, answers a dry run with what a sync would do, and refuses a selection by name', async () => {
+    const sync = (payload: Record<string, unknown>) =>
+      h.call({
+        method: 'POST',
+        url: '/api/v1/applications/a/api/sync',
+        headers: as(session('dana')),
+        payload,
+      });
+    const pruning = await sync({ prune: true });
+    assert.equal(pruning.statusCode, 202, pruning.body);
+    const value = pruning.json<{ value: string }>().value;
+    assert.match(value, /^\d+;prune$/);
+    assert.equal(h.index.get('a', 'api')?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync], value);
+    const keeping = await sync({ prune: false });
+    assert.match(keeping.json<{ value: string }>().value, /^\d+;prune=false$/);
+
+    // The dry run: the target renders a changed Deployment and a new ConfigMap; nothing is written.
+    h.reader.setDesired(
+      'c'.repeat(40),
+      [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new' }, data: { a: 'b' } },
+        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'other' }, spec: { replicas: 2 } },
+      ],
+      { target: true },
+    );
+    h.reader.setLive({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'other', namespace: 'a' },
+      spec: { replicas: 1 },
     });
-    assert.equal(response.statusCode, 422);
-    assert.match(response.json<{ message: string }>().message, /dryRun/);
+    const before = h.index.get('a', 'api')?.metadata.resourceVersion;
+    for (const [prune, last] of [
+      [false, 'skipped'],
+      [true, 'pruned'],
+    ] as const) {
+      const preview = await sync({ dryRun: true, prune });
+      assert.equal(preview.statusCode, 200, preview.body);
+      const body = preview.json<{ revision: string; entries: { id: string; action: string }[] }>();
+      assert.equal(body.revision, 'c'.repeat(40));
+      assert.deepEqual(
+        body.entries.map((e) => `${e.id} ${e.action}`),
+        ['ConfigMap/a/new created', 'Deployment/a/other configured', `Deployment/a/api ${last}`],
+      );
+    }
+    assert.equal(
+      h.index.get('a', 'api')?.metadata.resourceVersion,
+      before,
+      'a dry run changed the Application',
+    );
+
+    const selection = await sync({
+      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'api' }],
+    });
+    assert.equal(selection.statusCode, 422);
+    assert.equal(selection.json<{ error: string }>().error, 'SYNC_OPTION_UNSUPPORTED');
+    assert.match(selection.json<{ message: string }>().message, /selection of resources/);
   });
 
   it('lets only a project admin create, change and delete its Applications (with and without cascade)', async () => {
