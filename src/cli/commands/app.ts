@@ -162,7 +162,7 @@ const COMMANDS = {
   get: [],
   history: [],
   diff: ['revision', 'dest-kubeconfig'],
-  sync: REQUEST_FLAGS,
+  sync: [...REQUEST_FLAGS, 'prune', 'no-prune', 'dry-run'],
   refresh: REQUEST_FLAGS,
   rollback: REQUEST_FLAGS,
   'release-hold': REQUEST_FLAGS,
@@ -865,20 +865,14 @@ async function wait(ctx: Context): Promise<number> {
   return EXIT.ok;
 }
 
-/** The sync flags: prune in this sync or not (undefined: as the spec), a dry run; refused on other commands. */
+/** The sync flags (COMMANDS allows them on sync only): prune in this sync or not (undefined: as the spec), a dry run. */
 export function syncFlags(
   command: string,
   values: { prune?: boolean; 'no-prune'?: boolean; 'dry-run'?: boolean },
 ): { prune?: boolean; dryRun?: boolean } {
+  if (command !== 'sync') return {};
   if (values.prune === true && values['no-prune'] === true)
     throw new UsageError('give --prune or --no-prune, not both');
-  if (command !== 'sync' && command !== 'create' && (values.prune === true || values['no-prune'] === true))
-    throw new UsageError(
-      `--prune and --no-prune go with capstan app sync (or create --auto-sync), not ${command}`,
-    );
-  if (command !== 'sync' && values['dry-run'] === true)
-    throw new UsageError(`--dry-run goes with capstan app sync, not ${command}`);
-  if (command !== 'sync') return {};
   return {
     ...(values.prune === true ? { prune: true } : values['no-prune'] === true ? { prune: false } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),
