@@ -142,6 +142,7 @@ export const ERROR_CODES = [
   'GITSERVER_BAD_PATH',
   // The dev cluster's real node, its registry and image builds (docs/real-node.md)
   'DEVCLUSTER_NODE_LEFTOVERS',
+  'DEVCLUSTER_NO_REAL_NODE',
   'NODE_PREREQUISITES',
   'NODE_NETNS_EXISTS',
   'NODE_BUSYBOX_MISSING',
