@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
@@ -25,7 +28,13 @@ import { Authenticator } from '../../../src/server/auth.ts';
 import { CursorCodec } from '../../../src/server/cursor.ts';
 import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
 import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
+import { startGitServer } from '../../../src/testing/git.ts';
+import { GitSourceFetcher } from '../../../src/adapters/git/git-source.ts';
 import { ResourceViews } from '../../../src/server/resource-views.ts';
+
+const git = await startGitServer(after);
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-api-'));
+after(() => rm(scratch, { recursive: true, force: true }));
 
 const PROJECTS: ProjectAccess[] = [
   {
@@ -130,6 +139,8 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
         { type: 'Normal', reason: 'Synced', message: `${namespace}/${name} synced`, count: 1 },
       ]),
     resources: new ResourceViews({ reader }),
+    // The agent's git adapter, against the real git server of this file (loopback allowed by name).
+    repositories: new GitSourceFetcher({ cacheDir: join(scratch, 'git'), hosts: { allow: ['127.0.0.1'] } }),
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now }),
@@ -891,6 +902,76 @@ describe('server API: one resource (live, desired, diff, events)', () => {
   it('refuses a query without a kind or with an unknown parameter (400)', async () => {
     assert.equal((await get(url('live', 'name=web'), alice)).statusCode, 400);
     assert.equal((await get(url('live', `${WEB}&secret=1`), alice)).statusCode, 400);
+  });
+});
+
+describe('server API: repository connection test', () => {
+  let h: Harness;
+  let repoURL = '';
+  before(async () => {
+    h = await harness();
+    await git.createRepository('connection', { files: { 'README.md': 'hello\n' } });
+    repoURL = git.url('connection');
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const test = (who: Login, payload: Record<string, unknown>) =>
+    h.call({ method: 'POST', url: '/api/v1/repositories/test', headers: as(who), payload });
+
+  it('reaches a repository with the right credentials, and says why not with wrong or none, never echoing them', async () => {
+    const ada = await login(h, 'ada');
+    const good = await test(ada, {
+      repoURL,
+      insecureHttp: true,
+      username: git.username,
+      password: git.password,
+    });
+    assert.equal(good.statusCode, 200, good.body);
+    const ok = good.json<{ ok: boolean; revision: string; ref: string }>();
+    assert.equal(ok.ok, true);
+    assert.match(ok.revision, /^[0-9a-f]{40}$/);
+    assert.equal(ok.ref, 'refs/heads/main');
+
+    const wrongPassword = `sentinel-wrong-${randomBytes(6).toString('hex')}`;
+    const wrong = await test(ada, {
+      repoURL,
+      insecureHttp: true,
+      username: git.username,
+      password: wrongPassword,
+    });
+    assert.equal(wrong.statusCode, 200);
+    const refused = wrong.json<{ ok: boolean; error: string; reason: string }>();
+    assert.equal(refused.ok, false);
+    assert.equal(refused.error, 'SOURCE_AUTH_FAILED');
+    const none = (await test(ada, { repoURL, insecureHttp: true })).json<{ ok: boolean; error: string }>();
+    assert.deepEqual([none.ok, none.error], [false, 'SOURCE_AUTH_FAILED']);
+    const plain = (await test(ada, { repoURL, username: git.username, password: git.password })).json<{
+      ok: boolean;
+      error: string;
+    }>();
+    assert.deepEqual([plain.ok, plain.error], [false, 'SOURCE_BAD_URL'], 'http:// without insecureHttp');
+    for (const secret of [wrongPassword, git.password])
+      assert.ok(!h.answers.join('\n').includes(secret) && !h.logs.join('\n').includes(secret));
+    const entries = await h.store.audit.query({ action: 'repository.test', limit: 10 });
+    assert.deepEqual(
+      entries.map((e) => e.result),
+      ['failure', 'failure', 'failure', 'success'],
+    );
+    assert.ok(!JSON.stringify(entries).includes(wrongPassword));
+  });
+
+  it('refuses mixed or half credentials (400) and anyone but a project admin (403)', async () => {
+    const ada = await login(h, 'ada');
+    const mixed = await test(ada, { repoURL, token: 't', username: 'u', password: 'p' });
+    assert.equal(mixed.statusCode, 400);
+    assert.equal(mixed.json<{ error: string }>().error, 'SOURCE_BAD_CREDENTIALS');
+    assert.equal((await test(ada, { repoURL, username: 'u' })).statusCode, 400);
+    const dana = await login(h, 'dana');
+    const denied = await test(dana, { repoURL, project: 'team-a' });
+    assert.equal(denied.statusCode, 403);
+    assert.equal(denied.json<{ permission: string }>().permission, 'applications.create');
+    assert.equal((await test(ada, { repoURL, project: 'team-a', insecureHttp: true })).statusCode, 200);
   });
 });
 
