@@ -802,9 +802,10 @@ describe('server API: one resource (live, desired, diff, events)', () => {
     h.reader.setLive(secret(`${SENTINEL}-live`));
     h.reader.setDesired(SYNCED, [deployment(3), secret(`${SENTINEL}-desired`)]);
     h.reader.setDesired(TARGET, [deployment(5)], { target: true });
-    h.reader.setEvents({ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'web' }, [
+    h.reader.addEvent(
+      { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'web' },
       { type: 'Normal', reason: 'ScalingReplicaSet', message: 'Scaled up to 3', count: 1 },
-    ]);
+    );
   });
   after(async () => {
     await h.app.close();
