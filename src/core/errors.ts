@@ -176,6 +176,7 @@ export const ERROR_CODES = [
   // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
   'PIPELINE_FILE_INVALID',
   'PIPELINE_INVALID',
+  'PIPELINE_STEP_UNSUPPORTED',
   // Benchmarks (bench/)
   'PEERS_EXITED',
   'PEERS_NO_CRDS',

@@ -19,6 +19,10 @@ export interface GitServerOptions {
   readonly password?: string;
   /** Default: a free port. */
   readonly port?: number;
+  /** The address to listen on. Default 127.0.0.1 (the pipeline tests use the real node's address). */
+  readonly host?: string;
+  /** Let fetches (git-upload-pack) in without credentials; pushes still need them. Default false. */
+  readonly anonymousFetch?: boolean;
 }
 
 export interface GitRequest {
@@ -54,6 +58,8 @@ export class GitServer {
   readonly requests: GitRequest[] = [];
   #server: Server | undefined;
   #port: number;
+  readonly #host: string;
+  readonly #anonymousFetch: boolean;
   #hanging = false;
   #held = new Set<ServerResponse>();
   #sockets = new Set<Socket>();
@@ -63,6 +69,8 @@ export class GitServer {
     this.username = options.username ?? 'capstan';
     this.password = options.password ?? 'capstan-test-password';
     this.#port = options.port ?? 0;
+    this.#host = options.host ?? '127.0.0.1';
+    this.#anonymousFetch = options.anonymousFetch ?? false;
   }
 
   static async start(options: GitServerOptions): Promise<GitServer> {
@@ -79,7 +87,7 @@ export class GitServer {
 
   /** Base URL, without credentials: http://127.0.0.1:PORT */
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    return `http://${this.#host}:${this.#port}`;
   }
 
   /** Clone URL of a repository (no credentials in it). */
@@ -99,7 +107,7 @@ export class GitServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => {
+      server.listen(this.#port, this.#host, () => {
         resolve();
       });
     });
@@ -220,7 +228,7 @@ export class GitServer {
       this.#held.add(res);
       return;
     }
-    if (!this.#authorised(req)) {
+    if (!this.#authorised(req) && !(this.#anonymousFetch && isFetch(req))) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="capstan-git"', 'content-type': 'text/plain' });
       res.end('authentication required\n');
       return;
@@ -299,4 +307,10 @@ async function git(args: readonly string[], cwd?: string, env: Record<string, st
     timeoutMs: 60_000,
   });
   return result.stdout;
+}
+
+/** A request of a fetch (git-upload-pack), never of a push. */
+function isFetch(req: IncomingMessage): boolean {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  return url.pathname.endsWith('/git-upload-pack') || url.searchParams.get('service') === 'git-upload-pack';
 }
