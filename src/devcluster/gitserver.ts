@@ -21,7 +21,11 @@ export interface GitServerOptions {
   readonly port?: number;
   /** The address to listen on. Default 127.0.0.1 (the pipeline tests use the real node's address). */
   readonly host?: string;
-  /** Let fetches (git-upload-pack) in without credentials; pushes still need them. Default false. */
+  /**
+   * Serve fetches (clone, ls-remote: git-upload-pack) without credentials, as a public repository
+   * is; pushes still need them. For clients that may not send credentials in clear, such as an agent
+   * in a pod that reaches this server over plain http at a non-loopback address. Default false.
+   */
   readonly anonymousFetch?: boolean;
 }
 
@@ -59,10 +63,10 @@ export class GitServer {
   #server: Server | undefined;
   #port: number;
   readonly #host: string;
-  readonly #anonymousFetch: boolean;
   #hanging = false;
   #held = new Set<ServerResponse>();
   #sockets = new Set<Socket>();
+  readonly #anonymousFetch: boolean;
 
   private constructor(options: GitServerOptions) {
     this.root = options.root;
@@ -70,7 +74,7 @@ export class GitServer {
     this.password = options.password ?? 'capstan-test-password';
     this.#port = options.port ?? 0;
     this.#host = options.host ?? '127.0.0.1';
-    this.#anonymousFetch = options.anonymousFetch ?? false;
+    this.#anonymousFetch = options.anonymousFetch === true;
   }
 
   static async start(options: GitServerOptions): Promise<GitServer> {
@@ -228,13 +232,14 @@ export class GitServer {
       this.#held.add(res);
       return;
     }
-    if (!this.#authorised(req) && !(this.#anonymousFetch && isFetch(req))) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const service = url.searchParams.get('service') ?? url.pathname.split('/').pop() ?? '';
+    const anonymous = this.#anonymousFetch && service === 'git-upload-pack';
+    if (!anonymous && !this.#authorised(req)) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="capstan-git"', 'content-type': 'text/plain' });
       res.end('authentication required\n');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const service = url.searchParams.get('service') ?? url.pathname.split('/').pop() ?? '';
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, service });
     const child = spawn('git', ['http-backend'], {
       env: {
@@ -307,10 +312,4 @@ async function git(args: readonly string[], cwd?: string, env: Record<string, st
     timeoutMs: 60_000,
   });
   return result.stdout;
-}
-
-/** A request of a fetch (git-upload-pack), never of a push. */
-function isFetch(req: IncomingMessage): boolean {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  return url.pathname.endsWith('/git-upload-pack') || url.searchParams.get('service') === 'git-upload-pack';
 }
