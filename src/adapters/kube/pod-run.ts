@@ -214,6 +214,10 @@ class LogFollower {
     const done = new Promise<void>((resolve) => {
       out.on('end', resolve);
       out.on('close', resolve);
+      // Aborting the request (a cancel) destroys the stream with an AbortError: the log ends there.
+      out.on('error', () => {
+        resolve();
+      });
     });
     try {
       const request = await this.#log.log(this.#namespace, this.#pod, step, out, { follow: true });
