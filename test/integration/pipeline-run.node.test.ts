@@ -8,7 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runPod, type PodRunResult } from '../../src/adapters/kube/pod-run.ts';
+import { KubeRunExecutor, runPod, type PodRunResult } from '../../src/adapters/kube/pod-run.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { resolvePipelineSpec } from '../../src/contracts/pipeline.ts';
+import { runPipeline as runAndRecord } from '../../src/pipelines/run-pipeline.ts';
 import { parsePipelineFile } from '../../src/contracts/pipeline-file.ts';
 import { parseDuration } from '../../src/core/duration.ts';
 import { maskableValues } from '../../src/core/log-mask.ts';
@@ -215,5 +218,106 @@ describe('pipeline runs on the real node', () => {
     });
     assert.equal(result.outcome, 'Cancelled');
     assert.ok(await podGone(podName), 'no Pod is left');
+  });
+
+  describe('pipeline runs recorded in the Store', () => {
+    const placement = {
+      nodeSelector: { [REAL_NODE.label]: REAL_NODE.labelValue },
+      tolerations: [{ key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' }],
+    };
+    const deps = (store: ReturnType<typeof openSqliteStore>) => ({
+      store: store.runs,
+      executor: new KubeRunExecutor(kube.config, { pollMs: 250 }),
+      readSecret: async (ns: string, name: string, key: string) => {
+        const secret = await kube.core.readNamespacedSecret({ namespace: ns, name });
+        const data = secret.data?.[key];
+        return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
+      },
+      now: () => new Date(),
+      pod: { capstanImage, imagePullSecrets: [pullSecret], placement, allowInsecureHttp: true },
+    });
+
+    it('records the commit, each step with its exit code, and the masked log lines; a failing step fails the run', async () => {
+      const yaml = [
+        'steps:',
+        step(
+          'show',
+          ['echo "deploying with $TOKEN"'],
+          '    secrets:\n      - {env: TOKEN, secret: deploy-token, key: token}\n',
+        ),
+        step('test', ['echo "1 test failed"', 'exit 2']),
+        step('image', ['echo never']),
+      ].join('\n');
+      const revision = await git.commit('recorded', { '.capstan/pipeline.yaml': yaml }, 'break the test');
+      const store = openSqliteStore({ path: ':memory:' });
+      const record = await runAndRecord(
+        {
+          namespace,
+          pipeline: 'recorded',
+          spec: resolvePipelineSpec({ repoURL: `${git.baseUrl}/recorded.git` }),
+          fileText: yaml,
+          runId: randomBytes(4).toString('hex'),
+          revision,
+          branch: 'main',
+          author: 'Capstan Test <test@capstan.invalid>',
+          commitMessage: 'break the test',
+          trigger: 'push',
+          triggeredBy: 'webhook',
+        },
+        deps(store),
+      );
+      assert.equal(record.phase, 'Failed');
+      assert.equal(record.revision, revision);
+      assert.deepEqual(
+        record.steps.map((s) => [s.name, s.phase, s.exitCode]),
+        [
+          ['checkout', 'Succeeded', 0],
+          ['show', 'Succeeded', 0],
+          ['test', 'Failed', 2],
+          ['image', 'Skipped', undefined],
+        ],
+      );
+      assert.match(record.statusMessage ?? '', /step test failed \(exit code 2\)/);
+      assert.ok(record.startedAt !== undefined && record.finishedAt !== undefined);
+      const lines = await store.runs.logs(record.id, { limit: 1000 });
+      assert.ok(
+        lines.some((l) => l.step === 'show' && l.line === 'deploying with ***'),
+        JSON.stringify(lines),
+      );
+      assert.ok(lines.some((l) => l.step === 'test' && l.line === '1 test failed'));
+      assert.ok(!lines.some((l) => l.line.includes(SECRET_VALUE)), 'the Store holds no secret');
+      assert.deepEqual(
+        (await store.runs.list({ pipeline: 'recorded', limit: 10 })).map((r) => r.id),
+        [record.id],
+      );
+      await store.close();
+    });
+
+    it('refuses an invalid pipeline file with its line, and runs nothing', async () => {
+      const yaml = 'steps:\n  - name: t\n    image: busybox\n    comands: [x]\n';
+      const store = openSqliteStore({ path: ':memory:' });
+      const runId = randomBytes(4).toString('hex');
+      const record = await runAndRecord(
+        {
+          namespace,
+          pipeline: 'invalid',
+          spec: resolvePipelineSpec({ repoURL: `${git.baseUrl}/invalid.git` }),
+          fileText: yaml,
+          runId,
+          revision: 'b'.repeat(40),
+          trigger: 'manual',
+          triggeredBy: 'alice',
+        },
+        deps(store),
+      );
+      assert.equal(record.phase, 'Failed');
+      assert.equal(record.reason, 'PipelineFileInvalid');
+      assert.match(
+        record.statusMessage ?? '',
+        /\.capstan\/pipeline\.yaml:4:5: steps\[0\]\.comands: unknown field/,
+      );
+      assert.ok(await podGone(runPodName('invalid', runId)), 'no Pod was made');
+      await store.close();
+    });
   });
 });

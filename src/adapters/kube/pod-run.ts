@@ -10,6 +10,7 @@ import { messageOf } from '../../core/errors.ts';
 import { maskSecrets } from '../../core/log-mask.ts';
 import type { KubeObject } from '../../core/resource.ts';
 import { runPodState, runningStep, type PodRunState, type StepState } from '../../core/run-steps.ts';
+import type { RunExecution, RunExecutionOptions, RunExecutor } from '../../ports/run-executor.ts';
 
 export interface PodRunOptions {
   readonly config: k8s.KubeConfig;
@@ -233,5 +234,20 @@ class LogFollower {
       emit(`capstan: the log of step ${step} could not be read: ${messageOf(error)}`);
     }
     if (pending !== '') emit(pending);
+  }
+}
+
+/** The RunExecutor port on a cluster's API. */
+export class KubeRunExecutor implements RunExecutor {
+  readonly #config: k8s.KubeConfig;
+  readonly #pollMs: number;
+
+  constructor(config: k8s.KubeConfig, options: { readonly pollMs?: number } = {}) {
+    this.#config = config;
+    this.#pollMs = options.pollMs ?? 500;
+  }
+
+  execute(pod: KubeObject, options: RunExecutionOptions): Promise<RunExecution> {
+    return runPod({ config: this.#config, pod, pollMs: this.#pollMs, ...options });
   }
 }
