@@ -221,14 +221,9 @@ class LogFollower {
       });
     });
     try {
-      const request = await this.#log.log(this.#namespace, this.#pod, step, out, { follow: true });
-      this.#options.signal?.addEventListener(
-        'abort',
-        () => {
-          request.abort();
-        },
-        { once: true },
-      );
+      // Never aborted from here: aborting the request rejects inside the client where nothing catches
+      // it. A cancel deletes the Pod, and the API server ends the stream.
+      await this.#log.log(this.#namespace, this.#pod, step, out, { follow: true });
       await done;
     } catch (error) {
       emit(`capstan: the log of step ${step} could not be read: ${messageOf(error)}`);
