@@ -82,6 +82,8 @@ async function startServer(
     clusters: () => Promise.resolve([]),
     events: () => Promise.resolve([]),
     resources: new ResourceViews({ reader: new FakeResourceReader() }),
+    // The UI's pages here test no repository connection.
+    repositories: { resolve: () => Promise.reject(new Error('not in this benchmark')) },
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now: Date.now }),
