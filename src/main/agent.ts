@@ -41,7 +41,9 @@ import type { WorkQueue } from '../controller/work-queue.ts';
 import type { RenderLimits } from '../ports/renderer.ts';
 import type { GitCredentials } from '../ports/source.ts';
 import { systemClock } from './clock.ts';
-import { ClusterRegistry, serviceAccountUser } from './clusters.ts';
+import { ClusterRegistry } from '../controller/cluster-registry.ts';
+import { serviceAccountUser } from '../core/policy.ts';
+import { buildDestination } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 
@@ -164,7 +166,13 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     (options.leaderElection === false ? undefined : options.leaderElection?.namespace) ??
     process.env['POD_NAMESPACE'] ??
     'capstan-system';
-  const clusters = new ClusterRegistry({ cluster, namespace: agentNamespace, inCluster, log });
+  const clusters = new ClusterRegistry({
+    cluster,
+    namespace: agentNamespace,
+    inCluster,
+    build: buildDestination,
+    log,
+  });
   const managed = new ManagedResources({ assessHealth, metrics, log });
   const credentials = new CredentialsCache((namespace, name) => credentialsFrom(cluster, namespace, name));
   // Projects bound what each Application may do: one list of them every few seconds for all reconciles.
