@@ -38,6 +38,7 @@
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
 import { serverManifests } from './install-server.ts';
+import { pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
@@ -54,6 +55,15 @@ export interface InstallOptions {
    * one (`capstan-deployer`): those the projects' destinations name. Default: none.
    */
   readonly impersonate?: readonly string[];
+  /**
+   * Run the agent under the Localhost seccomp profile RENDER_SANDBOX_SECCOMP_PROFILE instead of
+   * RuntimeDefault, so that its render sandbox (bubblewrap) can make user namespaces in the pod. Each
+   * node that may run the agent must hold deploy/seccomp/render-sandbox.json at
+   * `<kubelet root>/seccomp/capstan/render-sandbox.json`, or the pods do not start. Default false:
+   * RuntimeDefault, under which kustomize and helm renders fail with RENDER_SANDBOX_UNAVAILABLE
+   * (plain manifests render without the sandbox). docs/security.md weighs the two.
+   */
+  readonly renderSandboxProfile?: boolean;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -69,6 +79,8 @@ export const HEALTH_PORT = 8080;
 export const METRICS_PORT = 8081;
 /** The webhook receiver (/api/v1/webhooks/…), alone on its port: the one exposed to git providers. */
 export const WEBHOOK_PORT = 8082;
+/** The Localhost seccomp profile of `renderSandboxProfile`, relative to the kubelet's seccomp folder. */
+export const RENDER_SANDBOX_SECCOMP_PROFILE = 'capstan/render-sandbox.json';
 /** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
 export const AGENT_UID = 10001;
 
@@ -100,12 +112,18 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     // The resource types first: everything else may refer to them.
     applicationCrd(),
     projectCrd(),
+    pipelineCrd(),
     agentNamespace(namespace),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metaOf(AGENT_NAME, 'agent', namespace) },
     ...agentOwnRbac(namespace, parts),
     ...credentialsRbac(applicationNamespaces, parts),
     ...applyRbac({ namespace, applicationNamespaces, impersonate: options.impersonate ?? [] }, parts),
-    agentDeployment(options.image, namespace, options.replicas ?? 2, labelsOf('agent')),
+    agentDeployment(options.image, namespace, options.replicas ?? 2, labelsOf('agent'), {
+      seccompProfile:
+        options.renderSandboxProfile === true
+          ? { type: 'Localhost', localhostProfile: RENDER_SANDBOX_SECCOMP_PROFILE }
+          : { type: 'RuntimeDefault' },
+    }),
     ...agentAvailability(namespace),
     ...agentNetworkObjects(namespace, metaOf),
     // The API server: its own identity, RBAC, Deployment and Service (src/contracts/install-server.ts).
@@ -347,6 +365,7 @@ function agentDeployment(
   namespace: string,
   replicas: number,
   labels: Record<string, string>,
+  pod: { readonly seccompProfile: Record<string, string> },
 ): KubeObject {
   return {
     apiVersion: 'apps/v1',
@@ -369,7 +388,7 @@ function agentDeployment(
             runAsUser: AGENT_UID,
             runAsGroup: AGENT_UID,
             fsGroup: AGENT_UID,
-            seccompProfile: { type: 'RuntimeDefault' },
+            seccompProfile: pod.seccompProfile,
           },
           affinity: {
             podAntiAffinity: {

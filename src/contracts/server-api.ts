@@ -205,11 +205,15 @@ export const SyncRequestSchema = closed(
     ...precondition,
     prune: Type.Optional(
       Type.Boolean({
-        description: 'Prune in this sync (the agent follows the policy today: see docs/server.md).',
+        description:
+          'Prune in this sync (true) or not (false); default as spec.syncPolicy.automated.prune. Carried to the agent in the sync annotation (`<id>;prune`).',
       }),
     ),
     dryRun: Type.Optional(
-      Type.Boolean({ description: 'Plan only (not yet carried by the agent: refused when true).' }),
+      Type.Boolean({
+        description:
+          'Only say what a sync to the target revision would do (200 with the entries); nothing is asked of the agent.',
+      }),
     ),
     resources: Type.Optional(
       Type.Array(ResourceSelectorSchema, {
@@ -221,6 +225,26 @@ export const SyncRequestSchema = closed(
   'Ask the agent to sync now.',
 );
 export type SyncRequest = Static<typeof SyncRequestSchema>;
+
+export const PreviewEntrySchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    action: oneOf(['created', 'configured', 'unchanged', 'pruned', 'skipped'] as const),
+    message: Type.String(),
+  },
+  { description: 'What a sync would do to one resource.' },
+);
+export type PreviewEntry = Static<typeof PreviewEntrySchema>;
+
+export const SyncPreviewSchema = Type.Object(
+  {
+    dryRun: Type.Literal(true),
+    revision: Type.String({ description: 'The target commit the preview rendered.' }),
+    entries: Type.Array(PreviewEntrySchema),
+  },
+  { description: 'A dry run: what a sync to the target revision would do; nothing was changed.' },
+);
+export type SyncPreview = Static<typeof SyncPreviewSchema>;
 
 export const ActionRequestSchema = closed(
   { ...precondition },
@@ -300,6 +324,122 @@ export const EventSchema = Type.Object(
   { description: 'A Kubernetes Event about the Application.' },
 );
 export type EventInfo = Static<typeof EventSchema>;
+
+/** Which resource of an Application, and at which revision its desired state is rendered. */
+export const ResourceQuerySchema = closed(
+  {
+    group: Type.Optional(
+      Type.String({ maxLength: 253, description: 'The API group; absent or empty for the core group.' }),
+    ),
+    kind: Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z][A-Za-z0-9]*$' }),
+    namespace: Type.Optional(
+      Type.String({ maxLength: 63, description: 'Absent or empty for a cluster-scoped resource.' }),
+    ),
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+    revision: Type.Optional(
+      oneOf(['synced', 'target'] as const, {
+        description:
+          'The desired state at the revision last synced (default; the target when none was), or at the target revision now.',
+      }),
+    ),
+  },
+  'One resource of the Application: one it manages, or one its desired state has.',
+);
+export type ResourceQuery = Static<typeof ResourceQuerySchema>;
+
+const revisionField = {
+  revision: Type.Optional(
+    Type.String({ description: 'The commit the desired state was rendered from (40 hex).' }),
+  ),
+};
+
+export const ResourceManifestSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    ...revisionField,
+    object: Type.Optional(
+      Type.Object(
+        {},
+        {
+          additionalProperties: true,
+          description: 'The manifest; a Secret’s values are *** (they never leave the server).',
+        },
+      ),
+    ),
+  },
+  { description: 'A resource’s manifest; no `object` when it does not exist on that side.' },
+);
+export type ResourceManifest = Static<typeof ResourceManifestSchema>;
+
+export const ResourceDiffSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    ...revisionField,
+    changed: Type.Boolean(),
+    unified: Type.String({
+      description: 'Unified diff of live (a) and live after the desired is applied (b).',
+    }),
+    live: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    predicted: Type.Optional(
+      Type.Object(
+        {},
+        { additionalProperties: true, description: 'The live object with the desired fields applied.' },
+      ),
+    ),
+  },
+  { description: 'What syncing would change in one resource (server-set fields and Secret values hidden).' },
+);
+export type ResourceDiff = Static<typeof ResourceDiffSchema>;
+
+export const ResourceEventsSchema = Type.Object(
+  { id: Type.String(), items: Type.Array(EventSchema) },
+  { description: 'Kubernetes Events about one resource, oldest first.' },
+);
+
+/** A repository connection test: ls-remote with the credentials given, never stored or echoed. */
+export const RepositoryTestRequestSchema = closed(
+  {
+    repoURL: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'https://…, ssh://… or user@host:path (http:// with insecureHttp); no credentials in it.',
+    }),
+    project: Type.Optional(
+      Type.String({
+        maxLength: 253,
+        description: 'The project whose Applications would use it (default `default`): its admins may test.',
+      }),
+    ),
+    insecureHttp: Type.Optional(Type.Boolean({ description: 'Allow http:// (a local test server).' })),
+    username: Type.Optional(Type.String({ maxLength: 256 })),
+    password: Type.Optional(Type.String({ maxLength: 4096, description: 'With username.' })),
+    token: Type.Optional(
+      Type.String({ maxLength: 4096, description: 'A bearer token instead of a password.' }),
+    ),
+    sshPrivateKey: Type.Optional(Type.String({ maxLength: 16384 })),
+    knownHosts: Type.Optional(
+      Type.String({ maxLength: 65536, description: 'With sshPrivateKey: host keys are always checked.' }),
+    ),
+  },
+  'Which repository to reach, and how.',
+);
+export type RepositoryTestRequest = Static<typeof RepositoryTestRequestSchema>;
+
+export const RepositoryTestResultSchema = Type.Object(
+  {
+    ok: Type.Boolean({ description: 'Whether the repository answered with these credentials.' }),
+    repoURL: Type.String(),
+    revision: Type.Optional(Type.String({ description: 'The commit of its default branch (HEAD).' })),
+    ref: Type.Optional(Type.String()),
+    error: Type.Optional(
+      Type.String({ description: 'A stable code: SOURCE_AUTH_FAILED, SOURCE_UNREACHABLE, …' }),
+    ),
+    reason: Type.Optional(Type.String({ description: 'What git said and what to do; never a credential.' })),
+    retryable: Type.Optional(Type.Boolean()),
+  },
+  { description: 'The answer of a connection test (200 either way; `ok` says how it went).' },
+);
+export type RepositoryTestResult = Static<typeof RepositoryTestResultSchema>;
 
 // ── Projects, clusters, audit ───────────────────────────────────────────────────────────────────
 

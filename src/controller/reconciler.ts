@@ -1,6 +1,7 @@
 import {
   applicationOwner,
   applicationOwnerName,
+  parseSyncRequest,
   requestTime,
   RESOURCES_FINALIZER,
   resolveSpec,
@@ -507,7 +508,11 @@ export class ApplicationReconciler {
       clock: this.#deps.clock,
       assessHealth: this.#deps.assessHealth,
     };
-    const options = this.#syncOptions(admitted, revision, signal, destination.name);
+    const options = this.#syncOptions(admitted, revision, signal, {
+      cluster: destination.name,
+      // A person's sync request may say whether this sync prunes.
+      prune: decided.operation === 'sync' ? requestedPrune(admitted.requests.sync) : undefined,
+    });
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
     const clean = this.#clean.get(admitted.key);
@@ -549,9 +554,10 @@ export class ApplicationReconciler {
     admitted: Admitted,
     revision: string,
     signal: AbortSignal | undefined,
-    cluster: string,
+    given: { readonly cluster: string; readonly prune: boolean | undefined },
   ): SyncOptions {
     const { spec } = admitted;
+    const { cluster } = given;
     const { namespace, name } = admitted.app.metadata;
     return {
       ...applicationOwner(namespace ?? 'default', name),
@@ -559,7 +565,7 @@ export class ApplicationReconciler {
       project: { rules: admitted.project, cluster, protectedNamespaces: this.#protectedNamespaces() },
       namespace: spec.destination.namespace,
       revision,
-      prune: spec.automated?.prune ?? false,
+      prune: given.prune ?? spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
       ignoreDifferences: spec.ignoreDifferences,
@@ -892,4 +898,9 @@ function intervalOf(object: KubeObject): number {
 /** ±10 % so that many applications with one interval do not all poll at once. */
 function jitter(ms: number): number {
   return Math.round(ms * (0.9 + Math.random() * 0.2));
+}
+
+/** Whether a pending sync request asks to prune (true), not to (false), or leaves it to the spec. */
+function requestedPrune(request: string | undefined): boolean | undefined {
+  return request === undefined ? undefined : parseSyncRequest(request).prune;
 }

@@ -142,6 +142,7 @@ export const ERROR_CODES = [
   'GITSERVER_BAD_PATH',
   // The dev cluster's real node, its registry and image builds (docs/real-node.md)
   'DEVCLUSTER_NODE_LEFTOVERS',
+  'DEVCLUSTER_NO_REAL_NODE',
   'NODE_PREREQUISITES',
   'NODE_NETNS_EXISTS',
   'NODE_BUSYBOX_MISSING',
@@ -161,6 +162,8 @@ export const ERROR_CODES = [
   'LABEL_SELECTOR_INVALID',
   'LOGIN_FAILED',
   'LOGIN_FILE_INVALID',
+  'RESOURCE_NOT_MANAGED',
+  'DESIRED_STATE_UNAVAILABLE',
   'SERVER_CONFLICT',
   'SERVER_FAILED',
   'SERVER_FORBIDDEN',
@@ -173,6 +176,10 @@ export const ERROR_CODES = [
   'TOKEN_TTL_INVALID',
   // The command line
   'USAGE',
+  // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
+  'PIPELINE_FILE_INVALID',
+  'PIPELINE_INVALID',
+  'PIPELINE_STEP_UNSUPPORTED',
   // Benchmarks (bench/)
   'PEERS_EXITED',
   'PEERS_NO_CRDS',

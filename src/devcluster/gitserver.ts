@@ -19,6 +19,14 @@ export interface GitServerOptions {
   readonly password?: string;
   /** Default: a free port. */
   readonly port?: number;
+  /** The address to listen on. Default 127.0.0.1 (the pipeline tests use the real node's address). */
+  readonly host?: string;
+  /**
+   * Serve fetches (clone, ls-remote: git-upload-pack) without credentials, as a public repository
+   * is; pushes still need them. For clients that may not send credentials in clear, such as an agent
+   * in a pod that reaches this server over plain http at a non-loopback address. Default false.
+   */
+  readonly anonymousFetch?: boolean;
 }
 
 export interface GitRequest {
@@ -54,15 +62,19 @@ export class GitServer {
   readonly requests: GitRequest[] = [];
   #server: Server | undefined;
   #port: number;
+  readonly #host: string;
   #hanging = false;
   #held = new Set<ServerResponse>();
   #sockets = new Set<Socket>();
+  readonly #anonymousFetch: boolean;
 
   private constructor(options: GitServerOptions) {
     this.root = options.root;
     this.username = options.username ?? 'capstan';
     this.password = options.password ?? 'capstan-test-password';
     this.#port = options.port ?? 0;
+    this.#host = options.host ?? '127.0.0.1';
+    this.#anonymousFetch = options.anonymousFetch === true;
   }
 
   static async start(options: GitServerOptions): Promise<GitServer> {
@@ -79,7 +91,7 @@ export class GitServer {
 
   /** Base URL, without credentials: http://127.0.0.1:PORT */
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    return `http://${this.#host}:${this.#port}`;
   }
 
   /** Clone URL of a repository (no credentials in it). */
@@ -99,7 +111,7 @@ export class GitServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => {
+      server.listen(this.#port, this.#host, () => {
         resolve();
       });
     });
@@ -220,13 +232,14 @@ export class GitServer {
       this.#held.add(res);
       return;
     }
-    if (!this.#authorised(req)) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const service = url.searchParams.get('service') ?? url.pathname.split('/').pop() ?? '';
+    const anonymous = this.#anonymousFetch && service === 'git-upload-pack';
+    if (!anonymous && !this.#authorised(req)) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="capstan-git"', 'content-type': 'text/plain' });
       res.end('authentication required\n');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const service = url.searchParams.get('service') ?? url.pathname.split('/').pop() ?? '';
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, service });
     const child = spawn('git', ['http-backend'], {
       env: {

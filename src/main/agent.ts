@@ -109,7 +109,7 @@ export interface AgentOptions {
 }
 
 /** Reads git credentials from a Secret marked for Capstan and bound to repositories (secret-credentials.ts). */
-async function credentialsFrom(
+export async function credentialsFrom(
   cluster: KubeCluster,
   namespace: string,
   name: string,

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
+import type { SourceFetcher } from '../../ports/source.ts';
 import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
 import {
   authorize,
@@ -19,6 +20,7 @@ import {
 import type { ApplicationIndex } from '../../server/application-index.ts';
 import { CSRF_HEADER, SESSION_COOKIE, type Authenticator } from '../../server/auth.ts';
 import type { CursorCodec } from '../../server/cursor.ts';
+import type { ResourceViews } from '../../server/resource-views.ts';
 
 export interface ServerApiOptions {
   /** The watch cache of Applications every read comes from. */
@@ -30,6 +32,10 @@ export interface ServerApiOptions {
   readonly clusters: () => Promise<readonly ClusterInfo[]>;
   /** Kubernetes Events about one Application, newest last. */
   readonly events: (namespace: string, name: string) => Promise<readonly EventInfo[]>;
+  /** Live and desired manifests, diffs and Events of one resource of an Application. */
+  readonly resources: ResourceViews;
+  /** ls-remote for a repository connection test (the agent's git adapter and host policy). */
+  readonly repositories: Pick<SourceFetcher, 'resolve'>;
   readonly auth: Authenticator;
   readonly store: Store;
   readonly cursors: CursorCodec;
@@ -361,4 +367,7 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   KUBE_FORBIDDEN: 502,
   KUBE_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
+  RESOURCE_NOT_MANAGED: 404,
+  SOURCE_BAD_CREDENTIALS: 400,
+  DESIRED_STATE_UNAVAILABLE: 502,
 };

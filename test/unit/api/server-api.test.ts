@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
@@ -24,6 +27,14 @@ import { ApplicationIndex } from '../../../src/server/application-index.ts';
 import { Authenticator } from '../../../src/server/auth.ts';
 import { CursorCodec } from '../../../src/server/cursor.ts';
 import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
+import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
+import { startGitServer } from '../../../src/testing/git.ts';
+import { GitSourceFetcher } from '../../../src/adapters/git/git-source.ts';
+import { ResourceViews } from '../../../src/server/resource-views.ts';
+
+const git = await startGitServer(after);
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-api-'));
+after(() => rm(scratch, { recursive: true, force: true }));
 
 const PROJECTS: ProjectAccess[] = [
   {
@@ -89,6 +100,7 @@ interface Harness {
   readonly store: Store;
   readonly writer: FakeApplicationWriter;
   readonly index: ApplicationIndex;
+  readonly reader: FakeResourceReader;
   readonly logs: string[];
   readonly answers: string[];
   clock: number;
@@ -99,6 +111,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
   const store = openSqliteStore({ path: ':memory:' });
   const index = new ApplicationIndex({ epoch: 'e1' });
   const writer = new FakeApplicationWriter(index.handle);
+  const reader = new FakeResourceReader();
   const logs: string[] = [];
   const answers: string[] = [];
   const h = { clock: Date.parse('2026-03-01T00:00:00Z') };
@@ -125,6 +138,9 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
       Promise.resolve([
         { type: 'Normal', reason: 'Synced', message: `${namespace}/${name} synced`, count: 1 },
       ]),
+    resources: new ResourceViews({ reader }),
+    // The agent's git adapter, against the real git server of this file (loopback allowed by name).
+    repositories: new GitSourceFetcher({ cacheDir: join(scratch, 'git'), hosts: { allow: ['127.0.0.1'] } }),
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now }),
@@ -139,6 +155,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
     store,
     writer,
     index,
+    reader,
     logs,
     answers,
     async call(request: InjectOptions) {
@@ -404,15 +421,63 @@ describe('server API: roles per project', () => {
     assert.equal(missing.json<{ error: string }>().error, 'ROLLBACK_NO_TARGET');
   });
 
-  it('refuses sync options the agent does not carry yet, by name, instead of dropping them', async () => {
-    const response = await h.call({
-      method: 'POST',
-      url: '/api/v1/applications/a/api/sync',
-      headers: as(session('dana')),
-      payload: { dryRun: true },
+  it('carries prune to the agent in the sync annotation, answers a dry run with what a sync would do, and refuses a selection by name', async () => {
+    const sync = (payload: Record<string, unknown>) =>
+      h.call({
+        method: 'POST',
+        url: '/api/v1/applications/a/api/sync',
+        headers: as(session('dana')),
+        payload,
+      });
+    const pruning = await sync({ prune: true });
+    assert.equal(pruning.statusCode, 202, pruning.body);
+    const value = pruning.json<{ value: string }>().value;
+    assert.match(value, /^\d+;prune$/);
+    assert.equal(h.index.get('a', 'api')?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync], value);
+    const keeping = await sync({ prune: false });
+    assert.match(keeping.json<{ value: string }>().value, /^\d+;prune=false$/);
+
+    // The dry run: the target renders a changed Deployment and a new ConfigMap; nothing is written.
+    h.reader.setDesired(
+      'c'.repeat(40),
+      [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new' }, data: { a: 'b' } },
+        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'other' }, spec: { replicas: 2 } },
+      ],
+      { target: true },
+    );
+    h.reader.setLive({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'other', namespace: 'a' },
+      spec: { replicas: 1 },
     });
-    assert.equal(response.statusCode, 422);
-    assert.match(response.json<{ message: string }>().message, /dryRun/);
+    const before = h.index.get('a', 'api')?.metadata.resourceVersion;
+    for (const [prune, last] of [
+      [false, 'skipped'],
+      [true, 'pruned'],
+    ] as const) {
+      const preview = await sync({ dryRun: true, prune });
+      assert.equal(preview.statusCode, 200, preview.body);
+      const body = preview.json<{ revision: string; entries: { id: string; action: string }[] }>();
+      assert.equal(body.revision, 'c'.repeat(40));
+      assert.deepEqual(
+        body.entries.map((e) => `${e.id} ${e.action}`),
+        ['ConfigMap/a/new created', 'Deployment/a/other configured', `Deployment/a/api ${last}`],
+      );
+    }
+    assert.equal(
+      h.index.get('a', 'api')?.metadata.resourceVersion,
+      before,
+      'a dry run changed the Application',
+    );
+
+    const selection = await sync({
+      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'api' }],
+    });
+    assert.equal(selection.statusCode, 422);
+    assert.equal(selection.json<{ error: string }>().error, 'SYNC_OPTION_UNSUPPORTED');
+    assert.match(selection.json<{ message: string }>().message, /selection of resources/);
   });
 
   it('lets only a project admin create, change and delete its Applications (with and without cascade)', async () => {
@@ -674,6 +739,240 @@ describe('server API: lists, cursors, reads', () => {
       ['prod'],
     );
     assert.equal((await get('/api/v1/applications/a/nope')).statusCode, 404);
+  });
+});
+
+describe('server API: one resource (live, desired, diff, events)', () => {
+  let h: Harness;
+  let alice: Login;
+  let bob: Login;
+  const SYNCED = 'a'.repeat(40);
+  const TARGET = 'c'.repeat(40);
+  const SENTINEL = `sentinel-app-secret-${randomBytes(6).toString('hex')}`;
+  const deployment = (replicas: number, extra: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web' },
+    spec: {
+      replicas,
+      template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } },
+      ...extra,
+    },
+  });
+  const secret = (value: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'db', namespace: 'a' },
+    data: { password: Buffer.from(value).toString('base64') },
+  });
+  const url = (what: string, query: string, app = 'a/web') =>
+    `/api/v1/applications/${app}/resource/${what}?${query}`;
+  const WEB = 'group=apps&kind=Deployment&namespace=a&name=web';
+  before(async () => {
+    h = await harness();
+    alice = await login(h, 'alice');
+    bob = await login(h, 'bob');
+    h.writer.seed(
+      application('a', 'db', 'team-a', {
+        resources: [{ group: '', kind: 'Secret', namespace: 'a', name: 'db', syncStatus: 'OutOfSync' }],
+      }),
+    );
+    // Live: what the API server filled in (defaults, server-set metadata, another container field).
+    const live = deployment(1, { progressDeadlineSeconds: 600 });
+    h.reader.setLive({
+      ...live,
+      metadata: {
+        name: 'web',
+        namespace: 'a',
+        uid: 'u1',
+        resourceVersion: '7',
+        managedFields: [{ manager: 'capstan-agent' }],
+        labels: { 'capstan.dev/owner': 'a.web' },
+      },
+      spec: {
+        ...(live['spec'] as Record<string, unknown>),
+        template: {
+          spec: {
+            containers: [{ name: 'web', image: 'nginx:1.27', imagePullPolicy: 'IfNotPresent' }],
+          },
+        },
+      },
+      status: { readyReplicas: 1 },
+    });
+    h.reader.setLive(secret(`${SENTINEL}-live`));
+    h.reader.setDesired(SYNCED, [deployment(3), secret(`${SENTINEL}-desired`)]);
+    h.reader.setDesired(TARGET, [deployment(5)], { target: true });
+    h.reader.addEvent(
+      { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'web' },
+      { type: 'Normal', reason: 'ScalingReplicaSet', message: 'Scaled up to 3', count: 1 },
+    );
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const get = (path: string, who: Login) => h.call({ method: 'GET', url: path, headers: as(who, false) });
+
+  it('serves the live manifest without managedFields, and the desired one from the synced revision with its namespace', async () => {
+    const live = await get(url('live', WEB), alice);
+    assert.equal(live.statusCode, 200, live.body);
+    const body = live.json<{ id: string; object: KubeObject }>();
+    assert.equal(body.id, 'Deployment/a/web');
+    assert.equal(body.object.metadata.managedFields, undefined);
+    assert.equal((body.object['spec'] as { replicas: number }).replicas, 1);
+    const desired = (await get(url('desired', WEB), alice)).json<{ revision: string; object: KubeObject }>();
+    assert.equal(desired.revision, SYNCED);
+    assert.equal(desired.object.metadata.namespace, 'a');
+    assert.equal((desired.object['spec'] as { replicas: number }).replicas, 3);
+    const target = (await get(url('desired', `${WEB}&revision=target`), alice)).json<{
+      revision: string;
+      object: KubeObject;
+    }>();
+    assert.equal(target.revision, TARGET);
+    assert.equal((target.object['spec'] as { replicas: number }).replicas, 5);
+  });
+
+  it('diffs live against live with the desired fields applied: a changed field shows, defaults and merged containers do not', async () => {
+    const answer = await get(url('diff', WEB), alice);
+    assert.equal(answer.statusCode, 200, answer.body);
+    const diff = answer.json<{ changed: boolean; unified: string; revision: string }>();
+    assert.equal(diff.changed, true);
+    assert.equal(diff.revision, SYNCED);
+    const changedLines = diff.unified
+      .split('\n')
+      .filter((l) => /^[-+] /.test(l))
+      .map((l) => l.replace(/\s+/g, ' '));
+    assert.deepEqual(changedLines, ['- replicas: 1', '+ replicas: 3']);
+    assert.match(diff.unified, /^--- live\/Deployment\/a\/web/m);
+  });
+
+  it('renders a revision once for every view of it', async () => {
+    const before = h.reader.renders;
+    await get(url('desired', WEB), alice);
+    await get(url('diff', WEB), alice);
+    assert.equal(h.reader.renders, before);
+  });
+
+  it('never lets a Secret’s values out: live, desired and diff show *** for each', async () => {
+    const query = 'kind=Secret&namespace=a&name=db';
+    const answers = await Promise.all(
+      ['live', 'desired', 'diff'].map((what) => get(url(what, query, 'a/db'), alice)),
+    );
+    for (const answer of answers) {
+      assert.equal(answer.statusCode, 200, answer.body);
+      assert.ok(!answer.body.includes(SENTINEL), answer.body);
+      assert.ok(!answer.body.includes(Buffer.from(SENTINEL).toString('base64').slice(0, 16)), answer.body);
+    }
+    const live = answers[0]?.json<{ object: { data: Record<string, string> } }>();
+    assert.deepEqual(live?.object.data, { password: '***' });
+    const diff = answers[2]?.json<{ changed: boolean; unified: string }>();
+    assert.ok(diff);
+    assert.equal(diff.changed, true);
+    assert.match(diff.unified, /\*\*\* \(new value\)/);
+  });
+
+  it('serves the events of a managed resource', async () => {
+    const events = (await get(url('events', WEB), alice)).json<{ id: string; items: { reason: string }[] }>();
+    assert.equal(events.id, 'Deployment/a/web');
+    assert.deepEqual(
+      events.items.map((e) => e.reason),
+      ['ScalingReplicaSet'],
+    );
+  });
+
+  it('refuses a reader of another project (403), a resource the Application neither manages nor renders (404), and says why a render failed (502)', async () => {
+    const refused = await get(url('live', WEB), bob);
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json<{ permission: string }>().permission, 'applications.read');
+    for (const what of ['live', 'desired', 'diff', 'events']) {
+      const other = await get(url(what, 'kind=Secret&namespace=kube-system&name=admin-token'), alice);
+      assert.equal(other.statusCode, 404, `${what}: ${other.body}`);
+      assert.equal(other.json<{ error: string }>().error, 'RESOURCE_NOT_MANAGED');
+    }
+    h.writer.seed(
+      application('a', 'broken', 'team-a', { sync: { status: 'Synced', revision: 'd'.repeat(40) } }),
+    );
+    const failed = await get(
+      url('diff', 'group=apps&kind=Deployment&namespace=a&name=broken', 'a/broken'),
+      alice,
+    );
+    assert.equal(failed.statusCode, 502, failed.body);
+    assert.equal(failed.json<{ error: string }>().error, 'DESIRED_STATE_UNAVAILABLE');
+    assert.match(failed.json<{ message: string }>().message, /dddddddddddd.* was not found/);
+  });
+
+  it('refuses a query without a kind or with an unknown parameter (400)', async () => {
+    assert.equal((await get(url('live', 'name=web'), alice)).statusCode, 400);
+    assert.equal((await get(url('live', `${WEB}&secret=1`), alice)).statusCode, 400);
+  });
+});
+
+describe('server API: repository connection test', () => {
+  let h: Harness;
+  let repoURL = '';
+  before(async () => {
+    h = await harness();
+    await git.createRepository('connection', { files: { 'README.md': 'hello\n' } });
+    repoURL = git.url('connection');
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const test = (who: Login, payload: Record<string, unknown>) =>
+    h.call({ method: 'POST', url: '/api/v1/repositories/test', headers: as(who), payload });
+
+  it('reaches a repository with the right credentials, and says why not with wrong or none, never echoing them', async () => {
+    const ada = await login(h, 'ada');
+    const good = await test(ada, {
+      repoURL,
+      insecureHttp: true,
+      username: git.username,
+      password: git.password,
+    });
+    assert.equal(good.statusCode, 200, good.body);
+    const ok = good.json<{ ok: boolean; revision: string; ref: string }>();
+    assert.equal(ok.ok, true);
+    assert.match(ok.revision, /^[0-9a-f]{40}$/);
+    assert.equal(ok.ref, 'refs/heads/main');
+
+    const wrongPassword = `sentinel-wrong-${randomBytes(6).toString('hex')}`;
+    const wrong = await test(ada, {
+      repoURL,
+      insecureHttp: true,
+      username: git.username,
+      password: wrongPassword,
+    });
+    assert.equal(wrong.statusCode, 200);
+    const refused = wrong.json<{ ok: boolean; error: string; reason: string }>();
+    assert.equal(refused.ok, false);
+    assert.equal(refused.error, 'SOURCE_AUTH_FAILED');
+    const none = (await test(ada, { repoURL, insecureHttp: true })).json<{ ok: boolean; error: string }>();
+    assert.deepEqual([none.ok, none.error], [false, 'SOURCE_AUTH_FAILED']);
+    const plain = (await test(ada, { repoURL, username: git.username, password: git.password })).json<{
+      ok: boolean;
+      error: string;
+    }>();
+    assert.deepEqual([plain.ok, plain.error], [false, 'SOURCE_BAD_URL'], 'http:// without insecureHttp');
+    for (const secret of [wrongPassword, git.password])
+      assert.ok(!h.answers.join('\n').includes(secret) && !h.logs.join('\n').includes(secret));
+    const entries = await h.store.audit.query({ action: 'repository.test', limit: 10 });
+    assert.deepEqual(
+      entries.map((e) => e.result),
+      ['failure', 'failure', 'failure', 'success'],
+    );
+    assert.ok(!JSON.stringify(entries).includes(wrongPassword));
+  });
+
+  it('refuses mixed or half credentials (400) and anyone but a project admin (403)', async () => {
+    const ada = await login(h, 'ada');
+    const mixed = await test(ada, { repoURL, token: 't', username: 'u', password: 'p' });
+    assert.equal(mixed.statusCode, 400);
+    assert.equal(mixed.json<{ error: string }>().error, 'SOURCE_BAD_CREDENTIALS');
+    assert.equal((await test(ada, { repoURL, username: 'u' })).statusCode, 400);
+    const dana = await login(h, 'dana');
+    const denied = await test(dana, { repoURL, project: 'team-a' });
+    assert.equal(denied.statusCode, 403);
+    assert.equal(denied.json<{ permission: string }>().permission, 'applications.create');
+    assert.equal((await test(ada, { repoURL, project: 'team-a', insecureHttp: true })).statusCode, 200);
   });
 });
 
