@@ -16,7 +16,8 @@ import {
   type HistoryEntry,
   type RequestKind,
 } from '../../contracts/application.ts';
-import { ApplicationClient, planApplication, type ApplicationPlan } from '../../main/apps.ts';
+import { ApplicationClient } from '../../adapters/kube/application-client.ts';
+import { planApplication, type ApplicationPlan } from '../../main/apps.ts';
 import {
   describeApplication,
   diffDocument,
