@@ -185,6 +185,11 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         helmBinary: tools.helm,
         ...(options.renderLimits ? { limits: options.renderLimits } : {}),
         ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
+        // Charts of Helm repositories: kept by digest, from the hosts git may reach.
+        charts: {
+          cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm'),
+          hosts: { allow: options.repositoryHosts ?? [] },
+        },
       }),
     ),
     // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.
