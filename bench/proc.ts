@@ -96,3 +96,27 @@ export function cpuSplitBetween(before: CpuSplit, after: CpuSplit): CpuSplit {
     children: after.children - before.children,
   };
 }
+
+/** The machine's load averages (runnable and waiting tasks over 1, 5 and 15 minutes), /proc/loadavg. */
+export interface LoadAverage {
+  readonly one: number;
+  readonly five: number;
+  readonly fifteen: number;
+}
+
+/** Parses /proc/loadavg (`0.78 1.08 1.42 2/344 21733`); undefined when it does not start with three numbers. */
+export function parseLoadAverage(text: string): LoadAverage | undefined {
+  const [one, five, fifteen] = text.trim().split(/\s+/).slice(0, 3).map(Number);
+  if (one === undefined || five === undefined || fifteen === undefined) return undefined;
+  if (![one, five, fifteen].every(Number.isFinite)) return undefined;
+  return { one, five, fifteen };
+}
+
+/** The machine's load now, or undefined where there is no /proc/loadavg. */
+export function loadAverage(file = '/proc/loadavg'): LoadAverage | undefined {
+  try {
+    return parseLoadAverage(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}

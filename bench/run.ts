@@ -40,7 +40,14 @@ import type { ResourceType } from '../src/ports/cluster.ts';
 import { appFolder, appManifests, appName, monorepoFiles } from './fixtures.ts';
 import { MarkerObserver } from './observer.ts';
 import { readControlPlane, type ControlPlanePids } from './control-plane.ts';
-import { cpuSplit, cpuSplitBetween, totalUsage, type CpuSplit } from './proc.ts';
+import {
+  cpuSplit,
+  cpuSplitBetween,
+  loadAverage,
+  totalUsage,
+  type CpuSplit,
+  type LoadAverage,
+} from './proc.ts';
 import { summarise, type Summary } from './stats.ts';
 import { recordProfiles } from './profiles.ts';
 import type { BenchApp, ProfileTaken, RunningSystem, SystemDriver, SystemSettings } from './system.ts';
@@ -776,6 +783,8 @@ async function main(): Promise<void> {
   // The options that reproduce this result (what the table's "Reproduce" line says).
   const command = process.argv.slice(2).filter((a) => a !== '--resume');
   let previous: Partial<ResultDoc> | undefined;
+  /** The machine's load at the start and end of each unit of work: how quiet the machine was. */
+  const loads: Record<string, UnitLoad> = {};
   if (values.resume) {
     previous = await readResults(jsonPath, '--resume');
     const mismatch = resumeMismatch(previous, {
@@ -794,6 +803,7 @@ async function main(): Promise<void> {
         for (const counts of runs) recordBreakdown(key, system, counts);
     addCounts(timeouts, previous.timeouts);
     addCounts(capped, previous.capped);
+    Object.assign(loads, previous.loads);
     Object.assign(limits, previous.limits);
     log(`resuming ${jsonPath}: ${String(previous.done?.length ?? 0)} unit(s) done`);
   }
@@ -813,6 +823,7 @@ async function main(): Promise<void> {
       timeouts,
       capped,
       limits,
+      loads,
       done: [...done],
       runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
       command,
@@ -843,7 +854,10 @@ async function main(): Promise<void> {
   };
   const unit = async (id: string, fn: () => Promise<void>) => {
     if (done.has(id)) return;
+    const before = loadAverage();
     await fn();
+    const after = loadAverage();
+    if (before && after) loads[id] = { before, after };
     done.add(id);
     await save();
     log(`${id} done; results in ${jsonPath}`);
@@ -1022,6 +1036,8 @@ interface ResultDoc {
   readonly capped?: Record<string, Record<string, number>>;
   /** The time limit (seconds) of each timed figure that had a time-out. */
   readonly limits?: Record<string, number>;
+  /** The machine's load at the start and end of each unit of work (missing from older results). */
+  readonly loads?: Record<string, UnitLoad>;
   /** The `npm run bench --` options that reproduce it. */
   readonly command?: readonly string[];
   /**
@@ -1062,6 +1078,34 @@ function settingsLine(doc: ResultDoc): string {
   return `Scale: ${parts.join('; ')}.${profiled}`;
 }
 
+/** The machine's load at the start and end of one unit of work (one system's part of one run). */
+export interface UnitLoad {
+  readonly before: LoadAverage;
+  readonly after: LoadAverage;
+}
+
+/**
+ * How busy the machine was while measuring: the 1-minute load average at the start and end of each
+ * unit, so that a reader can tell a quiet run from one beside other work (the CPU count is in the
+ * machine line). Up to eight units are listed one by one, more as the range of their starts and ends.
+ */
+export function loadLines(doc: { readonly loads?: Record<string, UnitLoad> }): string[] {
+  const entries = Object.entries(doc.loads ?? {});
+  if (entries.length === 0) return [];
+  const fmt = (x: number) => x.toFixed(1);
+  const head = 'Machine load (1-minute load average, /proc/loadavg) at the start → end of each part';
+  if (entries.length <= 8)
+    return [
+      `${head}: ${entries.map(([id, l]) => `${id} ${fmt(l.before.one)} → ${fmt(l.after.one)}`).join('; ')}.`,
+    ];
+  const range = (xs: number[]) => `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
+  const starts = entries.map(([, l]) => l.before.one);
+  const ends = entries.map(([, l]) => l.after.one);
+  return [
+    `${head}: starts ${range(starts)}, ends ${range(ends)} over ${String(entries.length)} parts (each in the results file).`,
+  ];
+}
+
 /** Steady-state windows per cold sync (results written before --windows had one). */
 function windowsOf(doc: ResultDoc): number {
   return doc.config.windows ?? 1;
@@ -1090,6 +1134,7 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     `Measured ${doc.started}${doc.resumed?.length ? ` (resumed ${doc.resumed.join(', ')})` : ''} on ${doc.machine}.`,
     runsLine(doc),
     settingsLine(doc),
+    ...loadLines(doc),
     '',
     '| scenario | ' + systems.map((s) => s).join(' | ') + ' | ratios (peer ÷ Capstan) |',
     '| --- | ' + systems.map(() => '---').join(' | ') + ' | --- |',

@@ -15,6 +15,7 @@ import { mapBounded } from '../src/engine/concurrency.ts';
 import { sync } from '../src/engine/sync.ts';
 import { systemClock } from '../src/main/clock.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
+import { loadAverage } from './proc.ts';
 import { writeSection } from './run.ts';
 import { summarise, type Summary } from './stats.ts';
 import { exitWithUsageOnHelp } from '../scripts/usage.ts';
@@ -140,6 +141,7 @@ async function main(): Promise<void> {
     return (performance.now() - t0) / 1000;
   };
 
+  const loadBefore = loadAverage();
   const samples = {
     rawCold: [] as number[],
     capstanCold: [] as number[],
@@ -161,8 +163,15 @@ async function main(): Promise<void> {
     const capstanNoop = await time(async () => {
       noopResult = await capstanSync(nsCapstan, application);
     });
-    if (noopResult?.entries.some((e) => e.action !== 'unchanged'))
-      throw new Error('the no-op sync changed something');
+    const changed = (noopResult?.entries ?? []).filter((e) => e.action !== 'unchanged');
+    if (changed.length > 0)
+      throw new Error(
+        `run ${String(run)}: the no-op sync changed ${String(changed.length)} object(s) in namespace ${nsCapstan}: ` +
+          changed
+            .slice(0, 10)
+            .map((e) => `${JSON.stringify(e.id)} ${e.action} (${e.message})`)
+            .join('; '),
+      );
     if (run > 0) {
       samples.rawCold.push(rawCold);
       samples.capstanCold.push(capstanCold);
@@ -186,12 +195,18 @@ async function main(): Promise<void> {
   const fmt = (x: number) => x.toFixed(2);
   const row = (name: string, capstan: Summary, raw: Summary) =>
     `| ${name} | ${fmt(capstan.median)} (${fmt(capstan.min)}–${fmt(capstan.max)}) | ${fmt(raw.median)} (${fmt(raw.min)}–${fmt(raw.max)}) | ${(capstan.median / raw.median).toFixed(2)}× |`;
+  const loadAfter = loadAverage();
   const date = new Date().toISOString();
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node.js ${process.version}, Kubernetes v1.36.3 (local control plane, kwok nodes)`;
   const section = [
     `## Sync of ${COUNT} objects: Capstan vs a raw concurrent server-side-apply client`,
     '',
     `Measured ${date} on ${machine}; ${RUNS} runs after one warm-up, interleaved; seconds, median (min–max).`,
+    ...(loadBefore && loadAfter
+      ? [
+          `Machine load (1-minute load average, /proc/loadavg): ${loadBefore.one.toFixed(1)} at the start, ${loadAfter.one.toFixed(1)} at the end.`,
+        ]
+      : []),
     `Objects: ${COUNT / 10} Deployments, ${COUNT / 5} Services, ${COUNT / 10} Secrets, ${COUNT * 0.6} ConfigMaps, one namespace.`,
     `Both sides use the same HTTP client (keep-alive, ${CONCURRENCY} requests in flight) and the admin identity.`,
     'The raw client only applies (one PATCH per object). Capstan dry-runs the whole set before changing',
@@ -210,7 +225,19 @@ async function main(): Promise<void> {
   await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
   await writeFile(
     join(import.meta.dirname, 'results', 'sync-500.json'),
-    JSON.stringify({ date, machine, runs: RUNS, objects: COUNT, samples, summary: s }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date,
+        machine,
+        load: { before: loadBefore, after: loadAfter },
+        runs: RUNS,
+        objects: COUNT,
+        samples,
+        summary: s,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   await writeSection(
     join(import.meta.dirname, '..', 'docs', 'benchmarks.md'),

@@ -1,6 +1,10 @@
 // Writes deploy/install.yaml from src/contracts/install.ts: never edit that file by hand.
 // Usage: node scripts/generate-install.ts [--image IMAGE] [--out FILE] [--check]
-//          [--lockdown --app-namespace NS ...]   least privilege (docs/security.md); not the default file
+//          [--app-namespace NS ...] [--impersonate SERVICE_ACCOUNT ...]
+//   --app-namespace   a namespace whose Applications the agent deploys (repeat it): there it reads their
+//                     git credentials, creates the default ServiceAccount capstan-deployer (edit in that
+//                     namespace) and may impersonate it (docs/security.md); default: none
+//   --impersonate     a ServiceAccount name projects' destinations name, also impersonable there
 //   --check   write nothing; exit 1 when the file differs from what the sources generate
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,15 +34,15 @@ export async function defaultImage(): Promise<string> {
 
 /** The whole install as one multi-document YAML file, formatted as the project's prettier does. */
 export async function generateInstallYaml(
-  options: { image?: string; lockdown?: boolean; applicationNamespaces?: string[] } = {},
+  options: { image?: string; applicationNamespaces?: string[]; impersonate?: string[] } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
   const documents = installManifests({
     image,
-    ...(options.lockdown === true ? { lockdown: true } : {}),
     ...(options.applicationNamespaces?.length
       ? { applicationNamespaces: options.applicationNamespaces }
       : {}),
+    ...(options.impersonate?.length ? { impersonate: options.impersonate } : {}),
   }).map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }));
   const text = `${HEADER}---\n${documents.join('---\n')}`;
   const config = (await resolveConfig(INSTALL_FILE)) ?? {};
@@ -51,15 +55,15 @@ async function main(): Promise<number> {
       image: { type: 'string' },
       out: { type: 'string', default: INSTALL_FILE },
       check: { type: 'boolean', default: false },
-      lockdown: { type: 'boolean', default: false },
       'app-namespace': { type: 'string', multiple: true },
+      impersonate: { type: 'string', multiple: true },
     },
     strict: true,
   });
   const generated = await generateInstallYaml({
     ...(values.image === undefined ? {} : { image: values.image }),
-    lockdown: values.lockdown,
     ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),
+    ...(values.impersonate ? { impersonate: values.impersonate } : {}),
   });
   if (values.check) {
     const current = await readFile(values.out, 'utf8').catch(() => '');

@@ -7,8 +7,13 @@
  *   create/patch (create and change by server-side apply; request annotations and finalizers by merge
  *   patch), delete (delete an Application; its resources are pruned by the agent, not the server).
  *   Projects: get/list/watch (their roles decide who may do what). Events: get/list, to show an
- *   Application's Events. Nothing else: the server never touches the
- *   resources Applications deploy.
+ *   Application's Events and its resources' Events. `get` (no list, no watch, no write) on every
+ *   resource of every group: the live manifest and the diff of one resource an Application manages,
+ *   of any kind it deploys, and the git credentials its `spec.source.secretRef` names (to render its
+ *   desired state). The server reads only resources an Application manages or renders (checked
+ *   before the read), and a Secret's values never leave it (src/core/diff.ts redacts them); RBAC
+ *   cannot subtract Secrets from `*`, so this includes `get` of every Secret by name. Nothing else: the
+ *   server never changes the resources Applications deploy.
  * - Role `capstan-server` in its namespace: Secrets get/list/watch (the registered clusters, of which
  *   it shows names and servers, never credentials; its own key Secret); create (its two Secrets at
  *   first start; RBAC cannot bound create by name); update/patch of those two Secrets only
@@ -71,6 +76,7 @@ export function serverRbac(namespace: string): KubeObject[] {
         },
         { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+        { apiGroups: ['*'], resources: ['*'], verbs: ['get'] },
       ],
     },
     {

@@ -18,20 +18,22 @@
  *   (`applicationNamespaces`): Secrets get/list/watch, for the git credentials `spec.source.secretRef`
  *   names. A RoleBinding per namespace, never a ClusterRoleBinding: these rights say which namespaces
  *   hold Applications whose credentials the agent may read.
- * - ClusterRole `capstan-deployer`, bound cluster-wide — the ONE WIDE PERMISSION: get, list, watch,
- *   create, update, patch and delete on every resource of every API group. Capstan applies whatever
- *   the Applications' repositories hold, of any kind, including CRDs and their objects that do not
- *   exist yet when Capstan is installed, and it must read what it compares and watches. Argo CD's
- *   application controller (`*` on `*`) and Flux's kustomize-controller (bound to cluster-admin) hold
- *   the same, or more. What it leaves out: `escalate`, `bind` and `impersonate` (so it can create
- *   only Roles granting rights it already holds) and `deletecollection`.
- *   Be clear what it includes: Secrets of every namespace (an Application may deploy Secrets, and
- *   Capstan must diff and prune them), and subresources such as `serviceaccounts/token` and
- *   `pods/exec`, because RBAC cannot subtract. It makes the narrower Secret rules above redundant in
- *   this default install; they are what the agent needs for itself, and what remains when an
- *   operator restricts deployment by replacing the `capstan-deployer` ClusterRoleBinding with
- *   RoleBindings in the namespaces applications may deploy to (then cluster-scoped kinds cannot be
- *   deployed).
+ * - ClusterRole `capstan-reader`, bound cluster-wide: get, list, watch on every resource. The agent
+ *   compares what it applies with what is live, assesses health and watches for drift, of any kind,
+ *   including CRDs that do not exist yet at install time. RBAC cannot subtract, so this includes
+ *   Secrets of every namespace; it grants no write.
+ * - Role `capstan-agent` also holds ConfigMaps in the agent namespace: the inventories (what each
+ *   Application owns), written with the agent's own identity. That is all the agent writes itself.
+ * - ClusterRole `capstan-impersonator`: `impersonate` on `serviceaccounts`, limited by resourceNames to
+ *   the default ServiceAccount (`capstan-deployer`) and the names given in `impersonate` (those that
+ *   projects name), bound by a RoleBinding in each Application namespace only. Every apply, dry run
+ *   and prune is made as that ServiceAccount (src/core/policy.ts `applyingServiceAccount`), so the API
+ *   server bounds each Application by that ServiceAccount's RBAC: there is no wide write permission.
+ * - In each Application namespace (but the agent's own), the default ServiceAccount
+ *   `capstan-deployer` with a RoleBinding to the ClusterRole `edit` there: an Application that names
+ *   no project (or whose project's destination names no ServiceAccount) deploys into its own namespace
+ *   and nowhere else. The agent runs with `--default-service-account capstan-deployer`.
+ *   Nothing is granted `escalate`, `bind`, `deletecollection`, or a write to cluster-scoped kinds.
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
@@ -48,16 +50,15 @@ export interface InstallOptions {
   /** Agent replicas; one leads, the others wait on the Lease. Default 2. */
   readonly replicas?: number;
   /**
-   * Least privilege (docs/security.md, "Locking a cluster down"): no `capstan-deployer`; the agent reads
-   * every kind (health, drift), writes inventories in its namespace only, and impersonates the
-   * ServiceAccounts of the Application namespaces, which then must be named by every project's
-   * destinations. Default false.
+   * ServiceAccount names the agent may impersonate in the Application namespaces besides the default
+   * one (`capstan-deployer`): those the projects' destinations name. Default: none.
    */
-  readonly lockdown?: boolean;
+  readonly impersonate?: readonly string[];
 }
 
 export const AGENT_NAME = 'capstan-agent';
-export const DEPLOYER_NAME = 'capstan-deployer';
+/** The ServiceAccount, in each Application namespace, that applies when a project names none. */
+export const DEFAULT_SERVICE_ACCOUNT = 'capstan-deployer';
 export const CREDENTIALS_READER_NAME = 'capstan-repository-credentials';
 export const READER_NAME = 'capstan-reader';
 export const IMPERSONATOR_NAME = 'capstan-impersonator';
@@ -156,9 +157,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
         },
         { apiGroups: [''], resources: ['secrets'], verbs: READ },
         // The inventories (what each Application owns), written with the agent's own identity.
-        ...(options.lockdown === true
-          ? [{ apiGroups: [''], resources: ['configmaps'], verbs: [...READ, ...WRITE] }]
-          : []),
+        { apiGroups: [''], resources: ['configmaps'], verbs: [...READ, ...WRITE] },
       ],
     },
     {
@@ -181,9 +180,10 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: CREDENTIALS_READER_NAME },
       subjects,
     })),
-    ...(options.lockdown === true
-      ? lockdownRbac(applicationNamespaces, { meta, subjects })
-      : deployerRbac({ meta, subjects })),
+    ...applyRbac(
+      { namespace, applicationNamespaces, impersonate: options.impersonate ?? [] },
+      { meta, subjects },
+    ),
     agentDeployment(options.image, namespace, options.replicas ?? 2, labels('agent')),
     {
       apiVersion: 'v1',
@@ -253,34 +253,17 @@ function agentNetworkObjects(
 type Meta = (name: string, component: string, ns?: string) => KubeObject['metadata'];
 type Subjects = { kind: string; name: string; namespace: string }[];
 
-/** The one wide permission of the default install: see the comment at the top of this file. */
-function deployerRbac(parts: { meta: Meta; subjects: Subjects }): KubeObject[] {
-  return [
-    {
-      apiVersion: RBAC_V1,
-      kind: 'ClusterRole',
-      metadata: parts.meta(DEPLOYER_NAME, 'agent'),
-      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: [...READ, ...WRITE] }],
-    },
-    {
-      apiVersion: RBAC_V1,
-      kind: 'ClusterRoleBinding',
-      metadata: parts.meta(DEPLOYER_NAME, 'agent'),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: DEPLOYER_NAME },
-      subjects: parts.subjects,
-    },
-  ];
-}
-
 /**
- * The lockdown install's rights instead: read every kind (health and drift; RBAC cannot leave Secrets
- * out), and impersonate the ServiceAccounts of each Application namespace (a RoleBinding there), as
- * whom every apply and prune is made. No write outside the agent's namespace.
+ * How Applications are applied: the agent reads every kind (health and drift; RBAC cannot leave Secrets
+ * out) and impersonates only the named ServiceAccounts of each Application namespace (a RoleBinding
+ * there), as which every apply and prune is made; each of those namespaces gets the default
+ * ServiceAccount, which may edit that namespace. See the comment at the top of this file.
  */
-function lockdownRbac(
-  applicationNamespaces: readonly string[],
+function applyRbac(
+  install: { namespace: string; applicationNamespaces: readonly string[]; impersonate: readonly string[] },
   parts: { meta: Meta; subjects: Subjects },
 ): KubeObject[] {
+  const tenantNamespaces = install.applicationNamespaces.filter((ns) => ns !== install.namespace);
   return [
     {
       apiVersion: RBAC_V1,
@@ -299,15 +282,36 @@ function lockdownRbac(
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
       metadata: parts.meta(IMPERSONATOR_NAME, 'agent'),
-      rules: [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['impersonate'] }],
+      rules: [
+        {
+          apiGroups: [''],
+          resources: ['serviceaccounts'],
+          verbs: ['impersonate'],
+          resourceNames: [...new Set([DEFAULT_SERVICE_ACCOUNT, ...install.impersonate])],
+        },
+      ],
     },
-    ...applicationNamespaces.map((ns): KubeObject => ({
-      apiVersion: RBAC_V1,
-      kind: 'RoleBinding',
-      metadata: parts.meta(IMPERSONATOR_NAME, 'agent', ns),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: IMPERSONATOR_NAME },
-      subjects: parts.subjects,
-    })),
+    ...tenantNamespaces.flatMap((ns): KubeObject[] => [
+      {
+        apiVersion: RBAC_V1,
+        kind: 'RoleBinding',
+        metadata: parts.meta(IMPERSONATOR_NAME, 'agent', ns),
+        roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: IMPERSONATOR_NAME },
+        subjects: parts.subjects,
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: parts.meta(DEFAULT_SERVICE_ACCOUNT, 'deployer', ns),
+      },
+      {
+        apiVersion: RBAC_V1,
+        kind: 'RoleBinding',
+        metadata: parts.meta(DEFAULT_SERVICE_ACCOUNT, 'deployer', ns),
+        roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: 'edit' },
+        subjects: [{ kind: 'ServiceAccount', name: DEFAULT_SERVICE_ACCOUNT, namespace: ns }],
+      },
+    ]),
   ];
 }
 
@@ -365,7 +369,13 @@ function agentDeployment(
               name: 'agent',
               image,
               imagePullPolicy: 'IfNotPresent',
-              args: ['agent'],
+              args: [
+                'agent',
+                '--default-service-account',
+                DEFAULT_SERVICE_ACCOUNT,
+                // The inventories beside the agent, where its Role lets it write ConfigMaps.
+                ...(namespace === DEFAULT_NAMESPACE ? [] : ['--inventory-namespace', namespace]),
+              ],
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

@@ -301,6 +301,77 @@ export const EventSchema = Type.Object(
 );
 export type EventInfo = Static<typeof EventSchema>;
 
+/** Which resource of an Application, and at which revision its desired state is rendered. */
+export const ResourceQuerySchema = closed(
+  {
+    group: Type.Optional(
+      Type.String({ maxLength: 253, description: 'The API group; absent or empty for the core group.' }),
+    ),
+    kind: Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z][A-Za-z0-9]*$' }),
+    namespace: Type.Optional(
+      Type.String({ maxLength: 63, description: 'Absent or empty for a cluster-scoped resource.' }),
+    ),
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+    revision: Type.Optional(
+      oneOf(['synced', 'target'] as const, {
+        description:
+          'The desired state at the revision last synced (default; the target when none was), or at the target revision now.',
+      }),
+    ),
+  },
+  'One resource of the Application: one it manages, or one its desired state has.',
+);
+export type ResourceQuery = Static<typeof ResourceQuerySchema>;
+
+const revisionField = {
+  revision: Type.Optional(
+    Type.String({ description: 'The commit the desired state was rendered from (40 hex).' }),
+  ),
+};
+
+export const ResourceManifestSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    ...revisionField,
+    object: Type.Optional(
+      Type.Object(
+        {},
+        {
+          additionalProperties: true,
+          description: 'The manifest; a Secret’s values are *** (they never leave the server).',
+        },
+      ),
+    ),
+  },
+  { description: 'A resource’s manifest; no `object` when it does not exist on that side.' },
+);
+export type ResourceManifest = Static<typeof ResourceManifestSchema>;
+
+export const ResourceDiffSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    ...revisionField,
+    changed: Type.Boolean(),
+    unified: Type.String({
+      description: 'Unified diff of live (a) and live after the desired is applied (b).',
+    }),
+    live: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    predicted: Type.Optional(
+      Type.Object(
+        {},
+        { additionalProperties: true, description: 'The live object with the desired fields applied.' },
+      ),
+    ),
+  },
+  { description: 'What syncing would change in one resource (server-set fields and Secret values hidden).' },
+);
+export type ResourceDiff = Static<typeof ResourceDiffSchema>;
+
+export const ResourceEventsSchema = Type.Object(
+  { id: Type.String(), items: Type.Array(EventSchema) },
+  { description: 'Kubernetes Events about one resource, oldest first.' },
+);
+
 // ── Projects, clusters, audit ───────────────────────────────────────────────────────────────────
 
 export const ProjectSchema = Type.Object(

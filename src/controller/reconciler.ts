@@ -17,7 +17,7 @@ import {
   type ResolvedProject,
 } from '../contracts/project.ts';
 import { aggregateHealth, setCondition, type Condition } from '../core/conditions.ts';
-import { checkApplication, destinationFor } from '../core/policy.ts';
+import { applyingServiceAccount, checkApplication } from '../core/policy.ts';
 import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import type { Health } from '../core/health.ts';
 import { hookOf } from '../core/ordering.ts';
@@ -97,6 +97,11 @@ export interface ReconcilerDeps {
   readonly projects?: (name: string) => Promise<ProjectLookup>;
   /** Namespaces no Application may write, on any cluster: the agent's own state. Default ['capstan-system']. */
   readonly protectedNamespaces?: readonly string[];
+  /**
+   * The ServiceAccount, in each Application's namespace, that applies when its project's destination
+   * names none (`capstan agent --default-service-account`). Absent: the agent's own identity applies.
+   */
+  readonly defaultServiceAccount?: string;
 }
 
 export interface ReconcileOutcome {
@@ -358,7 +363,7 @@ export class ApplicationReconciler {
 
   /**
    * The cluster a sync of the Application goes through: as the ServiceAccount its project's destination
-   * names (impersonation), else with the agent's own identity.
+   * names, or the agent's default one (impersonation), else with the agent's own identity.
    */
   #applier(
     destination: Destination,
@@ -366,18 +371,22 @@ export class ApplicationReconciler {
     namespace: string,
     spec: ResolvedSpec,
   ): Cluster {
-    const serviceAccount = destinationFor(
+    const serviceAccount = applyingServiceAccount(
       project,
-      spec.destination.cluster,
-      spec.destination.namespace,
-    )?.serviceAccount;
+      {
+        cluster: spec.destination.cluster,
+        namespace: spec.destination.namespace,
+        applicationNamespace: namespace,
+      },
+      { defaultServiceAccount: this.#deps.defaultServiceAccount },
+    );
     if (!serviceAccount) return destination.cluster;
     if (!destination.as)
       throw new CapstanError(
         'IMPERSONATION_UNAVAILABLE',
-        `project '${project.name}' applies as ServiceAccount ${serviceAccount.name}, but destination '${destination.name}' cannot impersonate`,
+        `project '${project.name}' applies as ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}, but destination '${destination.name}' cannot impersonate`,
       );
-    return destination.as({ namespace: serviceAccount.namespace ?? namespace, name: serviceAccount.name });
+    return destination.as(serviceAccount);
   }
 
   /**

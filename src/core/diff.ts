@@ -68,6 +68,32 @@ function redactSecrets(
   return [redact(live, desired, 'old'), redact(desired, live, 'new')];
 }
 
+/**
+ * One object as it may be shown: a Secret's values (data, stringData, and the annotations that copy
+ * them) each replaced by `***`, keys kept; any other object as it is.
+ */
+export function redactSecret(object: KubeObject): KubeObject {
+  if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
+  const hide = (values: unknown) =>
+    values && typeof values === 'object'
+      ? Object.fromEntries(Object.keys(values).map((k) => [k, '***']))
+      : values;
+  const copy: KubeObject = { ...object };
+  for (const field of SECRET_FIELDS) if (field in object) copy[field] = hide(object[field]);
+  const annotations = object.metadata.annotations;
+  if (annotations && SECRET_ANNOTATIONS.some((key) => key in annotations))
+    copy.metadata = {
+      ...object.metadata,
+      annotations: Object.fromEntries(
+        Object.entries(annotations).map(([k, v]) => [
+          k,
+          (SECRET_ANNOTATIONS as readonly string[]).includes(k) ? '***' : v,
+        ]),
+      ),
+    };
+  return copy;
+}
+
 export interface ObjectDiff {
   readonly changed: boolean;
   /** Unified diff of the YAML of live (a) and desired-after-dry-run (b); empty when unchanged. */

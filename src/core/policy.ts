@@ -126,6 +126,29 @@ export function destinationFor(
   );
 }
 
+/** A ServiceAccount by namespace and name. */
+export interface ServiceAccountRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/**
+ * The ServiceAccount a sync applies as (impersonation): the one the first matching destination of the
+ * project names (in the Application's namespace unless it names another); else, when the agent has a
+ * default ServiceAccount (`capstan agent --default-service-account`, set by deploy/install.yaml), that
+ * name in the Application's namespace; else none, and the agent applies with its own identity.
+ */
+export function applyingServiceAccount(
+  project: Pick<ProjectRules, 'destinations'>,
+  target: { readonly cluster: string; readonly namespace: string; readonly applicationNamespace: string },
+  options: { readonly defaultServiceAccount?: string | undefined } = {},
+): ServiceAccountRef | undefined {
+  const named = destinationFor(project, target.cluster, target.namespace)?.serviceAccount;
+  if (named) return { namespace: named.namespace ?? target.applicationNamespace, name: named.name };
+  if (options.defaultServiceAccount === undefined) return undefined;
+  return { namespace: target.applicationNamespace, name: options.defaultServiceAccount };
+}
+
 // ── Checks ──────────────────────────────────────────────────────────────────────────────────────
 
 const inProject = (project: ProjectRules) => `project '${project.name}'`;

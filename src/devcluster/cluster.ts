@@ -6,6 +6,7 @@ import { ensureBinaries } from './binaries.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } from './layout.ts';
 import { takeLock } from './lockfile.ts';
+import { NODE_NETWORK } from './node-config.ts';
 import { createPki, type ClientName, type Pki } from './pki.ts';
 import { assertPortFree, freePorts } from './ports.ts';
 import {
@@ -18,8 +19,10 @@ import {
   type StartOptions,
 } from './processes.ts';
 import {
+  POD_FORWARD_PREFIX,
   prepareRealNode,
   removeRealNode,
+  startPodForward,
   startRealNode,
   type RealNodeContext,
   type RealNodeState,
@@ -197,6 +200,35 @@ export class LocalCluster {
   async restartApiServer(options: { kill?: boolean; timeoutMs?: number } = {}): Promise<void> {
     await this.stopApiServer(options);
     await this.startApiServer(options);
+  }
+
+  /**
+   * Makes a server on the machine's loopback (127.0.0.1:<port>) reachable from the real node's pods at
+   * the node's address; returns that `10.200.0.1:<port>` (docs/real-node.md). One forwarder per port,
+   * recorded with the cluster's processes: `down` stops it.
+   */
+  async exposeToPods(port: number): Promise<string> {
+    const node = this.#state.realNode;
+    if (!node)
+      throw new CapstanError(
+        'DEVCLUSTER_NO_REAL_NODE',
+        `cluster ${this.name} has no real node, so no pods to expose port ${String(port)} to: start it with 'capstan dev-cluster up --real-node'`,
+      );
+    const name = `${POD_FORWARD_PREFIX}${String(port)}`;
+    const running = this.#state.processes.find((p) => p.name === name && isRunning(p));
+    if (running) return `${NODE_NETWORK.nodeAddress}:${String(port)}`;
+    const others = this.#state.processes.filter((p) => p.name !== name);
+    try {
+      const started = await startPodForward({ state: node, port, logs: this.paths.logs }, (start) => {
+        const record = startProcess(start);
+        this.#state = { ...this.#state, processes: [...others, record] };
+        return record;
+      });
+      return started.address;
+    } finally {
+      // Recorded even when it failed to become ready: down stops what was started.
+      await writeState(this.paths, this.#state);
+    }
   }
 
   #process(name: Component): ProcessRecord {

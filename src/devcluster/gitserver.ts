@@ -19,6 +19,12 @@ export interface GitServerOptions {
   readonly password?: string;
   /** Default: a free port. */
   readonly port?: number;
+  /**
+   * Serve fetches (clone, ls-remote: git-upload-pack) without credentials, as a public repository
+   * is; pushes still need them. For clients that may not send credentials in clear, such as an agent
+   * in a pod that reaches this server over plain http at a non-loopback address. Default false.
+   */
+  readonly anonymousFetch?: boolean;
 }
 
 export interface GitRequest {
@@ -57,12 +63,14 @@ export class GitServer {
   #hanging = false;
   #held = new Set<ServerResponse>();
   #sockets = new Set<Socket>();
+  readonly #anonymousFetch: boolean;
 
   private constructor(options: GitServerOptions) {
     this.root = options.root;
     this.username = options.username ?? 'capstan';
     this.password = options.password ?? 'capstan-test-password';
     this.#port = options.port ?? 0;
+    this.#anonymousFetch = options.anonymousFetch === true;
   }
 
   static async start(options: GitServerOptions): Promise<GitServer> {
@@ -220,13 +228,14 @@ export class GitServer {
       this.#held.add(res);
       return;
     }
-    if (!this.#authorised(req)) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const service = url.searchParams.get('service') ?? url.pathname.split('/').pop() ?? '';
+    const anonymous = this.#anonymousFetch && service === 'git-upload-pack';
+    if (!anonymous && !this.#authorised(req)) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="capstan-git"', 'content-type': 'text/plain' });
       res.end('authentication required\n');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const service = url.searchParams.get('service') ?? url.pathname.split('/').pop() ?? '';
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, service });
     const child = spawn('git', ['http-backend'], {
       env: {

@@ -186,6 +186,39 @@ async function startForwarder(ctx: RealNodeContext, state: RealNodeState): Promi
   return forwarder;
 }
 
+/** The names of the forwarders that exposeToPods starts (recorded with the cluster's processes). */
+export const POD_FORWARD_PREFIX = 'pod-forward-';
+
+/**
+ * Makes a server on the machine's loopback (127.0.0.1:<port>, e.g. the dev git server) reachable from
+ * the pods at the node's address (10.200.0.1:<port>): one more forwarder, listening inside the node
+ * namespace only and connecting to the machine's loopback. Nothing is routed, no interface changes.
+ * Returns the record to keep with the cluster's processes (down stops it before the namespace goes).
+ */
+export async function startPodForward(
+  options: { state: RealNodeState; port: number; logs: string },
+  launch: (start: StartOptions) => ProcessRecord,
+): Promise<{ record: ProcessRecord; address: string }> {
+  const { state, port } = options;
+  const name = `${POD_FORWARD_PREFIX}${String(port)}`;
+  const record = launch({
+    name,
+    binary: join(state.binDir, 'capstan-node-forward'),
+    args: [
+      `--netns=${state.netns}`,
+      `--forward=inside:${NODE_NETWORK.nodeAddress}:${String(port)}=host:127.0.0.1:${String(port)}`,
+    ],
+    log: join(options.logs, `${name}.log`),
+  });
+  await waitUntil(
+    record,
+    Date.now() + 10_000,
+    `the forwarder of port ${String(port)} into the node`,
+    async () => (await readFile(record.log, 'utf8')).includes('ready'),
+  );
+  return { record, address: `${NODE_NETWORK.nodeAddress}:${String(port)}` };
+}
+
 /** Starts a program inside the node's network and mount namespaces, waiting until nsenter has exec'd it. */
 async function launchInside(
   ctx: RealNodeContext,
@@ -358,6 +391,11 @@ export async function removeRealNode(
   processes: readonly ProcessRecord[],
 ): Promise<{ stopped: string[]; left: string[] }> {
   const stopped: string[] = [];
+  for (const record of processes.filter((p) => p.name.startsWith(POD_FORWARD_PREFIX)))
+    if (isRunning(record)) {
+      await stopProcess(record);
+      stopped.push(record.name);
+    }
   for (const name of NODE_PROCESSES) {
     const record = processes.find((p) => p.name === name);
     if (record && isRunning(record)) {

@@ -15,7 +15,7 @@ import {
 import { pushAffects } from '../controller/refresh-match.ts';
 import { mapBounded } from '../engine/concurrency.ts';
 import { KubeApplicationStore } from '../adapters/kube/application-store.ts';
-import { ConfigMapInventoryStore } from '../adapters/kube/inventory-store.ts';
+import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
@@ -78,6 +78,16 @@ export interface AgentOptions {
   readonly repositoryHosts?: readonly string[];
   /** Where kustomize and helm run. Default: bubblewrap (src/adapters/render/sandbox.ts). */
   readonly renderSandbox?: SandboxOptions;
+  /**
+   * The ServiceAccount, in each Application's namespace, that applies when its project's destination
+   * names none (impersonation; deploy/install.yaml sets `capstan-deployer`). Absent: the agent's identity.
+   */
+  readonly defaultServiceAccount?: string;
+  /**
+   * Where the inventories of Applications deployed `in-cluster` are kept (ConfigMaps). Default
+   * capstan-system, where `capstan push` and `capstan app` look too; the install names its namespace.
+   */
+  readonly inventoryNamespace?: string;
   readonly log?: Logger;
   readonly metrics?: AgentMetrics;
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
@@ -95,7 +105,7 @@ export interface AgentOptions {
 }
 
 /** Reads git credentials from a Secret marked for Capstan and bound to repositories (secret-credentials.ts). */
-async function credentialsFrom(
+export async function credentialsFrom(
   cluster: KubeCluster,
   namespace: string,
   name: string,
@@ -142,7 +152,10 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const inCluster: Destination = {
     name: IN_CLUSTER,
     cluster,
-    inventory: new ConfigMapInventoryStore(cluster),
+    inventory: new ConfigMapInventoryStore(
+      cluster,
+      options.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE,
+    ),
     watcher: new KubeWatcher(watchClient),
     as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
   };
@@ -167,7 +180,12 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
   const reconciler = new ApplicationReconciler({
     projects: (name) => projects.get(name),
     // The agent's state (its Lease, cluster Secrets, inventories) is never an Application's to write.
-    protectedNamespaces: [...new Set([agentNamespace, DEFAULT_NAMESPACE])],
+    protectedNamespaces: [
+      ...new Set([agentNamespace, DEFAULT_NAMESPACE, options.inventoryNamespace ?? DEFAULT_NAMESPACE]),
+    ],
+    ...(options.defaultServiceAccount === undefined
+      ? {}
+      : { defaultServiceAccount: options.defaultServiceAccount }),
     managed,
     applications: watchedApplications,
     source: new GitSourceFetcher({

@@ -13,6 +13,7 @@ import {
   type Application,
 } from '../contracts/application.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
+import { SERVER_NAME, serverRbac } from '../contracts/install-server.ts';
 import { CapstanError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { KubeObject } from '../core/resource.ts';
@@ -21,12 +22,14 @@ import { clustersRoot } from '../devcluster/layout.ts';
 import { freePort } from '../devcluster/ports.ts';
 import { isRunning, startProcess, stopProcess, type ProcessRecord } from '../devcluster/processes.ts';
 import type { ResourceType } from '../ports/cluster.ts';
+import { INITIAL_ADMIN_SECRET } from './server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'capstan.js');
 const CLUSTER = 'demo';
 const NAMESPACE = 'capstan-demo';
 const DEMO_PROJECT = 'demo';
+const SYSTEM_NAMESPACE = 'capstan-system';
 
 export const DEMO_APPLICATIONS = [
   { name: 'guestbook', path: 'guestbook', namespace: 'demo-guestbook' },
@@ -38,6 +41,8 @@ interface DemoState {
   readonly gitServer?: ProcessRecord;
   readonly agent?: ProcessRecord;
   readonly agentUrl?: string;
+  readonly server?: ProcessRecord;
+  readonly serverUrl?: string;
   readonly metricsUrl?: string;
   readonly webhookUrl?: string;
   readonly webhookToken?: string;
@@ -57,6 +62,11 @@ export interface DemoSummary {
   readonly gitPassword: string;
   readonly agentUrl: string;
   readonly metricsUrl: string;
+  /** `capstan server`: the API (and the web UI) for people, its local admin and that admin's password. */
+  readonly serverUrl: string;
+  readonly serverUser: string;
+  /** The initial password, while the Secret capstan-initial-admin holds it (undefined once deleted). */
+  readonly serverPassword?: string;
   /** The generic webhook receiver, on the agent's webhook port. */
   readonly webhookUrl: string;
   readonly webhookToken: string;
@@ -126,11 +136,14 @@ export async function demoUp(
     const webhookToken = withGit.webhookToken ?? randomBytes(18).toString('base64url');
     await installBasics(admin, { git, webhookToken });
     // 4. The agent, with a ServiceAccount identity (RBAC and priority and fairness apply to it).
-    const state = await agent(cluster, dir, { ...withGit, webhookToken }, say);
-    // 5. One Application per example, automated with prune and self-heal.
+    const withAgent = await agent(cluster, dir, { ...withGit, webhookToken }, say);
+    // 5. The API server, with its own least-privilege identity (the install's RBAC).
+    const state = await server(cluster, admin, dir, withAgent, say);
+    const serverPassword = await initialAdminPassword(admin);
+    // 6. One Application per example, automated with prune and self-heal.
     say(`creating ${DEMO_APPLICATIONS.length} Applications from ${repoURL}`);
     await createApplications(admin, repoURL);
-    // 6. Wait until each is Synced and Healthy.
+    // 7. Wait until each is Synced and Healthy.
     const apps = await untilSyncedAndHealthy(admin, say);
     return {
       kubeconfig: cluster.adminKubeconfig,
@@ -140,6 +153,9 @@ export async function demoUp(
       gitPassword: git.password,
       agentUrl: state.agentUrl ?? '',
       metricsUrl: state.metricsUrl ?? '',
+      serverUrl: state.serverUrl ?? '',
+      serverUser: 'admin',
+      ...(serverPassword === undefined ? {} : { serverPassword }),
       webhookUrl: state.webhookUrl ?? '',
       webhookToken,
       logs: join(dir, 'logs'),
@@ -313,6 +329,73 @@ async function agent(
   return state;
 }
 
+/** `capstan server` (started unless it runs) with the install's RBAC, answering /readyz; the state with its URL. */
+async function server(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  dir: string,
+  current: DemoState,
+  say: (line: string) => void,
+): Promise<DemoState> {
+  let state = current;
+  if (!state.server || !isRunning(state.server)) {
+    say('starting the API server (capstan server)');
+    for (const object of serverRbac(SYSTEM_NAMESPACE))
+      await applyAsDemo(admin, await servedType(admin, object.apiVersion, object.kind), object);
+    const kubeconfig = await cluster.serviceAccountKubeconfig({
+      namespace: SYSTEM_NAMESPACE,
+      name: SERVER_NAME,
+      clusterRole: SERVER_NAME,
+    });
+    const port = await freePort();
+    const started = startProcess({
+      name: 'server',
+      binary: process.execPath,
+      args: [
+        CLI,
+        'server',
+        '--kubeconfig',
+        kubeconfig,
+        '--namespace',
+        SYSTEM_NAMESPACE,
+        '--database',
+        join(dir, 'server.db'),
+        // Desired manifests and diffs are rendered from the demo's git server, on loopback.
+        '--allow-repository-host',
+        '127.0.0.1',
+        '--bind-address',
+        '127.0.0.1',
+        '--port',
+        String(port),
+      ],
+      log: join(dir, 'logs', 'server.log'),
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: process.env['HOME'] ?? '/',
+        ...(process.env['CAPSTAN_CACHE_DIR'] ? { CAPSTAN_CACHE_DIR: process.env['CAPSTAN_CACHE_DIR'] } : {}),
+      },
+    });
+    state = { ...state, server: started, serverUrl: `http://127.0.0.1:${port}` };
+  }
+  await writeState(state);
+  const serverUrl = state.serverUrl ?? '';
+  await until('the API server answering /readyz', 60_000, async () =>
+    (await fetch(`${serverUrl}/readyz`)).ok ? true : undefined,
+  );
+  return state;
+}
+
+/** The local admin's initial password, from the Secret the server wrote at its first start (until deleted). */
+async function initialAdminPassword(admin: KubeCluster): Promise<string | undefined> {
+  const secret = await admin.get(
+    await servedType(admin, 'v1', 'Secret'),
+    SYSTEM_NAMESPACE,
+    INITIAL_ADMIN_SECRET,
+  );
+  const encoded = ((secret?.['data'] ?? {}) as Record<string, string>)['password'];
+  return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString();
+}
+
 /** One Application per example, automated with prune and self-heal. */
 async function createApplications(admin: KubeCluster, repoURL: string): Promise<void> {
   // Their project: namespaces named demo-* on this cluster, which they may create (the README's first
@@ -374,7 +457,7 @@ async function untilSyncedAndHealthy(
 export async function demoDown(): Promise<string[]> {
   const state = await readState();
   const stopped: string[] = [];
-  for (const record of [state.agent, state.gitServer]) {
+  for (const record of [state.server, state.agent, state.gitServer]) {
     if (record && isRunning(record)) {
       await stopProcess(record);
       stopped.push(record.name);

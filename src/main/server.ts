@@ -28,6 +28,8 @@ import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
 import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
+import { ResourceViews } from '../server/resource-views.ts';
+import { eventInfo, serverResourceReader } from './server-resources.ts';
 
 /** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
 export const SERVER_SECRET = 'capstan-server';
@@ -53,6 +55,8 @@ export interface ServerOptions {
   readonly auditRetentionDays?: number;
   /** Default: the Project resources of the cluster, watched. */
   readonly projects?: ProjectDirectory;
+  /** Repository hosts the server may fetch desired state from (as the agent's). Default: public hosts only. */
+  readonly repositoryHosts?: readonly string[];
   readonly log?: (line: Record<string, unknown>) => void;
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
@@ -78,6 +82,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
   };
   signal.addEventListener('abort', onAbort, { once: true });
   let app: FastifyInstance | undefined;
+  let closeReader = () => {};
   try {
     const secrets = await typeOf(cluster, 'v1', 'Secret');
     const applicationType = await typeOf(cluster, APPLICATION_API_VERSION, APPLICATION_KIND);
@@ -128,12 +133,20 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
           onError: watchErrors('projects'),
         }),
       );
+    const resourceReader = serverResourceReader({
+      cluster,
+      watchClient,
+      namespace,
+      repositoryHosts: options.repositoryHosts ?? [],
+    });
+    closeReader = resourceReader.close;
     app = buildServerApi({
       applications: index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects,
       clusters: () => listClusters(cluster, secrets, namespace),
       events: (ns, name) => applicationEvents(cluster, ns, name),
+      resources: new ResourceViews({ reader: resourceReader.reader }),
       auth,
       store,
       cursors: new CursorCodec({ key: await sharedKey(cluster, secrets, namespace), now: Date.now }),
@@ -164,6 +177,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     stop.abort();
     signal.removeEventListener('abort', onAbort);
     await app?.close();
+    closeReader();
     await store.close();
     watchClient.close();
     cluster.close();
@@ -272,18 +286,9 @@ async function applicationEvents(
   });
   if (res.status !== 200)
     throw apiError(res.status, res.body, `events of ${APPLICATION_KIND}/${namespace}/${name}`, 'list');
-  const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map((e) => ({
-    type: textOf(e['type'], 'Normal'),
-    reason: textOf(e['reason'], ''),
-    message: textOf(e['message'], ''),
-    count: typeof e['count'] === 'number' ? e['count'] : 1,
-    ...(typeof e['firstTimestamp'] === 'string' ? { firstTime: e['firstTimestamp'] } : {}),
-    ...(typeof e['lastTimestamp'] === 'string' ? { lastTime: e['lastTimestamp'] } : {}),
-  }));
+  const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map(eventInfo);
   return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
 }
-
-const textOf = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
 
 /** Daily: audit entries past retention and expired sessions go. */
 function keepTidy(

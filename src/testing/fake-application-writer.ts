@@ -35,7 +35,11 @@ export class FakeApplicationWriter implements ApplicationWriter {
       readonly resourceVersion?: string;
     },
   ): Promise<KubeObject> {
-    const live = this.#live(namespace, name);
+    const live = this.objects.get(`${namespace}/${name}`);
+    if (!live)
+      return Promise.reject(
+        new CapstanError('KUBE_NOT_FOUND', `Application/${namespace}/${name}: not found`),
+      );
     if (patch.resourceVersion !== undefined && patch.resourceVersion !== live.metadata.resourceVersion)
       return Promise.reject(conflict(namespace, name));
     const next = structuredClone(live);
@@ -46,6 +50,12 @@ export class FakeApplicationWriter implements ApplicationWriter {
       );
     }
     if (patch.finalizers) next.metadata.finalizers = [...patch.finalizers];
+    // As the API server does: an object marked for deletion goes when its last finalizer does.
+    if (next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0) {
+      this.objects.delete(`${namespace}/${name}`);
+      this.#handler({ type: 'DELETED', object: structuredClone(next) });
+      return Promise.resolve(next);
+    }
     return Promise.resolve(this.#store(next, 'MODIFIED'));
   }
 
@@ -90,12 +100,6 @@ export class FakeApplicationWriter implements ApplicationWriter {
     this.objects.delete(`${namespace}/${name}`);
     this.#handler({ type: 'DELETED', object: live });
     return Promise.resolve(true);
-  }
-
-  #live(namespace: string, name: string): KubeObject {
-    const live = this.objects.get(`${namespace}/${name}`);
-    if (!live) throw new CapstanError('KUBE_NOT_FOUND', `Application/${namespace}/${name}: not found`);
-    return live;
   }
 
   #stamp(object: KubeObject): KubeObject {

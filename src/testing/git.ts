@@ -7,9 +7,12 @@ import { GitServer } from '../devcluster/gitserver.ts';
 export { GitServer };
 
 /** A git server for one test file, removed (with its folder) when `after` runs. */
-export async function startGitServer(after: (fn: () => Promise<void>) => void): Promise<GitServer> {
+export async function startGitServer(
+  after: (fn: () => Promise<void>) => void,
+  options: { readonly anonymousFetch?: boolean } = {},
+): Promise<GitServer> {
   const root = await mkdtemp(join(tmpdir(), 'capstan-git-'));
-  const server = await GitServer.start({ root });
+  const server = await GitServer.start({ root, ...options });
   after(async () => {
     await server.stop();
     await rm(root, { recursive: true, force: true });

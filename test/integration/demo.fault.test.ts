@@ -25,6 +25,9 @@ describe('capstan demo', async () => {
       applications: { name: string; sync: string; health: string }[];
       agentUrl: string;
       gitUrl: string;
+      serverUrl: string;
+      serverUser: string;
+      serverPassword: string;
     };
     assert.deepEqual(summary.applications.map((a) => `${a.name}:${a.sync}:${a.health}`).sort(), [
       'guestbook:Synced:Healthy',
@@ -33,15 +36,34 @@ describe('capstan demo', async () => {
     ]);
     assert.equal((await fetch(`${summary.agentUrl}/healthz`)).status, 200);
     assert.match(up.stderr, /starting the agent/);
+    // The API server: ready, and the printed user and password log in and see the sample applications.
+    assert.equal((await fetch(`${summary.serverUrl}/readyz`)).status, 200);
+    const login = await fetch(`${summary.serverUrl}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: summary.serverUser, password: summary.serverPassword }),
+    });
+    assert.equal(login.status, 200);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const listed = (await (
+      await fetch(`${summary.serverUrl}/api/v1/applications`, { headers: { cookie } })
+    ).json()) as { items: { name: string }[] };
+    assert.deepEqual(listed.items.map((a) => a.name).sort(), ['guestbook', 'hello-helm', 'hello-kustomize']);
 
     const state = JSON.parse(await readFile(join(stateDir, 'demo', 'state.json'), 'utf8')) as {
       agent: { pid: number };
       gitServer: { pid: number };
+      server: { pid: number };
     };
     const clusterState = JSON.parse(
       await readFile(join(stateDir, 'clusters', 'demo', 'state.json'), 'utf8'),
     ) as { processes: { pid: number }[] };
-    const pids = [state.agent.pid, state.gitServer.pid, ...clusterState.processes.map((p) => p.pid)];
+    const pids = [
+      state.server.pid,
+      state.agent.pid,
+      state.gitServer.pid,
+      ...clusterState.processes.map((p) => p.pid),
+    ];
     assert.ok(pids.every(alive));
 
     const down = await capstan(env, 'demo', 'down');

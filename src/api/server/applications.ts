@@ -56,7 +56,7 @@ const ONE = `${APPS}/:namespace/:name`;
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 500;
 
-const errors = (...statuses: number[]) =>
+export const errors = (...statuses: number[]) =>
   Object.fromEntries(
     statuses.map((s) => [s, { description: ERROR_TEXT[s] ?? 'refused', schema: ErrorBodySchema }]),
   );
@@ -68,6 +68,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'the Application changed since the resourceVersion given',
   413: 'body too large',
   422: 'the request cannot be carried out as given',
+  502: 'the desired state could not be rendered (the reason is in the message)',
   503: 'the cluster or the store is unavailable',
 };
 
@@ -236,7 +237,7 @@ export function applicationRoutes(routes: Routes, options: ServerApiOptions): vo
   );
 }
 
-const need = (caller: Caller | undefined): Caller => {
+export const need = (caller: Caller | undefined): Caller => {
   if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'log in first');
   return caller;
 };
@@ -244,7 +245,7 @@ const need = (caller: Caller | undefined): Caller => {
 const targetOf = (namespace: string, name: string) => `${APPLICATION_KIND}/${namespace}/${name}`;
 
 /** The Application of the path, from the cache; 404 when absent, 403 when the caller may not read it. */
-async function readable(
+export async function readable(
   options: ServerApiOptions,
   request: FastifyRequest,
   caller: Caller,

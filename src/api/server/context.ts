@@ -19,6 +19,7 @@ import {
 import type { ApplicationIndex } from '../../server/application-index.ts';
 import { CSRF_HEADER, SESSION_COOKIE, type Authenticator } from '../../server/auth.ts';
 import type { CursorCodec } from '../../server/cursor.ts';
+import type { ResourceViews } from '../../server/resource-views.ts';
 
 export interface ServerApiOptions {
   /** The watch cache of Applications every read comes from. */
@@ -30,6 +31,8 @@ export interface ServerApiOptions {
   readonly clusters: () => Promise<readonly ClusterInfo[]>;
   /** Kubernetes Events about one Application, newest last. */
   readonly events: (namespace: string, name: string) => Promise<readonly EventInfo[]>;
+  /** Live and desired manifests, diffs and Events of one resource of an Application. */
+  readonly resources: ResourceViews;
   readonly auth: Authenticator;
   readonly store: Store;
   readonly cursors: CursorCodec;
@@ -361,4 +364,6 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   KUBE_FORBIDDEN: 502,
   KUBE_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
+  RESOURCE_NOT_MANAGED: 404,
+  DESIRED_STATE_UNAVAILABLE: 502,
 };

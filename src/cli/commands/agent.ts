@@ -29,6 +29,12 @@ Options:
                              a host repositories may be on (repeat it; *.example.com for subdomains);
                              without it any public host. Loopback, link-local, private and
                              cluster-internal hosts only when named exactly
+  --default-service-account NAME
+                             apply as this ServiceAccount of the Application's namespace when its
+                             project's destination names none (impersonation; the install sets
+                             capstan-deployer); without it, the agent's own identity applies
+  --inventory-namespace NS   where the inventories of in-cluster Applications are kept (default:
+                             capstan-system; the install gives the agent ConfigMaps in its namespace)
   --render-sandbox MODE      where kustomize and helm run: bubblewrap (default; they see only the
                              checkout and no network) or off (only where something else isolates them)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
@@ -57,6 +63,8 @@ export async function agent(argv: readonly string[]): Promise<number> {
       'no-leader-election': { type: 'boolean' },
       'render-timeout': { type: 'string' },
       'render-sandbox': { type: 'string' },
+      'default-service-account': { type: 'string' },
+      'inventory-namespace': { type: 'string' },
       'allow-repository-host': { type: 'string', multiple: true },
       'bind-address': { type: 'string' },
       port: { type: 'string' },
@@ -83,7 +91,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
     return n;
   };
   const ports = [port('port', values.port, 8080), port('metrics-port', values['metrics-port'], 8081)];
-  for (const flag of ['namespace', 'lease-namespace'] as const) {
+  for (const flag of ['namespace', 'lease-namespace', 'inventory-namespace'] as const) {
     const ns = values[flag];
     if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
       throw new UsageError(`--${flag} must be a namespace name (a DNS label), not '${ns}'`);
@@ -100,6 +108,14 @@ export async function agent(argv: readonly string[]): Promise<number> {
   if (sandbox !== 'bubblewrap' && sandbox !== 'off') {
     throw new UsageError(`--render-sandbox must be bubblewrap or off, not '${sandbox}'`);
   }
+  const defaultServiceAccount = values['default-service-account'];
+  if (
+    defaultServiceAccount !== undefined &&
+    !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(defaultServiceAccount)
+  )
+    throw new UsageError(
+      `--default-service-account must be a ServiceAccount name (a DNS subdomain), not '${defaultServiceAccount}'`,
+    );
   const stop = new AbortController();
   const onSignal = () => {
     stop.abort();
@@ -121,6 +137,8 @@ export async function agent(argv: readonly string[]): Promise<number> {
       leaderElection: values['no-leader-election'] === true ? false : election,
       ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),
       renderSandbox: { mode: sandbox },
+      ...(defaultServiceAccount === undefined ? {} : { defaultServiceAccount }),
+      ...(values['inventory-namespace'] ? { inventoryNamespace: values['inventory-namespace'] } : {}),
       repositoryHosts: values['allow-repository-host'] ?? [],
     },
     stop.signal,

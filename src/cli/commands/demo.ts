@@ -5,9 +5,10 @@ import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [-o table|json|yaml]
 
 up     a real local control plane, a git server holding the demo configuration (plain YAML, a
-       Kustomize overlay, a Helm chart), the Capstan agent, and one Application per example; waits
-       until they are Synced and Healthy, then prints where to look. Running parts are reused.
-down   stops the agent, the git server and the control plane of the demo.
+       Kustomize overlay, a Helm chart), the Capstan agent, the API server (capstan server, with its
+       URL, user and password printed), and one Application per example; waits until they are
+       Synced and Healthy, then prints where to look. Running parts are reused.
+down   stops the API server, the agent, the git server and the control plane of the demo.
 
 --real-node  (up) the control plane gets a real node beside its kwok nodes: containerd, kubelet and
              kube-proxy in a network namespace of their own, and a local image registry (needs root;
@@ -56,6 +57,9 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  cluster      ${summary.server}`,
       `  kubeconfig   ${summary.kubeconfig}`,
       `  git          ${summary.gitUrl}  (user ${summary.gitUsername}, password ${summary.gitPassword})`,
+      `  server       ${summary.serverUrl}  (API and web UI; user ${summary.serverUser}, password ${
+        summary.serverPassword ?? 'shown once at first start: the Secret capstan-initial-admin is gone'
+      })`,
       `  agent        ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}`,
       `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
       `  logs         ${summary.logs}`,
@@ -66,6 +70,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  git clone ${cloneUrl} demo-config   # edit guestbook/frontend.yaml, commit, git push`,
       `  ${kubectl} -n demo-guestbook scale deployment frontend --replicas=5   # drift: put back (selfHeal)`,
       `  ${kubectl} -n capstan-demo annotate application guestbook capstan.dev/refresh="$(date +%s)" --overwrite`,
+      `  npm run capstan -- login ${summary.serverUrl} --password-stdin   # then: npm run capstan -- app list -A`,
       '  npm run capstan -- demo down',
       '',
     ].join('\n'),

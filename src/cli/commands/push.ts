@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { argoCdWarnings } from '../../core/argocd.ts';
+import { redactSecret } from '../../core/diff.ts';
 import { applicationOwner } from '../../contracts/application.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
-import { formatId, type KubeObject } from '../../core/resource.ts';
+import { formatId } from '../../core/resource.ts';
 import type { HelmParameter, RendererType } from '../../ports/renderer.ts';
 import { planSync, sync } from '../../engine/sync.ts';
 import {
@@ -180,20 +181,6 @@ export function parseDuration(text: string, flag = '--timeout'): number {
   } catch {
     throw new UsageError(`${flag} must be a duration such as 90s, 5m or 1h, not '${text}'`);
   }
-}
-
-/** A Secret with each value replaced by `***`, so that rendered output can go to logs. */
-function redactSecret(object: KubeObject): KubeObject {
-  if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return object;
-  const hide = (values: unknown) =>
-    values && typeof values === 'object'
-      ? Object.fromEntries(Object.keys(values).map((k) => [k, '***']))
-      : values;
-  return {
-    ...object,
-    ...('data' in object ? { data: hide(object['data']) } : {}),
-    ...('stringData' in object ? { stringData: hide(object['stringData']) } : {}),
-  };
 }
 
 /**

@@ -24,6 +24,10 @@ Options:
   --tls-cert PATH            serve HTTPS with this certificate (PEM), with --tls-key
   --tls-key PATH
   --secure-cookies           Secure cookies without --tls-cert (behind a proxy that terminates TLS)
+  --allow-repository-host HOST
+                             a repository host the server may fetch desired state from (for the
+                             desired manifest and diff of a resource); repeatable. As the agent's flag:
+                             loopback and private hosts only when named here
   -h, --help                 this help
 `;
 
@@ -43,6 +47,7 @@ export async function server(argv: readonly string[]): Promise<number> {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'secure-cookies': { type: 'boolean' },
+      'allow-repository-host': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -85,6 +90,7 @@ export async function server(argv: readonly string[]): Promise<number> {
         : {}),
       secureCookies: values['secure-cookies'] === true,
       auditRetentionDays: retention,
+      repositoryHosts: values['allow-repository-host'] ?? [],
     },
     stop.signal,
   );

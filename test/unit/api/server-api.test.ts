@@ -24,6 +24,8 @@ import { ApplicationIndex } from '../../../src/server/application-index.ts';
 import { Authenticator } from '../../../src/server/auth.ts';
 import { CursorCodec } from '../../../src/server/cursor.ts';
 import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
+import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
+import { ResourceViews } from '../../../src/server/resource-views.ts';
 
 const PROJECTS: ProjectAccess[] = [
   {
@@ -89,6 +91,7 @@ interface Harness {
   readonly store: Store;
   readonly writer: FakeApplicationWriter;
   readonly index: ApplicationIndex;
+  readonly reader: FakeResourceReader;
   readonly logs: string[];
   readonly answers: string[];
   clock: number;
@@ -99,6 +102,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
   const store = openSqliteStore({ path: ':memory:' });
   const index = new ApplicationIndex({ epoch: 'e1' });
   const writer = new FakeApplicationWriter(index.handle);
+  const reader = new FakeResourceReader();
   const logs: string[] = [];
   const answers: string[] = [];
   const h = { clock: Date.parse('2026-03-01T00:00:00Z') };
@@ -125,6 +129,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
       Promise.resolve([
         { type: 'Normal', reason: 'Synced', message: `${namespace}/${name} synced`, count: 1 },
       ]),
+    resources: new ResourceViews({ reader }),
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now }),
@@ -139,6 +144,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
     store,
     writer,
     index,
+    reader,
     logs,
     answers,
     async call(request: InjectOptions) {
@@ -674,6 +680,169 @@ describe('server API: lists, cursors, reads', () => {
       ['prod'],
     );
     assert.equal((await get('/api/v1/applications/a/nope')).statusCode, 404);
+  });
+});
+
+describe('server API: one resource (live, desired, diff, events)', () => {
+  let h: Harness;
+  let alice: Login;
+  let bob: Login;
+  const SYNCED = 'a'.repeat(40);
+  const TARGET = 'c'.repeat(40);
+  const SENTINEL = `sentinel-app-secret-${randomBytes(6).toString('hex')}`;
+  const deployment = (replicas: number, extra: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web' },
+    spec: {
+      replicas,
+      template: { spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } },
+      ...extra,
+    },
+  });
+  const secret = (value: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'db', namespace: 'a' },
+    data: { password: Buffer.from(value).toString('base64') },
+  });
+  const url = (what: string, query: string, app = 'a/web') =>
+    `/api/v1/applications/${app}/resource/${what}?${query}`;
+  const WEB = 'group=apps&kind=Deployment&namespace=a&name=web';
+  before(async () => {
+    h = await harness();
+    alice = await login(h, 'alice');
+    bob = await login(h, 'bob');
+    h.writer.seed(
+      application('a', 'db', 'team-a', {
+        resources: [{ group: '', kind: 'Secret', namespace: 'a', name: 'db', syncStatus: 'OutOfSync' }],
+      }),
+    );
+    // Live: what the API server filled in (defaults, server-set metadata, another container field).
+    const live = deployment(1, { progressDeadlineSeconds: 600 });
+    h.reader.setLive({
+      ...live,
+      metadata: {
+        name: 'web',
+        namespace: 'a',
+        uid: 'u1',
+        resourceVersion: '7',
+        managedFields: [{ manager: 'capstan-agent' }],
+        labels: { 'capstan.dev/owner': 'a.web' },
+      },
+      spec: {
+        ...(live['spec'] as Record<string, unknown>),
+        template: {
+          spec: {
+            containers: [{ name: 'web', image: 'nginx:1.27', imagePullPolicy: 'IfNotPresent' }],
+          },
+        },
+      },
+      status: { readyReplicas: 1 },
+    });
+    h.reader.setLive(secret(`${SENTINEL}-live`));
+    h.reader.setDesired(SYNCED, [deployment(3), secret(`${SENTINEL}-desired`)]);
+    h.reader.setDesired(TARGET, [deployment(5)], { target: true });
+    h.reader.setEvents({ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'web' }, [
+      { type: 'Normal', reason: 'ScalingReplicaSet', message: 'Scaled up to 3', count: 1 },
+    ]);
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const get = (path: string, who: Login) => h.call({ method: 'GET', url: path, headers: as(who, false) });
+
+  it('serves the live manifest without managedFields, and the desired one from the synced revision with its namespace', async () => {
+    const live = await get(url('live', WEB), alice);
+    assert.equal(live.statusCode, 200, live.body);
+    const body = live.json<{ id: string; object: KubeObject }>();
+    assert.equal(body.id, 'Deployment/a/web');
+    assert.equal(body.object.metadata.managedFields, undefined);
+    assert.equal((body.object['spec'] as { replicas: number }).replicas, 1);
+    const desired = (await get(url('desired', WEB), alice)).json<{ revision: string; object: KubeObject }>();
+    assert.equal(desired.revision, SYNCED);
+    assert.equal(desired.object.metadata.namespace, 'a');
+    assert.equal((desired.object['spec'] as { replicas: number }).replicas, 3);
+    const target = (await get(url('desired', `${WEB}&revision=target`), alice)).json<{
+      revision: string;
+      object: KubeObject;
+    }>();
+    assert.equal(target.revision, TARGET);
+    assert.equal((target.object['spec'] as { replicas: number }).replicas, 5);
+  });
+
+  it('diffs live against live with the desired fields applied: a changed field shows, defaults and merged containers do not', async () => {
+    const answer = await get(url('diff', WEB), alice);
+    assert.equal(answer.statusCode, 200, answer.body);
+    const diff = answer.json<{ changed: boolean; unified: string; revision: string }>();
+    assert.equal(diff.changed, true);
+    assert.equal(diff.revision, SYNCED);
+    const changedLines = diff.unified
+      .split('\n')
+      .filter((l) => /^[-+] /.test(l))
+      .map((l) => l.replace(/\s+/g, ' '));
+    assert.deepEqual(changedLines, ['- replicas: 1', '+ replicas: 3']);
+    assert.match(diff.unified, /^--- live\/Deployment\/a\/web/m);
+  });
+
+  it('renders a revision once for every view of it', async () => {
+    const before = h.reader.renders;
+    await get(url('desired', WEB), alice);
+    await get(url('diff', WEB), alice);
+    assert.equal(h.reader.renders, before);
+  });
+
+  it('never lets a Secret’s values out: live, desired and diff show *** for each', async () => {
+    const query = 'kind=Secret&namespace=a&name=db';
+    const answers = await Promise.all(
+      ['live', 'desired', 'diff'].map((what) => get(url(what, query, 'a/db'), alice)),
+    );
+    for (const answer of answers) {
+      assert.equal(answer.statusCode, 200, answer.body);
+      assert.ok(!answer.body.includes(SENTINEL), answer.body);
+      assert.ok(!answer.body.includes(Buffer.from(SENTINEL).toString('base64').slice(0, 16)), answer.body);
+    }
+    const live = answers[0]?.json<{ object: { data: Record<string, string> } }>();
+    assert.deepEqual(live?.object.data, { password: '***' });
+    const diff = answers[2]?.json<{ changed: boolean; unified: string }>();
+    assert.ok(diff);
+    assert.equal(diff.changed, true);
+    assert.match(diff.unified, /\*\*\* \(new value\)/);
+  });
+
+  it('serves the events of a managed resource', async () => {
+    const events = (await get(url('events', WEB), alice)).json<{ id: string; items: { reason: string }[] }>();
+    assert.equal(events.id, 'Deployment/a/web');
+    assert.deepEqual(
+      events.items.map((e) => e.reason),
+      ['ScalingReplicaSet'],
+    );
+  });
+
+  it('refuses a reader of another project (403), a resource the Application neither manages nor renders (404), and says why a render failed (502)', async () => {
+    const refused = await get(url('live', WEB), bob);
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json<{ permission: string }>().permission, 'applications.read');
+    for (const what of ['live', 'desired', 'diff', 'events']) {
+      const other = await get(url(what, 'kind=Secret&namespace=kube-system&name=admin-token'), alice);
+      assert.equal(other.statusCode, 404, `${what}: ${other.body}`);
+      assert.equal(other.json<{ error: string }>().error, 'RESOURCE_NOT_MANAGED');
+    }
+    h.writer.seed(
+      application('a', 'broken', 'team-a', { sync: { status: 'Synced', revision: 'd'.repeat(40) } }),
+    );
+    const failed = await get(
+      url('diff', 'group=apps&kind=Deployment&namespace=a&name=broken', 'a/broken'),
+      alice,
+    );
+    assert.equal(failed.statusCode, 502, failed.body);
+    assert.equal(failed.json<{ error: string }>().error, 'DESIRED_STATE_UNAVAILABLE');
+    assert.match(failed.json<{ message: string }>().message, /dddddddddddd.* was not found/);
+  });
+
+  it('refuses a query without a kind or with an unknown parameter (400)', async () => {
+    assert.equal((await get(url('live', 'name=web'), alice)).statusCode, 400);
+    assert.equal((await get(url('live', `${WEB}&secret=1`), alice)).statusCode, 400);
   });
 });
 

@@ -12,10 +12,17 @@ import {
   monorepoFiles,
   repoPerAppFiles,
 } from '../../../bench/fixtures.ts';
-import { parseStat, parseStatusKb, processUsage } from '../../../bench/proc.ts';
+import {
+  loadAverage,
+  parseLoadAverage,
+  parseStat,
+  parseStatusKb,
+  processUsage,
+} from '../../../bench/proc.ts';
 import {
   benchConfig,
   breakdownTable,
+  loadLines,
   renderMarkdown,
   requestsBetween,
   requestsByKind,
@@ -98,6 +105,44 @@ describe('benchmark accounting', () => {
     const usage = processUsage(process.pid);
     assert.ok(usage.cpuSeconds > 0);
     assert.ok(usage.peakRssBytes >= usage.rssBytes && usage.rssBytes > 0);
+  });
+
+  it("reads the machine's load averages from /proc/loadavg, and refuses a text that is not one", () => {
+    assert.deepEqual(parseLoadAverage('0.78 1.08 1.42 2/344 21733\n'), {
+      one: 0.78,
+      five: 1.08,
+      fifteen: 1.42,
+    });
+    assert.equal(parseLoadAverage(''), undefined);
+    assert.equal(parseLoadAverage('busy 1 2'), undefined);
+    const now = loadAverage();
+    assert.ok(now !== undefined && now.one >= 0 && now.fifteen >= 0);
+    assert.equal(loadAverage('/nonexistent/loadavg'), undefined);
+  });
+
+  it("states the machine's load of each part, or the range of many parts, under a table", () => {
+    const load = (one: number) => ({ one, five: one, fifteen: one });
+    assert.deepEqual(loadLines({}), []);
+    assert.deepEqual(
+      loadLines({
+        loads: {
+          'r1/Capstan/scale': { before: load(1.61), after: load(11.33) },
+          'r1/Flux/scale': { before: load(11.33), after: load(3) },
+        },
+      }),
+      [
+        'Machine load (1-minute load average, /proc/loadavg) at the start → end of each part: r1/Capstan/scale 1.6 → 11.3; r1/Flux/scale 11.3 → 3.0.',
+      ],
+    );
+    const many = Object.fromEntries(
+      Array.from({ length: 9 }, (_, i) => [
+        `r${String(i + 1)}/Capstan/scale`,
+        { before: load(i), after: load(10 + i) },
+      ]),
+    );
+    assert.deepEqual(loadLines({ loads: many }), [
+      'Machine load (1-minute load average, /proc/loadavg) at the start → end of each part: starts 0.0–8.0, ends 10.0–18.0 over 9 parts (each in the results file).',
+    ]);
   });
 
   it('sums a metric family across its labels', () => {

@@ -48,14 +48,25 @@ describe('deploy/install.yaml', () => {
 describe('installManifests: RBAC', () => {
   const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
 
-  it('never grants escalate, bind, impersonate, deletecollection or a wildcard verb', () => {
+  it('never grants escalate, bind, deletecollection or a wildcard verb, and impersonate by name only', () => {
     for (const role of roles)
-      for (const rule of rulesOf(role))
-        for (const verb of ['escalate', 'bind', 'impersonate', 'deletecollection', '*'])
+      for (const rule of rulesOf(role)) {
+        for (const verb of ['escalate', 'bind', 'deletecollection', '*'])
           assert.ok(!rule.verbs.includes(verb), `${role.kind}/${role.metadata.name ?? ''} grants ${verb}`);
+        if (rule.verbs.includes('impersonate'))
+          assert.deepEqual(
+            { ...rule },
+            {
+              apiGroups: [''],
+              resources: ['serviceaccounts'],
+              verbs: ['impersonate'],
+              resourceNames: ['capstan-deployer'],
+            },
+          );
+      }
   });
 
-  it('has one wide rule, in capstan-deployer only', () => {
+  it('has one wide rule, capstan-reader, and it only reads: the agent writes nothing outside its namespace', () => {
     const wide = roles.flatMap((role) =>
       rulesOf(role)
         .filter((rule) => rule.resources.includes('*') || rule.apiGroups.includes('*'))
@@ -63,14 +74,13 @@ describe('installManifests: RBAC', () => {
     );
     assert.deepEqual(wide, [
       {
-        role: 'capstan-deployer',
-        rule: {
-          apiGroups: ['*'],
-          resources: ['*'],
-          verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-        },
+        role: 'capstan-reader',
+        rule: { apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch'] },
       },
+      // One resource's live manifest and diff (only resources an Application manages; Secrets redacted).
+      { role: 'capstan-server', rule: { apiGroups: ['*'], resources: ['*'], verbs: ['get'] } },
     ]);
+    assert.ok(!objects.some((o) => o.kind === 'ClusterRole' && o.metadata.name === 'capstan-deployer'));
   });
 
   it("reads Secrets through the agent's and the server's namespace Roles and per-namespace RoleBindings only", () => {
@@ -99,11 +109,11 @@ describe('installManifests: RBAC', () => {
     const clusterBindings = objects.filter((o) => o.kind === 'ClusterRoleBinding');
     assert.deepEqual(
       clusterBindings.map((b) => (b['roleRef'] as { name: string }).name),
-      ['capstan-agent', 'capstan-deployer', 'capstan-server'],
+      ['capstan-agent', 'capstan-reader', 'capstan-server'],
     );
   });
 
-  it('lets the server read, create, patch and delete Applications and read Projects and Events, nothing else cluster-wide', () => {
+  it('lets the server read, create, patch and delete Applications, read Projects and Events, and get (never list or change) other objects', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
@@ -112,6 +122,7 @@ describe('installManifests: RBAC', () => {
       },
       { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+      { apiGroups: ['*'], resources: ['*'], verbs: ['get'] },
     ]);
   });
 
@@ -141,9 +152,17 @@ describe('installManifests: RBAC', () => {
       readers.map((b) => b.metadata.namespace),
       ['team-a', 'team-b'],
     );
+    // In the Application namespaces: the credentials reader, the impersonator and the default ServiceAccount.
+    const perApplicationNamespace = [
+      'capstan-repository-credentials',
+      'capstan-impersonator',
+      'capstan-deployer',
+    ];
     for (const object of custom) {
-      if (object.kind === 'RoleBinding' && object.metadata.name === 'capstan-repository-credentials')
+      if (object.kind !== 'ClusterRole' && perApplicationNamespace.includes(object.metadata.name ?? '')) {
+        assert.ok(['team-a', 'team-b'].includes(object.metadata.namespace ?? ''), object.kind);
         continue;
+      }
       if (object.metadata.namespace !== undefined)
         assert.equal(object.metadata.namespace, 'gitops', object.kind);
       for (const subject of (object['subjects'] ?? []) as { namespace: string }[])
@@ -152,25 +171,17 @@ describe('installManifests: RBAC', () => {
   });
 });
 
-describe('installManifests: lockdown', () => {
-  const locked = installManifests({
+describe('installManifests: Application namespaces', () => {
+  const tenants = installManifests({
     image: 'x',
     applicationNamespaces: ['team-a', 'team-b'],
-    lockdown: true,
+    impersonate: ['deployer'],
   });
-  const roles = locked.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+  const roles = tenants.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+  const inNamespace = (kind: string, name: string) =>
+    tenants.filter((o) => o.kind === kind && o.metadata.name === name).map((o) => o.metadata.namespace);
 
-  it('writes nothing outside its namespace: no wildcard write, no capstan-deployer', () => {
-    assert.ok(!locked.some((o) => o.metadata.name === 'capstan-deployer'));
-    for (const role of roles)
-      for (const rule of rulesOf(role)) {
-        const writes = rule.verbs.some((v) => ['create', 'update', 'patch', 'delete'].includes(v));
-        if (rule.resources.includes('*')) assert.ok(!writes, `${role.metadata.name ?? ''} writes everything`);
-        assert.ok(!rule.verbs.some((v) => ['escalate', 'bind', '*'].includes(v)));
-      }
-  });
-
-  it('impersonates ServiceAccounts only, through a RoleBinding in each Application namespace', () => {
+  it('impersonates the named ServiceAccounts only, through a RoleBinding in each Application namespace', () => {
     const impersonating = roles.filter((r) => rulesOf(r).some((rule) => rule.verbs.includes('impersonate')));
     assert.deepEqual(
       impersonating.map((r) => r.metadata.name),
@@ -179,18 +190,43 @@ describe('installManifests: lockdown', () => {
     const [impersonator] = impersonating;
     assert.ok(impersonator);
     assert.deepEqual(
-      rulesOf(impersonator).map((r) => r.resources),
-      [['serviceaccounts']],
+      rulesOf(impersonator).map((r) => ({ ...r })),
+      [
+        {
+          apiGroups: [''],
+          resources: ['serviceaccounts'],
+          verbs: ['impersonate'],
+          resourceNames: ['capstan-deployer', 'deployer'],
+        },
+      ],
+    );
+    assert.deepEqual(inNamespace('RoleBinding', 'capstan-impersonator'), ['team-a', 'team-b']);
+    assert.ok(
+      !tenants.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'capstan-impersonator'),
+    );
+  });
+
+  it('gives each the default ServiceAccount, which may edit that namespace only', () => {
+    assert.deepEqual(inNamespace('ServiceAccount', 'capstan-deployer'), ['team-a', 'team-b']);
+    const bindings = tenants.filter(
+      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-deployer',
     );
     assert.deepEqual(
-      locked
-        .filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-impersonator')
-        .map((b) => b.metadata.namespace),
-      ['team-a', 'team-b'],
+      bindings.map((b) => [b.metadata.namespace, b['roleRef'], b['subjects']]),
+      ['team-a', 'team-b'].map((ns) => [
+        ns,
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+        [{ kind: 'ServiceAccount', name: 'capstan-deployer', namespace: ns }],
+      ]),
     );
-    assert.ok(
-      !locked.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'capstan-impersonator'),
-    );
+  });
+
+  it('writes nothing outside its namespace: no write on every resource', () => {
+    for (const role of roles)
+      for (const rule of rulesOf(role)) {
+        const writes = rule.verbs.some((v) => ['create', 'update', 'patch', 'delete'].includes(v));
+        if (rule.resources.includes('*')) assert.ok(!writes, `${role.metadata.name ?? ''} writes everything`);
+      }
   });
 });
 
@@ -203,10 +239,10 @@ describe('installManifests: the agent Deployment', () => {
   const [container] = spec.template.spec.containers;
   assert.ok(container);
 
-  it('runs two replicas of `capstan agent` from the image', () => {
+  it('runs two replicas of `capstan agent` from the image, applying as capstan-deployer by default', () => {
     assert.equal(spec.replicas, 2);
     assert.equal(container['image'], 'registry.invalid/capstan:1');
-    assert.deepEqual(container['args'], ['agent']);
+    assert.deepEqual(container['args'], ['agent', '--default-service-account', 'capstan-deployer']);
   });
 
   it('runs as a non-root user on a read-only root file system, without privileges', () => {

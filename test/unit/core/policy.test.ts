@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  applyingServiceAccount,
   checkAdoption,
   checkApplication,
   checkObjects,
@@ -261,4 +262,57 @@ describe('checkAdoption and destinationFor', () => {
     assert.equal(destinationFor(project, 'in-cluster', 'team-a')?.serviceAccount?.name, 'deployer');
     assert.equal(destinationFor(project, 'in-cluster', 'team-b'), undefined);
   });
+});
+
+describe('applyingServiceAccount', () => {
+  const open: Pick<ProjectRules, 'destinations'> = {
+    destinations: [{ cluster: 'in-cluster', namespace: 'team-a' }],
+  };
+  const target = (cluster: string, namespace: string) => ({
+    cluster,
+    namespace,
+    applicationNamespace: 'team-a',
+  });
+  const cases: [string, Pick<ProjectRules, 'destinations'>, string, string, string | undefined, unknown][] = [
+    [
+      "the destination's, in the Application's namespace",
+      project,
+      'in-cluster',
+      'team-a',
+      'capstan-deployer',
+      { namespace: 'team-a', name: 'deployer' },
+    ],
+    [
+      "the destination's, in the namespace it names",
+      project,
+      'prod-eu',
+      'team-a',
+      undefined,
+      { namespace: 'team-a', name: 'prod-deployer' },
+    ],
+    [
+      'the default one, when the destination names none',
+      open,
+      'in-cluster',
+      'team-a',
+      'capstan-deployer',
+      { namespace: 'team-a', name: 'capstan-deployer' },
+    ],
+    ["none (the agent's identity) without a default", open, 'in-cluster', 'team-a', undefined, undefined],
+    [
+      'the default one, when no destination matches (the project check refuses it before)',
+      open,
+      'other',
+      'x',
+      'capstan-deployer',
+      { namespace: 'team-a', name: 'capstan-deployer' },
+    ],
+  ];
+  for (const [name, rules, cluster, namespace, defaultServiceAccount, expected] of cases)
+    it(name, () => {
+      assert.deepEqual(
+        applyingServiceAccount(rules, target(cluster, namespace), { defaultServiceAccount }),
+        expected,
+      );
+    });
 });

@@ -1,0 +1,149 @@
+// Wiring of the server's resource views: live objects and their Events from the Application's
+// destination cluster (in-cluster, or a cluster registered as a Secret), and its desired state
+// fetched from Git and rendered as the agent does (same fetcher, renderers and credentials).
+import { join } from 'node:path';
+import { GitSourceFetcher } from '../adapters/git/git-source.ts';
+import { ManifestRenderer } from '../adapters/render/renderer.ts';
+import { ConfigMapInventoryStore } from '../adapters/kube/inventory-store.ts';
+import { apiError } from '../adapters/kube/errors.ts';
+import { KubeCluster } from '../adapters/kube/kube-cluster.ts';
+import { KubeWatcher } from '../adapters/kube/watch.ts';
+import type { RestClient } from '../adapters/kube/rest-client.ts';
+import { CapstanError } from '../core/errors.ts';
+import { formatId, type KubeObject, type ResourceId } from '../core/resource.ts';
+import { IN_CLUSTER, resolveSpec, type Application } from '../contracts/application.ts';
+import type { EventInfo } from '../contracts/server-api.ts';
+import type { FetchOptions } from '../ports/source.ts';
+import type { DesiredState, ResourceReader } from '../server/resource-views.ts';
+import { credentialsFrom } from './agent.ts';
+import { ClusterRegistry } from './clusters.ts';
+import { cacheRoot, toolPaths } from './push.ts';
+
+export interface ServerResourceReaderOptions {
+  /** The cluster the server runs in (in-cluster destination, cluster Secrets, source Secrets). */
+  readonly cluster: KubeCluster;
+  readonly watchClient: RestClient;
+  /** Where the cluster Secrets are (the server's namespace, the agent's). */
+  readonly namespace: string;
+  /** Repository hosts the server may fetch from (as the agent's --allow-repository-host). */
+  readonly repositoryHosts: readonly string[];
+  /** The git cache. Default: the project's cache folder. */
+  readonly cacheDir?: string;
+}
+
+/** The reader, and what to close when the server stops. */
+export function serverResourceReader(options: ServerResourceReaderOptions): {
+  reader: ResourceReader;
+  close: () => void;
+} {
+  const { cluster } = options;
+  const clusters = new ClusterRegistry({
+    cluster,
+    namespace: options.namespace,
+    inCluster: {
+      name: IN_CLUSTER,
+      cluster,
+      inventory: new ConfigMapInventoryStore(cluster),
+      watcher: new KubeWatcher(options.watchClient),
+    },
+  });
+  const fetcher = new GitSourceFetcher({
+    cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+    hosts: { allow: options.repositoryHosts },
+  });
+  const tools = toolPaths(() => {});
+  const renderer = new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm });
+  const destination = async (app: Application) =>
+    (await clusters.resolve(resolveSpec(app).destination.cluster)).cluster;
+  const reader: ResourceReader = {
+    live: async (app, id) => {
+      const target = await destination(app);
+      const type = await target.preferredType(id.group, id.kind);
+      if (!type) return undefined;
+      return target.get(type, type.namespaced ? id.namespace : '', id.name);
+    },
+    desired: (app, revision) => renderDesired(app, revision, { cluster, fetcher, renderer }),
+    events: async (app, id) => {
+      const target = await destination(app);
+      if (!(target instanceof KubeCluster))
+        throw new CapstanError('KUBE_TYPE_MISSING', 'the destination does not serve Events');
+      return resourceEvents(target, id);
+    },
+  };
+  return {
+    reader,
+    close: () => {
+      clusters.close();
+    },
+  };
+}
+
+/** Fetches the commit (the target resolved now when no revision is given) and renders it as the agent does. */
+async function renderDesired(
+  app: Application,
+  revision: string | undefined,
+  deps: { cluster: KubeCluster; fetcher: GitSourceFetcher; renderer: ManifestRenderer },
+): Promise<DesiredState> {
+  const spec = resolveSpec(app);
+  const namespace = app.metadata.namespace ?? 'default';
+  const source = { repoURL: spec.source.repoURL, targetRevision: revision ?? spec.source.targetRevision };
+  const credentials = spec.source.secretRef
+    ? await credentialsFrom(deps.cluster, namespace, spec.source.secretRef.name)
+    : undefined;
+  const fetch: FetchOptions = {
+    allowInsecureHttp: spec.source.insecureHttp,
+    ...(credentials ? { credentials } : {}),
+  };
+  const resolved = await deps.fetcher.resolve(source, fetch);
+  const tree = await deps.fetcher.checkout(source, resolved, fetch);
+  const result = await deps.renderer.render({
+    root: tree.dir,
+    path: spec.source.path,
+    ...(spec.source.type ? { type: spec.source.type } : {}),
+    ...(spec.source.directory ? { directory: spec.source.directory } : {}),
+    ...(spec.source.helm
+      ? {
+          helm: {
+            releaseName: app.metadata.name,
+            namespace: spec.destination.namespace,
+            ...spec.source.helm,
+          },
+        }
+      : {}),
+  });
+  return { revision: resolved.sha, objects: result.objects.map((o) => o.object) };
+}
+
+/** Events whose involvedObject is the resource, oldest first. */
+async function resourceEvents(cluster: KubeCluster, id: ResourceId): Promise<EventInfo[]> {
+  const selector = [
+    `involvedObject.kind=${id.kind}`,
+    `involvedObject.name=${id.name}`,
+    ...(id.namespace ? [`involvedObject.namespace=${id.namespace}`] : []),
+  ].join(',');
+  const scope = id.namespace ? `/namespaces/${encodeURIComponent(id.namespace)}` : '';
+  const path = `/api/v1${scope}/events?fieldSelector=${encodeURIComponent(selector)}`;
+  const subject = `events of ${formatId(id)}`;
+  const res = await cluster.client.call('GET', path, { subject });
+  if (res.status !== 200) throw apiError(res.status, res.body, subject, 'list');
+  const items = ((res.body as { items?: KubeObject[] }).items ?? []).filter((e) => {
+    const involved = (e as { involvedObject?: { apiVersion?: string } }).involvedObject;
+    const group = (involved?.apiVersion ?? '').includes('/')
+      ? (involved?.apiVersion ?? '').split('/')[0]
+      : '';
+    return group === id.group;
+  });
+  return items.map(eventInfo).sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
+}
+
+export function eventInfo(e: Record<string, unknown>): EventInfo {
+  const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
+  return {
+    type: text(e['type'], 'Normal'),
+    reason: text(e['reason'], ''),
+    message: text(e['message'], ''),
+    count: typeof e['count'] === 'number' ? e['count'] : 1,
+    ...(typeof e['firstTimestamp'] === 'string' ? { firstTime: e['firstTimestamp'] } : {}),
+    ...(typeof e['lastTimestamp'] === 'string' ? { lastTime: e['lastTimestamp'] } : {}),
+  };
+}

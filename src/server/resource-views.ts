@@ -1,0 +1,182 @@
+/**
+ * One resource of an Application as people look at it: its live manifest, its desired manifest
+ * (rendered from Git at the synced or the target revision), what a sync would change in it, and its
+ * Events. Only resources the Application manages (status.resources) or its desired state has can be
+ * read: the server is no window onto the rest of the cluster. A Secret's values never leave: every
+ * manifest and diff goes through the redaction of src/core/diff.ts.
+ */
+import { diffObjects, normalizeForCompare, redactSecret } from '../core/diff.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { predictApplied } from '../core/predicted.ts';
+import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
+import { resolveSpec, type Application } from '../contracts/application.ts';
+import type { EventInfo, ResourceDiff, ResourceManifest, ResourceQuery } from '../contracts/server-api.ts';
+
+/** The rendered desired state of an Application at one commit. */
+export interface DesiredState {
+  /** The commit rendered (40 hex). */
+  readonly revision: string;
+  readonly objects: readonly KubeObject[];
+}
+
+/** What the views read, wired in src/main (the destination cluster, git and the renderers). */
+export interface ResourceReader {
+  /** The object on the Application's destination cluster; undefined when it does not exist. */
+  live(app: Application, id: ResourceId): Promise<KubeObject | undefined>;
+  /** The desired state at `revision` (a commit SHA), or at spec.source.targetRevision resolved now. */
+  desired(app: Application, revision: string | undefined): Promise<DesiredState>;
+  /** Kubernetes Events about the object, on its destination cluster, oldest first. */
+  events(app: Application, id: ResourceId): Promise<readonly EventInfo[]>;
+}
+
+export interface ResourceViewsOptions {
+  readonly reader: ResourceReader;
+  /** Renders kept, by Application and commit. Default 64. */
+  readonly cacheSize?: number;
+}
+
+const DEFAULT_CACHE_SIZE = 64;
+
+export class ResourceViews {
+  readonly #reader: ResourceReader;
+  readonly #cacheSize: number;
+  /** Renders by `uid/generation/revision`, most recent last; a pending one is shared by its callers. */
+  readonly #renders = new Map<string, Promise<DesiredState>>();
+
+  constructor(options: ResourceViewsOptions) {
+    this.#reader = options.reader;
+    this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+  }
+
+  /** The live manifest, without server-set bookkeeping (managedFields), a Secret's values hidden. */
+  async live(app: Application, query: ResourceQuery): Promise<ResourceManifest> {
+    const id = idOfQuery(query);
+    const desired = isManaged(app, id) ? undefined : await this.#desired(app, query);
+    if (desired) requireKnown(app, id, desired);
+    const object = await this.#reader.live(app, id);
+    return { id: formatId(id), ...(object ? { object: shown(withoutManagedFields(object)) } : {}) };
+  }
+
+  /** The desired manifest at the revision asked for, a Secret's values hidden. */
+  async desired(app: Application, query: ResourceQuery): Promise<ResourceManifest> {
+    const id = idOfQuery(query);
+    const desired = await this.#desired(app, query);
+    requireKnown(app, id, desired);
+    const object = desiredObject(app, id, desired);
+    return { id: formatId(id), revision: desired.revision, ...(object ? { object: shown(object) } : {}) };
+  }
+
+  /** What a sync to that revision would change: live against live with the desired fields applied. */
+  async diff(app: Application, query: ResourceQuery): Promise<ResourceDiff> {
+    const id = idOfQuery(query);
+    const desired = await this.#desired(app, query);
+    requireKnown(app, id, desired);
+    const wanted = desiredObject(app, id, desired);
+    const live = await this.#reader.live(app, id);
+    const predicted = wanted && live ? predictApplied(live, wanted) : wanted;
+    const { changed, unified } = diffObjects(id, live, predicted);
+    return {
+      id: formatId(id),
+      revision: desired.revision,
+      changed,
+      unified,
+      ...(live ? { live: shown(normalizeForCompare(live)) } : {}),
+      ...(predicted ? { predicted: shown(normalizeForCompare(predicted)) } : {}),
+    };
+  }
+
+  /** Events about a resource the Application manages. */
+  async events(app: Application, query: ResourceQuery): Promise<{ id: string; items: EventInfo[] }> {
+    const id = idOfQuery(query);
+    if (!isManaged(app, id)) requireKnown(app, id, await this.#desired(app, query));
+    return { id: formatId(id), items: [...(await this.#reader.events(app, id))] };
+  }
+
+  /** The render at the synced revision (default; the target when none was synced) or the target. */
+  #desired(app: Application, query: ResourceQuery): Promise<DesiredState> {
+    const synced = query.revision === 'target' ? undefined : app.status?.sync?.revision;
+    if (synced === undefined) return this.#read(app, undefined);
+    const key = `${app.metadata.uid ?? app.metadata.name}/${String(app.metadata.generation ?? 0)}/${synced}`;
+    const cached = this.#renders.get(key);
+    if (cached) {
+      this.#renders.delete(key);
+      this.#renders.set(key, cached);
+      return cached;
+    }
+    const pending = this.#read(app, synced);
+    this.#renders.set(key, pending);
+    pending.catch(() => this.#renders.delete(key));
+    while (this.#renders.size > this.#cacheSize) {
+      const oldest = this.#renders.keys().next().value;
+      if (oldest === undefined) break;
+      this.#renders.delete(oldest);
+    }
+    return pending;
+  }
+
+  async #read(app: Application, revision: string | undefined): Promise<DesiredState> {
+    try {
+      return await this.#reader.desired(app, revision);
+    } catch (error) {
+      const subject = `Application/${app.metadata.namespace ?? ''}/${app.metadata.name}`;
+      throw new CapstanError(
+        'DESIRED_STATE_UNAVAILABLE',
+        `the desired state of ${subject} at ${revision ?? 'its target revision'} could not be rendered: ${messageOf(error)}`,
+        { subject, retryable: (error as { retryable?: unknown }).retryable === true, cause: error },
+      );
+    }
+  }
+}
+
+function idOfQuery(query: ResourceQuery): ResourceId {
+  return { group: query.group ?? '', kind: query.kind, namespace: query.namespace ?? '', name: query.name };
+}
+
+const sameId = (a: ResourceId, b: ResourceId) =>
+  a.group === b.group && a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
+
+function isManaged(app: Application, id: ResourceId): boolean {
+  return (app.status?.resources ?? []).some((r) =>
+    sameId({ group: r.group, kind: r.kind, namespace: r.namespace ?? '', name: r.name }, id),
+  );
+}
+
+/** RESOURCE_NOT_MANAGED unless the Application manages the resource or its desired state has it. */
+function requireKnown(app: Application, id: ResourceId, desired: DesiredState): void {
+  if (isManaged(app, id) || desiredObject(app, id, desired)) return;
+  const subject = formatId(id);
+  throw new CapstanError(
+    'RESOURCE_NOT_MANAGED',
+    `${subject} is neither managed by application '${app.metadata.namespace ?? ''}/${app.metadata.name}' ` +
+      `nor in its desired state at ${desired.revision.slice(0, 12)}: see its resources (GET …/resources)`,
+    { subject },
+  );
+}
+
+/**
+ * The rendered object with that id. A namespaced object rendered without a namespace goes to the
+ * destination namespace (as the agent applies it), so it matches an id with that namespace; it is
+ * returned with the namespace filled in.
+ */
+function desiredObject(app: Application, id: ResourceId, desired: DesiredState): KubeObject | undefined {
+  const destination = resolveSpec(app).destination.namespace;
+  for (const object of desired.objects) {
+    const rendered = idOf(object);
+    if (sameId(rendered, id)) return object;
+    if (
+      rendered.namespace === '' &&
+      id.namespace === destination &&
+      sameId({ ...rendered, namespace: id.namespace }, id)
+    )
+      return { ...object, metadata: { ...object.metadata, namespace: destination } };
+  }
+  return undefined;
+}
+
+function withoutManagedFields(object: KubeObject): KubeObject {
+  const { managedFields: _managedFields, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
+/** As JSON the API answers: a Secret's values hidden. */
+const shown = (object: KubeObject): Record<string, unknown> => ({ ...redactSecret(object) });

@@ -1,0 +1,232 @@
+// Capstan as users install it, on the dev cluster's real node: the project's Dockerfile built by the
+// cluster's BuildKit on the Debian-based runtime image and pushed to the cluster registry; install.yaml
+// (scripts/generate-install.ts, with that image by digest) applied with kubectl, its agent Deployment
+// placed on the real node as a kustomize patch would; two real pods, one leads. The agent syncs an
+// Application from the dev git server, which the pods reach through a forwarder inside the node
+// namespace; the leader pod killed, the other replica takes the Lease and syncs the next commit.
+// Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
+import { AGENT_NAME, DEFAULT_NAMESPACE, installManifests } from '../../src/contracts/install.ts';
+import type { KubeObject } from '../../src/core/resource.ts';
+import { publishBaseImages } from '../../src/devcluster/base-images.ts';
+import { buildkitPaths } from '../../src/devcluster/buildkit.ts';
+import { buildCapstanImage } from '../../src/devcluster/capstan-image.ts';
+import type { LocalCluster } from '../../src/devcluster/cluster.ts';
+import { registryPassword, type RegistryState } from '../../src/devcluster/registry.ts';
+import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { startGitServer } from '../../src/testing/git.ts';
+import { kubectl, onRealNode, realNodeCluster } from '../../src/testing/real-node.ts';
+
+/** The Deployment's label that selects the agent's pods (install.ts). */
+const AGENT_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=agent';
+const PULL_SECRET = 'capstan-registry';
+
+const git = await startGitServer(after, { anonymousFetch: true });
+let cluster: LocalCluster;
+let kube: KubeClients;
+let leases: k8s.CoordinationV1Api;
+let registry: RegistryState;
+let gitAddress = '';
+const appNamespace = `agent-pod-${randomBytes(3).toString('hex')}`;
+
+/** Base images from Debian packages, then the project's Dockerfile on them: the agent's image by digest. */
+async function buildAgentImage(): Promise<string> {
+  const node = cluster.state.realNode;
+  assert.ok(node);
+  const say = (line: string) => process.stderr.write(`[agent-image] ${line}\n`);
+  const images = await publishBaseImages({
+    registry,
+    workDir: join(node.paths.images, 'base'),
+    nodeBinary: process.execPath,
+    progress: say,
+  });
+  const built = await buildCapstanImage({
+    registry,
+    buildctl: join(node.buildkitBinDir, 'buildctl'),
+    socket: buildkitPaths(node.paths).socket,
+    runtimeBase: images.nodeRuntime,
+    toolsBinDir: cluster.state.binDir,
+    workDir: join(node.paths.images, 'capstan'),
+    progress: say,
+  });
+  return built.reference;
+}
+
+/**
+ * install.yaml's objects with the agent placed on the real node, as an operator's overlay would: the
+ * node's selector and toleration, the registry's pull Secret, and the git server's address allowed
+ * (a private address, refused unless named).
+ */
+function realNodeInstall(image: string): KubeObject[] {
+  return installManifests({ image }).map((object) => {
+    if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
+    const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
+    const pod = onRealNode(spec.template.spec);
+    pod.imagePullSecrets = [{ name: PULL_SECRET }];
+    pod.containers = pod.containers.map((c) =>
+      Object.assign({}, c, {
+        args: [...(c.args ?? []), '--allow-repository-host', gitAddress.split(':')[0] ?? ''],
+      }),
+    );
+    return { ...object, spec: { ...spec, template: { ...spec.template, spec: pod } } };
+  });
+}
+
+async function agentPods(): Promise<k8s.V1Pod[]> {
+  const list = await kube.core.listNamespacedPod({
+    namespace: DEFAULT_NAMESPACE,
+    labelSelector: AGENT_PODS,
+  });
+  return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined);
+}
+
+const isReady = (pod: k8s.V1Pod) =>
+  pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+async function leaseHolder(): Promise<string> {
+  const lease = await leases.readNamespacedLease({ namespace: DEFAULT_NAMESPACE, name: AGENT_NAME });
+  return lease.spec?.holderIdentity ?? '';
+}
+
+/** True once the ConfigMap holds `greeting`; else throws with the Application's status (the failure's message). */
+async function synced(greeting: string): Promise<true> {
+  const live = await kube.core
+    .readNamespacedConfigMap({ namespace: appNamespace, name: 'greeting' })
+    .catch(() => undefined);
+  if (live?.data?.['greeting'] === greeting) return true;
+  const app = await kube.objects
+    .read({
+      apiVersion: APPLICATION_API_VERSION,
+      kind: APPLICATION_KIND,
+      metadata: { name: 'greeting', namespace: appNamespace },
+    })
+    .catch((error: unknown) => ({ error: String(error) }));
+  throw new Error(
+    `the ConfigMap holds ${JSON.stringify(live?.data)}; the Application: ${JSON.stringify((app as { status?: unknown }).status ?? app)}`,
+  );
+}
+
+/** An image pull Secret with the cluster registry's credentials. */
+function pullSecret(): k8s.V1Secret {
+  const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
+  return {
+    metadata: { name: PULL_SECRET },
+    type: 'kubernetes.io/dockerconfigjson',
+    stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [registry.address]: { auth } } }) },
+  };
+}
+
+const configMap = (greeting: string) =>
+  stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'greeting' }, data: { greeting } });
+
+before(async () => {
+  cluster = await realNodeCluster();
+  kube = kubeClients(cluster.adminKubeconfig);
+  leases = kube.config.makeApiClient(k8s.CoordinationV1Api);
+  const node = cluster.state.realNode;
+  assert.ok(node?.registry, 'the cluster has a registry');
+  registry = node.registry;
+  gitAddress = await cluster.exposeToPods(git.port);
+});
+
+describe('the agent installed from install.yaml on the real node', () => {
+  it('runs as two pods from the image built from the Dockerfile, and syncs an Application from the git server', async () => {
+    const image = await buildAgentImage();
+    // The namespace and the registry's pull Secret first, so the pods' first pull has them.
+    await kube.core
+      .createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } })
+      .catch(() => undefined);
+    await kube.core.createNamespacedSecret({ namespace: DEFAULT_NAMESPACE, body: pullSecret() });
+    const dir = join(cluster.state.realNode?.paths.images ?? '', 'install');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, 'install.yaml');
+    await writeFile(
+      file,
+      realNodeInstall(image)
+        .map((o) => stringify(o))
+        .join('---\n'),
+    );
+    await kubectl(cluster, ['apply', '--server-side', '--force-conflicts', '-f', file]);
+
+    const pods = await eventually(
+      async () => {
+        const all = await agentPods();
+        return all.length === 2 && all.every(isReady) ? all : false;
+      },
+      { what: 'two agent pods Ready on the real node', timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    for (const pod of pods) {
+      assert.equal(pod.spec?.nodeName, 'real-node-0');
+      assert.equal(pod.status?.containerStatuses?.[0]?.imageID, image);
+    }
+    const holder = await eventually(
+      async () => {
+        const name = await leaseHolder().catch(() => '');
+        return pods.some((p) => p.metadata?.name === name) ? name : false;
+      },
+      { what: 'one of the agent pods holding the Lease', timeoutMs: 60_000 },
+    );
+    assert.ok(holder);
+
+    await git.createRepository('agent-pod', { files: { 'app/greeting.yaml': configMap('hello from git') } });
+    await kube.core.createNamespace({ body: { metadata: { name: appNamespace } } });
+    await kube.objects.create({
+      apiVersion: APPLICATION_API_VERSION,
+      kind: APPLICATION_KIND,
+      metadata: { name: 'greeting', namespace: appNamespace },
+      spec: {
+        source: { repoURL: `http://${gitAddress}/agent-pod.git`, path: 'app', insecureHttp: true },
+        destination: { namespace: appNamespace },
+        syncPolicy: { automated: { prune: true, selfHeal: true } },
+        interval: '3s',
+      },
+    } as k8s.KubernetesObject);
+    await eventually(() => synced('hello from git'), {
+      what: 'the agent pod syncing the ConfigMap from git',
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+    });
+  });
+
+  it('hands over to the other pod when the leader pod is killed, and the next commit is synced', async () => {
+    const pods = await agentPods();
+    const holder = await leaseHolder();
+    const other = pods.find((p) => p.metadata?.name !== holder)?.metadata?.name ?? '';
+    assert.ok(
+      pods.some((p) => p.metadata?.name === holder),
+      `the leader ${holder} is one of the pods`,
+    );
+    await kubectl(cluster, [
+      'delete',
+      'pod',
+      '-n',
+      DEFAULT_NAMESPACE,
+      holder,
+      '--grace-period=0',
+      '--force',
+      '--wait=false',
+    ]);
+    const next = await eventually(
+      async () => {
+        const name = await leaseHolder();
+        return name !== holder && name !== '' ? name : false;
+      },
+      { what: `the Lease leaving the killed pod ${holder}`, timeoutMs: 90_000, intervalMs: 500 },
+    );
+    assert.equal(next, other, 'the other replica, already running, took the Lease');
+    await git.commit('agent-pod', { files: { 'app/greeting.yaml': configMap('hello again') } });
+    await eventually(() => synced('hello again'), {
+      what: 'the new leader syncing the next commit',
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+    });
+  });
+});

@@ -1,0 +1,256 @@
+// `capstan server` shows one resource of an Application against real parts: its live manifest from the
+// cluster (read with the server's own least-privilege identity), its desired manifest rendered from a
+// real git server at the synced and at the target commit (credentials from the Application's
+// secretRef), the diff of the two, and its Events. Sentinel values in the live and desired Secrets and
+// the git password appear in no answer and no log line.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
+import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
+import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import {
+  freshNamespace,
+  installApplicationCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+
+const SENTINEL_LIVE = `sentinel-live-${randomBytes(8).toString('hex')}`;
+const SENTINEL_DESIRED = `sentinel-desired-${randomBytes(8).toString('hex')}`;
+const git = await startGitServer(after);
+let kube: KubeClients;
+let admin: KubeCluster;
+let appType: ResourceType;
+let secretType: ResourceType;
+let configMapType: ResourceType;
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-res-'));
+const stop = new AbortController();
+const logs: string[] = [];
+const answers: string[] = [];
+let running: Promise<void> | undefined;
+
+before(async () => {
+  const cluster = await testCluster();
+  kube = kubeClients(cluster.adminKubeconfig);
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  appType = await installApplicationCrd(admin);
+  await installProjectCrd(admin);
+  const secrets = await admin.resourceType('v1', 'Secret');
+  const configMaps = await admin.resourceType('v1', 'ConfigMap');
+  assert.ok(secrets && configMaps);
+  secretType = secrets;
+  configMapType = configMaps;
+});
+
+after(async () => {
+  stop.abort();
+  await running;
+  admin.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+const settings = (level: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: "${level}"\n`;
+const dbSecret = (value: string) =>
+  `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: ${value}\n`;
+
+/** Starts the server with its install RBAC in `home`; resolves with its base URL and a session. */
+async function startServer(home: string): Promise<{ base: string; headers: Record<string, string> }> {
+  for (const object of serverRbac(home)) {
+    const type = await admin.resourceType(object.apiVersion, object.kind);
+    assert.ok(type);
+    await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
+  }
+  const kubeconfig = await (
+    await testCluster()
+  ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
+  const base = await new Promise<string>((resolve) => {
+    running = runServer(
+      {
+        kubeconfig,
+        namespace: home,
+        database: join(scratch, 'server.db'),
+        host: '127.0.0.1',
+        port: 0,
+        repositoryHosts: ['127.0.0.1'],
+        log: (line) => logs.push(JSON.stringify(line)),
+        onListening: resolve,
+      },
+      stop.signal,
+    );
+  });
+  const initial = await admin.get(secretType, home, INITIAL_ADMIN_SECRET);
+  const password = Buffer.from(
+    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
+    'base64',
+  ).toString();
+  const login = await fetch(`${base}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password }),
+  });
+  assert.equal(login.status, 200);
+  return { base, headers: { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '' } };
+}
+
+describe('capstan server: one resource of an Application, against a real cluster and git server', () => {
+  it('serves live and desired manifests, the diff and the Events, and never a Secret’s value', async (t) => {
+    const apps = await freshNamespace(t, kube);
+    const home = await freshNamespace(t, kube);
+    const repo = `resources-${apps}`;
+    const synced = await git.createRepository(repo, {
+      files: { 'app/settings.yaml': settings('1'), 'app/db.yaml': dbSecret(SENTINEL_DESIRED) },
+    });
+    const target = await git.commit(repo, { files: { 'app/settings.yaml': settings('2') } });
+    // What the agent would have deployed at `synced` (with a label of its own), and the Secret changed by hand.
+    await admin.apply(
+      configMapType,
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings', namespace: apps, labels: { 'capstan.dev/owner': 'web' } },
+        data: { level: '1' },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      secretType,
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'db', namespace: apps },
+        stringData: { password: SENTINEL_LIVE },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      secretType,
+      { apiVersion: 'v1', kind: 'Secret', ...gitSecretBody(git), metadata: { name: 'git', namespace: apps } },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: APPLICATION_KIND,
+        metadata: { name: 'web', namespace: apps },
+        spec: {
+          source: {
+            repoURL: git.url(repo),
+            path: 'app',
+            targetRevision: 'main',
+            secretRef: { name: 'git' },
+            insecureHttp: true,
+          },
+          destination: { namespace: apps },
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await setStatus(apps, 'web', {
+      sync: { status: 'OutOfSync', revision: synced },
+      resources: [
+        { group: '', kind: 'ConfigMap', namespace: apps, name: 'settings', syncStatus: 'Synced' },
+        { group: '', kind: 'Secret', namespace: apps, name: 'db', syncStatus: 'OutOfSync' },
+      ],
+    });
+    await kube.core.createNamespacedEvent({
+      namespace: apps,
+      body: {
+        metadata: { name: `settings.${randomBytes(4).toString('hex')}`, namespace: apps },
+        involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', namespace: apps },
+        reason: 'Checked',
+        message: 'settings were checked',
+        type: 'Normal',
+        count: 1,
+        firstTimestamp: new Date(),
+        lastTimestamp: new Date(),
+      },
+    });
+    const { base, headers } = await startServer(home);
+    const get = async <T>(what: string, query: string, status = 200): Promise<T> => {
+      const response = await fetch(`${base}/api/v1/applications/${apps}/web/resource/${what}?${query}`, {
+        headers,
+      });
+      const body = await response.text();
+      answers.push(body);
+      assert.equal(response.status, status, `${what}?${query}: ${body}`);
+      return JSON.parse(body) as T;
+    };
+    const SETTINGS = `kind=ConfigMap&namespace=${apps}&name=settings`;
+    const DB = `kind=Secret&namespace=${apps}&name=db`;
+    type Manifest = {
+      revision?: string;
+      object?: { data?: Record<string, string>; metadata: { labels?: object } };
+    };
+
+    // The watch cache has to see the Application first.
+    const live = await eventually(() => get<Manifest>('live', SETTINGS).catch(() => false as const));
+    assert.ok(live.object);
+    assert.deepEqual(live.object.data, { level: '1' });
+    assert.deepEqual(live.object.metadata.labels, { 'capstan.dev/owner': 'web' });
+
+    const desired = await get<Manifest>('desired', SETTINGS);
+    assert.equal(desired.revision, synced);
+    assert.deepEqual(desired.object?.data, { level: '1' });
+    const atTarget = await get<Manifest>('desired', `${SETTINGS}&revision=target`);
+    assert.equal(atTarget.revision, target);
+    assert.deepEqual(atTarget.object?.data, { level: '2' });
+
+    // At the synced commit nothing differs (the agent's own label is not a difference); at the target, the level.
+    const same = await get<{ changed: boolean }>('diff', SETTINGS);
+    assert.equal(same.changed, false);
+    const ahead = await get<{ changed: boolean; unified: string }>('diff', `${SETTINGS}&revision=target`);
+    assert.equal(ahead.changed, true);
+    assert.deepEqual(
+      ahead.unified
+        .split('\n')
+        .filter((l) => /^[-+] /.test(l))
+        .map((l) => l.replace(/\s+/g, ' ')),
+      ['- level: "1"', '+ level: "2"'],
+    );
+
+    // The Secret: shown with its keys, every value hidden, the diff saying only that it differs.
+    const secretLive = await get<Manifest>('live', DB);
+    assert.deepEqual(secretLive.object?.data, { password: '***' });
+    const secretDesired = await get<Manifest>('desired', DB);
+    assert.equal(secretDesired.object?.data, undefined);
+    const secretDiff = await get<{ changed: boolean; unified: string }>('diff', DB);
+    assert.equal(secretDiff.changed, true);
+
+    const events = await get<{ items: { reason: string }[] }>('events', SETTINGS);
+    assert.deepEqual(
+      events.items.map((e) => e.reason),
+      ['Checked'],
+    );
+    // A Secret the Application does not manage is not shown, though the server may read it.
+    const refused = await get<{ error: string }>('live', `kind=Secret&namespace=${apps}&name=git`, 404);
+    assert.equal(refused.error, 'RESOURCE_NOT_MANAGED');
+
+    const seen = [...answers, ...logs].join('\n');
+    for (const secret of [SENTINEL_LIVE, SENTINEL_DESIRED, git.password]) {
+      assert.ok(!seen.includes(secret), 'a secret value left the server');
+      assert.ok(!seen.includes(Buffer.from(secret).toString('base64')), 'a secret value left the server');
+    }
+  });
+});
+
+async function setStatus(namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+  const path = `/apis/${appType.group}/${appType.version}/namespaces/${namespace}/${appType.plural}/${name}/status`;
+  const res = await admin.client.call('PATCH', path, {
+    body: { status },
+    contentType: 'application/merge-patch+json',
+    subject: `status of ${namespace}/${name}`,
+  });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+}
