@@ -54,6 +54,15 @@ export interface InstallOptions {
    * one (`capstan-deployer`): those the projects' destinations name. Default: none.
    */
   readonly impersonate?: readonly string[];
+  /**
+   * Run the agent under the Localhost seccomp profile RENDER_SANDBOX_SECCOMP_PROFILE instead of
+   * RuntimeDefault, so that its render sandbox (bubblewrap) can make user namespaces in the pod. Each
+   * node that may run the agent must hold deploy/seccomp/render-sandbox.json at
+   * `<kubelet root>/seccomp/capstan/render-sandbox.json`, or the pods do not start. Default false:
+   * RuntimeDefault, under which kustomize and helm renders fail with RENDER_SANDBOX_UNAVAILABLE
+   * (plain manifests render without the sandbox). docs/security.md weighs the two.
+   */
+  readonly renderSandboxProfile?: boolean;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -69,6 +78,8 @@ export const HEALTH_PORT = 8080;
 export const METRICS_PORT = 8081;
 /** The webhook receiver (/api/v1/webhooks/…), alone on its port: the one exposed to git providers. */
 export const WEBHOOK_PORT = 8082;
+/** The Localhost seccomp profile of `renderSandboxProfile`, relative to the kubelet's seccomp folder. */
+export const RENDER_SANDBOX_SECCOMP_PROFILE = 'capstan/render-sandbox.json';
 /** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
 export const AGENT_UID = 10001;
 
@@ -184,7 +195,12 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       { namespace, applicationNamespaces, impersonate: options.impersonate ?? [] },
       { meta, subjects },
     ),
-    agentDeployment(options.image, namespace, options.replicas ?? 2, labels('agent')),
+    agentDeployment(options.image, namespace, options.replicas ?? 2, labels('agent'), {
+      seccompProfile:
+        options.renderSandboxProfile === true
+          ? { type: 'Localhost', localhostProfile: RENDER_SANDBOX_SECCOMP_PROFILE }
+          : { type: 'RuntimeDefault' },
+    }),
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -320,6 +336,7 @@ function agentDeployment(
   namespace: string,
   replicas: number,
   labels: Record<string, string>,
+  pod: { readonly seccompProfile: Record<string, string> },
 ): KubeObject {
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: 'health' },
@@ -348,7 +365,7 @@ function agentDeployment(
             runAsUser: AGENT_UID,
             runAsGroup: AGENT_UID,
             fsGroup: AGENT_UID,
-            seccompProfile: { type: 'RuntimeDefault' },
+            seccompProfile: pod.seccompProfile,
           },
           affinity: {
             podAntiAffinity: {
