@@ -501,6 +501,38 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       );
     });
 
+    it("names the template and line of helm's errors, in the chart or in a file:// dependency", async () => {
+      await cp(join(root, 'helm', 'web'), join(root, 'helm', 'broken'), { recursive: true });
+      await writeFile(
+        join(root, 'helm', 'broken', 'templates', 'broken.yaml'),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\ndata:\n  a: '{{ .Values.missing.deeper }}'\n",
+      );
+      await fails(
+        render({ path: 'helm/broken' }),
+        'RENDER_TOOL_FAILED',
+        /^helm\/broken\/templates\/broken\.yaml:6: helm template helm\/broken .*nil pointer evaluating/s,
+      );
+      await cp(join(root, 'helm', 'library'), join(root, 'helm', 'library-broken'), { recursive: true });
+      await writeFile(
+        join(root, 'helm', 'library-broken', 'common', 'templates', 'configmap.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: \'{{ fail "common needs an owner" }}\'\n',
+      );
+      await cp(join(root, 'helm', 'shop'), join(root, 'helm', 'shop-broken'), { recursive: true });
+      const chartFile = join(root, 'helm', 'shop-broken', 'Chart.yaml');
+      await writeFile(
+        chartFile,
+        (await readFile(chartFile, 'utf8')).replace(
+          'file://../library/common',
+          'file://../library-broken/common',
+        ),
+      );
+      await fails(
+        render({ path: 'helm/shop-broken' }),
+        'RENDER_TOOL_FAILED',
+        /^helm\/library-broken\/common\/templates\/configmap\.yaml:6: .*common needs an owner/s,
+      );
+    });
+
     it('kills a render that is too slow (RENDER_TIMEOUT, retryable) and leaves no process behind', async () => {
       const error = await fails(
         render({ path: 'helm/slow', helm: { values: { loops: 50_000 } }, limits: { timeoutMs: 1500 } }),

@@ -116,7 +116,7 @@ export async function renderHelm(
     if (error instanceof CapstanError && /missing in charts\/ directory/.test(error.message)) {
       throw dependenciesError(chartPath, error.message.slice(error.message.indexOf('missing in charts/')));
     }
-    throw error;
+    throw located(error, { chartName: chart.name, chartPath, local });
   }
   // 6. One parse per template, so that each object's source is its template.
   return parseTemplates(context, output, local);
@@ -473,6 +473,31 @@ async function parseTemplates(
     }
   }
   return objects;
+}
+
+/**
+ * A helm error that names a template (`template: web/templates/a.yaml:12:20: executing …`,
+ * `execution error at (web/templates/a.yaml:6:9): …` of `fail`, `YAML parse error on
+ * web/templates/a.yaml: …`) starts with where that template is in the checkout, and
+ * the line where helm gives one: `helm/web/templates/a.yaml:12: …`.
+ */
+function located(
+  error: unknown,
+  chart: { chartName: string; chartPath: string; local: readonly LocalDependency[] },
+): unknown {
+  if (!(error instanceof CapstanError)) return error;
+  const prefix = chart.chartName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const template = new RegExp(
+    `(?:template: |parse error on |execution error at \\()${prefix}/(\\S+?\\.(?:ya?ml|tpl|txt|json))(?::(\\d+))?`,
+  ).exec(error.message);
+  if (template?.[1] === undefined) return error;
+  const file = sourceFile(chart.chartPath, template[1], chart.local);
+  const where = template[2] === undefined ? file : `${file}:${template[2]}`;
+  return new CapstanError(error.code, `${where}: ${error.message}`, {
+    subject: where,
+    retryable: error.retryable,
+    cause: error,
+  });
 }
 
 /** Where a template of the chart is in the checkout: `charts/<name>/x` of a `file://` dependency is in its folder. */
