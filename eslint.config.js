@@ -5,11 +5,35 @@ import tseslint from 'typescript-eslint';
 
 /** Folders of src/ (other than core, below) and what each may not import; every one bans testing (DESIGN.md, "Layout and the direction of imports"). */
 const forbidden = {
-  ports: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server'],
-  contracts: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server'],
-  engine: ['adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server'],
+  ports: [
+    'engine',
+    'adapters',
+    'controller',
+    'api',
+    'cli',
+    'main',
+    'testing',
+    'devcluster',
+    'server',
+    'pipelines',
+  ],
+  contracts: [
+    'engine',
+    'adapters',
+    'controller',
+    'api',
+    'cli',
+    'main',
+    'testing',
+    'devcluster',
+    'server',
+    'pipelines',
+  ],
+  engine: ['adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server', 'pipelines'],
+  // Pipeline runs (docs/pipelines.md): on core, contracts and ports, as the engine is.
+  pipelines: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server'],
   // adapters/store and adapters/kube alike: the edges, on core and ports.
-  adapters: ['engine', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server'],
+  adapters: ['engine', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server', 'pipelines'],
   devcluster: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'server'],
   controller: ['api', 'cli', 'main', 'testing', 'adapters', 'server'],
   // The server's services (sessions, tokens, roles, the Applications' watch cache): on core, ports and contracts.
@@ -84,7 +108,7 @@ export default defineConfig(
           patterns: [
             {
               regex:
-                '^(\\.\\./)+(ports|engine|adapters|controller|api|cli|contracts|main|testing|devcluster|server)(/|$)',
+                '^(\\.\\./)+(ports|engine|adapters|controller|api|cli|contracts|main|testing|devcluster|server|pipelines)(/|$)',
               message: 'src/core is pure: it imports only core (DESIGN.md).',
             },
           ],

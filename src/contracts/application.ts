@@ -74,7 +74,7 @@ export const IN_CLUSTER = 'in-cluster';
 export const REQUEST_ANNOTATIONS = {
   /** Resolve the source again now (a webhook does the same). */
   refresh: 'capstan.dev/refresh',
-  /** Sync now, even without automated sync. */
+  /** Sync now, even without automated sync: `<id>`, or `<id>;prune` / `<id>;prune=false` (syncRequestValue). */
   sync: 'capstan.dev/sync',
   /** Roll back: the value is `<request id>:<history id or revision>`. */
   rollback: 'capstan.dev/rollback',
@@ -92,6 +92,30 @@ export function requestTime(value: string): number | undefined {
   const match = /^(\d{13}|\d{10})(?!\d)/.exec(value);
   if (!match?.[1]) return undefined;
   return match[1].length === 13 ? Number(match[1]) : Number(match[1]) * 1000;
+}
+
+/** What a sync request asks beyond "sync now": prune in this sync (or not), whatever spec.syncPolicy says. */
+export interface SyncRequestValue {
+  /** The request id (a timestamp); a new id is a new request. */
+  readonly id: string;
+  /** Undefined: as spec.syncPolicy.automated.prune (off without automated sync). */
+  readonly prune?: boolean;
+}
+
+const SYNC_PRUNE = /;prune(?:=(true|false))?$/;
+
+/** The value of the sync annotation: `<id>`, `<id>;prune` or `<id>;prune=false`. */
+export function syncRequestValue(request: SyncRequestValue): string {
+  if (request.id.includes(';')) throw new RangeError(`a request id has no ';': '${request.id}'`);
+  if (request.prune === undefined) return request.id;
+  return request.prune ? `${request.id};prune` : `${request.id};prune=false`;
+}
+
+/** The sync annotation's value read back; an unknown option is part of the id (asked as a plain sync). */
+export function parseSyncRequest(value: string): SyncRequestValue {
+  const match = SYNC_PRUNE.exec(value);
+  if (!match) return { id: value };
+  return { id: value.slice(0, match.index), prune: match[1] !== 'false' };
 }
 
 /**

@@ -38,6 +38,7 @@
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
 import { serverManifests } from './install-server.ts';
+import { pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
@@ -110,6 +111,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     // The resource types first: everything else may refer to them.
     applicationCrd(),
     projectCrd(),
+    pipelineCrd(),
     {
       apiVersion: 'v1',
       kind: 'Namespace',

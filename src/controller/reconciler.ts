@@ -1,6 +1,7 @@
 import {
   applicationOwner,
   applicationOwnerName,
+  parseSyncRequest,
   requestTime,
   RESOURCES_FINALIZER,
   resolveSpec,
@@ -501,7 +502,11 @@ export class ApplicationReconciler {
       clock: this.#deps.clock,
       assessHealth: this.#deps.assessHealth,
     };
-    const options = this.#syncOptions(admitted, revision, signal, destination.name);
+    const options = this.#syncOptions(admitted, revision, signal, {
+      cluster: destination.name,
+      // A person's sync request may say whether this sync prunes.
+      prune: decided.operation === 'sync' ? requestedPrune(admitted.requests.sync) : undefined,
+    });
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
     const clean = this.#clean.get(admitted.key);
@@ -543,9 +548,10 @@ export class ApplicationReconciler {
     admitted: Admitted,
     revision: string,
     signal: AbortSignal | undefined,
-    cluster: string,
+    given: { readonly cluster: string; readonly prune: boolean | undefined },
   ): SyncOptions {
     const { spec } = admitted;
+    const { cluster } = given;
     const { namespace, name } = admitted.app.metadata;
     return {
       ...applicationOwner(namespace ?? 'default', name),
@@ -553,7 +559,7 @@ export class ApplicationReconciler {
       project: { rules: admitted.project, cluster, protectedNamespaces: this.#protectedNamespaces() },
       namespace: spec.destination.namespace,
       revision,
-      prune: spec.automated?.prune ?? false,
+      prune: given.prune ?? spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
       ignoreDifferences: spec.ignoreDifferences,
@@ -908,4 +914,9 @@ function helmOptions(admitted: Admitted, spec: ResolvedSpec): HelmOptions {
     namespace: spec.destination.namespace,
     ...options,
   };
+}
+
+/** Whether a pending sync request asks to prune (true), not to (false), or leaves it to the spec. */
+function requestedPrune(request: string | undefined): boolean | undefined {
+  return request === undefined ? undefined : parseSyncRequest(request).prune;
 }

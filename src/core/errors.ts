@@ -179,6 +179,10 @@ export const ERROR_CODES = [
   'TOKEN_TTL_INVALID',
   // The command line
   'USAGE',
+  // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
+  'PIPELINE_FILE_INVALID',
+  'PIPELINE_INVALID',
+  'PIPELINE_STEP_UNSUPPORTED',
   // Benchmarks (bench/)
   'PEERS_EXITED',
   'PEERS_NO_CRDS',

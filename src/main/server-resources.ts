@@ -34,6 +34,8 @@ export interface ServerResourceReaderOptions {
 /** The reader, and what to close when the server stops. */
 export function serverResourceReader(options: ServerResourceReaderOptions): {
   reader: ResourceReader;
+  /** The git adapter it renders with: also the repository connection test's. */
+  fetcher: GitSourceFetcher;
   close: () => void;
 } {
   const { cluster } = options;
@@ -72,6 +74,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   };
   return {
     reader,
+    fetcher,
     close: () => {
       clusters.close();
     },

@@ -147,6 +147,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       clusters: () => listClusters(cluster, secrets, namespace),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
+      repositories: resourceReader.fetcher,
       auth,
       store,
       cursors: new CursorCodec({ key: await sharedKey(cluster, secrets, namespace), now: Date.now }),
