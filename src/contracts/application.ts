@@ -258,6 +258,45 @@ export const HelmOptionsSchema = object(
     values: Type.Optional(
       text('Inline values: a YAML document, applied after the values files.', 256 * 1024),
     ),
+    parameters: Type.Optional(
+      list(
+        object(
+          {
+            name: withHint(
+              Type.String({
+                minLength: 1,
+                maxLength: 1024,
+                pattern: '^[^=\\s]+$',
+                description: "The value's path, as `helm --set` writes it: image.tag, ingress.hosts[0].",
+              }),
+              'a value path such as image.tag (no = and no spaces)',
+            ),
+            value: text('The value (commas and backslashes are passed as they are).', 64 * 1024),
+            forceString: Type.Optional(
+              Type.Boolean({ description: 'Pass the value as a string (--set-string). Default false.' }),
+            ),
+          },
+          'One value set on the command line (helm template --set NAME=VALUE).',
+        ),
+        200,
+        'Single values, applied after the values files and the inline values, in order.',
+      ),
+    ),
+    skipCrds: Type.Optional(
+      Type.Boolean({ description: "Leave out the chart's crds/ folder (--skip-crds). Default false." }),
+    ),
+    repositorySecretRefs: Type.Optional(
+      list(
+        object(
+          { name: objectName('Name of the Secret.') },
+          'A Secret in the namespace of the Application with credentials for Helm chart repositories.',
+        ),
+        20,
+        "Credentials for the Helm repositories (https://, oci://) that the chart's dependencies name: " +
+          'Secrets of type capstan.dev/repository-credentials with `username` and `password` (or ' +
+          '`token`) and a `url` key; each is sent only to the repositories its url covers.',
+      ),
+    ),
   },
   'Options of the Helm renderer (helm template).',
 );

@@ -315,6 +315,11 @@ function renderCache(options: AgentOptions, log: Logger): RenderCache {
       helmBinary: tools.helm,
       ...(options.renderLimits ? { limits: options.renderLimits } : {}),
       ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
+      // Charts of Helm repositories: kept by digest, from the hosts git may reach.
+      charts: {
+        cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm'),
+        hosts: { allow: options.repositoryHosts ?? [] },
+      },
     }),
   );
 }

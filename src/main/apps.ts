@@ -120,6 +120,8 @@ export async function planApplication(
         namespace: spec.destination.namespace,
         ...(helm?.valueFiles === undefined ? {} : { valueFiles: helm.valueFiles }),
         ...(helm?.values === undefined ? {} : { values: helm.values }),
+        ...(helm?.parameters === undefined ? {} : { parameters: helm.parameters }),
+        ...(helm?.skipCrds === undefined ? {} : { skipCrds: helm.skipCrds }),
         ...(capabilities ?? {}),
       },
     };
