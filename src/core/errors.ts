@@ -181,7 +181,6 @@ export const ERROR_CODES = [
   'USAGE',
   // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
   'PIPELINE_FILE_INVALID',
-  'PIPELINE_INVALID',
   'PIPELINE_STEP_UNSUPPORTED',
   // Benchmarks (bench/)
   'PEERS_EXITED',
