@@ -8,6 +8,7 @@
 # image holds src/ as it is in the repository. Stages:
 #   tools    kustomize and helm, built from the Go module proxy at the versions of scripts/build-binaries.sh
 #   deps     the production node_modules, exactly as package-lock.json pins them
+#   ui       the web UI built by Vite (ui/dist, served by `capstan server`)
 #   runtime  node, git and ssh (the agent runs git), the tools, the dependencies and the sources
 # Override the base images (e.g. to pin digests) with --build-arg NODE_IMAGE=... / GO_IMAGE=...
 #
@@ -36,6 +37,16 @@ COPY package.json package-lock.json ./
 # No install scripts: none of the production dependencies needs one.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
+# ---- ui ---------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS ui
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY ui ./ui/
+COPY src/contracts ./src/contracts/
+COPY src/core ./src/core/
+RUN npx --no-install vite build ui --logLevel warn
+
 # ---- runtime-os -------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime-os
 # git for the sources, openssh-client for ssh:// repositories, ca-certificates for https, bubblewrap
@@ -62,6 +73,7 @@ COPY --from=deps /app/node_modules ./node_modules/
 COPY package.json ./
 COPY bin ./bin/
 COPY src ./src/
+COPY --from=ui /app/ui/dist ./ui/dist/
 RUN mkdir -p /var/cache/capstan && chown 10001:10001 /var/cache/capstan
 USER 10001:10001
 # 8080: /healthz and /readyz; 8081: /metrics.

@@ -5,6 +5,8 @@
 //                     git credentials, creates the default ServiceAccount capstan-deployer (edit in that
 //                     namespace) and may impersonate it (docs/security.md); default: none
 //   --impersonate     a ServiceAccount name projects' destinations name, also impersonable there
+//          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
+//                                       its render sandbox works in the pod; not the default file
 //   --check   write nothing; exit 1 when the file differs from what the sources generate
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,11 +36,17 @@ export async function defaultImage(): Promise<string> {
 
 /** The whole install as one multi-document YAML file, formatted as the project's prettier does. */
 export async function generateInstallYaml(
-  options: { image?: string; applicationNamespaces?: string[]; impersonate?: string[] } = {},
+  options: {
+    image?: string;
+    applicationNamespaces?: string[];
+    impersonate?: string[];
+    renderSandboxProfile?: boolean;
+  } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
   const documents = installManifests({
     image,
+    ...(options.renderSandboxProfile === true ? { renderSandboxProfile: true } : {}),
     ...(options.applicationNamespaces?.length
       ? { applicationNamespaces: options.applicationNamespaces }
       : {}),
@@ -55,6 +63,7 @@ async function main(): Promise<number> {
       image: { type: 'string' },
       out: { type: 'string', default: INSTALL_FILE },
       check: { type: 'boolean', default: false },
+      'render-sandbox-profile': { type: 'boolean', default: false },
       'app-namespace': { type: 'string', multiple: true },
       impersonate: { type: 'string', multiple: true },
     },
@@ -62,6 +71,7 @@ async function main(): Promise<number> {
   });
   const generated = await generateInstallYaml({
     ...(values.image === undefined ? {} : { image: values.image }),
+    renderSandboxProfile: values['render-sandbox-profile'],
     ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),
     ...(values.impersonate ? { impersonate: values.impersonate } : {}),
   });

@@ -39,3 +39,4 @@ case "$node_version" in
   v24.*) ;;
   *) echo "setup: error: npm scripts run Node.js $node_version, expected v24 (the node package in devDependencies)" >&2; exit 3 ;;
 esac
+bash scripts/build-ui.sh # the web UI served by capstan server, when missing or stale

@@ -5,6 +5,7 @@ import { cluster } from './commands/cluster.ts';
 import { demo } from './commands/demo.ts';
 import { devGitServer } from './commands/dev-git-server.ts';
 import { devCluster } from './commands/dev-cluster.ts';
+import { pipeline } from './commands/pipeline.ts';
 import { push } from './commands/push.ts';
 import { server } from './commands/server.ts';
 import { audit } from './commands/audit.ts';
@@ -25,6 +26,7 @@ Commands:
   server        run the API server: /api/v1 with login, roles per project and an audit trail
   login         log in to a capstan server (then app commands and audit go through it); logout
   audit         the server's audit trail: who did what, when, to what (filters, -o json|yaml)
+  pipeline      pipelines: a push verified, tested and built (checkout, inside a run Pod)
   demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
 
@@ -70,6 +72,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await demo(rest);
       case 'dev-git-server':
         return await devGitServer(rest);
+      case 'pipeline':
+        return await pipeline(rest);
       case 'render':
       case 'diff':
       case 'sync':

@@ -74,7 +74,7 @@ export const IN_CLUSTER = 'in-cluster';
 export const REQUEST_ANNOTATIONS = {
   /** Resolve the source again now (a webhook does the same). */
   refresh: 'capstan.dev/refresh',
-  /** Sync now, even without automated sync. */
+  /** Sync now, even without automated sync: `<id>`, or `<id>;prune` / `<id>;prune=false` (syncRequestValue). */
   sync: 'capstan.dev/sync',
   /** Roll back: the value is `<request id>:<history id or revision>`. */
   rollback: 'capstan.dev/rollback',
@@ -92,6 +92,30 @@ export function requestTime(value: string): number | undefined {
   const match = /^(\d{13}|\d{10})(?!\d)/.exec(value);
   if (!match?.[1]) return undefined;
   return match[1].length === 13 ? Number(match[1]) : Number(match[1]) * 1000;
+}
+
+/** What a sync request asks beyond "sync now": prune in this sync (or not), whatever spec.syncPolicy says. */
+export interface SyncRequestValue {
+  /** The request id (a timestamp); a new id is a new request. */
+  readonly id: string;
+  /** Undefined: as spec.syncPolicy.automated.prune (off without automated sync). */
+  readonly prune?: boolean;
+}
+
+const SYNC_PRUNE = /;prune(?:=(true|false))?$/;
+
+/** The value of the sync annotation: `<id>`, `<id>;prune` or `<id>;prune=false`. */
+export function syncRequestValue(request: SyncRequestValue): string {
+  if (request.id.includes(';')) throw new RangeError(`a request id has no ';': '${request.id}'`);
+  if (request.prune === undefined) return request.id;
+  return request.prune ? `${request.id};prune` : `${request.id};prune=false`;
+}
+
+/** The sync annotation's value read back; an unknown option is part of the id (asked as a plain sync). */
+export function parseSyncRequest(value: string): SyncRequestValue {
+  const match = SYNC_PRUNE.exec(value);
+  if (!match) return { id: value };
+  return { id: value.slice(0, match.index), prune: match[1] !== 'false' };
 }
 
 /**
@@ -233,6 +257,45 @@ export const HelmOptionsSchema = object(
     ),
     values: Type.Optional(
       text('Inline values: a YAML document, applied after the values files.', 256 * 1024),
+    ),
+    parameters: Type.Optional(
+      list(
+        object(
+          {
+            name: withHint(
+              Type.String({
+                minLength: 1,
+                maxLength: 1024,
+                pattern: '^[^=\\s]+$',
+                description: "The value's path, as `helm --set` writes it: image.tag, ingress.hosts[0].",
+              }),
+              'a value path such as image.tag (no = and no spaces)',
+            ),
+            value: text('The value (commas and backslashes are passed as they are).', 64 * 1024),
+            forceString: Type.Optional(
+              Type.Boolean({ description: 'Pass the value as a string (--set-string). Default false.' }),
+            ),
+          },
+          'One value set on the command line (helm template --set NAME=VALUE).',
+        ),
+        200,
+        'Single values, applied after the values files and the inline values, in order.',
+      ),
+    ),
+    skipCrds: Type.Optional(
+      Type.Boolean({ description: "Leave out the chart's crds/ folder (--skip-crds). Default false." }),
+    ),
+    repositorySecretRefs: Type.Optional(
+      list(
+        object(
+          { name: objectName('Name of the Secret.') },
+          'A Secret in the namespace of the Application with credentials for Helm chart repositories.',
+        ),
+        20,
+        "Credentials for the Helm repositories (https://, oci://) that the chart's dependencies name: " +
+          'Secrets of type capstan.dev/repository-credentials with `username` and `password` (or ' +
+          '`token`) and a `url` key; each is sent only to the repositories its url covers.',
+      ),
     ),
   },
   'Options of the Helm renderer (helm template).',

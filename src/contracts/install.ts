@@ -38,6 +38,7 @@
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
 import { serverManifests } from './install-server.ts';
+import { pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
@@ -54,6 +55,15 @@ export interface InstallOptions {
    * one (`capstan-deployer`): those the projects' destinations name. Default: none.
    */
   readonly impersonate?: readonly string[];
+  /**
+   * Run the agent under the Localhost seccomp profile RENDER_SANDBOX_SECCOMP_PROFILE instead of
+   * RuntimeDefault, so that its render sandbox (bubblewrap) can make user namespaces in the pod. Each
+   * node that may run the agent must hold deploy/seccomp/render-sandbox.json at
+   * `<kubelet root>/seccomp/capstan/render-sandbox.json`, or the pods do not start. Default false:
+   * RuntimeDefault, under which kustomize and helm renders fail with RENDER_SANDBOX_UNAVAILABLE
+   * (plain manifests render without the sandbox). docs/security.md weighs the two.
+   */
+  readonly renderSandboxProfile?: boolean;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -69,6 +79,8 @@ export const HEALTH_PORT = 8080;
 export const METRICS_PORT = 8081;
 /** The webhook receiver (/api/v1/webhooks/…), alone on its port: the one exposed to git providers. */
 export const WEBHOOK_PORT = 8082;
+/** The Localhost seccomp profile of `renderSandboxProfile`, relative to the kubelet's seccomp folder. */
+export const RENDER_SANDBOX_SECCOMP_PROFILE = 'capstan/render-sandbox.json';
 /** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
 export const AGENT_UID = 10001;
 
@@ -79,40 +91,66 @@ const RBAC_V1 = `${RBAC}/v1`;
 const WRITE = ['create', 'update', 'patch', 'delete'];
 const READ = ['get', 'list', 'watch'];
 
+const labelsOf = (component: string): Record<string, string> => ({
+  'app.kubernetes.io/name': 'capstan',
+  'app.kubernetes.io/part-of': 'capstan',
+  'app.kubernetes.io/component': component,
+});
+
+const metaOf: Meta = (name, component, ns) => ({
+  name,
+  ...(ns === undefined ? {} : { namespace: ns }),
+  labels: labelsOf(component),
+});
+
 /** Every object of an install, in the order to apply them. */
 export function installManifests(options: InstallOptions): KubeObject[] {
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const applicationNamespaces = [...new Set(options.applicationNamespaces ?? [namespace])];
-  const labels = (component: string) => ({
-    'app.kubernetes.io/name': 'capstan',
-    'app.kubernetes.io/part-of': 'capstan',
-    'app.kubernetes.io/component': component,
-  });
-  const meta = (name: string, component: string, ns?: string) => ({
-    name,
-    ...(ns === undefined ? {} : { namespace: ns }),
-    labels: labels(component),
-  });
-  const subjects = [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace }];
-
+  const parts = { meta: metaOf, subjects: [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace }] };
   return [
     // The resource types first: everything else may refer to them.
     applicationCrd(),
     projectCrd(),
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name: namespace,
-        labels: {
-          ...labels('agent'),
-          // The agent's pods meet the restricted Pod Security Standard: enforce it.
-          'pod-security.kubernetes.io/enforce': 'restricted',
-          'pod-security.kubernetes.io/warn': 'restricted',
-        },
+    pipelineCrd(),
+    agentNamespace(namespace),
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metaOf(AGENT_NAME, 'agent', namespace) },
+    ...agentOwnRbac(namespace, parts),
+    ...credentialsRbac(applicationNamespaces, parts),
+    ...applyRbac({ namespace, applicationNamespaces, impersonate: options.impersonate ?? [] }, parts),
+    agentDeployment(options.image, namespace, options.replicas ?? 2, labelsOf('agent'), {
+      seccompProfile:
+        options.renderSandboxProfile === true
+          ? { type: 'Localhost', localhostProfile: RENDER_SANDBOX_SECCOMP_PROFILE }
+          : { type: 'RuntimeDefault' },
+    }),
+    ...agentAvailability(namespace),
+    ...agentNetworkObjects(namespace, metaOf),
+    // The API server: its own identity, RBAC, Deployment and Service (src/contracts/install-server.ts).
+    ...serverManifests({ image: options.image, namespace }),
+  ];
+}
+
+/** The agent's namespace, enforcing the restricted Pod Security Standard its pods meet. */
+function agentNamespace(namespace: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: namespace,
+      labels: {
+        ...labelsOf('agent'),
+        'pod-security.kubernetes.io/enforce': 'restricted',
+        'pod-security.kubernetes.io/warn': 'restricted',
       },
     },
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(AGENT_NAME, 'agent', namespace) },
+  };
+}
+
+/** The agent's own work: Applications and their status, Projects, Events; its Lease, cluster Secrets and inventories. */
+function agentOwnRbac(namespace: string, parts: { meta: Meta; subjects: Subjects }): KubeObject[] {
+  const { meta, subjects } = parts;
+  return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
@@ -167,28 +205,38 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       roleRef: { apiGroup: RBAC, kind: 'Role', name: AGENT_NAME },
       subjects,
     },
+  ];
+}
+
+/** Reading the git credentials Secrets of each Application namespace (a RoleBinding there, never cluster-wide). */
+function credentialsRbac(
+  applicationNamespaces: readonly string[],
+  parts: { meta: Meta; subjects: Subjects },
+): KubeObject[] {
+  return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: meta(CREDENTIALS_READER_NAME, 'agent'),
+      metadata: parts.meta(CREDENTIALS_READER_NAME, 'agent'),
       rules: [{ apiGroups: [''], resources: ['secrets'], verbs: READ }],
     },
     ...applicationNamespaces.map((ns): KubeObject => ({
       apiVersion: RBAC_V1,
       kind: 'RoleBinding',
-      metadata: meta(CREDENTIALS_READER_NAME, 'agent', ns),
+      metadata: parts.meta(CREDENTIALS_READER_NAME, 'agent', ns),
       roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: CREDENTIALS_READER_NAME },
-      subjects,
+      subjects: parts.subjects,
     })),
-    ...applyRbac(
-      { namespace, applicationNamespaces, impersonate: options.impersonate ?? [] },
-      { meta, subjects },
-    ),
-    agentDeployment(options.image, namespace, options.replicas ?? 2, labels('agent')),
+  ];
+}
+
+/** The metrics Service and a PodDisruptionBudget: one replica may go at a time. */
+function agentAvailability(namespace: string): KubeObject[] {
+  return [
     {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: meta(`${AGENT_NAME}-metrics`, 'agent', namespace),
+      metadata: metaOf(`${AGENT_NAME}-metrics`, 'agent', namespace),
       spec: {
         selector: AGENT_SELECTOR,
         ports: [{ name: 'metrics', port: METRICS_PORT, targetPort: 'metrics' }],
@@ -197,12 +245,9 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     {
       apiVersion: 'policy/v1',
       kind: 'PodDisruptionBudget',
-      metadata: meta(AGENT_NAME, 'agent', namespace),
+      metadata: metaOf(AGENT_NAME, 'agent', namespace),
       spec: { maxUnavailable: 1, selector: { matchLabels: AGENT_SELECTOR } },
     },
-    ...agentNetworkObjects(namespace, meta),
-    // The API server: its own identity, RBAC, Deployment and Service (src/contracts/install-server.ts).
-    ...serverManifests({ image: options.image, namespace }),
   ];
 }
 
@@ -320,13 +365,8 @@ function agentDeployment(
   namespace: string,
   replicas: number,
   labels: Record<string, string>,
+  pod: { readonly seccompProfile: Record<string, string> },
 ): KubeObject {
-  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-    httpGet: { path, port: 'health' },
-    periodSeconds,
-    timeoutSeconds: 5,
-    failureThreshold,
-  });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -348,7 +388,7 @@ function agentDeployment(
             runAsUser: AGENT_UID,
             runAsGroup: AGENT_UID,
             fsGroup: AGENT_UID,
-            seccompProfile: { type: 'RuntimeDefault' },
+            seccompProfile: pod.seccompProfile,
           },
           affinity: {
             podAntiAffinity: {
@@ -364,51 +404,7 @@ function agentDeployment(
               ],
             },
           },
-          containers: [
-            {
-              name: 'agent',
-              image,
-              imagePullPolicy: 'IfNotPresent',
-              args: [
-                'agent',
-                '--default-service-account',
-                DEFAULT_SERVICE_ACCOUNT,
-                // The inventories beside the agent, where its Role lets it write ConfigMaps.
-                ...(namespace === DEFAULT_NAMESPACE ? [] : ['--inventory-namespace', namespace]),
-              ],
-              env: [
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                // The git and render cache, on the writable volume below.
-                { name: 'CAPSTAN_CACHE_DIR', value: '/var/cache/capstan' },
-                { name: 'TMPDIR', value: '/tmp' },
-                { name: 'HOME', value: '/tmp' },
-              ],
-              ports: [
-                { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
-                { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
-                { name: 'webhooks', containerPort: WEBHOOK_PORT, protocol: 'TCP' },
-              ],
-              startupProbe: probe('/healthz', 2, 30),
-              livenessProbe: probe('/healthz', 10, 3),
-              readinessProbe: probe('/readyz', 5, 3),
-              resources: {
-                requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
-                // No CPU limit: throttling a controller only delays it; memory is bounded.
-                limits: { memory: '1Gi', 'ephemeral-storage': '10Gi' },
-              },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
-              volumeMounts: [
-                { name: 'cache', mountPath: '/var/cache/capstan' },
-                { name: 'tmp', mountPath: '/tmp' },
-              ],
-            },
-          ],
+          containers: [agentContainer(image, namespace)],
           volumes: [
             { name: 'cache', emptyDir: { sizeLimit: '8Gi' } },
             { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
@@ -416,5 +412,58 @@ function agentDeployment(
         },
       },
     },
+  };
+}
+
+/** The agent's container: `capstan agent`, its probes, ports, bounds and a read-only root file system. */
+function agentContainer(image: string, namespace: string): Record<string, unknown> {
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'health' },
+    periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
+  return {
+    name: 'agent',
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    args: [
+      'agent',
+      '--default-service-account',
+      DEFAULT_SERVICE_ACCOUNT,
+      // The inventories beside the agent, where its Role lets it write ConfigMaps.
+      ...(namespace === DEFAULT_NAMESPACE ? [] : ['--inventory-namespace', namespace]),
+    ],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      // The git and render cache, on the writable volume below.
+      { name: 'CAPSTAN_CACHE_DIR', value: '/var/cache/capstan' },
+      { name: 'TMPDIR', value: '/tmp' },
+      { name: 'HOME', value: '/tmp' },
+    ],
+    ports: [
+      { name: 'health', containerPort: HEALTH_PORT, protocol: 'TCP' },
+      { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+      { name: 'webhooks', containerPort: WEBHOOK_PORT, protocol: 'TCP' },
+    ],
+    startupProbe: probe('/healthz', 2, 30),
+    livenessProbe: probe('/healthz', 10, 3),
+    readinessProbe: probe('/readyz', 5, 3),
+    resources: {
+      requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+      // No CPU limit: throttling a controller only delays it; memory is bounded.
+      limits: { memory: '1Gi', 'ephemeral-storage': '10Gi' },
+    },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [
+      { name: 'cache', mountPath: '/var/cache/capstan' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
   };
 }

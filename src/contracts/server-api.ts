@@ -205,11 +205,15 @@ export const SyncRequestSchema = closed(
     ...precondition,
     prune: Type.Optional(
       Type.Boolean({
-        description: 'Prune in this sync (the agent follows the policy today: see docs/server.md).',
+        description:
+          'Prune in this sync (true) or not (false); default as spec.syncPolicy.automated.prune. Carried to the agent in the sync annotation (`<id>;prune`).',
       }),
     ),
     dryRun: Type.Optional(
-      Type.Boolean({ description: 'Plan only (not yet carried by the agent: refused when true).' }),
+      Type.Boolean({
+        description:
+          'Only say what a sync to the target revision would do (200 with the entries); nothing is asked of the agent.',
+      }),
     ),
     resources: Type.Optional(
       Type.Array(ResourceSelectorSchema, {
@@ -221,6 +225,26 @@ export const SyncRequestSchema = closed(
   'Ask the agent to sync now.',
 );
 export type SyncRequest = Static<typeof SyncRequestSchema>;
+
+export const PreviewEntrySchema = Type.Object(
+  {
+    id: Type.String({ description: 'Kind/namespace/name.' }),
+    action: oneOf(['created', 'configured', 'unchanged', 'pruned', 'skipped'] as const),
+    message: Type.String(),
+  },
+  { description: 'What a sync would do to one resource.' },
+);
+export type PreviewEntry = Static<typeof PreviewEntrySchema>;
+
+export const SyncPreviewSchema = Type.Object(
+  {
+    dryRun: Type.Literal(true),
+    revision: Type.String({ description: 'The target commit the preview rendered.' }),
+    entries: Type.Array(PreviewEntrySchema),
+  },
+  { description: 'A dry run: what a sync to the target revision would do; nothing was changed.' },
+);
+export type SyncPreview = Static<typeof SyncPreviewSchema>;
 
 export const ActionRequestSchema = closed(
   { ...precondition },
@@ -371,6 +395,51 @@ export const ResourceEventsSchema = Type.Object(
   { id: Type.String(), items: Type.Array(EventSchema) },
   { description: 'Kubernetes Events about one resource, oldest first.' },
 );
+
+/** A repository connection test: ls-remote with the credentials given, never stored or echoed. */
+export const RepositoryTestRequestSchema = closed(
+  {
+    repoURL: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'https://…, ssh://… or user@host:path (http:// with insecureHttp); no credentials in it.',
+    }),
+    project: Type.Optional(
+      Type.String({
+        maxLength: 253,
+        description: 'The project whose Applications would use it (default `default`): its admins may test.',
+      }),
+    ),
+    insecureHttp: Type.Optional(Type.Boolean({ description: 'Allow http:// (a local test server).' })),
+    username: Type.Optional(Type.String({ maxLength: 256 })),
+    password: Type.Optional(Type.String({ maxLength: 4096, description: 'With username.' })),
+    token: Type.Optional(
+      Type.String({ maxLength: 4096, description: 'A bearer token instead of a password.' }),
+    ),
+    sshPrivateKey: Type.Optional(Type.String({ maxLength: 16384 })),
+    knownHosts: Type.Optional(
+      Type.String({ maxLength: 65536, description: 'With sshPrivateKey: host keys are always checked.' }),
+    ),
+  },
+  'Which repository to reach, and how.',
+);
+export type RepositoryTestRequest = Static<typeof RepositoryTestRequestSchema>;
+
+export const RepositoryTestResultSchema = Type.Object(
+  {
+    ok: Type.Boolean({ description: 'Whether the repository answered with these credentials.' }),
+    repoURL: Type.String(),
+    revision: Type.Optional(Type.String({ description: 'The commit of its default branch (HEAD).' })),
+    ref: Type.Optional(Type.String()),
+    error: Type.Optional(
+      Type.String({ description: 'A stable code: SOURCE_AUTH_FAILED, SOURCE_UNREACHABLE, …' }),
+    ),
+    reason: Type.Optional(Type.String({ description: 'What git said and what to do; never a credential.' })),
+    retryable: Type.Optional(Type.Boolean()),
+  },
+  { description: 'The answer of a connection test (200 either way; `ok` says how it went).' },
+);
+export type RepositoryTestResult = Static<typeof RepositoryTestResultSchema>;
 
 // ── Projects, clusters, audit ───────────────────────────────────────────────────────────────────
 

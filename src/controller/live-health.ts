@@ -1,6 +1,7 @@
 import { formatId, groupOf, type KubeObject } from '../core/resource.ts';
 import type { Health } from '../core/health.ts';
 import type { SyncDeps } from '../engine/context.ts';
+import { withPodFailures } from '../engine/wait.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { ManagedResources } from './managed-resources.ts';
 import type { Destination } from './reconciler.ts';
@@ -60,7 +61,9 @@ export async function liveHealth(
       // The watch sees only objects Capstan labelled: one missing there may exist unlabelled, so ask.
       live = cached ?? (await cluster.get(type, namespace, id.name));
     }
-    const health = assess(live);
+    // A Deployment still rolling out whose pods fail (an image that cannot be pulled, a crash loop)
+    // is Degraded with the kubelet's reason, not Progressing until its deadline.
+    const health = await withPodFailures(live, assess(live), { cluster, assessHealth: assess });
     result.push({
       ...health,
       id,

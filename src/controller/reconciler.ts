@@ -1,6 +1,7 @@
 import {
   applicationOwner,
   applicationOwnerName,
+  parseSyncRequest,
   requestTime,
   RESOURCES_FINALIZER,
   resolveSpec,
@@ -46,7 +47,7 @@ import type { ApplicationStore } from '../ports/applications.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
-import type { RenderResult } from '../ports/renderer.ts';
+import type { HelmOptions, RenderResult } from '../ports/renderer.ts';
 import type {
   FetchOptions,
   GitCredentials,
@@ -464,15 +465,9 @@ export class ApplicationReconciler {
         path: spec.source.path,
         ...(spec.source.type ? { type: spec.source.type } : {}),
         ...(spec.source.directory ? { directory: spec.source.directory } : {}),
-        ...(spec.source.helm
-          ? {
-              helm: {
-                releaseName: admitted.object.metadata.name ?? '',
-                namespace: spec.destination.namespace,
-                ...spec.source.helm,
-              },
-            }
-          : {}),
+        ...(spec.source.helm ? { helm: helmOptions(admitted, spec) } : {}),
+        ...(spec.source.insecureHttp ? { insecureHttp: true } : {}),
+        ...(await this.#chartCredentials(admitted.object.metadata.namespace ?? 'default', spec)),
       },
       { contentIds: (paths) => this.#deps.source.contentIds(source, tree, paths, fetch) },
     );
@@ -507,7 +502,11 @@ export class ApplicationReconciler {
       clock: this.#deps.clock,
       assessHealth: this.#deps.assessHealth,
     };
-    const options = this.#syncOptions(admitted, revision, signal, destination.name);
+    const options = this.#syncOptions(admitted, revision, signal, {
+      cluster: destination.name,
+      // A person's sync request may say whether this sync prunes.
+      prune: decided.operation === 'sync' ? requestedPrune(admitted.requests.sync) : undefined,
+    });
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
     const clean = this.#clean.get(admitted.key);
@@ -549,9 +548,10 @@ export class ApplicationReconciler {
     admitted: Admitted,
     revision: string,
     signal: AbortSignal | undefined,
-    cluster: string,
+    given: { readonly cluster: string; readonly prune: boolean | undefined },
   ): SyncOptions {
     const { spec } = admitted;
+    const { cluster } = given;
     const { namespace, name } = admitted.app.metadata;
     return {
       ...applicationOwner(namespace ?? 'default', name),
@@ -559,7 +559,7 @@ export class ApplicationReconciler {
       project: { rules: admitted.project, cluster, protectedNamespaces: this.#protectedNamespaces() },
       namespace: spec.destination.namespace,
       revision,
-      prune: spec.automated?.prune ?? false,
+      prune: given.prune ?? spec.automated?.prune ?? false,
       allowEmpty: spec.automated?.allowEmpty ?? false,
       createNamespace: spec.syncOptions.createNamespace,
       ignoreDifferences: spec.ignoreDifferences,
@@ -843,6 +843,18 @@ export class ApplicationReconciler {
     return waiting;
   }
 
+  /** Credentials for the Helm repositories of the chart's dependencies, from the Secrets the spec names. */
+  async #chartCredentials(
+    namespace: string,
+    spec: ResolvedSpec,
+  ): Promise<{ chartCredentials?: GitCredentials[] }> {
+    const refs = spec.source.helm?.repositorySecretRefs ?? [];
+    if (refs.length === 0) return {};
+    return {
+      chartCredentials: await Promise.all(refs.map((ref) => this.#deps.credentials(namespace, ref.name))),
+    };
+  }
+
   async #fetchOptions(
     app: Application,
     spec: ResolvedSpec,
@@ -892,4 +904,19 @@ function intervalOf(object: KubeObject): number {
 /** ±10 % so that many applications with one interval do not all poll at once. */
 function jitter(ms: number): number {
   return Math.round(ms * (0.9 + Math.random() * 0.2));
+}
+
+/** The Helm options of a render: the release named after the Application, the spec's own options (not its Secrets). */
+function helmOptions(admitted: Admitted, spec: ResolvedSpec): HelmOptions {
+  const { repositorySecretRefs: _secrets, ...options } = spec.source.helm ?? {};
+  return {
+    releaseName: admitted.object.metadata.name ?? '',
+    namespace: spec.destination.namespace,
+    ...options,
+  };
+}
+
+/** Whether a pending sync request asks to prune (true), not to (false), or leaves it to the spec. */
+function requestedPrune(request: string | undefined): boolean | undefined {
+  return request === undefined ? undefined : parseSyncRequest(request).prune;
 }

@@ -31,15 +31,25 @@ export interface ObjectSyncOptions {
   readonly noPrune: boolean;
   /** Delete=false: kept when its application is deleted. */
   readonly noDelete: boolean;
+  /** Replace=true: deleted and re-created when a change cannot be applied in place (immutable fields). */
+  readonly replace: boolean;
+  /**
+   * SkipDryRunOnMissingResource=true: a custom resource whose kind the cluster does not serve yet (its
+   * CRD comes from elsewhere, an operator installed earlier in the sync) is not dry-run but created in
+   * its wave, once the kind is served.
+   */
+  readonly skipDryRunOnMissingResource: boolean;
+  /** CreateNamespace=true: its namespace is created when it does not exist (never pruned). */
+  readonly createNamespace: boolean;
 }
 
-/**
- * Options Capstan honours, and the value that turns each on. Not yet: Replace=true,
- * SkipDryRunOnMissingResource=true, CreateNamespace=true on an object (warned about, see argoCdWarnings).
- */
+/** Options Capstan honours, and the value that turns each on. */
 const OPTIONS: Readonly<Record<string, readonly [keyof ObjectSyncOptions | 'always', string]>> = {
   Prune: ['noPrune', 'false'],
   Delete: ['noDelete', 'false'],
+  Replace: ['replace', 'true'],
+  SkipDryRunOnMissingResource: ['skipDryRunOnMissingResource', 'true'],
+  CreateNamespace: ['createNamespace', 'true'],
   // Capstan always applies server-side: ServerSideApply=true asks for what it does anyway.
   ServerSideApply: ['always', 'true'],
 };
@@ -58,7 +68,13 @@ function entries(value: string | undefined): string[] {
 
 /** The sync options an object asks for with argocd.argoproj.io/sync-options. */
 export function objectSyncOptions(object: KubeObject): ObjectSyncOptions {
-  const options = { noPrune: false, noDelete: false };
+  const options = {
+    noPrune: false,
+    noDelete: false,
+    replace: false,
+    skipDryRunOnMissingResource: false,
+    createNamespace: false,
+  };
   for (const entry of entries(object.metadata.annotations?.[ARGOCD_SYNC_OPTIONS_ANNOTATION])) {
     const [key = '', value = ''] = entry.split('=', 2).map((s) => s.trim());
     const known = OPTIONS[key];

@@ -142,3 +142,47 @@ export function clusterSecret(options: ClusterSecretOptions): KubeObject {
     },
   };
 }
+
+// ── Removing a registered cluster ─────────────────────────────────────────────────────────────
+
+/** The Applications, as `namespace/name` sorted, whose `spec.destination.cluster` is `name`. */
+export function applicationsDeployingTo(applications: readonly KubeObject[], name: string): string[] {
+  return applications
+    .filter((app) => {
+      const spec = (app as { spec?: { destination?: { cluster?: unknown } } }).spec;
+      return spec?.destination?.cluster === name;
+    })
+    .map((app) => `${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''}`)
+    .sort();
+}
+
+/**
+ * The cluster-in-use rule: a registered cluster is not removed while Applications deploy to it (they
+ * would stall, and one being deleted could not prune its objects), nor when it cannot be told whether
+ * any do (`unknown`: why the Applications could not be listed). The refusal, or undefined when it may go.
+ */
+export function clusterRemovalRefusal(
+  name: string,
+  found: { readonly users: readonly string[] } | { readonly unknown: string },
+): CapstanError | undefined {
+  const subject = `cluster/${name}`;
+  if ('unknown' in found)
+    return new CapstanError(
+      'CLUSTER_USERS_UNKNOWN',
+      `cannot tell whether Applications deploy to cluster '${name}': ${found.unknown}; ` +
+        'run it as a user who may list Applications in every namespace, or pass --force (any that ' +
+        'deploy there stall until the cluster is registered again)',
+      { subject },
+    );
+  const { users } = found;
+  if (users.length === 0) return undefined;
+  const more = users.length > 5 ? `, and ${String(users.length - 5)} more` : '';
+  return new CapstanError(
+    'CLUSTER_IN_USE',
+    `cluster '${name}' is the destination of ${String(users.length)} Application(s): ` +
+      `${users.slice(0, 5).join(', ')}${more}; ` +
+      'delete them or change their spec.destination.cluster first, or pass --force (they stall until ' +
+      'the cluster is registered again, and one being deleted cannot prune its objects)',
+    { subject },
+  );
+}

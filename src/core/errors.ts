@@ -86,6 +86,9 @@ export const ERROR_CODES = [
   'INVALID_HOOK',
   'INVALID_SYNC_WAVE',
   'RENDER_CANCELLED',
+  'RENDER_CHART_DIGEST',
+  'RENDER_CHART_NOT_FOUND',
+  'RENDER_CHART_UNREACHABLE',
   'RENDER_HELM_DEPENDENCIES',
   'RENDER_NOT_FOUND',
   'RENDER_OUTPUT_TOO_LARGE',
@@ -176,6 +179,9 @@ export const ERROR_CODES = [
   'TOKEN_TTL_INVALID',
   // The command line
   'USAGE',
+  // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
+  'PIPELINE_FILE_INVALID',
+  'PIPELINE_STEP_UNSUPPORTED',
   // Benchmarks (bench/)
   'PEERS_EXITED',
   'PEERS_NO_CRDS',

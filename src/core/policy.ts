@@ -132,6 +132,11 @@ export interface ServiceAccountRef {
   readonly name: string;
 }
 
+/** The user a ServiceAccount is impersonated as (the API server adds its groups). */
+export function serviceAccountUser(serviceAccount: ServiceAccountRef): { user: string } {
+  return { user: `system:serviceaccount:${serviceAccount.namespace}:${serviceAccount.name}` };
+}
+
 /**
  * The ServiceAccount a sync applies as (impersonation): the one the first matching destination of the
  * project names (in the Application's namespace unless it names another); else, when the agent has a

@@ -1,4 +1,5 @@
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { buildAndPush } from './buildkit.ts';
@@ -23,7 +24,8 @@ export interface CapstanImageOptions {
 /**
  * Builds the project's Dockerfile with the cluster's BuildKit, without network: the runtime base is
  * the cluster's Node.js image, the `tools` stage is the pinned kustomize and helm already built here,
- * the `deps` stage is `npm ci --omit=dev` run on this machine (npm's own client, from package-lock.json).
+ * the `deps` stage is `npm ci --omit=dev` run on this machine (npm's own client, from package-lock.json),
+ * the `ui` stage is the web UI built here (ui/dist).
  * Pushes `capstan/capstan:dev` and returns its reference by digest.
  */
 export async function buildCapstanImage(
@@ -56,6 +58,7 @@ export async function buildCapstanImage(
       cause: error,
     });
   }
+  const ui = await builtUi(options.workDir);
   say('building the Dockerfile with BuildKit');
   return buildAndPush({
     buildctl: options.buildctl,
@@ -63,8 +66,22 @@ export async function buildCapstanImage(
     registry: options.registry,
     context: REPOSITORY_ROOT,
     buildArgs: { RUNTIME_BASE: options.runtimeBase },
-    namedContexts: { tools, deps },
+    namedContexts: { tools, deps, ui },
     image: 'capstan/capstan:dev',
     workDir: join(options.workDir, 'build'),
   });
+}
+
+/** The `ui` stage: the web UI built on this machine (scripts/setup.sh runs scripts/build-ui.sh). */
+async function builtUi(workDir: string): Promise<string> {
+  const built = join(REPOSITORY_ROOT, 'ui', 'dist');
+  if (!existsSync(join(built, 'index.html')))
+    throw new CapstanError(
+      'IMAGE_BUILD_FAILED',
+      `the web UI is not built (no ${built}/index.html): run npm run build:ui`,
+    );
+  const ui = join(workDir, 'ui');
+  await rm(ui, { recursive: true, force: true });
+  await cp(built, join(ui, 'app', 'ui', 'dist'), { recursive: true });
+  return ui;
 }

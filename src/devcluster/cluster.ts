@@ -8,7 +8,7 @@ import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } fr
 import { takeLock } from './lockfile.ts';
 import { NODE_NETWORK } from './node-config.ts';
 import { createPki, type ClientName, type Pki } from './pki.ts';
-import { assertPortFree, freePorts } from './ports.ts';
+import { assertPortFree, freePort, freePorts } from './ports.ts';
 import {
   diedError,
   isRunning,
@@ -19,14 +19,15 @@ import {
   type StartOptions,
 } from './processes.ts';
 import {
-  POD_FORWARD_PREFIX,
+  EXTRA_FORWARD_PREFIX,
   prepareRealNode,
   removeRealNode,
-  startPodForward,
+  startExtraForwarder,
   startRealNode,
   type RealNodeContext,
   type RealNodeState,
 } from './real-node.ts';
+import { waitRegistryReady } from './registry.ts';
 import { adminClient, type AdminClient } from './rest.ts';
 
 export interface ClusterPorts {
@@ -204,27 +205,75 @@ export class LocalCluster {
 
   /**
    * Makes a server on the machine's loopback (127.0.0.1:<port>) reachable from the real node's pods at
-   * the node's address; returns that `10.200.0.1:<port>` (docs/real-node.md). One forwarder per port,
-   * recorded with the cluster's processes: `down` stops it.
+   * the node's address; returns that `10.200.0.1:<port>` (docs/real-node.md).
    */
   async exposeToPods(port: number): Promise<string> {
+    const node = this.#realNode(`expose port ${String(port)} to`);
+    await this.#extraForwarder(node, {
+      name: `to-pods-${String(port)}`,
+      forward: `inside:${NODE_NETWORK.nodeAddress}:${String(port)}=host:127.0.0.1:${String(port)}`,
+    });
+    return `${NODE_NETWORK.nodeAddress}:${String(port)}`;
+  }
+
+  /**
+   * Makes a NodePort of the real node reachable from the machine's loopback; returns `127.0.0.1:<port>`
+   * (a free port, the same for the same NodePort while the cluster runs).
+   */
+  async exposeNodePort(nodePort: number): Promise<string> {
+    const node = this.#realNode(`expose NodePort ${String(nodePort)} from`);
+    const name = `node-port-${String(nodePort)}`;
+    const running = this.#state.processes.find(
+      (p) => p.name === `${EXTRA_FORWARD_PREFIX}${name}` && isRunning(p),
+    );
+    const existing = /^--forward=host:(127\.0\.0\.1:\d+)=/.exec(running?.args[1] ?? '')?.[1];
+    if (existing !== undefined) return existing;
+    const port = await freePort();
+    await this.#extraForwarder(node, {
+      name,
+      forward: `host:127.0.0.1:${String(port)}=inside:${NODE_NETWORK.nodeAddress}:${String(nodePort)}`,
+    });
+    return `127.0.0.1:${String(port)}`;
+  }
+
+  /** Stops the real node's registry and starts it again on the same port and storage (its pulls and pushes fail meanwhile). */
+  async restartRegistry(): Promise<void> {
+    const registry = this.#realNode('restart the registry of').registry;
+    const old = this.#state.processes.find((p) => p.name === 'registry');
+    if (!registry || !old)
+      throw new CapstanError('DEVCLUSTER_STATE', `cluster ${this.name} has no registry process recorded`);
+    await stopProcess(old);
+    await waitPortFree(registry.port, Date.now() + 15_000);
+    const record = startProcess({ name: old.name, binary: old.binary, args: old.args, log: old.log });
+    this.#state = {
+      ...this.#state,
+      processes: this.#state.processes.map((p) => (p.name === old.name ? record : p)),
+    };
+    await writeState(this.paths, this.#state);
+    await waitRegistryReady(registry, record, Date.now() + 15_000);
+  }
+
+  #realNode(what: string): RealNodeState {
     const node = this.#state.realNode;
     if (!node)
       throw new CapstanError(
         'DEVCLUSTER_NO_REAL_NODE',
-        `cluster ${this.name} has no real node, so no pods to expose port ${String(port)} to: start it with 'capstan dev-cluster up --real-node'`,
+        `cannot ${what} cluster ${this.name}: it has no real node; start it with 'capstan dev-cluster up --real-node'`,
       );
-    const name = `${POD_FORWARD_PREFIX}${String(port)}`;
-    const running = this.#state.processes.find((p) => p.name === name && isRunning(p));
-    if (running) return `${NODE_NETWORK.nodeAddress}:${String(port)}`;
+    return node;
+  }
+
+  /** Starts an extra forwarder unless one of that name runs, recorded with the cluster's processes. */
+  async #extraForwarder(node: RealNodeState, options: { name: string; forward: string }): Promise<void> {
+    const name = `${EXTRA_FORWARD_PREFIX}${options.name}`;
+    if (this.#state.processes.some((p) => p.name === name && isRunning(p))) return;
     const others = this.#state.processes.filter((p) => p.name !== name);
     try {
-      const started = await startPodForward({ state: node, port, logs: this.paths.logs }, (start) => {
+      await startExtraForwarder({ state: node, ...options, logs: this.paths.logs }, (start) => {
         const record = startProcess(start);
         this.#state = { ...this.#state, processes: [...others, record] };
         return record;
       });
-      return started.address;
     } finally {
       // Recorded even when it failed to become ready: down stops what was started.
       await writeState(this.paths, this.#state);

@@ -19,6 +19,8 @@ export interface GitServerOptions {
   readonly password?: string;
   /** Default: a free port. */
   readonly port?: number;
+  /** The address to listen on. Default 127.0.0.1 (the pipeline tests use the real node's address). */
+  readonly host?: string;
   /**
    * Serve fetches (clone, ls-remote: git-upload-pack) without credentials, as a public repository
    * is; pushes still need them. For clients that may not send credentials in clear, such as an agent
@@ -60,6 +62,7 @@ export class GitServer {
   readonly requests: GitRequest[] = [];
   #server: Server | undefined;
   #port: number;
+  readonly #host: string;
   #hanging = false;
   #held = new Set<ServerResponse>();
   #sockets = new Set<Socket>();
@@ -70,6 +73,7 @@ export class GitServer {
     this.username = options.username ?? 'capstan';
     this.password = options.password ?? 'capstan-test-password';
     this.#port = options.port ?? 0;
+    this.#host = options.host ?? '127.0.0.1';
     this.#anonymousFetch = options.anonymousFetch === true;
   }
 
@@ -87,7 +91,7 @@ export class GitServer {
 
   /** Base URL, without credentials: http://127.0.0.1:PORT */
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    return `http://${this.#host}:${this.#port}`;
   }
 
   /** Clone URL of a repository (no credentials in it). */
@@ -107,7 +111,7 @@ export class GitServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => {
+      server.listen(this.#port, this.#host, () => {
         resolve();
       });
     });

@@ -1,7 +1,9 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { RENDER_SANDBOX_SECCOMP_PROFILE } from '../contracts/install.ts';
 import { CapstanError } from '../core/errors.ts';
 import { ensureNodeBinaries } from './binaries.ts';
+import { REPOSITORY_ROOT } from './capstan-image.ts';
 import { buildkitdConfig, buildkitPaths, ensureBuildkitBinaries } from './buildkit.ts';
 import { run } from './exec.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
@@ -186,37 +188,41 @@ async function startForwarder(ctx: RealNodeContext, state: RealNodeState): Promi
   return forwarder;
 }
 
-/** The names of the forwarders that exposeToPods starts (recorded with the cluster's processes). */
-export const POD_FORWARD_PREFIX = 'pod-forward-';
+/**
+ * The seccomp profiles pods may name as Localhost, where the kubelet looks for them: the agent's render
+ * sandbox profile (install.yaml generated with --render-sandbox-profile; docs/security.md).
+ */
+async function installSeccompProfiles(paths: NodePaths): Promise<void> {
+  const target = join(paths.kubeletRoot, 'seccomp', RENDER_SANDBOX_SECCOMP_PROFILE);
+  await mkdir(dirname(target), { recursive: true });
+  await copyFile(join(REPOSITORY_ROOT, 'deploy', 'seccomp', 'render-sandbox.json'), target);
+}
+
+/** The names of the forwarders that exposeToPods and exposeNodePort start (kept with the cluster's processes). */
+export const EXTRA_FORWARD_PREFIX = 'forward-';
 
 /**
- * Makes a server on the machine's loopback (127.0.0.1:<port>, e.g. the dev git server) reachable from
- * the pods at the node's address (10.200.0.1:<port>): one more forwarder, listening inside the node
- * namespace only and connecting to the machine's loopback. Nothing is routed, no interface changes.
- * Returns the record to keep with the cluster's processes (down stops it before the namespace goes).
+ * One more forwarder beside the node's own, for one port: `inside:...=host:...` makes a server on the
+ * machine's loopback reachable from pods (at the node's address), `host:...=inside:...` a NodePort
+ * reachable from the machine's loopback. It connects nowhere but loopback and the node namespace;
+ * nothing is routed, no interface changes. Returns the record to keep with the cluster's processes
+ * (down stops it before the namespace goes).
  */
-export async function startPodForward(
-  options: { state: RealNodeState; port: number; logs: string },
+export async function startExtraForwarder(
+  options: { state: RealNodeState; name: string; forward: string; logs: string },
   launch: (start: StartOptions) => ProcessRecord,
-): Promise<{ record: ProcessRecord; address: string }> {
-  const { state, port } = options;
-  const name = `${POD_FORWARD_PREFIX}${String(port)}`;
+): Promise<ProcessRecord> {
+  const name = `${EXTRA_FORWARD_PREFIX}${options.name}`;
   const record = launch({
     name,
-    binary: join(state.binDir, 'capstan-node-forward'),
-    args: [
-      `--netns=${state.netns}`,
-      `--forward=inside:${NODE_NETWORK.nodeAddress}:${String(port)}=host:127.0.0.1:${String(port)}`,
-    ],
+    binary: join(options.state.binDir, 'capstan-node-forward'),
+    args: [`--netns=${options.state.netns}`, `--forward=${options.forward}`],
     log: join(options.logs, `${name}.log`),
   });
-  await waitUntil(
-    record,
-    Date.now() + 10_000,
-    `the forwarder of port ${String(port)} into the node`,
-    async () => (await readFile(record.log, 'utf8')).includes('ready'),
+  await waitUntil(record, Date.now() + 10_000, `the forwarder ${options.forward}`, async () =>
+    (await readFile(record.log, 'utf8')).includes('ready'),
   );
-  return { record, address: `${NODE_NETWORK.nodeAddress}:${String(port)}` };
+  return record;
 }
 
 /** Starts a program inside the node's network and mount namespaces, waiting until nsenter has exec'd it. */
@@ -304,6 +310,7 @@ export async function startRealNode(
   ])
     await importImage({ ctr, socket: paths.containerdSocket, image });
 
+  await installSeccompProfiles(paths);
   ctx.say(`starting the kubelet (node ${state.nodeName}) and kube-proxy`);
   const kubeletYaml = join(paths.config, 'kubelet.json');
   const resolvConf = join(paths.config, 'resolv.conf');
@@ -391,7 +398,7 @@ export async function removeRealNode(
   processes: readonly ProcessRecord[],
 ): Promise<{ stopped: string[]; left: string[] }> {
   const stopped: string[] = [];
-  for (const record of processes.filter((p) => p.name.startsWith(POD_FORWARD_PREFIX)))
+  for (const record of processes.filter((p) => p.name.startsWith(EXTRA_FORWARD_PREFIX)))
     if (isRunning(record)) {
       await stopProcess(record);
       stopped.push(record.name);

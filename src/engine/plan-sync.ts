@@ -1,3 +1,4 @@
+import { objectSyncOptions } from '../core/argocd.ts';
 import { leftBehind, type Inventory } from '../core/inventory.ts';
 import { orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
@@ -49,7 +50,12 @@ export async function planSync(
   const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(prepared.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
-  const missingNamespaces = options.createNamespace === true ? await namespacesToCreate(prepared, deps) : [];
+  // CreateNamespace=true for the whole sync, or on the objects that ask for it (argocd.argoproj.io/sync-options).
+  const asking =
+    options.createNamespace === true
+      ? prepared
+      : prepared.filter((p) => objectSyncOptions(p.object).createNamespace);
+  const missingNamespaces = asking.length > 0 ? await namespacesToCreate(prepared, asking, deps) : [];
   step(`planning: server-side dry run of ${regular.length} object(s)`);
   const plan = await planChanges(
     regular.map((o) => byKey.get(keyOf(o.id))).filter((p): p is PreparedObject => p !== undefined),
@@ -85,13 +91,17 @@ export async function planSync(
   };
 }
 
-/** Namespaces that objects name, which neither exist in the cluster nor are part of the desired state. */
-async function namespacesToCreate(prepared: readonly PreparedObject[], deps: SyncDeps): Promise<string[]> {
+/** Namespaces that the asking objects name, which neither exist in the cluster nor are part of the desired state. */
+async function namespacesToCreate(
+  prepared: readonly PreparedObject[],
+  asking: readonly PreparedObject[],
+  deps: SyncDeps,
+): Promise<string[]> {
   const inSet = new Set(
     prepared.filter((p) => p.id.group === '' && p.id.kind === 'Namespace').map((p) => p.id.name),
   );
   const wanted = [
-    ...new Set(prepared.map((p) => p.id.namespace).filter((ns) => ns !== '' && !inSet.has(ns))),
+    ...new Set(asking.map((p) => p.id.namespace).filter((ns) => ns !== '' && !inSet.has(ns))),
   ].sort();
   const nsType = await deps.cluster.resourceType('v1', 'Namespace');
   if (!nsType) return [];

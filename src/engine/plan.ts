@@ -1,3 +1,4 @@
+import { objectSyncOptions } from '../core/argocd.ts';
 import { CapstanError, failureOf, type ErrorCode, type Failure } from '../core/errors.ts';
 import { diffObjects, sameState, type ObjectDiff } from '../core/diff.ts';
 import {
@@ -86,7 +87,12 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     async (prepared): Promise<PlannedChange | undefined> => {
       const { id, object, type } = prepared;
       if (!type) {
-        return deferredCreation(prepared, 'its CustomResourceDefinition is created by this sync');
+        return deferredCreation(
+          prepared,
+          objectSyncOptions(object).skipDryRunOnMissingResource
+            ? 'its kind is not served yet (SkipDryRunOnMissingResource=true): created in its wave'
+            : 'its CustomResourceDefinition is created by this sync',
+        );
       }
       try {
         // The dry run first: when it would create the object, there is no live object to read.
@@ -122,7 +128,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         if (code === 'KUBE_NOT_FOUND' && id.namespace !== '' && namespacesInSet.has(id.namespace)) {
           return deferredCreation(prepared, `its Namespace ${id.namespace} is created by this sync`);
         }
-        if (code === 'KUBE_IMMUTABLE' && options.replace) {
+        if (code === 'KUBE_IMMUTABLE' && (options.replace || objectSyncOptions(object).replace)) {
           const live = await options.cluster.get(type, id.namespace, id.name);
           return {
             prepared,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { objectSyncOptions } from '../core/argocd.ts';
 import { CapstanError } from '../core/errors.ts';
 import { withoutIgnoredFields, type IgnoreDifferenceRule } from '../core/ignore-differences.ts';
 import { withOwnershipMarks, type OwnerIdentity } from '../core/ownership.ts';
@@ -77,13 +78,17 @@ export async function prepare(
     let namespaced = type?.namespaced;
     if (!type) {
       const crd = crds.find((c) => c.group === group && c.kind === object.kind);
-      if (!crd) {
+      if (!crd && objectSyncOptions(object).skipDryRunOnMissingResource) {
+        // Its kind is served later in the sync (SkipDryRunOnMissingResource=true): its scope is as written.
+        namespaced = object.metadata.namespace !== undefined;
+      } else if (!crd) {
         problems.push(
-          `${where(r)}: ${formatId(idOf(object))}: the cluster does not serve ${object.apiVersion} ${object.kind} (unknown kind or version; is its CRD installed?)`,
+          `${where(r)}: ${formatId(idOf(object))}: the cluster does not serve ${object.apiVersion} ${object.kind} (unknown kind or version; is its CRD installed? If a CRD installed later in the sync serves it, annotate it argocd.argoproj.io/sync-options: SkipDryRunOnMissingResource=true)`,
         );
         continue;
+      } else {
+        namespaced = crd.namespaced;
       }
-      namespaced = crd.namespaced;
     }
     const metadata = { ...object.metadata };
     // A hook with generateName (only hooks may have one, see core/manifest.ts) gets a new name each sync.

@@ -66,12 +66,13 @@ const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet
 
 /**
  * A workload still rolling out whose pods are failing (a crashing container, an image that cannot be
- * pulled) is Degraded now, not after its progress deadline: waiting longer would not help.
+ * pulled) is Degraded now, not after its progress deadline: waiting longer would not help. The message
+ * names the pod and the kubelet's reason (`pod web-5d9c-x2: container web: ImagePullBackOff: ...`).
  */
-async function withPodFailures(
+export async function withPodFailures(
   live: KubeObject | undefined,
   health: Health,
-  options: WaitOptions,
+  options: Pick<WaitOptions, 'cluster' | 'assessHealth'>,
 ): Promise<Health> {
   if (!live || health.status !== 'Progressing' || !WORKLOADS.has(live.kind)) return health;
   const matchLabels = (live['spec'] as { selector?: { matchLabels?: Record<string, string> } } | undefined)

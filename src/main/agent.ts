@@ -1,6 +1,7 @@
 // Wiring for `capstan agent`: the Kubernetes adapters, git, renderers and the engine, into the controller.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { buildAgentApi } from '../api/agent-api.ts';
 import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../api/webhook-event.ts';
@@ -26,7 +27,7 @@ import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import type { SandboxOptions } from '../adapters/render/sandbox.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
-import { runAgentLoop } from '../controller/agent.ts';
+import { runAgentLoop, type AgentLoopOptions } from '../controller/agent.ts';
 import { WatchedApplications } from '../controller/watched-applications.ts';
 import { CredentialsCache } from '../controller/credentials-cache.ts';
 export { DEFAULT_LEADER_ELECTION } from '../controller/leader-election.ts';
@@ -38,10 +39,13 @@ import { RenderCache } from '../controller/render-cache.ts';
 import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import type { WorkQueue } from '../controller/work-queue.ts';
+import type { ResourceType } from '../ports/cluster.ts';
 import type { RenderLimits } from '../ports/renderer.ts';
 import type { GitCredentials } from '../ports/source.ts';
 import { systemClock } from './clock.ts';
-import { ClusterRegistry, serviceAccountUser } from './clusters.ts';
+import { ClusterRegistry } from '../controller/cluster-registry.ts';
+import { serviceAccountUser } from '../core/policy.ts';
+import { buildDestination } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 
@@ -122,110 +126,53 @@ export async function credentialsFrom(
   return credentialsFromSecret(secret, subject);
 }
 
+/** The agent's adapters on its own cluster, shared by the steps below. */
+interface AgentCluster {
+  readonly config: KubeConfig;
+  readonly cluster: KubeCluster;
+  readonly watchClient: RestClient;
+  readonly applicationType: ResourceType;
+  /** The agent's own namespace: cluster Secrets, the webhook Secret and, by default, the Lease. */
+  readonly namespace: string;
+}
+
 /** Runs the agent until `signal` aborts. */
 export async function runAgent(options: AgentOptions, signal: AbortSignal): Promise<void> {
-  const log =
-    options.log ??
-    ((line: LogLine) =>
-      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
-  const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
-  const cluster = new KubeCluster(config);
-  const watchClient = new RestClient(config);
-  const applicationType = await cluster.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND);
-  if (!applicationType) {
-    throw new CapstanError(
-      'AGENT_CRD_MISSING',
-      `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan's CRDs first (kubectl apply -f deploy/install.yaml)`,
-    );
-  }
-  const tools = toolPaths((line) => {
-    log({ level: 'info', msg: line });
-  });
-  const applications = new KubeApplicationStore(cluster.client);
+  const log = options.log ?? jsonLog;
+  const own = await connectAgent(options);
+  const { cluster, watchClient } = own;
   const registry = new Registry();
   const metrics = options.metrics ?? agentMetrics(registry);
+  const applications = new KubeApplicationStore(cluster.client);
   // The reconciler reads Applications from the agent's watch when it is surely current (one GET per
   // reconcile otherwise); the HTTP API reads and writes the API server directly.
   const watchedApplications = new WatchedApplications(applications, (source) => {
     metrics.applicationReads.inc({ source });
   });
-  const inCluster: Destination = {
-    name: IN_CLUSTER,
+  const clusters = new ClusterRegistry({
     cluster,
-    inventory: new ConfigMapInventoryStore(
-      cluster,
-      options.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE,
-    ),
-    watcher: new KubeWatcher(watchClient),
-    as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
-  };
-  const agentNamespace =
-    options.namespace ??
-    (options.leaderElection === false ? undefined : options.leaderElection?.namespace) ??
-    process.env['POD_NAMESPACE'] ??
-    'capstan-system';
-  const clusters = new ClusterRegistry({ cluster, namespace: agentNamespace, inCluster, log });
-  const managed = new ManagedResources({ assessHealth, metrics, log });
-  const credentials = new CredentialsCache((namespace, name) => credentialsFrom(cluster, namespace, name));
-  // Projects bound what each Application may do: one list of them every few seconds for all reconciles.
-  const projects = new ProjectCache({
-    list: async () => {
-      // A CRD installed after the agent started is found by looking again (at most every few seconds).
-      const type =
-        (await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND)) ??
-        (await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND, { refresh: true }));
-      return type ? cluster.list(type, '') : [];
-    },
+    namespace: own.namespace,
+    inCluster: inClusterDestination(own, options),
+    build: buildDestination,
+    log,
   });
-  const reconciler = new ApplicationReconciler({
-    projects: (name) => projects.get(name),
-    // The agent's state (its Lease, cluster Secrets, inventories) is never an Application's to write.
-    protectedNamespaces: [
-      ...new Set([agentNamespace, DEFAULT_NAMESPACE, options.inventoryNamespace ?? DEFAULT_NAMESPACE]),
-    ],
-    ...(options.defaultServiceAccount === undefined
-      ? {}
-      : { defaultServiceAccount: options.defaultServiceAccount }),
+  const managed = new ManagedResources({ assessHealth, metrics, log });
+  const reconciler = buildReconciler(options, {
+    own,
+    clusters,
     managed,
     applications: watchedApplications,
-    source: new GitSourceFetcher({
-      cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
-      hosts: { allow: options.repositoryHosts ?? [] },
-      // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
-      // (ls-remote is counted by the reconciler, per resolve.)
-      onRemoteOperation: (operation) => {
-        if (operation.kind === 'fetch') metrics.gitFetches.inc({ result: operation.result });
-      },
-    }),
-    renders: new RenderCache(
-      new ManifestRenderer({
-        kustomizeBinary: tools.kustomize,
-        helmBinary: tools.helm,
-        ...(options.renderLimits ? { limits: options.renderLimits } : {}),
-        ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
-      }),
-    ),
-    // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.
-    destination: (name) => clusters.resolve(name),
-    credentials: (namespace, name) => credentials.get(namespace, name),
-    forgetCredentials: (namespace, name) => {
-      credentials.forget(namespace, name);
-    },
-    clock: systemClock,
-    assessHealth,
     metrics,
     log,
   });
   const servers =
     options.http === false
       ? []
-      : await startHttp(options, { registry, applications, cluster, namespace: agentNamespace, log });
-  const election = options.leaderElection === false ? undefined : (options.leaderElection ?? {});
-  const identity = election?.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
+      : await startHttp(options, { registry, applications, cluster, namespace: own.namespace, log });
   try {
     await runAgentLoop(
       {
-        applicationType,
+        applicationType: own.applicationType,
         watcher: new KubeWatcher(watchClient),
         reconciler,
         managed,
@@ -236,24 +183,7 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
         metrics,
         log,
         ...(options.onQueue ? { onQueue: options.onQueue } : {}),
-        ...(election
-          ? {
-              election: {
-                lock: new KubeLeaseLock(new RestClient(config, { timeoutMs: 2_000 }), {
-                  namespace: election.namespace ?? agentNamespace,
-                  name: election.name ?? 'capstan-agent',
-                }),
-                identity,
-                ...(election.leaseDurationSeconds === undefined
-                  ? {}
-                  : { leaseDurationSeconds: election.leaseDurationSeconds }),
-                ...(election.renewDeadlineMs === undefined
-                  ? {}
-                  : { renewDeadlineMs: election.renewDeadlineMs }),
-                ...(election.retryPeriodMs === undefined ? {} : { retryPeriodMs: election.retryPeriodMs }),
-              },
-            }
-          : {}),
+        ...electionOf(options, own),
       },
       signal,
     );
@@ -263,6 +193,156 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     cluster.close();
     watchClient.close();
   }
+}
+
+/** A JSON line on stdout per log line, with its time. */
+function jsonLog(line: LogLine): void {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
+}
+
+/** The agent's clients on its own cluster; AGENT_CRD_MISSING when the cluster does not serve Applications. */
+async function connectAgent(options: AgentOptions): Promise<AgentCluster> {
+  const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
+  const cluster = new KubeCluster(config);
+  const watchClient = new RestClient(config);
+  const applicationType = await cluster.resourceType(APPLICATION_API_VERSION, APPLICATION_KIND);
+  if (!applicationType) {
+    cluster.close();
+    watchClient.close();
+    throw new CapstanError(
+      'AGENT_CRD_MISSING',
+      `the cluster does not serve ${APPLICATION_API_VERSION} ${APPLICATION_KIND}: install Capstan's CRDs first (kubectl apply -f deploy/install.yaml)`,
+    );
+  }
+  const namespace =
+    options.namespace ??
+    (options.leaderElection === false ? undefined : options.leaderElection?.namespace) ??
+    process.env['POD_NAMESPACE'] ??
+    DEFAULT_NAMESPACE;
+  return { config, cluster, watchClient, applicationType, namespace };
+}
+
+/** The destination `in-cluster`: the agent's own cluster, impersonating the ServiceAccounts projects name. */
+function inClusterDestination(own: AgentCluster, options: AgentOptions): Destination {
+  const { cluster } = own;
+  return {
+    name: IN_CLUSTER,
+    cluster,
+    inventory: new ConfigMapInventoryStore(
+      cluster,
+      options.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE,
+    ),
+    watcher: new KubeWatcher(own.watchClient),
+    as: (serviceAccount) => cluster.impersonating(serviceAccountUser(serviceAccount)),
+  };
+}
+
+/** The reconciler over git, the renderers, the destinations, the Projects and the credentials. */
+function buildReconciler(
+  options: AgentOptions,
+  parts: {
+    own: AgentCluster;
+    clusters: ClusterRegistry;
+    managed: ManagedResources;
+    applications: WatchedApplications;
+    metrics: AgentMetrics;
+    log: Logger;
+  },
+): ApplicationReconciler {
+  const { own, metrics, log } = parts;
+  const credentials = new CredentialsCache((namespace, name) =>
+    credentialsFrom(own.cluster, namespace, name),
+  );
+  const projects = projectCache(own.cluster);
+  return new ApplicationReconciler({
+    projects: (name) => projects.get(name),
+    // The agent's state (its Lease, cluster Secrets, inventories) is never an Application's to write.
+    protectedNamespaces: [
+      ...new Set([own.namespace, DEFAULT_NAMESPACE, options.inventoryNamespace ?? DEFAULT_NAMESPACE]),
+    ],
+    ...(options.defaultServiceAccount === undefined
+      ? {}
+      : { defaultServiceAccount: options.defaultServiceAccount }),
+    managed: parts.managed,
+    applications: parts.applications,
+    source: gitSource(options, metrics),
+    renders: renderCache(options, log),
+    // `in-cluster`, or a cluster registered as a Secret in the agent's namespace.
+    destination: (name) => parts.clusters.resolve(name),
+    credentials: (namespace, name) => credentials.get(namespace, name),
+    forgetCredentials: (namespace, name) => {
+      credentials.forget(namespace, name);
+    },
+    clock: systemClock,
+    assessHealth,
+    metrics,
+    log,
+  });
+}
+
+/** Projects bound what each Application may do: one list of them every few seconds for all reconciles. */
+function projectCache(cluster: KubeCluster): ProjectCache {
+  return new ProjectCache({
+    list: async () => {
+      // A CRD installed after the agent started is found by looking again (at most every few seconds).
+      const type =
+        (await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND)) ??
+        (await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND, { refresh: true }));
+      return type ? cluster.list(type, '') : [];
+    },
+  });
+}
+
+function gitSource(options: AgentOptions, metrics: AgentMetrics): GitSourceFetcher {
+  return new GitSourceFetcher({
+    cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+    hosts: { allow: options.repositoryHosts ?? [] },
+    // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
+    // (ls-remote is counted by the reconciler, per resolve.)
+    onRemoteOperation: (operation) => {
+      if (operation.kind === 'fetch') metrics.gitFetches.inc({ result: operation.result });
+    },
+  });
+}
+
+function renderCache(options: AgentOptions, log: Logger): RenderCache {
+  const tools = toolPaths((line) => {
+    log({ level: 'info', msg: line });
+  });
+  return new RenderCache(
+    new ManifestRenderer({
+      kustomizeBinary: tools.kustomize,
+      helmBinary: tools.helm,
+      ...(options.renderLimits ? { limits: options.renderLimits } : {}),
+      ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
+      // Charts of Helm repositories: kept by digest, from the hosts git may reach.
+      charts: {
+        cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm'),
+        hosts: { allow: options.repositoryHosts ?? [] },
+      },
+    }),
+  );
+}
+
+/** Leader election over a Lease (in the agent's namespace unless told), unless it is off. */
+function electionOf(options: AgentOptions, own: AgentCluster): Pick<AgentLoopOptions, 'election'> {
+  if (options.leaderElection === false) return {};
+  const election = options.leaderElection ?? {};
+  const identity = election.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`;
+  return {
+    election: {
+      lock: new KubeLeaseLock(new RestClient(own.config, { timeoutMs: 2_000 }), {
+        namespace: election.namespace ?? own.namespace,
+        name: election.name ?? 'capstan-agent',
+      }),
+      identity,
+      ...(election.leaseDurationSeconds === undefined
+        ? {}
+        : { leaseDurationSeconds: election.leaseDurationSeconds }),
+      ...(election.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: election.renewDeadlineMs }),
+      ...(election.retryPeriodMs === undefined ? {} : { retryPeriodMs: election.retryPeriodMs }),
+    },
+  };
 }
 
 /** Health, readiness and metrics on each configured port; the webhook receiver on its own (see AgentOptions.http). */

@@ -8,8 +8,10 @@ import { DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts
 import { KubeCluster, kubeConfigOf, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION } from '../contracts/application.ts';
 import {
+  applicationsDeployingTo,
   authKind,
   CLUSTER_SECRET_SELECTOR,
+  clusterRemovalRefusal,
   clusterRegistration,
   clusterSecret,
   registeredKubeconfig,
@@ -26,7 +28,7 @@ import {
 } from '../core/kubeconfig.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
-import { CLI_FIELD_MANAGER } from './apps.ts';
+import { CLI_FIELD_MANAGER } from '../adapters/kube/application-client.ts';
 
 /** The namespace of the agent, where cluster Secrets are kept, unless told otherwise. */
 export const DEFAULT_AGENT_NAMESPACE = 'capstan-system';
@@ -164,15 +166,7 @@ export class ClusterClient {
       };
     }
     const items = (res.body as { items?: KubeObject[] } | undefined)?.items ?? [];
-    return {
-      users: items
-        .filter((app) => {
-          const spec = (app as { spec?: { destination?: { cluster?: unknown } } }).spec;
-          return spec?.destination?.cluster === name;
-        })
-        .map((app) => `${app.metadata.namespace ?? ''}/${app.metadata.name ?? ''}`)
-        .sort(),
-    };
+    return { users: applicationsDeployingTo(items, name) };
   }
 
   /**
@@ -184,25 +178,8 @@ export class ClusterClient {
     const type = await this.#secretType();
     const secrets = await this.cluster.list(type, this.namespace, { labelSelector: CLUSTER_SECRET_SELECTOR });
     if (options.force !== true && secrets.some((s) => summaryOf(s).name === name)) {
-      const found = await this.users(name);
-      if ('unknown' in found)
-        throw new CapstanError(
-          'CLUSTER_USERS_UNKNOWN',
-          `cannot tell whether Applications deploy to cluster '${name}': ${found.unknown}; ` +
-            'run it as a user who may list Applications in every namespace, or pass --force (any that ' +
-            'deploy there stall until the cluster is registered again)',
-          { subject: `cluster/${name}` },
-        );
-      const { users } = found;
-      if (users.length > 0)
-        throw new CapstanError(
-          'CLUSTER_IN_USE',
-          `cluster '${name}' is the destination of ${String(users.length)} Application(s): ` +
-            `${users.slice(0, 5).join(', ')}${users.length > 5 ? `, and ${String(users.length - 5)} more` : ''}; ` +
-            'delete them or change their spec.destination.cluster first, or pass --force (they stall until ' +
-            'the cluster is registered again, and one being deleted cannot prune its objects)',
-          { subject: `cluster/${name}` },
-        );
+      const refusal = clusterRemovalRefusal(name, await this.users(name));
+      if (refusal) throw refusal;
     }
     const removed: ClusterSummary[] = [];
     for (const secret of secrets) {

@@ -71,6 +71,30 @@ export async function gitCredentialsFromEnv(
   return undefined;
 }
 
+/**
+ * Credentials and trust for Helm chart repositories, from the environment only (as git's):
+ * CAPSTAN_HELM_USERNAME and CAPSTAN_HELM_PASSWORD, or CAPSTAN_HELM_TOKEN, bound to
+ * CAPSTAN_HELM_REPOSITORY_URL when set (else sent to every chart repository of the render);
+ * CAPSTAN_HELM_CA_FILE, a PEM file of CAs trusted besides the system's (a private registry).
+ */
+export async function chartAccessFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ credentials: GitCredentials[]; ca?: string }> {
+  const bound = env['CAPSTAN_HELM_REPOSITORY_URL'] ? { urlPrefix: env['CAPSTAN_HELM_REPOSITORY_URL'] } : {};
+  const credentials: GitCredentials[] = [];
+  if (env['CAPSTAN_HELM_TOKEN'])
+    credentials.push({ kind: 'token', token: env['CAPSTAN_HELM_TOKEN'], ...bound });
+  else if (env['CAPSTAN_HELM_USERNAME'] && env['CAPSTAN_HELM_PASSWORD'] !== undefined)
+    credentials.push({
+      kind: 'basic',
+      username: env['CAPSTAN_HELM_USERNAME'],
+      password: env['CAPSTAN_HELM_PASSWORD'],
+      ...bound,
+    });
+  const caFile = env['CAPSTAN_HELM_CA_FILE'];
+  return { credentials, ...(caFile ? { ca: await readFile(caFile, 'utf8') } : {}) };
+}
+
 /** The nearest folder at or above `dir` that holds a `.git`, if any. */
 async function enclosingWorkTree(dir: string): Promise<string | undefined> {
   for (let current = dir; ; current = dirname(current)) {
@@ -90,12 +114,18 @@ export async function renderDesiredState(
   progress: (line: string) => void,
 ): Promise<DesiredState> {
   const tools = toolPaths(progress);
-  const renderer = new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm });
+  const charts = await chartAccessFromEnv();
+  const renderer = new ManifestRenderer({
+    kustomizeBinary: tools.kustomize,
+    helmBinary: tools.helm,
+    charts: { cacheDir: join(cacheRoot(), 'helm'), ...(charts.ca === undefined ? {} : { ca: charts.ca }) },
+  });
+  const request = { ...settings, chartCredentials: charts.credentials };
   if (source.kind === 'local') {
     // Confined to the enclosing git work tree, as a checkout would be: an overlay may use ../base.
     const dir = resolve(source.dir);
     const root = (await enclosingWorkTree(dir)) ?? dir;
-    return { result: await renderer.render({ ...settings, root, path: relative(root, dir) || '.' }) };
+    return { result: await renderer.render({ ...request, root, path: relative(root, dir) || '.' }) };
   }
   const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
   const credentials = await gitCredentialsFromEnv();
@@ -109,7 +139,12 @@ export async function renderDesiredState(
   const revision = await fetcher.resolve(spec, options);
   progress(`fetching ${revision.sha.slice(0, 12)} (${revision.ref})`);
   const tree = await fetcher.checkout(spec, revision, options);
-  const result = await renderer.render({ ...settings, root: tree.dir, path: source.path });
+  const result = await renderer.render({
+    ...request,
+    insecureHttp: settings.insecureHttp === true || source.allowInsecureHttp,
+    root: tree.dir,
+    path: source.path,
+  });
   return { result, revision: revision.sha, commit: tree.commit };
 }
 

@@ -16,7 +16,8 @@ import type { EventInfo } from '../contracts/server-api.ts';
 import type { FetchOptions } from '../ports/source.ts';
 import type { DesiredState, ResourceReader } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
-import { ClusterRegistry } from './clusters.ts';
+import { ClusterRegistry } from '../controller/cluster-registry.ts';
+import { buildDestination } from './clusters.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 
 export interface ServerResourceReaderOptions {
@@ -34,6 +35,8 @@ export interface ServerResourceReaderOptions {
 /** The reader, and what to close when the server stops. */
 export function serverResourceReader(options: ServerResourceReaderOptions): {
   reader: ResourceReader;
+  /** The git adapter it renders with: also the repository connection test's. */
+  fetcher: GitSourceFetcher;
   close: () => void;
 } {
   const { cluster } = options;
@@ -46,6 +49,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
       inventory: new ConfigMapInventoryStore(cluster),
       watcher: new KubeWatcher(options.watchClient),
     },
+    build: buildDestination,
   });
   const fetcher = new GitSourceFetcher({
     cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
@@ -72,6 +76,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   };
   return {
     reader,
+    fetcher,
     close: () => {
       clusters.close();
     },

@@ -28,6 +28,7 @@ import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
 import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
+import { serveWebUi } from '../api/server/web-ui.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
 
@@ -36,6 +37,8 @@ export const SERVER_SECRET = 'capstan-server';
 /** The Secret the initial admin password is written to, once, at first start. */
 export const INITIAL_ADMIN_SECRET = 'capstan-initial-admin';
 export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+/** The web UI as `npm run build:ui` builds it (scripts/setup.sh and the Dockerfile run that). */
+export const DEFAULT_UI_ROOT = join(import.meta.dirname, '..', '..', 'ui', 'dist');
 
 export interface ServerOptions {
   readonly kubeconfig?: string | undefined;
@@ -51,6 +54,8 @@ export interface ServerOptions {
   readonly tls?: { readonly cert: string; readonly key: string };
   /** Secure cookies without TLS here (behind a proxy that terminates TLS). */
   readonly secureCookies?: boolean;
+  /** The built web UI served beside the API. Default ui/dist of this checkout. */
+  readonly uiRoot?: string;
   /** Audit entries older than this are deleted, daily. Default 90. */
   readonly auditRetentionDays?: number;
   /** Default: the Project resources of the cluster, watched. */
@@ -147,6 +152,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       clusters: () => listClusters(cluster, secrets, namespace),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
+      repositories: resourceReader.fetcher,
       auth,
       store,
       cursors: new CursorCodec({ key: await sharedKey(cluster, secrets, namespace), now: Date.now }),
@@ -157,6 +163,9 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
         ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
         : {}),
     });
+    const uiRoot = options.uiRoot ?? DEFAULT_UI_ROOT;
+    if (!serveWebUi(app, { root: uiRoot, tls: options.tls !== undefined }))
+      log({ level: 'warn', msg: `the web UI is not built (no ${uiRoot}/index.html): run npm run build:ui` });
     const retention = keepTidy(store, options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS, log);
     const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port ?? 8080 });
     log({ level: 'info', msg: 'capstan server listening', address, namespace });

@@ -1,4 +1,5 @@
 import type { KubeObject } from '../core/resource.ts';
+import type { GitCredentials } from './source.ts';
 
 /** Bounds on everything read while rendering (DESIGN.md, "Every read from outside is bounded"). */
 export interface RenderLimits {
@@ -31,6 +32,15 @@ export interface DirectoryOptions {
   readonly exclude?: readonly string[];
 }
 
+/** One `--set NAME=VALUE` (or `--set-string` with forceString) of a Helm render. */
+export interface HelmParameter {
+  /** The value's path, as helm's --set writes it: `image.tag`, `ingress.hosts[0]`. */
+  readonly name: string;
+  readonly value: string;
+  /** Pass the value as a string (`--set-string`), never as a number or boolean. Default false. */
+  readonly forceString?: boolean;
+}
+
 export interface HelmOptions {
   /** Default: the application name. */
   readonly releaseName?: string;
@@ -40,6 +50,10 @@ export interface HelmOptions {
   readonly valueFiles?: readonly string[];
   /** Inline values (a YAML document as text, or an object). Applied after the values files. */
   readonly values?: string | Readonly<Record<string, unknown>>;
+  /** Single values (`--set`), applied after the values files and the inline values. */
+  readonly parameters?: readonly HelmParameter[];
+  /** Leave out the chart's `crds/` folder (`--skip-crds`). Default false: CRDs are rendered. */
+  readonly skipCrds?: boolean;
   /** The target cluster's version, e.g. `v1.36.3` (`--kube-version`). */
   readonly kubeVersion?: string;
   /** The target cluster's API versions (`--api-versions`), e.g. `apps/v1`, `monitoring.coreos.com/v1/ServiceMonitor`. */
@@ -63,6 +77,13 @@ export interface RenderRequest {
   readonly directory?: DirectoryOptions;
   readonly helm?: HelmOptions;
   readonly kustomize?: KustomizeOptions;
+  /**
+   * Credentials for the Helm repositories (HTTP or OCI) that charts are downloaded from, each sent
+   * only to the URLs its urlPrefix covers (basic or token; never part of a cache key). Default: none.
+   */
+  readonly chartCredentials?: readonly GitCredentials[];
+  /** Allow plain http:// Helm repositories (local test servers). Default false. */
+  readonly insecureHttp?: boolean;
   readonly limits?: Partial<RenderLimits>;
   readonly signal?: AbortSignal;
 }

@@ -130,7 +130,110 @@ export interface TokenStore {
   revoke(id: string, at: string): Promise<boolean>;
 }
 
+// ── Pipeline runs (docs/pipelines.md) ───────────────────────────────────────────────────────────
+
+export const RUN_RECORD_PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+export type RunRecordPhase = (typeof RUN_RECORD_PHASES)[number];
+export const RUN_TRIGGERS = ['push', 'tag', 'pullRequest', 'manual', 'poll', 'rerun'] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
+
+/** A step of a run, as it ended (or stands). */
+export interface RunStepRecord {
+  readonly name: string;
+  readonly phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped';
+  readonly exitCode?: number;
+  readonly reason?: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+}
+
+/** An image a run pushed: by digest, with the tags it was given. */
+export interface RunImageRecord {
+  readonly step: string;
+  /** `<registry>/<repository>@sha256:…` */
+  readonly reference: string;
+  readonly digest: string;
+  readonly tags: readonly string[];
+}
+
+export interface RunRecord {
+  /** A DNS label, unique in the Store: it names the run Pod with the pipeline. */
+  readonly id: string;
+  readonly namespace: string;
+  readonly pipeline: string;
+  readonly project: string;
+  readonly revision: string;
+  readonly branch?: string;
+  readonly tag?: string;
+  readonly author?: string;
+  readonly commitMessage?: string;
+  readonly trigger: RunTrigger;
+  /** Who or what started it: a user, `webhook`, `poll`. */
+  readonly triggeredBy: string;
+  readonly phase: RunRecordPhase;
+  readonly queuedAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly steps: readonly RunStepRecord[];
+  readonly images: readonly RunImageRecord[];
+  /** Why it failed or ended (StepTimeout, DeadlineExceeded, Evicted, a step's exit), for programs. */
+  readonly reason?: string;
+  /** The same for people; never a secret. */
+  readonly statusMessage?: string;
+  readonly cancelledBy?: string;
+  /** The run this one re-ran. */
+  readonly rerunOf?: string;
+}
+
+/** What may change of a run after it is created. */
+export type RunUpdate = Partial<
+  Pick<
+    RunRecord,
+    'phase' | 'startedAt' | 'finishedAt' | 'steps' | 'images' | 'reason' | 'statusMessage' | 'cancelledBy'
+  >
+>;
+
+export interface RunQuery {
+  readonly namespace?: string;
+  readonly pipeline?: string;
+  readonly phase?: RunRecordPhase;
+  readonly branch?: string;
+  readonly revision?: string;
+  /** Newest first; only runs queued before this run (the next page). */
+  readonly before?: string;
+  /** At most this many runs (1 to 1000). */
+  readonly limit: number;
+}
+
+/** A line a step wrote, masked before it is stored. */
+export interface RunLogLine {
+  /** Increases with every line of the run: a client resumes after the last it saw. */
+  readonly seq: number;
+  readonly step: string;
+  readonly time: string;
+  readonly line: string;
+}
+
+export interface RunStore {
+  create(run: RunRecord): Promise<void>;
+  /** Changes the run; undefined when there is no such run. */
+  update(id: string, change: RunUpdate): Promise<RunRecord | undefined>;
+  get(id: string): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  list(query: RunQuery): Promise<RunRecord[]>;
+  /** Appends lines (already masked) to the run's log, in order. */
+  appendLogs(id: string, lines: readonly Omit<RunLogLine, 'seq'>[]): Promise<void>;
+  /** The run's log lines after `afterSeq` (default: from the start), at most `limit`, optionally of one step. */
+  logs(
+    id: string,
+    query: { readonly afterSeq?: number; readonly step?: string; readonly limit: number },
+  ): Promise<RunLogLine[]>;
+  /** Deletes the runs that finished before `before`, and their logs (retention); returns how many runs. */
+  prune(before: string): Promise<number>;
+}
+
 export interface Store {
+  readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly users: UserStore;
   readonly sessions: SessionStore;

@@ -10,7 +10,14 @@ import { CapstanError, messageOf } from '../core/errors.ts';
 import { predictApplied } from '../core/predicted.ts';
 import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
 import { resolveSpec, type Application } from '../contracts/application.ts';
-import type { EventInfo, ResourceDiff, ResourceManifest, ResourceQuery } from '../contracts/server-api.ts';
+import type {
+  EventInfo,
+  PreviewEntry,
+  ResourceDiff,
+  ResourceManifest,
+  ResourceQuery,
+  SyncPreview,
+} from '../contracts/server-api.ts';
 
 /** The rendered desired state of an Application at one commit. */
 export interface DesiredState {
@@ -36,6 +43,8 @@ export interface ResourceViewsOptions {
 }
 
 const DEFAULT_CACHE_SIZE = 64;
+/** Live reads of a preview at a time. */
+const PREVIEW_READS = 8;
 
 export class ResourceViews {
   readonly #reader: ResourceReader;
@@ -51,7 +60,7 @@ export class ResourceViews {
   /** The live manifest, without server-set bookkeeping (managedFields), a Secret's values hidden. */
   async live(app: Application, query: ResourceQuery): Promise<ResourceManifest> {
     const id = idOfQuery(query);
-    const desired = isManaged(app, id) ? undefined : await this.#desired(app, query);
+    const desired = isManaged(app, id) ? undefined : await this.#desired(app, query.revision);
     if (desired) requireKnown(app, id, desired);
     const object = await this.#reader.live(app, id);
     return { id: formatId(id), ...(object ? { object: shown(withoutManagedFields(object)) } : {}) };
@@ -60,7 +69,7 @@ export class ResourceViews {
   /** The desired manifest at the revision asked for, a Secret's values hidden. */
   async desired(app: Application, query: ResourceQuery): Promise<ResourceManifest> {
     const id = idOfQuery(query);
-    const desired = await this.#desired(app, query);
+    const desired = await this.#desired(app, query.revision);
     requireKnown(app, id, desired);
     const object = desiredObject(app, id, desired);
     return { id: formatId(id), revision: desired.revision, ...(object ? { object: shown(object) } : {}) };
@@ -69,7 +78,7 @@ export class ResourceViews {
   /** What a sync to that revision would change: live against live with the desired fields applied. */
   async diff(app: Application, query: ResourceQuery): Promise<ResourceDiff> {
     const id = idOfQuery(query);
-    const desired = await this.#desired(app, query);
+    const desired = await this.#desired(app, query.revision);
     requireKnown(app, id, desired);
     const wanted = desiredObject(app, id, desired);
     const live = await this.#reader.live(app, id);
@@ -88,13 +97,55 @@ export class ResourceViews {
   /** Events about a resource the Application manages. */
   async events(app: Application, query: ResourceQuery): Promise<{ id: string; items: EventInfo[] }> {
     const id = idOfQuery(query);
-    if (!isManaged(app, id)) requireKnown(app, id, await this.#desired(app, query));
+    if (!isManaged(app, id)) requireKnown(app, id, await this.#desired(app, query.revision));
     return { id: formatId(id), items: [...(await this.#reader.events(app, id))] };
   }
 
+  /**
+   * What a sync to the target revision would do, without doing it: each desired object created,
+   * configured or unchanged (live against live with its fields applied), each managed resource the
+   * desired state left pruned (with `prune`) or skipped. Entries of the one sync result type; no
+   * manifest, so no Secret value, is in them.
+   */
+  async preview(app: Application, options: { readonly prune: boolean }): Promise<SyncPreview> {
+    const desired = await this.#desired(app, 'target');
+    const destination = resolveSpec(app).destination.namespace;
+    const wanted = desired.objects.map((object) =>
+      object.metadata.namespace === undefined
+        ? { ...object, metadata: { ...object.metadata, namespace: destination } }
+        : object,
+    );
+    const entries: PreviewEntry[] = [];
+    for (let i = 0; i < wanted.length; i += PREVIEW_READS) {
+      const batch = wanted.slice(i, i + PREVIEW_READS);
+      entries.push(...(await Promise.all(batch.map((object) => this.#previewOne(app, object)))));
+    }
+    const kept = new Set(wanted.map((o) => formatId(idOf(o))));
+    for (const r of app.status?.resources ?? []) {
+      const id = formatId({ group: r.group, kind: r.kind, namespace: r.namespace ?? '', name: r.name });
+      if (kept.has(id)) continue;
+      entries.push(
+        options.prune
+          ? { id, action: 'pruned', message: 'left the desired state: would be deleted' }
+          : { id, action: 'skipped', message: 'left the desired state: stays, prune is off' },
+      );
+    }
+    return { dryRun: true, revision: desired.revision, entries };
+  }
+
+  async #previewOne(app: Application, object: KubeObject): Promise<PreviewEntry> {
+    const id = idOf(object);
+    const live = await this.#reader.live(app, id);
+    if (!live) return { id: formatId(id), action: 'created', message: 'would be created' };
+    const { changed } = diffObjects(id, live, predictApplied(live, object));
+    return changed
+      ? { id: formatId(id), action: 'configured', message: 'would be changed (see its diff)' }
+      : { id: formatId(id), action: 'unchanged', message: 'as desired' };
+  }
+
   /** The render at the synced revision (default; the target when none was synced) or the target. */
-  #desired(app: Application, query: ResourceQuery): Promise<DesiredState> {
-    const synced = query.revision === 'target' ? undefined : app.status?.sync?.revision;
+  #desired(app: Application, revision: ResourceQuery['revision']): Promise<DesiredState> {
+    const synced = revision === 'target' ? undefined : app.status?.sync?.revision;
     if (synced === undefined) return this.#read(app, undefined);
     const key = `${app.metadata.uid ?? app.metadata.name}/${String(app.metadata.generation ?? 0)}/${synced}`;
     const cached = this.#renders.get(key);

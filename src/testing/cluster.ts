@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND, applicationCrd } from '../contracts/application.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND, pipelineCrd } from '../contracts/pipeline.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { attach, up, type LocalCluster } from '../devcluster/cluster.ts';
 import type { ResourceType } from '../ports/cluster.ts';
@@ -99,6 +100,17 @@ export async function installProjectCrd(admin: KubeCluster): Promise<ResourceTyp
   return eventually(
     async () => (await admin.resourceType(PROJECT_API_VERSION, PROJECT_KIND, { refresh: true })) ?? false,
     { what: 'the Project CRD served' },
+  );
+}
+
+/** Installs (or updates) the Pipeline CRD and returns its type once the API server serves it. */
+export async function installPipelineCrd(admin: KubeCluster): Promise<ResourceType> {
+  const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  if (!crdType) throw new Error('the cluster serves no CustomResourceDefinitions');
+  await admin.apply(crdType, pipelineCrd(), { fieldManager: 'capstan-test', force: true });
+  return eventually(
+    async () => (await admin.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND, { refresh: true })) ?? false,
+    { what: 'the Pipeline CRD served' },
   );
 }
 

@@ -2,7 +2,8 @@
  * An in-memory ResourceReader for the server's route tests (no cluster, no git): live objects by
  * resource id, desired states by commit (one of them the target), Events by resource id. It counts
  * renders, so a test sees the cache work. The integration test (test/integration/server-resources.test.ts)
- * runs the real reader against a real cluster and a real git server.
+ * runs the real reader against a real cluster and a real git server; both pass
+ * src/testing/resource-reader-contract.ts.
  */
 import { CapstanError } from '../core/errors.ts';
 import { idOf, keyOf, type KubeObject, type ResourceId } from '../core/resource.ts';
@@ -29,8 +30,9 @@ export class FakeResourceReader implements ResourceReader {
     if (options.target === true) this.#target = revision;
   }
 
-  setEvents(id: ResourceId, events: EventInfo[]): void {
-    this.#events.set(keyOf(id), events);
+  /** An Event about the object, after the ones it has. */
+  addEvent(id: ResourceId, event: EventInfo): void {
+    this.#events.set(keyOf(id), [...(this.#events.get(keyOf(id)) ?? []), event]);
   }
 
   live(_app: Application, id: ResourceId): Promise<KubeObject | undefined> {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AuditEntryInput, Store, TokenRecord } from '../ports/store.ts';
+import type { AuditEntryInput, RunRecord, Store, TokenRecord } from '../ports/store.ts';
 
 export interface StoreContractOptions {
   /** A fresh, empty Store (a new file, schema or database per call). */
@@ -31,6 +31,24 @@ const token = (overrides: Partial<TokenRecord>): TokenRecord => ({
   createdBy: 'admin',
   createdAt: '2026-01-01T00:00:00.000Z',
   expiresAt: '2026-02-01T00:00:00.000Z',
+  ...overrides,
+});
+
+const runRecord = (overrides: Partial<RunRecord>): RunRecord => ({
+  id: 'r1',
+  namespace: 'team-a',
+  pipeline: 'web',
+  project: 'team-a',
+  revision: 'a'.repeat(40),
+  branch: 'main',
+  author: 'Alice <alice@example.com>',
+  commitMessage: 'fix the test',
+  trigger: 'push',
+  triggeredBy: 'webhook',
+  phase: 'Queued',
+  queuedAt: '2026-01-01T00:00:00.000Z',
+  steps: [{ name: 'checkout', phase: 'Pending' }],
+  images: [],
   ...overrides,
 });
 
@@ -171,6 +189,85 @@ export function storeContract(name: string, options: StoreContractOptions): void
       withStore(async (store) => {
         await store.tokens.create(token({}));
         await assert.rejects(store.tokens.create(token({})));
+      }),
+    );
+
+    it(
+      'keeps runs, updates them, and lists them newest first with filters and pages',
+      withStore(async (store) => {
+        await store.runs.create(runRecord({}));
+        await store.runs.create(
+          runRecord({ id: 'r2', branch: 'feature', queuedAt: '2026-01-02T00:00:00.000Z' }),
+        );
+        await store.runs.create(
+          runRecord({ id: 'r3', pipeline: 'api', queuedAt: '2026-01-03T00:00:00.000Z' }),
+        );
+        assert.deepEqual(await store.runs.get('r1'), runRecord({}));
+        const finished = await store.runs.update('r1', {
+          phase: 'Failed',
+          finishedAt: '2026-01-01T00:01:00.000Z',
+          steps: [
+            { name: 'checkout', phase: 'Succeeded', exitCode: 0 },
+            { name: 'test', phase: 'Failed', exitCode: 3 },
+          ],
+          reason: 'Error',
+          statusMessage: 'step test failed (exit code 3)',
+        });
+        assert.equal(finished?.steps[1]?.exitCode, 3);
+        assert.equal((await store.runs.get('r1'))?.phase, 'Failed');
+        assert.equal(await store.runs.update('nope', { phase: 'Failed' }), undefined);
+        const ids = async (query: Parameters<Store['runs']['list']>[0]) =>
+          (await store.runs.list(query)).map((r) => r.id);
+        assert.deepEqual(await ids({ limit: 10 }), ['r3', 'r2', 'r1']);
+        assert.deepEqual(await ids({ pipeline: 'web', limit: 10 }), ['r2', 'r1']);
+        assert.deepEqual(await ids({ branch: 'feature', limit: 10 }), ['r2']);
+        assert.deepEqual(await ids({ phase: 'Failed', limit: 10 }), ['r1']);
+        assert.deepEqual(await ids({ limit: 1 }), ['r3']);
+        assert.deepEqual(await ids({ before: 'r3', limit: 1 }), ['r2']);
+        await assert.rejects(store.runs.create(runRecord({})), 'a second run with the same id');
+      }),
+    );
+
+    it(
+      'appends run log lines in order and reads them after a sequence number, by step',
+      withStore(async (store) => {
+        await store.runs.create(runRecord({}));
+        await store.runs.appendLogs('r1', [
+          { step: 'checkout', time: '2026-01-01T00:00:01.000Z', line: 'checked out aaa' },
+          { step: 'test', time: '2026-01-01T00:00:02.000Z', line: 'token is ***' },
+        ]);
+        await store.runs.appendLogs('r1', [{ step: 'test', time: '2026-01-01T00:00:03.000Z', line: 'ok' }]);
+        const all = await store.runs.logs('r1', { limit: 100 });
+        assert.deepEqual(
+          all.map((l) => l.line),
+          ['checked out aaa', 'token is ***', 'ok'],
+        );
+        const after = await store.runs.logs('r1', { afterSeq: all[0]?.seq ?? 0, limit: 100 });
+        assert.deepEqual(
+          after.map((l) => l.line),
+          ['token is ***', 'ok'],
+        );
+        assert.deepEqual(
+          (await store.runs.logs('r1', { step: 'test', limit: 1 })).map((l) => l.line),
+          ['token is ***'],
+        );
+      }),
+    );
+
+    it(
+      'prunes runs that finished before a time, with their logs; never a run still going',
+      withStore(async (store) => {
+        await store.runs.create(runRecord({ phase: 'Succeeded', finishedAt: '2026-01-01T00:05:00.000Z' }));
+        await store.runs.create(runRecord({ id: 'r2', queuedAt: '2026-01-01T00:00:00.000Z' }));
+        await store.runs.create(
+          runRecord({ id: 'r3', phase: 'Failed', finishedAt: '2026-03-01T00:00:00.000Z' }),
+        );
+        await store.runs.appendLogs('r1', [{ step: 's', time: '2026-01-01T00:00:00.000Z', line: 'x' }]);
+        assert.equal(await store.runs.prune('2026-02-01T00:00:00.000Z'), 1);
+        assert.equal(await store.runs.get('r1'), undefined);
+        assert.deepEqual(await store.runs.logs('r1', { limit: 10 }), []);
+        assert.ok(await store.runs.get('r2'), 'a queued run stays');
+        assert.ok(await store.runs.get('r3'), 'a newer run stays');
       }),
     );
   });

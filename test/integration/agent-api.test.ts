@@ -38,9 +38,8 @@ async function serve(options: Partial<AgentApiOptions> = {}): Promise<Server> {
   return { app, base, port: new URL(base).port === '' ? 80 : Number(new URL(base).port), events };
 }
 
-/** What a raw connection received until the server closed it, and how long that took. */
-function untilClosed(socket: Socket): Promise<{ data: string; ms: number }> {
-  const started = Date.now();
+/** What a raw connection received until the server closed it. */
+function untilClosed(socket: Socket): Promise<{ data: string }> {
   let data = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
@@ -48,7 +47,7 @@ function untilClosed(socket: Socket): Promise<{ data: string; ms: number }> {
   });
   return new Promise((resolve) => {
     socket.on('close', () => {
-      resolve({ data, ms: Date.now() - started });
+      resolve({ data });
     });
     socket.on('error', () => {
       // The server may reset the connection; 'close' follows.
@@ -144,10 +143,10 @@ describe('agent API over HTTP', () => {
     socket.write('{"ref": "refs/heads/main",');
     // The server answers other clients meanwhile.
     assert.equal((await fetch(`${server.base}/healthz`)).status, 200);
-    const { data, ms } = await closed;
+    // Answered by the request timeout (408 REQUEST_TIMEOUT), not by a dropped connection.
+    const { data } = await closed;
     assert.match(data, /^HTTP\/1\.1 408 /);
     assert.match(data, /"error":"REQUEST_TIMEOUT"/);
-    assert.ok(ms >= 400 && ms < 5000, `closed after ${ms} ms`);
     assert.equal(server.events.length, 1);
   });
 
@@ -159,9 +158,8 @@ describe('agent API over HTTP', () => {
       if (socket.writable) socket.write(' ');
     }, 50);
     try {
-      const { data, ms } = await closed;
+      const { data } = await closed;
       assert.match(data, /^HTTP\/1\.1 408 /);
-      assert.ok(ms < 5000, `closed after ${ms} ms`);
     } finally {
       clearInterval(trickle);
     }
@@ -181,7 +179,6 @@ describe('agent API over HTTP', () => {
         clearInterval(timer);
       },
     });
-    const started = Date.now();
     try {
       const response = await fetch(`${server.base}/api/v1/webhooks/gitlab`, {
         method: 'POST',
@@ -201,7 +198,6 @@ describe('agent API over HTTP', () => {
     } finally {
       clearInterval(timer);
     }
-    assert.ok(Date.now() - started < 5000);
   });
 });
 
@@ -213,8 +209,10 @@ describe('agent API connection timeout', () => {
       const closed = untilClosed(socket);
       socket.write(slowHeaders(server.port, 1000));
       socket.write('{"ref":');
-      const { ms } = await closed;
-      assert.ok(ms >= 250 && ms < 5000, `closed after ${ms} ms`);
+      // Closed by the connection timeout: dropped without an answer (the request timeout, 30 s, would
+      // have answered 408), and nothing was handled.
+      const { data } = await closed;
+      assert.equal(data, '');
       assert.equal(server.events.length, 0);
     } finally {
       await server.app.close();

@@ -7,6 +7,7 @@
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,7 @@ import { publishBaseImages } from '../../src/devcluster/base-images.ts';
 import { buildkitPaths } from '../../src/devcluster/buildkit.ts';
 import { buildCapstanImage } from '../../src/devcluster/capstan-image.ts';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
+import { cgroupRoot, LOCAL_IMAGES } from '../../src/devcluster/node-config.ts';
 import { registryPassword, type RegistryState } from '../../src/devcluster/registry.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -66,7 +68,11 @@ async function buildAgentImage(): Promise<string> {
  * (a private address, refused unless named).
  */
 function realNodeInstall(image: string): KubeObject[] {
-  return installManifests({ image }).map((object) => {
+  return installManifests({
+    image,
+    renderSandboxProfile: true,
+    applicationNamespaces: [appNamespace],
+  }).map((object) => {
     if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
     const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
     const pod = onRealNode(spec.template.spec);
@@ -78,6 +84,18 @@ function realNodeInstall(image: string): KubeObject[] {
     );
     return { ...object, spec: { ...spec, template: { ...spec.template, spec: pod } } };
   });
+}
+
+/** The freezer.state file of a pod on the real node (the cluster's cgroup root, v1 freezer hierarchy). */
+function podFreezer(uid: string): string {
+  const kubepods = join('/sys/fs/cgroup/freezer', cgroupRoot(cluster.name), 'kubepods');
+  const candidates = [
+    join(kubepods, `pod${uid}`),
+    ...['burstable', 'besteffort'].map((q) => join(kubepods, q, `pod${uid}`)),
+  ];
+  const found = candidates.find((dir) => existsSync(dir));
+  assert.ok(found, `the pod's freezer cgroup is one of ${candidates.join(', ')}`);
+  return join(found, 'freezer.state');
 }
 
 async function agentPods(): Promise<k8s.V1Pod[]> {
@@ -96,23 +114,84 @@ async function leaseHolder(): Promise<string> {
   return lease.spec?.holderIdentity ?? '';
 }
 
-/** True once the ConfigMap holds `greeting`; else throws with the Application's status (the failure's message). */
-async function synced(greeting: string): Promise<true> {
+/** An Application of the test's git repository: its folder `path`, deployed into the test's namespace. */
+async function createApplication(name: string, path: string): Promise<void> {
+  await kube.objects.create({
+    apiVersion: APPLICATION_API_VERSION,
+    kind: APPLICATION_KIND,
+    metadata: { name, namespace: appNamespace },
+    spec: {
+      source: { repoURL: `http://${gitAddress}/agent-pod.git`, path, insecureHttp: true },
+      destination: { namespace: appNamespace },
+      syncPolicy: { automated: { prune: true, selfHeal: true } },
+      interval: '3s',
+    },
+  } as k8s.KubernetesObject);
+}
+
+/** True once the ConfigMap `name` holds `greeting`; else throws with the Application's status (the failure's message). */
+async function synced(greeting: string, name = 'greeting', application = 'greeting'): Promise<true> {
   const live = await kube.core
-    .readNamespacedConfigMap({ namespace: appNamespace, name: 'greeting' })
+    .readNamespacedConfigMap({ namespace: appNamespace, name })
     .catch(() => undefined);
   if (live?.data?.['greeting'] === greeting) return true;
   const app = await kube.objects
     .read({
       apiVersion: APPLICATION_API_VERSION,
       kind: APPLICATION_KIND,
-      metadata: { name: 'greeting', namespace: appNamespace },
+      metadata: { name: application, namespace: appNamespace },
     })
     .catch((error: unknown) => ({ error: String(error) }));
   throw new Error(
-    `the ConfigMap holds ${JSON.stringify(live?.data)}; the Application: ${JSON.stringify((app as { status?: unknown }).status ?? app)}`,
+    `ConfigMap ${name} holds ${JSON.stringify(live?.data)}; the Application: ${JSON.stringify((app as { status?: unknown }).status ?? app)}`,
   );
 }
+
+interface AppHealth {
+  readonly status?: string;
+  readonly message?: string;
+}
+
+async function applicationHealth(): Promise<AppHealth> {
+  const app = (await kube.objects.read({
+    apiVersion: APPLICATION_API_VERSION,
+    kind: APPLICATION_KIND,
+    metadata: { name: 'greeting', namespace: appNamespace },
+  })) as { status?: { health?: AppHealth } };
+  return app.status?.health ?? {};
+}
+
+/** Waits until the Application's health is `status` with a message matching `message`; returns the message. */
+async function healthBecomes(status: string, message: RegExp): Promise<string> {
+  return eventually(
+    async () => {
+      const health = await applicationHealth();
+      if (health.status === status && message.test(health.message ?? '')) return health.message ?? '';
+      throw new Error(`the Application's health is ${JSON.stringify(health)}`);
+    },
+    { what: `the Application ${status} (${String(message)})`, timeoutMs: 120_000, intervalMs: 1000 },
+  );
+}
+
+/** A Deployment of one pod on the real node, pulling from the cluster registry. */
+const deployment = (container: Record<string, unknown>) =>
+  stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web' },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'web' } },
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: onRealNode({
+          imagePullSecrets: [{ name: PULL_SECRET }],
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'web', ...container }],
+        }),
+      },
+    },
+  });
 
 /** An image pull Secret with the cluster registry's credentials. */
 function pullSecret(): k8s.V1Secret {
@@ -145,6 +224,8 @@ describe('the agent installed from install.yaml on the real node', () => {
       .createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } })
       .catch(() => undefined);
     await kube.core.createNamespacedSecret({ namespace: DEFAULT_NAMESPACE, body: pullSecret() });
+    // The Applications' namespace too: the install binds the agent's rights there.
+    await kube.core.createNamespace({ body: { metadata: { name: appNamespace } } });
     const dir = join(cluster.state.realNode?.paths.images ?? '', 'install');
     await mkdir(dir, { recursive: true });
     const file = join(dir, 'install.yaml');
@@ -177,18 +258,7 @@ describe('the agent installed from install.yaml on the real node', () => {
     assert.ok(holder);
 
     await git.createRepository('agent-pod', { files: { 'app/greeting.yaml': configMap('hello from git') } });
-    await kube.core.createNamespace({ body: { metadata: { name: appNamespace } } });
-    await kube.objects.create({
-      apiVersion: APPLICATION_API_VERSION,
-      kind: APPLICATION_KIND,
-      metadata: { name: 'greeting', namespace: appNamespace },
-      spec: {
-        source: { repoURL: `http://${gitAddress}/agent-pod.git`, path: 'app', insecureHttp: true },
-        destination: { namespace: appNamespace },
-        syncPolicy: { automated: { prune: true, selfHeal: true } },
-        interval: '3s',
-      },
-    } as k8s.KubernetesObject);
+    await createApplication('greeting', 'app');
     await eventually(() => synced('hello from git'), {
       what: 'the agent pod syncing the ConfigMap from git',
       timeoutMs: 120_000,
@@ -196,37 +266,107 @@ describe('the agent installed from install.yaml on the real node', () => {
     });
   });
 
-  it('hands over to the other pod when the leader pod is killed, and the next commit is synced', async () => {
+  it('hands over to the other pod when the leader pod stops (frozen: it can neither renew nor release the Lease), and the next commit is synced', async () => {
     const pods = await agentPods();
     const holder = await leaseHolder();
+    const leader = pods.find((p) => p.metadata?.name === holder);
     const other = pods.find((p) => p.metadata?.name !== holder)?.metadata?.name ?? '';
+    assert.ok(leader?.metadata?.uid, `the leader ${holder} is one of the pods`);
+    const before = await leases.readNamespacedLease({ namespace: DEFAULT_NAMESPACE, name: AGENT_NAME });
+    // The kernel's freezer stops every process of the pod at once, as a hung or cut-off node would.
+    const freezer = podFreezer(leader.metadata.uid);
+    await writeFile(freezer, 'FROZEN');
+    try {
+      const next = await eventually(
+        async () => {
+          const name = await leaseHolder();
+          return name !== holder && name !== '' ? name : false;
+        },
+        { what: `the Lease leaving the frozen pod ${holder}`, timeoutMs: 90_000, intervalMs: 500 },
+      );
+      assert.equal(next, other, 'the other replica, already running, took the Lease');
+      const after = await leases.readNamespacedLease({ namespace: DEFAULT_NAMESPACE, name: AGENT_NAME });
+      assert.equal(after.spec?.leaseTransitions, (before.spec?.leaseTransitions ?? 0) + 1);
+      await git.commit('agent-pod', { files: { 'app/greeting.yaml': configMap('hello again') } });
+      await eventually(() => synced('hello again'), {
+        what: 'the new leader syncing the next commit',
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+      });
+    } finally {
+      await writeFile(freezer, 'THAWED');
+    }
+    // Thawed, the old leader finds the Lease another's and does not take it back.
+    assert.equal(await leaseHolder(), other);
+  });
+
+  it('renders Kustomize and Helm sources in the agent pod with the render sandbox on (the Localhost seccomp profile)', async () => {
+    const [pod] = await agentPods();
+    const container = pod?.spec?.containers[0];
+    assert.equal(pod?.spec?.securityContext?.seccompProfile?.type, 'Localhost');
     assert.ok(
-      pods.some((p) => p.metadata?.name === holder),
-      `the leader ${holder} is one of the pods`,
+      !(container?.args ?? []).some((a) => a.startsWith('--render-sandbox')),
+      'the agent runs with its default sandbox, bubblewrap',
     );
-    await kubectl(cluster, [
-      'delete',
-      'pod',
-      '-n',
-      DEFAULT_NAMESPACE,
-      holder,
-      '--grace-period=0',
-      '--force',
-      '--wait=false',
-    ]);
-    const next = await eventually(
-      async () => {
-        const name = await leaseHolder();
-        return name !== holder && name !== '' ? name : false;
+    await git.commit('agent-pod', {
+      files: {
+        'kustomize/kustomization.yaml': stringify({
+          namePrefix: 'kustomized-',
+          resources: ['greeting.yaml'],
+        }),
+        'kustomize/greeting.yaml': configMap('rendered by kustomize'),
+        'chart/Chart.yaml': stringify({ apiVersion: 'v2', name: 'greeting', version: '0.1.0' }),
+        'chart/values.yaml': stringify({ greeting: 'rendered by helm' }),
+        'chart/templates/greeting.yaml': [
+          'apiVersion: v1',
+          'kind: ConfigMap',
+          'metadata: { name: charted-greeting }',
+          'data: { greeting: {{ .Values.greeting | quote }} }',
+          '',
+        ].join('\n'),
       },
-      { what: `the Lease leaving the killed pod ${holder}`, timeoutMs: 90_000, intervalMs: 500 },
-    );
-    assert.equal(next, other, 'the other replica, already running, took the Lease');
-    await git.commit('agent-pod', { files: { 'app/greeting.yaml': configMap('hello again') } });
-    await eventually(() => synced('hello again'), {
-      what: 'the new leader syncing the next commit',
+    });
+    await createApplication('kustomized', 'kustomize');
+    await createApplication('charted', 'chart');
+    await eventually(() => synced('rendered by kustomize', 'kustomized-greeting', 'kustomized'), {
+      what: 'the kustomize render synced by the agent pod',
       timeoutMs: 120_000,
       intervalMs: 1000,
     });
+    await eventually(() => synced('rendered by helm', 'charted-greeting', 'charted'), {
+      what: 'the helm render synced by the agent pod',
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+    });
+  });
+
+  it('an Application is Degraded with the kubelet’s reason for an image the registry lacks and for a crashing container, and Healthy once fixed in Git', async () => {
+    await kube.core.createNamespacedSecret({ namespace: appNamespace, body: pullSecret() });
+    const missing = `${registry.address}/capstan/nothing-here:1`;
+    await git.commit('agent-pod', { files: { 'app/web.yaml': deployment({ image: missing }) } });
+    const pull = await healthBecomes('Degraded', /ErrImagePull|ImagePullBackOff/);
+    assert.match(pull, /pod web-/, `the message names the pod: ${pull}`);
+
+    await git.commit('agent-pod', {
+      files: {
+        'app/web.yaml': deployment({
+          image: LOCAL_IMAGES.busybox,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['/bin/sh', '-c', 'echo crashing; exit 3'],
+        }),
+      },
+    });
+    await healthBecomes('Degraded', /CrashLoopBackOff/);
+
+    await git.commit('agent-pod', {
+      files: {
+        'app/web.yaml': deployment({
+          image: LOCAL_IMAGES.busybox,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['/bin/sh', '-c', 'exec sleep 3600'],
+        }),
+      },
+    });
+    await healthBecomes('Healthy', /.*/);
   });
 });

@@ -569,6 +569,40 @@ spec:
     assert.match(none.stdout, /holds no rollback: nothing to release/);
   });
 
+  it('capstan app sync --prune: prunes in that one sync, though the spec does not; a plain sync keeps', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `prune-once-${namespace}`;
+    const capstan = (...args: string[]) =>
+      runCapstan(['app', ...args, '-n', namespace, '--kubeconfig', adminKubeconfig, '--timeout', '60s']);
+    const exists = (name: string) =>
+      kube.core.readNamespacedConfigMap({ namespace, name }).then(
+        () => true,
+        () => false,
+      );
+    await git.createRepository(repo, {
+      files: { 'app/a.yaml': configMap('once-a', { x: '1' }), 'app/b.yaml': configMap('once-b', { x: '1' }) },
+    });
+    await createGitSecret(namespace);
+    // Not automated, so no prune by the spec: only the request decides.
+    await createApp(namespace, 'once', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      interval: '1h',
+    });
+    const first = await capstan('sync', 'once');
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(await exists('once-b'));
+    await git.commit(repo, { files: { 'app/b.yaml': null }, message: 'drop b' });
+    const plain = await capstan('sync', 'once');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.ok(await exists('once-b'), 'a plain sync without automated prune keeps it');
+    const pruning = await capstan('sync', 'once', '--prune');
+    assert.equal(pruning.code, 0, pruning.stderr);
+    assert.equal(await exists('once-b'), false, 'the sync asked to prune deleted it');
+    assert.ok(await exists('once-a'));
+    const handled = (await getApp(namespace, 'once')).status?.handledRequests?.sync ?? '';
+    assert.match(handled, /^\d+;prune$/);
+  });
+
   it('orders applications with dependsOn, and marks an invalid one Stalled without affecting others', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const repo = `deps-${namespace}`;

@@ -591,14 +591,12 @@ describe('capstan app sync, refresh, rollback and release-hold', () => {
     assert.match(done.stdout, /Rolled back application '.*' to bbbbbbbbbbbb \(history 1\): 1 configured/);
     assert.match(done.stdout, /Hold: active on bbbbbbbbbbbb \(rolled back from aaaaaaaaaaaa\)/);
 
-    const started = Date.now();
     const timedOut = await capstan(['sync', name, '--timeout', '2s', ...target(namespace)]);
     assert.equal(timedOut.code, 1, timedOut.stderr);
     assert.match(
       timedOut.stderr,
       /the agent did not finish the sync request '\d+' of application '.*' within 2s/,
     );
-    assert.ok(Date.now() - started < 30_000);
     const refresh = await capstan(['refresh', name, '--wait', '--timeout', '1s', ...target(namespace)]);
     assert.equal(refresh.code, 1, refresh.stderr);
   });

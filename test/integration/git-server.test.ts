@@ -80,7 +80,6 @@ describe('git server (smart HTTP, basic auth)', async () => {
   it('can hang (accept and never answer), and come back', async () => {
     await server.createRepository('flaky');
     server.hang();
-    const started = Date.now();
     await assert.rejects(
       run(
         'git',
@@ -98,7 +97,8 @@ describe('git server (smart HTTP, basic auth)', async () => {
       ),
       /did not finish within 1500 ms/,
     );
-    assert.ok(Date.now() - started >= 1400);
+    // The time limit ended it while the server held its request (not a refused connection).
+    assert.ok(server.heldRequests > 0, 'git reached the server and was held');
     server.resume();
     assert.match((await git(['ls-remote', '--', server.url('flaky')])).stdout, /refs\/heads\/main/);
   });

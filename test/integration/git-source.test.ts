@@ -539,10 +539,10 @@ describe('GitSourceFetcher (real git, real git server)', async () => {
         () => fetcher.resolve(spec('hanging', 'main'), quick),
         () => fetcher.checkout(spec('hanging'), { sha, ref: 'refs/heads/main' }, quick),
       ]) {
-        const started = Date.now();
+        // The time limit's own error (not a connection failure), and git is gone: the repository
+        // serves again below once the server resumes.
         const error = await rejectsWith(attempt(), 'SOURCE_TIMEOUT', /did not answer within 1\.5 s/);
-        const took = Date.now() - started;
-        assert.ok(took >= 1400 && took < 6000, `took ${took} ms`);
+        assert.ok(server.heldRequests > 0, 'git reached the server and was held');
         assert.equal(error.retryable, true);
         assert.equal(error.subject, server.url('hanging'));
       }

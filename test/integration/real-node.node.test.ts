@@ -491,6 +491,42 @@ describe('a real node in the dev cluster', () => {
     );
   });
 
+  it('a NodePort Service answers on the machine’s loopback through a forwarder into the node namespace', async () => {
+    const service = await kube.core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: 'web-nodeport' },
+        spec: { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+    });
+    const nodePort = service.spec?.ports?.[0]?.nodePort ?? 0;
+    assert.ok(nodePort >= 30000, `a NodePort was allocated: ${String(nodePort)}`);
+    const address = await cluster.exposeNodePort(nodePort);
+    assert.match(address, /^127\.0\.0\.1:\d+$/);
+    assert.equal(await cluster.exposeNodePort(nodePort), address, 'one forwarder per NodePort');
+    const answer = await eventually(
+      async () => (await fetch(`http://${address}/`, { signal: AbortSignal.timeout(5000) })).text(),
+      { what: `NodePort ${String(nodePort)} through ${address}`, timeoutMs: 30_000, intervalMs: 500 },
+    );
+    assert.equal(answer.trim(), 'web answers');
+  });
+
+  it('the registry stopped and started again: the node pulls from it as before', async () => {
+    const registry = cluster.state.realNode?.registry;
+    assert.ok(registry);
+    await cluster.restartRegistry();
+    const pod = await createPod('pulled-again', {
+      imagePullSecrets: [{ name: 'registry' }],
+      containers: [
+        busybox('main', 'echo pulled after the restart; exec sleep 3600', {
+          image: `${registry.address}/capstan/busybox:1`,
+          imagePullPolicy: 'Always',
+        }),
+      ],
+    });
+    assert.match(pod.status?.containerStatuses?.[0]?.imageID ?? '', /capstan\/busybox@sha256:/);
+  });
+
   it('keeps every address inside the node namespace: no default route, no masquerade out, the machine unchanged', async () => {
     const now = await machineAddresses();
     if (machineAddressesBefore.length > 0)

@@ -149,7 +149,7 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       await fails(
         render({ path: 'helm', type: 'directory' }),
         'RENDER_NESTED_SOURCE',
-        /^helm\/\w+\/Chart\.yaml: helm\/\w+ is a Helm chart inside helm/,
+        /^helm\/[\w/]+\/Chart\.yaml: helm\/[\w/]+ is a Helm chart inside helm/,
       );
     });
 
@@ -411,11 +411,125 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       );
     });
 
-    it('refuses a chart whose dependencies are not vendored, without fetching them', async () => {
+    it('refuses a dependency that is not in charts/ and names no repository', async () => {
       await fails(
         render({ path: 'helm/unvendored' }),
         'RENDER_HELM_DEPENDENCIES',
-        /^helm\/unvendored\/Chart\.yaml lists dependencies not vendored in charts\/: postgresql 12\.x\.x from https:\/\/charts\.example\.com\/stable\. .*run `helm dependency build helm\/unvendored` and commit the charts\/ folder/,
+        /^helm\/unvendored\/Chart\.yaml lists dependencies that are not in charts\/ and name no repository: postgresql 12\.x\.x\. Give each its repository \(https:\/\/…, oci:\/\/…, or file:\/\/<folder in this repository>\)/,
+      );
+    });
+
+    it('sets single values after the values files: --set (typed, commas kept) and --set-string', async () => {
+      const result = await render({
+        path: 'helm/shop',
+        helm: {
+          releaseName: 'eu',
+          valueFiles: ['values.yaml'],
+          parameters: [
+            { name: 'replicas', value: '4' },
+            { name: 'note', value: 'a,b\\c' },
+            { name: 'image.tag', value: '1.10', forceString: true },
+          ],
+        },
+      });
+      const deployment = find(result, 'Deployment', 'eu-shop').object as unknown as {
+        metadata: { annotations: Record<string, string> };
+        spec: { replicas: number; template: { spec: { containers: { image: string }[] } } };
+      };
+      assert.equal(deployment.spec.replicas, 4);
+      assert.equal(deployment.metadata.annotations['note'], 'a,b\\c');
+      // As a number, helm would have made 1.10 into 1.1.
+      assert.equal(deployment.spec.template.spec.containers[0]?.image, 'registry.example.com/shop:1.10');
+    });
+
+    it('leaves out the crds/ folder with skipCrds', async () => {
+      const result = await render({ path: 'helm/web', helm: { skipCrds: true } });
+      assert.deepEqual(
+        result.objects.filter((o) => o.object.kind === 'CustomResourceDefinition'),
+        [],
+        rows(result).join('\n'),
+      );
+      assert.ok(find(result, 'Deployment', 'web'));
+    });
+
+    it("renders a file:// dependency from the checkout, its objects named in that dependency's folder", async () => {
+      const before = await readdir(join(root, 'helm', 'shop'));
+      const result = await render({ path: 'helm/shop', helm: { releaseName: 'eu' } });
+      assert.deepEqual(rows(result), [
+        'ConfigMap eu-common @ helm/library/common/templates/configmap.yaml:1',
+        'Deployment eu-shop @ helm/shop/templates/deployment.yaml:1',
+      ]);
+      // The parent's values reach the dependency; nothing was written into the checkout (no charts/).
+      assert.deepEqual(find(result, 'ConfigMap', 'eu-common').object['data'], { owner: 'shop-team' });
+      assert.deepEqual(await readdir(join(root, 'helm', 'shop')), before);
+      // The render cache's inputs name the dependency's folder too.
+      const inputs = await renderer.inputs({ root, path: 'helm/shop' });
+      assert.deepEqual(inputs.paths, ['helm/library/common', 'helm/shop']);
+    });
+
+    it('refuses a file:// dependency that leaves the checkout, holds no chart, or names another chart', async () => {
+      await fails(
+        render({ root: join(root, 'helm', 'shop'), path: '.' }),
+        'RENDER_PATH_ESCAPE',
+        /^dependency common "\.\.\/library\/common" leaves the checkout/,
+      );
+      await fails(
+        render({ path: 'helm/shop-stray' }),
+        'RENDER_HELM_DEPENDENCIES',
+        /^helm\/shop-stray\/Chart\.yaml: dependency utils \(file:\/\/\.\.\/library\/common\) leads to the chart 'common' \(helm\/library\/common\/Chart\.yaml\); the dependency's name must be that chart's name/,
+      );
+      await symlink(join(workspace, 'outside'), join(root, 'helm', 'outside-chart'));
+      await cp(join(root, 'helm', 'shop'), join(root, 'helm', 'shop-leak'), { recursive: true });
+      await writeFile(
+        join(root, 'helm', 'shop-leak', 'Chart.yaml'),
+        'apiVersion: v2\nname: leak\nversion: 1.0.0\ndependencies:\n  - name: common\n    version: 0.2.x\n    repository: file://../outside-chart\n',
+      );
+      await fails(
+        render({ path: 'helm/shop-leak' }),
+        'RENDER_PATH_ESCAPE',
+        /^dependency common "helm\/outside-chart" resolves outside the checkout through a symlink/,
+      );
+      await mkdir(join(root, 'helm', 'empty-folder'));
+      await writeFile(
+        join(root, 'helm', 'shop-leak', 'Chart.yaml'),
+        'apiVersion: v2\nname: leak\nversion: 1.0.0\ndependencies:\n  - name: common\n    version: 0.2.x\n    repository: file://../empty-folder\n',
+      );
+      await fails(
+        render({ path: 'helm/shop-leak' }),
+        'RENDER_HELM_DEPENDENCIES',
+        /dependency common \(file:\/\/\.\.\/empty-folder\) is helm\/empty-folder, which holds no Chart\.yaml/,
+      );
+    });
+
+    it("names the template and line of helm's errors, in the chart or in a file:// dependency", async () => {
+      await cp(join(root, 'helm', 'web'), join(root, 'helm', 'broken'), { recursive: true });
+      await writeFile(
+        join(root, 'helm', 'broken', 'templates', 'broken.yaml'),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\ndata:\n  a: '{{ .Values.missing.deeper }}'\n",
+      );
+      await fails(
+        render({ path: 'helm/broken' }),
+        'RENDER_TOOL_FAILED',
+        /^helm\/broken\/templates\/broken\.yaml:6: helm template helm\/broken .*nil pointer evaluating/s,
+      );
+      await cp(join(root, 'helm', 'library'), join(root, 'helm', 'library-broken'), { recursive: true });
+      await writeFile(
+        join(root, 'helm', 'library-broken', 'common', 'templates', 'configmap.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: \'{{ fail "common needs an owner" }}\'\n',
+      );
+      await cp(join(root, 'helm', 'shop'), join(root, 'helm', 'shop-broken'), { recursive: true });
+      const chartFile = join(root, 'helm', 'shop-broken', 'Chart.yaml');
+      await writeFile(
+        chartFile,
+        (await readFile(chartFile, 'utf8')).replace(
+          'file://../library/common',
+          'file://../library-broken/common',
+        ),
+      );
+      await fails(
+        render({ path: 'helm/shop-broken' }),
+        'RENDER_TOOL_FAILED',
+        /^helm\/library-broken\/common\/templates\/configmap\.yaml:6: .*common needs an owner/s,
       );
     });
 

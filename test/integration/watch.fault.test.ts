@@ -324,13 +324,13 @@ describe('KubeWatcher', () => {
     const namespace = await freshNamespace(t, kube);
     const watch = record(t, namespace);
     await eventually(() => watch.seen.includes('SYNCED'), { what: 'SYNCED' });
-    let stoppedIn = Infinity;
+    // Stopped inside the outage: restartApiServer starts the API server again only after this returns.
+    let stoppedWhileAway = false;
     await restartApiServer({ kill: true }, async () => {
       await noticed(() => watch.errors.length > 0)();
-      const started = Date.now();
       await watch.stop();
-      stoppedIn = Date.now() - started;
+      stoppedWhileAway = true;
     });
-    assert.ok(stoppedIn < 1_000, `stopped in ${stoppedIn} ms, while the API server was away`);
+    assert.equal(stoppedWhileAway, true, 'stopped while the API server was away');
   });
 });

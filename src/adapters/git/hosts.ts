@@ -63,14 +63,21 @@ export function isInternalAddress(address: string): boolean {
 
 /** Refuses (SOURCE_HOST_NOT_ALLOWED) a repository whose host the policy does not allow; see the file comment. */
 export async function checkHost(repo: RepoUrl, policy: HostPolicy): Promise<void> {
-  const host = repoHost(repo);
+  await checkHostName(repoHost(repo), repo.display, policy);
+}
+
+/**
+ * The same check for a host named otherwise (a Helm chart repository, a registry): `host` in lower
+ * case without brackets, `display` the URL for the message (no credentials).
+ */
+export async function checkHostName(host: string, display: string, policy: HostPolicy): Promise<void> {
   const allow = (policy.allow ?? []).map((entry) => entry.toLowerCase().replace(/\.$/, ''));
   const exact = allow.includes(host);
   const refuse = (why: string): never => {
     throw new CapstanError(
       'SOURCE_HOST_NOT_ALLOWED',
-      `repository ${repo.display}: ${why}; an administrator can allow it with the agent's --allow-repository-host`,
-      { subject: repo.display },
+      `repository ${display}: ${why}; an administrator can allow it with the agent's --allow-repository-host`,
+      { subject: display },
     );
   };
   // 1. The allow-list, when there is one.

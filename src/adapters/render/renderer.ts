@@ -18,6 +18,7 @@ import {
   type RenderRequest,
   type RenderResult,
 } from '../../ports/renderer.ts';
+import { ChartRepository, type ChartRepositoryOptions } from './chart-repository.ts';
 import { confine, type ConfinedPath } from './confine.ts';
 import { checkpoint, type RenderContext } from './context.ts';
 import { renderDirectory } from './directory.ts';
@@ -39,6 +40,8 @@ export interface ManifestRendererOptions {
   readonly limits?: Partial<RenderLimits>;
   /** Where kustomize and helm run. Default: bubblewrap (see sandbox.ts). */
   readonly sandbox?: SandboxOptions;
+  /** How charts of Helm repositories are downloaded (cache, extra CA). Default: no cache, the system's CAs. */
+  readonly charts?: ChartRepositoryOptions;
 }
 
 export class ManifestRenderer implements Renderer {
@@ -46,10 +49,12 @@ export class ManifestRenderer implements Renderer {
   readonly #versions = new ToolVersions();
   readonly #sandbox: Sandbox;
   readonly #parser = new ParsePool();
+  readonly #charts: ChartRepository;
 
   constructor(options: ManifestRendererOptions) {
     this.#options = options;
     this.#sandbox = new Sandbox(options.sandbox);
+    this.#charts = new ChartRepository(options.charts);
   }
 
   /** Stops the idle parser threads (they do not keep the process alive in any case). */
@@ -138,7 +143,7 @@ export class ManifestRenderer implements Renderer {
       case 'helm':
         return {
           type,
-          paths: helmInputs(context, request.helm ?? {}),
+          paths: await helmInputs(context, request.helm ?? {}),
           tools: [await this.#versions.of('helm', await locate(this.#options.helmBinary), ['version'])],
         };
     }
@@ -168,7 +173,12 @@ export class ManifestRenderer implements Renderer {
       case 'kustomize':
         return renderKustomize(context, request.kustomize ?? {}, tool);
       case 'helm':
-        return renderHelm(context, request.helm ?? {}, tool);
+        return renderHelm(context, request.helm ?? {}, {
+          binary: tool,
+          charts: this.#charts,
+          credentials: request.chartCredentials ?? [],
+          allowHttp: request.insecureHttp === true,
+        });
     }
   }
 }

@@ -51,7 +51,7 @@ const NETWORK_FILES = [
 export class Sandbox {
   readonly #mode: SandboxMode;
   readonly #command: string | undefined;
-  #resolved: Promise<string> | undefined;
+  #resolved: Promise<SandboxHost> | undefined;
 
   constructor(options: SandboxOptions = {}) {
     this.#mode = options.mode ?? 'bubblewrap';
@@ -65,12 +65,13 @@ export class Sandbox {
   /** The same run, inside the sandbox. Rejects with RENDER_SANDBOX_MISSING when bwrap is not installed. */
   async wrap(run: ToolRun, allowed: SandboxAccess): Promise<ToolRun> {
     if (this.#mode === 'off') return run;
-    const bwrap = await this.#bwrap();
+    const { bwrap, proc } = await this.#bwrap();
     const tool = await realpath(run.command).catch(() => run.command);
     const args = [
       ...['--unshare-all', ...(allowed.network ? ['--share-net'] : []), '--die-with-parent'],
       ...(await systemArgs()),
-      ...['--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp'],
+      ...(proc ? ['--proc', '/proc'] : []),
+      ...['--dev', '/dev', '--tmpfs', '/tmp'],
       ...(allowed.network ? NETWORK_FILES.flatMap((path) => ['--ro-bind-try', path, path]) : []),
       ...['--ro-bind', tool, tool],
       ...allowed.readOnly.flatMap((path) => ['--ro-bind', path, path]),
@@ -80,7 +81,7 @@ export class Sandbox {
     return { ...run, command: bwrap, args };
   }
 
-  #bwrap(): Promise<string> {
+  #bwrap(): Promise<SandboxHost> {
     this.#resolved ??= findBwrap(this.#command).then(checkNamespaces);
     // A failure is not kept: the next render tries again (the package may have been installed since).
     this.#resolved.catch(() => {
@@ -90,21 +91,34 @@ export class Sandbox {
   }
 }
 
+/** bwrap, and whether a sandbox can have a /proc of its own here. */
+interface SandboxHost {
+  readonly bwrap: string;
+  readonly proc: boolean;
+}
+
 /**
  * Runs `true` in an empty sandbox once, so that a host that allows no user namespaces (a container's
- * seccomp profile, a kernel setting) is told as such rather than as a failed render.
+ * seccomp profile, a kernel setting) is told as such rather than as a failed render. In a container the
+ * runtime masks parts of /proc (kcore, keys, sysrq-trigger...), and the kernel then refuses a new proc
+ * mount in a user namespace: there the tools get no /proc at all (kustomize and helm need none), which
+ * hides more from them, not less.
  */
-async function checkNamespaces(bwrap: string): Promise<string> {
-  const args = ['--unshare-all', '--die-with-parent', ...(await systemArgs()), '--', '/usr/bin/true'];
-  const failure = await new Promise<string | undefined>((resolve) => {
-    execFile(bwrap, args, { timeout: 10_000, env: { PATH: '/usr/bin:/bin' } }, (error, _stdout, stderr) => {
-      resolve(error ? (stderr.trim() || error.message).split('\n').slice(-3).join(' / ') : undefined);
+async function checkNamespaces(bwrap: string): Promise<SandboxHost> {
+  const system = await systemArgs();
+  const tryRun = (extra: readonly string[]) =>
+    new Promise<string | undefined>((resolve) => {
+      const args = ['--unshare-all', '--die-with-parent', ...system, ...extra, '--', '/usr/bin/true'];
+      execFile(bwrap, args, { timeout: 10_000, env: { PATH: '/usr/bin:/bin' } }, (error, _stdout, stderr) => {
+        resolve(error ? (stderr.trim() || error.message).split('\n').slice(-3).join(' / ') : undefined);
+      });
     });
-  });
-  if (failure === undefined) return bwrap;
+  const withProc = await tryRun(['--proc', '/proc']);
+  if (withProc === undefined) return { bwrap, proc: true };
+  if (/mount proc/i.test(withProc) && (await tryRun([])) === undefined) return { bwrap, proc: false };
   throw new CapstanError(
     'RENDER_SANDBOX_UNAVAILABLE',
-    `the render sandbox cannot start here (bwrap: ${failure}): it needs user namespaces. Allow them to the agent (a seccomp profile that permits unshare and clone with namespace flags, or the kernel setting), or turn the sandbox off (--render-sandbox=off) only where something else isolates renders`,
+    `the render sandbox cannot start here (bwrap: ${withProc}): it needs user namespaces. Allow them to the agent (in a pod: the seccomp profile deploy/seccomp/render-sandbox.json, see docs/security.md; elsewhere the kernel setting), or turn the sandbox off (--render-sandbox=off) only where something else isolates renders`,
     { retryable: true },
   );
 }

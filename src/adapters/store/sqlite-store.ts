@@ -13,6 +13,11 @@ import type {
   AuditLog,
   AuditQuery,
   LocalUser,
+  RunLogLine,
+  RunQuery,
+  RunRecord,
+  RunStore,
+  RunUpdate,
   SessionRecord,
   SessionStore,
   Store,
@@ -64,6 +69,28 @@ export const MIGRATIONS: readonly string[] = [
      expires_at TEXT NOT NULL,
      revoked_at TEXT
    );`,
+  // Pipeline runs and their logs (docs/pipelines.md): records, not cluster objects.
+  `CREATE TABLE runs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     namespace TEXT NOT NULL,
+     pipeline TEXT NOT NULL,
+     phase TEXT NOT NULL,
+     branch TEXT,
+     revision TEXT NOT NULL,
+     queued_at TEXT NOT NULL,
+     finished_at TEXT,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX runs_by_pipeline ON runs (namespace, pipeline, seq);
+   CREATE TABLE run_logs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+     step TEXT NOT NULL,
+     time TEXT NOT NULL,
+     line TEXT NOT NULL
+   );
+   CREATE INDEX run_logs_by_run ON run_logs (run_id, seq);`,
 ];
 
 export interface SqliteStoreOptions {
@@ -135,6 +162,7 @@ function unavailable(what: string, error: unknown): CapstanError {
 }
 
 class SqliteStore implements Store {
+  readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly users: UserStore;
   readonly sessions: SessionStore;
@@ -150,6 +178,7 @@ class SqliteStore implements Store {
         return Promise.reject(unavailable(what, error));
       }
     };
+    this.runs = new SqliteRuns(db, run);
     this.audit = new SqliteAuditLog(db, run);
     this.users = new SqliteUsers(db, run);
     this.sessions = new SqliteSessions(db, run);
@@ -383,4 +412,137 @@ function tokenOf(row: Row): TokenRecord {
     expiresAt: text(row, 'expires_at'),
     ...(row['revoked_at'] === null ? {} : { revokedAt: text(row, 'revoked_at') }),
   };
+}
+
+/** Runs: the record as JSON, with the columns queries filter on beside it; log lines in their own table. */
+class SqliteRuns extends Table implements RunStore {
+  create(record: RunRecord): Promise<void> {
+    return this.run('record a run', () => {
+      this.db
+        .prepare(
+          `INSERT INTO runs (id, namespace, pipeline, phase, branch, revision, queued_at, finished_at, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.id,
+          record.namespace,
+          record.pipeline,
+          record.phase,
+          record.branch ?? null,
+          record.revision,
+          record.queuedAt,
+          record.finishedAt ?? null,
+          JSON.stringify(record),
+        );
+    });
+  }
+
+  update(id: string, change: RunUpdate): Promise<RunRecord | undefined> {
+    return this.run('update a run', () => {
+      const current = this.#read(id);
+      if (current === undefined) return undefined;
+      const next: RunRecord = { ...current, ...change };
+      this.db
+        .prepare('UPDATE runs SET phase = ?, finished_at = ?, record = ? WHERE id = ?')
+        .run(next.phase, next.finishedAt ?? null, JSON.stringify(next), id);
+      return next;
+    });
+  }
+
+  get(id: string): Promise<RunRecord | undefined> {
+    return this.run('read a run', () => this.#read(id));
+  }
+
+  list(query: RunQuery): Promise<RunRecord[]> {
+    return this.run('list runs', () => {
+      const where: string[] = [];
+      const params: SQLInputValue[] = [];
+      const add = (clause: string, value: SQLInputValue | undefined) => {
+        if (value === undefined) return;
+        where.push(clause);
+        params.push(value);
+      };
+      add('namespace = ?', query.namespace);
+      add('pipeline = ?', query.pipeline);
+      add('phase = ?', query.phase);
+      add('branch = ?', query.branch);
+      add('revision = ?', query.revision);
+      add('seq < (SELECT seq FROM runs WHERE id = ?)', query.before);
+      const limit = Math.min(Math.max(Math.trunc(query.limit), 1), 1000);
+      const rows = this.db
+        .prepare(
+          `SELECT record FROM runs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(...params, limit) as Row[];
+      return rows.map((row) => parseRun(text(row, 'record')));
+    });
+  }
+
+  appendLogs(id: string, lines: readonly Omit<RunLogLine, 'seq'>[]): Promise<void> {
+    return this.run('append run logs', () => {
+      const insert = this.db.prepare('INSERT INTO run_logs (run_id, step, time, line) VALUES (?, ?, ?, ?)');
+      this.db.exec('BEGIN');
+      try {
+        for (const line of lines) insert.run(id, line.step, line.time, line.line);
+        this.db.exec('COMMIT');
+      } catch (error) {
+        this.db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  logs(
+    id: string,
+    query: { readonly afterSeq?: number; readonly step?: string; readonly limit: number },
+  ): Promise<RunLogLine[]> {
+    return this.run('read run logs', () => {
+      const limit = Math.min(Math.max(Math.trunc(query.limit), 1), 100_000);
+      const rows = this.db
+        .prepare(
+          `SELECT seq, step, time, line FROM run_logs WHERE run_id = ? AND seq > ?
+           ${query.step === undefined ? '' : 'AND step = ?'} ORDER BY seq LIMIT ?`,
+        )
+        .all(
+          ...([
+            id,
+            query.afterSeq ?? 0,
+            ...(query.step === undefined ? [] : [query.step]),
+            limit,
+          ] as SQLInputValue[]),
+        ) as Row[];
+      return rows.map((row) => ({
+        seq: Number(row['seq']),
+        step: text(row, 'step'),
+        time: text(row, 'time'),
+        line: text(row, 'line'),
+      }));
+    });
+  }
+
+  prune(before: string): Promise<number> {
+    return this.run('prune runs', () => {
+      const old = 'SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?';
+      this.db.prepare(`DELETE FROM run_logs WHERE run_id IN (${old})`).run(before);
+      return Number(
+        this.db.prepare('DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?').run(before)
+          .changes,
+      );
+    });
+  }
+
+  #read(id: string): RunRecord | undefined {
+    const row = this.db.prepare('SELECT record FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return row === undefined ? undefined : parseRun(text(row, 'record'));
+  }
+}
+
+function parseRun(json: string): RunRecord {
+  try {
+    return JSON.parse(json) as RunRecord;
+  } catch (error) {
+    throw new CapstanError('STORE_CORRUPT', `a run record is not JSON: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }

@@ -18,6 +18,7 @@ import { answerOf, Routes, type RouteDoc, type ServerApiOptions } from './contex
 import { directoryRoutes } from './directory.ts';
 import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
+import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
 import { streamRoutes } from './stream.ts';
 
@@ -81,6 +82,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   identityRoutes(routes, options);
   applicationRoutes(routes, options);
   resourceRoutes(routes, options);
+  repositoryRoutes(routes, options);
   directoryRoutes(routes, options);
   streamRoutes(routes, options);
   const document = openApiDocument(routes.docs, { version: '0.1.0' });

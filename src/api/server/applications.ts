@@ -11,6 +11,8 @@ import {
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
   RESOURCES_FINALIZER,
+  resolveSpec,
+  syncRequestValue,
   validateApplication,
   type Application,
   type RequestKind,
@@ -28,11 +30,13 @@ import {
   ObjectSchema,
   ResourceTreeSchema,
   RollbackRequestSchema,
+  SyncPreviewSchema,
   SyncRequestSchema,
   type ActionRequest,
   type ApplicationList,
   type ApplicationListQuery,
   type RollbackRequest,
+  type SyncPreview,
   type SyncRequest,
 } from '../../contracts/server-api.ts';
 import { Type } from '@sinclair/typebox';
@@ -362,13 +366,16 @@ function actionRoute(
       params: ApplicationParamsSchema,
       body,
       responses: {
+        ...(kind === 'sync'
+          ? { 200: { description: 'dryRun: what a sync would do', schema: SyncPreviewSchema } }
+          : {}),
         202: { description: 'requested', schema: ActionResultSchema },
-        ...errors(400, 401, 403, 404, 409, 413, 422),
+        ...errors(400, 401, 403, 404, 409, 413, 422, ...(kind === 'sync' ? [502] : [])),
       },
     },
     async (request, reply, caller) => {
       const result = await requestAction(options, request, need(caller), kind, permission);
-      void reply.code(202);
+      if (!('dryRun' in (result as object))) void reply.code(202);
       return result;
     },
   );
@@ -389,8 +396,14 @@ async function requestAction(
   const target = targetOf(namespace, name);
   await requirePermission(options, caller, permission, project, { action, target });
   refuseUnsupportedSyncOptions(body);
+  if (kind === 'sync' && body.dryRun === true) return previewSync(options, app, caller, body);
   const id = String(options.now());
-  const value = kind === 'rollback' ? rollbackValue(app, id, body.target) : id;
+  const value =
+    kind === 'rollback'
+      ? rollbackValue(app, id, body.target)
+      : kind === 'sync'
+        ? syncRequestValue({ id, ...(body.prune === undefined ? {} : { prune: body.prune }) })
+        : id;
   const annotation = REQUEST_ANNOTATIONS[kind];
   try {
     const updated = await options.writer.patchMetadata(namespace, name, {
@@ -424,20 +437,42 @@ async function requestAction(
   }
 }
 
-/** Options the agent does not carry by annotation yet: refused, never dropped silently. */
+/** A selection of resources is not carried by the agent yet: refused, never dropped silently. */
 function refuseUnsupportedSyncOptions(body: SyncRequest): void {
-  const unsupported = [
-    ...(body.dryRun === true ? ['dryRun'] : []),
-    ...(body.resources !== undefined ? ['resources'] : []),
-    ...(body.prune !== undefined ? ['prune'] : []),
-  ];
-  if (unsupported.length > 0)
+  if (body.resources !== undefined)
     throw new HttpError(
       422,
       'SYNC_OPTION_UNSUPPORTED',
-      `the agent does not take ${unsupported.join(', ')} with a sync request yet; ask without them ` +
-        '(the sync follows spec.syncPolicy) or use capstan sync in push mode',
+      'the agent does not take a selection of resources with a sync request yet; ask without ' +
+        '`resources` (the whole Application syncs), or see one resource with GET …/resource/diff',
     );
+}
+
+/** A dry run: what a sync to the target would do, from the desired render and the live objects. */
+async function previewSync(
+  options: ServerApiOptions,
+  app: Application,
+  caller: Caller,
+  body: SyncRequest,
+): Promise<SyncPreview> {
+  const { namespace = '', name } = app.metadata;
+  if (body.resourceVersion !== undefined && body.resourceVersion !== app.metadata.resourceVersion)
+    throw new HttpError(
+      409,
+      'CONFLICT',
+      `application '${namespace}/${name}' changed since resourceVersion ${body.resourceVersion}: read it again and retry`,
+    );
+  const prune = body.prune ?? resolveSpec(app).automated?.prune ?? false;
+  const preview = await options.resources.preview(app, { prune });
+  await audit(options, {
+    actor: actorOf(caller.principal),
+    action: 'application.sync',
+    target: targetOf(namespace, name),
+    project: projectOf(app),
+    result: 'success',
+    changes: { dryRun: true, revision: preview.revision },
+  });
+  return preview;
 }
 
 function conflictOr(error: unknown, namespace: string, name: string): unknown {

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
+import type { SourceFetcher } from '../../ports/source.ts';
 import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
 import {
   authorize,
@@ -33,6 +34,8 @@ export interface ServerApiOptions {
   readonly events: (namespace: string, name: string) => Promise<readonly EventInfo[]>;
   /** Live and desired manifests, diffs and Events of one resource of an Application. */
   readonly resources: ResourceViews;
+  /** ls-remote for a repository connection test (the agent's git adapter and host policy). */
+  readonly repositories: Pick<SourceFetcher, 'resolve'>;
   readonly auth: Authenticator;
   readonly store: Store;
   readonly cursors: CursorCodec;
@@ -365,5 +368,6 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   KUBE_UNAVAILABLE: 503,
   STORE_UNAVAILABLE: 503,
   RESOURCE_NOT_MANAGED: 404,
+  SOURCE_BAD_CREDENTIALS: 400,
   DESIRED_STATE_UNAVAILABLE: 502,
 };

@@ -44,39 +44,51 @@ Options:
   -h, --help                 this help
 `;
 
+const OPTIONS = {
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  concurrency: { type: 'string' },
+  selector: { type: 'string' },
+  namespace: { type: 'string' },
+  'lease-namespace': { type: 'string' },
+  'lease-name': { type: 'string' },
+  'lease-duration': { type: 'string' },
+  'renew-deadline': { type: 'string' },
+  'retry-period': { type: 'string' },
+  'no-leader-election': { type: 'boolean' },
+  'render-timeout': { type: 'string' },
+  'render-sandbox': { type: 'string' },
+  'default-service-account': { type: 'string' },
+  'inventory-namespace': { type: 'string' },
+  'allow-repository-host': { type: 'string', multiple: true },
+  'bind-address': { type: 'string' },
+  port: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'webhook-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+
 export async function agent(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
-      concurrency: { type: 'string' },
-      selector: { type: 'string' },
-      namespace: { type: 'string' },
-      'lease-namespace': { type: 'string' },
-      'lease-name': { type: 'string' },
-      'lease-duration': { type: 'string' },
-      'renew-deadline': { type: 'string' },
-      'retry-period': { type: 'string' },
-      'no-leader-election': { type: 'boolean' },
-      'render-timeout': { type: 'string' },
-      'render-sandbox': { type: 'string' },
-      'default-service-account': { type: 'string' },
-      'inventory-namespace': { type: 'string' },
-      'allow-repository-host': { type: 'string', multiple: true },
-      'bind-address': { type: 'string' },
-      port: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'webhook-port': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS });
   if (values.help === true) {
     process.stdout.write(AGENT_HELP);
     return EXIT.ok;
   }
+  const options = agentOptions(values);
+  const stop = new AbortController();
+  const onSignal = () => {
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await runAgent(options, stop.signal);
+  return EXIT.ok;
+}
+
+/** The agent's options from its flags; a UsageError names the first flag that is wrong. */
+function agentOptions(values: Values): AgentOptions {
   const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new UsageError(
@@ -116,34 +128,24 @@ export async function agent(argv: readonly string[]): Promise<number> {
     throw new UsageError(
       `--default-service-account must be a ServiceAccount name (a DNS subdomain), not '${defaultServiceAccount}'`,
     );
-  const stop = new AbortController();
-  const onSignal = () => {
-    stop.abort();
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  await runAgent(
-    {
-      kubeconfig: values.kubeconfig,
-      context: values.context,
-      concurrency,
-      ...(values.selector ? { labelSelector: values.selector } : {}),
-      ...(values.namespace ? { namespace: values.namespace } : {}),
-      http: {
-        host: values['bind-address'] ?? '0.0.0.0',
-        ports,
-        webhookPort: port('webhook-port', values['webhook-port'], 8082),
-      },
-      leaderElection: values['no-leader-election'] === true ? false : election,
-      ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),
-      renderSandbox: { mode: sandbox },
-      ...(defaultServiceAccount === undefined ? {} : { defaultServiceAccount }),
-      ...(values['inventory-namespace'] ? { inventoryNamespace: values['inventory-namespace'] } : {}),
-      repositoryHosts: values['allow-repository-host'] ?? [],
+  return {
+    kubeconfig: values.kubeconfig,
+    context: values.context,
+    concurrency,
+    ...(values.selector ? { labelSelector: values.selector } : {}),
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    http: {
+      host: values['bind-address'] ?? '0.0.0.0',
+      ports,
+      webhookPort: port('webhook-port', values['webhook-port'], 8082),
     },
-    stop.signal,
-  );
-  return EXIT.ok;
+    leaderElection: values['no-leader-election'] === true ? false : election,
+    ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),
+    renderSandbox: { mode: sandbox },
+    ...(defaultServiceAccount === undefined ? {} : { defaultServiceAccount }),
+    ...(values['inventory-namespace'] ? { inventoryNamespace: values['inventory-namespace'] } : {}),
+    repositoryHosts: values['allow-repository-host'] ?? [],
+  };
 }
 
 function positiveDuration(flag: string, text: string): number {

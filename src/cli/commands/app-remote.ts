@@ -21,7 +21,7 @@ import {
   objectRef,
   requestResult,
 } from '../app-printer.ts';
-import { EXIT, print, UsageError, type OutputFormat } from '../output.ts';
+import { EXIT, print, table, UsageError, type OutputFormat } from '../output.ts';
 import { parseDuration } from './push.ts';
 
 export const REMOTE_COMMANDS = [
@@ -45,6 +45,10 @@ export interface RemoteContext {
   readonly format: OutputFormat | 'wide';
   readonly wait: boolean | undefined;
   readonly timeout: string | undefined;
+  /** sync: prune in this sync or not (undefined: as the spec). */
+  readonly prune?: boolean;
+  /** sync: only say what a sync would do. */
+  readonly dryRun?: boolean;
   /** How a request is followed: app.ts's requestState and rollbackTarget, one rule for both paths. */
   readonly requestState: (
     app: Application | undefined,
@@ -89,7 +93,7 @@ export async function runRemote(command: RemoteCommand, ctx: RemoteContext): Pro
       return EXIT.ok;
     }
     case 'sync':
-      return request(ctx, 'sync');
+      return ctx.dryRun === true ? previewSync(ctx) : request(ctx, 'sync');
     case 'refresh':
       return request(ctx, 'refresh');
     case 'rollback':
@@ -115,6 +119,24 @@ async function list(ctx: RemoteContext): Promise<number> {
   return EXIT.ok;
 }
 
+/** `capstan app sync --dry-run`: the server's preview, as a table of the one sync result's actions. */
+async function previewSync(ctx: RemoteContext): Promise<number> {
+  const name = nameOf(ctx, 'sync');
+  const preview = await ctx.client.previewSync(ctx.namespace, name, {
+    ...(ctx.prune === undefined ? {} : { prune: ctx.prune }),
+  });
+  output(ctx.format, preview, () =>
+    [
+      `Dry run of a sync of application '${name}' to ${preview.revision.slice(0, 12)}: nothing was changed.`,
+      table(
+        ['RESOURCE', 'ACTION', 'MESSAGE'],
+        preview.entries.map((e) => [e.id, e.action, e.message]),
+      ),
+    ].join('\n'),
+  );
+  return preview.entries.some((e) => e.action !== 'unchanged') ? EXIT.differences : EXIT.ok;
+}
+
 const WORDS: Record<RequestKind, string> = {
   sync: 'sync',
   refresh: 'refresh',
@@ -127,7 +149,10 @@ async function request(ctx: RemoteContext, kind: RequestKind): Promise<number> {
   const name = nameOf(ctx, word, kind === 'rollback' ? 1 : 0);
   const current = await ctx.client.application(ctx.namespace, name);
   let target: HistoryEntry | string | undefined;
-  const body: Record<string, unknown> = { resourceVersion: current.metadata.resourceVersion };
+  const body: Record<string, unknown> = {
+    resourceVersion: current.metadata.resourceVersion,
+    ...(kind === 'sync' && ctx.prune !== undefined ? { prune: ctx.prune } : {}),
+  };
   if (kind === 'rollback') {
     const resolved = ctx.rollbackTarget(current, ctx.positionals[1]);
     body['target'] = resolved.value;

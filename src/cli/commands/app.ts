@@ -8,6 +8,7 @@ import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
+  syncRequestValue,
   requestTime,
   RESOURCES_FINALIZER,
   validateApplication,
@@ -15,7 +16,8 @@ import {
   type HistoryEntry,
   type RequestKind,
 } from '../../contracts/application.ts';
-import { ApplicationClient, planApplication, type ApplicationPlan } from '../../main/apps.ts';
+import { ApplicationClient } from '../../adapters/kube/application-client.ts';
+import { planApplication, type ApplicationPlan } from '../../main/apps.ts';
 import {
   describeApplication,
   diffDocument,
@@ -91,6 +93,9 @@ create:
 
 list:   -A, --all-namespaces
 diff:   --revision REV (default: the spec's), --dest-kubeconfig PATH (for a registered cluster)
+sync:   --prune / --no-prune   prune in this sync, or not (default: as spec.syncPolicy.automated.prune)
+        --dry-run              through a server only: say what a sync would do, change nothing
+                               (with a kubeconfig: capstan app diff NAME)
 sync, refresh, rollback, release-hold:
   --wait / --no-wait     wait until the agent has handled the request (default: wait for sync and
                          rollback); exit 0 when it succeeded, 4 when it failed, 1 when --timeout ran out
@@ -127,6 +132,8 @@ const OPTIONS = {
   'dest-kubeconfig': { type: 'string' },
   wait: { type: 'boolean' },
   'no-wait': { type: 'boolean' },
+  'no-prune': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   timeout: { type: 'string' },
   cascade: { type: 'string' },
   for: { type: 'string' },
@@ -156,7 +163,7 @@ const COMMANDS = {
   get: [],
   history: [],
   diff: ['revision', 'dest-kubeconfig'],
-  sync: REQUEST_FLAGS,
+  sync: [...REQUEST_FLAGS, 'prune', 'no-prune', 'dry-run'],
   refresh: REQUEST_FLAGS,
   rollback: REQUEST_FLAGS,
   'release-hold': REQUEST_FLAGS,
@@ -217,6 +224,7 @@ export async function app(argv: readonly string[]): Promise<number> {
       format,
       wait: values.wait === true ? true : values['no-wait'] === true ? false : undefined,
       timeout: values.timeout,
+      ...syncFlags(command, values),
       requestState,
       rollbackTarget,
     });
@@ -610,9 +618,18 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   const timeout = timeoutOf(values);
   const current = await client.require(name);
 
-  // What is asked, in the annotation's value: `<request id>` or, for a rollback, `<request id>:<target>`.
+  // What is asked, in the annotation's value: `<request id>`, `<request id>;prune` for a sync that
+  // prunes, or, for a rollback, `<request id>:<target>`.
   const requestId = String(Date.now());
-  let value = requestId;
+  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : word, values);
+  if (dryRun === true)
+    throw new UsageError(
+      `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
+    );
+  let value =
+    kind === 'sync'
+      ? syncRequestValue({ id: requestId, ...(prune === undefined ? {} : { prune }) })
+      : requestId;
   let target: HistoryEntry | string | undefined;
   if (kind === 'rollback') {
     const resolved = rollbackTarget(current, ctx.positionals[1]);
@@ -847,4 +864,18 @@ async function wait(ctx: Context): Promise<number> {
   const found = outcome.last;
   output(ctx.format, forOutput(found), () => `${objectRef(name)} condition met\n`);
   return EXIT.ok;
+}
+
+/** The sync flags (COMMANDS allows them on sync only): prune in this sync or not (undefined: as the spec), a dry run. */
+export function syncFlags(
+  command: string,
+  values: { prune?: boolean; 'no-prune'?: boolean; 'dry-run'?: boolean },
+): { prune?: boolean; dryRun?: boolean } {
+  if (command !== 'sync') return {};
+  if (values.prune === true && values['no-prune'] === true)
+    throw new UsageError('give --prune or --no-prune, not both');
+  return {
+    ...(values.prune === true ? { prune: true } : values['no-prune'] === true ? { prune: false } : {}),
+    ...(values['dry-run'] === true ? { dryRun: true } : {}),
+  };
 }

@@ -4,10 +4,11 @@ import { parseArgs } from 'node:util';
 import { GitServer } from '../../devcluster/gitserver.ts';
 import { EXIT, UsageError } from '../output.ts';
 
-export const DEV_GIT_SERVER_HELP = `Usage: capstan dev-git-server --root DIR --state FILE [--port N] [--seed NAME=DIR]...
+export const DEV_GIT_SERVER_HELP = `Usage: capstan dev-git-server --root DIR --state FILE [--port N] [--host ADDR] [--anonymous-fetch] [--seed NAME=DIR]...
 
-A git server over smart HTTP with basic auth on 127.0.0.1, for the local demo. Writes its URL and
-credentials to the state file (mode 0600) and serves until SIGTERM or SIGINT.
+A git server over smart HTTP with basic auth on 127.0.0.1 (or --host), for the local demo and the
+pipeline tests. --anonymous-fetch lets fetches in without credentials (pushes still need them).
+Writes its URL and credentials to the state file (mode 0600) and serves until SIGTERM or SIGINT.
 `;
 
 export async function devGitServer(argv: readonly string[]): Promise<number> {
@@ -18,6 +19,8 @@ export async function devGitServer(argv: readonly string[]): Promise<number> {
       root: { type: 'string' },
       state: { type: 'string' },
       port: { type: 'string' },
+      host: { type: 'string' },
+      'anonymous-fetch': { type: 'boolean' },
       seed: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -33,6 +36,8 @@ export async function devGitServer(argv: readonly string[]): Promise<number> {
     username: 'capstan',
     password,
     ...(values.port ? { port: Number(values.port) } : {}),
+    ...(values.host ? { host: values.host } : {}),
+    anonymousFetch: values['anonymous-fetch'] === true,
   });
   for (const seed of values.seed ?? []) {
     const [name, dir] = seed.split('=', 2);

@@ -5,7 +5,7 @@ import { redactSecret } from '../../core/diff.ts';
 import { applicationOwner } from '../../contracts/application.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId } from '../../core/resource.ts';
-import type { RendererType } from '../../ports/renderer.ts';
+import type { HelmParameter, RendererType } from '../../ports/renderer.ts';
 import { planSync, sync } from '../../engine/sync.ts';
 import {
   connect,
@@ -25,6 +25,9 @@ const SOURCE_HELP = `Source (one of):
   --fetch-timeout DURATION time limit for each git operation (default: 60s)
   Credentials come from the environment only: CAPSTAN_GIT_TOKEN, or CAPSTAN_GIT_USERNAME and
   CAPSTAN_GIT_PASSWORD, or CAPSTAN_GIT_SSH_KEY_FILE with CAPSTAN_GIT_KNOWN_HOSTS_FILE.
+  Helm chart repositories (https://, oci://; http:// with --insecure-http) that a chart's
+  dependencies name: CAPSTAN_HELM_USERNAME and CAPSTAN_HELM_PASSWORD, or CAPSTAN_HELM_TOKEN, bound
+  to CAPSTAN_HELM_REPOSITORY_URL when set; CAPSTAN_HELM_CA_FILE trusts a private CA.
 
 Rendering:
   --type TYPE              directory, kustomize or helm (default: detected)
@@ -33,7 +36,10 @@ Rendering:
   --no-recurse             (directory) do not descend into sub-folders
   --release-name NAME      (helm) default: the application name
   --values FILE            (helm) values file inside the chart's checkout; repeatable
-  --values-inline YAML     (helm) values given inline, applied last
+  --values-inline YAML     (helm) values given inline, applied after the values files
+  --set NAME=VALUE         (helm) one value, e.g. image.tag=1.2.3; repeatable, applied last
+  --set-string NAME=VALUE  (helm) one value kept as a string (never a number or boolean); repeatable
+  --skip-crds              (helm) leave out the chart's crds/ folder
 `;
 
 const TARGET_HELP = `Target:
@@ -89,7 +95,7 @@ ${TARGET_HELP}Sync:
   --replace                delete and re-create objects whose immutable fields changed
   --allow-empty            accept an empty desired state
   --create-namespace       create the namespaces that objects name and that do not exist (never pruned)
-  --insecure-http          allow an http:// repository URL
+  --insecure-http          allow an http:// repository URL (git, and Helm chart repositories)
   -o, --output FMT         table, json or yaml
 `;
 
@@ -104,6 +110,9 @@ const OPTIONS = {
   'release-name': { type: 'string' },
   values: { type: 'string', multiple: true },
   'values-inline': { type: 'string' },
+  set: { type: 'string', multiple: true },
+  'set-string': { type: 'string', multiple: true },
+  'skip-crds': { type: 'boolean' },
   app: { type: 'string' },
   namespace: { type: 'string' },
   kubeconfig: { type: 'string' },
@@ -141,6 +150,9 @@ const SOURCE_OPTIONS = [
   'release-name',
   'values',
   'values-inline',
+  'set',
+  'set-string',
+  'skip-crds',
   'app',
   'namespace',
   'output',
@@ -169,6 +181,30 @@ export function parseDuration(text: string, flag = '--timeout'): number {
   } catch {
     throw new UsageError(`${flag} must be a duration such as 90s, 5m or 1h, not '${text}'`);
   }
+}
+
+/**
+ * The parameters of --set and --set-string, in that order (helm applies --set-string after --set too).
+ * `NAME=VALUE`, split at the first `=`: the value may hold more.
+ */
+export function helmParameters(flags: {
+  readonly set: readonly string[];
+  readonly setString: readonly string[];
+}): { parameters?: HelmParameter[] } {
+  const parse = (flag: string, forceString: boolean): HelmParameter => {
+    const at = flag.indexOf('=');
+    const name = at === -1 ? '' : flag.slice(0, at);
+    if (name === '' || /\s/.test(name))
+      throw new UsageError(
+        `--${forceString ? 'set-string' : 'set'} '${flag}': expected NAME=VALUE, e.g. image.tag=1.2.3`,
+      );
+    return { name, value: flag.slice(at + 1), ...(forceString ? { forceString } : {}) };
+  };
+  const parameters = [
+    ...flags.set.map((flag) => parse(flag, false)),
+    ...flags.setString.map((flag) => parse(flag, true)),
+  ];
+  return parameters.length === 0 ? {} : { parameters };
 }
 
 /** The Helm release name of a render without --app or --release-name (sync always has --app). */
@@ -248,6 +284,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
         : undefined;
     const settings: RenderSettings = {
       ...(type === undefined ? {} : { type: type as RendererType }),
+      ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
       directory: {
         recurse: values['no-recurse'] !== true,
         ...(values.include ? { include: values.include } : {}),
@@ -258,6 +295,8 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
         namespace,
         ...(values.values ? { valueFiles: values.values } : {}),
         ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
+        ...helmParameters({ set: values.set ?? [], setString: values['set-string'] ?? [] }),
+        ...(values['skip-crds'] === true ? { skipCrds: true } : {}),
         ...(capabilities ?? {}),
       },
     };

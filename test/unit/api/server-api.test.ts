@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
@@ -25,7 +28,13 @@ import { Authenticator } from '../../../src/server/auth.ts';
 import { CursorCodec } from '../../../src/server/cursor.ts';
 import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
 import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
+import { startGitServer } from '../../../src/testing/git.ts';
+import { GitSourceFetcher } from '../../../src/adapters/git/git-source.ts';
 import { ResourceViews } from '../../../src/server/resource-views.ts';
+
+const git = await startGitServer(after);
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-api-'));
+after(() => rm(scratch, { recursive: true, force: true }));
 
 const PROJECTS: ProjectAccess[] = [
   {
@@ -130,6 +139,8 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
         { type: 'Normal', reason: 'Synced', message: `${namespace}/${name} synced`, count: 1 },
       ]),
     resources: new ResourceViews({ reader }),
+    // The agent's git adapter, against the real git server of this file (loopback allowed by name).
+    repositories: new GitSourceFetcher({ cacheDir: join(scratch, 'git'), hosts: { allow: ['127.0.0.1'] } }),
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now }),
@@ -410,15 +421,63 @@ describe('server API: roles per project', () => {
     assert.equal(missing.json<{ error: string }>().error, 'ROLLBACK_NO_TARGET');
   });
 
-  it('refuses sync options the agent does not carry yet, by name, instead of dropping them', async () => {
-    const response = await h.call({
-      method: 'POST',
-      url: '/api/v1/applications/a/api/sync',
-      headers: as(session('dana')),
-      payload: { dryRun: true },
+  it('carries prune to the agent in the sync annotation, answers a dry run with what a sync would do, and refuses a selection by name', async () => {
+    const sync = (payload: Record<string, unknown>) =>
+      h.call({
+        method: 'POST',
+        url: '/api/v1/applications/a/api/sync',
+        headers: as(session('dana')),
+        payload,
+      });
+    const pruning = await sync({ prune: true });
+    assert.equal(pruning.statusCode, 202, pruning.body);
+    const value = pruning.json<{ value: string }>().value;
+    assert.match(value, /^\d+;prune$/);
+    assert.equal(h.index.get('a', 'api')?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync], value);
+    const keeping = await sync({ prune: false });
+    assert.match(keeping.json<{ value: string }>().value, /^\d+;prune=false$/);
+
+    // The dry run: the target renders a changed Deployment and a new ConfigMap; nothing is written.
+    h.reader.setDesired(
+      'c'.repeat(40),
+      [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new' }, data: { a: 'b' } },
+        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'other' }, spec: { replicas: 2 } },
+      ],
+      { target: true },
+    );
+    h.reader.setLive({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'other', namespace: 'a' },
+      spec: { replicas: 1 },
     });
-    assert.equal(response.statusCode, 422);
-    assert.match(response.json<{ message: string }>().message, /dryRun/);
+    const before = h.index.get('a', 'api')?.metadata.resourceVersion;
+    for (const [prune, last] of [
+      [false, 'skipped'],
+      [true, 'pruned'],
+    ] as const) {
+      const preview = await sync({ dryRun: true, prune });
+      assert.equal(preview.statusCode, 200, preview.body);
+      const body = preview.json<{ revision: string; entries: { id: string; action: string }[] }>();
+      assert.equal(body.revision, 'c'.repeat(40));
+      assert.deepEqual(
+        body.entries.map((e) => `${e.id} ${e.action}`),
+        ['ConfigMap/a/new created', 'Deployment/a/other configured', `Deployment/a/api ${last}`],
+      );
+    }
+    assert.equal(
+      h.index.get('a', 'api')?.metadata.resourceVersion,
+      before,
+      'a dry run changed the Application',
+    );
+
+    const selection = await sync({
+      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'api' }],
+    });
+    assert.equal(selection.statusCode, 422);
+    assert.equal(selection.json<{ error: string }>().error, 'SYNC_OPTION_UNSUPPORTED');
+    assert.match(selection.json<{ message: string }>().message, /selection of resources/);
   });
 
   it('lets only a project admin create, change and delete its Applications (with and without cascade)', async () => {
@@ -743,9 +802,10 @@ describe('server API: one resource (live, desired, diff, events)', () => {
     h.reader.setLive(secret(`${SENTINEL}-live`));
     h.reader.setDesired(SYNCED, [deployment(3), secret(`${SENTINEL}-desired`)]);
     h.reader.setDesired(TARGET, [deployment(5)], { target: true });
-    h.reader.setEvents({ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'web' }, [
+    h.reader.addEvent(
+      { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'web' },
       { type: 'Normal', reason: 'ScalingReplicaSet', message: 'Scaled up to 3', count: 1 },
-    ]);
+    );
   });
   after(async () => {
     await h.app.close();
@@ -843,6 +903,76 @@ describe('server API: one resource (live, desired, diff, events)', () => {
   it('refuses a query without a kind or with an unknown parameter (400)', async () => {
     assert.equal((await get(url('live', 'name=web'), alice)).statusCode, 400);
     assert.equal((await get(url('live', `${WEB}&secret=1`), alice)).statusCode, 400);
+  });
+});
+
+describe('server API: repository connection test', () => {
+  let h: Harness;
+  let repoURL = '';
+  before(async () => {
+    h = await harness();
+    await git.createRepository('connection', { files: { 'README.md': 'hello\n' } });
+    repoURL = git.url('connection');
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const test = (who: Login, payload: Record<string, unknown>) =>
+    h.call({ method: 'POST', url: '/api/v1/repositories/test', headers: as(who), payload });
+
+  it('reaches a repository with the right credentials, and says why not with wrong or none, never echoing them', async () => {
+    const ada = await login(h, 'ada');
+    const good = await test(ada, {
+      repoURL,
+      insecureHttp: true,
+      username: git.username,
+      password: git.password,
+    });
+    assert.equal(good.statusCode, 200, good.body);
+    const ok = good.json<{ ok: boolean; revision: string; ref: string }>();
+    assert.equal(ok.ok, true);
+    assert.match(ok.revision, /^[0-9a-f]{40}$/);
+    assert.equal(ok.ref, 'refs/heads/main');
+
+    const wrongPassword = `sentinel-wrong-${randomBytes(6).toString('hex')}`;
+    const wrong = await test(ada, {
+      repoURL,
+      insecureHttp: true,
+      username: git.username,
+      password: wrongPassword,
+    });
+    assert.equal(wrong.statusCode, 200);
+    const refused = wrong.json<{ ok: boolean; error: string; reason: string }>();
+    assert.equal(refused.ok, false);
+    assert.equal(refused.error, 'SOURCE_AUTH_FAILED');
+    const none = (await test(ada, { repoURL, insecureHttp: true })).json<{ ok: boolean; error: string }>();
+    assert.deepEqual([none.ok, none.error], [false, 'SOURCE_AUTH_FAILED']);
+    const plain = (await test(ada, { repoURL, username: git.username, password: git.password })).json<{
+      ok: boolean;
+      error: string;
+    }>();
+    assert.deepEqual([plain.ok, plain.error], [false, 'SOURCE_BAD_URL'], 'http:// without insecureHttp');
+    for (const secret of [wrongPassword, git.password])
+      assert.ok(!h.answers.join('\n').includes(secret) && !h.logs.join('\n').includes(secret));
+    const entries = await h.store.audit.query({ action: 'repository.test', limit: 10 });
+    assert.deepEqual(
+      entries.map((e) => e.result),
+      ['failure', 'failure', 'failure', 'success'],
+    );
+    assert.ok(!JSON.stringify(entries).includes(wrongPassword));
+  });
+
+  it('refuses mixed or half credentials (400) and anyone but a project admin (403)', async () => {
+    const ada = await login(h, 'ada');
+    const mixed = await test(ada, { repoURL, token: 't', username: 'u', password: 'p' });
+    assert.equal(mixed.statusCode, 400);
+    assert.equal(mixed.json<{ error: string }>().error, 'SOURCE_BAD_CREDENTIALS');
+    assert.equal((await test(ada, { repoURL, username: 'u' })).statusCode, 400);
+    const dana = await login(h, 'dana');
+    const denied = await test(dana, { repoURL, project: 'team-a' });
+    assert.equal(denied.statusCode, 403);
+    assert.equal(denied.json<{ permission: string }>().permission, 'applications.create');
+    assert.equal((await test(ada, { repoURL, project: 'team-a', insecureHttp: true })).statusCode, 200);
   });
 });
 

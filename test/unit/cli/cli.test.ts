@@ -56,11 +56,17 @@ describe('capstan CLI', () => {
       ['--namespace', 'Capstan_System'],
       /--namespace must be a namespace name \(a DNS label\), not 'Capstan_System'/,
     );
+    refused(
+      ['--default-service-account', 'Deployer!'],
+      /--default-service-account must be a ServiceAccount name \(a DNS subdomain\), not 'Deployer!'/,
+    );
+    refused(['--inventory-namespace', 'a_b'], /--inventory-namespace must be a namespace name/);
     const help = capstan('agent', '--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--lease-duration DURATION/);
     assert.match(help.stdout, /--namespace NS +the agent's own namespace/);
     assert.match(help.stdout, /--render-timeout DURATION .*\(default: 60s\)/);
+    assert.match(help.stdout, /--default-service-account NAME/);
   });
 
   it('lists no clusters as an empty JSON array', () => {

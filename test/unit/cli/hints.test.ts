@@ -1,7 +1,8 @@
 // Every hint is true: the flags, Application fields and sync options that Capstan's messages suggest
 // exist. The messages are collected from the sources (every string and template literal of src/ that
 // reads as text, parsed with the TypeScript compiler, not grepped); each suggestion is checked against
-// the CLI's help texts (every option of every command) and the Application and Project CRDs' schemas.
+// the CLI's help texts (every option of every command), the Application and Project CRDs' schemas and the
+// server's request bodies that its messages name.
 import assert from 'node:assert/strict';
 import { globSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -15,10 +16,12 @@ import { DEV_CLUSTER_HELP } from '../../../src/cli/commands/dev-cluster.ts';
 import { AUDIT_HELP } from '../../../src/cli/commands/audit.ts';
 import { DEV_GIT_SERVER_HELP } from '../../../src/cli/commands/dev-git-server.ts';
 import { LOGIN_HELP } from '../../../src/cli/commands/login.ts';
+import { PIPELINE_HELP } from '../../../src/cli/commands/pipeline.ts';
 import { SERVER_HELP } from '../../../src/cli/commands/server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
 import { projectCrd } from '../../../src/contracts/project.ts';
+import { RepositoryTestRequestSchema } from '../../../src/contracts/server-api.ts';
 import { HONOURED_OBJECT_SYNC_OPTIONS } from '../../../src/core/argocd.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -33,6 +36,7 @@ const HELPS = [
   DIFF_HELP,
   SYNC_HELP,
   SERVER_HELP,
+  PIPELINE_HELP,
   LOGIN_HELP,
   AUDIT_HELP,
 ];
@@ -129,7 +133,11 @@ describe('every hint in a message is true', () => {
   const all = messages();
   const options = cliOptions();
   const paths = crdPaths();
-  const fieldNames = new Set([...paths].map((p) => p.split('.').pop() ?? ''));
+  // A field of a CRD, or of a request body the server's messages speak of.
+  const fieldNames = new Set([
+    ...[...paths].map((p) => p.split('.').pop() ?? ''),
+    ...Object.keys(RepositoryTestRequestSchema.properties),
+  ]);
 
   it('finds the messages (a guard against a scan that reads nothing)', () => {
     assert.ok(all.length > 300, `${all.length} messages`);

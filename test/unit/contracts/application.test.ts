@@ -40,7 +40,16 @@ const full = () =>
         targetRevision: '>=1.2 <2',
         path: 'charts/web',
         type: 'helm',
-        helm: { releaseName: 'web', valueFiles: ['values-prod.yaml'], values: 'replicas: 2\n' },
+        helm: {
+          releaseName: 'web',
+          valueFiles: ['values-prod.yaml'],
+          values: 'replicas: 2\n',
+          parameters: [
+            { name: 'image.tag', value: '1.10', forceString: true },
+            { name: 'ingress.hosts[0]', value: 'a,b' },
+          ],
+          skipCrds: true,
+        },
         secretRef: { name: 'git-credentials' },
         insecureHttp: false,
       },
@@ -341,6 +350,13 @@ describe('validateApplication: rules across fields', () => {
       what: 'two renderers',
       object: source({ helm: {}, kustomize: {} }),
       errors: ['spec.source: set at most one of directory, helm and kustomize'],
+    },
+    {
+      what: 'a Helm parameter whose name holds = or a space',
+      object: source({ helm: { parameters: [{ name: 'image.tag=1', value: '2' }] } }),
+      errors: [
+        'spec.source.helm.parameters[0].name: must be a value path such as image.tag (no = and no spaces), not "image.tag=1"',
+      ],
     },
     {
       what: 'options of another type',

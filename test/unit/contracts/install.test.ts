@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../../../src/core/resource.ts';
-import { installManifests } from '../../../src/contracts/install.ts';
+import { installManifests, RENDER_SANDBOX_SECCOMP_PROFILE } from '../../../src/contracts/install.ts';
 import { generateInstallYaml, INSTALL_FILE } from '../../../scripts/generate-install.ts';
 
 interface PolicyRule {
@@ -35,7 +35,8 @@ describe('deploy/install.yaml', () => {
     const kinds = (Array.isArray(documents) ? documents : [documents]).map(
       (d) => (d.toJS() as KubeObject).kind,
     );
-    assert.deepEqual(kinds.slice(0, 3), [
+    assert.deepEqual(kinds.slice(0, 4), [
+      'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
       'Namespace',
@@ -252,6 +253,17 @@ describe('installManifests: the agent Deployment', () => {
       readOnlyRootFilesystem: true,
       runAsNonRoot: true,
       capabilities: { drop: ['ALL'] },
+    });
+  });
+
+  it('runs under RuntimeDefault seccomp, or the render sandbox profile (Localhost) when asked', () => {
+    assert.deepEqual(spec.template.spec.securityContext['seccompProfile'], { type: 'RuntimeDefault' });
+    const withProfile = installManifests({ image: 'registry.invalid/capstan:1', renderSandboxProfile: true });
+    const agent = withProfile.find((o) => o.kind === 'Deployment' && o.metadata.name === 'capstan-agent');
+    const pod = (agent?.['spec'] as typeof spec).template.spec;
+    assert.deepEqual(pod.securityContext['seccompProfile'], {
+      type: 'Localhost',
+      localhostProfile: RENDER_SANDBOX_SECCOMP_PROFILE,
     });
   });
 

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { CapstanError } from '../../../src/core/errors.ts';
 import type { KubeObject } from '../../../src/core/resource.ts';
 import type { Destination } from '../../../src/controller/reconciler.ts';
-import { ClusterRegistry, type BuiltDestination } from '../../../src/main/clusters.ts';
+import { ClusterRegistry, type BuiltDestination } from '../../../src/controller/cluster-registry.ts';
 import type { Cluster, ResourceType } from '../../../src/ports/cluster.ts';
 
 const SECRET_TYPE: ResourceType = {

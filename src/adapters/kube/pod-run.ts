@@ -1,0 +1,248 @@
+/**
+ * Runs a pipeline run's Pod (src/core/run-pod.ts) and follows it to the end: creates it, reads its
+ * status, follows each step's log as the step writes it (masked line by line), keeps each step's own
+ * time limit (past it the Pod is deleted at once: the step is killed), and cancels by deleting the Pod
+ * at once. The run's own limit is the Pod's activeDeadlineSeconds, kept by the kubelet.
+ */
+import { PassThrough } from 'node:stream';
+import * as k8s from '@kubernetes/client-node';
+import { messageOf } from '../../core/errors.ts';
+import { maskSecrets } from '../../core/log-mask.ts';
+import type { KubeObject } from '../../core/resource.ts';
+import { runPodState, runningStep, type PodRunState, type StepState } from '../../core/run-steps.ts';
+import type { RunExecution, RunExecutionOptions, RunExecutor } from '../../ports/run-executor.ts';
+
+export interface PodRunOptions {
+  readonly config: k8s.KubeConfig;
+  /** The run Pod (runPodManifest). */
+  readonly pod: KubeObject;
+  /** Each step's own time limit in milliseconds, by container name. */
+  readonly stepTimeoutsMs?: Readonly<Record<string, number>>;
+  /** Values masked in every log line (maskableValues). */
+  readonly masked?: readonly string[];
+  /** Each line a step writes, masked, as it is written. */
+  readonly onLog?: (step: string, line: string) => void;
+  /** Each new state of the Pod's steps. */
+  readonly onState?: (state: PodRunState) => void;
+  /** Aborting cancels the run: the Pod is deleted at once. */
+  readonly signal?: AbortSignal;
+  /** How often the Pod's status is read. Default 500 ms. */
+  readonly pollMs?: number;
+  /** Leave the Pod when the run ends (default: delete it). */
+  readonly keepPod?: boolean;
+}
+
+export type PodRunOutcome = 'Succeeded' | 'Failed' | 'Cancelled';
+
+export interface PodRunResult {
+  readonly outcome: PodRunOutcome;
+  readonly steps: readonly StepState[];
+  /** Why it failed or ended: DeadlineExceeded (the run's limit), StepTimeout, Evicted, a step's exit. */
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+/** Runs the Pod to its end (or its cancel) and reports each step. */
+export async function runPod(options: PodRunOptions): Promise<PodRunResult> {
+  const core = options.config.makeApiClient(k8s.CoreV1Api);
+  const namespace = options.pod.metadata.namespace ?? 'default';
+  const name = options.pod.metadata.name ?? '';
+  const logs = new LogFollower(options, namespace, name);
+  await core.createNamespacedPod({ namespace, body: options.pod as unknown as k8s.V1Pod });
+  try {
+    return await followToEnd(core, options, logs, { namespace, name });
+  } finally {
+    if (options.keepPod !== true) await deletePodNow(core, namespace, name);
+  }
+}
+
+/** Reads the Pod until it ends, a step outlives its limit, or the run is cancelled. */
+async function followToEnd(
+  core: k8s.CoreV1Api,
+  options: PodRunOptions,
+  logs: LogFollower,
+  pod: { namespace: string; name: string },
+): Promise<PodRunResult> {
+  let last = '';
+  for (;;) {
+    if (options.signal?.aborted === true) {
+      await deletePodNow(core, pod.namespace, pod.name);
+      const state = await readState(core, pod).catch(() => undefined);
+      return {
+        outcome: 'Cancelled',
+        steps: state?.steps ?? [],
+        reason: 'Cancelled',
+        message: 'the run was cancelled',
+      };
+    }
+    const state = await readState(core, pod);
+    const key = JSON.stringify(state);
+    if (key !== last) options.onState?.(state);
+    last = key;
+    for (const step of state.steps)
+      if (step.phase !== 'Pending' && step.phase !== 'Skipped') logs.follow(step.name);
+    const overdue = overdueStep(state, options.stepTimeoutsMs ?? {});
+    if (overdue !== undefined) {
+      await deletePodNow(core, pod.namespace, pod.name);
+      await logs.settled();
+      return timedOut(state, overdue, options.stepTimeoutsMs?.[overdue.name] ?? 0);
+    }
+    if (state.phase === 'Succeeded' || state.phase === 'Failed') {
+      await logs.settled();
+      return ended(state);
+    }
+    await sleep(options.pollMs ?? 500, options.signal);
+  }
+}
+
+async function readState(
+  core: k8s.CoreV1Api,
+  pod: { namespace: string; name: string },
+): Promise<PodRunState> {
+  const live = await core.readNamespacedPod(pod);
+  return runPodState(JSON.parse(JSON.stringify(live)) as Parameters<typeof runPodState>[0]);
+}
+
+/** The running step past its own limit, if any. */
+function overdueStep(state: PodRunState, limits: Readonly<Record<string, number>>): StepState | undefined {
+  const step = runningStep(state);
+  const limit = step === undefined ? undefined : limits[step.name];
+  if (step?.startedAt === undefined || limit === undefined) return undefined;
+  return Date.now() - Date.parse(step.startedAt) > limit ? step : undefined;
+}
+
+function timedOut(state: PodRunState, step: StepState, limitMs: number): PodRunResult {
+  const message = `step ${step.name} ran past its time limit of ${limitMs / 1000} s and was killed`;
+  return {
+    outcome: 'Failed',
+    reason: 'StepTimeout',
+    message,
+    steps: state.steps.map((s) =>
+      s.name === step.name
+        ? { ...s, phase: 'Failed', reason: 'StepTimeout' }
+        : s.phase === 'Pending'
+          ? { ...s, phase: 'Skipped' }
+          : s,
+    ),
+  };
+}
+
+function ended(state: PodRunState): PodRunResult {
+  const failed = state.steps.find((s) => s.phase === 'Failed');
+  const reason = state.reason ?? failed?.reason;
+  const message =
+    state.message ??
+    (failed === undefined ? undefined : `step ${failed.name} failed (exit code ${failed.exitCode ?? '?'})`);
+  return {
+    outcome: state.phase === 'Succeeded' ? 'Succeeded' : 'Failed',
+    steps: state.steps,
+    ...(reason === undefined ? {} : { reason }),
+    ...(message === undefined ? {} : { message }),
+  };
+}
+
+/** Deletes the Pod without a grace period and waits until the API server no longer has it. */
+async function deletePodNow(core: k8s.CoreV1Api, namespace: string, name: string): Promise<void> {
+  try {
+    await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
+  } catch (error) {
+    if (isNotFound(error)) return;
+    throw error;
+  }
+  for (let i = 0; i < 120; i++) {
+    const gone = await core.readNamespacedPod({ namespace, name }).then(
+      () => false,
+      (error: unknown) => isNotFound(error),
+    );
+    if (gone) return;
+    await sleep(250);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as { code?: unknown }).code === 404;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Follows each step's log once, from its start, splitting it into masked lines. */
+class LogFollower {
+  readonly #options: PodRunOptions;
+  readonly #namespace: string;
+  readonly #pod: string;
+  readonly #streams = new Map<string, Promise<void>>();
+  readonly #log: k8s.Log;
+
+  constructor(options: PodRunOptions, namespace: string, pod: string) {
+    this.#options = options;
+    this.#namespace = namespace;
+    this.#pod = pod;
+    this.#log = new k8s.Log(options.config);
+  }
+
+  follow(step: string): void {
+    if (this.#streams.has(step)) return;
+    this.#streams.set(step, this.#stream(step));
+  }
+
+  /** Waits for the streams to end (the containers have ended, or the Pod is gone); at most 10 s. */
+  async settled(): Promise<void> {
+    await Promise.race([Promise.allSettled(this.#streams.values()), sleep(10_000)]);
+  }
+
+  async #stream(step: string): Promise<void> {
+    const out = new PassThrough();
+    let pending = '';
+    const emit = (line: string) => this.#options.onLog?.(step, maskSecrets(line, this.#options.masked ?? []));
+    out.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) emit(line);
+    });
+    const done = new Promise<void>((resolve) => {
+      out.on('end', resolve);
+      out.on('close', resolve);
+      // Aborting the request (a cancel) destroys the stream with an AbortError: the log ends there.
+      out.on('error', () => {
+        resolve();
+      });
+    });
+    try {
+      // Never aborted from here: aborting the request rejects inside the client where nothing catches
+      // it. A cancel deletes the Pod, and the API server ends the stream.
+      await this.#log.log(this.#namespace, this.#pod, step, out, { follow: true });
+      await done;
+    } catch (error) {
+      emit(`capstan: the log of step ${step} could not be read: ${messageOf(error)}`);
+    }
+    if (pending !== '') emit(pending);
+  }
+}
+
+/** The RunExecutor port on a cluster's API. */
+export class KubeRunExecutor implements RunExecutor {
+  readonly #config: k8s.KubeConfig;
+  readonly #pollMs: number;
+
+  constructor(config: k8s.KubeConfig, options: { readonly pollMs?: number } = {}) {
+    this.#config = config;
+    this.#pollMs = options.pollMs ?? 500;
+  }
+
+  execute(pod: KubeObject, options: RunExecutionOptions): Promise<RunExecution> {
+    return runPod({ config: this.#config, pod, pollMs: this.#pollMs, ...options });
+  }
+}

@@ -1,0 +1,68 @@
+import { parseArgs } from 'node:util';
+import { checkoutRevision } from '../../adapters/git/checkout.ts';
+import type { GitCredentials } from '../../ports/source.ts';
+import { EXIT, UsageError } from '../output.ts';
+
+export const PIPELINE_HELP = `Usage: capstan pipeline <command> [options]
+
+Pipelines: a push to an application's code is verified, tested and built (docs/pipelines.md).
+
+Commands:
+  checkout   (inside a run Pod) fetch one commit of a repository into the workspace
+
+checkout options:
+  --repo URL         the repository
+  --revision SHA     the full commit
+  --dest DIR         an empty folder (the run's workspace)
+  --allow-http       accept an http:// repository (the dev cluster's git server)
+  Credentials, when the repository needs them, come from CAPSTAN_GIT_USERNAME and
+  CAPSTAN_GIT_PASSWORD (the run Pod sets them from the Pipeline's credentials Secret).
+`;
+
+export async function pipeline(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '-h':
+    case '--help':
+      process.stdout.write(PIPELINE_HELP);
+      return command === undefined ? EXIT.usage : EXIT.ok;
+    case 'checkout':
+      return checkout(rest);
+    default:
+      throw new UsageError(`unknown pipeline command '${command}' (expected checkout)`);
+  }
+}
+
+async function checkout(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      repo: { type: 'string' },
+      revision: { type: 'string' },
+      dest: { type: 'string' },
+      'allow-http': { type: 'boolean' },
+    },
+  });
+  const { repo, revision, dest } = values;
+  if (repo === undefined || revision === undefined || dest === undefined)
+    throw new UsageError('capstan pipeline checkout needs --repo, --revision and --dest');
+  const commit = await checkoutRevision({
+    repoURL: repo,
+    revision,
+    dest,
+    allowInsecureHttp: values['allow-http'] === true,
+    ...credentialsFromEnv(),
+  });
+  process.stdout.write(`checked out ${commit}\n`);
+  return EXIT.ok;
+}
+
+function credentialsFromEnv(): { credentials?: GitCredentials } {
+  const username = process.env['CAPSTAN_GIT_USERNAME'] ?? '';
+  const password = process.env['CAPSTAN_GIT_PASSWORD'] ?? '';
+  if (password === '') return {};
+  return { credentials: { kind: 'basic', username: username === '' ? 'git' : username, password } };
+}

@@ -1,0 +1,243 @@
+/**
+ * The `Pipeline` resource (capstan.dev/v1alpha1): registers an application's code repository with a
+ * project, so that pushes to it are verified, tested and built (docs/pipelines.md). What a run does is
+ * the pipeline file in the repository (src/contracts/pipeline-file.ts); the resource says where the
+ * repository is, how to read it, which file, and as whom the run Pods run. Runs and their logs are
+ * records of the Store, not objects of the cluster; the status holds only the latest run.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../core/duration.ts';
+import type { KubeObject, ObjectMeta } from '../core/resource.ts';
+import { APPLICATION_GROUP, APPLICATION_VERSION, ConditionSchema } from './application.ts';
+import { crdRootSchema, customResourceDefinition, type CrdDescription } from './crd.ts';
+import { DEFAULT_PIPELINE_FILE } from './pipeline-file.ts';
+import { DEFAULT_PROJECT_NAME } from './project.ts';
+import type { JsonSchemaProps } from './structural.ts';
+import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
+
+// ── Identity ────────────────────────────────────────────────────────────────────────────────────
+
+export const PIPELINE_GROUP = APPLICATION_GROUP;
+export const PIPELINE_VERSION = APPLICATION_VERSION;
+export const PIPELINE_API_VERSION = `${PIPELINE_GROUP}/${PIPELINE_VERSION}`;
+export const PIPELINE_KIND = 'Pipeline';
+export const PIPELINE_PLURAL = 'pipelines';
+export const PIPELINE_SINGULAR = 'pipeline';
+export const PIPELINE_SHORT_NAMES = ['pl'] as const;
+export const PIPELINE_CRD_NAME = `${PIPELINE_PLURAL}.${PIPELINE_GROUP}`;
+
+export const PIPELINE_DEFAULTS = {
+  project: DEFAULT_PROJECT_NAME,
+  file: DEFAULT_PIPELINE_FILE,
+  serviceAccountName: 'default',
+} as const;
+
+/** What a run can end as, or be in. */
+export const RUN_PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+export type RunPhase = (typeof RUN_PHASES)[number];
+
+// ── Spec ────────────────────────────────────────────────────────────────────────────────────────
+
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+
+/** A path inside the repository, checked the same way by the API server (CEL) and by us. */
+const relativePath = (description: string) =>
+  withRules(Type.String({ minLength: 1, maxLength: 1024, description }), [
+    {
+      message: 'must be a path inside the repository (relative, without ..)',
+      cel: "!self.startsWith('/') && self != '..' && !self.startsWith('../') && !self.contains('/../') && !self.endsWith('/..') && !self.contains('\\\\')",
+      check: (path: string) =>
+        !path.startsWith('/') &&
+        !path.includes('\\') &&
+        !path.includes('\0') &&
+        !path.split('/').includes('..'),
+    },
+  ]);
+
+const secretName = (description: string) =>
+  withHint(
+    Type.String({ minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN, description }),
+    'a Secret name in the Pipeline’s namespace',
+  );
+
+const SecretReferenceSchema = Type.Object(
+  { name: secretName('The Secret’s name, in the Pipeline’s namespace.') },
+  { additionalProperties: false },
+);
+
+export const PipelineSpecSchema = Type.Object(
+  {
+    project: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        pattern: DNS_SUBDOMAIN,
+        description: `The Project the pipeline belongs to. Default ${PIPELINE_DEFAULTS.project}.`,
+      }),
+    ),
+    repoURL: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'The code repository (https://, ssh:// or git@host:path).',
+    }),
+    credentials: Type.Optional(
+      Type.Object(
+        { secretRef: SecretReferenceSchema },
+        {
+          additionalProperties: false,
+          description: 'How to read the repository: a Secret of the same shape as an Application’s.',
+        },
+      ),
+    ),
+    file: Type.Optional(
+      relativePath(`The pipeline file in the repository. Default ${PIPELINE_DEFAULTS.file}.`),
+    ),
+    serviceAccountName: Type.Optional(
+      withHint(
+        Type.String({
+          minLength: 1,
+          maxLength: 253,
+          pattern: DNS_SUBDOMAIN,
+          description: `The ServiceAccount of the run Pods, in the Pipeline’s namespace. Default ${PIPELINE_DEFAULTS.serviceAccountName}.`,
+        }),
+        'a ServiceAccount name',
+      ),
+    ),
+    registrySecretRef: Type.Optional(
+      Type.Object(
+        { name: secretName('A kubernetes.io/dockerconfigjson Secret.') },
+        {
+          additionalProperties: false,
+          description:
+            'Credentials image steps push with. Default: none (the registry takes anonymous pushes).',
+        },
+      ),
+    ),
+    pollInterval: Type.Optional(
+      withHint(
+        Type.String({
+          pattern: DURATION_PATTERN,
+          maxLength: 32,
+          description: 'Look for new commits this often, besides webhooks. Default: webhooks only.',
+        }),
+        'a duration such as 1m',
+      ),
+    ),
+    suspend: Type.Optional(Type.Boolean({ description: 'Start no new runs. Default false.' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'A code repository whose pushes are verified, tested and built.',
+  },
+);
+
+// ── Status ──────────────────────────────────────────────────────────────────────────────────────
+
+export const PipelineStatusSchema = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, format: 'int64' })),
+    conditions: Type.Optional(Type.Array(ConditionSchema, { maxItems: 8 })),
+    lastRun: Type.Optional(
+      Type.Object(
+        {
+          id: Type.String({ minLength: 1, maxLength: 64, description: 'The run, in the Store.' }),
+          phase: oneOf(RUN_PHASES),
+          revision: Type.String({ maxLength: 256, description: 'The commit it ran for.' }),
+        },
+        { additionalProperties: false, description: 'The latest run (the rest are in the Store).' },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'What the agent last saw of the pipeline.' },
+);
+
+// ── The object ──────────────────────────────────────────────────────────────────────────────────
+
+const MetadataSchema = Type.Unsafe<ObjectMeta & { name: string; namespace?: string }>(
+  Type.Object({
+    name: withHint(
+      Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }),
+      'a name of at most 63 lower-case letters, digits and - (it names the run Pods)',
+    ),
+  }),
+);
+
+export const PipelineSchema = Type.Object(
+  {
+    apiVersion: Type.Literal(PIPELINE_API_VERSION),
+    kind: Type.Literal(PIPELINE_KIND),
+    metadata: MetadataSchema,
+    spec: PipelineSpecSchema,
+    status: Type.Optional(PipelineStatusSchema),
+  },
+  {
+    additionalProperties: false,
+    description: 'A code repository registered with a project for pipeline runs.',
+  },
+);
+
+export type Pipeline = Static<typeof PipelineSchema>;
+export type PipelineSpec = Static<typeof PipelineSpecSchema>;
+export type PipelineStatus = Static<typeof PipelineStatusSchema>;
+
+/** Checks an object against the contract; errors name the field: `spec.repoURL: required`. */
+export function validatePipeline(object: unknown): Validation<Pipeline> {
+  return validate(PipelineSchema, object);
+}
+
+/** A Pipeline's spec with every default applied. */
+export interface ResolvedPipelineSpec {
+  readonly project: string;
+  readonly repoURL: string;
+  readonly credentialsSecret: string | undefined;
+  readonly file: string;
+  readonly serviceAccountName: string;
+  readonly registrySecret: string | undefined;
+  readonly pollInterval: string | undefined;
+  readonly suspend: boolean;
+}
+
+export function resolvePipelineSpec(spec: PipelineSpec): ResolvedPipelineSpec {
+  return {
+    project: spec.project ?? PIPELINE_DEFAULTS.project,
+    repoURL: spec.repoURL,
+    credentialsSecret: spec.credentials?.secretRef.name,
+    file: spec.file ?? PIPELINE_DEFAULTS.file,
+    serviceAccountName: spec.serviceAccountName ?? PIPELINE_DEFAULTS.serviceAccountName,
+    registrySecret: spec.registrySecretRef?.name,
+    pollInterval: spec.pollInterval,
+    suspend: spec.suspend ?? false,
+  };
+}
+
+// ── The CustomResourceDefinition ────────────────────────────────────────────────────────────────
+
+const PRINTER_COLUMNS = [
+  { name: 'Repository', type: 'string', jsonPath: '.spec.repoURL' },
+  { name: 'Last run', type: 'string', jsonPath: '.status.lastRun.phase' },
+  { name: 'Revision', type: 'string', jsonPath: '.status.lastRun.revision', priority: 1 },
+  { name: 'Project', type: 'string', jsonPath: '.spec.project', priority: 1 },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+];
+
+const PIPELINE_CRD: CrdDescription = {
+  group: PIPELINE_GROUP,
+  version: PIPELINE_VERSION,
+  kind: PIPELINE_KIND,
+  plural: PIPELINE_PLURAL,
+  singular: PIPELINE_SINGULAR,
+  shortNames: PIPELINE_SHORT_NAMES,
+  scope: 'Namespaced',
+  schema: PipelineSchema,
+  printerColumns: PRINTER_COLUMNS,
+  statusSubresource: true,
+};
+
+/** The schema of the CRD's one version (crd.ts). */
+export function pipelineOpenApiSchema(): JsonSchemaProps {
+  return crdRootSchema(PIPELINE_CRD);
+}
+
+export function pipelineCrd(): KubeObject {
+  return customResourceDefinition(PIPELINE_CRD);
+}

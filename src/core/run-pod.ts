@@ -1,0 +1,182 @@
+/**
+ * The Pod of a pipeline run (docs/pipelines.md): one Pod per run, on the cluster where the Pipeline is.
+ * The checkout is an init container of Capstan's own image; the steps follow as init containers, in
+ * order, over one shared emptyDir workspace, the last step being the Pod's container: the kubelet runs
+ * them one after the other and stops at the first that fails. The run's time limit is the Pod's
+ * activeDeadlineSeconds; a step's own limit is kept by the run's watcher, which deletes the Pod.
+ * Secrets reach only the container of the step that names them (secretKeyRef). Pure.
+ */
+import { CapstanError } from './errors.ts';
+import type { KubeObject } from './resource.ts';
+
+/** Where the checkout is, in every container. */
+export const WORKSPACE = '/workspace';
+/** The checkout's container name (a step may not take it). */
+export const CHECKOUT_CONTAINER = 'checkout';
+/** Labels of a run Pod: which pipeline, which run. */
+export const RUN_LABELS = { pipeline: 'capstan.dev/pipeline', run: 'capstan.dev/run' } as const;
+
+/** A step as the run Pod needs it (src/contracts/pipeline-file.ts is the file's full form). */
+export interface RunStep {
+  readonly name: string;
+  readonly image?: string;
+  readonly commands?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly secrets?: readonly { readonly env: string; readonly secret: string; readonly key: string }[];
+  readonly workingDir?: string;
+  readonly retries?: number;
+  readonly build?: unknown;
+}
+
+export interface RunPodInput {
+  readonly namespace: string;
+  readonly pipeline: string;
+  /** The run's id: a DNS label (it names the Pod with the pipeline). */
+  readonly runId: string;
+  readonly repoURL: string;
+  /** The full commit to check out. */
+  readonly revision: string;
+  /** Capstan's image, by digest: it does the checkout. */
+  readonly capstanImage: string;
+  readonly steps: readonly RunStep[];
+  /** The whole run's time limit, in seconds. */
+  readonly timeoutSeconds: number;
+  readonly serviceAccountName: string;
+  /** A Secret of the repository's credentials (username/password or sshPrivateKey), for the checkout only. */
+  readonly credentialsSecret?: string;
+  /** Secrets to pull Capstan's image and the steps' images with. */
+  readonly imagePullSecrets?: readonly string[];
+  /** Let the checkout fetch over http:// (the dev cluster's git server). Default false. */
+  readonly allowInsecureHttp?: boolean;
+  /** Added to the Pod spec (the dev cluster's real node: nodeSelector and tolerations). */
+  readonly placement?: {
+    readonly nodeSelector?: Record<string, string>;
+    readonly tolerations?: readonly object[];
+  };
+}
+
+/** The run Pod's name: `<pipeline>-<run id>`, at most 63 characters. */
+export function runPodName(pipeline: string, runId: string): string {
+  return `${pipeline}-${runId}`.slice(0, 63).replace(/-+$/, '');
+}
+
+/** The Pod that runs `input`'s steps after its checkout. */
+export function runPodManifest(input: RunPodInput): KubeObject {
+  const containers = [checkoutContainer(input), ...input.steps.map((step) => stepContainer(step, input))];
+  const main = containers.pop();
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: runPodName(input.pipeline, input.runId),
+      namespace: input.namespace,
+      labels: { [RUN_LABELS.pipeline]: input.pipeline, [RUN_LABELS.run]: input.runId },
+    },
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: input.serviceAccountName,
+      // Steps talk to no API server unless the pipeline's ServiceAccount is given a token on purpose.
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      activeDeadlineSeconds: input.timeoutSeconds,
+      terminationGracePeriodSeconds: 5,
+      volumes: [{ name: 'workspace', emptyDir: {} }],
+      ...(input.imagePullSecrets
+        ? { imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })) }
+        : {}),
+      initContainers: containers,
+      containers: [main],
+      ...(input.placement?.nodeSelector ? { nodeSelector: input.placement.nodeSelector } : {}),
+      ...(input.placement?.tolerations ? { tolerations: input.placement.tolerations } : {}),
+    },
+  };
+}
+
+const workspaceMount = { name: 'workspace', mountPath: WORKSPACE };
+
+/** The checkout: `capstan pipeline checkout` in Capstan's image, as a non-root user. */
+function checkoutContainer(input: RunPodInput): object {
+  const secret = input.credentialsSecret;
+  const fromSecret = (name: string, key: string) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key, optional: true } },
+  });
+  return {
+    name: CHECKOUT_CONTAINER,
+    image: input.capstanImage,
+    imagePullPolicy: 'IfNotPresent',
+    args: [
+      'pipeline',
+      'checkout',
+      ...(input.allowInsecureHttp === true ? ['--allow-http'] : []),
+      '--repo',
+      input.repoURL,
+      '--revision',
+      input.revision,
+      '--dest',
+      WORKSPACE,
+    ],
+    env: [
+      { name: 'HOME', value: '/tmp' },
+      ...(secret === undefined
+        ? []
+        : [fromSecret('CAPSTAN_GIT_USERNAME', 'username'), fromSecret('CAPSTAN_GIT_PASSWORD', 'password')]),
+    ],
+    volumeMounts: [workspaceMount],
+    securityContext: {
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+  };
+}
+
+/** A step's container: its commands in the image's shell, in its working folder, with its variables. */
+function stepContainer(step: RunStep, input: RunPodInput): object {
+  if (step.image === undefined || step.commands === undefined) {
+    throw new CapstanError(
+      'PIPELINE_STEP_UNSUPPORTED',
+      `step ${step.name} of Pipeline/${input.namespace}/${input.pipeline} builds an image: image steps do not run yet (docs/pipelines.md)`,
+      { subject: `Pipeline/${input.namespace}/${input.pipeline}` },
+    );
+  }
+  return {
+    name: step.name,
+    image: step.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/sh', '-c', stepScript(step.commands, step.retries ?? 0)],
+    workingDir: step.workingDir === undefined ? WORKSPACE : `${WORKSPACE}/${step.workingDir}`,
+    env: [
+      { name: 'CI', value: 'true' },
+      { name: 'CAPSTAN_REVISION', value: input.revision },
+      ...Object.entries(step.env ?? {}).map(([name, value]) => ({ name, value })),
+      ...(step.secrets ?? []).map((s) => ({
+        name: s.env,
+        valueFrom: { secretKeyRef: { name: s.secret, key: s.key } },
+      })),
+    ],
+    volumeMounts: [workspaceMount],
+  };
+}
+
+/**
+ * The shell script of a step: the commands run by `sh -e`, each echoed first (`+ npm test`); a failed
+ * attempt is run again up to `retries` times. The commands go in as one argument of `sh -ec`, never
+ * spliced into the outer script.
+ */
+export function stepScript(commands: readonly string[], retries: number): string {
+  const body = commands.join('\n');
+  const attempt = `sh -exc "$CAPSTAN_STEP"`;
+  const quoted = `'${body.replaceAll("'", `'\\''`)}'`;
+  if (retries === 0) return `CAPSTAN_STEP=${quoted}\nexec ${attempt}`;
+  return [
+    `CAPSTAN_STEP=${quoted}`,
+    `attempt=1`,
+    `until ${attempt}; do`,
+    `  status=$?`,
+    `  [ "$attempt" -gt ${retries} ] && exit "$status"`,
+    `  attempt=$((attempt + 1))`,
+    `  echo "capstan: the step failed (exit $status); attempt $attempt of ${retries + 1}" >&2`,
+    `done`,
+  ].join('\n');
+}

@@ -1,0 +1,196 @@
+/**
+ * One pipeline run, from the pipeline file to its record: read the file (an invalid one fails the
+ * run with its line, and nothing runs), record the run, build its Pod, run it, and keep its steps and
+ * masked logs in the Store as they come. Built on core, contracts and ports only (the cluster is the
+ * RunExecutor port, the records the Store's RunStore).
+ */
+import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
+import type { ResolvedPipelineSpec } from '../contracts/pipeline.ts';
+import { parseDuration } from '../core/duration.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { maskableValues } from '../core/log-mask.ts';
+import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
+import type { StepState } from '../core/run-steps.ts';
+import type { RunExecution, RunExecutor } from '../ports/run-executor.ts';
+import type { RunRecord, RunRecordPhase, RunStepRecord, RunStore, RunTrigger } from '../ports/store.ts';
+
+export interface PipelineRunRequest {
+  readonly namespace: string;
+  readonly pipeline: string;
+  readonly spec: ResolvedPipelineSpec;
+  /** The pipeline file's text at the revision. */
+  readonly fileText: string;
+  readonly runId: string;
+  readonly revision: string;
+  readonly branch?: string;
+  readonly tag?: string;
+  readonly author?: string;
+  readonly commitMessage?: string;
+  readonly trigger: RunTrigger;
+  readonly triggeredBy: string;
+  readonly rerunOf?: string;
+}
+
+export interface PipelineRunDeps {
+  readonly store: RunStore;
+  readonly executor: RunExecutor;
+  /** A Secret's key in the Pipeline's namespace (for masking), or undefined when it is missing. */
+  readonly readSecret: (namespace: string, name: string, key: string) => Promise<string | undefined>;
+  readonly now: () => Date;
+  /** What the run Pod needs of the cluster: Capstan's image, pull Secrets, placement, http checkouts. */
+  readonly pod: Pick<RunPodInput, 'capstanImage' | 'imagePullSecrets' | 'placement' | 'allowInsecureHttp'>;
+  readonly signal?: AbortSignal;
+}
+
+/** Runs the pipeline once and returns its final record. */
+export async function runPipeline(request: PipelineRunRequest, deps: PipelineRunDeps): Promise<RunRecord> {
+  const at = () => deps.now().toISOString();
+  // 1. Read the file; an invalid file is a failed run that never reaches the cluster.
+  let file: PipelineFile;
+  try {
+    file = parsePipelineFile(request.fileText, request.spec.file);
+  } catch (error) {
+    if (!(error instanceof CapstanError)) throw error;
+    const record = queuedRecord(request, [], at());
+    await deps.store.create(record);
+    return finish(
+      deps.store,
+      record.id,
+      { reason: 'PipelineFileInvalid', message: error.message },
+      'Failed',
+      at(),
+    );
+  }
+  // 2. Record the run, each step pending (the checkout first).
+  const names = [CHECKOUT_CONTAINER, ...file.steps.map((s) => s.name)];
+  await deps.store.create(queuedRecord(request, names, at()));
+  // 3. Build its Pod and run it, recording steps and masked lines as they come.
+  const pod = runPodManifest({
+    ...deps.pod,
+    namespace: request.namespace,
+    pipeline: request.pipeline,
+    runId: request.runId,
+    repoURL: request.spec.repoURL,
+    revision: request.revision,
+    steps: file.steps,
+    timeoutSeconds: parseDuration(file.timeout ?? PIPELINE_FILE_DEFAULTS.timeout) / 1000,
+    serviceAccountName: request.spec.serviceAccountName,
+    ...(request.spec.credentialsSecret === undefined
+      ? {}
+      : { credentialsSecret: request.spec.credentialsSecret }),
+  });
+  await deps.store.update(request.runId, { phase: 'Running', startedAt: at() });
+  const recorder = new Recorder(deps.store, request.runId, at);
+  const execution = await deps.executor
+    .execute(pod, {
+      stepTimeoutsMs: stepTimeouts(file),
+      masked: maskableValues(await secretValues(file, request.namespace, deps)),
+      onLog: (step, line) => {
+        recorder.line(step, line);
+      },
+      onState: (state) => {
+        recorder.steps(state.steps);
+      },
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    })
+    .catch((error: unknown): RunExecution => ({
+      outcome: 'Failed',
+      steps: [],
+      reason: 'RunFailed',
+      message: messageOf(error),
+    }));
+  // 4. Record how it ended, once every line is stored.
+  await recorder.flushed();
+  if (execution.steps.length > 0)
+    await deps.store.update(request.runId, { steps: execution.steps.map(stepRecord) });
+  return finish(deps.store, request.runId, execution, execution.outcome, at());
+}
+
+function queuedRecord(request: PipelineRunRequest, steps: readonly string[], now: string): RunRecord {
+  const optional = <K extends keyof PipelineRunRequest>(key: K) =>
+    request[key] === undefined ? {} : { [key]: request[key] };
+  return {
+    id: request.runId,
+    namespace: request.namespace,
+    pipeline: request.pipeline,
+    project: request.spec.project,
+    revision: request.revision,
+    ...optional('branch'),
+    ...optional('tag'),
+    ...optional('author'),
+    ...optional('commitMessage'),
+    ...optional('rerunOf'),
+    trigger: request.trigger,
+    triggeredBy: request.triggeredBy,
+    phase: 'Queued',
+    queuedAt: now,
+    steps: steps.map((name) => ({ name, phase: 'Pending' })),
+    images: [],
+  };
+}
+
+async function finish(
+  store: RunStore,
+  id: string,
+  ending: { readonly reason?: string; readonly message?: string },
+  phase: RunRecordPhase,
+  now: string,
+): Promise<RunRecord> {
+  const record = await store.update(id, {
+    phase,
+    finishedAt: now,
+    ...(ending.reason === undefined ? {} : { reason: ending.reason }),
+    ...(ending.message === undefined ? {} : { statusMessage: ending.message }),
+  });
+  if (record === undefined)
+    throw new CapstanError('STORE_CORRUPT', `run ${id} vanished from the store while it ran`);
+  return record;
+}
+
+function stepRecord(step: StepState): RunStepRecord {
+  return { ...step };
+}
+
+function stepTimeouts(file: PipelineFile): Record<string, number> {
+  return Object.fromEntries(
+    file.steps.flatMap((s) => (s.timeout === undefined ? [] : [[s.name, parseDuration(s.timeout)] as const])),
+  );
+}
+
+/** The values of every Secret key the steps name (those that exist), to mask. */
+async function secretValues(file: PipelineFile, namespace: string, deps: PipelineRunDeps): Promise<string[]> {
+  const refs = file.steps.flatMap((s) => s.secrets ?? []);
+  const values = await Promise.all(refs.map((r) => deps.readSecret(namespace, r.secret, r.key)));
+  return values.filter((v): v is string => v !== undefined);
+}
+
+/** Writes log lines and step states to the Store in the order they came, one write at a time. */
+class Recorder {
+  readonly #store: RunStore;
+  readonly #id: string;
+  readonly #at: () => string;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(store: RunStore, id: string, at: () => string) {
+    this.#store = store;
+    this.#id = id;
+    this.#at = at;
+  }
+
+  line(step: string, line: string): void {
+    const time = this.#at();
+    this.#enqueue(() => this.#store.appendLogs(this.#id, [{ step, time, line }]));
+  }
+
+  steps(steps: readonly StepState[]): void {
+    this.#enqueue(() => this.#store.update(this.#id, { steps: steps.map(stepRecord) }));
+  }
+
+  flushed(): Promise<unknown> {
+    return this.#chain;
+  }
+
+  #enqueue(write: () => Promise<unknown>): void {
+    this.#chain = this.#chain.then(write).catch(() => undefined);
+  }
+}

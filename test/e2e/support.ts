@@ -1,0 +1,147 @@
+// What the e2e tests stand on: a real cluster, a real git server, `capstan agent` as a process,
+// `capstan server` (serving the built UI) and Debian's chromium driven by playwright-core.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import { Authenticator } from '../../src/server/auth.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+
+export const REPOSITORY_ROOT = join(import.meta.dirname, '..', '..');
+/**
+ * Where a run saves its screenshots: .cache/e2e-screenshots (not tracked), or the folder
+ * CAPSTAN_E2E_SCREENSHOTS names (`CAPSTAN_E2E_SCREENSHOTS=docs/ui` refreshes the documentation's).
+ */
+export const SCREENSHOTS = resolve(
+  REPOSITORY_ROOT,
+  process.env['CAPSTAN_E2E_SCREENSHOTS'] ?? join('.cache', 'e2e-screenshots'),
+);
+
+/** Debian's chromium, installed by scripts/setup-browser.sh (which prints its path). */
+export function chromiumPath(): string {
+  return execFileSync('bash', [join(REPOSITORY_ROOT, 'scripts', 'setup-browser.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+}
+
+/** The UI built from the current sources (scripts/build-ui.sh does nothing when it is current). */
+export function buildUi(): void {
+  execFileSync('bash', [join(REPOSITORY_ROOT, 'scripts', 'build-ui.sh')], { stdio: 'inherit' });
+}
+
+export async function launchBrowser(after: (fn: () => Promise<void>) => void): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    headless: true,
+    // As root in a container chromium's own sandbox cannot start; the test pages are our own.
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
+  after(() => browser.close());
+  return browser;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly adminPassword: string;
+  /** Adds a local user (not an admin) with this password. */
+  addUser(name: string, password: string): Promise<void>;
+  readonly logs: readonly Record<string, unknown>[];
+}
+
+/** `capstan server` in this process, its Secrets in `namespace`, its database in a scratch folder. */
+export async function startServer(
+  after: (fn: () => Promise<void>) => void,
+  options: { readonly kubeconfig: string; readonly namespace: string },
+): Promise<RunningServer> {
+  const scratch = await mkdtemp(join(tmpdir(), 'capstan-e2e-server-'));
+  const database = join(scratch, 'server.db');
+  const stop = new AbortController();
+  const logs: Record<string, unknown>[] = [];
+  let address = '';
+  const running = runServer(
+    {
+      kubeconfig: options.kubeconfig,
+      namespace: options.namespace,
+      database,
+      // The tests' git server is on loopback: the desired state and diff are rendered from it.
+      repositoryHosts: ['127.0.0.1'],
+      host: '127.0.0.1',
+      port: 0,
+      log: (line) => logs.push(line),
+      onListening: (a) => {
+        address = a;
+      },
+    },
+    stop.signal,
+  );
+  after(async () => {
+    stop.abort();
+    await running.catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+  });
+  await eventually(() => address !== '', { what: 'capstan server listening', timeoutMs: 60_000 });
+  const kube = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig }));
+  const secrets = await kube.resourceType('v1', 'Secret');
+  assert.ok(secrets);
+  const secret = await kube.get(secrets, options.namespace, INITIAL_ADMIN_SECRET);
+  kube.close();
+  const data = (secret?.['data'] ?? {}) as Record<string, string>;
+  assert.ok(data['password'], 'the initial admin password is in its Secret');
+  return {
+    url: address,
+    adminPassword: Buffer.from(data['password'], 'base64').toString('utf8'),
+    logs,
+    addUser: async (name, password) => {
+      const store = openSqliteStore({ path: database });
+      try {
+        await new Authenticator({ store, now: Date.now }).setPassword(name, password, { admin: false });
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}
+
+/** Logs in through the login page as a person does. */
+export async function logIn(page: Page, base: string, user: string, password: string): Promise<void> {
+  await page.goto(`${base}/applications`);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: 'Applications' }).waitFor();
+}
+
+/** axe-core on the page as it is; the serious and critical violations, described. */
+export async function accessibilityProblems(page: Page): Promise<string[]> {
+  const source = await readFile(join(REPOSITORY_ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  // Evaluated over the DevTools protocol, not as an inline <script>: the page's CSP stays as served.
+  await page.evaluate(source);
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: () => Promise<AxeResults> } }).axe;
+    const results = await axe.run();
+    return results.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact ?? '',
+      help: v.help,
+      nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3),
+    }));
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.join(', ')})`);
+}
+
+interface AxeResults {
+  violations: { id: string; impact?: string; help: string; nodes: { target: string[] }[] }[];
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}

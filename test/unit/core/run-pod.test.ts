@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { CapstanError } from '../../../src/core/errors.ts';
+import { maskableValues, maskSecrets } from '../../../src/core/log-mask.ts';
+import { runPodManifest, runPodName, stepScript, type RunPodInput } from '../../../src/core/run-pod.ts';
+import { runPodState, type RunPodView } from '../../../src/core/run-steps.ts';
+
+const input: RunPodInput = {
+  namespace: 'team-a',
+  pipeline: 'web',
+  runId: 'r1',
+  repoURL: 'https://git.example.com/web.git',
+  revision: 'a'.repeat(40),
+  capstanImage: 'registry.example.com/capstan@sha256:' + 'b'.repeat(64),
+  steps: [
+    { name: 'test', image: 'node:24', commands: ['npm test'], env: { CI: 'yes' }, workingDir: 'app' },
+    {
+      name: 'publish',
+      image: 'busybox',
+      commands: ['echo $TOKEN'],
+      secrets: [{ env: 'TOKEN', secret: 'deploy', key: 'token' }],
+    },
+  ],
+  timeoutSeconds: 600,
+  serviceAccountName: 'builder',
+  credentialsSecret: 'web-repo',
+};
+
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  command?: string[];
+  workingDir?: string;
+  env: { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }[];
+}
+
+describe('runPodManifest', () => {
+  const pod = runPodManifest(input) as unknown as {
+    metadata: { name: string; labels: Record<string, string> };
+    spec: Record<string, unknown> & { initContainers: Container[]; containers: Container[] };
+  };
+
+  it('checks out first, with Capstan’s image, then runs the steps in order; the last is the Pod’s container', () => {
+    assert.deepEqual(
+      pod.spec.initContainers.map((c) => c.name),
+      ['checkout', 'test'],
+    );
+    assert.deepEqual(
+      pod.spec.containers.map((c) => c.name),
+      ['publish'],
+    );
+    const checkout = pod.spec.initContainers[0];
+    assert.ok(checkout);
+    assert.equal(checkout.image, input.capstanImage);
+    assert.deepEqual(checkout.args.slice(0, 2), ['pipeline', 'checkout']);
+    assert.ok(checkout.args.includes(input.revision));
+  });
+
+  it('bounds the run with activeDeadlineSeconds, never restarts, and mounts no API token', () => {
+    assert.equal(pod.spec['activeDeadlineSeconds'], 600);
+    assert.equal(pod.spec['restartPolicy'], 'Never');
+    assert.equal(pod.spec['automountServiceAccountToken'], false);
+    assert.equal(pod.spec['serviceAccountName'], 'builder');
+    assert.equal(pod.metadata.name, 'web-r1');
+    assert.equal(pod.metadata.labels['capstan.dev/run'], 'r1');
+  });
+
+  it('gives a secret to the step that names it, and to no other container', () => {
+    const withSecret = [...pod.spec.initContainers, ...pod.spec.containers].filter((c) =>
+      c.env.some((e) => e.valueFrom?.secretKeyRef.name === 'deploy'),
+    );
+    assert.deepEqual(
+      withSecret.map((c) => c.name),
+      ['publish'],
+    );
+    const checkout = pod.spec.initContainers[0];
+    assert.ok(
+      checkout?.env.every((e) => e.valueFrom === undefined || e.valueFrom.secretKeyRef.name === 'web-repo'),
+    );
+  });
+
+  it('runs a step in its working folder of the workspace, with its variables', () => {
+    const test = pod.spec.initContainers[1];
+    assert.ok(test);
+    assert.equal(test.workingDir, '/workspace/app');
+    assert.ok(test.env.some((e) => e.name === 'CI' && e.value === 'yes'));
+  });
+
+  it('refuses an image step for now, saying so', () => {
+    assert.throws(
+      () => runPodManifest({ ...input, steps: [{ name: 'img', build: {} }] }),
+      (e: unknown) => e instanceof CapstanError && e.code === 'PIPELINE_STEP_UNSUPPORTED',
+    );
+  });
+
+  it('names the Pod within 63 characters', () => {
+    assert.equal(runPodName('p'.repeat(63), 'abcd').length, 63);
+  });
+});
+
+describe('stepScript', () => {
+  const sh = (script: string) => {
+    try {
+      return { out: execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', stdio: 'pipe' }), code: 0 };
+    } catch (error) {
+      const e = error as { status: number; stdout: string };
+      return { out: e.stdout, code: e.status };
+    }
+  };
+
+  it('runs the commands in order and stops at the first that fails, with its exit code', () => {
+    const { out, code } = sh(stepScript(['echo one', 'false', 'echo never'], 0));
+    assert.equal(out, 'one\n');
+    assert.equal(code, 1);
+  });
+
+  it('passes quotes and dollars through untouched', () => {
+    const { out } = sh(stepScript([`echo 'it''s' "$((1 + 2))" '$HOME'`], 0));
+    assert.equal(out, `its 3 $HOME\n`);
+  });
+
+  it('runs a failed step again, up to its retries, and ends with the last exit code', () => {
+    const { out, code } = sh(stepScript(['echo try', 'exit 4'], 2));
+    assert.equal(out, 'try\ntry\ntry\n');
+    assert.equal(code, 4);
+  });
+});
+
+describe('runPodState', () => {
+  const spec = { initContainers: [{ name: 'checkout' }, { name: 'a' }], containers: [{ name: 'b' }] };
+  const table: [string, RunPodView, string[], string][] = [
+    [
+      'a Pod just created',
+      { spec, status: { phase: 'Pending' } },
+      ['Pending', 'Pending', 'Pending'],
+      'Pending',
+    ],
+    [
+      'the checkout running',
+      {
+        spec,
+        status: {
+          phase: 'Pending',
+          initContainerStatuses: [
+            { name: 'checkout', state: { running: { startedAt: '2026-01-01T00:00:00Z' } } },
+            { name: 'a', state: { waiting: { reason: 'PodInitializing' } } },
+          ],
+        },
+      },
+      ['Running', 'Pending', 'Pending'],
+      'Pending',
+    ],
+    [
+      'a step that failed (captured shape)',
+      {
+        spec,
+        status: {
+          phase: 'Failed',
+          initContainerStatuses: [
+            { name: 'checkout', state: { terminated: { exitCode: 0, reason: 'Completed' } } },
+            { name: 'a', state: { terminated: { exitCode: 3, reason: 'Error' } } },
+          ],
+          containerStatuses: [{ name: 'b', state: { waiting: { reason: 'PodInitializing' } } }],
+        },
+      },
+      ['Succeeded', 'Failed', 'Skipped'],
+      'Failed',
+    ],
+    [
+      'the run past its deadline',
+      {
+        spec,
+        status: {
+          phase: 'Failed',
+          reason: 'DeadlineExceeded',
+          initContainerStatuses: [
+            { name: 'checkout', state: { terminated: { exitCode: 0 } } },
+            { name: 'a', state: { terminated: { exitCode: 137, reason: 'Error' } } },
+          ],
+        },
+      },
+      ['Succeeded', 'Failed', 'Skipped'],
+      'Failed',
+    ],
+  ];
+  for (const [what, pod, steps, phase] of table) {
+    it(`reads ${what}`, () => {
+      const state = runPodState(pod);
+      assert.deepEqual(
+        state.steps.map((s) => s.phase),
+        steps,
+      );
+      assert.equal(state.phase, phase);
+    });
+  }
+});
+
+describe('maskSecrets', () => {
+  it('masks each value, each line of a multi-line value, and leaves short values alone', () => {
+    const values = maskableValues(['hunter22', '-----BEGIN KEY-----\nAAAABBBB\n-----END KEY-----', 'ab']);
+    assert.equal(maskSecrets('password=hunter22!', values), 'password=***!');
+    assert.equal(maskSecrets('AAAABBBB', values), '***');
+    assert.equal(maskSecrets('ab cd', values), 'ab cd');
+  });
+  it('masks a value containing another as one', () => {
+    const values = maskableValues(['abcd', 'abcdefgh']);
+    assert.equal(maskSecrets('x abcdefgh y', values), 'x *** y');
+  });
+});

@@ -1,0 +1,110 @@
+// The web UI's pure decisions: who may do what (and the reason shown), the tree's depths and grouping,
+// and the per-resource routes found in the server's OpenAPI paths.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { permit } from '../../../ui/src/permissions.ts';
+import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
+import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
+import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
+
+const session = (over: Partial<SessionInfo> = {}): SessionInfo => ({
+  user: 'alice',
+  kind: 'user',
+  admin: false,
+  groups: [],
+  ...over,
+});
+const project = (yourRoles: string[], yourActions: string[]): ProjectInfo => ({
+  name: 'team-a',
+  roles: [
+    { name: 'viewer', actions: ['view'], users: ['alice'], groups: [] },
+    { name: 'deployer', actions: ['view', 'refresh', 'sync', 'rollback'], users: [], groups: [] },
+  ],
+  yourRoles,
+  yourActions,
+});
+
+describe('permit', () => {
+  it('allows what the project lists as the caller’s actions, and everything to a global admin', () => {
+    const projects = new Map([['team-a', project(['deployer'], ['view', 'refresh', 'sync', 'rollback'])]]);
+    assert.deepEqual(permit({ session: session(), projects }, 'team-a', 'sync'), { allowed: true });
+    assert.deepEqual(permit({ session: session({ admin: true }), projects: new Map() }, 'x', 'delete'), {
+      allowed: true,
+    });
+  });
+
+  it('says which role gives the action and which role the caller has', () => {
+    const projects = new Map([['team-a', project(['viewer'], ['view'])]]);
+    const decision = permit({ session: session(), projects }, 'team-a', 'sync');
+    assert.deepEqual(decision, {
+      allowed: false,
+      reason: "Sync needs the role deployer in project 'team-a'; your role there is viewer.",
+    });
+  });
+
+  it('a token scoped to a project is no global admin; a project unknown to the caller grants nothing', () => {
+    const scoped = session({ admin: true, scope: { project: 'team-a', role: 'viewer' } });
+    const decision = permit({ session: scoped, projects: new Map() }, 'team-b', 'rollback');
+    assert.deepEqual(decision, {
+      allowed: false,
+      reason: "Rollback needs the role deployer or admin in project 'team-b'; you have no role there.",
+    });
+  });
+});
+
+const node = (id: string, parents: string[] = [], kind = 'ConfigMap'): ResourceNode => ({
+  id,
+  group: '',
+  kind,
+  namespace: 'ns',
+  name: id,
+  parents,
+  syncStatus: 'Synced',
+  health: 'Healthy',
+});
+
+describe('the tree', () => {
+  it('places each node one deeper than its deepest owner, and survives an ownership cycle', () => {
+    const d = depths([
+      node('a'),
+      node('b', ['a']),
+      node('c', ['a', 'b']),
+      node('x', ['y']),
+      node('y', ['x']),
+    ]);
+    assert.equal(d.get('a'), 1);
+    assert.equal(d.get('b'), 2);
+    assert.equal(d.get('c'), 3);
+    assert.ok((d.get('x') ?? 0) >= 1 && (d.get('y') ?? 0) >= 1);
+  });
+
+  it('groups a large tree by kind and depth, with the worst health of each group', () => {
+    const small = { nodes: [node('a'), node('b')] };
+    assert.equal(grouped(small), small);
+    const nodes = Array.from({ length: GROUP_ABOVE + 50 }, (_, i) =>
+      node(`cm-${String(i)}`, [], i % 2 === 0 ? 'ConfigMap' : 'Service'),
+    );
+    nodes[3] = { ...node('cm-3', [], 'Service'), health: 'Degraded' };
+    const groups = grouped({ nodes }).nodes;
+    assert.deepEqual(
+      groups.map((g) => [g.kind, g.name, g.health]),
+      [
+        ['ConfigMap', '× 100', 'Healthy'],
+        ['Service', '× 100', 'Degraded'],
+      ],
+    );
+  });
+});
+
+describe('resourceUrl', () => {
+  it('names the resource in the query of the server’s resource views', () => {
+    assert.equal(
+      resourceUrl('/applications/a/web', node('settings'), 'diff'),
+      '/applications/a/web/resource/diff?kind=ConfigMap&namespace=ns&name=settings&revision=target',
+    );
+    assert.equal(
+      resourceUrl('/applications/a/web', { ...node('web', [], 'Deployment'), group: 'apps' }, 'live'),
+      '/applications/a/web/resource/live?group=apps&kind=Deployment&namespace=ns&name=web',
+    );
+  });
+});

@@ -1,0 +1,254 @@
+// One application: its state and source, actions (sync, refresh, release hold) allowed by the caller's
+// role or disabled with the reason, and tabs: resources (list and graph), history (with rollback),
+// events, and the per-resource manifests and diff when the server offers them.
+import { lazy, Suspense, useState } from 'react';
+import { appPath, call } from '../api.ts';
+import { ActionButton } from '../components/Dialog.tsx';
+import { ExternalLink, Link } from '../components/Link.tsx';
+import { Failure, Loading } from '../components/States.tsx';
+import { Health, Sync } from '../components/Status.tsx';
+import { useLoad } from '../hooks.ts';
+import { permit } from '../permissions.ts';
+import { repositoryHref } from '../safe-link.ts';
+import { useSession } from '../session.ts';
+import { useStream } from '../stream.ts';
+import type { Application, ResourceTree } from '../types.ts';
+import { ResourceList } from './application/ResourceList.tsx';
+import { HistoryTab } from './application/History.tsx';
+import { EventsTab } from './application/Events.tsx';
+import { SyncDialog } from './application/SyncDialog.tsx';
+import { ResourceDetail } from './application/ResourceDetail.tsx';
+
+const ResourceGraph = lazy(() => import('./application/ResourceGraph.tsx'));
+
+type Tab = 'resources' | 'history' | 'events';
+/** Annotations whose values are links to show (title after the slash), as Argo CD's link annotations. */
+const LINK_ANNOTATION = 'link.capstan.dev/';
+
+export default function ApplicationPage(props: { readonly namespace: string; readonly name: string }) {
+  const path = appPath(props.namespace, props.name);
+  const [app, reloadApp] = useLoad(path, (signal) => call<Application>(path, { signal }));
+  const [tree, reloadTree] = useLoad(`${path}/resources`, (signal) =>
+    call<ResourceTree>(`${path}/resources`, { signal }),
+  );
+  const [tab, setTab] = useState<Tab>('resources');
+  const [selected, setSelected] = useState<string | undefined>();
+  // Live: a change of this Application (its status included) reads it again.
+  useStream((event) => {
+    if (event.type === 'reset') reloadApp();
+    else if (event.application.namespace === props.namespace && event.application.name === props.name) {
+      reloadApp();
+      reloadTree();
+    }
+  });
+  if (app.state === 'loading') return <Loading what={`application ${props.name}`} />;
+  if (app.state === 'failed') return <Failure error={app.error} retry={reloadApp} />;
+  const application = app.value;
+  return (
+    <article aria-labelledby="app-title">
+      <nav aria-label="Breadcrumb" className="crumbs">
+        <Link to="/applications">Applications</Link> / {props.namespace} /
+      </nav>
+      <Summary app={application} onChanged={reloadApp} />
+      <div role="tablist" aria-label="Application views" className="tabs">
+        {(['resources', 'history', 'events'] as const).map((t) => (
+          <button
+            key={t}
+            role="tab"
+            type="button"
+            id={`tab-${t}`}
+            aria-selected={tab === t}
+            aria-controls={`panel-${t}`}
+            tabIndex={tab === t ? 0 : -1}
+            onClick={() => {
+              setTab(t);
+            }}
+            onKeyDown={(e) => {
+              const order: Tab[] = ['resources', 'history', 'events'];
+              const at = order.indexOf(t);
+              const to =
+                e.key === 'ArrowRight'
+                  ? order[(at + 1) % 3]
+                  : e.key === 'ArrowLeft'
+                    ? order[(at + 2) % 3]
+                    : undefined;
+              if (to) {
+                setTab(to);
+                document.getElementById(`tab-${to}`)?.focus();
+              }
+            }}
+          >
+            {t === 'resources' ? 'Resources' : t === 'history' ? 'History' : 'Events'}
+          </button>
+        ))}
+      </div>
+      <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="panel">
+        {tab === 'resources' ? (
+          tree.state === 'loading' ? (
+            <Loading what="the resources" />
+          ) : tree.state === 'failed' ? (
+            <Failure error={tree.error} retry={reloadTree} />
+          ) : (
+            <div className="resources">
+              <Suspense fallback={<Loading what="the graph" />}>
+                <ResourceGraph app={application} tree={tree.value} onSelect={setSelected} />
+              </Suspense>
+              <ResourceList tree={tree.value} onSelect={setSelected} selected={selected} />
+            </div>
+          )
+        ) : tab === 'history' ? (
+          <HistoryTab app={application} onChanged={reloadApp} />
+        ) : (
+          <EventsTab path={path} />
+        )}
+      </div>
+      {selected === undefined || tree.state !== 'ready' ? null : (
+        <ResourceDetail
+          path={path}
+          node={tree.value.nodes.find((n) => n.id === selected)}
+          onClose={() => {
+            setSelected(undefined);
+          }}
+        />
+      )}
+    </article>
+  );
+}
+
+function Summary(props: { readonly app: Application; readonly onChanged: () => void }) {
+  const grants = useSession();
+  const { app } = props;
+  const project = app.spec.project ?? 'default';
+  const [syncing, setSyncing] = useState(false);
+  const [busy, setBusy] = useState<string | undefined>();
+  const [error, setError] = useState<unknown>();
+  const act = (action: 'refresh' | 'release-hold') => {
+    setBusy(action);
+    setError(undefined);
+    call(`${appPath(app.metadata.namespace ?? '', app.metadata.name)}/${action}`, {
+      method: 'POST',
+      body: { resourceVersion: app.metadata.resourceVersion },
+    })
+      .then(props.onChanged, setError)
+      .finally(() => {
+        setBusy(undefined);
+      });
+  };
+  const denied = (action: 'sync' | 'refresh' | 'rollback') => {
+    const decision = permit(grants, project, action);
+    return decision.allowed ? undefined : decision.reason;
+  };
+  const source = app.spec.source;
+  const links = Object.entries(app.metadata.annotations ?? {}).filter(([key]) =>
+    key.startsWith(LINK_ANNOTATION),
+  );
+  return (
+    <header className="app-head">
+      <div>
+        <h1 id="app-title">{app.metadata.name}</h1>
+        <p className="state-line">
+          <Sync value={app.status?.sync?.status} /> <Health value={app.status?.health?.status} />
+          {app.status?.hold ? (
+            <span className="badge held" title={app.status.hold.reason}>
+              held at {app.status.hold.revision.slice(0, 7)}
+            </span>
+          ) : null}
+          {app.status?.operation ? (
+            <span className="muted">
+              {' '}
+              {app.status.operation.type} {app.status.operation.phase}
+              {app.status.operation.message === undefined ? '' : `: ${app.status.operation.message}`}
+            </span>
+          ) : null}
+        </p>
+        {app.status?.health?.message === undefined ? null : (
+          <p className="muted">{app.status.health.message}</p>
+        )}
+        <dl className="facts">
+          <dt>Project</dt>
+          <dd>{project}</dd>
+          <dt>Repository</dt>
+          <dd>
+            {repositoryHref(source.repoURL) === undefined ? (
+              <span>{source.repoURL}</span>
+            ) : (
+              <ExternalLink url={source.repoURL} />
+            )}
+          </dd>
+          <dt>Path</dt>
+          <dd>{source.path ?? '.'}</dd>
+          <dt>Revision</dt>
+          <dd>
+            {source.targetRevision ?? 'HEAD'}
+            {app.status?.sync?.revision === undefined
+              ? ''
+              : ` (synced ${app.status.sync.revision.slice(0, 12)})`}
+          </dd>
+          <dt>Destination</dt>
+          <dd>
+            {app.spec.destination?.cluster ?? 'in-cluster'}/
+            {app.spec.destination?.namespace ?? app.metadata.namespace}
+          </dd>
+          {links.map(([key, value]) => (
+            <FactLink key={key} title={key.slice(LINK_ANNOTATION.length)} url={value} />
+          ))}
+        </dl>
+      </div>
+      <div className="actions" aria-label="Actions">
+        <ActionButton
+          id="sync"
+          label="Sync"
+          primary
+          denied={denied('sync')}
+          onClick={() => {
+            setSyncing(true);
+          }}
+        />
+        <ActionButton
+          id="refresh"
+          label="Refresh"
+          busy={busy === 'refresh'}
+          denied={denied('refresh')}
+          onClick={() => {
+            act('refresh');
+          }}
+        />
+        {app.status?.hold ? (
+          <ActionButton
+            id="release-hold"
+            label="Release hold"
+            busy={busy === 'release-hold'}
+            denied={denied('rollback')}
+            onClick={() => {
+              act('release-hold');
+            }}
+          />
+        ) : null}
+        {error === undefined ? null : <Failure error={error} />}
+      </div>
+      {syncing ? (
+        <SyncDialog
+          app={app}
+          onClose={() => {
+            setSyncing(false);
+          }}
+          onDone={() => {
+            setSyncing(false);
+            props.onChanged();
+          }}
+        />
+      ) : null}
+    </header>
+  );
+}
+
+function FactLink(props: { readonly title: string; readonly url: string }) {
+  return (
+    <>
+      <dt>{props.title}</dt>
+      <dd className="annotation-link">
+        <ExternalLink url={props.url} />
+      </dd>
+    </>
+  );
+}
