@@ -1,7 +1,7 @@
 // Repositories made for Argo CD sync with Capstan as they are (test/fixtures/argocd): sync waves with a
 // wave-1 hook between wave-0 and wave-2 objects, pre- and post-sync hooks deleted on success, Helm hooks
 // with generateName. Each syncs, diffs clean and re-syncs with its resources unchanged; the order is
-// read from the objects' own times (creation, a Job's completion, the job controller's events).
+// read from the objects' own times (creation, a Job's completion, seen by a watch of the hook Jobs).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
@@ -15,7 +15,6 @@ import {
   testCluster,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
-import { eventually } from '../../src/testing/eventually.ts';
 import { fixture } from '../../src/testing/git.ts';
 
 let kubeconfig: string;
@@ -53,19 +52,38 @@ async function syncTwice(
   return { first: JSON.parse(first.stdout) as SyncResult, second: again };
 }
 
-/** When the job controller said a Job's pod was created: its events outlive a deleted Job. */
-async function jobEventTime(namespace: string, job: string, reason: string): Promise<number> {
-  // The controller's events are written asynchronously: wait for this one to appear.
-  const event = await eventually(
-    async () => {
-      const events = await kube.core.listNamespacedEvent({ namespace });
-      const found = events.items.find((e) => e.involvedObject.name === job && e.reason === reason);
-      assert.ok(found, `an event ${reason} for Job ${job}`);
-      return found;
+/**
+ * What a watch saw of the namespace's Jobs while it ran: when each was created and when it succeeded
+ * (its SuccessCriteriaMet or Complete condition). A hook deleted on success takes its status with it,
+ * and the job controller may not write its "Completed" event for a Job already gone: the watch sees
+ * every version up to the deletion.
+ */
+async function watchJobs(
+  namespace: string,
+): Promise<{ created: Map<string, number>; succeeded: Map<string, number>; stop: () => void }> {
+  const created = new Map<string, number>();
+  const succeeded = new Map<string, number>();
+  const controller = await new k8s.Watch(kube.config).watch(
+    `/apis/batch/v1/namespaces/${namespace}/jobs`,
+    {},
+    (_phase, job: k8s.V1Job) => {
+      const name = job.metadata?.name ?? '';
+      if (job.metadata?.creationTimestamp) created.set(name, seconds(job.metadata.creationTimestamp));
+      const done = job.status?.conditions?.find(
+        (c) => (c.type === 'SuccessCriteriaMet' || c.type === 'Complete') && c.status === 'True',
+      );
+      if (done?.lastTransitionTime && !succeeded.has(name))
+        succeeded.set(name, seconds(done.lastTransitionTime));
     },
-    { what: `the event ${reason} of Job ${job}` },
+    () => undefined,
   );
-  return seconds(event.firstTimestamp ?? event.eventTime);
+  return {
+    created,
+    succeeded,
+    stop: () => {
+      controller.abort();
+    },
+  };
 }
 
 describe('Argo CD repositories, as they are', () => {
@@ -100,17 +118,18 @@ describe('Argo CD repositories, as they are', () => {
     await controllersWork(kube, namespace);
     const application = `hooks-${randomBytes(3).toString('hex')}`;
     const target = ['--app', application, '--namespace', namespace, '--kubeconfig', kubeconfig];
-    // The order is read after the first sync: the second one runs both hooks again, and its Jobs' events
-    // (same names) could be the ones found.
+    // The order is read after the first sync, from what a watch saw of the hook Jobs (the second sync
+    // runs both hooks again, as new Jobs of the same names).
+    const hookJobs = await watchJobs(namespace);
+    t.after(hookJobs.stop);
     const { first } = await syncTwice(fixture('argocd', 'pre-post-hooks'), target, async () => {
+      hookJobs.stop();
       const api = await kube.apps.readNamespacedDeployment({ namespace, name: 'api' });
-      const migrated = await jobEventTime(namespace, 'db-migrate', 'Completed');
-      const smoke = await jobEventTime(namespace, 'smoke-test', 'SuccessfulCreate');
-      assert.ok(
-        migrated <= seconds(api.metadata?.creationTimestamp),
-        'PreSync completed before the Deployment',
-      );
-      assert.ok(seconds(api.metadata?.creationTimestamp) <= smoke, 'PostSync started after the Deployment');
+      const apiCreated = seconds(api.metadata?.creationTimestamp);
+      const migrated = hookJobs.succeeded.get('db-migrate');
+      const smoke = hookJobs.created.get('smoke-test');
+      assert.ok(migrated !== undefined && migrated <= apiCreated, 'PreSync succeeded before the Deployment');
+      assert.ok(smoke !== undefined && apiCreated <= smoke, 'PostSync created after the Deployment');
     });
     assert.deepEqual(
       first.entries.map((e) => `${e.hook ?? 'Sync'}:${e.id.kind}/${e.id.name}:${e.action}`),
