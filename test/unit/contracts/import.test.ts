@@ -1,0 +1,283 @@
+// capstan import argocd|flux, the pure conversion: realistic manifests (test/fixtures/import) in,
+// Applications that pass Capstan's validation out, and every field that did not convert named.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { validateApplication, type Application } from '../../../src/contracts/application.ts';
+import { importArgoCd } from '../../../src/contracts/import-argocd.ts';
+import { importFlux } from '../../../src/contracts/import-flux.ts';
+import { formatFinding, type ImportResult } from '../../../src/contracts/import-report.ts';
+import { parseManifests, type ParsedObject } from '../../../src/core/manifest.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'import');
+const LIMITS = { maxAliases: 100, maxObjects: 1000, maxBytes: 1024 * 1024 };
+const fixture = (name: string) => parseManifests(readFileSync(join(FIXTURES, name), 'utf8'), name, LIMITS);
+const parse = (text: string) => parseManifests(text, 'input.yaml', LIMITS);
+const byName = (result: ImportResult, name: string): Application => {
+  const found = result.applications.find((a) => a.metadata.name === name);
+  assert.ok(found, `an Application named ${name}`);
+  return found;
+};
+const findings = (list: ImportResult['leftOut']) => list.map(formatFinding);
+
+describe('import argocd (test/fixtures/import/argocd-apps.yaml)', () => {
+  const result = importArgoCd(fixture('argocd-apps.yaml'));
+
+  it('converts the three convertible Applications, each valid for Capstan', () => {
+    assert.deepEqual(
+      result.applications.map((a) => a.metadata.name),
+      ['guestbook', 'helm-guestbook', 'kustomize-guestbook'],
+    );
+    for (const application of result.applications) assert.ok(validateApplication(application).ok);
+  });
+
+  it('maps a plain application: path, in-cluster destination, automated sync, retry, ignoreDifferences, finalizer', () => {
+    assert.deepEqual(byName(result, 'guestbook'), {
+      apiVersion: 'capstan.dev/v1alpha1',
+      kind: 'Application',
+      metadata: {
+        name: 'guestbook',
+        namespace: 'guestbook',
+        labels: { team: 'web' },
+        finalizers: ['capstan.dev/resources'],
+      },
+      spec: {
+        source: {
+          repoURL: 'https://git.example.com/apps/argocd-example-apps.git',
+          targetRevision: 'HEAD',
+          path: 'guestbook',
+        },
+        destination: { namespace: 'guestbook' },
+        syncPolicy: {
+          automated: { prune: true, selfHeal: true },
+          syncOptions: ['CreateNamespace=true'],
+          retry: { limit: 3, backoff: { duration: '10s', factor: 2, maxDuration: '2m' } },
+        },
+        ignoreDifferences: [{ group: 'apps', kind: 'Deployment', jsonPointers: ['/spec/replicas'] }],
+      },
+    });
+  });
+
+  it('maps Helm options (value files, parameters, valuesObject as inline values, release name, skipCrds), a named cluster and a project', () => {
+    const app = byName(result, 'helm-guestbook');
+    assert.deepEqual(app.spec.source.helm, {
+      releaseName: 'guestbook-prod',
+      valueFiles: ['values.yaml', 'values-production.yaml'],
+      values: 'replicaCount: 3\ningress:\n  enabled: true\n',
+      parameters: [
+        { name: 'image.tag', value: '0.2' },
+        { name: 'service.port', value: '8080', forceString: true },
+      ],
+      skipCrds: true,
+    });
+    assert.equal(app.spec.source.type, 'helm');
+    assert.deepEqual(app.spec.destination, { cluster: 'production', namespace: 'guestbook-prod' });
+    assert.equal(app.spec.project, 'web');
+    assert.deepEqual(app.spec.syncPolicy, { syncOptions: ['PruneLast=true'] });
+  });
+
+  it('names every field and object it left out, with the file and line', () => {
+    assert.deepEqual(findings(result.leftOut), [
+      "argocd-apps.yaml:39: Application/argocd/helm-guestbook: spec.syncPolicy.syncOptions[1]: 'ApplyOutOfSyncOnly=true' is not a sync option of a Capstan Application",
+      'argocd-apps.yaml:74: Application/argocd/kustomize-guestbook: spec.source.kustomize.namePrefix: Capstan runs kustomize build on the folder as it is: write this in its kustomization.yaml',
+      'argocd-apps.yaml:74: Application/argocd/kustomize-guestbook: spec.revisionHistoryLimit: Capstan keeps the last 20 syncs of every Application',
+      'argocd-apps.yaml:92: Application/argocd/multi: spec.sources: several sources in one Application: a Capstan Application has one source; make one Application per source',
+      'argocd-apps.yaml:109: Application/argocd/plugin-app: spec.source.plugin: config management plugins do not run in Capstan: render in CI and commit the output, or use Kustomize or Helm',
+      'argocd-apps.yaml:125: ApplicationSet/argocd/guestbooks: an ApplicationSet generates Applications from generators Capstan does not have: convert the Applications it generated (kubectl get applications -o yaml) instead',
+      'argocd-apps.yaml:146: AppProject/argocd/web: AppProjects are not converted by this version: write a Capstan Project (capstan.dev) with the same destinations and source repositories',
+    ]);
+  });
+
+  it('notes what the user must do: register a cluster (named after the server), create the Project', () => {
+    assert.deepEqual(byName(result, 'kustomize-guestbook').spec.destination?.cluster, '10.0.0.12');
+    const notes = findings(result.notes).join('\n');
+    assert.match(notes, /spec\.destination\.server: register the cluster in Capstan as '10\.0\.0\.12'/);
+    assert.match(notes, /spec\.project: a Capstan Project named 'web' must exist/);
+    assert.match(notes, /syncOptions\[1\]: Capstan always applies server-side/);
+  });
+
+  it('puts every Application in --namespace when given', () => {
+    const moved = importArgoCd(fixture('argocd-apps.yaml'), { namespace: 'apps' });
+    assert.deepEqual(
+      moved.applications.map((a) => a.metadata.namespace),
+      ['apps', 'apps', 'apps'],
+    );
+  });
+});
+
+describe('import flux (test/fixtures/import/flux-fleet.yaml)', () => {
+  const result = importFlux(fixture('flux-fleet.yaml'));
+
+  it('converts each Kustomization and the git HelmRelease with its GitRepository, each valid', () => {
+    assert.deepEqual(
+      result.applications.map((a) => a.metadata.name),
+      ['infra-controllers', 'apps', 'podinfo'],
+    );
+    for (const application of result.applications) assert.ok(validateApplication(application).ok);
+  });
+
+  it('maps url, branch, credentials, path, prune, the shorter interval and dependsOn across namespaces', () => {
+    assert.deepEqual(byName(result, 'apps'), {
+      apiVersion: 'capstan.dev/v1alpha1',
+      kind: 'Application',
+      metadata: { name: 'apps', namespace: 'podinfo' },
+      spec: {
+        source: {
+          repoURL: 'ssh://git@git.example.com/platform/fleet',
+          targetRevision: 'main',
+          secretRef: { name: 'fleet-auth' },
+          path: 'apps/production',
+        },
+        destination: { namespace: 'podinfo' },
+        syncPolicy: { automated: { prune: true, selfHeal: true } },
+        interval: '1m0s',
+        // infra-controllers stays in flux-system: the reference says so.
+        dependsOn: [{ name: 'infra-controllers', namespace: 'flux-system' }],
+      },
+    });
+  });
+
+  it('maps a HelmRelease from git: chart path, semver ref, values files relative to the chart, values, install options, drift detection', () => {
+    const app = byName(result, 'podinfo');
+    assert.deepEqual(app.spec.source, {
+      repoURL: 'https://git.example.com/stefanprodan/podinfo',
+      targetRevision: '>=6.0.0 <7.0.0',
+      path: 'charts/podinfo',
+      type: 'helm',
+      helm: {
+        releaseName: 'podinfo',
+        valueFiles: ['values.yaml', 'values-prod.yaml'],
+        values: 'replicaCount: 2\ningress:\n  enabled: true\n',
+        skipCrds: true,
+      },
+    });
+    assert.deepEqual(app.spec.syncPolicy, {
+      automated: { prune: true, selfHeal: true },
+      syncOptions: ['CreateNamespace=true'],
+    });
+  });
+
+  it('leaves out postBuild, retry settings and the HelmRepository chart, each with its field', () => {
+    assert.deepEqual(
+      result.leftOut.map((f) => `${f.subject} ${f.field}`),
+      [
+        'Kustomization/flux-system/infra-controllers spec.retryInterval',
+        'Kustomization/flux-system/infra-controllers spec.timeout',
+        'Kustomization/flux-system/apps spec.postBuild',
+        'HelmRelease/flux-system/redis spec.chart.spec.sourceRef',
+      ],
+    );
+    assert.match(
+      findings(result.leftOut).join('\n'),
+      /Helm repository \(https:\/\/charts\.example\.com\/bitnami\)/,
+    );
+  });
+
+  it('says which keys the credentials Secret must have', () => {
+    const note = result.notes.find((n) => n.field === 'spec.secretRef');
+    assert.ok(note);
+    assert.match(note.reason, /capstan\.dev\/repository-credentials/);
+    assert.match(note.reason, /sshPrivateKey \(Flux: identity\) with knownHosts/);
+  });
+});
+
+describe('import: hostile and malformed input', () => {
+  const argo = (spec: string, extra = '') =>
+    importArgoCd(
+      parse(
+        `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: x\n  namespace: argocd\n${extra}spec:\n${spec}`,
+      ),
+    );
+
+  it('wrong types name the field and leave the value out; nothing throws', () => {
+    const result = argo(
+      '  source:\n    repoURL: https://h/r.git\n    helm:\n      valueFiles: nope\n      parameters: [{value: 1}, 7]\n  syncPolicy:\n    automated: yes please\n    retry: {limit: -1, backoff: {duration: forever}}\n',
+    );
+    assert.equal(result.applications.length, 1);
+    assert.deepEqual(
+      result.leftOut.map((f) => f.field),
+      [
+        'spec.source.helm.valueFiles',
+        'spec.source.helm.parameters[0]',
+        'spec.source.helm.parameters[1]',
+        'spec.syncPolicy.automated',
+        'spec.syncPolicy.retry.limit',
+        'spec.syncPolicy.retry.backoff.duration',
+      ],
+    );
+  });
+
+  it('an Application without a source or a repoURL is left out, not half-converted', () => {
+    assert.equal(argo('  project: default\n').applications.length, 0);
+    const noUrl = argo('  source:\n    path: x\n');
+    assert.equal(noUrl.applications.length, 0);
+    assert.deepEqual(
+      noUrl.leftOut.map((f) => f.field),
+      ['spec.source.repoURL'],
+    );
+  });
+
+  it('unknown fields, __proto__ keys and an unfinished operation are reported, never merged', () => {
+    const result = argo(
+      '  source:\n    repoURL: https://h/r.git\n    __proto__: {polluted: true}\n  surprise: 1\n',
+      'operation: {sync: {}}\n',
+    );
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    assert.deepEqual(result.leftOut.map((f) => f.field).sort(), [
+      'operation',
+      'spec.source.__proto__',
+      'spec.surprise',
+    ]);
+  });
+
+  it('a converted Application Capstan would refuse is left out with the validation errors', () => {
+    const result = argo('  source:\n    repoURL: https://h/r.git\n    path: ../../etc\n');
+    assert.equal(result.applications.length, 0);
+    assert.match(result.leftOut[0]?.reason ?? '', /spec\.source\.path: must stay inside the repository/);
+  });
+
+  it('a plain http repository is converted with insecureHttp and a note', () => {
+    const result = argo('  source:\n    repoURL: http://git.local/r.git\n');
+    assert.equal(byName(result, 'x').spec.source.insecureHttp, true);
+    assert.match(result.notes[0]?.reason ?? '', /plain http URL/);
+  });
+
+  it('objects of the other tool, or of neither, are left out whole', () => {
+    const objects: ParsedObject[] = fixture('flux-fleet.yaml');
+    assert.equal(importArgoCd(objects).leftOut.length, objects.length);
+    const deployment = parse('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n');
+    assert.match(importFlux(deployment).leftOut[0]?.reason ?? '', /not a Flux object/);
+  });
+
+  it('flux: a source that is missing, or one nothing uses, is reported', () => {
+    const result = importFlux(
+      parse(
+        'apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: a, namespace: f}\nspec:\n  sourceRef: {kind: GitRepository, name: gone}\n  prune: true\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: lonely, namespace: f}\nspec: {url: "https://h/r.git"}\n',
+      ),
+    );
+    assert.equal(result.applications.length, 0);
+    assert.deepEqual(findings(result.leftOut), [
+      'input.yaml:1: Kustomization/f/a: spec.sourceRef: GitRepository/f/gone is not among the input: give it in the same file or stream',
+      'input.yaml:8: GitRepository/f/lonely: no Kustomization or HelmRelease among the input uses this source; nothing converted',
+    ]);
+  });
+
+  it('flux: a commit wins over a branch (Flux’s precedence); without a ref, Flux’s default branch, said in a note', () => {
+    const result = importFlux(
+      parse(
+        'apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: a, namespace: f}\nspec:\n  sourceRef: {kind: GitRepository, name: r}\n  prune: false\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: r, namespace: f}\nspec: {url: "https://h/r.git", ref: {commit: abc123, branch: main}}\n',
+      ),
+    );
+    const app = byName(result, 'a');
+    assert.equal(app.spec.source.targetRevision, 'abc123');
+    assert.deepEqual(app.spec.syncPolicy?.automated, { prune: false, selfHeal: true });
+    const noRef = importFlux(
+      parse(
+        'apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: a, namespace: f}\nspec:\n  sourceRef: {kind: GitRepository, name: r}\n  prune: true\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: r, namespace: f}\nspec: {url: "https://h/r.git"}\n',
+      ),
+    );
+    assert.equal(byName(noRef, 'a').spec.source.targetRevision, 'master');
+    assert.ok(noRef.notes.some((n) => n.field === 'spec.ref' && /default branch 'master'/.test(n.reason)));
+  });
+});
