@@ -54,7 +54,14 @@ export function importArgoCd(objects: readonly ParsedObject[], options: ImportOp
   for (const { object, source } of objects) {
     const findings = new ObjectFindings(object, source, result);
     const group = object.apiVersion.split('/')[0];
-    if (group !== ARGOCD_GROUP) {
+    if (object.kind === 'Secret' && isRepositorySecret(object.metadata.labels)) {
+      findings.leftOut(
+        [],
+        'an Argo CD repository Secret is not copied: make a Secret of type capstan.dev/repository-credentials ' +
+          'in the namespace of each Application using it, with the keys url, and username and password, or ' +
+          'sshPrivateKey with knownHosts, and name it in the source secretRef of the Application',
+      );
+    } else if (group !== ARGOCD_GROUP) {
       findings.leftOut([], `not an Argo CD object (apiVersion ${object.apiVersion}); nothing converted`);
     } else if (object.kind === 'Application') {
       const application = convertApplication(object, findings, options);
@@ -77,6 +84,9 @@ export function importArgoCd(objects: readonly ParsedObject[], options: ImportOp
   }
   return result;
 }
+
+const isRepositorySecret = (labels: Readonly<Record<string, string>> | undefined) =>
+  ['repository', 'repo-creds'].includes(labels?.['argocd.argoproj.io/secret-type'] ?? '');
 
 function convertApplication(
   object: Fields,
@@ -407,14 +417,39 @@ function convertDirectory(
       'Jsonnet is not rendered by this version: render in CI and commit the output',
     );
   const recurse = booleanField(directory, 'recurse', at, findings);
-  const include = stringField(directory, 'include', at, findings);
-  const exclude = stringField(directory, 'exclude', at, findings);
+  const include = globList(directory, 'include', at, findings);
+  const exclude = globList(directory, 'exclude', at, findings);
   // Argo CD does not descend into sub-folders unless asked; Capstan does by default.
   return {
     recurse: recurse ?? false,
-    ...(include === undefined || include === '' ? {} : { include: [include] }),
-    ...(exclude === undefined || exclude === '' ? {} : { exclude: [exclude] }),
+    ...(include.length === 0 ? {} : { include }),
+    ...(exclude.length === 0 ? {} : { exclude }),
   };
+}
+
+/**
+ * Argo CD's one glob (`*.yaml`, or `{a.yaml,b/*.yaml}` for several) as Capstan's list of globs, which
+ * have no braces; a brace anywhere else is left out.
+ */
+function globList(
+  directory: Fields,
+  key: string,
+  at: (string | number)[],
+  findings: ObjectFindings,
+): string[] {
+  const pattern = stringField(directory, key, at, findings);
+  if (pattern === undefined || pattern === '') return [];
+  const alternatives = /^\{([^{}]*)\}$/.exec(pattern)?.[1];
+  const globs =
+    alternatives === undefined ? [pattern] : alternatives.split(',').filter((glob) => glob !== '');
+  if (globs.some((glob) => /[{}]/.test(glob))) {
+    findings.leftOut(
+      [...at, key],
+      `'${pattern}': braces other than one list around the whole are not supported`,
+    );
+    return [];
+  }
+  return globs;
 }
 
 function convertDestination(spec: Fields, findings: ObjectFindings): ApplicationDestination | undefined {

@@ -237,6 +237,31 @@ describe('import: hostile and malformed input', () => {
     assert.match(result.leftOut[0]?.reason ?? '', /spec\.source\.path: must stay inside the repository/);
   });
 
+  it('directory options: Argo CD’s brace list becomes Capstan’s list of globs; recurse off unless asked', () => {
+    const result = argo(
+      "  source:\n    repoURL: https://h/r.git\n    directory:\n      include: '{*.yaml,base/*.yml}'\n      exclude: 'a{b,c}.yaml'\n",
+    );
+    assert.deepEqual(byName(result, 'x').spec.source.directory, {
+      recurse: false,
+      include: ['*.yaml', 'base/*.yml'],
+    });
+    assert.deepEqual(
+      result.leftOut.map((f) => f.field),
+      ['spec.source.directory.exclude'],
+    );
+  });
+
+  it('an Argo CD repository Secret is not copied; the message says what Secret to make', () => {
+    const result = importArgoCd(
+      parse(
+        'apiVersion: v1\nkind: Secret\nmetadata:\n  name: repo\n  namespace: argocd\n  labels: {argocd.argoproj.io/secret-type: repository}\nstringData: {url: "https://h/r.git", password: s3cret}\n',
+      ),
+    );
+    assert.equal(result.applications.length, 0);
+    assert.match(result.leftOut[0]?.reason ?? '', /type capstan\.dev\/repository-credentials/);
+    assert.doesNotMatch(JSON.stringify(result), /s3cret/);
+  });
+
   it('a plain http repository is converted with insecureHttp and a note', () => {
     const result = argo('  source:\n    repoURL: http://git.local/r.git\n');
     assert.equal(byName(result, 'x').spec.source.insecureHttp, true);
