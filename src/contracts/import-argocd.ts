@@ -46,6 +46,7 @@ const SERVER_METADATA = [
   'managedFields',
   'selfLink',
 ];
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 const ARGOCD_FINALIZER = /^resources-finalizer\.argocd\.argoproj\.io(\/(background|foreground))?$/;
 
 /** Converts the Argo CD objects among `objects`; any other object is reported as left out. */
@@ -166,6 +167,8 @@ function convertMetadata(metadata: Fields, findings: ObjectFindings): Applicatio
   const namespace = stringField(metadata, 'namespace', ['metadata'], findings);
   const labels = stringMap(metadata, 'labels', findings);
   const annotations = stringMap(metadata, 'annotations', findings);
+  // kubectl's copy of the Argo CD object describes that object, not the Application made from it.
+  delete annotations?.[LAST_APPLIED];
   for (const key of Object.keys(annotations ?? {})) {
     if (key.includes('argoproj.io/')) {
       findings.leftOut(

@@ -251,6 +251,16 @@ describe('import: hostile and malformed input', () => {
     );
   });
 
+  it('kubectl get -o yaml output (a List, server metadata, status) converts without findings', () => {
+    const result = importArgoCd(
+      parse(
+        'apiVersion: v1\nkind: List\nitems:\n- apiVersion: argoproj.io/v1alpha1\n  kind: Application\n  metadata:\n    name: web\n    namespace: argocd\n    uid: 1234\n    resourceVersion: "99"\n    generation: 3\n    creationTimestamp: "2026-01-01T00:00:00Z"\n    annotations: {kubectl.kubernetes.io/last-applied-configuration: "{}"}\n  spec:\n    source: {repoURL: "https://h/r.git", path: web}\n    destination: {server: "https://kubernetes.default.svc", namespace: web}\n  status: {sync: {status: Synced}}\n',
+      ),
+    );
+    assert.deepEqual(result.leftOut, []);
+    assert.deepEqual(byName(result, 'web').metadata, { name: 'web', namespace: 'web' });
+  });
+
   it('an Argo CD repository Secret is not copied; the message says what Secret to make', () => {
     const result = importArgoCd(
       parse(
