@@ -382,7 +382,7 @@ function convertHelmRelease(
 function helmOptions(flux: FluxObject, chart: Fields, chartPath: string): HelmOptions {
   const { spec, findings } = flux;
   const chartAt = ['spec', 'chart', 'spec'];
-  const releaseName = stringField(spec, 'releaseName', ['spec'], findings);
+  const releaseName = stringField(spec, 'releaseName', ['spec'], findings) ?? defaultReleaseName(flux);
   // Flux reads valuesFiles from the source's root; Capstan from the chart folder.
   const valueFiles: string[] = [];
   for (const [index, file] of (listField(chart, 'valuesFiles', chartAt, findings) ?? []).entries()) {
@@ -395,6 +395,23 @@ function helmOptions(flux: FluxObject, chart: Fields, chartPath: string): HelmOp
     ...(valueFiles.length === 0 ? {} : { valueFiles }),
     ...(values === undefined ? {} : { values: stringify(values) }),
   };
+}
+
+/**
+ * Flux names a release `<targetNamespace>-<name>` when it has a target namespace (Capstan: the
+ * Application's name); the same name keeps the rendered objects' names. Flux shortens names longer than
+ * 53 characters with a hash; those are left to Capstan's default, with a note.
+ */
+function defaultReleaseName(flux: FluxObject): string | undefined {
+  const target = flux.spec['targetNamespace'];
+  if (typeof target !== 'string' || target === '') return undefined;
+  const name = `${target}-${flux.parsed.object.metadata.name ?? ''}`;
+  if (name.length <= 53) return name;
+  flux.findings.note(
+    ['spec', 'releaseName'],
+    `'${name}' is longer than 53 characters: set releaseName to the name Flux used`,
+  );
+  return undefined;
 }
 
 function installOptions(flux: FluxObject): { helm: HelmOptions; syncOptions: SyncOption[] } {

@@ -285,6 +285,19 @@ describe('import: hostile and malformed input', () => {
     assert.match(importFlux(deployment).leftOut[0]?.reason ?? '', /not a Flux object/);
   });
 
+  it('flux: a HelmRelease with a target namespace and no release name keeps Flux’s release name', () => {
+    const result = importFlux(
+      parse(
+        'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: web, namespace: f}\nspec:\n  targetNamespace: prod\n  chart: {spec: {chart: ./chart, sourceRef: {kind: GitRepository, name: r}}}\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: r, namespace: f}\nspec: {url: "https://h/r.git", ref: {tag: v1.0.0}}\n',
+      ),
+    );
+    const app = byName(result, 'web');
+    assert.deepEqual(app.spec.source.helm, { releaseName: 'prod-web' });
+    assert.equal(app.spec.source.path, 'chart');
+    assert.equal(app.spec.source.targetRevision, 'v1.0.0');
+    assert.deepEqual(result.leftOut, []);
+  });
+
   it('flux: a source that is missing, or one nothing uses, is reported', () => {
     const result = importFlux(
       parse(
