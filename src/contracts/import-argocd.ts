@@ -12,7 +12,6 @@ import {
   IN_CLUSTER,
   RESOURCES_FINALIZER,
   SYNC_OPTIONS,
-  validateApplication,
   type Application,
   type ApplicationDestination,
   type ApplicationSource,
@@ -23,6 +22,8 @@ import {
 } from './application.ts';
 import {
   booleanField,
+  checked,
+  insecureHttp,
   durationField,
   fieldsOf,
   listField,
@@ -146,17 +147,6 @@ function convertApplication(
   return checked(application, findings);
 }
 
-/** The Application as Capstan validates it; one that does not pass is left out with the errors. */
-export function checked(application: Application, findings: ObjectFindings): Application | undefined {
-  const validation = validateApplication(application);
-  if (validation.ok) return validation.value;
-  findings.leftOut(
-    [],
-    `the converted Application is not valid (${validation.errors.join('; ')}); not converted`,
-  );
-  return undefined;
-}
-
 function convertMetadata(metadata: Fields, findings: ObjectFindings): Application['metadata'] {
   findings.unknownKeys(
     metadata,
@@ -277,9 +267,7 @@ function convertSource(
   }
   const targetRevision = stringField(source, 'targetRevision', at, findings);
   const path = stringField(source, 'path', at, findings);
-  const insecure = repoURL.toLowerCase().startsWith('http://');
-  if (insecure)
-    findings.note([...at, 'repoURL'], 'a plain http URL: converted with insecureHttp set; prefer https');
+  const insecure = insecureHttp(repoURL, [...at, 'repoURL'], findings);
   return {
     repoURL,
     ...(targetRevision === undefined ? {} : { targetRevision }),

@@ -16,9 +16,10 @@ import {
   type HelmOptions,
   type SyncOption,
 } from './application.ts';
-import { checked } from './import-argocd.ts';
 import {
   booleanField,
+  checked,
+  insecureHttp,
   durationField,
   fieldsOf,
   listField,
@@ -186,9 +187,7 @@ function convertGitRepository(flux: FluxObject): GitSource | undefined {
     findings.leftOut(['spec', 'url'], 'missing: the repository is required');
     return undefined;
   }
-  const insecure = url.toLowerCase().startsWith('http://');
-  if (insecure)
-    findings.note(['spec', 'url'], 'a plain http URL: converted with insecureHttp set; prefer https');
+  const insecure = insecureHttp(url, ['spec', 'url'], findings);
   const secretRef = credentials(flux);
   const interval = durationField(spec, 'interval', ['spec'], findings);
   const suspend = booleanField(spec, 'suspend', ['spec'], findings);

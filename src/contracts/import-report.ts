@@ -7,7 +7,7 @@
 import type { SourceLocation } from '../core/manifest.ts';
 import { formatId, idOf, type KubeObject } from '../core/resource.ts';
 import { DURATION_PATTERN } from '../core/duration.ts';
-import type { Application } from './application.ts';
+import { validateApplication, type Application } from './application.ts';
 
 /** The tools whose objects `capstan import` converts. */
 export const IMPORT_TOOLS = ['argocd', 'flux'] as const;
@@ -88,6 +88,28 @@ export function fieldPath(parts: readonly (string | number)[]): string {
     (path, part) => (typeof part === 'number' ? `${path}[${part}]` : path === '' ? part : `${path}.${part}`),
     '',
   );
+}
+
+/** True for a plain http:// repository URL, which converts with insecureHttp set and a note. */
+export function insecureHttp(
+  url: string,
+  at: readonly (string | number)[],
+  findings: ObjectFindings,
+): boolean {
+  const insecure = url.toLowerCase().startsWith('http://');
+  if (insecure) findings.note(at, 'a plain http URL: converted with insecureHttp set; prefer https');
+  return insecure;
+}
+
+/** The Application as Capstan validates it; one that does not pass is left out with the errors. */
+export function checked(application: Application, findings: ObjectFindings): Application | undefined {
+  const validation = validateApplication(application);
+  if (validation.ok) return validation.value;
+  findings.leftOut(
+    [],
+    `the converted Application is not valid (${validation.errors.join('; ')}); not converted`,
+  );
+  return undefined;
 }
 
 // ── Readers of untyped input ────────────────────────────────────────────────────────────────────
