@@ -19,6 +19,22 @@ const byName = (result: ImportResult, name: string): Application => {
   assert.ok(found, `an Application named ${name}`);
   return found;
 };
+/** The paths of every leaf under spec (and the object's name), for the replacement test. */
+function leafPaths(value: unknown, at: (string | number)[]): (string | number)[][] {
+  if (Array.isArray(value)) return value.flatMap((item, index) => leafPaths(item, [...at, index]));
+  if (typeof value === 'object' && value !== null)
+    return Object.entries(value).flatMap(([key, item]) =>
+      at.length === 0 && key !== 'spec' ? [] : leafPaths(item, [...at, key]),
+    );
+  return [at];
+}
+
+function setAt(object: Record<string, unknown>, path: readonly (string | number)[], value: unknown): void {
+  let node: unknown = object;
+  for (const key of path.slice(0, -1)) node = (node as Record<string | number, unknown>)[key];
+  (node as Record<string | number, unknown>)[path[path.length - 1] ?? ''] = value;
+}
+
 const findings = (list: ImportResult['leftOut']) => list.map(formatFinding);
 
 describe('import argocd (test/fixtures/import/argocd-apps.yaml)', () => {
@@ -296,6 +312,35 @@ describe('import: hostile and malformed input', () => {
     assert.equal(app.spec.source.path, 'chart');
     assert.equal(app.spec.source.targetRevision, 'v1.0.0');
     assert.deepEqual(result.leftOut, []);
+  });
+
+  it('any field of the fixtures replaced by a value of another type: no exception, and every Application made is valid', () => {
+    const replacements: unknown[] = [7, 'x', [1], { a: 1 }, null, true];
+    let runs = 0;
+    for (const [name, convert] of [
+      ['argocd-apps.yaml', importArgoCd],
+      ['flux-fleet.yaml', importFlux],
+    ] as const) {
+      const objects = fixture(name);
+      for (const [index, parsed] of objects.entries()) {
+        for (const path of leafPaths(parsed.object, [])) {
+          for (const replacement of replacements) {
+            const changed = structuredClone(objects);
+            const target = changed[index];
+            assert.ok(target);
+            setAt(target.object, path, replacement);
+            const result = convert(changed);
+            for (const application of result.applications)
+              assert.ok(
+                validateApplication(application).ok,
+                `${name} ${path.join('.')}=${JSON.stringify(replacement)}`,
+              );
+            runs += 1;
+          }
+        }
+      }
+    }
+    assert.ok(runs > 500, `${runs} runs`);
   });
 
   it('flux: a source that is missing, or one nothing uses, is reported', () => {
