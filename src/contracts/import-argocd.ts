@@ -6,6 +6,7 @@
  */
 import { stringify } from 'yaml';
 import type { ParsedObject } from '../core/manifest.ts';
+import { argoCdCluster, convertAppProject } from './import-argocd-project.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
@@ -37,7 +38,6 @@ import {
 } from './import-report.ts';
 
 const ARGOCD_GROUP = 'argoproj.io';
-const IN_CLUSTER_SERVER = 'https://kubernetes.default.svc';
 /** Metadata the API server or Argo CD writes: not configuration. */
 const SERVER_METADATA = [
   'uid',
@@ -52,7 +52,7 @@ const ARGOCD_FINALIZER = /^resources-finalizer\.argocd\.argoproj\.io(\/(backgrou
 
 /** Converts the Argo CD objects among `objects`; any other object is reported as left out. */
 export function importArgoCd(objects: readonly ParsedObject[], options: ImportOptions = {}): ImportResult {
-  const result: ImportResult = { applications: [], leftOut: [], notes: [] };
+  const result: ImportResult = { applications: [], projects: [], leftOut: [], notes: [] };
   for (const { object, source } of objects) {
     const findings = new ObjectFindings(object, source, result);
     const group = object.apiVersion.split('/')[0];
@@ -75,11 +75,8 @@ export function importArgoCd(objects: readonly ParsedObject[], options: ImportOp
           'Applications it generated (kubectl get applications -o yaml) instead',
       );
     } else if (object.kind === 'AppProject') {
-      findings.leftOut(
-        [],
-        'AppProjects are not converted by this version: write a Capstan Project (capstan.dev) with the ' +
-          'same destinations and source repositories',
-      );
+      const project = convertAppProject({ object, source }, result);
+      if (project) result.projects.push(project);
     } else {
       findings.leftOut([], `${object.kind} is not an Argo CD kind this importer converts`);
     }
@@ -458,21 +455,15 @@ function convertDestination(spec: Fields, findings: ObjectFindings): Application
   };
 }
 
-/** in-cluster for the cluster Argo CD runs in; else the cluster's name, which must be registered in Capstan. */
+/** The destination's cluster (argoCdCluster); any other than in-cluster must be registered in Capstan. */
 function clusterName(
   destination: { server: string | undefined; name: string | undefined },
   findings: ObjectFindings,
 ): string | undefined {
-  const { server, name } = destination;
-  if (
-    name === 'in-cluster' ||
-    (name === undefined && (server === undefined || server.replace(/\/+$/, '') === IN_CLUSTER_SERVER))
-  )
-    return undefined;
-  const cluster =
-    name ?? new URL(server ?? '', 'https://invalid').hostname.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  const cluster = argoCdCluster(destination.server, destination.name);
+  if (cluster === undefined) return undefined;
   findings.note(
-    ['spec', 'destination', name === undefined ? 'server' : 'name'],
+    ['spec', 'destination', destination.name === undefined ? 'server' : 'name'],
     `register the cluster in Capstan as '${cluster}' (capstan cluster add ${cluster} --kubeconfig FILE)`,
   );
   return cluster;
@@ -483,7 +474,7 @@ function convertProject(spec: Fields, findings: ObjectFindings): string | undefi
   if (project === undefined || project === '' || project === 'default') return undefined;
   findings.note(
     ['spec', 'project'],
-    `a Capstan Project named '${project}' must exist (AppProjects are not converted)`,
+    `a Capstan Project named '${project}' must exist (an AppProject in the input is converted to one)`,
   );
   return project;
 }

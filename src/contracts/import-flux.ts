@@ -55,7 +55,7 @@ interface FluxObject {
 
 /** Converts the Flux objects among `objects`; any other object is reported as left out. */
 export function importFlux(objects: readonly ParsedObject[], options: ImportOptions = {}): ImportResult {
-  const result: ImportResult = { applications: [], leftOut: [], notes: [] };
+  const result: ImportResult = { applications: [], projects: [], leftOut: [], notes: [] };
   const sources = new Map<string, FluxObject>();
   const consumers: FluxObject[] = [];
   for (const parsed of objects) {

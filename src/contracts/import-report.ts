@@ -8,6 +8,7 @@ import type { SourceLocation } from '../core/manifest.ts';
 import { formatId, idOf, type KubeObject } from '../core/resource.ts';
 import { DURATION_PATTERN } from '../core/duration.ts';
 import { validateApplication, type Application } from './application.ts';
+import type { Project } from './project.ts';
 
 /** The tools whose objects `capstan import` converts. */
 export const IMPORT_TOOLS = ['argocd', 'flux'] as const;
@@ -25,6 +26,8 @@ export interface ImportFinding {
 
 export interface ImportResult {
   readonly applications: Application[];
+  /** Projects (from Argo CD AppProjects). */
+  readonly projects: Project[];
   /** What was not converted: the Applications differ from the originals there (exit code 5). */
   readonly leftOut: ImportFinding[];
   /** Converted, with something to know or do (a Secret to prepare, a cluster to register). */

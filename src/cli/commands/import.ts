@@ -19,8 +19,8 @@ Converts another tool's objects into Capstan Applications and prints them (apply
 apply -f, or keep them in git). FILE holds one or more YAML documents; - reads standard input.
 
   argocd   Argo CD Applications (argoproj.io): source, Helm and directory options, destination,
-           project, sync policy, ignoreDifferences. ApplicationSets, AppProjects, several sources,
-           plugins and Helm-repository charts are reported, not converted.
+           project, sync policy, ignoreDifferences; AppProjects into Projects (printed first).
+           ApplicationSets, several sources, plugins and Helm-repository charts are reported.
   flux     Flux Kustomizations and HelmReleases with the GitRepository each names (give them
            together): url and ref, path, prune, targetNamespace, interval, dependsOn, values.
            HelmRepository charts, postBuild substitution, patches and SOPS decryption are reported.
@@ -96,19 +96,22 @@ async function readObjects(file: string): Promise<ParsedObject[]> {
 
 function printApplications(result: ImportResult, format: 'yaml' | 'json'): void {
   if (format === 'json') {
-    const list = { apiVersion: 'v1', kind: 'List', items: result.applications };
+    const list = { apiVersion: 'v1', kind: 'List', items: [...result.projects, ...result.applications] };
     process.stdout.write(JSON.stringify(list, null, 2) + '\n');
   } else {
-    process.stdout.write(result.applications.map((application) => stringify(application)).join('---\n'));
+    const objects = [...result.projects, ...result.applications];
+    process.stdout.write(objects.map((object) => stringify(object)).join('---\n'));
   }
 }
 
 function printFindings(result: ImportResult): void {
   for (const finding of result.leftOut) process.stderr.write(`left out: ${formatFinding(finding)}\n`);
   for (const finding of result.notes) process.stderr.write(`note: ${formatFinding(finding)}\n`);
-  const { applications, leftOut } = result;
+  const { applications, projects, leftOut } = result;
+  const madeProjects =
+    projects.length === 0 ? '' : `${projects.length} Project${projects.length === 1 ? '' : 's'} and `;
   process.stderr.write(
-    `${applications.length} Application${applications.length === 1 ? '' : 's'} converted, ` +
+    `${madeProjects}${applications.length} Application${applications.length === 1 ? '' : 's'} converted, ` +
       `${leftOut.length} field${leftOut.length === 1 ? '' : 's'} or object${leftOut.length === 1 ? '' : 's'} left out\n`,
   );
 }

@@ -22,11 +22,13 @@ describe('capstan import', () => {
     assert.equal(r.status, 5, r.stderr);
     const documents = parseAllDocuments(r.stdout);
     assert.ok(Array.isArray(documents));
-    assert.equal(documents.length, 3);
-    for (const document of documents) assert.ok(validateApplication(document.toJS()).ok);
+    assert.equal(documents.length, 4);
+    const [project, ...applications] = documents.map((d) => d.toJS() as { kind: string });
+    assert.equal(project?.kind, 'Project');
+    for (const application of applications) assert.ok(validateApplication(application).ok);
     assert.match(r.stderr, /^left out: .*argocd-apps\.yaml:92: Application\/argocd\/multi: spec\.sources: /m);
     assert.match(r.stderr, /^note: .*spec\.project: a Capstan Project named 'web' must exist/m);
-    assert.match(r.stderr, /3 Applications converted, 7 fields or objects left out/);
+    assert.match(r.stderr, /1 Project and 3 Applications converted, 7 fields or objects left out/);
   });
 
   it('flux: -o json prints a List; from standard input', () => {

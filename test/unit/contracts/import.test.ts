@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { validateApplication, type Application } from '../../../src/contracts/application.ts';
+import { validateProject } from '../../../src/contracts/project.ts';
 import { importArgoCd } from '../../../src/contracts/import-argocd.ts';
 import { importFlux } from '../../../src/contracts/import-flux.ts';
 import { formatFinding, type ImportResult } from '../../../src/contracts/import-report.ts';
@@ -101,7 +102,7 @@ describe('import argocd (test/fixtures/import/argocd-apps.yaml)', () => {
       'argocd-apps.yaml:92: Application/argocd/multi: spec.sources: several sources in one Application: a Capstan Application has one source; make one Application per source',
       'argocd-apps.yaml:109: Application/argocd/plugin-app: spec.source.plugin: config management plugins do not run in Capstan: render in CI and commit the output, or use Kustomize or Helm',
       'argocd-apps.yaml:125: ApplicationSet/argocd/guestbooks: an ApplicationSet generates Applications from generators Capstan does not have: convert the Applications it generated (kubectl get applications -o yaml) instead',
-      'argocd-apps.yaml:146: AppProject/argocd/web: AppProjects are not converted by this version: write a Capstan Project (capstan.dev) with the same destinations and source repositories',
+      'argocd-apps.yaml:146: AppProject/argocd/web: spec.roles: Argo CD roles (policies, JWT tokens) differ from Capstan roles: write the roles of the Project by hand',
     ]);
   });
 
@@ -111,6 +112,29 @@ describe('import argocd (test/fixtures/import/argocd-apps.yaml)', () => {
     assert.match(notes, /spec\.destination\.server: register the cluster in Capstan as '10\.0\.0\.12'/);
     assert.match(notes, /spec\.project: a Capstan Project named 'web' must exist/);
     assert.match(notes, /syncOptions\[1\]: Capstan always applies server-side/);
+  });
+
+  it('converts the AppProject into a Project: repositories, destinations, kinds; Applications of the destination namespaces', () => {
+    assert.deepEqual(result.projects, [
+      {
+        apiVersion: 'capstan.dev/v1alpha1',
+        kind: 'Project',
+        metadata: { name: 'web' },
+        spec: {
+          description: "The web team's applications",
+          applicationNamespaces: ['guestbook-prod', 'guestbook-*'],
+          sourceRepos: ['https://git.example.com/apps/*'],
+          destinations: [
+            { cluster: 'production', namespace: 'guestbook-prod' },
+            { cluster: 'in-cluster', namespace: 'guestbook-*' },
+          ],
+          clusterResources: [{ group: '', kind: 'Namespace' }],
+          deniedNamespacedResources: [{ group: '', kind: 'ResourceQuota' }],
+        },
+      },
+    ]);
+    // helm-guestbook names the project and lives in guestbook-prod, one of its application namespaces.
+    assert.equal(byName(result, 'helm-guestbook').metadata.namespace, 'guestbook-prod');
   });
 
   it('puts every Application in --namespace when given', () => {
@@ -330,6 +354,7 @@ describe('import: hostile and malformed input', () => {
             assert.ok(target);
             setAt(target.object, path, replacement);
             const result = convert(changed);
+            for (const project of result.projects) assert.ok(validateProject(project).ok);
             for (const application of result.applications)
               assert.ok(
                 validateApplication(application).ok,
