@@ -9,6 +9,7 @@ import { pipeline } from './commands/pipeline.ts';
 import { push } from './commands/push.ts';
 import { server } from './commands/server.ts';
 import { audit } from './commands/audit.ts';
+import { importCommand } from './commands/import.ts';
 import { login, logout } from './commands/login.ts';
 import { EXIT } from './output.ts';
 
@@ -29,9 +30,11 @@ Commands:
   pipeline      pipelines: a push verified, tested and built (checkout, inside a run Pod)
   demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
+  import        convert Argo CD Applications or Flux Kustomizations and HelmReleases into Applications
 
 Run 'capstan <command> --help' for a command's options.
-Exit codes: 0 success, 1 differences found, 2 usage error, 3 missing prerequisite, 4 failure.
+Exit codes: 0 success, 1 differences found, 2 usage error, 3 missing prerequisite, 4 failure,
+5 import left something out.
 `;
 
 const PREREQUISITE_CODES = new Set<ErrorCode>([
@@ -74,6 +77,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await devGitServer(rest);
       case 'pipeline':
         return await pipeline(rest);
+      case 'import':
+        return await importCommand(rest);
       case 'render':
       case 'diff':
       case 'sync':

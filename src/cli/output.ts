@@ -12,6 +12,8 @@ export const EXIT = {
   usage: 2,
   prerequisite: 3,
   failed: 4,
+  /** `import` converted what it could and left something out (each field listed on stderr). */
+  incomplete: 5,
 } as const;
 
 export function parseOutput(value: string | undefined): OutputFormat {

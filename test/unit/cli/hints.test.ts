@@ -14,6 +14,7 @@ import { CLUSTER_HELP } from '../../../src/cli/commands/cluster.ts';
 import { DEMO_HELP } from '../../../src/cli/commands/demo.ts';
 import { DEV_CLUSTER_HELP } from '../../../src/cli/commands/dev-cluster.ts';
 import { AUDIT_HELP } from '../../../src/cli/commands/audit.ts';
+import { IMPORT_HELP } from '../../../src/cli/commands/import.ts';
 import { DEV_GIT_SERVER_HELP } from '../../../src/cli/commands/dev-git-server.ts';
 import { LOGIN_HELP } from '../../../src/cli/commands/login.ts';
 import { PIPELINE_HELP } from '../../../src/cli/commands/pipeline.ts';
@@ -39,6 +40,7 @@ const HELPS = [
   PIPELINE_HELP,
   LOGIN_HELP,
   AUDIT_HELP,
+  IMPORT_HELP,
 ];
 
 interface Message {
