@@ -6,17 +6,9 @@
  * YAML 1.2 (so `on:` stays a key, not `true`), duplicate keys refused, aliases bounded before they
  * are expanded, nesting measured on the raw text before the parser recurses, size bounded first.
  */
-import {
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseAllDocuments,
-  visit,
-  type Document,
-  type Node,
-} from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Node } from 'yaml';
 import { CapstanError, messageOf, type ErrorCode } from './errors.ts';
+import { aliasAfter } from './manifest.ts';
 import { findTooDeep } from './nesting.ts';
 
 export interface LocatedYamlLimits {
@@ -161,21 +153,6 @@ function offsetOf(root: Node | null, path: readonly (string | number)[]): number
       return offset;
     }
   }
-  return offset;
-}
-
-/** The offset of the alias after the first `count` ones, or undefined. */
-function aliasAfter(document: Document.Parsed, count: number): number | undefined {
-  let seen = 0;
-  let offset: number | undefined;
-  visit(document, {
-    Alias(_key, node) {
-      seen += 1;
-      if (seen <= count) return undefined;
-      offset = node.range?.[0] ?? 0;
-      return visit.BREAK;
-    },
-  });
   return offset;
 }
 

@@ -159,7 +159,7 @@ function checkAliases(document: Document.Parsed, maxAliases: number, at: (offset
 }
 
 /** The offset of the alias that comes after the first `count` ones, or undefined when there is none. */
-function aliasAfter(document: Document.Parsed, count: number): number | undefined {
+export function aliasAfter(document: Document.Parsed, count: number): number | undefined {
   let seen = 0;
   let offset: number | undefined;
   visit(document, {
