@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Finds or builds ONE rendering tool (kustomize or helm) at the version scripts/build-binaries.sh pins,
+# Finds or builds ONE rendering tool (kustomize, helm or jsonnet) at the version scripts/build-binaries.sh pins,
 # without the Kubernetes control plane: for a CI job that renders, diffs or syncs and has no such tool.
 #
-#   bash scripts/build-tool.sh kustomize|helm     prints the tool's path on stdout
+#   bash scripts/build-tool.sh kustomize|helm|jsonnet     prints the tool's path on stdout
 #   bash scripts/build-tool.sh --help
 #
 # Where it looks, in order: the control-plane set already built by scripts/build-binaries.sh (its
@@ -30,8 +30,9 @@ case "${1:-}" in
   -h | --help) usage; exit 0 ;;
   kustomize) module_path=sigs.k8s.io/kustomize/kustomize/v5; version_var=KUSTOMIZE_VERSION ;;
   helm) module_path=helm.sh/helm/v3/cmd/helm; version_var=HELM_VERSION ;;
+  jsonnet) module_path=github.com/google/go-jsonnet/cmd/jsonnet; version_var=JSONNET_VERSION ;;
   '') usage >&2; exit 2 ;;
-  *) printf 'build-tool: error: unknown tool %s: kustomize or helm\n' "$1" >&2; exit 2 ;;
+  *) printf 'build-tool: error: unknown tool %s: kustomize, helm or jsonnet\n' "$1" >&2; exit 2 ;;
 esac
 name=$1
 

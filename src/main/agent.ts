@@ -313,6 +313,7 @@ function renderCache(options: AgentOptions, log: Logger): RenderCache {
     new ManifestRenderer({
       kustomizeBinary: tools.kustomize,
       helmBinary: tools.helm,
+      jsonnetBinary: tools.jsonnet,
       ...(options.renderLimits ? { limits: options.renderLimits } : {}),
       ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
       // Charts of Helm repositories: kept by digest, from the hosts git may reach.

@@ -115,23 +115,14 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       assert.deepEqual(find(result, 'ConfigMap', 'settings').object['data'], { level: 'info' });
     });
 
-    it('says why a render is empty, refuses Jsonnet and a nested kustomization or chart, naming them', async () => {
+    it('says why a render is empty, refuses a nested kustomization or chart, naming them', async () => {
       await mkdir(join(root, 'explain', 'empty'), { recursive: true });
       await writeFile(join(root, 'explain', 'empty', 'notes.txt'), 'nothing here\n');
       const empty = await render({ path: 'explain/empty' });
       assert.deepEqual(empty.objects, []);
       assert.deepEqual(empty.warnings, [
-        "explain/empty: no manifests found (looked for *.yaml, *.yml and *.json files, or those --include names); it holds 1 other file(s): notes.txt. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests",
+        "explain/empty: no manifests found (looked for *.yaml, *.yml, *.json and *.jsonnet files, or those --include names); it holds 1 other file(s): notes.txt. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests",
       ]);
-
-      await mkdir(join(root, 'explain', 'jsonnet'), { recursive: true });
-      await writeFile(join(root, 'explain', 'jsonnet', 'main.jsonnet'), '{ kind: "ConfigMap" }\n');
-      await writeFile(join(root, 'explain', 'jsonnet', 'jsonnetfile.json'), '{ "version": 1 }\n');
-      await fails(
-        render({ path: 'explain/jsonnet' }),
-        'RENDER_UNSUPPORTED_LAYOUT',
-        /^explain\/jsonnet holds Jsonnet \(main\.jsonnet\) and no YAML or JSON manifests: Capstan does not render Jsonnet/,
-      );
 
       // A plain folder with a Kustomize overlay inside: named, with what to do, instead of
       // "Kustomization: metadata is missing".

@@ -1,6 +1,6 @@
 /**
- * Where the rendering tools (kustomize, helm) come from, found only when a render needs one:
- *   1. CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, the path of the program;
+ * Where the rendering tools (kustomize, helm, jsonnet) come from, found only when a render needs one:
+ *   1. CAPSTAN_KUSTOMIZE / CAPSTAN_HELM / CAPSTAN_JSONNET, the path of the program;
  *   2. the program on PATH;
  *   3. the project's binary cache: CAPSTAN_BIN_DIR, the control-plane set of scripts/build-binaries.sh
  *      or the tool's own folder of scripts/build-tool.sh;
@@ -14,7 +14,7 @@ import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
 
-export type ToolName = 'kustomize' | 'helm';
+export type ToolName = 'kustomize' | 'helm' | 'jsonnet';
 
 /** A tool's path, or how to find it when a render first needs it. */
 export type ToolLocator = string | (() => Promise<string>);
@@ -29,7 +29,7 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 /** The folders the script's own commands (sed, mktemp, flock) are in, after the caller's PATH. */
 const SYSTEM_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
 
-/** The environment variable that names a tool's path: CAPSTAN_KUSTOMIZE, CAPSTAN_HELM. */
+/** The environment variable that names a tool's path: CAPSTAN_KUSTOMIZE, CAPSTAN_HELM, CAPSTAN_JSONNET. */
 export function toolVariable(name: ToolName): string {
   return `CAPSTAN_${name.toUpperCase()}`;
 }
