@@ -530,7 +530,7 @@ export class ApplicationReconciler {
       const outOfSync =
         planned.plan.failures.length > 0 ||
         planned.plan.changes.some((c) => c.action !== 'unchanged') ||
-        planned.candidates.length > 0;
+        planned.extraneous.length > 0;
       return { ...base, result: undefined, outOfSync };
     }
     const result = await sync(

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { argoCdWarnings } from '../../core/argocd.ts';
+import { ARGOCD_COMPARE_OPTIONS_ANNOTATION, argoCdWarnings } from '../../core/argocd.ts';
 import { redactSecret } from '../../core/diff.ts';
 import { applicationOwner } from '../../contracts/application.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
@@ -442,6 +442,8 @@ async function diff(
     return EXIT.failed;
   }
   const changes = planned.plan.changes.filter((c) => c.action !== 'unchanged');
+  const counted = new Set(planned.extraneous.map((id) => formatId(id)));
+  const ignored = planned.candidates.filter((id) => !counted.has(formatId(id)));
   const report = {
     application: options.application,
     changes: [
@@ -458,7 +460,8 @@ async function diff(
         fields: f.fields ?? [],
       })),
     ],
-    leftBehind: planned.candidates.map((id) => formatId(id)),
+    leftBehind: planned.extraneous.map((id) => formatId(id)),
+    ignoredExtraneous: ignored.map((id) => formatId(id)),
     namespacesToCreate: planned.missingNamespaces,
   };
   print(format, report, () => {
@@ -466,7 +469,7 @@ async function diff(
     for (const f of replaced) parts.push(`${formatId(f.id)}: ${replaceNote(f)}\n`);
     for (const ns of planned.missingNamespaces)
       parts.push(`Namespace/${ns}: would be created (--create-namespace)\n`);
-    for (const id of planned.candidates)
+    for (const id of planned.extraneous)
       parts.push(
         `${formatId(id)}: no longer in the desired state (pruned by a sync with --prune, if still owned)\n`,
       );
@@ -476,12 +479,18 @@ async function diff(
         ...planned.missingNamespaces.map((ns) => [`Namespace/${ns}`, 'create']),
         ...changes.map((c) => [formatId(c.prepared.id), c.action]),
         ...replaced.map((f) => [formatId(f.id), 'replace']),
-        ...planned.candidates.map((id) => [formatId(id), 'prune']),
+        ...planned.extraneous.map((id) => [formatId(id), 'prune']),
       ],
     );
-    return parts.length === 0 ? 'No differences.\n' : `${parts.join('\n')}\n${summary}`;
+    // Not differences (Argo CD's compare-options IgnoreExtraneous), but a sync with --prune still deletes them.
+    const notes = ignored.map(
+      (id) =>
+        `${formatId(id)}: no longer in the desired state, not counted as a difference (${ARGOCD_COMPARE_OPTIONS_ANNOTATION}: IgnoreExtraneous); a sync with --prune deletes it\n`,
+    );
+    if (parts.length === 0) return `${notes.join('')}No differences.\n`;
+    return `${[...parts, ...notes].join('\n')}\n${summary}`;
   });
   const differences =
-    changes.length + replaced.length + planned.candidates.length + planned.missingNamespaces.length;
+    changes.length + replaced.length + planned.extraneous.length + planned.missingNamespaces.length;
   return differences > 0 ? EXIT.differences : EXIT.ok;
 }
