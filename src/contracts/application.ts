@@ -653,11 +653,22 @@ export const HealthStateSchema = object(
   'Health.',
 );
 
+/** How many render warnings the status keeps (the first ones). */
+export const SYNC_WARNINGS_LIMIT = 20;
+
 export const SyncStatusSchema = object(
   {
     status: oneOf(SYNC_STATUS_CODES, { description: SYNC_STATUS_CODES.join(', ') }),
     revision: Type.Optional(text('The commit the desired state was compared at (full SHA).', 256)),
     digest: Type.Optional(text('Digest of the rendered desired state at that revision.', 256)),
+    warnings: Type.Optional(
+      list(
+        text('One warning.', 1024),
+        SYNC_WARNINGS_LIMIT,
+        "What the render of that revision warned about though it succeeded: the tools' own warnings " +
+          "(kustomize's deprecated fields), Argo CD annotations Capstan does not honour, an empty render.",
+      ),
+    ),
   },
   'Whether the live objects equal the desired state.',
 );

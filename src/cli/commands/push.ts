@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { ARGOCD_COMPARE_OPTIONS_ANNOTATION, argoCdWarnings } from '../../core/argocd.ts';
+import { ARGOCD_COMPARE_OPTIONS_ANNOTATION } from '../../core/argocd.ts';
 import { redactSecret } from '../../core/diff.ts';
 import { applicationOwner } from '../../contracts/application.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId } from '../../core/resource.ts';
 import type { HelmParameter, JsonnetOptions, JsonnetVariable, RendererType } from '../../ports/renderer.ts';
+import { renderWarnings } from '../../engine/render-warnings.ts';
 import { planSync, sync } from '../../engine/sync.ts';
 import {
   connect,
@@ -363,8 +364,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     });
     const objects = desired.result.objects;
     // What the render and Argo CD's annotations have to say (kustomize's warnings, an empty folder).
-    for (const warning of desired.result.warnings ?? []) say(`• warning: ${warning}`);
-    for (const o of objects) for (const warning of argoCdWarnings(o.object)) say(`• warning: ${warning}`);
+    for (const warning of renderWarnings(desired.result)) say(`• warning: ${warning}`);
     if (desired.result.type === 'helm' && application === undefined && values['release-name'] === undefined)
       say(
         `• note: Helm release name '${DEFAULT_RELEASE_NAME}': sync names the release after --app, so render with --app NAME (or --release-name) to see the names sync applies`,
