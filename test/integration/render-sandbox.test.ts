@@ -94,8 +94,8 @@ async function contract(mode: 'bubblewrap' | 'landlock'): Promise<void> {
 
   it(`names itself: ${mode}`, async () => {
     assert.equal((await sandbox.backend()).name, mode);
-    const wrapped = await sandbox.wrap(tool('/bin/true', []), access);
-    assert.equal(wrapped.description, `/bin/true (${mode} sandbox)`);
+    const error = await failure(inside(tool('/bin/cat', [join(outside, 'secret.txt')])));
+    assert.match(error.message, new RegExp(`^/bin/cat failed \\(exit 1\\) in the ${mode} sandbox:\\n`));
   });
 
   it('reads the checkout, and writes only to the scratch folder', async () => {
@@ -276,7 +276,7 @@ describe('choosing the render sandbox', async () => {
     const backend = await sandbox.backend();
     assert.equal(backend.name, 'landlock');
     assert.match(backend.detail, /Landlock ABI \d+/);
-    assert.equal((await sandbox.wrap(run, access)).description, 'true (landlock sandbox)');
+    assert.equal((await sandbox.wrap(run, access)).sandbox, 'landlock');
   });
 
   it('auto: when neither can start, one error names what each lacks and the choices', async () => {

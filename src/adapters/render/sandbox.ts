@@ -76,12 +76,11 @@ export class Sandbox {
     return this.#resolved;
   }
 
-  /** The same run, inside the sandbox; its description (and so its errors) names the sandbox. */
+  /** The same run, inside the sandbox, which its failures name. */
   async wrap(run: ToolRun, allowed: SandboxAccess): Promise<ToolRun> {
     if (this.#mode === 'off') return run;
     const backend = await this.backend();
-    const wrapped = await backend.wrap(run, allowed);
-    return { ...wrapped, description: `${run.description} (${backend.name} sandbox)` };
+    return { ...(await backend.wrap(run, allowed)), sandbox: backend.name };
   }
 
   #select(): Promise<SandboxBackend> {
