@@ -4,10 +4,11 @@
 // the sandbox and not a broken command: the same run outside the sandbox (or with the network
 // allowed) does reach it.
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -331,6 +332,70 @@ describe('choosing the render sandbox', async () => {
     const unconfined = { ...run, command: '/bin/cat', args: ['/etc/passwd'] };
     assert.deepEqual(await new Sandbox({ mode: 'off' }).wrap(unconfined, access), unconfined);
   });
+});
+
+// What only the Landlock sandbox has to do itself: bubblewrap's namespaces hide these from the tool.
+describe('capstan-confine', async () => {
+  const confine = await findTool('confine');
+  const workspace = await realpath(await mkdtemp(join(tmpdir(), 'capstan-confine-')));
+  const socketPath = join(workspace, 'agent.sock');
+  let unixServer: NetServer;
+  let unixConnections = 0;
+  const perl = (script: string, options: { network: boolean }): ToolRun => ({
+    command: '/usr/bin/perl',
+    args: ['-e', script],
+    cwd: workspace,
+    env: { PATH: '/usr/bin:/bin' },
+    timeoutMs: 30_000,
+    maxOutputBytes: 10_000,
+    description: options.network ? 'perl (network allowed)' : 'perl',
+  });
+  const landlock = new Sandbox({ mode: 'landlock', confine });
+  const access = (network: boolean): SandboxAccess => ({ readOnly: [], writable: [], network });
+  before(async () => {
+    unixServer = createNetServer((socket) => {
+      unixConnections++;
+      socket.end('hello\n');
+    });
+    await new Promise<void>((resolve) => unixServer.listen(socketPath, resolve));
+  });
+  after(async () => {
+    unixServer.close();
+    await rm(workspace, { recursive: true, force: true });
+  });
+
+  it('prints the Landlock ABI of this kernel', () => {
+    const abi = /^landlock-abi (\d+)\n$/.exec(execFileSync(confine, ['--abi'], { encoding: 'utf8' }));
+    assert.ok(abi?.[1] !== undefined && Number(abi[1]) >= 3, `ABI 3 or newer: ${String(abi?.[0])}`);
+  });
+
+  it('refuses a program given by a relative path (exit 2), and sets nothing up', () => {
+    const result = spawnSync(confine, ['--', 'true'], { encoding: 'utf8' });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^capstan-confine: the program must be an absolute path, not "true"/);
+  });
+
+  it('a unix socket by its path: Landlock does not cover it, the seccomp filter does, network or not', async () => {
+    const connect = `use Socket; socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!\\n"; connect($s, pack_sockaddr_un("${socketPath}")) or die "connect: $!\\n"; print <$s>;`;
+    assert.equal(await runTool(perl(connect, { network: false })), 'hello\n', 'unconfined, it connects');
+    assert.equal(unixConnections, 1);
+    for (const network of [false, true]) {
+      const run = perl(connect, { network });
+      await assert.rejects(runTool(await landlock.wrap(run, access(network))), /socket: Permission denied/);
+    }
+    assert.equal(unixConnections, 1, 'no confined connection reached the socket');
+  });
+
+  it(
+    'refuses ptrace',
+    { skip: process.arch !== 'x64' && 'the system call number below is x86-64’s' },
+    async () => {
+      const traceMe = 'my $r = syscall(101, 0, 0, 0, 0); print $r == 0 ? "traced\\n" : "refused: $!\\n";';
+      assert.equal(await runTool(perl(traceMe, { network: false })), 'traced\n', 'unconfined, it may');
+      const confined = await runTool(await landlock.wrap(perl(traceMe, { network: false }), access(false)));
+      assert.equal(confined, 'refused: Operation not permitted\n');
+    },
+  );
 });
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
