@@ -6,9 +6,10 @@
  * The tool may read and execute the system's folders (/usr, /lib*), itself and the checkout, write
  * only its scratch folder (and /dev/null), open nothing else of the file system (other checkouts of
  * the cache, /proc and so the agent's environment, the ServiceAccount token); without the network it
- * can neither bind nor connect TCP (Landlock) nor make any socket (seccomp, which also covers UDP).
+ * can neither bind nor connect TCP (Landlock) nor make any socket (seccomp, which also covers UDP and
+ * unix sockets by path); with it, only IPv4 and IPv6 sockets, in the agent's network namespace.
  * Unlike bubblewrap, it still sees the names and metadata of files outside (stat, readlink: not their
- * content, nor folder listings), and with the network allowed it shares the agent's network namespace.
+ * content, nor folder listings).
  */
 import { execFile } from 'node:child_process';
 import { access, realpath } from 'node:fs/promises';
