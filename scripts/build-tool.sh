@@ -82,7 +82,11 @@ if [ -f "$tool_dir/.complete" ] && [ -x "$tool_dir/$program" ]; then
 fi
 staging=$(mktemp -d "$cache_root/tools/.staging-${name}.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
-log "building ${name} ${version} from Go modules into ${tool_dir} (only this tool, once; a minute or two)"
+if [ -n "$module_path" ]; then
+  log "building ${name} ${version} from Go modules into ${tool_dir} (only this tool, once; a minute or two)"
+else
+  log "building ${program} (sources ${version}) from ${source_dir} into ${tool_dir} (seconds)"
+fi
 started=$(date +%s)
 if [ -n "$module_path" ]; then
   GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOWORK=off GOBIN="$staging" \
