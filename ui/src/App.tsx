@@ -14,11 +14,23 @@ import type { ProjectInfo, SessionInfo } from './types.ts';
 
 const PAGES = {
   application: onDemand(() => import('./pages/Application.tsx')),
+  projects: onDemand(() => import('./pages/Projects.tsx')),
+  clusters: onDemand(() => import('./pages/Clusters.tsx')),
   audit: onDemand(() => import('./pages/Audit.tsx')),
   tokens: onDemand(() => import('./pages/Tokens.tsx')),
 };
-const startPage = routeOf(window.location.pathname).page;
-if (startPage in PAGES) void PAGES[startPage as keyof typeof PAGES].preload().catch(() => undefined);
+/** The chunk of each route's page (the applications list is in the main one). */
+const CHUNK_OF: Partial<Record<Route['page'], keyof typeof PAGES>> = {
+  application: 'application',
+  projects: 'projects',
+  project: 'projects',
+  clusters: 'clusters',
+  cluster: 'clusters',
+  audit: 'audit',
+  tokens: 'tokens',
+};
+const startChunk = CHUNK_OF[routeOf(window.location.pathname).page];
+if (startChunk !== undefined) void PAGES[startChunk].preload().catch(() => undefined);
 
 type Who =
   | { readonly state: 'checking' }
@@ -108,6 +120,12 @@ function Header(props: { readonly route: Route }) {
         <Link to="/applications" current={page === 'applications' || page === 'application'}>
           Applications
         </Link>
+        <Link to="/projects" current={page === 'projects' || page === 'project'}>
+          Projects
+        </Link>
+        <Link to="/clusters" current={page === 'clusters' || page === 'cluster'}>
+          Clusters
+        </Link>
         <Link to="/audit" current={page === 'audit'}>
           Audit trail
         </Link>
@@ -145,6 +163,30 @@ function Page(props: { readonly route: Route; readonly search: string }) {
               name={route.name}
             />
           )}
+        />
+      );
+    case 'projects':
+      return (
+        <OnDemandView module={PAGES.projects} what="the page" render={(page) => <page.ProjectsPage />} />
+      );
+    case 'project':
+      return (
+        <OnDemandView
+          module={PAGES.projects}
+          what="the page"
+          render={(page) => <page.ProjectPage key={route.name} name={route.name} />}
+        />
+      );
+    case 'clusters':
+      return (
+        <OnDemandView module={PAGES.clusters} what="the page" render={(page) => <page.ClustersPage />} />
+      );
+    case 'cluster':
+      return (
+        <OnDemandView
+          module={PAGES.clusters}
+          what="the page"
+          render={(page) => <page.ClusterPage key={route.name} name={route.name} />}
         />
       );
     case 'audit':

@@ -8,11 +8,15 @@ import { Failure, Loading } from './components/States.tsx';
 import type { Loaded } from './hooks.ts';
 
 export interface OnDemand<T> {
+  /** Unique per module: views of different modules never share their state. */
+  readonly id: number;
   /** Starts loading (once); later calls share the same promise. */
   readonly preload: () => Promise<T>;
   /** The module's state; re-renders the caller when it arrives. */
   readonly use: () => Loaded<T> & { readonly retry: () => void };
 }
+
+let modules = 0;
 
 export function onDemand<T>(importer: () => Promise<T>): OnDemand<T> {
   let pending: Promise<T> | undefined;
@@ -54,15 +58,24 @@ export function onDemand<T>(importer: () => Promise<T>): OnDemand<T> {
     };
     return { ...state, retry };
   };
-  return { preload, use };
+  return { id: ++modules, preload, use };
 }
 
-/** Renders `render(module)` once the module is loaded; until then "Loading {what}…", or the failure. */
-export function OnDemandView<T>(props: {
+/**
+ * Renders `render(module)` once the module is loaded; until then "Loading {what}…", or the failure.
+ * Keyed by the module: a route that swaps one module for another in the same place starts afresh.
+ */
+export function OnDemandView<T>(props: OnDemandViewProps<T>) {
+  return <ModuleView key={props.module.id} {...props} />;
+}
+
+interface OnDemandViewProps<T> {
   readonly module: OnDemand<T>;
   readonly what: string;
   readonly render: (module: T) => ReactNode;
-}) {
+}
+
+function ModuleView<T>(props: OnDemandViewProps<T>) {
   const chunk = props.module.use();
   if (chunk.state === 'loading') return <Loading what={props.what} />;
   if (chunk.state === 'failed') return <Failure error={chunk.error} retry={chunk.retry} />;

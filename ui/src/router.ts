@@ -4,6 +4,10 @@ import { useEffect, useState } from 'react';
 export type Route =
   | { readonly page: 'applications' }
   | { readonly page: 'application'; readonly namespace: string; readonly name: string }
+  | { readonly page: 'projects' }
+  | { readonly page: 'project'; readonly name: string }
+  | { readonly page: 'clusters' }
+  | { readonly page: 'cluster'; readonly name: string }
   | { readonly page: 'audit' }
   | { readonly page: 'tokens' }
   | { readonly page: 'not-found'; readonly path: string };
@@ -17,6 +21,10 @@ export function routeOf(pathname: string): Route {
     return { page: 'applications' };
   if (parts.length === 3 && parts[0] === 'applications' && parts[1] && parts[2])
     return { page: 'application', namespace: parts[1], name: parts[2] };
+  if (parts.length === 1 && parts[0] === 'projects') return { page: 'projects' };
+  if (parts.length === 2 && parts[0] === 'projects' && parts[1]) return { page: 'project', name: parts[1] };
+  if (parts.length === 1 && parts[0] === 'clusters') return { page: 'clusters' };
+  if (parts.length === 2 && parts[0] === 'clusters' && parts[1]) return { page: 'cluster', name: parts[1] };
   if (parts.length === 1 && parts[0] === 'audit') return { page: 'audit' };
   if (parts.length === 1 && parts[0] === 'tokens') return { page: 'tokens' };
   return { page: 'not-found', path: pathname };

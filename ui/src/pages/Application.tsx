@@ -9,6 +9,7 @@ import { Failure, Loading } from '../components/States.tsx';
 import { Health, Sync } from '../components/Status.tsx';
 import { useLoad } from '../hooks.ts';
 import { onDemand, OnDemandView } from '../on-demand.tsx';
+import { clusterPath, IN_CLUSTER, projectPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
 import { repositoryHref } from '../safe-link.ts';
 import { useSession } from '../session.ts';
@@ -173,7 +174,9 @@ function Summary(props: { readonly app: Application; readonly onChanged: () => v
         )}
         <dl className="facts">
           <dt>Project</dt>
-          <dd>{project}</dd>
+          <dd>
+            <Link to={projectPath(project)}>{project}</Link>
+          </dd>
           <dt>Repository</dt>
           <dd>
             {repositoryHref(source.repoURL) === undefined ? (
@@ -193,8 +196,10 @@ function Summary(props: { readonly app: Application; readonly onChanged: () => v
           </dd>
           <dt>Destination</dt>
           <dd>
-            {app.spec.destination?.cluster ?? 'in-cluster'}/
-            {app.spec.destination?.namespace ?? app.metadata.namespace}
+            <Link to={clusterPath(app.spec.destination?.cluster ?? IN_CLUSTER)}>
+              {app.spec.destination?.cluster ?? IN_CLUSTER}
+            </Link>
+            /{app.spec.destination?.namespace ?? app.metadata.namespace}
           </dd>
           {links.map(([key, value]) => (
             <FactLink key={key} title={key.slice(LINK_ANNOTATION.length)} url={value} />
