@@ -6,13 +6,19 @@ import { ApplicationCount, ApplicationsOf } from '../components/ApplicationsOf.t
 import { Link } from '../components/Link.tsx';
 import { Empty, Failure, Loading } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
+import { useSession } from '../session.ts';
 import type { ProjectInfo } from '../types.ts';
 import { clusterPath, projectPath } from '../paths.ts';
 
 /** The project an Application that names none belongs to (it may exist as an object, or not). */
 const DEFAULT_PROJECT = 'default';
 
+/** The caller's roles in a project; a global admin may hold none and still do everything. */
+const rolesText = (project: ProjectInfo, admin: boolean) =>
+  project.yourRoles.length > 0 ? project.yourRoles.join(', ') : admin ? 'none (global admin)' : 'none';
+
 export function ProjectsPage() {
+  const { session } = useSession();
   const [projects, reload] = useLoad('/projects', (signal) =>
     call<{ items: ProjectInfo[] }>('/projects', { signal }),
   );
@@ -37,7 +43,9 @@ export function ProjectsPage() {
             <thead>
               <tr>
                 <th scope="col">Project</th>
-                <th scope="col">Description</th>
+                <th scope="col" className="description">
+                  Description
+                </th>
                 <th scope="col">Your roles</th>
                 <th scope="col">Applications</th>
               </tr>
@@ -48,10 +56,8 @@ export function ProjectsPage() {
                   <td>
                     <Link to={projectPath(project.name)}>{project.name}</Link>
                   </td>
-                  <td>{project.description ?? ''}</td>
-                  <td>
-                    {project.yourRoles.length === 0 ? 'none (global admin)' : project.yourRoles.join(', ')}
-                  </td>
+                  <td className="description">{project.description ?? ''}</td>
+                  <td>{rolesText(project, session.admin && session.scope === undefined)}</td>
                   <td>
                     <ApplicationCount filter={{ project: project.name }} />
                   </td>
@@ -101,12 +107,13 @@ function Missing(props: { readonly name: string; readonly error: unknown; readon
 
 function ProjectFacts(props: { readonly project: ProjectInfo }) {
   const { project } = props;
+  const { session } = useSession();
   return (
     <>
       {project.description === undefined ? null : <p>{project.description}</p>}
       <dl className="facts">
         <dt>Your roles</dt>
-        <dd>{project.yourRoles.length === 0 ? 'none' : project.yourRoles.join(', ')}</dd>
+        <dd>{rolesText(project, session.admin && session.scope === undefined)}</dd>
         <dt>You may</dt>
         <dd>{project.yourActions.length === 0 ? 'nothing' : project.yourActions.join(', ')}</dd>
         {project.applicationNamespaces === undefined ? null : (
