@@ -1,15 +1,18 @@
 // The managed resources as a table: Kind/namespace/name, sync, health, and what the last sync said.
-// Virtualised against the window's scroll: a tree of 1,000 resources costs the DOM (and the layout) of
-// the rows on screen, and the table keeps its semantics (aria-rowcount, aria-rowindex; spacer rows
-// stand in for the rows above and below).
+// Above VIRTUAL_ABOVE rows it is virtualised against the window's scroll: a tree of 1,000 resources
+// costs the DOM (and the layout) of the rows on screen, and the table keeps its semantics
+// (aria-rowcount, aria-rowindex; spacer rows stand in for the rows above and below). Tab reaches the
+// rows drawn; the arrow keys, Home and End move between every row (as in the applications list).
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
-import { useLayoutEffect, useRef, useState, type RefObject } from 'react';
+import { useLayoutEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
 import { Empty } from '../../components/States.tsx';
 import { Health, Sync } from '../../components/Status.tsx';
 import type { ResourceNode, ResourceTree } from '../../types.ts';
 
 /** A row's height before it is measured (one line of text); a wrapped message makes it taller. */
 const ROW_ESTIMATE = 37;
+/** Up to this many rows every one is drawn (Tab reaches each); above, only those near the screen. */
+const VIRTUAL_ABOVE = 200;
 
 export function ResourceList(props: {
   readonly tree: ResourceTree;
@@ -22,12 +25,21 @@ export function ResourceList(props: {
   const virtualizer = useWindowVirtualizer({
     count: nodes.length,
     estimateSize: () => ROW_ESTIMATE,
-    overscan: 15,
+    overscan: nodes.length > VIRTUAL_ABOVE ? 15 : VIRTUAL_ABOVE,
     scrollMargin: top,
     getItemKey: (index) => nodes[index]?.id ?? index,
   });
   if (nodes.length === 0) return <Empty>No resources yet: the agent has not synced this application.</Empty>;
   const rows = virtualizer.getVirtualItems();
+  const onKeyDown = (event: KeyboardEvent<HTMLTableSectionElement>) => {
+    const to = rowAfterKey(event, nodes.length);
+    if (to === undefined) return;
+    event.preventDefault();
+    virtualizer.scrollToIndex(to);
+    requestAnimationFrame(() => {
+      body.current?.querySelector<HTMLButtonElement>(`tr[data-index="${String(to)}"] button`)?.focus();
+    });
+  };
   const above = (rows[0]?.start ?? top) - top;
   const below = virtualizer.getTotalSize() - ((rows.at(-1)?.end ?? top) - top);
   return (
@@ -42,7 +54,7 @@ export function ResourceList(props: {
             <th scope="col">Message</th>
           </tr>
         </thead>
-        <tbody ref={body}>
+        <tbody ref={body} onKeyDown={onKeyDown}>
           {above > 0 ? <Spacer height={above} /> : null}
           {rows.map((row) => {
             const node = nodes[row.index];
@@ -99,6 +111,21 @@ function Row(props: {
       <td className="message">{node.message ?? ''}</td>
     </tr>
   );
+}
+
+/** The row an arrow key, Home or End moves to from the focused one; undefined for other keys. */
+function rowAfterKey(event: KeyboardEvent<HTMLElement>, count: number): number | undefined {
+  const at = Number(
+    (document.activeElement?.closest('tr[data-index]') as HTMLElement | null)?.dataset['index'],
+  );
+  if (Number.isNaN(at)) return undefined;
+  const moves: Readonly<Record<string, number>> = {
+    ArrowDown: Math.min(count - 1, at + 1),
+    ArrowUp: Math.max(0, at - 1),
+    Home: 0,
+    End: count - 1,
+  };
+  return moves[event.key];
 }
 
 function Spacer(props: { readonly height: number }) {
