@@ -209,7 +209,7 @@ describe('capstan render, diff and sync', () => {
     assert.equal(missing.code, 4);
     assert.match(
       missing.stderr,
-      /\[RENDER_TOOL_FAILED\]: jsonnet\/guestbook\/settings\.jsonnet:\d+: jsonnet jsonnet\/guestbook\/settings\.jsonnet failed \(exit 1\):\nRUNTIME ERROR: Undefined external variable: environment/,
+      /\[RENDER_TOOL_FAILED\]: jsonnet\/guestbook\/settings\.jsonnet:\d+: jsonnet jsonnet\/guestbook\/settings\.jsonnet failed \(exit 1\)(?: in the \w+ sandbox)?:\nRUNTIME ERROR: Undefined external variable: environment/,
     );
     const bad = await capstan(['render', ...source, '--tla-str', 'no-name']);
     assert.equal(bad.code, 2);

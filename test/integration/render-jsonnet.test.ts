@@ -127,7 +127,7 @@ describe('Jsonnet sources with the real jsonnet, in the render sandbox', async (
     const syntax = await fails(
       renderer.render({ root, path: 'errors/syntax' }),
       'RENDER_TOOL_FAILED',
-      /^errors\/syntax\/main\.jsonnet:2: jsonnet errors\/syntax\/main\.jsonnet failed \(exit 1\):\nerrors\/syntax\/main\.jsonnet:2:6/,
+      /^errors\/syntax\/main\.jsonnet:2: jsonnet errors\/syntax\/main\.jsonnet failed \(exit 1\)(?: in the \w+ sandbox)?:\nerrors\/syntax\/main\.jsonnet:2:6/,
     );
     assert.equal(syntax.subject, 'errors/syntax/main.jsonnet:2');
     await files({

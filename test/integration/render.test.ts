@@ -342,7 +342,7 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       const error = await fails(
         render({ path: 'kustomize/broken' }),
         'RENDER_TOOL_FAILED',
-        /^kustomize\/broken\/kustomization\.yaml:2:11: patches\.path entry "missing\.yaml": kustomize build kustomize\/broken failed \(exit 1\):\n.*missing\.yaml/s,
+        /^kustomize\/broken\/kustomization\.yaml:2:11: patches\.path entry "missing\.yaml": kustomize build kustomize\/broken failed \(exit 1\) in the (bubblewrap|landlock) sandbox:\n.*missing\.yaml/s,
       );
       assert.doesNotMatch(error.message, new RegExp(workspace));
     });
