@@ -212,4 +212,21 @@ describe("Argo CD's per-object sync options", () => {
       ['generated'],
     );
   });
+
+  it('an app of apps of Argo CD Applications is refused with the import suggested', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const source = await folder({
+      'guestbook.yaml':
+        'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: guestbook\nspec:\n  source:\n    repoURL: https://git.example.com/apps.git\n    path: guestbook\n  destination:\n    server: https://kubernetes.default.svc\n',
+    });
+    const target = ['--app', `apps-${randomBytes(3).toString('hex')}`, '--namespace', namespace];
+    const refused = await runCapstan(['diff', source, ...target, '--kubeconfig', kubeconfig]);
+    assert.equal(refused.code, 4, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stderr,
+      /guestbook\.yaml:1: Application\/guestbook: the cluster does not serve argoproj\.io\/v1alpha1 Application: this is an Argo CD object .* capstan import argocd FILE/,
+    );
+    const help = await runCapstan(['import', 'argocd', '--help']);
+    assert.equal(help.code, 0, 'the command the message names exists');
+  });
 });
