@@ -108,6 +108,11 @@ function registerProbes(app: FastifyInstance, options: ServerApiOptions): void {
   app.get('/healthz', (_request, reply) => {
     void reply.send({ status: 'ok' });
   });
+  const { metrics } = options;
+  if (metrics)
+    app.get('/metrics', (_request, reply) => {
+      void reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics());
+    });
   app.get('/readyz', (_request, reply) => {
     const state = options.ready?.() ?? {
       ready: options.applications.synced,

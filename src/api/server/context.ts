@@ -44,6 +44,8 @@ export interface ServerApiOptions {
   readonly secureCookies: boolean;
   /** Readiness: the watch cache has listed once, the store answers. */
   readonly ready?: () => { ready: boolean; reason?: string };
+  /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps); absent: no route. */
+  readonly metrics?: () => string;
   /** Structured JSON log lines; never carries a secret, a password, a token or a body. */
   readonly logger?: (line: Record<string, unknown>) => void;
   /** The largest request body, in bytes. Default 1 MiB. */
