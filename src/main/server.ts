@@ -31,7 +31,9 @@ import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
-import type { PipelineMetrics } from '../pipelines/pipeline-controller.ts';
+import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
+import type { ServerApiOptions } from '../api/server/app.ts';
+import { requestRun } from './pipeline-requests.ts';
 import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
@@ -163,8 +165,10 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     closeReader = resourceReader.close;
     const registry = new Registry();
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
+    const driving: { controller: PipelineController | undefined } = { controller: undefined };
     app = buildServerApi({
       ...(metrics ? { metrics: () => registry.expose() } : {}),
+      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(cluster, driving) } : {}),
       applications: index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects,
@@ -188,7 +192,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const retention = keepTidy(store, options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS, log);
     if (options.pipelines)
       watching.push(
-        drivePipelines(options, { config, cluster, store, namespace, log, metrics }, stop.signal),
+        drivePipelines(options, { config, cluster, store, namespace, log, metrics, driving }, stop.signal),
       );
     const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port ?? 8080 });
     log({ level: 'info', msg: 'capstan server listening', address, namespace });
@@ -322,6 +326,34 @@ async function applicationEvents(
   return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
 }
 
+/** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */
+function pipelineRunActions(
+  cluster: KubeCluster,
+  driving: { controller: PipelineController | undefined },
+): NonNullable<ServerApiOptions['pipelineRuns']> {
+  return {
+    rerun: (run, by) =>
+      requestRun(
+        cluster,
+        { namespace: run.namespace, name: run.pipeline },
+        {
+          id: `rerun-${run.id}-${String(Date.now())}`,
+          kind: 'rerun',
+          ...(run.branch === undefined
+            ? run.tag === undefined
+              ? {}
+              : { ref: `refs/tags/${run.tag}` }
+            : { ref: `refs/heads/${run.branch}` }),
+          revision: run.revision,
+          rerunOf: run.id,
+          by,
+          at: new Date().toISOString(),
+        },
+      ),
+    cancel: async (id, by) => (driving.controller ? driving.controller.cancel(id, by) : 'elsewhere'),
+  };
+}
+
 /** Pipeline runs, driven by this process while it holds the Lease; failures are logged, never fatal. */
 async function drivePipelines(
   options: ServerOptions,
@@ -332,6 +364,7 @@ async function drivePipelines(
     namespace: string;
     log: (line: Record<string, unknown>) => void;
     metrics: PipelineMetrics | undefined;
+    driving: { controller: PipelineController | undefined };
   },
   signal: AbortSignal,
 ): Promise<void> {
@@ -351,6 +384,9 @@ async function drivePipelines(
         ...(pipelines.retentionDays === undefined ? {} : { retentionDays: pipelines.retentionDays }),
         leaderElection: { namespace: parts.namespace },
         ...(parts.metrics ? { metrics: parts.metrics } : {}),
+        onController: (controller) => {
+          parts.driving.controller = controller;
+        },
         log: (line) => {
           parts.log({ ...line });
         },
