@@ -48,6 +48,7 @@ import { systemClock } from './clock.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
+import { requestPipelineRuns } from './pipeline-requests.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 
@@ -420,7 +421,9 @@ async function startHttp(
           await parts.applications.annotate(namespace, name, REQUEST_ANNOTATIONS.refresh, requestId);
           matched.push(`${namespace}/${name}`);
         });
-        return { applications: matched.sort() };
+        // Pipelines of the repository: a run request each, which the pipeline driver picks up.
+        const pipelines = await requestPipelineRuns(parts.cluster, event);
+        return { applications: matched.sort(), pipelines };
       },
       logger: parts.log,
     });

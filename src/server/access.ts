@@ -31,6 +31,8 @@ export const PERMISSIONS = [
   'applications.delete',
   'audit.read',
   'tokens.create',
+  'pipelines.read',
+  'pipelines.run',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -49,6 +51,9 @@ export const PERMISSION_ACTIONS: Readonly<Record<Permission, readonly ProjectAct
   'applications.delete': ['delete'],
   'audit.read': PROJECT_ACTIONS,
   'tokens.create': PROJECT_ACTIONS,
+  // Pipeline runs: reading them is viewing; starting, cancelling and re-running them is a sync's right.
+  'pipelines.read': ['view'],
+  'pipelines.run': ['sync'],
 };
 
 /** The project of an Application that names none. */
