@@ -143,6 +143,8 @@ export interface RunStepRecord {
   readonly phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped';
   readonly exitCode?: number;
   readonly reason?: string;
+  /** The container's termination message (an image step: its digest, or why the push failed). */
+  readonly message?: string;
   readonly startedAt?: string;
   readonly finishedAt?: string;
 }
