@@ -4,7 +4,7 @@
  * The commit's time is SOURCE_DATE_EPOCH and layer times are rewritten to it, so the same commit builds
  * the same image; the image is labelled with its source and revision, gets BuildKit's SLSA provenance
  * attestation, and is pushed with the Pipeline's registry credentials, which only this container mounts.
- * The container's termination message says what happened: the pushed digest, or buildctl's last error
+ * The container's termination message says what happened: the pushed digests, or buildctl's last error
  * (the registry's reason when it refused the push). Pure.
  */
 import { renderImageTags, type TagRevision } from './pipeline-tags.ts';
@@ -178,15 +178,32 @@ if [ "$status" != 0 ]; then
   exit "$status"
 fi
 digest=$(grep -o '"containerimage.digest": *"sha256:[0-9a-f]*"' ${METADATA} | grep -o 'sha256:[0-9a-f]*')
+config=$(grep -o '"containerimage.config.digest": *"sha256:[0-9a-f]*"' ${METADATA} | grep -o 'sha256:[0-9a-f]*' || true)
 [ -n "$digest" ] || { echo "capstan: buildctl wrote no image digest" | tee /dev/termination-log >&2; exit 2; }
-printf '%s' "$digest" > /dev/termination-log
-echo "capstan: pushed $CAPSTAN_IMAGE@$digest; tags: $CAPSTAN_TAGS"
+printf 'digest=%s\nconfig=%s\n' "$digest" "$config" > /dev/termination-log
+echo "capstan: pushed $CAPSTAN_IMAGE@$digest (image configuration $config); tags: $CAPSTAN_TAGS"
 `;
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
-/** The digest an image step's termination message names, if it is one. */
-export function pushedDigest(message: string | undefined): string | undefined {
-  const text = message?.trim();
-  return text !== undefined && DIGEST.test(text) ? text : undefined;
+/** What an image step pushed, from its termination message (`digest=…` and `config=…` lines). */
+export interface PushedImage {
+  /** What the tags point to: the image index, with BuildKit's provenance attestation of this build. */
+  readonly digest: string;
+  /** The image configuration's digest (the image ID): the same commit gives the same. */
+  readonly configDigest?: string;
+}
+
+/** The image an image step's termination message names, if it names one. */
+export function pushedImage(message: string | undefined): PushedImage | undefined {
+  const fields = new Map(
+    (message ?? '').split('\n').flatMap((line) => {
+      const at = line.indexOf('=');
+      return at < 0 ? [] : [[line.slice(0, at), line.slice(at + 1).trim()] as const];
+    }),
+  );
+  const digest = fields.get('digest');
+  const configDigest = fields.get('config');
+  if (digest === undefined || !DIGEST.test(digest)) return undefined;
+  return { digest, ...(configDigest !== undefined && DIGEST.test(configDigest) ? { configDigest } : {}) };
 }

@@ -6,7 +6,7 @@
  */
 import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
 import type { ResolvedPipelineSpec } from '../contracts/pipeline.ts';
-import { imageTarget, pushedDigest } from '../core/build-step.ts';
+import { imageTarget, pushedImage } from '../core/build-step.ts';
 import { parseDuration } from '../core/duration.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { maskableValues } from '../core/log-mask.ts';
@@ -181,10 +181,10 @@ function pushedImages(
   };
   return file.steps.flatMap((step): RunImageRecord[] => {
     const state = execution.steps.find((s) => s.name === step.name);
-    const digest = state?.phase === 'Succeeded' ? pushedDigest(state.message) : undefined;
-    if (step.build === undefined || digest === undefined) return [];
+    const pushed = state?.phase === 'Succeeded' ? pushedImage(state.message) : undefined;
+    if (step.build === undefined || pushed === undefined) return [];
     const target = imageTarget(step.build, revision);
-    return [{ step: step.name, reference: `${target.name}@${digest}`, digest, tags: target.tags }];
+    return [{ step: step.name, reference: `${target.name}@${pushed.digest}`, ...pushed, tags: target.tags }];
   });
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { pushedDigest } from '../../../src/core/build-step.ts';
+import { pushedImage } from '../../../src/core/build-step.ts';
 import { CapstanError } from '../../../src/core/errors.ts';
 import { maskableValues, maskSecrets } from '../../../src/core/log-mask.ts';
 import { runPodManifest, runPodName, stepScript, type RunPodInput } from '../../../src/core/run-pod.ts';
@@ -189,12 +189,15 @@ describe('an image step in the run Pod', () => {
   });
 });
 
-describe('pushedDigest', () => {
-  it('reads the digest an image step left as its termination message, and nothing else', () => {
+describe('pushedImage', () => {
+  it('reads the digests an image step left as its termination message, and nothing else', () => {
     const digest = 'sha256:' + 'd'.repeat(64);
-    assert.equal(pushedDigest(`${digest}\n`), digest);
-    assert.equal(pushedDigest('error: failed to push: 401 Unauthorized'), undefined);
-    assert.equal(pushedDigest(undefined), undefined);
+    const config = 'sha256:' + 'e'.repeat(64);
+    assert.deepEqual(pushedImage(`digest=${digest}\nconfig=${config}\n`), { digest, configDigest: config });
+    assert.deepEqual(pushedImage(`digest=${digest}\nconfig=\n`), { digest });
+    assert.equal(pushedImage('error: failed to push: 401 Unauthorized'), undefined);
+    assert.equal(pushedImage('digest=sha256:short'), undefined);
+    assert.equal(pushedImage(undefined), undefined);
   });
 });
 
