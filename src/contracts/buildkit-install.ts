@@ -1,9 +1,9 @@
 /**
  * BuildKit for pipeline image steps (docs/pipelines.md, "Image steps"): one buildkitd in a namespace of
  * its own, privileged (its runc worker makes mount and PID namespaces, overlay mounts and cgroups for
- * every RUN; rootless needs user namespaces and an unconfined seccomp and AppArmor profile, which
- * neither the dev cluster's node nor a Pod Security `baseline` namespace gives), with its cache on a
- * volume that outlives the Pod, reached by the run Pods' build step over mutual TLS on port 1234.
+ * every RUN; rootless would need user namespaces in the Pod and unconfined seccomp and AppArmor
+ * profiles), with its cache on a volume that outlives the Pod, reached by the run Pods' build step over
+ * mutual TLS on port 1234.
  * Nothing else runs there; the build steps themselves are unprivileged clients (buildctl).
  *
  * The TLS Secrets are made by whoever installs it (cert-manager, or `openssl` as docs/pipelines.md

@@ -178,20 +178,17 @@ if [ "$status" != 0 ]; then
   exit "$status"
 fi
 digest=$(grep -o '"containerimage.digest": *"sha256:[0-9a-f]*"' ${METADATA} | grep -o 'sha256:[0-9a-f]*')
-config=$(grep -o '"containerimage.config.digest": *"sha256:[0-9a-f]*"' ${METADATA} | grep -o 'sha256:[0-9a-f]*' || true)
 [ -n "$digest" ] || { echo "capstan: buildctl wrote no image digest" | tee /dev/termination-log >&2; exit 2; }
-printf 'digest=%s\nconfig=%s\n' "$digest" "$config" > /dev/termination-log
-echo "capstan: pushed $CAPSTAN_IMAGE@$digest (image configuration $config); tags: $CAPSTAN_TAGS"
+printf 'digest=%s\n' "$digest" > /dev/termination-log
+echo "capstan: pushed $CAPSTAN_IMAGE@$digest; tags: $CAPSTAN_TAGS"
 `;
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
-/** What an image step pushed, from its termination message (`digest=…` and `config=…` lines). */
+/** What an image step pushed, from its termination message (a `digest=…` line). */
 export interface PushedImage {
   /** What the tags point to: the image index, with BuildKit's provenance attestation of this build. */
   readonly digest: string;
-  /** The image configuration's digest (the image ID): the same commit gives the same. */
-  readonly configDigest?: string;
 }
 
 /** The image an image step's termination message names, if it names one. */
@@ -203,7 +200,5 @@ export function pushedImage(message: string | undefined): PushedImage | undefine
     }),
   );
   const digest = fields.get('digest');
-  const configDigest = fields.get('config');
-  if (digest === undefined || !DIGEST.test(digest)) return undefined;
-  return { digest, ...(configDigest !== undefined && DIGEST.test(configDigest) ? { configDigest } : {}) };
+  return digest !== undefined && DIGEST.test(digest) ? { digest } : undefined;
 }

@@ -154,14 +154,12 @@ export interface RunImageRecord {
   readonly step: string;
   /** `<registry>/<repository>@sha256:…` */
   readonly reference: string;
-  /** What the tags point to: the image index, holding the image and its provenance attestation. */
-  readonly digest: string;
   /**
-   * The image configuration's digest (the image ID). The same commit builds the same image (manifest,
-   * configuration, layers); the index around it differs between builds only by the attestation, which
-   * records that build's id and times.
+   * What the tags point to: the image index, holding the image and BuildKit's provenance attestation.
+   * The same commit builds the same image (manifest, configuration, layers); the index around it
+   * differs between builds by the attestation alone, which records that build's id and times.
    */
-  readonly configDigest?: string;
+  readonly digest: string;
   readonly tags: readonly string[];
 }
 

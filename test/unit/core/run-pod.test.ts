@@ -190,11 +190,9 @@ describe('an image step in the run Pod', () => {
 });
 
 describe('pushedImage', () => {
-  it('reads the digests an image step left as its termination message, and nothing else', () => {
+  it('reads the digest an image step left as its termination message, and nothing else', () => {
     const digest = 'sha256:' + 'd'.repeat(64);
-    const config = 'sha256:' + 'e'.repeat(64);
-    assert.deepEqual(pushedImage(`digest=${digest}\nconfig=${config}\n`), { digest, configDigest: config });
-    assert.deepEqual(pushedImage(`digest=${digest}\nconfig=\n`), { digest });
+    assert.deepEqual(pushedImage(`digest=${digest}\n`), { digest });
     assert.equal(pushedImage('error: failed to push: 401 Unauthorized'), undefined);
     assert.equal(pushedImage('digest=sha256:short'), undefined);
     assert.equal(pushedImage(undefined), undefined);
