@@ -30,6 +30,7 @@ import {
   registryPullSecret,
   type NodeGitServer,
 } from '../../src/testing/pipeline-node.ts';
+import { sampleApp } from '../../src/testing/pipeline-sample.ts';
 import { realNodeCluster } from '../../src/testing/real-node.ts';
 
 let cluster: LocalCluster;
@@ -67,51 +68,6 @@ after(async () => {
   await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
   await rm(gitRoot, { recursive: true, force: true });
 });
-
-/** The sample application: a tiny HTTP server, its unit test, a Dockerfile on a base given as an argument. */
-function sampleApp(greeting: string, image: { repository: string }): Record<string, string> {
-  return {
-    'greeting.js': `export const greeting = () => ${JSON.stringify(greeting)};\n`,
-    'server.js': [
-      "import { createServer } from 'node:http';",
-      "import { greeting } from './greeting.js';",
-      'createServer((_req, res) => res.end(`${greeting()}\\n`)).listen(8080);',
-      '',
-    ].join('\n'),
-    'greeting.test.js': [
-      "import assert from 'node:assert/strict';",
-      "import { test } from 'node:test';",
-      "import { greeting } from './greeting.js';",
-      "test('greets', () => assert.equal(greeting(), 'hello'));",
-      '',
-    ].join('\n'),
-    'package.json': '{ "name": "hello", "type": "module", "private": true }\n',
-    '.dockerignore': '.git\n.capstan\n*.test.js\n',
-    Dockerfile: [
-      'ARG BASE',
-      'FROM ${BASE}',
-      'WORKDIR /app',
-      'COPY package.json greeting.js server.js ./',
-      'USER 65532',
-      'EXPOSE 8080',
-      'CMD ["/app/server.js"]',
-      '',
-    ].join('\n'),
-    '.capstan/pipeline.yaml': [
-      'steps:',
-      '  - name: test',
-      `    image: ${nodeBase}`,
-      '    commands: ["node --test"]',
-      '  - name: image',
-      '    build:',
-      `      args: { BASE: ${JSON.stringify(nodeBase)} }`,
-      `      registry: ${JSON.stringify(registry.address)}`,
-      `      repository: ${image.repository}`,
-      `      tags: ['{shortCommit}', '{branch}']`,
-      '',
-    ].join('\n'),
-  };
-}
 
 /** Runs the pipeline at `revision` as the agent will, and returns its record. */
 async function runAt(
@@ -181,7 +137,7 @@ describe('image steps with BuildKit in the cluster', () => {
   let fixed: { revision: string; record: RunRecord };
 
   it('stops at a failing test: the image step never runs and nothing is pushed', async () => {
-    const files = sampleApp('helo', { repository });
+    const files = sampleApp({ greeting: 'helo', nodeBase, registry: registry.address, repository });
     const revision = await git.commit('hello', files, 'a typo breaks the test');
     const record = await runAt(revision, files, { registrySecret: 'registry' });
     const log = await logOf(record);
@@ -200,7 +156,7 @@ describe('image steps with BuildKit in the cluster', () => {
   });
 
   it('builds and pushes the fix by digest, tagged and labelled, with a provenance attestation, as skopeo reads it', async () => {
-    const files = sampleApp('hello', { repository });
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
     const revision = await git.commit('hello', files, 'fix the greeting');
     const record = await runAt(revision, files, { registrySecret: 'registry' });
     const log = await logOf(record);
@@ -253,7 +209,7 @@ describe('image steps with BuildKit in the cluster', () => {
 
   it('builds the same commit again to the same image: the same manifest, configuration and layers', async () => {
     assert.ok(fixed, 'the previous case pushed an image');
-    const files = sampleApp('hello', { repository });
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
     const again = await runAt(fixed.revision, files, { registrySecret: 'registry' });
     assert.equal(again.phase, 'Succeeded', again.statusMessage);
     const [first, second] = [fixed.record.images[0], again.images[0]];
@@ -272,7 +228,7 @@ describe('image steps with BuildKit in the cluster', () => {
 
   it('fails the run with the registry’s reason when it refuses the push, and leaves no tag', async () => {
     const refused = `${repository}-refused`;
-    const files = sampleApp('hello', { repository: refused });
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository: refused });
     const revision = await git.commit('hello', files, 'push elsewhere');
     const record = await runAt(revision, files, { registrySecret: 'wrong-password' });
     const log = await logOf(record);
