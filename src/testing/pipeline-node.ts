@@ -13,6 +13,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { BuildkitEndpoint } from '../core/build-step.ts';
 import { buildkitPaths } from '../devcluster/buildkit.ts';
 import { buildkitClientSecret, deployClusterBuildkit } from '../devcluster/cluster-buildkit.ts';
+import { findTool } from '../adapters/render/tools.ts';
 import { buildCapstanImage, REPOSITORY_ROOT } from '../devcluster/capstan-image.ts';
 import { run } from '../devcluster/exec.ts';
 import { NODE_NETWORK, netnsName } from '../devcluster/node-config.ts';
@@ -35,6 +36,7 @@ export async function capstanImageOnNode(cluster: LocalCluster): Promise<string>
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    confineBinary: await findTool('confine', { progress }),
     workDir: join(node.paths.images, 'capstan'),
     progress,
   });
