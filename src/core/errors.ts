@@ -181,7 +181,8 @@ export const ERROR_CODES = [
   'USAGE',
   // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
   'PIPELINE_FILE_INVALID',
-  'PIPELINE_STEP_UNSUPPORTED',
+  'PIPELINE_STEP_INVALID',
+  'PIPELINE_BUILDKIT_MISSING',
   // Benchmarks (bench/)
   'PEERS_EXITED',
   'PEERS_NO_CRDS',

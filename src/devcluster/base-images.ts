@@ -97,7 +97,8 @@ export async function debianRootfs(options: { dir: string; packages: readonly st
   await mkdir(join(options.dir, 'var', 'log'), { recursive: true });
 }
 
-async function withNonRootUser(rootfs: string): Promise<void> {
+/** Adds NONROOT to /etc/passwd and /etc/group of `rootfs`. */
+export async function withNonRootUser(rootfs: string): Promise<void> {
   const line = (file: string, text: string) => writeFile(join(rootfs, 'etc', file), text, { flag: 'a' });
   await Promise.all([
     line(
