@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { cleanEnv, run } from './exec.ts';
 import { unmountBelow } from './node-host.ts';
-import { packImage, type PackedImage } from './oci-image.ts';
+import { cachedBuild, inputsKey, type ImageInputs } from './image-cache.ts';
+import { OCI_IMAGE_SOURCE, packImage, type PackedImage } from './oci-image.ts';
 import { pushArchive, type RegistryState } from './registry.ts';
 
 /**
@@ -113,6 +114,8 @@ export async function buildNodeRuntimeImage(options: {
   workDir: string;
   nodeBinary: string;
   reference: string;
+  /** Where the OCI archive goes. Default `<workDir>/node-runtime.oci.tar`. */
+  output?: string;
 }): Promise<PackedImage> {
   const rootfs = join(options.workDir, 'node-runtime-rootfs');
   await debianRootfs({ dir: rootfs, packages: NODE_RUNTIME_PACKAGES });
@@ -126,7 +129,7 @@ export async function buildNodeRuntimeImage(options: {
       entrypoint: ['/usr/local/bin/node'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'NODE_ENV=production'],
     },
-    output: join(options.workDir, 'node-runtime.oci.tar'),
+    output: options.output ?? join(options.workDir, 'node-runtime.oci.tar'),
   });
   await rm(rootfs, { recursive: true, force: true });
   return image;
@@ -139,6 +142,8 @@ export async function buildNodeRuntimeImage(options: {
 export async function buildStaticImage(options: {
   workDir: string;
   reference: string;
+  /** Where the OCI archive goes. Default `<workDir>/static.oci.tar`. */
+  output?: string;
 }): Promise<PackedImage> {
   const debian = join(options.workDir, 'static-source-rootfs');
   await debianRootfs({ dir: debian, packages: ['ca-certificates', 'tzdata'] });
@@ -166,7 +171,7 @@ export async function buildStaticImage(options: {
       user: `${NONROOT.uid}:${NONROOT.uid}`,
       env: ['SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'],
     },
-    output: join(options.workDir, 'static.oci.tar'),
+    output: options.output ?? join(options.workDir, 'static.oci.tar'),
   });
   await rm(debian, { recursive: true, force: true });
   await rm(rootfs, { recursive: true, force: true });
@@ -180,7 +185,61 @@ export interface PublishedBaseImages {
   readonly static: string;
 }
 
-/** Builds the base images and pushes them to the cluster registry; returns their references by digest. */
+/**
+ * What a base image is made from, beside its own recipe: this file and the packer (the recipe), the
+ * suite and packages, the machine's Debian sources and the Release files of its last `apt-get update`
+ * (a new mirror state gives new package versions, so a new key).
+ */
+async function baseImageInputs(
+  values: Readonly<Record<string, string>>,
+  files: readonly string[],
+): Promise<ImageInputs> {
+  const lists = '/var/lib/apt/lists';
+  const releases = (await readdir(lists).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('_InRelease') || f.endsWith('_Release'))
+    .sort()
+    .map((f) => join(lists, f));
+  return {
+    values: { suite: DEBIAN_SUITE, ...values },
+    files: [import.meta.filename, OCI_IMAGE_SOURCE, await debianSources(), ...releases, ...files],
+  };
+}
+
+/**
+ * One base image from the machine's image cache (built there first when its inputs are new), pushed
+ * to the cluster registry; returns the reference by digest.
+ */
+async function publishCached(options: {
+  registry: RegistryState;
+  name: string;
+  inputs: ImageInputs;
+  repository: string;
+  tag: string;
+  build: (output: string) => Promise<PackedImage>;
+  say: (line: string) => void;
+}): Promise<string> {
+  const entry = await cachedBuild({
+    name: options.name,
+    key: await inputsKey(options.inputs),
+    build: async (dir) => {
+      const image = await options.build(join(dir, 'image.oci.tar'));
+      return { digest: image.digest };
+    },
+  });
+  if (entry.reused) options.say(`  reusing ${options.name} from the image cache (${entry.dir})`);
+  const digest = await pushArchive({
+    registry: options.registry,
+    archive: join(entry.dir, 'image.oci.tar'),
+    repository: options.repository,
+    tag: options.tag,
+  });
+  return `${options.registry.address}/${options.repository}@${digest}`;
+}
+
+/**
+ * Builds the base images (or takes them from the machine's image cache, src/devcluster/image-cache.ts)
+ * and pushes them to the cluster registry; returns their references by digest.
+ */
 export async function publishBaseImages(options: {
   registry: RegistryState;
   workDir: string;
@@ -189,20 +248,32 @@ export async function publishBaseImages(options: {
 }): Promise<PublishedBaseImages> {
   const say = options.progress ?? (() => undefined);
   await mkdir(options.workDir, { recursive: true });
-  const publish = async (image: PackedImage, repository: string, tag: string): Promise<string> => {
-    const digest = await pushArchive({ registry: options.registry, archive: image.archive, repository, tag });
-    return `${options.registry.address}/${repository}@${digest}`;
-  };
-  say(
-    `building the Node.js runtime image (Debian ${DEBIAN_SUITE}: ${NODE_RUNTIME_PACKAGES.join(', ')}; node)`,
-  );
-  const node = await buildNodeRuntimeImage({
-    workDir: options.workDir,
-    nodeBinary: options.nodeBinary,
-    reference: 'capstan.local/node:24',
+  say(`the Node.js runtime image (Debian ${DEBIAN_SUITE}: ${NODE_RUNTIME_PACKAGES.join(', ')}; node)`);
+  const nodeRuntime = await publishCached({
+    registry: options.registry,
+    name: 'node-runtime',
+    inputs: await baseImageInputs({ packages: NODE_RUNTIME_PACKAGES.join(',') }, [options.nodeBinary]),
+    repository: 'capstan/node',
+    tag: '24',
+    build: (output) =>
+      buildNodeRuntimeImage({
+        workDir: options.workDir,
+        nodeBinary: options.nodeBinary,
+        reference: 'capstan.local/node:24',
+        output,
+      }),
+    say,
   });
-  const nodeRuntime = await publish(node, 'capstan/node', '24');
-  say('building the static base image (CA certificates, time zones, a non-root user)');
-  const stat = await buildStaticImage({ workDir: options.workDir, reference: 'capstan.local/static:1' });
-  return { nodeRuntime, static: await publish(stat, 'capstan/static', '1') };
+  say('the static base image (CA certificates, time zones, a non-root user)');
+  const stat = await publishCached({
+    registry: options.registry,
+    name: 'static',
+    inputs: await baseImageInputs({ packages: 'ca-certificates,tzdata' }, []),
+    repository: 'capstan/static',
+    tag: '1',
+    build: (output) =>
+      buildStaticImage({ workDir: options.workDir, reference: 'capstan.local/static:1', output }),
+    say,
+  });
+  return { nodeRuntime, static: stat };
 }
