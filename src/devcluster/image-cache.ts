@@ -54,7 +54,9 @@ export async function inputsKey(inputs: ImageInputs): Promise<string> {
     hash.update(`value ${name}=${value}\0`);
   for (const file of inputs.files ?? []) hash.update(`file ${file} ${await fileDigest(file)}\0`);
   for (const tree of inputs.trees ?? []) {
-    hash.update(`tree ${tree.dir}\0`);
+    // A missing folder counts as missing: the build itself says what to do about it.
+    hash.update(`tree ${tree.dir} ${existsSync(tree.dir) ? 'present' : 'missing'}\0`);
+    if (!existsSync(tree.dir)) continue;
     for (const file of await treeFiles(tree.dir, tree.exclude ?? [])) {
       const info = await stat(file);
       hash.update(

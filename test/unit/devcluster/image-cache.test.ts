@@ -46,6 +46,8 @@ describe('the image cache', async () => {
     assert.notEqual(await inputsKey(inputs()), executable, 'a new file counts');
     await rm(join(dir, 'Dockerfile'));
     assert.notEqual(await inputsKey(inputs()), executable, 'a missing file counts as missing');
+    const absent = await inputsKey({ trees: [{ dir: join(dir, 'no-such-folder') }] });
+    assert.notEqual(absent, await inputsKey({ trees: [{ dir: src }] }), 'a missing folder counts as missing');
   });
 
   it('builds once per key and reuses the entry after; refresh builds again', async () => {
