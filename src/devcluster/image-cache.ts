@@ -47,15 +47,17 @@ export interface ImageInputs {
   readonly trees?: readonly { readonly dir: string; readonly exclude?: readonly string[] }[];
 }
 
-/** The sha256 of the inputs, as 64 hex digits: the cache key. */
+/** The sha256 of the inputs' contents (not their paths), as 64 hex digits: the cache key. */
 export async function inputsKey(inputs: ImageInputs): Promise<string> {
+  // Contents only, never where they are: the same sources in another checkout give the same key.
   const hash = createHash('sha256');
   for (const [name, value] of Object.entries(inputs.values ?? {}).sort(([a], [b]) => a.localeCompare(b)))
     hash.update(`value ${name}=${value}\0`);
-  for (const file of inputs.files ?? []) hash.update(`file ${file} ${await fileDigest(file)}\0`);
-  for (const tree of inputs.trees ?? []) {
+  for (const [i, file] of (inputs.files ?? []).entries())
+    hash.update(`file #${String(i)} ${await fileDigest(file)}\0`);
+  for (const [i, tree] of (inputs.trees ?? []).entries()) {
     // A missing folder counts as missing: the build itself says what to do about it.
-    hash.update(`tree ${tree.dir} ${existsSync(tree.dir) ? 'present' : 'missing'}\0`);
+    hash.update(`tree #${String(i)} ${existsSync(tree.dir) ? 'present' : 'missing'}\0`);
     if (!existsSync(tree.dir)) continue;
     for (const file of await treeFiles(tree.dir, tree.exclude ?? [])) {
       const info = await stat(file);

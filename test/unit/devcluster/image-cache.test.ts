@@ -3,7 +3,7 @@
 // reused after, `refresh` builds again, a failed build leaves no entry, old entries are pruned.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -32,6 +32,15 @@ describe('the image cache', async () => {
     const first = await inputsKey(inputs());
     assert.match(first, /^[0-9a-f]{64}$/);
     assert.equal(await inputsKey(inputs()), first, 'the same inputs, the same key');
+    const elsewhere = join(dir, 'elsewhere');
+    await cp(src, join(elsewhere, 'src'), { recursive: true });
+    await cp(join(dir, 'Dockerfile'), join(elsewhere, 'Dockerfile'));
+    const copied = await inputsKey({
+      values: { base: '1' },
+      files: [join(elsewhere, 'Dockerfile')],
+      trees: [{ dir: join(elsewhere, 'src'), exclude: [join(elsewhere, 'src', 'testing')] }],
+    });
+    assert.equal(copied, first, 'the same contents in another folder (another checkout), the same key');
     await utimes(join(src, 'a.ts'), new Date(2001, 1, 1), new Date(2001, 1, 1));
     await writeFile(join(src, 'testing', 'fake.ts'), 'changed\n');
     assert.equal(await inputsKey(inputs()), first, 'times and excluded files do not count');
