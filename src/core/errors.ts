@@ -156,6 +156,7 @@ export const ERROR_CODES = [
   'BASE_IMAGE_NO_SOURCES',
   'BASE_IMAGE_BUILD_FAILED',
   'IMAGE_CACHE_MODE',
+  'IMAGE_CACHE_ENTRY',
   'REGISTRY_PULL_FAILED',
 
   // Projects (the tenancy issue)

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { cleanEnv, run } from './exec.ts';
 import { unmountBelow } from './node-host.ts';
-import { cachedBuild, inputsKey, type ImageInputs } from './image-cache.ts';
+import { publishThroughCache, type ImageInputs } from './image-cache.ts';
 import { OCI_IMAGE_SOURCE, packImage, type PackedImage } from './oci-image.ts';
 import { pushArchive, type RegistryState } from './registry.ts';
 
@@ -114,8 +114,6 @@ export async function buildNodeRuntimeImage(options: {
   workDir: string;
   nodeBinary: string;
   reference: string;
-  /** Where the OCI archive goes. Default `<workDir>/node-runtime.oci.tar`. */
-  output?: string;
 }): Promise<PackedImage> {
   const rootfs = join(options.workDir, 'node-runtime-rootfs');
   await debianRootfs({ dir: rootfs, packages: NODE_RUNTIME_PACKAGES });
@@ -129,7 +127,7 @@ export async function buildNodeRuntimeImage(options: {
       entrypoint: ['/usr/local/bin/node'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'NODE_ENV=production'],
     },
-    output: options.output ?? join(options.workDir, 'node-runtime.oci.tar'),
+    output: join(options.workDir, 'node-runtime.oci.tar'),
   });
   await rm(rootfs, { recursive: true, force: true });
   return image;
@@ -142,8 +140,6 @@ export async function buildNodeRuntimeImage(options: {
 export async function buildStaticImage(options: {
   workDir: string;
   reference: string;
-  /** Where the OCI archive goes. Default `<workDir>/static.oci.tar`. */
-  output?: string;
 }): Promise<PackedImage> {
   const debian = join(options.workDir, 'static-source-rootfs');
   await debianRootfs({ dir: debian, packages: ['ca-certificates', 'tzdata'] });
@@ -171,7 +167,7 @@ export async function buildStaticImage(options: {
       user: `${NONROOT.uid}:${NONROOT.uid}`,
       env: ['SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'],
     },
-    output: options.output ?? join(options.workDir, 'static.oci.tar'),
+    output: join(options.workDir, 'static.oci.tar'),
   });
   await rm(debian, { recursive: true, force: true });
   await rm(rootfs, { recursive: true, force: true });
@@ -206,37 +202,6 @@ async function baseImageInputs(
 }
 
 /**
- * One base image from the machine's image cache (built there first when its inputs are new), pushed
- * to the cluster registry; returns the reference by digest.
- */
-async function publishCached(options: {
-  registry: RegistryState;
-  name: string;
-  inputs: ImageInputs;
-  repository: string;
-  tag: string;
-  build: (output: string) => Promise<PackedImage>;
-  say: (line: string) => void;
-}): Promise<string> {
-  const entry = await cachedBuild({
-    name: options.name,
-    key: await inputsKey(options.inputs),
-    build: async (dir) => {
-      const image = await options.build(join(dir, 'image.oci.tar'));
-      return { digest: image.digest };
-    },
-  });
-  if (entry.reused) options.say(`  reusing ${options.name} from the image cache (${entry.dir})`);
-  const digest = await pushArchive({
-    registry: options.registry,
-    archive: join(entry.dir, 'image.oci.tar'),
-    repository: options.repository,
-    tag: options.tag,
-  });
-  return `${options.registry.address}/${options.repository}@${digest}`;
-}
-
-/**
  * Builds the base images (or takes them from the machine's image cache, src/devcluster/image-cache.ts)
  * and pushes them to the cluster registry; returns their references by digest.
  */
@@ -249,31 +214,44 @@ export async function publishBaseImages(options: {
   const say = options.progress ?? (() => undefined);
   await mkdir(options.workDir, { recursive: true });
   say(`the Node.js runtime image (Debian ${DEBIAN_SUITE}: ${NODE_RUNTIME_PACKAGES.join(', ')}; node)`);
-  const nodeRuntime = await publishCached({
+  const push = (image: PackedImage, repository: string, tag: string) =>
+    pushArchive({ registry: options.registry, archive: image.archive, repository, tag }).then((digest) => ({
+      digest,
+    }));
+  const nodeRuntime = await publishThroughCache({
     registry: options.registry,
     name: 'node-runtime',
     inputs: await baseImageInputs({ packages: NODE_RUNTIME_PACKAGES.join(',') }, [options.nodeBinary]),
     repository: 'capstan/node',
     tag: '24',
-    build: (output) =>
-      buildNodeRuntimeImage({
-        workDir: options.workDir,
-        nodeBinary: options.nodeBinary,
-        reference: 'capstan.local/node:24',
-        output,
-      }),
+    workDir: options.workDir,
+    build: async () =>
+      push(
+        await buildNodeRuntimeImage({
+          workDir: options.workDir,
+          nodeBinary: options.nodeBinary,
+          reference: 'capstan.local/node:24',
+        }),
+        'capstan/node',
+        '24',
+      ),
     say,
   });
   say('the static base image (CA certificates, time zones, a non-root user)');
-  const stat = await publishCached({
+  const stat = await publishThroughCache({
     registry: options.registry,
     name: 'static',
     inputs: await baseImageInputs({ packages: 'ca-certificates,tzdata' }, []),
     repository: 'capstan/static',
     tag: '1',
-    build: (output) =>
-      buildStaticImage({ workDir: options.workDir, reference: 'capstan.local/static:1', output }),
+    workDir: options.workDir,
+    build: async () =>
+      push(
+        await buildStaticImage({ workDir: options.workDir, reference: 'capstan.local/static:1' }),
+        'capstan/static',
+        '1',
+      ),
     say,
   });
-  return { nodeRuntime, static: stat };
+  return { nodeRuntime: nodeRuntime.reference, static: stat.reference };
 }

@@ -4,8 +4,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { buildAndPush, BUILDKIT_SOURCE } from './buildkit.ts';
 import { cleanEnv, run } from './exec.ts';
-import { cachedBuild, inputsKey, type ImageInputs } from './image-cache.ts';
-import { pullToLayout, pushLayout, type RegistryState } from './registry.ts';
+import { publishThroughCache, type ImageInputs } from './image-cache.ts';
+import type { RegistryState } from './registry.ts';
 
 /** The repository's root: the build context of the project's Dockerfile (.dockerignore allows package files, bin/, src/). */
 export const REPOSITORY_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -34,47 +34,20 @@ export interface CapstanImageOptions {
 export async function buildCapstanImage(
   options: CapstanImageOptions,
 ): Promise<{ reference: string; digest: string; reused: boolean }> {
-  const say = options.progress ?? (() => undefined);
-  const key = await inputsKey(capstanImageInputs(options));
-  const entry = await cachedBuild({
-    name: 'capstan',
-    key,
-    build: async (dir) => {
-      const built = await buildWithBuildkit(options);
-      say('keeping the image in the machine’s image cache');
-      await pullToLayout({
-        registry: options.registry,
-        reference: built.reference,
-        layout: join(dir, 'layout'),
-        name: 'capstan',
-      });
-      return { digest: built.digest };
-    },
-  });
-  if (!entry.reused) return { ...referenceOf(options.registry, entry.result.digest), reused: false };
-  say(`reusing the image of the same inputs from the image cache (${entry.dir})`);
-  const digest = await pushLayout({
+  return publishThroughCache({
     registry: options.registry,
-    layout: join(entry.dir, 'layout'),
     name: 'capstan',
+    inputs: capstanImageInputs(options),
     repository: CAPSTAN_REPOSITORY,
     tag: CAPSTAN_TAG,
-    digestFile: join(options.workDir, 'pushed-digest'),
+    workDir: options.workDir,
+    build: () => buildWithBuildkit(options),
+    say: options.progress ?? (() => undefined),
   });
-  if (digest !== entry.result.digest)
-    throw new CapstanError(
-      'IMAGE_BUILD_FAILED',
-      `the cached image ${entry.dir} was pushed as ${digest}, not as the ${entry.result.digest} it was built as: remove that folder and build again`,
-    );
-  return { ...referenceOf(options.registry, digest), reused: true };
 }
 
 const CAPSTAN_REPOSITORY = 'capstan/capstan';
 const CAPSTAN_TAG = 'dev';
-
-function referenceOf(registry: RegistryState, digest: string): { reference: string; digest: string } {
-  return { reference: `${registry.address}/${CAPSTAN_REPOSITORY}@${digest}`, digest };
-}
 
 /**
  * Everything the image is made from: the Dockerfile and what .dockerignore lets into the context

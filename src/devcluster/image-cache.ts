@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import { join, relative } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
+import { pullToLayout, pushLayout, type RegistryState } from './registry.ts';
 
 /**
  * The machine's cache of built images, outside the repository and outside any cluster: an image is
@@ -17,6 +18,8 @@ import { CapstanError } from '../core/errors.ts';
 
 /** How many entries of one image name are kept (several worktrees or branches may alternate). */
 const KEEP = 3;
+/** What an entry holds (bumped when that changes, so older entries are not read as newer ones). */
+const ENTRY_FORMAT = 'oci-layout-as-pushed/1';
 /** `CAPSTAN_IMAGE_CACHE=refresh` builds every image again and replaces its entry (default `use`). */
 export const IMAGE_CACHE_ENV = 'CAPSTAN_IMAGE_CACHE';
 export type ImageCacheMode = 'use' | 'refresh';
@@ -50,7 +53,7 @@ export interface ImageInputs {
 /** The sha256 of the inputs' contents (not their paths), as 64 hex digits: the cache key. */
 export async function inputsKey(inputs: ImageInputs): Promise<string> {
   // Contents only, never where they are: the same sources in another checkout give the same key.
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(`format ${ENTRY_FORMAT}\0`);
   for (const [name, value] of Object.entries(inputs.values ?? {}).sort(([a], [b]) => a.localeCompare(b)))
     hash.update(`value ${name}=${value}\0`);
   for (const [i, file] of (inputs.files ?? []).entries())
@@ -137,4 +140,53 @@ async function pruneOlder(folder: string, keep: number): Promise<void> {
   const dated = await Promise.all(names.map(async (n) => ({ n, at: (await stat(join(folder, n))).mtimeMs })));
   for (const { n } of dated.sort((a, b) => b.at - a.at).slice(keep))
     await rm(join(folder, n), { recursive: true, force: true });
+}
+
+/**
+ * An image in a cluster registry through the machine's cache: when its inputs are new, `build` makes
+ * it and pushes it to the registry (returning the digest), and the image is copied out of the registry
+ * into the entry as an OCI layout, as pushed (compressed layers); when the entry is there, that layout
+ * is pushed unchanged, so every registry gets the same digest (a different one is an error).
+ */
+export async function publishThroughCache(options: {
+  readonly registry: RegistryState;
+  readonly name: string;
+  readonly inputs: ImageInputs;
+  readonly repository: string;
+  readonly tag: string;
+  /** A folder of the caller's, for skopeo's digest file. */
+  readonly workDir: string;
+  readonly build: () => Promise<{ digest: string }>;
+  readonly say: (line: string) => void;
+}): Promise<{ reference: string; digest: string; reused: boolean }> {
+  const { registry, repository } = options;
+  const entry = await cachedBuild({
+    name: options.name,
+    key: await inputsKey(options.inputs),
+    build: async (dir) => {
+      const { digest } = await options.build();
+      const reference = `${registry.address}/${repository}@${digest}`;
+      await pullToLayout({ registry, reference, layout: join(dir, 'layout'), name: options.name });
+      return { digest };
+    },
+  });
+  const reference = (digest: string) => `${registry.address}/${repository}@${digest}`;
+  if (!entry.reused)
+    return { reference: reference(entry.result.digest), digest: entry.result.digest, reused: false };
+  options.say(`  reusing ${options.name} from the image cache (${entry.dir})`);
+  await mkdir(options.workDir, { recursive: true });
+  const digest = await pushLayout({
+    registry,
+    layout: join(entry.dir, 'layout'),
+    name: options.name,
+    repository,
+    tag: options.tag,
+    digestFile: join(options.workDir, `${options.name}.pushed-digest`),
+  });
+  if (digest !== entry.result.digest)
+    throw new CapstanError(
+      'IMAGE_CACHE_ENTRY',
+      `the cached image ${entry.dir} was pushed as ${digest}, not as the ${entry.result.digest} it was built as: remove that folder and run again`,
+    );
+  return { reference: reference(digest), digest, reused: true };
 }
