@@ -460,8 +460,19 @@ export const ProjectSchema = Type.Object(
     ),
     yourRoles: Type.Array(Type.String(), { description: 'The caller’s roles in it.' }),
     yourActions: Type.Array(Type.String(), { description: 'What the caller may do in it.' }),
+    applicationNamespaces: Type.Optional(
+      Type.Array(Type.String(), { description: 'Namespaces (or patterns) whose Applications may name it.' }),
+    ),
+    sourceRepos: Type.Optional(
+      Type.Array(Type.String(), { description: 'Repository URLs (or patterns) its Applications may use.' }),
+    ),
+    destinations: Type.Optional(
+      Type.Array(Type.Object({ cluster: Type.String(), namespace: Type.String() }), {
+        description: 'Clusters and namespaces (or patterns) its Applications may deploy to.',
+      }),
+    ),
   },
-  { description: 'A project: who may do what with its Applications.' },
+  { description: 'A project: who may do what with its Applications, and where they may come from and go.' },
 );
 
 export const ClusterSchema = Type.Object(

@@ -44,6 +44,11 @@ const PROJECTS: ProjectAccess[] = [
       { name: 'deployer', users: ['dana'] },
       { name: 'admin', users: ['ada'] },
     ],
+    rules: {
+      applicationNamespaces: ['a'],
+      sourceRepos: ['**'],
+      destinations: [{ cluster: 'in-cluster', namespace: 'a' }],
+    },
   },
   { name: 'team-b', roles: [{ name: 'deployer', users: ['bob'] }] },
   { name: 'default', roles: [{ name: 'admin', users: ['ada'] }] },
@@ -733,6 +738,13 @@ describe('server API: lists, cursors, reads', () => {
       projects.items.map((p) => p.name),
       ['default', 'team-a', 'team-b'],
     );
+    const teamA = (await get('/api/v1/projects/team-a')).json<Record<string, unknown>>();
+    assert.deepEqual(
+      [teamA['applicationNamespaces'], teamA['sourceRepos'], teamA['destinations']],
+      [['a'], ['**'], [{ cluster: 'in-cluster', namespace: 'a' }]],
+    );
+    const teamB = (await get('/api/v1/projects/team-b')).json<Record<string, unknown>>();
+    assert.equal(teamB['destinations'], undefined, 'a directory without rules shows none');
     const clusters = (await get('/api/v1/clusters')).json<{ items: { name: string }[] }>();
     assert.deepEqual(
       clusters.items.map((c) => c.name),
