@@ -207,7 +207,7 @@ export async function app(argv: readonly string[]): Promise<number> {
   for (const key of Object.keys(values)) {
     if (!allowed.includes(key)) throw new UsageError(`--${key} is not an option of 'capstan app ${command}'`);
   }
-  const format = outputFormat(values.output, command === 'list' || command === 'get');
+  const format = outputFormat(values.output, { wideAllowed: command === 'list' || command === 'get' });
   // Logged in to a capstan server (capstan login), and no kubeconfig asked for: through the server.
   const login =
     isRemoteCommand(command) && values.kubeconfig === undefined && values.context === undefined
@@ -283,8 +283,8 @@ function run(command: Command, ctx: Context): Promise<number> {
   }
 }
 
-function outputFormat(value: string | undefined, wideAllowed: boolean): Format {
-  const formats = ['table', 'json', 'yaml', ...(wideAllowed ? ['wide'] : [])];
+function outputFormat(value: string | undefined, options: { wideAllowed: boolean }): Format {
+  const formats = ['table', 'json', 'yaml', ...(options.wideAllowed ? ['wide'] : [])];
   const format = value ?? 'table';
   if (!formats.includes(format))
     throw new UsageError(`-o must be one of ${formats.join(', ')}, not '${format}'`);
@@ -617,25 +617,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
     values.wait === true || (values['no-wait'] !== true && (kind === 'sync' || kind === 'rollback'));
   const timeout = timeoutOf(values);
   const current = await client.require(name);
-
-  // What is asked, in the annotation's value: `<request id>`, `<request id>;prune` for a sync that
-  // prunes, or, for a rollback, `<request id>:<target>`.
-  const requestId = String(Date.now());
-  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : word, values);
-  if (dryRun === true)
-    throw new UsageError(
-      `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
-    );
-  let value =
-    kind === 'sync'
-      ? syncRequestValue({ id: requestId, ...(prune === undefined ? {} : { prune }) })
-      : requestId;
-  let target: HistoryEntry | string | undefined;
-  if (kind === 'rollback') {
-    const resolved = rollbackTarget(current, ctx.positionals[1]);
-    value = `${requestId}:${resolved.value}`;
-    target = resolved.entry ?? resolved.value;
-  }
+  const asked = requestValue(ctx, { kind, name, current });
   if (kind === 'releaseHold' && !current.status?.hold) {
     output(
       ctx.format,
@@ -648,6 +630,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
     say(
       `• note: application '${name}' is suspended (spec.suspend): the agent does nothing until it is resumed`,
     );
+  const { value } = asked;
   await client.request(kind, name, value);
   const annotation = REQUEST_ANNOTATIONS[kind];
   if (!shouldWait) {
@@ -661,15 +644,47 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   say(
     `• requested ${word} of application '${name}' (${annotation}=${value}); waiting for the agent (up to ${timeout.text})`,
   );
+  const outcome = await watchRequest(client, { kind, name, value, timeoutMs: timeout.ms });
+  return reportRequest(ctx, { kind, name, asked, timeout: timeout.text, outcome });
+}
+
+/**
+ * What is asked, in the annotation's value: `<request id>`, `<request id>;prune` for a sync that
+ * prunes, or, for a rollback, `<request id>:<target>` (with the history entry or revision it targets).
+ */
+function requestValue(
+  ctx: Context,
+  asked: { kind: RequestKind; name: string; current: Application },
+): { value: string; target?: HistoryEntry | string } {
+  const { kind, name, current } = asked;
+  const requestId = String(Date.now());
+  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : WORDS[kind], ctx.values);
+  if (dryRun === true)
+    throw new UsageError(
+      `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
+    );
+  if (kind === 'sync')
+    return { value: syncRequestValue({ id: requestId, ...(prune === undefined ? {} : { prune }) }) };
+  if (kind !== 'rollback') return { value: requestId };
+  const resolved = rollbackTarget(current, ctx.positionals[1]);
+  return { value: `${requestId}:${resolved.value}`, target: resolved.entry ?? resolved.value };
+}
+
+/** Watches the Application until the agent has handled the request (or the time is up), printing each new operation line. */
+function watchRequest(
+  client: ApplicationClient,
+  asked: { kind: RequestKind; name: string; value: string; timeoutMs: number },
+) {
+  const { kind, name, value } = asked;
   let lastLine = '';
-  const outcome = await client.watch(
+  return client.watch(
     name,
     (app) => {
       const state = requestState(app, kind, value);
       return state.state === 'pending' ? undefined : state;
     },
     {
-      timeoutMs: timeout.ms,
+      timeoutMs: asked.timeoutMs,
       onChange: (app) => {
         const op = app?.status?.operation;
         const line = op
@@ -680,10 +695,25 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
       },
     },
   );
+}
+
+/** The request's end: not handled in time, the Application deleted, or the operation's result. */
+function reportRequest(
+  ctx: Context,
+  report: {
+    kind: RequestKind;
+    name: string;
+    asked: { value: string; target?: HistoryEntry | string };
+    timeout: string;
+    outcome: Awaited<ReturnType<typeof watchRequest>>;
+  },
+): number {
+  const { kind, name, asked, outcome } = report;
+  const word = WORDS[kind];
   if (!outcome.done) {
     const handled = outcome.last?.status?.handledRequests?.[kind];
     say(
-      `capstan: the agent did not finish the ${word} request '${value}' of application '${name}' within ${timeout.text} ` +
+      `capstan: the agent did not finish the ${word} request '${asked.value}' of application '${name}' within ${report.timeout} ` +
         `(last handled: ${handled === undefined ? 'none' : `'${handled}'`}${outcome.last?.status?.operation ? `; operation ${outcome.last.status.operation.type} ${outcome.last.status.operation.phase}` : ''}). ` +
         'Is the agent running? The request stays: the agent handles it when it can.',
     );
@@ -697,6 +727,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   if (state.superseded !== undefined)
     say(`• note: a later ${word} request ('${state.superseded}') was handled in its place`);
   const finished = outcome.last;
+  const { target } = asked;
   output(ctx.format, forOutput(finished), () =>
     requestResult(finished, word, { now: Date.now(), ...(target === undefined ? {} : { target }) }),
   );
