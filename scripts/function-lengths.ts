@@ -4,10 +4,12 @@
 // function is excused by the same comment that silences that rule, on the line before the function starts:
 //   // eslint-disable-next-line max-lines-per-function -- long because <the reason>
 // so the script and the linter agree on which function is too long. With --max, exits 1 when a function
-// is longer than LINES and carries no such reason.
+// is longer than LINES and carries no such reason; the files of function-lengths-pending.json (being split
+// on other branches) are listed but not held to it, as eslint.config.js leaves them out too.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
+import pending from './function-lengths-pending.json' with { type: 'json' };
 
 interface Measured {
   readonly file: string;
@@ -110,7 +112,7 @@ function main(argv: readonly string[]): number {
       `${String(m.lines).padStart(5)}  ${m.file}:${m.line}  ${m.name}${m.excused ? ' (reason given)' : ''}`,
     );
   if (max === undefined) return 0;
-  const over = all.filter((m) => m.lines > max && !m.excused);
+  const over = all.filter((m) => m.lines > max && !m.excused && !pending.files.includes(m.file));
   for (const m of over) console.error(`${m.file}:${m.line}: ${m.name} is ${m.lines} lines (limit ${max})`);
   return over.length > 0 ? 1 : 0;
 }
