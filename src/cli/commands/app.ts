@@ -33,9 +33,10 @@ import {
   shortRevision,
   type DiffInput,
 } from '../app-printer.ts';
-import { EXIT, print, UsageError, type OutputFormat } from '../output.ts';
+import { EXIT, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
+import { nameOf, output, REQUEST_WORDS, say } from './app-common.ts';
 import { isRemoteCommand, runRemote } from './app-remote.ts';
 import { readLogin, ServerClient } from '../../main/server-client.ts';
 
@@ -184,7 +185,6 @@ function parse(argv: readonly string[]) {
 }
 
 const isCommand = (name: string): name is Command => Object.hasOwn(COMMANDS, name);
-const say = (line: string) => process.stderr.write(`${line}\n`);
 const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
 
 /** `capstan app …`: returns the exit code. */
@@ -289,22 +289,6 @@ function outputFormat(value: string | undefined, options: { wideAllowed: boolean
   if (!formats.includes(format))
     throw new UsageError(`-o must be one of ${formats.join(', ')}, not '${format}'`);
   return format as Format;
-}
-
-/** Prints `data` as json or yaml, or the table text. */
-function output(format: Format, data: unknown, text: () => string): void {
-  print(format === 'wide' ? 'table' : format, data, text);
-}
-
-/** The NAME argument (and, for rollback, at most one more). */
-function nameOf(ctx: Context, command: string, extra = 0): string {
-  const [name] = ctx.positionals;
-  if (name === undefined) throw new UsageError(`capstan app ${command} needs the application's NAME`);
-  if (ctx.positionals.length > 1 + extra)
-    throw new UsageError(
-      `too many arguments for capstan app ${command}: ${ctx.positionals.slice(1 + extra).join(' ')}`,
-    );
-  return name;
 }
 
 function timeoutOf(values: Values): { ms: number; text: string } {
@@ -440,7 +424,7 @@ async function create(ctx: Context): Promise<number> {
     if (flags.length > 0) throw new UsageError(`--${flags.join(', --')} cannot be used with -f`);
     applications = await applicationsFromFile(values.file, client.namespace, values.namespace !== undefined);
   } else {
-    const name = nameOf(ctx, 'create');
+    const name = nameOf(ctx.positionals, 'create');
     const candidate = applicationFromFlags(name, client.namespace, values);
     applications = [checkedApplication(candidate, { what: `application '${name}'`, source: 'flags' })];
   }
@@ -486,7 +470,7 @@ async function list(ctx: Context): Promise<number> {
 }
 
 async function get(ctx: Context): Promise<number> {
-  const found = await ctx.client.require(nameOf(ctx, 'get'));
+  const found = await ctx.client.require(nameOf(ctx.positionals, 'get'));
   output(ctx.format, forOutput(found), () =>
     describeApplication(found, { now: Date.now(), wide: ctx.format === 'wide' }),
   );
@@ -494,7 +478,7 @@ async function get(ctx: Context): Promise<number> {
 }
 
 async function history(ctx: Context): Promise<number> {
-  const found = await ctx.client.require(nameOf(ctx, 'history'));
+  const found = await ctx.client.require(nameOf(ctx.positionals, 'history'));
   output(ctx.format, historyDocument(found), () => historyTable(found, { now: Date.now() }));
   return EXIT.ok;
 }
@@ -502,7 +486,7 @@ async function history(ctx: Context): Promise<number> {
 // ── diff ───────────────────────────────────────────────────────────────────────────────────────
 
 async function diff(ctx: Context): Promise<number> {
-  const name = nameOf(ctx, 'diff');
+  const name = nameOf(ctx.positionals, 'diff');
   const found = checkedApplication(await ctx.client.require(name), {
     what: `application '${name}'`,
     source: 'cluster',
@@ -548,13 +532,6 @@ async function diff(ctx: Context): Promise<number> {
 }
 
 // ── requests: sync, refresh, rollback, release-hold ───────────────────────────────────────────
-
-const WORDS: Record<RequestKind, 'sync' | 'refresh' | 'rollback' | 'release-hold'> = {
-  sync: 'sync',
-  refresh: 'refresh',
-  rollback: 'rollback',
-  releaseHold: 'release-hold',
-};
 
 export type RequestState =
   | { readonly state: 'pending' }
@@ -609,8 +586,8 @@ export function rollbackTarget(
 
 async function request(ctx: Context, kind: RequestKind): Promise<number> {
   const { client, values } = ctx;
-  const word = WORDS[kind];
-  const name = nameOf(ctx, word, kind === 'rollback' ? 1 : 0);
+  const word = REQUEST_WORDS[kind];
+  const name = nameOf(ctx.positionals, word, { extra: kind === 'rollback' ? 1 : 0 });
   if (values.wait === true && values['no-wait'] === true)
     throw new UsageError('give --wait or --no-wait, not both');
   const shouldWait =
@@ -658,7 +635,7 @@ function requestValue(
 ): { value: string; target?: HistoryEntry | string } {
   const { kind, name, current } = asked;
   const requestId = String(Date.now());
-  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : WORDS[kind], ctx.values);
+  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : REQUEST_WORDS[kind], ctx.values);
   if (dryRun === true)
     throw new UsageError(
       `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
@@ -709,7 +686,7 @@ function reportRequest(
   },
 ): number {
   const { kind, name, asked, outcome } = report;
-  const word = WORDS[kind];
+  const word = REQUEST_WORDS[kind];
   if (!outcome.done) {
     const handled = outcome.last?.status?.handledRequests?.[kind];
     say(
@@ -752,7 +729,7 @@ function cascadeOf(value: string | undefined): boolean {
 
 async function remove(ctx: Context): Promise<number> {
   const { client, values } = ctx;
-  const name = nameOf(ctx, 'delete');
+  const name = nameOf(ctx.positionals, 'delete');
   const cascade = cascadeOf(values.cascade);
   const timeout = timeoutOf(values);
   const outcome = await client.delete(name, { cascade });
@@ -860,7 +837,7 @@ export function waitState(app: Application | undefined, target: WaitTarget): Wai
 
 async function wait(ctx: Context): Promise<number> {
   const { client, values } = ctx;
-  const name = nameOf(ctx, 'wait');
+  const name = nameOf(ctx.positionals, 'wait');
   const target = values.for ?? 'ready';
   if (!(WAIT_TARGETS as readonly string[]).includes(target))
     throw new UsageError(`--for must be one of ${WAIT_TARGETS.join(', ')}, not '${target}'`);
