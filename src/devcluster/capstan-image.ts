@@ -17,13 +17,16 @@ export interface CapstanImageOptions {
   readonly runtimeBase: string;
   /** The control plane's binary folder: kustomize and helm come from there, at the pinned versions. */
   readonly toolsBinDir: string;
+  /** capstan-confine, the Landlock render sandbox, built here from scripts/confine (scripts/build-tool.sh confine). */
+  readonly confineBinary: string;
   readonly workDir: string;
   readonly progress?: (line: string) => void;
 }
 
 /**
  * Builds the project's Dockerfile with the cluster's BuildKit, without network: the runtime base is
- * the cluster's Node.js image, the `tools` stage is the pinned kustomize and helm already built here,
+ * the cluster's Node.js image, the `tools` stage is the pinned kustomize and helm already built here
+ * and capstan-confine,
  * the `deps` stage is `npm ci --omit=dev` run on this machine (npm's own client, from package-lock.json),
  * the `ui` stage is the web UI built here (ui/dist).
  * Pushes `capstan/capstan:dev` and returns its reference by digest.
@@ -37,6 +40,7 @@ export async function buildCapstanImage(
   await mkdir(join(tools, 'out'), { recursive: true });
   for (const tool of ['kustomize', 'helm'])
     await copyFile(join(options.toolsBinDir, tool), join(tools, 'out', tool));
+  await copyFile(options.confineBinary, join(tools, 'out', 'capstan-confine'));
 
   const deps = join(options.workDir, 'deps');
   await mkdir(join(deps, 'app'), { recursive: true });

@@ -29,6 +29,11 @@ export interface PipelineRunRequest {
   readonly trigger: RunTrigger;
   readonly triggeredBy: string;
   readonly rerunOf?: string;
+  /**
+   * The run's Queued record exists already (the controller queued it, queuedRecord): only its steps
+   * are filled in. Default false: the record is created here.
+   */
+  readonly queued?: boolean;
 }
 
 export interface PipelineRunDeps {
@@ -51,11 +56,10 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     file = parsePipelineFile(request.fileText, request.spec.file);
   } catch (error) {
     if (!(error instanceof CapstanError)) throw error;
-    const record = queuedRecord(request, [], at());
-    await deps.store.create(record);
+    if (request.queued !== true) await deps.store.create(queuedRecord(request, [], at()));
     return finish(
       deps.store,
-      record.id,
+      request.runId,
       { reason: 'PipelineFileInvalid', message: error.message },
       'Failed',
       at(),
@@ -63,7 +67,9 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
   }
   // 2. Record the run, each step pending (the checkout first).
   const names = [CHECKOUT_CONTAINER, ...file.steps.map((s) => s.name)];
-  await deps.store.create(queuedRecord(request, names, at()));
+  if (request.queued === true)
+    await deps.store.update(request.runId, { steps: names.map((name) => ({ name, phase: 'Pending' })) });
+  else await deps.store.create(queuedRecord(request, names, at()));
   // 3. Build its Pod and run it, recording steps and masked lines as they come.
   const pod = runPodManifest({
     ...deps.pod,
@@ -106,7 +112,8 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
   return finish(deps.store, request.runId, execution, execution.outcome, at());
 }
 
-function queuedRecord(request: PipelineRunRequest, steps: readonly string[], now: string): RunRecord {
+/** The record of a run waiting for its turn (its steps are filled in when it starts). */
+export function queuedRecord(request: PipelineRunRequest, steps: readonly string[], now: string): RunRecord {
   const optional = <K extends keyof PipelineRunRequest>(key: K) =>
     request[key] === undefined ? {} : { [key]: request[key] };
   return {

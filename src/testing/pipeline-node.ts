@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { LocalCluster } from '../devcluster/cluster.ts';
 import { publishBaseImages, type PublishedBaseImages } from '../devcluster/base-images.ts';
 import { buildkitPaths } from '../devcluster/buildkit.ts';
+import { findTool } from '../adapters/render/tools.ts';
 import { buildCapstanImage, REPOSITORY_ROOT } from '../devcluster/capstan-image.ts';
 import { run } from '../devcluster/exec.ts';
 import { NODE_NETWORK, netnsName } from '../devcluster/node-config.ts';
@@ -32,6 +33,7 @@ export async function capstanImageOnNode(cluster: LocalCluster): Promise<string>
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    confineBinary: await findTool('confine', { progress }),
     workDir: join(node.paths.images, 'capstan'),
     progress,
   });

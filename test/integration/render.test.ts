@@ -313,7 +313,7 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       const error = await fails(
         render({ path: 'kustomize/broken' }),
         'RENDER_TOOL_FAILED',
-        /^kustomize build kustomize\/broken failed \(exit 1\):\n.*missing\.yaml/s,
+        /^kustomize build kustomize\/broken failed \(exit 1\) in the (bubblewrap|landlock) sandbox:\n.*missing\.yaml/s,
       );
       assert.doesNotMatch(error.message, new RegExp(workspace));
     });

@@ -26,6 +26,7 @@ import { CHART_FILE, helmInputs, renderHelm } from './helm.ts';
 import { ToolVersions } from './inputs.ts';
 import { findKustomization, kustomizeInputs, renderKustomize } from './kustomize.ts';
 import { ParsePool } from './parse-pool.ts';
+import type { SandboxBackend } from './sandbox-access.ts';
 import { Sandbox, type SandboxOptions } from './sandbox.ts';
 import { locate, type ToolLocator } from './tools.ts';
 
@@ -38,7 +39,7 @@ export interface ManifestRendererOptions {
   readonly tempDir?: string;
   /** Limits for every render (a request's own limits win). Default: DEFAULT_RENDER_LIMITS. */
   readonly limits?: Partial<RenderLimits>;
-  /** Where kustomize and helm run. Default: bubblewrap (see sandbox.ts). */
+  /** Where kustomize and helm run. Default: auto, bubblewrap else Landlock (see sandbox.ts). */
   readonly sandbox?: SandboxOptions;
   /** How charts of Helm repositories are downloaded (cache, extra CA). Default: no cache, the system's CAs. */
   readonly charts?: ChartRepositoryOptions;
@@ -55,6 +56,11 @@ export class ManifestRenderer implements Renderer {
     this.#options = options;
     this.#sandbox = new Sandbox(options.sandbox);
     this.#charts = new ChartRepository(options.charts);
+  }
+
+  /** The sandbox kustomize and helm run in here, chosen on first use (sandbox.ts); rejects when none can start. */
+  sandbox(): Promise<SandboxBackend> {
+    return this.#sandbox.backend();
   }
 
   /** Stops the idle parser threads (they do not keep the process alive in any case). */

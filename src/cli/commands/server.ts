@@ -29,6 +29,11 @@ Options:
                              a repository host the server may fetch desired state from (for the
                              desired manifest and diff of a resource); repeatable. As the agent's flag:
                              loopback and private hosts only when named here
+  --pipeline-image IMAGE     drive pipeline runs (docs/pipelines.md) from this process, one replica
+                             at a time; IMAGE is Capstan's image by digest, which checks the code out
+                             in each run Pod. Without it, no runs start
+  --run-retention DAYS       pipeline runs finished longer ago are deleted (default: 90)
+  --pipeline-allow-http      let run Pods check out http:// repositories (a dev git server)
   -h, --help                 this help
 `;
 
@@ -49,6 +54,9 @@ export async function server(argv: readonly string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'secure-cookies': { type: 'boolean' },
       'allow-repository-host': { type: 'string', multiple: true },
+      'pipeline-image': { type: 'string' },
+      'run-retention': { type: 'string' },
+      'pipeline-allow-http': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,6 +75,11 @@ export async function server(argv: readonly string[]): Promise<number> {
     );
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
     throw new UsageError('give --tls-cert and --tls-key together');
+  const runRetention = values['run-retention'] === undefined ? 90 : Number(values['run-retention']);
+  if (!Number.isInteger(runRetention) || runRetention < 1 || runRetention > 3650)
+    throw new UsageError(
+      `--run-retention must be a whole number of days from 1 to 3650, not '${values['run-retention'] ?? ''}'`,
+    );
   const ns = values.namespace;
   checkNamespaceFlag('namespace', ns);
   await runServer(
@@ -83,6 +96,15 @@ export async function server(argv: readonly string[]): Promise<number> {
       secureCookies: values['secure-cookies'] === true,
       auditRetentionDays: retention,
       repositoryHosts: values['allow-repository-host'] ?? [],
+      ...(values['pipeline-image'] === undefined
+        ? {}
+        : {
+            pipelines: {
+              capstanImage: values['pipeline-image'],
+              retentionDays: runRetention,
+              allowInsecureHttp: values['pipeline-allow-http'] === true,
+            },
+          }),
     },
     stopOnSignals(),
   );
