@@ -2,6 +2,7 @@
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
+import functionLengthsPending from './scripts/function-lengths-pending.json' with { type: 'json' };
 
 /** Folders of src/ (other than core, below) and what each may not import; every one bans testing (DESIGN.md, "Layout and the direction of imports"). */
 const forbidden = {
@@ -117,20 +118,12 @@ export default defineConfig(
     },
   },
   {
-    // DESIGN.md: "a function that grows past a screen is split into named steps". Kept where the agent's
-    // runbooks live (the reconciler, the sync engine, the core decisions), so that they do not regrow,
-    // and in every folder that complies. Not yet: adapters (rest-client stream, runTool), api (the route
-    // tables), cli (push, dev-cluster, agent, app request), devcluster (up, startRealNode), main
-    // (runServer), testing (the contract suites' describe blocks).
-    // `node scripts/function-lengths.ts` lists the longest functions everywhere.
-    files: [
-      'src/core/**/*.ts',
-      'src/engine/**/*.ts',
-      'src/controller/**/*.ts',
-      'src/contracts/**/*.ts',
-      'src/ports/**/*.ts',
-      'src/server/**/*.ts',
-    ],
+    // DESIGN.md: "a function that grows past a screen is split into named steps", everywhere in src/. A
+    // function that reads best whole (a table, a contract) says so on the line before it:
+    //   // eslint-disable-next-line max-lines-per-function -- long because <the reason>
+    // which `node scripts/function-lengths.ts --max 80` (the checks tier) honours too, counting as this rule does.
+    files: ['src/**/*.ts'],
+    ignores: functionLengthsPending.files,
     rules: {
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
     },

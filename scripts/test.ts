@@ -105,7 +105,7 @@ function filesOf(pattern: string): string[] {
 }
 
 async function checks(): Promise<void> {
-  banner('static checks: typecheck, lint, format');
+  banner('static checks: typecheck, lint, function lengths, format');
   const steps: [string, string, string[]][] = [
     [
       'typecheck',
@@ -118,6 +118,8 @@ async function checks(): Promise<void> {
       [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'ui/tsconfig.json', '--noEmit'],
     ],
     ['lint', process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings', '0', '.']],
+    // No function in src/ past a screen without a reason (DESIGN.md; the same count as the lint rule).
+    ['function-lengths', process.execPath, [join(root, 'scripts/function-lengths.ts'), '--max', '80', 'src']],
     [
       'format',
       process.execPath,

@@ -340,10 +340,54 @@ function lock(paths: ClusterPaths): () => void {
 
 /** Starts a local cluster and returns once its nodes are Ready. Leaves nothing running if it fails. */
 export async function up(options: UpOptions = {}): Promise<LocalCluster> {
+  const { name, paths, nodeCount } = checkedUpOptions(options);
+  const say = elapsedProgress(options.progress ?? (() => undefined));
+  await mkdir(paths.root, { recursive: true, mode: 0o700 });
+  const unlock = lock(paths);
+  const startup = new Startup(paths, name);
+  try {
+    // 1. Refuse to start over a cluster of that name that still runs.
+    await refuseRunning(paths, name);
+    if (options.apiServerPort !== undefined) await assertPortFree(options.apiServerPort, 'kube-apiserver');
+    // 2. Binaries, fresh folders, certificates, ports and the components' kubeconfigs.
+    const plane = await prepareControlPlane(startup, options, say);
+    // 3. A real node's network and containerd come first: the API server's flags depend on them.
+    const prepared =
+      options.realNode === true
+        ? await prepareRealNode(plane.nodeContext, async (state) => {
+            startup.realNode = state;
+            await startup.save(plane, []);
+          })
+        : undefined;
+    const deadline = Date.now() + (options.readyTimeoutMs ?? (prepared ? 150_000 : 90_000));
+    // 4. etcd, the API server, then the controllers and kwok.
+    const { api, apiserver } = await startControlPlane(plane, {
+      apiServerArgs: prepared?.apiServerArgs ?? [],
+      deadline,
+    });
+    // 5. The nodes, kwok's and the real one, Ready.
+    const nodes = await registerKwokNodes(plane, { api, apiserver, nodeCount, deadline });
+    if (prepared) {
+      await startRealNode(plane.nodeContext, prepared.state, api, deadline);
+      nodes.push(prepared.state.nodeName);
+    }
+    await startup.save(plane, nodes);
+    say(`ready: ${nodes.length} node(s) Ready, API server ${plane.server}`);
+    const state = await readState(paths);
+    if (!state) throw new CapstanError('DEVCLUSTER_STATE', `cannot read ${paths.state}`);
+    return new LocalCluster(paths, state);
+  } catch (error) {
+    await startup.undo();
+    throw error;
+  } finally {
+    unlock();
+  }
+}
+
+function checkedUpOptions(options: UpOptions): { name: string; paths: ClusterPaths; nodeCount: number } {
   const name = options.name ?? 'dev';
   const invalid = validateClusterName(name);
   if (invalid) throw new CapstanError('DEVCLUSTER_BAD_NAME', invalid);
-  const paths = clusterPaths(name, options.root ?? clustersRoot());
   const nodeCount = options.nodes ?? 2;
   if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 100) {
     throw new CapstanError(
@@ -351,167 +395,207 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
       `--nodes must be a whole number from 1 to 100, not ${nodeCount}`,
     );
   }
-  const progress = options.progress ?? (() => undefined);
+  return { name, paths: clusterPaths(name, options.root ?? clustersRoot()), nodeCount };
+}
+
+/** Prefixes each progress line with the seconds since `up` began. */
+function elapsedProgress(progress: (line: string) => void): (line: string) => void {
   const t0 = Date.now();
-  const say = (line: string) => {
+  return (line) => {
     progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
   };
+}
 
-  await mkdir(paths.root, { recursive: true, mode: 0o700 });
-  const unlock = lock(paths);
-  const started: ProcessRecord[] = [];
-  let realNode: RealNodeState | undefined;
-  try {
-    const previous = await readState(paths);
-    const running = previous?.processes.filter((p) => isRunning(p)) ?? [];
-    if (previous && running.length > 0) {
-      throw new CapstanError(
-        'DEVCLUSTER_ALREADY_RUNNING',
-        `cluster '${name}' is already running (${previous.server}, ${running.map((p) => p.name).join(', ')}); use it, or run 'capstan dev-cluster down --name ${name}' first`,
-      );
-    }
-    if (options.apiServerPort !== undefined) await assertPortFree(options.apiServerPort, 'kube-apiserver');
-
-    say('locating the Kubernetes binaries (built from Go modules on first use)');
-    const binDir =
-      options.binDir ??
-      (await ensureBinaries({
-        progress: (l) => {
-          say(`  ${l}`);
-        },
-      }));
-
-    // A fresh cluster each time: old data, certificates and logs go.
-    for (const dir of [paths.pki, paths.etcdData, paths.logs, paths.kubeconfigs])
-      await rm(dir, { recursive: true, force: true });
-    for (const dir of [paths.logs, paths.kubeconfigs]) await mkdir(dir, { recursive: true, mode: 0o700 });
-
-    say('generating certificates');
-    const pki = await createPki(paths.pki);
-    const [etcdClient, etcdPeer, apiServerFree, controllerManager, scheduler, kwok] = (await freePorts(
-      6,
-    )) as [number, number, number, number, number, number];
-    const ports: ClusterPorts = {
-      etcdClient,
-      etcdPeer,
-      apiServer: options.apiServerPort ?? apiServerFree,
-      controllerManager,
-      scheduler,
-      kwok,
-    };
-    const server = `https://127.0.0.1:${ports.apiServer}`;
-    await writeComponentKubeconfigs(paths, pki, server, name);
-
-    const track = (start: StartOptions): ProcessRecord => {
-      const record = startProcess(start);
-      started.push(record);
-      return record;
-    };
-    const launch = (component: Component, args: string[]): ProcessRecord =>
-      track({
-        name: component,
-        binary: join(binDir, component),
-        args,
-        log: join(paths.logs, `${component}.log`),
-      });
-    const saveState = (nodes: readonly string[]) =>
-      writeState(paths, {
-        version: 1,
-        name,
-        server,
-        ports,
-        binDir,
-        nodes,
-        startedAt: new Date(t0).toISOString(),
-        processes: started,
-        ...(realNode ? { realNode } : {}),
-      });
-
-    const nodeContext: RealNodeContext = {
-      clusterName: name,
-      clusterRoot: paths.root,
-      apiServerPort: ports.apiServer,
-      pki,
-      server,
-      logs: paths.logs,
-      launch: track,
-      say,
-    };
-    const prepared =
-      options.realNode === true
-        ? await prepareRealNode(nodeContext, async (state) => {
-            realNode = state;
-            await saveState([]);
-          })
-        : undefined;
-    const deadline = Date.now() + (options.readyTimeoutMs ?? (prepared ? 150_000 : 90_000));
-
-    say(`starting etcd on 127.0.0.1:${ports.etcdClient}`);
-    const etcd = launch('etcd', etcdArgs(paths, ports));
-    await saveState([]);
-    await waitUntil(etcd, deadline, 'etcd', async () => {
-      const res = await fetch(`http://127.0.0.1:${ports.etcdClient}/health`, {
-        signal: AbortSignal.timeout(2000),
-      });
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
-    });
-
-    say(`starting kube-apiserver on ${server}`);
-    const apiserver = launch('kube-apiserver', [
-      ...apiServerArgs(paths, pki, ports),
-      ...(prepared?.apiServerArgs ?? []),
-    ]);
-    await saveState([]);
-    const api = adminForPaths(paths, server);
-    await waitApiServerReady(api, apiserver, deadline);
-
-    say('starting kube-controller-manager, kube-scheduler and kwok');
-    launch('kube-controller-manager', controllerManagerArgs(paths, pki, ports));
-    launch('kube-scheduler', schedulerArgs(paths, ports));
-    const stages = join(paths.root, 'kwok-stages.yaml');
-    await writeFile(stages, await kwokStages(binDir));
-    launch('kwok', kwokArgs(paths, ports, stages));
-    await saveState([]);
-
-    const nodes = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
-    say(`registering ${nodeCount} kwok node(s) and waiting for them to be Ready`);
-    for (const node of nodes) await createUnlessExists(api, '/api/v1/nodes', fakeNode(node));
-    await waitNodesReady(api, nodes, started, deadline);
-    await waitUntil(
-      apiserver,
-      deadline,
-      'the default ServiceAccount',
-      async () =>
-        (await api.call('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+async function refuseRunning(paths: ClusterPaths, name: string): Promise<void> {
+  const previous = await readState(paths);
+  const running = previous?.processes.filter((p) => isRunning(p)) ?? [];
+  if (previous && running.length > 0) {
+    throw new CapstanError(
+      'DEVCLUSTER_ALREADY_RUNNING',
+      `cluster '${name}' is already running (${previous.server}, ${running.map((p) => p.name).join(', ')}); use it, or run 'capstan dev-cluster down --name ${name}' first`,
     );
-    if (prepared) {
-      await startRealNode(nodeContext, prepared.state, api, deadline);
-      nodes.push(prepared.state.nodeName);
-    }
-    await saveState(nodes);
-    say(`ready: ${nodes.length} node(s) Ready, API server ${server}`);
-    const state = await readState(paths);
-    if (!state) throw new CapstanError('DEVCLUSTER_STATE', `cannot read ${paths.state}`);
-    return new LocalCluster(paths, state);
-  } catch (error) {
-    // Nothing half-started stays behind.
-    if (realNode) await removeRealNode(name, realNode, started);
-    for (const record of started.reverse()) await stopProcess(record, { graceMs: 5000 });
-    if (started.length > 0)
-      await writeState(paths, {
-        version: 1,
-        name,
-        server: '',
-        ports: emptyPorts(),
-        binDir: '',
-        nodes: [],
-        startedAt: new Date(t0).toISOString(),
-        processes: [],
-      });
-    throw error;
-  } finally {
-    unlock();
   }
+}
+
+/** What `up` has started so far: written to the state file as it goes, and undone when a step fails. */
+class Startup {
+  readonly paths: ClusterPaths;
+  readonly name: string;
+  readonly startedAt = new Date().toISOString();
+  readonly started: ProcessRecord[] = [];
+  realNode: RealNodeState | undefined;
+
+  constructor(paths: ClusterPaths, name: string) {
+    this.paths = paths;
+    this.name = name;
+  }
+
+  readonly track = (start: StartOptions): ProcessRecord => {
+    const record = startProcess(start);
+    this.started.push(record);
+    return record;
+  };
+
+  async save(plane: ControlPlane, nodes: readonly string[]): Promise<void> {
+    await writeState(this.paths, {
+      version: 1,
+      name: this.name,
+      server: plane.server,
+      ports: plane.ports,
+      binDir: plane.binDir,
+      nodes,
+      startedAt: this.startedAt,
+      processes: this.started,
+      ...(this.realNode ? { realNode: this.realNode } : {}),
+    });
+  }
+
+  /** Nothing half-started stays behind. */
+  async undo(): Promise<void> {
+    if (this.realNode) await removeRealNode(this.name, this.realNode, this.started);
+    for (const record of [...this.started].reverse()) await stopProcess(record, { graceMs: 5000 });
+    if (this.started.length === 0) return;
+    await writeState(this.paths, {
+      version: 1,
+      name: this.name,
+      server: '',
+      ports: emptyPorts(),
+      binDir: '',
+      nodes: [],
+      startedAt: this.startedAt,
+      processes: [],
+    });
+  }
+}
+
+/** The control plane being started: where it lives, its ports and certificates, and how to launch a part. */
+interface ControlPlane {
+  readonly startup: Startup;
+  readonly paths: ClusterPaths;
+  readonly server: string;
+  readonly ports: ClusterPorts;
+  readonly binDir: string;
+  readonly pki: Pki;
+  readonly nodeContext: RealNodeContext;
+  readonly say: (line: string) => void;
+}
+
+async function prepareControlPlane(
+  startup: Startup,
+  options: UpOptions,
+  say: (line: string) => void,
+): Promise<ControlPlane> {
+  const { paths, name } = startup;
+  say('locating the Kubernetes binaries (built from Go modules on first use)');
+  const binDir =
+    options.binDir ??
+    (await ensureBinaries({
+      progress: (l) => {
+        say(`  ${l}`);
+      },
+    }));
+  // A fresh cluster each time: old data, certificates and logs go.
+  for (const dir of [paths.pki, paths.etcdData, paths.logs, paths.kubeconfigs])
+    await rm(dir, { recursive: true, force: true });
+  for (const dir of [paths.logs, paths.kubeconfigs]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  say('generating certificates');
+  const pki = await createPki(paths.pki);
+  const ports = await pickPorts(options.apiServerPort);
+  const server = `https://127.0.0.1:${ports.apiServer}`;
+  await writeComponentKubeconfigs(paths, pki, server, name);
+  const nodeContext: RealNodeContext = {
+    clusterName: name,
+    clusterRoot: paths.root,
+    apiServerPort: ports.apiServer,
+    pki,
+    server,
+    logs: paths.logs,
+    launch: startup.track,
+    say,
+  };
+  return { startup, paths, server, ports, binDir, pki, nodeContext, say };
+}
+
+async function pickPorts(apiServerPort: number | undefined): Promise<ClusterPorts> {
+  const [etcdClient, etcdPeer, apiServerFree, controllerManager, scheduler, kwok] = (await freePorts(6)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    etcdClient,
+    etcdPeer,
+    apiServer: apiServerPort ?? apiServerFree,
+    controllerManager,
+    scheduler,
+    kwok,
+  };
+}
+
+function launch(plane: ControlPlane, component: Component, args: string[]): ProcessRecord {
+  return plane.startup.track({
+    name: component,
+    binary: join(plane.binDir, component),
+    args,
+    log: join(plane.paths.logs, `${component}.log`),
+  });
+}
+
+/** etcd, then the API server (ready), then controller-manager, scheduler and kwok. */
+async function startControlPlane(
+  plane: ControlPlane,
+  options: { apiServerArgs: readonly string[]; deadline: number },
+): Promise<{ api: AdminClient; apiserver: ProcessRecord }> {
+  const { paths, ports, pki, say, startup } = plane;
+  say(`starting etcd on 127.0.0.1:${ports.etcdClient}`);
+  const etcd = launch(plane, 'etcd', etcdArgs(paths, ports));
+  await startup.save(plane, []);
+  await waitUntil(etcd, options.deadline, 'etcd', async () => {
+    const res = await fetch(`http://127.0.0.1:${ports.etcdClient}/health`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+  });
+
+  say(`starting kube-apiserver on ${plane.server}`);
+  const apiserver = launch(plane, 'kube-apiserver', [
+    ...apiServerArgs(paths, pki, ports),
+    ...options.apiServerArgs,
+  ]);
+  await startup.save(plane, []);
+  const api = adminForPaths(paths, plane.server);
+  await waitApiServerReady(api, apiserver, options.deadline);
+
+  say('starting kube-controller-manager, kube-scheduler and kwok');
+  launch(plane, 'kube-controller-manager', controllerManagerArgs(paths, pki, ports));
+  launch(plane, 'kube-scheduler', schedulerArgs(paths, ports));
+  const stages = join(paths.root, 'kwok-stages.yaml');
+  await writeFile(stages, await kwokStages(plane.binDir));
+  launch(plane, 'kwok', kwokArgs(paths, ports, stages));
+  await startup.save(plane, []);
+  return { api, apiserver };
+}
+
+/** Registers the kwok nodes and waits for them and for the default ServiceAccount; returns their names. */
+async function registerKwokNodes(
+  plane: ControlPlane,
+  options: { api: AdminClient; apiserver: ProcessRecord; nodeCount: number; deadline: number },
+): Promise<string[]> {
+  const { api, apiserver, nodeCount, deadline } = options;
+  const nodes = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
+  plane.say(`registering ${nodeCount} kwok node(s) and waiting for them to be Ready`);
+  for (const node of nodes) await createUnlessExists(api, '/api/v1/nodes', fakeNode(node));
+  await waitNodesReady(api, nodes, plane.startup.started, deadline);
+  await waitUntil(
+    apiserver,
+    deadline,
+    'the default ServiceAccount',
+    async () => (await api.call('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+  );
+  return nodes;
 }
 
 function emptyPorts(): ClusterPorts {

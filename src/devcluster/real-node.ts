@@ -273,7 +273,47 @@ export async function startRealNode(
 ): Promise<void> {
   const { paths, binDir } = state;
   const kubeconfigs = await writeNodeKubeconfigs(ctx, paths);
+  const containerd = await startContainerd(ctx, state, deadline);
+  const buildkit = await launchBuildkitd(ctx, state);
+  ctx.say('building the pause and busybox images and importing them');
+  for (const image of [
+    await buildPauseImage({ binDir, workDir: paths.images }),
+    await buildBusyboxImage({ workDir: paths.images }),
+  ])
+    await importImage({ ctr: join(binDir, 'ctr'), socket: paths.containerdSocket, image });
+  await installSeccompProfiles(paths);
+  const { kubelet, proxy } = await launchKubeletAndProxy(ctx, state, kubeconfigs);
+  const coredns = await startClusterDns(ctx, state, { api, kubeconfig: kubeconfigs.coredns });
+  await waitUntil(coredns, deadline, 'CoreDNS', async () =>
+    (await readFile(coredns.log, 'utf8')).includes('CoreDNS-'),
+  );
+  await waitUntil(buildkit.daemon, deadline, 'buildkitd', async () => {
+    await run(
+      join(state.buildkitBinDir, 'buildctl'),
+      ['--addr', `unix://${buildkit.socket}`, 'debug', 'workers'],
+      { timeoutMs: 3000 },
+    );
+    return true;
+  });
+  ctx.say('waiting for the real node to be Ready');
+  await waitUntil(kubelet, deadline, `node ${state.nodeName}`, async () => {
+    for (const p of [containerd, proxy, coredns])
+      if (!isRunning(p)) throw new CapstanError('NODE_START', `${p.name} exited; see ${p.log}`);
+    const res = await api.call('GET', `/api/v1/nodes/${state.nodeName}`);
+    type Node = { status?: { conditions?: { type: string; status: string }[] } };
+    return (
+      (res.body as Node).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
+    );
+  });
+}
 
+/** containerd with its CNI configuration and the registry's hosts file; returns once it answers. */
+async function startContainerd(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+  deadline: number,
+): Promise<ProcessRecord> {
+  const { paths, binDir } = state;
   ctx.say('starting containerd in the node namespace');
   const containerdToml = join(paths.config, 'containerd.toml');
   await writeFile(containerdToml, containerdConfig(paths, { runc: RUNC, cniBin: CNI_BIN }));
@@ -289,14 +329,20 @@ export async function startRealNode(
     args: ['--config', containerdToml, '--log-level', 'warn'],
     log: join(ctx.logs, 'containerd.log'),
   });
-  const ctr = join(binDir, 'ctr');
   await waitUntil(containerd, deadline, 'containerd', async () => {
-    await run(ctr, ['--address', paths.containerdSocket, 'version'], { timeoutMs: 3000 });
+    await run(join(binDir, 'ctr'), ['--address', paths.containerdSocket, 'version'], { timeoutMs: 3000 });
     return true;
   });
+  return containerd;
+}
 
+/** buildkitd (for image builds on the node); not waited for here: the images are built meanwhile. */
+async function launchBuildkitd(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+): Promise<{ daemon: ProcessRecord; socket: string }> {
   ctx.say('starting buildkitd in the node namespace');
-  const bk = buildkitPaths(paths);
+  const bk = buildkitPaths(state.paths);
   await mkdir(bk.root, { recursive: true });
   await writeFile(
     bk.config,
@@ -306,21 +352,21 @@ export async function startRealNode(
       ...(state.registry ? { registry: state.registry } : {}),
     }),
   );
-  const buildkitd = await launchInside(ctx, state, {
+  const daemon = await launchInside(ctx, state, {
     name: 'buildkitd',
     binary: join(state.buildkitBinDir, 'buildkitd'),
     args: ['--config', bk.config],
     log: join(ctx.logs, 'buildkitd.log'),
   });
+  return { daemon, socket: bk.socket };
+}
 
-  ctx.say('building the pause and busybox images and importing them');
-  for (const image of [
-    await buildPauseImage({ binDir, workDir: paths.images }),
-    await buildBusyboxImage({ workDir: paths.images }),
-  ])
-    await importImage({ ctr, socket: paths.containerdSocket, image });
-
-  await installSeccompProfiles(paths);
+async function launchKubeletAndProxy(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+  kubeconfigs: { kubelet: string; kubeProxy: string },
+): Promise<{ kubelet: ProcessRecord; proxy: ProcessRecord }> {
+  const { paths, binDir } = state;
   ctx.say(`starting the kubelet (node ${state.nodeName}) and kube-proxy`);
   const kubeletYaml = join(paths.config, 'kubelet.json');
   const resolvConf = join(paths.config, 'resolv.conf');
@@ -357,28 +403,7 @@ export async function startRealNode(
     args: [`--config=${proxyYaml}`],
     log: join(ctx.logs, 'kube-proxy.log'),
   });
-
-  const coredns = await startClusterDns(ctx, state, { api, kubeconfig: kubeconfigs.coredns });
-
-  await waitUntil(coredns, deadline, 'CoreDNS', async () =>
-    (await readFile(coredns.log, 'utf8')).includes('CoreDNS-'),
-  );
-  await waitUntil(buildkitd, deadline, 'buildkitd', async () => {
-    await run(join(state.buildkitBinDir, 'buildctl'), ['--addr', `unix://${bk.socket}`, 'debug', 'workers'], {
-      timeoutMs: 3000,
-    });
-    return true;
-  });
-  ctx.say('waiting for the real node to be Ready');
-  await waitUntil(kubelet, deadline, `node ${state.nodeName}`, async () => {
-    for (const p of [containerd, proxy, coredns])
-      if (!isRunning(p)) throw new CapstanError('NODE_START', `${p.name} exited; see ${p.log}`);
-    const res = await api.call('GET', `/api/v1/nodes/${state.nodeName}`);
-    type Node = { status?: { conditions?: { type: string; status: string }[] } };
-    return (
-      (res.body as Node).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
-    );
-  });
+  return { kubelet, proxy };
 }
 
 /** CoreDNS in the node's namespaces, on the node's address, and the kube-dns Service that leads pods to it. */

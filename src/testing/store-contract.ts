@@ -52,8 +52,11 @@ const runRecord = (overrides: Partial<RunRecord>): RunRecord => ({
   ...overrides,
 });
 
+/** Runs `fn` on a fresh Store and closes it after. */
+type WithStore = (fn: (store: Store) => Promise<void>) => () => Promise<void>;
+
 export function storeContract(name: string, options: StoreContractOptions): void {
-  const withStore = (fn: (store: Store) => Promise<void>) => async () => {
+  const withStore: WithStore = (fn) => async () => {
     const store = await options.open();
     try {
       await fn(store);
@@ -63,212 +66,223 @@ export function storeContract(name: string, options: StoreContractOptions): void
   };
 
   describe(`Store contract: ${name}`, () => {
-    it(
-      'appends audit entries with increasing ids and returns them newest first, every field kept',
-      withStore(async (store) => {
-        const first = await store.audit.append(entry({ changes: { created: 3, pruned: 1 } }));
-        const second = await store.audit.append(
-          entry({ action: 'login', target: 'User/bob', result: 'failure', reason: 'wrong password' }),
-        );
-        assert.ok(second.id > first.id);
-        const all = await store.audit.query({ limit: 10 });
-        assert.deepEqual(all, [second, first]);
-        assert.deepEqual(all[1]?.changes, { created: 3, pruned: 1 });
-      }),
-    );
-
-    it(
-      'filters the audit trail by actor, action (exact or prefix), target, project, result and time, and pages by id',
-      withStore(async (store) => {
-        const a = await store.audit.append(entry({ time: '2026-01-01T00:00:00.000Z' }));
-        const b = await store.audit.append(
-          entry({
-            time: '2026-01-02T00:00:00.000Z',
-            actor: { kind: 'token', name: 'token:x' },
-            project: 'b',
-          }),
-        );
-        const c = await store.audit.append(
-          entry({ time: '2026-01-03T00:00:00.000Z', action: 'application.rollback', result: 'denied' }),
-        );
-        const d = await store.audit.append(
-          entry({ time: '2026-01-04T00:00:00.000Z', action: 'login', target: 'User/alice' }),
-        );
-        const ids = async (q: Omit<Parameters<Store['audit']['query']>[0], 'limit'>) =>
-          (await store.audit.query({ limit: 100, ...q })).map((e) => e.id);
-        assert.deepEqual(await ids({ actor: 'token:x' }), [b.id]);
-        assert.deepEqual(await ids({ action: 'application.' }), [c.id, b.id, a.id]);
-        assert.deepEqual(await ids({ action: 'application.sync' }), [b.id, a.id]);
-        assert.deepEqual(await ids({ action: 'applicat%' }), []);
-        assert.deepEqual(await ids({ target: 'User/alice' }), [d.id]);
-        assert.deepEqual(await ids({ project: 'b' }), [b.id]);
-        assert.deepEqual(await ids({ result: 'denied' }), [c.id]);
-        assert.deepEqual(
-          await ids({ since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' }),
-          [c.id, b.id],
-        );
-        assert.deepEqual(
-          (await store.audit.query({ limit: 2 })).map((e) => e.id),
-          [d.id, c.id],
-        );
-        assert.deepEqual(
-          (await store.audit.query({ limit: 2, beforeId: c.id })).map((e) => e.id),
-          [b.id, a.id],
-        );
-      }),
-    );
-
-    it(
-      'prunes audit entries older than the retention bound, and only those',
-      withStore(async (store) => {
-        await store.audit.append(entry({ time: '2025-01-01T00:00:00.000Z' }));
-        const kept = await store.audit.append(entry({ time: '2026-06-01T00:00:00.000Z' }));
-        assert.equal(await store.audit.prune('2026-01-01T00:00:00.000Z'), 1);
-        assert.deepEqual(await store.audit.query({ limit: 10 }), [kept]);
-      }),
-    );
-
-    it(
-      'keeps local users and replaces a password hash',
-      withStore(async (store) => {
-        assert.equal(await store.users.get('admin'), undefined);
-        const user = {
-          name: 'admin',
-          passwordHash: 'scrypt$1',
-          admin: true,
-          createdAt: '2026-01-01T00:00:00.000Z',
-        };
-        await store.users.put(user);
-        assert.deepEqual(await store.users.get('admin'), user);
-        await store.users.put({ ...user, passwordHash: 'scrypt$2', createdAt: 'later' });
-        assert.deepEqual(await store.users.get('admin'), { ...user, passwordHash: 'scrypt$2' });
-      }),
-    );
-
-    it(
-      'keeps sessions by digest, deletes one, and deletes the expired ones',
-      withStore(async (store) => {
-        const session = {
-          digest: 'd1',
-          user: 'alice',
-          groups: ['dev', 'ops'],
-          admin: false,
-          csrf: 'c1',
-          createdAt: '2026-01-01T00:00:00.000Z',
-          expiresAt: '2026-01-01T12:00:00.000Z',
-        };
-        await store.sessions.create(session);
-        await store.sessions.create({ ...session, digest: 'd2', expiresAt: '2026-01-03T00:00:00.000Z' });
-        assert.deepEqual(await store.sessions.get('d1'), session);
-        assert.equal(await store.sessions.deleteExpired('2026-01-02T00:00:00.000Z'), 1);
-        assert.equal(await store.sessions.get('d1'), undefined);
-        await store.sessions.delete('d2');
-        assert.equal(await store.sessions.get('d2'), undefined);
-      }),
-    );
-
-    it(
-      'keeps tokens, lists them newest first, and revokes once (the first revocation time stays)',
-      withStore(async (store) => {
-        await store.tokens.create(token({}));
-        await store.tokens.create(token({ id: 'tok2', createdAt: '2026-01-05T00:00:00.000Z', project: '*' }));
-        assert.deepEqual(await store.tokens.get('tok1'), token({}));
-        assert.deepEqual(
-          (await store.tokens.list()).map((t) => t.id),
-          ['tok2', 'tok1'],
-        );
-        assert.equal(await store.tokens.revoke('tok1', '2026-01-06T00:00:00.000Z'), true);
-        assert.equal(await store.tokens.revoke('tok1', '2026-01-07T00:00:00.000Z'), true);
-        assert.equal((await store.tokens.get('tok1'))?.revokedAt, '2026-01-06T00:00:00.000Z');
-        assert.equal(await store.tokens.revoke('nope', '2026-01-06T00:00:00.000Z'), false);
-      }),
-    );
-
-    it(
-      'refuses a second token with the same id',
-      withStore(async (store) => {
-        await store.tokens.create(token({}));
-        await assert.rejects(store.tokens.create(token({})));
-      }),
-    );
-
-    it(
-      'keeps runs, updates them, and lists them newest first with filters and pages',
-      withStore(async (store) => {
-        await store.runs.create(runRecord({}));
-        await store.runs.create(
-          runRecord({ id: 'r2', branch: 'feature', queuedAt: '2026-01-02T00:00:00.000Z' }),
-        );
-        await store.runs.create(
-          runRecord({ id: 'r3', pipeline: 'api', queuedAt: '2026-01-03T00:00:00.000Z' }),
-        );
-        assert.deepEqual(await store.runs.get('r1'), runRecord({}));
-        const finished = await store.runs.update('r1', {
-          phase: 'Failed',
-          finishedAt: '2026-01-01T00:01:00.000Z',
-          steps: [
-            { name: 'checkout', phase: 'Succeeded', exitCode: 0 },
-            { name: 'test', phase: 'Failed', exitCode: 3 },
-          ],
-          reason: 'Error',
-          statusMessage: 'step test failed (exit code 3)',
-        });
-        assert.equal(finished?.steps[1]?.exitCode, 3);
-        assert.equal((await store.runs.get('r1'))?.phase, 'Failed');
-        assert.equal(await store.runs.update('nope', { phase: 'Failed' }), undefined);
-        const ids = async (query: Parameters<Store['runs']['list']>[0]) =>
-          (await store.runs.list(query)).map((r) => r.id);
-        assert.deepEqual(await ids({ limit: 10 }), ['r3', 'r2', 'r1']);
-        assert.deepEqual(await ids({ pipeline: 'web', limit: 10 }), ['r2', 'r1']);
-        assert.deepEqual(await ids({ branch: 'feature', limit: 10 }), ['r2']);
-        assert.deepEqual(await ids({ phase: 'Failed', limit: 10 }), ['r1']);
-        assert.deepEqual(await ids({ limit: 1 }), ['r3']);
-        assert.deepEqual(await ids({ before: 'r3', limit: 1 }), ['r2']);
-        await assert.rejects(store.runs.create(runRecord({})), 'a second run with the same id');
-      }),
-    );
-
-    it(
-      'appends run log lines in order and reads them after a sequence number, by step',
-      withStore(async (store) => {
-        await store.runs.create(runRecord({}));
-        await store.runs.appendLogs('r1', [
-          { step: 'checkout', time: '2026-01-01T00:00:01.000Z', line: 'checked out aaa' },
-          { step: 'test', time: '2026-01-01T00:00:02.000Z', line: 'token is ***' },
-        ]);
-        await store.runs.appendLogs('r1', [{ step: 'test', time: '2026-01-01T00:00:03.000Z', line: 'ok' }]);
-        const all = await store.runs.logs('r1', { limit: 100 });
-        assert.deepEqual(
-          all.map((l) => l.line),
-          ['checked out aaa', 'token is ***', 'ok'],
-        );
-        const after = await store.runs.logs('r1', { afterSeq: all[0]?.seq ?? 0, limit: 100 });
-        assert.deepEqual(
-          after.map((l) => l.line),
-          ['token is ***', 'ok'],
-        );
-        assert.deepEqual(
-          (await store.runs.logs('r1', { step: 'test', limit: 1 })).map((l) => l.line),
-          ['token is ***'],
-        );
-      }),
-    );
-
-    it(
-      'prunes runs that finished before a time, with their logs; never a run still going',
-      withStore(async (store) => {
-        await store.runs.create(runRecord({ phase: 'Succeeded', finishedAt: '2026-01-01T00:05:00.000Z' }));
-        await store.runs.create(runRecord({ id: 'r2', queuedAt: '2026-01-01T00:00:00.000Z' }));
-        await store.runs.create(
-          runRecord({ id: 'r3', phase: 'Failed', finishedAt: '2026-03-01T00:00:00.000Z' }),
-        );
-        await store.runs.appendLogs('r1', [{ step: 's', time: '2026-01-01T00:00:00.000Z', line: 'x' }]);
-        assert.equal(await store.runs.prune('2026-02-01T00:00:00.000Z'), 1);
-        assert.equal(await store.runs.get('r1'), undefined);
-        assert.deepEqual(await store.runs.logs('r1', { limit: 10 }), []);
-        assert.ok(await store.runs.get('r2'), 'a queued run stays');
-        assert.ok(await store.runs.get('r3'), 'a newer run stays');
-      }),
-    );
+    auditCases(withStore);
+    accountCases(withStore);
+    runCases(withStore);
   });
+}
+
+/** The audit trail: append, query with filters and pages, prune. */
+function auditCases(withStore: WithStore): void {
+  it(
+    'appends audit entries with increasing ids and returns them newest first, every field kept',
+    withStore(async (store) => {
+      const first = await store.audit.append(entry({ changes: { created: 3, pruned: 1 } }));
+      const second = await store.audit.append(
+        entry({ action: 'login', target: 'User/bob', result: 'failure', reason: 'wrong password' }),
+      );
+      assert.ok(second.id > first.id);
+      const all = await store.audit.query({ limit: 10 });
+      assert.deepEqual(all, [second, first]);
+      assert.deepEqual(all[1]?.changes, { created: 3, pruned: 1 });
+    }),
+  );
+
+  it(
+    'filters the audit trail by actor, action (exact or prefix), target, project, result and time, and pages by id',
+    withStore(async (store) => {
+      const a = await store.audit.append(entry({ time: '2026-01-01T00:00:00.000Z' }));
+      const b = await store.audit.append(
+        entry({
+          time: '2026-01-02T00:00:00.000Z',
+          actor: { kind: 'token', name: 'token:x' },
+          project: 'b',
+        }),
+      );
+      const c = await store.audit.append(
+        entry({ time: '2026-01-03T00:00:00.000Z', action: 'application.rollback', result: 'denied' }),
+      );
+      const d = await store.audit.append(
+        entry({ time: '2026-01-04T00:00:00.000Z', action: 'login', target: 'User/alice' }),
+      );
+      const ids = async (q: Omit<Parameters<Store['audit']['query']>[0], 'limit'>) =>
+        (await store.audit.query({ limit: 100, ...q })).map((e) => e.id);
+      assert.deepEqual(await ids({ actor: 'token:x' }), [b.id]);
+      assert.deepEqual(await ids({ action: 'application.' }), [c.id, b.id, a.id]);
+      assert.deepEqual(await ids({ action: 'application.sync' }), [b.id, a.id]);
+      assert.deepEqual(await ids({ action: 'applicat%' }), []);
+      assert.deepEqual(await ids({ target: 'User/alice' }), [d.id]);
+      assert.deepEqual(await ids({ project: 'b' }), [b.id]);
+      assert.deepEqual(await ids({ result: 'denied' }), [c.id]);
+      assert.deepEqual(await ids({ since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' }), [
+        c.id,
+        b.id,
+      ]);
+      assert.deepEqual(
+        (await store.audit.query({ limit: 2 })).map((e) => e.id),
+        [d.id, c.id],
+      );
+      assert.deepEqual(
+        (await store.audit.query({ limit: 2, beforeId: c.id })).map((e) => e.id),
+        [b.id, a.id],
+      );
+    }),
+  );
+
+  it(
+    'prunes audit entries older than the retention bound, and only those',
+    withStore(async (store) => {
+      await store.audit.append(entry({ time: '2025-01-01T00:00:00.000Z' }));
+      const kept = await store.audit.append(entry({ time: '2026-06-01T00:00:00.000Z' }));
+      assert.equal(await store.audit.prune('2026-01-01T00:00:00.000Z'), 1);
+      assert.deepEqual(await store.audit.query({ limit: 10 }), [kept]);
+    }),
+  );
+}
+
+/** Local users, sessions and API tokens. */
+function accountCases(withStore: WithStore): void {
+  it(
+    'keeps local users and replaces a password hash',
+    withStore(async (store) => {
+      assert.equal(await store.users.get('admin'), undefined);
+      const user = {
+        name: 'admin',
+        passwordHash: 'scrypt$1',
+        admin: true,
+        createdAt: '2026-01-01T00:00:00.000Z',
+      };
+      await store.users.put(user);
+      assert.deepEqual(await store.users.get('admin'), user);
+      await store.users.put({ ...user, passwordHash: 'scrypt$2', createdAt: 'later' });
+      assert.deepEqual(await store.users.get('admin'), { ...user, passwordHash: 'scrypt$2' });
+    }),
+  );
+
+  it(
+    'keeps sessions by digest, deletes one, and deletes the expired ones',
+    withStore(async (store) => {
+      const session = {
+        digest: 'd1',
+        user: 'alice',
+        groups: ['dev', 'ops'],
+        admin: false,
+        csrf: 'c1',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2026-01-01T12:00:00.000Z',
+      };
+      await store.sessions.create(session);
+      await store.sessions.create({ ...session, digest: 'd2', expiresAt: '2026-01-03T00:00:00.000Z' });
+      assert.deepEqual(await store.sessions.get('d1'), session);
+      assert.equal(await store.sessions.deleteExpired('2026-01-02T00:00:00.000Z'), 1);
+      assert.equal(await store.sessions.get('d1'), undefined);
+      await store.sessions.delete('d2');
+      assert.equal(await store.sessions.get('d2'), undefined);
+    }),
+  );
+
+  it(
+    'keeps tokens, lists them newest first, and revokes once (the first revocation time stays)',
+    withStore(async (store) => {
+      await store.tokens.create(token({}));
+      await store.tokens.create(token({ id: 'tok2', createdAt: '2026-01-05T00:00:00.000Z', project: '*' }));
+      assert.deepEqual(await store.tokens.get('tok1'), token({}));
+      assert.deepEqual(
+        (await store.tokens.list()).map((t) => t.id),
+        ['tok2', 'tok1'],
+      );
+      assert.equal(await store.tokens.revoke('tok1', '2026-01-06T00:00:00.000Z'), true);
+      assert.equal(await store.tokens.revoke('tok1', '2026-01-07T00:00:00.000Z'), true);
+      assert.equal((await store.tokens.get('tok1'))?.revokedAt, '2026-01-06T00:00:00.000Z');
+      assert.equal(await store.tokens.revoke('nope', '2026-01-06T00:00:00.000Z'), false);
+    }),
+  );
+
+  it(
+    'refuses a second token with the same id',
+    withStore(async (store) => {
+      await store.tokens.create(token({}));
+      await assert.rejects(store.tokens.create(token({})));
+    }),
+  );
+}
+
+/** Pipeline runs and their logs. */
+function runCases(withStore: WithStore): void {
+  it(
+    'keeps runs, updates them, and lists them newest first with filters and pages',
+    withStore(async (store) => {
+      await store.runs.create(runRecord({}));
+      await store.runs.create(
+        runRecord({ id: 'r2', branch: 'feature', queuedAt: '2026-01-02T00:00:00.000Z' }),
+      );
+      await store.runs.create(runRecord({ id: 'r3', pipeline: 'api', queuedAt: '2026-01-03T00:00:00.000Z' }));
+      assert.deepEqual(await store.runs.get('r1'), runRecord({}));
+      const finished = await store.runs.update('r1', {
+        phase: 'Failed',
+        finishedAt: '2026-01-01T00:01:00.000Z',
+        steps: [
+          { name: 'checkout', phase: 'Succeeded', exitCode: 0 },
+          { name: 'test', phase: 'Failed', exitCode: 3 },
+        ],
+        reason: 'Error',
+        statusMessage: 'step test failed (exit code 3)',
+      });
+      assert.equal(finished?.steps[1]?.exitCode, 3);
+      assert.equal((await store.runs.get('r1'))?.phase, 'Failed');
+      assert.equal(await store.runs.update('nope', { phase: 'Failed' }), undefined);
+      const ids = async (query: Parameters<Store['runs']['list']>[0]) =>
+        (await store.runs.list(query)).map((r) => r.id);
+      assert.deepEqual(await ids({ limit: 10 }), ['r3', 'r2', 'r1']);
+      assert.deepEqual(await ids({ pipeline: 'web', limit: 10 }), ['r2', 'r1']);
+      assert.deepEqual(await ids({ branch: 'feature', limit: 10 }), ['r2']);
+      assert.deepEqual(await ids({ phase: 'Failed', limit: 10 }), ['r1']);
+      assert.deepEqual(await ids({ limit: 1 }), ['r3']);
+      assert.deepEqual(await ids({ before: 'r3', limit: 1 }), ['r2']);
+      await assert.rejects(store.runs.create(runRecord({})), 'a second run with the same id');
+    }),
+  );
+
+  it(
+    'appends run log lines in order and reads them after a sequence number, by step',
+    withStore(async (store) => {
+      await store.runs.create(runRecord({}));
+      await store.runs.appendLogs('r1', [
+        { step: 'checkout', time: '2026-01-01T00:00:01.000Z', line: 'checked out aaa' },
+        { step: 'test', time: '2026-01-01T00:00:02.000Z', line: 'token is ***' },
+      ]);
+      await store.runs.appendLogs('r1', [{ step: 'test', time: '2026-01-01T00:00:03.000Z', line: 'ok' }]);
+      const all = await store.runs.logs('r1', { limit: 100 });
+      assert.deepEqual(
+        all.map((l) => l.line),
+        ['checked out aaa', 'token is ***', 'ok'],
+      );
+      const after = await store.runs.logs('r1', { afterSeq: all[0]?.seq ?? 0, limit: 100 });
+      assert.deepEqual(
+        after.map((l) => l.line),
+        ['token is ***', 'ok'],
+      );
+      assert.deepEqual(
+        (await store.runs.logs('r1', { step: 'test', limit: 1 })).map((l) => l.line),
+        ['token is ***'],
+      );
+    }),
+  );
+
+  it(
+    'prunes runs that finished before a time, with their logs; never a run still going',
+    withStore(async (store) => {
+      await store.runs.create(runRecord({ phase: 'Succeeded', finishedAt: '2026-01-01T00:05:00.000Z' }));
+      await store.runs.create(runRecord({ id: 'r2', queuedAt: '2026-01-01T00:00:00.000Z' }));
+      await store.runs.create(
+        runRecord({ id: 'r3', phase: 'Failed', finishedAt: '2026-03-01T00:00:00.000Z' }),
+      );
+      await store.runs.appendLogs('r1', [{ step: 's', time: '2026-01-01T00:00:00.000Z', line: 'x' }]);
+      assert.equal(await store.runs.prune('2026-02-01T00:00:00.000Z'), 1);
+      assert.equal(await store.runs.get('r1'), undefined);
+      assert.deepEqual(await store.runs.logs('r1', { limit: 10 }), []);
+      assert.ok(await store.runs.get('r2'), 'a queued run stays');
+      assert.ok(await store.runs.get('r3'), 'a newer run stays');
+    }),
+  );
 }

@@ -1,5 +1,5 @@
 import { Agent, request, type RequestOptions } from 'node:https';
-import { request as httpRequest, Agent as HttpAgent } from 'node:http';
+import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError } from '../../core/errors.ts';
 import { connectionError } from './errors.ts';
@@ -188,26 +188,14 @@ export class RestClient {
     },
   ): Promise<RestResponse> {
     const url = new URL(this.server + path);
-    const headers: Record<string, string | string[]> = {
-      ...this.#impersonation,
-      accept: 'application/json',
-      'user-agent': 'capstan',
-    };
-    const requestOptions: RequestOptions = {
-      method: 'GET',
-      headers,
-      agent: this.#streamAgent,
-      timeout: options.idleTimeoutMs ?? 5 * 60_000,
-    };
-    await this.#config.applyToHTTPSOptions(requestOptions);
-    if (requestOptions.agent !== this.#streamAgent) requestOptions.agent = this.#streamAgent;
+    const requestOptions = await this.#streamRequestOptions(options.idleTimeoutMs ?? 5 * 60_000);
     const subject = options.subject ?? `watch ${path}`;
     const send = url.protocol === 'https:' ? request : httpRequest;
     const signal = options.signal;
     return new Promise((resolve, reject) => {
       let settled = false;
       let status = 0;
-      const finish = (outcome: { response: RestResponse } | { error: Error }) => {
+      const finish = (outcome: StreamOutcome) => {
         if (settled) return;
         settled = true;
         signal?.removeEventListener('abort', onAbort);
@@ -220,66 +208,14 @@ export class RestClient {
       };
       const req = send(url, requestOptions, (res) => {
         status = res.statusCode ?? 0;
-        res.setEncoding('utf8');
-        const ok = status >= 200 && status < 300;
-        let pending = '';
-        res.on('data', (chunk: string) => {
-          pending += chunk;
-          if (ok) {
-            let newline = pending.indexOf('\n');
-            while (newline >= 0) {
-              const line = pending.slice(0, newline).trim();
-              pending = pending.slice(newline + 1);
-              if (line !== '' && !settled) {
-                try {
-                  options.onLine(line);
-                } catch (error) {
-                  finish({ error: error instanceof Error ? error : new Error(String(error)) });
-                  req.destroy();
-                  return;
-                }
-              }
-              newline = pending.indexOf('\n');
-            }
-          }
-          if (pending.length > this.#maxBytes) {
-            req.destroy(
-              new CapstanError(
-                'KUBE_RESPONSE_TOO_LARGE',
-                `${subject}: ${ok ? 'one event' : 'the response'} exceeded ${this.#maxBytes} bytes`,
-                { subject, detail: `${ok ? 'one event' : 'the response'} exceeded ${this.#maxBytes} bytes` },
-              ),
-            );
-          }
-        });
-        res.on('end', () => {
-          if (ok) {
-            const rest = pending.trim();
-            try {
-              if (rest !== '' && !settled) options.onLine(rest);
-            } catch (error) {
-              finish({ error: error instanceof Error ? error : new Error(String(error)) });
-              return;
-            }
-            finish({ response: { status, body: undefined } });
-            return;
-          }
-          let body: unknown = pending;
-          try {
-            body = JSON.parse(pending);
-          } catch {
-            /* not JSON: keep the text */
-          }
-          finish({ response: { status, body } });
-        });
-        res.on('error', (error) => {
-          finish({ error: connectionError(error, this.server, subject) });
-        });
-        res.on('close', () => {
-          const lost = Object.assign(new Error('the connection closed in the middle of the response'), {
-            code: 'ECONNRESET',
-          });
-          finish({ error: connectionError(lost, this.server, subject) });
+        readStream(res, {
+          subject,
+          server: this.server,
+          maxBytes: this.#maxBytes,
+          onLine: options.onLine,
+          settled: () => settled,
+          finish,
+          destroy: (error) => req.destroy(error),
         });
       });
       req.on('timeout', () => {
@@ -298,5 +234,112 @@ export class RestClient {
       else signal?.addEventListener('abort', onAbort, { once: true });
       req.end();
     });
+  }
+
+  /** A GET on the streams' own connections, with the kubeconfig's credentials; `timeout` is the idle limit. */
+  async #streamRequestOptions(idleTimeoutMs: number): Promise<RequestOptions> {
+    const requestOptions: RequestOptions = {
+      method: 'GET',
+      headers: { ...this.#impersonation, accept: 'application/json', 'user-agent': 'capstan' },
+      agent: this.#streamAgent,
+      timeout: idleTimeoutMs,
+    };
+    await this.#config.applyToHTTPSOptions(requestOptions);
+    if (requestOptions.agent !== this.#streamAgent) requestOptions.agent = this.#streamAgent;
+    return requestOptions;
+  }
+}
+
+type StreamOutcome = { response: RestResponse } | { error: Error };
+
+/** What reading a stream's response needs of the request it belongs to. */
+interface StreamReader {
+  readonly subject: string;
+  readonly server: string;
+  readonly maxBytes: number;
+  readonly onLine: (line: string) => void;
+  /** True once the stream's promise is settled (aborted, failed or ended): no more lines are delivered. */
+  readonly settled: () => boolean;
+  readonly finish: (outcome: StreamOutcome) => void;
+  readonly destroy: (error?: Error) => void;
+}
+
+/**
+ * A 2xx response line by line (each to `onLine`, the last one at its end); any other response read
+ * whole, as JSON where it is. A pending line or body past `maxBytes` ends the request.
+ */
+function readStream(res: IncomingMessage, reader: StreamReader): void {
+  const status = res.statusCode ?? 0;
+  res.setEncoding('utf8');
+  const ok = status >= 200 && status < 300;
+  let pending = '';
+  res.on('data', (chunk: string) => {
+    pending += chunk;
+    if (ok) {
+      const rest = deliverLines(pending, reader);
+      if (rest === undefined) return;
+      pending = rest;
+    }
+    if (pending.length > reader.maxBytes) {
+      const detail = `${ok ? 'one event' : 'the response'} exceeded ${reader.maxBytes} bytes`;
+      reader.destroy(
+        new CapstanError('KUBE_RESPONSE_TOO_LARGE', `${reader.subject}: ${detail}`, {
+          subject: reader.subject,
+          detail,
+        }),
+      );
+    }
+  });
+  res.on('end', () => {
+    if (!ok) {
+      reader.finish({ response: { status, body: jsonOrText(pending) } });
+      return;
+    }
+    const rest = pending.trim();
+    try {
+      if (rest !== '' && !reader.settled()) reader.onLine(rest);
+    } catch (error) {
+      reader.finish({ error: error instanceof Error ? error : new Error(String(error)) });
+      return;
+    }
+    reader.finish({ response: { status, body: undefined } });
+  });
+  res.on('error', (error) => {
+    reader.finish({ error: connectionError(error, reader.server, reader.subject) });
+  });
+  res.on('close', () => {
+    const lost = Object.assign(new Error('the connection closed in the middle of the response'), {
+      code: 'ECONNRESET',
+    });
+    reader.finish({ error: connectionError(lost, reader.server, reader.subject) });
+  });
+}
+
+/** Hands each complete line to `onLine`; returns what is left after the last newline, or undefined when `onLine` threw (the request is then ended). */
+function deliverLines(pending: string, reader: StreamReader): string | undefined {
+  let rest = pending;
+  let newline = rest.indexOf('\n');
+  while (newline >= 0) {
+    const line = rest.slice(0, newline).trim();
+    rest = rest.slice(newline + 1);
+    if (line !== '' && !reader.settled()) {
+      try {
+        reader.onLine(line);
+      } catch (error) {
+        reader.finish({ error: error instanceof Error ? error : new Error(String(error)) });
+        reader.destroy();
+        return undefined;
+      }
+    }
+    newline = rest.indexOf('\n');
+  }
+  return rest;
+}
+
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // not JSON: keep the text
   }
 }

@@ -48,6 +48,7 @@ import {
   actorOf,
   audit,
   HttpError,
+  need,
   requirePermission,
   type Caller,
   type Routes,
@@ -79,6 +80,14 @@ const ERROR_TEXT: Record<number, string> = {
 type Params = { namespace: string; name: string };
 
 export function applicationRoutes(routes: Routes, options: ServerApiOptions): void {
+  collectionRoutes(routes, options);
+  objectRoutes(routes, options);
+  viewRoutes(routes, options);
+  actionRoutes(routes, options);
+}
+
+/** List and create. */
+function collectionRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'GET',
@@ -111,6 +120,10 @@ export function applicationRoutes(routes: Routes, options: ServerApiOptions): vo
     },
     async (request, reply, caller) => createApplication(options, request, reply, need(caller)),
   );
+}
+
+/** One Application: read, change, delete. */
+function objectRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'GET',
@@ -162,6 +175,10 @@ export function applicationRoutes(routes: Routes, options: ServerApiOptions): vo
     },
     async (request, reply, caller) => deleteApplication(options, request, reply, need(caller)),
   );
+}
+
+/** What the UI shows of one Application: history, resource tree, events. */
+function viewRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'GET',
@@ -214,6 +231,10 @@ export function applicationRoutes(routes: Routes, options: ServerApiOptions): vo
       return { items: await options.events(app.metadata.namespace ?? '', app.metadata.name) };
     },
   );
+}
+
+/** Requests to the agent: sync, refresh, rollback, release the hold. */
+function actionRoutes(routes: Routes, options: ServerApiOptions): void {
   actionRoute(routes, options, 'sync', SyncRequestSchema, 'applications.sync', 'Ask the agent to sync now');
   actionRoute(
     routes,
@@ -240,11 +261,6 @@ export function applicationRoutes(routes: Routes, options: ServerApiOptions): vo
     'Let automated sync follow the source again after a rollback',
   );
 }
-
-export const need = (caller: Caller | undefined): Caller => {
-  if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'log in first');
-  return caller;
-};
 
 const targetOf = (namespace: string, name: string) => `${APPLICATION_KIND}/${namespace}/${name}`;
 

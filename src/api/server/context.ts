@@ -119,6 +119,12 @@ export interface Caller {
   readonly expiresAt?: string;
 }
 
+/** The caller of a route that needs one: a 401 when the request carries no session or token. */
+export const need = (caller: Caller | undefined): Caller => {
+  if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'log in first');
+  return caller;
+};
+
 export interface Handler {
   (request: FastifyRequest, reply: FastifyReply, caller: Caller | undefined): Promise<unknown>;
 }

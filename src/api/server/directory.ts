@@ -14,13 +14,26 @@ import {
 import { actionsIn, projectsWith, rolesIn, type ProjectAccess } from '../../server/access.ts';
 import { queryDigest } from '../../server/cursor.ts';
 import { roleActions } from '../../contracts/project.ts';
-import { HttpError, requirePermission, type Caller, type Routes, type ServerApiOptions } from './context.ts';
+import {
+  HttpError,
+  need,
+  requirePermission,
+  type Caller,
+  type Routes,
+  type ServerApiOptions,
+} from './context.ts';
 
 const error = (description: string) => ({ description, schema: ErrorBodySchema });
 const DEFAULT_AUDIT_LIMIT = 100;
 const MAX_AUDIT_LIMIT = 1000;
 
 export function directoryRoutes(routes: Routes, options: ServerApiOptions): void {
+  projectRoutes(routes, options);
+  clusterAndAuditRoutes(routes, options);
+}
+
+/** The projects the caller may see, and one with its role bindings. */
+function projectRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'GET',
@@ -34,7 +47,7 @@ export function directoryRoutes(routes: Routes, options: ServerApiOptions): void
       },
     },
     (_request, _reply, caller) => {
-      const checked = must(caller);
+      const checked = need(caller);
       const { principal } = checked;
       const global = principal.admin && principal.scope === undefined;
       const items = options.projects
@@ -66,11 +79,15 @@ export function directoryRoutes(routes: Routes, options: ServerApiOptions): void
       const { name } = request.params as { name: string };
       const project = options.projects.get(name);
       if (!project) throw new HttpError(404, 'NOT_FOUND', `there is no project '${name}'`);
-      const checked = must(caller);
+      const checked = need(caller);
       await requirePermission(options, checked, 'applications.read', name);
       return projectInfo(project, checked, options.projects);
     },
   );
+}
+
+/** Destination clusters, and the audit trail. */
+function clusterAndAuditRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'GET',
@@ -85,7 +102,7 @@ export function directoryRoutes(routes: Routes, options: ServerApiOptions): void
       },
     },
     async (_request, _reply, caller) => {
-      must(caller);
+      need(caller);
       return { items: await options.clusters() };
     },
   );
@@ -106,14 +123,9 @@ export function directoryRoutes(routes: Routes, options: ServerApiOptions): void
         503: error('the store is unavailable'),
       },
     },
-    async (request, _reply, caller) => queryAudit(options, request, must(caller)),
+    async (request, _reply, caller) => queryAudit(options, request, need(caller)),
   );
 }
-
-const must = (caller: Caller | undefined): Caller => {
-  if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'log in first');
-  return caller;
-};
 
 function projectInfo(project: ProjectAccess, caller: Caller, directory: ServerApiOptions['projects']) {
   return {

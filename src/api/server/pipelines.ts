@@ -16,11 +16,12 @@ import {
 } from '../../contracts/server-api.ts';
 import { authorize } from '../../server/access.ts';
 import type { RunRecord, RunRecordPhase } from '../../ports/store.ts';
-import { errors, need } from './applications.ts';
+import { errors } from './applications.ts';
 import {
   actorOf,
   audit,
   HttpError,
+  need,
   requirePermission,
   type Caller,
   type Routes,

@@ -7,8 +7,8 @@ import {
 } from '../../contracts/server-api.ts';
 import { DEFAULT_PROJECT } from '../../server/access.ts';
 import { testRepository } from '../../server/repository-test.ts';
-import { errors, need } from './applications.ts';
-import { actorOf, audit, requirePermission, type Routes, type ServerApiOptions } from './context.ts';
+import { errors } from './applications.ts';
+import { actorOf, audit, need, requirePermission, type Routes, type ServerApiOptions } from './context.ts';
 
 export function repositoryRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(

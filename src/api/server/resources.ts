@@ -15,8 +15,8 @@ import {
 } from '../../contracts/server-api.ts';
 import type { Application } from '../../contracts/application.ts';
 import type { ResourceViews } from '../../server/resource-views.ts';
-import { errors, need, readable } from './applications.ts';
-import type { Routes, ServerApiOptions } from './context.ts';
+import { errors, readable } from './applications.ts';
+import { need, type Routes, type ServerApiOptions } from './context.ts';
 import type { TSchema } from '@sinclair/typebox';
 
 const RESOURCE = `${API_PREFIX}/applications/:namespace/:name/resource`;

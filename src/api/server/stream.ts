@@ -10,7 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_PREFIX, ErrorBodySchema } from '../../contracts/server-api.ts';
 import { authorize } from '../../server/access.ts';
 import type { Change } from '../../server/application-index.ts';
-import { HttpError, type Caller, type Routes, type ServerApiOptions } from './context.ts';
+import { need, type Caller, type Routes, type ServerApiOptions } from './context.ts';
 
 export function streamRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
@@ -37,8 +37,7 @@ export function streamRoutes(routes: Routes, options: ServerApiOptions): void {
       },
     },
     (request, reply, caller) => {
-      if (!caller) throw new HttpError(401, 'UNAUTHENTICATED', 'log in first');
-      stream(options, request, reply, caller);
+      stream(options, request, reply, need(caller));
       return Promise.resolve(undefined);
     },
   );

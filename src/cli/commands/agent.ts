@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_LEADER_ELECTION, runAgent, SANDBOX_MODES, type AgentOptions } from '../../main/agent.ts';
+import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
 import { EXIT, UsageError } from '../output.ts';
 import { parseDuration } from './push.ts';
 
@@ -80,13 +81,7 @@ export async function agent(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   const options = agentOptions(values);
-  const stop = new AbortController();
-  const onSignal = () => {
-    stop.abort();
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  await runAgent(options, stop.signal);
+  await runAgent(options, stopOnSignals());
   return EXIT.ok;
 }
 
@@ -98,19 +93,9 @@ function agentOptions(values: Values): AgentOptions {
       `--concurrency must be a whole number from 1 to 64, not '${values.concurrency ?? ''}'`,
     );
   }
-  const port = (name: string, value: string | undefined, fallback: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > 65535)
-      throw new UsageError(`--${name} must be a port number, not '${value}'`);
-    return n;
-  };
-  const ports = [port('port', values.port, 8080), port('metrics-port', values['metrics-port'], 8081)];
-  for (const flag of ['namespace', 'lease-namespace', 'inventory-namespace'] as const) {
-    const ns = values[flag];
-    if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
-      throw new UsageError(`--${flag} must be a namespace name (a DNS label), not '${ns}'`);
-  }
+  const ports = [portFlag('port', values.port, 8080), portFlag('metrics-port', values['metrics-port'], 8081)];
+  for (const flag of ['namespace', 'lease-namespace', 'inventory-namespace'] as const)
+    checkNamespaceFlag(flag, values[flag]);
   const election = leaderElection({
     ...values,
     'lease-namespace': values['lease-namespace'] ?? values.namespace,
@@ -142,7 +127,7 @@ function agentOptions(values: Values): AgentOptions {
     http: {
       host: values['bind-address'] ?? '0.0.0.0',
       ports,
-      webhookPort: port('webhook-port', values['webhook-port'], 8082),
+      webhookPort: portFlag('webhook-port', values['webhook-port'], 8082),
     },
     leaderElection: values['no-leader-election'] === true ? false : election,
     ...(renderTimeoutMs === undefined ? {} : { renderLimits: { timeoutMs: renderTimeoutMs } }),

@@ -21,8 +21,9 @@ import {
   objectRef,
   requestResult,
 } from '../app-printer.ts';
-import { EXIT, print, table, UsageError, type OutputFormat } from '../output.ts';
+import { EXIT, table, UsageError, type OutputFormat } from '../output.ts';
 import { parseDuration } from './push.ts';
+import { nameOf, output, REQUEST_WORDS, say } from './app-common.ts';
 
 export const REMOTE_COMMANDS = [
   'list',
@@ -61,34 +62,19 @@ export interface RemoteContext {
   ) => { value: string; entry?: HistoryEntry };
 }
 
-const say = (line: string) => process.stderr.write(`${line}\n`);
-const output = (format: RemoteContext['format'], data: unknown, text: () => string) => {
-  print(format === 'wide' ? 'table' : format, data, text);
-};
-
-function nameOf(ctx: RemoteContext, command: string, extra = 0): string {
-  const [name] = ctx.positionals;
-  if (name === undefined) throw new UsageError(`capstan app ${command} needs the application's NAME`);
-  if (ctx.positionals.length > 1 + extra)
-    throw new UsageError(
-      `too many arguments for capstan app ${command}: ${ctx.positionals.slice(1 + extra).join(' ')}`,
-    );
-  return name;
-}
-
 export async function runRemote(command: RemoteCommand, ctx: RemoteContext): Promise<number> {
   switch (command) {
     case 'list':
       return list(ctx);
     case 'get': {
-      const app = await ctx.client.application(ctx.namespace, nameOf(ctx, 'get'));
+      const app = await ctx.client.application(ctx.namespace, nameOf(ctx.positionals, 'get'));
       output(ctx.format, forOutput(app), () =>
         describeApplication(app, { now: Date.now(), wide: ctx.format === 'wide' }),
       );
       return EXIT.ok;
     }
     case 'history': {
-      const app = await ctx.client.application(ctx.namespace, nameOf(ctx, 'history'));
+      const app = await ctx.client.application(ctx.namespace, nameOf(ctx.positionals, 'history'));
       output(ctx.format, historyDocument(app), () => historyTable(app, { now: Date.now() }));
       return EXIT.ok;
     }
@@ -121,7 +107,7 @@ async function list(ctx: RemoteContext): Promise<number> {
 
 /** `capstan app sync --dry-run`: the server's preview, as a table of the one sync result's actions. */
 async function previewSync(ctx: RemoteContext): Promise<number> {
-  const name = nameOf(ctx, 'sync');
+  const name = nameOf(ctx.positionals, 'sync');
   const preview = await ctx.client.previewSync(ctx.namespace, name, {
     ...(ctx.prune === undefined ? {} : { prune: ctx.prune }),
   });
@@ -137,16 +123,9 @@ async function previewSync(ctx: RemoteContext): Promise<number> {
   return preview.entries.some((e) => e.action !== 'unchanged') ? EXIT.differences : EXIT.ok;
 }
 
-const WORDS: Record<RequestKind, string> = {
-  sync: 'sync',
-  refresh: 'refresh',
-  rollback: 'rollback',
-  releaseHold: 'release-hold',
-};
-
 async function request(ctx: RemoteContext, kind: RequestKind): Promise<number> {
-  const word = WORDS[kind];
-  const name = nameOf(ctx, word, kind === 'rollback' ? 1 : 0);
+  const word = REQUEST_WORDS[kind];
+  const name = nameOf(ctx.positionals, word, { extra: kind === 'rollback' ? 1 : 0 });
   const current = await ctx.client.application(ctx.namespace, name);
   let target: HistoryEntry | string | undefined;
   const body: Record<string, unknown> = {
@@ -187,7 +166,7 @@ async function request(ctx: RemoteContext, kind: RequestKind): Promise<number> {
     const state = ctx.requestState(app, kind, value);
     if (state.state !== 'pending') {
       output(ctx.format, forOutput(app), () =>
-        requestResult(app, word as 'sync', { now: Date.now(), ...(target === undefined ? {} : { target }) }),
+        requestResult(app, word, { now: Date.now(), ...(target === undefined ? {} : { target }) }),
       );
       return state.phase === 'Failed' ? EXIT.failed : EXIT.ok;
     }

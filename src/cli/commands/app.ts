@@ -33,9 +33,10 @@ import {
   shortRevision,
   type DiffInput,
 } from '../app-printer.ts';
-import { EXIT, print, UsageError, type OutputFormat } from '../output.ts';
+import { EXIT, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
+import { nameOf, output, REQUEST_WORDS, say } from './app-common.ts';
 import { isRemoteCommand, runRemote } from './app-remote.ts';
 import { readLogin, ServerClient } from '../../main/server-client.ts';
 
@@ -184,7 +185,6 @@ function parse(argv: readonly string[]) {
 }
 
 const isCommand = (name: string): name is Command => Object.hasOwn(COMMANDS, name);
-const say = (line: string) => process.stderr.write(`${line}\n`);
 const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
 
 /** `capstan app …`: returns the exit code. */
@@ -207,7 +207,7 @@ export async function app(argv: readonly string[]): Promise<number> {
   for (const key of Object.keys(values)) {
     if (!allowed.includes(key)) throw new UsageError(`--${key} is not an option of 'capstan app ${command}'`);
   }
-  const format = outputFormat(values.output, command === 'list' || command === 'get');
+  const format = outputFormat(values.output, { wideAllowed: command === 'list' || command === 'get' });
   // Logged in to a capstan server (capstan login), and no kubeconfig asked for: through the server.
   const login =
     isRemoteCommand(command) && values.kubeconfig === undefined && values.context === undefined
@@ -283,28 +283,12 @@ function run(command: Command, ctx: Context): Promise<number> {
   }
 }
 
-function outputFormat(value: string | undefined, wideAllowed: boolean): Format {
-  const formats = ['table', 'json', 'yaml', ...(wideAllowed ? ['wide'] : [])];
+function outputFormat(value: string | undefined, options: { wideAllowed: boolean }): Format {
+  const formats = ['table', 'json', 'yaml', ...(options.wideAllowed ? ['wide'] : [])];
   const format = value ?? 'table';
   if (!formats.includes(format))
     throw new UsageError(`-o must be one of ${formats.join(', ')}, not '${format}'`);
   return format as Format;
-}
-
-/** Prints `data` as json or yaml, or the table text. */
-function output(format: Format, data: unknown, text: () => string): void {
-  print(format === 'wide' ? 'table' : format, data, text);
-}
-
-/** The NAME argument (and, for rollback, at most one more). */
-function nameOf(ctx: Context, command: string, extra = 0): string {
-  const [name] = ctx.positionals;
-  if (name === undefined) throw new UsageError(`capstan app ${command} needs the application's NAME`);
-  if (ctx.positionals.length > 1 + extra)
-    throw new UsageError(
-      `too many arguments for capstan app ${command}: ${ctx.positionals.slice(1 + extra).join(' ')}`,
-    );
-  return name;
 }
 
 function timeoutOf(values: Values): { ms: number; text: string } {
@@ -440,7 +424,7 @@ async function create(ctx: Context): Promise<number> {
     if (flags.length > 0) throw new UsageError(`--${flags.join(', --')} cannot be used with -f`);
     applications = await applicationsFromFile(values.file, client.namespace, values.namespace !== undefined);
   } else {
-    const name = nameOf(ctx, 'create');
+    const name = nameOf(ctx.positionals, 'create');
     const candidate = applicationFromFlags(name, client.namespace, values);
     applications = [checkedApplication(candidate, { what: `application '${name}'`, source: 'flags' })];
   }
@@ -486,7 +470,7 @@ async function list(ctx: Context): Promise<number> {
 }
 
 async function get(ctx: Context): Promise<number> {
-  const found = await ctx.client.require(nameOf(ctx, 'get'));
+  const found = await ctx.client.require(nameOf(ctx.positionals, 'get'));
   output(ctx.format, forOutput(found), () =>
     describeApplication(found, { now: Date.now(), wide: ctx.format === 'wide' }),
   );
@@ -494,7 +478,7 @@ async function get(ctx: Context): Promise<number> {
 }
 
 async function history(ctx: Context): Promise<number> {
-  const found = await ctx.client.require(nameOf(ctx, 'history'));
+  const found = await ctx.client.require(nameOf(ctx.positionals, 'history'));
   output(ctx.format, historyDocument(found), () => historyTable(found, { now: Date.now() }));
   return EXIT.ok;
 }
@@ -502,7 +486,7 @@ async function history(ctx: Context): Promise<number> {
 // ── diff ───────────────────────────────────────────────────────────────────────────────────────
 
 async function diff(ctx: Context): Promise<number> {
-  const name = nameOf(ctx, 'diff');
+  const name = nameOf(ctx.positionals, 'diff');
   const found = checkedApplication(await ctx.client.require(name), {
     what: `application '${name}'`,
     source: 'cluster',
@@ -548,13 +532,6 @@ async function diff(ctx: Context): Promise<number> {
 }
 
 // ── requests: sync, refresh, rollback, release-hold ───────────────────────────────────────────
-
-const WORDS: Record<RequestKind, 'sync' | 'refresh' | 'rollback' | 'release-hold'> = {
-  sync: 'sync',
-  refresh: 'refresh',
-  rollback: 'rollback',
-  releaseHold: 'release-hold',
-};
 
 export type RequestState =
   | { readonly state: 'pending' }
@@ -609,33 +586,15 @@ export function rollbackTarget(
 
 async function request(ctx: Context, kind: RequestKind): Promise<number> {
   const { client, values } = ctx;
-  const word = WORDS[kind];
-  const name = nameOf(ctx, word, kind === 'rollback' ? 1 : 0);
+  const word = REQUEST_WORDS[kind];
+  const name = nameOf(ctx.positionals, word, { extra: kind === 'rollback' ? 1 : 0 });
   if (values.wait === true && values['no-wait'] === true)
     throw new UsageError('give --wait or --no-wait, not both');
   const shouldWait =
     values.wait === true || (values['no-wait'] !== true && (kind === 'sync' || kind === 'rollback'));
   const timeout = timeoutOf(values);
   const current = await client.require(name);
-
-  // What is asked, in the annotation's value: `<request id>`, `<request id>;prune` for a sync that
-  // prunes, or, for a rollback, `<request id>:<target>`.
-  const requestId = String(Date.now());
-  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : word, values);
-  if (dryRun === true)
-    throw new UsageError(
-      `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
-    );
-  let value =
-    kind === 'sync'
-      ? syncRequestValue({ id: requestId, ...(prune === undefined ? {} : { prune }) })
-      : requestId;
-  let target: HistoryEntry | string | undefined;
-  if (kind === 'rollback') {
-    const resolved = rollbackTarget(current, ctx.positionals[1]);
-    value = `${requestId}:${resolved.value}`;
-    target = resolved.entry ?? resolved.value;
-  }
+  const asked = requestValue(ctx, { kind, name, current });
   if (kind === 'releaseHold' && !current.status?.hold) {
     output(
       ctx.format,
@@ -648,6 +607,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
     say(
       `• note: application '${name}' is suspended (spec.suspend): the agent does nothing until it is resumed`,
     );
+  const { value } = asked;
   await client.request(kind, name, value);
   const annotation = REQUEST_ANNOTATIONS[kind];
   if (!shouldWait) {
@@ -661,15 +621,47 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   say(
     `• requested ${word} of application '${name}' (${annotation}=${value}); waiting for the agent (up to ${timeout.text})`,
   );
+  const outcome = await watchRequest(client, { kind, name, value, timeoutMs: timeout.ms });
+  return reportRequest(ctx, { kind, name, asked, timeout: timeout.text, outcome });
+}
+
+/**
+ * What is asked, in the annotation's value: `<request id>`, `<request id>;prune` for a sync that
+ * prunes, or, for a rollback, `<request id>:<target>` (with the history entry or revision it targets).
+ */
+function requestValue(
+  ctx: Context,
+  asked: { kind: RequestKind; name: string; current: Application },
+): { value: string; target?: HistoryEntry | string } {
+  const { kind, name, current } = asked;
+  const requestId = String(Date.now());
+  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : REQUEST_WORDS[kind], ctx.values);
+  if (dryRun === true)
+    throw new UsageError(
+      `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
+    );
+  if (kind === 'sync')
+    return { value: syncRequestValue({ id: requestId, ...(prune === undefined ? {} : { prune }) }) };
+  if (kind !== 'rollback') return { value: requestId };
+  const resolved = rollbackTarget(current, ctx.positionals[1]);
+  return { value: `${requestId}:${resolved.value}`, target: resolved.entry ?? resolved.value };
+}
+
+/** Watches the Application until the agent has handled the request (or the time is up), printing each new operation line. */
+function watchRequest(
+  client: ApplicationClient,
+  asked: { kind: RequestKind; name: string; value: string; timeoutMs: number },
+) {
+  const { kind, name, value } = asked;
   let lastLine = '';
-  const outcome = await client.watch(
+  return client.watch(
     name,
     (app) => {
       const state = requestState(app, kind, value);
       return state.state === 'pending' ? undefined : state;
     },
     {
-      timeoutMs: timeout.ms,
+      timeoutMs: asked.timeoutMs,
       onChange: (app) => {
         const op = app?.status?.operation;
         const line = op
@@ -680,10 +672,25 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
       },
     },
   );
+}
+
+/** The request's end: not handled in time, the Application deleted, or the operation's result. */
+function reportRequest(
+  ctx: Context,
+  report: {
+    kind: RequestKind;
+    name: string;
+    asked: { value: string; target?: HistoryEntry | string };
+    timeout: string;
+    outcome: Awaited<ReturnType<typeof watchRequest>>;
+  },
+): number {
+  const { kind, name, asked, outcome } = report;
+  const word = REQUEST_WORDS[kind];
   if (!outcome.done) {
     const handled = outcome.last?.status?.handledRequests?.[kind];
     say(
-      `capstan: the agent did not finish the ${word} request '${value}' of application '${name}' within ${timeout.text} ` +
+      `capstan: the agent did not finish the ${word} request '${asked.value}' of application '${name}' within ${report.timeout} ` +
         `(last handled: ${handled === undefined ? 'none' : `'${handled}'`}${outcome.last?.status?.operation ? `; operation ${outcome.last.status.operation.type} ${outcome.last.status.operation.phase}` : ''}). ` +
         'Is the agent running? The request stays: the agent handles it when it can.',
     );
@@ -697,6 +704,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   if (state.superseded !== undefined)
     say(`• note: a later ${word} request ('${state.superseded}') was handled in its place`);
   const finished = outcome.last;
+  const { target } = asked;
   output(ctx.format, forOutput(finished), () =>
     requestResult(finished, word, { now: Date.now(), ...(target === undefined ? {} : { target }) }),
   );
@@ -721,7 +729,7 @@ function cascadeOf(value: string | undefined): boolean {
 
 async function remove(ctx: Context): Promise<number> {
   const { client, values } = ctx;
-  const name = nameOf(ctx, 'delete');
+  const name = nameOf(ctx.positionals, 'delete');
   const cascade = cascadeOf(values.cascade);
   const timeout = timeoutOf(values);
   const outcome = await client.delete(name, { cascade });
@@ -829,7 +837,7 @@ export function waitState(app: Application | undefined, target: WaitTarget): Wai
 
 async function wait(ctx: Context): Promise<number> {
   const { client, values } = ctx;
-  const name = nameOf(ctx, 'wait');
+  const name = nameOf(ctx.positionals, 'wait');
   const target = values.for ?? 'ready';
   if (!(WAIT_TARGETS as readonly string[]).includes(target))
     throw new UsageError(`--for must be one of ${WAIT_TARGETS.join(', ')}, not '${target}'`);

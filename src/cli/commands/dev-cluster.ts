@@ -39,14 +39,9 @@ function intOption(name: string, value: string | undefined): number | undefined 
   return n;
 }
 
-export async function devCluster(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(DEV_CLUSTER_HELP);
-    return command === undefined ? EXIT.usage : EXIT.ok;
-  }
-  const { values } = parseArgs({
-    args: [...rest],
+function parseFlags(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
     strict: true,
     allowPositionals: false,
     options: {
@@ -57,7 +52,18 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+  }).values;
+}
+type Flags = ReturnType<typeof parseFlags>;
+type Format = ReturnType<typeof parseOutput>;
+
+export async function devCluster(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(DEV_CLUSTER_HELP);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const values = parseFlags(rest);
   if (values.help === true) {
     process.stdout.write(DEV_CLUSTER_HELP);
     return EXIT.ok;
@@ -65,91 +71,104 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
   const format = parseOutput(values.output);
   const name = values.name ?? 'dev';
   switch (command) {
-    case 'up': {
-      const port = intOption('port', values.port);
-      const nodes = intOption('nodes', values.nodes);
-      const cluster = await up({
-        name,
-        ...(port === undefined ? {} : { apiServerPort: port }),
-        ...(nodes === undefined ? {} : { nodes }),
-        realNode: values['real-node'] === true,
-        progress: (line) => process.stderr.write(`${line}\n`),
-      });
-      const registry = cluster.state.realNode?.registry;
-      const summary = {
-        name: cluster.name,
-        server: cluster.server,
-        kubeconfig: cluster.adminKubeconfig,
-        nodes: cluster.state.nodes,
-        folder: cluster.paths.root,
-        ...(registry
-          ? {
-              registry: { address: registry.address, authFile: registry.authFile, certDir: registry.certDir },
-            }
-          : {}),
-      };
-      print(format, summary, () =>
-        [
-          `Cluster '${cluster.name}' is up: ${cluster.server}, ${cluster.state.nodes.length} node(s) Ready.`,
-          `  kubeconfig: ${cluster.adminKubeconfig}`,
-          `  logs:       ${cluster.paths.logs}`,
-          ...(registry
-            ? [
-                `  registry:   ${registry.address} (skopeo inspect --authfile ${registry.authFile} --cert-dir ${registry.certDir} docker://${registry.address}/NAME:TAG)`,
-              ]
-            : []),
-          '',
-          'Try:',
-          `  kubectl --kubeconfig ${cluster.adminKubeconfig} get nodes`,
-          `  npm run capstan -- dev-cluster status${name === 'dev' ? '' : ` --name ${name}`}`,
-          `  npm run capstan -- dev-cluster down${name === 'dev' ? '' : ` --name ${name}`}`,
-          '',
-        ].join('\n'),
-      );
-      return EXIT.ok;
-    }
-    case 'down': {
-      const { stopped } = await down(name);
-      process.stderr.write(
-        stopped.length > 0
-          ? `stopped ${stopped.join(', ')} of cluster '${name}'\n`
-          : `cluster '${name}' was not running\n`,
-      );
-      return EXIT.ok;
-    }
-    case 'status': {
-      const clusters = await status(values.name);
-      print(format, clusters, () =>
-        clusters.length === 0
-          ? 'no local clusters\n'
-          : table(
-              ['NAME', 'STATUS', 'SERVER', 'NODES', 'COMPONENTS'],
-              clusters.map((c) => [
-                c.name,
-                c.running ? 'Running' : c.components.some((p) => p.running) ? 'Degraded' : 'Stopped',
-                c.running ? c.server : '-',
-                String(c.nodes.length),
-                c.components.map((p) => `${p.name}:${p.running ? String(p.pid) : 'down'}`).join(' ') || '-',
-              ]),
-            ),
-      );
-      return EXIT.ok;
-    }
-    case 'kubeconfig': {
-      const cluster = await attach(name);
-      if (!cluster) {
-        process.stderr.write(
-          `capstan: cluster '${name}' is not running; start it with 'capstan dev-cluster up${name === 'dev' ? '' : ` --name ${name}`}'\n`,
-        );
-        process.stdout.write(`${clusterPaths(name).adminKubeconfig}\n`);
-        return EXIT.failed;
-      }
-      process.stdout.write(`${cluster.adminKubeconfig}\n`);
-      return EXIT.ok;
-    }
+    case 'up':
+      return await upCommand(name, values, format);
+    case 'down':
+      return await downCommand(name);
+    case 'status':
+      return await statusCommand(values.name, format);
+    case 'kubeconfig':
+      return await kubeconfigCommand(name);
     default:
       throw new UsageError(
         `unknown dev-cluster command '${command}' (expected up, down, status or kubeconfig)`,
       );
   }
+}
+
+/** ` --name NAME` for a cluster other than the default one, in the commands we suggest. */
+const nameFlag = (name: string) => (name === 'dev' ? '' : ` --name ${name}`);
+
+async function upCommand(name: string, values: Flags, format: Format): Promise<number> {
+  const port = intOption('port', values.port);
+  const nodes = intOption('nodes', values.nodes);
+  const cluster = await up({
+    name,
+    ...(port === undefined ? {} : { apiServerPort: port }),
+    ...(nodes === undefined ? {} : { nodes }),
+    realNode: values['real-node'] === true,
+    progress: (line) => process.stderr.write(`${line}\n`),
+  });
+  const registry = cluster.state.realNode?.registry;
+  const summary = {
+    name: cluster.name,
+    server: cluster.server,
+    kubeconfig: cluster.adminKubeconfig,
+    nodes: cluster.state.nodes,
+    folder: cluster.paths.root,
+    ...(registry
+      ? { registry: { address: registry.address, authFile: registry.authFile, certDir: registry.certDir } }
+      : {}),
+  };
+  print(format, summary, () =>
+    [
+      `Cluster '${cluster.name}' is up: ${cluster.server}, ${cluster.state.nodes.length} node(s) Ready.`,
+      `  kubeconfig: ${cluster.adminKubeconfig}`,
+      `  logs:       ${cluster.paths.logs}`,
+      ...(registry
+        ? [
+            `  registry:   ${registry.address} (skopeo inspect --authfile ${registry.authFile} --cert-dir ${registry.certDir} docker://${registry.address}/NAME:TAG)`,
+          ]
+        : []),
+      '',
+      'Try:',
+      `  kubectl --kubeconfig ${cluster.adminKubeconfig} get nodes`,
+      `  npm run capstan -- dev-cluster status${nameFlag(name)}`,
+      `  npm run capstan -- dev-cluster down${nameFlag(name)}`,
+      '',
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
+
+async function downCommand(name: string): Promise<number> {
+  const { stopped } = await down(name);
+  process.stderr.write(
+    stopped.length > 0
+      ? `stopped ${stopped.join(', ')} of cluster '${name}'\n`
+      : `cluster '${name}' was not running\n`,
+  );
+  return EXIT.ok;
+}
+
+async function statusCommand(name: string | undefined, format: Format): Promise<number> {
+  const clusters = await status(name);
+  print(format, clusters, () =>
+    clusters.length === 0
+      ? 'no local clusters\n'
+      : table(
+          ['NAME', 'STATUS', 'SERVER', 'NODES', 'COMPONENTS'],
+          clusters.map((c) => [
+            c.name,
+            c.running ? 'Running' : c.components.some((p) => p.running) ? 'Degraded' : 'Stopped',
+            c.running ? c.server : '-',
+            String(c.nodes.length),
+            c.components.map((p) => `${p.name}:${p.running ? String(p.pid) : 'down'}`).join(' ') || '-',
+          ]),
+        ),
+  );
+  return EXIT.ok;
+}
+
+async function kubeconfigCommand(name: string): Promise<number> {
+  const cluster = await attach(name);
+  if (!cluster) {
+    process.stderr.write(
+      `capstan: cluster '${name}' is not running; start it with 'capstan dev-cluster up${nameFlag(name)}'\n`,
+    );
+    process.stdout.write(`${clusterPaths(name).adminKubeconfig}\n`);
+    return EXIT.failed;
+  }
+  process.stdout.write(`${cluster.adminKubeconfig}\n`);
+  return EXIT.ok;
 }

@@ -264,17 +264,67 @@ const DEFAULT_RELEASE_NAME = 'release';
 
 const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
 
+function parseFlags(argv: readonly string[]) {
+  return parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
+}
+type Flags = ReturnType<typeof parseFlags>['values'];
+
+/** What the flags of one push command ask for, checked. */
+interface PushRequest {
+  readonly command: Command;
+  readonly flags: Flags;
+  readonly source: DesiredStateSource;
+  readonly type: RendererType | undefined;
+  readonly format: 'table' | 'json' | 'yaml';
+  readonly application: string | undefined;
+  readonly namespace: string;
+  readonly timeoutMs: number | undefined;
+}
+
 export async function push(command: Command, argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    options: OPTIONS,
-    strict: true,
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseFlags(argv);
   if (values.help === true) {
     process.stdout.write(HELP[command]);
     return EXIT.ok;
   }
+  const request = checkedRequest(command, values, positionals);
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const connection = command === 'render' ? undefined : connectForPush(values, say);
+  try {
+    // 1. Render the desired state (with the cluster's capabilities for Helm), and say what it warns of.
+    const capabilities =
+      connection && (request.type === 'helm' || request.type === undefined)
+        ? await helmCapabilities(connection.cluster)
+        : undefined;
+    const desired = await renderDesiredState(
+      request.source,
+      renderSettings(request, capabilities),
+      (line) => {
+        say(`• ${line}`);
+      },
+    );
+    sayRenderNotes(request, desired.result, say);
+    // 2. Print it (render), or plan against the cluster (diff), or apply it (sync).
+    const objects = desired.result.objects;
+    if (command === 'render') {
+      printRender(objects, { format: request.format, showSecrets: values['show-secrets'] === true });
+      return EXIT.ok;
+    }
+    if (!connection || request.application === undefined) return EXIT.usage;
+    const options = syncOptions(request, { application: request.application, revision: desired.revision });
+    const colour = colourOn();
+    if (command === 'diff')
+      return await diff(objects, options, connection.deps, { format: request.format, colour });
+    const result = await sync(objects, options, connection.deps);
+    print(request.format, result, () => resultTable(result, { colour }));
+    return result.phase === 'Succeeded' ? EXIT.ok : EXIT.failed;
+  } finally {
+    connection?.close();
+  }
+}
+
+/** The flags checked against each other and against the command; a UsageError naming the first that is wrong. */
+function checkedRequest(command: Command, values: Flags, positionals: readonly string[]): PushRequest {
   if (values['force-conflicts'] !== undefined)
     throw new UsageError(
       `--force-conflicts is gone: capstan ${command} always takes Git's fields back from other field managers, as the agent does; to take over objects another application owns, use --adopt`,
@@ -283,130 +333,140 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     if (!ALLOWED[command].includes(key))
       throw new UsageError(`--${key} is not an option of 'capstan ${command}'`);
   }
-  if (positionals.length > 1)
-    throw new UsageError(`expected at most one folder, got ${positionals.length}: ${positionals.join(' ')}`);
-  if (positionals.length === 1 && values.repo !== undefined)
-    throw new UsageError('give either a folder or --repo, not both');
-  if (values.repo === undefined && (values.revision !== undefined || values.path !== undefined))
-    throw new UsageError('--revision and --path go with --repo');
+  const source = sourceOf(values, positionals);
   const type = values.type;
-  if (type !== undefined && !['directory', 'kustomize', 'helm'].includes(type))
+  if (type !== undefined && !isRendererType(type))
     throw new UsageError(`--type must be directory, kustomize or helm, not '${type}'`);
   const format = parseOutput(values.output ?? (command === 'render' ? 'yaml' : 'table'));
   if (command === 'render' && format === 'table') throw new UsageError('capstan render prints yaml or json');
   const application = values.app;
   if (command !== 'render' && application === undefined)
     throw new UsageError(`--app is required: it names whose objects capstan ${command} manages`);
-  const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout);
-  const namespace = values.namespace ?? 'default';
+  return {
+    command,
+    flags: values,
+    source,
+    type,
+    format,
+    application,
+    namespace: values.namespace ?? 'default',
+    timeoutMs: values.timeout === undefined ? undefined : parseDuration(values.timeout),
+  };
+}
 
-  const source: DesiredStateSource =
-    values.repo === undefined
-      ? { kind: 'local', dir: positionals[0] ?? '.' }
-      : {
-          kind: 'git',
-          repoURL: values.repo,
-          revision: values.revision ?? '',
-          path: values.path ?? '.',
-          allowInsecureHttp: values['insecure-http'] === true,
-        };
-  const say = (line: string) => process.stderr.write(`${line}\n`);
-  const colour = colourOn();
-  const connection =
-    command === 'render'
-      ? undefined
-      : connect({
-          kubeconfig: values.kubeconfig,
-          context: values.context,
-          inventoryNamespace: values['inventory-namespace'],
-          progress: (event) => {
-            say(
-              event.type === 'step'
-                ? `• ${event.message}`
-                : progressLine(event.entry, {
-                    colour: process.stderr.isTTY && process.env['NO_COLOR'] === undefined,
-                  }),
-            );
-          },
-        });
-  try {
-    const capabilities =
-      connection && (type === 'helm' || type === undefined)
-        ? await helmCapabilities(connection.cluster)
-        : undefined;
-    const settings: RenderSettings = {
-      ...(type === undefined ? {} : { type: type as RendererType }),
-      ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
-      directory: {
-        recurse: values['no-recurse'] !== true,
-        ...(values.include ? { include: values.include } : {}),
-        ...(values.exclude ? { exclude: values.exclude } : {}),
-        ...jsonnetOptions({
-          tlaStr: values['tla-str'] ?? [],
-          tlaCode: values['tla-code'] ?? [],
-          extStr: values['ext-str'] ?? [],
-          extCode: values['ext-code'] ?? [],
-          libs: values['jsonnet-lib'] ?? [],
-        }),
-      },
-      helm: {
-        releaseName: values['release-name'] ?? application ?? DEFAULT_RELEASE_NAME,
-        namespace,
-        ...(values.values ? { valueFiles: values.values } : {}),
-        ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
-        ...helmParameters({ set: values.set ?? [], setString: values['set-string'] ?? [] }),
-        ...(values['skip-crds'] === true ? { skipCrds: true } : {}),
-        ...(capabilities ?? {}),
-      },
-    };
-    const desired = await renderDesiredState(source, settings, (line) => {
-      say(`• ${line}`);
-    });
-    const objects = desired.result.objects;
-    // What the render and Argo CD's annotations have to say (kustomize's warnings, an empty folder).
-    for (const warning of renderWarnings(desired.result)) say(`• warning: ${warning}`);
-    if (desired.result.type === 'helm' && application === undefined && values['release-name'] === undefined)
-      say(
-        `• note: Helm release name '${DEFAULT_RELEASE_NAME}': sync names the release after --app, so render with --app NAME (or --release-name) to see the names sync applies`,
-      );
-    if (command === 'render') {
-      const shown =
-        values['show-secrets'] === true
-          ? objects
-          : objects.map((o) => ({ ...o, object: redactSecret(o.object) }));
-      if (format === 'json')
-        print(format, { apiVersion: 'v1', kind: 'List', items: shown.map((o) => o.object) }, () => '');
-      else
-        process.stdout.write(
-          shown
-            .map((o) => `# Source: ${o.source.file}:${o.source.line}\n${stringify(o.object)}`)
-            .join('---\n'),
-        );
-      return EXIT.ok;
-    }
-    if (!connection || application === undefined) return EXIT.usage;
-    const options = {
-      ...ownerOptions(application),
-      namespace,
-      ...(desired.revision === undefined ? {} : { revision: desired.revision }),
-      prune: values.prune === true,
-      dryRun: values['dry-run'] === true,
-      allowEmpty: values['allow-empty'] === true,
-      createNamespace: values['create-namespace'] === true,
-      // Git wins, as with the agent: fields changed by hand are taken back (server-side apply with force).
-      forceConflicts: true,
-      adopt: values.adopt === true,
-      replace: values.replace === true,
-      wait: values.wait === true,
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-    };
-    if (command === 'diff') return await diff(objects, options, connection.deps, format, colour);
-    const result = await sync(objects, options, connection.deps);
-    print(format, result, () => resultTable(result, { colour }));
-    return result.phase === 'Succeeded' ? EXIT.ok : EXIT.failed;
-  } finally {
-    connection?.close();
-  }
+const RENDERER_TYPES: readonly RendererType[] = ['directory', 'kustomize', 'helm'];
+const isRendererType = (type: string): type is RendererType => (RENDERER_TYPES as string[]).includes(type);
+
+/** A local folder (the positional argument) or a git repository (--repo, --revision, --path). */
+function sourceOf(values: Flags, positionals: readonly string[]): DesiredStateSource {
+  if (positionals.length > 1)
+    throw new UsageError(`expected at most one folder, got ${positionals.length}: ${positionals.join(' ')}`);
+  if (positionals.length === 1 && values.repo !== undefined)
+    throw new UsageError('give either a folder or --repo, not both');
+  if (values.repo === undefined && (values.revision !== undefined || values.path !== undefined))
+    throw new UsageError('--revision and --path go with --repo');
+  if (values.repo === undefined) return { kind: 'local', dir: positionals[0] ?? '.' };
+  return {
+    kind: 'git',
+    repoURL: values.repo,
+    revision: values.revision ?? '',
+    path: values.path ?? '.',
+    allowInsecureHttp: values['insecure-http'] === true,
+  };
+}
+
+/** The cluster connection of diff and sync; its progress (steps and entries) goes to stderr. */
+function connectForPush(values: Flags, say: (line: string) => void): ReturnType<typeof connect> {
+  const colour = process.stderr.isTTY && process.env['NO_COLOR'] === undefined;
+  return connect({
+    kubeconfig: values.kubeconfig,
+    context: values.context,
+    inventoryNamespace: values['inventory-namespace'],
+    progress: (event) => {
+      say(event.type === 'step' ? `• ${event.message}` : progressLine(event.entry, { colour }));
+    },
+  });
+}
+
+function renderSettings(
+  request: PushRequest,
+  capabilities: Awaited<ReturnType<typeof helmCapabilities>> | undefined,
+): RenderSettings {
+  const { flags: values, type } = request;
+  return {
+    ...(type === undefined ? {} : { type }),
+    ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
+    directory: {
+      recurse: values['no-recurse'] !== true,
+      ...(values.include ? { include: values.include } : {}),
+      ...(values.exclude ? { exclude: values.exclude } : {}),
+      ...jsonnetOptions({
+        tlaStr: values['tla-str'] ?? [],
+        tlaCode: values['tla-code'] ?? [],
+        extStr: values['ext-str'] ?? [],
+        extCode: values['ext-code'] ?? [],
+        libs: values['jsonnet-lib'] ?? [],
+      }),
+    },
+    helm: {
+      releaseName: values['release-name'] ?? request.application ?? DEFAULT_RELEASE_NAME,
+      namespace: request.namespace,
+      ...(values.values ? { valueFiles: values.values } : {}),
+      ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
+      ...helmParameters({ set: values.set ?? [], setString: values['set-string'] ?? [] }),
+      ...(values['skip-crds'] === true ? { skipCrds: true } : {}),
+      ...(capabilities ?? {}),
+    },
+  };
+}
+
+type Rendered = Awaited<ReturnType<typeof renderDesiredState>>['result'];
+
+/** What the render and Argo CD's annotations have to say (kustomize's warnings, an empty folder). */
+function sayRenderNotes(request: PushRequest, rendered: Rendered, say: (line: string) => void): void {
+  for (const warning of renderWarnings(rendered)) say(`• warning: ${warning}`);
+  if (
+    rendered.type === 'helm' &&
+    request.application === undefined &&
+    request.flags['release-name'] === undefined
+  )
+    say(
+      `• note: Helm release name '${DEFAULT_RELEASE_NAME}': sync names the release after --app, so render with --app NAME (or --release-name) to see the names sync applies`,
+    );
+}
+
+function printRender(
+  objects: Rendered['objects'],
+  options: { format: 'table' | 'json' | 'yaml'; showSecrets: boolean },
+): void {
+  const shown = options.showSecrets
+    ? objects
+    : objects.map((o) => ({ ...o, object: redactSecret(o.object) }));
+  if (options.format === 'json')
+    print(options.format, { apiVersion: 'v1', kind: 'List', items: shown.map((o) => o.object) }, () => '');
+  else
+    process.stdout.write(
+      shown.map((o) => `# Source: ${o.source.file}:${o.source.line}\n${stringify(o.object)}`).join('---\n'),
+    );
+}
+
+function syncOptions(request: PushRequest, target: { application: string; revision: string | undefined }) {
+  const values = request.flags;
+  return {
+    ...ownerOptions(target.application),
+    namespace: request.namespace,
+    ...(target.revision === undefined ? {} : { revision: target.revision }),
+    prune: values.prune === true,
+    dryRun: values['dry-run'] === true,
+    allowEmpty: values['allow-empty'] === true,
+    createNamespace: values['create-namespace'] === true,
+    // Git wins, as with the agent: fields changed by hand are taken back (server-side apply with force).
+    forceConflicts: true,
+    adopt: values.adopt === true,
+    replace: values.replace === true,
+    wait: values.wait === true,
+    ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
+  };
 }
 
 /**
@@ -430,9 +490,9 @@ async function diff(
   objects: Parameters<typeof planSync>[0],
   options: Parameters<typeof planSync>[1],
   deps: Parameters<typeof planSync>[2],
-  format: 'table' | 'json' | 'yaml',
-  colour: boolean,
+  output: { format: 'table' | 'json' | 'yaml'; colour: boolean },
 ): Promise<number> {
+  const { format, colour } = output;
   const planned = await planSync(objects, options, deps);
   // An immutable field that changed is a difference (a sync with --replace re-creates the object).
   const replaced = planned.plan.failures.filter((f) => f.reason === 'immutable');

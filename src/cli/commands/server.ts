@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_AUDIT_RETENTION_DAYS, runServer } from '../../main/server.ts';
+import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const SERVER_HELP = `Usage: capstan server [options]
@@ -63,9 +64,7 @@ export async function server(argv: readonly string[]): Promise<number> {
     process.stdout.write(SERVER_HELP);
     return EXIT.ok;
   }
-  const port = values.port === undefined ? 8080 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`--port must be a port number, not '${values.port ?? ''}'`);
+  const port = portFlag('port', values.port, 8080);
   const retention =
     values['audit-retention'] === undefined
       ? DEFAULT_AUDIT_RETENTION_DAYS
@@ -82,14 +81,7 @@ export async function server(argv: readonly string[]): Promise<number> {
       `--run-retention must be a whole number of days from 1 to 3650, not '${values['run-retention'] ?? ''}'`,
     );
   const ns = values.namespace;
-  if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
-    throw new UsageError(`--namespace must be a namespace name (a DNS label), not '${ns}'`);
-  const stop = new AbortController();
-  const onSignal = () => {
-    stop.abort();
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  checkNamespaceFlag('namespace', ns);
   await runServer(
     {
       kubeconfig: values.kubeconfig,
@@ -114,7 +106,7 @@ export async function server(argv: readonly string[]): Promise<number> {
             },
           }),
     },
-    stop.signal,
+    stopOnSignals(),
   );
   return EXIT.ok;
 }
