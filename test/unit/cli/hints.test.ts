@@ -21,6 +21,7 @@ import { PIPELINE_HELP } from '../../../src/cli/commands/pipeline.ts';
 import { SERVER_HELP } from '../../../src/cli/commands/server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
+import { pipelineCrd } from '../../../src/contracts/pipeline.ts';
 import { projectCrd } from '../../../src/contracts/project.ts';
 import { RepositoryTestRequestSchema } from '../../../src/contracts/server-api.ts';
 import { HONOURED_OBJECT_SYNC_OPTIONS } from '../../../src/core/argocd.ts';
@@ -84,12 +85,12 @@ interface SchemaNode {
 }
 
 /**
- * Every field path of the Application and Project CRDs' schemas: `spec.source.insecureHttp`,
+ * Every field path of the Application, Project and Pipeline CRDs' schemas: `spec.source.insecureHttp`,
  * `spec.ignoreDifferences.kind`, `spec.allowAdoption` (a policy refusal names the Project's field).
  */
 function crdPaths(): Set<string> {
   const paths = new Set<string>();
-  for (const crd of [applicationCrd(), projectCrd()]) walkCrd(crd, paths);
+  for (const crd of [applicationCrd(), projectCrd(), pipelineCrd()]) walkCrd(crd, paths);
   return paths;
 }
 
@@ -109,7 +110,7 @@ function walkCrd(definition: unknown, paths: Set<string>): void {
 }
 
 /** Programs whose own options a message may name (`kubectl apply --server-side`): not Capstan's. */
-const OTHER_PROGRAMS = /\b(kubectl|helm|kustomize|git|go|npm|node|skopeo)\b/;
+const OTHER_PROGRAMS = /\b(kubectl|helm|kustomize|git|go|npm|node|skopeo|buildctl)\b/;
 /** Options named on purpose though Capstan has none such, each with the reason (file, option). */
 const NOT_SUGGESTIONS: readonly { file: string; option: string; why: string }[] = [
   {
