@@ -20,6 +20,7 @@ import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
 import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
+import { ssoRoutes } from './sso.ts';
 import { streamRoutes } from './stream.ts';
 
 export type { ServerApiOptions } from './context.ts';
@@ -80,6 +81,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   const routes = new Routes(app, options);
   registerProbes(app, options);
   identityRoutes(routes, options);
+  ssoRoutes(routes, options);
   applicationRoutes(routes, options);
   resourceRoutes(routes, options);
   repositoryRoutes(routes, options);

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
+import type { SingleSignOn } from '../../ports/single-sign-on.ts';
 import type { SourceFetcher } from '../../ports/source.ts';
 import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
 import {
@@ -21,6 +22,18 @@ import type { ApplicationIndex } from '../../server/application-index.ts';
 import { CSRF_HEADER, SESSION_COOKIE, type Authenticator } from '../../server/auth.ts';
 import type { CursorCodec } from '../../server/cursor.ts';
 import type { ResourceViews } from '../../server/resource-views.ts';
+import type { Sealer } from '../../server/sealed.ts';
+
+/** Single sign-on with an OpenID provider (src/api/server/sso.ts). */
+export interface SsoOptions {
+  readonly signOn: SingleSignOn;
+  /** Seals a login's pending checks into its cookie, with a key every replica shares. */
+  readonly sealer: Sealer;
+  /** The address browsers reach this server at (https://capstan.example.com): the provider's callback is below it. */
+  readonly publicUrl: string;
+  /** Members of these groups are global admins. Default none: roles come from the Projects. */
+  readonly adminGroups: readonly string[];
+}
 
 export interface ServerApiOptions {
   /** The watch cache of Applications every read comes from. */
@@ -52,6 +65,8 @@ export interface ServerApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
   /** Interval of the event stream's keep-alive comments. Default 15 s. */
   readonly heartbeatMs?: number;
+  /** OIDC single sign-on; absent: local users and tokens only. */
+  readonly sso?: SsoOptions;
 }
 
 /** A route as the OpenAPI document describes it. */
@@ -213,6 +228,18 @@ function sameText(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** The session cookie (HttpOnly, SameSite=Strict, Secure under TLS); an empty value and 0 clear it. */
+export function sessionCookie(options: ServerApiOptions, value: string, maxAgeSeconds: number): string {
+  return [
+    `${SESSION_COOKIE}=${value}`,
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAgeSeconds}`,
+    ...(options.secureCookies ? ['Secure'] : []),
+  ].join('; ');
+}
+
 /** The value of one cookie in a Cookie header. */
 export function cookieOf(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
@@ -370,4 +397,6 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   RESOURCE_NOT_MANAGED: 404,
   SOURCE_BAD_CREDENTIALS: 400,
   DESIRED_STATE_UNAVAILABLE: 502,
+  OIDC_LOGIN_FAILED: 401,
+  OIDC_PROVIDER_UNAVAILABLE: 502,
 };
