@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -25,6 +29,7 @@ import { ResourceViews } from '../../../src/server/resource-views.ts';
 import { Sealer } from '../../../src/server/sealed.ts';
 import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
 import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
+import { CLI, runCapstan } from '../../../src/testing/cli.ts';
 import { Browser, startOidcProvider, type TestOidcProvider } from '../../../src/testing/oidc-provider.ts';
 
 const CLIENT_ID = 'capstan';
@@ -315,6 +320,39 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
         { redirect: 'manual' },
       );
       assert.equal(refused.status, 400, cli);
+    }
+  });
+
+  it('capstan login --sso prints the URL, completes through its loopback listener, and capstan app list then goes through the server', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'capstan-sso-cli-'));
+    try {
+      const env = { ...process.env, CAPSTAN_CONFIG: join(home, 'login.json') };
+      const child = spawn(process.execPath, [CLI, 'login', server.base, '--sso'], { env });
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const found = /(http:\/\/\S+\/api\/v1\/auth\/oidc\/login\S+)/.exec(stderr)?.[1];
+          if (found !== undefined) resolve(found);
+        });
+        child.on('close', () => {
+          reject(new Error(`capstan login exited: ${stderr}`));
+        });
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const page = await new Browser({ login: 'alice' }).open(url);
+      assert.equal(page.status, 200, page.body);
+      assert.match(page.body, /Logged in/);
+      assert.equal(await exited, 0, stderr);
+      assert.match(stderr, /as alice/);
+      const kept = JSON.parse(await readFile(join(home, 'login.json'), 'utf8')) as { user: string };
+      assert.equal(kept.user, 'alice');
+      const list = await runCapstan(['app', 'list', '-A'], { CAPSTAN_CONFIG: join(home, 'login.json') });
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /web/);
+      said.push(stderr, list.stdout, list.stderr);
+    } finally {
+      await rm(home, { recursive: true, force: true });
     }
   });
 
