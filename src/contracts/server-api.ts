@@ -501,6 +501,15 @@ export const RepositoryTestRequestSchema = closed(
     knownHosts: Type.Optional(
       Type.String({ maxLength: 65536, description: 'With sshPrivateKey: host keys are always checked.' }),
     ),
+    secretRef: Type.Optional(
+      closed(
+        {
+          namespace: name('The namespace of the Secret: one whose Applications may name the project.'),
+          name: name('The Secret, as an Application’s spec.source.secretRef names it.'),
+        },
+        'Credentials from a Secret (of type capstan.dev/repository-credentials, bound to the repository by its url key) instead of in the request.',
+      ),
+    ),
   },
   'Which repository to reach, and how.',
 );

@@ -30,6 +30,7 @@ import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { ResourceViews } from '../server/resource-views.ts';
+import { credentialsFrom } from './agent.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
 import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
 
@@ -111,6 +112,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
       repositories: resourceReader.fetcher,
+      repositorySecrets: (ns, name) => credentialsFrom(cluster, ns, name),
       auth,
       store,
       cursors: new CursorCodec({ key, now: Date.now }),

@@ -61,6 +61,8 @@ export interface ProjectAccess {
   readonly name: string;
   readonly description?: string;
   readonly roles: readonly ProjectRole[];
+  /** Namespaces (or patterns) whose Applications may name it; absent: unknown (only global admins reach beyond). */
+  readonly applicationNamespaces?: readonly string[];
 }
 
 export interface ProjectDirectory {

@@ -44,6 +44,7 @@ export class ProjectIndex implements ProjectDirectory {
       name,
       ...(spec.description === undefined ? {} : { description: spec.description }),
       roles: spec.roles ?? [],
+      applicationNamespaces: spec.applicationNamespaces,
     });
   };
 

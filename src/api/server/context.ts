@@ -9,7 +9,7 @@ import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { SingleSignOn } from '../../ports/single-sign-on.ts';
-import type { SourceFetcher } from '../../ports/source.ts';
+import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
 import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
 import {
   authorize,
@@ -49,6 +49,8 @@ export interface ServerApiOptions {
   readonly resources: ResourceViews;
   /** ls-remote for a repository connection test (the agent's git adapter and host policy). */
   readonly repositories: Pick<SourceFetcher, 'resolve'>;
+  /** The git credentials of a Secret (as the agent reads an Application's secretRef), for a connection test. */
+  readonly repositorySecrets?: (namespace: string, name: string) => Promise<GitCredentials>;
   readonly auth: Authenticator;
   readonly store: Store;
   readonly cursors: CursorCodec;
