@@ -40,6 +40,8 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
     logger: false,
     requestIdHeader: false,
     bodyLimit: maxBodyBytes,
+    // Past Fastify's default (100), a long path parameter is 414; let the contract refuse it (400, documented).
+    maxParamLength: 2048,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     trustProxy: false,

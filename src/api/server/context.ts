@@ -208,7 +208,7 @@ const errorAnswer = (description: string) => ({ description, schema: ErrorBodySc
 /** The answers every route may give, documented once: bad input for a body, 401 when secured, 503 when the store is down. */
 function withCommonAnswers(doc: RouteDoc): RouteDoc {
   const common: RouteDoc['responses'] = {
-    ...(doc.body || doc.query
+    ...(doc.body || doc.query || doc.params
       ? { 400: errorAnswer('bad input: malformed JSON, an unknown field, a wrong value') }
       : {}),
     ...(doc.body

@@ -1086,6 +1086,12 @@ describe('server API: bad input', () => {
     const huge = await post(JSON.stringify({ resourceVersion: 'x'.repeat(70 * 1024) }));
     assert.equal(huge.statusCode, 413);
     assert.equal(huge.json<{ error: string }>().error, 'BODY_TOO_LARGE');
+    const longName = await h.call({
+      method: 'GET',
+      url: `/api/v1/applications/a/${'x'.repeat(300)}`,
+      headers: as(admin, false),
+    });
+    assert.equal(longName.statusCode, 400, 'a name past 253 characters is refused by the contract, not 414');
     const text = await post('sync please', { 'content-type': 'text/plain' });
     assert.equal(text.statusCode, 415);
     const poisoned = await post('{"__proto__": {"admin": true}}');
