@@ -6,7 +6,8 @@
 #
 # Node.js 24 runs the TypeScript sources directly (type stripping): there is no compile stage, the
 # image holds src/ as it is in the repository. Stages:
-#   tools    kustomize and helm, built from the Go module proxy at the versions of scripts/build-binaries.sh
+#   tools    kustomize and helm, built from the Go module proxy at the versions of scripts/build-binaries.sh,
+#            and capstan-confine (the Landlock render sandbox) from scripts/confine
 #   deps     the production node_modules, exactly as package-lock.json pins them
 #   ui       the web UI built by Vite (ui/dist, served by `capstan server`)
 #   runtime  node, git and ssh (the agent runs git), the tools, the dependencies and the sources
@@ -15,7 +16,7 @@
 # Without network (the dev cluster's BuildKit, docs/real-node.md): RUNTIME_BASE names an image that
 # already holds node, git, openssh-client and ca-certificates (the cluster's Debian-based
 # capstan/node:24), so the runtime-os stage is not built; the `tools` and `deps` stages are given as
-# named build contexts (--build-context tools=DIR with out/kustomize and out/helm, deps=DIR with
+# named build contexts (--build-context tools=DIR with out/kustomize, out/helm and out/capstan-confine, deps=DIR with
 # app/node_modules), so their RUN steps are not run either.
 
 ARG NODE_IMAGE=node:24-trixie-slim
@@ -29,6 +30,9 @@ ARG HELM_VERSION=v3.21.4
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOBIN=/out
 RUN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}" \
  && go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+# The Landlock launcher: the standard library only, so nothing is downloaded.
+COPY scripts/confine /src/confine
+RUN cd /src/confine && go build -trimpath -ldflags "-s -w" -o /out/capstan-confine .
 
 # ---- deps -------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -50,8 +54,8 @@ RUN npx --no-install vite build ui --logLevel warn
 # ---- runtime-os -------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime-os
 # git for the sources, openssh-client for ssh:// repositories, ca-certificates for https, bubblewrap
-# for the render sandbox (kustomize and helm see only the checkout and no network; it needs user
-# namespaces, which the pod's seccomp profile must allow).
+# for the render sandbox where user namespaces are allowed (a Localhost seccomp profile); under the
+# default RuntimeDefault profile the agent uses capstan-confine (Landlock) instead.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git openssh-client ca-certificates bubblewrap \
  && rm -rf /var/lib/apt/lists/* \
@@ -66,8 +70,9 @@ WORKDIR /app
 ENV NODE_ENV=production \
     CAPSTAN_KUSTOMIZE=/usr/local/bin/kustomize \
     CAPSTAN_HELM=/usr/local/bin/helm \
+    CAPSTAN_CONFINE=/usr/local/bin/capstan-confine \
     CAPSTAN_CACHE_DIR=/var/cache/capstan
-COPY --from=tools /out/kustomize /out/helm /usr/local/bin/
+COPY --from=tools /out/kustomize /out/helm /out/capstan-confine /usr/local/bin/
 # Everything below stays owned by root and read-only to the agent: it writes only to its cache and /tmp.
 COPY --from=deps /app/node_modules ./node_modules/
 COPY package.json ./

@@ -4,7 +4,8 @@
 //     frame painted after the first row is shown, and to the last of the N rows read;
 //   - a filter's response: from the click on a count chip (OutOfSync) to the first frame that shows
 //     only matching rows, and a search (after the list's 150 ms typing pause);
-//   - an application with R resources: from navigation start to the first frame with its tree drawn;
+//   - an application with R resources: from navigation start to the first frame with its tree drawn (the
+//     graph, and the resource table's first rows: the table is virtualised and says it holds R rows);
 //   - the initial JavaScript and CSS, gzip and brotli compressed.
 // The Applications enter the server's index as watch events (no cluster: the list, its filters and the
 // event stream read only that index). Usage: node bench/ui.ts [--apps 10000] [--resources 1000] [--runs 5]
@@ -155,7 +156,7 @@ async function searchResponse(page: Page): Promise<number> {
 async function treeShown(page: Page, url: string, resources: number): Promise<number> {
   await page.goto(`${url}/applications/team-00/app-00000`, { waitUntil: 'commit' });
   return page.evaluate<number>(
-    `(${FRAME_AFTER})(() => document.querySelectorAll('.graph-node').length > 0 && document.querySelectorAll('.resource-table tbody tr').length === ${String(resources)})`,
+    `(${FRAME_AFTER})(() => document.querySelectorAll('.graph-node').length > 0 && document.querySelector('.resource-table[aria-rowcount="${String(resources + 1)}"] tbody tr[aria-rowindex="2"]') !== null)`,
   );
 }
 
@@ -269,7 +270,7 @@ async function report(result: {
     `| … until all ${result.apps.toLocaleString('en')} rows are read (pages of 500, behind the first) | | ${ms(s.all)} |`,
     `| a filter's response (click on the OutOfSync count → first frame with only OutOfSync rows) | < 100 ms | ${ms(s.filter)} |`,
     `| a search's response (one name typed → that row alone; includes the list's 150 ms typing pause) | | ${ms(s.search)} |`,
-    `| an application with ${result.resources.toLocaleString('en')} resources: navigation to its tree drawn (graph and list) | < 1 s | ${ms(s.tree)} |`,
+    `| an application with ${result.resources.toLocaleString('en')} resources: navigation to its tree drawn (graph, and the virtualised table's first rows of all of them) | < 1 s | ${ms(s.tree)} |`,
     `| initial JavaScript and CSS (${String(result.assets.files.length)} files), gzip / brotli | < 300 kB | ${kb(result.assets.gzip)} / ${kb(result.assets.brotli)} (${kb(result.assets.raw)} raw) |`,
     '',
     `Reproduce: \`node bench/ui.ts --apps ${String(result.apps)} --resources ${String(result.resources)} --runs ${String(result.runs)}\`.`,

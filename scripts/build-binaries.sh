@@ -21,6 +21,7 @@ ETCD_VERSION=v3.6.16       # go.etcd.io/etcd/server/v3
 KWOK_VERSION=v0.8.0        # sigs.k8s.io/kwok
 KUSTOMIZE_VERSION=v5.8.1   # sigs.k8s.io/kustomize/kustomize/v5
 HELM_VERSION=v3.21.4       # helm.sh/helm/v3
+JSONNET_VERSION=v0.22.0    # github.com/google/go-jsonnet (scripts/build-tool.sh only: not part of this set)
 SCRIPT_REVISION=2          # bump when the way of building changes
 GO_MIN_MINOR=26            # k8s v1.36 declares go 1.26.0
 

@@ -6,7 +6,8 @@
 //                     namespace) and may impersonate it (docs/security.md); default: none
 //   --impersonate     a ServiceAccount name projects' destinations name, also impersonable there
 //          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
-//                                       its render sandbox works in the pod; not the default file
+//                                       its render sandbox can be bubblewrap in the pod; optional: under
+//                                       the default (RuntimeDefault) it is Landlock; not the default file
 //   --check   write nothing; exit 1 when the file differs from what the sources generate
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

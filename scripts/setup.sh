@@ -3,6 +3,7 @@
 #  - Debian packages (git, openssl, util-linux for flock, bubblewrap for the render sandbox, ca-certificates,
 #    python3-venv for schemathesis in the tests) when missing and we are root;
 #  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
+#  - capstan-confine, the Landlock render sandbox for hosts without user namespaces (scripts/build-tool.sh confine), when Go is here.
 # Go is needed to build the Kubernetes binaries; scripts/build-binaries.sh says so clearly when it is missing.
 set -euo pipefail
 case "${1:-}" in -h | --help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
@@ -43,3 +44,10 @@ case "$node_version" in
   *) echo "setup: error: npm scripts run Node.js $node_version, expected v24 (the node package in devDependencies)" >&2; exit 3 ;;
 esac
 bash scripts/build-ui.sh # the web UI served by capstan server, when missing or stale
+# The Landlock sandbox's launcher (seconds, standard library only); without Go, the renders that need
+# it say how to get it.
+if command -v "${CAPSTAN_GO:-go}" >/dev/null 2>&1; then
+  bash scripts/build-tool.sh confine >/dev/null
+else
+  log "no Go: capstan-confine (the Landlock render sandbox) is not built; bubblewrap is used where it works"
+fi

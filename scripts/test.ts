@@ -1,6 +1,7 @@
 // The whole test suite, tier by tier: static checks, unit (pure), integration (real cluster, real git),
 // node (a real node: containers that run, as root), e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
-// any failure. Usage: node scripts/test.ts [--tier unit|integration|node|e2e] [--keep-cluster]
+// any failure. Usage: node scripts/test.ts [--tier unit|integration|node|e2e] [--keep-cluster] [--rebuild-images]
+// (--rebuild-images: the node tier builds its images again instead of taking them from the machine's image cache)
 import { spawn } from 'node:child_process';
 import { existsSync, globSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { attach, down, up } from '../src/devcluster/cluster.ts';
+import { IMAGE_CACHE_ENV } from '../src/devcluster/image-cache.ts';
 import { clusterPaths } from '../src/devcluster/layout.ts';
 import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     tier: { type: 'string', multiple: true },
     'keep-cluster': { type: 'boolean', default: false },
     'no-checks': { type: 'boolean', default: false },
+    'rebuild-images': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -214,12 +217,17 @@ async function integration(): Promise<void> {
   }
 }
 
-/** The real node's tests (*.node.test.ts): one file at a time, on a cluster of their own that they start and remove. */
+/**
+ * The real node's tests (*.node.test.ts): one file at a time, on one cluster of their own that the
+ * first file starts, the next ones attach to, and the last test removes. Their images come from the
+ * machine's image cache (built once per state of their inputs) unless --rebuild-images.
+ */
 async function node(): Promise<void> {
   banner('node tests (a real node: containerd, kubelet, kube-proxy in a namespace of their own; needs root)');
+  const env = values['rebuild-images'] ? { ...process.env, [IMAGE_CACHE_ENV]: 'refresh' } : process.env;
   try {
     results.push(
-      await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), { concurrency: 1 }),
+      await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), { concurrency: 1, env }),
     );
   } finally {
     // The last test removes the cluster; a run that failed before it must not leave the node behind.

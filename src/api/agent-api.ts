@@ -55,8 +55,11 @@ export interface AgentApiOptions {
   readonly metrics: () => string;
   /** Readiness: not being the leader is still ready; caches not synced is not. */
   readonly ready: () => { ready: boolean; reason?: string };
-  /** Queues a refresh of the Applications the event matches; resolves with their names. */
-  readonly refresh: (event: RefreshEvent) => Promise<{ applications: string[] }>;
+  /**
+   * Queues a refresh of the Applications the event matches, and requests runs of the Pipelines of
+   * the repository; resolves with their names (`namespace/name`).
+   */
+  readonly refresh: (event: RefreshEvent) => Promise<{ applications: string[]; pipelines?: string[] }>;
   /** The shared secret of each provider, read by the caller from a Secret; never logged. */
   readonly webhookSecrets: () => Promise<WebhookSecrets>;
   /** Structured JSON logs, one object per line (`level`, `msg`, fields). */
@@ -371,10 +374,12 @@ class WebhookReceiver {
 
   async #refresh(events: readonly RefreshEvent[]): Promise<Answer> {
     const applications = new Set<string>();
+    const pipelines = new Set<string>();
     try {
       for (const event of events) {
         const queued = await this.#options.refresh(event);
         for (const name of queued.applications) applications.add(name);
+        for (const name of queued.pipelines ?? []) pipelines.add(name);
       }
     } catch (error) {
       const answer = refusal(500, 'WEBHOOK_REFRESH_FAILED', 'failed', [
@@ -386,13 +391,14 @@ class WebhookReceiver {
     return {
       status: 200,
       result: 'queued',
-      body: { status: 'queued', applications: [...applications] },
+      body: { status: 'queued', applications: [...applications], pipelines: [...pipelines] },
       log: {
         repoURLs: first?.repoURLs,
         refs: events.map((event) => event.ref ?? '*'),
         after: first?.after,
         changedPaths: first?.changedPaths?.length ?? 'unknown',
         applications: applications.size,
+        pipelines: pipelines.size,
       },
     };
   }

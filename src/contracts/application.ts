@@ -218,6 +218,52 @@ const atLeast = (value: string, min: string) => parseDuration(value) >= parseDur
 
 // ── Spec ────────────────────────────────────────────────────────────────────────────────────────
 
+const jsonnetVariables = (description: string) =>
+  list(
+    object(
+      {
+        name: withHint(
+          Type.String({
+            minLength: 1,
+            maxLength: 256,
+            pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+            description: 'The name, a Jsonnet identifier.',
+          }),
+          'a Jsonnet identifier (letters, digits and _, not starting with a digit)',
+        ),
+        value: text('The value: a string, or Jsonnet code when code is true.', 64 * 1024),
+        code: Type.Optional(
+          Type.Boolean({ description: 'The value is Jsonnet code, not a string. Default false.' }),
+        ),
+      },
+      'One name and its value.',
+    ),
+    100,
+    description,
+  );
+
+export const JsonnetOptionsSchema = object(
+  {
+    tlas: Type.Optional(
+      jsonnetVariables(
+        'Top-level arguments (--tla-str, --tla-code): the parameters of a program that is a function.',
+      ),
+    ),
+    extVars: Type.Optional(
+      jsonnetVariables('External variables (--ext-str, --ext-code), which programs read by name.'),
+    ),
+    libs: Type.Optional(
+      list(
+        Type.String({ minLength: 1, maxLength: 1024 }),
+        20,
+        'Library folders (-J), relative to the repository root and inside it; the last one wins. ' +
+          'Files inside them are not read as manifests or programs by themselves.',
+      ),
+    ),
+  },
+  'How the *.jsonnet files of the folder are evaluated (as Argo CD directory.jsonnet); *.libsonnet files are only imported.',
+);
+
 export const DirectoryOptionsSchema = object(
   {
     recurse: Type.Optional(Type.Boolean({ description: 'Descend into sub-folders. Default true.' })),
@@ -225,14 +271,15 @@ export const DirectoryOptionsSchema = object(
       list(
         Type.String({ minLength: 1, maxLength: 256 }),
         100,
-        'Glob patterns, relative to the path, of the files to read. Default: *.yaml, *.yml and *.json.',
+        'Glob patterns, relative to the path, of the files to read. Default: *.yaml, *.yml, *.json and *.jsonnet.',
       ),
     ),
     exclude: Type.Optional(
       list(Type.String({ minLength: 1, maxLength: 256 }), 100, 'Glob patterns of files to leave out.'),
     ),
+    jsonnet: Type.Optional(JsonnetOptionsSchema),
   },
-  'Options of the directory renderer: plain YAML and JSON manifests.',
+  'Options of the directory renderer: plain YAML and JSON manifests, and *.jsonnet programs evaluated by jsonnet.',
 );
 
 export const HelmOptionsSchema = object(
@@ -606,11 +653,22 @@ export const HealthStateSchema = object(
   'Health.',
 );
 
+/** How many render warnings the status keeps (the first ones). */
+export const SYNC_WARNINGS_LIMIT = 20;
+
 export const SyncStatusSchema = object(
   {
     status: oneOf(SYNC_STATUS_CODES, { description: SYNC_STATUS_CODES.join(', ') }),
     revision: Type.Optional(text('The commit the desired state was compared at (full SHA).', 256)),
     digest: Type.Optional(text('Digest of the rendered desired state at that revision.', 256)),
+    warnings: Type.Optional(
+      list(
+        text('One warning.', 1024),
+        SYNC_WARNINGS_LIMIT,
+        "What the render of that revision warned about though it succeeded: the tools' own warnings " +
+          "(kustomize's deprecated fields), Argo CD annotations Capstan does not honour, an empty render.",
+      ),
+    ),
   },
   'Whether the live objects equal the desired state.',
 );

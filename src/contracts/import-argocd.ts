@@ -399,20 +399,68 @@ function convertDirectory(
   findings: ObjectFindings,
 ): NonNullable<ApplicationSource['directory']> {
   findings.unknownKeys(directory, ['recurse', 'include', 'exclude', 'jsonnet'], at);
-  if (directory['jsonnet'] !== undefined)
-    findings.leftOut(
-      [...at, 'jsonnet'],
-      'Jsonnet is not rendered by this version: render in CI and commit the output',
-    );
   const recurse = booleanField(directory, 'recurse', at, findings);
   const include = globList(directory, 'include', at, findings);
   const exclude = globList(directory, 'exclude', at, findings);
+  const jsonnetFields = mapField(directory, 'jsonnet', at, findings);
+  const jsonnet = jsonnetFields ? convertJsonnet(jsonnetFields, [...at, 'jsonnet'], findings) : undefined;
   // Argo CD does not descend into sub-folders unless asked; Capstan does by default.
   return {
     recurse: recurse ?? false,
     ...(include.length === 0 ? {} : { include }),
     ...(exclude.length === 0 ? {} : { exclude }),
+    ...(jsonnet === undefined ? {} : { jsonnet }),
   };
+}
+
+type JsonnetFields = NonNullable<NonNullable<ApplicationSource['directory']>['jsonnet']>;
+type JsonnetVariables = NonNullable<JsonnetFields['tlas']>;
+
+/** Argo CD's directory.jsonnet has Capstan's shape: tlas and extVars ({name, value, code}) and libs (from the repository root). */
+function convertJsonnet(
+  jsonnet: Fields,
+  at: (string | number)[],
+  findings: ObjectFindings,
+): JsonnetFields | undefined {
+  findings.unknownKeys(jsonnet, ['tlas', 'extVars', 'libs'], at);
+  const tlas = jsonnetVariables(jsonnet, 'tlas', at, findings);
+  const extVars = jsonnetVariables(jsonnet, 'extVars', at, findings);
+  const libs: string[] = [];
+  for (const [index, lib] of (listField(jsonnet, 'libs', at, findings) ?? []).entries()) {
+    if (typeof lib === 'string' && lib !== '') libs.push(lib);
+    else findings.leftOut([...at, 'libs', index], 'expected a folder of the repository');
+  }
+  const converted: JsonnetFields = {
+    ...(tlas.length === 0 ? {} : { tlas }),
+    ...(extVars.length === 0 ? {} : { extVars }),
+    ...(libs.length === 0 ? {} : { libs }),
+  };
+  return Object.keys(converted).length === 0 ? undefined : converted;
+}
+
+function jsonnetVariables(
+  jsonnet: Fields,
+  key: 'tlas' | 'extVars',
+  at: (string | number)[],
+  findings: ObjectFindings,
+): JsonnetVariables {
+  const variables: JsonnetVariables = [];
+  for (const [index, item] of (listField(jsonnet, key, at, findings) ?? []).entries()) {
+    const here = [...at, key, index];
+    const variable = fieldsOf(item);
+    const name = variable && stringField(variable, 'name', here, findings);
+    if (!variable || name === undefined || name === '') {
+      findings.leftOut(here, 'a variable needs a name');
+      continue;
+    }
+    const code = booleanField(variable, 'code', here, findings);
+    variables.push({
+      name,
+      value: stringField(variable, 'value', here, findings) ?? '',
+      ...(code === true ? { code } : {}),
+    });
+  }
+  return variables;
 }
 
 /**

@@ -56,12 +56,14 @@ export interface InstallOptions {
    */
   readonly impersonate?: readonly string[];
   /**
-   * Run the agent under the Localhost seccomp profile RENDER_SANDBOX_SECCOMP_PROFILE instead of
-   * RuntimeDefault, so that its render sandbox (bubblewrap) can make user namespaces in the pod. Each
+   * Optional. Run the agent under the Localhost seccomp profile RENDER_SANDBOX_SECCOMP_PROFILE instead
+   * of RuntimeDefault, so that its render sandbox can be bubblewrap (user namespaces) in the pod. Each
    * node that may run the agent must hold deploy/seccomp/render-sandbox.json at
    * `<kubelet root>/seccomp/capstan/render-sandbox.json`, or the pods do not start. Default false:
-   * RuntimeDefault, under which kustomize and helm renders fail with RENDER_SANDBOX_UNAVAILABLE
-   * (plain manifests render without the sandbox). docs/security.md weighs the two.
+   * RuntimeDefault, under which bubblewrap cannot start and the agent's `auto` sandbox renders
+   * Kustomize and Helm in the Landlock sandbox (capstan-confine, in the image) instead; only a kernel
+   * without Landlock (ABI 3, Linux 6.2) then refuses those renders with RENDER_SANDBOX_UNAVAILABLE.
+   * docs/security.md compares the two sandboxes.
    */
   readonly renderSandboxProfile?: boolean;
 }

@@ -550,8 +550,19 @@ export const ProjectSchema = Type.Object(
     ),
     yourRoles: Type.Array(Type.String(), { description: 'The caller’s roles in it.' }),
     yourActions: Type.Array(Type.String(), { description: 'What the caller may do in it.' }),
+    applicationNamespaces: Type.Optional(
+      Type.Array(Type.String(), { description: 'Namespaces (or patterns) whose Applications may name it.' }),
+    ),
+    sourceRepos: Type.Optional(
+      Type.Array(Type.String(), { description: 'Repository URLs (or patterns) its Applications may use.' }),
+    ),
+    destinations: Type.Optional(
+      Type.Array(Type.Object({ cluster: Type.String(), namespace: Type.String() }), {
+        description: 'Clusters and namespaces (or patterns) its Applications may deploy to.',
+      }),
+    ),
   },
-  { description: 'A project: who may do what with its Applications.' },
+  { description: 'A project: who may do what with its Applications, and where they may come from and go.' },
 );
 
 export const ClusterSchema = Type.Object(
@@ -618,4 +629,107 @@ export const TokenParamsSchema = closed({ id: Type.String({ pattern: '^[0-9a-f]{
 export const ObjectSchema: TSchema = Type.Object(
   {},
   { additionalProperties: true, description: 'A Kubernetes object.' },
+);
+
+// ── Pipeline runs (docs/pipelines.md) ───────────────────────────────────────────────────────────
+
+const RUN_PHASE_VALUES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+
+export const RunStepSchema = Type.Object(
+  {
+    name: Type.String(),
+    phase: oneOf(['Pending', 'Running', 'Succeeded', 'Failed', 'Skipped'] as const),
+    exitCode: Type.Optional(Type.Integer()),
+    reason: Type.Optional(Type.String()),
+    startedAt: Type.Optional(Type.String()),
+    finishedAt: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const RunSchema = Type.Object(
+  {
+    id: Type.String(),
+    namespace: Type.String(),
+    pipeline: Type.String(),
+    project: Type.String(),
+    revision: Type.String(),
+    branch: Type.Optional(Type.String()),
+    tag: Type.Optional(Type.String()),
+    author: Type.Optional(Type.String()),
+    commitMessage: Type.Optional(Type.String()),
+    trigger: oneOf(['push', 'tag', 'pullRequest', 'manual', 'poll', 'rerun'] as const),
+    triggeredBy: Type.String(),
+    phase: oneOf(RUN_PHASE_VALUES),
+    queuedAt: Type.String(),
+    startedAt: Type.Optional(Type.String()),
+    finishedAt: Type.Optional(Type.String()),
+    steps: Type.Array(RunStepSchema),
+    images: Type.Array(
+      Type.Object(
+        {
+          step: Type.String(),
+          reference: Type.String(),
+          digest: Type.String(),
+          tags: Type.Array(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    reason: Type.Optional(Type.String()),
+    statusMessage: Type.Optional(Type.String()),
+    cancelledBy: Type.Optional(Type.String()),
+    rerunOf: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false, description: 'A pipeline run, as the Store keeps it.' },
+);
+export type RunView = Static<typeof RunSchema>;
+
+export const RunListSchema = Type.Object(
+  {
+    items: Type.Array(RunSchema),
+    nextCursor: Type.Optional(Type.String({ description: 'Pass as `before` for the next page.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const RunListQuerySchema = Type.Object(
+  {
+    namespace: Type.Optional(Type.String({ maxLength: 253 })),
+    pipeline: Type.Optional(Type.String({ maxLength: 253 })),
+    phase: Type.Optional(oneOf(RUN_PHASE_VALUES)),
+    branch: Type.Optional(Type.String({ maxLength: 512 })),
+    before: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Runs queued before this run (a page).' }),
+    ),
+    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: '1 to 999; default 50.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const RunParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export const RunLogsSchema = Type.Object(
+  {
+    lines: Type.Array(
+      Type.Object(
+        { seq: Type.Integer(), step: Type.String(), time: Type.String(), line: Type.String() },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RunLogsQuerySchema = Type.Object(
+  {
+    after: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'Lines after this seq.' })),
+    step: Type.Optional(Type.String({ maxLength: 63 })),
+    follow: Type.Optional(
+      Type.Union([Type.Literal('true'), Type.Literal('false')], {
+        description: 'true: server-sent events until the run ends (resumable with Last-Event-ID).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
 );

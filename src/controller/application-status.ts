@@ -1,6 +1,7 @@
 import {
   appendHistory,
   REQUEST_ANNOTATIONS,
+  SYNC_WARNINGS_LIMIT,
   type ApplicationStatus,
   type RequestKind,
 } from '../contracts/application.ts';
@@ -39,6 +40,8 @@ export interface ReconciledStatusInput {
   readonly hold: RollbackHold | undefined;
   readonly healths: readonly ResourceHealth[];
   readonly health: Health;
+  /** What the render warned about (RenderResult.warnings, Argo CD annotations not honoured). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -51,7 +54,18 @@ export function reconciledStatus(input: ReconciledStatusInput): Record<string, u
   const syncStatus = judgement.synced ? 'Synced' : 'OutOfSync';
   const revision = tree.revision.sha;
   return {
-    sync: { status: syncStatus, revision, digest: result?.digest ?? status.sync?.digest ?? '' },
+    sync: {
+      status: syncStatus,
+      revision,
+      digest: result?.digest ?? status.sync?.digest ?? '',
+      // `null` removes the warnings of an earlier render that had some.
+      warnings:
+        input.warnings.length > 0
+          ? input.warnings
+              .slice(0, SYNC_WARNINGS_LIMIT)
+              .map((w) => (w.length > 1024 ? `${w.slice(0, 1023)}…` : w))
+          : null,
+    },
     // `message: null` removes the previous one: a merge patch keeps what it does not name, and a Healthy
     // status must not keep the message of the Progressing one before it.
     health: { status: input.health.status, message: input.health.message || null },

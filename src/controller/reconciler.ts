@@ -42,6 +42,7 @@ import { formatId } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
 import type { SyncDeps, SyncOptions } from '../engine/context.ts';
 import { policyViolation } from '../engine/project-check.ts';
+import { renderWarnings } from '../engine/render-warnings.ts';
 import { planSync, sync } from '../engine/sync.ts';
 import type { ApplicationStore } from '../ports/applications.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
@@ -530,7 +531,7 @@ export class ApplicationReconciler {
       const outOfSync =
         planned.plan.failures.length > 0 ||
         planned.plan.changes.some((c) => c.action !== 'unchanged') ||
-        planned.candidates.length > 0;
+        planned.extraneous.length > 0;
       return { ...base, result: undefined, outOfSync };
     }
     const result = await sync(
@@ -674,6 +675,7 @@ export class ApplicationReconciler {
         hold: decided.hold,
         healths: observed.healths,
         health: observed.health,
+        warnings: renderWarnings(rendered.result),
       }),
       {
         kind: 'Reconciled',

@@ -155,6 +155,9 @@ export const ERROR_CODES = [
   'IMAGE_BUILD_FAILED',
   'BASE_IMAGE_NO_SOURCES',
   'BASE_IMAGE_BUILD_FAILED',
+  'IMAGE_CACHE_MODE',
+  'IMAGE_CACHE_ENTRY',
+  'REGISTRY_PULL_FAILED',
 
   // Projects (the tenancy issue)
   // The API server (capstan server), its store, and its client in the CLI
@@ -184,7 +187,8 @@ export const ERROR_CODES = [
   'USAGE',
   // Pipelines: the pipeline file, the Pipeline resource and its runs (docs/pipelines.md)
   'PIPELINE_FILE_INVALID',
-  'PIPELINE_STEP_UNSUPPORTED',
+  'PIPELINE_STEP_INVALID',
+  'PIPELINE_BUILDKIT_MISSING',
   // Benchmarks (bench/)
   'PEERS_EXITED',
   'PEERS_NO_CRDS',

@@ -6,6 +6,12 @@
  * activeDeadlineSeconds; a step's own limit is kept by the run's watcher, which deletes the Pod.
  * Secrets reach only the container of the step that names them (secretKeyRef). Pure.
  */
+import {
+  buildStepContainer,
+  buildStepVolumes,
+  type BuildkitEndpoint,
+  type RunImageBuild,
+} from './build-step.ts';
 import { CapstanError } from './errors.ts';
 import type { KubeObject } from './resource.ts';
 
@@ -25,7 +31,8 @@ export interface RunStep {
   readonly secrets?: readonly { readonly env: string; readonly secret: string; readonly key: string }[];
   readonly workingDir?: string;
   readonly retries?: number;
-  readonly build?: unknown;
+  /** An image step (src/core/build-step.ts): built by the cluster's BuildKit, pushed. */
+  readonly build?: RunImageBuild;
 }
 
 export interface RunPodInput {
@@ -36,6 +43,9 @@ export interface RunPodInput {
   readonly repoURL: string;
   /** The full commit to check out. */
   readonly revision: string;
+  /** The branch and the tag of the run, when it has them (image tags `{branch}`, `{tag}`). */
+  readonly branch?: string;
+  readonly tag?: string;
   /** Capstan's image, by digest: it does the checkout. */
   readonly capstanImage: string;
   readonly steps: readonly RunStep[];
@@ -44,6 +54,10 @@ export interface RunPodInput {
   readonly serviceAccountName: string;
   /** A Secret of the repository's credentials (username/password or sshPrivateKey), for the checkout only. */
   readonly credentialsSecret?: string;
+  /** The cluster's BuildKit: needed when a step builds an image. */
+  readonly buildkit?: BuildkitEndpoint;
+  /** A kubernetes.io/dockerconfigjson Secret the image steps push with (the Pipeline's registrySecretRef). */
+  readonly registrySecret?: string;
   /** Secrets to pull Capstan's image and the steps' images with. */
   readonly imagePullSecrets?: readonly string[];
   /** Let the checkout fetch over http:// (the dev cluster's git server). Default false. */
@@ -80,7 +94,10 @@ export function runPodManifest(input: RunPodInput): KubeObject {
       enableServiceLinks: false,
       activeDeadlineSeconds: input.timeoutSeconds,
       terminationGracePeriodSeconds: 5,
-      volumes: [{ name: 'workspace', emptyDir: {} }],
+      volumes: [
+        { name: 'workspace', emptyDir: {} },
+        ...input.steps.flatMap((step) => stepVolumes(step, input)),
+      ],
       ...(input.imagePullSecrets
         ? { imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })) }
         : {}),
@@ -131,12 +148,47 @@ function checkoutContainer(input: RunPodInput): object {
   };
 }
 
-/** A step's container: its commands in the image's shell, in its working folder, with its variables. */
+/** An image step's volumes (its client certificate, the registry credentials); none for a command step. */
+function stepVolumes(step: RunStep, input: RunPodInput): object[] {
+  if (step.build === undefined) return [];
+  return buildStepVolumes({
+    name: step.name,
+    buildkit: buildkitOf(step, input),
+    ...(input.registrySecret === undefined ? {} : { registrySecret: input.registrySecret }),
+  });
+}
+
+/** The cluster's BuildKit, which an image step needs. */
+function buildkitOf(step: RunStep, input: RunPodInput): BuildkitEndpoint {
+  if (input.buildkit !== undefined) return input.buildkit;
+  throw new CapstanError(
+    'PIPELINE_BUILDKIT_MISSING',
+    `step ${step.name} of Pipeline/${input.namespace}/${input.pipeline} builds an image, but this Capstan has no BuildKit configured: install it (docs/pipelines.md, "Image steps") and give the agent its address`,
+    { subject: `Pipeline/${input.namespace}/${input.pipeline}` },
+  );
+}
+
+/** A step's container: an image build, or its commands in the image's shell, in its working folder. */
 function stepContainer(step: RunStep, input: RunPodInput): object {
+  if (step.build !== undefined) {
+    return buildStepContainer({
+      name: step.name,
+      build: step.build,
+      buildkit: buildkitOf(step, input),
+      revision: {
+        commit: input.revision,
+        ...(input.branch === undefined ? {} : { branch: input.branch }),
+        ...(input.tag === undefined ? {} : { tag: input.tag }),
+      },
+      sourceURL: input.repoURL,
+      ...(input.registrySecret === undefined ? {} : { registrySecret: input.registrySecret }),
+      workspace: WORKSPACE,
+    });
+  }
   if (step.image === undefined || step.commands === undefined) {
     throw new CapstanError(
-      'PIPELINE_STEP_UNSUPPORTED',
-      `step ${step.name} of Pipeline/${input.namespace}/${input.pipeline} builds an image: image steps do not run yet (docs/pipelines.md)`,
+      'PIPELINE_STEP_INVALID',
+      `step ${step.name} of Pipeline/${input.namespace}/${input.pipeline} has neither commands nor build`,
       { subject: `Pipeline/${input.namespace}/${input.pipeline}` },
     );
   }

@@ -12,6 +12,11 @@ export interface StepState {
   readonly exitCode?: number;
   /** Why it failed, in the kubelet's words (OOMKilled, Error, DeadlineExceeded...). */
   readonly reason?: string;
+  /**
+   * What the step's container left as its termination message (an image step: the digest it pushed,
+   * or buildctl's last error, such as the registry's refusal). At most 4 KiB (the kubelet's limit).
+   */
+  readonly message?: string;
   readonly startedAt?: string;
   readonly finishedAt?: string;
 }
@@ -48,6 +53,7 @@ interface ContainerStatusView {
     readonly terminated?: {
       readonly exitCode: number;
       readonly reason?: string;
+      readonly message?: string;
       readonly startedAt?: string | Date;
       readonly finishedAt?: string | Date;
     };
@@ -102,6 +108,9 @@ function stepState(
       phase: terminated.exitCode === 0 ? 'Succeeded' : 'Failed',
       exitCode: terminated.exitCode,
       ...(terminated.reason === undefined || terminated.exitCode === 0 ? {} : { reason: terminated.reason }),
+      ...(terminated.message === undefined || terminated.message === ''
+        ? {}
+        : { message: terminated.message }),
       ...(startedAt === undefined ? {} : { startedAt }),
       ...(finishedAt === undefined ? {} : { finishedAt }),
     };

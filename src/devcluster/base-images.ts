@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { cleanEnv, run } from './exec.ts';
 import { unmountBelow } from './node-host.ts';
-import { packImage, type PackedImage } from './oci-image.ts';
+import { publishThroughCache, type ImageInputs } from './image-cache.ts';
+import { OCI_IMAGE_SOURCE, packImage, type PackedImage } from './oci-image.ts';
 import { pushArchive, type RegistryState } from './registry.ts';
 
 /**
@@ -97,7 +98,8 @@ export async function debianRootfs(options: { dir: string; packages: readonly st
   await mkdir(join(options.dir, 'var', 'log'), { recursive: true });
 }
 
-async function withNonRootUser(rootfs: string): Promise<void> {
+/** Adds NONROOT to /etc/passwd and /etc/group of `rootfs`. */
+export async function withNonRootUser(rootfs: string): Promise<void> {
   const line = (file: string, text: string) => writeFile(join(rootfs, 'etc', file), text, { flag: 'a' });
   await Promise.all([
     line(
@@ -180,7 +182,30 @@ export interface PublishedBaseImages {
   readonly static: string;
 }
 
-/** Builds the base images and pushes them to the cluster registry; returns their references by digest. */
+/**
+ * What a base image is made from, beside its own recipe: this file and the packer (the recipe), the
+ * suite and packages, the machine's Debian sources and the Release files of its last `apt-get update`
+ * (a new mirror state gives new package versions, so a new key).
+ */
+async function baseImageInputs(
+  values: Readonly<Record<string, string>>,
+  files: readonly string[],
+): Promise<ImageInputs> {
+  const lists = '/var/lib/apt/lists';
+  const releases = (await readdir(lists).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('_InRelease') || f.endsWith('_Release'))
+    .sort()
+    .map((f) => join(lists, f));
+  return {
+    values: { suite: DEBIAN_SUITE, ...values },
+    files: [import.meta.filename, OCI_IMAGE_SOURCE, await debianSources(), ...releases, ...files],
+  };
+}
+
+/**
+ * Builds the base images (or takes them from the machine's image cache, src/devcluster/image-cache.ts)
+ * and pushes them to the cluster registry; returns their references by digest.
+ */
 export async function publishBaseImages(options: {
   registry: RegistryState;
   workDir: string;
@@ -189,20 +214,45 @@ export async function publishBaseImages(options: {
 }): Promise<PublishedBaseImages> {
   const say = options.progress ?? (() => undefined);
   await mkdir(options.workDir, { recursive: true });
-  const publish = async (image: PackedImage, repository: string, tag: string): Promise<string> => {
-    const digest = await pushArchive({ registry: options.registry, archive: image.archive, repository, tag });
-    return `${options.registry.address}/${repository}@${digest}`;
-  };
-  say(
-    `building the Node.js runtime image (Debian ${DEBIAN_SUITE}: ${NODE_RUNTIME_PACKAGES.join(', ')}; node)`,
-  );
-  const node = await buildNodeRuntimeImage({
+  say(`the Node.js runtime image (Debian ${DEBIAN_SUITE}: ${NODE_RUNTIME_PACKAGES.join(', ')}; node)`);
+  const push = (image: PackedImage, repository: string, tag: string) =>
+    pushArchive({ registry: options.registry, archive: image.archive, repository, tag }).then((digest) => ({
+      digest,
+    }));
+  const nodeRuntime = await publishThroughCache({
+    registry: options.registry,
+    name: 'node-runtime',
+    inputs: await baseImageInputs({ packages: NODE_RUNTIME_PACKAGES.join(',') }, [options.nodeBinary]),
+    repository: 'capstan/node',
+    tag: '24',
     workDir: options.workDir,
-    nodeBinary: options.nodeBinary,
-    reference: 'capstan.local/node:24',
+    build: async () =>
+      push(
+        await buildNodeRuntimeImage({
+          workDir: options.workDir,
+          nodeBinary: options.nodeBinary,
+          reference: 'capstan.local/node:24',
+        }),
+        'capstan/node',
+        '24',
+      ),
+    say,
   });
-  const nodeRuntime = await publish(node, 'capstan/node', '24');
-  say('building the static base image (CA certificates, time zones, a non-root user)');
-  const stat = await buildStaticImage({ workDir: options.workDir, reference: 'capstan.local/static:1' });
-  return { nodeRuntime, static: await publish(stat, 'capstan/static', '1') };
+  say('the static base image (CA certificates, time zones, a non-root user)');
+  const stat = await publishThroughCache({
+    registry: options.registry,
+    name: 'static',
+    inputs: await baseImageInputs({ packages: 'ca-certificates,tzdata' }, []),
+    repository: 'capstan/static',
+    tag: '1',
+    workDir: options.workDir,
+    build: async () =>
+      push(
+        await buildStaticImage({ workDir: options.workDir, reference: 'capstan.local/static:1' }),
+        'capstan/static',
+        '1',
+      ),
+    say,
+  });
+  return { nodeRuntime: nodeRuntime.reference, static: stat.reference };
 }

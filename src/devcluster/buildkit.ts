@@ -12,6 +12,9 @@ import type { RegistryState } from './registry.ts';
  * Debian's runc, its cgroups under the cluster's own root, and its cache in the node folder.
  */
 
+/** This file: how images are built is part of their recipe (an image cache's key counts it). */
+export const BUILDKIT_SOURCE = import.meta.filename;
+
 export const BUILDKIT_BUILD_SCRIPT = resolve(import.meta.dirname, '..', '..', 'scripts', 'build-buildkit.sh');
 
 /** buildkitd and buildctl, built from Go modules on first use (scripts/build-buildkit.sh). */

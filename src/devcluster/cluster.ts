@@ -28,7 +28,7 @@ import {
   type RealNodeState,
 } from './real-node.ts';
 import { waitRegistryReady } from './registry.ts';
-import { adminClient, type AdminClient } from './rest.ts';
+import { adminClient, createUnlessExists, type AdminClient } from './rest.ts';
 
 export interface ClusterPorts {
   readonly etcdClient: number;
@@ -133,17 +133,17 @@ export class LocalCluster {
   }): Promise<string> {
     const path = join(this.paths.kubeconfigs, `sa-${options.namespace}-${options.name}.kubeconfig`);
     const api = this.admin();
-    await ensure(api, `/api/v1/namespaces`, {
+    await createUnlessExists(api, `/api/v1/namespaces`, {
       apiVersion: 'v1',
       kind: 'Namespace',
       metadata: { name: options.namespace },
     });
-    await ensure(api, `/api/v1/namespaces/${options.namespace}/serviceaccounts`, {
+    await createUnlessExists(api, `/api/v1/namespaces/${options.namespace}/serviceaccounts`, {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
       metadata: { name: options.name, namespace: options.namespace },
     });
-    await ensure(api, '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    await createUnlessExists(api, '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
       metadata: { name: `${options.namespace}-${options.name}-${options.clusterRole}` },
@@ -304,17 +304,6 @@ function adminForPaths(paths: ClusterPaths, server: string): AdminClient {
     cert: join(paths.pki, 'client-admin.crt'),
     key: join(paths.pki, 'client-admin.key'),
   });
-}
-
-/** Creates an object unless it exists (409). */
-async function ensure(api: AdminClient, collection: string, body: unknown): Promise<void> {
-  const res = await api.call('POST', collection, body);
-  if (res.status !== 201 && res.status !== 409) {
-    throw new CapstanError(
-      'DEVCLUSTER_BOOTSTRAP',
-      `POST ${collection} failed with HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`,
-    );
-  }
 }
 
 async function writeState(paths: ClusterPaths, state: ClusterState): Promise<void> {
@@ -486,7 +475,7 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
 
     const nodes = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
     say(`registering ${nodeCount} kwok node(s) and waiting for them to be Ready`);
-    for (const node of nodes) await ensure(api, '/api/v1/nodes', fakeNode(node));
+    for (const node of nodes) await createUnlessExists(api, '/api/v1/nodes', fakeNode(node));
     await waitNodesReady(api, nodes, started, deadline);
     await waitUntil(
       apiserver,

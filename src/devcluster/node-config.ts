@@ -204,6 +204,8 @@ export interface KubeletConfigOptions {
   readonly caFile: string;
   readonly port: number;
   readonly resolvConf: string;
+  /** The cluster DNS addresses pods get as name servers (dnsPolicy ClusterFirst). */
+  readonly clusterDns: readonly string[];
 }
 
 /** The kubelet's configuration: cgroup v1 through cgroupfs, its own cgroup root, ports and folders. */
@@ -233,6 +235,7 @@ export function kubeletConfig(paths: NodePaths, options: KubeletConfigOptions): 
         resolvConf: options.resolvConf,
         podLogsDir: join(paths.podLogs, 'pods'),
         clusterDomain: 'cluster.local',
+        clusterDNS: options.clusterDns,
         maxPods: 40,
         serializeImagePulls: false,
         imageGCHighThresholdPercent: 99,

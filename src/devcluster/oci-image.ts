@@ -3,6 +3,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './exec.ts';
 
+/** This file: the packer is part of every packed image's recipe (an image cache's key counts it). */
+export const OCI_IMAGE_SOURCE = import.meta.filename;
+
 /** What an image runs: the parts of an OCI image configuration that the dev cluster's images set. */
 export interface ImageRuntime {
   readonly entrypoint: readonly string[];

@@ -160,3 +160,22 @@ export async function signLoopbackServerCertificate(
     ].join('\n'),
   );
 }
+
+/** A serving certificate signed by the cluster's CA for in-cluster names (`buildkitd.capstan-buildkit.svc`). */
+export async function signServiceCertificate(
+  pki: Pick<Pki, 'dir' | 'caCert' | 'caKey'>,
+  base: string,
+  dnsNames: readonly string[],
+): Promise<{ cert: string; key: string }> {
+  return sign(
+    pki,
+    base,
+    `/CN=${dnsNames[0] ?? base}`,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`,
+    ].join('\n'),
+  );
+}

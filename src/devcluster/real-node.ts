@@ -5,6 +5,7 @@ import { CapstanError } from '../core/errors.ts';
 import { ensureNodeBinaries } from './binaries.ts';
 import { REPOSITORY_ROOT } from './capstan-image.ts';
 import { buildkitdConfig, buildkitPaths, ensureBuildkitBinaries } from './buildkit.ts';
+import { CLUSTER_DNS, corefile, ensureCorednsBinaries, registerClusterDns } from './cluster-dns.ts';
 import { run } from './exec.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import {
@@ -47,6 +48,8 @@ export interface RealNodeState {
   readonly binDir: string;
   /** buildkitd and buildctl (scripts/build-buildkit.sh). */
   readonly buildkitBinDir: string;
+  /** coredns (scripts/build-coredns.sh); absent in the state of a node started before cluster DNS. */
+  readonly corednsBinDir?: string;
   readonly paths: NodePaths;
   /** Folders created on the machine because a bind mount needed a target (removed by down). */
   readonly createdDirs: readonly string[];
@@ -74,6 +77,7 @@ export interface PreparedNode {
 }
 
 const NODE_PROCESSES = [
+  'coredns',
   'kube-proxy',
   'kubelet',
   'buildkitd',
@@ -104,12 +108,18 @@ export async function prepareRealNode(
       ctx.say(`  ${l}`);
     },
   });
+  const corednsBinDir = await ensureCorednsBinaries({
+    progress: (l) => {
+      ctx.say(`  ${l}`);
+    },
+  });
   const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);
   let state: RealNodeState = {
     nodeName: REAL_NODE.name,
     netns: '',
     binDir,
     buildkitBinDir,
+    corednsBinDir,
     paths,
     createdDirs: [],
   };
@@ -317,7 +327,13 @@ export async function startRealNode(
   await writeFile(resolvConf, '# no name servers: nothing leaves the node namespace\n');
   await writeFile(
     kubeletYaml,
-    kubeletConfig(paths, { clusterName: ctx.clusterName, caFile: ctx.pki.caCert, port: 10250, resolvConf }),
+    kubeletConfig(paths, {
+      clusterName: ctx.clusterName,
+      caFile: ctx.pki.caCert,
+      port: 10250,
+      resolvConf,
+      clusterDns: [CLUSTER_DNS.serviceIp],
+    }),
   );
   const kubelet = await launchInside(ctx, state, {
     name: 'kubelet',
@@ -342,6 +358,11 @@ export async function startRealNode(
     log: join(ctx.logs, 'kube-proxy.log'),
   });
 
+  const coredns = await startClusterDns(ctx, state, { api, kubeconfig: kubeconfigs.coredns });
+
+  await waitUntil(coredns, deadline, 'CoreDNS', async () =>
+    (await readFile(coredns.log, 'utf8')).includes('CoreDNS-'),
+  );
   await waitUntil(buildkitd, deadline, 'buildkitd', async () => {
     await run(join(state.buildkitBinDir, 'buildctl'), ['--addr', `unix://${bk.socket}`, 'debug', 'workers'], {
       timeoutMs: 3000,
@@ -350,7 +371,7 @@ export async function startRealNode(
   });
   ctx.say('waiting for the real node to be Ready');
   await waitUntil(kubelet, deadline, `node ${state.nodeName}`, async () => {
-    for (const p of [containerd, proxy])
+    for (const p of [containerd, proxy, coredns])
       if (!isRunning(p)) throw new CapstanError('NODE_START', `${p.name} exited; see ${p.log}`);
     const res = await api.call('GET', `/api/v1/nodes/${state.nodeName}`);
     type Node = { status?: { conditions?: { type: string; status: string }[] } };
@@ -360,10 +381,30 @@ export async function startRealNode(
   });
 }
 
+/** CoreDNS in the node's namespaces, on the node's address, and the kube-dns Service that leads pods to it. */
+async function startClusterDns(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+  options: { api: AdminClient; kubeconfig: string },
+): Promise<ProcessRecord> {
+  if (!state.corednsBinDir)
+    throw new CapstanError('NODE_START', 'the node state names no CoreDNS binary folder');
+  ctx.say(`starting CoreDNS (cluster DNS ${CLUSTER_DNS.serviceIp} → ${NODE_NETWORK.nodeAddress}:53)`);
+  await registerClusterDns(options.api);
+  const file = join(state.paths.config, 'Corefile');
+  await writeFile(file, corefile({ kubeconfig: options.kubeconfig }));
+  return launchInside(ctx, state, {
+    name: 'coredns',
+    binary: join(state.corednsBinDir, 'coredns'),
+    args: ['-conf', file],
+    log: join(ctx.logs, 'coredns.log'),
+  });
+}
+
 async function writeNodeKubeconfigs(
   ctx: RealNodeContext,
   paths: NodePaths,
-): Promise<{ kubelet: string; kubeProxy: string }> {
+): Promise<{ kubelet: string; kubeProxy: string; coredns: string }> {
   const kubeletCert = await signClientCertificate(
     ctx.pki,
     'kubelet',
@@ -384,7 +425,14 @@ async function writeNodeKubeconfigs(
     userName: 'system:kube-proxy',
     credentials: { certFile: proxyCert.cert, keyFile: proxyCert.key },
   });
-  return { kubelet, kubeProxy };
+  const corednsCert = await signClientCertificate(ctx.pki, 'coredns', `/CN=${CLUSTER_DNS.user}`);
+  const coredns = join(paths.config, 'coredns.kubeconfig');
+  await writeKubeconfig(coredns, {
+    ...common,
+    userName: CLUSTER_DNS.user,
+    credentials: { certFile: corednsCert.cert, keyFile: corednsCert.key },
+  });
+  return { kubelet, kubeProxy, coredns };
 }
 
 /**

@@ -143,26 +143,56 @@ export function containerdHostsToml(state: RegistryState): string {
  * Copies an OCI archive into the registry with skopeo, over TLS with the cluster's CA and its auth
  * file; returns the digest of the manifest as the registry stores it.
  */
-export async function pushArchive(options: {
+export function pushArchive(options: {
   registry: RegistryState;
   archive: string;
   repository: string;
   tag: string;
 }): Promise<string> {
+  return pushImage({
+    ...options,
+    source: `oci-archive:${options.archive}`,
+    digestFile: `${options.archive}.pushed-digest`,
+  });
+}
+
+/**
+ * Copies an image from an OCI layout (`layout`, the image named `name` in it) into the registry
+ * unchanged: the same manifest and blobs, so the same digest as where it was copied from.
+ */
+export function pushLayout(options: {
+  registry: RegistryState;
+  layout: string;
+  name: string;
+  repository: string;
+  tag: string;
+  digestFile: string;
+}): Promise<string> {
+  return pushImage({ ...options, source: `oci:${options.layout}:${options.name}`, preserveDigests: true });
+}
+
+async function pushImage(options: {
+  registry: RegistryState;
+  source: string;
+  repository: string;
+  tag: string;
+  digestFile: string;
+  preserveDigests?: boolean;
+}): Promise<string> {
   const target = `${options.registry.address}/${options.repository}:${options.tag}`;
-  const digestFile = `${options.archive}.pushed-digest`;
   await run(
     'skopeo',
     [
       'copy',
       '--quiet',
+      ...(options.preserveDigests === true ? ['--preserve-digests'] : []),
       '--dest-cert-dir',
       options.registry.certDir,
       '--dest-authfile',
       options.registry.authFile,
       '--digestfile',
-      digestFile,
-      `oci-archive:${options.archive}`,
+      options.digestFile,
+      options.source,
       `docker://${target}`,
     ],
     { timeoutMs: 120_000 },
@@ -173,5 +203,35 @@ export async function pushArchive(options: {
       { cause: error },
     );
   });
-  return (await readFile(digestFile, 'utf8')).trim();
+  return (await readFile(options.digestFile, 'utf8')).trim();
+}
+
+/** Copies an image of the registry (`reference`, by digest) into the OCI layout `layout` as `name`, unchanged. */
+export async function pullToLayout(options: {
+  registry: RegistryState;
+  reference: string;
+  layout: string;
+  name: string;
+}): Promise<void> {
+  await run(
+    'skopeo',
+    [
+      'copy',
+      '--quiet',
+      '--preserve-digests',
+      '--src-cert-dir',
+      options.registry.certDir,
+      '--src-authfile',
+      options.registry.authFile,
+      `docker://${options.reference}`,
+      `oci:${options.layout}:${options.name}`,
+    ],
+    { timeoutMs: 300_000 },
+  ).catch((error: unknown) => {
+    throw new CapstanError(
+      'REGISTRY_PULL_FAILED',
+      `copying ${options.reference} out of the registry failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  });
 }

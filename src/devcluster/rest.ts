@@ -67,3 +67,14 @@ export function adminClient(server: string, files: { ca: string; cert: string; k
     },
   };
 }
+
+/** Creates an object in `collection` unless it exists (409); any other answer is an error naming the collection. */
+export async function createUnlessExists(api: AdminClient, collection: string, body: unknown): Promise<void> {
+  const res = await api.call('POST', collection, body);
+  if (res.status !== 201 && res.status !== 409) {
+    throw new CapstanError(
+      'DEVCLUSTER_BOOTSTRAP',
+      `POST ${collection} failed with HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`,
+    );
+  }
+}

@@ -1,4 +1,4 @@
-import { objectSyncOptions } from '../core/argocd.ts';
+import { ignoresExtraneous, objectSyncOptions } from '../core/argocd.ts';
 import { leftBehind, type Inventory } from '../core/inventory.ts';
 import { orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
@@ -18,8 +18,13 @@ export interface SyncPlan {
   readonly regular: readonly OrderedObject[];
   readonly plan: Plan;
   readonly previous: Inventory | undefined;
-  /** Resources of the previous inventory that left the desired state. */
+  /** Resources of the previous inventory that left the desired state (what a prune looks at). */
   readonly candidates: readonly ResourceId[];
+  /**
+   * The candidates that make the application differ from its desired state: all but those whose live
+   * object asks to be ignored while extraneous (argocd.argoproj.io/compare-options: IgnoreExtraneous).
+   */
+  readonly extraneous: readonly ResourceId[];
   /** Namespaces to create first (the CreateNamespace option): named by objects, absent from the cluster and the set. */
   readonly missingNamespaces: readonly string[];
   /** The legacy owner name `previous` was taken over from (the first sync after an upgrade). */
@@ -75,6 +80,11 @@ export async function planSync(
     ownerIdentity(options),
     deps.inventory,
   );
+  const candidates = leftBehind(
+    previous,
+    regular.map((o) => o.id),
+  );
+  const ignored = await ignoringExtraneous(candidates, deps);
   return {
     prepared,
     byKey,
@@ -82,13 +92,26 @@ export async function planSync(
     regular,
     plan,
     previous,
-    candidates: leftBehind(
-      previous,
-      regular.map((o) => o.id),
-    ),
+    candidates,
+    extraneous: candidates.filter((id) => !ignored.has(keyOf(id))),
     missingNamespaces,
     ...(migratedFrom === undefined ? {} : { migratedFrom }),
   };
+}
+
+/**
+ * The keys of the candidates whose live object carries compare-options IgnoreExtraneous. A candidate
+ * that cannot be read (its kind no longer served, no right to read it) is not ignored: it still counts.
+ */
+async function ignoringExtraneous(candidates: readonly ResourceId[], deps: SyncDeps): Promise<Set<string>> {
+  const ignored = new Set<string>();
+  for (const id of candidates) {
+    const type = await deps.cluster.preferredType(id.group, id.kind).catch(() => undefined);
+    if (!type) continue;
+    const live = await deps.cluster.get(type, id.namespace, id.name).catch(() => undefined);
+    if (live && ignoresExtraneous(live)) ignored.add(keyOf(id));
+  }
+  return ignored;
 }
 
 /** Namespaces that the asking objects name, which neither exist in the cluster nor are part of the desired state. */

@@ -83,7 +83,7 @@ export async function prepare(
         namespaced = object.metadata.namespace !== undefined;
       } else if (!crd) {
         problems.push(
-          `${where(r)}: ${formatId(idOf(object))}: the cluster does not serve ${object.apiVersion} ${object.kind} (unknown kind or version; is its CRD installed? If a CRD installed later in the sync serves it, annotate it argocd.argoproj.io/sync-options: SkipDryRunOnMissingResource=true)`,
+          `${where(r)}: ${formatId(idOf(object))}: ${unservedKind(object.apiVersion, object.kind)}`,
         );
         continue;
       } else {
@@ -111,4 +111,14 @@ export async function prepare(
     const applied = withoutIgnoredFields(object, id, options.ignoreDifferences ?? []);
     return { id, object: withOwnershipMarks(applied, options.owner, id), type, source };
   });
+}
+
+/** Argo CD's own kinds: an app of apps of them is converted, not applied. */
+const ARGOCD_GROUP = 'argoproj.io';
+
+/** Why an object whose kind the cluster does not serve cannot be planned, and what to do. */
+function unservedKind(apiVersion: string, kind: string): string {
+  if (groupOf(apiVersion) === ARGOCD_GROUP)
+    return `the cluster does not serve ${apiVersion} ${kind}: this is an Argo CD object (an app of apps of Argo CD Applications?). Convert the folder with capstan import argocd FILE and commit the Capstan Applications it prints in their place (an app of apps of Capstan Applications syncs as it is)`;
+  return `the cluster does not serve ${apiVersion} ${kind} (unknown kind or version; is its CRD installed? If a CRD installed later in the sync serves it, annotate it argocd.argoproj.io/sync-options: SkipDryRunOnMissingResource=true)`;
 }

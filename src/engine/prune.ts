@@ -1,3 +1,4 @@
+import { ignoresExtraneous } from '../core/argocd.ts';
 import { failureOf } from '../core/errors.ts';
 import { kindRank } from '../core/ordering.ts';
 import { pruneDecision, type OwnerIdentity } from '../core/ownership.ts';
@@ -53,12 +54,16 @@ export async function pruneLeftBehind(
       }
       if (!options.prune) {
         stillOwned.push(id);
+        // Marked compare-options IgnoreExtraneous: kept, and not a difference that keeps the application OutOfSync.
+        const ignored = ignoresExtraneous(live);
         record({
           id,
           wave: 0,
           action: 'skipped',
-          message: 'no longer in the desired state: would be pruned with prune on',
-          prunePending: true,
+          message: ignored
+            ? 'no longer in the desired state, not a difference (compare-options IgnoreExtraneous): pruned only with prune on'
+            : 'no longer in the desired state: would be pruned with prune on',
+          ...(ignored ? {} : { prunePending: true }),
         });
         continue;
       }

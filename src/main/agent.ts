@@ -25,6 +25,8 @@ import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { credentialsFromSecret } from '../adapters/git/secret-credentials.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import type { SandboxOptions } from '../adapters/render/sandbox.ts';
+
+export { SANDBOX_MODES } from '../adapters/render/sandbox.ts';
 import { CapstanError } from '../core/errors.ts';
 import { assessHealth } from '../core/health-rules.ts';
 import { runAgentLoop, type AgentLoopOptions } from '../controller/agent.ts';
@@ -46,6 +48,7 @@ import { systemClock } from './clock.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
+import { requestPipelineRuns } from './pipeline-requests.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 
@@ -80,7 +83,7 @@ export interface AgentOptions {
    * link-local, private and cluster-internal hosts only when named here exactly (src/adapters/git/hosts.ts).
    */
   readonly repositoryHosts?: readonly string[];
-  /** Where kustomize and helm run. Default: bubblewrap (src/adapters/render/sandbox.ts). */
+  /** Where kustomize and helm run. Default: auto, bubblewrap else Landlock (src/adapters/render/sandbox.ts). */
   readonly renderSandbox?: SandboxOptions;
   /**
    * The ServiceAccount, in each Application's namespace, that applies when its project's destination
@@ -306,21 +309,40 @@ function gitSource(options: AgentOptions, metrics: AgentMetrics): GitSourceFetch
 }
 
 function renderCache(options: AgentOptions, log: Logger): RenderCache {
-  const tools = toolPaths((line) => {
+  const progress = (line: string): void => {
     log({ level: 'info', msg: line });
+  };
+  const tools = toolPaths(progress);
+  const renderer = new ManifestRenderer({
+    kustomizeBinary: tools.kustomize,
+    helmBinary: tools.helm,
+    jsonnetBinary: tools.jsonnet,
+    ...(options.renderLimits ? { limits: options.renderLimits } : {}),
+    sandbox: { confine: tools.confine, ...options.renderSandbox },
+    // Charts of Helm repositories: kept by digest, from the hosts git may reach.
+    charts: {
+      cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm'),
+      hosts: { allow: options.repositoryHosts ?? [] },
+    },
   });
-  return new RenderCache(
-    new ManifestRenderer({
-      kustomizeBinary: tools.kustomize,
-      helmBinary: tools.helm,
-      ...(options.renderLimits ? { limits: options.renderLimits } : {}),
-      ...(options.renderSandbox ? { sandbox: options.renderSandbox } : {}),
-      // Charts of Helm repositories: kept by digest, from the hosts git may reach.
-      charts: {
-        cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm'),
-        hosts: { allow: options.repositoryHosts ?? [] },
-      },
-    }),
+  reportSandbox(renderer, log);
+  return new RenderCache(renderer);
+}
+
+/** Says once, at start, which sandbox kustomize and helm run in, or why none can (their renders then fail). */
+function reportSandbox(renderer: ManifestRenderer, log: Logger): void {
+  renderer.sandbox().then(
+    (backend) => {
+      log({ level: 'info', msg: 'render sandbox', sandbox: backend.name, detail: backend.detail });
+    },
+    (error: unknown) => {
+      log({
+        level: 'warn',
+        msg: 'render sandbox unavailable',
+        code: error instanceof CapstanError ? error.code : undefined,
+        detail: error instanceof Error ? error.message : String(error),
+      });
+    },
   );
 }
 
@@ -399,7 +421,9 @@ async function startHttp(
           await parts.applications.annotate(namespace, name, REQUEST_ANNOTATIONS.refresh, requestId);
           matched.push(`${namespace}/${name}`);
         });
-        return { applications: matched.sort() };
+        // Pipelines of the repository: a run request each, which the pipeline driver picks up.
+        const pipelines = await requestPipelineRuns(parts.cluster, event);
+        return { applications: matched.sort(), pipelines };
       },
       logger: parts.log,
     });

@@ -36,15 +36,23 @@ export interface DesiredState {
 export { cacheRoot };
 
 /**
- * kustomize and helm, each found when a render first needs it (src/adapters/render/tools.ts):
- * CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, then PATH, then the project's binary cache, else that one tool is
- * built. Plain YAML needs neither.
+ * kustomize, helm, jsonnet and capstan-confine, each found when a render first needs it
+ * (src/adapters/render/tools.ts): CAPSTAN_KUSTOMIZE / CAPSTAN_HELM / CAPSTAN_JSONNET / CAPSTAN_CONFINE,
+ * then PATH, then the project's binary cache, else that one tool is built. Plain YAML needs none of them.
  */
 export function toolPaths(progress: (line: string) => void): {
   kustomize: () => Promise<string>;
   helm: () => Promise<string>;
+  jsonnet: () => Promise<string>;
+  /** capstan-confine, the launcher of the Landlock render sandbox. */
+  confine: () => Promise<string>;
 } {
-  return { kustomize: lazyTool('kustomize', { progress }), helm: lazyTool('helm', { progress }) };
+  return {
+    kustomize: lazyTool('kustomize', { progress }),
+    helm: lazyTool('helm', { progress }),
+    jsonnet: lazyTool('jsonnet', { progress }),
+    confine: lazyTool('confine', { progress }),
+  };
 }
 
 /** Git credentials from the environment only: never from flags, which other users can read in the process list. */
@@ -118,6 +126,7 @@ export async function renderDesiredState(
   const renderer = new ManifestRenderer({
     kustomizeBinary: tools.kustomize,
     helmBinary: tools.helm,
+    jsonnetBinary: tools.jsonnet,
     charts: { cacheDir: join(cacheRoot(), 'helm'), ...(charts.ca === undefined ? {} : { ca: charts.ca }) },
   });
   const request = { ...settings, chartCredentials: charts.credentials };

@@ -56,7 +56,11 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
     hosts: { allow: options.repositoryHosts },
   });
   const tools = toolPaths(() => {});
-  const renderer = new ManifestRenderer({ kustomizeBinary: tools.kustomize, helmBinary: tools.helm });
+  const renderer = new ManifestRenderer({
+    kustomizeBinary: tools.kustomize,
+    helmBinary: tools.helm,
+    jsonnetBinary: tools.jsonnet,
+  });
   const destination = async (app: Application) =>
     (await clusters.resolve(resolveSpec(app).destination.cluster)).cluster;
   const reader: ResourceReader = {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { buildServerApi } from '../api/server/app.ts';
 import { KubeApplicationWriter } from '../adapters/kube/application-writer.ts';
@@ -29,6 +30,11 @@ import { CursorCodec } from '../server/cursor.ts';
 import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
+import { Registry } from '../controller/metrics.ts';
+import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
+import type { ServerApiOptions } from '../api/server/app.ts';
+import { requestRun } from './pipeline-requests.ts';
+import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
@@ -65,6 +71,18 @@ export interface ServerOptions {
   /** Repository hosts the server may fetch desired state from (as the agent's). Default: public hosts only. */
   readonly repositoryHosts?: readonly string[];
   readonly log?: (line: Record<string, unknown>) => void;
+  /**
+   * Pipeline runs (docs/pipelines.md): when given, this process drives them (one replica at a time,
+   * over the Lease capstan-pipelines in its namespace), with its Store keeping the runs.
+   */
+  readonly pipelines?: {
+    /** Capstan's image by digest: the run Pods' checkout. */
+    readonly capstanImage: string;
+    /** Runs finished longer ago are deleted with their logs. Default 90. */
+    readonly retentionDays?: number;
+    /** Let checkouts fetch over http:// (a dev git server). Default false. */
+    readonly allowInsecureHttp?: boolean;
+  };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
   /** OIDC single sign-on; absent: local users and tokens only. */
@@ -104,7 +122,12 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     });
     closeReader = resourceReader.close;
     const key = await sharedKey(cluster, secrets, namespace);
+    const registry = new Registry();
+    const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
+    const driving: { controller: PipelineController | undefined } = { controller: undefined };
     app = buildServerApi({
+      ...(metrics ? { metrics: () => registry.expose() } : {}),
+      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(cluster, driving) } : {}),
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
@@ -126,6 +149,10 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
         ? { sso: await singleSignOn(options.oidc, { cluster, secrets, namespace, key, now: Date.now }) }
         : {}),
     });
+    if (options.pipelines)
+      watched.watching.push(
+        drivePipelines(options, { config, cluster, store, namespace, log, metrics, driving }, stop.signal),
+      );
     await serveUntilStopped(app, parts);
     await Promise.all(watched.watching);
   } finally {
@@ -322,6 +349,78 @@ async function applicationEvents(
     throw apiError(res.status, res.body, `events of ${APPLICATION_KIND}/${namespace}/${name}`, 'list');
   const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map(eventInfo);
   return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
+}
+
+/** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */
+function pipelineRunActions(
+  cluster: KubeCluster,
+  driving: { controller: PipelineController | undefined },
+): NonNullable<ServerApiOptions['pipelineRuns']> {
+  return {
+    rerun: (run, by) =>
+      requestRun(
+        cluster,
+        { namespace: run.namespace, name: run.pipeline },
+        {
+          id: `rerun-${run.id}-${String(Date.now())}`,
+          kind: 'rerun',
+          ...(run.branch === undefined
+            ? run.tag === undefined
+              ? {}
+              : { ref: `refs/tags/${run.tag}` }
+            : { ref: `refs/heads/${run.branch}` }),
+          revision: run.revision,
+          rerunOf: run.id,
+          by,
+          at: new Date().toISOString(),
+        },
+      ),
+    cancel: async (id, by) => (driving.controller ? driving.controller.cancel(id, by) : 'elsewhere'),
+  };
+}
+
+/** Pipeline runs, driven by this process while it holds the Lease; failures are logged, never fatal. */
+async function drivePipelines(
+  options: ServerOptions,
+  parts: {
+    config: KubeConfig;
+    cluster: KubeCluster;
+    store: Store;
+    namespace: string;
+    log: (line: Record<string, unknown>) => void;
+    metrics: PipelineMetrics | undefined;
+    driving: { controller: PipelineController | undefined };
+  },
+  signal: AbortSignal,
+): Promise<void> {
+  const pipelines = options.pipelines;
+  if (pipelines === undefined) return;
+  try {
+    await runPipelineDriver(
+      {
+        config: parts.config,
+        cluster: parts.cluster,
+        store: parts.store.runs,
+        pod: {
+          capstanImage: pipelines.capstanImage,
+          allowInsecureHttp: pipelines.allowInsecureHttp === true,
+        },
+        repositoryHosts: options.repositoryHosts ?? [],
+        ...(pipelines.retentionDays === undefined ? {} : { retentionDays: pipelines.retentionDays }),
+        leaderElection: { namespace: parts.namespace },
+        ...(parts.metrics ? { metrics: parts.metrics } : {}),
+        onController: (controller) => {
+          parts.driving.controller = controller;
+        },
+        log: (line) => {
+          parts.log({ ...line });
+        },
+      },
+      signal,
+    );
+  } catch (error) {
+    parts.log({ level: 'error', msg: 'pipeline runs stopped', error: messageOf(error) });
+  }
 }
 
 /** Daily: audit entries past retention and expired sessions go. */

@@ -6,13 +6,21 @@
  */
 import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
 import type { ResolvedPipelineSpec } from '../contracts/pipeline.ts';
+import { imageTarget, pushedImage } from '../core/build-step.ts';
 import { parseDuration } from '../core/duration.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { maskableValues } from '../core/log-mask.ts';
 import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
 import type { StepState } from '../core/run-steps.ts';
 import type { RunExecution, RunExecutor } from '../ports/run-executor.ts';
-import type { RunRecord, RunRecordPhase, RunStepRecord, RunStore, RunTrigger } from '../ports/store.ts';
+import type {
+  RunImageRecord,
+  RunRecord,
+  RunRecordPhase,
+  RunStepRecord,
+  RunStore,
+  RunTrigger,
+} from '../ports/store.ts';
 
 export interface PipelineRunRequest {
   readonly namespace: string;
@@ -29,6 +37,11 @@ export interface PipelineRunRequest {
   readonly trigger: RunTrigger;
   readonly triggeredBy: string;
   readonly rerunOf?: string;
+  /**
+   * The run's Queued record exists already (the controller queued it, queuedRecord): only its steps
+   * are filled in. Default false: the record is created here.
+   */
+  readonly queued?: boolean;
 }
 
 export interface PipelineRunDeps {
@@ -37,8 +50,11 @@ export interface PipelineRunDeps {
   /** A Secret's key in the Pipeline's namespace (for masking), or undefined when it is missing. */
   readonly readSecret: (namespace: string, name: string, key: string) => Promise<string | undefined>;
   readonly now: () => Date;
-  /** What the run Pod needs of the cluster: Capstan's image, pull Secrets, placement, http checkouts. */
-  readonly pod: Pick<RunPodInput, 'capstanImage' | 'imagePullSecrets' | 'placement' | 'allowInsecureHttp'>;
+  /** What the run Pod needs of the cluster: Capstan's image, BuildKit, pull Secrets, placement, http checkouts. */
+  readonly pod: Pick<
+    RunPodInput,
+    'capstanImage' | 'buildkit' | 'imagePullSecrets' | 'placement' | 'allowInsecureHttp'
+  >;
   readonly signal?: AbortSignal;
 }
 
@@ -51,11 +67,10 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     file = parsePipelineFile(request.fileText, request.spec.file);
   } catch (error) {
     if (!(error instanceof CapstanError)) throw error;
-    const record = queuedRecord(request, [], at());
-    await deps.store.create(record);
+    if (request.queued !== true) await deps.store.create(queuedRecord(request, [], at()));
     return finish(
       deps.store,
-      record.id,
+      request.runId,
       { reason: 'PipelineFileInvalid', message: error.message },
       'Failed',
       at(),
@@ -63,7 +78,9 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
   }
   // 2. Record the run, each step pending (the checkout first).
   const names = [CHECKOUT_CONTAINER, ...file.steps.map((s) => s.name)];
-  await deps.store.create(queuedRecord(request, names, at()));
+  if (request.queued === true)
+    await deps.store.update(request.runId, { steps: names.map((name) => ({ name, phase: 'Pending' })) });
+  else await deps.store.create(queuedRecord(request, names, at()));
   // 3. Build its Pod and run it, recording steps and masked lines as they come.
   const pod = runPodManifest({
     ...deps.pod,
@@ -72,6 +89,9 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     runId: request.runId,
     repoURL: request.spec.repoURL,
     revision: request.revision,
+    ...(request.branch === undefined ? {} : { branch: request.branch }),
+    ...(request.tag === undefined ? {} : { tag: request.tag }),
+    ...(request.spec.registrySecret === undefined ? {} : { registrySecret: request.spec.registrySecret }),
     steps: file.steps,
     timeoutSeconds: parseDuration(file.timeout ?? PIPELINE_FILE_DEFAULTS.timeout) / 1000,
     serviceAccountName: request.spec.serviceAccountName,
@@ -99,14 +119,18 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
       reason: 'RunFailed',
       message: messageOf(error),
     }));
-  // 4. Record how it ended, once every line is stored.
+  // 4. Record how it ended and the images it pushed, once every line is stored.
   await recorder.flushed();
   if (execution.steps.length > 0)
-    await deps.store.update(request.runId, { steps: execution.steps.map(stepRecord) });
+    await deps.store.update(request.runId, {
+      steps: execution.steps.map(stepRecord),
+      images: pushedImages(file, execution, request),
+    });
   return finish(deps.store, request.runId, execution, execution.outcome, at());
 }
 
-function queuedRecord(request: PipelineRunRequest, steps: readonly string[], now: string): RunRecord {
+/** The record of a run waiting for its turn (its steps are filled in when it starts). */
+export function queuedRecord(request: PipelineRunRequest, steps: readonly string[], now: string): RunRecord {
   const optional = <K extends keyof PipelineRunRequest>(key: K) =>
     request[key] === undefined ? {} : { [key]: request[key] };
   return {
@@ -149,6 +173,26 @@ async function finish(
 
 function stepRecord(step: StepState): RunStepRecord {
   return { ...step };
+}
+
+/** The images the run's image steps pushed: by digest (their termination message), with their tags. */
+function pushedImages(
+  file: PipelineFile,
+  execution: RunExecution,
+  request: PipelineRunRequest,
+): RunImageRecord[] {
+  const revision = {
+    commit: request.revision,
+    ...(request.branch === undefined ? {} : { branch: request.branch }),
+    ...(request.tag === undefined ? {} : { tag: request.tag }),
+  };
+  return file.steps.flatMap((step): RunImageRecord[] => {
+    const state = execution.steps.find((s) => s.name === step.name);
+    const pushed = state?.phase === 'Succeeded' ? pushedImage(state.message) : undefined;
+    if (step.build === undefined || pushed === undefined) return [];
+    const target = imageTarget(step.build, revision);
+    return [{ step: step.name, reference: `${target.name}@${pushed.digest}`, ...pushed, tags: target.tags }];
+  });
 }
 
 function stepTimeouts(file: PipelineFile): Record<string, number> {

@@ -26,10 +26,29 @@ export const DEFAULT_RENDER_LIMITS: RenderLimits = {
 export interface DirectoryOptions {
   /** Descend into sub-folders. Default true. */
   readonly recurse?: boolean;
-  /** Glob patterns (relative to the path) of files to read; default every *.yaml, *.yml and *.json. */
+  /** Glob patterns (relative to the path) of files to read; default every *.yaml, *.yml, *.json and *.jsonnet. */
   readonly include?: readonly string[];
   /** Glob patterns of files to leave out. */
   readonly exclude?: readonly string[];
+  /** How the folder's *.jsonnet files are evaluated (as Argo CD's directory.jsonnet). Default: no arguments. */
+  readonly jsonnet?: JsonnetOptions;
+}
+
+/** One top-level argument or external variable of a Jsonnet evaluation. */
+export interface JsonnetVariable {
+  readonly name: string;
+  readonly value: string;
+  /** The value is Jsonnet code (`--tla-code`, `--ext-code`), not a string. Default false. */
+  readonly code?: boolean;
+}
+
+export interface JsonnetOptions {
+  /** Top-level arguments: the parameters of a file that evaluates to a function. */
+  readonly tlas?: readonly JsonnetVariable[];
+  /** External variables, read with std.extVar. */
+  readonly extVars?: readonly JsonnetVariable[];
+  /** Library folders (-J), relative to the repository root and inside it; the last one wins, as jsonnet's -J. */
+  readonly libs?: readonly string[];
 }
 
 /** One `--set NAME=VALUE` (or `--set-string` with forceString) of a Helm render. */

@@ -143,6 +143,8 @@ export interface RunStepRecord {
   readonly phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped';
   readonly exitCode?: number;
   readonly reason?: string;
+  /** The container's termination message (an image step: its digest, or why the push failed). */
+  readonly message?: string;
   readonly startedAt?: string;
   readonly finishedAt?: string;
 }
@@ -152,6 +154,11 @@ export interface RunImageRecord {
   readonly step: string;
   /** `<registry>/<repository>@sha256:…` */
   readonly reference: string;
+  /**
+   * What the tags point to: the image index, holding the image and BuildKit's provenance attestation.
+   * The same commit builds the same image (manifest, configuration, layers); the index around it
+   * differs between builds by the attestation alone, which records that build's id and times.
+   */
   readonly digest: string;
   readonly tags: readonly string[];
 }

@@ -31,6 +31,8 @@ export const PERMISSIONS = [
   'applications.delete',
   'audit.read',
   'tokens.create',
+  'pipelines.read',
+  'pipelines.run',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -49,6 +51,9 @@ export const PERMISSION_ACTIONS: Readonly<Record<Permission, readonly ProjectAct
   'applications.delete': ['delete'],
   'audit.read': PROJECT_ACTIONS,
   'tokens.create': PROJECT_ACTIONS,
+  // Pipeline runs: reading them is viewing; starting, cancelling and re-running them is a sync's right.
+  'pipelines.read': ['view'],
+  'pipelines.run': ['sync'],
 };
 
 /** The project of an Application that names none. */
@@ -56,13 +61,20 @@ export const DEFAULT_PROJECT = DEFAULT_PROJECT_NAME;
 /** A token scope that covers every project (only a global admin may create one). */
 export const EVERY_PROJECT = '*';
 
-/** A project as the server needs it: its name and role bindings. */
+/** A project as the server needs it: its name and role bindings, and what it allows (to show it). */
 export interface ProjectAccess {
   readonly name: string;
   readonly description?: string;
   readonly roles: readonly ProjectRole[];
-  /** Namespaces (or patterns) whose Applications may name it; absent: unknown (only global admins reach beyond). */
-  readonly applicationNamespaces?: readonly string[];
+  /** Its rules with the defaults applied (absent for a directory that does not read them). */
+  readonly rules?: ProjectRulesView;
+}
+
+/** What a project lets its Applications do, as people read it: never a credential. */
+export interface ProjectRulesView {
+  readonly applicationNamespaces: readonly string[];
+  readonly sourceRepos: readonly string[];
+  readonly destinations: readonly { readonly cluster: string; readonly namespace: string }[];
 }
 
 export interface ProjectDirectory {

@@ -4,7 +4,7 @@
  * and is reported once per version through `onInvalid`.
  */
 import type { KubeObject } from '../core/resource.ts';
-import { validateProject } from '../contracts/project.ts';
+import { resolveProject, validateProject } from '../contracts/project.ts';
 import type { WatchEvent } from '../ports/watch.ts';
 import type { ProjectAccess, ProjectDirectory } from './access.ts';
 
@@ -40,11 +40,16 @@ export class ProjectIndex implements ProjectDirectory {
       return;
     }
     const { spec } = checked.value;
+    const resolved = resolveProject(checked.value);
     this.#projects.set(name, {
       name,
       ...(spec.description === undefined ? {} : { description: spec.description }),
-      roles: spec.roles ?? [],
-      applicationNamespaces: spec.applicationNamespaces,
+      roles: resolved.roles,
+      rules: {
+        applicationNamespaces: resolved.applicationNamespaces,
+        sourceRepos: resolved.sourceRepos,
+        destinations: resolved.destinations.map((d) => ({ cluster: d.cluster, namespace: d.namespace })),
+      },
     });
   };
 

@@ -9,7 +9,11 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LocalCluster } from '../devcluster/cluster.ts';
 import { publishBaseImages, type PublishedBaseImages } from '../devcluster/base-images.ts';
+import type * as k8s from '@kubernetes/client-node';
+import type { BuildkitEndpoint } from '../core/build-step.ts';
 import { buildkitPaths } from '../devcluster/buildkit.ts';
+import { buildkitClientSecret, deployClusterBuildkit } from '../devcluster/cluster-buildkit.ts';
+import { findTool } from '../adapters/render/tools.ts';
 import { buildCapstanImage, REPOSITORY_ROOT } from '../devcluster/capstan-image.ts';
 import { run } from '../devcluster/exec.ts';
 import { NODE_NETWORK, netnsName } from '../devcluster/node-config.ts';
@@ -32,6 +36,7 @@ export async function capstanImageOnNode(cluster: LocalCluster): Promise<string>
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    confineBinary: await findTool('confine', { progress }),
     workDir: join(node.paths.images, 'capstan'),
     progress,
   });
@@ -40,9 +45,9 @@ export async function capstanImageOnNode(cluster: LocalCluster): Promise<string>
 }
 
 /** The base images in the node cluster's registry, built once per cluster (their references kept beside the node's images). */
-async function baseImagesOnNode(
+export async function baseImagesOnNode(
   cluster: LocalCluster,
-  progress: (line: string) => void,
+  progress: (line: string) => void = (line) => process.stderr.write(`[base-images] ${line}\n`),
 ): Promise<PublishedBaseImages> {
   const node = cluster.state.realNode;
   const registry = node?.registry;
@@ -59,24 +64,49 @@ async function baseImagesOnNode(
   return images;
 }
 
+/**
+ * The cluster's BuildKit for image steps (deployed on the real node, its image built on first use), and
+ * its client certificate's Secret in `namespace`: what a run Pod's image step needs.
+ */
+export async function buildkitOnNode(
+  cluster: LocalCluster,
+  kube: KubeClients,
+  namespace: string,
+): Promise<BuildkitEndpoint> {
+  const buildkit = await deployClusterBuildkit(cluster, {
+    progress: (line) => process.stderr.write(`[buildkit] ${line}\n`),
+  });
+  const secret = await buildkitClientSecret(buildkit, namespace);
+  await kube.core.createNamespacedSecret({ namespace, body: secret as unknown as k8s.V1Secret });
+  return {
+    image: buildkit.image,
+    address: buildkit.address,
+    serverName: buildkit.serverName,
+    clientSecret: secret.metadata.name ?? '',
+  };
+}
+
 /** A dockerconfigjson Secret `registry` in `namespace`, for the node cluster's registry. */
 export async function registryPullSecret(
   cluster: LocalCluster,
   kube: KubeClients,
   namespace: string,
+  options: { name?: string; password?: string } = {},
 ): Promise<string> {
   const registry = cluster.state.realNode?.registry;
   if (!registry) throw new Error(`cluster ${cluster.name} has no registry`);
-  const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
+  const password = options.password ?? registryPassword(registry);
+  const auth = Buffer.from(`${registry.username}:${password}`).toString('base64');
+  const name = options.name ?? 'registry';
   await kube.core.createNamespacedSecret({
     namespace,
     body: {
-      metadata: { name: 'registry' },
+      metadata: { name },
       type: 'kubernetes.io/dockerconfigjson',
       stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [registry.address]: { auth } } }) },
     },
   });
-  return 'registry';
+  return name;
 }
 
 /** The dev git server, inside the node's network namespace on the node's address, fetches without credentials. */

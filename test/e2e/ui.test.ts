@@ -2,11 +2,12 @@
 // in, sees the application, its tree and health; a commit pushed to its repository shows OutOfSync and,
 // after a sync from the dialog, Synced, without a reload; a rollback from the history; a viewer sees
 // sync disabled with the reason and the API refuses it; a javascript: link annotation stays inert text;
+// the project and cluster pages of the application, reached by keyboard and on a narrow screen;
 // axe-core finds no serious or critical violation on the main pages; no CSP violation on any page.
 // Screenshots of the main pages are saved (see SCREENSHOTS in support.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
@@ -69,6 +70,7 @@ let namespace = '';
 let repo = '';
 let firstRevision = '';
 let secondRevision = '';
+let project = '';
 const cspViolations: string[] = [];
 const alerts: string[] = [];
 
@@ -95,7 +97,7 @@ before(async () => {
   repo = `e2e-${namespace}`;
   firstRevision = await git.createRepository(repo, { files: manifests('hello'), message: 'first: hello' });
   await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
-  const project = `e2e-${namespace}`.slice(0, 60);
+  project = `e2e-${namespace}`.slice(0, 60);
   await admin.apply(
     projectType,
     {
@@ -219,6 +221,29 @@ async function showDiffAndManifest(page: Page): Promise<void> {
   assert.equal(await dialog.locator('a').count(), 0, 'no link in a manifest');
   await dialog.getByRole('button', { name: 'Close' }).click();
   await dialog.waitFor({ state: 'detached' });
+}
+
+/** Nothing on the page is wider than the window (a phone's 390 px). */
+async function assertFitsTheScreen(page: Page, what: string): Promise<void> {
+  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+  const widest = await page.evaluate<string>(
+    "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.tagName + '.' + e.className).slice(0, 5).join(', ')",
+  );
+  const width = page.viewportSize()?.width ?? 0;
+  assert.ok(
+    overflow <= 0,
+    `${what} is ${String(overflow)} px wider than a ${String(width)} px screen: ${widest}`,
+  );
+}
+
+/** From the top of the page (its skip link), presses Tab until `target` has the focus (at most 60 times). */
+async function tabTo(page: Page, target: Locator): Promise<void> {
+  await page.locator('a.skip').focus();
+  for (let press = 0; press < 60; press++) {
+    if ((await target.and(page.locator(':focus')).count()) === 1) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`60 presses of Tab did not reach ${String(target)}`);
 }
 
 describe('the web UI in a real browser', () => {
@@ -371,6 +396,59 @@ describe('the web UI in a real browser', () => {
     assert.deepEqual(await accessibilityProblems(page), [], 'tokens page');
   });
 
+  it('shows the project and the cluster of the application, reached by keyboard, on a narrow screen too', async () => {
+    await page.goto(appUrl());
+    const facts = page.locator('.app-head .facts');
+    await facts.getByRole('link', { name: project, exact: true }).click();
+    await page.getByRole('heading', { name: project, level: 1 }).waitFor();
+    const roles = page.locator('table.roles');
+    await roles.waitFor();
+    assert.match((await roles.textContent()) ?? '', new RegExp(`viewer.*view.*${VIEWER.name}`));
+    const destinations = (await page.locator('table.destinations').textContent()) ?? '';
+    assert.match(destinations, new RegExp(`\\*${namespace}`));
+    assert.match((await page.locator('dl.facts').textContent()) ?? '', /Source repositories\*\*/);
+    const apps = page.locator('table.applications-of');
+    await apps.getByRole('link', { name: /web/ }).waitFor();
+    await screenshot(page, 'project');
+    assert.deepEqual(await accessibilityProblems(page), [], 'project page');
+    // From the project's Applications back to the application by keyboard, then its cluster.
+    await apps.getByRole('link', { name: /web/ }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
+    await page.locator('.app-head .facts').getByRole('link', { name: 'in-cluster' }).click();
+    await page.getByRole('heading', { name: 'in-cluster', level: 1 }).waitFor();
+    await page.locator('.facts [data-state="usable"]').waitFor();
+    await page.locator('table.applications-of').getByRole('link', { name: /web/ }).waitFor();
+    await screenshot(page, 'cluster');
+    assert.deepEqual(await accessibilityProblems(page), [], 'cluster page');
+    // The lists, each reached from the main navigation with Tab and Enter.
+    for (const [name, table, row] of [
+      ['Clusters', 'table.clusters', 'in-cluster'],
+      ['Projects', 'table.projects', project],
+    ] as const) {
+      await tabTo(page, page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }));
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name, level: 1 }).waitFor();
+      const link = page.locator(table).getByRole('link', { name: row, exact: true });
+      await link.waitFor();
+      await screenshot(page, name.toLowerCase());
+      assert.deepEqual(await accessibilityProblems(page), [], `${name} page`);
+      await tabTo(page, link);
+    }
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: project, level: 1 }).waitFor();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await assertFitsTheScreen(page, 'the project page');
+    await page.goto(`${server.url}/clusters/in-cluster`);
+    await page.locator('table.applications-of').getByRole('link', { name: /web/ }).waitFor();
+    await assertFitsTheScreen(page, 'the cluster page');
+    await page.goto(`${server.url}/projects`);
+    await page.locator('table.projects').waitFor();
+    await assertFitsTheScreen(page, 'the projects page');
+    await screenshot(page, 'narrow-projects');
+    await page.setViewportSize({ width: 1360, height: 860 });
+  });
+
   it('a viewer sees sync disabled with the reason, and the API refuses it', async () => {
     const { page: viewer } = await newPage();
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
@@ -399,13 +477,7 @@ describe('the web UI in a real browser', () => {
     // On a phone's width: nothing wider than the screen, the disabled Sync and its reason still there.
     await viewer.setViewportSize({ width: 390, height: 844 });
     await viewer.locator('#sync-reason').waitFor();
-    const overflow = await viewer.evaluate<number>(
-      'document.documentElement.scrollWidth - window.innerWidth',
-    );
-    const widest = await viewer.evaluate<string>(
-      "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.tagName + '.' + e.className).slice(0, 5).join(', ')",
-    );
-    assert.ok(overflow <= 0, `the page is ${String(overflow)} px wider than a 390 px screen: ${widest}`);
+    await assertFitsTheScreen(viewer, 'the application page for a viewer');
     await screenshot(viewer, 'narrow-viewer');
     assert.deepEqual(await accessibilityProblems(viewer), [], 'application page for a viewer, narrow');
   });

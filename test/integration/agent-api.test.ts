@@ -102,7 +102,7 @@ describe('agent API over HTTP', () => {
       body: push,
     });
     assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { status: 'queued', applications: ['web'] });
+    assert.deepEqual(await response.json(), { status: 'queued', applications: ['web'], pipelines: [] });
     assert.equal(server.events.at(-1)?.after, '0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c');
   });
 

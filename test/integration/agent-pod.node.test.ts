@@ -3,7 +3,9 @@
 // (scripts/generate-install.ts, with that image by digest) applied with kubectl, its agent Deployment
 // placed on the real node as a kustomize patch would; two real pods, one leads. The agent syncs an
 // Application from the dev git server, which the pods reach through a forwarder inside the node
-// namespace; the leader pod killed, the other replica takes the Lease and syncs the next commit.
+// namespace; the leader pod killed, the other replica takes the Lease and syncs the next commit. The
+// install is the default one (RuntimeDefault seccomp profile): bubblewrap cannot make its namespaces
+// there, so the agent renders Kustomize and Helm in the Landlock sandbox.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,7 @@ import { AGENT_NAME, DEFAULT_NAMESPACE, installManifests } from '../../src/contr
 import type { KubeObject } from '../../src/core/resource.ts';
 import { publishBaseImages } from '../../src/devcluster/base-images.ts';
 import { buildkitPaths } from '../../src/devcluster/buildkit.ts';
+import { findTool } from '../../src/adapters/render/tools.ts';
 import { buildCapstanImage } from '../../src/devcluster/capstan-image.ts';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import { cgroupRoot, LOCAL_IMAGES } from '../../src/devcluster/node-config.ts';
@@ -56,6 +59,7 @@ async function buildAgentImage(): Promise<string> {
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    confineBinary: await findTool('confine', { progress: say }),
     workDir: join(node.paths.images, 'capstan'),
     progress: say,
   });
@@ -68,11 +72,7 @@ async function buildAgentImage(): Promise<string> {
  * (a private address, refused unless named).
  */
 function realNodeInstall(image: string): KubeObject[] {
-  return installManifests({
-    image,
-    renderSandboxProfile: true,
-    applicationNamespaces: [appNamespace],
-  }).map((object) => {
+  return installManifests({ image, applicationNamespaces: [appNamespace] }).map((object) => {
     if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
     const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
     const pod = onRealNode(spec.template.spec);
@@ -300,14 +300,26 @@ describe('the agent installed from install.yaml on the real node', () => {
     assert.equal(await leaseHolder(), other);
   });
 
-  it('renders Kustomize and Helm sources in the agent pod with the render sandbox on (the Localhost seccomp profile)', async () => {
+  it('renders Kustomize and Helm sources in the agent pod of the default install (RuntimeDefault), in the Landlock sandbox', async () => {
     const [pod] = await agentPods();
     const container = pod?.spec?.containers[0];
-    assert.equal(pod?.spec?.securityContext?.seccompProfile?.type, 'Localhost');
+    assert.equal(pod?.spec?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
     assert.ok(
       !(container?.args ?? []).some((a) => a.startsWith('--render-sandbox')),
-      'the agent runs with its default sandbox, bubblewrap',
+      'the agent runs with its default sandbox choice, auto',
     );
+    // The agent said once, at start, which sandbox it chose.
+    const name = pod.metadata?.name;
+    assert.ok(name);
+    const logs = await kubectl(cluster, ['logs', '-n', DEFAULT_NAMESPACE, name]);
+    const chosen = logs
+      .split('\n')
+      .filter((line) => line.includes('"msg":"render sandbox'))
+      .map((line) => JSON.parse(line) as { msg: string; sandbox?: string; detail?: string });
+    const [said, ...more] = chosen;
+    assert.ok(said && more.length === 0, `one line about the render sandbox in:\n${logs}`);
+    assert.equal(said.sandbox, 'landlock', JSON.stringify(said));
+    assert.match(said.detail ?? '', /\/usr\/local\/bin\/capstan-confine; Landlock ABI \d+/);
     await git.commit('agent-pod', {
       files: {
         'kustomize/kustomization.yaml': stringify({

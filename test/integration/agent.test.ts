@@ -2,6 +2,7 @@
 // applied through a refresh request and by polling, drift corrected, manifests pruned, rollback with a
 // hold, dependsOn, and an invalid spec Stalled without affecting the others.
 import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
@@ -363,6 +364,68 @@ spec:
       (await kube.core.readNamespacedConfigMap({ namespace, name: 'kept-b' })).data?.['x'],
       '1',
       'not pruned',
+    );
+  });
+
+  it("keeps kustomize's warnings in the status, and an extraneous object marked IgnoreExtraneous keeps the Application Synced", async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const repo = `extraneous-${namespace}`;
+    const kustomization = (files: string[]) =>
+      `resources:\n${files.map((f) => `  - ${f}\n`).join('')}commonLabels:\n  team: shop\n`;
+    await git.createRepository(repo, {
+      files: {
+        'app/kustomization.yaml': kustomization(['a.yaml', 'b.yaml']),
+        'app/a.yaml': configMap('kept-a', { x: '1' }),
+        'app/b.yaml': configMap('generated', { x: '1' }),
+      },
+    });
+    await createGitSecret(namespace);
+    await createApp(namespace, 'extraneous', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: false, selfHeal: true } },
+      interval: '1h',
+    });
+    const first = await eventually(
+      async () => {
+        const a = await getApp(namespace, 'extraneous');
+        return ready(a)?.status === 'True' ? a : false;
+      },
+      { what: 'Application extraneous Ready', timeoutMs: 60_000 },
+    );
+    assert.ok(
+      first.status?.sync?.warnings?.some((w) =>
+        /^kustomize build app: .*'commonLabels' is deprecated/.test(w),
+      ),
+      JSON.stringify(first.status?.sync),
+    );
+    // Marked on the live object, then left out of Git: kept (prune is off), and no difference.
+    await kube.core.patchNamespacedConfigMap(
+      {
+        name: 'generated',
+        namespace,
+        body: { metadata: { annotations: { 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous' } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await git.commit(repo, {
+      files: { 'app/kustomization.yaml': kustomization(['a.yaml']), 'app/b.yaml': null },
+      message: 'drop b',
+    });
+    await annotate(namespace, 'extraneous', 'capstan.dev/refresh', String(Date.now()));
+    const app = await eventually(
+      async () => {
+        const a = await getApp(namespace, 'extraneous');
+        return a.status?.sync?.revision !== first.status?.sync?.revision && ready(a)?.status === 'True'
+          ? a
+          : false;
+      },
+      { what: 'the new commit reconciled', timeoutMs: 30_000 },
+    );
+    assert.equal(app.status?.sync?.status, 'Synced', JSON.stringify(app.status));
+    assert.equal(
+      (await kube.core.readNamespacedConfigMap({ namespace, name: 'generated' })).data?.['x'],
+      '1',
+      'kept: prune is off',
     );
   });
 

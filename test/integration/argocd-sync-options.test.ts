@@ -1,7 +1,8 @@
 // Argo CD's per-object sync options against the real API server, through the CLI as a CI job runs it:
 // CreateNamespace=true (the object's namespace created, never pruned), Replace=true (a Job whose
 // template changed is deleted and re-created, where an apply is refused) and
-// SkipDryRunOnMissingResource=true (a custom resource whose kind is not served at plan time).
+// SkipDryRunOnMissingResource=true (a custom resource whose kind is not served at plan time), and the
+// compare option IgnoreExtraneous (an object no longer in Git that does not count as a difference).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -155,5 +156,77 @@ describe("Argo CD's per-object sync options", () => {
       metadata: { name: 'g', namespace },
     });
     assert.deepEqual((created as unknown as { spec: unknown }).spec, { size: 3 });
+  });
+
+  it('compare-options IgnoreExtraneous: an object no longer in Git that carries it is no difference, and --prune still deletes it', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const cm = (name: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  a: "1"\n`;
+    const target = [
+      '--app',
+      `opts-${randomBytes(3).toString('hex')}`,
+      '--namespace',
+      namespace,
+      '--kubeconfig',
+      kubeconfig,
+    ];
+    const both = await folder({ 'kept.yaml': cm('kept'), 'generated.yaml': cm('generated') });
+    const synced = await runCapstan(['sync', both, ...target]);
+    assert.equal(synced.code, 0, synced.stderr);
+    // generated.yaml leaves Git: the object is extraneous, a difference (exit 1).
+    const onlyKept = await folder({ 'kept.yaml': cm('kept') });
+    const before = await runCapstan(['diff', onlyKept, ...target]);
+    assert.equal(before.code, 1, before.stdout + before.stderr);
+    assert.match(
+      before.stdout,
+      /ConfigMap\/\S+\/generated: no longer in the desired state \(pruned by a sync with --prune/,
+    );
+    // Marked on the live object as Argo CD documents it: no longer a difference.
+    await kube.core.patchNamespacedConfigMap(
+      {
+        name: 'generated',
+        namespace,
+        body: { metadata: { annotations: { 'argocd.argoproj.io/compare-options': 'IgnoreExtraneous' } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const ignored = await runCapstan(['diff', onlyKept, ...target]);
+    assert.equal(ignored.code, 0, ignored.stdout + ignored.stderr);
+    assert.match(
+      ignored.stdout,
+      /ConfigMap\/\S+\/generated: no longer in the desired state, not counted as a difference \(argocd\.argoproj\.io\/compare-options: IgnoreExtraneous\); a sync with --prune deletes it\nNo differences\./,
+    );
+    const json = JSON.parse((await runCapstan(['diff', onlyKept, ...target, '-o', 'json'])).stdout) as {
+      leftBehind: string[];
+      ignoredExtraneous: string[];
+    };
+    assert.deepEqual(json.leftBehind, []);
+    assert.deepEqual(json.ignoredExtraneous, [`ConfigMap/${namespace}/generated`]);
+    // Pruning is not a comparison: a sync with --prune deletes it, as Argo CD's prune does.
+    const pruned = await runCapstan(['sync', onlyKept, ...target, '--prune', '-o', 'json']);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.deepEqual(
+      (JSON.parse(pruned.stdout) as SyncResult).entries
+        .filter((e) => e.action === 'pruned')
+        .map((e) => e.id.name),
+      ['generated'],
+    );
+  });
+
+  it('an app of apps of Argo CD Applications is refused with the import suggested', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const source = await folder({
+      'guestbook.yaml':
+        'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: guestbook\nspec:\n  source:\n    repoURL: https://git.example.com/apps.git\n    path: guestbook\n  destination:\n    server: https://kubernetes.default.svc\n',
+    });
+    const target = ['--app', `apps-${randomBytes(3).toString('hex')}`, '--namespace', namespace];
+    const refused = await runCapstan(['diff', source, ...target, '--kubeconfig', kubeconfig]);
+    assert.equal(refused.code, 4, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stderr,
+      /guestbook\.yaml:1: Application\/guestbook: the cluster does not serve argoproj\.io\/v1alpha1 Application: this is an Argo CD object .* capstan import argocd FILE/,
+    );
+    const help = await runCapstan(['import', 'argocd', '--help']);
+    assert.equal(help.code, 0, 'the command the message names exists');
   });
 });

@@ -165,6 +165,57 @@ describe('capstan render, diff and sync', () => {
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
   });
 
+  it('syncs a Jsonnet folder of a git repository with --jsonnet-lib, --tla-code and --ext-str, then diffs clean and re-syncs unchanged', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await git.createRepository('cli-jsonnet', { fromDir: fixture('corpus') });
+    const env = { CAPSTAN_GIT_USERNAME: git.username, CAPSTAN_GIT_PASSWORD: git.password };
+    const source = [
+      '--repo',
+      git.url('cli-jsonnet'),
+      '--insecure-http',
+      '--path',
+      'jsonnet/guestbook',
+      '--jsonnet-lib',
+      'jsonnet/lib',
+      '--tla-code',
+      'replicas=2',
+      '--ext-str',
+      'image=nginx:1.27',
+      '--ext-str',
+      'environment=staging',
+    ];
+    const target = ['--app', app(), '--namespace', namespace, '--kubeconfig', kubeconfig];
+    const synced = await capstan(['sync', ...source, ...target, '-o', 'json'], env);
+    assert.equal(synced.code, 0, synced.stderr);
+    const result = JSON.parse(synced.stdout) as SyncResult;
+    assert.deepEqual(result.entries.map((e) => `${e.action} ${e.id.kind}/${e.id.name}`).sort(), [
+      'created ConfigMap/guestbook-settings',
+      'created Deployment/guestbook-ui',
+      'created Service/guestbook-ui',
+      'created Service/redis',
+    ]);
+    const settings = await kube.core.readNamespacedConfigMap({ name: 'guestbook-settings', namespace });
+    assert.equal(settings.data?.['environment'], 'staging');
+    const clean = await capstan(['diff', ...source, ...target], env);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    const again = await capstan(['sync', ...source, ...target, '-o', 'json'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(
+      (JSON.parse(again.stdout) as SyncResult).entries.every((e) => e.action === 'unchanged'),
+      again.stdout,
+    );
+    // A missing external variable: exit 4, jsonnet's file and line.
+    const missing = await capstan(['render', ...source.slice(0, -2)], env);
+    assert.equal(missing.code, 4);
+    assert.match(
+      missing.stderr,
+      /\[RENDER_TOOL_FAILED\]: jsonnet\/guestbook\/settings\.jsonnet:\d+: jsonnet jsonnet\/guestbook\/settings\.jsonnet failed \(exit 1\)(?: in the \w+ sandbox)?:\nRUNTIME ERROR: Undefined external variable: environment/,
+    );
+    const bad = await capstan(['render', ...source, '--tla-str', 'no-name']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--tla-str 'no-name': expected NAME=VALUE, NAME a Jsonnet identifier/);
+  });
+
   it('diffs (exit 1), syncs (exit 0, one line per resource), then diffs clean (exit 0)', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const application = app();

@@ -1,6 +1,7 @@
-// A corpus of realistic configuration renders, syncs, and then diffs as no change: plain YAML (with RBAC,
-// a CRD and its resource, a CronJob, Ingress, Secrets), a Kustomize overlay with patches and image
-// overrides, and a Helm chart with a vendored dependency.
+// A corpus of realistic configuration renders, syncs, then diffs as no change, then re-syncs with
+// nothing changed: plain YAML (with RBAC, a CRD and its resource, a CronJob, Ingress, Secrets), a
+// Kustomize overlay with patches and image overrides, a Helm chart with a vendored dependency, and a
+// Jsonnet guestbook with a library, top-level arguments and external variables.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { ensureBinaries } from '../../src/devcluster/binaries.ts';
 import type { SyncDeps } from '../../src/engine/context.ts';
 import { planSync, sync } from '../../src/engine/sync.ts';
 import { systemClock } from '../../src/main/clock.ts';
-import type { RenderRequest } from '../../src/ports/renderer.ts';
+import type { DirectoryOptions, RenderRequest } from '../../src/ports/renderer.ts';
 import {
   agentKubeconfig,
   freshNamespace,
@@ -38,10 +39,25 @@ before(async () => {
   renderer = new ManifestRenderer({ kustomizeBinary: join(bin, 'kustomize'), helmBinary: join(bin, 'helm') });
 });
 
-const cases: { name: string; root: string; path: string; helm?: boolean }[] = [
+const cases: { name: string; root: string; path: string; helm?: boolean; directory?: DirectoryOptions }[] = [
   { name: 'plain YAML shop', root: fixture('corpus'), path: 'shop' },
   { name: 'Kustomize overlay', root: fixture('render', 'kustomize'), path: 'overlays/prod' },
   { name: 'Helm chart with a dependency', root: fixture('render', 'helm'), path: 'web', helm: true },
+  {
+    name: 'Jsonnet guestbook with a library',
+    root: fixture('corpus'),
+    path: 'jsonnet/guestbook',
+    directory: {
+      jsonnet: {
+        libs: ['jsonnet/lib'],
+        tlas: [{ name: 'replicas', value: '2', code: true }],
+        extVars: [
+          { name: 'image', value: 'nginx:1.27' },
+          { name: 'environment', value: 'production' },
+        ],
+      },
+    },
+  },
 ];
 
 describe('corpus: render, sync, then no difference', () => {
@@ -64,6 +80,7 @@ describe('corpus: render, sync, then no difference', () => {
               },
             }
           : {}),
+        ...(c.directory ? { directory: c.directory } : {}),
       };
       const rendered = await renderer.render(request);
       assert.ok(rendered.objects.length >= 3, `${c.name} renders several objects`);
@@ -86,6 +103,16 @@ describe('corpus: render, sync, then no difference', () => {
           'a second render diffs as no change',
         );
         assert.deepEqual(planned.candidates, []);
+
+        const resynced = await sync(again.objects, options, deps);
+        assert.equal(resynced.phase, 'Succeeded', resynced.message);
+        assert.deepEqual(
+          resynced.entries
+            .filter((e) => e.action !== 'unchanged')
+            .map((e) => `${formatId(e.id)} ${e.action}`),
+          [],
+          'a second sync changes nothing',
+        );
       } finally {
         // Cluster-scoped objects (CRDs) are the application's too: prune them all.
         await sync([], { ...options, allowEmpty: true }, deps);

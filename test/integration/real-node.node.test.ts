@@ -17,6 +17,7 @@ import { run } from '../../src/devcluster/exec.ts';
 import { clustersRoot } from '../../src/devcluster/layout.ts';
 import { cgroupRoot, LOCAL_IMAGES, NODE_NETWORK, netnsName } from '../../src/devcluster/node-config.ts';
 import { publishBaseImages, type PublishedBaseImages } from '../../src/devcluster/base-images.ts';
+import { findTool } from '../../src/adapters/render/tools.ts';
 import { buildCapstanImage } from '../../src/devcluster/capstan-image.ts';
 import { buildAndPush, buildkitPaths } from '../../src/devcluster/buildkit.ts';
 import { pushArchive, registryPassword } from '../../src/devcluster/registry.ts';
@@ -382,6 +383,7 @@ describe('a real node in the dev cluster', () => {
       socket: buildkitPaths(node.paths).socket,
       runtimeBase: images.nodeRuntime,
       toolsBinDir: cluster.state.binDir,
+      confineBinary: await findTool('confine'),
       workDir: join(node.paths.images, 'capstan'),
       progress: (line) => process.stderr.write(`[capstan-image] ${line}\n`),
     });

@@ -115,23 +115,14 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       assert.deepEqual(find(result, 'ConfigMap', 'settings').object['data'], { level: 'info' });
     });
 
-    it('says why a render is empty, refuses Jsonnet and a nested kustomization or chart, naming them', async () => {
+    it('says why a render is empty, refuses a nested kustomization or chart, naming them', async () => {
       await mkdir(join(root, 'explain', 'empty'), { recursive: true });
       await writeFile(join(root, 'explain', 'empty', 'notes.txt'), 'nothing here\n');
       const empty = await render({ path: 'explain/empty' });
       assert.deepEqual(empty.objects, []);
       assert.deepEqual(empty.warnings, [
-        "explain/empty: no manifests found (looked for *.yaml, *.yml and *.json files, or those --include names); it holds 1 other file(s): notes.txt. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests",
+        "explain/empty: no manifests found (looked for *.yaml, *.yml, *.json and *.jsonnet files, or those --include names); it holds 1 other file(s): notes.txt. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests",
       ]);
-
-      await mkdir(join(root, 'explain', 'jsonnet'), { recursive: true });
-      await writeFile(join(root, 'explain', 'jsonnet', 'main.jsonnet'), '{ kind: "ConfigMap" }\n');
-      await writeFile(join(root, 'explain', 'jsonnet', 'jsonnetfile.json'), '{ "version": 1 }\n');
-      await fails(
-        render({ path: 'explain/jsonnet' }),
-        'RENDER_UNSUPPORTED_LAYOUT',
-        /^explain\/jsonnet holds Jsonnet \(main\.jsonnet\) and no YAML or JSON manifests: Capstan does not render Jsonnet/,
-      );
 
       // A plain folder with a Kustomize overlay inside: named, with what to do, instead of
       // "Kustomization: metadata is missing".
@@ -253,6 +244,44 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       );
     });
 
+    it("starts kustomize's errors with the entry or file that caused them, in the base that failed", async () => {
+      const dir = join(root, 'kustomize', 'errors');
+      await mkdir(join(dir, 'base'), { recursive: true });
+      await mkdir(join(dir, 'overlay'), { recursive: true });
+      await writeFile(join(dir, 'overlay', 'kustomization.yaml'), 'resources:\n  - ../base\n');
+      await writeFile(join(dir, 'base', 'configmap.yaml'), OUTSIDE_CONFIGMAP);
+      const base = (text: string) => writeFile(join(dir, 'base', 'kustomization.yaml'), text);
+      // A patch file that does not exist: the entry naming it.
+      await base('resources:\n  - configmap.yaml\npatches:\n  - path: nope.yaml\n');
+      const missing = await fails(
+        render({ path: 'kustomize/errors/overlay' }),
+        'RENDER_TOOL_FAILED',
+        /^kustomize\/errors\/base\/kustomization\.yaml:4:11: patches\.path entry "nope\.yaml": kustomize build kustomize\/errors\/overlay failed/,
+      );
+      assert.equal(
+        missing.subject,
+        'kustomize/errors/base/kustomization.yaml:4:11: patches.path entry "nope.yaml"',
+      );
+      // A field of the wrong type: the line of that field.
+      await base('resources:\n  - configmap.yaml\nimages:\n  - name: web\n    newTag: [1]\n');
+      await fails(
+        render({ path: 'kustomize/errors/overlay' }),
+        'RENDER_TOOL_FAILED',
+        /^kustomize\/errors\/base\/kustomization\.yaml:3:1: .*\n.*cannot unmarshal array into Go struct field Image\.images\.newTag/,
+      );
+      // A resource that is not valid YAML: that file and line.
+      await base('resources:\n  - configmap.yaml\n');
+      await writeFile(
+        join(dir, 'base', 'configmap.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n   bad: x\n',
+      );
+      await fails(
+        render({ path: 'kustomize/errors/overlay' }),
+        'RENDER_TOOL_FAILED',
+        /^kustomize\/errors\/base\/configmap\.yaml:5: .*MalformedYAMLError: yaml: line 5/s,
+      );
+    });
+
     it('builds a base on its own, when asked for kustomize explicitly', async () => {
       const result = await render({ path: 'kustomize/base', type: 'kustomize' });
       assert.deepEqual(
@@ -304,7 +333,7 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       );
     });
 
-    it('reports kustomize errors with the tail of its output, paths relative to the checkout', async () => {
+    it('reports kustomize errors with the tail of its output, paths relative to the checkout, after the entry at fault', async () => {
       await mkdir(join(root, 'kustomize', 'broken'));
       await writeFile(
         join(root, 'kustomize', 'broken', 'kustomization.yaml'),
@@ -313,7 +342,7 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       const error = await fails(
         render({ path: 'kustomize/broken' }),
         'RENDER_TOOL_FAILED',
-        /^kustomize build kustomize\/broken failed \(exit 1\):\n.*missing\.yaml/s,
+        /^kustomize\/broken\/kustomization\.yaml:2:11: patches\.path entry "missing\.yaml": kustomize build kustomize\/broken failed \(exit 1\) in the (bubblewrap|landlock) sandbox:\n.*missing\.yaml/s,
       );
       assert.doesNotMatch(error.message, new RegExp(workspace));
     });

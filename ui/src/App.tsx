@@ -1,18 +1,36 @@
 // The shell: who is logged in (or the login page), the navigation, and the page of the current route.
-// The application page, audit and tokens are loaded on demand so that the list comes first.
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
+// The application page, audit and tokens are loaded on demand so that the list comes first; the page
+// of the address the app starts at loads while the session is checked.
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { call, onUnauthenticated, useCsrfToken } from './api.ts';
 import { Link } from './components/Link.tsx';
 import { Failure, Loading } from './components/States.tsx';
+import { onDemand, OnDemandView } from './on-demand.tsx';
 import { LoginPage } from './pages/Login.tsx';
 import { ApplicationsPage } from './pages/Applications.tsx';
 import { routeOf, useLocation, type Route } from './router.ts';
 import { SessionContext, useSession as useSessionOrThrow, type SessionContextValue } from './session.ts';
 import type { ProjectInfo, SessionInfo } from './types.ts';
 
-const ApplicationPage = lazy(() => import('./pages/Application.tsx'));
-const AuditPage = lazy(() => import('./pages/Audit.tsx'));
-const TokensPage = lazy(() => import('./pages/Tokens.tsx'));
+const PAGES = {
+  application: onDemand(() => import('./pages/Application.tsx')),
+  projects: onDemand(() => import('./pages/Projects.tsx')),
+  clusters: onDemand(() => import('./pages/Clusters.tsx')),
+  audit: onDemand(() => import('./pages/Audit.tsx')),
+  tokens: onDemand(() => import('./pages/Tokens.tsx')),
+};
+/** The chunk of each route's page (the applications list is in the main one). */
+const CHUNK_OF: Partial<Record<Route['page'], keyof typeof PAGES>> = {
+  application: 'application',
+  projects: 'projects',
+  project: 'projects',
+  clusters: 'clusters',
+  cluster: 'clusters',
+  audit: 'audit',
+  tokens: 'tokens',
+};
+const startChunk = CHUNK_OF[routeOf(window.location.pathname).page];
+if (startChunk !== undefined) void PAGES[startChunk].preload().catch(() => undefined);
 
 type Who =
   | { readonly state: 'checking' }
@@ -84,9 +102,7 @@ function Shell() {
       </a>
       <Header route={route} />
       <main id="main" className="page" tabIndex={-1}>
-        <Suspense fallback={<Loading what="the page" />}>
-          <Page route={route} search={location.search} />
-        </Suspense>
+        <Page route={route} search={location.search} />
       </main>
     </>
   );
@@ -103,6 +119,12 @@ function Header(props: { readonly route: Route }) {
       <nav aria-label="Main">
         <Link to="/applications" current={page === 'applications' || page === 'application'}>
           Applications
+        </Link>
+        <Link to="/projects" current={page === 'projects' || page === 'project'}>
+          Projects
+        </Link>
+        <Link to="/clusters" current={page === 'clusters' || page === 'cluster'}>
+          Clusters
         </Link>
         <Link to="/audit" current={page === 'audit'}>
           Audit trail
@@ -131,16 +153,46 @@ function Page(props: { readonly route: Route; readonly search: string }) {
       return <ApplicationsPage search={props.search} />;
     case 'application':
       return (
-        <ApplicationPage
-          key={`${route.namespace}/${route.name}`}
-          namespace={route.namespace}
-          name={route.name}
+        <OnDemandView
+          module={PAGES.application}
+          what="the page"
+          render={(page) => (
+            <page.default
+              key={`${route.namespace}/${route.name}`}
+              namespace={route.namespace}
+              name={route.name}
+            />
+          )}
+        />
+      );
+    case 'projects':
+      return (
+        <OnDemandView module={PAGES.projects} what="the page" render={(page) => <page.ProjectsPage />} />
+      );
+    case 'project':
+      return (
+        <OnDemandView
+          module={PAGES.projects}
+          what="the page"
+          render={(page) => <page.ProjectPage key={route.name} name={route.name} />}
+        />
+      );
+    case 'clusters':
+      return (
+        <OnDemandView module={PAGES.clusters} what="the page" render={(page) => <page.ClustersPage />} />
+      );
+    case 'cluster':
+      return (
+        <OnDemandView
+          module={PAGES.clusters}
+          what="the page"
+          render={(page) => <page.ClusterPage key={route.name} name={route.name} />}
         />
       );
     case 'audit':
-      return <AuditPage />;
+      return <OnDemandView module={PAGES.audit} what="the page" render={(page) => <page.default />} />;
     case 'tokens':
-      return <TokensPage />;
+      return <OnDemandView module={PAGES.tokens} what="the page" render={(page) => <page.default />} />;
     case 'not-found':
       return (
         <section>

@@ -1,26 +1,7 @@
 // Client routes over the History API: the server answers index.html for each of them (SPA fallback).
 import { useEffect, useState } from 'react';
 
-export type Route =
-  | { readonly page: 'applications' }
-  | { readonly page: 'application'; readonly namespace: string; readonly name: string }
-  | { readonly page: 'audit' }
-  | { readonly page: 'tokens' }
-  | { readonly page: 'not-found'; readonly path: string };
-
-export function routeOf(pathname: string): Route {
-  const parts = pathname
-    .split('/')
-    .filter((p) => p !== '')
-    .map(decodeURIComponent);
-  if (parts.length === 0 || (parts.length === 1 && parts[0] === 'applications'))
-    return { page: 'applications' };
-  if (parts.length === 3 && parts[0] === 'applications' && parts[1] && parts[2])
-    return { page: 'application', namespace: parts[1], name: parts[2] };
-  if (parts.length === 1 && parts[0] === 'audit') return { page: 'audit' };
-  if (parts.length === 1 && parts[0] === 'tokens') return { page: 'tokens' };
-  return { page: 'not-found', path: pathname };
-}
+export { routeOf, type Route } from './paths.ts';
 
 const listeners = new Set<() => void>();
 

@@ -67,7 +67,7 @@ async function followToEnd(
   for (;;) {
     if (options.signal?.aborted === true) {
       await deletePodNow(core, pod.namespace, pod.name);
-      const state = await readState(core, pod).catch(() => undefined);
+      const state = await readState(core, pod, options.masked ?? []).catch(() => undefined);
       return {
         outcome: 'Cancelled',
         steps: state?.steps ?? [],
@@ -75,7 +75,7 @@ async function followToEnd(
         message: 'the run was cancelled',
       };
     }
-    const state = await readState(core, pod);
+    const state = await readState(core, pod, options.masked ?? []);
     const key = JSON.stringify(state);
     if (key !== last) options.onState?.(state);
     last = key;
@@ -98,9 +98,17 @@ async function followToEnd(
 async function readState(
   core: k8s.CoreV1Api,
   pod: { namespace: string; name: string },
+  masked: readonly string[],
 ): Promise<PodRunState> {
   const live = await core.readNamespacedPod(pod);
-  return runPodState(JSON.parse(JSON.stringify(live)) as Parameters<typeof runPodState>[0]);
+  const state = runPodState(JSON.parse(JSON.stringify(live)) as Parameters<typeof runPodState>[0]);
+  // A step's termination message is shown like its log: masked.
+  return {
+    ...state,
+    steps: state.steps.map((s) =>
+      s.message === undefined ? s : { ...s, message: maskSecrets(s.message, masked) },
+    ),
+  };
 }
 
 /** The running step past its own limit, if any. */
@@ -132,7 +140,9 @@ function ended(state: PodRunState): PodRunResult {
   const reason = state.reason ?? failed?.reason;
   const message =
     state.message ??
-    (failed === undefined ? undefined : `step ${failed.name} failed (exit code ${failed.exitCode ?? '?'})`);
+    (failed === undefined
+      ? undefined
+      : `step ${failed.name} failed (exit code ${failed.exitCode ?? '?'})${failed.message === undefined ? '' : `: ${failed.message.trim()}`}`);
   return {
     outcome: state.phase === 'Succeeded' ? 'Succeeded' : 'Failed',
     steps: state.steps,

@@ -1,20 +1,23 @@
 /**
  * The directory renderer: plain YAML and JSON files in a folder (and its sub-folders), read in a
- * sorted, deterministic order, each file and the total bounded before anything is read.
+ * sorted, deterministic order, each file and the total bounded before anything is read; and its
+ * `*.jsonnet` programs, evaluated by jsonnet.ts (as Argo CD's directory mode does).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
 import type { ParsedObject } from '../../core/manifest.ts';
 import type { DirectoryOptions } from '../../ports/renderer.ts';
-import { confine } from './confine.ts';
+import { confine, joinInside } from './confine.ts';
 import { checkpoint, type RenderContext } from './context.ts';
 import { globToRegExp, matchesAny } from './glob.ts';
 import { CHART_FILE } from './helm.ts';
+import { JSONNET_PROGRAM, jsonnetInputs, renderJsonnet } from './jsonnet.ts';
 import { KUSTOMIZATION_FILES } from './kustomize.ts';
 import { readBounded, tooLarge } from './read.ts';
+import { locate, type ToolLocator } from './tools.ts';
 
-const DEFAULT_INCLUDE = ['**/*.yaml', '**/*.yml', '**/*.json'];
+const DEFAULT_INCLUDE = ['**/*.yaml', '**/*.yml', '**/*.json', '**/*.jsonnet'];
 
 interface ManifestFile {
   /** Real absolute path. */
@@ -23,15 +26,52 @@ interface ManifestFile {
   readonly relative: string;
 }
 
+/** The files of a directory render: manifests read as they are, Jsonnet programs evaluated. */
+interface FolderFiles {
+  readonly manifests: ManifestFile[];
+  readonly programs: ManifestFile[];
+  /** Files left out (not matching include, or excluded), relative to the folder: to explain an empty render. */
+  readonly others: string[];
+}
+
 export async function renderDirectory(
   context: RenderContext,
-  options: DirectoryOptions = {},
+  options: DirectoryOptions,
+  jsonnet: ToolLocator,
 ): Promise<ParsedObject[]> {
   // 1. Find the files: sorted, hidden entries skipped, include/exclude applied, symlinks confined.
-  const { files, others } = await listFiles(context, options);
-  // 2. A folder of another tool's sources renders nothing useful: say so instead of an empty render.
-  explainLayout(context, files, others);
-  // 3. Read and parse each, bounding each file, the total, and the number of objects.
+  const { manifests, programs, others } = await folderFiles(context, options);
+  // 2. Read and parse each manifest, bounding each file, the total, and the number of objects.
+  const objects = await readManifests(context, manifests);
+  // 3. Evaluate the Jsonnet programs (jsonnet is found, or built, only when there are some).
+  if (programs.length > 0) {
+    objects.push(...(await renderJsonnet(context, programs, options.jsonnet ?? {}, await locate(jsonnet))));
+    const last = programs.at(-1);
+    if (last !== undefined && objects.length > context.limits.maxObjects) throw tooMany(context, last);
+  }
+  if (objects.length === 0) context.warn(emptyReason(context, [...manifests, ...programs], others));
+  return objects;
+}
+
+/** What a directory render reads: the folder, and what its Jsonnet programs import (libraries included). */
+export async function directoryInputs(context: RenderContext, options: DirectoryOptions): Promise<string[]> {
+  const { programs } = await folderFiles(context, options);
+  if (programs.length === 0) return [context.folder.relative];
+  return [context.folder.relative, ...(await jsonnetInputs(context, programs, options.jsonnet ?? {}))];
+}
+
+/** True when a directory render of the folder evaluates Jsonnet (so needs jsonnet). */
+export async function hasJsonnetPrograms(
+  context: RenderContext,
+  options: DirectoryOptions,
+): Promise<boolean> {
+  return (await folderFiles(context, options)).programs.length > 0;
+}
+
+async function readManifests(
+  context: RenderContext,
+  files: readonly ManifestFile[],
+): Promise<ParsedObject[]> {
   const { maxFileBytes, maxTotalBytes, maxObjects, maxAliases } = context.limits;
   const objects: ParsedObject[] = [];
   let total = 0;
@@ -59,27 +99,32 @@ export async function renderDirectory(
     objects.push(...parsed);
     if (objects.length > maxObjects) throw tooMany(context, file);
   }
-  if (objects.length === 0) context.warn(emptyReason(context, files, others));
   return objects;
 }
 
-/** Jsonnet's sources and its package files (which are JSON, but not manifests). */
-const JSONNET_SOURCE = /\.(jsonnet|libsonnet)$/;
+/** Jsonnet's package files (JSON, but not manifests). */
 const JSONNET_PACKAGE = /(^|\/)jsonnetfile(\.lock)?\.json$/;
 
-/** Refuses a folder of Jsonnet sources without manifests: rendering it as plain files gives nothing. */
-function explainLayout(
-  context: RenderContext,
-  files: readonly ManifestFile[],
-  others: readonly string[],
-): void {
-  const jsonnet = others.filter((f) => JSONNET_SOURCE.test(f));
-  if (jsonnet.length === 0 || !files.every((f) => JSONNET_PACKAGE.test(f.relative))) return;
-  throw new CapstanError(
-    'RENDER_UNSUPPORTED_LAYOUT',
-    `${context.folder.relative} holds Jsonnet (${jsonnet.slice(0, 3).join(', ')}${jsonnet.length > 3 ? ', …' : ''}) and no YAML or JSON manifests: Capstan does not render Jsonnet; render it to YAML in your CI job (jsonnet -y) and commit the result, or point the application at a folder of manifests`,
-    { subject: context.folder.relative },
+/**
+ * The folder's files, split into manifests and Jsonnet programs. Jsonnet's package files are neither,
+ * and nothing inside a Jsonnet library folder (options.jsonnet.libs, such as vendor/) is read by itself.
+ */
+async function folderFiles(context: RenderContext, options: DirectoryOptions): Promise<FolderFiles> {
+  const libs = (options.jsonnet?.libs ?? []).map((lib, index) =>
+    joinInside('.', lib, `jsonnet library folder (libs[${index}])`),
   );
+  const inLibrary = (relative: string): boolean =>
+    libs.some((lib) => lib === '.' || relative === lib || relative.startsWith(`${lib}/`));
+  const { files, others } = await listFiles(context, options);
+  const manifests: ManifestFile[] = [];
+  const programs: ManifestFile[] = [];
+  for (const file of files) {
+    const inFolder = posix.relative(context.folder.relative, file.relative);
+    if (inLibrary(file.relative) || JSONNET_PACKAGE.test(file.relative)) others.push(inFolder);
+    else if (JSONNET_PROGRAM.test(file.relative)) programs.push(file);
+    else manifests.push(file);
+  }
+  return { manifests, programs, others };
 }
 
 /** Why a directory render came out empty: which folder, which files it looked for, what it found instead. */
@@ -95,7 +140,7 @@ function emptyReason(
     others.length === 0
       ? 'the folder holds no files'
       : `it holds ${others.length} other file(s): ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}`;
-  return `${folder}: no manifests found (looked for *.yaml, *.yml and *.json files, or those --include names); ${found}. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests`;
+  return `${folder}: no manifests found (looked for *.yaml, *.yml, *.json and *.jsonnet files, or those --include names); ${found}. A config-management plugin's folder is not rendered by Capstan: render it in CI and commit the manifests`;
 }
 
 /** A kustomization or a Helm chart inside a folder read as plain files: its files are not plain manifests. */

@@ -21,6 +21,8 @@ export interface ToolRun {
   readonly signal?: AbortSignal | undefined;
   /** For messages and the error subject: `helm template charts/web`. */
   readonly description: string;
+  /** The sandbox it runs in (sandbox.ts), named in its failures: `landlock`. Default: none named. */
+  readonly sandbox?: string;
   /** Rewrites stderr before it goes into an error (for example to make paths repository-relative). */
   readonly redact?: (text: string) => string;
   /** Told the (redacted) stderr of a run that succeeded, when it wrote any: the tool's warnings. */
@@ -91,10 +93,14 @@ export function runTool(run: ToolRun): Promise<string> {
     child.on('error', (error: NodeJS.ErrnoException) => {
       const problem = error.code === 'ENOENT' ? `${run.command} does not exist` : error.message;
       finish(
-        new CapstanError('RENDER_TOOL_FAILED', `${run.description}: cannot run the tool: ${problem}`, {
-          subject: run.description,
-          cause: error,
-        }),
+        new CapstanError(
+          'RENDER_TOOL_FAILED',
+          `${run.description}${inSandbox(run)}: cannot run the tool: ${problem}`,
+          {
+            subject: run.description,
+            cause: error,
+          },
+        ),
       );
     });
     child.on('close', (status, signal) => {
@@ -111,12 +117,21 @@ export function runTool(run: ToolRun): Promise<string> {
       const tail = stderrTail(stderr, run.redact);
       const how = status === null ? `was killed by ${signal ?? 'a signal'}` : `failed (exit ${status})`;
       finish(
-        new CapstanError('RENDER_TOOL_FAILED', `${run.description} ${how}${tail ? `:\n${tail}` : ''}`, {
-          subject: run.description,
-        }),
+        new CapstanError(
+          'RENDER_TOOL_FAILED',
+          `${run.description} ${how}${inSandbox(run)}${tail ? `:\n${tail}` : ''}`,
+          {
+            subject: run.description,
+          },
+        ),
       );
     });
   });
+}
+
+/** ` in the landlock sandbox`, so that a refusal reads as the sandbox's (Permission denied, no such file). */
+function inSandbox(run: ToolRun): string {
+  return run.sandbox === undefined ? '' : ` in the ${run.sandbox} sandbox`;
 }
 
 function killGroup(pid: number | undefined): void {

@@ -20,6 +20,7 @@ import type { KustomizeOptions } from '../../ports/renderer.ts';
 import { confine, joinInside } from './confine.ts';
 import { checkpoint, NO_NETWORK, renderAccess, type RenderContext } from './context.ts';
 import { runTool } from './exec.ts';
+import { locateKustomizeError } from './kustomize-errors.ts';
 import { outermost } from './inputs.ts';
 import { kustomizationPaths, type PathEntry } from './kustomization-fields.ts';
 import { parseConfig, readBounded, tooLarge, type ConfigFile } from './read.ts';
@@ -65,7 +66,10 @@ export async function renderKustomize(
     },
     renderAccess(context, { network: allowRemote }),
   );
-  const output = await runTool(run);
+  // Its errors start with the entry or file that caused them, where its message says so.
+  const output = await runTool(run).catch(async (error: unknown) => {
+    throw await locateKustomizeError(context, error);
+  });
   // 3. Parse what it printed.
   const { maxAliases, maxObjects, maxTotalBytes } = context.limits;
   return context.parse(output, `${folder} (kustomize)`, { maxAliases, maxObjects, maxBytes: maxTotalBytes });

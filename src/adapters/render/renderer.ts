@@ -21,24 +21,27 @@ import {
 import { ChartRepository, type ChartRepositoryOptions } from './chart-repository.ts';
 import { confine, type ConfinedPath } from './confine.ts';
 import { checkpoint, type RenderContext } from './context.ts';
-import { renderDirectory } from './directory.ts';
+import { directoryInputs, hasJsonnetPrograms, renderDirectory } from './directory.ts';
 import { CHART_FILE, helmInputs, renderHelm } from './helm.ts';
-import { ToolVersions } from './inputs.ts';
+import { outermost, ToolVersions } from './inputs.ts';
 import { findKustomization, kustomizeInputs, renderKustomize } from './kustomize.ts';
 import { ParsePool } from './parse-pool.ts';
+import type { SandboxBackend } from './sandbox-access.ts';
 import { Sandbox, type SandboxOptions } from './sandbox.ts';
-import { locate, type ToolLocator } from './tools.ts';
+import { lazyTool, locate, type ToolLocator } from './tools.ts';
 
 export interface ManifestRendererOptions {
   /** Path of the kustomize binary, or how to find it when a render first needs it (tools.ts). */
   readonly kustomizeBinary: ToolLocator;
   /** Path of the helm binary, or how to find it when a render first needs it. */
   readonly helmBinary: ToolLocator;
+  /** Path of jsonnet, for the *.jsonnet programs of a directory. Default: found (or built) on first use (tools.ts). */
+  readonly jsonnetBinary?: ToolLocator;
   /** Where each render's private scratch folder is made. Default: the system's temporary folder. */
   readonly tempDir?: string;
   /** Limits for every render (a request's own limits win). Default: DEFAULT_RENDER_LIMITS. */
   readonly limits?: Partial<RenderLimits>;
-  /** Where kustomize and helm run. Default: bubblewrap (see sandbox.ts). */
+  /** Where kustomize and helm run. Default: auto, bubblewrap else Landlock (see sandbox.ts). */
   readonly sandbox?: SandboxOptions;
   /** How charts of Helm repositories are downloaded (cache, extra CA). Default: no cache, the system's CAs. */
   readonly charts?: ChartRepositoryOptions;
@@ -50,11 +53,18 @@ export class ManifestRenderer implements Renderer {
   readonly #sandbox: Sandbox;
   readonly #parser = new ParsePool();
   readonly #charts: ChartRepository;
+  readonly #jsonnet: ToolLocator;
 
   constructor(options: ManifestRendererOptions) {
     this.#options = options;
+    this.#jsonnet = options.jsonnetBinary ?? lazyTool('jsonnet');
     this.#sandbox = new Sandbox(options.sandbox);
     this.#charts = new ChartRepository(options.charts);
+  }
+
+  /** The sandbox kustomize and helm run in here, chosen on first use (sandbox.ts); rejects when none can start. */
+  sandbox(): Promise<SandboxBackend> {
+    return this.#sandbox.backend();
   }
 
   /** Stops the idle parser threads (they do not keep the process alive in any case). */
@@ -130,8 +140,13 @@ export class ManifestRenderer implements Renderer {
       warn: () => undefined,
     };
     switch (type) {
-      case 'directory':
-        return { type, paths: [folder.relative], tools: [] };
+      case 'directory': {
+        const directory = request.directory ?? {};
+        const jsonnet = (await hasJsonnetPrograms(context, directory))
+          ? [await this.#versions.of('jsonnet', await locate(this.#jsonnet), ['--version'])]
+          : [];
+        return { type, paths: outermost(await directoryInputs(context, directory)), tools: jsonnet };
+      }
       case 'kustomize':
         return {
           type,
@@ -169,7 +184,7 @@ export class ManifestRenderer implements Renderer {
   ): Promise<ParsedObject[]> {
     switch (type) {
       case 'directory':
-        return renderDirectory(context, request.directory);
+        return renderDirectory(context, request.directory ?? {}, this.#jsonnet);
       case 'kustomize':
         return renderKustomize(context, request.kustomize ?? {}, tool);
       case 'helm':

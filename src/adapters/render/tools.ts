@@ -1,6 +1,7 @@
 /**
- * Where the rendering tools (kustomize, helm) come from, found only when a render needs one:
- *   1. CAPSTAN_KUSTOMIZE / CAPSTAN_HELM, the path of the program;
+ * Where the rendering tools (kustomize, helm, jsonnet) and the Landlock launcher of the render sandbox
+ * (capstan-confine, built from scripts/confine) come from, found only when a render needs one:
+ *   1. CAPSTAN_KUSTOMIZE / CAPSTAN_HELM / CAPSTAN_JSONNET / CAPSTAN_CONFINE, the path of the program;
  *   2. the program on PATH;
  *   3. the project's binary cache: CAPSTAN_BIN_DIR, the control-plane set of scripts/build-binaries.sh
  *      or the tool's own folder of scripts/build-tool.sh;
@@ -14,7 +15,12 @@ import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
 
-export type ToolName = 'kustomize' | 'helm';
+export type ToolName = 'kustomize' | 'helm' | 'jsonnet' | 'confine';
+
+/** The file name of a tool's program. */
+export function toolProgram(name: ToolName): string {
+  return name === 'confine' ? 'capstan-confine' : name;
+}
 
 /** A tool's path, or how to find it when a render first needs it. */
 export type ToolLocator = string | (() => Promise<string>);
@@ -29,7 +35,7 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 /** The folders the script's own commands (sed, mktemp, flock) are in, after the caller's PATH. */
 const SYSTEM_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
 
-/** The environment variable that names a tool's path: CAPSTAN_KUSTOMIZE, CAPSTAN_HELM. */
+/** The environment variable that names a tool's path: CAPSTAN_KUSTOMIZE, CAPSTAN_HELM, CAPSTAN_JSONNET, CAPSTAN_CONFINE. */
 export function toolVariable(name: ToolName): string {
   return `CAPSTAN_${name.toUpperCase()}`;
 }
@@ -52,18 +58,19 @@ export async function findTool(name: ToolName, options: FindToolOptions = {}): P
     if (!(await isExecutable(given))) {
       throw new CapstanError(
         'RENDER_TOOL_MISSING',
-        `${toolVariable(name)}=${given} is not an executable file: point it at the ${name} program, or unset it to use ${name} from PATH`,
+        `${toolVariable(name)}=${given} is not an executable file: point it at the ${toolProgram(name)} program, or unset it to use ${toolProgram(name)} from PATH`,
         { subject: toolVariable(name) },
       );
     }
     return given;
   }
   // 2. PATH.
-  const onPath = await searchPath(name, env['PATH'] ?? '');
+  const program = toolProgram(name);
+  const onPath = await searchPath(program, env['PATH'] ?? '');
   if (onPath) return onPath;
   // 3. A folder of binaries given explicitly.
   const binDir = env['CAPSTAN_BIN_DIR'];
-  if (binDir && (await isExecutable(join(binDir, name)))) return join(binDir, name);
+  if (binDir && (await isExecutable(join(binDir, program)))) return join(binDir, program);
   // 3, 4. The caches, or a build of this tool alone.
   return buildTool(name, env, options);
 }
@@ -107,7 +114,7 @@ async function buildTool(name: ToolName, env: NodeJS.ProcessEnv, options: FindTo
   const script = options.buildScript ?? BUILD_TOOL_SCRIPT;
   const bash = (await searchPath('bash', env['PATH'] ?? '')) ?? '/bin/bash';
   const progress = options.progress ?? (() => undefined);
-  const missing = `${name} is needed for this render and is not installed: set ${toolVariable(name)} to its path or put it on PATH`;
+  const missing = `${toolProgram(name)} is needed for this render and is not installed: set ${toolVariable(name)} to its path or put it on PATH`;
   return new Promise((resolvePath, reject) => {
     // The caller's environment (its Go, its proxy settings), with the cache named and the system's
     // folders after its PATH: a CI job's PATH may hold nothing but node and git.

@@ -18,6 +18,7 @@ import { answerOf, Routes, type RouteDoc, type ServerApiOptions } from './contex
 import { directoryRoutes } from './directory.ts';
 import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
+import { pipelineRoutes } from './pipelines.ts';
 import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
 import { ssoRoutes } from './sso.ts';
@@ -89,6 +90,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   repositoryRoutes(routes, options);
   directoryRoutes(routes, options);
   streamRoutes(routes, options);
+  pipelineRoutes(routes, options);
   const document = openApiDocument(routes.docs, { version: '0.1.0' });
   ROUTE_DOCS.set(app, routes.docs);
   app.get(OPENAPI_PATH, (_request, reply) => {
@@ -112,6 +114,11 @@ function registerProbes(app: FastifyInstance, options: ServerApiOptions): void {
   app.get('/healthz', (_request, reply) => {
     void reply.send({ status: 'ok' });
   });
+  const { metrics } = options;
+  if (metrics)
+    app.get('/metrics', (_request, reply) => {
+      void reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics());
+    });
   app.get('/readyz', (_request, reply) => {
     const state = options.ready?.() ?? {
       ready: options.applications.synced,

@@ -10,7 +10,14 @@ import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contrac
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { SingleSignOn } from '../../ports/single-sign-on.ts';
 import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
-import type { Actor, AuditEntryInput, AuditResult, ChangeSummary, Store } from '../../ports/store.ts';
+import type {
+  Actor,
+  AuditEntryInput,
+  AuditResult,
+  ChangeSummary,
+  RunRecord,
+  Store,
+} from '../../ports/store.ts';
 import {
   authorize,
   type Decision,
@@ -59,6 +66,16 @@ export interface ServerApiOptions {
   readonly secureCookies: boolean;
   /** Readiness: the watch cache has listed once, the store answers. */
   readonly ready?: () => { ready: boolean; reason?: string };
+  /**
+   * Pipeline run actions: a re-run is a request on the Pipeline (any replica); a cancel is taken by
+   * the process that drives runs (`elsewhere`: not this one now). Absent: 503 on both.
+   */
+  readonly pipelineRuns?: {
+    readonly rerun: (run: RunRecord, by: string) => Promise<void>;
+    readonly cancel: (id: string, by: string) => Promise<RunRecord | 'elsewhere' | undefined>;
+  };
+  /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps); absent: no route. */
+  readonly metrics?: () => string;
   /** Structured JSON log lines; never carries a secret, a password, a token or a body. */
   readonly logger?: (line: Record<string, unknown>) => void;
   /** The largest request body, in bytes. Default 1 MiB. */

@@ -128,6 +128,16 @@ function projectInfo(project: ProjectAccess, caller: Caller, directory: ServerAp
     })),
     yourRoles: rolesIn(caller.principal, project.name, directory),
     yourActions: [...actionsIn(caller.principal, project.name, directory)],
+    ...(project.rules === undefined
+      ? {}
+      : {
+          applicationNamespaces: [...project.rules.applicationNamespaces],
+          sourceRepos: [...project.rules.sourceRepos],
+          destinations: project.rules.destinations.map((d) => ({
+            cluster: d.cluster,
+            namespace: d.namespace,
+          })),
+        }),
   };
 }
 

@@ -74,7 +74,7 @@ async function requireSecretNamespace(
 ): Promise<void> {
   const { principal } = caller;
   if (principal.admin && principal.scope === undefined) return;
-  const patterns = options.projects.get(project)?.applicationNamespaces ?? [];
+  const patterns = options.projects.get(project)?.rules?.applicationNamespaces ?? [];
   if (patterns.some((p) => matchesPattern(p, ref.namespace))) return;
   const target = `Secret/${ref.namespace}/${ref.name}`;
   await audit(options, {

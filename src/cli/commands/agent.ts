@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DEFAULT_LEADER_ELECTION, runAgent, type AgentOptions } from '../../main/agent.ts';
+import { DEFAULT_LEADER_ELECTION, runAgent, SANDBOX_MODES, type AgentOptions } from '../../main/agent.ts';
 import { EXIT, UsageError } from '../output.ts';
 import { parseDuration } from './push.ts';
 
@@ -35,8 +35,11 @@ Options:
                              capstan-deployer); without it, the agent's own identity applies
   --inventory-namespace NS   where the inventories of in-cluster Applications are kept (default:
                              capstan-system; the install gives the agent ConfigMaps in its namespace)
-  --render-sandbox MODE      where kustomize and helm run: bubblewrap (default; they see only the
-                             checkout and no network) or off (only where something else isolates them)
+  --render-sandbox MODE      where kustomize and helm run, so that they read only the checkout and
+                             reach no network: auto (default: bubblewrap where user namespaces
+                             work, else landlock), bubblewrap (namespaces), landlock (Landlock and
+                             seccomp through capstan-confine; works under RuntimeDefault), or off
+                             (only where something else isolates them)
   --bind-address ADDR        HTTP address (default: 0.0.0.0)
   --port N                   health and readiness (default: 8080)
   --metrics-port N           metrics (default: 8081)
@@ -116,9 +119,11 @@ function agentOptions(values: Values): AgentOptions {
     values['render-timeout'] === undefined
       ? undefined
       : positiveDuration('render-timeout', values['render-timeout']);
-  const sandbox = values['render-sandbox'] ?? 'bubblewrap';
-  if (sandbox !== 'bubblewrap' && sandbox !== 'off') {
-    throw new UsageError(`--render-sandbox must be bubblewrap or off, not '${sandbox}'`);
+  const sandbox = SANDBOX_MODES.find((mode) => mode === (values['render-sandbox'] ?? 'auto'));
+  if (sandbox === undefined) {
+    throw new UsageError(
+      `--render-sandbox must be ${SANDBOX_MODES.join(', ')}, not '${values['render-sandbox'] ?? ''}'`,
+    );
   }
   const defaultServiceAccount = values['default-service-account'];
   if (

@@ -539,7 +539,7 @@ async function diff(ctx: Context): Promise<number> {
         .filter((f) => f.reason === 'immutable')
         .map((f) => ({ id: f.id, action: 'replace', unified: `${formatId(f.id)}: ${replaceNote(f)}\n` })),
     ],
-    leftBehind: planned.plan.candidates,
+    leftBehind: planned.plan.extraneous,
     namespacesToCreate: planned.plan.missingNamespaces,
     prune: planned.options.prune === true,
   };

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { argoCdWarnings } from '../../core/argocd.ts';
+import { ARGOCD_COMPARE_OPTIONS_ANNOTATION } from '../../core/argocd.ts';
 import { redactSecret } from '../../core/diff.ts';
 import { applicationOwner } from '../../contracts/application.ts';
 import { parseDuration as parseDurationText } from '../../core/duration.ts';
 import { formatId } from '../../core/resource.ts';
-import type { HelmParameter, RendererType } from '../../ports/renderer.ts';
+import type { HelmParameter, JsonnetOptions, JsonnetVariable, RendererType } from '../../ports/renderer.ts';
+import { renderWarnings } from '../../engine/render-warnings.ts';
 import { planSync, sync } from '../../engine/sync.ts';
 import {
   connect,
@@ -31,9 +32,14 @@ const SOURCE_HELP = `Source (one of):
 
 Rendering:
   --type TYPE              directory, kustomize or helm (default: detected)
-  --include GLOB           (directory) files to read; repeatable (default: *.yaml, *.yml, *.json)
+  --include GLOB           (directory) files to read; repeatable (default: *.yaml, *.yml, *.json, *.jsonnet)
   --exclude GLOB           (directory) files to leave out; repeatable
   --no-recurse             (directory) do not descend into sub-folders
+  --tla-str NAME=VALUE     (jsonnet) a top-level argument, a string; repeatable
+  --tla-code NAME=CODE     (jsonnet) a top-level argument, Jsonnet code; repeatable
+  --ext-str NAME=VALUE     (jsonnet) an external variable, a string; repeatable
+  --ext-code NAME=CODE     (jsonnet) an external variable, Jsonnet code; repeatable
+  --jsonnet-lib DIR        (jsonnet) a library folder (-J), relative to the repository root; repeatable
   --release-name NAME      (helm) default: the application name
   --values FILE            (helm) values file inside the chart's checkout; repeatable
   --values-inline YAML     (helm) values given inline, applied after the values files
@@ -107,6 +113,11 @@ const OPTIONS = {
   include: { type: 'string', multiple: true },
   exclude: { type: 'string', multiple: true },
   'no-recurse': { type: 'boolean' },
+  'tla-str': { type: 'string', multiple: true },
+  'tla-code': { type: 'string', multiple: true },
+  'ext-str': { type: 'string', multiple: true },
+  'ext-code': { type: 'string', multiple: true },
+  'jsonnet-lib': { type: 'string', multiple: true },
   'release-name': { type: 'string' },
   values: { type: 'string', multiple: true },
   'values-inline': { type: 'string' },
@@ -147,6 +158,11 @@ const SOURCE_OPTIONS = [
   'include',
   'exclude',
   'no-recurse',
+  'tla-str',
+  'tla-code',
+  'ext-str',
+  'ext-code',
+  'jsonnet-lib',
   'release-name',
   'values',
   'values-inline',
@@ -205,6 +221,42 @@ export function helmParameters(flags: {
     ...flags.setString.map((flag) => parse(flag, true)),
   ];
   return parameters.length === 0 ? {} : { parameters };
+}
+
+/**
+ * The Jsonnet options of --tla-str, --tla-code, --ext-str, --ext-code and --jsonnet-lib; none when no
+ * such flag is given. `NAME=VALUE`, split at the first `=`.
+ */
+export function jsonnetOptions(flags: {
+  readonly tlaStr: readonly string[];
+  readonly tlaCode: readonly string[];
+  readonly extStr: readonly string[];
+  readonly extCode: readonly string[];
+  readonly libs: readonly string[];
+}): { jsonnet?: JsonnetOptions } {
+  const parse = (flag: string, option: string, code: boolean): JsonnetVariable => {
+    const at = flag.indexOf('=');
+    const name = at === -1 ? '' : flag.slice(0, at);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new UsageError(
+        `--${option} '${flag}': expected NAME=VALUE, NAME a Jsonnet identifier, e.g. env=prod`,
+      );
+    return { name, value: flag.slice(at + 1), ...(code ? { code } : {}) };
+  };
+  const tlas = [
+    ...flags.tlaStr.map((f) => parse(f, 'tla-str', false)),
+    ...flags.tlaCode.map((f) => parse(f, 'tla-code', true)),
+  ];
+  const extVars = [
+    ...flags.extStr.map((f) => parse(f, 'ext-str', false)),
+    ...flags.extCode.map((f) => parse(f, 'ext-code', true)),
+  ];
+  const jsonnet: JsonnetOptions = {
+    ...(tlas.length > 0 ? { tlas } : {}),
+    ...(extVars.length > 0 ? { extVars } : {}),
+    ...(flags.libs.length > 0 ? { libs: flags.libs } : {}),
+  };
+  return Object.keys(jsonnet).length === 0 ? {} : { jsonnet };
 }
 
 /** The Helm release name of a render without --app or --release-name (sync always has --app). */
@@ -289,6 +341,13 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
         recurse: values['no-recurse'] !== true,
         ...(values.include ? { include: values.include } : {}),
         ...(values.exclude ? { exclude: values.exclude } : {}),
+        ...jsonnetOptions({
+          tlaStr: values['tla-str'] ?? [],
+          tlaCode: values['tla-code'] ?? [],
+          extStr: values['ext-str'] ?? [],
+          extCode: values['ext-code'] ?? [],
+          libs: values['jsonnet-lib'] ?? [],
+        }),
       },
       helm: {
         releaseName: values['release-name'] ?? application ?? DEFAULT_RELEASE_NAME,
@@ -305,8 +364,7 @@ export async function push(command: Command, argv: readonly string[]): Promise<n
     });
     const objects = desired.result.objects;
     // What the render and Argo CD's annotations have to say (kustomize's warnings, an empty folder).
-    for (const warning of desired.result.warnings ?? []) say(`• warning: ${warning}`);
-    for (const o of objects) for (const warning of argoCdWarnings(o.object)) say(`• warning: ${warning}`);
+    for (const warning of renderWarnings(desired.result)) say(`• warning: ${warning}`);
     if (desired.result.type === 'helm' && application === undefined && values['release-name'] === undefined)
       say(
         `• note: Helm release name '${DEFAULT_RELEASE_NAME}': sync names the release after --app, so render with --app NAME (or --release-name) to see the names sync applies`,
@@ -384,6 +442,8 @@ async function diff(
     return EXIT.failed;
   }
   const changes = planned.plan.changes.filter((c) => c.action !== 'unchanged');
+  const counted = new Set(planned.extraneous.map((id) => formatId(id)));
+  const ignored = planned.candidates.filter((id) => !counted.has(formatId(id)));
   const report = {
     application: options.application,
     changes: [
@@ -400,7 +460,8 @@ async function diff(
         fields: f.fields ?? [],
       })),
     ],
-    leftBehind: planned.candidates.map((id) => formatId(id)),
+    leftBehind: planned.extraneous.map((id) => formatId(id)),
+    ignoredExtraneous: ignored.map((id) => formatId(id)),
     namespacesToCreate: planned.missingNamespaces,
   };
   print(format, report, () => {
@@ -408,7 +469,7 @@ async function diff(
     for (const f of replaced) parts.push(`${formatId(f.id)}: ${replaceNote(f)}\n`);
     for (const ns of planned.missingNamespaces)
       parts.push(`Namespace/${ns}: would be created (--create-namespace)\n`);
-    for (const id of planned.candidates)
+    for (const id of planned.extraneous)
       parts.push(
         `${formatId(id)}: no longer in the desired state (pruned by a sync with --prune, if still owned)\n`,
       );
@@ -418,12 +479,18 @@ async function diff(
         ...planned.missingNamespaces.map((ns) => [`Namespace/${ns}`, 'create']),
         ...changes.map((c) => [formatId(c.prepared.id), c.action]),
         ...replaced.map((f) => [formatId(f.id), 'replace']),
-        ...planned.candidates.map((id) => [formatId(id), 'prune']),
+        ...planned.extraneous.map((id) => [formatId(id), 'prune']),
       ],
     );
-    return parts.length === 0 ? 'No differences.\n' : `${parts.join('\n')}\n${summary}`;
+    // Not differences (Argo CD's compare-options IgnoreExtraneous), but a sync with --prune still deletes them.
+    const notes = ignored.map(
+      (id) =>
+        `${formatId(id)}: no longer in the desired state, not counted as a difference (${ARGOCD_COMPARE_OPTIONS_ANNOTATION}: IgnoreExtraneous); a sync with --prune deletes it\n`,
+    );
+    if (parts.length === 0) return `${notes.join('')}No differences.\n`;
+    return `${[...parts, ...notes].join('\n')}\n${summary}`;
   });
   const differences =
-    changes.length + replaced.length + planned.candidates.length + planned.missingNamespaces.length;
+    changes.length + replaced.length + planned.extraneous.length + planned.missingNamespaces.length;
   return differences > 0 ? EXIT.differences : EXIT.ok;
 }

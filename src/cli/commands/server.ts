@@ -44,6 +44,11 @@ Options:
   --oidc-username-claim NAME the claim naming the user (default: preferred_username, email, sub)
   --oidc-admin-group GROUP   members are global admins; repeatable (default: none)
   --oidc-allow-http-issuer   a plain-HTTP issuer (a loopback provider in tests only)
+  --pipeline-image IMAGE     drive pipeline runs (docs/pipelines.md) from this process, one replica
+                             at a time; IMAGE is Capstan's image by digest, which checks the code out
+                             in each run Pod. Without it, no runs start
+  --run-retention DAYS       pipeline runs finished longer ago are deleted (default: 90)
+  --pipeline-allow-http      let run Pods check out http:// repositories (a dev git server)
   -h, --help                 this help
 `;
 
@@ -74,6 +79,9 @@ export async function server(argv: readonly string[]): Promise<number> {
       'oidc-username-claim': { type: 'string' },
       'oidc-admin-group': { type: 'string', multiple: true },
       'oidc-allow-http-issuer': { type: 'boolean' },
+      'pipeline-image': { type: 'string' },
+      'run-retention': { type: 'string' },
+      'pipeline-allow-http': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -94,6 +102,11 @@ export async function server(argv: readonly string[]): Promise<number> {
     );
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
     throw new UsageError('give --tls-cert and --tls-key together');
+  const runRetention = values['run-retention'] === undefined ? 90 : Number(values['run-retention']);
+  if (!Number.isInteger(runRetention) || runRetention < 1 || runRetention > 3650)
+    throw new UsageError(
+      `--run-retention must be a whole number of days from 1 to 3650, not '${values['run-retention'] ?? ''}'`,
+    );
   const ns = values.namespace;
   if (ns !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
     throw new UsageError(`--namespace must be a namespace name (a DNS label), not '${ns}'`);
@@ -119,6 +132,15 @@ export async function server(argv: readonly string[]): Promise<number> {
       auditRetentionDays: retention,
       repositoryHosts: values['allow-repository-host'] ?? [],
       ...(oidc === undefined ? {} : { oidc }),
+      ...(values['pipeline-image'] === undefined
+        ? {}
+        : {
+            pipelines: {
+              capstanImage: values['pipeline-image'],
+              retentionDays: runRetention,
+              allowInsecureHttp: values['pipeline-allow-http'] === true,
+            },
+          }),
     },
     stop.signal,
   );

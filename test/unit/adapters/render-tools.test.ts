@@ -1,12 +1,35 @@
-// Where kustomize and helm come from (src/adapters/render/tools.ts with the real scripts/build-tool.sh):
+// Where kustomize, helm and jsonnet come from (src/adapters/render/tools.ts with the real scripts/build-tool.sh):
 // the variable, PATH, the binary caches, and a build of the one tool only when nothing provides it.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { constants } from 'node:fs';
+import { access, chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CapstanError } from '../../../src/core/errors.ts';
 import { findTool, lazyTool } from '../../../src/adapters/render/tools.ts';
+
+/** The first executable of that name on this process's PATH. */
+async function findOnPath(name: string): Promise<string | undefined> {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    if (dir === '') continue;
+    const ok = await access(join(dir, name), constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return join(dir, name);
+  }
+  return undefined;
+}
+
+/** GOMODCACHE, GOCACHE and GOPATH as `go env` reports them for this user. */
+async function goCaches(go: string): Promise<NodeJS.ProcessEnv> {
+  const { stdout } = await promisify(execFile)(go, ['env', 'GOMODCACHE', 'GOCACHE', 'GOPATH']);
+  const [GOMODCACHE = '', GOCACHE = '', GOPATH = ''] = stdout.trim().split('\n');
+  return { GOMODCACHE, GOCACHE, GOPATH };
+}
 
 /** PATH with the folders of node and bash only: no kustomize, helm or go. */
 const BARE_PATH = [dirname(process.execPath), '/usr/bin', '/bin'].join(':');
@@ -104,6 +127,37 @@ describe('finding a rendering tool', async () => {
       },
     );
     assert.deepEqual(steps, [], 'nothing was built, so nothing is said to be built');
+  });
+
+  it('builds jsonnet alone from Go modules when nothing provides it, says so, then finds it in its cache', async (t) => {
+    const go = await findOnPath('go');
+    if (go === undefined) {
+      t.skip('no Go toolchain on PATH');
+      return;
+    }
+    const own = join(scratch, 'cache-build');
+    // The machine's Go module and build caches (a build from them needs no download), this test's own tool cache.
+    const goEnv = await goCaches(go);
+    const env = bare({ CAPSTAN_CACHE_DIR: own, CAPSTAN_GO: go, ...goEnv });
+    const steps: string[] = [];
+    const built = await findTool('jsonnet', { env, progress: (line) => steps.push(line) });
+    assert.equal(built, join(own, 'tools', 'jsonnet-v0.22.0', 'jsonnet'));
+    assert.match(
+      steps[0] ?? '',
+      /^building jsonnet v0\.22\.0 from Go modules into .* \(only this tool, once; /,
+    );
+    assert.match(steps.at(-1) ?? '', /^built jsonnet v0\.22\.0 in \d+s$/);
+    assert.deepEqual(
+      await readdir(join(own, 'tools')),
+      ['.lock-jsonnet', 'jsonnet-v0.22.0'],
+      'nothing else built',
+    );
+    const { stdout: output } = await promisify(execFile)(built, ['--version']);
+    assert.match(output, /Jsonnet commandline interpreter \(Go implementation\) v0\.22\.0/);
+    // The second time it is found in the cache: nothing is built, nothing said.
+    const again: string[] = [];
+    assert.equal(await findTool('jsonnet', { env, progress: (line) => again.push(line) }), built);
+    assert.deepEqual(again, []);
   });
 
   it('a lazy locator looks only when asked, once, and again after a failure', async () => {

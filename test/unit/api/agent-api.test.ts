@@ -223,7 +223,7 @@ describe('GitHub webhooks', () => {
     const h = harness();
     const response = await h.post('/api/v1/webhooks/github', githubHeaders(body), body);
     assert.equal(response.statusCode, 200, response.body);
-    assert.deepEqual(response.json(), { status: 'queued', applications: ['web', 'api'] });
+    assert.deepEqual(response.json(), { status: 'queued', applications: ['web', 'api'], pipelines: [] });
     assert.equal(h.events.length, 1);
     const [event] = h.events;
     assert.deepEqual(
@@ -624,7 +624,11 @@ describe('Bitbucket webhooks', () => {
     const headers = { ...bitbucketHeaders(body, 'repo:refs_changed'), 'x-request-uuid': '' };
     const response = await h.post('/api/v1/webhooks/bitbucket', headers, body);
     assert.equal(response.statusCode, 200, response.body);
-    assert.deepEqual(response.json(), { status: 'queued', applications: ['web', 'api', 'release'] });
+    assert.deepEqual(response.json(), {
+      status: 'queued',
+      applications: ['web', 'api', 'release'],
+      pipelines: [],
+    });
     // Bitbucket Data Center serves https under /scm/ and ssh on port 7999: both forms are passed on.
     const urls = [
       'bitbucket.example.com:7999/ops/cluster-config',

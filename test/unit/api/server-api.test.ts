@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
-import { buildServerApi, OPENAPI_PATH, routeDocsOf } from '../../../src/api/server/app.ts';
+import {
+  buildServerApi,
+  OPENAPI_PATH,
+  routeDocsOf,
+  type ServerApiOptions,
+} from '../../../src/api/server/app.ts';
 import { validate } from '../../../src/contracts/validate.ts';
 import {
   APPLICATION_API_VERSION,
@@ -21,7 +26,7 @@ import {
   RESOURCES_FINALIZER,
 } from '../../../src/contracts/application.ts';
 import type { KubeObject } from '../../../src/core/resource.ts';
-import type { Store } from '../../../src/ports/store.ts';
+import type { RunRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
 import { Authenticator } from '../../../src/server/auth.ts';
@@ -46,12 +51,16 @@ after(() => rm(scratch, { recursive: true, force: true }));
 const PROJECTS: ProjectAccess[] = [
   {
     name: 'team-a',
-    applicationNamespaces: ['a'],
     roles: [
       { name: 'viewer', users: ['alice'] },
       { name: 'deployer', users: ['dana'] },
       { name: 'admin', users: ['ada'] },
     ],
+    rules: {
+      applicationNamespaces: ['a'],
+      sourceRepos: ['**'],
+      destinations: [{ cluster: 'in-cluster', namespace: 'a' }],
+    },
   },
   { name: 'team-b', roles: [{ name: 'deployer', users: ['bob'] }] },
   { name: 'default', roles: [{ name: 'admin', users: ['ada'] }] },
@@ -126,7 +135,9 @@ interface Harness {
   call(options: InjectOptions): Promise<LightMyRequestResponse>;
 }
 
-async function harness(options: { secureCookies?: boolean } = {}): Promise<Harness> {
+async function harness(
+  options: { secureCookies?: boolean; pipelineRuns?: ServerApiOptions['pipelineRuns'] } = {},
+): Promise<Harness> {
   const store = openSqliteStore({ path: ':memory:' });
   const index = new ApplicationIndex({ epoch: 'e1' });
   const writer = new FakeApplicationWriter(index.handle);
@@ -168,6 +179,7 @@ async function harness(options: { secureCookies?: boolean } = {}): Promise<Harne
     secureCookies: options.secureCookies ?? false,
     logger: (line) => logs.push(JSON.stringify(line)),
     maxBodyBytes: 64 * 1024,
+    ...(options.pipelineRuns ? { pipelineRuns: options.pipelineRuns } : {}),
   });
   await app.ready();
   return Object.assign(h, {
@@ -753,6 +765,13 @@ describe('server API: lists, cursors, reads', () => {
       projects.items.map((p) => p.name),
       ['default', 'team-a', 'team-b'],
     );
+    const teamA = (await get('/api/v1/projects/team-a')).json<Record<string, unknown>>();
+    assert.deepEqual(
+      [teamA['applicationNamespaces'], teamA['sourceRepos'], teamA['destinations']],
+      [['a'], ['**'], [{ cluster: 'in-cluster', namespace: 'a' }]],
+    );
+    const teamB = (await get('/api/v1/projects/team-b')).json<Record<string, unknown>>();
+    assert.equal(teamB['destinations'], undefined, 'a directory without rules shows none');
     const clusters = (await get('/api/v1/clusters')).json<{ items: { name: string }[] }>();
     assert.deepEqual(
       clusters.items.map((c) => c.name),
@@ -1360,3 +1379,126 @@ function checkAgainstSchema(
     `${method} ${path} ${response.statusCode}: ${checked.ok ? '' : checked.errors.join('; ')}`,
   );
 }
+
+describe('server API: pipeline runs', () => {
+  let h: Harness;
+  const cancelled: string[] = [];
+  const reran: string[] = [];
+  const run = (id: string, project: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+    id,
+    namespace: project === 'team-a' ? 'a' : 'b',
+    pipeline: 'web',
+    project,
+    revision: 'c'.repeat(40),
+    branch: 'main',
+    trigger: 'push',
+    triggeredBy: 'webhook:github',
+    phase: 'Succeeded',
+    queuedAt: `2026-03-01T00:00:0${id.slice(-1)}Z`,
+    steps: [{ name: 'checkout', phase: 'Succeeded' }],
+    images: [],
+    ...extra,
+  });
+  before(async () => {
+    h = await harness({
+      pipelineRuns: {
+        cancel: async (id, by) => {
+          cancelled.push(`${id} by ${by}`);
+          const found = await h.store.runs.get(id);
+          return found && { ...found, phase: 'Cancelled', cancelledBy: by };
+        },
+        rerun: (r, by) => {
+          reran.push(`${r.id} by ${by}`);
+          return Promise.resolve();
+        },
+      },
+    });
+    await h.store.runs.create(run('run1', 'team-a'));
+    await h.store.runs.create(run('run2', 'team-b'));
+    await h.store.runs.create(run('run3', 'team-a', { phase: 'Running' }));
+    await h.store.runs.appendLogs('run1', [
+      { step: 'test', time: '2026-03-01T00:00:01Z', line: 'one' },
+      { step: 'test', time: '2026-03-01T00:00:02Z', line: 'two' },
+      { step: 'test', time: '2026-03-01T00:00:03Z', line: 'three' },
+    ]);
+  });
+  after(async () => {
+    await h.app.close();
+  });
+
+  it('lists the runs of the projects the caller may read, newest first, paged', async () => {
+    const alice = await login(h, 'alice');
+    const all = await h.call({ method: 'GET', url: '/api/v1/runs', headers: as(alice, false) });
+    assert.equal(all.statusCode, 200, all.body);
+    assert.deepEqual(
+      all.json<{ items: RunRecord[] }>().items.map((r) => r.id),
+      ['run3', 'run1'],
+    );
+    const page = await h.call({
+      method: 'GET',
+      url: '/api/v1/runs?limit=1&namespace=a',
+      headers: as(alice, false),
+    });
+    assert.deepEqual(page.json(), {
+      items: [{ ...run('run3', 'team-a', { phase: 'Running' }) }],
+      nextCursor: 'run3',
+    });
+    const next = await h.call({
+      method: 'GET',
+      url: '/api/v1/runs?limit=1&namespace=a&before=run3',
+      headers: as(alice, false),
+    });
+    assert.deepEqual(
+      next.json<{ items: RunRecord[] }>().items.map((r) => r.id),
+      ['run1'],
+    );
+    const other = await h.call({ method: 'GET', url: '/api/v1/runs/run2', headers: as(alice, false) });
+    assert.equal(other.statusCode, 403);
+    const missing = await h.call({ method: 'GET', url: '/api/v1/runs/nope', headers: as(alice, false) });
+    assert.equal(missing.statusCode, 404);
+  });
+
+  it('gives the log lines after a seq, and streams them as server-sent events resuming from Last-Event-ID', async () => {
+    const alice = await login(h, 'alice');
+    const json = await h.call({
+      method: 'GET',
+      url: '/api/v1/runs/run1/logs?after=1',
+      headers: as(alice, false),
+    });
+    assert.deepEqual(
+      json.json<{ lines: { line: string }[] }>().lines.map((l) => l.line),
+      ['two', 'three'],
+    );
+    const events = await h.app.inject({
+      method: 'GET',
+      url: '/api/v1/runs/run1/logs?follow=true',
+      headers: { ...as(alice, false), 'last-event-id': '2' },
+    });
+    assert.equal(events.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.match(
+      events.body,
+      /^id: 3\nevent: line\ndata: \{"seq":3,"step":"test","time":"2026-03-01T00:00:03Z","line":"three"\}\n\n/,
+    );
+    assert.match(events.body, /event: end\ndata: \{"phase":"Succeeded"\}/);
+    assert.doesNotMatch(events.body, /"line":"two"/);
+  });
+
+  it('cancels and re-runs with pipelines.run in the run’s project, audited; a viewer is refused', async () => {
+    const alice = await login(h, 'alice');
+    const refused = await h.call({ method: 'POST', url: '/api/v1/runs/run3/cancel', headers: as(alice) });
+    assert.equal(refused.statusCode, 403);
+    const dana = await login(h, 'dana');
+    const cancel = await h.call({ method: 'POST', url: '/api/v1/runs/run3/cancel', headers: as(dana) });
+    assert.equal(cancel.statusCode, 202, cancel.body);
+    assert.equal(cancel.json<RunRecord>().cancelledBy, 'dana');
+    const rerun = await h.call({ method: 'POST', url: '/api/v1/runs/run1/rerun', headers: as(dana) });
+    assert.equal(rerun.statusCode, 202, rerun.body);
+    assert.deepEqual([cancelled, reran], [['run3 by dana'], ['run1 by dana']]);
+    const entries = await h.store.audit.query({ action: 'pipeline.', limit: 10 });
+    assert.deepEqual(entries.map((e) => [e.action, e.actor.name, e.result]).reverse(), [
+      ['pipeline.cancel', 'alice', 'denied'],
+      ['pipeline.cancel', 'dana', 'success'],
+      ['pipeline.rerun', 'dana', 'success'],
+    ]);
+  });
+});

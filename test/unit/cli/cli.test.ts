@@ -61,12 +61,20 @@ describe('capstan CLI', () => {
       /--default-service-account must be a ServiceAccount name \(a DNS subdomain\), not 'Deployer!'/,
     );
     refused(['--inventory-namespace', 'a_b'], /--inventory-namespace must be a namespace name/);
+    refused(
+      ['--render-sandbox', 'gvisor'],
+      /--render-sandbox must be auto, bubblewrap, landlock, off, not 'gvisor'/,
+    );
     const help = capstan('agent', '--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--lease-duration DURATION/);
     assert.match(help.stdout, /--namespace NS +the agent's own namespace/);
     assert.match(help.stdout, /--render-timeout DURATION .*\(default: 60s\)/);
     assert.match(help.stdout, /--default-service-account NAME/);
+    assert.match(
+      help.stdout,
+      /--render-sandbox MODE +where kustomize and helm run[^]*?: auto \(default: bubblewrap where user/,
+    );
   });
 
   it('lists no clusters as an empty JSON array', () => {

@@ -291,6 +291,39 @@ describe('import: hostile and malformed input', () => {
     );
   });
 
+  it('directory.jsonnet: top-level arguments, external variables (code kept) and libraries convert as they are', () => {
+    const result = argo(
+      [
+        '  source:',
+        '    repoURL: https://h/r.git',
+        '    path: jsonnet/guestbook',
+        '    directory:',
+        '      jsonnet:',
+        '        tlas: [{name: replicas, value: "2", code: true}, {value: nameless}]',
+        '        extVars: [{name: image, value: "nginx:1.27"}]',
+        '        libs: [jsonnet/lib, 7]',
+        '',
+      ].join('\n'),
+    );
+    const application = byName(result, 'x');
+    assert.deepEqual(application.spec.source.directory, {
+      recurse: false,
+      jsonnet: {
+        tlas: [{ name: 'replicas', value: '2', code: true }],
+        extVars: [{ name: 'image', value: 'nginx:1.27' }],
+        libs: ['jsonnet/lib'],
+      },
+    });
+    assert.equal(validateApplication(application).ok, true);
+    assert.deepEqual(
+      result.leftOut.map((f) => `${f.field}: ${f.reason}`),
+      [
+        'spec.source.directory.jsonnet.tlas[1]: a variable needs a name',
+        'spec.source.directory.jsonnet.libs[1]: expected a folder of the repository',
+      ],
+    );
+  });
+
   it('kubectl get -o yaml output (a List, server metadata, status) converts without findings', () => {
     const result = importArgoCd(
       parse(

@@ -10,7 +10,7 @@ const tree = {
   dir: '/nowhere',
 } as unknown as SourceTree;
 
-const patch = (health: { status: 'Healthy' | 'Progressing'; message: string }) =>
+const patch = (health: { status: 'Healthy' | 'Progressing'; message: string }, warnings: string[] = []) =>
   reconciledStatus({
     status: {},
     requests: {},
@@ -21,6 +21,7 @@ const patch = (health: { status: 'Healthy' | 'Progressing'; message: string }) =
     hold: undefined,
     healths: [],
     health,
+    warnings,
   });
 
 describe('reconciledStatus', () => {
@@ -38,6 +39,18 @@ describe('reconciledStatus', () => {
         message: 'waiting for the controller to observe generation 3',
       },
     );
+  });
+
+  it("keeps the render's warnings in sync.warnings (the first 20, each bounded), and removes old ones when there are none", () => {
+    const healthy = { status: 'Healthy' as const, message: '' };
+    const many = Array.from({ length: 25 }, (_, i) => `warning ${i}`);
+    const sync = patch(healthy, [...many.slice(0, 1), 'x'.repeat(2000), ...many.slice(1)])['sync'] as {
+      warnings: string[];
+    };
+    assert.equal(sync.warnings.length, 20);
+    assert.equal(sync.warnings[0], 'warning 0');
+    assert.equal(sync.warnings[1], `${'x'.repeat(1023)}…`);
+    assert.equal((patch(healthy)['sync'] as { warnings: unknown }).warnings, null);
   });
 });
 

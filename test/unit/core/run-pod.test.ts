@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { pushedImage } from '../../../src/core/build-step.ts';
 import { CapstanError } from '../../../src/core/errors.ts';
 import { maskableValues, maskSecrets } from '../../../src/core/log-mask.ts';
 import { runPodManifest, runPodName, stepScript, type RunPodInput } from '../../../src/core/run-pod.ts';
@@ -88,15 +89,113 @@ describe('runPodManifest', () => {
     assert.ok(test.env.some((e) => e.name === 'CI' && e.value === 'yes'));
   });
 
-  it('refuses an image step for now, saying so', () => {
+  it('refuses an image step when no BuildKit is configured, saying what to do', () => {
     assert.throws(
-      () => runPodManifest({ ...input, steps: [{ name: 'img', build: {} }] }),
-      (e: unknown) => e instanceof CapstanError && e.code === 'PIPELINE_STEP_UNSUPPORTED',
+      () =>
+        runPodManifest({
+          ...input,
+          steps: [{ name: 'img', build: { registry: 'registry.example.com', repository: 'team/web' } }],
+        }),
+      (e: unknown) =>
+        e instanceof CapstanError && e.code === 'PIPELINE_BUILDKIT_MISSING' && /install it/.test(e.message),
     );
   });
 
   it('names the Pod within 63 characters', () => {
     assert.equal(runPodName('p'.repeat(63), 'abcd').length, 63);
+  });
+});
+
+describe('an image step in the run Pod', () => {
+  const buildkit = {
+    image: 'registry.example.com/capstan/buildkit@sha256:' + 'c'.repeat(64),
+    address: 'tcp://10.96.0.20:1234',
+    serverName: 'buildkitd.capstan-buildkit.svc',
+    clientSecret: 'capstan-buildkit-client',
+  };
+  const pod = runPodManifest({
+    ...input,
+    branch: 'feature/x',
+    buildkit,
+    registrySecret: 'push-creds',
+    steps: [
+      { name: 'test', image: 'node:24', commands: ['npm test'] },
+      {
+        name: 'image',
+        build: {
+          context: 'app',
+          dockerfile: 'docker/Dockerfile.web',
+          args: { BASE: 'registry.example.com/node:24', EVIL: '$(rm -rf /)' },
+          registry: 'registry.example.com:5000',
+          repository: 'team/web',
+          tags: ['{shortCommit}', '{branch}', '{tag}'],
+        },
+      },
+    ],
+  }) as unknown as {
+    spec: {
+      volumes: { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] } }[];
+      initContainers: (Container & { volumeMounts: { name: string; mountPath: string }[] })[];
+      containers: (Container & {
+        volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+        securityContext: Record<string, unknown>;
+      })[];
+    };
+  };
+  const step = pod.spec.containers[0];
+  const args = step?.command?.slice(4) ?? [];
+  const opts = args.flatMap((a, i) => (args[i - 1] === '--opt' ? [a] : []));
+
+  it('runs buildctl in the BuildKit image against the cluster’s buildkitd, as a non-root user', () => {
+    assert.ok(step);
+    assert.equal(step.image, buildkit.image);
+    assert.deepEqual(step.command?.slice(0, 2), ['/bin/sh', '-c']);
+    assert.ok(step.env.some((e) => e.name === 'BUILDKIT_HOST' && e.value === buildkit.address));
+    assert.equal(step.securityContext['runAsNonRoot'], true);
+    assert.equal(step.securityContext['allowPrivilegeEscalation'], false);
+  });
+
+  it('gives the build its context, Dockerfile, arguments (as arguments, never spliced into the script), labels and provenance', () => {
+    assert.ok(args.includes('context=/workspace/app'));
+    assert.ok(args.includes('dockerfile=/workspace/docker'));
+    assert.ok(opts.includes('filename=Dockerfile.web'));
+    assert.ok(opts.includes('build-arg:BASE=registry.example.com/node:24'));
+    assert.ok(opts.includes('build-arg:EVIL=$(rm -rf /)'));
+    assert.ok(!(step?.command?.[2] ?? '').includes('rm -rf'));
+    assert.ok(opts.includes(`label:org.opencontainers.image.source=${input.repoURL}`));
+    assert.ok(opts.includes(`label:org.opencontainers.image.revision=${input.revision}`));
+    assert.ok(opts.includes('attest:provenance=mode=min'));
+  });
+
+  it('pushes to the registry with the tags of this revision (a placeholder the run lacks gives none), times rewritten', () => {
+    const output = args[args.indexOf('--output') + 1] ?? '';
+    assert.equal(
+      output,
+      `type=image,"name=registry.example.com:5000/team/web:${'a'.repeat(12)},registry.example.com:5000/team/web:feature-x",push=true,oci-mediatypes=true,rewrite-timestamp=true`,
+    );
+    assert.match(step?.command?.[2] ?? '', /SOURCE_DATE_EPOCH/);
+  });
+
+  it('mounts the registry credentials and the client certificate in the image step only', () => {
+    const auth = pod.spec.volumes.find((v) => v.secret?.secretName === 'push-creds');
+    assert.deepEqual(auth?.secret?.items, [{ key: '.dockerconfigjson', path: 'config.json' }]);
+    const tls = pod.spec.volumes.find((v) => v.secret?.secretName === buildkit.clientSecret);
+    assert.ok(tls);
+    assert.ok(step?.volumeMounts.some((m) => m.name === auth.name && m.mountPath === '/capstan/docker'));
+    assert.ok(step?.volumeMounts.some((m) => m.name === tls.name));
+    assert.ok(step?.env.some((e) => e.name === 'DOCKER_CONFIG' && e.value === '/capstan/docker'));
+    for (const other of pod.spec.initContainers)
+      assert.ok(!other.volumeMounts.some((m) => m.name === auth.name || m.name === tls.name), other.name);
+  });
+});
+
+describe('pushedImage', () => {
+  it('reads the digest an image step left as its termination message, and nothing else', () => {
+    const digest = 'sha256:' + 'd'.repeat(64);
+    assert.deepEqual(pushedImage(`digest=${digest}\n`), { digest });
+    assert.equal(pushedImage('error: failed to push: 401 Unauthorized'), undefined);
+    assert.equal(pushedImage('digest=sha256:short'), undefined);
+    assert.equal(pushedImage(undefined), undefined);
   });
 });
 

@@ -32,10 +32,18 @@ describe('real node configuration', () => {
     assert.match(toml, /SystemdCgroup = false/);
   });
 
-  it('kubelet: cgroup v1 through cgroupfs under the cluster’s own root, kernel settings read only', () => {
+  it('kubelet: cgroup v1 through cgroupfs under the cluster’s own root, kernel settings read only, the cluster DNS', () => {
     const config = JSON.parse(
-      kubeletConfig(paths, { clusterName: 'dev', caFile: '/ca.crt', port: 10250, resolvConf: '/r' }),
+      kubeletConfig(paths, {
+        clusterName: 'dev',
+        caFile: '/ca.crt',
+        port: 10250,
+        resolvConf: '/r',
+        clusterDns: ['10.96.0.10'],
+      }),
     ) as Record<string, unknown>;
+    assert.deepEqual(config['clusterDNS'], ['10.96.0.10']);
+    assert.equal(config['clusterDomain'], 'cluster.local');
     assert.equal(config['failCgroupV1'], false);
     assert.equal(config['cgroupDriver'], 'cgroupfs');
     assert.equal(config['cgroupRoot'], '/capstan-dev');

@@ -1,10 +1,11 @@
 // The web UI's pure decisions: who may do what (and the reason shown), the tree's depths and grouping,
-// and the per-resource routes found in the server's OpenAPI paths.
+// and the per-resource routes found in the server's OpenAPI paths; the client routes of the pages.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { permit } from '../../../ui/src/permissions.ts';
 import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
 import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
+import { clusterPath, projectPath, routeOf } from '../../../ui/src/paths.ts';
 import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
 
 const session = (over: Partial<SessionInfo> = {}): SessionInfo => ({
@@ -106,5 +107,23 @@ describe('resourceUrl', () => {
       resourceUrl('/applications/a/web', { ...node('web', [], 'Deployment'), group: 'apps' }, 'live'),
       '/applications/a/web/resource/live?group=apps&kind=Deployment&namespace=ns&name=web',
     );
+  });
+});
+
+describe('routeOf', () => {
+  it('reads the projects and clusters pages, their names decoded, and refuses deeper paths', () => {
+    assert.deepEqual(routeOf('/projects'), { page: 'projects' });
+    assert.deepEqual(routeOf('/projects/team%2Fa'), { page: 'project', name: 'team/a' });
+    assert.deepEqual(routeOf('/clusters/'), { page: 'clusters' });
+    assert.deepEqual(routeOf('/clusters/in-cluster'), { page: 'cluster', name: 'in-cluster' });
+    assert.deepEqual(routeOf('/clusters/prod/extra'), { page: 'not-found', path: '/clusters/prod/extra' });
+    assert.deepEqual(routeOf('/applications/ns/web'), { page: 'application', namespace: 'ns', name: 'web' });
+    assert.deepEqual(routeOf('/projects/%E0'), { page: 'not-found', path: '/projects/%E0' });
+  });
+
+  it('makes page addresses that it reads back', () => {
+    for (const name of ['team-a', 'a b', 'x/y?z#w'])
+      assert.deepEqual(routeOf(projectPath(name)), { page: 'project', name });
+    assert.deepEqual(routeOf(clusterPath('prod east')), { page: 'cluster', name: 'prod east' });
   });
 });

@@ -1,13 +1,15 @@
 // One application: its state and source, actions (sync, refresh, release hold) allowed by the caller's
 // role or disabled with the reason, and tabs: resources (list and graph), history (with rollback),
 // events, and the per-resource manifests and diff when the server offers them.
-import { lazy, Suspense, useState } from 'react';
+import { useState } from 'react';
 import { appPath, call } from '../api.ts';
 import { ActionButton } from '../components/Dialog.tsx';
 import { ExternalLink, Link } from '../components/Link.tsx';
 import { Failure, Loading } from '../components/States.tsx';
 import { Health, Sync } from '../components/Status.tsx';
 import { useLoad } from '../hooks.ts';
+import { onDemand, OnDemandView } from '../on-demand.tsx';
+import { clusterPath, IN_CLUSTER, projectPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
 import { repositoryHref } from '../safe-link.ts';
 import { useSession } from '../session.ts';
@@ -19,7 +21,9 @@ import { EventsTab } from './application/Events.tsx';
 import { SyncDialog } from './application/SyncDialog.tsx';
 import { ResourceDetail } from './application/ResourceDetail.tsx';
 
-const ResourceGraph = lazy(() => import('./application/ResourceGraph.tsx'));
+/** The graph's code (the largest chunk) loads while the application and its tree are read. */
+const ResourceGraph = onDemand(() => import('./application/ResourceGraph.tsx'));
+void ResourceGraph.preload().catch(() => undefined);
 
 type Tab = 'resources' | 'history' | 'events';
 /** Annotations whose values are links to show (title after the slash), as Argo CD's link annotations. */
@@ -90,9 +94,13 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
             <Failure error={tree.error} retry={reloadTree} />
           ) : (
             <div className="resources">
-              <Suspense fallback={<Loading what="the graph" />}>
-                <ResourceGraph app={application} tree={tree.value} onSelect={setSelected} />
-              </Suspense>
+              <OnDemandView
+                module={ResourceGraph}
+                what="the graph"
+                render={(graph) => (
+                  <graph.default app={application} tree={tree.value} onSelect={setSelected} />
+                )}
+              />
               <ResourceList tree={tree.value} onSelect={setSelected} selected={selected} />
             </div>
           )
@@ -166,7 +174,9 @@ function Summary(props: { readonly app: Application; readonly onChanged: () => v
         )}
         <dl className="facts">
           <dt>Project</dt>
-          <dd>{project}</dd>
+          <dd>
+            <Link to={projectPath(project)}>{project}</Link>
+          </dd>
           <dt>Repository</dt>
           <dd>
             {repositoryHref(source.repoURL) === undefined ? (
@@ -186,8 +196,10 @@ function Summary(props: { readonly app: Application; readonly onChanged: () => v
           </dd>
           <dt>Destination</dt>
           <dd>
-            {app.spec.destination?.cluster ?? 'in-cluster'}/
-            {app.spec.destination?.namespace ?? app.metadata.namespace}
+            <Link to={clusterPath(app.spec.destination?.cluster ?? IN_CLUSTER)}>
+              {app.spec.destination?.cluster ?? IN_CLUSTER}
+            </Link>
+            /{app.spec.destination?.namespace ?? app.metadata.namespace}
           </dd>
           {links.map(([key, value]) => (
             <FactLink key={key} title={key.slice(LINK_ANNOTATION.length)} url={value} />

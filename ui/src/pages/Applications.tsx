@@ -17,6 +17,8 @@ const ROW_HEIGHT = 44;
 
 export interface Filters {
   readonly project: string;
+  /** Set from a cluster's page (no control here: shown, and cleared, above the list). */
+  readonly cluster: string;
   readonly sync: string;
   readonly health: string;
   readonly search: string;
@@ -26,6 +28,7 @@ function filtersOf(search: string): Filters {
   const params = new URLSearchParams(search);
   return {
     project: params.get('project') ?? '',
+    cluster: params.get('cluster') ?? '',
     sync: params.get('sync') ?? '',
     health: params.get('health') ?? '',
     search: params.get('search') ?? '',
@@ -83,7 +86,7 @@ export function ApplicationsPage(props: { readonly search: string }) {
       {list.total === 0 ? (
         <Empty>
           No application matches.{' '}
-          {filters.search + filters.sync + filters.health + filters.project === '' ? (
+          {filters.search + filters.sync + filters.health + filters.project + filters.cluster === '' ? (
             'Create one with kubectl or the CLI (capstan app create), and it appears here.'
           ) : (
             <Link to="/applications">Clear the filters</Link>
@@ -176,6 +179,7 @@ async function readAll(
 function matches(app: ApplicationSummary, filters: Filters): boolean {
   return (
     (filters.project === '' || app.project === filters.project) &&
+    (filters.cluster === '' || app.cluster === filters.cluster) &&
     (filters.sync === '' || app.sync === filters.sync) &&
     (filters.health === '' || app.health === filters.health)
   );
@@ -210,7 +214,7 @@ function useCounts(filters: Filters, changes: number): Counts {
   useEffect(() => {
     if (changes > 0) recount();
   }, [changes, recount]);
-  const base = { project: filters.project, search: filters.search, limit: '1' };
+  const base = { project: filters.project, cluster: filters.cluster, search: filters.search, limit: '1' };
   const key = JSON.stringify(base);
   useEffect(() => {
     const controller = new AbortController();
@@ -292,6 +296,19 @@ function FilterBar(props: {
           }}
         />
       </label>
+      {props.filters.cluster === '' ? null : (
+        <p className="cluster-filter">
+          Cluster <strong>{props.filters.cluster}</strong>{' '}
+          <button
+            type="button"
+            onClick={() => {
+              props.setFilter('cluster', '');
+            }}
+          >
+            Show every cluster
+          </button>
+        </p>
+      )}
       <label>
         Project
         <select

@@ -1,0 +1,3 @@
+module capstan.dev/confine
+
+go 1.26

@@ -1,0 +1,80 @@
+/**
+ * A request for a run, written on a `Pipeline` as an annotation by whichever process received it (the
+ * agent's webhook receivers, the server's `run` action), and read by the one process that drives runs
+ * (the leader of the pipeline controller). An annotation rather than a local queue: any replica may
+ * receive a webhook, only the leader starts runs, and the API server carries the request between
+ * them. One annotation per ref: a newer push to a ref replaces the older request, which is what
+ * `cancelOlder` would do anyway; the Store remembers which requests became runs.
+ */
+import { createHash } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import { validate } from './validate.ts';
+
+/** Annotation keys `run-request.capstan.dev/<16 hex of the ref>` (one per ref; `manual` for runs by hand). */
+export const RUN_REQUEST_PREFIX = 'run-request.capstan.dev/';
+
+/** Changed paths kept in a request; a longer list is dropped (unknown: the path filters let it run). */
+export const MAX_REQUEST_PATHS = 200;
+
+export const RunRequestSchema = Type.Object(
+  {
+    /** A unique id of the request (a webhook's delivery, a person's click). */
+    id: Type.String({ minLength: 1, maxLength: 128 }),
+    kind: Type.Union([Type.Literal('push'), Type.Literal('manual'), Type.Literal('rerun')]),
+    /** `refs/heads/<branch>` or `refs/tags/<tag>`; a manual run may name a branch only. */
+    ref: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+    /** The commit (absent for a manual run of a branch's head). */
+    revision: Type.Optional(Type.String({ pattern: '^[0-9a-f]{40}$' })),
+    changedPaths: Type.Optional(
+      Type.Array(Type.String({ maxLength: 1024 }), { maxItems: MAX_REQUEST_PATHS }),
+    ),
+    /** Who asked: `webhook:<provider>`, a user. */
+    by: Type.String({ minLength: 1, maxLength: 256 }),
+    /** The run a re-run repeats. */
+    rerunOf: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** When it was asked, ISO 8601. */
+    at: Type.String({ minLength: 1, maxLength: 64 }),
+  },
+  { additionalProperties: false },
+);
+export type RunRequest = Static<typeof RunRequestSchema>;
+
+/** The annotation key of a request for `ref` (manual runs without a ref share `manual`). */
+export function runRequestKey(request: Pick<RunRequest, 'ref' | 'kind'>): string {
+  if (request.kind !== 'push') return `${RUN_REQUEST_PREFIX}${request.kind}`;
+  const digest = createHash('sha256')
+    .update(request.ref ?? '')
+    .digest('hex');
+  return `${RUN_REQUEST_PREFIX}${digest.slice(0, 16)}`;
+}
+
+/** The annotation value: compact JSON, without a path list that would not fit. */
+export function encodeRunRequest(request: RunRequest): string {
+  const paths = request.changedPaths;
+  const fits = paths === undefined || paths.length <= MAX_REQUEST_PATHS;
+  const { changedPaths: _dropped, ...rest } = request;
+  return JSON.stringify(fits && paths !== undefined ? { ...rest, changedPaths: paths } : rest);
+}
+
+/** The requests among a Pipeline's annotations; malformed ones are returned as problems, not thrown. */
+export function runRequestsOf(annotations: Readonly<Record<string, string>> | undefined): {
+  readonly requests: readonly RunRequest[];
+  readonly problems: readonly string[];
+} {
+  const requests: RunRequest[] = [];
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    if (!key.startsWith(RUN_REQUEST_PREFIX)) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      problems.push(`annotation ${key}: not JSON; remove it`);
+      continue;
+    }
+    const checked = validate(RunRequestSchema, parsed);
+    if (checked.ok) requests.push(checked.value);
+    else problems.push(`annotation ${key}: ${checked.errors.join('; ')}; remove it`);
+  }
+  return { requests, problems };
+}

@@ -1,0 +1,80 @@
+// Requests for pipeline runs, written onto Pipelines as annotations (src/contracts/pipeline-request.ts)
+// by whichever process received them (the agent's webhook receivers, the server's actions); the process
+// that drives runs (src/main/pipelines.ts) reads them from its watch.
+import { apiError } from '../adapters/kube/errors.ts';
+import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
+import {
+  PIPELINE_API_VERSION,
+  PIPELINE_GROUP,
+  PIPELINE_KIND,
+  PIPELINE_PLURAL,
+  PIPELINE_VERSION,
+  resolvePipelineSpec,
+  validatePipeline,
+} from '../contracts/pipeline.ts';
+import { encodeRunRequest, runRequestKey, type RunRequest } from '../contracts/pipeline-request.ts';
+import { normalizeRepoUrl } from '../core/repo-url.ts';
+
+export const pipelinePath = (namespace: string, name: string): string =>
+  `/apis/${PIPELINE_GROUP}/${PIPELINE_VERSION}/namespaces/${encodeURIComponent(namespace)}/${PIPELINE_PLURAL}/${encodeURIComponent(name)}`;
+
+/** Asks the driver (whichever process leads) for a run: an annotation on the Pipeline. */
+export async function requestRun(
+  cluster: KubeCluster,
+  pipeline: { readonly namespace: string; readonly name: string },
+  request: RunRequest,
+): Promise<void> {
+  const subject = `${PIPELINE_KIND}/${pipeline.namespace}/${pipeline.name}`;
+  const res = await cluster.client.call('PATCH', pipelinePath(pipeline.namespace, pipeline.name), {
+    body: { metadata: { annotations: { [runRequestKey(request)]: encodeRunRequest(request) } } },
+    contentType: 'application/merge-patch+json',
+    subject,
+  });
+  if (res.status !== 200) throw apiError(res.status, res.body, subject, 'request a run');
+}
+
+/** A push a webhook reported (the agent's RefreshEvent). */
+export interface ReportedPush {
+  readonly provider: string;
+  readonly repoURLs: readonly string[];
+  readonly ref?: string;
+  readonly after?: string;
+  readonly changedPaths?: readonly string[];
+  readonly deliveryId?: string;
+}
+
+/**
+ * Requests runs of the Pipelines of a pushed repository (same URL normalisation as Applications);
+ * returns them as `namespace/name`. A push without its ref or commit, or one that deleted the ref,
+ * requests nothing.
+ */
+export async function requestPipelineRuns(cluster: KubeCluster, push: ReportedPush): Promise<string[]> {
+  if (push.ref === undefined || push.after === undefined || /^0+$/.test(push.after)) return [];
+  const type = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
+  if (type === undefined) return [];
+  const matched: string[] = [];
+  for (const object of await cluster.list(type, '')) {
+    const checked = validatePipeline(object);
+    if (!checked.ok || !repoMatches(resolvePipelineSpec(checked.value.spec).repoURL, push.repoURLs)) continue;
+    const pipeline = { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name ?? '' };
+    await requestRun(cluster, pipeline, {
+      id: `webhook-${push.provider}-${push.deliveryId ?? push.after}-${push.ref}`.slice(0, 128),
+      kind: 'push',
+      ref: push.ref,
+      revision: push.after,
+      ...(push.changedPaths === undefined ? {} : { changedPaths: [...push.changedPaths] }),
+      by: `webhook:${push.provider}`,
+      at: new Date().toISOString(),
+    });
+    matched.push(`${pipeline.namespace}/${pipeline.name}`);
+  }
+  return matched.sort();
+}
+
+function repoMatches(repoURL: string, reported: readonly string[]): boolean {
+  try {
+    return reported.includes(normalizeRepoUrl(repoURL));
+  } catch {
+    return false;
+  }
+}

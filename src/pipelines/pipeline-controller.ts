@@ -1,0 +1,547 @@
+/**
+ * The pipeline controller: turns requests for runs (pushes from webhooks and polls, runs by hand,
+ * re-runs) into runs, at most `concurrency.maxRuns` of a pipeline at once, the rest queued in the
+ * Store; a newer push to a branch cancels the older runs of that branch when `cancelOlder`. One
+ * process drives runs (the leader, src/main/pipelines.ts); it survives a restart: queued runs in the
+ * Store resume, runs that were going fail with the reason and their Pods are deleted.
+ *
+ * A request goes through these steps, each under the pipeline's own lock:
+ *   1. the Pipeline exists and is not suspended; the request was not handled before (the Store);
+ *   2. the commit (ls-remote for a branch without one) and the pipeline file at it;
+ *   3. the file's triggers and path filters (an invalid file is a failed run, with its line);
+ *   4. the run is recorded Queued; admission cancels older runs and starts what may start.
+ * Built on core, contracts and ports only.
+ */
+import { randomBytes } from 'node:crypto';
+import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
+import { resolvePipelineSpec, validatePipeline, type PipelineStatus } from '../contracts/pipeline.ts';
+import { runRequestsOf, type RunRequest } from '../contracts/pipeline-request.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
+import { eventStartsRun, type PipelineEvent } from '../core/pipeline-trigger.ts';
+import { admitRun, startable, type ActiveRun, type ConcurrencyRules } from '../core/run-admission.ts';
+import { runPodName } from '../core/run-pod.ts';
+import type { Logger } from '../ports/logger.ts';
+import type { CommitInfo } from '../ports/source.ts';
+import type { RunRecord, RunStore, RunTrigger } from '../ports/store.ts';
+import type { WatchEvent } from '../ports/watch.ts';
+import { queuedRecord, runPipeline, type PipelineRunDeps, type PipelineRunRequest } from './run-pipeline.ts';
+
+/** A Pipeline as the controller sees it. */
+export interface PipelineRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: ReturnType<typeof resolvePipelineSpec>;
+}
+
+/** What the controller needs of git: the file at a commit, and where a ref points now. */
+export interface PipelineSourceReader {
+  /** The pipeline file's text at `revision` (undefined when the commit has no such file), and the commit. */
+  readFile(
+    pipeline: PipelineRef,
+    revision: string,
+  ): Promise<{ readonly text: string | undefined; readonly commit: CommitInfo }>;
+  /** The commit a branch (`refs/heads/x`, or '' for the default branch) points to now, with its full ref. */
+  resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }>;
+}
+
+/** Observations for Prometheus (src/main wires them to the process's registry). */
+export interface PipelineMetrics {
+  runFinished(run: RunRecord): void;
+  runStarted(run: RunRecord): void;
+}
+
+export interface PipelineControllerOptions {
+  readonly store: RunStore;
+  readonly source: PipelineSourceReader;
+  readonly run: Omit<PipelineRunDeps, 'store' | 'signal'>;
+  /** Writes the Pipeline's status (the latest run). */
+  readonly writeStatus: (namespace: string, name: string, status: PipelineStatus) => Promise<void>;
+  /** Deletes a run Pod at once (a run that outlived the process that drove it). */
+  readonly deletePod: (namespace: string, name: string) => Promise<void>;
+  readonly log?: Logger;
+  readonly metrics?: PipelineMetrics;
+  /** A new run id (a DNS label). Default 10 random hex digits. */
+  readonly newRunId?: () => string;
+}
+
+/** What became of a request. */
+export type RequestOutcome = { readonly run: RunRecord } | { readonly skipped: string };
+
+/** Reasons recorded on runs the controller ends itself. */
+export const CONTROLLER_REASONS = {
+  superseded: 'Superseded',
+  restarted: 'ControllerRestarted',
+} as const;
+
+interface Going {
+  readonly abort: AbortController;
+  /** The run's end, recorded (before the bookkeeping after it, which waits for the pipeline's lock). */
+  readonly finished: Promise<RunRecord | undefined>;
+  /** The end and its bookkeeping. */
+  readonly done: Promise<void>;
+}
+
+const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
+
+export class PipelineController {
+  readonly #options: PipelineControllerOptions;
+  readonly #pipelines = new Map<string, PipelineRef>();
+  /** Requests seen in this process, `namespace/name#id` (the Store answers for those of an earlier one). */
+  readonly #seen = new Set<string>();
+  /** Runs going in this process, by id. */
+  readonly #going = new Map<string, Going>();
+  /** The file text of queued and running runs, by id (read again after a restart). */
+  readonly #texts = new Map<string, string>();
+  /** The concurrency rules last read for each pipeline. */
+  readonly #rules = new Map<string, ConcurrencyRules>();
+  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Requests in flight (observe() does not wait for them). */
+  readonly #pending = new Set<Promise<unknown>>();
+  #stopped = false;
+
+  constructor(options: PipelineControllerOptions) {
+    this.#options = options;
+  }
+
+  /** A watch event of Pipelines: keep the spec, and act on its run-request annotations. */
+  observe(event: WatchEvent): void {
+    if (event.type === 'SYNCED') return;
+    const namespace = event.object.metadata.namespace ?? 'default';
+    const name = event.object.metadata.name ?? '';
+    const key = keyOf(namespace, name);
+    if (event.type === 'DELETED') {
+      this.#pipelines.delete(key);
+      return;
+    }
+    const checked = validatePipeline(event.object);
+    if (!checked.ok) {
+      this.#log('warn', 'invalid Pipeline ignored', { pipeline: key, errors: checked.errors });
+      this.#pipelines.delete(key);
+      return;
+    }
+    this.#pipelines.set(key, { namespace, name, spec: resolvePipelineSpec(checked.value.spec) });
+    const { requests, problems } = runRequestsOf(event.object.metadata.annotations);
+    for (const problem of problems) this.#log('warn', 'run request ignored', { pipeline: key, problem });
+    for (const request of requests) {
+      if (this.#seen.has(`${key}#${request.id}`)) continue;
+      this.#track(this.request(namespace, name, request), { pipeline: key, request: request.id });
+    }
+  }
+
+  /** The Pipelines known, for polls. */
+  pipelines(): readonly PipelineRef[] {
+    return [...this.#pipelines.values()];
+  }
+
+  /** Where a ref of a pipeline's repository points now (polls). */
+  resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }> {
+    return this.#options.source.resolve(pipeline, ref);
+  }
+
+  /** Handles one request (steps 1 to 4 above). */
+  request(
+    namespace: string,
+    name: string,
+    request: RunRequest,
+    trigger?: RunTrigger,
+  ): Promise<RequestOutcome> {
+    const key = keyOf(namespace, name);
+    this.#seen.add(`${key}#${request.id}`);
+    return this.#locked(key, () => this.#admit(key, request, trigger));
+  }
+
+  /** Cancels a queued or running run; `by` is recorded. Undefined when there is no such run. */
+  async cancel(id: string, by: string): Promise<RunRecord | undefined> {
+    const record = await this.#options.store.get(id);
+    if (record === undefined) return undefined;
+    return this.#locked(keyOf(record.namespace, record.pipeline), () => this.#cancelRun(record, by));
+  }
+
+  /**
+   * After a restart (or a new leader): runs the Store says were going have lost their driver: their
+   * Pods are deleted and they fail with the reason; queued runs start as the rules allow.
+   */
+  async resume(): Promise<void> {
+    const { store } = this.#options;
+    const running = await store.list({ phase: 'Running', limit: 1000 });
+    for (const run of running.filter((r) => !this.#going.has(r.id))) {
+      await this.#options
+        .deletePod(run.namespace, runPodName(run.pipeline, run.id))
+        .catch((error: unknown) => {
+          this.#log('warn', 'run Pod not deleted', { run: run.id, error: messageOf(error) });
+        });
+      const ended = await store.update(run.id, {
+        phase: 'Failed',
+        finishedAt: this.#now(),
+        reason: CONTROLLER_REASONS.restarted,
+        statusMessage:
+          'the process that drove this run stopped while it went; its Pod was deleted. Re-run it (capstan pipeline rerun).',
+      });
+      if (ended) await this.#ended(ended);
+    }
+    const queued = await store.list({ phase: 'Queued', limit: 1000 });
+    const keys = new Set(queued.map((r) => keyOf(r.namespace, r.pipeline)));
+    for (const key of keys) await this.#locked(key, () => this.#drain(key));
+  }
+
+  /** Deletes runs that finished before `before` and their logs; returns how many. */
+  prune(before: Date): Promise<number> {
+    return this.#options.store.prune(before.toISOString());
+  }
+
+  /** Waits for the requests in flight and the runs going (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0 || this.#going.size > 0) {
+      await Promise.allSettled([...this.#pending, ...[...this.#going.values()].map((g) => g.done)]);
+    }
+  }
+
+  /** Stops starting runs and cancels the runs going here (their Pods go; `cancelledBy` says why). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const [id, going] of this.#going) {
+      await this.#options.store.update(id, { cancelledBy: 'capstan: the controller stopped' });
+      going.abort.abort();
+    }
+    await this.idle();
+  }
+
+  // ── Steps ──────────────────────────────────────────────────────────────────────────────────────
+
+  async #admit(key: string, request: RunRequest, trigger: RunTrigger | undefined): Promise<RequestOutcome> {
+    // 1. The Pipeline, and whether this request already made a run.
+    const pipeline = this.#pipelines.get(key);
+    if (pipeline === undefined) return this.#skip(key, request, 'the Pipeline does not exist');
+    if (pipeline.spec.suspend) return this.#skip(key, request, 'the Pipeline is suspended (spec.suspend)');
+    if (this.#stopped) return this.#skip(key, request, 'the controller is stopping');
+    // 2. The commit and the file at it.
+    const target = await this.#commitOf(pipeline, request);
+    const kind = trigger ?? triggerOf(request, target.ref);
+    if (await this.#alreadyRan(pipeline, request, kind, target))
+      return this.#skip(key, request, `commit ${target.sha.slice(0, 12)} of ${target.ref} already has a run`);
+    const { text, commit } = await this.#options.source.readFile(pipeline, target.sha);
+    if (text === undefined)
+      return this.#skip(key, request, `commit ${target.sha.slice(0, 12)} has no ${pipeline.spec.file}`);
+    // 3. The triggers (an invalid file runs, to fail with its line).
+    const file = parsedOrUndefined(text, pipeline.spec.file);
+    // A re-run repeats a run someone chose: the triggers decided already.
+    if (
+      file !== undefined &&
+      kind !== 'rerun' &&
+      !eventStartsRun(file.triggers, eventOf(request, kind, target.ref))
+    )
+      return this.#skip(key, request, `the triggers of ${pipeline.spec.file} do not match ${target.ref}`);
+    // 4. Record it Queued, then admit it.
+    const runRequest = this.#runRequest(pipeline, request, { kind, target, commit, text });
+    const record = queuedRecord(runRequest, [], this.#now());
+    await this.#options.store.create(record);
+    this.#texts.set(record.id, text);
+    this.#log('info', 'run queued', {
+      pipeline: key,
+      run: record.id,
+      revision: record.revision,
+      trigger: kind,
+    });
+    if (file === undefined) {
+      this.#launch(key, record.id);
+      return { run: record };
+    }
+    const rules = {
+      maxRuns: file.concurrency?.maxRuns ?? PIPELINE_FILE_DEFAULTS.maxRuns,
+      cancelOlder: file.concurrency?.cancelOlder ?? PIPELINE_FILE_DEFAULTS.cancelOlder,
+    };
+    this.#rules.set(key, rules);
+    const active = (await this.#active(pipeline)).filter((r) => r.id !== record.id);
+    const admission = admitRun(active, activeOf(record), rules);
+    for (const id of admission.cancel) {
+      const older = await this.#options.store.get(id);
+      if (older)
+        await this.#cancelRun(
+          older,
+          `run ${record.id} (${kind} of ${record.revision.slice(0, 12)} to ${record.branch ?? ''})`,
+          CONTROLLER_REASONS.superseded,
+        );
+    }
+    for (const id of admission.start) this.#launch(key, id);
+    await this.#writeStatus(pipeline, record);
+    return { run: (await this.#options.store.get(record.id)) ?? record };
+  }
+
+  async #commitOf(pipeline: PipelineRef, request: RunRequest): Promise<{ sha: string; ref: string }> {
+    if (request.revision !== undefined) return { sha: request.revision, ref: request.ref ?? '' };
+    return this.#options.source.resolve(pipeline, request.ref ?? '');
+  }
+
+  /** A push or tag whose commit and ref already have a run (a webhook sent again, a poll after a webhook). */
+  async #alreadyRan(
+    pipeline: PipelineRef,
+    request: RunRequest,
+    kind: RunTrigger,
+    target: { sha: string; ref: string },
+  ): Promise<boolean> {
+    if (request.kind !== 'push') return false;
+    const runs = await this.#options.store.list({
+      namespace: pipeline.namespace,
+      pipeline: pipeline.name,
+      revision: target.sha,
+      limit: 100,
+    });
+    const { branch, tag } = refNames(target.ref);
+    return runs.some(
+      (r) =>
+        (r.trigger === kind || r.trigger === 'push' || r.trigger === 'poll' || r.trigger === 'tag') &&
+        r.branch === branch &&
+        r.tag === tag,
+    );
+  }
+
+  #runRequest(
+    pipeline: PipelineRef,
+    request: RunRequest,
+    found: { kind: RunTrigger; target: { sha: string; ref: string }; commit: CommitInfo; text: string },
+  ): PipelineRunRequest {
+    const { branch, tag } = refNames(found.target.ref);
+    return {
+      namespace: pipeline.namespace,
+      pipeline: pipeline.name,
+      spec: pipeline.spec,
+      fileText: found.text,
+      runId: (this.#options.newRunId ?? defaultRunId)(),
+      revision: found.target.sha,
+      ...(branch === undefined ? {} : { branch }),
+      ...(tag === undefined ? {} : { tag }),
+      author: found.commit.author,
+      commitMessage: found.commit.subject,
+      trigger: found.kind,
+      triggeredBy: request.by,
+      ...(request.rerunOf === undefined ? {} : { rerunOf: request.rerunOf }),
+      queued: true,
+    };
+  }
+
+  /** Queued and running runs of a pipeline, oldest first. */
+  async #active(pipeline: { namespace: string; name: string }): Promise<ActiveRun[]> {
+    const query = { namespace: pipeline.namespace, pipeline: pipeline.name, limit: 1000 };
+    const [queued, running] = await Promise.all([
+      this.#options.store.list({ ...query, phase: 'Queued' }),
+      this.#options.store.list({ ...query, phase: 'Running' }),
+    ]);
+    return (
+      [...queued, ...running]
+        .sort((a, b) => a.queuedAt.localeCompare(b.queuedAt) || a.id.localeCompare(b.id))
+        .map(activeOf)
+        // Runs going here are running even while their record still says Queued.
+        .map((r) => (this.#going.has(r.id) ? { ...r, phase: 'Running' as const } : r))
+    );
+  }
+
+  /** Starts the queued runs of a pipeline that may start now. */
+  async #drain(key: string): Promise<void> {
+    if (this.#stopped) return;
+    const [namespace = '', name = ''] = key.split('/');
+    const rules = this.#rules.get(key) ?? {
+      maxRuns: PIPELINE_FILE_DEFAULTS.maxRuns,
+      cancelOlder: PIPELINE_FILE_DEFAULTS.cancelOlder,
+    };
+    for (const id of startable(await this.#active({ namespace, name }), rules.maxRuns)) this.#launch(key, id);
+  }
+
+  /** Runs a queued run in the background; when it ends, the next queued runs start. */
+  #launch(key: string, id: string): void {
+    if (this.#going.has(id)) return;
+    const abort = new AbortController();
+    const finished = this.#execute(key, id, abort.signal).catch((error: unknown) => {
+      this.#log('error', 'run failed to start', { pipeline: key, run: id, error: messageOf(error) });
+      return this.#options.store.update(id, {
+        phase: 'Failed',
+        finishedAt: this.#now(),
+        reason: 'RunFailed',
+        statusMessage: messageOf(error),
+      });
+    });
+    const done = finished
+      .then(async (ended) => {
+        this.#going.delete(id);
+        this.#texts.delete(id);
+        if (ended) await this.#ended(ended);
+        await this.#locked(key, () => this.#drain(key));
+      })
+      .catch((error: unknown) => {
+        this.#log('error', 'run bookkeeping failed', { pipeline: key, run: id, error: messageOf(error) });
+      });
+    this.#going.set(id, { abort, finished, done });
+  }
+
+  async #execute(key: string, id: string, signal: AbortSignal): Promise<RunRecord | undefined> {
+    const record = await this.#options.store.get(id);
+    const pipeline = this.#pipelines.get(key);
+    if (record?.phase !== 'Queued') return undefined;
+    if (pipeline === undefined) {
+      return this.#options.store.update(id, {
+        phase: 'Cancelled',
+        finishedAt: this.#now(),
+        cancelledBy: 'capstan: the Pipeline was deleted',
+      });
+    }
+    const text =
+      this.#texts.get(id) ?? (await this.#options.source.readFile(pipeline, record.revision)).text ?? '';
+    const started = { ...record, startedAt: this.#now() };
+    this.#options.metrics?.runStarted(started);
+    this.#log('info', 'run started', { pipeline: key, run: id });
+    await this.#writeStatus(pipeline, { ...started, phase: 'Running' });
+    return runPipeline(
+      {
+        namespace: record.namespace,
+        pipeline: record.pipeline,
+        spec: pipeline.spec,
+        fileText: text,
+        runId: id,
+        revision: record.revision,
+        trigger: record.trigger,
+        triggeredBy: record.triggeredBy,
+        queued: true,
+      },
+      { ...this.#options.run, store: this.#options.store, signal },
+    );
+  }
+
+  async #cancelRun(record: RunRecord, by: string, reason?: string): Promise<RunRecord> {
+    const { store } = this.#options;
+    if (record.phase !== 'Queued' && record.phase !== 'Running') return record;
+    const going = this.#going.get(record.id);
+    if (going) {
+      // The executor deletes the Pod; runPipeline records the end as Cancelled.
+      await store.update(record.id, { cancelledBy: by, ...(reason === undefined ? {} : { reason }) });
+      going.abort.abort();
+      await going.finished;
+      // The run's end was recorded with the executor's reason; the controller's is the one that matters.
+      if (reason !== undefined) await store.update(record.id, { reason });
+      return (await store.get(record.id)) ?? record;
+    }
+    const cancelled = await store.update(record.id, {
+      phase: 'Cancelled',
+      finishedAt: this.#now(),
+      cancelledBy: by,
+      ...(reason === undefined ? {} : { reason }),
+    });
+    this.#texts.delete(record.id);
+    if (cancelled) await this.#ended(cancelled);
+    return cancelled ?? record;
+  }
+
+  /** A run ended: metrics, and the Pipeline's status when it is the latest run. */
+  async #ended(run: RunRecord): Promise<void> {
+    this.#options.metrics?.runFinished(run);
+    this.#log('info', 'run ended', {
+      pipeline: keyOf(run.namespace, run.pipeline),
+      run: run.id,
+      phase: run.phase,
+      ...(run.reason === undefined ? {} : { reason: run.reason }),
+    });
+    const pipeline = this.#pipelines.get(keyOf(run.namespace, run.pipeline));
+    if (pipeline) await this.#writeStatus(pipeline, run);
+  }
+
+  /** The Pipeline's status names its latest run; an older run's news does not overwrite it. */
+  async #writeStatus(pipeline: PipelineRef, run: RunRecord): Promise<void> {
+    const [latest] = await this.#options.store.list({
+      namespace: pipeline.namespace,
+      pipeline: pipeline.name,
+      limit: 1,
+    });
+    if (latest !== undefined && latest.id !== run.id) return;
+    const status: PipelineStatus = { lastRun: { id: run.id, phase: run.phase, revision: run.revision } };
+    await this.#options.writeStatus(pipeline.namespace, pipeline.name, status).catch((error: unknown) => {
+      this.#log('warn', 'Pipeline status not written', {
+        pipeline: keyOf(pipeline.namespace, pipeline.name),
+        error: messageOf(error),
+      });
+    });
+  }
+
+  #skip(key: string, request: RunRequest, reason: string): RequestOutcome {
+    this.#log('info', 'run request skipped', { pipeline: key, request: request.id, reason });
+    return { skipped: reason };
+  }
+
+  /** Runs `work` after the pipeline's earlier work, one at a time. */
+  #locked<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.#locks.set(key, settled);
+    void settled.then(() => {
+      if (this.#locks.get(key) === settled) this.#locks.delete(key);
+    });
+    return next;
+  }
+
+  #track(work: Promise<unknown>, fields: Record<string, unknown>): void {
+    const tracked = work
+      .catch((error: unknown) => {
+        const code = error instanceof CapstanError ? error.code : undefined;
+        this.#log('warn', 'run request failed', {
+          ...fields,
+          error: messageOf(error),
+          ...(code ? { code } : {}),
+        });
+      })
+      .finally(() => this.#pending.delete(tracked));
+    this.#pending.add(tracked);
+  }
+
+  #now(): string {
+    return this.#options.run.now().toISOString();
+  }
+
+  #log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void {
+    this.#options.log?.({ level, msg, ...fields });
+  }
+}
+
+function defaultRunId(): string {
+  return randomBytes(5).toString('hex');
+}
+
+function parsedOrUndefined(text: string, path: string): PipelineFile | undefined {
+  try {
+    return parsePipelineFile(text, path);
+  } catch (error) {
+    if (error instanceof CapstanError) return undefined;
+    throw error;
+  }
+}
+
+/** The branch or tag of a full ref. */
+export function refNames(ref: string): { branch?: string; tag?: string } {
+  if (ref.startsWith('refs/heads/')) return { branch: ref.slice('refs/heads/'.length) };
+  if (ref.startsWith('refs/tags/')) return { tag: ref.slice('refs/tags/'.length) };
+  return {};
+}
+
+function triggerOf(request: RunRequest, ref: string): RunTrigger {
+  if (request.kind === 'manual') return 'manual';
+  if (request.kind === 'rerun') return 'rerun';
+  return ref.startsWith('refs/tags/') ? 'tag' : 'push';
+}
+
+/** What happened, for the file's triggers. */
+function eventOf(request: RunRequest, kind: RunTrigger, ref: string): PipelineEvent {
+  const { branch, tag } = refNames(ref);
+  if (kind === 'manual' || kind === 'rerun') return { kind: 'manual' };
+  if (tag !== undefined) return { kind: 'tag', tag };
+  return {
+    kind: 'push',
+    branch: branch ?? '',
+    ...(request.changedPaths === undefined ? {} : { changedFiles: request.changedPaths }),
+  };
+}
+
+function activeOf(run: RunRecord): ActiveRun {
+  return {
+    id: run.id,
+    phase: run.phase === 'Running' ? 'Running' : 'Queued',
+    ...(run.branch === undefined ? {} : { branch: run.branch }),
+    trigger: run.trigger,
+  };
+}

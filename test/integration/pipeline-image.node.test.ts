@@ -1,0 +1,248 @@
+// Image steps on the dev cluster's real node (issue #19's acceptance): a sample application of our own
+// (a tiny HTTP server with a unit test, FROM the cluster's Node.js base image given as a build argument)
+// in a repository of the test git server; its tests run as a step, then BuildKit in the cluster builds
+// and pushes the image. A failing test stops the run and pushes nothing; the fix is built, pushed by
+// digest and tagged, and read back independently with skopeo; the same commit builds the same digest;
+// a registry that refuses the push fails the run with its reason and leaves no tag.
+// Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER (default capstan-node-test).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubeRunExecutor } from '../../src/adapters/kube/pod-run.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { resolvePipelineSpec } from '../../src/contracts/pipeline.ts';
+import type { BuildkitEndpoint } from '../../src/core/build-step.ts';
+import type { LocalCluster } from '../../src/devcluster/cluster.ts';
+import { run } from '../../src/devcluster/exec.ts';
+import { REAL_NODE } from '../../src/devcluster/node-config.ts';
+import type { RegistryState } from '../../src/devcluster/registry.ts';
+import { runPipeline } from '../../src/pipelines/run-pipeline.ts';
+import type { RunRecord, Store } from '../../src/ports/store.ts';
+import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
+import {
+  baseImagesOnNode,
+  buildkitOnNode,
+  capstanImageOnNode,
+  nodeGitServer,
+  registryPullSecret,
+  type NodeGitServer,
+} from '../../src/testing/pipeline-node.ts';
+import { sampleApp } from '../../src/testing/pipeline-sample.ts';
+import { realNodeCluster } from '../../src/testing/real-node.ts';
+
+let cluster: LocalCluster;
+let kube: KubeClients;
+let registry: RegistryState;
+let git: NodeGitServer;
+let gitRoot: string;
+let capstanImage: string;
+let nodeBase: string;
+let buildkit: BuildkitEndpoint;
+let store: Store;
+const namespace = `image-${randomBytes(3).toString('hex')}`;
+const repository = `samples/hello-${randomBytes(3).toString('hex')}`;
+
+before(async () => {
+  cluster = await realNodeCluster();
+  kube = kubeClients(cluster.adminKubeconfig);
+  const reg = cluster.state.realNode?.registry;
+  assert.ok(reg, 'the real node has a registry');
+  registry = reg;
+  capstanImage = await capstanImageOnNode(cluster);
+  nodeBase = (await baseImagesOnNode(cluster)).nodeRuntime;
+  await kube.core.createNamespace({ body: { metadata: { name: namespace } } });
+  await registryPullSecret(cluster, kube, namespace);
+  await registryPullSecret(cluster, kube, namespace, { name: 'wrong-password', password: 'not-it' });
+  buildkit = await buildkitOnNode(cluster, kube, namespace);
+  gitRoot = await mkdtemp(join(tmpdir(), 'capstan-image-git-'));
+  git = await nodeGitServer(cluster, gitRoot);
+  store = openSqliteStore({ path: ':memory:' });
+});
+
+after(async () => {
+  git.stop();
+  await store.close();
+  await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  await rm(gitRoot, { recursive: true, force: true });
+});
+
+/** Runs the pipeline at `revision` as the agent will, and returns its record. */
+async function runAt(
+  revision: string,
+  files: Record<string, string>,
+  options: { registrySecret: string },
+): Promise<RunRecord> {
+  return runPipeline(
+    {
+      namespace,
+      pipeline: 'hello',
+      spec: resolvePipelineSpec({
+        repoURL: `${git.baseUrl}/hello.git`,
+        registrySecretRef: { name: options.registrySecret },
+      }),
+      fileText: files['.capstan/pipeline.yaml'] ?? '',
+      runId: randomBytes(4).toString('hex'),
+      revision,
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: 'webhook',
+    },
+    {
+      store: store.runs,
+      executor: new KubeRunExecutor(kube.config, { pollMs: 250 }),
+      readSecret: () => Promise.resolve(undefined),
+      now: () => new Date(),
+      pod: {
+        capstanImage,
+        buildkit,
+        imagePullSecrets: ['registry'],
+        allowInsecureHttp: true,
+        placement: {
+          nodeSelector: { [REAL_NODE.label]: REAL_NODE.labelValue },
+          tolerations: [{ key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' }],
+        },
+      },
+    },
+  );
+}
+
+/** skopeo as a user would run it against the cluster's registry; rejects with its error. */
+async function skopeo(args: readonly string[]): Promise<string> {
+  const { stdout } = await run(
+    'skopeo',
+    [args[0] ?? 'inspect', '--authfile', registry.authFile, '--cert-dir', registry.certDir, ...args.slice(1)],
+    { timeoutMs: 60_000 },
+  );
+  return stdout;
+}
+
+async function logOf(record: RunRecord): Promise<string> {
+  const lines = await store.runs.logs(record.id, { limit: 10_000 });
+  return lines.map((l) => `[${l.step}] ${l.line}`).join('\n');
+}
+
+interface OciIndex {
+  readonly mediaType: string;
+  readonly manifests: readonly {
+    readonly digest: string;
+    readonly platform?: { readonly os: string };
+    readonly annotations?: Readonly<Record<string, string>>;
+  }[];
+}
+
+describe('image steps with BuildKit in the cluster', () => {
+  let fixed: { revision: string; record: RunRecord };
+
+  it('stops at a failing test: the image step never runs and nothing is pushed', async () => {
+    const files = sampleApp({ greeting: 'helo', nodeBase, registry: registry.address, repository });
+    const revision = await git.commit('hello', files, 'a typo breaks the test');
+    const record = await runAt(revision, files, { registrySecret: 'registry' });
+    const log = await logOf(record);
+    assert.equal(record.phase, 'Failed', log);
+    assert.deepEqual(
+      record.steps.map((s) => [s.name, s.phase]),
+      [
+        ['checkout', 'Succeeded'],
+        ['test', 'Failed'],
+        ['image', 'Skipped'],
+      ],
+    );
+    assert.match(record.statusMessage ?? '', /step test failed \(exit code 1\)/);
+    assert.deepEqual(record.images, []);
+    await assert.rejects(skopeo(['list-tags', `docker://${registry.address}/${repository}`]), /404|unknown/i);
+  });
+
+  it('builds and pushes the fix by digest, tagged and labelled, with a provenance attestation, as skopeo reads it', async () => {
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
+    const revision = await git.commit('hello', files, 'fix the greeting');
+    const record = await runAt(revision, files, { registrySecret: 'registry' });
+    const log = await logOf(record);
+    assert.equal(record.phase, 'Succeeded', `${record.statusMessage ?? ''}\n${log}`);
+    const [image] = record.images;
+    assert.ok(image && record.images.length === 1, JSON.stringify(record.images));
+    assert.equal(image.step, 'image');
+    assert.match(image.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(image.reference, `${registry.address}/${repository}@${image.digest}`);
+    assert.deepEqual(image.tags, [revision.slice(0, 12), 'main']);
+    assert.ok(log.includes(`capstan: pushed ${registry.address}/${repository}@${image.digest}`), log);
+    fixed = { revision, record };
+
+    // The tags lead to the digest; the index holds the image and BuildKit's attestation for it.
+    const byTag = JSON.parse(
+      await skopeo(['inspect', '--raw', `docker://${registry.address}/${repository}:main`]),
+    ) as OciIndex;
+    const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${image.reference}`])) as OciIndex;
+    assert.deepEqual(byTag, index);
+    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    const platform = index.manifests.find((m) => m.platform?.os === 'linux');
+    const attestation = index.manifests.find(
+      (m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest',
+    );
+    assert.ok(platform && attestation, JSON.stringify(index));
+    assert.equal(attestation.annotations?.['vnd.docker.reference.digest'], platform.digest);
+    const attestationManifest = JSON.parse(
+      await skopeo(['inspect', '--raw', `docker://${registry.address}/${repository}@${attestation.digest}`]),
+    ) as { layers: { annotations?: Record<string, string> }[] };
+    assert.ok(
+      attestationManifest.layers.some((l) =>
+        (l.annotations?.['in-toto.io/predicate-type'] ?? '').startsWith('https://slsa.dev/provenance/'),
+      ),
+      JSON.stringify(attestationManifest),
+    );
+
+    // The image's configuration: labels of its source and revision, created at the commit's time.
+    const config = JSON.parse(
+      await skopeo(['inspect', '--config', `docker://${registry.address}/${repository}@${platform.digest}`]),
+    ) as { created: string; config: { Labels: Record<string, string>; Cmd: string[]; User: string } };
+    assert.equal(config.config.Labels['org.opencontainers.image.source'], `${git.baseUrl}/hello.git`);
+    assert.equal(config.config.Labels['org.opencontainers.image.revision'], revision);
+    assert.deepEqual(config.config.Cmd, ['/app/server.js']);
+    assert.equal(config.config.User, '65532');
+    const commitTime = (
+      await run('git', ['-C', join(gitRoot, 'repos', 'hello.git'), 'log', '-1', '--format=%cI', revision])
+    ).stdout.trim();
+    assert.equal(Date.parse(config.created), Date.parse(commitTime));
+  });
+
+  it('builds the same commit again to the same image: the same manifest, configuration and layers', async () => {
+    assert.ok(fixed, 'the previous case pushed an image');
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
+    const again = await runAt(fixed.revision, files, { registrySecret: 'registry' });
+    assert.equal(again.phase, 'Succeeded', again.statusMessage);
+    const [first, second] = [fixed.record.images[0], again.images[0]];
+    assert.ok(first && second);
+    // Read independently: both indexes hold the same image manifest (so the same configuration and
+    // layers). The indexes differ by their attestations alone: each records its own build (invocation
+    // id, start and finish times), as BuildKit's provenance does (moby/buildkit#3421).
+    const imageOf = async (reference: string) => {
+      const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${reference}`])) as OciIndex;
+      return index.manifests.find((m) => m.platform?.os === 'linux')?.digest;
+    };
+    const image = await imageOf(first.reference);
+    assert.match(image ?? '', /^sha256:/);
+    assert.equal(await imageOf(second.reference), image);
+  });
+
+  it('fails the run with the registry’s reason when it refuses the push, and leaves no tag', async () => {
+    const refused = `${repository}-refused`;
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository: refused });
+    const revision = await git.commit('hello', files, 'push elsewhere');
+    const record = await runAt(revision, files, { registrySecret: 'wrong-password' });
+    const log = await logOf(record);
+    assert.equal(record.phase, 'Failed', log);
+    assert.deepEqual(
+      record.steps.map((s) => [s.name, s.phase]),
+      [
+        ['checkout', 'Succeeded'],
+        ['test', 'Succeeded'],
+        ['image', 'Failed'],
+      ],
+    );
+    assert.match(record.statusMessage ?? '', /step image failed \(exit code 1\): .*(401|unauthorized)/i);
+    assert.deepEqual(record.images, []);
+    await assert.rejects(skopeo(['list-tags', `docker://${registry.address}/${refused}`]), /404|unknown/i);
+  });
+});

@@ -1,0 +1,466 @@
+// What starts pipeline runs, on the real API server with a real git server and a real Store: a push
+// reported by a webhook (through the agent's receiver) starts a run of the Pipelines of that
+// repository; a push touching only ignored paths does not; a newer push cancels the older run
+// (cancelOlder) and records by whom; maxRuns queues; manual runs, re-runs and polls; the Pipeline's
+// status; a restart fails the runs that were going and starts the queued ones; metrics; retention.
+// The runs themselves are held by a HeldRunExecutor (their Pods on the real node are the subject of
+// pipeline-run.node.test.ts and pipeline-triggers.node.test.ts).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildAgentApi } from '../../src/api/agent-api.ts';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { Registry } from '../../src/controller/metrics.ts';
+import { requestPipelineRuns, requestRun } from '../../src/main/pipeline-requests.ts';
+import { pipelineMetrics, pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
+import { runPodName } from '../../src/core/run-pod.ts';
+import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import type { RunRecord, Store } from '../../src/ports/store.ts';
+import { installPipelineCrd, kubeClients, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { gitSecretBody, startGitServer, type GitServer } from '../../src/testing/git.ts';
+import { HeldRunExecutor } from '../../src/testing/held-run-executor.ts';
+
+let admin: KubeCluster;
+let clients: KubeClients;
+let pipelineType: ResourceType;
+const git: GitServer = await startGitServer(after);
+let storeDir: string;
+
+before(async () => {
+  const cluster = await testCluster();
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  clients = kubeClients(cluster.adminKubeconfig);
+  pipelineType = await installPipelineCrd(admin);
+  storeDir = await mkdtemp(join(tmpdir(), 'capstan-pipeline-store-'));
+});
+
+after(async () => {
+  await rm(storeDir, { recursive: true, force: true });
+  admin.close();
+});
+
+/** A namespace with the git credentials Secret, a repository with `pipelineYaml`, and a Pipeline of it. */
+async function setUp(
+  t: { after: (fn: () => Promise<void>) => void },
+  pipelineYaml: string,
+  spec: Record<string, unknown> = {},
+): Promise<{ namespace: string; repo: string; name: string; first: string }> {
+  const namespace = `pl-${randomBytes(4).toString('hex')}`;
+  await clients.core.createNamespace({ body: { metadata: { name: namespace } } });
+  t.after(async () => {
+    await clients.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  });
+  await clients.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
+  const repo = `app-${randomBytes(3).toString('hex')}`;
+  const first = await git.createRepository(repo, {
+    files: { '.capstan/pipeline.yaml': pipelineYaml, 'src/main.js': 'console.log(1)\n' },
+  });
+  await admin.apply(
+    pipelineType,
+    {
+      apiVersion: PIPELINE_API_VERSION,
+      kind: PIPELINE_KIND,
+      metadata: { name: 'web', namespace },
+      spec: { repoURL: git.url(repo), credentials: { secretRef: { name: 'git' } }, ...spec },
+    },
+    { fieldManager: 'capstan-test' },
+  );
+  return { namespace, repo, name: 'web', first };
+}
+
+interface Driver {
+  readonly controller: PipelineController;
+  readonly executor: HeldRunExecutor;
+  readonly store: Store;
+  readonly registry: Registry;
+  stop(): Promise<void>;
+}
+
+/** The pipeline driver of this process for `namespace` (no leader election), with a Store in `file`. */
+async function startDriver(
+  namespace: string,
+  file = `${randomBytes(4).toString('hex')}.db`,
+): Promise<Driver> {
+  const store = openSqliteStore({ path: join(storeDir, file) });
+  const executor = new HeldRunExecutor();
+  const registry = new Registry();
+  const stop = new AbortController();
+  let controller: PipelineController | undefined;
+  const driving = runPipelineDriver(
+    {
+      config: loadKubeConfig({ kubeconfig: (await testCluster()).adminKubeconfig }),
+      cluster: admin,
+      store: store.runs,
+      executor,
+      pod: { capstanImage: 'capstan:test', allowInsecureHttp: true },
+      cacheDir: join(storeDir, 'cache'),
+      repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
+      leaderElection: false,
+      namespace,
+      metrics: pipelineMetrics(registry),
+      tickMs: 200,
+      log: (line) => {
+        if (process.env['CAPSTAN_TEST_LOG'] === '1') process.stderr.write(`${JSON.stringify(line)}\n`);
+      },
+      onController: (c) => {
+        controller = c ?? controller;
+      },
+    },
+    stop.signal,
+  );
+  const ready = await eventually(() => controller ?? false, { what: 'the pipeline controller' });
+  return {
+    controller: ready,
+    executor,
+    store,
+    registry,
+    stop: async () => {
+      stop.abort();
+      await driving;
+      await store.close();
+    },
+  };
+}
+
+/** Ends a run as succeeded once the executor holds it (its record may say Queued a moment before). */
+async function succeed(driver: Driver, id: string): Promise<void> {
+  await eventually(() => driver.executor.runs.has(id), { what: `run ${id} held by the executor` });
+  driver.executor.succeed(id);
+}
+
+const runsOf = (driver: Driver, namespace: string) => driver.store.runs.list({ namespace, limit: 100 });
+
+async function runWith(driver: Driver, namespace: string, check: (r: RunRecord) => boolean, what: string) {
+  return eventually(async () => (await runsOf(driver, namespace)).find(check) ?? false, { what });
+}
+
+const PUSH_MAIN = `triggers:
+  push:
+    branches: [main]
+    ignorePaths: ['docs/**']
+steps:
+  - name: test
+    image: busybox
+    commands: [echo hi]
+`;
+
+/** A generic webhook for a push, signed with the generic token, through the agent's receiver. */
+async function webhook(repoURL: string, ref: string, after: string, changed: readonly string[]) {
+  const app = buildAgentApi({
+    metrics: () => '',
+    ready: () => ({ ready: true }),
+    webhookSecrets: () => Promise.resolve({ generic: 'token-1234' }),
+    refresh: async (event) => ({ applications: [], pipelines: await requestPipelineRuns(admin, event) }),
+    serve: { webhooks: true, probes: false, metrics: false },
+  });
+  const body = JSON.stringify({ repoURL, ref, revision: after, paths: changed });
+  const answer = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks/generic',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer token-1234' },
+    payload: body,
+  });
+  await app.close();
+  return { status: answer.statusCode, body: answer.json<Record<string, unknown>>() };
+}
+
+describe('pipeline triggers', { timeout: 180_000 }, () => {
+  it('a pushed commit starts a run through the webhook; ignored paths do not; the status names the run', async (t) => {
+    const { namespace, repo } = await setUp(t, PUSH_MAIN);
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const sha = await git.commit(repo, {
+      files: { 'src/main.js': 'console.log(2)\n' },
+      message: 'change code',
+    });
+    const answer = await webhook(git.url(repo), 'refs/heads/main', sha, ['src/main.js']);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.deepEqual(answer.body['pipelines'], [`${namespace}/web`]);
+    const run = await runWith(driver, namespace, (r) => r.revision === sha && r.phase === 'Running', 'a run');
+    assert.equal(run.trigger, 'push');
+    assert.equal(run.branch, 'main');
+    assert.equal(run.triggeredBy, 'webhook:generic');
+    assert.equal(run.commitMessage, 'change code');
+    const pod = driver.executor.runs.get(run.id)?.pod;
+    assert.equal(pod?.metadata.namespace, namespace);
+    await succeed(driver, run.id);
+    await runWith(driver, namespace, (r) => r.id === run.id && r.phase === 'Succeeded', 'the run ended');
+    const status = await eventually(async () => {
+      const live = await admin.get(pipelineType, namespace, 'web');
+      const lastRun = (live?.['status'] as { lastRun?: { id: string; phase: string } } | undefined)?.lastRun;
+      return lastRun?.phase === 'Succeeded' ? lastRun : false;
+    });
+    assert.equal(status.id, run.id);
+
+    // The same delivery again is a replay for the receiver; the same push reported anew makes no second run.
+    await requestPipelineRuns(admin, {
+      provider: 'gitea',
+      repoURLs: [git.url(repo).toLowerCase()],
+      ref: 'refs/heads/main',
+      after: sha,
+      changedPaths: ['src/main.js'],
+    });
+    // A push of documentation only: the request is handled and skipped.
+    const docs = await git.commit(repo, { files: { 'docs/a.md': '# a\n' }, message: 'docs' });
+    await webhook(git.url(repo), 'refs/heads/main', docs, ['docs/a.md']);
+    await eventually(async () => {
+      const live = await admin.get(pipelineType, namespace, 'web');
+      return Object.values(live?.metadata.annotations ?? {}).some((v) => v.includes(docs));
+    });
+    await driver.controller.idle();
+    const runs = await runsOf(driver, namespace);
+    assert.deepEqual(
+      runs.map((r) => r.revision),
+      [sha],
+      'one run: the replayed push and the documentation push started none',
+    );
+  });
+
+  it('a newer push to the branch cancels the older run and records who did', async (t) => {
+    const { namespace, repo, name } = await setUp(t, PUSH_MAIN);
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const first = await git.commit(repo, { files: { 'src/a.js': '1\n' } });
+    await requestRun(admin, { namespace, name }, push('1', first, ['src/a.js']));
+    const older = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === first && r.phase === 'Running',
+      'first',
+    );
+    const second = await git.commit(repo, { files: { 'src/a.js': '2\n' } });
+    await requestRun(admin, { namespace, name }, push('2', second, ['src/a.js']));
+    const newer = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === second && r.phase === 'Running',
+      'second',
+    );
+    const cancelled = await driver.store.runs.get(older.id);
+    assert.equal(cancelled?.phase, 'Cancelled');
+    assert.equal(cancelled.reason, 'Superseded');
+    assert.match(
+      cancelled.cancelledBy ?? '',
+      new RegExp(`run ${newer.id} \\(push of ${second.slice(0, 12)} to main\\)`),
+    );
+    assert.equal(
+      driver.executor.runs.get(older.id)?.cancelled,
+      true,
+      'the older run was aborted (its Pod deleted)',
+    );
+    await succeed(driver, newer.id);
+    await runWith(
+      driver,
+      namespace,
+      (r) => r.id === newer.id && r.phase === 'Succeeded',
+      'the newer run ended',
+    );
+  });
+
+  it('at most maxRuns go at once; the others wait Queued and start in order', async (t) => {
+    const yaml = PUSH_MAIN.replace('steps:', 'concurrency: { maxRuns: 1, cancelOlder: false }\nsteps:');
+    const { namespace, repo, name } = await setUp(t, yaml);
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const shas: string[] = [];
+    for (const n of ['1', '2', '3']) {
+      const sha = await git.commit(repo, { files: { 'src/a.js': `${n}\n` } });
+      shas.push(sha);
+      await requestRun(admin, { namespace, name }, push(n, sha, ['src/a.js']));
+      await runWith(driver, namespace, (r) => r.revision === sha, `run ${n} recorded`);
+    }
+    const [one = '', two = '', three = ''] = shas;
+    const phases = async () =>
+      Object.fromEntries((await runsOf(driver, namespace)).map((r) => [r.revision, r.phase]));
+    assert.deepEqual(await phases(), { [one]: 'Running', [two]: 'Queued', [three]: 'Queued' });
+    const first = await runWith(driver, namespace, (r) => r.revision === one, 'first');
+    await succeed(driver, first.id);
+    const secondRun = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === two && r.phase === 'Running',
+      'second starts',
+    );
+    assert.equal((await phases())[three], 'Queued');
+    await succeed(driver, secondRun.id);
+    const third = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === three && r.phase === 'Running',
+      'third starts',
+    );
+    await succeed(driver, third.id);
+    await runWith(driver, namespace, (r) => r.id === third.id && r.phase === 'Succeeded', 'third ends');
+    const metrics = driver.registry.expose();
+    assert.match(metrics, /^capstan_pipeline_runs_total\{result="Succeeded"\} 3$/m);
+    assert.match(metrics, /^capstan_pipeline_run_queue_seconds_count 3$/m);
+  });
+
+  it('manual runs and re-runs go by request; a cancel by a person is recorded; a tag push runs only when tags are triggers', async (t) => {
+    const { namespace, name, first } = await setUp(t, PUSH_MAIN);
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    await requestRun(
+      admin,
+      { namespace, name },
+      {
+        id: 'manual-1',
+        kind: 'manual',
+        ref: 'refs/heads/main',
+        by: 'alice',
+        at: new Date().toISOString(),
+      },
+    );
+    const manual = await runWith(driver, namespace, (r) => r.trigger === 'manual', 'the manual run');
+    assert.equal(manual.revision, first, 'the head of main, found with ls-remote');
+    assert.equal(manual.triggeredBy, 'alice');
+    await driver.controller.cancel(manual.id, 'bob');
+    const cancelled = await driver.store.runs.get(manual.id);
+    assert.equal(cancelled?.phase, 'Cancelled');
+    assert.equal(cancelled.cancelledBy, 'bob');
+    await requestRun(
+      admin,
+      { namespace, name },
+      {
+        id: 'rerun-1',
+        kind: 'rerun',
+        ref: 'refs/heads/main',
+        revision: first,
+        rerunOf: manual.id,
+        by: 'alice',
+        at: new Date().toISOString(),
+      },
+    );
+    const rerun = await runWith(driver, namespace, (r) => r.trigger === 'rerun', 'the re-run');
+    assert.equal(rerun.rerunOf, manual.id);
+    await succeed(driver, rerun.id);
+    const tag = await driver.controller.request(namespace, name, {
+      id: 'tag-1',
+      kind: 'push',
+      ref: 'refs/tags/v1.0.0',
+      revision: first,
+      by: 'webhook:generic',
+      at: new Date().toISOString(),
+    });
+    assert.deepEqual(tag, {
+      skipped: 'the triggers of .capstan/pipeline.yaml do not match refs/tags/v1.0.0',
+    });
+  });
+
+  it('an invalid pipeline file fails its run with the line, and nothing runs', async (t) => {
+    const { namespace, repo, name } = await setUp(t, PUSH_MAIN);
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const bad = await git.commit(repo, {
+      files: { '.capstan/pipeline.yaml': `${PUSH_MAIN}  - name: x\n    image: busybox\n    comands: [x]\n` },
+    });
+    await requestRun(admin, { namespace, name }, push('bad', bad, ['.capstan/pipeline.yaml']));
+    const failed = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === bad && r.phase === 'Failed',
+      'failed run',
+    );
+    assert.equal(failed.reason, 'PipelineFileInvalid');
+    assert.match(
+      failed.statusMessage ?? '',
+      /\.capstan\/pipeline\.yaml:\d+:\d+: steps\[1\]\.comands: unknown field/,
+    );
+    assert.equal(driver.executor.runs.has(failed.id), false, 'no Pod was asked for');
+  });
+
+  it('polls find a new commit on the default branch', async (t) => {
+    const { namespace, repo } = await setUp(t, PUSH_MAIN, { pollInterval: '1s' });
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    // The first poll only remembers the head: wait for it, through the ls-remote it makes.
+    const before = git.requests.length;
+    await eventually(() => git.requests.slice(before).some((r) => r.service === 'git-upload-pack'));
+    const sha = await git.commit(repo, { files: { 'src/b.js': 'b\n' } });
+    const polled = await runWith(driver, namespace, (r) => r.revision === sha, 'a run for the polled commit');
+    assert.equal(polled.trigger, 'poll');
+    assert.equal(polled.triggeredBy, 'poll');
+    await succeed(driver, polled.id);
+  });
+
+  it('after a restart, a run that was going fails with the reason and its Pod goes; queued runs start; retention prunes', async (t) => {
+    const file = `${randomBytes(4).toString('hex')}.db`;
+    const yaml = PUSH_MAIN.replace('steps:', 'concurrency: { maxRuns: 1, cancelOlder: false }\nsteps:');
+    const { namespace, repo, name } = await setUp(t, yaml);
+    // What a process that died left: a run Running with its Pod still there, and a run Queued.
+    const a = await git.commit(repo, { files: { 'src/a.js': 'a\n' } });
+    const b = await git.commit(repo, { files: { 'src/a.js': 'b\n' } });
+    const left = openSqliteStore({ path: join(storeDir, file) });
+    const orphan = leftRun({ id: 'orphan1', namespace, pipeline: name, revision: a, phase: 'Running' });
+    await left.runs.create(orphan);
+    await left.runs.create(
+      leftRun({ id: 'queued1', namespace, pipeline: name, revision: b, phase: 'Queued' }),
+    );
+    await left.close();
+    await clients.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: runPodName(name, orphan.id), labels: { 'capstan.dev/run': orphan.id } },
+        spec: { containers: [{ name: 'step', image: 'busybox' }] },
+      },
+    });
+    const driver = await startDriver(namespace, file);
+    t.after(() => driver.stop());
+    const failed = await runWith(
+      driver,
+      namespace,
+      (r) => r.id === orphan.id && r.phase === 'Failed',
+      'orphan failed',
+    );
+    assert.equal(failed.reason, 'ControllerRestarted');
+    await eventually(
+      async () => {
+        const pods = await clients.core.listNamespacedPod({ namespace });
+        return pods.items.every((p) => p.metadata?.deletionTimestamp !== undefined);
+      },
+      { what: 'the orphaned run Pod deleted' },
+    );
+    await runWith(
+      driver,
+      namespace,
+      (r) => r.id === 'queued1' && r.phase === 'Running',
+      'the queued run started',
+    );
+    await succeed(driver, 'queued1');
+    await runWith(driver, namespace, (r) => r.id === 'queued1' && r.phase === 'Succeeded', 'it ends');
+    await pruneOld(driver.controller, { retentionDays: 0 });
+    assert.deepEqual(await runsOf(driver, namespace), [], 'every finished run was pruned');
+  });
+});
+
+function leftRun(run: Pick<RunRecord, 'id' | 'namespace' | 'pipeline' | 'revision' | 'phase'>): RunRecord {
+  return {
+    ...run,
+    project: 'default',
+    branch: 'main',
+    trigger: 'push',
+    triggeredBy: 'webhook:generic',
+    queuedAt: new Date().toISOString(),
+    steps: [],
+    images: [],
+  };
+}
+
+function push(id: string, revision: string, changedPaths: string[]) {
+  return {
+    id: `push-${id}-${revision}`,
+    kind: 'push' as const,
+    ref: 'refs/heads/main',
+    revision,
+    changedPaths,
+    by: 'webhook:generic',
+    at: new Date().toISOString(),
+  };
+}
