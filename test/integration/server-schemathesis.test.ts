@@ -116,7 +116,7 @@ describe('the OpenAPI document against the server (schemathesis)', () => {
           '1',
           '--no-color',
         ],
-        { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } },
+        { maxBuffer: 64 * 1024 * 1024, cwd: scratch, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } },
       ).catch((error: unknown) => error as { code: number; stdout: string; stderr: string });
       const output = `${result.stdout}\n${result.stderr}`;
       const report = join(tmpdir(), `capstan-schemathesis-${String(Date.now())}.txt`);
