@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Capstan's commands need on this machine, and nothing twice:
-#  - Debian packages (git, openssl, util-linux for flock, bubblewrap for the render sandbox, ca-certificates) when missing and we are root;
+#  - Debian packages (git, openssl, util-linux for flock, bubblewrap for the render sandbox, ca-certificates,
+#    python3-venv for schemathesis in the tests) when missing and we are root;
 #  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
 #  - capstan-confine, the Landlock render sandbox for hosts without user namespaces (scripts/build-tool.sh confine), when Go is here.
 # Go is needed to build the Kubernetes binaries; scripts/build-binaries.sh says so clearly when it is missing.
@@ -16,6 +17,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v flock >/dev/null 2>&1 || need+=(util-linux)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap) # the render sandbox (src/adapters/render/sandbox.ts)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+# schemathesis (scripts/setup-schemathesis.sh, the API tester of the integration tier) runs in a Python venv.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need[*]}"

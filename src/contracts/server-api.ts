@@ -67,6 +67,87 @@ export const SessionSchema = Type.Object(
 );
 export type SessionInfo = Static<typeof SessionSchema>;
 
+// ── Single sign-on (OIDC) ───────────────────────────────────────────────────────────────────────
+
+export const AuthConfigSchema = Type.Object(
+  {
+    local: Type.Boolean({ description: 'Local users log in with POST /api/v1/session.' }),
+    sso: Type.Optional(
+      Type.Object({
+        issuer: Type.String({ description: 'The OpenID provider.' }),
+        loginUrl: Type.String({ description: 'Send the browser here to log in (GET).' }),
+        endSessionUrl: Type.Optional(
+          Type.String({ description: 'The provider’s own logout, after DELETE /api/v1/session.' }),
+        ),
+      }),
+    ),
+  },
+  { description: 'How to log in to this server.' },
+);
+export type AuthConfig = Static<typeof AuthConfigSchema>;
+
+export const SsoLoginQuerySchema = closed(
+  {
+    return: Type.Optional(
+      Type.String({
+        maxLength: 2048,
+        pattern: '^/(?![/\\\\])',
+        description: 'A path of this server to land on after the login (default /).',
+      }),
+    ),
+    cli: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description:
+          'The CLI’s loopback address (http://127.0.0.1:PORT/…): the login ends there with a one-time code.',
+      }),
+    ),
+    challenge: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]{43}$',
+        description:
+          'With cli: base64url SHA-256 of the CLI’s verifier (PKCE between the CLI and the server).',
+      }),
+    ),
+  },
+  'Where a login goes after the provider.',
+);
+export type SsoLoginQuery = Static<typeof SsoLoginQuerySchema>;
+
+export const SsoCallbackQuerySchema = Type.Object(
+  {
+    code: Type.Optional(Type.String({ maxLength: 4096 })),
+    state: Type.Optional(Type.String({ maxLength: 1024 })),
+    error: Type.Optional(Type.String({ maxLength: 1024 })),
+    error_description: Type.Optional(Type.String({ maxLength: 4096 })),
+  },
+  {
+    additionalProperties: true,
+    description: 'The provider’s answer (other parameters it adds, such as iss, are kept for the checks).',
+  },
+);
+
+export const SsoExchangeRequestSchema = closed(
+  {
+    code: Type.String({ minLength: 1, maxLength: 4096, description: 'The one-time code the loopback got.' }),
+    verifier: Type.String({ minLength: 43, maxLength: 128, description: 'The CLI’s PKCE verifier.' }),
+  },
+  'The CLI trades its one-time code for its session.',
+);
+export type SsoExchangeRequest = Static<typeof SsoExchangeRequestSchema>;
+
+export const SsoExchangeResponseSchema = Type.Object(
+  {
+    session: Type.String({ description: 'The session secret (the value of the capstan_session cookie).' }),
+    csrfToken: Type.String(),
+    user: Type.String(),
+    groups: Type.Array(Type.String()),
+    expiresAt: Type.String({ format: 'date-time' }),
+  },
+  { description: 'The CLI’s session.' },
+);
+export type SsoExchangeResponse = Static<typeof SsoExchangeResponseSchema>;
+
 export const TokenRequestSchema = closed(
   {
     name: Type.String({ minLength: 1, maxLength: 100, description: 'What it is for: ci-deploy-web.' }),
@@ -419,6 +500,15 @@ export const RepositoryTestRequestSchema = closed(
     sshPrivateKey: Type.Optional(Type.String({ maxLength: 16384 })),
     knownHosts: Type.Optional(
       Type.String({ maxLength: 65536, description: 'With sshPrivateKey: host keys are always checked.' }),
+    ),
+    secretRef: Type.Optional(
+      closed(
+        {
+          namespace: name('The namespace of the Secret: one whose Applications may name the project.'),
+          name: name('The Secret, as an Application’s spec.source.secretRef names it.'),
+        },
+        'Credentials from a Secret (of type capstan.dev/repository-credentials, bound to the repository by its url key) instead of in the request.',
+      ),
     ),
   },
   'Which repository to reach, and how.',

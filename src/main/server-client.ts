@@ -95,7 +95,7 @@ export async function login(
   };
 }
 
-async function send(
+export async function send(
   base: string,
   method: string,
   path: string,
@@ -114,7 +114,7 @@ async function send(
   }
 }
 
-async function answer<T>(response: Response, what: string): Promise<T> {
+export async function answer<T>(response: Response, what: string): Promise<T> {
   const text = await response.text();
   if (response.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
   let error = 'HTTP_ERROR';

@@ -36,7 +36,9 @@ import type { ServerApiOptions } from '../api/server/app.ts';
 import { requestRun } from './pipeline-requests.ts';
 import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
+import { credentialsFrom } from './agent.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
+import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
 
 /** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
 export const SERVER_SECRET = 'capstan-server';
@@ -83,6 +85,8 @@ export interface ServerOptions {
   };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
+  /** OIDC single sign-on; absent: local users and tokens only. */
+  readonly oidc?: OidcServerOptions;
 }
 
 export const defaultDatabase = (env: NodeJS.ProcessEnv = process.env): string =>
@@ -90,10 +94,7 @@ export const defaultDatabase = (env: NodeJS.ProcessEnv = process.env): string =>
 
 /** Runs the server until `signal` aborts. */
 export async function runServer(options: ServerOptions, signal: AbortSignal): Promise<void> {
-  const log =
-    options.log ??
-    ((line: Record<string, unknown>) =>
-      process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
+  const log = options.log ?? jsonLog;
   const namespace = options.namespace ?? process.env['POD_NAMESPACE'] ?? DEFAULT_AGENT_NAMESPACE;
   const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
   const cluster = new KubeCluster(config);
@@ -107,55 +108,12 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
   let app: FastifyInstance | undefined;
   let closeReader = () => {};
   try {
+    const parts: ServerParts = { options, log, namespace, cluster, watchClient, store, stop: stop.signal };
     const secrets = await typeOf(cluster, 'v1', 'Secret');
-    const applicationType = await typeOf(cluster, APPLICATION_API_VERSION, APPLICATION_KIND);
     const auth = new Authenticator({ store, now: Date.now });
     await announceInitialAdmin(auth, cluster, secrets, namespace, log);
-    const index = new ApplicationIndex();
-    // The agent's syncs and rollbacks, as the watch sees them recorded in status.history.
-    index.observe((before, after) => {
-      for (const entry of agentActivity(before, after))
-        store.audit.append(entry).catch((error: unknown) => {
-          log({
-            level: 'warn',
-            msg: 'audit entry of the agent not written',
-            target: entry.target,
-            error: messageOf(error),
-          });
-        });
-    });
-    const watcher = new KubeWatcher(watchClient);
-    const watchErrors = (what: string) => (error: CapstanError) => {
-      log({ level: 'warn', msg: `${what} watch`, code: error.code, error: error.message });
-    };
-    const watching = [
-      watcher.watch(applicationType, '', index.handle, {
-        signal: stop.signal,
-        onError: watchErrors('applications'),
-      }),
-    ];
-    const projectType = options.projects
-      ? undefined
-      : await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND);
-    const projects =
-      options.projects ??
-      new ProjectIndex({
-        onInvalid: (project, errors) => {
-          log({
-            level: 'warn',
-            msg: 'invalid Project grants nothing',
-            project: project.metadata.name,
-            errors,
-          });
-        },
-      });
-    if (projectType && projects instanceof ProjectIndex)
-      watching.push(
-        watcher.watch(projectType, '', projects.handle, {
-          signal: stop.signal,
-          onError: watchErrors('projects'),
-        }),
-      );
+    // Watch caches of Applications and Projects: every read answers from them.
+    const watched = await watchCluster(parts);
     const resourceReader = serverResourceReader({
       cluster,
       watchClient,
@@ -163,52 +121,40 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       repositoryHosts: options.repositoryHosts ?? [],
     });
     closeReader = resourceReader.close;
+    const key = await sharedKey(cluster, secrets, namespace);
     const registry = new Registry();
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
     const driving: { controller: PipelineController | undefined } = { controller: undefined };
     app = buildServerApi({
       ...(metrics ? { metrics: () => registry.expose() } : {}),
       ...(options.pipelines ? { pipelineRuns: pipelineRunActions(cluster, driving) } : {}),
-      applications: index,
+      applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
-      projects,
+      projects: watched.projects,
       clusters: () => listClusters(cluster, secrets, namespace),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
       repositories: resourceReader.fetcher,
+      repositorySecrets: (ns, name) => credentialsFrom(cluster, ns, name),
       auth,
       store,
-      cursors: new CursorCodec({ key: await sharedKey(cluster, secrets, namespace), now: Date.now }),
+      cursors: new CursorCodec({ key, now: Date.now }),
       now: Date.now,
       secureCookies: options.tls !== undefined || options.secureCookies === true,
       logger: log,
       ...(options.tls
         ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
         : {}),
+      ...(options.oidc
+        ? { sso: await singleSignOn(options.oidc, { cluster, secrets, namespace, key, now: Date.now }) }
+        : {}),
     });
-    const uiRoot = options.uiRoot ?? DEFAULT_UI_ROOT;
-    if (!serveWebUi(app, { root: uiRoot, tls: options.tls !== undefined }))
-      log({ level: 'warn', msg: `the web UI is not built (no ${uiRoot}/index.html): run npm run build:ui` });
-    const retention = keepTidy(store, options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS, log);
     if (options.pipelines)
-      watching.push(
+      watched.watching.push(
         drivePipelines(options, { config, cluster, store, namespace, log, metrics, driving }, stop.signal),
       );
-    const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port ?? 8080 });
-    log({ level: 'info', msg: 'capstan server listening', address, namespace });
-    options.onListening?.(address);
-    await new Promise<void>((resolve) => {
-      if (stop.signal.aborted) resolve();
-      stop.signal.addEventListener(
-        'abort',
-        () => {
-          resolve();
-        },
-        { once: true },
-      );
-    });
-    clearInterval(retention);
-    await Promise.all(watching);
+    await serveUntilStopped(app, parts);
+    await Promise.all(watched.watching);
   } finally {
     stop.abort();
     signal.removeEventListener('abort', onAbort);
@@ -218,6 +164,85 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     watchClient.close();
     cluster.close();
   }
+}
+
+const jsonLog = (line: Record<string, unknown>) =>
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
+
+/** What the steps of runServer share. */
+interface ServerParts {
+  readonly options: ServerOptions;
+  readonly log: (line: Record<string, unknown>) => void;
+  readonly namespace: string;
+  readonly cluster: KubeCluster;
+  readonly watchClient: RestClient;
+  readonly store: Store;
+  readonly stop: AbortSignal;
+}
+
+/** The watch of every Application (recording the agent's syncs in the audit trail) and of every Project. */
+async function watchCluster(parts: ServerParts): Promise<{
+  index: ApplicationIndex;
+  projects: ProjectDirectory;
+  watching: Promise<void>[];
+}> {
+  const { options, log, cluster, store, stop } = parts;
+  const applicationType = await typeOf(cluster, APPLICATION_API_VERSION, APPLICATION_KIND);
+  const index = new ApplicationIndex();
+  // The agent's syncs and rollbacks, as the watch sees them recorded in status.history.
+  index.observe((before, after) => {
+    for (const entry of agentActivity(before, after))
+      store.audit.append(entry).catch((error: unknown) => {
+        log({
+          level: 'warn',
+          msg: 'audit entry of the agent not written',
+          target: entry.target,
+          error: messageOf(error),
+        });
+      });
+  });
+  const watcher = new KubeWatcher(parts.watchClient);
+  const watchErrors = (what: string) => (error: CapstanError) => {
+    log({ level: 'warn', msg: `${what} watch`, code: error.code, error: error.message });
+  };
+  const watching = [
+    watcher.watch(applicationType, '', index.handle, { signal: stop, onError: watchErrors('applications') }),
+  ];
+  if (options.projects) return { index, projects: options.projects, watching };
+  const projects = new ProjectIndex({
+    onInvalid: (project, errors) => {
+      log({ level: 'warn', msg: 'invalid Project grants nothing', project: project.metadata.name, errors });
+    },
+  });
+  const projectType = await cluster.resourceType(PROJECT_API_VERSION, PROJECT_KIND);
+  if (projectType)
+    watching.push(
+      watcher.watch(projectType, '', projects.handle, { signal: stop, onError: watchErrors('projects') }),
+    );
+  return { index, projects, watching };
+}
+
+/** The web UI beside the API, the daily tidy of the store, and the socket, until the server is stopped. */
+async function serveUntilStopped(app: FastifyInstance, parts: ServerParts): Promise<void> {
+  const { options, log, store, stop } = parts;
+  const uiRoot = options.uiRoot ?? DEFAULT_UI_ROOT;
+  if (!serveWebUi(app, { root: uiRoot, tls: options.tls !== undefined }))
+    log({ level: 'warn', msg: `the web UI is not built (no ${uiRoot}/index.html): run npm run build:ui` });
+  const retention = keepTidy(store, options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS, log);
+  const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port ?? 8080 });
+  log({ level: 'info', msg: 'capstan server listening', address, namespace: parts.namespace });
+  options.onListening?.(address);
+  await new Promise<void>((resolve) => {
+    if (stop.aborted) resolve();
+    stop.addEventListener(
+      'abort',
+      () => {
+        resolve();
+      },
+      { once: true },
+    );
+  });
+  clearInterval(retention);
 }
 
 async function typeOf(cluster: KubeCluster, apiVersion: string, kind: string): Promise<ResourceType> {

@@ -29,14 +29,16 @@ export interface AuthenticatorOptions {
   readonly loginLimit?: { readonly attempts: number; readonly windowMs: number };
 }
 
+/** A new session: the secret for its cookie (never stored), its CSRF token and who it is. */
+export interface OpenedSession {
+  readonly secret: string;
+  readonly csrf: string;
+  readonly principal: Principal;
+  readonly expiresAt: string;
+}
+
 export type LoginOutcome =
-  | {
-      readonly ok: true;
-      readonly secret: string;
-      readonly csrf: string;
-      readonly principal: Principal;
-      readonly expiresAt: string;
-    }
+  | ({ readonly ok: true } & OpenedSession)
   | { readonly ok: false; readonly reason: 'invalid' }
   | { readonly ok: false; readonly reason: 'limited'; readonly retryAfterMs: number };
 
@@ -118,6 +120,22 @@ export class Authenticator {
       return { ok: false, reason: 'invalid' };
     }
     for (const key of keys) this.#limiter.succeed(key);
+    return { ok: true, ...(await this.#openSession({ name: user.name, groups: [], admin: user.admin })) };
+  }
+
+  /**
+   * A session for someone the OIDC provider vouched for (src/api/server/sso.ts checked the ID token):
+   * their groups, which the Projects' roles name, kept with the session.
+   */
+  signedOn(user: { name: string; groups: readonly string[]; admin: boolean }): Promise<OpenedSession> {
+    return this.#openSession(user);
+  }
+
+  async #openSession(user: {
+    name: string;
+    groups: readonly string[];
+    admin: boolean;
+  }): Promise<OpenedSession> {
     const secret = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
     const now = this.#now();
@@ -125,18 +143,17 @@ export class Authenticator {
     await this.#store.sessions.create({
       digest: digestOf(secret),
       user: user.name,
-      groups: [],
+      groups: [...user.groups],
       admin: user.admin,
       csrf,
       createdAt: new Date(now).toISOString(),
       expiresAt,
     });
     return {
-      ok: true,
       secret,
       csrf,
       expiresAt,
-      principal: { kind: 'user', name: user.name, groups: [], admin: user.admin },
+      principal: { kind: 'user', name: user.name, groups: [...user.groups], admin: user.admin },
     };
   }
 

@@ -21,6 +21,7 @@ import { openApiDocument } from './openapi.ts';
 import { pipelineRoutes } from './pipelines.ts';
 import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
+import { ssoRoutes } from './sso.ts';
 import { streamRoutes } from './stream.ts';
 
 export type { ServerApiOptions } from './context.ts';
@@ -40,6 +41,8 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
     logger: false,
     requestIdHeader: false,
     bodyLimit: maxBodyBytes,
+    // Past Fastify's default (100), a long path parameter is 414; let the contract refuse it (400, documented).
+    maxParamLength: 2048,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     trustProxy: false,
@@ -81,6 +84,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   const routes = new Routes(app, options);
   registerProbes(app, options);
   identityRoutes(routes, options);
+  ssoRoutes(routes, options);
   applicationRoutes(routes, options);
   resourceRoutes(routes, options);
   repositoryRoutes(routes, options);

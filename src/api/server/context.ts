@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
-import type { SourceFetcher } from '../../ports/source.ts';
+import type { SingleSignOn } from '../../ports/single-sign-on.ts';
+import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
 import type {
   Actor,
   AuditEntryInput,
@@ -28,6 +29,18 @@ import type { ApplicationIndex } from '../../server/application-index.ts';
 import { CSRF_HEADER, SESSION_COOKIE, type Authenticator } from '../../server/auth.ts';
 import type { CursorCodec } from '../../server/cursor.ts';
 import type { ResourceViews } from '../../server/resource-views.ts';
+import type { Sealer } from '../../server/sealed.ts';
+
+/** Single sign-on with an OpenID provider (src/api/server/sso.ts). */
+export interface SsoOptions {
+  readonly signOn: SingleSignOn;
+  /** Seals a login's pending checks into its cookie, with a key every replica shares. */
+  readonly sealer: Sealer;
+  /** The address browsers reach this server at (https://capstan.example.com): the provider's callback is below it. */
+  readonly publicUrl: string;
+  /** Members of these groups are global admins. Default none: roles come from the Projects. */
+  readonly adminGroups: readonly string[];
+}
 
 export interface ServerApiOptions {
   /** The watch cache of Applications every read comes from. */
@@ -43,6 +56,8 @@ export interface ServerApiOptions {
   readonly resources: ResourceViews;
   /** ls-remote for a repository connection test (the agent's git adapter and host policy). */
   readonly repositories: Pick<SourceFetcher, 'resolve'>;
+  /** The git credentials of a Secret (as the agent reads an Application's secretRef), for a connection test. */
+  readonly repositorySecrets?: (namespace: string, name: string) => Promise<GitCredentials>;
   readonly auth: Authenticator;
   readonly store: Store;
   readonly cursors: CursorCodec;
@@ -69,6 +84,8 @@ export interface ServerApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
   /** Interval of the event stream's keep-alive comments. Default 15 s. */
   readonly heartbeatMs?: number;
+  /** OIDC single sign-on; absent: local users and tokens only. */
+  readonly sso?: SsoOptions;
 }
 
 /** A route as the OpenAPI document describes it. */
@@ -214,7 +231,7 @@ const errorAnswer = (description: string) => ({ description, schema: ErrorBodySc
 /** The answers every route may give, documented once: bad input for a body, 401 when secured, 503 when the store is down. */
 function withCommonAnswers(doc: RouteDoc): RouteDoc {
   const common: RouteDoc['responses'] = {
-    ...(doc.body || doc.query
+    ...(doc.body || doc.query || doc.params
       ? { 400: errorAnswer('bad input: malformed JSON, an unknown field, a wrong value') }
       : {}),
     ...(doc.body
@@ -234,6 +251,18 @@ function sameText(a: string, b: string): boolean {
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
   return diff === 0;
+}
+
+/** The session cookie (HttpOnly, SameSite=Strict, Secure under TLS); an empty value and 0 clear it. */
+export function sessionCookie(options: ServerApiOptions, value: string, maxAgeSeconds: number): string {
+  return [
+    `${SESSION_COOKIE}=${value}`,
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAgeSeconds}`,
+    ...(options.secureCookies ? ['Secure'] : []),
+  ].join('; ');
 }
 
 /** The value of one cookie in a Cookie header. */
@@ -393,4 +422,6 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   RESOURCE_NOT_MANAGED: 404,
   SOURCE_BAD_CREDENTIALS: 400,
   DESIRED_STATE_UNAVAILABLE: 502,
+  OIDC_LOGIN_FAILED: 401,
+  OIDC_PROVIDER_UNAVAILABLE: 502,
 };

@@ -21,12 +21,13 @@ import {
 } from '../../contracts/server-api.ts';
 import type { TokenRecord } from '../../ports/store.ts';
 import { actionsIn, EVERY_PROJECT, mayGrant, rolesIn, type Principal } from '../../server/access.ts';
-import { DEFAULT_TOKEN_TTL_MS, SESSION_COOKIE } from '../../server/auth.ts';
+import { DEFAULT_TOKEN_TTL_MS } from '../../server/auth.ts';
 import {
   actorOf,
   audit,
   HttpError,
   requirePermission,
+  sessionCookie,
   type Caller,
   type Routes,
   type ServerApiOptions,
@@ -35,6 +36,12 @@ import {
 const error = (description: string) => ({ description, schema: ErrorBodySchema });
 
 export function identityRoutes(routes: Routes, options: ServerApiOptions): void {
+  sessionRoutes(routes, options);
+  tokenRoutes(routes, options);
+}
+
+/** Local login, who am I, logout. */
+function sessionRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'POST',
@@ -89,12 +96,16 @@ export function identityRoutes(routes: Routes, options: ServerApiOptions): void 
         result: 'success',
       });
       void reply
-        .header('set-cookie', cookie(options, '', 0))
+        .header('set-cookie', sessionCookie(options, '', 0))
         .code(204)
         .send();
       return undefined;
     },
   );
+}
+
+/** API tokens for CI: list, create (at most the creator's own role), revoke. */
+function tokenRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
     {
       method: 'GET',
@@ -163,17 +174,6 @@ const must = (caller: Caller | undefined): Caller => {
 const ownerName = (principal: Principal) =>
   principal.kind === 'token' ? (principal.owner ?? principal.name) : principal.name;
 
-function cookie(options: ServerApiOptions, value: string, maxAgeSeconds: number): string {
-  return [
-    `${SESSION_COOKIE}=${value}`,
-    'Path=/',
-    'HttpOnly',
-    'SameSite=Strict',
-    `Max-Age=${maxAgeSeconds}`,
-    ...(options.secureCookies ? ['Secure'] : []),
-  ].join('; ');
-}
-
 function sessionInfo(caller: Caller): SessionInfo {
   const { principal } = caller;
   return {
@@ -217,7 +217,7 @@ async function login(
   }
   await audit(options, { actor: actorOf(outcome.principal), action: 'login', target, result: 'success' });
   const maxAge = Math.max(0, Math.floor((Date.parse(outcome.expiresAt) - options.now()) / 1000));
-  void reply.header('set-cookie', cookie(options, outcome.secret, maxAge));
+  void reply.header('set-cookie', sessionCookie(options, outcome.secret, maxAge));
   return sessionInfo({ principal: outcome.principal, csrf: outcome.csrf, expiresAt: outcome.expiresAt });
 }
 

@@ -8,7 +8,17 @@ import {
 import { DEFAULT_PROJECT } from '../../server/access.ts';
 import { testRepository } from '../../server/repository-test.ts';
 import { errors } from './applications.ts';
-import { actorOf, audit, need, requirePermission, type Routes, type ServerApiOptions } from './context.ts';
+import { matchesPattern } from '../../core/policy.ts';
+import {
+  actorOf,
+  audit,
+  HttpError,
+  need,
+  requirePermission,
+  type Caller,
+  type Routes,
+  type ServerApiOptions,
+} from './context.ts';
 
 export function repositoryRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
@@ -16,7 +26,7 @@ export function repositoryRoutes(routes: Routes, options: ServerApiOptions): voi
       method: 'POST',
       url: `${API_PREFIX}/repositories/test`,
       summary:
-        'Test a repository connection: ls-remote with the credentials given (never stored or answered)',
+        'Test a repository connection: ls-remote with the credentials given, or those of a Secret named by secretRef (never stored or answered)',
       tag: 'repositories',
       access: 'applications.create',
       body: RepositoryTestRequestSchema,
@@ -34,7 +44,11 @@ export function repositoryRoutes(routes: Routes, options: ServerApiOptions): voi
         action: 'repository.test',
         target,
       });
-      const result = await testRepository(options.repositories, body);
+      if (body.secretRef !== undefined)
+        await requireSecretNamespace(options, checked, project, body.secretRef);
+      const result = await testRepository(options.repositories, body, {
+        ...(options.repositorySecrets ? { secretCredentials: options.repositorySecrets } : {}),
+      });
       await audit(options, {
         actor: actorOf(checked.principal),
         action: 'repository.test',
@@ -45,6 +59,38 @@ export function repositoryRoutes(routes: Routes, options: ServerApiOptions): voi
       });
       return result;
     },
+  );
+}
+
+/**
+ * A Secret is read only in a namespace whose Applications may name the project (its
+ * applicationNamespaces), where the caller, an admin of the project, could name it from an Application
+ * anyway; anywhere else only for a global admin.
+ */
+async function requireSecretNamespace(
+  options: ServerApiOptions,
+  caller: Caller,
+  project: string,
+  ref: { namespace: string; name: string },
+): Promise<void> {
+  const { principal } = caller;
+  if (principal.admin && principal.scope === undefined) return;
+  const patterns = options.projects.get(project)?.rules?.applicationNamespaces ?? [];
+  if (patterns.some((p) => matchesPattern(p, ref.namespace))) return;
+  const target = `Secret/${ref.namespace}/${ref.name}`;
+  await audit(options, {
+    actor: actorOf(principal),
+    action: 'repository.test',
+    target,
+    project,
+    result: 'denied',
+    reason: 'the Secret is outside the project’s application namespaces',
+  });
+  throw new HttpError(
+    403,
+    'FORBIDDEN',
+    `${target} is not in a namespace of project '${project}' (its applicationNamespaces): test with a Secret of the project's own namespaces`,
+    { permission: 'applications.create', project },
   );
 }
 

@@ -6,7 +6,9 @@ import {
   removeLogin,
   ServerClient,
   writeLogin,
+  type ServerLogin,
 } from '../../main/server-client.ts';
+import { ssoLogin } from '../../main/sso-login.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const LOGIN_HELP = `Usage: capstan login SERVER [options]
@@ -22,6 +24,8 @@ Options:
                        (--password-stdin) or asked for on the terminal
   --password-stdin     read the password from standard input
   --token-stdin        log in with an API token read from standard input (for CI)
+  --sso                single sign-on with the server's OpenID provider: prints a URL to open in a
+                       browser, and waits (5 minutes) for the browser to come back to a loopback port
   -h, --help           this help
 `;
 
@@ -42,6 +46,7 @@ export async function login(argv: readonly string[]): Promise<number> {
       username: { type: 'string' },
       'password-stdin': { type: 'boolean' },
       'token-stdin': { type: 'boolean' },
+      sso: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -53,11 +58,12 @@ export async function login(argv: readonly string[]): Promise<number> {
   if (server === undefined || rest.length > 0) throw new UsageError('capstan login takes one SERVER address');
   if (!/^https?:\/\/[^/]+/.test(server))
     throw new UsageError(`SERVER must be an http(s):// address, not '${server}'`);
-  if (values['password-stdin'] === true && values['token-stdin'] === true)
-    throw new UsageError('give --password-stdin or --token-stdin, not both');
+  const ways = [values['password-stdin'], values['token-stdin'], values.sso].filter((v) => v === true);
+  if (ways.length > 1) throw new UsageError('give one of --password-stdin, --token-stdin or --sso');
+  if (values.sso === true) return keep(await ssoLogin(server, { onUrl: printUrl }));
   if (values['token-stdin'] !== true && values['password-stdin'] !== true)
     throw new UsageError(
-      'give --password-stdin (with --username) or --token-stdin: the secret is read from standard input, never from a flag',
+      'give --password-stdin (with --username), --token-stdin or --sso: a secret is read from standard input, never from a flag',
     );
   const secret = await readStdin();
   if (secret === '') throw new UsageError('standard input was empty');
@@ -65,9 +71,17 @@ export async function login(argv: readonly string[]): Promise<number> {
     values['token-stdin'] === true
       ? await serverLogin(server, { token: secret })
       : await serverLogin(server, { password: { user: values.username ?? 'admin', password: secret } });
+  return keep(stored);
+}
+
+async function keep(stored: ServerLogin): Promise<number> {
   await writeLogin(stored);
   process.stderr.write(`Logged in to ${stored.server} as ${stored.user} (kept in ${configPath()}).\n`);
   return EXIT.ok;
+}
+
+function printUrl(url: string): void {
+  process.stderr.write(`Open this address in a browser to log in:\n\n  ${url}\n\nWaiting for the browser…\n`);
 }
 
 export async function logout(argv: readonly string[]): Promise<number> {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_AUDIT_RETENTION_DAYS, runServer } from '../../main/server.ts';
+import type { OidcServerOptions } from '../../main/server-sso.ts';
 import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
 import { EXIT, UsageError } from '../output.ts';
 
@@ -29,6 +30,21 @@ Options:
                              a repository host the server may fetch desired state from (for the
                              desired manifest and diff of a resource); repeatable. As the agent's flag:
                              loopback and private hosts only when named here
+  --public-url URL           the address browsers reach this server at (https://capstan.example.com);
+                             needed with --oidc-issuer: the provider sends people back to
+                             URL/api/v1/auth/oidc/callback
+  --oidc-issuer URL          single sign-on with this OpenID provider (authorization code with PKCE)
+  --oidc-client-id ID        the server's client at the provider
+  --oidc-client-secret-file PATH
+                             the client secret, from a file (a mounted Secret); or:
+  --oidc-client-secret-secret NAME
+                             a Secret of the server's namespace holding it under 'client-secret'
+  --oidc-scope SCOPE         repeatable (default: openid profile email groups)
+  --oidc-groups-claim NAME   the ID token claim with the user's groups (default: groups); the
+                             Projects' roles name these groups
+  --oidc-username-claim NAME the claim naming the user (default: preferred_username, email, sub)
+  --oidc-admin-group GROUP   members are global admins; repeatable (default: none)
+  --oidc-allow-http-issuer   a plain-HTTP issuer (a loopback provider in tests only)
   --pipeline-image IMAGE     drive pipeline runs (docs/pipelines.md) from this process, one replica
                              at a time; IMAGE is Capstan's image by digest, which checks the code out
                              in each run Pod. Without it, no runs start
@@ -54,6 +70,16 @@ export async function server(argv: readonly string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'secure-cookies': { type: 'boolean' },
       'allow-repository-host': { type: 'string', multiple: true },
+      'public-url': { type: 'string' },
+      'oidc-issuer': { type: 'string' },
+      'oidc-client-id': { type: 'string' },
+      'oidc-client-secret-file': { type: 'string' },
+      'oidc-client-secret-secret': { type: 'string' },
+      'oidc-scope': { type: 'string', multiple: true },
+      'oidc-groups-claim': { type: 'string' },
+      'oidc-username-claim': { type: 'string' },
+      'oidc-admin-group': { type: 'string', multiple: true },
+      'oidc-allow-http-issuer': { type: 'boolean' },
       'pipeline-image': { type: 'string' },
       'run-retention': { type: 'string' },
       'pipeline-allow-http': { type: 'boolean' },
@@ -82,6 +108,7 @@ export async function server(argv: readonly string[]): Promise<number> {
     );
   const ns = values.namespace;
   checkNamespaceFlag('namespace', ns);
+  const oidc = oidcOptions(values);
   await runServer(
     {
       kubeconfig: values.kubeconfig,
@@ -96,6 +123,7 @@ export async function server(argv: readonly string[]): Promise<number> {
       secureCookies: values['secure-cookies'] === true,
       auditRetentionDays: retention,
       repositoryHosts: values['allow-repository-host'] ?? [],
+      ...(oidc === undefined ? {} : { oidc }),
       ...(values['pipeline-image'] === undefined
         ? {}
         : {
@@ -109,4 +137,52 @@ export async function server(argv: readonly string[]): Promise<number> {
     stopOnSignals(),
   );
   return EXIT.ok;
+}
+
+/** The --oidc-* flags, checked together: all of issuer, client id, one secret source and --public-url, or none. */
+function oidcOptions(values: {
+  'public-url'?: string | undefined;
+  'oidc-issuer'?: string | undefined;
+  'oidc-client-id'?: string | undefined;
+  'oidc-client-secret-file'?: string | undefined;
+  'oidc-client-secret-secret'?: string | undefined;
+  'oidc-scope'?: string[] | undefined;
+  'oidc-groups-claim'?: string | undefined;
+  'oidc-username-claim'?: string | undefined;
+  'oidc-admin-group'?: string[] | undefined;
+  'oidc-allow-http-issuer'?: boolean | undefined;
+}): OidcServerOptions | undefined {
+  const issuer = values['oidc-issuer'];
+  const others = Object.entries(values).filter(
+    ([k, v]) => k.startsWith('oidc-') && k !== 'oidc-issuer' && v !== undefined,
+  );
+  if (issuer === undefined) {
+    if (others.length > 0) throw new UsageError(`--${others[0]?.[0] ?? 'oidc-…'} needs --oidc-issuer`);
+    return undefined;
+  }
+  const clientId = values['oidc-client-id'];
+  if (clientId === undefined) throw new UsageError('--oidc-issuer needs --oidc-client-id');
+  const file = values['oidc-client-secret-file'];
+  const secret = values['oidc-client-secret-secret'];
+  if ((file === undefined) === (secret === undefined))
+    throw new UsageError(
+      '--oidc-issuer needs one of --oidc-client-secret-file or --oidc-client-secret-secret',
+    );
+  const publicUrl = values['public-url'];
+  if (publicUrl === undefined || !/^https?:\/\/[^/]+/.test(publicUrl))
+    throw new UsageError(
+      '--oidc-issuer needs --public-url (the http(s):// address browsers reach this server at)',
+    );
+  return {
+    issuer,
+    clientId,
+    ...(file === undefined ? {} : { clientSecretFile: file }),
+    ...(secret === undefined ? {} : { clientSecretSecret: secret }),
+    ...(values['oidc-scope'] === undefined ? {} : { scopes: values['oidc-scope'] }),
+    ...(values['oidc-groups-claim'] === undefined ? {} : { groupsClaim: values['oidc-groups-claim'] }),
+    ...(values['oidc-username-claim'] === undefined ? {} : { usernameClaim: values['oidc-username-claim'] }),
+    adminGroups: values['oidc-admin-group'] ?? [],
+    publicUrl,
+    allowHttpIssuer: values['oidc-allow-http-issuer'] === true,
+  };
 }

