@@ -91,17 +91,7 @@ export function runTool(run: ToolRun): Promise<string> {
       if (stderr.length > STDERR_KEEP_BYTES) stderr = stderr.subarray(stderr.length - STDERR_KEEP_BYTES);
     });
     child.on('error', (error: NodeJS.ErrnoException) => {
-      const problem = error.code === 'ENOENT' ? `${run.command} does not exist` : error.message;
-      finish(
-        new CapstanError(
-          'RENDER_TOOL_FAILED',
-          `${run.description}${inSandbox(run)}: cannot run the tool: ${problem}`,
-          {
-            subject: run.description,
-            cause: error,
-          },
-        ),
-      );
+      finish(spawnError(run, error));
     });
     child.on('close', (status, signal) => {
       if (stopped !== undefined) {
@@ -114,19 +104,34 @@ export function runTool(run: ToolRun): Promise<string> {
         finish(undefined, Buffer.concat(stdout).toString('utf8'));
         return;
       }
-      const tail = stderrTail(stderr, run.redact);
-      const how = status === null ? `was killed by ${signal ?? 'a signal'}` : `failed (exit ${status})`;
-      finish(
-        new CapstanError(
-          'RENDER_TOOL_FAILED',
-          `${run.description} ${how}${inSandbox(run)}${tail ? `:\n${tail}` : ''}`,
-          {
-            subject: run.description,
-          },
-        ),
-      );
+      finish(exitError(run, { status, signal, stderr }));
     });
   });
+}
+
+/** The tool could not be started (not found, not executable). */
+function spawnError(run: ToolRun, error: NodeJS.ErrnoException): CapstanError {
+  const problem = error.code === 'ENOENT' ? `${run.command} does not exist` : error.message;
+  return new CapstanError(
+    'RENDER_TOOL_FAILED',
+    `${run.description}${inSandbox(run)}: cannot run the tool: ${problem}`,
+    { subject: run.description, cause: error },
+  );
+}
+
+/** The tool ended with a failure or was killed: its status and the end of its stderr. */
+function exitError(
+  run: ToolRun,
+  ended: { status: number | null; signal: NodeJS.Signals | null; stderr: Buffer },
+): CapstanError {
+  const tail = stderrTail(ended.stderr, run.redact);
+  const how =
+    ended.status === null ? `was killed by ${ended.signal ?? 'a signal'}` : `failed (exit ${ended.status})`;
+  return new CapstanError(
+    'RENDER_TOOL_FAILED',
+    `${run.description} ${how}${inSandbox(run)}${tail ? `:\n${tail}` : ''}`,
+    { subject: run.description },
+  );
 }
 
 /** ` in the landlock sandbox`, so that a refusal reads as the sandbox's (Permission denied, no such file). */

@@ -53,38 +53,40 @@ Options:
   -h, --help                 this help
 `;
 
+const SERVER_OPTIONS = {
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  namespace: { type: 'string' },
+  database: { type: 'string' },
+  'audit-retention': { type: 'string' },
+  'bind-address': { type: 'string' },
+  port: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'secure-cookies': { type: 'boolean' },
+  'allow-repository-host': { type: 'string', multiple: true },
+  'public-url': { type: 'string' },
+  'oidc-issuer': { type: 'string' },
+  'oidc-client-id': { type: 'string' },
+  'oidc-client-secret-file': { type: 'string' },
+  'oidc-client-secret-secret': { type: 'string' },
+  'oidc-scope': { type: 'string', multiple: true },
+  'oidc-groups-claim': { type: 'string' },
+  'oidc-username-claim': { type: 'string' },
+  'oidc-admin-group': { type: 'string', multiple: true },
+  'oidc-allow-http-issuer': { type: 'boolean' },
+  'pipeline-image': { type: 'string' },
+  'run-retention': { type: 'string' },
+  'pipeline-allow-http': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function server(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
     allowPositionals: false,
-    options: {
-      kubeconfig: { type: 'string' },
-      context: { type: 'string' },
-      namespace: { type: 'string' },
-      database: { type: 'string' },
-      'audit-retention': { type: 'string' },
-      'bind-address': { type: 'string' },
-      port: { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'secure-cookies': { type: 'boolean' },
-      'allow-repository-host': { type: 'string', multiple: true },
-      'public-url': { type: 'string' },
-      'oidc-issuer': { type: 'string' },
-      'oidc-client-id': { type: 'string' },
-      'oidc-client-secret-file': { type: 'string' },
-      'oidc-client-secret-secret': { type: 'string' },
-      'oidc-scope': { type: 'string', multiple: true },
-      'oidc-groups-claim': { type: 'string' },
-      'oidc-username-claim': { type: 'string' },
-      'oidc-admin-group': { type: 'string', multiple: true },
-      'oidc-allow-http-issuer': { type: 'boolean' },
-      'pipeline-image': { type: 'string' },
-      'run-retention': { type: 'string' },
-      'pipeline-allow-http': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: SERVER_OPTIONS,
   });
   if (values.help === true) {
     process.stdout.write(SERVER_HELP);
