@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
-import pending from './function-lengths-pending.json' with { type: 'json' };
+import pendingList from './function-lengths-pending.json' with { type: 'json' };
 
 interface Measured {
   readonly file: string;
@@ -112,7 +112,8 @@ function main(argv: readonly string[]): number {
       `${String(m.lines).padStart(5)}  ${m.file}:${m.line}  ${m.name}${m.excused ? ' (reason given)' : ''}`,
     );
   if (max === undefined) return 0;
-  const over = all.filter((m) => m.lines > max && !m.excused && !pending.files.includes(m.file));
+  const pending: readonly string[] = pendingList.files;
+  const over = all.filter((m) => m.lines > max && !m.excused && !pending.includes(m.file));
   for (const m of over) console.error(`${m.file}:${m.line}: ${m.name} is ${m.lines} lines (limit ${max})`);
   return over.length > 0 ? 1 : 0;
 }

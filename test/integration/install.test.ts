@@ -97,9 +97,13 @@ describe('install manifests', () => {
     await cluster.apply(await typeOf(ns), ns, { fieldManager: FIELD_MANAGER });
     const kinds: string[] = [];
     for (const object of objects) {
+      // force: the install's cluster-scoped objects have fixed names (ClusterRoleBinding capstan-agent),
+      // and install-rights.test.ts applies them for real meanwhile, as another field manager, in the
+      // same cluster. A dry run that takes their fields over changes nothing and still validates each.
       const result = await cluster.apply(await typeOf(object), object, {
         fieldManager: FIELD_MANAGER,
         dryRun: true,
+        force: true,
       });
       assert.equal(result.object.metadata.name, object.metadata.name);
       kinds.push(object.kind);
