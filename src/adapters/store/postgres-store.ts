@@ -93,6 +93,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      line TEXT NOT NULL
    );
    CREATE INDEX run_logs_by_run ON run_logs (run_id, seq);`,
+  // An audit entry that several server replicas see (the agent's syncs) is written once, by its key.
+  `ALTER TABLE audit ADD COLUMN dedupe_key TEXT;
+   CREATE UNIQUE INDEX audit_dedupe_key ON audit (dedupe_key);`,
 ];
 
 /** The advisory lock the migrations run under (any constant the replicas agree on). */
@@ -289,11 +292,13 @@ class Table {
 }
 
 class PostgresAuditLog extends Table implements AuditLog {
-  async append(entry: AuditEntryInput): Promise<AuditEntry> {
+  /** With a key: inserted unless the key is there already; then the entry that has it is returned. */
+  async append(input: AuditEntryInput): Promise<AuditEntry> {
+    const { key, ...entry } = input;
     const rows = await this.rows(
       'write an audit entry',
-      `INSERT INTO audit (time, actor_kind, actor_name, action, target, project, result, reason, changes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+      `INSERT INTO audit (time, actor_kind, actor_name, action, target, project, result, reason, changes, dedupe_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
       [
         entry.time,
         entry.actor.kind,
@@ -304,9 +309,20 @@ class PostgresAuditLog extends Table implements AuditLog {
         entry.result,
         entry.reason ?? null,
         entry.changes === undefined ? null : JSON.stringify(entry.changes),
+        key ?? null,
       ],
     );
-    return { ...entry, id: Number(rows[0]?.['id']) };
+    const inserted = rows[0];
+    if (inserted !== undefined) return { ...entry, id: Number(inserted['id']) };
+    const [first] = await this.rows('read an audit entry', 'SELECT * FROM audit WHERE dedupe_key = $1', [
+      key,
+    ]);
+    if (first === undefined)
+      throw new CapstanError(
+        'STORE_CORRUPT',
+        `audit entry with key ${String(key)} neither written nor found`,
+      );
+    return auditEntryOf(first);
   }
 
   async query(query: AuditQuery): Promise<AuditEntry[]> {
@@ -375,6 +391,16 @@ class PostgresUsers extends Table implements UserStore {
        ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin`,
       [user.name, user.passwordHash, user.admin, user.createdAt],
     );
+  }
+
+  async create(user: LocalUser): Promise<boolean> {
+    const created = await this.count(
+      'create a user',
+      `INSERT INTO users (name, password_hash, admin, created_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO NOTHING`,
+      [user.name, user.passwordHash, user.admin, user.createdAt],
+    );
+    return created > 0;
   }
 }
 
