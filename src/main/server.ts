@@ -103,7 +103,9 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
   const log = options.log ?? jsonLog;
   const namespace = options.namespace ?? process.env['POD_NAMESPACE'] ?? DEFAULT_AGENT_NAMESPACE;
   const store = await openStore(options, log);
-  const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
+  const config = await closingOnError(store, () =>
+    loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }),
+  );
   const cluster = new KubeCluster(config);
   const watchClient = new RestClient(config);
   const stop = new AbortController();
@@ -169,6 +171,16 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     await store.close();
     watchClient.close();
     cluster.close();
+  }
+}
+
+/** Runs `fn`; when it throws, closes the store first (a PostgreSQL pool would keep the process alive). */
+async function closingOnError<T>(store: Store, fn: () => T): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    await store.close();
+    throw error;
   }
 }
 
