@@ -458,7 +458,7 @@ async function drivePipelines(
 }
 
 /** Daily: audit entries past retention and expired sessions go. */
-function keepTidy(
+export function keepTidy(
   store: Store,
   retentionDays: number,
   log: (line: Record<string, unknown>) => void,
