@@ -263,6 +263,45 @@ describe('tenancy: what an Application of team-a may not do', () => {
     assert.deepEqual(await configMaps(teamA), []);
   });
 
+  it("names another team's Application in dependsOn: refused, nothing applied, unless its project allows it", async (t) => {
+    const teamA = await freshNamespace(t, kube);
+    const teamB = await freshNamespace(t, kube);
+    await appOf(teamB, { 'app/db.yaml': yaml.configMap('db') });
+    const dependsOn = [{ namespace: teamB, name: 'web' }];
+    const repo = await appOf(teamA, { 'app/mine.yaml': yaml.configMap('mine') }, { dependsOn });
+    const message = await refusal(teamA);
+    assert.match(
+      message,
+      new RegExp(
+        `nothing was changed: Application ${teamB}/web may not be named in dependsOn under project 'default' \\(only Applications of the same namespace\\) \\[dependency\\]`,
+      ),
+    );
+    assert.doesNotMatch(message, /Ready|Synced|Healthy/, "nothing of team-b's status is shown");
+    assert.deepEqual(await configMaps(teamA), []);
+    // The same Application under a project that lists team-b's Application: it waits for it, then syncs.
+    const project = await createProject(t, {
+      applicationNamespaces: [teamA],
+      destinations: [{ cluster: 'in-cluster', namespace: teamA }],
+      dependencies: [{ namespace: teamB, name: 'web' }],
+    });
+    await createApp(teamA, 'web', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: true, selfHeal: true } },
+      interval: '2s',
+      dependsOn,
+      project,
+    });
+    await eventually(
+      async () => {
+        const live = (await admin.get(appType, teamA, 'web')) as unknown as Application;
+        return live.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      },
+      { what: `Application ${teamA}/web Ready under project ${project}`, timeoutMs: 90_000 },
+    );
+    assert.deepEqual(await configMaps(teamA), ['mine']);
+    assert.deepEqual(await configMaps(teamB), ['db'], "team-b's own Application synced, untouched");
+  });
+
   it('syncs what its project allows, as the ServiceAccount the project names, with its rights only', async (t) => {
     const teamA = await freshNamespace(t, kube);
     await kube.core.createNamespacedServiceAccount({
