@@ -178,6 +178,14 @@ async function contract(mode: 'bubblewrap' | 'landlock'): Promise<void> {
     assert.equal(requests, before + 1, 'only the unsandboxed request reached the server');
   });
 
+  it('the agent cannot be signalled (Landlock: from ABI 6 on)', async () => {
+    // kill -0 sends nothing: it asks whether a signal would be delivered.
+    const signal = tool('/bin/bash', ['-c', `kill -0 ${String(process.pid)} && echo delivered`]);
+    assert.match(await runTool(signal), /delivered/, 'outside the sandbox, it would be');
+    const error = await failure(inside(signal));
+    assert.match(error.message, /Operation not permitted|No such process/);
+  });
+
   it('the same renders succeed: kustomize and helm', async () => {
     await mkdir(join(checkout, 'base'), { recursive: true });
     await writeFile(
