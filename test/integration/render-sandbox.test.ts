@@ -267,7 +267,7 @@ describe('choosing the render sandbox', async () => {
   let server: Server;
   let port = 0;
   before(async () => {
-    for (const abi of [2, 3])
+    for (const abi of [2, 3, 5])
       await writeFile(
         confineAtAbi(abi),
         `#!/bin/sh\nexec ${confine} --max-abi ${String(abi)} --read ${confine} "$@"\n`,
@@ -346,6 +346,15 @@ describe('choosing the render sandbox', async () => {
     const outside = { ...run, command: '/bin/cat', args: ['/etc/hostname'], description: 'cat' };
     const refused = await failure(runTool(await sandbox.wrap(outside, access)));
     assert.match(refused.message, /Permission denied/);
+  });
+
+  it('auto on a kernel with Landlock ABI 5 (no signal scoping): Landlock, and its detail (logged at start) says what is open', async () => {
+    const sandbox = new Sandbox({ command: bwrapWithoutNamespaces, confine: confineAtAbi(5) });
+    const backend = await sandbox.backend();
+    assert.equal(backend.name, 'landlock');
+    assert.match(backend.detail, /Landlock ABI 5 .*below ABI 6 a render can signal the agent's processes/);
+    const full = await new Sandbox({ command: bwrapWithoutNamespaces, confine }).backend();
+    assert.doesNotMatch(full.detail, /signal/, `this kernel (${full.detail}) scopes signals`);
   });
 
   it('bubblewrap without bwrap says which package to install', async () => {
