@@ -337,7 +337,9 @@ export class ApplicationReconciler {
         [...finalizers, RESOURCES_FINALIZER],
         object.metadata.resourceVersion ?? '',
       );
-      return { outcome: { requeueAfterMs: 0 } };
+      // The watch event of this patch (its finalizers changed) queues the Application again; queued
+      // here as well, it would be reconciled twice when that event comes during the next reconcile.
+      return { outcome: {} };
     }
     if (spec.suspend) {
       await this.#writeStatus(object, {}, { kind: 'Suspended' });
@@ -686,7 +688,17 @@ export class ApplicationReconciler {
   ): Promise<void> {
     const { result } = synced;
     const revision = rendered.tree.revision.sha;
-    await this.#writeStatus(
+    // The status and the event of a recorded sync do not wait for each other.
+    const event =
+      result && judgement.recordHistory
+        ? this.#deps.applications
+            .event(
+              admitted.object,
+              syncEvent({ result, operation: decided.operation, drift: judgement.drift, revision }),
+            )
+            .catch(() => undefined)
+        : undefined;
+    const status = this.#writeStatus(
       admitted.object,
       reconciledStatus({
         status: admitted.status,
@@ -710,13 +722,7 @@ export class ApplicationReconciler {
         health: observed.health,
       },
     );
-    if (result && judgement.recordHistory)
-      await this.#deps.applications
-        .event(
-          admitted.object,
-          syncEvent({ result, operation: decided.operation, drift: judgement.drift, revision }),
-        )
-        .catch(() => undefined);
+    await Promise.all([status, event]);
   }
 
   /** The log line of a reconcile, and its duration. */
