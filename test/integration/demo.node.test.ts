@@ -5,6 +5,7 @@
 // demo repository makes the new version answer at that URL.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER), leaves it running.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ import { REAL_NODE } from '../../src/devcluster/node-config.ts';
 
 let cluster: LocalCluster;
 let summary: DemoSummary;
+/** The version the second test commits. */
+let newVersion = '';
 const answer = (version: string) => `hello from Capstan's demo, version ${version}\n`;
 
 /** What the demo's URL answers now. */
@@ -48,8 +51,11 @@ function git(cwd: string, args: readonly string[]) {
   );
 }
 
-/** Clones the demo repository, sets VERSION in hello-http/deployment.yaml, commits and pushes. */
-async function commitVersion(version: string): Promise<void> {
+/**
+ * Clones the demo repository and reads VERSION in hello-http/deployment.yaml; with `commit`, sets it to
+ * that, commits and pushes. (The demo's repository keeps its commits between runs of the demo.)
+ */
+async function repositoryVersion(options: { commit?: string } = {}): Promise<string> {
   const checkout = await mkdtemp(join(tmpdir(), 'capstan-demo-clone-'));
   try {
     await git(checkout, ['clone', '--quiet', summary.gitUrl, '.']);
@@ -60,10 +66,12 @@ async function commitVersion(version: string): Promise<void> {
     };
     const entry = env.items.find((item) => item.get('name') === 'VERSION');
     assert.ok(entry, `${file} sets VERSION`);
-    entry.set('value', version);
+    if (options.commit === undefined) return String(entry.get('value'));
+    entry.set('value', options.commit);
     await writeFile(file, doc.toString());
-    await git(checkout, ['commit', '--quiet', '-am', `hello-http: version ${version}`]);
+    await git(checkout, ['commit', '--quiet', '-am', `hello-http: version ${options.commit}`]);
     await git(checkout, ['push', '--quiet', 'origin', 'HEAD']);
+    return options.commit;
   } finally {
     await rm(checkout, { recursive: true, force: true });
   }
@@ -88,7 +96,8 @@ describe('capstan demo up --real-node', () => {
     assert.match(summary.helloUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/$/);
     const app = summary.applications.find((a) => a.name === HELLO_APPLICATION.name);
     assert.deepEqual([app?.sync, app?.health], ['Synced', 'Healthy']);
-    assert.equal(await hello(), answer('1'));
+    // Version 1 on a fresh demo; the version of the last commit when the demo ran here before.
+    assert.equal(await hello(), answer(await repositoryVersion()));
     // It runs on the real node, from the image the demo built.
     const kube = kubeClients(cluster.adminKubeconfig);
     const pods = await kube.core.listNamespacedPod({
@@ -104,22 +113,25 @@ describe('capstan demo up --real-node', () => {
   });
 
   it('a commit that changes VERSION in the demo repository makes the new version answer at that URL', async () => {
-    await commitVersion('2');
+    const before = await hello();
+    const version = await repositoryVersion({ commit: `2-${randomBytes(3).toString('hex')}` });
+    assert.notEqual(before, answer(version));
     const reply = await eventually(
       async () => {
         const text = await hello();
-        if (text !== answer('2')) throw new Error(`the URL answers ${JSON.stringify(text)}`);
+        if (text !== answer(version)) throw new Error(`the URL answers ${JSON.stringify(text)}`);
         return text;
       },
-      { what: 'version 2 answering at the demo URL', timeoutMs: 180_000, intervalMs: 1000 },
+      { what: `version ${version} answering at the demo URL`, timeoutMs: 180_000, intervalMs: 1000 },
     );
-    assert.equal(reply, answer('2'));
+    assert.equal(reply, answer(version));
+    newVersion = version;
   });
 
   it('a second demo up reuses what runs and gives the same URL and image', async () => {
     const again = await demoUp(() => undefined, { realNode: true, name: cluster.name });
     assert.equal(again.helloUrl, summary.helloUrl);
     assert.equal(again.helloImage, summary.helloImage);
-    assert.equal(await hello(), answer('2'));
+    assert.equal(await hello(), answer(newVersion));
   });
 });
