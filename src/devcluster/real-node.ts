@@ -80,6 +80,8 @@ export interface PreparedNode {
  * only fixed addresses and paths, so the API server starts while the node is being prepared.
  */
 export async function realNodeApiServerArgs(ctx: RealNodeContext): Promise<string[]> {
+  // A kernel feature or a package missing is said before anything starts.
+  await assertNodePrerequisites();
   const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);
   const egress = join(ctx.clusterRoot, 'egress-selector.json');
   await writeFile(egress, egressSelectorConfig(paths.egressSocket));
@@ -127,13 +129,13 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /**
  * While the control plane starts: the node's programs, its network and mount namespaces, its cgroups and
  * the forwarder that joins the namespace to the machine's loopback. Every piece is recorded in the
- * returned state at once, so a failure part-way is undone by removeRealNode.
+ * returned state at once, so a failure part-way is undone by removeRealNode. (realNodeApiServerArgs,
+ * called first, has checked the machine's prerequisites.)
  */
 export async function prepareRealNode(
   ctx: RealNodeContext,
   record: (state: RealNodeState) => Promise<void>,
 ): Promise<PreparedNode> {
-  await assertNodePrerequisites();
   ctx.say('locating the real node binaries (built from Go modules on first use)');
   const { binDir, buildkitBinDir, corednsBinDir } = await nodeBinaries(ctx);
   const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);

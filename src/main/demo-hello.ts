@@ -112,23 +112,25 @@ export async function commitHelloImage(
   }
 }
 
-/** git in a checkout, with the repository's credentials as a header (never in a URL or a config file). */
+/**
+ * git in a checkout, with the repository's credentials as a header given in the environment (never in
+ * a URL, a config file or the command line, which other users of the machine can read).
+ */
 function demoGit(repository: DemoRepository, cwd: string) {
   const basic = Buffer.from(`${repository.username}:${repository.password}`).toString('base64');
+  const env = cleanEnv({
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+  });
   return async (args: readonly string[]): Promise<void> => {
-    await run(
-      'git',
-      [
-        '-c',
-        `http.extraHeader=Authorization: Basic ${basic}`,
-        '-c',
-        'user.name=Capstan demo',
-        '-c',
-        'user.email=demo@capstan.invalid',
-        ...args,
-      ],
-      { cwd, timeoutMs: 60_000, env: cleanEnv({ GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' }) },
-    );
+    await run('git', ['-c', 'user.name=Capstan demo', '-c', 'user.email=demo@capstan.invalid', ...args], {
+      cwd,
+      timeoutMs: 60_000,
+      env,
+    });
   };
 }
 

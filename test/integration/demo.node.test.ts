@@ -17,7 +17,7 @@ import { demoDown, demoUp, type DemoSummary } from '../../src/main/demo.ts';
 import { HELLO_APPLICATION } from '../../src/main/demo-hello.ts';
 import { kubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { realNodeCluster } from '../../src/testing/real-node.ts';
+import { nodeTestClusterName, realNodeCluster } from '../../src/testing/real-node.ts';
 import { REAL_NODE } from '../../src/devcluster/node-config.ts';
 
 let cluster: LocalCluster;
@@ -83,7 +83,7 @@ before(async () => {
 
 after(async () => {
   // The demo's processes go; the node tier's cluster stays for the next file.
-  await demoDown({ name: cluster.name, keepCluster: true });
+  await demoDown({ name: nodeTestClusterName(), keepCluster: true });
 });
 
 describe('capstan demo up --real-node', () => {
