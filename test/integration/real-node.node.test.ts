@@ -335,6 +335,50 @@ describe('a real node in the dev cluster', () => {
     );
   });
 
+  it('a build whose step fails is an error naming the image, the context and the failing step, and pushes nothing', async () => {
+    const node = cluster.state.realNode;
+    const registry = node?.registry;
+    assert.ok(node && registry);
+    const context = join(node.paths.images, 'failing-context');
+    await mkdir(context, { recursive: true });
+    await writeFile(
+      join(context, 'Dockerfile'),
+      ['ARG BASE', 'FROM ${BASE}', 'RUN echo about to fail && exit 7', ''].join('\n'),
+    );
+    await assert.rejects(
+      buildAndPush({
+        buildctl: join(node.buildkitBinDir, 'buildctl'),
+        socket: buildkitPaths(node.paths).socket,
+        registry,
+        context,
+        buildArgs: { BASE: `${registry.address}/capstan/busybox:1` },
+        image: 'capstan/failing:1',
+        workDir: join(node.paths.images, 'failing-build'),
+      }),
+      (error: unknown) =>
+        error instanceof CapstanError &&
+        error.code === 'IMAGE_BUILD_FAILED' &&
+        error.message.includes(`${registry.address}/capstan/failing:1`) &&
+        error.message.includes(context) &&
+        /exit 7|exit code: 7/.test(error.message),
+    );
+    // Nothing was pushed: the registry does not know the repository.
+    const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
+    const tags = await run('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      registry.caFile,
+      '-H',
+      `Authorization: Basic ${auth}`,
+      `https://${registry.address}/v2/capstan/failing/tags/list`,
+    ]);
+    assert.equal(tags.stdout, '404');
+  });
+
   it('base images from Debian packages: the Node.js runtime runs node and git as a non-root pod; the static base runs as non-root', async () => {
     const node = cluster.state.realNode;
     const registry = node?.registry;
