@@ -64,6 +64,8 @@ export interface PipelineDriverOptions {
   readonly tickMs?: number;
   /** Told of the controller while this process drives runs, and of undefined when it stops. */
   readonly onController?: (controller: PipelineController | undefined) => void;
+  /** The server's key for run requests (runRequestKeyOf): sealed requests' `by` is believed. */
+  readonly requestKey?: Uint8Array;
 }
 
 /** Drives pipeline runs until `signal` aborts (while it leads, when leader election is on). */
@@ -108,6 +110,7 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
       if (pods) await cluster.delete(pods, namespace, name);
     },
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.requestKey ? { requestKey: options.requestKey } : {}),
     ...(log ? { log } : {}),
   });
   const type = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);

@@ -33,7 +33,8 @@ import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
 import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { ServerApiOptions } from '../api/server/app.ts';
-import { requestRun } from './pipeline-requests.ts';
+import type { PipelineDirectory } from '../api/server/context.ts';
+import { kubePipelineDirectory, runRequestKeyOf } from './pipeline-requests.ts';
 import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
@@ -125,9 +126,12 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const registry = new Registry();
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
     const driving: { controller: PipelineController | undefined } = { controller: undefined };
+    const requestKey = runRequestKeyOf(key);
+    const pipelines = kubePipelineDirectory(cluster, requestKey);
     app = buildServerApi({
       ...(metrics ? { metrics: () => registry.expose() } : {}),
-      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(cluster, driving) } : {}),
+      pipelines,
+      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(pipelines, driving) } : {}),
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
@@ -151,7 +155,11 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     });
     if (options.pipelines)
       watched.watching.push(
-        drivePipelines(options, { config, cluster, store, namespace, log, metrics, driving }, stop.signal),
+        drivePipelines(
+          options,
+          { config, cluster, store, namespace, log, metrics, driving, requestKey },
+          stop.signal,
+        ),
       );
     await serveUntilStopped(app, parts);
     await Promise.all(watched.watching);
@@ -353,13 +361,12 @@ async function applicationEvents(
 
 /** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */
 function pipelineRunActions(
-  cluster: KubeCluster,
+  pipelines: PipelineDirectory,
   driving: { controller: PipelineController | undefined },
 ): NonNullable<ServerApiOptions['pipelineRuns']> {
   return {
     rerun: (run, by) =>
-      requestRun(
-        cluster,
+      pipelines.requestRun(
         { namespace: run.namespace, name: run.pipeline },
         {
           id: `rerun-${run.id}-${String(Date.now())}`,
@@ -390,6 +397,7 @@ async function drivePipelines(
     log: (line: Record<string, unknown>) => void;
     metrics: PipelineMetrics | undefined;
     driving: { controller: PipelineController | undefined };
+    requestKey: Uint8Array;
   },
   signal: AbortSignal,
 ): Promise<void> {
@@ -409,6 +417,7 @@ async function drivePipelines(
         ...(pipelines.retentionDays === undefined ? {} : { retentionDays: pipelines.retentionDays }),
         leaderElection: { namespace: parts.namespace },
         ...(parts.metrics ? { metrics: parts.metrics } : {}),
+        requestKey: parts.requestKey,
         onController: (controller) => {
           parts.driving.controller = controller;
         },

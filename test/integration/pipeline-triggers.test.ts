@@ -15,6 +15,7 @@ import { buildAgentApi } from '../../src/api/agent-api.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
 import { requestPipelineRuns, requestRun } from '../../src/main/pipeline-requests.ts';
 import { pipelineMetrics, pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
@@ -32,6 +33,8 @@ let clients: KubeClients;
 let pipelineType: ResourceType;
 const git: GitServer = await startGitServer(after);
 let storeDir: string;
+/** The key the driver believes sealed requests with (the server derives it from its Secret). */
+const REQUEST_KEY = randomBytes(32);
 
 before(async () => {
   const cluster = await testCluster();
@@ -104,6 +107,7 @@ async function startDriver(
       repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       leaderElection: false,
       namespace,
+      requestKey: REQUEST_KEY,
       metrics: pipelineMetrics(registry),
       tickMs: 200,
       log: (line) => {
@@ -186,7 +190,8 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     const run = await runWith(driver, namespace, (r) => r.revision === sha && r.phase === 'Running', 'a run');
     assert.equal(run.trigger, 'push');
     assert.equal(run.branch, 'main');
-    assert.equal(run.triggeredBy, 'webhook:generic');
+    // The agent's receiver holds no seal: its `by` is recorded as a claim (docs/pipelines.md, "Who asked").
+    assert.equal(run.triggeredBy, 'unverified:webhook:generic');
     assert.equal(run.commitMessage, 'change code');
     const pod = driver.executor.runs.get(run.id)?.pod;
     assert.equal(pod?.metadata.namespace, namespace);
@@ -307,16 +312,15 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     const { namespace, name, first } = await setUp(t, PUSH_MAIN);
     const driver = await startDriver(namespace);
     t.after(() => driver.stop());
+    // Written as the server writes it: sealed with its key, so `by` is believed.
     await requestRun(
       admin,
       { namespace, name },
-      {
-        id: 'manual-1',
-        kind: 'manual',
-        ref: 'refs/heads/main',
-        by: 'alice',
-        at: new Date().toISOString(),
-      },
+      sealRunRequest(
+        { namespace, name },
+        { id: 'manual-1', kind: 'manual', ref: 'refs/heads/main', by: 'alice', at: new Date().toISOString() },
+        REQUEST_KEY,
+      ),
     );
     const manual = await runWith(driver, namespace, (r) => r.trigger === 'manual', 'the manual run');
     assert.equal(manual.revision, first, 'the head of main, found with ls-remote');
