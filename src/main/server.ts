@@ -19,6 +19,7 @@ import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
 import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
+import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
 import { agentActivity } from '../server/agent-audit.ts';
@@ -83,6 +84,8 @@ export interface ServerOptions {
     readonly retentionDays?: number;
     /** Let checkouts fetch over http:// (a dev git server). Default false. */
     readonly allowInsecureHttp?: boolean;
+    /** Where runs go. Default: run Pods on this cluster (KubeRunExecutor). */
+    readonly executor?: RunExecutor;
   };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
@@ -413,6 +416,7 @@ async function drivePipelines(
           capstanImage: pipelines.capstanImage,
           allowInsecureHttp: pipelines.allowInsecureHttp === true,
         },
+        ...(pipelines.executor ? { executor: pipelines.executor } : {}),
         repositoryHosts: options.repositoryHosts ?? [],
         ...(pipelines.retentionDays === undefined ? {} : { retentionDays: pipelines.retentionDays }),
         leaderElection: { namespace: parts.namespace },
