@@ -42,6 +42,8 @@ export interface PipelineSourceReader {
   ): Promise<{ readonly text: string | undefined; readonly commit: CommitInfo }>;
   /** The commit a branch (`refs/heads/x`, or '' for the default branch) points to now, with its full ref. */
   resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }>;
+  /** Every branch and tag of the repository now, full ref to commit (polls). */
+  refs(pipeline: PipelineRef): Promise<ReadonlyMap<string, string>>;
 }
 
 /** Observations for Prometheus (src/main wires them to the process's registry). */
@@ -146,6 +148,11 @@ export class PipelineController {
   /** Where a ref of a pipeline's repository points now (polls). */
   resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }> {
     return this.#options.source.resolve(pipeline, ref);
+  }
+
+  /** Every branch and tag of a pipeline's repository now (polls). */
+  refs(pipeline: PipelineRef): Promise<ReadonlyMap<string, string>> {
+    return this.#options.source.refs(pipeline);
   }
 
   /** Handles one request (steps 1 to 4 above). */

@@ -380,18 +380,37 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     assert.equal(driver.executor.runs.has(failed.id), false, 'no Pod was asked for');
   });
 
-  it('polls find a new commit on the default branch', async (t) => {
-    const { namespace, repo } = await setUp(t, PUSH_MAIN, { pollInterval: '1s' });
+  it('polls find new commits on every branch and tag the triggers name, and no other', async (t) => {
+    const file = PUSH_MAIN.replace('branches: [main]', "branches: [main, 'release/*']\n    tags: ['v*']");
+    const { namespace, repo } = await setUp(t, file, { pollInterval: '1s' });
     const driver = await startDriver(namespace);
     t.after(() => driver.stop());
-    // The first poll only remembers the head: wait for it, through the ls-remote it makes.
+    // The first poll only remembers the refs: wait for it, through the ls-remote it makes.
     const before = git.requests.length;
     await eventually(() => git.requests.slice(before).some((r) => r.service === 'git-upload-pack'));
     const sha = await git.commit(repo, { files: { 'src/b.js': 'b\n' } });
     const polled = await runWith(driver, namespace, (r) => r.revision === sha, 'a run for the polled commit');
     assert.equal(polled.trigger, 'poll');
     assert.equal(polled.triggeredBy, 'poll');
+    assert.equal(polled.branch, 'main');
     await succeed(driver, polled.id);
+    // A new branch the triggers name runs; one they do not name does not; a new tag runs.
+    const release = await git.commit(repo, { branch: 'release/1', files: { 'src/c.js': 'c\n' } });
+    const onRelease = await runWith(driver, namespace, (r) => r.revision === release, 'release/1');
+    assert.deepEqual([onRelease.trigger, onRelease.branch], ['poll', 'release/1']);
+    await succeed(driver, onRelease.id);
+    const feature = await git.commit(repo, { branch: 'feature-x', files: { 'src/d.js': 'd\n' } });
+    await git.tag(repo, 'v1.0.0', release);
+    const tagged = await runWith(driver, namespace, (r) => r.tag === 'v1.0.0', 'the tag v1.0.0');
+    assert.equal(tagged.revision, release);
+    assert.equal(tagged.trigger, 'poll');
+    await succeed(driver, tagged.id);
+    const all = await runsOf(driver, namespace);
+    assert.equal(
+      all.filter((r) => r.revision === feature).length,
+      0,
+      'feature-x is not in the triggers: its commit (seen before the tag) did not run',
+    );
   });
 
   it('after a restart, a run that was going fails with the reason and its Pod goes; queued runs start; retention prunes', async (t) => {
