@@ -21,7 +21,6 @@ import {
 } from '../contracts/pipeline-request.ts';
 import type { PipelineDirectory, PipelineEntry } from '../api/server/context.ts';
 import type { KubeObject } from '../core/resource.ts';
-import { CapstanError } from '../core/errors.ts';
 import { normalizeRepoUrl } from '../core/repo-url.ts';
 
 export const pipelinePath = (namespace: string, name: string): string =>
@@ -92,24 +91,21 @@ function repoMatches(repoURL: string, reported: readonly string[]): boolean {
 export const runRequestKeyOf = (sharedKey: Uint8Array): Buffer =>
   createHmac('sha256', sharedKey).update('capstan.dev run requests v1').digest();
 
-/** The server's view of Pipelines: listed from the cluster; its run requests sealed with `key`. */
+/**
+ * The server's view of Pipelines: listed from the cluster (none while the cluster does not serve the
+ * CRD); its run requests sealed with `key`.
+ */
 export function kubePipelineDirectory(cluster: KubeCluster, key: Uint8Array): PipelineDirectory {
-  const type = async () => {
-    const found = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
-    if (found === undefined)
-      throw new CapstanError(
-        'KUBE_TYPE_MISSING',
-        `the cluster does not serve ${PIPELINE_API_VERSION} ${PIPELINE_KIND}: install Capstan's CRDs (deploy/install.yaml)`,
-      );
-    return found;
-  };
+  const type = () => cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
   return {
     list: async (namespace) => {
-      const objects = await cluster.list(await type(), namespace ?? '');
-      return objects.flatMap((object) => entryOf(object) ?? []);
+      const served = await type();
+      if (served === undefined) return [];
+      return (await cluster.list(served, namespace ?? '')).flatMap((object) => entryOf(object) ?? []);
     },
     get: async (namespace, name) => {
-      const object = await cluster.get(await type(), namespace, name);
+      const served = await type();
+      const object = served === undefined ? undefined : await cluster.get(served, namespace, name);
       return object === undefined ? undefined : entryOf(object);
     },
     requestRun: (pipeline, request) => requestRun(cluster, pipeline, sealRunRequest(pipeline, request, key)),
