@@ -19,6 +19,7 @@ import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
 import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
+import type { BuildkitEndpoint } from '../core/build-step.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
@@ -86,6 +87,8 @@ export interface ServerOptions {
     readonly allowInsecureHttp?: boolean;
     /** Where runs go. Default: run Pods on this cluster (KubeRunExecutor). */
     readonly executor?: RunExecutor;
+    /** buildkitd for image steps (capstan server --buildkit-*). Absent: an image step fails PIPELINE_BUILDKIT_MISSING. */
+    readonly buildkit?: BuildkitEndpoint;
   };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
@@ -415,6 +418,7 @@ async function drivePipelines(
         pod: {
           capstanImage: pipelines.capstanImage,
           allowInsecureHttp: pipelines.allowInsecureHttp === true,
+          ...(pipelines.buildkit ? { buildkit: pipelines.buildkit } : {}),
         },
         ...(pipelines.executor ? { executor: pipelines.executor } : {}),
         repositoryHosts: options.repositoryHosts ?? [],
