@@ -89,7 +89,8 @@ export class ParsePool {
   #start(worker: Worker, { job, run, resolve, reject }: Pending): void {
     worker.ref();
     let done = false;
-    const finish = (keep: boolean): void => {
+    /** Ends the job; `keep`: the worker is sound and goes back to the idle pool. */
+    const finish = ({ keep }: { readonly keep: boolean }): void => {
       done = true;
       clearTimeout(timer);
       run.signal?.removeEventListener('abort', onAbort);
@@ -104,7 +105,7 @@ export class ParsePool {
     };
     const onMessage = (answer: ParseAnswer): void => {
       if (done || answer.id !== job.id) return;
-      finish(true);
+      finish({ keep: true });
       if ('objects' in answer) resolve(answer.objects);
       else {
         const { code, message, subject, retryable } = answer.error;
@@ -113,7 +114,7 @@ export class ParsePool {
     };
     const onError = (error: Error): void => {
       if (done) return;
-      finish(false);
+      finish({ keep: false });
       reject(
         new CapstanError('RENDER_PARSE', `${job.file}: the parser failed: ${error.message}`, {
           subject: job.file,
@@ -123,7 +124,7 @@ export class ParsePool {
     };
     const onAbort = (): void => {
       if (done) return;
-      finish(false);
+      finish({ keep: false });
       reject(
         new CapstanError('RENDER_CANCELLED', `parsing ${job.file} was cancelled`, {
           subject: job.file,
@@ -133,7 +134,7 @@ export class ParsePool {
     };
     const timer = setTimeout(() => {
       if (done) return;
-      finish(false);
+      finish({ keep: false });
       reject(
         new CapstanError(
           'RENDER_TIMEOUT',
