@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { serverRbac, SERVER_NAME } from '../contracts/install-server.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import { INITIAL_ADMIN_SECRET } from '../main/server.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import {
@@ -71,4 +72,32 @@ export async function adminSession(
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   return { cookie, csrfToken };
+}
+
+/**
+ * A Project `p-<apps>` whose Applications live in and deploy to the namespace `apps` (in-cluster),
+ * with one role `deployer` held by `holders`; deleted after the test. Resolves with its name.
+ */
+export async function deployerProject(
+  t: { after(fn: () => Promise<void>): void },
+  test: Pick<ServerTestKube, 'admin' | 'projectType'>,
+  scope: { readonly apps: string; readonly holders: { users?: string[]; groups?: string[] } },
+): Promise<string> {
+  const project = `p-${scope.apps}`.slice(0, 60);
+  await test.admin.apply(
+    test.projectType,
+    {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name: project },
+      spec: {
+        applicationNamespaces: [scope.apps],
+        destinations: [{ cluster: 'in-cluster', namespace: scope.apps }],
+        roles: [{ name: 'deployer', ...scope.holders }],
+      },
+    },
+    { fieldManager: 'capstan-test' },
+  );
+  t.after(() => test.admin.delete(test.projectType, '', project).then(() => undefined));
+  return project;
 }

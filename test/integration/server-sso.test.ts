@@ -11,14 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { SSO_CALLBACK_PATH } from '../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { runServer } from '../../src/main/server.ts';
 import { OIDC_SECRET_KEY } from '../../src/main/server-sso.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { freePort } from '../../src/devcluster/ports.ts';
 import { freshNamespace, type KubeClients } from '../../src/testing/cluster.ts';
 import { Browser, startOidcProvider } from '../../src/testing/oidc-provider.ts';
-import { serverIdentity, serverTestKube } from '../../src/testing/server.ts';
+import { deployerProject, serverIdentity, serverTestKube } from '../../src/testing/server.ts';
 
 const CLIENT_SECRET = `sentinel-oidc-client-secret-${randomBytes(8).toString('hex')}`;
 
@@ -44,22 +43,11 @@ describe('capstan server with OIDC single sign-on', () => {
   it('reads its client secret from a Secret, signs a person in through the provider, and maps their group to a Project role', async (t) => {
     const home = await freshNamespace(t, kube);
     const apps = await freshNamespace(t, kube);
-    const project = `p-${apps}`.slice(0, 60);
-    await admin.apply(
-      projectType,
-      {
-        apiVersion: PROJECT_API_VERSION,
-        kind: PROJECT_KIND,
-        metadata: { name: project },
-        spec: {
-          applicationNamespaces: [apps],
-          destinations: [{ cluster: 'in-cluster', namespace: apps }],
-          roles: [{ name: 'deployer', groups: ['web-team'] }],
-        },
-      },
-      { fieldManager: 'capstan-test' },
+    const project = await deployerProject(
+      t,
+      { admin, projectType },
+      { apps, holders: { groups: ['web-team'] } },
     );
-    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
     await admin.apply(
       appType,
       {

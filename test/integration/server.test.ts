@@ -17,12 +17,16 @@ import {
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
 } from '../../src/contracts/application.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { freshNamespace, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { initialAdminPassword, serverIdentity, serverTestKube } from '../../src/testing/server.ts';
+import {
+  deployerProject,
+  initialAdminPassword,
+  serverIdentity,
+  serverTestKube,
+} from '../../src/testing/server.ts';
 
 const SENTINEL_TOKEN = `sentinel-cluster-token-${randomBytes(8).toString('hex')}`;
 const SENTINEL_APP_SECRET = `sentinel-app-secret-${randomBytes(8).toString('hex')}`;
@@ -88,22 +92,11 @@ describe('capstan server against a real cluster', () => {
     const apps = await freshNamespace(t, kube);
     const home = await freshNamespace(t, kube);
     // A Project (cluster-scoped) that holds 'web'; 'api' stays in the default project.
-    const project = `p-${apps}`.slice(0, 60);
-    await admin.apply(
-      projectType,
-      {
-        apiVersion: PROJECT_API_VERSION,
-        kind: PROJECT_KIND,
-        metadata: { name: project },
-        spec: {
-          applicationNamespaces: [apps],
-          destinations: [{ cluster: 'in-cluster', namespace: apps }],
-          roles: [{ name: 'deployer', users: ['someone'] }],
-        },
-      },
-      { fieldManager: 'capstan-test' },
+    const project = await deployerProject(
+      t,
+      { admin, projectType },
+      { apps, holders: { users: ['someone'] } },
     );
-    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
     for (const name of ['web', 'api'])
       await admin.apply(
         appType,
