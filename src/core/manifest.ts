@@ -337,10 +337,8 @@ function validateObject(
         `${shown}: metadata.generateName works only on hooks (annotated ${HOOK_ANNOTATIONS.join(', ')} or helm.sh/hook): any other object needs a stable name to be compared, updated and pruned; set metadata.name instead`,
       );
     }
-    if (
-      typeof generateName !== 'string' ||
-      checkName(`${generateName}x`, { pathSegmentOnly: false }) !== undefined
-    ) {
+    const prefixProblem = typeof generateName === 'string' ? checkName(`${generateName}x`, DNS) : 'no prefix';
+    if (prefixProblem !== undefined) {
       throw problem(
         ['metadata', 'generateName'],
         `${shown}: metadata.generateName must be a name prefix: lower-case letters, digits, '-' and '.'`,
@@ -400,6 +398,9 @@ function isHook(annotations: unknown): boolean {
     [...HOOK_ANNOTATIONS, 'helm.sh/hook'].some((a) => typeof annotations[a] === 'string')
   );
 }
+
+/** checkName's rule for every name but RBAC's: a DNS subdomain. */
+const DNS = { pathSegmentOnly: false } as const;
 
 /**
  * Why a name is invalid, or undefined. `pathSegmentOnly`: only what a path segment forbids (RBAC names
