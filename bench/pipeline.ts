@@ -8,27 +8,14 @@
 //   --runs   runs per cache state (default 1: a smoke run; the machine may be shared)
 //   --out    also write the figures as JSON
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeRunExecutor } from '../src/adapters/kube/pod-run.ts';
-import { openSqliteStore } from '../src/adapters/store/sqlite-store.ts';
-import { resolvePipelineSpec } from '../src/contracts/pipeline.ts';
-import type { BuildkitEndpoint } from '../src/core/build-step.ts';
 import type { LocalCluster } from '../src/devcluster/cluster.ts';
 import { run } from '../src/devcluster/exec.ts';
-import { NODE_NETWORK, REAL_NODE, netnsName } from '../src/devcluster/node-config.ts';
-import { runPipeline } from '../src/pipelines/run-pipeline.ts';
+import { NODE_NETWORK, netnsName } from '../src/devcluster/node-config.ts';
 import type { RunRecord, Store } from '../src/ports/store.ts';
-import { kubeClients } from '../src/testing/cluster.ts';
-import {
-  baseImagesOnNode,
-  buildkitOnNode,
-  capstanImageOnNode,
-  nodeGitServer,
-  registryPullSecret,
-} from '../src/testing/pipeline-node.ts';
+import { closePipelineNodeSetup, pipelineNodeSetup, runSampleOnNode } from '../src/testing/pipeline-node.ts';
 import { sampleApp } from '../src/testing/pipeline-sample.ts';
 import { realNodeCluster } from '../src/testing/real-node.ts';
 import { exitWithUsageOnHelp } from '../scripts/usage.ts';
@@ -107,16 +94,10 @@ async function main(): Promise<number> {
   });
   const runs = Number(values.runs);
   const cluster = await realNodeCluster();
-  const kube = kubeClients(cluster.adminKubeconfig);
   const node = cluster.state.realNode;
-  if (!node?.registry) throw new Error(`cluster ${cluster.name} has no real node`);
-  const registry = node.registry;
-  const namespace = `bench-pipeline-${randomBytes(3).toString('hex')}`;
-  const capstanImage = await capstanImageOnNode(cluster);
-  const nodeBase = (await baseImagesOnNode(cluster)).nodeRuntime;
-  await kube.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await registryPullSecret(cluster, kube, namespace);
-  const buildkit: BuildkitEndpoint = await buildkitOnNode(cluster, kube, namespace);
+  if (!node) throw new Error(`cluster ${cluster.name} has no real node`);
+  const setup = await pipelineNodeSetup(cluster, `bench-pipeline-${randomBytes(3).toString('hex')}`);
+  const { registry, nodeBase, buildkit, git, store } = setup;
   const pki = cluster.paths.pki;
   const client = {
     serverName: buildkit.serverName,
@@ -124,9 +105,6 @@ async function main(): Promise<number> {
     cert: join(pki, 'client-buildkit-step.crt'),
     key: join(pki, 'client-buildkit-step.key'),
   };
-  const gitRoot = await mkdtemp(join(tmpdir(), 'capstan-bench-pipeline-'));
-  const git = await nodeGitServer(cluster, gitRoot);
-  const store = openSqliteStore({ path: ':memory:' });
   const results: Stages[] = [];
   try {
     let version = 0;
@@ -141,38 +119,12 @@ async function main(): Promise<number> {
       });
       const revision = await git.commit('hello', files, `version ${String(version)}`);
       const started = new Date();
-      const record = await runPipeline(
-        {
-          namespace,
-          pipeline: 'hello',
-          spec: resolvePipelineSpec({
-            repoURL: `${git.baseUrl}/hello.git`,
-            registrySecretRef: { name: 'registry' },
-          }),
-          fileText: files['.capstan/pipeline.yaml'] ?? '',
-          runId: randomBytes(4).toString('hex'),
-          revision,
-          branch: 'main',
-          trigger: 'push',
-          triggeredBy: 'bench',
-        },
-        {
-          store: store.runs,
-          executor: new KubeRunExecutor(kube.config, { pollMs: 250 }),
-          readSecret: () => Promise.resolve(undefined),
-          now: () => new Date(),
-          pod: {
-            capstanImage,
-            buildkit,
-            imagePullSecrets: ['registry'],
-            allowInsecureHttp: true,
-            placement: {
-              nodeSelector: { [REAL_NODE.label]: REAL_NODE.labelValue },
-              tolerations: [{ key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' }],
-            },
-          },
-        },
-      );
+      const record = await runSampleOnNode(setup, {
+        revision,
+        files,
+        registrySecret: 'registry',
+        triggeredBy: 'bench',
+      });
       if (record.phase !== 'Succeeded')
         throw new Error(`run ${record.id} ${record.phase}: ${record.statusMessage ?? ''}`);
       const stages = await stagesOf(record, store, started, cache);
@@ -185,10 +137,7 @@ async function main(): Promise<number> {
       await once('warm');
     }
   } finally {
-    git.stop();
-    await store.close();
-    await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
-    await rm(gitRoot, { recursive: true, force: true });
+    await closePipelineNodeSetup(setup);
   }
   if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(results, null, 2)}\n`);
   return 0;

@@ -28,7 +28,6 @@ export const APPLICATION_KIND = 'Application';
 export const APPLICATION_PLURAL = 'applications';
 export const APPLICATION_SINGULAR = 'application';
 export const APPLICATION_SHORT_NAMES = ['app'] as const;
-export const APPLICATION_CRD_NAME = `${APPLICATION_PLURAL}.${APPLICATION_GROUP}`;
 
 // ── Vocabulary ──────────────────────────────────────────────────────────────────────────────────
 

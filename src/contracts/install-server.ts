@@ -28,6 +28,16 @@
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
 import { PIPELINE_PLURAL } from './pipeline.ts';
+import {
+  CONTAINER_SECURITY_CONTEXT,
+  healthProbes,
+  labelsOf,
+  metaOf,
+  podSecurityContext,
+  RBAC,
+  RBAC_V1,
+  READ,
+} from './install-parts.ts';
 import { PROJECT_PLURAL } from './project.ts';
 
 export const SERVER_NAME = 'capstan-server';
@@ -40,11 +50,7 @@ export const SERVER_SECRETS = ['capstan-server', 'capstan-initial-admin'] as con
  * written by the server, so not in SERVER_SECRETS.
  */
 export const SERVER_STORE_SECRET = 'capstan-server-store';
-const SERVER_UID = 10001;
 const SERVER_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'server' };
-const RBAC = 'rbac.authorization.k8s.io';
-const RBAC_V1 = `${RBAC}/v1`;
-const READ = ['get', 'list', 'watch'];
 
 export interface ServerInstallOptions {
   readonly image: string;
@@ -53,16 +59,7 @@ export interface ServerInstallOptions {
   readonly replicas?: number;
 }
 
-const labels = () => ({
-  'app.kubernetes.io/name': 'capstan',
-  'app.kubernetes.io/part-of': 'capstan',
-  'app.kubernetes.io/component': 'server',
-});
-const meta = (name: string, namespace?: string) => ({
-  name,
-  ...(namespace === undefined ? {} : { namespace }),
-  labels: labels(),
-});
+const meta = (name: string, namespace?: string) => metaOf(name, 'server', namespace);
 
 /** The server's objects, in apply order. */
 export function serverManifests(options: ServerInstallOptions): KubeObject[] {
@@ -122,12 +119,6 @@ export function serverRbac(namespace: string): KubeObject[] {
 }
 
 export function serverDeployment(options: ServerInstallOptions): KubeObject {
-  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-    httpGet: { path, port: 'http' },
-    periodSeconds,
-    timeoutSeconds: 5,
-    failureThreshold,
-  });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -139,17 +130,11 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
       // One pod owns the SQLite file: the old one stops before the new one starts.
       strategy: { type: 'Recreate' },
       template: {
-        metadata: { labels: labels() },
+        metadata: { labels: labelsOf('server') },
         spec: {
           serviceAccountName: SERVER_NAME,
           terminationGracePeriodSeconds: 30,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: SERVER_UID,
-            runAsGroup: SERVER_UID,
-            fsGroup: SERVER_UID,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: podSecurityContext({ type: 'RuntimeDefault' }),
           containers: [
             {
               name: 'server',
@@ -168,19 +153,12 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
                 { name: 'HOME', value: '/tmp' },
               ],
               ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
-              startupProbe: probe('/healthz', 2, 30),
-              livenessProbe: probe('/healthz', 10, 3),
-              readinessProbe: probe('/readyz', 5, 3),
+              ...healthProbes('http'),
               resources: {
                 requests: { cpu: '50m', memory: '128Mi' },
                 limits: { memory: '512Mi' },
               },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ['ALL'] },
-              },
+              securityContext: CONTAINER_SECURITY_CONTEXT,
               volumeMounts: [
                 { name: 'data', mountPath: '/var/lib/capstan' },
                 { name: 'tmp', mountPath: '/tmp' },

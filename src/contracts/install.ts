@@ -37,6 +37,17 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './application.ts';
+import {
+  CONTAINER_SECURITY_CONTEXT,
+  healthProbes,
+  labelsOf,
+  type Meta,
+  metaOf,
+  podSecurityContext,
+  RBAC,
+  RBAC_V1,
+  READ,
+} from './install-parts.ts';
 import { serverManifests } from './install-server.ts';
 import { pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
@@ -83,27 +94,10 @@ export const METRICS_PORT = 8081;
 export const WEBHOOK_PORT = 8082;
 /** The Localhost seccomp profile of `renderSandboxProfile`, relative to the kubelet's seccomp folder. */
 export const RENDER_SANDBOX_SECCOMP_PROFILE = 'capstan/render-sandbox.json';
-/** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
-export const AGENT_UID = 10001;
 
 /** The labels that select the agent's pods (a subset of their labels; a Deployment's selector never changes). */
 const AGENT_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'agent' };
-const RBAC = 'rbac.authorization.k8s.io';
-const RBAC_V1 = `${RBAC}/v1`;
 const WRITE = ['create', 'update', 'patch', 'delete'];
-const READ = ['get', 'list', 'watch'];
-
-const labelsOf = (component: string): Record<string, string> => ({
-  'app.kubernetes.io/name': 'capstan',
-  'app.kubernetes.io/part-of': 'capstan',
-  'app.kubernetes.io/component': component,
-});
-
-const metaOf: Meta = (name, component, ns) => ({
-  name,
-  ...(ns === undefined ? {} : { namespace: ns }),
-  labels: labelsOf(component),
-});
 
 /** Every object of an install, in the order to apply them. */
 export function installManifests(options: InstallOptions): KubeObject[] {
@@ -297,7 +291,6 @@ function agentNetworkObjects(
   ];
 }
 
-type Meta = (name: string, component: string, ns?: string) => KubeObject['metadata'];
 type Subjects = { kind: string; name: string; namespace: string }[];
 
 /**
@@ -385,13 +378,7 @@ function agentDeployment(
           serviceAccountName: AGENT_NAME,
           // Long enough to finish the apply in progress on shutdown (SIGTERM), or abandon it safely.
           terminationGracePeriodSeconds: 60,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: AGENT_UID,
-            runAsGroup: AGENT_UID,
-            fsGroup: AGENT_UID,
-            seccompProfile: pod.seccompProfile,
-          },
+          securityContext: podSecurityContext(pod.seccompProfile),
           affinity: {
             podAntiAffinity: {
               // Spread the replicas, so that losing a node never loses both.
@@ -419,12 +406,6 @@ function agentDeployment(
 
 /** The agent's container: `capstan agent`, its probes, ports, bounds and a read-only root file system. */
 function agentContainer(image: string, namespace: string): Record<string, unknown> {
-  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-    httpGet: { path, port: 'health' },
-    periodSeconds,
-    timeoutSeconds: 5,
-    failureThreshold,
-  });
   return {
     name: 'agent',
     image,
@@ -449,20 +430,13 @@ function agentContainer(image: string, namespace: string): Record<string, unknow
       { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
       { name: 'webhooks', containerPort: WEBHOOK_PORT, protocol: 'TCP' },
     ],
-    startupProbe: probe('/healthz', 2, 30),
-    livenessProbe: probe('/healthz', 10, 3),
-    readinessProbe: probe('/readyz', 5, 3),
+    ...healthProbes('health'),
     resources: {
       requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
       // No CPU limit: throttling a controller only delays it; memory is bounded.
       limits: { memory: '1Gi', 'ephemeral-storage': '10Gi' },
     },
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      runAsNonRoot: true,
-      capabilities: { drop: ['ALL'] },
-    },
+    securityContext: CONTAINER_SECURITY_CONTEXT,
     volumeMounts: [
       { name: 'cache', mountPath: '/var/cache/capstan' },
       { name: 'tmp', mountPath: '/tmp' },

@@ -9,10 +9,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from '../core/duration.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_VERSION, ConditionSchema } from './application.ts';
-import { crdRootSchema, customResourceDefinition, type CrdDescription } from './crd.ts';
+import { customResourceDefinition, type CrdDescription } from './crd.ts';
 import { DEFAULT_PIPELINE_FILE } from './pipeline-file.ts';
 import { DEFAULT_PROJECT_NAME } from './project.ts';
-import type { JsonSchemaProps } from './structural.ts';
 import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
 
 // ── Identity ────────────────────────────────────────────────────────────────────────────────────
@@ -24,7 +23,6 @@ export const PIPELINE_KIND = 'Pipeline';
 export const PIPELINE_PLURAL = 'pipelines';
 export const PIPELINE_SINGULAR = 'pipeline';
 export const PIPELINE_SHORT_NAMES = ['pl'] as const;
-export const PIPELINE_CRD_NAME = `${PIPELINE_PLURAL}.${PIPELINE_GROUP}`;
 
 export const PIPELINE_DEFAULTS = {
   project: DEFAULT_PROJECT_NAME,
@@ -232,11 +230,6 @@ const PIPELINE_CRD: CrdDescription = {
   printerColumns: PRINTER_COLUMNS,
   statusSubresource: true,
 };
-
-/** The schema of the CRD's one version (crd.ts). */
-export function pipelineOpenApiSchema(): JsonSchemaProps {
-  return crdRootSchema(PIPELINE_CRD);
-}
 
 export function pipelineCrd(): KubeObject {
   return customResourceDefinition(PIPELINE_CRD);

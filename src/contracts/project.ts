@@ -19,8 +19,7 @@ import { CapstanError } from '../core/errors.ts';
 import type { ApplicationFacts, ProjectRules } from '../core/policy.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_VERSION, IN_CLUSTER, type ResolvedSpec } from './application.ts';
-import { crdRootSchema, customResourceDefinition, type CrdDescription } from './crd.ts';
-import type { JsonSchemaProps } from './structural.ts';
+import { customResourceDefinition, type CrdDescription } from './crd.ts';
 import { oneOf, validate, withHint, withRules, type Validation } from './validate.ts';
 
 // ── Identity ────────────────────────────────────────────────────────────────────────────────────
@@ -32,7 +31,6 @@ export const PROJECT_KIND = 'Project';
 export const PROJECT_PLURAL = 'projects';
 export const PROJECT_SINGULAR = 'project';
 export const PROJECT_SHORT_NAMES = ['proj'] as const;
-export const PROJECT_CRD_NAME = `${PROJECT_PLURAL}.${PROJECT_GROUP}`;
 
 /** The project of an Application that names none. */
 export const DEFAULT_PROJECT_NAME = 'default';
@@ -375,11 +373,6 @@ const PROJECT_CRD: CrdDescription = {
   printerColumns: PRINTER_COLUMNS,
   statusSubresource: false,
 };
-
-/** The schema of the CRD's one version (crd.ts). */
-export function projectOpenApiSchema(): JsonSchemaProps {
-  return crdRootSchema(PROJECT_CRD);
-}
 
 export function projectCrd(): KubeObject {
   return customResourceDefinition(PROJECT_CRD);

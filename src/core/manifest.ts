@@ -337,7 +337,8 @@ function validateObject(
         `${shown}: metadata.generateName works only on hooks (annotated ${HOOK_ANNOTATIONS.join(', ')} or helm.sh/hook): any other object needs a stable name to be compared, updated and pruned; set metadata.name instead`,
       );
     }
-    if (typeof generateName !== 'string' || checkName(`${generateName}x`, false) !== undefined) {
+    const prefixProblem = typeof generateName === 'string' ? checkName(`${generateName}x`, DNS) : 'no prefix';
+    if (prefixProblem !== undefined) {
       throw problem(
         ['metadata', 'generateName'],
         `${shown}: metadata.generateName must be a name prefix: lower-case letters, digits, '-' and '.'`,
@@ -365,7 +366,7 @@ function validateObject(
     }
   }
   const rbac = PATH_SEGMENT_NAMED.has(kind) && apiVersion.startsWith('rbac.authorization.k8s.io/');
-  const nameProblem = generated ? undefined : checkName(shownName, rbac);
+  const nameProblem = generated ? undefined : checkName(shownName, { pathSegmentOnly: rbac });
   if (nameProblem) throw problem(['metadata', 'name'], `metadata.name "${shownName}" ${nameProblem}`, id);
 
   // labels and annotations are maps of strings (`version: 1.0` unquoted is a number)
@@ -398,8 +399,15 @@ function isHook(annotations: unknown): boolean {
   );
 }
 
-/** Why a name is invalid, or undefined. */
-function checkName(name: string, pathSegmentOnly: boolean): string | undefined {
+/** checkName's rule for every name but RBAC's: a DNS subdomain. */
+const DNS = { pathSegmentOnly: false } as const;
+
+/**
+ * Why a name is invalid, or undefined. `pathSegmentOnly`: only what a path segment forbids (RBAC names
+ * may hold ':' and upper case); otherwise a DNS subdomain.
+ */
+function checkName(name: string, options: { readonly pathSegmentOnly: boolean }): string | undefined {
+  const { pathSegmentOnly } = options;
   if (name.length > 253) return 'is longer than 253 characters';
   if (name === '.' || name === '..' || /[/%]/.test(name))
     return "may not be '.' or '..' or contain '/' or '%'";

@@ -1,4 +1,4 @@
-import { request } from 'node:https';
+import { request, type RequestOptions } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { CapstanError } from '../core/errors.ts';
 
@@ -13,57 +13,79 @@ export interface AdminClient {
   ): Promise<{ status: number; body: unknown }>;
 }
 
+/** An answer of the API server: its status, headers, and body (parsed JSON, or the text where it is not JSON). */
+export interface RestResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: unknown;
+}
+
+/**
+ * One HTTPS request with a JSON body (if any) and a JSON answer (or plain text, e.g. /readyz). `options`
+ * carries the credentials (client certificate, CA, token headers); `timeoutMs` bounds it where given.
+ */
+export function requestJson(
+  url: URL,
+  options: RequestOptions & { readonly body?: unknown; readonly timeoutMs?: number },
+): Promise<RestResponse> {
+  const { body, timeoutMs, ...rest } = options;
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers = {
+    accept: 'application/json',
+    ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+    ...(rest.headers as Record<string, string> | undefined),
+  };
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { ...rest, headers, ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsedBody(chunks) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(
+        new CapstanError('DEVCLUSTER_TIMEOUT', `${options.method ?? 'GET'} ${url.pathname} timed out`, {
+          retryable: true,
+        }),
+      ),
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function parsedBody(chunks: Buffer[]): unknown {
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 export function adminClient(server: string, files: { ca: string; cert: string; key: string }): AdminClient {
   const ca = readFileSync(files.ca);
   const cert = readFileSync(files.cert);
   const key = readFileSync(files.key);
   return {
     server,
-    call(method: string, path: string, body?: unknown, options: { timeoutMs?: number } = {}) {
+    async call(method: string, path: string, body?: unknown, options: { timeoutMs?: number } = {}) {
       const url = new URL(path, server);
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-        const req = request(
-          url,
-          {
-            method,
-            ca,
-            cert,
-            key,
-            timeout: options.timeoutMs ?? 10_000,
-            headers: {
-              accept: 'application/json',
-              ...(payload
-                ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
-                : {}),
-            },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let parsed: unknown = text;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                /* plain text, e.g. /readyz */
-              }
-              resolve({ status: res.statusCode ?? 0, body: parsed });
-            });
-            res.on('error', reject);
-          },
-        );
-        req.on('timeout', () =>
-          req.destroy(
-            new CapstanError('DEVCLUSTER_TIMEOUT', `${method} ${url.pathname} timed out`, {
-              retryable: true,
-            }),
-          ),
-        );
-        req.on('error', reject);
-        req.end(payload);
+      const res = await requestJson(url, {
+        method,
+        ca,
+        cert,
+        key,
+        body,
+        timeoutMs: options.timeoutMs ?? 10_000,
       });
+      return { status: res.status, body: res.body };
     },
   };
 }

@@ -5,13 +5,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
+import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { CapstanError } from '../core/errors.ts';
+import type { KubeObject } from '../core/resource.ts';
 import { publishBaseImages } from '../devcluster/base-images.ts';
 import { buildAndPush, buildkitPaths } from '../devcluster/buildkit.ts';
 import type { LocalCluster } from '../devcluster/cluster.ts';
 import { cleanEnv, run } from '../devcluster/exec.ts';
 import { registryPassword, type RegistryState } from '../devcluster/registry.ts';
 import type { RealNodeState } from '../devcluster/real-node.ts';
+import type { ResourceType } from '../ports/cluster.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 /** The sample application's source: a Dockerfile and a Node.js server with no dependencies. */
@@ -158,4 +161,73 @@ export function withImage(
 /** `http://127.0.0.1:<port>/`: the hello-http Service's NodePort, reached from the machine's loopback. */
 export async function helloUrl(cluster: LocalCluster, nodePort: number): Promise<string> {
   return `http://${await cluster.exposeNodePort(nodePort)}/`;
+}
+
+/** A type the demo cluster must serve. */
+export async function servedType(
+  admin: KubeCluster,
+  apiVersion: string,
+  kind: string,
+): Promise<ResourceType> {
+  const t = await admin.resourceType(apiVersion, kind, { refresh: true });
+  if (!t) throw new CapstanError('DEMO_DISCOVERY', `the cluster does not serve ${apiVersion} ${kind}`);
+  return t;
+}
+
+export async function applyAsDemo(admin: KubeCluster, t: ResourceType, object: KubeObject): Promise<void> {
+  await admin.apply(t, object, { fieldManager: 'capstan-demo', force: true });
+}
+
+/**
+ * The sample HTTP server on the real node: its image built and pushed, the registry's pull Secret in
+ * its namespace, and its reference by digest committed to the demo repository. Returns the reference.
+ */
+export async function helloOnRealNode(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  options: {
+    readonly dir: string;
+    readonly repository: DemoRepository;
+    readonly say: (line: string) => void;
+  },
+): Promise<string> {
+  const { say } = options;
+  const node = demoRealNode(cluster);
+  say('building the sample HTTP server (examples/hello-http) and pushing it to the cluster registry');
+  const reference = await publishHelloImage(cluster, say);
+  say(`  ${reference}`);
+  await applyAsDemo(admin, await servedType(admin, 'v1', 'Namespace'), {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: HELLO_APPLICATION.namespace },
+  });
+  await applyAsDemo(
+    admin,
+    await servedType(admin, 'v1', 'Secret'),
+    helloPullSecret(node.registry) as KubeObject,
+  );
+  const committed = await commitHelloImage(options.repository, reference, { workDir: options.dir });
+  say(
+    committed
+      ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
+      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names that image already`,
+  );
+  return reference;
+}
+
+/** The sample HTTP server's URL on the machine's loopback (its Service's NodePort through a forwarder). */
+export async function helloAddress(cluster: LocalCluster, admin: KubeCluster): Promise<string> {
+  const service = await admin.get(
+    await servedType(admin, 'v1', 'Service'),
+    HELLO_APPLICATION.namespace,
+    HELLO_APPLICATION.service,
+  );
+  const ports = ((service?.['spec'] ?? {}) as { ports?: { nodePort?: number }[] }).ports;
+  const nodePort = ports?.[0]?.nodePort;
+  if (nodePort === undefined)
+    throw new CapstanError(
+      'DEMO_NO_NODE_PORT',
+      `Service ${HELLO_APPLICATION.namespace}/${HELLO_APPLICATION.service} has no NodePort; see examples/demo/hello-http/service.yaml`,
+    );
+  return helloUrl(cluster, nodePort);
 }

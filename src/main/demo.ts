@@ -1,8 +1,8 @@
 // The local demo: a real control plane, a git server with the demo configuration, the agent, and one
 // Application per example, left Synced and Healthy.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { REPOSITORY_CREDENTIALS_TYPE } from '../adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import {
@@ -15,28 +15,25 @@ import {
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { SERVER_NAME, serverRbac } from '../contracts/install-server.ts';
 import { CapstanError } from '../core/errors.ts';
-import { pollUntil } from '../core/poll.ts';
-import type { KubeObject } from '../core/resource.ts';
 import { attach, down, up, type LocalCluster } from '../devcluster/cluster.ts';
-import { clustersRoot, validateClusterName } from '../devcluster/layout.ts';
+import { validateClusterName } from '../devcluster/layout.ts';
 import { freePort } from '../devcluster/ports.ts';
-import { isRunning, startProcess, stopProcess, type ProcessRecord } from '../devcluster/processes.ts';
-import type { ResourceType } from '../ports/cluster.ts';
+import { isRunning, startProcess, stopProcess } from '../devcluster/processes.ts';
 import {
-  commitHelloImage,
-  demoRealNode,
-  HELLO_APPLICATION,
-  helloPullSecret,
-  helloUrl,
-  publishHelloImage,
-  type DemoRepository,
-} from './demo-hello.ts';
+  DEMO_CLUSTER,
+  demoDir,
+  readState,
+  until,
+  writeState,
+  type DemoState,
+  type GitServerState,
+} from './demo-state.ts';
+import { applyAsDemo, HELLO_APPLICATION, helloAddress, helloOnRealNode, servedType } from './demo-hello.ts';
 import { INITIAL_ADMIN_SECRET } from './server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'capstan.js');
-/** The demo's cluster by default; `--name` runs another demo beside it (its own cluster and folder). */
-export const DEMO_CLUSTER = 'demo';
+export { DEMO_CLUSTER } from './demo-state.ts';
 const NAMESPACE = 'capstan-demo';
 const DEMO_PROJECT = 'demo';
 const SYSTEM_NAMESPACE = 'capstan-system';
@@ -48,23 +45,6 @@ export const DEMO_APPLICATIONS = [
 ] as const;
 
 type DemoApplication = { readonly name: string; readonly path: string; readonly namespace: string };
-
-interface DemoState {
-  readonly gitServer?: ProcessRecord;
-  readonly agent?: ProcessRecord;
-  readonly agentUrl?: string;
-  readonly server?: ProcessRecord;
-  readonly serverUrl?: string;
-  readonly metricsUrl?: string;
-  readonly webhookUrl?: string;
-  readonly webhookToken?: string;
-}
-
-interface GitServerState {
-  readonly url: string;
-  readonly username: string;
-  readonly password: string;
-}
 
 export interface DemoSummary {
   readonly kubeconfig: string;
@@ -94,43 +74,6 @@ export interface DemoSummary {
     health: string;
     revision: string;
   }[];
-}
-
-/** The demo's folder: `demo` for the default demo, `demo-<name>` for another. */
-const demoDir = (name: string) =>
-  join(dirname(clustersRoot()), name === DEMO_CLUSTER ? 'demo' : `demo-${name}`);
-const statePath = (name: string) => join(demoDir(name), 'state.json');
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function readState(name: string): Promise<DemoState> {
-  try {
-    return JSON.parse(await readFile(statePath(name), 'utf8')) as DemoState;
-  } catch {
-    return {};
-  }
-}
-
-async function writeState(dir: string, state: DemoState): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(join(dir, 'state.json'), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-}
-
-async function until<T>(
-  what: string,
-  options: { readonly timeoutMs: number; readonly logs: string },
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const { timeoutMs } = options;
-  const polled = await pollUntil(async () => (await probe().catch(() => undefined)) ?? false, {
-    deadline: Date.now() + timeoutMs,
-    intervalMs: 500,
-    time: { now: () => new Date(), sleep },
-  });
-  if (polled.met) return polled.value;
-  throw new CapstanError(
-    'DEMO_TIMEOUT',
-    `${what} did not happen within ${Math.round(timeoutMs / 1000)} s; see the logs in ${options.logs}`,
-  );
 }
 
 /** Options of `capstan demo up`. */
@@ -234,60 +177,6 @@ function summaryOf(
   };
 }
 
-/**
- * The sample HTTP server on the real node: its image built and pushed, the registry's pull Secret in
- * its namespace, and its reference by digest committed to the demo repository. Returns the reference.
- */
-async function helloOnRealNode(
-  cluster: LocalCluster,
-  admin: KubeCluster,
-  options: {
-    readonly dir: string;
-    readonly repository: DemoRepository;
-    readonly say: (line: string) => void;
-  },
-): Promise<string> {
-  const { say } = options;
-  const node = demoRealNode(cluster);
-  say('building the sample HTTP server (examples/hello-http) and pushing it to the cluster registry');
-  const reference = await publishHelloImage(cluster, say);
-  say(`  ${reference}`);
-  await applyAsDemo(admin, await servedType(admin, 'v1', 'Namespace'), {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: HELLO_APPLICATION.namespace },
-  });
-  await applyAsDemo(
-    admin,
-    await servedType(admin, 'v1', 'Secret'),
-    helloPullSecret(node.registry) as KubeObject,
-  );
-  const committed = await commitHelloImage(options.repository, reference, { workDir: options.dir });
-  say(
-    committed
-      ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
-      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names that image already`,
-  );
-  return reference;
-}
-
-/** The sample HTTP server's URL on the machine's loopback (its Service's NodePort through a forwarder). */
-async function helloAddress(cluster: LocalCluster, admin: KubeCluster): Promise<string> {
-  const service = await admin.get(
-    await servedType(admin, 'v1', 'Service'),
-    HELLO_APPLICATION.namespace,
-    HELLO_APPLICATION.service,
-  );
-  const ports = ((service?.['spec'] ?? {}) as { ports?: { nodePort?: number }[] }).ports;
-  const nodePort = ports?.[0]?.nodePort;
-  if (nodePort === undefined)
-    throw new CapstanError(
-      'DEMO_NO_NODE_PORT',
-      `Service ${HELLO_APPLICATION.namespace}/${HELLO_APPLICATION.service} has no NodePort; see examples/demo/hello-http/service.yaml`,
-    );
-  return helloUrl(cluster, nodePort);
-}
-
 /** The demo's control plane: the running one, or a fresh one. */
 async function controlPlane(
   say: (line: string) => void,
@@ -344,17 +233,6 @@ async function gitServer(
     async () => JSON.parse(await readFile(gitStatePath, 'utf8')) as GitServerState,
   );
   return { state, git };
-}
-
-/** A type the demo cluster must serve. */
-async function servedType(admin: KubeCluster, apiVersion: string, kind: string): Promise<ResourceType> {
-  const t = await admin.resourceType(apiVersion, kind, { refresh: true });
-  if (!t) throw new CapstanError('DEMO_DISCOVERY', `the cluster does not serve ${apiVersion} ${kind}`);
-  return t;
-}
-
-async function applyAsDemo(admin: KubeCluster, t: ResourceType, object: KubeObject): Promise<void> {
-  await admin.apply(t, object, { fieldManager: 'capstan-demo', force: true });
 }
 
 /** The Application CRD, the namespaces, the git credentials and the webhook token. */

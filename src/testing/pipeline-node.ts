@@ -4,9 +4,16 @@
  * that registry, and a git server the run Pods can reach (inside the node's network namespace).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
+import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
+import { resolvePipelineSpec } from '../contracts/pipeline.ts';
+import { runPipeline } from '../pipelines/run-pipeline.ts';
+import type { RunRecord, Store } from '../ports/store.ts';
 import type { LocalCluster } from '../devcluster/cluster.ts';
 import { publishBaseImages, type PublishedBaseImages } from '../devcluster/base-images.ts';
 import type * as k8s from '@kubernetes/client-node';
@@ -16,9 +23,9 @@ import { buildkitClientSecret, deployClusterBuildkit } from '../devcluster/clust
 import { findTool } from '../adapters/render/tools.ts';
 import { buildCapstanImage, REPOSITORY_ROOT } from '../devcluster/capstan-image.ts';
 import { run } from '../devcluster/exec.ts';
-import { NODE_NETWORK, netnsName } from '../devcluster/node-config.ts';
-import { registryPassword } from '../devcluster/registry.ts';
-import type { KubeClients } from './cluster.ts';
+import { NODE_NETWORK, netnsName, REAL_NODE } from '../devcluster/node-config.ts';
+import { registryPassword, type RegistryState } from '../devcluster/registry.ts';
+import { kubeClients, type KubeClients } from './cluster.ts';
 import { eventually } from './eventually.ts';
 
 /** Capstan's image in the node cluster's registry, by digest; built on first use (minutes), then reused. */
@@ -175,4 +182,95 @@ async function commitBare(
   await git(['commit', '--quiet', '--allow-empty', '-m', message], work);
   await git(['push', '--quiet', 'origin', 'main'], work);
   return (await git(['rev-parse', 'HEAD'], work)).stdout.trim();
+}
+
+/** A fresh namespace on the real node, ready for pipeline runs of the sample app (see `pipelineNodeSetup`). */
+export interface PipelineNodeSetup {
+  readonly cluster: LocalCluster;
+  readonly kube: KubeClients;
+  readonly registry: RegistryState;
+  readonly namespace: string;
+  /** Capstan's image in the cluster's registry (the run Pods' steps). */
+  readonly capstanImage: string;
+  /** The Node.js runtime base image the sample app builds on. */
+  readonly nodeBase: string;
+  readonly buildkit: BuildkitEndpoint;
+  readonly git: NodeGitServer;
+  readonly gitRoot: string;
+  /** An in-memory store for the runs and their logs. */
+  readonly store: Store;
+}
+
+/**
+ * What the pipeline image tests and the pipeline benchmark set up alike: the images, `namespace` with
+ * the registry's pull Secret `registry`, BuildKit for it, a git server the run Pods reach, a store.
+ */
+export async function pipelineNodeSetup(
+  cluster: LocalCluster,
+  namespace: string,
+): Promise<PipelineNodeSetup> {
+  const kube = kubeClients(cluster.adminKubeconfig);
+  const registry = cluster.state.realNode?.registry;
+  if (!registry) throw new Error(`cluster ${cluster.name} has no real node with a registry`);
+  const capstanImage = await capstanImageOnNode(cluster);
+  const nodeBase = (await baseImagesOnNode(cluster)).nodeRuntime;
+  await kube.core.createNamespace({ body: { metadata: { name: namespace } } });
+  await registryPullSecret(cluster, kube, namespace);
+  const buildkit = await buildkitOnNode(cluster, kube, namespace);
+  const gitRoot = await mkdtemp(join(tmpdir(), `capstan-${namespace}-git-`));
+  const git = await nodeGitServer(cluster, gitRoot);
+  const store = openSqliteStore({ path: ':memory:' });
+  return { cluster, kube, registry, namespace, capstanImage, nodeBase, buildkit, git, gitRoot, store };
+}
+
+/** Stops the git server, closes the store, deletes the namespace and the git folder. */
+export async function closePipelineNodeSetup(setup: PipelineNodeSetup): Promise<void> {
+  setup.git.stop();
+  await setup.store.close();
+  await setup.kube.core.deleteNamespace({ name: setup.namespace }).catch(() => undefined);
+  await rm(setup.gitRoot, { recursive: true, force: true });
+}
+
+/** Runs the pipeline `hello` of the sample app at `revision` as the agent does, its Pods on the real node. */
+export function runSampleOnNode(
+  setup: PipelineNodeSetup,
+  request: {
+    readonly revision: string;
+    readonly files: Record<string, string>;
+    readonly registrySecret: string;
+    readonly triggeredBy: string;
+  },
+): Promise<RunRecord> {
+  return runPipeline(
+    {
+      namespace: setup.namespace,
+      pipeline: 'hello',
+      spec: resolvePipelineSpec({
+        repoURL: `${setup.git.baseUrl}/hello.git`,
+        registrySecretRef: { name: request.registrySecret },
+      }),
+      fileText: request.files['.capstan/pipeline.yaml'] ?? '',
+      runId: randomBytes(4).toString('hex'),
+      revision: request.revision,
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: request.triggeredBy,
+    },
+    {
+      store: setup.store.runs,
+      executor: new KubeRunExecutor(setup.kube.config, { pollMs: 250 }),
+      readSecret: () => Promise.resolve(undefined),
+      now: () => new Date(),
+      pod: {
+        capstanImage: setup.capstanImage,
+        buildkit: setup.buildkit,
+        imagePullSecrets: ['registry'],
+        allowInsecureHttp: true,
+        placement: {
+          nodeSelector: { [REAL_NODE.label]: REAL_NODE.labelValue },
+          tolerations: [{ key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' }],
+        },
+      },
+    },
+  );
 }

@@ -125,8 +125,6 @@ function candidate(
   return { identity, elector, stop, done, log };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 describe('leader election over a Lease', () => {
   it('two candidates: exactly one leads, and keeps leading', async (t) => {
     const namespace = await freshNamespace(t, kube);
@@ -134,8 +132,20 @@ describe('leader election over a Lease', () => {
     const a = candidate(t, namespace, 'agent-a', leadership);
     const b = candidate(t, namespace, 'agent-b', leadership);
     const leader = await eventually(() => leadership.only(), { what: 'a leader', timeoutMs: 10_000 });
-    // Several lease durations: the leader renews, the other never takes over.
-    await sleep(LEASE_SECONDS * 1000 * 2);
+    // Two lease durations: the positive signal is a renewal written two lease durations after the
+    // acquisition (the other candidate would have taken an unrenewed lease by then), seen by the other.
+    await eventually(
+      async () => {
+        const record = (await lockFor(namespace).lock.get())?.record;
+        const acquired = record?.acquireTime?.getTime() ?? Infinity;
+        return (record?.renewTime?.getTime() ?? 0) >= acquired + 2 * LEASE_SECONDS * 1000;
+      },
+      { what: 'a renewal two lease durations after the acquisition', timeoutMs: 30_000 },
+    );
+    await eventually(() => [a, b].every((c) => c.elector.leader === leader), {
+      what: 'both candidates to see the leader',
+      timeoutMs: 10_000,
+    });
     assert.equal(leadership.only(), leader);
     assert.equal(leadership.maxAtOnce, 1, 'never two leaders at once');
     const [leading, waiting] = leader === a.identity ? [a, b] : [b, a];
@@ -162,7 +172,8 @@ describe('leader election over a Lease', () => {
     const a = candidate(t, namespace, 'agent-a', leadership);
     await eventually(() => a.elector.isLeader, { what: 'a to lead', timeoutMs: 10_000 });
     const b = candidate(t, namespace, 'agent-b', leadership);
-    await sleep(2 * RETRY_MS); // b is observing the lease held by a
+    // The positive signal that b looked: it has read the lease and knows a leads.
+    await eventually(() => b.elector.leader === 'agent-a', { what: 'b to see a lead', timeoutMs: 10_000 });
     assert.equal(leadership.only(), 'agent-a');
 
     const held = (await lockFor(namespace).lock.get())?.record.renewTime?.getTime() ?? 0;
@@ -190,7 +201,8 @@ describe('leader election over a Lease', () => {
     const a = candidate(t, namespace, 'agent-a', leadership, { releaseOnCancel: false });
     await eventually(() => a.elector.isLeader, { what: 'a to lead', timeoutMs: 10_000 });
     const b = candidate(t, namespace, 'agent-b', leadership);
-    await sleep(LEASE_SECONDS * 1000); // b has seen a renew
+    // b has read the lease (and so times its expiry from a's renewals).
+    await eventually(() => b.elector.leader === 'agent-a', { what: 'b to see a lead', timeoutMs: 10_000 });
     assert.equal(leadership.only(), 'agent-a');
 
     // The leader stops renewing and does not release: as if the process were killed.

@@ -7,106 +7,52 @@
 // Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER (default capstan-node-test).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubeRunExecutor } from '../../src/adapters/kube/pod-run.ts';
-import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
-import { resolvePipelineSpec } from '../../src/contracts/pipeline.ts';
-import type { BuildkitEndpoint } from '../../src/core/build-step.ts';
-import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import { run } from '../../src/devcluster/exec.ts';
-import { REAL_NODE } from '../../src/devcluster/node-config.ts';
 import type { RegistryState } from '../../src/devcluster/registry.ts';
-import { runPipeline } from '../../src/pipelines/run-pipeline.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
-import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import {
-  baseImagesOnNode,
-  buildkitOnNode,
-  capstanImageOnNode,
-  nodeGitServer,
+  closePipelineNodeSetup,
+  pipelineNodeSetup,
   registryPullSecret,
+  runSampleOnNode,
   type NodeGitServer,
+  type PipelineNodeSetup,
 } from '../../src/testing/pipeline-node.ts';
 import { sampleApp } from '../../src/testing/pipeline-sample.ts';
 import { realNodeCluster } from '../../src/testing/real-node.ts';
 
-let cluster: LocalCluster;
-let kube: KubeClients;
+let setup: PipelineNodeSetup;
 let registry: RegistryState;
 let git: NodeGitServer;
 let gitRoot: string;
-let capstanImage: string;
 let nodeBase: string;
-let buildkit: BuildkitEndpoint;
 let store: Store;
 const namespace = `image-${randomBytes(3).toString('hex')}`;
 const repository = `samples/hello-${randomBytes(3).toString('hex')}`;
 
 before(async () => {
-  cluster = await realNodeCluster();
-  kube = kubeClients(cluster.adminKubeconfig);
-  const reg = cluster.state.realNode?.registry;
-  assert.ok(reg, 'the real node has a registry');
-  registry = reg;
-  capstanImage = await capstanImageOnNode(cluster);
-  nodeBase = (await baseImagesOnNode(cluster)).nodeRuntime;
-  await kube.core.createNamespace({ body: { metadata: { name: namespace } } });
-  await registryPullSecret(cluster, kube, namespace);
-  await registryPullSecret(cluster, kube, namespace, { name: 'wrong-password', password: 'not-it' });
-  buildkit = await buildkitOnNode(cluster, kube, namespace);
-  gitRoot = await mkdtemp(join(tmpdir(), 'capstan-image-git-'));
-  git = await nodeGitServer(cluster, gitRoot);
-  store = openSqliteStore({ path: ':memory:' });
+  const cluster = await realNodeCluster();
+  setup = await pipelineNodeSetup(cluster, namespace);
+  ({ registry, git, gitRoot, nodeBase, store } = setup);
+  await registryPullSecret(cluster, setup.kube, namespace, { name: 'wrong-password', password: 'not-it' });
 });
 
-after(async () => {
-  git.stop();
-  await store.close();
-  await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
-  await rm(gitRoot, { recursive: true, force: true });
-});
+after(() => closePipelineNodeSetup(setup));
 
 /** Runs the pipeline at `revision` as the agent will, and returns its record. */
-async function runAt(
+function runAt(
   revision: string,
   files: Record<string, string>,
   options: { registrySecret: string },
 ): Promise<RunRecord> {
-  return runPipeline(
-    {
-      namespace,
-      pipeline: 'hello',
-      spec: resolvePipelineSpec({
-        repoURL: `${git.baseUrl}/hello.git`,
-        registrySecretRef: { name: options.registrySecret },
-      }),
-      fileText: files['.capstan/pipeline.yaml'] ?? '',
-      runId: randomBytes(4).toString('hex'),
-      revision,
-      branch: 'main',
-      trigger: 'push',
-      triggeredBy: 'webhook',
-    },
-    {
-      store: store.runs,
-      executor: new KubeRunExecutor(kube.config, { pollMs: 250 }),
-      readSecret: () => Promise.resolve(undefined),
-      now: () => new Date(),
-      pod: {
-        capstanImage,
-        buildkit,
-        imagePullSecrets: ['registry'],
-        allowInsecureHttp: true,
-        placement: {
-          nodeSelector: { [REAL_NODE.label]: REAL_NODE.labelValue },
-          tolerations: [{ key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' }],
-        },
-      },
-    },
-  );
+  return runSampleOnNode(setup, {
+    revision,
+    files,
+    registrySecret: options.registrySecret,
+    triggeredBy: 'webhook',
+  });
 }
 
 /** skopeo as a user would run it against the cluster's registry; rejects with its error. */

@@ -9,21 +9,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
-import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import {
-  freshNamespace,
-  installApplicationCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-  type KubeClients,
-} from '../../src/testing/cluster.ts';
+import { freshNamespace, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import {
+  adminSession,
+  initialAdminPassword,
+  serverIdentity,
+  serverTestKube,
+} from '../../src/testing/server.ts';
 
 const SENTINEL_LIVE = `sentinel-live-${randomBytes(8).toString('hex')}`;
 const SENTINEL_DESIRED = `sentinel-desired-${randomBytes(8).toString('hex')}`;
@@ -40,15 +38,9 @@ const answers: string[] = [];
 let running: Promise<void> | undefined;
 
 before(async () => {
-  const cluster = await testCluster();
-  kube = kubeClients(cluster.adminKubeconfig);
-  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  appType = await installApplicationCrd(admin);
-  await installProjectCrd(admin);
-  const secrets = await admin.resourceType('v1', 'Secret');
+  ({ kube, admin, appType, secretType } = await serverTestKube());
   const configMaps = await admin.resourceType('v1', 'ConfigMap');
-  assert.ok(secrets && configMaps);
-  secretType = secrets;
+  assert.ok(configMaps);
   configMapType = configMaps;
 });
 
@@ -66,14 +58,7 @@ const dbSecret = (value: string) =>
 
 /** Starts the server with its install RBAC in `home`; resolves with its base URL and a session. */
 async function startServer(home: string): Promise<{ base: string; headers: Record<string, string> }> {
-  for (const object of serverRbac(home)) {
-    const type = await admin.resourceType(object.apiVersion, object.kind);
-    assert.ok(type);
-    await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
-  }
-  const kubeconfig = await (
-    await testCluster()
-  ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
+  const kubeconfig = await serverIdentity(admin, home);
   const base = await new Promise<string>((resolve) => {
     running = runServer(
       {
@@ -89,18 +74,8 @@ async function startServer(home: string): Promise<{ base: string; headers: Recor
       stop.signal,
     );
   });
-  const initial = await admin.get(secretType, home, INITIAL_ADMIN_SECRET);
-  const password = Buffer.from(
-    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
-    'base64',
-  ).toString();
-  const login = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  assert.equal(login.status, 200);
-  return { base, headers: { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '' } };
+  const { cookie } = await adminSession(base, await initialAdminPassword(admin, home));
+  return { base, headers: { cookie } };
 }
 
 describe('capstan server: one resource of an Application, against a real cluster and git server', () => {

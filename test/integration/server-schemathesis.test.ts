@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import { runServer } from '../../src/main/server.ts';
 import {
   freshNamespace,
   installApplicationCrd,
@@ -24,6 +24,7 @@ import {
   testCluster,
 } from '../../src/testing/cluster.ts';
 import { startGitServer } from '../../src/testing/git.ts';
+import { adminSession, initialAdminPassword } from '../../src/testing/server.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -140,21 +141,7 @@ describe('the OpenAPI document against the server (schemathesis)', () => {
 
 /** A global admin's API token: the initial admin logs in, then creates a token for every project. */
 async function adminToken(base: string, admin: KubeCluster, namespace: string): Promise<string> {
-  const secrets = await admin.resourceType('v1', 'Secret');
-  assert.ok(secrets);
-  const initial = await admin.get(secrets, namespace, INITIAL_ADMIN_SECRET);
-  const password = Buffer.from(
-    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
-    'base64',
-  ).toString();
-  const login = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  assert.equal(login.status, 200);
-  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const { cookie, csrfToken } = await adminSession(base, await initialAdminPassword(admin, namespace));
   const created = await fetch(`${base}/api/v1/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },

@@ -5,27 +5,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { SSO_CALLBACK_PATH } from '../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { runServer } from '../../src/main/server.ts';
 import { OIDC_SECRET_KEY } from '../../src/main/server-sso.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import {
-  freshNamespace,
-  installApplicationCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-  type KubeClients,
-} from '../../src/testing/cluster.ts';
+import { freePort } from '../../src/devcluster/ports.ts';
+import { freshNamespace, type KubeClients } from '../../src/testing/cluster.ts';
 import { Browser, startOidcProvider } from '../../src/testing/oidc-provider.ts';
+import { deployerProject, serverIdentity, serverTestKube } from '../../src/testing/server.ts';
 
 const CLIENT_SECRET = `sentinel-oidc-client-secret-${randomBytes(8).toString('hex')}`;
 
@@ -38,14 +30,7 @@ const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-sso-'));
 const stops: (() => Promise<void>)[] = [];
 
 before(async () => {
-  const cluster = await testCluster();
-  kube = kubeClients(cluster.adminKubeconfig);
-  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  appType = await installApplicationCrd(admin);
-  projectType = await installProjectCrd(admin);
-  const secrets = await admin.resourceType('v1', 'Secret');
-  assert.ok(secrets);
-  secretType = secrets;
+  ({ kube, admin, appType, projectType, secretType } = await serverTestKube());
 });
 
 after(async () => {
@@ -54,38 +39,15 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => {
-    probe.close(() => {
-      resolve();
-    });
-  });
-  return port;
-}
-
 describe('capstan server with OIDC single sign-on', () => {
   it('reads its client secret from a Secret, signs a person in through the provider, and maps their group to a Project role', async (t) => {
     const home = await freshNamespace(t, kube);
     const apps = await freshNamespace(t, kube);
-    const project = `p-${apps}`.slice(0, 60);
-    await admin.apply(
-      projectType,
-      {
-        apiVersion: PROJECT_API_VERSION,
-        kind: PROJECT_KIND,
-        metadata: { name: project },
-        spec: {
-          applicationNamespaces: [apps],
-          destinations: [{ cluster: 'in-cluster', namespace: apps }],
-          roles: [{ name: 'deployer', groups: ['web-team'] }],
-        },
-      },
-      { fieldManager: 'capstan-test' },
+    const project = await deployerProject(
+      t,
+      { admin, projectType },
+      { apps, holders: { groups: ['web-team'] } },
     );
-    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
     await admin.apply(
       appType,
       {
@@ -106,14 +68,7 @@ describe('capstan server with OIDC single sign-on', () => {
       },
       { fieldManager: 'capstan-test' },
     );
-    for (const object of serverRbac(home)) {
-      const type = await admin.resourceType(object.apiVersion, object.kind);
-      assert.ok(type);
-      await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
-    }
-    const serverKubeconfig = await (
-      await testCluster()
-    ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
+    const serverKubeconfig = await serverIdentity(admin, home);
 
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;

@@ -10,26 +10,23 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { clusterSecret } from '../../src/core/cluster-secret.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
 } from '../../src/contracts/application.ts';
-import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
-import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import {
-  freshNamespace,
-  installApplicationCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-  type KubeClients,
-} from '../../src/testing/cluster.ts';
+import { freshNamespace, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
+import {
+  deployerProject,
+  initialAdminPassword,
+  serverIdentity,
+  serverTestKube,
+} from '../../src/testing/server.ts';
 
 const SENTINEL_TOKEN = `sentinel-cluster-token-${randomBytes(8).toString('hex')}`;
 const SENTINEL_APP_SECRET = `sentinel-app-secret-${randomBytes(8).toString('hex')}`;
@@ -47,15 +44,8 @@ let running: Promise<void> | undefined;
 let base = '';
 
 before(async () => {
-  const cluster = await testCluster();
-  kube = kubeClients(cluster.adminKubeconfig);
-  clusterKubeconfig = cluster.adminKubeconfig;
-  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  appType = await installApplicationCrd(admin);
-  projectType = await installProjectCrd(admin);
-  const secrets = await admin.resourceType('v1', 'Secret');
-  assert.ok(secrets);
-  secretType = secrets;
+  ({ kube, admin, appType, projectType, secretType } = await serverTestKube());
+  clusterKubeconfig = (await testCluster()).adminKubeconfig;
 });
 
 after(async () => {
@@ -102,22 +92,11 @@ describe('capstan server against a real cluster', () => {
     const apps = await freshNamespace(t, kube);
     const home = await freshNamespace(t, kube);
     // A Project (cluster-scoped) that holds 'web'; 'api' stays in the default project.
-    const project = `p-${apps}`.slice(0, 60);
-    await admin.apply(
-      projectType,
-      {
-        apiVersion: PROJECT_API_VERSION,
-        kind: PROJECT_KIND,
-        metadata: { name: project },
-        spec: {
-          applicationNamespaces: [apps],
-          destinations: [{ cluster: 'in-cluster', namespace: apps }],
-          roles: [{ name: 'deployer', users: ['someone'] }],
-        },
-      },
-      { fieldManager: 'capstan-test' },
+    const project = await deployerProject(
+      t,
+      { admin, projectType },
+      { apps, holders: { users: ['someone'] } },
     );
-    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
     for (const name of ['web', 'api'])
       await admin.apply(
         appType,
@@ -156,14 +135,7 @@ describe('capstan server against a real cluster', () => {
     );
 
     // The server runs with its own identity and the least-privilege RBAC of the install.
-    for (const object of serverRbac(home)) {
-      const type = await admin.resourceType(object.apiVersion, object.kind);
-      assert.ok(type);
-      await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
-    }
-    const serverKubeconfig = await (
-      await testCluster()
-    ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
+    const serverKubeconfig = await serverIdentity(admin, home);
     const listening = new Promise<string>((resolve) => {
       running = runServer(
         {
@@ -181,11 +153,7 @@ describe('capstan server against a real cluster', () => {
     base = await listening;
 
     // The password is in the Secret, once; a user reads it with kubectl.
-    const initial = await admin.get(secretType, home, INITIAL_ADMIN_SECRET);
-    const password = Buffer.from(
-      ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
-      'base64',
-    ).toString();
+    const password = await initialAdminPassword(admin, home);
     assert.ok(password.length >= 20);
     const login = await call('/api/v1/session', {
       method: 'POST',

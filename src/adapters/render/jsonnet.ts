@@ -22,8 +22,6 @@ import { readBounded, tooLarge } from './read.ts';
 
 /** A Jsonnet file that is evaluated; libraries (`.libsonnet`) are only imported. */
 export const JSONNET_PROGRAM = /\.jsonnet$/;
-/** Jsonnet's sources, programs and libraries. */
-export const JSONNET_SOURCE = /\.(jsonnet|libsonnet)$/;
 
 /** A file of the checkout: its real path and its path relative to the root. */
 export interface JsonnetFile {

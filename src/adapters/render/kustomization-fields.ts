@@ -51,31 +51,37 @@ export function kustomizationPaths(document: Document.Parsed): PathEntry[] {
   const reader = new FieldReader(document);
   const root = document.contents ?? undefined;
   const entries: PathEntry[] = [];
-  const add = (field: string, node: Node | undefined, base: boolean, strip = false): void => {
+  /** `base`: the entry names a base (a folder); `keyed`: `key=path`, the path after the first '='. */
+  const add = (
+    field: string,
+    node: Node | undefined,
+    { base, keyed = false }: { readonly base: boolean; readonly keyed?: boolean },
+  ): void => {
     const text = reader.text(node);
     if (text === undefined || text.includes('\n')) return;
     let value = text.trim();
-    if (strip && value.includes('=')) value = value.slice(value.indexOf('=') + 1); // key=path
+    if (keyed && value.includes('=')) value = value.slice(value.indexOf('=') + 1); // key=path
     if (value !== '') entries.push({ field, value, offset: node?.range?.[0], base });
   };
   const items = (node: Node | undefined, field: string): Node[] =>
     reader.fields(node, field).flatMap((list) => reader.items(list));
 
-  for (const field of BASE_FIELDS) for (const item of items(root, field)) add(field, item, true);
-  for (const field of FILE_LIST_FIELDS) for (const item of items(root, field)) add(field, item, false);
+  for (const field of BASE_FIELDS) for (const item of items(root, field)) add(field, item, { base: true });
+  for (const field of FILE_LIST_FIELDS)
+    for (const item of items(root, field)) add(field, item, { base: false });
   for (const field of PATH_FIELDS) {
     for (const item of items(root, field)) {
-      for (const path of reader.fields(item, 'path')) add(`${field}.path`, path, false);
+      for (const path of reader.fields(item, 'path')) add(`${field}.path`, path, { base: false });
     }
   }
   for (const openapi of reader.fields(root, 'openapi')) {
-    for (const path of reader.fields(openapi, 'path')) add('openapi.path', path, false);
+    for (const path of reader.fields(openapi, 'path')) add('openapi.path', path, { base: false });
   }
   for (const field of GENERATOR_FIELDS) {
     for (const generator of items(root, field)) {
-      for (const item of items(generator, 'files')) add(`${field}.files`, item, false, true);
-      for (const item of items(generator, 'envs')) add(`${field}.envs`, item, false);
-      for (const env of reader.fields(generator, 'env')) add(`${field}.env`, env, false);
+      for (const item of items(generator, 'files')) add(`${field}.files`, item, { base: false, keyed: true });
+      for (const item of items(generator, 'envs')) add(`${field}.envs`, item, { base: false });
+      for (const env of reader.fields(generator, 'env')) add(`${field}.env`, env, { base: false });
     }
   }
   return entries;

@@ -141,7 +141,8 @@ export class ParsePool {
   #start(worker: Worker, { job, run, resolve, reject }: Pending): void {
     worker.ref();
     let done = false;
-    const finish = (keep: boolean): void => {
+    /** Ends the job; `keep`: the worker is sound and goes back to the idle pool. */
+    const finish = ({ keep }: { readonly keep: boolean }): void => {
       done = true;
       clearTimeout(timer);
       run.signal?.removeEventListener('abort', onAbort);
@@ -154,13 +155,13 @@ export class ParsePool {
     };
     const onMessage = (answer: ParseAnswer): void => {
       if (done || answer.id !== job.id) return;
-      finish(true);
+      finish({ keep: true });
       if ('objects' in answer) resolve(answer.objects);
       else reject(failure(answer.error));
     };
     const onError = (error: Error): void => {
       if (done) return;
-      finish(false);
+      finish({ keep: false });
       reject(
         new CapstanError('RENDER_PARSE', `${job.file}: the parser failed: ${error.message}`, {
           subject: job.file,
@@ -170,12 +171,12 @@ export class ParsePool {
     };
     const onAbort = (): void => {
       if (done) return;
-      finish(false);
+      finish({ keep: false });
       reject(cancelled(job.file));
     };
     const timer = setTimeout(() => {
       if (done) return;
-      finish(false);
+      finish({ keep: false });
       reject(
         new CapstanError(
           'RENDER_TIMEOUT',

@@ -1,8 +1,10 @@
 /**
  * What `capstan app` shares between its two paths, through the cluster (app.ts) and through a capstan
- * server (app-remote.ts): the NAME argument, the request words, and where lines and documents go.
+ * server (app-remote.ts): the NAME argument, the request words, where lines and documents go, and the
+ * answers to a request that is not waited for.
  */
-import type { RequestKind } from '../../contracts/application.ts';
+import { REQUEST_ANNOTATIONS, type Application, type RequestKind } from '../../contracts/application.ts';
+import { forOutput, objectRef } from '../app-printer.ts';
 import { print, UsageError, type OutputFormat } from '../output.ts';
 
 /** A progress or note line, on stderr (stdout holds the result). */
@@ -38,3 +40,27 @@ export const REQUEST_WORDS: Record<RequestKind, 'sync' | 'refresh' | 'rollback' 
   rollback: 'rollback',
   releaseHold: 'release-hold',
 };
+
+/** release-hold of an Application that holds no rollback: nothing to ask, the Application as it is. */
+export function printNothingToRelease(format: OutputFormat | 'wide', current: Application): void {
+  output(
+    format,
+    forOutput(current),
+    () => `Application '${current.metadata.name}' holds no rollback: nothing to release.\n`,
+  );
+}
+
+/** A request made and not waited for: which annotation holds it, with what value. */
+export function printRequested(
+  format: OutputFormat | 'wide',
+  request: { name: string; namespace: string; kind: RequestKind; value: string },
+): void {
+  const { name, namespace, kind, value } = request;
+  const word = REQUEST_WORDS[kind];
+  const annotation = REQUEST_ANNOTATIONS[kind];
+  output(
+    format,
+    { name, namespace, request: word, annotation, value },
+    () => `${objectRef(name)} ${word} requested (${annotation}=${value})\n`,
+  );
+}

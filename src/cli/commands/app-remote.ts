@@ -18,12 +18,11 @@ import {
   historyTable,
   listDocument,
   listTable,
-  objectRef,
   requestResult,
 } from '../app-printer.ts';
 import { EXIT, table, UsageError, type OutputFormat } from '../output.ts';
 import { parseDuration } from './push.ts';
-import { nameOf, output, REQUEST_WORDS, say } from './app-common.ts';
+import { nameOf, output, printNothingToRelease, printRequested, REQUEST_WORDS, say } from './app-common.ts';
 
 export const REMOTE_COMMANDS = [
   'list',
@@ -138,22 +137,14 @@ async function request(ctx: RemoteContext, kind: RequestKind): Promise<number> {
     target = resolved.entry ?? resolved.value;
   }
   if (kind === 'releaseHold' && !current.status?.hold) {
-    output(
-      ctx.format,
-      forOutput(current),
-      () => `Application '${name}' holds no rollback: nothing to release.\n`,
-    );
+    printNothingToRelease(ctx.format, current);
     return EXIT.ok;
   }
   const { value } = await ctx.client.request(ctx.namespace, name, kind, body);
   const annotation = REQUEST_ANNOTATIONS[kind];
   const shouldWait = ctx.wait ?? (kind === 'sync' || kind === 'rollback');
   if (!shouldWait) {
-    output(
-      ctx.format,
-      { name, namespace: ctx.namespace, request: word, annotation, value },
-      () => `${objectRef(name)} ${word} requested (${annotation}=${value})\n`,
-    );
+    printRequested(ctx.format, { name, namespace: ctx.namespace, kind, value });
     return EXIT.ok;
   }
   const timeout = ctx.timeout ?? '5m';

@@ -36,7 +36,7 @@ import {
 import { EXIT, outputFormat, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
-import { nameOf, output, REQUEST_WORDS, say } from './app-common.ts';
+import { nameOf, output, printNothingToRelease, printRequested, REQUEST_WORDS, say } from './app-common.ts';
 import { isRemoteCommand, runRemote } from './app-remote.ts';
 import { readLogin, ServerClient } from '../../main/server-client.ts';
 
@@ -588,11 +588,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   const current = await client.require(name);
   const asked = requestValue(ctx, { kind, name, current });
   if (kind === 'releaseHold' && !current.status?.hold) {
-    output(
-      ctx.format,
-      forOutput(current),
-      () => `Application '${name}' holds no rollback: nothing to release.\n`,
-    );
+    printNothingToRelease(ctx.format, current);
     return EXIT.ok;
   }
   if (current.spec.suspend === true)
@@ -603,11 +599,7 @@ async function request(ctx: Context, kind: RequestKind): Promise<number> {
   await client.request(kind, name, value);
   const annotation = REQUEST_ANNOTATIONS[kind];
   if (!shouldWait) {
-    output(
-      ctx.format,
-      { name, namespace: client.namespace, request: word, annotation, value },
-      () => `${objectRef(name)} ${word} requested (${annotation}=${value})\n`,
-    );
+    printRequested(ctx.format, { name, namespace: client.namespace, kind, value });
     return EXIT.ok;
   }
   say(

@@ -207,7 +207,7 @@ export function helmParameters(flags: {
   readonly set: readonly string[];
   readonly setString: readonly string[];
 }): { parameters?: HelmParameter[] } {
-  const parse = (flag: string, forceString: boolean): HelmParameter => {
+  const parse = (flag: string, { forceString }: { readonly forceString: boolean }): HelmParameter => {
     const at = flag.indexOf('=');
     const name = at === -1 ? '' : flag.slice(0, at);
     if (name === '' || /\s/.test(name))
@@ -217,8 +217,8 @@ export function helmParameters(flags: {
     return { name, value: flag.slice(at + 1), ...(forceString ? { forceString } : {}) };
   };
   const parameters = [
-    ...flags.set.map((flag) => parse(flag, false)),
-    ...flags.setString.map((flag) => parse(flag, true)),
+    ...flags.set.map((flag) => parse(flag, { forceString: false })),
+    ...flags.setString.map((flag) => parse(flag, { forceString: true })),
   ];
   return parameters.length === 0 ? {} : { parameters };
 }
@@ -234,7 +234,7 @@ export function jsonnetOptions(flags: {
   readonly extCode: readonly string[];
   readonly libs: readonly string[];
 }): { jsonnet?: JsonnetOptions } {
-  const parse = (flag: string, option: string, code: boolean): JsonnetVariable => {
+  const parse = (flag: string, option: string, { code }: { readonly code: boolean }): JsonnetVariable => {
     const at = flag.indexOf('=');
     const name = at === -1 ? '' : flag.slice(0, at);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
@@ -244,12 +244,12 @@ export function jsonnetOptions(flags: {
     return { name, value: flag.slice(at + 1), ...(code ? { code } : {}) };
   };
   const tlas = [
-    ...flags.tlaStr.map((f) => parse(f, 'tla-str', false)),
-    ...flags.tlaCode.map((f) => parse(f, 'tla-code', true)),
+    ...flags.tlaStr.map((f) => parse(f, 'tla-str', { code: false })),
+    ...flags.tlaCode.map((f) => parse(f, 'tla-code', { code: true })),
   ];
   const extVars = [
-    ...flags.extStr.map((f) => parse(f, 'ext-str', false)),
-    ...flags.extCode.map((f) => parse(f, 'ext-code', true)),
+    ...flags.extStr.map((f) => parse(f, 'ext-str', { code: false })),
+    ...flags.extCode.map((f) => parse(f, 'ext-code', { code: true })),
   ];
   const jsonnet: JsonnetOptions = {
     ...(tlas.length > 0 ? { tlas } : {}),

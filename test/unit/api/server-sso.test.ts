@@ -9,10 +9,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { OpenIdSignOn } from '../../../src/adapters/oidc/openid-sign-on.ts';
@@ -20,6 +18,7 @@ import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
 import { buildServerApi } from '../../../src/api/server/app.ts';
 import { PENDING_COOKIE, SSO_CALLBACK_PATH } from '../../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../../src/contracts/application.ts';
+import { freePort } from '../../../src/devcluster/ports.ts';
 import type { Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
@@ -50,18 +49,6 @@ const USERS = {
 
 /** Everything the server said or logged, for the secrets sweep. */
 const said: string[] = [];
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => {
-    probe.close(() => {
-      resolve();
-    });
-  });
-  return port;
-}
 
 interface Served {
   readonly base: string;

@@ -9,7 +9,7 @@ import {
   type ManagedChange,
 } from '../../../src/controller/managed-resources.ts';
 import type { ResourceType } from '../../../src/ports/cluster.ts';
-import type { WatchHandler, Watcher, WatchOptions } from '../../../src/ports/watch.ts';
+import { ScriptedWatcher } from '../../../src/testing/scripted-watcher.ts';
 
 const configMaps: ResourceType = {
   group: '',
@@ -25,19 +25,6 @@ const deployments: ResourceType = {
   plural: 'deployments',
   namespaced: true,
 };
-
-/** Hands the test the handler and options of each watch started. */
-class ScriptedWatcher implements Watcher {
-  readonly watches: { type: ResourceType; handler: WatchHandler; options: WatchOptions }[] = [];
-  watch(type: ResourceType, _namespace: string, handler: WatchHandler, options: WatchOptions): Promise<void> {
-    this.watches.push({ type, handler, options });
-    return new Promise((resolve) => {
-      options.signal.addEventListener('abort', () => {
-        resolve();
-      });
-    });
-  }
-}
 
 const managed = (manager: string, time: string, subresource?: string) => ({
   manager,
@@ -75,7 +62,8 @@ const assessHealth = (live: KubeObject | undefined): Health => {
 };
 
 function setUp() {
-  const watcher = new ScriptedWatcher();
+  // The test scripts every event itself, the list included (what a handler does while still listing).
+  const watcher = new ScriptedWatcher({ list: 'by-hand' });
   const changes: ManagedChange[] = [];
   const resources = new ManagedResources({ assessHealth });
   resources.start((change) => changes.push(change));
@@ -237,7 +225,8 @@ describe('ManagedResources', () => {
     const { watcher, resources, options } = setUp();
     await resources.stop();
     assert.equal(options.signal.aborted, true);
+    assert.equal(watcher.watches.length, 0, 'the stopped watch ended');
     resources.track({ name: 'in-cluster', watcher }, [deployments]);
-    assert.equal(watcher.watches.length, 1);
+    assert.equal(watcher.watches.length, 0, 'no watch started while stopped');
   });
 });

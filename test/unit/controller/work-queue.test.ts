@@ -1,54 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WorkQueue } from '../../../src/controller/work-queue.ts';
-import type { Clock } from '../../../src/ports/clock.ts';
-
-/** A clock that moves only when the test says so. */
-class FakeClock implements Clock {
-  #now = 0;
-  #timers: { at: number; resolve: () => void }[] = [];
-
-  now(): Date {
-    return new Date(this.#now);
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal?.aborted) {
-        resolve();
-        return;
-      }
-      const timer = { at: this.#now + ms, resolve };
-      this.#timers.push(timer);
-      signal?.addEventListener('abort', () => {
-        this.#timers = this.#timers.filter((t) => t !== timer);
-        resolve();
-      });
-    });
-  }
-
-  /** Moves time forward, firing due timers in order, and lets their continuations run. */
-  async advance(ms: number): Promise<void> {
-    const until = this.#now + ms;
-    for (;;) {
-      const due = this.#timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.#timers = this.#timers.filter((t) => t !== due);
-      this.#now = due.at;
-      due.resolve();
-      await settle();
-    }
-    this.#now = until;
-    await settle();
-  }
-
-  get pending(): number {
-    return this.#timers.length;
-  }
-}
-
-/** Lets every pending promise continuation run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { FakeClock, settle } from '../../../src/testing/fake-clock.ts';
 
 /** A promise the test resolves by hand. */
 function gate(): { promise: Promise<void>; open: () => void } {

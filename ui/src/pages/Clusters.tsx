@@ -2,9 +2,10 @@
 // URL, whether its registration is usable (or why not) and its Applications. Never a credential: the
 // server answers only names, URLs and problems.
 import { call } from '../api.ts';
-import { ApplicationCount, ApplicationsOf } from '../components/ApplicationsOf.tsx';
+import { ApplicationCount } from '../components/ApplicationsOf.tsx';
+import { ItemPage, ItemTable, LoadedView, type Column } from '../components/Catalogue.tsx';
 import { Link } from '../components/Link.tsx';
-import { Empty, Failure, Loading } from '../components/States.tsx';
+import { Empty } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
 import { clusterPath, IN_CLUSTER } from '../paths.ts';
 import type { ClusterInfo } from '../types.ts';
@@ -21,6 +22,13 @@ function useClusters() {
   );
 }
 
+const CLUSTER_COLUMNS: readonly Column<ClusterInfo>[] = [
+  { header: 'Cluster', cell: (cluster) => <Link to={clusterPath(cluster.name)}>{cluster.name}</Link> },
+  { header: 'API server', className: 'message', cell: (cluster) => serverOf(cluster) },
+  { header: 'State', cell: (cluster) => <ClusterState cluster={cluster} /> },
+  { header: 'Applications', cell: (cluster) => <ApplicationCount filter={{ cluster: cluster.name }} /> },
+];
+
 export function ClustersPage() {
   const [clusters, reload] = useClusters();
   return (
@@ -30,40 +38,11 @@ export function ClustersPage() {
         Where Applications deploy: the cluster the agent runs in, and the clusters registered with{' '}
         <code>capstan cluster add</code>.
       </p>
-      {clusters.state === 'loading' ? (
-        <Loading what="the clusters" />
-      ) : clusters.state === 'failed' ? (
-        <Failure error={clusters.error} retry={reload} />
-      ) : (
-        <div className="table-scroll">
-          <table className="clusters">
-            <thead>
-              <tr>
-                <th scope="col">Cluster</th>
-                <th scope="col">API server</th>
-                <th scope="col">State</th>
-                <th scope="col">Applications</th>
-              </tr>
-            </thead>
-            <tbody>
-              {clusters.value.map((cluster) => (
-                <tr key={cluster.name}>
-                  <td>
-                    <Link to={clusterPath(cluster.name)}>{cluster.name}</Link>
-                  </td>
-                  <td className="message">{serverOf(cluster)}</td>
-                  <td>
-                    <ClusterState cluster={cluster} />
-                  </td>
-                  <td>
-                    <ApplicationCount filter={{ cluster: cluster.name }} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <LoadedView loaded={clusters} what="the clusters" retry={reload}>
+        {(items) => (
+          <ItemTable className="clusters" columns={CLUSTER_COLUMNS} items={items} rowKey={(c) => c.name} />
+        )}
+      </LoadedView>
     </section>
   );
 }
@@ -71,20 +50,16 @@ export function ClustersPage() {
 export function ClusterPage(props: { readonly name: string }) {
   const [clusters, reload] = useClusters();
   return (
-    <article aria-labelledby="cluster-title">
-      <nav aria-label="Breadcrumb" className="crumbs">
-        <Link to="/clusters">Clusters</Link> /
-      </nav>
-      <h1 id="cluster-title">{props.name}</h1>
-      {clusters.state === 'loading' ? (
-        <Loading what={`cluster ${props.name}`} />
-      ) : clusters.state === 'failed' ? (
-        <Failure error={clusters.error} retry={reload} />
-      ) : (
-        <ClusterFacts cluster={clusters.value.find((c) => c.name === props.name)} name={props.name} />
-      )}
-      <ApplicationsOf filter={{ cluster: props.name }} title="Applications deployed to it" />
-    </article>
+    <ItemPage
+      list={{ to: '/clusters', label: 'Clusters' }}
+      titleId="cluster-title"
+      name={props.name}
+      applications={{ filter: { cluster: props.name }, title: 'Applications deployed to it' }}
+    >
+      <LoadedView loaded={clusters} what={`cluster ${props.name}`} retry={reload}>
+        {(items) => <ClusterFacts cluster={items.find((c) => c.name === props.name)} name={props.name} />}
+      </LoadedView>
+    </ItemPage>
   );
 }
 

@@ -2,9 +2,10 @@
 // who may do what (its roles), what its Applications may use and where they may deploy, and its
 // Applications. Patterns and repository URLs are shown as text, never as links.
 import { ApiError, call } from '../api.ts';
-import { ApplicationCount, ApplicationsOf } from '../components/ApplicationsOf.tsx';
+import { ApplicationCount } from '../components/ApplicationsOf.tsx';
+import { ItemPage, ItemTable, LoadedView, type Column } from '../components/Catalogue.tsx';
 import { Link } from '../components/Link.tsx';
-import { Empty, Failure, Loading } from '../components/States.tsx';
+import { Empty, Failure } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
 import { useSession } from '../session.ts';
 import type { ProjectInfo } from '../types.ts';
@@ -17,56 +18,42 @@ const DEFAULT_PROJECT = 'default';
 const rolesText = (project: ProjectInfo, admin: boolean) =>
   project.yourRoles.length > 0 ? project.yourRoles.join(', ') : admin ? 'none (global admin)' : 'none';
 
+const projectColumns = (admin: boolean): readonly Column<ProjectInfo>[] => [
+  { header: 'Project', cell: (project) => <Link to={projectPath(project.name)}>{project.name}</Link> },
+  {
+    header: 'Description',
+    headerClassName: 'description',
+    className: 'description',
+    cell: (project) => project.description ?? '',
+  },
+  { header: 'Your roles', cell: (project) => rolesText(project, admin) },
+  { header: 'Applications', cell: (project) => <ApplicationCount filter={{ project: project.name }} /> },
+];
+
 export function ProjectsPage() {
   const { session } = useSession();
   const [projects, reload] = useLoad('/projects', (signal) =>
     call<{ items: ProjectInfo[] }>('/projects', { signal }),
   );
+  const columns = projectColumns(session.admin && session.scope === undefined);
   return (
     <section aria-labelledby="projects-title">
       <h1 id="projects-title">Projects</h1>
       <p className="muted">
         Who may do what with which Applications. You see the projects you hold a role in.
       </p>
-      {projects.state === 'loading' ? (
-        <Loading what="the projects" />
-      ) : projects.state === 'failed' ? (
-        <Failure error={projects.error} retry={reload} />
-      ) : projects.value.items.length === 0 ? (
-        <Empty>
-          No project you hold a role in. Applications that name none belong to the project{' '}
-          <Link to={projectPath(DEFAULT_PROJECT)}>{DEFAULT_PROJECT}</Link>.
-        </Empty>
-      ) : (
-        <div className="table-scroll">
-          <table className="projects">
-            <thead>
-              <tr>
-                <th scope="col">Project</th>
-                <th scope="col" className="description">
-                  Description
-                </th>
-                <th scope="col">Your roles</th>
-                <th scope="col">Applications</th>
-              </tr>
-            </thead>
-            <tbody>
-              {projects.value.items.map((project) => (
-                <tr key={project.name}>
-                  <td>
-                    <Link to={projectPath(project.name)}>{project.name}</Link>
-                  </td>
-                  <td className="description">{project.description ?? ''}</td>
-                  <td>{rolesText(project, session.admin && session.scope === undefined)}</td>
-                  <td>
-                    <ApplicationCount filter={{ project: project.name }} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <LoadedView loaded={projects} what="the projects" retry={reload}>
+        {({ items }) =>
+          items.length === 0 ? (
+            <Empty>
+              No project you hold a role in. Applications that name none belong to the project{' '}
+              <Link to={projectPath(DEFAULT_PROJECT)}>{DEFAULT_PROJECT}</Link>.
+            </Empty>
+          ) : (
+            <ItemTable className="projects" columns={columns} items={items} rowKey={(p) => p.name} />
+          )
+        }
+      </LoadedView>
     </section>
   );
 }
@@ -75,20 +62,21 @@ export function ProjectPage(props: { readonly name: string }) {
   const path = `/projects/${encodeURIComponent(props.name)}`;
   const [project, reload] = useLoad(path, (signal) => call<ProjectInfo>(path, { signal }));
   return (
-    <article aria-labelledby="project-title">
-      <nav aria-label="Breadcrumb" className="crumbs">
-        <Link to="/projects">Projects</Link> /
-      </nav>
-      <h1 id="project-title">{props.name}</h1>
-      {project.state === 'loading' ? (
-        <Loading what={`project ${props.name}`} />
-      ) : project.state === 'failed' ? (
-        <Missing name={props.name} error={project.error} retry={reload} />
-      ) : (
-        <ProjectFacts project={project.value} />
-      )}
-      <ApplicationsOf filter={{ project: props.name }} title="Applications" />
-    </article>
+    <ItemPage
+      list={{ to: '/projects', label: 'Projects' }}
+      titleId="project-title"
+      name={props.name}
+      applications={{ filter: { project: props.name }, title: 'Applications' }}
+    >
+      <LoadedView
+        loaded={project}
+        what={`project ${props.name}`}
+        retry={reload}
+        failed={(error) => <Missing name={props.name} error={error} retry={reload} />}
+      >
+        {(value) => <ProjectFacts project={value} />}
+      </LoadedView>
+    </ItemPage>
   );
 }
 
@@ -152,6 +140,19 @@ function Patterns(props: { readonly values: readonly string[]; readonly none: st
   );
 }
 
+const DESTINATION_COLUMNS: readonly Column<NonNullable<ProjectInfo['destinations']>[number]>[] = [
+  {
+    header: 'Cluster',
+    cell: (d) =>
+      /[*?[]/.test(d.cluster) ? (
+        <code>{d.cluster}</code>
+      ) : (
+        <Link to={clusterPath(d.cluster)}>{d.cluster}</Link>
+      ),
+  },
+  { header: 'Namespace', cell: (d) => <code>{d.namespace}</code> },
+];
+
 function Destinations(props: { readonly destinations: NonNullable<ProjectInfo['destinations']> }) {
   return (
     <section aria-labelledby="destinations-title">
@@ -159,36 +160,31 @@ function Destinations(props: { readonly destinations: NonNullable<ProjectInfo['d
       {props.destinations.length === 0 ? (
         <Empty>None: the project only groups Applications for people; they may deploy nowhere.</Empty>
       ) : (
-        <div className="table-scroll">
-          <table className="destinations">
-            <thead>
-              <tr>
-                <th scope="col">Cluster</th>
-                <th scope="col">Namespace</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.destinations.map((d) => (
-                <tr key={`${d.cluster} ${d.namespace}`}>
-                  <td>
-                    {/[*?[]/.test(d.cluster) ? (
-                      <code>{d.cluster}</code>
-                    ) : (
-                      <Link to={clusterPath(d.cluster)}>{d.cluster}</Link>
-                    )}
-                  </td>
-                  <td>
-                    <code>{d.namespace}</code>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ItemTable
+          className="destinations"
+          columns={DESTINATION_COLUMNS}
+          items={props.destinations}
+          rowKey={(d) => `${d.cluster} ${d.namespace}`}
+        />
       )}
     </section>
   );
 }
+
+const ROLE_COLUMNS: readonly Column<ProjectInfo['roles'][number]>[] = [
+  {
+    header: 'Role',
+    cell: (role) => (
+      <>
+        {role.name}
+        {role.description === undefined ? null : <div className="muted">{role.description}</div>}
+      </>
+    ),
+  },
+  { header: 'Actions', cell: (role) => role.actions.join(', ') },
+  { header: 'Users', cell: (role) => role.users.join(', ') },
+  { header: 'Groups', cell: (role) => role.groups.join(', ') },
+];
 
 function Roles(props: { readonly roles: ProjectInfo['roles'] }) {
   return (
@@ -197,31 +193,12 @@ function Roles(props: { readonly roles: ProjectInfo['roles'] }) {
       {props.roles.length === 0 ? (
         <Empty>No role: only global admins act in this project.</Empty>
       ) : (
-        <div className="table-scroll">
-          <table className="roles">
-            <thead>
-              <tr>
-                <th scope="col">Role</th>
-                <th scope="col">Actions</th>
-                <th scope="col">Users</th>
-                <th scope="col">Groups</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.roles.map((role) => (
-                <tr key={role.name}>
-                  <td>
-                    {role.name}
-                    {role.description === undefined ? null : <div className="muted">{role.description}</div>}
-                  </td>
-                  <td>{role.actions.join(', ')}</td>
-                  <td>{role.users.join(', ')}</td>
-                  <td>{role.groups.join(', ')}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ItemTable
+          className="roles"
+          columns={ROLE_COLUMNS}
+          items={props.roles}
+          rowKey={(role) => role.name}
+        />
       )}
     </section>
   );
