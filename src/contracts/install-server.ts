@@ -76,6 +76,11 @@ export function serverRbac(namespace: string): KubeObject[] {
         },
         { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+        // What the Applications' workloads own (…/children) and their Pods' logs (…/resource/logs).
+        { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+        { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list'] },
+        { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
         { apiGroups: ['*'], resources: ['*'], verbs: ['get'] },
       ],
     },

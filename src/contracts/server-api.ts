@@ -477,6 +477,46 @@ export const ResourceEventsSchema = Type.Object(
   { description: 'Kubernetes Events about one resource, oldest first.' },
 );
 
+/** Which container of which Pod of the Application, and how much of its log. */
+export const PodLogsQuerySchema = closed(
+  {
+    namespace: name('The Pod’s namespace.'),
+    name: name('The Pod: one the Application manages, or one its workloads own (see …/children).'),
+    container: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 63,
+        pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+        description: 'Default: the Pod’s only container (required when it has several).',
+      }),
+    ),
+    tailLines: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,5}$',
+        description: 'The last lines only (default 500, at most 10000).',
+      }),
+    ),
+    follow: Type.Optional(
+      oneOf(['true', 'false'] as const, {
+        description:
+          'true: server-sent events (`line`, then `end`) until the container stops or the client leaves.',
+      }),
+    ),
+  },
+  'A container’s log: read through the API server (`pods/log`), so only a Pod on a real node has one.',
+);
+export type PodLogsQuery = Static<typeof PodLogsQuerySchema>;
+
+export const PodLogsSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Pod/namespace/name.' }),
+    container: Type.String(),
+    lines: Type.Array(Type.String()),
+  },
+  { description: 'The last lines of a container’s log, oldest first.' },
+);
+export type PodLogs = Static<typeof PodLogsSchema>;
+
 /** A repository connection test: ls-remote with the credentials given, never stored or echoed. */
 export const RepositoryTestRequestSchema = closed(
   {

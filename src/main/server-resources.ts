@@ -14,7 +14,8 @@ import { formatId, type KubeObject, type ResourceId } from '../core/resource.ts'
 import { IN_CLUSTER, resolveSpec, type Application } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
 import type { FetchOptions } from '../ports/source.ts';
-import type { DesiredState, ResourceReader } from '../server/resource-views.ts';
+import type { LogTarget } from '../server/pod-views.ts';
+import type { DesiredState, LogFollow, ResourceReader } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { buildDestination } from './clusters.ts';
@@ -63,6 +64,12 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   });
   const destination = async (app: Application) =>
     (await clusters.resolve(resolveSpec(app).destination.cluster)).cluster;
+  const kubeDestination = async (app: Application, what: string) => {
+    const target = await destination(app);
+    if (!(target instanceof KubeCluster))
+      throw new CapstanError('KUBE_TYPE_MISSING', `the destination does not serve ${what}`);
+    return target;
+  };
   const reader: ResourceReader = {
     live: async (app, id) => {
       const target = await destination(app);
@@ -71,12 +78,13 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
       return target.get(type, type.namespaced ? id.namespace : '', id.name);
     },
     desired: (app, revision) => renderDesired(app, revision, { cluster, fetcher, renderer }),
-    events: async (app, id) => {
+    events: async (app, id) => resourceEvents(await kubeDestination(app, 'Events'), id),
+    list: async (app, kind, namespace) => {
       const target = await destination(app);
-      if (!(target instanceof KubeCluster))
-        throw new CapstanError('KUBE_TYPE_MISSING', 'the destination does not serve Events');
-      return resourceEvents(target, id);
+      const type = await target.preferredType(kind.group, kind.kind);
+      return type ? target.list(type, namespace) : [];
     },
+    logs: async (app, target, follow) => containerLog(await kubeDestination(app, 'logs'), target, follow),
   };
   return {
     reader,
@@ -121,6 +129,35 @@ async function renderDesired(
       : {}),
   });
   return { revision: resolved.sha, objects: result.objects.map((o) => o.object) };
+}
+
+/** A followed log stays open while lines come; silent this long, it ends (the UI resumes it). */
+const LOG_IDLE_MS = 10 * 60_000;
+
+/** The container's log from the API server (`pods/log`), line by line; a refusal is POD_LOGS_UNAVAILABLE. */
+async function containerLog(cluster: KubeCluster, target: LogTarget, follow?: LogFollow): Promise<string[]> {
+  const { pod } = target;
+  const query = new URLSearchParams({
+    container: target.container,
+    tailLines: String(target.tailLines),
+    ...(follow ? { follow: 'true' } : {}),
+  });
+  const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}/log?${query.toString()}`;
+  const subject = `the log of ${formatId(pod)} (container ${target.container})`;
+  const lines: string[] = [];
+  const res = await cluster.client.stream(path, {
+    onLine: follow ? follow.onLine : (line) => lines.push(line),
+    ...(follow ? { signal: follow.signal } : {}),
+    idleTimeoutMs: LOG_IDLE_MS,
+    subject,
+  });
+  if (res.status === 0 || (res.status >= 200 && res.status < 300)) return lines;
+  const refused = apiError(res.status, res.body, subject, 'get');
+  throw new CapstanError('POD_LOGS_UNAVAILABLE', refused.message, {
+    subject: formatId(pod),
+    retryable: refused.retryable,
+    cause: refused,
+  });
 }
 
 /** Events whose involvedObject is the resource, oldest first. */

@@ -1,13 +1,13 @@
 // One application: its state and source, actions (sync, refresh, release hold) allowed by the caller's
 // role or disabled with the reason, and tabs: resources (list and graph), history (with rollback),
 // events, and the per-resource manifests and diff when the server offers them.
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { appPath, call } from '../api.ts';
 import { ActionButton } from '../components/Dialog.tsx';
 import { ExternalLink, Link } from '../components/Link.tsx';
 import { Failure, Loading } from '../components/States.tsx';
 import { Health, Sync } from '../components/Status.tsx';
-import { useLoad } from '../hooks.ts';
+import { useLoad, type Loaded } from '../hooks.ts';
 import { onDemand, OnDemandView } from '../on-demand.tsx';
 import { clusterPath, IN_CLUSTER, projectPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
@@ -35,6 +35,11 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
   const [tree, reloadTree] = useLoad(`${path}/resources`, (signal) =>
     call<ResourceTree>(`${path}/resources`, { signal }),
   );
+  // What the workloads own (ReplicaSets, Pods) joins the tree when it comes; the tree does not wait for it.
+  const [children, reloadChildren] = useLoad(`${path}/children`, (signal) =>
+    call<ResourceTree>(`${path}/children`, { signal }),
+  );
+  const shown = useMemo(() => withChildren(tree, children), [tree, children]);
   const [tab, setTab] = useState<Tab>('resources');
   const [selected, setSelected] = useState<string | undefined>();
   // Live: a change of this Application (its status included) reads it again.
@@ -43,6 +48,7 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
     else if (event.application.namespace === props.namespace && event.application.name === props.name) {
       reloadApp();
       reloadTree();
+      reloadChildren();
     }
   });
   if (app.state === 'loading') return <Loading what={`application ${props.name}`} />;
@@ -88,20 +94,20 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="panel">
         {tab === 'resources' ? (
-          tree.state === 'loading' ? (
+          shown.state === 'loading' ? (
             <Loading what="the resources" />
-          ) : tree.state === 'failed' ? (
-            <Failure error={tree.error} retry={reloadTree} />
+          ) : shown.state === 'failed' ? (
+            <Failure error={shown.error} retry={reloadTree} />
           ) : (
             <div className="resources">
               <OnDemandView
                 module={ResourceGraph}
                 what="the graph"
                 render={(graph) => (
-                  <graph.default app={application} tree={tree.value} onSelect={setSelected} />
+                  <graph.default app={application} tree={shown.value} onSelect={setSelected} />
                 )}
               />
-              <ResourceList tree={tree.value} onSelect={setSelected} selected={selected} />
+              <ResourceList tree={shown.value} onSelect={setSelected} selected={selected} />
             </div>
           )
         ) : tab === 'history' ? (
@@ -110,10 +116,10 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
           <EventsTab path={path} />
         )}
       </div>
-      {selected === undefined || tree.state !== 'ready' ? null : (
+      {selected === undefined || shown.state !== 'ready' ? null : (
         <ResourceDetail
           path={path}
-          node={tree.value.nodes.find((n) => n.id === selected)}
+          node={shown.value.nodes.find((n) => n.id === selected)}
           onClose={() => {
             setSelected(undefined);
           }}
@@ -263,4 +269,10 @@ function FactLink(props: { readonly title: string; readonly url: string }) {
       </dd>
     </>
   );
+}
+
+/** The tree with the objects its workloads own, once both are read (the tree alone until then). */
+function withChildren(tree: Loaded<ResourceTree>, children: Loaded<ResourceTree>): Loaded<ResourceTree> {
+  if (tree.state !== 'ready' || children.state !== 'ready' || children.value.nodes.length === 0) return tree;
+  return { state: 'ready', value: { nodes: [...tree.value.nodes, ...children.value.nodes] } };
 }
