@@ -611,6 +611,15 @@ export const ClusterSchema = Type.Object(
     server: Type.Optional(Type.String({ description: 'The API server URL (never credentials).' })),
     secret: Type.Optional(Type.String({ description: 'The Secret that registers it.' })),
     problem: Type.Optional(Type.String({ description: 'Why the registration is not usable.' })),
+    connection: Type.Optional(
+      oneOf(['connected', 'unreachable'] as const, {
+        description:
+          'Whether the server reached its API server (GET /version), probed at most once a minute.',
+      }),
+    ),
+    version: Type.Optional(Type.String({ description: 'The Kubernetes version its API server reports.' })),
+    connectionError: Type.Optional(Type.String({ description: 'Why it could not be reached.' })),
+    checkedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was probed.' })),
   },
   { description: 'A destination cluster.' },
 );

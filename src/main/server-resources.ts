@@ -38,6 +38,8 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   reader: ResourceReader;
   /** The git adapter it renders with: also the repository connection test's. */
   fetcher: GitSourceFetcher;
+  /** The Kubernetes version of a destination cluster (GET /version), with its registered credentials. */
+  version: (cluster: string) => Promise<string>;
   close: () => void;
 } {
   const { cluster } = options;
@@ -64,12 +66,14 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   });
   const destination = async (app: Application) =>
     (await clusters.resolve(resolveSpec(app).destination.cluster)).cluster;
-  const kubeDestination = async (app: Application, what: string) => {
-    const target = await destination(app);
+  const kubeCluster = async (name: string, what: string) => {
+    const target = (await clusters.resolve(name)).cluster;
     if (!(target instanceof KubeCluster))
       throw new CapstanError('KUBE_TYPE_MISSING', `the destination does not serve ${what}`);
     return target;
   };
+  const kubeDestination = (app: Application, what: string) =>
+    kubeCluster(resolveSpec(app).destination.cluster, what);
   const reader: ResourceReader = {
     live: async (app, id) => {
       const target = await destination(app);
@@ -89,6 +93,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   return {
     reader,
     fetcher,
+    version: async (name) => kubernetesVersion(await kubeCluster(name, 'a version')),
     close: () => {
       clusters.close();
     },
@@ -129,6 +134,14 @@ async function renderDesired(
       : {}),
   });
   return { revision: resolved.sha, objects: result.objects.map((o) => o.object) };
+}
+
+/** The gitVersion the API server reports. */
+async function kubernetesVersion(cluster: KubeCluster): Promise<string> {
+  const res = await cluster.client.call('GET', '/version', { subject: 'GET /version' });
+  if (res.status !== 200) throw apiError(res.status, res.body, 'GET /version', 'get');
+  const version = (res.body as { gitVersion?: unknown }).gitVersion;
+  return typeof version === 'string' ? version : 'unknown';
 }
 
 /** A followed log stays open while lines come; silent this long, it ends (the UI resumes it). */

@@ -16,7 +16,7 @@ import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
 import { CLUSTER_SECRET_SELECTOR } from '../core/cluster-secret.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { KubeObject } from '../core/resource.ts';
-import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND, IN_CLUSTER } from '../contracts/application.ts';
 import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { Store } from '../ports/store.ts';
@@ -38,6 +38,7 @@ import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
+import { ClusterProbes } from '../server/cluster-probes.ts';
 import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
 
 /** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
@@ -121,6 +122,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       repositoryHosts: options.repositoryHosts ?? [],
     });
     closeReader = resourceReader.close;
+    const probes = new ClusterProbes({ version: resourceReader.version });
     const key = await sharedKey(cluster, secrets, namespace);
     const registry = new Registry();
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
@@ -131,7 +133,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
-      clusters: () => listClusters(cluster, secrets, namespace),
+      clusters: () => clustersWithState(listClusters(cluster, secrets, namespace), probes),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
       repositories: resourceReader.fetcher,
@@ -333,6 +335,18 @@ async function listClusters(
       ...(c.error === undefined ? {} : { problem: c.error }),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The agent's own cluster first, then the registered ones; each usable one with its version and connection. */
+async function clustersWithState(
+  registered: Promise<ClusterInfo[]>,
+  probes: ClusterProbes,
+): Promise<ClusterInfo[]> {
+  const all = [{ name: IN_CLUSTER }, ...(await registered)];
+  probes.keepOnly(all.map((c) => c.name));
+  return Promise.all(
+    all.map(async (c) => ('problem' in c ? c : { ...c, ...(await probes.connection(c.name)) })),
+  );
 }
 
 async function applicationEvents(

@@ -1,6 +1,7 @@
 // Destination clusters: the agent's own (in-cluster) and the registered ones, each with its API server
-// URL, whether its registration is usable (or why not) and its Applications. Never a credential: the
-// server answers only names, URLs and problems.
+// URL, whether its registration is usable (or why not), whether the server reaches it and the Kubernetes
+// version it reports (probed at most once a minute), and its Applications. Never a credential: the
+// server answers only names, URLs, versions and problems.
 import { call } from '../api.ts';
 import { ApplicationCount, ApplicationsOf } from '../components/ApplicationsOf.tsx';
 import { Link } from '../components/Link.tsx';
@@ -15,7 +16,7 @@ const OWN: ClusterInfo = { name: IN_CLUSTER };
 function useClusters() {
   return useLoad('/clusters', (signal) =>
     call<{ items: ClusterInfo[] }>('/clusters', { signal }).then((answer) => [
-      OWN,
+      answer.items.find((c) => c.name === IN_CLUSTER) ?? OWN,
       ...answer.items.filter((c) => c.name !== IN_CLUSTER),
     ]),
   );
@@ -42,6 +43,7 @@ export function ClustersPage() {
                 <th scope="col">Cluster</th>
                 <th scope="col">API server</th>
                 <th scope="col">State</th>
+                <th scope="col">Kubernetes</th>
                 <th scope="col">Applications</th>
               </tr>
             </thead>
@@ -55,6 +57,7 @@ export function ClustersPage() {
                   <td>
                     <ClusterState cluster={cluster} />
                   </td>
+                  <td className="version">{cluster.version ?? '—'}</td>
                   <td>
                     <ApplicationCount filter={{ cluster: cluster.name }} />
                   </td>
@@ -105,6 +108,14 @@ function ClusterFacts(props: { readonly cluster: ClusterInfo | undefined; readon
       <dd>
         <ClusterState cluster={cluster} />
       </dd>
+      <dt>Kubernetes</dt>
+      <dd className="version">{cluster.version ?? 'not known (not reached)'}</dd>
+      {cluster.checkedAt === undefined ? null : (
+        <>
+          <dt>Checked</dt>
+          <dd>{new Date(cluster.checkedAt).toLocaleString()}</dd>
+        </>
+      )}
       {cluster.secret === undefined ? null : (
         <>
           <dt>Registered by</dt>
@@ -121,19 +132,28 @@ const serverOf = (cluster: ClusterInfo) =>
   cluster.name === IN_CLUSTER ? 'the cluster the agent runs in' : (cluster.server ?? 'not given');
 
 function ClusterState(props: { readonly cluster: ClusterInfo }) {
-  const { problem } = props.cluster;
-  if (problem === undefined)
+  const { problem, connection, connectionError } = props.cluster;
+  if (problem !== undefined)
     return (
-      <span className="badge health-healthy" data-state="usable">
-        <span aria-hidden="true">✔</span> Usable
+      <span className="cluster-problem" data-state="unusable">
+        <span className="badge health-degraded">
+          <span aria-hidden="true">✖</span> Not usable
+        </span>{' '}
+        {problem}
+      </span>
+    );
+  if (connection === 'unreachable')
+    return (
+      <span className="cluster-problem" data-state="unreachable">
+        <span className="badge health-degraded">
+          <span aria-hidden="true">✖</span> Unreachable
+        </span>{' '}
+        {connectionError}
       </span>
     );
   return (
-    <span className="cluster-problem" data-state="unusable">
-      <span className="badge health-degraded">
-        <span aria-hidden="true">✖</span> Not usable
-      </span>{' '}
-      {problem}
+    <span className="badge health-healthy" data-state="usable" data-connection={connection ?? 'unknown'}>
+      <span aria-hidden="true">✔</span> {connection === 'connected' ? 'Connected' : 'Usable'}
     </span>
   );
 }
