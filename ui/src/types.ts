@@ -17,6 +17,9 @@ import type {
   ProjectSchema,
   ResourceNodeSchema,
   ResourceTreeSchema,
+  RunListSchema,
+  RunLogsSchema,
+  RunView,
   SessionInfo,
   TokenInfo,
   TokenRequest,
@@ -25,6 +28,8 @@ import type {
 export type ApplicationSummary = Static<typeof ApplicationSummarySchema>;
 export type ResourceNode = Static<typeof ResourceNodeSchema>;
 export type ResourceTree = Static<typeof ResourceTreeSchema>;
+export type RunList = Static<typeof RunListSchema>;
+export type RunLine = Static<typeof RunLogsSchema>['lines'][number];
 export type ProjectInfo = Static<typeof ProjectSchema>;
 export type CreatedToken = Static<typeof CreatedTokenSchema>;
 
@@ -43,6 +48,7 @@ export type {
   ErrorBody,
   EventInfo,
   PodLogs,
+  RunView,
   Application,
   HistoryEntry,
   RollbackHold,
