@@ -283,7 +283,9 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
     });
     const rows = (await page.locator('.resource-table tbody tr').allTextContents()).join('\n');
     assert.match(rows, new RegExp(`ReplicaSet/${namespace}/web-`));
-    assert.ok((await page.locator('.graph-node', { hasText: 'Pod' }).count()) >= 1, 'the Pod in the graph');
+    await eventually(async () => (await page.locator('.graph-node', { hasText: 'Pod' }).count()) >= 1, {
+      what: 'the Pod in the graph (laid out after the table shows it)',
+    });
     await podRow.click();
     const dialog = page.getByRole('dialog');
     assert.deepEqual(await dialog.getByRole('tab').allTextContents(), ['Logs']);
