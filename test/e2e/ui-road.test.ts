@@ -381,7 +381,7 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
     const own = page.locator('table.clusters tr', { hasText: 'in-cluster' });
     await own.locator('[data-connection="connected"]').waitFor();
     assert.match((await own.locator('.version').textContent()) ?? '', /^v1\.\d+\.\d+/);
-    await screenshot(page, 'clusters');
+    await screenshot(page, 'clusters-versions');
   });
 
   it('raised no Content-Security-Policy violation', () => {
