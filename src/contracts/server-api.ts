@@ -517,6 +517,52 @@ export const PodLogsSchema = Type.Object(
 );
 export type PodLogs = Static<typeof PodLogsSchema>;
 
+/** The road of an Application's workloads: its config commits synced, and each Pod's image back to its run. */
+export const TraceSchema = Type.Object(
+  {
+    application: Type.String({ description: 'Application/namespace/name.' }),
+    syncs: Type.Array(
+      Type.Object({
+        revision: Type.String({ description: 'The configuration commit synced.' }),
+        author: Type.Optional(Type.String()),
+        message: Type.Optional(Type.String()),
+        result: Type.String(),
+        finishedAt: Type.Optional(Type.String()),
+      }),
+      { description: 'The last syncs, newest first (the first one is what runs now).' },
+    ),
+    images: Type.Array(
+      Type.Object({
+        image: Type.String({ description: 'As the Pods name it.' }),
+        digest: Type.Optional(
+          Type.String({ description: 'sha256:… from the reference or the running container.' }),
+        ),
+        pods: Type.Array(Type.String(), { description: 'Pod/namespace/name of the Pods that run it.' }),
+        run: Type.Optional(
+          Type.Object({
+            id: Type.String(),
+            namespace: Type.String(),
+            pipeline: Type.String(),
+            revision: Type.String({ description: 'The code commit the run built.' }),
+            branch: Type.Optional(Type.String()),
+            finishedAt: Type.Optional(Type.String()),
+          }),
+        ),
+      }),
+      {
+        description:
+          'Each image the Application’s Pods run, with the pipeline run that built it when one the caller may read recorded that digest.',
+      },
+    ),
+    missing: Type.Array(Type.String(), { description: 'What the trace could not join, in words.' }),
+  },
+  {
+    description:
+      'commit → pipeline run → image digest → Application sync → Pods, joined from the records that exist.',
+  },
+);
+export type Trace = Static<typeof TraceSchema>;
+
 /** A repository connection test: ls-remote with the credentials given, never stored or echoed. */
 export const RepositoryTestRequestSchema = closed(
   {

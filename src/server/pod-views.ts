@@ -62,14 +62,28 @@ const groupOf = (apiVersion: string) => (apiVersion.includes('/') ? (apiVersion.
 
 /** The objects the Application's workloads own, level by level, each with its owner as parent. */
 export async function childrenOf(reader: ResourceReader, app: Application): Promise<ChildNode[]> {
-  let owners = managedIds(app).filter((id) => OWNS[keyOf(id)] !== undefined);
-  const found: ChildNode[] = [];
+  return (await ownedObjects(reader, app)).map(({ node }) => node);
+}
+
+/** The Pods the Application's workloads own, as the destination has them. */
+export async function podsOf(reader: ResourceReader, app: Application): Promise<KubeObject[]> {
+  return (await ownedObjects(reader, app)).filter(({ node }) => node.kind === 'Pod').map((o) => o.object);
+}
+
+async function ownedObjects(reader: ResourceReader, app: Application): Promise<Owned[]> {
+  let owners: readonly ResourceId[] = managedIds(app).filter((id) => OWNS[keyOf(id)] !== undefined);
+  const found: Owned[] = [];
   for (let depth = 0; depth < MAX_DEPTH && owners.length > 0 && found.length < MAX_CHILDREN; depth++) {
     const level = await ownedBy(reader, app, owners);
     found.push(...level.slice(0, MAX_CHILDREN - found.length));
-    owners = level.filter((node) => OWNS[keyOf(node)] !== undefined);
+    owners = level.map(({ node }) => node).filter((node) => OWNS[keyOf(node)] !== undefined);
   }
   return found;
+}
+
+interface Owned {
+  readonly node: ChildNode;
+  readonly object: KubeObject;
 }
 
 /** One level down: the objects owned by `owners`, listed once per namespace and owned kind. */
@@ -77,20 +91,20 @@ async function ownedBy(
   reader: ResourceReader,
   app: Application,
   owners: readonly ResourceId[],
-): Promise<ChildNode[]> {
+): Promise<Owned[]> {
   const byOwner = new Map(owners.map((id) => [`${keyOf(id)}/${id.namespace}/${id.name}`, formatId(id)]));
   const lists = new Map<string, { kind: Kind; namespace: string }>();
   for (const owner of owners) {
     const kind = OWNS[keyOf(owner)];
     if (kind) lists.set(`${keyOf(kind)}/${owner.namespace}`, { kind, namespace: owner.namespace });
   }
-  const nodes: ChildNode[] = [];
+  const nodes: Owned[] = [];
   for (const { kind, namespace } of lists.values())
     for (const object of await reader.list(app, kind, namespace)) {
       const parents = (object.metadata.ownerReferences ?? [])
         .map((ref) => byOwner.get(`${groupOf(ref.apiVersion)}/${ref.kind}/${namespace}/${ref.name}`))
         .filter((parent): parent is string => parent !== undefined);
-      if (parents.length > 0) nodes.push(nodeOf(kind, namespace, object, parents));
+      if (parents.length > 0) nodes.push({ node: nodeOf(kind, namespace, object, parents), object });
     }
   return nodes;
 }

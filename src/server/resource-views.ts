@@ -10,7 +10,7 @@ import { CapstanError, messageOf } from '../core/errors.ts';
 import { predictApplied } from '../core/predicted.ts';
 import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
 import { resolveSpec, type Application } from '../contracts/application.ts';
-import { childrenOf, logTargetOf, type ChildNode, type LogTarget } from './pod-views.ts';
+import { childrenOf, logTargetOf, podsOf, type ChildNode, type LogTarget } from './pod-views.ts';
 import type {
   EventInfo,
   PodLogsQuery,
@@ -124,6 +124,11 @@ export class ResourceViews {
   /** What the Application's workloads own (ReplicaSets, Jobs, Pods), found by owner references. */
   async children(app: Application): Promise<{ nodes: ChildNode[] }> {
     return { nodes: await childrenOf(this.#reader, app) };
+  }
+
+  /** The Pods the Application's workloads own (for its trace). */
+  pods(app: Application): Promise<KubeObject[]> {
+    return podsOf(this.#reader, app);
   }
 
   /** The container log asked for, checked (the Application's Pod, its container, a real node). */

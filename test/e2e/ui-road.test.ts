@@ -55,7 +55,7 @@ const DEPLOYMENT = [
   '  template:',
   '    metadata: {labels: {app: web}}',
   '    spec:',
-  '      containers: [{name: web, image: example.invalid/web:1}]',
+  `      containers: [{name: web, image: "registry.example/web@sha256:${'a'.repeat(64)}"}]`,
   '',
 ].join('\n');
 
@@ -303,6 +303,14 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
     await screenshot(page, 'pod-logs');
     assert.deepEqual(await accessibilityProblems(page), [], 'the Pod dialog');
     await dialog.getByRole('button', { name: 'Close' }).click();
+    // The trace: the image its Pod runs, joined by digest to the run that built it and its code commit.
+    await page.getByRole('tab', { name: 'Trace' }).click();
+    const built = page.locator('table.trace-images tr', { hasText: 'registry.example/web@sha256:' });
+    await built.getByRole('link', { name: /build-web r-done/ }).waitFor();
+    assert.match((await built.textContent()) ?? '', /c0ffee000000 main/);
+    assert.match((await page.locator('ol.trace-syncs').textContent()) ?? '', /Succeeded/);
+    await screenshot(page, 'trace');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the trace tab');
   });
 
   it("lists the pipeline runs with the server's filters, and follows a running run's log to its end", async () => {

@@ -21,6 +21,7 @@ import type {
   RunLogsSchema,
   RunView,
   SessionInfo,
+  Trace,
   TokenInfo,
   TokenRequest,
 } from '../../src/contracts/server-api.ts';
@@ -49,6 +50,7 @@ export type {
   EventInfo,
   PodLogs,
   RunView,
+  Trace,
   Application,
   HistoryEntry,
   RollbackHold,

@@ -13,6 +13,7 @@ import {
   PodLogsQuerySchema,
   PodLogsSchema,
   ResourceTreeSchema,
+  TraceSchema,
   type PodLogsQuery,
   ResourceDiffSchema,
   ResourceEventsSchema,
@@ -21,7 +22,9 @@ import {
   type ResourceQuery,
 } from '../../contracts/server-api.ts';
 import type { Application } from '../../contracts/application.ts';
+import { authorize } from '../../server/access.ts';
 import type { LogTarget } from '../../server/pod-views.ts';
+import { traceOf } from '../../server/trace.ts';
 import type { ResourceViews } from '../../server/resource-views.ts';
 import { errors, readable } from './applications.ts';
 import { need, type Routes, type ServerApiOptions } from './context.ts';
@@ -84,7 +87,30 @@ export function resourceRoutes(routes: Routes, options: ServerApiOptions): void 
   podRoutes(routes, options);
 }
 
+/** Runs read for a trace, newest first: the images of older ones are not joined. */
+const TRACE_RUNS = 500;
+
 function podRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: `${ONE}/trace`,
+      summary:
+        'The road of its workloads: the last syncs (configuration commits), each image its Pods run and the pipeline run that built it (by digest), and what could not be joined',
+      tag: 'resources',
+      access: 'applications.read',
+      params: ApplicationParamsSchema,
+      responses: { 200: { description: 'the trace', schema: TraceSchema }, ...errors(401, 403, 404) },
+    },
+    async (request: FastifyRequest, _reply, caller) => {
+      const app = await readable(options, request, need(caller));
+      const principal = need(caller).principal;
+      const runs = (await options.store.runs.list({ limit: TRACE_RUNS })).filter(
+        (run) => authorize(principal, 'pipelines.read', run.project, options.projects).allowed,
+      );
+      return traceOf(app, await options.resources.pods(app), runs);
+    },
+  );
   routes.add(
     {
       method: 'GET',

@@ -18,6 +18,7 @@ import type { Application, ResourceTree } from '../types.ts';
 import { ResourceList } from './application/ResourceList.tsx';
 import { HistoryTab } from './application/History.tsx';
 import { EventsTab } from './application/Events.tsx';
+import { TraceTab } from './application/Trace.tsx';
 import { SyncDialog } from './application/SyncDialog.tsx';
 import { ResourceDetail } from './application/ResourceDetail.tsx';
 
@@ -25,7 +26,14 @@ import { ResourceDetail } from './application/ResourceDetail.tsx';
 const ResourceGraph = onDemand(() => import('./application/ResourceGraph.tsx'));
 void ResourceGraph.preload().catch(() => undefined);
 
-type Tab = 'resources' | 'history' | 'events';
+type Tab = 'resources' | 'history' | 'events' | 'trace';
+const TABS: readonly Tab[] = ['resources', 'history', 'events', 'trace'];
+const TAB_TITLES: Readonly<Record<Tab, string>> = {
+  resources: 'Resources',
+  history: 'History',
+  events: 'Events',
+  trace: 'Trace',
+};
 /** Annotations whose values are links to show (title after the slash), as Argo CD's link annotations. */
 const LINK_ANNOTATION = 'link.capstan.dev/';
 
@@ -61,7 +69,7 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
       </nav>
       <Summary app={application} onChanged={reloadApp} />
       <div role="tablist" aria-label="Application views" className="tabs">
-        {(['resources', 'history', 'events'] as const).map((t) => (
+        {TABS.map((t) => (
           <button
             key={t}
             role="tab"
@@ -74,13 +82,12 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
               setTab(t);
             }}
             onKeyDown={(e) => {
-              const order: Tab[] = ['resources', 'history', 'events'];
-              const at = order.indexOf(t);
+              const at = TABS.indexOf(t);
               const to =
                 e.key === 'ArrowRight'
-                  ? order[(at + 1) % 3]
+                  ? TABS[(at + 1) % TABS.length]
                   : e.key === 'ArrowLeft'
-                    ? order[(at + 2) % 3]
+                    ? TABS[(at + TABS.length - 1) % TABS.length]
                     : undefined;
               if (to) {
                 setTab(to);
@@ -88,7 +95,7 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
               }
             }}
           >
-            {t === 'resources' ? 'Resources' : t === 'history' ? 'History' : 'Events'}
+            {TAB_TITLES[t]}
           </button>
         ))}
       </div>
@@ -112,8 +119,10 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
           )
         ) : tab === 'history' ? (
           <HistoryTab app={application} onChanged={reloadApp} />
-        ) : (
+        ) : tab === 'events' ? (
           <EventsTab path={path} />
+        ) : (
+          <TraceTab path={path} />
         )}
       </div>
       {selected === undefined || shown.state !== 'ready' ? null : (
