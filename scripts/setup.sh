@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Capstan's commands need on this machine, and nothing twice:
 #  - Debian packages (git, openssl, util-linux for flock, bubblewrap for the render sandbox, ca-certificates,
-#    python3-venv for schemathesis in the tests) when missing and we are root;
+#    python3-venv for schemathesis in the tests, postgresql for the tests of the PostgreSQL Store) when
+#    missing and we are root;
 #  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
 #  - capstan-confine, the Landlock render sandbox for hosts without user namespaces (scripts/build-tool.sh confine), when Go is here.
 # Go is needed to build the Kubernetes binaries; scripts/build-binaries.sh says so clearly when it is missing.
@@ -19,6 +20,9 @@ command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap) # the render sandbox (src
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 # schemathesis (scripts/setup-schemathesis.sh, the API tester of the integration tier) runs in a Python venv.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
+# The PostgreSQL Store's tests start a throw-away server of their own (src/testing/postgres.ts); the
+# package's own cluster is not used.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need[*]}"

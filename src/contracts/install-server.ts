@@ -20,7 +20,9 @@
  *   (resourceNames).
  *
  * One replica by default: the embedded SQLite store is per pod (an emptyDir here, a PersistentVolume
- * to keep the audit trail across restarts); several replicas need a shared store (PostgreSQL).
+ * to keep the audit trail across restarts); several replicas need a shared store: PostgreSQL, named by
+ * the Secret capstan-server-store (its `url` reaches the server as CAPSTAN_STORE_URL), then
+ * `kubectl scale deployment capstan-server --replicas N`.
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
@@ -31,6 +33,11 @@ export const SERVER_NAME = 'capstan-server';
 export const SERVER_PORT = 8080;
 /** The Secrets the server writes: its shared keys, and the initial admin password (once). */
 export const SERVER_SECRETS = ['capstan-server', 'capstan-initial-admin'] as const;
+/**
+ * The Secret an operator creates to put the server on PostgreSQL (key `url`); absent: SQLite. Not
+ * written by the server, so not in SERVER_SECRETS.
+ */
+export const SERVER_STORE_SECRET = 'capstan-server-store';
 const SERVER_UID = 10001;
 const SERVER_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'server' };
 const RBAC = 'rbac.authorization.k8s.io';
@@ -152,6 +159,12 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
               args: ['server', '--database', '/var/lib/capstan/server.db', '--port', String(SERVER_PORT)],
               env: [
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                // A shared PostgreSQL store, when the Secret capstan-server-store exists (its key
+                // url: postgres://user:password@host/db); it then takes the place of the SQLite file.
+                {
+                  name: 'CAPSTAN_STORE_URL',
+                  valueFrom: { secretKeyRef: { name: SERVER_STORE_SECRET, key: 'url', optional: true } },
+                },
                 { name: 'TMPDIR', value: '/tmp' },
                 { name: 'HOME', value: '/tmp' },
               ],

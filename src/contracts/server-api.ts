@@ -601,6 +601,26 @@ export const RepositoryTestRequestSchema = closed(
 );
 export type RepositoryTestRequest = Static<typeof RepositoryTestRequestSchema>;
 
+export const RepositoryListSchema = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object(
+        {
+          repoURL: Type.String({
+            description:
+              'As the first Application (by namespace and name) writes it; never with credentials.',
+          }),
+          applications: Type.Integer({ minimum: 1, description: 'How many visible Applications use it.' }),
+          projects: Type.Array(Type.String(), { description: 'The projects of those Applications, sorted.' }),
+        },
+        { description: 'One repository: every URL form of it counted once (src/core/repo-url.ts).' },
+      ),
+    ),
+  },
+  { description: 'The repositories the Applications the caller may read deploy from, by URL.' },
+);
+export type RepositoryList = Static<typeof RepositoryListSchema>;
+
 export const RepositoryTestResultSchema = Type.Object(
   {
     ok: Type.Boolean({ description: 'Whether the repository answered with these credentials.' }),

@@ -20,15 +20,20 @@ import {
 } from './processes.ts';
 import {
   EXTRA_FORWARD_PREFIX,
+  joinRealNode,
   prepareRealNode,
+  realNodeApiServerArgs,
   removeRealNode,
   startExtraForwarder,
-  startRealNode,
+  startNodeRuntime,
+  type NodeRuntime,
+  type PreparedNode,
   type RealNodeContext,
   type RealNodeState,
 } from './real-node.ts';
 import { waitRegistryReady } from './registry.ts';
 import { adminClient, createUnlessExists, type AdminClient } from './rest.ts';
+import { Timings } from './timings.ts';
 
 export interface ClusterPorts {
   readonly etcdClient: number;
@@ -72,6 +77,8 @@ export interface UpOptions {
    */
   readonly realNode?: boolean;
   readonly progress?: (line: string) => void;
+  /** Records how long each phase took (`dev-cluster up --timings` prints them). */
+  readonly timings?: Timings;
 }
 
 type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
@@ -345,32 +352,29 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   const unlock = lock(paths);
   const startup = new Startup(paths, name);
+  const timings = options.timings ?? new Timings();
   try {
     // 1. Refuse to start over a cluster of that name that still runs.
     await refuseRunning(paths, name);
     if (options.apiServerPort !== undefined) await assertPortFree(options.apiServerPort, 'kube-apiserver');
     // 2. Binaries, fresh folders, certificates, ports and the components' kubeconfigs.
-    const plane = await prepareControlPlane(startup, options, say);
-    // 3. A real node's network and containerd come first: the API server's flags depend on them.
-    const prepared =
-      options.realNode === true
-        ? await prepareRealNode(plane.nodeContext, async (state) => {
-            startup.realNode = state;
-            await startup.save(plane, []);
-          })
-        : undefined;
-    const deadline = Date.now() + (options.readyTimeoutMs ?? (prepared ? 150_000 : 90_000));
+    const plane = await timings.time('binaries, certificates, kubeconfigs', () =>
+      prepareControlPlane(startup, options, say),
+    );
+    // 3. A real node is prepared (namespaces, cgroups, registry, forwarder) while etcd and the API
+    //    server start: the API server's flags for it name fixed addresses only. Its containerd and
+    //    images follow as soon as it is prepared.
+    const deadline = Date.now() + (options.readyTimeoutMs ?? (options.realNode === true ? 150_000 : 90_000));
+    const node =
+      options.realNode === true ? await startRealNodeBeside(plane, { timings, deadline }) : undefined;
     // 4. etcd, the API server, then the controllers and kwok.
     const { api, apiserver } = await startControlPlane(plane, {
-      apiServerArgs: prepared?.apiServerArgs ?? [],
+      apiServerArgs: node?.apiServerArgs ?? [],
       deadline,
+      timings,
     });
-    // 5. The nodes, kwok's and the real one, Ready.
-    const nodes = await registerKwokNodes(plane, { api, apiserver, nodeCount, deadline });
-    if (prepared) {
-      await startRealNode(plane.nodeContext, prepared.state, api, deadline);
-      nodes.push(prepared.state.nodeName);
-    }
+    // 5. The nodes Ready, kwok's and the real one side by side.
+    const nodes = await nodesReady(plane, { api, apiserver, nodeCount, deadline, timings, node });
     await startup.save(plane, nodes);
     say(`ready: ${nodes.length} node(s) Ready, API server ${plane.server}`);
     const state = await readState(paths);
@@ -382,6 +386,79 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
   } finally {
     unlock();
   }
+}
+
+/** A real node being started beside the control plane: the API server's flags for it, and its steps in flight. */
+interface RealNodeStart {
+  readonly apiServerArgs: readonly string[];
+  readonly prepared: Promise<PreparedNode>;
+  readonly runtime: Promise<NodeRuntime>;
+}
+
+/** Starts preparing the real node and then its runtime, without waiting; undo waits for both. */
+async function startRealNodeBeside(
+  plane: ControlPlane,
+  options: { readonly timings: Timings; readonly deadline: number },
+): Promise<RealNodeStart> {
+  const { startup, nodeContext } = plane;
+  const { timings, deadline } = options;
+  const apiServerArgs = await realNodeApiServerArgs(nodeContext);
+  const prepared = startup.inFlight(
+    timings.time('real node: binaries, namespaces, cgroups, registry, forwarder', () =>
+      prepareRealNode(nodeContext, async (state) => {
+        startup.realNode = state;
+        await startup.save(plane, []);
+      }),
+    ),
+  );
+  const runtime = startup.inFlight(
+    prepared.then((p) =>
+      timings.time('real node: containerd, buildkitd, images', () =>
+        startNodeRuntime(nodeContext, p.state, deadline),
+      ),
+    ),
+  );
+  return { apiServerArgs, prepared, runtime };
+}
+
+/** Registers the kwok nodes and, with a real node, starts its kubelet at the same time; all their names once Ready. */
+async function nodesReady(
+  plane: ControlPlane,
+  options: {
+    api: AdminClient;
+    apiserver: ProcessRecord;
+    nodeCount: number;
+    deadline: number;
+    timings: Timings;
+    node: RealNodeStart | undefined;
+  },
+): Promise<string[]> {
+  const { timings, node, api, deadline } = options;
+  const kwok = plane.startup.inFlight(
+    timings.time('kwok nodes Ready, default ServiceAccount', () => registerKwokNodes(plane, options)),
+  );
+  const real = node
+    ? plane.startup.inFlight(
+        (async () => {
+          const { state } = await node.prepared;
+          const runtime = await node.runtime;
+          return timings.time('real node: kubelet, kube-proxy, CoreDNS; node Ready', async () => {
+            await joinRealNode(plane.nodeContext, state, { api, runtime, deadline });
+            return [state.nodeName];
+          });
+        })(),
+      )
+    : Promise.resolve([]);
+  const [kwokNodes, realNodes] = await bothSettled(kwok, real);
+  return [...kwokNodes, ...realNodes];
+}
+
+/** Waits for both (a failure of one does not leave the other running unobserved); rejects with the first failure. */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
 }
 
 function checkedUpOptions(options: UpOptions): { name: string; paths: ClusterPaths; nodeCount: number } {
@@ -424,6 +501,8 @@ class Startup {
   readonly startedAt = new Date().toISOString();
   readonly started: ProcessRecord[] = [];
   realNode: RealNodeState | undefined;
+  readonly #pending: Promise<unknown>[] = [];
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(paths: ClusterPaths, name: string) {
     this.paths = paths;
@@ -436,22 +515,37 @@ class Startup {
     return record;
   };
 
-  async save(plane: ControlPlane, nodes: readonly string[]): Promise<void> {
-    await writeState(this.paths, {
-      version: 1,
-      name: this.name,
-      server: plane.server,
-      ports: plane.ports,
-      binDir: plane.binDir,
-      nodes,
-      startedAt: this.startedAt,
-      processes: this.started,
-      ...(this.realNode ? { realNode: this.realNode } : {}),
-    });
+  /** Writes the state file; saves from steps running side by side are written one after another. */
+  save(plane: ControlPlane, nodes: readonly string[]): Promise<void> {
+    const write = () =>
+      writeState(this.paths, {
+        version: 1,
+        name: this.name,
+        server: plane.server,
+        ports: plane.ports,
+        binDir: plane.binDir,
+        nodes,
+        startedAt: this.startedAt,
+        processes: this.started,
+        ...(this.realNode ? { realNode: this.realNode } : {}),
+      });
+    const saved = this.#saving.then(write, write);
+    this.#saving = saved;
+    return saved;
+  }
+
+  /**
+   * A step running beside others: undo waits for it to settle before removing anything. Returns the
+   * step itself (its failure is observed here at once, and again by whoever awaits it).
+   */
+  inFlight<T>(step: Promise<T>): Promise<T> {
+    this.#pending.push(step.catch(() => undefined));
+    return step;
   }
 
   /** Nothing half-started stays behind. */
   async undo(): Promise<void> {
+    await Promise.allSettled(this.#pending);
     if (this.realNode) await removeRealNode(this.name, this.realNode, this.started);
     for (const record of [...this.started].reverse()) await stopProcess(record, { graceMs: 5000 });
     if (this.started.length === 0) return;
@@ -547,18 +641,20 @@ function launch(plane: ControlPlane, component: Component, args: string[]): Proc
 /** etcd, then the API server (ready), then controller-manager, scheduler and kwok. */
 async function startControlPlane(
   plane: ControlPlane,
-  options: { apiServerArgs: readonly string[]; deadline: number },
+  options: { apiServerArgs: readonly string[]; deadline: number; timings: Timings },
 ): Promise<{ api: AdminClient; apiserver: ProcessRecord }> {
   const { paths, ports, pki, say, startup } = plane;
   say(`starting etcd on 127.0.0.1:${ports.etcdClient}`);
   const etcd = launch(plane, 'etcd', etcdArgs(paths, ports));
   await startup.save(plane, []);
-  await waitUntil(etcd, options.deadline, 'etcd', async () => {
-    const res = await fetch(`http://127.0.0.1:${ports.etcdClient}/health`, {
-      signal: AbortSignal.timeout(2000),
-    });
-    return res.ok && ((await res.json()) as { health?: string }).health === 'true';
-  });
+  await options.timings.time('etcd healthy', () =>
+    waitUntil(etcd, options.deadline, 'etcd', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.etcdClient}/health`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    }),
+  );
 
   say(`starting kube-apiserver on ${plane.server}`);
   const apiserver = launch(plane, 'kube-apiserver', [
@@ -567,7 +663,9 @@ async function startControlPlane(
   ]);
   await startup.save(plane, []);
   const api = adminForPaths(paths, plane.server);
-  await waitApiServerReady(api, apiserver, options.deadline);
+  await options.timings.time('kube-apiserver ready', () =>
+    waitApiServerReady(api, apiserver, options.deadline),
+  );
 
   say('starting kube-controller-manager, kube-scheduler and kwok');
   launch(plane, 'kube-controller-manager', controllerManagerArgs(paths, pki, ports));

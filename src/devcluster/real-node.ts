@@ -71,9 +71,48 @@ export interface RealNodeContext {
 
 export interface PreparedNode {
   readonly state: RealNodeState;
-  /** Flags the API server needs: its advertised address inside the namespace, egress through the forwarder. */
-  readonly apiServerArgs: readonly string[];
   readonly forwarder: ProcessRecord;
+}
+
+/**
+ * The flags the API server needs for a real node: its advertised address inside the namespace, its
+ * egress to kubelets through the forwarder's socket, its client certificate for kubelets. They name
+ * only fixed addresses and paths, so the API server starts while the node is being prepared.
+ */
+export async function realNodeApiServerArgs(ctx: RealNodeContext): Promise<string[]> {
+  // A kernel feature or a package missing is said before anything starts.
+  await assertNodePrerequisites();
+  const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);
+  const egress = join(ctx.clusterRoot, 'egress-selector.json');
+  await writeFile(egress, egressSelectorConfig(paths.egressSocket));
+  const kubeletClient = await signClientCertificate(
+    ctx.pki,
+    'apiserver-kubelet',
+    '/O=system:masters/CN=kube-apiserver-kubelet-client',
+  );
+  return [
+    `--advertise-address=${NODE_NETWORK.nodeAddress}`,
+    '--endpoint-reconciler-type=lease',
+    `--egress-selector-config-file=${egress}`,
+    `--kubelet-client-certificate=${kubeletClient.cert}`,
+    `--kubelet-client-key=${kubeletClient.key}`,
+    '--kubelet-preferred-address-types=InternalIP',
+  ];
+}
+
+/** The node's programs, built from Go modules on first use: the three build scripts check their caches side by side. */
+async function nodeBinaries(
+  ctx: RealNodeContext,
+): Promise<{ binDir: string; buildkitBinDir: string; corednsBinDir: string }> {
+  const progress = (l: string) => {
+    ctx.say(`  ${l}`);
+  };
+  const [binDir, buildkitBinDir, corednsBinDir] = await Promise.all([
+    ensureNodeBinaries({ progress }),
+    ensureBuildkitBinaries({ progress }),
+    ensureCorednsBinaries({ progress }),
+  ]);
+  return { binDir, buildkitBinDir, corednsBinDir };
 }
 
 const NODE_PROCESSES = [
@@ -88,31 +127,17 @@ const NODE_PROCESSES = [
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Before the API server starts: the node's programs, its network and mount namespaces, its cgroups and
+ * While the control plane starts: the node's programs, its network and mount namespaces, its cgroups and
  * the forwarder that joins the namespace to the machine's loopback. Every piece is recorded in the
- * returned state at once, so a failure part-way is undone by removeRealNode.
+ * returned state at once, so a failure part-way is undone by removeRealNode. (realNodeApiServerArgs,
+ * called first, has checked the machine's prerequisites.)
  */
 export async function prepareRealNode(
   ctx: RealNodeContext,
   record: (state: RealNodeState) => Promise<void>,
 ): Promise<PreparedNode> {
-  await assertNodePrerequisites();
   ctx.say('locating the real node binaries (built from Go modules on first use)');
-  const binDir = await ensureNodeBinaries({
-    progress: (l) => {
-      ctx.say(`  ${l}`);
-    },
-  });
-  const buildkitBinDir = await ensureBuildkitBinaries({
-    progress: (l) => {
-      ctx.say(`  ${l}`);
-    },
-  });
-  const corednsBinDir = await ensureCorednsBinaries({
-    progress: (l) => {
-      ctx.say(`  ${l}`);
-    },
-  });
+  const { binDir, buildkitBinDir, corednsBinDir } = await nodeBinaries(ctx);
   const paths = nodePaths(ctx.clusterRoot, ctx.clusterName);
   let state: RealNodeState = {
     nodeName: REAL_NODE.name,
@@ -153,25 +178,7 @@ export async function prepareRealNode(
   await waitRegistryReady(registry.state, registryProcess, Date.now() + 15_000);
 
   const forwarder = await startForwarder(ctx, state);
-  const egress = join(paths.config, 'egress-selector.json');
-  await writeFile(egress, egressSelectorConfig(paths.egressSocket));
-  const kubeletClient = await signClientCertificate(
-    ctx.pki,
-    'apiserver-kubelet',
-    '/O=system:masters/CN=kube-apiserver-kubelet-client',
-  );
-  return {
-    state,
-    forwarder,
-    apiServerArgs: [
-      `--advertise-address=${NODE_NETWORK.nodeAddress}`,
-      '--endpoint-reconciler-type=lease',
-      `--egress-selector-config-file=${egress}`,
-      `--kubelet-client-certificate=${kubeletClient.cert}`,
-      `--kubelet-client-key=${kubeletClient.key}`,
-      '--kubelet-preferred-address-types=InternalIP',
-    ],
-  };
+  return { state, forwarder };
 }
 
 /** The forwarder: the API server's port inside the namespace, and the API server's egress into it. */
@@ -261,18 +268,22 @@ async function launchInside(
   return record;
 }
 
+/** The node's container runtime, started before the API server is ready: containerd and buildkitd. */
+export interface NodeRuntime {
+  readonly containerd: ProcessRecord;
+  readonly buildkit: { readonly daemon: ProcessRecord; readonly socket: string };
+}
+
 /**
- * After the API server is ready: containerd with the local images, the kubelet and kube-proxy, inside
- * the node's namespaces; returns once the node is Ready.
+ * What the node needs before the API server: containerd with the local images (the pause image and
+ * busybox) and the seccomp profiles, and buildkitd launched. Runs beside the control plane's start.
  */
-export async function startRealNode(
+export async function startNodeRuntime(
   ctx: RealNodeContext,
   state: RealNodeState,
-  api: AdminClient,
   deadline: number,
-): Promise<void> {
+): Promise<NodeRuntime> {
   const { paths, binDir } = state;
-  const kubeconfigs = await writeNodeKubeconfigs(ctx, paths);
   const containerd = await startContainerd(ctx, state, deadline);
   const buildkit = await launchBuildkitd(ctx, state);
   ctx.say('building the pause and busybox images and importing them');
@@ -282,6 +293,21 @@ export async function startRealNode(
   ])
     await importImage({ ctr: join(binDir, 'ctr'), socket: paths.containerdSocket, image });
   await installSeccompProfiles(paths);
+  return { containerd, buildkit };
+}
+
+/**
+ * Once the API server is ready and the runtime runs: the kubelet, kube-proxy and CoreDNS inside the
+ * node's namespaces; returns once buildkitd answers and the node is Ready.
+ */
+export async function joinRealNode(
+  ctx: RealNodeContext,
+  state: RealNodeState,
+  options: { readonly api: AdminClient; readonly runtime: NodeRuntime; readonly deadline: number },
+): Promise<void> {
+  const { api, deadline } = options;
+  const { containerd, buildkit } = options.runtime;
+  const kubeconfigs = await writeNodeKubeconfigs(ctx, state.paths);
   const { kubelet, proxy } = await launchKubeletAndProxy(ctx, state, kubeconfigs);
   const coredns = await startClusterDns(ctx, state, { api, kubeconfig: kubeconfigs.coredns });
   await waitUntil(coredns, deadline, 'CoreDNS', async () =>

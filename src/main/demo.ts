@@ -18,15 +18,25 @@ import { CapstanError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { attach, down, up, type LocalCluster } from '../devcluster/cluster.ts';
-import { clustersRoot } from '../devcluster/layout.ts';
+import { clustersRoot, validateClusterName } from '../devcluster/layout.ts';
 import { freePort } from '../devcluster/ports.ts';
 import { isRunning, startProcess, stopProcess, type ProcessRecord } from '../devcluster/processes.ts';
 import type { ResourceType } from '../ports/cluster.ts';
+import {
+  commitHelloImage,
+  demoRealNode,
+  HELLO_APPLICATION,
+  helloPullSecret,
+  helloUrl,
+  publishHelloImage,
+  type DemoRepository,
+} from './demo-hello.ts';
 import { INITIAL_ADMIN_SECRET } from './server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'bin', 'capstan.js');
-const CLUSTER = 'demo';
+/** The demo's cluster by default; `--name` runs another demo beside it (its own cluster and folder). */
+export const DEMO_CLUSTER = 'demo';
 const NAMESPACE = 'capstan-demo';
 const DEMO_PROJECT = 'demo';
 const SYSTEM_NAMESPACE = 'capstan-system';
@@ -36,6 +46,8 @@ export const DEMO_APPLICATIONS = [
   { name: 'hello-kustomize', path: 'kustomize/overlays/demo', namespace: 'demo-kustomize' },
   { name: 'hello-helm', path: 'helm/hello', namespace: 'demo-helm' },
 ] as const;
+
+type DemoApplication = { readonly name: string; readonly path: string; readonly namespace: string };
 
 interface DemoState {
   readonly gitServer?: ProcessRecord;
@@ -71,6 +83,10 @@ export interface DemoSummary {
   readonly webhookUrl: string;
   readonly webhookToken: string;
   readonly logs: string;
+  /** With a real node: the sample HTTP server's URL (its NodePort through a forwarder on loopback). */
+  readonly helloUrl?: string;
+  /** With a real node: the sample HTTP server's image, by digest in the cluster registry. */
+  readonly helloImage?: string;
   readonly applications: readonly {
     name: string;
     namespace: string;
@@ -80,24 +96,31 @@ export interface DemoSummary {
   }[];
 }
 
-const demoDir = () => join(dirname(clustersRoot()), 'demo');
-const statePath = () => join(demoDir(), 'state.json');
+/** The demo's folder: `demo` for the default demo, `demo-<name>` for another. */
+const demoDir = (name: string) =>
+  join(dirname(clustersRoot()), name === DEMO_CLUSTER ? 'demo' : `demo-${name}`);
+const statePath = (name: string) => join(demoDir(name), 'state.json');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function readState(): Promise<DemoState> {
+async function readState(name: string): Promise<DemoState> {
   try {
-    return JSON.parse(await readFile(statePath(), 'utf8')) as DemoState;
+    return JSON.parse(await readFile(statePath(name), 'utf8')) as DemoState;
   } catch {
     return {};
   }
 }
 
-async function writeState(state: DemoState): Promise<void> {
-  await mkdir(demoDir(), { recursive: true, mode: 0o700 });
-  await writeFile(statePath(), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+async function writeState(dir: string, state: DemoState): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(join(dir, 'state.json'), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(
+  what: string,
+  options: { readonly timeoutMs: number; readonly logs: string },
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const { timeoutMs } = options;
   const polled = await pollUntil(async () => (await probe().catch(() => undefined)) ?? false, {
     deadline: Date.now() + timeoutMs,
     intervalMs: 500,
@@ -106,28 +129,34 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   if (polled.met) return polled.value;
   throw new CapstanError(
     'DEMO_TIMEOUT',
-    `${what} did not happen within ${Math.round(timeoutMs / 1000)} s; see the logs in ${join(demoDir(), 'logs')}`,
+    `${what} did not happen within ${Math.round(timeoutMs / 1000)} s; see the logs in ${options.logs}`,
   );
+}
+
+/** Options of `capstan demo up`. */
+export interface DemoUpOptions {
+  /** Start the control plane with a real node (containers that run) beside the kwok nodes. Default false. */
+  readonly realNode?: boolean;
+  /** The demo's cluster (and folder): default `demo`. Another name runs a demo of its own beside it. */
+  readonly name?: string;
 }
 
 /** Starts (or finds running) every part of the demo and waits until the sample applications are Synced and Healthy. */
 export async function demoUp(
   progress: (line: string) => void,
-  options: {
-    /** Start the control plane with a real node (containers that run) beside the kwok nodes. Default false. */
-    readonly realNode?: boolean;
-  } = {},
+  options: DemoUpOptions = {},
 ): Promise<DemoSummary> {
   const t0 = Date.now();
   const say = (line: string) => {
     progress(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
   };
-  const dir = demoDir();
+  const name = demoName(options.name);
+  const dir = demoDir(name);
   await mkdir(join(dir, 'logs'), { recursive: true, mode: 0o700 });
   // 1. The control plane.
-  const cluster = await controlPlane(say, { realNode: options.realNode === true });
+  const cluster = await controlPlane(say, { name, realNode: options.realNode === true });
   // 2. The git server, with the demo configuration as the repository demo-config.
-  const { state: withGit, git } = await gitServer(dir, await readState(), say);
+  const { state: withGit, git } = await gitServer(dir, await readState(name), say);
   const repoURL = `${git.url}/demo-config.git`;
   const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   try {
@@ -139,52 +168,139 @@ export async function demoUp(
     const withAgent = await agent(cluster, dir, { ...withGit, webhookToken }, say);
     // 5. The API server, with its own least-privilege identity (the install's RBAC).
     const state = await server(cluster, admin, dir, withAgent, say);
-    const serverPassword = await initialAdminPassword(admin);
-    // 6. One Application per example, automated with prune and self-heal.
-    say(`creating ${DEMO_APPLICATIONS.length} Applications from ${repoURL}`);
-    await createApplications(admin, repoURL);
-    // 7. Wait until each is Synced and Healthy.
-    const apps = await untilSyncedAndHealthy(admin, say);
+    // 6. With a real node: the sample HTTP server's image built, pushed and committed to the demo repository.
+    const helloImage =
+      options.realNode === true
+        ? await helloOnRealNode(cluster, admin, { dir, repository: { ...git, url: repoURL }, say })
+        : undefined;
+    // 7. One Application per example, automated with prune and self-heal.
+    const applications =
+      helloImage === undefined ? DEMO_APPLICATIONS : [...DEMO_APPLICATIONS, HELLO_APPLICATION];
+    say(`creating ${applications.length} Applications from ${repoURL}`);
+    await createApplications(admin, repoURL, applications);
+    // 8. Wait until each is Synced and Healthy.
+    const apps = await untilSyncedAndHealthy(admin, applications, { say, logs: join(dir, 'logs') });
+    const hello =
+      helloImage === undefined ? {} : { helloImage, helloUrl: await helloAddress(cluster, admin) };
     return {
-      kubeconfig: cluster.adminKubeconfig,
-      server: cluster.server,
-      gitUrl: repoURL,
-      gitUsername: git.username,
-      gitPassword: git.password,
-      agentUrl: state.agentUrl ?? '',
-      metricsUrl: state.metricsUrl ?? '',
-      serverUrl: state.serverUrl ?? '',
-      serverUser: 'admin',
-      ...(serverPassword === undefined ? {} : { serverPassword }),
-      webhookUrl: state.webhookUrl ?? '',
-      webhookToken,
-      logs: join(dir, 'logs'),
-      applications: apps.map((a) => ({
-        name: a.metadata.name,
-        namespace: a.metadata.namespace ?? NAMESPACE,
-        sync: a.status?.sync?.status ?? 'Unknown',
-        health: a.status?.health?.status ?? 'Unknown',
-        revision: a.status?.sync?.revision?.slice(0, 12) ?? '',
-      })),
+      ...summaryOf(cluster, { git, repoURL, state, webhookToken, logs: join(dir, 'logs'), apps }),
+      ...(await initialAdminPassword(admin).then((p) => (p === undefined ? {} : { serverPassword: p }))),
+      ...hello,
     };
   } finally {
     admin.close();
   }
 }
 
+function demoName(name: string | undefined): string {
+  const chosen = name ?? DEMO_CLUSTER;
+  const invalid = validateClusterName(chosen);
+  if (invalid) throw new CapstanError('DEMO_BAD_NAME', `--name: ${invalid}`);
+  return chosen;
+}
+
+function summaryOf(
+  cluster: LocalCluster,
+  values: {
+    readonly git: GitServerState;
+    readonly repoURL: string;
+    readonly state: DemoState;
+    readonly webhookToken: string;
+    readonly logs: string;
+    readonly apps: readonly Application[];
+  },
+): DemoSummary {
+  const { git, state } = values;
+  return {
+    kubeconfig: cluster.adminKubeconfig,
+    server: cluster.server,
+    gitUrl: values.repoURL,
+    gitUsername: git.username,
+    gitPassword: git.password,
+    agentUrl: state.agentUrl ?? '',
+    metricsUrl: state.metricsUrl ?? '',
+    serverUrl: state.serverUrl ?? '',
+    serverUser: 'admin',
+    webhookUrl: state.webhookUrl ?? '',
+    webhookToken: values.webhookToken,
+    logs: values.logs,
+    applications: values.apps.map((a) => ({
+      name: a.metadata.name,
+      namespace: a.metadata.namespace ?? NAMESPACE,
+      sync: a.status?.sync?.status ?? 'Unknown',
+      health: a.status?.health?.status ?? 'Unknown',
+      revision: a.status?.sync?.revision?.slice(0, 12) ?? '',
+    })),
+  };
+}
+
+/**
+ * The sample HTTP server on the real node: its image built and pushed, the registry's pull Secret in
+ * its namespace, and its reference by digest committed to the demo repository. Returns the reference.
+ */
+async function helloOnRealNode(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  options: {
+    readonly dir: string;
+    readonly repository: DemoRepository;
+    readonly say: (line: string) => void;
+  },
+): Promise<string> {
+  const { say } = options;
+  const node = demoRealNode(cluster);
+  say('building the sample HTTP server (examples/hello-http) and pushing it to the cluster registry');
+  const reference = await publishHelloImage(cluster, say);
+  say(`  ${reference}`);
+  await applyAsDemo(admin, await servedType(admin, 'v1', 'Namespace'), {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: HELLO_APPLICATION.namespace },
+  });
+  await applyAsDemo(
+    admin,
+    await servedType(admin, 'v1', 'Secret'),
+    helloPullSecret(node.registry) as KubeObject,
+  );
+  const committed = await commitHelloImage(options.repository, reference, { workDir: options.dir });
+  say(
+    committed
+      ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
+      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names that image already`,
+  );
+  return reference;
+}
+
+/** The sample HTTP server's URL on the machine's loopback (its Service's NodePort through a forwarder). */
+async function helloAddress(cluster: LocalCluster, admin: KubeCluster): Promise<string> {
+  const service = await admin.get(
+    await servedType(admin, 'v1', 'Service'),
+    HELLO_APPLICATION.namespace,
+    HELLO_APPLICATION.service,
+  );
+  const ports = ((service?.['spec'] ?? {}) as { ports?: { nodePort?: number }[] }).ports;
+  const nodePort = ports?.[0]?.nodePort;
+  if (nodePort === undefined)
+    throw new CapstanError(
+      'DEMO_NO_NODE_PORT',
+      `Service ${HELLO_APPLICATION.namespace}/${HELLO_APPLICATION.service} has no NodePort; see examples/demo/hello-http/service.yaml`,
+    );
+  return helloUrl(cluster, nodePort);
+}
+
 /** The demo's control plane: the running one, or a fresh one. */
 async function controlPlane(
   say: (line: string) => void,
-  options: { realNode: boolean },
+  options: { name: string; realNode: boolean },
 ): Promise<LocalCluster> {
-  const running = await attach(CLUSTER);
+  const running = await attach(options.name);
   if (running) {
-    say(`the local control plane '${CLUSTER}' is running`);
+    say(`the local control plane '${options.name}' is running`);
     return running;
   }
-  say(`starting the local control plane '${CLUSTER}'`);
+  say(`starting the local control plane '${options.name}'`);
   return up({
-    name: CLUSTER,
+    name: options.name,
     realNode: options.realNode,
     progress: (l) => {
       say(`  ${l}`);
@@ -220,11 +336,11 @@ async function gitServer(
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },
     });
     state = { ...state, gitServer: started };
-    await writeState(state);
+    await writeState(dir, state);
   }
   const git = await until(
     'the git server writing its address',
-    30_000,
+    { timeoutMs: 30_000, logs: join(dir, 'logs') },
     async () => JSON.parse(await readFile(gitStatePath, 'utf8')) as GitServerState,
   );
   return { state, git };
@@ -321,9 +437,9 @@ async function agent(
       webhookUrl: `http://127.0.0.1:${webhookPort}/api/v1/webhooks/generic`,
     };
   }
-  await writeState(state);
+  await writeState(dir, state);
   const agentUrl = state.agentUrl ?? '';
-  await until('the agent answering /healthz', 60_000, async () =>
+  await until('the agent answering /healthz', { timeoutMs: 60_000, logs: join(dir, 'logs') }, async () =>
     (await fetch(`${agentUrl}/healthz`)).ok ? true : undefined,
   );
   return state;
@@ -377,9 +493,9 @@ async function server(
     });
     state = { ...state, server: started, serverUrl: `http://127.0.0.1:${port}` };
   }
-  await writeState(state);
+  await writeState(dir, state);
   const serverUrl = state.serverUrl ?? '';
-  await until('the API server answering /readyz', 60_000, async () =>
+  await until('the API server answering /readyz', { timeoutMs: 60_000, logs: join(dir, 'logs') }, async () =>
     (await fetch(`${serverUrl}/readyz`)).ok ? true : undefined,
   );
   return state;
@@ -397,7 +513,11 @@ async function initialAdminPassword(admin: KubeCluster): Promise<string | undefi
 }
 
 /** One Application per example, automated with prune and self-heal. */
-async function createApplications(admin: KubeCluster, repoURL: string): Promise<void> {
+async function createApplications(
+  admin: KubeCluster,
+  repoURL: string,
+  applications: readonly DemoApplication[],
+): Promise<void> {
   // Their project: namespaces named demo-* on this cluster, which they may create (the README's first
   // Application deploys into demo-hello).
   await applyAsDemo(admin, await servedType(admin, PROJECT_API_VERSION, PROJECT_KIND), {
@@ -412,7 +532,7 @@ async function createApplications(admin: KubeCluster, repoURL: string): Promise<
     },
   });
   const appType = await servedType(admin, APPLICATION_API_VERSION, APPLICATION_KIND);
-  for (const app of DEMO_APPLICATIONS) {
+  for (const app of applications) {
     await applyAsDemo(admin, appType, {
       apiVersion: APPLICATION_API_VERSION,
       kind: APPLICATION_KIND,
@@ -431,31 +551,45 @@ async function createApplications(admin: KubeCluster, repoURL: string): Promise<
 /** Waits until every demo Application is Ready (Synced and Healthy), saying so for each. */
 async function untilSyncedAndHealthy(
   admin: KubeCluster,
-  say: (line: string) => void,
+  applications: readonly DemoApplication[],
+  options: { readonly say: (line: string) => void; readonly logs: string },
 ): Promise<Application[]> {
+  const { say } = options;
   const appType = await servedType(admin, APPLICATION_API_VERSION, APPLICATION_KIND);
   const reported = new Set<string>();
-  return until('every demo Application Synced and Healthy', 180_000, async () => {
-    const list: Application[] = [];
-    for (const app of DEMO_APPLICATIONS) {
-      const live = (await admin.get(appType, NAMESPACE, app.name)) as unknown as Application | undefined;
-      if (!live) return undefined;
-      list.push(live);
-      const ready = live.status?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.status === 'True' && !reported.has(app.name)) {
-        reported.add(app.name);
-        say(`  ${app.name}: Synced and Healthy at ${live.status?.sync?.revision?.slice(0, 12) ?? ''}`);
+  return until(
+    'every demo Application Synced and Healthy',
+    { timeoutMs: 180_000, logs: options.logs },
+    async () => {
+      const list: Application[] = [];
+      for (const app of applications) {
+        const live = (await admin.get(appType, NAMESPACE, app.name)) as unknown as Application | undefined;
+        if (!live) return undefined;
+        list.push(live);
+        const ready = live.status?.conditions?.find((c) => c.type === 'Ready');
+        if (ready?.status === 'True' && !reported.has(app.name)) {
+          reported.add(app.name);
+          say(`  ${app.name}: Synced and Healthy at ${live.status?.sync?.revision?.slice(0, 12) ?? ''}`);
+        }
       }
-    }
-    return list.every((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-      ? list
-      : undefined;
-  });
+      return list.every((a) => a.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        ? list
+        : undefined;
+    },
+  );
 }
 
-/** Stops the agent, the git server and the control plane of the demo. */
-export async function demoDown(): Promise<string[]> {
-  const state = await readState();
+/** Stops the API server, the agent, the git server and (unless kept) the control plane of the demo. */
+export async function demoDown(
+  options: {
+    /** The demo's name (its cluster and folder). Default `demo`. */
+    readonly name?: string;
+    /** Leave the control plane running (a cluster the demo attached to, such as the node tier's). Default false. */
+    readonly keepCluster?: boolean;
+  } = {},
+): Promise<string[]> {
+  const name = demoName(options.name);
+  const state = await readState(name);
   const stopped: string[] = [];
   for (const record of [state.server, state.agent, state.gitServer]) {
     if (record && isRunning(record)) {
@@ -463,7 +597,8 @@ export async function demoDown(): Promise<string[]> {
       stopped.push(record.name);
     }
   }
-  await writeState({ ...(state.webhookToken ? { webhookToken: state.webhookToken } : {}) });
-  const cluster = await down(CLUSTER);
+  await writeState(demoDir(name), { ...(state.webhookToken ? { webhookToken: state.webhookToken } : {}) });
+  if (options.keepCluster === true) return stopped;
+  const cluster = await down(name);
   return [...stopped, ...cluster.stopped];
 }

@@ -12,6 +12,7 @@ import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { apiError } from '../adapters/kube/errors.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
+import { describeStoreUrl, openPostgresStore } from '../adapters/store/postgres-store.ts';
 import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
 import { CLUSTER_SECRET_SELECTOR } from '../core/cluster-secret.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
@@ -56,6 +57,11 @@ export interface ServerOptions {
   readonly namespace?: string;
   /** The SQLite file. Default `$XDG_DATA_HOME/capstan/server.db` (~/.local/share). */
   readonly database?: string;
+  /**
+   * A PostgreSQL database shared by several replicas (`postgres://user@host:port/db`), instead of the
+   * SQLite file; its password in the URL or in PGPASSWORD. Never logged with its password.
+   */
+  readonly storeUrl?: string;
   readonly host?: string;
   /** Default 8080; 0 picks a free one. */
   readonly port?: number;
@@ -97,10 +103,12 @@ export const defaultDatabase = (env: NodeJS.ProcessEnv = process.env): string =>
 export async function runServer(options: ServerOptions, signal: AbortSignal): Promise<void> {
   const log = options.log ?? jsonLog;
   const namespace = options.namespace ?? process.env['POD_NAMESPACE'] ?? DEFAULT_AGENT_NAMESPACE;
-  const config = loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
+  const store = await openStore(options, log);
+  const config = await closingOnError(store, () =>
+    loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }),
+  );
   const cluster = new KubeCluster(config);
   const watchClient = new RestClient(config);
-  const store = openSqliteStore({ path: options.database ?? defaultDatabase() });
   const stop = new AbortController();
   const onAbort = () => {
     stop.abort();
@@ -166,6 +174,32 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     watchClient.close();
     cluster.close();
   }
+}
+
+/** Runs `fn`; when it throws, closes the store first (a PostgreSQL pool would keep the process alive). */
+async function closingOnError<T>(store: Store, fn: () => T): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/** The PostgreSQL store when a URL is given, else the SQLite file; says which (without a password). */
+async function openStore(
+  options: ServerOptions,
+  log: (line: Record<string, unknown>) => void,
+): Promise<Store> {
+  if (options.storeUrl !== undefined) {
+    const store = await openPostgresStore({ url: options.storeUrl });
+    log({ level: 'info', msg: 'store opened', store: 'postgres', url: describeStoreUrl(options.storeUrl) });
+    return store;
+  }
+  const path = options.database ?? defaultDatabase();
+  const store = openSqliteStore({ path });
+  log({ level: 'info', msg: 'store opened', store: 'sqlite', path });
+  return store;
 }
 
 const jsonLog = (line: Record<string, unknown>) =>
@@ -438,7 +472,7 @@ async function drivePipelines(
 }
 
 /** Daily: audit entries past retention and expired sessions go. */
-function keepTidy(
+export function keepTidy(
   store: Store,
   retentionDays: number,
   log: (line: Record<string, unknown>) => void,

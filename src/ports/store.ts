@@ -36,9 +36,14 @@ export interface AuditEntryInput {
   /** Why it failed or was refused; never a secret. */
   readonly reason?: string;
   readonly changes?: ChangeSummary;
+  /**
+   * Written once: a second append with the same key (another server replica that saw the same
+   * event) writes nothing and returns the first. Not returned by queries.
+   */
+  readonly key?: string;
 }
 
-export interface AuditEntry extends AuditEntryInput {
+export interface AuditEntry extends Omit<AuditEntryInput, 'key'> {
   /** Increases with every entry written. */
   readonly id: number;
 }
@@ -111,6 +116,11 @@ export interface UserStore {
   get(name: string): Promise<LocalUser | undefined>;
   /** Creates the user, or replaces its password and admin flag. */
   put(user: LocalUser): Promise<void>;
+  /**
+   * Creates the user only when there is none of that name; false when there was (another replica
+   * created it first: its password stands).
+   */
+  create(user: LocalUser): Promise<boolean>;
 }
 
 export interface SessionStore {

@@ -31,6 +31,8 @@ export function agentActivity(
     project: projectOf(after),
     result: entry.result === 'Succeeded' ? 'success' : 'failure',
     changes: changesOf(entry, requested ?? triggerOf(before, entry)),
+    // Every server replica watches the same history: the entry is written once.
+    key: `agent:${after.metadata.uid ?? `${namespace}/${after.metadata.name}`}:${entry.id}`,
   }));
 }
 

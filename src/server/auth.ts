@@ -86,13 +86,14 @@ export class Authenticator {
   > {
     if (await this.#store.users.get(ADMIN_USER)) return { created: false };
     const password = generatePassword();
-    await this.#store.users.put({
+    // Replicas starting together: the first to create the user wins; the others keep quiet.
+    const created = await this.#store.users.create({
       name: ADMIN_USER,
       passwordHash: await hashPassword(password),
       admin: true,
       createdAt: new Date(this.#now()).toISOString(),
     });
-    return { created: true, password };
+    return created ? { created: true, password } : { created: false };
   }
 
   /** Sets a local user's password (and admin flag). */

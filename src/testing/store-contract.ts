@@ -67,6 +67,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
 
   describe(`Store contract: ${name}`, () => {
     auditCases(withStore);
+    auditKeyCases(withStore);
     accountCases(withStore);
     runCases(withStore);
   });
@@ -140,6 +141,32 @@ function auditCases(withStore: WithStore): void {
   );
 }
 
+/** Audit entries with a key: several replicas record the same event once. */
+function auditKeyCases(withStore: WithStore): void {
+  it(
+    'writes an entry with a key once: the same key again (another replica) returns the first',
+    withStore(async (store) => {
+      const keyed = entry({ key: 'agent-sync:uid-1:7', changes: { created: 1 } });
+      const [one, two] = await Promise.all([store.audit.append(keyed), store.audit.append(keyed)]);
+      const again = await store.audit.append({ ...keyed, result: 'failure' });
+      const listed = await store.audit.query({ limit: 10 });
+      assert.equal(listed.length, 1);
+      assert.deepEqual(one, listed[0]);
+      assert.deepEqual(two, listed[0]);
+      assert.deepEqual(again, listed[0]);
+      assert.equal('key' in (listed[0] ?? {}), false, 'the key is not returned');
+      await store.audit.append(entry({ key: 'agent-sync:uid-1:8' }));
+      await store.audit.append(entry({}));
+      await store.audit.append(entry({}));
+      assert.equal(
+        (await store.audit.query({ limit: 10 })).length,
+        4,
+        'entries without a key are all written',
+      );
+    }),
+  );
+}
+
 /** Local users, sessions and API tokens. */
 function accountCases(withStore: WithStore): void {
   it(
@@ -156,6 +183,25 @@ function accountCases(withStore: WithStore): void {
       assert.deepEqual(await store.users.get('admin'), user);
       await store.users.put({ ...user, passwordHash: 'scrypt$2', createdAt: 'later' });
       assert.deepEqual(await store.users.get('admin'), { ...user, passwordHash: 'scrypt$2' });
+    }),
+  );
+
+  it(
+    'creates a user only once: a second create (another replica) changes nothing',
+    withStore(async (store) => {
+      const user = {
+        name: 'admin',
+        passwordHash: 'scrypt$a',
+        admin: true,
+        createdAt: '2026-01-01T00:00:00.000Z',
+      };
+      const results = await Promise.all([
+        store.users.create(user),
+        store.users.create({ ...user, passwordHash: 'scrypt$b' }),
+      ]);
+      assert.deepEqual(results.filter(Boolean), [true], 'exactly one create succeeds');
+      const kept = await store.users.get('admin');
+      assert.equal(kept?.passwordHash, results[0] ? 'scrypt$a' : 'scrypt$b');
     }),
   );
 

@@ -43,7 +43,19 @@ const MACHINE_PATHS = [
   '/var/lib/buildkit',
 ];
 let machinePathsBefore: string[];
+/** The machine's own network interfaces (names) when the file starts: a node adds none, and down leaves none. */
+let machineLinksBefore: string[];
 let images: PublishedBaseImages | undefined;
+
+/** The names of the machine's own network interfaces. */
+async function machineLinks(): Promise<string[]> {
+  const { stdout } = await run('ip', ['-o', 'link', 'show']);
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => (line.split(': ')[1] ?? '').split('@')[0] ?? '')
+    .sort();
+}
 
 /** The machine's own interfaces and their addresses, one `name address` line each. */
 async function machineAddresses(): Promise<string[]> {
@@ -87,6 +99,7 @@ before(async () => {
   // The machine's addresses before the node exists (when this file starts the cluster itself).
   const running = await attach(nodeTestClusterName());
   machineAddressesBefore = running?.state.realNode ? [] : await machineAddresses();
+  machineLinksBefore = await machineLinks();
   // (A running node's mount targets are its own: down removes them.)
   const ownTargets = running?.state.realNode?.createdDirs ?? [];
   machinePathsBefore = MACHINE_PATHS.filter((p) => existsSync(p) && !ownTargets.includes(p));
@@ -134,6 +147,10 @@ describe('a real node in the dev cluster', () => {
     );
     assert.ok(existsSync(podCgroup), `${podCgroup} exists`);
     assert.equal(readFileSync(join(podCgroup, 'memory.limit_in_bytes'), 'utf8').trim(), '67108864');
+    // The CPU limit too: 200m is 20 ms of every 100 ms period (CFS quota) in the pod's cpu cgroup.
+    const cpuCgroup = podCgroup.replace('/sys/fs/cgroup/memory/', '/sys/fs/cgroup/cpu/');
+    assert.equal(readFileSync(join(cpuCgroup, 'cpu.cfs_period_us'), 'utf8').trim(), '100000');
+    assert.equal(readFileSync(join(cpuCgroup, 'cpu.cfs_quota_us'), 'utf8').trim(), '20000');
   });
 
   it('kubectl exec runs a command in the running container', async () => {
@@ -316,6 +333,50 @@ describe('a real node in the dev cluster', () => {
       (await kubectl(cluster, ['logs', '-n', namespace, 'built'])).trim(),
       'built by buildkit: hello',
     );
+  });
+
+  it('a build whose step fails is an error naming the image, the context and the failing step, and pushes nothing', async () => {
+    const node = cluster.state.realNode;
+    const registry = node?.registry;
+    assert.ok(node && registry);
+    const context = join(node.paths.images, 'failing-context');
+    await mkdir(context, { recursive: true });
+    await writeFile(
+      join(context, 'Dockerfile'),
+      ['ARG BASE', 'FROM ${BASE}', 'RUN echo about to fail && exit 7', ''].join('\n'),
+    );
+    await assert.rejects(
+      buildAndPush({
+        buildctl: join(node.buildkitBinDir, 'buildctl'),
+        socket: buildkitPaths(node.paths).socket,
+        registry,
+        context,
+        buildArgs: { BASE: `${registry.address}/capstan/busybox:1` },
+        image: 'capstan/failing:1',
+        workDir: join(node.paths.images, 'failing-build'),
+      }),
+      (error: unknown) =>
+        error instanceof CapstanError &&
+        error.code === 'IMAGE_BUILD_FAILED' &&
+        error.message.includes(`${registry.address}/capstan/failing:1`) &&
+        error.message.includes(context) &&
+        /exit 7|exit code: 7/.test(error.message),
+    );
+    // Nothing was pushed: the registry does not know the repository.
+    const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
+    const tags = await run('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      registry.caFile,
+      '-H',
+      `Authorization: Basic ${auth}`,
+      `https://${registry.address}/v2/capstan/failing/tags/list`,
+    ]);
+    assert.equal(tags.stdout, '404');
   });
 
   it('base images from Debian packages: the Node.js runtime runs node and git as a non-root pod; the static base runs as non-root', async () => {
@@ -511,6 +572,24 @@ describe('a real node in the dev cluster', () => {
       { what: `NodePort ${String(nodePort)} through ${address}`, timeoutMs: 30_000, intervalMs: 500 },
     );
     assert.equal(answer.trim(), 'web answers');
+    // From another pod too: the node's address and the NodePort, as a client inside the cluster reaches it.
+    const fromPod = await eventually(
+      () =>
+        kubectl(cluster, [
+          'exec',
+          '-n',
+          namespace,
+          'hello',
+          '--',
+          'wget',
+          '-q',
+          '-O',
+          '-',
+          `http://${NODE_NETWORK.nodeAddress}:${String(nodePort)}/`,
+        ]),
+      { what: `NodePort ${String(nodePort)} from the pod hello`, timeoutMs: 30_000, intervalMs: 500 },
+    );
+    assert.equal(fromPod.trim(), 'web answers');
   });
 
   it('the registry stopped and started again: the node pulls from it as before', async () => {
@@ -569,8 +648,14 @@ describe('a real node in the dev cluster', () => {
     const node = state.realNode;
     assert.ok(node);
     await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    const namespacesBefore = (await run('ip', ['netns', 'list'])).stdout;
+    assert.ok(namespacesBefore.includes(netnsName(cluster.name)), 'ip netns lists the node namespace');
     await down(cluster.name);
     assert.ok(!existsSync(join('/run/netns', netnsName(cluster.name))), 'the network namespace is gone');
+    const namespacesAfter = (await run('ip', ['netns', 'list'])).stdout;
+    assert.ok(!namespacesAfter.includes(netnsName(cluster.name)), 'ip netns no longer lists it');
+    // Its interfaces (the pods' bridge, the veths) went with it; the machine's own are as they were.
+    assert.deepEqual(await machineLinks(), machineLinksBefore, 'the machine has the interfaces it had');
     assert.ok(!existsSync(node.paths.run), `${node.paths.run} is gone`);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     assert.ok(

@@ -91,6 +91,9 @@ export const MIGRATIONS: readonly string[] = [
      line TEXT NOT NULL
    );
    CREATE INDEX run_logs_by_run ON run_logs (run_id, seq);`,
+  // An audit entry that several server replicas see (the agent's syncs) is written once, by its key.
+  `ALTER TABLE audit ADD COLUMN dedupe_key TEXT;
+   CREATE UNIQUE INDEX audit_dedupe_key ON audit (dedupe_key);`,
 ];
 
 export interface SqliteStoreOptions {
@@ -205,12 +208,17 @@ class Table {
 }
 
 class SqliteAuditLog extends Table implements AuditLog {
-  append(entry: AuditEntryInput): Promise<AuditEntry> {
+  append(input: AuditEntryInput): Promise<AuditEntry> {
     return this.run('write an audit entry', () => {
+      const { key, ...entry } = input;
+      if (key !== undefined) {
+        const row = this.db.prepare('SELECT * FROM audit WHERE dedupe_key = ?').get(key) as Row | undefined;
+        if (row) return auditEntryOf(row);
+      }
       const result = this.db
         .prepare(
-          `INSERT INTO audit (time, actor_kind, actor_name, action, target, project, result, reason, changes)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO audit (time, actor_kind, actor_name, action, target, project, result, reason, changes, dedupe_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           entry.time,
@@ -222,6 +230,7 @@ class SqliteAuditLog extends Table implements AuditLog {
           entry.result,
           entry.reason ?? null,
           entry.changes === undefined ? null : JSON.stringify(entry.changes),
+          key ?? null,
         );
       return { ...entry, id: Number(result.lastInsertRowid) };
     });
@@ -302,6 +311,18 @@ class SqliteUsers extends Table implements UserStore {
            ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, admin = excluded.admin`,
         )
         .run(user.name, user.passwordHash, user.admin ? 1 : 0, user.createdAt);
+    });
+  }
+
+  create(user: LocalUser): Promise<boolean> {
+    return this.run('create a user', () => {
+      const result = this.db
+        .prepare(
+          `INSERT INTO users (name, password_hash, admin, created_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO NOTHING`,
+        )
+        .run(user.name, user.passwordHash, user.admin ? 1 : 0, user.createdAt);
+      return Number(result.changes) > 0;
     });
   }
 }

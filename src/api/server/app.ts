@@ -8,6 +8,8 @@
  * (→ 413) and JSON only (→ 415). Every route but the probes, the OpenAPI document and login needs a
  * session or a token.
  */
+import { maxHeaderSize } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TSchema } from '@sinclair/typebox';
 import { fastify, type FastifyInstance } from 'fastify';
 import { messageOf } from '../../core/errors.ts';
@@ -35,6 +37,41 @@ export function routeDocsOf(app: FastifyInstance): readonly RouteDoc[] {
   return ROUTE_DOCS.get(app) ?? [];
 }
 
+/** Node's header limit (16 KiB by default): a longer query string or cookie is answered 431. */
+const HEADER_LIMIT_KIB = Math.round(maxHeaderSize / 1024);
+
+/**
+ * A request Node refused before any route saw it, answered in the API's error shape (documented on
+ * every operation): 431 HEADERS_TOO_LARGE for headers past Node's limit, 408 for a request too slow,
+ * 400 for one that is not HTTP.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, body] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? ([
+          431,
+          'Request Header Fields Too Large',
+          {
+            error: 'HEADERS_TOO_LARGE',
+            message: `the request's headers (its query string and cookies among them) pass ${HEADER_LIMIT_KIB} KiB: send a shorter query (fewer or shorter filters) or fewer cookies`,
+          },
+        ] as const)
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([
+            408,
+            'Request Timeout',
+            { error: 'REQUEST_TIMEOUT', message: 'the request was not received in time' },
+          ] as const)
+        : ([400, 'Bad Request', { error: 'BAD_REQUEST', message: 'the request is not valid HTTP' }] as const);
+  const text = JSON.stringify(body);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`,
+    );
+  socket.destroy();
+}
+
 export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_SERVER_MAX_BODY_BYTES;
   const app = fastify({
@@ -46,13 +83,16 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     trustProxy: false,
+    clientErrorHandler: answerClientError,
     ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
   }) as unknown as FastifyInstance;
   // JSON only: a text body is 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
     const checked = validate(schema as TSchema, data);
-    if (checked.ok) return { value: data };
+    // The checked value (its null fields dropped, as validated), never the raw input: a handler must
+    // not see `"secretRef": null` where the contract let it through as absent.
+    if (checked.ok) return { value: checked.value };
     return {
       error: Object.assign(new Error(`${httpPart ?? 'request'}: ${checked.errors.join('; ')}`), {
         validation: checked.errors,

@@ -288,7 +288,7 @@ function found(options: ServerApiOptions, namespace: string, name: string): Appl
 }
 
 /** Answers 304 when the client has this version, else the body with its ETag. */
-function withEtag(request: FastifyRequest, reply: FastifyReply, etag: string, body: unknown): unknown {
+export function withEtag(request: FastifyRequest, reply: FastifyReply, etag: string, body: unknown): unknown {
   void reply.header('etag', etag).header('cache-control', 'private, no-cache');
   if (request.headers['if-none-match'] === etag) {
     void reply.code(304).send();

@@ -241,6 +241,8 @@ function withCommonAnswers(doc: RouteDoc): RouteDoc {
     ...(doc.access === 'public' || doc.method === 'GET'
       ? {}
       : { 403: errorAnswer('a permission is missing, or the CSRF token') }),
+    // Node answers it before any route (app.ts, answerClientError): a query string or cookies too long.
+    431: errorAnswer('the request headers (query string, cookies) pass Node’s limit of 16 KiB'),
     503: errorAnswer('the store or the cluster is unavailable'),
   };
   return { ...doc, responses: { ...common, ...doc.responses } };

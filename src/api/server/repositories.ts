@@ -1,13 +1,21 @@
-/** Repositories: a connection test with the credentials given (admins of a project may test). */
+/**
+ * Repositories: the list of those the caller's Applications deploy from (from the watch cache), and a
+ * connection test with the credentials given (admins of a project may test).
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { normalizeRepoUrl } from '../../core/repo-url.ts';
 import {
   API_PREFIX,
+  RepositoryListSchema,
   RepositoryTestRequestSchema,
+  type RepositoryList,
   RepositoryTestResultSchema,
   type RepositoryTestRequest,
 } from '../../contracts/server-api.ts';
-import { DEFAULT_PROJECT } from '../../server/access.ts';
+import { DEFAULT_PROJECT, projectsWith } from '../../server/access.ts';
 import { testRepository } from '../../server/repository-test.ts';
-import { errors } from './applications.ts';
+import { errors, withEtag } from './applications.ts';
 import { matchesPattern } from '../../core/policy.ts';
 import {
   actorOf,
@@ -21,6 +29,21 @@ import {
 } from './context.ts';
 
 export function repositoryRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: `${API_PREFIX}/repositories`,
+      summary:
+        'The repositories the Applications the caller may read deploy from (from the watch cache; no credentials)',
+      tag: 'repositories',
+      access: 'authenticated',
+      responses: {
+        200: { description: 'the repositories, by URL', schema: RepositoryListSchema },
+        304: { description: 'unchanged (If-None-Match)' },
+      },
+    },
+    (request, reply, caller) => Promise.resolve(listRepositories(options, request, reply, need(caller))),
+  );
   routes.add(
     {
       method: 'POST',
@@ -104,4 +127,35 @@ function withoutUserInfo(url: string): string {
   } catch {
     return url.replace(/^[^@/]*@/, '');
   }
+}
+
+/** One pass over the visible Applications (pages of the watch cache), grouped by normal repository URL. */
+function listRepositories(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  caller: Caller,
+): unknown {
+  const visible = projectsWith(caller.principal, 'applications.read', options.projects);
+  const byRepository = new Map<string, { repoURL: string; applications: number; projects: Set<string> }>();
+  let after: readonly string[] | undefined;
+  do {
+    const page = options.applications.page({ visible }, { ...(after ? { after } : {}), limit: 1000 });
+    for (const app of page.items) {
+      const repoURL = withoutUserInfo(app.spec.source.repoURL);
+      const key = normalizeRepoUrl(repoURL);
+      const entry = byRepository.get(key) ?? { repoURL, applications: 0, projects: new Set<string>() };
+      entry.applications += 1;
+      entry.projects.add(app.spec.project ?? DEFAULT_PROJECT);
+      byRepository.set(key, entry);
+    }
+    after = page.nextKey;
+  } while (after !== undefined);
+  const body: RepositoryList = {
+    items: [...byRepository.values()]
+      .map((e) => ({ repoURL: e.repoURL, applications: e.applications, projects: [...e.projects].sort() }))
+      .sort((a, b) => a.repoURL.localeCompare(b.repoURL)),
+  };
+  const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
+  return withEtag(request, reply, etag, body);
 }

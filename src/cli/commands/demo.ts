@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { demoDown, demoUp } from '../../main/demo.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 
-export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [-o table|json|yaml]
+export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [--name NAME] [-o table|json|yaml]
 
 up     a real local control plane, a git server holding the demo configuration (plain YAML, a
        Kustomize overlay, a Helm chart), the Capstan agent, the API server (capstan server, with its
@@ -12,7 +12,10 @@ down   stops the API server, the agent, the git server and the control plane of 
 
 --real-node  (up) the control plane gets a real node beside its kwok nodes: containerd, kubelet and
              kube-proxy in a network namespace of their own, and a local image registry (needs root;
-             see docs/real-node.md). Applies when the demo's control plane starts.
+             see docs/real-node.md). The demo then builds its own HTTP server (examples/hello-http)
+             with BuildKit, pushes it to that registry, commits its digest to the demo repository and
+             syncs it as the Application hello-http, answering at the URL printed.
+--name NAME  the demo's cluster and folder (default demo): another name runs a second demo beside it.
 `;
 
 export async function demo(argv: readonly string[]): Promise<number> {
@@ -24,6 +27,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
       'real-node': { type: 'boolean' },
+      name: { type: 'string' },
     },
   });
   if (command === undefined || command === '--help' || command === '-h' || values.help === true) {
@@ -32,7 +36,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
   }
   const format = parseOutput(values.output);
   if (command === 'down') {
-    const stopped = await demoDown();
+    const stopped = await demoDown(values.name === undefined ? {} : { name: values.name });
     process.stderr.write(
       stopped.length > 0 ? `stopped ${stopped.join(', ')}\n` : 'the demo was not running\n',
     );
@@ -41,7 +45,9 @@ export async function demo(argv: readonly string[]): Promise<number> {
   if (command !== 'up') throw new UsageError(`unknown demo command '${command}' (expected up or down)`);
   const summary = await demoUp((line) => process.stderr.write(`${line}\n`), {
     realNode: values['real-node'] === true,
+    ...(values.name === undefined ? {} : { name: values.name }),
   });
+  const downCommand = `npm run capstan -- demo down${values.name === undefined ? '' : ` --name ${values.name}`}`;
   const kubectl = `kubectl --kubeconfig ${summary.kubeconfig}`;
   const cloneUrl = summary.gitUrl.replace('://', `://${summary.gitUsername}@`);
   print(format, summary, () =>
@@ -63,6 +69,11 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  agent        ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}`,
       `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
       `  logs         ${summary.logs}`,
+      ...(summary.helloUrl === undefined
+        ? []
+        : [
+            `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node: ${summary.helloImage ?? ''})`,
+          ]),
       '',
       'Try:',
       `  ${kubectl} get applications -A`,
@@ -71,7 +82,12 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  ${kubectl} -n demo-guestbook scale deployment frontend --replicas=5   # drift: put back (selfHeal)`,
       `  ${kubectl} -n capstan-demo annotate application guestbook capstan.dev/refresh="$(date +%s)" --overwrite`,
       `  npm run capstan -- login ${summary.serverUrl} --password-stdin   # then: npm run capstan -- app list -A`,
-      '  npm run capstan -- demo down',
+      ...(summary.helloUrl === undefined
+        ? []
+        : [
+            `  curl ${summary.helloUrl}   # then in the clone: change VERSION in hello-http/deployment.yaml, commit, push, curl again`,
+          ]),
+      `  ${downCommand}`,
       '',
     ].join('\n'),
   );

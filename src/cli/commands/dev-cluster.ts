@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { attach, down, status, up } from '../../devcluster/cluster.ts';
 import { clusterPaths } from '../../devcluster/layout.ts';
+import { formatTimings, Timings } from '../../devcluster/timings.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 
 export const DEV_CLUSTER_HELP = `Usage: capstan dev-cluster <command> [options]
@@ -23,6 +25,7 @@ Options:
   --real-node        (up) add a real node beside the kwok nodes: containerd, kubelet and kube-proxy
                      in a network namespace of their own; pods that tolerate the taint
                      capstan.dev/real-node run there as real processes (needs root; docs/real-node.md)
+  --timings          (up) print how long each phase took (phases overlap; by start) and the load average
   -o, --output FMT   table, json or yaml (up, status)
   -h, --help         this help
 
@@ -49,6 +52,7 @@ function parseFlags(argv: readonly string[]) {
       port: { type: 'string' },
       nodes: { type: 'string' },
       'real-node': { type: 'boolean' },
+      timings: { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -92,13 +96,16 @@ const nameFlag = (name: string) => (name === 'dev' ? '' : ` --name ${name}`);
 async function upCommand(name: string, values: Flags, format: Format): Promise<number> {
   const port = intOption('port', values.port);
   const nodes = intOption('nodes', values.nodes);
+  const timings = new Timings();
   const cluster = await up({
+    timings,
     name,
     ...(port === undefined ? {} : { apiServerPort: port }),
     ...(nodes === undefined ? {} : { nodes }),
     realNode: values['real-node'] === true,
     progress: (line) => process.stderr.write(`${line}\n`),
   });
+  if (values.timings === true) await printTimings(timings);
   const registry = cluster.state.realNode?.registry;
   const summary = {
     name: cluster.name,
@@ -129,6 +136,17 @@ async function upCommand(name: string, values: Flags, format: Format): Promise<n
     ].join('\n'),
   );
   return EXIT.ok;
+}
+
+/** The phases of `up` and the machine's load average at the end (the machine may be shared). */
+async function printTimings(timings: Timings): Promise<void> {
+  const total = timings.elapsedMs();
+  const load = (await readFile('/proc/loadavg', 'utf8').catch(() => 'unknown')).trim();
+  process.stderr.write(
+    [...formatTimings(timings.phases, total), `load average (1, 5, 15 min; /proc/loadavg): ${load}`, ''].join(
+      '\n',
+    ),
+  );
 }
 
 async function downCommand(name: string): Promise<number> {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_AUDIT_RETENTION_DAYS, runServer } from '../../main/server.ts';
 import type { OidcServerOptions } from '../../main/server-sso.ts';
+import { isPostgresUrl } from '../../adapters/store/postgres-store.ts';
 import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
 import { EXIT, UsageError } from '../output.ts';
 
@@ -20,6 +21,11 @@ Options:
                              (default: POD_NAMESPACE or capstan-system)
   --database PATH            the SQLite file of the audit trail, users, sessions and tokens
                              (default: $XDG_DATA_HOME/capstan/server.db, else ~/.local/share/capstan/server.db)
+  --store URL                a PostgreSQL database instead of the SQLite file, shared by several
+                             replicas: postgres://USER@HOST:PORT/DATABASE[?sslmode=require]. Default:
+                             the environment variable CAPSTAN_STORE_URL (set it from a Secret; it may
+                             hold the password). A password is never taken on the command line (the
+                             process list shows it): give it in CAPSTAN_STORE_URL or PGPASSWORD
   --audit-retention DAYS     audit entries older than this are deleted (default: ${DEFAULT_AUDIT_RETENTION_DAYS})
   --bind-address ADDR        default: 0.0.0.0
   --port N                   default: 8080
@@ -58,6 +64,7 @@ const SERVER_OPTIONS = {
   context: { type: 'string' },
   namespace: { type: 'string' },
   database: { type: 'string' },
+  store: { type: 'string' },
   'audit-retention': { type: 'string' },
   'bind-address': { type: 'string' },
   port: { type: 'string' },
@@ -111,12 +118,14 @@ export async function server(argv: readonly string[]): Promise<number> {
   const ns = values.namespace;
   checkNamespaceFlag('namespace', ns);
   const oidc = oidcOptions(values);
+  const storeUrl = storeUrlOf(values, process.env);
   await runServer(
     {
       kubeconfig: values.kubeconfig,
       context: values.context,
       ...(ns === undefined ? {} : { namespace: ns }),
       ...(values.database === undefined ? {} : { database: values.database }),
+      ...(storeUrl === undefined ? {} : { storeUrl }),
       host: values['bind-address'] ?? '0.0.0.0',
       port,
       ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
@@ -140,6 +149,37 @@ export async function server(argv: readonly string[]): Promise<number> {
   );
   return EXIT.ok;
 }
+
+/**
+ * The PostgreSQL store's URL: --store, else CAPSTAN_STORE_URL; undefined for the SQLite file. A password
+ * on the command line is refused (every user of the machine sees the process list).
+ */
+export function storeUrlOf(
+  values: { store?: string | undefined; database?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  const flag = values.store;
+  if (flag !== undefined && values.database !== undefined)
+    throw new UsageError('give --store (PostgreSQL) or --database (SQLite), not both');
+  if (flag !== undefined && passwordIn(flag))
+    throw new UsageError(
+      '--store must not hold a password (the process list shows it): give it in PGPASSWORD, or the whole URL in CAPSTAN_STORE_URL, from a Secret',
+    );
+  const url = flag ?? (env['CAPSTAN_STORE_URL'] === '' ? undefined : env['CAPSTAN_STORE_URL']);
+  if (url !== undefined && !isPostgresUrl(url))
+    throw new UsageError(
+      `${flag === undefined ? 'CAPSTAN_STORE_URL' : '--store'} must be a postgres:// or postgresql:// URL (postgres://USER@HOST:PORT/DATABASE)`,
+    );
+  return url;
+}
+
+const passwordIn = (url: string): boolean => {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+};
 
 /** The --oidc-* flags, checked together: all of issuer, client id, one secret source and --public-url, or none. */
 function oidcOptions(values: {

@@ -1074,6 +1074,50 @@ describe('server API: repository connection test', () => {
     assert.equal(denied.json<{ permission: string }>().permission, 'applications.create');
     assert.equal((await test(ada, { repoURL, project: 'team-a', insecureHttp: true })).statusCode, 200);
   });
+
+  it('lists the repositories of the Applications the caller may read, counted per repository, with an ETag', async () => {
+    const list = async (who: Login, headers: Record<string, string> = {}) =>
+      h.call({ method: 'GET', url: '/api/v1/repositories', headers: { ...as(who, false), ...headers } });
+    const everything = await list(await login(h, 'admin', await initialPassword(h)));
+    assert.equal(everything.statusCode, 200, everything.body);
+    assert.deepEqual(everything.json(), {
+      items: [
+        { repoURL: 'https://github.com/Org/a-config.git', applications: 3, projects: ['team-a'] },
+        { repoURL: 'https://github.com/Org/b-config.git', applications: 2, projects: ['team-b'] },
+        { repoURL: 'https://github.com/Org/c-config.git', applications: 1, projects: ['default'] },
+      ],
+    });
+    const alice = await login(h, 'alice');
+    const mine = await list(alice);
+    assert.deepEqual(
+      mine.json<{ items: { repoURL: string }[] }>().items.map((r) => r.repoURL),
+      ['https://github.com/Org/a-config.git'],
+      'a viewer of team-a sees only the repositories of team-a',
+    );
+    const etag = mine.headers['etag'];
+    assert.ok(typeof etag === 'string' && etag.length > 2);
+    assert.equal((await list(alice, { 'if-none-match': etag })).statusCode, 304);
+    assert.equal((await h.call({ method: 'GET', url: '/api/v1/repositories' })).statusCode, 401);
+  });
+
+  it('takes a null field as absent, as the contract validated it (schemathesis found a 500 here)', async () => {
+    const ada = await login(h, 'ada');
+    const everything = await test(ada, {
+      repoURL: '0',
+      insecureHttp: false,
+      username: '',
+      password: 'p',
+      token: 't',
+      sshPrivateKey: 'k',
+      knownHosts: '',
+      secretRef: null,
+    });
+    assert.equal(everything.statusCode, 400, everything.body);
+    assert.equal(everything.json<{ error: string }>().error, 'SOURCE_BAD_CREDENTIALS');
+    const nullRef = await test(ada, { repoURL, insecureHttp: true, secretRef: null });
+    assert.equal(nullRef.statusCode, 200, nullRef.body);
+    assert.equal(nullRef.json<{ error: string }>().error, 'SOURCE_AUTH_FAILED');
+  });
 });
 
 describe('server API: bad input', () => {
@@ -1500,5 +1544,28 @@ describe('server API: pipeline runs', () => {
       ['pipeline.cancel', 'dana', 'success'],
       ['pipeline.rerun', 'dana', 'success'],
     ]);
+  });
+});
+
+describe('server API: requests Node refuses before any route', () => {
+  it('answers headers past Node’s limit with 431 HEADERS_TOO_LARGE in the API’s error shape, as documented', async () => {
+    const h = await harness();
+    try {
+      const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
+      const answer = await fetch(`${address}/api/v1/applications?search=${'x'.repeat(20_000)}`);
+      assert.equal(answer.status, 431);
+      assert.equal(answer.headers.get('content-type'), 'application/json');
+      const body = (await answer.json()) as { error: string; message: string };
+      assert.equal(body.error, 'HEADERS_TOO_LARGE');
+      assert.match(body.message, /16 KiB: send a shorter query/);
+      const document = (await h.call({ method: 'GET', url: '/api/v1/openapi.json' })).json<{
+        paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+      }>();
+      for (const [path, operations] of Object.entries(document.paths))
+        for (const [method, op] of Object.entries(operations))
+          assert.ok(op.responses['431'], `${method.toUpperCase()} ${path} documents 431`);
+    } finally {
+      await h.app.close();
+    }
   });
 });

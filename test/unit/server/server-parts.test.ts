@@ -14,7 +14,7 @@ import { FailureLimiter } from '../../../src/server/rate-limit.ts';
 const app = (status: Application['status'], resourceVersion = '1'): Application => ({
   apiVersion: 'capstan.dev/v1alpha1',
   kind: 'Application',
-  metadata: { name: 'web', namespace: 'shop', resourceVersion },
+  metadata: { name: 'web', namespace: 'shop', resourceVersion, uid: 'uid-web' },
   spec: { project: 'shop', source: { repoURL: 'https://git.example.com/shop.git' } },
   ...(status === undefined ? {} : { status }),
 });
@@ -45,6 +45,7 @@ describe('agentActivity', () => {
         project: 'shop',
         result: 'success',
         changes: { revision: 'b', historyId: 2, trigger: 'commit', summary: '1 configured' },
+        key: 'agent:uid-web:2',
       },
     ]);
   });

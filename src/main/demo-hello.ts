@@ -1,0 +1,161 @@
+// The demo's own HTTP server on the real node (`capstan demo up --real-node`): examples/hello-http built
+// by the cluster's BuildKit on the Node.js runtime base image, pushed to the cluster registry, its
+// reference by digest committed to the demo repository (as a CI job would), the registry's pull Secret
+// in the application's namespace, and its NodePort made reachable from the machine's loopback.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { CapstanError } from '../core/errors.ts';
+import { publishBaseImages } from '../devcluster/base-images.ts';
+import { buildAndPush, buildkitPaths } from '../devcluster/buildkit.ts';
+import type { LocalCluster } from '../devcluster/cluster.ts';
+import { cleanEnv, run } from '../devcluster/exec.ts';
+import { registryPassword, type RegistryState } from '../devcluster/registry.ts';
+import type { RealNodeState } from '../devcluster/real-node.ts';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+/** The sample application's source: a Dockerfile and a Node.js server with no dependencies. */
+export const HELLO_SOURCE = join(ROOT, 'examples', 'hello-http');
+/** The Application: the folder of the demo repository, the namespace it deploys into, its Service. */
+export const HELLO_APPLICATION = {
+  name: 'hello-http',
+  path: 'hello-http',
+  namespace: 'demo-hello-http',
+  service: 'hello-http',
+} as const;
+/** The image pull Secret the Deployment names (examples/demo/hello-http/deployment.yaml). */
+export const HELLO_PULL_SECRET = 'capstan-registry';
+/** The image name the manifests use; the kustomization maps it to the registry's reference. */
+const IMAGE_NAME = 'hello-http';
+const REPOSITORY = 'capstan/hello-http';
+
+/** The cluster's real node, or a clear error when the demo's cluster has none. */
+export function demoRealNode(cluster: LocalCluster): RealNodeState & { registry: RegistryState } {
+  const node = cluster.state.realNode;
+  if (!node?.registry)
+    throw new CapstanError(
+      'DEMO_NO_REAL_NODE',
+      `the demo's cluster '${cluster.name}' runs without a real node; run 'capstan demo down --name ${cluster.name}', then 'capstan demo up --real-node --name ${cluster.name}'`,
+    );
+  return { ...node, registry: node.registry };
+}
+
+/**
+ * The base images (from the machine's image cache, else built from Debian packages), then
+ * examples/hello-http on the Node.js runtime: the image's reference by digest in the cluster registry.
+ */
+export async function publishHelloImage(cluster: LocalCluster, say: (line: string) => void): Promise<string> {
+  const node = demoRealNode(cluster);
+  const base = await publishBaseImages({
+    registry: node.registry,
+    workDir: join(node.paths.images, 'base'),
+    nodeBinary: process.execPath,
+    progress: (line) => {
+      say(`  ${line}`);
+    },
+  });
+  say(`building ${HELLO_SOURCE} with BuildKit on ${base.nodeRuntime}`);
+  const built = await buildAndPush({
+    buildctl: join(node.buildkitBinDir, 'buildctl'),
+    socket: buildkitPaths(node.paths).socket,
+    registry: node.registry,
+    context: HELLO_SOURCE,
+    buildArgs: { BASE_IMAGE: base.nodeRuntime },
+    image: `${REPOSITORY}:1`,
+    workDir: join(node.paths.images, 'hello-http'),
+  });
+  return built.reference;
+}
+
+/** The image pull Secret with the cluster registry's credentials, as a Kubernetes object. */
+export function helloPullSecret(registry: RegistryState): Record<string, unknown> {
+  const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: HELLO_PULL_SECRET, namespace: HELLO_APPLICATION.namespace },
+    type: 'kubernetes.io/dockerconfigjson',
+    stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [registry.address]: { auth } } }) },
+  };
+}
+
+/** The demo repository on the git server, and who may push to it. */
+export interface DemoRepository {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+/**
+ * Commits the image's reference by digest to hello-http/kustomization.yaml of the demo repository
+ * and pushes, unless it is already there. Returns whether it committed.
+ */
+export async function commitHelloImage(
+  repository: DemoRepository,
+  reference: string,
+  options: { readonly workDir: string },
+): Promise<boolean> {
+  const checkout = await mkdtemp(join(options.workDir, 'demo-config-'));
+  try {
+    const git = demoGit(repository, checkout);
+    await git(['clone', '--quiet', repository.url, '.']);
+    const file = join(checkout, HELLO_APPLICATION.path, 'kustomization.yaml');
+    const before = await readFile(file, 'utf8');
+    const after = withImage(before, { file, reference });
+    if (after === before) return false;
+    await writeFile(file, after);
+    await git(['commit', '--quiet', '-am', `hello-http: the image built by the demo, ${reference}`]);
+    await git(['push', '--quiet', 'origin', 'HEAD']);
+    return true;
+  } finally {
+    await rm(checkout, { recursive: true, force: true });
+  }
+}
+
+/**
+ * git in a checkout, with the repository's credentials as a header given in the environment (never in
+ * a URL, a config file or the command line, which other users of the machine can read).
+ */
+function demoGit(repository: DemoRepository, cwd: string) {
+  const basic = Buffer.from(`${repository.username}:${repository.password}`).toString('base64');
+  const env = cleanEnv({
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+  });
+  return async (args: readonly string[]): Promise<void> => {
+    await run('git', ['-c', 'user.name=Capstan demo', '-c', 'user.email=demo@capstan.invalid', ...args], {
+      cwd,
+      timeoutMs: 60_000,
+      env,
+    });
+  };
+}
+
+/** The kustomization with the `hello-http` image entry pointing at `reference` (`name@sha256:...`). */
+export function withImage(
+  text: string,
+  options: { readonly file: string; readonly reference: string },
+): string {
+  const at = options.reference.lastIndexOf('@');
+  if (at < 0)
+    throw new CapstanError('DEMO_IMAGE_REFERENCE', `${options.reference} is not a reference by digest`);
+  const doc = parseDocument(text);
+  const images = doc.get('images', true) as { items?: { get(key: string): unknown }[] } | undefined;
+  const index = images?.items?.findIndex((item) => item.get('name') === IMAGE_NAME) ?? -1;
+  if (index < 0)
+    throw new CapstanError(
+      'DEMO_IMAGE_ENTRY',
+      `${options.file} has no images entry named ${IMAGE_NAME}; put back '- name: ${IMAGE_NAME}' under images`,
+    );
+  doc.setIn(['images', index, 'newName'], options.reference.slice(0, at));
+  doc.setIn(['images', index, 'digest'], options.reference.slice(at + 1));
+  return doc.toString();
+}
+
+/** `http://127.0.0.1:<port>/`: the hello-http Service's NodePort, reached from the machine's loopback. */
+export async function helloUrl(cluster: LocalCluster, nodePort: number): Promise<string> {
+  return `http://${await cluster.exposeNodePort(nodePort)}/`;
+}
