@@ -24,6 +24,18 @@ export function parseOutput(value: string | undefined): OutputFormat {
   return format as OutputFormat;
 }
 
+/** `-o`: table, json, yaml, and `wide` (a table with more columns) where the command has one. */
+export function outputFormat(
+  value: string | undefined,
+  options: { wideAllowed: boolean },
+): OutputFormat | 'wide' {
+  const formats = ['table', 'json', 'yaml', ...(options.wideAllowed ? ['wide'] : [])];
+  const format = value ?? 'table';
+  if (!formats.includes(format))
+    throw new UsageError(`-o must be one of ${formats.join(', ')}, not '${format}'`);
+  return format as OutputFormat | 'wide';
+}
+
 /** Prints a machine-readable document (json, yaml) or calls the table printer. */
 export function print(format: OutputFormat, data: unknown, table: () => string): void {
   if (format === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');

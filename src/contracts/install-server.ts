@@ -6,7 +6,8 @@
  * - ClusterRole `capstan-server`: Applications get/list/watch (the watch cache answers every read),
  *   create/patch (create and change by server-side apply; request annotations and finalizers by merge
  *   patch), delete (delete an Application; its resources are pruned by the agent, not the server).
- *   Projects: get/list/watch (their roles decide who may do what). Events: get/list, to show an
+ *   Projects: get/list/watch (their roles decide who may do what). Pipelines: get/list/watch (the
+ *   API lists them) and patch (a run by hand or a re-run is a sealed request annotation). Events: get/list, to show an
  *   Application's Events and its resources' Events. `get` (no list, no watch, no write) on every
  *   resource of every group: the live manifest and the diff of one resource an Application manages,
  *   of any kind it deploys, and the git credentials its `spec.source.secretRef` names (to render its
@@ -26,6 +27,7 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
+import { PIPELINE_PLURAL } from './pipeline.ts';
 import { PROJECT_PLURAL } from './project.ts';
 
 export const SERVER_NAME = 'capstan-server';
@@ -82,6 +84,8 @@ export function serverRbac(namespace: string): KubeObject[] {
           verbs: [...READ, 'create', 'patch', 'delete'],
         },
         { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
+        // Pipelines: listed by the API; a run by hand or a re-run is a request annotation on one.
+        { apiGroups: [APPLICATION_GROUP], resources: [PIPELINE_PLURAL], verbs: [...READ, 'patch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
         // What the Applications' workloads own (…/children) and their Pods' logs (…/resource/logs).
         { apiGroups: [''], resources: ['pods'], verbs: ['list'] },

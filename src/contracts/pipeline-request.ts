@@ -6,7 +6,7 @@
  * them. One annotation per ref: a newer push to a ref replaces the older request, which is what
  * `cancelOlder` would do anyway; the Store remembers which requests became runs.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { validate } from './validate.ts';
 
@@ -34,6 +34,11 @@ export const RunRequestSchema = Type.Object(
     rerunOf: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     /** When it was asked, ISO 8601. */
     at: Type.String({ minLength: 1, maxLength: 64 }),
+    /**
+     * The server's seal (HMAC-SHA256 of the request and its Pipeline, hex): `by` was taken from the
+     * server's authenticated caller. Without a valid one, `by` is recorded as `unverified:<by>`.
+     */
+    seal: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   },
   { additionalProperties: false },
 );
@@ -77,4 +82,45 @@ export function runRequestsOf(annotations: Readonly<Record<string, string>> | un
     else problems.push(`annotation ${key}: ${checked.errors.join('; ')}; remove it`);
   }
   return { requests, problems };
+}
+
+/** What a run records as its requester when a request's `by` is not sealed by the server. */
+export const UNVERIFIED_PREFIX = 'unverified:';
+
+/** The text a seal covers: the Pipeline and every field of the request but the seal, in a fixed order. */
+function sealedText(pipeline: { namespace: string; name: string }, request: RunRequest): string {
+  const { seal: _seal, ...fields } = request;
+  const ordered = Object.fromEntries(Object.entries(fields).sort(([a], [b]) => a.localeCompare(b)));
+  return JSON.stringify([pipeline.namespace, pipeline.name, ordered]);
+}
+
+const macOf = (key: Uint8Array, text: string): string => createHmac('sha256', key).update(text).digest('hex');
+
+/**
+ * The request with the server's seal: only a holder of `key` (the server, whose Secret no one else
+ * reads) can write a request whose `by` the driver believes.
+ */
+export function sealRunRequest(
+  pipeline: { readonly namespace: string; readonly name: string },
+  request: RunRequest,
+  key: Uint8Array,
+): RunRequest {
+  return { ...request, seal: macOf(key, sealedText(pipeline, request)) };
+}
+
+/**
+ * Who asked, as a run records it: `by` when the seal is the server's for this Pipeline, else
+ * `unverified:<by>` (anyone who may patch the Pipeline can write an annotation and any `by` in it).
+ */
+export function requesterOf(
+  pipeline: { readonly namespace: string; readonly name: string },
+  request: RunRequest,
+  key: Uint8Array | undefined,
+): string {
+  if (key === undefined || request.seal === undefined) return `${UNVERIFIED_PREFIX}${request.by}`;
+  const expected = Buffer.from(macOf(key, sealedText(pipeline, request)), 'hex');
+  const given = Buffer.from(request.seal, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected)
+    ? request.by
+    : `${UNVERIFIED_PREFIX}${request.by}`;
 }

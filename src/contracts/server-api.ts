@@ -848,3 +848,68 @@ export const RunLogsQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+// ── Pipelines (the `Pipeline` resources, docs/pipelines.md) ─────────────────────────────────────
+
+export const PipelineInfoSchema = Type.Object(
+  {
+    namespace: Type.String(),
+    name: Type.String(),
+    project: Type.String(),
+    repoURL: Type.String(),
+    file: Type.String({ description: 'The pipeline file in the repository.' }),
+    serviceAccountName: Type.String(),
+    pollInterval: Type.Optional(Type.String()),
+    suspend: Type.Boolean(),
+    lastRun: Type.Optional(RunSchema),
+  },
+  { additionalProperties: false, description: 'A Pipeline, with its newest run.' },
+);
+export type PipelineInfo = Static<typeof PipelineInfoSchema>;
+
+export const PipelineListSchema = Type.Object(
+  { items: Type.Array(PipelineInfoSchema) },
+  { additionalProperties: false, description: 'The Pipelines the caller may read, by namespace and name.' },
+);
+
+export const PipelineListQuerySchema = closed(
+  {
+    namespace: Type.Optional(Type.String({ maxLength: 253 })),
+    project: Type.Optional(Type.String({ maxLength: 253 })),
+  },
+  'Filters of the Pipeline list.',
+);
+
+export const PipelineParamsSchema = closed(
+  { namespace: name('The Pipeline’s namespace.'), name: name('The Pipeline’s name.') },
+  'One Pipeline.',
+);
+
+export const PipelineRunBodySchema = closed(
+  {
+    branch: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        pattern: '^[^\\s~^:?*\\[\\\\]+$',
+        description: 'Run the head of this branch (default: the repository’s default branch).',
+      }),
+    ),
+    commit: Type.Optional(
+      Type.String({ pattern: '^[0-9a-f]{40}$', description: 'Run this commit (of `branch`, when given).' }),
+    ),
+  },
+  'A run by hand: a branch’s head, or a commit.',
+);
+export type PipelineRunBody = Static<typeof PipelineRunBodySchema>;
+
+export const PipelineRunRequestedSchema = closed(
+  {
+    pipeline: Type.String({ description: '`namespace/name`.' }),
+    request: Type.String({ description: 'The request’s id; the run it becomes names it nowhere else.' }),
+    ref: Type.Optional(Type.String()),
+    revision: Type.Optional(Type.String()),
+    by: Type.String({ description: 'The caller, as the run will record it.' }),
+  },
+  'A run requested: the controller reads the pipeline file at the commit and starts it (or skips it).',
+);

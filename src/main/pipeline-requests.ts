@@ -1,6 +1,7 @@
 // Requests for pipeline runs, written onto Pipelines as annotations (src/contracts/pipeline-request.ts)
 // by whichever process received them (the agent's webhook receivers, the server's actions); the process
 // that drives runs (src/main/pipelines.ts) reads them from its watch.
+import { createHmac } from 'node:crypto';
 import { apiError } from '../adapters/kube/errors.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import {
@@ -12,7 +13,14 @@ import {
   resolvePipelineSpec,
   validatePipeline,
 } from '../contracts/pipeline.ts';
-import { encodeRunRequest, runRequestKey, type RunRequest } from '../contracts/pipeline-request.ts';
+import {
+  encodeRunRequest,
+  runRequestKey,
+  sealRunRequest,
+  type RunRequest,
+} from '../contracts/pipeline-request.ts';
+import type { PipelineDirectory, PipelineEntry } from '../api/server/context.ts';
+import type { KubeObject } from '../core/resource.ts';
 import { normalizeRepoUrl } from '../core/repo-url.ts';
 
 export const pipelinePath = (namespace: string, name: string): string =>
@@ -77,4 +85,40 @@ function repoMatches(repoURL: string, reported: readonly string[]): boolean {
   } catch {
     return false;
   }
+}
+
+/** The key run requests are sealed with, derived from the server's shared key (Secret capstan-server). */
+export const runRequestKeyOf = (sharedKey: Uint8Array): Buffer =>
+  createHmac('sha256', sharedKey).update('capstan.dev run requests v1').digest();
+
+/**
+ * The server's view of Pipelines: listed from the cluster (none while the cluster does not serve the
+ * CRD); its run requests sealed with `key`.
+ */
+export function kubePipelineDirectory(cluster: KubeCluster, key: Uint8Array): PipelineDirectory {
+  const type = () => cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
+  return {
+    list: async (namespace) => {
+      const served = await type();
+      if (served === undefined) return [];
+      return (await cluster.list(served, namespace ?? '')).flatMap((object) => entryOf(object) ?? []);
+    },
+    get: async (namespace, name) => {
+      const served = await type();
+      const object = served === undefined ? undefined : await cluster.get(served, namespace, name);
+      return object === undefined ? undefined : entryOf(object);
+    },
+    requestRun: (pipeline, request) => requestRun(cluster, pipeline, sealRunRequest(pipeline, request, key)),
+  };
+}
+
+/** A valid Pipeline with its defaults; undefined for one the API server took but the contract refuses. */
+function entryOf(object: KubeObject): PipelineEntry | undefined {
+  const checked = validatePipeline(object);
+  if (!checked.ok) return undefined;
+  return {
+    namespace: object.metadata.namespace ?? 'default',
+    name: object.metadata.name ?? '',
+    spec: resolvePipelineSpec(checked.value.spec),
+  };
 }

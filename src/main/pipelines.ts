@@ -64,6 +64,8 @@ export interface PipelineDriverOptions {
   readonly tickMs?: number;
   /** Told of the controller while this process drives runs, and of undefined when it stops. */
   readonly onController?: (controller: PipelineController | undefined) => void;
+  /** The server's key for run requests (runRequestKeyOf): sealed requests' `by` is believed. */
+  readonly requestKey?: Uint8Array;
 }
 
 /** Drives pipeline runs until `signal` aborts (while it leads, when leader election is on). */
@@ -108,6 +110,7 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
       if (pods) await cluster.delete(pods, namespace, name);
     },
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.requestKey ? { requestKey: options.requestKey } : {}),
     ...(log ? { log } : {}),
   });
   const type = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
@@ -168,13 +171,16 @@ export async function pruneOld(
 }
 
 /**
- * `spec.pollInterval`: the default branch is looked at (ls-remote) that often; a new commit there is a
- * push whose changed files are unknown (path filters let it run). The first look only remembers.
+ * `spec.pollInterval`: every branch and tag of the repository is looked at (one ls-remote) that often;
+ * a ref that is new or points to a new commit is a push (trigger `poll`) whose changed files are
+ * unknown (path filters let it run), and the controller asks the file's triggers at that commit, as
+ * for a webhook's push (a branch or tag they do not name is skipped there). The first look only
+ * remembers; a ref that appears later is new. Deleted refs are forgotten.
  */
 class Polls {
   readonly #controller: PipelineController;
   readonly #log: Logger | undefined;
-  readonly #last = new Map<string, { at: number; sha: string | undefined }>();
+  readonly #last = new Map<string, { at: number; refs: ReadonlyMap<string, string> | undefined }>();
 
   constructor(controller: PipelineController, log: Logger | undefined) {
     this.#controller = controller;
@@ -187,30 +193,47 @@ class Polls {
       const key = `${pipeline.namespace}/${pipeline.name}`;
       const last = this.#last.get(key);
       if (last && now - last.at < parseDuration(pipeline.spec.pollInterval)) continue;
-      this.#last.set(key, { at: now, sha: last?.sha });
-      await this.#poll(pipeline, key, last?.sha, now).catch((error: unknown) => {
+      this.#last.set(key, { at: now, refs: last?.refs });
+      await this.#poll(pipeline, key, last?.refs, now).catch((error: unknown) => {
         this.#log?.({ level: 'warn', msg: 'pipeline poll failed', pipeline: key, error: messageOf(error) });
       });
     }
   }
 
-  async #poll(pipeline: PipelineRef, key: string, known: string | undefined, now: number): Promise<void> {
-    const head = await this.#controller.resolve(pipeline, '');
-    this.#last.set(key, { at: now, sha: head.sha });
-    if (known === undefined || known === head.sha) return;
-    const request: RunRequest = {
-      id: `poll-${key}-${head.sha}`,
-      kind: 'push',
-      ref: head.ref,
-      revision: head.sha,
-      by: 'poll',
-      at: new Date(now).toISOString(),
-    };
-    await this.#controller.request(pipeline.namespace, pipeline.name, request, 'poll');
+  async #poll(
+    pipeline: PipelineRef,
+    key: string,
+    known: ReadonlyMap<string, string> | undefined,
+    now: number,
+  ): Promise<void> {
+    const refs = await this.#controller.refs(pipeline);
+    this.#last.set(key, { at: now, refs });
+    if (known === undefined) return;
+    for (const [ref, sha] of movedRefs(known, refs)) {
+      const request: RunRequest = {
+        id: `poll-${key}-${ref}-${sha}`.slice(0, 128),
+        kind: 'push',
+        ref,
+        revision: sha,
+        by: 'poll',
+        at: new Date(now).toISOString(),
+      };
+      await this.#controller.request(pipeline.namespace, pipeline.name, request, 'poll');
+    }
   }
 }
 
-/** The pipeline file at a commit, read from the shared git cache (confined to the checkout, bounded). */
+/** Branches and tags that are new in `now` or point elsewhere than in `before`. */
+function movedRefs(
+  before: ReadonlyMap<string, string>,
+  now: ReadonlyMap<string, string>,
+): [string, string][] {
+  return [...now].filter(
+    ([ref, sha]) =>
+      (ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/')) && before.get(ref) !== sha,
+  );
+}
+
 function gitPipelineSource(options: PipelineDriverOptions): PipelineSourceReader {
   const fetcher = new GitSourceFetcher({
     cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
@@ -250,6 +273,9 @@ function gitPipelineSource(options: PipelineDriverOptions): PipelineSourceReader
     async resolve(pipeline, ref) {
       const source = { repoURL: pipeline.spec.repoURL, targetRevision: ref };
       return fetcher.resolve(source, await fetchOptions(pipeline));
+    },
+    async refs(pipeline) {
+      return fetcher.listRefs({ repoURL: pipeline.spec.repoURL }, await fetchOptions(pipeline));
     },
   };
 }

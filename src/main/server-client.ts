@@ -114,7 +114,11 @@ export async function send(
   }
 }
 
-export async function answer<T>(response: Response, what: string): Promise<T> {
+export async function answer<T>(
+  response: Response,
+  what: string,
+  notFound: ErrorCode = 'APPLICATION_NOT_FOUND',
+): Promise<T> {
   const text = await response.text();
   if (response.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
   let error = 'HTTP_ERROR';
@@ -127,16 +131,16 @@ export async function answer<T>(response: Response, what: string): Promise<T> {
     // not JSON: the text as it is
   }
   const hint = response.status === 401 ? ' (run capstan login again)' : '';
-  throw new CapstanError(codeOf(response.status), `${what}: ${message} [${error}]${hint}`, {
+  throw new CapstanError(codeOf(response.status, notFound), `${what}: ${message} [${error}]${hint}`, {
     retryable: response.status >= 500,
   });
 }
 
 /** The CLI's error code for a refusal of the server, by HTTP status. */
-function codeOf(status: number): ErrorCode {
+function codeOf(status: number, notFound: ErrorCode): ErrorCode {
   if (status === 401) return 'SERVER_UNAUTHENTICATED';
   if (status === 403) return 'SERVER_FORBIDDEN';
-  if (status === 404) return 'APPLICATION_NOT_FOUND';
+  if (status === 404) return notFound;
   if (status === 409) return 'SERVER_CONFLICT';
   return status >= 500 ? 'SERVER_FAILED' : 'SERVER_REFUSED';
 }
@@ -149,21 +153,30 @@ export class ServerClient {
     this.login = login;
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const { credential } = this.login;
-    const headers: Record<string, string> =
-      credential.kind === 'token'
-        ? { authorization: `Bearer ${credential.token}` }
-        : {
-            cookie: `${SESSION_COOKIE}=${credential.session}`,
-            ...(method === 'GET' ? {} : { 'x-csrf-token': credential.csrf }),
-          };
+  async json<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { readonly notFound?: ErrorCode } = {},
+  ): Promise<T> {
+    const headers = this.headers(method);
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await send(this.login.server, method, path, {
       headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    return answer<T>(response, `${method} ${path}`);
+    return answer<T>(response, `${method} ${path}`, options.notFound);
+  }
+
+  /** The credential's headers (a session's CSRF token on unsafe methods). */
+  headers(method: string): Record<string, string> {
+    const { credential } = this.login;
+    return credential.kind === 'token'
+      ? { authorization: `Bearer ${credential.token}` }
+      : {
+          cookie: `${SESSION_COOKIE}=${credential.session}`,
+          ...(method === 'GET' ? {} : { 'x-csrf-token': credential.csrf }),
+        };
   }
 
   /** Every Application (of one namespace, or all), as objects, page after page. */

@@ -20,6 +20,8 @@ import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND, IN_CLUSTER } from '../contracts/application.ts';
 import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
+import type { BuildkitEndpoint } from '../core/build-step.ts';
+import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
 import { agentActivity } from '../server/agent-audit.ts';
@@ -34,7 +36,8 @@ import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
 import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { ServerApiOptions } from '../api/server/app.ts';
-import { requestRun } from './pipeline-requests.ts';
+import type { PipelineDirectory } from '../api/server/context.ts';
+import { kubePipelineDirectory, runRequestKeyOf } from './pipeline-requests.ts';
 import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
@@ -89,6 +92,10 @@ export interface ServerOptions {
     readonly retentionDays?: number;
     /** Let checkouts fetch over http:// (a dev git server). Default false. */
     readonly allowInsecureHttp?: boolean;
+    /** Where runs go. Default: run Pods on this cluster (KubeRunExecutor). */
+    readonly executor?: RunExecutor;
+    /** buildkitd for image steps (capstan server --buildkit-*). Absent: an image step fails PIPELINE_BUILDKIT_MISSING. */
+    readonly buildkit?: BuildkitEndpoint;
   };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
@@ -135,9 +142,12 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const registry = new Registry();
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
     const driving: { controller: PipelineController | undefined } = { controller: undefined };
+    const requestKey = runRequestKeyOf(key);
+    const pipelines = kubePipelineDirectory(cluster, requestKey);
     app = buildServerApi({
       ...(metrics ? { metrics: () => registry.expose() } : {}),
-      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(cluster, driving) } : {}),
+      pipelines,
+      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(pipelines, driving) } : {}),
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
@@ -161,7 +171,11 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     });
     if (options.pipelines)
       watched.watching.push(
-        drivePipelines(options, { config, cluster, store, namespace, log, metrics, driving }, stop.signal),
+        drivePipelines(
+          options,
+          { config, cluster, store, namespace, log, metrics, driving, requestKey },
+          stop.signal,
+        ),
       );
     await serveUntilStopped(app, parts);
     await Promise.all(watched.watching);
@@ -401,13 +415,12 @@ async function applicationEvents(
 
 /** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */
 function pipelineRunActions(
-  cluster: KubeCluster,
+  pipelines: PipelineDirectory,
   driving: { controller: PipelineController | undefined },
 ): NonNullable<ServerApiOptions['pipelineRuns']> {
   return {
     rerun: (run, by) =>
-      requestRun(
-        cluster,
+      pipelines.requestRun(
         { namespace: run.namespace, name: run.pipeline },
         {
           id: `rerun-${run.id}-${String(Date.now())}`,
@@ -438,6 +451,7 @@ async function drivePipelines(
     log: (line: Record<string, unknown>) => void;
     metrics: PipelineMetrics | undefined;
     driving: { controller: PipelineController | undefined };
+    requestKey: Uint8Array;
   },
   signal: AbortSignal,
 ): Promise<void> {
@@ -452,11 +466,14 @@ async function drivePipelines(
         pod: {
           capstanImage: pipelines.capstanImage,
           allowInsecureHttp: pipelines.allowInsecureHttp === true,
+          ...(pipelines.buildkit ? { buildkit: pipelines.buildkit } : {}),
         },
+        ...(pipelines.executor ? { executor: pipelines.executor } : {}),
         repositoryHosts: options.repositoryHosts ?? [],
         ...(pipelines.retentionDays === undefined ? {} : { retentionDays: pipelines.retentionDays }),
         leaderElection: { namespace: parts.namespace },
         ...(parts.metrics ? { metrics: parts.metrics } : {}),
+        requestKey: parts.requestKey,
         onController: (controller) => {
           parts.driving.controller = controller;
         },

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
 import { resolvePipelineSpec, validatePipeline, type PipelineStatus } from '../contracts/pipeline.ts';
-import { runRequestsOf, type RunRequest } from '../contracts/pipeline-request.ts';
+import { requesterOf, runRequestsOf, type RunRequest } from '../contracts/pipeline-request.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { eventStartsRun, type PipelineEvent } from '../core/pipeline-trigger.ts';
 import { admitRun, startable, type ActiveRun, type ConcurrencyRules } from '../core/run-admission.ts';
@@ -42,6 +42,8 @@ export interface PipelineSourceReader {
   ): Promise<{ readonly text: string | undefined; readonly commit: CommitInfo }>;
   /** The commit a branch (`refs/heads/x`, or '' for the default branch) points to now, with its full ref. */
   resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }>;
+  /** Every branch and tag of the repository now, full ref to commit (polls). */
+  refs(pipeline: PipelineRef): Promise<ReadonlyMap<string, string>>;
 }
 
 /** Observations for Prometheus (src/main wires them to the process's registry). */
@@ -62,6 +64,11 @@ export interface PipelineControllerOptions {
   readonly metrics?: PipelineMetrics;
   /** A new run id (a DNS label). Default 10 random hex digits. */
   readonly newRunId?: () => string;
+  /**
+   * The server's key for run requests: an annotation's `by` is believed when sealed with it, else
+   * recorded as `unverified:<by>`. Absent: no annotation's `by` is believed.
+   */
+  readonly requestKey?: Uint8Array;
 }
 
 /** What became of a request. */
@@ -124,7 +131,12 @@ export class PipelineController {
     for (const problem of problems) this.#log('warn', 'run request ignored', { pipeline: key, problem });
     for (const request of requests) {
       if (this.#seen.has(`${key}#${request.id}`)) continue;
-      this.#track(this.request(namespace, name, request), { pipeline: key, request: request.id });
+      // Anyone who may patch the Pipeline wrote it, perhaps: its `by` counts when the server sealed it.
+      const by = requesterOf({ namespace, name }, request, this.#options.requestKey);
+      this.#track(this.request(namespace, name, { ...request, by }), {
+        pipeline: key,
+        request: request.id,
+      });
     }
   }
 
@@ -136,6 +148,11 @@ export class PipelineController {
   /** Where a ref of a pipeline's repository points now (polls). */
   resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }> {
     return this.#options.source.resolve(pipeline, ref);
+  }
+
+  /** Every branch and tag of a pipeline's repository now (polls). */
+  refs(pipeline: PipelineRef): Promise<ReadonlyMap<string, string>> {
+    return this.#options.source.refs(pipeline);
   }
 
   /** Handles one request (steps 1 to 4 above). */

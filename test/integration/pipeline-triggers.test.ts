@@ -15,6 +15,7 @@ import { buildAgentApi } from '../../src/api/agent-api.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
 import { requestPipelineRuns, requestRun } from '../../src/main/pipeline-requests.ts';
 import { pipelineMetrics, pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
@@ -32,6 +33,8 @@ let clients: KubeClients;
 let pipelineType: ResourceType;
 const git: GitServer = await startGitServer(after);
 let storeDir: string;
+/** The key the driver believes sealed requests with (the server derives it from its Secret). */
+const REQUEST_KEY = randomBytes(32);
 
 before(async () => {
   const cluster = await testCluster();
@@ -104,6 +107,7 @@ async function startDriver(
       repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
       leaderElection: false,
       namespace,
+      requestKey: REQUEST_KEY,
       metrics: pipelineMetrics(registry),
       tickMs: 200,
       log: (line) => {
@@ -186,7 +190,8 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     const run = await runWith(driver, namespace, (r) => r.revision === sha && r.phase === 'Running', 'a run');
     assert.equal(run.trigger, 'push');
     assert.equal(run.branch, 'main');
-    assert.equal(run.triggeredBy, 'webhook:generic');
+    // The agent's receiver holds no seal: its `by` is recorded as a claim (docs/pipelines.md, "Who asked").
+    assert.equal(run.triggeredBy, 'unverified:webhook:generic');
     assert.equal(run.commitMessage, 'change code');
     const pod = driver.executor.runs.get(run.id)?.pod;
     assert.equal(pod?.metadata.namespace, namespace);
@@ -307,16 +312,15 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     const { namespace, name, first } = await setUp(t, PUSH_MAIN);
     const driver = await startDriver(namespace);
     t.after(() => driver.stop());
+    // Written as the server writes it: sealed with its key, so `by` is believed.
     await requestRun(
       admin,
       { namespace, name },
-      {
-        id: 'manual-1',
-        kind: 'manual',
-        ref: 'refs/heads/main',
-        by: 'alice',
-        at: new Date().toISOString(),
-      },
+      sealRunRequest(
+        { namespace, name },
+        { id: 'manual-1', kind: 'manual', ref: 'refs/heads/main', by: 'alice', at: new Date().toISOString() },
+        REQUEST_KEY,
+      ),
     );
     const manual = await runWith(driver, namespace, (r) => r.trigger === 'manual', 'the manual run');
     assert.equal(manual.revision, first, 'the head of main, found with ls-remote');
@@ -376,18 +380,37 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     assert.equal(driver.executor.runs.has(failed.id), false, 'no Pod was asked for');
   });
 
-  it('polls find a new commit on the default branch', async (t) => {
-    const { namespace, repo } = await setUp(t, PUSH_MAIN, { pollInterval: '1s' });
+  it('polls find new commits on every branch and tag the triggers name, and no other', async (t) => {
+    const file = PUSH_MAIN.replace('branches: [main]', "branches: [main, 'release/*']\n    tags: ['v*']");
+    const { namespace, repo } = await setUp(t, file, { pollInterval: '1s' });
     const driver = await startDriver(namespace);
     t.after(() => driver.stop());
-    // The first poll only remembers the head: wait for it, through the ls-remote it makes.
+    // The first poll only remembers the refs: wait for it, through the ls-remote it makes.
     const before = git.requests.length;
     await eventually(() => git.requests.slice(before).some((r) => r.service === 'git-upload-pack'));
     const sha = await git.commit(repo, { files: { 'src/b.js': 'b\n' } });
     const polled = await runWith(driver, namespace, (r) => r.revision === sha, 'a run for the polled commit');
     assert.equal(polled.trigger, 'poll');
     assert.equal(polled.triggeredBy, 'poll');
+    assert.equal(polled.branch, 'main');
     await succeed(driver, polled.id);
+    // A new branch the triggers name runs; one they do not name does not; a new tag runs.
+    const release = await git.commit(repo, { branch: 'release/1', files: { 'src/c.js': 'c\n' } });
+    const onRelease = await runWith(driver, namespace, (r) => r.revision === release, 'release/1');
+    assert.deepEqual([onRelease.trigger, onRelease.branch], ['poll', 'release/1']);
+    await succeed(driver, onRelease.id);
+    const feature = await git.commit(repo, { branch: 'feature-x', files: { 'src/d.js': 'd\n' } });
+    await git.tag(repo, 'v1.0.0', release);
+    const tagged = await runWith(driver, namespace, (r) => r.tag === 'v1.0.0', 'the tag v1.0.0');
+    assert.equal(tagged.revision, release);
+    assert.equal(tagged.trigger, 'poll');
+    await succeed(driver, tagged.id);
+    const all = await runsOf(driver, namespace);
+    assert.equal(
+      all.filter((r) => r.revision === feature).length,
+      0,
+      'feature-x is not in the triggers: its commit (seen before the tag) did not run',
+    );
   });
 
   it('after a restart, a run that was going fails with the reason and its Pod goes; queued runs start; retention prunes', async (t) => {

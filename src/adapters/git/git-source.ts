@@ -183,6 +183,18 @@ export class GitSourceFetcher implements SourceFetcher {
     return picked;
   }
 
+  /** Every branch and tag of the repository (`refs/heads/…`, `refs/tags/…`) and its commit (tags peeled). */
+  async listRefs(
+    source: Pick<SourceSpec, 'repoURL'>,
+    options: FetchOptions = {},
+  ): Promise<ReadonlyMap<string, string>> {
+    const repo = parseRepoUrl(source.repoURL, urlOptions(options));
+    if (this.#hosts) await checkHost(repo, this.#hosts);
+    const remote = parseLsRemote(await this.#lsRemote(repo, ['--heads', '--tags', '--', repo.url], options));
+    this.#granted(repo, options);
+    return remote.refs;
+  }
+
   async checkout(
     source: SourceSpec,
     revision: ResolvedRevision,

@@ -20,6 +20,7 @@ import { answerOf, Routes, type RouteDoc, type ServerApiOptions } from './contex
 import { directoryRoutes } from './directory.ts';
 import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
+import { pipelineObjectRoutes } from './pipeline-objects.ts';
 import { pipelineRoutes } from './pipelines.ts';
 import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
@@ -130,6 +131,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   repositoryRoutes(routes, options);
   directoryRoutes(routes, options);
   streamRoutes(routes, options);
+  pipelineObjectRoutes(routes, options);
   pipelineRoutes(routes, options);
   const document = openApiDocument(routes.docs, { version: '0.1.0' });
   ROUTE_DOCS.set(app, routes.docs);

@@ -7,6 +7,8 @@ import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
+import type { ResolvedPipelineSpec } from '../../contracts/pipeline.ts';
+import type { RunRequest } from '../../contracts/pipeline-request.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { SingleSignOn } from '../../ports/single-sign-on.ts';
 import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
@@ -42,6 +44,25 @@ export interface SsoOptions {
   readonly adminGroups: readonly string[];
 }
 
+/** A Pipeline as the server shows it: its spec with defaults. */
+export interface PipelineEntry {
+  readonly namespace: string;
+  readonly name: string;
+  readonly spec: ResolvedPipelineSpec;
+}
+
+/** The cluster's Pipelines, and run requests written onto them with the server's seal. */
+export interface PipelineDirectory {
+  /** Every valid Pipeline (of `namespace`, when given). */
+  list(namespace?: string): Promise<readonly PipelineEntry[]>;
+  get(namespace: string, name: string): Promise<PipelineEntry | undefined>;
+  /** Writes the request, sealed: the driver believes its `by` (src/contracts/pipeline-request.ts). */
+  requestRun(
+    pipeline: { readonly namespace: string; readonly name: string },
+    request: RunRequest,
+  ): Promise<void>;
+}
+
 export interface ServerApiOptions {
   /** The watch cache of Applications every read comes from. */
   readonly applications: ApplicationIndex;
@@ -74,6 +95,8 @@ export interface ServerApiOptions {
     readonly rerun: (run: RunRecord, by: string) => Promise<void>;
     readonly cancel: (id: string, by: string) => Promise<RunRecord | 'elsewhere' | undefined>;
   };
+  /** The cluster's Pipelines (list, one, runs by hand). Absent: those routes answer 503. */
+  readonly pipelines?: PipelineDirectory;
   /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps); absent: no route. */
   readonly metrics?: () => string;
   /** Structured JSON log lines; never carries a secret, a password, a token or a body. */

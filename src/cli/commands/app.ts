@@ -33,7 +33,7 @@ import {
   shortRevision,
   type DiffInput,
 } from '../app-printer.ts';
-import { EXIT, UsageError, type OutputFormat } from '../output.ts';
+import { EXIT, outputFormat, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
 import { parseDuration } from './push.ts';
 import { nameOf, output, REQUEST_WORDS, say } from './app-common.ts';
@@ -281,14 +281,6 @@ function run(command: Command, ctx: Context): Promise<number> {
     case 'wait':
       return wait(ctx);
   }
-}
-
-function outputFormat(value: string | undefined, options: { wideAllowed: boolean }): Format {
-  const formats = ['table', 'json', 'yaml', ...(options.wideAllowed ? ['wide'] : [])];
-  const format = value ?? 'table';
-  if (!formats.includes(format))
-    throw new UsageError(`-o must be one of ${formats.join(', ')}, not '${format}'`);
-  return format as Format;
 }
 
 function timeoutOf(values: Values): { ms: number; text: string } {

@@ -2,12 +2,27 @@ import { parseArgs } from 'node:util';
 import { checkoutRevision } from '../../adapters/git/checkout.ts';
 import type { GitCredentials } from '../../ports/source.ts';
 import { EXIT, UsageError } from '../output.ts';
+import { isPipelineRemoteCommand, PIPELINE_REMOTE_COMMANDS, runPipelineRemote } from './pipeline-remote.ts';
 
 export const PIPELINE_HELP = `Usage: capstan pipeline <command> [options]
 
 Pipelines: a push to an application's code is verified, tested and built (docs/pipelines.md).
 
-Commands:
+Commands (through the capstan server you are logged in to: capstan login):
+  list                 the Pipelines: NAME, PROJECT, LAST RUN, PHASE, REVISION, AGE
+                       (-o wide: REPOSITORY, FILE, POLL; -A every namespace)
+  runs [PIPELINE]      runs, newest first: RUN, PIPELINE, PHASE, TRIGGER, REF, REVISION, AGE,
+                       DURATION (-o wide: BY, REASON, MESSAGE); --phase P, --branch B, --limit N (20)
+  get NAME             one Pipeline and its last run; get --run ID: one run, its steps and images
+  logs RUN [-f]        a run's log lines ([step] text); -f follows them until the run ends
+                       (exit 0 when it succeeded, 4 when not); --step NAME: that step's only
+  run NAME             run by hand: --branch B (default: the default branch's head), --commit SHA
+  cancel RUN           cancel a queued or running run (its Pod goes at once)
+  rerun RUN            run a run's commit again
+
+Options: -n, --namespace NS (default: default), -o table|json|yaml (list, runs: also wide).
+Exit codes: 0 done, 2 usage, 4 refused or failed (the server's reason on stderr).
+
   checkout   (inside a run Pod) fetch one commit of a repository into the workspace
 
 checkout options:
@@ -30,7 +45,10 @@ export async function pipeline(argv: readonly string[]): Promise<number> {
     case 'checkout':
       return checkout(rest);
     default:
-      throw new UsageError(`unknown pipeline command '${command}' (expected checkout)`);
+      if (isPipelineRemoteCommand(command)) return runPipelineRemote(command, rest);
+      throw new UsageError(
+        `unknown pipeline command '${command}' (expected ${[...PIPELINE_REMOTE_COMMANDS, 'checkout'].join(', ')})`,
+      );
   }
 }
 

@@ -3,6 +3,7 @@ import { DEFAULT_AUDIT_RETENTION_DAYS, runServer } from '../../main/server.ts';
 import type { OidcServerOptions } from '../../main/server-sso.ts';
 import { isPostgresUrl } from '../../adapters/store/postgres-store.ts';
 import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
+import type { BuildkitEndpoint } from '../../core/build-step.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const SERVER_HELP = `Usage: capstan server [options]
@@ -56,6 +57,12 @@ Options:
                              in each run Pod. Without it, no runs start
   --run-retention DAYS       pipeline runs finished longer ago are deleted (default: 90)
   --pipeline-allow-http      let run Pods check out http:// repositories (a dev git server)
+  --buildkit-image IMAGE     image steps: the BuildKit image (buildctl) of the build containers; with
+                             it, runs build images on the cluster's buildkitd (docs/pipelines.md)
+  --buildkit-address ADDR    buildkitd (default: tcp://buildkitd.capstan-buildkit.svc:1234)
+  --buildkit-server-name N   the name its certificate carries (default: buildkitd.capstan-buildkit.svc)
+  --buildkit-client-secret S the client certificate's Secret in each Pipeline's namespace (ca.crt,
+                             tls.crt, tls.key; default: capstan-buildkit-client)
   -h, --help                 this help
 `;
 
@@ -85,6 +92,10 @@ const SERVER_OPTIONS = {
   'pipeline-image': { type: 'string' },
   'run-retention': { type: 'string' },
   'pipeline-allow-http': { type: 'boolean' },
+  'buildkit-image': { type: 'string' },
+  'buildkit-address': { type: 'string' },
+  'buildkit-server-name': { type: 'string' },
+  'buildkit-client-secret': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -142,6 +153,7 @@ export async function server(argv: readonly string[]): Promise<number> {
               capstanImage: values['pipeline-image'],
               retentionDays: runRetention,
               allowInsecureHttp: values['pipeline-allow-http'] === true,
+              ...buildkitOptions(values),
             },
           }),
     },
@@ -180,6 +192,41 @@ const passwordIn = (url: string): boolean => {
     return false;
   }
 };
+
+/** The BuildKit endpoint of image steps: the --buildkit-* flags, of which --buildkit-image is needed. */
+export function buildkitOptions(values: {
+  readonly 'buildkit-image'?: string | undefined;
+  readonly 'buildkit-address'?: string | undefined;
+  readonly 'buildkit-server-name'?: string | undefined;
+  readonly 'buildkit-client-secret'?: string | undefined;
+}): { buildkit?: BuildkitEndpoint } {
+  const image = values['buildkit-image'];
+  const others = (['buildkit-address', 'buildkit-server-name', 'buildkit-client-secret'] as const).filter(
+    (flag) => values[flag] !== undefined,
+  );
+  if (image === undefined) {
+    if (others.length > 0)
+      throw new UsageError(`--${others.join(', --')} need --buildkit-image (the image of the build steps)`);
+    return {};
+  }
+  const address = values['buildkit-address'] ?? BUILDKIT_DEFAULTS.address;
+  if (!/^tcp:\/\/[^/\s]+:[0-9]{1,5}$/.test(address))
+    throw new UsageError(`--buildkit-address must be tcp://HOST:PORT, not '${address}'`);
+  return {
+    buildkit: {
+      image,
+      address,
+      serverName: values['buildkit-server-name'] ?? BUILDKIT_DEFAULTS.serverName,
+      clientSecret: values['buildkit-client-secret'] ?? BUILDKIT_DEFAULTS.clientSecret,
+    },
+  };
+}
+
+const BUILDKIT_DEFAULTS = {
+  address: 'tcp://buildkitd.capstan-buildkit.svc:1234',
+  serverName: 'buildkitd.capstan-buildkit.svc',
+  clientSecret: 'capstan-buildkit-client',
+} as const;
 
 /** The --oidc-* flags, checked together: all of issuer, client id, one secret source and --public-url, or none. */
 function oidcOptions(values: {

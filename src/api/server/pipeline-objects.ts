@@ -1,0 +1,191 @@
+/**
+ * Pipelines, the resources: the list (each with its newest run, only those of projects the caller may
+ * read), one Pipeline, and a run by hand (`pipelines.run` in its project, audited as
+ * `pipeline.run`). A run by hand is a request written on the Pipeline with the server's seal, so the
+ * driver believes who asked (docs/pipelines.md, "Who asked").
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import {
+  API_PREFIX,
+  PipelineInfoSchema,
+  PipelineListQuerySchema,
+  PipelineListSchema,
+  PipelineParamsSchema,
+  PipelineRunBodySchema,
+  PipelineRunRequestedSchema,
+  type PipelineInfo,
+  type PipelineRunBody,
+} from '../../contracts/server-api.ts';
+import type { RunRequest } from '../../contracts/pipeline-request.ts';
+import type { RunRecord } from '../../ports/store.ts';
+import { authorize } from '../../server/access.ts';
+import { errors } from './applications.ts';
+import {
+  actorOf,
+  audit,
+  HttpError,
+  need,
+  requirePermission,
+  type Caller,
+  type PipelineDirectory,
+  type PipelineEntry,
+  type Routes,
+  type ServerApiOptions,
+} from './context.ts';
+
+const PIPELINES = `${API_PREFIX}/pipelines`;
+
+/** A PipelineInfo answer, with the run as the Store has it. */
+type PipelineView = Omit<PipelineInfo, 'lastRun'> & { readonly lastRun?: RunRecord };
+const ONE = `${PIPELINES}/:namespace/:name`;
+
+export function pipelineObjectRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: PIPELINES,
+      summary: 'The Pipelines the caller may read, each with its newest run; filter by namespace, project',
+      tag: 'pipelines',
+      access: 'authenticated',
+      query: PipelineListQuerySchema,
+      responses: { 200: { description: 'the Pipelines', schema: PipelineListSchema }, ...errors(400, 401) },
+    },
+    async (request, _reply, caller) => listPipelines(options, request, need(caller)),
+  );
+  routes.add(
+    {
+      method: 'GET',
+      url: ONE,
+      summary: 'One Pipeline: its repository, project, file, and newest run',
+      tag: 'pipelines',
+      access: 'authenticated',
+      params: PipelineParamsSchema,
+      responses: {
+        200: { description: 'the Pipeline', schema: PipelineInfoSchema },
+        ...errors(401, 403, 404),
+      },
+    },
+    async (request, _reply, caller) => {
+      const entry = await readablePipeline(options, request, need(caller));
+      return infoOf(options, entry);
+    },
+  );
+  routes.add(
+    {
+      method: 'POST',
+      url: `${ONE}/runs`,
+      summary: 'Run a pipeline by hand: the head of a branch (default: the default branch), or a commit',
+      tag: 'pipelines',
+      access: 'pipelines.run',
+      params: PipelineParamsSchema,
+      body: PipelineRunBodySchema,
+      responses: {
+        202: { description: 'requested', schema: PipelineRunRequestedSchema },
+        ...errors(401, 403, 404, 503),
+      },
+    },
+    async (request, reply, caller) => {
+      const requested = await runByHand(options, request, need(caller));
+      void reply.code(202);
+      return requested;
+    },
+  );
+}
+
+/** The cluster's Pipelines, or 503 on a server built without them. */
+function directoryOf(options: ServerApiOptions): PipelineDirectory {
+  if (options.pipelines === undefined)
+    throw new HttpError(503, 'PIPELINES_UNAVAILABLE', 'this server does not read Pipelines');
+  return options.pipelines;
+}
+
+async function listPipelines(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  caller: Caller,
+): Promise<{ items: PipelineView[] }> {
+  const query = request.query as { namespace?: string; project?: string };
+  const entries = await directoryOf(options).list(query.namespace);
+  const readable = entries
+    .filter((entry) => query.project === undefined || entry.spec.project === query.project)
+    .filter(
+      (entry) => authorize(caller.principal, 'pipelines.read', entry.spec.project, options.projects).allowed,
+    )
+    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return { items: await Promise.all(readable.map((entry) => infoOf(options, entry))) };
+}
+
+/** The Pipeline of the path, when the caller may read it (404 when there is none, 403 when it may not). */
+async function readablePipeline(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  caller: Caller,
+): Promise<PipelineEntry> {
+  const entry = await existing(options, request);
+  await requirePermission(options, caller, 'pipelines.read', entry.spec.project);
+  return entry;
+}
+
+async function existing(options: ServerApiOptions, request: FastifyRequest): Promise<PipelineEntry> {
+  const { namespace, name } = request.params as { namespace: string; name: string };
+  const entry = await directoryOf(options).get(namespace, name);
+  if (entry === undefined)
+    throw new HttpError(404, 'NOT_FOUND', `no Pipeline/${namespace}/${name} (or it is not valid)`);
+  return entry;
+}
+
+/** A Pipeline as the API shows it: the spec with defaults, and its newest run from the Store. */
+async function infoOf(options: ServerApiOptions, entry: PipelineEntry): Promise<PipelineView> {
+  const [lastRun] = await options.store.runs.list({
+    namespace: entry.namespace,
+    pipeline: entry.name,
+    limit: 1,
+  });
+  const { spec } = entry;
+  return {
+    namespace: entry.namespace,
+    name: entry.name,
+    project: spec.project,
+    repoURL: spec.repoURL,
+    file: spec.file,
+    serviceAccountName: spec.serviceAccountName,
+    ...(spec.pollInterval === undefined ? {} : { pollInterval: spec.pollInterval }),
+    suspend: spec.suspend,
+    ...(lastRun === undefined ? {} : { lastRun }),
+  };
+}
+
+/** Writes a sealed `manual` request with the caller as `by`; audited, refusals too. */
+async function runByHand(options: ServerApiOptions, request: FastifyRequest, caller: Caller) {
+  const entry = await existing(options, request);
+  const audited = { action: 'pipeline.run', target: `Pipeline/${entry.namespace}/${entry.name}` };
+  await requirePermission(options, caller, 'pipelines.run', entry.spec.project, audited);
+  const body = (request.body ?? {}) as PipelineRunBody;
+  const runRequest: RunRequest = {
+    id: `manual-${randomBytes(8).toString('hex')}`,
+    kind: 'manual',
+    ...(body.branch === undefined ? {} : { ref: `refs/heads/${body.branch}` }),
+    ...(body.commit === undefined ? {} : { revision: body.commit }),
+    by: caller.principal.name,
+    at: new Date(options.now()).toISOString(),
+  };
+  await directoryOf(options).requestRun(entry, runRequest);
+  await audit(options, {
+    actor: actorOf(caller.principal),
+    ...audited,
+    project: entry.spec.project,
+    result: 'success',
+    changes: {
+      ...(body.branch === undefined ? {} : { branch: body.branch }),
+      ...(body.commit === undefined ? {} : { commit: body.commit }),
+    },
+  });
+  return {
+    pipeline: `${entry.namespace}/${entry.name}`,
+    request: runRequest.id,
+    ...(runRequest.ref === undefined ? {} : { ref: runRequest.ref }),
+    ...(runRequest.revision === undefined ? {} : { revision: runRequest.revision }),
+    by: runRequest.by,
+  };
+}
