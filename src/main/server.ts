@@ -137,7 +137,6 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       repositoryHosts: options.repositoryHosts ?? [],
     });
     closeReader = resourceReader.close;
-    const probes = new ClusterProbes({ version: resourceReader.version });
     const key = await sharedKey(cluster, secrets, namespace);
     const registry = new Registry();
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
@@ -151,7 +150,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
-      clusters: () => clustersWithState(listClusters(cluster, secrets, namespace), probes),
+      clusters: clusterLister(cluster, secrets, namespace, resourceReader.version),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
       repositories: resourceReader.fetcher,
@@ -383,6 +382,17 @@ async function listClusters(
       ...(c.error === undefined ? {} : { problem: c.error }),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The clusters route's source: the registrations, each usable one probed (its version, kept a minute). */
+function clusterLister(
+  cluster: KubeCluster,
+  secrets: ResourceType,
+  namespace: string,
+  version: (name: string) => Promise<string>,
+): () => Promise<ClusterInfo[]> {
+  const probes = new ClusterProbes({ version });
+  return () => clustersWithState(listClusters(cluster, secrets, namespace), probes);
 }
 
 /** The agent's own cluster first, then the registered ones; each usable one with its version and connection. */

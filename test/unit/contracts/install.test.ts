@@ -122,6 +122,7 @@ describe('installManifests: RBAC', () => {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['capstan.dev'], resources: ['pipelines'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
