@@ -84,6 +84,11 @@ export function serverRbac(namespace: string): KubeObject[] {
         // Pipelines: listed by the API; a run by hand or a re-run is a request annotation on one.
         { apiGroups: [APPLICATION_GROUP], resources: [PIPELINE_PLURAL], verbs: [...READ, 'patch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+        // What the Applications' workloads own (…/children) and their Pods' logs (…/resource/logs).
+        { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+        { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list'] },
+        { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
         { apiGroups: ['*'], resources: ['*'], verbs: ['get'] },
       ],
     },

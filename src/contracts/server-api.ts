@@ -477,6 +477,92 @@ export const ResourceEventsSchema = Type.Object(
   { description: 'Kubernetes Events about one resource, oldest first.' },
 );
 
+/** Which container of which Pod of the Application, and how much of its log. */
+export const PodLogsQuerySchema = closed(
+  {
+    namespace: name('The Pod’s namespace.'),
+    name: name('The Pod: one the Application manages, or one its workloads own (see …/children).'),
+    container: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 63,
+        pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+        description: 'Default: the Pod’s only container (required when it has several).',
+      }),
+    ),
+    tailLines: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]{1,5}$',
+        description: 'The last lines only (default 500, at most 10000).',
+      }),
+    ),
+    follow: Type.Optional(
+      oneOf(['true', 'false'] as const, {
+        description:
+          'true: server-sent events (`line`, then `end`) until the container stops or the client leaves.',
+      }),
+    ),
+  },
+  'A container’s log: read through the API server (`pods/log`), so only a Pod on a real node has one.',
+);
+export type PodLogsQuery = Static<typeof PodLogsQuerySchema>;
+
+export const PodLogsSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Pod/namespace/name.' }),
+    container: Type.String(),
+    lines: Type.Array(Type.String()),
+  },
+  { description: 'The last lines of a container’s log, oldest first.' },
+);
+export type PodLogs = Static<typeof PodLogsSchema>;
+
+/** The road of an Application's workloads: its config commits synced, and each Pod's image back to its run. */
+export const TraceSchema = Type.Object(
+  {
+    application: Type.String({ description: 'Application/namespace/name.' }),
+    syncs: Type.Array(
+      Type.Object({
+        revision: Type.String({ description: 'The configuration commit synced.' }),
+        author: Type.Optional(Type.String()),
+        message: Type.Optional(Type.String()),
+        result: Type.String(),
+        finishedAt: Type.Optional(Type.String()),
+      }),
+      { description: 'The last syncs, newest first (the first one is what runs now).' },
+    ),
+    images: Type.Array(
+      Type.Object({
+        image: Type.String({ description: 'As the Pods name it.' }),
+        digest: Type.Optional(
+          Type.String({ description: 'sha256:… from the reference or the running container.' }),
+        ),
+        pods: Type.Array(Type.String(), { description: 'Pod/namespace/name of the Pods that run it.' }),
+        run: Type.Optional(
+          Type.Object({
+            id: Type.String(),
+            namespace: Type.String(),
+            pipeline: Type.String(),
+            revision: Type.String({ description: 'The code commit the run built.' }),
+            branch: Type.Optional(Type.String()),
+            finishedAt: Type.Optional(Type.String()),
+          }),
+        ),
+      }),
+      {
+        description:
+          'Each image the Application’s Pods run, with the pipeline run that built it when one the caller may read recorded that digest.',
+      },
+    ),
+    missing: Type.Array(Type.String(), { description: 'What the trace could not join, in words.' }),
+  },
+  {
+    description:
+      'commit → pipeline run → image digest → Application sync → Pods, joined from the records that exist.',
+  },
+);
+export type Trace = Static<typeof TraceSchema>;
+
 /** A repository connection test: ls-remote with the credentials given, never stored or echoed. */
 export const RepositoryTestRequestSchema = closed(
   {
@@ -591,6 +677,15 @@ export const ClusterSchema = Type.Object(
     server: Type.Optional(Type.String({ description: 'The API server URL (never credentials).' })),
     secret: Type.Optional(Type.String({ description: 'The Secret that registers it.' })),
     problem: Type.Optional(Type.String({ description: 'Why the registration is not usable.' })),
+    connection: Type.Optional(
+      oneOf(['connected', 'unreachable'] as const, {
+        description:
+          'Whether the server reached its API server (GET /version), probed at most once a minute.',
+      }),
+    ),
+    version: Type.Optional(Type.String({ description: 'The Kubernetes version its API server reports.' })),
+    connectionError: Type.Optional(Type.String({ description: 'Why it could not be reached.' })),
+    checkedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was probed.' })),
   },
   { description: 'A destination cluster.' },
 );

@@ -14,7 +14,8 @@ import { formatId, type KubeObject, type ResourceId } from '../core/resource.ts'
 import { IN_CLUSTER, resolveSpec, type Application } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
 import type { FetchOptions } from '../ports/source.ts';
-import type { DesiredState, ResourceReader } from '../server/resource-views.ts';
+import type { LogTarget } from '../server/pod-views.ts';
+import type { DesiredState, LogFollow, ResourceReader } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { buildDestination } from './clusters.ts';
@@ -37,6 +38,8 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   reader: ResourceReader;
   /** The git adapter it renders with: also the repository connection test's. */
   fetcher: GitSourceFetcher;
+  /** The Kubernetes version of a destination cluster (GET /version), with its registered credentials. */
+  version: (cluster: string) => Promise<string>;
   close: () => void;
 } {
   const { cluster } = options;
@@ -63,6 +66,14 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   });
   const destination = async (app: Application) =>
     (await clusters.resolve(resolveSpec(app).destination.cluster)).cluster;
+  const kubeCluster = async (name: string, what: string) => {
+    const target = (await clusters.resolve(name)).cluster;
+    if (!(target instanceof KubeCluster))
+      throw new CapstanError('KUBE_TYPE_MISSING', `the destination does not serve ${what}`);
+    return target;
+  };
+  const kubeDestination = (app: Application, what: string) =>
+    kubeCluster(resolveSpec(app).destination.cluster, what);
   const reader: ResourceReader = {
     live: async (app, id) => {
       const target = await destination(app);
@@ -71,16 +82,18 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
       return target.get(type, type.namespaced ? id.namespace : '', id.name);
     },
     desired: (app, revision) => renderDesired(app, revision, { cluster, fetcher, renderer }),
-    events: async (app, id) => {
+    events: async (app, id) => resourceEvents(await kubeDestination(app, 'Events'), id),
+    list: async (app, kind, namespace) => {
       const target = await destination(app);
-      if (!(target instanceof KubeCluster))
-        throw new CapstanError('KUBE_TYPE_MISSING', 'the destination does not serve Events');
-      return resourceEvents(target, id);
+      const type = await target.preferredType(kind.group, kind.kind);
+      return type ? target.list(type, namespace) : [];
     },
+    logs: async (app, target, follow) => containerLog(await kubeDestination(app, 'logs'), target, follow),
   };
   return {
     reader,
     fetcher,
+    version: async (name) => kubernetesVersion(await kubeCluster(name, 'a version')),
     close: () => {
       clusters.close();
     },
@@ -121,6 +134,43 @@ async function renderDesired(
       : {}),
   });
   return { revision: resolved.sha, objects: result.objects.map((o) => o.object) };
+}
+
+/** The gitVersion the API server reports. */
+async function kubernetesVersion(cluster: KubeCluster): Promise<string> {
+  const res = await cluster.client.call('GET', '/version', { subject: 'GET /version' });
+  if (res.status !== 200) throw apiError(res.status, res.body, 'GET /version', 'get');
+  const version = (res.body as { gitVersion?: unknown }).gitVersion;
+  return typeof version === 'string' ? version : 'unknown';
+}
+
+/** A followed log stays open while lines come; silent this long, it ends (the UI resumes it). */
+const LOG_IDLE_MS = 10 * 60_000;
+
+/** The container's log from the API server (`pods/log`), line by line; a refusal is POD_LOGS_UNAVAILABLE. */
+async function containerLog(cluster: KubeCluster, target: LogTarget, follow?: LogFollow): Promise<string[]> {
+  const { pod } = target;
+  const query = new URLSearchParams({
+    container: target.container,
+    tailLines: String(target.tailLines),
+    ...(follow ? { follow: 'true' } : {}),
+  });
+  const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}/log?${query.toString()}`;
+  const subject = `the log of ${formatId(pod)} (container ${target.container})`;
+  const lines: string[] = [];
+  const res = await cluster.client.stream(path, {
+    onLine: follow ? follow.onLine : (line) => lines.push(line),
+    ...(follow ? { signal: follow.signal } : {}),
+    idleTimeoutMs: LOG_IDLE_MS,
+    subject,
+  });
+  if (res.status === 0 || (res.status >= 200 && res.status < 300)) return lines;
+  const refused = apiError(res.status, res.body, subject, 'get');
+  throw new CapstanError('POD_LOGS_UNAVAILABLE', refused.message, {
+    subject: formatId(pod),
+    retryable: refused.retryable,
+    cause: refused,
+  });
 }
 
 /** Events whose involvedObject is the resource, oldest first. */

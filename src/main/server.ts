@@ -14,11 +14,10 @@ import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { describeStoreUrl, openPostgresStore } from '../adapters/store/postgres-store.ts';
 import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
-import { CLUSTER_SECRET_SELECTOR } from '../core/cluster-secret.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
-import type { ClusterInfo, EventInfo } from '../contracts/server-api.ts';
+import type { EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { BuildkitEndpoint } from '../core/build-step.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
@@ -30,7 +29,7 @@ import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
-import { DEFAULT_AGENT_NAMESPACE, summaryOf } from './cluster-client.ts';
+import { DEFAULT_AGENT_NAMESPACE } from './cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
@@ -42,6 +41,7 @@ import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from './agent.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
+import { clusterLister } from './server-clusters.ts';
 import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
 
 /** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
@@ -149,7 +149,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
-      clusters: () => listClusters(cluster, secrets, namespace),
+      clusters: clusterLister(cluster, secrets, namespace, resourceReader.version),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
       repositories: resourceReader.fetcher,
@@ -364,23 +364,6 @@ async function sharedKey(cluster: KubeCluster, secrets: ResourceType, namespace:
     // Without a shared key, cursors hold for this replica only.
     return key;
   }
-}
-
-async function listClusters(
-  cluster: KubeCluster,
-  secrets: ResourceType,
-  namespace: string,
-): Promise<ClusterInfo[]> {
-  const found = await cluster.list(secrets, namespace, { labelSelector: CLUSTER_SECRET_SELECTOR });
-  return found
-    .map(summaryOf)
-    .map((c) => ({
-      name: c.name,
-      ...(c.server === undefined ? {} : { server: c.server }),
-      secret: c.secret,
-      ...(c.error === undefined ? {} : { problem: c.error }),
-    }))
-    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 async function applicationEvents(

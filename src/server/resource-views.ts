@@ -10,8 +10,10 @@ import { CapstanError, messageOf } from '../core/errors.ts';
 import { predictApplied } from '../core/predicted.ts';
 import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
 import { resolveSpec, type Application } from '../contracts/application.ts';
+import { childrenOf, logTargetOf, podsOf, type ChildNode, type LogTarget } from './pod-views.ts';
 import type {
   EventInfo,
+  PodLogsQuery,
   PreviewEntry,
   ResourceDiff,
   ResourceManifest,
@@ -34,6 +36,24 @@ export interface ResourceReader {
   desired(app: Application, revision: string | undefined): Promise<DesiredState>;
   /** Kubernetes Events about the object, on its destination cluster, oldest first. */
   events(app: Application, id: ResourceId): Promise<readonly EventInfo[]>;
+  /** The objects of one kind in one namespace of the destination (to follow owner references). */
+  list(
+    app: Application,
+    kind: { readonly group: string; readonly kind: string },
+    namespace: string,
+  ): Promise<readonly KubeObject[]>;
+  /**
+   * A container's log through the API server (`pods/log`): its last `tailLines` lines; with `follow`,
+   * each line (those first) to `onLine` until the container stops or the signal aborts. A refusal
+   * (the kubelet's error) rejects with POD_LOGS_UNAVAILABLE and its reason.
+   */
+  logs(app: Application, target: LogTarget, follow?: LogFollow): Promise<readonly string[]>;
+}
+
+/** How a followed log is delivered. */
+export interface LogFollow {
+  readonly onLine: (line: string) => void;
+  readonly signal: AbortSignal;
 }
 
 export interface ResourceViewsOptions {
@@ -99,6 +119,26 @@ export class ResourceViews {
     const id = idOfQuery(query);
     if (!isManaged(app, id)) requireKnown(app, id, await this.#desired(app, query.revision));
     return { id: formatId(id), items: [...(await this.#reader.events(app, id))] };
+  }
+
+  /** What the Application's workloads own (ReplicaSets, Jobs, Pods), found by owner references. */
+  async children(app: Application): Promise<{ nodes: ChildNode[] }> {
+    return { nodes: await childrenOf(this.#reader, app) };
+  }
+
+  /** The Pods the Application's workloads own (for its trace). */
+  pods(app: Application): Promise<KubeObject[]> {
+    return podsOf(this.#reader, app);
+  }
+
+  /** The container log asked for, checked (the Application's Pod, its container, a real node). */
+  logTarget(app: Application, query: PodLogsQuery): Promise<LogTarget> {
+    return logTargetOf(this.#reader, app, query);
+  }
+
+  /** The last lines of the log, or (with `follow`) each line as it comes. */
+  logs(app: Application, target: LogTarget, follow?: LogFollow): Promise<readonly string[]> {
+    return this.#reader.logs(app, target, follow);
   }
 
   /**

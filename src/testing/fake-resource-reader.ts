@@ -9,12 +9,14 @@ import { CapstanError } from '../core/errors.ts';
 import { idOf, keyOf, type KubeObject, type ResourceId } from '../core/resource.ts';
 import type { Application } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
-import type { DesiredState, ResourceReader } from '../server/resource-views.ts';
+import type { LogTarget } from '../server/pod-views.ts';
+import type { DesiredState, LogFollow, ResourceReader } from '../server/resource-views.ts';
 
 export class FakeResourceReader implements ResourceReader {
   readonly #live = new Map<string, KubeObject>();
   readonly #desired = new Map<string, readonly KubeObject[]>();
   readonly #events = new Map<string, EventInfo[]>();
+  readonly #logs = new Map<string, string[]>();
   #target: string | undefined;
   /** How many times a desired state was rendered. */
   renders = 0;
@@ -52,6 +54,35 @@ export class FakeResourceReader implements ResourceReader {
         ),
       );
     return Promise.resolve({ revision: sha, objects: structuredClone(objects) });
+  }
+
+  /** The lines a container's log has; a Pod without them answers as the kubelet refusing. */
+  setLog(pod: ResourceId, container: string, lines: readonly string[]): void {
+    this.#logs.set(`${keyOf(pod)}/${container}`, [...lines]);
+  }
+
+  list(
+    _app: Application,
+    kind: { group: string; kind: string },
+    namespace: string,
+  ): Promise<readonly KubeObject[]> {
+    const found = [...this.#live.values()].filter((object) => {
+      const id = idOf(object);
+      return id.group === kind.group && id.kind === kind.kind && id.namespace === namespace;
+    });
+    return Promise.resolve(structuredClone(found));
+  }
+
+  logs(_app: Application, target: LogTarget, follow?: LogFollow): Promise<readonly string[]> {
+    const lines = this.#logs.get(`${keyOf(target.pod)}/${target.container}`);
+    if (lines === undefined)
+      return Promise.reject(
+        new CapstanError('POD_LOGS_UNAVAILABLE', `the kubelet has no log of container ${target.container}`),
+      );
+    const tail = lines.slice(-target.tailLines);
+    if (!follow) return Promise.resolve(tail);
+    for (const line of tail) follow.onLine(line);
+    return Promise.resolve([]);
   }
 
   events(_app: Application, id: ResourceId): Promise<readonly EventInfo[]> {

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
-import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
+import { INITIAL_ADMIN_SECRET, runServer, type ServerOptions } from '../../src/main/server.ts';
 import { Authenticator } from '../../src/server/auth.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 
@@ -49,6 +49,8 @@ export async function launchBrowser(after: (fn: () => Promise<void>) => void): P
 export interface RunningServer {
   readonly url: string;
   readonly adminPassword: string;
+  /** Its database (the Store: users, audit, pipeline runs). */
+  readonly database: string;
   /** Adds a local user (not an admin) with this password. */
   addUser(name: string, password: string): Promise<void>;
   readonly logs: readonly Record<string, unknown>[];
@@ -57,7 +59,14 @@ export interface RunningServer {
 /** `capstan server` in this process, its Secrets in `namespace`, its database in a scratch folder. */
 export async function startServer(
   after: (fn: () => Promise<void>) => void,
-  options: { readonly kubeconfig: string; readonly namespace: string },
+  options: {
+    readonly kubeconfig: string;
+    readonly namespace: string;
+    /** Default: any free one. */
+    readonly port?: number;
+    /** Single sign-on through this provider (its client secret in a Secret of `namespace`). */
+    readonly oidc?: ServerOptions['oidc'];
+  },
 ): Promise<RunningServer> {
   const scratch = await mkdtemp(join(tmpdir(), 'capstan-e2e-server-'));
   const database = join(scratch, 'server.db');
@@ -72,7 +81,8 @@ export async function startServer(
       // The tests' git server is on loopback: the desired state and diff are rendered from it.
       repositoryHosts: ['127.0.0.1'],
       host: '127.0.0.1',
-      port: 0,
+      port: options.port ?? 0,
+      ...(options.oidc ? { oidc: options.oidc } : {}),
       log: (line) => logs.push(line),
       onListening: (a) => {
         address = a;
@@ -95,6 +105,7 @@ export async function startServer(
   assert.ok(data['password'], 'the initial admin password is in its Secret');
   return {
     url: address,
+    database,
     adminPassword: Buffer.from(data['password'], 'base64').toString('utf8'),
     logs,
     addUser: async (name, password) => {

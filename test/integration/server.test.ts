@@ -261,9 +261,25 @@ describe('capstan server against a real cluster', () => {
     assert.ok(Array.isArray((JSON.parse(appEvents.body) as { items: unknown }).items));
     const clusters = await call('/api/v1/clusters', { headers: { cookie } });
     assert.equal(clusters.status, 200);
-    assert.deepEqual(JSON.parse(clusters.body), {
-      items: [{ name: 'prod', server: 'https://10.9.8.7:6443', secret: `Secret/${home}/cluster-prod` }],
-    });
+    // The agent's own cluster answers its version; the registered one at a made-up address does not.
+    const [own, prod, ...others] = (JSON.parse(clusters.body) as { items: Record<string, unknown>[] }).items;
+    assert.deepEqual(others, []);
+    assert.equal(own?.['name'], 'in-cluster');
+    assert.equal(own['connection'], 'connected');
+    assert.match(String(own['version']), /^v1\.\d+\.\d+/);
+    assert.deepEqual(
+      { ...prod, connectionError: undefined, checkedAt: undefined },
+      {
+        name: 'prod',
+        server: 'https://10.9.8.7:6443',
+        secret: `Secret/${home}/cluster-prod`,
+        connection: 'unreachable',
+        connectionError: undefined,
+        checkedAt: undefined,
+      },
+    );
+    assert.ok(prod?.['connectionError'], 'the reason it is unreachable');
+    assert.doesNotMatch(clusters.body, /token|password|certificate-authority-data|BEGIN/i);
     const audit = await call('/api/v1/audit?action=application.', { headers: { cookie } });
     const actions = (JSON.parse(audit.body) as { items: { action: string; result: string }[] }).items.map(
       (e) => `${e.action}:${e.result}`,

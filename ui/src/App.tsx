@@ -16,6 +16,7 @@ const PAGES = {
   application: onDemand(() => import('./pages/Application.tsx')),
   projects: onDemand(() => import('./pages/Projects.tsx')),
   clusters: onDemand(() => import('./pages/Clusters.tsx')),
+  runs: onDemand(() => import('./pages/Runs.tsx')),
   audit: onDemand(() => import('./pages/Audit.tsx')),
   tokens: onDemand(() => import('./pages/Tokens.tsx')),
 };
@@ -26,6 +27,8 @@ const CHUNK_OF: Partial<Record<Route['page'], keyof typeof PAGES>> = {
   project: 'projects',
   clusters: 'clusters',
   cluster: 'clusters',
+  runs: 'runs',
+  run: 'runs',
   audit: 'audit',
   tokens: 'tokens',
 };
@@ -126,6 +129,9 @@ function Header(props: { readonly route: Route }) {
         <Link to="/clusters" current={page === 'clusters' || page === 'cluster'}>
           Clusters
         </Link>
+        <Link to="/runs" current={page === 'runs' || page === 'run'}>
+          Pipeline runs
+        </Link>
         <Link to="/audit" current={page === 'audit'}>
           Audit trail
         </Link>
@@ -187,6 +193,22 @@ function Page(props: { readonly route: Route; readonly search: string }) {
           module={PAGES.clusters}
           what="the page"
           render={(page) => <page.ClusterPage key={route.name} name={route.name} />}
+        />
+      );
+    case 'runs':
+      return (
+        <OnDemandView
+          module={PAGES.runs}
+          what="the page"
+          render={(page) => <page.RunsPage search={props.search} />}
+        />
+      );
+    case 'run':
+      return (
+        <OnDemandView
+          module={PAGES.runs}
+          what="the page"
+          render={(page) => <page.RunPage key={route.id} id={route.id} />}
         />
       );
     case 'audit':

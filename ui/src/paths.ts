@@ -3,6 +3,8 @@
 
 export const projectPath = (name: string) => `/projects/${encodeURIComponent(name)}`;
 export const clusterPath = (name: string) => `/clusters/${encodeURIComponent(name)}`;
+/** A pipeline run: the UI's page and the API's resource have the same path. */
+export const runPath = (id: string) => `/runs/${encodeURIComponent(id)}`;
 
 /** The agent's own cluster: the destination of an Application that names none (never registered). */
 export const IN_CLUSTER = 'in-cluster';
@@ -14,6 +16,8 @@ export type Route =
   | { readonly page: 'project'; readonly name: string }
   | { readonly page: 'clusters' }
   | { readonly page: 'cluster'; readonly name: string }
+  | { readonly page: 'runs' }
+  | { readonly page: 'run'; readonly id: string }
   | { readonly page: 'audit' }
   | { readonly page: 'tokens' }
   | { readonly page: 'not-found'; readonly path: string };
@@ -30,6 +34,8 @@ export function routeOf(pathname: string): Route {
   if (parts.length === 2 && parts[0] === 'projects' && parts[1]) return { page: 'project', name: parts[1] };
   if (parts.length === 1 && parts[0] === 'clusters') return { page: 'clusters' };
   if (parts.length === 2 && parts[0] === 'clusters' && parts[1]) return { page: 'cluster', name: parts[1] };
+  if (parts.length === 1 && parts[0] === 'runs') return { page: 'runs' };
+  if (parts.length === 2 && parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
   if (parts.length === 1 && parts[0] === 'audit') return { page: 'audit' };
   if (parts.length === 1 && parts[0] === 'tokens') return { page: 'tokens' };
   return { page: 'not-found', path: pathname };

@@ -12,7 +12,16 @@ export interface Grants {
 
 const ALLOWED: Permit = { allowed: true };
 
-export function permit(grants: Grants, project: string, action: ProjectAction): Permit {
+/**
+ * Whether the caller may do `action` in the project, and else why. `as` names what is asked when it is
+ * not the action itself (running pipelines needs the `sync` action).
+ */
+export function permit(
+  grants: Grants,
+  project: string,
+  action: ProjectAction,
+  options: { readonly as?: string } = {},
+): Permit {
   const { session } = grants;
   if (session.admin && session.scope === undefined) return ALLOWED;
   const info = grants.projects.get(project);
@@ -25,7 +34,7 @@ export function permit(grants: Grants, project: string, action: ProjectAction): 
       : `your role there is ${info.yourRoles.join(', ')}`;
   return {
     allowed: false,
-    reason: `${capitalised(action)} needs the role ${needs} in project '${project}'; ${yours}.`,
+    reason: `${options.as ?? capitalised(action)} needs the role ${needs} in project '${project}'; ${yours}.`,
   };
 }
 

@@ -8,14 +8,20 @@ import type {
   AuditEntryInfo,
   AuditPage,
   AuditQueryParams,
+  AuthConfig,
   ClusterInfo,
   CreatedTokenSchema,
   ErrorBody,
   EventInfo,
+  PodLogs,
   ProjectSchema,
   ResourceNodeSchema,
   ResourceTreeSchema,
+  RunListSchema,
+  RunLogsSchema,
+  RunView,
   SessionInfo,
+  Trace,
   TokenInfo,
   TokenRequest,
 } from '../../src/contracts/server-api.ts';
@@ -23,6 +29,8 @@ import type {
 export type ApplicationSummary = Static<typeof ApplicationSummarySchema>;
 export type ResourceNode = Static<typeof ResourceNodeSchema>;
 export type ResourceTree = Static<typeof ResourceTreeSchema>;
+export type RunList = Static<typeof RunListSchema>;
+export type RunLine = Static<typeof RunLogsSchema>['lines'][number];
 export type ProjectInfo = Static<typeof ProjectSchema>;
 export type CreatedToken = Static<typeof CreatedTokenSchema>;
 
@@ -36,9 +44,13 @@ export type {
   AuditEntryInfo,
   AuditPage,
   AuditQueryParams,
+  AuthConfig,
   ClusterInfo,
   ErrorBody,
   EventInfo,
+  PodLogs,
+  RunView,
+  Trace,
   Application,
   HistoryEntry,
   RollbackHold,

@@ -114,7 +114,7 @@ describe('installManifests: RBAC', () => {
     );
   });
 
-  it('lets the server read, create, patch and delete Applications, read Projects and Events, and get (never list or change) other objects', () => {
+  it('lets the server read, create, patch and delete Applications, read Projects and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
@@ -122,7 +122,12 @@ describe('installManifests: RBAC', () => {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['capstan.dev'], resources: ['pipelines'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: ['*'], resources: ['*'], verbs: ['get'] },
     ]);
   });

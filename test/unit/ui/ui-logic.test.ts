@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { permit } from '../../../ui/src/permissions.ts';
 import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
 import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
-import { clusterPath, projectPath, routeOf } from '../../../ui/src/paths.ts';
+import { clusterPath, projectPath, routeOf, runPath } from '../../../ui/src/paths.ts';
 import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
 
 const session = (over: Partial<SessionInfo> = {}): SessionInfo => ({
@@ -40,6 +40,15 @@ describe('permit', () => {
     assert.deepEqual(decision, {
       allowed: false,
       reason: "Sync needs the role deployer in project 'team-a'; your role there is viewer.",
+    });
+  });
+
+  it('names what is asked when it is not the action itself (running pipelines needs sync)', () => {
+    const projects = new Map([['team-a', project(['viewer'], ['view'])]]);
+    const decision = permit({ session: session(), projects }, 'team-a', 'sync', { as: 'Running pipelines' });
+    assert.deepEqual(decision, {
+      allowed: false,
+      reason: "Running pipelines needs the role deployer in project 'team-a'; your role there is viewer.",
     });
   });
 
@@ -119,11 +128,15 @@ describe('routeOf', () => {
     assert.deepEqual(routeOf('/clusters/prod/extra'), { page: 'not-found', path: '/clusters/prod/extra' });
     assert.deepEqual(routeOf('/applications/ns/web'), { page: 'application', namespace: 'ns', name: 'web' });
     assert.deepEqual(routeOf('/projects/%E0'), { page: 'not-found', path: '/projects/%E0' });
+    assert.deepEqual(routeOf('/runs'), { page: 'runs' });
+    assert.deepEqual(routeOf('/runs/r-42'), { page: 'run', id: 'r-42' });
+    assert.deepEqual(routeOf('/runs/r-42/logs'), { page: 'not-found', path: '/runs/r-42/logs' });
   });
 
   it('makes page addresses that it reads back', () => {
     for (const name of ['team-a', 'a b', 'x/y?z#w'])
       assert.deepEqual(routeOf(projectPath(name)), { page: 'project', name });
     assert.deepEqual(routeOf(clusterPath('prod east')), { page: 'cluster', name: 'prod east' });
+    assert.deepEqual(routeOf(runPath('a/b c')), { page: 'run', id: 'a/b c' });
   });
 });

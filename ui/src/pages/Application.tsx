@@ -1,13 +1,13 @@
 // One application: its state and source, actions (sync, refresh, release hold) allowed by the caller's
 // role or disabled with the reason, and tabs: resources (list and graph), history (with rollback),
 // events, and the per-resource manifests and diff when the server offers them.
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { appPath, call } from '../api.ts';
 import { ActionButton } from '../components/Dialog.tsx';
 import { ExternalLink, Link } from '../components/Link.tsx';
 import { Failure, Loading } from '../components/States.tsx';
 import { Health, Sync } from '../components/Status.tsx';
-import { useLoad } from '../hooks.ts';
+import { useLoad, type Loaded } from '../hooks.ts';
 import { onDemand, OnDemandView } from '../on-demand.tsx';
 import { clusterPath, IN_CLUSTER, projectPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
@@ -18,6 +18,7 @@ import type { Application, ResourceTree } from '../types.ts';
 import { ResourceList } from './application/ResourceList.tsx';
 import { HistoryTab } from './application/History.tsx';
 import { EventsTab } from './application/Events.tsx';
+import { TraceTab } from './application/Trace.tsx';
 import { SyncDialog } from './application/SyncDialog.tsx';
 import { ResourceDetail } from './application/ResourceDetail.tsx';
 
@@ -25,7 +26,14 @@ import { ResourceDetail } from './application/ResourceDetail.tsx';
 const ResourceGraph = onDemand(() => import('./application/ResourceGraph.tsx'));
 void ResourceGraph.preload().catch(() => undefined);
 
-type Tab = 'resources' | 'history' | 'events';
+type Tab = 'resources' | 'history' | 'events' | 'trace';
+const TABS: readonly Tab[] = ['resources', 'history', 'events', 'trace'];
+const TAB_TITLES: Readonly<Record<Tab, string>> = {
+  resources: 'Resources',
+  history: 'History',
+  events: 'Events',
+  trace: 'Trace',
+};
 /** Annotations whose values are links to show (title after the slash), as Argo CD's link annotations. */
 const LINK_ANNOTATION = 'link.capstan.dev/';
 
@@ -35,6 +43,11 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
   const [tree, reloadTree] = useLoad(`${path}/resources`, (signal) =>
     call<ResourceTree>(`${path}/resources`, { signal }),
   );
+  // What the workloads own (ReplicaSets, Pods) joins the tree when it comes; the tree does not wait for it.
+  const [children, reloadChildren] = useLoad(`${path}/children`, (signal) =>
+    call<ResourceTree>(`${path}/children`, { signal }),
+  );
+  const shown = useMemo(() => withChildren(tree, children), [tree, children]);
   const [tab, setTab] = useState<Tab>('resources');
   const [selected, setSelected] = useState<string | undefined>();
   // Live: a change of this Application (its status included) reads it again.
@@ -43,6 +56,7 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
     else if (event.application.namespace === props.namespace && event.application.name === props.name) {
       reloadApp();
       reloadTree();
+      reloadChildren();
     }
   });
   if (app.state === 'loading') return <Loading what={`application ${props.name}`} />;
@@ -55,7 +69,7 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
       </nav>
       <Summary app={application} onChanged={reloadApp} />
       <div role="tablist" aria-label="Application views" className="tabs">
-        {(['resources', 'history', 'events'] as const).map((t) => (
+        {TABS.map((t) => (
           <button
             key={t}
             role="tab"
@@ -68,13 +82,12 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
               setTab(t);
             }}
             onKeyDown={(e) => {
-              const order: Tab[] = ['resources', 'history', 'events'];
-              const at = order.indexOf(t);
+              const at = TABS.indexOf(t);
               const to =
                 e.key === 'ArrowRight'
-                  ? order[(at + 1) % 3]
+                  ? TABS[(at + 1) % TABS.length]
                   : e.key === 'ArrowLeft'
-                    ? order[(at + 2) % 3]
+                    ? TABS[(at + TABS.length - 1) % TABS.length]
                     : undefined;
               if (to) {
                 setTab(to);
@@ -82,38 +95,40 @@ export default function ApplicationPage(props: { readonly namespace: string; rea
               }
             }}
           >
-            {t === 'resources' ? 'Resources' : t === 'history' ? 'History' : 'Events'}
+            {TAB_TITLES[t]}
           </button>
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} className="panel">
         {tab === 'resources' ? (
-          tree.state === 'loading' ? (
+          shown.state === 'loading' ? (
             <Loading what="the resources" />
-          ) : tree.state === 'failed' ? (
-            <Failure error={tree.error} retry={reloadTree} />
+          ) : shown.state === 'failed' ? (
+            <Failure error={shown.error} retry={reloadTree} />
           ) : (
             <div className="resources">
               <OnDemandView
                 module={ResourceGraph}
                 what="the graph"
                 render={(graph) => (
-                  <graph.default app={application} tree={tree.value} onSelect={setSelected} />
+                  <graph.default app={application} tree={shown.value} onSelect={setSelected} />
                 )}
               />
-              <ResourceList tree={tree.value} onSelect={setSelected} selected={selected} />
+              <ResourceList tree={shown.value} onSelect={setSelected} selected={selected} />
             </div>
           )
         ) : tab === 'history' ? (
           <HistoryTab app={application} onChanged={reloadApp} />
-        ) : (
+        ) : tab === 'events' ? (
           <EventsTab path={path} />
+        ) : (
+          <TraceTab path={path} />
         )}
       </div>
-      {selected === undefined || tree.state !== 'ready' ? null : (
+      {selected === undefined || shown.state !== 'ready' ? null : (
         <ResourceDetail
           path={path}
-          node={tree.value.nodes.find((n) => n.id === selected)}
+          node={shown.value.nodes.find((n) => n.id === selected)}
           onClose={() => {
             setSelected(undefined);
           }}
@@ -263,4 +278,10 @@ function FactLink(props: { readonly title: string; readonly url: string }) {
       </dd>
     </>
   );
+}
+
+/** The tree with the objects its workloads own, once both are read (the tree alone until then). */
+function withChildren(tree: Loaded<ResourceTree>, children: Loaded<ResourceTree>): Loaded<ResourceTree> {
+  if (tree.state !== 'ready' || children.state !== 'ready' || children.value.nodes.length === 0) return tree;
+  return { state: 'ready', value: { nodes: [...tree.value.nodes, ...children.value.nodes] } };
 }

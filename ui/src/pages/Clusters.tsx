@@ -1,6 +1,7 @@
 // Destination clusters: the agent's own (in-cluster) and the registered ones, each with its API server
-// URL, whether its registration is usable (or why not) and its Applications. Never a credential: the
-// server answers only names, URLs and problems.
+// URL, whether its registration is usable (or why not), whether the server reaches it and the Kubernetes
+// version it reports (probed at most once a minute), and its Applications. Never a credential: the
+// server answers only names, URLs, versions and problems.
 import { call } from '../api.ts';
 import { ApplicationCount } from '../components/ApplicationsOf.tsx';
 import { ItemPage, ItemTable, LoadedView, type Column } from '../components/Catalogue.tsx';
@@ -16,7 +17,7 @@ const OWN: ClusterInfo = { name: IN_CLUSTER };
 function useClusters() {
   return useLoad('/clusters', (signal) =>
     call<{ items: ClusterInfo[] }>('/clusters', { signal }).then((answer) => [
-      OWN,
+      answer.items.find((c) => c.name === IN_CLUSTER) ?? OWN,
       ...answer.items.filter((c) => c.name !== IN_CLUSTER),
     ]),
   );
@@ -26,6 +27,7 @@ const CLUSTER_COLUMNS: readonly Column<ClusterInfo>[] = [
   { header: 'Cluster', cell: (cluster) => <Link to={clusterPath(cluster.name)}>{cluster.name}</Link> },
   { header: 'API server', className: 'message', cell: (cluster) => serverOf(cluster) },
   { header: 'State', cell: (cluster) => <ClusterState cluster={cluster} /> },
+  { header: 'Kubernetes', className: 'version', cell: (cluster) => cluster.version ?? '—' },
   { header: 'Applications', cell: (cluster) => <ApplicationCount filter={{ cluster: cluster.name }} /> },
 ];
 
@@ -80,6 +82,14 @@ function ClusterFacts(props: { readonly cluster: ClusterInfo | undefined; readon
       <dd>
         <ClusterState cluster={cluster} />
       </dd>
+      <dt>Kubernetes</dt>
+      <dd className="version">{cluster.version ?? 'not known (not reached)'}</dd>
+      {cluster.checkedAt === undefined ? null : (
+        <>
+          <dt>Checked</dt>
+          <dd>{new Date(cluster.checkedAt).toLocaleString()}</dd>
+        </>
+      )}
       {cluster.secret === undefined ? null : (
         <>
           <dt>Registered by</dt>
@@ -96,19 +106,28 @@ const serverOf = (cluster: ClusterInfo) =>
   cluster.name === IN_CLUSTER ? 'the cluster the agent runs in' : (cluster.server ?? 'not given');
 
 function ClusterState(props: { readonly cluster: ClusterInfo }) {
-  const { problem } = props.cluster;
-  if (problem === undefined)
+  const { problem, connection, connectionError } = props.cluster;
+  if (problem !== undefined)
     return (
-      <span className="badge health-healthy" data-state="usable">
-        <span aria-hidden="true">✔</span> Usable
+      <span className="cluster-problem" data-state="unusable">
+        <span className="badge health-degraded">
+          <span aria-hidden="true">✖</span> Not usable
+        </span>{' '}
+        {problem}
+      </span>
+    );
+  if (connection === 'unreachable')
+    return (
+      <span className="cluster-problem" data-state="unreachable">
+        <span className="badge health-degraded">
+          <span aria-hidden="true">✖</span> Unreachable
+        </span>{' '}
+        {connectionError}
       </span>
     );
   return (
-    <span className="cluster-problem" data-state="unusable">
-      <span className="badge health-degraded">
-        <span aria-hidden="true">✖</span> Not usable
-      </span>{' '}
-      {problem}
+    <span className="badge health-healthy" data-state="usable" data-connection={connection ?? 'unknown'}>
+      <span aria-hidden="true">✔</span> {connection === 'connected' ? 'Connected' : 'Usable'}
     </span>
   );
 }

@@ -1,17 +1,25 @@
 // Login: a local user and password (POST /session); and single sign-on when the server offers it
-// (its OpenAPI document lists an OIDC login route): a plain link to that route, the server does the rest.
+// (GET /auth/config names its login route): a plain link to that route, the server does the rest and
+// brings the browser back to the page it was on.
 import { useEffect, useState, type SyntheticEvent } from 'react';
-import { API, call, messageOf, useCsrfToken } from '../api.ts';
-import type { SessionInfo } from '../types.ts';
+import { call, messageOf, query, useCsrfToken } from '../api.ts';
+import type { AuthConfig, SessionInfo } from '../types.ts';
 
-/** The server's SSO login route, when its OpenAPI document has one. */
-async function ssoRoute(signal: AbortSignal): Promise<string | undefined> {
-  const response = await fetch(`${API}/openapi.json`, { signal });
-  if (!response.ok) return undefined;
-  const document = (await response.json()) as { paths?: Record<string, { get?: unknown }> };
-  return Object.keys(document.paths ?? {}).find(
-    (path) => /\/(oidc|sso)\b/i.test(path) && /login|authorize|start/i.test(path) && !path.includes('{'),
-  );
+interface SingleSignOn {
+  readonly href: string;
+  readonly issuer: string;
+}
+
+/** Where single sign-on starts, when the server has a provider: a path of its own, never another origin. */
+async function singleSignOn(signal: AbortSignal): Promise<SingleSignOn | undefined> {
+  const config = await call<AuthConfig>('/auth/config', { signal, quietUnauthenticated: true });
+  const loginUrl = config.sso?.loginUrl;
+  if (config.sso === undefined || loginUrl === undefined || !/^\/(?![/\\])/.test(loginUrl)) return undefined;
+  const here = `${window.location.pathname}${window.location.search}`;
+  return {
+    href: `${loginUrl}${query({ return: here === '/' ? undefined : here })}`,
+    issuer: config.sso.issuer,
+  };
 }
 
 export function LoginPage(props: { readonly onLoggedIn: () => void }) {
@@ -19,10 +27,10 @@ export function LoginPage(props: { readonly onLoggedIn: () => void }) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
-  const [sso, setSso] = useState<string | undefined>();
+  const [sso, setSso] = useState<SingleSignOn | undefined>();
   useEffect(() => {
     const controller = new AbortController();
-    ssoRoute(controller.signal).then(setSso, () => undefined);
+    singleSignOn(controller.signal).then(setSso, () => undefined);
     return () => {
       controller.abort();
     };
@@ -85,10 +93,11 @@ export function LoginPage(props: { readonly onLoggedIn: () => void }) {
         </button>
       </form>
       {sso === undefined ? null : (
-        <p>
-          <a className="button" href={sso}>
+        <p className="sso">
+          <a className="button" href={sso.href}>
             Log in with single sign-on
-          </a>
+          </a>{' '}
+          <span className="muted">({sso.issuer})</span>
         </p>
       )}
     </main>

@@ -1,6 +1,7 @@
 // One resource: what the tree knows (sync, health, message), and the server's views of it: the diff a
 // sync would make, the live and desired manifests (a Secret's values never leave the server), its
-// Events. Manifest text is always rendered as text.
+// Events; for a Pod, its log. An object the Application's workloads own (a ReplicaSet, a Pod: no sync
+// status of its own) has no desired state, so only its log is offered. Manifest text is always text.
 import { useState } from 'react';
 import { call } from '../../api.ts';
 import { Dialog } from '../../components/Dialog.tsx';
@@ -8,9 +9,12 @@ import { Empty, Failure, Loading } from '../../components/States.tsx';
 import { Health, Sync } from '../../components/Status.tsx';
 import { useLoad } from '../../hooks.ts';
 import type { EventInfo, ResourceNode } from '../../types.ts';
+import { PodLogs } from './PodLogs.tsx';
 import { RESOURCE_VIEWS, resourceUrl, type ResourceView } from './resource-routes.ts';
 
-const TITLES: Readonly<Record<ResourceView, string>> = {
+type Tab = ResourceView | 'logs';
+const TITLES: Readonly<Record<Tab, string>> = {
+  logs: 'Logs',
   diff: 'Diff',
   live: 'Live manifest',
   desired: 'Desired manifest',
@@ -23,16 +27,28 @@ export function ResourceDetail(props: {
   readonly onClose: () => void;
 }) {
   const { node } = props;
-  const [view, setView] = useState<ResourceView>('diff');
+  const owned =
+    node !== undefined &&
+    node.syncStatus === undefined &&
+    node.parents.some((p) => !p.startsWith('Application/'));
+  const tabs: readonly Tab[] = [
+    ...(owned ? [] : RESOURCE_VIEWS),
+    ...(node?.kind === 'Pod' && node.group === '' ? (['logs'] as const) : []),
+  ];
+  const [chosen, setView] = useState<Tab | undefined>();
   if (!node) return null;
+  const view = chosen !== undefined && tabs.includes(chosen) ? chosen : tabs[0];
   return (
     <Dialog title={node.id} onClose={props.onClose}>
       <p>
         <Sync value={node.syncStatus} /> <Health value={node.health} />
       </p>
       {node.message === undefined ? null : <p className="message">{node.message}</p>}
+      {owned ? (
+        <p className="muted">Owned by {node.parents.join(', ')}: made by its controller, not from Git.</p>
+      ) : null}
       <div role="tablist" aria-label="Resource views" className="tabs">
-        {RESOURCE_VIEWS.map((v) => (
+        {tabs.map((v) => (
           <button
             key={v}
             type="button"
@@ -46,9 +62,15 @@ export function ResourceDetail(props: {
           </button>
         ))}
       </div>
-      <div role="tabpanel" aria-label={TITLES[view]}>
-        <ResourceViewPanel url={resourceUrl(props.path, node, view)} view={view} />
-      </div>
+      {view === undefined ? null : (
+        <div role="tabpanel" aria-label={TITLES[view]}>
+          {view === 'logs' ? (
+            <PodLogs path={props.path} node={node} />
+          ) : (
+            <ResourceViewPanel url={resourceUrl(props.path, node, view)} view={view} />
+          )}
+        </div>
+      )}
       <div className="buttons">
         <button type="button" onClick={props.onClose}>
           Close

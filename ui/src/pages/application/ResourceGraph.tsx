@@ -96,7 +96,9 @@ export default function ResourceGraph(props: {
   const { nodes, edges } = useMemo(() => layout(props.app, props.tree), [props.app, props.tree]);
   return (
     <div className="graph" aria-label="Resource tree graph" role="figure">
+      {/* fitView fits once: when nodes come or go (the workloads' Pods join the tree) it fits again. */}
       <ReactFlow
+        key={nodes.length}
         nodes={nodes}
         edges={edges}
         nodeTypes={NODE_TYPES}
