@@ -6,6 +6,10 @@
 //	capstan-confine [--read PATH]... [--write PATH]... [--network] [--keep-env NAME]... -- PROGRAM [ARG]...
 //	capstan-confine --abi
 //
+// --max-abi N (before the others) uses at most Landlock ABI N, as on an older kernel: for tests of what
+// the sandbox does there (src/adapters/render/sandbox.ts, test/integration/render-sandbox.test.ts). It
+// can only take rights away from the sandbox's rules, never add any.
+//
 // Before it executes PROGRAM (an absolute path), in this order:
 //  1. no_new_privs;
 //  2. a Landlock ruleset: read and execute on the system's folders (/usr, /bin, /sbin, /lib*) and on
@@ -30,6 +34,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -80,6 +85,7 @@ type options struct {
 	network bool
 	keepEnv []string
 	abiOnly bool
+	maxABI  int
 	program []string
 }
 
@@ -91,7 +97,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "capstan-confine: %v (see the comment at the top of scripts/confine/main.go)\n", err)
 		os.Exit(exitUsage)
 	}
-	abi, err := landlockABI()
+	abi, err := usableABI(opts.maxABI)
 	if opts.abiOnly {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "capstan-confine: %v\n", err)
@@ -129,6 +135,13 @@ func parseArgs(args []string) (options, error) {
 			opts.abiOnly = true
 		case "--network":
 			opts.network = true
+		case "--max-abi":
+			if v, err = value(); err != nil {
+				return opts, err
+			}
+			if opts.maxABI, err = strconv.Atoi(v); err != nil || opts.maxABI < 1 {
+				return opts, fmt.Errorf("--max-abi needs a positive number, not %q", v)
+			}
 		case "--read", "--write", "--keep-env":
 			flag := args[i]
 			if v, err = value(); err != nil {
@@ -159,6 +172,19 @@ func parseArgs(args []string) (options, error) {
 		return opts, fmt.Errorf("the program must be an absolute path, not %q", opts.program[0])
 	}
 	return opts, nil
+}
+
+// usableABI is the kernel's Landlock ABI version, lowered to max when it is given (see --max-abi), or
+// why it cannot be used.
+func usableABI(max int) (int, error) {
+	abi, err := landlockABI()
+	if err != nil || max == 0 || abi <= max {
+		return abi, err
+	}
+	if max < minimumABI {
+		return max, fmt.Errorf("this kernel's Landlock ABI is %d (lowered from %d by --max-abi); the sandbox needs %d or newer (Linux 6.2)", max, abi, minimumABI)
+	}
+	return max, nil
 }
 
 // landlockABI is the kernel's Landlock ABI version, or why it cannot be used.

@@ -35,7 +35,11 @@ export interface AgentLoopOptions {
   readonly log?: Logger;
   /** Watches on managed resources: drift and health changes queue their application at once. */
   readonly managed?: ManagedResources;
-  /** Delay before a managed-resource event is handled, so that a burst of events costs one reconcile. Default 500 ms. */
+  /**
+   * Delay before a managed-resource event queues its application. Default 0: at once. A burst costs
+   * no more for that: the queue holds a key once, and one added while its reconcile runs is queued
+   * once more when it ends, so any number of events during a reconcile cost one more reconcile.
+   */
   readonly resourceEventDelayMs?: number;
   /** Called with the queue while this replica leads, and with undefined when it stops leading. */
   readonly onQueue?: (queue: WorkQueue | undefined) => void;
@@ -109,7 +113,10 @@ async function leadUntil(
   options.onQueue?.(undefined);
 }
 
-/** A drift, deletion or health change of a managed resource queues its Application (after a short delay: a burst costs one reconcile). */
+/**
+ * A drift, deletion or health change of a managed resource queues its Application at once: the
+ * event is the signal, and the queue's de-duplication coalesces a burst (see resourceEventDelayMs).
+ */
 function queueManagedChanges(
   options: AgentLoopOptions,
   queue: WorkQueue,
@@ -125,7 +132,7 @@ function queueManagedChanges(
       resource: change.subject,
       destination: change.destination,
     });
-    queue.addAfter(key, options.resourceEventDelayMs ?? 500);
+    queue.addAfter(key, options.resourceEventDelayMs ?? 0);
   });
 }
 

@@ -40,7 +40,7 @@ import { computeConditions, type ReconcileState } from '../core/reconcile-status
 import type { KubeObject } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
-import type { SyncDeps, SyncOptions } from '../engine/context.ts';
+import type { SyncDeps, SyncEvent, SyncOptions } from '../engine/context.ts';
 import { policyViolation } from '../engine/project-check.ts';
 import { renderWarnings } from '../engine/render-warnings.ts';
 import { planSync, sync } from '../engine/sync.ts';
@@ -187,15 +187,35 @@ interface Observed {
   readonly health: Health;
 }
 
-/** How long each phase of one reconcile took, for its log line. */
+/** How long each phase of one reconcile took, for its log line (a phase marked twice adds up). */
 class PhaseTimer {
   readonly phases: Record<string, number> = {};
   #mark = performance.now();
+  /** The sync step running now (the first word of the engine's step message), while a sync runs. */
+  #step: string | undefined;
 
   mark(name: string): void {
     const now = performance.now();
-    this.phases[name] = Math.round(now - this.#mark);
+    this.phases[name] = (this.phases[name] ?? 0) + Math.round(now - this.#mark);
     this.#mark = now;
+  }
+
+  /**
+   * The engine's progress, timed by step: `sync.preparing`, `sync.planning` (the dry run of the whole
+   * set and the inventory read), `sync.applying`, `sync.pruning`... The time before the first step
+   * (the comparison with what the watches saw) goes to `sync.start`; `endSteps` closes the last one.
+   */
+  readonly progress = (event: SyncEvent): void => {
+    if (event.type !== 'step') return;
+    this.mark(`sync.${this.#step ?? 'start'}`);
+    this.#step = /^[A-Za-z]+/.exec(event.message)?.[0] ?? 'step';
+  };
+
+  /** The sync returned: its last step ends here (the inventory record after it counts in it). */
+  endSteps(): void {
+    if (this.#step === undefined) return;
+    this.mark(`sync.${this.#step}`);
+    this.#step = undefined;
   }
 }
 
@@ -270,7 +290,8 @@ export class ApplicationReconciler {
       // 5. Fetch the tree of that commit (once per commit) and render it (once per input).
       const rendered = await this.#render(admitted, resolved, decided, timer);
       // 6. Sync when automated or asked; compare otherwise; skip when the watches vouch for it.
-      const synced = await this.#sync(admitted, resolved, decided, rendered, signal);
+      const synced = await this.#sync(admitted, resolved, decided, rendered, { signal, timer });
+      timer.endSteps();
       timer.mark(synced.step.kind === 'skip' ? 'quiet' : synced.result ? 'sync' : 'plan');
       // 7. Observe the health of what is deployed.
       const observed = await this.#observe(admitted, rendered, synced);
@@ -316,7 +337,9 @@ export class ApplicationReconciler {
         [...finalizers, RESOURCES_FINALIZER],
         object.metadata.resourceVersion ?? '',
       );
-      return { outcome: { requeueAfterMs: 0 } };
+      // The watch event of this patch (its finalizers changed) queues the Application again; queued
+      // here as well, it would be reconciled twice when that event comes during the next reconcile.
+      return { outcome: {} };
     }
     if (spec.suspend) {
       await this.#writeStatus(object, {}, { kind: 'Suspended' });
@@ -484,8 +507,9 @@ export class ApplicationReconciler {
     resolved: Resolved,
     decided: Decided,
     rendered: Rendered,
-    signal: AbortSignal | undefined,
+    context: { readonly signal: AbortSignal | undefined; readonly timer: PhaseTimer },
   ): Promise<Synced> {
+    const { signal, timer } = context;
     const { spec, status } = admitted;
     const revision = rendered.tree.revision.sha;
     const destination = await this.#deps.destination(spec.destination.cluster);
@@ -502,6 +526,7 @@ export class ApplicationReconciler {
       inventory: destination.inventory,
       clock: this.#deps.clock,
       assessHealth: this.#deps.assessHealth,
+      progress: timer.progress,
     };
     const options = this.#syncOptions(admitted, revision, signal, {
       cluster: destination.name,
@@ -663,7 +688,17 @@ export class ApplicationReconciler {
   ): Promise<void> {
     const { result } = synced;
     const revision = rendered.tree.revision.sha;
-    await this.#writeStatus(
+    // The status and the event of a recorded sync do not wait for each other.
+    const event =
+      result && judgement.recordHistory
+        ? this.#deps.applications
+            .event(
+              admitted.object,
+              syncEvent({ result, operation: decided.operation, drift: judgement.drift, revision }),
+            )
+            .catch(() => undefined)
+        : undefined;
+    const status = this.#writeStatus(
       admitted.object,
       reconciledStatus({
         status: admitted.status,
@@ -687,13 +722,7 @@ export class ApplicationReconciler {
         health: observed.health,
       },
     );
-    if (result && judgement.recordHistory)
-      await this.#deps.applications
-        .event(
-          admitted.object,
-          syncEvent({ result, operation: decided.operation, drift: judgement.drift, revision }),
-        )
-        .catch(() => undefined);
+    await Promise.all([status, event]);
   }
 
   /** The log line of a reconcile, and its duration. */

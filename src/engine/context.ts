@@ -80,12 +80,17 @@ export interface SyncOptions {
    * POLICY_VIOLATION and changes nothing. Absent (`capstan push`): no project check.
    */
   readonly project?: ProjectBoundary;
-  /** Requests in flight at once. Default 8. */
+  /** Requests in flight at once, in the dry run and in each wave's applies. Default DEFAULT_CONCURRENCY. */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+/**
+ * Requests of one sync in flight at once: the dry run of a 10-object application in one round trip
+ * rather than two. The cluster client bounds the requests of all syncs together (its sockets).
+ */
+export const DEFAULT_CONCURRENCY = 16;
 
 /** The owner a sync applies and prunes for. */
 export function ownerIdentity(

@@ -4,7 +4,7 @@ import { orderForSync, type OrderedObject, type SyncOrder } from '../core/orderi
 import type { ResourceId } from '../core/resource.ts';
 import { keyOf } from '../core/resource.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
-import { ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
+import { DEFAULT_CONCURRENCY, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { readOwnInventory } from './inventory.ts';
 import { planChanges, type Plan } from './plan.ts';
 import { prepare, type PreparedObject } from './prepare.ts';
@@ -62,24 +62,24 @@ export async function planSync(
       : prepared.filter((p) => objectSyncOptions(p.object).createNamespace);
   const missingNamespaces = asking.length > 0 ? await namespacesToCreate(prepared, asking, deps) : [];
   step(`planning: server-side dry run of ${regular.length} object(s)`);
-  const plan = await planChanges(
-    regular.map((o) => byKey.get(keyOf(o.id))).filter((p): p is PreparedObject => p !== undefined),
-    {
-      cluster: deps.cluster,
-      forceConflicts: options.forceConflicts === true,
-      adopt: options.adopt === true,
-      replace: options.replace === true,
-      concurrency: options.concurrency ?? 8,
-      owner: ownerIdentity(options),
-      createdNamespaces: missingNamespaces,
-    },
-  );
+  // The dry run of the whole set and the read of the previous inventory do not wait for each other.
+  const [plan, { inventory: previous, migratedFrom }] = await Promise.all([
+    planChanges(
+      regular.map((o) => byKey.get(keyOf(o.id))).filter((p): p is PreparedObject => p !== undefined),
+      {
+        cluster: deps.cluster,
+        forceConflicts: options.forceConflicts === true,
+        adopt: options.adopt === true,
+        replace: options.replace === true,
+        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        owner: ownerIdentity(options),
+        createdNamespaces: missingNamespaces,
+      },
+    ),
+    readOwnInventory(ownerIdentity(options), deps.inventory),
+  ]);
   // Objects that exist and that Capstan did not create are adopted only where the project allows it.
   if (options.project) enforceAdoption(plan.unowned, options.project);
-  const { inventory: previous, migratedFrom } = await readOwnInventory(
-    ownerIdentity(options),
-    deps.inventory,
-  );
   const candidates = leftBehind(
     previous,
     regular.map((o) => o.id),

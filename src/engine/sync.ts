@@ -5,7 +5,13 @@ import { formatId, keyOf, parseKey } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
 import { ChangeSet, syncResult } from './change-set.ts';
-import { DEFAULT_TIMEOUT_MS, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_TIMEOUT_MS,
+  ownerIdentity,
+  type SyncDeps,
+  type SyncOptions,
+} from './context.ts';
 import { runHooks } from './hooks.ts';
 import { planSync, type SyncPlan } from './plan-sync.ts';
 import { pruneLeftBehind } from './prune.ts';
@@ -133,7 +139,7 @@ function startRun(input: {
     changes,
     digest,
     timeoutMs,
-    concurrency: options.concurrency ?? 8,
+    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
     runHookPhases: !once || planned.previous?.digest !== digest,
     completed,
     hooks: {

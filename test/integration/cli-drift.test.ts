@@ -131,6 +131,40 @@ describe('capstan diff and sync: Git wins', () => {
     assert.match(clean.stdout, /No differences/);
   });
 
+  it("a Secret changed with kubectl apply: diff shows that it changed, never a value, nor kubectl's copy of them", async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const secret = (password: string, labels = '') =>
+      `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: ${namespace}\n${labels}stringData:\n  password: ${password}\n`;
+    const dir = await folder({ 'secret.yaml': secret('git-s3cret-one') });
+    const target = ['--app', `secret-${randomBytes(3).toString('hex')}`, '--namespace', namespace];
+    const synced = await runCapstan(['sync', dir, ...target, '--kubeconfig', kubeconfig]);
+    assert.equal(synced.code, 0, synced.stderr);
+    // Someone applies another password with kubectl: it keeps a copy of it in clear, in an annotation.
+    const changed = await folder({ 'secret.yaml': secret('kubectl-s3cret-two') });
+    await kubectl(['apply', '-f', join(changed, 'secret.yaml')]);
+    const live = await kube.core.readNamespacedSecret({ namespace, name: 'db' });
+    const lastApplied =
+      live.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'] ?? '';
+    assert.match(lastApplied, /kubectl-s3cret-two/, 'kubectl wrote the value in clear');
+
+    // The repository's next commit adds a label: the hunk then holds the annotations beside it.
+    await writeFile(join(dir, 'secret.yaml'), secret('git-s3cret-one', '  labels: { tier: db }\n'));
+    const drift = await runCapstan(['diff', dir, ...target, '--kubeconfig', kubeconfig]);
+    assert.equal(drift.code, 1, drift.stdout + drift.stderr);
+    assert.match(drift.stdout, new RegExp(`Secret/${namespace}/db +configure`));
+    assert.match(
+      drift.stdout,
+      /^ {5}kubectl\.kubernetes\.io\/last-applied-configuration: "\*\*\* \(unchanged\)"$/m,
+    );
+    assert.match(drift.stdout, /password: "\*\*\* \(new value\)"/);
+    const json = await runCapstan(['diff', dir, ...target, '-o', 'json', '--kubeconfig', kubeconfig]);
+    assert.equal(json.code, 1, json.stderr);
+    const output = drift.stdout + drift.stderr + json.stdout + json.stderr;
+    for (const value of ['git-s3cret-one', 'kubectl-s3cret-two'])
+      for (const form of [value, Buffer.from(value).toString('base64')])
+        assert.ok(!output.includes(form), `the diff shows ${form}`);
+  });
+
   it('an immutable field that changed: one line naming it in diff (exit 1) and in sync; --replace re-creates', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const target = [

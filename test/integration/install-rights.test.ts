@@ -5,12 +5,18 @@
 // (capstan-deployer), and what that ServiceAccount, or the agent, may not do is refused by the API
 // server with the identity named.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
 import { AGENT_NAME, DEFAULT_SERVICE_ACCOUNT, installManifests } from '../../src/contracts/install.ts';
+import { SERVER_NAME } from '../../src/contracts/install-server.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
+import { ensureBinaries } from '../../src/devcluster/binaries.ts';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { startAgentProcess } from '../../src/testing/agent-process.ts';
@@ -329,6 +335,65 @@ describe('the default install', () => {
     // Since Kubernetes 1.34 (constrained impersonation) the API server says `cannot impersonate-on:...`.
     assert.match(named, /cannot impersonate/);
     assert.match(named, /nothing was changed/);
+  });
+});
+
+const SECURITY_DOC = join(import.meta.dirname, '../../docs/security.md');
+
+/** `kubectl auth can-i --list` as `user` in `namespace`, with the real kubectl against the real API server. */
+async function canIList(user: Identity, namespace: string): Promise<string> {
+  const kubectl = join(await ensureBinaries(), 'kubectl');
+  const as = `system:serviceaccount:${user.namespace}:${user.name}`;
+  const args = [
+    '--kubeconfig',
+    local.adminKubeconfig,
+    '--as',
+    as,
+    'auth',
+    'can-i',
+    '--list',
+    '-n',
+    namespace,
+  ];
+  const { stdout } = await promisify(execFile)(kubectl, args, { maxBuffer: 1 << 20 });
+  // The rows in a fixed order: the API server lists them in the order of the bindings it visits.
+  const [header = '', ...rows] = stdout.trimEnd().split('\n');
+  return [header, ...rows.sort()].join('\n');
+}
+
+/** The block after `<!-- can-i NAME -->` in docs/security.md: compared, or written with CAPSTAN_UPDATE_DOCS=1. */
+async function checkDocBlock(name: string, text: string): Promise<void> {
+  const doc = await readFile(SECURITY_DOC, 'utf8');
+  const block = new RegExp(`(<!-- can-i ${name} -->\\n\`\`\`text\\n)([\\s\\S]*?)(\\n\`\`\`)`);
+  const found = block.exec(doc);
+  assert.ok(found, `docs/security.md has no block <!-- can-i ${name} --> followed by a text fence`);
+  if (process.env['CAPSTAN_UPDATE_DOCS'] === '1') {
+    await writeFile(
+      SECURITY_DOC,
+      doc.replace(block, (_all, open: string) => `${open}${text}\n\`\`\``),
+    );
+    return;
+  }
+  assert.equal(
+    found[2],
+    text,
+    `docs/security.md block '${name}' drifted from the API server's answer: run this test with CAPSTAN_UPDATE_DOCS=1`,
+  );
+}
+
+describe('docs/security.md says what the install grants', () => {
+  it('shows `kubectl auth can-i --list` of the agent and the server as the API server answers it', async (t) => {
+    const agentNamespace = await freshNamespace(t, kube);
+    const apps = await freshNamespace(t, kube);
+    await applyInstall(t, { agentNamespace, applicationNamespace: apps });
+    const agent = { name: AGENT_NAME, namespace: agentNamespace };
+    const server = { name: SERVER_NAME, namespace: agentNamespace };
+    const other = await freshNamespace(t, kube);
+    await checkDocBlock('agent application-namespace', await canIList(agent, apps));
+    await checkDocBlock('agent own-namespace', await canIList(agent, agentNamespace));
+    await checkDocBlock('agent other-namespace', await canIList(agent, other));
+    await checkDocBlock('server application-namespace', await canIList(server, apps));
+    await checkDocBlock('server own-namespace', await canIList(server, agentNamespace));
   });
 });
 

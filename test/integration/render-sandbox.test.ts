@@ -178,6 +178,14 @@ async function contract(mode: 'bubblewrap' | 'landlock'): Promise<void> {
     assert.equal(requests, before + 1, 'only the unsandboxed request reached the server');
   });
 
+  it('the agent cannot be signalled (Landlock: from ABI 6 on)', async () => {
+    // kill -0 sends nothing: it asks whether a signal would be delivered.
+    const signal = tool('/bin/bash', ['-c', `kill -0 ${String(process.pid)} && echo delivered`]);
+    assert.match(await runTool(signal), /delivered/, 'outside the sandbox, it would be');
+    const error = await failure(inside(signal));
+    assert.match(error.message, /Operation not permitted|No such process/);
+  });
+
   it('the same renders succeed: kustomize and helm', async () => {
     await mkdir(join(checkout, 'base'), { recursive: true });
     await writeFile(
@@ -252,7 +260,25 @@ describe('choosing the render sandbox', async () => {
     assert.ok(error instanceof CapstanError, `expected a CapstanError, got ${String(error)}`);
     return error;
   };
+  // The real capstan-confine lowered to an older kernel's Landlock ABI (--max-abi; it can also read
+  // itself, for the probe that runs it confined by itself).
+  const confineAtAbi = (abi: number) => join(workspace, `confine-abi-${String(abi)}`);
+  let requests = 0;
+  let server: Server;
+  let port = 0;
   before(async () => {
+    for (const abi of [2, 3, 5])
+      await writeFile(
+        confineAtAbi(abi),
+        `#!/bin/sh\nexec ${confine} --max-abi ${String(abi)} --read ${confine} "$@"\n`,
+        { mode: 0o755 },
+      );
+    server = createServer((_request, response) => {
+      requests++;
+      response.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
     await writeFile(
       bwrapWithoutNamespaces,
       '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n',
@@ -265,6 +291,7 @@ describe('choosing the render sandbox', async () => {
     );
   });
   after(async () => {
+    server.close();
     await rm(workspace, { recursive: true, force: true });
   });
 
@@ -287,6 +314,47 @@ describe('choosing the render sandbox', async () => {
     assert.match(error.message, /bubblewrap: .*No permissions to create new namespace/);
     assert.match(error.message, /landlock: .*this kernel has no Landlock/);
     assert.match(error.message, /Landlock ABI 3 or newer.*render-sandbox\.json.*--render-sandbox=off/);
+  });
+
+  it('auto on a kernel with Landlock ABI 2 (Linux 6.1) and no user namespaces: refused, naming the ABI', async () => {
+    const sandbox = new Sandbox({ command: bwrapWithoutNamespaces, confine: confineAtAbi(2) });
+    const error = await failure(sandbox.wrap(run, access));
+    assert.equal(error.code, 'RENDER_SANDBOX_UNAVAILABLE');
+    assert.match(error.message, /landlock: .*Landlock ABI is 2 .*the sandbox needs 3 or newer/);
+    assert.match(error.message, /bubblewrap: .*No permissions to create new namespace/);
+  });
+
+  it('auto on a kernel with Landlock ABI 3 (no network rules): Landlock, and seccomp still refuses TCP', async () => {
+    const sandbox = new Sandbox({ command: bwrapWithoutNamespaces, confine: confineAtAbi(3) });
+    const backend = await sandbox.backend();
+    assert.equal(backend.name, 'landlock');
+    assert.match(backend.detail, /Landlock ABI 3 /);
+    const connect: ToolRun = {
+      ...run,
+      command: '/bin/bash',
+      args: [
+        '-c',
+        `exec 3<>/dev/tcp/127.0.0.1/${String(port)}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3`,
+      ],
+      description: 'bash /dev/tcp',
+    };
+    const before = requests;
+    await failure(runTool(await sandbox.wrap(connect, access)));
+    assert.equal(requests, before, 'no request reached the server');
+    assert.match(await runTool(await sandbox.wrap(connect, { ...access, network: true })), /ok/);
+    assert.equal(requests, before + 1, 'with the network allowed, the same request does');
+    const outside = { ...run, command: '/bin/cat', args: ['/etc/hostname'], description: 'cat' };
+    const refused = await failure(runTool(await sandbox.wrap(outside, access)));
+    assert.match(refused.message, /Permission denied/);
+  });
+
+  it('auto on a kernel with Landlock ABI 5 (no signal scoping): Landlock, and its detail (logged at start) says what is open', async () => {
+    const sandbox = new Sandbox({ command: bwrapWithoutNamespaces, confine: confineAtAbi(5) });
+    const backend = await sandbox.backend();
+    assert.equal(backend.name, 'landlock');
+    assert.match(backend.detail, /Landlock ABI 5 .*below ABI 6 a render can signal the agent's processes/);
+    const full = await new Sandbox({ command: bwrapWithoutNamespaces, confine }).backend();
+    assert.doesNotMatch(full.detail, /signal/, `this kernel (${full.detail}) scopes signals`);
   });
 
   it('bubblewrap without bwrap says which package to install', async () => {

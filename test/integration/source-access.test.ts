@@ -262,4 +262,40 @@ describe('the source cache on disk is bounded (real git, real git server)', asyn
     assert.equal(again.revision.sha, a);
     assert.equal(await readFile(join(again.dir, 'f.txt'), 'utf8'), 'lru-a\n');
   });
+
+  it('evicts the least recently used repositories past the bound, and fetches an evicted one again', async () => {
+    const cacheDir = join(scratch, 'lru-repos');
+    const fetcher = new GitSourceFetcher({ cacheDir, cacheBounds: { maxRepositories: 2, minIdleMs: 0 } });
+    const repos = async () => (await readdir(join(cacheDir, 'repos'))).filter((n) => !n.startsWith('.'));
+    const seen: string[] = [];
+    for (const name of ['lru-repo-a', 'lru-repo-b', 'lru-repo-c']) {
+      await server.createRepository(name, { files: { 'f.txt': `${name}\n` } });
+      await checkout(fetcher, name);
+      seen.push(...(await repos()).filter((n) => !seen.includes(n)));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // distinct modification times
+    }
+    const [a, b, c] = seen;
+    await eventually(async () => (await repos()).length === 2, {
+      what: 'the repository lru-repo-a evicted',
+      timeoutMs: 5000,
+    });
+    assert.deepEqual((await repos()).sort(), [b, c].sort());
+    // A new commit of the evicted repository (its old tree is still cached): fetched again.
+    await server.commit('lru-repo-a', { files: { 'f.txt': 'again\n' } });
+    const again = await checkout(fetcher, 'lru-repo-a');
+    assert.equal(await readFile(join(again.dir, 'f.txt'), 'utf8'), 'again\n');
+    assert.ok((await repos()).includes(a ?? ''), 'fetched again');
+  });
+
+  it('never evicts what was used in the last ten minutes (the default), whatever the bound', async () => {
+    const cacheDir = join(scratch, 'recent');
+    const fetcher = new GitSourceFetcher({ cacheDir, cacheBounds: { maxTrees: 1, maxRepositories: 1 } });
+    for (const name of ['recent-a', 'recent-b']) {
+      await server.createRepository(name, { files: { 'f.txt': `${name}\n` } });
+      await checkout(fetcher, name);
+    }
+    // Both stay: a render may be reading the older one right now.
+    assert.equal((await readdir(join(cacheDir, 'trees'))).length, 2);
+    assert.equal((await readdir(join(cacheDir, 'repos'))).filter((n) => !n.startsWith('.')).length, 2);
+  });
 });

@@ -3,6 +3,8 @@
 // project named, the Application is Stalled, and nothing in the cluster changes.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
@@ -261,6 +263,128 @@ describe('tenancy: what an Application of team-a may not do', () => {
       /ForceConflicts=true .* is not allowed by project 'default' \(allowForceConflicts\) \[force-conflicts\]/,
     );
     assert.deepEqual(await configMaps(teamA), []);
+  });
+
+  it("names another team's Application in dependsOn: refused, nothing applied, unless its project allows it", async (t) => {
+    const teamA = await freshNamespace(t, kube);
+    const teamB = await freshNamespace(t, kube);
+    await appOf(teamB, { 'app/db.yaml': yaml.configMap('db') });
+    const dependsOn = [{ namespace: teamB, name: 'web' }];
+    const repo = await appOf(teamA, { 'app/mine.yaml': yaml.configMap('mine') }, { dependsOn });
+    const message = await refusal(teamA);
+    assert.match(
+      message,
+      new RegExp(
+        `nothing was changed: Application ${teamB}/web may not be named in dependsOn under project 'default' \\(only Applications of the same namespace\\) \\[dependency\\]`,
+      ),
+    );
+    assert.doesNotMatch(message, /Ready|Synced|Healthy/, "nothing of team-b's status is shown");
+    assert.deepEqual(await configMaps(teamA), []);
+    // The same Application under a project that lists team-b's Application: it waits for it, then syncs.
+    const project = await createProject(t, {
+      applicationNamespaces: [teamA],
+      destinations: [{ cluster: 'in-cluster', namespace: teamA }],
+      dependencies: [{ namespace: teamB, name: 'web' }],
+    });
+    await createApp(teamA, 'web', {
+      source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
+      syncPolicy: { automated: { prune: true, selfHeal: true } },
+      interval: '2s',
+      dependsOn,
+      project,
+    });
+    await eventually(
+      async () => {
+        const live = (await admin.get(appType, teamA, 'web')) as unknown as Application;
+        return live.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      },
+      { what: `Application ${teamA}/web Ready under project ${project}`, timeoutMs: 90_000 },
+    );
+    assert.deepEqual(await configMaps(teamA), ['mine']);
+    assert.deepEqual(await configMaps(teamB), ['db'], "team-b's own Application synced, untouched");
+  });
+
+  it("sends a service-account token to a host of the attacker's: refused, nothing sent", async (t) => {
+    const teamA = await freshNamespace(t, kube);
+    // The attacker's git host: it records every request and the credentials it is sent.
+    const received: (string | undefined)[] = [];
+    const attacker = createServer((request, response) => {
+      received.push(request.headers.authorization);
+      response.statusCode = 401;
+      response.setHeader('www-authenticate', 'Basic realm="git"');
+      response.end();
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    t.after(() => attacker.close());
+    const port = (attacker.address() as AddressInfo).port;
+    // A real token of the namespace's default ServiceAccount, filled in by the API server's controller.
+    await eventually(() => kube.core.readNamespacedServiceAccount({ namespace: teamA, name: 'default' }), {
+      what: `ServiceAccount ${teamA}/default`,
+    });
+    await kube.core.createNamespacedSecret({
+      namespace: teamA,
+      body: {
+        metadata: { name: 'default-token', annotations: { 'kubernetes.io/service-account.name': 'default' } },
+        type: 'kubernetes.io/service-account-token',
+      },
+    });
+    await eventually(
+      async () =>
+        (await kube.core.readNamespacedSecret({ namespace: teamA, name: 'default-token' })).data?.[
+          'token'
+        ] !== undefined,
+      { what: 'the token filled in' },
+    );
+    await createApp(teamA, 'web', {
+      source: {
+        repoURL: `http://127.0.0.1:${String(port)}/team-b/app.git`,
+        path: 'app',
+        insecureHttp: true,
+        secretRef: { name: 'default-token' },
+      },
+      syncPolicy: { automated: { prune: true } },
+      interval: '2s',
+    });
+    const message = await eventually(
+      async () => {
+        const live = (await admin.get(appType, teamA, 'web')) as unknown as Application;
+        const found = (live.status?.conditions ?? []).find((c) => /default-token/.test(c.message));
+        if (found) return found.message;
+        throw new Error(`conditions: ${JSON.stringify(live.status?.conditions ?? [])}`);
+      },
+      { what: `Application ${teamA}/web refused its credentials`, timeoutMs: 60_000 },
+    );
+    assert.match(message, new RegExp(`Secret/${teamA}/default-token`));
+    assert.match(message, /service-account token/i);
+    assert.deepEqual(
+      received.filter((authorization) => authorization !== undefined),
+      [],
+      'no credentials reached the host',
+    );
+    assert.deepEqual(await configMaps(teamA), []);
+  });
+
+  it('names a URL with a password that holds an @: refused, and no message shows any of it', async (t) => {
+    const teamA = await freshNamespace(t, kube);
+    await createApp(teamA, 'web', {
+      source: { repoURL: 'https://u:p@ss@git.example.com/team-a/app.git', path: 'app' },
+      syncPolicy: { automated: { prune: true } },
+    });
+    const conditions = await eventually(
+      async () => {
+        const live = (await admin.get(appType, teamA, 'web')) as unknown as Application;
+        const all = live.status?.conditions ?? [];
+        return all.some((c) => c.type === 'Stalled' && c.status === 'True') ? all : false;
+      },
+      { what: `Application ${teamA}/web Stalled`, timeoutMs: 60_000 },
+    );
+    const messages = conditions.map((c) => c.message).join('\n');
+    assert.match(messages, /https:\/\/git\.example\.com\/team-a\/app\.git/);
+    assert.doesNotMatch(messages, /p@ss|ss@|u:p/);
+    const events = await kube.core.listNamespacedEvent({ namespace: teamA });
+    assert.doesNotMatch(JSON.stringify(events.items.map((e) => e.message)), /p@ss|ss@|u:p/);
+    const agentLines = JSON.stringify(logs.filter((l) => JSON.stringify(l).includes(teamA)));
+    assert.doesNotMatch(agentLines, /p@ss|ss@|u:p/);
   });
 
   it('syncs what its project allows, as the ServiceAccount the project names, with its rights only', async (t) => {

@@ -2,6 +2,7 @@ import { CapstanError } from '../../core/errors.ts';
 import { rememberSuccess } from '../../core/remember.ts';
 import { decodeInventory, encodeInventory, type Inventory } from '../../core/inventory.ts';
 import { FIELD_MANAGER } from '../../core/ownership.ts';
+import type { KubeObject } from '../../core/resource.ts';
 import type { Cluster, ResourceType } from '../../ports/cluster.ts';
 import type { InventoryStore } from '../../ports/inventory.ts';
 
@@ -25,6 +26,8 @@ export function validateApplicationName(name: string): void {
 export class ConfigMapInventoryStore implements InventoryStore {
   readonly #cluster: Cluster;
   readonly #namespace: string;
+  /** Whether the inventory namespace was seen (or created) by this store. */
+  #namespaceSeen = false;
 
   constructor(cluster: Cluster, namespace: string = DEFAULT_INVENTORY_NAMESPACE) {
     this.#cluster = cluster;
@@ -67,9 +70,40 @@ export class ConfigMapInventoryStore implements InventoryStore {
     return inventory;
   }
 
+  /**
+   * Writes the record, creating the inventory namespace first when it is missing. Once the namespace
+   * was seen it is not read again before each write (a request per sync); should it be deleted since,
+   * the write's NotFound reads it again, creates it and writes once more.
+   */
   async write(inventory: Inventory): Promise<void> {
     const { configMap, namespace } = await this.#typesOnce();
-    const name = this.#name(inventory.application);
+    const record: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: this.#name(inventory.application),
+        namespace: this.#namespace,
+        labels: {
+          'app.kubernetes.io/managed-by': 'capstan',
+          'capstan.dev/inventory-of': inventory.application,
+        },
+      },
+      data: { inventory: encodeInventory(inventory) },
+    };
+    const apply = () => this.#cluster.apply(configMap, record, { fieldManager: FIELD_MANAGER, force: true });
+    if (!this.#namespaceSeen) await this.#ensureNamespace(namespace);
+    try {
+      await apply();
+    } catch (error) {
+      if (!(error instanceof CapstanError && error.code === 'KUBE_NOT_FOUND')) throw error;
+      this.#namespaceSeen = false;
+      await this.#ensureNamespace(namespace);
+      await apply();
+    }
+  }
+
+  /** Creates the inventory namespace unless it is visible; remembers that it exists. */
+  async #ensureNamespace(namespace: ResourceType): Promise<void> {
     if (!(await this.#namespaceVisible(namespace))) {
       await this.#cluster.apply(
         namespace,
@@ -77,23 +111,7 @@ export class ConfigMapInventoryStore implements InventoryStore {
         { fieldManager: FIELD_MANAGER },
       );
     }
-    await this.#cluster.apply(
-      configMap,
-      {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: {
-          name,
-          namespace: this.#namespace,
-          labels: {
-            'app.kubernetes.io/managed-by': 'capstan',
-            'capstan.dev/inventory-of': inventory.application,
-          },
-        },
-        data: { inventory: encodeInventory(inventory) },
-      },
-      { fieldManager: FIELD_MANAGER, force: true },
-    );
+    this.#namespaceSeen = true;
   }
 
   /**

@@ -23,13 +23,17 @@ import {
 } from './sandbox-access.ts';
 import { locate, type ToolLocator } from './tools.ts';
 
+/** From this ABI on (Linux 6.12), Landlock refuses signals to processes outside the sandbox. */
+const SCOPED_ABI = 6;
+const UNSCOPED_NOTE = `; below ABI ${String(SCOPED_ABI)} a render can signal the agent's processes (files and network stay closed; see docs/security.md)`;
+
 /** The Landlock backend, once capstan-confine is found and has confined a run of itself here. */
 export async function landlockBackend(locator: ToolLocator): Promise<SandboxBackend> {
   const confine = await findConfine(locator);
   const abi = await probe(confine);
   return {
     name: 'landlock',
-    detail: `landlock (${confine}; Landlock ABI ${abi} and a seccomp filter)`,
+    detail: `landlock (${confine}; Landlock ABI ${abi} and a seccomp filter)${abi < SCOPED_ABI ? UNSCOPED_NOTE : ''}`,
     wrap: (run, allowed) => wrapInConfine(confine, run, allowed),
   };
 }
