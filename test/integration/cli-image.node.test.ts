@@ -1,8 +1,9 @@
 // The CLI image in a CI job: the project's image (the Dockerfile built by the cluster's BuildKit on the
 // Debian-based runtime image, as agent-pod.node.test.ts builds it) run as a pod on the real node with
 // `render` and `diff` as its arguments, as a CI runner runs a job's container. The sources are a
-// Kustomize folder and a Helm chart (the import acceptance fixtures) mounted from a ConfigMap; kustomize
-// and helm are the image's own (CAPSTAN_KUSTOMIZE, CAPSTAN_HELM); diff reaches the API server with the
+// Kustomize folder and a Helm chart (the import acceptance fixtures) and a Jsonnet program mounted from a
+// ConfigMap; kustomize, helm and jsonnet are the image's own (CAPSTAN_KUSTOMIZE, CAPSTAN_HELM,
+// CAPSTAN_JSONNET); diff reaches the API server with the
 // pod's ServiceAccount (in-cluster configuration).
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
 import assert from 'node:assert/strict';
@@ -51,6 +52,7 @@ before(async () => {
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    jsonnetBinary: await findTool('jsonnet', { progress: say }),
     confineBinary: await findTool('confine', { progress: say }),
     workDir: join(node.paths.images, 'capstan'),
     progress: say,
@@ -79,8 +81,14 @@ async function sourcesConfigMap(): Promise<{ data: Record<string, string>; items
       items.push({ key, path });
     }
   }
+  // A Jsonnet program with a top-level argument, for the image's jsonnet.
+  data['jsonnet__settings.jsonnet'] = JSONNET_PROGRAM;
+  items.push({ key: 'jsonnet__settings.jsonnet', path: 'jsonnet/settings.jsonnet' });
   return { data, items };
 }
+
+const JSONNET_PROGRAM =
+  'function(name) { apiVersion: "v1", kind: "ConfigMap", metadata: { name: name }, data: { from: "jsonnet" } }\n';
 
 /** A pull Secret for the cluster registry, and a ServiceAccount that may diff (bound to cluster-admin for the test). */
 async function podAccess(): Promise<void> {
@@ -108,6 +116,7 @@ async function podAccess(): Promise<void> {
 const STEPS: Record<string, string[]> = {
   'render-kustomize': ['render', '/fleet/apps/base/podinfo'],
   'render-helm': ['render', '/fleet/charts/podinfo', '--release-name', 'ci-web'],
+  'render-jsonnet': ['render', '/fleet/jsonnet', '--tla-str', 'name=ci-settings'],
   'diff-kustomize': ['diff', '/fleet/apps/base/podinfo', '--app', 'ci-image', '--namespace', namespace],
   'diff-helm': ['diff', '/fleet/charts/podinfo', '--app', 'ci-web', '--namespace', namespace],
 };
@@ -152,7 +161,7 @@ async function runJob(): Promise<Record<string, { code: number; log: string }>> 
 }
 
 describe('the Capstan image as a CI job', () => {
-  it('renders and diffs a Kustomize folder and a Helm chart with the tools of the image', async () => {
+  it('renders a Kustomize folder, a Helm chart and a Jsonnet program, and diffs the first two, with the tools of the image', async () => {
     await podAccess();
     const steps = new Map(Object.entries(await runJob()));
     const step = (name: string) => {
@@ -166,6 +175,10 @@ describe('the Capstan image as a CI job', () => {
     const helm = step('render-helm');
     assert.equal(helm.code, 0, helm.shown);
     assert.match(helm.log, /name: ci-web/);
+    const jsonnet = step('render-jsonnet');
+    assert.equal(jsonnet.code, 0, jsonnet.shown);
+    for (const line of [/^kind: ConfigMap$/m, /^ {2}name: ci-settings$/m, /^ {2}from: jsonnet$/m])
+      assert.match(jsonnet.log, line, jsonnet.shown);
     // Nothing is synced yet: each diff shows what a sync would create (exit 1).
     for (const name of ['diff-kustomize', 'diff-helm']) {
       const diff = step(name);
