@@ -6,7 +6,7 @@
 #
 # Node.js 24 runs the TypeScript sources directly (type stripping): there is no compile stage, the
 # image holds src/ as it is in the repository. Stages:
-#   tools    kustomize and helm, built from the Go module proxy at the versions of scripts/build-binaries.sh,
+#   tools    kustomize, helm and jsonnet, built from the Go module proxy at the versions of scripts/build-binaries.sh,
 #            and capstan-confine (the Landlock render sandbox) from scripts/confine
 #   deps     the production node_modules, exactly as package-lock.json pins them
 #   ui       the web UI built by Vite (ui/dist, served by `capstan server`)
@@ -16,7 +16,7 @@
 # Without network (the dev cluster's BuildKit, docs/real-node.md): RUNTIME_BASE names an image that
 # already holds node, git, openssh-client and ca-certificates (the cluster's Debian-based
 # capstan/node:24), so the runtime-os stage is not built; the `tools` and `deps` stages are given as
-# named build contexts (--build-context tools=DIR with out/kustomize, out/helm and out/capstan-confine, deps=DIR with
+# named build contexts (--build-context tools=DIR with out/kustomize, out/helm, out/jsonnet and out/capstan-confine, deps=DIR with
 # app/node_modules), so their RUN steps are not run either.
 
 ARG NODE_IMAGE=node:24-trixie-slim
@@ -27,9 +27,11 @@ ARG RUNTIME_BASE=runtime-os
 FROM ${GO_IMAGE} AS tools
 ARG KUSTOMIZE_VERSION=v5.8.1
 ARG HELM_VERSION=v3.21.4
+ARG JSONNET_VERSION=v0.22.0
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOBIN=/out
 RUN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}" \
- && go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+ && go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" \
+ && go install -trimpath -ldflags "-s -w" "github.com/google/go-jsonnet/cmd/jsonnet@${JSONNET_VERSION}"
 # The Landlock launcher: the standard library only, so nothing is downloaded.
 COPY scripts/confine /src/confine
 RUN cd /src/confine && go build -trimpath -ldflags "-s -w" -o /out/capstan-confine .
@@ -70,9 +72,10 @@ WORKDIR /app
 ENV NODE_ENV=production \
     CAPSTAN_KUSTOMIZE=/usr/local/bin/kustomize \
     CAPSTAN_HELM=/usr/local/bin/helm \
+    CAPSTAN_JSONNET=/usr/local/bin/jsonnet \
     CAPSTAN_CONFINE=/usr/local/bin/capstan-confine \
     CAPSTAN_CACHE_DIR=/var/cache/capstan
-COPY --from=tools /out/kustomize /out/helm /out/capstan-confine /usr/local/bin/
+COPY --from=tools /out/kustomize /out/helm /out/jsonnet /out/capstan-confine /usr/local/bin/
 # Everything below stays owned by root and read-only to the agent: it writes only to its cache and /tmp.
 COPY --from=deps /app/node_modules ./node_modules/
 COPY package.json ./

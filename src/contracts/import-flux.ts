@@ -139,6 +139,14 @@ function convertConsumer(consumer: FluxObject, lookup: Lookup): Application | un
     return undefined;
   }
   lookup.used.add(key);
+  if (isKustomization && appliesItsOwnFolder(consumer)) {
+    consumer.findings.leftOut(
+      ['spec', 'path'],
+      "it applies the folder that holds it (Flux's own sync, as flux bootstrap writes it): the Applications " +
+        'imported from that folder take its place; apply them, or keep them in git under an Application of their own',
+    );
+    return undefined;
+  }
   const git = lookup.gitSource(key, source);
   if (!git) {
     consumer.findings.leftOut(refAt, `${key} could not be converted (see its own lines)`);
@@ -147,6 +155,19 @@ function convertConsumer(consumer: FluxObject, lookup: Lookup): Application | un
   return isKustomization
     ? convertKustomization(consumer, git, lookup.options)
     : convertHelmRelease(consumer, git, chart ?? {}, lookup.options);
+}
+
+/**
+ * True when a Kustomization's path is a folder that holds its own file (read from a checkout): the
+ * cluster folder of a fleet repository, which Flux applies to itself. Its Flux objects are what the
+ * import converts; an Application applying them would apply kinds that Capstan replaces.
+ */
+function appliesItsOwnFolder(consumer: FluxObject): boolean {
+  const path = consumer.spec['path'];
+  if (typeof path !== 'string') return false;
+  const folder = posix.normalize(path).replace(/^\.?\/+|\/+$/g, '');
+  if (folder === '' || folder === '.' || folder.startsWith('..')) return false;
+  return `/${posix.dirname(consumer.parsed.source.file)}/`.includes(`/${folder}/`);
 }
 
 function unsupportedSource(kind: string, source: FluxObject | undefined): string {

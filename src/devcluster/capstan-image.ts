@@ -18,6 +18,8 @@ export interface CapstanImageOptions {
   readonly runtimeBase: string;
   /** The control plane's binary folder: kustomize and helm come from there, at the pinned versions. */
   readonly toolsBinDir: string;
+  /** jsonnet (go-jsonnet) at the pinned version (scripts/build-tool.sh jsonnet), for Jsonnet sources. */
+  readonly jsonnetBinary: string;
   /** capstan-confine, the Landlock render sandbox, built here from scripts/confine (scripts/build-tool.sh confine). */
   readonly confineBinary: string;
   readonly workDir: string;
@@ -26,8 +28,8 @@ export interface CapstanImageOptions {
 
 /**
  * Builds the project's Dockerfile with the cluster's BuildKit, without network: the runtime base is
- * the cluster's Node.js image, the `tools` stage is the pinned kustomize and helm already built here
- * and capstan-confine,
+ * the cluster's Node.js image, the `tools` stage is the pinned kustomize, helm and jsonnet already
+ * built here and capstan-confine,
  * the `deps` stage is `npm ci --omit=dev` run on this machine (npm's own client, from package-lock.json),
  * the `ui` stage is the web UI built here (ui/dist).
  * Pushes `capstan/capstan:dev` and returns its reference by digest. Built once per state of its
@@ -73,6 +75,8 @@ function capstanImageInputs(options: CapstanImageOptions): ImageInputs {
       BUILDKIT_SOURCE,
       join(options.toolsBinDir, 'kustomize'),
       join(options.toolsBinDir, 'helm'),
+      options.jsonnetBinary,
+      options.confineBinary,
     ],
     trees: [
       { dir: join(root, 'bin') },
@@ -92,6 +96,7 @@ async function buildWithBuildkit(
   await mkdir(join(tools, 'out'), { recursive: true });
   for (const tool of ['kustomize', 'helm'])
     await copyFile(join(options.toolsBinDir, tool), join(tools, 'out', tool));
+  await copyFile(options.jsonnetBinary, join(tools, 'out', 'jsonnet'));
   await copyFile(options.confineBinary, join(tools, 'out', 'capstan-confine'));
 
   const deps = join(options.workDir, 'deps');

@@ -22,7 +22,17 @@ import {
 } from '../contracts/project.ts';
 import { checkApplication } from '../core/policy.ts';
 import type { SyncOptions } from '../engine/context.ts';
-import { connect, helmCapabilities, renderDesiredState, type RenderSettings } from './push.ts';
+import { credentialsFromSecret } from '../adapters/git/secret-credentials.ts';
+import type { GitCredentials } from '../ports/source.ts';
+import {
+  chartAccessFromEnv,
+  connect,
+  gitCredentialsFromEnv,
+  helmCapabilities,
+  renderDesiredState,
+  type RenderSettings,
+  type SourceAccess,
+} from './push.ts';
 
 // ── diff ───────────────────────────────────────────────────────────────────────────────────────
 
@@ -68,6 +78,77 @@ async function projectBoundary(
   }
 }
 
+/**
+ * The credentials of an Application's Secrets (spec.source.secretRef for git, spec.source.helm's
+ * repositorySecretRefs for chart repositories), read from its namespace with the user's kubeconfig
+ * and checked as the agent checks them (a repository-credentials Secret bound to a url). The
+ * environment's (CAPSTAN_GIT_*, CAPSTAN_HELM_*) win when set: a CI job that may not read Secrets.
+ */
+export async function applicationAccess(
+  application: Application,
+  spec: ResolvedSpec,
+  options: {
+    kubeconfig?: string | undefined;
+    context?: string | undefined;
+    progress: (line: string) => void;
+    env?: NodeJS.ProcessEnv;
+  },
+): Promise<SourceAccess> {
+  const env = options.env ?? process.env;
+  const namespace = application.metadata.namespace ?? 'default';
+  const gitRef = (await gitCredentialsFromEnv(env)) === undefined ? spec.source.secretRef?.name : undefined;
+  const chartRefs =
+    (await chartAccessFromEnv(env)).credentials.length === 0
+      ? (spec.source.helm?.repositorySecretRefs ?? []).map((ref) => ref.name)
+      : [];
+  if (gitRef === undefined && chartRefs.length === 0) return {};
+  const home = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }));
+  try {
+    const read = (name: string, field: string) => secretCredentials(home, { namespace, name, field });
+    const git = gitRef === undefined ? undefined : await read(gitRef, 'spec.source.secretRef');
+    const charts: GitCredentials[] = [];
+    for (const name of chartRefs) charts.push(await read(name, 'spec.source.helm.repositorySecretRefs'));
+    const names = [...(gitRef === undefined ? [] : [gitRef]), ...chartRefs];
+    options.progress(
+      `credentials from the Application's Secret${names.length === 1 ? '' : 's'} ${names.join(', ')}`,
+    );
+    return {
+      ...(git === undefined ? {} : { git }),
+      ...(charts.length === 0 ? {} : { chartCredentials: charts }),
+    };
+  } finally {
+    home.close();
+  }
+}
+
+/** One Secret's credentials; a missing or unreadable Secret says what to do. */
+async function secretCredentials(
+  home: KubeCluster,
+  ref: { namespace: string; name: string; field: string },
+): Promise<GitCredentials> {
+  const subject = `Secret/${ref.namespace}/${ref.name}`;
+  const type = await home.resourceType('v1', 'Secret');
+  let secret;
+  try {
+    secret = type ? await home.get(type, ref.namespace, ref.name) : undefined;
+  } catch (error) {
+    if (error instanceof CapstanError && error.code === 'KUBE_FORBIDDEN')
+      throw new CapstanError(
+        'SOURCE_SECRET_FORBIDDEN',
+        `${subject} (${ref.field}): your kubeconfig may not read it; give your user get on secrets in ${ref.namespace}, or set the credentials in the environment (CAPSTAN_GIT_* for git, CAPSTAN_HELM_* for chart repositories)`,
+        { subject, cause: error },
+      );
+    throw error;
+  }
+  if (!secret)
+    throw new CapstanError(
+      'SOURCE_SECRET_NOT_FOUND',
+      `${subject} (${ref.field}) does not exist; create it with the repository's credentials`,
+      { subject },
+    );
+  return credentialsFromSecret(secret, subject);
+}
+
 export interface ApplicationPlan {
   readonly plan: SyncPlan;
   readonly options: SyncOptions;
@@ -78,7 +159,8 @@ export interface ApplicationPlan {
 /**
  * Renders the Application's source here (git, then plain YAML, Kustomize or Helm, as the agent does)
  * and plans a sync against its destination without changing anything: the basis of `capstan app diff`.
- * Git credentials come from the environment (CAPSTAN_GIT_*), as for `capstan diff`.
+ * Credentials: the Application's Secrets, as the agent reads them (applicationAccess), unless the
+ * environment gives some.
  */
 export async function planApplication(
   application: Application,
@@ -135,6 +217,7 @@ export async function planApplication(
       },
       settings,
       options.progress,
+      await applicationAccess(application, spec, options),
     );
     const syncOptions: SyncOptions = {
       ...ownerOptions(application),

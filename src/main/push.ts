@@ -115,14 +115,25 @@ async function enclosingWorkTree(dir: string): Promise<string | undefined> {
   }
 }
 
-/** Fetches (for git) and renders the desired state. */
+/**
+ * Credentials given by the caller (an Application's Secrets, read as the agent reads them) instead of
+ * the environment's: for git, and for the Helm chart repositories of the render.
+ */
+export interface SourceAccess {
+  readonly git?: GitCredentials;
+  readonly chartCredentials?: readonly GitCredentials[];
+}
+
+/** Fetches (for git) and renders the desired state; credentials from `access`, else the environment. */
 export async function renderDesiredState(
   source: DesiredStateSource,
   settings: RenderSettings,
   progress: (line: string) => void,
+  access: SourceAccess = {},
 ): Promise<DesiredState> {
   const tools = toolPaths(progress);
-  const charts = await chartAccessFromEnv();
+  const fromEnv = await chartAccessFromEnv();
+  const charts = { ...fromEnv, credentials: access.chartCredentials ?? fromEnv.credentials };
   const renderer = new ManifestRenderer({
     kustomizeBinary: tools.kustomize,
     helmBinary: tools.helm,
@@ -137,7 +148,7 @@ export async function renderDesiredState(
     return { result: await renderer.render({ ...request, root, path: relative(root, dir) || '.' }) };
   }
   const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
-  const credentials = await gitCredentialsFromEnv();
+  const credentials = access.git ?? (await gitCredentialsFromEnv());
   const options = {
     allowInsecureHttp: source.allowInsecureHttp,
     ...(credentials ? { credentials } : {}),

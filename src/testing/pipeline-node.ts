@@ -43,6 +43,7 @@ export async function capstanImageOnNode(cluster: LocalCluster): Promise<string>
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    jsonnetBinary: await findTool('jsonnet', { progress }),
     confineBinary: await findTool('confine', { progress }),
     workDir: join(node.paths.images, 'capstan'),
     progress,

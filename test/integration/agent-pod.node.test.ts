@@ -59,6 +59,7 @@ async function buildAgentImage(): Promise<string> {
     socket: buildkitPaths(node.paths).socket,
     runtimeBase: images.nodeRuntime,
     toolsBinDir: cluster.state.binDir,
+    jsonnetBinary: await findTool('jsonnet', { progress: say }),
     confineBinary: await findTool('confine', { progress: say }),
     workDir: join(node.paths.images, 'capstan'),
     progress: say,

@@ -444,6 +444,7 @@ describe('a real node in the dev cluster', () => {
       socket: buildkitPaths(node.paths).socket,
       runtimeBase: images.nodeRuntime,
       toolsBinDir: cluster.state.binDir,
+      jsonnetBinary: await findTool('jsonnet'),
       confineBinary: await findTool('confine'),
       workDir: join(node.paths.images, 'capstan'),
       progress: (line) => process.stderr.write(`[capstan-image] ${line}\n`),

@@ -35,7 +35,7 @@ import {
 } from '../app-printer.ts';
 import { EXIT, outputFormat, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
-import { parseDuration } from './push.ts';
+import { helmParameters, jsonnetOptions, parseDuration } from './push.ts';
 import { nameOf, output, printNothingToRelease, printRequested, REQUEST_WORDS, say } from './app-common.ts';
 import { isRemoteCommand, runRemote } from './app-remote.ts';
 import { readLogin, ServerClient } from '../../main/server-client.ts';
@@ -91,6 +91,24 @@ create:
   --interval DURATION    how often the source is checked (default: 3m)
   --depends-on NAME      an Application that must be Ready first; repeatable
   -f, --file FILE        Applications from a file instead of flags
+  Helm (spec.source.helm):
+  --release-name NAME    release name (default: the Application's name)
+  --values FILE          values file, relative to the chart folder; repeatable, applied in order
+  --values-inline YAML   values given inline, applied after the values files
+  --set NAME=VALUE       one value, e.g. image.tag=1.2.3; repeatable, applied last
+  --set-string NAME=VALUE one value kept as a string; repeatable
+  --skip-crds            leave out the chart's crds/ folder
+  --helm-secret NAME     a Secret with credentials for the chart repositories that the chart's
+                         dependencies name; repeatable
+  Directory and Jsonnet (spec.source.directory):
+  --include GLOB         files to read; repeatable (default: *.yaml, *.yml, *.json, *.jsonnet)
+  --exclude GLOB         files to leave out; repeatable
+  --no-recurse           do not descend into sub-folders
+  --tla-str NAME=VALUE   a Jsonnet top-level argument, a string; repeatable (--tla-code: Jsonnet code)
+  --tla-code NAME=CODE   a Jsonnet top-level argument, Jsonnet code; repeatable
+  --ext-str NAME=VALUE   a Jsonnet external variable, a string; repeatable
+  --ext-code NAME=CODE   a Jsonnet external variable, Jsonnet code; repeatable
+  --jsonnet-lib DIR      a Jsonnet library folder (-J), relative to the repository root; repeatable
 
 list:   -A, --all-namespaces
 diff:   --revision REV (default: the spec's), --dest-kubeconfig PATH (for a registered cluster)
@@ -138,7 +156,44 @@ const OPTIONS = {
   timeout: { type: 'string' },
   cascade: { type: 'string' },
   for: { type: 'string' },
+  'release-name': { type: 'string' },
+  values: { type: 'string', multiple: true },
+  'values-inline': { type: 'string' },
+  set: { type: 'string', multiple: true },
+  'set-string': { type: 'string', multiple: true },
+  'skip-crds': { type: 'boolean' },
+  'helm-secret': { type: 'string', multiple: true },
+  include: { type: 'string', multiple: true },
+  exclude: { type: 'string', multiple: true },
+  'no-recurse': { type: 'boolean' },
+  'tla-str': { type: 'string', multiple: true },
+  'tla-code': { type: 'string', multiple: true },
+  'ext-str': { type: 'string', multiple: true },
+  'ext-code': { type: 'string', multiple: true },
+  'jsonnet-lib': { type: 'string', multiple: true },
 } as const;
+
+/** The flags of `create` that set spec.source.helm. */
+const HELM_FLAGS = [
+  'release-name',
+  'values',
+  'values-inline',
+  'set',
+  'set-string',
+  'skip-crds',
+  'helm-secret',
+] as const;
+/** The flags of `create` that set spec.source.directory (and its jsonnet). */
+const DIRECTORY_FLAGS = [
+  'include',
+  'exclude',
+  'no-recurse',
+  'tla-str',
+  'tla-code',
+  'ext-str',
+  'ext-code',
+  'jsonnet-lib',
+] as const;
 
 const COMMON = ['kubeconfig', 'context', 'namespace', 'output', 'help'];
 const REQUEST_FLAGS = ['wait', 'no-wait', 'timeout'] as const;
@@ -159,6 +214,8 @@ const COMMANDS = {
     'create-namespace',
     'interval',
     'depends-on',
+    ...HELM_FLAGS,
+    ...DIRECTORY_FLAGS,
   ],
   list: ['all-namespaces'],
   get: [],
@@ -291,7 +348,7 @@ function timeoutOf(values: Values): { ms: number; text: string } {
 // ── create ─────────────────────────────────────────────────────────────────────────────────────
 
 /** Flags of `create`, by the field they set: validation errors name both. */
-const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
+export const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['metadata.name', 'NAME'],
   ['metadata.namespace', '--namespace'],
   ['spec.source.repoURL', '--repo'],
@@ -299,6 +356,19 @@ const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.source.path', '--path'],
   ['spec.source.type', '--type'],
   ['spec.source.secretRef', '--secret'],
+  ['spec.source.insecureHttp', '--insecure-http'],
+  ['spec.source.helm.releaseName', '--release-name'],
+  ['spec.source.helm.valueFiles', '--values'],
+  ['spec.source.helm.values', '--values-inline'],
+  ['spec.source.helm.parameters', '--set, --set-string'],
+  ['spec.source.helm.skipCrds', '--skip-crds'],
+  ['spec.source.helm.repositorySecretRefs', '--helm-secret'],
+  ['spec.source.directory.recurse', '--no-recurse'],
+  ['spec.source.directory.include', '--include'],
+  ['spec.source.directory.exclude', '--exclude'],
+  ['spec.source.directory.jsonnet.tlas', '--tla-str, --tla-code'],
+  ['spec.source.directory.jsonnet.extVars', '--ext-str, --ext-code'],
+  ['spec.source.directory.jsonnet.libs', '--jsonnet-lib'],
   ['spec.destination.namespace', '--dest-namespace'],
   ['spec.destination.cluster', '--dest-cluster'],
   ['spec.interval', '--interval'],
@@ -313,6 +383,7 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
   if ((values.prune === true || values['self-heal'] === true) && values['auto-sync'] !== true)
     throw new UsageError('--prune and --self-heal go with --auto-sync');
   if (values.interval !== undefined) parseDuration(values.interval, '--interval');
+  checkRendererFlags(values);
   const automated =
     values['auto-sync'] === true
       ? {
@@ -340,6 +411,8 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
         ...(values.type === undefined ? {} : { type: values.type }),
         ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
         ...(values.secret === undefined ? {} : { secretRef: { name: values.secret } }),
+        ...helmFromFlags(values),
+        ...directoryFromFlags(values),
       },
       ...(Object.keys(destination).length > 0 ? { destination } : {}),
       ...(Object.keys(syncPolicy).length > 0 ? { syncPolicy } : {}),
@@ -349,6 +422,55 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
         : { dependsOn: values['depends-on'].map((d) => ({ name: d })) }),
     },
   };
+}
+
+/** Helm flags and directory (Jsonnet) flags describe two ways to render one source: refused together. */
+function checkRendererFlags(values: Values): void {
+  const given = (flags: readonly (keyof Values)[]) => flags.filter((flag) => values[flag] !== undefined);
+  const helm = given(HELM_FLAGS);
+  const directory = given(DIRECTORY_FLAGS);
+  if (helm.length > 0 && directory.length > 0)
+    throw new UsageError(
+      `--${helm[0] ?? ''} (Helm) and --${directory[0] ?? ''} (directory and Jsonnet) do not go together: a source is rendered one way`,
+    );
+  const type = values.type;
+  if (
+    type !== undefined &&
+    (helm.length > 0 ? type !== 'helm' : directory.length > 0 && type !== 'directory')
+  )
+    throw new UsageError(`--${helm[0] ?? directory[0] ?? ''} does not go with --type ${type}`);
+}
+
+/** spec.source.helm from the Helm flags of `create`; none when no such flag is given. */
+function helmFromFlags(values: Values): { helm?: Record<string, unknown> } {
+  const helm = {
+    ...(values['release-name'] === undefined ? {} : { releaseName: values['release-name'] }),
+    ...(values.values === undefined ? {} : { valueFiles: values.values }),
+    ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),
+    ...helmParameters({ set: values.set ?? [], setString: values['set-string'] ?? [] }),
+    ...(values['skip-crds'] === true ? { skipCrds: true } : {}),
+    ...(values['helm-secret'] === undefined
+      ? {}
+      : { repositorySecretRefs: values['helm-secret'].map((name) => ({ name })) }),
+  };
+  return Object.keys(helm).length === 0 ? {} : { helm };
+}
+
+/** spec.source.directory (with its jsonnet) from the flags of `create`; none when no such flag is given. */
+function directoryFromFlags(values: Values): { directory?: Record<string, unknown> } {
+  const directory = {
+    ...(values['no-recurse'] === true ? { recurse: false } : {}),
+    ...(values.include === undefined ? {} : { include: values.include }),
+    ...(values.exclude === undefined ? {} : { exclude: values.exclude }),
+    ...jsonnetOptions({
+      tlaStr: values['tla-str'] ?? [],
+      tlaCode: values['tla-code'] ?? [],
+      extStr: values['ext-str'] ?? [],
+      extCode: values['ext-code'] ?? [],
+      libs: values['jsonnet-lib'] ?? [],
+    }),
+  };
+  return Object.keys(directory).length === 0 ? {} : { directory };
 }
 
 /** Where an Application to check came from: flags (errors then name the flag of each field), a file, or the cluster. */

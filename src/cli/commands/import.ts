@@ -1,8 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { CapstanError, messageOf } from '../../core/errors.ts';
-import { parseManifests, type ParsedObject } from '../../core/manifest.ts';
 import { importArgoCd } from '../../contracts/import-argocd.ts';
 import { importFlux } from '../../contracts/import-flux.ts';
 import {
@@ -11,12 +8,16 @@ import {
   type ImportResult,
   type ImportTool,
 } from '../../contracts/import-report.ts';
+import { readImportInput, ImportInputError, type ImportInput } from '../../main/import-input.ts';
 import { EXIT, UsageError } from '../output.ts';
 
-export const IMPORT_HELP = `Usage: capstan import argocd|flux FILE|- [-o yaml|json] [--namespace NS]
+export const IMPORT_HELP = `Usage: capstan import argocd|flux FILE|DIR|- [-o yaml|json] [--namespace NS]
 
 Converts another tool's objects into Capstan Applications and prints them (apply them with kubectl
-apply -f, or keep them in git). FILE holds one or more YAML documents; - reads standard input.
+apply -f, or keep them in git). FILE holds one or more YAML documents; - reads standard input; a
+folder is read as Flux reads it: through its kustomization.yaml (its resources, file by file and
+folder by folder), else every *.yaml and *.yml file below it. A kustomization's remote resources and
+the fields that would change the objects (patches, namePrefix, ...) are reported as left out.
 
   argocd   Argo CD Applications (argoproj.io): source, Helm and directory options, destination,
            project, sync policy, ignoreDifferences; AppProjects into Projects (printed first).
@@ -36,8 +37,6 @@ Options:
 Exit codes: 0 everything converted, 5 converted with something left out (see standard error),
 2 unreadable input (the message names the file and line).
 `;
-
-const LIMITS = { maxAliases: 100, maxObjects: 5000, maxBytes: 16 * 1024 * 1024 };
 
 export async function importCommand(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -62,36 +61,28 @@ export async function importCommand(argv: readonly string[]): Promise<number> {
   const format = values.output ?? 'yaml';
   if (format !== 'yaml' && format !== 'json')
     throw new UsageError(`-o must be yaml or json, not '${format}'`);
-  const objects = await readObjects(file);
+  const input = await readInput(file);
   const options = values.namespace === undefined ? {} : { namespace: values.namespace };
-  const result = tool === 'argocd' ? importArgoCd(objects, options) : importFlux(objects, options);
+  const result =
+    tool === 'argocd' ? importArgoCd(input.objects, options) : importFlux(input.objects, options);
+  result.leftOut.unshift(...input.leftOut);
   printApplications(result, format);
   printFindings(result);
   return result.leftOut.length === 0 ? EXIT.ok : EXIT.incomplete;
 }
 
-function isTool(value: string | undefined): value is ImportTool {
-  return (IMPORT_TOOLS as readonly (string | undefined)[]).includes(value);
-}
-
-/** The objects of FILE (or standard input); unreadable text is a usage error naming the file and line. */
-async function readObjects(file: string): Promise<ParsedObject[]> {
-  const name = file === '-' ? '(stdin)' : file;
-  let text: string;
+/** The objects of FILE, standard input or a folder; unreadable input is a usage error naming the file and line. */
+async function readInput(file: string): Promise<ImportInput> {
   try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    return await readImportInput(file, readStdin);
   } catch (error) {
-    throw new UsageError(`${name}: cannot read it: ${messageOf(error)}`);
-  }
-  let objects: ParsedObject[];
-  try {
-    objects = parseManifests(text, name, LIMITS);
-  } catch (error) {
-    if (error instanceof CapstanError) throw new UsageError(error.message);
+    if (error instanceof ImportInputError) throw new UsageError(error.message);
     throw error;
   }
-  if (objects.length === 0) throw new UsageError(`${name} holds no object to import`);
-  return objects;
+}
+
+function isTool(value: string | undefined): value is ImportTool {
+  return (IMPORT_TOOLS as readonly (string | undefined)[]).includes(value);
 }
 
 function printApplications(result: ImportResult, format: 'yaml' | 'json'): void {

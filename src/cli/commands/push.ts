@@ -40,7 +40,7 @@ Rendering:
   --ext-str NAME=VALUE     (jsonnet) an external variable, a string; repeatable
   --ext-code NAME=CODE     (jsonnet) an external variable, Jsonnet code; repeatable
   --jsonnet-lib DIR        (jsonnet) a library folder (-J), relative to the repository root; repeatable
-  --release-name NAME      (helm) default: the application name
+  --release-name NAME      (helm) default: the application name (NAME of --app NAMESPACE/NAME)
   --values FILE            (helm) values file inside the chart's checkout; repeatable
   --values-inline YAML     (helm) values given inline, applied after the values files
   --set NAME=VALUE         (helm) one value, e.g. image.tag=1.2.3; repeatable, applied last
@@ -262,6 +262,12 @@ export function jsonnetOptions(flags: {
 /** The Helm release name of a render without --app or --release-name (sync always has --app). */
 const DEFAULT_RELEASE_NAME = 'release';
 
+/** The release name the agent gives an Application's chart: its name (NAME of --app NAMESPACE/NAME). */
+function releaseNameOf(app: string | undefined): string {
+  if (app === undefined) return DEFAULT_RELEASE_NAME;
+  return app.slice(app.indexOf('/') + 1);
+}
+
 const colourOn = () => process.stdout.isTTY && process.env['NO_COLOR'] === undefined;
 
 function parseFlags(argv: readonly string[]) {
@@ -409,7 +415,7 @@ function renderSettings(
       }),
     },
     helm: {
-      releaseName: values['release-name'] ?? request.application ?? DEFAULT_RELEASE_NAME,
+      releaseName: values['release-name'] ?? releaseNameOf(request.application),
       namespace: request.namespace,
       ...(values.values ? { valueFiles: values.values } : {}),
       ...(values['values-inline'] === undefined ? {} : { values: values['values-inline'] }),

@@ -2,11 +2,12 @@
 // what a rollback goes back to, when a wait is over, and how flags become a validated Application.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type {
-  Application,
-  ApplicationStatus,
-  HistoryEntry,
-  Operation,
+import {
+  ApplicationSourceSchema,
+  type Application,
+  type ApplicationStatus,
+  type HistoryEntry,
+  type Operation,
 } from '../../../src/contracts/application.ts';
 import {
   describeApplication,
@@ -29,8 +30,10 @@ import {
   type DiffInput,
 } from '../../../src/cli/app-printer.ts';
 import {
+  APP_HELP,
   applicationFromFlags,
   checkedApplication,
+  FLAG_OF_FIELD,
   requestState,
   rollbackTarget,
   waitState,
@@ -602,6 +605,108 @@ describe('create from flags', () => {
       interval: '1m',
       dependsOn: [{ name: 'db' }],
     });
+  });
+
+  it('sets every Helm, directory and Jsonnet field of the source from its flags', () => {
+    const app = applicationFromFlags(
+      'web',
+      'team-a',
+      values({
+        'release-name': 'web-prod',
+        values: ['values.yaml', 'values-prod.yaml'],
+        'values-inline': 'replicas: 3\n',
+        set: ['image.tag=1.2.3'],
+        'set-string': ['service.port=8080'],
+        'skip-crds': true,
+        'helm-secret': ['charts'],
+      }),
+    );
+    const { source } = checkedApplication(app, { what: 'web', source: 'flags' }).spec;
+    const jsonnet = applicationFromFlags(
+      'web',
+      'team-a',
+      values({
+        include: ['*.yaml'],
+        exclude: ['test-*.yaml'],
+        'no-recurse': true,
+        'tla-str': ['env=prod'],
+        'tla-code': ['replicas=2'],
+        'ext-str': ['image=nginx:1.27'],
+        'ext-code': ['debug=false'],
+        'jsonnet-lib': ['lib'],
+      }),
+    );
+    assert.deepEqual(source.helm, {
+      releaseName: 'web-prod',
+      valueFiles: ['values.yaml', 'values-prod.yaml'],
+      values: 'replicas: 3\n',
+      parameters: [
+        { name: 'image.tag', value: '1.2.3' },
+        { name: 'service.port', value: '8080', forceString: true },
+      ],
+      skipCrds: true,
+      repositorySecretRefs: [{ name: 'charts' }],
+    });
+    const directory = checkedApplication(jsonnet, { what: 'web', source: 'flags' }).spec.source.directory;
+    assert.deepEqual(directory, {
+      recurse: false,
+      include: ['*.yaml'],
+      exclude: ['test-*.yaml'],
+      jsonnet: {
+        tlas: [
+          { name: 'env', value: 'prod' },
+          { name: 'replicas', value: '2', code: true },
+        ],
+        extVars: [
+          { name: 'image', value: 'nginx:1.27' },
+          { name: 'debug', value: 'false', code: true },
+        ],
+        libs: ['lib'],
+      },
+    });
+    assert.throws(() => applicationFromFlags('web', 'a', values({ set: ['image.tag'] })), {
+      code: 'USAGE',
+      message: /--set 'image\.tag': expected NAME=VALUE/,
+    });
+    assert.throws(
+      () => applicationFromFlags('web', 'a', values({ values: ['v.yaml'], 'tla-str': ['a=b'] })),
+      {
+        code: 'USAGE',
+        message: /--values \(Helm\) and --tla-str \(directory and Jsonnet\) do not go together/,
+      },
+    );
+    assert.throws(() => applicationFromFlags('web', 'a', values({ type: 'kustomize', 'skip-crds': true })), {
+      code: 'USAGE',
+      message: /--skip-crds does not go with --type kustomize/,
+    });
+  });
+
+  it('has a flag for every field of spec.source, each in the help', () => {
+    interface Schema {
+      readonly properties?: Record<string, Schema>;
+    }
+    const leaves = (schema: Schema, at: string): string[] =>
+      Object.entries(schema.properties ?? {}).flatMap(([key, child]) => {
+        const path = `${at}.${key}`;
+        return child.properties && Object.keys(child.properties).length > 0 ? leaves(child, path) : [path];
+      });
+    const fields = leaves(ApplicationSourceSchema as Schema, 'spec.source').filter(
+      // Kustomize takes no options (the kustomization.yaml says it all): an empty object.
+      (field) => field !== 'spec.source.kustomize',
+    );
+    assert.ok(
+      fields.includes('spec.source.directory.jsonnet.tlas') && fields.includes('spec.source.helm.skipCrds'),
+    );
+    const covered = (field: string) =>
+      FLAG_OF_FIELD.some(([prefix]) => field === prefix || field.startsWith(`${prefix}.`));
+    assert.deepEqual(
+      fields.filter((field) => !covered(field)),
+      [],
+      'fields without a flag of capstan app create',
+    );
+    for (const [, flags] of FLAG_OF_FIELD)
+      for (const flag of flags.split(', ').filter((f) => f.startsWith('--')))
+        assert.match(APP_HELP, new RegExp(`\\s${flag}\\s`), `${flag} is in capstan app --help`);
   });
 
   it('refuses bad flags as usage errors, and names the field and flag of an invalid value', () => {

@@ -1,7 +1,9 @@
 // `capstan import argocd|flux` as a user runs it: the real CLI in a child process, fixtures as input.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { validateApplication } from '../../../src/contracts/application.ts';
@@ -72,6 +74,84 @@ describe('capstan import', () => {
     const empty = capstan(['argocd', '-'], '# nothing\n');
     assert.equal(empty.status, 2);
     assert.match(empty.stderr, /\(stdin\) holds no object to import/);
+  });
+
+  it('flux: a folder is read through its kustomization.yaml, folder by folder; remote resources and patches are left out', () => {
+    const fleet = mkdtempSync(join(tmpdir(), 'capstan-import-fleet-'));
+    try {
+      const write = (path: string, text: string) => {
+        mkdirSync(dirname(join(fleet, path)), { recursive: true });
+        writeFileSync(join(fleet, path), text);
+      };
+      const kustomization = (resources: string[], extra = '') =>
+        'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n' +
+        `resources:\n${resources.map((r) => `  - ${r}\n`).join('')}${extra}`;
+      const git = (name: string) =>
+        `apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: ${name}, namespace: flux-system}\n` +
+        'spec: {url: "https://git.example/fleet.git", ref: {branch: main}}\n';
+      const ks = (name: string, path: string) =>
+        `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: ${name}, namespace: flux-system}\n` +
+        `spec: {path: ${path}, sourceRef: {kind: GitRepository, name: flux-system}}\n`;
+      write(
+        'clusters/prod/kustomization.yaml',
+        kustomization(
+          ['flux-system', 'https://github.example/org/repo//base', 'apps'],
+          'patches:\n  - path: p.yaml\n',
+        ),
+      );
+      write('clusters/prod/flux-system/kustomization.yaml', kustomization(['gotk-sync.yaml']));
+      write(
+        'clusters/prod/flux-system/gotk-sync.yaml',
+        `${git('flux-system')}---\n${ks('flux-system', './clusters/prod')}`,
+      );
+      // A folder without a kustomization: every YAML file below it, in name order; other files ignored.
+      write('clusters/prod/apps/web.yaml', ks('web', './apps/web'));
+      write('clusters/prod/apps/more/api.yml', ks('api', './apps/api'));
+      write('clusters/prod/apps/README.md', '# not read\n');
+      write('clusters/prod/unlisted.yaml', ks('unlisted', './apps/unlisted'));
+      const r = spawnSync(process.execPath, [CLI, 'import', 'flux', 'clusters/prod'], {
+        cwd: fleet,
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 5, r.stderr);
+      const names = parseAllDocuments(r.stdout).map(
+        (d) => (d.toJS() as { metadata: { name: string } }).metadata.name,
+      );
+      assert.deepEqual(names, ['api', 'web']);
+      assert.match(
+        r.stderr,
+        /^left out: clusters\/prod\/kustomization\.yaml:5: kustomization: resources\[1\]: 'https:\/\/github\.example\/org\/repo\/\/base' is a remote resource: import it from a checkout/m,
+      );
+      assert.match(
+        r.stderr,
+        /^left out: clusters\/prod\/kustomization\.yaml:7: kustomization: patches: kustomize would change the objects/m,
+      );
+      assert.match(
+        r.stderr,
+        /^left out: clusters\/prod\/flux-system\/gotk-sync\.yaml:6: Kustomization\/flux-system\/flux-system: spec\.path: it applies the folder that holds it/m,
+      );
+      const missing = spawnSync(
+        process.execPath,
+        [CLI, 'import', 'flux', 'clusters/prod/apps/more/../../x'],
+        {
+          cwd: fleet,
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(missing.status, 2);
+      write('broken/kustomization.yaml', kustomization(['gone.yaml']));
+      const broken = spawnSync(process.execPath, [CLI, 'import', 'flux', 'broken'], {
+        cwd: fleet,
+        encoding: 'utf8',
+      });
+      assert.equal(broken.status, 2);
+      assert.match(
+        broken.stderr,
+        /broken\/kustomization\.yaml:4: resources\[0\] 'gone\.yaml': .*cannot read it/,
+      );
+    } finally {
+      rmSync(fleet, { recursive: true, force: true });
+    }
   });
 
   it('--help lists the tools and the exit codes', () => {
