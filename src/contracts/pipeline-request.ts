@@ -21,7 +21,7 @@ export const RunRequestSchema = Type.Object(
     /** A unique id of the request (a webhook's delivery, a person's click). */
     id: Type.String({ minLength: 1, maxLength: 128 }),
     kind: Type.Union([Type.Literal('push'), Type.Literal('manual'), Type.Literal('rerun')]),
-    /** `refs/heads/<branch>` or `refs/tags/<tag>`; a manual run may name a branch only. */
+    /** `refs/heads/<branch>` or `refs/tags/<tag>` (a manual run may name either). */
     ref: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
     /** The commit (absent for a manual run of a branch's head). */
     revision: Type.Optional(Type.String({ pattern: '^[0-9a-f]{40}$' })),

@@ -885,21 +885,22 @@ export const PipelineParamsSchema = closed(
   'One Pipeline.',
 );
 
+/** A branch or tag name as git allows it (no spaces, no `~^:?*[\\`). */
+const refName = (description: string) =>
+  Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s~^:?*\\[\\\\]+$', description });
+
 export const PipelineRunBodySchema = closed(
   {
-    branch: Type.Optional(
+    branch: Type.Optional(refName('Run the head of this branch (default: the repository’s default branch).')),
+    tag: Type.Optional(refName('Run the commit of this tag (not with `branch`).')),
+    commit: Type.Optional(
       Type.String({
-        minLength: 1,
-        maxLength: 255,
-        pattern: '^[^\\s~^:?*\\[\\\\]+$',
-        description: 'Run the head of this branch (default: the repository’s default branch).',
+        pattern: '^[0-9a-f]{40}$',
+        description: 'Run this commit (of `branch` or `tag`, when given).',
       }),
     ),
-    commit: Type.Optional(
-      Type.String({ pattern: '^[0-9a-f]{40}$', description: 'Run this commit (of `branch`, when given).' }),
-    ),
   },
-  'A run by hand: a branch’s head, or a commit.',
+  'A run by hand: a branch’s head, a tag’s commit, or a commit.',
 );
 export type PipelineRunBody = Static<typeof PipelineRunBodySchema>;
 

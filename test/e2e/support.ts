@@ -66,6 +66,8 @@ export async function startServer(
     readonly port?: number;
     /** Single sign-on through this provider (its client secret in a Secret of `namespace`). */
     readonly oidc?: ServerOptions['oidc'];
+    /** Drive pipeline runs in this server (its run Pods on the cluster). */
+    readonly pipelines?: ServerOptions['pipelines'];
   },
 ): Promise<RunningServer> {
   const scratch = await mkdtemp(join(tmpdir(), 'capstan-e2e-server-'));
@@ -83,6 +85,7 @@ export async function startServer(
       host: '127.0.0.1',
       port: options.port ?? 0,
       ...(options.oidc ? { oidc: options.oidc } : {}),
+      ...(options.pipelines ? { pipelines: options.pipelines } : {}),
       log: (line) => logs.push(line),
       onListening: (a) => {
         address = a;

@@ -200,6 +200,9 @@ describe('capstan pipeline through the server', { timeout: 420_000 }, () => {
     const usage = await capstan(['pipeline', 'run', '-n', team]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /needs the pipeline NAME/);
+    const both = await capstan(['pipeline', 'run', 'web', '-n', team, '--branch', 'main', '--tag', 'v1']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /give --branch or --tag, not both/);
 
     // A deployer runs it by hand; the run records the token.
     const deployer = await token(project, 'deployer');

@@ -16,6 +16,7 @@ const PAGES = {
   application: onDemand(() => import('./pages/Application.tsx')),
   projects: onDemand(() => import('./pages/Projects.tsx')),
   clusters: onDemand(() => import('./pages/Clusters.tsx')),
+  pipelines: onDemand(() => import('./pages/Pipelines.tsx')),
   runs: onDemand(() => import('./pages/Runs.tsx')),
   audit: onDemand(() => import('./pages/Audit.tsx')),
   tokens: onDemand(() => import('./pages/Tokens.tsx')),
@@ -27,6 +28,8 @@ const CHUNK_OF: Partial<Record<Route['page'], keyof typeof PAGES>> = {
   project: 'projects',
   clusters: 'clusters',
   cluster: 'clusters',
+  pipelines: 'pipelines',
+  pipeline: 'pipelines',
   runs: 'runs',
   run: 'runs',
   audit: 'audit',
@@ -129,6 +132,9 @@ function Header(props: { readonly route: Route }) {
         <Link to="/clusters" current={page === 'clusters' || page === 'cluster'}>
           Clusters
         </Link>
+        <Link to="/pipelines" current={page === 'pipelines' || page === 'pipeline'}>
+          Pipelines
+        </Link>
         <Link to="/runs" current={page === 'runs' || page === 'run'}>
           Pipeline runs
         </Link>
@@ -193,6 +199,24 @@ function Page(props: { readonly route: Route; readonly search: string }) {
           module={PAGES.clusters}
           what="the page"
           render={(page) => <page.ClusterPage key={route.name} name={route.name} />}
+        />
+      );
+    case 'pipelines':
+      return (
+        <OnDemandView module={PAGES.pipelines} what="the page" render={(page) => <page.PipelinesPage />} />
+      );
+    case 'pipeline':
+      return (
+        <OnDemandView
+          module={PAGES.pipelines}
+          what="the page"
+          render={(page) => (
+            <page.PipelinePage
+              key={`${route.namespace}/${route.name}`}
+              namespace={route.namespace}
+              name={route.name}
+            />
+          )}
         />
       );
     case 'runs':

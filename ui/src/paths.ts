@@ -5,6 +5,9 @@ export const projectPath = (name: string) => `/projects/${encodeURIComponent(nam
 export const clusterPath = (name: string) => `/clusters/${encodeURIComponent(name)}`;
 /** A pipeline run: the UI's page and the API's resource have the same path. */
 export const runPath = (id: string) => `/runs/${encodeURIComponent(id)}`;
+/** A Pipeline: the UI's page and the API's resource have the same path. */
+export const pipelinePath = (namespace: string, name: string) =>
+  `/pipelines/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
 
 /** The agent's own cluster: the destination of an Application that names none (never registered). */
 export const IN_CLUSTER = 'in-cluster';
@@ -16,6 +19,8 @@ export type Route =
   | { readonly page: 'project'; readonly name: string }
   | { readonly page: 'clusters' }
   | { readonly page: 'cluster'; readonly name: string }
+  | { readonly page: 'pipelines' }
+  | { readonly page: 'pipeline'; readonly namespace: string; readonly name: string }
   | { readonly page: 'runs' }
   | { readonly page: 'run'; readonly id: string }
   | { readonly page: 'audit' }
@@ -34,6 +39,9 @@ export function routeOf(pathname: string): Route {
   if (parts.length === 2 && parts[0] === 'projects' && parts[1]) return { page: 'project', name: parts[1] };
   if (parts.length === 1 && parts[0] === 'clusters') return { page: 'clusters' };
   if (parts.length === 2 && parts[0] === 'clusters' && parts[1]) return { page: 'cluster', name: parts[1] };
+  if (parts.length === 1 && parts[0] === 'pipelines') return { page: 'pipelines' };
+  if (parts.length === 3 && parts[0] === 'pipelines' && parts[1] && parts[2])
+    return { page: 'pipeline', namespace: parts[1], name: parts[2] };
   if (parts.length === 1 && parts[0] === 'runs') return { page: 'runs' };
   if (parts.length === 2 && parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
   if (parts.length === 1 && parts[0] === 'audit') return { page: 'audit' };

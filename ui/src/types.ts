@@ -13,6 +13,9 @@ import type {
   CreatedTokenSchema,
   ErrorBody,
   EventInfo,
+  PipelineInfo,
+  PipelineRunBody,
+  PipelineRunRequestedSchema,
   PodLogs,
   ProjectSchema,
   ResourceNodeSchema,
@@ -33,6 +36,7 @@ export type RunList = Static<typeof RunListSchema>;
 export type RunLine = Static<typeof RunLogsSchema>['lines'][number];
 export type ProjectInfo = Static<typeof ProjectSchema>;
 export type CreatedToken = Static<typeof CreatedTokenSchema>;
+export type PipelineRunRequested = Static<typeof PipelineRunRequestedSchema>;
 
 export interface HistoryPage {
   readonly items: readonly HistoryEntry[];
@@ -48,6 +52,8 @@ export type {
   ClusterInfo,
   ErrorBody,
   EventInfo,
+  PipelineInfo,
+  PipelineRunBody,
   PodLogs,
   RunView,
   Trace,

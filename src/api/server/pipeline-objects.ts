@@ -75,14 +75,15 @@ export function pipelineObjectRoutes(routes: Routes, options: ServerApiOptions):
     {
       method: 'POST',
       url: `${ONE}/runs`,
-      summary: 'Run a pipeline by hand: the head of a branch (default: the default branch), or a commit',
+      summary:
+        'Run a pipeline by hand: the head of a branch (default: the default branch), a tag, or a commit',
       tag: 'pipelines',
       access: 'pipelines.run',
       params: PipelineParamsSchema,
       body: PipelineRunBodySchema,
       responses: {
         202: { description: 'requested', schema: PipelineRunRequestedSchema },
-        ...errors(401, 403, 404, 503),
+        ...errors(400, 401, 403, 404, 503),
       },
     },
     async (request, reply, caller) => {
@@ -156,16 +157,26 @@ async function infoOf(options: ServerApiOptions, entry: PipelineEntry): Promise<
   };
 }
 
+/** The full ref a run by hand names: a branch or a tag, never both (400). */
+function refOf(body: PipelineRunBody): string | undefined {
+  if (body.branch !== undefined && body.tag !== undefined)
+    throw new HttpError(400, 'BAD_REQUEST', 'name a branch or a tag to run, not both');
+  if (body.branch !== undefined) return `refs/heads/${body.branch}`;
+  if (body.tag !== undefined) return `refs/tags/${body.tag}`;
+  return undefined;
+}
+
 /** Writes a sealed `manual` request with the caller as `by`; audited, refusals too. */
 async function runByHand(options: ServerApiOptions, request: FastifyRequest, caller: Caller) {
   const entry = await existing(options, request);
   const audited = { action: 'pipeline.run', target: `Pipeline/${entry.namespace}/${entry.name}` };
   await requirePermission(options, caller, 'pipelines.run', entry.spec.project, audited);
   const body = (request.body ?? {}) as PipelineRunBody;
+  const ref = refOf(body);
   const runRequest: RunRequest = {
     id: `manual-${randomBytes(8).toString('hex')}`,
     kind: 'manual',
-    ...(body.branch === undefined ? {} : { ref: `refs/heads/${body.branch}` }),
+    ...(ref === undefined ? {} : { ref }),
     ...(body.commit === undefined ? {} : { revision: body.commit }),
     by: caller.principal.name,
     at: new Date(options.now()).toISOString(),
@@ -178,6 +189,7 @@ async function runByHand(options: ServerApiOptions, request: FastifyRequest, cal
     result: 'success',
     changes: {
       ...(body.branch === undefined ? {} : { branch: body.branch }),
+      ...(body.tag === undefined ? {} : { tag: body.tag }),
       ...(body.commit === undefined ? {} : { commit: body.commit }),
     },
   });

@@ -23,6 +23,7 @@ const OPTIONS = {
   follow: { type: 'boolean', short: 'f' },
   step: { type: 'string' },
   branch: { type: 'string' },
+  tag: { type: 'string' },
   commit: { type: 'string' },
   phase: { type: 'string' },
   limit: { type: 'string' },
@@ -35,7 +36,7 @@ const ALLOWED: Record<PipelineRemoteCommand, readonly string[]> = {
   runs: ['all-namespaces', 'phase', 'branch', 'limit'],
   get: ['run'],
   logs: ['follow', 'step'],
-  run: ['branch', 'commit'],
+  run: ['branch', 'tag', 'commit'],
   cancel: [],
   rerun: [],
 };
@@ -194,11 +195,15 @@ async function logs(ctx: Context): Promise<number> {
 async function requestRun(ctx: Context): Promise<number> {
   const name = argument(ctx, 'run', 'pipeline NAME');
   const branch = ctx.values['branch'];
+  const tag = ctx.values['tag'];
   const commit = ctx.values['commit'];
   if (typeof commit === 'string' && !/^[0-9a-f]{40}$/.test(commit))
     throw new UsageError(`--commit must be a full commit (40 hex digits), not '${commit}'`);
+  if (typeof branch === 'string' && typeof tag === 'string')
+    throw new UsageError('give --branch or --tag, not both');
   const requested = await ctx.pipelines.requestRun(ctx.namespace, name, {
     ...(typeof branch === 'string' ? { branch } : {}),
+    ...(typeof tag === 'string' ? { tag } : {}),
     ...(typeof commit === 'string' ? { commit } : {}),
   });
   const what = requested.revision ?? requested.ref ?? 'the default branch';

@@ -16,7 +16,7 @@ Commands (through the capstan server you are logged in to: capstan login):
   get NAME             one Pipeline and its last run; get --run ID: one run, its steps and images
   logs RUN [-f]        a run's log lines ([step] text); -f follows them until the run ends
                        (exit 0 when it succeeded, 4 when not); --step NAME: that step's only
-  run NAME             run by hand: --branch B (default: the default branch's head), --commit SHA
+  run NAME             run by hand: --branch B (default: the default branch's head) or --tag T, --commit SHA
   cancel RUN           cancel a queued or running run (its Pod goes at once)
   rerun RUN            run a run's commit again
 

@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { permit } from '../../../ui/src/permissions.ts';
 import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
 import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
-import { clusterPath, projectPath, routeOf, runPath } from '../../../ui/src/paths.ts';
+import { clusterPath, pipelinePath, projectPath, routeOf, runPath } from '../../../ui/src/paths.ts';
+import { startsOf } from '../../../ui/src/pipeline-starts.ts';
 import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
 
 const session = (over: Partial<SessionInfo> = {}): SessionInfo => ({
@@ -131,6 +132,17 @@ describe('routeOf', () => {
     assert.deepEqual(routeOf('/runs'), { page: 'runs' });
     assert.deepEqual(routeOf('/runs/r-42'), { page: 'run', id: 'r-42' });
     assert.deepEqual(routeOf('/runs/r-42/logs'), { page: 'not-found', path: '/runs/r-42/logs' });
+    assert.deepEqual(routeOf('/pipelines'), { page: 'pipelines' });
+    assert.deepEqual(routeOf('/pipelines/team-a/web'), {
+      page: 'pipeline',
+      namespace: 'team-a',
+      name: 'web',
+    });
+    assert.deepEqual(routeOf('/pipelines/team-a'), { page: 'not-found', path: '/pipelines/team-a' });
+    assert.deepEqual(routeOf('/pipelines/team-a/web/runs'), {
+      page: 'not-found',
+      path: '/pipelines/team-a/web/runs',
+    });
   });
 
   it('makes page addresses that it reads back', () => {
@@ -138,5 +150,22 @@ describe('routeOf', () => {
       assert.deepEqual(routeOf(projectPath(name)), { page: 'project', name });
     assert.deepEqual(routeOf(clusterPath('prod east')), { page: 'cluster', name: 'prod east' });
     assert.deepEqual(routeOf(runPath('a/b c')), { page: 'run', id: 'a/b c' });
+    assert.deepEqual(routeOf(pipelinePath('ns x', 'a/b')), {
+      page: 'pipeline',
+      namespace: 'ns x',
+      name: 'a/b',
+    });
+  });
+});
+
+describe('startsOf', () => {
+  it('says what may start a Pipeline’s runs: webhooks, polls when it has an interval, by hand; nothing when suspended', () => {
+    assert.deepEqual(startsOf({ suspend: false }), ['webhooks', 'by hand']);
+    assert.deepEqual(startsOf({ suspend: false, pollInterval: '1m' }), [
+      'webhooks',
+      'polls every 1m',
+      'by hand',
+    ]);
+    assert.deepEqual(startsOf({ suspend: true, pollInterval: '1m' }), ['nothing: suspended']);
   });
 });

@@ -1,7 +1,7 @@
-// What the pages of a catalogue (clusters, projects) share: a table of items with one row each, the
+// What the pages of a catalogue (clusters, projects, pipelines) share: a table of items with one row each, the
 // three states of a load (loading, failed with a retry, ready), and the page of one item (a breadcrumb
 // to its list, its name, its facts, its Applications).
-import type { ReactNode } from 'react';
+import type { KeyboardEvent, ReactNode } from 'react';
 import type { Loaded } from '../hooks.ts';
 import { ApplicationsOf, type ApplicationFilter } from './ApplicationsOf.tsx';
 import { Link } from './Link.tsx';
@@ -16,7 +16,10 @@ export interface Column<T> {
   readonly cell: (item: T) => ReactNode;
 }
 
-/** A table of `items`, one row each, in a box that scrolls sideways on a narrow screen. */
+/**
+ * A table of `items`, one row each, in a box that scrolls sideways on a narrow screen. From a row's
+ * link, the arrow keys, Home and End move to the first link of another row (Tab goes through them all).
+ */
 export function ItemTable<T>(props: {
   readonly className: string;
   readonly columns: readonly Column<T>[];
@@ -35,7 +38,7 @@ export function ItemTable<T>(props: {
             ))}
           </tr>
         </thead>
-        <tbody>
+        <tbody onKeyDown={moveBetweenRows}>
           {props.items.map((item) => (
             <tr key={props.rowKey(item)}>
               {props.columns.map((column) => (
@@ -49,6 +52,24 @@ export function ItemTable<T>(props: {
       </table>
     </div>
   );
+}
+
+const ROW_KEYS: Readonly<Record<string, (at: number, last: number) => number>> = {
+  ArrowDown: (at, last) => Math.min(last, at + 1),
+  ArrowUp: (at) => Math.max(0, at - 1),
+  Home: () => 0,
+  End: (_at, last) => last,
+};
+
+function moveBetweenRows(event: KeyboardEvent<HTMLTableSectionElement>) {
+  const move = ROW_KEYS[event.key];
+  const row = (event.target as HTMLElement).closest('tr');
+  if (move === undefined || row === null || !(event.target instanceof HTMLAnchorElement)) return;
+  const rows = [...event.currentTarget.rows];
+  const to = rows[move(rows.indexOf(row), rows.length - 1)]?.querySelector('a');
+  if (!to) return;
+  event.preventDefault();
+  to.focus();
 }
 
 /** A load's state: "Loading <what>…", its failure (by default with a retry), or `children` of its value. */
@@ -72,7 +93,8 @@ export function ItemPage(props: {
   /** The id of the page's title (its accessible name). */
   readonly titleId: string;
   readonly name: string;
-  readonly applications: { readonly filter: ApplicationFilter; readonly title: string };
+  /** Its Applications, listed after its facts (none for an item that has no Applications). */
+  readonly applications?: { readonly filter: ApplicationFilter; readonly title: string };
   readonly children: ReactNode;
 }) {
   return (
@@ -82,7 +104,9 @@ export function ItemPage(props: {
       </nav>
       <h1 id={props.titleId}>{props.name}</h1>
       {props.children}
-      <ApplicationsOf filter={props.applications.filter} title={props.applications.title} />
+      {props.applications === undefined ? null : (
+        <ApplicationsOf filter={props.applications.filter} title={props.applications.title} />
+      )}
     </article>
   );
 }

@@ -7,9 +7,10 @@ import { useEffect, useRef, useState, type SyntheticEvent } from 'react';
 import { API, call, query } from '../api.ts';
 import { ActionButton } from '../components/Dialog.tsx';
 import { Link } from '../components/Link.tsx';
+import { ENDED_PHASES, Phase, RunTable } from '../components/RunTable.tsx';
 import { Empty, Failure, Loading } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
-import { runPath } from '../paths.ts';
+import { pipelinePath, runPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
 import { navigate } from '../router.ts';
 import { useSession } from '../session.ts';
@@ -107,65 +108,6 @@ export function RunsPage(props: { readonly search: string }) {
   );
 }
 
-function RunTable(props: { readonly runs: readonly RunView[] }) {
-  return (
-    <div className="table-scroll">
-      <table className="runs">
-        <thead>
-          <tr>
-            <th scope="col">Run</th>
-            <th scope="col">Pipeline</th>
-            <th scope="col">Phase</th>
-            <th scope="col">Commit</th>
-            <th scope="col">Trigger</th>
-            <th scope="col">Queued</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.runs.map((run) => (
-            <tr key={run.id}>
-              <td>
-                <Link to={runPath(run.id)}>{run.id}</Link>
-              </td>
-              <td>
-                {run.namespace}/{run.pipeline}
-              </td>
-              <td>
-                <Phase value={run.phase} />
-              </td>
-              <td>
-                <code>{run.revision.slice(0, 12)}</code> {run.branch ?? run.tag ?? ''}
-              </td>
-              <td>
-                {run.trigger} by {run.triggeredBy}
-              </td>
-              <td>{new Date(run.queuedAt).toLocaleString()}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-const PHASE_CLASS: Readonly<Record<string, string>> = {
-  Succeeded: 'health-healthy',
-  Running: 'health-progressing',
-  Queued: 'health-progressing',
-  Pending: 'health-progressing',
-  Failed: 'health-degraded',
-  Cancelled: 'health-suspended',
-  Skipped: 'health-suspended',
-};
-
-function Phase(props: { readonly value: string }) {
-  return (
-    <span className={`badge ${PHASE_CLASS[props.value] ?? 'health-unknown'}`} data-phase={props.value}>
-      {props.value}
-    </span>
-  );
-}
-
 export function RunPage(props: { readonly id: string }) {
   const path = runPath(props.id);
   const [run, reload, setRun] = useLoad(path, (signal) => call<RunView>(path, { signal }));
@@ -195,7 +137,7 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
   const allowed = permit(grants, run.project, 'sync', { as: 'Running pipelines' });
   const [busy, setBusy] = useState<'cancel' | 'rerun' | undefined>();
   const [error, setError] = useState<unknown>();
-  const ended = run.phase === 'Succeeded' || run.phase === 'Failed' || run.phase === 'Cancelled';
+  const ended = ENDED_PHASES.includes(run.phase);
   const act = (action: 'cancel' | 'rerun') => {
     setBusy(action);
     setError(undefined);
@@ -242,7 +184,10 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
         </dd>
         <dt>Pipeline</dt>
         <dd>
-          {run.namespace}/{run.pipeline} (project {run.project})
+          <Link to={pipelinePath(run.namespace, run.pipeline)}>
+            {run.namespace}/{run.pipeline}
+          </Link>{' '}
+          (project {run.project})
         </dd>
         <dt>Commit</dt>
         <dd>

@@ -1,0 +1,290 @@
+// The web UI's Pipelines pages in a real headless Chromium against the real server, cluster and git:
+// the list (project, repository, last run, what starts runs) reached from the main navigation by
+// keyboard; a Pipeline's page; "Run" on a branch and on a tag, each request written on the Pipeline by
+// the server and taken by the server's own pipeline driver, which reads the pipeline file from the real
+// git server at that commit and records the run: the run appears in the page's runs without a reload,
+// and its page follows its log. The cluster's nodes are kwok's (no real node here), so the run Pod is
+// never really run: the test checks what is real on this cluster — the request, the run recorded with
+// its commit, trigger and caller, shown queued or running — and not a log line (the node tier runs
+// real Pods: test/integration/pipeline-run.node.test.ts). A viewer sees Run disabled with the reason
+// and the API refuses it. axe-core on each page; no CSP violation.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
+import type { RunRecord, Store } from '../../src/ports/store.ts';
+import {
+  freshNamespace,
+  installApplicationCrd,
+  installPipelineCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import {
+  accessibilityProblems,
+  buildUi,
+  launchBrowser,
+  logIn,
+  screenshot,
+  startServer,
+  type RunningServer,
+} from './support.ts';
+
+const VIEWER = { name: 'viewer', password: 'viewer-password-e2e-3' };
+const PIPELINE_FILE = [
+  'triggers:',
+  '  push:',
+  '    branches: [main]',
+  "    tags: ['v*']",
+  '  manual: true',
+  'steps:',
+  '  - name: test',
+  '    image: busybox',
+  '    commands: [echo testing, echo ok]',
+  '',
+].join('\n');
+
+const git = await startGitServer(after);
+let server: RunningServer;
+let browser: Browser;
+let store: Store;
+let namespace = '';
+let project = '';
+let head = '';
+const cspViolations: string[] = [];
+
+const cleanups: (() => Promise<void> | void)[] = [];
+const later = (fn: () => Promise<void> | void) => {
+  cleanups.push(fn);
+};
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+});
+
+before(async () => {
+  buildUi();
+  const cluster = await testCluster();
+  const kube = kubeClients(cluster.adminKubeconfig);
+  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  later(() => {
+    admin.close();
+  });
+  await installApplicationCrd(admin);
+  const projectType = await installProjectCrd(admin);
+  const pipelineType = await installPipelineCrd(admin);
+  namespace = await freshNamespace({ name: 'e2e pipelines', after: later }, kube);
+  const repo = `e2e-${namespace}`;
+  head = await git.createRepository(repo, {
+    files: { '.capstan/pipeline.yaml': PIPELINE_FILE, 'README.md': 'web\n' },
+    message: 'web: test on every push',
+  });
+  await git.tag(repo, 'v1.0.0');
+  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
+  project = `e2e-${namespace}`.slice(0, 60);
+  await admin.apply(
+    projectType,
+    {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
+      spec: {
+        applicationNamespaces: [namespace],
+        destinations: [{ cluster: '*', namespace }],
+        roles: [{ name: 'viewer', users: [VIEWER.name] }],
+      },
+    },
+    { fieldManager: 'capstan-test', force: true },
+  );
+  later(() => admin.delete(projectType, '', project).then(() => undefined));
+  for (const [name, extra] of [
+    ['web', { pollInterval: '10m' }],
+    ['nightly', { suspend: true }],
+  ] as const)
+    await admin.apply(
+      pipelineType,
+      {
+        apiVersion: PIPELINE_API_VERSION,
+        kind: PIPELINE_KIND,
+        metadata: { name, namespace },
+        spec: { repoURL: git.url(repo), project, credentials: { secretRef: { name: 'git' } }, ...extra },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+  server = await startServer(later, {
+    kubeconfig: cluster.adminKubeconfig,
+    namespace,
+    // The server drives runs: it reads the pipeline file from the git server (http, on loopback).
+    pipelines: { capstanImage: 'capstan:e2e', allowInsecureHttp: true },
+  });
+  await server.addUser(VIEWER.name, VIEWER.password);
+  store = openSqliteStore({ path: server.database });
+  later(() => store.close());
+  // An earlier run of `nightly`, from before it was suspended (as the pipeline controller records one);
+  // a day old (the driver deletes runs past their retention, 90 days).
+  await store.runs.create(finished('r-nightly', 'nightly', new Date(Date.now() - 86_400_000).toISOString()));
+  browser = await launchBrowser(later);
+});
+
+function finished(id: string, pipeline: string, queuedAt: string): RunRecord {
+  return {
+    id,
+    namespace,
+    pipeline,
+    project,
+    revision: head,
+    branch: 'main',
+    trigger: 'push',
+    triggeredBy: 'unverified:webhook:github',
+    phase: 'Succeeded',
+    queuedAt,
+    startedAt: queuedAt,
+    finishedAt: queuedAt,
+    steps: [{ name: 'test', phase: 'Succeeded', exitCode: 0 }],
+    images: [],
+  };
+}
+
+async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  return { context, page };
+}
+
+/** The runs of `pipeline` the driver recorded, newest first. */
+const runsOf = (pipeline: string) => store.runs.list({ namespace, pipeline, limit: 10 });
+
+describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 600_000 }, () => {
+  let page: Page;
+
+  it('lists the Pipelines, reached from the main navigation with the keyboard', async () => {
+    ({ page } = await newPage());
+    await logIn(page, server.url, 'admin', server.adminPassword);
+    const nav = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Pipelines' });
+    await nav.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Pipelines', level: 1 }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/pipelines');
+    const table = page.locator('table.pipelines');
+    await table.waitFor();
+    const rows = table.locator('tbody tr');
+    assert.equal(await rows.count(), 2);
+    const nightly = rows.filter({ hasText: /^nightly\s/ });
+    const web = rows.filter({ hasText: /^web\s/ });
+    assert.match((await nightly.textContent()) ?? '', /Succeeded\s*r-nightly/);
+    assert.match((await nightly.textContent()) ?? '', /nothing: suspended/);
+    assert.match((await web.textContent()) ?? '', /none yet/);
+    assert.match((await web.textContent()) ?? '', /webhooks, polls every 10m, by hand/);
+    assert.match((await web.textContent()) ?? '', new RegExp(project));
+    // The arrow keys move between the rows' links; Enter opens one.
+    await nightly.getByRole('link', { name: /^nightly / }).focus();
+    await page.keyboard.press('ArrowDown');
+    assert.match((await page.locator(':focus').textContent()) ?? '', /^web/);
+    assert.deepEqual(await accessibilityProblems(page), [], 'the pipelines page');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
+    assert.equal(new URL(page.url()).pathname, `/pipelines/${namespace}/web`);
+  });
+
+  it('runs a branch by hand: the run the driver records appears without a reload, and its page follows it', async () => {
+    assert.match(await page.locator('.facts').innerText(), /\.capstan\/pipeline\.yaml/);
+    await page.getByText('No run yet.').waitFor();
+    assert.deepEqual(await accessibilityProblems(page), [], 'a pipeline page');
+    await page.locator('#run-ref').fill('main');
+    await page.locator('#run').click();
+    // The request, then the run the driver queued for it (read again until it appears).
+    const state = page.locator('.request-state');
+    await state.waitFor();
+    assert.match((await state.textContent()) ?? '', /admin/);
+    const row = page.locator('table.runs tbody tr').first();
+    await eventually(async () => /manual by admin/.test((await row.textContent()) ?? ''), {
+      what: 'the run by hand in the Pipeline’s runs',
+      timeoutMs: 120_000,
+    });
+    const [run] = await runsOf('web');
+    assert.ok(run, 'the driver recorded the run');
+    assert.equal(run.trigger, 'manual');
+    assert.equal(run.triggeredBy, 'admin', 'the server sealed the request: the caller is believed');
+    assert.equal(run.branch, 'main');
+    assert.equal(run.revision, head);
+    assert.match((await row.textContent()) ?? '', new RegExp(`${run.id}.*${head.slice(0, 12)} main`));
+    assert.match((await state.textContent()) ?? '', new RegExp(`is ${run.id}`));
+    assert.match(await page.locator('.facts').innerText(), new RegExp(`Last run\\s+\\w+\\s+${run.id}`));
+    // Its run page: the facts, and its log followed (lines come only from a real node's Pod).
+    await row.getByRole('link', { name: run.id }).click();
+    await page.getByRole('heading', { name: `Run ${run.id}` }).waitFor();
+    assert.match(await page.locator('.facts').innerText(), /manual by admin/);
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Following the run|The run ended/ })
+      .waitFor();
+  });
+
+  it('runs a tag by hand: the run records the tag and its commit', async () => {
+    await page.goto(`${server.url}/pipelines/${namespace}/web`);
+    await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
+    await page.locator('#run-ref-kind').selectOption('tag');
+    assert.equal(await page.locator('label[for="run-ref"]').textContent(), 'Tag');
+    await page.locator('#run-ref').fill('v1.0.0');
+    await page.locator('#run').click();
+    const tagged = page.locator('table.runs tbody tr', { hasText: 'v1.0.0' });
+    await eventually(async () => (await tagged.count()) === 1, {
+      what: 'the run of the tag in the Pipeline’s runs',
+      timeoutMs: 120_000,
+    });
+    const run = (await runsOf('web')).find((r) => r.tag === 'v1.0.0');
+    assert.ok(run);
+    assert.equal(run.revision, head);
+    assert.equal(run.trigger, 'manual');
+    await screenshot(page, 'pipeline');
+    // The list shows its newest run.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Pipelines' }).click();
+    const web = page.locator('table.pipelines tbody tr', { hasText: /^web\s/ });
+    await eventually(async () => ((await web.textContent()) ?? '').includes(run.id), {
+      what: 'the newest run in the list',
+    });
+    await screenshot(page, 'pipelines');
+  });
+
+  it('a viewer sees Run disabled with the reason, and the API refuses a run', async () => {
+    const { page: viewer } = await newPage();
+    await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
+    await viewer.goto(`${server.url}/pipelines/${namespace}/web`);
+    const run = viewer.locator('#run');
+    await run.waitFor();
+    assert.equal(await run.isDisabled(), true);
+    assert.match(
+      (await viewer.locator('#run-reason').textContent()) ?? '',
+      /Running pipelines needs the role .*deployer.* in project .*; your role there is viewer\./,
+    );
+    assert.deepEqual(await accessibilityProblems(viewer), [], 'a pipeline page for a viewer');
+    const answer = await viewer.evaluate(async (path) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+      const response = await fetch(path, {
+        method: 'POST',
+        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
+        body: JSON.stringify({ branch: 'main' }),
+      });
+      return { status: response.status, body: (await response.json()) as { permission?: string } };
+    }, `/api/v1/pipelines/${namespace}/web/runs`);
+    assert.equal(answer.status, 403);
+    assert.equal(answer.body.permission, 'pipelines.run');
+    // A suspended Pipeline: Run is disabled for anyone, with the reason.
+    await page.goto(`${server.url}/pipelines/${namespace}/nightly`);
+    await page.locator('#run').waitFor();
+    assert.equal(await page.locator('#run').isDisabled(), true);
+    assert.match((await page.locator('#run-reason').textContent()) ?? '', /suspended/);
+  });
+
+  it('raised no Content-Security-Policy violation', () => {
+    assert.deepEqual(cspViolations, []);
+  });
+});
