@@ -319,13 +319,13 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
     const table = page.locator('table.runs');
     await table.waitFor();
     assert.deepEqual(await table.locator('tbody tr td:first-child').allTextContents(), ['r-live', 'r-done']);
+    await screenshot(page, 'runs');
     await page.getByLabel('Phase').selectOption('Succeeded');
     await page.getByRole('button', { name: 'Filter' }).click();
     await eventually(async () => (await table.locator('tbody tr').count()) === 1, {
       what: 'only the run that succeeded',
     });
     assert.match(page.url(), /[?&]phase=Succeeded/);
-    await screenshot(page, 'runs');
     assert.deepEqual(await accessibilityProblems(page), [], 'runs page');
 
     await page.goto(`${server.url}/runs/r-live`);

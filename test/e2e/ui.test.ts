@@ -370,6 +370,15 @@ describe('the web UI in a real browser', () => {
         ),
       { what: 'the rollback done and its hold shown', timeoutMs: 60_000 },
     );
+    // The history with the rollback on top (the tab is still open).
+    await eventually(
+      async () => (await page.locator('tr', { hasText: firstRevision.slice(0, 12) }).count()) >= 2,
+      {
+        what: 'the rollback in the history',
+        timeoutMs: 60_000,
+      },
+    );
+    await screenshot(page, 'history');
   });
 
   it('shows the audit trail and the API tokens pages', async () => {
