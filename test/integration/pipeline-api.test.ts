@@ -284,6 +284,14 @@ describe('the Pipelines of the server API', { timeout: 180_000 }, () => {
     const requests = async () =>
       runRequestsOf((await admin.get(pipelineType, team, 'web'))?.metadata.annotations).requests;
     assert.deepEqual(await requests(), []);
+    const both = await call(`/api/v1/pipelines/${team}/web/runs`, {
+      method: 'POST',
+      headers: deployer,
+      body: JSON.stringify({ branch: 'main', tag: 'v1' }),
+    });
+    assert.equal(both.status, 400, JSON.stringify(both.body));
+    assert.match((both.body as { message: string }).message, /a branch or a tag to run, not both/);
+    assert.deepEqual(await requests(), [], 'nothing written for a refused request');
     const accepted = await call(`/api/v1/pipelines/${team}/web/runs`, {
       method: 'POST',
       headers: deployer,
