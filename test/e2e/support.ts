@@ -155,6 +155,19 @@ interface AxeResults {
   violations: { id: string; impact?: string; help: string; nodes: { target: string[] }[] }[];
 }
 
+/** Nothing on the page is wider than the window (a phone's 390 px). */
+export async function assertFitsTheScreen(page: Page, what: string): Promise<void> {
+  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
+  const widest = await page.evaluate<string>(
+    "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.tagName + '.' + e.className).slice(0, 5).join(', ')",
+  );
+  const width = page.viewportSize()?.width ?? 0;
+  assert.ok(
+    overflow <= 0,
+    `${what} is ${String(overflow)} px wider than a ${String(width)} px screen: ${widest}`,
+  );
+}
+
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });

@@ -28,6 +28,7 @@ import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import {
   accessibilityProblems,
+  assertFitsTheScreen,
   buildUi,
   launchBrowser,
   logIn,
@@ -266,6 +267,13 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
       /Running pipelines needs the role .*deployer.* in project .*; your role there is viewer\./,
     );
     assert.deepEqual(await accessibilityProblems(viewer), [], 'a pipeline page for a viewer');
+    // On a phone's width: nothing wider than the screen, the disabled Run and its reason still there.
+    await viewer.setViewportSize({ width: 390, height: 844 });
+    await assertFitsTheScreen(viewer, 'a pipeline page');
+    assert.equal(await viewer.locator('#run-reason').isVisible(), true);
+    await viewer.goto(`${server.url}/pipelines`);
+    await viewer.locator('table.pipelines').waitFor();
+    await assertFitsTheScreen(viewer, 'the pipelines page');
     const answer = await viewer.evaluate(async (path) => {
       const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
       const response = await fetch(path, {

@@ -25,6 +25,7 @@ import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import {
   accessibilityProblems,
+  assertFitsTheScreen,
   buildUi,
   launchBrowser,
   logIn,
@@ -221,19 +222,6 @@ async function showDiffAndManifest(page: Page): Promise<void> {
   assert.equal(await dialog.locator('a').count(), 0, 'no link in a manifest');
   await dialog.getByRole('button', { name: 'Close' }).click();
   await dialog.waitFor({ state: 'detached' });
-}
-
-/** Nothing on the page is wider than the window (a phone's 390 px). */
-async function assertFitsTheScreen(page: Page, what: string): Promise<void> {
-  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
-  const widest = await page.evaluate<string>(
-    "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.tagName + '.' + e.className).slice(0, 5).join(', ')",
-  );
-  const width = page.viewportSize()?.width ?? 0;
-  assert.ok(
-    overflow <= 0,
-    `${what} is ${String(overflow)} px wider than a ${String(width)} px screen: ${widest}`,
-  );
 }
 
 /** From the top of the page (its skip link), presses Tab until `target` has the focus (at most 60 times). */
