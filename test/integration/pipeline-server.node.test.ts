@@ -133,13 +133,37 @@ interface RunJson {
   readonly revision: string;
   readonly branch?: string;
   readonly statusMessage?: string;
-  readonly steps: readonly { readonly name: string; readonly phase: string }[];
+  readonly queuedAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly steps: readonly {
+    readonly name: string;
+    readonly phase: string;
+    readonly startedAt?: string;
+    readonly finishedAt?: string;
+  }[];
   readonly images: readonly {
     readonly step: string;
     readonly reference: string;
     readonly digest: string;
     readonly tags: readonly string[];
   }[];
+}
+
+/** Where a run's time went, from the push (reported, never asserted: the machine is shared). */
+function stagesOf(run: RunJson, pushedAt: string): Record<string, number> {
+  const span = (from: string | undefined, to: string | undefined) =>
+    from === undefined || to === undefined ? NaN : (Date.parse(to) - Date.parse(from)) / 1000;
+  const step = (name: string) => run.steps.find((s) => s.name === name);
+  return {
+    pushToQueued: span(pushedAt, run.queuedAt),
+    queue: span(run.queuedAt, run.startedAt),
+    podStart: span(run.startedAt, step('checkout')?.startedAt),
+    checkout: span(step('checkout')?.startedAt, step('checkout')?.finishedAt),
+    test: span(step('test')?.startedAt, step('test')?.finishedAt),
+    image: span(step('image')?.startedAt, step('image')?.finishedAt),
+    total: span(pushedAt, run.finishedAt),
+  };
 }
 
 /** The sample application, its pipeline file started by pushes to main. */
@@ -231,7 +255,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     assert.equal(login.code, 0, login.stderr);
   });
 
-  it('finds a push by polling, tests and builds the image in the cluster, pushes it, and records the run', async () => {
+  it('finds a push by polling, tests and builds the image in the cluster, pushes it, and records the run', async (t) => {
     assert.ok(base, 'the server runs');
     const { git, kube } = setup;
     await git.commit('hello', sample('1'), 'the first version');
@@ -251,6 +275,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
         (await serverLog()).includes(`"msg":"pipeline polled","pipeline":"${namespace}/hello"`) || false,
       { what: 'the server’s first poll of the repository', timeoutMs: 180_000, intervalMs: 2000 },
     );
+    const pushedAt = new Date().toISOString();
     const revision = await git.commit('hello', sample('2'), 'the second version');
 
     const runs = `/api/v1/runs?namespace=${namespace}&pipeline=hello`;
@@ -262,6 +287,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
       },
       { what: `the run of ${revision} ended`, timeoutMs: 1_200_000, intervalMs: 3000 },
     );
+    t.diagnostic(`stages (s): ${JSON.stringify(stagesOf(ended, pushedAt))}`);
     assert.equal(ended.phase, 'Succeeded', JSON.stringify(ended));
     assert.equal(ended.trigger, 'poll');
     assert.equal(ended.branch, 'main');
@@ -299,19 +325,28 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     assert.equal(config.config.Labels['org.opencontainers.image.revision'], revision);
 
     // The Pipeline's status names the run; its Pod is gone (the record and logs are in the Store).
-    const pipeline = (await kube.objects.read({
-      apiVersion: PIPELINE_API_VERSION,
-      kind: PIPELINE_KIND,
-      metadata: { name: 'hello', namespace },
-    })) as { status?: { lastRun?: { id: string; phase: string; revision: string } } };
-    assert.deepEqual(pipeline.status?.lastRun, { id: ended.id, phase: 'Succeeded', revision });
-    const left = await kube.core.listNamespacedPod({
-      namespace,
-      labelSelector: `capstan.dev/run=${ended.id}`,
-    });
-    assert.deepEqual(
-      left.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => p.metadata?.name),
-      [],
+    const lastRun = await eventually(
+      async () => {
+        const pipeline = (await kube.objects.read({
+          apiVersion: PIPELINE_API_VERSION,
+          kind: PIPELINE_KIND,
+          metadata: { name: 'hello', namespace },
+        })) as { status?: { lastRun?: { id: string; phase: string; revision: string } } };
+        const last = pipeline.status?.lastRun;
+        return last?.id === ended.id && last.phase === ended.phase ? last : false;
+      },
+      { what: 'the Pipeline’s status naming the run', timeoutMs: 60_000 },
+    );
+    assert.deepEqual(lastRun, { id: ended.id, phase: 'Succeeded', revision });
+    await eventually(
+      async () => {
+        const left = await kube.core.listNamespacedPod({
+          namespace,
+          labelSelector: `capstan.dev/run=${ended.id}`,
+        });
+        return left.items.length === 0;
+      },
+      { what: 'the run Pod deleted', timeoutMs: 60_000 },
     );
 
     // `capstan pipeline logs` as a user types it: the test step's output and the push.
