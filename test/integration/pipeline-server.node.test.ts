@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { DEFAULT_NAMESPACE, installManifests } from '../../src/contracts/install.ts';
+import { installManifests } from '../../src/contracts/install.ts';
 import { SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
@@ -37,6 +37,8 @@ import { adminSession } from '../../src/testing/server.ts';
 
 const SERVER_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=server';
 const namespace = `pipe-server-${randomBytes(3).toString('hex')}`;
+/** The server's own namespace (install.yaml's capstan-system, named afresh so that runs do not meet). */
+const serverNamespace = `capstan-${randomBytes(3).toString('hex')}`;
 const repository = `samples/hello-${randomBytes(3).toString('hex')}`;
 let setup: PipelineNodeSetup;
 let base = '';
@@ -55,6 +57,7 @@ function serverInstall(): KubeObject[] {
   const { capstanImage, buildkit } = setup;
   const objects = installManifests({
     image: capstanImage,
+    namespace: serverNamespace,
     pipelineNamespaces: [namespace],
     buildkit: {
       image: buildkit.image,
@@ -95,7 +98,7 @@ function serverInstall(): KubeObject[] {
 
 async function serverPods(): Promise<k8s.V1Pod[]> {
   const list = await setup.kube.core.listNamespacedPod({
-    namespace: DEFAULT_NAMESPACE,
+    namespace: serverNamespace,
     labelSelector: SERVER_PODS,
   });
   return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined);
@@ -106,7 +109,7 @@ const isReady = (pod: k8s.V1Pod) =>
 
 /** The server pod's log, as `kubectl logs` shows it. */
 const serverLog = () =>
-  kubectl(setup.cluster, ['logs', '-n', DEFAULT_NAMESPACE, '-l', SERVER_PODS, '--tail', '-1']);
+  kubectl(setup.cluster, ['logs', '-n', serverNamespace, '-l', SERVER_PODS, '--tail', '-1']);
 
 /** skopeo as a user would run it against the cluster's registry. */
 async function skopeo(args: readonly string[]): Promise<string> {
@@ -184,16 +187,12 @@ before(async () => {
   setup = await pipelineNodeSetup(cluster, namespace);
   scratch = await mkdtemp(join(tmpdir(), 'capstan-pipeline-server-'));
   // The server's namespace and its pull Secret first, so that its pod's first pull has them.
-  await setup.kube.core
-    .createNamespace({ body: { metadata: { name: DEFAULT_NAMESPACE } } })
-    .catch(() => undefined);
-  await setup.kube.core
-    .deleteNamespacedSecret({ namespace: DEFAULT_NAMESPACE, name: 'registry' })
-    .catch(() => undefined);
-  await registryPullSecret(cluster, setup.kube, DEFAULT_NAMESPACE);
+  await setup.kube.core.createNamespace({ body: { metadata: { name: serverNamespace } } });
+  await registryPullSecret(cluster, setup.kube, serverNamespace);
 });
 
 after(async () => {
+  await setup.kube.core.deleteNamespace({ name: serverNamespace }).catch(() => undefined);
   await closePipelineNodeSetup(setup);
   await rm(scratch, { recursive: true, force: true });
 });
@@ -221,7 +220,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     assert.equal(pod.status?.containerStatuses?.[0]?.imageID, setup.capstanImage);
     // The API from the machine, as through an Ingress: a NodePort of the real node.
     const service = await setup.kube.core.createNamespacedService({
-      namespace: DEFAULT_NAMESPACE,
+      namespace: serverNamespace,
       body: {
         metadata: { name: `${SERVER_NAME}-node-port` },
         spec: {
@@ -237,7 +236,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     const password = await eventually(
       async () => {
         const secret = await setup.kube.core.readNamespacedSecret({
-          namespace: DEFAULT_NAMESPACE,
+          namespace: serverNamespace,
           name: 'capstan-initial-admin',
         });
         return Buffer.from(secret.data?.['password'] ?? '', 'base64').toString() || false;
