@@ -1,8 +1,9 @@
 // Push to image pushed, by stage, for the pipelines' sample application on the dev cluster's real node
 // (issue #19): queue, Pod start, checkout, steps (its unit test), build and push (BuildKit in the
 // cluster), with BuildKit's cache cold (pruned first) and warm (a new commit after a build).
-// Measured from the moment the run is started after the commit is pushed: runs are not yet started by
-// webhooks here, so the webhook's own delay is not in it.
+// Measured from the moment the run is started after the commit is pushed: the bench starts the run itself
+// (runPipeline), so no trigger's delay is in it; the same stages through the installed server, its poll
+// included, are reported by test/integration/pipeline-server.node.test.ts (docs/benchmarks.md).
 // Usage (root; the node tier's cluster, started if needed):
 //   CAPSTAN_NODE_TEST_CLUSTER=capstan-node-bench node bench/pipeline.ts [--runs N] [--out FILE]
 //   --runs   runs per cache state (default 1: a smoke run; the machine may be shared)

@@ -1,10 +1,16 @@
 // Writes deploy/install.yaml from src/contracts/install.ts: never edit that file by hand.
 // Usage: node scripts/generate-install.ts [--image IMAGE] [--out FILE] [--check]
 //          [--app-namespace NS ...] [--impersonate SERVICE_ACCOUNT ...]
+//          [--pipeline-namespace NS ...] [--buildkit-image IMAGE]
 //   --app-namespace   a namespace whose Applications the agent deploys (repeat it): there it reads their
 //                     git credentials, creates the default ServiceAccount capstan-deployer (edit in that
 //                     namespace) and may impersonate it (docs/security.md); default: none
 //   --impersonate     a ServiceAccount name projects' destinations name, also impersonable there
+//   --pipeline-namespace  a namespace whose Pipelines' runs the server starts (repeat it): there it may
+//                     create, read and delete Pods (the run Pods); default: none
+//   --buildkit-image  the BuildKit image of pipeline image steps (buildctl): the server is given it with
+//                     the BuildKit install's address, server name and client Secret (docs/pipelines.md);
+//                     default: none (image steps fail, saying what to install)
 //          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
 //                                       its render sandbox can be bubblewrap in the pod; optional: under
 //                                       the default (RuntimeDefault) it is Landlock; not the default file
@@ -42,6 +48,8 @@ export async function generateInstallYaml(
     applicationNamespaces?: string[];
     impersonate?: string[];
     renderSandboxProfile?: boolean;
+    pipelineNamespaces?: string[];
+    buildkitImage?: string;
   } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
@@ -52,6 +60,8 @@ export async function generateInstallYaml(
       ? { applicationNamespaces: options.applicationNamespaces }
       : {}),
     ...(options.impersonate?.length ? { impersonate: options.impersonate } : {}),
+    ...(options.pipelineNamespaces?.length ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
+    ...(options.buildkitImage === undefined ? {} : { buildkit: { image: options.buildkitImage } }),
   }).map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }));
   const text = `${HEADER}---\n${documents.join('---\n')}`;
   const config = (await resolveConfig(INSTALL_FILE)) ?? {};
@@ -67,6 +77,8 @@ async function main(): Promise<number> {
       'render-sandbox-profile': { type: 'boolean', default: false },
       'app-namespace': { type: 'string', multiple: true },
       impersonate: { type: 'string', multiple: true },
+      'pipeline-namespace': { type: 'string', multiple: true },
+      'buildkit-image': { type: 'string' },
     },
     strict: true,
   });
@@ -75,6 +87,8 @@ async function main(): Promise<number> {
     renderSandboxProfile: values['render-sandbox-profile'],
     ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),
     ...(values.impersonate ? { impersonate: values.impersonate } : {}),
+    ...(values['pipeline-namespace'] ? { pipelineNamespaces: values['pipeline-namespace'] } : {}),
+    ...(values['buildkit-image'] === undefined ? {} : { buildkitImage: values['buildkit-image'] }),
   });
   if (values.check) {
     const current = await readFile(values.out, 'utf8').catch(() => '');

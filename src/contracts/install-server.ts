@@ -15,10 +15,17 @@
  *   before the read), and a Secret's values never leave it (src/core/diff.ts redacts them); RBAC
  *   cannot subtract Secrets from `*`, so this includes `get` of every Secret by name. Nothing else: the
  *   server never changes the resources Applications deploy.
+ *   Driving pipeline runs (`--pipeline-image`, docs/pipelines.md): `pipelines/status` patch (the
+ *   Pipeline's latest run). The Secrets runs name (git credentials, steps' secrets to mask) are read
+ *   by `get` through the rule above; the run Pods' logs through `pods/log` get.
  * - Role `capstan-server` in its namespace: Secrets get/list/watch (the registered clusters, of which
  *   it shows names and servers, never credentials; its own key Secret); create (its two Secrets at
  *   first start; RBAC cannot bound create by name); update/patch of those two Secrets only
- *   (resourceNames).
+ *   (resourceNames). Leases: create, and get/update of `capstan-pipelines` only (one replica drives
+ *   runs at a time).
+ * - ClusterRole `capstan-pipeline-runner`, bound by a RoleBinding in each Pipeline namespace
+ *   (`pipelineNamespaces`; none by default), never cluster-wide: Pods create/get/delete, the run Pods there (made at a
+ *   run's start, read for the steps' states, deleted at its end or cancel).
  *
  * One replica by default: the embedded SQLite store is per pod (an emptyDir here, a PersistentVolume
  * to keep the audit trail across restarts); several replicas need a shared store: PostgreSQL, named by
@@ -27,6 +34,7 @@
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
+import { BUILDKIT_DEFAULTS, buildkitServerName } from './buildkit-install.ts';
 import { PIPELINE_PLURAL } from './pipeline.ts';
 import {
   CONTAINER_SECURITY_CONTEXT,
@@ -52,21 +60,41 @@ export const SERVER_SECRETS = ['capstan-server', 'capstan-initial-admin'] as con
 export const SERVER_STORE_SECRET = 'capstan-server-store';
 const SERVER_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'server' };
 
+/** The Lease over which one replica drives pipeline runs (src/main/pipelines.ts PIPELINE_LEASE). */
+export const PIPELINES_LEASE = 'capstan-pipelines';
+export const PIPELINE_RUNNER_NAME = 'capstan-pipeline-runner';
+
 export interface ServerInstallOptions {
   readonly image: string;
   readonly namespace: string;
   /** Default 1 (see above). */
   readonly replicas?: number;
+  /** Namespaces whose Pipelines' runs the server may start (run Pods there). Default: none. */
+  readonly pipelineNamespaces?: readonly string[];
+  /** buildkitd for image steps (`--buildkit-*`); absent: image steps fail PIPELINE_BUILDKIT_MISSING. */
+  readonly buildkit?: BuildkitFlags;
+}
+
+/** The server's `--buildkit-*` flags; all but the image default to the BuildKit install's (buildkit-install.ts). */
+export interface BuildkitFlags {
+  readonly image: string;
+  readonly address?: string;
+  readonly serverName?: string;
+  readonly clientSecret?: string;
 }
 
 const meta = (name: string, namespace?: string) => metaOf(name, 'server', namespace);
 
 /** The server's objects, in apply order. */
 export function serverManifests(options: ServerInstallOptions): KubeObject[] {
-  return [...serverRbac(options.namespace), serverDeployment(options), serverService(options.namespace)];
+  return [
+    ...serverRbac(options.namespace, options.pipelineNamespaces ?? []),
+    serverDeployment(options),
+    serverService(options.namespace),
+  ];
 }
 
-export function serverRbac(namespace: string): KubeObject[] {
+export function serverRbac(namespace: string, pipelineNamespaces: readonly string[] = []): KubeObject[] {
   const subjects = [{ kind: 'ServiceAccount', name: SERVER_NAME, namespace }];
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVER_NAME, namespace) },
@@ -83,6 +111,8 @@ export function serverRbac(namespace: string): KubeObject[] {
         { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
         // Pipelines: listed by the API; a run by hand or a re-run is a request annotation on one.
         { apiGroups: [APPLICATION_GROUP], resources: [PIPELINE_PLURAL], verbs: [...READ, 'patch'] },
+        // The Pipeline's latest run, written by the replica that drives runs.
+        { apiGroups: [APPLICATION_GROUP], resources: [`${PIPELINE_PLURAL}/status`], verbs: ['patch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
         // What the Applications' workloads own (…/children) and their Pods' logs (…/resource/logs).
         { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
@@ -111,6 +141,14 @@ export function serverRbac(namespace: string): KubeObject[] {
           resourceNames: [...SERVER_SECRETS],
           verbs: ['update', 'patch'],
         },
+        // One replica drives pipeline runs: the Lease it holds (create cannot be bounded by name).
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: [PIPELINES_LEASE],
+          verbs: ['get', 'update'],
+        },
       ],
     },
     {
@@ -120,6 +158,61 @@ export function serverRbac(namespace: string): KubeObject[] {
       roleRef: { apiGroup: RBAC, kind: 'Role', name: SERVER_NAME },
       subjects,
     },
+    ...pipelineRunnerRbac([...new Set(pipelineNamespaces)], subjects),
+  ];
+}
+
+/**
+ * The run Pods of each Pipeline namespace: a ClusterRole bound there only (never cluster-wide). The
+ * ClusterRole is always installed, so that a namespace added later needs only its RoleBinding.
+ */
+function pipelineRunnerRbac(
+  namespaces: readonly string[],
+  subjects: readonly { kind: string; name: string; namespace: string }[],
+): KubeObject[] {
+  return [
+    {
+      apiVersion: RBAC_V1,
+      kind: 'ClusterRole',
+      metadata: meta(PIPELINE_RUNNER_NAME),
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] }],
+    },
+    ...namespaces.map((ns): KubeObject => ({
+      apiVersion: RBAC_V1,
+      kind: 'RoleBinding',
+      metadata: meta(PIPELINE_RUNNER_NAME, ns),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: PIPELINE_RUNNER_NAME },
+      subjects: [...subjects],
+    })),
+  ];
+}
+
+/**
+ * The server's arguments: its database and port, and pipeline runs driven with its own image (the
+ * run Pods' checkout), with BuildKit for image steps when given.
+ */
+function serverArgs(options: ServerInstallOptions): string[] {
+  const buildkit = options.buildkit;
+  return [
+    'server',
+    '--database',
+    '/var/lib/capstan/server.db',
+    '--port',
+    String(SERVER_PORT),
+    '--pipeline-image',
+    options.image,
+    ...(buildkit === undefined
+      ? []
+      : [
+          '--buildkit-image',
+          buildkit.image,
+          '--buildkit-address',
+          buildkit.address ?? `tcp://${buildkitServerName()}:${String(BUILDKIT_DEFAULTS.port)}`,
+          '--buildkit-server-name',
+          buildkit.serverName ?? buildkitServerName(),
+          '--buildkit-client-secret',
+          buildkit.clientSecret ?? BUILDKIT_DEFAULTS.clientSecret,
+        ]),
   ];
 }
 
@@ -145,7 +238,7 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
               name: 'server',
               image: options.image,
               imagePullPolicy: 'IfNotPresent',
-              args: ['server', '--database', '/var/lib/capstan/server.db', '--port', String(SERVER_PORT)],
+              args: serverArgs(options),
               env: [
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 // A shared PostgreSQL store, when the Secret capstan-server-store exists (its key
@@ -154,6 +247,8 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
                   name: 'CAPSTAN_STORE_URL',
                   valueFrom: { secretKeyRef: { name: SERVER_STORE_SECRET, key: 'url', optional: true } },
                 },
+                // The git cache of pipeline files (the commits runs read their file at).
+                { name: 'CAPSTAN_CACHE_DIR', value: '/var/cache/capstan' },
                 { name: 'TMPDIR', value: '/tmp' },
                 { name: 'HOME', value: '/tmp' },
               ],
@@ -166,12 +261,14 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
               securityContext: CONTAINER_SECURITY_CONTEXT,
               volumeMounts: [
                 { name: 'data', mountPath: '/var/lib/capstan' },
+                { name: 'cache', mountPath: '/var/cache/capstan' },
                 { name: 'tmp', mountPath: '/tmp' },
               ],
             },
           ],
           volumes: [
             { name: 'data', emptyDir: { sizeLimit: '1Gi' } },
+            { name: 'cache', emptyDir: { sizeLimit: '2Gi' } },
             { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
           ],
         },

@@ -48,7 +48,7 @@ import {
   RBAC_V1,
   READ,
 } from './install-parts.ts';
-import { serverManifests } from './install-server.ts';
+import { type BuildkitFlags, serverManifests } from './install-server.ts';
 import { pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
@@ -77,6 +77,13 @@ export interface InstallOptions {
    * docs/security.md compares the two sandboxes.
    */
   readonly renderSandboxProfile?: boolean;
+  /**
+   * Namespaces whose Pipelines' runs the server starts: there it may create, read and delete Pods (the
+   * run Pods; src/contracts/install-server.ts). Default: none (a run elsewhere fails, Forbidden).
+   */
+  readonly pipelineNamespaces?: readonly string[];
+  /** buildkitd for pipeline image steps (the server's `--buildkit-*`). Default: none. */
+  readonly buildkit?: BuildkitFlags;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -123,7 +130,12 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     ...agentAvailability(namespace),
     ...agentNetworkObjects(namespace, metaOf),
     // The API server: its own identity, RBAC, Deployment and Service (src/contracts/install-server.ts).
-    ...serverManifests({ image: options.image, namespace }),
+    ...serverManifests({
+      image: options.image,
+      namespace,
+      ...(options.pipelineNamespaces ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
+      ...(options.buildkit ? { buildkit: options.buildkit } : {}),
+    }),
   ];
 }
 

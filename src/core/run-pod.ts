@@ -63,10 +63,13 @@ export interface RunPodInput {
   /** Let the checkout fetch over http:// (the dev cluster's git server). Default false. */
   readonly allowInsecureHttp?: boolean;
   /** Added to the Pod spec (the dev cluster's real node: nodeSelector and tolerations). */
-  readonly placement?: {
-    readonly nodeSelector?: Record<string, string>;
-    readonly tolerations?: readonly object[];
-  };
+  readonly placement?: RunPlacement;
+}
+
+/** Where run Pods go: a node selector and tolerations added to their spec. */
+export interface RunPlacement {
+  readonly nodeSelector?: Record<string, string>;
+  readonly tolerations?: readonly object[];
 }
 
 /** The run Pod's name: `<pipeline>-<run id>`, at most 63 characters. */

@@ -13,6 +13,7 @@ import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { confine } from '../adapters/render/confine.ts';
+import { PIPELINES_LEASE } from '../contracts/install-server.ts';
 import { PIPELINE_FILE_LIMITS } from '../contracts/pipeline-file.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND, type PipelineStatus } from '../contracts/pipeline.ts';
 import type { RunRequest } from '../contracts/pipeline-request.ts';
@@ -37,7 +38,7 @@ import { pipelinePath } from './pipeline-requests.ts';
 import { cacheRoot } from './push.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
-export const PIPELINE_LEASE = 'capstan-pipelines';
+export const PIPELINE_LEASE = PIPELINES_LEASE;
 
 export interface PipelineDriverOptions {
   readonly config: KubeConfig;
@@ -208,7 +209,11 @@ class Polls {
   ): Promise<void> {
     const refs = await this.#controller.refs(pipeline);
     this.#last.set(key, { at: now, refs });
-    if (known === undefined) return;
+    if (known === undefined) {
+      // The first look: what a push must move from to start a run.
+      this.#log?.({ level: 'info', msg: 'pipeline polled', pipeline: key, refs: refs.size });
+      return;
+    }
     for (const [ref, sha] of movedRefs(known, refs)) {
       const request: RunRequest = {
         id: `poll-${key}-${ref}-${sha}`.slice(0, 128),

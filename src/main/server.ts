@@ -20,6 +20,7 @@ import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/applicat
 import type { EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { BuildkitEndpoint } from '../core/build-step.ts';
+import type { RunPlacement } from '../core/run-pod.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
@@ -95,6 +96,9 @@ export interface ServerOptions {
     readonly executor?: RunExecutor;
     /** buildkitd for image steps (capstan server --buildkit-*). Absent: an image step fails PIPELINE_BUILDKIT_MISSING. */
     readonly buildkit?: BuildkitEndpoint;
+    /** The run Pods' pull Secrets (in each Pipeline's namespace) and placement (--run-*). */
+    readonly imagePullSecrets?: readonly string[];
+    readonly placement?: RunPlacement;
   };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
@@ -436,6 +440,8 @@ async function drivePipelines(
           capstanImage: pipelines.capstanImage,
           allowInsecureHttp: pipelines.allowInsecureHttp === true,
           ...(pipelines.buildkit ? { buildkit: pipelines.buildkit } : {}),
+          ...(pipelines.imagePullSecrets?.length ? { imagePullSecrets: pipelines.imagePullSecrets } : {}),
+          ...(pipelines.placement ? { placement: pipelines.placement } : {}),
         },
         ...(pipelines.executor ? { executor: pipelines.executor } : {}),
         repositoryHosts: options.repositoryHosts ?? [],

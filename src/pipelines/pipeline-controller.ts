@@ -414,6 +414,9 @@ export class PipelineController {
         fileText: text,
         runId: id,
         revision: record.revision,
+        // The image tags {branch} and {tag}, and the run Pod's checkout, follow the run's ref.
+        ...(record.branch === undefined ? {} : { branch: record.branch }),
+        ...(record.tag === undefined ? {} : { tag: record.tag }),
         trigger: record.trigger,
         triggeredBy: record.triggeredBy,
         queued: true,

@@ -9,10 +9,18 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Runs `capstan ARGS` as a user would (Node 24, no colours), with extra environment variables. */
-export function runCapstan(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+/**
+ * Runs `capstan ARGS` as a user would (Node 24, no colours), with extra environment variables, and
+ * `input` on its standard input (then closed) when given.
+ */
+export function runCapstan(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    if (input !== undefined) child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -99,7 +99,8 @@ async function expectRights(user: Identity, rights: { may: Question[]; mayNot: Q
 
 /**
  * The install's identities and RBAC applied for real, with the agent in `agentNamespace` and
- * `applicationNamespace` as the one Application namespace (cluster-scoped objects removed after).
+ * `applicationNamespace` as the one Application namespace, which is also the one Pipeline namespace
+ * (cluster-scoped objects removed after).
  */
 async function applyInstall(
   t: { after: (fn: () => Promise<void>) => void },
@@ -109,6 +110,8 @@ async function applyInstall(
     image: 'registry.invalid/capstan:test',
     namespace: namespaces.agentNamespace,
     applicationNamespaces: [namespaces.applicationNamespace],
+    // Its Pipelines' runs too: the server's run Pods there.
+    pipelineNamespaces: [namespaces.applicationNamespace],
   });
   const kinds = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
   for (const object of objects.filter((o) => kinds.includes(o.kind))) {
@@ -380,6 +383,62 @@ async function checkDocBlock(name: string, text: string): Promise<void> {
     `docs/security.md block '${name}' drifted from the API server's answer: run this test with CAPSTAN_UPDATE_DOCS=1`,
   );
 }
+
+describe('the server driving pipeline runs', () => {
+  it('makes and deletes run Pods in the Pipeline namespaces only, writes Pipeline status, and holds its own Lease by name', async (t) => {
+    const serverNamespace = await freshNamespace(t, kube);
+    const team = await freshNamespace(t, kube);
+    const other = await freshNamespace(t, kube);
+    await applyInstall(t, { agentNamespace: serverNamespace, applicationNamespace: team });
+    const lease = (verb: string, name?: string): Question => ({
+      verb,
+      resource: 'leases',
+      group: 'coordination.k8s.io',
+      namespace: serverNamespace,
+      ...(name ? { name } : {}),
+    });
+    await expectRights(
+      { name: SERVER_NAME, namespace: serverNamespace },
+      {
+        may: [
+          { verb: 'create', resource: 'pods', namespace: team },
+          { verb: 'get', resource: 'pods', namespace: team },
+          { verb: 'delete', resource: 'pods', namespace: team },
+          { verb: 'get', resource: 'pods', subresource: 'log', namespace: team },
+          {
+            verb: 'patch',
+            resource: 'pipelines',
+            group: 'capstan.dev',
+            subresource: 'status',
+            namespace: team,
+          },
+          { verb: 'get', resource: 'secrets', namespace: team, name: 'git' },
+          lease('create'),
+          lease('get', 'capstan-pipelines'),
+          lease('update', 'capstan-pipelines'),
+        ],
+        mayNot: [
+          { verb: 'create', resource: 'pods', namespace: other },
+          { verb: 'delete', resource: 'pods', namespace: other },
+          { verb: 'create', resource: 'pods', namespace: serverNamespace },
+          { verb: 'update', resource: 'pods', namespace: team },
+          { verb: 'create', resource: 'pods', subresource: 'exec', namespace: team },
+          { verb: 'list', resource: 'secrets', namespace: team },
+          {
+            verb: 'update',
+            resource: 'pipelines',
+            group: 'capstan.dev',
+            subresource: 'status',
+            namespace: team,
+          },
+          lease('update', 'capstan-agent'),
+          lease('delete', 'capstan-pipelines'),
+          { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: other },
+        ],
+      },
+    );
+  });
+});
 
 describe('docs/security.md says what the install grants', () => {
   it('shows `kubectl auth can-i --list` of the agent and the server as the API server answers it', async (t) => {

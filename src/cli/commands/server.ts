@@ -4,6 +4,7 @@ import type { OidcServerOptions } from '../../main/server-sso.ts';
 import { isPostgresUrl } from '../../adapters/store/postgres-store.ts';
 import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
 import type { BuildkitEndpoint } from '../../core/build-step.ts';
+import type { RunPlacement } from '../../core/run-pod.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const SERVER_HELP = `Usage: capstan server [options]
@@ -63,6 +64,12 @@ Options:
   --buildkit-server-name N   the name its certificate carries (default: buildkitd.capstan-buildkit.svc)
   --buildkit-client-secret S the client certificate's Secret in each Pipeline's namespace (ca.crt,
                              tls.crt, tls.key; default: capstan-buildkit-client)
+  --run-image-pull-secret S  a Secret of each Pipeline's namespace the run Pods pull images with
+                             (Capstan's image, the steps' images); repeatable
+  --run-node-selector K=V    run Pods go to nodes with this label; repeatable
+  --run-toleration K[=V]:EFFECT
+                             run Pods tolerate this taint (EFFECT: NoSchedule, PreferNoSchedule,
+                             NoExecute; without =V, any value); repeatable
   -h, --help                 this help
 `;
 
@@ -96,6 +103,9 @@ const SERVER_OPTIONS = {
   'buildkit-address': { type: 'string' },
   'buildkit-server-name': { type: 'string' },
   'buildkit-client-secret': { type: 'string' },
+  'run-image-pull-secret': { type: 'string', multiple: true },
+  'run-node-selector': { type: 'string', multiple: true },
+  'run-toleration': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -154,6 +164,7 @@ export async function server(argv: readonly string[]): Promise<number> {
               retentionDays: runRetention,
               allowInsecureHttp: values['pipeline-allow-http'] === true,
               ...buildkitOptions(values),
+              ...runPodOptions(values),
             },
           }),
     },
@@ -220,6 +231,58 @@ export function buildkitOptions(values: {
       clientSecret: values['buildkit-client-secret'] ?? BUILDKIT_DEFAULTS.clientSecret,
     },
   };
+}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
+
+/** The run Pods' pull Secrets and placement: --run-image-pull-secret, --run-node-selector, --run-toleration. */
+export function runPodOptions(values: {
+  readonly 'run-image-pull-secret'?: readonly string[] | undefined;
+  readonly 'run-node-selector'?: readonly string[] | undefined;
+  readonly 'run-toleration'?: readonly string[] | undefined;
+}): { imagePullSecrets?: string[]; placement?: RunPlacement } {
+  const secrets = values['run-image-pull-secret'] ?? [];
+  for (const name of secrets)
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name))
+      throw new UsageError(`--run-image-pull-secret must name a Secret, not '${name}'`);
+  const nodeSelector: Record<string, string> = {};
+  for (const pair of values['run-node-selector'] ?? []) {
+    const [key = '', value = ''] = splitOnce(pair, '=');
+    if (!pair.includes('=') || !LABEL_KEY.test(key) || !LABEL_VALUE.test(value))
+      throw new UsageError(`--run-node-selector must be LABEL=VALUE, not '${pair}'`);
+    nodeSelector[key] = value;
+  }
+  const tolerations = (values['run-toleration'] ?? []).map((text) => {
+    const [taint = '', effect = ''] = splitOnce(text, ':', true);
+    const [key = '', value] = taint.includes('=') ? splitOnce(taint, '=') : [taint, undefined];
+    if (
+      !LABEL_KEY.test(key) ||
+      !TAINT_EFFECTS.includes(effect) ||
+      (value !== undefined && !LABEL_VALUE.test(value))
+    )
+      throw new UsageError(
+        `--run-toleration must be KEY[=VALUE]:EFFECT (EFFECT: ${TAINT_EFFECTS.join(', ')}), not '${text}'`,
+      );
+    return value === undefined
+      ? { key, operator: 'Exists', effect }
+      : { key, operator: 'Equal', value, effect };
+  });
+  const placement = {
+    ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
+    ...(tolerations.length > 0 ? { tolerations } : {}),
+  };
+  return {
+    ...(secrets.length > 0 ? { imagePullSecrets: [...new Set(secrets)] } : {}),
+    ...(Object.keys(placement).length > 0 ? { placement } : {}),
+  };
+}
+
+/** `text` split at the first (or last) `separator`: [before, after]; [text] when it has none. */
+function splitOnce(text: string, separator: string, last = false): string[] {
+  const at = last ? text.lastIndexOf(separator) : text.indexOf(separator);
+  return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)];
 }
 
 const BUILDKIT_DEFAULTS = {

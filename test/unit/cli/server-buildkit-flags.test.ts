@@ -1,8 +1,9 @@
 // The --buildkit-* flags of capstan server: the endpoint of image steps, with the install's defaults,
-// and clear refusals of a partial or malformed set.
+// and clear refusals of a partial or malformed set; the --run-* flags of the run Pods (pull Secrets,
+// placement).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildkitOptions } from '../../../src/cli/commands/server.ts';
+import { buildkitOptions, runPodOptions } from '../../../src/cli/commands/server.ts';
 import { CapstanError } from '../../../src/core/errors.ts';
 
 describe('capstan server --buildkit-*', () => {
@@ -46,6 +47,48 @@ describe('capstan server --buildkit-*', () => {
     assert.throws(
       () => buildkitOptions({ 'buildkit-image': 'bk:1', 'buildkit-address': 'unix:///run/buildkit.sock' }),
       /--buildkit-address must be tcp:\/\/HOST:PORT, not 'unix:\/\/\/run\/buildkit.sock'/,
+    );
+  });
+});
+
+describe('capstan server --run-*', () => {
+  it('gives the run Pods pull Secrets, a node selector and tolerations, and nothing without the flags', () => {
+    assert.deepEqual(runPodOptions({}), {});
+    assert.deepEqual(
+      runPodOptions({
+        'run-image-pull-secret': ['registry', 'registry', 'mirror'],
+        'run-node-selector': ['capstan.dev/node=real', 'pool=builds'],
+        'run-toleration': ['capstan.dev/real-node:NoSchedule', 'dedicated=ci:NoExecute'],
+      }),
+      {
+        imagePullSecrets: ['registry', 'mirror'],
+        placement: {
+          nodeSelector: { 'capstan.dev/node': 'real', pool: 'builds' },
+          tolerations: [
+            { key: 'capstan.dev/real-node', operator: 'Exists', effect: 'NoSchedule' },
+            { key: 'dedicated', operator: 'Equal', value: 'ci', effect: 'NoExecute' },
+          ],
+        },
+      },
+    );
+  });
+
+  it('refuses a malformed label, taint or Secret name, quoting it', () => {
+    assert.throws(
+      () => runPodOptions({ 'run-node-selector': ['pool'] }),
+      /--run-node-selector must be LABEL=VALUE, not 'pool'/,
+    );
+    assert.throws(
+      () => runPodOptions({ 'run-toleration': ['dedicated=ci'] }),
+      /--run-toleration must be KEY\[=VALUE\]:EFFECT \(EFFECT: NoSchedule, PreferNoSchedule, NoExecute\), not 'dedicated=ci'/,
+    );
+    assert.throws(
+      () => runPodOptions({ 'run-toleration': ['dedicated:Sometimes'] }),
+      /not 'dedicated:Sometimes'/,
+    );
+    assert.throws(
+      () => runPodOptions({ 'run-image-pull-secret': ['Not_A_Name'] }),
+      /--run-image-pull-secret must name a Secret, not 'Not_A_Name'/,
     );
   });
 });

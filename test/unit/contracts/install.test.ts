@@ -105,6 +105,8 @@ describe('installManifests: RBAC', () => {
           ['update', 'patch'],
           ['capstan-server', 'capstan-initial-admin'],
         ],
+        [['create'], undefined],
+        [['get', 'update'], ['capstan-pipelines']],
       ],
     );
     const clusterBindings = objects.filter((o) => o.kind === 'ClusterRoleBinding');
@@ -114,7 +116,7 @@ describe('installManifests: RBAC', () => {
     );
   });
 
-  it('lets the server read, create, patch and delete Applications, read Projects and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
+  it('lets the server read, create, patch and delete Applications, read Projects, Pipelines (and write their status) and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
@@ -123,6 +125,7 @@ describe('installManifests: RBAC', () => {
       },
       { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['capstan.dev'], resources: ['pipelines'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: ['capstan.dev'], resources: ['pipelines/status'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
@@ -334,5 +337,80 @@ describe('installManifests: the network', () => {
     assert.deepEqual((service?.['spec'] as { ports: unknown[] }).ports, [
       { name: 'webhooks', port: 80, targetPort: 'webhooks' },
     ]);
+  });
+});
+
+describe('installManifests: the server drives pipeline runs', () => {
+  const withRuns = installManifests({
+    image: 'registry.invalid/capstan@sha256:ab',
+    pipelineNamespaces: ['team-a', 'team-b', 'team-a'],
+    buildkit: { image: 'registry.invalid/buildkit@sha256:cd' },
+  });
+  const serverContainer = (install: KubeObject[]) => {
+    const deployment = install.find((o) => o.kind === 'Deployment' && o.metadata.name === 'capstan-server');
+    const spec = deployment?.['spec'] as { template: { spec: { containers: Record<string, unknown>[] } } };
+    const [container] = spec.template.spec.containers;
+    assert.ok(container);
+    return container;
+  };
+
+  it('runs `capstan server --pipeline-image` with its own image, and no BuildKit unless given', () => {
+    assert.deepEqual(serverContainer(objects)['args'], [
+      'server',
+      '--database',
+      '/var/lib/capstan/server.db',
+      '--port',
+      '8080',
+      '--pipeline-image',
+      'registry.invalid/capstan:1',
+    ]);
+  });
+
+  it('gives it BuildKit with the BuildKit install’s address, server name and client Secret', () => {
+    assert.deepEqual((serverContainer(withRuns)['args'] as string[]).slice(5), [
+      '--pipeline-image',
+      'registry.invalid/capstan@sha256:ab',
+      '--buildkit-image',
+      'registry.invalid/buildkit@sha256:cd',
+      '--buildkit-address',
+      'tcp://buildkitd.capstan-buildkit.svc:1234',
+      '--buildkit-server-name',
+      'buildkitd.capstan-buildkit.svc',
+      '--buildkit-client-secret',
+      'capstan-buildkit-client',
+    ]);
+  });
+
+  it('creates, reads and deletes Pods only in the Pipeline namespaces, through a RoleBinding in each', () => {
+    const runner = withRuns.filter((o) => o.metadata.name === 'capstan-pipeline-runner');
+    assert.deepEqual(
+      runner.map((o) => [o.kind, o.metadata.namespace]),
+      [
+        ['ClusterRole', undefined],
+        ['RoleBinding', 'team-a'],
+        ['RoleBinding', 'team-b'],
+      ],
+    );
+    const [role, ...bindings] = runner;
+    assert.ok(role);
+    assert.deepEqual(rulesOf(role), [
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] },
+    ]);
+    for (const binding of bindings)
+      assert.deepEqual(binding['subjects'], [
+        { kind: 'ServiceAccount', name: 'capstan-server', namespace: 'capstan-system' },
+      ]);
+    // No Pod write anywhere else, and none by default (the ClusterRole is there, bound nowhere).
+    for (const install of [objects, withRuns])
+      for (const role of install.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role'))
+        for (const rule of rulesOf(role).filter((r) => r.resources.includes('pods')))
+          if (rule.verbs.some((v) => v !== 'get' && v !== 'list'))
+            assert.equal(role.metadata.name, 'capstan-pipeline-runner');
+    assert.ok(
+      !objects.some((o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-pipeline-runner'),
+    );
+    assert.ok(
+      !withRuns.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'capstan-pipeline-runner'),
+    );
   });
 });

@@ -1,0 +1,361 @@
+// Pipelines driven by `capstan server` as installed (issue #19), on the dev cluster's real node:
+// install.yaml's server objects (scripts/generate-install.ts: the CRDs, the server's least-privilege
+// RBAC with a Pipeline namespace, its Deployment with --pipeline-image and --buildkit-*) applied with
+// kubectl, the server placed on the real node as an operator's overlay would (node selector,
+// toleration, pull Secret, the run Pods' placement flags, the git server's private address allowed).
+// A code repository on the test git server holds the sample application; a Pipeline polls it; a push
+// is found by the server's controller, which runs the tests step and the image step (BuildKit in the
+// cluster, pushed to the cluster's registry). Then, as a user would see it: `skopeo inspect` of the
+// pushed image (source and revision labels), the run through the API with its image digest, the
+// Pipeline's status, and `capstan pipeline logs` with the steps' output.
+// Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { installManifests } from '../../src/contracts/install.ts';
+import { SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import type { KubeObject } from '../../src/core/resource.ts';
+import { run } from '../../src/devcluster/exec.ts';
+import { NODE_NETWORK, REAL_NODE } from '../../src/devcluster/node-config.ts';
+import { runCapstan } from '../../src/testing/cli.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import {
+  closePipelineNodeSetup,
+  pipelineNodeSetup,
+  registryPullSecret,
+  type PipelineNodeSetup,
+} from '../../src/testing/pipeline-node.ts';
+import { sampleApp } from '../../src/testing/pipeline-sample.ts';
+import { kubectl, onRealNode, realNodeCluster } from '../../src/testing/real-node.ts';
+import { adminSession } from '../../src/testing/server.ts';
+
+const SERVER_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=server';
+const namespace = `pipe-server-${randomBytes(3).toString('hex')}`;
+/** The server's own namespace (install.yaml's capstan-system, named afresh so that runs do not meet). */
+const serverNamespace = `capstan-${randomBytes(3).toString('hex')}`;
+const repository = `samples/hello-${randomBytes(3).toString('hex')}`;
+let setup: PipelineNodeSetup;
+let base = '';
+let headers: Record<string, string> = {};
+let scratch = '';
+/** The CLI's environment: its login file in the test's folder. */
+const cliEnv = () => ({ CAPSTAN_CONFIG: join(scratch, 'login.json') });
+
+/**
+ * install.yaml's CRDs, namespace and server objects (the agent is not the subject here), with the
+ * server on the real node as an operator's overlay would place it: the node's selector and toleration,
+ * the registry's pull Secret, the git server's private address allowed and http checkouts (a dev git
+ * server), and the run Pods' pull Secret and placement.
+ */
+function serverInstall(): KubeObject[] {
+  const { capstanImage, buildkit } = setup;
+  const objects = installManifests({
+    image: capstanImage,
+    namespace: serverNamespace,
+    pipelineNamespaces: [namespace],
+    buildkit: {
+      image: buildkit.image,
+      address: buildkit.address,
+      serverName: buildkit.serverName,
+      clientSecret: buildkit.clientSecret,
+    },
+  }).filter(
+    (o) =>
+      o.kind === 'CustomResourceDefinition' ||
+      o.kind === 'Namespace' ||
+      o.metadata.labels?.['app.kubernetes.io/component'] === 'server',
+  );
+  return objects.map((object) => {
+    if (object.kind !== 'Deployment') return object;
+    const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
+    const pod = onRealNode(spec.template.spec);
+    pod.imagePullSecrets = [{ name: 'registry' }];
+    pod.containers = pod.containers.map((c) =>
+      Object.assign({}, c, {
+        args: [
+          ...(c.args ?? []),
+          '--allow-repository-host',
+          NODE_NETWORK.nodeAddress,
+          '--pipeline-allow-http',
+          '--run-image-pull-secret',
+          'registry',
+          '--run-node-selector',
+          `${REAL_NODE.label}=${REAL_NODE.labelValue}`,
+          '--run-toleration',
+          `${REAL_NODE.taintKey}:NoSchedule`,
+        ],
+      }),
+    );
+    return { ...object, spec: { ...spec, template: { ...spec.template, spec: pod } } };
+  });
+}
+
+async function serverPods(): Promise<k8s.V1Pod[]> {
+  const list = await setup.kube.core.listNamespacedPod({
+    namespace: serverNamespace,
+    labelSelector: SERVER_PODS,
+  });
+  return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined);
+}
+
+const isReady = (pod: k8s.V1Pod) =>
+  pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+
+/** The server pod's log, as `kubectl logs` shows it. */
+const serverLog = () =>
+  kubectl(setup.cluster, ['logs', '-n', serverNamespace, '-l', SERVER_PODS, '--tail', '-1']);
+
+/** skopeo as a user would run it against the cluster's registry. */
+async function skopeo(args: readonly string[]): Promise<string> {
+  const { registry } = setup;
+  const { stdout } = await run(
+    'skopeo',
+    [args[0] ?? 'inspect', '--authfile', registry.authFile, '--cert-dir', registry.certDir, ...args.slice(1)],
+    { timeoutMs: 60_000 },
+  );
+  return stdout;
+}
+
+async function api<T>(path: string): Promise<T> {
+  const res = await fetch(`${base}${path}`, { headers });
+  assert.equal(res.status, 200, `GET ${path}: ${await res.clone().text()}`);
+  return (await res.json()) as T;
+}
+
+interface RunJson {
+  readonly id: string;
+  readonly phase: string;
+  readonly trigger: string;
+  readonly triggeredBy: string;
+  readonly revision: string;
+  readonly branch?: string;
+  readonly statusMessage?: string;
+  readonly queuedAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly steps: readonly {
+    readonly name: string;
+    readonly phase: string;
+    readonly startedAt?: string;
+    readonly finishedAt?: string;
+  }[];
+  readonly images: readonly {
+    readonly step: string;
+    readonly reference: string;
+    readonly digest: string;
+    readonly tags: readonly string[];
+  }[];
+}
+
+/** Where a run's time went, from the push (reported, never asserted: the machine is shared). */
+function stagesOf(run: RunJson, pushedAt: string): Record<string, number> {
+  const span = (from: string | undefined, to: string | undefined) =>
+    from === undefined || to === undefined ? NaN : (Date.parse(to) - Date.parse(from)) / 1000;
+  const step = (name: string) => run.steps.find((s) => s.name === name);
+  return {
+    pushToQueued: span(pushedAt, run.queuedAt),
+    queue: span(run.queuedAt, run.startedAt),
+    podStart: span(run.startedAt, step('checkout')?.startedAt),
+    checkout: span(step('checkout')?.startedAt, step('checkout')?.finishedAt),
+    test: span(step('test')?.startedAt, step('test')?.finishedAt),
+    image: span(step('image')?.startedAt, step('image')?.finishedAt),
+    total: span(pushedAt, run.finishedAt),
+  };
+}
+
+/** The sample application, its pipeline file started by pushes to main. */
+function sample(version: string): Record<string, string> {
+  const files = sampleApp({
+    greeting: 'hello',
+    nodeBase: setup.nodeBase,
+    registry: setup.registry.address,
+    repository,
+    version,
+  });
+  const file = files['.capstan/pipeline.yaml'] ?? '';
+  return { ...files, '.capstan/pipeline.yaml': `triggers:\n  push: { branches: [main] }\n${file}` };
+}
+
+before(async () => {
+  const cluster = await realNodeCluster();
+  setup = await pipelineNodeSetup(cluster, namespace);
+  scratch = await mkdtemp(join(tmpdir(), 'capstan-pipeline-server-'));
+  // The server's namespace and its pull Secret first, so that its pod's first pull has them.
+  await setup.kube.core.createNamespace({ body: { metadata: { name: serverNamespace } } });
+  await registryPullSecret(cluster, setup.kube, serverNamespace);
+});
+
+after(async () => {
+  await setup.kube.core.deleteNamespace({ name: serverNamespace }).catch(() => undefined);
+  await closePipelineNodeSetup(setup);
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('pipelines driven by the installed server on the real node', { timeout: 1_800_000 }, () => {
+  it('runs the server from install.yaml, with the rights and flags to drive runs', async () => {
+    const dir = join(setup.cluster.state.realNode?.paths.images ?? scratch, 'install');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `server-${namespace}.yaml`);
+    await writeFile(
+      file,
+      serverInstall()
+        .map((o) => stringify(o))
+        .join('---\n'),
+    );
+    await kubectl(setup.cluster, ['apply', '--server-side', '--force-conflicts', '-f', file]);
+    const [pod] = await eventually(
+      async () => {
+        const pods = await serverPods();
+        return pods.length === 1 && pods.every(isReady) ? pods : false;
+      },
+      { what: 'the server pod Ready on the real node', timeoutMs: 300_000, intervalMs: 1000 },
+    );
+    assert.equal(pod?.spec?.nodeName, REAL_NODE.name);
+    assert.equal(pod.status?.containerStatuses?.[0]?.imageID, setup.capstanImage);
+    // The API from the machine, as through an Ingress: a NodePort of the real node.
+    const service = await setup.kube.core.createNamespacedService({
+      namespace: serverNamespace,
+      body: {
+        metadata: { name: `${SERVER_NAME}-node-port` },
+        spec: {
+          type: 'NodePort',
+          selector: { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'server' },
+          ports: [{ name: 'http', port: SERVER_PORT, targetPort: 'http' }],
+        },
+      },
+    });
+    const nodePort = service.spec?.ports?.[0]?.nodePort;
+    assert.ok(nodePort);
+    base = `http://${await setup.cluster.exposeNodePort(nodePort)}`;
+    const password = await eventually(
+      async () => {
+        const secret = await setup.kube.core.readNamespacedSecret({
+          namespace: serverNamespace,
+          name: 'capstan-initial-admin',
+        });
+        return Buffer.from(secret.data?.['password'] ?? '', 'base64').toString() || false;
+      },
+      { what: 'the initial admin password', timeoutMs: 60_000 },
+    );
+    const session = await eventually(() => adminSession(base, password), {
+      what: 'a session with the server through the NodePort',
+      timeoutMs: 60_000,
+      intervalMs: 1000,
+    });
+    headers = { cookie: session.cookie, 'x-csrf-token': session.csrfToken };
+    // The CLI, logged in as the admin.
+    const login = await runCapstan(['login', base, '--password-stdin'], cliEnv(), password);
+    assert.equal(login.code, 0, login.stderr);
+  });
+
+  it('finds a push by polling, tests and builds the image in the cluster, pushes it, and records the run', async (t) => {
+    assert.ok(base, 'the server runs');
+    const { git, kube } = setup;
+    await git.commit('hello', sample('1'), 'the first version');
+    await kube.objects.create({
+      apiVersion: PIPELINE_API_VERSION,
+      kind: PIPELINE_KIND,
+      metadata: { name: 'hello', namespace },
+      spec: {
+        repoURL: `${git.baseUrl}/hello.git`,
+        registrySecretRef: { name: 'registry' },
+        pollInterval: '5s',
+      },
+    } as k8s.KubernetesObject);
+    // The controller's first look only remembers the branches: the push must come after it.
+    await eventually(
+      async () =>
+        (await serverLog()).includes(`"msg":"pipeline polled","pipeline":"${namespace}/hello"`) || false,
+      { what: 'the server’s first poll of the repository', timeoutMs: 180_000, intervalMs: 2000 },
+    );
+    const pushedAt = new Date().toISOString();
+    const revision = await git.commit('hello', sample('2'), 'the second version');
+
+    const runs = `/api/v1/runs?namespace=${namespace}&pipeline=hello`;
+    const ended = await eventually(
+      async () => {
+        const { items } = await api<{ items: RunJson[] }>(runs);
+        const found = items.find((r) => r.revision === revision);
+        return found && !['Queued', 'Running'].includes(found.phase) ? found : false;
+      },
+      { what: `the run of ${revision} ended`, timeoutMs: 1_200_000, intervalMs: 3000 },
+    );
+    t.diagnostic(`stages (s): ${JSON.stringify(stagesOf(ended, pushedAt))}`);
+    assert.equal(ended.phase, 'Succeeded', JSON.stringify(ended));
+    assert.equal(ended.trigger, 'poll');
+    assert.equal(ended.branch, 'main');
+    assert.deepEqual(
+      ended.steps.map((s) => [s.name, s.phase]),
+      [
+        ['checkout', 'Succeeded'],
+        ['test', 'Succeeded'],
+        ['image', 'Succeeded'],
+      ],
+    );
+    const one = await api<RunJson>(`/api/v1/runs/${ended.id}`);
+    const [image] = one.images;
+    assert.ok(image && one.images.length === 1, JSON.stringify(one.images));
+    assert.match(image.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(image.reference, `${setup.registry.address}/${repository}@${image.digest}`);
+    assert.deepEqual(image.tags, [revision.slice(0, 12), 'main']);
+
+    // The pushed image, read back independently: the tag leads to the recorded digest; its labels.
+    const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${image.reference}`])) as {
+      manifests: { digest: string; platform?: { os: string } }[];
+    };
+    const byTag = await skopeo(['inspect', '--raw', `docker://${setup.registry.address}/${repository}:main`]);
+    assert.deepEqual(JSON.parse(byTag), index);
+    const platform = index.manifests.find((m) => m.platform?.os === 'linux');
+    assert.ok(platform, JSON.stringify(index));
+    const config = JSON.parse(
+      await skopeo([
+        'inspect',
+        '--config',
+        `docker://${setup.registry.address}/${repository}@${platform.digest}`,
+      ]),
+    ) as { config: { Labels: Record<string, string> } };
+    assert.equal(config.config.Labels['org.opencontainers.image.source'], `${git.baseUrl}/hello.git`);
+    assert.equal(config.config.Labels['org.opencontainers.image.revision'], revision);
+
+    // The Pipeline's status names the run; its Pod is gone (the record and logs are in the Store).
+    const lastRun = await eventually(
+      async () => {
+        const pipeline = (await kube.objects.read({
+          apiVersion: PIPELINE_API_VERSION,
+          kind: PIPELINE_KIND,
+          metadata: { name: 'hello', namespace },
+        })) as { status?: { lastRun?: { id: string; phase: string; revision: string } } };
+        const last = pipeline.status?.lastRun;
+        return last?.id === ended.id && last.phase === ended.phase ? last : false;
+      },
+      { what: 'the Pipeline’s status naming the run', timeoutMs: 60_000 },
+    );
+    assert.deepEqual(lastRun, { id: ended.id, phase: 'Succeeded', revision });
+    await eventually(
+      async () => {
+        const left = await kube.core.listNamespacedPod({
+          namespace,
+          labelSelector: `capstan.dev/run=${ended.id}`,
+        });
+        return left.items.length === 0;
+      },
+      { what: 'the run Pod deleted', timeoutMs: 60_000 },
+    );
+
+    // `capstan pipeline logs` as a user types it: the test step's output and the push.
+    const logs = await runCapstan(['pipeline', 'logs', ended.id], cliEnv());
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /^\[test\] .*pass 1/m);
+    assert.match(logs.stdout, /^\[test\] .*fail 0/m);
+    assert.ok(
+      logs.stdout.includes(`[image] capstan: pushed ${image.reference}`),
+      `capstan pipeline logs:\n${logs.stdout}`,
+    );
+  });
+});
