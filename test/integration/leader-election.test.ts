@@ -9,7 +9,7 @@ import { KubeLeaseLock } from '../../src/adapters/kube/lease-lock.ts';
 import { RestClient } from '../../src/adapters/kube/rest-client.ts';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/controller/leader-election.ts';
 import type { LeaseLock } from '../../src/ports/lease.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import {
   agentKubeconfig,
   freshNamespace,
