@@ -48,8 +48,9 @@ import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
 import { requestPipelineRuns } from './pipeline-requests.ts';
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
+import { jsonLog } from '../adapters/json-log.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
-import type { LogLine, Logger } from '../ports/logger.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface AgentOptions {
   readonly kubeconfig?: string | undefined;
@@ -177,11 +178,6 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     cluster.close();
     watchClient.close();
   }
-}
-
-/** A JSON line on stdout per log line, with its time. */
-function jsonLog(line: LogLine): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
 }
 
 /** The agent's clients on its own cluster; AGENT_CRD_MISSING when the cluster does not serve Applications. */
