@@ -50,8 +50,13 @@ const rejectsWith = (code: string, subject: RegExp) => (error: unknown) => {
   return true;
 };
 
-// eslint-disable-next-line max-lines-per-function -- long because it is the contract: one `it` per promise of the port
 export function clusterContract(name: string, options: ClusterContractOptions): void {
+  discoveryAndApplyCases(name, options);
+  ownershipCases(name, options);
+  listDeleteCases(name, options);
+}
+
+function discoveryAndApplyCases(name: string, options: ClusterContractOptions): void {
   it(`${name}: discovery names served types by apiVersion and kind, or by group (the preferred version)`, async (t) => {
     const { cluster } = await options.open(t);
     assert.deepEqual(await cluster.resourceType('v1', 'ConfigMap'), {
@@ -119,7 +124,9 @@ export function clusterContract(name: string, options: ClusterContractOptions): 
     assert.equal(await cluster.delete(type, namespace, 'old', { dryRun: true }), true);
     assert.ok(await cluster.get(type, namespace, 'old'), 'a dry-run delete leaves the object');
   });
+}
 
+function ownershipCases(name: string, options: ClusterContractOptions): void {
   it(`${name}: a field another manager applied is a conflict, unless forced; a field left out is removed`, async (t) => {
     const { cluster, namespace } = await options.open(t);
     const type = await configMaps(cluster);
@@ -140,7 +147,9 @@ export function clusterContract(name: string, options: ClusterContractOptions): 
       'y, applied by first alone, went when first stopped applying it',
     );
   });
+}
 
+function listDeleteCases(name: string, options: ClusterContractOptions): void {
   it(`${name}: lists a namespace's objects, by label selector, each with its apiVersion and kind`, async (t) => {
     const { cluster, namespace } = await options.open(t);
     const type = await configMaps(cluster);
