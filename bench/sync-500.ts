@@ -13,7 +13,7 @@ import type { KubeObject } from '../src/core/resource.ts';
 import { attach, up } from '../src/devcluster/cluster.ts';
 import { mapBounded } from '../src/engine/concurrency.ts';
 import { sync } from '../src/engine/sync.ts';
-import { systemClock } from '../src/main/clock.ts';
+import { systemClock } from '../src/adapters/clock.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
 import { loadAverage } from './proc.ts';
 import { writeSection } from './run.ts';

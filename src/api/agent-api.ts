@@ -46,6 +46,7 @@ import {
 import { formPayload, parseJsonBounded, refreshEventsOf, type EventsResult } from './webhook-payload.ts';
 import { secretsFor, verifyCredential } from './webhook-verify.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
+import { errorBody } from './error-body.ts';
 
 export type { RefreshEvent, WebhookProvider, WebhookSecrets } from './webhook-event.ts';
 export { MAX_CHANGED_PATHS, WEBHOOK_PROVIDERS } from './webhook-event.ts';
@@ -144,7 +145,7 @@ export function buildAgentApi(options: AgentApiOptions): FastifyInstance {
     void reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((_request, reply) => {
-    void reply.code(404).send({ error: 'NOT_FOUND', message: 'no such route' });
+    void reply.code(404).send(errorBody('NOT_FOUND', 'no such route'));
   });
 
   const serve = { probes: true, metrics: true, webhooks: true, ...options.serve };
@@ -192,7 +193,7 @@ function registerMetrics(app: FastifyInstance, options: AgentApiOptions): void {
       text = options.metrics();
     } catch (error) {
       safeLog(options.logger, { level: 'error', msg: 'metrics failed', error: messageOf(error) });
-      void reply.code(500).send({ error: 'METRICS_FAILED', message: 'the metrics could not be collected' });
+      void reply.code(500).send(errorBody('METRICS_FAILED', 'the metrics could not be collected'));
       return;
     }
     void reply.code(200).type(METRICS_CONTENT_TYPE).send(text);

@@ -22,7 +22,6 @@ import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
-import { credentialsFromSecret } from '../adapters/git/secret-credentials.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import type { SandboxOptions } from '../adapters/render/sandbox.ts';
 
@@ -43,14 +42,15 @@ import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import type { WorkQueue } from '../controller/work-queue.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { RenderLimits } from '../ports/renderer.ts';
-import type { GitCredentials } from '../ports/source.ts';
-import { systemClock } from './clock.ts';
+import { systemClock } from '../adapters/clock.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
 import { requestPipelineRuns } from './pipeline-requests.ts';
-import { cacheRoot, toolPaths } from './push.ts';
-import type { LogLine, Logger } from '../ports/logger.ts';
+import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
+import { jsonLog } from '../adapters/json-log.ts';
+import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
+import type { Logger } from '../ports/logger.ts';
 
 export interface AgentOptions {
   readonly kubeconfig?: string | undefined;
@@ -109,24 +109,6 @@ export interface AgentOptions {
   readonly onListening?: (addresses: readonly string[]) => void;
   /** The Secret with the webhook secrets (keys github, gitlab, gitea, bitbucket, generic), in the agent's namespace. */
   readonly webhookSecretName?: string;
-}
-
-/** Reads git credentials from a Secret marked for Capstan and bound to repositories (secret-credentials.ts). */
-export async function credentialsFrom(
-  cluster: KubeCluster,
-  namespace: string,
-  name: string,
-): Promise<GitCredentials> {
-  const type = await cluster.resourceType('v1', 'Secret');
-  const secret = type ? await cluster.get(type, namespace, name) : undefined;
-  const subject = `Secret/${namespace}/${name}`;
-  if (!secret)
-    throw new CapstanError(
-      'SOURCE_SECRET_NOT_FOUND',
-      `${subject} (spec.source.secretRef) does not exist; create it with the git credentials`,
-      { subject },
-    );
-  return credentialsFromSecret(secret, subject);
 }
 
 /** The agent's adapters on its own cluster, shared by the steps below. */
@@ -196,11 +178,6 @@ export async function runAgent(options: AgentOptions, signal: AbortSignal): Prom
     cluster.close();
     watchClient.close();
   }
-}
-
-/** A JSON line on stdout per log line, with its time. */
-function jsonLog(line: LogLine): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
 }
 
 /** The agent's clients on its own cluster; AGENT_CRD_MISSING when the cluster does not serve Applications. */

@@ -16,10 +16,7 @@ import { confine } from '../adapters/render/confine.ts';
 import { PIPELINES_LEASE } from '../contracts/install-server.ts';
 import { PIPELINE_FILE_LIMITS } from '../contracts/pipeline-file.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND, type PipelineStatus } from '../contracts/pipeline.ts';
-import type { RunRequest } from '../contracts/pipeline-request.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
-import type { Registry } from '../controller/metrics.ts';
-import { parseDuration } from '../core/duration.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import {
   PipelineController,
@@ -31,11 +28,12 @@ import type { PipelineRunDeps } from '../pipelines/run-pipeline.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
 import type { FetchOptions } from '../ports/source.ts';
-import type { RunRecord, RunStore } from '../ports/store.ts';
-import { credentialsFrom } from './agent.ts';
-import { systemClock } from './clock.ts';
+import type { RunStore } from '../ports/store.ts';
+import { systemClock } from '../adapters/clock.ts';
+import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
+import { cacheRoot } from '../adapters/render/tools.ts';
+import { PipelinePolls } from '../pipelines/pipeline-polls.ts';
 import { pipelinePath } from './pipeline-requests.ts';
-import { cacheRoot } from './push.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
 export const PIPELINE_LEASE = PIPELINES_LEASE;
@@ -137,7 +135,7 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     { signal, onError: (error) => log?.({ level: 'warn', msg: 'pipelines watch', error: error.message }) },
   );
   options.onController?.(controller);
-  const polls = new Polls(controller, log);
+  const polls = new PipelinePolls(controller, log);
   let pruned = 0;
   const tick = async () => {
     await polls.tick(Date.now());
@@ -169,74 +167,6 @@ export async function pruneOld(
   } catch (error) {
     options.log?.({ level: 'warn', msg: 'pipeline runs not pruned', error: messageOf(error) });
   }
-}
-
-/**
- * `spec.pollInterval`: every branch and tag of the repository is looked at (one ls-remote) that often;
- * a ref that is new or points to a new commit is a push (trigger `poll`) whose changed files are
- * unknown (path filters let it run), and the controller asks the file's triggers at that commit, as
- * for a webhook's push (a branch or tag they do not name is skipped there). The first look only
- * remembers; a ref that appears later is new. Deleted refs are forgotten.
- */
-class Polls {
-  readonly #controller: PipelineController;
-  readonly #log: Logger | undefined;
-  readonly #last = new Map<string, { at: number; refs: ReadonlyMap<string, string> | undefined }>();
-
-  constructor(controller: PipelineController, log: Logger | undefined) {
-    this.#controller = controller;
-    this.#log = log;
-  }
-
-  async tick(now: number): Promise<void> {
-    for (const pipeline of this.#controller.pipelines()) {
-      if (pipeline.spec.pollInterval === undefined || pipeline.spec.suspend) continue;
-      const key = `${pipeline.namespace}/${pipeline.name}`;
-      const last = this.#last.get(key);
-      if (last && now - last.at < parseDuration(pipeline.spec.pollInterval)) continue;
-      this.#last.set(key, { at: now, refs: last?.refs });
-      await this.#poll(pipeline, key, last?.refs, now).catch((error: unknown) => {
-        this.#log?.({ level: 'warn', msg: 'pipeline poll failed', pipeline: key, error: messageOf(error) });
-      });
-    }
-  }
-
-  async #poll(
-    pipeline: PipelineRef,
-    key: string,
-    known: ReadonlyMap<string, string> | undefined,
-    now: number,
-  ): Promise<void> {
-    const refs = await this.#controller.refs(pipeline);
-    this.#last.set(key, { at: now, refs });
-    if (known === undefined) {
-      // The first look: what a push must move from to start a run.
-      this.#log?.({ level: 'info', msg: 'pipeline polled', pipeline: key, refs: refs.size });
-      return;
-    }
-    for (const [ref, sha] of movedRefs(known, refs)) {
-      const request: RunRequest = {
-        id: `poll-${key}-${ref}-${sha}`.slice(0, 128),
-        kind: 'push',
-        ref,
-        revision: sha,
-        by: 'poll',
-        at: new Date(now).toISOString(),
-      };
-      await this.#controller.request(pipeline.namespace, pipeline.name, request, 'poll');
-    }
-  }
-}
-
-/** Branches and tags that are new in `now` or point elsewhere than in `before`. */
-function movedRefs(
-  before: ReadonlyMap<string, string>,
-  now: ReadonlyMap<string, string>,
-): [string, string][] {
-  return [...now].filter(
-    ([ref, sha]) =>
-      (ref.startsWith('refs/heads/') || ref.startsWith('refs/tags/')) && before.get(ref) !== sha,
-  );
 }
 
 function gitPipelineSource(options: PipelineDriverOptions): PipelineSourceReader {
@@ -322,62 +252,4 @@ async function writePipelineStatus(
     subject,
   });
   if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
-}
-
-// ── Metrics ─────────────────────────────────────────────────────────────────────────────────────
-
-const RUN_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600];
-const QUEUE_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 1800];
-
-/** Registers the pipeline metrics (runs and steps: counts by result, durations, queue time). */
-export function pipelineMetrics(registry: Registry): PipelineMetrics {
-  const runs = registry.counter<{ result: string }>({
-    name: 'capstan_pipeline_runs_total',
-    help: 'Pipeline runs ended, by result (Succeeded, Failed, Cancelled).',
-    labelNames: ['result'],
-  });
-  const runDuration = registry.histogram<{ result: string }>({
-    name: 'capstan_pipeline_run_duration_seconds',
-    help: 'Time from a run’s start to its end, by result.',
-    labelNames: ['result'],
-    buckets: RUN_BUCKETS,
-  });
-  const queueTime = registry.histogram({
-    name: 'capstan_pipeline_run_queue_seconds',
-    help: 'Time a run waited in the queue before it started.',
-    buckets: QUEUE_BUCKETS,
-  });
-  const steps = registry.counter<{ result: string }>({
-    name: 'capstan_pipeline_steps_total',
-    help: 'Steps of ended runs, by result (Succeeded, Failed, Skipped, Pending).',
-    labelNames: ['result'],
-  });
-  const stepDuration = registry.histogram<{ result: string }>({
-    name: 'capstan_pipeline_step_duration_seconds',
-    help: 'Time a step ran, by result.',
-    labelNames: ['result'],
-    buckets: RUN_BUCKETS,
-  });
-  for (const result of ['Succeeded', 'Failed', 'Cancelled']) runs.inc({ result }, 0);
-  return {
-    runStarted: (run: RunRecord) => {
-      const waited = seconds(run.queuedAt, run.startedAt);
-      if (waited !== undefined) queueTime.observe(waited);
-    },
-    runFinished: (run: RunRecord) => {
-      runs.inc({ result: run.phase });
-      const took = seconds(run.startedAt, run.finishedAt);
-      if (took !== undefined) runDuration.observe({ result: run.phase }, took);
-      for (const step of run.steps) {
-        steps.inc({ result: step.phase });
-        const ran = seconds(step.startedAt, step.finishedAt);
-        if (ran !== undefined) stepDuration.observe({ result: step.phase }, ran);
-      }
-    },
-  };
-}
-
-function seconds(from: string | undefined, to: string | undefined): number | undefined {
-  if (from === undefined || to === undefined) return undefined;
-  return Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
 }

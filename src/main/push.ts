@@ -7,12 +7,12 @@ import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapter
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
-import { cacheRoot, lazyTool } from '../adapters/render/tools.ts';
+import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import type { SyncDeps, SyncEvent } from '../engine/context.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { RenderRequest, RenderResult } from '../ports/renderer.ts';
 import type { CommitInfo, GitCredentials } from '../ports/source.ts';
-import { systemClock } from './clock.ts';
+import { systemClock } from '../adapters/clock.ts';
 
 export type DesiredStateSource =
   | { readonly kind: 'local'; readonly dir: string }
@@ -34,26 +34,6 @@ export interface DesiredState {
 }
 
 export { cacheRoot };
-
-/**
- * kustomize, helm, jsonnet and capstan-confine, each found when a render first needs it
- * (src/adapters/render/tools.ts): CAPSTAN_KUSTOMIZE / CAPSTAN_HELM / CAPSTAN_JSONNET / CAPSTAN_CONFINE,
- * then PATH, then the project's binary cache, else that one tool is built. Plain YAML needs none of them.
- */
-export function toolPaths(progress: (line: string) => void): {
-  kustomize: () => Promise<string>;
-  helm: () => Promise<string>;
-  jsonnet: () => Promise<string>;
-  /** capstan-confine, the launcher of the Landlock render sandbox. */
-  confine: () => Promise<string>;
-} {
-  return {
-    kustomize: lazyTool('kustomize', { progress }),
-    helm: lazyTool('helm', { progress }),
-    jsonnet: lazyTool('jsonnet', { progress }),
-    confine: lazyTool('confine', { progress }),
-  };
-}
 
 /** Git credentials from the environment only: never from flags, which other users can read in the process list. */
 export async function gitCredentialsFromEnv(

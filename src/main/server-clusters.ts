@@ -6,7 +6,7 @@ import type { ClusterInfo } from '../contracts/server-api.ts';
 import { CLUSTER_SECRET_SELECTOR } from '../core/cluster-secret.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { ClusterProbes } from '../server/cluster-probes.ts';
-import { summaryOf } from './cluster-client.ts';
+import { summaryOf } from '../adapters/kube/cluster-client.ts';
 
 async function listClusters(
   cluster: KubeCluster,

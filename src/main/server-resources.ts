@@ -16,10 +16,10 @@ import type { EventInfo } from '../contracts/server-api.ts';
 import type { FetchOptions } from '../ports/source.ts';
 import type { LogTarget } from '../server/pod-views.ts';
 import type { DesiredState, LogFollow, ResourceReader } from '../server/resource-views.ts';
-import { credentialsFrom } from './agent.ts';
+import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { buildDestination } from './clusters.ts';
-import { cacheRoot, toolPaths } from './push.ts';
+import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 
 export interface ServerResourceReaderOptions {
   /** The cluster the server runs in (in-cluster destination, cluster Secrets, source Secrets). */

@@ -30,7 +30,7 @@ import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
-import { DEFAULT_AGENT_NAMESPACE } from './cluster-client.ts';
+import { DEFAULT_AGENT_NAMESPACE } from '../adapters/kube/cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
@@ -38,9 +38,12 @@ import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-
 import type { ServerApiOptions } from '../api/server/app.ts';
 import type { PipelineDirectory } from '../api/server/context.ts';
 import { kubePipelineDirectory, runRequestKeyOf } from './pipeline-requests.ts';
-import { pipelineMetrics, runPipelineDriver } from './pipelines.ts';
+import { runPipelineDriver } from './pipelines.ts';
+import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
-import { credentialsFrom } from './agent.ts';
+import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
+import { jsonLog } from '../adapters/json-log.ts';
+import type { Logger } from '../ports/logger.ts';
 import { eventInfo, serverResourceReader } from './server-resources.ts';
 import { clusterLister } from './server-clusters.ts';
 import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
@@ -80,7 +83,7 @@ export interface ServerOptions {
   readonly projects?: ProjectDirectory;
   /** Repository hosts the server may fetch desired state from (as the agent's). Default: public hosts only. */
   readonly repositoryHosts?: readonly string[];
-  readonly log?: (line: Record<string, unknown>) => void;
+  readonly log?: Logger;
   /**
    * Pipeline runs (docs/pipelines.md): when given, this process drives them (one replica at a time,
    * over the Lease capstan-pipelines in its namespace), with its Store keeping the runs.
@@ -203,10 +206,7 @@ async function closingOnError<T>(store: Store, fn: () => T): Promise<T> {
 }
 
 /** The PostgreSQL store when a URL is given, else the SQLite file; says which (without a password). */
-async function openStore(
-  options: ServerOptions,
-  log: (line: Record<string, unknown>) => void,
-): Promise<Store> {
+async function openStore(options: ServerOptions, log: Logger): Promise<Store> {
   if (options.storeUrl !== undefined) {
     const store = await openPostgresStore({ url: options.storeUrl });
     log({ level: 'info', msg: 'store opened', store: 'postgres', url: describeStoreUrl(options.storeUrl) });
@@ -218,13 +218,10 @@ async function openStore(
   return store;
 }
 
-const jsonLog = (line: Record<string, unknown>) =>
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
-
 /** What the steps of runServer share. */
 interface ServerParts {
   readonly options: ServerOptions;
-  readonly log: (line: Record<string, unknown>) => void;
+  readonly log: Logger;
   readonly namespace: string;
   readonly cluster: KubeCluster;
   readonly watchClient: RestClient;
@@ -316,7 +313,7 @@ async function announceInitialAdmin(
   cluster: KubeCluster,
   secrets: ResourceType,
   namespace: string,
-  log: (line: Record<string, unknown>) => void,
+  log: Logger,
 ): Promise<void> {
   const admin = await auth.ensureAdmin();
   if (!admin.created) return;
@@ -421,7 +418,7 @@ async function drivePipelines(
     cluster: KubeCluster;
     store: Store;
     namespace: string;
-    log: (line: Record<string, unknown>) => void;
+    log: Logger;
     metrics: PipelineMetrics | undefined;
     driving: { controller: PipelineController | undefined };
     requestKey: Uint8Array;
@@ -464,11 +461,7 @@ async function drivePipelines(
 }
 
 /** Daily: audit entries past retention and expired sessions go. */
-export function keepTidy(
-  store: Store,
-  retentionDays: number,
-  log: (line: Record<string, unknown>) => void,
-): NodeJS.Timeout {
+export function keepTidy(store: Store, retentionDays: number, log: Logger): NodeJS.Timeout {
   const tidy = async () => {
     const now = Date.now();
     try {

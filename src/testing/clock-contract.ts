@@ -1,6 +1,6 @@
 /**
  * The contract every Clock passes (DESIGN.md, "Tests": one contract suite per port, run against the
- * real adapter and any fake): the real clock (src/main/clock.ts) and FakeClock (fake-clock.ts), both in
+ * real adapter and any fake): the real clock (src/adapters/clock.ts) and FakeClock (fake-clock.ts), both in
  * the unit tier (test/unit/testing/clock.test.ts): the real one needs nothing but the process's timers.
  * Every assertion is about order (what has ended, what has not), never about how long a wait took.
  */

@@ -1,7 +1,7 @@
 /**
  * A Clock that moves only when the test says so (`advance`), for pure unit tests of what waits: the
  * work queue's backoff, retries. It passes the Clock contract (clock-contract.ts), as the real clock
- * (src/main/clock.ts) does.
+ * (src/adapters/clock.ts) does.
  */
 import type { Clock } from '../ports/clock.ts';
 

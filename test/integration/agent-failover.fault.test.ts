@@ -472,7 +472,7 @@ describe('agent failover', () => {
     );
     await eventually(async () => (await lease(namespace))?.spec?.holderIdentity === follower.identity, {
       what: 'the follower to take the released Lease',
-      timeoutMs: 10_000,
+      timeoutMs: 30_000,
     });
     const takeOver = Date.now() - stoppedAt;
     t.diagnostic(`the follower took the Lease ${takeOver} ms after SIGTERM`);

@@ -14,7 +14,7 @@ import { formatId } from '../../src/core/resource.ts';
 import { ensureBinaries } from '../../src/devcluster/binaries.ts';
 import type { SyncDeps } from '../../src/engine/context.ts';
 import { planSync, sync } from '../../src/engine/sync.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import type { DirectoryOptions, RenderRequest } from '../../src/ports/renderer.ts';
 import {
   agentKubeconfig,

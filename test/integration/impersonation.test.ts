@@ -10,7 +10,7 @@ import { CapstanError } from '../../src/core/errors.ts';
 import { assessHealth } from '../../src/core/health-rules.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { sync } from '../../src/engine/sync.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import { serviceAccountUser } from '../../src/core/policy.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {

@@ -9,7 +9,7 @@ import { KubeLeaseLock } from '../../src/adapters/kube/lease-lock.ts';
 import { RestClient } from '../../src/adapters/kube/rest-client.ts';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/controller/leader-election.ts';
 import type { LeaseLock } from '../../src/ports/lease.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import {
   agentKubeconfig,
   freshNamespace,
@@ -33,6 +33,8 @@ const LEASE_SECONDS = 3;
 const RENEW_DEADLINE_MS = 2_000;
 const RETRY_MS = 500;
 const JITTER = 0.2;
+/** The lease of the release test: so long that only a release lets another lead within the test. */
+const RELEASED_LEASE_SECONDS = 3600;
 
 interface Candidate {
   readonly identity: string;
@@ -166,12 +168,14 @@ describe('leader election over a Lease', () => {
     );
   });
 
-  it('a graceful stop releases the lease: the other leads within a retry period', async (t) => {
+  it('a graceful stop releases the lease: the other leads long before it would expire', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const leadership = new Leadership();
-    const a = candidate(t, namespace, 'agent-a', leadership);
+    // A lease of an hour: b can lead within this test only because a released it (no timing involved).
+    const long = { leaseDurationSeconds: RELEASED_LEASE_SECONDS };
+    const a = candidate(t, namespace, 'agent-a', leadership, long);
     await eventually(() => a.elector.isLeader, { what: 'a to lead', timeoutMs: 10_000 });
-    const b = candidate(t, namespace, 'agent-b', leadership);
+    const b = candidate(t, namespace, 'agent-b', leadership, long);
     // The positive signal that b looked: it has read the lease and knows a leads.
     await eventually(() => b.elector.leader === 'agent-a', { what: 'b to see a lead', timeoutMs: 10_000 });
     assert.equal(leadership.only(), 'agent-a');
@@ -191,7 +195,7 @@ describe('leader election over a Lease', () => {
     const after = await lockFor(namespace).lock.get();
     assert.equal(after?.record.holderIdentity, 'agent-b');
     // Because of the release, not the expiry: b acquired it before a's lease (as last renewed) ran out.
-    assert.ok((after.record.acquireTime?.getTime() ?? Infinity) < held + LEASE_SECONDS * 1000);
+    assert.ok((after.record.acquireTime?.getTime() ?? Infinity) < held + RELEASED_LEASE_SECONDS * 1000);
     assert.equal(after.record.leaseTransitions, 1, 'one transition: a → b');
   });
 

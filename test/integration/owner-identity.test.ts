@@ -12,7 +12,7 @@ import type { KubeObject } from '../../src/core/resource.ts';
 import type { SyncResult } from '../../src/core/sync-result.ts';
 import type { SyncOptions } from '../../src/engine/context.ts';
 import { sync } from '../../src/engine/sync.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import {
   agentKubeconfig,
   freshNamespace,

@@ -18,7 +18,8 @@ import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipelin
 import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
 import { requestPipelineRuns, requestRun } from '../../src/main/pipeline-requests.ts';
-import { pipelineMetrics, pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
+import { pipelineMetrics } from '../../src/controller/pipeline-metrics.ts';
+import { pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
 import { runPodName } from '../../src/core/run-pod.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';

@@ -17,6 +17,7 @@ import { Sandbox, type SandboxAccess } from '../../src/adapters/render/sandbox.t
 import { findTool } from '../../src/adapters/render/tools.ts';
 import { CapstanError } from '../../src/core/errors.ts';
 import { ensureBinaries } from '../../src/devcluster/binaries.ts';
+import { eventually } from '../../src/testing/eventually.ts';
 
 /** How each sandbox says no: bubblewrap hides what is outside, Landlock refuses it. */
 const REFUSALS = {
@@ -467,6 +468,5 @@ describe('capstan-confine', async () => {
 });
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
-  assert.ok(condition(), what);
+  await eventually(condition, { what, intervalMs: 25 });
 }

@@ -11,7 +11,7 @@ import { ConfigMapInventoryStore } from '../../src/adapters/kube/inventory-store
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import type { SyncOptions } from '../../src/engine/context.ts';
 import { sync } from '../../src/engine/sync.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import type { Cluster } from '../../src/ports/cluster.ts';
 import type { RenderedObject } from '../../src/ports/renderer.ts';
 import {

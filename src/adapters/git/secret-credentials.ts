@@ -10,6 +10,7 @@
  * Pure: the caller reads the Secret.
  */
 import { CapstanError } from '../../core/errors.ts';
+import type { Cluster } from '../../ports/cluster.ts';
 import type { GitCredentials } from '../../ports/source.ts';
 
 export const REPOSITORY_CREDENTIALS_TYPE = 'capstan.dev/repository-credentials';
@@ -67,4 +68,22 @@ export function credentialsFromSecret(secret: CredentialSecret, subject: string)
   const knownHosts = value('knownHosts');
   if (privateKey && knownHosts) return { kind: 'ssh', privateKey, knownHosts, urlPrefix };
   throw bad('has none of: token; username and password; sshPrivateKey and knownHosts');
+}
+
+/** Reads git credentials from a Secret marked for Capstan and bound to repositories (secret-credentials.ts). */
+export async function credentialsFrom(
+  cluster: Cluster,
+  namespace: string,
+  name: string,
+): Promise<GitCredentials> {
+  const type = await cluster.resourceType('v1', 'Secret');
+  const secret = type ? await cluster.get(type, namespace, name) : undefined;
+  const subject = `Secret/${namespace}/${name}`;
+  if (!secret)
+    throw new CapstanError(
+      'SOURCE_SECRET_NOT_FOUND',
+      `${subject} (spec.source.secretRef) does not exist; create it with the git credentials`,
+      { subject },
+    );
+  return credentialsFromSecret(secret, subject);
 }

@@ -195,6 +195,8 @@ export class KubeCluster implements Cluster {
       kind: 'DeleteOptions',
       propagationPolicy: options.propagationPolicy ?? 'Background',
       ...(options.uid ? { preconditions: { uid: options.uid } } : {}),
+      // With a body, the API server reads the options from it alone (the query's dryRun is not read).
+      ...(options.dryRun === true ? { dryRun: ['All'] } : {}),
     };
     const res = await this.client.call('DELETE', resourcePath(type, namespace, name) + query, {
       body,

@@ -165,3 +165,23 @@ async function buildTool(name: ToolName, env: NodeJS.ProcessEnv, options: FindTo
     });
   });
 }
+
+/**
+ * kustomize, helm, jsonnet and capstan-confine, each found when a render first needs it
+ * (below): CAPSTAN_KUSTOMIZE / CAPSTAN_HELM / CAPSTAN_JSONNET / CAPSTAN_CONFINE,
+ * then PATH, then the project's binary cache, else that one tool is built. Plain YAML needs none of them.
+ */
+export function toolPaths(progress: (line: string) => void): {
+  kustomize: () => Promise<string>;
+  helm: () => Promise<string>;
+  jsonnet: () => Promise<string>;
+  /** capstan-confine, the launcher of the Landlock render sandbox. */
+  confine: () => Promise<string>;
+} {
+  return {
+    kustomize: lazyTool('kustomize', { progress }),
+    helm: lazyTool('helm', { progress }),
+    jsonnet: lazyTool('jsonnet', { progress }),
+    confine: lazyTool('confine', { progress }),
+  };
+}

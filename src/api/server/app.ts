@@ -26,6 +26,7 @@ import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
 import { ssoRoutes } from './sso.ts';
 import { streamRoutes } from './stream.ts';
+import { errorBody } from '../error-body.ts';
 
 export type { ServerApiOptions } from './context.ts';
 export const DEFAULT_SERVER_MAX_BODY_BYTES = 1024 * 1024;
@@ -53,18 +54,18 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
       ? ([
           431,
           'Request Header Fields Too Large',
-          {
-            error: 'HEADERS_TOO_LARGE',
-            message: `the request's headers (its query string and cookies among them) pass ${HEADER_LIMIT_KIB} KiB: send a shorter query (fewer or shorter filters) or fewer cookies`,
-          },
+          errorBody(
+            'HEADERS_TOO_LARGE',
+            `the request's headers (its query string and cookies among them) pass ${HEADER_LIMIT_KIB} KiB: send a shorter query (fewer or shorter filters) or fewer cookies`,
+          ),
         ] as const)
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? ([
             408,
             'Request Timeout',
-            { error: 'REQUEST_TIMEOUT', message: 'the request was not received in time' },
+            errorBody('REQUEST_TIMEOUT', 'the request was not received in time'),
           ] as const)
-        : ([400, 'Bad Request', { error: 'BAD_REQUEST', message: 'the request is not valid HTTP' }] as const);
+        : ([400, 'Bad Request', errorBody('BAD_REQUEST', 'the request is not valid HTTP')] as const);
   const text = JSON.stringify(body);
   if (socket.writable)
     socket.write(
@@ -115,7 +116,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     void reply
       .code(404)
-      .send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}` });
+      .send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`));
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
     void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');

@@ -6,10 +6,12 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
+import { errorBody } from '../error-body.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ResolvedPipelineSpec } from '../../contracts/pipeline.ts';
 import type { RunRequest } from '../../contracts/pipeline-request.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
+import type { Logger } from '../../ports/logger.ts';
 import type { SingleSignOn } from '../../ports/single-sign-on.ts';
 import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
 import type {
@@ -100,7 +102,7 @@ export interface ServerApiOptions {
   /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps); absent: no route. */
   readonly metrics?: () => string;
   /** Structured JSON log lines; never carries a secret, a password, a token or a body. */
-  readonly logger?: (line: Record<string, unknown>) => void;
+  readonly logger?: Logger;
   /** The largest request body, in bytes. Default 1 MiB. */
   readonly maxBodyBytes?: number;
   /** Serve HTTPS with this certificate and key (PEM). */
@@ -131,13 +133,13 @@ export interface RouteDoc {
 /** An answer that is not a success: thrown by handlers, turned into the JSON error body. */
 export class HttpError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly extra: Readonly<Record<string, string>>;
   readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     extra: Record<string, string> = {},
     headers: Record<string, string> = {},
@@ -357,14 +359,14 @@ export function answerOf(
   if (error instanceof HttpError)
     return {
       status: error.status,
-      body: { error: error.code, message: error.message, ...error.extra },
+      body: errorBody(error.code, error.message, error.extra),
       headers: error.headers,
       log: false,
     };
   if (error instanceof CapstanError) {
     const status = STATUS_OF_CODE[error.code] ?? (error.retryable ? 503 : 500);
     const message = status === 500 ? 'the server failed; see its log' : error.message;
-    return { status, body: { error: error.code, message }, headers: {}, log: status >= 500 };
+    return { status, body: errorBody(error.code, message), headers: {}, log: status >= 500 };
   }
   const fastifyError = error as {
     code?: string;
@@ -375,7 +377,7 @@ export function answerOf(
   if (fastifyError.validation !== undefined)
     return {
       status: 400,
-      body: { error: 'INVALID_REQUEST', message: messageOf(error) },
+      body: errorBody('INVALID_REQUEST', messageOf(error)),
       headers: {},
       log: false,
     };
@@ -383,14 +385,14 @@ export function answerOf(
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return {
         status: 413,
-        body: { error: 'BODY_TOO_LARGE', message: `the body is larger than ${maxBodyBytes} bytes` },
+        body: errorBody('BODY_TOO_LARGE', `the body is larger than ${maxBodyBytes} bytes`),
         headers: {},
         log: false,
       };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return {
         status: 415,
-        body: { error: 'UNSUPPORTED_MEDIA_TYPE', message: 'send JSON (Content-Type: application/json)' },
+        body: errorBody('UNSUPPORTED_MEDIA_TYPE', 'send JSON (Content-Type: application/json)'),
         headers: {},
         log: false,
       };
@@ -398,7 +400,7 @@ export function answerOf(
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return {
         status: 400,
-        body: { error: 'MALFORMED_JSON', message: `the body is not valid JSON: ${messageOf(error)}` },
+        body: errorBody('MALFORMED_JSON', `the body is not valid JSON: ${messageOf(error)}`),
         headers: {},
         log: false,
       };
@@ -406,7 +408,7 @@ export function answerOf(
   if (error instanceof SyntaxError || fastifyError.statusCode === 400)
     return {
       status: 400,
-      body: { error: 'MALFORMED_JSON', message: `the body is not valid JSON: ${messageOf(error)}` },
+      body: errorBody('MALFORMED_JSON', `the body is not valid JSON: ${messageOf(error)}`),
       headers: {},
       log: false,
     };
@@ -417,13 +419,13 @@ export function answerOf(
   )
     return {
       status: fastifyError.statusCode,
-      body: { error: 'BAD_REQUEST', message: messageOf(error) },
+      body: errorBody('BAD_REQUEST', messageOf(error)),
       headers: {},
       log: false,
     };
   return {
     status: 500,
-    body: { error: 'INTERNAL', message: 'the server failed; see its log' },
+    body: errorBody('INTERNAL', 'the server failed; see its log'),
     headers: {},
     log: true,
   };

@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { API_PREFIX } from '../../contracts/server-api.ts';
+import { errorBody } from '../error-body.ts';
 
 export interface WebUiOptions {
   /** The built UI (ui/dist). When it holds no index.html, the UI is not served (the API still is). */
@@ -67,7 +68,7 @@ export function serveWebUi(app: FastifyInstance, options: WebUiOptions): boolean
     const asset = assets.get(path);
     if (asset) return sendAsset(reply, asset, request.headers['if-none-match']);
     if (path.startsWith(`${API_PREFIX}/`) || path === API_PREFIX || extname(path) !== '')
-      return reply.code(404).send({ error: 'NOT_FOUND', message: `no route GET ${path}` });
+      return reply.code(404).send(errorBody('NOT_FOUND', `no route GET ${path}`));
     return sendAsset(reply, index, request.headers['if-none-match']);
   });
   return true;

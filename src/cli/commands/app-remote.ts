@@ -10,7 +10,7 @@ import {
   type HistoryEntry,
   type RequestKind,
 } from '../../contracts/application.ts';
-import type { ServerClient } from '../../main/server-client.ts';
+import type { ServerClient } from '../server-client.ts';
 import {
   describeApplication,
   forOutput,

@@ -17,7 +17,7 @@ import {
   type RequestKind,
 } from '../../contracts/application.ts';
 import { ApplicationClient } from '../../adapters/kube/application-client.ts';
-import { planApplication, type ApplicationPlan } from '../../main/apps.ts';
+import { planApplication, type ApplicationPlan } from '../apps.ts';
 import {
   describeApplication,
   diffDocument,
@@ -38,7 +38,7 @@ import { replaceNote } from '../sync-printer.ts';
 import { helmParameters, jsonnetOptions, parseDuration } from './push.ts';
 import { nameOf, output, printNothingToRelease, printRequested, REQUEST_WORDS, say } from './app-common.ts';
 import { isRemoteCommand, runRemote } from './app-remote.ts';
-import { readLogin, ServerClient } from '../../main/server-client.ts';
+import { readLogin, ServerClient } from '../server-client.ts';
 
 export const APP_HELP = `Usage: capstan app <command> NAME [options]
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { AuditEntryInfo } from '../../contracts/server-api.ts';
-import { readLogin, ServerClient } from '../../main/server-client.ts';
+import { readLogin, ServerClient } from '../server-client.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 
 export const AUDIT_HELP = `Usage: capstan audit [filters] [-o table|json|yaml]

@@ -6,7 +6,7 @@ import {
   DEFAULT_AGENT_NAMESPACE,
   readKubeconfigFile,
   type ClusterSummary,
-} from '../../main/cluster-client.ts';
+} from '../../adapters/kube/cluster-client.ts';
 import { EXIT, parseOutput, print, table, UsageError, type OutputFormat } from '../output.ts';
 
 export const CLUSTER_HELP = `Usage: capstan cluster <command> [options]

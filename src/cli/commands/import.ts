@@ -8,7 +8,7 @@ import {
   type ImportResult,
   type ImportTool,
 } from '../../contracts/import-report.ts';
-import { readImportInput, ImportInputError, type ImportInput } from '../../main/import-input.ts';
+import { readImportInput, ImportInputError, type ImportInput } from '../import-input.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const IMPORT_HELP = `Usage: capstan import argocd|flux FILE|DIR|- [-o yaml|json] [--namespace NS]

@@ -7,8 +7,8 @@ import {
   ServerClient,
   writeLogin,
   type ServerLogin,
-} from '../../main/server-client.ts';
-import { ssoLogin } from '../../main/sso-login.ts';
+} from '../server-client.ts';
+import { ssoLogin } from '../sso-login.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const LOGIN_HELP = `Usage: capstan login SERVER [options]

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { CapstanError } from '../../core/errors.ts';
-import { PipelineClient } from '../../main/pipeline-client.ts';
-import { readLogin, ServerClient } from '../../main/server-client.ts';
+import { PipelineClient } from '../pipeline-client.ts';
+import { readLogin, ServerClient } from '../server-client.ts';
 import { describePipeline, describeRun, logLine, pipelineTable, runTable } from '../pipeline-printer.ts';
 import { EXIT, outputFormat, UsageError } from '../output.ts';
 import { output, say } from './app-common.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { clusterTable } from '../../../src/cli/commands/cluster.ts';
-import { readKubeconfigFile } from '../../../src/main/cluster-client.ts';
+import { readKubeconfigFile } from '../../../src/adapters/kube/cluster-client.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', '..', 'bin', 'capstan.js');
 const dir = mkdtempSync(join(tmpdir(), 'capstan-cluster-cli-'));

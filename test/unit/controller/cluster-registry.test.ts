@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { CLUSTER_SECRET_TYPE, SECRET_TYPE_LABEL } from '../../../src/core/cluster-secret.ts';
 import { CapstanError } from '../../../src/core/errors.ts';
-import type { KubeObject } from '../../../src/core/resource.ts';
 import type { Destination } from '../../../src/controller/reconciler.ts';
 import { ClusterRegistry, type BuiltDestination } from '../../../src/controller/cluster-registry.ts';
 import type { Cluster, ResourceType } from '../../../src/ports/cluster.ts';
+import { FakeCluster } from '../../../src/testing/fake-cluster.ts';
 
 const SECRET_TYPE: ResourceType = {
   group: '',
@@ -31,43 +32,37 @@ const kubeconfig = (server: string, token: string, extra: Record<string, unknown
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-/** A fake API with Secrets in one namespace, counting lists. */
+/** Cluster Secrets in one namespace of a FakeCluster (which counts lists). */
 class FakeApi {
-  secrets: KubeObject[] = [];
-  lists = 0;
-  selectors: string[] = [];
-  #version = 1;
+  readonly fake = new FakeCluster();
+
+  get lists(): number {
+    return this.fake.lists.length;
+  }
+
+  get selectors(): readonly string[] {
+    return this.fake.lists;
+  }
 
   put(name: string, data: Record<string, string>): void {
-    this.secrets = this.secrets.filter((s) => s.metadata.name !== name);
-    this.secrets.push({
+    this.fake.put(SECRET_TYPE, {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: {
         name,
         namespace: 'capstan-system',
-        uid: `uid-${name}`,
-        resourceVersion: String(this.#version++),
+        labels: { [SECRET_TYPE_LABEL]: CLUSTER_SECRET_TYPE },
       },
       data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
     });
   }
 
+  removeAll(): void {
+    this.fake.clear(SECRET_TYPE, 'capstan-system');
+  }
+
   cluster(): Cluster {
-    const unused = () => Promise.reject(new Error('not used'));
-    return {
-      info: unused,
-      preferredType: unused,
-      get: unused,
-      apply: unused,
-      delete: unused,
-      resourceType: (_apiVersion, kind) => Promise.resolve(kind === 'Secret' ? SECRET_TYPE : undefined),
-      list: (_type, namespace, options) => {
-        this.lists += 1;
-        this.selectors.push(`${namespace}:${options?.labelSelector ?? ''}`);
-        return Promise.resolve(this.secrets.map((s) => structuredClone(s)));
-      },
-    };
+    return this.fake;
   }
 }
 
@@ -181,7 +176,7 @@ describe('the cluster registry', () => {
     api.put('cluster-prod', { name: 'prod', kubeconfig: kubeconfig('https://prod:6443', 't') });
     const { registry, built, advance } = setup(api);
     await registry.resolve('prod');
-    api.secrets = [];
+    api.removeAll();
     advance(10_000);
     await rejects(registry.resolve('prod'), 'DESTINATION_UNKNOWN', /'prod' is not registered/);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -224,18 +219,15 @@ describe('the cluster registry', () => {
     const api = new FakeApi();
     const { registry } = setup(api);
     const cluster = api.cluster();
-    let fail = true;
+    api.fake.failLists = new Error('down');
     const failing = new ClusterRegistry({
-      cluster: {
-        ...cluster,
-        list: (...args) => (fail ? Promise.reject(new Error('down')) : cluster.list(...args)),
-      },
+      cluster,
       namespace: 'capstan-system',
       inCluster: {} as Destination,
       build: () => ({ destination: { name: 'prod' } as Destination, close: () => undefined }),
     });
     await assert.rejects(failing.resolve('prod'), /down/);
-    fail = false;
+    api.fake.failLists = undefined;
     api.put('cluster-prod', { name: 'prod', kubeconfig: kubeconfig('https://prod:6443', 't') });
     assert.equal((await failing.resolve('prod')).name, 'prod');
     failing.close();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { systemClock } from '../../../src/main/clock.ts';
+import { systemClock } from '../../../src/adapters/clock.ts';
 import { clockContract } from '../../../src/testing/clock-contract.ts';
 import { FakeClock } from '../../../src/testing/fake-clock.ts';
 

@@ -32,7 +32,7 @@ import {
   renderDesiredState,
   type RenderSettings,
   type SourceAccess,
-} from './push.ts';
+} from '../main/push.ts';
 
 // ── diff ───────────────────────────────────────────────────────────────────────────────────────
 

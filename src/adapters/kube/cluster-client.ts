@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
-import { KubeCluster, kubeConfigOf, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
-import { APPLICATION_API_VERSION } from '../contracts/application.ts';
+import { DEFAULT_INVENTORY_NAMESPACE } from './inventory-store.ts';
+import { KubeCluster, kubeConfigOf, loadKubeConfig } from './kube-cluster.ts';
+import { APPLICATION_API_VERSION } from '../../contracts/application.ts';
 import {
   applicationsDeployingTo,
   authKind,
@@ -16,19 +16,19 @@ import {
   clusterSecret,
   registeredKubeconfig,
   type ClusterRegistration,
-} from '../core/cluster-secret.ts';
-import { CapstanError, messageOf } from '../core/errors.ts';
-import { rememberSuccess } from '../core/remember.ts';
-import { applyActionOf, type ApplyAction } from '../core/sync-result.ts';
+} from '../../core/cluster-secret.ts';
+import { CapstanError, messageOf } from '../../core/errors.ts';
+import { rememberSuccess } from '../../core/remember.ts';
+import { applyActionOf, type ApplyAction } from '../../core/sync-result.ts';
 import {
   kubeconfigDocument,
   parseKubeconfigText,
   flattenKubeconfig,
   type FlatKubeconfig,
-} from '../core/kubeconfig.ts';
-import type { KubeObject } from '../core/resource.ts';
-import type { ResourceType } from '../ports/cluster.ts';
-import { CLI_FIELD_MANAGER } from '../adapters/kube/application-client.ts';
+} from '../../core/kubeconfig.ts';
+import type { KubeObject } from '../../core/resource.ts';
+import type { ResourceType } from '../../ports/cluster.ts';
+import { CLI_FIELD_MANAGER } from './application-client.ts';
 
 /** The namespace of the agent, where cluster Secrets are kept, unless told otherwise. */
 export const DEFAULT_AGENT_NAMESPACE = 'capstan-system';
