@@ -2,7 +2,8 @@
 // holds child Applications, each pointing at its own folder of the same repository. The real agent syncs
 // the parent, which creates the children; it then syncs each child; `capstan diff` of the parent's folder
 // finds nothing to change. A commit that removes a child from the folder prunes it, and its finalizer
-// (capstan.dev/resources) has the agent delete what the child deployed first.
+// (capstan.dev/resources) has the agent delete what the child deployed first, but for an object marked
+// with Argo CD's Delete=false.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
@@ -99,7 +100,7 @@ function syncedAt(namespace: string, name: string, head: string): Promise<Applic
 }
 
 describe('an app of apps of Capstan Applications', () => {
-  it('the parent creates the children, the agent syncs each, a child removed from Git is pruned with what it deployed', async (t) => {
+  it('the parent creates the children, the agent syncs each, a child removed from Git is pruned with what it deployed (Delete=false kept)', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const repo = `app-of-apps-${namespace}`;
     const url = git.url(repo);
@@ -109,6 +110,11 @@ describe('an app of apps of Capstan Applications', () => {
         'apps/settings.yaml': child('settings', url, true),
         'frontend/config.yaml': configMap('frontend', 'blue'),
         'settings/config.yaml': configMap('settings', 'green'),
+        // Argo CD's Delete=false: kept when its Application is deleted (pruned while it stays).
+        'settings/kept.yaml': configMap('kept', 'grey').replace(
+          'metadata:\n',
+          'metadata:\n  annotations:\n    argocd.argoproj.io/sync-options: Delete=false\n',
+        ),
       },
     });
     await admin.apply(
@@ -164,10 +170,11 @@ describe('an app of apps of Capstan Applications', () => {
       what: 'the child Application settings pruned',
       timeoutMs: 120_000,
     });
-    // Its finalizer let the agent delete what it had deployed before it went.
+    // Its finalizer let the agent delete what it had deployed before it went, but for Delete=false.
     await assert.rejects(
       kube.core.readNamespacedConfigMap({ namespace, name: 'settings' }),
       /404|not ?found/i,
     );
+    assert.equal(await colour('kept'), 'grey');
   });
 });
