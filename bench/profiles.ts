@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exitWithUsageOnHelp } from '../scripts/usage.ts';
 import type { CpuSplit } from './proc.ts';
 import type { ProfileTaken } from './system.ts';
 
@@ -230,4 +231,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${(await summariseFolder(positionals[0] ?? '', top)).join('\n')}\n`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  exitWithUsageOnHelp(import.meta.filename);
+  await main();
+}

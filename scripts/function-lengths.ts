@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import pendingList from './function-lengths-pending.json' with { type: 'json' };
+import { exitWithUsageOnHelp } from './usage.ts';
 
 interface Measured {
   readonly file: string;
@@ -118,4 +119,5 @@ function main(argv: readonly string[]): number {
   return over.length > 0 ? 1 : 0;
 }
 
+exitWithUsageOnHelp(import.meta.filename);
 process.exitCode = main(process.argv.slice(2));

@@ -1,18 +1,71 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { CapstanError } from '../core/errors.ts';
 
-/** Asks the kernel for a free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's ephemeral ports (Linux: net.ipv4.ip_local_port_range), which it hands to every outgoing
+ * connection and to every `listen(0)`: a port found free there may be taken by anyone's next connection
+ * before the program it was chosen for binds it.
+ */
+export function ephemeralRange(text: string | undefined = readRange()): {
+  readonly low: number;
+  readonly high: number;
+} {
+  const [low, high] = (text ?? '').trim().split(/\s+/).map(Number);
+  if (
+    low !== undefined &&
+    high !== undefined &&
+    Number.isInteger(low) &&
+    Number.isInteger(high) &&
+    low <= high
+  )
+    return { low, high };
+  return { low: 32768, high: 60999 };
+}
+
+function readRange(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Binds and releases `port` on 127.0.0.1; true when that worked. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
+    server.once('error', () => {
+      resolve(false);
+    });
+    server.listen(port, '127.0.0.1', () => {
       server.close(() => {
-        resolve(port);
+        resolve(true);
       });
     });
+  });
+}
+
+/** The ports freePort chooses among: below the ephemeral range, above the well-known and common ones. */
+export function portChoices(range = ephemeralRange()): { readonly low: number; readonly high: number } {
+  const low = 10_000;
+  const high = Math.min(range.low - 1, 65_535);
+  return high - low >= 1_000 ? { low, high } : { low: Math.max(range.high + 1, 1_024), high: 65_535 };
+}
+
+/**
+ * A free loopback port for a program started next. Chosen at random outside the kernel's ephemeral
+ * range (and checked by binding it), so no outgoing connection of another process can take it in
+ * between; only a port that another program chose the same way could, and the range is wide.
+ */
+export async function freePort(): Promise<number> {
+  const { low, high } = portChoices();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (await bindable(port)) return port;
+  }
+  throw new CapstanError('DEVCLUSTER_PORT_IN_USE', `no free port on 127.0.0.1 between ${low} and ${high}`, {
+    subject: '127.0.0.1',
   });
 }
 

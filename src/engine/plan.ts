@@ -95,14 +95,7 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         );
       }
       try {
-        // The dry run first: when it would create the object, there is no live object to read.
-        const dry = await options.cluster.apply(type, object, {
-          fieldManager: FIELD_MANAGER,
-          force: options.forceConflicts,
-          dryRun: true,
-        });
-        const merged = dry.object;
-        const live = dry.created ? undefined : await liveObjects.get(type, id.namespace, id.name);
+        const { merged, live } = await dryRunAndLive(prepared, type, options, liveObjects);
         if (!live)
           return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
         const ownership = ownershipOf(live, options.owner);
@@ -149,6 +142,50 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     },
   );
   return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures, unowned };
+}
+
+/** Dry runs and fresh reads of one object, at most, to get both from the same moment. */
+const SAME_MOMENT_TRIES = 3;
+
+/**
+ * The dry run of one object and its live state, from the same moment. Both carry the object's
+ * resourceVersion (a dry run answers with the version it applied to): read at different moments, with
+ * a controller's write in between (the Deployment controller annotates a new Deployment's revision a
+ * moment after it is created), they would show that write as a difference, so they are read again until
+ * their versions agree, a few times at most. The dry run comes first: when it would create the object,
+ * there is no live object to read.
+ */
+async function dryRunAndLive(
+  { id, object }: PreparedObject,
+  type: ResourceType,
+  options: PlanOptions,
+  liveObjects: LiveReader,
+): Promise<{ merged: KubeObject; live: KubeObject | undefined }> {
+  const dryRun = () =>
+    options.cluster.apply(type, object, {
+      fieldManager: FIELD_MANAGER,
+      force: options.forceConflicts,
+      dryRun: true,
+    });
+  let dry = await dryRun();
+  let live = dry.created ? undefined : await liveObjects.get(type, id.namespace, id.name);
+  for (
+    let tries = 1;
+    live !== undefined && !sameVersion(live, dry.object) && tries < SAME_MOMENT_TRIES;
+    tries++
+  ) {
+    live = await options.cluster.get(type, id.namespace, id.name);
+    if (live === undefined || sameVersion(live, dry.object)) break;
+    dry = await dryRun();
+    if (dry.created) live = undefined;
+  }
+  return { merged: dry.object, live };
+}
+
+/** Whether two copies of an object are of the same version (true when either does not say). */
+function sameVersion(a: KubeObject, b: KubeObject): boolean {
+  const [x, y] = [a.metadata.resourceVersion, b.metadata.resourceVersion];
+  return x === undefined || y === undefined || x === y;
 }
 
 /** Why an object could not be planned, and what to do (PlanFailure). */

@@ -4,12 +4,12 @@
  * (Debian's docker-registry, TLS with a CA of its own and htpasswd auth, as the dev cluster runs it),
  * charts pushed to it with `helm push`.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, normalize } from 'node:path';
+import { basename, join, normalize } from 'node:path';
 import { ensureBinaries } from '../devcluster/binaries.ts';
 import { cleanEnv, run } from '../devcluster/exec.ts';
 import { createPki } from '../devcluster/pki.ts';
@@ -127,6 +127,11 @@ export interface OciRegistry {
   readonly ca: string;
   /** Packages the chart and pushes it to `oci://<address>/<path>/<name>:<version>`. */
   push(chart: ChartToPublish, path: string): Promise<void>;
+  /**
+   * Overwrites the stored layer of an archive pushed before (`database-1.5.0.tgz`) with other bytes; its
+   * manifest still names the layer's digest: a tampered registry.
+   */
+  tamper(archive: string): Promise<void>;
 }
 
 /** Debian's docker-registry with TLS and Basic auth on loopback; stopped when `after` runs. */
@@ -159,6 +164,7 @@ export async function startOciRegistry(after: (fn: () => Promise<void>) => void)
     ],
     { env, input: password },
   );
+  const layers = new Map<string, string>();
   return {
     address: state.address,
     username: state.username,
@@ -166,6 +172,12 @@ export async function startOciRegistry(after: (fn: () => Promise<void>) => void)
     ca: await readFile(state.caFile, 'utf8'),
     async push(chart, path) {
       const archive = await packageChart(chart, root, root);
+      layers.set(
+        basename(archive),
+        createHash('sha256')
+          .update(await readFile(archive))
+          .digest('hex'),
+      );
       await run(
         await helm(),
         ['push', archive, `oci://${state.address}/${path}`, '--ca-file', state.caFile],
@@ -173,6 +185,25 @@ export async function startOciRegistry(after: (fn: () => Promise<void>) => void)
           env,
         },
       );
+    },
+    async tamper(archive) {
+      const hex = layers.get(archive);
+      if (hex === undefined) throw new Error(`${archive} was not pushed`);
+      // The filesystem storage driver's layout: blobs/sha256/<first two>/<hex>/data.
+      const data = join(
+        state.dataDir,
+        'docker',
+        'registry',
+        'v2',
+        'blobs',
+        'sha256',
+        hex.slice(0, 2),
+        hex,
+        'data',
+      );
+      const bytes = await readFile(data);
+      bytes[bytes.length - 1] = (bytes.at(-1) ?? 0) ^ 0xff;
+      await writeFile(data, bytes);
     },
   };
 }

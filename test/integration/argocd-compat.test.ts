@@ -1,6 +1,6 @@
 // Repositories made for Argo CD sync with Capstan as they are (test/fixtures/argocd): sync waves with a
 // wave-1 hook between wave-0 and wave-2 objects, pre- and post-sync hooks deleted on success, Helm hooks
-// with generateName. Each syncs, diffs clean and re-syncs with its resources unchanged; the order is
+// with generateName, a SyncFail hook after a failed PreSync migration. Each syncs, diffs clean and re-syncs with its resources unchanged; the order is
 // read from the objects' own times (creation, a Job's completion, seen by a watch of the hook Jobs).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -170,7 +170,19 @@ describe('Argo CD repositories, as they are', () => {
     const namespace = await freshNamespace(t, kube);
     await controllersWork(kube, namespace);
     const target = ['--app', 'shop', '--namespace', namespace, '--kubeconfig', kubeconfig];
-    const { first, second } = await syncTwice(fixture('argocd', 'helm-hooks'), target);
+    // The pre-install Job is deleted once it succeeds: its times are read from a watch.
+    const hookJobs = await watchJobs(namespace);
+    t.after(hookJobs.stop);
+    const { first, second } = await syncTwice(fixture('argocd', 'helm-hooks'), target, async () => {
+      hookJobs.stop();
+      const shop = await kube.apps.readNamespacedDeployment({ namespace, name: 'shop-shop' });
+      const migrations = [...hookJobs.succeeded].filter(([name]) => name.startsWith('shop-migrate-'));
+      assert.equal(migrations.length, 1, JSON.stringify([...hookJobs.succeeded]));
+      assert.ok(
+        (migrations[0]?.[1] ?? Infinity) <= seconds(shop.metadata?.creationTimestamp),
+        'the pre-install hook succeeded before the Deployment was created',
+      );
+    });
     const hookNames = (result: SyncResult) =>
       result.entries
         .filter((e) => e.hook !== undefined)
@@ -194,5 +206,50 @@ describe('Argo CD repositories, as they are', () => {
       ),
     );
     assert.ok(notified.every((time) => seconds(shop.metadata?.creationTimestamp) <= time));
+  });
+  it('SyncFail: a failed PreSync migration stops the sync, then the SyncFail hook runs and is deleted once it succeeds', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await controllersWork(kube, namespace);
+    const target = [
+      '--app',
+      `syncfail-${randomBytes(3).toString('hex')}`,
+      '--namespace',
+      namespace,
+      '--kubeconfig',
+      kubeconfig,
+    ];
+    const hookJobs = await watchJobs(namespace);
+    t.after(hookJobs.stop);
+    const run = await runCapstan([
+      'sync',
+      fixture('argocd', 'sync-fail'),
+      ...target,
+      '--timeout',
+      '120s',
+      '-o',
+      'json',
+    ]);
+    assert.equal(run.code, 4, run.stdout + run.stderr);
+    const result = JSON.parse(run.stdout) as SyncResult;
+    assert.equal(result.phase, 'Failed');
+    assert.match(result.message, /PreSync hook failed/);
+    const entries = result.entries.map((e) => `${e.hook ?? 'Sync'}:${e.id.kind}/${e.id.name}:${e.action}`);
+    assert.equal(entries[0], 'PreSync:Job/db-migrate:failed', entries.join(' '));
+    assert.match(entries.slice(1).join(' '), /^SyncFail:Job\/db-restore-[0-9a-f]{5}:created$/);
+    // Nothing of the application was applied after the failed migration.
+    await assert.rejects(kube.apps.readNamespacedDeployment({ namespace, name: 'api' }), /404|not ?found/i);
+
+    // The order, from the objects' times: the migration failed, then the restore was created; the
+    // restore succeeded and was deleted (HookSucceeded); the failed migration stays for its logs.
+    const migration = await batch.readNamespacedJob({ namespace, name: 'db-migrate' });
+    const failed = migration.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+    assert.ok(failed, JSON.stringify(migration.status));
+    const restores = [...hookJobs.created].filter(([name]) => name.startsWith('db-restore-'));
+    assert.equal(restores.length, 1, JSON.stringify([...hookJobs.created]));
+    const [restore, created] = restores[0] ?? ['', 0];
+    assert.ok(seconds(failed.lastTransitionTime) <= created, 'SyncFail created after the migration failed');
+    assert.ok(hookJobs.succeeded.has(restore), 'the SyncFail hook succeeded');
+    const left = (await batch.listNamespacedJob({ namespace })).items.map((j) => j.metadata?.name);
+    assert.deepEqual(left, ['db-migrate']);
   });
 });

@@ -96,6 +96,20 @@ describe('capstan render, diff and sync', () => {
     assert.equal(skipped.code, 0, skipped.stderr);
     assert.doesNotMatch(skipped.stdout, /kind: CustomResourceDefinition/);
 
+    // Without --app or --release-name: the release is 'release', and render says that sync names it
+    // after --app; with --app, the names sync applies.
+    const unnamed = await capstan(['render', fixture('render', 'helm', 'shop')]);
+    assert.equal(unnamed.code, 0, unnamed.stderr);
+    assert.match(unnamed.stdout, /name: release-shop$/m);
+    assert.match(
+      unnamed.stderr,
+      /note: Helm release name 'release': sync names the release after --app, so render with --app NAME \(or --release-name\)/,
+    );
+    const named = await capstan(['render', fixture('render', 'helm', 'shop'), '--app', 'team/web']);
+    assert.equal(named.code, 0, named.stderr);
+    assert.match(named.stdout, /name: web-shop$/m);
+    assert.doesNotMatch(named.stderr, /note: Helm release name/);
+
     const bad = await capstan(['render', fixture('render', 'helm', 'shop'), '--set', 'replicas']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--set 'replicas': expected NAME=VALUE, e\.g\. image\.tag=1\.2\.3/);
@@ -163,6 +177,16 @@ describe('capstan render, diff and sync', () => {
     assert.deepEqual(data, { '1.3.0': 'small', '2.1.0': 'tiny' });
     const clean = await capstan(['diff', chart, ...target], both);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    // Again: the same versions (from the cache, checked by digest), nothing changed.
+    const again = await capstan(['sync', chart, ...target, '-o', 'json'], both);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      (JSON.parse(again.stdout) as SyncResult).entries
+        .filter((e) => e.action !== 'unchanged')
+        .map((e) => `${e.id.kind}/${e.id.name} ${e.action}`),
+      [],
+      'a second sync changes nothing',
+    );
   });
 
   it('syncs a Jsonnet folder of a git repository with --jsonnet-lib, --tla-code and --ext-str, then diffs clean and re-syncs unchanged', async (t) => {

@@ -1,7 +1,9 @@
 // A corpus of realistic configuration renders, syncs, then diffs as no change, then re-syncs with
 // nothing changed: plain YAML (with RBAC, a CRD and its resource, a CronJob, Ingress, Secrets), a
-// Kustomize overlay with patches and image overrides, a Helm chart with a vendored dependency, and a
-// Jsonnet guestbook with a library, top-level arguments and external variables.
+// 35-object microservices demo, a Kustomize overlay with patches and image overrides, a Helm chart with a
+// vendored dependency and production values, a Helm chart whose dependency is another folder of the same
+// repository (file://, its charts/ folder absent), and a Jsonnet guestbook with a library, top-level
+// arguments and external variables.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -39,10 +41,34 @@ before(async () => {
   renderer = new ManifestRenderer({ kustomizeBinary: join(bin, 'kustomize'), helmBinary: join(bin, 'helm') });
 });
 
-const cases: { name: string; root: string; path: string; helm?: boolean; directory?: DirectoryOptions }[] = [
+interface Case {
+  readonly name: string;
+  readonly root: string;
+  readonly path: string;
+  /** How many objects the render gives, at least. */
+  readonly objects?: number;
+  /** A Helm chart, with these values files. */
+  readonly valueFiles?: readonly string[];
+  readonly directory?: DirectoryOptions;
+}
+
+const cases: readonly Case[] = [
   { name: 'plain YAML shop', root: fixture('corpus'), path: 'shop' },
+  { name: 'microservices demo (35 objects)', root: fixture('corpus'), path: 'microservices', objects: 35 },
   { name: 'Kustomize overlay', root: fixture('render', 'kustomize'), path: 'overlays/prod' },
-  { name: 'Helm chart with a dependency', root: fixture('render', 'helm'), path: 'web', helm: true },
+  {
+    name: 'Helm chart with a dependency and production values',
+    root: fixture('render', 'helm'),
+    path: 'web',
+    valueFiles: ['values-prod.yaml'],
+  },
+  {
+    name: 'Helm chart with a file:// dependency in the same repository',
+    root: fixture('render', 'helm'),
+    path: 'shop',
+    valueFiles: [],
+    objects: 2,
+  },
   {
     name: 'Jsonnet guestbook with a library',
     root: fixture('corpus'),
@@ -69,12 +95,12 @@ describe('corpus: render, sync, then no difference', () => {
       const request: RenderRequest = {
         root: c.root,
         path: c.path,
-        ...(c.helm
+        ...(c.valueFiles
           ? {
               helm: {
                 releaseName: application,
                 namespace,
-                valueFiles: ['values-prod.yaml'],
+                valueFiles: [...c.valueFiles],
                 kubeVersion: info.gitVersion,
                 apiVersions: info.apiVersions,
               },
@@ -83,7 +109,16 @@ describe('corpus: render, sync, then no difference', () => {
         ...(c.directory ? { directory: c.directory } : {}),
       };
       const rendered = await renderer.render(request);
-      assert.ok(rendered.objects.length >= 3, `${c.name} renders several objects`);
+      assert.ok(
+        rendered.objects.length >= (c.objects ?? 3),
+        `${c.name} renders ${rendered.objects.length} objects`,
+      );
+      if (c.path === 'shop' && c.valueFiles)
+        // The dependency's object, named in its own folder.
+        assert.ok(
+          rendered.objects.some((o) => o.source.file.startsWith('library/common/')),
+          rendered.objects.map((o) => o.source.file).join(', '),
+        );
       const options = { application, namespace, prune: true, createNamespace: true, timeoutMs: 60_000 };
       try {
         const result = await sync(rendered.objects, options, deps);

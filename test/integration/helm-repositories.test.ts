@@ -224,4 +224,18 @@ describe('Helm dependencies from an OCI registry', () => {
       /^chart database 9\.9\.9 from oci:\/\/127\.0\.0\.1:\d+\/charts: https:\/\/127\.0\.0\.1:\d+\/v2\/charts\/database\/manifests\/9\.9\.9 answered 404/,
     );
   });
+  it("refuses a layer that does not match the digest in the chart's manifest", async () => {
+    await registry.push({ folder: database, version: '1.5.0' }, 'tampered');
+    await registry.tamper('database-1.5.0.tgz');
+    const root = await checkout({ repository: `oci://${registry.address}/tampered`, version: '1.5.0' });
+    await fails(
+      renderer({ cache: true }).render({
+        root,
+        path: 'app',
+        chartCredentials: [basic(`oci://${registry.address}/tampered`, registry.username, registry.password)],
+      }),
+      'RENDER_CHART_DIGEST',
+      /^chart database 1\.5\.0 from oci:\/\/127\.0\.0\.1:\d+\/tampered has the digest sha256:[0-9a-f]{64}, not sha256:[0-9a-f]{64} as the repository says; it was not used/,
+    );
+  });
 });

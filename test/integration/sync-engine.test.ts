@@ -281,6 +281,47 @@ describe('sync engine', () => {
     assert.match(refused.message, new RegExp(`already managed by application '${other}'`));
   });
 
+  it("another controller's write between the dry run and the live read is no difference (both read again)", async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const names = ['w1', 'w2', 'w3', 'w4', 'w5'];
+    const objects = names.map((n) => configMap(n, { k: '1' }));
+    const created = await run(objects, { application, namespace });
+    assert.equal(created.phase, 'Succeeded', created.message);
+    // A controller annotates each object right after its dry run, before the plan reads it live (as
+    // the Deployment controller writes a new Deployment's revision): the one list of the group and
+    // each dry run are of different versions.
+    const written: string[] = [];
+    const apply: Cluster['apply'] = async (type, object, options) => {
+      const result = await cluster.apply(type, object, options);
+      const name = object.metadata.name ?? '';
+      if (options.dryRun === true && type.plural === 'configmaps' && !written.includes(name)) {
+        written.push(name);
+        await kube.core.patchNamespacedConfigMap({
+          namespace,
+          name,
+          body: [{ op: 'add', path: '/metadata/annotations/controller.example~1seen', value: 'yes' }],
+        });
+      }
+      return result;
+    };
+    const through = new Proxy<Cluster>(cluster, {
+      get: (target, property) => {
+        if (property === 'apply') return apply;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const again = await run(objects, { application, namespace }, undefined, through);
+    assert.equal(again.phase, 'Succeeded', again.message);
+    assert.deepEqual(written.sort(), names);
+    assert.deepEqual(
+      Object.values(actions(again)),
+      names.map(() => 'unchanged'),
+      JSON.stringify(actions(again)),
+    );
+  });
+
   it('keeps an object annotated capstan.dev/prune: disabled', async (t) => {
     const namespace = await freshNamespace(t, kube);
     const application = appName();

@@ -85,6 +85,10 @@ function printUrl(url: string): void {
 }
 
 export async function logout(argv: readonly string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h')) {
+    process.stdout.write(LOGIN_HELP);
+    return EXIT.ok;
+  }
   if (argv.length > 0) throw new UsageError('capstan logout takes no arguments');
   const stored = await readLogin();
   if (!stored) {

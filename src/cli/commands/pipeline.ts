@@ -36,6 +36,11 @@ checkout options:
 
 export async function pipeline(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `capstan pipeline runs --help`: every command's help is this one.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(PIPELINE_HELP);
+    return EXIT.ok;
+  }
   switch (command) {
     case undefined:
     case '-h':

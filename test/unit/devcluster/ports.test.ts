@@ -1,13 +1,31 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { assertPortFree, freePort, freePorts } from '../../../src/devcluster/ports.ts';
+import {
+  assertPortFree,
+  ephemeralRange,
+  freePort,
+  freePorts,
+  portChoices,
+} from '../../../src/devcluster/ports.ts';
 
 describe('loopback ports', () => {
   it('finds distinct free ports', async () => {
     const ports = await freePorts(5);
     assert.equal(new Set(ports).size, 5);
     for (const p of ports) await assertPortFree(p, 'test');
+  });
+
+  it("chooses outside the kernel's ephemeral range, which any outgoing connection may take", async () => {
+    assert.deepEqual(ephemeralRange('32768\t60999\n'), { low: 32768, high: 60999 });
+    assert.deepEqual(ephemeralRange(undefined), { low: 32768, high: 60999 });
+    assert.deepEqual(ephemeralRange('nonsense'), { low: 32768, high: 60999 });
+    assert.deepEqual(portChoices({ low: 32768, high: 60999 }), { low: 10_000, high: 32767 });
+    // A range that starts low leaves the ports above it.
+    assert.deepEqual(portChoices({ low: 1024, high: 40000 }), { low: 40001, high: 65535 });
+    const range = ephemeralRange();
+    for (const port of await freePorts(20))
+      assert.ok(port < range.low || port > range.high, `${port} is outside ${range.low}-${range.high}`);
   });
 
   it('says clearly which port is taken and for what', async () => {
