@@ -154,8 +154,9 @@ export async function publishCapstanImage(
 
 /**
  * The demo's parts on the real node: the base images, then the sample HTTP server's image and Capstan's
- * (side by side in BuildKit); the git server reachable from pods; hello-http's pull Secret and image
- * committed to the demo repository; the agent installed (not yet waited for: see agentPodsReady).
+ * (side by side in BuildKit); the git server reachable from pods and the agent installed as soon as
+ * its image is there (not waited for: see agentPodsReady); hello-http's pull Secret and image
+ * committed to the demo repository.
  */
 export async function demoOnRealNode(
   cluster: LocalCluster,
@@ -174,16 +175,20 @@ export async function demoOnRealNode(
   say(
     "building the sample HTTP server (examples/hello-http) and Capstan's image (the agent's) with BuildKit",
   );
-  const [helloImage, agentImage] = await Promise.all([
-    publishHelloImage(cluster, { runtimeBase, say }),
-    publishCapstanImage(cluster, { runtimeBase, say }),
-  ]);
-  say(`  hello-http: ${helloImage}`);
-  say(`  capstan:    ${agentImage}`);
-  const gitAddress = await cluster.exposeToPods(options.gitPort);
-  say(`the git server reachable from pods at http://${gitAddress}/ (anonymous fetches)`);
-  await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
-  await installAgent(cluster, admin, { image: agentImage, gitAddress, ...options });
+  // The agent is installed as soon as its image is there (its pods take longest to start).
+  const agentPart = publishCapstanImage(cluster, { runtimeBase, say }).then(async (agentImage) => {
+    say(`  capstan:    ${agentImage}`);
+    const gitAddress = await cluster.exposeToPods(options.gitPort);
+    say(`the git server reachable from pods at http://${gitAddress}/ (anonymous fetches)`);
+    await installAgent(cluster, admin, { image: agentImage, gitAddress, ...options });
+    return { agentImage, gitAddress };
+  });
+  const helloPart = publishHelloImage(cluster, { runtimeBase, say }).then(async (helloImage) => {
+    say(`  hello-http: ${helloImage}`);
+    await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
+    return helloImage;
+  });
+  const [{ agentImage, gitAddress }, helloImage] = await Promise.all([agentPart, helloPart]);
   return { helloImage, agentImage, gitAddress };
 }
 

@@ -119,20 +119,23 @@ export async function demoUp(
     await installBasics(admin, { git, webhookToken });
     // 4. The agent: a process with a ServiceAccount identity, or (real node) install.yaml's two pods,
     // with the sample HTTP server's image built, pushed and committed to the demo repository.
-    const onNode = realNode
-      ? await demoOnRealNode(cluster, admin, {
-          dir,
-          repository: { ...git, url: repoURL },
-          gitPort: Number(new URL(git.url).port),
-          applicationNamespace: NAMESPACE,
-          say,
-        })
-      : undefined;
     const withAgent = realNode
       ? await agentGone(dir, { ...withGit, webhookToken })
       : await agent(cluster, dir, { ...withGit, webhookToken }, say);
-    // 5. The API server, with its own least-privilege identity (the install's RBAC).
-    const state = await server(cluster, admin, dir, withAgent, say);
+    // 5. The API server, with its own least-privilege identity (the install's RBAC), started while the
+    // real node's images are built.
+    const [onNode, state] = await Promise.all([
+      realNode
+        ? demoOnRealNode(cluster, admin, {
+            dir,
+            repository: { ...git, url: repoURL },
+            gitPort: Number(new URL(git.url).port),
+            applicationNamespace: NAMESPACE,
+            say,
+          })
+        : undefined,
+      server(cluster, admin, dir, withAgent, say),
+    ]);
     // 6. One Application per example, automated with prune and self-heal; the pods fetch from the
     // git server's address inside the node (anonymously: no credentials over plain http).
     const applications = onNode === undefined ? DEMO_APPLICATIONS : [...DEMO_APPLICATIONS, HELLO_APPLICATION];
