@@ -43,11 +43,27 @@ export function demoRealNode(cluster: LocalCluster): RealNodeState & { registry:
   return { ...node, registry: node.registry };
 }
 
-/**
- * The base images (from the machine's image cache, else built from Debian packages), then
- * examples/hello-http on the Node.js runtime: the image's reference by digest in the cluster registry.
- */
-export async function publishHelloImage(cluster: LocalCluster, say: (line: string) => void): Promise<string> {
+/** examples/hello-http on the Node.js runtime `runtimeBase`: the image's reference by digest in the cluster registry. */
+export async function publishHelloImage(
+  cluster: LocalCluster,
+  options: { readonly runtimeBase: string; readonly say: (line: string) => void },
+): Promise<string> {
+  const node = demoRealNode(cluster);
+  options.say(`building ${HELLO_SOURCE} with BuildKit on ${options.runtimeBase}`);
+  const built = await buildAndPush({
+    buildctl: join(node.buildkitBinDir, 'buildctl'),
+    socket: buildkitPaths(node.paths).socket,
+    registry: node.registry,
+    context: HELLO_SOURCE,
+    buildArgs: { BASE_IMAGE: options.runtimeBase },
+    image: `${REPOSITORY}:1`,
+    workDir: join(node.paths.images, 'hello-http'),
+  });
+  return built.reference;
+}
+
+/** The base images in the cluster registry: from the machine's image cache, else built from Debian packages. */
+export async function demoBaseImages(cluster: LocalCluster, say: (line: string) => void): Promise<string> {
   const node = demoRealNode(cluster);
   const base = await publishBaseImages({
     registry: node.registry,
@@ -57,26 +73,19 @@ export async function publishHelloImage(cluster: LocalCluster, say: (line: strin
       say(`  ${line}`);
     },
   });
-  say(`building ${HELLO_SOURCE} with BuildKit on ${base.nodeRuntime}`);
-  const built = await buildAndPush({
-    buildctl: join(node.buildkitBinDir, 'buildctl'),
-    socket: buildkitPaths(node.paths).socket,
-    registry: node.registry,
-    context: HELLO_SOURCE,
-    buildArgs: { BASE_IMAGE: base.nodeRuntime },
-    image: `${REPOSITORY}:1`,
-    workDir: join(node.paths.images, 'hello-http'),
-  });
-  return built.reference;
+  return base.nodeRuntime;
 }
 
-/** The image pull Secret with the cluster registry's credentials, as a Kubernetes object. */
-export function helloPullSecret(registry: RegistryState): Record<string, unknown> {
+/** An image pull Secret with the cluster registry's credentials, as a Kubernetes object. */
+export function pullSecret(
+  registry: RegistryState,
+  where: { readonly name: string; readonly namespace: string },
+): KubeObject {
   const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: HELLO_PULL_SECRET, namespace: HELLO_APPLICATION.namespace },
+    metadata: { name: where.name, namespace: where.namespace },
     type: 'kubernetes.io/dockerconfigjson',
     stringData: { '.dockerconfigjson': JSON.stringify({ auths: { [registry.address]: { auth } } }) },
   };
@@ -179,8 +188,8 @@ export async function applyAsDemo(admin: KubeCluster, t: ResourceType, object: K
 }
 
 /**
- * The sample HTTP server on the real node: its image built and pushed, the registry's pull Secret in
- * its namespace, and its reference by digest committed to the demo repository. Returns the reference.
+ * The sample HTTP server on the real node: the registry's pull Secret in its namespace, and its image
+ * `reference` (by digest) committed to the demo repository.
  */
 export async function helloOnRealNode(
   cluster: LocalCluster,
@@ -188,14 +197,11 @@ export async function helloOnRealNode(
   options: {
     readonly dir: string;
     readonly repository: DemoRepository;
+    readonly reference: string;
     readonly say: (line: string) => void;
   },
-): Promise<string> {
-  const { say } = options;
+): Promise<void> {
   const node = demoRealNode(cluster);
-  say('building the sample HTTP server (examples/hello-http) and pushing it to the cluster registry');
-  const reference = await publishHelloImage(cluster, say);
-  say(`  ${reference}`);
   await applyAsDemo(admin, await servedType(admin, 'v1', 'Namespace'), {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -204,15 +210,14 @@ export async function helloOnRealNode(
   await applyAsDemo(
     admin,
     await servedType(admin, 'v1', 'Secret'),
-    helloPullSecret(node.registry) as KubeObject,
+    pullSecret(node.registry, { name: HELLO_PULL_SECRET, namespace: HELLO_APPLICATION.namespace }),
   );
-  const committed = await commitHelloImage(options.repository, reference, { workDir: options.dir });
-  say(
+  const committed = await commitHelloImage(options.repository, options.reference, { workDir: options.dir });
+  options.say(
     committed
       ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
       : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names that image already`,
   );
-  return reference;
 }
 
 /** The sample HTTP server's URL on the machine's loopback (its Service's NodePort through a forwarder). */

@@ -13,6 +13,8 @@ export interface DemoState {
   readonly gitServer?: ProcessRecord;
   readonly agent?: ProcessRecord;
   readonly agentUrl?: string;
+  /** The agent runs as install.yaml's pods on the real node (demo up --real-node). */
+  readonly agentPods?: boolean;
   readonly server?: ProcessRecord;
   readonly serverUrl?: string;
   readonly metricsUrl?: string;

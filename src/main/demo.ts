@@ -13,11 +13,9 @@ import {
   type Application,
 } from '../contracts/application.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
-import { SERVER_NAME, serverRbac } from '../contracts/install-server.ts';
 import { CapstanError } from '../core/errors.ts';
 import { attach, down, up, type LocalCluster } from '../devcluster/cluster.ts';
 import { validateClusterName } from '../devcluster/layout.ts';
-import { freePort } from '../devcluster/ports.ts';
 import { isRunning, startProcess, stopProcess } from '../devcluster/processes.ts';
 import {
   DEMO_CLUSTER,
@@ -28,7 +26,15 @@ import {
   type DemoState,
   type GitServerState,
 } from './demo-state.ts';
-import { applyAsDemo, HELLO_APPLICATION, helloAddress, helloOnRealNode, servedType } from './demo-hello.ts';
+import { agent, agentGone, server } from './demo-processes.ts';
+import { applyAsDemo, HELLO_APPLICATION, helloAddress, servedType } from './demo-hello.ts';
+import {
+  agentPodsReady,
+  DEMO_DEPLOYER,
+  demoOnRealNode,
+  removeAgentPods,
+  type AgentPods,
+} from './demo-agent-pod.ts';
 import { INITIAL_ADMIN_SECRET } from './server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -67,6 +73,8 @@ export interface DemoSummary {
   readonly helloUrl?: string;
   /** With a real node: the sample HTTP server's image, by digest in the cluster registry. */
   readonly helloImage?: string;
+  /** With a real node: the agent's pods (install.yaml's Deployment), not a process on the machine. */
+  readonly agentPods?: AgentPods;
   readonly applications: readonly {
     name: string;
     namespace: string;
@@ -97,36 +105,58 @@ export async function demoUp(
   const dir = demoDir(name);
   await mkdir(join(dir, 'logs'), { recursive: true, mode: 0o700 });
   // 1. The control plane.
-  const cluster = await controlPlane(say, { name, realNode: options.realNode === true });
+  const realNode = options.realNode === true;
+  const cluster = await controlPlane(say, { name, realNode });
   // 2. The git server, with the demo configuration as the repository demo-config.
-  const { state: withGit, git } = await gitServer(dir, await readState(name), say);
+  const { state: withGit, git } = await gitServer(dir, await readState(name), { say, realNode });
   const repoURL = `${git.url}/demo-config.git`;
   const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  const logs = join(dir, 'logs');
   try {
     // 3. Capstan's CRD, the demo namespace, the git credentials, the webhook token.
     say('installing the Application and Project CRDs and the demo namespace');
     const webhookToken = withGit.webhookToken ?? randomBytes(18).toString('base64url');
     await installBasics(admin, { git, webhookToken });
-    // 4. The agent, with a ServiceAccount identity (RBAC and priority and fairness apply to it).
-    const withAgent = await agent(cluster, dir, { ...withGit, webhookToken }, say);
-    // 5. The API server, with its own least-privilege identity (the install's RBAC).
-    const state = await server(cluster, admin, dir, withAgent, say);
-    // 6. With a real node: the sample HTTP server's image built, pushed and committed to the demo repository.
-    const helloImage =
-      options.realNode === true
-        ? await helloOnRealNode(cluster, admin, { dir, repository: { ...git, url: repoURL }, say })
-        : undefined;
-    // 7. One Application per example, automated with prune and self-heal.
-    const applications =
-      helloImage === undefined ? DEMO_APPLICATIONS : [...DEMO_APPLICATIONS, HELLO_APPLICATION];
-    say(`creating ${applications.length} Applications from ${repoURL}`);
-    await createApplications(admin, repoURL, applications);
-    // 8. Wait until each is Synced and Healthy.
-    const apps = await untilSyncedAndHealthy(admin, applications, { say, logs: join(dir, 'logs') });
+    // 4. The agent: a process with a ServiceAccount identity, or (real node) install.yaml's two pods,
+    // with the sample HTTP server's image built, pushed and committed to the demo repository.
+    const withAgent = realNode
+      ? await agentGone(dir, { ...withGit, webhookToken })
+      : await agent(cluster, dir, { ...withGit, webhookToken }, say);
+    // 5. The API server, with its own least-privilege identity (the install's RBAC), started while the
+    // real node's images are built.
+    const [onNode, state] = await Promise.all([
+      realNode
+        ? demoOnRealNode(cluster, admin, {
+            dir,
+            repository: { ...git, url: repoURL },
+            gitPort: Number(new URL(git.url).port),
+            applicationNamespace: NAMESPACE,
+            say,
+          })
+        : undefined,
+      server(cluster, admin, dir, withAgent, say),
+    ]);
+    // 6. One Application per example, automated with prune and self-heal; the pods fetch from the
+    // git server's address inside the node (anonymously: no credentials over plain http).
+    const applications = onNode === undefined ? DEMO_APPLICATIONS : [...DEMO_APPLICATIONS, HELLO_APPLICATION];
+    const source =
+      onNode === undefined ? { repoURL } : { repoURL: `http://${onNode.gitAddress}/demo-config.git` };
+    say(`creating ${applications.length} Applications from ${source.repoURL}`);
+    await createApplications(admin, applications, {
+      ...source,
+      ...(onNode === undefined ? { secretRef: 'demo-git' } : { serviceAccount: DEMO_DEPLOYER }),
+    });
+    // 7. Wait until the agent's pods run and lead, and each Application is Synced and Healthy.
+    const agentPods =
+      onNode === undefined ? undefined : await agentPodsReady(admin, { image: onNode.agentImage, logs });
+    if (agentPods) say(`the agent runs as pods ${agentPods.pods.join(', ')}; ${agentPods.leader} leads`);
+    const apps = await untilSyncedAndHealthy(admin, applications, { say, logs });
     const hello =
-      helloImage === undefined ? {} : { helloImage, helloUrl: await helloAddress(cluster, admin) };
+      onNode === undefined || agentPods === undefined
+        ? {}
+        : { helloImage: onNode.helloImage, helloUrl: await helloAddress(cluster, admin), agentPods };
     return {
-      ...summaryOf(cluster, { git, repoURL, state, webhookToken, logs: join(dir, 'logs'), apps }),
+      ...summaryOf(cluster, { git, repoURL, state, webhookToken, logs, apps }),
       ...(await initialAdminPassword(admin).then((p) => (p === undefined ? {} : { serverPassword: p }))),
       ...hello,
     };
@@ -201,8 +231,9 @@ async function controlPlane(
 async function gitServer(
   dir: string,
   current: DemoState,
-  say: (line: string) => void,
+  options: { readonly say: (line: string) => void; readonly realNode: boolean },
 ): Promise<{ state: DemoState; git: GitServerState }> {
+  const { say } = options;
   const gitStatePath = join(dir, 'git-server.json');
   let state = current;
   if (!state.gitServer || !isRunning(state.gitServer)) {
@@ -220,6 +251,8 @@ async function gitServer(
         gitStatePath,
         '--seed',
         `demo-config=${join(ROOT, 'examples', 'demo')}`,
+        // The agent's pods fetch without credentials (never sent over plain http but to loopback).
+        ...(options.realNode ? ['--anonymous-fetch'] : []),
       ],
       log: join(dir, 'logs', 'git-server.log'),
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },
@@ -262,123 +295,6 @@ async function installBasics(
   });
 }
 
-/** The agent (started unless it runs), answering /healthz; the state with its addresses. */
-async function agent(
-  cluster: LocalCluster,
-  dir: string,
-  current: DemoState,
-  say: (line: string) => void,
-): Promise<DemoState> {
-  let state = current;
-  if (!state.agent || !isRunning(state.agent)) {
-    say('starting the agent');
-    const kubeconfig = await cluster.serviceAccountKubeconfig({
-      namespace: 'capstan-system',
-      name: 'capstan-agent',
-      clusterRole: 'cluster-admin',
-    });
-    const [port, metricsPort, webhookPort] = [await freePort(), await freePort(), await freePort()];
-    const started = startProcess({
-      name: 'agent',
-      binary: process.execPath,
-      args: [
-        CLI,
-        'agent',
-        '--kubeconfig',
-        kubeconfig,
-        '--no-leader-election',
-        // The demo's git server is on loopback, which the agent refuses unless allowed.
-        '--allow-repository-host',
-        '127.0.0.1',
-        '--bind-address',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--metrics-port',
-        String(metricsPort),
-        '--webhook-port',
-        String(webhookPort),
-      ],
-      log: join(dir, 'logs', 'agent.log'),
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        HOME: process.env['HOME'] ?? '/',
-        POD_NAMESPACE: 'capstan-system',
-        ...(process.env['CAPSTAN_CACHE_DIR'] ? { CAPSTAN_CACHE_DIR: process.env['CAPSTAN_CACHE_DIR'] } : {}),
-      },
-    });
-    state = {
-      ...state,
-      agent: started,
-      agentUrl: `http://127.0.0.1:${port}`,
-      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-      webhookUrl: `http://127.0.0.1:${webhookPort}/api/v1/webhooks/generic`,
-    };
-  }
-  await writeState(dir, state);
-  const agentUrl = state.agentUrl ?? '';
-  await until('the agent answering /healthz', { timeoutMs: 60_000, logs: join(dir, 'logs') }, async () =>
-    (await fetch(`${agentUrl}/healthz`)).ok ? true : undefined,
-  );
-  return state;
-}
-
-/** `capstan server` (started unless it runs) with the install's RBAC, answering /readyz; the state with its URL. */
-async function server(
-  cluster: LocalCluster,
-  admin: KubeCluster,
-  dir: string,
-  current: DemoState,
-  say: (line: string) => void,
-): Promise<DemoState> {
-  let state = current;
-  if (!state.server || !isRunning(state.server)) {
-    say('starting the API server (capstan server)');
-    for (const object of serverRbac(SYSTEM_NAMESPACE))
-      await applyAsDemo(admin, await servedType(admin, object.apiVersion, object.kind), object);
-    const kubeconfig = await cluster.serviceAccountKubeconfig({
-      namespace: SYSTEM_NAMESPACE,
-      name: SERVER_NAME,
-      clusterRole: SERVER_NAME,
-    });
-    const port = await freePort();
-    const started = startProcess({
-      name: 'server',
-      binary: process.execPath,
-      args: [
-        CLI,
-        'server',
-        '--kubeconfig',
-        kubeconfig,
-        '--namespace',
-        SYSTEM_NAMESPACE,
-        '--database',
-        join(dir, 'server.db'),
-        // Desired manifests and diffs are rendered from the demo's git server, on loopback.
-        '--allow-repository-host',
-        '127.0.0.1',
-        '--bind-address',
-        '127.0.0.1',
-        '--port',
-        String(port),
-      ],
-      log: join(dir, 'logs', 'server.log'),
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        HOME: process.env['HOME'] ?? '/',
-        ...(process.env['CAPSTAN_CACHE_DIR'] ? { CAPSTAN_CACHE_DIR: process.env['CAPSTAN_CACHE_DIR'] } : {}),
-      },
-    });
-    state = { ...state, server: started, serverUrl: `http://127.0.0.1:${port}` };
-  }
-  await writeState(dir, state);
-  const serverUrl = state.serverUrl ?? '';
-  await until('the API server answering /readyz', { timeoutMs: 60_000, logs: join(dir, 'logs') }, async () =>
-    (await fetch(`${serverUrl}/readyz`)).ok ? true : undefined,
-  );
-  return state;
-}
-
 /** The local admin's initial password, from the Secret the server wrote at its first start (until deleted). */
 async function initialAdminPassword(admin: KubeCluster): Promise<string | undefined> {
   const secret = await admin.get(
@@ -393,9 +309,10 @@ async function initialAdminPassword(admin: KubeCluster): Promise<string | undefi
 /** One Application per example, automated with prune and self-heal. */
 async function createApplications(
   admin: KubeCluster,
-  repoURL: string,
   applications: readonly DemoApplication[],
+  source: { readonly repoURL: string; readonly secretRef?: string; readonly serviceAccount?: string },
 ): Promise<void> {
+  const { repoURL } = source;
   // Their project: namespaces named demo-* on this cluster, which they may create (the README's first
   // Application deploys into demo-hello).
   await applyAsDemo(admin, await servedType(admin, PROJECT_API_VERSION, PROJECT_KIND), {
@@ -405,7 +322,13 @@ async function createApplications(
     spec: {
       description: 'The demo Applications',
       applicationNamespaces: [NAMESPACE],
-      destinations: [{ cluster: IN_CLUSTER, namespace: 'demo-*' }],
+      destinations: [
+        {
+          cluster: IN_CLUSTER,
+          namespace: 'demo-*',
+          ...(source.serviceAccount === undefined ? {} : { serviceAccount: { name: source.serviceAccount } }),
+        },
+      ],
       clusterResources: [{ group: '', kind: 'Namespace' }],
     },
   });
@@ -417,7 +340,12 @@ async function createApplications(
       metadata: { name: app.name, namespace: NAMESPACE },
       spec: {
         project: DEMO_PROJECT,
-        source: { repoURL, path: app.path, insecureHttp: true, secretRef: { name: 'demo-git' } },
+        source: {
+          repoURL,
+          path: app.path,
+          insecureHttp: true,
+          ...(source.secretRef === undefined ? {} : { secretRef: { name: source.secretRef } }),
+        },
         destination: { namespace: app.namespace },
         syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ['CreateNamespace=true'] },
         interval: '30s',
@@ -476,7 +404,23 @@ export async function demoDown(
     }
   }
   await writeState(demoDir(name), { ...(state.webhookToken ? { webhookToken: state.webhookToken } : {}) });
-  if (options.keepCluster === true) return stopped;
+  if (options.keepCluster === true) {
+    // The agent's pods go too: the cluster stays for others, the demo's agent does not.
+    if (state.agentPods === true && (await removeDemoAgent(name))) stopped.push('agent pods');
+    return stopped;
+  }
   const cluster = await down(name);
   return [...stopped, ...cluster.stopped];
+}
+
+/** Deletes the demo's agent Deployment on its cluster, if that runs; true if there was one. */
+async function removeDemoAgent(name: string): Promise<boolean> {
+  const cluster = await attach(name);
+  if (!cluster) return false;
+  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  try {
+    return await removeAgentPods(admin);
+  } finally {
+    admin.close();
+  }
 }

@@ -3,9 +3,9 @@
 // (scripts/generate-install.ts, with that image by digest) applied with kubectl, its agent Deployment
 // placed on the real node as a kustomize patch would; two real pods, one leads. The agent syncs an
 // Application from the dev git server, which the pods reach through a forwarder inside the node
-// namespace; the leader pod killed, the other replica takes the Lease and syncs the next commit. The
-// install is the default one (RuntimeDefault seccomp profile): bubblewrap cannot make its namespaces
-// there, so the agent renders Kustomize and Helm in the Landlock sandbox.
+// namespace; the leader pod frozen, then deleted with grace 0, the other replica takes the Lease and
+// syncs the next commit. The install is the default one (RuntimeDefault seccomp profile): bubblewrap
+// cannot make its namespaces there, so the agent renders Kustomize and Helm in the Landlock sandbox.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +29,7 @@ import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { startGitServer } from '../../src/testing/git.ts';
 import { kubectl, onRealNode, realNodeCluster } from '../../src/testing/real-node.ts';
+import { placeAgentOnRealNode } from '../../src/main/demo-agent-pod.ts';
 
 /** The Deployment's label that selects the agent's pods (install.ts). */
 const AGENT_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=agent';
@@ -73,31 +74,26 @@ async function buildAgentImage(): Promise<string> {
  * (a private address, refused unless named).
  */
 function realNodeInstall(image: string): KubeObject[] {
-  return installManifests({ image, applicationNamespaces: [appNamespace] }).map((object) => {
-    if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
-    const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
-    const pod = onRealNode(spec.template.spec);
-    pod.imagePullSecrets = [{ name: PULL_SECRET }];
-    pod.containers = pod.containers.map((c) =>
-      Object.assign({}, c, {
-        args: [...(c.args ?? []), '--allow-repository-host', gitAddress.split(':')[0] ?? ''],
-      }),
-    );
-    return { ...object, spec: { ...spec, template: { ...spec.template, spec: pod } } };
+  return placeAgentOnRealNode(installManifests({ image, applicationNamespaces: [appNamespace] }), {
+    pullSecret: PULL_SECRET,
+    allowRepositoryHost: gitAddress.split(':')[0] ?? '',
   });
 }
 
-/** The freezer.state file of a pod on the real node (the cluster's cgroup root, v1 freezer hierarchy). */
-function podFreezer(uid: string): string {
-  const kubepods = join('/sys/fs/cgroup/freezer', cgroupRoot(cluster.name), 'kubepods');
+/** The cgroup of a pod on the real node in the v1 `hierarchy` (the cluster's cgroup root). */
+function podCgroup(uid: string, hierarchy = 'freezer'): string {
+  const kubepods = join('/sys/fs/cgroup', hierarchy, cgroupRoot(cluster.name), 'kubepods');
   const candidates = [
     join(kubepods, `pod${uid}`),
     ...['burstable', 'besteffort'].map((q) => join(kubepods, q, `pod${uid}`)),
   ];
   const found = candidates.find((dir) => existsSync(dir));
-  assert.ok(found, `the pod's freezer cgroup is one of ${candidates.join(', ')}`);
-  return join(found, 'freezer.state');
+  assert.ok(found, `the pod's cgroup is one of ${candidates.join(', ')}`);
+  return found;
 }
+
+/** The freezer.state file of a pod on the real node. */
+const podFreezer = (uid: string) => join(podCgroup(uid), 'freezer.state');
 
 async function agentPods(): Promise<k8s.V1Pod[]> {
   const list = await kube.core.listNamespacedPod({
@@ -298,6 +294,62 @@ describe('the agent installed from install.yaml on the real node', () => {
       await writeFile(freezer, 'THAWED');
     }
     // Thawed, the old leader finds the Lease another's and does not take it back.
+    assert.equal(await leaseHolder(), other);
+  });
+
+  it('hands over to the other pod when the leader pod is deleted with grace 0, and the next commit is synced', async () => {
+    // Both pods Ready again after the freeze (the thawed one waits on the Lease).
+    const pods = await eventually(
+      async () => {
+        const all = await agentPods();
+        return all.length === 2 && all.every(isReady) ? all : false;
+      },
+      { what: 'two agent pods Ready', timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    const holder = await leaseHolder();
+    const other = pods.find((p) => p.metadata?.name !== holder)?.metadata?.name ?? '';
+    assert.ok(
+      pods.some((p) => p.metadata?.name === holder),
+      `the leader ${holder} is one of the pods`,
+    );
+    const before = await leases.readNamespacedLease({ namespace: DEFAULT_NAMESPACE, name: AGENT_NAME });
+    // The pod object goes at once; the kubelet kills its container (SIGTERM, SIGKILL two seconds later);
+    // the ReplicaSet makes a replacement, a new candidate with a name of its own.
+    await kubectl(cluster, [
+      'delete',
+      'pod',
+      '-n',
+      DEFAULT_NAMESPACE,
+      holder,
+      '--grace-period=0',
+      '--force',
+      '--wait=false',
+    ]);
+    const next = await eventually(
+      async () => {
+        const name = await leaseHolder();
+        return name !== holder && name !== '' ? name : false;
+      },
+      { what: `the Lease leaving the deleted pod ${holder}`, timeoutMs: 90_000, intervalMs: 500 },
+    );
+    assert.equal(next, other, 'the other replica, already running, took the Lease');
+    const after = await leases.readNamespacedLease({ namespace: DEFAULT_NAMESPACE, name: AGENT_NAME });
+    assert.equal(after.spec?.leaseTransitions, (before.spec?.leaseTransitions ?? 0) + 1);
+    await git.commit('agent-pod', { files: { 'app/greeting.yaml': configMap('hello after a deletion') } });
+    await eventually(() => synced('hello after a deletion'), {
+      what: 'the new leader syncing the next commit',
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+    });
+    // The replacement is Ready and waits on the Lease.
+    await eventually(
+      async () => {
+        const all = await agentPods();
+        const names = all.map((p) => p.metadata?.name);
+        return all.length === 2 && all.every(isReady) && names.includes(other) && !names.includes(holder);
+      },
+      { what: 'the replacement pod Ready beside the leader', timeoutMs: 180_000, intervalMs: 1000 },
+    );
     assert.equal(await leaseHolder(), other);
   });
 

@@ -2,7 +2,8 @@
 // server (examples/hello-http) built by the cluster's BuildKit, pushed to the cluster registry, its
 // digest committed to the demo repository, synced by the demo's agent as a Deployment and a NodePort
 // Service on the real node, answering at the URL the demo prints. A commit that changes VERSION in the
-// demo repository makes the new version answer at that URL.
+// demo repository makes the new version answer at that URL. The demo's agent runs as users install it:
+// install.yaml's Deployment with Capstan's image, two pods on the real node, one holding the Lease.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER), leaves it running.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import { cleanEnv, run } from '../../src/devcluster/exec.ts';
-import { demoDown, demoUp, type DemoSummary } from '../../src/main/demo.ts';
+import * as k8s from '@kubernetes/client-node';
+import { AGENT_NAME } from '../../src/contracts/install.ts';
+import { DEMO_APPLICATIONS, demoDown, demoUp, type DemoSummary } from '../../src/main/demo.ts';
+import { AGENT_POD_SELECTOR } from '../../src/main/demo-agent-pod.ts';
 import { HELLO_APPLICATION } from '../../src/main/demo-hello.ts';
 import { kubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -112,6 +116,33 @@ describe('capstan demo up --real-node', () => {
     assert.equal(node.metadata?.labels?.[REAL_NODE.label], REAL_NODE.labelValue);
   });
 
+  it('runs the agent as users install it: two Ready pods of install.yaml’s Deployment on the real node, one holding the Lease, syncing every demo Application', async () => {
+    const agent = summary.agentPods;
+    assert.ok(agent, 'the summary says where the agent runs');
+    assert.equal(summary.agentUrl, '', 'no agent process on the machine');
+    assert.match(agent.image, /^127\.0\.0\.1:\d+\/capstan\/capstan@sha256:[0-9a-f]{64}$/);
+    const kube = kubeClients(cluster.adminKubeconfig);
+    const pods = (
+      await kube.core.listNamespacedPod({ namespace: agent.namespace, labelSelector: AGENT_POD_SELECTOR })
+    ).items.filter((p) => p.metadata?.deletionTimestamp === undefined);
+    assert.deepEqual(pods.map((p) => p.metadata?.name).sort(), [...agent.pods].sort());
+    for (const pod of pods) {
+      assert.equal(pod.spec?.nodeName, cluster.state.realNode?.nodeName);
+      assert.equal(pod.status?.containerStatuses?.[0]?.imageID, agent.image);
+      assert.ok(pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    }
+    const leases = kube.config.makeApiClient(k8s.CoordinationV1Api);
+    const lease = await leases.readNamespacedLease({ namespace: agent.namespace, name: AGENT_NAME });
+    assert.ok(
+      agent.pods.includes(lease.spec?.holderIdentity ?? ''),
+      `the Lease's holder is one of ${agent.pods.join(', ')}`,
+    );
+    const names = summary.applications.map((a) => a.name).sort();
+    assert.deepEqual(names, [...DEMO_APPLICATIONS.map((a) => a.name), HELLO_APPLICATION.name].sort());
+    for (const app of summary.applications)
+      assert.deepEqual([app.name, app.sync, app.health], [app.name, 'Synced', 'Healthy']);
+  });
+
   it('a commit that changes VERSION in the demo repository makes the new version answer at that URL', async () => {
     const before = await hello();
     const version = await repositoryVersion({ commit: `2-${randomBytes(3).toString('hex')}` });
@@ -132,6 +163,7 @@ describe('capstan demo up --real-node', () => {
     const again = await demoUp(() => undefined, { realNode: true, name: cluster.name });
     assert.equal(again.helloUrl, summary.helloUrl);
     assert.equal(again.helloImage, summary.helloImage);
+    assert.deepEqual([...(again.agentPods?.pods ?? [])].sort(), [...(summary.agentPods?.pods ?? [])].sort());
     assert.equal(await hello(), answer(newVersion));
   });
 });

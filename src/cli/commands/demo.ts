@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { demoDown, demoUp } from '../../main/demo.ts';
+import { demoDown, demoUp, type DemoSummary } from '../../main/demo.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 
 export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [--name NAME] [-o table|json|yaml]
@@ -15,6 +15,8 @@ down   stops the API server, the agent, the git server and the control plane of 
              see docs/real-node.md). The demo then builds its own HTTP server (examples/hello-http)
              with BuildKit, pushes it to that registry, commits its digest to the demo repository and
              syncs it as the Application hello-http, answering at the URL printed.
+             The agent runs as users install it: install.yaml's Deployment with Capstan's image
+             (built by the cluster's BuildKit), two pods on the real node, one leading.
 --name NAME  the demo's cluster and folder (default demo): another name runs a second demo beside it.
 `;
 
@@ -66,8 +68,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  server       ${summary.serverUrl}  (API and web UI; user ${summary.serverUser}, password ${
         summary.serverPassword ?? 'shown once at first start: the Secret capstan-initial-admin is gone'
       })`,
-      `  agent        ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}`,
-      `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
+      ...agentLines(summary),
       `  logs         ${summary.logs}`,
       ...(summary.helloUrl === undefined
         ? []
@@ -92,4 +93,19 @@ export async function demo(argv: readonly string[]): Promise<number> {
     ].join('\n'),
   );
   return EXIT.ok;
+}
+
+/** Where the agent runs: a process on the machine (its URLs), or install.yaml's pods on the real node. */
+function agentLines(summary: DemoSummary): string[] {
+  const pods = summary.agentPods;
+  if (pods === undefined)
+    return [
+      `  agent        ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}`,
+      `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
+    ];
+  return [
+    `  agent        pods ${pods.pods.join(', ')} in ${pods.namespace} on the real node (${pods.leader} leads)`,
+    `               image ${pods.image}`,
+    `  webhook      Service ${pods.namespace}/capstan-agent-webhooks, port 80  (Authorization: Bearer ${summary.webhookToken})`,
+  ];
 }

@@ -1,0 +1,277 @@
+// The demo's agent as users install it (`capstan demo up --real-node`): Capstan's image built by the
+// cluster's BuildKit from the project's Dockerfile (kept in the machine's image cache by its inputs),
+// install.yaml's objects with that image by digest, and the overlay an operator would write for this
+// cluster: the real node's selector and toleration, the registry's image pull Secret, and the git
+// server's address as the pods see it allowed (a private address is refused unless named). Two pods,
+// one leads (the Lease); the Applications' project names a ServiceAccount the agent impersonates.
+import { join } from 'node:path';
+import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
+import { findTool } from '../adapters/render/tools.ts';
+import { AGENT_NAME, DEFAULT_NAMESPACE, installManifests } from '../contracts/install.ts';
+import { SERVER_NAME } from '../contracts/install-server.ts';
+import type { KubeObject } from '../core/resource.ts';
+import type { ResourceType } from '../ports/cluster.ts';
+import { buildkitPaths } from '../devcluster/buildkit.ts';
+import { buildCapstanImage } from '../devcluster/capstan-image.ts';
+import type { LocalCluster } from '../devcluster/cluster.ts';
+import { REAL_NODE } from '../devcluster/node-config.ts';
+import {
+  applyAsDemo,
+  demoBaseImages,
+  demoRealNode,
+  helloOnRealNode,
+  publishHelloImage,
+  pullSecret,
+  servedType,
+  type DemoRepository,
+} from './demo-hello.ts';
+import { until } from './demo-state.ts';
+
+/** The ServiceAccount the demo's Applications apply as (their project's destination names it). */
+export const DEMO_DEPLOYER = 'capstan-demo-deployer';
+/** The label selector of the agent's pods (install.ts). */
+export const AGENT_POD_SELECTOR = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=agent';
+/** The registry's image pull Secret in the agent's namespace. */
+export const AGENT_PULL_SECRET = 'capstan-registry';
+
+/** Where the demo's agent runs: two pods of install.yaml's Deployment on the real node. */
+export interface AgentPods {
+  readonly namespace: string;
+  /** The pods' names, the leader (the Lease's holder) first. */
+  readonly pods: readonly string[];
+  readonly leader: string;
+  /** Capstan's image, by digest in the cluster registry. */
+  readonly image: string;
+}
+
+type PodSpec = {
+  nodeSelector?: Record<string, string>;
+  tolerations?: unknown[];
+  imagePullSecrets?: { name: string }[];
+  containers: { args?: string[] }[];
+};
+
+/**
+ * An operator's overlay of install.yaml's objects for the real node: the agent Deployment's pods
+ * select the node and tolerate its taint, pull with `pullSecret`, and may fetch from
+ * `allowRepositoryHost` (the git server's address as the pods see it). Other objects are unchanged.
+ */
+export function placeAgentOnRealNode(
+  objects: readonly KubeObject[],
+  overlay: { readonly pullSecret: string; readonly allowRepositoryHost: string },
+): KubeObject[] {
+  return objects.map((object) => {
+    if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
+    const spec = object['spec'] as { template: { spec: PodSpec } };
+    const pod = spec.template.spec;
+    const placed: PodSpec = {
+      ...pod,
+      nodeSelector: { ...pod.nodeSelector, [REAL_NODE.label]: REAL_NODE.labelValue },
+      tolerations: [
+        ...(pod.tolerations ?? []),
+        { key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' },
+      ],
+      imagePullSecrets: [{ name: overlay.pullSecret }],
+      containers: pod.containers.map((c) => ({
+        ...c,
+        args: [...(c.args ?? []), '--allow-repository-host', overlay.allowRepositoryHost],
+      })),
+    };
+    return { ...object, spec: { ...spec, template: { ...spec.template, spec: placed } } };
+  });
+}
+
+/**
+ * The demo's install: install.yaml's agent (the API server runs as a process beside the demo; its RBAC
+ * comes from demo.ts), on the real node, impersonating DEMO_DEPLOYER for the Applications of
+ * `applicationNamespace`, which may create namespaces and edit what is in them.
+ */
+export function demoAgentInstall(options: {
+  readonly image: string;
+  readonly applicationNamespace: string;
+  readonly allowRepositoryHost: string;
+}): KubeObject[] {
+  const install = installManifests({
+    image: options.image,
+    applicationNamespaces: [options.applicationNamespace],
+    impersonate: [DEMO_DEPLOYER],
+  }).filter((o) => !(o.metadata.name === SERVER_NAME && ['Deployment', 'Service'].includes(o.kind)));
+  const rbac = 'rbac.authorization.k8s.io/v1';
+  const labels = { 'app.kubernetes.io/part-of': 'capstan-demo' };
+  const subjects = [{ kind: 'ServiceAccount', name: DEMO_DEPLOYER, namespace: options.applicationNamespace }];
+  const binding = (name: string, role: string): KubeObject => ({
+    apiVersion: rbac,
+    kind: 'ClusterRoleBinding',
+    metadata: { name, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects,
+  });
+  return [
+    ...placeAgentOnRealNode(install, {
+      pullSecret: AGENT_PULL_SECRET,
+      allowRepositoryHost: options.allowRepositoryHost,
+    }),
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: DEMO_DEPLOYER, namespace: options.applicationNamespace, labels },
+    },
+    {
+      apiVersion: rbac,
+      kind: 'ClusterRole',
+      metadata: { name: DEMO_DEPLOYER, labels },
+      rules: [
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+      ],
+    },
+    binding(DEMO_DEPLOYER, DEMO_DEPLOYER),
+    binding(`${DEMO_DEPLOYER}-edit`, 'edit'),
+  ];
+}
+
+/** Capstan's image on the Node.js runtime `runtimeBase`: from the machine's image cache, else built by BuildKit. */
+export async function publishCapstanImage(
+  cluster: LocalCluster,
+  options: { readonly runtimeBase: string; readonly say: (line: string) => void },
+): Promise<string> {
+  const node = demoRealNode(cluster);
+  const progress = (line: string) => {
+    options.say(`  [capstan image] ${line}`);
+  };
+  const built = await buildCapstanImage({
+    registry: node.registry,
+    buildctl: join(node.buildkitBinDir, 'buildctl'),
+    socket: buildkitPaths(node.paths).socket,
+    runtimeBase: options.runtimeBase,
+    toolsBinDir: cluster.state.binDir,
+    jsonnetBinary: await findTool('jsonnet', { progress }),
+    confineBinary: await findTool('confine', { progress }),
+    workDir: join(node.paths.images, 'capstan'),
+    progress,
+  });
+  return built.reference;
+}
+
+/**
+ * The demo's parts on the real node: the base images, then the sample HTTP server's image and Capstan's
+ * (side by side in BuildKit); the git server reachable from pods and the agent installed as soon as
+ * its image is there (not waited for: see agentPodsReady); hello-http's pull Secret and image
+ * committed to the demo repository.
+ */
+export async function demoOnRealNode(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  options: {
+    readonly dir: string;
+    readonly repository: DemoRepository;
+    readonly gitPort: number;
+    readonly applicationNamespace: string;
+    readonly say: (line: string) => void;
+  },
+): Promise<{ helloImage: string; agentImage: string; gitAddress: string }> {
+  const { say } = options;
+  say('the base images into the cluster registry (from the image cache, else built from Debian packages)');
+  const runtimeBase = await demoBaseImages(cluster, say);
+  say(
+    "building the sample HTTP server (examples/hello-http) and Capstan's image (the agent's) with BuildKit",
+  );
+  // The agent is installed as soon as its image is there (its pods take longest to start).
+  const agentPart = publishCapstanImage(cluster, { runtimeBase, say }).then(async (agentImage) => {
+    say(`  capstan:    ${agentImage}`);
+    const gitAddress = await cluster.exposeToPods(options.gitPort);
+    say(`the git server reachable from pods at http://${gitAddress}/ (anonymous fetches)`);
+    await installAgent(cluster, admin, { image: agentImage, gitAddress, ...options });
+    return { agentImage, gitAddress };
+  });
+  const helloPart = publishHelloImage(cluster, { runtimeBase, say }).then(async (helloImage) => {
+    say(`  hello-http: ${helloImage}`);
+    await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
+    return helloImage;
+  });
+  const [{ agentImage, gitAddress }, helloImage] = await Promise.all([agentPart, helloPart]);
+  return { helloImage, agentImage, gitAddress };
+}
+
+/** Applies the demo's install (demoAgentInstall) and the registry's pull Secret for the agent's pods. */
+async function installAgent(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  options: {
+    readonly image: string;
+    readonly applicationNamespace: string;
+    readonly gitAddress: string;
+    readonly say: (line: string) => void;
+  },
+): Promise<void> {
+  const node = demoRealNode(cluster);
+  const host = options.gitAddress.split(':')[0] ?? options.gitAddress;
+  const objects = demoAgentInstall({ ...options, allowRepositoryHost: host });
+  options.say(
+    `installing the agent from install.yaml's objects (${String(objects.length)}) on the real node`,
+  );
+  const types = new Map<string, ResourceType>();
+  const typeOf = async (o: KubeObject) => {
+    const key = `${o.apiVersion} ${o.kind}`;
+    const known = types.get(key) ?? (await servedType(admin, o.apiVersion, o.kind));
+    types.set(key, known);
+    return known;
+  };
+  for (const object of objects) {
+    await applyAsDemo(admin, await typeOf(object), object);
+    // The pull Secret once the namespace is there, before the Deployment's pods first pull.
+    if (object.kind === 'Namespace' && object.metadata.name === DEFAULT_NAMESPACE)
+      await applyAsDemo(
+        admin,
+        await servedType(admin, 'v1', 'Secret'),
+        pullSecret(node.registry, { name: AGENT_PULL_SECRET, namespace: DEFAULT_NAMESPACE }),
+      );
+  }
+}
+
+interface PodFacts {
+  metadata: { name: string; deletionTimestamp?: string };
+  spec?: { nodeName?: string };
+  status?: { conditions?: { type: string; status: string }[]; containerStatuses?: { imageID?: string }[] };
+}
+
+/** Waits until the agent's pods are two, Ready, running `image`, and one holds the Lease. */
+export async function agentPodsReady(
+  admin: KubeCluster,
+  options: { readonly image: string; readonly logs: string; readonly timeoutMs?: number },
+): Promise<AgentPods> {
+  const podType = await servedType(admin, 'v1', 'Pod');
+  const leaseType = await servedType(admin, 'coordination.k8s.io/v1', 'Lease');
+  return until(
+    'two agent pods Ready on the real node, one of them holding the Lease',
+    { timeoutMs: options.timeoutMs ?? 240_000, logs: options.logs },
+    async () => {
+      const pods = (
+        (await admin.list(podType, DEFAULT_NAMESPACE, {
+          labelSelector: AGENT_POD_SELECTOR,
+        })) as unknown as PodFacts[]
+      ).filter((p) => p.metadata.deletionTimestamp === undefined);
+      const ready = pods.filter(
+        (p) =>
+          p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+          p.status.containerStatuses?.[0]?.imageID === options.image,
+      );
+      if (pods.length !== 2 || ready.length !== 2) return undefined;
+      const lease = await admin.get(leaseType, DEFAULT_NAMESPACE, AGENT_NAME);
+      const leader = ((lease?.['spec'] ?? {}) as { holderIdentity?: string }).holderIdentity ?? '';
+      const names = ready.map((p) => p.metadata.name);
+      if (!names.includes(leader)) return undefined;
+      return {
+        namespace: DEFAULT_NAMESPACE,
+        pods: [leader, ...names.filter((n) => n !== leader)],
+        leader,
+        image: options.image,
+      };
+    },
+  );
+}
+
+/** Removes the demo's agent Deployment (its pods go with it), when the demo leaves its cluster running. */
+export async function removeAgentPods(admin: KubeCluster): Promise<boolean> {
+  const type = await servedType(admin, 'apps/v1', 'Deployment');
+  return admin.delete(type, DEFAULT_NAMESPACE, AGENT_NAME);
+}

@@ -1,0 +1,84 @@
+// The demo's install of the agent on the real node: install.yaml's objects with an operator's overlay
+// (node selector and toleration, pull Secret, the git server's address allowed), the server's own
+// Deployment left to the demo's process, and a ServiceAccount the Applications apply as.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AGENT_NAME, installManifests } from '../../../src/contracts/install.ts';
+import { SERVER_NAME } from '../../../src/contracts/install-server.ts';
+import type { KubeObject } from '../../../src/core/resource.ts';
+import { REAL_NODE } from '../../../src/devcluster/node-config.ts';
+import { DEMO_DEPLOYER, demoAgentInstall, placeAgentOnRealNode } from '../../../src/main/demo-agent-pod.ts';
+
+const image = '127.0.0.1:5000/capstan/capstan@sha256:' + 'a'.repeat(64);
+type Pod = {
+  nodeSelector?: Record<string, string>;
+  tolerations?: { key: string; operator: string; effect: string }[];
+  imagePullSecrets?: { name: string }[];
+  containers: { args?: string[]; image?: string }[];
+};
+const podOf = (objects: KubeObject[], name: string) => {
+  const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
+  assert.ok(d, `a Deployment ${name}`);
+  return (d['spec'] as { template: { spec: Pod } }).template.spec;
+};
+
+describe('placeAgentOnRealNode', () => {
+  const install = installManifests({ image });
+  const placed = placeAgentOnRealNode(install, { pullSecret: 'reg', allowRepositoryHost: '10.200.0.1' });
+
+  it('places the agent’s pods on the real node with the pull Secret and the git server’s host allowed', () => {
+    const pod = podOf(placed, AGENT_NAME);
+    assert.equal(pod.nodeSelector?.[REAL_NODE.label], REAL_NODE.labelValue);
+    assert.deepEqual(pod.tolerations, [
+      { key: REAL_NODE.taintKey, operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+    assert.deepEqual(pod.imagePullSecrets, [{ name: 'reg' }]);
+    const args = pod.containers[0]?.args ?? [];
+    assert.deepEqual(args.slice(-2), ['--allow-repository-host', '10.200.0.1']);
+    assert.deepEqual(args.slice(0, -2), podOf(install, AGENT_NAME).containers[0]?.args);
+    assert.equal(pod.containers[0]?.image, image);
+  });
+
+  it('changes no other object, and not the objects it was given', () => {
+    assert.equal(placed.length, install.length);
+    placed.forEach((o, i) => {
+      if (!(o.kind === 'Deployment' && o.metadata.name === AGENT_NAME)) assert.equal(o, install[i]);
+    });
+    assert.equal(podOf(install, AGENT_NAME).nodeSelector, undefined);
+  });
+});
+
+describe('demoAgentInstall', () => {
+  const objects = demoAgentInstall({
+    image,
+    applicationNamespace: 'capstan-demo',
+    allowRepositoryHost: '10.200.0.1',
+  });
+
+  it('leaves out the API server’s Deployment and Service (the demo runs it as a process), keeps its RBAC', () => {
+    const server = objects.filter((o) => o.metadata.name === SERVER_NAME);
+    assert.ok(!server.some((o) => o.kind === 'Deployment' || o.kind === 'Service'));
+    assert.ok(server.some((o) => o.kind === 'ServiceAccount'));
+  });
+
+  it('lets the agent impersonate the demo’s deployer in the Applications’ namespace, which may create namespaces and edit', () => {
+    const impersonator = objects.find(
+      (o) => o.kind === 'ClusterRole' && o.metadata.name === 'capstan-impersonator',
+    );
+    const rules = (impersonator?.['rules'] ?? []) as { resourceNames?: string[] }[];
+    assert.ok(rules[0]?.resourceNames?.includes(DEMO_DEPLOYER));
+    const binding = objects.find(
+      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-impersonator',
+    );
+    assert.equal(binding?.metadata.namespace, 'capstan-demo');
+    const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === DEMO_DEPLOYER);
+    assert.equal(sa?.metadata.namespace, 'capstan-demo');
+    const roles = objects
+      .filter((o) => o.kind === 'ClusterRoleBinding' && (o.metadata.name ?? '').startsWith(DEMO_DEPLOYER))
+      .map((o) => (o['roleRef'] as { name: string }).name)
+      .sort();
+    assert.deepEqual(roles, [DEMO_DEPLOYER, 'edit']);
+    const own = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === DEMO_DEPLOYER);
+    assert.deepEqual((own?.['rules'] as { resources: string[] }[])[0]?.resources, ['namespaces']);
+  });
+});
