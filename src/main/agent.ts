@@ -48,7 +48,7 @@ import { systemClock } from './clock.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
-import { requestPipelineRuns } from './pipeline-requests.ts';
+import { requestPipelineRuns, requestPullRequestRuns } from './pipeline-requests.ts';
 import { cacheRoot, toolPaths } from './push.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 
@@ -425,6 +425,8 @@ async function startHttp(
         const pipelines = await requestPipelineRuns(parts.cluster, event);
         return { applications: matched.sort(), pipelines };
       },
+      // Pull requests run Pipelines only; an Application follows branches, not pull requests.
+      pullRequest: (event) => requestPullRequestRuns(parts.cluster, event),
       logger: parts.log,
     });
   const servers: FastifyInstance[] = [];

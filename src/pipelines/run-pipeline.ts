@@ -37,6 +37,7 @@ export interface PipelineRunRequest {
   readonly trigger: RunTrigger;
   readonly triggeredBy: string;
   readonly rerunOf?: string;
+  readonly pullRequest?: RunRecord['pullRequest'];
   /**
    * The run's Queued record exists already (the controller queued it, queuedRecord): only its steps
    * are filled in. Default false: the record is created here.
@@ -144,6 +145,7 @@ export function queuedRecord(request: PipelineRunRequest, steps: readonly string
     ...optional('author'),
     ...optional('commitMessage'),
     ...optional('rerunOf'),
+    ...optional('pullRequest'),
     trigger: request.trigger,
     triggeredBy: request.triggeredBy,
     phase: 'Queued',
