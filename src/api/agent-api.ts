@@ -9,10 +9,12 @@
  *      generic), the Content-Type (→ 415);
  *   2. the body, read as bytes up to `maxBodyBytes` (→ 413); the HMAC of those raw bytes (→ 401);
  *   3. a body seen in the last 10 minutes, by its sha256 whatever the delivery id (→ 202, ignored);
- *      an event other than a push
- *      (→ 202, ignored; a ping → 200, pong);
+ *      an event other than a push or a pull request (→ 202, ignored; a ping → 200, pong);
  *   4. only then the JSON, bounded in depth (→ 400), and the refresh events it describes (→ 400);
- *   5. `refresh` for each event (→ 200 with the Applications queued; a failure → 500).
+ *      for a pull request, its event (a field missing or malformed → 400; an action that changes no
+ *      code → 202, ignored);
+ *   5. `refresh` for each event (→ 200 with the Applications queued; a failure → 500); for a pull
+ *      request, `pullRequest` (→ 200 with the Pipelines asked to run).
  * Secrets, tokens, signatures and bodies are never logged or echoed.
  */
 import { createHash } from 'node:crypto';
@@ -30,6 +32,7 @@ import { messageOf } from '../core/errors.ts';
 import { DeliveryCache } from './delivery-cache.ts';
 import {
   WEBHOOK_PROVIDERS,
+  type PullRequestEvent,
   type RefreshEvent,
   type WebhookProvider,
   type WebhookSecrets,
@@ -44,11 +47,12 @@ import {
   type WebhookCredential,
 } from './webhook-headers.ts';
 import { formPayload, parseJsonBounded, refreshEventsOf, type EventsResult } from './webhook-payload.ts';
+import { pullRequestEventOf } from './webhook-pull-request.ts';
 import { secretsFor, verifyCredential } from './webhook-verify.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 import { errorBody } from './error-body.ts';
 
-export type { RefreshEvent, WebhookProvider, WebhookSecrets } from './webhook-event.ts';
+export type { PullRequestEvent, RefreshEvent, WebhookProvider, WebhookSecrets } from './webhook-event.ts';
 export { MAX_CHANGED_PATHS, WEBHOOK_PROVIDERS } from './webhook-event.ts';
 
 export interface AgentApiOptions {
@@ -61,6 +65,11 @@ export interface AgentApiOptions {
    * the repository; resolves with their names (`namespace/name`).
    */
   readonly refresh: (event: RefreshEvent) => Promise<{ applications: string[]; pipelines?: string[] }>;
+  /**
+   * Requests runs of the Pipelines of the repository for a pull request opened, pushed to or
+   * reopened; resolves with their names. Absent: pull request events are acknowledged and ignored.
+   */
+  readonly pullRequest?: (event: PullRequestEvent) => Promise<{ pipelines: string[]; reason?: string }>;
   /** The shared secret of each provider, read by the caller from a Secret; never logged. */
   readonly webhookSecrets: () => Promise<WebhookSecrets>;
   /** Structured JSON logs, one object per line (`level`, `msg`, fields). */
@@ -361,8 +370,13 @@ class WebhookReceiver {
         `this body (sha256 ${digest.slice(0, 12)}) was already received${deliveryId === undefined ? '' : ` (delivery ${deliveryId})`}`,
       );
     }
-    const classified = classify(provider, admitted.event);
+    const classified = classify(provider, admitted.event, this.#options.pullRequest !== undefined);
     if (classified === 'ping') return acknowledged(200, 'pong');
+    if (classified === 'pullRequest') {
+      const answer = await this.#pullRequest(admitted, bytes);
+      if (answer.status >= 500) this.#deliveries.release(replayKey);
+      return answer;
+    }
     if (classified !== 'push') return acknowledged(202, 'ignored', classified.ignored);
     // 4. Only now the payload.
     const extracted = eventsOfBody(admitted, bytes);
@@ -371,6 +385,48 @@ class WebhookReceiver {
     const answer = await this.#refresh(extracted.events);
     if (answer.status >= 500) this.#deliveries.release(replayKey);
     return answer;
+  }
+
+  /** Steps 4 and 5 for a pull request event. */
+  async #pullRequest(admitted: Admitted, bytes: Buffer): Promise<Answer> {
+    const json = admitted.form ? formPayload(bytes) : bytes;
+    if (json === undefined) {
+      return refusal(400, 'WEBHOOK_BAD_PAYLOAD', 'invalid', ['the form-encoded body has no payload field']);
+    }
+    const parsed = parseJsonBounded(json);
+    const provider = admitted.provider;
+    if (!parsed.ok) return refusal(400, 'WEBHOOK_BAD_PAYLOAD', 'invalid', [parsed.message]);
+    if (provider !== 'github' && provider !== 'gitlab' && provider !== 'gitea') {
+      return acknowledged(202, 'ignored', `${provider} pull requests are not read`);
+    }
+    const result = pullRequestEventOf(provider, parsed.value, admitted.deliveryId);
+    if (!result.ok) return refusal(400, 'WEBHOOK_BAD_PAYLOAD', 'invalid', [result.message]);
+    if ('ignored' in result) return acknowledged(202, 'ignored', result.ignored);
+    const { event } = result;
+    let pipelines: string[];
+    let reason: string | undefined;
+    try {
+      const requested = await this.#options.pullRequest?.(event);
+      pipelines = requested?.pipelines ?? [];
+      reason = requested?.reason;
+    } catch (error) {
+      const answer = refusal(500, 'WEBHOOK_REFRESH_FAILED', 'failed', [
+        'the pipeline runs could not be requested; the delivery can be retried',
+      ]);
+      return { ...answer, log: { ...answer.log, cause: messageOf(error) } };
+    }
+    return {
+      status: 200,
+      result: 'queued',
+      body: { status: 'queued', applications: [], pipelines, ...(reason === undefined ? {} : { reason }) },
+      log: {
+        repoURLs: event.repoURLs,
+        pullRequest: event.number,
+        action: event.action,
+        after: event.headSha,
+        pipelines: pipelines.length,
+      },
+    };
   }
 
   async #refresh(events: readonly RefreshEvent[]): Promise<Answer> {
@@ -448,10 +504,13 @@ function eventsOfBody(admitted: Admitted, bytes: Buffer): EventsResult {
   return parsed.ok ? refreshEventsOf(admitted.provider, parsed.value, admitted.deliveryId) : parsed;
 }
 
-type Classified = 'push' | 'ping' | { readonly ignored: string };
+type Classified = 'push' | 'ping' | 'pullRequest' | { readonly ignored: string };
 
-/** Push events go on; pings are answered; everything else is acknowledged and ignored. */
-function classify(provider: WebhookProvider, event: string | undefined): Classified {
+/**
+ * Push events go on, and pull request events when `pullRequests` (someone reads them); pings are
+ * answered; everything else is acknowledged and ignored.
+ */
+function classify(provider: WebhookProvider, event: string | undefined, pullRequests: boolean): Classified {
   const ignored = (expected: string): Classified => ({
     ignored: `${event === undefined ? 'a delivery without an event header' : `event '${event.slice(0, 64)}'`} is not a push (expected ${expected}); nothing to refresh`,
   });
@@ -459,13 +518,17 @@ function classify(provider: WebhookProvider, event: string | undefined): Classif
     case 'github':
       if (event === 'push') return 'push';
       if (event === 'ping') return 'ping';
+      if (pullRequests && event === 'pull_request') return 'pullRequest';
       return ignored('X-GitHub-Event: push');
     case 'gitea':
-      return event === 'push' ? 'push' : ignored('X-Gitea-Event: push');
+      if (event === 'push') return 'push';
+      // Gitea's X-Gitea-Event is `pull_request` for new commits too (its X-Gitea-Event-Type says `pull_request_sync`).
+      if (pullRequests && (event === 'pull_request' || event === 'pull_request_sync')) return 'pullRequest';
+      return ignored('X-Gitea-Event: push');
     case 'gitlab':
-      return event === 'Push Hook' || event === 'Tag Push Hook'
-        ? 'push'
-        : ignored('X-Gitlab-Event: Push Hook or Tag Push Hook');
+      if (event === 'Push Hook' || event === 'Tag Push Hook') return 'push';
+      if (pullRequests && event === 'Merge Request Hook') return 'pullRequest';
+      return ignored('X-Gitlab-Event: Push Hook or Tag Push Hook');
     case 'bitbucket':
       if (event === 'repo:push' || event === 'repo:refs_changed') return 'push';
       if (event === 'diagnostics:ping') return 'ping';

@@ -43,3 +43,35 @@ export type WebhookSecrets = {
 
 /** The cap on `RefreshEvent.changedPaths`: a longer list becomes "unknown". */
 export const MAX_CHANGED_PATHS = 10_000;
+
+/** The providers whose pull (merge) request events start pipeline runs. */
+export type PullRequestProvider = 'github' | 'gitlab' | 'gitea';
+
+/**
+ * A pull (merge) request opened, pushed to, or reopened, as a verified webhook reports it: what a
+ * pipeline run of its head commit needs. Events that do not change the code (a title edited, a
+ * label, a close) are not pull request events for Capstan: the receiver acknowledges and ignores them.
+ */
+export interface PullRequestEvent {
+  readonly provider: PullRequestProvider;
+  /** Every URL form of the target (base) repository, normalised as `RefreshEvent.repoURLs`. Never empty. */
+  readonly repoURLs: readonly string[];
+  /** The pull request's number in its repository (GitLab: the merge request's `iid`). */
+  readonly number: number;
+  /** What happened: `opened`, `synchronize` (new commits) or `reopened`, whatever the provider's words. */
+  readonly action: 'opened' | 'synchronize' | 'reopened';
+  /** The head commit (40 hex digits). */
+  readonly headSha: string;
+  /** The ref of the head in the target repository: `refs/pull/N/head`, GitLab `refs/merge-requests/N/head`. */
+  readonly ref: string;
+  /** The branch the changes come from (in the source repository). */
+  readonly sourceBranch: string;
+  /** The branch they would be merged into. */
+  readonly targetBranch: string;
+  /**
+   * The changes come from another repository (a fork): their code, and the pipeline file at their
+   * head, were written by someone who may not push to the target repository.
+   */
+  readonly fromFork: boolean;
+  readonly deliveryId?: string;
+}

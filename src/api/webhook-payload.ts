@@ -107,7 +107,7 @@ type Extracted =
   | { readonly ok: true; readonly events: readonly Omit<RefreshEvent, 'deliveryId'>[] }
   | { readonly ok: false; readonly message: string };
 
-type Json = Readonly<Record<string, unknown>>;
+export type Json = Readonly<Record<string, unknown>>;
 
 const EXTRACTORS: Readonly<Record<WebhookProvider, (body: Json) => Extracted>> = {
   github: (body) => githubLike('github', body),
@@ -307,7 +307,7 @@ function pathsUnion(lists: readonly (readonly unknown[])[]): readonly string[] |
 }
 
 /** The normal forms of the URL strings among `values`, without duplicates. */
-function urlsOf(values: readonly unknown[]): readonly string[] {
+export function urlsOf(values: readonly unknown[]): readonly string[] {
   const urls = new Set<string>();
   for (const value of values) {
     if (typeof value !== 'string' || value === '' || value.length > MAX_URL_LENGTH) continue;
@@ -318,7 +318,7 @@ function urlsOf(values: readonly unknown[]): readonly string[] {
   return [...urls];
 }
 
-function objectOf(value: unknown): Json | undefined {
+export function objectOf(value: unknown): Json | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
 }
 

@@ -25,7 +25,8 @@
  *   runs at a time).
  * - ClusterRole `capstan-pipeline-runner`, bound by a RoleBinding in each Pipeline namespace
  *   (`pipelineNamespaces`; none by default), never cluster-wide: Pods create/get/delete, the run Pods there (made at a
- *   run's start, read for the steps' states, deleted at its end or cancel).
+ *   run's start, read for the steps' states, deleted at its end or cancel); PersistentVolumeClaims
+ *   get/create (each Pipeline's cache claim, made at its first run with caches; never deleted).
  *
  * One replica by default: the embedded SQLite store is per pod (an emptyDir here, a PersistentVolume
  * to keep the audit trail across restarts); several replicas need a shared store: PostgreSQL, named by
@@ -175,7 +176,11 @@ function pipelineRunnerRbac(
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
       metadata: meta(PIPELINE_RUNNER_NAME),
-      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] }],
+      rules: [
+        { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] },
+        // A Pipeline's cache: its own claim, made at its first run with caches (docs/pipelines.md).
+        { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'create'] },
+      ],
     },
     ...namespaces.map((ns): KubeObject => ({
       apiVersion: RBAC_V1,

@@ -16,18 +16,39 @@ export const RUN_REQUEST_PREFIX = 'run-request.capstan.dev/';
 /** Changed paths kept in a request; a longer list is dropped (unknown: the path filters let it run). */
 export const MAX_REQUEST_PATHS = 200;
 
+/** A pull request as a run records it: its number, and the branches it goes from and into. */
+export const PullRequestInfoSchema = Type.Object(
+  {
+    number: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
+    sourceBranch: Type.String({ minLength: 1, maxLength: 255 }),
+    targetBranch: Type.String({ minLength: 1, maxLength: 255 }),
+  },
+  { additionalProperties: false },
+);
+export type PullRequestInfo = Static<typeof PullRequestInfoSchema>;
+
 export const RunRequestSchema = Type.Object(
   {
     /** A unique id of the request (a webhook's delivery, a person's click). */
     id: Type.String({ minLength: 1, maxLength: 128 }),
-    kind: Type.Union([Type.Literal('push'), Type.Literal('manual'), Type.Literal('rerun')]),
-    /** `refs/heads/<branch>` or `refs/tags/<tag>` (a manual run may name either). */
+    kind: Type.Union([
+      Type.Literal('push'),
+      Type.Literal('pullRequest'),
+      Type.Literal('manual'),
+      Type.Literal('rerun'),
+    ]),
+    /**
+     * `refs/heads/<branch>` or `refs/tags/<tag>` (a manual run may name either); a pull request its
+     * head in the target repository (`refs/pull/<n>/head`, GitLab `refs/merge-requests/<n>/head`).
+     */
     ref: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
     /** The commit (absent for a manual run of a branch's head). */
     revision: Type.Optional(Type.String({ pattern: '^[0-9a-f]{40}$' })),
     changedPaths: Type.Optional(
       Type.Array(Type.String({ maxLength: 1024 }), { maxItems: MAX_REQUEST_PATHS }),
     ),
+    /** The pull request of a request of kind `pullRequest`. */
+    pullRequest: Type.Optional(PullRequestInfoSchema),
     /** Who asked: `webhook:<provider>`, a user. */
     by: Type.String({ minLength: 1, maxLength: 256 }),
     /** The run a re-run repeats. */
@@ -44,9 +65,13 @@ export const RunRequestSchema = Type.Object(
 );
 export type RunRequest = Static<typeof RunRequestSchema>;
 
-/** The annotation key of a request for `ref` (manual runs without a ref share `manual`). */
+/**
+ * The annotation key of a request for `ref` (one per branch, tag or pull request; manual runs and
+ * re-runs share `manual` and `rerun`).
+ */
 export function runRequestKey(request: Pick<RunRequest, 'ref' | 'kind'>): string {
-  if (request.kind !== 'push') return `${RUN_REQUEST_PREFIX}${request.kind}`;
+  if (request.kind !== 'push' && request.kind !== 'pullRequest')
+    return `${RUN_REQUEST_PREFIX}${request.kind}`;
   const digest = createHash('sha256')
     .update(request.ref ?? '')
     .digest('hex');

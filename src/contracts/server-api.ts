@@ -795,6 +795,15 @@ export const RunSchema = Type.Object(
     statusMessage: Type.Optional(Type.String()),
     cancelledBy: Type.Optional(Type.String()),
     rerunOf: Type.Optional(Type.String()),
+    pullRequest: Type.Optional(
+      Type.Object(
+        { number: Type.Integer(), sourceBranch: Type.String(), targetBranch: Type.String() },
+        {
+          additionalProperties: false,
+          description: 'The pull request a run was started for (trigger pullRequest).',
+        },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'A pipeline run, as the Store keeps it.' },
 );

@@ -13,12 +13,28 @@ import {
   type RunImageBuild,
 } from './build-step.ts';
 import { CapstanError } from './errors.ts';
+import {
+  CACHE_MOUNT,
+  CACHE_SAVE_CONTAINER,
+  CACHE_VOLUME,
+  cacheClaimName,
+  cacheFlags,
+  cacheSaveArgs,
+  type CacheDefinition,
+  type CacheOwner,
+} from './pipeline-cache.ts';
 import type { KubeObject } from './resource.ts';
 
 /** Where the checkout is, in every container. */
 export const WORKSPACE = '/workspace';
 /** The checkout's container name (a step may not take it). */
 export const CHECKOUT_CONTAINER = 'checkout';
+/**
+ * The group of the user of Capstan's image (its uid, CAPSTAN_UID of src/contracts/install-parts.ts):
+ * a run with caches gives its Pod this fsGroup, so that the checkout and the save container may write
+ * the cache volume.
+ */
+export const CAPSTAN_IMAGE_GROUP = 10001;
 /** Labels of a run Pod: which pipeline, which run. */
 export const RUN_LABELS = { pipeline: 'capstan.dev/pipeline', run: 'capstan.dev/run' } as const;
 
@@ -60,6 +76,11 @@ export interface RunPodInput {
   readonly registrySecret?: string;
   /** Secrets to pull Capstan's image and the steps' images with. */
   readonly imagePullSecrets?: readonly string[];
+  /**
+   * The caches the steps name (src/core/pipeline-cache.ts): restored by the checkout from the
+   * Pipeline's cache claim, saved by the last container once every step succeeded.
+   */
+  readonly caches?: { readonly owner: CacheOwner; readonly definitions: readonly CacheDefinition[] };
   /** Let the checkout fetch over http:// (the dev cluster's git server). Default false. */
   readonly allowInsecureHttp?: boolean;
   /** Added to the Pod spec (the dev cluster's real node: nodeSelector and tolerations). */
@@ -79,7 +100,12 @@ export function runPodName(pipeline: string, runId: string): string {
 
 /** The Pod that runs `input`'s steps after its checkout. */
 export function runPodManifest(input: RunPodInput): KubeObject {
-  const containers = [checkoutContainer(input), ...input.steps.map((step) => stepContainer(step, input))];
+  const caches = (input.caches?.definitions.length ?? 0) > 0 ? input.caches : undefined;
+  const containers = [
+    checkoutContainer(input),
+    ...input.steps.map((step) => stepContainer(step, input)),
+    ...(caches === undefined ? [] : [cacheSaveContainer(input, caches)]),
+  ];
   const main = containers.pop();
   return {
     apiVersion: 'v1',
@@ -100,7 +126,11 @@ export function runPodManifest(input: RunPodInput): KubeObject {
       volumes: [
         { name: 'workspace', emptyDir: {} },
         ...input.steps.flatMap((step) => stepVolumes(step, input)),
+        ...(caches === undefined
+          ? []
+          : [{ name: CACHE_VOLUME, persistentVolumeClaim: { claimName: cacheClaimName(input.pipeline) } }]),
       ],
+      ...(caches === undefined ? {} : { securityContext: { fsGroup: CAPSTAN_IMAGE_GROUP } }),
       ...(input.imagePullSecrets
         ? { imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })) }
         : {}),
@@ -135,6 +165,9 @@ function checkoutContainer(input: RunPodInput): object {
       input.revision,
       '--dest',
       WORKSPACE,
+      ...(input.caches === undefined || input.caches.definitions.length === 0
+        ? []
+        : cacheFlags(input.caches.owner, input.caches.definitions)),
     ],
     env: [
       { name: 'HOME', value: '/tmp' },
@@ -142,12 +175,31 @@ function checkoutContainer(input: RunPodInput): object {
         ? []
         : [fromSecret('CAPSTAN_GIT_USERNAME', 'username'), fromSecret('CAPSTAN_GIT_PASSWORD', 'password')]),
     ],
-    volumeMounts: [workspaceMount],
-    securityContext: {
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'] },
-    },
+    volumeMounts: [
+      workspaceMount,
+      ...(input.caches === undefined || input.caches.definitions.length === 0 ? [] : [cacheMount]),
+    ],
+    securityContext: capstanSecurity,
+  };
+}
+
+const cacheMount = { name: CACHE_VOLUME, mountPath: CACHE_MOUNT };
+const capstanSecurity = {
+  runAsNonRoot: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+};
+
+/** The last container: saves the caches, in Capstan's image; it runs only when every step succeeded. */
+function cacheSaveContainer(input: RunPodInput, caches: NonNullable<RunPodInput['caches']>): object {
+  return {
+    name: CACHE_SAVE_CONTAINER,
+    image: input.capstanImage,
+    imagePullPolicy: 'IfNotPresent',
+    args: cacheSaveArgs(caches.owner, caches.definitions, WORKSPACE),
+    env: [{ name: 'HOME', value: '/tmp' }],
+    volumeMounts: [workspaceMount, cacheMount],
+    securityContext: capstanSecurity,
   };
 }
 

@@ -46,7 +46,7 @@ import { systemClock } from '../adapters/clock.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
-import { requestPipelineRuns } from './pipeline-requests.ts';
+import { requestPipelineRuns, requestPullRequestRuns } from './pipeline-requests.ts';
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import { jsonLog } from '../adapters/json-log.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
@@ -402,6 +402,8 @@ async function startHttp(
         const pipelines = await requestPipelineRuns(parts.cluster, event);
         return { applications: matched.sort(), pipelines };
       },
+      // Pull requests run Pipelines only; an Application follows branches, not pull requests.
+      pullRequest: (event) => requestPullRequestRuns(parts.cluster, event),
       logger: parts.log,
     });
   const servers: FastifyInstance[] = [];

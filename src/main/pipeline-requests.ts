@@ -79,6 +79,56 @@ export async function requestPipelineRuns(cluster: KubeCluster, push: ReportedPu
   return matched.sort();
 }
 
+/** A pull request a webhook reported (the agent's PullRequestEvent). */
+export interface ReportedPullRequest {
+  readonly provider: string;
+  readonly repoURLs: readonly string[];
+  readonly number: number;
+  readonly headSha: string;
+  readonly ref: string;
+  readonly sourceBranch: string;
+  readonly targetBranch: string;
+  readonly fromFork: boolean;
+  readonly deliveryId?: string;
+}
+
+/**
+ * Requests runs of the Pipelines of the pull request's target repository, of its head commit; returns
+ * them as `namespace/name`, or why none was asked. A pull request from a fork asks for none: its code
+ * and its pipeline file were written by someone who may not push to the repository, and a run would
+ * give them the Pipeline's secrets and ServiceAccount.
+ */
+export async function requestPullRequestRuns(
+  cluster: KubeCluster,
+  pr: ReportedPullRequest,
+): Promise<{ pipelines: string[]; reason?: string }> {
+  if (pr.fromFork) {
+    return {
+      pipelines: [],
+      reason: `pull request ${String(pr.number)} comes from another repository (a fork): its runs are not started, as they would hold the Pipeline's secrets`,
+    };
+  }
+  const type = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
+  if (type === undefined) return { pipelines: [] };
+  const matched: string[] = [];
+  for (const object of await cluster.list(type, '')) {
+    const checked = validatePipeline(object);
+    if (!checked.ok || !repoMatches(resolvePipelineSpec(checked.value.spec).repoURL, pr.repoURLs)) continue;
+    const pipeline = { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name ?? '' };
+    await requestRun(cluster, pipeline, {
+      id: `webhook-${pr.provider}-${pr.deliveryId ?? pr.headSha}-pr${String(pr.number)}`.slice(0, 128),
+      kind: 'pullRequest',
+      ref: pr.ref,
+      revision: pr.headSha,
+      pullRequest: { number: pr.number, sourceBranch: pr.sourceBranch, targetBranch: pr.targetBranch },
+      by: `webhook:${pr.provider}`,
+      at: new Date().toISOString(),
+    });
+    matched.push(`${pipeline.namespace}/${pipeline.name}`);
+  }
+  return { pipelines: matched.sort() };
+}
+
 function repoMatches(repoURL: string, reported: readonly string[]): boolean {
   try {
     return reported.includes(normalizeRepoUrl(repoURL));

@@ -275,7 +275,7 @@ export class PipelineController {
       if (older)
         await this.#cancelRun(
           older,
-          `run ${record.id} (${kind} of ${record.revision.slice(0, 12)} to ${record.branch ?? ''})`,
+          `run ${record.id} (${supersedingWhat(record)})`,
           CONTROLLER_REASONS.superseded,
         );
     }
@@ -296,17 +296,20 @@ export class PipelineController {
     kind: RunTrigger,
     target: { sha: string; ref: string },
   ): Promise<boolean> {
-    if (request.kind !== 'push') return false;
+    if (request.kind !== 'push' && request.kind !== 'pullRequest') return false;
     const runs = await this.#options.store.list({
       namespace: pipeline.namespace,
       pipeline: pipeline.name,
       revision: target.sha,
       limit: 100,
     });
+    const pr = request.pullRequest?.number;
+    if (request.kind === 'pullRequest') return runs.some((r) => r.pullRequest?.number === pr);
     const { branch, tag } = refNames(target.ref);
     return runs.some(
       (r) =>
         (r.trigger === kind || r.trigger === 'push' || r.trigger === 'poll' || r.trigger === 'tag') &&
+        r.pullRequest === undefined &&
         r.branch === branch &&
         r.tag === tag,
     );
@@ -317,7 +320,10 @@ export class PipelineController {
     request: RunRequest,
     found: { kind: RunTrigger; target: { sha: string; ref: string }; commit: CommitInfo; text: string },
   ): PipelineRunRequest {
-    const { branch, tag } = refNames(found.target.ref);
+    const pr = request.kind === 'pullRequest' ? request.pullRequest : undefined;
+    // A pull request's run is of its source branch (for `{branch}` tags and the list by branch).
+    const { branch, tag } =
+      pr === undefined ? refNames(found.target.ref) : { branch: pr.sourceBranch, tag: undefined };
     return {
       namespace: pipeline.namespace,
       pipeline: pipeline.name,
@@ -332,6 +338,7 @@ export class PipelineController {
       trigger: found.kind,
       triggeredBy: request.by,
       ...(request.rerunOf === undefined ? {} : { rerunOf: request.rerunOf }),
+      ...(pr === undefined ? {} : { pullRequest: pr }),
       queued: true,
     };
   }
@@ -417,6 +424,7 @@ export class PipelineController {
         // The image tags {branch} and {tag}, and the run Pod's checkout, follow the run's ref.
         ...(record.branch === undefined ? {} : { branch: record.branch }),
         ...(record.tag === undefined ? {} : { tag: record.tag }),
+        ...(record.pullRequest === undefined ? {} : { pullRequest: record.pullRequest }),
         trigger: record.trigger,
         triggeredBy: record.triggeredBy,
         queued: true,
@@ -542,6 +550,7 @@ export function refNames(ref: string): { branch?: string; tag?: string } {
 function triggerOf(request: RunRequest, ref: string): RunTrigger {
   if (request.kind === 'manual') return 'manual';
   if (request.kind === 'rerun') return 'rerun';
+  if (request.kind === 'pullRequest') return 'pullRequest';
   return ref.startsWith('refs/tags/') ? 'tag' : 'push';
 }
 
@@ -549,6 +558,13 @@ function triggerOf(request: RunRequest, ref: string): RunTrigger {
 function eventOf(request: RunRequest, kind: RunTrigger, ref: string): PipelineEvent {
   const { branch, tag } = refNames(ref);
   if (kind === 'manual' || kind === 'rerun') return { kind: 'manual' };
+  if (kind === 'pullRequest') {
+    return {
+      kind: 'pullRequest',
+      targetBranch: request.pullRequest?.targetBranch ?? '',
+      ...(request.changedPaths === undefined ? {} : { changedFiles: request.changedPaths }),
+    };
+  }
   if (tag !== undefined) return { kind: 'tag', tag };
   return {
     kind: 'push',
@@ -557,11 +573,25 @@ function eventOf(request: RunRequest, kind: RunTrigger, ref: string): PipelineEv
   };
 }
 
+/**
+ * A run as admission sees it. The "branch" whose newer run replaces the older is the pull request for
+ * its runs (`pull/<n>`): a push to the source branch and the pull request from it are two lanes.
+ */
 function activeOf(run: RunRecord): ActiveRun {
+  const lane = run.pullRequest === undefined ? run.branch : `pull/${String(run.pullRequest.number)}`;
   return {
     id: run.id,
     phase: run.phase === 'Running' ? 'Running' : 'Queued',
-    ...(run.branch === undefined ? {} : { branch: run.branch }),
+    ...(lane === undefined ? {} : { branch: lane }),
     trigger: run.trigger,
   };
+}
+
+/** What replaced older runs, for their `cancelledBy`: `push of 1a2b3c4d5e6f to main`. */
+function supersedingWhat(record: RunRecord): string {
+  const commit = record.revision.slice(0, 12);
+  if (record.pullRequest !== undefined) {
+    return `pull request ${String(record.pullRequest.number)} at ${commit}, ${record.pullRequest.sourceBranch} into ${record.pullRequest.targetBranch}`;
+  }
+  return `${record.trigger} of ${commit} to ${record.branch ?? ''}`;
 }

@@ -8,6 +8,7 @@ import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '..
 import type { ResolvedPipelineSpec } from '../contracts/pipeline.ts';
 import { imageTarget, pushedImage } from '../core/build-step.ts';
 import { parseDuration } from '../core/duration.ts';
+import { CACHE_SAVE_CONTAINER } from '../core/pipeline-cache.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { maskableValues } from '../core/log-mask.ts';
 import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
@@ -37,6 +38,7 @@ export interface PipelineRunRequest {
   readonly trigger: RunTrigger;
   readonly triggeredBy: string;
   readonly rerunOf?: string;
+  readonly pullRequest?: RunRecord['pullRequest'];
   /**
    * The run's Queued record exists already (the controller queued it, queuedRecord): only its steps
    * are filled in. Default false: the record is created here.
@@ -77,7 +79,12 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     );
   }
   // 2. Record the run, each step pending (the checkout first).
-  const names = [CHECKOUT_CONTAINER, ...file.steps.map((s) => s.name)];
+  const caches = cachesOf(request, file);
+  const names = [
+    CHECKOUT_CONTAINER,
+    ...file.steps.map((s) => s.name),
+    ...(caches === undefined ? [] : [CACHE_SAVE_CONTAINER]),
+  ];
   if (request.queued === true)
     await deps.store.update(request.runId, { steps: names.map((name) => ({ name, phase: 'Pending' })) });
   else await deps.store.create(queuedRecord(request, names, at()));
@@ -93,6 +100,7 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     ...(request.tag === undefined ? {} : { tag: request.tag }),
     ...(request.spec.registrySecret === undefined ? {} : { registrySecret: request.spec.registrySecret }),
     steps: file.steps,
+    ...(caches === undefined ? {} : { caches }),
     timeoutSeconds: parseDuration(file.timeout ?? PIPELINE_FILE_DEFAULTS.timeout) / 1000,
     serviceAccountName: request.spec.serviceAccountName,
     ...(request.spec.credentialsSecret === undefined
@@ -144,6 +152,7 @@ export function queuedRecord(request: PipelineRunRequest, steps: readonly string
     ...optional('author'),
     ...optional('commitMessage'),
     ...optional('rerunOf'),
+    ...optional('pullRequest'),
     trigger: request.trigger,
     triggeredBy: request.triggeredBy,
     phase: 'Queued',
@@ -237,4 +246,16 @@ class Recorder {
   #enqueue(write: () => Promise<unknown>): void {
     this.#chain = this.#chain.then(write).catch(() => undefined);
   }
+}
+
+/**
+ * The run's caches: those some step names (a cache no step names is neither restored nor saved), kept
+ * for this Pipeline alone; undefined when there are none.
+ */
+function cachesOf(request: PipelineRunRequest, file: PipelineFile): RunPodInput['caches'] {
+  const named = new Set(file.steps.flatMap((step) => step.caches ?? []));
+  const definitions = (file.caches ?? []).filter((cache) => named.has(cache.name));
+  if (definitions.length === 0) return undefined;
+  const owner = { project: request.spec.project, namespace: request.namespace, pipeline: request.pipeline };
+  return { owner, definitions };
 }

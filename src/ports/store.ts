@@ -200,6 +200,12 @@ export interface RunRecord {
   readonly cancelledBy?: string;
   /** The run this one re-ran. */
   readonly rerunOf?: string;
+  /** The pull request of a run it started (trigger `pullRequest`); `branch` is its source branch. */
+  readonly pullRequest?: {
+    readonly number: number;
+    readonly sourceBranch: string;
+    readonly targetBranch: string;
+  };
 }
 
 /** What may change of a run after it is created. */

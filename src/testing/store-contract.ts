@@ -259,9 +259,12 @@ function runCases(withStore: WithStore): void {
     'keeps runs, updates them, and lists them newest first with filters and pages',
     withStore(async (store) => {
       await store.runs.create(runRecord({}));
+      const pullRequest = { number: 7, sourceBranch: 'feature', targetBranch: 'main' }; // kept with its run
+      const queuedAt = '2026-01-02T00:00:00.000Z';
       await store.runs.create(
-        runRecord({ id: 'r2', branch: 'feature', queuedAt: '2026-01-02T00:00:00.000Z' }),
+        runRecord({ id: 'r2', branch: 'feature', trigger: 'pullRequest', pullRequest, queuedAt }),
       );
+      assert.deepEqual((await store.runs.get('r2'))?.pullRequest, pullRequest);
       await store.runs.create(runRecord({ id: 'r3', pipeline: 'api', queuedAt: '2026-01-03T00:00:00.000Z' }));
       assert.deepEqual(await store.runs.get('r1'), runRecord({}));
       const finished = await store.runs.update('r1', {

@@ -6,7 +6,7 @@
 // The runs themselves are held by a HeldRunExecutor (their Pods on the real node are the subject of
 // pipeline-run.node.test.ts and pipeline-triggers.node.test.ts).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
-import { requestPipelineRuns, requestRun } from '../../src/main/pipeline-requests.ts';
+import { requestPipelineRuns, requestPullRequestRuns, requestRun } from '../../src/main/pipeline-requests.ts';
 import { pipelineMetrics } from '../../src/controller/pipeline-metrics.ts';
 import { pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
 import { runPodName } from '../../src/core/run-pod.ts';
@@ -176,7 +176,177 @@ async function webhook(repoURL: string, ref: string, after: string, changed: rea
   return { status: answer.statusCode, body: answer.json<Record<string, unknown>>() };
 }
 
+const PULL_REQUESTS = `triggers:
+  push:
+    branches: [main]
+  pullRequest:
+    branches: [main]
+    ignorePaths: ['docs/**']
+steps:
+  - name: test
+    image: busybox
+    commands: [echo hi]
+`;
+
+const GITHUB_SECRET = 'gh-pr-5ecret';
+
+/** A GitHub pull_request delivery, signed, through the agent's receiver. */
+async function pullRequestWebhook(
+  repoURL: string,
+  pr: { number: number; action: string; sha: string; source: string; target: string; signature?: string },
+) {
+  const app = buildAgentApi({
+    metrics: () => '',
+    ready: () => ({ ready: true }),
+    webhookSecrets: () => Promise.resolve({ github: GITHUB_SECRET }),
+    refresh: () => Promise.reject(new Error('a pull request refreshes no Application')),
+    pullRequest: (event) => requestPullRequestRuns(admin, event),
+    serve: { webhooks: true, probes: false, metrics: false },
+  });
+  const repo = { id: 1, full_name: 'team-a/web', clone_url: repoURL };
+  const body = JSON.stringify({
+    action: pr.action,
+    number: pr.number,
+    pull_request: {
+      number: pr.number,
+      head: { ref: pr.source, sha: pr.sha, repo },
+      base: { ref: pr.target, sha: '0'.repeat(40), repo },
+    },
+    repository: repo,
+  });
+  const answer = await app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks/github',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': 'pull_request',
+      'x-github-delivery': randomBytes(8).toString('hex'),
+      'x-hub-signature-256': `sha256=${pr.signature ?? createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}`,
+    },
+    payload: body,
+  });
+  await app.close();
+  return { status: answer.statusCode, body: answer.json<Record<string, unknown>>() };
+}
+
 describe('pipeline triggers', { timeout: 180_000 }, () => {
+  it('a signed pull request event requests a run of its head on the Pipeline; a newer push to it cancels the older run', async (t) => {
+    const { namespace, repo } = await setUp(t, PULL_REQUESTS);
+    const first = await git.commit(repo, { branch: 'faster', files: { 'src/main.js': 'fast()\n' } });
+    // A forged signature asks for nothing.
+    const forged = await pullRequestWebhook(git.url(repo), {
+      number: 7,
+      action: 'opened',
+      sha: first,
+      source: 'faster',
+      target: 'main',
+      signature: 'ab'.repeat(32),
+    });
+    assert.equal(forged.status, 401);
+    const opened = await pullRequestWebhook(git.url(repo), {
+      number: 7,
+      action: 'opened',
+      sha: first,
+      source: 'faster',
+      target: 'main',
+    });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    assert.deepEqual(opened.body['pipelines'], [`${namespace}/web`]);
+    // The request is on the Pipeline, for the driver (whichever replica leads) to see.
+    const live = await admin.get(pipelineType, namespace, 'web');
+    const requests = Object.entries(live?.metadata.annotations ?? {})
+      .filter(([key]) => key.startsWith('run-request.capstan.dev/'))
+      .map(([, value]) => JSON.parse(value) as Record<string, unknown>);
+    const [request] = requests;
+    assert.equal(requests.length, 1);
+    assert.equal(request?.['kind'], 'pullRequest');
+    assert.equal(request['ref'], 'refs/pull/7/head');
+    assert.equal(request['revision'], first);
+    assert.deepEqual(request['pullRequest'], {
+      number: 7,
+      sourceBranch: 'faster',
+      targetBranch: 'main',
+    });
+
+    // The driver runs it: trigger pullRequest, the source branch, the pull request recorded.
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const run = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === first && r.phase === 'Running',
+      'the pull request run',
+    );
+    assert.equal(run.trigger, 'pullRequest');
+    assert.equal(run.branch, 'faster');
+    assert.deepEqual(run.pullRequest, { number: 7, sourceBranch: 'faster', targetBranch: 'main' });
+    assert.equal(run.triggeredBy, 'unverified:webhook:github');
+
+    // A newer push to the pull request cancels the older run; a push to main (another lane) does not.
+    const second = await git.commit(repo, { branch: 'faster', files: { 'src/main.js': 'faster()\n' } });
+    const synced = await pullRequestWebhook(git.url(repo), {
+      number: 7,
+      action: 'synchronize',
+      sha: second,
+      source: 'faster',
+      target: 'main',
+    });
+    assert.equal(synced.status, 200, JSON.stringify(synced.body));
+    const newer = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === second && r.phase === 'Running',
+      'the newer run',
+    );
+    const older = await driver.store.runs.get(run.id);
+    assert.equal(older?.phase, 'Cancelled');
+    assert.equal(older.reason, 'Superseded');
+    assert.match(
+      older.cancelledBy ?? '',
+      new RegExp(`run ${newer.id} \\(pull request 7 at ${second.slice(0, 12)}, faster into main\\)`),
+    );
+    const main = await git.commit(repo, { branch: 'main', files: { 'src/other.js': '1\n' } });
+    await webhook(git.url(repo), 'refs/heads/main', main, ['src/other.js']);
+    // maxRuns 1: it waits for the pull request's run, which it does not cancel.
+    const mainRun = await runWith(driver, namespace, (r) => r.revision === main, 'the push to main');
+    assert.equal(mainRun.phase, 'Queued');
+    assert.equal(
+      (await driver.store.runs.get(newer.id))?.phase,
+      'Running',
+      'a push to main leaves the pull request run',
+    );
+
+    // A pull request into another branch, or of documentation only, starts nothing; nor does the same event again.
+    const other = await git.commit(repo, { branch: 'to-dev', files: { 'src/x.js': 'x\n' } });
+    await pullRequestWebhook(git.url(repo), {
+      number: 8,
+      action: 'opened',
+      sha: other,
+      source: 'to-dev',
+      target: 'dev',
+    });
+    await pullRequestWebhook(git.url(repo), {
+      number: 7,
+      action: 'reopened',
+      sha: second,
+      source: 'faster',
+      target: 'main',
+    });
+    await eventually(async () => {
+      const pipeline = await admin.get(pipelineType, namespace, 'web');
+      return Object.values(pipeline?.metadata.annotations ?? {}).some((v) => v.includes(other));
+    });
+    await succeed(driver, newer.id);
+    await succeed(driver, mainRun.id);
+    await driver.controller.idle();
+    const runs = await runsOf(driver, namespace);
+    assert.deepEqual(
+      runs.map((r) => r.revision).sort(),
+      [first, second, main].sort(),
+      'no run for the pull request into dev, nor a second one for the reopened pull request',
+    );
+  });
+
   it('a pushed commit starts a run through the webhook; ignored paths do not; the status names the run', async (t) => {
     const { namespace, repo } = await setUp(t, PUSH_MAIN);
     const driver = await startDriver(namespace);

@@ -8,7 +8,9 @@ import { PassThrough } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { messageOf } from '../../core/errors.ts';
 import { maskSecrets } from '../../core/log-mask.ts';
+import { cacheClaimManifest, cacheClaimName } from '../../core/pipeline-cache.ts';
 import type { KubeObject } from '../../core/resource.ts';
+import { RUN_LABELS } from '../../core/run-pod.ts';
 import { runPodState, runningStep, type PodRunState, type StepState } from '../../core/run-steps.ts';
 import type { RunExecution, RunExecutionOptions, RunExecutor } from '../../ports/run-executor.ts';
 
@@ -48,11 +50,42 @@ export async function runPod(options: PodRunOptions): Promise<PodRunResult> {
   const namespace = options.pod.metadata.namespace ?? 'default';
   const name = options.pod.metadata.name ?? '';
   const logs = new LogFollower(options, namespace, name);
+  await ensureCacheClaims(core, options.pod, namespace);
   await core.createNamespacedPod({ namespace, body: options.pod as unknown as k8s.V1Pod });
   try {
     return await followToEnd(core, options, logs, { namespace, name });
   } finally {
     if (options.keepPod !== true) await deletePodNow(core, namespace, name);
+  }
+}
+
+/**
+ * A run with caches mounts its Pipeline's cache claim (src/core/pipeline-cache.ts): made here when it is
+ * not there yet, so that the Pod does not wait for a claim no one makes.
+ */
+async function ensureCacheClaims(core: k8s.CoreV1Api, pod: KubeObject, namespace: string): Promise<void> {
+  const volumes =
+    (pod['spec'] as { volumes?: { persistentVolumeClaim?: { claimName?: string } }[] } | undefined)
+      ?.volumes ?? [];
+  const pipeline = pod.metadata.labels?.[RUN_LABELS.pipeline];
+  for (const volume of volumes) {
+    const claim = volume.persistentVolumeClaim?.claimName;
+    if (claim === undefined || pipeline === undefined || claim !== cacheClaimName(pipeline)) continue;
+    try {
+      await core.createNamespacedPersistentVolumeClaim({
+        namespace,
+        body: cacheClaimManifest(namespace, pipeline),
+      });
+    } catch (error) {
+      if (error instanceof k8s.ApiException && error.code === 409) continue;
+      if (error instanceof k8s.ApiException && error.code === 403) {
+        throw new Error(
+          `the cache claim PersistentVolumeClaim/${namespace}/${claim} is missing and may not be created by Capstan: create it (docs/pipelines.md, "Caches") or let Capstan create PersistentVolumeClaims there`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import {
   buildAgentApi,
   MAX_CHANGED_PATHS,
   type AgentApiOptions,
+  type PullRequestEvent,
   type RefreshEvent,
   type WebhookOutcome,
   type WebhookSecrets,
@@ -937,5 +938,117 @@ describe('DeliveryCache: the bounded replay memory', () => {
     assert.equal(cache.claim('x', 0), true);
     cache.release('x');
     assert.equal(cache.claim('x', 1), true);
+  });
+});
+
+describe('pull request webhooks', () => {
+  const prHarness = () => {
+    const asked: PullRequestEvent[] = [];
+    const h = harness({
+      pullRequest: (event) => {
+        asked.push(event);
+        return Promise.resolve({ pipelines: ['team-a/web'] });
+      },
+    });
+    return { h, asked };
+  };
+
+  it('a signed GitHub pull_request asks for runs of its head commit, and refreshes no Application', async () => {
+    const body = fixture('github-pull-request.json');
+    const { h, asked } = prHarness();
+    const response = await h.post('/api/v1/webhooks/github', githubHeaders(body, 'pull_request'), body);
+    assert.equal(response.statusCode, 200, response.body);
+    assert.deepEqual(response.json(), { status: 'queued', applications: [], pipelines: ['team-a/web'] });
+    assert.equal(h.events.length, 0);
+    assert.deepEqual(
+      asked.map((e) => [e.number, e.headSha, e.ref, e.sourceBranch, e.targetBranch, e.deliveryId]),
+      [
+        [
+          42,
+          '3f1c2b4a5d6e7f8091a2b3c4d5e6f708192a3b4c',
+          'refs/pull/42/head',
+          'faster-start',
+          'main',
+          'f1e2d3c4-0000-11ef-8a3b-0242ac120002',
+        ],
+      ],
+    );
+    assertNothingLeaked(h, hmac(SECRETS.github, body));
+  });
+
+  it('a GitLab Merge Request Hook with the token, and a Gitea pull_request signed, ask for runs', async () => {
+    const { h, asked } = prHarness();
+    const mr = fixture('gitlab-merge-request.json');
+    const gl = await h.post('/api/v1/webhooks/gitlab', gitlabHeaders('Merge Request Hook'), mr);
+    assert.equal(gl.statusCode, 200, gl.body);
+    const pr = fixture('gitea-pull-request.json');
+    const gt = await h.post('/api/v1/webhooks/git', giteaHeaders(pr, 'pull_request'), pr);
+    assert.equal(gt.statusCode, 200, gt.body);
+    assert.deepEqual(
+      asked.map((e) => [e.provider, e.ref]),
+      [
+        ['gitlab', 'refs/merge-requests/7/head'],
+        ['gitea', 'refs/pull/3/head'],
+      ],
+    );
+  });
+
+  it('is verified as a push is: a wrong signature or token is refused and asks for nothing', async () => {
+    const { h, asked } = prHarness();
+    const body = fixture('github-pull-request.json');
+    const bad = await h.post(
+      '/api/v1/webhooks/github',
+      { ...githubHeaders(body, 'pull_request'), 'x-hub-signature-256': `sha256=${hmac('wrong', body)}` },
+      body,
+    );
+    assert.equal(bad.statusCode, 401);
+    const mr = fixture('gitlab-merge-request.json');
+    const token = await h.post(
+      '/api/v1/webhooks/gitlab',
+      gitlabHeaders('Merge Request Hook', 'wrong-token'),
+      mr,
+    );
+    assert.equal(token.statusCode, 401);
+    assert.equal(asked.length, 0);
+  });
+
+  it('a crafted payload is refused with 400 and the field; a close is acknowledged; neither asks for runs', async () => {
+    const { h, asked } = prHarness();
+    const crafted = JSON.stringify({
+      ...JSON.parse(fixture('github-pull-request.json').toString()),
+      number: 2 ** 53,
+      pull_request: { number: 2 ** 53, head: {}, base: {} },
+    });
+    const refused = await h.post('/api/v1/webhooks/github', githubHeaders(crafted, 'pull_request'), crafted);
+    assert.equal(refused.statusCode, 400);
+    assert.deepEqual(refused.json(), {
+      error: 'WEBHOOK_BAD_PAYLOAD',
+      message: 'pull_request.number must be a whole number from 1 to 2147483647',
+    });
+    const closed = JSON.stringify({
+      ...JSON.parse(fixture('github-pull-request.json').toString()),
+      action: 'closed',
+    });
+    const ignored = await h.post('/api/v1/webhooks/github', githubHeaders(closed, 'pull_request'), closed);
+    assert.equal(ignored.statusCode, 202);
+    assert.equal(asked.length, 0);
+  });
+
+  it("answers the caller's reason (a fork) and 500 when runs cannot be asked, letting the provider retry", async () => {
+    const body = fixture('github-pull-request.json');
+    let fail = true;
+    const h = harness({
+      pullRequest: () =>
+        fail
+          ? Promise.reject(new Error('the API server is away'))
+          : Promise.resolve({ pipelines: [], reason: 'a fork' }),
+    });
+    const failed = await h.post('/api/v1/webhooks/github', githubHeaders(body, 'pull_request'), body);
+    assert.equal(failed.statusCode, 500);
+    assert.ok(!failed.body.includes('API server is away'));
+    fail = false;
+    const retried = await h.post('/api/v1/webhooks/github', githubHeaders(body, 'pull_request'), body);
+    assert.equal(retried.statusCode, 200, retried.body);
+    assert.deepEqual(retried.json(), { status: 'queued', applications: [], pipelines: [], reason: 'a fork' });
   });
 });

@@ -395,6 +395,7 @@ describe('installManifests: the server drives pipeline runs', () => {
     assert.ok(role);
     assert.deepEqual(rulesOf(role), [
       { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] },
+      { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'create'] },
     ]);
     for (const binding of bindings)
       assert.deepEqual(binding['subjects'], [

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { WEBHOOK_PROVIDERS } from '../../../src/api/webhook-event.ts';
 import { formPayload, parseJsonBounded, refreshEventsOf } from '../../../src/api/webhook-payload.ts';
+import { MAX_PULL_REQUEST_NUMBER, pullRequestEventOf } from '../../../src/api/webhook-pull-request.ts';
 import { fuzzParameters } from './runs.ts';
 
 const SECRET = 'hunter2-in-the-body';
@@ -38,6 +39,72 @@ const pushLike = fc.record(
     commits: fc.array(fc.jsonValue(), { maxLength: 30 }),
     total_commits_count: fc.jsonValue(),
     repoURL: fc.oneof(fc.webUrl(), fc.jsonValue()),
+  },
+  { requiredKeys: [] },
+);
+
+/** A pull-request-like payload (GitHub, Gitea, GitLab fields) with values of any shape, huge numbers among them. */
+const anyNumber = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(0, -1, 2 ** 31, 2 ** 53, 1e300, Number.MAX_SAFE_INTEGER),
+  fc.jsonValue(),
+);
+const sideLike = fc.record(
+  {
+    ref: fc.oneof(
+      fc.constantFrom('main', '../x', '-x', 'a b'),
+      fc.string({ maxLength: 300 }),
+      fc.jsonValue(),
+    ),
+    sha: fc.oneof(
+      fc.constant('a'.repeat(40)),
+      fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'.split('')), maxLength: 70 }),
+      fc.jsonValue(),
+    ),
+    repo: fc.oneof(
+      fc.record({ id: anyNumber, full_name: fc.jsonValue() }, { requiredKeys: [] }),
+      fc.jsonValue(),
+    ),
+  },
+  { requiredKeys: [] },
+);
+const pullRequestLike = fc.record(
+  {
+    action: fc.oneof(
+      fc.constantFrom('opened', 'synchronize', 'synchronized', 'reopened', 'closed'),
+      fc.jsonValue(),
+    ),
+    number: anyNumber,
+    pull_request: fc.oneof(
+      fc.record(
+        { number: anyNumber, head: fc.oneof(sideLike, fc.jsonValue()), base: sideLike },
+        { requiredKeys: [] },
+      ),
+      fc.jsonValue(),
+    ),
+    object_kind: fc.constantFrom('merge_request', 'push'),
+    object_attributes: fc.record(
+      {
+        action: fc.oneof(fc.constantFrom('open', 'update', 'reopen', 'merge'), fc.jsonValue()),
+        iid: anyNumber,
+        oldrev: fc.jsonValue(),
+        source_branch: fc.oneof(fc.constant('feature'), fc.jsonValue()),
+        target_branch: fc.oneof(fc.constant('main'), fc.jsonValue()),
+        source_project_id: anyNumber,
+        target_project_id: anyNumber,
+        last_commit: fc.oneof(
+          fc.record({ id: fc.oneof(fc.constant('b'.repeat(40)), fc.jsonValue()) }),
+          fc.jsonValue(),
+        ),
+      },
+      { requiredKeys: [] },
+    ),
+    repository: fc.oneof(
+      fc.record({ clone_url: fc.constant(`https://u:${SECRET}@git.example.com/o/r.git`) }),
+      fc.jsonValue(),
+    ),
+    project: fc.oneof(fc.record({ git_http_url: fc.webUrl() }), fc.jsonValue()),
   },
   { requiredKeys: [] },
 );
@@ -97,6 +164,40 @@ describe('webhook payload parsers (property tests)', () => {
         if (payload !== undefined) assert.ok(Buffer.isBuffer(payload));
       }),
       fuzzParameters(300),
+    );
+  });
+
+  it('pullRequestEventOf: any JSON: a well-formed event, an ignored action, or a message that quotes nothing', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('github', 'gitlab', 'gitea'),
+        fc.oneof(pullRequestLike, fc.jsonValue()),
+        (provider, payload) => {
+          const result = pullRequestEventOf(provider, payload, undefined);
+          if (!result.ok) {
+            assert.doesNotMatch(result.message, new RegExp(SECRET));
+            return;
+          }
+          if ('ignored' in result) return;
+          const { event } = result;
+          assert.ok(
+            Number.isSafeInteger(event.number) &&
+              event.number >= 1 &&
+              event.number <= MAX_PULL_REQUEST_NUMBER,
+          );
+          assert.match(event.headSha, /^[0-9a-f]{40}$/);
+          assert.match(event.ref, /^refs\/(pull|merge-requests)\/[1-9][0-9]*\/head$/);
+          for (const branch of [event.sourceBranch, event.targetBranch]) {
+            assert.ok(
+              typeof branch === 'string' && branch !== '' && branch.length <= 255 && !branch.startsWith('-'),
+            );
+            assert.doesNotMatch(branch, /\.\.|[\s~^:?*[\\]/);
+          }
+          assert.ok(event.repoURLs.length > 0);
+          for (const url of event.repoURLs) assert.doesNotMatch(url, new RegExp(SECRET));
+        },
+      ),
+      fuzzParameters(1000),
     );
   });
 });
