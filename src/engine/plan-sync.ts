@@ -4,7 +4,7 @@ import { CapstanError } from '../core/errors.ts';
 import { hookOf, orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
 import { formatId, keyOf } from '../core/resource.ts';
-import { applySelection, type ResourceSelector } from '../core/resource-selection.ts';
+import { applySelection, selects, type ResourceSelector } from '../core/resource-selection.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
 import { DEFAULT_CONCURRENCY, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { readOwnInventory } from './inventory.ts';
@@ -127,7 +127,13 @@ function selectedObjects(
   throw new CapstanError(
     'SYNC_SELECTION_NOT_FOUND',
     `the selection cannot be synced: ${reasons.join('; ')}; nothing was applied. Select resources of the rendered desired state (capstan app get lists them)`,
-    { subject: [...missing.map(formatId), ...hooks.map((p) => formatId(p.id))].join(', ') },
+    {
+      subject: [...missing.map(formatId), ...hooks.map((p) => formatId(p.id))].join(', '),
+      // The selectors at fault, by key: the sync's entries mark those failed.
+      fields: selection
+        .filter((s) => missing.includes(s) || hooks.some((p) => selects(s, p.id, namespace)))
+        .map(keyOf),
+    },
   );
 }
 

@@ -128,10 +128,10 @@ async function planOrReport(
     return await planSync(rendered, options, deps);
   } catch (error) {
     if (!(error instanceof CapstanError) || error.code !== 'SYNC_SELECTION_NOT_FOUND') throw error;
-    const named = new Set(error.subject?.split(', '));
+    const named = new Set(error.fields);
     for (const s of options.resources ?? [])
       changes.add(
-        named.has(formatId(s))
+        named.has(keyOf(s))
           ? {
               id: s,
               wave: 0,
