@@ -352,11 +352,11 @@ describe('the web UI in a real browser', () => {
   it('syncs a selection from the dialog: only the checked resource, prune off, the history naming it', async () => {
     await page.locator('#sync').click();
     const dialog = page.getByRole('dialog');
-    const all = dialog.getByLabel(/^All \(2\)/);
+    const all = dialog.getByLabel(/All \(2\): the whole application/);
     assert.equal(await all.isChecked(), true, 'every resource checked by default');
     await all.uncheck();
     await dialog.getByLabel(`ConfigMap/${namespace}/settings`).check();
-    assert.equal(await dialog.getByLabel(/^Prune resources/).isDisabled(), true, 'no prune with a selection');
+    assert.equal(await dialog.getByLabel(/Prune resources/).isDisabled(), true, 'no prune with a selection');
     assert.match((await dialog.textContent()) ?? '', /1 of 2 selected: only these are applied/);
     await dialog.getByRole('button', { name: 'Sync', exact: true }).click();
     await dialog.waitFor({ state: 'detached' });

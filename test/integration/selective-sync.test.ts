@@ -219,6 +219,14 @@ describe('the agent: capstan app sync --resource', () => {
       source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
       interval: '1h',
     });
+    // Deleted while this file's agent still runs, so that its finalizer is handled and the namespace goes.
+    t.after(async () => {
+      await admin.delete(appType, namespace, 'web').catch(() => undefined);
+      await eventually(async () => (await admin.get(appType, namespace, 'web')) === undefined, {
+        what: 'the Application deleted by its agent',
+        timeoutMs: 60_000,
+      });
+    });
     const capstan = (...args: string[]) =>
       runCapstan(['app', ...args, '-n', namespace, '--kubeconfig', adminKubeconfig, '--timeout', '90s']);
     const full = await capstan('sync', 'web');
