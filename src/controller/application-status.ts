@@ -54,12 +54,14 @@ export function reconciledStatus(input: ReconciledStatusInput): Record<string, u
   const { status, tree, result, judgement } = input;
   const syncStatus = judgement.synced ? 'Synced' : 'OutOfSync';
   const revision = tree.revision.sha;
+  // A sync of a selection that left the application out of sync did not apply this desired state whole:
+  // the revision and digest stay the last ones (so automated sync still sees a new commit as new).
+  const partly = result?.resources !== undefined && !judgement.synced;
   return {
     sync: {
       status: syncStatus,
-      revision,
-      // A sync of a selection did not apply the desired state whole: the digest stays the last one's.
-      digest: (result?.resources ? undefined : result?.digest) ?? status.sync?.digest ?? '',
+      revision: partly ? (status.sync?.revision ?? revision) : revision,
+      digest: (partly ? undefined : result?.digest) ?? status.sync?.digest ?? '',
       // `null` removes the warnings of an earlier render that had some.
       warnings:
         input.warnings.length > 0

@@ -68,7 +68,7 @@ describe('statusUnchanged', () => {
   it('records a sync of a selection as partial: which resources, a summary that says so, the digest kept', () => {
     const at = '2026-12-06T15:00:00.000Z';
     const patched = reconciledStatus({
-      status: { sync: { status: 'OutOfSync', revision: 'a'.repeat(40), digest: 'sha256:before' } },
+      status: { sync: { status: 'OutOfSync', revision: 'b'.repeat(40), digest: 'sha256:before' } },
       requests: { sync: '1;resources=/ConfigMap/ns/a' },
       tree,
       result: {
@@ -96,13 +96,14 @@ describe('statusUnchanged', () => {
       health: { status: 'Healthy', message: '' },
       warnings: [],
     }) as {
-      sync: { status: string; digest: string };
+      sync: { status: string; revision: string; digest: string };
       operation: { message: string };
       history: { resources?: string[]; summary?: string }[];
       handledRequests: Record<string, string>;
     };
     assert.equal(patched.sync.status, 'OutOfSync');
     assert.equal(patched.sync.digest, 'sha256:before', 'the desired state was not applied whole');
+    assert.equal(patched.sync.revision, 'b'.repeat(40), 'nor its revision: automated sync still sees it new');
     const [recorded] = patched.history;
     assert.ok(recorded);
     assert.deepEqual(recorded.resources, ['ConfigMap/ns/a']);
