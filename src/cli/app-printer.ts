@@ -331,11 +331,18 @@ export function requestResult(
     operation?.finishedAt === undefined ? '' : ` (${elapsed(operation.startedAt, operation.finishedAt)})`;
   let verdict: string;
   switch (what) {
-    case 'sync':
+    case 'sync': {
+      // A sync of a selection (its history entry names the resources): the application's status follows.
+      const selected = app.status?.history?.at(-1)?.resources;
+      const what = selected ? `${selected.length} selected resource(s) of application '${name}'` : undefined;
+      const status = app.status?.sync?.status ?? 'Unknown';
       verdict = failed
-        ? `Sync of application '${name}' failed${at}${message}${took}`
-        : `Synced application '${name}'${at}${message}${took}`;
+        ? `Sync of ${what ?? `application '${name}'`} failed${at}${message}${took}`
+        : what
+          ? `Synced ${what}${at}${message}${took}; the application is ${status}`
+          : `Synced application '${name}'${at}${message}${took}`;
       break;
+    }
     case 'rollback': {
       const target = options.target;
       const to =

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
 import type { Application, RequestKind } from '../contracts/application.ts';
-import type { AuditPage, SessionInfo, SyncPreview } from '../contracts/server-api.ts';
+import type { AuditPage, SessionInfo, SyncPreview, SyncRequest } from '../contracts/server-api.ts';
 
 /** What `capstan login` stores: the server and a credential (an API token, or a session and its CSRF token). */
 export interface ServerLogin {
@@ -222,11 +222,7 @@ export class ServerClient {
   }
 
   /** A dry run of a sync: what it would do to each resource; nothing is asked of the agent. */
-  previewSync(
-    namespace: string,
-    name: string,
-    body: { readonly prune?: boolean; readonly resourceVersion?: string },
-  ): Promise<SyncPreview> {
+  previewSync(namespace: string, name: string, body: Omit<SyncRequest, 'dryRun'>): Promise<SyncPreview> {
     return this.json<SyncPreview>(
       'POST',
       `/api/v1/applications/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/sync`,

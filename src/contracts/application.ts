@@ -14,6 +14,7 @@ import { DURATION_PATTERN, parseDuration } from '../core/duration.ts';
 import { HEALTH_STATUSES } from '../core/health.ts';
 import type { OwnerRef } from '../core/ownership.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
+import { decodeSelection, encodeSelection, type ResourceSelector } from '../core/resource-selection.ts';
 import type { SyncPhase } from '../core/sync-result.ts';
 import { crdRootSchema, customResourceDefinition, type CrdDescription } from './crd.ts';
 import type { JsonSchemaProps } from './structural.ts';
@@ -93,28 +94,76 @@ export function requestTime(value: string): number | undefined {
   return match[1].length === 13 ? Number(match[1]) : Number(match[1]) * 1000;
 }
 
-/** What a sync request asks beyond "sync now": prune in this sync (or not), whatever spec.syncPolicy says. */
+/**
+ * What a sync request asks beyond "sync now": prune in this sync (or not), whatever spec.syncPolicy says;
+ * and, for a sync of part of the application, which resources (Argo CD's selective sync).
+ */
 export interface SyncRequestValue {
   /** The request id (a timestamp); a new id is a new request. */
   readonly id: string;
   /** Undefined: as spec.syncPolicy.automated.prune (off without automated sync). */
   readonly prune?: boolean;
+  /**
+   * Only these resources of the render: nothing else is applied or pruned, no hook runs, and the sync
+   * status is left to the next comparison. Undefined: the whole application.
+   */
+  readonly resources?: readonly ResourceSelector[];
 }
 
-const SYNC_PRUNE = /;prune(?:=(true|false))?$/;
+/** The longest sync request the agent records (status.handledRequests.sync): about 300 selected resources. */
+export const SYNC_REQUEST_MAX_LENGTH = 32_768;
 
-/** The value of the sync annotation: `<id>`, `<id>;prune` or `<id>;prune=false`. */
+const SYNC_OPTION = /^(?:prune(?:=(true|false))?|resources=(.+))$/;
+
+/**
+ * The value of the sync annotation: `<id>`, then `;prune` or `;prune=false`, then
+ * `;resources=<group>/<Kind>/<namespace>/<name>,…` (encodeSelection). Throws RangeError when it would be
+ * longer than SYNC_REQUEST_MAX_LENGTH.
+ */
 export function syncRequestValue(request: SyncRequestValue): string {
   if (request.id.includes(';')) throw new RangeError(`a request id has no ';': '${request.id}'`);
-  if (request.prune === undefined) return request.id;
-  return request.prune ? `${request.id};prune` : `${request.id};prune=false`;
+  const options = [
+    ...(request.prune === undefined ? [] : [request.prune ? 'prune' : 'prune=false']),
+    ...(request.resources === undefined ? [] : [`resources=${encodeSelection(request.resources)}`]),
+  ];
+  if (request.resources !== undefined && request.resources.length === 0)
+    throw new RangeError('a sync of a selection of resources names one resource at least');
+  if (request.resources !== undefined && request.prune === true)
+    throw new RangeError(
+      'prune does not go with a selection of resources: a sync of a selection prunes nothing',
+    );
+  const value = [request.id, ...options].join(';');
+  if (value.length > SYNC_REQUEST_MAX_LENGTH)
+    throw new RangeError(
+      `the sync request is ${value.length} characters long, more than ${SYNC_REQUEST_MAX_LENGTH}: select fewer resources, or sync the whole application`,
+    );
+  return value;
 }
 
 /** The sync annotation's value read back; an unknown option is part of the id (asked as a plain sync). */
 export function parseSyncRequest(value: string): SyncRequestValue {
-  const match = SYNC_PRUNE.exec(value);
-  if (!match) return { id: value };
-  return { id: value.slice(0, match.index), prune: match[1] !== 'false' };
+  const parts = value.split(';');
+  let prune: boolean | undefined;
+  let resources: ResourceSelector[] | undefined;
+  // Options are read from the end, each known one once; the rest is the id.
+  while (parts.length > 1) {
+    const match = SYNC_OPTION.exec(parts[parts.length - 1] ?? '');
+    if (!match) break;
+    if (match[2] !== undefined) {
+      const decoded = decodeSelection(match[2]);
+      if (decoded === undefined || resources !== undefined || prune !== undefined) break;
+      resources = decoded;
+    } else {
+      if (prune !== undefined) break;
+      prune = match[1] !== 'false';
+    }
+    parts.pop();
+  }
+  return {
+    id: parts.join(';'),
+    ...(prune === undefined ? {} : { prune }),
+    ...(resources === undefined ? {} : { resources }),
+  };
 }
 
 /**
@@ -166,6 +215,8 @@ export const RESOURCES_FINALIZER = 'capstan.dev/resources';
 
 /** Entries kept in `status.history`; the oldest go first (`appendHistory`). */
 export const HISTORY_LIMIT = 20;
+/** Resources named at most in one history entry of a partial sync (the summary counts them all). */
+export const HISTORY_RESOURCES_LIMIT = 50;
 /** Entries at most in `status.resources` (the render limit's default object count). */
 export const RESOURCES_LIMIT = 5000;
 /** The shortest `spec.interval` taken: a shorter one would turn polling into load. */
@@ -711,6 +762,13 @@ export const HistoryEntrySchema = object(
     finishedAt: Type.Optional(time('When it ended.')),
     result: oneOf(SYNC_RESULTS),
     summary: Type.Optional(text('What it did: 3 created, 1 configured, 12 unchanged.', 4096)),
+    resources: Type.Optional(
+      list(
+        text('Kind/namespace/name (Kind/name when cluster-scoped).', 400),
+        HISTORY_RESOURCES_LIMIT,
+        'A sync of part of the application: the resources it synced (absent: the whole application).',
+      ),
+    ),
   },
   'One sync.',
 );
@@ -748,7 +806,7 @@ export const ApplicationStatusSchema = object(
       object(
         {
           refresh: Type.Optional(Type.String({ maxLength: 253 })),
-          sync: Type.Optional(Type.String({ maxLength: 253 })),
+          sync: Type.Optional(Type.String({ maxLength: SYNC_REQUEST_MAX_LENGTH })),
           rollback: Type.Optional(Type.String({ maxLength: 253 })),
           releaseHold: Type.Optional(Type.String({ maxLength: 253 })),
         },

@@ -275,7 +275,12 @@ export const ResourceSelectorSchema = closed(
   {
     group: Type.String({ maxLength: 253 }),
     kind: Type.String({ minLength: 1, maxLength: 63 }),
-    namespace: Type.Optional(Type.String({ maxLength: 63 })),
+    namespace: Type.Optional(
+      Type.String({
+        maxLength: 63,
+        description: "Default '': a cluster-scoped resource, or one in the destination namespace.",
+      }),
+    ),
     name: Type.String({ minLength: 1, maxLength: 253 }),
   },
   'One managed resource.',
@@ -298,8 +303,14 @@ export const SyncRequestSchema = closed(
     ),
     resources: Type.Optional(
       Type.Array(ResourceSelectorSchema, {
+        minItems: 1,
         maxItems: 500,
-        description: 'Only these resources (not yet carried by the agent: refused when given).',
+        description:
+          "Only these resources of the desired state (Argo CD's selective sync): nothing else is applied or pruned, " +
+          'no hook runs, and the sync status is left to the next comparison. A resource not in the desired state ' +
+          'fails the sync, naming it, before anything is applied. Carried in the sync annotation ' +
+          '(`<id>;resources=<group>/<Kind>/<namespace>/<name>,…`); a request longer than 32768 characters is refused (400). ' +
+          'With dryRun: what syncing these would do.',
       }),
     ),
   },

@@ -1,5 +1,6 @@
 import {
   appendHistory,
+  HISTORY_RESOURCES_LIMIT,
   REQUEST_ANNOTATIONS,
   SYNC_WARNINGS_LIMIT,
   type ApplicationStatus,
@@ -8,7 +9,7 @@ import {
 import { canonicalJson } from '../core/digest.ts';
 import type { Health } from '../core/health.ts';
 import type { Operation, PendingRequests, RollbackHold, SyncJudgement } from '../core/reconcile-decision.ts';
-import type { KubeObject } from '../core/resource.ts';
+import { formatId, type KubeObject } from '../core/resource.ts';
 import { summarise, type SyncResult } from '../core/sync-result.ts';
 import type { SourceTree } from '../ports/source.ts';
 import type { ResourceHealth } from './live-health.ts';
@@ -53,11 +54,14 @@ export function reconciledStatus(input: ReconciledStatusInput): Record<string, u
   const { status, tree, result, judgement } = input;
   const syncStatus = judgement.synced ? 'Synced' : 'OutOfSync';
   const revision = tree.revision.sha;
+  // A sync of a selection that left the application out of sync did not apply this desired state whole:
+  // the revision and digest stay the last ones (so automated sync still sees a new commit as new).
+  const partly = result?.resources !== undefined && !judgement.synced;
   return {
     sync: {
       status: syncStatus,
-      revision,
-      digest: result?.digest ?? status.sync?.digest ?? '',
+      revision: partly ? (status.sync?.revision ?? revision) : revision,
+      digest: (partly ? undefined : result?.digest) ?? status.sync?.digest ?? '',
       // `null` removes the warnings of an earlier render that had some.
       warnings:
         input.warnings.length > 0
@@ -85,7 +89,10 @@ export function reconciledStatus(input: ReconciledStatusInput): Record<string, u
             revision,
             startedAt: result.startedAt,
             finishedAt: result.finishedAt,
-            message: result.message.slice(0, 4000),
+            message: (result.resources && result.phase === 'Succeeded'
+              ? summaryOf(result)
+              : result.message
+            ).slice(0, 4000),
           },
           history: appendHistory(status.history, {
             revision,
@@ -95,11 +102,22 @@ export function reconciledStatus(input: ReconciledStatusInput): Record<string, u
             startedAt: result.startedAt,
             finishedAt: result.finishedAt,
             result: result.phase,
-            summary: summarise(result.entries).slice(0, 4000),
+            summary: summaryOf(result).slice(0, 4000),
+            ...(result.resources
+              ? { resources: result.resources.slice(0, HISTORY_RESOURCES_LIMIT).map(formatId) }
+              : {}),
           }),
         }
       : {}),
   };
+}
+
+/** What a sync did, for the history: a sync of a selection says so, and how many it selected. */
+function summaryOf(result: SyncResult): string {
+  const summary = summarise(result.entries);
+  if (!result.resources) return summary;
+  const n = result.resources.length;
+  return `${summary} (a sync of ${n} selected resource${n === 1 ? '' : 's'}: nothing else applied or pruned, no hooks)`;
 }
 
 /** Whether a merge patch would leave the status as it is (`null` removes a field). */

@@ -2,6 +2,7 @@ import {
   applicationOwner,
   applicationOwnerName,
   parseSyncRequest,
+  type SyncRequestValue,
   requestTime,
   RESOURCES_FINALIZER,
   resolveSpec,
@@ -528,10 +529,11 @@ export class ApplicationReconciler {
       assessHealth: this.#deps.assessHealth,
       progress: timer.progress,
     };
+    // A person's sync request may say whether this sync prunes, and which resources it syncs.
+    const asked = decided.operation === 'sync' ? syncRequestOf(admitted.requests.sync) : undefined;
     const options = this.#syncOptions(admitted, revision, signal, {
       cluster: destination.name,
-      // A person's sync request may say whether this sync prunes.
-      prune: decided.operation === 'sync' ? requestedPrune(admitted.requests.sync) : undefined,
+      prune: asked?.prune,
     });
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
@@ -551,22 +553,34 @@ export class ApplicationReconciler {
     });
     const base = { destination, step, applied, eventsBefore, clean, newRevision };
     if (step.kind === 'skip') return { ...base, result: undefined, outOfSync: false };
-    if (step.kind === 'compare') {
-      const planned = await planSync(rendered.result.objects, options, deps);
-      const outOfSync =
-        planned.plan.failures.length > 0 ||
-        planned.plan.changes.some((c) => c.action !== 'unchanged') ||
-        planned.extraneous.length > 0;
-      return { ...base, result: undefined, outOfSync };
-    }
+    if (step.kind === 'compare')
+      return { ...base, result: undefined, outOfSync: await this.#differs(rendered, options, deps) };
+    const selection = asked?.resources;
     const result = await sync(
       rendered.result.objects,
-      { ...options, ...(step.forcePrune ? { prune: true } : {}), hooks: step.hooks },
+      {
+        ...options,
+        ...(step.forcePrune ? { prune: true } : {}),
+        hooks: step.hooks,
+        ...(selection ? { resources: selection } : {}),
+      },
       deps,
     );
     this.#deps.metrics?.syncs.inc({ result: result.phase });
     for (const e of result.entries) this.#deps.metrics?.syncResources.inc({ action: e.action });
-    return { ...base, result, outOfSync: false };
+    if (!selection) return { ...base, result, outOfSync: false };
+    // A sync of a selection does not say the application is in sync: a comparison of the whole render does.
+    return { ...base, result, outOfSync: await this.#differs(rendered, options, deps) };
+  }
+
+  /** A comparison of the whole render with the cluster (a server-side dry run): whether anything differs. */
+  async #differs(rendered: Rendered, options: SyncOptions, deps: SyncDeps): Promise<boolean> {
+    const planned = await planSync(rendered.result.objects, options, deps);
+    return (
+      planned.plan.failures.length > 0 ||
+      planned.plan.changes.some((c) => c.action !== 'unchanged') ||
+      planned.extraneous.length > 0
+    );
   }
 
   /** The engine's options for this Application's spec. */
@@ -947,7 +961,7 @@ function helmOptions(admitted: Admitted, spec: ResolvedSpec): HelmOptions {
   };
 }
 
-/** Whether a pending sync request asks to prune (true), not to (false), or leaves it to the spec. */
-function requestedPrune(request: string | undefined): boolean | undefined {
-  return request === undefined ? undefined : parseSyncRequest(request).prune;
+/** What a pending sync request asks: to prune (or not; undefined: as the spec), and a selection of resources. */
+function syncRequestOf(request: string | undefined): SyncRequestValue | undefined {
+  return request === undefined ? undefined : parseSyncRequest(request);
 }

@@ -113,6 +113,7 @@ export const ERROR_CODES = [
   'PLAN_INVALID',
   'SYNC_CANCELLED',
   'SYNC_EMPTY_RENDER',
+  'SYNC_SELECTION_NOT_FOUND',
   'SYNC_TIMEOUT',
 
   // Projects: who may do what

@@ -211,7 +211,7 @@ export interface SyncJudgement {
 
 export function judgeSync(input: {
   readonly result: SyncResult | undefined;
-  /** From a comparison without sync: whether anything differs. */
+  /** From a comparison (without sync, or after a sync of a selection): whether anything differs. */
   readonly outOfSync: boolean;
   readonly newRevision: boolean;
   readonly operation: Operation | undefined;
@@ -225,7 +225,10 @@ export function judgeSync(input: {
       : [];
   const pendingPrune = entries.filter((e) => e.prunePending === true).map((e) => formatId(e.id));
   return {
-    synced: result ? result.phase === 'Succeeded' && pendingPrune.length === 0 : !input.outOfSync,
+    // A sync of a selection comes with a comparison of the whole render (outOfSync), which decides.
+    synced: result
+      ? result.phase === 'Succeeded' && pendingPrune.length === 0 && !input.outOfSync
+      : !input.outOfSync,
     wrote: result !== undefined && wrote,
     drift,
     recordHistory:

@@ -61,6 +61,11 @@ export interface SyncResult {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly dryRun: boolean;
+  /**
+   * A sync of part of the application (Argo CD's selective sync): the resources selected. Nothing else
+   * was applied or pruned and no hook ran; whether the application is in sync is for a comparison to say.
+   */
+  readonly resources?: readonly ResourceId[];
   readonly entries: readonly SyncEntry[];
 }
 

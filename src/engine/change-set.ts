@@ -1,5 +1,5 @@
 import { kindRank } from '../core/ordering.ts';
-import { formatId } from '../core/resource.ts';
+import { formatId, type ResourceId } from '../core/resource.ts';
 import { summarise, type SyncEntry, type SyncResult } from '../core/sync-result.ts';
 import type { SyncEvent } from './context.ts';
 
@@ -48,6 +48,8 @@ export interface SyncResultBase {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly dryRun: boolean;
+  /** A sync of part of the application: the resources selected. */
+  readonly resources?: readonly ResourceId[];
 }
 
 /** The result of a sync: Failed when it was stopped for a reason or an entry failed. */
@@ -66,6 +68,7 @@ export function syncResult(
     startedAt: base.startedAt.toISOString(),
     finishedAt: base.finishedAt.toISOString(),
     dryRun: base.dryRun,
+    ...(base.resources === undefined ? {} : { resources: base.resources }),
     entries: inApplyOrder(changes.entries),
   };
 }

@@ -2,6 +2,7 @@ import type { Health } from '../core/health.ts';
 import type { IgnoreDifferenceRule } from '../core/ignore-differences.ts';
 import type { OwnerIdentity, OwnerRef } from '../core/ownership.ts';
 import type { KubeObject } from '../core/resource.ts';
+import type { ResourceSelector } from '../core/resource-selection.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
 import type { Cluster } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -39,6 +40,13 @@ export interface SyncOptions {
   readonly revision?: string;
   /** Delete owned objects that left the desired state. Default false (they are reported). */
   readonly prune?: boolean;
+  /**
+   * A sync of part of the application (Argo CD's selective sync): only these objects of the render are
+   * dry-run and applied, nothing is pruned, no hook runs, and the inventory keeps what was not touched
+   * (with its previous digest and revision: the desired state was not applied whole). A selector that
+   * names nothing of the render fails the sync before anything changes. Default: the whole render.
+   */
+  readonly resources?: readonly ResourceSelector[];
   /** Plan and report, write nothing. Default false. */
   readonly dryRun?: boolean;
   /**

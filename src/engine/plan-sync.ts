@@ -1,8 +1,10 @@
 import { ignoresExtraneous, objectSyncOptions } from '../core/argocd.ts';
 import { leftBehind, type Inventory } from '../core/inventory.ts';
-import { orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
+import { CapstanError } from '../core/errors.ts';
+import { hookOf, orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
-import { keyOf } from '../core/resource.ts';
+import { formatId, keyOf } from '../core/resource.ts';
+import { applySelection, selects, type ResourceSelector } from '../core/resource-selection.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
 import { DEFAULT_CONCURRENCY, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { readOwnInventory } from './inventory.ts';
@@ -52,14 +54,18 @@ export async function planSync(
       prepared.map((p) => p.id),
       options.project,
     );
-  const byKey = new Map(prepared.map((p) => [keyOf(p.id), p]));
-  const order = orderForSync(prepared.map((p) => p.object));
+  // A sync of a selection: only the selected objects of the render, no hook (Argo CD's selective sync).
+  const chosen = options.resources
+    ? selectedObjects(prepared, options.resources, options.namespace)
+    : prepared;
+  const byKey = new Map(chosen.map((p) => [keyOf(p.id), p]));
+  const order = orderForSync(chosen.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
   // CreateNamespace=true for the whole sync, or on the objects that ask for it (argocd.argoproj.io/sync-options).
   const asking =
     options.createNamespace === true
-      ? prepared
-      : prepared.filter((p) => objectSyncOptions(p.object).createNamespace);
+      ? chosen
+      : chosen.filter((p) => objectSyncOptions(p.object).createNamespace);
   const missingNamespaces = asking.length > 0 ? await namespacesToCreate(prepared, asking, deps) : [];
   step(`planning: server-side dry run of ${regular.length} object(s)`);
   // The dry run of the whole set and the read of the previous inventory do not wait for each other.
@@ -80,10 +86,13 @@ export async function planSync(
   ]);
   // Objects that exist and that Capstan did not create are adopted only where the project allows it.
   if (options.project) enforceAdoption(plan.unowned, options.project);
-  const candidates = leftBehind(
-    previous,
-    regular.map((o) => o.id),
-  );
+  // A sync of a selection prunes nothing: what it leaves out is not departed.
+  const candidates = options.resources
+    ? []
+    : leftBehind(
+        previous,
+        regular.map((o) => o.id),
+      );
   const ignored = await ignoringExtraneous(candidates, deps);
   return {
     prepared,
@@ -97,6 +106,35 @@ export async function planSync(
     missingNamespaces,
     ...(migratedFrom === undefined ? {} : { migratedFrom }),
   };
+}
+
+/**
+ * The objects of the render a selection names. A selector that names none of them, or names a hook
+ * (a sync of a selection runs no hooks), fails the sync before anything is dry-run or applied.
+ */
+function selectedObjects(
+  prepared: readonly PreparedObject[],
+  selection: readonly ResourceSelector[],
+  namespace: string,
+): PreparedObject[] {
+  const { selected, missing } = applySelection(prepared, selection, namespace);
+  const hooks = selected.filter((p) => hookOf(p.object) !== undefined);
+  if (missing.length === 0 && hooks.length === 0) return selected;
+  const reasons = [
+    ...missing.map((s) => `${formatId(s)} is not in the desired state`),
+    ...hooks.map((p) => `${formatId(p.id)} is a hook, and a sync of a selection runs no hooks`),
+  ];
+  throw new CapstanError(
+    'SYNC_SELECTION_NOT_FOUND',
+    `the selection cannot be synced: ${reasons.join('; ')}; nothing was applied. Select resources of the rendered desired state (capstan app get lists them)`,
+    {
+      subject: [...missing.map(formatId), ...hooks.map((p) => formatId(p.id))].join(', '),
+      // The selectors at fault, by key: the sync's entries mark those failed.
+      fields: selection
+        .filter((s) => missing.includes(s) || hooks.some((p) => selects(s, p.id, namespace)))
+        .map(keyOf),
+    },
+  );
 }
 
 /**

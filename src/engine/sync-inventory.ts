@@ -28,9 +28,10 @@ export interface InventoryRecord {
   /**
    * 'succeeded': the inventory takes this sync's digest and revision. 'failed': it keeps the previous
    * ones, and the ledger of hooks that completed for this desired state, so that the retry does not
-   * run them again.
+   * run them again. 'partial' (a sync of a selection): the previous digest, revision and ledger stay,
+   * since the desired state was not applied whole.
    */
-  readonly outcome: 'succeeded' | 'failed';
+  readonly outcome: 'succeeded' | 'failed' | 'partial';
   readonly digest: string;
   readonly revision: string | undefined;
   readonly completed: LedgerOfHooks | undefined;
@@ -43,7 +44,12 @@ export interface InventoryRecord {
  */
 export async function recordInventory(record: InventoryRecord, deps: SyncDeps): Promise<void> {
   const succeeded = record.outcome === 'succeeded';
-  const ledger = succeeded ? undefined : record.completed?.ledger();
+  const ledger =
+    record.outcome === 'partial'
+      ? record.previous?.hooks
+      : succeeded
+        ? undefined
+        : record.completed?.ledger();
   const next: Inventory = {
     ...makeInventory(record.application, record.owned, {
       owner: record.ownerRef,

@@ -50,6 +50,7 @@ export async function sync(
         startedAt,
         finishedAt: deps.clock.now(),
         dryRun: options.dryRun === true,
+        ...(options.resources ? { resources: options.resources } : {}),
       },
       { failedBecause },
     );
@@ -57,8 +58,10 @@ export async function sync(
   // 1. An empty render is refused: syncing it would prune everything the application owns.
   refuseEmptyRender(rendered, options);
 
-  // 2. Prepare (identity, namespaces, ownership marks) and plan (a server-side dry run of the whole set).
-  const planned = await planSync(rendered, options, deps);
+  // 2. Prepare (identity, namespaces, ownership marks) and plan (a server-side dry run of the whole set,
+  //    or of the selected objects); a selector that names nothing of the render fails here.
+  const planned = await planOrReport(rendered, options, deps, changes);
+  if (typeof planned === 'string') return finish(planned);
   if (planned.plan.failures.length > 0) return finish(reportPlanFailures(planned, changes));
   const run = startRun({ options, deps, planned, changes, digest });
 
@@ -78,15 +81,21 @@ export async function sync(
   // 5. Prune what this application owned and no longer wants (only after everything else succeeded).
   const stillOwned = await pruneDeparted(run);
 
-  // 6. Record the inventory: what is wanted, plus what was left behind and is still owned.
+  // 6. Record the inventory: what is wanted, plus what was left behind and is still owned. A sync of a
+  //    selection keeps every previous entry, adds what it applied, and keeps the previous digest.
+  const partial = options.resources !== undefined;
   await recordInventory(
     {
       application: options.application,
       ownerRef: options.ownerRef,
       migrated: planned.migratedFrom !== undefined,
       previous: planned.previous,
-      owned: [...planned.regular.map((o) => o.id), ...stillOwned],
-      outcome: 'succeeded',
+      owned: [
+        ...(partial ? (planned.previous?.entries ?? []).map(parseKey) : []),
+        ...planned.regular.map((o) => o.id),
+        ...stillOwned,
+      ],
+      outcome: partial ? 'partial' : 'succeeded',
       digest,
       revision: options.revision,
       completed: run.completed,
@@ -105,6 +114,34 @@ function refuseEmptyRender(rendered: readonly RenderedObject[], options: SyncOpt
       'SYNC_EMPTY_RENDER',
       'the desired state is empty (the render produced no objects); refusing to sync, since that would prune everything. If this is intended, allow empty renders (--allow-empty)',
     );
+  }
+}
+
+/** The plan; or, when the selection names what the render does not hold, why the sync failed (nothing changed). */
+async function planOrReport(
+  rendered: readonly RenderedObject[],
+  options: SyncOptions,
+  deps: SyncDeps,
+  changes: ChangeSet,
+): Promise<SyncPlan | string> {
+  try {
+    return await planSync(rendered, options, deps);
+  } catch (error) {
+    if (!(error instanceof CapstanError) || error.code !== 'SYNC_SELECTION_NOT_FOUND') throw error;
+    const named = new Set(error.fields);
+    for (const s of options.resources ?? [])
+      changes.add(
+        named.has(keyOf(s))
+          ? {
+              id: s,
+              wave: 0,
+              action: 'failed',
+              code: error.code,
+              message: 'not in the desired state, or a hook',
+            }
+          : { id: s, wave: 0, action: 'skipped', message: 'not applied: the selection cannot be synced' },
+      );
+    return error.message;
   }
 }
 

@@ -9,6 +9,7 @@ import { diffObjects, normalizeForCompare, redactSecret } from '../core/diff.ts'
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { predictApplied } from '../core/predicted.ts';
 import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
+import { applySelection, describeSelection, type ResourceSelector } from '../core/resource-selection.ts';
 import { resolveSpec, type Application } from '../contracts/application.ts';
 import { childrenOf, logTargetOf, podsOf, type ChildNode, type LogTarget } from './pod-views.ts';
 import type {
@@ -147,21 +148,26 @@ export class ResourceViews {
    * desired state left pruned (with `prune`) or skipped. Entries of the one sync result type; no
    * manifest, so no Secret value, is in them.
    */
-  async preview(app: Application, options: { readonly prune: boolean }): Promise<SyncPreview> {
+  async preview(
+    app: Application,
+    options: { readonly prune: boolean; readonly resources?: readonly ResourceSelector[] },
+  ): Promise<SyncPreview> {
     const desired = await this.#desired(app, 'target');
     const destination = resolveSpec(app).destination.namespace;
-    const wanted = desired.objects.map((object) =>
+    const all = desired.objects.map((object) =>
       object.metadata.namespace === undefined
         ? { ...object, metadata: { ...object.metadata, namespace: destination } }
         : object,
     );
+    // A selection: only those objects, nothing pruned (what a sync of the selection would do).
+    const wanted = options.resources ? selectedForPreview(all, options.resources, destination) : all;
     const entries: PreviewEntry[] = [];
     for (let i = 0; i < wanted.length; i += PREVIEW_READS) {
       const batch = wanted.slice(i, i + PREVIEW_READS);
       entries.push(...(await Promise.all(batch.map((object) => this.#previewOne(app, object)))));
     }
     const kept = new Set(wanted.map((o) => formatId(idOf(o))));
-    for (const r of app.status?.resources ?? []) {
+    for (const r of options.resources ? [] : (app.status?.resources ?? [])) {
       const id = formatId({ group: r.group, kind: r.kind, namespace: r.namespace ?? '', name: r.name });
       if (kept.has(id)) continue;
       entries.push(
@@ -271,3 +277,22 @@ function withoutManagedFields(object: KubeObject): KubeObject {
 
 /** As JSON the API answers: a Secret's values hidden. */
 const shown = (object: KubeObject): Record<string, unknown> => ({ ...redactSecret(object) });
+
+/** The desired objects a selection names; 422 naming those it names that are not there. */
+function selectedForPreview(
+  objects: readonly KubeObject[],
+  selection: readonly ResourceSelector[],
+  destination: string,
+): KubeObject[] {
+  const { selected, missing } = applySelection(
+    objects.map((object) => ({ id: idOf(object), object })),
+    selection,
+    destination,
+  );
+  if (missing.length > 0)
+    throw new CapstanError(
+      'SYNC_SELECTION_NOT_FOUND',
+      `not in the desired state: ${describeSelection(missing)}; select resources the application renders`,
+    );
+  return selected.map((s) => s.object);
+}

@@ -337,6 +337,27 @@ describe('the web UI in a real browser', () => {
     );
   });
 
+  it('syncs a selection from the dialog: only the checked resource, prune off, the history naming it', async () => {
+    await page.locator('#sync').click();
+    const dialog = page.getByRole('dialog');
+    const all = dialog.getByLabel(/All \(2\): the whole application/);
+    assert.equal(await all.isChecked(), true, 'every resource checked by default');
+    await all.uncheck();
+    await dialog.getByLabel(`ConfigMap/${namespace}/settings`).check();
+    assert.equal(await dialog.getByLabel(/Prune resources/).isDisabled(), true, 'no prune with a selection');
+    assert.match((await dialog.textContent()) ?? '', /1 of 2 selected: only these are applied/);
+    await dialog.getByRole('button', { name: 'Sync', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('tab', { name: 'History' }).click();
+    await eventually(
+      async () =>
+        (await page.locator('tr', { hasText: 'partial sync' }).allTextContents())
+          .join('\n')
+          .includes(`ConfigMap/${namespace}/settings`),
+      { what: 'the partial sync in the history, naming its resource', timeoutMs: 60_000 },
+    );
+  });
+
   it('rolls back from the history, the confirmation showing what will change', async () => {
     await page.getByRole('tab', { name: 'History' }).click();
     const first = page.locator('tr', { hasText: firstRevision.slice(0, 12) });

@@ -411,15 +411,10 @@ async function requestAction(
   const action = `application.${ACTION_PATH[kind]}`;
   const target = targetOf(namespace, name);
   await requirePermission(options, caller, permission, project, { action, target });
-  refuseUnsupportedSyncOptions(body);
   if (kind === 'sync' && body.dryRun === true) return previewSync(options, app, caller, body);
   const id = String(options.now());
   const value =
-    kind === 'rollback'
-      ? rollbackValue(app, id, body.target)
-      : kind === 'sync'
-        ? syncRequestValue({ id, ...(body.prune === undefined ? {} : { prune: body.prune }) })
-        : id;
+    kind === 'rollback' ? rollbackValue(app, id, body.target) : kind === 'sync' ? syncValue(id, body) : id;
   const annotation = REQUEST_ANNOTATIONS[kind];
   try {
     const updated = await options.writer.patchMetadata(namespace, name, {
@@ -453,16 +448,30 @@ async function requestAction(
   }
 }
 
-/** A selection of resources is not carried by the agent yet: refused, never dropped silently. */
-function refuseUnsupportedSyncOptions(body: SyncRequest): void {
-  if (body.resources !== undefined)
-    throw new HttpError(
-      422,
-      'SYNC_OPTION_UNSUPPORTED',
-      'the agent does not take a selection of resources with a sync request yet; ask without ' +
-        '`resources` (the whole Application syncs), or see one resource with GET …/resource/diff',
-    );
+/**
+ * The sync annotation's value: the request id, whether to prune, and the selection of resources (a
+ * namespace left out is '': cluster-scoped, or the destination namespace). 400 when it cannot be carried.
+ */
+function syncValue(id: string, body: SyncRequest): string {
+  try {
+    return syncRequestValue({
+      id,
+      ...(body.prune === undefined ? {} : { prune: body.prune }),
+      ...(body.resources === undefined ? {} : { resources: selectionOf(body) }),
+    });
+  } catch (error) {
+    if (error instanceof RangeError) throw new HttpError(400, 'INVALID_REQUEST', error.message);
+    throw error;
+  }
 }
+
+const selectionOf = (body: SyncRequest) =>
+  (body.resources ?? []).map((r) => ({
+    group: r.group,
+    kind: r.kind,
+    namespace: r.namespace ?? '',
+    name: r.name,
+  }));
 
 /** A dry run: what a sync to the target would do, from the desired render and the live objects. */
 async function previewSync(
@@ -479,7 +488,10 @@ async function previewSync(
       `application '${namespace}/${name}' changed since resourceVersion ${body.resourceVersion}: read it again and retry`,
     );
   const prune = body.prune ?? resolveSpec(app).automated?.prune ?? false;
-  const preview = await options.resources.preview(app, { prune });
+  const preview = await options.resources.preview(app, {
+    prune,
+    ...(body.resources === undefined ? {} : { resources: selectionOf(body) }),
+  });
   await audit(options, {
     actor: actorOf(caller.principal),
     action: 'application.sync',

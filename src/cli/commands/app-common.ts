@@ -5,6 +5,7 @@
  */
 import { REQUEST_ANNOTATIONS, type Application, type RequestKind } from '../../contracts/application.ts';
 import { forOutput, objectRef } from '../app-printer.ts';
+import { parseResourceArgument, type ResourceSelector } from '../../core/resource-selection.ts';
 import { print, UsageError, type OutputFormat } from '../output.ts';
 
 /** A progress or note line, on stderr (stdout holds the result). */
@@ -63,4 +64,38 @@ export function printRequested(
     { name, namespace, request: word, annotation, value },
     () => `${objectRef(name)} ${word} requested (${annotation}=${value})\n`,
   );
+}
+
+/**
+ * The `--resource [GROUP/]KIND/[NAMESPACE/]NAME` arguments of `capstan app sync` as a selection. A
+ * group left out is found among the Application's resources (status.resources: its rendered objects),
+ * where that kind and name must be there under one group; a namespace left out stays '' (a
+ * cluster-scoped resource, or one in the destination namespace).
+ */
+export function selectionOf(app: Application, args: readonly string[]): ResourceSelector[] {
+  return args.map((arg) => {
+    let parsed: ReturnType<typeof parseResourceArgument>;
+    try {
+      parsed = parseResourceArgument(arg);
+    } catch (error) {
+      throw new UsageError(`--resource ${(error as Error).message}`);
+    }
+    const { group, ...rest } = parsed;
+    if (group !== undefined) return { group, ...rest };
+    const known = (app.status?.resources ?? []).filter(
+      (r) =>
+        r.kind === rest.kind &&
+        r.name === rest.name &&
+        (rest.namespace === '' || (r.namespace ?? '') === rest.namespace),
+    );
+    const groups = [...new Set(known.map((r) => r.group))];
+    if (groups.length === 1) return { group: groups[0] ?? '', ...rest };
+    const name = app.metadata.name;
+    throw new UsageError(
+      groups.length === 0
+        ? `--resource ${arg}: no ${rest.kind} named '${rest.name}' among the resources of application '${name}' ` +
+            `(capstan app get ${name} lists them); give its group: GROUP/${arg} ('/${arg}' for the core group)`
+        : `--resource ${arg}: ${rest.kind} '${rest.name}' is in ${groups.length} groups (${groups.map((g) => g || "''").join(', ')}); give one: GROUP/${arg}`,
+    );
+  });
 }

@@ -22,7 +22,15 @@ import {
 } from '../app-printer.ts';
 import { EXIT, table, UsageError, type OutputFormat } from '../output.ts';
 import { parseDuration } from './push.ts';
-import { nameOf, output, printNothingToRelease, printRequested, REQUEST_WORDS, say } from './app-common.ts';
+import {
+  nameOf,
+  output,
+  printNothingToRelease,
+  printRequested,
+  REQUEST_WORDS,
+  say,
+  selectionOf,
+} from './app-common.ts';
 
 export const REMOTE_COMMANDS = [
   'list',
@@ -49,6 +57,8 @@ export interface RemoteContext {
   readonly prune?: boolean;
   /** sync: only say what a sync would do. */
   readonly dryRun?: boolean;
+  /** sync: the `--resource` arguments, a selection (selectionOf). */
+  readonly resources?: readonly string[];
   /** How a request is followed: app.ts's requestState and rollbackTarget, one rule for both paths. */
   readonly requestState: (
     app: Application | undefined,
@@ -107,8 +117,12 @@ async function list(ctx: RemoteContext): Promise<number> {
 /** `capstan app sync --dry-run`: the server's preview, as a table of the one sync result's actions. */
 async function previewSync(ctx: RemoteContext): Promise<number> {
   const name = nameOf(ctx.positionals, 'sync');
+  const selection = ctx.resources
+    ? selectionOf(await ctx.client.application(ctx.namespace, name), ctx.resources)
+    : undefined;
   const preview = await ctx.client.previewSync(ctx.namespace, name, {
     ...(ctx.prune === undefined ? {} : { prune: ctx.prune }),
+    ...(selection ? { resources: selection } : {}),
   });
   output(ctx.format, preview, () =>
     [
@@ -130,6 +144,7 @@ async function request(ctx: RemoteContext, kind: RequestKind): Promise<number> {
   const body: Record<string, unknown> = {
     resourceVersion: current.metadata.resourceVersion,
     ...(kind === 'sync' && ctx.prune !== undefined ? { prune: ctx.prune } : {}),
+    ...(kind === 'sync' && ctx.resources ? { resources: selectionOf(current, ctx.resources) } : {}),
   };
   if (kind === 'rollback') {
     const resolved = ctx.rollbackTarget(current, ctx.positionals[1]);

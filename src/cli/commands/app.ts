@@ -9,6 +9,7 @@ import {
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
   syncRequestValue,
+  type SyncRequestValue,
   requestTime,
   RESOURCES_FINALIZER,
   validateApplication,
@@ -36,7 +37,15 @@ import {
 import { EXIT, outputFormat, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
 import { helmParameters, jsonnetOptions, parseDuration } from './push.ts';
-import { nameOf, output, printNothingToRelease, printRequested, REQUEST_WORDS, say } from './app-common.ts';
+import {
+  nameOf,
+  output,
+  printNothingToRelease,
+  printRequested,
+  REQUEST_WORDS,
+  say,
+  selectionOf,
+} from './app-common.ts';
 import { isRemoteCommand, runRemote } from './app-remote.ts';
 import { readLogin, ServerClient } from '../server-client.ts';
 
@@ -115,6 +124,11 @@ diff:   --revision REV (default: the spec's), --dest-kubeconfig PATH (for a regi
 sync:   --prune / --no-prune   prune in this sync, or not (default: as spec.syncPolicy.automated.prune)
         --dry-run              through a server only: say what a sync would do, change nothing
                                (with a kubeconfig: capstan app diff NAME)
+        --resource [GROUP/]KIND/[NAMESPACE/]NAME
+                               sync only this resource of the desired state; repeatable. Nothing
+                               else is applied or pruned, no hook runs, and the sync status is left
+                               to the next comparison. GROUP left out: found among the application's
+                               resources; NAMESPACE left out: cluster-scoped or the destination's
 sync, refresh, rollback, release-hold:
   --wait / --no-wait     wait until the agent has handled the request (default: wait for sync and
                          rollback); exit 0 when it succeeded, 4 when it failed, 1 when --timeout ran out
@@ -153,6 +167,7 @@ const OPTIONS = {
   'no-wait': { type: 'boolean' },
   'no-prune': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  resource: { type: 'string', multiple: true },
   timeout: { type: 'string' },
   cascade: { type: 'string' },
   for: { type: 'string' },
@@ -221,7 +236,7 @@ const COMMANDS = {
   get: [],
   history: [],
   diff: ['revision', 'dest-kubeconfig'],
-  sync: [...REQUEST_FLAGS, 'prune', 'no-prune', 'dry-run'],
+  sync: [...REQUEST_FLAGS, 'prune', 'no-prune', 'dry-run', 'resource'],
   refresh: REQUEST_FLAGS,
   rollback: REQUEST_FLAGS,
   'release-hold': REQUEST_FLAGS,
@@ -741,13 +756,19 @@ function requestValue(
 ): { value: string; target?: HistoryEntry | string } {
   const { kind, name, current } = asked;
   const requestId = String(Date.now());
-  const { prune, dryRun } = syncFlags(kind === 'sync' ? 'sync' : REQUEST_WORDS[kind], ctx.values);
+  const { prune, dryRun, resources } = syncFlags(kind === 'sync' ? 'sync' : REQUEST_WORDS[kind], ctx.values);
   if (dryRun === true)
     throw new UsageError(
       `capstan app sync --dry-run goes through a server (capstan login); with a kubeconfig, run: capstan app diff ${name}`,
     );
   if (kind === 'sync')
-    return { value: syncRequestValue({ id: requestId, ...(prune === undefined ? {} : { prune }) }) };
+    return {
+      value: syncValue({
+        id: requestId,
+        ...(prune === undefined ? {} : { prune }),
+        ...(resources ? { resources: selectionOf(current, resources) } : {}),
+      }),
+    };
   if (kind !== 'rollback') return { value: requestId };
   const resolved = rollbackTarget(current, ctx.positionals[1]);
   return { value: `${requestId}:${resolved.value}`, target: resolved.entry ?? resolved.value };
@@ -980,16 +1001,32 @@ async function wait(ctx: Context): Promise<number> {
   return EXIT.ok;
 }
 
-/** The sync flags (COMMANDS allows them on sync only): prune in this sync or not (undefined: as the spec), a dry run. */
+/**
+ * The sync flags (COMMANDS allows them on sync only): prune in this sync or not (undefined: as the
+ * spec), a dry run, the `--resource` arguments (a selection; selectionOf reads them against the Application).
+ */
 export function syncFlags(
   command: string,
-  values: { prune?: boolean; 'no-prune'?: boolean; 'dry-run'?: boolean },
-): { prune?: boolean; dryRun?: boolean } {
+  values: { prune?: boolean; 'no-prune'?: boolean; 'dry-run'?: boolean; resource?: string[] },
+): { prune?: boolean; dryRun?: boolean; resources?: readonly string[] } {
   if (command !== 'sync') return {};
   if (values.prune === true && values['no-prune'] === true)
     throw new UsageError('give --prune or --no-prune, not both');
+  if (values.prune === true && values.resource !== undefined)
+    throw new UsageError('--prune does not go with --resource: a sync of a selection prunes nothing');
   return {
     ...(values.prune === true ? { prune: true } : values['no-prune'] === true ? { prune: false } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),
+    ...(values.resource === undefined ? {} : { resources: values.resource }),
   };
+}
+
+/** The sync annotation's value; one too long to carry is a usage error. */
+function syncValue(request: SyncRequestValue): string {
+  try {
+    return syncRequestValue(request);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
 }

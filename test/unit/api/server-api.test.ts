@@ -22,6 +22,7 @@ import { validate } from '../../../src/contracts/validate.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
+  parseSyncRequest,
   REQUEST_ANNOTATIONS,
   RESOURCES_FINALIZER,
 } from '../../../src/contracts/application.ts';
@@ -453,7 +454,7 @@ describe('server API: roles per project', () => {
     assert.equal(missing.json<{ error: string }>().error, 'ROLLBACK_NO_TARGET');
   });
 
-  it('carries prune to the agent in the sync annotation, answers a dry run with what a sync would do, and refuses a selection by name', async () => {
+  it('carries prune to the agent in the sync annotation, answers a dry run with what a sync would do, and carries a selection of resources', async () => {
     const sync = (payload: Record<string, unknown>) =>
       h.call({
         method: 'POST',
@@ -504,12 +505,45 @@ describe('server API: roles per project', () => {
       'a dry run changed the Application',
     );
 
+    // A selection: carried in the annotation, sorted, a left-out namespace as ''; its dry run only those.
     const selection = await sync({
-      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'api' }],
+      prune: false,
+      resources: [
+        { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'other' },
+        { group: '', kind: 'ConfigMap', name: 'new' },
+      ],
     });
-    assert.equal(selection.statusCode, 422);
-    assert.equal(selection.json<{ error: string }>().error, 'SYNC_OPTION_UNSUPPORTED');
-    assert.match(selection.json<{ message: string }>().message, /selection of resources/);
+    assert.equal(selection.statusCode, 202, selection.body);
+    const selected = selection.json<{ value: string }>().value;
+    assert.match(selected, /^\d+;prune=false;resources=\/ConfigMap\/\/new,apps\/Deployment\/a\/other$/);
+    assert.equal(h.index.get('a', 'api')?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync], selected);
+    assert.deepEqual(parseSyncRequest(selected).resources, [
+      { group: '', kind: 'ConfigMap', namespace: '', name: 'new' },
+      { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'other' },
+    ]);
+    const previewed = await sync({
+      dryRun: true,
+      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'other' }],
+    });
+    assert.equal(previewed.statusCode, 200, previewed.body);
+    assert.deepEqual(
+      previewed
+        .json<{ entries: { id: string; action: string }[] }>()
+        .entries.map((e) => `${e.id} ${e.action}`),
+      ['Deployment/a/other configured'],
+      'a dry run of a selection shows only the selection, and nothing pruned',
+    );
+    const notThere = await sync({
+      dryRun: true,
+      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'gone' }],
+    });
+    assert.equal(notThere.statusCode, 422);
+    assert.equal(notThere.json<{ error: string }>().error, 'SYNC_SELECTION_NOT_FOUND');
+    assert.match(notThere.json<{ message: string }>().message, /Deployment\/a\/gone/);
+    for (const resources of [[], [{ group: 'apps', kind: 'Deployment', namespace: 'a', name: 'x,y' }]]) {
+      const refused = await sync({ resources });
+      assert.equal(refused.statusCode, 400, refused.body);
+    }
   });
 
   it('lets only a project admin create, change and delete its Applications (with and without cascade)', async () => {

@@ -351,6 +351,28 @@ describe('requestResult', () => {
     );
   });
 
+  it('says a sync of a selection synced those resources, and what the application is now', () => {
+    const partial = (phase: 'Succeeded' | 'Failed') =>
+      sample({
+        ...synced,
+        sync: { status: 'OutOfSync', revision: SHA_A, digest: 'sha256:1234' },
+        operation: {
+          ...OPERATION,
+          phase,
+          message: phase === 'Failed' ? 'the selection cannot be synced' : '1 configured',
+        },
+        history: [entry(1, SHA_A, phase, { resources: ['ConfigMap/team-a/settings'] })],
+      });
+    assert.match(
+      requestResult(partial('Succeeded'), 'sync', { now: NOW }),
+      /\nSynced 1 selected resource\(s\) of application 'web' at aaaaaaaaaaaa: 1 configured \(3.4s\); the application is OutOfSync\n$/,
+    );
+    assert.match(
+      requestResult(partial('Failed'), 'sync', { now: NOW }),
+      /Sync of 1 selected resource\(s\) of application 'web' failed at aaaaaaaaaaaa: the selection cannot be synced/,
+    );
+  });
+
   it('names a rollback target and the hold', () => {
     const held = sample({
       ...synced,

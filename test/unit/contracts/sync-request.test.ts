@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseSyncRequest, requestTime, syncRequestValue } from '../../../src/contracts/application.ts';
+import {
+  parseSyncRequest,
+  requestTime,
+  SYNC_REQUEST_MAX_LENGTH,
+  syncRequestValue,
+  type Application,
+} from '../../../src/contracts/application.ts';
+import { selectionOf } from '../../../src/cli/commands/app-common.ts';
 import { syncFlags } from '../../../src/cli/commands/app.ts';
 import { UsageError } from '../../../src/cli/output.ts';
 
@@ -10,6 +17,24 @@ describe('the sync request annotation', () => {
     { request: { id: '1767225600000', prune: true }, value: '1767225600000;prune' },
     { request: { id: '1767225600000', prune: false }, value: '1767225600000;prune=false' },
     { request: { id: 'by-hand' }, value: 'by-hand' },
+    {
+      request: {
+        id: '1767225600000',
+        resources: [{ group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' }],
+      },
+      value: '1767225600000;resources=apps/Deployment/prod/web',
+    },
+    {
+      request: {
+        id: '1767225600000',
+        prune: false,
+        resources: [
+          { group: '', kind: 'ConfigMap', namespace: '', name: 'settings' },
+          { group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' },
+        ],
+      },
+      value: '1767225600000;prune=false;resources=/ConfigMap//settings,apps/Deployment/prod/web',
+    },
   ];
   for (const { request, value } of cases)
     it(`writes ${JSON.stringify(request)} as '${value}' and reads it back`, () => {
@@ -25,6 +50,27 @@ describe('the sync request annotation', () => {
   it('refuses an id with a separator', () => {
     assert.throws(() => syncRequestValue({ id: 'a;b', prune: true }), RangeError);
   });
+
+  it('refuses an empty selection, prune with a selection, and a request too long to record', () => {
+    assert.throws(() => syncRequestValue({ id: '1', resources: [] }), /one resource at least/);
+    const web = { group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' };
+    assert.throws(() => syncRequestValue({ id: '1', prune: true, resources: [web] }), /prunes nothing/);
+    const many = Array.from({ length: 200 }, (_, i) => ({ ...web, name: `${'w'.repeat(200)}-${i}` }));
+    assert.throws(
+      () => syncRequestValue({ id: '1', resources: many }),
+      new RegExp(`more than ${SYNC_REQUEST_MAX_LENGTH}: select fewer resources`),
+    );
+  });
+
+  it('reads a malformed selection as part of the id (a plain sync), never as another selection', () => {
+    assert.deepEqual(parseSyncRequest('1;resources=apps/Deployment/web'), {
+      id: '1;resources=apps/Deployment/web',
+    });
+    assert.deepEqual(parseSyncRequest('1;resources=/ConfigMap//a;prune'), {
+      id: '1;resources=/ConfigMap//a',
+      prune: true,
+    });
+  });
 });
 
 describe('capstan app sync flags', () => {
@@ -37,5 +83,49 @@ describe('capstan app sync flags', () => {
     assert.deepEqual(syncFlags('sync', {}), {});
     assert.throws(() => syncFlags('sync', { prune: true, 'no-prune': true }), UsageError);
     assert.deepEqual(syncFlags('refresh', {}), {});
+  });
+
+  it('takes --resource, repeatable, but not with --prune', () => {
+    assert.deepEqual(syncFlags('sync', { resource: ['Deployment/web', '/ConfigMap/a'], 'no-prune': true }), {
+      prune: false,
+      resources: ['Deployment/web', '/ConfigMap/a'],
+    });
+    assert.throws(() => syncFlags('sync', { prune: true, resource: ['Deployment/web'] }), /prunes nothing/);
+  });
+
+  it("finds a group left out among the application's resources, and says what to give when it cannot", () => {
+    const app = {
+      metadata: { name: 'web', namespace: 'team' },
+      spec: {},
+      status: {
+        resources: [
+          { group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' },
+          { group: '', kind: 'ConfigMap', namespace: 'prod', name: 'web' },
+          { group: 'example.com', kind: 'Widget', namespace: 'prod', name: 'w' },
+          { group: 'other.example.com', kind: 'Widget', namespace: 'prod', name: 'w' },
+        ],
+      },
+    } as unknown as Application;
+    assert.deepEqual(
+      selectionOf(app, ['Deployment/web', 'ConfigMap/prod/web', 'example.com/Widget/prod/w']),
+      [
+        { group: 'apps', kind: 'Deployment', namespace: '', name: 'web' },
+        { group: '', kind: 'ConfigMap', namespace: 'prod', name: 'web' },
+        { group: 'example.com', kind: 'Widget', namespace: 'prod', name: 'w' },
+      ],
+    );
+    assert.throws(
+      () => selectionOf(app, ['Deployment/api']),
+      (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(
+          error.message,
+          /no Deployment named 'api' among the resources of application 'web'.*GROUP\/Deployment\/api/,
+        );
+        return true;
+      },
+    );
+    assert.throws(() => selectionOf(app, ['Widget/w']), /in 2 groups \(example.com, other.example.com\)/);
+    assert.throws(() => selectionOf(app, ['web']), UsageError);
   });
 });

@@ -64,4 +64,51 @@ describe('statusUnchanged', () => {
     assert.equal(statusUnchanged(stored, { hold: null }), true);
     assert.equal(statusUnchanged({ ...stored, hold: {} }, { hold: null }), false);
   });
+
+  it('records a sync of a selection as partial: which resources, a summary that says so, the digest kept', () => {
+    const at = '2026-12-06T15:00:00.000Z';
+    const patched = reconciledStatus({
+      status: { sync: { status: 'OutOfSync', revision: 'b'.repeat(40), digest: 'sha256:before' } },
+      requests: { sync: '1;resources=/ConfigMap/ns/a' },
+      tree,
+      result: {
+        application: 'ns.app',
+        phase: 'Succeeded',
+        message: '1 configured',
+        digest: 'sha256:whole-render',
+        startedAt: at,
+        finishedAt: at,
+        dryRun: false,
+        resources: [{ group: '', kind: 'ConfigMap', namespace: 'ns', name: 'a' }],
+        entries: [
+          {
+            id: { group: '', kind: 'ConfigMap', namespace: 'ns', name: 'a' },
+            action: 'configured',
+            message: '',
+            wave: 0,
+          },
+        ],
+      },
+      judgement: { synced: false, wrote: true, drift: [], recordHistory: true, pendingPrune: [] },
+      operation: 'sync',
+      hold: undefined,
+      healths: [],
+      health: { status: 'Healthy', message: '' },
+      warnings: [],
+    }) as {
+      sync: { status: string; revision: string; digest: string };
+      operation: { message: string };
+      history: { resources?: string[]; summary?: string }[];
+      handledRequests: Record<string, string>;
+    };
+    assert.equal(patched.sync.status, 'OutOfSync');
+    assert.equal(patched.sync.digest, 'sha256:before', 'the desired state was not applied whole');
+    assert.equal(patched.sync.revision, 'b'.repeat(40), 'nor its revision: automated sync still sees it new');
+    const [recorded] = patched.history;
+    assert.ok(recorded);
+    assert.deepEqual(recorded.resources, ['ConfigMap/ns/a']);
+    assert.match(recorded.summary ?? '', /^1 configured \(a sync of 1 selected resource: nothing else/);
+    assert.match(patched.operation.message, /a sync of 1 selected resource/);
+    assert.equal(patched.handledRequests['sync'], '1;resources=/ConfigMap/ns/a');
+  });
 });

@@ -229,6 +229,21 @@ describe('judgeSync: what a sync or a comparison found', () => {
     );
   });
 
+  it('a sync of a selection is in sync only if the comparison of the whole render after it says so', () => {
+    const r = {
+      ...result('Succeeded', [entry('configured', 'web')]),
+      resources: [{ group: 'apps', kind: 'Deployment', namespace: 'ns', name: 'web' }],
+    };
+    const still = judgeSync({ result: r, outOfSync: true, newRevision: false, operation: 'sync' });
+    assert.equal(still.synced, false, 'another resource still differs');
+    assert.equal(still.recordHistory, true);
+    assert.deepEqual(still.drift, [], 'asked for, not drift');
+    assert.equal(
+      judgeSync({ result: r, outOfSync: false, newRevision: false, operation: 'sync' }).synced,
+      true,
+    );
+  });
+
   it('a write on the same commit without a request is drift corrected, and recorded', () => {
     const r = result('Succeeded', [entry('configured', 'web'), entry('unchanged', 'db')]);
     const j = judgeSync({ result: r, outOfSync: false, newRevision: false, operation: undefined });

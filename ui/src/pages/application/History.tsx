@@ -59,7 +59,12 @@ export function HistoryTab(props: { readonly app: Application; readonly onChange
                   {entry.author === undefined ? '' : ` (${entry.author})`}
                 </td>
                 <td>{entry.result}</td>
-                <td>{entry.summary ?? ''}</td>
+                <td>
+                  {entry.summary ?? ''}
+                  {entry.resources === undefined ? null : (
+                    <div className="muted">partial sync: {entry.resources.join(', ')}</div>
+                  )}
+                </td>
                 <td>
                   {entry.finishedAt === undefined ? 'running' : new Date(entry.finishedAt).toLocaleString()}
                 </td>

@@ -1,5 +1,6 @@
-// The sync dialog: a plain sync, or with prune, dry run and a selection of resources. The server refuses
-// options the agent does not carry yet (422 SYNC_OPTION_UNSUPPORTED); that refusal is shown as it is.
+// The sync dialog: a plain sync, or with prune, dry run and a selection of resources (Argo CD's selective
+// sync): every resource of the tree is checked by default (the whole application); a part of them is sent
+// as `resources`, which applies only those, prunes nothing and runs no hooks.
 import { useState, type SyntheticEvent } from 'react';
 import { appPath, call } from '../../api.ts';
 import { Dialog } from '../../components/Dialog.tsx';
@@ -14,14 +15,15 @@ export function SyncDialog(props: {
   const resources = props.app.status?.resources ?? [];
   const [prune, setPrune] = useState(false);
   const [dryRun, setDryRun] = useState(false);
-  const [chosen, setChosen] = useState<ReadonlySet<number>>(new Set());
+  const [chosen, setChosen] = useState<ReadonlySet<number>>(() => new Set(resources.keys()));
+  const all = chosen.size === resources.length;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const submit = (event: SyntheticEvent) => {
     event.preventDefault();
     setBusy(true);
     setError(undefined);
-    const selection = [...chosen].flatMap((i) => {
+    const selection = (all ? [] : [...chosen]).flatMap((i) => {
       const r = resources[i];
       return r
         ? [{ group: r.group, kind: r.kind, name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) }]
@@ -31,7 +33,7 @@ export function SyncDialog(props: {
       method: 'POST',
       body: {
         resourceVersion: props.app.metadata.resourceVersion,
-        ...(prune ? { prune: true } : {}),
+        ...(prune && all ? { prune: true } : {}),
         ...(dryRun ? { dryRun: true } : {}),
         ...(selection.length > 0 ? { resources: selection } : {}),
       },
@@ -53,12 +55,13 @@ export function SyncDialog(props: {
           <label className="check">
             <input
               type="checkbox"
-              checked={prune}
+              checked={prune && all}
+              disabled={!all}
               onChange={(e) => {
                 setPrune(e.target.checked);
               }}
             />{' '}
-            Prune resources no longer in Git
+            Prune resources no longer in Git{all ? '' : ' (not with a selection: it prunes nothing)'}
           </label>
           <label className="check">
             <input
@@ -73,7 +76,17 @@ export function SyncDialog(props: {
         </fieldset>
         {resources.length === 0 ? null : (
           <fieldset className="selection">
-            <legend>Only these resources (none chosen: all)</legend>
+            <legend>Resources</legend>
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={all}
+                onChange={(e) => {
+                  setChosen(new Set(e.target.checked ? resources.keys() : []));
+                }}
+              />{' '}
+              All ({resources.length}): the whole application, with its hooks
+            </label>
             {resources.map((r, i) => (
               <label className="check" key={`${r.kind}/${r.namespace ?? ''}/${r.name}`}>
                 <input
@@ -86,9 +99,15 @@ export function SyncDialog(props: {
                     setChosen(next);
                   }}
                 />{' '}
-                {r.kind}/{r.namespace ?? ''}/{r.name}
+                {r.namespace ? `${r.kind}/${r.namespace}/${r.name}` : `${r.kind}/${r.name}`}
               </label>
             ))}
+            {all ? null : (
+              <p className="muted">
+                {chosen.size} of {resources.length} selected: only these are applied; nothing is pruned, no
+                hook runs, and the sync status is left to the next comparison.
+              </p>
+            )}
           </fieldset>
         )}
         {error === undefined ? null : <Failure error={error} />}
@@ -96,7 +115,7 @@ export function SyncDialog(props: {
           <button type="button" onClick={props.onClose}>
             Cancel
           </button>
-          <button type="submit" className="primary" disabled={busy}>
+          <button type="submit" className="primary" disabled={busy || chosen.size === 0}>
             {busy ? 'Asking the agent…' : 'Sync'}
           </button>
         </div>
