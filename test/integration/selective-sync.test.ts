@@ -23,7 +23,7 @@ import type { SyncResult } from '../../src/core/sync-result.ts';
 import type { SyncOptions } from '../../src/engine/context.ts';
 import { sync } from '../../src/engine/sync.ts';
 import { runAgent } from '../../src/main/agent.ts';
-import { systemClock } from '../../src/main/clock.ts';
+import { systemClock } from '../../src/adapters/clock.ts';
 import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
