@@ -17,18 +17,51 @@ export interface ApplyContext {
   readonly emit: (entry: SyncEntry) => void;
 }
 
-/** Resolves the type of a change whose CRD was created earlier in this sync. */
-async function typeOf(change: PlannedChange, cluster: Cluster): Promise<ResourceType> {
+/**
+ * Resolves the type of a change whose CRD was created earlier in this sync. A CRD is Established before
+ * the API server's discovery lists its kind (two controllers of the API server, each in its own time),
+ * so a kind not listed yet is looked up again until it is, or until the sync's time limit.
+ */
+async function typeOf(change: PlannedChange, ctx: ApplyContext): Promise<ResourceType> {
   if (change.prepared.type) return change.prepared.type;
-  const type = await cluster.resourceType(change.prepared.object.apiVersion, change.prepared.object.kind, {
-    refresh: true,
-  });
-  if (!type) {
-    const subject = formatId(change.prepared.id);
-    const detail = `the cluster still does not serve ${change.prepared.object.apiVersion} ${change.prepared.object.kind}`;
-    throw new CapstanError('KUBE_UNKNOWN_KIND', `${subject}: ${detail}`, { subject, detail });
+  const { apiVersion, kind } = change.prepared.object;
+  const deadline = ctx.clock.now().getTime() + newTypeWaitMs(ctx);
+  for (;;) {
+    const type = await ctx.cluster.resourceType(apiVersion, kind, { refresh: true });
+    if (type) return type;
+    if (ctx.clock.now().getTime() > deadline) {
+      const subject = formatId(change.prepared.id);
+      const detail = `the cluster still does not serve ${apiVersion} ${kind} ${Math.round(newTypeWaitMs(ctx) / 1000)} s after its CustomResourceDefinition was Established`;
+      throw new CapstanError('KUBE_UNKNOWN_KIND', `${subject}: ${detail}`, { subject, detail });
+    }
+    await ctx.clock.sleep(NEW_TYPE_RETRY_MS);
   }
-  return type;
+}
+
+const NEW_TYPE_RETRY_MS = 250;
+/** How long a new type may take to be served, within the sync's own limit. */
+const newTypeWaitMs = (ctx: ApplyContext) => Math.min(ctx.timeoutMs, 60_000);
+
+/**
+ * Applies an object; for a type resolved in this sync (its CRD new), a 404 from the API server means
+ * its handler is not installed yet, so it is tried again until the sync's time limit.
+ */
+async function applyObject(change: PlannedChange, type: ResourceType, ctx: ApplyContext): Promise<void> {
+  const deadline = ctx.clock.now().getTime() + newTypeWaitMs(ctx);
+  for (;;) {
+    try {
+      await ctx.cluster.apply(type, change.prepared.object, {
+        fieldManager: FIELD_MANAGER,
+        force: ctx.forceConflicts,
+      });
+      return;
+    } catch (error) {
+      const newType = change.prepared.type === undefined;
+      const notServed = error instanceof CapstanError && error.code === 'KUBE_NOT_FOUND';
+      if (!newType || !notServed || ctx.clock.now().getTime() > deadline) throw error;
+      await ctx.clock.sleep(NEW_TYPE_RETRY_MS);
+    }
+  }
 }
 
 /** Deletes an object and waits until it is gone (for replace and for hooks). */
@@ -57,18 +90,18 @@ export async function deleteAndWait(
 /** Applies the changes of one wave (unchanged ones are reported, not applied). Returns the entries. */
 export async function applyWave(changes: readonly PlannedChange[], ctx: ApplyContext): Promise<SyncEntry[]> {
   return mapBounded(changes, ctx.concurrency, async (change): Promise<SyncEntry> => {
-    const { id, object } = change.prepared;
+    const { id } = change.prepared;
     const base = { id, wave: ctx.wave };
     let entry: SyncEntry;
     if (change.action === 'unchanged') {
       entry = { ...base, action: 'unchanged', message: '' };
     } else {
       try {
-        const type = await typeOf(change, ctx.cluster);
+        const type = await typeOf(change, ctx);
         if (change.action === 'replace') {
           await deleteAndWait(ctx.cluster, ctx.clock, type, id.namespace, id.name, ctx.timeoutMs);
         }
-        await ctx.cluster.apply(type, object, { fieldManager: FIELD_MANAGER, force: ctx.forceConflicts });
+        await applyObject(change, type, ctx);
         entry =
           change.action === 'configure'
             ? { ...base, action: 'configured', message: changedPaths(change) }
