@@ -6,8 +6,8 @@
  * is kept). Symbolic links are copied as links, never followed.
  */
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import {
   cacheEntryPath,
   cacheKey,
@@ -29,11 +29,34 @@ export interface VolumeCacheOptions {
 
 const ENTRY_FILE = 'entry.json';
 
+/**
+ * `path` of the workspace, when it stays there once links are followed: the file schema allows only
+ * relative paths without `..`, but a folder on the way may be a link the repository committed (to `/`,
+ * say), and a cache must neither read nor write outside the checkout through it. Its deepest existing
+ * ancestor (itself included) is resolved.
+ */
+async function insideWorkspace(workspace: string, path: string): Promise<string | undefined> {
+  const root = await realpath(workspace);
+  let probe = join(workspace, path);
+  for (;;) {
+    const resolved = await realpath(probe).catch(() => undefined);
+    if (resolved !== undefined)
+      return resolved === root || resolved.startsWith(root + sep) ? join(workspace, path) : undefined;
+    if (probe === workspace || dirname(probe) === probe) return undefined;
+    probe = dirname(probe);
+  }
+}
+
 /** The key of a cache at this checkout, or undefined (and a log line) when its key file is missing. */
 async function keyOf(options: VolumeCacheOptions, cache: CacheDefinition): Promise<string | undefined> {
   let content: Buffer;
   try {
-    content = await readFile(join(options.workspace, cache.key));
+    const file = await insideWorkspace(options.workspace, cache.key);
+    if (file === undefined) {
+      options.log(`capstan: cache ${cache.name}: ${cache.key} leads out of the checkout (a link); not used`);
+      return undefined;
+    }
+    content = await readFile(file);
   } catch {
     options.log(`capstan: cache ${cache.name}: no ${cache.key} in the checkout; not used`);
     return undefined;
@@ -60,8 +83,13 @@ export async function restoreCaches(options: VolumeCacheOptions): Promise<{ rest
     }
     for (const [index, path] of cache.paths.entries()) {
       const from = join(entry, String(index));
+      const to = await insideWorkspace(options.workspace, path);
+      if (to === undefined) {
+        options.log(`capstan: cache ${cache.name}: ${path} leads out of the checkout (a link); not restored`);
+        continue;
+      }
       if (await exists(from)) {
-        await cp(from, join(options.workspace, path), {
+        await cp(from, to, {
           recursive: true,
           force: true,
           verbatimSymlinks: true,
@@ -90,7 +118,11 @@ export async function saveCaches(options: VolumeCacheOptions): Promise<{ saved: 
     await mkdir(temporary, { recursive: true });
     try {
       for (const [index, path] of cache.paths.entries()) {
-        const from = join(options.workspace, path);
+        const from = await insideWorkspace(options.workspace, path);
+        if (from === undefined) {
+          options.log(`capstan: cache ${cache.name}: ${path} leads out of the checkout (a link); not saved`);
+          continue;
+        }
         if (await exists(from)) {
           await cp(from, join(temporary, String(index)), { recursive: true, verbatimSymlinks: true });
         }

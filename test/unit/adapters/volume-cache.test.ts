@@ -108,4 +108,29 @@ describe('volume caches', () => {
       restored: [],
     });
   });
+
+  it('neither reads, saves nor restores through a link that leads out of the checkout', async () => {
+    const { checkout } = await setUp();
+    const outside = await mkdtemp(join(tmpdir(), 'capstan-cache-outside-'));
+    folders.push(outside);
+    await writeFile(join(outside, 'secret'), 'not for the cache');
+    const first = await checkout('lock v1');
+    // The repository commits `deep` as a link out of the checkout, and `node_modules` with it.
+    await symlink(outside, join(first.workspace, 'deep'));
+    await mkdir(join(first.workspace, 'node_modules'));
+    await writeFile(join(first.workspace, 'node_modules/x.js'), '1');
+    assert.deepEqual(await saveCaches(first), { saved: ['npm'] });
+    assert.ok(first.lines.some((l) => /deep\/\.npm leads out of the checkout \(a link\); not saved/.test(l)));
+
+    const second = await checkout('lock v1');
+    await symlink(outside, join(second.workspace, 'deep'));
+    assert.deepEqual(await restoreCaches(second), { restored: ['npm'] });
+    assert.equal(await readFile(join(second.workspace, 'node_modules/x.js'), 'utf8'), '1');
+    assert.deepEqual(await readdir(outside), ['secret'], 'nothing was written out of the checkout');
+
+    const third = await checkout();
+    await symlink(join(outside, 'secret'), join(third.workspace, 'package-lock.json'));
+    assert.deepEqual(await restoreCaches(third), { restored: [] });
+    assert.ok(third.lines.some((l) => /package-lock\.json leads out of the checkout/.test(l)));
+  });
 });
