@@ -76,7 +76,8 @@ export function resourceRoutes(routes: Routes, options: ServerApiOptions): void 
         query: ResourceQuerySchema,
         responses: {
           200: { description: path, schema },
-          ...errors(400, 401, 403, 404, ...(path === 'live' || path === 'events' ? [] : [502])),
+          // Each may render: a resource the Application does not manage must be one it renders.
+          ...errors(400, 401, 403, 404, 502),
         },
       },
       async (request: FastifyRequest, _reply, caller) => {
