@@ -80,6 +80,33 @@ export async function freshNamespace(t: TestContextLike, clients: KubeClients): 
   return name;
 }
 
+/**
+ * Deletes the Applications `labelSelector` selects and waits (at most a minute) until they are gone: a
+ * file that runs its own agent calls it before stopping that agent, since its Applications carry the
+ * agent's finalizer and would otherwise stay, with their namespaces Terminating, in a cluster later
+ * files reuse (and list). A wait that times out is reported on stderr, not failed: it is cleanup.
+ */
+export async function untilApplicationsGone(
+  admin: KubeCluster,
+  applications: ResourceType,
+  labelSelector: string,
+): Promise<void> {
+  const left = await admin.list(applications, '', { labelSelector });
+  await Promise.all(
+    left.map((app) =>
+      admin
+        .delete(applications, app.metadata.namespace ?? '', app.metadata.name ?? '')
+        .catch(() => undefined),
+    ),
+  );
+  await eventually(async () => (await admin.list(applications, '', { labelSelector })).length === 0, {
+    what: `the Applications ${labelSelector} deleted`,
+    timeoutMs: 60_000,
+  }).catch((error: unknown) => {
+    console.error(String(error));
+  });
+}
+
 /** Installs (or updates) the Application CRD and returns its type once the API server serves it. */
 export async function installApplicationCrd(admin: KubeCluster): Promise<ResourceType> {
   const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');

@@ -12,6 +12,7 @@ import {
   installApplicationCrd,
   agentKubeconfig,
   freshNamespace,
+  untilApplicationsGone,
   kubeClients,
   testCluster,
   type KubeClients,
@@ -73,17 +74,8 @@ before(async () => {
 });
 
 after(async () => {
-  // The last test's namespace is being deleted: its Applications carry the agent's finalizer, so the
-  // agent stays until they are gone (else they, and their namespace, stay Terminating in a cluster
-  // that later files reuse).
-  await eventually(
-    async () =>
-      (await admin.list(appType, '', { labelSelector: `capstan.dev/test-agent=${String(process.pid)}` }))
-        .length === 0,
-    { what: "this file's Applications deleted", timeoutMs: 60_000 },
-  ).catch((error: unknown) => {
-    console.error(`agent.test.ts: ${String(error)}`);
-  });
+  // The last test's namespace is being deleted: the agent stays until its Applications are gone.
+  await untilApplicationsGone(admin, appType, `capstan.dev/test-agent=${String(process.pid)}`);
   stop.abort();
   await agent;
   admin.close();

@@ -15,6 +15,7 @@ import {
   agentKubeconfig,
   freshNamespace,
   installApplicationCrd,
+  untilApplicationsGone,
   kubeClients,
   testCluster,
   type KubeClients,
@@ -51,6 +52,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Its Applications carry the agent's finalizer: the agent stays until they are gone.
+  await untilApplicationsGone(admin, applications, `${AGENT_LABEL}=${AGENT}`);
   stop.abort();
   await agent;
   admin.close();

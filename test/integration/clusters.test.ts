@@ -22,6 +22,7 @@ import type { ResourceType } from '../../src/ports/cluster.ts';
 import { runCapstan } from '../../src/testing/cli.ts';
 import {
   installApplicationCrd,
+  untilApplicationsGone,
   openProject,
   agentKubeconfig,
   freshNamespace,
@@ -78,6 +79,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Its Applications carry the agent's finalizer: the agent stays until they are gone.
+  await untilApplicationsGone(admin, appType, AGENT_LABEL);
   stop.abort();
   await agent;
   admin.close();

@@ -21,6 +21,7 @@ import {
   agentKubeconfig,
   controllersWork,
   freshNamespace,
+  untilApplicationsGone,
   installApplicationCrd,
   installProjectCrd,
   kubeClients,
@@ -62,6 +63,8 @@ before(async () => {
 });
 
 after(async () => {
+  // The tests' namespaces are being deleted: the agent stays until their Applications are gone.
+  await untilApplicationsGone(admin, types.application, `${AGENT_LABEL}=${String(process.pid)}`);
   stop.abort();
   await agent;
   admin.close();
@@ -201,7 +204,12 @@ describe('capstan import, applied on the real API server and synced', () => {
         'Application/helm-guestbook',
       ],
     );
-    t.after(() => admin.delete(types.project, '', namespace).catch(() => undefined));
+    // The Applications go first: without their Project the agent cannot delete what they deployed (it
+    // would not know as whom), so their finalizer would wait for the Project to come back.
+    t.after(async () => {
+      await untilApplicationsGone(admin, types.application, `${AGENT_LABEL}=${String(process.pid)}`);
+      await admin.delete(types.project, '', namespace).catch(() => undefined);
+    });
     await applyAll(objects);
 
     for (const name of ['guestbook', 'kustomize-guestbook', 'helm-guestbook']) {

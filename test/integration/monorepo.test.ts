@@ -15,6 +15,7 @@ import { runAgent } from '../../src/main/agent.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
   installApplicationCrd,
+  untilApplicationsGone,
   agentKubeconfig,
   freshNamespace,
   kubeClients,
@@ -73,6 +74,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Its Applications carry the agent's finalizer: the agent stays until they are gone.
+  await untilApplicationsGone(admin, appType, AGENT_LABEL);
   stop.abort();
   await agent;
   admin.close();

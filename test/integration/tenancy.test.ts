@@ -15,6 +15,7 @@ import {
   agentKubeconfig,
   freshNamespace,
   installApplicationCrd,
+  untilApplicationsGone,
   installProjectCrd,
   kubeClients,
   testCluster,
@@ -59,6 +60,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Its Applications carry the agent's finalizer: the agent stays until they are gone.
+  await untilApplicationsGone(admin, appType, AGENT_LABEL);
   stop.abort();
   await agent;
   admin.close();
