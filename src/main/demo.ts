@@ -154,7 +154,7 @@ export async function demoUp(
     const hello =
       onNode === undefined || agentPods === undefined
         ? {}
-        : { helloImage: onNode.helloImage, helloUrl: await helloAddress(cluster, admin), agentPods };
+        : { helloImage: onNode.helloImage, helloUrl: await helloAnswering(cluster, admin, logs), agentPods };
     return {
       ...summaryOf(cluster, { git, repoURL, state, webhookToken, logs, apps }),
       ...(await initialAdminPassword(admin).then((p) => (p === undefined ? {} : { serverPassword: p }))),
@@ -205,6 +205,18 @@ function summaryOf(
       revision: a.status?.sync?.revision?.slice(0, 12) ?? '',
     })),
   };
+}
+
+/**
+ * The sample HTTP server's URL once it answers there: Healthy pods do not mean that kube-proxy has
+ * programmed the NodePort yet, and a URL printed must work.
+ */
+async function helloAnswering(cluster: LocalCluster, admin: KubeCluster, logs: string): Promise<string> {
+  const url = await helloAddress(cluster, admin);
+  await until(`the sample HTTP server answering at ${url}`, { timeoutMs: 60_000, logs }, async () =>
+    (await fetch(url, { signal: AbortSignal.timeout(5000) })).ok ? true : undefined,
+  );
+  return url;
 }
 
 /** The demo's control plane: the running one, or a fresh one. */

@@ -436,7 +436,8 @@ describe('the web UI in a real browser', () => {
     await page.locator('.app-head .facts').getByRole('link', { name: 'in-cluster' }).click();
     await page.getByRole('heading', { name: 'in-cluster', level: 1 }).waitFor();
     await page.locator('.facts [data-state="usable"]').waitFor();
-    await page.locator('table.applications-of').getByRole('link', { name: /web/ }).waitFor();
+    // Every Application on in-cluster is listed (other files' too, in a shared cluster): this one's.
+    await page.locator(`table.applications-of a[href="/applications/${namespace}/web"]`).waitFor();
     await screenshot(page, 'cluster');
     assert.deepEqual(await accessibilityProblems(page), [], 'cluster page');
     // The lists, each reached from the main navigation with Tab and Enter.
@@ -458,7 +459,7 @@ describe('the web UI in a real browser', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await assertFitsTheScreen(page, 'the project page');
     await page.goto(`${server.url}/clusters/in-cluster`);
-    await page.locator('table.applications-of').getByRole('link', { name: /web/ }).waitFor();
+    await page.locator(`table.applications-of a[href="/applications/${namespace}/web"]`).waitFor();
     await assertFitsTheScreen(page, 'the cluster page');
     await page.goto(`${server.url}/projects`);
     await page.locator('table.projects').waitFor();

@@ -98,6 +98,9 @@ async function createProject(t: { after: (fn: () => Promise<void>) => void }, sp
     { fieldManager: 'capstan-test' },
   );
   t.after(async () => {
+    // Its Applications go first: without their Project the agent cannot delete what they deployed (it
+    // would not know as whom), so their finalizer would wait for the Project to come back.
+    await untilApplicationsGone(admin, appType, AGENT_LABEL);
     await admin.delete(projectType, '', name).catch(() => undefined);
   });
   return name;
