@@ -839,7 +839,17 @@ export class ApplicationReconciler {
     const validation = validateApplication(object);
     if (validation.ok) {
       const spec = resolveSpec(validation.value);
-      const destination = await this.#deps.destination(spec.destination.cluster);
+      const destination = await this.#deps.destination(spec.destination.cluster).catch((error: unknown) => {
+        // Refused before any sync (no history, no resources) and naming a cluster that is not registered:
+        // nothing of it can be there, so letting it go needs no cluster.
+        if (error instanceof CapstanError && error.code === 'DESTINATION_UNKNOWN' && neverDeployed(object))
+          return undefined;
+        throw error;
+      });
+      if (destination === undefined) {
+        await this.#release(object, finalizers);
+        return {};
+      }
       const owner = applicationOwner(namespace, name);
       // Pruned as the project's ServiceAccount, as it was applied (only what it owns is ever deleted).
       const lookup: ProjectLookup = this.#deps.projects
@@ -864,13 +874,18 @@ export class ApplicationReconciler {
         );
       await destination.inventory.delete(owner.application);
     }
+    await this.#release(object, finalizers);
+    return {};
+  }
+
+  /** Takes the resources finalizer off: the Application may go. */
+  async #release(object: KubeObject, finalizers: readonly string[]): Promise<void> {
     await this.#deps.applications.setFinalizers(
-      namespace,
-      name,
+      object.metadata.namespace ?? 'default',
+      object.metadata.name ?? '',
       finalizers.filter((f) => f !== RESOURCES_FINALIZER),
       object.metadata.resourceVersion ?? '',
     );
-    return {};
   }
 
   async #unreadyDependencies(spec: ResolvedSpec): Promise<string[]> {
@@ -964,4 +979,10 @@ function helmOptions(admitted: Admitted, spec: ResolvedSpec): HelmOptions {
 /** What a pending sync request asks: to prune (or not; undefined: as the spec), and a selection of resources. */
 function syncRequestOf(request: string | undefined): SyncRequestValue | undefined {
   return request === undefined ? undefined : parseSyncRequest(request);
+}
+
+/** No sync ever recorded: no history and no managed resources in its status. */
+function neverDeployed(object: KubeObject): boolean {
+  const status = (object['status'] ?? {}) as ApplicationStatus;
+  return (status.history ?? []).length === 0 && (status.resources ?? []).length === 0;
 }

@@ -252,6 +252,11 @@ describe('tenancy: what an Application of team-a may not do', () => {
       /spec\.destination\.cluster|the cluster 'attacker' is not a destination of project 'default'/,
     );
     assert.ok(!logs.some((l) => l['application'] === `${teamA}/web` && l['code'] === 'DESTINATION_UNKNOWN'));
+    // Refused before any sync, it deployed nothing: deleting it needs no cluster named 'attacker'.
+    await admin.delete(appType, teamA, 'web');
+    await eventually(async () => (await admin.get(appType, teamA, 'web')) === undefined, {
+      what: 'the refused Application deleted',
+    });
   });
 
   it('sets ForceConflicts without permission: refused, the other Application keeps its object', async (t) => {
