@@ -261,11 +261,17 @@ export const ApplicationListSchema = Type.Object(
 );
 export type ApplicationList = Static<typeof ApplicationListSchema>;
 
+/** A resourceVersion as the API server makes them: a decimal number. */
+const RESOURCE_VERSION_PATTERN = '^[0-9]{1,20}$';
+
 /** Every action takes the resourceVersion the client saw: a changed Application is refused with 409. */
 const precondition = {
   resourceVersion: Type.Optional(
     Type.String({
-      maxLength: 64,
+      // The API server's resourceVersions are decimal (etcd's revision); it answers anything else with
+      // a 500 of its own, so another string is refused here, 400.
+      pattern: RESOURCE_VERSION_PATTERN,
+      maxLength: 20,
       description: 'The resourceVersion the client acted on; when the Application changed since, 409.',
     }),
   ),
@@ -365,7 +371,7 @@ export const DeleteQuerySchema = closed(
     cascade: Type.Optional(
       oneOf(['true', 'false'] as const, { description: 'Delete the deployed resources too. Default true.' }),
     ),
-    resourceVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    resourceVersion: Type.Optional(Type.String({ pattern: RESOURCE_VERSION_PATTERN, maxLength: 20 })),
   },
   'How to delete an Application.',
 );

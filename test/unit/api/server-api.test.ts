@@ -1183,6 +1183,10 @@ describe('server API: bad input', () => {
     const huge = await post(JSON.stringify({ resourceVersion: 'x'.repeat(70 * 1024) }));
     assert.equal(huge.statusCode, 413);
     assert.equal(huge.json<{ error: string }>().error, 'BODY_TOO_LARGE');
+    // The API server answers a resourceVersion that is not a number with a 500 of its own: refused here.
+    const notANumber = await post(JSON.stringify({ resourceVersion: '\u00e2\u001ex' }));
+    assert.equal(notANumber.statusCode, 400);
+    assert.match(notANumber.json<{ message: string }>().message, /resourceVersion/);
     const longName = await h.call({
       method: 'GET',
       url: `/api/v1/applications/a/${'x'.repeat(300)}`,
