@@ -36,7 +36,7 @@ import {
 } from '../app-printer.ts';
 import { EXIT, outputFormat, UsageError, type OutputFormat } from '../output.ts';
 import { replaceNote } from '../sync-printer.ts';
-import { helmParameters, jsonnetOptions, parseDuration } from './push.ts';
+import { helmParameters, jsonnetOptions, parseDuration, SOURCE_RENDER_OPTIONS } from './push.ts';
 import {
   nameOf,
   output,
@@ -171,21 +171,8 @@ const OPTIONS = {
   timeout: { type: 'string' },
   cascade: { type: 'string' },
   for: { type: 'string' },
-  'release-name': { type: 'string' },
-  values: { type: 'string', multiple: true },
-  'values-inline': { type: 'string' },
-  set: { type: 'string', multiple: true },
-  'set-string': { type: 'string', multiple: true },
-  'skip-crds': { type: 'boolean' },
   'helm-secret': { type: 'string', multiple: true },
-  include: { type: 'string', multiple: true },
-  exclude: { type: 'string', multiple: true },
-  'no-recurse': { type: 'boolean' },
-  'tla-str': { type: 'string', multiple: true },
-  'tla-code': { type: 'string', multiple: true },
-  'ext-str': { type: 'string', multiple: true },
-  'ext-code': { type: 'string', multiple: true },
-  'jsonnet-lib': { type: 'string', multiple: true },
+  ...SOURCE_RENDER_OPTIONS,
 } as const;
 
 /** The flags of `create` that set spec.source.helm. */

@@ -105,11 +105,11 @@ ${TARGET_HELP}Sync:
   -o, --output FMT         table, json or yaml
 `;
 
-const OPTIONS = {
-  repo: { type: 'string' },
-  revision: { type: 'string' },
-  path: { type: 'string' },
-  type: { type: 'string' },
+/**
+ * The flags that say how a source renders (directory, Jsonnet, Helm): one definition for push mode and
+ * `capstan app create`, each of which maps them onto its own input.
+ */
+export const SOURCE_RENDER_OPTIONS = {
   include: { type: 'string', multiple: true },
   exclude: { type: 'string', multiple: true },
   'no-recurse': { type: 'boolean' },
@@ -124,6 +124,14 @@ const OPTIONS = {
   set: { type: 'string', multiple: true },
   'set-string': { type: 'string', multiple: true },
   'skip-crds': { type: 'boolean' },
+} as const;
+
+const OPTIONS = {
+  repo: { type: 'string' },
+  revision: { type: 'string' },
+  path: { type: 'string' },
+  type: { type: 'string' },
+  ...SOURCE_RENDER_OPTIONS,
   app: { type: 'string' },
   namespace: { type: 'string' },
   kubeconfig: { type: 'string' },
