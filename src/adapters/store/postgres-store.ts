@@ -8,8 +8,9 @@
  * gives the printable form). Times are ISO 8601 text in columns of the "C" collation, so they compare
  * and sort as the SQLite adapter's do, whatever the database's locale.
  */
-import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { CapstanError, messageOf } from '../../core/errors.ts';
+import { auditEntryOf, escapeLike, parseRun, text, tokenOf, type Row } from './rows.ts';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -25,7 +26,6 @@ import type {
   SessionStore,
   Store,
   TokenRecord,
-  TokenRole,
   TokenStore,
   UserStore,
 } from '../../ports/store.ts';
@@ -196,19 +196,6 @@ function unavailable(what: string, error: unknown): CapstanError {
   });
 }
 
-type Row = QueryResultRow;
-
-/** A TEXT column's value (a column this schema declares NOT NULL, or checked for null before). */
-function text(row: Row, column: string): string {
-  const value: unknown = row[column];
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  throw new CapstanError(
-    'STORE_CORRUPT',
-    `column ${column} holds ${value === null ? 'null' : typeof value}, not text`,
-  );
-}
-
 /** A WHERE clause built from the filters that are set, with numbered parameters. */
 class Filters {
   readonly #clauses: string[] = [];
@@ -351,27 +338,6 @@ class PostgresAuditLog extends Table implements AuditLog {
   }
 }
 
-const escapeLike = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`);
-
-function auditEntryOf(row: Row): AuditEntry {
-  return {
-    id: Number(row['id']),
-    time: text(row, 'time'),
-    actor: {
-      kind: text(row, 'actor_kind') as AuditEntry['actor']['kind'],
-      name: text(row, 'actor_name'),
-    },
-    action: text(row, 'action'),
-    target: text(row, 'target'),
-    ...(row['project'] === null ? {} : { project: text(row, 'project') }),
-    result: text(row, 'result') as AuditEntry['result'],
-    ...(row['reason'] === null ? {} : { reason: text(row, 'reason') }),
-    ...(row['changes'] === null
-      ? {}
-      : { changes: JSON.parse(text(row, 'changes')) as NonNullable<AuditEntry['changes']> }),
-  };
-}
-
 class PostgresUsers extends Table implements UserStore {
   async get(name: string): Promise<LocalUser | undefined> {
     const [row] = await this.rows('read a user', 'SELECT * FROM users WHERE name = $1', [name]);
@@ -484,20 +450,6 @@ class PostgresTokens extends Table implements TokenStore {
   }
 }
 
-function tokenOf(row: Row): TokenRecord {
-  return {
-    id: text(row, 'id'),
-    name: text(row, 'name'),
-    digest: text(row, 'digest'),
-    project: text(row, 'project'),
-    role: text(row, 'role') as TokenRole,
-    createdBy: text(row, 'created_by'),
-    createdAt: text(row, 'created_at'),
-    expiresAt: text(row, 'expires_at'),
-    ...(row['revoked_at'] === null ? {} : { revokedAt: text(row, 'revoked_at') }),
-  };
-}
-
 const LOG_BATCH = 1000;
 
 /** Runs: the record as JSON, with the columns queries filter on beside it; log lines in their own table. */
@@ -602,15 +554,5 @@ class PostgresRuns extends Table implements RunStore {
     return this.count('prune runs', 'DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1', [
       before,
     ]);
-  }
-}
-
-function parseRun(json: string): RunRecord {
-  try {
-    return JSON.parse(json) as RunRecord;
-  } catch (error) {
-    throw new CapstanError('STORE_CORRUPT', `a run record is not JSON: ${messageOf(error)}`, {
-      cause: error,
-    });
   }
 }

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { CapstanError, messageOf } from '../../core/errors.ts';
+import { auditEntryOf, escapeLike, parseRun, text, tokenOf, type Row } from './rows.ts';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -22,7 +23,6 @@ import type {
   SessionStore,
   Store,
   TokenRecord,
-  TokenRole,
   TokenStore,
   UserStore,
 } from '../../ports/store.ts';
@@ -99,19 +99,6 @@ export const MIGRATIONS: readonly string[] = [
 export interface SqliteStoreOptions {
   /** A file path (its folder is created), or `:memory:`. */
   readonly path: string;
-}
-
-type Row = Record<string, SQLInputValue>;
-
-/** A TEXT column's value (a column this schema declares NOT NULL, or checked for null before). */
-function text(row: Row, column: string): string {
-  const value = row[column];
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-  throw new CapstanError(
-    'STORE_CORRUPT',
-    `column ${column} holds ${value === null ? 'null' : typeof value}, not text`,
-  );
 }
 
 /** Opens (and migrates) the database; STORE_UNAVAILABLE when it cannot be opened or is newer than this code. */
@@ -268,27 +255,6 @@ class SqliteAuditLog extends Table implements AuditLog {
   }
 }
 
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
-
-function auditEntryOf(row: Row): AuditEntry {
-  return {
-    id: Number(row['id']),
-    time: text(row, 'time'),
-    actor: {
-      kind: text(row, 'actor_kind') as AuditEntry['actor']['kind'],
-      name: text(row, 'actor_name'),
-    },
-    action: text(row, 'action'),
-    target: text(row, 'target'),
-    ...(row['project'] === null ? {} : { project: text(row, 'project') }),
-    result: text(row, 'result') as AuditEntry['result'],
-    ...(row['reason'] === null ? {} : { reason: text(row, 'reason') }),
-    ...(row['changes'] === null
-      ? {}
-      : { changes: JSON.parse(text(row, 'changes')) as NonNullable<AuditEntry['changes']> }),
-  };
-}
-
 class SqliteUsers extends Table implements UserStore {
   get(name: string): Promise<LocalUser | undefined> {
     return this.run('read a user', () => {
@@ -421,20 +387,6 @@ class SqliteTokens extends Table implements TokenStore {
   }
 }
 
-function tokenOf(row: Row): TokenRecord {
-  return {
-    id: text(row, 'id'),
-    name: text(row, 'name'),
-    digest: text(row, 'digest'),
-    project: text(row, 'project'),
-    role: text(row, 'role') as TokenRole,
-    createdBy: text(row, 'created_by'),
-    createdAt: text(row, 'created_at'),
-    expiresAt: text(row, 'expires_at'),
-    ...(row['revoked_at'] === null ? {} : { revokedAt: text(row, 'revoked_at') }),
-  };
-}
-
 /** Runs: the record as JSON, with the columns queries filter on beside it; log lines in their own table. */
 class SqliteRuns extends Table implements RunStore {
   create(record: RunRecord): Promise<void> {
@@ -555,15 +507,5 @@ class SqliteRuns extends Table implements RunStore {
   #read(id: string): RunRecord | undefined {
     const row = this.db.prepare('SELECT record FROM runs WHERE id = ?').get(id) as Row | undefined;
     return row === undefined ? undefined : parseRun(text(row, 'record'));
-  }
-}
-
-function parseRun(json: string): RunRecord {
-  try {
-    return JSON.parse(json) as RunRecord;
-  } catch (error) {
-    throw new CapstanError('STORE_CORRUPT', `a run record is not JSON: ${messageOf(error)}`, {
-      cause: error,
-    });
   }
 }
