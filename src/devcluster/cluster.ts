@@ -31,6 +31,7 @@ import {
   type RealNodeContext,
   type RealNodeState,
 } from './real-node.ts';
+import { removeEmptyNodeNetns } from './node-host.ts';
 import { waitRegistryReady } from './registry.ts';
 import { adminClient, createUnlessExists, type AdminClient } from './rest.ts';
 import { Timings } from './timings.ts';
@@ -893,6 +894,8 @@ export async function down(name = 'dev', root: string = clustersRoot()): Promise
   if (invalid) throw new CapstanError('DEVCLUSTER_BAD_NAME', invalid);
   const paths = clusterPaths(name, root);
   const state = await readState(paths);
+  // A node whose state was lost (an interrupted 'up') may have left its empty network namespace.
+  if (!state?.realNode && process.getuid?.() === 0) await removeEmptyNodeNetns(name);
   if (!state) return { stopped: [] };
   const unlock = lock(paths);
   try {

@@ -81,13 +81,17 @@ export async function assertNodePrerequisites(): Promise<void> {
 
 // ---- network namespace ------------------------------------------------------------------------
 
-/** Creates the node's network namespace: loopback with the node's address, no default route. */
+/**
+ * Creates the node's network namespace: loopback with the node's address, no default route.
+ * An empty one left behind by an interrupted run is replaced.
+ */
 export async function createNodeNetns(clusterName: string): Promise<string> {
   const ns = netnsName(clusterName);
-  if (await exists(join('/run/netns', ns)))
+  const pids = await removeEmptyNodeNetns(clusterName);
+  if (pids.length > 0)
     throw new CapstanError(
       'NODE_NETNS_EXISTS',
-      `network namespace ${ns} already exists (a cluster '${clusterName}' left behind?); run 'capstan dev-cluster down --name ${clusterName}'`,
+      `network namespace ${ns} already exists with processes ${pids.join(', ')} in it (a cluster '${clusterName}' still running?); run 'capstan dev-cluster down --name ${clusterName}'`,
     );
   await run('ip', ['netns', 'add', ns]);
   const ip = (...args: string[]) => run('ip', ['-n', ns, ...args]);
@@ -99,6 +103,20 @@ export async function createNodeNetns(clusterName: string): Promise<string> {
   // their range, inside the namespace, and nothing more.
   await ip('route', 'add', NODE_NETWORK.serviceCidr, 'dev', 'lo');
   return join('/run/netns', ns);
+}
+
+/**
+ * Removes the node's network namespace if nothing runs in it: what an interrupted run left (its
+ * processes killed, its state lost), so nothing can be lost by removing it. Returns the pids in a
+ * namespace that is in use, which is left alone: only its own node's 'down' may stop them.
+ */
+export async function removeEmptyNodeNetns(clusterName: string): Promise<number[]> {
+  const ns = netnsName(clusterName);
+  if (!(await exists(join('/run/netns', ns)))) return [];
+  const pids = (await run('ip', ['netns', 'pids', ns])).stdout.split(/\s+/).filter((pid) => pid !== '');
+  if (pids.length > 0) return pids.map(Number);
+  await run('ip', ['netns', 'delete', ns]);
+  return [];
 }
 
 export async function removeNodeNetns(clusterName: string): Promise<void> {
