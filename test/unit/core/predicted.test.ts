@@ -48,6 +48,36 @@ describe('predictApplied', () => {
       expected: { containers: [{ name: 'new', image: 'n' }] },
     },
     {
+      name: 'a container’s ports merge by containerPort: the defaulted protocol stays',
+      live: { ports: [{ containerPort: 8080, protocol: 'TCP' }] },
+      desired: { ports: [{ containerPort: 8080 }] },
+      expected: { ports: [{ containerPort: 8080, protocol: 'TCP' }] },
+    },
+    {
+      name: 'a Service’s ports merge by port (its nodePort and protocol stay)',
+      live: {
+        ports: [{ port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }],
+      },
+      desired: { ports: [{ port: 80, targetPort: 8081 }] },
+      expected: { ports: [{ port: 80, targetPort: 8081, nodePort: 30080, protocol: 'TCP' }] },
+    },
+    {
+      name: 'a key given twice (the same port over TCP and UDP) is no merge key: the list is replaced',
+      live: { ports: [{ containerPort: 53, protocol: 'UDP', hostPort: 53 }] },
+      desired: {
+        ports: [
+          { containerPort: 53, protocol: 'UDP' },
+          { containerPort: 53, protocol: 'TCP' },
+        ],
+      },
+      expected: {
+        ports: [
+          { containerPort: 53, protocol: 'UDP' },
+          { containerPort: 53, protocol: 'TCP' },
+        ],
+      },
+    },
+    {
       name: 'other lists are replaced whole',
       live: { args: ['--a', '--b'] },
       desired: { args: ['--c'] },
