@@ -229,19 +229,47 @@ export class LocalCluster {
    * (a free port, the same for the same NodePort while the cluster runs).
    */
   async exposeNodePort(nodePort: number): Promise<string> {
-    const node = this.#realNode(`expose NodePort ${String(nodePort)} from`);
-    const name = `node-port-${String(nodePort)}`;
+    return this.exposeToMachine({
+      name: `node-port-${String(nodePort)}`,
+      target: `${NODE_NETWORK.nodeAddress}:${String(nodePort)}`,
+    });
+  }
+
+  /**
+   * Makes an address inside the real node's network namespace (a Service's ClusterIP and port, which
+   * kube-proxy leads to its pods there; a NodePort on the node's address) reachable from the machine's
+   * loopback, through a forwarder named `name`; returns `127.0.0.1:<port>`. The same name and target
+   * give the same address while the cluster runs; a new target (a Service made again, with another
+   * ClusterIP) replaces that forwarder. `stopForwarder(name)` stops it, `down` stops every one.
+   */
+  async exposeToMachine(options: { readonly name: string; readonly target: string }): Promise<string> {
+    const node = this.#realNode(`expose ${options.target} from`);
+    await this.#reread();
     const running = this.#state.processes.find(
-      (p) => p.name === `${EXTRA_FORWARD_PREFIX}${name}` && isRunning(p),
+      (p) => p.name === `${EXTRA_FORWARD_PREFIX}${options.name}` && isRunning(p),
     );
-    const existing = /^--forward=host:(127\.0\.0\.1:\d+)=/.exec(running?.args[1] ?? '')?.[1];
-    if (existing !== undefined) return existing;
+    const [, existing, target] =
+      /^--forward=host:(127\.0\.0\.1:\d+)=inside:(.+)$/.exec(running?.args[1] ?? '') ?? [];
+    if (existing !== undefined && target === options.target) return existing;
+    if (running) await this.stopForwarder(options.name);
     const port = await freePort();
     await this.#extraForwarder(node, {
-      name,
-      forward: `host:127.0.0.1:${String(port)}=inside:${NODE_NETWORK.nodeAddress}:${String(nodePort)}`,
+      name: options.name,
+      forward: `host:127.0.0.1:${String(port)}=inside:${options.target}`,
     });
     return `127.0.0.1:${String(port)}`;
+  }
+
+  /** Stops the forwarder `name` of exposeToMachine or exposeToPods (true if one ran) and forgets it. */
+  async stopForwarder(name: string): Promise<boolean> {
+    await this.#reread();
+    const record = this.#state.processes.find((p) => p.name === `${EXTRA_FORWARD_PREFIX}${name}`);
+    if (!record) return false;
+    const ran = isRunning(record);
+    await stopProcess(record);
+    this.#state = { ...this.#state, processes: this.#state.processes.filter((p) => p !== record) };
+    await writeState(this.paths, this.#state);
+    return ran;
   }
 
   /** Stops the real node's registry and starts it again on the same port and storage (its pulls and pushes fail meanwhile). */
@@ -274,6 +302,7 @@ export class LocalCluster {
   /** Starts an extra forwarder unless one of that name runs, recorded with the cluster's processes. */
   async #extraForwarder(node: RealNodeState, options: { name: string; forward: string }): Promise<void> {
     const name = `${EXTRA_FORWARD_PREFIX}${options.name}`;
+    await this.#reread();
     if (this.#state.processes.some((p) => p.name === name && isRunning(p))) return;
     const others = this.#state.processes.filter((p) => p.name !== name);
     try {
@@ -286,6 +315,14 @@ export class LocalCluster {
       // Recorded even when it failed to become ready: down stops what was started.
       await writeState(this.paths, this.#state);
     }
+  }
+
+  /**
+   * The state as written last (by this object or another of the same cluster, such as the demo's
+   * beside a test's), so that a forwarder recorded by one is not lost when the other records its own.
+   */
+  async #reread(): Promise<void> {
+    this.#state = (await readState(this.paths)) ?? this.#state;
   }
 
   #process(name: Component): ProcessRecord {

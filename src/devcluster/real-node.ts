@@ -230,14 +230,22 @@ export async function startExtraForwarder(
   launch: (start: StartOptions) => ProcessRecord,
 ): Promise<ProcessRecord> {
   const name = `${EXTRA_FORWARD_PREFIX}${options.name}`;
+  const log = join(options.logs, `${name}.log`);
+  // The log is appended to: a forwarder of the same name that ran before wrote its own "ready".
+  const readyLines = async () =>
+    (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((line) => line === 'ready').length;
+  const before = await readyLines();
   const record = launch({
     name,
     binary: join(options.state.binDir, 'capstan-node-forward'),
     args: [`--netns=${options.state.netns}`, `--forward=${options.forward}`],
-    log: join(options.logs, `${name}.log`),
+    log,
   });
-  await waitUntil(record, Date.now() + 10_000, `the forwarder ${options.forward}`, async () =>
-    (await readFile(record.log, 'utf8')).includes('ready'),
+  await waitUntil(
+    record,
+    Date.now() + 10_000,
+    `the forwarder ${options.forward}`,
+    async () => (await readyLines()) > before,
   );
   return record;
 }
