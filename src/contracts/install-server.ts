@@ -59,7 +59,11 @@ export const SERVER_SECRETS = ['capstan-server', 'capstan-initial-admin'] as con
  * written by the server, so not in SERVER_SECRETS.
  */
 export const SERVER_STORE_SECRET = 'capstan-server-store';
-const SERVER_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'server' };
+/** The labels that select the API server's pods. */
+export const SERVER_SELECTOR = {
+  'app.kubernetes.io/name': 'capstan',
+  'app.kubernetes.io/component': 'server',
+};
 
 /** The Lease over which one replica drives pipeline runs (src/main/pipelines.ts PIPELINE_LEASE). */
 export const PIPELINES_LEASE = 'capstan-pipelines';

@@ -103,7 +103,7 @@ export const WEBHOOK_PORT = 8082;
 export const RENDER_SANDBOX_SECCOMP_PROFILE = 'capstan/render-sandbox.json';
 
 /** The labels that select the agent's pods (a subset of their labels; a Deployment's selector never changes). */
-const AGENT_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'agent' };
+export const AGENT_SELECTOR = { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'agent' };
 const WRITE = ['create', 'update', 'patch', 'delete'];
 
 /** Every object of an install, in the order to apply them. */

@@ -7,7 +7,13 @@
 import { join } from 'node:path';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { findTool } from '../adapters/render/tools.ts';
-import { AGENT_NAME, DEFAULT_NAMESPACE, installManifests } from '../contracts/install.ts';
+import {
+  AGENT_NAME,
+  AGENT_SELECTOR,
+  DEFAULT_NAMESPACE,
+  HEALTH_PORT,
+  installManifests,
+} from '../contracts/install.ts';
 import { SERVER_NAME } from '../contracts/install-server.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
@@ -31,6 +37,8 @@ import { until } from './demo-state.ts';
 export const DEMO_DEPLOYER = 'capstan-demo-deployer';
 /** The label selector of the agent's pods (install.ts). */
 export const AGENT_POD_SELECTOR = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=agent';
+/** The demo's Service for the agent's health port (demoAgentInstall). */
+export const AGENT_HEALTH_SERVICE = `${AGENT_NAME}-health`;
 /** The registry's image pull Secret in the agent's namespace. */
 export const AGENT_PULL_SECRET = 'capstan-registry';
 
@@ -52,16 +60,22 @@ type PodSpec = {
 };
 
 /**
- * An operator's overlay of install.yaml's objects for the real node: the agent Deployment's pods
- * select the node and tolerate its taint, pull with `pullSecret`, and may fetch from
- * `allowRepositoryHost` (the git server's address as the pods see it). Other objects are unchanged.
+ * An operator's overlay of install.yaml's objects for the real node: the pods of the Deployments named
+ * in `deployments` (default: the agent's) select the node and tolerate its taint, pull with
+ * `pullSecret`, and may fetch from `allowRepositoryHost` (the git server's address as the pods see it).
+ * Other objects are unchanged.
  */
 export function placeAgentOnRealNode(
   objects: readonly KubeObject[],
-  overlay: { readonly pullSecret: string; readonly allowRepositoryHost: string },
+  overlay: {
+    readonly pullSecret: string;
+    readonly allowRepositoryHost: string;
+    readonly deployments?: readonly string[];
+  },
 ): KubeObject[] {
+  const deployments = overlay.deployments ?? [AGENT_NAME];
   return objects.map((object) => {
-    if (object.kind !== 'Deployment' || object.metadata.name !== AGENT_NAME) return object;
+    if (object.kind !== 'Deployment' || !deployments.includes(object.metadata.name ?? '')) return object;
     const spec = object['spec'] as { template: { spec: PodSpec } };
     const pod = spec.template.spec;
     const placed: PodSpec = {
@@ -82,9 +96,12 @@ export function placeAgentOnRealNode(
 }
 
 /**
- * The demo's install: install.yaml's agent (the API server runs as a process beside the demo; its RBAC
- * comes from demo.ts), on the real node, impersonating DEMO_DEPLOYER for the Applications of
- * `applicationNamespace`, which may create namespaces and edit what is in them.
+ * The demo's install: install.yaml's agent and API server, both on the real node (where the git
+ * server's address, `allowRepositoryHost`, is the one the Applications name: the server renders their
+ * desired state from the same URL the agent syncs), the agent impersonating DEMO_DEPLOYER for the
+ * Applications of `applicationNamespace`, which may create namespaces and edit what is in them. One
+ * object of the demo's own besides: a Service for the agent's health port (install.yaml has one for
+ * its metrics and one for its webhooks), which the demo exposes on the machine like those.
  */
 export function demoAgentInstall(options: {
   readonly image: string;
@@ -95,7 +112,7 @@ export function demoAgentInstall(options: {
     image: options.image,
     applicationNamespaces: [options.applicationNamespace],
     impersonate: [DEMO_DEPLOYER],
-  }).filter((o) => !(o.metadata.name === SERVER_NAME && ['Deployment', 'Service'].includes(o.kind)));
+  });
   const rbac = 'rbac.authorization.k8s.io/v1';
   const labels = { 'app.kubernetes.io/part-of': 'capstan-demo' };
   const subjects = [{ kind: 'ServiceAccount', name: DEMO_DEPLOYER, namespace: options.applicationNamespace }];
@@ -110,7 +127,17 @@ export function demoAgentInstall(options: {
     ...placeAgentOnRealNode(install, {
       pullSecret: AGENT_PULL_SECRET,
       allowRepositoryHost: options.allowRepositoryHost,
+      deployments: [AGENT_NAME, SERVER_NAME],
     }),
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: AGENT_HEALTH_SERVICE, namespace: DEFAULT_NAMESPACE, labels },
+      spec: {
+        selector: AGENT_SELECTOR,
+        ports: [{ name: 'health', port: HEALTH_PORT, targetPort: 'health' }],
+      },
+    },
     {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
@@ -270,8 +297,13 @@ export async function agentPodsReady(
   );
 }
 
-/** Removes the demo's agent Deployment (its pods go with it), when the demo leaves its cluster running. */
+/**
+ * Removes the demo's agent and API server Deployments (their pods go with them), when the demo leaves
+ * its cluster running; true if there was one.
+ */
 export async function removeAgentPods(admin: KubeCluster): Promise<boolean> {
   const type = await servedType(admin, 'apps/v1', 'Deployment');
-  return admin.delete(type, DEFAULT_NAMESPACE, AGENT_NAME);
+  const agent = await admin.delete(type, DEFAULT_NAMESPACE, AGENT_NAME);
+  const server = await admin.delete(type, DEFAULT_NAMESPACE, SERVER_NAME);
+  return agent || server;
 }

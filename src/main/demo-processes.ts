@@ -22,6 +22,17 @@ export async function agentGone(dir: string, current: DemoState): Promise<DemoSt
   return state;
 }
 
+/**
+ * With the API server in a pod (demo up --real-node): a process server of an earlier run stopped (the
+ * demo prints one server), the state without it.
+ */
+export async function serverGone(dir: string, current: DemoState): Promise<DemoState> {
+  if (current.server && isRunning(current.server)) await stopProcess(current.server);
+  const { server: _server, serverUrl: _url, ...rest } = current;
+  await writeState(dir, rest);
+  return rest;
+}
+
 /** The agent (started unless it runs), answering /healthz; the state with its addresses. */
 export async function agent(
   cluster: LocalCluster,

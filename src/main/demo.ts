@@ -26,7 +26,8 @@ import {
   type DemoState,
   type GitServerState,
 } from './demo-state.ts';
-import { agent, agentGone, server } from './demo-processes.ts';
+import { agent, agentGone, server, serverGone } from './demo-processes.ts';
+import { exposeInClusterParts, stopInClusterForwarders } from './demo-urls.ts';
 import { applyAsDemo, HELLO_APPLICATION, helloAddress, servedType } from './demo-hello.ts';
 import {
   agentPodsReady,
@@ -122,9 +123,9 @@ export async function demoUp(
     const withAgent = realNode
       ? await agentGone(dir, { ...withGit, webhookToken })
       : await agent(cluster, dir, { ...withGit, webhookToken }, say);
-    // 5. The API server, with its own least-privilege identity (the install's RBAC), started while the
-    // real node's images are built.
-    const [onNode, state] = await Promise.all([
+    // 5. The API server, with its own least-privilege identity (the install's RBAC): a process, or
+    // (real node) install.yaml's pod beside the agent's, installed once Capstan's image is built.
+    const [onNode, started] = await Promise.all([
       realNode
         ? demoOnRealNode(cluster, admin, {
             dir,
@@ -134,7 +135,7 @@ export async function demoUp(
             say,
           })
         : undefined,
-      server(cluster, admin, dir, withAgent, say),
+      realNode ? serverGone(dir, withAgent) : server(cluster, admin, dir, withAgent, say),
     ]);
     // 6. One Application per example, automated with prune and self-heal; the pods fetch from the
     // git server's address inside the node (anonymously: no credentials over plain http).
@@ -150,7 +151,11 @@ export async function demoUp(
     const agentPods =
       onNode === undefined ? undefined : await agentPodsReady(admin, { image: onNode.agentImage, logs });
     if (agentPods) say(`the agent runs as pods ${agentPods.pods.join(', ')}; ${agentPods.leader} leads`);
-    const apps = await untilSyncedAndHealthy(admin, applications, { say, logs });
+    // With the real node, the server's and the agent's Services on the machine's loopback (forwarders).
+    const [apps, state] = await Promise.all([
+      untilSyncedAndHealthy(admin, applications, { say, logs }),
+      onNode === undefined ? started : withUrls(cluster, admin, { dir, state: started, logs, say }),
+    ]);
     const hello =
       onNode === undefined || agentPods === undefined
         ? {}
@@ -163,6 +168,17 @@ export async function demoUp(
   } finally {
     admin.close();
   }
+}
+
+/** The state with the URLs of exposeInClusterParts, written. */
+async function withUrls(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  options: { dir: string; state: DemoState; logs: string; say: (line: string) => void },
+): Promise<DemoState> {
+  const state = { ...options.state, ...(await exposeInClusterParts(cluster, admin, options)) };
+  await writeState(options.dir, state);
+  return state;
 }
 
 function demoName(name: string | undefined): string {
@@ -417,21 +433,23 @@ export async function demoDown(
   }
   await writeState(demoDir(name), { ...(state.webhookToken ? { webhookToken: state.webhookToken } : {}) });
   if (options.keepCluster === true) {
-    // The agent's pods go too: the cluster stays for others, the demo's agent does not.
-    if (state.agentPods === true && (await removeDemoAgent(name))) stopped.push('agent pods');
+    // The agent's and the server's pods and forwarders go too: the cluster stays for others, the demo's
+    // agent does not.
+    if (state.agentPods === true) stopped.push(...(await removeDemoAgent(name)));
     return stopped;
   }
   const cluster = await down(name);
   return [...stopped, ...cluster.stopped];
 }
 
-/** Deletes the demo's agent Deployment on its cluster, if that runs; true if there was one. */
-async function removeDemoAgent(name: string): Promise<boolean> {
+/** Deletes the demo's agent and server Deployments on its cluster, if that runs, and stops their forwarders. */
+async function removeDemoAgent(name: string): Promise<string[]> {
   const cluster = await attach(name);
-  if (!cluster) return false;
+  if (!cluster) return [];
   const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   try {
-    return await removeAgentPods(admin);
+    const pods = (await removeAgentPods(admin)) ? ['agent and server pods'] : [];
+    return [...pods, ...(await stopInClusterForwarders(cluster))];
   } finally {
     admin.close();
   }

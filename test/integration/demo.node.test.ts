@@ -3,7 +3,11 @@
 // digest committed to the demo repository, synced by the demo's agent as a Deployment and a NodePort
 // Service on the real node, answering at the URL the demo prints. A commit that changes VERSION in the
 // demo repository makes the new version answer at that URL. The demo's agent runs as users install it:
-// install.yaml's Deployment with Capstan's image, two pods on the real node, one holding the Lease.
+// install.yaml's Deployment with Capstan's image, two pods on the real node, one holding the Lease;
+// the API server runs beside them from install.yaml too, fetching from the git server's address as
+// the pods see it, and serves the Applications' desired manifests and diffs at the URL the demo prints
+// (a forwarder from the machine's loopback to its Service), as the agent's health, metrics and
+// webhook URLs answer; `demo down` (keeping the cluster) stops them.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER), leaves it running.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -18,12 +22,17 @@ import * as k8s from '@kubernetes/client-node';
 import { AGENT_NAME } from '../../src/contracts/install.ts';
 import { DEMO_APPLICATIONS, demoDown, demoUp, type DemoSummary } from '../../src/main/demo.ts';
 import { AGENT_POD_SELECTOR } from '../../src/main/demo-agent-pod.ts';
+import { SERVER_SELECTOR } from '../../src/contracts/install-server.ts';
 import { HELLO_APPLICATION } from '../../src/main/demo-hello.ts';
 import { kubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { nodeTestClusterName, realNodeCluster } from '../../src/testing/real-node.ts';
-import { REAL_NODE } from '../../src/devcluster/node-config.ts';
+import { NODE_NETWORK, REAL_NODE } from '../../src/devcluster/node-config.ts';
+import { attach } from '../../src/devcluster/cluster.ts';
 
+const SERVER_POD_SELECTOR = Object.entries(SERVER_SELECTOR)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(',');
 let cluster: LocalCluster;
 let summary: DemoSummary;
 /** The version the second test commits. */
@@ -119,7 +128,6 @@ describe('capstan demo up --real-node', () => {
   it('runs the agent as users install it: two Ready pods of install.yaml’s Deployment on the real node, one holding the Lease, syncing every demo Application', async () => {
     const agent = summary.agentPods;
     assert.ok(agent, 'the summary says where the agent runs');
-    assert.equal(summary.agentUrl, '', 'no agent process on the machine');
     assert.match(agent.image, /^127\.0\.0\.1:\d+\/capstan\/capstan@sha256:[0-9a-f]{64}$/);
     const kube = kubeClients(cluster.adminKubeconfig);
     const pods = (
@@ -143,6 +151,82 @@ describe('capstan demo up --real-node', () => {
       assert.deepEqual([app.name, app.sync, app.health], [app.name, 'Synced', 'Healthy']);
   });
 
+  it('prints the agent’s health, metrics and webhook URLs on the machine’s loopback, and they answer', async () => {
+    for (const url of [summary.agentUrl, summary.metricsUrl, summary.webhookUrl])
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\//);
+    const health = await fetch(`${summary.agentUrl}/healthz`);
+    assert.equal(health.status, 200);
+    const metrics = await fetch(summary.metricsUrl);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^capstan_/m);
+    // The generic webhook with the printed token: the demo's Applications, named by their repository
+    // as the pods see it, are asked to refresh (whichever replica answers: an annotation, the leader acts).
+    const repoURL = `http://${NODE_NETWORK.nodeAddress}:${new URL(summary.gitUrl).port}/demo-config.git`;
+    const refused = await fetch(summary.webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ repoURL }),
+    });
+    assert.equal(refused.status, 401);
+    const hook = await fetch(summary.webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${summary.webhookToken}` },
+      body: JSON.stringify({ repoURL, ref: 'refs/heads/main' }),
+    });
+    assert.equal(hook.status, 200, await hook.clone().text());
+    const queued = (await hook.json()) as { status: string; applications: string[] };
+    assert.equal(queued.status, 'queued');
+    assert.deepEqual(queued.applications, summary.applications.map((a) => `capstan-demo/${a.name}`).sort());
+  });
+
+  it('runs the API server from install.yaml beside the agent, serving a real-node Application’s desired manifests and diff at the printed URL', async () => {
+    assert.match(summary.serverUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const kube = kubeClients(cluster.adminKubeconfig);
+    const serverPods = (
+      await kube.core.listNamespacedPod({ namespace: 'capstan-system', labelSelector: SERVER_POD_SELECTOR })
+    ).items.filter((p) => p.metadata?.deletionTimestamp === undefined);
+    assert.equal(serverPods.length, 1);
+    assert.equal(serverPods[0]?.spec?.nodeName, cluster.state.realNode?.nodeName);
+    assert.equal(serverPods[0]?.status?.containerStatuses?.[0]?.imageID, summary.agentPods?.image);
+    assert.equal((await fetch(`${summary.serverUrl}/readyz`)).status, 200);
+    const login = await fetch(`${summary.serverUrl}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: summary.serverUser, password: summary.serverPassword }),
+    });
+    assert.equal(login.status, 200, await login.clone().text());
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const api = async (path: string) => {
+      const res = await fetch(`${summary.serverUrl}/api/v1/applications/capstan-demo/${path}`, {
+        headers: { cookie },
+      });
+      assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    const query = `group=apps&kind=Deployment&namespace=${HELLO_APPLICATION.namespace}&name=hello-http`;
+    // The desired manifest, rendered by the server from http://10.200.0.1:<port>/demo-config.git: the
+    // image the demo committed by digest.
+    const desired = (await api(`${HELLO_APPLICATION.name}/resource/desired?${query}`)) as {
+      id: string;
+      object?: { spec: { template: { spec: { containers: { image: string }[] } } } };
+    };
+    assert.equal(desired.id, `Deployment/${HELLO_APPLICATION.namespace}/hello-http`);
+    assert.equal(desired.object?.spec.template.spec.containers[0]?.image, summary.helloImage);
+    // Synced: the diff of live and desired is empty.
+    const diff = (await api(`${HELLO_APPLICATION.name}/resource/diff?${query}`)) as {
+      changed: boolean;
+      unified: string;
+      live?: unknown;
+    };
+    assert.deepEqual([diff.changed, diff.unified], [false, '']);
+    assert.ok(diff.live, 'the live object is there');
+    // And an Application of the plain-YAML example, rendered the same way.
+    const guestbook = (await api(
+      'guestbook/resource/desired?group=apps&kind=Deployment&namespace=demo-guestbook&name=frontend',
+    )) as { object?: { kind: string } };
+    assert.equal(guestbook.object?.kind, 'Deployment');
+  });
+
   it('a commit that changes VERSION in the demo repository makes the new version answer at that URL', async () => {
     const before = await hello();
     const version = await repositoryVersion({ commit: `2-${randomBytes(3).toString('hex')}` });
@@ -163,7 +247,26 @@ describe('capstan demo up --real-node', () => {
     const again = await demoUp(() => undefined, { realNode: true, name: cluster.name });
     assert.equal(again.helloUrl, summary.helloUrl);
     assert.equal(again.helloImage, summary.helloImage);
+    for (const key of ['serverUrl', 'agentUrl', 'metricsUrl', 'webhookUrl'] as const)
+      assert.equal(again[key], summary[key], key);
     assert.deepEqual([...(again.agentPods?.pods ?? [])].sort(), [...(summary.agentPods?.pods ?? [])].sort());
     assert.equal(await hello(), answer(newVersion));
+  });
+
+  it('demo down, keeping the cluster, removes the agent’s and the server’s pods and stops their forwarders', async () => {
+    const stopped = await demoDown({ name: cluster.name, keepCluster: true });
+    assert.ok(stopped.includes('agent and server pods'), stopped.join(', '));
+    for (const url of [summary.serverUrl, summary.agentUrl, summary.metricsUrl])
+      await assert.rejects(
+        fetch(url, { signal: AbortSignal.timeout(5000) }),
+        TypeError,
+        `${url} still answers`,
+      );
+    const kept = await attach(cluster.name);
+    assert.ok(kept, 'the cluster still runs');
+    assert.deepEqual(
+      kept.state.processes.filter((p) => p.name.startsWith('forward-demo-')).map((p) => p.name),
+      [],
+    );
   });
 });

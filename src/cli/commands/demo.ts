@@ -15,8 +15,10 @@ down   stops the API server, the agent, the git server and the control plane of 
              see docs/real-node.md). The demo then builds its own HTTP server (examples/hello-http)
              with BuildKit, pushes it to that registry, commits its digest to the demo repository and
              syncs it as the Application hello-http, answering at the URL printed.
-             The agent runs as users install it: install.yaml's Deployment with Capstan's image
-             (built by the cluster's BuildKit), two pods on the real node, one leading.
+             The agent and the API server run as users install them: install.yaml's Deployments
+             with Capstan's image (built by the cluster's BuildKit), the agent's two pods on the
+             real node (one leading) and the server's pod beside them; their Services answer on
+             the machine's loopback at the URLs printed (forwarders that demo down stops).
 --name NAME  the demo's cluster and folder (default demo): another name runs a second demo beside it.
 `;
 
@@ -106,6 +108,7 @@ function agentLines(summary: DemoSummary): string[] {
   return [
     `  agent        pods ${pods.pods.join(', ')} in ${pods.namespace} on the real node (${pods.leader} leads)`,
     `               image ${pods.image}`,
-    `  webhook      Service ${pods.namespace}/capstan-agent-webhooks, port 80  (Authorization: Bearer ${summary.webhookToken})`,
+    `               ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}   (its Services, forwarded)`,
+    `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
   ];
 }

@@ -1,13 +1,20 @@
 // The demo's install of the agent on the real node: install.yaml's objects with an operator's overlay
-// (node selector and toleration, pull Secret, the git server's address allowed), the server's own
-// Deployment left to the demo's process, and a ServiceAccount the Applications apply as.
+// (node selector and toleration, pull Secret, the git server's address allowed) on the agent's and the
+// API server's Deployments, a Service for the agent's health port, and a ServiceAccount the
+// Applications apply as.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AGENT_NAME, installManifests } from '../../../src/contracts/install.ts';
+import { AGENT_NAME, AGENT_SELECTOR, HEALTH_PORT, installManifests } from '../../../src/contracts/install.ts';
 import { SERVER_NAME } from '../../../src/contracts/install-server.ts';
 import type { KubeObject } from '../../../src/core/resource.ts';
 import { REAL_NODE } from '../../../src/devcluster/node-config.ts';
-import { DEMO_DEPLOYER, demoAgentInstall, placeAgentOnRealNode } from '../../../src/main/demo-agent-pod.ts';
+import {
+  AGENT_HEALTH_SERVICE,
+  AGENT_PULL_SECRET,
+  DEMO_DEPLOYER,
+  demoAgentInstall,
+  placeAgentOnRealNode,
+} from '../../../src/main/demo-agent-pod.ts';
 
 const image = '127.0.0.1:5000/capstan/capstan@sha256:' + 'a'.repeat(64);
 type Pod = {
@@ -55,10 +62,31 @@ describe('demoAgentInstall', () => {
     allowRepositoryHost: '10.200.0.1',
   });
 
-  it('leaves out the API server’s Deployment and Service (the demo runs it as a process), keeps its RBAC', () => {
+  it('places the API server’s Deployment on the real node too, allowed the same repository host as the agent', () => {
     const server = objects.filter((o) => o.metadata.name === SERVER_NAME);
-    assert.ok(!server.some((o) => o.kind === 'Deployment' || o.kind === 'Service'));
-    assert.ok(server.some((o) => o.kind === 'ServiceAccount'));
+    assert.deepEqual(
+      server.filter((o) => ['Deployment', 'Service', 'ServiceAccount'].includes(o.kind)).length,
+      3,
+    );
+    const pod = podOf(objects, SERVER_NAME);
+    assert.equal(pod.nodeSelector?.[REAL_NODE.label], REAL_NODE.labelValue);
+    assert.deepEqual(pod.imagePullSecrets, [{ name: AGENT_PULL_SECRET }]);
+    const args = pod.containers[0]?.args ?? [];
+    assert.deepEqual(args.slice(-2), ['--allow-repository-host', '10.200.0.1']);
+    assert.deepEqual(args.slice(0, -2), podOf(installManifests({ image }), SERVER_NAME).containers[0]?.args);
+  });
+
+  it('adds a Service for the agent’s health port, selecting the agent’s pods', () => {
+    const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === AGENT_HEALTH_SERVICE);
+    const spec = service?.['spec'] as {
+      selector: Record<string, string>;
+      ports: { port: number; targetPort: string }[];
+    };
+    assert.deepEqual(spec.selector, AGENT_SELECTOR);
+    assert.deepEqual(
+      spec.ports.map((p) => [p.port, p.targetPort]),
+      [[HEALTH_PORT, 'health']],
+    );
   });
 
   it('lets the agent impersonate the demo’s deployer in the Applications’ namespace, which may create namespaces and edit', () => {
