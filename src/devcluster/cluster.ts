@@ -103,6 +103,8 @@ const SYSTEM_TIME = { now: () => new Date(), sleep };
 export class LocalCluster {
   readonly paths: ClusterPaths;
   #state: ClusterState;
+  /** The forwarder steps of this object, one at a time: each reads the state, changes it and writes it. */
+  #forwarderSteps: Promise<unknown> = Promise.resolve();
 
   constructor(paths: ClusterPaths, state: ClusterState) {
     this.paths = paths;
@@ -217,11 +219,13 @@ export class LocalCluster {
    */
   async exposeToPods(port: number): Promise<string> {
     const node = this.#realNode(`expose port ${String(port)} to`);
-    await this.#extraForwarder(node, {
-      name: `to-pods-${String(port)}`,
-      forward: `inside:${NODE_NETWORK.nodeAddress}:${String(port)}=host:127.0.0.1:${String(port)}`,
+    return this.#oneAtATime(async () => {
+      await this.#extraForwarder(node, {
+        name: `to-pods-${String(port)}`,
+        forward: `inside:${NODE_NETWORK.nodeAddress}:${String(port)}=host:127.0.0.1:${String(port)}`,
+      });
+      return `${NODE_NETWORK.nodeAddress}:${String(port)}`;
     });
-    return `${NODE_NETWORK.nodeAddress}:${String(port)}`;
   }
 
   /**
@@ -240,28 +244,35 @@ export class LocalCluster {
    * kube-proxy leads to its pods there; a NodePort on the node's address) reachable from the machine's
    * loopback, through a forwarder named `name`; returns `127.0.0.1:<port>`. The same name and target
    * give the same address while the cluster runs; a new target (a Service made again, with another
-   * ClusterIP) replaces that forwarder. `stopForwarder(name)` stops it, `down` stops every one.
+   * ClusterIP) replaces that forwarder. `stopForwarder(name)` stops it, `down` stops every one. Calls
+   * may overlap: they run one after another.
    */
   async exposeToMachine(options: { readonly name: string; readonly target: string }): Promise<string> {
     const node = this.#realNode(`expose ${options.target} from`);
-    await this.#reread();
-    const running = this.#state.processes.find(
-      (p) => p.name === `${EXTRA_FORWARD_PREFIX}${options.name}` && isRunning(p),
-    );
-    const [, existing, target] =
-      /^--forward=host:(127\.0\.0\.1:\d+)=inside:(.+)$/.exec(running?.args[1] ?? '') ?? [];
-    if (existing !== undefined && target === options.target) return existing;
-    if (running) await this.stopForwarder(options.name);
-    const port = await freePort();
-    await this.#extraForwarder(node, {
-      name: options.name,
-      forward: `host:127.0.0.1:${String(port)}=inside:${options.target}`,
+    return this.#oneAtATime(async () => {
+      await this.#reread();
+      const running = this.#state.processes.find(
+        (p) => p.name === `${EXTRA_FORWARD_PREFIX}${options.name}` && isRunning(p),
+      );
+      const [, existing, target] =
+        /^--forward=host:(127\.0\.0\.1:\d+)=inside:(.+)$/.exec(running?.args[1] ?? '') ?? [];
+      if (existing !== undefined && target === options.target) return existing;
+      if (running) await this.#stopForwarder(options.name);
+      const port = await freePort();
+      await this.#extraForwarder(node, {
+        name: options.name,
+        forward: `host:127.0.0.1:${String(port)}=inside:${options.target}`,
+      });
+      return `127.0.0.1:${String(port)}`;
     });
-    return `127.0.0.1:${String(port)}`;
   }
 
   /** Stops the forwarder `name` of exposeToMachine or exposeToPods (true if one ran) and forgets it. */
   async stopForwarder(name: string): Promise<boolean> {
+    return this.#oneAtATime(() => this.#stopForwarder(name));
+  }
+
+  async #stopForwarder(name: string): Promise<boolean> {
     await this.#reread();
     const record = this.#state.processes.find((p) => p.name === `${EXTRA_FORWARD_PREFIX}${name}`);
     if (!record) return false;
@@ -270,6 +281,13 @@ export class LocalCluster {
     this.#state = { ...this.#state, processes: this.#state.processes.filter((p) => p !== record) };
     await writeState(this.paths, this.#state);
     return ran;
+  }
+
+  /** Runs `step` after the forwarder steps started before it (whether they succeeded or failed). */
+  #oneAtATime<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#forwarderSteps.then(step, step);
+    this.#forwarderSteps = run.catch(() => undefined);
+    return run;
   }
 
   /** Stops the real node's registry and starts it again on the same port and storage (its pulls and pushes fail meanwhile). */
@@ -304,10 +322,10 @@ export class LocalCluster {
     const name = `${EXTRA_FORWARD_PREFIX}${options.name}`;
     await this.#reread();
     if (this.#state.processes.some((p) => p.name === name && isRunning(p))) return;
-    const others = this.#state.processes.filter((p) => p.name !== name);
     try {
       await startExtraForwarder({ state: node, ...options, logs: this.paths.logs }, (start) => {
         const record = startProcess(start);
+        const others = this.#state.processes.filter((p) => p.name !== name);
         this.#state = { ...this.#state, processes: [...others, record] };
         return record;
       });

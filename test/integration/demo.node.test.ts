@@ -152,8 +152,9 @@ describe('capstan demo up --real-node', () => {
   });
 
   it('prints the agent’s health, metrics and webhook URLs on the machine’s loopback, and they answer', async () => {
-    for (const url of [summary.agentUrl, summary.metricsUrl, summary.webhookUrl])
-      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(summary.agentUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(summary.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    assert.match(summary.webhookUrl, /^http:\/\/127\.0\.0\.1:\d+\/api\/v1\/webhooks\/generic$/);
     const health = await fetch(`${summary.agentUrl}/healthz`);
     assert.equal(health.status, 200);
     const metrics = await fetch(summary.metricsUrl);
