@@ -1,4 +1,4 @@
-// The demo's processes on the machine: the agent (without a real node) and the API server, each with a
+// The demo's processes on the machine (without a real node): the agent and the API server, each with a
 // ServiceAccount identity of its own, started unless they run, and waited for on their health URLs.
 import { join, resolve } from 'node:path';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
