@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { INITIAL_ADMIN_SECRET, runServer, type ServerOptions } from '../../src/main/server.ts';
@@ -171,4 +171,14 @@ export async function assertFitsTheScreen(page: Page, what: string): Promise<voi
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
+
+/** From the top of the page (its skip link), presses Tab until `target` has the focus (at most 60 times). */
+export async function tabTo(page: Page, target: Locator): Promise<void> {
+  await page.locator('a.skip').focus();
+  for (let press = 0; press < 60; press++) {
+    if ((await target.and(page.locator(':focus')).count()) === 1) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`60 presses of Tab did not reach ${String(target)}`);
 }
