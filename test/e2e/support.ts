@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
@@ -14,13 +14,11 @@ import { eventually } from '../../src/testing/eventually.ts';
 
 export const REPOSITORY_ROOT = join(import.meta.dirname, '..', '..');
 /**
- * Where a run saves its screenshots: .cache/e2e-screenshots (not tracked), or the folder
- * CAPSTAN_E2E_SCREENSHOTS names (`CAPSTAN_E2E_SCREENSHOTS=docs/ui` refreshes the documentation's).
+ * Where the tests save the screenshots of the pages they open: .cache/e2e-screenshots (not tracked).
+ * The documentation's come from test/e2e/ui-screenshots.test.ts alone (data shaped like the demo's;
+ * `CAPSTAN_E2E_SCREENSHOTS=docs/ui` refreshes them), never from these.
  */
-export const SCREENSHOTS = resolve(
-  REPOSITORY_ROOT,
-  process.env['CAPSTAN_E2E_SCREENSHOTS'] ?? join('.cache', 'e2e-screenshots'),
-);
+export const SCREENSHOTS = join(REPOSITORY_ROOT, '.cache', 'e2e-screenshots');
 
 /** Debian's chromium, installed by scripts/setup-browser.sh (which prints its path). */
 export function chromiumPath(): string {
