@@ -915,6 +915,52 @@ export const PipelineParamsSchema = closed(
 const refName = (description: string) =>
   Type.String({ minLength: 1, maxLength: 255, pattern: '^[^\\s~^:?*\\[\\\\]+$', description });
 
+const patterns = (description: string) => Type.Optional(Type.Array(Type.String(), { description }));
+const pathFilterViews = {
+  paths: patterns('Runs only when a changed file matches one of these (absent: any file).'),
+  ignorePaths: patterns('No run when every changed file matches one of these.'),
+};
+
+export const PipelineTriggersQuerySchema = closed(
+  {
+    branch: Type.Optional(
+      refName('Read the file at the head of this branch (default: the repository’s default branch).'),
+    ),
+  },
+  'Where to read the pipeline file.',
+);
+
+export const PipelineTriggersSchema = closed(
+  {
+    file: Type.String({ description: 'The pipeline file (the Pipeline’s spec.file).' }),
+    ref: Type.String({ description: 'The full ref read (refs/heads/main).' }),
+    commit: Type.String({ description: 'The commit the file was read at.' }),
+    state: Type.Union([Type.Literal('ok'), Type.Literal('missing'), Type.Literal('invalid')], {
+      description: 'ok: read; missing: no such file at that commit (no run starts); invalid: see problem.',
+    }),
+    problem: Type.Optional(Type.String({ description: 'Why the file is not valid, with its line.' })),
+    push: Type.Optional(
+      closed(
+        {
+          branches: patterns('Branches (or patterns) whose pushes start a run.'),
+          tags: patterns('Tags (or patterns) whose pushes start a run.'),
+          ...pathFilterViews,
+        },
+        'Pushes that start a run; neither branches nor tags: a push to any branch.',
+      ),
+    ),
+    pullRequest: Type.Optional(
+      closed(
+        { branches: patterns('Target branches (absent: any).'), ...pathFilterViews },
+        'Pull requests that start a run, by target branch.',
+      ),
+    ),
+    manual: Type.Optional(Type.Boolean({ description: 'Whether people may start a run (default applied).' })),
+  },
+  'The triggers of a Pipeline’s pipeline file at a branch’s head, as the driver reads them.',
+);
+export type PipelineTriggers = Static<typeof PipelineTriggersSchema>;
+
 export const PipelineRunBodySchema = closed(
   {
     branch: Type.Optional(refName('Run the head of this branch (default: the repository’s default branch).')),

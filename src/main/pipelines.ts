@@ -34,6 +34,7 @@ import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { cacheRoot } from '../adapters/render/tools.ts';
 import { PipelinePolls } from '../pipelines/pipeline-polls.ts';
 import { pipelinePath } from './pipeline-requests.ts';
+import type { PipelineFileReader } from '../api/server/context.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
 export const PIPELINE_LEASE = PIPELINES_LEASE;
@@ -96,7 +97,12 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
   const { cluster, log } = options;
   const controller = new PipelineController({
     store: options.store,
-    source: gitPipelineSource(options),
+    source: gitPipelineSource({
+      cluster,
+      ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+      ...(options.repositoryHosts === undefined ? {} : { repositoryHosts: options.repositoryHosts }),
+      allowInsecureHttp: options.pod.allowInsecureHttp === true,
+    }),
     run: {
       executor: options.executor ?? new KubeRunExecutor(options.config),
       readSecret: (namespace, name, key) => secretValue(cluster, namespace, name, key),
@@ -169,13 +175,34 @@ export async function pruneOld(
   }
 }
 
-function gitPipelineSource(options: PipelineDriverOptions): PipelineSourceReader {
+/** What reading pipeline files from git needs: the cluster (credentials Secrets), the cache, the host rules. */
+export interface PipelineGitOptions {
+  readonly cluster: KubeCluster;
+  readonly cacheDir?: string;
+  readonly repositoryHosts?: readonly string[];
+  /** Fetch over http:// (a dev git server). */
+  readonly allowInsecureHttp: boolean;
+}
+
+/** The server API's reader of pipeline files (GET …/triggers): the driver's reads, at a branch's head. */
+export function pipelineFileReader(options: PipelineGitOptions): PipelineFileReader {
+  const source = gitPipelineSource(options);
+  return {
+    async read(pipeline, branch) {
+      const target = await source.resolve(pipeline, branch === undefined ? '' : `refs/heads/${branch}`);
+      const { text } = await source.readFile(pipeline, target.sha);
+      return { text, ref: target.ref, commit: target.sha };
+    },
+  };
+}
+
+function gitPipelineSource(options: PipelineGitOptions): PipelineSourceReader {
   const fetcher = new GitSourceFetcher({
     cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
     hosts: { allow: options.repositoryHosts ?? [] },
   });
   const fetchOptions = async (pipeline: PipelineRef): Promise<FetchOptions> => ({
-    allowInsecureHttp: options.pod.allowInsecureHttp === true,
+    allowInsecureHttp: options.allowInsecureHttp,
     ...(pipeline.spec.credentialsSecret === undefined
       ? {}
       : {

@@ -38,7 +38,7 @@ import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-
 import type { ServerApiOptions } from '../api/server/app.ts';
 import type { PipelineDirectory } from '../api/server/context.ts';
 import { kubePipelineDirectory, runRequestKeyOf } from './pipeline-requests.ts';
-import { runPipelineDriver } from './pipelines.ts';
+import { pipelineFileReader, runPipelineDriver } from './pipelines.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
@@ -151,8 +151,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const pipelines = kubePipelineDirectory(cluster, requestKey);
     app = buildServerApi({
       ...(metrics ? { metrics: () => registry.expose() } : {}),
-      pipelines,
-      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(pipelines, driving) } : {}),
+      ...pipelineServices(options, cluster, pipelines, driving),
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
@@ -381,6 +380,25 @@ async function applicationEvents(
     throw apiError(res.status, res.body, `events of ${APPLICATION_KIND}/${namespace}/${name}`, 'list');
   const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map(eventInfo);
   return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
+}
+
+/** The API's Pipelines, their run actions (when this process may drive runs) and their files. */
+function pipelineServices(
+  options: ServerOptions,
+  cluster: KubeCluster,
+  pipelines: PipelineDirectory,
+  driving: { controller: PipelineController | undefined },
+) {
+  return {
+    pipelines,
+    ...(options.pipelines ? { pipelineRuns: pipelineRunActions(pipelines, driving) } : {}),
+    // Pipeline files are read as the driver reads them (over http only where it may fetch over http).
+    pipelineFiles: pipelineFileReader({
+      cluster,
+      repositoryHosts: options.repositoryHosts ?? [],
+      allowInsecureHttp: options.pipelines?.allowInsecureHttp === true,
+    }),
+  };
 }
 
 /** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { INITIAL_ADMIN_SECRET, runServer, type ServerOptions } from '../../src/main/server.ts';
@@ -14,13 +14,11 @@ import { eventually } from '../../src/testing/eventually.ts';
 
 export const REPOSITORY_ROOT = join(import.meta.dirname, '..', '..');
 /**
- * Where a run saves its screenshots: .cache/e2e-screenshots (not tracked), or the folder
- * CAPSTAN_E2E_SCREENSHOTS names (`CAPSTAN_E2E_SCREENSHOTS=docs/ui` refreshes the documentation's).
+ * Where the tests save the screenshots of the pages they open: .cache/e2e-screenshots (not tracked).
+ * The documentation's come from test/e2e/ui-screenshots.test.ts alone (data shaped like the demo's;
+ * `CAPSTAN_E2E_SCREENSHOTS=docs/ui` refreshes them), never from these.
  */
-export const SCREENSHOTS = resolve(
-  REPOSITORY_ROOT,
-  process.env['CAPSTAN_E2E_SCREENSHOTS'] ?? join('.cache', 'e2e-screenshots'),
-);
+export const SCREENSHOTS = join(REPOSITORY_ROOT, '.cache', 'e2e-screenshots');
 
 /** Debian's chromium, installed by scripts/setup-browser.sh (which prints its path). */
 export function chromiumPath(): string {
@@ -171,4 +169,14 @@ export async function assertFitsTheScreen(page: Page, what: string): Promise<voi
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
+
+/** From the top of the page (its skip link), presses Tab until `target` has the focus (at most 60 times). */
+export async function tabTo(page: Page, target: Locator): Promise<void> {
+  await page.locator('a.skip').focus();
+  for (let press = 0; press < 60; press++) {
+    if ((await target.and(page.locator(':focus')).count()) === 1) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`60 presses of Tab did not reach ${String(target)}`);
 }

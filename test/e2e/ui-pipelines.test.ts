@@ -34,6 +34,7 @@ import {
   logIn,
   screenshot,
   startServer,
+  tabTo,
   type RunningServer,
 } from './support.ts';
 
@@ -58,6 +59,7 @@ let store: Store;
 let namespace = '';
 let project = '';
 let head = '';
+let repo = '';
 const cspViolations: string[] = [];
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -80,7 +82,7 @@ before(async () => {
   const projectType = await installProjectCrd(admin);
   const pipelineType = await installPipelineCrd(admin);
   namespace = await freshNamespace({ name: 'e2e pipelines', after: later }, kube);
-  const repo = `e2e-${namespace}`;
+  repo = `e2e-${namespace}`;
   head = await git.createRepository(repo, {
     files: { '.capstan/pipeline.yaml': PIPELINE_FILE, 'README.md': 'web\n' },
     message: 'web: test on every push',
@@ -195,8 +197,27 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     assert.equal(new URL(page.url()).pathname, `/pipelines/${namespace}/web`);
   });
 
+  it('shows the pipeline file’s triggers at the default branch, or at another branch', async () => {
+    const facts = page.locator('dl.facts').first();
+    assert.match(await facts.innerText(), /\.capstan\/pipeline\.yaml/);
+    // Read by the server from the git server at main's head, as the driver reads it.
+    const triggers = page.locator('section.triggers');
+    await triggers.locator('dl.facts').waitFor();
+    const text = await triggers.innerText();
+    assert.match(text, new RegExp(`\\.capstan/pipeline\\.yaml at main \\(commit ${head.slice(0, 12)}\\)`));
+    assert.match(text, /Pushes\s+to branches main; of tags v\*/);
+    assert.match(text, /Pull requests\s+none/);
+    assert.match(text, /By hand\s+allowed/);
+    // A branch that does not exist: the server's answer, said.
+    await page.locator('#triggers-branch').fill('no-such-branch');
+    await page.locator('#triggers-branch').press('Enter');
+    await triggers.getByText(/no branch no-such-branch/).waitFor();
+    await page.locator('#triggers-branch').fill('main');
+    await page.locator('#triggers-branch').press('Enter');
+    await triggers.locator('dl.facts').waitFor();
+  });
+
   it('runs a branch by hand: the run the driver records appears without a reload, and its page follows it', async () => {
-    assert.match(await page.locator('.facts').innerText(), /\.capstan\/pipeline\.yaml/);
     await page.getByText('No run yet.').waitFor();
     assert.deepEqual(await accessibilityProblems(page), [], 'a pipeline page');
     await page.locator('#run-ref').fill('main');
@@ -218,7 +239,10 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     assert.equal(run.revision, head);
     assert.match((await row.textContent()) ?? '', new RegExp(`${run.id}.*${head.slice(0, 12)} main`));
     assert.match((await state.textContent()) ?? '', new RegExp(`is ${run.id}`));
-    assert.match(await page.locator('.facts').innerText(), new RegExp(`Last run\\s+\\w+\\s+${run.id}`));
+    assert.match(
+      await page.locator('dl.facts').first().innerText(),
+      new RegExp(`Last run\\s+\\w+\\s+${run.id}`),
+    );
     // Its run page: the facts, and its log followed (lines come only from a real node's Pod).
     await row.getByRole('link', { name: run.id }).click();
     await page.getByRole('heading', { name: `Run ${run.id}` }).waitFor();
@@ -255,6 +279,95 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     await screenshot(page, 'pipelines');
   });
 
+  it('runs a given commit by hand: the run records that commit, not the branch’s newer head', async () => {
+    const newer = await git.commit(repo, { files: { 'README.md': 'web, again\n' }, message: 'web: readme' });
+    await page.goto(`${server.url}/pipelines/${namespace}/web`);
+    await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
+    // The triggers are read at main's new head.
+    await page
+      .locator('section.triggers')
+      .getByText(`commit ${newer.slice(0, 12)}`)
+      .waitFor();
+    // The field takes a full commit id only (the browser refuses anything else before it is sent).
+    const commit = page.locator('#run-commit');
+    await commit.fill('abc');
+    assert.equal(
+      await page.evaluate<boolean>("document.getElementById('run-commit').validity.patternMismatch"),
+      true,
+    );
+    const before = (await runsOf('web')).length;
+    await page.locator('#run-ref').fill('main');
+    await commit.fill(head);
+    await page.locator('#run').click();
+    const state = page.locator('.request-state');
+    await state
+      .getByText(`main at commit ${head.slice(0, 12)}`)
+      .first()
+      .waitFor();
+    const run = await eventually(
+      async () => {
+        const runs = await runsOf('web');
+        return runs.length > before ? runs[0] : false;
+      },
+      { what: 'the run of the commit', timeoutMs: 120_000 },
+    );
+    assert.ok(run);
+    assert.equal(run.revision, head, 'the commit asked for, not main’s head');
+    assert.notEqual(run.revision, newer);
+    assert.equal(run.branch, 'main');
+    assert.equal(run.triggeredBy, 'admin');
+    await eventually(async () => new RegExp(`is ${run.id}`).test((await state.textContent()) ?? ''), {
+      what: 'the request’s run named on the page',
+    });
+  });
+
+  it('reaches the runs, a run, the audit trail and the tokens with the keyboard; axe finds nothing serious; each fits a 390 px screen', async () => {
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    // The runs: from the main navigation with Tab and Enter, the rows' links with the arrow keys.
+    await tabTo(page, nav.getByRole('link', { name: 'Runs' }));
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Pipeline runs', level: 1 }).waitFor();
+    const links = page.locator('table.runs tbody tr td:first-child a');
+    await eventually(async () => (await links.count()) >= 3, { what: 'the runs listed' });
+    const [first, second] = [await links.nth(0).textContent(), await links.nth(1).textContent()];
+    await tabTo(page, links.nth(0));
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.locator(':focus').textContent(), second);
+    await page.keyboard.press('Home');
+    assert.equal(await page.locator(':focus').textContent(), first);
+    assert.deepEqual(await accessibilityProblems(page), [], 'the runs page');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: `Run ${first ?? ''}` }).waitFor();
+    assert.deepEqual(await accessibilityProblems(page), [], 'a run page');
+    // The audit trail and the tokens, each from the main navigation.
+    for (const [name, heading, ready] of [
+      ['Audit trail', 'Audit trail', 'table.audit'],
+      ['API tokens', 'API tokens', 'form'],
+    ] as const) {
+      await tabTo(page, nav.getByRole('link', { name }));
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await page.locator(ready).first().waitFor();
+      assert.deepEqual(await accessibilityProblems(page), [], `the ${name} page`);
+    }
+    assert.match((await page.locator('body').textContent()) ?? '', /API tokens/);
+    // On a phone's width.
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [path, ready, what] of [
+      ['/runs', 'table.runs', 'the runs page'],
+      [`/runs/${first ?? ''}`, 'dl.facts', 'a run page'],
+      ['/audit', 'table.audit', 'the audit trail'],
+      ['/tokens', 'form', 'the tokens page'],
+      [`/pipelines/${namespace}/web`, 'section.triggers dl.facts', 'a pipeline page (admin)'],
+    ] as const) {
+      await page.goto(`${server.url}${path}`);
+      await page.locator(ready).first().waitFor();
+      await assertFitsTheScreen(page, what);
+      assert.deepEqual(await accessibilityProblems(page), [], `${what} on a narrow screen`);
+    }
+    await page.setViewportSize({ width: 1360, height: 860 });
+  });
+
   it('a viewer sees Run disabled with the reason, and the API refuses a run', async () => {
     const { page: viewer } = await newPage();
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
@@ -262,6 +375,7 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     const run = viewer.locator('#run');
     await run.waitFor();
     assert.equal(await run.isDisabled(), true);
+    assert.equal(await viewer.locator('#run-commit').isDisabled(), true);
     assert.match(
       (await viewer.locator('#run-reason').textContent()) ?? '',
       /Running pipelines needs the role .*deployer.* in project .*; your role there is viewer\./,

@@ -7,7 +7,7 @@
 // Screenshots of the main pages are saved (see SCREENSHOTS in support.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
@@ -30,6 +30,7 @@ import {
   launchBrowser,
   logIn,
   screenshot,
+  tabTo,
   startServer,
   type RunningServer,
 } from './support.ts';
@@ -222,16 +223,6 @@ async function showDiffAndManifest(page: Page): Promise<void> {
   assert.equal(await dialog.locator('a').count(), 0, 'no link in a manifest');
   await dialog.getByRole('button', { name: 'Close' }).click();
   await dialog.waitFor({ state: 'detached' });
-}
-
-/** From the top of the page (its skip link), presses Tab until `target` has the focus (at most 60 times). */
-async function tabTo(page: Page, target: Locator): Promise<void> {
-  await page.locator('a.skip').focus();
-  for (let press = 0; press < 60; press++) {
-    if ((await target.and(page.locator(':focus')).count()) === 1) return;
-    await page.keyboard.press('Tab');
-  }
-  throw new Error(`60 presses of Tab did not reach ${String(target)}`);
 }
 
 describe('the web UI in a real browser', () => {

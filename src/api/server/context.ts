@@ -65,6 +65,18 @@ export interface PipelineDirectory {
   ): Promise<void>;
 }
 
+/** The pipeline file of a Pipeline at a branch's head, read from its repository as the driver reads it. */
+export interface PipelineFileReader {
+  /**
+   * `branch` undefined: the default branch. The text is undefined when that commit has no such file.
+   * Throws the git adapter's CapstanError (SOURCE_*) when the repository cannot be read.
+   */
+  read(
+    pipeline: PipelineEntry,
+    branch: string | undefined,
+  ): Promise<{ readonly text: string | undefined; readonly ref: string; readonly commit: string }>;
+}
+
 export interface ServerApiOptions {
   /** The watch cache of Applications every read comes from. */
   readonly applications: ApplicationIndex;
@@ -99,6 +111,8 @@ export interface ServerApiOptions {
   };
   /** The cluster's Pipelines (list, one, runs by hand). Absent: those routes answer 503. */
   readonly pipelines?: PipelineDirectory;
+  /** Reads pipeline files for `GET /pipelines/NS/NAME/triggers`. Absent: that route answers 503. */
+  readonly pipelineFiles?: PipelineFileReader;
   /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps); absent: no route. */
   readonly metrics?: () => string;
   /** Structured JSON log lines; never carries a secret, a password, a token or a body. */

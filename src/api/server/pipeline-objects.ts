@@ -1,7 +1,7 @@
 /**
  * Pipelines, the resources: the list (each with its newest run, only those of projects the caller may
  * read), one Pipeline, and a run by hand (`pipelines.run` in its project, audited as
- * `pipeline.run`). A run by hand is a request written on the Pipeline with the server's seal, so the
+ * `pipeline.run`), and the triggers of its pipeline file at a branch's head. A run by hand is a request written on the Pipeline with the server's seal, so the
  * driver believes who asked (docs/pipelines.md, "Who asked").
  */
 import { randomBytes } from 'node:crypto';
@@ -14,9 +14,14 @@ import {
   PipelineParamsSchema,
   PipelineRunBodySchema,
   PipelineRunRequestedSchema,
+  PipelineTriggersQuerySchema,
+  PipelineTriggersSchema,
   type PipelineInfo,
   type PipelineRunBody,
+  type PipelineTriggers,
 } from '../../contracts/server-api.ts';
+import { parsePipelineFile, PIPELINE_FILE_DEFAULTS } from '../../contracts/pipeline-file.ts';
+import { CapstanError } from '../../core/errors.ts';
 import type { RunRequest } from '../../contracts/pipeline-request.ts';
 import type { RunRecord } from '../../ports/store.ts';
 import { authorize } from '../../server/access.ts';
@@ -69,6 +74,26 @@ export function pipelineObjectRoutes(routes: Routes, options: ServerApiOptions):
     async (request, _reply, caller) => {
       const entry = await readablePipeline(options, request, need(caller));
       return infoOf(options, entry);
+    },
+  );
+  routes.add(
+    {
+      method: 'GET',
+      url: `${ONE}/triggers`,
+      summary:
+        'The triggers of a Pipeline’s pipeline file (branches, tags, path filters, pull requests, manual) at a branch’s head',
+      tag: 'pipelines',
+      access: 'authenticated',
+      params: PipelineParamsSchema,
+      query: PipelineTriggersQuerySchema,
+      responses: {
+        200: { description: 'the file’s triggers, or why it has none', schema: PipelineTriggersSchema },
+        ...errors(400, 401, 403, 404, 502, 503),
+      },
+    },
+    async (request, _reply, caller) => {
+      const entry = await readablePipeline(options, request, need(caller));
+      return triggersOf(options, entry, (request.query as { branch?: string }).branch);
     },
   );
   routes.add(
@@ -155,6 +180,43 @@ async function infoOf(options: ServerApiOptions, entry: PipelineEntry): Promise<
     suspend: spec.suspend,
     ...(lastRun === undefined ? {} : { lastRun }),
   };
+}
+
+/** The pipeline file at the head of `branch` (default: the default branch), read and parsed as the driver does. */
+async function triggersOf(
+  options: ServerApiOptions,
+  entry: PipelineEntry,
+  branch: string | undefined,
+): Promise<PipelineTriggers> {
+  const reader = options.pipelineFiles;
+  if (reader === undefined)
+    throw new HttpError(503, 'PIPELINES_UNAVAILABLE', 'this server does not read pipeline files');
+  const where = `${entry.spec.repoURL} (${branch === undefined ? 'the default branch' : `branch ${branch}`})`;
+  let read: Awaited<ReturnType<typeof reader.read>>;
+  try {
+    read = await reader.read(entry, branch);
+  } catch (error) {
+    if (!(error instanceof CapstanError) || !error.code.startsWith('SOURCE_')) throw error;
+    if (error.code === 'SOURCE_REF_NOT_FOUND')
+      throw new HttpError(404, 'NOT_FOUND', `no branch ${branch ?? '(default)'} in ${entry.spec.repoURL}`);
+    throw new HttpError(502, error.code, `cannot read ${where}: ${error.message}`);
+  }
+  const at = { file: entry.spec.file, ref: read.ref, commit: read.commit };
+  if (read.text === undefined) return { ...at, state: 'missing' };
+  try {
+    const { triggers } = parsePipelineFile(read.text, entry.spec.file);
+    return {
+      ...at,
+      state: 'ok',
+      ...(triggers?.push === undefined ? {} : { push: triggers.push }),
+      ...(triggers?.pullRequest === undefined ? {} : { pullRequest: triggers.pullRequest }),
+      manual: triggers?.manual ?? PIPELINE_FILE_DEFAULTS.manual,
+    };
+  } catch (error) {
+    if (error instanceof CapstanError && error.code === 'PIPELINE_FILE_INVALID')
+      return { ...at, state: 'invalid', problem: error.message };
+    throw error;
+  }
 }
 
 /** The full ref a run by hand names: a branch or a tag, never both (400). */

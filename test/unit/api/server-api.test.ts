@@ -137,7 +137,12 @@ interface Harness {
 }
 
 async function harness(
-  options: { secureCookies?: boolean; pipelineRuns?: ServerApiOptions['pipelineRuns'] } = {},
+  options: {
+    secureCookies?: boolean;
+    pipelineRuns?: ServerApiOptions['pipelineRuns'];
+    pipelines?: ServerApiOptions['pipelines'];
+    pipelineFiles?: ServerApiOptions['pipelineFiles'];
+  } = {},
 ): Promise<Harness> {
   const store = openSqliteStore({ path: ':memory:' });
   const index = new ApplicationIndex({ epoch: 'e1' });
@@ -181,6 +186,8 @@ async function harness(
     logger: (line) => logs.push(JSON.stringify(line)),
     maxBodyBytes: 64 * 1024,
     ...(options.pipelineRuns ? { pipelineRuns: options.pipelineRuns } : {}),
+    ...(options.pipelines ? { pipelines: options.pipelines } : {}),
+    ...(options.pipelineFiles ? { pipelineFiles: options.pipelineFiles } : {}),
   });
   await app.ready();
   return Object.assign(h, {
@@ -1582,6 +1589,137 @@ describe('server API: pipeline runs', () => {
       ['pipeline.cancel', 'dana', 'success'],
       ['pipeline.rerun', 'dana', 'success'],
     ]);
+  });
+});
+
+describe('server API: a Pipeline’s triggers', () => {
+  let h: Harness;
+  const reads: string[] = [];
+  const HEAD = 'a'.repeat(40);
+  /** The pipeline file on each branch (absent: no such file; a branch not here: no such branch). */
+  const files: Record<string, string | undefined> = {
+    main: [
+      'triggers:',
+      '  push:',
+      '    branches: [main, release/*]',
+      "    tags: ['v*']",
+      '    paths: [src/**]',
+      '  pullRequest:',
+      '    branches: [main]',
+      '    ignorePaths: [docs/**]',
+      'steps:',
+      '  - name: test',
+      '    image: busybox',
+      '    commands: [echo ok]',
+      '',
+    ].join('\n'),
+    'hand-only': 'triggers:\n  manual: false\nsteps:\n  - name: t\n    image: busybox\n    commands: [x]\n',
+    broken: 'triggers:\n  push:\n    branches: main\nsteps: []\n',
+    empty: undefined,
+  };
+  const pipeline = (namespace: string, name: string, project: string) => ({
+    namespace,
+    name,
+    spec: {
+      repoURL: `https://git.example.com/${name}.git`,
+      project,
+      file: '.capstan/pipeline.yaml',
+      serviceAccountName: 'default',
+      suspend: false,
+    },
+  });
+  const PIPELINES = [pipeline('a', 'web', 'team-a'), pipeline('b', 'api', 'team-b')];
+  before(async () => {
+    h = await harness({
+      pipelines: {
+        list: () => Promise.resolve(PIPELINES as never),
+        get: (namespace, name) =>
+          Promise.resolve(PIPELINES.find((p) => p.namespace === namespace && p.name === name) as never),
+        requestRun: () => Promise.resolve(),
+      },
+      pipelineFiles: {
+        read: (entry, branch) => {
+          reads.push(`${entry.namespace}/${entry.name}@${branch ?? '(default)'}`);
+          const name = branch ?? 'main';
+          if (name === 'offline')
+            return Promise.reject(
+              new CapstanError('SOURCE_UNREACHABLE', 'cannot reach git.example.com', { retryable: true }),
+            );
+          if (!(name in files))
+            return Promise.reject(new CapstanError('SOURCE_REF_NOT_FOUND', `no ref ${name}`));
+          return Promise.resolve({ text: files[name], ref: `refs/heads/${name}`, commit: HEAD });
+        },
+      },
+    });
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const triggers = async (session: Login, path: string) =>
+    h.call({ method: 'GET', url: `/api/v1/pipelines/${path}`, headers: as(session, false) });
+
+  it('answers the file’s triggers at the default branch’s head, with the defaults it applies', async () => {
+    const alice = await login(h, 'alice');
+    const answer = await triggers(alice, 'a/web/triggers');
+    assert.equal(answer.statusCode, 200, answer.body);
+    assert.deepEqual(answer.json(), {
+      file: '.capstan/pipeline.yaml',
+      ref: 'refs/heads/main',
+      commit: HEAD,
+      state: 'ok',
+      push: { branches: ['main', 'release/*'], tags: ['v*'], paths: ['src/**'] },
+      pullRequest: { branches: ['main'], ignorePaths: ['docs/**'] },
+      manual: true,
+    });
+    const handOnly = await triggers(alice, 'a/web/triggers?branch=hand-only');
+    assert.deepEqual(handOnly.json(), {
+      file: '.capstan/pipeline.yaml',
+      ref: 'refs/heads/hand-only',
+      commit: HEAD,
+      state: 'ok',
+      manual: false,
+    });
+  });
+
+  it('says when the file is missing or invalid (with its line), and which branch or repository failed', async () => {
+    const alice = await login(h, 'alice');
+    const missing = await triggers(alice, 'a/web/triggers?branch=empty');
+    assert.equal(missing.statusCode, 200);
+    assert.equal(missing.json<{ state: string }>().state, 'missing');
+    const broken = await triggers(alice, 'a/web/triggers?branch=broken');
+    assert.equal(broken.statusCode, 200);
+    const invalid = broken.json<{ state: string; problem: string }>();
+    assert.equal(invalid.state, 'invalid');
+    assert.match(invalid.problem, /\.capstan\/pipeline\.yaml:3/);
+    const nope = await triggers(alice, 'a/web/triggers?branch=nope');
+    assert.equal(nope.statusCode, 404);
+    assert.match(
+      nope.json<{ message: string }>().message,
+      /no branch nope in https:\/\/git\.example\.com\/web\.git/,
+    );
+    const offline = await triggers(alice, 'a/web/triggers?branch=offline');
+    assert.equal(offline.statusCode, 502);
+    assert.equal(offline.json<{ error: string }>().error, 'SOURCE_UNREACHABLE');
+    assert.match(
+      offline.json<{ message: string }>().message,
+      /branch offline.*cannot reach git\.example\.com/,
+    );
+    const bad = await triggers(alice, 'a/web/triggers?branch=a%20b');
+    assert.equal(bad.statusCode, 400);
+  });
+
+  it('needs pipelines.read in the Pipeline’s project; no read for a refused caller', async () => {
+    const alice = await login(h, 'alice');
+    const before = reads.length;
+    const refused = await triggers(alice, 'b/api/triggers');
+    assert.equal(refused.statusCode, 403);
+    assert.equal((await triggers(alice, 'a/none/triggers')).statusCode, 404);
+    assert.equal(reads.length, before, 'git is not read for a refused or missing Pipeline');
+    const anonymous = await h.call({ method: 'GET', url: '/api/v1/pipelines/a/web/triggers' });
+    assert.equal(anonymous.statusCode, 401);
+    const doc = await h.call({ method: 'GET', url: OPENAPI_PATH });
+    const paths = doc.json<{ paths: Record<string, unknown> }>().paths;
+    assert.ok(paths['/api/v1/pipelines/{namespace}/{name}/triggers'], 'the route is documented');
   });
 });
 

@@ -6,7 +6,7 @@ import { permit } from '../../../ui/src/permissions.ts';
 import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
 import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
 import { clusterPath, pipelinePath, projectPath, routeOf, runPath } from '../../../ui/src/paths.ts';
-import { startsOf } from '../../../ui/src/pipeline-starts.ts';
+import { startsOf, triggerLines } from '../../../ui/src/pipeline-starts.ts';
 import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
 
 const session = (over: Partial<SessionInfo> = {}): SessionInfo => ({
@@ -167,5 +167,42 @@ describe('startsOf', () => {
       'by hand',
     ]);
     assert.deepEqual(startsOf({ suspend: true, pollInterval: '1m' }), ['nothing: suspended']);
+  });
+});
+
+describe('triggerLines', () => {
+  const at = { file: '.capstan/pipeline.yaml', ref: 'refs/heads/main', commit: 'a'.repeat(40) } as const;
+  const words = (t: Parameters<typeof triggerLines>[0]) =>
+    triggerLines(t).map((l) => `${l.label}: ${l.value}`);
+  it('says a pipeline file’s triggers as the driver applies them', () => {
+    assert.deepEqual(
+      words({
+        ...at,
+        state: 'ok',
+        push: { branches: ['main', 'release/*'], tags: ['v*'], paths: ['src/**'], ignorePaths: ['docs/**'] },
+        pullRequest: { branches: ['main'] },
+        manual: true,
+      }),
+      [
+        'Pushes: to branches main, release/*; of tags v*; only when a changed file matches src/**; not when every changed file matches docs/**',
+        'Pull requests: to branches main',
+        'By hand: allowed',
+      ],
+    );
+  });
+  it('says the defaults: a push trigger without branches or tags is any branch; with tags only, no branch', () => {
+    assert.deepEqual(words({ ...at, state: 'ok', push: {}, pullRequest: {}, manual: false }), [
+      'Pushes: to any branch (no tag)',
+      'Pull requests: to any branch',
+      'By hand: not allowed (triggers.manual: false)',
+    ]);
+    assert.deepEqual(words({ ...at, state: 'ok', push: { tags: ['v*'] }, manual: true }), [
+      'Pushes: of tags v*',
+      'Pull requests: none',
+      'By hand: allowed',
+    ]);
+    assert.deepEqual(words({ ...at, state: 'ok', push: { branches: [], paths: [] } }).slice(0, 1), [
+      'Pushes: to branches none (an empty list); only when a changed file matches none (an empty list)',
+    ]);
   });
 });

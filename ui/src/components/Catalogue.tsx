@@ -61,7 +61,8 @@ const ROW_KEYS: Readonly<Record<string, (at: number, last: number) => number>> =
   End: (_at, last) => last,
 };
 
-function moveBetweenRows(event: KeyboardEvent<HTMLTableSectionElement>) {
+/** A table body's key handler: from a row's link, the arrow keys, Home and End go to another row's first link. */
+export function moveBetweenRows(event: KeyboardEvent<HTMLTableSectionElement>) {
   const move = ROW_KEYS[event.key];
   const row = (event.target as HTMLElement).closest('tr');
   if (move === undefined || row === null || !(event.target instanceof HTMLAnchorElement)) return;

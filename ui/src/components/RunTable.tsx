@@ -1,7 +1,9 @@
 // Pipeline runs shown the same way on the runs list and on a Pipeline's page: a table of runs (newest
-// first, each linking to its page) and a run's phase as a badge (a word, never colour alone).
+// first, each linking to its page; the arrow keys, Home and End move between the rows' links) and a
+// run's phase as a badge (a word, never colour alone).
 import { pipelinePath, runPath } from '../paths.ts';
 import type { RunView } from '../types.ts';
+import { moveBetweenRows } from './Catalogue.tsx';
 import { Link } from './Link.tsx';
 
 const PHASE_CLASS: Readonly<Record<string, string>> = {
@@ -41,7 +43,7 @@ export function RunTable(props: { readonly runs: readonly RunView[]; readonly pi
             <th scope="col">Queued</th>
           </tr>
         </thead>
-        <tbody>
+        <tbody onKeyDown={moveBetweenRows}>
           {props.runs.map((run) => (
             <tr key={run.id}>
               <td>

@@ -4,6 +4,7 @@ import { call, query } from '../api.ts';
 import { Empty, Failure, Loading } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
 import type { AuditEntryInfo, AuditPage as AuditPageBody, AuditQueryParams } from '../types.ts';
+import { TableScroll } from '../components/TableScroll.tsx';
 
 type Filters = { [K in 'actor' | 'action' | 'target' | 'result']?: AuditQueryParams[K] | undefined };
 
@@ -87,7 +88,7 @@ export default function AuditPage() {
 
 function AuditTable(props: { readonly items: readonly AuditEntryInfo[] }) {
   return (
-    <div className="table-scroll">
+    <TableScroll label="The audit entries">
       <table className="audit">
         <thead>
           <tr>
@@ -121,6 +122,6 @@ function AuditTable(props: { readonly items: readonly AuditEntryInfo[] }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableScroll>
   );
 }

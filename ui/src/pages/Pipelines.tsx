@@ -8,6 +8,7 @@ import { useEffect, useRef, useState, type SyntheticEvent } from 'react';
 import { call, query } from '../api.ts';
 import { ItemPage, ItemTable, LoadedView, type Column } from '../components/Catalogue.tsx';
 import { ExternalLink, Link } from '../components/Link.tsx';
+import { FileTriggers } from '../components/PipelineTriggers.tsx';
 import { ENDED_PHASES, Phase, RunTable } from '../components/RunTable.tsx';
 import { Empty, Failure } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
@@ -158,6 +159,7 @@ function PipelineView(props: { readonly pipeline: PipelineInfo }) {
   return (
     <>
       <PipelineFacts pipeline={pipeline} lastRun={items[0] ?? pipeline.lastRun} />
+      <FileTriggers pipeline={pipeline} />
       <RunByHand
         pipeline={pipeline}
         onRequested={(answer) => {
@@ -238,9 +240,13 @@ function RunByHand(props: {
   const [error, setError] = useState<unknown>();
   const submit = (event: SyntheticEvent<HTMLFormElement>) => {
     event.preventDefault();
-    const value = new FormData(event.currentTarget).get('ref');
-    const name = typeof value === 'string' ? value.trim() : '';
-    const body: PipelineRunBody = name === '' ? {} : kind === 'branch' ? { branch: name } : { tag: name };
+    const form = new FormData(event.currentTarget);
+    const name = fieldOf(form, 'ref');
+    const commit = fieldOf(form, 'commit');
+    const body: PipelineRunBody = {
+      ...(name === '' ? {} : kind === 'branch' ? { branch: name } : { tag: name }),
+      ...(commit === '' ? {} : { commit }),
+    };
     setBusy(true);
     setError(undefined);
     call<PipelineRunRequested>(`${pipelinePath(pipeline.namespace, pipeline.name)}/runs`, {
@@ -284,6 +290,19 @@ function RunByHand(props: {
           autoComplete="off"
           spellCheck={false}
         />
+        <label htmlFor="run-commit">Commit</label>
+        <input
+          id="run-commit"
+          name="commit"
+          className="commit-field"
+          disabled={denied !== undefined}
+          pattern="[0-9a-f]{40}"
+          title="A full commit id: 40 lowercase hexadecimal characters"
+          placeholder={kind === 'branch' ? 'its head' : 'the tag’s commit'}
+          aria-describedby="run-commit-help"
+          autoComplete="off"
+          spellCheck={false}
+        />
         <span className="action">
           <button
             type="submit"
@@ -302,9 +321,19 @@ function RunByHand(props: {
           )}
         </span>
       </div>
+      <p className="muted" id="run-commit-help">
+        A commit (its full id) runs that commit, recorded with the branch or tag when one is given; the
+        pipeline file at that commit decides whether runs by hand are allowed.
+      </p>
       {error === undefined ? null : <Failure error={error} />}
     </form>
   );
+}
+
+/** A form field's text, trimmed ('' when absent). */
+function fieldOf(form: FormData, name: string): string {
+  const value = form.get(name);
+  return typeof value === 'string' ? value.trim() : '';
 }
 
 function RequestState(props: {
@@ -313,8 +342,16 @@ function RequestState(props: {
   readonly waiting: boolean;
 }) {
   const { answer } = props.requested;
-  const what =
-    answer.ref === undefined ? 'the default branch' : answer.ref.replace(/^refs\/(heads|tags)\//, '');
+  const ref =
+    answer.ref === undefined || answer.ref === ''
+      ? answer.revision === undefined
+        ? 'the default branch'
+        : undefined
+      : answer.ref.replace(/^refs\/(heads|tags)\//, '');
+  const what = [
+    ...(ref === undefined ? [] : [ref]),
+    ...(answer.revision === undefined ? [] : [`commit ${answer.revision.slice(0, 12)}`]),
+  ].join(' at ');
   return (
     <p className="request-state" role="status" aria-live="polite">
       {props.run !== undefined ? (

@@ -15,6 +15,7 @@ import { permit } from '../permissions.ts';
 import { navigate } from '../router.ts';
 import { useSession } from '../session.ts';
 import type { RunLine, RunList, RunView } from '../types.ts';
+import { TableScroll } from '../components/TableScroll.tsx';
 
 const PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
 const FILTERS = ['namespace', 'pipeline', 'phase', 'branch'] as const;
@@ -215,7 +216,7 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
       {run.steps.length === 0 ? (
         <Empty>No step has started yet.</Empty>
       ) : (
-        <div className="table-scroll">
+        <TableScroll label="The run’s steps">
           <table className="steps">
             <thead>
               <tr>
@@ -238,7 +239,7 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       {run.images.length === 0 ? null : (
         <>

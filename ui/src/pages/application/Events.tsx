@@ -2,6 +2,7 @@ import { call } from '../../api.ts';
 import { Empty, Failure, Loading } from '../../components/States.tsx';
 import { useLoad } from '../../hooks.ts';
 import type { EventInfo } from '../../types.ts';
+import { TableScroll } from '../../components/TableScroll.tsx';
 
 export function EventsTab(props: { readonly path: string }) {
   const [events, reload] = useLoad(`${props.path}/events`, (signal) =>
@@ -11,7 +12,7 @@ export function EventsTab(props: { readonly path: string }) {
   if (events.state === 'failed') return <Failure error={events.error} retry={reload} />;
   if (events.value.items.length === 0) return <Empty>No Kubernetes Events about this application.</Empty>;
   return (
-    <div className="table-scroll">
+    <TableScroll label="The Events">
       <table>
         <thead>
           <tr>
@@ -37,6 +38,6 @@ export function EventsTab(props: { readonly path: string }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableScroll>
   );
 }

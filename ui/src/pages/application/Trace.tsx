@@ -7,6 +7,7 @@ import { Empty, Failure, Loading } from '../../components/States.tsx';
 import { useLoad } from '../../hooks.ts';
 import { runPath } from '../../paths.ts';
 import type { Trace } from '../../types.ts';
+import { TableScroll } from '../../components/TableScroll.tsx';
 
 export function TraceTab(props: { readonly path: string }) {
   const url = `${props.path}/trace`;
@@ -20,7 +21,7 @@ export function TraceTab(props: { readonly path: string }) {
       {images.length === 0 ? (
         <Empty>No Pod of its workloads runs an image.</Empty>
       ) : (
-        <div className="table-scroll">
+        <TableScroll label="The images its Pods run">
           <table className="trace-images">
             <thead>
               <tr>
@@ -59,7 +60,7 @@ export function TraceTab(props: { readonly path: string }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <h2>Configuration commits synced</h2>
       {syncs.length === 0 ? (
