@@ -3,7 +3,9 @@
  * re-runs) into runs, at most `concurrency.maxRuns` of a pipeline at once, the rest queued in the
  * Store; a newer push to a branch cancels the older runs of that branch when `cancelOlder`. One
  * process drives runs (the leader, src/main/pipelines.ts); it survives a restart: queued runs in the
- * Store resume, runs that were going fail with the reason and their Pods are deleted.
+ * Store resume, and runs that were going are adopted (their Pods, found by their labels, followed from
+ * the lines the Store has; a Pod gone meanwhile fails its run with the reason). A controller that
+ * stops leaves its runs' Pods going for the next one.
  *
  * A request goes through these steps, each under the pipeline's own lock:
  *   1. the Pipeline exists and is not suspended; the request was not handled before (the Store);
@@ -24,7 +26,13 @@ import type { Logger } from '../ports/logger.ts';
 import type { CommitInfo } from '../ports/source.ts';
 import type { RunRecord, RunStore, RunTrigger } from '../ports/store.ts';
 import type { WatchEvent } from '../ports/watch.ts';
-import { queuedRecord, runPipeline, type PipelineRunDeps, type PipelineRunRequest } from './run-pipeline.ts';
+import {
+  adoptPipelineRun,
+  queuedRecord,
+  runPipeline,
+  type PipelineRunDeps,
+  type PipelineRunRequest,
+} from './run-pipeline.ts';
 
 /** A Pipeline as the controller sees it. */
 export interface PipelineRef {
@@ -55,7 +63,7 @@ export interface PipelineMetrics {
 export interface PipelineControllerOptions {
   readonly store: RunStore;
   readonly source: PipelineSourceReader;
-  readonly run: Omit<PipelineRunDeps, 'store' | 'signal'>;
+  readonly run: Omit<PipelineRunDeps, 'store' | 'signal' | 'detach'>;
   /** Writes the Pipeline's status (the latest run). */
   readonly writeStatus: (namespace: string, name: string, status: PipelineStatus) => Promise<void>;
   /** Deletes a run Pod at once (a run that outlived the process that drove it). */
@@ -82,6 +90,8 @@ export const CONTROLLER_REASONS = {
 
 interface Going {
   readonly abort: AbortController;
+  /** Stops following the run, its Pod left going (the controller stops). */
+  readonly detach: AbortController;
   /** The run's end, recorded (before the bookkeeping after it, which waits for the pipeline's lock). */
   readonly finished: Promise<RunRecord | undefined>;
   /** The end and its bookkeeping. */
@@ -175,13 +185,20 @@ export class PipelineController {
   }
 
   /**
-   * After a restart (or a new leader): runs the Store says were going have lost their driver: their
-   * Pods are deleted and they fail with the reason; queued runs start as the rules allow.
+   * After a restart (or a new leader): runs the Store says were going are adopted (their Pods followed
+   * to their end: see adoptPipelineRun); queued runs start as the rules allow. A run of a Pipeline that
+   * is gone fails with the reason, its Pod deleted.
    */
   async resume(): Promise<void> {
     const { store } = this.#options;
     const running = await store.list({ phase: 'Running', limit: 1000 });
     for (const run of running.filter((r) => !this.#going.has(r.id))) {
+      const key = keyOf(run.namespace, run.pipeline);
+      if (this.#pipelines.has(key) && !this.#stopped) {
+        this.#log('info', 'run adopted', { pipeline: key, run: run.id });
+        this.#launch(key, run.id, 'adopt');
+        continue;
+      }
       await this.#options
         .deletePod(run.namespace, runPodName(run.pipeline, run.id))
         .catch((error: unknown) => {
@@ -192,7 +209,7 @@ export class PipelineController {
         finishedAt: this.#now(),
         reason: CONTROLLER_REASONS.restarted,
         statusMessage:
-          'the process that drove this run stopped while it went; its Pod was deleted. Re-run it (capstan pipeline rerun).',
+          'the process that drove this run stopped while it went, and its Pipeline is gone; its Pod was deleted.',
       });
       if (ended) await this.#ended(ended);
     }
@@ -213,13 +230,13 @@ export class PipelineController {
     }
   }
 
-  /** Stops starting runs and cancels the runs going here (their Pods go; `cancelledBy` says why). */
+  /**
+   * Stops starting runs and stops following the runs going here: their Pods go on, their records stay
+   * Running, and the next controller (this process restarted, or another replica) adopts them.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const [id, going] of this.#going) {
-      await this.#options.store.update(id, { cancelledBy: 'capstan: the controller stopped' });
-      going.abort.abort();
-    }
+    for (const going of this.#going.values()) going.detach.abort();
     await this.idle();
   }
 
@@ -370,11 +387,13 @@ export class PipelineController {
     for (const id of startable(await this.#active({ namespace, name }), rules.maxRuns)) this.#launch(key, id);
   }
 
-  /** Runs a queued run in the background; when it ends, the next queued runs start. */
-  #launch(key: string, id: string): void {
+  /** Runs a queued run (or adopts a running one) in the background; when it ends, the next queued runs start. */
+  #launch(key: string, id: string, how: 'start' | 'adopt' = 'start'): void {
     if (this.#going.has(id)) return;
     const abort = new AbortController();
-    const finished = this.#execute(key, id, abort.signal).catch((error: unknown) => {
+    const detach = new AbortController();
+    const signals = { signal: abort.signal, detach: detach.signal };
+    const finished = this.#execute(key, id, signals, how).catch((error: unknown) => {
       this.#log('error', 'run failed to start', { pipeline: key, run: id, error: messageOf(error) });
       return this.#options.store.update(id, {
         phase: 'Failed',
@@ -387,19 +406,25 @@ export class PipelineController {
       .then(async (ended) => {
         this.#going.delete(id);
         this.#texts.delete(id);
-        if (ended) await this.#ended(ended);
+        // A detached run is still going (on its Pod): its end is the next controller's.
+        if (ended && ended.phase !== 'Running' && ended.phase !== 'Queued') await this.#ended(ended);
         await this.#locked(key, () => this.#drain(key));
       })
       .catch((error: unknown) => {
         this.#log('error', 'run bookkeeping failed', { pipeline: key, run: id, error: messageOf(error) });
       });
-    this.#going.set(id, { abort, finished, done });
+    this.#going.set(id, { abort, detach, finished, done });
   }
 
-  async #execute(key: string, id: string, signal: AbortSignal): Promise<RunRecord | undefined> {
+  async #execute(
+    key: string,
+    id: string,
+    signals: { signal: AbortSignal; detach: AbortSignal },
+    how: 'start' | 'adopt',
+  ): Promise<RunRecord | undefined> {
     const record = await this.#options.store.get(id);
     const pipeline = this.#pipelines.get(key);
-    if (record?.phase !== 'Queued') return undefined;
+    if (record?.phase !== (how === 'adopt' ? 'Running' : 'Queued')) return undefined;
     if (pipeline === undefined) {
       return this.#options.store.update(id, {
         phase: 'Cancelled',
@@ -409,11 +434,13 @@ export class PipelineController {
     }
     const text =
       this.#texts.get(id) ?? (await this.#options.source.readFile(pipeline, record.revision)).text ?? '';
-    const started = { ...record, startedAt: this.#now() };
-    this.#options.metrics?.runStarted(started);
-    this.#log('info', 'run started', { pipeline: key, run: id });
-    await this.#writeStatus(pipeline, { ...started, phase: 'Running' });
-    return runPipeline(
+    if (how === 'start') {
+      const started = { ...record, startedAt: this.#now() };
+      this.#options.metrics?.runStarted(started);
+      this.#log('info', 'run started', { pipeline: key, run: id });
+      await this.#writeStatus(pipeline, { ...started, phase: 'Running' });
+    }
+    return (how === 'adopt' ? adoptPipelineRun : runPipeline)(
       {
         namespace: record.namespace,
         pipeline: record.pipeline,
@@ -429,7 +456,7 @@ export class PipelineController {
         triggeredBy: record.triggeredBy,
         queued: true,
       },
-      { ...this.#options.run, store: this.#options.store, signal },
+      { ...this.#options.run, store: this.#options.store, ...signals },
     );
   }
 
@@ -446,6 +473,9 @@ export class PipelineController {
       if (reason !== undefined) await store.update(record.id, { reason });
       return (await store.get(record.id)) ?? record;
     }
+    // Running with no one following it here (not adopted yet): its Pod goes too.
+    if (record.phase === 'Running')
+      await this.#options.deletePod(record.namespace, runPodName(record.pipeline, record.id));
     const cancelled = await store.update(record.id, {
       phase: 'Cancelled',
       finishedAt: this.#now(),

@@ -20,7 +20,6 @@ import { Registry } from '../../src/controller/metrics.ts';
 import { requestPipelineRuns, requestPullRequestRuns, requestRun } from '../../src/main/pipeline-requests.ts';
 import { pipelineMetrics } from '../../src/controller/pipeline-metrics.ts';
 import { pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
-import { runPodName } from '../../src/core/run-pod.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
@@ -91,9 +90,9 @@ interface Driver {
 async function startDriver(
   namespace: string,
   file = `${randomBytes(4).toString('hex')}.db`,
+  executor = new HeldRunExecutor(),
 ): Promise<Driver> {
   const store = openSqliteStore({ path: join(storeDir, file) });
-  const executor = new HeldRunExecutor();
   const registry = new Registry();
   const stop = new AbortController();
   let controller: PipelineController | undefined;
@@ -584,28 +583,32 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     );
   });
 
-  it('after a restart, a run that was going fails with the reason and its Pod goes; queued runs start; retention prunes', async (t) => {
+  it('after a restart, the run that was going is adopted (no second Pod) and ends; a run whose Pod went meanwhile fails PodGone; queued runs start; retention prunes', async (t) => {
     const file = `${randomBytes(4).toString('hex')}.db`;
     const yaml = PUSH_MAIN.replace('steps:', 'concurrency: { maxRuns: 1, cancelOlder: false }\nsteps:');
     const { namespace, repo, name } = await setUp(t, yaml);
-    // What a process that died left: a run Running with its Pod still there, and a run Queued.
+    const executor = new HeldRunExecutor();
+    const first = await startDriver(namespace, file, executor);
     const a = await git.commit(repo, { files: { 'src/a.js': 'a\n' } });
+    await requestRun(admin, { namespace, name }, push('a', a, ['src/a.js']));
+    const going = await runWith(first, namespace, (r) => r.revision === a && r.phase === 'Running', 'a runs');
+    await eventually(() => executor.runs.has(going.id), { what: 'its Pod made' });
+    executor.runs.get(going.id)?.options.onLog('test', 'a line before the restart');
     const b = await git.commit(repo, { files: { 'src/a.js': 'b\n' } });
+    await requestRun(admin, { namespace, name }, push('b', b, ['src/a.js']));
+    const waiting = await runWith(first, namespace, (r) => r.revision === b, 'b queued');
+    assert.equal(waiting.phase, 'Queued');
+    // The driver stops while the run goes: the Pod is left going, the record Running.
+    await first.stop();
+    assert.equal(executor.runs.get(going.id)?.followed, false, 'no one follows the run');
+    assert.equal(executor.runs.get(going.id)?.cancelled, false, 'the run was not cancelled');
+    // A run left Running whose Pod went while no driver ran.
     const left = openSqliteStore({ path: join(storeDir, file) });
+    assert.equal((await left.runs.get(going.id))?.phase, 'Running');
     const orphan = leftRun({ id: 'orphan1', namespace, pipeline: name, revision: a, phase: 'Running' });
     await left.runs.create(orphan);
-    await left.runs.create(
-      leftRun({ id: 'queued1', namespace, pipeline: name, revision: b, phase: 'Queued' }),
-    );
     await left.close();
-    await clients.core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: { name: runPodName(name, orphan.id), labels: { 'capstan.dev/run': orphan.id } },
-        spec: { containers: [{ name: 'step', image: 'busybox' }] },
-      },
-    });
-    const driver = await startDriver(namespace, file);
+    const driver = await startDriver(namespace, file, executor);
     t.after(() => driver.stop());
     const failed = await runWith(
       driver,
@@ -613,22 +616,28 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
       (r) => r.id === orphan.id && r.phase === 'Failed',
       'orphan failed',
     );
-    assert.equal(failed.reason, 'ControllerRestarted');
-    await eventually(
-      async () => {
-        const pods = await clients.core.listNamespacedPod({ namespace });
-        return pods.items.every((p) => p.metadata?.deletionTimestamp !== undefined);
-      },
-      { what: 'the orphaned run Pod deleted' },
-    );
-    await runWith(
+    assert.equal(failed.reason, 'PodGone');
+    assert.match(failed.statusMessage ?? '', /gone/);
+    await eventually(() => executor.runs.get(going.id)?.followed === true, { what: 'the run adopted' });
+    assert.equal(executor.runs.get(going.id)?.adoptions, 1);
+    executor.runs.get(going.id)?.options.onLog('test', 'a line after the restart');
+    assert.equal((await driver.store.runs.get(waiting.id))?.phase, 'Queued', 'maxRuns 1: b still waits');
+    executor.succeed(going.id);
+    const ended = await runWith(
       driver,
       namespace,
-      (r) => r.id === 'queued1' && r.phase === 'Running',
-      'the queued run started',
+      (r) => r.id === going.id && r.phase === 'Succeeded',
+      'the adopted run ends',
     );
-    await succeed(driver, 'queued1');
-    await runWith(driver, namespace, (r) => r.id === 'queued1' && r.phase === 'Succeeded', 'it ends');
+    assert.ok(ended.steps.every((s) => s.phase === 'Succeeded'));
+    assert.deepEqual(
+      (await driver.store.runs.logs(going.id, { limit: 100 })).map((l) => l.line),
+      ['a line before the restart', 'a line after the restart'],
+    );
+    await runWith(driver, namespace, (r) => r.id === waiting.id && r.phase === 'Running', 'b starts');
+    await succeed(driver, waiting.id);
+    await runWith(driver, namespace, (r) => r.id === waiting.id && r.phase === 'Succeeded', 'b ends');
+    assert.deepEqual(executor.started, [going.id, waiting.id], 'one Pod each, none made again');
     await pruneOld(driver.controller, { retentionDays: 0 });
     assert.deepEqual(await runsOf(driver, namespace), [], 'every finished run was pruned');
   });
