@@ -157,6 +157,8 @@ describe('the default install', () => {
             namespace: apps,
           },
           { verb: 'list', resource: 'projects', group: 'capstan.dev' },
+          // A webhook's push asks for runs: an annotation on the repository's Pipelines.
+          { verb: 'patch', resource: 'pipelines', group: 'capstan.dev', namespace: apps },
           { verb: 'create', resource: 'configmaps', namespace: agentNamespace },
           { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: agentNamespace },
           { verb: 'get', resource: 'secrets', namespace: apps },
