@@ -248,6 +248,8 @@ export class PipelineController {
     if (pipeline === undefined) return this.#skip(key, request, 'the Pipeline does not exist');
     if (pipeline.spec.suspend) return this.#skip(key, request, 'the Pipeline is suspended (spec.suspend)');
     if (this.#stopped) return this.#skip(key, request, 'the controller is stopping');
+    if (request.pullRequest?.fromFork === true && pipeline.spec.forkPullRequests !== 'RunWithoutSecrets')
+      return this.#skip(key, request, 'a pull request from a fork (spec.forkPullRequests: Ignore)');
     // 2. The commit and the file at it.
     const target = await this.#commitOf(pipeline, request);
     const kind = trigger ?? triggerOf(request, target.ref);
@@ -265,8 +267,13 @@ export class PipelineController {
       !eventStartsRun(file.triggers, eventOf(request, kind, target.ref))
     )
       return this.#skip(key, request, `the triggers of ${pipeline.spec.file} do not match ${target.ref}`);
-    // 4. Record it Queued, then admit it.
-    const runRequest = this.#runRequest(pipeline, request, { kind, target, commit, text });
+    // 4. Record it Queued, then admit it. A re-run of a fork's run is a fork's run again: no secrets.
+    const original =
+      request.kind === 'rerun' && request.rerunOf !== undefined
+        ? await this.#options.store.get(request.rerunOf)
+        : undefined;
+    const fork = original?.pullRequest?.fromFork === true ? original.pullRequest : undefined;
+    const runRequest = this.#runRequest(pipeline, request, { kind, target, commit, text, fork });
     const record = queuedRecord(runRequest, [], this.#now());
     await this.#options.store.create(record);
     this.#texts.set(record.id, text);
@@ -335,9 +342,15 @@ export class PipelineController {
   #runRequest(
     pipeline: PipelineRef,
     request: RunRequest,
-    found: { kind: RunTrigger; target: { sha: string; ref: string }; commit: CommitInfo; text: string },
+    found: {
+      kind: RunTrigger;
+      target: { sha: string; ref: string };
+      commit: CommitInfo;
+      text: string;
+      fork: RunRecord['pullRequest'];
+    },
   ): PipelineRunRequest {
-    const pr = request.kind === 'pullRequest' ? request.pullRequest : undefined;
+    const pr = request.kind === 'pullRequest' ? request.pullRequest : found.fork;
     // A pull request's run is of its source branch (for `{branch}` tags and the list by branch).
     const { branch, tag } =
       pr === undefined ? refNames(found.target.ref) : { branch: pr.sourceBranch, tag: undefined };

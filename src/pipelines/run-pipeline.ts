@@ -14,6 +14,7 @@ import { CapstanError, messageOf } from '../core/errors.ts';
 import { maskableValues } from '../core/log-mask.ts';
 import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
 import type { StepState } from '../core/run-steps.ts';
+import { forkPlan, withWithheld, type ForkPlan } from './fork-run.ts';
 import type { RunExecution, RunExecutionOptions, RunExecutor } from '../ports/run-executor.ts';
 import type {
   RunImageRecord,
@@ -81,16 +82,14 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
       at(),
     );
   }
-  // 2. Record the run, each step pending (the checkout first).
-  const caches = cachesOf(request, file);
-  const names = [
-    CHECKOUT_CONTAINER,
-    ...file.steps.map((s) => s.name),
-    ...(caches === undefined ? [] : [CACHE_SAVE_CONTAINER]),
-  ];
-  if (request.queued === true)
-    await deps.store.update(request.runId, { steps: names.map((name) => ({ name, phase: 'Pending' })) });
-  else await deps.store.create(queuedRecord(request, names, at()));
+  // 2. Record the run, each step pending (the checkout first); a fork's run without its secrets.
+  const plan = planOf(request, file);
+  const caches = cachesOf(request, plan.file);
+  const names = [...plan.order, ...(caches === undefined ? [] : [CACHE_SAVE_CONTAINER])];
+  const pending = names.map((name): StepState => ({ name, phase: 'Pending' }));
+  const steps = withWithheld(pending, plan.withheld, names).map(stepRecord);
+  if (request.queued === true) await deps.store.update(request.runId, { steps });
+  else await deps.store.create({ ...queuedRecord(request, names, at()), steps });
   // 3. Build its Pod and run it, recording steps and masked lines as they come.
   const pod = runPodManifest({
     ...deps.pod,
@@ -101,8 +100,10 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     revision: request.revision,
     ...(request.branch === undefined ? {} : { branch: request.branch }),
     ...(request.tag === undefined ? {} : { tag: request.tag }),
-    ...(request.spec.registrySecret === undefined ? {} : { registrySecret: request.spec.registrySecret }),
-    steps: file.steps,
+    ...(request.spec.registrySecret === undefined || plan.fork
+      ? {}
+      : { registrySecret: request.spec.registrySecret }),
+    steps: plan.file.steps,
     ...(caches === undefined ? {} : { caches }),
     timeoutSeconds: parseDuration(file.timeout ?? PIPELINE_FILE_DEFAULTS.timeout) / 1000,
     serviceAccountName: request.spec.serviceAccountName,
@@ -111,7 +112,7 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
       : { credentialsSecret: request.spec.credentialsSecret }),
   });
   await deps.store.update(request.runId, { phase: 'Running', startedAt: at() });
-  return follow(request, file, deps, (options) => deps.executor.execute(pod, options));
+  return follow(request, plan, deps, (options) => deps.executor.execute(pod, options));
 }
 
 /**
@@ -124,21 +125,36 @@ export async function adoptPipelineRun(
   request: PipelineRunRequest,
   deps: PipelineRunDeps,
 ): Promise<RunRecord> {
-  const file = parsePipelineFile(request.fileText, request.spec.file);
+  const plan = planOf(request, parsePipelineFile(request.fileText, request.spec.file));
   const skipLines = await storedLineCounts(deps.store, request.runId);
   const run = { namespace: request.namespace, pipeline: request.pipeline, runId: request.runId };
-  return follow(request, file, deps, (options) => deps.executor.adopt(run, { ...options, skipLines }));
+  return follow(request, plan, deps, (options) => deps.executor.adopt(run, { ...options, skipLines }));
+}
+
+/** What the run runs: the file's steps, or for a pull request from a fork those that need no secret. */
+interface RunPlan extends ForkPlan {
+  readonly fork: boolean;
+  /** Every step's name, the checkout first (the record's order). */
+  readonly order: readonly string[];
+}
+
+function planOf(request: PipelineRunRequest, file: PipelineFile): RunPlan {
+  const fork = request.pullRequest?.fromFork === true;
+  const order = [CHECKOUT_CONTAINER, ...file.steps.map((s) => s.name)];
+  return { ...(fork ? forkPlan(file) : { file, withheld: [] }), fork, order };
 }
 
 /** Steps 3 and 4: follows the execution, recording steps and lines as they come, then how it ended. */
 async function follow(
   request: PipelineRunRequest,
-  file: PipelineFile,
+  plan: RunPlan,
   deps: PipelineRunDeps,
   execute: (options: RunExecutionOptions) => Promise<RunExecution>,
 ): Promise<RunRecord> {
   const at = () => deps.now().toISOString();
   const recorder = new Recorder(deps.store, request.runId, at);
+  const { file } = plan;
+  const all = (steps: readonly StepState[]) => withWithheld(steps, plan.withheld, plan.order);
   const execution = await execute({
     stepTimeoutsMs: stepTimeouts(file),
     masked: maskableValues(await secretValues(file, request.namespace, deps)),
@@ -146,7 +162,7 @@ async function follow(
       recorder.line(step, line);
     },
     onState: (state) => {
-      recorder.steps(state.steps);
+      recorder.steps(all(state.steps));
     },
     ...(deps.signal ? { signal: deps.signal } : {}),
     ...(deps.detach ? { detach: deps.detach } : {}),
@@ -166,7 +182,7 @@ async function follow(
   }
   if (execution.steps.length > 0)
     await deps.store.update(request.runId, {
-      steps: execution.steps.map(stepRecord),
+      steps: all(execution.steps).map(stepRecord),
       images: pushedImages(file, execution, request),
     });
   return finish(deps.store, request.runId, execution, execution.outcome, at());

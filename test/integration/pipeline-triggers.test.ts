@@ -17,7 +17,12 @@ import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
-import { requestPipelineRuns, requestPullRequestRuns, requestRun } from '../../src/main/pipeline-requests.ts';
+import {
+  pipelinePath,
+  requestPipelineRuns,
+  requestPullRequestRuns,
+  requestRun,
+} from '../../src/main/pipeline-requests.ts';
 import { pipelineMetrics } from '../../src/controller/pipeline-metrics.ts';
 import { pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
@@ -192,7 +197,16 @@ const GITHUB_SECRET = 'gh-pr-5ecret';
 /** A GitHub pull_request delivery, signed, through the agent's receiver. */
 async function pullRequestWebhook(
   repoURL: string,
-  pr: { number: number; action: string; sha: string; source: string; target: string; signature?: string },
+  pr: {
+    number: number;
+    action: string;
+    sha: string;
+    source: string;
+    target: string;
+    signature?: string;
+    /** From another repository (a fork). */
+    fork?: boolean;
+  },
 ) {
   const app = buildAgentApi({
     metrics: () => '',
@@ -208,7 +222,11 @@ async function pullRequestWebhook(
     number: pr.number,
     pull_request: {
       number: pr.number,
-      head: { ref: pr.source, sha: pr.sha, repo },
+      head: {
+        ref: pr.source,
+        sha: pr.sha,
+        repo: pr.fork === true ? { id: 2, full_name: 'someone/web', clone_url: `${repoURL}-fork` } : repo,
+      },
       base: { ref: pr.target, sha: '0'.repeat(40), repo },
     },
     repository: repo,
@@ -343,6 +361,66 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
       runs.map((r) => r.revision).sort(),
       [first, second, main].sort(),
       'no run for the pull request into dev, nor a second one for the reopened pull request',
+    );
+  });
+
+  it('a pull request from a fork starts nothing by default, with the reason; with forkPullRequests RunWithoutSecrets it runs without the steps that name a Secret', async (t) => {
+    const yaml = `${PULL_REQUESTS}  - name: publish
+    image: busybox
+    commands: [echo publish]
+    secrets:
+      - { env: TOKEN, secret: deploy-token, key: token }
+`;
+    const { namespace, repo, name } = await setUp(t, yaml);
+    const head = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork()\n' } });
+    const pr = { number: 9, action: 'opened', sha: head, source: 'forked', target: 'main', fork: true };
+    const ignored = await pullRequestWebhook(git.url(repo), pr);
+    assert.equal(ignored.status, 200, JSON.stringify(ignored.body));
+    assert.deepEqual(ignored.body['pipelines'], []);
+    assert.match(String(ignored.body['reason']), /a fork.*spec\.forkPullRequests: Ignore/);
+    const patched = await admin.client.call('PATCH', pipelinePath(namespace, name), {
+      body: { spec: { forkPullRequests: 'RunWithoutSecrets' } },
+      contentType: 'application/merge-patch+json',
+    });
+    assert.equal(patched.status, 200, 'the CRD takes spec.forkPullRequests');
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const asked = await pullRequestWebhook(git.url(repo), { ...pr, action: 'synchronize' });
+    assert.deepEqual(asked.body['pipelines'], [`${namespace}/${name}`], JSON.stringify(asked.body));
+    const run = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === head && r.phase === 'Running',
+      'the run',
+    );
+    assert.deepEqual(run.pullRequest, {
+      number: 9,
+      sourceBranch: 'forked',
+      targetBranch: 'main',
+      fromFork: true,
+    });
+    await eventually(() => driver.executor.runs.has(run.id), { what: 'its Pod' });
+    const pod = driver.executor.runs.get(run.id)?.pod;
+    const spec = pod?.['spec'] as { initContainers: { name: string }[]; containers: { name: string }[] };
+    assert.deepEqual(
+      [...spec.initContainers, ...spec.containers].map((c) => c.name),
+      ['checkout', 'test'],
+      'the step that names a Secret is not in the Pod',
+    );
+    driver.executor.succeed(run.id);
+    const ended = await runWith(
+      driver,
+      namespace,
+      (r) => r.id === run.id && r.phase === 'Succeeded',
+      'it ends',
+    );
+    assert.deepEqual(
+      ended.steps.map((s) => [s.name, s.phase, s.reason]),
+      [
+        ['checkout', 'Succeeded', undefined],
+        ['test', 'Succeeded', undefined],
+        ['publish', 'Skipped', 'SecretsWithheld'],
+      ],
     );
   });
 
