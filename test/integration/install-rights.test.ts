@@ -439,6 +439,32 @@ describe('the server driving pipeline runs', () => {
         ],
       },
     );
+    // Another Pipeline namespace, bound by hand as docs/pipelines.md ("As installed") says.
+    const kubectl = join(await ensureBinaries(), 'kubectl');
+    await promisify(execFile)(kubectl, [
+      '--kubeconfig',
+      local.adminKubeconfig,
+      'create',
+      'rolebinding',
+      'capstan-pipeline-runner',
+      '--namespace',
+      other,
+      '--clusterrole',
+      'capstan-pipeline-runner',
+      '--serviceaccount',
+      `${serverNamespace}:${SERVER_NAME}`,
+    ]);
+    await expectRights(
+      { name: SERVER_NAME, namespace: serverNamespace },
+      {
+        may: [
+          { verb: 'create', resource: 'pods', namespace: other },
+          { verb: 'delete', resource: 'pods', namespace: other },
+          { verb: 'get', resource: 'pods', subresource: 'log', namespace: other },
+        ],
+        mayNot: [{ verb: 'create', resource: 'pods', subresource: 'exec', namespace: other }],
+      },
+    );
   });
 });
 
