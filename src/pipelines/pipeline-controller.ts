@@ -68,6 +68,13 @@ export interface PipelineControllerOptions {
   readonly writeStatus: (namespace: string, name: string, status: PipelineStatus) => Promise<void>;
   /** Deletes a run Pod at once (a run that outlived the process that drove it). */
   readonly deletePod: (namespace: string, name: string) => Promise<void>;
+  /**
+   * The run Pods of a namespace (label `capstan.dev/run`): name and run id. Absent: no sweep of run
+   * Pods the Store has no going run for.
+   */
+  readonly listRunPods?: (
+    namespace: string,
+  ) => Promise<readonly { readonly name: string; readonly runId: string }[]>;
   readonly log?: Logger;
   readonly metrics?: PipelineMetrics;
   /** A new run id (a DNS label). Default 10 random hex digits. */
@@ -213,9 +220,40 @@ export class PipelineController {
       });
       if (ended) await this.#ended(ended);
     }
+    await this.#sweep();
     const queued = await store.list({ phase: 'Queued', limit: 1000 });
     const keys = new Set(queued.map((r) => keyOf(r.namespace, r.pipeline)));
     for (const key of keys) await this.#locked(key, () => this.#drain(key));
+  }
+
+  /**
+   * Deletes the run Pods of the Pipelines' namespaces whose run the Store does not have going: a Store
+   * that did not outlive the server (an emptyDir), or a driver that stopped between a run's end and
+   * its Pod's deletion. A run's record is always written before its Pod is made.
+   */
+  async #sweep(): Promise<void> {
+    const list = this.#options.listRunPods;
+    if (list === undefined) return;
+    const namespaces = new Set([...this.#pipelines.values()].map((p) => p.namespace));
+    for (const namespace of namespaces) {
+      const pods = await list(namespace).catch((error: unknown) => {
+        this.#log('warn', 'run Pods not listed', { namespace, error: messageOf(error) });
+        return [];
+      });
+      for (const pod of pods) {
+        const run = await this.#options.store.get(pod.runId);
+        if (run?.phase === 'Running' || run?.phase === 'Queued') continue;
+        this.#log('info', 'run Pod without a going run deleted', {
+          namespace,
+          pod: pod.name,
+          run: pod.runId,
+          ...(run === undefined ? { record: 'none' } : { phase: run.phase }),
+        });
+        await this.#options.deletePod(namespace, pod.name).catch((error: unknown) => {
+          this.#log('warn', 'run Pod not deleted', { pod: pod.name, error: messageOf(error) });
+        });
+      }
+    }
   }
 
   /** Deletes runs that finished before `before` and their logs; returns how many. */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildAgentApi } from '../../src/api/agent-api.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { runPodName } from '../../src/core/run-pod.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
@@ -661,7 +662,7 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     );
   });
 
-  it('after a restart, the run that was going is adopted (no second Pod) and ends; a run whose Pod went meanwhile fails PodGone; queued runs start; retention prunes', async (t) => {
+  it('after a restart, the run that was going is adopted (no second Pod) and ends; a run whose Pod went meanwhile fails PodGone; a run Pod of no known run is deleted; queued runs start; retention prunes', async (t) => {
     const file = `${randomBytes(4).toString('hex')}.db`;
     const yaml = PUSH_MAIN.replace('steps:', 'concurrency: { maxRuns: 1, cancelOlder: false }\nsteps:');
     const { namespace, repo, name } = await setUp(t, yaml);
@@ -686,6 +687,17 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     const orphan = leftRun({ id: 'orphan1', namespace, pipeline: name, revision: a, phase: 'Running' });
     await left.runs.create(orphan);
     await left.close();
+    // A run Pod the Store knows no run of (a Store lost with the server's Pod).
+    await clients.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: {
+          name: runPodName(name, 'ghost1'),
+          labels: { 'capstan.dev/run': 'ghost1', 'capstan.dev/pipeline': name },
+        },
+        spec: { containers: [{ name: 'step', image: 'busybox' }] },
+      },
+    });
     const driver = await startDriver(namespace, file, executor);
     t.after(() => driver.stop());
     const failed = await runWith(
@@ -696,6 +708,13 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     );
     assert.equal(failed.reason, 'PodGone');
     assert.match(failed.statusMessage ?? '', /gone/);
+    await eventually(
+      async () => {
+        const pods = await clients.core.listNamespacedPod({ namespace });
+        return pods.items.every((p) => p.metadata?.deletionTimestamp !== undefined);
+      },
+      { what: 'the run Pod of no known run deleted' },
+    );
     await eventually(() => executor.runs.get(going.id)?.followed === true, { what: 'the run adopted' });
     assert.equal(executor.runs.get(going.id)?.adoptions, 1);
     executor.runs.get(going.id)?.options.onLog('test', 'a line after the restart');
