@@ -15,7 +15,12 @@ import { maskableValues } from '../core/log-mask.ts';
 import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
 import type { StepState } from '../core/run-steps.ts';
 import { forkPlan, withWithheld, type ForkPlan } from './fork-run.ts';
-import type { RunExecution, RunExecutionOptions, RunExecutor } from '../ports/run-executor.ts';
+import {
+  UNREADABLE_LOG_PREFIX,
+  type RunExecution,
+  type RunExecutionOptions,
+  type RunExecutor,
+} from '../ports/run-executor.ts';
 import type {
   RunImageRecord,
   RunRecord,
@@ -194,7 +199,8 @@ async function storedLineCounts(store: RunStore, id: string): Promise<Record<str
   let after = 0;
   for (;;) {
     const page = await store.logs(id, { afterSeq: after, limit: 10_000 });
-    for (const line of page) counts[line.step] = (counts[line.step] ?? 0) + 1;
+    for (const line of page)
+      if (!line.line.startsWith(UNREADABLE_LOG_PREFIX)) counts[line.step] = (counts[line.step] ?? 0) + 1;
     const last = page.at(-1);
     if (last === undefined || page.length < 10_000) return counts;
     after = last.seq;

@@ -42,6 +42,12 @@ export interface RunExecution {
   readonly message?: string;
 }
 
+/**
+ * A line an executor writes itself into a step's log (not the step's own output): the step's log could
+ * not be read. Not one of the step's lines when an adopting driver counts what to skip.
+ */
+export const UNREADABLE_LOG_PREFIX = 'capstan: the log of step ';
+
 /** The reason of an adopted run whose Pod was gone (deleted, or its node lost, while no driver ran). */
 export const POD_GONE_REASON = 'PodGone';
 

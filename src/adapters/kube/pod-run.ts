@@ -16,6 +16,7 @@ import { RUN_LABELS } from '../../core/run-pod.ts';
 import { runPodState, runningStep, type PodRunState, type StepState } from '../../core/run-steps.ts';
 import {
   POD_GONE_REASON,
+  UNREADABLE_LOG_PREFIX,
   type AdoptedRun,
   type AdoptOptions,
   type RunExecution,
@@ -350,7 +351,9 @@ class LogFollower {
       await this.#log.log(this.#namespace, this.#pod, step, out, { follow: true });
       await done;
     } catch (error) {
-      emit(`capstan: the log of step ${step} could not be read: ${messageOf(error)}`);
+      // Not the step's own line: reported past the lines to skip, and never counted among them.
+      if (!this.#muted)
+        this.#options.onLog?.(step, `${UNREADABLE_LOG_PREFIX}${step} could not be read: ${messageOf(error)}`);
     }
     if (pending !== '') emit(pending);
   }
