@@ -11,6 +11,8 @@
  *   `applications/finalizers`: update (owner references with blockOwnerDeletion to an Application are
  *   refused without it). Projects: get/list/watch (what each Application may do). Events (core and
  *   events.k8s.io): create/patch, one per sync, in the Application's namespace. No delete: Applications are deleted by people or by Git.
+ *   Pipelines: patch (a webhook's push or pull request becomes a run-request annotation on each
+ *   Pipeline of the repository, for the server's pipeline driver).
  * - Role `capstan-agent` in the agent namespace: Leases (leader election, later sharding): get, list,
  *   watch, create, update, patch. Secrets: get, list, watch — the registered clusters (a kubeconfig per
  *   Secret) live there, and nowhere else.
@@ -49,7 +51,7 @@ import {
   READ,
 } from './install-parts.ts';
 import { type BuildkitFlags, serverManifests } from './install-server.ts';
-import { pipelineCrd } from './pipeline.ts';
+import { PIPELINE_PLURAL, pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
 export interface InstallOptions {
@@ -181,6 +183,9 @@ function agentOwnRbac(namespace: string, parts: { meta: Meta; subjects: Subjects
         },
         // Projects bound what each Application may do: read, never written by the agent.
         { apiGroups: [APPLICATION_GROUP], resources: [PROJECT_PLURAL], verbs: READ },
+        // A webhook's push or pull request asks the pipeline driver for runs: an annotation on each
+        // Pipeline of the repository (src/main/pipeline-requests.ts). Pipelines are read as every kind is.
+        { apiGroups: [APPLICATION_GROUP], resources: [PIPELINE_PLURAL], verbs: ['patch'] },
         { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },

@@ -22,6 +22,8 @@ export const PullRequestInfoSchema = Type.Object(
     number: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
     sourceBranch: Type.String({ minLength: 1, maxLength: 255 }),
     targetBranch: Type.String({ minLength: 1, maxLength: 255 }),
+    /** It comes from another repository (a fork): it runs without secrets, when its Pipeline runs forks. */
+    fromFork: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

@@ -28,7 +28,15 @@ export const PIPELINE_DEFAULTS = {
   project: DEFAULT_PROJECT_NAME,
   file: DEFAULT_PIPELINE_FILE,
   serviceAccountName: 'default',
+  forkPullRequests: 'Ignore',
 } as const;
+
+/**
+ * What a pull request from a fork does: `Ignore` starts nothing; `RunWithoutSecrets` runs it with no
+ * secret (its steps that name one, its image steps and its caches are skipped, with the reason).
+ */
+export const FORK_PULL_REQUEST_MODES = ['Ignore', 'RunWithoutSecrets'] as const;
+export type ForkPullRequestMode = (typeof FORK_PULL_REQUEST_MODES)[number];
 
 /** What a run can end as, or be in. */
 export const RUN_PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
@@ -122,6 +130,12 @@ export const PipelineSpecSchema = Type.Object(
       ),
     ),
     suspend: Type.Optional(Type.Boolean({ description: 'Start no new runs. Default false.' })),
+    forkPullRequests: Type.Optional(
+      oneOf(FORK_PULL_REQUEST_MODES, {
+        description:
+          'Pull requests from forks: Ignore (start nothing) or RunWithoutSecrets (run with no Secret: steps that name one, image steps and caches are skipped). Default Ignore.',
+      }),
+    ),
   },
   {
     additionalProperties: false,
@@ -193,6 +207,7 @@ export interface ResolvedPipelineSpec {
   readonly registrySecret: string | undefined;
   readonly pollInterval: string | undefined;
   readonly suspend: boolean;
+  readonly forkPullRequests: ForkPullRequestMode;
 }
 
 export function resolvePipelineSpec(spec: PipelineSpec): ResolvedPipelineSpec {
@@ -205,6 +220,7 @@ export function resolvePipelineSpec(spec: PipelineSpec): ResolvedPipelineSpec {
     registrySecret: spec.registrySecretRef?.name,
     pollInterval: spec.pollInterval,
     suspend: spec.suspend ?? false,
+    forkPullRequests: spec.forkPullRequests ?? PIPELINE_DEFAULTS.forkPullRequests,
   };
 }
 

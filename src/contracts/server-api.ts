@@ -814,7 +814,12 @@ export const RunSchema = Type.Object(
     rerunOf: Type.Optional(Type.String()),
     pullRequest: Type.Optional(
       Type.Object(
-        { number: Type.Integer(), sourceBranch: Type.String(), targetBranch: Type.String() },
+        {
+          number: Type.Integer(),
+          sourceBranch: Type.String(),
+          targetBranch: Type.String(),
+          fromFork: Type.Optional(Type.Boolean({ description: 'From a fork: the run had no secret.' })),
+        },
         {
           additionalProperties: false,
           description: 'The pull request a run was started for (trigger pullRequest).',

@@ -94,39 +94,49 @@ export interface ReportedPullRequest {
 
 /**
  * Requests runs of the Pipelines of the pull request's target repository, of its head commit; returns
- * them as `namespace/name`, or why none was asked. A pull request from a fork asks for none: its code
- * and its pipeline file were written by someone who may not push to the repository, and a run would
- * give them the Pipeline's secrets and ServiceAccount.
+ * them as `namespace/name`, and why others were not asked. A pull request from a fork runs only on the
+ * Pipelines that say so (`spec.forkPullRequests: RunWithoutSecrets`), and without secrets: its code
+ * and its pipeline file were written by someone who may not push to the repository.
  */
 export async function requestPullRequestRuns(
   cluster: KubeCluster,
   pr: ReportedPullRequest,
 ): Promise<{ pipelines: string[]; reason?: string }> {
-  if (pr.fromFork) {
-    return {
-      pipelines: [],
-      reason: `pull request ${String(pr.number)} comes from another repository (a fork): its runs are not started, as they would hold the Pipeline's secrets`,
-    };
-  }
   const type = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
   if (type === undefined) return { pipelines: [] };
   const matched: string[] = [];
+  const ignored: string[] = [];
   for (const object of await cluster.list(type, '')) {
     const checked = validatePipeline(object);
-    if (!checked.ok || !repoMatches(resolvePipelineSpec(checked.value.spec).repoURL, pr.repoURLs)) continue;
+    if (!checked.ok) continue;
+    const spec = resolvePipelineSpec(checked.value.spec);
+    if (!repoMatches(spec.repoURL, pr.repoURLs)) continue;
     const pipeline = { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name ?? '' };
+    if (pr.fromFork && spec.forkPullRequests !== 'RunWithoutSecrets') {
+      ignored.push(`${pipeline.namespace}/${pipeline.name}`);
+      continue;
+    }
     await requestRun(cluster, pipeline, {
       id: `webhook-${pr.provider}-${pr.deliveryId ?? pr.headSha}-pr${String(pr.number)}`.slice(0, 128),
       kind: 'pullRequest',
       ref: pr.ref,
       revision: pr.headSha,
-      pullRequest: { number: pr.number, sourceBranch: pr.sourceBranch, targetBranch: pr.targetBranch },
+      pullRequest: {
+        number: pr.number,
+        sourceBranch: pr.sourceBranch,
+        targetBranch: pr.targetBranch,
+        ...(pr.fromFork ? { fromFork: true } : {}),
+      },
       by: `webhook:${pr.provider}`,
       at: new Date().toISOString(),
     });
     matched.push(`${pipeline.namespace}/${pipeline.name}`);
   }
-  return { pipelines: matched.sort() };
+  if (ignored.length === 0) return { pipelines: matched.sort() };
+  return {
+    pipelines: matched.sort(),
+    reason: `pull request ${String(pr.number)} comes from another repository (a fork): ${ignored.sort().join(', ')} ${ignored.length === 1 ? 'runs' : 'run'} no pull request from a fork (spec.forkPullRequests: Ignore; RunWithoutSecrets runs them without secrets)`,
+  };
 }
 
 function repoMatches(repoURL: string, reported: readonly string[]): boolean {

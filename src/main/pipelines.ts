@@ -18,6 +18,7 @@ import { PIPELINE_FILE_LIMITS } from '../contracts/pipeline-file.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND, type PipelineStatus } from '../contracts/pipeline.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { RUN_LABELS } from '../core/run-pod.ts';
 import {
   PipelineController,
   type PipelineMetrics,
@@ -113,6 +114,18 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     deletePod: async (namespace, name) => {
       const pods = await cluster.resourceType('v1', 'Pod');
       if (pods) await cluster.delete(pods, namespace, name);
+    },
+    listRunPods: async (namespace) => {
+      const pods = await cluster.resourceType('v1', 'Pod');
+      if (pods === undefined) return [];
+      const found = await cluster.list(pods, namespace, { labelSelector: RUN_LABELS.run });
+      return found.flatMap((pod) => {
+        const runId = pod.metadata.labels?.[RUN_LABELS.run];
+        const name = pod.metadata.name;
+        return runId === undefined || name === undefined || pod.metadata.deletionTimestamp !== undefined
+          ? []
+          : [{ name, runId }];
+      });
     },
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.requestKey ? { requestKey: options.requestKey } : {}),

@@ -3,7 +3,9 @@
  * re-runs) into runs, at most `concurrency.maxRuns` of a pipeline at once, the rest queued in the
  * Store; a newer push to a branch cancels the older runs of that branch when `cancelOlder`. One
  * process drives runs (the leader, src/main/pipelines.ts); it survives a restart: queued runs in the
- * Store resume, runs that were going fail with the reason and their Pods are deleted.
+ * Store resume, and runs that were going are adopted (their Pods, found by their labels, followed from
+ * the lines the Store has; a Pod gone meanwhile fails its run with the reason). A controller that
+ * stops leaves its runs' Pods going for the next one.
  *
  * A request goes through these steps, each under the pipeline's own lock:
  *   1. the Pipeline exists and is not suspended; the request was not handled before (the Store);
@@ -24,7 +26,13 @@ import type { Logger } from '../ports/logger.ts';
 import type { CommitInfo } from '../ports/source.ts';
 import type { RunRecord, RunStore, RunTrigger } from '../ports/store.ts';
 import type { WatchEvent } from '../ports/watch.ts';
-import { queuedRecord, runPipeline, type PipelineRunDeps, type PipelineRunRequest } from './run-pipeline.ts';
+import {
+  adoptPipelineRun,
+  queuedRecord,
+  runPipeline,
+  type PipelineRunDeps,
+  type PipelineRunRequest,
+} from './run-pipeline.ts';
 
 /** A Pipeline as the controller sees it. */
 export interface PipelineRef {
@@ -55,11 +63,18 @@ export interface PipelineMetrics {
 export interface PipelineControllerOptions {
   readonly store: RunStore;
   readonly source: PipelineSourceReader;
-  readonly run: Omit<PipelineRunDeps, 'store' | 'signal'>;
+  readonly run: Omit<PipelineRunDeps, 'store' | 'signal' | 'detach'>;
   /** Writes the Pipeline's status (the latest run). */
   readonly writeStatus: (namespace: string, name: string, status: PipelineStatus) => Promise<void>;
   /** Deletes a run Pod at once (a run that outlived the process that drove it). */
   readonly deletePod: (namespace: string, name: string) => Promise<void>;
+  /**
+   * The run Pods of a namespace (label `capstan.dev/run`): name and run id. Absent: no sweep of run
+   * Pods the Store has no going run for.
+   */
+  readonly listRunPods?: (
+    namespace: string,
+  ) => Promise<readonly { readonly name: string; readonly runId: string }[]>;
   readonly log?: Logger;
   readonly metrics?: PipelineMetrics;
   /** A new run id (a DNS label). Default 10 random hex digits. */
@@ -82,6 +97,8 @@ export const CONTROLLER_REASONS = {
 
 interface Going {
   readonly abort: AbortController;
+  /** Stops following the run, its Pod left going (the controller stops). */
+  readonly detach: AbortController;
   /** The run's end, recorded (before the bookkeeping after it, which waits for the pipeline's lock). */
   readonly finished: Promise<RunRecord | undefined>;
   /** The end and its bookkeeping. */
@@ -175,13 +192,20 @@ export class PipelineController {
   }
 
   /**
-   * After a restart (or a new leader): runs the Store says were going have lost their driver: their
-   * Pods are deleted and they fail with the reason; queued runs start as the rules allow.
+   * After a restart (or a new leader): runs the Store says were going are adopted (their Pods followed
+   * to their end: see adoptPipelineRun); queued runs start as the rules allow. A run of a Pipeline that
+   * is gone fails with the reason, its Pod deleted.
    */
   async resume(): Promise<void> {
     const { store } = this.#options;
     const running = await store.list({ phase: 'Running', limit: 1000 });
     for (const run of running.filter((r) => !this.#going.has(r.id))) {
+      const key = keyOf(run.namespace, run.pipeline);
+      if (this.#pipelines.has(key) && !this.#stopped) {
+        this.#log('info', 'run adopted', { pipeline: key, run: run.id });
+        this.#launch(key, run.id, 'adopt');
+        continue;
+      }
       await this.#options
         .deletePod(run.namespace, runPodName(run.pipeline, run.id))
         .catch((error: unknown) => {
@@ -192,13 +216,44 @@ export class PipelineController {
         finishedAt: this.#now(),
         reason: CONTROLLER_REASONS.restarted,
         statusMessage:
-          'the process that drove this run stopped while it went; its Pod was deleted. Re-run it (capstan pipeline rerun).',
+          'the process that drove this run stopped while it went, and its Pipeline is gone; its Pod was deleted.',
       });
       if (ended) await this.#ended(ended);
     }
+    await this.#sweep();
     const queued = await store.list({ phase: 'Queued', limit: 1000 });
     const keys = new Set(queued.map((r) => keyOf(r.namespace, r.pipeline)));
     for (const key of keys) await this.#locked(key, () => this.#drain(key));
+  }
+
+  /**
+   * Deletes the run Pods of the Pipelines' namespaces whose run the Store does not have going: a Store
+   * that did not outlive the server (an emptyDir), or a driver that stopped between a run's end and
+   * its Pod's deletion. A run's record is always written before its Pod is made.
+   */
+  async #sweep(): Promise<void> {
+    const list = this.#options.listRunPods;
+    if (list === undefined) return;
+    const namespaces = new Set([...this.#pipelines.values()].map((p) => p.namespace));
+    for (const namespace of namespaces) {
+      const pods = await list(namespace).catch((error: unknown) => {
+        this.#log('warn', 'run Pods not listed', { namespace, error: messageOf(error) });
+        return [];
+      });
+      for (const pod of pods) {
+        const run = await this.#options.store.get(pod.runId);
+        if (run?.phase === 'Running' || run?.phase === 'Queued') continue;
+        this.#log('info', 'run Pod without a going run deleted', {
+          namespace,
+          pod: pod.name,
+          run: pod.runId,
+          ...(run === undefined ? { record: 'none' } : { phase: run.phase }),
+        });
+        await this.#options.deletePod(namespace, pod.name).catch((error: unknown) => {
+          this.#log('warn', 'run Pod not deleted', { pod: pod.name, error: messageOf(error) });
+        });
+      }
+    }
   }
 
   /** Deletes runs that finished before `before` and their logs; returns how many. */
@@ -213,13 +268,13 @@ export class PipelineController {
     }
   }
 
-  /** Stops starting runs and cancels the runs going here (their Pods go; `cancelledBy` says why). */
+  /**
+   * Stops starting runs and stops following the runs going here: their Pods go on, their records stay
+   * Running, and the next controller (this process restarted, or another replica) adopts them.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const [id, going] of this.#going) {
-      await this.#options.store.update(id, { cancelledBy: 'capstan: the controller stopped' });
-      going.abort.abort();
-    }
+    for (const going of this.#going.values()) going.detach.abort();
     await this.idle();
   }
 
@@ -231,6 +286,8 @@ export class PipelineController {
     if (pipeline === undefined) return this.#skip(key, request, 'the Pipeline does not exist');
     if (pipeline.spec.suspend) return this.#skip(key, request, 'the Pipeline is suspended (spec.suspend)');
     if (this.#stopped) return this.#skip(key, request, 'the controller is stopping');
+    if (request.pullRequest?.fromFork === true && pipeline.spec.forkPullRequests !== 'RunWithoutSecrets')
+      return this.#skip(key, request, 'a pull request from a fork (spec.forkPullRequests: Ignore)');
     // 2. The commit and the file at it.
     const target = await this.#commitOf(pipeline, request);
     const kind = trigger ?? triggerOf(request, target.ref);
@@ -248,8 +305,13 @@ export class PipelineController {
       !eventStartsRun(file.triggers, eventOf(request, kind, target.ref))
     )
       return this.#skip(key, request, `the triggers of ${pipeline.spec.file} do not match ${target.ref}`);
-    // 4. Record it Queued, then admit it.
-    const runRequest = this.#runRequest(pipeline, request, { kind, target, commit, text });
+    // 4. Record it Queued, then admit it. A re-run of a fork's run is a fork's run again: no secrets.
+    const original =
+      request.kind === 'rerun' && request.rerunOf !== undefined
+        ? await this.#options.store.get(request.rerunOf)
+        : undefined;
+    const fork = original?.pullRequest?.fromFork === true ? original.pullRequest : undefined;
+    const runRequest = this.#runRequest(pipeline, request, { kind, target, commit, text, fork });
     const record = queuedRecord(runRequest, [], this.#now());
     await this.#options.store.create(record);
     this.#texts.set(record.id, text);
@@ -318,9 +380,15 @@ export class PipelineController {
   #runRequest(
     pipeline: PipelineRef,
     request: RunRequest,
-    found: { kind: RunTrigger; target: { sha: string; ref: string }; commit: CommitInfo; text: string },
+    found: {
+      kind: RunTrigger;
+      target: { sha: string; ref: string };
+      commit: CommitInfo;
+      text: string;
+      fork: RunRecord['pullRequest'];
+    },
   ): PipelineRunRequest {
-    const pr = request.kind === 'pullRequest' ? request.pullRequest : undefined;
+    const pr = request.kind === 'pullRequest' ? request.pullRequest : found.fork;
     // A pull request's run is of its source branch (for `{branch}` tags and the list by branch).
     const { branch, tag } =
       pr === undefined ? refNames(found.target.ref) : { branch: pr.sourceBranch, tag: undefined };
@@ -370,11 +438,13 @@ export class PipelineController {
     for (const id of startable(await this.#active({ namespace, name }), rules.maxRuns)) this.#launch(key, id);
   }
 
-  /** Runs a queued run in the background; when it ends, the next queued runs start. */
-  #launch(key: string, id: string): void {
+  /** Runs a queued run (or adopts a running one) in the background; when it ends, the next queued runs start. */
+  #launch(key: string, id: string, how: 'start' | 'adopt' = 'start'): void {
     if (this.#going.has(id)) return;
     const abort = new AbortController();
-    const finished = this.#execute(key, id, abort.signal).catch((error: unknown) => {
+    const detach = new AbortController();
+    const signals = { signal: abort.signal, detach: detach.signal };
+    const finished = this.#execute(key, id, signals, how).catch((error: unknown) => {
       this.#log('error', 'run failed to start', { pipeline: key, run: id, error: messageOf(error) });
       return this.#options.store.update(id, {
         phase: 'Failed',
@@ -387,19 +457,25 @@ export class PipelineController {
       .then(async (ended) => {
         this.#going.delete(id);
         this.#texts.delete(id);
-        if (ended) await this.#ended(ended);
+        // A detached run is still going (on its Pod): its end is the next controller's.
+        if (ended && ended.phase !== 'Running' && ended.phase !== 'Queued') await this.#ended(ended);
         await this.#locked(key, () => this.#drain(key));
       })
       .catch((error: unknown) => {
         this.#log('error', 'run bookkeeping failed', { pipeline: key, run: id, error: messageOf(error) });
       });
-    this.#going.set(id, { abort, finished, done });
+    this.#going.set(id, { abort, detach, finished, done });
   }
 
-  async #execute(key: string, id: string, signal: AbortSignal): Promise<RunRecord | undefined> {
+  async #execute(
+    key: string,
+    id: string,
+    signals: { signal: AbortSignal; detach: AbortSignal },
+    how: 'start' | 'adopt',
+  ): Promise<RunRecord | undefined> {
     const record = await this.#options.store.get(id);
     const pipeline = this.#pipelines.get(key);
-    if (record?.phase !== 'Queued') return undefined;
+    if (record?.phase !== (how === 'adopt' ? 'Running' : 'Queued')) return undefined;
     if (pipeline === undefined) {
       return this.#options.store.update(id, {
         phase: 'Cancelled',
@@ -409,11 +485,13 @@ export class PipelineController {
     }
     const text =
       this.#texts.get(id) ?? (await this.#options.source.readFile(pipeline, record.revision)).text ?? '';
-    const started = { ...record, startedAt: this.#now() };
-    this.#options.metrics?.runStarted(started);
-    this.#log('info', 'run started', { pipeline: key, run: id });
-    await this.#writeStatus(pipeline, { ...started, phase: 'Running' });
-    return runPipeline(
+    if (how === 'start') {
+      const started = { ...record, startedAt: this.#now() };
+      this.#options.metrics?.runStarted(started);
+      this.#log('info', 'run started', { pipeline: key, run: id });
+      await this.#writeStatus(pipeline, { ...started, phase: 'Running' });
+    }
+    return (how === 'adopt' ? adoptPipelineRun : runPipeline)(
       {
         namespace: record.namespace,
         pipeline: record.pipeline,
@@ -429,7 +507,7 @@ export class PipelineController {
         triggeredBy: record.triggeredBy,
         queued: true,
       },
-      { ...this.#options.run, store: this.#options.store, signal },
+      { ...this.#options.run, store: this.#options.store, ...signals },
     );
   }
 
@@ -446,6 +524,9 @@ export class PipelineController {
       if (reason !== undefined) await store.update(record.id, { reason });
       return (await store.get(record.id)) ?? record;
     }
+    // Running with no one following it here (not adopted yet): its Pod goes too.
+    if (record.phase === 'Running')
+      await this.#options.deletePod(record.namespace, runPodName(record.pipeline, record.id));
     const cancelled = await store.update(record.id, {
       phase: 'Cancelled',
       finishedAt: this.#now(),

@@ -1,7 +1,8 @@
 /**
  * One pipeline run, from the pipeline file to its record: read the file (an invalid one fails the
  * run with its line, and nothing runs), record the run, build its Pod, run it, and keep its steps and
- * masked logs in the Store as they come. Built on core, contracts and ports only (the cluster is the
+ * masked logs in the Store as they come. Or adopt a run a driver before this one started (its Pod
+ * goes on; the lines the Store has are not stored again). Built on core, contracts and ports only (the cluster is the
  * RunExecutor port, the records the Store's RunStore).
  */
 import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
@@ -13,7 +14,13 @@ import { CapstanError, messageOf } from '../core/errors.ts';
 import { maskableValues } from '../core/log-mask.ts';
 import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
 import type { StepState } from '../core/run-steps.ts';
-import type { RunExecution, RunExecutor } from '../ports/run-executor.ts';
+import { forkPlan, withWithheld, type ForkPlan } from './fork-run.ts';
+import {
+  UNREADABLE_LOG_PREFIX,
+  type RunExecution,
+  type RunExecutionOptions,
+  type RunExecutor,
+} from '../ports/run-executor.ts';
 import type {
   RunImageRecord,
   RunRecord,
@@ -58,9 +65,11 @@ export interface PipelineRunDeps {
     'capstanImage' | 'buildkit' | 'imagePullSecrets' | 'placement' | 'allowInsecureHttp'
   >;
   readonly signal?: AbortSignal;
+  /** Aborting leaves the run's Pod going and its record Running (this process stops; the next adopts it). */
+  readonly detach?: AbortSignal;
 }
 
-/** Runs the pipeline once and returns its final record. */
+/** Runs the pipeline once and returns its final record (Running when it was detached). */
 export async function runPipeline(request: PipelineRunRequest, deps: PipelineRunDeps): Promise<RunRecord> {
   const at = () => deps.now().toISOString();
   // 1. Read the file; an invalid file is a failed run that never reaches the cluster.
@@ -78,16 +87,14 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
       at(),
     );
   }
-  // 2. Record the run, each step pending (the checkout first).
-  const caches = cachesOf(request, file);
-  const names = [
-    CHECKOUT_CONTAINER,
-    ...file.steps.map((s) => s.name),
-    ...(caches === undefined ? [] : [CACHE_SAVE_CONTAINER]),
-  ];
-  if (request.queued === true)
-    await deps.store.update(request.runId, { steps: names.map((name) => ({ name, phase: 'Pending' })) });
-  else await deps.store.create(queuedRecord(request, names, at()));
+  // 2. Record the run, each step pending (the checkout first); a fork's run without its secrets.
+  const plan = planOf(request, file);
+  const caches = cachesOf(request, plan.file);
+  const names = [...plan.order, ...(caches === undefined ? [] : [CACHE_SAVE_CONTAINER])];
+  const pending = names.map((name): StepState => ({ name, phase: 'Pending' }));
+  const steps = withWithheld(pending, plan.withheld, names).map(stepRecord);
+  if (request.queued === true) await deps.store.update(request.runId, { steps });
+  else await deps.store.create({ ...queuedRecord(request, names, at()), steps });
   // 3. Build its Pod and run it, recording steps and masked lines as they come.
   const pod = runPodManifest({
     ...deps.pod,
@@ -98,8 +105,10 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
     revision: request.revision,
     ...(request.branch === undefined ? {} : { branch: request.branch }),
     ...(request.tag === undefined ? {} : { tag: request.tag }),
-    ...(request.spec.registrySecret === undefined ? {} : { registrySecret: request.spec.registrySecret }),
-    steps: file.steps,
+    ...(request.spec.registrySecret === undefined || plan.fork
+      ? {}
+      : { registrySecret: request.spec.registrySecret }),
+    steps: plan.file.steps,
     ...(caches === undefined ? {} : { caches }),
     timeoutSeconds: parseDuration(file.timeout ?? PIPELINE_FILE_DEFAULTS.timeout) / 1000,
     serviceAccountName: request.spec.serviceAccountName,
@@ -108,33 +117,94 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
       : { credentialsSecret: request.spec.credentialsSecret }),
   });
   await deps.store.update(request.runId, { phase: 'Running', startedAt: at() });
+  return follow(request, plan, deps, (options) => deps.executor.execute(pod, options));
+}
+
+/**
+ * Adopts a run recorded Running whose driver stopped: its Pod (found by the run's labels, never made
+ * again) is followed to its end, the log lines the Store has are not stored twice, and the end is
+ * recorded. A Pod gone meanwhile fails the run, reason PodGone. The file must be the run's (at its
+ * commit): its steps' limits and secrets (masking) apply as they did.
+ */
+export async function adoptPipelineRun(
+  request: PipelineRunRequest,
+  deps: PipelineRunDeps,
+): Promise<RunRecord> {
+  const plan = planOf(request, parsePipelineFile(request.fileText, request.spec.file));
+  const skipLines = await storedLineCounts(deps.store, request.runId);
+  const run = { namespace: request.namespace, pipeline: request.pipeline, runId: request.runId };
+  return follow(request, plan, deps, (options) => deps.executor.adopt(run, { ...options, skipLines }));
+}
+
+/** What the run runs: the file's steps, or for a pull request from a fork those that need no secret. */
+interface RunPlan extends ForkPlan {
+  readonly fork: boolean;
+  /** Every step's name, the checkout first (the record's order). */
+  readonly order: readonly string[];
+}
+
+function planOf(request: PipelineRunRequest, file: PipelineFile): RunPlan {
+  const fork = request.pullRequest?.fromFork === true;
+  const order = [CHECKOUT_CONTAINER, ...file.steps.map((s) => s.name)];
+  return { ...(fork ? forkPlan(file) : { file, withheld: [] }), fork, order };
+}
+
+/** Steps 3 and 4: follows the execution, recording steps and lines as they come, then how it ended. */
+async function follow(
+  request: PipelineRunRequest,
+  plan: RunPlan,
+  deps: PipelineRunDeps,
+  execute: (options: RunExecutionOptions) => Promise<RunExecution>,
+): Promise<RunRecord> {
+  const at = () => deps.now().toISOString();
   const recorder = new Recorder(deps.store, request.runId, at);
-  const execution = await deps.executor
-    .execute(pod, {
-      stepTimeoutsMs: stepTimeouts(file),
-      masked: maskableValues(await secretValues(file, request.namespace, deps)),
-      onLog: (step, line) => {
-        recorder.line(step, line);
-      },
-      onState: (state) => {
-        recorder.steps(state.steps);
-      },
-      ...(deps.signal ? { signal: deps.signal } : {}),
-    })
-    .catch((error: unknown): RunExecution => ({
-      outcome: 'Failed',
-      steps: [],
-      reason: 'RunFailed',
-      message: messageOf(error),
-    }));
+  const { file } = plan;
+  const all = (steps: readonly StepState[]) => withWithheld(steps, plan.withheld, plan.order);
+  const execution = await execute({
+    stepTimeoutsMs: stepTimeouts(file),
+    masked: maskableValues(await secretValues(file, request.namespace, deps)),
+    onLog: (step, line) => {
+      recorder.line(step, line);
+    },
+    onState: (state) => {
+      recorder.steps(all(state.steps));
+    },
+    ...(deps.signal ? { signal: deps.signal } : {}),
+    ...(deps.detach ? { detach: deps.detach } : {}),
+  }).catch((error: unknown): RunExecution => ({
+    outcome: 'Failed',
+    steps: [],
+    reason: 'RunFailed',
+    message: messageOf(error),
+  }));
   // 4. Record how it ended and the images it pushed, once every line is stored.
   await recorder.flushed();
+  if (execution.outcome === 'Detached') {
+    const record = await deps.store.get(request.runId);
+    if (record === undefined)
+      throw new CapstanError('STORE_CORRUPT', `run ${request.runId} vanished from the store while it ran`);
+    return record;
+  }
   if (execution.steps.length > 0)
     await deps.store.update(request.runId, {
-      steps: execution.steps.map(stepRecord),
+      steps: all(execution.steps).map(stepRecord),
       images: pushedImages(file, execution, request),
     });
   return finish(deps.store, request.runId, execution, execution.outcome, at());
+}
+
+/** How many lines of each step the Store has for the run. */
+async function storedLineCounts(store: RunStore, id: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  let after = 0;
+  for (;;) {
+    const page = await store.logs(id, { afterSeq: after, limit: 10_000 });
+    for (const line of page)
+      if (!line.line.startsWith(UNREADABLE_LOG_PREFIX)) counts[line.step] = (counts[line.step] ?? 0) + 1;
+    const last = page.at(-1);
+    if (last === undefined || page.length < 10_000) return counts;
+    after = last.seq;
+  }
 }
 
 /** The record of a run waiting for its turn (its steps are filled in when it starts). */

@@ -205,6 +205,8 @@ export interface RunRecord {
     readonly number: number;
     readonly sourceBranch: string;
     readonly targetBranch: string;
+    /** From a fork: the run had no secret (docs/pipelines.md, "Pull requests from forks"). */
+    readonly fromFork?: boolean;
   };
 }
 

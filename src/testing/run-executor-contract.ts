@@ -1,7 +1,9 @@
 /**
  * The contract every RunExecutor passes (DESIGN.md, "Tests": one contract suite per port, run against
  * the real adapter and any fake): a run's outcome and its steps in order when it succeeds or fails, the
- * state reported while it runs, and a cancel (a signal aborted before or during the run). The
+ * state reported while it runs, a cancel (a signal aborted before or during the run), and adoption: a
+ * run whose driver detached goes on and is followed again (to its cancel, or to the end it reached
+ * while no one followed), and a run with no Pod is Failed, reason PodGone. The
  * HeldRunExecutor (held-run-executor.ts) runs it in the unit tier
  * (test/unit/testing/held-run-executor.test.ts); KubeRunExecutor against a real API server, its Pods
  * ended by kwok's stages (test/integration/run-executor.test.ts). What a step writes (its log) needs
@@ -51,7 +53,10 @@ export function contractRunPod(namespace: string, runId: string): KubeObject {
 }
 
 /** Options that record each state reported; `firstState` resolves with the first. */
-function recording(signal?: AbortSignal): {
+function recording(
+  signal?: AbortSignal,
+  detach?: AbortController,
+): {
   options: RunExecutionOptions;
   states: PodRunState[];
   firstState: Promise<PodRunState>;
@@ -71,11 +76,20 @@ function recording(signal?: AbortSignal): {
       onState: (state) => {
         states.push(state);
         first(state);
+        // Detached as soon as it is seen going: the driver stops.
+        detach?.abort();
       },
       ...(signal === undefined ? {} : { signal }),
+      ...(detach === undefined ? {} : { detach: detach.signal }),
     },
   };
 }
+
+const adopted = (namespace: string, pod: KubeObject) => ({
+  namespace,
+  pipeline: pod.metadata.labels?.['capstan.dev/pipeline'] ?? '',
+  runId: pod.metadata.labels?.['capstan.dev/run'] ?? '',
+});
 
 let runs = 0;
 const nextRunId = () => `c${process.pid}-${++runs}`;
@@ -128,5 +142,58 @@ export function runExecutorContract(name: string, options: RunExecutorContractOp
     const pod = await h.prepare(contractRunPod(h.namespace, nextRunId()), 'runs');
     const execution = await h.executor.execute(pod, recording(AbortSignal.abort()).options);
     assert.equal(execution.outcome, 'Cancelled');
+  });
+
+  adoptionContract(name, options);
+}
+
+/** Adoption: a run whose driver stopped, followed by the next. */
+function adoptionContract(name: string, options: RunExecutorContractOptions): void {
+  it(`${name}: a run detached while it goes keeps going; adopted, it is followed, and a cancel ends it`, async (t) => {
+    const h = await options.open(t);
+    const pod = await h.prepare(contractRunPod(h.namespace, nextRunId()), 'runs');
+    const detached = await h.executor.execute(pod, recording(undefined, new AbortController()).options);
+    assert.equal(detached.outcome, 'Detached');
+    const abort = new AbortController();
+    const { options: runOptions, firstState } = recording(abort.signal);
+    const following = h.executor.adopt(adopted(h.namespace, pod), { ...runOptions, skipLines: {} });
+    const state = await firstState;
+    assert.ok(state.phase === 'Pending' || state.phase === 'Running', `reported ${state.phase} first`);
+    abort.abort();
+    const execution = await following;
+    assert.equal(execution.outcome, 'Cancelled');
+    const again = await h.executor.adopt(adopted(h.namespace, pod), {
+      ...recording().options,
+      skipLines: {},
+    });
+    assert.equal(again.outcome, 'Failed', 'the cancel deleted the Pod');
+    assert.equal(again.reason, 'PodGone');
+  });
+
+  it(`${name}: a run that ended while no one followed it is adopted with its end`, async (t) => {
+    const h = await options.open(t);
+    const pod = await h.prepare(contractRunPod(h.namespace, nextRunId()), 'succeeds');
+    const detached = await h.executor.execute(pod, recording(undefined, new AbortController()).options);
+    assert.equal(detached.outcome, 'Detached');
+    const { options: runOptions, states } = recording();
+    const execution = await h.executor.adopt(adopted(h.namespace, pod), { ...runOptions, skipLines: {} });
+    assert.equal(execution.outcome, 'Succeeded', execution.message);
+    assert.deepEqual(
+      execution.steps.map((s) => `${s.name} ${s.phase}`),
+      ['checkout Succeeded', 'build Succeeded', 'test Succeeded'],
+    );
+    assert.equal(states.at(-1)?.phase, 'Succeeded');
+  });
+
+  it(`${name}: adopting a run whose Pod is gone fails it, reason PodGone`, async (t) => {
+    const h = await options.open(t);
+    const pod = contractRunPod(h.namespace, nextRunId());
+    const execution = await h.executor.adopt(adopted(h.namespace, pod), {
+      ...recording().options,
+      skipLines: {},
+    });
+    assert.equal(execution.outcome, 'Failed');
+    assert.equal(execution.reason, 'PodGone');
+    assert.match(execution.message ?? '', /gone/);
   });
 }

@@ -157,6 +157,8 @@ describe('the default install', () => {
             namespace: apps,
           },
           { verb: 'list', resource: 'projects', group: 'capstan.dev' },
+          // A webhook's push asks for runs: an annotation on the repository's Pipelines.
+          { verb: 'patch', resource: 'pipelines', group: 'capstan.dev', namespace: apps },
           { verb: 'create', resource: 'configmaps', namespace: agentNamespace },
           { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: agentNamespace },
           { verb: 'get', resource: 'secrets', namespace: apps },
@@ -435,6 +437,32 @@ describe('the server driving pipeline runs', () => {
           lease('delete', 'capstan-pipelines'),
           { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: other },
         ],
+      },
+    );
+    // Another Pipeline namespace, bound by hand as docs/pipelines.md ("As installed") says.
+    const kubectl = join(await ensureBinaries(), 'kubectl');
+    await promisify(execFile)(kubectl, [
+      '--kubeconfig',
+      local.adminKubeconfig,
+      'create',
+      'rolebinding',
+      'capstan-pipeline-runner',
+      '--namespace',
+      other,
+      '--clusterrole',
+      'capstan-pipeline-runner',
+      '--serviceaccount',
+      `${serverNamespace}:${SERVER_NAME}`,
+    ]);
+    await expectRights(
+      { name: SERVER_NAME, namespace: serverNamespace },
+      {
+        may: [
+          { verb: 'create', resource: 'pods', namespace: other },
+          { verb: 'delete', resource: 'pods', namespace: other },
+          { verb: 'get', resource: 'pods', subresource: 'log', namespace: other },
+        ],
+        mayNot: [{ verb: 'create', resource: 'pods', subresource: 'exec', namespace: other }],
       },
     );
   });

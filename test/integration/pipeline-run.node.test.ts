@@ -8,10 +8,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
 import { KubeRunExecutor, runPod, type PodRunResult } from '../../src/adapters/kube/pod-run.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { resolvePipelineSpec } from '../../src/contracts/pipeline.ts';
-import { runPipeline as runAndRecord } from '../../src/pipelines/run-pipeline.ts';
+import {
+  adoptPipelineRun,
+  runPipeline as runAndRecord,
+  type PipelineRunRequest,
+} from '../../src/pipelines/run-pipeline.ts';
 import { parsePipelineFile } from '../../src/contracts/pipeline-file.ts';
 import { parseDuration } from '../../src/core/duration.ts';
 import { maskableValues } from '../../src/core/log-mask.ts';
@@ -19,6 +24,7 @@ import { runPodManifest, runPodName } from '../../src/core/run-pod.ts';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import { LOCAL_IMAGES, REAL_NODE } from '../../src/devcluster/node-config.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
 import {
   capstanImageOnNode,
   nodeGitServer,
@@ -290,6 +296,75 @@ describe('pipeline runs on the real node', () => {
         (await store.runs.list({ pipeline: 'recorded', limit: 10 })).map((r) => r.id),
         [record.id],
       );
+      await store.close();
+    });
+
+    it('a driver that stops mid-step leaves the Pod going; the next adopts it (one Pod ever), stores each line once, and records the end', async () => {
+      const yaml = [
+        'steps:',
+        step('work', ['echo "before 1"', 'echo "before 2"', 'sleep 15', 'echo "after 1"', 'echo "after 2"']),
+        step('last', ['echo "last step"']),
+      ].join('\n');
+      const revision = await git.commit('adopted', { '.capstan/pipeline.yaml': yaml }, 'a long step');
+      const store = openSqliteStore({ path: ':memory:' });
+      const runId = randomBytes(4).toString('hex');
+      // Every Pod of the run the API server ever had, by uid.
+      const uids = new Set<string>();
+      const watching = await new k8s.Watch(kube.config).watch(
+        `/api/v1/namespaces/${namespace}/pods`,
+        { labelSelector: `capstan.dev/run=${runId}` },
+        (_type: string, pod: k8s.V1Pod) => {
+          if (pod.metadata?.uid !== undefined) uids.add(pod.metadata.uid);
+        },
+        () => undefined,
+      );
+      const request: PipelineRunRequest = {
+        namespace,
+        pipeline: 'adopted',
+        spec: resolvePipelineSpec({ repoURL: `${git.baseUrl}/adopted.git` }),
+        fileText: yaml,
+        runId,
+        revision,
+        branch: 'main',
+        trigger: 'push',
+        triggeredBy: 'webhook',
+      };
+      const detach = new AbortController();
+      const first = runAndRecord(request, { ...deps(store), detach: detach.signal });
+      await eventually(
+        async () =>
+          (await store.runs.logs(runId, { step: 'work', limit: 100 })).some((l) => l.line === 'before 2'),
+        { what: 'the step writing its first lines' },
+      );
+      detach.abort();
+      const left = await first;
+      assert.equal(left.phase, 'Running', 'the stopped driver leaves the run going');
+      const pod = await kube.core.readNamespacedPod({ namespace, name: runPodName('adopted', runId) });
+      assert.equal(pod.metadata?.deletionTimestamp, undefined, 'its Pod goes on');
+      // The next driver (another executor, as a restarted process has) adopts it.
+      const record = await adoptPipelineRun(request, deps(store));
+      watching.abort();
+      assert.equal(record.phase, 'Succeeded', record.statusMessage);
+      assert.deepEqual(
+        record.steps.map((s) => [s.name, s.phase, s.exitCode]),
+        [
+          ['checkout', 'Succeeded', 0],
+          ['work', 'Succeeded', 0],
+          ['last', 'Succeeded', 0],
+        ],
+      );
+      const lines = await store.runs.logs(runId, { limit: 1000 });
+      const of = (name: string) => lines.filter((l) => l.step === name).map((l) => l.line);
+      const printed = ['before 1', 'before 2', 'after 1', 'after 2'];
+      assert.deepEqual(
+        of('work').filter((l) => printed.includes(l)),
+        printed,
+        `each line once, in order:\n${of('work').join('\n')}`,
+      );
+      assert.equal(of('checkout').filter((l) => /checked out [0-9a-f]{40}/.test(l)).length, 1);
+      assert.ok(of('last').includes('last step'));
+      assert.equal(uids.size, 1, 'one Pod was ever made for the run');
+      assert.ok(await podGone(runPodName('adopted', runId)), 'the adopting driver deletes it at the end');
       await store.close();
     });
 

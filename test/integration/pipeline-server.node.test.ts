@@ -7,17 +7,19 @@
 // is found by the server's controller, which runs the tests step and the image step (BuildKit in the
 // cluster, pushed to the cluster's registry). Then, as a user would see it: `skopeo inspect` of the
 // pushed image (source and revision labels), the run through the API with its image digest, the
-// Pipeline's status, and `capstan pipeline logs` with the steps' output.
+// Pipeline's status, and `capstan pipeline logs` with the steps' output. Then the installed agent (its
+// webhook port through a NodePort, its Secret capstan-webhooks): a signed GitHub push to another
+// repository starts that repository's Pipeline's run, which polls nothing.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { installManifests } from '../../src/contracts/install.ts';
+import { AGENT_NAME, installManifests, WEBHOOK_PORT } from '../../src/contracts/install.ts';
 import { SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
@@ -47,11 +49,14 @@ let scratch = '';
 /** The CLI's environment: its login file in the test's folder. */
 const cliEnv = () => ({ CAPSTAN_CONFIG: join(scratch, 'login.json') });
 
+const AGENT_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=agent';
+const GITHUB_SECRET = `gh-${randomBytes(8).toString('hex')}`;
+
 /**
- * install.yaml's CRDs, namespace and server objects (the agent is not the subject here), with the
- * server on the real node as an operator's overlay would place it: the node's selector and toleration,
- * the registry's pull Secret, the git server's private address allowed and http checkouts (a dev git
- * server), and the run Pods' pull Secret and placement.
+ * install.yaml's CRDs, namespace, agent and server objects, with the server and the agent (one
+ * replica) on the real node as an operator's overlay would place them: the node's selector and
+ * toleration, the registry's pull Secret; for the server the git server's private address allowed and
+ * http checkouts (a dev git server), and the run Pods' pull Secret and placement.
  */
 function serverInstall(): KubeObject[] {
   const { capstanImage, buildkit } = setup;
@@ -65,17 +70,15 @@ function serverInstall(): KubeObject[] {
       serverName: buildkit.serverName,
       clientSecret: buildkit.clientSecret,
     },
-  }).filter(
-    (o) =>
-      o.kind === 'CustomResourceDefinition' ||
-      o.kind === 'Namespace' ||
-      o.metadata.labels?.['app.kubernetes.io/component'] === 'server',
-  );
+    replicas: 1,
+  });
   return objects.map((object) => {
     if (object.kind !== 'Deployment') return object;
     const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
     const pod = onRealNode(spec.template.spec);
     pod.imagePullSecrets = [{ name: 'registry' }];
+    if (object.metadata.name === AGENT_NAME)
+      return { ...object, spec: { ...spec, template: { ...spec.template, spec: pod } } };
     pod.containers = pod.containers.map((c) =>
       Object.assign({}, c, {
         args: [
@@ -96,11 +99,8 @@ function serverInstall(): KubeObject[] {
   });
 }
 
-async function serverPods(): Promise<k8s.V1Pod[]> {
-  const list = await setup.kube.core.listNamespacedPod({
-    namespace: serverNamespace,
-    labelSelector: SERVER_PODS,
-  });
+async function serverPods(labelSelector = SERVER_PODS): Promise<k8s.V1Pod[]> {
+  const list = await setup.kube.core.listNamespacedPod({ namespace: serverNamespace, labelSelector });
   return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined);
 }
 
@@ -189,6 +189,11 @@ before(async () => {
   // The server's namespace and its pull Secret first, so that its pod's first pull has them.
   await setup.kube.core.createNamespace({ body: { metadata: { name: serverNamespace } } });
   await registryPullSecret(cluster, setup.kube, serverNamespace);
+  // The agent's webhook secrets (docs/agent.md), before the agent first reads them.
+  await setup.kube.core.createNamespacedSecret({
+    namespace: serverNamespace,
+    body: { metadata: { name: 'capstan-webhooks' }, stringData: { github: GITHUB_SECRET } },
+  });
 });
 
 after(async () => {
@@ -252,6 +257,15 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     // The CLI, logged in as the admin.
     const login = await runCapstan(['login', base, '--password-stdin'], cliEnv(), password);
     assert.equal(login.code, 0, login.stderr);
+    // The agent, beside it.
+    const [agent] = await eventually(
+      async () => {
+        const pods = await serverPods(AGENT_PODS);
+        return pods.length === 1 && pods.every(isReady) ? pods : false;
+      },
+      { what: 'the agent pod Ready on the real node', timeoutMs: 300_000, intervalMs: 1000 },
+    );
+    assert.equal(agent?.spec?.nodeName, REAL_NODE.name);
   });
 
   it('finds a push by polling, tests and builds the image in the cluster, pushes it, and records the run', async (t) => {
@@ -356,6 +370,108 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     assert.ok(
       logs.stdout.includes(`[image] capstan: pushed ${image.reference}`),
       `capstan pipeline logs:\n${logs.stdout}`,
+    );
+  });
+
+  it('a signed GitHub push to the installed agent’s webhook starts the run of the repository’s Pipeline', async () => {
+    assert.ok(base, 'the server runs');
+    const { git, kube } = setup;
+    const before = await git.commit('hook', sample('1'), 'the first version');
+    // No pollInterval: only a webhook starts its runs.
+    await kube.objects.create({
+      apiVersion: PIPELINE_API_VERSION,
+      kind: PIPELINE_KIND,
+      metadata: { name: 'hook', namespace },
+      spec: { repoURL: `${git.baseUrl}/hook.git`, registrySecretRef: { name: 'registry' } },
+    } as k8s.KubernetesObject);
+    // The webhook port from the machine, as a git provider reaches it: a NodePort of the real node.
+    const service = await kube.core.createNamespacedService({
+      namespace: serverNamespace,
+      body: {
+        metadata: { name: `${AGENT_NAME}-webhooks-node-port` },
+        spec: {
+          type: 'NodePort',
+          selector: { 'app.kubernetes.io/name': 'capstan', 'app.kubernetes.io/component': 'agent' },
+          ports: [{ name: 'webhooks', port: WEBHOOK_PORT, targetPort: 'webhooks' }],
+        },
+      },
+    });
+    const nodePort = service.spec?.ports?.[0]?.nodePort;
+    assert.ok(nodePort);
+    const hooks = `http://${await setup.cluster.exposeNodePort(nodePort)}`;
+    const revision = await git.commit('hook', sample('2'), 'the second version');
+    // GitHub's push delivery: its body, signed with the shared secret (X-Hub-Signature-256).
+    const body = JSON.stringify({
+      ref: 'refs/heads/main',
+      before,
+      after: revision,
+      created: false,
+      deleted: false,
+      forced: false,
+      repository: { full_name: 'samples/hook', clone_url: `${git.baseUrl}/hook.git` },
+      commits: [{ id: revision, added: [], removed: [], modified: ['src/server.js', 'package.json'] }],
+      head_commit: { id: revision },
+    });
+    const signature = `sha256=${createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}`;
+    const answer = await eventually(
+      async () => {
+        const res = await fetch(`${hooks}/api/v1/webhooks/github`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-github-event': 'push',
+            'x-github-delivery': randomUUID(),
+            'x-hub-signature-256': signature,
+          },
+          body,
+        }).catch(() => undefined);
+        // Until the NodePort's forward answers (a refused connection), try again; any answer counts.
+        return res === undefined ? false : { status: res.status, json: await res.json() };
+      },
+      { what: 'the agent’s webhook answering', timeoutMs: 120_000, intervalMs: 1000 },
+    );
+    assert.equal(answer.status, 200, JSON.stringify(answer.json));
+    assert.deepEqual((answer.json as { pipelines?: string[] }).pipelines, [`${namespace}/hook`]);
+    // A forged signature is refused, and starts nothing.
+    const forged = await fetch(`${hooks}/api/v1/webhooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': randomUUID(),
+        'x-hub-signature-256': `sha256=${'0'.repeat(64)}`,
+      },
+      body: body.replace(revision, before),
+    });
+    assert.equal(forged.status, 401, await forged.text());
+
+    const ended = await eventually(
+      async () => {
+        const { items } = await api<{ items: RunJson[] }>(
+          `/api/v1/runs?namespace=${namespace}&pipeline=hook`,
+        );
+        const found = items.find((r) => r.revision === revision);
+        return found && !['Queued', 'Running'].includes(found.phase) ? found : false;
+      },
+      { what: `the run of ${revision} ended`, timeoutMs: 1_200_000, intervalMs: 3000 },
+    );
+    assert.equal(ended.phase, 'Succeeded', JSON.stringify(ended));
+    assert.equal(ended.trigger, 'push');
+    assert.equal(ended.triggeredBy, 'unverified:webhook:github');
+    assert.equal(ended.branch, 'main');
+    assert.deepEqual(
+      ended.steps.map((s) => [s.name, s.phase]),
+      [
+        ['checkout', 'Succeeded'],
+        ['test', 'Succeeded'],
+        ['image', 'Succeeded'],
+      ],
+    );
+    const { items } = await api<{ items: RunJson[] }>(`/api/v1/runs?namespace=${namespace}&pipeline=hook`);
+    assert.deepEqual(
+      items.map((r) => r.revision),
+      [revision],
+      'the webhook’s push alone ran (the forged one, of the first commit, did not)',
     );
   });
 });

@@ -13,14 +13,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildAgentApi } from '../../src/api/agent-api.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { runPodName } from '../../src/core/run-pod.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
-import { requestPipelineRuns, requestPullRequestRuns, requestRun } from '../../src/main/pipeline-requests.ts';
+import {
+  pipelinePath,
+  requestPipelineRuns,
+  requestPullRequestRuns,
+  requestRun,
+} from '../../src/main/pipeline-requests.ts';
 import { pipelineMetrics } from '../../src/controller/pipeline-metrics.ts';
 import { pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
-import { runPodName } from '../../src/core/run-pod.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
@@ -91,9 +96,9 @@ interface Driver {
 async function startDriver(
   namespace: string,
   file = `${randomBytes(4).toString('hex')}.db`,
+  executor = new HeldRunExecutor(),
 ): Promise<Driver> {
   const store = openSqliteStore({ path: join(storeDir, file) });
-  const executor = new HeldRunExecutor();
   const registry = new Registry();
   const stop = new AbortController();
   let controller: PipelineController | undefined;
@@ -193,7 +198,16 @@ const GITHUB_SECRET = 'gh-pr-5ecret';
 /** A GitHub pull_request delivery, signed, through the agent's receiver. */
 async function pullRequestWebhook(
   repoURL: string,
-  pr: { number: number; action: string; sha: string; source: string; target: string; signature?: string },
+  pr: {
+    number: number;
+    action: string;
+    sha: string;
+    source: string;
+    target: string;
+    signature?: string;
+    /** From another repository (a fork). */
+    fork?: boolean;
+  },
 ) {
   const app = buildAgentApi({
     metrics: () => '',
@@ -209,7 +223,11 @@ async function pullRequestWebhook(
     number: pr.number,
     pull_request: {
       number: pr.number,
-      head: { ref: pr.source, sha: pr.sha, repo },
+      head: {
+        ref: pr.source,
+        sha: pr.sha,
+        repo: pr.fork === true ? { id: 2, full_name: 'someone/web', clone_url: `${repoURL}-fork` } : repo,
+      },
       base: { ref: pr.target, sha: '0'.repeat(40), repo },
     },
     repository: repo,
@@ -344,6 +362,66 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
       runs.map((r) => r.revision).sort(),
       [first, second, main].sort(),
       'no run for the pull request into dev, nor a second one for the reopened pull request',
+    );
+  });
+
+  it('a pull request from a fork starts nothing by default, with the reason; with forkPullRequests RunWithoutSecrets it runs without the steps that name a Secret', async (t) => {
+    const yaml = `${PULL_REQUESTS}  - name: publish
+    image: busybox
+    commands: [echo publish]
+    secrets:
+      - { env: TOKEN, secret: deploy-token, key: token }
+`;
+    const { namespace, repo, name } = await setUp(t, yaml);
+    const head = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork()\n' } });
+    const pr = { number: 9, action: 'opened', sha: head, source: 'forked', target: 'main', fork: true };
+    const ignored = await pullRequestWebhook(git.url(repo), pr);
+    assert.equal(ignored.status, 200, JSON.stringify(ignored.body));
+    assert.deepEqual(ignored.body['pipelines'], []);
+    assert.match(String(ignored.body['reason']), /a fork.*spec\.forkPullRequests: Ignore/);
+    const patched = await admin.client.call('PATCH', pipelinePath(namespace, name), {
+      body: { spec: { forkPullRequests: 'RunWithoutSecrets' } },
+      contentType: 'application/merge-patch+json',
+    });
+    assert.equal(patched.status, 200, 'the CRD takes spec.forkPullRequests');
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const asked = await pullRequestWebhook(git.url(repo), { ...pr, action: 'synchronize' });
+    assert.deepEqual(asked.body['pipelines'], [`${namespace}/${name}`], JSON.stringify(asked.body));
+    const run = await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === head && r.phase === 'Running',
+      'the run',
+    );
+    assert.deepEqual(run.pullRequest, {
+      number: 9,
+      sourceBranch: 'forked',
+      targetBranch: 'main',
+      fromFork: true,
+    });
+    await eventually(() => driver.executor.runs.has(run.id), { what: 'its Pod' });
+    const pod = driver.executor.runs.get(run.id)?.pod;
+    const spec = pod?.['spec'] as { initContainers: { name: string }[]; containers: { name: string }[] };
+    assert.deepEqual(
+      [...spec.initContainers, ...spec.containers].map((c) => c.name),
+      ['checkout', 'test'],
+      'the step that names a Secret is not in the Pod',
+    );
+    driver.executor.succeed(run.id);
+    const ended = await runWith(
+      driver,
+      namespace,
+      (r) => r.id === run.id && r.phase === 'Succeeded',
+      'it ends',
+    );
+    assert.deepEqual(
+      ended.steps.map((s) => [s.name, s.phase, s.reason]),
+      [
+        ['checkout', 'Succeeded', undefined],
+        ['test', 'Succeeded', undefined],
+        ['publish', 'Skipped', 'SecretsWithheld'],
+      ],
     );
   });
 
@@ -584,28 +662,43 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     );
   });
 
-  it('after a restart, a run that was going fails with the reason and its Pod goes; queued runs start; retention prunes', async (t) => {
+  it('after a restart, the run that was going is adopted (no second Pod) and ends; a run whose Pod went meanwhile fails PodGone; a run Pod of no known run is deleted; queued runs start; retention prunes', async (t) => {
     const file = `${randomBytes(4).toString('hex')}.db`;
     const yaml = PUSH_MAIN.replace('steps:', 'concurrency: { maxRuns: 1, cancelOlder: false }\nsteps:');
     const { namespace, repo, name } = await setUp(t, yaml);
-    // What a process that died left: a run Running with its Pod still there, and a run Queued.
+    const executor = new HeldRunExecutor();
+    const first = await startDriver(namespace, file, executor);
     const a = await git.commit(repo, { files: { 'src/a.js': 'a\n' } });
+    await requestRun(admin, { namespace, name }, push('a', a, ['src/a.js']));
+    const going = await runWith(first, namespace, (r) => r.revision === a && r.phase === 'Running', 'a runs');
+    await eventually(() => executor.runs.has(going.id), { what: 'its Pod made' });
+    executor.runs.get(going.id)?.options.onLog('test', 'a line before the restart');
     const b = await git.commit(repo, { files: { 'src/a.js': 'b\n' } });
+    await requestRun(admin, { namespace, name }, push('b', b, ['src/a.js']));
+    const waiting = await runWith(first, namespace, (r) => r.revision === b, 'b queued');
+    assert.equal(waiting.phase, 'Queued');
+    // The driver stops while the run goes: the Pod is left going, the record Running.
+    await first.stop();
+    assert.equal(executor.runs.get(going.id)?.followed, false, 'no one follows the run');
+    assert.equal(executor.runs.get(going.id)?.cancelled, false, 'the run was not cancelled');
+    // A run left Running whose Pod went while no driver ran.
     const left = openSqliteStore({ path: join(storeDir, file) });
+    assert.equal((await left.runs.get(going.id))?.phase, 'Running');
     const orphan = leftRun({ id: 'orphan1', namespace, pipeline: name, revision: a, phase: 'Running' });
     await left.runs.create(orphan);
-    await left.runs.create(
-      leftRun({ id: 'queued1', namespace, pipeline: name, revision: b, phase: 'Queued' }),
-    );
     await left.close();
+    // A run Pod the Store knows no run of (a Store lost with the server's Pod).
     await clients.core.createNamespacedPod({
       namespace,
       body: {
-        metadata: { name: runPodName(name, orphan.id), labels: { 'capstan.dev/run': orphan.id } },
+        metadata: {
+          name: runPodName(name, 'ghost1'),
+          labels: { 'capstan.dev/run': 'ghost1', 'capstan.dev/pipeline': name },
+        },
         spec: { containers: [{ name: 'step', image: 'busybox' }] },
       },
     });
-    const driver = await startDriver(namespace, file);
+    const driver = await startDriver(namespace, file, executor);
     t.after(() => driver.stop());
     const failed = await runWith(
       driver,
@@ -613,22 +706,35 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
       (r) => r.id === orphan.id && r.phase === 'Failed',
       'orphan failed',
     );
-    assert.equal(failed.reason, 'ControllerRestarted');
+    assert.equal(failed.reason, 'PodGone');
+    assert.match(failed.statusMessage ?? '', /gone/);
     await eventually(
       async () => {
         const pods = await clients.core.listNamespacedPod({ namespace });
         return pods.items.every((p) => p.metadata?.deletionTimestamp !== undefined);
       },
-      { what: 'the orphaned run Pod deleted' },
+      { what: 'the run Pod of no known run deleted' },
     );
-    await runWith(
+    await eventually(() => executor.runs.get(going.id)?.followed === true, { what: 'the run adopted' });
+    assert.equal(executor.runs.get(going.id)?.adoptions, 1);
+    executor.runs.get(going.id)?.options.onLog('test', 'a line after the restart');
+    assert.equal((await driver.store.runs.get(waiting.id))?.phase, 'Queued', 'maxRuns 1: b still waits');
+    executor.succeed(going.id);
+    const ended = await runWith(
       driver,
       namespace,
-      (r) => r.id === 'queued1' && r.phase === 'Running',
-      'the queued run started',
+      (r) => r.id === going.id && r.phase === 'Succeeded',
+      'the adopted run ends',
     );
-    await succeed(driver, 'queued1');
-    await runWith(driver, namespace, (r) => r.id === 'queued1' && r.phase === 'Succeeded', 'it ends');
+    assert.ok(ended.steps.every((s) => s.phase === 'Succeeded'));
+    assert.deepEqual(
+      (await driver.store.runs.logs(going.id, { limit: 100 })).map((l) => l.line),
+      ['a line before the restart', 'a line after the restart'],
+    );
+    await runWith(driver, namespace, (r) => r.id === waiting.id && r.phase === 'Running', 'b starts');
+    await succeed(driver, waiting.id);
+    await runWith(driver, namespace, (r) => r.id === waiting.id && r.phase === 'Succeeded', 'b ends');
+    assert.deepEqual(executor.started, [going.id, waiting.id], 'one Pod each, none made again');
     await pruneOld(driver.controller, { retentionDays: 0 });
     assert.deepEqual(await runsOf(driver, namespace), [], 'every finished run was pruned');
   });

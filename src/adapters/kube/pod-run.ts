@@ -2,7 +2,9 @@
  * Runs a pipeline run's Pod (src/core/run-pod.ts) and follows it to the end: creates it, reads its
  * status, follows each step's log as the step writes it (masked line by line), keeps each step's own
  * time limit (past it the Pod is deleted at once: the step is killed), and cancels by deleting the Pod
- * at once. The run's own limit is the Pod's activeDeadlineSeconds, kept by the kubelet.
+ * at once. The run's own limit is the Pod's activeDeadlineSeconds, kept by the kubelet. A driver that
+ * stops detaches (the Pod goes on); the next one adopts the Pod (found by its run's labels) and follows
+ * it from the lines the Store has.
  */
 import { PassThrough } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
@@ -12,7 +14,15 @@ import { cacheClaimManifest, cacheClaimName } from '../../core/pipeline-cache.ts
 import type { KubeObject } from '../../core/resource.ts';
 import { RUN_LABELS } from '../../core/run-pod.ts';
 import { runPodState, runningStep, type PodRunState, type StepState } from '../../core/run-steps.ts';
-import type { RunExecution, RunExecutionOptions, RunExecutor } from '../../ports/run-executor.ts';
+import {
+  POD_GONE_REASON,
+  UNREADABLE_LOG_PREFIX,
+  type AdoptedRun,
+  type AdoptOptions,
+  type RunExecution,
+  type RunExecutionOptions,
+  type RunExecutor,
+} from '../../ports/run-executor.ts';
 
 export interface PodRunOptions {
   readonly config: k8s.KubeConfig;
@@ -28,13 +38,17 @@ export interface PodRunOptions {
   readonly onState?: (state: PodRunState) => void;
   /** Aborting cancels the run: the Pod is deleted at once. */
   readonly signal?: AbortSignal;
+  /** Aborting stops following the run and leaves the Pod going (outcome Detached). */
+  readonly detach?: AbortSignal;
+  /** The first this many lines of each step's log are not reported (they were, to a driver before). */
+  readonly skipLines?: Readonly<Record<string, number>>;
   /** How often the Pod's status is read. Default 500 ms. */
   readonly pollMs?: number;
   /** Leave the Pod when the run ends (default: delete it). */
   readonly keepPod?: boolean;
 }
 
-export type PodRunOutcome = 'Succeeded' | 'Failed' | 'Cancelled';
+export type PodRunOutcome = 'Succeeded' | 'Failed' | 'Cancelled' | 'Detached';
 
 export interface PodRunResult {
   readonly outcome: PodRunOutcome;
@@ -52,10 +66,49 @@ export async function runPod(options: PodRunOptions): Promise<PodRunResult> {
   const logs = new LogFollower(options, namespace, name);
   await ensureCacheClaims(core, options.pod, namespace);
   await core.createNamespacedPod({ namespace, body: options.pod as unknown as k8s.V1Pod });
+  return followThenDelete(core, options, logs, { namespace, name });
+}
+
+export type AdoptPodOptions = Omit<PodRunOptions, 'pod'> & { readonly run: AdoptedRun };
+
+/**
+ * Follows the Pod of a run another process started (found by the run's labels) to its end, as runPod
+ * does once it has made it; never makes one. No such Pod: the run failed, reason PodGone.
+ */
+export async function adoptPod(options: AdoptPodOptions): Promise<PodRunResult> {
+  const core = options.config.makeApiClient(k8s.CoreV1Api);
+  const { namespace, pipeline, runId } = options.run;
+  const found = await core.listNamespacedPod({
+    namespace,
+    labelSelector: `${RUN_LABELS.run}=${runId},${RUN_LABELS.pipeline}=${pipeline}`,
+  });
+  const pod = found.items.find((p) => p.metadata?.deletionTimestamp === undefined);
+  const name = pod?.metadata?.name;
+  if (name === undefined) {
+    return {
+      outcome: 'Failed',
+      steps: [],
+      reason: POD_GONE_REASON,
+      message: `the run's Pod (labels ${RUN_LABELS.run}=${runId}) was gone when Capstan came back to follow it: it was deleted, or its node was lost, while no process drove runs. Re-run it (capstan pipeline rerun).`,
+    };
+  }
+  return followThenDelete(core, options, new LogFollower(options, namespace, name), { namespace, name });
+}
+
+/** Follows the Pod to its end; then deletes it, unless it is kept or the run was detached. */
+async function followThenDelete(
+  core: k8s.CoreV1Api,
+  options: Omit<PodRunOptions, 'pod'>,
+  logs: LogFollower,
+  pod: { namespace: string; name: string },
+): Promise<PodRunResult> {
+  let detached = false;
   try {
-    return await followToEnd(core, options, logs, { namespace, name });
+    const result = await followToEnd(core, options, logs, pod);
+    detached = result.outcome === 'Detached';
+    return result;
   } finally {
-    if (options.keepPod !== true) await deletePodNow(core, namespace, name);
+    if (options.keepPod !== true && !detached) await deletePodNow(core, pod.namespace, pod.name);
   }
 }
 
@@ -92,12 +145,17 @@ async function ensureCacheClaims(core: k8s.CoreV1Api, pod: KubeObject, namespace
 /** Reads the Pod until it ends, a step outlives its limit, or the run is cancelled. */
 async function followToEnd(
   core: k8s.CoreV1Api,
-  options: PodRunOptions,
+  options: Omit<PodRunOptions, 'pod'>,
   logs: LogFollower,
   pod: { namespace: string; name: string },
 ): Promise<PodRunResult> {
   let last = '';
+  const detached = (steps: readonly StepState[]): PodRunResult => {
+    logs.mute();
+    return { outcome: 'Detached', steps, reason: 'Detached', message: 'no longer followed by this process' };
+  };
   for (;;) {
+    if (aborted(options.detach)) return detached([]);
     if (options.signal?.aborted === true) {
       await deletePodNow(core, pod.namespace, pod.name);
       const state = await readState(core, pod, options.masked ?? []).catch(() => undefined);
@@ -112,6 +170,7 @@ async function followToEnd(
     const key = JSON.stringify(state);
     if (key !== last) options.onState?.(state);
     last = key;
+    if (aborted(options.detach)) return detached(state.steps);
     for (const step of state.steps)
       if (step.phase !== 'Pending' && step.phase !== 'Skipped') logs.follow(step.name);
     const overdue = overdueStep(state, options.stepTimeoutsMs ?? {});
@@ -124,7 +183,7 @@ async function followToEnd(
       await logs.settled();
       return ended(state);
     }
-    await sleep(options.pollMs ?? 500, options.signal);
+    await sleep(options.pollMs ?? 500, options.signal, options.detach);
   }
 }
 
@@ -206,29 +265,39 @@ function isNotFound(error: unknown): boolean {
   return (error as { code?: unknown }).code === 404;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Read through a call: an abort may come while the loop awaits. */
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+function sleep(ms: number, ...signals: (AbortSignal | undefined)[]): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    for (const signal of signals)
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
   });
 }
 
-/** Follows each step's log once, from its start, splitting it into masked lines. */
+/**
+ * Follows each step's log once, from its start, splitting it into masked lines; the first
+ * `skipLines[step]` lines are not reported (a driver before this one reported them).
+ */
 class LogFollower {
-  readonly #options: PodRunOptions;
+  readonly #options: Omit<PodRunOptions, 'pod'>;
   readonly #namespace: string;
   readonly #pod: string;
   readonly #streams = new Map<string, Promise<void>>();
   readonly #log: k8s.Log;
+  #muted = false;
 
-  constructor(options: PodRunOptions, namespace: string, pod: string) {
+  constructor(options: Omit<PodRunOptions, 'pod'>, namespace: string, pod: string) {
     this.#options = options;
     this.#namespace = namespace;
     this.#pod = pod;
@@ -240,6 +309,11 @@ class LogFollower {
     this.#streams.set(step, this.#stream(step));
   }
 
+  /** No line is reported from now on (the run is detached; its streams end with its containers). */
+  mute(): void {
+    this.#muted = true;
+  }
+
   /** Waits for the streams to end (the containers have ended, or the Pod is gone); at most 10 s. */
   async settled(): Promise<void> {
     await Promise.race([Promise.allSettled(this.#streams.values()), sleep(10_000)]);
@@ -248,7 +322,15 @@ class LogFollower {
   async #stream(step: string): Promise<void> {
     const out = new PassThrough();
     let pending = '';
-    const emit = (line: string) => this.#options.onLog?.(step, maskSecrets(line, this.#options.masked ?? []));
+    let skip = this.#options.skipLines?.[step] ?? 0;
+    const emit = (line: string) => {
+      if (this.#muted) return;
+      if (skip > 0) {
+        skip--;
+        return;
+      }
+      this.#options.onLog?.(step, maskSecrets(line, this.#options.masked ?? []));
+    };
     out.on('data', (chunk: Buffer) => {
       pending += chunk.toString('utf8');
       const lines = pending.split('\n');
@@ -269,7 +351,9 @@ class LogFollower {
       await this.#log.log(this.#namespace, this.#pod, step, out, { follow: true });
       await done;
     } catch (error) {
-      emit(`capstan: the log of step ${step} could not be read: ${messageOf(error)}`);
+      // Not the step's own line: reported past the lines to skip, and never counted among them.
+      if (!this.#muted)
+        this.#options.onLog?.(step, `${UNREADABLE_LOG_PREFIX}${step} could not be read: ${messageOf(error)}`);
     }
     if (pending !== '') emit(pending);
   }
@@ -287,5 +371,9 @@ export class KubeRunExecutor implements RunExecutor {
 
   execute(pod: KubeObject, options: RunExecutionOptions): Promise<RunExecution> {
     return runPod({ config: this.#config, pod, pollMs: this.#pollMs, ...options });
+  }
+
+  adopt(run: AdoptedRun, options: AdoptOptions): Promise<RunExecution> {
+    return adoptPod({ config: this.#config, run, pollMs: this.#pollMs, ...options });
   }
 }
