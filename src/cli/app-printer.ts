@@ -13,6 +13,7 @@ import {
 } from '../contracts/application.ts';
 import { table } from './output.ts';
 import { colourDiff, type PrintStyle } from './sync-printer.ts';
+import { shortRevision as shortSourceRevision } from '../core/revision.ts';
 
 const NONE = '-';
 
@@ -65,9 +66,9 @@ export function elapsed(startedAt: string | undefined, finishedAt: string | unde
   return `${h > 0 ? `${h}h` : ''}${m > 0 ? `${m}m` : ''}${s > 0 ? `${s}s` : ''}`;
 }
 
-/** A commit SHA cut to 12 characters, as the tables show it. */
+/** A commit SHA cut to 12 characters (a chart's version with 12 of its digest), as the tables show it. */
 export function shortRevision(revision: string | undefined): string {
-  return revision === undefined || revision === '' ? NONE : revision.slice(0, 12);
+  return revision === undefined || revision === '' ? NONE : shortSourceRevision(revision);
 }
 
 const cell = (text: string | undefined): string =>
