@@ -519,7 +519,7 @@ function convertChartRef(consumer: FluxObject, lookup: Lookup): Application | un
     findings.leftOut(
       at,
       kind === 'HelmChart'
-        ? 'a HelmChart object: name the chart and its HelmRepository in spec.chart, then import again'
+        ? "a HelmChart object: name the chart and its HelmRepository in the HelmRelease's chart.spec instead, then import again"
         : 'a chartRef needs kind OCIRepository and a name',
     );
     return undefined;

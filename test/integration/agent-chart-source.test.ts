@@ -3,6 +3,9 @@
 // names). A new version in the range is picked up, the revision is `<version>@sha256:<digest>`, a
 // rollback puts the earlier version back, and an archive that no longer matches its index is refused.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPOSITORY_CREDENTIALS_TYPE } from '../../src/adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
@@ -19,6 +22,7 @@ import {
   testCluster,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
+import { runCapstan } from '../../src/testing/cli.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { fixture } from '../../src/testing/git.ts';
 
@@ -31,6 +35,8 @@ let appType: ResourceType;
 const stop = new AbortController();
 let agent: Promise<void> | undefined;
 const AGENT_LABEL = `capstan.dev/test-agent=${process.pid}`;
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-chart-import-'));
+after(() => rm(scratch, { recursive: true, force: true }));
 
 before(async () => {
   const cluster = await testCluster();
@@ -179,5 +185,80 @@ describe('the agent with a chart of a Helm repository as its source', () => {
     );
     assert.match(message, /chart database 2\.0\.0 from .* has the digest sha256:[0-9a-f]{64}, not sha256:/);
     assert.equal(await configMap(namespace), undefined);
+  });
+
+  it('syncs the Applications that capstan import made of an Argo CD chart Application and a Flux HelmRelease', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    await credentialsSecret(namespace, charts);
+    const argocd = join(scratch, `argocd-${namespace}.yaml`);
+    await writeFile(
+      argocd,
+      [
+        'apiVersion: argoproj.io/v1alpha1',
+        'kind: Application',
+        'metadata: {name: from-argocd, namespace: argocd}',
+        'spec:',
+        '  project: default',
+        `  source: {repoURL: "${charts.url}", chart: database, targetRevision: 1.1.0, helm: {valuesObject: {size: medium}}}`,
+        `  destination: {server: https://kubernetes.default.svc, namespace: ${namespace}}`,
+        '  syncPolicy: {automated: {}}',
+        '',
+      ].join('\n'),
+    );
+    const flux = join(scratch, `flux-${namespace}.yaml`);
+    await writeFile(
+      flux,
+      [
+        'apiVersion: source.toolkit.fluxcd.io/v1',
+        'kind: HelmRepository',
+        'metadata: {name: charts, namespace: flux-system}',
+        `spec: {url: "${charts.url}", interval: 2s, secretRef: {name: charts}}`,
+        '---',
+        'apiVersion: helm.toolkit.fluxcd.io/v2',
+        'kind: HelmRelease',
+        'metadata: {name: from-flux, namespace: flux-system}',
+        'spec:',
+        '  interval: 2s',
+        '  chart: {spec: {chart: database, version: "1.x", sourceRef: {kind: HelmRepository, name: charts}}}',
+        '  values: {size: tiny}',
+        '',
+      ].join('\n'),
+    );
+    const imported: Application[] = [];
+    for (const [peer, file] of [
+      ['argocd', argocd],
+      ['flux', flux],
+    ] as const) {
+      const run = await runCapstan(['import', peer, file, '--namespace', namespace, '-o', 'json']);
+      assert.equal(run.code, 0, run.stderr);
+      imported.push(...(JSON.parse(run.stdout) as { items: Application[] }).items);
+    }
+    for (const app of imported) {
+      // Argo CD keeps repository credentials in its own Secrets: the user names theirs (docs/import.md).
+      const source = { ...app.spec.source, secretRef: { name: 'charts' } };
+      await admin.apply(
+        appType,
+        {
+          ...app,
+          metadata: { ...app.metadata, labels: { 'capstan.dev/test-agent': String(process.pid) } },
+          spec: { ...app.spec, source, interval: '2s' },
+        },
+        { fieldManager: 'capstan-test' },
+      );
+    }
+    const versions = await eventually(
+      async () => {
+        const read = async (name: string) =>
+          (await kube.core.readNamespacedConfigMap({ namespace, name }).catch(() => undefined))?.data;
+        const argo = await read('from-argocd-database');
+        const fluxData = await read(`${namespace}-from-flux-database`).then(
+          async (data) => data ?? (await read('from-flux-database')),
+        );
+        return argo && fluxData ? { argo, flux: fluxData } : false;
+      },
+      { what: 'both imported Applications synced', timeoutMs: 90_000 },
+    );
+    assert.deepEqual(versions.argo, { chartVersion: '1.1.0', size: 'medium' });
+    assert.equal(versions.flux['size'], 'tiny');
   });
 });
