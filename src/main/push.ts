@@ -8,7 +8,7 @@ import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import { ChartRepository } from '../adapters/render/chart-repository.ts';
-import { ChartSourceFetcher } from '../adapters/render/chart-source.ts';
+import { ChartSourceFetcher, recordedChartRevision } from '../adapters/render/chart-source.ts';
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import type { SyncDeps, SyncEvent } from '../engine/context.ts';
 import type { Cluster } from '../ports/cluster.ts';
@@ -138,7 +138,11 @@ export async function renderDesiredState(
     const root = (await enclosingWorkTree(dir)) ?? dir;
     return { result: await renderer.render({ ...request, root, path: relative(root, dir) || '.' }) };
   }
-  if (source.kind === 'chart') return renderChart(source, { renderer, request, charts, progress });
+  if (source.kind === 'chart') {
+    // The chart's own credentials: the Application's secretRef (as git's), else the environment's.
+    const credentials = access.git ? [access.git] : fromEnv.credentials;
+    return renderChart(source, { renderer, request, charts: { ...charts, credentials }, progress });
+  }
   const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
   const credentials = access.git ?? (await gitCredentialsFromEnv());
   const options = {
@@ -182,8 +186,12 @@ async function renderChart(
   const spec = { repoURL: source.repoURL, chart: source.chart, targetRevision: source.version };
   const [credentials] = charts.credentials;
   const options = { allowInsecureHttp: source.allowInsecureHttp, ...(credentials ? { credentials } : {}) };
-  progress(`resolving chart ${source.chart} ${source.version || '(newest)'} from ${source.repoURL}`);
-  const revision = await fetcher.resolve(spec, options);
+  // A revision recorded before (`1.2.0@sha256:…`, from an Application's history) needs no resolve.
+  let revision = recordedChartRevision(source.version);
+  if (revision === undefined) {
+    progress(`resolving chart ${source.chart} ${source.version || '(newest)'} from ${source.repoURL}`);
+    revision = await fetcher.resolve(spec, options);
+  }
   progress(`unpacking ${revision.ref} (${revision.sha.slice(revision.sha.indexOf('@') + 1)})`);
   const tree = await fetcher.checkout(spec, revision, options);
   const result = await with_.renderer.render({

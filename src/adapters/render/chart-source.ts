@@ -151,6 +151,15 @@ export function withChartSources(git: SourceFetcher, charts: SourceFetcher): Sou
   };
 }
 
+/**
+ * A revision recorded before (`<version>@sha256:<hex>`, from status or history) as a resolved one: a
+ * checkout of it needs no resolve. Undefined for anything else (a version or a range to resolve).
+ */
+export function recordedChartRevision(text: string): ResolvedRevision | undefined {
+  const recorded = REVISION.exec(text);
+  return recorded ? { sha: text, ref: recorded[1] ?? '' } : undefined;
+}
+
 function revisionOf(source: SourceSpec, pulled: PulledChart): ResolvedRevision {
   return { sha: `${pulled.version}@${pulled.digest}`, ref: `${chartName(source)} ${pulled.version}` };
 }
