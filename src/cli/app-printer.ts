@@ -236,7 +236,7 @@ export function describeApplication(app: Application, options: { now: number; wi
     ],
     ['Source', source.repoURL],
     ['  Revision', spec.source.targetRevision],
-    ['  Path', spec.source.path],
+    spec.source.chart === undefined ? ['  Path', spec.source.path] : ['  Chart', spec.source.chart],
     ['  Type', source.type ?? 'detected'],
     ['Destination', `${spec.destination.cluster}, namespace ${spec.destination.namespace}`],
     ['Sync policy', syncPolicyText(app)],

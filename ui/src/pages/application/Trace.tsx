@@ -7,6 +7,7 @@ import { Empty, Failure, Loading } from '../../components/States.tsx';
 import { useLoad } from '../../hooks.ts';
 import { runPath } from '../../paths.ts';
 import type { Trace } from '../../types.ts';
+import { shortRevision } from '../../revision.ts';
 
 export function TraceTab(props: { readonly path: string }) {
   const url = `${props.path}/trace`;
@@ -68,7 +69,7 @@ export function TraceTab(props: { readonly path: string }) {
         <ol className="trace-syncs">
           {syncs.map((s, i) => (
             <li key={`${s.revision}-${String(i)}`}>
-              <code>{s.revision.slice(0, 12)}</code> {s.result} {s.message ?? ''}{' '}
+              <code>{shortRevision(s.revision)}</code> {s.result} {s.message ?? ''}{' '}
               {s.author === undefined ? '' : `(${s.author})`}
             </li>
           ))}
