@@ -118,7 +118,10 @@ describe('ChartSourceFetcher', () => {
   after(async () => rm(await root, { recursive: true, force: true }));
 
   /** An HTTP chart repository on loopback serving the archives given for `web` (the index names their digests). */
-  async function repository(archives: Map<string, Buffer>, options: { hang?: boolean } = {}) {
+  async function repository(
+    archives: Map<string, Buffer>,
+    options: { hang?: boolean; index?: () => Buffer | string } = {},
+  ) {
     const digest = (archive: Buffer | undefined) =>
       createHash('sha256')
         .update(archive ?? '')
@@ -126,6 +129,10 @@ describe('ChartSourceFetcher', () => {
     const server: Server = createServer((req, res) => {
       if (options.hang === true) return; // accepts, never answers
       const path = req.url ?? '/';
+      if (path === '/index.yaml' && options.index) {
+        res.end(options.index());
+        return;
+      }
       if (path === '/index.yaml') {
         const entries = [...archives.keys()]
           .map((v) => `  - version: ${v}\n    digest: ${digest(archives.get(v))}\n    urls: [web-${v}.tgz]\n`)
@@ -178,6 +185,52 @@ describe('ChartSourceFetcher', () => {
     assert.equal(tree.commit.subject, 'chart web 1.1.0');
     const ids = await source.contentIds(spec, tree, ['web', 'web/values.yaml']);
     assert.deepEqual([...ids.values()], [revision.sha, revision.sha]);
+  });
+
+  it('reads the index: an exact version, a range that leaves out pre-releases, and says which versions there are', async () => {
+    const url = await repository(
+      new Map([
+        ['1.0.0', chart()],
+        ['1.3.0-rc.1', chart()],
+        ['1.2.0', chart()],
+      ]),
+    );
+    const { fetcher: source } = await fetcher('index');
+    const resolve = (targetRevision: string) =>
+      source.resolve({ repoURL: url, chart: 'web', targetRevision }, http);
+    assert.match((await resolve('1.0.0')).sha, /^1\.0\.0@/);
+    assert.match((await resolve('^1.0.0')).sha, /^1\.2\.0@/);
+    assert.match((await resolve('*')).sha, /^1\.2\.0@/);
+    assert.match((await resolve('>=1.3.0-rc.0')).sha, /^1\.3\.0-rc\.1@/);
+    await assert.rejects(
+      resolve('2.x'),
+      /chart web 2\.x from .*: no version in 2\.x \(it has 1\.3\.0-rc\.1, 1\.2\.0, 1\.0\.0\)/,
+    );
+    await assert.rejects(
+      resolve('not a range'),
+      /web: version 'not a range' is neither a version nor a range/,
+    );
+    await assert.rejects(
+      source.resolve({ repoURL: url, chart: 'api', targetRevision: '*' }, http),
+      /chart api \* from .*: the repository has no chart of that name/,
+    );
+  });
+
+  it('refuses an index that is not one, and one larger than the limit without reading it whole', async () => {
+    const broken = await repository(new Map(), { index: () => 'entries: [unclosed' });
+    const huge = await repository(new Map(), { index: () => Buffer.alloc(33 * 1024 * 1024, 0x20) });
+    const { fetcher: source } = await fetcher('bad-index');
+    await assert.rejects(
+      source.resolve({ repoURL: broken, chart: 'web', targetRevision: '*' }, http),
+      /index\.yaml is not a chart repository index/,
+    );
+    const error = await source.resolve({ repoURL: huge, chart: 'web', targetRevision: '*' }, http).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof CapstanError);
+    assert.equal(error.code, 'RENDER_TOO_LARGE');
+    assert.match(error.message, /index\.yaml is more than 33554432 bytes; it was not read/);
   });
 
   it('refuses a hostile archive and writes nothing outside its cache', async () => {
