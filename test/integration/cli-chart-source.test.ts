@@ -109,6 +109,21 @@ describe('capstan render, diff and sync of a chart from a Helm repository', () =
     assert.match(result.revision ?? '', /^1\.3\.0@sha256:[0-9a-f]{64}$/);
     const configMap = await kube.core.readNamespacedConfigMap({ namespace, name: `${name}-database` });
     assert.deepEqual(configMap.data, { chartVersion: '1.3.0', size: 'small' });
+    // The recorded revision renders as it is (no resolve), as `capstan app diff --revision` does.
+    const recorded = await capstan([
+      'render',
+      '--repo',
+      `oci://${registry.address}/charts`,
+      '--chart',
+      'database',
+      '--revision',
+      result.revision ?? '',
+      '--app',
+      name,
+    ]);
+    assert.equal(recorded.code, 0, recorded.stderr);
+    assert.doesNotMatch(recorded.stderr, /resolving chart/);
+    assert.match(recorded.stdout, /chartVersion: 1\.3\.0/);
     const clean = await capstan(['diff', ...args]);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
     const again = await capstan(['sync', ...args, '-o', 'json']);
