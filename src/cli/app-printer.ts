@@ -13,6 +13,7 @@ import {
 } from '../contracts/application.ts';
 import { table } from './output.ts';
 import { colourDiff, type PrintStyle } from './sync-printer.ts';
+import { shortRevision as shortSourceRevision } from '../core/revision.ts';
 
 const NONE = '-';
 
@@ -65,9 +66,9 @@ export function elapsed(startedAt: string | undefined, finishedAt: string | unde
   return `${h > 0 ? `${h}h` : ''}${m > 0 ? `${m}m` : ''}${s > 0 ? `${s}s` : ''}`;
 }
 
-/** A commit SHA cut to 12 characters, as the tables show it. */
+/** A commit SHA cut to 12 characters (a chart's version with 12 of its digest), as the tables show it. */
 export function shortRevision(revision: string | undefined): string {
-  return revision === undefined || revision === '' ? NONE : revision.slice(0, 12);
+  return revision === undefined || revision === '' ? NONE : shortSourceRevision(revision);
 }
 
 const cell = (text: string | undefined): string =>
@@ -235,7 +236,7 @@ export function describeApplication(app: Application, options: { now: number; wi
     ],
     ['Source', source.repoURL],
     ['  Revision', spec.source.targetRevision],
-    ['  Path', spec.source.path],
+    spec.source.chart === undefined ? ['  Path', spec.source.path] : ['  Chart', spec.source.chart],
     ['  Type', source.type ?? 'detected'],
     ['Destination', `${spec.destination.cluster}, namespace ${spec.destination.namespace}`],
     ['Sync policy', syncPolicyText(app)],

@@ -30,6 +30,7 @@ import {
   gitCredentialsFromEnv,
   helmCapabilities,
   renderDesiredState,
+  type DesiredStateSource,
   type RenderSettings,
   type SourceAccess,
 } from '../main/push.ts';
@@ -162,6 +163,26 @@ export interface ApplicationPlan {
  * Credentials: the Application's Secrets, as the agent reads them (applicationAccess), unless the
  * environment gives some.
  */
+/** Where the Application's desired state comes from: a folder of a git repository, or a chart of a Helm repository. */
+function desiredSource(spec: ResolvedSpec, revision: string): DesiredStateSource {
+  const { source } = spec;
+  return source.chart === undefined
+    ? {
+        kind: 'git',
+        repoURL: source.repoURL,
+        revision,
+        path: source.path,
+        allowInsecureHttp: source.insecureHttp,
+      }
+    : {
+        kind: 'chart',
+        repoURL: source.repoURL,
+        chart: source.chart,
+        version: revision,
+        allowInsecureHttp: source.insecureHttp,
+      };
+}
+
 export async function planApplication(
   application: Application,
   options: {
@@ -208,13 +229,7 @@ export async function planApplication(
       },
     };
     const desired = await renderDesiredState(
-      {
-        kind: 'git',
-        repoURL: spec.source.repoURL,
-        revision: options.revision ?? spec.source.targetRevision,
-        path: spec.source.path,
-        allowInsecureHttp: spec.source.insecureHttp,
-      },
+      desiredSource(spec, options.revision ?? spec.source.targetRevision),
       settings,
       options.progress,
       await applicationAccess(application, spec, options),

@@ -2,6 +2,7 @@ import { formatId } from '../core/resource.ts';
 import type { SyncEntry, SyncResult } from '../core/sync-result.ts';
 import type { PlanFailure } from '../engine/plan.ts';
 import { table } from './output.ts';
+import { shortRevision } from '../core/revision.ts';
 
 const COLOURS = { red: 31, green: 32, yellow: 33, cyan: 36, grey: 90 } as const;
 type Colour = keyof typeof COLOURS;
@@ -51,7 +52,7 @@ export function resultTable(result: SyncResult, style: PrintStyle = {}): string 
           style,
         )
       : paint(`Sync of application '${result.application}' failed`, 'red', style);
-  const revision = result.revision ? ` at ${result.revision.slice(0, 12)}` : '';
+  const revision = result.revision ? ` at ${shortRevision(result.revision)}` : '';
   const seconds = ((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1);
   return `${head}${verdict}${revision}: ${result.message} (${seconds} s)\n`;
 }

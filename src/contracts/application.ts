@@ -225,6 +225,8 @@ export const MIN_INTERVAL = '1s';
 export const APPLICATION_DEFAULTS = {
   project: 'default',
   targetRevision: 'HEAD',
+  /** The targetRevision of a chart: its newest version. */
+  chartVersion: '*',
   path: '.',
   insecureHttp: false,
   cluster: IN_CLUSTER,
@@ -237,6 +239,8 @@ const D = APPLICATION_DEFAULTS;
 
 // ── Building blocks ─────────────────────────────────────────────────────────────────────────────
 
+/** A Helm chart's name, as helm accepts it in a repository (no slashes: the repository is repoURL). */
+const CHART_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -415,15 +419,32 @@ const SourceBase = object(
       maxLength: 2048,
       description:
         'The git repository: https://host/path, ssh://user@host/path or user@host:path ' +
-        '(http:// only with insecureHttp). Credentials never go in the URL: use secretRef.',
+        '(http:// only with insecureHttp). With chart: the Helm repository, an HTTP chart repository ' +
+        '(https://host/path, where index.yaml is) or an OCI registry (oci://host/path). ' +
+        'Credentials never go in the URL: use secretRef.',
     }),
+    chart: Type.Optional(
+      withHint(
+        Type.String({
+          minLength: 1,
+          maxLength: 250,
+          pattern: CHART_NAME,
+          description:
+            "A chart of the Helm repository repoURL (as Argo CD's spec.source.chart), rendered by helm " +
+            'template with the helm options; targetRevision is then its version or a semver range. ' +
+            'Without it, repoURL is a git repository and path a folder of it.',
+        }),
+        'a chart name (letters, digits, ., _ and -)',
+      ),
+    ),
     targetRevision: Type.Optional(
       Type.String({
         minLength: 1,
         maxLength: 256,
         description:
           'A branch, a tag, a semver range over tags (">=1.2 <2", "^1.4") or a full commit SHA. ' +
-          `Default ${D.targetRevision} (the default branch).`,
+          `Default ${D.targetRevision} (the default branch). With chart: the chart's version or a semver ` +
+          `range over its versions ("1.2.3", "^1.2", "1.x"), the highest match taken; default ${D.chartVersion} (the newest).`,
       }),
     ),
     path: Type.Optional(
@@ -450,7 +471,7 @@ const SourceBase = object(
       }),
     ),
   },
-  'Where the desired state comes from: a folder of a git repository at a revision.',
+  'Where the desired state comes from: a folder of a git repository at a revision, or a chart of a Helm repository at a version.',
 );
 type SourceShape = Static<typeof SourceBase>;
 const dotDot = /(^|\/)\.\.(\/|$)/;
@@ -479,6 +500,29 @@ export const ApplicationSourceSchema = withRules(SourceBase, [
     field: 'path',
     cel: "!has(self.path) || (!self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)'))",
     check: (s: SourceShape) => s.path === undefined || (!s.path.startsWith('/') && !dotDot.test(s.path)),
+  },
+  {
+    message:
+      'set either path (a folder of a git repository) or chart (a chart of a Helm repository), not both',
+    field: 'chart',
+    cel: '!has(self.chart) || !has(self.path)',
+    check: (s: SourceShape) => s.chart === undefined || s.path === undefined,
+  },
+  {
+    message: 'a chart is rendered by helm: type helm (or none), and no directory or kustomize options',
+    field: 'chart',
+    cel:
+      "!has(self.chart) || ((!has(self.type) || self.type == 'helm') && !has(self.directory) && " +
+      '!has(self.kustomize))',
+    check: (s: SourceShape) =>
+      s.chart === undefined ||
+      ((s.type === undefined || s.type === 'helm') && s.directory === undefined && s.kustomize === undefined),
+  },
+  {
+    message: 'an oci:// repoURL is a Helm registry: name the chart (chart)',
+    field: 'repoURL',
+    cel: "has(self.chart) || !self.repoURL.lowerAscii().startsWith('oci://')",
+    check: (s: SourceShape) => s.chart !== undefined || !s.repoURL.toLowerCase().startsWith('oci://'),
   },
   {
     message: 'a plain http:// URL needs insecureHttp: true (prefer https)',
@@ -889,6 +933,8 @@ export interface ResolvedSpec {
   readonly project: string;
   readonly source: {
     readonly repoURL: string;
+    /** A chart of the Helm repository repoURL; then targetRevision is its version (range) and path its folder. */
+    readonly chart?: string;
     readonly targetRevision: string;
     readonly path: string;
     /** Undefined: detected by the renderer. */
@@ -932,9 +978,16 @@ export function resolveSpec(app: Application): ResolvedSpec {
     project: spec.project ?? D.project,
     source: {
       repoURL: source.repoURL,
-      targetRevision: source.targetRevision ?? D.targetRevision,
-      path: source.path ?? D.path,
-      ...(source.type === undefined ? {} : { type: source.type }),
+      ...(source.chart === undefined ? {} : { chart: source.chart }),
+      targetRevision:
+        source.targetRevision ?? (source.chart === undefined ? D.targetRevision : D.chartVersion),
+      // A chart's files are unpacked into a folder of its name (src/adapters/render/chart-source.ts).
+      path: source.path ?? source.chart ?? D.path,
+      ...(source.type === undefined
+        ? source.chart === undefined
+          ? {}
+          : { type: 'helm' as const }
+        : { type: source.type }),
       ...(source.directory === undefined ? {} : { directory: source.directory }),
       ...(source.helm === undefined ? {} : { helm: source.helm }),
       ...(source.secretRef === undefined ? {} : { secretRef: source.secretRef }),
@@ -994,6 +1047,7 @@ const PRINTER_COLUMNS = [
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   { name: 'Repository', type: 'string', jsonPath: '.spec.source.repoURL', priority: 1 },
   { name: 'Path', type: 'string', jsonPath: '.spec.source.path', priority: 1 },
+  { name: 'Chart', type: 'string', jsonPath: '.spec.source.chart', priority: 1 },
   {
     name: 'Message',
     type: 'string',

@@ -239,14 +239,7 @@ function convertSource(
   findings: ObjectFindings,
 ): ApplicationSource | undefined {
   findings.unknownKeys(source, SOURCE_FIELDS, at);
-  if (source['chart'] !== undefined) {
-    findings.leftOut(
-      [...at, 'chart'],
-      'a chart from a Helm repository: Capstan renders charts from a git repository; put the chart in git ' +
-        '(helm pull --untar) and point the Application at its folder',
-    );
-    return undefined;
-  }
+  if (source['chart'] !== undefined) return convertChartSource(source, at, findings);
   if (source['plugin'] !== undefined) {
     findings.leftOut(
       [...at, 'plugin'],
@@ -271,6 +264,43 @@ function convertSource(
     ...(path === undefined || repositoryPath(path) === '.' ? {} : { path: repositoryPath(path) }),
     ...(insecure ? { insecureHttp: true } : {}),
     ...convertRenderer(source, at, findings),
+  };
+}
+
+/**
+ * A chart of a Helm repository: repoURL, chart and targetRevision mean the same in Capstan. Argo CD
+ * writes an OCI registry without a scheme (`registry.example.com/charts`); Capstan with `oci://`.
+ */
+function convertChartSource(
+  source: Fields,
+  at: (string | number)[],
+  findings: ObjectFindings,
+): ApplicationSource | undefined {
+  const chart = stringField(source, 'chart', at, findings);
+  const written = stringField(source, 'repoURL', at, findings);
+  if (chart === undefined || written === undefined) {
+    if (written === undefined)
+      findings.leftOut([...at, 'repoURL'], 'missing: the Helm repository is required');
+    return undefined;
+  }
+  let repoURL = written;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(written)) {
+    repoURL = `oci://${written}`;
+    findings.note([...at, 'repoURL'], `an OCI registry without a scheme: converted to ${repoURL}`);
+  }
+  const targetRevision = stringField(source, 'targetRevision', at, findings);
+  if (source['path'] !== undefined)
+    findings.note([...at, 'path'], 'a chart of a Helm repository has no path (Argo CD ignores it too)');
+  for (const key of ['kustomize', 'directory'])
+    if (source[key] !== undefined) findings.leftOut([...at, key], 'a chart is rendered by helm');
+  const helm = mapField(source, 'helm', at, findings);
+  const insecure = insecureHttp(repoURL, [...at, 'repoURL'], findings);
+  return {
+    repoURL,
+    chart,
+    ...(targetRevision === undefined ? {} : { targetRevision }),
+    ...(insecure ? { insecureHttp: true } : {}),
+    ...(helm ? { helm: convertHelm(helm, [...at, 'helm'], findings) } : {}),
   };
 }
 

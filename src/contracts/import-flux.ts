@@ -39,7 +39,10 @@ const HELM_GROUP = 'helm.toolkit.fluxcd.io';
 /** Flux's default when a GitRepository names no ref. */
 const FLUX_DEFAULT_BRANCH = 'master';
 
-/** A GitRepository as far as it converts: the source of an Application, its interval and suspension. */
+/**
+ * A GitRepository (or a HelmRepository, an OCIRepository) as far as it converts: the source of an
+ * Application, its interval and suspension.
+ */
 interface GitSource {
   readonly source: ApplicationSource;
   readonly interval?: string;
@@ -114,6 +117,7 @@ const sourceKey = (kind: string, namespace: string, name: string) => `${kind}/${
 function convertConsumer(consumer: FluxObject, lookup: Lookup): Application | undefined {
   const { object } = consumer.parsed;
   const isKustomization = object.kind === 'Kustomization';
+  if (!isKustomization && consumer.spec['chartRef'] !== undefined) return convertChartRef(consumer, lookup);
   const refAt = isKustomization ? ['spec', 'sourceRef'] : ['spec', 'chart', 'spec', 'sourceRef'];
   const chart = isKustomization ? undefined : chartSpec(consumer);
   const ref = fieldsOf(isKustomization ? consumer.spec['sourceRef'] : chart?.['sourceRef']);
@@ -129,9 +133,14 @@ function convertConsumer(consumer: FluxObject, lookup: Lookup): Application | un
     name,
   );
   const source = lookup.sources.get(key);
+  if (!isKustomization && kind === 'HelmRepository' && source) {
+    lookup.used.add(key);
+    const repository = convertHelmRepository(source);
+    return repository && convertHelmRelease(consumer, repository, chart ?? {}, lookup.options);
+  }
   if (kind !== 'GitRepository') {
     if (source) lookup.used.add(key);
-    consumer.findings.leftOut(refAt, unsupportedSource(kind, source));
+    consumer.findings.leftOut(refAt, unsupportedSource(kind, key, source));
     return undefined;
   }
   if (!source) {
@@ -170,15 +179,12 @@ function appliesItsOwnFolder(consumer: FluxObject): boolean {
   return `/${posix.dirname(consumer.parsed.source.file)}/`.includes(`/${folder}/`);
 }
 
-function unsupportedSource(kind: string, source: FluxObject | undefined): string {
-  if (kind === 'HelmRepository') {
-    const url = source && typeof source.spec['url'] === 'string' ? ` (${source.spec['url']})` : '';
-    return (
-      `a chart from a Helm repository${url}: Capstan renders charts from a git repository; put the chart in ` +
-      'git (helm pull --untar) and import again, or write the Application by hand'
-    );
-  }
-  return `a ${kind || 'source of no kind'}: Capstan sources are git repositories; nothing converted`;
+function unsupportedSource(kind: string, key: string, source: FluxObject | undefined): string {
+  const charts = kind === 'HelmRepository' || kind === 'OCIRepository';
+  if (charts && source === undefined)
+    return `${key} is not among the input: give it in the same file or stream`;
+  if (charts) return `a ${kind} holds charts: a HelmRelease uses it, not a Kustomization; nothing converted`;
+  return `a ${kind || 'source of no kind'}: Capstan sources are git repositories, and Helm repositories of charts for a HelmRelease; nothing converted`;
 }
 
 // ── GitRepository ───────────────────────────────────────────────────────────────────────────────
@@ -324,7 +330,6 @@ function convertKustomization(
 
 const HELM_RELEASE_LEFT_OUT: Readonly<Record<string, string>> = {
   valuesFrom: 'values from ConfigMaps and Secrets are not supported: put them in a values file in git',
-  chartRef: 'a chart from an OCIRepository or HelmChart object: Capstan renders charts from a git repository',
   storageNamespace: 'Capstan keeps no Helm release storage: it applies the rendered objects',
   upgrade: 'Capstan applies the rendered objects; there is no Helm upgrade to configure',
   rollback: 'roll back with capstan app rollback',
@@ -350,11 +355,13 @@ function convertHelmRelease(
   chart: Fields,
   options: ImportOptions,
 ): Application | undefined {
+  const fromRepository = git.source.chart !== undefined;
   const { spec, findings } = flux;
   findings.unknownKeys(
     spec,
     [
       'chart',
+      'chartRef',
       'releaseName',
       'targetNamespace',
       'values',
@@ -375,9 +382,16 @@ function convertHelmRelease(
     ['chart', 'version', 'sourceRef', 'valuesFiles', 'reconcileStrategy', 'interval'],
     chartAt,
   );
-  if (chart['version'] !== undefined)
+  const version = stringField(chart, 'version', chartAt, findings);
+  if (version !== undefined && !fromRepository)
     findings.note([...chartAt, 'version'], 'a chart from git: the revision decides the version');
-  const chartPath = repositoryPath(stringField(chart, 'chart', chartAt, findings) ?? '.');
+  const chartName = stringField(chart, 'chart', chartAt, findings);
+  if (fromRepository && chartName === undefined) {
+    findings.leftOut([...chartAt, 'chart'], 'missing: the name of the chart in the repository is required');
+    return undefined;
+  }
+  // A chart of a Helm repository is unpacked in a folder of its name; its values files are in it, as Flux reads them.
+  const chartPath = fromRepository ? '.' : repositoryPath(chartName ?? '.');
   const helm = helmOptions(flux, chart, chartPath);
   const install = installOptions(flux);
   const drift = mapField(spec, 'driftDetection', ['spec'], findings);
@@ -389,8 +403,13 @@ function convertHelmRelease(
   return application(flux, options, {
     source: {
       ...git.source,
-      ...(chartPath === '.' ? {} : { path: chartPath }),
-      type: 'helm',
+      ...(fromRepository
+        ? {
+            // Flux's default version is `*`: the newest.
+            ...(chartName === undefined ? {} : { chart: chartName }),
+            ...(version === undefined ? {} : { targetRevision: version }),
+          }
+        : { ...(chartPath === '.' ? {} : { path: chartPath }), type: 'helm' as const }),
       helm: { ...helm, ...install.helm },
     },
     automated: { prune: true, selfHeal },
@@ -444,6 +463,125 @@ function installOptions(flux: FluxObject): { helm: HelmOptions; syncOptions: Syn
   return {
     helm: crds === 'Skip' ? { skipCrds: true } : {},
     syncOptions: createNamespace ? ['CreateNamespace=true'] : [],
+  };
+}
+
+// ── HelmRepository and OCIRepository ────────────────────────────────────────────────────────────
+
+const HELM_REPOSITORY_LEFT_OUT: Readonly<Record<string, string>> = {
+  certSecretRef: 'a private CA is trusted by the agent (its CA bundle), not per repository',
+  provider: 'cloud-provider authentication is not supported: use a credentials Secret',
+  passCredentials: 'credentials go to the repositories their Secret url covers',
+  accessFrom: 'Capstan Projects decide who may use what',
+  timeout: 'downloads use the agent’s time limit',
+  insecure: 'a registry over plain http is not supported for charts: use https',
+  proxySecretRef: 'the agent uses its own proxy settings',
+};
+
+/** A HelmRepository (an HTTP index, or `type: oci`): the repoURL of Applications that name a chart in it. */
+function convertHelmRepository(flux: FluxObject): GitSource | undefined {
+  const { spec, findings } = flux;
+  findings.unknownKeys(
+    spec,
+    ['url', 'type', 'interval', 'secretRef', 'suspend', ...Object.keys(HELM_REPOSITORY_LEFT_OUT)],
+    ['spec'],
+  );
+  for (const [key, reason] of Object.entries(HELM_REPOSITORY_LEFT_OUT))
+    if (spec[key] !== undefined) findings.leftOut(['spec', key], reason);
+  const url = stringField(spec, 'url', ['spec'], findings);
+  if (url === undefined) {
+    findings.leftOut(['spec', 'url'], 'missing: the Helm repository is required');
+    return undefined;
+  }
+  return repositorySource(flux, url);
+}
+
+const OCI_REPOSITORY_LEFT_OUT: Readonly<Record<string, string>> = {
+  ...HELM_REPOSITORY_LEFT_OUT,
+  layerSelector:
+    'the chart layer of a Helm chart is read (application/vnd.cncf.helm.chart.content.v1.tar+gzip)',
+  verify: 'signatures are not verified by this version; the archive is checked against the manifest digest',
+  ignore: 'a chart is rendered whole',
+  serviceAccountName: 'credentials come from a Secret',
+};
+
+/**
+ * A HelmRelease whose chartRef names an OCIRepository (`oci://host/path/<chart>` at a tag or semver):
+ * the registry path is the repoURL, its last segment the chart.
+ */
+function convertChartRef(consumer: FluxObject, lookup: Lookup): Application | undefined {
+  const at = ['spec', 'chartRef'];
+  const { findings } = consumer;
+  const ref = mapField(consumer.spec, 'chartRef', ['spec'], findings);
+  const kind = ref && stringField(ref, 'kind', at, findings);
+  const name = ref && stringField(ref, 'name', at, findings);
+  if (kind !== 'OCIRepository' || name === undefined) {
+    findings.leftOut(
+      at,
+      kind === 'HelmChart'
+        ? "a HelmChart object: name the chart and its HelmRepository in the HelmRelease's chart.spec instead, then import again"
+        : 'a chartRef needs kind OCIRepository and a name',
+    );
+    return undefined;
+  }
+  const key = sourceKey(kind, stringField(ref ?? {}, 'namespace', at, findings) ?? consumer.namespace, name);
+  const source = lookup.sources.get(key);
+  if (!source) {
+    findings.leftOut(at, `${key} is not among the input: give it in the same file or stream`);
+    return undefined;
+  }
+  lookup.used.add(key);
+  const { spec } = source;
+  source.findings.unknownKeys(
+    spec,
+    ['url', 'ref', 'interval', 'secretRef', 'suspend', ...Object.keys(OCI_REPOSITORY_LEFT_OUT)],
+    ['spec'],
+  );
+  for (const [field, reason] of Object.entries(OCI_REPOSITORY_LEFT_OUT))
+    if (spec[field] !== undefined) source.findings.leftOut(['spec', field], reason);
+  const url = stringField(spec, 'url', ['spec'], source.findings);
+  const slash = url?.lastIndexOf('/') ?? -1;
+  if (url === undefined || !url.startsWith('oci://') || slash <= 'oci://'.length) {
+    source.findings.leftOut(['spec', 'url'], 'expected oci://<registry>/<path>/<chart>');
+    return undefined;
+  }
+  const repository = repositorySource(source, url.slice(0, slash));
+  const chart: Fields = { chart: url.slice(slash + 1), ...ociVersion(source) };
+  return convertHelmRelease(consumer, repository, chart, lookup.options);
+}
+
+/** An OCIRepository's ref as a version: semver, then tag (a digest pins bytes, not a version: reported). */
+function ociVersion(flux: FluxObject): { version?: string } {
+  const at = ['spec', 'ref'];
+  const ref = mapField(flux.spec, 'ref', ['spec'], flux.findings);
+  if (!ref) return {};
+  flux.findings.unknownKeys(ref, ['semver', 'tag', 'digest', 'semverFilter'], at);
+  if (ref['digest'] !== undefined)
+    flux.findings.leftOut(
+      [...at, 'digest'],
+      'a chart is chosen by version; its digest is checked against the registry and recorded',
+    );
+  if (ref['semverFilter'] !== undefined) flux.findings.leftOut([...at, 'semverFilter'], 'not supported');
+  const version = stringField(ref, 'semver', at, flux.findings) ?? stringField(ref, 'tag', at, flux.findings);
+  return version === undefined ? {} : { version };
+}
+
+/** repoURL, credentials, interval and suspension of a Helm or OCI repository. */
+function repositorySource(flux: FluxObject, url: string): GitSource {
+  const { spec, findings } = flux;
+  const insecure = insecureHttp(url, ['spec', 'url'], findings);
+  const secretRef = credentials(flux);
+  const interval = durationField(spec, 'interval', ['spec'], findings);
+  const suspend = booleanField(spec, 'suspend', ['spec'], findings);
+  return {
+    source: {
+      repoURL: url,
+      chart: '',
+      ...(insecure ? { insecureHttp: true } : {}),
+      ...(secretRef === undefined ? {} : { secretRef }),
+    },
+    ...(interval === undefined ? {} : { interval }),
+    ...(suspend === undefined ? {} : { suspend }),
   };
 }
 

@@ -423,7 +423,11 @@ export class ApplicationReconciler {
   async #resolve(admitted: Admitted, signal: AbortSignal | undefined): Promise<Resolved> {
     const { spec, requests, object } = admitted;
     const fetch = await this.#fetchOptions(admitted.app, spec, signal);
-    const source = { repoURL: spec.source.repoURL, targetRevision: spec.source.targetRevision };
+    const source = {
+      repoURL: spec.source.repoURL,
+      targetRevision: spec.source.targetRevision,
+      ...(spec.source.chart === undefined ? {} : { chart: spec.source.chart }),
+    };
     const nowMs = this.#deps.clock.now().getTime();
     const memo = this.#resolved.get(admitted.key);
     if (
@@ -441,7 +445,7 @@ export class ApplicationReconciler {
       createdMs: Number.isFinite(created) ? created : undefined,
     });
     const latest = await this.#resolveShared(
-      `${spec.source.repoURL}\u0000${spec.source.targetRevision}\u0000${object.metadata.namespace ?? 'default'}/${spec.source.secretRef?.name ?? ''}`,
+      `${spec.source.repoURL}\u0000${spec.source.chart ?? ''}\u0000${spec.source.targetRevision}\u0000${object.metadata.namespace ?? 'default'}/${spec.source.secretRef?.name ?? ''}`,
       notBefore,
       () => this.#deps.source.resolve(source, fetch),
     );

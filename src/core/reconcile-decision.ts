@@ -1,6 +1,7 @@
 import { formatId } from './resource.ts';
 import { rollbackRequestTarget, rollbackTarget, type HistoryRecord } from './rollback.ts';
 import type { SyncEntry, SyncResult } from './sync-result.ts';
+import { shortRevision } from './revision.ts';
 
 export type { HistoryRecord } from './rollback.ts';
 
@@ -245,7 +246,7 @@ export function syncEvent(input: {
   readonly revision: string;
 }): { readonly type: 'Normal' | 'Warning'; readonly reason: string; readonly message: string } {
   const { result, drift } = input;
-  const short = input.revision.slice(0, 12);
+  const short = shortRevision(input.revision);
   const succeeded = result.phase === 'Succeeded';
   return {
     type: succeeded ? 'Normal' : 'Warning',

@@ -1,6 +1,7 @@
 import type { ConditionInput } from './conditions.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Health } from './health.ts';
+import { shortRevision } from './revision.ts';
 
 /**
  * Where one reconcile of an Application ended, as far as its conditions tell: the input of
@@ -110,7 +111,7 @@ function readyCondition(state: Extract<ReconcileState, { kind: 'Reconciled' }>):
       type: 'Ready',
       status: 'True',
       reason: 'Synced',
-      message: `synced to ${state.revision.slice(0, 12)} and healthy`,
+      message: `synced to ${shortRevision(state.revision)} and healthy`,
     };
   return {
     type: 'Ready',

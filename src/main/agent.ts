@@ -23,6 +23,9 @@ import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
+import { ChartRepository } from '../adapters/render/chart-repository.ts';
+import { ChartSourceFetcher, withChartSources } from '../adapters/render/chart-source.ts';
+import type { SourceFetcher } from '../ports/source.ts';
 import type { SandboxOptions } from '../adapters/render/sandbox.ts';
 
 export { SANDBOX_MODES } from '../adapters/render/sandbox.ts';
@@ -273,16 +276,24 @@ function projectCache(cluster: KubeCluster): ProjectCache {
   });
 }
 
-function gitSource(options: AgentOptions, metrics: AgentMetrics): GitSourceFetcher {
-  return new GitSourceFetcher({
-    cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
-    hosts: { allow: options.repositoryHosts ?? [] },
+/** Git repositories, and charts of Helm repositories (a source with `chart`) from the same allowed hosts. */
+function gitSource(options: AgentOptions, metrics: AgentMetrics): SourceFetcher {
+  const cache = options.cacheDir ?? cacheRoot();
+  const hosts = { allow: options.repositoryHosts ?? [] };
+  const charts = new ChartSourceFetcher({
+    cacheDir: join(cache, 'helm', 'sources'),
+    charts: new ChartRepository({ cacheDir: join(cache, 'helm'), hosts }),
+  });
+  const git = new GitSourceFetcher({
+    cacheDir: join(cache, 'git'),
+    hosts,
     // Counted where a fetch runs: once per new commit of a repository, however many Applications use it.
     // (ls-remote is counted by the reconciler, per resolve.)
     onRemoteOperation: (operation) => {
       if (operation.kind === 'fetch') metrics.gitFetches.inc({ result: operation.result });
     },
   });
+  return withChartSources(git, charts);
 }
 
 function renderCache(options: AgentOptions, log: Logger): RenderCache {

@@ -7,6 +7,8 @@ import { ConfigMapInventoryStore, DEFAULT_INVENTORY_NAMESPACE } from '../adapter
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
+import { ChartRepository } from '../adapters/render/chart-repository.ts';
+import { ChartSourceFetcher, recordedChartRevision } from '../adapters/render/chart-source.ts';
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import type { SyncDeps, SyncEvent } from '../engine/context.ts';
 import type { Cluster } from '../ports/cluster.ts';
@@ -21,6 +23,15 @@ export type DesiredStateSource =
       readonly repoURL: string;
       readonly revision: string;
       readonly path: string;
+      readonly allowInsecureHttp: boolean;
+      readonly timeoutMs?: number;
+    }
+  | {
+      /** A chart of a Helm repository (https:// with an index.yaml, oci://), at a version or the newest in a range. */
+      readonly kind: 'chart';
+      readonly repoURL: string;
+      readonly chart: string;
+      readonly version: string;
       readonly allowInsecureHttp: boolean;
       readonly timeoutMs?: number;
     };
@@ -127,6 +138,11 @@ export async function renderDesiredState(
     const root = (await enclosingWorkTree(dir)) ?? dir;
     return { result: await renderer.render({ ...request, root, path: relative(root, dir) || '.' }) };
   }
+  if (source.kind === 'chart') {
+    // The chart's own credentials: the Application's secretRef (as git's), else the environment's.
+    const credentials = access.git ? [access.git] : fromEnv.credentials;
+    return renderChart(source, { renderer, request, charts: { ...charts, credentials }, progress });
+  }
   const fetcher = new GitSourceFetcher({ cacheDir: join(cacheRoot(), 'git') });
   const credentials = access.git ?? (await gitCredentialsFromEnv());
   const options = {
@@ -144,6 +160,46 @@ export async function renderDesiredState(
     insecureHttp: settings.insecureHttp === true || source.allowInsecureHttp,
     root: tree.dir,
     path: source.path,
+  });
+  return { result, revision: revision.sha, commit: tree.commit };
+}
+
+/** A chart of a Helm repository: resolved (version, digest), unpacked into the cache, rendered by helm. */
+async function renderChart(
+  source: Extract<DesiredStateSource, { kind: 'chart' }>,
+  with_: {
+    renderer: ManifestRenderer;
+    request: Omit<RenderRequest, 'root' | 'path'>;
+    charts: { credentials: readonly GitCredentials[]; ca?: string };
+    progress: (line: string) => void;
+  },
+): Promise<DesiredState> {
+  const { charts, progress } = with_;
+  const fetcher = new ChartSourceFetcher({
+    cacheDir: join(cacheRoot(), 'helm', 'sources'),
+    charts: new ChartRepository({
+      cacheDir: join(cacheRoot(), 'helm'),
+      ...(charts.ca === undefined ? {} : { ca: charts.ca }),
+    }),
+    ...(source.timeoutMs === undefined ? {} : { timeoutMs: source.timeoutMs }),
+  });
+  const spec = { repoURL: source.repoURL, chart: source.chart, targetRevision: source.version };
+  const [credentials] = charts.credentials;
+  const options = { allowInsecureHttp: source.allowInsecureHttp, ...(credentials ? { credentials } : {}) };
+  // A revision recorded before (`1.2.0@sha256:…`, from an Application's history) needs no resolve.
+  let revision = recordedChartRevision(source.version);
+  if (revision === undefined) {
+    progress(`resolving chart ${source.chart} ${source.version || '(newest)'} from ${source.repoURL}`);
+    revision = await fetcher.resolve(spec, options);
+  }
+  progress(`unpacking ${revision.ref} (${revision.sha.slice(revision.sha.indexOf('@') + 1)})`);
+  const tree = await fetcher.checkout(spec, revision, options);
+  const result = await with_.renderer.render({
+    ...with_.request,
+    type: 'helm',
+    insecureHttp: with_.request.insecureHttp === true || source.allowInsecureHttp,
+    root: tree.dir,
+    path: source.chart,
   });
   return { result, revision: revision.sha, commit: tree.commit };
 }

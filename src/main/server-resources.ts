@@ -3,6 +3,12 @@
 // fetched from Git and rendered as the agent does (same fetcher, renderers and credentials).
 import { join } from 'node:path';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
+import { ChartRepository } from '../adapters/render/chart-repository.ts';
+import {
+  ChartSourceFetcher,
+  recordedChartRevision,
+  withChartSources,
+} from '../adapters/render/chart-source.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import { ConfigMapInventoryStore } from '../adapters/kube/inventory-store.ts';
 import { apiError } from '../adapters/kube/errors.ts';
@@ -13,7 +19,7 @@ import { CapstanError } from '../core/errors.ts';
 import { formatId, type KubeObject, type ResourceId } from '../core/resource.ts';
 import { IN_CLUSTER, resolveSpec, type Application } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
-import type { FetchOptions } from '../ports/source.ts';
+import type { FetchOptions, SourceFetcher } from '../ports/source.ts';
 import type { LogTarget } from '../server/pod-views.ts';
 import type { DesiredState, LogFollow, ResourceReader } from '../server/resource-views.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
@@ -58,6 +64,17 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
     cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
     hosts: { allow: options.repositoryHosts },
   });
+  // Charts of Helm repositories (spec.source.chart) from the same allowed hosts.
+  const sources = withChartSources(
+    fetcher,
+    new ChartSourceFetcher({
+      cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm', 'sources'),
+      charts: new ChartRepository({
+        cacheDir: join(options.cacheDir ?? cacheRoot(), 'helm'),
+        hosts: { allow: options.repositoryHosts },
+      }),
+    }),
+  );
   const tools = toolPaths(() => {});
   const renderer = new ManifestRenderer({
     kustomizeBinary: tools.kustomize,
@@ -81,7 +98,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
       if (!type) return undefined;
       return target.get(type, type.namespaced ? id.namespace : '', id.name);
     },
-    desired: (app, revision) => renderDesired(app, revision, { cluster, fetcher, renderer }),
+    desired: (app, revision) => renderDesired(app, revision, { cluster, fetcher: sources, renderer }),
     events: async (app, id) => resourceEvents(await kubeDestination(app, 'Events'), id),
     list: async (app, kind, namespace) => {
       const target = await destination(app);
@@ -104,11 +121,16 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
 async function renderDesired(
   app: Application,
   revision: string | undefined,
-  deps: { cluster: KubeCluster; fetcher: GitSourceFetcher; renderer: ManifestRenderer },
+  deps: { cluster: KubeCluster; fetcher: SourceFetcher; renderer: ManifestRenderer },
 ): Promise<DesiredState> {
   const spec = resolveSpec(app);
   const namespace = app.metadata.namespace ?? 'default';
-  const source = { repoURL: spec.source.repoURL, targetRevision: revision ?? spec.source.targetRevision };
+  const { chart } = spec.source;
+  const source = {
+    repoURL: spec.source.repoURL,
+    targetRevision: revision ?? spec.source.targetRevision,
+    ...(chart === undefined ? {} : { chart }),
+  };
   const credentials = spec.source.secretRef
     ? await credentialsFrom(deps.cluster, namespace, spec.source.secretRef.name)
     : undefined;
@@ -116,7 +138,10 @@ async function renderDesired(
     allowInsecureHttp: spec.source.insecureHttp,
     ...(credentials ? { credentials } : {}),
   };
-  const resolved = await deps.fetcher.resolve(source, fetch);
+  // A chart's recorded revision (a history entry's) is checked out as it is: it names version and digest.
+  const recorded =
+    chart === undefined || revision === undefined ? undefined : recordedChartRevision(revision);
+  const resolved = recorded ?? (await deps.fetcher.resolve(source, fetch));
   const tree = await deps.fetcher.checkout(source, resolved, fetch);
   const result = await deps.renderer.render({
     root: tree.dir,

@@ -25,6 +25,13 @@ export interface SourceSpec {
    * or a full 40-hex commit SHA. Empty means the remote's default branch (HEAD).
    */
   readonly targetRevision: string;
+  /**
+   * A chart of the Helm repository `repoURL` (https://… with an index.yaml, or oci://…) instead of a
+   * git repository: `targetRevision` is then its version or a semver range (empty or `*`: the newest),
+   * a revision is `<version>@sha256:<archive digest>`, and the tree holds the chart unpacked in a
+   * folder of its name.
+   */
+  readonly chart?: string;
 }
 
 export interface FetchOptions {
@@ -37,7 +44,7 @@ export interface FetchOptions {
 }
 
 export interface ResolvedRevision {
-  /** The full 40-hex commit SHA. */
+  /** The full 40-hex commit SHA; of a chart, `<version>@sha256:<hex>`. */
   readonly sha: string;
   /** What it was resolved from: `refs/heads/main`, `refs/tags/v1.2.3`, or the SHA itself. */
   readonly ref: string;

@@ -31,6 +31,7 @@ import {
   say,
   selectionOf,
 } from './app-common.ts';
+import { shortRevision } from '../../core/revision.ts';
 
 export const REMOTE_COMMANDS = [
   'list',
@@ -126,7 +127,7 @@ async function previewSync(ctx: RemoteContext): Promise<number> {
   });
   output(ctx.format, preview, () =>
     [
-      `Dry run of a sync of application '${name}' to ${preview.revision.slice(0, 12)}: nothing was changed.`,
+      `Dry run of a sync of application '${name}' to ${shortRevision(preview.revision)}: nothing was changed.`,
       table(
         ['RESOURCE', 'ACTION', 'MESSAGE'],
         preview.entries.map((e) => [e.id, e.action, e.message]),

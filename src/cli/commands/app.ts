@@ -87,6 +87,9 @@ create:
   --repo URL             git repository (https, ssh; http only with --insecure-http)
   --revision REV         branch, tag, semver range over tags or commit SHA (default: HEAD)
   --path PATH            folder inside the repository (default: the root)
+  --chart NAME           instead of --path: a chart of the Helm repository --repo (https://… with an
+                         index.yaml, or oci://host/path); --revision is its version or a semver range
+                         (default: the newest); --secret then holds the repository's credentials
   --type TYPE            directory, kustomize or helm (default: detected)
   --insecure-http        allow an http:// repository URL
   --secret NAME          the Secret with the git credentials, in the Application's namespace (keys:
@@ -149,6 +152,7 @@ const OPTIONS = {
   'all-namespaces': { type: 'boolean', short: 'A' },
   file: { type: 'string', short: 'f' },
   repo: { type: 'string' },
+  chart: { type: 'string' },
   revision: { type: 'string' },
   path: { type: 'string' },
   type: { type: 'string' },
@@ -203,6 +207,7 @@ const COMMANDS = {
   create: [
     'file',
     'repo',
+    'chart',
     'revision',
     'path',
     'type',
@@ -356,6 +361,7 @@ export const FLAG_OF_FIELD: readonly (readonly [string, string])[] = [
   ['spec.source.repoURL', '--repo'],
   ['spec.source.targetRevision', '--revision'],
   ['spec.source.path', '--path'],
+  ['spec.source.chart', '--chart'],
   ['spec.source.type', '--type'],
   ['spec.source.secretRef', '--secret'],
   ['spec.source.insecureHttp', '--insecure-http'],
@@ -410,6 +416,7 @@ export function applicationFromFlags(name: string, namespace: string, values: Va
         repoURL: values.repo,
         ...(values.revision === undefined ? {} : { targetRevision: values.revision }),
         ...(values.path === undefined ? {} : { path: values.path }),
+        ...(values.chart === undefined ? {} : { chart: values.chart }),
         ...(values.type === undefined ? {} : { type: values.type }),
         ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
         ...(values.secret === undefined ? {} : { secretRef: { name: values.secret } }),

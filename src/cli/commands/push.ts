@@ -23,11 +23,16 @@ const SOURCE_HELP = `Source (one of):
   --repo URL               a git repository (https, ssh; http only with --insecure-http)
   --revision REV           branch, tag, semver range over tags (">=1.2 <2") or commit SHA (default: HEAD)
   --path PATH              folder inside the repository (default: the root)
-  --fetch-timeout DURATION time limit for each git operation (default: 60s)
+  --repo URL --chart NAME  a chart of a Helm repository: an HTTP chart repository (https://…, where
+                           index.yaml is) or an OCI registry (oci://host/path); --revision is then its
+                           version or a semver range ("^1.2", "1.x"; default: the newest), and the
+                           chart's archive is checked against the repository's digest
+  --fetch-timeout DURATION time limit for each git operation (default: 60s), or for resolving and
+                           downloading a chart (default: 120s)
   Credentials come from the environment only: CAPSTAN_GIT_TOKEN, or CAPSTAN_GIT_USERNAME and
   CAPSTAN_GIT_PASSWORD, or CAPSTAN_GIT_SSH_KEY_FILE with CAPSTAN_GIT_KNOWN_HOSTS_FILE.
-  Helm chart repositories (https://, oci://; http:// with --insecure-http) that a chart's
-  dependencies name: CAPSTAN_HELM_USERNAME and CAPSTAN_HELM_PASSWORD, or CAPSTAN_HELM_TOKEN, bound
+  Helm chart repositories (https://, oci://; http:// with --insecure-http) of --chart and of a
+  chart's dependencies: CAPSTAN_HELM_USERNAME and CAPSTAN_HELM_PASSWORD, or CAPSTAN_HELM_TOKEN, bound
   to CAPSTAN_HELM_REPOSITORY_URL when set; CAPSTAN_HELM_CA_FILE trusts a private CA.
 
 Rendering:
@@ -128,6 +133,7 @@ export const SOURCE_RENDER_OPTIONS = {
 
 const OPTIONS = {
   repo: { type: 'string' },
+  chart: { type: 'string' },
   revision: { type: 'string' },
   path: { type: 'string' },
   type: { type: 'string' },
@@ -158,6 +164,7 @@ type Command = 'render' | 'diff' | 'sync';
 /** Options that every push command takes: the source and how to render it. */
 const SOURCE_OPTIONS = [
   'repo',
+  'chart',
   'revision',
   'path',
   'fetch-timeout',
@@ -371,7 +378,7 @@ function checkedRequest(command: Command, values: Flags, positionals: readonly s
 const RENDERER_TYPES: readonly RendererType[] = ['directory', 'kustomize', 'helm'];
 const isRendererType = (type: string): type is RendererType => (RENDERER_TYPES as string[]).includes(type);
 
-/** A local folder (the positional argument) or a git repository (--repo, --revision, --path). */
+/** A local folder (the positional argument), a git repository (--repo, --revision, --path) or a chart (--repo, --chart). */
 function sourceOf(values: Flags, positionals: readonly string[]): DesiredStateSource {
   if (positionals.length > 1)
     throw new UsageError(`expected at most one folder, got ${positionals.length}: ${positionals.join(' ')}`);
@@ -379,14 +386,38 @@ function sourceOf(values: Flags, positionals: readonly string[]): DesiredStateSo
     throw new UsageError('give either a folder or --repo, not both');
   if (values.repo === undefined && (values.revision !== undefined || values.path !== undefined))
     throw new UsageError('--revision and --path go with --repo');
+  if (values.repo === undefined && values.chart !== undefined)
+    throw new UsageError('--chart goes with --repo: the Helm repository (https://… or oci://…) it is in');
   if (values.repo === undefined) return { kind: 'local', dir: positionals[0] ?? '.' };
+  if (values.chart !== undefined) {
+    if (values.path !== undefined)
+      throw new UsageError('give either --path (a folder of a git repository) or --chart, not both');
+    if (values.type !== undefined && values.type !== 'helm')
+      throw new UsageError(`a chart is rendered by helm: --type ${values.type} does not go with --chart`);
+    return {
+      kind: 'chart',
+      repoURL: values.repo,
+      chart: values.chart,
+      version: values.revision ?? '',
+      allowInsecureHttp: values['insecure-http'] === true,
+      ...fetchTimeout(values),
+    };
+  }
+  if (values.repo.toLowerCase().startsWith('oci://'))
+    throw new UsageError(`${values.repo} is a Helm registry: name the chart with --chart NAME`);
   return {
     kind: 'git',
     repoURL: values.repo,
     revision: values.revision ?? '',
     path: values.path ?? '.',
     allowInsecureHttp: values['insecure-http'] === true,
+    ...fetchTimeout(values),
   };
+}
+
+function fetchTimeout(values: Flags): { timeoutMs?: number } {
+  const text = values['fetch-timeout'];
+  return text === undefined ? {} : { timeoutMs: parseDuration(text, '--fetch-timeout') };
 }
 
 /** The cluster connection of diff and sync; its progress (steps and entries) goes to stderr. */

@@ -629,6 +629,31 @@ describe('create from flags', () => {
     });
   });
 
+  it('takes a chart of a Helm repository (--chart, --revision a range), and refuses it with --path naming both flags', () => {
+    const app = applicationFromFlags(
+      'redis',
+      'team-a',
+      values({
+        repo: 'oci://registry.example.com/charts',
+        chart: 'redis',
+        revision: '^17.0.0',
+        secret: 'registry',
+        'values-inline': 'architecture: standalone\n',
+      }),
+    );
+    assert.deepEqual(checkedApplication(app, { what: 'redis', source: 'flags' }).spec.source, {
+      repoURL: 'oci://registry.example.com/charts',
+      chart: 'redis',
+      targetRevision: '^17.0.0',
+      secretRef: { name: 'registry' },
+      helm: { values: 'architecture: standalone\n' },
+    });
+    const both = applicationFromFlags('redis', 'team-a', values({ chart: 'redis', path: 'x' }));
+    assert.throws(() => checkedApplication(both, { what: 'redis', source: 'flags' }), {
+      message: /spec\.source\.chart: set either path .* or chart .*, not both \(--chart\)/,
+    });
+  });
+
   it('sets every Helm, directory and Jsonnet field of the source from its flags', () => {
     const app = applicationFromFlags(
       'web',

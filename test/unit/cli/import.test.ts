@@ -46,7 +46,7 @@ describe('capstan import', () => {
     assert.equal(list.kind, 'List');
     assert.deepEqual(
       list.items.map((i) => i.metadata.name),
-      ['infra-controllers', 'apps', 'podinfo'],
+      ['infra-controllers', 'apps', 'podinfo', 'redis'],
     );
     assert.match(r.stderr, /^left out: \(stdin\):31: Kustomization\/flux-system\/apps: spec\.postBuild: /m);
   });

@@ -374,6 +374,30 @@ describe('validateApplication: rules across fields', () => {
       errors: ['spec.source.path: must stay inside the repository: no leading / and no .. segment'],
     },
     {
+      what: 'a chart with a path',
+      object: source({ repoURL: 'https://charts.example.com/stable', chart: 'web', path: 'web' }),
+      errors: [
+        'spec.source.chart: set either path (a folder of a git repository) or chart (a chart of a Helm repository), not both',
+      ],
+    },
+    {
+      what: 'a chart rendered as a Kustomize folder',
+      object: source({ repoURL: 'https://charts.example.com/stable', chart: 'web', type: 'kustomize' }),
+      errors: [
+        'spec.source.chart: a chart is rendered by helm: type helm (or none), and no directory or kustomize options',
+      ],
+    },
+    {
+      what: 'an OCI registry without a chart',
+      object: source({ repoURL: 'oci://registry.example.com/charts' }),
+      errors: ['spec.source.repoURL: an oci:// repoURL is a Helm registry: name the chart (chart)'],
+    },
+    {
+      what: 'a chart name with a slash',
+      object: source({ repoURL: 'https://charts.example.com/stable', chart: 'stable/web' }),
+      errors: ['spec.source.chart: must be a chart name (letters, digits, ., _ and -), not "stable/web"'],
+    },
+    {
       what: 'plain http without the flag',
       object: source({ repoURL: 'HTTP://git.example.com/x.git' }),
       errors: ['spec.source.repoURL: a plain http:// URL needs insecureHttp: true (prefer https)'],
@@ -449,6 +473,22 @@ describe('resolveSpec', () => {
       ignoreDifferences: [],
     });
     assert.equal(APPLICATION_DEFAULTS.interval, '3m');
+  });
+
+  it('gives a chart its newest version, its folder as the path and helm as the type', () => {
+    const chart = (fields: Record<string, unknown>) =>
+      resolved(app({ source: { repoURL: 'oci://registry.example.com/charts', chart: 'web', ...fields } }))
+        .source;
+    assert.deepEqual(chart({}), {
+      repoURL: 'oci://registry.example.com/charts',
+      chart: 'web',
+      targetRevision: '*',
+      path: 'web',
+      type: 'helm',
+      insecureHttp: false,
+    });
+    assert.equal(chart({ targetRevision: '^1.2' }).targetRevision, '^1.2');
+    assert.equal(chart({ helm: { releaseName: 'site' } }).helm?.releaseName, 'site');
   });
 
   it('keeps what is set, and defaults what automated leaves out', () => {
@@ -613,7 +653,7 @@ describe('applicationCrd', () => {
     assert.deepEqual(byPath.get('.status.conditions')?.['x-kubernetes-list-map-keys'], ['type']);
     const rules = (path: string) =>
       ((byPath.get(path)?.['x-kubernetes-validations'] ?? []) as { message: string }[]).map((r) => r.message);
-    assert.equal(rules('.spec.source').length, 4);
+    assert.equal(rules('.spec.source').length, 7);
     assert.deepEqual(rules('.spec'), ['must be at least 1s']);
     // The self-dependency rule needs metadata.namespace, which CEL cannot see: ours only.
     assert.deepEqual(rules(''), []);

@@ -149,10 +149,10 @@ describe('import argocd (test/fixtures/import/argocd-apps.yaml)', () => {
 describe('import flux (test/fixtures/import/flux-fleet.yaml)', () => {
   const result = importFlux(fixture('flux-fleet.yaml'));
 
-  it('converts each Kustomization and the git HelmRelease with its GitRepository, each valid', () => {
+  it('converts each Kustomization and each HelmRelease with its GitRepository or HelmRepository, each valid', () => {
     assert.deepEqual(
       result.applications.map((a) => a.metadata.name),
-      ['infra-controllers', 'apps', 'podinfo'],
+      ['infra-controllers', 'apps', 'podinfo', 'redis'],
     );
     for (const application of result.applications) assert.ok(validateApplication(application).ok);
   });
@@ -198,19 +198,26 @@ describe('import flux (test/fixtures/import/flux-fleet.yaml)', () => {
     });
   });
 
-  it('leaves out postBuild, retry settings and the HelmRepository chart, each with its field', () => {
+  it('maps a HelmRelease of a HelmRepository: repository URL, chart, version range, interval', () => {
+    const app = byName(result, 'redis');
+    assert.deepEqual(app.spec.source, {
+      repoURL: 'https://charts.example.com/bitnami',
+      chart: 'redis',
+      targetRevision: '17.x',
+      helm: {},
+    });
+    assert.equal(app.spec.interval, '1h');
+    assert.deepEqual(app.spec.syncPolicy, { automated: { prune: true, selfHeal: false } });
+  });
+
+  it('leaves out postBuild and retry settings, each with its field', () => {
     assert.deepEqual(
       result.leftOut.map((f) => `${f.subject} ${f.field}`),
       [
         'Kustomization/flux-system/infra-controllers spec.retryInterval',
         'Kustomization/flux-system/infra-controllers spec.timeout',
         'Kustomization/flux-system/apps spec.postBuild',
-        'HelmRelease/flux-system/redis spec.chart.spec.sourceRef',
       ],
-    );
-    assert.match(
-      findings(result.leftOut).join('\n'),
-      /Helm repository \(https:\/\/charts\.example\.com\/bitnami\)/,
     );
   });
 
@@ -369,6 +376,92 @@ describe('import: hostile and malformed input', () => {
     assert.equal(app.spec.source.path, 'chart');
     assert.equal(app.spec.source.targetRevision, 'v1.0.0');
     assert.deepEqual(result.leftOut, []);
+  });
+
+  it('flux: a HelmRelease of an OCIRepository (chartRef) takes the registry path and the chart from its url; valuesFrom is reported', () => {
+    const result = importFlux(
+      parse(
+        [
+          'apiVersion: source.toolkit.fluxcd.io/v1beta2',
+          'kind: OCIRepository',
+          'metadata: {name: podinfo, namespace: f}',
+          'spec:',
+          '  interval: 10m',
+          '  url: oci://ghcr.example.com/stefanprodan/charts/podinfo',
+          '  ref: {semver: ">=6.0.0"}',
+          '  secretRef: {name: ghcr}',
+          '---',
+          'apiVersion: helm.toolkit.fluxcd.io/v2',
+          'kind: HelmRelease',
+          'metadata: {name: podinfo, namespace: f}',
+          'spec:',
+          '  interval: 5m',
+          '  chartRef: {kind: OCIRepository, name: podinfo}',
+          '  values: {replicaCount: 2}',
+          '  valuesFrom: [{kind: ConfigMap, name: podinfo-values}]',
+          '',
+        ].join('\n'),
+      ),
+    );
+    const app = byName(result, 'podinfo');
+    assert.ok(validateApplication(app).ok);
+    assert.deepEqual(app.spec.source, {
+      repoURL: 'oci://ghcr.example.com/stefanprodan/charts',
+      chart: 'podinfo',
+      targetRevision: '>=6.0.0',
+      secretRef: { name: 'ghcr' },
+      helm: { values: 'replicaCount: 2\n' },
+    });
+    assert.equal(app.spec.interval, '5m');
+    assert.deepEqual(
+      result.leftOut.map((f) => `${f.subject} ${f.field}`),
+      ['HelmRelease/f/podinfo spec.valuesFrom'],
+    );
+  });
+
+  it('argocd: an Application of a chart keeps repoURL, chart, targetRevision and the Helm options; an OCI registry gets oci://', () => {
+    const result = importArgoCd(
+      parse(
+        [
+          'apiVersion: argoproj.io/v1alpha1',
+          'kind: Application',
+          'metadata: {name: redis, namespace: argocd}',
+          'spec:',
+          '  project: default',
+          '  source:',
+          '    repoURL: https://charts.example.com/bitnami',
+          '    chart: redis',
+          '    targetRevision: 17.*',
+          '    helm: {releaseName: cache, valuesObject: {architecture: standalone}}',
+          '  destination: {server: https://kubernetes.default.svc, namespace: redis}',
+          '---',
+          'apiVersion: argoproj.io/v1alpha1',
+          'kind: Application',
+          'metadata: {name: podinfo, namespace: argocd}',
+          'spec:',
+          '  source: {repoURL: ghcr.example.com/stefanprodan/charts, chart: podinfo, targetRevision: 6.5.0}',
+          '  destination: {server: https://kubernetes.default.svc, namespace: podinfo}',
+          '',
+        ].join('\n'),
+      ),
+    );
+    const redis = byName(result, 'redis');
+    assert.ok(validateApplication(redis).ok);
+    assert.deepEqual(redis.spec.source, {
+      repoURL: 'https://charts.example.com/bitnami',
+      chart: 'redis',
+      targetRevision: '17.*',
+      helm: { releaseName: 'cache', values: 'architecture: standalone\n' },
+    });
+    const podinfo = byName(result, 'podinfo');
+    assert.ok(validateApplication(podinfo).ok);
+    assert.equal(podinfo.spec.source.repoURL, 'oci://ghcr.example.com/stefanprodan/charts');
+    assert.equal(podinfo.spec.source.chart, 'podinfo');
+    assert.deepEqual(result.leftOut, []);
+    assert.match(
+      findings(result.notes).join('\n'),
+      /an OCI registry without a scheme: converted to oci:\/\//,
+    );
   });
 
   it('any field of the fixtures replaced by a value of another type: no exception, and every Application made is valid', () => {

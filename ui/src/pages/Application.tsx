@@ -21,6 +21,7 @@ import { EventsTab } from './application/Events.tsx';
 import { TraceTab } from './application/Trace.tsx';
 import { SyncDialog } from './application/SyncDialog.tsx';
 import { ResourceDetail } from './application/ResourceDetail.tsx';
+import { shortRevision } from '../revision.ts';
 
 /** The graph's code (the largest chunk) loads while the application and its tree are read. */
 const ResourceGraph = onDemand(() => import('./application/ResourceGraph.tsx'));
@@ -200,14 +201,14 @@ function Summary(props: { readonly app: Application; readonly onChanged: () => v
               <ExternalLink url={source.repoURL} />
             )}
           </dd>
-          <dt>Path</dt>
-          <dd>{source.path ?? '.'}</dd>
-          <dt>Revision</dt>
+          <dt>{source.chart === undefined ? 'Path' : 'Chart'}</dt>
+          <dd>{source.chart ?? source.path ?? '.'}</dd>
+          <dt>{source.chart === undefined ? 'Revision' : 'Version'}</dt>
           <dd>
-            {source.targetRevision ?? 'HEAD'}
+            {source.targetRevision ?? (source.chart === undefined ? 'HEAD' : '* (the newest)')}
             {app.status?.sync?.revision === undefined
               ? ''
-              : ` (synced ${app.status.sync.revision.slice(0, 12)})`}
+              : ` (synced ${shortRevision(app.status.sync.revision)})`}
           </dd>
           <dt>Destination</dt>
           <dd>

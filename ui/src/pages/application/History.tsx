@@ -9,6 +9,7 @@ import { useLoad } from '../../hooks.ts';
 import { permit } from '../../permissions.ts';
 import { useSession } from '../../session.ts';
 import type { Application, HistoryEntry, HistoryPage } from '../../types.ts';
+import { shortRevision } from '../../revision.ts';
 
 export function HistoryTab(props: { readonly app: Application; readonly onChanged: () => void }) {
   const path = appPath(props.app.metadata.namespace ?? '', props.app.metadata.name);
@@ -27,7 +28,7 @@ export function HistoryTab(props: { readonly app: Application; readonly onChange
     <>
       {history.value.hold ? (
         <p className="notice">
-          Automated sync holds at <code>{history.value.hold.revision.slice(0, 12)}</code>
+          Automated sync holds at <code>{shortRevision(history.value.hold.revision)}</code>
           {history.value.hold.reason === undefined ? '' : `: ${history.value.hold.reason}`}
         </p>
       ) : null}
@@ -51,7 +52,7 @@ export function HistoryTab(props: { readonly app: Application; readonly onChange
               <tr key={entry.id}>
                 <td>{entry.id}</td>
                 <td>
-                  <code>{entry.revision.slice(0, 12)}</code>
+                  <code>{shortRevision(entry.revision)}</code>
                   {entry.revision === current ? <span className="badge">current</span> : null}
                 </td>
                 <td className="message">
@@ -139,10 +140,10 @@ function RollbackDialog(props: {
           <tr>
             <th scope="row">Revision</th>
             <td>
-              <code>{(current?.revision ?? props.app.status?.sync?.revision ?? 'unknown').slice(0, 12)}</code>
+              <code>{shortRevision(current?.revision ?? props.app.status?.sync?.revision ?? 'unknown')}</code>
             </td>
             <td>
-              <code>{target.revision.slice(0, 12)}</code>
+              <code>{shortRevision(target.revision)}</code>
             </td>
           </tr>
           <tr>
@@ -172,8 +173,8 @@ function RollbackDialog(props: {
         </tbody>
       </table>
       <p>
-        Then automated sync holds on <code>{target.revision.slice(0, 12)}</code> until a newer commit arrives
-        or someone releases the hold. Git is not changed.
+        Then automated sync holds on <code>{shortRevision(target.revision)}</code> until a newer commit
+        arrives or someone releases the hold. Git is not changed.
       </p>
       {error === undefined ? null : <Failure error={error} />}
       <div className="buttons">

@@ -11,6 +11,7 @@ import { useLoad } from '../../hooks.ts';
 import type { EventInfo, ResourceNode } from '../../types.ts';
 import { PodLogs } from './PodLogs.tsx';
 import { RESOURCE_VIEWS, resourceUrl, type ResourceView } from './resource-routes.ts';
+import { shortRevision } from '../../revision.ts';
 
 type Tab = ResourceView | 'logs';
 const TITLES: Readonly<Record<Tab, string>> = {
@@ -93,7 +94,8 @@ function ResourceViewPanel(props: { readonly url: string; readonly view: Resourc
   if (body.state === 'loading') return <Loading what={TITLES[props.view].toLowerCase()} />;
   if (body.state === 'failed') return <Failure error={body.error} retry={reload} />;
   const value = body.value;
-  const at = value.revision === undefined ? null : <p className="muted">At {value.revision.slice(0, 12)}</p>;
+  const at =
+    value.revision === undefined ? null : <p className="muted">At {shortRevision(value.revision)}</p>;
   if (props.view === 'events') {
     const items = value.items ?? [];
     if (items.length === 0) return <Empty>No Events about this resource.</Empty>;

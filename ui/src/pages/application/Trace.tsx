@@ -8,6 +8,7 @@ import { useLoad } from '../../hooks.ts';
 import { runPath } from '../../paths.ts';
 import type { Trace } from '../../types.ts';
 import { TableScroll } from '../../components/TableScroll.tsx';
+import { shortRevision } from '../../revision.ts';
 
 export function TraceTab(props: { readonly path: string }) {
   const url = `${props.path}/trace`;
@@ -69,7 +70,7 @@ export function TraceTab(props: { readonly path: string }) {
         <ol className="trace-syncs">
           {syncs.map((s, i) => (
             <li key={`${s.revision}-${String(i)}`}>
-              <code>{s.revision.slice(0, 12)}</code> {s.result} {s.message ?? ''}{' '}
+              <code>{shortRevision(s.revision)}</code> {s.result} {s.message ?? ''}{' '}
               {s.author === undefined ? '' : `(${s.author})`}
             </li>
           ))}
