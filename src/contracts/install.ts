@@ -48,7 +48,7 @@ import {
   RBAC_V1,
   READ,
 } from './install-parts.ts';
-import { type BuildkitFlags, serverManifests } from './install-server.ts';
+import { type BuildkitFlags, serverManifests, type ServerStore } from './install-server.ts';
 import { pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
@@ -84,6 +84,8 @@ export interface InstallOptions {
   readonly pipelineNamespaces?: readonly string[];
   /** buildkitd for pipeline image steps (the server's `--buildkit-*`). Default: none. */
   readonly buildkit?: BuildkitFlags;
+  /** The server's store (ServerInstallOptions.store): `sqlite` (default) or `postgres` (several replicas). */
+  readonly serverStore?: ServerStore;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -135,6 +137,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       namespace,
       ...(options.pipelineNamespaces ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
       ...(options.buildkit ? { buildkit: options.buildkit } : {}),
+      ...(options.serverStore ? { store: options.serverStore } : {}),
     }),
   ];
 }
