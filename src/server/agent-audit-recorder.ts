@@ -30,18 +30,18 @@ export interface AgentAuditRecorderOptions {
   readonly retryMs?: number;
 }
 
-interface Pending {
-  readonly entry: AuditEntryInput;
-  /** The Application (uid, or namespace/name) and the history id: the watermark it raises. */
-  readonly application: string;
-  readonly historyId: number;
-}
-
 export class AgentAuditRecorder {
   readonly #options: AgentAuditRecorderOptions;
   /** Per Application: every history entry up to this id is recorded. */
   readonly #recorded = new Map<string, number>();
-  readonly #pending = new Map<string, Pending>();
+  /**
+   * Applications whose history may hold entries not recorded yet, as last seen. Entries are made from
+   * them when a batch is written (not kept for every Application at start: 10,000 of them hold up to
+   * 20 each).
+   */
+  readonly #due = new Map<string, Application>();
+  /** Entries seen in an update, by key: who asked is known; they replace the same entries caught up. */
+  readonly #seen = new Map<string, AuditEntryInput>();
   #flushing: Promise<void> | undefined;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
@@ -53,21 +53,25 @@ export class AgentAuditRecorder {
   /** The ApplicationIndex's observer: an update's new history entries; a new Application's whole history. */
   readonly observe = (before: Application | undefined, after: Application | undefined): void => {
     if (!after) {
-      if (before) this.#recorded.delete(applicationKey(before));
+      // What is due of it is still written; then only its watermark stays (a number per Application).
+      if (before && !this.#due.has(applicationKey(before))) this.#recorded.delete(applicationKey(before));
       return;
     }
-    if (before) this.#add(after, agentActivity(before, after));
+    const watermark = this.#recorded.get(applicationKey(after)) ?? 0;
+    if (before)
+      for (const entry of agentActivity(before, after))
+        if (entry.key && Number(entry.changes?.['historyId']) > watermark) this.#seen.set(entry.key, entry);
     this.catchUp([after]);
   };
 
   /** Every history entry of these Applications not recorded yet (at start, and after each re-list). */
   catchUp(applications: Iterable<Application>): void {
-    const since = new Date(this.#options.now() - this.#options.retentionDays * 86_400_000).toISOString();
-    for (const application of applications)
-      this.#add(
-        application,
-        historyActivity(application, this.#recorded.get(applicationKey(application)) ?? 0, since),
-      );
+    for (const application of applications) {
+      const last = application.status?.history?.at(-1)?.id ?? 0;
+      const key = applicationKey(application);
+      if (last > (this.#recorded.get(key) ?? 0)) this.#due.set(key, application);
+    }
+    if (this.#due.size > 0) this.#flush();
   }
 
   /** Resolves when what was handed over so far is written (or has failed and waits for its retry). */
@@ -81,20 +85,6 @@ export class AgentAuditRecorder {
     clearTimeout(this.#retry);
   }
 
-  #add(application: Application, entries: readonly AuditEntryInput[]): void {
-    const app = applicationKey(application);
-    const watermark = this.#recorded.get(app) ?? 0;
-    for (const entry of entries) {
-      const historyId = Number(entry.changes?.['historyId']);
-      if (entry.key === undefined || historyId <= watermark) continue;
-      // The entry seen in an update (who asked known) wins over the same one caught up from the history.
-      const waiting = this.#pending.get(entry.key);
-      if (waiting && !(isLate(waiting.entry) && !isLate(entry))) continue;
-      this.#pending.set(entry.key, { entry, application: app, historyId });
-    }
-    if (this.#pending.size > 0) this.#flush();
-  }
-
   #flush(): void {
     if (this.#flushing || this.#closed) return;
     this.#flushing = this.#writeAll().finally(() => {
@@ -103,15 +93,18 @@ export class AgentAuditRecorder {
   }
 
   async #writeAll(): Promise<void> {
-    while (this.#pending.size > 0 && !this.#closed) {
-      const batch = [...this.#pending.values()].slice(0, AGENT_AUDIT_BATCH);
+    while (this.#due.size > 0 && !this.#closed) {
+      const batch = this.#nextBatch();
       try {
-        await this.#write(batch);
+        await this.#write(batch.entries);
       } catch (error) {
+        // Due again, unless a newer state of the Application arrived meanwhile.
+        for (const [key, application] of batch.applications)
+          if (!this.#due.has(key)) this.#due.set(key, application);
         this.#options.log({
           level: 'warn',
           msg: 'audit entries of the agent not written; trying again',
-          entries: this.#pending.size,
+          applications: this.#due.size,
           error: messageOf(error),
         });
         clearTimeout(this.#retry);
@@ -121,24 +114,39 @@ export class AgentAuditRecorder {
         this.#retry.unref();
         return;
       }
+      for (const [key, application] of batch.applications) {
+        const last = application.status?.history?.at(-1)?.id ?? 0;
+        if (last > (this.#recorded.get(key) ?? 0)) this.#recorded.set(key, last);
+      }
+      for (const entry of batch.entries) if (entry.key) this.#seen.delete(entry.key);
     }
   }
 
-  async #write(batch: readonly Pending[]): Promise<void> {
-    const keys = batch.map((p) => p.entry.key ?? '');
-    const there = await this.#options.audit.recordedKeys(keys);
-    for (const pending of batch) {
-      const key = pending.entry.key ?? '';
-      if (!there.has(key)) await this.#options.audit.append(pending.entry);
-      this.#pending.delete(key);
-      // History ids of one Application are handed over in order: recorded up to this one.
-      const watermark = this.#recorded.get(pending.application) ?? 0;
-      if (pending.historyId > watermark) this.#recorded.set(pending.application, pending.historyId);
+  /** The entries of the next Applications due, whole Applications up to AGENT_AUDIT_BATCH entries. */
+  #nextBatch(): { applications: Map<string, Application>; entries: AuditEntryInput[] } {
+    const since = new Date(this.#options.now() - this.#options.retentionDays * 86_400_000).toISOString();
+    const applications = new Map<string, Application>();
+    const entries: AuditEntryInput[] = [];
+    for (const [key, application] of this.#due) {
+      if (entries.length >= AGENT_AUDIT_BATCH) break;
+      this.#due.delete(key);
+      applications.set(key, application);
+      for (const late of historyActivity(application, this.#recorded.get(key) ?? 0, '')) {
+        // Seen in an update: recorded as seen. Caught up: only within the retention.
+        const seen = late.key === undefined ? undefined : this.#seen.get(late.key);
+        if (seen) entries.push(seen);
+        else if (late.time >= since) entries.push(late);
+      }
     }
+    return { applications, entries };
+  }
+
+  async #write(entries: readonly AuditEntryInput[]): Promise<void> {
+    if (entries.length === 0) return;
+    const there = await this.#options.audit.recordedKeys(entries.map((e) => e.key ?? ''));
+    for (const entry of entries) if (!there.has(entry.key ?? '')) await this.#options.audit.append(entry);
   }
 }
 
 const applicationKey = (application: Application): string =>
   application.metadata.uid ?? `${application.metadata.namespace ?? ''}/${application.metadata.name}`;
-
-const isLate = (entry: AuditEntryInput): boolean => entry.changes?.['recordedLate'] === true;

@@ -65,6 +65,8 @@ before(async () => {
     {
       kubeconfig,
       leaderElection: false,
+      // Health and metrics on a free port: 8080 may be another process's (the default failed the agent).
+      http: { host: '127.0.0.1', ports: [0] },
       concurrency: 2,
       labelSelector: AGENT_LABEL,
       repositoryHosts: ['127.0.0.1'],

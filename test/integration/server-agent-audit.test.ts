@@ -50,6 +50,8 @@ before(async () => {
     {
       kubeconfig: await agentKubeconfig(cluster),
       leaderElection: false,
+      // Health and metrics on a free port: 8080 may be another process's (the default failed the agent).
+      http: { host: '127.0.0.1', ports: [0] },
       concurrency: 2,
       labelSelector: AGENT_LABEL,
       repositoryHosts: ['127.0.0.1'],

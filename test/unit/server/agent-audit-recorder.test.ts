@@ -103,6 +103,46 @@ describe('AgentAuditRecorder', () => {
       'the entry older than 90 days is not recorded',
     );
     assert.deepEqual(historyActivity(old, 2, '2026-01-01T00:00:00Z'), [], 'none after the last id');
+    // Seen in an update, an entry is recorded whatever its time says.
+    const stale = { ...entry(1, 'a'), startedAt: '2025-09-01T00:00:00Z', finishedAt: '2025-09-01T00:01:00Z' };
+    const fresh = app('fresh', []);
+    r.observe(undefined, fresh);
+    r.observe(fresh, app('fresh', [stale]));
+    await r.idle();
+    assert.deepEqual(
+      (await agentEntries(store)).filter((e) => e.includes('/fresh')),
+      ['Application/shop/fresh#1'],
+    );
+    await store.close();
+  });
+
+  it('writes the history of many Applications in batches of whole Applications, each entry once', async () => {
+    const store = openSqliteStore({ path: join(dir, `r${String(++n)}.db`) });
+    const asked: number[] = [];
+    const counting: Pick<AuditLog, 'append' | 'recordedKeys'> = {
+      append: (input) => store.audit.append(input),
+      recordedKeys: (keys) => {
+        asked.push(keys.length);
+        return store.audit.recordedKeys(keys);
+      },
+    };
+    const apps = Array.from({ length: 400 }, (_, i) =>
+      app(`app-${String(i)}`, [entry(1, 'a'), entry(2, 'b'), entry(3, 'c')]),
+    );
+    const r = recorder(counting);
+    r.catchUp(apps);
+    r.catchUp(apps);
+    await r.idle();
+    const keys = apps.flatMap((a) => [1, 2, 3].map((id) => `agent:${a.metadata.uid ?? ''}:${String(id)}`));
+    assert.equal((await store.audit.recordedKeys(keys)).size, 1200, 'every entry recorded');
+    const newest = await store.audit.query({ limit: 1000 });
+    const older = await store.audit.query({ limit: 1000, beforeId: newest.at(-1)?.id ?? 0 });
+    assert.equal(newest.length + older.length, 1200, 'each once');
+    assert.ok(asked.length >= 3, `in batches (${asked.join(', ')})`);
+    assert.ok(
+      asked.every((size) => size <= 500 + 20),
+      'a batch holds whole Applications, about 500 entries',
+    );
     await store.close();
   });
 
