@@ -11,6 +11,10 @@
 //   --buildkit-image  the BuildKit image of pipeline image steps (buildctl): the server is given it with
 //                     the BuildKit install's address, server name and client Secret (docs/pipelines.md);
 //                     default: none (image steps fail, saying what to install)
+//          [--server-store sqlite|postgres]
+//   --server-store    where the server keeps its records: sqlite (default: a file in its pod, one replica,
+//                     replaced by Recreate) or postgres (the URL from the Secret capstan-server-store,
+//                     required; 2 replicas sharing it, replaced by a rolling update; docs/server.md)
 //          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
 //                                       its render sandbox can be bubblewrap in the pod; optional: under
 //                                       the default (RuntimeDefault) it is Landlock; not the default file
@@ -21,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { stringify } from 'yaml';
 import { installManifests } from '../src/contracts/install.ts';
+import { SERVER_STORES, type ServerStore } from '../src/contracts/install-server.ts';
 import { exitWithUsageOnHelp } from './usage.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -50,6 +55,7 @@ export async function generateInstallYaml(
     renderSandboxProfile?: boolean;
     pipelineNamespaces?: string[];
     buildkitImage?: string;
+    serverStore?: ServerStore;
   } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
@@ -62,6 +68,7 @@ export async function generateInstallYaml(
     ...(options.impersonate?.length ? { impersonate: options.impersonate } : {}),
     ...(options.pipelineNamespaces?.length ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
     ...(options.buildkitImage === undefined ? {} : { buildkit: { image: options.buildkitImage } }),
+    ...(options.serverStore === undefined ? {} : { serverStore: options.serverStore }),
   }).map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }));
   const text = `${HEADER}---\n${documents.join('---\n')}`;
   const config = (await resolveConfig(INSTALL_FILE)) ?? {};
@@ -79,9 +86,15 @@ async function main(): Promise<number> {
       impersonate: { type: 'string', multiple: true },
       'pipeline-namespace': { type: 'string', multiple: true },
       'buildkit-image': { type: 'string' },
+      'server-store': { type: 'string' },
     },
     strict: true,
   });
+  const store = values['server-store'];
+  if (store !== undefined && !(SERVER_STORES as readonly string[]).includes(store)) {
+    console.error(`--server-store ${store}: give ${SERVER_STORES.join(' or ')}`);
+    return 2;
+  }
   const generated = await generateInstallYaml({
     ...(values.image === undefined ? {} : { image: values.image }),
     renderSandboxProfile: values['render-sandbox-profile'],
@@ -89,6 +102,7 @@ async function main(): Promise<number> {
     ...(values.impersonate ? { impersonate: values.impersonate } : {}),
     ...(values['pipeline-namespace'] ? { pipelineNamespaces: values['pipeline-namespace'] } : {}),
     ...(values['buildkit-image'] === undefined ? {} : { buildkitImage: values['buildkit-image'] }),
+    ...(store === undefined ? {} : { serverStore: store as ServerStore }),
   });
   if (values.check) {
     const current = await readFile(values.out, 'utf8').catch(() => '');

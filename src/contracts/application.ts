@@ -105,7 +105,9 @@ export interface SyncRequestValue {
   readonly prune?: boolean;
   /**
    * Only these resources of the render: nothing else is applied or pruned, no hook runs, and the sync
-   * status is left to the next comparison. Undefined: the whole application.
+   * status is left to the next comparison. With `prune: true` (only then, whatever the spec says), the
+   * selected resources the application owns that left the render are pruned. Undefined: the whole
+   * application.
    */
   readonly resources?: readonly ResourceSelector[];
 }
@@ -128,10 +130,6 @@ export function syncRequestValue(request: SyncRequestValue): string {
   ];
   if (request.resources !== undefined && request.resources.length === 0)
     throw new RangeError('a sync of a selection of resources names one resource at least');
-  if (request.resources !== undefined && request.prune === true)
-    throw new RangeError(
-      'prune does not go with a selection of resources: a sync of a selection prunes nothing',
-    );
   const value = [request.id, ...options].join(';');
   if (value.length > SYNC_REQUEST_MAX_LENGTH)
     throw new RangeError(

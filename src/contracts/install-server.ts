@@ -78,7 +78,17 @@ export interface ServerInstallOptions {
   readonly pipelineNamespaces?: readonly string[];
   /** buildkitd for image steps (`--buildkit-*`); absent: image steps fail PIPELINE_BUILDKIT_MISSING. */
   readonly buildkit?: BuildkitFlags;
+  /**
+   * Where the server keeps its records. `sqlite` (default): a file in the pod, one replica, replaced by
+   * Recreate (a PostgreSQL URL in the Secret SERVER_STORE_SECRET, optional, still takes its place).
+   * `postgres`: the URL from that Secret, required (the pods wait for it); several replicas (default 2)
+   * share the database, replaced by a rolling update that keeps every replica serving.
+   */
+  readonly store?: ServerStore;
 }
+
+export const SERVER_STORES = ['sqlite', 'postgres'] as const;
+export type ServerStore = (typeof SERVER_STORES)[number];
 
 /** The server's `--buildkit-*` flags; all but the image default to the BuildKit install's (buildkit-install.ts). */
 export interface BuildkitFlags {
@@ -204,8 +214,7 @@ function serverArgs(options: ServerInstallOptions): string[] {
   const buildkit = options.buildkit;
   return [
     'server',
-    '--database',
-    '/var/lib/capstan/server.db',
+    ...(options.store === 'postgres' ? [] : ['--database', '/var/lib/capstan/server.db']),
     '--port',
     String(SERVER_PORT),
     '--pipeline-image',
@@ -226,16 +235,20 @@ function serverArgs(options: ServerInstallOptions): string[] {
 }
 
 export function serverDeployment(options: ServerInstallOptions): KubeObject {
+  const postgres = options.store === 'postgres';
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: meta(SERVER_NAME, options.namespace),
     spec: {
-      replicas: options.replicas ?? 1,
+      replicas: options.replicas ?? (postgres ? 2 : 1),
       revisionHistoryLimit: 5,
       selector: { matchLabels: SERVER_SELECTOR },
-      // One pod owns the SQLite file: the old one stops before the new one starts.
-      strategy: { type: 'Recreate' },
+      strategy: postgres
+        ? // Replicas share the database: a new pod starts (and is ready) before an old one stops.
+          { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }
+        : // One pod owns the SQLite file: the old one stops before the new one starts.
+          { type: 'Recreate' },
       template: {
         metadata: { labels: labelsOf('server') },
         spec: {
@@ -252,9 +265,10 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 // A shared PostgreSQL store, when the Secret capstan-server-store exists (its key
                 // url: postgres://user:password@host/db); it then takes the place of the SQLite file.
+                // With store postgres it is required: a pod waits for the Secret rather than start on SQLite.
                 {
                   name: 'CAPSTAN_STORE_URL',
-                  valueFrom: { secretKeyRef: { name: SERVER_STORE_SECRET, key: 'url', optional: true } },
+                  valueFrom: { secretKeyRef: { name: SERVER_STORE_SECRET, key: 'url', optional: !postgres } },
                 },
                 // The git cache of pipeline files (the commits runs read their file at).
                 { name: 'CAPSTAN_CACHE_DIR', value: '/var/cache/capstan' },
@@ -269,14 +283,14 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
               },
               securityContext: CONTAINER_SECURITY_CONTEXT,
               volumeMounts: [
-                { name: 'data', mountPath: '/var/lib/capstan' },
+                ...(postgres ? [] : [{ name: 'data', mountPath: '/var/lib/capstan' }]),
                 { name: 'cache', mountPath: '/var/cache/capstan' },
                 { name: 'tmp', mountPath: '/tmp' },
               ],
             },
           ],
           volumes: [
-            { name: 'data', emptyDir: { sizeLimit: '1Gi' } },
+            ...(postgres ? [] : [{ name: 'data', emptyDir: { sizeLimit: '1Gi' } }]),
             { name: 'cache', emptyDir: { sizeLimit: '2Gi' } },
             { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
           ],

@@ -50,7 +50,7 @@ import {
   RBAC_V1,
   READ,
 } from './install-parts.ts';
-import { type BuildkitFlags, serverManifests } from './install-server.ts';
+import { type BuildkitFlags, serverManifests, type ServerStore } from './install-server.ts';
 import { PIPELINE_PLURAL, pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
@@ -86,6 +86,8 @@ export interface InstallOptions {
   readonly pipelineNamespaces?: readonly string[];
   /** buildkitd for pipeline image steps (the server's `--buildkit-*`). Default: none. */
   readonly buildkit?: BuildkitFlags;
+  /** The server's store (ServerInstallOptions.store): `sqlite` (default) or `postgres` (several replicas). */
+  readonly serverStore?: ServerStore;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -137,6 +139,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       namespace,
       ...(options.pipelineNamespaces ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
       ...(options.buildkit ? { buildkit: options.buildkit } : {}),
+      ...(options.serverStore ? { store: options.serverStore } : {}),
     }),
   ];
 }

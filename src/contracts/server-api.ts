@@ -313,9 +313,12 @@ export const SyncRequestSchema = closed(
         maxItems: 500,
         description:
           "Only these resources of the desired state (Argo CD's selective sync): nothing else is applied or pruned, " +
-          'no hook runs, and the sync status is left to the next comparison. A resource not in the desired state ' +
-          'fails the sync, naming it, before anything is applied. Carried in the sync annotation ' +
-          '(`<id>;resources=<group>/<Kind>/<namespace>/<name>,…`); a request longer than 32768 characters is refused (400). ' +
+          'no hook runs, and the sync status is left to the next comparison. With prune: true (only then), the selected ' +
+          'resources the application manages that left the desired state are pruned, and nothing else. The server ' +
+          'renders the target revision first and refuses (422 SYNC_SELECTION_NOT_FOUND, naming them) a selected ' +
+          'resource that is not in the desired state (and, with prune, not managed), one that left it without prune, ' +
+          'or a hook. Carried in the sync annotation ' +
+          '(`<id>[;prune];resources=<group>/<Kind>/<namespace>/<name>,…`); a request longer than 32768 characters is refused (400). ' +
           'With dryRun: what syncing these would do.',
       }),
     ),

@@ -566,7 +566,8 @@ export class ApplicationReconciler {
         ...options,
         ...(step.forcePrune ? { prune: true } : {}),
         hooks: step.hooks,
-        ...(selection ? { resources: selection } : {}),
+        // A selection prunes (its selected resources that left the render) only when the request says so.
+        ...(selection ? { resources: selection, prune: asked.prune === true } : {}),
       },
       deps,
     );

@@ -84,3 +84,54 @@ export function applySelection<T extends { readonly id: ResourceId }>(
 export function describeSelection(selection: readonly ResourceSelector[]): string {
   return selection.map(formatId).join(', ');
 }
+
+/** A selection against a render and what the application owns (its inventory, or its managed resources). */
+export interface SelectionSplit<T> {
+  /** The objects of the render it names. */
+  readonly selected: T[];
+  /** With prune: owned resources it names that left the render (to be pruned, and only those). */
+  readonly departed: ResourceId[];
+  /** Selectors that name nothing of the render nor anything owned. */
+  readonly unknown: ResourceSelector[];
+  /** Without prune: selectors that name an owned resource that left the render. */
+  readonly unpruned: ResourceSelector[];
+}
+
+/**
+ * Splits a selection: the rendered objects it names; the owned resources it names that left the
+ * render (departed, with prune; unpruned without); and what it names that neither holds.
+ */
+export function splitSelection<T extends { readonly id: ResourceId }>(
+  rendered: readonly T[],
+  owned: readonly ResourceId[],
+  selection: readonly ResourceSelector[],
+  context: { readonly namespace: string; readonly prune: boolean },
+): SelectionSplit<T> {
+  const { selected, missing } = applySelection(rendered, selection, context.namespace);
+  const left = applySelection(
+    owned.map((id) => ({ id })),
+    missing,
+    context.namespace,
+  );
+  return {
+    selected,
+    departed: context.prune ? left.selected.map((o) => o.id) : [],
+    unknown: left.missing,
+    unpruned: context.prune ? [] : missing.filter((s) => !left.missing.includes(s)),
+  };
+}
+
+/** Why a split selection cannot be synced, one reason per selector at fault (none: it can). */
+export function selectionProblems(
+  split: Pick<SelectionSplit<unknown>, 'unknown' | 'unpruned'>,
+  hooks: readonly ResourceId[] = [],
+): string[] {
+  return [
+    ...split.unknown.map((s) => `${formatId(s)} is not in the desired state`),
+    ...split.unpruned.map(
+      (s) =>
+        `${formatId(s)} is not in the desired state (it left it; the application still owns it): select it with prune to delete it`,
+    ),
+    ...hooks.map((id) => `${formatId(id)} is a hook, and a sync of a selection runs no hooks`),
+  ];
+}

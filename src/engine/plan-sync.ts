@@ -3,8 +3,13 @@ import { leftBehind, type Inventory } from '../core/inventory.ts';
 import { CapstanError } from '../core/errors.ts';
 import { hookOf, orderForSync, type OrderedObject, type SyncOrder } from '../core/ordering.ts';
 import type { ResourceId } from '../core/resource.ts';
-import { formatId, keyOf } from '../core/resource.ts';
-import { applySelection, selects, type ResourceSelector } from '../core/resource-selection.ts';
+import { formatId, keyOf, parseKey } from '../core/resource.ts';
+import {
+  selectionProblems,
+  selects,
+  splitSelection,
+  type ResourceSelector,
+} from '../core/resource-selection.ts';
 import type { RenderedObject } from '../ports/renderer.ts';
 import { DEFAULT_CONCURRENCY, ownerIdentity, type SyncDeps, type SyncOptions } from './context.ts';
 import { readOwnInventory } from './inventory.ts';
@@ -54,10 +59,19 @@ export async function planSync(
       prepared.map((p) => p.id),
       options.project,
     );
-  // A sync of a selection: only the selected objects of the render, no hook (Argo CD's selective sync).
-  const chosen = options.resources
-    ? selectedObjects(prepared, options.resources, options.namespace)
-    : prepared;
+  // A sync of a selection: only the selected objects of the render, no hook (Argo CD's selective sync);
+  // with prune, also the selected resources it owns that left the render. The inventory is read first.
+  const owned = options.resources
+    ? await readOwnInventory(ownerIdentity(options), deps.inventory)
+    : undefined;
+  const selection = options.resources
+    ? selectedObjects(prepared, options.resources, {
+        namespace: options.namespace,
+        previous: owned?.inventory,
+        prune: options.prune === true,
+      })
+    : undefined;
+  const chosen = selection?.chosen ?? prepared;
   const byKey = new Map(chosen.map((p) => [keyOf(p.id), p]));
   const order = orderForSync(chosen.map((p) => p.object));
   const regular = [...order.bootstrap, ...order.phases.Sync.flatMap((w) => w.objects.filter((o) => !o.hook))];
@@ -82,17 +96,17 @@ export async function planSync(
         createdNamespaces: missingNamespaces,
       },
     ),
-    readOwnInventory(ownerIdentity(options), deps.inventory),
+    owned ?? readOwnInventory(ownerIdentity(options), deps.inventory),
   ]);
   // Objects that exist and that Capstan did not create are adopted only where the project allows it.
   if (options.project) enforceAdoption(plan.unowned, options.project);
-  // A sync of a selection prunes nothing: what it leaves out is not departed.
-  const candidates = options.resources
-    ? []
-    : leftBehind(
-        previous,
-        regular.map((o) => o.id),
-      );
+  // A sync of a selection prunes only the selected resources that departed: what it leaves out is not.
+  const candidates =
+    selection?.departed ??
+    leftBehind(
+      previous,
+      regular.map((o) => o.id),
+    );
   const ignored = await ignoringExtraneous(candidates, deps);
   return {
     prepared,
@@ -109,29 +123,32 @@ export async function planSync(
 }
 
 /**
- * The objects of the render a selection names. A selector that names none of them, or names a hook
- * (a sync of a selection runs no hooks), fails the sync before anything is dry-run or applied.
+ * The objects of the render a selection names, and (with prune) the resources it names that the
+ * application owns (its previous inventory) but no longer renders: those, and only those, are pruned.
+ * A selector that names none of them, one that names a departed resource without prune, or one that
+ * names a hook (a sync of a selection runs no hooks), fails the sync before anything is dry-run or
+ * applied.
  */
 function selectedObjects(
   prepared: readonly PreparedObject[],
   selection: readonly ResourceSelector[],
-  namespace: string,
-): PreparedObject[] {
-  const { selected, missing } = applySelection(prepared, selection, namespace);
-  const hooks = selected.filter((p) => hookOf(p.object) !== undefined);
-  if (missing.length === 0 && hooks.length === 0) return selected;
-  const reasons = [
-    ...missing.map((s) => `${formatId(s)} is not in the desired state`),
-    ...hooks.map((p) => `${formatId(p.id)} is a hook, and a sync of a selection runs no hooks`),
-  ];
+  context: { namespace: string; previous: Inventory | undefined; prune: boolean },
+): { chosen: PreparedObject[]; departed: ResourceId[] } {
+  const { namespace } = context;
+  const owned = (context.previous?.entries ?? []).map(parseKey);
+  const split = splitSelection(prepared, owned, selection, context);
+  const hooks = split.selected.filter((p) => hookOf(p.object) !== undefined).map((p) => p.id);
+  const reasons = selectionProblems(split, hooks);
+  if (reasons.length === 0) return { chosen: split.selected, departed: split.departed };
+  const faulty = [...split.unknown, ...split.unpruned];
   throw new CapstanError(
     'SYNC_SELECTION_NOT_FOUND',
     `the selection cannot be synced: ${reasons.join('; ')}; nothing was applied. Select resources of the rendered desired state (capstan app get lists them)`,
     {
-      subject: [...missing.map(formatId), ...hooks.map((p) => formatId(p.id))].join(', '),
+      subject: [...faulty, ...hooks].map(formatId).join(', '),
       // The selectors at fault, by key: the sync's entries mark those failed.
       fields: selection
-        .filter((s) => missing.includes(s) || hooks.some((p) => selects(s, p.id, namespace)))
+        .filter((s) => faulty.includes(s) || hooks.some((id) => selects(s, id, namespace)))
         .map(keyOf),
     },
   );

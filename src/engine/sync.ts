@@ -1,5 +1,6 @@
 import { CapstanError } from '../core/errors.ts';
 import { renderDigest } from '../core/digest.ts';
+import type { Inventory } from '../core/inventory.ts';
 import type { ResourceId } from '../core/resource.ts';
 import { formatId, keyOf, parseKey } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
@@ -91,7 +92,8 @@ export async function sync(
       migrated: planned.migratedFrom !== undefined,
       previous: planned.previous,
       owned: [
-        ...(partial ? (planned.previous?.entries ?? []).map(parseKey) : []),
+        // A sync of a selection keeps the previous entries but those it pruned.
+        ...(partial ? keptOf(planned.previous, planned.candidates, stillOwned) : []),
         ...planned.regular.map((o) => o.id),
         ...stillOwned,
       ],
@@ -106,6 +108,17 @@ export async function sync(
   // 7. Wait for health when asked; Degraded ends the wait early.
   if (options.wait === true) return finish(await waitForAll(run));
   return finish();
+}
+
+/** The previous inventory's entries less the candidates pruned (those not still owned). */
+function keptOf(
+  previous: Inventory | undefined,
+  candidates: readonly ResourceId[],
+  stillOwned: readonly ResourceId[],
+): ResourceId[] {
+  const kept = new Set(stillOwned.map(keyOf));
+  const gone = new Set(candidates.map(keyOf).filter((key) => !kept.has(key)));
+  return (previous?.entries ?? []).filter((key) => !gone.has(key)).map(parseKey);
 }
 
 function refuseEmptyRender(rendered: readonly RenderedObject[], options: SyncOptions): void {

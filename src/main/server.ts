@@ -19,12 +19,13 @@ import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
+import type { WatchHandler } from '../ports/watch.ts';
 import type { BuildkitEndpoint } from '../core/build-step.ts';
 import type { RunPlacement } from '../core/run-pod.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
-import { agentActivity } from '../server/agent-audit.ts';
+import { AgentAuditRecorder } from '../server/agent-audit-recorder.ts';
 import { ApplicationIndex } from '../server/application-index.ts';
 import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
@@ -237,24 +238,28 @@ async function watchCluster(parts: ServerParts): Promise<{
   const { options, log, cluster, store, stop } = parts;
   const applicationType = await typeOf(cluster, APPLICATION_API_VERSION, APPLICATION_KIND);
   const index = new ApplicationIndex();
-  // The agent's syncs and rollbacks, as the watch sees them recorded in status.history.
-  index.observe((before, after) => {
-    for (const entry of agentActivity(before, after))
-      store.audit.append(entry).catch((error: unknown) => {
-        log({
-          level: 'warn',
-          msg: 'audit entry of the agent not written',
-          target: entry.target,
-          error: messageOf(error),
-        });
-      });
+  // The agent's syncs and rollbacks: new entries of status.history as the watch sees them, and at start
+  // and after every re-list (SYNCED) the entries no server recorded yet.
+  const recorder = new AgentAuditRecorder({
+    audit: store.audit,
+    log,
+    retentionDays: options.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
+    now: Date.now,
   });
+  stop.addEventListener('abort', () => {
+    recorder.close();
+  });
+  index.observe(recorder.observe);
+  const handle: WatchHandler = (event) => {
+    index.handle(event);
+    if (event.type === 'SYNCED') recorder.catchUp(index.applications());
+  };
   const watcher = new KubeWatcher(parts.watchClient);
   const watchErrors = (what: string) => (error: CapstanError) => {
     log({ level: 'warn', msg: `${what} watch`, code: error.code, error: error.message });
   };
   const watching = [
-    watcher.watch(applicationType, '', index.handle, { signal: stop, onError: watchErrors('applications') }),
+    watcher.watch(applicationType, '', handle, { signal: stop, onError: watchErrors('applications') }),
   ];
   if (options.projects) return { index, projects: options.projects, watching };
   const projects = new ProjectIndex({

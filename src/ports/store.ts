@@ -106,6 +106,11 @@ export interface TokenRecord {
 
 export interface AuditLog {
   append(entry: AuditEntryInput): Promise<AuditEntry>;
+  /**
+   * Which of these keys (AuditEntryInput.key) an entry was written with: what is recorded already
+   * (the server's catch-up of the agent's syncs asks this of a batch, at most 1,000 keys).
+   */
+  recordedKeys(keys: readonly string[]): Promise<Set<string>>;
   /** Newest first. */
   query(query: AuditQuery): Promise<AuditEntry[]>;
   /** Deletes entries older than `before` (retention); returns how many. */

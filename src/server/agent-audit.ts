@@ -9,7 +9,8 @@ import type { Application, HistoryEntry } from '../contracts/application.ts';
 import type { AuditEntryInput } from '../ports/store.ts';
 import { projectOf } from './application-index.ts';
 
-export type SyncTrigger = 'request' | 'commit' | 'drift';
+/** `unknown`: recorded later, from the history alone (historyActivity). */
+export type SyncTrigger = 'request' | 'commit' | 'drift' | 'unknown';
 
 /** The audit entries of the syncs recorded between `before` and `after` (none for a new or deleted Application). */
 export function agentActivity(
@@ -32,8 +33,36 @@ export function agentActivity(
     result: entry.result === 'Succeeded' ? 'success' : 'failure',
     changes: changesOf(entry, requested ?? triggerOf(before, entry)),
     // Every server replica watches the same history: the entry is written once.
-    key: `agent:${after.metadata.uid ?? `${namespace}/${after.metadata.name}`}:${entry.id}`,
+    key: agentAuditKey(after, entry.id),
   }));
+}
+
+/** The key of a history entry's audit entry: one per Application (by uid) and history id. */
+export function agentAuditKey(application: Application, historyId: number): string {
+  const { uid, namespace, name } = application.metadata;
+  return `agent:${uid ?? `${namespace ?? ''}/${name}`}:${String(historyId)}`;
+}
+
+/**
+ * The audit entries of every history entry of `application` after `afterId` that finished at or after
+ * `since`: the syncs the agent finished while no server watched (a catch-up at start and after a
+ * re-list). Who asked is no longer known then (`trigger: unknown`), nor whether it was a rollback
+ * (recorded as a sync); `recordedLate: true` says so.
+ */
+export function historyActivity(application: Application, afterId: number, since: string): AuditEntryInput[] {
+  const namespace = application.metadata.namespace ?? '';
+  return (application.status?.history ?? [])
+    .filter((entry) => entry.id > afterId && (entry.finishedAt ?? entry.startedAt) >= since)
+    .map((entry) => ({
+      time: entry.finishedAt ?? entry.startedAt,
+      actor: { kind: 'agent', name: 'agent' },
+      action: 'application.sync',
+      target: `Application/${namespace}/${application.metadata.name}`,
+      project: projectOf(application),
+      result: entry.result === 'Succeeded' ? 'success' : 'failure',
+      changes: { ...changesOf(entry, 'unknown'), recordedLate: true },
+      key: agentAuditKey(application, entry.id),
+    }));
 }
 
 /** The request the agent recorded as handled in this update, if any (`sync:<id>`, `rollback:<id>`). */
@@ -54,7 +83,7 @@ function triggerOf(before: Application, entry: HistoryEntry): SyncTrigger {
 function changesOf(
   entry: HistoryEntry,
   trigger: SyncTrigger | { kind: string; id: string },
-): Record<string, string | number> {
+): Record<string, string | number | boolean> {
   return {
     revision: entry.revision,
     historyId: entry.id,

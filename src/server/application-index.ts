@@ -203,6 +203,11 @@ export class ApplicationIndex {
     for (const observer of this.#observers) observer(before, after);
   }
 
+  /** Every Application the index holds now. */
+  applications(): Application[] {
+    return [...this.#entries.values()].map((entry) => entry.app);
+  }
+
   get(namespace: string, name: string): Application | undefined {
     return this.#entries.get(keyOf(namespace, name))?.app;
   }

@@ -9,8 +9,10 @@ import { diffObjects, normalizeForCompare, redactSecret } from '../core/diff.ts'
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { predictApplied } from '../core/predicted.ts';
 import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
-import { applySelection, describeSelection, type ResourceSelector } from '../core/resource-selection.ts';
-import { resolveSpec, type Application } from '../contracts/application.ts';
+import { selectionProblems, splitSelection, type ResourceSelector } from '../core/resource-selection.ts';
+import { hookOf } from '../core/ordering.ts';
+import { applicationOwnerName, resolveSpec, type Application } from '../contracts/application.ts';
+import { pruneDecision } from '../core/ownership.ts';
 import { childrenOf, logTargetOf, podsOf, type ChildNode, type LogTarget } from './pod-views.ts';
 import type {
   EventInfo,
@@ -154,21 +156,19 @@ export class ResourceViews {
   ): Promise<SyncPreview> {
     const desired = await this.#desired(app, 'target');
     const destination = resolveSpec(app).destination.namespace;
-    const all = desired.objects.map((object) =>
-      object.metadata.namespace === undefined
-        ? { ...object, metadata: { ...object.metadata, namespace: destination } }
-        : object,
-    );
-    // A selection: only those objects, nothing pruned (what a sync of the selection would do).
-    const wanted = options.resources ? selectedForPreview(all, options.resources, destination) : all;
+    const all = placed(desired.objects, destination);
+    // A selection: only those objects, and (with prune) the selected ones that left the desired state.
+    const split = options.resources
+      ? await this.#checkedSelection(app, all, options.resources, options.prune)
+      : { selected: all, departed: undefined };
+    const wanted = split.selected;
     const entries: PreviewEntry[] = [];
     for (let i = 0; i < wanted.length; i += PREVIEW_READS) {
       const batch = wanted.slice(i, i + PREVIEW_READS);
       entries.push(...(await Promise.all(batch.map((object) => this.#previewOne(app, object)))));
     }
     const kept = new Set(wanted.map((o) => formatId(idOf(o))));
-    for (const r of options.resources ? [] : (app.status?.resources ?? [])) {
-      const id = formatId({ group: r.group, kind: r.kind, namespace: r.namespace ?? '', name: r.name });
+    for (const id of (split.departed ?? managedIds(app)).map(formatId)) {
       if (kept.has(id)) continue;
       entries.push(
         options.prune
@@ -177,6 +177,74 @@ export class ResourceViews {
       );
     }
     return { dryRun: true, revision: desired.revision, entries };
+  }
+
+  /**
+   * A sync request's selection against the desired state at the target revision (what the agent will
+   * render): 422 SYNC_SELECTION_NOT_FOUND naming each selected resource that is not in it (and, with
+   * prune, not one the Application manages), that left it without prune, or that is a hook. Resolves
+   * with the commit checked.
+   */
+  async checkSelection(
+    app: Application,
+    selection: readonly ResourceSelector[],
+    prune: boolean,
+  ): Promise<string> {
+    const desired = await this.#desired(app, 'target');
+    const objects = placed(desired.objects, resolveSpec(app).destination.namespace);
+    await this.#checkedSelection(app, objects, selection, prune);
+    return desired.revision;
+  }
+
+  /**
+   * The desired objects a selection names, and (with prune) the resources it names that left the
+   * desired state but the Application still owns: managed (status.resources), or live with its
+   * ownership marks (the agent's inventory decides in the end). 422 naming every selector at fault.
+   */
+  async #checkedSelection(
+    app: Application,
+    objects: readonly KubeObject[],
+    selection: readonly ResourceSelector[],
+    prune: boolean,
+  ): Promise<{ selected: KubeObject[]; departed: ResourceId[] }> {
+    const destination = resolveSpec(app).destination.namespace;
+    const rendered = objects.map((object) => ({ id: idOf(object), object }));
+    const first = splitSelection(rendered, managedIds(app), selection, { namespace: destination, prune });
+    // With prune, a selected resource neither rendered nor listed as managed may still be owned: read it.
+    const owned = prune ? await this.#ownedLive(app, first.unknown) : [];
+    const split = owned.length
+      ? splitSelection(rendered, [...managedIds(app), ...owned], selection, { namespace: destination, prune })
+      : first;
+    const hooks = split.selected.filter((s) => hookOf(s.object) !== undefined).map((s) => s.id);
+    const reasons = selectionProblems(split, hooks);
+    if (reasons.length > 0)
+      throw new CapstanError(
+        'SYNC_SELECTION_NOT_FOUND',
+        `the selection cannot be synced: ${reasons.join('; ')}; select resources the application renders (or, with prune, owns)`,
+        { subject: [...split.unknown, ...split.unpruned, ...hooks].map(formatId).join(', ') },
+      );
+    return { selected: split.selected.map((s) => s.object), departed: split.departed };
+  }
+
+  /** The live objects these selectors name that carry this Application's ownership marks (prunable). */
+  async #ownedLive(app: Application, selectors: readonly ResourceSelector[]): Promise<ResourceId[]> {
+    const { namespace = '', name } = app.metadata;
+    const owner = { name: applicationOwnerName(namespace, name), ref: { namespace, name } };
+    const destination = resolveSpec(app).destination.namespace;
+    const owned: ResourceId[] = [];
+    for (const selector of selectors.slice(0, PREVIEW_READS * 4)) {
+      // A namespace left out: the destination namespace, or a cluster-scoped resource.
+      const places = selector.namespace === '' ? [destination, ''] : [selector.namespace];
+      for (const place of places) {
+        const id = { ...selector, namespace: place };
+        const live = await this.#reader.live(app, id).catch(() => undefined);
+        if (live && pruneDecision(live, owner, id).prune) {
+          owned.push(id);
+          break;
+        }
+      }
+    }
+    return owned;
   }
 
   async #previewOne(app: Application, object: KubeObject): Promise<PreviewEntry> {
@@ -278,21 +346,18 @@ function withoutManagedFields(object: KubeObject): KubeObject {
 /** As JSON the API answers: a Secret's values hidden. */
 const shown = (object: KubeObject): Record<string, unknown> => ({ ...redactSecret(object) });
 
-/** The desired objects a selection names; 422 naming those it names that are not there. */
-function selectedForPreview(
-  objects: readonly KubeObject[],
-  selection: readonly ResourceSelector[],
-  destination: string,
-): KubeObject[] {
-  const { selected, missing } = applySelection(
-    objects.map((object) => ({ id: idOf(object), object })),
-    selection,
-    destination,
+/** The rendered objects, a namespaced one without a namespace in the destination (as the agent applies it). */
+const placed = (objects: readonly KubeObject[], destination: string): KubeObject[] =>
+  objects.map((object) =>
+    object.metadata.namespace === undefined
+      ? { ...object, metadata: { ...object.metadata, namespace: destination } }
+      : object,
   );
-  if (missing.length > 0)
-    throw new CapstanError(
-      'SYNC_SELECTION_NOT_FOUND',
-      `not in the desired state: ${describeSelection(missing)}; select resources the application renders`,
-    );
-  return selected.map((s) => s.object);
-}
+
+const managedIds = (app: Application): ResourceId[] =>
+  (app.status?.resources ?? []).map((r) => ({
+    group: r.group,
+    kind: r.kind,
+    namespace: r.namespace ?? '',
+    name: r.name,
+  }));

@@ -163,6 +163,14 @@ function auditKeyCases(withStore: WithStore): void {
         4,
         'entries without a key are all written',
       );
+      assert.deepEqual(
+        await store.audit.recordedKeys(['agent-sync:uid-1:8', 'agent-sync:uid-1:9', 'agent-sync:uid-1:7']),
+        new Set(['agent-sync:uid-1:7', 'agent-sync:uid-1:8']),
+        'the keys written, of those asked',
+      );
+      assert.deepEqual(await store.audit.recordedKeys([]), new Set());
+      const many = Array.from({ length: 1000 }, (_, i) => `agent-sync:uid-2:${String(i)}`);
+      assert.deepEqual(await store.audit.recordedKeys(many), new Set(), 'a batch of 1,000 keys');
     }),
   );
 }

@@ -335,7 +335,12 @@ describe('the web UI in a real browser', () => {
     assert.equal(await all.isChecked(), true, 'every resource checked by default');
     await all.uncheck();
     await dialog.getByLabel(`ConfigMap/${namespace}/settings`).check();
-    assert.equal(await dialog.getByLabel(/Prune resources/).isDisabled(), true, 'no prune with a selection');
+    // Prune stays off (with it on, the selected resources that left Git would be pruned, nothing else).
+    assert.equal(await dialog.getByLabel(/Prune resources/).isChecked(), false, 'prune off');
+    assert.match(
+      (await dialog.textContent()) ?? '',
+      /Prune resources no longer in Git \(only selected ones\)/,
+    );
     assert.match((await dialog.textContent()) ?? '', /1 of 2 selected: only these are applied/);
     await dialog.getByRole('button', { name: 'Sync', exact: true }).click();
     await dialog.waitFor({ state: 'detached' });

@@ -65,6 +65,8 @@ before(async () => {
     {
       kubeconfig,
       leaderElection: false,
+      // Health and metrics on a free port: 8080 may be another process's (the default failed the agent).
+      http: { host: '127.0.0.1', ports: [0] },
       concurrency: 2,
       labelSelector: AGENT_LABEL,
       repositoryHosts: ['127.0.0.1'],
@@ -190,6 +192,47 @@ describe('the engine: a sync of a selection', () => {
       assert.ok(refused.entries.some((e) => e.action === 'failed'));
     }
     assert.deepEqual((await inventory().read(application))?.entries, before.entries);
+
+    // c left the render. Selected without prune: the sync fails naming it, nothing applied or deleted.
+    const left = [configMap('a', { level: 'info' }), configMap('b', { level: 'info' }), marker];
+    const cSelected = [{ group: '', kind: 'ConfigMap', namespace: '', name: 'c' }];
+    const unpruned = await run(left, { application, namespace, resources: cSelected });
+    assert.equal(unpruned.phase, 'Failed');
+    assert.match(unpruned.message, /ConfigMap\/c .*select it with prune to delete it/);
+    assert.equal(await levelOf(namespace, 'c'), 'info');
+    // With prune: c alone is pruned (b, drifted, and the hook stay as they are), and leaves the inventory.
+    const pruned = await run(left, {
+      application,
+      namespace,
+      prune: true,
+      resources: [...cSelected, { group: '', kind: 'ConfigMap', namespace: '', name: 'a' }],
+    });
+    assert.equal(pruned.phase, 'Succeeded', pruned.message);
+    assert.deepEqual(lines(pruned).sort(), [
+      `pruned ConfigMap/${namespace}/c`,
+      `unchanged ConfigMap/${namespace}/a`,
+    ]);
+    assert.equal(await levelOf(namespace, 'c'), undefined, 'the selected resource that left Git is gone');
+    assert.equal(await levelOf(namespace, 'b'), 'hacked', 'nothing else applied');
+    assert.equal(await levelOf(namespace, 'marker'), undefined, 'no hook ran');
+    const afterPrune = await inventory().read(application);
+    assert.deepEqual(
+      afterPrune?.entries,
+      before.entries.filter((key) => !key.endsWith('/c')),
+      'the inventory lost c only',
+    );
+    assert.equal(afterPrune.digest, before.digest);
+    // A resource the application does not own is never pruned: not in its inventory, the sync fails.
+    await kube.core.createNamespacedConfigMap({ namespace, body: configMap('stranger', { level: 'x' }) });
+    const stranger = await run(left, {
+      application,
+      namespace,
+      prune: true,
+      resources: [{ group: '', kind: 'ConfigMap', namespace: '', name: 'stranger' }],
+    });
+    assert.equal(stranger.phase, 'Failed');
+    assert.match(stranger.message, /ConfigMap\/stranger is not in the desired state/);
+    assert.equal(await levelOf(namespace, 'stranger'), 'x');
   });
 });
 
@@ -323,6 +366,52 @@ describe('the agent: capstan app sync --resource', () => {
         .replace(/ +/g, ' ');
     assert.equal(same(viaServer.stdout), same(viaCluster.stdout), 'the same output either way');
     assert.match(viaCluster.stdout, /the application is Synced/);
+
+    // b leaves Git. The server renders the target when asked: b selected without prune, or a resource
+    // of neither the render nor the application, is refused at once (422, naming it); nothing is asked.
+    await git.commit(repo, { files: { 'app/b.yaml': null }, message: 'b goes' });
+    const handled = (await getApp(namespace, 'web')).status?.handledRequests?.sync;
+    const refused = await throughServer(t, namespace, [
+      'sync',
+      'web',
+      '--resource',
+      '/ConfigMap/b',
+      '--resource',
+      '/ConfigMap/nope',
+    ]);
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.match(refused.stderr, /SYNC_SELECTION_NOT_FOUND|selection cannot be synced/);
+    assert.match(
+      refused.stderr,
+      /ConfigMap\/b is not in the desired state \(it left it.*select it with prune/,
+    );
+    assert.match(refused.stderr, /ConfigMap\/nope is not in the desired state/);
+    assert.equal(
+      (await getApp(namespace, 'web')).metadata.annotations?.['capstan.dev/sync']?.includes('nope') ?? false,
+      false,
+      'nothing asked of the agent',
+    );
+    assert.equal((await getApp(namespace, 'web')).status?.handledRequests?.sync, handled);
+    // With prune: the agent deletes b, the selected resource that left Git, and nothing else.
+    await edit(namespace, 'a', 'hacked');
+    const pruning = await throughServer(t, namespace, [
+      'sync',
+      'web',
+      '--resource',
+      '/ConfigMap/b',
+      '--prune',
+      '--timeout',
+      '90s',
+    ]);
+    assert.equal(pruning.code, 0, pruning.stderr);
+    assert.match(pruning.stdout, /Synced 1 selected resource\(s\) of application 'web'.*1 pruned/);
+    assert.equal(await levelOf(namespace, 'b'), undefined, 'b pruned');
+    assert.equal(await levelOf(namespace, 'a'), 'hacked', 'a, drifted, not applied');
+    const inventoryPruned = await new ConfigMapInventoryStore(agentCluster).read(owner);
+    assert.deepEqual(
+      inventoryPruned?.entries,
+      inventoryBefore.entries.filter((key) => !key.endsWith('/b')),
+    );
   });
 });
 
@@ -343,6 +432,8 @@ async function throughServer(
           kubeconfig,
           namespace: home,
           database: join(scratch, `${home}.db`),
+          // It renders the target from this file's git server (to check a selection) as the agent does.
+          repositoryHosts: ['127.0.0.1'],
           host: '127.0.0.1',
           port: 0,
           log: () => undefined,

@@ -312,6 +312,16 @@ class PostgresAuditLog extends Table implements AuditLog {
     return auditEntryOf(first);
   }
 
+  async recordedKeys(keys: readonly string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const rows = await this.rows(
+      'read audit keys',
+      'SELECT dedupe_key FROM audit WHERE dedupe_key = ANY($1::text[])',
+      [[...keys]],
+    );
+    return new Set(rows.map((row) => String(row['dedupe_key'])));
+  }
+
   async query(query: AuditQuery): Promise<AuditEntry[]> {
     const filters = new Filters();
     filters.add('actor_name = ?', query.actor);

@@ -223,6 +223,19 @@ class SqliteAuditLog extends Table implements AuditLog {
     });
   }
 
+  recordedKeys(keys: readonly string[]): Promise<Set<string>> {
+    return this.run('read audit keys', () => {
+      const found = new Set<string>();
+      for (let i = 0; i < keys.length; i += 500) {
+        const part = keys.slice(i, i + 500);
+        const sql = `SELECT dedupe_key FROM audit WHERE dedupe_key IN (${part.map(() => '?').join(', ')})`;
+        for (const row of this.db.prepare(sql).all(...part) as { dedupe_key: string }[])
+          found.add(row.dedupe_key);
+      }
+      return found;
+    });
+  }
+
   query(query: AuditQuery): Promise<AuditEntry[]> {
     return this.run('query the audit trail', () => {
       const where: string[] = [];

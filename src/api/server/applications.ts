@@ -40,6 +40,7 @@ import {
   type SyncRequest,
 } from '../../contracts/server-api.ts';
 import { Type } from '@sinclair/typebox';
+import type { AuditEntryInput } from '../../ports/store.ts';
 import { projectsWith, type Permission } from '../../server/access.ts';
 import { projectOf, summaryOf } from '../../server/application-index.ts';
 import { queryDigest } from '../../server/cursor.ts';
@@ -415,6 +416,8 @@ async function requestAction(
   const id = String(options.now());
   const value =
     kind === 'rollback' ? rollbackValue(app, id, body.target) : kind === 'sync' ? syncValue(id, body) : id;
+  if (kind === 'sync' && body.resources !== undefined)
+    await checkSelection(options, app, body, { actor: actorOf(caller.principal), action, target, project });
   const annotation = REQUEST_ANNOTATIONS[kind];
   try {
     const updated = await options.writer.patchMetadata(namespace, name, {
@@ -487,7 +490,11 @@ async function previewSync(
       'CONFLICT',
       `application '${namespace}/${name}' changed since resourceVersion ${body.resourceVersion}: read it again and retry`,
     );
-  const prune = body.prune ?? resolveSpec(app).automated?.prune ?? false;
+  // A selection prunes only when asked to (its selected resources that left the desired state).
+  const prune =
+    body.resources === undefined
+      ? (body.prune ?? resolveSpec(app).automated?.prune ?? false)
+      : body.prune === true;
   const preview = await options.resources.preview(app, {
     prune,
     ...(body.resources === undefined ? {} : { resources: selectionOf(body) }),
@@ -501,6 +508,27 @@ async function previewSync(
     changes: { dryRun: true, revision: preview.revision },
   });
   return preview;
+}
+
+/**
+ * A selection checked against the render of the target revision before the agent is asked: a selected
+ * resource the sync would fail on is 422 SYNC_SELECTION_NOT_FOUND naming it (audited, nothing written).
+ * When the server cannot render it (DESIRED_STATE_UNAVAILABLE) the request goes to the agent, which
+ * renders and checks it again (the agent may reach hosts the server may not).
+ */
+async function checkSelection(
+  options: ServerApiOptions,
+  app: Application,
+  body: SyncRequest,
+  entry: Pick<AuditEntryInput, 'actor' | 'action' | 'target' | 'project'>,
+): Promise<void> {
+  try {
+    await options.resources.checkSelection(app, selectionOf(body), body.prune === true);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'DESIRED_STATE_UNAVAILABLE') return;
+    await audit(options, { ...entry, result: 'failure', reason: reasonOf(error) });
+    throw error;
+  }
 }
 
 function conflictOr(error: unknown, namespace: string, name: string): unknown {

@@ -1006,8 +1006,6 @@ export function syncFlags(
   if (command !== 'sync') return {};
   if (values.prune === true && values['no-prune'] === true)
     throw new UsageError('give --prune or --no-prune, not both');
-  if (values.prune === true && values.resource !== undefined)
-    throw new UsageError('--prune does not go with --resource: a sync of a selection prunes nothing');
   return {
     ...(values.prune === true ? { prune: true } : values['no-prune'] === true ? { prune: false } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),

@@ -22,11 +22,13 @@ import { validate } from '../../../src/contracts/validate.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
+  applicationOwnerName,
   parseSyncRequest,
   REQUEST_ANNOTATIONS,
   RESOURCES_FINALIZER,
 } from '../../../src/contracts/application.ts';
 import type { KubeObject } from '../../../src/core/resource.ts';
+import { withOwnershipMarks } from '../../../src/core/ownership.ts';
 import type { RunRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
@@ -551,6 +553,98 @@ describe('server API: roles per project', () => {
       const refused = await sync({ resources });
       assert.equal(refused.statusCode, 400, refused.body);
     }
+
+    // Asked of the agent: checked against the render of the target first; 422 naming what it cannot sync.
+    const asked = () => h.index.get('a', 'api')?.metadata.annotations?.[REQUEST_ANNOTATIONS.sync];
+    const unchanged = asked();
+    const gone = await sync({
+      resources: [
+        { group: '', kind: 'ConfigMap', name: 'new' },
+        { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'gone' },
+      ],
+    });
+    assert.equal(gone.statusCode, 422, gone.body);
+    assert.equal(gone.json<{ error: string }>().error, 'SYNC_SELECTION_NOT_FOUND');
+    assert.match(gone.json<{ message: string }>().message, /Deployment\/a\/gone is not in the desired state/);
+    assert.doesNotMatch(gone.json<{ message: string }>().message, /ConfigMap/, 'only the one at fault named');
+    assert.equal(asked(), unchanged, 'nothing asked of the agent');
+    const denied = await h.call({
+      method: 'GET',
+      url: '/api/v1/audit?action=application.sync&result=failure&project=team-a&limit=1',
+      headers: as(session('ada')),
+    });
+    assert.equal(
+      denied.json<{ items: { reason?: string }[] }>().items[0]?.reason,
+      'SYNC_SELECTION_NOT_FOUND',
+      'the refusal is audited',
+    );
+
+    // A managed resource that left the desired state: only with prune, and then pruned alone.
+    const api = { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'api' };
+    const withoutPrune = await sync({ resources: [api] });
+    assert.equal(withoutPrune.statusCode, 422, withoutPrune.body);
+    assert.match(withoutPrune.json<{ message: string }>().message, /select it with prune to delete it/);
+    const pruneSelected = await sync({ prune: true, resources: [api] });
+    assert.equal(pruneSelected.statusCode, 202, pruneSelected.body);
+    assert.match(
+      pruneSelected.json<{ value: string }>().value,
+      /^\d+;prune;resources=apps\/Deployment\/a\/api$/,
+    );
+    const prunePreview = await sync({
+      dryRun: true,
+      prune: true,
+      resources: [api, { group: '', kind: 'ConfigMap', name: 'new' }],
+    });
+    assert.equal(prunePreview.statusCode, 200, prunePreview.body);
+    assert.deepEqual(
+      prunePreview
+        .json<{ entries: { id: string; action: string }[] }>()
+        .entries.map((e) => `${e.id} ${e.action}`),
+      ['ConfigMap/a/new created', 'Deployment/a/api pruned'],
+    );
+
+    // A hook of the render: a sync of a selection runs none.
+    h.reader.setDesired(
+      'd'.repeat(40),
+      [
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name: 'migrate', annotations: { 'capstan.dev/hook': 'PreSync' } },
+        },
+      ],
+      { target: true },
+    );
+    const hook = await sync({ resources: [{ group: 'batch', kind: 'Job', name: 'migrate' }] });
+    assert.equal(hook.statusCode, 422, hook.body);
+    assert.match(hook.json<{ message: string }>().message, /Job\/a\/migrate is a hook/);
+
+    // With prune, a selected resource neither rendered nor listed as managed is prunable only when its
+    // live object carries this Application's ownership marks.
+    const leftover = { group: '', kind: 'ConfigMap', namespace: 'a', name: 'leftover' };
+    const owner = { name: applicationOwnerName('a', 'api'), ref: { namespace: 'a', name: 'api' } };
+    h.reader.setLive(
+      withOwnershipMarks(
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'leftover', namespace: 'a' } },
+        owner,
+        leftover,
+      ),
+    );
+    h.reader.setLive({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'foreign', namespace: 'a' } });
+    const owned = await sync({
+      prune: true,
+      resources: [{ group: '', kind: 'ConfigMap', name: 'leftover' }],
+    });
+    assert.equal(owned.statusCode, 202, owned.body);
+    const foreign = await sync({
+      prune: true,
+      resources: [{ group: '', kind: 'ConfigMap', name: 'foreign' }],
+    });
+    assert.equal(foreign.statusCode, 422, foreign.body);
+    assert.match(
+      foreign.json<{ message: string }>().message,
+      /ConfigMap\/foreign is not in the desired state/,
+    );
   });
 
   it('lets only a project admin create, change and delete its Applications (with and without cascade)', async () => {

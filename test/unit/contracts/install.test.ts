@@ -415,3 +415,54 @@ describe('installManifests: the server drives pipeline runs', () => {
     );
   });
 });
+
+describe('installManifests: the server on SQLite or PostgreSQL', () => {
+  const serverOf = (install: KubeObject[]) => {
+    const deployment = install.find((o) => o.kind === 'Deployment' && o.metadata.name === 'capstan-server');
+    assert.ok(deployment);
+    return deployment['spec'] as {
+      replicas: number;
+      strategy: Record<string, unknown>;
+      template: {
+        spec: {
+          containers: { args: string[]; env: Record<string, unknown>[]; volumeMounts: { name: string }[] }[];
+          volumes: { name: string }[];
+        };
+      };
+    };
+  };
+  const storeEnv = (spec: ReturnType<typeof serverOf>) =>
+    spec.template.spec.containers[0]?.env.find((e) => e['name'] === 'CAPSTAN_STORE_URL');
+
+  it('by default: one replica owning its SQLite file, replaced by Recreate; a PostgreSQL Secret optional', () => {
+    const spec = serverOf(objects);
+    assert.equal(spec.replicas, 1);
+    assert.deepEqual(spec.strategy, { type: 'Recreate' });
+    assert.ok(spec.template.spec.containers[0]?.args.includes('--database'));
+    assert.deepEqual(storeEnv(spec)?.['valueFrom'], {
+      secretKeyRef: { name: 'capstan-server-store', key: 'url', optional: true },
+    });
+  });
+
+  it('with store postgres: two replicas on the database of the required Secret, replaced by a rolling update', () => {
+    const spec = serverOf(installManifests({ image: 'registry.invalid/capstan:1', serverStore: 'postgres' }));
+    assert.equal(spec.replicas, 2);
+    assert.deepEqual(spec.strategy, {
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+    const [container] = spec.template.spec.containers;
+    assert.equal(container?.args.includes('--database'), false, 'no SQLite file');
+    assert.deepEqual(storeEnv(spec)?.['valueFrom'], {
+      secretKeyRef: { name: 'capstan-server-store', key: 'url', optional: false },
+    });
+    assert.deepEqual(
+      spec.template.spec.volumes.map((v) => v.name),
+      ['cache', 'tmp'],
+    );
+    assert.deepEqual(
+      container.volumeMounts.map((v) => v.name),
+      ['cache', 'tmp'],
+    );
+  });
+});

@@ -35,6 +35,15 @@ describe('the sync request annotation', () => {
       },
       value: '1767225600000;prune=false;resources=/ConfigMap//settings,apps/Deployment/prod/web',
     },
+    {
+      // With prune: the selected resources that left the render are pruned (and nothing else).
+      request: {
+        id: '1767225600000',
+        prune: true,
+        resources: [{ group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'old' }],
+      },
+      value: '1767225600000;prune;resources=apps/Deployment/prod/old',
+    },
   ];
   for (const { request, value } of cases)
     it(`writes ${JSON.stringify(request)} as '${value}' and reads it back`, () => {
@@ -51,10 +60,9 @@ describe('the sync request annotation', () => {
     assert.throws(() => syncRequestValue({ id: 'a;b', prune: true }), RangeError);
   });
 
-  it('refuses an empty selection, prune with a selection, and a request too long to record', () => {
+  it('refuses an empty selection and a request too long to record', () => {
     assert.throws(() => syncRequestValue({ id: '1', resources: [] }), /one resource at least/);
     const web = { group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' };
-    assert.throws(() => syncRequestValue({ id: '1', prune: true, resources: [web] }), /prunes nothing/);
     const many = Array.from({ length: 200 }, (_, i) => ({ ...web, name: `${'w'.repeat(200)}-${i}` }));
     assert.throws(
       () => syncRequestValue({ id: '1', resources: many }),
@@ -85,12 +93,15 @@ describe('capstan app sync flags', () => {
     assert.deepEqual(syncFlags('refresh', {}), {});
   });
 
-  it('takes --resource, repeatable, but not with --prune', () => {
+  it('takes --resource, repeatable, with --prune or --no-prune', () => {
     assert.deepEqual(syncFlags('sync', { resource: ['Deployment/web', '/ConfigMap/a'], 'no-prune': true }), {
       prune: false,
       resources: ['Deployment/web', '/ConfigMap/a'],
     });
-    assert.throws(() => syncFlags('sync', { prune: true, resource: ['Deployment/web'] }), /prunes nothing/);
+    assert.deepEqual(syncFlags('sync', { prune: true, resource: ['Deployment/web'] }), {
+      prune: true,
+      resources: ['Deployment/web'],
+    });
   });
 
   it("finds a group left out among the application's resources, and says what to give when it cannot", () => {

@@ -7,7 +7,9 @@ import {
   decodeSelection,
   encodeSelection,
   parseResourceArgument,
+  selectionProblems,
   selects,
+  splitSelection,
 } from '../../../src/core/resource-selection.ts';
 
 describe('parseResourceArgument: [GROUP/]KIND/[NAMESPACE/]NAME', () => {
@@ -115,5 +117,47 @@ describe('applySelection: the plan filter', () => {
     assert.equal(selects({ ...id, namespace: 'other' }, id, 'prod'), true);
     assert.equal(selects({ ...id, namespace: '' }, id, 'prod'), false);
     assert.equal(selects({ ...id, namespace: 'prod' }, id, 'prod'), false);
+  });
+});
+
+describe('splitSelection: a selection against the render and what the application owns', () => {
+  const rendered = [{ id: { group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' } }];
+  const owned = [
+    { group: 'apps', kind: 'Deployment', namespace: 'prod', name: 'web' },
+    { group: '', kind: 'ConfigMap', namespace: 'prod', name: 'old' },
+  ];
+  const selection = [
+    { group: 'apps', kind: 'Deployment', namespace: '', name: 'web' },
+    { group: '', kind: 'ConfigMap', namespace: '', name: 'old' },
+    { group: '', kind: 'ConfigMap', namespace: 'prod', name: 'never' },
+  ];
+
+  it('with prune: the owned resources that left the render are departed (to prune), and only those', () => {
+    const split = splitSelection(rendered, owned, selection, { namespace: 'prod', prune: true });
+    assert.deepEqual(
+      split.selected.map((s) => s.id.name),
+      ['web'],
+    );
+    assert.deepEqual(split.departed, [{ group: '', kind: 'ConfigMap', namespace: 'prod', name: 'old' }]);
+    assert.deepEqual(
+      split.unknown.map((s) => s.name),
+      ['never'],
+    );
+    assert.deepEqual(split.unpruned, []);
+    assert.deepEqual(selectionProblems(split), ['ConfigMap/prod/never is not in the desired state']);
+  });
+
+  it('without prune: a departed one is named, to be selected with prune', () => {
+    const split = splitSelection(rendered, owned, selection.slice(0, 2), { namespace: 'prod', prune: false });
+    assert.deepEqual(split.departed, []);
+    assert.deepEqual(
+      split.unpruned.map((s) => s.name),
+      ['old'],
+    );
+    assert.match(selectionProblems(split, [])[0] ?? '', /ConfigMap\/old .*select it with prune to delete it/);
+    assert.deepEqual(
+      selectionProblems(split, [{ group: 'batch', kind: 'Job', namespace: 'prod', name: 'm' }]).at(-1),
+      'Job/prod/m is a hook, and a sync of a selection runs no hooks',
+    );
   });
 });

@@ -1,6 +1,7 @@
 // The sync dialog: a plain sync, or with prune, dry run and a selection of resources (Argo CD's selective
 // sync): every resource of the tree is checked by default (the whole application); a part of them is sent
-// as `resources`, which applies only those, prunes nothing and runs no hooks.
+// as `resources`, which applies only those and runs no hooks; with prune, it prunes those of them that
+// left Git (and nothing else).
 import { useState, type SyntheticEvent } from 'react';
 import { appPath, call } from '../../api.ts';
 import { Dialog } from '../../components/Dialog.tsx';
@@ -33,7 +34,7 @@ export function SyncDialog(props: {
       method: 'POST',
       body: {
         resourceVersion: props.app.metadata.resourceVersion,
-        ...(prune && all ? { prune: true } : {}),
+        ...(prune ? { prune: true } : {}),
         ...(dryRun ? { dryRun: true } : {}),
         ...(selection.length > 0 ? { resources: selection } : {}),
       },
@@ -55,13 +56,12 @@ export function SyncDialog(props: {
           <label className="check">
             <input
               type="checkbox"
-              checked={prune && all}
-              disabled={!all}
+              checked={prune}
               onChange={(e) => {
                 setPrune(e.target.checked);
               }}
             />{' '}
-            Prune resources no longer in Git{all ? '' : ' (not with a selection: it prunes nothing)'}
+            Prune resources no longer in Git{all ? '' : ' (only selected ones)'}
           </label>
           <label className="check">
             <input
