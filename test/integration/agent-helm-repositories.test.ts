@@ -46,6 +46,7 @@ before(async () => {
     {
       kubeconfig: await agentKubeconfig(cluster),
       leaderElection: false,
+      http: false, // no listener: ports 8080/8081 may be taken by another test file or program
       labelSelector: AGENT_LABEL,
       repositoryHosts: ['127.0.0.1'], // the git server and the chart repository are on loopback
       log: () => undefined,

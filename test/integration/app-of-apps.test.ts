@@ -43,6 +43,7 @@ before(async () => {
     {
       kubeconfig: await agentKubeconfig(cluster),
       leaderElection: false,
+      http: false, // no listener: ports 8080/8081 may be taken by another test file or program
       labelSelector: `${AGENT_LABEL}=${AGENT}`,
       repositoryHosts: ['127.0.0.1'],
       log: () => undefined,
