@@ -1,39 +1,30 @@
 // Wiring for pipeline runs: the controller (src/pipelines/pipeline-controller.ts) over git, the
 // cluster, the Store and the run executor, driven by one replica at a time (a Lease), fed by a watch
-// of Pipelines; and the writing of run requests (webhooks, people) onto Pipelines as annotations.
-import { open, realpath } from 'node:fs/promises';
+// of Pipelines.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
-import { apiError } from '../adapters/kube/errors.ts';
+import { GitPipelineSource } from '../adapters/git/pipeline-source.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
+import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
+import { secretValue } from '../adapters/kube/secrets.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
-import { confine } from '../adapters/render/confine.ts';
 import { PIPELINES_LEASE } from '../contracts/install-server.ts';
-import { PIPELINE_FILE_LIMITS } from '../contracts/pipeline-file.ts';
-import { PIPELINE_API_VERSION, PIPELINE_KIND, type PipelineStatus } from '../contracts/pipeline.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
-import {
-  PipelineController,
-  type PipelineMetrics,
-  type PipelineRef,
-  type PipelineSourceReader,
-} from '../pipelines/pipeline-controller.ts';
+import { PipelineController, type PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { PipelineRunDeps } from '../pipelines/run-pipeline.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
-import type { FetchOptions } from '../ports/source.ts';
 import type { RunStore } from '../ports/store.ts';
 import { systemClock } from '../adapters/clock.ts';
-import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { cacheRoot } from '../adapters/render/tools.ts';
 import { PipelinePolls } from '../pipelines/pipeline-polls.ts';
-import { pipelinePath } from './pipeline-requests.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
 export const PIPELINE_LEASE = PIPELINES_LEASE;
@@ -94,16 +85,24 @@ export async function runPipelineDriver(options: PipelineDriverOptions, signal: 
 /** While `signal` holds: the watch of Pipelines into the controller, polls, retention. */
 async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promise<void> {
   const { cluster, log } = options;
+  const directory = new KubePipelineDirectory(cluster);
   const controller = new PipelineController({
     store: options.store,
-    source: gitPipelineSource(options),
+    source: new GitPipelineSource({
+      fetcher: new GitSourceFetcher({
+        cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+        hosts: { allow: options.repositoryHosts ?? [] },
+      }),
+      cluster,
+      allowInsecureHttp: options.pod.allowInsecureHttp === true,
+    }),
     run: {
       executor: options.executor ?? new KubeRunExecutor(options.config),
       readSecret: (namespace, name, key) => secretValue(cluster, namespace, name, key),
       now: () => new Date(),
       pod: options.pod,
     },
-    writeStatus: (namespace, name, status) => writePipelineStatus(cluster, namespace, name, status),
+    writeStatus: (namespace, name, status) => directory.writeStatus(namespace, name, status),
     deletePod: async (namespace, name) => {
       const pods = await cluster.resourceType('v1', 'Pod');
       if (pods) await cluster.delete(pods, namespace, name);
@@ -167,89 +166,4 @@ export async function pruneOld(
   } catch (error) {
     options.log?.({ level: 'warn', msg: 'pipeline runs not pruned', error: messageOf(error) });
   }
-}
-
-function gitPipelineSource(options: PipelineDriverOptions): PipelineSourceReader {
-  const fetcher = new GitSourceFetcher({
-    cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
-    hosts: { allow: options.repositoryHosts ?? [] },
-  });
-  const fetchOptions = async (pipeline: PipelineRef): Promise<FetchOptions> => ({
-    allowInsecureHttp: options.pod.allowInsecureHttp === true,
-    ...(pipeline.spec.credentialsSecret === undefined
-      ? {}
-      : {
-          credentials: await credentialsFrom(
-            options.cluster,
-            pipeline.namespace,
-            pipeline.spec.credentialsSecret,
-          ),
-        }),
-  });
-  return {
-    async readFile(pipeline, revision) {
-      const source = { repoURL: pipeline.spec.repoURL, targetRevision: revision };
-      const tree = await fetcher.checkout(
-        source,
-        { sha: revision, ref: revision },
-        await fetchOptions(pipeline),
-      );
-      const root = await realpath(tree.dir);
-      let path: string;
-      try {
-        path = (await confine(root, pipeline.spec.file, 'the pipeline file (spec.file)')).absolute;
-      } catch (error) {
-        if (error instanceof CapstanError && error.code === 'RENDER_NOT_FOUND')
-          return { text: undefined, commit: tree.commit };
-        throw error;
-      }
-      return { text: await readBounded(path, PIPELINE_FILE_LIMITS.maxBytes + 1), commit: tree.commit };
-    },
-    async resolve(pipeline, ref) {
-      const source = { repoURL: pipeline.spec.repoURL, targetRevision: ref };
-      return fetcher.resolve(source, await fetchOptions(pipeline));
-    },
-    async refs(pipeline) {
-      return fetcher.listRefs({ repoURL: pipeline.spec.repoURL }, await fetchOptions(pipeline));
-    },
-  };
-}
-
-/** At most `limit` bytes of a file (the parser refuses a file past its own limit, saying so). */
-async function readBounded(path: string, limit: number): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(limit);
-    const { bytesRead } = await handle.read(buffer, 0, limit, 0);
-    return buffer.subarray(0, bytesRead).toString('utf8');
-  } finally {
-    await handle.close();
-  }
-}
-
-async function secretValue(
-  cluster: KubeCluster,
-  namespace: string,
-  name: string,
-  key: string,
-): Promise<string | undefined> {
-  const type = await cluster.resourceType('v1', 'Secret');
-  const secret = type ? await cluster.get(type, namespace, name) : undefined;
-  const value = ((secret?.['data'] ?? {}) as Record<string, string>)[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-}
-
-async function writePipelineStatus(
-  cluster: KubeCluster,
-  namespace: string,
-  name: string,
-  status: PipelineStatus,
-): Promise<void> {
-  const subject = `${PIPELINE_KIND}/${namespace}/${name}`;
-  const res = await cluster.client.call('PATCH', `${pipelinePath(namespace, name)}/status`, {
-    body: { status },
-    contentType: 'application/merge-patch+json',
-    subject,
-  });
-  if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
 }

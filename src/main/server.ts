@@ -9,7 +9,6 @@ import type { FastifyInstance } from 'fastify';
 import { buildServerApi } from '../api/server/app.ts';
 import { KubeApplicationWriter } from '../adapters/kube/application-writer.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
-import { apiError } from '../adapters/kube/errors.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { describeStoreUrl, openPostgresStore } from '../adapters/store/postgres-store.ts';
@@ -17,7 +16,6 @@ import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
-import type { EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { BuildkitEndpoint } from '../core/build-step.ts';
 import type { RunPlacement } from '../core/run-pod.ts';
@@ -30,22 +28,24 @@ import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
-import { DEFAULT_AGENT_NAMESPACE } from '../adapters/kube/cluster-client.ts';
+import { DEFAULT_AGENT_NAMESPACE, registeredClusters } from '../adapters/kube/cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
 import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { ServerApiOptions } from '../api/server/app.ts';
-import type { PipelineDirectory } from '../api/server/context.ts';
-import { kubePipelineDirectory, runRequestKeyOf } from './pipeline-requests.ts';
+import type { PipelineDirectory } from '../ports/pipelines.ts';
+import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
+import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
 import { runPipelineDriver } from './pipelines.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { jsonLog } from '../adapters/json-log.ts';
 import type { Logger } from '../ports/logger.ts';
-import { eventInfo, serverResourceReader } from './server-resources.ts';
-import { clusterLister } from './server-clusters.ts';
+import { serverResourceReader } from './server-resources.ts';
+import { applicationEvents } from '../adapters/kube/resource-reader.ts';
+import { clusterLister, ClusterProbes } from '../server/cluster-probes.ts';
 import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
 
 /** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
@@ -148,7 +148,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
     const driving: { controller: PipelineController | undefined } = { controller: undefined };
     const requestKey = runRequestKeyOf(key);
-    const pipelines = kubePipelineDirectory(cluster, requestKey);
+    const pipelines = new KubePipelineDirectory(cluster, { requestKey });
     app = buildServerApi({
       ...(metrics ? { metrics: () => registry.expose() } : {}),
       pipelines,
@@ -156,7 +156,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       applications: watched.index,
       writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
       projects: watched.projects,
-      clusters: clusterLister(cluster, secrets, namespace, resourceReader.version),
+      clusters: clustersOf(cluster, secrets, namespace, resourceReader.version),
       events: (ns, name) => applicationEvents(cluster, ns, name),
       resources: new ResourceViews({ reader: resourceReader.reader }),
       repositories: resourceReader.fetcher,
@@ -367,21 +367,13 @@ async function sharedKey(cluster: KubeCluster, secrets: ResourceType, namespace:
   }
 }
 
-async function applicationEvents(
+/** The clusters route's source: the registrations in the server's namespace, each usable one probed. */
+const clustersOf = (
   cluster: KubeCluster,
+  secrets: ResourceType,
   namespace: string,
-  name: string,
-): Promise<EventInfo[]> {
-  const selector = `involvedObject.kind=${APPLICATION_KIND},involvedObject.name=${name}`;
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events?fieldSelector=${encodeURIComponent(selector)}`;
-  const res = await cluster.client.call('GET', path, {
-    subject: `events of ${APPLICATION_KIND}/${namespace}/${name}`,
-  });
-  if (res.status !== 200)
-    throw apiError(res.status, res.body, `events of ${APPLICATION_KIND}/${namespace}/${name}`, 'list');
-  const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map(eventInfo);
-  return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
-}
+  version: (name: string) => Promise<string>,
+) => clusterLister(() => registeredClusters(cluster, secrets, namespace), new ClusterProbes({ version }));
 
 /** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */
 function pipelineRunActions(

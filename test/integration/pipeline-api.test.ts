@@ -15,11 +15,11 @@ import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluste
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
-import { RUN_REQUEST_PREFIX, runRequestsOf } from '../../src/contracts/pipeline-request.ts';
+import { RUN_REQUEST_PREFIX, runRequestKeyOf, runRequestsOf } from '../../src/contracts/pipeline-request.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { PipelineInfoSchema, PipelineListSchema } from '../../src/contracts/server-api.ts';
 import { validate } from '../../src/contracts/validate.ts';
-import { requestRun, runRequestKeyOf } from '../../src/main/pipeline-requests.ts';
+import { requestRun } from '../../src/adapters/kube/pipelines.ts';
 import { runPipelineDriver } from '../../src/main/pipelines.ts';
 import { INITIAL_ADMIN_SECRET, runServer, SERVER_SECRET } from '../../src/main/server.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';

@@ -18,6 +18,7 @@ import {
   type PipelineRunBody,
 } from '../../contracts/server-api.ts';
 import type { RunRequest } from '../../contracts/pipeline-request.ts';
+import type { PipelineDirectory, PipelineRef } from '../../ports/pipelines.ts';
 import type { RunRecord } from '../../ports/store.ts';
 import { authorize } from '../../server/access.ts';
 import { errors } from './applications.ts';
@@ -28,8 +29,6 @@ import {
   need,
   requirePermission,
   type Caller,
-  type PipelineDirectory,
-  type PipelineEntry,
   type Routes,
   type ServerApiOptions,
 } from './context.ts';
@@ -122,13 +121,13 @@ async function readablePipeline(
   options: ServerApiOptions,
   request: FastifyRequest,
   caller: Caller,
-): Promise<PipelineEntry> {
+): Promise<PipelineRef> {
   const entry = await existing(options, request);
   await requirePermission(options, caller, 'pipelines.read', entry.spec.project);
   return entry;
 }
 
-async function existing(options: ServerApiOptions, request: FastifyRequest): Promise<PipelineEntry> {
+async function existing(options: ServerApiOptions, request: FastifyRequest): Promise<PipelineRef> {
   const { namespace, name } = request.params as { namespace: string; name: string };
   const entry = await directoryOf(options).get(namespace, name);
   if (entry === undefined)
@@ -137,7 +136,7 @@ async function existing(options: ServerApiOptions, request: FastifyRequest): Pro
 }
 
 /** A Pipeline as the API shows it: the spec with defaults, and its newest run from the Store. */
-async function infoOf(options: ServerApiOptions, entry: PipelineEntry): Promise<PipelineView> {
+async function infoOf(options: ServerApiOptions, entry: PipelineRef): Promise<PipelineView> {
   const [lastRun] = await options.store.runs.list({
     namespace: entry.namespace,
     pipeline: entry.name,

@@ -1,0 +1,110 @@
+/**
+ * Run requests from webhooks (the agent's receivers): which Pipelines a reported push or pull request
+ * asks to run (same repository URL normalisation as Applications), and the request written onto each.
+ * Built on contracts, core and the PipelineDirectory port.
+ */
+import { normalizeRepoUrl } from '../core/repo-url.ts';
+import type { RunRequest } from '../contracts/pipeline-request.ts';
+import type { PipelineDirectory, PipelineRef } from '../ports/pipelines.ts';
+
+/** A push a webhook reported (the agent's RefreshEvent). */
+export interface ReportedPush {
+  readonly provider: string;
+  readonly repoURLs: readonly string[];
+  readonly ref?: string;
+  readonly after?: string;
+  readonly changedPaths?: readonly string[];
+  readonly deliveryId?: string;
+}
+
+/** A pull request a webhook reported (the agent's PullRequestEvent). */
+export interface ReportedPullRequest {
+  readonly provider: string;
+  readonly repoURLs: readonly string[];
+  readonly number: number;
+  readonly headSha: string;
+  readonly ref: string;
+  readonly sourceBranch: string;
+  readonly targetBranch: string;
+  readonly fromFork: boolean;
+  readonly deliveryId?: string;
+}
+
+export interface WebhookRequestOptions {
+  /** The request's time. Default: now. */
+  readonly now?: () => Date;
+}
+
+/**
+ * Requests runs of the Pipelines of a pushed repository; returns them as `namespace/name`, sorted. A
+ * push without its ref or commit, or one that deleted the ref, requests nothing.
+ */
+export async function requestPipelineRuns(
+  directory: PipelineDirectory,
+  push: ReportedPush,
+  options: WebhookRequestOptions = {},
+): Promise<string[]> {
+  const { ref, after } = push;
+  if (ref === undefined || after === undefined || /^0+$/.test(after)) return [];
+  return requestEach(directory, push.repoURLs, () => ({
+    id: `webhook-${push.provider}-${push.deliveryId ?? after}-${ref}`.slice(0, 128),
+    kind: 'push',
+    ref,
+    revision: after,
+    ...(push.changedPaths === undefined ? {} : { changedPaths: [...push.changedPaths] }),
+    by: `webhook:${push.provider}`,
+    at: (options.now?.() ?? new Date()).toISOString(),
+  }));
+}
+
+/**
+ * Requests runs of the Pipelines of the pull request's target repository, of its head commit; returns
+ * them as `namespace/name`, or why none was asked. A pull request from a fork asks for none: its code
+ * and its pipeline file were written by someone who may not push to the repository, and a run would
+ * give them the Pipeline's secrets and ServiceAccount.
+ */
+export async function requestPullRequestRuns(
+  directory: PipelineDirectory,
+  pr: ReportedPullRequest,
+  options: WebhookRequestOptions = {},
+): Promise<{ pipelines: string[]; reason?: string }> {
+  if (pr.fromFork) {
+    return {
+      pipelines: [],
+      reason: `pull request ${String(pr.number)} comes from another repository (a fork): its runs are not started, as they would hold the Pipeline's secrets`,
+    };
+  }
+  const pipelines = await requestEach(directory, pr.repoURLs, () => ({
+    id: `webhook-${pr.provider}-${pr.deliveryId ?? pr.headSha}-pr${String(pr.number)}`.slice(0, 128),
+    kind: 'pullRequest',
+    ref: pr.ref,
+    revision: pr.headSha,
+    pullRequest: { number: pr.number, sourceBranch: pr.sourceBranch, targetBranch: pr.targetBranch },
+    by: `webhook:${pr.provider}`,
+    at: (options.now?.() ?? new Date()).toISOString(),
+  }));
+  return { pipelines };
+}
+
+/** Writes `request()` onto every Pipeline of one of `repoURLs`, one after the other; their names, sorted. */
+async function requestEach(
+  directory: PipelineDirectory,
+  repoURLs: readonly string[],
+  request: () => RunRequest,
+): Promise<string[]> {
+  const matched: string[] = [];
+  for (const pipeline of await directory.list()) {
+    if (!repoMatches(pipeline, repoURLs)) continue;
+    await directory.requestRun(pipeline, request());
+    matched.push(`${pipeline.namespace}/${pipeline.name}`);
+  }
+  return matched.sort();
+}
+
+function repoMatches(pipeline: PipelineRef, reported: readonly string[]): boolean {
+  try {
+    return reported.includes(normalizeRepoUrl(pipeline.spec.repoURL));
+  } catch {
+    return false;
+  }
+}
