@@ -9,8 +9,7 @@ import {
   PIPELINE_KIND,
   PIPELINE_PLURAL,
   PIPELINE_VERSION,
-  resolvePipelineSpec,
-  validatePipeline,
+  resolvedPipeline,
   type PipelineStatus,
 } from '../../contracts/pipeline.ts';
 import {
@@ -19,7 +18,6 @@ import {
   sealRunRequest,
   type RunRequest,
 } from '../../contracts/pipeline-request.ts';
-import type { KubeObject } from '../../core/resource.ts';
 import type { ResourceType } from '../../ports/cluster.ts';
 import type { PipelineDirectory, PipelineRef } from '../../ports/pipelines.ts';
 import { apiError } from './errors.ts';
@@ -64,13 +62,15 @@ export class KubePipelineDirectory implements PipelineDirectory {
   async list(namespace?: string): Promise<readonly PipelineRef[]> {
     const served = await this.#type();
     if (served === undefined) return [];
-    return (await this.#cluster.list(served, namespace ?? '')).flatMap((object) => pipelineOf(object) ?? []);
+    return (await this.#cluster.list(served, namespace ?? '')).flatMap(
+      (object) => resolvedPipeline(object) ?? [],
+    );
   }
 
   async get(namespace: string, name: string): Promise<PipelineRef | undefined> {
     const served = await this.#type();
     const object = served === undefined ? undefined : await this.#cluster.get(served, namespace, name);
-    return object === undefined ? undefined : pipelineOf(object);
+    return object === undefined ? undefined : resolvedPipeline(object);
   }
 
   requestRun(
@@ -90,15 +90,4 @@ export class KubePipelineDirectory implements PipelineDirectory {
     });
     if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
   }
-}
-
-/** A valid Pipeline with its defaults; undefined for one the API server took but the contract refuses. */
-function pipelineOf(object: KubeObject): PipelineRef | undefined {
-  const checked = validatePipeline(object);
-  if (!checked.ok) return undefined;
-  return {
-    namespace: object.metadata.namespace ?? 'default',
-    name: object.metadata.name ?? '',
-    spec: resolvePipelineSpec(checked.value.spec),
-  };
 }
