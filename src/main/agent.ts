@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { buildAgentApi } from '../api/agent-api.ts';
-import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../api/webhook-event.ts';
+import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../contracts/webhook-event.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,

@@ -5,30 +5,17 @@
  */
 import { normalizeRepoUrl } from '../core/repo-url.ts';
 import type { RunRequest } from '../contracts/pipeline-request.ts';
+import type { PullRequestEvent, RefreshEvent } from '../contracts/webhook-event.ts';
 import type { PipelineDirectory, PipelineRef } from '../ports/pipelines.ts';
 
-/** A push a webhook reported (the agent's RefreshEvent). */
-export interface ReportedPush {
-  readonly provider: string;
-  readonly repoURLs: readonly string[];
-  readonly ref?: string;
-  readonly after?: string;
-  readonly changedPaths?: readonly string[];
-  readonly deliveryId?: string;
-}
+/** What of a push reported by a webhook (src/contracts/webhook-event.ts) makes its run requests. */
+export type ReportedPush = Pick<
+  RefreshEvent,
+  'provider' | 'repoURLs' | 'ref' | 'after' | 'changedPaths' | 'deliveryId'
+>;
 
-/** A pull request a webhook reported (the agent's PullRequestEvent). */
-export interface ReportedPullRequest {
-  readonly provider: string;
-  readonly repoURLs: readonly string[];
-  readonly number: number;
-  readonly headSha: string;
-  readonly ref: string;
-  readonly sourceBranch: string;
-  readonly targetBranch: string;
-  readonly fromFork: boolean;
-  readonly deliveryId?: string;
-}
+/** What of a pull request reported by a webhook makes its run requests. */
+export type ReportedPullRequest = Omit<PullRequestEvent, 'action'>;
 
 export interface WebhookRequestOptions {
   /** The request's time. Default: now. */

@@ -56,7 +56,7 @@ describe('requestPipelineRuns', () => {
 
   it('asks nothing for a push without its ref or commit, or one that deleted the ref', async () => {
     const fake = directory();
-    const base = { provider: 'gitlab', repoURLs: [REPORTED] };
+    const base = { provider: 'gitlab' as const, repoURLs: [REPORTED] };
     assert.deepEqual(await requestPipelineRuns(fake, { ...base, after: SHA }), []);
     assert.deepEqual(await requestPipelineRuns(fake, { ...base, ref: 'refs/heads/main' }), []);
     assert.deepEqual(
@@ -69,7 +69,7 @@ describe('requestPipelineRuns', () => {
 
 describe('requestPullRequestRuns', () => {
   const pr = {
-    provider: 'github',
+    provider: 'github' as const,
     repoURLs: [REPORTED],
     number: 7,
     headSha: SHA,
