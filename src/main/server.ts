@@ -38,6 +38,7 @@ import type { PipelineDirectory } from '../ports/pipelines.ts';
 import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
 import { runPipelineDriver } from './pipelines.ts';
+import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
@@ -144,43 +145,16 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     });
     closeReader = resourceReader.close;
     const key = await sharedKey(cluster, secrets, namespace);
-    const registry = new Registry();
-    const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
-    const driving: { controller: PipelineController | undefined } = { controller: undefined };
-    const requestKey = runRequestKeyOf(key);
-    const pipelines = new KubePipelineDirectory(cluster, { requestKey });
+    const runs = pipelineParts(parts, key);
     app = buildServerApi({
-      ...(metrics ? { metrics: () => registry.expose() } : {}),
-      pipelines,
-      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(pipelines, driving) } : {}),
-      applications: watched.index,
-      writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
-      projects: watched.projects,
-      clusters: clustersOf(cluster, secrets, namespace, resourceReader.version),
-      events: (ns, name) => applicationEvents(cluster, ns, name),
-      resources: new ResourceViews({ reader: resourceReader.reader }),
-      repositories: resourceReader.fetcher,
-      repositorySecrets: (ns, name) => credentialsFrom(cluster, ns, name),
-      auth,
-      store,
-      cursors: new CursorCodec({ key, now: Date.now }),
-      now: Date.now,
-      secureCookies: options.tls !== undefined || options.secureCookies === true,
-      logger: log,
-      ...(options.tls
-        ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
-        : {}),
-      ...(options.oidc
-        ? { sso: await singleSignOn(options.oidc, { cluster, secrets, namespace, key, now: Date.now }) }
-        : {}),
+      ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
+      ...(runs.metrics ? { metrics: () => runs.registry.expose() } : {}),
+      pipelines: runs.pipelines,
+      ...(options.pipelines ? { pipelineRuns: pipelineRunActions(runs.pipelines, runs.driving) } : {}),
     });
     if (options.pipelines)
       watched.watching.push(
-        drivePipelines(
-          options,
-          { config, cluster, store, namespace, log, metrics, driving, requestKey },
-          stop.signal,
-        ),
+        drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop.signal),
       );
     await serveUntilStopped(app, parts);
     await Promise.all(watched.watching);
@@ -193,6 +167,56 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     watchClient.close();
     cluster.close();
   }
+}
+
+/** What pipeline runs need in the server: their metrics, the directory of Pipelines (its requests sealed), the driver's controller. */
+function pipelineParts(parts: ServerParts, key: Uint8Array) {
+  const registry = new Registry();
+  const requestKey = runRequestKeyOf(key);
+  return {
+    registry,
+    metrics: parts.options.pipelines ? pipelineMetrics(registry) : undefined,
+    driving: { controller: undefined } as { controller: PipelineController | undefined },
+    requestKey,
+    pipelines: new KubePipelineDirectory(parts.cluster, { requestKey }),
+  };
+}
+
+/** The server API's options but those of pipelines: the watch caches, the cluster's views, auth, the store. */
+async function serverApiOptions(
+  parts: ServerParts,
+  built: {
+    secrets: ResourceType;
+    auth: Authenticator;
+    watched: { index: ApplicationIndex; projects: ProjectDirectory };
+    resourceReader: ReturnType<typeof serverResourceReader>;
+    key: Buffer;
+  },
+): Promise<Omit<ServerApiOptions, 'metrics' | 'pipelines' | 'pipelineRuns'>> {
+  const { options, cluster, namespace, store, log } = parts;
+  const { secrets, resourceReader, key } = built;
+  return {
+    applications: built.watched.index,
+    writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
+    projects: built.watched.projects,
+    clusters: clustersOf(cluster, secrets, namespace, resourceReader.version),
+    events: (ns, name) => applicationEvents(cluster, ns, name),
+    resources: new ResourceViews({ reader: resourceReader.reader }),
+    repositories: resourceReader.fetcher,
+    repositorySecrets: (ns, name) => credentialsFrom(cluster, ns, name),
+    auth: built.auth,
+    store,
+    cursors: new CursorCodec({ key, now: Date.now }),
+    now: Date.now,
+    secureCookies: options.tls !== undefined || options.secureCookies === true,
+    logger: log,
+    ...(options.tls
+      ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
+      : {}),
+    ...(options.oidc
+      ? { sso: await singleSignOn(options.oidc, { cluster, secrets, namespace, key, now: Date.now }) }
+      : {}),
+  };
 }
 
 /** Runs `fn`; when it throws, closes the store first (a PostgreSQL pool would keep the process alive). */
@@ -384,19 +408,7 @@ function pipelineRunActions(
     rerun: (run, by) =>
       pipelines.requestRun(
         { namespace: run.namespace, name: run.pipeline },
-        {
-          id: `rerun-${run.id}-${String(Date.now())}`,
-          kind: 'rerun',
-          ...(run.branch === undefined
-            ? run.tag === undefined
-              ? {}
-              : { ref: `refs/tags/${run.tag}` }
-            : { ref: `refs/heads/${run.branch}` }),
-          revision: run.revision,
-          rerunOf: run.id,
-          by,
-          at: new Date().toISOString(),
-        },
+        rerunRequest(run, by, new Date()),
       ),
     cancel: async (id, by) => (driving.controller ? driving.controller.cancel(id, by) : 'elsewhere'),
   };

@@ -49,77 +49,86 @@ const push = (id: string, by: string): RunRequest => ({
 
 export function pipelineDirectoryContract(name: string, options: PipelineDirectoryContractOptions): void {
   describe(`PipelineDirectory contract: ${name}`, () => {
-    it('lists every Pipeline with its defaults, those of one namespace, and gets one', async (t) => {
-      const h = await options.open(t);
-      const [a, b] = h.namespaces;
-      await h.create(contractPipeline(a, 'web', { file: 'ci/pipeline.yaml', suspend: true }));
-      await h.create(contractPipeline(b, 'api'));
-      const ours = (await h.directory().list()).filter((p) => h.namespaces.includes(p.namespace));
-      assert.deepEqual(ours.map((p) => `${p.namespace}/${p.name}`).sort(), [`${a}/web`, `${b}/api`].sort());
-      const inA = await h.directory().list(a);
-      assert.deepEqual(
-        inA.map((p) => p.name),
-        ['web'],
-      );
-      const [web] = inA;
-      assert.ok(web);
-      assert.equal(web.spec.file, 'ci/pipeline.yaml');
-      assert.equal(web.spec.suspend, true);
-      const api = await h.directory().get(b, 'api');
-      assert.deepEqual(api?.spec, {
-        project: PIPELINE_DEFAULTS.project,
-        repoURL: 'https://git.example.com/team/app.git',
-        credentialsSecret: undefined,
-        file: PIPELINE_DEFAULTS.file,
-        serviceAccountName: PIPELINE_DEFAULTS.serviceAccountName,
-        registrySecret: undefined,
-        pollInterval: undefined,
-        suspend: false,
-      });
-      assert.equal(await h.directory().get(a, 'missing'), undefined);
-    });
+    readCases(options);
+    writeCases(options);
+  });
+}
 
-    it('writes a run request as given without a key, sealed with one; one request per ref', async (t) => {
-      const h = await options.open(t);
-      const [a] = h.namespaces;
-      const key = new Uint8Array(32).fill(7);
-      await h.create(contractPipeline(a, 'web'));
-      await h.directory().requestRun({ namespace: a, name: 'web' }, push('first', 'webhook:github'));
-      const [unsealed] = await h.requests(a, 'web');
-      assert.equal(unsealed?.id, 'first');
-      assert.equal(unsealed.seal, undefined);
-      assert.equal(
-        requesterOf({ namespace: a, name: 'web' }, unsealed, key),
-        `${UNVERIFIED_PREFIX}webhook:github`,
-      );
-      // The same ref again: the later request takes the earlier one's place.
-      await h.directory(key).requestRun({ namespace: a, name: 'web' }, push('second', 'alice'));
-      const requests = await h.requests(a, 'web');
-      assert.deepEqual(
-        requests.map((r) => r.id),
-        ['second'],
-      );
-      assert.equal(requesterOf({ namespace: a, name: 'web' }, requests[0] as RunRequest, key), 'alice');
+/** list and get: valid Pipelines with their defaults. */
+function readCases(options: PipelineDirectoryContractOptions): void {
+  it('lists every Pipeline with its defaults, those of one namespace, and gets one', async (t) => {
+    const h = await options.open(t);
+    const [a, b] = h.namespaces;
+    await h.create(contractPipeline(a, 'web', { file: 'ci/pipeline.yaml', suspend: true }));
+    await h.create(contractPipeline(b, 'api'));
+    const ours = (await h.directory().list()).filter((p) => h.namespaces.includes(p.namespace));
+    assert.deepEqual(ours.map((p) => `${p.namespace}/${p.name}`).sort(), [`${a}/web`, `${b}/api`].sort());
+    const inA = await h.directory().list(a);
+    assert.deepEqual(
+      inA.map((p) => p.name),
+      ['web'],
+    );
+    const [web] = inA;
+    assert.ok(web);
+    assert.equal(web.spec.file, 'ci/pipeline.yaml');
+    assert.equal(web.spec.suspend, true);
+    const api = await h.directory().get(b, 'api');
+    assert.deepEqual(api?.spec, {
+      project: PIPELINE_DEFAULTS.project,
+      repoURL: 'https://git.example.com/team/app.git',
+      credentialsSecret: undefined,
+      file: PIPELINE_DEFAULTS.file,
+      serviceAccountName: PIPELINE_DEFAULTS.serviceAccountName,
+      registrySecret: undefined,
+      pollInterval: undefined,
+      suspend: false,
     });
+    assert.equal(await h.directory().get(a, 'missing'), undefined);
+  });
+}
 
-    it('writes the status, and refuses a request or a status for a Pipeline that does not exist', async (t) => {
-      const h = await options.open(t);
-      const [a] = h.namespaces;
-      await h.create(contractPipeline(a, 'web'));
-      const status = { lastRun: { id: 'r1', phase: 'Running' as const, revision: 'b'.repeat(40) } };
-      await h.directory().writeStatus(a, 'web', status);
-      assert.deepEqual(await h.status(a, 'web'), status);
-      for (const action of [
-        h.directory().requestRun({ namespace: a, name: 'gone' }, push('x', 'alice')),
-        h.directory().writeStatus(a, 'gone', status),
-      ]) {
-        const error = await action.then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        assert.ok(error instanceof CapstanError, String(error));
-        assert.equal(error.code, 'KUBE_NOT_FOUND');
-      }
-    });
+/** Run requests (as given, or sealed) and status, onto existing Pipelines only. */
+function writeCases(options: PipelineDirectoryContractOptions): void {
+  it('writes a run request as given without a key, sealed with one; one request per ref', async (t) => {
+    const h = await options.open(t);
+    const [a] = h.namespaces;
+    const key = new Uint8Array(32).fill(7);
+    await h.create(contractPipeline(a, 'web'));
+    await h.directory().requestRun({ namespace: a, name: 'web' }, push('first', 'webhook:github'));
+    const [unsealed] = await h.requests(a, 'web');
+    assert.equal(unsealed?.id, 'first');
+    assert.equal(unsealed.seal, undefined);
+    assert.equal(
+      requesterOf({ namespace: a, name: 'web' }, unsealed, key),
+      `${UNVERIFIED_PREFIX}webhook:github`,
+    );
+    // The same ref again: the later request takes the earlier one's place.
+    await h.directory(key).requestRun({ namespace: a, name: 'web' }, push('second', 'alice'));
+    const requests = await h.requests(a, 'web');
+    assert.deepEqual(
+      requests.map((r) => r.id),
+      ['second'],
+    );
+    assert.equal(requesterOf({ namespace: a, name: 'web' }, requests[0] as RunRequest, key), 'alice');
+  });
+
+  it('writes the status, and refuses a request or a status for a Pipeline that does not exist', async (t) => {
+    const h = await options.open(t);
+    const [a] = h.namespaces;
+    await h.create(contractPipeline(a, 'web'));
+    const status = { lastRun: { id: 'r1', phase: 'Running' as const, revision: 'b'.repeat(40) } };
+    await h.directory().writeStatus(a, 'web', status);
+    assert.deepEqual(await h.status(a, 'web'), status);
+    for (const action of [
+      h.directory().requestRun({ namespace: a, name: 'gone' }, push('x', 'alice')),
+      h.directory().writeStatus(a, 'gone', status),
+    ]) {
+      const error = await action.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof CapstanError, String(error));
+      assert.equal(error.code, 'KUBE_NOT_FOUND');
+    }
   });
 }
