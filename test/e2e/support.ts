@@ -73,7 +73,8 @@ export async function startServer(
   const scratch = await mkdtemp(join(tmpdir(), 'capstan-e2e-server-'));
   const database = join(scratch, 'server.db');
   const logs: Record<string, unknown>[] = [];
-  const { base } = await startTestServer(after, {
+  // Stopped below, before its scratch folder goes (whatever order `after` runs its hooks in).
+  const { base, stop } = await startTestServer(() => undefined, {
     kubeconfig: options.kubeconfig,
     namespace: options.namespace,
     database,
@@ -84,7 +85,10 @@ export async function startServer(
     ...(options.pipelines ? { pipelines: options.pipelines } : {}),
     log: (line) => logs.push(line),
   });
-  after(() => rm(scratch, { recursive: true, force: true }));
+  after(async () => {
+    await stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
   const kube = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig }));
   const password = await initialAdminPassword(kube, options.namespace);
   kube.close();
