@@ -36,7 +36,7 @@ import {
   type RefreshEvent,
   type WebhookProvider,
   type WebhookSecrets,
-} from './webhook-event.ts';
+} from '../contracts/webhook-event.ts';
 import {
   credentialOf,
   deliveryIdOf,
@@ -52,8 +52,13 @@ import { secretsFor, verifyCredential } from './webhook-verify.ts';
 import type { LogLine, Logger } from '../ports/logger.ts';
 import { errorBody } from './error-body.ts';
 
-export type { PullRequestEvent, RefreshEvent, WebhookProvider, WebhookSecrets } from './webhook-event.ts';
-export { MAX_CHANGED_PATHS, WEBHOOK_PROVIDERS } from './webhook-event.ts';
+export type {
+  PullRequestEvent,
+  RefreshEvent,
+  WebhookProvider,
+  WebhookSecrets,
+} from '../contracts/webhook-event.ts';
+export { MAX_CHANGED_PATHS, WEBHOOK_PROVIDERS } from '../contracts/webhook-event.ts';
 
 export interface AgentApiOptions {
   /** Prometheus text (src/controller/metrics.ts `Registry.expose()`). */

@@ -4,7 +4,7 @@
  * checked by webhook-verify.ts before the body is read as anything but bytes.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { WebhookProvider } from './webhook-event.ts';
+import type { WebhookProvider } from '../contracts/webhook-event.ts';
 
 /** The credential a delivery carries: an HMAC-SHA256 digest of the body, or a shared token. */
 export type WebhookCredential =

@@ -5,7 +5,7 @@
  * (an absent field), never a guess that could skip an Application.
  */
 import { normalizeRepoUrl } from '../core/repo-url.ts';
-import { MAX_CHANGED_PATHS, type RefreshEvent, type WebhookProvider } from './webhook-event.ts';
+import { MAX_CHANGED_PATHS, type RefreshEvent, type WebhookProvider } from '../contracts/webhook-event.ts';
 
 /** Deeper JSON is refused before it is parsed: provider payloads nest less than 10 levels. */
 export const MAX_JSON_DEPTH = 64;

@@ -5,7 +5,7 @@
  * a payload missing one, or with a number or commit of the wrong shape, is refused with a message
  * naming the field (never quoting it). Actions that do not change the code are ignored, not refused.
  */
-import type { PullRequestEvent, PullRequestProvider } from './webhook-event.ts';
+import type { PullRequestEvent, PullRequestProvider } from '../contracts/webhook-event.ts';
 import { objectOf, urlsOf, type Json } from './webhook-payload.ts';
 
 export type PullRequestResult =

@@ -4,7 +4,7 @@
  * is tried, without stopping at the first match, so timing tells nothing about which one matched.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { WebhookProvider, WebhookSecrets } from './webhook-event.ts';
+import type { WebhookProvider, WebhookSecrets } from '../contracts/webhook-event.ts';
 import type { WebhookCredential } from './webhook-headers.ts';
 
 /** The usable secrets of a provider: non-empty strings only (an empty HMAC key would sign for anyone). */

@@ -123,6 +123,10 @@ function sealedText(pipeline: { namespace: string; name: string }, request: RunR
 
 const macOf = (key: Uint8Array, text: string): string => createHmac('sha256', key).update(text).digest('hex');
 
+/** The key run requests are sealed with, derived from the server's shared key (Secret capstan-server). */
+export const runRequestKeyOf = (sharedKey: Uint8Array): Buffer =>
+  createHmac('sha256', sharedKey).update('capstan.dev run requests v1').digest();
+
 /**
  * The request with the server's seal: only a holder of `key` (the server, whose Secret no one else
  * reads) can write a request whose `by` the driver believes.

@@ -224,6 +224,22 @@ export function resolvePipelineSpec(spec: PipelineSpec): ResolvedPipelineSpec {
   };
 }
 
+/**
+ * A Pipeline object's namespace, name and spec with its defaults; undefined for one the contract
+ * refuses (the API server took it, but no run can come of it).
+ */
+export function resolvedPipeline(
+  object: KubeObject,
+): { readonly namespace: string; readonly name: string; readonly spec: ResolvedPipelineSpec } | undefined {
+  const checked = validatePipeline(object);
+  if (!checked.ok) return undefined;
+  return {
+    namespace: object.metadata.namespace ?? 'default',
+    name: object.metadata.name ?? '',
+    spec: resolvePipelineSpec(checked.value.spec),
+  };
+}
+
 // ── The CustomResourceDefinition ────────────────────────────────────────────────────────────────
 
 const PRINTER_COLUMNS = [

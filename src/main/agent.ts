@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { buildAgentApi } from '../api/agent-api.ts';
-import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../api/webhook-event.ts';
+import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../contracts/webhook-event.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
@@ -49,7 +49,8 @@ import { systemClock } from '../adapters/clock.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import { serviceAccountUser } from '../core/policy.ts';
 import { buildDestination } from './clusters.ts';
-import { requestPipelineRuns, requestPullRequestRuns } from './pipeline-requests.ts';
+import { requestPipelineRuns, requestPullRequestRuns } from '../pipelines/webhook-requests.ts';
+import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import { jsonLog } from '../adapters/json-log.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
@@ -369,6 +370,8 @@ async function startHttp(
   const http = options.http === false ? undefined : options.http;
   const secretName = options.webhookSecretName ?? 'capstan-webhooks';
   let secrets: { at: number; value: Promise<WebhookSecrets> } | undefined;
+  // Run requests from webhooks are written as given (unsealed): the driver records their `by` as unverified.
+  const pipelineDirectory = new KubePipelineDirectory(parts.cluster);
   const readSecrets = async (): Promise<WebhookSecrets> => {
     const type = await parts.cluster.resourceType('v1', 'Secret');
     const secret = type ? await parts.cluster.get(type, parts.namespace, secretName) : undefined;
@@ -410,11 +413,11 @@ async function startHttp(
           matched.push(`${namespace}/${name}`);
         });
         // Pipelines of the repository: a run request each, which the pipeline driver picks up.
-        const pipelines = await requestPipelineRuns(parts.cluster, event);
+        const pipelines = await requestPipelineRuns(pipelineDirectory, event);
         return { applications: matched.sort(), pipelines };
       },
       // Pull requests run Pipelines only; an Application follows branches, not pull requests.
-      pullRequest: (event) => requestPullRequestRuns(parts.cluster, event),
+      pullRequest: (event) => requestPullRequestRuns(pipelineDirectory, event),
       logger: parts.log,
     });
   const servers: FastifyInstance[] = [];

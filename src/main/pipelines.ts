@@ -1,41 +1,32 @@
 // Wiring for pipeline runs: the controller (src/pipelines/pipeline-controller.ts) over git, the
 // cluster, the Store and the run executor, driven by one replica at a time (a Lease), fed by a watch
-// of Pipelines; and the writing of run requests (webhooks, people) onto Pipelines as annotations.
-import { open, realpath } from 'node:fs/promises';
+// of Pipelines.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
-import { apiError } from '../adapters/kube/errors.ts';
+import { GitPipelineSource } from '../adapters/git/pipeline-source.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
+import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
+import { secretValue } from '../adapters/kube/secrets.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
-import { confine } from '../adapters/render/confine.ts';
 import { PIPELINES_LEASE } from '../contracts/install-server.ts';
-import { PIPELINE_FILE_LIMITS } from '../contracts/pipeline-file.ts';
-import { PIPELINE_API_VERSION, PIPELINE_KIND, type PipelineStatus } from '../contracts/pipeline.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { RUN_LABELS } from '../core/run-pod.ts';
-import {
-  PipelineController,
-  type PipelineMetrics,
-  type PipelineRef,
-  type PipelineSourceReader,
-} from '../pipelines/pipeline-controller.ts';
+import { PipelineController, type PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { PipelineRunDeps } from '../pipelines/run-pipeline.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
-import type { FetchOptions } from '../ports/source.ts';
 import type { RunStore } from '../ports/store.ts';
 import { systemClock } from '../adapters/clock.ts';
-import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { cacheRoot } from '../adapters/render/tools.ts';
 import { PipelinePolls } from '../pipelines/pipeline-polls.ts';
-import { pipelinePath } from './pipeline-requests.ts';
-import type { PipelineFileReader } from '../api/server/context.ts';
+import type { PipelineFileReader } from '../ports/pipelines.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
 export const PIPELINE_LEASE = PIPELINES_LEASE;
@@ -96,12 +87,15 @@ export async function runPipelineDriver(options: PipelineDriverOptions, signal: 
 /** While `signal` holds: the watch of Pipelines into the controller, polls, retention. */
 async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promise<void> {
   const { cluster, log } = options;
+  const directory = new KubePipelineDirectory(cluster);
   const controller = new PipelineController({
     store: options.store,
-    source: gitPipelineSource({
+    source: new GitPipelineSource({
+      fetcher: new GitSourceFetcher({
+        cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+        hosts: { allow: options.repositoryHosts ?? [] },
+      }),
       cluster,
-      ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
-      ...(options.repositoryHosts === undefined ? {} : { repositoryHosts: options.repositoryHosts }),
       allowInsecureHttp: options.pod.allowInsecureHttp === true,
     }),
     run: {
@@ -110,23 +104,8 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
       now: () => new Date(),
       pod: options.pod,
     },
-    writeStatus: (namespace, name, status) => writePipelineStatus(cluster, namespace, name, status),
-    deletePod: async (namespace, name) => {
-      const pods = await cluster.resourceType('v1', 'Pod');
-      if (pods) await cluster.delete(pods, namespace, name);
-    },
-    listRunPods: async (namespace) => {
-      const pods = await cluster.resourceType('v1', 'Pod');
-      if (pods === undefined) return [];
-      const found = await cluster.list(pods, namespace, { labelSelector: RUN_LABELS.run });
-      return found.flatMap((pod) => {
-        const runId = pod.metadata.labels?.[RUN_LABELS.run];
-        const name = pod.metadata.name;
-        return runId === undefined || name === undefined || pod.metadata.deletionTimestamp !== undefined
-          ? []
-          : [{ name, runId }];
-      });
-    },
+    writeStatus: (namespace, name, status) => directory.writeStatus(namespace, name, status),
+    ...runPods(cluster),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.requestKey ? { requestKey: options.requestKey } : {}),
     ...(log ? { log } : {}),
@@ -188,6 +167,28 @@ export async function pruneOld(
   }
 }
 
+/** The run Pods the controller deletes, and finds again after a restart (by their run label). */
+function runPods(cluster: KubeCluster) {
+  return {
+    deletePod: async (namespace: string, name: string) => {
+      const pods = await cluster.resourceType('v1', 'Pod');
+      if (pods) await cluster.delete(pods, namespace, name);
+    },
+    listRunPods: async (namespace: string) => {
+      const pods = await cluster.resourceType('v1', 'Pod');
+      if (pods === undefined) return [];
+      const found = await cluster.list(pods, namespace, { labelSelector: RUN_LABELS.run });
+      return found.flatMap((pod) => {
+        const runId = pod.metadata.labels?.[RUN_LABELS.run];
+        const name = pod.metadata.name;
+        return runId === undefined || name === undefined || pod.metadata.deletionTimestamp !== undefined
+          ? []
+          : [{ name, runId }];
+      });
+    },
+  };
+}
+
 /** What reading pipeline files from git needs: the cluster (credentials Secrets), the cache, the host rules. */
 export interface PipelineGitOptions {
   readonly cluster: KubeCluster;
@@ -199,7 +200,14 @@ export interface PipelineGitOptions {
 
 /** The server API's reader of pipeline files (GET …/triggers): the driver's reads, at a branch's head. */
 export function pipelineFileReader(options: PipelineGitOptions): PipelineFileReader {
-  const source = gitPipelineSource(options);
+  const source = new GitPipelineSource({
+    fetcher: new GitSourceFetcher({
+      cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
+      hosts: { allow: options.repositoryHosts ?? [] },
+    }),
+    cluster: options.cluster,
+    allowInsecureHttp: options.allowInsecureHttp,
+  });
   return {
     async read(pipeline, branch) {
       const target = await source.resolve(pipeline, branch === undefined ? '' : `refs/heads/${branch}`);
@@ -207,89 +215,4 @@ export function pipelineFileReader(options: PipelineGitOptions): PipelineFileRea
       return { text, ref: target.ref, commit: target.sha };
     },
   };
-}
-
-function gitPipelineSource(options: PipelineGitOptions): PipelineSourceReader {
-  const fetcher = new GitSourceFetcher({
-    cacheDir: join(options.cacheDir ?? cacheRoot(), 'git'),
-    hosts: { allow: options.repositoryHosts ?? [] },
-  });
-  const fetchOptions = async (pipeline: PipelineRef): Promise<FetchOptions> => ({
-    allowInsecureHttp: options.allowInsecureHttp,
-    ...(pipeline.spec.credentialsSecret === undefined
-      ? {}
-      : {
-          credentials: await credentialsFrom(
-            options.cluster,
-            pipeline.namespace,
-            pipeline.spec.credentialsSecret,
-          ),
-        }),
-  });
-  return {
-    async readFile(pipeline, revision) {
-      const source = { repoURL: pipeline.spec.repoURL, targetRevision: revision };
-      const tree = await fetcher.checkout(
-        source,
-        { sha: revision, ref: revision },
-        await fetchOptions(pipeline),
-      );
-      const root = await realpath(tree.dir);
-      let path: string;
-      try {
-        path = (await confine(root, pipeline.spec.file, 'the pipeline file (spec.file)')).absolute;
-      } catch (error) {
-        if (error instanceof CapstanError && error.code === 'RENDER_NOT_FOUND')
-          return { text: undefined, commit: tree.commit };
-        throw error;
-      }
-      return { text: await readBounded(path, PIPELINE_FILE_LIMITS.maxBytes + 1), commit: tree.commit };
-    },
-    async resolve(pipeline, ref) {
-      const source = { repoURL: pipeline.spec.repoURL, targetRevision: ref };
-      return fetcher.resolve(source, await fetchOptions(pipeline));
-    },
-    async refs(pipeline) {
-      return fetcher.listRefs({ repoURL: pipeline.spec.repoURL }, await fetchOptions(pipeline));
-    },
-  };
-}
-
-/** At most `limit` bytes of a file (the parser refuses a file past its own limit, saying so). */
-async function readBounded(path: string, limit: number): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(limit);
-    const { bytesRead } = await handle.read(buffer, 0, limit, 0);
-    return buffer.subarray(0, bytesRead).toString('utf8');
-  } finally {
-    await handle.close();
-  }
-}
-
-async function secretValue(
-  cluster: KubeCluster,
-  namespace: string,
-  name: string,
-  key: string,
-): Promise<string | undefined> {
-  const type = await cluster.resourceType('v1', 'Secret');
-  const secret = type ? await cluster.get(type, namespace, name) : undefined;
-  const value = ((secret?.['data'] ?? {}) as Record<string, string>)[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-}
-
-async function writePipelineStatus(
-  cluster: KubeCluster,
-  namespace: string,
-  name: string,
-  status: PipelineStatus,
-): Promise<void> {
-  const subject = `${PIPELINE_KIND}/${namespace}/${name}`;
-  const res = await cluster.client.call('PATCH', `${pipelinePath(namespace, name)}/status`, {
-    body: { status },
-    contentType: 'application/merge-patch+json',
-    subject,
-  });
-  if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
 }

@@ -9,7 +9,6 @@ import type { FastifyInstance } from 'fastify';
 import { buildServerApi } from '../api/server/app.ts';
 import { KubeApplicationWriter } from '../adapters/kube/application-writer.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
-import { apiError } from '../adapters/kube/errors.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { describeStoreUrl, openPostgresStore } from '../adapters/store/postgres-store.ts';
@@ -17,7 +16,6 @@ import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../contracts/application.ts';
-import type { EventInfo } from '../contracts/server-api.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { WatchHandler } from '../ports/watch.ts';
 import type { BuildkitEndpoint } from '../core/build-step.ts';
@@ -31,22 +29,25 @@ import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
 import { Authenticator } from '../server/auth.ts';
 import { CursorCodec } from '../server/cursor.ts';
-import { DEFAULT_AGENT_NAMESPACE } from '../adapters/kube/cluster-client.ts';
+import { DEFAULT_AGENT_NAMESPACE, registeredClusters } from '../adapters/kube/cluster-client.ts';
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
 import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { ServerApiOptions } from '../api/server/app.ts';
-import type { PipelineDirectory } from '../api/server/context.ts';
-import { kubePipelineDirectory, runRequestKeyOf } from './pipeline-requests.ts';
+import type { PipelineDirectory } from '../ports/pipelines.ts';
+import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
+import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
 import { pipelineFileReader, runPipelineDriver } from './pipelines.ts';
+import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { jsonLog } from '../adapters/json-log.ts';
 import type { Logger } from '../ports/logger.ts';
-import { eventInfo, serverResourceReader } from './server-resources.ts';
-import { clusterLister } from './server-clusters.ts';
+import { serverResourceReader } from './server-resources.ts';
+import { applicationEvents } from '../adapters/kube/resource-reader.ts';
+import { clusterLister, ClusterProbes } from '../server/cluster-probes.ts';
 import { singleSignOn, type OidcServerOptions } from './server-sso.ts';
 
 /** The Secret holding the server's shared keys (the page-cursor key), so replicas agree. */
@@ -145,42 +146,15 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     });
     closeReader = resourceReader.close;
     const key = await sharedKey(cluster, secrets, namespace);
-    const registry = new Registry();
-    const metrics = options.pipelines ? pipelineMetrics(registry) : undefined;
-    const driving: { controller: PipelineController | undefined } = { controller: undefined };
-    const requestKey = runRequestKeyOf(key);
-    const pipelines = kubePipelineDirectory(cluster, requestKey);
+    const runs = pipelineParts(parts, key);
     app = buildServerApi({
-      ...(metrics ? { metrics: () => registry.expose() } : {}),
-      ...pipelineServices(options, cluster, pipelines, driving),
-      applications: watched.index,
-      writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
-      projects: watched.projects,
-      clusters: clusterLister(cluster, secrets, namespace, resourceReader.version),
-      events: (ns, name) => applicationEvents(cluster, ns, name),
-      resources: new ResourceViews({ reader: resourceReader.reader }),
-      repositories: resourceReader.fetcher,
-      repositorySecrets: (ns, name) => credentialsFrom(cluster, ns, name),
-      auth,
-      store,
-      cursors: new CursorCodec({ key, now: Date.now }),
-      now: Date.now,
-      secureCookies: options.tls !== undefined || options.secureCookies === true,
-      logger: log,
-      ...(options.tls
-        ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
-        : {}),
-      ...(options.oidc
-        ? { sso: await singleSignOn(options.oidc, { cluster, secrets, namespace, key, now: Date.now }) }
-        : {}),
+      ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
+      ...(runs.metrics ? { metrics: () => runs.registry.expose() } : {}),
+      ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
     });
     if (options.pipelines)
       watched.watching.push(
-        drivePipelines(
-          options,
-          { config, cluster, store, namespace, log, metrics, driving, requestKey },
-          stop.signal,
-        ),
+        drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop.signal),
       );
     await serveUntilStopped(app, parts);
     await Promise.all(watched.watching);
@@ -193,6 +167,56 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     watchClient.close();
     cluster.close();
   }
+}
+
+/** What pipeline runs need in the server: their metrics, the directory of Pipelines (its requests sealed), the driver's controller. */
+function pipelineParts(parts: ServerParts, key: Uint8Array) {
+  const registry = new Registry();
+  const requestKey = runRequestKeyOf(key);
+  return {
+    registry,
+    metrics: parts.options.pipelines ? pipelineMetrics(registry) : undefined,
+    driving: { controller: undefined } as { controller: PipelineController | undefined },
+    requestKey,
+    pipelines: new KubePipelineDirectory(parts.cluster, { requestKey }),
+  };
+}
+
+/** The server API's options but those of pipelines: the watch caches, the cluster's views, auth, the store. */
+async function serverApiOptions(
+  parts: ServerParts,
+  built: {
+    secrets: ResourceType;
+    auth: Authenticator;
+    watched: { index: ApplicationIndex; projects: ProjectDirectory };
+    resourceReader: ReturnType<typeof serverResourceReader>;
+    key: Buffer;
+  },
+): Promise<Omit<ServerApiOptions, 'metrics' | 'pipelines' | 'pipelineRuns'>> {
+  const { options, cluster, namespace, store, log } = parts;
+  const { secrets, resourceReader, key } = built;
+  return {
+    applications: built.watched.index,
+    writer: new KubeApplicationWriter(cluster.client, { fieldManager: SERVER_FIELD_MANAGER }),
+    projects: built.watched.projects,
+    clusters: clustersOf(cluster, secrets, namespace, resourceReader.version),
+    events: (ns, name) => applicationEvents(cluster, ns, name),
+    resources: new ResourceViews({ reader: resourceReader.reader }),
+    repositories: resourceReader.fetcher,
+    repositorySecrets: (ns, name) => credentialsFrom(cluster, ns, name),
+    auth: built.auth,
+    store,
+    cursors: new CursorCodec({ key, now: Date.now }),
+    now: Date.now,
+    secureCookies: options.tls !== undefined || options.secureCookies === true,
+    logger: log,
+    ...(options.tls
+      ? { https: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
+      : {}),
+    ...(options.oidc
+      ? { sso: await singleSignOn(options.oidc, { cluster, secrets, namespace, key, now: Date.now }) }
+      : {}),
+  };
 }
 
 /** Runs `fn`; when it throws, closes the store first (a PostgreSQL pool would keep the process alive). */
@@ -371,21 +395,13 @@ async function sharedKey(cluster: KubeCluster, secrets: ResourceType, namespace:
   }
 }
 
-async function applicationEvents(
+/** The clusters route's source: the registrations in the server's namespace, each usable one probed. */
+const clustersOf = (
   cluster: KubeCluster,
+  secrets: ResourceType,
   namespace: string,
-  name: string,
-): Promise<EventInfo[]> {
-  const selector = `involvedObject.kind=${APPLICATION_KIND},involvedObject.name=${name}`;
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/events?fieldSelector=${encodeURIComponent(selector)}`;
-  const res = await cluster.client.call('GET', path, {
-    subject: `events of ${APPLICATION_KIND}/${namespace}/${name}`,
-  });
-  if (res.status !== 200)
-    throw apiError(res.status, res.body, `events of ${APPLICATION_KIND}/${namespace}/${name}`, 'list');
-  const items = ((res.body as { items?: Record<string, unknown>[] }).items ?? []).map(eventInfo);
-  return items.sort((a, b) => (a.lastTime ?? '').localeCompare(b.lastTime ?? ''));
-}
+  version: (name: string) => Promise<string>,
+) => clusterLister(() => registeredClusters(cluster, secrets, namespace), new ClusterProbes({ version }));
 
 /** The API's Pipelines, their run actions (when this process may drive runs) and their files. */
 function pipelineServices(
@@ -415,19 +431,7 @@ function pipelineRunActions(
     rerun: (run, by) =>
       pipelines.requestRun(
         { namespace: run.namespace, name: run.pipeline },
-        {
-          id: `rerun-${run.id}-${String(Date.now())}`,
-          kind: 'rerun',
-          ...(run.branch === undefined
-            ? run.tag === undefined
-              ? {}
-              : { ref: `refs/tags/${run.tag}` }
-            : { ref: `refs/heads/${run.branch}` }),
-          revision: run.revision,
-          rerunOf: run.id,
-          by,
-          at: new Date().toISOString(),
-        },
+        rerunRequest(run, by, new Date()),
       ),
     cancel: async (id, by) => (driving.controller ? driving.controller.cancel(id, by) : 'elsewhere'),
   };

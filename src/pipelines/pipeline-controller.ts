@@ -23,6 +23,7 @@ import { eventStartsRun, type PipelineEvent } from '../core/pipeline-trigger.ts'
 import { admitRun, startable, type ActiveRun, type ConcurrencyRules } from '../core/run-admission.ts';
 import { runPodName } from '../core/run-pod.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { PipelineRef, PipelineSourceReader } from '../ports/pipelines.ts';
 import type { CommitInfo } from '../ports/source.ts';
 import type { RunRecord, RunStore, RunTrigger } from '../ports/store.ts';
 import type { WatchEvent } from '../ports/watch.ts';
@@ -33,26 +34,6 @@ import {
   type PipelineRunDeps,
   type PipelineRunRequest,
 } from './run-pipeline.ts';
-
-/** A Pipeline as the controller sees it. */
-export interface PipelineRef {
-  readonly namespace: string;
-  readonly name: string;
-  readonly spec: ReturnType<typeof resolvePipelineSpec>;
-}
-
-/** What the controller needs of git: the file at a commit, and where a ref points now. */
-export interface PipelineSourceReader {
-  /** The pipeline file's text at `revision` (undefined when the commit has no such file), and the commit. */
-  readFile(
-    pipeline: PipelineRef,
-    revision: string,
-  ): Promise<{ readonly text: string | undefined; readonly commit: CommitInfo }>;
-  /** The commit a branch (`refs/heads/x`, or '' for the default branch) points to now, with its full ref. */
-  resolve(pipeline: PipelineRef, ref: string): Promise<{ readonly sha: string; readonly ref: string }>;
-  /** Every branch and tag of the repository now, full ref to commit (polls). */
-  refs(pipeline: PipelineRef): Promise<ReadonlyMap<string, string>>;
-}
 
 /** Observations for Prometheus (src/main wires them to the process's registry). */
 export interface PipelineMetrics {

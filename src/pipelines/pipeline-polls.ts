@@ -7,7 +7,8 @@ import type { RunRequest } from '../contracts/pipeline-request.ts';
 import { parseDuration } from '../core/duration.ts';
 import { messageOf } from '../core/errors.ts';
 import type { Logger } from '../ports/logger.ts';
-import type { PipelineController, PipelineRef } from './pipeline-controller.ts';
+import type { PipelineRef } from '../ports/pipelines.ts';
+import type { PipelineController } from './pipeline-controller.ts';
 
 /**
  * `spec.pollInterval`: every branch and tag of the repository is looked at (one ls-remote) that often;

@@ -5,6 +5,8 @@
  * not answer never holds the page up. Never a credential: a version, a state, and the reason.
  */
 import { messageOf } from '../core/errors.ts';
+import { IN_CLUSTER } from '../contracts/application.ts';
+import type { ClusterInfo } from '../contracts/server-api.ts';
 
 export interface ClusterConnection {
   readonly connection: 'connected' | 'unreachable';
@@ -71,4 +73,21 @@ export class ClusterProbes {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The clusters route's source: the agent's own cluster first, then the registered ones; each usable one
+ * (no `problem`) with its version and connection from `probes`, which forgets the clusters gone.
+ */
+export function clusterLister(
+  registered: () => Promise<readonly ClusterInfo[]>,
+  probes: ClusterProbes,
+): () => Promise<ClusterInfo[]> {
+  return async () => {
+    const all: ClusterInfo[] = [{ name: IN_CLUSTER }, ...(await registered())];
+    probes.keepOnly(all.map((c) => c.name));
+    return Promise.all(
+      all.map(async (c) => ('problem' in c ? c : { ...c, ...(await probes.connection(c.name)) })),
+    );
+  };
 }

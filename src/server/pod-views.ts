@@ -10,7 +10,7 @@ import { assessHealth } from '../core/health-rules.ts';
 import { formatId, type KubeObject, type ResourceId } from '../core/resource.ts';
 import type { Application } from '../contracts/application.ts';
 import type { PodLogsQuery } from '../contracts/server-api.ts';
-import type { ResourceReader } from './resource-views.ts';
+import type { LogTarget, ResourceReader } from '../ports/resource-reader.ts';
 
 /** A kind an owner reference can point to, as `group/Kind`. */
 type OwnerKind = `${string}/${string}`;
@@ -48,13 +48,6 @@ export interface ChildNode {
   readonly health: string;
   readonly message: string;
   readonly parents: string[];
-}
-
-/** Which container of which Pod, checked: the Pod is the Application's and on a real node. */
-export interface LogTarget {
-  readonly pod: ResourceId;
-  readonly container: string;
-  readonly tailLines: number;
 }
 
 const keyOf = (kind: Kind): OwnerKind => `${kind.group}/${kind.kind}`;

@@ -13,7 +13,8 @@ import { selectionProblems, splitSelection, type ResourceSelector } from '../cor
 import { hookOf } from '../core/ordering.ts';
 import { applicationOwnerName, resolveSpec, type Application } from '../contracts/application.ts';
 import { pruneDecision } from '../core/ownership.ts';
-import { childrenOf, logTargetOf, podsOf, type ChildNode, type LogTarget } from './pod-views.ts';
+import type { DesiredState, LogFollow, LogTarget, ResourceReader } from '../ports/resource-reader.ts';
+import { childrenOf, logTargetOf, podsOf, type ChildNode } from './pod-views.ts';
 import type {
   EventInfo,
   PodLogsQuery,
@@ -23,41 +24,6 @@ import type {
   ResourceQuery,
   SyncPreview,
 } from '../contracts/server-api.ts';
-
-/** The rendered desired state of an Application at one commit. */
-export interface DesiredState {
-  /** The commit rendered (40 hex). */
-  readonly revision: string;
-  readonly objects: readonly KubeObject[];
-}
-
-/** What the views read, wired in src/main (the destination cluster, git and the renderers). */
-export interface ResourceReader {
-  /** The object on the Application's destination cluster; undefined when it does not exist. */
-  live(app: Application, id: ResourceId): Promise<KubeObject | undefined>;
-  /** The desired state at `revision` (a commit SHA), or at spec.source.targetRevision resolved now. */
-  desired(app: Application, revision: string | undefined): Promise<DesiredState>;
-  /** Kubernetes Events about the object, on its destination cluster, oldest first. */
-  events(app: Application, id: ResourceId): Promise<readonly EventInfo[]>;
-  /** The objects of one kind in one namespace of the destination (to follow owner references). */
-  list(
-    app: Application,
-    kind: { readonly group: string; readonly kind: string },
-    namespace: string,
-  ): Promise<readonly KubeObject[]>;
-  /**
-   * A container's log through the API server (`pods/log`): its last `tailLines` lines; with `follow`,
-   * each line (those first) to `onLine` until the container stops or the signal aborts. A refusal
-   * (the kubelet's error) rejects with POD_LOGS_UNAVAILABLE and its reason.
-   */
-  logs(app: Application, target: LogTarget, follow?: LogFollow): Promise<readonly string[]>;
-}
-
-/** How a followed log is delivered. */
-export interface LogFollow {
-  readonly onLine: (line: string) => void;
-  readonly signal: AbortSignal;
-}
 
 export interface ResourceViewsOptions {
   readonly reader: ResourceReader;

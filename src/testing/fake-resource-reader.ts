@@ -9,8 +9,7 @@ import { CapstanError } from '../core/errors.ts';
 import { idOf, keyOf, type KubeObject, type ResourceId } from '../core/resource.ts';
 import type { Application } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
-import type { LogTarget } from '../server/pod-views.ts';
-import type { DesiredState, LogFollow, ResourceReader } from '../server/resource-views.ts';
+import type { DesiredState, LogFollow, LogTarget, ResourceReader } from '../ports/resource-reader.ts';
 
 export class FakeResourceReader implements ResourceReader {
   readonly #live = new Map<string, KubeObject>();

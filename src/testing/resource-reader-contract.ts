@@ -1,15 +1,15 @@
 /**
  * The contract every ResourceReader passes (DESIGN.md, "Tests": one contract suite per port, run
  * against the real adapter and any fake). The fake (fake-resource-reader.ts) runs it in the unit tier;
- * the server's reader (src/main/server-resources.ts) against a real API server and a real git server
- * (test/integration/resource-reader.test.ts).
+ * the server's reader (src/adapters/kube/resource-reader.ts, wired in src/main/server-resources.ts)
+ * against a real API server and a real git server (test/integration/resource-reader.test.ts).
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { CapstanError } from '../core/errors.ts';
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import type { Application } from '../contracts/application.ts';
-import type { ResourceReader } from '../server/resource-views.ts';
+import type { ResourceReader } from '../ports/resource-reader.ts';
 
 export interface ResourceReaderHarness {
   readonly reader: ResourceReader;

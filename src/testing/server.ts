@@ -1,13 +1,14 @@
 /**
  * What the tests of `capstan server` on a real cluster share: the admin's clients with the Application,
  * Project and Secret types installed, the server's own least-privilege identity (the install's RBAC),
- * the initial admin's password, and the admin's session.
+ * the server started on loopback and stopped after the test, the initial admin's password, and the
+ * admin's session.
  */
 import assert from 'node:assert/strict';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { serverRbac, SERVER_NAME } from '../contracts/install-server.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
-import { INITIAL_ADMIN_SECRET } from '../main/server.ts';
+import { INITIAL_ADMIN_SECRET, runServer, type ServerOptions } from '../main/server.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import {
   installApplicationCrd,
@@ -49,6 +50,45 @@ export async function serverIdentity(admin: KubeCluster, namespace: string): Pro
   return cluster.serviceAccountKubeconfig({ namespace, name: SERVER_NAME, clusterRole: SERVER_NAME });
 }
 
+/** A `capstan server` of a test, listening on loopback. */
+export interface TestServer {
+  /** Its base URL, `http://127.0.0.1:<port>`. */
+  readonly base: string;
+  /** Stops it and waits until it has (done by `after` in any case). */
+  readonly stop: () => Promise<void>;
+}
+
+/**
+ * Starts `capstan server` on 127.0.0.1 (a free port unless `port` is given; no log unless `log` is),
+ * stopped by `after`; resolves once it listens, and rejects if it ends before it does.
+ */
+export async function startTestServer(
+  after: (fn: () => Promise<void>) => void,
+  options: Omit<ServerOptions, 'host' | 'onListening'> & { readonly database: string },
+): Promise<TestServer> {
+  const abort = new AbortController();
+  let listened: (address: string) => void = () => undefined;
+  const listening = new Promise<string>((resolve) => {
+    listened = resolve;
+  });
+  const running = runServer(
+    { port: 0, log: () => undefined, ...options, host: '127.0.0.1', onListening: listened },
+    abort.signal,
+  );
+  const stop = async () => {
+    abort.abort();
+    await running;
+  };
+  after(stop);
+  const base = await Promise.race([
+    listening,
+    running.then(() => {
+      throw new Error('capstan server stopped before it listened');
+    }),
+  ]);
+  return { base, stop };
+}
+
 /** The initial admin's password, as a user reads it from its Secret in the server's namespace. */
 export async function initialAdminPassword(admin: KubeCluster, namespace: string): Promise<string> {
   const secrets = await admin.resourceType('v1', 'Secret');
@@ -72,6 +112,16 @@ export async function adminSession(
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   return { cookie, csrfToken };
+}
+
+/** The initial admin signed in, as headers for any request: the session cookie, its CSRF token, JSON. */
+export async function adminHeaders(
+  admin: KubeCluster,
+  base: string,
+  namespace: string,
+): Promise<Record<string, string>> {
+  const { cookie, csrfToken } = await adminSession(base, await initialAdminPassword(admin, namespace));
+  return { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' };
 }
 
 /**

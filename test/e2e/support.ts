@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
-import { INITIAL_ADMIN_SECRET, runServer, type ServerOptions } from '../../src/main/server.ts';
+import type { ServerOptions } from '../../src/main/server.ts';
 import { Authenticator } from '../../src/server/auth.ts';
-import { eventually } from '../../src/testing/eventually.ts';
+import { initialAdminPassword, startTestServer } from '../../src/testing/server.ts';
 
 export const REPOSITORY_ROOT = join(import.meta.dirname, '..', '..');
 /**
@@ -70,44 +70,31 @@ export async function startServer(
 ): Promise<RunningServer> {
   const scratch = await mkdtemp(join(tmpdir(), 'capstan-e2e-server-'));
   const database = join(scratch, 'server.db');
-  const stop = new AbortController();
   const logs: Record<string, unknown>[] = [];
-  let address = '';
-  const running = runServer(
-    {
-      kubeconfig: options.kubeconfig,
-      namespace: options.namespace,
-      database,
-      // The tests' git server is on loopback: the desired state and diff are rendered from it.
-      repositoryHosts: ['127.0.0.1'],
-      host: '127.0.0.1',
-      port: options.port ?? 0,
-      ...(options.oidc ? { oidc: options.oidc } : {}),
-      ...(options.pipelines ? { pipelines: options.pipelines } : {}),
-      log: (line) => logs.push(line),
-      onListening: (a) => {
-        address = a;
-      },
-    },
-    stop.signal,
-  );
+  // Stopped below, before its scratch folder goes (whatever order `after` runs its hooks in).
+  const { base, stop } = await startTestServer(() => undefined, {
+    kubeconfig: options.kubeconfig,
+    namespace: options.namespace,
+    database,
+    // The tests' git server is on loopback: the desired state and diff are rendered from it.
+    repositoryHosts: ['127.0.0.1'],
+    port: options.port ?? 0,
+    ...(options.oidc ? { oidc: options.oidc } : {}),
+    ...(options.pipelines ? { pipelines: options.pipelines } : {}),
+    log: (line) => logs.push(line),
+  });
   after(async () => {
-    stop.abort();
-    await running.catch(() => undefined);
+    await stop();
     await rm(scratch, { recursive: true, force: true });
   });
-  await eventually(() => address !== '', { what: 'capstan server listening', timeoutMs: 60_000 });
   const kube = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig }));
-  const secrets = await kube.resourceType('v1', 'Secret');
-  assert.ok(secrets);
-  const secret = await kube.get(secrets, options.namespace, INITIAL_ADMIN_SECRET);
+  const password = await initialAdminPassword(kube, options.namespace);
   kube.close();
-  const data = (secret?.['data'] ?? {}) as Record<string, string>;
-  assert.ok(data['password'], 'the initial admin password is in its Secret');
+  assert.ok(password, 'the initial admin password is in its Secret');
   return {
-    url: address,
+    url: base,
     database,
-    adminPassword: Buffer.from(data['password'], 'base64').toString('utf8'),
+    adminPassword: password,
     logs,
     addUser: async (name, password) => {
       const store = openSqliteStore({ path: database });

@@ -13,7 +13,6 @@ import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
-import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
   freshNamespace,
@@ -27,18 +26,16 @@ import {
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer, type GitServer } from '../../src/testing/git.ts';
 import { HeldRunExecutor } from '../../src/testing/held-run-executor.ts';
+import { adminHeaders, startTestServer } from '../../src/testing/server.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'capstan.js');
 const git: GitServer = await startGitServer(after);
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-cli-pipeline-'));
 const executor = new HeldRunExecutor();
-const stopServer = new AbortController();
 let kube: KubeClients;
 let admin: KubeCluster;
 let pipelineType: ResourceType;
 let projectType: ResourceType;
-let secretType: ResourceType;
-let serving: Promise<void> | undefined;
 let base = '';
 let home = '';
 const env = { ...process.env, CAPSTAN_CONFIG: join(scratch, 'login.json') };
@@ -59,14 +56,9 @@ before(async () => {
   await installApplicationCrd(admin);
   projectType = await installProjectCrd(admin);
   pipelineType = await installPipelineCrd(admin);
-  const secrets = await admin.resourceType('v1', 'Secret');
-  assert.ok(secrets);
-  secretType = secrets;
 });
 
 after(async () => {
-  stopServer.abort();
-  await serving;
   admin.close();
   await rm(scratch, { recursive: true, force: true });
 });
@@ -94,40 +86,18 @@ const ok = (r: { code: number; stdout: string; stderr: string }) => {
 /** The server, driving runs (its controller over the Lease) into the held executor. */
 async function startServer(t: { name: string; after: (fn: () => Promise<void>) => void }): Promise<void> {
   home = await freshNamespace(t, kube);
-  const kubeconfig = (await testCluster()).adminKubeconfig;
-  base = await new Promise<string>((resolve) => {
-    serving = runServer(
-      {
-        kubeconfig,
-        namespace: home,
-        database: join(scratch, 'server.db'),
-        host: '127.0.0.1',
-        port: 0,
-        repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
-        pipelines: { capstanImage: 'capstan:test', allowInsecureHttp: true, executor },
-        log: () => undefined,
-        onListening: resolve,
-      },
-      stopServer.signal,
-    );
-  });
+  ({ base } = await startTestServer(t.after.bind(t), {
+    kubeconfig: (await testCluster()).adminKubeconfig,
+    namespace: home,
+    database: join(scratch, 'server.db'),
+    repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
+    pipelines: { capstanImage: 'capstan:test', allowInsecureHttp: true, executor },
+  }));
 }
 
 /** An API token of `role` in `project`, made by the admin through the API. */
 async function token(project: string, role: 'viewer' | 'deployer'): Promise<string> {
-  const initial = await admin.get(secretType, home, INITIAL_ADMIN_SECRET);
-  const password = Buffer.from(
-    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
-    'base64',
-  ).toString();
-  const session = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  const cookie = (session.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const { csrfToken } = (await session.json()) as { csrfToken: string };
-  const headers = { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' };
+  const headers = await adminHeaders(admin, base, home);
   await eventually(async () => {
     const page = await fetch(`${base}/api/v1/projects`, { headers });
     return ((await page.json()) as { items: { name: string }[] }).items.some((p) => p.name === project);

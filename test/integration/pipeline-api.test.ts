@@ -13,15 +13,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
-import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
-import { RUN_REQUEST_PREFIX, runRequestsOf } from '../../src/contracts/pipeline-request.ts';
+import { RUN_REQUEST_PREFIX, runRequestKeyOf, runRequestsOf } from '../../src/contracts/pipeline-request.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { PipelineInfoSchema, PipelineListSchema } from '../../src/contracts/server-api.ts';
 import { validate } from '../../src/contracts/validate.ts';
-import { requestRun, runRequestKeyOf } from '../../src/main/pipeline-requests.ts';
+import { requestRun } from '../../src/adapters/kube/pipelines.ts';
 import { runPipelineDriver } from '../../src/main/pipelines.ts';
-import { INITIAL_ADMIN_SECRET, runServer, SERVER_SECRET } from '../../src/main/server.ts';
+import { SERVER_SECRET } from '../../src/main/server.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
@@ -37,6 +36,7 @@ import {
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer, type GitServer } from '../../src/testing/git.ts';
 import { HeldRunExecutor } from '../../src/testing/held-run-executor.ts';
+import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing/server.ts';
 
 let kube: KubeClients;
 let admin: KubeCluster;
@@ -45,8 +45,6 @@ let projectType: ResourceType;
 let secretType: ResourceType;
 const git: GitServer = await startGitServer(after);
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-pipeline-api-'));
-const stopServer = new AbortController();
-let serving: Promise<void> | undefined;
 let base = '';
 let home = '';
 
@@ -71,8 +69,6 @@ before(async () => {
 });
 
 after(async () => {
-  stopServer.abort();
-  await serving;
   admin.close();
   await rm(scratch, { recursive: true, force: true });
 });
@@ -80,28 +76,12 @@ after(async () => {
 /** The server with its own ServiceAccount and the RBAC of the install, in namespace `home`. */
 async function startServer(t: { name: string; after: (fn: () => Promise<void>) => void }): Promise<void> {
   home = await freshNamespace(t, kube);
-  for (const object of serverRbac(home)) {
-    const type = await admin.resourceType(object.apiVersion, object.kind);
-    assert.ok(type);
-    await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
-  }
-  const kubeconfig = await (
-    await testCluster()
-  ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
-  base = await new Promise<string>((resolve) => {
-    serving = runServer(
-      {
-        kubeconfig,
-        namespace: home,
-        database: join(scratch, 'server.db'),
-        host: '127.0.0.1',
-        port: 0,
-        log: () => undefined,
-        onListening: resolve,
-      },
-      stopServer.signal,
-    );
-  });
+  const kubeconfig = await serverIdentity(admin, home);
+  ({ base } = await startTestServer(t.after.bind(t), {
+    kubeconfig,
+    namespace: home,
+    database: join(scratch, 'server.db'),
+  }));
 }
 
 /** The key the server seals run requests with, from its Secret (as the driver in the server has it). */
@@ -116,24 +96,6 @@ async function call(path: string, init: RequestInit = {}): Promise<{ status: num
   const response = await fetch(`${base}${path}`, init);
   const text = await response.text();
   return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
-}
-
-/** Headers of the admin's session (its password from the Secret the server wrote). */
-async function adminHeaders(): Promise<Record<string, string>> {
-  const initial = await admin.get(secretType, home, INITIAL_ADMIN_SECRET);
-  const password = Buffer.from(
-    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
-    'base64',
-  ).toString();
-  const response = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  assert.equal(response.status, 200);
-  const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const { csrfToken } = (await response.json()) as { csrfToken: string };
-  return { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' };
 }
 
 /** A token of `role` in `project`, as headers. */
@@ -237,7 +199,7 @@ describe('the Pipelines of the server API', { timeout: 180_000 }, () => {
     await kube.core.createNamespacedSecret({ namespace: team, body: gitSecretBody(git) });
     const head = await pipelineOf(team, 'web', projectA);
     await pipelineOf(team, 'other', projectB);
-    const headers = await adminHeaders();
+    const headers = await adminHeaders(admin, base, home);
     // Tokens are checked against the Projects the server watches: wait until it has both.
     await eventually(async () => {
       const page = await call('/api/v1/projects', { headers });

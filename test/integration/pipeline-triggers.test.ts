@@ -18,12 +18,8 @@ import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { sealRunRequest } from '../../src/contracts/pipeline-request.ts';
 import { Registry } from '../../src/controller/metrics.ts';
-import {
-  pipelinePath,
-  requestPipelineRuns,
-  requestPullRequestRuns,
-  requestRun,
-} from '../../src/main/pipeline-requests.ts';
+import { KubePipelineDirectory, pipelinePath, requestRun } from '../../src/adapters/kube/pipelines.ts';
+import { requestPipelineRuns, requestPullRequestRuns } from '../../src/pipelines/webhook-requests.ts';
 import { pipelineMetrics } from '../../src/controller/pipeline-metrics.ts';
 import { pruneOld, runPipelineDriver } from '../../src/main/pipelines.ts';
 import type { PipelineController } from '../../src/pipelines/pipeline-controller.ts';
@@ -167,7 +163,10 @@ async function webhook(repoURL: string, ref: string, after: string, changed: rea
     metrics: () => '',
     ready: () => ({ ready: true }),
     webhookSecrets: () => Promise.resolve({ generic: 'token-1234' }),
-    refresh: async (event) => ({ applications: [], pipelines: await requestPipelineRuns(admin, event) }),
+    refresh: async (event) => ({
+      applications: [],
+      pipelines: await requestPipelineRuns(new KubePipelineDirectory(admin), event),
+    }),
     serve: { webhooks: true, probes: false, metrics: false },
   });
   const body = JSON.stringify({ repoURL, ref, revision: after, paths: changed });
@@ -214,7 +213,7 @@ async function pullRequestWebhook(
     ready: () => ({ ready: true }),
     webhookSecrets: () => Promise.resolve({ github: GITHUB_SECRET }),
     refresh: () => Promise.reject(new Error('a pull request refreshes no Application')),
-    pullRequest: (event) => requestPullRequestRuns(admin, event),
+    pullRequest: (event) => requestPullRequestRuns(new KubePipelineDirectory(admin), event),
     serve: { webhooks: true, probes: false, metrics: false },
   });
   const repo = { id: 1, full_name: 'team-a/web', clone_url: repoURL };
@@ -454,7 +453,7 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     assert.equal(status.id, run.id);
 
     // The same delivery again is a replay for the receiver; the same push reported anew makes no second run.
-    await requestPipelineRuns(admin, {
+    await requestPipelineRuns(new KubePipelineDirectory(admin), {
       provider: 'gitea',
       repoURLs: [git.url(repo).toLowerCase()],
       ref: 'refs/heads/main',

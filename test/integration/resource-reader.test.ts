@@ -1,6 +1,7 @@
-// The server's ResourceReader (src/main/server-resources.ts) passes the same contract as the fake of
-// the route tests: live objects from a real API server, desired state from a real git server (with the
-// Application's git credentials Secret), Events from the API server.
+// The server's ResourceReader (src/adapters/kube/resource-reader.ts, as src/main/server-resources.ts
+// wires it) passes the same contract as the fake of the route tests: live objects from a real API
+// server, desired state from a real git server (with the Application's git credentials Secret), Events
+// from the API server.
 import { after, before, describe } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

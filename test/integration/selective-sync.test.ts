@@ -24,7 +24,6 @@ import type { SyncOptions } from '../../src/engine/context.ts';
 import { sync } from '../../src/engine/sync.ts';
 import { runAgent } from '../../src/main/agent.ts';
 import { systemClock } from '../../src/adapters/clock.ts';
-import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
   agentKubeconfig,
@@ -38,7 +37,7 @@ import {
 import { CLI, runCapstan } from '../../src/testing/cli.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
-import { initialAdminPassword, serverIdentity } from '../../src/testing/server.ts';
+import { initialAdminPassword, serverIdentity, startTestServer } from '../../src/testing/server.ts';
 
 const git = await startGitServer(after);
 let admin: KubeCluster;
@@ -423,30 +422,15 @@ async function throughServer(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const home = `capstan-sel-${randomBytes(3).toString('hex')}`;
   await kube.core.createNamespace({ body: { metadata: { name: home } } });
-  const stopServer = new AbortController();
-  let running: Promise<void> | undefined;
-  const base = await new Promise<string>((resolve) => {
-    void serverIdentity(admin, home).then((kubeconfig) => {
-      running = runServer(
-        {
-          kubeconfig,
-          namespace: home,
-          database: join(scratch, `${home}.db`),
-          // It renders the target from this file's git server (to check a selection) as the agent does.
-          repositoryHosts: ['127.0.0.1'],
-          host: '127.0.0.1',
-          port: 0,
-          log: () => undefined,
-          onListening: resolve,
-        },
-        stopServer.signal,
-      );
-    });
-  });
   t.after(async () => {
-    stopServer.abort();
-    await running;
     await kube.core.deleteNamespace({ name: home }).catch(() => undefined);
+  });
+  const { base } = await startTestServer(t.after.bind(t), {
+    kubeconfig: await serverIdentity(admin, home),
+    namespace: home,
+    database: join(scratch, `${home}.db`),
+    // It renders the target from this file's git server (to check a selection) as the agent does.
+    repositoryHosts: ['127.0.0.1'],
   });
   const env = { CAPSTAN_CONFIG: join(scratch, `${home}.json`) };
   const password = await initialAdminPassword(admin, home);

@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { serverRbac, SERVER_NAME } from '../../src/contracts/install-server.ts';
-import { INITIAL_ADMIN_SECRET, runServer } from '../../src/main/server.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import {
@@ -22,13 +20,17 @@ import {
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
+import {
+  adminSession,
+  initialAdminPassword,
+  serverIdentity,
+  startTestServer,
+} from '../../src/testing/server.ts';
 
 let kube: KubeClients;
 let admin: KubeCluster;
 let appType: ResourceType;
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-pods-'));
-const stop = new AbortController();
-let running: Promise<void> | undefined;
 
 before(async () => {
   const cluster = await testCluster();
@@ -39,8 +41,6 @@ before(async () => {
 });
 
 after(async () => {
-  stop.abort();
-  await running;
   admin.close();
   await rm(scratch, { recursive: true, force: true });
 });
@@ -54,40 +54,18 @@ async function applyAll(objects: readonly KubeObject[]): Promise<void> {
 }
 
 /** Starts the server with its install RBAC (its own identity) in `home`; its base URL and an admin session. */
-async function startServer(home: string): Promise<{ base: string; headers: Record<string, string> }> {
-  await applyAll(serverRbac(home));
-  const kubeconfig = await (
-    await testCluster()
-  ).serviceAccountKubeconfig({ namespace: home, name: SERVER_NAME, clusterRole: SERVER_NAME });
-  const base = await new Promise<string>((resolve) => {
-    running = runServer(
-      {
-        kubeconfig,
-        namespace: home,
-        database: join(scratch, 'server.db'),
-        host: '127.0.0.1',
-        port: 0,
-        repositoryHosts: ['127.0.0.1'],
-        log: () => undefined,
-        onListening: resolve,
-      },
-      stop.signal,
-    );
+async function startServer(
+  t: { after: (fn: () => Promise<void>) => void },
+  home: string,
+): Promise<{ base: string; headers: Record<string, string> }> {
+  const { base } = await startTestServer(t.after.bind(t), {
+    kubeconfig: await serverIdentity(admin, home),
+    namespace: home,
+    database: join(scratch, 'server.db'),
+    repositoryHosts: ['127.0.0.1'],
   });
-  const secrets = await admin.resourceType('v1', 'Secret');
-  assert.ok(secrets);
-  const initial = await admin.get(secrets, home, INITIAL_ADMIN_SECRET);
-  const password = Buffer.from(
-    ((initial?.['data'] ?? {}) as Record<string, string>)['password'] ?? '',
-    'base64',
-  ).toString();
-  const login = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  assert.equal(login.status, 200);
-  return { base, headers: { cookie: (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '' } };
+  const { cookie } = await adminSession(base, await initialAdminPassword(admin, home));
+  return { base, headers: { cookie } };
 }
 
 const deployment = (namespace: string): KubeObject => ({
@@ -137,7 +115,7 @@ describe('capstan server: the Pods of an Application and their logs, against a r
     await setStatus(apps, 'web', {
       resources: [{ group: 'apps', kind: 'Deployment', namespace: apps, name: 'web', syncStatus: 'Synced' }],
     });
-    const { base, headers } = await startServer(home);
+    const { base, headers } = await startServer(t, home);
     const get = async (path: string) => {
       const response = await fetch(`${base}/api/v1/applications/${apps}/web/${path}`, { headers });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };

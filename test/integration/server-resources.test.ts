@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { freshNamespace, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -21,6 +20,7 @@ import {
   initialAdminPassword,
   serverIdentity,
   serverTestKube,
+  startTestServer,
 } from '../../src/testing/server.ts';
 
 const SENTINEL_LIVE = `sentinel-live-${randomBytes(8).toString('hex')}`;
@@ -32,10 +32,8 @@ let appType: ResourceType;
 let secretType: ResourceType;
 let configMapType: ResourceType;
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-res-'));
-const stop = new AbortController();
 const logs: string[] = [];
 const answers: string[] = [];
-let running: Promise<void> | undefined;
 
 before(async () => {
   ({ kube, admin, appType, secretType } = await serverTestKube());
@@ -45,8 +43,6 @@ before(async () => {
 });
 
 after(async () => {
-  stop.abort();
-  await running;
   admin.close();
   await rm(scratch, { recursive: true, force: true });
 });
@@ -57,22 +53,16 @@ const dbSecret = (value: string) =>
   `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: ${value}\n`;
 
 /** Starts the server with its install RBAC in `home`; resolves with its base URL and a session. */
-async function startServer(home: string): Promise<{ base: string; headers: Record<string, string> }> {
-  const kubeconfig = await serverIdentity(admin, home);
-  const base = await new Promise<string>((resolve) => {
-    running = runServer(
-      {
-        kubeconfig,
-        namespace: home,
-        database: join(scratch, 'server.db'),
-        host: '127.0.0.1',
-        port: 0,
-        repositoryHosts: ['127.0.0.1'],
-        log: (line) => logs.push(JSON.stringify(line)),
-        onListening: resolve,
-      },
-      stop.signal,
-    );
+async function startServer(
+  t: { after: (fn: () => Promise<void>) => void },
+  home: string,
+): Promise<{ base: string; headers: Record<string, string> }> {
+  const { base } = await startTestServer(t.after.bind(t), {
+    kubeconfig: await serverIdentity(admin, home),
+    namespace: home,
+    database: join(scratch, 'server.db'),
+    repositoryHosts: ['127.0.0.1'],
+    log: (line) => logs.push(JSON.stringify(line)),
   });
   const { cookie } = await adminSession(base, await initialAdminPassword(admin, home));
   return { base, headers: { cookie } };
@@ -152,7 +142,7 @@ describe('capstan server: one resource of an Application, against a real cluster
         lastTimestamp: new Date(),
       },
     });
-    const { base, headers } = await startServer(home);
+    const { base, headers } = await startServer(t, home);
     const get = async <T>(what: string, query: string, status = 200): Promise<T> => {
       const response = await fetch(`${base}/api/v1/applications/${apps}/web/resource/${what}?${query}`, {
         headers,

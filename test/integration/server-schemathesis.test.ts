@@ -15,7 +15,6 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { runServer } from '../../src/main/server.ts';
 import {
   freshNamespace,
   installApplicationCrd,
@@ -24,7 +23,7 @@ import {
   testCluster,
 } from '../../src/testing/cluster.ts';
 import { startGitServer } from '../../src/testing/git.ts';
-import { adminSession, initialAdminPassword } from '../../src/testing/server.ts';
+import { adminHeaders, startTestServer } from '../../src/testing/server.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -37,8 +36,6 @@ const CONFIG_MAP = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings
 let st = '';
 let kubeconfig = '';
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-schemathesis-'));
-const stop = new AbortController();
-let running: Promise<void> | undefined;
 
 before(async () => {
   const setup = await run('bash', [join(ROOT, 'scripts', 'setup-schemathesis.sh')], {
@@ -49,8 +46,6 @@ before(async () => {
 });
 
 after(async () => {
-  stop.abort();
-  await running;
   await rm(scratch, { recursive: true, force: true });
 });
 
@@ -81,20 +76,12 @@ describe('the OpenAPI document against the server (schemathesis)', () => {
       );
       await git.createRepository('config', { files: { 'web/settings.yaml': CONFIG_MAP } });
       const logs: string[] = [];
-      const base = await new Promise<string>((resolve) => {
-        running = runServer(
-          {
-            kubeconfig,
-            namespace: home,
-            database: join(scratch, 'server.db'),
-            host: '127.0.0.1',
-            port: 0,
-            repositoryHosts: ['127.0.0.1'],
-            log: (line) => logs.push(JSON.stringify(line)),
-            onListening: resolve,
-          },
-          stop.signal,
-        );
+      const { base } = await startTestServer(t.after.bind(t), {
+        kubeconfig,
+        namespace: home,
+        database: join(scratch, 'server.db'),
+        repositoryHosts: ['127.0.0.1'],
+        log: (line) => logs.push(JSON.stringify(line)),
       });
       const token = await adminToken(base, admin, home);
 
@@ -141,10 +128,9 @@ describe('the OpenAPI document against the server (schemathesis)', () => {
 
 /** A global admin's API token: the initial admin logs in, then creates a token for every project. */
 async function adminToken(base: string, admin: KubeCluster, namespace: string): Promise<string> {
-  const { cookie, csrfToken } = await adminSession(base, await initialAdminPassword(admin, namespace));
   const created = await fetch(`${base}/api/v1/tokens`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+    headers: await adminHeaders(admin, base, namespace),
     body: JSON.stringify({ name: 'schemathesis', project: '*', role: 'admin', expiresInDays: 1 }),
   });
   assert.equal(created.status, 201);

@@ -11,13 +11,17 @@ import { after, before, describe, it } from 'node:test';
 import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { SSO_CALLBACK_PATH } from '../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { runServer } from '../../src/main/server.ts';
 import { OIDC_SECRET_KEY } from '../../src/main/server-sso.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { freePort } from '../../src/devcluster/ports.ts';
 import { freshNamespace, type KubeClients } from '../../src/testing/cluster.ts';
 import { Browser, startOidcProvider } from '../../src/testing/oidc-provider.ts';
-import { deployerProject, serverIdentity, serverTestKube } from '../../src/testing/server.ts';
+import {
+  deployerProject,
+  serverIdentity,
+  serverTestKube,
+  startTestServer,
+} from '../../src/testing/server.ts';
 
 const CLIENT_SECRET = `sentinel-oidc-client-secret-${randomBytes(8).toString('hex')}`;
 
@@ -82,33 +86,20 @@ describe('capstan server with OIDC single sign-on', () => {
       (stop) => stops.push(stop),
     );
     const logs: string[] = [];
-    const stop = new AbortController();
-    const listening = new Promise<string>((resolve) => {
-      const running = runServer(
-        {
-          kubeconfig: serverKubeconfig,
-          namespace: home,
-          database: join(scratch, 'server.db'),
-          host: '127.0.0.1',
-          port,
-          log: (line) => logs.push(JSON.stringify(line)),
-          onListening: resolve,
-          oidc: {
-            issuer: provider.issuer,
-            clientId: 'capstan',
-            clientSecretSecret: 'oidc',
-            publicUrl: base,
-            allowHttpIssuer: true,
-          },
-        },
-        stop.signal,
-      );
-      stops.unshift(async () => {
-        stop.abort();
-        await running;
-      });
+    await startTestServer((stop) => stops.unshift(stop), {
+      kubeconfig: serverKubeconfig,
+      namespace: home,
+      database: join(scratch, 'server.db'),
+      port,
+      log: (line) => logs.push(JSON.stringify(line)),
+      oidc: {
+        issuer: provider.issuer,
+        clientId: 'capstan',
+        clientSecretSecret: 'oidc',
+        publicUrl: base,
+        allowHttpIssuer: true,
+      },
     });
-    await listening;
 
     const answers: string[] = [];
     const browser = new Browser({ login: 'wendy' });

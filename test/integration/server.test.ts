@@ -17,7 +17,6 @@ import {
   APPLICATION_KIND,
   REQUEST_ANNOTATIONS,
 } from '../../src/contracts/application.ts';
-import { runServer } from '../../src/main/server.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { freshNamespace, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -26,6 +25,7 @@ import {
   initialAdminPassword,
   serverIdentity,
   serverTestKube,
+  startTestServer,
 } from '../../src/testing/server.ts';
 
 const SENTINEL_TOKEN = `sentinel-cluster-token-${randomBytes(8).toString('hex')}`;
@@ -37,10 +37,8 @@ let appType: ResourceType;
 let projectType: ResourceType;
 let secretType: ResourceType;
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-server-'));
-const stop = new AbortController();
 const logs: string[] = [];
 const answers: string[] = [];
-let running: Promise<void> | undefined;
 let base = '';
 
 before(async () => {
@@ -49,8 +47,6 @@ before(async () => {
 });
 
 after(async () => {
-  stop.abort();
-  await running;
   admin.close();
   await rm(scratch, { recursive: true, force: true });
 });
@@ -136,21 +132,12 @@ describe('capstan server against a real cluster', () => {
 
     // The server runs with its own identity and the least-privilege RBAC of the install.
     const serverKubeconfig = await serverIdentity(admin, home);
-    const listening = new Promise<string>((resolve) => {
-      running = runServer(
-        {
-          kubeconfig: serverKubeconfig,
-          namespace: home,
-          database: join(scratch, 'server.db'),
-          host: '127.0.0.1',
-          port: 0,
-          log: (line) => logs.push(JSON.stringify(line)),
-          onListening: resolve,
-        },
-        stop.signal,
-      );
-    });
-    base = await listening;
+    ({ base } = await startTestServer(t.after.bind(t), {
+      kubeconfig: serverKubeconfig,
+      namespace: home,
+      database: join(scratch, 'server.db'),
+      log: (line) => logs.push(JSON.stringify(line)),
+    }));
 
     // The password is in the Secret, once; a user reads it with kubectl.
     const password = await initialAdminPassword(admin, home);

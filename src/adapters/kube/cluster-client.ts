@@ -27,7 +27,8 @@ import {
   type FlatKubeconfig,
 } from '../../core/kubeconfig.ts';
 import type { KubeObject } from '../../core/resource.ts';
-import type { ResourceType } from '../../ports/cluster.ts';
+import type { Cluster, ResourceType } from '../../ports/cluster.ts';
+import type { ClusterInfo } from '../../contracts/server-api.ts';
 import { CLI_FIELD_MANAGER } from './application-client.ts';
 
 /** The namespace of the agent, where cluster Secrets are kept, unless told otherwise. */
@@ -219,6 +220,27 @@ export class ClusterClient {
     if (type) return type;
     throw new CapstanError('KUBE_DISCOVERY', 'the cluster does not serve v1 Secret');
   });
+}
+
+/**
+ * The registered clusters as the server's clusters route lists them, by name: the server and the Secret
+ * of each, and why one is not usable; never a credential.
+ */
+export async function registeredClusters(
+  cluster: Cluster,
+  secrets: ResourceType,
+  namespace: string,
+): Promise<ClusterInfo[]> {
+  const found = await cluster.list(secrets, namespace, { labelSelector: CLUSTER_SECRET_SELECTOR });
+  return found
+    .map(summaryOf)
+    .map((c) => ({
+      name: c.name,
+      ...(c.server === undefined ? {} : { server: c.server }),
+      secret: c.secret,
+      ...(c.error === undefined ? {} : { problem: c.error }),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** What a cluster Secret registers, without its credentials. */

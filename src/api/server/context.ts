@@ -8,10 +8,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
 import { errorBody } from '../error-body.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
-import type { ResolvedPipelineSpec } from '../../contracts/pipeline.ts';
-import type { RunRequest } from '../../contracts/pipeline-request.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { Logger } from '../../ports/logger.ts';
+import type { PipelineDirectory, PipelineFileReader } from '../../ports/pipelines.ts';
 import type { SingleSignOn } from '../../ports/single-sign-on.ts';
 import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
 import type {
@@ -44,37 +43,6 @@ export interface SsoOptions {
   readonly publicUrl: string;
   /** Members of these groups are global admins. Default none: roles come from the Projects. */
   readonly adminGroups: readonly string[];
-}
-
-/** A Pipeline as the server shows it: its spec with defaults. */
-export interface PipelineEntry {
-  readonly namespace: string;
-  readonly name: string;
-  readonly spec: ResolvedPipelineSpec;
-}
-
-/** The cluster's Pipelines, and run requests written onto them with the server's seal. */
-export interface PipelineDirectory {
-  /** Every valid Pipeline (of `namespace`, when given). */
-  list(namespace?: string): Promise<readonly PipelineEntry[]>;
-  get(namespace: string, name: string): Promise<PipelineEntry | undefined>;
-  /** Writes the request, sealed: the driver believes its `by` (src/contracts/pipeline-request.ts). */
-  requestRun(
-    pipeline: { readonly namespace: string; readonly name: string },
-    request: RunRequest,
-  ): Promise<void>;
-}
-
-/** The pipeline file of a Pipeline at a branch's head, read from its repository as the driver reads it. */
-export interface PipelineFileReader {
-  /**
-   * `branch` undefined: the default branch. The text is undefined when that commit has no such file.
-   * Throws the git adapter's CapstanError (SOURCE_*) when the repository cannot be read.
-   */
-  read(
-    pipeline: PipelineEntry,
-    branch: string | undefined,
-  ): Promise<{ readonly text: string | undefined; readonly ref: string; readonly commit: string }>;
 }
 
 export interface ServerApiOptions {

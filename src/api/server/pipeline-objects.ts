@@ -23,6 +23,7 @@ import {
 import { parsePipelineFile, PIPELINE_FILE_DEFAULTS } from '../../contracts/pipeline-file.ts';
 import { CapstanError } from '../../core/errors.ts';
 import type { RunRequest } from '../../contracts/pipeline-request.ts';
+import type { PipelineDirectory, PipelineRef } from '../../ports/pipelines.ts';
 import type { RunRecord } from '../../ports/store.ts';
 import { authorize } from '../../server/access.ts';
 import { errors } from './applications.ts';
@@ -33,8 +34,6 @@ import {
   need,
   requirePermission,
   type Caller,
-  type PipelineDirectory,
-  type PipelineEntry,
   type Routes,
   type ServerApiOptions,
 } from './context.ts';
@@ -147,13 +146,13 @@ async function readablePipeline(
   options: ServerApiOptions,
   request: FastifyRequest,
   caller: Caller,
-): Promise<PipelineEntry> {
+): Promise<PipelineRef> {
   const entry = await existing(options, request);
   await requirePermission(options, caller, 'pipelines.read', entry.spec.project);
   return entry;
 }
 
-async function existing(options: ServerApiOptions, request: FastifyRequest): Promise<PipelineEntry> {
+async function existing(options: ServerApiOptions, request: FastifyRequest): Promise<PipelineRef> {
   const { namespace, name } = request.params as { namespace: string; name: string };
   const entry = await directoryOf(options).get(namespace, name);
   if (entry === undefined)
@@ -162,7 +161,7 @@ async function existing(options: ServerApiOptions, request: FastifyRequest): Pro
 }
 
 /** A Pipeline as the API shows it: the spec with defaults, and its newest run from the Store. */
-async function infoOf(options: ServerApiOptions, entry: PipelineEntry): Promise<PipelineView> {
+async function infoOf(options: ServerApiOptions, entry: PipelineRef): Promise<PipelineView> {
   const [lastRun] = await options.store.runs.list({
     namespace: entry.namespace,
     pipeline: entry.name,
@@ -185,7 +184,7 @@ async function infoOf(options: ServerApiOptions, entry: PipelineEntry): Promise<
 /** The pipeline file at the head of `branch` (default: the default branch), read and parsed as the driver does. */
 async function triggersOf(
   options: ServerApiOptions,
-  entry: PipelineEntry,
+  entry: PipelineRef,
   branch: string | undefined,
 ): Promise<PipelineTriggers> {
   const reader = options.pipelineFiles;

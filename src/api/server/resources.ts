@@ -23,7 +23,7 @@ import {
 } from '../../contracts/server-api.ts';
 import type { Application } from '../../contracts/application.ts';
 import { authorize } from '../../server/access.ts';
-import type { LogTarget } from '../../server/pod-views.ts';
+import type { LogTarget } from '../../ports/resource-reader.ts';
 import { traceOf } from '../../server/trace.ts';
 import type { ResourceViews } from '../../server/resource-views.ts';
 import { errors, readable } from './applications.ts';

@@ -1730,6 +1730,7 @@ describe('server API: a Pipeline’s triggers', () => {
         get: (namespace, name) =>
           Promise.resolve(PIPELINES.find((p) => p.namespace === namespace && p.name === name) as never),
         requestRun: () => Promise.resolve(),
+        writeStatus: () => Promise.resolve(),
       },
       pipelineFiles: {
         read: (entry, branch) => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { WEBHOOK_PROVIDERS } from '../../../src/api/webhook-event.ts';
+import { WEBHOOK_PROVIDERS } from '../../../src/contracts/webhook-event.ts';
 import { formPayload, parseJsonBounded, refreshEventsOf } from '../../../src/api/webhook-payload.ts';
 import { MAX_PULL_REQUEST_NUMBER, pullRequestEventOf } from '../../../src/api/webhook-pull-request.ts';
 import { fuzzParameters } from './runs.ts';

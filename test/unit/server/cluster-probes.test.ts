@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ClusterProbes } from '../../../src/server/cluster-probes.ts';
+import { clusterLister, ClusterProbes } from '../../../src/server/cluster-probes.ts';
 
 describe('ClusterProbes', () => {
   it('answers the version and keeps it for a minute, sharing a probe in flight', async () => {
@@ -56,5 +56,53 @@ describe('ClusterProbes', () => {
     probes.keepOnly(['new']);
     await probes.connection('old');
     assert.equal(calls, 2);
+  });
+});
+
+describe('clusterLister', () => {
+  it('lists in-cluster first, probes each usable cluster, and leaves one with a problem unprobed', async () => {
+    const asked: string[] = [];
+    const list = clusterLister(
+      () =>
+        Promise.resolve([
+          { name: 'broken', secret: 'Secret/capstan-system/broken', problem: 'no server in the kubeconfig' },
+          { name: 'prod', server: 'https://10.0.0.1:6443', secret: 'Secret/capstan-system/prod' },
+        ]),
+      new ClusterProbes({
+        version: (cluster) => {
+          asked.push(cluster);
+          return Promise.resolve('v1.33.1');
+        },
+        now: () => Date.parse('2026-03-01T00:00:00Z'),
+      }),
+    );
+    const connected = { connection: 'connected', version: 'v1.33.1', checkedAt: '2026-03-01T00:00:00.000Z' };
+    assert.deepEqual(await list(), [
+      { name: 'in-cluster', ...connected },
+      { name: 'broken', secret: 'Secret/capstan-system/broken', problem: 'no server in the kubeconfig' },
+      { name: 'prod', server: 'https://10.0.0.1:6443', secret: 'Secret/capstan-system/prod', ...connected },
+    ]);
+    assert.deepEqual(asked, ['in-cluster', 'prod']);
+  });
+
+  it('probes a cluster again once its registration was gone in between', async () => {
+    let registered = ['prod'];
+    const asked: string[] = [];
+    const list = clusterLister(
+      () => Promise.resolve(registered.map((name) => ({ name, secret: `Secret/capstan-system/${name}` }))),
+      new ClusterProbes({
+        version: (cluster) => {
+          asked.push(cluster);
+          return Promise.resolve('v1.33.1');
+        },
+      }),
+    );
+    await list();
+    await list();
+    registered = [];
+    await list();
+    registered = ['prod'];
+    await list();
+    assert.deepEqual(asked, ['in-cluster', 'prod', 'prod']);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * What a verified webhook delivery asks of the agent: refresh the Applications of some repositories.
- * The HTTP layer (agent-api.ts) turns provider payloads into this one shape; the agent matches it
- * against its Applications.
+ * What a verified webhook delivery asks of the agent: refresh the Applications of some repositories,
+ * and run the Pipelines of a push or a pull request. The HTTP layer (src/api/agent-api.ts) turns
+ * provider payloads into these shapes; the agent matches them against its Applications, and
+ * src/pipelines/webhook-requests.ts against the Pipelines.
  */
 
 /** The git hosts whose webhooks are understood; `generic` is Capstan's own small JSON form. */
