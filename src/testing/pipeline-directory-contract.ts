@@ -82,6 +82,7 @@ function readCases(options: PipelineDirectoryContractOptions): void {
       registrySecret: undefined,
       pollInterval: undefined,
       suspend: false,
+      forkPullRequests: PIPELINE_DEFAULTS.forkPullRequests,
     });
     assert.equal(await h.directory().get(a, 'missing'), undefined);
   });
