@@ -31,6 +31,19 @@ function readRange(): string | undefined {
   }
 }
 
+/**
+ * Ports that browsers and fetch() refuse to connect to (the Fetch standard's "bad ports"): a server
+ * there could not be opened in a browser, and Node's fetch fails with "bad port". 10080 lies inside
+ * the range freePort chooses from (a test failed on it once); the others matter when the machine's
+ * ephemeral range leaves only the low ports.
+ */
+export const BLOCKED_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104,
+  109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515,
+  526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049,
+  3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
 /** Binds and releases `port` on 127.0.0.1; true when that worked. */
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -58,10 +71,11 @@ export function portChoices(range = ephemeralRange()): { readonly low: number; r
  * range (and checked by binding it), so no outgoing connection of another process can take it in
  * between; only a port that another program chose the same way could, and the range is wide.
  */
-export async function freePort(): Promise<number> {
+export async function freePort(random: () => number = Math.random): Promise<number> {
   const { low, high } = portChoices();
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low + 1));
+    const port = low + Math.floor(random() * (high - low + 1));
+    if (BLOCKED_PORTS.has(port)) continue;
     if (await bindable(port)) return port;
   }
   throw new CapstanError('DEVCLUSTER_PORT_IN_USE', `no free port on 127.0.0.1 between ${low} and ${high}`, {

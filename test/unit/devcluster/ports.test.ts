@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import {
   assertPortFree,
+  BLOCKED_PORTS,
   ephemeralRange,
   freePort,
   freePorts,
@@ -26,6 +27,21 @@ describe('loopback ports', () => {
     const range = ephemeralRange();
     for (const port of await freePorts(20))
       assert.ok(port < range.low || port > range.high, `${port} is outside ${range.low}-${range.high}`);
+  });
+
+  it('never chooses a port that browsers and fetch() refuse (10080, inside its range)', async () => {
+    const { low, high } = portChoices();
+    assert.ok(low <= 10080 && 10080 <= high, 'the range holds 10080');
+    await assert.rejects(fetch('http://127.0.0.1:10080/'), (error: Error) => {
+      assert.match(String((error.cause as Error | undefined)?.message), /bad port/, 'fetch refuses it');
+      return true;
+    });
+    // The first choice falls on 10080, the next anywhere else.
+    const choices = [(10080 - low + 0.5) / (high - low + 1), 0.5];
+    const port = await freePort(() => choices.shift() ?? Math.random());
+    assert.notEqual(port, 10080);
+    assert.equal(BLOCKED_PORTS.has(port), false);
+    assert.equal(choices.length, 0, 'the blocked port was passed over');
   });
 
   it('says clearly which port is taken and for what', async () => {
