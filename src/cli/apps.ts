@@ -9,6 +9,7 @@ import {
   type Application,
   type ResolvedSpec,
 } from '../contracts/application.ts';
+import { applicationRender } from '../contracts/application-render.ts';
 import { planSync, type SyncPlan } from '../engine/sync.ts';
 import { policyViolation, type ProjectBoundary } from '../engine/project-check.ts';
 import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
@@ -100,7 +101,7 @@ export async function applicationAccess(
   const gitRef = (await gitCredentialsFromEnv(env)) === undefined ? spec.source.secretRef?.name : undefined;
   const chartRefs =
     (await chartAccessFromEnv(env)).credentials.length === 0
-      ? (spec.source.helm?.repositorySecretRefs ?? []).map((ref) => ref.name)
+      ? applicationRender(application, spec).chartSecrets
       : [];
   if (gitRef === undefined && chartRefs.length === 0) return {};
   const home = new KubeCluster(loadKubeConfig({ kubeconfig: options.kubeconfig, context: options.context }));
@@ -212,21 +213,12 @@ export async function planApplication(
   try {
     // The project's word first, as the agent's: a diff of what the agent would refuse is that refusal.
     const project = await projectBoundary(application, spec, options);
-    const detectOrHelm = spec.source.type === undefined || spec.source.type === 'helm';
-    const capabilities = detectOrHelm ? await helmCapabilities(connection.cluster) : undefined;
-    const helm = spec.source.helm;
+    // Rendered as the agent renders it (applicationRender), with the destination's Helm capabilities.
+    const { chartSecrets: _secrets, helm, ...rest } = applicationRender(application, spec);
+    const capabilities = helm === undefined ? undefined : await helmCapabilities(connection.cluster);
     const settings: RenderSettings = {
-      ...(spec.source.type === undefined ? {} : { type: spec.source.type }),
-      ...(spec.source.directory === undefined ? {} : { directory: spec.source.directory }),
-      helm: {
-        releaseName: helm?.releaseName ?? application.metadata.name,
-        namespace: spec.destination.namespace,
-        ...(helm?.valueFiles === undefined ? {} : { valueFiles: helm.valueFiles }),
-        ...(helm?.values === undefined ? {} : { values: helm.values }),
-        ...(helm?.parameters === undefined ? {} : { parameters: helm.parameters }),
-        ...(helm?.skipCrds === undefined ? {} : { skipCrds: helm.skipCrds }),
-        ...(capabilities ?? {}),
-      },
+      ...rest,
+      ...(helm === undefined ? {} : { helm: { ...helm, ...(capabilities ?? {}) } }),
     };
     const desired = await renderDesiredState(
       desiredSource(spec, options.revision ?? spec.source.targetRevision),

@@ -11,6 +11,7 @@ import {
   type ApplicationStatus,
   type ResolvedSpec,
 } from '../contracts/application.ts';
+import { applicationRender } from '../contracts/application-render.ts';
 import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
 import {
   applicationFacts,
@@ -49,7 +50,7 @@ import type { ApplicationStore } from '../ports/applications.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
-import type { HelmOptions, RenderResult } from '../ports/renderer.ts';
+import type { RenderResult } from '../ports/renderer.ts';
 import type {
   FetchOptions,
   GitCredentials,
@@ -487,16 +488,14 @@ export class ApplicationReconciler {
     const { source, fetch } = resolved;
     const tree = await this.#deps.source.checkout(source, decided.target, fetch);
     timer.mark('checkout');
+    const { chartSecrets, ...options } = applicationRender(admitted.app, spec);
     const { result, cached, key } = await this.#deps.renders.render(
       tree.revision.sha,
       {
         root: tree.dir,
         path: spec.source.path,
-        ...(spec.source.type ? { type: spec.source.type } : {}),
-        ...(spec.source.directory ? { directory: spec.source.directory } : {}),
-        ...(spec.source.helm ? { helm: helmOptions(admitted, spec) } : {}),
-        ...(spec.source.insecureHttp ? { insecureHttp: true } : {}),
-        ...(await this.#chartCredentials(admitted.object.metadata.namespace ?? 'default', spec)),
+        ...options,
+        ...(await this.#chartCredentials(admitted.object.metadata.namespace ?? 'default', chartSecrets)),
       },
       { contentIds: (paths) => this.#deps.source.contentIds(source, tree, paths, fetch) },
     );
@@ -911,12 +910,11 @@ export class ApplicationReconciler {
   /** Credentials for the Helm repositories of the chart's dependencies, from the Secrets the spec names. */
   async #chartCredentials(
     namespace: string,
-    spec: ResolvedSpec,
+    secrets: readonly string[],
   ): Promise<{ chartCredentials?: GitCredentials[] }> {
-    const refs = spec.source.helm?.repositorySecretRefs ?? [];
-    if (refs.length === 0) return {};
+    if (secrets.length === 0) return {};
     return {
-      chartCredentials: await Promise.all(refs.map((ref) => this.#deps.credentials(namespace, ref.name))),
+      chartCredentials: await Promise.all(secrets.map((name) => this.#deps.credentials(namespace, name))),
     };
   }
 
@@ -969,16 +967,6 @@ function intervalOf(object: KubeObject): number {
 /** ±10 % so that many applications with one interval do not all poll at once. */
 function jitter(ms: number): number {
   return Math.round(ms * (0.9 + Math.random() * 0.2));
-}
-
-/** The Helm options of a render: the release named after the Application, the spec's own options (not its Secrets). */
-function helmOptions(admitted: Admitted, spec: ResolvedSpec): HelmOptions {
-  const { repositorySecretRefs: _secrets, ...options } = spec.source.helm ?? {};
-  return {
-    releaseName: admitted.object.metadata.name ?? '',
-    namespace: spec.destination.namespace,
-    ...options,
-  };
 }
 
 /** What a pending sync request asks: to prune (or not; undefined: as the spec), and a selection of resources. */

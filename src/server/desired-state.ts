@@ -1,9 +1,10 @@
 /**
  * An Application's desired state as the server shows it: the commit (its target resolved now when no
- * revision is asked) fetched with the Application's git credentials, and rendered with the spec's
- * render options. On the SourceFetcher and Renderer ports (the agent's git adapter and renderers).
+ * revision is asked) fetched with the Application's git credentials, and rendered as the agent
+ * renders it (applicationRender: the same options, chart credentials from the same Secrets). On the SourceFetcher and Renderer ports (the agent's git adapter and renderers).
  */
 import { resolveSpec, type Application } from '../contracts/application.ts';
+import { applicationRender } from '../contracts/application-render.ts';
 import type { Renderer } from '../ports/renderer.ts';
 import type { DesiredState } from '../ports/resource-reader.ts';
 import type { FetchOptions, GitCredentials, ResolvedRevision, SourceFetcher } from '../ports/source.ts';
@@ -11,7 +12,10 @@ import type { FetchOptions, GitCredentials, ResolvedRevision, SourceFetcher } fr
 export interface DesiredStateDeps {
   readonly fetcher: Pick<SourceFetcher, 'resolve' | 'checkout'>;
   readonly renderer: Pick<Renderer, 'render'>;
-  /** The git credentials of a Secret in the Application's namespace (its spec.source.secretRef). */
+  /**
+   * The credentials of a Secret in the Application's namespace: its spec.source.secretRef (git), and
+   * each of spec.source.helm.repositorySecretRefs (chart repositories), as the agent reads them.
+   */
   readonly credentials: (namespace: string, name: string) => Promise<GitCredentials>;
   /**
    * A revision recorded before that needs no resolve (a chart's `<version>@sha256:<hex>` names version
@@ -45,20 +49,14 @@ export async function renderDesired(
   const recorded = chart === undefined || revision === undefined ? undefined : deps.recorded?.(revision);
   const resolved = recorded ?? (await deps.fetcher.resolve(source, fetch));
   const tree = await deps.fetcher.checkout(source, resolved, fetch);
+  // Rendered as the agent renders it: the same options, chart credentials from the same Secrets.
+  const { chartSecrets, ...options } = applicationRender(app, spec);
+  const chartCredentials = await Promise.all(chartSecrets.map((name) => deps.credentials(namespace, name)));
   const result = await deps.renderer.render({
     root: tree.dir,
     path: spec.source.path,
-    ...(spec.source.type ? { type: spec.source.type } : {}),
-    ...(spec.source.directory ? { directory: spec.source.directory } : {}),
-    ...(spec.source.helm
-      ? {
-          helm: {
-            releaseName: app.metadata.name,
-            namespace: spec.destination.namespace,
-            ...spec.source.helm,
-          },
-        }
-      : {}),
+    ...options,
+    ...(chartCredentials.length === 0 ? {} : { chartCredentials }),
   });
   return { revision: resolved.sha, objects: result.objects.map((o) => o.object) };
 }

@@ -159,6 +159,36 @@ describe('the agent with a chart of a Helm repository as its source', () => {
     assert.equal(held.status?.sync?.revision, first.status?.sync?.revision);
   });
 
+  it("renders a chart without spec.source.helm under the Application's name, as the CLI and the server do", async (t) => {
+    // Before one rule served all three, the agent released such a chart under the chart's name
+    // (database-database) while `capstan app diff` and the server used the Application's (web-database).
+    const namespace = await freshNamespace(t, kube);
+    await credentialsSecret(namespace, charts);
+    await createApp(namespace, {
+      source: {
+        repoURL: charts.url,
+        chart: 'database',
+        targetRevision: '1.1.0',
+        insecureHttp: true,
+        secretRef: { name: 'charts' },
+      },
+      syncPolicy: { automated: {} },
+      interval: '2s',
+    });
+    const synced = await eventually(
+      async () => {
+        const app = await getApp(namespace);
+        return app.status?.sync?.status === 'Synced' ? app : false;
+      },
+      { what: 'the chart synced', timeoutMs: 90_000 },
+    );
+    assert.deepEqual(
+      (synced.status?.resources ?? []).map((r) => `${r.kind}/${r.name}`),
+      ['ConfigMap/web-database'],
+    );
+    assert.equal((await configMap(namespace))?.['chartVersion'], '1.1.0');
+  });
+
   it('refuses an archive whose digest is not the one its index gives, naming the chart', async (t) => {
     const namespace = await freshNamespace(t, kube);
     await tampered.publish([{ folder: database, version: '2.0.0' }]);

@@ -1,20 +1,24 @@
 // `capstan server` shows one resource of an Application against real parts: its live manifest from the
 // cluster (read with the server's own least-privilege identity), its desired manifest rendered from a
 // real git server at the synced and at the target commit (credentials from the Application's
-// secretRef), the diff of the two, and its Events. Sentinel values in the live and desired Secrets and
-// the git password appear in no answer and no log line.
+// secretRef), the diff of the two, and its Events; a chart rendered as the agent renders it (its
+// release name, plain http allowed, a dependency downloaded with the credentials of the Secret its
+// helm.repositorySecretRefs names). Sentinel values in the live and desired Secrets, the git password
+// and the chart repository's password appear in no answer and no log line.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { REPOSITORY_CREDENTIALS_TYPE } from '../../src/adapters/git/secret-credentials.ts';
 import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
+import { startChartServer } from '../../src/testing/chart-repository.ts';
 import { freshNamespace, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import { fixture, gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import {
   adminSession,
   initialAdminPassword,
@@ -26,6 +30,7 @@ import {
 const SENTINEL_LIVE = `sentinel-live-${randomBytes(8).toString('hex')}`;
 const SENTINEL_DESIRED = `sentinel-desired-${randomBytes(8).toString('hex')}`;
 const git = await startGitServer(after);
+const charts = await startChartServer(after);
 let kube: KubeClients;
 let admin: KubeCluster;
 let appType: ResourceType;
@@ -40,6 +45,7 @@ before(async () => {
   const configMaps = await admin.resourceType('v1', 'ConfigMap');
   assert.ok(configMaps);
   configMapType = configMaps;
+  await charts.publish([{ folder: fixture('render', 'helm', 'repository', 'database'), version: '1.1.0' }]);
 });
 
 after(async () => {
@@ -60,7 +66,7 @@ async function startServer(
   const { base } = await startTestServer(t.after.bind(t), {
     kubeconfig: await serverIdentity(admin, home),
     namespace: home,
-    database: join(scratch, 'server.db'),
+    database: join(scratch, `server-${home}.db`),
     repositoryHosts: ['127.0.0.1'],
     log: (line) => logs.push(JSON.stringify(line)),
   });
@@ -207,6 +213,81 @@ describe('capstan server: one resource of an Application, against a real cluster
       assert.ok(!seen.includes(secret), 'a secret value left the server');
       assert.ok(!seen.includes(Buffer.from(secret).toString('base64')), 'a secret value left the server');
     }
+  });
+
+  it('renders a chart as the agent does: its release name, plain http allowed, the chart repository credentials of its Secrets', async (t) => {
+    const apps = await freshNamespace(t, kube);
+    const home = await freshNamespace(t, kube);
+    const repo = `chart-${apps}`;
+    const template = fixture('render', 'helm', 'repository', 'database', 'templates', 'configmap.yaml');
+    // A chart whose dependency comes from a chart repository that asks for a password, over http.
+    const commit = await git.createRepository(repo, {
+      files: {
+        'app/Chart.yaml': `apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n  - name: database\n    version: ^1.0.0\n    repository: ${charts.url}\n`,
+        'app/values.yaml': 'database:\n  size: medium\n',
+        'app/templates/configmap.yaml': await readFile(template, 'utf8'),
+      },
+    });
+    await admin.apply(
+      secretType,
+      { apiVersion: 'v1', kind: 'Secret', ...gitSecretBody(git), metadata: { name: 'git', namespace: apps } },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      secretType,
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'charts', namespace: apps },
+        type: REPOSITORY_CREDENTIALS_TYPE,
+        stringData: { url: charts.url, username: charts.username, password: charts.password },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: APPLICATION_KIND,
+        metadata: { name: 'web', namespace: apps },
+        spec: {
+          source: {
+            repoURL: git.url(repo),
+            path: 'app',
+            secretRef: { name: 'git' },
+            insecureHttp: true,
+            helm: { repositorySecretRefs: [{ name: 'charts' }] },
+          },
+          destination: { namespace: apps },
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await setStatus(apps, 'web', { sync: { status: 'OutOfSync', revision: commit } });
+    const { base, headers } = await startServer(t, home);
+    const desired = async () => {
+      const response = await fetch(
+        `${base}/api/v1/applications/${apps}/web/resource/desired?kind=ConfigMap&namespace=${apps}&name=web-database`,
+        { headers },
+      );
+      const body = await response.text();
+      answers.push(body);
+      return { status: response.status, body };
+    };
+    // The watch cache has to see the Application first.
+    const answer = await eventually(async () => {
+      const got = await desired();
+      return got.status === 404 && got.body.includes('has not seen it yet') ? false : got;
+    });
+    assert.equal(answer.status, 200, answer.body);
+    const manifest = JSON.parse(answer.body) as {
+      revision?: string;
+      object?: { data?: Record<string, string> };
+    };
+    assert.equal(manifest.revision, commit);
+    assert.deepEqual(manifest.object?.data, { chartVersion: '1.1.0', size: 'medium' });
+    const seen = [...answers, ...logs].join('\n');
+    assert.ok(!seen.includes(charts.password), 'a chart repository password left the server');
   });
 });
 
