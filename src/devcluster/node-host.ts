@@ -134,7 +134,12 @@ export async function removeNodeNetns(clusterName: string): Promise<void> {
  */
 export async function createMountNamespace(paths: NodePaths): Promise<string[]> {
   const created: string[] = [];
-  await mkdir(paths.mountNamespaces, { recursive: true });
+  // What an interrupted run left under the node's run folder (its namespace pin and bind mount): a new
+  // bind on top of the old one would stack, and 'down' would then unmount one and fail on the other.
+  // Called once the node's network namespace was made, which proves no node of this name runs.
+  await unmountBelow(paths.run);
+  await rm(paths.run, { recursive: true, force: true });
+  await mkdir(paths.mountNamespaces, { recursive: true, mode: 0o700 });
   // A namespace can only be pinned to a file on a private mount.
   await run('mount', ['--bind', paths.mountNamespaces, paths.mountNamespaces]);
   await run('mount', ['--make-private', paths.mountNamespaces]);
@@ -171,8 +176,9 @@ export async function createMountNamespace(paths: NodePaths): Promise<string[]> 
 
 /** Unpins the mount namespace; once no process is in it, the kernel drops it with every mount inside. */
 export async function removeMountNamespace(paths: NodePaths, createdDirs: readonly string[]): Promise<void> {
-  if (await isMountPoint(paths.mountNamespace)) await run('umount', [paths.mountNamespace]);
-  if (await isMountPoint(paths.mountNamespaces)) await run('umount', [paths.mountNamespaces]);
+  // Every mount at or below the run folder, deepest first, each of a stack too (the pin on ns/mnt, the
+  // private bind on ns, and any an earlier run left).
+  await unmountBelow(paths.run);
   await rm(paths.run, { recursive: true, force: true });
   await rmdir(dirname(paths.run)).catch(() => undefined); // /run/capstan, when no other cluster uses it
   for (const dir of createdDirs) await rmdir(dir).catch(() => undefined);
@@ -189,20 +195,39 @@ const unescapeMountPath = (field: string): string =>
  * the fallback for a mount still in use.
  */
 export async function unmountBelow(dir: string): Promise<void> {
+  // Deepest first, in passes: a mount stacked on a folder hides the mounts below it (they cannot be
+  // unmounted by path until the one on top is gone), so what failed is tried again in the next pass.
+  for (let pass = 0; pass < 8; pass++) {
+    const targets = await mountsBelow(dir);
+    if (targets.length === 0) return;
+    let progressed = false;
+    for (const target of targets)
+      if (
+        await run('umount', [target]).then(
+          () => true,
+          () => false,
+        )
+      )
+        progressed = true;
+    if (!progressed) break;
+  }
+  // Still mounted: in use. Detached lazily; the kernel frees them once their users are gone.
+  for (const target of await mountsBelow(dir))
+    await run('umount', ['--lazy', target]).catch(async (error: unknown) => {
+      if ((await mountsBelow(dir)).includes(target)) throw error;
+    });
+}
+
+/** The mount points at or below `dir`, deepest first (one entry per mount: a stack is listed as often). */
+async function mountsBelow(dir: string): Promise<string[]> {
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  const targets = mounts
+  return mounts
     .split('\n')
     .map((line) => line.split(' ')[4])
     .filter((field): field is string => field !== undefined)
     .map(unescapeMountPath)
     .filter((target) => target === dir || target.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
-  for (const target of targets) await run('umount', [target]).catch(() => run('umount', ['--lazy', target]));
-}
-
-async function isMountPoint(path: string): Promise<boolean> {
-  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[4] === path);
 }
 
 /** The pids of processes whose mount namespace is the node's (containerd, shims, kubelet). */
