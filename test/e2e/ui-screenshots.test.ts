@@ -349,6 +349,12 @@ describe('the documentation’s screenshots, from data shaped like the demo', { 
         { what: `${app.name} Synced and Healthy in the list`, timeoutMs: 240_000 },
       );
     }
+    // The counts follow the rows a debounce (1 s) later: shoot once they agree.
+    const healthy = page.getByRole('list', { name: 'By health' }).locator('.chip.health-healthy strong');
+    await eventually(async () => (await healthy.innerText()) === String(DEMO_APPLICATIONS.length), {
+      what: 'the Healthy count to match the three rows',
+      timeoutMs: 60_000,
+    });
     await shoot(page, 'applications');
   });
 
