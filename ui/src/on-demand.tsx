@@ -38,7 +38,13 @@ export function onDemand<T>(importer: () => Promise<T>): OnDemand<T> {
     );
     const [attempt, setAttempt] = useState(0);
     useEffect(() => {
-      if (loaded !== undefined) return;
+      // Loaded between this view's first render and this effect (a preload started it earlier): take
+      // it now, or the view would wait for a promise it never asked for and show "Loading" for good.
+      const arrived = loaded;
+      if (arrived !== undefined) {
+        setState((current) => (current.state === 'ready' ? current : { state: 'ready', value: arrived }));
+        return;
+      }
       let live = true;
       preload().then(
         (value) => {
