@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CapstanError } from '../../core/errors.ts';
 import { kubeconfigDocument, parseKubeconfig, type FlatKubeconfig } from '../../core/kubeconfig.ts';
@@ -28,8 +31,18 @@ export function loadKubeConfig(
   const config = new KubeConfig();
   try {
     if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
-    else config.loadFromDefault();
+    else {
+      // With nothing to load, the client would fall back to http://localhost:8080 and then refuse
+      // plain http with an error that names none of this.
+      if (!defaultKubeconfigExists())
+        throw new CapstanError(
+          'KUBECONFIG_INVALID',
+          `no kubeconfig: KUBECONFIG is not set, ${join(homedir(), '.kube', 'config')} does not exist, and this is not a pod; pass --kubeconfig FILE or set KUBECONFIG (capstan demo up and capstan dev-cluster up print one)`,
+        );
+      config.loadFromDefault();
+    }
   } catch (error) {
+    if (error instanceof CapstanError) throw error;
     throw new CapstanError(
       'KUBECONFIG_INVALID',
       `cannot load the kubeconfig ${options.kubeconfig ?? '(default)'}: ${(error as Error).message}`,
@@ -43,6 +56,16 @@ export function loadKubeConfig(
     config.setCurrentContext(options.context);
   }
   return config;
+}
+
+/** Whether loadFromDefault has something to load: KUBECONFIG, ~/.kube/config, or a pod's own account. */
+function defaultKubeconfigExists(env: NodeJS.ProcessEnv = process.env): boolean {
+  if ((env['KUBECONFIG'] ?? '') !== '') return true;
+  if (existsSync(join(homedir(), '.kube', 'config'))) return true;
+  return (
+    (env['KUBERNETES_SERVICE_HOST'] ?? '') !== '' &&
+    existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')
+  );
 }
 
 /**

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseOutput, table } from '../../../src/cli/output.ts';
@@ -81,6 +83,22 @@ describe('capstan CLI', () => {
     const r = capstan('dev-cluster', 'status', '-o', 'json');
     assert.equal(r.status, 0);
     assert.deepEqual(JSON.parse(r.stdout), []);
+  });
+
+  it('says there is no kubeconfig, and what to do, instead of a stack trace', () => {
+    const home = mkdtempSync(join(tmpdir(), 'capstan-home-'));
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'app', 'diff', 'web', '-n', 'team'], {
+        encoding: 'utf8',
+        env: { PATH: process.env['PATH'] ?? '', HOME: home, CAPSTAN_STATE_DIR: '/nonexistent-capstan-state' },
+      });
+      assert.equal(r.status, 4);
+      assert.match(r.stderr, /\[KUBECONFIG_INVALID\]: no kubeconfig: KUBECONFIG is not set/);
+      assert.match(r.stderr, /pass --kubeconfig FILE or set KUBECONFIG/);
+      assert.doesNotMatch(r.stderr, /unexpected error|\n\s+at /);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('says a cluster is not running when asked for its kubeconfig', () => {
