@@ -200,16 +200,25 @@ const GIT_LEFT_OUT: Readonly<Record<string, string>> = {
   timeout: 'git operations use the agent’s timeout',
 };
 
+/**
+ * A source object's spec.url, once its keys are checked: those Capstan converts (`known`), those it
+ * reports as left out with the reason (`leftOut`), and any other as unknown.
+ */
+function sourceUrl(
+  flux: FluxObject,
+  known: readonly string[],
+  leftOut: Readonly<Record<string, string>>,
+): string | undefined {
+  const { spec, findings } = flux;
+  findings.unknownKeys(spec, [...known, ...Object.keys(leftOut)], ['spec']);
+  for (const [key, reason] of Object.entries(leftOut))
+    if (spec[key] !== undefined) findings.leftOut(['spec', key], reason);
+  return stringField(spec, 'url', ['spec'], findings);
+}
+
 function convertGitRepository(flux: FluxObject): GitSource | undefined {
   const { spec, findings } = flux;
-  findings.unknownKeys(
-    spec,
-    ['url', 'ref', 'interval', 'secretRef', 'suspend', ...Object.keys(GIT_LEFT_OUT)],
-    ['spec'],
-  );
-  for (const [key, reason] of Object.entries(GIT_LEFT_OUT))
-    if (spec[key] !== undefined) findings.leftOut(['spec', key], reason);
-  const url = stringField(spec, 'url', ['spec'], findings);
+  const url = sourceUrl(flux, ['url', 'ref', 'interval', 'secretRef', 'suspend'], GIT_LEFT_OUT);
   if (url === undefined) {
     findings.leftOut(['spec', 'url'], 'missing: the repository is required');
     return undefined;
@@ -480,17 +489,9 @@ const HELM_REPOSITORY_LEFT_OUT: Readonly<Record<string, string>> = {
 
 /** A HelmRepository (an HTTP index, or `type: oci`): the repoURL of Applications that name a chart in it. */
 function convertHelmRepository(flux: FluxObject): GitSource | undefined {
-  const { spec, findings } = flux;
-  findings.unknownKeys(
-    spec,
-    ['url', 'type', 'interval', 'secretRef', 'suspend', ...Object.keys(HELM_REPOSITORY_LEFT_OUT)],
-    ['spec'],
-  );
-  for (const [key, reason] of Object.entries(HELM_REPOSITORY_LEFT_OUT))
-    if (spec[key] !== undefined) findings.leftOut(['spec', key], reason);
-  const url = stringField(spec, 'url', ['spec'], findings);
+  const url = sourceUrl(flux, ['url', 'type', 'interval', 'secretRef', 'suspend'], HELM_REPOSITORY_LEFT_OUT);
   if (url === undefined) {
-    findings.leftOut(['spec', 'url'], 'missing: the Helm repository is required');
+    flux.findings.leftOut(['spec', 'url'], 'missing: the Helm repository is required');
     return undefined;
   }
   return repositorySource(flux, url);
@@ -531,15 +532,7 @@ function convertChartRef(consumer: FluxObject, lookup: Lookup): Application | un
     return undefined;
   }
   lookup.used.add(key);
-  const { spec } = source;
-  source.findings.unknownKeys(
-    spec,
-    ['url', 'ref', 'interval', 'secretRef', 'suspend', ...Object.keys(OCI_REPOSITORY_LEFT_OUT)],
-    ['spec'],
-  );
-  for (const [field, reason] of Object.entries(OCI_REPOSITORY_LEFT_OUT))
-    if (spec[field] !== undefined) source.findings.leftOut(['spec', field], reason);
-  const url = stringField(spec, 'url', ['spec'], source.findings);
+  const url = sourceUrl(source, ['url', 'ref', 'interval', 'secretRef', 'suspend'], OCI_REPOSITORY_LEFT_OUT);
   const slash = url?.lastIndexOf('/') ?? -1;
   if (url === undefined || !url.startsWith('oci://') || slash <= 'oci://'.length) {
     source.findings.leftOut(['spec', 'url'], 'expected oci://<registry>/<path>/<chart>');
