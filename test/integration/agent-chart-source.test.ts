@@ -64,6 +64,27 @@ after(async () => {
   admin.close();
 });
 
+/** Application web of the chart 'database' in `repository` at `targetRevision`, synced automatically. */
+async function createChartApp(
+  namespace: string,
+  repository: { readonly url: string },
+  targetRevision: string,
+  helm?: Record<string, unknown>,
+): Promise<void> {
+  await createApp(namespace, {
+    source: {
+      repoURL: repository.url,
+      chart: 'database',
+      targetRevision,
+      insecureHttp: true,
+      secretRef: { name: 'charts' },
+      ...(helm === undefined ? {} : { helm }),
+    },
+    syncPolicy: { automated: {} },
+    interval: '2s',
+  });
+}
+
 async function createApp(namespace: string, spec: Record<string, unknown>): Promise<void> {
   await admin.apply(
     appType,
@@ -101,18 +122,7 @@ describe('the agent with a chart of a Helm repository as its source', () => {
   it('syncs the newest version in the range, follows a new one, and rolls back to the earlier one', async (t) => {
     const namespace = await freshNamespace(t, kube);
     await credentialsSecret(namespace, charts);
-    await createApp(namespace, {
-      source: {
-        repoURL: charts.url,
-        chart: 'database',
-        targetRevision: '^1.0.0',
-        insecureHttp: true,
-        secretRef: { name: 'charts' },
-        helm: { values: 'size: large\n' },
-      },
-      syncPolicy: { automated: {} },
-      interval: '2s',
-    });
+    await createChartApp(namespace, charts, '^1.0.0', { values: 'size: large\n' });
     const first = await eventually(
       async () => {
         const app = await getApp(namespace);
@@ -164,17 +174,7 @@ describe('the agent with a chart of a Helm repository as its source', () => {
     // (database-database) while `capstan app diff` and the server used the Application's (web-database).
     const namespace = await freshNamespace(t, kube);
     await credentialsSecret(namespace, charts);
-    await createApp(namespace, {
-      source: {
-        repoURL: charts.url,
-        chart: 'database',
-        targetRevision: '1.1.0',
-        insecureHttp: true,
-        secretRef: { name: 'charts' },
-      },
-      syncPolicy: { automated: {} },
-      interval: '2s',
-    });
+    await createChartApp(namespace, charts, '1.1.0');
     const synced = await eventually(
       async () => {
         const app = await getApp(namespace);
@@ -194,17 +194,7 @@ describe('the agent with a chart of a Helm repository as its source', () => {
     await tampered.publish([{ folder: database, version: '2.0.0' }]);
     await tampered.tamper('database-2.0.0.tgz');
     await credentialsSecret(namespace, tampered);
-    await createApp(namespace, {
-      source: {
-        repoURL: tampered.url,
-        chart: 'database',
-        targetRevision: '2.0.0',
-        insecureHttp: true,
-        secretRef: { name: 'charts' },
-      },
-      syncPolicy: { automated: {} },
-      interval: '2s',
-    });
+    await createChartApp(namespace, tampered, '2.0.0');
     const message = await eventually(
       async () => {
         const app = await getApp(namespace);
