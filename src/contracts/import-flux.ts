@@ -217,26 +217,13 @@ function sourceUrl(
 }
 
 function convertGitRepository(flux: FluxObject): GitSource | undefined {
-  const { spec, findings } = flux;
+  const { findings } = flux;
   const url = sourceUrl(flux, ['url', 'ref', 'interval', 'secretRef', 'suspend'], GIT_LEFT_OUT);
   if (url === undefined) {
     findings.leftOut(['spec', 'url'], 'missing: the repository is required');
     return undefined;
   }
-  const insecure = insecureHttp(url, ['spec', 'url'], findings);
-  const secretRef = credentials(flux);
-  const interval = durationField(spec, 'interval', ['spec'], findings);
-  const suspend = booleanField(spec, 'suspend', ['spec'], findings);
-  return {
-    source: {
-      repoURL: url,
-      targetRevision: targetRevision(flux),
-      ...(insecure ? { insecureHttp: true } : {}),
-      ...(secretRef === undefined ? {} : { secretRef }),
-    },
-    ...(interval === undefined ? {} : { interval }),
-    ...(suspend === undefined ? {} : { suspend }),
-  };
+  return repositorySource(flux, url, { targetRevision: targetRevision(flux) });
 }
 
 /** The ref as Capstan's targetRevision: commit, then name, semver, tag, branch (Flux's precedence). */
@@ -494,7 +481,7 @@ function convertHelmRepository(flux: FluxObject): GitSource | undefined {
     flux.findings.leftOut(['spec', 'url'], 'missing: the Helm repository is required');
     return undefined;
   }
-  return repositorySource(flux, url);
+  return repositorySource(flux, url, { chart: '' });
 }
 
 const OCI_REPOSITORY_LEFT_OUT: Readonly<Record<string, string>> = {
@@ -538,7 +525,7 @@ function convertChartRef(consumer: FluxObject, lookup: Lookup): Application | un
     source.findings.leftOut(['spec', 'url'], 'expected oci://<registry>/<path>/<chart>');
     return undefined;
   }
-  const repository = repositorySource(source, url.slice(0, slash));
+  const repository = repositorySource(source, url.slice(0, slash), { chart: '' });
   const chart: Fields = { chart: url.slice(slash + 1), ...ociVersion(source) };
   return convertHelmRelease(consumer, repository, chart, lookup.options);
 }
@@ -559,8 +546,15 @@ function ociVersion(flux: FluxObject): { version?: string } {
   return version === undefined ? {} : { version };
 }
 
-/** repoURL, credentials, interval and suspension of a Helm or OCI repository. */
-function repositorySource(flux: FluxObject, url: string): GitSource {
+/**
+ * repoURL, credentials, interval and suspension of a source object; `pick` says what of it the
+ * Application takes (a git revision, or a chart named later by the HelmRelease).
+ */
+function repositorySource(
+  flux: FluxObject,
+  url: string,
+  pick: { readonly targetRevision: string } | { readonly chart: '' },
+): GitSource {
   const { spec, findings } = flux;
   const insecure = insecureHttp(url, ['spec', 'url'], findings);
   const secretRef = credentials(flux);
@@ -569,7 +563,7 @@ function repositorySource(flux: FluxObject, url: string): GitSource {
   return {
     source: {
       repoURL: url,
-      chart: '',
+      ...pick,
       ...(insecure ? { insecureHttp: true } : {}),
       ...(secretRef === undefined ? {} : { secretRef }),
     },
