@@ -98,6 +98,14 @@ describe('cluster DNS on the real node', () => {
       intervalMs: 500,
     });
     assert.match(lookup, new RegExp(`Address:\\s*${clusterIP.replaceAll('.', '\\.')}`), lookup);
+    // kube-proxy programs the Service's endpoints a moment after they are ready, and until then its
+    // rules reject the address ("No route to host"). Wait for that positive signal by the address, so
+    // that what follows tests names only.
+    await eventually(() => inClient(['wget', '-q', '-O', '-', `http://${clusterIP}/`]), {
+      what: `kube-proxy forwarding ${clusterIP}:80 to the ready pod`,
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
     for (const name of [full, `web.${server}`])
       assert.equal(
         (await inClient(['wget', '-q', '-O', '-', `http://${name}/`])).trim(),
