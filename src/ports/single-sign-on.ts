@@ -3,7 +3,8 @@
  * (src/api/server/sso.ts) keeps a login's pending checks (state, nonce, PKCE verifier) in a sealed
  * cookie and asks this port to build the provider's URL and to finish the login from the callback;
  * the adapter (src/adapters/oidc) uses a certified client library. A finished login is an identity
- * with its groups, which the Projects' roles name.
+ * with its groups, which the Projects' roles name, and (when the provider gives one) a refresh token
+ * that keeps the session going past the ID token's expiry while the provider still vouches for the user.
  */
 
 /** What one login must check when it comes back: kept by the caller between `start` and `finish`. */
@@ -27,8 +28,21 @@ export interface SignOnIdentity {
   readonly subject: string;
   /** The user name Capstan shows and the Projects' `users` name: the configured claim, else `sub`. */
   readonly name: string;
-  /** The groups claim (absent: none). */
+  /** The groups claim of the ID token, else of the userinfo endpoint (absent from both: none). */
   readonly groups: readonly string[];
+}
+
+/** What a login or a refresh was given besides the identity: secrets that stay in the server. */
+export interface SignOnGrant {
+  /** The refresh token (asked for with `offline_access`); absent when the provider gave none. */
+  readonly refreshToken?: string;
+  /** How long the ID token lives, in ms (its `exp` minus its `iat`, so no clock is compared). */
+  readonly idTokenLifetimeMs: number;
+}
+
+export interface SignedOn {
+  readonly identity: SignOnIdentity;
+  readonly grant: SignOnGrant;
 }
 
 export interface SingleSignOn {
@@ -41,7 +55,16 @@ export interface SingleSignOn {
    * code with the PKCE verifier, validates the ID token. Throws OIDC_LOGIN_FAILED (with the reason)
    * when any check fails, OIDC_PROVIDER_UNAVAILABLE when the provider cannot be reached.
    */
-  finish(callback: URL, pending: PendingSignOn): Promise<SignOnIdentity>;
+  finish(callback: URL, pending: PendingSignOn): Promise<SignedOn>;
+  /**
+   * The refresh-token grant: a new ID token (its groups read again) and, when the provider rotates
+   * it, a new refresh token. Throws SSO_SESSION_REVOKED when the provider refuses the grant (the user
+   * or the grant was revoked, the token expired), OIDC_PROVIDER_UNAVAILABLE when it cannot be reached.
+   * `subject` is the session's: an ID token for anyone else is refused.
+   */
+  refresh(refreshToken: string, subject: string): Promise<SignedOn>;
+  /** Revokes a refresh token at the provider (RFC 7009); false when the provider offers no revocation. */
+  revoke(refreshToken: string): Promise<boolean>;
   /** The provider's end-session endpoint, when it has one. */
   endSessionUrl(): Promise<string | undefined>;
 }

@@ -84,6 +84,30 @@ export interface SessionRecord {
   readonly csrf: string;
   readonly createdAt: string;
   readonly expiresAt: string;
+  /** A single sign-on session that the provider's refresh token keeps going (absent: none given). */
+  readonly signOn?: SessionSignOn;
+}
+
+/** What keeps a single sign-on session going: the provider's refresh token, sealed, and when to use it. */
+export interface SessionSignOn {
+  /**
+   * The refresh token sealed (AES-256-GCM, src/server/sealed.ts) under the key the server replicas
+   * share and bound to this session: the Store never holds it in clear.
+   */
+  readonly refreshToken: string;
+  /** The provider's `sub` for the user: a refreshed ID token must name the same one. */
+  readonly subject: string;
+  /** When to refresh: before the ID token expires (ISO 8601, server clock). */
+  readonly refreshAfter: string;
+  /** When the ID token expires (ISO 8601, server clock). */
+  readonly idTokenExpiresAt: string;
+}
+
+/** What a refresh changes in a session: the groups the new ID token (or userinfo) gives, and the grant. */
+export interface SessionRefresh {
+  readonly groups: readonly string[];
+  readonly admin: boolean;
+  readonly signOn: SessionSignOn;
 }
 
 export const TOKEN_ROLES = ['viewer', 'deployer', 'admin'] as const;
@@ -132,6 +156,11 @@ export interface SessionStore {
   create(session: SessionRecord): Promise<void>;
   get(digest: string): Promise<SessionRecord | undefined>;
   delete(digest: string): Promise<void>;
+  /**
+   * Records a refresh, only if the session still holds the sealed refresh token `from` (the one its
+   * refresh used): false when it is gone or another request (or replica) refreshed it first.
+   */
+  refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean>;
   /** Deletes sessions expired at `now`; returns how many. */
   deleteExpired(now: string): Promise<number>;
 }

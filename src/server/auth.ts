@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CapstanError } from '../core/errors.ts';
-import type { Store, TokenRecord } from '../ports/store.ts';
+import type { SessionRecord, SessionSignOn, Store, TokenRecord } from '../ports/store.ts';
 import type { Principal, Role } from './access.ts';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.ts';
 import { FailureLimiter } from './rate-limit.ts';
@@ -128,27 +128,32 @@ export class Authenticator {
    * A session for someone the OIDC provider vouched for (src/api/server/sso.ts checked the ID token):
    * their groups, which the Projects' roles name, kept with the session.
    */
-  signedOn(user: { name: string; groups: readonly string[]; admin: boolean }): Promise<OpenedSession> {
-    return this.#openSession(user);
+  signedOn(
+    user: { name: string; groups: readonly string[]; admin: boolean },
+    signOn?: (digest: string, expiresAt: string) => SessionSignOn | undefined,
+  ): Promise<OpenedSession> {
+    return this.#openSession(user, signOn);
   }
 
-  async #openSession(user: {
-    name: string;
-    groups: readonly string[];
-    admin: boolean;
-  }): Promise<OpenedSession> {
+  async #openSession(
+    user: { name: string; groups: readonly string[]; admin: boolean },
+    signOn?: (digest: string, expiresAt: string) => SessionSignOn | undefined,
+  ): Promise<OpenedSession> {
     const secret = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
     const now = this.#now();
     const expiresAt = new Date(now + this.#sessionTtlMs).toISOString();
+    const digest = digestOf(secret);
+    const kept = signOn?.(digest, expiresAt);
     await this.#store.sessions.create({
-      digest: digestOf(secret),
+      digest,
       user: user.name,
       groups: [...user.groups],
       admin: user.admin,
       csrf,
       createdAt: new Date(now).toISOString(),
       expiresAt,
+      ...(kept === undefined ? {} : { signOn: kept }),
     });
     return {
       secret,
@@ -158,14 +163,25 @@ export class Authenticator {
     };
   }
 
-  async logout(secret: string): Promise<void> {
-    await this.#store.sessions.delete(digestOf(secret));
+  /** Ends the session; answers what it was (a single sign-on's refresh token is revoked by the caller). */
+  async logout(secret: string): Promise<SessionRecord | undefined> {
+    const digest = digestOf(secret);
+    const record = await this.#store.sessions.get(digest);
+    await this.#store.sessions.delete(digest);
+    return record;
   }
 
-  /** The session of a cookie's secret, if it exists and has not expired. */
-  async session(secret: string): Promise<Session | undefined> {
-    const record = await this.#store.sessions.get(digestOf(secret));
-    if (!record || Date.parse(record.expiresAt) <= this.#now()) return undefined;
+  /**
+   * The session of a cookie's secret, if it exists and has not expired; `current` brings a single
+   * sign-on session up to date first (src/server/sso-sessions.ts: the refresh, or its end).
+   */
+  async session(
+    secret: string,
+    current?: (record: SessionRecord) => Promise<SessionRecord>,
+  ): Promise<Session | undefined> {
+    const found = await this.#store.sessions.get(digestOf(secret));
+    if (!found || Date.parse(found.expiresAt) <= this.#now()) return undefined;
+    const record = current === undefined ? found : await current(found);
     return {
       principal: { kind: 'user', name: record.user, groups: record.groups, admin: record.admin },
       csrf: record.csrf,

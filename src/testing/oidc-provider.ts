@@ -2,7 +2,9 @@
  * A real OpenID provider for tests: the npm `oidc-provider` (a certified OpenID Provider), on a
  * loopback port, with one confidential client, users and their groups. Its sign-in pages are the
  * package's own development pages (any password is taken for a known user; an unknown one is
- * refused at the token step). `Browser` drives them as a person would: it follows redirects, keeps
+ * refused at the token step). With `refreshTokens` it issues rotating refresh tokens for
+ * `offline_access` and offers RFC 7009 revocation; `removeUser` revokes a person (their next refresh
+ * is refused, as a provider whose administrator disabled them refuses it). `Browser` drives them as a person would: it follows redirects, keeps
  * cookies per host, and submits the sign-in and consent forms.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -23,10 +25,22 @@ export interface OidcProviderOptions {
   readonly users: Readonly<Record<string, TestUser>>;
   /** Seconds an ID token lives. Default 3600. */
   readonly idTokenTtlSeconds?: number;
+  /**
+   * Refresh tokens for `offline_access` (the client may use the refresh-token grant; every refresh
+   * rotates the token), and a revocation endpoint. Default false: no refresh token, no revocation.
+   */
+  readonly refreshTokens?: boolean;
+  /**
+   * `userinfo`: the ID token carries `sub` and the protocol claims only; profile, email and groups come
+   * from the userinfo endpoint (as Dex and Okta do by default). Default: in the ID token too.
+   */
+  readonly claimsIn?: 'idToken' | 'userinfo';
 }
 
 export interface TestOidcProvider {
   readonly issuer: string;
+  /** The user is gone: a refresh or sign-in for them is refused from now on. */
+  removeUser(login: string): void;
   stop(): Promise<void>;
 }
 
@@ -43,7 +57,8 @@ export async function startOidcProvider(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const provider = new Provider(issuer, configuration(options));
+  const users = new Map(Object.entries(options.users));
+  const provider = new Provider(issuer, configuration(options, users));
   const callback = provider.callback();
   handle = (req, res) => {
     void callback(req, res);
@@ -56,10 +71,17 @@ export async function startOidcProvider(
       });
     });
   after(stop);
-  return { issuer, stop };
+  return {
+    issuer,
+    removeUser: (login) => {
+      users.delete(login);
+    },
+    stop,
+  };
 }
 
-function configuration(options: OidcProviderOptions): Configuration {
+function configuration(options: OidcProviderOptions, users: ReadonlyMap<string, TestUser>): Configuration {
+  const refresh = options.refreshTokens === true;
   const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   return {
     clients: [
@@ -67,7 +89,7 @@ function configuration(options: OidcProviderOptions): Configuration {
         client_id: options.clientId,
         client_secret: options.clientSecret,
         redirect_uris: [...options.redirectUris],
-        grant_types: ['authorization_code'],
+        grant_types: refresh ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
       },
@@ -80,8 +102,10 @@ function configuration(options: OidcProviderOptions): Configuration {
       email: ['email'],
       groups: ['groups'],
     },
-    // The scopes' claims in the ID token too (as Dex, Keycloak and Okta can be set to).
-    conformIdTokenClaims: false,
+    // The scopes' claims in the ID token too (as Dex, Keycloak and Okta can be set to), unless
+    // `claimsIn: userinfo`: then only at the userinfo endpoint, as the specification has it.
+    conformIdTokenClaims: options.claimsIn === 'userinfo',
+    ...(refresh ? { rotateRefreshToken: true } : {}),
     pkce: { required: () => true },
     ttl: {
       IdToken: options.idTokenTtlSeconds ?? 3600,
@@ -90,10 +114,11 @@ function configuration(options: OidcProviderOptions): Configuration {
       Interaction: 600,
       Session: 3600,
       Grant: 3600,
+      RefreshToken: 3600,
     },
-    features: { devInteractions: { enabled: true } },
+    features: { devInteractions: { enabled: true }, revocation: { enabled: refresh } },
     findAccount: (_ctx, id) => {
-      const user = options.users[id];
+      const user = users.get(id);
       if (user === undefined) return undefined;
       return {
         accountId: id,

@@ -69,6 +69,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
     auditCases(withStore);
     auditKeyCases(withStore);
     accountCases(withStore);
+    signOnCases(withStore);
     runCases(withStore);
   });
 }
@@ -171,6 +172,57 @@ function auditKeyCases(withStore: WithStore): void {
       assert.deepEqual(await store.audit.recordedKeys([]), new Set());
       const many = Array.from({ length: 1000 }, (_, i) => `agent-sync:uid-2:${String(i)}`);
       assert.deepEqual(await store.audit.recordedKeys(many), new Set(), 'a batch of 1,000 keys');
+    }),
+  );
+}
+
+/** A single sign-on session's refresh token and its refreshes. */
+function signOnCases(withStore: WithStore): void {
+  it(
+    'keeps a single sign-on session’s sealed refresh token, and records a refresh only over the token it used',
+    withStore(async (store) => {
+      const signOn = {
+        refreshToken: 'sealed-1',
+        subject: 'sub-alice',
+        refreshAfter: '2026-01-01T00:45:00.000Z',
+        idTokenExpiresAt: '2026-01-01T01:00:00.000Z',
+      };
+      const session = {
+        digest: 's1',
+        user: 'alice',
+        groups: ['dev'],
+        admin: false,
+        csrf: 'c1',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2026-01-01T12:00:00.000Z',
+        signOn,
+      };
+      await store.sessions.create(session);
+      assert.deepEqual(await store.sessions.get('s1'), session);
+      const next = {
+        groups: ['dev', 'ops'],
+        admin: true,
+        signOn: { ...signOn, refreshToken: 'sealed-2', refreshAfter: '2026-01-01T01:45:00.000Z' },
+      };
+      // Two refreshes that used the same token: the first is recorded, the second finds it gone.
+      const results = await Promise.all([
+        store.sessions.refreshed('s1', 'sealed-1', next),
+        store.sessions.refreshed('s1', 'sealed-1', { ...next, groups: ['other'] }),
+      ]);
+      assert.deepEqual(results.filter(Boolean), [true], 'exactly one refresh is recorded');
+      const kept = await store.sessions.get('s1');
+      assert.equal(kept?.signOn?.refreshToken, 'sealed-2');
+      assert.equal(kept.signOn.refreshAfter, '2026-01-01T01:45:00.000Z');
+      assert.equal(kept.admin, true);
+      assert.deepEqual(kept.groups, results[0] ? ['dev', 'ops'] : ['other']);
+      assert.equal(kept.expiresAt, session.expiresAt, 'a refresh does not lengthen the session');
+      assert.equal(await store.sessions.refreshed('s1', 'sealed-1', next), false);
+      assert.equal(await store.sessions.refreshed('gone', 'sealed-2', next), false);
+      // A local session has no sign-on, and nothing to refresh.
+      const { signOn: _none, ...local } = session;
+      await store.sessions.create({ ...local, digest: 's2' });
+      assert.equal((await store.sessions.get('s2'))?.signOn, undefined);
+      assert.equal(await store.sessions.refreshed('s2', 'sealed-1', next), false);
     }),
   );
 }

@@ -1,19 +1,30 @@
 /**
  * The SingleSignOn port on openid-client (a certified OpenID Connect relying party): discovery of the
  * provider, the authorization code flow with PKCE (S256), state and nonce, and the ID token's
- * signature, issuer, audience and expiry checked by the library. The client secret stays in this
- * object: never in an error, a log line or an answer.
+ * signature, issuer, audience and expiry checked by the library; `offline_access` asked for when the
+ * provider offers it, the refresh-token grant and RFC 7009 revocation; groups from the userinfo
+ * endpoint when the ID token has no groups claim (as Dex and others send them). The client secret and
+ * every token stay in this object or go back to the caller: never in an error, a log line or an answer.
  */
 import * as oidc from 'openid-client';
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import type { PendingSignOn, SignOnIdentity, SignOnStart, SingleSignOn } from '../../ports/single-sign-on.ts';
+import type {
+  PendingSignOn,
+  SignedOn,
+  SignOnIdentity,
+  SignOnStart,
+  SingleSignOn,
+} from '../../ports/single-sign-on.ts';
 
 export interface OpenIdSignOnOptions {
   /** The provider's issuer URL; its discovery document is read from `<issuer>/.well-known/openid-configuration`. */
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret: string;
-  /** Default `openid profile email groups`; `openid` is always asked for. */
+  /**
+   * Default `openid profile email groups`; `openid` is always asked for, and `offline_access` (a
+   * refresh token) when the provider's discovery document lists it.
+   */
   readonly scopes?: readonly string[];
   /** The ID token claim holding the user's groups. Default `groups`. */
   readonly groupsClaim?: string;
@@ -56,9 +67,13 @@ export class OpenIdSignOn implements SingleSignOn {
       codeVerifier: oidc.randomPKCECodeVerifier(),
       redirectUri,
     };
+    const scopes = this.#scopes(config);
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
-      scope: this.#scopes().join(' '),
+      scope: scopes.join(' '),
+      // OpenID Connect Core 11: offline access is asked with the consent prompt (providers that follow
+      // it, such as oidc-provider, drop `offline_access` without it).
+      ...(scopes.includes('offline_access') ? { prompt: 'consent' } : {}),
       response_type: 'code',
       state: pending.state,
       nonce: pending.nonce,
@@ -68,25 +83,87 @@ export class OpenIdSignOn implements SingleSignOn {
     return { url: url.href, pending };
   }
 
-  async finish(callback: URL, pending: PendingSignOn): Promise<SignOnIdentity> {
+  async finish(callback: URL, pending: PendingSignOn): Promise<SignedOn> {
     const config = await this.#configuration();
     // The token endpoint must see the same redirect_uri as the authorization request.
     const current = new URL(pending.redirectUri);
     current.search = callback.search;
-    let claims: oidc.IDToken | undefined;
+    let tokens: TokenAnswer;
     try {
-      const tokens = await oidc.authorizationCodeGrant(config, current, {
+      tokens = await oidc.authorizationCodeGrant(config, current, {
         pkceCodeVerifier: pending.codeVerifier,
         expectedState: pending.state,
         expectedNonce: pending.nonce,
         idTokenExpected: true,
       });
-      claims = tokens.claims();
     } catch (error) {
       throw loginError(error);
     }
+    const claims = tokens.claims();
     if (!claims) throw new CapstanError('OIDC_LOGIN_FAILED', 'the provider answered without an ID token');
-    return this.#identityOf(claims);
+    return this.#signedOn(config, tokens, claims, undefined, claims.sub);
+  }
+
+  async refresh(refreshToken: string, subject: string): Promise<SignedOn> {
+    const config = await this.#configuration();
+    let tokens: TokenAnswer;
+    try {
+      tokens = await oidc.refreshTokenGrant(config, refreshToken);
+    } catch (error) {
+      throw refreshError(error);
+    }
+    const claims = tokens.claims();
+    if (claims !== undefined && claims.sub !== subject)
+      throw new CapstanError('SSO_SESSION_REVOKED', 'the provider answered the refresh for another user');
+    return this.#signedOn(config, tokens, claims, refreshToken, subject);
+  }
+
+  async revoke(refreshToken: string): Promise<boolean> {
+    const config = await this.#configuration();
+    if (config.serverMetadata().revocation_endpoint === undefined) return false;
+    try {
+      await oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
+    } catch (error) {
+      throw new CapstanError(
+        'OIDC_PROVIDER_UNAVAILABLE',
+        `the OIDC provider did not revoke the refresh token: ${safeMessage(error)}`,
+        { retryable: true },
+      );
+    }
+    return true;
+  }
+
+  /**
+   * The identity and grant of a token answer. The groups (and the user name) that the ID token lacks
+   * are read from the userinfo endpoint, when the provider has one, for `subject` (at a refresh the
+   * session's: an answer without an ID token then takes userinfo's claims). `previous`: the refresh
+   * token used, kept when the provider does not rotate it.
+   */
+  async #signedOn(
+    config: oidc.Configuration,
+    tokens: TokenAnswer,
+    claims: oidc.IDToken | undefined,
+    previous: string | undefined,
+    subject: string,
+  ): Promise<SignedOn> {
+    const groupsClaim = this.#options.groupsClaim ?? DEFAULT_GROUPS_CLAIM;
+    let merged: Record<string, unknown> = { ...claims };
+    if (claims?.[groupsClaim] === undefined && config.serverMetadata().userinfo_endpoint !== undefined) {
+      let info: oidc.UserInfoResponse;
+      try {
+        info = await oidc.fetchUserInfo(config, tokens.access_token, subject);
+      } catch (error) {
+        throw previous === undefined ? loginError(error) : refreshError(error);
+      }
+      merged = { ...info, ...claims, [groupsClaim]: info[groupsClaim] };
+    }
+    const lifetime =
+      claims === undefined ? (tokens.expires_in ?? 300) * 1000 : (claims.exp - claims.iat) * 1000;
+    const refreshToken = tokens.refresh_token ?? previous;
+    return {
+      identity: this.#identityOf(merged),
+      grant: { ...(refreshToken === undefined ? {} : { refreshToken }), idTokenLifetimeMs: lifetime },
+    };
   }
 
   async endSessionUrl(): Promise<string | undefined> {
@@ -94,19 +171,24 @@ export class OpenIdSignOn implements SingleSignOn {
     return config.serverMetadata().end_session_endpoint;
   }
 
-  #scopes(): string[] {
-    const scopes = this.#options.scopes ?? DEFAULT_SCOPES;
-    return scopes.includes('openid') ? [...scopes] : ['openid', ...scopes];
+  #scopes(config: oidc.Configuration): string[] {
+    const scopes = [...(this.#options.scopes ?? DEFAULT_SCOPES)];
+    if (!scopes.includes('openid')) scopes.unshift('openid');
+    const offered = config.serverMetadata().scopes_supported ?? [];
+    if (offered.includes('offline_access') && !scopes.includes('offline_access'))
+      scopes.push('offline_access');
+    return scopes;
   }
 
-  #identityOf(claims: oidc.IDToken): SignOnIdentity {
+  #identityOf(claims: Readonly<Record<string, unknown>>): SignOnIdentity {
     const nameClaim = this.#options.usernameClaim;
     const candidates = nameClaim === undefined ? ['preferred_username', 'email'] : [nameClaim];
     const name = candidates.map((c) => claims[c]).find((v): v is string => typeof v === 'string' && v !== '');
     const groups = claims[this.#options.groupsClaim ?? DEFAULT_GROUPS_CLAIM];
+    const subject = typeof claims['sub'] === 'string' ? claims['sub'] : '';
     return {
-      subject: claims.sub,
-      name: name ?? claims.sub,
+      subject,
+      name: name ?? subject,
       groups: groupsOf(groups),
     };
   }
@@ -143,6 +225,31 @@ export class OpenIdSignOn implements SingleSignOn {
   }
 }
 
+type TokenAnswer = oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+
+/** A refresh that failed: refused by the provider (the session ends), or the provider out of reach. */
+function refreshError(error: unknown): CapstanError {
+  const unavailable = ['server_error', 'temporarily_unavailable'];
+  if (
+    error instanceof oidc.WWWAuthenticateChallengeError ||
+    (error instanceof oidc.ResponseBodyError && !unavailable.includes(error.error))
+  )
+    return new CapstanError(
+      'SSO_SESSION_REVOKED',
+      `the OIDC provider refused to refresh the session: ${error instanceof oidc.ResponseBodyError ? error.error : error.message}`,
+    );
+  if (error instanceof oidc.ClientError)
+    return new CapstanError(
+      'SSO_SESSION_REVOKED',
+      `the provider's refresh answer failed a check: ${safeMessage(error.cause instanceof Error ? error.cause : error)}`,
+    );
+  return new CapstanError(
+    'OIDC_PROVIDER_UNAVAILABLE',
+    `the OIDC provider could not be reached to refresh the session: ${safeMessage(error)}`,
+    { retryable: true },
+  );
+}
+
 /** A groups claim: an array of strings, or one string; anything else is no group. */
 function groupsOf(value: unknown): string[] {
   if (typeof value === 'string') return [value];
@@ -171,5 +278,8 @@ function loginError(error: unknown): CapstanError {
 
 /** An error's message without anything that looks like a credential. */
 function safeMessage(error: unknown): string {
-  return messageOf(error).replace(/(client_secret|code_verifier|code)=[^&\s]+/g, '$1=***');
+  return messageOf(error).replace(
+    /(client_secret|code_verifier|code|refresh_token|access_token|token)=[^&\s]+/g,
+    '$1=***',
+  );
 }

@@ -10,7 +10,17 @@
  */
 import { Pool, type PoolClient } from 'pg';
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import { auditEntryOf, escapeLike, parseRun, text, tokenOf, type Row } from './rows.ts';
+import {
+  auditEntryOf,
+  escapeLike,
+  parseRun,
+  SIGN_ON_COLUMNS,
+  signOnOf,
+  signOnValues,
+  text,
+  tokenOf,
+  type Row,
+} from './rows.ts';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -23,6 +33,7 @@ import type {
   RunStore,
   RunUpdate,
   SessionRecord,
+  SessionRefresh,
   SessionStore,
   Store,
   TokenRecord,
@@ -96,6 +107,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // An audit entry that several server replicas see (the agent's syncs) is written once, by its key.
   `ALTER TABLE audit ADD COLUMN dedupe_key TEXT;
    CREATE UNIQUE INDEX audit_dedupe_key ON audit (dedupe_key);`,
+  // A single sign-on session's refresh token (sealed) and when to use it.
+  `ALTER TABLE sessions ADD COLUMN sso_refresh_token TEXT,
+     ADD COLUMN sso_subject TEXT,
+     ADD COLUMN sso_refresh_after TEXT,
+     ADD COLUMN sso_expires_at TEXT;`,
 ];
 
 /** The advisory lock the migrations run under (any constant the replicas agree on). */
@@ -384,8 +400,9 @@ class PostgresSessions extends Table implements SessionStore {
   async create(session: SessionRecord): Promise<void> {
     await this.rows(
       'write a session',
-      `INSERT INTO sessions (digest, user_name, groups_json, admin, csrf, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      `INSERT INTO sessions (digest, user_name, groups_json, admin, csrf, created_at, expires_at,
+         ${SIGN_ON_COLUMNS.join(', ')})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       [
         session.digest,
         session.user,
@@ -394,6 +411,7 @@ class PostgresSessions extends Table implements SessionStore {
         session.csrf,
         session.createdAt,
         session.expiresAt,
+        ...signOnValues(session.signOn),
       ],
     );
   }
@@ -409,11 +427,23 @@ class PostgresSessions extends Table implements SessionStore {
       csrf: text(row, 'csrf'),
       createdAt: text(row, 'created_at'),
       expiresAt: text(row, 'expires_at'),
+      ...signOnOf(row),
     };
   }
 
   async delete(digest: string): Promise<void> {
     await this.rows('delete a session', 'DELETE FROM sessions WHERE digest = $1', [digest]);
+  }
+
+  async refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean> {
+    const changed = await this.count(
+      'record a session refresh',
+      `UPDATE sessions SET groups_json = $1, admin = $2,
+         ${SIGN_ON_COLUMNS.map((c, i) => `${c} = $${i + 3}`).join(', ')}
+       WHERE digest = $7 AND sso_refresh_token = $8`,
+      [JSON.stringify(change.groups), change.admin, ...signOnValues(change.signOn), digest, from],
+    );
+    return changed > 0;
   }
 
   deleteExpired(now: string): Promise<number> {

@@ -1,7 +1,7 @@
 // Reading the Store's rows back into records: one definition for SQLite and PostgreSQL, whose tables
 // have the same columns (their drivers hand a row over as an object keyed by column name).
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import type { AuditEntry, RunRecord, TokenRecord, TokenRole } from '../../ports/store.ts';
+import type { AuditEntry, RunRecord, SessionSignOn, TokenRecord, TokenRole } from '../../ports/store.ts';
 
 export type Row = Readonly<Record<string, unknown>>;
 
@@ -60,4 +60,31 @@ export function parseRun(json: string): RunRecord {
       cause: error,
     });
   }
+}
+
+/** The columns of a session's single sign-on state (migration 4 in SQLite, 3 in PostgreSQL). */
+export const SIGN_ON_COLUMNS = [
+  'sso_refresh_token',
+  'sso_subject',
+  'sso_refresh_after',
+  'sso_expires_at',
+] as const;
+
+/** The values of SIGN_ON_COLUMNS, in order (nulls without a sign-on). */
+export const signOnValues = (signOn: SessionSignOn | undefined): (string | null)[] =>
+  signOn === undefined
+    ? [null, null, null, null]
+    : [signOn.refreshToken, signOn.subject, signOn.refreshAfter, signOn.idTokenExpiresAt];
+
+/** A session row's single sign-on state, as an object field to spread (none when the columns are null). */
+export function signOnOf(row: Row): { signOn?: SessionSignOn } {
+  if (row['sso_refresh_token'] === null || row['sso_refresh_token'] === undefined) return {};
+  return {
+    signOn: {
+      refreshToken: text(row, 'sso_refresh_token'),
+      subject: text(row, 'sso_subject'),
+      refreshAfter: text(row, 'sso_refresh_after'),
+      idTokenExpiresAt: text(row, 'sso_expires_at'),
+    },
+  };
 }

@@ -7,7 +7,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import { auditEntryOf, escapeLike, parseRun, text, tokenOf, type Row } from './rows.ts';
+import {
+  auditEntryOf,
+  escapeLike,
+  parseRun,
+  SIGN_ON_COLUMNS,
+  signOnOf,
+  signOnValues,
+  text,
+  tokenOf,
+  type Row,
+} from './rows.ts';
 import type {
   AuditEntry,
   AuditEntryInput,
@@ -20,6 +30,7 @@ import type {
   RunStore,
   RunUpdate,
   SessionRecord,
+  SessionRefresh,
   SessionStore,
   Store,
   TokenRecord,
@@ -94,6 +105,11 @@ export const MIGRATIONS: readonly string[] = [
   // An audit entry that several server replicas see (the agent's syncs) is written once, by its key.
   `ALTER TABLE audit ADD COLUMN dedupe_key TEXT;
    CREATE UNIQUE INDEX audit_dedupe_key ON audit (dedupe_key);`,
+  // A single sign-on session's refresh token (sealed) and when to use it.
+  `ALTER TABLE sessions ADD COLUMN sso_refresh_token TEXT;
+   ALTER TABLE sessions ADD COLUMN sso_subject TEXT;
+   ALTER TABLE sessions ADD COLUMN sso_refresh_after TEXT;
+   ALTER TABLE sessions ADD COLUMN sso_expires_at TEXT;`,
 ];
 
 export interface SqliteStoreOptions {
@@ -311,8 +327,9 @@ class SqliteSessions extends Table implements SessionStore {
     return this.run('write a session', () => {
       this.db
         .prepare(
-          `INSERT INTO sessions (digest, user, groups_json, admin, csrf, created_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO sessions (digest, user, groups_json, admin, csrf, created_at, expires_at,
+             ${SIGN_ON_COLUMNS.join(', ')})
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           session.digest,
@@ -322,6 +339,7 @@ class SqliteSessions extends Table implements SessionStore {
           session.csrf,
           session.createdAt,
           session.expiresAt,
+          ...signOnValues(session.signOn),
         );
     });
   }
@@ -338,6 +356,7 @@ class SqliteSessions extends Table implements SessionStore {
         csrf: text(row, 'csrf'),
         createdAt: text(row, 'created_at'),
         expiresAt: text(row, 'expires_at'),
+        ...signOnOf(row),
       };
     });
   }
@@ -345,6 +364,25 @@ class SqliteSessions extends Table implements SessionStore {
   delete(digest: string): Promise<void> {
     return this.run('delete a session', () => {
       this.db.prepare('DELETE FROM sessions WHERE digest = ?').run(digest);
+    });
+  }
+
+  refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean> {
+    return this.run('record a session refresh', () => {
+      const result = this.db
+        .prepare(
+          `UPDATE sessions SET groups_json = ?, admin = ?,
+             ${SIGN_ON_COLUMNS.map((c) => `${c} = ?`).join(', ')}
+           WHERE digest = ? AND sso_refresh_token = ?`,
+        )
+        .run(
+          JSON.stringify(change.groups),
+          change.admin ? 1 : 0,
+          ...signOnValues(change.signOn),
+          digest,
+          from,
+        );
+      return Number(result.changes) > 0;
     });
   }
 

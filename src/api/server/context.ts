@@ -33,6 +33,7 @@ import { CSRF_HEADER, SESSION_COOKIE, type Authenticator } from '../../server/au
 import type { CursorCodec } from '../../server/cursor.ts';
 import type { ResourceViews } from '../../server/resource-views.ts';
 import type { Sealer } from '../../server/sealed.ts';
+import { SignOnSessions } from '../../server/sso-sessions.ts';
 
 /** Single sign-on with an OpenID provider (src/api/server/sso.ts). */
 export interface SsoOptions {
@@ -161,10 +162,23 @@ export class Routes {
   readonly #app: FastifyInstance;
   readonly #options: ServerApiOptions;
   readonly #callers = new WeakMap<FastifyRequest, Caller>();
+  /** Single sign-on sessions refreshed with the provider's refresh token (when one is configured). */
+  readonly signOnSessions: SignOnSessions | undefined;
 
   constructor(app: FastifyInstance, options: ServerApiOptions) {
     this.#app = app;
     this.#options = options;
+    this.signOnSessions =
+      options.sso === undefined
+        ? undefined
+        : new SignOnSessions({
+            signOn: options.sso.signOn,
+            sealer: options.sso.sealer,
+            store: options.store,
+            now: options.now,
+            adminGroups: options.sso.adminGroups,
+            ...(options.logger === undefined ? {} : { logger: options.logger }),
+          });
   }
 
   add(given: RouteDoc, handler: Handler): void {
@@ -212,7 +226,7 @@ export class Routes {
         'UNAUTHENTICATED',
         'log in first (POST /api/v1/session) or send an API token (Authorization: Bearer …)',
       );
-    const session = await auth.session(secret);
+    const session = await this.#session(secret);
     if (!session)
       throw new HttpError(401, 'UNAUTHENTICATED', 'the session has expired or ended: log in again');
     if (UNSAFE.has(request.method)) {
@@ -230,6 +244,21 @@ export class Routes {
       csrf: session.csrf,
       expiresAt: session.expiresAt,
     };
+  }
+
+  /** A session by its secret, a single sign-on one refreshed when due; the provider out of reach is 503. */
+  async #session(secret: string) {
+    const sessions = this.signOnSessions;
+    try {
+      return await this.#options.auth.session(
+        secret,
+        sessions === undefined ? undefined : (record) => sessions.current(record),
+      );
+    } catch (error) {
+      if (error instanceof CapstanError && error.code === 'OIDC_PROVIDER_UNAVAILABLE')
+        throw new HttpError(503, 'OIDC_PROVIDER_UNAVAILABLE', error.message);
+      throw error;
+    }
   }
 }
 
@@ -250,7 +279,9 @@ function withCommonAnswers(doc: RouteDoc): RouteDoc {
       : { 403: errorAnswer('a permission is missing, or the CSRF token') }),
     // Node answers it before any route (app.ts, answerClientError): a query string or cookies too long.
     431: errorAnswer('the request headers (query string, cookies) pass Node’s limit of 16 KiB'),
-    503: errorAnswer('the store or the cluster is unavailable'),
+    503: errorAnswer(
+      'the store or the cluster is unavailable (or the OpenID provider, when a single sign-on session is due for its refresh)',
+    ),
   };
   return { ...doc, responses: { ...common, ...doc.responses } };
 }
@@ -437,4 +468,5 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   DESIRED_STATE_UNAVAILABLE: 502,
   OIDC_LOGIN_FAILED: 401,
   OIDC_PROVIDER_UNAVAILABLE: 502,
+  SSO_SESSION_REVOKED: 401,
 };

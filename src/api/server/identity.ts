@@ -88,7 +88,9 @@ function sessionRoutes(routes: Routes, options: ServerApiOptions): void {
     },
     async (_request, reply, caller) => {
       const { sessionSecret, principal } = must(caller);
-      if (sessionSecret !== undefined) await options.auth.logout(sessionSecret);
+      const ended = sessionSecret === undefined ? undefined : await options.auth.logout(sessionSecret);
+      // A single sign-on's refresh token is revoked at the provider too (when it offers revocation).
+      if (ended !== undefined) await routes.signOnSessions?.revoke(ended);
       await audit(options, {
         actor: actorOf(principal),
         action: 'logout',

@@ -22,7 +22,7 @@ import {
   type SsoLoginQuery,
 } from '../../contracts/server-api.ts';
 import { CapstanError } from '../../core/errors.ts';
-import type { PendingSignOn, SignOnIdentity } from '../../ports/single-sign-on.ts';
+import type { PendingSignOn, SignedOn } from '../../ports/single-sign-on.ts';
 import type { OpenedSession } from '../../server/auth.ts';
 import {
   audit,
@@ -107,7 +107,7 @@ export function ssoRoutes(routes: Routes, options: ServerApiOptions): void {
         502: error('the provider cannot be reached'),
       },
     },
-    (request, reply) => finishLogin(options, sso, request, reply),
+    (request, reply) => finishLogin(options, sso, routes, request, reply),
   );
   routes.add(
     {
@@ -189,13 +189,14 @@ function cliTarget(query: SsoLoginQuery): PendingLogin['cli'] {
 async function finishLogin(
   options: ServerApiOptions,
   sso: SsoOptions,
+  routes: Routes,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
   // The pending cookie is spent whatever happens: a callback is answered once.
   void reply.header('set-cookie', pendingCookie(options, '', 0)).header('cache-control', 'no-store');
   const pending = pendingOf(sso, request);
-  let identity: SignOnIdentity;
+  let signedOn: SignedOn;
   try {
     if (pending === undefined)
       throw new HttpError(
@@ -203,19 +204,29 @@ async function finishLogin(
         'SSO_STATE_INVALID',
         'no single sign-on was started in this browser, or it expired: start the login again',
       );
-    identity = await sso.signOn.finish(new URL(request.url, sso.publicUrl), pending.checks);
+    signedOn = await sso.signOn.finish(new URL(request.url, sso.publicUrl), pending.checks);
   } catch (failure) {
     await auditFailure(options, failure);
     throw failure;
   }
+  const { identity, grant } = signedOn;
   const admin = identity.groups.some((g) => sso.adminGroups.includes(g));
-  const session = await options.auth.signedOn({ name: identity.name, groups: identity.groups, admin });
+  // With a refresh token the session is refreshed before the ID token expires (src/server/sso-sessions.ts).
+  const session = await options.auth.signedOn(
+    { name: identity.name, groups: identity.groups, admin },
+    (digest, expiresAt) => routes.signOnSessions?.stateFor(digest, identity.subject, grant, expiresAt),
+  );
   await audit(options, {
     actor: { kind: 'user', name: identity.name },
     action: 'login',
     target: `User/${identity.name}`,
     result: 'success',
-    changes: { method: 'oidc', groups: identity.groups.join(','), admin },
+    changes: {
+      method: 'oidc',
+      groups: identity.groups.join(','),
+      admin,
+      refresh: grant.refreshToken !== undefined,
+    },
   });
   const maxAge = Math.max(0, Math.floor((Date.parse(session.expiresAt) - options.now()) / 1000));
   const cookies = [pendingCookie(options, '', 0), sessionCookie(options, session.secret, maxAge)];

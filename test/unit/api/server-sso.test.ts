@@ -4,6 +4,10 @@
  * at the provider and comes back. Checked: groups mapped to roles through the Projects, a user with
  * no mapped group holds nothing, a wrong state, a replayed code, an expired ID token, no pending
  * login, the CLI's loopback exchange, logout, and the client secret in no answer, log or audit entry.
+ * With a provider that gives refresh tokens (and ID tokens of a minute): a session outlives its ID
+ * token (refreshed, the token rotated), ends when the provider refuses the refresh (the user removed),
+ * and logout revokes the token at the provider; no refresh token is ever said. With a provider that
+ * sends groups at its userinfo endpoint only (as Dex): the groups come from there.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -19,7 +23,7 @@ import { buildServerApi } from '../../../src/api/server/app.ts';
 import { PENDING_COOKIE, SSO_CALLBACK_PATH } from '../../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../../src/contracts/application.ts';
 import { freePort } from '../../../src/devcluster/ports.ts';
-import type { Store } from '../../../src/ports/store.ts';
+import type { SessionRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
 import { Authenticator, SESSION_COOKIE } from '../../../src/server/auth.ts';
@@ -45,6 +49,8 @@ const USERS = {
   alice: { groups: ['team-a-deployers', 'team-b-viewers'], email: 'alice@example.test' },
   carol: { groups: ['unmapped'] },
   root: { groups: ['platform-admins'] },
+  dave: { groups: ['team-a-deployers'] },
+  erin: { groups: ['team-a-deployers'] },
 };
 
 /** Everything the server said or logged, for the secrets sweep. */
@@ -55,11 +61,13 @@ interface Served {
   readonly host: string;
   readonly app: FastifyInstance;
   readonly store: Store;
+  readonly sealer: Sealer;
 }
 
-/** The server API on a loopback port, its clock `skewMs` ahead of the provider's. */
-async function serve(provider: TestOidcProvider, port: number, skewMs = 0): Promise<Served> {
-  const now = () => Date.now() + skewMs;
+/** The server API on a loopback port, its clock `skewMs()` ahead of the provider's. */
+async function serve(provider: TestOidcProvider, port: number, skewMs = () => 0): Promise<Served> {
+  const now = () => Date.now() + skewMs();
+  const sealer = new Sealer({ key: randomBytes(32), now });
   const store = openSqliteStore({ path: ':memory:' });
   const index = new ApplicationIndex({ epoch: 'e1' });
   const writer = new FakeApplicationWriter(index.handle);
@@ -97,7 +105,7 @@ async function serve(provider: TestOidcProvider, port: number, skewMs = 0): Prom
         allowHttp: true,
         now,
       }),
-      sealer: new Sealer({ key: randomBytes(32), now }),
+      sealer,
       publicUrl: base,
       adminGroups: ['platform-admins'],
     },
@@ -107,7 +115,7 @@ async function serve(provider: TestOidcProvider, port: number, skewMs = 0): Prom
     done(null, payload);
   });
   await app.listen({ host: '127.0.0.1', port });
-  return { base, host: `127.0.0.1:${port}`, app, store };
+  return { base, host: `127.0.0.1:${port}`, app, store, sealer };
 }
 
 const isCallback = (url: URL) => url.pathname === SSO_CALLBACK_PATH;
@@ -138,14 +146,76 @@ async function signIn(server: Served, login: string) {
   return { browser, landed, info };
 }
 
+/** The Store's record of the session a browser holds. */
+function sessionRecord(served: Served, browser: Browser) {
+  const secret = browser.cookie(served.host, SESSION_COOKIE) ?? '';
+  return served.store.sessions.get(createHash('sha256').update(secret).digest('hex'));
+}
+
+/** The refresh token a session keeps, unsealed as the server does (kept for the secrets sweep). */
+function refreshTokenOf(served: Served, record: SessionRecord): string {
+  assert.ok(record.signOn, 'the session keeps a refresh token');
+  const opened = served.sealer.unseal<string>(`oidc-refresh:${record.digest}`, record.signOn.refreshToken);
+  assert.ok(opened.ok, 'the sealed refresh token opens with the server’s key');
+  refreshTokens.push(opened.value);
+  return opened.value;
+}
+
+/** The provider's answer to a refresh-token grant with `token`, as the client. */
+async function redeem(issuer: string, token: string): Promise<{ status: number; body: string }> {
+  const answer = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }).toString(),
+  });
+  return { status: answer.status, body: await answer.text() };
+}
+
 let provider: TestOidcProvider;
 let server: Served;
 let skewed: Served;
+/** A provider that gives refresh tokens and ID tokens of a minute, and a server whose clock the tests move on. */
+let refreshing: TestOidcProvider;
+let refreshed: Served;
+let ahead = 0;
+/** A provider that sends groups at its userinfo endpoint only, and a server that signs in with it. */
+let userinfo: Served;
+/** The refresh tokens the tests saw (unsealed from the Store): the sweep checks none was ever said. */
+const refreshTokens: string[] = [];
 const stops: (() => Promise<void>)[] = [];
 
 before(async () => {
   const port = await freePort();
   const skewedPort = await freePort();
+  const refreshPort = await freePort();
+  const userinfoPort = await freePort();
+  const callbackOf = (p: number) => `http://127.0.0.1:${p}${SSO_CALLBACK_PATH}`;
+  refreshing = await startOidcProvider(
+    {
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [callbackOf(refreshPort)],
+      users: USERS,
+      idTokenTtlSeconds: 60,
+      refreshTokens: true,
+    },
+    (stop) => stops.push(stop),
+  );
+  refreshed = await serve(refreshing, refreshPort, () => ahead);
+  const dexLike = await startOidcProvider(
+    {
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      redirectUris: [callbackOf(userinfoPort)],
+      users: USERS,
+      claimsIn: 'userinfo',
+    },
+    (stop) => stops.push(stop),
+  );
+  userinfo = await serve(dexLike, userinfoPort);
   provider = await startOidcProvider(
     {
       clientId: CLIENT_ID,
@@ -157,11 +227,11 @@ before(async () => {
   );
   server = await serve(provider, port);
   // Two hours ahead: every ID token the provider signs (1 hour) has expired by this server's clock.
-  skewed = await serve(provider, skewedPort, 2 * 60 * 60 * 1000);
+  skewed = await serve(provider, skewedPort, () => 2 * 60 * 60 * 1000);
 });
 
 after(async () => {
-  for (const s of [server, skewed]) {
+  for (const s of [server, skewed, refreshed, userinfo]) {
     await s.app.close();
     await s.store.close();
   }
@@ -194,6 +264,10 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     assert.equal(info.user, 'alice');
     assert.deepEqual(info.groups, ['team-a-deployers', 'team-b-viewers']);
     assert.equal(info.admin, false);
+    // This provider gives no refresh token (its client may not use the grant): nothing to refresh.
+    const record = await sessionRecord(server, browser);
+    assert.ok(record);
+    assert.equal(record.signOn, undefined);
 
     const sync = (ns: string, csrf: string | undefined) =>
       browser.request(new URL(`${server.base}/api/v1/applications/${ns}/web/sync`), {
@@ -353,10 +427,106 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     assert.equal((await browser.request(new URL(`${server.base}/api/v1/session`))).status, 401);
   });
 
+  it('keeps a session past its ID token’s expiry with the refresh token (asked with offline_access), rotating it', async () => {
+    const { browser, info } = await signIn(refreshed, 'dave');
+    assert.deepEqual(info.groups, ['team-a-deployers']);
+    const first = await sessionRecord(refreshed, browser);
+    assert.ok(first?.signOn);
+    const token = refreshTokenOf(refreshed, first);
+    assert.equal(first.signOn.refreshToken.includes(token), false, 'the Store holds it sealed');
+    const login = await refreshed.store.audit.query({ action: 'login', actor: 'dave', limit: 5 });
+    assert.equal(login[0]?.changes?.['refresh'], true);
+
+    // Two minutes on by the server's clock: the ID token (one minute) has expired. The request goes
+    // through: the session was refreshed first, and the provider rotated the refresh token.
+    ahead += 2 * 60 * 1000;
+    const [one, two] = await Promise.all([
+      browser.request(new URL(`${refreshed.base}/api/v1/applications`)),
+      browser.request(new URL(`${refreshed.base}/api/v1/session`)),
+    ]);
+    assert.equal(one.status, 200, one.body);
+    assert.equal(two.status, 200, two.body);
+    assert.deepEqual((JSON.parse(one.body) as { items: { name: string }[] }).items.length, 1);
+    const second = await sessionRecord(refreshed, browser);
+    assert.ok(second?.signOn);
+    const rotated = refreshTokenOf(refreshed, second);
+    assert.notEqual(rotated, token, 'a new refresh token');
+    assert.ok(Date.parse(second.signOn.refreshAfter) > Date.parse(first.signOn.refreshAfter));
+    assert.deepEqual(second.groups, ['team-a-deployers']);
+    assert.equal(second.expiresAt, first.expiresAt, 'a refresh does not lengthen the session');
+
+    // Until the new ID token nears its expiry, requests do not ask the provider again.
+    const again = await browser.request(new URL(`${refreshed.base}/api/v1/session`));
+    assert.equal(again.status, 200);
+    assert.equal((await sessionRecord(refreshed, browser))?.signOn?.refreshToken, second.signOn.refreshToken);
+    const sync = await browser.request(new URL(`${refreshed.base}/api/v1/applications/a/web/sync`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': info.csrfToken },
+      body: '{}',
+    });
+    assert.equal(sync.status, 202, sync.body);
+  });
+
+  it('ends a session at its next refresh when the provider refuses it (the user revoked): 401 SSO_SESSION_REVOKED', async () => {
+    const { browser } = await signIn(refreshed, 'erin');
+    assert.equal((await browser.request(new URL(`${refreshed.base}/api/v1/session`))).status, 200);
+    const record = await sessionRecord(refreshed, browser);
+    assert.ok(record);
+    refreshTokenOf(refreshed, record);
+    refreshing.removeUser('erin');
+    ahead += 2 * 60 * 1000;
+    const ended = await browser.request(new URL(`${refreshed.base}/api/v1/applications`));
+    assert.equal(ended.status, 401, ended.body);
+    assert.equal((JSON.parse(ended.body) as { error: string }).error, 'SSO_SESSION_REVOKED');
+    assert.match(ended.body, /refused to refresh/);
+    assert.equal(await sessionRecord(refreshed, browser), undefined, 'the session is deleted');
+    const after = await browser.request(new URL(`${refreshed.base}/api/v1/session`));
+    assert.equal(after.status, 401);
+    assert.equal((JSON.parse(after.body) as { error: string }).error, 'UNAUTHENTICATED');
+    const trail = await refreshed.store.audit.query({ action: 'logout', actor: 'erin', limit: 5 });
+    assert.equal(trail[0]?.changes?.['endedBy'], 'provider');
+  });
+
+  it('revokes the refresh token at the provider on logout', async () => {
+    const { browser, info } = await signIn(refreshed, 'dave');
+    const record = await sessionRecord(refreshed, browser);
+    assert.ok(record);
+    const token = refreshTokenOf(refreshed, record);
+    const out = await browser.request(new URL(`${refreshed.base}/api/v1/session`), {
+      method: 'DELETE',
+      headers: { 'x-csrf-token': info.csrfToken },
+    });
+    assert.equal(out.status, 204);
+    const refused = await redeem(refreshing.issuer, token);
+    assert.equal(refused.status, 400, refused.body);
+    assert.match(refused.body, /invalid_grant/);
+    assert.ok(
+      said.some(
+        (line) => line.includes('sso refresh token revoked at logout') && line.includes('"revoked":true'),
+      ),
+    );
+  });
+
+  it('reads the groups from the userinfo endpoint when the ID token has no groups claim (as with Dex)', async () => {
+    const { browser, info } = await signIn(userinfo, 'alice');
+    assert.equal(info.user, 'alice');
+    assert.deepEqual(info.groups, ['team-a-deployers', 'team-b-viewers']);
+    const list = await browser.request(new URL(`${userinfo.base}/api/v1/applications`));
+    assert.deepEqual(
+      (JSON.parse(list.body) as { items: { namespace: string }[] }).items.map((i) => i.namespace).sort(),
+      ['a', 'b'],
+    );
+  });
+
   it('never says the client secret: no answer, header, log line or audit entry carries it', async () => {
-    const trail = await server.store.audit.query({ limit: 500 });
-    const everything = [...said, JSON.stringify(trail)].join('\n');
+    const trails = await Promise.all(
+      [server, skewed, refreshed, userinfo].map((s) => s.store.audit.query({ limit: 500 })),
+    );
+    const everything = [...said, JSON.stringify(trails)].join('\n');
     assert.ok(said.length > 20, `${said.length} answers and log lines swept`);
     assert.equal(everything.includes(CLIENT_SECRET), false);
+    // Nor a refresh token (the tests saw 4 and more).
+    assert.ok(refreshTokens.length >= 4);
+    for (const token of refreshTokens) assert.equal(everything.includes(token), false);
   });
 });
