@@ -47,9 +47,10 @@ Options:
                              the client secret, from a file (a mounted Secret); or:
   --oidc-client-secret-secret NAME
                              a Secret of the server's namespace holding it under 'client-secret'
-  --oidc-scope SCOPE         repeatable (default: openid profile email groups)
-  --oidc-groups-claim NAME   the ID token claim with the user's groups (default: groups); the
-                             Projects' roles name these groups
+  --oidc-scope SCOPE         repeatable (default: openid profile email groups; offline_access
+                             is added when the provider offers it: sessions refreshed)
+  --oidc-groups-claim NAME   the claim with the user's groups (default: groups), of the ID token,
+                             else of the userinfo endpoint; the Projects' roles name these groups
   --oidc-username-claim NAME the claim naming the user (default: preferred_username, email, sub)
   --oidc-admin-group GROUP   members are global admins; repeatable (default: none)
   --oidc-allow-http-issuer   a plain-HTTP issuer (a loopback provider in tests only)
