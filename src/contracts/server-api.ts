@@ -347,6 +347,43 @@ export const SyncPreviewSchema = Type.Object(
 );
 export type SyncPreview = Static<typeof SyncPreviewSchema>;
 
+export const SYNC_CANDIDATE_STATES = ['desired', 'departed'] as const;
+
+export const SyncCandidateSchema = Type.Object(
+  {
+    group: Type.String({ description: 'The API group; empty for the core group.' }),
+    kind: Type.String(),
+    namespace: Type.Optional(Type.String({ description: 'Absent when cluster-scoped.' })),
+    name: Type.String(),
+    state: Type.Union(
+      SYNC_CANDIDATE_STATES.map((s) => Type.Literal(s)),
+      {
+        description:
+          '`desired`: in the desired state at the target revision (a sync applies it); `departed`: it left the desired state, and the Application still owns it live (its ownership marks): only a sync with prune deletes it.',
+      },
+    ),
+  },
+  { description: 'A resource a sync may select.' },
+);
+export type SyncCandidate = Static<typeof SyncCandidateSchema>;
+
+export const SyncCandidatesSchema = Type.Object(
+  {
+    revision: Type.String({ description: 'The target commit rendered.' }),
+    items: Type.Array(SyncCandidateSchema, {
+      description: 'The desired resources (hooks left out: a selection runs none), then the departed ones.',
+    }),
+    truncated: Type.Optional(
+      Type.Boolean({ description: 'More departed resources than were checked live (the first 200 are).' }),
+    ),
+  },
+  {
+    description:
+      'What the sync dialog lists: the desired state at the target revision and the owned resources that left it.',
+  },
+);
+export type SyncCandidates = Static<typeof SyncCandidatesSchema>;
+
 export const ActionRequestSchema = closed(
   { ...precondition },
   'Ask the agent for a refresh or to release a rollback hold.',

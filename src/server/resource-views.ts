@@ -15,6 +15,7 @@ import { applicationOwnerName, resolveSpec, type Application } from '../contract
 import { pruneDecision } from '../core/ownership.ts';
 import type { DesiredState, LogFollow, LogTarget, ResourceReader } from '../ports/resource-reader.ts';
 import { childrenOf, logTargetOf, podsOf, type ChildNode } from './pod-views.ts';
+import { syncCandidatesOf } from './sync-candidates.ts';
 import type {
   EventInfo,
   PodLogsQuery,
@@ -22,6 +23,7 @@ import type {
   ResourceDiff,
   ResourceManifest,
   ResourceQuery,
+  SyncCandidates,
   SyncPreview,
 } from '../contracts/server-api.ts';
 
@@ -143,6 +145,14 @@ export class ResourceViews {
       );
     }
     return { dryRun: true, revision: desired.revision, entries };
+  }
+
+  /**
+   * What a sync may select: the desired state at the target revision (hooks left out), and the
+   * resources that left it which the Application still owns live (src/server/sync-candidates.ts).
+   */
+  async syncCandidates(app: Application): Promise<SyncCandidates> {
+    return syncCandidatesOf(this.#reader, app, await this.#desired(app, 'target'));
   }
 
   /**

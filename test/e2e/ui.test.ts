@@ -2,7 +2,8 @@
 // in, sees the application, its tree and health; a commit pushed to its repository shows OutOfSync and,
 // after a sync from the dialog, Synced, without a reload; a rollback from the history; a viewer sees
 // sync disabled with the reason and the API refuses it; a javascript: link annotation stays inert text;
-// the project and cluster pages of the application, reached by keyboard and on a narrow screen;
+// the project and cluster pages of the application, reached by keyboard and on a narrow screen; a
+// resource that left Git listed in the sync dialog after the agent compared, and pruned selected;
 // axe-core finds no serious or critical violation on the main pages; no CSP violation on any page.
 // Screenshots of the main pages are saved (see SCREENSHOTS in support.ts).
 import assert from 'node:assert/strict';
@@ -495,6 +496,48 @@ describe('the web UI in a real browser', () => {
     await assertFitsTheScreen(viewer, 'the application page for a viewer');
     await screenshot(viewer, 'narrow-viewer');
     assert.deepEqual(await accessibilityProblems(viewer), [], 'application page for a viewer, narrow');
+  });
+
+  it('lists in the sync dialog a resource that left Git after the agent compared, selectable with prune, and prunes it alone', async () => {
+    ({ page } = await newPage());
+    await logIn(page, server.url, 'admin', server.adminPassword);
+    await page.goto(appUrl());
+    await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
+    await git.commit(repo, { files: { 'app/web.yaml': null }, message: 'third: the Service leaves Git' });
+    // The agent compared the new commit: its resources (the tree) no longer list the Service.
+    const rows = page.locator('.resource-table tbody tr');
+    await eventually(
+      async () =>
+        (await rows.count()) === 1 && !(await rows.allTextContents()).join('\n').includes('Service'),
+      { what: 'the resources without the Service, after the agent compared', timeoutMs: 60_000 },
+    );
+    await page.locator('#sync').click();
+    const dialog = page.getByRole('dialog');
+    const service = dialog.locator('label[data-state="departed"]', { hasText: `Service/${namespace}/web` });
+    await service.waitFor();
+    assert.match((await service.textContent()) ?? '', /left Git: select with prune/);
+    const box = service.getByRole('checkbox');
+    assert.equal(await box.isDisabled(), true, 'selectable with prune only');
+    assert.equal(await box.isChecked(), false, 'not selected by default');
+    assert.equal(await dialog.getByLabel(/All \(1\): the whole application/).isChecked(), true);
+    await dialog.getByLabel(/Prune resources/).check();
+    await box.check();
+    await dialog.getByLabel(`ConfigMap/${namespace}/settings`).uncheck();
+    assert.match(
+      (await dialog.textContent()) ?? '',
+      /1 of 2 selected: only these are applied \(those that left Git: deleted\)/,
+    );
+    await dialog.getByRole('button', { name: 'Sync', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const services = await admin.resourceType('v1', 'Service');
+    assert.ok(services);
+    await eventually(async () => (await admin.get(services, namespace, 'web')) === undefined, {
+      what: 'the Service pruned by the sync of the selection',
+      timeoutMs: 60_000,
+    });
+    const settings = await admin.resourceType('v1', 'ConfigMap');
+    assert.ok(settings);
+    assert.ok(await admin.get(settings, namespace, 'settings'), 'the ConfigMap, not selected, stays');
   });
 
   it('raised no Content-Security-Policy violation and no JavaScript dialog on any page', () => {

@@ -19,6 +19,7 @@ import {
   ResourceEventsSchema,
   ResourceManifestSchema,
   ResourceQuerySchema,
+  SyncCandidatesSchema,
   type ResourceQuery,
 } from '../../contracts/server-api.ts';
 import type { Application } from '../../contracts/application.ts';
@@ -85,6 +86,23 @@ export function resourceRoutes(routes: Routes, options: ServerApiOptions): void 
         return view(options.resources, app, request.query as ResourceQuery);
       },
     );
+  routes.add(
+    {
+      method: 'GET',
+      url: `${ONE}/sync-candidates`,
+      summary:
+        'What a sync may select: the desired resources at the target revision, and those that left it which the Application still owns (a sync with prune deletes them)',
+      tag: 'resources',
+      access: 'applications.read',
+      params: ApplicationParamsSchema,
+      responses: {
+        200: { description: 'the candidates, each marked', schema: SyncCandidatesSchema },
+        ...errors(401, 403, 404, 502),
+      },
+    },
+    async (request: FastifyRequest, _reply, caller) =>
+      options.resources.syncCandidates(await readable(options, request, need(caller))),
+  );
   podRoutes(routes, options);
 }
 

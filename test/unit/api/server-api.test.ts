@@ -29,6 +29,7 @@ import {
 } from '../../../src/contracts/application.ts';
 import type { KubeObject } from '../../../src/core/resource.ts';
 import { withOwnershipMarks } from '../../../src/core/ownership.ts';
+import { encodeInventory, makeInventory } from '../../../src/core/inventory.ts';
 import type { RunRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
@@ -1077,6 +1078,107 @@ describe('server API: one resource (live, desired, diff, events)', () => {
   it('refuses a query without a kind or with an unknown parameter (400)', async () => {
     assert.equal((await get(url('live', 'name=web'), alice)).statusCode, 400);
     assert.equal((await get(url('live', `${WEB}&secret=1`), alice)).statusCode, 400);
+  });
+});
+
+describe('server API: what a sync may select', () => {
+  let h: Harness;
+  let alice: Login;
+  let bob: Login;
+  let dana: Login;
+  const TARGET = 'e'.repeat(40);
+  const owner = { name: applicationOwnerName('a', 'shop'), ref: { namespace: 'a', name: 'shop' } };
+  const configMap = (name: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name, namespace: 'a' },
+  });
+  const id = (name: string) => ({ group: '', kind: 'ConfigMap', namespace: 'a', name });
+  const owned = (name: string) => withOwnershipMarks(configMap(name), owner, id(name));
+  before(async () => {
+    h = await harness();
+    alice = await login(h, 'alice');
+    bob = await login(h, 'bob');
+    dana = await login(h, 'dana');
+    // The agent's last comparison still lists `old`; the inventory has `old`, `gone` (deleted since),
+    // `foreign` (live, without this Application's marks) and `older` (which left Git earlier: no longer
+    // in status.resources, still live and owned).
+    h.writer.seed(
+      application('a', 'shop', 'team-a', {
+        resources: [
+          { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'shop', syncStatus: 'Synced' },
+          { ...id('old'), syncStatus: 'Synced' },
+        ],
+      }),
+    );
+    const inventory = makeInventory(
+      owner.name,
+      [
+        { group: 'apps', kind: 'Deployment', namespace: 'a', name: 'shop' },
+        ...['old', 'gone', 'foreign', 'older'].map(id),
+      ],
+      { digest: 'd', now: new Date(0), owner: owner.ref },
+    );
+    h.reader.setLive({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: `capstan-inventory-${owner.name}`, namespace: 'capstan-system' },
+      data: { inventory: encodeInventory(inventory) },
+    });
+    for (const name of ['old', 'older']) h.reader.setLive(owned(name));
+    h.reader.setLive(configMap('foreign'));
+    h.reader.setDesired(
+      TARGET,
+      [
+        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'shop' } },
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' } },
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name: 'migrate', annotations: { 'capstan.dev/hook': 'PreSync' } },
+        },
+      ],
+      { target: true },
+    );
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const candidates = (who: Login) =>
+    h.call({ method: 'GET', url: '/api/v1/applications/a/shop/sync-candidates', headers: as(who, false) });
+
+  it('lists the desired resources at the target (no hook) and the owned ones that left it, each marked; a prune of one is accepted', async () => {
+    const answer = await candidates(alice);
+    assert.equal(answer.statusCode, 200, answer.body);
+    const body = answer.json<{
+      revision: string;
+      items: { kind: string; name: string; namespace?: string; state: string }[];
+    }>();
+    assert.equal(body.revision, TARGET);
+    assert.deepEqual(
+      body.items.map((c) => `${c.kind}/${c.namespace ?? ''}/${c.name} ${c.state}`),
+      [
+        'Deployment/a/shop desired',
+        'ConfigMap/a/settings desired',
+        'ConfigMap/a/old departed',
+        'ConfigMap/a/older departed',
+      ],
+    );
+    // What the dialog offers, the selection check accepts: a departed one with prune.
+    const sync = await h.call({
+      method: 'POST',
+      url: '/api/v1/applications/a/shop/sync',
+      headers: as(dana),
+      payload: { prune: true, resources: [id('older')] },
+    });
+    assert.equal(sync.statusCode, 202, sync.body);
+    assert.match(sync.json<{ value: string }>().value, /;prune;resources=\/ConfigMap\/a\/older$/);
+  });
+
+  it('needs applications.read in the Application’s project', async () => {
+    const refused = await candidates(bob);
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json<{ permission: string }>().permission, 'applications.read');
   });
 });
 
