@@ -1182,6 +1182,74 @@ describe('server API: what a sync may select', () => {
   });
 });
 
+describe('server API: 10,000 Applications', () => {
+  const COUNT = 10_000;
+  let h: Harness;
+  let admin: Login;
+  const nameOf = (i: number) => `app-${String(i).padStart(5, '0')}`;
+  before(async () => {
+    h = await harness();
+    admin = await login(h, 'admin', await initialPassword(h));
+    for (let i = 0; i < COUNT; i++) h.writer.seed(application('scale', nameOf(i), 'team-a'));
+  });
+  after(async () => {
+    await h.app.close();
+  });
+  const get = (url: string, headers: Record<string, string> = {}) =>
+    h.call({ method: 'GET', url, headers: { ...as(admin, false), ...headers } });
+  const page = (url: string) =>
+    get(url).then((r) => {
+      assert.equal(r.statusCode, 200, r.body);
+      return r.json<{ items: { namespace: string; name: string }[]; total: number; next?: string }>();
+    });
+  const next = (cursor: string) => `/api/v1/applications?limit=500&cursor=${encodeURIComponent(cursor)}`;
+
+  it('pages through all of them (pages of 500) in order, each once, even when one is added behind the cursor', async () => {
+    const seen: string[] = [];
+    let body = await page('/api/v1/applications?limit=500');
+    let pages = 1;
+    // Added behind the cursor after the first page: not in this walk, and nothing repeated or skipped.
+    h.writer.seed(application('scale', 'app-00000-added', 'team-a'));
+    for (;;) {
+      seen.push(...body.items.map((i) => `${i.namespace}/${i.name}`));
+      if (body.next === undefined) break;
+      body = await page(next(body.next));
+      pages++;
+    }
+    assert.equal(body.total, COUNT + 7, 'the total counts the one added');
+    assert.equal(pages, Math.ceil((COUNT + 6) / 500));
+    assert.equal(new Set(seen).size, seen.length, 'none twice');
+    assert.equal(seen.length, COUNT + 6);
+    assert.deepEqual(seen, [...seen].sort(), 'namespace and name order');
+    assert.ok(!seen.includes('scale/app-00000-added'));
+    for (const i of [0, 4999, COUNT - 1]) assert.ok(seen.includes(`scale/${nameOf(i)}`));
+  });
+
+  it('answers 304 to If-None-Match on a page, a filtered search and one of them, and a new tag only where a change shows', async () => {
+    const first = await get('/api/v1/applications?limit=500');
+    const firstNext = first.json<{ next: string }>().next;
+    const second = await get(next(firstNext));
+    const search = await get('/api/v1/applications?namespace=scale&search=app-0999');
+    assert.equal(search.json<{ total: number }>().total, 10);
+    const one = await get(`/api/v1/applications/scale/${nameOf(COUNT - 1)}`);
+    const tags = [first, second, search, one].map((r) => String(r.headers.etag));
+    const urls = [
+      '/api/v1/applications?limit=500',
+      next(firstNext),
+      '/api/v1/applications?namespace=scale&search=app-0999',
+      `/api/v1/applications/scale/${nameOf(COUNT - 1)}`,
+    ];
+    const statuses = () =>
+      Promise.all(
+        urls.map(async (url, i) => (await get(url, { 'if-none-match': tags[i] ?? '' })).statusCode),
+      );
+    assert.deepEqual(await statuses(), [304, 304, 304, 304]);
+    // The last one changes: the search and the object show it; the first two pages do not.
+    await h.writer.patchMetadata('scale', nameOf(COUNT - 1), { annotations: { touched: 'yes' } });
+    assert.deepEqual(await statuses(), [304, 304, 200, 200]);
+  });
+});
+
 describe('server API: repository connection test', () => {
   let h: Harness;
   let repoURL = '';
