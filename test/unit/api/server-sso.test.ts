@@ -6,7 +6,8 @@
  * login, the CLI's loopback exchange, logout, and the client secret in no answer, log or audit entry.
  * With a provider that gives refresh tokens (and ID tokens of a minute): a session outlives its ID
  * token (refreshed, the token rotated), ends when the provider refuses the refresh (the user removed),
- * and logout revokes the token at the provider; no refresh token is ever said. With a provider that
+ * logout revokes the token at the provider, and a provider out of reach leaves the session until its
+ * ID token expires (then 503); no refresh token is ever said. With a provider that
  * sends groups at its userinfo endpoint only (as Dex): the groups come from there.
  */
 import assert from 'node:assert/strict';
@@ -507,6 +508,24 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     );
   });
 
+  it('keeps a session while the provider cannot be reached until its ID token expires, then answers 503 (the session kept)', async () => {
+    const { browser } = await signIn(refreshed, 'dave');
+    const record = await sessionRecord(refreshed, browser);
+    assert.ok(record?.signOn);
+    refreshTokenOf(refreshed, record);
+    await refreshing.stop();
+    // Past the refresh time (45 s of the minute), not yet the expiry: the request goes through.
+    ahead += 50 * 1000;
+    const early = await browser.request(new URL(`${refreshed.base}/api/v1/session`));
+    assert.equal(early.status, 200, early.body);
+    assert.ok(said.some((line) => line.includes('sso session not refreshed')));
+    ahead += 60 * 1000;
+    const late = await browser.request(new URL(`${refreshed.base}/api/v1/session`));
+    assert.equal(late.status, 503, late.body);
+    assert.equal((JSON.parse(late.body) as { error: string }).error, 'OIDC_PROVIDER_UNAVAILABLE');
+    assert.ok(await sessionRecord(refreshed, browser), 'the session is not ended for an outage');
+  });
+
   it('reads the groups from the userinfo endpoint when the ID token has no groups claim (as with Dex)', async () => {
     const { browser, info } = await signIn(userinfo, 'alice');
     assert.equal(info.user, 'alice');
@@ -526,7 +545,7 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     assert.ok(said.length > 20, `${said.length} answers and log lines swept`);
     assert.equal(everything.includes(CLIENT_SECRET), false);
     // Nor a refresh token (the tests saw 4 and more).
-    assert.ok(refreshTokens.length >= 4);
+    assert.ok(refreshTokens.length >= 5);
     for (const token of refreshTokens) assert.equal(everything.includes(token), false);
   });
 });
