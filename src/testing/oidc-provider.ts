@@ -41,6 +41,8 @@ export interface TestOidcProvider {
   readonly issuer: string;
   /** The user is gone: a refresh or sign-in for them is refused from now on. */
   removeUser(login: string): void;
+  /** The user's groups from now on (the next ID token, refreshed or not, carries them). */
+  setGroups(login: string, groups: readonly string[]): void;
   stop(): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ export async function startOidcProvider(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const users = new Map(Object.entries(options.users));
+  const users = new Map<string, TestUser>(Object.entries(options.users));
   const provider = new Provider(issuer, configuration(options, users));
   const callback = provider.callback();
   handle = (req, res) => {
@@ -75,6 +77,10 @@ export async function startOidcProvider(
     issuer,
     removeUser: (login) => {
       users.delete(login);
+    },
+    setGroups: (login, groups) => {
+      const user = users.get(login);
+      if (user !== undefined) users.set(login, { ...user, groups: [...groups] });
     },
     stop,
   };

@@ -439,7 +439,9 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     assert.equal(login[0]?.changes?.['refresh'], true);
 
     // Two minutes on by the server's clock: the ID token (one minute) has expired. The request goes
-    // through: the session was refreshed first, and the provider rotated the refresh token.
+    // through: the session was refreshed first, the provider rotated the refresh token, and the groups
+    // are the new ID token's (dave was given team-b's viewer group meanwhile).
+    refreshing.setGroups('dave', ['team-a-deployers', 'team-b-viewers']);
     ahead += 2 * 60 * 1000;
     const [one, two] = await Promise.all([
       browser.request(new URL(`${refreshed.base}/api/v1/applications`)),
@@ -447,13 +449,18 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     ]);
     assert.equal(one.status, 200, one.body);
     assert.equal(two.status, 200, two.body);
-    assert.deepEqual((JSON.parse(one.body) as { items: { name: string }[] }).items.length, 1);
+    assert.deepEqual(
+      (JSON.parse(one.body) as { items: { namespace: string }[] }).items.map((i) => i.namespace).sort(),
+      ['a', 'b'],
+      'team-b readable through the group the refresh brought',
+    );
     const second = await sessionRecord(refreshed, browser);
     assert.ok(second?.signOn);
     const rotated = refreshTokenOf(refreshed, second);
     assert.notEqual(rotated, token, 'a new refresh token');
     assert.ok(Date.parse(second.signOn.refreshAfter) > Date.parse(first.signOn.refreshAfter));
-    assert.deepEqual(second.groups, ['team-a-deployers']);
+    assert.deepEqual(second.groups, ['team-a-deployers', 'team-b-viewers']);
+    assert.deepEqual((JSON.parse(two.body) as { groups: string[] }).groups, second.groups);
     assert.equal(second.expiresAt, first.expiresAt, 'a refresh does not lengthen the session');
 
     // Until the new ID token nears its expiry, requests do not ask the provider again.
