@@ -161,6 +161,12 @@ export interface SessionStore {
    * refresh used): false when it is gone or another request (or replica) refreshed it first.
    */
   refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean>;
+  /**
+   * Claims a single sign-on session's refresh for a while: moves its `refreshAfter` from `from` to
+   * `to`, only if it still is `from`. False when another request (or replica) claimed it first, or the
+   * session is gone: then that one refreshes, and its refresh token is presented once.
+   */
+  claimRefresh(digest: string, from: string, to: string): Promise<boolean>;
   /** Deletes sessions expired at `now`; returns how many. */
   deleteExpired(now: string): Promise<number>;
 }

@@ -3,7 +3,9 @@
  * (the provider offered `offline_access`) keeps it in its session, sealed under the key the replicas
  * share and bound to that session. When a request comes after the session's refresh time (a quarter
  * of the ID token's life before it expires, at most a minute), the refresh-token grant runs, once per
- * session at a time in this process: the session takes the new ID token's groups (and the rotated
+ * session at a time: claimed in the Store first (its refresh time moved on), so another request or
+ * replica goes on with the session meanwhile and the refresh token is presented once (a provider that
+ * rotates tokens may take a second use as theft and revoke the grant). The session takes the new ID token's groups (and the rotated
  * refresh token, when the provider rotates it). When the provider refuses the grant (the user or the
  * grant was revoked), the session ends at once: SSO_SESSION_REVOKED. Logout revokes the token at the
  * provider, when it offers revocation. No token is ever logged or audited.
@@ -16,6 +18,11 @@ import type { Sealer } from './sealed.ts';
 
 /** Refresh this long before the ID token expires at most (less for a short-lived token: a quarter of its life). */
 export const REFRESH_MARGIN_MS = 60_000;
+/**
+ * A refresh claimed in the Store holds for this long: other requests and replicas go on with the
+ * session meanwhile, and one that fails while the ID token is still valid is tried again after it.
+ */
+export const REFRESH_CLAIM_MS = 30_000;
 
 export interface SignOnSessionsOptions {
   readonly signOn: SingleSignOn;
@@ -63,14 +70,14 @@ export class SignOnSessions {
    * cannot be reached and the ID token has expired (before then, the session goes on unrefreshed).
    */
   current(record: SessionRecord): Promise<SessionRecord> {
+    // A refresh running in this process is waited for (its claim already moved the refresh time on).
+    let running = this.#refreshing.get(record.digest);
+    if (running !== undefined) return running;
     const signOn = record.signOn;
     if (signOn === undefined || Date.parse(signOn.refreshAfter) > this.#options.now())
       return Promise.resolve(record);
-    let running = this.#refreshing.get(record.digest);
-    if (running === undefined) {
-      running = this.#refresh(record, signOn).finally(() => this.#refreshing.delete(record.digest));
-      this.#refreshing.set(record.digest, running);
-    }
+    running = this.#refresh(record, signOn).finally(() => this.#refreshing.delete(record.digest));
+    this.#refreshing.set(record.digest, running);
     return running;
   }
 
@@ -88,6 +95,28 @@ export class SignOnSessions {
   }
 
   async #refresh(record: SessionRecord, signOn: SessionSignOn): Promise<SessionRecord> {
+    const { store, now } = this.#options;
+    const until = new Date(now() + REFRESH_CLAIM_MS).toISOString();
+    if (!(await store.sessions.claimRefresh(record.digest, signOn.refreshAfter, until))) {
+      // Claimed by another request or replica: go on with the session as the Store has it.
+      const current = await store.sessions.get(record.digest);
+      if (current === undefined)
+        throw new CapstanError('SSO_SESSION_REVOKED', 'the session ended meanwhile: log in again');
+      return current;
+    }
+    const claimed: SessionSignOn = { ...signOn, refreshAfter: until };
+    try {
+      return await this.#redeem(record, claimed);
+    } catch (error) {
+      // The provider out of reach and the ID token expired: the claim is let go, so every request
+      // tries again (and is refused until the provider answers) rather than one each 30 s.
+      if (error instanceof CapstanError && error.code === 'OIDC_PROVIDER_UNAVAILABLE')
+        await store.sessions.claimRefresh(record.digest, until, signOn.refreshAfter).catch(() => false);
+      throw error;
+    }
+  }
+
+  async #redeem(record: SessionRecord, signOn: SessionSignOn): Promise<SessionRecord> {
     const token = this.#options.sealer.unseal<string>(purposeOf(record.digest), signOn.refreshToken);
     if (!token.ok)
       return this.#end(
@@ -130,7 +159,7 @@ export class SignOnSessions {
       return this.#end(record, error);
     }
     if (Date.parse(signOn.idTokenExpiresAt) > this.#options.now()) {
-      this.#log('warn', 'sso session not refreshed: tried again at the next request', record, {
+      this.#log('warn', 'sso session not refreshed: tried again in 30 s', record, {
         error: messageOf(error),
       });
       return record;

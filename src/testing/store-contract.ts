@@ -179,7 +179,7 @@ function auditKeyCases(withStore: WithStore): void {
 /** A single sign-on session's refresh token and its refreshes. */
 function signOnCases(withStore: WithStore): void {
   it(
-    'keeps a single sign-on session’s sealed refresh token, and records a refresh only over the token it used',
+    'keeps a single sign-on session’s sealed refresh token, claims its refresh once, and records a refresh only over the token it used',
     withStore(async (store) => {
       const signOn = {
         refreshToken: 'sealed-1',
@@ -218,11 +218,27 @@ function signOnCases(withStore: WithStore): void {
       assert.equal(kept.expiresAt, session.expiresAt, 'a refresh does not lengthen the session');
       assert.equal(await store.sessions.refreshed('s1', 'sealed-1', next), false);
       assert.equal(await store.sessions.refreshed('gone', 'sealed-2', next), false);
+      // A refresh is claimed once: of two claims over the same refreshAfter, one wins.
+      const after = '2026-01-01T01:45:00.000Z';
+      const claims = await Promise.all([
+        store.sessions.claimRefresh('s1', after, '2026-01-01T01:46:00.000Z'),
+        store.sessions.claimRefresh('s1', after, '2026-01-01T01:47:00.000Z'),
+      ]);
+      assert.deepEqual(claims.filter(Boolean), [true], 'exactly one claim wins');
+      const claimed = (await store.sessions.get('s1'))?.signOn;
+      assert.equal(
+        claimed?.refreshAfter,
+        claims[0] ? '2026-01-01T01:46:00.000Z' : '2026-01-01T01:47:00.000Z',
+      );
+      assert.equal(claimed.refreshToken, 'sealed-2', 'a claim changes nothing else');
+      assert.equal(await store.sessions.claimRefresh('s1', after, after), false);
+      assert.equal(await store.sessions.claimRefresh('gone', after, after), false);
       // A local session has no sign-on, and nothing to refresh.
       const { signOn: _none, ...local } = session;
       await store.sessions.create({ ...local, digest: 's2' });
       assert.equal((await store.sessions.get('s2'))?.signOn, undefined);
       assert.equal(await store.sessions.refreshed('s2', 'sealed-1', next), false);
+      assert.equal(await store.sessions.claimRefresh('s2', after, after), false);
     }),
   );
 }

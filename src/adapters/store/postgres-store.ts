@@ -435,6 +435,15 @@ class PostgresSessions extends Table implements SessionStore {
     await this.rows('delete a session', 'DELETE FROM sessions WHERE digest = $1', [digest]);
   }
 
+  async claimRefresh(digest: string, from: string, to: string): Promise<boolean> {
+    const claimed = await this.count(
+      'claim a session refresh',
+      'UPDATE sessions SET sso_refresh_after = $1 WHERE digest = $2 AND sso_refresh_after = $3',
+      [to, digest, from],
+    );
+    return claimed > 0;
+  }
+
   async refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean> {
     const changed = await this.count(
       'record a session refresh',

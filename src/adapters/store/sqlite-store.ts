@@ -367,6 +367,15 @@ class SqliteSessions extends Table implements SessionStore {
     });
   }
 
+  claimRefresh(digest: string, from: string, to: string): Promise<boolean> {
+    return this.run('claim a session refresh', () => {
+      const result = this.db
+        .prepare('UPDATE sessions SET sso_refresh_after = ? WHERE digest = ? AND sso_refresh_after = ?')
+        .run(to, digest, from);
+      return Number(result.changes) > 0;
+    });
+  }
+
   refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean> {
     return this.run('record a session refresh', () => {
       const result = this.db
