@@ -38,6 +38,11 @@ export interface SignOnGrant {
   readonly refreshToken?: string;
   /** How long the ID token lives, in ms (its `exp` minus its `iat`, so no clock is compared). */
   readonly idTokenLifetimeMs: number;
+  /**
+   * False when the answer said nothing of the groups: a refresh answered without an ID token by a
+   * provider without a userinfo endpoint (the session keeps the groups it had).
+   */
+  readonly groupsRead: boolean;
 }
 
 export interface SignedOn {

@@ -132,9 +132,10 @@ export class SignOnSessions {
     } catch (error) {
       return this.#failed(record, signOn, error);
     }
+    const groups = signedOn.grant.groupsRead ? signedOn.identity.groups : record.groups;
     const change: SessionRefresh = {
-      groups: signedOn.identity.groups,
-      admin: signedOn.identity.groups.some((g) => this.#options.adminGroups.includes(g)),
+      groups,
+      admin: groups.some((g) => this.#options.adminGroups.includes(g)),
       signOn:
         this.stateFor(record.digest, signOn.subject, signedOn.grant, record.expiresAt) ??
         // The provider always answers with the refresh token kept (the adapter passes it on).

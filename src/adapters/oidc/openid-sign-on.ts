@@ -148,7 +148,9 @@ export class OpenIdSignOn implements SingleSignOn {
   ): Promise<SignedOn> {
     const groupsClaim = this.#options.groupsClaim ?? DEFAULT_GROUPS_CLAIM;
     let merged: Record<string, unknown> = { ...claims };
-    if (claims?.[groupsClaim] === undefined && config.serverMetadata().userinfo_endpoint !== undefined) {
+    const askUserinfo =
+      claims?.[groupsClaim] === undefined && config.serverMetadata().userinfo_endpoint !== undefined;
+    if (askUserinfo) {
       let info: oidc.UserInfoResponse;
       try {
         info = await oidc.fetchUserInfo(config, tokens.access_token, subject);
@@ -162,7 +164,11 @@ export class OpenIdSignOn implements SingleSignOn {
     const refreshToken = tokens.refresh_token ?? previous;
     return {
       identity: this.#identityOf(merged),
-      grant: { ...(refreshToken === undefined ? {} : { refreshToken }), idTokenLifetimeMs: lifetime },
+      grant: {
+        ...(refreshToken === undefined ? {} : { refreshToken }),
+        idTokenLifetimeMs: lifetime,
+        groupsRead: claims !== undefined || askUserinfo,
+      },
     };
   }
 
