@@ -24,6 +24,7 @@ import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
 import { AgentAuditRecorder } from '../server/agent-audit-recorder.ts';
+import { keepTidy } from '../server/store-tidy.ts';
 import { ApplicationIndex } from '../server/application-index.ts';
 import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
@@ -467,20 +468,5 @@ async function drivePipelines(
   }
 }
 
-/** Daily: audit entries past retention and expired sessions go. */
-export function keepTidy(store: Store, retentionDays: number, log: Logger): NodeJS.Timeout {
-  const tidy = async () => {
-    const now = Date.now();
-    try {
-      const pruned = await store.audit.prune(new Date(now - retentionDays * 86_400_000).toISOString());
-      const sessions = await store.sessions.deleteExpired(new Date(now).toISOString());
-      if (pruned + sessions > 0) log({ level: 'info', msg: 'store tidied', auditEntries: pruned, sessions });
-    } catch (error) {
-      log({ level: 'warn', msg: 'store tidy failed', error: messageOf(error) });
-    }
-  };
-  void tidy();
-  const timer = setInterval(() => void tidy(), 86_400_000);
-  timer.unref();
-  return timer;
-}
+// Tests of the tidy import it from here still (test/unit/server/audit-retention.test.ts).
+export { keepTidy } from '../server/store-tidy.ts';
