@@ -310,6 +310,33 @@ describe('ChartSourceFetcher', () => {
       assert.equal(await readFile(join(second, 'web', 'templates', 'a.yaml'), 'utf8'), 'kind: ConfigMap\n');
     });
 
+    it('the downloaded archives (helm/charts) are bounded too, least recently used first out', async () => {
+      const url = await repository(
+        new Map(versions.map((v) => [v, chart([{ name: `web/${v}.txt`, data: v }])])),
+      );
+      const cacheDir = join(await root, 'bound-archives');
+      const charts = new ChartRepository({ cacheDir, bounds: { maxArchives: 2, minIdleMs: 0 } });
+      const pull = (version: string) =>
+        charts.pull({
+          repository: url,
+          name: 'web',
+          version,
+          credentials: [],
+          allowHttp: true,
+          maxBytes: 1 << 20,
+        });
+      const archives = async () => (await readdir(join(cacheDir, 'charts'))).sort();
+      const first = await pull('1.0.0');
+      const file = join(cacheDir, 'charts', `${first.digest.replace(':', '-')}.tgz`);
+      await utimes(file, hoursAgo(3), hoursAgo(3));
+      await pull('1.1.0');
+      assert.equal((await archives()).length, 2);
+      await pull('1.2.0');
+      const kept = await archives();
+      assert.equal(kept.length, 2);
+      assert.ok(!kept.includes(`${first.digest.replace(':', '-')}.tgz`), 'the archive used longest ago went');
+    });
+
     it('past maxBytes, removes the oldest until the rest fit; never one used within minIdleMs', async () => {
       const { checkout } = await checkedOut('bound-bytes', { maxBytes: 100, minIdleMs: 3_600_000 });
       const first = await checkout('1.0.0');
