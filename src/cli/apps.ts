@@ -9,7 +9,7 @@ import {
   type Application,
   type ResolvedSpec,
 } from '../contracts/application.ts';
-import { applicationRender } from '../contracts/application-render.ts';
+import { applicationRender, mayRenderHelm } from '../contracts/application-render.ts';
 import { planSync, type SyncPlan } from '../engine/sync.ts';
 import { policyViolation, type ProjectBoundary } from '../engine/project-check.ts';
 import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
@@ -32,7 +32,6 @@ import {
   helmCapabilities,
   renderDesiredState,
   type DesiredStateSource,
-  type RenderSettings,
   type SourceAccess,
 } from '../main/push.ts';
 
@@ -214,12 +213,8 @@ export async function planApplication(
     // The project's word first, as the agent's: a diff of what the agent would refuse is that refusal.
     const project = await projectBoundary(application, spec, options);
     // Rendered as the agent renders it (applicationRender), with the destination's Helm capabilities.
-    const { chartSecrets: _secrets, helm, ...rest } = applicationRender(application, spec);
-    const capabilities = helm === undefined ? undefined : await helmCapabilities(connection.cluster);
-    const settings: RenderSettings = {
-      ...rest,
-      ...(helm === undefined ? {} : { helm: { ...helm, ...(capabilities ?? {}) } }),
-    };
+    const capabilities = mayRenderHelm(spec) ? await helmCapabilities(connection.cluster) : undefined;
+    const { chartSecrets: _secrets, ...settings } = applicationRender(application, spec, capabilities);
     const desired = await renderDesiredState(
       desiredSource(spec, options.revision ?? spec.source.targetRevision),
       settings,

@@ -1,8 +1,10 @@
 /**
  * How an Application's spec is rendered: the one rule the agent, the server's desired state and the
- * CLI (`capstan app diff`) share, so that all three render an Application alike.
+ * CLI (`capstan app diff`) share, so that all three render an Application alike — with the destination
+ * cluster's Helm capabilities (its version and API versions, as Argo CD gives helm), so that a chart's
+ * `.Capabilities` checks come out the same in push mode and pull mode.
  */
-import type { DirectoryOptions, HelmOptions, RendererType } from '../ports/renderer.ts';
+import type { DirectoryOptions, HelmCapabilities, HelmOptions, RendererType } from '../ports/renderer.ts';
 import type { Application, ResolvedSpec } from './application.ts';
 
 /** The render options of an Application (a RenderRequest without its checkout and credentials), and whose credentials it needs. */
@@ -13,7 +15,7 @@ export interface ApplicationRender {
   /**
    * Whenever the render may be Helm's (the type is helm or detected): the release named after the
    * Application unless the spec names one, in the destination namespace, and the spec's values.
-   * Never the spec's Secret references.
+   * With the destination's capabilities when given. Never the spec's Secret references.
    */
   readonly helm?: HelmOptions;
   /** Present (true) only when the spec allows plain http:// repositories. */
@@ -25,10 +27,25 @@ export interface ApplicationRender {
   readonly chartSecrets: readonly string[];
 }
 
-/** The render options of `app` (its spec resolved: `spec`), and the names of the chart-repository Secrets to read. */
-export function applicationRender(app: Application, spec: ResolvedSpec): ApplicationRender {
+/**
+ * Whether the spec may render with Helm (its type is helm or detected): then its render needs the
+ * destination's capabilities (read them only then: discovery costs requests).
+ */
+export function mayRenderHelm(spec: ResolvedSpec): boolean {
+  return spec.source.type === undefined || spec.source.type === 'helm';
+}
+
+/**
+ * The render options of `app` (its spec resolved: `spec`) for a destination with these Helm
+ * `capabilities` (undefined: helm's defaults), and the names of the chart-repository Secrets to read.
+ */
+export function applicationRender(
+  app: Application,
+  spec: ResolvedSpec,
+  capabilities?: HelmCapabilities,
+): ApplicationRender {
   const { type, directory, helm, insecureHttp } = spec.source;
-  const mayBeHelm = type === undefined || type === 'helm';
+  const mayBeHelm = mayRenderHelm(spec);
   return {
     ...(type === undefined ? {} : { type }),
     ...(directory === undefined ? {} : { directory }),
@@ -41,6 +58,9 @@ export function applicationRender(app: Application, spec: ResolvedSpec): Applica
             ...(helm?.values === undefined ? {} : { values: helm.values }),
             ...(helm?.parameters === undefined ? {} : { parameters: helm.parameters }),
             ...(helm?.skipCrds === undefined ? {} : { skipCrds: helm.skipCrds }),
+            ...(capabilities === undefined
+              ? {}
+              : { kubeVersion: capabilities.kubeVersion, apiVersions: capabilities.apiVersions }),
           },
         }
       : {}),

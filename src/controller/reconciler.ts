@@ -11,7 +11,7 @@ import {
   type ApplicationStatus,
   type ResolvedSpec,
 } from '../contracts/application.ts';
-import { applicationRender } from '../contracts/application-render.ts';
+import { applicationRender, mayRenderHelm } from '../contracts/application-render.ts';
 import { DEFAULT_NAMESPACE } from '../contracts/install.ts';
 import {
   applicationFacts,
@@ -64,6 +64,7 @@ import { pendingRequests, reconciledStatus, statusOf, statusUnchanged } from './
 import { liveHealth, recordingApplies, typesOf, type ResourceHealth } from './live-health.ts';
 import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
+import { CapabilitiesCache } from './capabilities-cache.ts';
 import type { RenderCache } from './render-cache.ts';
 import type { Logger } from '../ports/logger.ts';
 
@@ -106,6 +107,8 @@ export interface ReconcilerDeps {
    * names none (`capstan agent --default-service-account`). Absent: the agent's own identity applies.
    */
   readonly defaultServiceAccount?: string;
+  /** The destinations' Helm capabilities, read by discovery and kept a while. Default: a cache of its own. */
+  readonly capabilities?: CapabilitiesCache;
 }
 
 export interface ReconcileOutcome {
@@ -228,6 +231,7 @@ class PhaseTimer {
  */
 export class ApplicationReconciler {
   readonly #deps: ReconcilerDeps;
+  readonly #capabilities: CapabilitiesCache;
   /**
    * The last resolution of each application's revision. A reconcile soon after another one (a
    * managed-resource event, a progressing rollout) re-uses it instead of asking the git server again;
@@ -253,6 +257,7 @@ export class ApplicationReconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#capabilities = deps.capabilities ?? new CapabilitiesCache();
   }
 
   /** The runbook: admit → resolve → decide → fetch and render → sync → observe → record → report. */
@@ -488,7 +493,14 @@ export class ApplicationReconciler {
     const { source, fetch } = resolved;
     const tree = await this.#deps.source.checkout(source, decided.target, fetch);
     timer.mark('checkout');
-    const { chartSecrets, ...options } = applicationRender(admitted.app, spec);
+    // As the server and `capstan app diff` render it: with the destination's Helm capabilities.
+    const capabilities = mayRenderHelm(spec)
+      ? await this.#capabilities.get(
+          spec.destination.cluster,
+          (await this.#deps.destination(spec.destination.cluster)).cluster,
+        )
+      : undefined;
+    const { chartSecrets, ...options } = applicationRender(admitted.app, spec, capabilities);
     const { result, cached, key } = await this.#deps.renders.render(
       tree.revision.sha,
       {

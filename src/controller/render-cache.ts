@@ -1,3 +1,4 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { canonicalJson } from '../core/digest.ts';
 import { CapstanError } from '../core/errors.ts';
 import type { RenderRequest, RenderResult, Renderer } from '../ports/renderer.ts';
@@ -36,7 +37,8 @@ export interface RenderCacheOptions {
 /**
  * Renders cached by their inputs: what the render reads, by content (the folder, and the Kustomize
  * bases and files or Helm values files it names elsewhere in the repository, by their git hashes), its
- * options, and the versions of the tools that render it. A commit re-renders only the applications whose
+ * options (with the destination's Helm capabilities: an upgraded cluster renders its charts again; chart
+ * credentials only by a keyed hash), and the versions of the tools that render it. A commit re-renders only the applications whose
  * inputs it changed: in a monorepo, those whose folders (or shared bases) it touched. Where what a render
  * reads is not known for sure (a remote base, a kustomization that cannot be parsed, a symlink, a path
  * git does not list), the commit stands in for the content: exact, never stale. A render that failed for
@@ -59,6 +61,8 @@ export class RenderCache {
   #objects = 0;
   /** `<commit> NUL <options>` → the key of that render. */
   readonly #keys = new Map<string, Promise<string>>();
+  /** The key of the chart credentials' HMAC: random, this process's only. */
+  readonly #credentialsKey = randomBytes(32);
   hits = 0;
   misses = 0;
 
@@ -139,7 +143,7 @@ export class RenderCache {
    * and its tools, and the content of what it reads (or the commit). Worked out once per (commit, request).
    */
   key(commit: string, request: RenderRequest, source: RenderSource = {}): Promise<string> {
-    const { root: _root, signal: _signal, ...options } = request;
+    const options = this.#keyOptions(request);
     const memo = `${commit}\u0000${canonicalJson(options)}`;
     const known = this.#keys.get(memo);
     if (known) {
@@ -161,10 +165,44 @@ export class RenderCache {
     return pending;
   }
 
+  /**
+   * The options of a request as its key holds them: without the checkout's folder and the signal; the
+   * cluster's API versions (hundreds of them) by their digest; the chart credentials by an HMAC under a
+   * key of this process. The credentials stay in the key, so that an Application without them (or with
+   * others) is never answered with a render made with someone else's — the chart of a private
+   * repository — and a failure for want of them is not kept once they change; hashed, so that no Secret
+   * value is held in the cache's keys (memory, a log line, a status's renderKey); keyed with a random
+   * secret, so that a password of few letters cannot be guessed back from its hash.
+   */
+  #keyOptions(request: RenderRequest): Record<string, unknown> {
+    const { root: _root, signal: _signal, chartCredentials, helm, ...options } = request;
+    const apiVersions = helm?.apiVersions;
+    return {
+      ...options,
+      ...(helm === undefined
+        ? {}
+        : {
+            helm: {
+              ...helm,
+              ...(apiVersions === undefined
+                ? {}
+                : { apiVersions: createHash('sha256').update(apiVersions.join('\n')).digest('hex') }),
+            },
+          }),
+      ...(chartCredentials === undefined || chartCredentials.length === 0
+        ? {}
+        : {
+            chartCredentials: createHmac('sha256', this.#credentialsKey)
+              .update(canonicalJson(chartCredentials))
+              .digest('hex'),
+          }),
+    };
+  }
+
   async #computeKey(
     commit: string,
     request: RenderRequest,
-    options: Omit<RenderRequest, 'root' | 'signal'>,
+    options: Record<string, unknown>,
     source: RenderSource,
   ): Promise<{ key: string; remember: boolean }> {
     let remember = true;

@@ -7,6 +7,7 @@
 import { CapstanError } from './errors.ts';
 import { parseKubeconfig, type FlatKubeconfig } from './kubeconfig.ts';
 import type { KubeObject } from './resource.ts';
+import { secretSubject, secretText } from './secret-data.ts';
 
 export const SECRET_TYPE_LABEL = 'capstan.dev/secret-type';
 export const CLUSTER_SECRET_TYPE = 'cluster';
@@ -50,18 +51,27 @@ export function checkClusterName(name: string): string | undefined {
   return undefined;
 }
 
-/** Decodes a cluster Secret (base64 data). Unusable names are reported, not thrown. */
+/** Decodes a cluster Secret (base64 data). Unusable names and values that are not base64 are reported, not thrown. */
 export function clusterRegistration(
   secret: KubeObject,
 ): ClusterRegistration | { problem: string; secret: string } {
-  const namespace = secret.metadata.namespace ?? '';
+  const subject = secretSubject(secret);
+  try {
+    return decodedRegistration(secret, subject);
+  } catch (error) {
+    if (error instanceof CapstanError && error.code === 'SECRET_DATA_INVALID')
+      return { problem: error.message, secret: subject };
+    throw error;
+  }
+}
+
+function decodedRegistration(
+  secret: KubeObject,
+  subject: string,
+): ClusterRegistration | { problem: string; secret: string } {
   const secretName = secret.metadata.name ?? '';
-  const subject = `Secret/${namespace}/${secretName}`;
-  const data = (secret['data'] ?? {}) as Record<string, unknown>;
   const value = (key: string): string | undefined => {
-    const encoded = data[key];
-    if (typeof encoded !== 'string') return undefined;
-    const text = Buffer.from(encoded, 'base64').toString('utf8');
+    const text = secretText(secret, key, subject);
     return text === '' ? undefined : text;
   };
   const name = value(CLUSTER_SECRET_KEYS.name)?.trim() ?? secretName;

@@ -61,6 +61,7 @@ export const ERROR_CODES = [
   'KUBE_NOT_FOUND',
   'KUBE_RESPONSE_TOO_LARGE',
   'KUBE_UNAVAILABLE',
+  'SECRET_DATA_INVALID',
   'KUBE_UNKNOWN_KIND',
 
   // The source (git)

@@ -38,6 +38,23 @@ export const CAPSTAN_IMAGE_GROUP = 10001;
 /** Labels of a run Pod: which pipeline, which run. */
 export const RUN_LABELS = { pipeline: 'capstan.dev/pipeline', run: 'capstan.dev/run' } as const;
 
+/** A run Pod found on the cluster: its name and the run it belongs to. */
+export interface RunPodRef {
+  readonly name: string;
+  readonly runId: string;
+}
+
+/** The run Pods among `pods`: those with a run label and a name, not being deleted already. */
+export function runPodsOf(pods: readonly KubeObject[]): RunPodRef[] {
+  return pods.flatMap((pod) => {
+    const runId = pod.metadata.labels?.[RUN_LABELS.run];
+    const name = pod.metadata.name;
+    return runId === undefined || name === undefined || pod.metadata.deletionTimestamp !== undefined
+      ? []
+      : [{ name, runId }];
+  });
+}
+
 /** A step as the run Pod needs it (src/contracts/pipeline-file.ts is the file's full form). */
 export interface RunStep {
   readonly name: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { buildAgentApi } from '../api/agent-api.ts';
-import { WEBHOOK_PROVIDERS, type WebhookSecrets } from '../contracts/webhook-event.ts';
+import { WebhookSecretsReader } from '../adapters/kube/webhook-secrets.ts';
 import {
   APPLICATION_API_VERSION,
   APPLICATION_KIND,
@@ -369,31 +369,18 @@ async function startHttp(
 ): Promise<FastifyInstance[]> {
   const http = options.http === false ? undefined : options.http;
   const secretName = options.webhookSecretName ?? 'capstan-webhooks';
-  let secrets: { at: number; value: Promise<WebhookSecrets> } | undefined;
+  const webhookSecrets = new WebhookSecretsReader(parts.cluster, {
+    namespace: parts.namespace,
+    name: secretName,
+  });
   // Run requests from webhooks are written as given (unsealed): the driver records their `by` as unverified.
   const pipelineDirectory = new KubePipelineDirectory(parts.cluster);
-  const readSecrets = async (): Promise<WebhookSecrets> => {
-    const type = await parts.cluster.resourceType('v1', 'Secret');
-    const secret = type ? await parts.cluster.get(type, parts.namespace, secretName) : undefined;
-    const data = (secret?.['data'] ?? {}) as Record<string, string>;
-    const result: Record<string, string> = {};
-    for (const provider of WEBHOOK_PROVIDERS) {
-      const value =
-        data[provider] === undefined ? '' : Buffer.from(data[provider], 'base64').toString('utf8').trim();
-      if (value !== '') result[provider] = value;
-    }
-    return result;
-  };
   const api = (serve: { probes: boolean; metrics: boolean; webhooks: boolean }) =>
     buildAgentApi({
       serve,
       metrics: () => parts.registry.expose(),
       ready: () => ({ ready: true }),
-      webhookSecrets: () => {
-        // Read at most every 10 s: rotation takes effect quickly, a flood of webhooks costs one read.
-        if (!secrets || Date.now() - secrets.at > 10_000) secrets = { at: Date.now(), value: readSecrets() };
-        return secrets.value;
-      },
+      webhookSecrets: () => webhookSecrets.get(),
       refresh: async (event) => {
         const matched: string[] = [];
         // The time first: the agent re-uses only git resolutions that started after it (requestTime).

@@ -14,6 +14,7 @@ import {
 } from '../contracts/application.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { CapstanError } from '../core/errors.ts';
+import { secretText } from '../core/secret-data.ts';
 import { attach, down, up, type LocalCluster } from '../devcluster/cluster.ts';
 import { validateClusterName } from '../devcluster/layout.ts';
 import { isRunning, startProcess, stopProcess } from '../devcluster/processes.ts';
@@ -330,8 +331,7 @@ async function initialAdminPassword(admin: KubeCluster): Promise<string | undefi
     SYSTEM_NAMESPACE,
     INITIAL_ADMIN_SECRET,
   );
-  const encoded = ((secret?.['data'] ?? {}) as Record<string, string>)['password'];
-  return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString();
+  return secretText(secret, 'password');
 }
 
 /** One Application per example, automated with prune and self-heal. */

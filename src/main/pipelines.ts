@@ -11,13 +11,13 @@ import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
+import { runPods } from '../adapters/kube/run-pods.ts';
 import { secretValue } from '../adapters/kube/secrets.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { PIPELINES_LEASE } from '../contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
-import { RUN_LABELS } from '../core/run-pod.ts';
 import { PipelineController, type PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { PipelineRunDeps } from '../pipelines/run-pipeline.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -165,28 +165,6 @@ export async function pruneOld(
   } catch (error) {
     options.log?.({ level: 'warn', msg: 'pipeline runs not pruned', error: messageOf(error) });
   }
-}
-
-/** The run Pods the controller deletes, and finds again after a restart (by their run label). */
-function runPods(cluster: KubeCluster) {
-  return {
-    deletePod: async (namespace: string, name: string) => {
-      const pods = await cluster.resourceType('v1', 'Pod');
-      if (pods) await cluster.delete(pods, namespace, name);
-    },
-    listRunPods: async (namespace: string) => {
-      const pods = await cluster.resourceType('v1', 'Pod');
-      if (pods === undefined) return [];
-      const found = await cluster.list(pods, namespace, { labelSelector: RUN_LABELS.run });
-      return found.flatMap((pod) => {
-        const runId = pod.metadata.labels?.[RUN_LABELS.run];
-        const name = pod.metadata.name;
-        return runId === undefined || name === undefined || pod.metadata.deletionTimestamp !== undefined
-          ? []
-          : [{ name, runId }];
-      });
-    },
-  };
 }
 
 /** What reading pipeline files from git needs: the cluster (credentials Secrets), the cache, the host rules. */

@@ -12,7 +12,7 @@ import { ChartSourceFetcher, recordedChartRevision } from '../adapters/render/ch
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import type { SyncDeps, SyncEvent } from '../engine/context.ts';
 import type { Cluster } from '../ports/cluster.ts';
-import type { RenderRequest, RenderResult } from '../ports/renderer.ts';
+import type { HelmCapabilities, RenderRequest, RenderResult } from '../ports/renderer.ts';
 import type { CommitInfo, GitCredentials } from '../ports/source.ts';
 import { systemClock } from '../adapters/clock.ts';
 
@@ -240,9 +240,7 @@ export function connect(options: {
 }
 
 /** The target cluster's version and API versions, for `helm template`. */
-export async function helmCapabilities(
-  cluster: Cluster,
-): Promise<{ kubeVersion: string; apiVersions: readonly string[] }> {
+export async function helmCapabilities(cluster: Cluster): Promise<HelmCapabilities> {
   const info = await cluster.info();
   return { kubeVersion: info.gitVersion, apiVersions: info.apiVersions };
 }

@@ -19,6 +19,7 @@ import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { ManifestRenderer } from '../adapters/render/renderer.ts';
 import { cacheRoot, toolPaths } from '../adapters/render/tools.ts';
 import { IN_CLUSTER } from '../contracts/application.ts';
+import { CapabilitiesCache } from '../controller/capabilities-cache.ts';
 import { ClusterRegistry } from '../controller/cluster-registry.ts';
 import type { ResourceReader } from '../ports/resource-reader.ts';
 import { renderDesired } from '../server/desired-state.ts';
@@ -78,6 +79,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
     helmBinary: tools.helm,
     jsonnetBinary: tools.jsonnet,
   });
+  const capabilities = new CapabilitiesCache();
   const reader = new KubeResourceReader({
     destination: async (name) => (await clusters.resolve(name)).cluster,
     desired: (app, revision) =>
@@ -86,6 +88,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
         renderer,
         credentials: (namespace, name) => credentialsFrom(cluster, namespace, name),
         recorded: recordedChartRevision,
+        capabilities: async (name) => capabilities.get(name, (await clusters.resolve(name)).cluster),
       }),
   });
   return {

@@ -6,6 +6,7 @@ import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { OpenIdSignOn } from '../adapters/oidc/openid-sign-on.ts';
 import type { SsoOptions } from '../api/server/context.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
+import { secretText } from '../core/secret-data.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { Sealer } from '../server/sealed.ts';
 
@@ -88,11 +89,12 @@ async function clientSecretOf(
       'OIDC needs its client secret: --oidc-client-secret-file PATH or --oidc-client-secret-secret NAME',
     );
   const secret = await at.cluster.get(at.secrets, at.namespace, oidc.clientSecretSecret);
-  const value = ((secret?.['data'] ?? {}) as Record<string, string>)[OIDC_SECRET_KEY];
+  const subject = `Secret/${at.namespace}/${oidc.clientSecretSecret}`;
+  const value = secretText(secret, OIDC_SECRET_KEY, subject)?.trim();
   if (value === undefined || value === '')
     throw new CapstanError(
       'OIDC_CONFIG_INVALID',
-      `Secret/${at.namespace}/${oidc.clientSecretSecret} has no key '${OIDC_SECRET_KEY}' with the OIDC client secret`,
+      `${subject} has no key '${OIDC_SECRET_KEY}' with the OIDC client secret`,
     );
-  return Buffer.from(value, 'base64').toString('utf8').trim();
+  return value;
 }

@@ -1,6 +1,5 @@
 // Wiring for `capstan server`: the Store (SQLite), the watch cache of Applications, the Kubernetes
 // writer with the server's own identity, authentication, and the HTTP app of src/api/server.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { buildServerApi } from '../api/server/app.ts';
 import { KubeApplicationWriter } from '../adapters/kube/application-writer.ts';
 import { KubeCluster, loadKubeConfig } from '../adapters/kube/kube-cluster.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
+import { sharedKey } from '../adapters/kube/shared-key.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { describeStoreUrl, openPostgresStore } from '../adapters/store/postgres-store.ts';
 import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
@@ -24,6 +24,7 @@ import type { RunExecutor } from '../ports/run-executor.ts';
 import type { Store } from '../ports/store.ts';
 import type { ProjectDirectory } from '../server/access.ts';
 import { AgentAuditRecorder } from '../server/agent-audit-recorder.ts';
+import { keepTidy } from '../server/store-tidy.ts';
 import { ApplicationIndex } from '../server/application-index.ts';
 import { ProjectIndex } from '../server/project-index.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../contracts/project.ts';
@@ -145,7 +146,12 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       repositoryHosts: options.repositoryHosts ?? [],
     });
     closeReader = resourceReader.close;
-    const key = await sharedKey(cluster, secrets, namespace);
+    // The page-cursor key shared by replicas, from the Secret capstan-server (made when absent).
+    const key = await sharedKey(cluster, secrets, {
+      namespace,
+      name: SERVER_SECRET,
+      fieldManager: SERVER_FIELD_MANAGER,
+    });
     const runs = pipelineParts(parts, key);
     app = buildServerApi({
       ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
@@ -370,31 +376,6 @@ async function announceInitialAdmin(
   }
 }
 
-/** The page-cursor key shared by replicas, from the Secret capstan-server (created with a random key when absent). */
-async function sharedKey(cluster: KubeCluster, secrets: ResourceType, namespace: string): Promise<Buffer> {
-  const existing = await cluster.get(secrets, namespace, SERVER_SECRET).catch(() => undefined);
-  const data = (existing?.['data'] ?? {}) as Record<string, string>;
-  if (data['cursorKey'] !== undefined) return Buffer.from(data['cursorKey'], 'base64');
-  const key = randomBytes(32);
-  const body: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: SERVER_SECRET, namespace, labels: { 'app.kubernetes.io/part-of': 'capstan' } },
-    type: 'Opaque',
-    data: { cursorKey: key.toString('base64') },
-  };
-  try {
-    // Not forced: a replica that wrote first wins, and this one reads its key.
-    await cluster.apply(secrets, body, { fieldManager: SERVER_FIELD_MANAGER });
-    const stored = await cluster.get(secrets, namespace, SERVER_SECRET);
-    const value = ((stored?.['data'] ?? {}) as Record<string, string>)['cursorKey'];
-    return value === undefined ? key : Buffer.from(value, 'base64');
-  } catch {
-    // Without a shared key, cursors hold for this replica only.
-    return key;
-  }
-}
-
 /** The clusters route's source: the registrations in the server's namespace, each usable one probed. */
 const clustersOf = (
   cluster: KubeCluster,
@@ -487,20 +468,5 @@ async function drivePipelines(
   }
 }
 
-/** Daily: audit entries past retention and expired sessions go. */
-export function keepTidy(store: Store, retentionDays: number, log: Logger): NodeJS.Timeout {
-  const tidy = async () => {
-    const now = Date.now();
-    try {
-      const pruned = await store.audit.prune(new Date(now - retentionDays * 86_400_000).toISOString());
-      const sessions = await store.sessions.deleteExpired(new Date(now).toISOString());
-      if (pruned + sessions > 0) log({ level: 'info', msg: 'store tidied', auditEntries: pruned, sessions });
-    } catch (error) {
-      log({ level: 'warn', msg: 'store tidy failed', error: messageOf(error) });
-    }
-  };
-  void tidy();
-  const timer = setInterval(() => void tidy(), 86_400_000);
-  timer.unref();
-  return timer;
-}
+// Tests of the tidy import it from here still (test/unit/server/audit-retention.test.ts).
+export { keepTidy } from '../server/store-tidy.ts';

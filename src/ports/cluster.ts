@@ -46,7 +46,8 @@ export interface ClusterInfo {
  * connection refused or reset, 429, 5xx, time-outs).
  */
 export interface Cluster {
-  info(): Promise<ClusterInfo>;
+  /** The version and served API versions; `refresh` re-reads discovery (a cluster upgraded, a CRD added). */
+  info(options?: { refresh?: boolean }): Promise<ClusterInfo>;
   /** The served resource for an apiVersion and kind; undefined when the server does not serve it. `refresh` re-reads discovery. */
   resourceType(
     apiVersion: string,

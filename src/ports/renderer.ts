@@ -79,6 +79,17 @@ export interface HelmOptions {
   readonly apiVersions?: readonly string[];
 }
 
+/**
+ * What `helm template` is told of the cluster it renders for (`.Capabilities`): its version and served
+ * API versions, as discovery gives them (Cluster.info).
+ */
+export interface HelmCapabilities {
+  /** `v1.36.3` (`--kube-version`). */
+  readonly kubeVersion: string;
+  /** `apps/v1`, `apps/v1/Deployment`, … (`--api-versions`). */
+  readonly apiVersions: readonly string[];
+}
+
 export interface KustomizeOptions {
   /** Let kustomize load remote bases. Default false. */
   readonly allowRemoteBases?: boolean;
@@ -98,7 +109,7 @@ export interface RenderRequest {
   readonly kustomize?: KustomizeOptions;
   /**
    * Credentials for the Helm repositories (HTTP or OCI) that charts are downloaded from, each sent
-   * only to the URLs its urlPrefix covers (basic or token; never part of a cache key). Default: none.
+   * only to the URLs its urlPrefix covers (basic or token; a cache key holds them only by a keyed hash). Default: none.
    */
   readonly chartCredentials?: readonly GitCredentials[];
   /** Allow plain http:// Helm repositories (local test servers). Default false. */

@@ -1,11 +1,11 @@
 /**
  * An Application's desired state as the server shows it: the commit (its target resolved now when no
  * revision is asked) fetched with the Application's git credentials, and rendered as the agent
- * renders it (applicationRender: the same options, chart credentials from the same Secrets). On the SourceFetcher and Renderer ports (the agent's git adapter and renderers).
+ * renders it (applicationRender: the same options and Helm capabilities, chart credentials from the same Secrets). On the SourceFetcher and Renderer ports (the agent's git adapter and renderers).
  */
 import { resolveSpec, type Application } from '../contracts/application.ts';
-import { applicationRender } from '../contracts/application-render.ts';
-import type { Renderer } from '../ports/renderer.ts';
+import { applicationRender, mayRenderHelm } from '../contracts/application-render.ts';
+import type { HelmCapabilities, Renderer } from '../ports/renderer.ts';
 import type { DesiredState } from '../ports/resource-reader.ts';
 import type { FetchOptions, GitCredentials, ResolvedRevision, SourceFetcher } from '../ports/source.ts';
 
@@ -22,6 +22,11 @@ export interface DesiredStateDeps {
    * and digest), or undefined for one to resolve.
    */
   readonly recorded?: (revision: string) => ResolvedRevision | undefined;
+  /**
+   * The Helm capabilities of a destination cluster, by its registered name (as the agent reads them:
+   * discovery, kept a while). Absent: helm's defaults.
+   */
+  readonly capabilities?: (cluster: string) => Promise<HelmCapabilities>;
 }
 
 /** Fetches the commit (the target resolved now when no revision is given) and renders it as the agent does. */
@@ -49,8 +54,11 @@ export async function renderDesired(
   const recorded = chart === undefined || revision === undefined ? undefined : deps.recorded?.(revision);
   const resolved = recorded ?? (await deps.fetcher.resolve(source, fetch));
   const tree = await deps.fetcher.checkout(source, resolved, fetch);
-  // Rendered as the agent renders it: the same options, chart credentials from the same Secrets.
-  const { chartSecrets, ...options } = applicationRender(app, spec);
+  // Rendered as the agent renders it: the same options, the destination's Helm capabilities, chart
+  // credentials from the same Secrets.
+  const capabilities =
+    deps.capabilities && mayRenderHelm(spec) ? await deps.capabilities(spec.destination.cluster) : undefined;
+  const { chartSecrets, ...options } = applicationRender(app, spec, capabilities);
   const chartCredentials = await Promise.all(chartSecrets.map((name) => deps.credentials(namespace, name)));
   const result = await deps.renderer.render({
     root: tree.dir,

@@ -171,6 +171,21 @@ function listDeleteCases(name: string, options: ClusterContractOptions): void {
     assert.equal(item.kind, 'ConfigMap');
   });
 
+  it(`${name}: a label key with dots and a prefix (capstan.dev/run) is one key, selected as one`, async (t) => {
+    const { cluster, namespace } = await options.open(t);
+    const type = await configMaps(cluster);
+    const labels = { 'capstan.dev/run': 'r1', 'app.kubernetes.io/name': 'web' };
+    const applied = await cluster.apply(type, configMap(namespace, 'dotted', {}, labels), {
+      fieldManager: 'capstan-test',
+    });
+    assert.deepEqual(applied.object.metadata.labels, labels);
+    const found = await cluster.list(type, namespace, { labelSelector: 'capstan.dev/run' });
+    assert.deepEqual(
+      found.map((o) => [o.metadata.name, o.metadata.labels]),
+      [['dotted', labels]],
+    );
+  });
+
   it(`${name}: delete says whether the object was there, and keeps it when its uid is not the one given`, async (t) => {
     const { cluster, namespace } = await options.open(t);
     const type = await configMaps(cluster);

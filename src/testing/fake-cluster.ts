@@ -30,8 +30,22 @@ export const FAKE_CLUSTER_TYPES: readonly ResourceType[] = [
 /** A lower-case RFC 1123 subdomain, as the API server requires of most names. */
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/**
+ * A field's path, its keys joined by NUL: a key may hold dots (a label `capstan.dev/run`), as the API
+ * server's field paths allow; shown with dots in messages.
+ */
+const SEP = '\u0000';
+const fieldPath = (...keys: readonly string[]): string => keys.join(SEP);
+const shown = (path: string): string => path.split(SEP).join('.');
+
 /** Fields apply never takes ownership of: identity and what the server itself keeps. */
-const UNOWNED = new Set(['apiVersion', 'kind', 'metadata.name', 'metadata.namespace', 'status']);
+const UNOWNED = new Set([
+  'apiVersion',
+  'kind',
+  fieldPath('metadata', 'name'),
+  fieldPath('metadata', 'namespace'),
+  'status',
+]);
 
 interface Stored {
   object: KubeObject;
@@ -192,15 +206,16 @@ const keyOf = (type: ResourceType, namespace: string, name: string) =>
 function leaves(value: unknown, path = '', out = new Map<string, unknown>()): Map<string, unknown> {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [key, child] of Object.entries(value))
-      leaves(child, path === '' ? key : `${path}.${key}`, out);
-  } else if (path !== '' && !UNOWNED.has(path) && !path.startsWith('status.')) out.set(path, value);
+      leaves(child, path === '' ? key : fieldPath(path, key), out);
+  } else if (path !== '' && !UNOWNED.has(path) && !path.startsWith(fieldPath('status', '')))
+    out.set(path, value);
   return out;
 }
 
 function fromLeaves(values: ReadonlyMap<string, unknown>): Record<string, unknown> {
   const root: Record<string, unknown> = {};
   for (const [path, value] of values) {
-    const parts = path.split('.');
+    const parts = path.split(SEP);
     let node = root;
     for (const part of parts.slice(0, -1)) {
       node[part] ??= {};
@@ -223,7 +238,7 @@ function conflictsOf(before: Stored, applied: ReadonlyMap<string, unknown>, mana
         JSON.stringify(current.get(path)) !== JSON.stringify(value)
       );
     })
-    .map(([path]) => `conflict with "${before.owners.get(path) ?? ''}": .${path}`);
+    .map(([path]) => `conflict with "${before.owners.get(path) ?? ''}": .${shown(path)}`);
 }
 
 /** The fields after an apply: the manager's fields as applied, its fields left out removed unless someone else owns them. */
@@ -239,8 +254,8 @@ function merged(
       owners.delete(path);
       values.delete(path);
     }
-  for (const key of ['metadata.uid', 'metadata.resourceVersion', 'metadata.creationTimestamp'])
-    values.delete(key);
+  for (const key of ['uid', 'resourceVersion', 'creationTimestamp'])
+    values.delete(fieldPath('metadata', key));
   for (const [path, value] of applied) {
     values.set(path, value);
     owners.set(path, manager);

@@ -17,6 +17,7 @@ import {
   testCluster,
   type KubeClients,
 } from './cluster.ts';
+import { secretText } from '../core/secret-data.ts';
 
 export interface ServerTestKube {
   readonly kube: KubeClients;
@@ -94,8 +95,7 @@ export async function initialAdminPassword(admin: KubeCluster, namespace: string
   const secrets = await admin.resourceType('v1', 'Secret');
   assert.ok(secrets);
   const initial = await admin.get(secrets, namespace, INITIAL_ADMIN_SECRET);
-  const data = (initial?.['data'] ?? {}) as Record<string, string>;
-  return Buffer.from(data['password'] ?? '', 'base64').toString();
+  return secretText(initial, 'password') ?? '';
 }
 
 /** Signs the initial admin in: the session cookie and its CSRF token. */

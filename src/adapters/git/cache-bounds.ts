@@ -4,13 +4,13 @@
  * - a commit's files are measured (`git ls-tree -r -l`, sizes as stored in git) before they are written,
  *   and refused past `maxTreeBytes` (a highly compressible file is small in the pack, large on disk);
  * - a repository is measured after each fetch, and dropped and refused past `maxRepositoryBytes`;
- * - past `maxTrees` trees or `maxRepositories` repositories, the least recently used ones go first.
- *   Use is the folder's modification time, touched at each checkout, so that it survives restarts; a
- *   folder used in the last `minIdleMs` is never removed (a render may be reading it).
+ * - past `maxTrees` trees or `maxRepositories` repositories, the least recently used ones go first
+ *   (../cache/least-recently-used.ts: use is the folder's modification time, touched at each checkout; a
+ *   folder used in the last `minIdleMs` is never removed).
  */
-import { lstat, readdir, rm, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { CapstanError } from '../../core/errors.ts';
+import { evictLeastRecentlyUsed as evictFolders, folderBytes } from '../cache/least-recently-used.ts';
 import type { LocalGit } from './git-command.ts';
 import { cacheFailure } from './git-errors.ts';
 import type { CacheLayout } from './layout.ts';
@@ -82,49 +82,17 @@ export async function checkRepositorySize(path: string, display: string, maxByte
   );
 }
 
-/** Marks a tree or repository folder as just used. */
-export async function touch(path: string, now: Date): Promise<void> {
-  await utimes(path, now, now).catch(() => undefined);
-}
-
 /** Removes the least recently used trees and repositories past the bounds (see the file comment). */
 export async function evictLeastRecentlyUsed(
   layout: CacheLayout,
   bounds: Required<CacheBounds>,
   now: number,
 ): Promise<{ trees: string[]; repositories: string[] }> {
-  const trees = await evict(layout.trees, bounds.maxTrees, bounds.minIdleMs, now);
+  const { minIdleMs } = bounds;
+  const trees = await evictFolders(layout.trees, { maxEntries: bounds.maxTrees, minIdleMs }, now);
   for (const sha of trees) await rm(layout.commit(sha), { force: true });
-  const repositories = await evict(layout.repos, bounds.maxRepositories, bounds.minIdleMs, now);
+  const repositories = (
+    await evictFolders(layout.repos, { maxEntries: bounds.maxRepositories, minIdleMs }, now)
+  ).map((name) => name.replace(/\.git$/, ''));
   return { trees, repositories };
-}
-
-async function evict(folder: string, max: number, minIdleMs: number, now: number): Promise<string[]> {
-  const names = await readdir(folder).catch(() => []);
-  if (names.length <= max) return [];
-  const used = await Promise.all(
-    names.map(async (name) => ({
-      name,
-      at: (await lstat(join(folder, name)).catch(() => undefined))?.mtimeMs ?? 0,
-    })),
-  );
-  used.sort((a, b) => a.at - b.at);
-  const removed: string[] = [];
-  for (const { name, at } of used.slice(0, used.length - max)) {
-    if (now - at < minIdleMs) break; // everything after it is more recent still
-    await rm(join(folder, name), { recursive: true, force: true });
-    removed.push(name.replace(/\.git$/, ''));
-  }
-  return removed;
-}
-
-/** The bytes of the files under a folder (not following symlinks). */
-async function folderBytes(path: string): Promise<number> {
-  let total = 0;
-  const entries = await readdir(path, { recursive: true, withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    if (!entry.isFile()) continue;
-    total += (await lstat(join(entry.parentPath, entry.name)).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
 }

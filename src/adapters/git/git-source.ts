@@ -32,9 +32,9 @@ import {
   checkTreeSize,
   DEFAULT_CACHE_BOUNDS,
   evictLeastRecentlyUsed,
-  touch,
   type CacheBounds,
 } from './cache-bounds.ts';
+import { touch } from '../cache/least-recently-used.ts';
 import { checkHost, type HostPolicy } from './hosts.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { cacheLayout, exists, prepareLayout, type CacheLayout } from './layout.ts';

@@ -10,6 +10,7 @@
  * Pure: the caller reads the Secret.
  */
 import { CapstanError } from '../../core/errors.ts';
+import { secretText } from '../../core/secret-data.ts';
 import type { Cluster } from '../../ports/cluster.ts';
 import type { GitCredentials } from '../../ports/source.ts';
 
@@ -45,11 +46,7 @@ export function credentialsFromSecret(secret: CredentialSecret, subject: string)
       `is not marked as repository credentials: give it the type ${REPOSITORY_CREDENTIALS_TYPE} (or the label ${REPOSITORY_CREDENTIALS_LABEL}=${REPOSITORY_CREDENTIALS_LABEL_VALUE}) and a url key naming the repositories it is for`,
     );
   }
-  const data = secret.data ?? {};
-  const value = (key: string): string | undefined => {
-    const encoded = data[key];
-    return encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8');
-  };
+  const value = (key: string): string | undefined => secretText(secret, key, subject);
   // 2. Bound to repositories.
   const urlPrefix = value('url')?.trim();
   if (urlPrefix === undefined || urlPrefix === '') {

@@ -133,7 +133,8 @@ export class KubeCluster implements Cluster {
     this.client.close();
   }
 
-  async info(): Promise<ClusterInfo> {
+  async info(options: { refresh?: boolean } = {}): Promise<ClusterInfo> {
+    if (options.refresh === true) this.#discovery.invalidate();
     const res = await this.client.call('GET', '/version');
     if (res.status !== 200) throw apiError(res.status, res.body, 'GET /version', 'get');
     return {

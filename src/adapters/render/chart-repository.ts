@@ -9,7 +9,7 @@
  * to, and never to a host a download is redirected to. Every response is bounded in size and time.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
@@ -17,12 +17,24 @@ import { parse } from 'yaml';
 import { CapstanError, messageOf } from '../../core/errors.ts';
 import { compareVersions, maxSatisfying, parseRange, parseVersion, type SemVer } from '../../core/semver.ts';
 import type { GitCredentials } from '../../ports/source.ts';
+import { evictLeastRecentlyUsed, touch } from '../cache/least-recently-used.ts';
 import { checkHostName, type HostPolicy } from '../git/hosts.ts';
 
 /** How charts are downloaded; one per renderer. */
 export interface ChartRepositoryOptions {
-  /** Where archives are kept by digest. Default: none (every render downloads). */
+  /** Where archives are kept by digest (`<cacheDir>/charts/`). Default: none (every render downloads). */
   readonly cacheDir?: string;
+  /**
+   * Bounds on the archives kept: after one is written, the least recently used go while more than
+   * `maxArchives` are kept or they add up to more than `maxBytes`; none read or written in the last
+   * `minIdleMs`. Use is the file's modification time, touched at each read. Default 512 archives,
+   * 1 GiB, 10 minutes.
+   */
+  readonly bounds?: {
+    readonly maxArchives?: number;
+    readonly maxBytes?: number;
+    readonly minIdleMs?: number;
+  };
   /** PEM certificates trusted besides the system's (a private registry's CA). */
   readonly ca?: string;
   /**
@@ -149,6 +161,7 @@ export class ChartRepository {
     const archive = await readFile(cacheFile(this.#options.cacheDir, digest)).catch(() => undefined);
     // A cached file that does not match its name (a torn write, a changed disk) is downloaded again.
     if (archive === undefined || sha256(archive) !== digest) return undefined;
+    await touch(cacheFile(this.#options.cacheDir, digest), new Date());
     return { digest, archive };
   }
 
@@ -160,6 +173,18 @@ export class ChartRepository {
     const partial = `${file}.${process.pid}.partial`;
     await writeFile(partial, archive, { mode: 0o600 });
     await rename(partial, file);
+    // The least recently used archives past the bounds go (a removed one is downloaded again).
+    const bounds = this.#options.bounds ?? {};
+    await evictLeastRecentlyUsed(
+      folder,
+      {
+        maxEntries: bounds.maxArchives ?? 512,
+        maxBytes: bounds.maxBytes ?? 1024 ** 3,
+        minIdleMs: bounds.minIdleMs ?? 10 * 60_000,
+      },
+      Date.now(),
+      async (name) => (await lstat(join(folder, name)).catch(() => undefined))?.size ?? 0,
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@
  *             `<version>@sha256:<hex>`.
  *   checkout: the archive of that version unpacked (checked, confined) in a folder named after the
  *             chart, kept by repository URL + chart + version + digest: a version whose archive has
- *             changed since it was recorded is refused, not rendered.
+ *             changed since it was recorded is refused, not rendered. The unpacked charts are
+ *             bounded (ChartCacheBounds): past so many, or so many bytes, the least recently used go.
  */
 import { createHash } from 'node:crypto';
-import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../../core/errors.ts';
 import type {
@@ -20,6 +21,7 @@ import type {
   SourceSpec,
   SourceTree,
 } from '../../ports/source.ts';
+import { evictLeastRecentlyUsed, folderBytes, touch } from '../cache/least-recently-used.ts';
 import type { ChartRepository, PulledChart } from './chart-repository.ts';
 import {
   DEFAULT_UNPACK_LIMITS,
@@ -37,7 +39,31 @@ export interface ChartSourceOptions {
   readonly unpack?: UnpackLimits;
   /** Time limit of a whole resolve or checkout (every request of it). Default 120 s. */
   readonly timeoutMs?: number;
+  /** How many unpacked charts, and bytes of them, are kept on disk. */
+  readonly bounds?: ChartCacheBounds;
 }
+
+/**
+ * Bounds on the unpacked charts on disk (as the git cache's, cache-bounds.ts): after a chart is
+ * unpacked, the least recently used ones go while more than `maxCharts` are kept or they add up to
+ * more than `maxBytes`. Use is the folder's modification time, touched at each checkout; a chart used
+ * in the last `minIdleMs` is never removed (a render may be reading it). A removed chart is unpacked
+ * again on its next checkout, from the archive cache or the repository (checked against its digest).
+ */
+export interface ChartCacheBounds {
+  /** Unpacked charts kept. Default 256. */
+  readonly maxCharts?: number;
+  /** Bytes of unpacked charts kept. Default 2 GiB (a chart unpacks to 64 MiB at most). */
+  readonly maxBytes?: number;
+  /** A chart used more recently than this is never removed. Default 10 minutes. */
+  readonly minIdleMs?: number;
+}
+
+export const DEFAULT_CHART_CACHE_BOUNDS: Required<ChartCacheBounds> = {
+  maxCharts: 256,
+  maxBytes: 2 * 1024 ** 3,
+  minIdleMs: 10 * 60_000,
+};
 
 const DEFAULT_MAX_ARCHIVE_BYTES = 10 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -46,9 +72,13 @@ const REVISION = /^(.+)@(sha256:[0-9a-f]{64})$/;
 
 export class ChartSourceFetcher implements SourceFetcher {
   readonly #options: ChartSourceOptions;
+  readonly #bounds: Required<ChartCacheBounds>;
+  /** The eviction under way: one at a time. */
+  #sweeping: Promise<void> | undefined;
 
   constructor(options: ChartSourceOptions) {
     this.#options = options;
+    this.#bounds = { ...DEFAULT_CHART_CACHE_BOUNDS, ...options.bounds };
   }
 
   /** The newest version in the range and its archive's digest (downloaded once, then from the cache). */
@@ -73,7 +103,10 @@ export class ChartSourceFetcher implements SourceFetcher {
     const [, version, digest] = recorded;
     const dir = join(this.#options.cacheDir, treeKey(source, version, digest));
     const tree = treeOf(source, { sha: revision.sha, ref: `${chart} ${version}` }, dir);
-    if (await exists(join(dir, COMPLETE))) return tree;
+    if (await exists(join(dir, COMPLETE))) {
+      await touch(dir, new Date());
+      return tree;
+    }
     // Not unpacked yet: the archive of exactly that version, which must still be the one recorded.
     const pulled = await this.#pull(source, version, options);
     if (pulled.digest !== digest)
@@ -92,7 +125,9 @@ export class ChartSourceFetcher implements SourceFetcher {
     const partial = `${dir}.${process.pid}.${Date.now()}.partial`;
     try {
       await writeChartEntries(join(partial, chart), entries);
-      await writeFile(join(partial, COMPLETE), `${revision.sha}\n`);
+      // The marker names the revision and the bytes unpacked (what the bound on bytes counts).
+      const bytes = entries.reduce((sum, e) => sum + (e.kind === 'file' ? e.data.length : 0), 0);
+      await writeFile(join(partial, COMPLETE), `${revision.sha}\n${bytes}\n`);
       await mkdir(this.#options.cacheDir, { recursive: true, mode: 0o700 });
       await rename(partial, dir).catch(async (error: unknown) => {
         // Another reconcile unpacked the same chart first: that one is as good.
@@ -101,7 +136,31 @@ export class ChartSourceFetcher implements SourceFetcher {
     } finally {
       await rm(partial, { recursive: true, force: true });
     }
+    await this.#sweep();
     return tree;
+  }
+
+  /** Removes the least recently used charts past the bounds (ChartCacheBounds); one sweep at a time. */
+  async #sweep(): Promise<void> {
+    if (this.#sweeping) return this.#sweeping;
+    const { cacheDir } = this.#options;
+    const bytesOf = async (name: string): Promise<number> => {
+      const marker = await readFile(join(cacheDir, name, COMPLETE), 'utf8').catch(() => '');
+      const recorded = Number(marker.split('\n')[1]);
+      return marker !== '' && Number.isSafeInteger(recorded) ? recorded : folderBytes(join(cacheDir, name));
+    };
+    const { maxCharts, maxBytes, minIdleMs } = this.#bounds;
+    this.#sweeping = evictLeastRecentlyUsed(
+      cacheDir,
+      { maxEntries: maxCharts, maxBytes, minIdleMs },
+      Date.now(),
+      bytesOf,
+    )
+      .then(() => undefined)
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+    return this.#sweeping;
   }
 
   /** Every path of a chart's tree is decided by the archive's digest, which the revision holds. */

@@ -4,7 +4,7 @@
 // by a real HTTP server on loopback.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { readChartArchive } from '../../../src/adapters/render/chart-archive.ts';
 import { ChartRepository } from '../../../src/adapters/render/chart-repository.ts';
-import { ChartSourceFetcher } from '../../../src/adapters/render/chart-source.ts';
+import { ChartSourceFetcher, type ChartCacheBounds } from '../../../src/adapters/render/chart-source.ts';
 import { CapstanError } from '../../../src/core/errors.ts';
 
 interface Entry {
@@ -154,7 +154,7 @@ describe('ChartSourceFetcher', () => {
     return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   }
 
-  async function fetcher(name: string, timeoutMs?: number) {
+  async function fetcher(name: string, timeoutMs?: number, bounds?: ChartCacheBounds) {
     const cacheDir = join(await root, name);
     return {
       cacheDir,
@@ -162,6 +162,7 @@ describe('ChartSourceFetcher', () => {
         cacheDir: join(cacheDir, 'sources'),
         charts: new ChartRepository({ cacheDir, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(bounds === undefined ? {} : { bounds }),
       }),
     };
   }
@@ -270,5 +271,82 @@ describe('ChartSourceFetcher', () => {
       error.message,
       /^web: http:\/\/127\.0\.0\.1:\d+\/index\.yaml: |no complete answer within 300 ms/,
     );
+  });
+
+  describe('its cache on disk (helm/sources) is bounded, least recently used first out', () => {
+    const versions = ['1.0.0', '1.1.0', '1.2.0'];
+    const present = (dir: string) =>
+      access(dir).then(
+        () => true,
+        () => false,
+      );
+    /** Checks out each version once, each folder's last use set hours apart (oldest first). */
+    async function checkedOut(name: string, bounds: ChartCacheBounds) {
+      const url = await repository(new Map(versions.map((v) => [v, chart()])));
+      const { fetcher: source } = await fetcher(name, undefined, bounds);
+      const checkout = async (version: string) => {
+        const spec = { repoURL: url, chart: 'web', targetRevision: version };
+        return (await source.checkout(spec, await source.resolve(spec, http), http)).dir;
+      };
+      return { checkout };
+    }
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+
+    it('past maxCharts, removes the chart used longest ago (a checkout counts as a use)', async () => {
+      const { checkout } = await checkedOut('bound-count', { maxCharts: 2, minIdleMs: 0 });
+      const first = await checkout('1.0.0');
+      await utimes(first, hoursAgo(3), hoursAgo(3));
+      const second = await checkout('1.1.0');
+      await utimes(second, hoursAgo(2), hoursAgo(2));
+      assert.equal(await checkout('1.0.0'), first, 'kept: the same folder');
+      const third = await checkout('1.2.0');
+      assert.deepEqual(
+        await Promise.all([first, second, third].map(present)),
+        [true, false, true],
+        'the chart used longest ago (1.1.0) went; 1.0.0 was used again',
+      );
+      // A removed chart is unpacked again on its next checkout.
+      assert.equal(await checkout('1.1.0'), second);
+      assert.equal(await readFile(join(second, 'web', 'templates', 'a.yaml'), 'utf8'), 'kind: ConfigMap\n');
+    });
+
+    it('the downloaded archives (helm/charts) are bounded too, least recently used first out', async () => {
+      const url = await repository(
+        new Map(versions.map((v) => [v, chart([{ name: `web/${v}.txt`, data: v }])])),
+      );
+      const cacheDir = join(await root, 'bound-archives');
+      const charts = new ChartRepository({ cacheDir, bounds: { maxArchives: 2, minIdleMs: 0 } });
+      const pull = (version: string) =>
+        charts.pull({
+          repository: url,
+          name: 'web',
+          version,
+          credentials: [],
+          allowHttp: true,
+          maxBytes: 1 << 20,
+        });
+      const archives = async () => (await readdir(join(cacheDir, 'charts'))).sort();
+      const first = await pull('1.0.0');
+      const file = join(cacheDir, 'charts', `${first.digest.replace(':', '-')}.tgz`);
+      await utimes(file, hoursAgo(3), hoursAgo(3));
+      await pull('1.1.0');
+      assert.equal((await archives()).length, 2);
+      await pull('1.2.0');
+      const kept = await archives();
+      assert.equal(kept.length, 2);
+      assert.ok(!kept.includes(`${first.digest.replace(':', '-')}.tgz`), 'the archive used longest ago went');
+    });
+
+    it('past maxBytes, removes the oldest until the rest fit; never one used within minIdleMs', async () => {
+      const { checkout } = await checkedOut('bound-bytes', { maxBytes: 100, minIdleMs: 3_600_000 });
+      const first = await checkout('1.0.0');
+      await utimes(first, hoursAgo(2), hoursAgo(2));
+      const second = await checkout('1.1.0');
+      // Each chart holds 57 bytes of files: two are past 100; the one idle for two hours goes.
+      assert.deepEqual(await Promise.all([first, second].map(present)), [false, true]);
+      const third = await checkout('1.2.0');
+      // Past the bound again, but 1.1.0 was used within the hour: kept, whatever the bytes.
+      assert.deepEqual(await Promise.all([second, third].map(present)), [true, true]);
+    });
   });
 });

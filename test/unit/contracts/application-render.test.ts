@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveSpec, validateApplication, type Application } from '../../../src/contracts/application.ts';
-import { applicationRender, type ApplicationRender } from '../../../src/contracts/application-render.ts';
+import {
+  applicationRender,
+  mayRenderHelm,
+  type ApplicationRender,
+} from '../../../src/contracts/application-render.ts';
 
 const REPO = 'https://git.example.com/team/config.git';
 
@@ -97,5 +101,23 @@ describe('applicationRender', () => {
     const { chartSecrets, ...options } = applicationRender(app, resolveSpec(app));
     assert.deepEqual(chartSecrets, ['charts']);
     assert.doesNotMatch(JSON.stringify(options), /charts|repositorySecretRefs/);
+  });
+
+  it('gives helm the destination capabilities it is given, whenever the render may be helm', () => {
+    const capabilities = { kubeVersion: 'v1.36.3', apiVersions: ['v1', 'capstan.dev/v1alpha1/Application'] };
+    for (const source of [{}, { type: 'helm' }, { repoURL: 'https://charts.example.com', chart: 'db' }]) {
+      const app = application(source);
+      assert.equal(mayRenderHelm(resolveSpec(app)), true);
+      assert.deepEqual(applicationRender(app, resolveSpec(app), capabilities).helm, {
+        releaseName: 'web',
+        namespace: 'team-a',
+        ...capabilities,
+      });
+    }
+    for (const type of ['directory', 'kustomize']) {
+      const app = application({ type });
+      assert.equal(mayRenderHelm(resolveSpec(app)), false);
+      assert.equal(applicationRender(app, resolveSpec(app), capabilities).helm, undefined);
+    }
   });
 });

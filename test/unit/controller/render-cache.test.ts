@@ -159,4 +159,43 @@ describe('render cache', () => {
     assert.equal(again.key, first.key);
     assert.notEqual(again.result, first.result);
   });
+
+  it('renders again for another cluster version or API version set, and holds the API versions by digest', async () => {
+    const renderer = countingRenderer();
+    const cache = new RenderCache(renderer);
+    const helm = (kubeVersion: string, apiVersions: readonly string[]) => ({
+      root: '/',
+      path: 'chart',
+      helm: { releaseName: 'web', kubeVersion, apiVersions },
+    });
+    const served = ['v1', 'apps/v1', 'apps/v1/Deployment'];
+    await cache.render('c', helm('v1.36.3', served));
+    assert.equal((await cache.render('c', helm('v1.36.3', [...served]))).cached, true);
+    assert.equal((await cache.render('c', helm('v1.37.0', served))).cached, false, 'an upgraded cluster');
+    const crd = await cache.render('c', helm('v1.37.0', [...served, 'monitoring.coreos.com/v1']));
+    assert.equal(crd.cached, false, 'a CRD added');
+    assert.ok(!crd.key.includes('apps/v1/Deployment'), 'the API versions are held by their digest');
+    assert.equal(renderer.calls, 3);
+  });
+
+  it('keys chart credentials by a keyed hash: never their values, never shared with other or no credentials', async () => {
+    const renderer = countingRenderer();
+    const cache = new RenderCache(renderer);
+    const password = 'p4ssw0rd-sentinel';
+    const withCredentials = (username: string) => ({
+      root: '/',
+      path: 'chart',
+      chartCredentials: [
+        { kind: 'basic' as const, username, password, urlPrefix: 'https://charts.example.com' },
+      ],
+    });
+    const first = await cache.render('c', withCredentials('team-a'));
+    assert.ok(!first.key.includes(password) && !first.key.includes('team-a'), first.key);
+    assert.equal((await cache.render('c', withCredentials('team-a'))).cached, true);
+    assert.equal((await cache.render('c', withCredentials('team-b'))).cached, false, 'other credentials');
+    assert.equal((await cache.render('c', { root: '/', path: 'chart' })).cached, false, 'no credentials');
+    // Another process (another random HMAC key) gives another key for the same credentials.
+    const other = await new RenderCache(countingRenderer()).render('c', withCredentials('team-a'));
+    assert.notEqual(other.key, first.key);
+  });
 });
