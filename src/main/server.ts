@@ -469,4 +469,3 @@ async function drivePipelines(
 }
 
 // Tests of the tidy import it from here still (test/unit/server/audit-retention.test.ts).
-export { keepTidy } from '../server/store-tidy.ts';

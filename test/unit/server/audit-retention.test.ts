@@ -1,9 +1,9 @@
-// The server's tidy of its Store (src/main/server.ts, keepTidy): at start and daily, audit entries past
+// The server's tidy of its Store (src/server/store-tidy.ts, keepTidy): at start and daily, audit entries past
 // the retention and expired sessions are deleted, and what is kept stays; a failing store is logged.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
-import { keepTidy } from '../../../src/main/server.ts';
+import { keepTidy } from '../../../src/server/store-tidy.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
 
 const DAY = 86_400_000;
