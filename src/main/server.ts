@@ -467,5 +467,3 @@ async function drivePipelines(
     parts.log({ level: 'error', msg: 'pipeline runs stopped', error: messageOf(error) });
   }
 }
-
-// Tests of the tidy import it from here still (test/unit/server/audit-retention.test.ts).
