@@ -17,7 +17,9 @@ const { values } = parseArgs({
 });
 const { server, ca, cert, key, root } = values;
 if (!server || !ca || !cert || !key || !root) {
-  console.error('local-volumes: give --server, --ca, --cert, --key and --root');
+  console.error(
+    'local-volumes: the API server, CA, client certificate and key, and the volumes folder are all required (usage: the first lines of this file)',
+  );
   process.exit(2);
 }
 const api = adminClient(server, { ca, cert, key });
