@@ -1,5 +1,5 @@
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { RENDER_SANDBOX_SECCOMP_PROFILE } from '../contracts/install.ts';
 import { CapstanError } from '../core/errors.ts';
 import { ensureNodeBinaries } from './binaries.ts';
@@ -483,7 +483,8 @@ async function startLocalVolumes(
     name: 'local-volumes',
     binary: process.execPath,
     args: [
-      join(import.meta.dirname, 'local-volumes-main.ts'),
+      // Beside this file: .ts from the sources, .js in a package built by tsc.
+      join(import.meta.dirname, `local-volumes-main${extname(import.meta.filename)}`),
       `--server=${ctx.server}`,
       `--ca=${ctx.pki.caCert}`,
       `--cert=${cert.cert}`,
