@@ -28,10 +28,12 @@
  *   run's start, read for the steps' states, deleted at its end or cancel); PersistentVolumeClaims
  *   get/create (each Pipeline's cache claim, made at its first run with caches; never deleted).
  *
- * One replica by default: the embedded SQLite store is per pod (an emptyDir here, a PersistentVolume
- * to keep the audit trail across restarts); several replicas need a shared store: PostgreSQL, named by
+ * One replica by default: the embedded SQLite store is a file on the PersistentVolumeClaim
+ * capstan-server-data (ReadWriteOnce, the cluster's default StorageClass), so sessions, the audit trail
+ * and pipeline runs outlive the pod, and the pod that replaces it adopts the runs in flight; Recreate,
+ * so that one pod at a time opens the file. Several replicas need a shared store: PostgreSQL, named by
  * the Secret capstan-server-store (its `url` reaches the server as CAPSTAN_STORE_URL), then
- * `kubectl scale deployment capstan-server --replicas N`.
+ * `kubectl scale deployment capstan-server --replicas N` (the store `postgres` has no claim).
  */
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
@@ -59,6 +61,10 @@ export const SERVER_SECRETS = ['capstan-server', 'capstan-initial-admin'] as con
  * written by the server, so not in SERVER_SECRETS.
  */
 export const SERVER_STORE_SECRET = 'capstan-server-store';
+/** The claim that holds the SQLite file (store `sqlite`), in the server's namespace. */
+export const SERVER_DATA_CLAIM = 'capstan-server-data';
+/** Its size: the Store's records (runs' logs included, within their retention). */
+export const SERVER_DATA_SIZE = '1Gi';
 /** The labels that select the API server's pods. */
 export const SERVER_SELECTOR = {
   'app.kubernetes.io/name': 'capstan',
@@ -104,6 +110,7 @@ const meta = (name: string, namespace?: string) => metaOf(name, 'server', namesp
 export function serverManifests(options: ServerInstallOptions): KubeObject[] {
   return [
     ...serverRbac(options.namespace, options.pipelineNamespaces ?? []),
+    ...(options.store === 'postgres' ? [] : [serverDataClaim(options.namespace)]),
     serverDeployment(options),
     serverService(options.namespace),
   ];
@@ -290,13 +297,26 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
             },
           ],
           volumes: [
-            ...(postgres ? [] : [{ name: 'data', emptyDir: { sizeLimit: '1Gi' } }]),
+            ...(postgres ? [] : [{ name: 'data', persistentVolumeClaim: { claimName: SERVER_DATA_CLAIM } }]),
             { name: 'cache', emptyDir: { sizeLimit: '2Gi' } },
             { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
           ],
         },
       },
     },
+  };
+}
+
+/**
+ * The SQLite store's volume: ReadWriteOnce (one pod opens the file), the cluster's default
+ * StorageClass (none named: an operator who wants another one edits the claim before the first start).
+ */
+export function serverDataClaim(namespace: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: meta(SERVER_DATA_CLAIM, namespace),
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: SERVER_DATA_SIZE } } },
   };
 }
 

@@ -7,6 +7,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, clustersRoot, validateClusterName, type ClusterPaths } from './layout.ts';
 import { takeLock } from './lockfile.ts';
 import { NODE_NETWORK } from './node-config.ts';
+import { podForwarderName, podTarget, type PodPort } from './pod-forward.ts';
 import { createPki, type ClientName, type Pki } from './pki.ts';
 import { assertPortFree, freePort, freePorts } from './ports.ts';
 import {
@@ -265,6 +266,18 @@ export class LocalCluster {
       });
       return `127.0.0.1:${String(port)}`;
     });
+  }
+
+  /**
+   * One pod's port on the machine's loopback, as `kubectl port-forward pod/NAME PORT` gives it: a
+   * forwarder to the pod's own address (no Service: that replica answers, not another); returns
+   * `127.0.0.1:<port>`. The pod must run on the real node. Forwarders by pod name: a replaced pod is a
+   * new name (and address), exposed again.
+   */
+  async exposePod(options: PodPort): Promise<string> {
+    this.#realNode(`expose Pod/${options.namespace}/${options.pod} from`);
+    const target = await podTarget(this.admin(), options);
+    return this.exposeToMachine({ name: podForwarderName(options), target });
   }
 
   /** Stops the forwarder `name` of exposeToMachine or exposeToPods (true if one ran) and forgets it. */

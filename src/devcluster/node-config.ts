@@ -45,6 +45,8 @@ export interface NodePaths {
   readonly registryHosts: string;
   readonly images: string;
   readonly sysctls: string;
+  /** The volumes of the default StorageClass, one folder each (local-volumes.ts). */
+  readonly volumes: string;
   /** Short paths (unix sockets are limited to 108 bytes). */
   readonly run: string;
   readonly containerdState: string;
@@ -71,6 +73,7 @@ export function nodePaths(clusterRoot: string, clusterName: string): NodePaths {
     registryHosts: join(root, 'certs.d'),
     images: join(root, 'images'),
     sysctls: join(root, 'sysctls'),
+    volumes: join(root, 'volumes'),
     run,
     containerdState: join(run, 'containerd'),
     containerdSocket: join(run, 'containerd', 'containerd.sock'),

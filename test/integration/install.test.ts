@@ -115,6 +115,7 @@ describe('install manifests', () => {
       'Deployment',
       'Namespace',
       'NetworkPolicy',
+      'PersistentVolumeClaim',
       'PodDisruptionBudget',
       'Role',
       'RoleBinding',

@@ -1,19 +1,22 @@
 // Pipeline caches on the dev cluster's real node: a first run starts cold and its step makes a file in
 // the cached folder; the run Pod's last container saves it on the Pipeline's claim; a second run (a new
 // commit, the same key file) finds the file the first run made, restored by the checkout.
-// The dev cluster has no StorageClass: the test makes the PersistentVolume (a folder of the node) that
-// the claim Capstan creates binds to. Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER.
+// The claim Capstan creates names no StorageClass: the dev cluster's default (capstan-local, its real
+// node's provisioner) gives it a volume, a folder of the node, when the first run Pod is scheduled.
+// Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runPod } from '../../src/adapters/kube/pod-run.ts';
 import { parsePipelineFile } from '../../src/contracts/pipeline-file.ts';
 import { cacheClaimName } from '../../src/core/pipeline-cache.ts';
 import { runPodManifest } from '../../src/core/run-pod.ts';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
+import { LOCAL_VOLUMES } from '../../src/devcluster/local-volumes.ts';
 import { LOCAL_IMAGES, REAL_NODE } from '../../src/devcluster/node-config.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import {
@@ -28,12 +31,10 @@ let cluster: LocalCluster;
 let kube: KubeClients;
 let git: NodeGitServer | undefined;
 let gitRoot: string;
-let cacheRoot: string;
 let capstanImage: string;
 let pullSecret: string;
 const namespace = `pipeline-cache-${randomBytes(3).toString('hex')}`;
 const pipeline = 'web';
-const volumeName = `capstan-test-${namespace}`;
 
 before(async () => {
   cluster = await realNodeCluster();
@@ -43,31 +44,12 @@ before(async () => {
   pullSecret = await registryPullSecret(cluster, kube, namespace);
   gitRoot = await mkdtemp(join(tmpdir(), 'capstan-cache-git-'));
   git = await nodeGitServer(cluster, gitRoot);
-  // The volume the claim binds to: a folder of the node (a hostPath volume keeps its owner, so it is
-  // opened to Capstan's user here, where a provisioned one gets the Pod's fsGroup).
-  cacheRoot = await mkdtemp(join(tmpdir(), 'capstan-cache-volume-'));
-  await chmod(cacheRoot, 0o777);
-  await kube.core.createPersistentVolume({
-    body: {
-      metadata: { name: volumeName },
-      spec: {
-        capacity: { storage: '10Gi' },
-        accessModes: ['ReadWriteOnce'],
-        hostPath: { path: cacheRoot, type: 'Directory' },
-        claimRef: { namespace, name: cacheClaimName(pipeline) },
-        persistentVolumeReclaimPolicy: 'Retain',
-        storageClassName: '',
-      },
-    },
-  });
 });
 
 after(async () => {
   git?.stop();
   await kube.core.deleteNamespace({ name: namespace }).catch(() => undefined);
-  await kube.core.deletePersistentVolume({ name: volumeName }).catch(() => undefined);
   await rm(gitRoot, { recursive: true, force: true });
-  await rm(cacheRoot, { recursive: true, force: true });
 });
 
 const PIPELINE = `caches:
@@ -140,6 +122,11 @@ describe('pipeline caches on the real node', () => {
       name: cacheClaimName(pipeline),
     });
     assert.equal(claim.status?.phase, 'Bound');
+    assert.equal(claim.spec?.storageClassName, LOCAL_VOLUMES.storageClass, 'the default StorageClass');
+    const volume = await kube.core.readPersistentVolume({ name: claim.spec.volumeName ?? '' });
+    const folder = volume.spec?.local?.path ?? '';
+    assert.equal(dirname(folder), cluster.state.realNode?.paths.volumes);
+    assert.ok(existsSync(folder) && readdirSync(folder).length > 0, `the saved cache in ${folder}`);
 
     const second = await runAt('second');
     assert.equal(second.outcome.trim(), 'Succeeded', JSON.stringify([...second.logs]));

@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { AGENT_NAME, installManifests, WEBHOOK_PORT } from '../../src/contracts/install.ts';
-import { SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
+import { SERVER_DATA_CLAIM, SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { run } from '../../src/devcluster/exec.ts';
@@ -473,5 +473,152 @@ describe('pipelines driven by the installed server on the real node', { timeout:
       [revision],
       'the webhook’s push alone ran (the forged one, of the first commit, did not)',
     );
+  });
+  it('the server’s pod replaced while a run’s step goes: the new pod adopts the run (one run Pod, each line stored once, Succeeded), and the session and audit trail from before are there', async () => {
+    assert.ok(base, 'the server runs');
+    const { git, kube } = setup;
+    // The Store is a file on the install's claim, bound by the cluster's default StorageClass.
+    const claim = await kube.core.readNamespacedPersistentVolumeClaim({
+      namespace: serverNamespace,
+      name: SERVER_DATA_CLAIM,
+    });
+    assert.equal(claim.status?.phase, 'Bound');
+    // A step that says it started, then waits for a positive signal (a repository appearing on the git
+    // server), so that the server's pod is replaced while it goes.
+    const signal = `${git.baseUrl}/signal-${namespace}.git`;
+    await git.commit(
+      'slow',
+      {
+        '.capstan/pipeline.yaml': [
+          'steps:',
+          '  - name: wait',
+          `    image: ${setup.nodeBase}`,
+          '    commands:',
+          '      - echo step started',
+          '      - i=0',
+          `      - until git ls-remote --exit-code ${signal} refs/heads/main >/dev/null 2>&1; do i=$((i + 1)); echo "waited $i"; sleep 1; done`,
+          '      - echo step released',
+          '',
+        ].join('\n'),
+      },
+      'a step that waits',
+    );
+    await kube.objects.create({
+      apiVersion: PIPELINE_API_VERSION,
+      kind: PIPELINE_KIND,
+      metadata: { name: 'slow', namespace },
+      spec: { repoURL: `${git.baseUrl}/slow.git` },
+    } as k8s.KubernetesObject);
+    const requested = await eventually(
+      async () => {
+        const res = await fetch(`${base}/api/v1/pipelines/${namespace}/slow/runs`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ branch: 'main' }),
+        });
+        // The server's directory of Pipelines learns the new one from its watch.
+        return res.status === 202 || (res.status === 404 ? false : assert.fail(await res.text()));
+      },
+      { what: 'the run by hand requested', timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    assert.equal(requested, true);
+    type Line = { seq: number; step: string; line: string };
+    const linesOf = async (id: string) => (await api<{ lines: Line[] }>(`/api/v1/runs/${id}/logs`)).lines;
+    const started = await eventually(
+      async () => {
+        const { items } = await api<{ items: RunJson[] }>(
+          `/api/v1/runs?namespace=${namespace}&pipeline=slow`,
+        );
+        const [found] = items;
+        if (found?.phase !== 'Running') return false;
+        return (await linesOf(found.id)).some((l) => l.step === 'wait' && l.line === 'step started')
+          ? found
+          : false;
+      },
+      { what: 'the run’s step started', timeoutMs: 600_000, intervalMs: 2000 },
+    );
+    const runPods = async () =>
+      (await kube.core.listNamespacedPod({ namespace, labelSelector: `capstan.dev/run=${started.id}` }))
+        .items;
+    const [runPod] = await runPods();
+    assert.ok(runPod?.metadata?.uid);
+    const audit = async () =>
+      (
+        await api<{ items: { id: string; action: string; target: string }[] }>(
+          `/api/v1/audit?action=pipeline.run&target=${encodeURIComponent(`Pipeline/${namespace}/slow`)}`,
+        )
+      ).items;
+    const auditBefore = await audit();
+    assert.equal(auditBefore.length, 1, JSON.stringify(auditBefore));
+
+    // The server's pod deleted as a node drain or an upgrade would: the Deployment makes another.
+    const [old] = await serverPods();
+    const oldName = old?.metadata?.name ?? '';
+    await kubectl(setup.cluster, ['delete', 'pod', '-n', serverNamespace, oldName, '--wait=true']);
+    await eventually(
+      async () => {
+        const pods = await serverPods();
+        return pods.length === 1 && pods[0]?.metadata?.name !== oldName && pods.every(isReady);
+      },
+      { what: 'the new server pod Ready', timeoutMs: 300_000, intervalMs: 1000 },
+    );
+    // The session from before the restart still opens the API; the new pod adopts the run.
+    await eventually(
+      async () => (await serverLog()).includes(`"msg":"run adopted","pipeline":"${namespace}/slow"`) || false,
+      { what: 'the new server adopting the run', timeoutMs: 180_000, intervalMs: 2000 },
+    );
+    const during = await api<RunJson>(`/api/v1/runs/${started.id}`);
+    assert.equal(during.phase, 'Running', JSON.stringify(during));
+    assert.deepEqual(
+      (await runPods()).map((p) => p.metadata?.uid),
+      [runPod.metadata.uid],
+      'the same run Pod, not made again',
+    );
+
+    // Released: the step ends, followed by the new pod.
+    await git.commit(`signal-${namespace}`, { README: 'go\n' }, 'release the step');
+    const ended = await eventually(
+      async () => {
+        const run = await api<RunJson>(`/api/v1/runs/${started.id}`);
+        return ['Queued', 'Running'].includes(run.phase) ? false : run;
+      },
+      { what: 'the adopted run ended', timeoutMs: 300_000, intervalMs: 2000 },
+    );
+    assert.equal(ended.phase, 'Succeeded', JSON.stringify(ended));
+    assert.deepEqual(
+      ended.steps.map((s) => [s.name, s.phase]),
+      [
+        ['checkout', 'Succeeded'],
+        ['wait', 'Succeeded'],
+      ],
+    );
+    const lines = await linesOf(started.id);
+    const count = (text: string) => lines.filter((l) => l.step === 'wait' && l.line === text).length;
+    assert.deepEqual([count('step started'), count('step released')], [1, 1], JSON.stringify(lines));
+    // The lines the step wrote across the restart: waited 1, 2, … n, each once and in order, and the
+    // Store's sequence numbers strictly increasing.
+    const waited = lines.filter((l) => l.step === 'wait' && l.line.startsWith('waited '));
+    assert.ok(waited.length > 0, JSON.stringify(lines));
+    assert.deepEqual(
+      waited.map((l) => l.line),
+      waited.map((_, i) => `waited ${String(i + 1)}`),
+      `no line stored twice or lost: ${JSON.stringify(lines)}`,
+    );
+    assert.ok(lines.every((l, i) => i === 0 || l.seq > (lines[i - 1]?.seq ?? 0)));
+    // One run Pod ever: the scheduler placed one Pod of that name, once; it is gone at the end.
+    const scheduled = await kube.core.listNamespacedEvent({
+      namespace,
+      fieldSelector: `involvedObject.name=${runPod.metadata.name ?? ''},reason=Scheduled`,
+    });
+    assert.equal(scheduled.items.length, 1, JSON.stringify(scheduled.items.map((e) => e.message)));
+    await eventually(async () => (await runPods()).length === 0, {
+      what: 'the run Pod deleted',
+      timeoutMs: 60_000,
+    });
+    // The audit trail kept the request from before; the CLI's login from before still works.
+    assert.ok((await audit()).some((e) => e.id === auditBefore[0]?.id));
+    const runs = await runCapstan(['pipeline', 'logs', started.id], cliEnv());
+    assert.equal(runs.code, 0, runs.stderr);
+    assert.match(runs.stdout, /^\[wait\] step released$/m);
   });
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { CapstanError } from '../../src/core/errors.ts';
 import { attach, down, up, type LocalCluster } from '../../src/devcluster/cluster.ts';
 import { run } from '../../src/devcluster/exec.ts';
+import { LOCAL_VOLUMES } from '../../src/devcluster/local-volumes.ts';
 import { clustersRoot } from '../../src/devcluster/layout.ts';
 import { cgroupRoot, LOCAL_IMAGES, NODE_NETWORK, netnsName } from '../../src/devcluster/node-config.ts';
 import { publishBaseImages, type PublishedBaseImages } from '../../src/devcluster/base-images.ts';
@@ -21,6 +22,7 @@ import { findTool } from '../../src/adapters/render/tools.ts';
 import { buildCapstanImage } from '../../src/devcluster/capstan-image.ts';
 import { buildAndPush, buildkitPaths } from '../../src/devcluster/buildkit.ts';
 import { pushArchive, registryPassword } from '../../src/devcluster/registry.ts';
+import { runCapstan } from '../../src/testing/cli.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { kubectl, nodeTestClusterName, onRealNode, realNodeCluster } from '../../src/testing/real-node.ts';
@@ -230,6 +232,51 @@ describe('a real node in the dev cluster', () => {
     } finally {
       forward.kill('SIGTERM');
     }
+  });
+
+  it('dev-cluster expose pod/NAME PORT: each replica at an address of its own on the machine, by port number or name; a pod it cannot reach is refused with the reason', async () => {
+    const replica = (name: string) =>
+      createPod(name, {
+        containers: [
+          busybox(
+            'httpd',
+            `mkdir -p /www && echo "${name} answers" > /www/index.html && exec httpd -f -p 8080 -h /www`,
+            {
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+            },
+          ),
+        ],
+      });
+    await Promise.all([replica('rep-a'), replica('rep-b')]);
+    const expose = (...args: string[]) =>
+      runCapstan(['dev-cluster', 'expose', ...args, '-n', namespace, '--name', cluster.name]);
+    const a = await expose('pod/rep-a', '8080');
+    assert.equal(a.code, 0, a.stderr);
+    const b = await expose('pod/rep-b', 'http');
+    assert.equal(b.code, 0, b.stderr);
+    const [addressA, addressB] = [a.stdout.trim(), b.stdout.trim()];
+    assert.match(addressA, /^127\.0\.0\.1:\d+$/);
+    assert.notEqual(addressA, addressB);
+    for (const [address, name] of [
+      [addressA, 'rep-a'],
+      [addressB, 'rep-b'],
+    ] as const)
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`http://${address}/`, { signal: AbortSignal.timeout(10_000) });
+        assert.equal((await res.text()).trim(), `${name} answers`, `${address} is ${name}, every time`);
+      }
+    // Asked again: the same address (the forwarder runs on).
+    const again = await expose('pod/rep-a', '8080');
+    assert.equal(again.stdout.trim(), addressA);
+    const missing = await expose('pod/nothing-here', '8080');
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, new RegExp(`Pod/${namespace}/nothing-here does not exist`));
+    const badPort = await expose('pod/rep-a', 'grpc');
+    assert.notEqual(badPort.code, 0);
+    assert.match(badPort.stderr, /has no container port named 'grpc'/);
+    const usage = await expose('deployment/web', '8080');
+    assert.equal(usage.code, 2, usage.stderr);
   });
 
   it('the cluster registry serves over TLS with basic auth: skopeo reads it, the node pulls with an image pull Secret', async () => {
@@ -609,6 +656,60 @@ describe('a real node in the dev cluster', () => {
     assert.match(pod.status?.containerStatuses?.[0]?.imageID ?? '', /capstan\/busybox@sha256:/);
   });
 
+  it('a claim gets a volume of the default StorageClass, a folder of the node: a non-root pod writes it with its fsGroup, the next pod reads it, and the claim deleted removes both', async () => {
+    const node = cluster.state.realNode;
+    assert.ok(node);
+    // No class named: the cluster's default (the provisioner's), bound once a pod uses the claim.
+    await kube.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: 'data' },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      },
+    });
+    const podSpec = (script: string): k8s.V1PodSpec => ({
+      securityContext: { runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, runAsNonRoot: true },
+      containers: [busybox('main', script, { volumeMounts: [{ name: 'data', mountPath: '/data' }] })],
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }],
+    });
+    await createPod('writer', podSpec('echo kept > /data/file; exec sleep 3600'));
+    const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: 'data' });
+    assert.equal(claim.spec?.storageClassName, LOCAL_VOLUMES.storageClass);
+    assert.equal(claim.status?.phase, 'Bound');
+    const volumeName = claim.spec.volumeName ?? '';
+    const volume = await kube.core.readPersistentVolume({ name: volumeName });
+    const folder = join(node.paths.volumes, volumeName);
+    assert.equal(volume.spec?.local?.path, folder);
+    assert.equal(volume.spec.persistentVolumeReclaimPolicy, 'Delete');
+    // The pod's file is in the node's folder on the machine: its user's, the group its fsGroup.
+    const file = join(folder, 'file');
+    await eventually(() => Promise.resolve(existsSync(file) && readFileSync(file, 'utf8') === 'kept\n'), {
+      what: `${file} written by the pod`,
+    });
+    assert.deepEqual([statSync(file).uid, statSync(file).gid], [10001, 10001]);
+    await kube.core.deleteNamespacedPod({ namespace, name: 'writer', gracePeriodSeconds: 0 });
+    await eventually(
+      async () =>
+        !(await kube.core.listNamespacedPod({ namespace })).items.some((p) => p.metadata?.name === 'writer'),
+      { what: 'the writer pod gone' },
+    );
+    await createPod('reader', podSpec('cat /data/file; exec sleep 3600'));
+    await eventually(
+      async () => (await kubectl(cluster, ['logs', '-n', namespace, 'reader'])).includes('kept'),
+      {
+        what: 'the reader pod printing what the writer wrote',
+      },
+    );
+    await kube.core.deleteNamespacedPod({ namespace, name: 'reader', gracePeriodSeconds: 0 });
+    await kube.core.deleteNamespacedPersistentVolumeClaim({ namespace, name: 'data' });
+    await eventually(
+      async () =>
+        !existsSync(folder) &&
+        !(await kube.core.listPersistentVolume()).items.some((v) => v.metadata?.name === volumeName),
+      { what: `PersistentVolume/${volumeName} and its folder removed`, timeoutMs: 60_000 },
+    );
+  });
+
   it('keeps every address inside the node namespace: no default route, no masquerade out, the machine unchanged', async () => {
     const now = await machineAddresses();
     if (machineAddressesBefore.length > 0)
@@ -658,6 +759,7 @@ describe('a real node in the dev cluster', () => {
     // Its interfaces (the pods' bridge, the veths) went with it; the machine's own are as they were.
     assert.deepEqual(await machineLinks(), machineLinksBefore, 'the machine has the interfaces it had');
     assert.ok(!existsSync(node.paths.run), `${node.paths.run} is gone`);
+    assert.ok(!existsSync(node.paths.volumes), `${node.paths.volumes} (the volumes' folders) is gone`);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     assert.ok(
       !mounts.includes(node.paths.run) && !mounts.includes(node.paths.root),

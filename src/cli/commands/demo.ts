@@ -70,7 +70,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  server       ${summary.serverUrl}  (API and web UI; user ${summary.serverUser}, password ${
         summary.serverPassword ?? 'shown once at first start: the Secret capstan-initial-admin is gone'
       })`,
-      ...agentLines(summary),
+      ...agentLines(summary, values.name ?? 'demo'),
       `  logs         ${summary.logs}`,
       ...(summary.helloUrl === undefined
         ? []
@@ -97,8 +97,11 @@ export async function demo(argv: readonly string[]): Promise<number> {
   return EXIT.ok;
 }
 
-/** Where the agent runs: a process on the machine (its URLs), or install.yaml's pods on the real node. */
-function agentLines(summary: DemoSummary): string[] {
+/**
+ * Where the agent runs: a process on the machine (its URLs), or install.yaml's pods on the real node
+ * (its Services' URLs, which either replica answers, and how to reach one pod: dev-cluster expose).
+ */
+function agentLines(summary: DemoSummary, cluster: string): string[] {
   const pods = summary.agentPods;
   if (pods === undefined)
     return [
@@ -108,7 +111,8 @@ function agentLines(summary: DemoSummary): string[] {
   return [
     `  agent        pods ${pods.pods.join(', ')} in ${pods.namespace} on the real node (${pods.leader} leads)`,
     `               image ${pods.image}`,
-    `               ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}   (its Services, forwarded)`,
+    `               ${summary.agentUrl}/healthz   metrics ${summary.metricsUrl}   (its Services, forwarded: either replica answers)`,
+    `               one pod: npm run capstan -- dev-cluster expose pod/${pods.leader} metrics -n ${pods.namespace} --name ${cluster}`,
     `  webhook      POST ${summary.webhookUrl}  (Authorization: Bearer ${summary.webhookToken})`,
   ];
 }

@@ -17,6 +17,11 @@ Commands:
   down         stop every process of the cluster, by pid
   status       what runs and where (all clusters, or --name)
   kubeconfig   print the path of the cluster's admin kubeconfig
+  expose pod/NAME PORT
+               (a real node) one pod's port on the machine's loopback, as kubectl port-forward
+               pod/NAME PORT gives it: that pod answers, not another replica of its Service; prints
+               127.0.0.1:<port>, which stays while the cluster runs (down stops it). PORT is a number
+               or a container port's name
 
 Options:
   --name NAME        cluster name (default: dev); several clusters run side by side
@@ -26,6 +31,7 @@ Options:
                      in a network namespace of their own; pods that tolerate the taint
                      capstan.dev/real-node run there as real processes (needs root; docs/real-node.md)
   --timings          (up) print how long each phase took (phases overlap; by start) and the load average
+  -n, --namespace NS (expose) the pod's namespace (default: default)
   -o, --output FMT   table, json or yaml (up, status)
   -h, --help         this help
 
@@ -46,9 +52,10 @@ function parseFlags(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
     options: {
       name: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
       port: { type: 'string' },
       nodes: { type: 'string' },
       'real-node': { type: 'boolean' },
@@ -56,9 +63,9 @@ function parseFlags(argv: readonly string[]) {
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
-  }).values;
+  });
 }
-type Flags = ReturnType<typeof parseFlags>;
+type Flags = ReturnType<typeof parseFlags>['values'];
 type Format = ReturnType<typeof parseOutput>;
 
 export async function devCluster(argv: readonly string[]): Promise<number> {
@@ -67,7 +74,9 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
     process.stdout.write(DEV_CLUSTER_HELP);
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
-  const values = parseFlags(rest);
+  const { values, positionals } = parseFlags(rest);
+  if (command !== 'expose' && positionals.length > 0)
+    throw new UsageError(`dev-cluster ${command} takes no arguments ('${positionals.join(' ')}')`);
   if (values.help === true) {
     process.stdout.write(DEV_CLUSTER_HELP);
     return EXIT.ok;
@@ -83,9 +92,11 @@ export async function devCluster(argv: readonly string[]): Promise<number> {
       return await statusCommand(values.name, format);
     case 'kubeconfig':
       return await kubeconfigCommand(name);
+    case 'expose':
+      return await exposeCommand(name, positionals, values.namespace ?? 'default');
     default:
       throw new UsageError(
-        `unknown dev-cluster command '${command}' (expected up, down, status or kubeconfig)`,
+        `unknown dev-cluster command '${command}' (expected up, down, status, kubeconfig or expose)`,
       );
   }
 }
@@ -188,5 +199,28 @@ async function kubeconfigCommand(name: string): Promise<number> {
     return EXIT.failed;
   }
   process.stdout.write(`${cluster.adminKubeconfig}\n`);
+  return EXIT.ok;
+}
+
+/** `expose pod/NAME PORT`: one pod's port on the machine's loopback (LocalCluster.exposePod). */
+async function exposeCommand(name: string, args: readonly string[], namespace: string): Promise<number> {
+  const [what, port, ...extra] = args;
+  const pod = /^(?:pods?|po)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(what ?? '')?.[1];
+  if (pod === undefined || port === undefined || extra.length > 0)
+    throw new UsageError(
+      `expose takes pod/NAME and a PORT (a number or a container port's name), as in: capstan dev-cluster expose pod/web-0 8080 -n demo; got '${args.join(' ')}'`,
+    );
+  const cluster = await attach(name);
+  if (!cluster) {
+    process.stderr.write(
+      `capstan: cluster '${name}' is not running; start it with 'capstan dev-cluster up --real-node${nameFlag(name)}'\n`,
+    );
+    return EXIT.failed;
+  }
+  const address = await cluster.exposePod({ namespace, pod, port });
+  process.stdout.write(`${address}\n`);
+  process.stderr.write(
+    `Pod/${namespace}/${pod} port ${port} at ${address} (its forwarder stops with down)\n`,
+  );
   return EXIT.ok;
 }

@@ -444,6 +444,36 @@ describe('installManifests: the server on SQLite or PostgreSQL', () => {
     });
   });
 
+  it('by default: the SQLite file on a claim of its own (ReadWriteOnce, the default StorageClass), made before the Deployment', () => {
+    const spec = serverOf(objects);
+    const claims = objects.filter((o) => o.kind === 'PersistentVolumeClaim');
+    assert.deepEqual(
+      claims.map((c) => [c.metadata.namespace, c.metadata.name, c['spec']]),
+      [
+        [
+          'capstan-system',
+          'capstan-server-data',
+          { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+        ],
+      ],
+    );
+    const data = spec.template.spec.volumes.find((v) => v.name === 'data');
+    assert.deepEqual(data, { name: 'data', persistentVolumeClaim: { claimName: 'capstan-server-data' } });
+    const args = spec.template.spec.containers[0]?.args ?? [];
+    assert.equal(args[args.indexOf('--database') + 1], '/var/lib/capstan/server.db');
+    assert.ok(
+      spec.template.spec.containers[0]?.volumeMounts.some(
+        (m) => m.name === 'data' && (m as { mountPath?: string }).mountPath === '/var/lib/capstan',
+      ),
+    );
+    const at = (kind: string, name: string) =>
+      objects.findIndex((o) => o.kind === kind && o.metadata.name === name);
+    assert.ok(at('PersistentVolumeClaim', 'capstan-server-data') < at('Deployment', 'capstan-server'));
+    // No claim with PostgreSQL: several replicas share the database, not a volume.
+    const postgres = installManifests({ image: 'registry.invalid/capstan:1', serverStore: 'postgres' });
+    assert.ok(!postgres.some((o) => o.kind === 'PersistentVolumeClaim'));
+  });
+
   it('with store postgres: two replicas on the database of the required Secret, replaced by a rolling update', () => {
     const spec = serverOf(installManifests({ image: 'registry.invalid/capstan:1', serverStore: 'postgres' }));
     assert.equal(spec.replicas, 2);
