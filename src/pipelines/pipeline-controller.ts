@@ -97,8 +97,14 @@ export class PipelineController {
   readonly #going = new Map<string, Going>();
   /** The file text of queued and running runs, by id (read again after a restart). */
   readonly #texts = new Map<string, string>();
-  /** The authors of pull requests from forks approved for each pipeline (its status), by login in lower case. */
+  /** The authors of pull requests from forks approved for each pipeline (its status). */
   readonly #approved = new Map<string, ApprovedAuthor[]>();
+  /**
+   * The approved authors this process wrote, until a watch event shows them: an event from before the
+   * write (the status of a run's start, delivered late) must not bring the older list back meanwhile.
+   * For a minute at most: a watch that listed again may never show that write, only what came after.
+   */
+  readonly #approvalsWritten = new Map<string, { list: ApprovedAuthor[]; at: number }>();
   /** The concurrency rules last read for each pipeline. */
   readonly #rules = new Map<string, ConcurrencyRules>();
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -127,7 +133,7 @@ export class PipelineController {
       return;
     }
     this.#pipelines.set(key, { namespace, name, spec: resolvePipelineSpec(checked.value.spec) });
-    this.#approved.set(key, [...(checked.value.status?.approvedForkAuthors ?? [])]);
+    this.#observeApprovals(key, checked.value.status?.approvedForkAuthors ?? []);
     const { requests, problems } = runRequestsOf(event.object.metadata.annotations);
     for (const problem of problems) this.#log('warn', 'run request ignored', { pipeline: key, problem });
     for (const request of requests) {
@@ -426,11 +432,27 @@ export class PipelineController {
       const approved = this.#approved.get(key) ?? [];
       const kept = approved.filter((a) => a.login.toLowerCase() !== login.toLowerCase());
       if (kept.length === approved.length) return false;
-      await this.#options.writeStatus(namespace, name, { approvedForkAuthors: kept });
-      this.#approved.set(key, kept);
+      await this.#writeApprovals(namespace, name, kept);
       this.#log('info', 'approval revoked', { pipeline: key, author: login, by });
       return true;
     });
+  }
+
+  /** The approved authors a watch event shows, unless it is older than this process's last write. */
+  #observeApprovals(key: string, seen: readonly ApprovedAuthor[]): void {
+    const written = this.#approvalsWritten.get(key);
+    const logins = (list: readonly ApprovedAuthor[]) => list.map((a) => `${a.login}@${a.at}`).join(',');
+    const recent = written !== undefined && this.#options.run.now().getTime() - written.at < 60_000;
+    if (written !== undefined && recent && logins(written.list) !== logins(seen)) return;
+    this.#approvalsWritten.delete(key);
+    this.#approved.set(key, [...seen]);
+  }
+
+  /** Writes the approved authors of a Pipeline into its status, and keeps them here. */
+  async #writeApprovals(namespace: string, name: string, list: ApprovedAuthor[]): Promise<void> {
+    await this.#options.writeStatus(namespace, name, { approvedForkAuthors: list });
+    this.#approved.set(keyOf(namespace, name), list);
+    this.#approvalsWritten.set(keyOf(namespace, name), { list, at: this.#options.run.now().getTime() });
   }
 
   /** Remembers an approved author in the Pipeline's status (written before the run starts). */
@@ -440,8 +462,7 @@ export class PipelineController {
       (a) => a.login.toLowerCase() !== login.toLowerCase(),
     );
     const next = [...approved, { login, by: how.by, at: this.#now(), run: how.run }].slice(-MAX_APPROVED);
-    await this.#options.writeStatus(pipeline.namespace, pipeline.name, { approvedForkAuthors: next });
-    this.#approved.set(key, next);
+    await this.#writeApprovals(pipeline.namespace, pipeline.name, next);
   }
 
   async #commitOf(pipeline: PipelineRef, request: RunRequest): Promise<{ sha: string; ref: string }> {
