@@ -5,6 +5,7 @@
  * a payload missing one, or with a number or commit of the wrong shape, is refused with a message
  * naming the field (never quoting it). Actions that do not change the code are ignored, not refused.
  */
+import { FORK_AUTHOR_PATTERN } from '../contracts/pipeline.ts';
 import type { PullRequestEvent, PullRequestProvider } from '../contracts/webhook-event.ts';
 import { objectOf, urlsOf, type Json } from './webhook-payload.ts';
 
@@ -18,6 +19,7 @@ export const MAX_PULL_REQUEST_NUMBER = 2_147_483_647;
 /** Git refuses longer ref names in practice; a branch name past this is not one. */
 const MAX_BRANCH_LENGTH = 255;
 const FULL_SHA = /^[0-9a-fA-F]{40}$/;
+const AUTHOR = new RegExp(FORK_AUTHOR_PATTERN);
 
 type Action = PullRequestEvent['action'];
 
@@ -79,6 +81,7 @@ function githubLike(provider: 'github' | 'gitea', body: Json): PullRequestEvent 
     sourceBranch: branchField(head['ref'], 'pull_request.head.ref'),
     targetBranch: branchField(base['ref'], 'pull_request.base.ref'),
     fromFork: !sameRepository(objectOf(head['repo']), objectOf(base['repo']) ?? repository),
+    ...authorOf(objectOf(pr['user'])?.['login'], 'pull_request.user.login'),
   };
 }
 
@@ -123,6 +126,7 @@ function gitlab(body: Json): PullRequestEvent | { ignored: string } {
     sourceBranch: branchField(attributes['source_branch'], 'object_attributes.source_branch'),
     targetBranch: branchField(attributes['target_branch'], 'object_attributes.target_branch'),
     fromFork: !(Number.isSafeInteger(source) && source === target),
+    ...authorOf(objectOf(body['user'])?.['username'], 'user.username'),
   };
 }
 
@@ -137,6 +141,15 @@ function sameRepository(head: Json | undefined, base: Json | undefined): boolean
   if (headName !== undefined && baseName !== undefined) return headName === baseName;
   const headId = head?.['id'];
   return Number.isSafeInteger(headId) && headId === base?.['id'];
+}
+
+/** The author's login when the payload has one; one of another shape is refused, naming the field. */
+function authorOf(value: unknown, field: string): { author?: string } {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'string' || !AUTHOR.test(value)) {
+    throw new PayloadError(`${field} must be a login (letters, digits, . _ -; at most 100 characters)`);
+  }
+  return { author: value };
 }
 
 function ignoredAction(word: string): { ignored: string } {

@@ -1,16 +1,4 @@
 import { CapstanError, messageOf, type ErrorCode } from '../core/errors.ts';
-import { agent } from './commands/agent.ts';
-import { app } from './commands/app.ts';
-import { cluster } from './commands/cluster.ts';
-import { demo } from './commands/demo.ts';
-import { devGitServer } from './commands/dev-git-server.ts';
-import { devCluster } from './commands/dev-cluster.ts';
-import { pipeline } from './commands/pipeline.ts';
-import { push } from './commands/push.ts';
-import { server } from './commands/server.ts';
-import { audit } from './commands/audit.ts';
-import { importCommand } from './commands/import.ts';
-import { login, logout } from './commands/login.ts';
 import { EXIT } from './output.ts';
 
 const HELP = `Usage: capstan <command> [options]
@@ -44,7 +32,11 @@ const PREREQUISITE_CODES = new Set<ErrorCode>([
   'RENDER_TOOL_MISSING',
 ]);
 
-/** Runs the CLI and returns the exit code. Errors become one clear line on stderr. */
+/**
+ * Runs the CLI and returns the exit code. Errors become one clear line on stderr. Each command's module
+ * is loaded when it is asked for: a run Pod's `capstan pipeline checkout` starts without loading the
+ * server, the agent and their dependencies (about 2 s less on a quiet 2-core machine, more under load).
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -56,33 +48,33 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(HELP);
         return command === undefined ? EXIT.usage : EXIT.ok;
       case 'dev-cluster':
-        return await devCluster(rest);
+        return await (await import('./commands/dev-cluster.ts')).devCluster(rest);
       case 'app':
-        return await app(rest);
+        return await (await import('./commands/app.ts')).app(rest);
       case 'cluster':
-        return await cluster(rest);
+        return await (await import('./commands/cluster.ts')).cluster(rest);
       case 'agent':
-        return await agent(rest);
+        return await (await import('./commands/agent.ts')).agent(rest);
       case 'server':
-        return await server(rest);
+        return await (await import('./commands/server.ts')).server(rest);
       case 'login':
-        return await login(rest);
+        return await (await import('./commands/login.ts')).login(rest);
       case 'logout':
-        return await logout(rest);
+        return await (await import('./commands/login.ts')).logout(rest);
       case 'audit':
-        return await audit(rest);
+        return await (await import('./commands/audit.ts')).audit(rest);
       case 'demo':
-        return await demo(rest);
+        return await (await import('./commands/demo.ts')).demo(rest);
       case 'dev-git-server':
-        return await devGitServer(rest);
+        return await (await import('./commands/dev-git-server.ts')).devGitServer(rest);
       case 'pipeline':
-        return await pipeline(rest);
+        return await (await import('./commands/pipeline.ts')).pipeline(rest);
       case 'import':
-        return await importCommand(rest);
+        return await (await import('./commands/import.ts')).importCommand(rest);
       case 'render':
       case 'diff':
       case 'sync':
-        return await push(command, rest);
+        return await (await import('./commands/push.ts')).push(command, rest);
       default:
         process.stderr.write(`capstan: unknown command '${command}'\n\n${HELP}`);
         return EXIT.usage;

@@ -134,6 +134,19 @@ export class PipelineClient {
   rerun(id: string): Promise<RunView> {
     return this.#client.json('POST', `${runPath(id)}/rerun`, {}, RUN);
   }
+
+  approve(id: string): Promise<RunView> {
+    return this.#client.json('POST', `${runPath(id)}/approve`, {}, RUN);
+  }
+
+  revoke(namespace: string, name: string, login: string): Promise<{ revoked: string }> {
+    return this.#client.json(
+      'DELETE',
+      `${pipelinePath(namespace, name)}/approved-authors/${encodeURIComponent(login)}`,
+      undefined,
+      PIPELINE,
+    );
+  }
 }
 
 /** Reads server-sent events: `line` events to `onLine`; answers the phase of `end`, or undefined when the stream broke first. */

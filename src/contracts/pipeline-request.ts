@@ -8,6 +8,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
+import { FORK_AUTHOR_PATTERN } from './pipeline.ts';
 import { validate } from './validate.ts';
 
 /** Annotation keys `run-request.capstan.dev/<16 hex of the ref>` (one per ref; `manual` for runs by hand). */
@@ -24,6 +25,8 @@ export const PullRequestInfoSchema = Type.Object(
     targetBranch: Type.String({ minLength: 1, maxLength: 255 }),
     /** It comes from another repository (a fork): it runs without secrets, when its Pipeline runs forks. */
     fromFork: Type.Optional(Type.Boolean()),
+    /** The pull request's author (their login), whom `forkPullRequests: RequireApproval` approves. */
+    author: Type.Optional(Type.String({ pattern: FORK_AUTHOR_PATTERN, maxLength: 100 })),
   },
   { additionalProperties: false },
 );

@@ -33,13 +33,26 @@ export const PIPELINE_DEFAULTS = {
 
 /**
  * What a pull request from a fork does: `Ignore` starts nothing; `RunWithoutSecrets` runs it with no
- * secret (its steps that name one, its image steps and its caches are skipped, with the reason).
+ * secret (its steps that name one, its image steps and its caches are skipped, with the reason);
+ * `RequireApproval` runs it the same way, but a run of an author not approved yet for the Pipeline
+ * waits (`WaitingForApproval`) until someone who may run its runs approves it, which approves the
+ * author for the next ones (`status.approvedForkAuthors`, revocable).
  */
-export const FORK_PULL_REQUEST_MODES = ['Ignore', 'RunWithoutSecrets'] as const;
+export const FORK_PULL_REQUEST_MODES = ['Ignore', 'RunWithoutSecrets', 'RequireApproval'] as const;
 export type ForkPullRequestMode = (typeof FORK_PULL_REQUEST_MODES)[number];
 
 /** What a run can end as, or be in. */
-export const RUN_PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+export const RUN_PHASES = [
+  'WaitingForApproval',
+  'Queued',
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Cancelled',
+] as const;
+
+/** A pull request author's login as the providers spell them (GitHub, Gitea, GitLab). */
+export const FORK_AUTHOR_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$';
 export type RunPhase = (typeof RUN_PHASES)[number];
 
 // ── Spec ────────────────────────────────────────────────────────────────────────────────────────
@@ -133,7 +146,7 @@ export const PipelineSpecSchema = Type.Object(
     forkPullRequests: Type.Optional(
       oneOf(FORK_PULL_REQUEST_MODES, {
         description:
-          'Pull requests from forks: Ignore (start nothing) or RunWithoutSecrets (run with no Secret: steps that name one, image steps and caches are skipped). Default Ignore.',
+          'Pull requests from forks: Ignore (start nothing), RunWithoutSecrets (run with no Secret: steps that name one, image steps and caches are skipped) or RequireApproval (the same, once someone who may run its runs approved the author). Default Ignore.',
       }),
     ),
   },
@@ -157,6 +170,24 @@ export const PipelineStatusSchema = Type.Object(
           revision: Type.String({ maxLength: 256, description: 'The commit it ran for.' }),
         },
         { additionalProperties: false, description: 'The latest run (the rest are in the Store).' },
+      ),
+    ),
+    approvedForkAuthors: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            login: Type.String({ pattern: FORK_AUTHOR_PATTERN, maxLength: 100 }),
+            by: Type.String({ minLength: 1, maxLength: 256, description: 'Who approved them.' }),
+            at: Type.String({ minLength: 1, maxLength: 64, description: 'When, ISO 8601.' }),
+            run: Type.Optional(Type.String({ maxLength: 64, description: 'The run they approved.' })),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: 1000,
+          description:
+            'Authors of pull requests from forks whose runs start without waiting (spec.forkPullRequests: RequireApproval).',
+        },
       ),
     ),
   },

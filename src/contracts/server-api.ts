@@ -5,6 +5,7 @@
  * Request bodies are closed: an unknown field is refused (400), not dropped.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { FORK_AUTHOR_PATTERN } from './pipeline.ts';
 import { oneOf } from './validate.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -805,7 +806,14 @@ export const ObjectSchema: TSchema = Type.Object(
 
 // ── Pipeline runs (docs/pipelines.md) ───────────────────────────────────────────────────────────
 
-const RUN_PHASE_VALUES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+const RUN_PHASE_VALUES = [
+  'WaitingForApproval',
+  'Queued',
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Cancelled',
+] as const;
 
 export const RunStepSchema = Type.Object(
   {
@@ -851,6 +859,9 @@ export const RunSchema = Type.Object(
     reason: Type.Optional(Type.String()),
     statusMessage: Type.Optional(Type.String()),
     cancelledBy: Type.Optional(Type.String()),
+    approvedBy: Type.Optional(
+      Type.String({ description: 'Who approved the run of a pull request from a fork.' }),
+    ),
     rerunOf: Type.Optional(Type.String()),
     pullRequest: Type.Optional(
       Type.Object(
@@ -859,6 +870,7 @@ export const RunSchema = Type.Object(
           sourceBranch: Type.String(),
           targetBranch: Type.String(),
           fromFork: Type.Optional(Type.Boolean({ description: 'From a fork: the run had no secret.' })),
+          author: Type.Optional(Type.String({ description: 'The pull request’s author (login).' })),
         },
         {
           additionalProperties: false,
@@ -932,6 +944,9 @@ export const PipelineInfoSchema = Type.Object(
     serviceAccountName: Type.String(),
     pollInterval: Type.Optional(Type.String()),
     suspend: Type.Boolean(),
+    forkPullRequests: Type.Optional(
+      Type.String({ description: 'Ignore, RunWithoutSecrets or RequireApproval.' }),
+    ),
     lastRun: Type.Optional(RunSchema),
   },
   { additionalProperties: false, description: 'A Pipeline, with its newest run.' },
@@ -949,6 +964,20 @@ export const PipelineListQuerySchema = closed(
     project: Type.Optional(Type.String({ maxLength: 253 })),
   },
   'Filters of the Pipeline list.',
+);
+
+export const ForkAuthorParamsSchema = closed(
+  {
+    namespace: name('The Pipeline’s namespace.'),
+    name: name('The Pipeline’s name.'),
+    login: Type.String({ pattern: FORK_AUTHOR_PATTERN, maxLength: 100, description: 'The author’s login.' }),
+  },
+  'An approved author of pull requests from forks, of one Pipeline.',
+);
+
+export const ForkAuthorRevokedSchema = Type.Object(
+  { revoked: Type.String({ description: 'The login whose approval was revoked.' }) },
+  { additionalProperties: false },
 );
 
 export const PipelineParamsSchema = closed(

@@ -74,5 +74,7 @@ export interface PullRequestEvent {
    * head, were written by someone who may not push to the target repository.
    */
   readonly fromFork: boolean;
+  /** The pull request's author: their login (GitHub, Gitea `pull_request.user.login`; GitLab `user.username`). */
+  readonly author?: string;
   readonly deliveryId?: string;
 }

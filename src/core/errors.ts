@@ -202,6 +202,8 @@ export const ERROR_CODES = [
   'PIPELINE_BUILDKIT_MISSING',
   'PIPELINE_NOT_FOUND',
   'PIPELINE_RUN_NOT_FOUND',
+  'PIPELINE_RUN_NOT_WAITING',
+  'PIPELINE_AUTHOR_NOT_APPROVED',
   // The HTTP API's own answers (capstan server and the agent's API: HttpError, the `error` of an error
   // body, docs/server.md); the CapstanErrors above reach it too, with their own codes.
   'ALREADY_EXISTS',

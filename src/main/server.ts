@@ -415,6 +415,9 @@ function pipelineRunActions(
         rerunRequest(run, by, new Date()),
       ),
     cancel: async (id, by) => (driving.controller ? driving.controller.cancel(id, by) : 'elsewhere'),
+    approve: async (id, by) => (driving.controller ? driving.controller.approve(id, by) : 'elsewhere'),
+    revoke: async (p, login, by) =>
+      driving.controller ? driving.controller.revoke(p.namespace, p.name, login, by) : 'elsewhere',
   };
 }
 

@@ -97,6 +97,14 @@ export class PipelineController {
   readonly #going = new Map<string, Going>();
   /** The file text of queued and running runs, by id (read again after a restart). */
   readonly #texts = new Map<string, string>();
+  /** The authors of pull requests from forks approved for each pipeline (its status). */
+  readonly #approved = new Map<string, ApprovedAuthor[]>();
+  /**
+   * The approved authors this process wrote, until a watch event shows them: an event from before the
+   * write (the status of a run's start, delivered late) must not bring the older list back meanwhile.
+   * For a minute at most: a watch that listed again may never show that write, only what came after.
+   */
+  readonly #approvalsWritten = new Map<string, { list: ApprovedAuthor[]; at: number }>();
   /** The concurrency rules last read for each pipeline. */
   readonly #rules = new Map<string, ConcurrencyRules>();
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -125,6 +133,7 @@ export class PipelineController {
       return;
     }
     this.#pipelines.set(key, { namespace, name, spec: resolvePipelineSpec(checked.value.spec) });
+    this.#observeApprovals(key, checked.value.status?.approvedForkAuthors ?? []);
     const { requests, problems } = runRequestsOf(event.object.metadata.annotations);
     for (const problem of problems) this.#log('warn', 'run request ignored', { pipeline: key, problem });
     for (const request of requests) {
@@ -267,7 +276,7 @@ export class PipelineController {
     if (pipeline === undefined) return this.#skip(key, request, 'the Pipeline does not exist');
     if (pipeline.spec.suspend) return this.#skip(key, request, 'the Pipeline is suspended (spec.suspend)');
     if (this.#stopped) return this.#skip(key, request, 'the controller is stopping');
-    if (request.pullRequest?.fromFork === true && pipeline.spec.forkPullRequests !== 'RunWithoutSecrets')
+    if (request.pullRequest?.fromFork === true && pipeline.spec.forkPullRequests === 'Ignore')
       return this.#skip(key, request, 'a pull request from a fork (spec.forkPullRequests: Ignore)');
     // 2. The commit and the file at it.
     const target = await this.#commitOf(pipeline, request);
@@ -293,10 +302,12 @@ export class PipelineController {
         : undefined;
     const fork = original?.pullRequest?.fromFork === true ? original.pullRequest : undefined;
     const runRequest = this.#runRequest(pipeline, request, { kind, target, commit, text, fork });
-    const record = queuedRecord(runRequest, [], this.#now());
+    const queued = queuedRecord(runRequest, [], this.#now());
+    // An invalid file fails without a Pod: nothing of a fork's runs, so nothing to approve.
+    const record = file !== undefined && this.#waitsForApproval(pipeline, queued) ? waiting(queued) : queued;
     await this.#options.store.create(record);
     this.#texts.set(record.id, text);
-    this.#log('info', 'run queued', {
+    this.#log('info', record.phase === 'Queued' ? 'run queued' : 'run waits for approval', {
       pipeline: key,
       run: record.id,
       revision: record.revision,
@@ -311,6 +322,21 @@ export class PipelineController {
       cancelOlder: file.concurrency?.cancelOlder ?? PIPELINE_FILE_DEFAULTS.cancelOlder,
     };
     this.#rules.set(key, rules);
+    if (rules.cancelOlder) await this.#supersedeWaiting(pipeline, record);
+    if (record.phase === 'WaitingForApproval') {
+      await this.#writeStatus(pipeline, record);
+      return { run: record };
+    }
+    return { run: await this.#admitQueued(key, pipeline, record, rules) };
+  }
+
+  /** Admission of a queued run: older runs of its lane cancelled (cancelOlder), what may start started. */
+  async #admitQueued(
+    key: string,
+    pipeline: PipelineRef,
+    record: RunRecord,
+    rules: ConcurrencyRules,
+  ): Promise<RunRecord> {
     const active = (await this.#active(pipeline)).filter((r) => r.id !== record.id);
     const admission = admitRun(active, activeOf(record), rules);
     for (const id of admission.cancel) {
@@ -324,7 +350,119 @@ export class PipelineController {
     }
     for (const id of admission.start) this.#launch(key, id);
     await this.#writeStatus(pipeline, record);
-    return { run: (await this.#options.store.get(record.id)) ?? record };
+    return (await this.#options.store.get(record.id)) ?? record;
+  }
+
+  /**
+   * A run of a pull request from a fork waits for approval when its Pipeline says so
+   * (`forkPullRequests: RequireApproval`) and its author is not approved yet; a re-run was asked by
+   * someone who may run the Pipeline's runs.
+   */
+  #waitsForApproval(pipeline: PipelineRef, record: RunRecord): boolean {
+    if (record.pullRequest?.fromFork !== true || record.trigger === 'rerun') return false;
+    if (pipeline.spec.forkPullRequests !== 'RequireApproval') return false;
+    const author = record.pullRequest.author?.toLowerCase();
+    const approved = this.#approved.get(keyOf(pipeline.namespace, pipeline.name)) ?? [];
+    return author === undefined || !approved.some((a) => a.login.toLowerCase() === author);
+  }
+
+  /** A newer run of a pull request replaces its older runs still waiting for approval. */
+  async #supersedeWaiting(pipeline: PipelineRef, record: RunRecord): Promise<void> {
+    const number = record.pullRequest?.number;
+    if (number === undefined) return;
+    const waitingRuns = await this.#options.store.list({
+      namespace: pipeline.namespace,
+      pipeline: pipeline.name,
+      phase: 'WaitingForApproval',
+      limit: 1000,
+    });
+    for (const older of waitingRuns) {
+      if (older.id === record.id || older.pullRequest?.number !== number) continue;
+      const cancelled = await this.#options.store.update(older.id, {
+        phase: 'Cancelled',
+        finishedAt: this.#now(),
+        cancelledBy: `run ${record.id} (${supersedingWhat(record)})`,
+        reason: CONTROLLER_REASONS.superseded,
+      });
+      this.#texts.delete(older.id);
+      if (cancelled) await this.#ended(cancelled);
+    }
+  }
+
+  /**
+   * Approves a run waiting for approval: it is queued and admitted as any run, and its author is
+   * approved for the Pipeline's next runs (its status). `by` is recorded. Undefined when there is no
+   * such run; `not-waiting` when it does not wait.
+   */
+  async approve(id: string, by: string): Promise<RunRecord | 'not-waiting' | undefined> {
+    const found = await this.#options.store.get(id);
+    if (found === undefined) return undefined;
+    const key = keyOf(found.namespace, found.pipeline);
+    return this.#locked(key, async () => {
+      const record = await this.#options.store.get(id);
+      const pipeline = this.#pipelines.get(key);
+      if (record?.phase !== 'WaitingForApproval' || pipeline === undefined) return 'not-waiting';
+      const author = record.pullRequest?.author;
+      if (author !== undefined) await this.#setApproved(pipeline, author, { by, run: id });
+      const queued = await this.#options.store.update(id, {
+        phase: 'Queued',
+        approvedBy: by,
+        reason: 'Approved',
+        statusMessage: `approved by ${by}`,
+      });
+      if (queued === undefined) return undefined;
+      this.#log('info', 'run approved', { pipeline: key, run: id, by, ...(author ? { author } : {}) });
+      const rules = this.#rules.get(key) ?? {
+        maxRuns: PIPELINE_FILE_DEFAULTS.maxRuns,
+        cancelOlder: PIPELINE_FILE_DEFAULTS.cancelOlder,
+      };
+      return this.#admitQueued(key, pipeline, queued, rules);
+    });
+  }
+
+  /**
+   * Revokes the approval of a fork's author for a Pipeline: their next runs wait again. False when
+   * they were not approved; undefined when the Pipeline is not known here.
+   */
+  async revoke(namespace: string, name: string, login: string, by: string): Promise<boolean | undefined> {
+    const key = keyOf(namespace, name);
+    return this.#locked(key, async () => {
+      const pipeline = this.#pipelines.get(key);
+      if (pipeline === undefined) return undefined;
+      const approved = this.#approved.get(key) ?? [];
+      const kept = approved.filter((a) => a.login.toLowerCase() !== login.toLowerCase());
+      if (kept.length === approved.length) return false;
+      await this.#writeApprovals(namespace, name, kept);
+      this.#log('info', 'approval revoked', { pipeline: key, author: login, by });
+      return true;
+    });
+  }
+
+  /** The approved authors a watch event shows, unless it is older than this process's last write. */
+  #observeApprovals(key: string, seen: readonly ApprovedAuthor[]): void {
+    const written = this.#approvalsWritten.get(key);
+    const logins = (list: readonly ApprovedAuthor[]) => list.map((a) => `${a.login}@${a.at}`).join(',');
+    const recent = written !== undefined && this.#options.run.now().getTime() - written.at < 60_000;
+    if (written !== undefined && recent && logins(written.list) !== logins(seen)) return;
+    this.#approvalsWritten.delete(key);
+    this.#approved.set(key, [...seen]);
+  }
+
+  /** Writes the approved authors of a Pipeline into its status, and keeps them here. */
+  async #writeApprovals(namespace: string, name: string, list: ApprovedAuthor[]): Promise<void> {
+    await this.#options.writeStatus(namespace, name, { approvedForkAuthors: list });
+    this.#approved.set(keyOf(namespace, name), list);
+    this.#approvalsWritten.set(keyOf(namespace, name), { list, at: this.#options.run.now().getTime() });
+  }
+
+  /** Remembers an approved author in the Pipeline's status (written before the run starts). */
+  async #setApproved(pipeline: PipelineRef, login: string, how: { by: string; run: string }): Promise<void> {
+    const key = keyOf(pipeline.namespace, pipeline.name);
+    const approved = (this.#approved.get(key) ?? []).filter(
+      (a) => a.login.toLowerCase() !== login.toLowerCase(),
+    );
+    const next = [...approved, { login, by: how.by, at: this.#now(), run: how.run }].slice(-MAX_APPROVED);
+    await this.#writeApprovals(pipeline.namespace, pipeline.name, next);
   }
 
   async #commitOf(pipeline: PipelineRef, request: RunRequest): Promise<{ sha: string; ref: string }> {
@@ -494,7 +632,8 @@ export class PipelineController {
 
   async #cancelRun(record: RunRecord, by: string, reason?: string): Promise<RunRecord> {
     const { store } = this.#options;
-    if (record.phase !== 'Queued' && record.phase !== 'Running') return record;
+    if (record.phase !== 'Queued' && record.phase !== 'Running' && record.phase !== 'WaitingForApproval')
+      return record;
     const going = this.#going.get(record.id);
     if (going) {
       // The executor deletes the Pod; runPipeline records the end as Cancelled.
@@ -587,6 +726,22 @@ export class PipelineController {
   #log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void {
     this.#options.log?.({ level, msg, ...fields });
   }
+}
+
+/** Approved authors kept per Pipeline (the status's limit); the oldest approvals go first. */
+const MAX_APPROVED = 1000;
+
+type ApprovedAuthor = NonNullable<PipelineStatus['approvedForkAuthors']>[number];
+
+/** A run of a pull request from a fork, recorded to wait until someone approves it. */
+function waiting(record: RunRecord): RunRecord {
+  const author = record.pullRequest?.author;
+  return {
+    ...record,
+    phase: 'WaitingForApproval',
+    reason: 'WaitingForApproval',
+    statusMessage: `pull request ${String(record.pullRequest?.number)} comes from a fork${author === undefined ? '' : ` by ${author}, who is not approved for this Pipeline yet`}: it waits until someone who may run its runs approves it (capstan pipeline approve ${record.id})`,
+  };
 }
 
 function defaultRunId(): string {

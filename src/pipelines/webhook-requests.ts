@@ -47,7 +47,8 @@ export async function requestPipelineRuns(
 /**
  * Requests runs of the Pipelines of the pull request's target repository, of its head commit; returns
  * them as `namespace/name`, and why others were not asked. A pull request from a fork runs only on the
- * Pipelines that say so (`spec.forkPullRequests: RunWithoutSecrets`), and without secrets: its code
+ * Pipelines that say so (`spec.forkPullRequests: RunWithoutSecrets`, or `RequireApproval` once someone
+ * approved its author), and without secrets: its code
  * and its pipeline file were written by someone who may not push to the repository.
  */
 export async function requestPullRequestRuns(
@@ -69,13 +70,15 @@ export async function requestPullRequestRuns(
         sourceBranch: pr.sourceBranch,
         targetBranch: pr.targetBranch,
         ...(pr.fromFork ? { fromFork: true } : {}),
+        ...(pr.author === undefined ? {} : { author: pr.author }),
       },
       by: `webhook:${pr.provider}`,
       at: (options.now?.() ?? new Date()).toISOString(),
     }),
-    // A pull request from a fork runs only on the Pipelines that say so, and without secrets.
+    // A pull request from a fork runs only on the Pipelines that say so (at once, or once approved),
+    // and without secrets.
     (pipeline) => {
-      if (!pr.fromFork || pipeline.spec.forkPullRequests === 'RunWithoutSecrets') return true;
+      if (!pr.fromFork || pipeline.spec.forkPullRequests !== 'Ignore') return true;
       ignored.push(`${pipeline.namespace}/${pipeline.name}`);
       return false;
     },
@@ -83,7 +86,7 @@ export async function requestPullRequestRuns(
   if (ignored.length === 0) return { pipelines };
   return {
     pipelines,
-    reason: `pull request ${String(pr.number)} comes from another repository (a fork): ${ignored.sort().join(', ')} ${ignored.length === 1 ? 'runs' : 'run'} no pull request from a fork (spec.forkPullRequests: Ignore; RunWithoutSecrets runs them without secrets)`,
+    reason: `pull request ${String(pr.number)} comes from another repository (a fork): ${ignored.sort().join(', ')} ${ignored.length === 1 ? 'runs' : 'run'} no pull request from a fork (spec.forkPullRequests: Ignore; RunWithoutSecrets runs them without secrets, RequireApproval once approved)`,
   };
 }
 

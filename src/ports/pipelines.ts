@@ -29,7 +29,10 @@ export interface PipelineDirectory {
     pipeline: { readonly namespace: string; readonly name: string },
     request: RunRequest,
   ): Promise<void>;
-  /** Writes the Pipeline's status (its latest run). */
+  /**
+   * Writes fields of the Pipeline's status (its latest run, its approved fork authors): each field
+   * given replaces that field, the others are kept (a merge patch).
+   */
   writeStatus(namespace: string, name: string, status: PipelineStatus): Promise<void>;
 }
 

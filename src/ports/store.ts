@@ -182,7 +182,14 @@ export interface TokenStore {
 
 // ── Pipeline runs (docs/pipelines.md) ───────────────────────────────────────────────────────────
 
-export const RUN_RECORD_PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+export const RUN_RECORD_PHASES = [
+  'WaitingForApproval',
+  'Queued',
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Cancelled',
+] as const;
 export type RunRecordPhase = (typeof RUN_RECORD_PHASES)[number];
 export const RUN_TRIGGERS = ['push', 'tag', 'pullRequest', 'manual', 'poll', 'rerun'] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
@@ -247,14 +254,26 @@ export interface RunRecord {
     readonly targetBranch: string;
     /** From a fork: the run had no secret (docs/pipelines.md, "Pull requests from forks"). */
     readonly fromFork?: boolean;
+    /** The pull request's author (their login at the provider). */
+    readonly author?: string;
   };
+  /** Who approved the run of a pull request from a fork (`forkPullRequests: RequireApproval`). */
+  readonly approvedBy?: string;
 }
 
 /** What may change of a run after it is created. */
 export type RunUpdate = Partial<
   Pick<
     RunRecord,
-    'phase' | 'startedAt' | 'finishedAt' | 'steps' | 'images' | 'reason' | 'statusMessage' | 'cancelledBy'
+    | 'phase'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'steps'
+    | 'images'
+    | 'reason'
+    | 'statusMessage'
+    | 'cancelledBy'
+    | 'approvedBy'
   >
 >;
 

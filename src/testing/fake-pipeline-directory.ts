@@ -73,7 +73,8 @@ export class FakePipelineDirectory implements PipelineDirectory {
 
   writeStatus(namespace: string, name: string, status: PipelineStatus): Promise<void> {
     return this.#change(namespace, name, (object) => {
-      object['status'] = structuredClone(status);
+      // A merge patch of the status subresource: the fields given replace theirs, the rest stay.
+      object['status'] = { ...(object['status'] as object | undefined), ...structuredClone(status) };
     });
   }
 

@@ -120,6 +120,12 @@ function writeCases(options: PipelineDirectoryContractOptions): void {
     const status = { lastRun: { id: 'r1', phase: 'Running' as const, revision: 'b'.repeat(40) } };
     await h.directory().writeStatus(a, 'web', status);
     assert.deepEqual(await h.status(a, 'web'), status);
+    // A field written alone keeps the others; an empty list replaces the list.
+    const approved = [{ login: 'mallory', by: 'alice', at: '2026-12-06T00:00:00.000Z' }];
+    await h.directory().writeStatus(a, 'web', { approvedForkAuthors: approved });
+    assert.deepEqual(await h.status(a, 'web'), { ...status, approvedForkAuthors: approved });
+    await h.directory().writeStatus(a, 'web', { approvedForkAuthors: [] });
+    assert.deepEqual(await h.status(a, 'web'), { ...status, approvedForkAuthors: [] });
     for (const action of [
       h.directory().requestRun({ namespace: a, name: 'gone' }, push('x', 'alice')),
       h.directory().writeStatus(a, 'gone', status),

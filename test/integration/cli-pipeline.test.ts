@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { KubePipelineDirectory } from '../../src/adapters/kube/pipelines.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
@@ -89,7 +90,7 @@ async function startServer(t: { name: string; after: (fn: () => Promise<void>) =
   ({ base } = await startTestServer(t.after.bind(t), {
     kubeconfig: (await testCluster()).adminKubeconfig,
     namespace: home,
-    database: join(scratch, 'server.db'),
+    database: join(scratch, `server-${randomBytes(3).toString('hex')}.db`), // a server of its own per test
     repositoryHosts: ['127.0.0.1'], // the test git server is on loopback
     pipelines: { capstanImage: 'capstan:test', allowInsecureHttp: true, executor },
   }));
@@ -239,5 +240,101 @@ describe('capstan pipeline through the server', { timeout: 420_000 }, () => {
     const afterCancel = await capstan(['pipeline', 'logs', rerun.id, '-f']);
     assert.equal(afterCancel.code, 4);
     assert.match(afterCancel.stderr, /Cancelled/);
+  });
+
+  it('approves a fork’s run that waits and revokes its author; a viewer may not approve', async (t) => {
+    await startServer(t);
+    const team = await freshNamespace(t, kube);
+    const project = `f-${team}`.slice(0, 60);
+    await admin.apply(
+      projectType,
+      {
+        apiVersion: PROJECT_API_VERSION,
+        kind: PROJECT_KIND,
+        metadata: { name: project },
+        spec: { applicationNamespaces: [team], destinations: [{ cluster: 'in-cluster', namespace: team }] },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    t.after(() => admin.delete(projectType, '', project).then(() => undefined));
+    await kube.core.createNamespacedSecret({ namespace: team, body: gitSecretBody(git) });
+    const repo = `fork-${randomBytes(3).toString('hex')}`;
+    const prFile = `triggers:\n  pullRequest: { branches: [main] }\nsteps:\n  - name: test\n    image: busybox\n    commands: [echo hi]\n`;
+    await git.createRepository(repo, { files: { '.capstan/pipeline.yaml': prFile } });
+    const head = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork()\n' } });
+    await admin.apply(
+      pipelineType,
+      {
+        apiVersion: PIPELINE_API_VERSION,
+        kind: PIPELINE_KIND,
+        metadata: { name: 'forks', namespace: team },
+        spec: {
+          repoURL: git.url(repo),
+          project,
+          credentials: { secretRef: { name: 'git' } },
+          forkPullRequests: 'RequireApproval',
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    // A fork's pull request, as the agent's receiver writes it.
+    await new KubePipelineDirectory(admin).requestRun(
+      { namespace: team, name: 'forks' },
+      {
+        id: `webhook-github-${randomBytes(4).toString('hex')}`,
+        kind: 'pullRequest',
+        ref: 'refs/pull/3/head',
+        revision: head,
+        pullRequest: {
+          number: 3,
+          sourceBranch: 'forked',
+          targetBranch: 'main',
+          fromFork: true,
+          author: 'mallory',
+        },
+        by: 'webhook:github',
+        at: new Date().toISOString(),
+      },
+    );
+    ok(await capstan(['login', base, '--token-stdin'], await token(project, 'viewer')));
+    const waiting = await eventually(
+      async () => {
+        const listed = await capstan([
+          'pipeline',
+          'runs',
+          'forks',
+          '-n',
+          team,
+          '--phase',
+          'WaitingForApproval',
+          '-o',
+          'json',
+        ]);
+        return (JSON.parse(ok(listed)) as { items: RunJson[] }).items[0] ?? false;
+      },
+      { what: 'the fork’s run waiting for approval' },
+    );
+    assert.equal(executor.runs.has(waiting.id), false, 'no Pod while it waits');
+    const refused = await capstan(['pipeline', 'approve', waiting.id]);
+    assert.equal(refused.code, 4);
+    assert.match(refused.stderr, /SERVER_FORBIDDEN.*pipelines\.run/);
+    ok(await capstan(['login', base, '--token-stdin'], await token(project, 'deployer')));
+    const approved = ok(await capstan(['pipeline', 'approve', waiting.id]));
+    assert.match(
+      approved,
+      new RegExp(`^run ${waiting.id} approved by token:.*mallory's next pull requests run without waiting`),
+    );
+    await eventually(() => executor.runs.has(waiting.id), { what: 'the approved run’s Pod' });
+    executor.succeed(waiting.id);
+    const again = await capstan(['pipeline', 'approve', waiting.id]);
+    assert.equal(again.code, 4);
+    assert.match(again.stderr, /PIPELINE_RUN_NOT_WAITING/);
+    assert.match(
+      ok(await capstan(['pipeline', 'revoke', 'forks', 'mallory', '-n', team])),
+      /^mallory's pull requests from forks wait for approval again/,
+    );
+    const twice = await capstan(['pipeline', 'revoke', 'forks', 'mallory', '-n', team]);
+    assert.equal(twice.code, 4);
+    assert.match(twice.stderr, /PIPELINE_AUTHOR_NOT_APPROVED/);
   });
 });

@@ -7,6 +7,8 @@
 // Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER (default capstan-node-test).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/devcluster/exec.ts';
@@ -63,6 +65,64 @@ async function skopeo(args: readonly string[]): Promise<string> {
     { timeoutMs: 60_000 },
   );
   return stdout;
+}
+
+/**
+ * The SLSA provenance statement in the attestation of an index, read independently: skopeo copies the
+ * attestation manifest with its layers into a folder (by digest), and the statement is its in-toto layer.
+ */
+async function provenanceOf(reference: string): Promise<{ subject: unknown; predicate: Provenance }> {
+  const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${reference}`])) as OciIndex;
+  const attestation = index.manifests.find(
+    (m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest',
+  );
+  assert.ok(attestation, JSON.stringify(index));
+  const dir = await mkdtemp(join(tmpdir(), 'capstan-attestation-'));
+  try {
+    await run(
+      'skopeo',
+      [
+        'copy',
+        '--preserve-digests',
+        '--authfile',
+        registry.authFile,
+        '--src-cert-dir',
+        registry.certDir,
+        `docker://${registry.address}/${repository}@${attestation.digest}`,
+        `dir:${dir}`,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+      layers: { digest: string; annotations?: Record<string, string> }[];
+    };
+    const layer = manifest.layers.find((l) =>
+      (l.annotations?.['in-toto.io/predicate-type'] ?? '').startsWith('https://slsa.dev/provenance/'),
+    );
+    assert.ok(layer, JSON.stringify(manifest));
+    return JSON.parse(await readFile(join(dir, layer.digest.replace(/^sha256:/, '')), 'utf8')) as {
+      subject: unknown;
+      predicate: Provenance;
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What of BuildKit's provenance names one build (SLSA v1 and v0.2): its id and its times. */
+interface Provenance {
+  runDetails?: { metadata?: Record<string, unknown> };
+  metadata?: Record<string, unknown>;
+}
+const INVOCATION_FIELDS = ['invocationId', 'startedOn', 'finishedOn'];
+const INVOCATION_FIELDS_V02 = ['buildInvocationId', 'buildStartedOn', 'buildFinishedOn'];
+
+/** The statement without the fields that name its build. */
+function withoutInvocation(statement: { subject: unknown; predicate: Provenance }): unknown {
+  const copy = structuredClone(statement);
+  for (const field of INVOCATION_FIELDS) delete copy.predicate.runDetails?.metadata?.[field];
+  for (const field of INVOCATION_FIELDS_V02) delete copy.predicate.metadata?.[field];
+  return copy;
 }
 
 async function logOf(record: RunRecord): Promise<string> {
@@ -170,6 +230,13 @@ describe('image steps with BuildKit in the cluster', () => {
     const image = await imageOf(first.reference);
     assert.match(image ?? '', /^sha256:/);
     assert.equal(await imageOf(second.reference), image);
+    // Why the indexes differ (docs/pipelines.md, "Reproducible"): the two provenance statements are
+    // about the same image (their subject) and the same build definition; they differ only by the
+    // fields that name each build, its invocation id and its start and finish times.
+    const [one, two] = await Promise.all([provenanceOf(first.reference), provenanceOf(second.reference)]);
+    assert.deepEqual(one.subject, two.subject);
+    assert.notDeepEqual(one, two);
+    assert.deepEqual(withoutInvocation(one), withoutInvocation(two));
   });
 
   it('fails the run with the registry’s reason when it refuses the push, and leaves no tag', async () => {

@@ -373,7 +373,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     );
   });
 
-  it('a signed GitHub push to the installed agent’s webhook starts the run of the repository’s Pipeline', async () => {
+  it('a signed GitHub push to the installed agent’s webhook starts the run of the repository’s Pipeline', async (t) => {
     assert.ok(base, 'the server runs');
     const { git, kube } = setup;
     const before = await git.commit('hook', sample('1'), 'the first version');
@@ -413,8 +413,10 @@ describe('pipelines driven by the installed server on the real node', { timeout:
       head_commit: { id: revision },
     });
     const signature = `sha256=${createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}`;
+    let sentAt = '';
     const answer = await eventually(
       async () => {
+        sentAt = new Date().toISOString();
         const res = await fetch(`${hooks}/api/v1/webhooks/github`, {
           method: 'POST',
           headers: {
@@ -456,6 +458,8 @@ describe('pipelines driven by the installed server on the real node', { timeout:
       { what: `the run of ${revision} ended`, timeoutMs: 1_200_000, intervalMs: 3000 },
     );
     assert.equal(ended.phase, 'Succeeded', JSON.stringify(ended));
+    // From the delivery the agent took (no poll's tick: the request is on the Pipeline at once).
+    t.diagnostic(`webhook stages (s): ${JSON.stringify(stagesOf(ended, sentAt))}`);
     assert.equal(ended.trigger, 'push');
     assert.equal(ended.triggeredBy, 'unverified:webhook:github');
     assert.equal(ended.branch, 'main');

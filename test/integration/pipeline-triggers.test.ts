@@ -206,6 +206,8 @@ async function pullRequestWebhook(
     signature?: string;
     /** From another repository (a fork). */
     fork?: boolean;
+    /** The pull request's author (pull_request.user.login). */
+    author?: string;
   },
 ) {
   const app = buildAgentApi({
@@ -222,6 +224,7 @@ async function pullRequestWebhook(
     number: pr.number,
     pull_request: {
       number: pr.number,
+      ...(pr.author === undefined ? {} : { user: { login: pr.author } }),
       head: {
         ref: pr.source,
         sha: pr.sha,
@@ -247,6 +250,93 @@ async function pullRequestWebhook(
 }
 
 describe('pipeline triggers', { timeout: 180_000 }, () => {
+  it('with forkPullRequests RequireApproval, a fork’s run waits for approval; approved, it runs without secrets and its author’s next runs do not wait, until revoked', async (t) => {
+    const yaml = `${PULL_REQUESTS}  - name: publish
+    image: busybox
+    commands: [echo publish]
+    secrets:
+      - { env: TOKEN, secret: deploy-token, key: token }
+`;
+    const { namespace, repo, name } = await setUp(t, yaml, { forkPullRequests: 'RequireApproval' });
+    const driver = await startDriver(namespace);
+    t.after(() => driver.stop());
+    const head = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork()\n' } });
+    const pr = { number: 11, action: 'opened', sha: head, source: 'forked', target: 'main', fork: true };
+    const asked = await pullRequestWebhook(git.url(repo), { ...pr, author: 'mallory' });
+    assert.deepEqual(asked.body['pipelines'], [`${namespace}/${name}`], JSON.stringify(asked.body));
+    // 1. Mallory is not approved: the run waits, recorded, with no Pod.
+    const waiting = await runWith(driver, namespace, (r) => r.revision === head, 'the run');
+    assert.equal(waiting.phase, 'WaitingForApproval');
+    assert.equal(waiting.reason, 'WaitingForApproval');
+    assert.match(waiting.statusMessage ?? '', /by mallory, who is not approved .*capstan pipeline approve/);
+    assert.deepEqual(waiting.pullRequest, {
+      number: 11,
+      sourceBranch: 'forked',
+      targetBranch: 'main',
+      fromFork: true,
+      author: 'mallory',
+    });
+    const status = async () =>
+      ((await admin.get(pipelineType, namespace, name))?.['status'] ?? {}) as {
+        lastRun?: { id: string; phase: string };
+        approvedForkAuthors?: { login: string; by: string; run?: string }[];
+      };
+    await eventually(async () => (await status()).lastRun?.phase === 'WaitingForApproval', {
+      what: 'the status names the waiting run',
+    });
+    assert.equal(driver.executor.runs.has(waiting.id), false, 'no Pod for a run that waits');
+    // 2. Approved: it runs without the step that names a Secret; mallory is remembered.
+    const approved = await driver.controller.approve(waiting.id, 'dana');
+    assert.ok(typeof approved === 'object', 'approve answers the run it queued');
+    assert.equal(approved.approvedBy, 'dana');
+    await eventually(() => driver.executor.runs.has(waiting.id), { what: 'its Pod' });
+    const spec = driver.executor.runs.get(waiting.id)?.pod['spec'] as { initContainers: { name: string }[] };
+    assert.deepEqual(
+      spec.initContainers.map((c) => c.name),
+      ['checkout'],
+      'the checkout, then the test step alone (the main container)',
+    );
+    driver.executor.succeed(waiting.id);
+    await runWith(driver, namespace, (r) => r.id === waiting.id && r.phase === 'Succeeded', 'it ends');
+    assert.equal(await driver.controller.approve(waiting.id, 'dana'), 'not-waiting');
+    const remembered = (await status()).approvedForkAuthors ?? [];
+    assert.deepEqual(
+      remembered.map((a) => [a.login, a.by, a.run]),
+      [['mallory', 'dana', waiting.id]],
+    );
+    // 3. Mallory's next push runs at once.
+    const second = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork(2)\n' } });
+    await pullRequestWebhook(git.url(repo), { ...pr, action: 'synchronize', sha: second, author: 'mallory' });
+    const next = await runWith(driver, namespace, (r) => r.revision === second, 'the second run');
+    assert.notEqual(next.phase, 'WaitingForApproval');
+    await succeed(driver, next.id);
+    await runWith(driver, namespace, (r) => r.id === next.id && r.phase === 'Succeeded', 'it ends');
+    // 4. Revoked: the next push waits again; a newer push replaces the waiting run.
+    assert.equal(await driver.controller.revoke(namespace, name, 'Mallory', 'dana'), true);
+    assert.deepEqual((await status()).approvedForkAuthors, []);
+    assert.equal(await driver.controller.revoke(namespace, name, 'mallory', 'dana'), false);
+    const third = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork(3)\n' } });
+    await pullRequestWebhook(git.url(repo), { ...pr, action: 'synchronize', sha: third, author: 'mallory' });
+    const again = await runWith(driver, namespace, (r) => r.revision === third, 'the third run');
+    assert.equal(again.phase, 'WaitingForApproval');
+    const fourth = await git.commit(repo, { branch: 'forked', files: { 'src/main.js': 'fork(4)\n' } });
+    await pullRequestWebhook(git.url(repo), { ...pr, action: 'synchronize', sha: fourth, author: 'mallory' });
+    await runWith(
+      driver,
+      namespace,
+      (r) => r.revision === fourth && r.phase === 'WaitingForApproval',
+      'the fourth run',
+    );
+    const replaced = await runWith(
+      driver,
+      namespace,
+      (r) => r.id === again.id && r.phase === 'Cancelled',
+      'the third run replaced',
+    );
+    assert.equal(replaced.reason, 'Superseded');
+    assert.equal(driver.executor.runs.has(again.id), false);
+  });
+
   it('a signed pull request event requests a run of its head on the Pipeline; a newer push to it cancels the older run', async (t) => {
     const { namespace, repo } = await setUp(t, PULL_REQUESTS);
     const first = await git.commit(repo, { branch: 'faster', files: { 'src/main.js': 'fast()\n' } });

@@ -77,6 +77,17 @@ export interface ServerApiOptions {
   readonly pipelineRuns?: {
     readonly rerun: (run: RunRecord, by: string) => Promise<void>;
     readonly cancel: (id: string, by: string) => Promise<RunRecord | 'elsewhere' | undefined>;
+    /** Approves a run of a pull request from a fork that waits (the driver's, as a cancel). */
+    readonly approve: (
+      id: string,
+      by: string,
+    ) => Promise<RunRecord | 'elsewhere' | 'not-waiting' | undefined>;
+    /** Revokes a fork author's approval for a Pipeline (false: they were not approved). */
+    readonly revoke: (
+      pipeline: { readonly namespace: string; readonly name: string },
+      login: string,
+      by: string,
+    ) => Promise<boolean | 'elsewhere' | undefined>;
   };
   /** The cluster's Pipelines (list, one, runs by hand). Absent: those routes answer 503. */
   readonly pipelines?: PipelineDirectory;

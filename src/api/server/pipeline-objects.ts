@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import {
   API_PREFIX,
+  ForkAuthorParamsSchema,
+  ForkAuthorRevokedSchema,
   PipelineInfoSchema,
   PipelineListQuerySchema,
   PipelineListSchema,
@@ -95,6 +97,7 @@ export function pipelineObjectRoutes(routes: Routes, options: ServerApiOptions):
       return triggersOf(options, entry, (request.query as { branch?: string }).branch);
     },
   );
+  forkAuthorRoutes(routes, options);
   routes.add(
     {
       method: 'POST',
@@ -116,6 +119,64 @@ export function pipelineObjectRoutes(routes: Routes, options: ServerApiOptions):
       return requested;
     },
   );
+}
+
+/** The approved authors of pull requests from forks: revoke one. */
+function forkAuthorRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'DELETE',
+      url: `${ONE}/approved-authors/:login`,
+      summary:
+        'Revoke the approval of an author of pull requests from forks: their next runs wait for approval again',
+      tag: 'pipelines',
+      access: 'pipelines.run',
+      params: ForkAuthorParamsSchema,
+      responses: {
+        200: { description: 'revoked', schema: ForkAuthorRevokedSchema },
+        ...errors(401, 403, 404, 503),
+      },
+    },
+    async (request, _reply, caller) => revokeAuthor(options, request, need(caller)),
+  );
+}
+
+/** Revokes a fork author's approval (the driver's, as a cancel): `pipelines.run`, audited. */
+async function revokeAuthor(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  caller: Caller,
+): Promise<{ revoked: string }> {
+  const entry = await existing(options, request);
+  const { login } = request.params as { login: string };
+  const audited = {
+    action: 'pipeline.revoke-approval',
+    target: `Pipeline/${entry.namespace}/${entry.name}/approved-authors/${login}`,
+  };
+  await requirePermission(options, caller, 'pipelines.run', entry.spec.project, audited);
+  const result =
+    options.pipelineRuns === undefined
+      ? 'elsewhere'
+      : await options.pipelineRuns.revoke(entry, login, caller.principal.name);
+  if (result === 'elsewhere' || result === undefined)
+    throw new HttpError(
+      503,
+      'PIPELINES_NOT_DRIVEN_HERE',
+      'this server does not drive pipeline runs now (see capstan server --pipeline-image); retry on the one that does',
+    );
+  if (!result)
+    throw new HttpError(
+      404,
+      'PIPELINE_AUTHOR_NOT_APPROVED',
+      `${login} is not an approved author of Pipeline/${entry.namespace}/${entry.name}`,
+    );
+  await audit(options, {
+    actor: actorOf(caller.principal),
+    ...audited,
+    project: entry.spec.project,
+    result: 'success',
+  });
+  return { revoked: login };
 }
 
 /** The cluster's Pipelines, or 503 on a server built without them. */
@@ -177,6 +238,7 @@ async function infoOf(options: ServerApiOptions, entry: PipelineRef): Promise<Pi
     serviceAccountName: spec.serviceAccountName,
     ...(spec.pollInterval === undefined ? {} : { pollInterval: spec.pollInterval }),
     suspend: spec.suspend,
+    forkPullRequests: spec.forkPullRequests,
     ...(lastRun === undefined ? {} : { lastRun }),
   };
 }

@@ -89,21 +89,21 @@ export function pipelineRoutes(routes: Routes, options: ServerApiOptions): void 
       return { lines };
     },
   );
-  for (const action of ['cancel', 'rerun'] as const)
+  for (const action of ['cancel', 'rerun', 'approve'] as const)
     routes.add(
       {
         method: 'POST',
         url: `${ONE}/${action}`,
-        summary:
-          action === 'cancel'
-            ? 'Cancel a queued or running run (its Pod goes at once)'
-            : 'Run a run’s commit again',
+        summary: ACTION_SUMMARIES[action],
         tag: 'pipelines',
         access: 'pipelines.run',
         params: RunParamsSchema,
         responses: {
-          202: { description: 'done (cancel: the run as it ended) or requested (rerun)', schema: RunSchema },
-          ...errors(401, 403, 404, 503),
+          202: {
+            description: 'done (cancel: the run as it ended; approve: the run queued) or requested (rerun)',
+            schema: RunSchema,
+          },
+          ...errors(401, 403, 404, ...(action === 'approve' ? [409] : []), 503),
         },
       },
       async (request, reply, caller) => {
@@ -153,11 +153,18 @@ async function readable(
   return run;
 }
 
+const ACTION_SUMMARIES = {
+  cancel: 'Cancel a queued or running run (its Pod goes at once)',
+  rerun: 'Run a run’s commit again',
+  approve:
+    'Approve a run of a pull request from a fork that waits for approval: it runs (without secrets), and its author is approved for the Pipeline’s next runs',
+} as const;
+
 async function runAction(
   options: ServerApiOptions,
   request: FastifyRequest,
   caller: Caller,
-  action: 'cancel' | 'rerun',
+  action: 'cancel' | 'rerun' | 'approve',
 ): Promise<RunRecord> {
   const { id } = request.params as { id: string };
   const run = await options.store.runs.get(id);
@@ -172,7 +179,23 @@ async function runAction(
       ? 'elsewhere'
       : action === 'cancel'
         ? await actions.cancel(id, by)
-        : await actions.rerun(run, by).then(() => run);
+        : action === 'approve'
+          ? await actions.approve(id, by)
+          : await actions.rerun(run, by).then(() => run);
+  if (result === 'not-waiting') {
+    await audit(options, {
+      actor: actorOf(caller.principal),
+      ...audited,
+      project: run.project,
+      result: 'failure',
+      reason: `the run is ${run.phase}, not waiting for approval`,
+    });
+    throw new HttpError(
+      409,
+      'PIPELINE_RUN_NOT_WAITING',
+      `run ${id} is ${run.phase}: only a run waiting for approval (WaitingForApproval) can be approved`,
+    );
+  }
   if (result === 'elsewhere')
     throw new HttpError(
       503,

@@ -1,5 +1,5 @@
 /**
- * `capstan pipeline list|runs|get|logs|run|cancel|rerun` through the capstan server the user is logged
+ * `capstan pipeline list|runs|get|logs|run|cancel|rerun|approve|revoke` through the capstan server the user is logged
  * in to (capstan login), as `capstan app`'s remote commands: the server checks the user's role in the
  * pipeline's project (pipelines.read to read, pipelines.run to run, cancel and re-run).
  */
@@ -11,7 +11,17 @@ import { describePipeline, describeRun, logLine, pipelineTable, runTable } from 
 import { EXIT, outputFormat, UsageError } from '../output.ts';
 import { output, say } from './app-common.ts';
 
-export const PIPELINE_REMOTE_COMMANDS = ['list', 'runs', 'get', 'logs', 'run', 'cancel', 'rerun'] as const;
+export const PIPELINE_REMOTE_COMMANDS = [
+  'list',
+  'runs',
+  'get',
+  'logs',
+  'run',
+  'cancel',
+  'rerun',
+  'approve',
+  'revoke',
+] as const;
 export type PipelineRemoteCommand = (typeof PIPELINE_REMOTE_COMMANDS)[number];
 export const isPipelineRemoteCommand = (command: string): command is PipelineRemoteCommand =>
   (PIPELINE_REMOTE_COMMANDS as readonly string[]).includes(command);
@@ -39,6 +49,8 @@ const ALLOWED: Record<PipelineRemoteCommand, readonly string[]> = {
   run: ['branch', 'tag', 'commit'],
   cancel: [],
   rerun: [],
+  approve: [],
+  revoke: [],
 };
 
 interface Context {
@@ -89,6 +101,31 @@ const COMMANDS: Record<PipelineRemoteCommand, (ctx: Context) => Promise<number>>
   cancel: async (ctx) => {
     const run = await ctx.pipelines.cancel(argument(ctx, 'cancel', 'RUN'));
     output(ctx.format, run, () => `run ${run.id} ${run.phase} (cancelled by ${run.cancelledBy ?? '-'})\n`);
+    return EXIT.ok;
+  },
+  approve: async (ctx) => {
+    const run = await ctx.pipelines.approve(argument(ctx, 'approve', 'RUN'));
+    const author = run.pullRequest?.author;
+    output(
+      ctx.format,
+      run,
+      () =>
+        `run ${run.id} approved by ${run.approvedBy ?? '-'}: ${run.phase}${author === undefined ? '' : `; ${author}'s next pull requests run without waiting (capstan pipeline revoke ${run.pipeline} ${author} -n ${run.namespace})`}
+`,
+    );
+    return EXIT.ok;
+  },
+  revoke: async (ctx) => {
+    const [name, login, ...extra] = ctx.positionals;
+    if (name === undefined || login === undefined || extra.length > 0)
+      throw new UsageError('usage: capstan pipeline revoke NAME AUTHOR [-n NS]');
+    const answer = await ctx.pipelines.revoke(ctx.namespace, name, login);
+    output(
+      ctx.format,
+      answer,
+      () => `${answer.revoked}'s pull requests from forks wait for approval again (${ctx.namespace}/${name})
+`,
+    );
     return EXIT.ok;
   },
   rerun: async (ctx) => {

@@ -21,6 +21,9 @@ Commands (through the capstan server you are logged in to: capstan login):
   run NAME             run by hand: --branch B (default: the default branch's head) or --tag T, --commit SHA
   cancel RUN           cancel a queued or running run (its Pod goes at once)
   rerun RUN            run a run's commit again
+  approve RUN          approve a run of a pull request from a fork that waits (WaitingForApproval):
+                       it runs without secrets, and its author's next pull requests do not wait
+  revoke NAME AUTHOR   revoke an author's approval for the Pipeline NAME: their next runs wait again
 
 Options: -n, --namespace NS (default: default), -o table|json|yaml (list, runs: also wide).
 Exit codes: 0 done, 2 usage, 4 refused or failed (the server's reason on stderr).

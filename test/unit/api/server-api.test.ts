@@ -1764,6 +1764,12 @@ describe('server API: pipeline runs', () => {
           reran.push(`${r.id} by ${by}`);
           return Promise.resolve();
         },
+        approve: async (id, by) => {
+          const found = await h.store.runs.get(id);
+          if (found?.phase !== 'WaitingForApproval') return found && 'not-waiting';
+          return h.store.runs.update(id, { phase: 'Queued', approvedBy: by });
+        },
+        revoke: () => Promise.resolve(false),
       },
     });
     await h.store.runs.create(run('run1', 'team-a'));
@@ -1852,6 +1858,42 @@ describe('server API: pipeline runs', () => {
       ['pipeline.cancel', 'alice', 'denied'],
       ['pipeline.cancel', 'dana', 'success'],
       ['pipeline.rerun', 'dana', 'success'],
+    ]);
+  });
+
+  it('approves a run of a fork’s pull request that waits, with pipelines.run, audited; a run that does not wait is 409', async () => {
+    await h.store.runs.create(
+      run('run4', 'team-a', {
+        phase: 'WaitingForApproval',
+        trigger: 'pullRequest',
+        reason: 'WaitingForApproval',
+        pullRequest: {
+          number: 7,
+          sourceBranch: 'fix',
+          targetBranch: 'main',
+          fromFork: true,
+          author: 'mallory',
+        },
+      }),
+    );
+    const alice = await login(h, 'alice');
+    const refused = await h.call({ method: 'POST', url: '/api/v1/runs/run4/approve', headers: as(alice) });
+    assert.equal(refused.statusCode, 403);
+    const dana = await login(h, 'dana');
+    const approved = await h.call({ method: 'POST', url: '/api/v1/runs/run4/approve', headers: as(dana) });
+    assert.equal(approved.statusCode, 202, approved.body);
+    assert.deepEqual(
+      [approved.json<RunRecord>().phase, approved.json<RunRecord>().approvedBy],
+      ['Queued', 'dana'],
+    );
+    const again = await h.call({ method: 'POST', url: '/api/v1/runs/run4/approve', headers: as(dana) });
+    assert.equal(again.statusCode, 409, again.body);
+    assert.equal(again.json<{ error: string }>().error, 'PIPELINE_RUN_NOT_WAITING');
+    const entries = await h.store.audit.query({ action: 'pipeline.approve', limit: 10 });
+    assert.deepEqual(entries.map((e) => [e.action, e.actor.name, e.result, e.target]).reverse(), [
+      ['pipeline.approve', 'alice', 'denied', 'Run/a/web/run4'],
+      ['pipeline.approve', 'dana', 'success', 'Run/a/web/run4'],
+      ['pipeline.approve', 'dana', 'failure', 'Run/a/web/run4'],
     ]);
   });
 });

@@ -30,6 +30,7 @@ describe('pull request events', () => {
         sourceBranch: 'faster-start',
         targetBranch: 'main',
         fromFork: false,
+        author: 'dev-one',
         deliveryId: 'd-1',
       },
     });
@@ -48,6 +49,7 @@ describe('pull request events', () => {
       sourceBranch: 'feature/retry-refunds',
       targetBranch: 'main',
       fromFork: false,
+      author: 'dev-two',
     });
   });
 
@@ -109,6 +111,29 @@ describe('pull request events', () => {
     attributes(mr)['source_project_id'] = 9999;
     const m = pullRequestEventOf('gitlab', mr, undefined);
     assert.ok(m.ok && 'event' in m && m.event.fromFork);
+  });
+
+  it('the author is the pull request’s user (GitHub, Gitea) or the event’s user (GitLab); none is none; another shape is refused, named', () => {
+    const gitea1 = gitea();
+    pr(gitea1)['user'] = { login: 'ops.bot_2' };
+    const g = pullRequestEventOf('gitea', gitea1, undefined);
+    assert.ok(g.ok && 'event' in g && g.event.author === 'ops.bot_2', JSON.stringify(g));
+    const anonymous = github();
+    delete pr(anonymous)['user'];
+    const a = pullRequestEventOf('github', anonymous, undefined);
+    assert.ok(a.ok && 'event' in a && !('author' in a.event), JSON.stringify(a));
+    for (const login of ['', '-x', 'a b', 'x'.repeat(101), 42, 'évé']) {
+      const body = github();
+      pr(body)['user'] = { login };
+      assert.deepEqual(pullRequestEventOf('github', body, undefined), {
+        ok: false,
+        message: 'pull_request.user.login must be a login (letters, digits, . _ -; at most 100 characters)',
+      });
+    }
+    const lab = gitlab();
+    lab['user'] = { username: 'a/b' };
+    const l = pullRequestEventOf('gitlab', lab, undefined);
+    assert.ok(!l.ok && /^user\.username must be a login/.test(l.message), JSON.stringify(l));
   });
 
   it('crafted payloads are refused with the field named, never quoted', () => {

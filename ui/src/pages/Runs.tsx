@@ -17,7 +17,7 @@ import { useSession } from '../session.ts';
 import type { RunLine, RunList, RunView } from '../types.ts';
 import { TableScroll } from '../components/TableScroll.tsx';
 
-const PHASES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
+const PHASES = ['WaitingForApproval', 'Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'] as const;
 const FILTERS = ['namespace', 'pipeline', 'phase', 'branch'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 const PAGE = '50';
