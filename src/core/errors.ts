@@ -201,6 +201,14 @@ export const ERROR_CODES = [
   'PIPELINE_BUILDKIT_MISSING',
   'PIPELINE_NOT_FOUND',
   'PIPELINE_RUN_NOT_FOUND',
+  // Environments and promotions (docs/promotions.md)
+  'PROMOTION_IMAGE_INVALID',
+  'PROMOTION_IMAGE_ENTRY',
+  'PROMOTION_PATH_INVALID',
+  'PROMOTION_CONFIG_INVALID',
+  'PROMOTION_PUSH_FAILED',
+  'PROMOTION_STATE',
+  'PROMOTION_NOT_FOUND',
   // The HTTP API's own answers (capstan server and the agent's API: HttpError, the `error` of an error
   // body, docs/server.md); the CapstanErrors above reach it too, with their own codes.
   'ALREADY_EXISTS',

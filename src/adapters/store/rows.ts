@@ -1,7 +1,7 @@
 // Reading the Store's rows back into records: one definition for SQLite and PostgreSQL, whose tables
 // have the same columns (their drivers hand a row over as an object keyed by column name).
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import type { AuditEntry, RunRecord, TokenRecord, TokenRole } from '../../ports/store.ts';
+import type { AuditEntry, PromotionRecord, RunRecord, TokenRecord, TokenRole } from '../../ports/store.ts';
 
 export type Row = Readonly<Record<string, unknown>>;
 
@@ -57,6 +57,16 @@ export function parseRun(json: string): RunRecord {
     return JSON.parse(json) as RunRecord;
   } catch (error) {
     throw new CapstanError('STORE_CORRUPT', `a run record is not JSON: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+export function parsePromotion(json: string): PromotionRecord {
+  try {
+    return JSON.parse(json) as PromotionRecord;
+  } catch (error) {
+    throw new CapstanError('STORE_CORRUPT', `a promotion record is not JSON: ${messageOf(error)}`, {
       cause: error,
     });
   }

@@ -7,13 +7,18 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import { auditEntryOf, escapeLike, parseRun, text, tokenOf, type Row } from './rows.ts';
+import { auditEntryOf, escapeLike, parsePromotion, parseRun, text, tokenOf, type Row } from './rows.ts';
 import type {
   AuditEntry,
   AuditEntryInput,
   AuditLog,
   AuditQuery,
   LocalUser,
+  PromotionQuery,
+  PromotionRecord,
+  PromotionState,
+  PromotionStore,
+  PromotionUpdate,
   RunLogLine,
   RunQuery,
   RunRecord,
@@ -94,6 +99,18 @@ export const MIGRATIONS: readonly string[] = [
   // An audit entry that several server replicas see (the agent's syncs) is written once, by its key.
   `ALTER TABLE audit ADD COLUMN dedupe_key TEXT;
    CREATE UNIQUE INDEX audit_dedupe_key ON audit (dedupe_key);`,
+  // Promotions (docs/promotions.md): the record as JSON, the columns queries filter on beside it.
+  `CREATE TABLE promotions (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     namespace TEXT NOT NULL,
+     environment TEXT NOT NULL,
+     state TEXT NOT NULL,
+     from_run TEXT,
+     from_promotion TEXT,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX promotions_by_environment ON promotions (namespace, environment, seq);`,
 ];
 
 export interface SqliteStoreOptions {
@@ -152,6 +169,7 @@ function unavailable(what: string, error: unknown): CapstanError {
 }
 
 class SqliteStore implements Store {
+  readonly promotions: PromotionStore;
   readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly users: UserStore;
@@ -168,6 +186,7 @@ class SqliteStore implements Store {
         return Promise.reject(unavailable(what, error));
       }
     };
+    this.promotions = new SqlitePromotions(db, run);
     this.runs = new SqliteRuns(db, run);
     this.audit = new SqliteAuditLog(db, run);
     this.users = new SqliteUsers(db, run);
@@ -520,5 +539,77 @@ class SqliteRuns extends Table implements RunStore {
   #read(id: string): RunRecord | undefined {
     const row = this.db.prepare('SELECT record FROM runs WHERE id = ?').get(id) as Row | undefined;
     return row === undefined ? undefined : parseRun(text(row, 'record'));
+  }
+}
+
+const FINAL_STATES = "('Rejected', 'Verified', 'Failed')";
+
+/** Promotions: the record as JSON, with the columns queries filter on beside it. */
+class SqlitePromotions extends Table implements PromotionStore {
+  create(record: PromotionRecord): Promise<void> {
+    return this.run('record a promotion', () => {
+      this.db
+        .prepare(
+          `INSERT INTO promotions (id, namespace, environment, state, from_run, from_promotion, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.id,
+          record.namespace,
+          record.environment,
+          record.state,
+          record.fromRun ?? null,
+          record.fromPromotion ?? null,
+          JSON.stringify(record),
+        );
+    });
+  }
+
+  update(id: string, expect: PromotionState, change: PromotionUpdate): Promise<PromotionRecord | undefined> {
+    return this.run('update a promotion', () => {
+      const current = this.#read(id);
+      if (current?.state !== expect) return undefined;
+      const next: PromotionRecord = { ...current, ...change };
+      const result = this.db
+        .prepare('UPDATE promotions SET state = ?, record = ? WHERE id = ? AND state = ?')
+        .run(next.state, JSON.stringify(next), id, expect);
+      return Number(result.changes) === 1 ? next : undefined;
+    });
+  }
+
+  get(id: string): Promise<PromotionRecord | undefined> {
+    return this.run('read a promotion', () => this.#read(id));
+  }
+
+  list(query: PromotionQuery): Promise<PromotionRecord[]> {
+    return this.run('list promotions', () => {
+      const where: string[] = [];
+      const params: SQLInputValue[] = [];
+      const add = (clause: string, value: SQLInputValue | undefined) => {
+        if (value === undefined) return;
+        where.push(clause);
+        params.push(value);
+      };
+      add('namespace = ?', query.namespace);
+      add('environment = ?', query.environment);
+      add('state = ?', query.state);
+      add('from_run = ?', query.fromRun);
+      add('from_promotion = ?', query.fromPromotion);
+      if (query.active === true) where.push(`state NOT IN ${FINAL_STATES}`);
+      if (query.active === false) where.push(`state IN ${FINAL_STATES}`);
+      add('seq < (SELECT seq FROM promotions WHERE id = ?)', query.before);
+      const limit = Math.min(Math.max(Math.trunc(query.limit), 1), 1000);
+      const rows = this.db
+        .prepare(
+          `SELECT record FROM promotions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(...params, limit) as Row[];
+      return rows.map((row) => parsePromotion(text(row, 'record')));
+    });
+  }
+
+  #read(id: string): PromotionRecord | undefined {
+    const row = this.db.prepare('SELECT record FROM promotions WHERE id = ?').get(id) as Row | undefined;
+    return row === undefined ? undefined : parsePromotion(text(row, 'record'));
   }
 }
