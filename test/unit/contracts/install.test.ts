@@ -35,7 +35,8 @@ describe('deploy/install.yaml', () => {
     const kinds = (Array.isArray(documents) ? documents : [documents]).map(
       (d) => (d.toJS() as KubeObject).kind,
     );
-    assert.deepEqual(kinds.slice(0, 4), [
+    assert.deepEqual(kinds.slice(0, 5), [
+      'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
