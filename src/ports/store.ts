@@ -323,11 +323,13 @@ export type PromotionUpdate = Partial<
     | 'previousImage'
     | 'updatedAt'
     | 'committedAt'
-    | 'healthySince'
     | 'finishedAt'
     | 'steps'
   >
->;
+> & {
+  /** undefined clears it (the Application was not Healthy on the commit any more). */
+  readonly healthySince?: string | undefined;
+};
 
 export interface PromotionQuery {
   readonly namespace?: string;

@@ -615,7 +615,8 @@ class PostgresPromotions extends Table implements PromotionStore {
       if (row === undefined) return undefined;
       const current = parsePromotion(text(row, 'record'));
       if (current.state !== expect) return undefined;
-      const next: PromotionRecord = { ...current, ...change };
+      // JSON drops a field the change sets to undefined (healthySince cleared).
+      const next = parsePromotion(JSON.stringify({ ...current, ...change }));
       await client.query('UPDATE promotions SET state = $1, record = $2 WHERE id = $3', [
         next.state,
         JSON.stringify(next),

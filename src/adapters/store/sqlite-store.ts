@@ -569,7 +569,8 @@ class SqlitePromotions extends Table implements PromotionStore {
     return this.run('update a promotion', () => {
       const current = this.#read(id);
       if (current?.state !== expect) return undefined;
-      const next: PromotionRecord = { ...current, ...change };
+      // JSON drops a field the change sets to undefined (healthySince cleared).
+      const next = parsePromotion(JSON.stringify({ ...current, ...change }));
       const result = this.db
         .prepare('UPDATE promotions SET state = ?, record = ? WHERE id = ? AND state = ?')
         .run(next.state, JSON.stringify(next), id, expect);
