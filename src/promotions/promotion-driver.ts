@@ -91,48 +91,8 @@ export class PromotionDriver {
   }
 
   /** Records a new promotion (Pending), superseding the environment's promotions not yet committed. */
-  async request(request: PromotionRequest): Promise<PromotionRecord> {
-    parseDigestReference(request.image);
-    const env = request.environment;
-    const at = this.#deps.now().toISOString();
-    for (const older of await this.#deps.promotions.list({
-      namespace: env.namespace,
-      environment: env.name,
-      active: true,
-      limit: 100,
-    }))
-      if (older.state !== 'Committed')
-        await this.#move(
-          older,
-          { type: 'fail', reason: 'Superseded' },
-          {
-            message: 'a newer promotion of this environment was requested before this one was committed',
-          },
-        );
-    const record: PromotionRecord = {
-      id: this.#deps.newId(),
-      namespace: env.namespace,
-      environment: env.name,
-      project: env.project,
-      image: request.image,
-      ...(request.fromRun === undefined ? {} : { fromRun: request.fromRun }),
-      ...(request.fromEnvironment === undefined ? {} : { fromEnvironment: request.fromEnvironment }),
-      ...(request.fromPromotion === undefined ? {} : { fromPromotion: request.fromPromotion }),
-      state: 'Pending',
-      requestedBy: request.by,
-      createdAt: at,
-      updatedAt: at,
-      steps: [{ state: 'Pending', at, by: request.by }],
-    };
-    await this.#deps.promotions.create(record);
-    this.#deps.log?.({
-      level: 'info',
-      msg: 'promotion requested',
-      promotion: record.id,
-      environment: `${env.namespace}/${env.name}`,
-      image: record.image,
-    });
-    return record;
+  request(request: PromotionRequest): Promise<PromotionRecord> {
+    return requestPromotion(this.#deps, request);
   }
 
   // ── 1. What to promote ────────────────────────────────────────────────────────────────────────
@@ -367,4 +327,57 @@ export async function decide(
       ...(reason === undefined ? {} : { reason }),
     });
   return moved;
+}
+
+/**
+ * Records a new promotion, Pending (the driver takes it from there), after failing as Superseded the
+ * environment's promotions not yet committed. PROMOTION_IMAGE_INVALID for an image not by digest.
+ */
+export async function requestPromotion(
+  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'newId' | 'log'>,
+  request: PromotionRequest,
+): Promise<PromotionRecord> {
+  parseDigestReference(request.image);
+  const env = request.environment;
+  const at = deps.now().toISOString();
+  const older = await deps.promotions.list({
+    namespace: env.namespace,
+    environment: env.name,
+    active: true,
+    limit: 100,
+  });
+  for (const promotion of older)
+    if (promotion.state !== 'Committed')
+      await decide(
+        deps,
+        promotion,
+        { type: 'fail', reason: 'Superseded' },
+        {
+          message: 'a newer promotion of this environment was requested before this one was committed',
+        },
+      );
+  const record: PromotionRecord = {
+    id: deps.newId(),
+    namespace: env.namespace,
+    environment: env.name,
+    project: env.project,
+    image: request.image,
+    ...(request.fromRun === undefined ? {} : { fromRun: request.fromRun }),
+    ...(request.fromEnvironment === undefined ? {} : { fromEnvironment: request.fromEnvironment }),
+    ...(request.fromPromotion === undefined ? {} : { fromPromotion: request.fromPromotion }),
+    state: 'Pending',
+    requestedBy: request.by,
+    createdAt: at,
+    updatedAt: at,
+    steps: [{ state: 'Pending', at, by: request.by }],
+  };
+  await deps.promotions.create(record);
+  deps.log?.({
+    level: 'info',
+    msg: 'promotion requested',
+    promotion: record.id,
+    environment: `${env.namespace}/${env.name}`,
+    image: record.image,
+  });
+  return record;
 }

@@ -1,0 +1,407 @@
+// Environments and promotions end to end against the real API server, a real git server, the real
+// agent (`capstan agent`, a process) and a real Store (SQLite): a Succeeded run of the Pipeline `hello`
+// (its record in the Store, as the pipeline driver writes it; building the image needs the real node,
+// which this tier does not have) is promoted to `dev` on its own: a commit holding the digest in
+// dev/kustomization.yaml, the Application synced to that commit, the gates passed, the Environment's
+// status naming the image. `staging` follows dev and waits for an approval; approved, it commits with
+// the approver in the message. A rejected one commits nothing. A promotion whose commit leaves the
+// Application Degraded fails with the reason. The API server refuses an Environment whose file leaves
+// the repository. The driver runs in the test process, as `capstan server` runs it.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
+import {
+  ENVIRONMENT_API_VERSION,
+  ENVIRONMENT_KIND,
+  resolveEnvironment,
+  type Environment,
+} from '../../src/contracts/environment.ts';
+import { promotionDeps, runPromotionDriver } from '../../src/main/promotions.ts';
+import { decide, requestPromotion } from '../../src/promotions/promotion-driver.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import type { PromotionRecord, PromotionState, Store } from '../../src/ports/store.ts';
+import { startAgentProcess } from '../../src/testing/agent-process.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  installApplicationCrd,
+  installEnvironmentCrd,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+
+const git = await startGitServer(after);
+const exec = promisify(execFile);
+const LABEL_KEY = 'capstan.dev/test-promotions';
+const IMAGE_ONE = `127.0.0.1:5000/capstan/hello@sha256:${'1'.repeat(64)}`;
+const IMAGE_TWO = `127.0.0.1:5000/capstan/hello@sha256:${'2'.repeat(64)}`;
+const IMAGE_BAD = `127.0.0.1:5000/capstan/hello@sha256:${'3'.repeat(64)}`;
+
+let admin: KubeCluster;
+let kube: KubeClients;
+let appType: ResourceType;
+let envType: ResourceType;
+let kubeconfig: string;
+let store: Store;
+let namespace = '';
+let repo = '';
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-promotions-'));
+const stop = new AbortController();
+/** Cleanups of the describe's setup, run by the file's `after` (a hook's own `after` runs too early). */
+const cleanups: (() => Promise<void>)[] = [];
+const driverLog: string[] = [];
+
+const deployment = (name: string, labels: Record<string, string> = {}) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: ${name} }
+  template:
+    metadata:
+      labels: ${JSON.stringify({ app: name, ...labels })}
+    spec:
+      containers:
+        - name: web
+          image: hello
+`;
+/** A bare Pod whose container kwok fails: the Application turns Degraded. */
+const failingPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+  labels: { pod-container-running-failed.stage.kwok.x-k8s.io: "true" }
+spec:
+  containers:
+    - name: web
+      image: hello
+`;
+const kustomization = (resource: string) =>
+  `resources:\n  - ${resource}\nimages:\n  - name: hello\n    newTag: "0"\n`;
+
+before(async () => {
+  const cluster = await testCluster();
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  kube = kubeClients(cluster.adminKubeconfig);
+  appType = await installApplicationCrd(admin);
+  envType = await installEnvironmentCrd(admin);
+  kubeconfig = await agentKubeconfig(cluster);
+  store = openSqliteStore({ path: join(scratch, 'store.db') });
+});
+
+after(async () => {
+  stop.abort();
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await store.close();
+  admin.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+const environment = (name: string, spec: Record<string, unknown>, file = `${name}/kustomization.yaml`) => ({
+  apiVersion: ENVIRONMENT_API_VERSION,
+  kind: ENVIRONMENT_KIND,
+  metadata: { name, namespace },
+  spec: {
+    application: `hello-${name}`,
+    config: {
+      repoURL: git.url(repo),
+      file,
+      kustomizeImage: 'hello',
+      credentials: { secretRef: { name: 'git' } },
+      insecureHttp: true,
+    },
+    gates: { healthyFor: '1s', timeout: '3m' },
+    ...spec,
+  },
+});
+
+async function applyApplication(name: string, label: string): Promise<void> {
+  await admin.apply(
+    appType,
+    {
+      apiVersion: APPLICATION_API_VERSION,
+      kind: 'Application',
+      metadata: { name: `hello-${name}`, namespace, labels: { [LABEL_KEY]: label } },
+      spec: {
+        source: { repoURL: git.url(repo), path: name, insecureHttp: true, secretRef: { name: 'git' } },
+        syncPolicy: { automated: { prune: true } },
+        interval: '2s',
+      },
+    },
+    { fieldManager: 'capstan-test' },
+  );
+}
+
+/** The newest promotion of an environment once it reaches `state`. */
+async function promotionIn(
+  env: string,
+  state: PromotionState,
+  what = `${env} ${state}`,
+): Promise<PromotionRecord> {
+  return eventually(
+    async () => {
+      const [latest] = await store.promotions.list({ namespace, environment: env, limit: 1 });
+      if (
+        latest !== undefined &&
+        latest.state !== state &&
+        ['Failed', 'Rejected'].includes(latest.state) &&
+        state === 'Verified'
+      )
+        throw new Error(`${env}: ${latest.state} ${latest.reason ?? ''}: ${latest.message ?? ''}`);
+      return latest?.state === state ? latest : false;
+    },
+    { what, timeoutMs: 120_000 },
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}\ndriver log:\n${driverLog.slice(-20).join('\n')}`);
+  });
+}
+
+const show = async (spec: string) =>
+  (await exec('git', ['--git-dir', join(git.root, 'repos', `${repo}.git`), 'show', spec])).stdout;
+
+async function resolved(name: string) {
+  const object = await admin.get(envType, namespace, name);
+  assert.ok(object);
+  const env = resolveEnvironment(object);
+  assert.ok(env.ok);
+  return env.value;
+}
+
+describe('promotions through environments', () => {
+  before(async () => {
+    namespace = await freshNamespace({ name: 'promotions', after: (fn) => cleanups.push(fn) }, kube);
+    repo = `promotions-${namespace}`;
+    await git.createRepository(repo, {
+      files: {
+        'dev/kustomization.yaml': kustomization('deployment.yaml'),
+        'dev/deployment.yaml': deployment('hello'),
+        'staging/kustomization.yaml': kustomization('deployment.yaml'),
+        'staging/deployment.yaml': deployment('hello-staging'),
+        'canary/kustomization.yaml': kustomization('pod.yaml'),
+        'canary/pod.yaml': failingPod,
+      },
+      message: 'three environments',
+    });
+    await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
+    const label = `promotions-${String(process.pid)}`;
+    await startAgentProcess(
+      (fn) => cleanups.push(fn),
+      [
+        '--kubeconfig',
+        kubeconfig,
+        '--selector',
+        `${LABEL_KEY}=${label}`,
+        '--no-leader-election',
+        '--bind-address',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--metrics-port',
+        '0',
+      ],
+    );
+    for (const name of ['dev', 'staging', 'canary']) await applyApplication(name, label);
+    await admin.apply(envType, environment('dev', { source: { pipeline: { name: 'hello' } } }), {
+      fieldManager: 'capstan-test',
+    });
+    await admin.apply(
+      envType,
+      environment('staging', {
+        source: { environment: 'dev' },
+        gates: { healthyFor: '1s', timeout: '3m', approval: 'Required' },
+      }),
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(envType, environment('canary', {}), { fieldManager: 'capstan-test' });
+    void runPromotionDriver(
+      {
+        cluster: admin,
+        store,
+        namespace,
+        allowInsecureHttp: true,
+        tickMs: 500,
+        log: (line) => driverLog.push(JSON.stringify(line)),
+      },
+      stop.signal,
+    );
+  });
+
+  it('promotes a Succeeded run of the Pipeline to dev on its own: commit, sync, gates', async () => {
+    await store.runs.create({
+      id: `hello-run-1-${String(process.pid)}`,
+      namespace,
+      pipeline: 'hello',
+      project: 'default',
+      revision: 'a'.repeat(40),
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: 'webhook',
+      phase: 'Succeeded',
+      queuedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      steps: [],
+      images: [{ step: 'image', reference: IMAGE_ONE, digest: `sha256:${'1'.repeat(64)}`, tags: ['main'] }],
+    });
+    const verified = await promotionIn('dev', 'Verified');
+    assert.equal(verified.image, IMAGE_ONE);
+    assert.equal(verified.fromRun, `hello-run-1-${String(process.pid)}`);
+    assert.equal(verified.requestedBy, 'auto');
+    assert.deepEqual(
+      verified.steps.map((s) => s.state),
+      ['Pending', 'Approved', 'Committed', 'Verified'],
+    );
+    assert.ok(verified.commit);
+    // The commit in git holds the digest, and names the promotion and the run.
+    assert.match(await show(`${verified.commit}:dev/kustomization.yaml`), /digest: sha256:1{64}/);
+    const message = await show(`--format=%B -s ${verified.commit}`);
+    assert.match(message, new RegExp(`Capstan-Promotion: ${verified.id}`));
+    assert.match(message, /Capstan-From-Run: hello-run-1-/);
+    // The Application runs that commit, and the Deployment the image.
+    const app = (await admin.get(appType, namespace, 'hello-dev')) as unknown as Application;
+    assert.equal(app.status?.sync?.revision, verified.commit);
+    const live = await kube.apps.readNamespacedDeployment({ name: 'hello', namespace });
+    assert.equal(live.spec?.template.spec?.containers[0]?.image, IMAGE_ONE);
+    const env = (await admin.get(envType, namespace, 'dev')) as unknown as Environment;
+    await eventually(
+      async () =>
+        ((await admin.get(envType, namespace, 'dev')) as unknown as Environment).status?.currentImage ===
+        IMAGE_ONE,
+      { what: 'dev status names the image' },
+    );
+    assert.ok(env.metadata.name === 'dev');
+  });
+
+  it('waits for an approval in staging, then commits with the approver named', async () => {
+    const waiting = await promotionIn('staging', 'WaitingForApproval');
+    assert.equal(waiting.image, IMAGE_ONE);
+    assert.equal(waiting.fromEnvironment, 'dev');
+    const before = (
+      await exec('git', ['--git-dir', join(git.root, 'repos', `${repo}.git`), 'rev-parse', 'main'])
+    ).stdout.trim();
+    assert.doesNotMatch(
+      await show(`${before}:staging/kustomization.yaml`),
+      /sha256/,
+      'nothing committed before the approval',
+    );
+    const approved = await decide({ promotions: store.promotions, now: () => new Date() }, waiting, {
+      type: 'approve',
+      by: 'ann',
+    });
+    assert.equal(approved?.state, 'Approved');
+    const verified = await promotionIn('staging', 'Verified');
+    assert.equal(verified.approvedBy, 'ann');
+    assert.match(await show(`--format=%B -s ${verified.commit ?? ''}`), /Capstan-Approved-By: ann/);
+    assert.match(await show(`${verified.commit ?? ''}:staging/kustomization.yaml`), /digest: sha256:1{64}/);
+  });
+
+  it('commits nothing for a rejected promotion', async () => {
+    await store.runs.create({
+      id: `hello-run-2-${String(process.pid)}`,
+      namespace,
+      pipeline: 'hello',
+      project: 'default',
+      revision: 'b'.repeat(40),
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: 'webhook',
+      phase: 'Succeeded',
+      queuedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      steps: [],
+      images: [{ step: 'image', reference: IMAGE_TWO, digest: `sha256:${'2'.repeat(64)}`, tags: ['main'] }],
+    });
+    const dev = await eventually(
+      async () => {
+        const [p] = await store.promotions.list({
+          namespace,
+          environment: 'dev',
+          state: 'Verified',
+          limit: 1,
+        });
+        return p?.image === IMAGE_TWO ? p : false;
+      },
+      { what: 'dev verified on the second image', timeoutMs: 120_000 },
+    );
+    assert.equal(
+      dev.previousImage,
+      IMAGE_ONE,
+      'the promotion remembers what dev ran before (a rollback promotes it)',
+    );
+    const waiting = await eventually(
+      async () => {
+        const [p] = await store.promotions.list({ namespace, environment: 'staging', limit: 1 });
+        return p?.image === IMAGE_TWO && p.state === 'WaitingForApproval' ? p : false;
+      },
+      { what: 'staging waiting for the second image' },
+    );
+    const rejected = await decide({ promotions: store.promotions, now: () => new Date() }, waiting, {
+      type: 'reject',
+      by: 'bob',
+    });
+    assert.ok(rejected);
+    assert.equal(rejected.state, 'Rejected');
+    assert.equal(rejected.reason, 'Rejected');
+    await assert.rejects(
+      decide({ promotions: store.promotions, now: () => new Date() }, rejected, {
+        type: 'approve',
+        by: 'ann',
+      }),
+      { code: 'PROMOTION_STATE', message: /Rejected already/ },
+    );
+    await eventually(
+      async () =>
+        ((await admin.get(envType, namespace, 'staging')) as unknown as Environment).status?.lastPromotion
+          ?.state === 'Rejected',
+      { what: 'staging status says Rejected' },
+    );
+    assert.match(
+      await show('main:staging/kustomization.yaml'),
+      /digest: sha256:1{64}/,
+      'staging keeps the first image',
+    );
+  });
+
+  it('fails a promotion whose commit leaves the Application Degraded, with the reason', async () => {
+    const canary = await resolved('canary');
+    const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
+    await requestPromotion(deps, { environment: canary, image: IMAGE_BAD, by: 'carol' });
+    const failed = await eventually(
+      async () => {
+        const [p] = await store.promotions.list({ namespace, environment: 'canary', limit: 1 });
+        return p?.state === 'Failed' ? p : false;
+      },
+      { what: 'canary Failed', timeoutMs: 120_000 },
+    );
+    assert.equal(failed.reason, 'Degraded', failed.message);
+    assert.match(failed.message ?? '', /^the Application is Degraded on [0-9a-f]{12}/);
+    assert.ok(failed.commit, 'it had committed');
+  });
+
+  it('refuses an Environment whose file leaves the repository, or a request not by digest', async () => {
+    await assert.rejects(
+      admin.apply(envType, environment('escape', {}, '../../etc/passwd'), { fieldManager: 'capstan-test' }),
+      /must be a path inside the repository/,
+    );
+    const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
+    await assert.rejects(
+      requestPromotion(deps, {
+        environment: await resolved('canary'),
+        image: 'capstan/hello:latest',
+        by: 'carol',
+      }),
+      { code: 'PROMOTION_IMAGE_INVALID' },
+    );
+  });
+});
