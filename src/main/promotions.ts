@@ -18,6 +18,7 @@ import {
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { ApplicationObservation } from '../core/promotion.ts';
 import { PromotionDriver, type PromotionDeps } from '../promotions/promotion-driver.ts';
+import type { EnvironmentDirectory } from '../api/server/context.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -45,6 +46,28 @@ async function servedType(cluster: KubeCluster, apiVersion: string, kind: string
       `the cluster does not serve ${apiVersion} ${kind}: install Capstan's CRDs (deploy/install.yaml)`,
     );
   return type;
+}
+
+/** The cluster's Environments for the server API; those the contract refuses are left out. */
+export function kubeEnvironments(cluster: KubeCluster): EnvironmentDirectory {
+  const resolved = (object: KubeObject | undefined) => {
+    const env = object === undefined ? undefined : resolveEnvironment(object);
+    return env?.ok === true ? env.value : undefined;
+  };
+  return {
+    list: async () => {
+      const type = await servedType(cluster, ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND);
+      return (await cluster.list(type, '')).flatMap((object) => resolved(object) ?? []);
+    },
+    get: async (namespace, name) =>
+      resolved(
+        await cluster.get(
+          await servedType(cluster, ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND),
+          namespace,
+          name,
+        ),
+      ),
+  };
 }
 
 /** The driver's edges on this cluster and Store. */
