@@ -33,12 +33,14 @@ import {
   freshNamespace,
   installApplicationCrd,
   installEnvironmentCrd,
+  installProjectCrd,
   kubeClients,
   testCluster,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing/server.ts';
 
 const git = await startGitServer(after);
 const exec = promisify(execFile);
@@ -55,6 +57,9 @@ let kubeconfig: string;
 let store: Store;
 let namespace = '';
 let repo = '';
+let base = '';
+let viewer: Record<string, string> = {};
+let approver: Record<string, string> = {};
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-promotions-'));
 const stop = new AbortController();
 /** Cleanups of the describe's setup, run by the file's `after` (a hook's own `after` runs too early). */
@@ -97,6 +102,7 @@ before(async () => {
   kube = kubeClients(cluster.adminKubeconfig);
   appType = await installApplicationCrd(admin);
   envType = await installEnvironmentCrd(admin);
+  await installProjectCrd(admin);
   kubeconfig = await agentKubeconfig(cluster);
   store = openSqliteStore({ path: join(scratch, 'store.db') });
 });
@@ -171,6 +177,26 @@ async function promotionIn(
 const show = async (spec: string) =>
   (await exec('git', ['--git-dir', join(git.root, 'repos', `${repo}.git`), 'show', spec])).stdout;
 
+/** A token of `role` in the default project, as headers. */
+async function tokenHeaders(headers: Record<string, string>, role: 'viewer' | 'admin') {
+  const created = await fetch(`${base}/api/v1/tokens`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: `promotions-${role}`, project: 'default', role, expiresInDays: 1 }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const { token } = (await created.json()) as { token: string };
+  return { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+}
+
+async function api(
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${base}${path}`, init);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
 async function resolved(name: string) {
   const object = await admin.get(envType, namespace, name);
   assert.ok(object);
@@ -225,6 +251,16 @@ describe('promotions through environments', () => {
       { fieldManager: 'capstan-test' },
     );
     await admin.apply(envType, environment('canary', {}), { fieldManager: 'capstan-test' });
+    // capstan server (in this process) with its own least-privilege identity, on the same Store.
+    const home = await freshNamespace({ name: 'promotions-server', after: (fn) => cleanups.push(fn) }, kube);
+    ({ base } = await startTestServer((fn) => cleanups.push(fn), {
+      kubeconfig: await serverIdentity(admin, home),
+      namespace: home,
+      database: join(scratch, 'store.db'),
+    }));
+    const headers = await adminHeaders(admin, base, home);
+    viewer = await tokenHeaders(headers, 'viewer');
+    approver = await tokenHeaders(headers, 'admin');
     void runPromotionDriver(
       {
         cluster: admin,
@@ -295,14 +331,46 @@ describe('promotions through environments', () => {
       /sha256/,
       'nothing committed before the approval',
     );
-    const approved = await decide({ promotions: store.promotions, now: () => new Date() }, waiting, {
-      type: 'approve',
-      by: 'ann',
+    // A viewer's approval is refused (403, audited); an approver's is taken.
+    const refused = await api(`/api/v1/promotions/${waiting.id}/approve`, {
+      method: 'POST',
+      headers: viewer,
+      body: '{}',
     });
-    assert.equal(approved?.state, 'Approved');
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.equal(refused.body['permission'], 'promotions.approve');
+    assert.equal((await store.promotions.get(waiting.id))?.state, 'WaitingForApproval');
+    const denied = await store.audit.query({ action: 'promotion.approve', result: 'denied', limit: 5 });
+    assert.equal(denied[0]?.target, `Promotion/${namespace}/staging/${waiting.id}`);
+    const approved = await api(`/api/v1/promotions/${waiting.id}/approve`, {
+      method: 'POST',
+      headers: approver,
+      body: '{}',
+    });
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.equal(approved.body['state'], 'Approved');
+    const listed = await api(`/api/v1/promotions?namespace=${namespace}&environment=staging`, {
+      headers: viewer,
+    });
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      (listed.body['items'] as { id: string }[]).map((p) => p.id),
+      [waiting.id],
+    );
     const verified = await promotionIn('staging', 'Verified');
-    assert.equal(verified.approvedBy, 'ann');
-    assert.match(await show(`--format=%B -s ${verified.commit ?? ''}`), /Capstan-Approved-By: ann/);
+    assert.match(verified.approvedBy ?? '', /^token:/);
+    assert.match(await show(`--format=%B -s ${verified.commit ?? ''}`), /Capstan-Approved-By: token:/);
+    const envs = await api('/api/v1/environments', { headers: viewer });
+    const staging = (envs.body['items'] as { namespace: string; name: string; currentImage?: string }[]).find(
+      (e) => e.namespace === namespace && e.name === 'staging',
+    );
+    await eventually(
+      async () =>
+        ((await admin.get(envType, namespace, 'staging')) as unknown as Environment).status?.currentImage ===
+        IMAGE_ONE,
+      { what: 'staging status names the image' },
+    );
+    assert.ok(staging, 'the viewer lists staging');
     assert.match(await show(`${verified.commit ?? ''}:staging/kustomization.yaml`), /digest: sha256:1{64}/);
   });
 
@@ -346,13 +414,23 @@ describe('promotions through environments', () => {
       },
       { what: 'staging waiting for the second image' },
     );
-    const rejected = await decide({ promotions: store.promotions, now: () => new Date() }, waiting, {
-      type: 'reject',
-      by: 'bob',
+    const answer = await api(`/api/v1/promotions/${waiting.id}/reject`, {
+      method: 'POST',
+      headers: approver,
+      body: '{}',
     });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const rejected = await store.promotions.get(waiting.id);
     assert.ok(rejected);
     assert.equal(rejected.state, 'Rejected');
     assert.equal(rejected.reason, 'Rejected');
+    const again = await api(`/api/v1/promotions/${waiting.id}/approve`, {
+      method: 'POST',
+      headers: approver,
+      body: '{}',
+    });
+    assert.equal(again.status, 409);
+    assert.equal(again.body['error'], 'PROMOTION_STATE');
     await assert.rejects(
       decide({ promotions: store.promotions, now: () => new Date() }, rejected, {
         type: 'approve',
