@@ -6,6 +6,7 @@ import { demo } from './commands/demo.ts';
 import { devGitServer } from './commands/dev-git-server.ts';
 import { devCluster } from './commands/dev-cluster.ts';
 import { pipeline } from './commands/pipeline.ts';
+import { environmentCommand, promoteCommand, promotionCommand } from './commands/promotion.ts';
 import { push } from './commands/push.ts';
 import { server } from './commands/server.ts';
 import { audit } from './commands/audit.ts';
@@ -28,6 +29,9 @@ Commands:
   login         log in to a capstan server (then app commands and audit go through it); logout
   audit         the server's audit trail: who did what, when, to what (filters, -o json|yaml)
   pipeline      pipelines: a push verified, tested and built (checkout, inside a run Pod)
+  env           environments: list them with their current image and latest promotion
+  promote       promote an image (by digest) or a run's image to an environment
+  promotion     promotions: list, get, approve, reject
   demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
   import        convert Argo CD Applications or Flux Kustomizations and HelmReleases into Applications
@@ -77,6 +81,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await devGitServer(rest);
       case 'pipeline':
         return await pipeline(rest);
+      case 'env':
+        return await environmentCommand(rest);
+      case 'promote':
+        return await promoteCommand(rest);
+      case 'promotion':
+        return await promotionCommand(rest);
       case 'import':
         return await importCommand(rest);
       case 'render':

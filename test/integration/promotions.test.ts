@@ -8,7 +8,7 @@
 // Application Degraded fails with the reason. The API server refuses an Environment whose file leaves
 // the repository. The driver runs in the test process, as `capstan server` runs it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,7 @@ import {
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing/server.ts';
+import { CLI } from '../../src/testing/cli.ts';
 
 const git = await startGitServer(after);
 const exec = promisify(execFile);
@@ -481,5 +482,71 @@ describe('promotions through environments', () => {
       }),
       { code: 'PROMOTION_IMAGE_INVALID' },
     );
+  });
+
+  it('lists, promotes by hand and approves through the CLI, with its exit codes', async () => {
+    const env = { ...process.env, CAPSTAN_CONFIG: join(scratch, 'login.json') };
+    const capstan = (args: string[], stdin = '') =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.stdin.end(stdin);
+        child.on('close', (code) => {
+          resolve({ code: code ?? -1, stdout, stderr });
+        });
+      });
+    const token = (approver['authorization'] ?? '').replace(/^Bearer /, '');
+    assert.equal((await capstan(['login', base, '--token-stdin'], token)).code, 0);
+    const listed = await capstan(['env', 'list', '-n', namespace, '-o', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const items = (JSON.parse(listed.stdout) as { items: { name: string; currentImage?: string }[] }).items;
+    assert.deepEqual(items.map((e) => e.name).sort(), ['canary', 'dev', 'staging']);
+    assert.equal(items.find((e) => e.name === 'dev')?.currentImage, IMAGE_TWO);
+    const table = await capstan(['env', 'list', '-n', namespace]);
+    assert.match(table.stdout, /^NAMESPACE\s+NAME\s+APPLICATION\s+FROM\s+APPROVAL\s+IMAGE\s+PROMOTION/);
+    // A tag is refused with the reason, exit 4; a usage error exits 2.
+    const tag = await capstan(['promote', 'canary', '-n', namespace, '--image', 'capstan/hello:latest']);
+    assert.equal(tag.code, 4);
+    assert.match(tag.stderr, /is not an image reference by digest/);
+    assert.equal((await capstan(['promote', 'canary', '-n', namespace])).code, 2);
+    // Rolling staging back to what it ran before is promoting it again; it waits for an approval.
+    const promoted = await capstan([
+      'promote',
+      'staging',
+      '-n',
+      namespace,
+      '--image',
+      IMAGE_ONE,
+      '-o',
+      'json',
+    ]);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    const { id } = JSON.parse(promoted.stdout) as { id: string };
+    await eventually(async () => (await store.promotions.get(id))?.state === 'WaitingForApproval', {
+      what: 'the promotion by hand waits for an approval',
+    });
+    const approved = await capstan(['promotion', 'approve', id, '-o', 'json']);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.equal((JSON.parse(approved.stdout) as { state: string }).state, 'Approved');
+    const again = await capstan(['promotion', 'approve', id]);
+    assert.equal(again.code, 4);
+    await eventually(async () => (await store.promotions.get(id))?.state === 'Verified', {
+      what: 'the promotion by hand verified',
+      timeoutMs: 120_000,
+    });
+    const history = await capstan([
+      'promotion',
+      'list',
+      '-n',
+      namespace,
+      '--environment',
+      'staging',
+      '-o',
+      'json',
+    ]);
+    assert.equal((JSON.parse(history.stdout) as { items: { id: string }[] }).items[0]?.id, id);
   });
 });
