@@ -426,7 +426,6 @@ export function answerOf(
 const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   PROMOTION_IMAGE_INVALID: 400,
   PROMOTION_STATE: 409,
-  PROMOTION_NOT_FOUND: 404,
   CURSOR_INVALID: 400,
   CURSOR_MISMATCH: 400,
   CURSOR_EXPIRED: 400,

@@ -22,7 +22,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const HELP = `Usage:
+export const PROMOTION_HELP = `Usage:
   capstan env list [-n NAMESPACE | -A] [-o table|json|yaml]
   capstan promote ENV [-n NAMESPACE] (--image NAME@sha256:DIGEST | --from-run RUN) [-o …]
   capstan promotion list [-n NAMESPACE | -A] [--environment ENV] [--state STATE] [--limit N] [-o …]
@@ -71,7 +71,7 @@ const short = (image: string | undefined): string =>
 export async function environmentCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h') {
-    process.stdout.write(HELP);
+    process.stdout.write(PROMOTION_HELP);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   if (sub !== 'list') throw new UsageError(`unknown command 'capstan env ${sub}': use 'capstan env list'`);
@@ -119,7 +119,7 @@ const describe = (p: PromotionView): string =>
 /** `capstan promote ENV --image REF | --from-run ID` */
 export async function promoteCommand(argv: readonly string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(HELP);
+    process.stdout.write(PROMOTION_HELP);
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
   }
   const { values, positionals, format } = parse(argv);
@@ -150,7 +150,7 @@ export async function promoteCommand(argv: readonly string[]): Promise<number> {
 export async function promotionCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h') {
-    process.stdout.write(HELP);
+    process.stdout.write(PROMOTION_HELP);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   const { values, positionals, format } = parse(rest);
