@@ -528,6 +528,8 @@ describe('promotions through environments', () => {
     await eventually(async () => (await store.promotions.get(id))?.state === 'WaitingForApproval', {
       what: 'the promotion by hand waits for an approval',
     });
+    // The promotion's events, followed until it ends.
+    const events = fetch(`${base}/api/v1/promotions/${id}/events`, { headers: viewer }).then((r) => r.text());
     const approved = await capstan(['promotion', 'approve', id, '-o', 'json']);
     assert.equal(approved.code, 0, approved.stderr);
     assert.equal((JSON.parse(approved.stdout) as { state: string }).state, 'Approved');
@@ -537,6 +539,10 @@ describe('promotions through environments', () => {
       what: 'the promotion by hand verified',
       timeoutMs: 120_000,
     });
+    const streamed = await events;
+    assert.match(streamed, /event: promotion\ndata: \{[^\n]*"state":"WaitingForApproval"/);
+    assert.match(streamed, /event: promotion\ndata: \{[^\n]*"state":"Verified"/);
+    assert.match(streamed, /event: end\ndata: \{"state":"Verified"\}\n\n$/);
     const history = await capstan([
       'promotion',
       'list',

@@ -6,7 +6,7 @@
  * `promotions.approve`; actions are audited, refusals too. The promotion driver takes it from the
  * Store (a decision here is a conditional write: two approvers never both move one promotion).
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ResolvedEnvironment } from '../../contracts/environment.ts';
 import {
   EnvironmentInfoSchema,
@@ -21,7 +21,7 @@ import {
 } from '../../contracts/promotion-api.ts';
 import { API_PREFIX } from '../../contracts/server-api.ts';
 import { messageOf } from '../../core/errors.ts';
-import type { PromotionState } from '../../core/promotion.ts';
+import { isFinal, type PromotionState } from '../../core/promotion.ts';
 import { decide, requestPromotion } from '../../promotions/promotion-driver.ts';
 import type { PromotionRecord } from '../../ports/store.ts';
 import { authorize } from '../../server/access.ts';
@@ -152,6 +152,31 @@ function promotionRecordRoutes(routes: Routes, options: ServerApiOptions): void 
       const promotion = await promotionOf(options, request);
       await requirePermission(options, need(caller), 'promotions.read', promotion.project);
       return promotion;
+    },
+  );
+  promotionDecisionRoutes(routes, options);
+}
+
+/** A promotion's events, approve and reject. */
+function promotionDecisionRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: `${PROMOTIONS}/:id/events`,
+      summary: 'A promotion’s changes as server-sent events (`promotion`), until it ends (`end`)',
+      tag: 'promotions',
+      access: 'authenticated',
+      params: PromotionParamsSchema,
+      responses: {
+        200: { description: 'text/event-stream', type: 'text/event-stream' },
+        ...errors(401, 403, 404),
+      },
+    },
+    async (request, reply, caller) => {
+      const promotion = await promotionOf(options, request);
+      await requirePermission(options, need(caller), 'promotions.read', promotion.project);
+      followPromotion(options, request, reply, promotion.id);
+      return undefined;
     },
   );
   for (const action of ['approve', 'reject'] as const)
@@ -297,4 +322,43 @@ async function decision(
     result: 'success',
   });
   return moved;
+}
+
+/** Server-sent events: the promotion each time it changes (`promotion`), then `end` once it is final. */
+function followPromotion(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  id: string,
+): void {
+  reply.hijack();
+  reply.raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  let closed = false;
+  request.raw.on('close', () => {
+    closed = true;
+  });
+  const pump = async (): Promise<void> => {
+    let seen = '';
+    while (!closed) {
+      const promotion = await options.store.promotions.get(id);
+      if (promotion === undefined) break;
+      const version = `${promotion.state}|${promotion.updatedAt}|${promotion.message ?? ''}`;
+      if (version !== seen) {
+        seen = version;
+        reply.raw.write(`event: promotion\ndata: ${JSON.stringify(promotion)}\n\n`);
+      }
+      if (isFinal(promotion.state)) {
+        reply.raw.write(`event: end\ndata: ${JSON.stringify({ state: promotion.state })}\n\n`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    reply.raw.end();
+  };
+  void pump().catch(() => reply.raw.end());
 }
