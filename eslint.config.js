@@ -17,6 +17,7 @@ const forbidden = {
     'devcluster',
     'server',
     'pipelines',
+    'promotions',
   ],
   contracts: [
     'engine',
@@ -29,10 +30,24 @@ const forbidden = {
     'devcluster',
     'server',
     'pipelines',
+    'promotions',
   ],
   engine: ['adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server', 'pipelines'],
   // Pipeline runs (docs/pipelines.md): on core, contracts and ports, as the engine is.
   pipelines: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server'],
+  // Promotions (docs/promotions.md): on core, contracts and ports, as pipelines are.
+  promotions: [
+    'engine',
+    'adapters',
+    'controller',
+    'api',
+    'cli',
+    'main',
+    'testing',
+    'devcluster',
+    'server',
+    'pipelines',
+  ],
   // adapters/store and adapters/kube alike: the edges, on core and ports.
   adapters: ['engine', 'controller', 'api', 'cli', 'main', 'testing', 'devcluster', 'server', 'pipelines'],
   devcluster: ['engine', 'adapters', 'controller', 'api', 'cli', 'main', 'testing', 'server'],

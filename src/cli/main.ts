@@ -16,6 +16,9 @@ Commands:
   login         log in to a capstan server (then app commands and audit go through it); logout
   audit         the server's audit trail: who did what, when, to what (filters, -o json|yaml)
   pipeline      pipelines: a push verified, tested and built (checkout, inside a run Pod)
+  env           environments: list them with their current image and latest promotion
+  promote       promote an image (by digest) or a run's image to an environment
+  promotion     promotions: list, get, approve, reject
   demo          the local demo: control plane, git server, agent and sample applications (up, down)
   dev-cluster   a real local Kubernetes control plane for development and tests
   import        convert Argo CD Applications or Flux Kustomizations and HelmReleases into Applications
@@ -69,6 +72,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import('./commands/dev-git-server.ts')).devGitServer(rest);
       case 'pipeline':
         return await (await import('./commands/pipeline.ts')).pipeline(rest);
+      case 'env':
+        return await (await import('./commands/promotion.ts')).environmentCommand(rest);
+      case 'promote':
+        return await (await import('./commands/promotion.ts')).promoteCommand(rest);
+      case 'promotion':
+        return await (await import('./commands/promotion.ts')).promotionCommand(rest);
       case 'import':
         return await (await import('./commands/import.ts')).importCommand(rest);
       case 'render':

@@ -38,6 +38,7 @@
 import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
 import { BUILDKIT_DEFAULTS, buildkitServerName } from './buildkit-install.ts';
+import { ENVIRONMENT_PLURAL } from './environment.ts';
 import { PIPELINE_PLURAL } from './pipeline.ts';
 import {
   CONTAINER_SECURITY_CONTEXT,
@@ -135,6 +136,9 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
         { apiGroups: [APPLICATION_GROUP], resources: [PIPELINE_PLURAL], verbs: [...READ, 'patch'] },
         // The Pipeline's latest run, written by the replica that drives runs.
         { apiGroups: [APPLICATION_GROUP], resources: [`${PIPELINE_PLURAL}/status`], verbs: ['patch'] },
+        // Environments (docs/promotions.md): listed by the API; their status written by the promotion driver.
+        { apiGroups: [APPLICATION_GROUP], resources: [ENVIRONMENT_PLURAL], verbs: READ },
+        { apiGroups: [APPLICATION_GROUP], resources: [`${ENVIRONMENT_PLURAL}/status`], verbs: ['patch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
         // What the Applications' workloads own (…/children) and their Pods' logs (…/resource/logs).
         { apiGroups: [''], resources: ['pods'], verbs: ['list'] },

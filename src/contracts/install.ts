@@ -51,6 +51,7 @@ import {
   READ,
 } from './install-parts.ts';
 import { type BuildkitFlags, serverManifests, type ServerStore } from './install-server.ts';
+import { environmentCrd } from './environment.ts';
 import { PIPELINE_PLURAL, pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
@@ -120,6 +121,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     applicationCrd(),
     projectCrd(),
     pipelineCrd(),
+    environmentCrd(),
     agentNamespace(namespace),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metaOf(AGENT_NAME, 'agent', namespace) },
     ...agentOwnRbac(namespace, parts),

@@ -41,9 +41,19 @@ export const DEFAULT_PROJECT_NAME = 'default';
  * What a person may do to the Applications of a project, through the API server, the CLI or the UI.
  * `view`: read them, their status, history and diffs; `refresh`: ask for a new look at the source;
  * `sync`: sync now; `rollback`: roll back and release a rollback hold; `create`, `update`, `delete`:
- * the Application objects themselves.
+ * the Application objects themselves; `approve`: approve or reject a promotion to an Environment of
+ * the project that asks for an approval (docs/promotions.md).
  */
-export const PROJECT_ACTIONS = ['view', 'refresh', 'sync', 'rollback', 'create', 'update', 'delete'] as const;
+export const PROJECT_ACTIONS = [
+  'view',
+  'refresh',
+  'sync',
+  'rollback',
+  'create',
+  'update',
+  'delete',
+  'approve',
+] as const;
 export type ProjectAction = (typeof PROJECT_ACTIONS)[number];
 
 /** The roles every project knows, and what each may do. A role of another name lists its `actions`. */

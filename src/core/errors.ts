@@ -204,6 +204,14 @@ export const ERROR_CODES = [
   'PIPELINE_RUN_NOT_FOUND',
   'PIPELINE_RUN_NOT_WAITING',
   'PIPELINE_AUTHOR_NOT_APPROVED',
+  // Environments and promotions (docs/promotions.md)
+  'PROMOTION_IMAGE_INVALID',
+  'PROMOTION_IMAGE_ENTRY',
+  'PROMOTION_PATH_INVALID',
+  'PROMOTION_CONFIG_INVALID',
+  'PROMOTION_PUSH_FAILED',
+  'PROMOTION_STATE',
+  'ENVIRONMENTS_UNAVAILABLE',
   // The HTTP API's own answers (capstan server and the agent's API: HttpError, the `error` of an error
   // body, docs/server.md); the CapstanErrors above reach it too, with their own codes.
   'ALREADY_EXISTS',

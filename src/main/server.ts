@@ -40,6 +40,7 @@ import type { PipelineDirectory } from '../ports/pipelines.ts';
 import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
 import { pipelineFileReader, runPipelineDriver } from './pipelines.ts';
+import { kubeEnvironments, runPromotionDriver } from './promotions.ts';
 import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
@@ -106,6 +107,8 @@ export interface ServerOptions {
     readonly imagePullSecrets?: readonly string[];
     readonly placement?: RunPlacement;
   };
+  /** Promotions (docs/promotions.md): when given, this process drives them (one replica only). */
+  readonly promotions?: { readonly allowInsecureHttp?: boolean };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
   /** OIDC single sign-on; absent: local users and tokens only. */
@@ -157,7 +160,15 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
       ...(runs.metrics ? { metrics: () => runs.registry.expose() } : {}),
       ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
+      environments: kubeEnvironments(cluster),
     });
+    if (options.promotions)
+      watched.watching.push(
+        runPromotionDriver(
+          { cluster, store, log, allowInsecureHttp: options.promotions.allowInsecureHttp === true },
+          stop.signal,
+        ),
+      );
     if (options.pipelines)
       watched.watching.push(
         drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop.signal),

@@ -9,6 +9,10 @@
  * STORE_UNAVAILABLE (retryable), so the API can say so.
  */
 
+import type { PromotionState } from '../core/promotion.ts';
+
+export type { PromotionState };
+
 /** Who did something. */
 export interface Actor {
   /** `user`: a person logged in; `token`: an API token; `agent`: the agent; `anonymous`: nobody yet (a failed login). */
@@ -316,7 +320,99 @@ export interface RunStore {
   prune(before: string): Promise<number>;
 }
 
+// ── Promotions (docs/promotions.md) ─────────────────────────────────────────────────────────────
+
+/** One step of a promotion, as it happened: the state it reached, when, by whom, why. */
+export interface PromotionStepRecord {
+  readonly state: PromotionState;
+  readonly at: string;
+  readonly by?: string;
+  readonly message?: string;
+}
+
+export interface PromotionRecord {
+  /** Unique in the Store. */
+  readonly id: string;
+  readonly namespace: string;
+  readonly environment: string;
+  readonly project: string;
+  /** `name@sha256:…` */
+  readonly image: string;
+  /** The pipeline run that pushed the image (the first environment's source). */
+  readonly fromRun?: string;
+  /** The environment it was promoted from, and that environment's promotion. */
+  readonly fromEnvironment?: string;
+  readonly fromPromotion?: string;
+  /** What the environment ran before (a rollback promotes it again). */
+  readonly previousImage?: string;
+  readonly state: PromotionState;
+  /** Why it is Failed or Rejected, for programs (Degraded, GateTimeout, PushFailed, Superseded, Rejected). */
+  readonly reason?: string;
+  /** The same for people, or what it waits for. */
+  readonly message?: string;
+  /** Who asked: a user, or `auto` (a run or the previous environment). */
+  readonly requestedBy: string;
+  readonly approvedBy?: string;
+  readonly rejectedBy?: string;
+  /** The commit it made to the configuration repository. */
+  readonly commit?: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly committedAt?: string;
+  /** When the Application was first seen Synced and Healthy on the commit without a break since. */
+  readonly healthySince?: string;
+  readonly finishedAt?: string;
+  readonly steps: readonly PromotionStepRecord[];
+}
+
+export type PromotionUpdate = Partial<
+  Pick<
+    PromotionRecord,
+    | 'state'
+    | 'reason'
+    | 'message'
+    | 'approvedBy'
+    | 'rejectedBy'
+    | 'commit'
+    | 'previousImage'
+    | 'updatedAt'
+    | 'committedAt'
+    | 'finishedAt'
+    | 'steps'
+  >
+> & {
+  /** undefined clears it (the Application was not Healthy on the commit any more). */
+  readonly healthySince?: string | undefined;
+};
+
+export interface PromotionQuery {
+  readonly namespace?: string;
+  readonly environment?: string;
+  readonly state?: PromotionState;
+  readonly fromRun?: string;
+  readonly fromPromotion?: string;
+  /** Only those not yet Rejected, Verified or Failed. */
+  readonly active?: boolean;
+  /** Newest first; only promotions created before this one (the next page). */
+  readonly before?: string;
+  /** At most this many (1 to 1000). */
+  readonly limit: number;
+}
+
+export interface PromotionStore {
+  create(promotion: PromotionRecord): Promise<void>;
+  /**
+   * Changes the promotion only if it is still in state `expect` (another replica or request did not
+   * move it first); undefined when there is none or it moved.
+   */
+  update(id: string, expect: PromotionState, change: PromotionUpdate): Promise<PromotionRecord | undefined>;
+  get(id: string): Promise<PromotionRecord | undefined>;
+  /** Newest first. */
+  list(query: PromotionQuery): Promise<PromotionRecord[]>;
+}
+
 export interface Store {
+  readonly promotions: PromotionStore;
   readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly users: UserStore;

@@ -33,6 +33,9 @@ export const PERMISSIONS = [
   'tokens.create',
   'pipelines.read',
   'pipelines.run',
+  'promotions.read',
+  'promotions.promote',
+  'promotions.approve',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -54,6 +57,11 @@ export const PERMISSION_ACTIONS: Readonly<Record<Permission, readonly ProjectAct
   // Pipeline runs: reading them is viewing; starting, cancelling and re-running them is a sync's right.
   'pipelines.read': ['view'],
   'pipelines.run': ['sync'],
+  // Promotions (docs/promotions.md): reading is viewing, promoting by hand a sync's right, approving
+  // and rejecting the `approve` action (the admin role, or a custom role that lists it).
+  'promotions.read': ['view'],
+  'promotions.promote': ['sync'],
+  'promotions.approve': ['approve'],
 };
 
 /** The project of an Application that names none. */

@@ -1,3 +1,4 @@
+import { ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND, environmentCrd } from '../contracts/environment.ts';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
@@ -138,6 +139,18 @@ export async function installPipelineCrd(admin: KubeCluster): Promise<ResourceTy
   return eventually(
     async () => (await admin.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND, { refresh: true })) ?? false,
     { what: 'the Pipeline CRD served' },
+  );
+}
+
+/** Installs the Environment CRD (environments and promotions, docs/promotions.md) and waits until it is served. */
+export async function installEnvironmentCrd(admin: KubeCluster): Promise<ResourceType> {
+  const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  if (!crdType) throw new Error('the cluster serves no CustomResourceDefinitions');
+  await admin.apply(crdType, environmentCrd(), { fieldManager: 'capstan-test', force: true });
+  return eventually(
+    async () =>
+      (await admin.resourceType(ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND, { refresh: true })) ?? false,
+    { what: 'the Environment CRD served' },
   );
 }
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AuditEntryInput, RunRecord, Store, TokenRecord } from '../ports/store.ts';
+import type { AuditEntryInput, PromotionRecord, RunRecord, Store, TokenRecord } from '../ports/store.ts';
 
 export interface StoreContractOptions {
   /** A fresh, empty Store (a new file, schema or database per call). */
@@ -52,6 +52,26 @@ const runRecord = (overrides: Partial<RunRecord>): RunRecord => ({
   ...overrides,
 });
 
+const promotion = (overrides: {
+  readonly [K in keyof PromotionRecord]?: PromotionRecord[K] | undefined;
+}): PromotionRecord =>
+  JSON.parse(
+    JSON.stringify({
+      id: 'p1',
+      namespace: 'team-a',
+      environment: 'dev',
+      project: 'team-a',
+      image: `registry.example/web@sha256:${'b'.repeat(64)}`,
+      fromRun: 'r1',
+      state: 'Pending',
+      requestedBy: 'auto',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      steps: [{ state: 'Pending', at: '2026-01-01T00:00:00.000Z', by: 'auto' }],
+      ...overrides,
+    }),
+  ) as PromotionRecord;
+
 /** Runs `fn` on a fresh Store and closes it after. */
 type WithStore = (fn: (store: Store) => Promise<void>) => () => Promise<void>;
 
@@ -71,6 +91,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
     accountCases(withStore);
     signOnCases(withStore);
     runCases(withStore);
+    promotionCases(withStore);
   });
 }
 
@@ -408,6 +429,70 @@ function runCases(withStore: WithStore): void {
       assert.deepEqual(await store.runs.logs('r1', { limit: 10 }), []);
       assert.ok(await store.runs.get('r2'), 'a queued run stays');
       assert.ok(await store.runs.get('r3'), 'a newer run stays');
+    }),
+  );
+}
+
+/** Promotions (docs/promotions.md). */
+function promotionCases(withStore: WithStore): void {
+  it(
+    'keeps promotions: lists them newest first with filters, and pages',
+    withStore(async (store) => {
+      await store.promotions.create(promotion({}));
+      await store.promotions.create(
+        promotion({
+          id: 'p2',
+          environment: 'staging',
+          fromRun: undefined,
+          fromEnvironment: 'dev',
+          fromPromotion: 'p1',
+          state: 'WaitingForApproval',
+        }),
+      );
+      await store.promotions.create(promotion({ id: 'p3', state: 'Verified', fromRun: 'r2' }));
+      assert.deepEqual(await store.promotions.get('p1'), promotion({}));
+      assert.equal(await store.promotions.get('nope'), undefined);
+      const ids = async (query: Parameters<Store['promotions']['list']>[0]) =>
+        (await store.promotions.list(query)).map((p) => p.id);
+      assert.deepEqual(await ids({ limit: 10 }), ['p3', 'p2', 'p1']);
+      assert.deepEqual(await ids({ environment: 'dev', limit: 10 }), ['p3', 'p1']);
+      assert.deepEqual(await ids({ state: 'WaitingForApproval', limit: 10 }), ['p2']);
+      assert.deepEqual(await ids({ fromRun: 'r1', limit: 10 }), ['p1']);
+      assert.deepEqual(await ids({ fromPromotion: 'p1', limit: 10 }), ['p2']);
+      assert.deepEqual(await ids({ active: true, limit: 10 }), ['p2', 'p1']);
+      assert.deepEqual(await ids({ active: false, limit: 10 }), ['p3']);
+      assert.deepEqual(await ids({ namespace: 'team-b', limit: 10 }), []);
+      assert.deepEqual(await ids({ limit: 1 }), ['p3']);
+      assert.deepEqual(await ids({ before: 'p3', limit: 10 }), ['p2', 'p1']);
+    }),
+  );
+
+  it(
+    'moves a promotion only from the state the caller saw',
+    withStore(async (store) => {
+      await store.promotions.create(promotion({ state: 'WaitingForApproval' }));
+      const approved = await store.promotions.update('p1', 'WaitingForApproval', {
+        state: 'Approved',
+        approvedBy: 'ann',
+        updatedAt: '2026-01-01T00:01:00.000Z',
+      });
+      assert.ok(approved);
+      assert.equal(approved.state, 'Approved');
+      assert.equal(approved.approvedBy, 'ann');
+      // A second decision, made on the state it saw before, changes nothing.
+      assert.equal(
+        await store.promotions.update('p1', 'WaitingForApproval', { state: 'Rejected', rejectedBy: 'bob' }),
+        undefined,
+      );
+      const stored = await store.promotions.get('p1');
+      assert.ok(stored);
+      assert.equal(stored.state, 'Approved');
+      assert.equal(stored.rejectedBy, undefined);
+      assert.deepEqual(
+        await store.promotions.list({ state: 'Approved', limit: 10 }).then((l) => l.length),
+        1,
+      );
+      assert.equal(await store.promotions.update('nope', 'Pending', { state: 'Failed' }), undefined);
     }),
   );
 }

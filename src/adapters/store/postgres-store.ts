@@ -13,6 +13,7 @@ import { CapstanError, messageOf } from '../../core/errors.ts';
 import {
   auditEntryOf,
   escapeLike,
+  parsePromotion,
   parseRun,
   SIGN_ON_COLUMNS,
   signOnOf,
@@ -27,6 +28,11 @@ import type {
   AuditLog,
   AuditQuery,
   LocalUser,
+  PromotionQuery,
+  PromotionRecord,
+  PromotionState,
+  PromotionStore,
+  PromotionUpdate,
   RunLogLine,
   RunQuery,
   RunRecord,
@@ -112,6 +118,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      ADD COLUMN sso_subject TEXT,
      ADD COLUMN sso_refresh_after TEXT,
      ADD COLUMN sso_expires_at TEXT;`,
+  // Promotions (docs/promotions.md): the record as JSON, the columns queries filter on beside it.
+  `CREATE TABLE promotions (
+     seq BIGSERIAL PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     namespace TEXT NOT NULL,
+     environment TEXT NOT NULL,
+     state TEXT NOT NULL,
+     from_run TEXT,
+     from_promotion TEXT,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX promotions_by_environment ON promotions (namespace, environment, seq);`,
 ];
 
 /** The advisory lock the migrations run under (any constant the replicas agree on). */
@@ -236,6 +254,7 @@ class Filters {
 }
 
 class PostgresStore implements Store {
+  readonly promotions: PromotionStore;
   readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly users: UserStore;
@@ -246,6 +265,7 @@ class PostgresStore implements Store {
 
   constructor(pool: Pool) {
     this.#pool = pool;
+    this.promotions = new PostgresPromotions(pool);
     this.runs = new PostgresRuns(pool);
     this.audit = new PostgresAuditLog(pool);
     this.users = new PostgresUsers(pool);
@@ -603,5 +623,73 @@ class PostgresRuns extends Table implements RunStore {
     return this.count('prune runs', 'DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < $1', [
       before,
     ]);
+  }
+}
+
+const FINAL_STATES = "('Rejected', 'Verified', 'Failed')";
+
+/** Promotions: the record as JSON, the columns queries filter on beside it; updates conditional on the state. */
+class PostgresPromotions extends Table implements PromotionStore {
+  async create(record: PromotionRecord): Promise<void> {
+    await this.rows(
+      'record a promotion',
+      `INSERT INTO promotions (id, namespace, environment, state, from_run, from_promotion, record)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        record.id,
+        record.namespace,
+        record.environment,
+        record.state,
+        record.fromRun ?? null,
+        record.fromPromotion ?? null,
+        JSON.stringify(record),
+      ],
+    );
+  }
+
+  /** Read, check the state, merge and write under a row lock: two replicas never both move one promotion. */
+  update(id: string, expect: PromotionState, change: PromotionUpdate): Promise<PromotionRecord | undefined> {
+    return this.inTransaction('update a promotion', async (client) => {
+      const { rows } = await client.query('SELECT record FROM promotions WHERE id = $1 FOR UPDATE', [id]);
+      const row = rows[0] as Row | undefined;
+      if (row === undefined) return undefined;
+      const current = parsePromotion(text(row, 'record'));
+      if (current.state !== expect) return undefined;
+      // JSON drops a field the change sets to undefined (healthySince cleared).
+      const next = parsePromotion(JSON.stringify({ ...current, ...change }));
+      await client.query('UPDATE promotions SET state = $1, record = $2 WHERE id = $3', [
+        next.state,
+        JSON.stringify(next),
+        id,
+      ]);
+      return next;
+    });
+  }
+
+  async get(id: string): Promise<PromotionRecord | undefined> {
+    const [row] = await this.rows('read a promotion', 'SELECT record FROM promotions WHERE id = $1', [id]);
+    return row === undefined ? undefined : parsePromotion(text(row, 'record'));
+  }
+
+  async list(query: PromotionQuery): Promise<PromotionRecord[]> {
+    const filters = new Filters();
+    filters.add('namespace = ?', query.namespace);
+    filters.add('environment = ?', query.environment);
+    filters.add('state = ?', query.state);
+    filters.add('from_run = ?', query.fromRun);
+    filters.add('from_promotion = ?', query.fromPromotion);
+    filters.add('seq < (SELECT seq FROM promotions WHERE id = ?)', query.before);
+    const clauses = [
+      ...(filters.where === '' ? [] : [filters.where.slice('WHERE '.length)]),
+      ...(query.active === true ? [`state NOT IN ${FINAL_STATES}`] : []),
+      ...(query.active === false ? [`state IN ${FINAL_STATES}`] : []),
+    ];
+    const limit = filters.next(Math.min(Math.max(Math.trunc(query.limit), 1), 1000));
+    const rows = await this.rows(
+      'list promotions',
+      `SELECT record FROM promotions ${clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit}`,
+      filters.params,
+    );
+    return rows.map((row) => parsePromotion(text(row, 'record')));
   }
 }

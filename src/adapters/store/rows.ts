@@ -1,7 +1,14 @@
 // Reading the Store's rows back into records: one definition for SQLite and PostgreSQL, whose tables
 // have the same columns (their drivers hand a row over as an object keyed by column name).
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import type { AuditEntry, RunRecord, SessionSignOn, TokenRecord, TokenRole } from '../../ports/store.ts';
+import type {
+  AuditEntry,
+  PromotionRecord,
+  RunRecord,
+  SessionSignOn,
+  TokenRecord,
+  TokenRole,
+} from '../../ports/store.ts';
 
 export type Row = Readonly<Record<string, unknown>>;
 
@@ -87,4 +94,14 @@ export function signOnOf(row: Row): { signOn?: SessionSignOn } {
       idTokenExpiresAt: text(row, 'sso_expires_at'),
     },
   };
+}
+
+export function parsePromotion(json: string): PromotionRecord {
+  try {
+    return JSON.parse(json) as PromotionRecord;
+  } catch (error) {
+    throw new CapstanError('STORE_CORRUPT', `a promotion record is not JSON: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }

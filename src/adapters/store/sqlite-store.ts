@@ -10,6 +10,7 @@ import { CapstanError, messageOf } from '../../core/errors.ts';
 import {
   auditEntryOf,
   escapeLike,
+  parsePromotion,
   parseRun,
   SIGN_ON_COLUMNS,
   signOnOf,
@@ -24,6 +25,11 @@ import type {
   AuditLog,
   AuditQuery,
   LocalUser,
+  PromotionQuery,
+  PromotionRecord,
+  PromotionState,
+  PromotionStore,
+  PromotionUpdate,
   RunLogLine,
   RunQuery,
   RunRecord,
@@ -110,6 +116,18 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE sessions ADD COLUMN sso_subject TEXT;
    ALTER TABLE sessions ADD COLUMN sso_refresh_after TEXT;
    ALTER TABLE sessions ADD COLUMN sso_expires_at TEXT;`,
+  // Promotions (docs/promotions.md): the record as JSON, the columns queries filter on beside it.
+  `CREATE TABLE promotions (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     namespace TEXT NOT NULL,
+     environment TEXT NOT NULL,
+     state TEXT NOT NULL,
+     from_run TEXT,
+     from_promotion TEXT,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX promotions_by_environment ON promotions (namespace, environment, seq);`,
 ];
 
 export interface SqliteStoreOptions {
@@ -168,6 +186,7 @@ function unavailable(what: string, error: unknown): CapstanError {
 }
 
 class SqliteStore implements Store {
+  readonly promotions: PromotionStore;
   readonly runs: RunStore;
   readonly audit: AuditLog;
   readonly users: UserStore;
@@ -184,6 +203,7 @@ class SqliteStore implements Store {
         return Promise.reject(unavailable(what, error));
       }
     };
+    this.promotions = new SqlitePromotions(db, run);
     this.runs = new SqliteRuns(db, run);
     this.audit = new SqliteAuditLog(db, run);
     this.users = new SqliteUsers(db, run);
@@ -567,5 +587,78 @@ class SqliteRuns extends Table implements RunStore {
   #read(id: string): RunRecord | undefined {
     const row = this.db.prepare('SELECT record FROM runs WHERE id = ?').get(id) as Row | undefined;
     return row === undefined ? undefined : parseRun(text(row, 'record'));
+  }
+}
+
+const FINAL_STATES = "('Rejected', 'Verified', 'Failed')";
+
+/** Promotions: the record as JSON, with the columns queries filter on beside it. */
+class SqlitePromotions extends Table implements PromotionStore {
+  create(record: PromotionRecord): Promise<void> {
+    return this.run('record a promotion', () => {
+      this.db
+        .prepare(
+          `INSERT INTO promotions (id, namespace, environment, state, from_run, from_promotion, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.id,
+          record.namespace,
+          record.environment,
+          record.state,
+          record.fromRun ?? null,
+          record.fromPromotion ?? null,
+          JSON.stringify(record),
+        );
+    });
+  }
+
+  update(id: string, expect: PromotionState, change: PromotionUpdate): Promise<PromotionRecord | undefined> {
+    return this.run('update a promotion', () => {
+      const current = this.#read(id);
+      if (current?.state !== expect) return undefined;
+      // JSON drops a field the change sets to undefined (healthySince cleared).
+      const next = parsePromotion(JSON.stringify({ ...current, ...change }));
+      const result = this.db
+        .prepare('UPDATE promotions SET state = ?, record = ? WHERE id = ? AND state = ?')
+        .run(next.state, JSON.stringify(next), id, expect);
+      return Number(result.changes) === 1 ? next : undefined;
+    });
+  }
+
+  get(id: string): Promise<PromotionRecord | undefined> {
+    return this.run('read a promotion', () => this.#read(id));
+  }
+
+  list(query: PromotionQuery): Promise<PromotionRecord[]> {
+    return this.run('list promotions', () => {
+      const where: string[] = [];
+      const params: SQLInputValue[] = [];
+      const add = (clause: string, value: SQLInputValue | undefined) => {
+        if (value === undefined) return;
+        where.push(clause);
+        params.push(value);
+      };
+      add('namespace = ?', query.namespace);
+      add('environment = ?', query.environment);
+      add('state = ?', query.state);
+      add('from_run = ?', query.fromRun);
+      add('from_promotion = ?', query.fromPromotion);
+      if (query.active === true) where.push(`state NOT IN ${FINAL_STATES}`);
+      if (query.active === false) where.push(`state IN ${FINAL_STATES}`);
+      add('seq < (SELECT seq FROM promotions WHERE id = ?)', query.before);
+      const limit = Math.min(Math.max(Math.trunc(query.limit), 1), 1000);
+      const rows = this.db
+        .prepare(
+          `SELECT record FROM promotions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(...params, limit) as Row[];
+      return rows.map((row) => parsePromotion(text(row, 'record')));
+    });
+  }
+
+  #read(id: string): PromotionRecord | undefined {
+    const row = this.db.prepare('SELECT record FROM promotions WHERE id = ?').get(id) as Row | undefined;
+    return row === undefined ? undefined : parsePromotion(text(row, 'record'));
   }
 }

@@ -22,6 +22,7 @@ import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
 import { pipelineObjectRoutes } from './pipeline-objects.ts';
 import { pipelineRoutes } from './pipelines.ts';
+import { promotionRoutes } from './promotions.ts';
 import { repositoryRoutes } from './repositories.ts';
 import { resourceRoutes } from './resources.ts';
 import { ssoRoutes } from './sso.ts';
@@ -134,6 +135,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   streamRoutes(routes, options);
   pipelineObjectRoutes(routes, options);
   pipelineRoutes(routes, options);
+  promotionRoutes(routes, options);
   const document = openApiDocument(routes.docs, { version: '0.1.0' });
   ROUTE_DOCS.set(app, routes.docs);
   app.get(OPENAPI_PATH, (_request, reply) => {

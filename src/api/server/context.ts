@@ -3,6 +3,7 @@
  * table the OpenAPI document is generated from, authentication before the handler, and how errors
  * become answers (a stable code and a message; never a stack, a secret or a 500 that says why).
  */
+import type { ResolvedEnvironment } from '../../contracts/environment.ts';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CapstanError, messageOf, type ErrorCode } from '../../core/errors.ts';
@@ -44,6 +45,12 @@ export interface SsoOptions {
   readonly publicUrl: string;
   /** Members of these groups are global admins. Default none: roles come from the Projects. */
   readonly adminGroups: readonly string[];
+}
+
+/** The cluster's Environments, resolved with their defaults (those the contract refuses are left out). */
+export interface EnvironmentDirectory {
+  list(): Promise<readonly ResolvedEnvironment[]>;
+  get(namespace: string, name: string): Promise<ResolvedEnvironment | undefined>;
 }
 
 export interface ServerApiOptions {
@@ -89,6 +96,8 @@ export interface ServerApiOptions {
       by: string,
     ) => Promise<boolean | 'elsewhere' | undefined>;
   };
+  /** The cluster's Environments (docs/promotions.md). Absent: those routes answer 503. */
+  readonly environments?: EnvironmentDirectory;
   /** The cluster's Pipelines (list, one, runs by hand). Absent: those routes answer 503. */
   readonly pipelines?: PipelineDirectory;
   /** Reads pipeline files for `GET /pipelines/NS/NAME/triggers`. Absent: that route answers 503. */
@@ -457,6 +466,8 @@ export function answerOf(
 
 /** HTTP status of the CapstanError codes the services throw. */
 const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
+  PROMOTION_IMAGE_INVALID: 400,
+  PROMOTION_STATE: 409,
   CURSOR_INVALID: 400,
   CURSOR_MISMATCH: 400,
   CURSOR_EXPIRED: 400,

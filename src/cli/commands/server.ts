@@ -57,6 +57,9 @@ Options:
   --pipeline-image IMAGE     drive pipeline runs (docs/pipelines.md) from this process, one replica
                              at a time; IMAGE is Capstan's image by digest, which checks the code out
                              in each run Pod. Without it, no runs start
+  --promotions               drive promotions to Environments (docs/promotions.md) from this process;
+                             run it on one replica only
+  --promotions-allow-http    let promotions commit to http:// configuration repositories (loopback)
   --run-retention DAYS       pipeline runs finished longer ago are deleted (default: 90)
   --pipeline-allow-http      let run Pods check out http:// repositories (a dev git server)
   --buildkit-image IMAGE     image steps: the BuildKit image (buildctl) of the build containers; with
@@ -98,6 +101,8 @@ const SERVER_OPTIONS = {
   'oidc-admin-group': { type: 'string', multiple: true },
   'oidc-allow-http-issuer': { type: 'boolean' },
   'pipeline-image': { type: 'string' },
+  promotions: { type: 'boolean' },
+  'promotions-allow-http': { type: 'boolean' },
   'run-retention': { type: 'string' },
   'pipeline-allow-http': { type: 'boolean' },
   'buildkit-image': { type: 'string' },
@@ -157,6 +162,9 @@ export async function server(argv: readonly string[]): Promise<number> {
       auditRetentionDays: retention,
       repositoryHosts: values['allow-repository-host'] ?? [],
       ...(oidc === undefined ? {} : { oidc }),
+      ...(values.promotions === true
+        ? { promotions: { allowInsecureHttp: values['promotions-allow-http'] === true } }
+        : {}),
       ...(values['pipeline-image'] === undefined
         ? {}
         : {

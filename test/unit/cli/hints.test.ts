@@ -18,9 +18,11 @@ import { IMPORT_HELP } from '../../../src/cli/commands/import.ts';
 import { DEV_GIT_SERVER_HELP } from '../../../src/cli/commands/dev-git-server.ts';
 import { LOGIN_HELP } from '../../../src/cli/commands/login.ts';
 import { PIPELINE_HELP } from '../../../src/cli/commands/pipeline.ts';
+import { PROMOTION_HELP } from '../../../src/cli/commands/promotion.ts';
 import { SERVER_HELP } from '../../../src/cli/commands/server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
+import { environmentCrd } from '../../../src/contracts/environment.ts';
 import { pipelineCrd } from '../../../src/contracts/pipeline.ts';
 import { projectCrd } from '../../../src/contracts/project.ts';
 import { RepositoryTestRequestSchema } from '../../../src/contracts/server-api.ts';
@@ -39,6 +41,7 @@ const HELPS = [
   SYNC_HELP,
   SERVER_HELP,
   PIPELINE_HELP,
+  PROMOTION_HELP,
   LOGIN_HELP,
   AUDIT_HELP,
   IMPORT_HELP,
@@ -90,7 +93,7 @@ interface SchemaNode {
  */
 function crdPaths(): Set<string> {
   const paths = new Set<string>();
-  for (const crd of [applicationCrd(), projectCrd(), pipelineCrd()]) walkCrd(crd, paths);
+  for (const crd of [applicationCrd(), projectCrd(), pipelineCrd(), environmentCrd()]) walkCrd(crd, paths);
   return paths;
 }
 

@@ -35,7 +35,8 @@ describe('deploy/install.yaml', () => {
     const kinds = (Array.isArray(documents) ? documents : [documents]).map(
       (d) => (d.toJS() as KubeObject).kind,
     );
-    assert.deepEqual(kinds.slice(0, 4), [
+    assert.deepEqual(kinds.slice(0, 5), [
+      'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
@@ -116,7 +117,7 @@ describe('installManifests: RBAC', () => {
     );
   });
 
-  it('lets the server read, create, patch and delete Applications, read Projects, Pipelines (and write their status) and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
+  it('lets the server read, create, patch and delete Applications, read Projects, Pipelines and Environments (and write their status) and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
@@ -126,6 +127,8 @@ describe('installManifests: RBAC', () => {
       { apiGroups: ['capstan.dev'], resources: ['projects'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['capstan.dev'], resources: ['pipelines'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: ['capstan.dev'], resources: ['pipelines/status'], verbs: ['patch'] },
+      { apiGroups: ['capstan.dev'], resources: ['environments'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['capstan.dev'], resources: ['environments/status'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },

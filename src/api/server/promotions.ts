@@ -1,0 +1,364 @@
+/**
+ * Environments and promotions (docs/promotions.md): list the Environments with their current image
+ * and latest promotion; list and read promotions; promote an image (by digest, or a run's) by hand;
+ * approve or reject a promotion waiting for an approval. Reads need `promotions.read` in the
+ * environment's project, a promotion by hand `promotions.promote`, approve and reject
+ * `promotions.approve`; actions are audited, refusals too. The promotion driver takes it from the
+ * Store (a decision here is a conditional write: two approvers never both move one promotion).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ResolvedEnvironment } from '../../contracts/environment.ts';
+import {
+  EnvironmentInfoSchema,
+  EnvironmentListSchema,
+  EnvironmentParamsSchema,
+  PromoteBodySchema,
+  PromotionListQuerySchema,
+  PromotionListSchema,
+  PromotionParamsSchema,
+  PromotionSchema,
+  type EnvironmentInfo,
+} from '../../contracts/promotion-api.ts';
+import { API_PREFIX } from '../../contracts/server-api.ts';
+import { messageOf } from '../../core/errors.ts';
+import { isFinal, type PromotionState } from '../../core/promotion.ts';
+import { decide, requestPromotion } from '../../promotions/promotion-driver.ts';
+import type { PromotionRecord } from '../../ports/store.ts';
+import { authorize } from '../../server/access.ts';
+import { errors } from './applications.ts';
+import {
+  actorOf,
+  audit,
+  HttpError,
+  need,
+  requirePermission,
+  type Caller,
+  type EnvironmentDirectory,
+  type Routes,
+  type ServerApiOptions,
+} from './context.ts';
+
+const ENVIRONMENTS = `${API_PREFIX}/environments`;
+const PROMOTIONS = `${API_PREFIX}/promotions`;
+const DEFAULT_LIMIT = 50;
+
+export function promotionRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: ENVIRONMENTS,
+      summary: 'Environments the caller may read, with their current image and latest promotion',
+      tag: 'promotions',
+      access: 'authenticated',
+      responses: {
+        200: { description: 'the Environments', schema: EnvironmentListSchema },
+        ...errors(401, 503),
+      },
+    },
+    async (_request, _reply, caller) => {
+      const all = await directory(options).list();
+      return { items: all.filter((env) => mayRead(options, need(caller), env.project)).map(infoOf) };
+    },
+  );
+  routes.add(
+    {
+      method: 'GET',
+      url: `${ENVIRONMENTS}/:namespace/:name`,
+      summary: 'One Environment, its current image and latest promotion',
+      tag: 'promotions',
+      access: 'authenticated',
+      params: EnvironmentParamsSchema,
+      responses: {
+        200: { description: 'the Environment', schema: EnvironmentInfoSchema },
+        ...errors(401, 403, 404, 503),
+      },
+    },
+    async (request, _reply, caller) => {
+      const env = await environmentOf(options, request);
+      await requirePermission(options, need(caller), 'promotions.read', env.project);
+      return infoOf(env);
+    },
+  );
+  routes.add(
+    {
+      method: 'POST',
+      url: `${ENVIRONMENTS}/:namespace/:name/promote`,
+      summary: 'Promote an image (by digest) or a Succeeded run’s image to the Environment',
+      tag: 'promotions',
+      access: 'promotions.promote',
+      params: EnvironmentParamsSchema,
+      body: PromoteBodySchema,
+      responses: {
+        201: { description: 'the promotion, Pending', schema: PromotionSchema },
+        ...errors(400, 401, 403, 404, 503),
+      },
+    },
+    async (request, reply, caller) => {
+      const promotion = await promote(options, request, need(caller));
+      void reply.code(201);
+      return promotion;
+    },
+  );
+  promotionRecordRoutes(routes, options);
+}
+
+/** Promotions: list, one, approve and reject. */
+function promotionRecordRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: PROMOTIONS,
+      summary: 'Promotions the caller may read, newest first; filter by namespace, environment, state',
+      tag: 'promotions',
+      access: 'authenticated',
+      query: PromotionListQuerySchema,
+      responses: {
+        200: { description: 'a page of promotions', schema: PromotionListSchema },
+        ...errors(400, 401),
+      },
+    },
+    async (request, _reply, caller) => {
+      const query = request.query as {
+        namespace?: string;
+        environment?: string;
+        state?: PromotionState;
+        before?: string;
+        limit?: string;
+      };
+      const limit = Number(query.limit ?? DEFAULT_LIMIT);
+      const page = await options.store.promotions.list({
+        ...(query.namespace === undefined ? {} : { namespace: query.namespace }),
+        ...(query.environment === undefined ? {} : { environment: query.environment }),
+        ...(query.state === undefined ? {} : { state: query.state }),
+        ...(query.before === undefined ? {} : { before: query.before }),
+        limit,
+      });
+      const items = page.filter((p) => mayRead(options, need(caller), p.project));
+      const last = page.at(-1);
+      return { items, ...(page.length === limit && last !== undefined ? { nextCursor: last.id } : {}) };
+    },
+  );
+  routes.add(
+    {
+      method: 'GET',
+      url: `${PROMOTIONS}/:id`,
+      summary: 'One promotion: its image, source, state, steps and commit',
+      tag: 'promotions',
+      access: 'authenticated',
+      params: PromotionParamsSchema,
+      responses: { 200: { description: 'the promotion', schema: PromotionSchema }, ...errors(401, 403, 404) },
+    },
+    async (request, _reply, caller) => {
+      const promotion = await promotionOf(options, request);
+      await requirePermission(options, need(caller), 'promotions.read', promotion.project);
+      return promotion;
+    },
+  );
+  promotionDecisionRoutes(routes, options);
+}
+
+/** A promotion's events, approve and reject. */
+function promotionDecisionRoutes(routes: Routes, options: ServerApiOptions): void {
+  routes.add(
+    {
+      method: 'GET',
+      url: `${PROMOTIONS}/:id/events`,
+      summary: 'A promotion’s changes as server-sent events (`promotion`), until it ends (`end`)',
+      tag: 'promotions',
+      access: 'authenticated',
+      params: PromotionParamsSchema,
+      responses: {
+        200: { description: 'text/event-stream', type: 'text/event-stream' },
+        ...errors(401, 403, 404),
+      },
+    },
+    async (request, reply, caller) => {
+      const promotion = await promotionOf(options, request);
+      await requirePermission(options, need(caller), 'promotions.read', promotion.project);
+      followPromotion(options, request, reply, promotion.id);
+      return undefined;
+    },
+  );
+  for (const action of ['approve', 'reject'] as const)
+    routes.add(
+      {
+        method: 'POST',
+        url: `${PROMOTIONS}/:id/${action}`,
+        summary: `${action === 'approve' ? 'Approve' : 'Reject'} a promotion waiting for an approval`,
+        tag: 'promotions',
+        access: 'promotions.approve',
+        params: PromotionParamsSchema,
+        responses: {
+          200: { description: 'the promotion, Approved or Rejected', schema: PromotionSchema },
+          ...errors(401, 403, 404, 409),
+        },
+      },
+      async (request, _reply, caller) => decision(options, request, need(caller), action),
+    );
+}
+
+const mayRead = (options: ServerApiOptions, caller: Caller, project: string): boolean =>
+  authorize(caller.principal, 'promotions.read', project, options.projects).allowed;
+
+function directory(options: ServerApiOptions): EnvironmentDirectory {
+  if (options.environments === undefined)
+    throw new HttpError(503, 'ENVIRONMENTS_UNAVAILABLE', 'this server does not read Environments');
+  return options.environments;
+}
+
+async function environmentOf(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+): Promise<ResolvedEnvironment> {
+  const { namespace, name } = request.params as { namespace: string; name: string };
+  const env = await directory(options).get(namespace, name);
+  if (env === undefined) throw new HttpError(404, 'NOT_FOUND', `no Environment ${namespace}/${name}`);
+  return env;
+}
+
+async function promotionOf(options: ServerApiOptions, request: FastifyRequest): Promise<PromotionRecord> {
+  const { id } = request.params as { id: string };
+  const promotion = await options.store.promotions.get(id);
+  if (promotion === undefined) throw new HttpError(404, 'NOT_FOUND', `no promotion '${id}'`);
+  return promotion;
+}
+
+function infoOf(env: ResolvedEnvironment): EnvironmentInfo {
+  return {
+    namespace: env.namespace,
+    name: env.name,
+    project: env.project,
+    application: env.application,
+    repoURL: env.repoURL,
+    branch: env.branch,
+    file: env.file,
+    ...(env.fromPipeline === undefined ? {} : { fromPipeline: env.fromPipeline.name }),
+    ...(env.fromEnvironment === undefined ? {} : { fromEnvironment: env.fromEnvironment }),
+    approvalRequired: env.approvalRequired,
+    healthyForSeconds: env.healthyForSeconds,
+    ...(env.status?.currentImage === undefined ? {} : { currentImage: env.status.currentImage }),
+    ...(env.status?.lastPromotion === undefined ? {} : { lastPromotion: env.status.lastPromotion }),
+  };
+}
+
+const deps = (options: ServerApiOptions) => ({
+  promotions: options.store.promotions,
+  now: () => new Date(options.now()),
+  newId: () => `promo-${options.now().toString(36)}-${Math.random().toString(16).slice(2, 10)}`,
+});
+
+async function promote(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  caller: Caller,
+): Promise<PromotionRecord> {
+  const env = await environmentOf(options, request);
+  const body = request.body as { image?: string; fromRun?: string };
+  const target = `Environment/${env.namespace}/${env.name}`;
+  await requirePermission(options, caller, 'promotions.promote', env.project, {
+    action: 'promotion.create',
+    target,
+  });
+  if ((body.image === undefined) === (body.fromRun === undefined))
+    throw new HttpError(400, 'INVALID_REQUEST', 'give exactly one of image (name@sha256:…) and fromRun');
+  let image = body.image;
+  if (body.fromRun !== undefined) {
+    const run = await options.store.runs.get(body.fromRun);
+    if (run?.namespace !== env.namespace || run.phase !== 'Succeeded' || run.images[0] === undefined)
+      throw new HttpError(
+        400,
+        'INVALID_REQUEST',
+        `'${body.fromRun}' is not a Succeeded run with an image in ${env.namespace}`,
+      );
+    image = run.images[0].reference;
+  }
+  const created = await requestPromotion(deps(options), {
+    environment: env,
+    image: image ?? '',
+    by: caller.principal.name,
+    ...(body.fromRun === undefined ? {} : { fromRun: body.fromRun }),
+  });
+  await audit(options, {
+    actor: actorOf(caller.principal),
+    action: 'promotion.create',
+    target,
+    project: env.project,
+    result: 'success',
+    changes: { promotion: created.id, image: created.image },
+  });
+  return created;
+}
+
+async function decision(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  caller: Caller,
+  action: 'approve' | 'reject',
+): Promise<PromotionRecord> {
+  const promotion = await promotionOf(options, request);
+  const target = `Promotion/${promotion.namespace}/${promotion.environment}/${promotion.id}`;
+  const audited = { action: `promotion.${action}`, target };
+  await requirePermission(options, caller, 'promotions.approve', promotion.project, audited);
+  const by = caller.principal.name;
+  let moved: PromotionRecord | undefined;
+  try {
+    moved = await decide(deps(options), promotion, { type: action, by });
+  } catch (error) {
+    await audit(options, {
+      actor: actorOf(caller.principal),
+      ...audited,
+      project: promotion.project,
+      result: 'failure',
+      reason: messageOf(error),
+    });
+    throw error;
+  }
+  if (moved === undefined)
+    throw new HttpError(409, 'CONFLICT', `promotion '${promotion.id}' changed meanwhile; read it again`);
+  await audit(options, {
+    actor: actorOf(caller.principal),
+    ...audited,
+    project: promotion.project,
+    result: 'success',
+  });
+  return moved;
+}
+
+/** Server-sent events: the promotion each time it changes (`promotion`), then `end` once it is final. */
+function followPromotion(
+  options: ServerApiOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  id: string,
+): void {
+  reply.hijack();
+  reply.raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  let closed = false;
+  request.raw.on('close', () => {
+    closed = true;
+  });
+  const pump = async (): Promise<void> => {
+    let seen = '';
+    while (!closed) {
+      const promotion = await options.store.promotions.get(id);
+      if (promotion === undefined) break;
+      const version = `${promotion.state}|${promotion.updatedAt}|${promotion.message ?? ''}`;
+      if (version !== seen) {
+        seen = version;
+        reply.raw.write(`event: promotion\ndata: ${JSON.stringify(promotion)}\n\n`);
+      }
+      if (isFinal(promotion.state)) {
+        reply.raw.write(`event: end\ndata: ${JSON.stringify({ state: promotion.state })}\n\n`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    reply.raw.end();
+  };
+  void pump().catch(() => reply.raw.end());
+}

@@ -1,0 +1,383 @@
+/**
+ * The promotion driver (docs/promotions.md): on each tick, for every Environment, (1) finds what to
+ * promote (the newest Succeeded run of its Pipeline, or what the environment before it verified last),
+ * (2) moves its oldest active promotion one step: Pending → WaitingForApproval or Approved; Approved →
+ * a commit to the configuration repository and a refresh of the Application; Committed → the gates, from
+ * the Application's status, to Verified or Failed. One promotion per environment is in flight at a time;
+ * a newer one that arrives before the older is committed supersedes it. Approvals and rejections are
+ * written to the Store by the API (decide()); the driver picks them up.
+ *
+ * Built on core, contracts and ports only: the edges (kube, git) come in as PromotionDeps.
+ */
+import type { ApplicationObservation } from '../core/promotion.ts';
+import {
+  evaluateGates,
+  isFinal,
+  nextPromotionState,
+  parseDigestReference,
+  promotionCommitMessage,
+  type PromotionEvent,
+} from '../core/promotion.ts';
+import { messageOf } from '../core/errors.ts';
+import type { EnvironmentStatus, ResolvedEnvironment } from '../contracts/environment.ts';
+import type { Logger } from '../ports/logger.ts';
+import type { PromotionRecord, PromotionStore, PromotionUpdate, RunStore } from '../ports/store.ts';
+
+/** What a commit did (src/adapters/git/image-write.ts). */
+export interface ImageCommit {
+  readonly commit: string;
+  readonly previous: string | undefined;
+}
+
+export interface PromotionDeps {
+  readonly promotions: PromotionStore;
+  readonly runs: Pick<RunStore, 'list' | 'get'>;
+  /** Every Environment, resolved; those the contract refuses come with their errors. */
+  readonly environments: () => Promise<readonly (ResolvedEnvironment | { readonly invalid: string })[]>;
+  /** The Application's status as the gates read it; undefined when there is no such Application. */
+  readonly application: (namespace: string, name: string) => Promise<ApplicationObservation | undefined>;
+  /** Asks the agent to look at the source again now (the refresh annotation). */
+  readonly refresh: (namespace: string, name: string) => Promise<void>;
+  /** Commits the reference to the environment's file and pushes. */
+  readonly commit: (
+    environment: ResolvedEnvironment,
+    reference: string,
+    message: string,
+  ) => Promise<ImageCommit>;
+  readonly writeStatus: (namespace: string, name: string, status: EnvironmentStatus) => Promise<void>;
+  readonly now: () => Date;
+  readonly newId: () => string;
+  readonly log?: Logger;
+}
+
+/** Who the driver is, in records and audit entries. */
+export const AUTO = 'auto';
+
+export interface PromotionRequest {
+  readonly environment: ResolvedEnvironment;
+  readonly image: string;
+  readonly by: string;
+  readonly fromRun?: string;
+  readonly fromEnvironment?: string;
+  readonly fromPromotion?: string;
+}
+
+export class PromotionDriver {
+  readonly #deps: PromotionDeps;
+
+  constructor(deps: PromotionDeps) {
+    this.#deps = deps;
+  }
+
+  /** One pass over every Environment. Errors of one environment are logged; the others go on. */
+  async tick(): Promise<void> {
+    for (const environment of await this.#deps.environments()) {
+      if ('invalid' in environment) {
+        this.#deps.log?.({ level: 'warn', msg: 'environment refused', error: environment.invalid });
+        continue;
+      }
+      try {
+        await this.#discover(environment);
+        await this.#advance(environment);
+      } catch (error) {
+        this.#deps.log?.({
+          level: 'error',
+          msg: 'promotion step failed',
+          environment: `${environment.namespace}/${environment.name}`,
+          error: messageOf(error),
+        });
+      }
+    }
+  }
+
+  /** Records a new promotion (Pending), superseding the environment's promotions not yet committed. */
+  request(request: PromotionRequest): Promise<PromotionRecord> {
+    return requestPromotion(this.#deps, request);
+  }
+
+  // ── 1. What to promote ────────────────────────────────────────────────────────────────────────
+
+  async #discover(env: ResolvedEnvironment): Promise<void> {
+    if (env.fromPipeline !== undefined) {
+      const [run] = await this.#deps.runs.list({
+        namespace: env.namespace,
+        pipeline: env.fromPipeline.name,
+        phase: 'Succeeded',
+        ...(env.fromPipeline.branch === undefined ? {} : { branch: env.fromPipeline.branch }),
+        limit: 1,
+      });
+      if (run === undefined) return;
+      const wanted = env.fromPipeline.image;
+      const image = run.images.find(
+        (i) => wanted === undefined || i.reference.split('@')[0]?.endsWith(wanted) === true,
+      );
+      if (image === undefined) return;
+      const seen = await this.#deps.promotions.list({
+        namespace: env.namespace,
+        environment: env.name,
+        fromRun: run.id,
+        limit: 1,
+      });
+      if (seen.length === 0)
+        await this.request({ environment: env, image: image.reference, by: AUTO, fromRun: run.id });
+    }
+    if (env.fromEnvironment !== undefined) {
+      const [verified] = await this.#deps.promotions.list({
+        namespace: env.namespace,
+        environment: env.fromEnvironment,
+        state: 'Verified',
+        limit: 1,
+      });
+      if (verified === undefined) return;
+      const seen = await this.#deps.promotions.list({
+        namespace: env.namespace,
+        environment: env.name,
+        fromPromotion: verified.id,
+        limit: 1,
+      });
+      if (seen.length === 0)
+        await this.request({
+          environment: env,
+          image: verified.image,
+          by: AUTO,
+          fromEnvironment: env.fromEnvironment,
+          fromPromotion: verified.id,
+          ...(verified.fromRun === undefined ? {} : { fromRun: verified.fromRun }),
+        });
+    }
+  }
+
+  // ── 2. One step of the oldest active promotion ────────────────────────────────────────────────
+
+  async #advance(env: ResolvedEnvironment): Promise<void> {
+    const active = await this.#deps.promotions.list({
+      namespace: env.namespace,
+      environment: env.name,
+      active: true,
+      limit: 100,
+    });
+    const oldest = active.at(-1);
+    if (oldest === undefined) {
+      await this.#status(env);
+      return;
+    }
+    switch (oldest.state) {
+      case 'Pending':
+        await this.#move(
+          oldest,
+          { type: 'start', approvalRequired: env.approvalRequired },
+          env.approvalRequired
+            ? { message: 'waiting for an approval by a role of the project that allows approve' }
+            : {},
+        );
+        break;
+      case 'Approved':
+        await this.#commit(env, oldest);
+        break;
+      case 'Committed':
+        await this.#gates(env, oldest);
+        break;
+      default:
+        break;
+    }
+    await this.#status(env);
+  }
+
+  async #commit(env: ResolvedEnvironment, promotion: PromotionRecord): Promise<void> {
+    let written: ImageCommit;
+    try {
+      written = await this.#deps.commit(
+        env,
+        promotion.image,
+        promotionCommitMessage(promotion, env.location),
+      );
+    } catch (error) {
+      await this.#move(promotion, { type: 'fail', reason: 'CommitFailed' }, { message: messageOf(error) });
+      return;
+    }
+    const at = this.#deps.now().toISOString();
+    await this.#move(
+      promotion,
+      { type: 'committed', commit: written.commit },
+      {
+        commit: written.commit,
+        committedAt: at,
+        ...(written.previous === undefined ? {} : { previousImage: written.previous }),
+        message: `committed ${written.commit.slice(0, 12)} to ${env.branch}; waiting for ${env.application} to sync it`,
+      },
+    );
+    await this.#deps.refresh(env.namespace, env.application).catch((error: unknown) => {
+      this.#deps.log?.({
+        level: 'warn',
+        msg: 'refresh not requested',
+        application: `${env.namespace}/${env.application}`,
+        error: messageOf(error),
+      });
+    });
+  }
+
+  async #gates(env: ResolvedEnvironment, promotion: PromotionRecord): Promise<void> {
+    const app = (await this.#deps.application(env.namespace, env.application)) ?? {};
+    const verdict = evaluateGates(app, {
+      commit: promotion.commit ?? '',
+      committedAt: promotion.committedAt ?? promotion.updatedAt,
+      ...(promotion.healthySince === undefined ? {} : { healthySince: promotion.healthySince }),
+      now: this.#deps.now().toISOString(),
+      healthyForSeconds: env.healthyForSeconds,
+      timeoutSeconds: env.timeoutSeconds,
+    });
+    if (verdict.kind === 'pass') {
+      await this.#move(
+        promotion,
+        { type: 'verified' },
+        {
+          message: `${env.application} ran ${promotion.commit?.slice(0, 12) ?? ''} Synced and Healthy for ${String(env.healthyForSeconds)} s`,
+        },
+      );
+      return;
+    }
+    if (verdict.kind === 'fail') {
+      await this.#move(promotion, { type: 'fail', reason: verdict.reason }, { message: verdict.message });
+      return;
+    }
+    if (verdict.why === promotion.message && verdict.healthySince === promotion.healthySince) return;
+    await this.#deps.promotions.update(promotion.id, 'Committed', {
+      message: verdict.why,
+      updatedAt: this.#deps.now().toISOString(),
+      healthySince: verdict.healthySince,
+    });
+  }
+
+  /** Moves the promotion by the state machine, recording the step; undefined when another writer moved it first. */
+  async #move(
+    promotion: PromotionRecord,
+    event: PromotionEvent,
+    change: PromotionUpdate = {},
+  ): Promise<PromotionRecord | undefined> {
+    return decide(this.#deps, promotion, event, change);
+  }
+
+  /** The Environment's status: the image of its latest Verified promotion and its latest promotion. */
+  async #status(env: ResolvedEnvironment): Promise<void> {
+    const [latest] = await this.#deps.promotions.list({
+      namespace: env.namespace,
+      environment: env.name,
+      limit: 1,
+    });
+    if (latest === undefined) return;
+    const [verified] = await this.#deps.promotions.list({
+      namespace: env.namespace,
+      environment: env.name,
+      state: 'Verified',
+      limit: 1,
+    });
+    const status: EnvironmentStatus = {
+      ...(verified === undefined ? {} : { currentImage: verified.image }),
+      lastPromotion: {
+        id: latest.id,
+        state: latest.state,
+        image: latest.image,
+        ...(latest.commit === undefined ? {} : { commit: latest.commit }),
+        ...(latest.reason === undefined ? {} : { reason: latest.reason }),
+      },
+    };
+    const before = env.status;
+    if (
+      JSON.stringify({ c: before?.currentImage, l: before?.lastPromotion }) ===
+      JSON.stringify({ c: status.currentImage, l: status.lastPromotion })
+    )
+      return;
+    await this.#deps.writeStatus(env.namespace, env.name, status);
+  }
+}
+
+/**
+ * One step of a promotion by the state machine, written only if the promotion is still in the state
+ * it was read in (the Store's conditional update): a second approver, or the driver and an approver
+ * at once, never both move it. Undefined when it moved first. PROMOTION_STATE when the event does not
+ * apply to its state.
+ */
+export async function decide(
+  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'log'>,
+  promotion: PromotionRecord,
+  event: PromotionEvent,
+  change: PromotionUpdate = {},
+): Promise<PromotionRecord | undefined> {
+  const state = nextPromotionState(promotion.state, event);
+  const at = deps.now().toISOString();
+  const by = event.type === 'approve' || event.type === 'reject' ? event.by : AUTO;
+  const reason = event.type === 'fail' ? event.reason : event.type === 'reject' ? 'Rejected' : undefined;
+  const message = change.message;
+  const moved = await deps.promotions.update(promotion.id, promotion.state, {
+    ...change,
+    state,
+    updatedAt: at,
+    ...(reason === undefined ? {} : { reason }),
+    ...(event.type === 'approve' ? { approvedBy: event.by } : {}),
+    ...(event.type === 'reject' ? { rejectedBy: event.by } : {}),
+    ...(isFinal(state) ? { finishedAt: at } : {}),
+    steps: [...promotion.steps, { state, at, by, ...(message === undefined ? {} : { message }) }],
+  });
+  if (moved !== undefined)
+    deps.log?.({
+      level: 'info',
+      msg: `promotion ${state}`,
+      promotion: promotion.id,
+      environment: `${promotion.namespace}/${promotion.environment}`,
+      ...(reason === undefined ? {} : { reason }),
+    });
+  return moved;
+}
+
+/**
+ * Records a new promotion, Pending (the driver takes it from there), after failing as Superseded the
+ * environment's promotions not yet committed. PROMOTION_IMAGE_INVALID for an image not by digest.
+ */
+export async function requestPromotion(
+  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'newId' | 'log'>,
+  request: PromotionRequest,
+): Promise<PromotionRecord> {
+  parseDigestReference(request.image);
+  const env = request.environment;
+  const at = deps.now().toISOString();
+  const older = await deps.promotions.list({
+    namespace: env.namespace,
+    environment: env.name,
+    active: true,
+    limit: 100,
+  });
+  for (const promotion of older)
+    if (promotion.state !== 'Committed')
+      await decide(
+        deps,
+        promotion,
+        { type: 'fail', reason: 'Superseded' },
+        {
+          message: 'a newer promotion of this environment was requested before this one was committed',
+        },
+      );
+  const record: PromotionRecord = {
+    id: deps.newId(),
+    namespace: env.namespace,
+    environment: env.name,
+    project: env.project,
+    image: request.image,
+    ...(request.fromRun === undefined ? {} : { fromRun: request.fromRun }),
+    ...(request.fromEnvironment === undefined ? {} : { fromEnvironment: request.fromEnvironment }),
+    ...(request.fromPromotion === undefined ? {} : { fromPromotion: request.fromPromotion }),
+    state: 'Pending',
+    requestedBy: request.by,
+    createdAt: at,
+    updatedAt: at,
+    steps: [{ state: 'Pending', at, by: request.by }],
+  };
+  await deps.promotions.create(record);
+  deps.log?.({
+    level: 'info',
+    msg: 'promotion requested',
+    promotion: record.id,
+    environment: `${env.namespace}/${env.name}`,
+    image: record.image,
+  });
+  return record;
+}

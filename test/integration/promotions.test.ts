@@ -1,0 +1,558 @@
+// Environments and promotions end to end against the real API server, a real git server, the real
+// agent (`capstan agent`, a process) and a real Store (SQLite): a Succeeded run of the Pipeline `hello`
+// (its record in the Store, as the pipeline driver writes it; building the image needs the real node,
+// which this tier does not have) is promoted to `dev` on its own: a commit holding the digest in
+// dev/kustomization.yaml, the Application synced to that commit, the gates passed, the Environment's
+// status naming the image. `staging` follows dev and waits for an approval; approved, it commits with
+// the approver in the message. A rejected one commits nothing. A promotion whose commit leaves the
+// Application Degraded fails with the reason. The API server refuses an Environment whose file leaves
+// the repository. The driver runs in the test process, as `capstan server` runs it.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
+import {
+  ENVIRONMENT_API_VERSION,
+  ENVIRONMENT_KIND,
+  resolveEnvironment,
+  type Environment,
+} from '../../src/contracts/environment.ts';
+import { promotionDeps, runPromotionDriver } from '../../src/main/promotions.ts';
+import { decide, requestPromotion } from '../../src/promotions/promotion-driver.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
+import type { PromotionRecord, PromotionState, Store } from '../../src/ports/store.ts';
+import { startAgentProcess } from '../../src/testing/agent-process.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  installApplicationCrd,
+  installEnvironmentCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+  type KubeClients,
+} from '../../src/testing/cluster.ts';
+import { eventually } from '../../src/testing/eventually.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing/server.ts';
+import { CLI } from '../../src/testing/cli.ts';
+
+const git = await startGitServer(after);
+const exec = promisify(execFile);
+const LABEL_KEY = 'capstan.dev/test-promotions';
+const IMAGE_ONE = `127.0.0.1:5000/capstan/hello@sha256:${'1'.repeat(64)}`;
+const IMAGE_TWO = `127.0.0.1:5000/capstan/hello@sha256:${'2'.repeat(64)}`;
+const IMAGE_BAD = `127.0.0.1:5000/capstan/hello@sha256:${'3'.repeat(64)}`;
+
+let admin: KubeCluster;
+let kube: KubeClients;
+let appType: ResourceType;
+let envType: ResourceType;
+let kubeconfig: string;
+let store: Store;
+let namespace = '';
+let repo = '';
+let base = '';
+let viewer: Record<string, string> = {};
+let approver: Record<string, string> = {};
+const scratch = await mkdtemp(join(tmpdir(), 'capstan-promotions-'));
+const stop = new AbortController();
+/** Cleanups of the describe's setup, run by the file's `after` (a hook's own `after` runs too early). */
+const cleanups: (() => Promise<void>)[] = [];
+const driverLog: string[] = [];
+
+const deployment = (name: string, labels: Record<string, string> = {}) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: ${name} }
+  template:
+    metadata:
+      labels: ${JSON.stringify({ app: name, ...labels })}
+    spec:
+      containers:
+        - name: web
+          image: hello
+`;
+/** A bare Pod whose container kwok fails: the Application turns Degraded. */
+const failingPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+  labels: { pod-container-running-failed.stage.kwok.x-k8s.io: "true" }
+spec:
+  containers:
+    - name: web
+      image: hello
+`;
+const kustomization = (resource: string) =>
+  `resources:\n  - ${resource}\nimages:\n  - name: hello\n    newTag: "0"\n`;
+
+before(async () => {
+  const cluster = await testCluster();
+  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  kube = kubeClients(cluster.adminKubeconfig);
+  appType = await installApplicationCrd(admin);
+  envType = await installEnvironmentCrd(admin);
+  await installProjectCrd(admin);
+  kubeconfig = await agentKubeconfig(cluster);
+  store = openSqliteStore({ path: join(scratch, 'store.db') });
+});
+
+after(async () => {
+  stop.abort();
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  await store.close();
+  admin.close();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+const environment = (name: string, spec: Record<string, unknown>, file = `${name}/kustomization.yaml`) => ({
+  apiVersion: ENVIRONMENT_API_VERSION,
+  kind: ENVIRONMENT_KIND,
+  metadata: { name, namespace },
+  spec: {
+    application: `hello-${name}`,
+    config: {
+      repoURL: git.url(repo),
+      file,
+      kustomizeImage: 'hello',
+      credentials: { secretRef: { name: 'git' } },
+      insecureHttp: true,
+    },
+    gates: { healthyFor: '1s', timeout: '3m' },
+    ...spec,
+  },
+});
+
+async function applyApplication(name: string, label: string): Promise<void> {
+  await admin.apply(
+    appType,
+    {
+      apiVersion: APPLICATION_API_VERSION,
+      kind: 'Application',
+      metadata: { name: `hello-${name}`, namespace, labels: { [LABEL_KEY]: label } },
+      spec: {
+        source: { repoURL: git.url(repo), path: name, insecureHttp: true, secretRef: { name: 'git' } },
+        syncPolicy: { automated: { prune: true } },
+        interval: '2s',
+      },
+    },
+    { fieldManager: 'capstan-test' },
+  );
+}
+
+/** The newest promotion of an environment once it reaches `state`. */
+async function promotionIn(
+  env: string,
+  state: PromotionState,
+  what = `${env} ${state}`,
+): Promise<PromotionRecord> {
+  return eventually(
+    async () => {
+      const [latest] = await store.promotions.list({ namespace, environment: env, limit: 1 });
+      if (
+        latest !== undefined &&
+        latest.state !== state &&
+        ['Failed', 'Rejected'].includes(latest.state) &&
+        state === 'Verified'
+      )
+        throw new Error(`${env}: ${latest.state} ${latest.reason ?? ''}: ${latest.message ?? ''}`);
+      return latest?.state === state ? latest : false;
+    },
+    { what, timeoutMs: 120_000 },
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}\ndriver log:\n${driverLog.slice(-20).join('\n')}`);
+  });
+}
+
+const show = async (spec: string) =>
+  (await exec('git', ['--git-dir', join(git.root, 'repos', `${repo}.git`), 'show', spec])).stdout;
+
+/** A token of `role` in the default project, as headers. */
+async function tokenHeaders(headers: Record<string, string>, role: 'viewer' | 'admin') {
+  const created = await fetch(`${base}/api/v1/tokens`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: `promotions-${role}`, project: 'default', role, expiresInDays: 1 }),
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  const { token } = (await created.json()) as { token: string };
+  return { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+}
+
+async function api(
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${base}${path}`, init);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function resolved(name: string) {
+  const object = await admin.get(envType, namespace, name);
+  assert.ok(object);
+  const env = resolveEnvironment(object);
+  assert.ok(env.ok);
+  return env.value;
+}
+
+describe('promotions through environments', () => {
+  before(async () => {
+    namespace = await freshNamespace({ name: 'promotions', after: (fn) => cleanups.push(fn) }, kube);
+    repo = `promotions-${namespace}`;
+    await git.createRepository(repo, {
+      files: {
+        'dev/kustomization.yaml': kustomization('deployment.yaml'),
+        'dev/deployment.yaml': deployment('hello'),
+        'staging/kustomization.yaml': kustomization('deployment.yaml'),
+        'staging/deployment.yaml': deployment('hello-staging'),
+        'canary/kustomization.yaml': kustomization('pod.yaml'),
+        'canary/pod.yaml': failingPod,
+      },
+      message: 'three environments',
+    });
+    await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
+    const label = `promotions-${String(process.pid)}`;
+    await startAgentProcess(
+      (fn) => cleanups.push(fn),
+      [
+        '--kubeconfig',
+        kubeconfig,
+        '--selector',
+        `${LABEL_KEY}=${label}`,
+        '--no-leader-election',
+        '--bind-address',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--metrics-port',
+        '0',
+      ],
+    );
+    for (const name of ['dev', 'staging', 'canary']) await applyApplication(name, label);
+    await admin.apply(envType, environment('dev', { source: { pipeline: { name: 'hello' } } }), {
+      fieldManager: 'capstan-test',
+    });
+    await admin.apply(
+      envType,
+      environment('staging', {
+        source: { environment: 'dev' },
+        gates: { healthyFor: '1s', timeout: '3m', approval: 'Required' },
+      }),
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(envType, environment('canary', {}), { fieldManager: 'capstan-test' });
+    // capstan server (in this process) with its own least-privilege identity, on the same Store.
+    const home = await freshNamespace({ name: 'promotions-server', after: (fn) => cleanups.push(fn) }, kube);
+    ({ base } = await startTestServer((fn) => cleanups.push(fn), {
+      kubeconfig: await serverIdentity(admin, home),
+      namespace: home,
+      database: join(scratch, 'store.db'),
+    }));
+    const headers = await adminHeaders(admin, base, home);
+    viewer = await tokenHeaders(headers, 'viewer');
+    approver = await tokenHeaders(headers, 'admin');
+    void runPromotionDriver(
+      {
+        cluster: admin,
+        store,
+        namespace,
+        allowInsecureHttp: true,
+        tickMs: 500,
+        log: (line) => driverLog.push(JSON.stringify(line)),
+      },
+      stop.signal,
+    );
+  });
+
+  it('promotes a Succeeded run of the Pipeline to dev on its own: commit, sync, gates', async () => {
+    await store.runs.create({
+      id: `hello-run-1-${String(process.pid)}`,
+      namespace,
+      pipeline: 'hello',
+      project: 'default',
+      revision: 'a'.repeat(40),
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: 'webhook',
+      phase: 'Succeeded',
+      queuedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      steps: [],
+      images: [{ step: 'image', reference: IMAGE_ONE, digest: `sha256:${'1'.repeat(64)}`, tags: ['main'] }],
+    });
+    const verified = await promotionIn('dev', 'Verified');
+    assert.equal(verified.image, IMAGE_ONE);
+    assert.equal(verified.fromRun, `hello-run-1-${String(process.pid)}`);
+    assert.equal(verified.requestedBy, 'auto');
+    assert.deepEqual(
+      verified.steps.map((s) => s.state),
+      ['Pending', 'Approved', 'Committed', 'Verified'],
+    );
+    assert.ok(verified.commit);
+    // The commit in git holds the digest, and names the promotion and the run.
+    assert.match(await show(`${verified.commit}:dev/kustomization.yaml`), /digest: sha256:1{64}/);
+    const message = await show(`--format=%B -s ${verified.commit}`);
+    assert.match(message, new RegExp(`Capstan-Promotion: ${verified.id}`));
+    assert.match(message, /Capstan-From-Run: hello-run-1-/);
+    // The Application runs that commit, and the Deployment the image.
+    const app = (await admin.get(appType, namespace, 'hello-dev')) as unknown as Application;
+    assert.equal(app.status?.sync?.revision, verified.commit);
+    const live = await kube.apps.readNamespacedDeployment({ name: 'hello', namespace });
+    assert.equal(live.spec?.template.spec?.containers[0]?.image, IMAGE_ONE);
+    const env = (await admin.get(envType, namespace, 'dev')) as unknown as Environment;
+    await eventually(
+      async () =>
+        ((await admin.get(envType, namespace, 'dev')) as unknown as Environment).status?.currentImage ===
+        IMAGE_ONE,
+      { what: 'dev status names the image' },
+    );
+    assert.ok(env.metadata.name === 'dev');
+  });
+
+  it('waits for an approval in staging, then commits with the approver named', async () => {
+    const waiting = await promotionIn('staging', 'WaitingForApproval');
+    assert.equal(waiting.image, IMAGE_ONE);
+    assert.equal(waiting.fromEnvironment, 'dev');
+    const before = (
+      await exec('git', ['--git-dir', join(git.root, 'repos', `${repo}.git`), 'rev-parse', 'main'])
+    ).stdout.trim();
+    assert.doesNotMatch(
+      await show(`${before}:staging/kustomization.yaml`),
+      /sha256/,
+      'nothing committed before the approval',
+    );
+    // A viewer's approval is refused (403, audited); an approver's is taken.
+    const refused = await api(`/api/v1/promotions/${waiting.id}/approve`, {
+      method: 'POST',
+      headers: viewer,
+      body: '{}',
+    });
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.equal(refused.body['permission'], 'promotions.approve');
+    assert.equal((await store.promotions.get(waiting.id))?.state, 'WaitingForApproval');
+    const denied = await store.audit.query({ action: 'promotion.approve', result: 'denied', limit: 5 });
+    assert.equal(denied[0]?.target, `Promotion/${namespace}/staging/${waiting.id}`);
+    const approved = await api(`/api/v1/promotions/${waiting.id}/approve`, {
+      method: 'POST',
+      headers: approver,
+      body: '{}',
+    });
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.equal(approved.body['state'], 'Approved');
+    const listed = await api(`/api/v1/promotions?namespace=${namespace}&environment=staging`, {
+      headers: viewer,
+    });
+    assert.equal(listed.status, 200);
+    assert.deepEqual(
+      (listed.body['items'] as { id: string }[]).map((p) => p.id),
+      [waiting.id],
+    );
+    const verified = await promotionIn('staging', 'Verified');
+    assert.match(verified.approvedBy ?? '', /^token:/);
+    assert.match(await show(`--format=%B -s ${verified.commit ?? ''}`), /Capstan-Approved-By: token:/);
+    const envs = await api('/api/v1/environments', { headers: viewer });
+    const staging = (envs.body['items'] as { namespace: string; name: string; currentImage?: string }[]).find(
+      (e) => e.namespace === namespace && e.name === 'staging',
+    );
+    await eventually(
+      async () =>
+        ((await admin.get(envType, namespace, 'staging')) as unknown as Environment).status?.currentImage ===
+        IMAGE_ONE,
+      { what: 'staging status names the image' },
+    );
+    assert.ok(staging, 'the viewer lists staging');
+    assert.match(await show(`${verified.commit ?? ''}:staging/kustomization.yaml`), /digest: sha256:1{64}/);
+  });
+
+  it('commits nothing for a rejected promotion', async () => {
+    await store.runs.create({
+      id: `hello-run-2-${String(process.pid)}`,
+      namespace,
+      pipeline: 'hello',
+      project: 'default',
+      revision: 'b'.repeat(40),
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: 'webhook',
+      phase: 'Succeeded',
+      queuedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      steps: [],
+      images: [{ step: 'image', reference: IMAGE_TWO, digest: `sha256:${'2'.repeat(64)}`, tags: ['main'] }],
+    });
+    const dev = await eventually(
+      async () => {
+        const [p] = await store.promotions.list({
+          namespace,
+          environment: 'dev',
+          state: 'Verified',
+          limit: 1,
+        });
+        return p?.image === IMAGE_TWO ? p : false;
+      },
+      { what: 'dev verified on the second image', timeoutMs: 120_000 },
+    );
+    assert.equal(
+      dev.previousImage,
+      IMAGE_ONE,
+      'the promotion remembers what dev ran before (a rollback promotes it)',
+    );
+    const waiting = await eventually(
+      async () => {
+        const [p] = await store.promotions.list({ namespace, environment: 'staging', limit: 1 });
+        return p?.image === IMAGE_TWO && p.state === 'WaitingForApproval' ? p : false;
+      },
+      { what: 'staging waiting for the second image' },
+    );
+    const answer = await api(`/api/v1/promotions/${waiting.id}/reject`, {
+      method: 'POST',
+      headers: approver,
+      body: '{}',
+    });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const rejected = await store.promotions.get(waiting.id);
+    assert.ok(rejected);
+    assert.equal(rejected.state, 'Rejected');
+    assert.equal(rejected.reason, 'Rejected');
+    const again = await api(`/api/v1/promotions/${waiting.id}/approve`, {
+      method: 'POST',
+      headers: approver,
+      body: '{}',
+    });
+    assert.equal(again.status, 409);
+    assert.equal(again.body['error'], 'PROMOTION_STATE');
+    await assert.rejects(
+      decide({ promotions: store.promotions, now: () => new Date() }, rejected, {
+        type: 'approve',
+        by: 'ann',
+      }),
+      { code: 'PROMOTION_STATE', message: /Rejected already/ },
+    );
+    await eventually(
+      async () =>
+        ((await admin.get(envType, namespace, 'staging')) as unknown as Environment).status?.lastPromotion
+          ?.state === 'Rejected',
+      { what: 'staging status says Rejected' },
+    );
+    assert.match(
+      await show('main:staging/kustomization.yaml'),
+      /digest: sha256:1{64}/,
+      'staging keeps the first image',
+    );
+  });
+
+  it('fails a promotion whose commit leaves the Application Degraded, with the reason', async () => {
+    const canary = await resolved('canary');
+    const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
+    await requestPromotion(deps, { environment: canary, image: IMAGE_BAD, by: 'carol' });
+    const failed = await eventually(
+      async () => {
+        const [p] = await store.promotions.list({ namespace, environment: 'canary', limit: 1 });
+        return p?.state === 'Failed' ? p : false;
+      },
+      { what: 'canary Failed', timeoutMs: 120_000 },
+    );
+    assert.equal(failed.reason, 'Degraded', failed.message);
+    assert.match(failed.message ?? '', /^the Application is Degraded on [0-9a-f]{12}/);
+    assert.ok(failed.commit, 'it had committed');
+  });
+
+  it('refuses an Environment whose file leaves the repository, or a request not by digest', async () => {
+    await assert.rejects(
+      admin.apply(envType, environment('escape', {}, '../../etc/passwd'), { fieldManager: 'capstan-test' }),
+      /must be a path inside the repository/,
+    );
+    const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
+    await assert.rejects(
+      requestPromotion(deps, {
+        environment: await resolved('canary'),
+        image: 'capstan/hello:latest',
+        by: 'carol',
+      }),
+      { code: 'PROMOTION_IMAGE_INVALID' },
+    );
+  });
+
+  it('lists, promotes by hand and approves through the CLI, with its exit codes', async () => {
+    const env = { ...process.env, CAPSTAN_CONFIG: join(scratch, 'login.json') };
+    const capstan = (args: string[], stdin = '') =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.stdin.end(stdin);
+        child.on('close', (code) => {
+          resolve({ code: code ?? -1, stdout, stderr });
+        });
+      });
+    const token = (approver['authorization'] ?? '').replace(/^Bearer /, '');
+    assert.equal((await capstan(['login', base, '--token-stdin'], token)).code, 0);
+    const listed = await capstan(['env', 'list', '-n', namespace, '-o', 'json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const items = (JSON.parse(listed.stdout) as { items: { name: string; currentImage?: string }[] }).items;
+    assert.deepEqual(items.map((e) => e.name).sort(), ['canary', 'dev', 'staging']);
+    assert.equal(items.find((e) => e.name === 'dev')?.currentImage, IMAGE_TWO);
+    const table = await capstan(['env', 'list', '-n', namespace]);
+    assert.match(table.stdout, /^NAMESPACE\s+NAME\s+APPLICATION\s+FROM\s+APPROVAL\s+IMAGE\s+PROMOTION/);
+    // A tag is refused with the reason, exit 4; a usage error exits 2.
+    const tag = await capstan(['promote', 'canary', '-n', namespace, '--image', 'capstan/hello:latest']);
+    assert.equal(tag.code, 4);
+    assert.match(tag.stderr, /is not an image reference by digest/);
+    assert.equal((await capstan(['promote', 'canary', '-n', namespace])).code, 2);
+    // Rolling staging back to what it ran before is promoting it again; it waits for an approval.
+    const promoted = await capstan([
+      'promote',
+      'staging',
+      '-n',
+      namespace,
+      '--image',
+      IMAGE_ONE,
+      '-o',
+      'json',
+    ]);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    const { id } = JSON.parse(promoted.stdout) as { id: string };
+    await eventually(async () => (await store.promotions.get(id))?.state === 'WaitingForApproval', {
+      what: 'the promotion by hand waits for an approval',
+    });
+    // The promotion's events, followed until it ends.
+    const events = fetch(`${base}/api/v1/promotions/${id}/events`, { headers: viewer }).then((r) => r.text());
+    const approved = await capstan(['promotion', 'approve', id, '-o', 'json']);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.equal((JSON.parse(approved.stdout) as { state: string }).state, 'Approved');
+    const again = await capstan(['promotion', 'approve', id]);
+    assert.equal(again.code, 4);
+    await eventually(async () => (await store.promotions.get(id))?.state === 'Verified', {
+      what: 'the promotion by hand verified',
+      timeoutMs: 120_000,
+    });
+    const streamed = await events;
+    assert.match(streamed, /event: promotion\ndata: \{[^\n]*"state":"WaitingForApproval"/);
+    assert.match(streamed, /event: promotion\ndata: \{[^\n]*"state":"Verified"/);
+    assert.match(streamed, /event: end\ndata: \{"state":"Verified"\}\n\n$/);
+    const history = await capstan([
+      'promotion',
+      'list',
+      '-n',
+      namespace,
+      '--environment',
+      'staging',
+      '-o',
+      'json',
+    ]);
+    assert.equal((JSON.parse(history.stdout) as { items: { id: string }[] }).items[0]?.id, id);
+  });
+});
