@@ -27,6 +27,7 @@ import { cgroupRoot, LOCAL_IMAGES } from '../../src/devcluster/node-config.ts';
 import { registryPassword, type RegistryState } from '../../src/devcluster/registry.ts';
 import { kubeClients, type KubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
+import { holdInstallLock } from '../../src/testing/install-lock.ts';
 import { startGitServer } from '../../src/testing/git.ts';
 import { kubectl, onRealNode, realNodeCluster } from '../../src/testing/real-node.ts';
 import { placeAgentOnRealNode } from '../../src/main/demo-agent-pod.ts';
@@ -39,6 +40,7 @@ const git = await startGitServer(after, { anonymousFetch: true });
 let cluster: LocalCluster;
 let kube: KubeClients;
 let leases: k8s.CoordinationV1Api;
+let releaseInstallLock: (() => Promise<void>) | undefined;
 let registry: RegistryState;
 let gitAddress = '';
 const appNamespace = `agent-pod-${randomBytes(3).toString('hex')}`;
@@ -211,6 +213,16 @@ before(async () => {
   assert.ok(node?.registry, 'the cluster has a registry');
   registry = node.registry;
   gitAddress = await cluster.exposeToPods(git.port);
+  // One install at a time in the cluster: the install's ClusterRoleBindings have fixed names.
+  releaseInstallLock = await holdInstallLock(kube.config, `agent-pod-${String(process.pid)}`, {
+    onWait: (holder) => {
+      console.log(`waiting for the cluster's install lock, held by ${holder}`);
+    },
+  });
+});
+
+after(async () => {
+  await releaseInstallLock?.();
 });
 
 describe('the agent installed from install.yaml on the real node', () => {

@@ -22,11 +22,13 @@ import { stringify } from 'yaml';
 import { AGENT_NAME, installManifests, WEBHOOK_PORT } from '../../src/contracts/install.ts';
 import { SERVER_DATA_CLAIM, SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { messageOf } from '../../src/core/errors.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import { NODE_NETWORK, REAL_NODE } from '../../src/devcluster/node-config.ts';
 import { runCapstan } from '../../src/testing/cli.ts';
 import { eventually } from '../../src/testing/eventually.ts';
+import { holdInstallLock } from '../../src/testing/install-lock.ts';
 import {
   closePipelineNodeSetup,
   pipelineNodeSetup,
@@ -111,6 +113,10 @@ const isReady = (pod: k8s.V1Pod) =>
 const serverLog = () =>
   kubectl(setup.cluster, ['logs', '-n', serverNamespace, '-l', SERVER_PODS, '--tail', '-1']);
 
+/** The agent pod's log, as `kubectl logs` shows it. */
+const agentLog = () =>
+  kubectl(setup.cluster, ['logs', '-n', serverNamespace, '-l', AGENT_PODS, '--tail', '-1']);
+
 /** skopeo as a user would run it against the cluster's registry. */
 async function skopeo(args: readonly string[]): Promise<string> {
   const { registry } = setup;
@@ -182,9 +188,19 @@ function sample(version: string): Record<string, string> {
   return { ...files, '.capstan/pipeline.yaml': `triggers:\n  push: { branches: [main] }\n${file}` };
 }
 
+/** The cluster's install lock, released after the test (src/testing/install-lock.ts). */
+let releaseInstallLock: (() => Promise<void>) | undefined;
+
 before(async () => {
   const cluster = await realNodeCluster();
   setup = await pipelineNodeSetup(cluster, namespace);
+  // Another install in this cluster meanwhile would bind the fixed-name ClusterRoleBindings to its own
+  // ServiceAccounts and take this agent's and server's cluster-wide rights away: one at a time.
+  releaseInstallLock = await holdInstallLock(setup.kube.config, serverNamespace, {
+    onWait: (holder) => {
+      console.log(`waiting for the cluster's install lock, held by ${holder}`);
+    },
+  });
   scratch = await mkdtemp(join(tmpdir(), 'capstan-pipeline-server-'));
   // The server's namespace and its pull Secret first, so that its pod's first pull has them.
   await setup.kube.core.createNamespace({ body: { metadata: { name: serverNamespace } } });
@@ -198,6 +214,7 @@ before(async () => {
 
 after(async () => {
   await setup.kube.core.deleteNamespace({ name: serverNamespace }).catch(() => undefined);
+  await releaseInstallLock?.();
   await closePipelineNodeSetup(setup);
   await rm(scratch, { recursive: true, force: true });
 });
@@ -349,7 +366,10 @@ describe('pipelines driven by the installed server on the real node', { timeout:
         return last?.id === ended.id && last.phase === ended.phase ? last : false;
       },
       { what: 'the Pipeline’s status naming the run', timeoutMs: 60_000 },
-    );
+    ).catch(async (error: unknown) => {
+      // A refused status write is in the server's log (`Pipeline status not written`), not in the test's.
+      throw new Error(`${messageOf(error)}; the server's log:\n${await serverLog()}`, { cause: error });
+    });
     assert.deepEqual(lastRun, { id: ended.id, phase: 'Succeeded', revision });
     await eventually(
       async () => {
@@ -432,7 +452,12 @@ describe('pipelines driven by the installed server on the real node', { timeout:
       },
       { what: 'the agent’s webhook answering', timeoutMs: 120_000, intervalMs: 1000 },
     );
-    assert.equal(answer.status, 200, JSON.stringify(answer.json));
+    if (answer.status !== 200) {
+      // The cause of a refused delivery is in the agent's log line (`cause`), not in the answer.
+      assert.fail(
+        `${String(answer.status)} ${JSON.stringify(answer.json)}; the agent's log:\n${await agentLog()}`,
+      );
+    }
     assert.deepEqual((answer.json as { pipelines?: string[] }).pipelines, [`${namespace}/hook`]);
     // A forged signature is refused, and starts nothing.
     const forged = await fetch(`${hooks}/api/v1/webhooks/github`, {
