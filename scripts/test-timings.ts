@@ -23,7 +23,10 @@ interface RunnerEvent {
 }
 
 export default async function* timings(source: AsyncIterable<RunnerEvent>): AsyncGenerator<string> {
+  // Counted and written at the end: with more than one file at a time, the runner may report a file's
+  // tests after the file itself.
   const tests = new Map<string, number>();
+  const seconds = new Map<string, { name: string; seconds: number }>();
   for await (const event of source) {
     const { name, file, nesting, details, message } = event.data;
     // The run's closing counts ('pass 47', 'fail 1', ...), as the TAP reporter writes them.
@@ -34,13 +37,12 @@ export default async function* timings(source: AsyncIterable<RunnerEvent>): Asyn
     const ended = event.type === 'test:pass' || event.type === 'test:fail';
     if (ended && !isFile && details?.type !== 'suite') tests.set(file, (tests.get(file) ?? 0) + 1);
     if (event.type === 'test:complete' && isFile) {
-      const timing: FileTiming = {
-        file: name,
-        seconds: (details?.duration_ms ?? 0) / 1000,
-        tests: tests.get(file) ?? 0,
-      };
-      yield `${JSON.stringify(timing)}\n`;
+      seconds.set(file, { name, seconds: (details?.duration_ms ?? 0) / 1000 });
     }
+  }
+  for (const [file, { name, seconds: wall }] of seconds) {
+    const timing: FileTiming = { file: name, seconds: wall, tests: tests.get(file) ?? 0 };
+    yield `${JSON.stringify(timing)}\n`;
   }
 }
 

@@ -2,6 +2,7 @@
 // node (a real node: containers that run, as root), e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
 // any failure. Usage: node scripts/test.ts [--tier unit|integration|node|e2e] [--keep-cluster] [--rebuild-images]
 // (--rebuild-images: the node tier builds its images again instead of taking them from the machine's image cache)
+// With more than one tier, the node tier runs beside the others (its output in a file, shown whole at the end).
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, globSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
