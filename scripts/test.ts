@@ -2,7 +2,8 @@
 // node (a real node: containers that run, as root), e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
 // any failure. Usage: node scripts/test.ts [--tier unit|integration|node|e2e] [--keep-cluster] [--rebuild-images]
 // (--rebuild-images: the node tier builds its images again instead of taking them from the machine's image cache)
-// With more than one tier, the node tier runs beside the others (its output in a file, shown whole at the end).
+// With more than one tier, the node tier (then the static checks) runs beside the others (its output in a file,
+// shown whole at the end).
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, globSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -323,29 +324,33 @@ async function e2e(lane: Lane): Promise<void> {
 
 const run: Record<Tier, (lane: Lane) => Promise<void>> = { unit, integration, node, e2e };
 // The node tier runs beside the others: it has a cluster of its own, and its files mostly wait on a real
-// node's pods, so the machine's cores have room for the other tiers meanwhile. The rest run in order.
+// node's pods, so the machine's cores have room for the other tiers meanwhile. The static checks follow
+// it there, over the fault tests' waits. The rest run in order.
 const besides: Tier[] = selected.length > 1 && selected.includes('node') ? ['node'] : [];
-const sideLog = join(await mkdtemp(join(tmpdir(), 'capstan-test-')), 'node-tier.log');
+const withChecks = !values['no-checks'] && values.tier === undefined;
+const sideLog = join(await mkdtemp(join(tmpdir(), 'capstan-test-')), 'beside.log');
 const side = besides.length > 0 ? fileLane(sideLog) : undefined;
 if (side)
   console.log(
-    `the node tier runs beside the other tiers; its output goes to ${sideLog}, shown whole at the end`,
+    `the node tier${withChecks ? ', then the static checks,' : ''} run beside the other tiers; ` +
+      `their output goes to ${sideLog}, shown whole at the end`,
   );
 const lanes = [
   (async () => {
-    if (!values['no-checks'] && values.tier === undefined) await checks(mainLane);
+    if (withChecks && !side) await checks(mainLane);
     for (const tier of selected) if (!besides.includes(tier)) await run[tier](mainLane);
   })(),
   (async () => {
-    if (side) for (const tier of besides) await run[tier](side);
+    if (!side) return;
+    for (const tier of besides) await run[tier](side);
+    if (withChecks) await checks(side);
   })(),
 ];
 await Promise.all(lanes);
 if (side) {
   closeSync(side.stdio as number);
-  console.log(
-    bannerLine(`the output of the tiers run beside the others (${besides.join(', ')}), from ${sideLog}`),
-  );
+  const what = [...besides, ...(withChecks ? ['static checks'] : [])].join(', ');
+  console.log(bannerLine(`the output of what ran beside the other tiers (${what}), from ${sideLog}`));
   process.stdout.write(await readFile(sideLog, 'utf8'));
 }
 // The table keeps the tiers' order, wherever each ran.
