@@ -332,21 +332,38 @@ const sideLog = join(await mkdtemp(join(tmpdir(), 'capstan-test-')), 'beside.log
 const side = besides.length > 0 ? fileLane(sideLog) : undefined;
 if (side)
   console.log(
-    `the node tier${withChecks ? ', then the static checks,' : ''} run beside the other tiers; ` +
-      `their output goes to ${sideLog}, shown whole at the end`,
+    `the node tier${withChecks ? ' (then the static checks)' : ''} runs beside the other tiers; ` +
+      `its output goes to ${sideLog}, shown whole at the end`,
   );
-const lanes = [
-  (async () => {
+/** Runs one lane to its end; an error that escapes a tier fails that lane's run, never the other lane's. */
+async function inLane(lane: Lane, steps: () => Promise<void>): Promise<void> {
+  const started = Date.now();
+  try {
+    await steps();
+  } catch (error) {
+    lane.error(`\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const note = `stopped by an error: ${error instanceof Error ? error.message : String(error)}`;
+    lane.results.push({
+      tier: 'error',
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note,
+    });
+  }
+}
+await Promise.all([
+  inLane(mainLane, async () => {
     if (withChecks && !side) await checks(mainLane);
     for (const tier of selected) if (!besides.includes(tier)) await run[tier](mainLane);
-  })(),
-  (async () => {
+  }),
+  inLane(side ?? mainLane, async () => {
     if (!side) return;
     for (const tier of besides) await run[tier](side);
     if (withChecks) await checks(side);
-  })(),
-];
-await Promise.all(lanes);
+  }),
+]);
 if (side) {
   closeSync(side.stdio as number);
   const what = [...besides, ...(withChecks ? ['static checks'] : [])].join(', ');
@@ -354,7 +371,7 @@ if (side) {
   process.stdout.write(await readFile(sideLog, 'utf8'));
 }
 // The table keeps the tiers' order, wherever each ran.
-const ORDER = ['check:', 'unit', 'integration', 'integration-faults', 'node', 'e2e'];
+const ORDER = ['check:', 'unit', 'integration', 'integration-faults', 'node', 'e2e', 'error'];
 const order = (tier: string) =>
   ORDER.findLastIndex((t) => tier === t || (t.endsWith(':') && tier.startsWith(t)));
 const results = [...mainLane.results, ...(side?.results ?? [])].sort((a, b) => order(a.tier) - order(b.tier));
