@@ -2,8 +2,10 @@
 // node (a real node: containers that run, as root), e2e (browser). Prints the count per tier and a closing "N passed, N failed" line; exits non-zero on
 // any failure. Usage: node scripts/test.ts [--tier unit|integration|node|e2e] [--keep-cluster] [--rebuild-images]
 // (--rebuild-images: the node tier builds its images again instead of taking them from the machine's image cache)
-import { spawn } from 'node:child_process';
-import { existsSync, globSync, mkdirSync } from 'node:fs';
+// With more than one tier, the node tier (then the static checks) runs beside the others (its output in a file,
+// shown whole at the end).
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, globSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { clusterPaths } from '../src/devcluster/layout.ts';
 import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
 import { nodeTestClusterName } from '../src/testing/real-node.ts';
+import { slowest, type FileTiming } from './test-timings.ts';
 import { exitWithUsageOnHelp } from './usage.ts';
 
 const TIERS = ['unit', 'integration', 'node', 'e2e'] as const;
@@ -26,6 +29,8 @@ interface TierResult {
   skipped: number;
   seconds: number;
   note: string;
+  /** The tier's slowest files, slowest first (empty for the static checks). */
+  slowest?: FileTiming[];
 }
 
 exitWithUsageOnHelp(import.meta.filename);
@@ -46,15 +51,53 @@ for (const t of selected) {
   }
 }
 const root = join(import.meta.dirname, '..');
-const results: TierResult[] = [];
 const t0 = Date.now();
-const banner = (text: string) => {
-  console.log(`\n=== ${text} ${'='.repeat(Math.max(0, 90 - text.length))}`);
+const bannerLine = (text: string) => `\n=== ${text} ${'='.repeat(Math.max(0, 90 - text.length))}`;
+
+/**
+ * A sequence of tiers, one after the other. The main one writes to the terminal; a lane beside it writes
+ * to a file of its own, shown whole once every lane has ended (so that no two tiers' lines mix).
+ */
+interface Lane {
+  readonly log: (text: string) => void;
+  readonly error: (text: string) => void;
+  /** Where the lane's commands write: the terminal, or the lane's file. */
+  readonly stdio: 'inherit' | number;
+  readonly results: TierResult[];
+}
+
+const mainLane: Lane = {
+  log: (text) => {
+    console.log(text);
+  },
+  error: (text) => {
+    console.error(text);
+  },
+  stdio: 'inherit',
+  results: [],
 };
 
-function exec(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+function fileLane(file: string): Lane {
+  const fd = openSync(file, 'w');
+  const write = (text: string) => {
+    writeSync(fd, `${text}\n`);
+  };
+  return { log: write, error: write, stdio: fd, results: [] };
+}
+
+const banner = (lane: Lane, text: string) => {
+  lane.log(bannerLine(text));
+};
+
+function exec(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  lane: Lane = mainLane,
+): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, env, stdio: 'inherit' });
+    const stdio: StdioOptions = lane.stdio === 'inherit' ? 'inherit' : ['ignore', lane.stdio, lane.stdio];
+    const child = spawn(command, args, { cwd: root, env, stdio });
     child.on('close', (code) => {
       resolve(code ?? 1);
     });
@@ -64,14 +107,16 @@ function exec(command: string, args: string[], env: NodeJS.ProcessEnv = process.
   });
 }
 
-/** Runs node's test runner on the files of one tier and reads the counts from its TAP summary. */
+/** Runs node's test runner on the files of one tier and reads the counts and each file's time from its report. */
 async function runNodeTests(
   tier: string,
   files: string[],
-  options: { concurrency: number; env?: NodeJS.ProcessEnv },
+  options: { concurrency: number; env?: NodeJS.ProcessEnv; lane?: Lane },
 ): Promise<TierResult> {
   const started = Date.now();
-  const tap = join(await mkdtemp(join(tmpdir(), 'capstan-test-')), `${tier}.tap`);
+  const folder = await mkdtemp(join(tmpdir(), 'capstan-test-'));
+  // One JSON line per file (its wall time) and the run's closing counts, as TAP writes them ('# pass 47').
+  const report = join(folder, `${tier}.report`);
   const code = await exec(
     process.execPath,
     [
@@ -80,13 +125,14 @@ async function runNodeTests(
       '--test-timeout=600000',
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
-      '--test-reporter=tap',
-      `--test-reporter-destination=${tap}`,
+      `--test-reporter=${join(root, 'scripts/test-timings.ts')}`,
+      `--test-reporter-destination=${report}`,
       ...files,
     ],
     options.env,
+    options.lane,
   );
-  const summary = existsSync(tap) ? await readFile(tap, 'utf8') : '';
+  const summary = existsSync(report) ? await readFile(report, 'utf8') : '';
   const count = (key: string) => Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(summary)?.[1] ?? 0);
   const failed = count('fail') + count('cancelled');
   return {
@@ -97,6 +143,7 @@ async function runNodeTests(
     skipped: count('skipped') + count('todo'),
     seconds: (Date.now() - started) / 1000,
     note: code !== 0 && failed === 0 ? `test runner exited with ${code}` : '',
+    slowest: slowest(summary, 10),
   };
 }
 
@@ -104,8 +151,8 @@ function filesOf(pattern: string): string[] {
   return globSync(pattern, { cwd: root }).sort();
 }
 
-async function checks(): Promise<void> {
-  banner('static checks: typecheck, lint, function lengths, format');
+async function checks(lane: Lane): Promise<void> {
+  banner(lane, 'static checks: typecheck, lint, function lengths, format');
   const steps: [string, string, string[]][] = [
     [
       'typecheck',
@@ -128,8 +175,8 @@ async function checks(): Promise<void> {
   ];
   for (const [name, command, args] of steps) {
     const started = Date.now();
-    const code = await exec(command, args);
-    results.push({
+    const code = await exec(command, args, process.env, lane);
+    lane.results.push({
       tier: `check:${name}`,
       passed: code === 0 ? 1 : 0,
       failed: code === 0 ? 0 : 1,
@@ -140,17 +187,17 @@ async function checks(): Promise<void> {
   }
 }
 
-async function unit(): Promise<void> {
-  banner('unit tests (pure)');
-  results.push(await runNodeTests('unit', filesOf('test/unit/**/*.test.ts'), { concurrency: 2 }));
+async function unit(lane: Lane): Promise<void> {
+  banner(lane, 'unit tests (pure)');
+  lane.results.push(await runNodeTests('unit', filesOf('test/unit/**/*.test.ts'), { concurrency: 2, lane }));
 }
 
-async function integration(): Promise<void> {
-  banner('integration tests (real kube-apiserver, real git)');
+async function integration(lane: Lane): Promise<void> {
+  banner(lane, 'integration tests (real kube-apiserver, real git)');
   const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
   const started = Date.now();
   const failed = (note: string) => {
-    results.push({
+    lane.results.push({
       tier: 'integration',
       passed: 0,
       failed: 1,
@@ -166,7 +213,7 @@ async function integration(): Promise<void> {
   const held = takeLock(join(folder, 'test-run.lock'), `test run in ${root}`);
   if ('heldBy' in held) {
     const other = held.heldBy;
-    console.error(
+    lane.error(
       `\nintegration: the test cluster '${name}' is in use by another test run (process ${String(other.pid)}` +
         `${other.what ? `, ${other.what}` : ''}${other.since ? `, since ${other.since}` : ''}), so the integration tier FAILS; ` +
         `wait for it to finish, or run beside it on a cluster of its own: ${TEST_CLUSTER_ENV}=capstan-test-2 ./scripts/test.sh`,
@@ -177,18 +224,18 @@ async function integration(): Promise<void> {
   let ours = false;
   try {
     if (await attach(name)) {
-      console.log(`reusing the running cluster '${name}'`);
+      lane.log(`reusing the running cluster '${name}'`);
     } else {
       await up({
         name,
         progress: (line) => {
-          console.log(`[cluster] ${line}`);
+          lane.log(`[cluster] ${line}`);
         },
       });
       ours = true;
     }
   } catch (error) {
-    console.error(
+    lane.error(
       `\nintegration: the test cluster could not start, so the integration tier FAILS:\n${error instanceof Error ? error.message : String(error)}`,
     );
     failed('cluster did not start');
@@ -201,19 +248,19 @@ async function integration(): Promise<void> {
       (f) => !f.endsWith('.fault.test.ts') && !f.endsWith('.node.test.ts'),
     );
     const faults = filesOf('test/integration/**/*.fault.test.ts');
-    const a = await runNodeTests('integration', regular, { concurrency: 2, env });
+    const a = await runNodeTests('integration', regular, { concurrency: 2, env, lane });
     // Fault tests stop and restart parts of the shared cluster: one file at a time, after the rest.
-    banner('integration fault tests (API server restarts, git server hangs), one at a time');
+    banner(lane, 'integration fault tests (API server restarts, git server hangs), one at a time');
     const b =
       faults.length > 0
-        ? await runNodeTests('integration-faults', faults, { concurrency: 1, env })
+        ? await runNodeTests('integration-faults', faults, { concurrency: 1, env, lane })
         : undefined;
-    results.push(a);
-    if (b) results.push(b);
+    lane.results.push(a);
+    if (b) lane.results.push(b);
   } finally {
     if (ours && !values['keep-cluster']) {
       const { stopped } = await down(name);
-      console.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
+      lane.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
     }
     held.release();
   }
@@ -224,12 +271,19 @@ async function integration(): Promise<void> {
  * first file starts, the next ones attach to, and the last test removes. Their images come from the
  * machine's image cache (built once per state of their inputs) unless --rebuild-images.
  */
-async function node(): Promise<void> {
-  banner('node tests (a real node: containerd, kubelet, kube-proxy in a namespace of their own; needs root)');
+async function node(lane: Lane): Promise<void> {
+  banner(
+    lane,
+    'node tests (a real node: containerd, kubelet, kube-proxy in a namespace of their own; needs root)',
+  );
   const env = values['rebuild-images'] ? { ...process.env, [IMAGE_CACHE_ENV]: 'refresh' } : process.env;
   try {
-    results.push(
-      await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), { concurrency: 1, env }),
+    lane.results.push(
+      await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), {
+        concurrency: 1,
+        env,
+        lane,
+      }),
     );
   } finally {
     // The last test removes the cluster; a run that failed before it must not leave the node behind.
@@ -237,11 +291,11 @@ async function node(): Promise<void> {
   }
 }
 
-async function e2e(): Promise<void> {
+async function e2e(lane: Lane): Promise<void> {
   const files = filesOf('test/e2e/**/*.test.ts');
-  banner('e2e tests (browser)');
+  banner(lane, 'e2e tests (browser)');
   if (files.length === 0) {
-    results.push({
+    lane.results.push({
       tier: 'e2e',
       passed: 0,
       failed: 0,
@@ -252,10 +306,10 @@ async function e2e(): Promise<void> {
     return;
   }
   // Debian's chromium (installed when missing), and the UI built from the current sources.
-  const browser = await exec('bash', ['scripts/setup-browser.sh']);
-  const built = browser === 0 ? await exec('bash', ['scripts/build-ui.sh']) : browser;
+  const browser = await exec('bash', ['scripts/setup-browser.sh'], process.env, lane);
+  const built = browser === 0 ? await exec('bash', ['scripts/build-ui.sh'], process.env, lane) : browser;
   if (built !== 0) {
-    results.push({
+    lane.results.push({
       tier: 'e2e',
       passed: 0,
       failed: files.length,
@@ -265,22 +319,68 @@ async function e2e(): Promise<void> {
     });
     return;
   }
-  results.push(await runNodeTests('e2e', files, { concurrency: 1 }));
+  lane.results.push(await runNodeTests('e2e', files, { concurrency: 1, lane }));
 }
 
-if (!values['no-checks'] && values.tier === undefined) await checks();
-for (const tier of selected) {
-  if (tier === 'unit') await unit();
-  if (tier === 'integration') await integration();
-  if (tier === 'node') await node();
-  if (tier === 'e2e') await e2e();
+const run: Record<Tier, (lane: Lane) => Promise<void>> = { unit, integration, node, e2e };
+// The node tier runs beside the others: it has a cluster of its own, and its files mostly wait on a real
+// node's pods, so the machine's cores have room for the other tiers meanwhile. The static checks follow
+// it there, over the fault tests' waits. The rest run in order.
+const besides: Tier[] = selected.length > 1 && selected.includes('node') ? ['node'] : [];
+const withChecks = !values['no-checks'] && values.tier === undefined;
+const sideLog = join(await mkdtemp(join(tmpdir(), 'capstan-test-')), 'beside.log');
+const side = besides.length > 0 ? fileLane(sideLog) : undefined;
+if (side)
+  console.log(
+    `the node tier${withChecks ? ' (then the static checks)' : ''} runs beside the other tiers; ` +
+      `its output goes to ${sideLog}, shown whole at the end`,
+  );
+/** Runs one lane to its end; an error that escapes a tier fails that lane's run, never the other lane's. */
+async function inLane(lane: Lane, steps: () => Promise<void>): Promise<void> {
+  const started = Date.now();
+  try {
+    await steps();
+  } catch (error) {
+    lane.error(`\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const note = `stopped by an error: ${error instanceof Error ? error.message : String(error)}`;
+    lane.results.push({
+      tier: 'error',
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note,
+    });
+  }
 }
+await Promise.all([
+  inLane(mainLane, async () => {
+    if (withChecks && !side) await checks(mainLane);
+    for (const tier of selected) if (!besides.includes(tier)) await run[tier](mainLane);
+  }),
+  inLane(side ?? mainLane, async () => {
+    if (!side) return;
+    for (const tier of besides) await run[tier](side);
+    if (withChecks) await checks(side);
+  }),
+]);
+if (side) {
+  closeSync(side.stdio as number);
+  const what = [...besides, ...(withChecks ? ['static checks'] : [])].join(', ');
+  console.log(bannerLine(`the output of what ran beside the other tiers (${what}), from ${sideLog}`));
+  process.stdout.write(await readFile(sideLog, 'utf8'));
+}
+// The table keeps the tiers' order, wherever each ran.
+const ORDER = ['check:', 'unit', 'integration', 'integration-faults', 'node', 'e2e', 'error'];
+const order = (tier: string) =>
+  ORDER.findLastIndex((t) => tier === t || (t.endsWith(':') && tier.startsWith(t)));
+const results = [...mainLane.results, ...(side?.results ?? [])].sort((a, b) => order(a.tier) - order(b.tier));
 
 const total = results.reduce(
   (a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }),
   { passed: 0, failed: 0, skipped: 0 },
 );
-banner('summary');
+console.log(bannerLine('summary'));
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 console.log(
   `${'tier'.padEnd(20)}${pad('passed', 8)}${pad('failed', 8)}${pad('skipped', 9)}${pad('time', 9)}`,
@@ -289,6 +389,12 @@ for (const r of results) {
   console.log(
     `${r.tier.padEnd(20)}${pad(r.passed, 8)}${pad(r.failed, 8)}${pad(r.skipped, 9)}${pad(`${r.seconds.toFixed(1)}s`, 9)}${r.note ? `   ${r.note}` : ''}`,
   );
+}
+for (const r of results) {
+  if (!r.slowest?.length) continue;
+  console.log(`\nslowest files of ${r.tier} (wall time of each file, start-up included):`);
+  for (const f of r.slowest)
+    console.log(`${pad(`${f.seconds.toFixed(1)}s`, 9)}${pad(f.tests, 5)} tests  ${f.file}`);
 }
 console.log(`(whole run: ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
 console.log(`total: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
