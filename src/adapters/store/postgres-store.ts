@@ -9,6 +9,7 @@
  * and sort as the SQLite adapter's do, whatever the database's locale.
  */
 import { Pool, type PoolClient } from 'pg';
+import { Filters, POSTGRES_PLACEHOLDER } from './filters.ts';
 import { CapstanError, messageOf } from '../../core/errors.ts';
 import {
   auditEntryOf,
@@ -230,29 +231,6 @@ function unavailable(what: string, error: unknown): CapstanError {
   });
 }
 
-/** A WHERE clause built from the filters that are set, with numbered parameters. */
-class Filters {
-  readonly #clauses: string[] = [];
-  readonly params: unknown[] = [];
-
-  /** Adds `clause` (its `?` becomes the next parameter) when `value` is set. */
-  add(clause: string, value: unknown): void {
-    if (value === undefined) return;
-    this.params.push(value);
-    this.#clauses.push(clause.replace('?', `$${this.params.length}`));
-  }
-
-  /** The next parameter's placeholder, for a value that always comes (LIMIT). */
-  next(value: unknown): string {
-    this.params.push(value);
-    return `$${this.params.length}`;
-  }
-
-  get where(): string {
-    return this.#clauses.length > 0 ? `WHERE ${this.#clauses.join(' AND ')}` : '';
-  }
-}
-
 class PostgresStore implements Store {
   readonly promotions: PromotionStore;
   readonly runs: RunStore;
@@ -359,7 +337,7 @@ class PostgresAuditLog extends Table implements AuditLog {
   }
 
   async query(query: AuditQuery): Promise<AuditEntry[]> {
-    const filters = new Filters();
+    const filters = new Filters<unknown>(POSTGRES_PLACEHOLDER);
     filters.add('actor_name = ?', query.actor);
     if (query.action?.endsWith('.') === true)
       filters.add("action LIKE ? ESCAPE '\\'", `${escapeLike(query.action)}%`);
@@ -565,7 +543,7 @@ class PostgresRuns extends Table implements RunStore {
   }
 
   async list(query: RunQuery): Promise<RunRecord[]> {
-    const filters = new Filters();
+    const filters = new Filters<unknown>(POSTGRES_PLACEHOLDER);
     filters.add('namespace = ?', query.namespace);
     filters.add('pipeline = ?', query.pipeline);
     filters.add('phase = ?', query.phase);
@@ -600,7 +578,7 @@ class PostgresRuns extends Table implements RunStore {
     id: string,
     query: { readonly afterSeq?: number; readonly step?: string; readonly limit: number },
   ): Promise<RunLogLine[]> {
-    const filters = new Filters();
+    const filters = new Filters<unknown>(POSTGRES_PLACEHOLDER);
     filters.add('run_id = ?', id);
     filters.add('seq > ?', query.afterSeq ?? 0);
     filters.add('step = ?', query.step);
@@ -672,22 +650,19 @@ class PostgresPromotions extends Table implements PromotionStore {
   }
 
   async list(query: PromotionQuery): Promise<PromotionRecord[]> {
-    const filters = new Filters();
+    const filters = new Filters<unknown>(POSTGRES_PLACEHOLDER);
     filters.add('namespace = ?', query.namespace);
     filters.add('environment = ?', query.environment);
     filters.add('state = ?', query.state);
     filters.add('from_run = ?', query.fromRun);
     filters.add('from_promotion = ?', query.fromPromotion);
     filters.add('seq < (SELECT seq FROM promotions WHERE id = ?)', query.before);
-    const clauses = [
-      ...(filters.where === '' ? [] : [filters.where.slice('WHERE '.length)]),
-      ...(query.active === true ? [`state NOT IN ${FINAL_STATES}`] : []),
-      ...(query.active === false ? [`state IN ${FINAL_STATES}`] : []),
-    ];
+    if (query.active === true) filters.always(`state NOT IN ${FINAL_STATES}`);
+    if (query.active === false) filters.always(`state IN ${FINAL_STATES}`);
     const limit = filters.next(Math.min(Math.max(Math.trunc(query.limit), 1), 1000));
     const rows = await this.rows(
       'list promotions',
-      `SELECT record FROM promotions ${clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit}`,
+      `SELECT record FROM promotions ${filters.where} ORDER BY seq DESC LIMIT ${limit}`,
       filters.params,
     );
     return rows.map((row) => parsePromotion(text(row, 'record')));

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { CapstanError, messageOf } from '../../core/errors.ts';
+import { Filters, SQLITE_PLACEHOLDER } from './filters.ts';
 import {
   auditEntryOf,
   escapeLike,
@@ -274,26 +275,19 @@ class SqliteAuditLog extends Table implements AuditLog {
 
   query(query: AuditQuery): Promise<AuditEntry[]> {
     return this.run('query the audit trail', () => {
-      const where: string[] = [];
-      const params: SQLInputValue[] = [];
-      const add = (clause: string, value: SQLInputValue | undefined) => {
-        if (value === undefined) return;
-        where.push(clause);
-        params.push(value);
-      };
-      add('actor_name = ?', query.actor);
+      const filters = new Filters<SQLInputValue>(SQLITE_PLACEHOLDER);
+      filters.add('actor_name = ?', query.actor);
       if (query.action?.endsWith('.') === true)
-        add("action LIKE ? ESCAPE '\\'", `${escapeLike(query.action)}%`);
-      else add('action = ?', query.action);
-      add('target = ?', query.target);
-      add('project = ?', query.project);
-      add('result = ?', query.result);
-      add('time >= ?', query.since);
-      add('time <= ?', query.until);
-      add('id < ?', query.beforeId);
-      params.push(query.limit);
-      const sql = `SELECT * FROM audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-      return (this.db.prepare(sql).all(...params) as Row[]).map(auditEntryOf);
+        filters.add("action LIKE ? ESCAPE '\\'", `${escapeLike(query.action)}%`);
+      else filters.add('action = ?', query.action);
+      filters.add('target = ?', query.target);
+      filters.add('project = ?', query.project);
+      filters.add('result = ?', query.result);
+      filters.add('time >= ?', query.since);
+      filters.add('time <= ?', query.until);
+      filters.add('id < ?', query.beforeId);
+      const sql = `SELECT * FROM audit ${filters.where} ORDER BY id DESC LIMIT ${filters.next(query.limit)}`;
+      return (this.db.prepare(sql).all(...filters.params) as Row[]).map(auditEntryOf);
     });
   }
 
@@ -508,25 +502,17 @@ class SqliteRuns extends Table implements RunStore {
 
   list(query: RunQuery): Promise<RunRecord[]> {
     return this.run('list runs', () => {
-      const where: string[] = [];
-      const params: SQLInputValue[] = [];
-      const add = (clause: string, value: SQLInputValue | undefined) => {
-        if (value === undefined) return;
-        where.push(clause);
-        params.push(value);
-      };
-      add('namespace = ?', query.namespace);
-      add('pipeline = ?', query.pipeline);
-      add('phase = ?', query.phase);
-      add('branch = ?', query.branch);
-      add('revision = ?', query.revision);
-      add('seq < (SELECT seq FROM runs WHERE id = ?)', query.before);
+      const filters = new Filters<SQLInputValue>(SQLITE_PLACEHOLDER);
+      filters.add('namespace = ?', query.namespace);
+      filters.add('pipeline = ?', query.pipeline);
+      filters.add('phase = ?', query.phase);
+      filters.add('branch = ?', query.branch);
+      filters.add('revision = ?', query.revision);
+      filters.add('seq < (SELECT seq FROM runs WHERE id = ?)', query.before);
       const limit = Math.min(Math.max(Math.trunc(query.limit), 1), 1000);
       const rows = this.db
-        .prepare(
-          `SELECT record FROM runs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
-        )
-        .all(...params, limit) as Row[];
+        .prepare(`SELECT record FROM runs ${filters.where} ORDER BY seq DESC LIMIT ${filters.next(limit)}`)
+        .all(...filters.params) as Row[];
       return rows.map((row) => parseRun(text(row, 'record')));
     });
   }
@@ -632,27 +618,21 @@ class SqlitePromotions extends Table implements PromotionStore {
 
   list(query: PromotionQuery): Promise<PromotionRecord[]> {
     return this.run('list promotions', () => {
-      const where: string[] = [];
-      const params: SQLInputValue[] = [];
-      const add = (clause: string, value: SQLInputValue | undefined) => {
-        if (value === undefined) return;
-        where.push(clause);
-        params.push(value);
-      };
-      add('namespace = ?', query.namespace);
-      add('environment = ?', query.environment);
-      add('state = ?', query.state);
-      add('from_run = ?', query.fromRun);
-      add('from_promotion = ?', query.fromPromotion);
-      if (query.active === true) where.push(`state NOT IN ${FINAL_STATES}`);
-      if (query.active === false) where.push(`state IN ${FINAL_STATES}`);
-      add('seq < (SELECT seq FROM promotions WHERE id = ?)', query.before);
+      const filters = new Filters<SQLInputValue>(SQLITE_PLACEHOLDER);
+      filters.add('namespace = ?', query.namespace);
+      filters.add('environment = ?', query.environment);
+      filters.add('state = ?', query.state);
+      filters.add('from_run = ?', query.fromRun);
+      filters.add('from_promotion = ?', query.fromPromotion);
+      if (query.active === true) filters.always(`state NOT IN ${FINAL_STATES}`);
+      if (query.active === false) filters.always(`state IN ${FINAL_STATES}`);
+      filters.add('seq < (SELECT seq FROM promotions WHERE id = ?)', query.before);
       const limit = Math.min(Math.max(Math.trunc(query.limit), 1), 1000);
       const rows = this.db
         .prepare(
-          `SELECT record FROM promotions ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+          `SELECT record FROM promotions ${filters.where} ORDER BY seq DESC LIMIT ${filters.next(limit)}`,
         )
-        .all(...params, limit) as Row[];
+        .all(...filters.params) as Row[];
       return rows.map((row) => parsePromotion(text(row, 'record')));
     });
   }
