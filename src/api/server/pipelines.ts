@@ -27,6 +27,7 @@ import {
   type Routes,
   type ServerApiOptions,
 } from './context.ts';
+import { openEventStream } from './event-stream.ts';
 
 const RUNS = `${API_PREFIX}/runs`;
 const ONE = `${RUNS}/:id`;
@@ -223,19 +224,9 @@ function followLogs(
   let after = Number(
     typeof lastId === 'string' && /^[0-9]{1,15}$/.test(lastId) ? lastId : (query.after ?? '0'),
   );
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  let closed = false;
-  request.raw.on('close', () => {
-    closed = true;
-  });
+  const gone = openEventStream(request, reply);
   const pump = async (): Promise<void> => {
-    while (!closed) {
+    while (!gone.aborted) {
       const ended = ENDED.includes((await options.store.runs.get(run.id))?.phase ?? 'Cancelled');
       const lines = await options.store.runs.logs(run.id, {
         afterSeq: after,

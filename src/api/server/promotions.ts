@@ -37,6 +37,7 @@ import {
   type Routes,
   type ServerApiOptions,
 } from './context.ts';
+import { openEventStream } from './event-stream.ts';
 
 const ENVIRONMENTS = `${API_PREFIX}/environments`;
 const PROMOTIONS = `${API_PREFIX}/promotions`;
@@ -331,20 +332,10 @@ function followPromotion(
   reply: FastifyReply,
   id: string,
 ): void {
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  let closed = false;
-  request.raw.on('close', () => {
-    closed = true;
-  });
+  const gone = openEventStream(request, reply);
   const pump = async (): Promise<void> => {
     let seen = '';
-    while (!closed) {
+    while (!gone.aborted) {
       const promotion = await options.store.promotions.get(id);
       if (promotion === undefined) break;
       const version = `${promotion.state}|${promotion.updatedAt}|${promotion.message ?? ''}`;

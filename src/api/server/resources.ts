@@ -30,6 +30,7 @@ import type { ResourceViews } from '../../server/resource-views.ts';
 import { errors, readable } from './applications.ts';
 import { need, type Routes, type ServerApiOptions } from './context.ts';
 import type { TSchema } from '@sinclair/typebox';
+import { openEventStream } from './event-stream.ts';
 
 const ONE = `${API_PREFIX}/applications/:namespace/:name`;
 const RESOURCE = `${ONE}/resource`;
@@ -184,17 +185,7 @@ function followLog(
     reply,
   }: { app: Application; target: LogTarget; request: FastifyRequest; reply: FastifyReply },
 ): void {
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  const stop = new AbortController();
-  request.raw.on('close', () => {
-    stop.abort();
-  });
+  const gone = openEventStream(request, reply);
   const send = (event: string, data: unknown) => {
     if (!reply.raw.writableEnded) reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
@@ -203,7 +194,7 @@ function followLog(
       onLine: (line) => {
         send('line', line);
       },
-      signal: stop.signal,
+      signal: gone,
     })
     .then(
       () => {

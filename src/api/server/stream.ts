@@ -11,6 +11,7 @@ import { API_PREFIX, ErrorBodySchema } from '../../contracts/server-api.ts';
 import { authorize } from '../../server/access.ts';
 import type { Change } from '../../server/application-index.ts';
 import { need, type Caller, type Routes, type ServerApiOptions } from './context.ts';
+import { openEventStream } from './event-stream.ts';
 
 export function streamRoutes(routes: Routes, options: ServerApiOptions): void {
   routes.add(
@@ -60,13 +61,7 @@ function stream(
       send(`id: ${change.id}\nevent: ${change.type}\ndata: ${JSON.stringify(change.application)}\n\n`);
   };
 
-  reply.hijack();
-  reply.raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
+  openEventStream(request, reply);
   // What the client missed, or a reset; then every change from now on.
   const missed = typeof lastId === 'string' ? index.changesSince(lastId) : [];
   if (missed === 'gone')
