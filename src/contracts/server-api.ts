@@ -5,7 +5,7 @@
  * Request bodies are closed: an unknown field is refused (400), not dropped.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { FORK_AUTHOR_PATTERN } from './pipeline.ts';
+import { FORK_AUTHOR_PATTERN, RUN_PHASES } from './pipeline.ts';
 import { oneOf } from './validate.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -806,15 +806,6 @@ export const ObjectSchema: TSchema = Type.Object(
 
 // ── Pipeline runs (docs/pipelines.md) ───────────────────────────────────────────────────────────
 
-const RUN_PHASE_VALUES = [
-  'WaitingForApproval',
-  'Queued',
-  'Running',
-  'Succeeded',
-  'Failed',
-  'Cancelled',
-] as const;
-
 export const RunStepSchema = Type.Object(
   {
     name: Type.String(),
@@ -840,7 +831,7 @@ export const RunSchema = Type.Object(
     commitMessage: Type.Optional(Type.String()),
     trigger: oneOf(['push', 'tag', 'pullRequest', 'manual', 'poll', 'rerun'] as const),
     triggeredBy: Type.String(),
-    phase: oneOf(RUN_PHASE_VALUES),
+    phase: oneOf(RUN_PHASES),
     queuedAt: Type.String(),
     startedAt: Type.Optional(Type.String()),
     finishedAt: Type.Optional(Type.String()),
@@ -895,7 +886,7 @@ export const RunListQuerySchema = Type.Object(
   {
     namespace: Type.Optional(Type.String({ maxLength: 253 })),
     pipeline: Type.Optional(Type.String({ maxLength: 253 })),
-    phase: Type.Optional(oneOf(RUN_PHASE_VALUES)),
+    phase: Type.Optional(oneOf(RUN_PHASES)),
     branch: Type.Optional(Type.String({ maxLength: 512 })),
     before: Type.Optional(
       Type.String({ maxLength: 64, description: 'Runs queued before this run (a page).' }),

@@ -9,6 +9,7 @@
  * STORE_UNAVAILABLE (retryable), so the API can say so.
  */
 
+import { RUN_PHASES } from '../contracts/pipeline.ts';
 import type { PromotionState } from '../core/promotion.ts';
 
 export type { PromotionState };
@@ -186,14 +187,8 @@ export interface TokenStore {
 
 // ── Pipeline runs (docs/pipelines.md) ───────────────────────────────────────────────────────────
 
-export const RUN_RECORD_PHASES = [
-  'WaitingForApproval',
-  'Queued',
-  'Running',
-  'Succeeded',
-  'Failed',
-  'Cancelled',
-] as const;
+/** A run's phases, as its Pipeline's status names them (one list: src/contracts/pipeline.ts). */
+export const RUN_RECORD_PHASES = RUN_PHASES;
 export type RunRecordPhase = (typeof RUN_RECORD_PHASES)[number];
 export const RUN_TRIGGERS = ['push', 'tag', 'pullRequest', 'manual', 'poll', 'rerun'] as const;
 export type RunTrigger = (typeof RUN_TRIGGERS)[number];
