@@ -1,14 +1,8 @@
+import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
 import type { Clock } from '../ports/clock.ts';
 
-/** Per-key exponential backoff of `addRateLimited`: base × factor^failures, at most the cap. */
-export interface BackoffOptions {
-  /** First delay. Default 5 s. */
-  readonly baseDelayMs?: number;
-  /** Growth per consecutive failure. Default 2. */
-  readonly factor?: number;
-  /** Largest delay. Default 5 min. */
-  readonly maxDelayMs?: number;
-}
+/** Per-key exponential backoff of `addRateLimited` (core/backoff.ts); defaults DEFAULT_BACKOFF. */
+export type { BackoffOptions };
 
 export interface WorkQueueOptions extends BackoffOptions {
   readonly clock: Clock;
@@ -37,6 +31,7 @@ export interface ShutDownOptions {
 /** Processes one key; `signal` is aborted when the queue shuts down without draining (or the drain timed out). */
 export type KeyHandler = (key: string, signal: AbortSignal) => Promise<void>;
 
+/** 5 s, doubling, at most 5 min. */
 export const DEFAULT_BACKOFF = { baseDelayMs: 5_000, factor: 2, maxDelayMs: 5 * 60_000 } as const;
 
 interface Waiting {
@@ -151,8 +146,11 @@ export class WorkQueue {
 
   /** The delay the next `addRateLimited(key)` would use. */
   backoffDelay(key: string): number {
-    const exponent = this.retries(key);
-    return Math.min(this.#maxDelayMs, this.#baseDelayMs * this.#factor ** exponent);
+    return backoffDelay(this.retries(key), {
+      baseDelayMs: this.#baseDelayMs,
+      factor: this.#factor,
+      maxDelayMs: this.#maxDelayMs,
+    });
   }
 
   /** Consecutive `addRateLimited` calls since the last `forget`. */

@@ -27,6 +27,7 @@ import type { PipelineRef, PipelineSourceReader } from '../ports/pipelines.ts';
 import type { CommitInfo } from '../ports/source.ts';
 import type { RunRecord, RunStore, RunTrigger } from '../ports/store.ts';
 import type { WatchEvent } from '../ports/watch.ts';
+import { StatusWriter, type StatusRetryOptions } from './status-writer.ts';
 import {
   adoptPipelineRun,
   queuedRecord,
@@ -45,8 +46,14 @@ export interface PipelineControllerOptions {
   readonly store: RunStore;
   readonly source: PipelineSourceReader;
   readonly run: Omit<PipelineRunDeps, 'store' | 'signal' | 'detach'>;
-  /** Writes the Pipeline's status (the latest run). */
+  /**
+   * Writes the Pipeline's status (the latest run). A write of a run's status that fails is retried
+   * (`statusRetry`, default 1 s doubling, 5 retries) while the run is still the Pipeline's latest.
+   */
   readonly writeStatus: (namespace: string, name: string, status: PipelineStatus) => Promise<void>;
+  readonly statusRetry?: StatusRetryOptions;
+  /** The wait between status retries; default a timer that does not keep the process alive (tests pass a clock's). */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Deletes a run Pod at once (a run that outlived the process that drove it). */
   readonly deletePod: (namespace: string, name: string) => Promise<void>;
   /**
@@ -110,10 +117,24 @@ export class PipelineController {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Requests in flight (observe() does not wait for them). */
   readonly #pending = new Set<Promise<unknown>>();
+  /** The Pipelines' status writes: one at a time per Pipeline, retried (status-writer.ts). */
+  readonly #status: StatusWriter<PipelineStatus>;
   #stopped = false;
 
   constructor(options: PipelineControllerOptions) {
     this.#options = options;
+    this.#status = new StatusWriter({
+      kind: 'Pipeline',
+      write: options.writeStatus,
+      ...(options.statusRetry === undefined ? {} : { retry: options.statusRetry }),
+      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+    });
+  }
+
+  /** Status writes retried that wait or write now. */
+  get statusRetries(): number {
+    return this.#status.pending;
   }
 
   /** A watch event of Pipelines: keep the spec, and act on its run-request annotations. */
@@ -260,12 +281,14 @@ export class PipelineController {
 
   /**
    * Stops starting runs and stops following the runs going here: their Pods go on, their records stay
-   * Running, and the next controller (this process restarted, or another replica) adopts them.
+   * Running, and the next controller (this process restarted, or another replica) adopts them. Status
+   * writes that wait for a retry are given up (the next controller writes the status of what ends).
    */
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const going of this.#going.values()) going.detach.abort();
     await this.idle();
+    await this.#status.stop();
   }
 
   // ── Steps ──────────────────────────────────────────────────────────────────────────────────────
@@ -671,21 +694,22 @@ export class PipelineController {
     if (pipeline) await this.#writeStatus(pipeline, run);
   }
 
-  /** The Pipeline's status names its latest run; an older run's news does not overwrite it. */
+  /**
+   * The Pipeline's status names its latest run; an older run's news does not overwrite it, neither at
+   * once nor when a failed write is retried (each retry asks the Store again).
+   */
   async #writeStatus(pipeline: PipelineRef, run: RunRecord): Promise<void> {
-    const [latest] = await this.#options.store.list({
-      namespace: pipeline.namespace,
-      pipeline: pipeline.name,
-      limit: 1,
-    });
-    if (latest !== undefined && latest.id !== run.id) return;
-    const status: PipelineStatus = { lastRun: { id: run.id, phase: run.phase, revision: run.revision } };
-    await this.#options.writeStatus(pipeline.namespace, pipeline.name, status).catch((error: unknown) => {
-      this.#log('warn', 'Pipeline status not written', {
-        pipeline: keyOf(pipeline.namespace, pipeline.name),
-        error: messageOf(error),
+    const isLatest = async () => {
+      const [latest] = await this.#options.store.list({
+        namespace: pipeline.namespace,
+        pipeline: pipeline.name,
+        limit: 1,
       });
-    });
+      return latest === undefined || latest.id === run.id;
+    };
+    if (!(await isLatest())) return;
+    const status: PipelineStatus = { lastRun: { id: run.id, phase: run.phase, revision: run.revision } };
+    await this.#status.write(pipeline.namespace, pipeline.name, status, isLatest);
   }
 
   #skip(key: string, request: RunRequest, reason: string): RequestOutcome {
