@@ -40,15 +40,27 @@ export async function serverTestKube(): Promise<ServerTestKube> {
   return { kube, admin, appType, projectType, secretType };
 }
 
-/** Applies the install's server RBAC in `namespace`; resolves with a kubeconfig of that identity. */
+/**
+ * Applies the install's server RBAC in `namespace`; resolves with a kubeconfig of that identity. The
+ * install's cluster-wide objects have fixed names (`capstan-server`), which install-rights.test.ts applies
+ * and deletes for real while other files run beside it: so the server's ClusterRole is copied under a name
+ * of this namespace (`capstan-server-<namespace>`, same rules) and bound to this ServiceAccount alone, and
+ * the install's ClusterRoleBinding is left out.
+ */
 export async function serverIdentity(admin: KubeCluster, namespace: string): Promise<string> {
+  const clusterRole = `${SERVER_NAME}-${namespace}`;
   for (const object of serverRbac(namespace)) {
-    const type = await admin.resourceType(object.apiVersion, object.kind);
+    if (object.kind === 'ClusterRoleBinding') continue;
+    const own =
+      object.kind === 'ClusterRole' && object.metadata.name === SERVER_NAME
+        ? { ...object, metadata: { ...object.metadata, name: clusterRole } }
+        : object;
+    const type = await admin.resourceType(own.apiVersion, own.kind);
     assert.ok(type);
-    await admin.apply(type, object, { fieldManager: 'capstan-test', force: true });
+    await admin.apply(type, own, { fieldManager: 'capstan-test', force: true });
   }
   const cluster = await testCluster();
-  return cluster.serviceAccountKubeconfig({ namespace, name: SERVER_NAME, clusterRole: SERVER_NAME });
+  return cluster.serviceAccountKubeconfig({ namespace, name: SERVER_NAME, clusterRole });
 }
 
 /** A `capstan server` of a test, listening on loopback. */
