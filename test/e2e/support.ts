@@ -66,6 +66,8 @@ export async function startServer(
     readonly oidc?: ServerOptions['oidc'];
     /** Drive pipeline runs in this server (its run Pods on the cluster). */
     readonly pipelines?: ServerOptions['pipelines'];
+    /** Drive promotions in this server (docs/promotions.md). */
+    readonly promotions?: ServerOptions['promotions'];
   },
 ): Promise<RunningServer> {
   const scratch = await mkdtemp(join(tmpdir(), 'capstan-e2e-server-'));
@@ -81,6 +83,7 @@ export async function startServer(
     port: options.port ?? 0,
     ...(options.oidc ? { oidc: options.oidc } : {}),
     ...(options.pipelines ? { pipelines: options.pipelines } : {}),
+    ...(options.promotions ? { promotions: options.promotions } : {}),
     log: (line) => logs.push(line),
   });
   after(async () => {

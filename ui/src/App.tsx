@@ -18,6 +18,7 @@ const PAGES = {
   clusters: onDemand(() => import('./pages/Clusters.tsx')),
   pipelines: onDemand(() => import('./pages/Pipelines.tsx')),
   runs: onDemand(() => import('./pages/Runs.tsx')),
+  environments: onDemand(() => import('./pages/Environments.tsx')),
   audit: onDemand(() => import('./pages/Audit.tsx')),
   tokens: onDemand(() => import('./pages/Tokens.tsx')),
 };
@@ -32,6 +33,8 @@ const CHUNK_OF: Partial<Record<Route['page'], keyof typeof PAGES>> = {
   pipeline: 'pipelines',
   runs: 'runs',
   run: 'runs',
+  environments: 'environments',
+  promotion: 'environments',
   audit: 'audit',
   tokens: 'tokens',
 };
@@ -138,6 +141,9 @@ function Header(props: { readonly route: Route }) {
         <Link to="/runs" current={page === 'runs' || page === 'run'}>
           Pipeline runs
         </Link>
+        <Link to="/environments" current={page === 'environments' || page === 'promotion'}>
+          Environments
+        </Link>
         <Link to="/audit" current={page === 'audit'}>
           Audit trail
         </Link>
@@ -233,6 +239,22 @@ function Page(props: { readonly route: Route; readonly search: string }) {
           module={PAGES.runs}
           what="the page"
           render={(page) => <page.RunPage key={route.id} id={route.id} />}
+        />
+      );
+    case 'environments':
+      return (
+        <OnDemandView
+          module={PAGES.environments}
+          what="the page"
+          render={(page) => <page.EnvironmentsPage />}
+        />
+      );
+    case 'promotion':
+      return (
+        <OnDemandView
+          module={PAGES.environments}
+          what="the page"
+          render={(page) => <page.PromotionPage key={route.id} id={route.id} />}
         />
       );
     case 'audit':

@@ -9,6 +9,9 @@ export const runPath = (id: string) => `/runs/${encodeURIComponent(id)}`;
 export const pipelinePath = (namespace: string, name: string) =>
   `/pipelines/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
 
+/** A promotion: the UI's page and the API's resource have the same path. */
+export const promotionPath = (id: string) => `/promotions/${encodeURIComponent(id)}`;
+
 /** The agent's own cluster: the destination of an Application that names none (never registered). */
 export const IN_CLUSTER = 'in-cluster';
 
@@ -23,6 +26,8 @@ export type Route =
   | { readonly page: 'pipeline'; readonly namespace: string; readonly name: string }
   | { readonly page: 'runs' }
   | { readonly page: 'run'; readonly id: string }
+  | { readonly page: 'environments' }
+  | { readonly page: 'promotion'; readonly id: string }
   | { readonly page: 'audit' }
   | { readonly page: 'tokens' }
   | { readonly page: 'not-found'; readonly path: string };
@@ -44,6 +49,8 @@ export function routeOf(pathname: string): Route {
     return { page: 'pipeline', namespace: parts[1], name: parts[2] };
   if (parts.length === 1 && parts[0] === 'runs') return { page: 'runs' };
   if (parts.length === 2 && parts[0] === 'runs' && parts[1]) return { page: 'run', id: parts[1] };
+  if (parts.length === 1 && parts[0] === 'environments') return { page: 'environments' };
+  if (parts.length === 2 && parts[0] === 'promotions' && parts[1]) return { page: 'promotion', id: parts[1] };
   if (parts.length === 1 && parts[0] === 'audit') return { page: 'audit' };
   if (parts.length === 1 && parts[0] === 'tokens') return { page: 'tokens' };
   return { page: 'not-found', path: pathname };

@@ -2,7 +2,8 @@
 // The server decides anyway (403); this only shows an action disabled with its reason before a click.
 import type { ProjectInfo, SessionInfo } from './types.ts';
 
-export type ProjectAction = 'view' | 'refresh' | 'sync' | 'rollback' | 'create' | 'update' | 'delete';
+export type ProjectAction =
+  'view' | 'refresh' | 'sync' | 'rollback' | 'create' | 'update' | 'delete' | 'approve';
 export type Permit = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
 
 export interface Grants {
@@ -27,7 +28,14 @@ export function permit(
   const info = grants.projects.get(project);
   if (info?.yourActions.includes(action) === true) return ALLOWED;
   const givers = (info?.roles ?? []).filter((role) => role.actions.includes(action)).map((role) => role.name);
-  const needs = givers.length > 0 ? givers.join(' or ') : action === 'view' ? 'viewer' : 'deployer or admin';
+  const needs =
+    givers.length > 0
+      ? givers.join(' or ')
+      : action === 'view'
+        ? 'viewer'
+        : action === 'approve'
+          ? 'admin'
+          : 'deployer or admin';
   const yours =
     info === undefined || info.yourRoles.length === 0
       ? 'you have no role there'

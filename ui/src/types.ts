@@ -31,6 +31,12 @@ import type {
   TokenInfo,
   TokenRequest,
 } from '../../src/contracts/server-api.ts';
+import type {
+  EnvironmentInfo,
+  EnvironmentListSchema,
+  PromotionListSchema,
+  PromotionView,
+} from '../../src/contracts/promotion-api.ts';
 
 export type ApplicationSummary = Static<typeof ApplicationSummarySchema>;
 export type ResourceNode = Static<typeof ResourceNodeSchema>;
@@ -39,6 +45,9 @@ export type RunList = Static<typeof RunListSchema>;
 export type RunLine = Static<typeof RunLogsSchema>['lines'][number];
 export type ProjectInfo = Static<typeof ProjectSchema>;
 export type CreatedToken = Static<typeof CreatedTokenSchema>;
+export type EnvironmentList = Static<typeof EnvironmentListSchema>;
+export type PromotionList = Static<typeof PromotionListSchema>;
+export type { EnvironmentInfo, PromotionView };
 export type PipelineRunRequested = Static<typeof PipelineRunRequestedSchema>;
 
 export interface HistoryPage {

@@ -5,7 +5,14 @@ import { describe, it } from 'node:test';
 import { permit } from '../../../ui/src/permissions.ts';
 import { depths, GROUP_ABOVE, grouped } from '../../../ui/src/pages/application/tree-layout.ts';
 import { resourceUrl } from '../../../ui/src/pages/application/resource-routes.ts';
-import { clusterPath, pipelinePath, projectPath, routeOf, runPath } from '../../../ui/src/paths.ts';
+import {
+  clusterPath,
+  pipelinePath,
+  projectPath,
+  promotionPath,
+  routeOf,
+  runPath,
+} from '../../../ui/src/paths.ts';
 import { startsOf, triggerLines } from '../../../ui/src/pipeline-starts.ts';
 import type { ProjectInfo, ResourceNode, SessionInfo } from '../../../ui/src/types.ts';
 
@@ -50,6 +57,17 @@ describe('permit', () => {
     assert.deepEqual(decision, {
       allowed: false,
       reason: "Running pipelines needs the role deployer in project 'team-a'; your role there is viewer.",
+    });
+  });
+
+  it('says approving promotions needs admin when no role of the project lists approve', () => {
+    const projects = new Map([['team-a', project(['viewer'], ['view'])]]);
+    const decision = permit({ session: session(), projects }, 'team-a', 'approve', {
+      as: 'Approving promotions',
+    });
+    assert.deepEqual(decision, {
+      allowed: false,
+      reason: "Approving promotions needs the role admin in project 'team-a'; your role there is viewer.",
     });
   });
 
@@ -139,6 +157,9 @@ describe('routeOf', () => {
       name: 'web',
     });
     assert.deepEqual(routeOf('/pipelines/team-a'), { page: 'not-found', path: '/pipelines/team-a' });
+    assert.deepEqual(routeOf('/environments'), { page: 'environments' });
+    assert.deepEqual(routeOf(promotionPath('promo-1')), { page: 'promotion', id: 'promo-1' });
+    assert.deepEqual(routeOf('/promotions'), { page: 'not-found', path: '/promotions' });
     assert.deepEqual(routeOf('/pipelines/team-a/web/runs'), {
       page: 'not-found',
       path: '/pipelines/team-a/web/runs',

@@ -1,0 +1,323 @@
+// The web UI's Environments and Promotion pages in a real headless Chromium against the real server
+// (driving promotions, `capstan server --promotions`), the real agent (a process), a real git server
+// and the cluster: `dev` follows the Pipeline `hello`, `staging` follows dev and asks for an approval.
+// A Succeeded run of `hello` (its record in the server's Store, as the pipeline driver writes it: its
+// image is never built here, the node tier builds images) is promoted to dev on its own, and the
+// Environments page shows dev's new image without a reload; staging waits for an approval. A viewer
+// sees Approve disabled with the reason, and the API refuses it (403); the admin approves from the
+// promotion's page and follows it there, live, to Verified. axe-core on both pages; a phone's width;
+// no CSP violation.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
+import { ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND } from '../../src/contracts/environment.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
+import type { Store } from '../../src/ports/store.ts';
+import { startAgentProcess } from '../../src/testing/agent-process.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  installApplicationCrd,
+  installEnvironmentCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+} from '../../src/testing/cluster.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import {
+  accessibilityProblems,
+  assertFitsTheScreen,
+  buildUi,
+  launchBrowser,
+  logIn,
+  startServer,
+  tabTo,
+  type RunningServer,
+} from './support.ts';
+
+const VIEWER = { name: 'viewer', password: 'viewer-password-e2e-8' };
+const LABEL_KEY = 'capstan.dev/test-e2e-promotions';
+const IMAGE = `127.0.0.1:5000/capstan/hello@sha256:${'7'.repeat(64)}`;
+const deployment = (name: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: { app: ${name} }
+  template:
+    metadata:
+      labels: { app: ${name} }
+    spec:
+      containers:
+        - name: web
+          image: hello
+`;
+const kustomization = 'resources:\n  - deployment.yaml\nimages:\n  - name: hello\n    newTag: "0"\n';
+
+const git = await startGitServer(after);
+let server: RunningServer;
+let browser: Browser;
+let store: Store;
+let namespace = '';
+let project = '';
+const cspViolations: string[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
+const later = (fn: () => Promise<void> | void) => {
+  cleanups.push(fn);
+};
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+});
+
+before(async () => {
+  buildUi();
+  const cluster = await testCluster();
+  const kube = kubeClients(cluster.adminKubeconfig);
+  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  later(() => {
+    admin.close();
+  });
+  const appType = await installApplicationCrd(admin);
+  const projectType = await installProjectCrd(admin);
+  const envType = await installEnvironmentCrd(admin);
+  namespace = await freshNamespace({ name: 'e2e promotions', after: later }, kube);
+  const repo = `e2e-${namespace}`;
+  await git.createRepository(repo, {
+    files: {
+      'dev/kustomization.yaml': kustomization,
+      'dev/deployment.yaml': deployment('hello-dev'),
+      'staging/kustomization.yaml': kustomization,
+      'staging/deployment.yaml': deployment('hello-staging'),
+    },
+    message: 'two environments',
+  });
+  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
+  project = `e2e-${namespace}`.slice(0, 60);
+  await admin.apply(
+    projectType,
+    {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
+      spec: {
+        applicationNamespaces: [namespace],
+        destinations: [{ cluster: '*', namespace }],
+        roles: [{ name: 'viewer', users: [VIEWER.name] }],
+      },
+    },
+    { fieldManager: 'capstan-test', force: true },
+  );
+  later(() => admin.delete(projectType, '', project).then(() => undefined));
+  const label = `e2e-${namespace.slice(-6)}`;
+  await startAgentProcess(later, [
+    '--kubeconfig',
+    await agentKubeconfig(cluster),
+    '--selector',
+    `${LABEL_KEY}=${label}`,
+    '--no-leader-election',
+    '--bind-address',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+  ]);
+  for (const env of ['dev', 'staging']) {
+    await admin.apply(
+      appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: APPLICATION_KIND,
+        metadata: { name: `hello-${env}`, namespace, labels: { [LABEL_KEY]: label } },
+        spec: {
+          project,
+          source: { repoURL: git.url(repo), path: env, insecureHttp: true, secretRef: { name: 'git' } },
+          syncPolicy: { automated: { prune: true } },
+          interval: '2s',
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    await admin.apply(
+      envType,
+      {
+        apiVersion: ENVIRONMENT_API_VERSION,
+        kind: ENVIRONMENT_KIND,
+        metadata: { name: env, namespace },
+        spec: {
+          project,
+          application: `hello-${env}`,
+          config: {
+            repoURL: git.url(repo),
+            file: `${env}/kustomization.yaml`,
+            kustomizeImage: 'hello',
+            credentials: { secretRef: { name: 'git' } },
+            insecureHttp: true,
+          },
+          source: env === 'dev' ? { pipeline: { name: 'hello' } } : { environment: 'dev' },
+          gates: { healthyFor: '1s', timeout: '5m', approval: env === 'dev' ? 'None' : 'Required' },
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+  }
+  later(async () => {
+    for (const env of ['dev', 'staging']) {
+      await admin.delete(envType, namespace, env);
+      await admin.delete(appType, namespace, `hello-${env}`);
+    }
+  });
+  server = await startServer(later, {
+    kubeconfig: cluster.adminKubeconfig,
+    namespace,
+    promotions: { allowInsecureHttp: true },
+  });
+  await server.addUser(VIEWER.name, VIEWER.password);
+  store = openSqliteStore({ path: server.database });
+  later(() => store.close());
+  browser = await launchBrowser(later);
+});
+
+async function newPage(width = 1360, height = 860): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  return { context, page };
+}
+
+const row = (page: Page, env: string) => page.locator(`tr[data-environment="${namespace}/${env}"]`);
+
+describe('the web UI in a real browser: Environments and a promotion', { timeout: 900_000 }, () => {
+  let page: Page;
+  let waiting = '';
+
+  it('lists the Environments, reached from the main navigation with the keyboard', async () => {
+    ({ page } = await newPage());
+    await logIn(page, server.url, 'admin', server.adminPassword);
+    const nav = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Environments' });
+    await tabTo(page, nav);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Environments', level: 1 }).waitFor();
+    assert.equal(new URL(page.url()).pathname, '/environments');
+    await row(page, 'staging').waitFor();
+    const dev = await row(page, 'dev').innerText();
+    assert.match(dev, /hello-dev/);
+    assert.match(dev, /Pipeline hello/);
+    assert.match(dev, /none yet/);
+    assert.match(await row(page, 'staging').innerText(), /approval required[\s\S]*environment dev/);
+    assert.equal(
+      await row(page, 'dev').getByRole('link', { name: 'hello-dev' }).getAttribute('href'),
+      `/applications/${namespace}/hello-dev`,
+    );
+    await page.getByText('No promotion yet.').waitFor();
+    assert.deepEqual(await accessibilityProblems(page), [], 'the environments page');
+  });
+
+  it('shows an image promoted to dev without a reload; staging waits for an approval', async () => {
+    const now = new Date().toISOString();
+    await store.runs.create({
+      id: `hello-e2e-${namespace.slice(-6)}`,
+      namespace,
+      pipeline: 'hello',
+      project,
+      revision: 'a'.repeat(40),
+      branch: 'main',
+      trigger: 'push',
+      triggeredBy: 'webhook',
+      phase: 'Succeeded',
+      queuedAt: now,
+      finishedAt: now,
+      steps: [],
+      images: [{ step: 'image', reference: IMAGE, digest: `sha256:${'7'.repeat(64)}`, tags: ['main'] }],
+    });
+    const image = row(page, 'dev').locator(`[data-image="${IMAGE}"]`);
+    await image.waitFor({ timeout: 240_000 });
+    assert.equal(await image.getAttribute('title'), IMAGE, 'the whole reference on hover');
+    assert.match(await image.innerText(), /^hello@7{12}/);
+    assert.match(await row(page, 'dev').innerText(), /Verified/);
+    const state = row(page, 'staging').locator('[data-state="WaitingForApproval"]');
+    await state.waitFor({ timeout: 120_000 });
+    const [promotion] = await store.promotions.list({ namespace, environment: 'staging', limit: 1 });
+    assert.ok(promotion);
+    assert.equal(promotion.state, 'WaitingForApproval');
+    waiting = promotion.id;
+    assert.match(await page.locator('table.promotions').innerText(), new RegExp(waiting));
+    assert.deepEqual(await accessibilityProblems(page), [], 'the environments page with promotions');
+  });
+
+  it('shows a viewer Approve disabled with the reason, and the API refuses it', async () => {
+    const { page: viewer } = await newPage(390, 844);
+    await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
+    await viewer.goto(`${server.url}/environments`);
+    await row(viewer, 'staging').waitFor();
+    await assertFitsTheScreen(viewer, 'the environments page');
+    await row(viewer, 'staging')
+      .getByRole('link', { name: new RegExp(waiting) })
+      .click();
+    await viewer.getByRole('heading', { name: `Promotion ${waiting}` }).waitFor();
+    const approve = viewer.locator('#approve');
+    await approve.waitFor();
+    assert.equal(await approve.isDisabled(), true);
+    assert.equal(await viewer.locator('#reject').isDisabled(), true);
+    assert.match(
+      (await viewer.locator('#approve-reason').textContent()) ?? '',
+      /Approving promotions needs the role admin in project .*; your role there is viewer\./,
+    );
+    await assertFitsTheScreen(viewer, 'a promotion page');
+    assert.deepEqual(await accessibilityProblems(viewer), [], 'a promotion page for a viewer');
+    const answer = await viewer.evaluate(async (path) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+      const response = await fetch(path, {
+        method: 'POST',
+        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      return { status: response.status, body: (await response.json()) as { permission?: string } };
+    }, `/api/v1/promotions/${waiting}/approve`);
+    assert.equal(answer.status, 403);
+    assert.equal(answer.body.permission, 'promotions.approve');
+    assert.equal((await store.promotions.get(waiting))?.state, 'WaitingForApproval');
+  });
+
+  it('lets the admin approve from the page, and follows the promotion live to Verified', async () => {
+    await row(page, 'staging')
+      .getByRole('link', { name: new RegExp(waiting) })
+      .click();
+    await page.getByRole('heading', { name: `Promotion ${waiting}` }).waitFor();
+    const facts = page.locator('dl.facts');
+    assert.match(await facts.innerText(), /From\s+environment dev \(promotion [^)]+\), run hello-e2e-/);
+    assert.match(await facts.innerText(), new RegExp(IMAGE.replace(/[.]/g, '\\.')));
+    assert.equal(await page.locator('#reject').isDisabled(), false);
+    assert.deepEqual(await accessibilityProblems(page), [], 'a promotion page');
+    await page.locator('#approve').click();
+    await facts.locator('[data-state="Verified"]').waitFor({ timeout: 240_000 });
+    const timeline = await page.locator('ol.timeline').innerText();
+    assert.match(timeline, /WaitingForApproval[\s\S]*Approved[^\n]*by admin[\s\S]*Committed[\s\S]*Verified/);
+    assert.match(await facts.innerText(), /approved by admin/);
+    assert.match(await facts.innerText(), /Commit\s+[0-9a-f]{40}/);
+    assert.equal(await page.locator('#approve').isDisabled(), true);
+    assert.match((await page.locator('#approve-reason').textContent()) ?? '', /is Verified/);
+    await page.getByRole('status').getByText('The promotion ended.').waitFor();
+    const record = await store.promotions.get(waiting);
+    assert.equal(record?.state, 'Verified');
+    assert.equal(record.approvedBy, 'admin');
+    // dev's promotion names the run it came from, linked to the run's page.
+    const [dev] = await store.promotions.list({ namespace, environment: 'dev', limit: 1 });
+    assert.ok(dev?.fromRun);
+    await page.goto(`${server.url}/promotions/${dev.id}`);
+    const run = page.locator('dl.facts').getByRole('link', { name: dev.fromRun });
+    await run.waitFor();
+    assert.equal(await run.getAttribute('href'), `/runs/${dev.fromRun}`);
+  });
+
+  it('raised no Content-Security-Policy violation', () => {
+    assert.deepEqual(cspViolations, []);
+  });
+});
