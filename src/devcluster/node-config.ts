@@ -26,6 +26,9 @@ export const REAL_NODE = {
   taintKey: 'capstan.dev/real-node',
 } as const;
 
+/** The registry name of the images imported into the node's containerd: none answers to it. */
+export const LOCAL_IMAGE_REGISTRY = 'capstan.local';
+
 /** Images built on this machine and imported into the node's containerd (no outside registry). */
 export const LOCAL_IMAGES = {
   pause: 'capstan.local/pause:1',
@@ -243,6 +246,13 @@ export function kubeletConfig(paths: NodePaths, options: KubeletConfigOptions): 
         serializeImagePulls: false,
         imageGCHighThresholdPercent: 99,
         imageGCLowThresholdPercent: 98,
+        // The images imported from this machine (capstan.local/…) have no registry: the kubelet must never
+        // re-pull them to check a pod's credentials. By default (KubeletEnsureSecretPulledImages, on since
+        // 1.35) an image that the kubelet once pulled with a Secret is checked for every pod: busybox
+        // pushed to the cluster registry has the imported one's image ID, so after one pull of it with a
+        // pull Secret, pods of capstan.local/busybox:1 (IfNotPresent, no Secret) went to ErrImagePull.
+        imagePullCredentialsVerificationPolicy: 'NeverVerifyAllowlistedImages',
+        preloadedImagesVerificationAllowlist: [`${LOCAL_IMAGE_REGISTRY}/*`],
         evictionHard: {
           'memory.available': '100Mi',
           'nodefs.available': '1%',

@@ -17,6 +17,7 @@ import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
 import { AGENT_NAME, DEFAULT_NAMESPACE, installManifests } from '../../src/contracts/install.ts';
+import { SERVER_DATA_CLAIM, SERVER_NAME } from '../../src/contracts/install-server.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { publishBaseImages } from '../../src/devcluster/base-images.ts';
 import { buildkitPaths } from '../../src/devcluster/buildkit.ts';
@@ -222,6 +223,24 @@ before(async () => {
 });
 
 after(async () => {
+  // install.yaml's API server went where the test did not place it, a kwok node, and the cluster's
+  // default StorageClass bound its claim to a volume of that node: the next install in this namespace
+  // (the real-node demo's, which places the server on the real node) could never schedule its pod. The
+  // server and its claim go before the next file installs; the agent's objects stay (they are placed
+  // nowhere they cannot be moved from).
+  await kube.apps
+    .deleteNamespacedDeployment({ namespace: DEFAULT_NAMESPACE, name: SERVER_NAME })
+    .catch(() => undefined);
+  await kube.core
+    .deleteNamespacedPersistentVolumeClaim({ namespace: DEFAULT_NAMESPACE, name: SERVER_DATA_CLAIM })
+    .catch(() => undefined);
+  await eventually(
+    async () =>
+      (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: DEFAULT_NAMESPACE })).items.every(
+        (c) => c.metadata?.name !== SERVER_DATA_CLAIM,
+      ),
+    { what: `the claim ${SERVER_DATA_CLAIM} gone`, timeoutMs: 120_000, intervalMs: 500 },
+  );
   await releaseInstallLock?.();
 });
 

@@ -7,6 +7,7 @@ import {
   containerdConfig,
   egressSelectorConfig,
   kubeletConfig,
+  LOCAL_IMAGES,
   kubeProxyConfig,
   NODE_NETWORK,
   nodePaths,
@@ -51,6 +52,10 @@ describe('real node configuration', () => {
     assert.equal(config['address'], NODE_NETWORK.nodeAddress);
     assert.deepEqual(config['authorization'], { mode: 'AlwaysAllow' });
     assert.deepEqual((config['authentication'] as { anonymous: unknown }).anonymous, { enabled: false });
+    // The imported images have no registry: never re-pulled to check a pod's credentials.
+    assert.equal(config['imagePullCredentialsVerificationPolicy'], 'NeverVerifyAllowlistedImages');
+    assert.deepEqual(config['preloadedImagesVerificationAllowlist'], ['capstan.local/*']);
+    for (const image of Object.values(LOCAL_IMAGES)) assert.ok(image.startsWith('capstan.local/'), image);
   });
 
   it('CNI: a bridge with host-local addresses of the pods’ range and no masquerade', () => {
