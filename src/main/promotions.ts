@@ -20,7 +20,7 @@ import type { ApplicationObservation } from '../core/promotion.ts';
 import { PromotionDriver, type PromotionDeps } from '../promotions/promotion-driver.ts';
 import type { EnvironmentDirectory } from '../api/server/context.ts';
 import type { KubeObject } from '../core/resource.ts';
-import type { ResourceType } from '../ports/cluster.ts';
+import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { Store } from '../ports/store.ts';
 
@@ -48,25 +48,25 @@ async function servedType(cluster: KubeCluster, apiVersion: string, kind: string
   return type;
 }
 
-/** The cluster's Environments for the server API; those the contract refuses are left out. */
-export function kubeEnvironments(cluster: KubeCluster): EnvironmentDirectory {
+/** The cluster's Environments for the server API; those the contract refuses are left out; none without the CRD. */
+export function kubeEnvironments(cluster: Cluster): EnvironmentDirectory {
   const resolved = (object: KubeObject | undefined) => {
     const env = object === undefined ? undefined : resolveEnvironment(object);
     return env?.ok === true ? env.value : undefined;
   };
+  // A cluster without the Environment CRD (Capstan's CRDs installed before it, or only some of them)
+  // has no Environments, as one without the Pipeline CRD has no Pipelines: not a server failure.
+  const served = () => cluster.resourceType(ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND);
   return {
     list: async () => {
-      const type = await servedType(cluster, ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND);
+      const type = await served();
+      if (type === undefined) return [];
       return (await cluster.list(type, '')).flatMap((object) => resolved(object) ?? []);
     },
-    get: async (namespace, name) =>
-      resolved(
-        await cluster.get(
-          await servedType(cluster, ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND),
-          namespace,
-          name,
-        ),
-      ),
+    get: async (namespace, name) => {
+      const type = await served();
+      return type === undefined ? undefined : resolved(await cluster.get(type, namespace, name));
+    },
   };
 }
 
