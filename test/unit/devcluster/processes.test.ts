@@ -47,8 +47,10 @@ describe('managed processes', async () => {
   });
 
   it('pidAlive: a running process is alive, an unreaped (zombie) one and an unknown pid are not', async () => {
-    // The shell starts a short child, then becomes a program that never reaps it: a zombie once it exits.
-    const parent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], {
+    // The shell starts a child, then becomes a program that never reaps: the child, killed once the shell
+    // is gone, stays a zombie. (A child that exits before the exec may be reaped by the shell itself: on a
+    // busy machine it was, 10 times in 200, and the zombie this test needs never existed.)
+    const parent = spawn('/bin/sh', ['-c', 'sleep 60 & echo $!; exec sleep 30'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     after(() => parent.kill('SIGKILL'));
@@ -57,10 +59,17 @@ describe('managed processes', async () => {
         resolve(Number(b.toString().trim()));
       }),
     );
+    const argv0 = async (of: number) => (await readFile(`/proc/${of}/cmdline`, 'utf8')).split('\0')[0];
+    await eventually(async () => (await argv0(parent.pid ?? 0)) === 'sleep', {
+      what: 'the shell replaced by sleep',
+      timeoutMs: 10_000,
+    });
     assert.equal(pidAlive(process.pid), true);
     assert.equal(pidAlive(parent.pid ?? 0), true);
+    assert.equal(pidAlive(pid), true);
+    process.kill(pid, 'SIGKILL');
     // Before the zombie rule was shared, the lock file's copy counted it alive (it only sent signal 0).
-    await eventually(() => !pidAlive(pid), { what: 'the exited child seen as gone', timeoutMs: 10_000 });
+    await eventually(() => !pidAlive(pid), { what: 'the killed child seen as gone', timeoutMs: 10_000 });
     assert.doesNotThrow(
       () => process.kill(pid, 0),
       'the zombie still exists: signal 0 alone would say alive',
