@@ -8,7 +8,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, globSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { attach, down, up } from '../src/devcluster/cluster.ts';
 import { IMAGE_CACHE_ENV } from '../src/devcluster/image-cache.ts';
@@ -16,7 +16,7 @@ import { clusterPaths } from '../src/devcluster/layout.ts';
 import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
 import { nodeTestClusterName } from '../src/testing/real-node.ts';
-import { slowest, type FileTiming } from './test-timings.ts';
+import { failuresOf, slowest, type FileTiming, type TestFailure } from './test-timings.ts';
 import { exitWithUsageOnHelp } from './usage.ts';
 
 const TIERS = ['unit', 'integration', 'node', 'e2e'] as const;
@@ -31,6 +31,8 @@ interface TierResult {
   note: string;
   /** The tier's slowest files, slowest first (empty for the static checks). */
   slowest?: FileTiming[];
+  /** Each failed test with the first lines of its error. */
+  failures?: TestFailure[];
 }
 
 exitWithUsageOnHelp(import.meta.filename);
@@ -144,6 +146,7 @@ async function runNodeTests(
     seconds: (Date.now() - started) / 1000,
     note: code !== 0 && failed === 0 ? `test runner exited with ${code}` : '',
     slowest: slowest(summary, 10),
+    failures: failuresOf(summary),
   };
 }
 
@@ -395,6 +398,15 @@ for (const r of results) {
   console.log(`\nslowest files of ${r.tier} (wall time of each file, start-up included):`);
   for (const f of r.slowest)
     console.log(`${pad(`${f.seconds.toFixed(1)}s`, 9)}${pad(f.tests, 5)} tests  ${f.file}`);
+}
+// Last before the totals: a CI log is read from its tail, and it must say why a test failed, not only which.
+const failures = results.flatMap((r) => (r.failures ?? []).map((f) => ({ tier: r.tier, ...f })));
+if (failures.length > 0) console.log(`\nfailed tests (tier, file:line, test, then what it threw):`);
+for (const f of failures) {
+  console.log(
+    `\n  ${f.tier}  ${relative(root, f.file)}${f.line === undefined ? '' : `:${f.line}`}  ${f.name}`,
+  );
+  console.log(f.error.replace(/^/gm, '    | '));
 }
 console.log(`(whole run: ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
 console.log(`total: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);

@@ -1,7 +1,7 @@
 // scripts/test-timings.ts: the reporter that gives scripts/test.ts each file's wall time and the run's counts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import timings, { slowest } from '../../../scripts/test-timings.ts';
+import timings, { failuresOf, slowest } from '../../../scripts/test-timings.ts';
 
 type Event = Parameters<typeof timings>[0] extends AsyncIterable<infer E> ? E : never;
 
@@ -55,6 +55,45 @@ describe('test-timings reporter', () => {
     assert.deepEqual(
       slowest(out, 10).map((f) => f.file),
       ['b.test.ts', 'a.test.ts'],
+    );
+  });
+
+  it('writes each failed test with the first lines of what it threw, and not the suite or file that failed because of it', async () => {
+    const cause = new Error('expected Ready\nsecond line');
+    const wrapped = Object.assign(new Error('test failed'), { failureType: 'testCodeFailure', cause });
+    const subtests = Object.assign(new Error('1 subtest failed'), { failureType: 'subtestsFailed' });
+    const hook = Object.assign(new Error('hook failed'), {
+      failureType: 'hookFailed',
+      cause: new TypeError('x is undefined'),
+    });
+    const long = new Error(Array.from({ length: 40 }, (_, i) => `line ${i}`).join('\n'));
+    const fail = (name: string, nesting: number, error: Error, type = 'test'): Event => ({
+      type: 'test:fail',
+      data: { name, file: file('a.test.ts'), line: 7, nesting, details: { duration_ms: 5, type, error } },
+    });
+    const out = await report([
+      fail('gets Ready', 1, wrapped),
+      fail('the suite', 0, subtests, 'suite'),
+      fail('a.test.ts', 0, subtests),
+      fail('with a hook', 0, hook, 'suite'),
+      fail('prints a lot', 1, long),
+      fileDone('a.test.ts', 1000),
+    ]);
+    const failures = failuresOf(out);
+    assert.deepEqual(
+      failures.map((f) => [f.name, f.line, f.error.split('\n')[0]]),
+      [
+        ['gets Ready', 7, 'Error: expected Ready'],
+        ['with a hook', 7, 'TypeError: x is undefined'],
+        ['prints a lot', 7, 'Error: line 0'],
+      ],
+    );
+    assert.equal(failures[0]?.error, 'Error: expected Ready\nsecond line');
+    assert.equal(failures[2]?.error.split('\n').length, 15, 'cut to 14 lines and a mark');
+    assert.deepEqual(
+      slowest(out, 10),
+      [{ file: 'a.test.ts', seconds: 1, tests: 2 }],
+      'failures are not timings',
     );
   });
 });
