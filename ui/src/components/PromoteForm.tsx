@@ -138,7 +138,7 @@ export function PromoteForm(props: {
         <p className="request-state" role="status">
           Promotion <Link to={promotionPath(asked.id)}>{asked.id}</Link> of{' '}
           <code className="wrap">{asked.image}</code> to {asked.namespace}/{asked.environment} asked by{' '}
-          {asked.requestedBy}: {asked.state}.
+          {asked.requestedBy}; its page follows it to the end.
         </p>
       )}
     </form>
