@@ -128,6 +128,9 @@ export async function server(
         // Desired manifests and diffs are rendered from the demo's git server, on loopback.
         '--allow-repository-host',
         '127.0.0.1',
+        // It drives the demo Environments' promotions, committing to the demo's git server (http).
+        '--promotions',
+        '--promotions-allow-http',
         '--bind-address',
         '127.0.0.1',
         '--port',

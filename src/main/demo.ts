@@ -12,6 +12,7 @@ import {
   IN_CLUSTER,
   type Application,
 } from '../contracts/application.ts';
+import { environmentCrd } from '../contracts/environment.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { CapstanError } from '../core/errors.ts';
 import { secretText } from '../core/secret-data.ts';
@@ -37,6 +38,7 @@ import {
   removeAgentPods,
   type AgentPods,
 } from './demo-agent-pod.ts';
+import { createEnvironments, DEMO_ENVIRONMENTS } from './demo-environments.ts';
 import { INITIAL_ADMIN_SECRET } from './server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -116,7 +118,7 @@ export async function demoUp(
   const logs = join(dir, 'logs');
   try {
     // 3. Capstan's CRD, the demo namespace, the git credentials, the webhook token.
-    say('installing the Application and Project CRDs and the demo namespace');
+    say('installing the Application, Project and Environment CRDs and the demo namespace');
     const webhookToken = withGit.webhookToken ?? randomBytes(18).toString('base64url');
     await installBasics(admin, { git, webhookToken });
     // 4. The agent: a process with a ServiceAccount identity, or (real node) install.yaml's two pods,
@@ -148,6 +150,9 @@ export async function demoUp(
       ...source,
       ...(onNode === undefined ? { secretRef: 'demo-git' } : { serviceAccount: DEMO_DEPLOYER }),
     });
+    say(`creating the Environments ${DEMO_ENVIRONMENTS.map((e) => e.name).join(' and ')} of the hello image`);
+    const envSource = { ...source, ...(onNode === undefined ? { secretRef: 'demo-git' } : {}) };
+    await createEnvironments(admin, { namespace: NAMESPACE, project: DEMO_PROJECT, ...envSource }, { logs });
     // 7. Wait until the agent's pods run and lead, and each Application is Synced and Healthy.
     const agentPods =
       onNode === undefined ? undefined : await agentPodsReady(admin, { image: onNode.agentImage, logs });
@@ -305,6 +310,7 @@ async function installBasics(
   const crdType = await servedType(admin, 'apiextensions.k8s.io/v1', 'CustomResourceDefinition');
   await applyAsDemo(admin, crdType, applicationCrd());
   await applyAsDemo(admin, crdType, projectCrd());
+  await applyAsDemo(admin, crdType, environmentCrd());
   const nsType = await servedType(admin, 'v1', 'Namespace');
   for (const name of ['capstan-system', NAMESPACE])
     await applyAsDemo(admin, nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });

@@ -5,11 +5,26 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import type { ServerOptions } from '../../src/main/server.ts';
+import type { Store } from '../../src/ports/store.ts';
 import { Authenticator } from '../../src/server/auth.ts';
+import { startAgentProcess } from '../../src/testing/agent-process.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  installApplicationCrd,
+  installEnvironmentCrd,
+  installPipelineCrd,
+  installProjectCrd,
+  kubeClients,
+  testCluster,
+} from '../../src/testing/cluster.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import { initialAdminPassword, startTestServer } from '../../src/testing/server.ts';
 
 export const REPOSITORY_ROOT = join(import.meta.dirname, '..', '..');
@@ -169,4 +184,153 @@ export async function tabTo(page: Page, target: Locator): Promise<void> {
     await page.keyboard.press('Tab');
   }
   throw new Error(`60 presses of Tab did not reach ${String(target)}`);
+}
+
+/** A person who logs in: a local user of the server. */
+export interface E2eUser {
+  readonly name: string;
+  readonly password: string;
+}
+
+type CleanUp = () => Promise<void> | void;
+type ServerExtras = Omit<Parameters<typeof startServer>[1], 'kubeconfig' | 'namespace'>;
+
+/**
+ * The set-up every e2e file stands on, made once here: the cluster, the CRDs, a fresh namespace with the
+ * git server's credentials, a project of that namespace where `viewer` has the role viewer, `capstan
+ * agent` as a process selecting the file's Applications by label, `capstan server` with the viewer as a
+ * local user, its Store, Debian's chromium, and pages whose Content-Security-Policy violations and
+ * JavaScript dialogs are recorded. Clean-ups run in reverse order after the file's tests.
+ *
+ * Made at the file's top level (it registers the file's `after`); `setUp` in its `before`.
+ */
+export function e2eFixture(options: {
+  /** The fresh namespace's name (a slug of it, with a random suffix). */
+  readonly name: string;
+  readonly viewer: E2eUser;
+  /** The label key by which the file's agent selects its Applications (`label()` is its value). */
+  readonly labelKey?: string;
+}) {
+  const cleanups: CleanUp[] = [];
+  const later = (fn: CleanUp) => {
+    cleanups.push(fn);
+  };
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const cspViolations: string[] = [];
+  const alerts: string[] = [];
+  let parts: Awaited<ReturnType<typeof setUpParts>> | undefined;
+  let running: RunningServer | undefined;
+  let browser: Browser | undefined;
+  let store: Store | undefined;
+  const ready = () => {
+    if (parts === undefined) throw new Error('the e2e fixture is used before its setUp()');
+    return parts;
+  };
+  return {
+    cspViolations,
+    alerts,
+    later,
+    /** The cluster, the CRDs asked for, the namespace, its git Secret `git`, and the project. */
+    async setUp(what: { readonly crds?: readonly ('pipeline' | 'environment')[] } = {}) {
+      parts = await setUpParts(options, what, later);
+      return parts;
+    },
+    get parts() {
+      return ready();
+    },
+    /** The label value the agent selects (on `labelKey`). */
+    label: () => `e2e-${ready().namespace.slice(-6)}`,
+    /** `capstan agent` as a process, selecting `labelKey=label()`. */
+    async startAgent(): Promise<void> {
+      const { cluster } = ready();
+      if (options.labelKey === undefined) throw new Error('the e2e fixture has no labelKey for its agent');
+      await startAgentProcess(later, [
+        '--kubeconfig',
+        await agentKubeconfig(cluster),
+        '--selector',
+        `${options.labelKey}=e2e-${ready().namespace.slice(-6)}`,
+        '--no-leader-election',
+        '--bind-address',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--metrics-port',
+        '0',
+      ]);
+    },
+    /** `capstan server` (its Secrets in the namespace), the viewer added, then the browser. */
+    async startServer(extras: ServerExtras = {}): Promise<RunningServer> {
+      const { cluster, namespace } = ready();
+      running = await startServer(later, { kubeconfig: cluster.adminKubeconfig, namespace, ...extras });
+      await running.addUser(options.viewer.name, options.viewer.password);
+      browser = await launchBrowser(later);
+      return running;
+    },
+    /** The server's own Store (users, audit, runs, promotions), opened once. */
+    store(): Store {
+      if (running === undefined) throw new Error('the e2e fixture has no server yet');
+      if (store === undefined) {
+        const opened = openSqliteStore({ path: running.database });
+        later(() => opened.close());
+        store = opened;
+      }
+      return store;
+    },
+    /** A fresh browser context and page (1360×860 unless told), its CSP violations and dialogs recorded. */
+    async newPage(size: { readonly width: number; readonly height: number } = { width: 1360, height: 860 }) {
+      if (browser === undefined) throw new Error('the e2e fixture has no browser yet');
+      const context = await browser.newContext({ viewport: size });
+      const page = await context.newPage();
+      page.on('console', (message) => {
+        if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+      });
+      page.on('dialog', (dialog) => {
+        alerts.push(dialog.message());
+        void dialog.dismiss();
+      });
+      return { context, page };
+    },
+  };
+}
+
+async function setUpParts(
+  options: { readonly name: string; readonly viewer: E2eUser },
+  what: { readonly crds?: readonly ('pipeline' | 'environment')[] },
+  later: (fn: CleanUp) => void,
+) {
+  buildUi();
+  const git = await startGitServer(later);
+  const cluster = await testCluster();
+  const kube = kubeClients(cluster.adminKubeconfig);
+  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
+  later(() => {
+    admin.close();
+  });
+  const types = {
+    application: await installApplicationCrd(admin),
+    project: await installProjectCrd(admin),
+    pipeline: what.crds?.includes('pipeline') === true ? await installPipelineCrd(admin) : undefined,
+    environment: what.crds?.includes('environment') === true ? await installEnvironmentCrd(admin) : undefined,
+  };
+  const namespace = await freshNamespace({ name: options.name, after: later }, kube);
+  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
+  const project = `e2e-${namespace}`.slice(0, 60);
+  await admin.apply(
+    types.project,
+    {
+      apiVersion: PROJECT_API_VERSION,
+      kind: PROJECT_KIND,
+      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
+      spec: {
+        applicationNamespaces: [namespace],
+        destinations: [{ cluster: '*', namespace }],
+        roles: [{ name: 'viewer', users: [options.viewer.name] }],
+      },
+    },
+    { fieldManager: 'capstan-test', force: true },
+  );
+  later(() => admin.delete(types.project, '', project).then(() => undefined));
+  return { git, cluster, kube, admin, types, namespace, project };
 }

@@ -7,33 +7,23 @@
 // never really run: the test checks what is real on this cluster — the request, the run recorded with
 // its commit, trigger and caller, shown queued or running — and not a log line (the node tier runs
 // real Pods: test/integration/pipeline-run.node.test.ts). A viewer sees Run disabled with the reason
-// and the API refuses it. axe-core on each page; no CSP violation.
+// and the API refuses it. A run of a fork's pull request waiting for an approval: a viewer sees Approve
+// disabled with the reason and the API refuses it; the admin approves it from the run's page (the run
+// queued, its author approved in the Pipeline's status). axe-core on each page; no CSP violation.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
-import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
-import {
-  freshNamespace,
-  installApplicationCrd,
-  installPipelineCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-} from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import type { GitServer } from '../../src/testing/git.ts';
 import {
   accessibilityProblems,
   assertFitsTheScreen,
-  buildUi,
-  launchBrowser,
+  e2eFixture,
   logIn,
   screenshot,
-  startServer,
   tabTo,
   type RunningServer,
 } from './support.ts';
@@ -52,65 +42,30 @@ const PIPELINE_FILE = [
   '',
 ].join('\n');
 
-const git = await startGitServer(after);
+const e2e = e2eFixture({ name: 'e2e pipelines', viewer: VIEWER });
+let git: GitServer;
 let server: RunningServer;
-let browser: Browser;
 let store: Store;
 let namespace = '';
 let project = '';
 let head = '';
 let repo = '';
-const cspViolations: string[] = [];
-
-const cleanups: (() => Promise<void> | void)[] = [];
-const later = (fn: () => Promise<void> | void) => {
-  cleanups.push(fn);
-};
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
 
 before(async () => {
-  buildUi();
-  const cluster = await testCluster();
-  const kube = kubeClients(cluster.adminKubeconfig);
-  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  later(() => {
-    admin.close();
-  });
-  await installApplicationCrd(admin);
-  const projectType = await installProjectCrd(admin);
-  const pipelineType = await installPipelineCrd(admin);
-  namespace = await freshNamespace({ name: 'e2e pipelines', after: later }, kube);
+  const { admin, types, ...set } = await e2e.setUp({ crds: ['pipeline'] });
+  ({ git, namespace, project } = set);
   repo = `e2e-${namespace}`;
   head = await git.createRepository(repo, {
     files: { '.capstan/pipeline.yaml': PIPELINE_FILE, 'README.md': 'web\n' },
     message: 'web: test on every push',
   });
   await git.tag(repo, 'v1.0.0');
-  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
-  project = `e2e-${namespace}`.slice(0, 60);
-  await admin.apply(
-    projectType,
-    {
-      apiVersion: PROJECT_API_VERSION,
-      kind: PROJECT_KIND,
-      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
-      spec: {
-        applicationNamespaces: [namespace],
-        destinations: [{ cluster: '*', namespace }],
-        roles: [{ name: 'viewer', users: [VIEWER.name] }],
-      },
-    },
-    { fieldManager: 'capstan-test', force: true },
-  );
-  later(() => admin.delete(projectType, '', project).then(() => undefined));
   for (const [name, extra] of [
     ['web', { pollInterval: '10m' }],
     ['nightly', { suspend: true }],
   ] as const)
     await admin.apply(
-      pipelineType,
+      types.pipeline as ResourceType,
       {
         apiVersion: PIPELINE_API_VERSION,
         kind: PIPELINE_KIND,
@@ -119,19 +74,12 @@ before(async () => {
       },
       { fieldManager: 'capstan-test' },
     );
-  server = await startServer(later, {
-    kubeconfig: cluster.adminKubeconfig,
-    namespace,
-    // The server drives runs: it reads the pipeline file from the git server (http, on loopback).
-    pipelines: { capstanImage: 'capstan:e2e', allowInsecureHttp: true },
-  });
-  await server.addUser(VIEWER.name, VIEWER.password);
-  store = openSqliteStore({ path: server.database });
-  later(() => store.close());
+  // The server drives runs: it reads the pipeline file from the git server (http, on loopback).
+  server = await e2e.startServer({ pipelines: { capstanImage: 'capstan:e2e', allowInsecureHttp: true } });
+  store = e2e.store();
   // An earlier run of `nightly`, from before it was suspended (as the pipeline controller records one);
   // a day old (the driver deletes runs past their retention, 90 days).
   await store.runs.create(finished('r-nightly', 'nightly', new Date(Date.now() - 86_400_000).toISOString()));
-  browser = await launchBrowser(later);
 });
 
 function finished(id: string, pipeline: string, queuedAt: string): RunRecord {
@@ -153,15 +101,6 @@ function finished(id: string, pipeline: string, queuedAt: string): RunRecord {
   };
 }
 
-async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
-  });
-  return { context, page };
-}
-
 /** The runs of `pipeline` the driver recorded, newest first. */
 const runsOf = (pipeline: string) => store.runs.list({ namespace, pipeline, limit: 10 });
 
@@ -169,7 +108,7 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
   let page: Page;
 
   it('lists the Pipelines, reached from the main navigation with the keyboard', async () => {
-    ({ page } = await newPage());
+    ({ page } = await e2e.newPage());
     await logIn(page, server.url, 'admin', server.adminPassword);
     const nav = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Pipelines' });
     await nav.focus();
@@ -369,7 +308,7 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
   });
 
   it('a viewer sees Run disabled with the reason, and the API refuses a run', async () => {
-    const { page: viewer } = await newPage();
+    const { page: viewer } = await e2e.newPage();
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
     await viewer.goto(`${server.url}/pipelines/${namespace}/web`);
     const run = viewer.locator('#run');
@@ -406,7 +345,85 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     assert.match((await page.locator('#run-reason').textContent()) ?? '', /suspended/);
   });
 
+  it('a fork’s pull request run waits for an approval: a viewer sees Approve disabled and the API refuses; the admin approves it', async () => {
+    const id = `r-fork-${namespace.slice(-6)}`;
+    await store.runs.create({
+      id,
+      namespace,
+      pipeline: 'web',
+      project,
+      revision: head,
+      branch: 'feature',
+      trigger: 'pullRequest',
+      triggeredBy: 'webhook:github',
+      phase: 'WaitingForApproval',
+      reason: 'WaitingForApproval',
+      queuedAt: new Date().toISOString(),
+      steps: [],
+      images: [],
+      pullRequest: {
+        number: 7,
+        sourceBranch: 'feature',
+        targetBranch: 'main',
+        fromFork: true,
+        author: 'mallory',
+      },
+    });
+    // A viewer: Approve disabled with the reason; the API refuses it (403) and the run still waits.
+    const { page: viewer } = await e2e.newPage();
+    await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
+    await viewer.goto(`${server.url}/runs/${id}`);
+    const approve = viewer.locator('#approve');
+    await approve.waitFor();
+    assert.equal(await approve.isDisabled(), true);
+    assert.match(
+      (await viewer.locator('#approve-reason').textContent()) ?? '',
+      /Approving runs needs the role .*deployer.* in project .*; your role there is viewer\./,
+    );
+    assert.match(
+      (await viewer.locator('#approve-note').textContent()) ?? '',
+      /pull request #7 by mallory, from a fork, waits for an approval/,
+    );
+    assert.deepEqual(await accessibilityProblems(viewer), [], 'a run waiting for approval, for a viewer');
+    const answer = await viewer.evaluate(async (path) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+      const response = await fetch(path, {
+        method: 'POST',
+        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      return { status: response.status, body: (await response.json()) as { permission?: string } };
+    }, `/api/v1/runs/${id}/approve`);
+    assert.equal(answer.status, 403);
+    assert.equal(answer.body.permission, 'pipelines.run');
+    assert.equal((await store.runs.get(id))?.phase, 'WaitingForApproval');
+    // The admin: Approve on the run's page; the run is queued, approved by admin, and Approve goes.
+    await page.goto(`${server.url}/runs/${id}`);
+    await page.locator('#approve').waitFor();
+    assert.equal(await page.locator('#approve').isDisabled(), false);
+    assert.deepEqual(await accessibilityProblems(page), [], 'a run waiting for approval');
+    await page.locator('#approve').click();
+    const facts = page.locator('dl.facts');
+    await facts.getByText('by admin', { exact: true }).waitFor();
+    assert.equal(await page.locator('#approve').count(), 0, 'nothing left to approve');
+    const approved = await store.runs.get(id);
+    assert.equal(approved?.approvedBy, 'admin');
+    assert.notEqual(approved.phase, 'WaitingForApproval');
+    // Its author is approved for the Pipeline's next runs (its status), as `capstan pipeline approve` does.
+    const { admin, types } = e2e.parts;
+    await eventually(
+      async () => {
+        const web = (await admin.get(types.pipeline as ResourceType, namespace, 'web')) as
+          { status?: { approvedForkAuthors?: { login: string; by: string }[] } } | undefined;
+        return (
+          web?.status?.approvedForkAuthors?.some((a) => a.login === 'mallory' && a.by === 'admin') === true
+        );
+      },
+      { what: 'mallory approved in the Pipeline’s status' },
+    );
+  });
+
   it('raised no Content-Security-Policy violation', () => {
-    assert.deepEqual(cspViolations, []);
+    assert.deepEqual(e2e.cspViolations, []);
   });
 });

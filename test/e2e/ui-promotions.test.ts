@@ -5,35 +5,23 @@
 // image is never built here, the node tier builds images) is promoted to dev on its own, and the
 // Environments page shows dev's new image without a reload; staging waits for an approval. A viewer
 // sees Approve disabled with the reason, and the API refuses it (403); the admin approves from the
-// promotion's page and follows it there, live, to Verified. axe-core on both pages; a phone's width;
-// no CSP violation.
+// promotion's page and follows it there, live, to Verified. The promote-by-hand form: the API's
+// refusal of an unknown run shown, an image by digest promoted to dev and Verified; a viewer sees it
+// disabled with the reason, and the API refuses it. axe-core on both pages; a phone's width; no CSP
+// violation.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
-import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
 import { ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND } from '../../src/contracts/environment.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
+import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { Store } from '../../src/ports/store.ts';
-import { startAgentProcess } from '../../src/testing/agent-process.ts';
-import {
-  agentKubeconfig,
-  freshNamespace,
-  installApplicationCrd,
-  installEnvironmentCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-} from '../../src/testing/cluster.ts';
-import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import { eventually } from '../../src/testing/eventually.ts';
 import {
   accessibilityProblems,
   assertFitsTheScreen,
-  buildUi,
-  launchBrowser,
+  e2eFixture,
   logIn,
-  startServer,
   tabTo,
   type RunningServer,
 } from './support.ts';
@@ -41,6 +29,8 @@ import {
 const VIEWER = { name: 'viewer', password: 'viewer-password-e2e-8' };
 const LABEL_KEY = 'capstan.dev/test-e2e-promotions';
 const IMAGE = `127.0.0.1:5000/capstan/hello@sha256:${'7'.repeat(64)}`;
+/** Promoted by hand from the page. */
+const OTHER_IMAGE = `127.0.0.1:5000/capstan/hello@sha256:${'8'.repeat(64)}`;
 const deployment = (name: string) => `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -59,34 +49,18 @@ spec:
 `;
 const kustomization = 'resources:\n  - deployment.yaml\nimages:\n  - name: hello\n    newTag: "0"\n';
 
-const git = await startGitServer(after);
+const e2e = e2eFixture({ name: 'e2e promotions', viewer: VIEWER, labelKey: LABEL_KEY });
 let server: RunningServer;
-let browser: Browser;
 let store: Store;
 let namespace = '';
 let project = '';
-const cspViolations: string[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-const later = (fn: () => Promise<void> | void) => {
-  cleanups.push(fn);
-};
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
+let repo = '';
 
 before(async () => {
-  buildUi();
-  const cluster = await testCluster();
-  const kube = kubeClients(cluster.adminKubeconfig);
-  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  later(() => {
-    admin.close();
-  });
-  const appType = await installApplicationCrd(admin);
-  const projectType = await installProjectCrd(admin);
-  const envType = await installEnvironmentCrd(admin);
-  namespace = await freshNamespace({ name: 'e2e promotions', after: later }, kube);
-  const repo = `e2e-${namespace}`;
+  const { admin, git, types, ...set } = await e2e.setUp({ crds: ['environment'] });
+  ({ namespace, project } = set);
+  const envType = types.environment as ResourceType;
+  repo = `e2e-${namespace}`;
   await git.createRepository(repo, {
     files: {
       'dev/kustomization.yaml': kustomization,
@@ -96,44 +70,14 @@ before(async () => {
     },
     message: 'two environments',
   });
-  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
-  project = `e2e-${namespace}`.slice(0, 60);
-  await admin.apply(
-    projectType,
-    {
-      apiVersion: PROJECT_API_VERSION,
-      kind: PROJECT_KIND,
-      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
-      spec: {
-        applicationNamespaces: [namespace],
-        destinations: [{ cluster: '*', namespace }],
-        roles: [{ name: 'viewer', users: [VIEWER.name] }],
-      },
-    },
-    { fieldManager: 'capstan-test', force: true },
-  );
-  later(() => admin.delete(projectType, '', project).then(() => undefined));
-  const label = `e2e-${namespace.slice(-6)}`;
-  await startAgentProcess(later, [
-    '--kubeconfig',
-    await agentKubeconfig(cluster),
-    '--selector',
-    `${LABEL_KEY}=${label}`,
-    '--no-leader-election',
-    '--bind-address',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-  ]);
+  await e2e.startAgent();
   for (const env of ['dev', 'staging']) {
     await admin.apply(
-      appType,
+      types.application,
       {
         apiVersion: APPLICATION_API_VERSION,
         kind: APPLICATION_KIND,
-        metadata: { name: `hello-${env}`, namespace, labels: { [LABEL_KEY]: label } },
+        metadata: { name: `hello-${env}`, namespace, labels: { [LABEL_KEY]: e2e.label() } },
         spec: {
           project,
           source: { repoURL: git.url(repo), path: env, insecureHttp: true, secretRef: { name: 'git' } },
@@ -166,30 +110,30 @@ before(async () => {
       { fieldManager: 'capstan-test' },
     );
   }
-  later(async () => {
+  e2e.later(async () => {
     for (const env of ['dev', 'staging']) {
       await admin.delete(envType, namespace, env);
-      await admin.delete(appType, namespace, `hello-${env}`);
+      await admin.delete(types.application, namespace, `hello-${env}`);
     }
   });
-  server = await startServer(later, {
-    kubeconfig: cluster.adminKubeconfig,
-    namespace,
-    promotions: { allowInsecureHttp: true },
-  });
-  await server.addUser(VIEWER.name, VIEWER.password);
-  store = openSqliteStore({ path: server.database });
-  later(() => store.close());
-  browser = await launchBrowser(later);
+  server = await e2e.startServer({ promotions: { allowInsecureHttp: true } });
+  store = e2e.store();
 });
 
-async function newPage(width = 1360, height = 860): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width, height } });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
-  });
-  return { context, page };
+/** A POST from the page, as the UI sends it (the session's CSRF token): the status and the body. */
+async function postAs(page: Page, path: string, body: unknown) {
+  return page.evaluate(
+    async ({ path, body }) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+      const response = await fetch(path, {
+        method: 'POST',
+        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as { permission?: string } };
+    },
+    { path, body },
+  );
 }
 
 const row = (page: Page, env: string) => page.locator(`tr[data-environment="${namespace}/${env}"]`);
@@ -199,7 +143,7 @@ describe('the web UI in a real browser: Environments and a promotion', { timeout
   let waiting = '';
 
   it('lists the Environments, reached from the main navigation with the keyboard', async () => {
-    ({ page } = await newPage());
+    ({ page } = await e2e.newPage());
     await logIn(page, server.url, 'admin', server.adminPassword);
     const nav = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Environments' });
     await tabTo(page, nav);
@@ -253,11 +197,24 @@ describe('the web UI in a real browser: Environments and a promotion', { timeout
   });
 
   it('shows a viewer Approve disabled with the reason, and the API refuses it', async () => {
-    const { page: viewer } = await newPage(390, 844);
+    const { page: viewer } = await e2e.newPage({ width: 390, height: 844 });
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
     await viewer.goto(`${server.url}/environments`);
     await row(viewer, 'staging').waitFor();
     await assertFitsTheScreen(viewer, 'the environments page');
+    // Promoting by hand: disabled with the reason, and refused by the API.
+    assert.equal(await viewer.locator('#promote').isDisabled(), true);
+    assert.equal(await viewer.locator('#promote-value').isDisabled(), true);
+    assert.match(
+      (await viewer.locator('#promote-reason').textContent()) ?? '',
+      /Promoting by hand needs the role .*deployer.* in project .*; your role there is viewer\./,
+    );
+    assert.deepEqual(await accessibilityProblems(viewer), [], 'the environments page for a viewer');
+    const refused = await postAs(viewer, `/api/v1/environments/${namespace}/dev/promote`, {
+      image: OTHER_IMAGE,
+    });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.permission, 'promotions.promote');
     await row(viewer, 'staging')
       .getByRole('link', { name: new RegExp(waiting) })
       .click();
@@ -317,7 +274,61 @@ describe('the web UI in a real browser: Environments and a promotion', { timeout
     assert.equal(await run.getAttribute('href'), `/runs/${dev.fromRun}`);
   });
 
+  it('promotes by hand from the Environments page: the API’s refusal shown, then an image by digest to dev', async () => {
+    await page.goto(`${server.url}/environments`);
+    const form = page.locator('form.promote-form');
+    await form.waitFor();
+    await page.locator('#promote-environment').selectOption(`${namespace}/dev`);
+    // A run the API does not know: its answer is shown as the server says it.
+    await page.locator('#promote-from').selectOption('run');
+    assert.equal(await page.locator('label[for="promote-value"]').textContent(), 'Run');
+    await page.locator('#promote-value').fill('no-such-run');
+    await page.locator('#promote').click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor();
+    assert.match(
+      await alert.innerText(),
+      new RegExp(`INVALID_REQUEST\\s+'no-such-run' is not a Succeeded run with an image in ${namespace}`),
+    );
+    // An image by tag: the browser refuses it before anything is sent.
+    await page.locator('#promote-from').selectOption('image');
+    await page.locator('#promote-value').fill('127.0.0.1:5000/capstan/hello:latest');
+    assert.equal(
+      await page.evaluate<boolean>("document.getElementById('promote-value').validity.patternMismatch"),
+      true,
+    );
+    // By digest: asked, then dev shows it Verified, without a reload.
+    await page.locator('#promote-value').fill(OTHER_IMAGE);
+    await page.locator('#promote').click();
+    const asked = form.getByRole('status');
+    await asked.waitFor();
+    const [promotion] = await store.promotions.list({ namespace, environment: 'dev', limit: 1 });
+    assert.ok(promotion);
+    assert.equal(promotion.image, OTHER_IMAGE);
+    assert.equal(promotion.requestedBy, 'admin');
+    assert.equal(promotion.fromRun, undefined);
+    assert.match(
+      await asked.innerText(),
+      new RegExp(`Promotion ${promotion.id} of .* to ${namespace}/dev asked by admin`),
+    );
+    assert.equal(
+      await asked.getByRole('link', { name: promotion.id }).getAttribute('href'),
+      `/promotions/${promotion.id}`,
+    );
+    assert.equal(await alert.count(), 0, 'the earlier error is gone');
+    assert.deepEqual(
+      await accessibilityProblems(page),
+      [],
+      'the environments page after a promotion by hand',
+    );
+    await row(page, 'dev').locator(`[data-image="${OTHER_IMAGE}"]`).waitFor({ timeout: 240_000 });
+    await eventually(async () => (await store.promotions.get(promotion.id))?.state === 'Verified', {
+      what: 'the promotion by hand Verified',
+      timeoutMs: 240_000,
+    });
+  });
+
   it('raised no Content-Security-Policy violation', () => {
-    assert.deepEqual(cspViolations, []);
+    assert.deepEqual(e2e.cspViolations, []);
   });
 });

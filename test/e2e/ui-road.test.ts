@@ -9,37 +9,15 @@
 // them (a real run needs a real node: the node tier covers that).
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
-import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { SSO_CALLBACK_PATH } from '../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { OIDC_SECRET_KEY } from '../../src/main/server-sso.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
-import type { ResourceType } from '../../src/ports/cluster.ts';
-import { startAgentProcess } from '../../src/testing/agent-process.ts';
-import {
-  agentKubeconfig,
-  freshNamespace,
-  installApplicationCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-} from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import { startOidcProvider, type TestOidcProvider } from '../../src/testing/oidc-provider.ts';
-import {
-  accessibilityProblems,
-  buildUi,
-  launchBrowser,
-  logIn,
-  screenshot,
-  startServer,
-  type RunningServer,
-} from './support.ts';
+import { accessibilityProblems, e2eFixture, logIn, screenshot, type RunningServer } from './support.ts';
 
 const LABEL_KEY = 'capstan.dev/test-e2e';
 const VIEWER = { name: 'viewer', password: 'viewer-password-e2e-2' };
@@ -59,22 +37,12 @@ const DEPLOYMENT = [
   '',
 ].join('\n');
 
-const git = await startGitServer(after);
+const e2e = e2eFixture({ name: 'e2e road', viewer: VIEWER, labelKey: LABEL_KEY });
 let server: RunningServer;
 let provider: TestOidcProvider;
-let browser: Browser;
 let store: Store;
 let namespace = '';
 let project = '';
-const cspViolations: string[] = [];
-
-const cleanups: (() => Promise<void> | void)[] = [];
-const later = (fn: () => Promise<void> | void) => {
-  cleanups.push(fn);
-};
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -121,59 +89,22 @@ const run = (id: string, phase: RunRecord['phase'], queuedAt: string): RunRecord
 });
 
 before(async () => {
-  buildUi();
-  const cluster = await testCluster();
-  const kube = kubeClients(cluster.adminKubeconfig);
-  const admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  later(() => {
-    admin.close();
-  });
-  const appType: ResourceType = await installApplicationCrd(admin);
-  const projectType = await installProjectCrd(admin);
-  namespace = await freshNamespace({ name: 'e2e road', after: later }, kube);
+  const set = await e2e.setUp();
+  const { admin, git, kube, types } = set;
+  ({ namespace, project } = set);
   const repo = `e2e-${namespace}`;
   await git.createRepository(repo, { files: { 'app/web.yaml': DEPLOYMENT }, message: 'web' });
-  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
   await kube.core.createNamespacedSecret({
     namespace,
     body: { metadata: { name: 'oidc' }, stringData: { [OIDC_SECRET_KEY]: CLIENT_SECRET } },
   });
-  project = `e2e-${namespace}`.slice(0, 60);
+  await e2e.startAgent();
   await admin.apply(
-    projectType,
-    {
-      apiVersion: PROJECT_API_VERSION,
-      kind: PROJECT_KIND,
-      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
-      spec: {
-        applicationNamespaces: [namespace],
-        destinations: [{ cluster: '*', namespace }],
-        roles: [{ name: 'viewer', users: [VIEWER.name] }],
-      },
-    },
-    { fieldManager: 'capstan-test', force: true },
-  );
-  later(() => admin.delete(projectType, '', project).then(() => undefined));
-  const label = `e2e-${namespace.slice(-6)}`;
-  await startAgentProcess(later, [
-    '--kubeconfig',
-    await agentKubeconfig(cluster),
-    '--selector',
-    `${LABEL_KEY}=${label}`,
-    '--no-leader-election',
-    '--bind-address',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-  ]);
-  await admin.apply(
-    appType,
+    types.application,
     {
       apiVersion: APPLICATION_API_VERSION,
       kind: APPLICATION_KIND,
-      metadata: { name: 'web', namespace, labels: { [LABEL_KEY]: label } },
+      metadata: { name: 'web', namespace, labels: { [LABEL_KEY]: e2e.label() } },
       spec: {
         project,
         source: { repoURL: git.url(repo), path: 'app', insecureHttp: true, secretRef: { name: 'git' } },
@@ -182,8 +113,8 @@ before(async () => {
     },
     { fieldManager: 'capstan-test' },
   );
-  later(async () => {
-    await admin.delete(appType, namespace, 'web').catch(() => undefined);
+  e2e.later(async () => {
+    await admin.delete(types.application, namespace, 'web').catch(() => undefined);
     await admin.client
       .call('PATCH', `/apis/capstan.dev/v1alpha1/namespaces/${namespace}/applications/web`, {
         body: { metadata: { finalizers: null } },
@@ -200,11 +131,9 @@ before(async () => {
       redirectUris: [`${base}${SSO_CALLBACK_PATH}`],
       users: { wendy: { groups: [] } },
     },
-    later,
+    e2e.later,
   );
-  server = await startServer(later, {
-    kubeconfig: cluster.adminKubeconfig,
-    namespace,
+  server = await e2e.startServer({
     port,
     oidc: {
       issuer: provider.issuer,
@@ -214,10 +143,8 @@ before(async () => {
       allowHttpIssuer: true,
     },
   });
-  await server.addUser(VIEWER.name, VIEWER.password);
   // The server's own Store: the runs as the pipeline controller records them.
-  store = openSqliteStore({ path: server.database });
-  later(() => store.close());
+  store = e2e.store();
   await store.runs.create(run('r-done', 'Succeeded', '2026-03-01T10:00:00.000Z'));
   await store.runs.appendLogs('r-done', [
     { step: 'test', time: '2026-03-01T10:00:01.000Z', line: 'ok 1 - web starts' },
@@ -227,17 +154,7 @@ before(async () => {
   await store.runs.appendLogs('r-live', [
     { step: 'test', time: '2026-03-01T11:00:01.000Z', line: 'ok 1 - web starts' },
   ]);
-  browser = await launchBrowser(later);
 });
-
-async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
-  });
-  return { context, page };
-}
 
 const textOf = async (page: Page, selector: string) => (await page.locator(selector).textContent()) ?? '';
 
@@ -245,7 +162,7 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
   let page: Page;
 
   it('offers single sign-on on the login page when the server has a provider, and starts its redirect', async () => {
-    ({ page } = await newPage());
+    ({ page } = await e2e.newPage());
     await page.goto(`${server.url}/applications`);
     const sso = page.getByRole('link', { name: 'Log in with single sign-on' });
     await sso.waitFor();
@@ -260,7 +177,7 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
   });
 
   it("shows the Deployment's ReplicaSet and Pod in the tree, and why the Pod on a kwok node has no log", async () => {
-    ({ page } = await newPage());
+    ({ page } = await e2e.newPage());
     await logIn(page, server.url, 'admin', server.adminPassword);
     await page.goto(`${server.url}/applications/${namespace}/web`);
     await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();
@@ -362,7 +279,7 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
   });
 
   it('a viewer sees Cancel and Re-run disabled with the reason, and the API refuses a re-run', async () => {
-    const { page: viewer } = await newPage();
+    const { page: viewer } = await e2e.newPage();
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
     await viewer.goto(`${server.url}/runs/r-done`);
     const rerun = viewer.locator('#rerun');
@@ -393,6 +310,6 @@ describe('the web UI in a real browser: single sign-on, Pods, pipeline runs, clu
   });
 
   it('raised no Content-Security-Policy violation', () => {
-    assert.deepEqual(cspViolations, []);
+    assert.deepEqual(e2e.cspViolations, []);
   });
 });

@@ -4,8 +4,10 @@
 // `capstan agent` into demo-guestbook, demo-kustomize and demo-helm with the demo's sync policy; a
 // Pipeline hello-http of the sample HTTP server's repository, its pipeline file read by the server from
 // git, and its runs (written to the server's Store as the pipeline driver writes them: the e2e cluster
-// has kwok nodes only, so no run Pod really runs here). `CAPSTAN_E2E_SCREENSHOTS=docs/ui` saves them
-// over the documentation's (default: .cache/e2e-screenshots/docs); each page is also checked (the list
+// has kwok nodes only, so no run Pod really runs here); the demo's Environments dev and staging, the
+// built image promoted by hand to dev, and staging's promotion waiting for an approval.
+// `CAPSTAN_E2E_SCREENSHOTS=docs/ui` saves them over the documentation's (default:
+// .cache/e2e-screenshots/docs); each page is also checked (the list
 // shows the three, each Synced and Healthy; a pushed change shown as a diff; the history and its
 // rollback confirmation; the triggers), and axe-core finds no serious or critical violation on any.
 // The demo's names are fixed, so this file removes what an interrupted run of it left, before and after.
@@ -20,6 +22,7 @@ import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/a
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import { DEMO_APPLICATIONS } from '../../src/main/demo.ts';
+import { DEMO_ENVIRONMENTS, demoEnvironment } from '../../src/main/demo-environments.ts';
 import { HELLO_APPLICATION, withImage } from '../../src/main/demo-hello.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
@@ -28,6 +31,7 @@ import {
   agentKubeconfig,
   freshNamespace,
   installApplicationCrd,
+  installEnvironmentCrd,
   installPipelineCrd,
   installProjectCrd,
   kubeClients,
@@ -139,6 +143,7 @@ before(async () => {
   appType = await installApplicationCrd(admin);
   const projectType = await installProjectCrd(admin);
   const pipelineType = await installPipelineCrd(admin);
+  const environmentType = await installEnvironmentCrd(admin);
   await removeDemo(kube);
   await kube.core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
   later(() => removeDemo(kube));
@@ -203,12 +208,26 @@ before(async () => {
     },
     { fieldManager: 'capstan-test' },
   );
-  // The server's own Secrets in a namespace of their own (the demo's is capstan-system).
+  // The demo's Environments of the hello image: dev, then staging (approval required).
+  for (const env of DEMO_ENVIRONMENTS)
+    await admin.apply(
+      environmentType,
+      demoEnvironment(env, {
+        namespace: NAMESPACE,
+        project: PROJECT,
+        repoURL: git.url('demo-config'),
+        secretRef: 'git',
+      }),
+      { fieldManager: 'capstan-test' },
+    );
+  // The server's own Secrets in a namespace of their own (the demo's is capstan-system); it drives the
+  // pipeline runs and the promotions, as the demo's does.
   const home = await freshNamespace({ name: 'docs screenshots', after: later }, kube);
   server = await startServer(later, {
     kubeconfig: cluster.adminKubeconfig,
     namespace: home,
     pipelines: { capstanImage: 'capstan:e2e', allowInsecureHttp: true },
+    promotions: { allowInsecureHttp: true },
   });
   await server.addUser(VIEWER.name, VIEWER.password);
   store = openSqliteStore({ path: server.database });
@@ -503,5 +522,30 @@ describe('the documentation’s screenshots, from data shaped like the demo', { 
     await page.getByRole('button', { name: 'Create' }).click();
     await page.locator('table td', { hasText: 'ci-deploy' }).waitFor();
     await shoot(page, 'tokens');
+  });
+
+  it('the Environments: the built image promoted by hand to dev, staging waiting for an approval', async () => {
+    await page.goto(`${server.url}/environments`);
+    const row = (env: string) => page.locator(`tr[data-environment="${NAMESPACE}/${env}"]`);
+    await row('staging').waitFor();
+    await page.locator('#promote-environment').selectOption(`${NAMESPACE}/dev`);
+    await page.locator('#promote-from').selectOption('run');
+    await page.locator('#promote-value').fill('b81e04f5c2');
+    await page.locator('#promote').click();
+    await page.locator('form.promote-form').getByRole('status').waitFor();
+    const image = `127.0.0.1:5000/demo/hello-http@${DIGEST}`;
+    await row('dev').locator(`[data-image="${image}"]`).waitFor({ timeout: 240_000 });
+    await row('staging').locator('[data-state="WaitingForApproval"]').waitFor({ timeout: 120_000 });
+    const [waiting] = await store.promotions.list({ namespace: NAMESPACE, environment: 'staging', limit: 1 });
+    assert.ok(waiting);
+    assert.equal(waiting.image, image);
+    await page.locator('table.promotions').getByText(waiting.id).waitFor();
+    await shoot(page, 'environments');
+    await row('staging')
+      .getByRole('link', { name: new RegExp(waiting.id) })
+      .click();
+    await page.getByRole('heading', { name: `Promotion ${waiting.id}` }).waitFor();
+    await page.locator('dl.facts').getByText('environment dev').waitFor();
+    await shoot(page, 'promotion');
   });
 });

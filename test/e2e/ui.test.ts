@@ -7,32 +7,20 @@
 // axe-core finds no serious or critical violation on the main pages; no CSP violation on any page.
 // Screenshots of the main pages are saved (see SCREENSHOTS in support.ts).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
+import { before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
-import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import { startAgentProcess } from '../../src/testing/agent-process.ts';
-import {
-  agentKubeconfig,
-  freshNamespace,
-  installApplicationCrd,
-  installProjectCrd,
-  kubeClients,
-  testCluster,
-} from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
-import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
+import type { GitServer } from '../../src/testing/git.ts';
 import {
   accessibilityProblems,
   assertFitsTheScreen,
-  buildUi,
-  launchBrowser,
+  e2eFixture,
   logIn,
   screenshot,
   tabTo,
-  startServer,
   type RunningServer,
 } from './support.ts';
 
@@ -64,9 +52,10 @@ const manifests = (value: string) => ({
   ].join('\n'),
 });
 
-const git = await startGitServer(after);
+const e2e = e2eFixture({ name: 'e2e ui', viewer: VIEWER, labelKey: LABEL_KEY });
+const { cspViolations, alerts } = e2e;
+let git: GitServer;
 let server: RunningServer;
-let browser: Browser;
 let admin: KubeCluster;
 let appType: ResourceType;
 let namespace = '';
@@ -74,62 +63,14 @@ let repo = '';
 let firstRevision = '';
 let secondRevision = '';
 let project = '';
-const cspViolations: string[] = [];
-const alerts: string[] = [];
-
-// Clean-ups registered while `before` runs, run in reverse order after every test.
-const cleanups: (() => Promise<void> | void)[] = [];
-const later = (fn: () => Promise<void> | void) => {
-  cleanups.push(fn);
-};
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-});
 
 before(async () => {
-  buildUi();
-  const cluster = await testCluster();
-  const kube = kubeClients(cluster.adminKubeconfig);
-  admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
-  later(() => {
-    admin.close();
-  });
-  appType = await installApplicationCrd(admin);
-  const projectType = await installProjectCrd(admin);
-  namespace = await freshNamespace({ name: 'e2e ui', after: later }, kube);
+  const set = await e2e.setUp();
+  ({ git, admin, namespace, project } = set);
+  appType = set.types.application;
   repo = `e2e-${namespace}`;
   firstRevision = await git.createRepository(repo, { files: manifests('hello'), message: 'first: hello' });
-  await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
-  project = `e2e-${namespace}`.slice(0, 60);
-  await admin.apply(
-    projectType,
-    {
-      apiVersion: PROJECT_API_VERSION,
-      kind: PROJECT_KIND,
-      metadata: { name: project, labels: { 'capstan.dev/test': 'true' } },
-      spec: {
-        applicationNamespaces: [namespace],
-        destinations: [{ cluster: '*', namespace }],
-        roles: [{ name: 'viewer', users: [VIEWER.name] }],
-      },
-    },
-    { fieldManager: 'capstan-test', force: true },
-  );
-  later(() => admin.delete(projectType, '', project).then(() => undefined));
-  const label = `e2e-${namespace.slice(-6)}`;
-  await startAgentProcess(later, [
-    '--kubeconfig',
-    await agentKubeconfig(cluster),
-    '--selector',
-    `${LABEL_KEY}=${label}`,
-    '--no-leader-election',
-    '--bind-address',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-  ]);
+  await e2e.startAgent();
   // A manual sync policy: OutOfSync stays visible until someone syncs (from the UI).
   await admin.apply(
     appType,
@@ -139,7 +80,7 @@ before(async () => {
       metadata: {
         name: 'web',
         namespace,
-        labels: { [LABEL_KEY]: label },
+        labels: { [LABEL_KEY]: e2e.label() },
         annotations: {
           'link.capstan.dev/runbook': UNSAFE_LINK,
           'link.capstan.dev/dashboard': 'https://grafana.example/d/web',
@@ -153,10 +94,8 @@ before(async () => {
     },
     { fieldManager: 'capstan-test' },
   );
-  later(() => removeApplication('web'));
-  server = await startServer(later, { kubeconfig: cluster.adminKubeconfig, namespace });
-  await server.addUser(VIEWER.name, VIEWER.password);
-  browser = await launchBrowser(later);
+  e2e.later(() => removeApplication('web'));
+  server = await e2e.startServer();
 });
 
 async function removeApplication(name: string): Promise<void> {
@@ -172,20 +111,6 @@ async function removeApplication(name: string): Promise<void> {
       })
       .catch(() => undefined),
   );
-}
-
-/** A fresh browser context whose CSP violations and JavaScript dialogs are recorded. */
-async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
-  });
-  page.on('dialog', (dialog) => {
-    alerts.push(dialog.message());
-    void dialog.dismiss();
-  });
-  return { context, page };
 }
 
 const appUrl = () => `${server.url}/applications/${namespace}/web`;
@@ -230,7 +155,7 @@ describe('the web UI in a real browser', () => {
   let page: Page;
 
   it('logs in as the admin and lists the application with its counts', async () => {
-    ({ page } = await newPage());
+    ({ page } = await e2e.newPage());
     await page.goto(`${server.url}/`);
     await page.getByLabel('Password').waitFor();
     await screenshot(page, 'login');
@@ -466,7 +391,7 @@ describe('the web UI in a real browser', () => {
   });
 
   it('a viewer sees sync disabled with the reason, and the API refuses it', async () => {
-    const { page: viewer } = await newPage();
+    const { page: viewer } = await e2e.newPage();
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
     await viewer.goto(appUrl());
     const sync = viewer.locator('#sync');
@@ -499,7 +424,7 @@ describe('the web UI in a real browser', () => {
   });
 
   it('lists in the sync dialog a resource that left Git after the agent compared, selectable with prune, and prunes it alone', async () => {
-    ({ page } = await newPage());
+    ({ page } = await e2e.newPage());
     await logIn(page, server.url, 'admin', server.adminPassword);
     await page.goto(appUrl());
     await page.getByRole('heading', { name: 'web', level: 1 }).waitFor();

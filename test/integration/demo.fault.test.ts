@@ -1,5 +1,6 @@
 // The README's main job, as a new user runs it: `capstan demo up` leaves the sample applications Synced
-// and Healthy and prints where to look; `capstan demo down` leaves nothing running.
+// and Healthy, with the Environments dev and staging the server lists, and prints where to look;
+// `capstan demo down` leaves nothing running.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,18 @@ describe('capstan demo', async () => {
       await fetch(`${summary.serverUrl}/api/v1/applications`, { headers: { cookie } })
     ).json()) as { items: { name: string }[] };
     assert.deepEqual(listed.items.map((a) => a.name).sort(), ['guestbook', 'hello-helm', 'hello-kustomize']);
+    // The road to production: dev (hello-kustomize), then staging (hello-helm, following dev, approval).
+    const environments = (await (
+      await fetch(`${summary.serverUrl}/api/v1/environments`, { headers: { cookie } })
+    ).json()) as {
+      items: { name: string; application: string; fromEnvironment?: string; approvalRequired: boolean }[];
+    };
+    assert.deepEqual(
+      environments.items
+        .map((e) => `${e.name}:${e.application}:${e.fromEnvironment ?? '-'}:${String(e.approvalRequired)}`)
+        .sort(),
+      ['dev:hello-kustomize:-:false', 'staging:hello-helm:dev:true'],
+    );
 
     const state = JSON.parse(await readFile(join(stateDir, 'demo', 'state.json'), 'utf8')) as {
       agent: { pid: number };

@@ -85,6 +85,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  ${kubectl} -n demo-guestbook scale deployment frontend --replicas=5   # drift: put back (selfHeal)`,
       `  ${kubectl} -n capstan-demo annotate application guestbook capstan.dev/refresh="$(date +%s)" --overwrite`,
       `  npm run capstan -- login ${summary.serverUrl} --password-stdin   # then: npm run capstan -- app list -A`,
+      `  npm run capstan -- env list -A   # dev, then staging (approval required): npm run capstan -- promote dev -n capstan-demo --image registry.invalid/hello@sha256:<64 hex>`,
       ...(summary.helloUrl === undefined
         ? []
         : [

@@ -4,11 +4,13 @@
 // driver writes it); a promotion's page with its steps as a timeline, followed live over server-sent
 // events (GET /promotions/{id}/events) until it ends. Approve and Reject are disabled with the reason
 // when the role does not allow them or the promotion is not waiting, and the API refuses them anyway.
+// Under the Environments, a form promotes an image or a run's image by hand (components/PromoteForm.tsx).
 import { useEffect, useState } from 'react';
 import { API, appPath, call, query } from '../api.ts';
 import { ActionButton } from '../components/Dialog.tsx';
 import { moveBetweenRows } from '../components/Catalogue.tsx';
 import { Link } from '../components/Link.tsx';
+import { PromoteForm } from '../components/PromoteForm.tsx';
 import { Empty, Failure, Loading } from '../components/States.tsx';
 import { useLoad } from '../hooks.ts';
 import { promotionPath, runPath } from '../paths.ts';
@@ -83,7 +85,10 @@ export function EnvironmentsPage() {
       ) : envs.value.items.length === 0 ? (
         <Empty>No Environment you may read yet (docs/promotions.md says how to add one).</Empty>
       ) : (
-        <EnvironmentTable items={envs.value.items} />
+        <>
+          <EnvironmentTable items={envs.value.items} />
+          <PromoteForm environments={envs.value.items} onPromoted={reload} />
+        </>
       )}
       <RecentPromotions />
     </section>

@@ -136,16 +136,18 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
   const { run } = props;
   const grants = useSession();
   const allowed = permit(grants, run.project, 'sync', { as: 'Running pipelines' });
-  const [busy, setBusy] = useState<'cancel' | 'rerun' | undefined>();
+  const approving = permit(grants, run.project, 'sync', { as: 'Approving runs' });
+  const [busy, setBusy] = useState<'cancel' | 'rerun' | 'approve' | undefined>();
   const [error, setError] = useState<unknown>();
   const ended = ENDED_PHASES.includes(run.phase);
-  const act = (action: 'cancel' | 'rerun') => {
+  const waiting = run.phase === 'WaitingForApproval';
+  const act = (action: 'cancel' | 'rerun' | 'approve') => {
     setBusy(action);
     setError(undefined);
     call<RunView>(`${runPath(run.id)}/${action}`, { method: 'POST' }).then(
       (answer) => {
         setBusy(undefined);
-        if (action === 'cancel') props.onChanged(answer);
+        if (action !== 'rerun') props.onChanged(answer);
         else navigate(`/runs${query({ namespace: run.namespace, pipeline: run.pipeline })}`);
       },
       (failure: unknown) => {
@@ -157,7 +159,20 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
   const denied = allowed.allowed ? undefined : allowed.reason;
   return (
     <>
+      {waiting ? <WaitingNote run={run} /> : null}
       <div className="run-actions">
+        {waiting ? (
+          <ActionButton
+            id="approve"
+            label="Approve"
+            primary
+            busy={busy === 'approve'}
+            denied={approving.allowed ? undefined : approving.reason}
+            onClick={() => {
+              act('approve');
+            }}
+          />
+        ) : null}
         <ActionButton
           id="cancel"
           label="Cancel"
@@ -205,6 +220,12 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
             </>
           )}
         </dd>
+        {run.approvedBy === undefined ? null : (
+          <>
+            <dt>Approved</dt>
+            <dd>by {run.approvedBy}</dd>
+          </>
+        )}
         <dt>Times</dt>
         <dd>
           queued {new Date(run.queuedAt).toLocaleString()}
@@ -255,6 +276,20 @@ function RunFacts(props: { readonly run: RunView; readonly onChanged: (run: RunV
         </>
       )}
     </>
+  );
+}
+
+/** What waiting for an approval means: a pull request from a fork, run only once someone approves it. */
+function WaitingNote(props: { readonly run: RunView }) {
+  const pr = props.run.pullRequest;
+  return (
+    <p className="waiting-note" id="approve-note">
+      {pr === undefined
+        ? 'This run waits for an approval'
+        : `This run of pull request #${String(pr.number)}${pr.author === undefined ? '' : ` by ${pr.author}`}${pr.fromFork === true ? ', from a fork,' : ''} waits for an approval`}
+      : approving queues it (it runs without the Pipeline’s secrets) and approves its author for the
+      Pipeline’s next runs (<code>capstan pipeline revoke</code> takes that back).
+    </p>
   );
 }
 
