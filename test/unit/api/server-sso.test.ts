@@ -25,6 +25,7 @@ import { buildServerApi } from '../../../src/api/server/app.ts';
 import { PENDING_COOKIE, SSO_CALLBACK_PATH } from '../../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../../src/contracts/application.ts';
 import { freePort } from '../../../src/devcluster/ports.ts';
+import type { SingleSignOn } from '../../../src/ports/single-sign-on.ts';
 import type { SessionRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
@@ -53,6 +54,7 @@ const USERS = {
   root: { groups: ['platform-admins'] },
   dave: { groups: ['team-a-deployers'] },
   erin: { groups: ['team-a-deployers'] },
+  frank: { groups: ['team-a-deployers'] },
 };
 
 /** Everything the server said or logged, for the secrets sweep. */
@@ -72,6 +74,7 @@ async function serve(
   port: number,
   skewMs = () => 0,
   replicaOf?: { readonly store: Store; readonly key: Buffer },
+  wrap: (signOn: SingleSignOn) => SingleSignOn = (signOn) => signOn,
 ): Promise<Served & { readonly key: Buffer }> {
   const now = () => Date.now() + skewMs();
   const key = replicaOf?.key ?? randomBytes(32);
@@ -106,13 +109,15 @@ async function serve(
     secureCookies: false,
     logger: (line) => said.push(JSON.stringify(line)),
     sso: {
-      signOn: new OpenIdSignOn({
-        issuer: provider.issuer,
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        allowHttp: true,
-        now,
-      }),
+      signOn: wrap(
+        new OpenIdSignOn({
+          issuer: provider.issuer,
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          allowHttp: true,
+          now,
+        }),
+      ),
       sealer,
       publicUrl: base,
       adminGroups: ['platform-admins'],
@@ -189,6 +194,10 @@ let skewed: Served;
 let refreshing: TestOidcProvider;
 let refreshed: Served & { readonly key: Buffer };
 let replica: Served;
+/** A third replica whose refreshes wait at a gate the test opens (the real provider answers them then). */
+let gated: Served;
+let gate = Promise.resolve();
+let refreshEntered: () => void = () => {};
 let ahead = 0;
 /** A provider that sends groups at its userinfo endpoint only, and a server that signs in with it. */
 let userinfo: Served;
@@ -216,6 +225,29 @@ before(async () => {
   refreshed = await serve(refreshing, refreshPort, () => ahead);
   // A second replica on the same Store, with the same shared key (the Secret capstan-server).
   replica = await serve(refreshing, await freePort(), () => ahead, refreshed);
+  gated = await serve(
+    refreshing,
+    await freePort(),
+    () => ahead,
+    refreshed,
+    (signOn) => ({
+      issuer: signOn.issuer,
+      start: (uri) => signOn.start(uri),
+      finish: (callback, pending) => signOn.finish(callback, pending),
+      refresh: async (token, subject) => {
+        refreshEntered();
+        await gate;
+        return signOn.refresh(token, subject);
+      },
+      revoke: (token) => signOn.revoke(token),
+      endSessionUrl: () => signOn.endSessionUrl(),
+    }),
+  );
+  // Each replica discovers the provider now, while its clock is the provider's: the library's clock
+  // skew is taken at discovery (src/adapters/oidc/openid-sign-on.ts), and a replica that discovered
+  // later, with the tests' clock moved on, would find every new ID token expired.
+  for (const s of [refreshed, replica, gated])
+    assert.equal((await fetch(`${s.base}/api/v1/auth/config`)).status, 200);
   const dexLike = await startOidcProvider(
     {
       clientId: CLIENT_ID,
@@ -243,6 +275,7 @@ before(async () => {
 
 after(async () => {
   await replica.app.close();
+  await gated.app.close();
   for (const s of [server, skewed, refreshed, userinfo]) {
     await s.app.close();
     await s.store.close();
@@ -554,6 +587,64 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     const kept = await sessionRecord(refreshed, browser);
     assert.ok(kept);
     refreshTokenOf(refreshed, kept);
+  });
+
+  it('makes a refresh’s new groups visible on every replica at once: a request on another replica waits for the refresh running elsewhere', async () => {
+    const { browser, info } = await signIn(refreshed, 'frank');
+    assert.deepEqual(info.groups, ['team-a-deployers']);
+    const record = await sessionRecord(refreshed, browser);
+    assert.ok(record);
+    refreshTokenOf(refreshed, record);
+    const cookie = browser.cookie(refreshed.host, SESSION_COOKIE) ?? '';
+    const groupsAt = async (base: string) => {
+      const answer = await fetch(`${base}/api/v1/session`, {
+        headers: { cookie: `${SESSION_COOKIE}=${cookie}` },
+      });
+      const body = await answer.text();
+      assert.equal(answer.status, 200, body);
+      return (JSON.parse(body) as { groups: string[] }).groups;
+    };
+    // frank leaves team-a and joins team-b at the provider; his ID token expires by the servers' clock.
+    refreshing.setGroups('frank', ['team-b-viewers']);
+    ahead += 2 * 60 * 1000;
+    let open: () => void = () => {};
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const entered = new Promise<void>((resolve) => (refreshEntered = resolve));
+    const waitingLines = () =>
+      said.filter((line) => line.includes('refresh running elsewhere') && line.includes('"user":"frank"'));
+    const waitedBefore = waitingLines().length;
+    // The gated replica claims the refresh and holds it at the provider's door.
+    const first = groupsAt(gated.base);
+    await entered;
+    const claimed = await sessionRecord(refreshed, browser);
+    assert.ok(claimed?.signOn?.refreshingUntil, 'the Store marks the refresh as running');
+    // Meanwhile a request on another replica: it must not answer with the old groups.
+    const second = groupsAt(replica.base);
+    const race = { settled: false };
+    try {
+      const raced = await Promise.race([
+        second.then((groups) => ({ answered: groups })),
+        (async () => {
+          while (!race.settled && waitingLines().length === waitedBefore)
+            await new Promise((r) => setImmediate(r));
+          return { waiting: true };
+        })(),
+      ]);
+      assert.ok(
+        'waiting' in raced,
+        `the other replica answered during the refresh with ${JSON.stringify(raced)}`,
+      );
+    } finally {
+      // Opened whatever happened above: a failed check must not leave the refresh waiting.
+      race.settled = true;
+      open();
+    }
+    assert.deepEqual(await first, ['team-b-viewers']);
+    assert.deepEqual(await second, ['team-b-viewers'], 'the other replica answers with the refresh’s groups');
+    const kept = await sessionRecord(refreshed, browser);
+    assert.equal(kept?.signOn?.refreshingUntil, undefined, 'the mark is cleared by the refresh');
+    refreshTokenOf(refreshed, kept ?? record);
+    assert.deepEqual(await groupsAt(refreshed.base), ['team-b-viewers']);
   });
 
   it('keeps a session while the provider cannot be reached until its ID token expires, then answers 503 (the session kept)', async () => {
