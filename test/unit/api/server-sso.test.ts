@@ -131,6 +131,19 @@ async function serve(
   return { base, host: `127.0.0.1:${port}`, app, store, sealer, key };
 }
 
+const BACKCHANNEL_LOGOUT_PATH = '/api/v1/auth/oidc/backchannel-logout';
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+/** Posts a logout token to a server as the provider does (a form). */
+async function postLogout(served: Served, token: string): Promise<{ status: number; body: string }> {
+  const answer = await fetch(`${served.base}${BACKCHANNEL_LOGOUT_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: token }).toString(),
+  });
+  return { status: answer.status, body: await answer.text() };
+}
+
 const isCallback = (url: URL) => url.pathname === SSO_CALLBACK_PATH;
 
 /** Signs `login` in up to the callback (not visited): the callback address and the browser. */
@@ -188,7 +201,9 @@ async function redeem(issuer: string, token: string): Promise<{ status: number; 
 }
 
 let provider: TestOidcProvider;
-let server: Served;
+let server: Served & { readonly key: Buffer };
+/** A second replica of `server` (one Store): the provider's back-channel logout goes to it. */
+let serverReplica: Served;
 let skewed: Served;
 /** A provider that gives refresh tokens and ID tokens of a minute, and a server whose clock the tests move on. */
 let refreshing: TestOidcProvider;
@@ -241,6 +256,7 @@ before(async () => {
       },
       revoke: (token) => signOn.revoke(token),
       endSessionUrl: () => signOn.endSessionUrl(),
+      verifyLogoutToken: (token) => signOn.verifyLogoutToken(token),
     }),
   );
   // Each replica discovers the provider now, while its clock is the provider's: the library's clock
@@ -259,16 +275,19 @@ before(async () => {
     (stop) => stops.push(stop),
   );
   userinfo = await serve(dexLike, userinfoPort);
+  const replicaPort = await freePort();
   provider = await startOidcProvider(
     {
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
       redirectUris: [port, skewedPort].map((p) => `http://127.0.0.1:${p}${SSO_CALLBACK_PATH}`),
       users: USERS,
+      backchannelLogoutUri: `http://127.0.0.1:${replicaPort}${BACKCHANNEL_LOGOUT_PATH}`,
     },
     (stop) => stops.push(stop),
   );
   server = await serve(provider, port);
+  serverReplica = await serve(provider, replicaPort, () => 0, server);
   // Two hours ahead: every ID token the provider signs (1 hour) has expired by this server's clock.
   skewed = await serve(provider, skewedPort, () => 2 * 60 * 60 * 1000);
 });
@@ -276,6 +295,7 @@ before(async () => {
 after(async () => {
   await replica.app.close();
   await gated.app.close();
+  await serverReplica.app.close();
   for (const s of [server, skewed, refreshed, userinfo]) {
     await s.app.close();
     await s.store.close();
@@ -674,6 +694,106 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
       (JSON.parse(list.body) as { items: { namespace: string }[] }).items.map((i) => i.namespace).sort(),
       ['a', 'b'],
     );
+  });
+
+  it('ends a user’s session on every replica when they sign out at the provider (back-channel logout), and only that session', async () => {
+    const { browser } = await signIn(server, 'alice');
+    const other = await signIn(server, 'alice');
+    const record = await sessionRecord(server, browser);
+    assert.equal(record?.provider?.subject, 'alice');
+    assert.ok(record.provider.sid, 'the ID token’s sid is kept with the session');
+    const otherRecord = await sessionRecord(server, other.browser);
+    assert.notEqual(
+      otherRecord?.provider?.sid,
+      record.provider.sid,
+      'another browser, another provider session',
+    );
+    const cookie = browser.cookie(server.host, SESSION_COOKIE) ?? '';
+    const statusAt = async (s: Served) =>
+      (await fetch(`${s.base}/api/v1/session`, { headers: { cookie: `${SESSION_COOKIE}=${cookie}` } }))
+        .status;
+    for (const s of [server, serverReplica]) assert.equal(await statusAt(s), 200);
+    const out = await browser.signOut(provider.issuer, CLIENT_ID);
+    assert.ok(out.status < 400, `${out.status} ${out.body.slice(0, 200)}`);
+    // The provider posted its logout token (to the replica) before it answered the browser.
+    for (const s of [server, serverReplica]) assert.equal(await statusAt(s), 401);
+    assert.equal(await sessionRecord(server, browser), undefined);
+    assert.equal((await other.browser.request(new URL(`${server.base}/api/v1/session`))).status, 200);
+    const trail = await server.store.audit.query({ action: 'logout', actor: 'alice', limit: 5 });
+    assert.equal(trail[0]?.changes?.['endedBy'], 'backchannel');
+    assert.equal(trail[0].changes['sid'], record.provider.sid);
+    assert.equal(trail[0].changes['sessions'], 1);
+  });
+
+  it('refuses hostile logout tokens with the check that failed (signature, audience, nonce, expiry, replay) and ends nothing with them', async () => {
+    const { browser } = await signIn(server, 'carol');
+    const record = await sessionRecord(server, browser);
+    assert.ok(record?.provider?.sid);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = (extra: Record<string, unknown> = {}) => ({
+      iss: provider.issuer,
+      aud: CLIENT_ID,
+      iat: now,
+      exp: now + 120,
+      jti: randomBytes(8).toString('hex'),
+      sub: 'carol',
+      sid: record.provider?.sid,
+      events: { [LOGOUT_EVENT]: {} },
+      ...extra,
+    });
+    const refusals: [string, string, RegExp][] = [
+      [
+        'another key',
+        provider.sign(claims(), { foreignKey: true }),
+        /signature is not the provider’s|signature is not the provider's/,
+      ],
+      ['no signature', provider.sign(claims(), { header: { alg: 'none' } }), /signed with none/],
+      ['another audience', provider.sign(claims({ aud: 'another-client' })), /audience .*another-client/],
+      ['another issuer', provider.sign(claims({ iss: 'https://login.example.test' })), /issued by/],
+      ['a nonce', provider.sign(claims({ nonce: 'n-1' })), /nonce/],
+      ['expired', provider.sign(claims({ iat: now - 1200, exp: now - 1080 })), /expired/],
+      ['no event', provider.sign(claims({ events: {} })), /events claim/],
+      [
+        'neither sub nor sid',
+        provider.sign(claims({ sub: undefined, sid: undefined })),
+        /neither a sub nor a sid/,
+      ],
+      ['not a JWT', 'not-a-token', /not a signed JWT/],
+    ];
+    for (const [what, token, reason] of refusals) {
+      const answer = await postLogout(serverReplica, token);
+      assert.equal(answer.status, 400, `${what}: ${answer.body}`);
+      const body = JSON.parse(answer.body) as { error: string; message: string };
+      assert.equal(body.error, 'LOGOUT_TOKEN_INVALID', what);
+      assert.match(body.message, reason, what);
+      assert.equal(
+        (await browser.request(new URL(`${server.base}/api/v1/session`))).status,
+        200,
+        `${what}: the session stays`,
+      );
+    }
+    const failures = await server.store.audit.query({ action: 'logout', actor: 'oidc-provider', limit: 50 });
+    assert.ok(failures.filter((e) => e.result === 'failure').length >= refusals.length);
+    // The provider's own token ends the session; the same token again (on the other replica) is a replay.
+    const valid = provider.sign(claims());
+    assert.equal((await postLogout(serverReplica, valid)).status, 200);
+    assert.equal((await browser.request(new URL(`${server.base}/api/v1/session`))).status, 401);
+    const replayed = await postLogout(server, valid);
+    assert.equal(replayed.status, 400, replayed.body);
+    assert.equal((JSON.parse(replayed.body) as { error: string }).error, 'LOGOUT_TOKEN_REPLAYED');
+    // A form is taken only there: JSON there, or a form anywhere else, is 415.
+    const json = await fetch(`${server.base}${BACKCHANNEL_LOGOUT_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ logout_token: valid }),
+    });
+    assert.equal(json.status, 415);
+    const form = await fetch(`${server.base}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=admin&password=x',
+    });
+    assert.equal(form.status, 415);
   });
 
   it('never says the client secret: no answer, header, log line or audit entry carries it', async () => {
