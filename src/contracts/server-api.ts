@@ -137,6 +137,19 @@ export const SsoExchangeRequestSchema = closed(
 );
 export type SsoExchangeRequest = Static<typeof SsoExchangeRequestSchema>;
 
+export const BackchannelLogoutRequestSchema = closed(
+  {
+    logout_token: Type.String({
+      minLength: 1,
+      maxLength: 16384,
+      description:
+        'The logout token: a JWT the OpenID provider signed (OpenID Connect Back-Channel Logout 1.0).',
+    }),
+  },
+  'What the OpenID provider posts (application/x-www-form-urlencoded) when a user’s session ends there.',
+);
+export type BackchannelLogoutRequest = Static<typeof BackchannelLogoutRequestSchema>;
+
 export const SsoExchangeResponseSchema = Type.Object(
   {
     session: Type.String({ description: 'The session secret (the value of the capstan_session cookie).' }),

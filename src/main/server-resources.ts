@@ -31,6 +31,11 @@ export interface ServerResourceReaderOptions {
   readonly watchClient: RestClient;
   /** Where the cluster Secrets are (the server's namespace, the agent's). */
   readonly namespace: string;
+  /**
+   * Where the in-cluster agent keeps its inventories (its `--inventory-namespace`: the install sets it
+   * to the agent's namespace). Registered clusters say theirs in their Secret.
+   */
+  readonly inventoryNamespace: string;
   /** Repository hosts the server may fetch from (as the agent's --allow-repository-host). */
   readonly repositoryHosts: readonly string[];
   /** The git cache. Default: the project's cache folder. */
@@ -53,7 +58,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
     inCluster: {
       name: IN_CLUSTER,
       cluster,
-      inventory: new ConfigMapInventoryStore(cluster),
+      inventory: new ConfigMapInventoryStore(cluster, options.inventoryNamespace),
       watcher: new KubeWatcher(options.watchClient),
     },
     build: buildDestination,
@@ -82,6 +87,7 @@ export function serverResourceReader(options: ServerResourceReaderOptions): {
   const capabilities = new CapabilitiesCache();
   const reader = new KubeResourceReader({
     destination: async (name) => (await clusters.resolve(name)).cluster,
+    inventories: async (name) => (await clusters.resolve(name)).inventory,
     desired: (app, revision) =>
       renderDesired(app, revision, {
         fetcher: sources,

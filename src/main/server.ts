@@ -65,6 +65,8 @@ export interface ServerOptions {
   readonly context?: string | undefined;
   /** The server's namespace: its Secrets, and the cluster Secrets it lists. Default POD_NAMESPACE or capstan-system. */
   readonly namespace?: string;
+  /** Where the in-cluster agent keeps its inventories. Default the server's namespace (the install's agent's). */
+  readonly inventoryNamespace?: string;
   /** The SQLite file. Default `$XDG_DATA_HOME/capstan/server.db` (~/.local/share). */
   readonly database?: string;
   /**
@@ -146,6 +148,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       cluster,
       watchClient,
       namespace,
+      inventoryNamespace: options.inventoryNamespace ?? namespace,
       repositoryHosts: options.repositoryHosts ?? [],
     });
     closeReader = resourceReader.close;

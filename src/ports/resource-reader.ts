@@ -48,4 +48,11 @@ export interface ResourceReader {
    * (the kubelet's error) rejects with POD_LOGS_UNAVAILABLE and its reason.
    */
   logs(app: Application, target: LogTarget, follow?: LogFollow): Promise<readonly string[]>;
+  /**
+   * The entries of the Application's inventory (what it owns), read where its agent keeps it on the
+   * destination: the inventory namespace of that destination (a registered cluster's
+   * `inventoryNamespace`, else capstan-system; in-cluster, the agent's, which the server is told).
+   * None when there is none; a damaged one rejects (INVENTORY_DAMAGED).
+   */
+  inventory(app: Application): Promise<readonly ResourceId[]>;
 }

@@ -30,6 +30,17 @@ export interface SignOnIdentity {
   readonly name: string;
   /** The groups claim of the ID token, else of the userinfo endpoint (absent from both: none). */
   readonly groups: readonly string[];
+  /** The provider's session id (the ID token's `sid`), which a back-channel logout may name. */
+  readonly sid?: string;
+}
+
+/** A back-channel logout token, checked: whose sessions to end, and its id against replays. */
+export interface LogoutClaims {
+  readonly subject?: string;
+  readonly sid?: string;
+  readonly jti: string;
+  /** Until when the token could be accepted: its `jti` is remembered that long (ISO 8601). */
+  readonly expiresAt: string;
 }
 
 /** What a login or a refresh was given besides the identity: secrets that stay in the server. */
@@ -72,4 +83,11 @@ export interface SingleSignOn {
   revoke(refreshToken: string): Promise<boolean>;
   /** The provider's end-session endpoint, when it has one. */
   endSessionUrl(): Promise<string | undefined>;
+  /**
+   * Checks a back-channel logout token (OpenID Connect Back-Channel Logout 1.0): signed by one of the
+   * provider's keys (its JWKS), for this client, from this issuer, not expired, the logout event, `sub`
+   * or `sid`, a `jti`, no `nonce`. Throws LOGOUT_TOKEN_INVALID naming the check that failed,
+   * OIDC_PROVIDER_UNAVAILABLE when the provider's keys cannot be read.
+   */
+  verifyLogoutToken(token: string): Promise<LogoutClaims>;
 }

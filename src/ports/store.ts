@@ -91,6 +91,23 @@ export interface SessionRecord {
   readonly expiresAt: string;
   /** A single sign-on session that the provider's refresh token keeps going (absent: none given). */
   readonly signOn?: SessionSignOn;
+  /**
+   * Who the OpenID provider said signed on (every single sign-on session, refresh token or not): its
+   * `sub`, and its session id `sid` when the ID token had one. A back-channel logout names them.
+   */
+  readonly provider?: SessionProvider;
+}
+
+/** The provider's names for a single sign-on session's user and session (OpenID Connect Back-Channel Logout). */
+export interface SessionProvider {
+  readonly subject: string;
+  readonly sid?: string;
+}
+
+/** Which sessions a back-channel logout ends: those of a provider session (`sid`), of a user (`subject`), or both. */
+export interface SessionProviderMatch {
+  readonly subject?: string;
+  readonly sid?: string;
 }
 
 /** What keeps a single sign-on session going: the provider's refresh token, sealed, and when to use it. */
@@ -106,6 +123,11 @@ export interface SessionSignOn {
   readonly refreshAfter: string;
   /** When the ID token expires (ISO 8601, server clock). */
   readonly idTokenExpiresAt: string;
+  /**
+   * While a refresh runs (claimed by a request of some replica): until when the claim holds. Requests
+   * of every replica wait for that refresh's groups rather than go on with the session's old ones.
+   */
+  readonly refreshingUntil?: string;
 }
 
 /** What a refresh changes in a session: the groups the new ID token (or userinfo) gives, and the grant. */
@@ -168,11 +190,27 @@ export interface SessionStore {
   refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean>;
   /**
    * Claims a single sign-on session's refresh for a while: moves its `refreshAfter` from `from` to
-   * `to`, only if it still is `from`. False when another request (or replica) claimed it first, or the
-   * session is gone: then that one refreshes, and its refresh token is presented once.
+   * `to`, only if it still is `from`, and marks it refreshing until `to` (`refreshingUntil`). False
+   * when another request (or replica) claimed it first, or the session is gone: then that one
+   * refreshes, and its refresh token is presented once. A recorded refresh (`refreshed`) clears the mark.
    */
   claimRefresh(digest: string, from: string, to: string): Promise<boolean>;
-  /** Deletes sessions expired at `now`; returns how many. */
+  /**
+   * Lets a claim go without a refresh recorded: `refreshAfter` set to `refreshAfter` and the mark
+   * cleared, only if the session is still marked refreshing until `claimedUntil`.
+   */
+  releaseRefresh(digest: string, claimedUntil: string, refreshAfter: string): Promise<boolean>;
+  /**
+   * Deletes the single sign-on sessions a back-channel logout names (both given: both must match);
+   * answers those deleted. Nothing when neither is given.
+   */
+  endSignedOn(match: SessionProviderMatch): Promise<SessionRecord[]>;
+  /**
+   * Records a back-channel logout token's `jti` as spent until `expiresAt`: false when it was spent
+   * already (a replay, on this replica or another).
+   */
+  spendLogoutToken(jti: string, expiresAt: string): Promise<boolean>;
+  /** Deletes sessions (and spent logout tokens) expired at `now`; returns how many sessions. */
   deleteExpired(now: string): Promise<number>;
 }
 

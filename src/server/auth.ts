@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CapstanError } from '../core/errors.ts';
-import type { SessionRecord, SessionSignOn, Store, TokenRecord } from '../ports/store.ts';
+import type { SessionProvider, SessionRecord, SessionSignOn, Store, TokenRecord } from '../ports/store.ts';
 import type { Principal, Role } from './access.ts';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.ts';
 import { FailureLimiter } from './rate-limit.ts';
@@ -129,14 +129,14 @@ export class Authenticator {
    * their groups, which the Projects' roles name, kept with the session.
    */
   signedOn(
-    user: { name: string; groups: readonly string[]; admin: boolean },
+    user: { name: string; groups: readonly string[]; admin: boolean; provider: SessionProvider },
     signOn?: (digest: string, expiresAt: string) => SessionSignOn | undefined,
   ): Promise<OpenedSession> {
     return this.#openSession(user, signOn);
   }
 
   async #openSession(
-    user: { name: string; groups: readonly string[]; admin: boolean },
+    user: { name: string; groups: readonly string[]; admin: boolean; provider?: SessionProvider },
     signOn?: (digest: string, expiresAt: string) => SessionSignOn | undefined,
   ): Promise<OpenedSession> {
     const secret = randomBytes(32).toString('base64url');
@@ -154,6 +154,7 @@ export class Authenticator {
       createdAt: new Date(now).toISOString(),
       expiresAt,
       ...(kept === undefined ? {} : { signOn: kept }),
+      ...(user.provider === undefined ? {} : { provider: user.provider }),
     });
     return {
       secret,

@@ -3,13 +3,15 @@
  * (the provider offered `offline_access`) keeps it in its session, sealed under the key the replicas
  * share and bound to that session. When a request comes after the session's refresh time (a quarter
  * of the ID token's life before it expires, at most a minute), the refresh-token grant runs, once per
- * session at a time: claimed in the Store first (its refresh time moved on), so another request or
- * replica goes on with the session meanwhile and the refresh token is presented once (a provider that
- * rotates tokens may take a second use as theft and revoke the grant). The session takes the new ID token's groups (and the rotated
+ * session at a time: claimed in the Store first (its refresh time moved on, the session marked as
+ * refreshing), so the refresh token is presented once (a provider that rotates tokens may take a second
+ * use as theft and revoke the grant), and the session's other requests, on this replica or another,
+ * wait for its groups rather than go on with those it may take away. The session takes the new ID token's groups (and the rotated
  * refresh token, when the provider rotates it). When the provider refuses the grant (the user or the
  * grant was revoked), the session ends at once: SSO_SESSION_REVOKED. Logout revokes the token at the
  * provider, when it offers revocation. No token is ever logged or audited.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { Logger, LogLevel } from '../ports/logger.ts';
 import type { SignOnGrant, SignedOn, SingleSignOn } from '../ports/single-sign-on.ts';
@@ -23,6 +25,8 @@ export const REFRESH_MARGIN_MS = 60_000;
  * session meanwhile, and one that fails while the ID token is still valid is tried again after it.
  */
 export const REFRESH_CLAIM_MS = 30_000;
+/** While another replica refreshes a session, its requests here read the Store this often for the result. */
+export const REFRESH_POLL_MS = 100;
 
 export interface SignOnSessionsOptions {
   readonly signOn: SingleSignOn;
@@ -32,6 +36,8 @@ export interface SignOnSessionsOptions {
   /** Members of these groups are global admins (read again at every refresh). */
   readonly adminGroups: readonly string[];
   readonly logger?: Logger;
+  /** How often a refresh claimed elsewhere is looked for in the Store. Default REFRESH_POLL_MS. */
+  readonly pollMs?: number;
 }
 
 const purposeOf = (digest: string) => `oidc-refresh:${digest}`;
@@ -74,13 +80,39 @@ export class SignOnSessions {
     let running = this.#refreshing.get(record.digest);
     if (running !== undefined) return running;
     const signOn = record.signOn;
-    if (signOn === undefined || Date.parse(signOn.refreshAfter) > this.#options.now())
-      return Promise.resolve(record);
-    running = this.#refresh(record, signOn).finally(() => this.#refreshing.delete(record.digest));
+    if (signOn === undefined) return Promise.resolve(record);
+    const now = this.#options.now();
+    // A refresh another replica (or an earlier request here) runs: its groups are waited for, not the
+    // old ones used meanwhile (a user taken out of a group would keep its roles for that while).
+    if (signOn.refreshingUntil !== undefined && Date.parse(signOn.refreshingUntil) > now)
+      running = this.#awaitRefresh(record, signOn.refreshingUntil);
+    else if (Date.parse(signOn.refreshAfter) > now) return Promise.resolve(record);
+    else running = this.#refresh(record, signOn);
+    running = running.finally(() => this.#refreshing.delete(record.digest));
     this.#refreshing.set(record.digest, running);
     return running;
   }
 
+  /**
+   * Waits for a refresh claimed elsewhere until `claimedUntil`: the session as that refresh left it
+   * (its new groups), or as the claim's release left it; ended meanwhile, SSO_SESSION_REVOKED. The
+   * Store is read every `pollMs`; a claim that outlives its time (its replica stopped) is taken over.
+   */
+  async #awaitRefresh(record: SessionRecord, claimedUntil: string): Promise<SessionRecord> {
+    this.#log('debug', 'sso session refresh running elsewhere: waiting for it', record, {});
+    for (;;) {
+      await delay(this.#options.pollMs ?? REFRESH_POLL_MS);
+      const now = await this.#options.store.sessions.get(record.digest);
+      if (now === undefined)
+        throw new CapstanError('SSO_SESSION_REVOKED', 'the session ended meanwhile: log in again');
+      const marked = now.signOn?.refreshingUntil;
+      if (marked !== claimedUntil || Date.parse(claimedUntil) <= this.#options.now()) {
+        if (now.signOn === undefined || Date.parse(now.signOn.refreshAfter) > this.#options.now()) return now;
+        // Released with its refresh still due, or the claim ran out: this request refreshes it.
+        return this.#refresh(now, now.signOn);
+      }
+    }
+  }
   /** Revokes an ended session's refresh token at the provider; a failure is logged, never thrown. */
   async revoke(record: SessionRecord): Promise<void> {
     if (record.signOn === undefined) return;
@@ -98,20 +130,22 @@ export class SignOnSessions {
     const { store, now } = this.#options;
     const until = new Date(now() + REFRESH_CLAIM_MS).toISOString();
     if (!(await store.sessions.claimRefresh(record.digest, signOn.refreshAfter, until))) {
-      // Claimed by another request or replica: go on with the session as the Store has it.
+      // Claimed by another request or replica first: wait for its refresh (or take the session as it is).
       const current = await store.sessions.get(record.digest);
       if (current === undefined)
         throw new CapstanError('SSO_SESSION_REVOKED', 'the session ended meanwhile: log in again');
-      return current;
+      const marked = current.signOn?.refreshingUntil;
+      if (marked === undefined || Date.parse(marked) <= now()) return current;
+      return this.#awaitRefresh(current, marked);
     }
-    const claimed: SessionSignOn = { ...signOn, refreshAfter: until };
+    const claimed: SessionSignOn = { ...signOn, refreshAfter: until, refreshingUntil: until };
     try {
       return await this.#redeem(record, claimed);
     } catch (error) {
       // The provider out of reach and the ID token expired: the claim is let go, so every request
       // tries again (and is refused until the provider answers) rather than one each 30 s.
       if (error instanceof CapstanError && error.code === 'OIDC_PROVIDER_UNAVAILABLE')
-        await store.sessions.claimRefresh(record.digest, until, signOn.refreshAfter).catch(() => false);
+        await store.sessions.releaseRefresh(record.digest, until, signOn.refreshAfter).catch(() => false);
       throw error;
     }
   }
@@ -139,7 +173,7 @@ export class SignOnSessions {
       signOn:
         this.stateFor(record.digest, signOn.subject, signedOn.grant, record.expiresAt) ??
         // The provider always answers with the refresh token kept (the adapter passes it on).
-        signOn,
+        unmarked(signOn),
     };
     if (!(await this.#options.store.sessions.refreshed(record.digest, signOn.refreshToken, change))) {
       // Another replica refreshed it first, or the session ended meanwhile.
@@ -163,6 +197,9 @@ export class SignOnSessions {
       this.#log('warn', 'sso session not refreshed: tried again in 30 s', record, {
         error: messageOf(error),
       });
+      // Tried again when the claim ends; meanwhile no one waits for it (the provider said nothing new).
+      const claimed = signOn.refreshingUntil ?? signOn.refreshAfter;
+      await this.#options.store.sessions.releaseRefresh(record.digest, claimed, claimed).catch(() => false);
       return record;
     }
     throw error;
@@ -190,4 +227,10 @@ export class SignOnSessions {
   #log(level: LogLevel, msg: string, record: SessionRecord, extra: Record<string, unknown>): void {
     this.#options.logger?.({ level, msg, user: record.user, ...extra });
   }
+}
+
+/** The sign-on state without a refresh's mark (what a recorded refresh leaves). */
+function unmarked(signOn: SessionSignOn): SessionSignOn {
+  const { refreshingUntil: _running, ...rest } = signOn;
+  return rest;
 }

@@ -4,20 +4,18 @@
  * resources that left it which the Application still owns. `status.resources` alone will not do: it is
  * the agent's last comparison, so a resource that left Git drops out of it at the next one, while it
  * stays live and owned until a sync with prune deletes it. Those are found in the Application's
- * inventory (the ConfigMap the agent keeps on the destination cluster) and in `status.resources`, and
+ * inventory (the ConfigMap the agent keeps on the destination cluster, in the inventory namespace of
+ * that destination: ResourceReader.inventory) and in `status.resources`, and
  * each is read live: only one that exists and carries this Application's ownership marks is listed,
  * as the server's selection check (and the agent's prune) will accept it.
  */
-import { decodeInventory } from '../core/inventory.ts';
 import { hookOf } from '../core/ordering.ts';
 import { pruneDecision } from '../core/ownership.ts';
-import { formatId, idOf, keyOf, parseKey, type KubeObject, type ResourceId } from '../core/resource.ts';
+import { formatId, idOf, keyOf, type KubeObject, type ResourceId } from '../core/resource.ts';
 import { applicationOwnerName, resolveSpec, type Application } from '../contracts/application.ts';
 import type { SyncCandidate, SyncCandidates } from '../contracts/server-api.ts';
 import type { DesiredState, ResourceReader } from '../ports/resource-reader.ts';
 
-/** The agent's inventory namespace on a destination cluster (its default; `--inventory-namespace`). */
-export const INVENTORY_NAMESPACE = 'capstan-system';
 /** Departed resources read live, at most (the rest: `truncated`). */
 export const DEPARTED_READS = 200;
 /** Live reads at a time. */
@@ -54,21 +52,9 @@ export async function syncCandidatesOf(
   };
 }
 
-/** The entries of the Application's inventory on its destination; none when it has none or it is unreadable. */
-async function inventoryIds(reader: ResourceReader, app: Application): Promise<ResourceId[]> {
-  const { namespace = '', name } = app.metadata;
-  const where = { group: '', kind: 'ConfigMap', namespace: INVENTORY_NAMESPACE };
-  const record = await reader
-    .live(app, { ...where, name: `capstan-inventory-${applicationOwnerName(namespace, name)}` })
-    .catch(() => undefined);
-  const text = (record?.['data'] as Record<string, string> | undefined)?.['inventory'];
-  if (text === undefined) return [];
-  try {
-    return decodeInventory(text, 'inventory').entries.map(parseKey);
-  } catch {
-    return [];
-  }
-}
+/** The entries of the Application's inventory, where its agent keeps it; none when it has none or it is unreadable. */
+const inventoryIds = (reader: ResourceReader, app: Application): Promise<readonly ResourceId[]> =>
+  reader.inventory(app).catch(() => []);
 
 /** Whether the object exists live and carries this Application's ownership marks (a prune would delete it). */
 async function ownedLive(reader: ResourceReader, app: Application, id: ResourceId): Promise<boolean> {

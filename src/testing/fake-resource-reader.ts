@@ -6,8 +6,10 @@
  * src/testing/resource-reader-contract.ts.
  */
 import { CapstanError } from '../core/errors.ts';
-import { idOf, keyOf, type KubeObject, type ResourceId } from '../core/resource.ts';
-import type { Application } from '../contracts/application.ts';
+import { DEFAULT_INVENTORY_NAMESPACE } from '../adapters/kube/inventory-store.ts';
+import { decodeInventory } from '../core/inventory.ts';
+import { idOf, keyOf, parseKey, type KubeObject, type ResourceId } from '../core/resource.ts';
+import { applicationOwnerName, type Application } from '../contracts/application.ts';
 import type { EventInfo } from '../contracts/server-api.ts';
 import type { DesiredState, LogFollow, LogTarget, ResourceReader } from '../ports/resource-reader.ts';
 
@@ -19,6 +21,12 @@ export class FakeResourceReader implements ResourceReader {
   #target: string | undefined;
   /** How many times a desired state was rendered. */
   renders = 0;
+  /** Where `inventory` finds the agent's inventory ConfigMaps among the live objects. */
+  readonly inventoryNamespace: string;
+
+  constructor(options: { readonly inventoryNamespace?: string } = {}) {
+    this.inventoryNamespace = options.inventoryNamespace ?? DEFAULT_INVENTORY_NAMESPACE;
+  }
 
   /** The object as the destination cluster has it. */
   setLive(object: KubeObject): void {
@@ -58,6 +66,22 @@ export class FakeResourceReader implements ResourceReader {
   /** The lines a container's log has; a Pod without them answers as the kubelet refusing. */
   setLog(pod: ResourceId, container: string, lines: readonly string[]): void {
     this.#logs.set(`${keyOf(pod)}/${container}`, [...lines]);
+  }
+
+  /** The inventory ConfigMap `capstan-inventory-<owner>` among the live objects, in `inventoryNamespace`. */
+  inventory(app: Application): Promise<readonly ResourceId[]> {
+    const { namespace = '', name } = app.metadata;
+    const where = { group: '', kind: 'ConfigMap', namespace: this.inventoryNamespace };
+    const record = this.#live.get(
+      keyOf({ ...where, name: `capstan-inventory-${applicationOwnerName(namespace, name)}` }),
+    );
+    const text = (record?.['data'] as Record<string, string> | undefined)?.['inventory'];
+    if (text === undefined) return Promise.resolve([]);
+    try {
+      return Promise.resolve(decodeInventory(text, 'inventory').entries.map(parseKey));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   list(

@@ -7,7 +7,7 @@
  * is refused, as a provider whose administrator disabled them refuses it). `Browser` drives them as a person would: it follows redirects, keeps
  * cookies per host, and submits the sign-in and consent forms.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration } from 'oidc-provider';
@@ -35,6 +35,17 @@ export interface OidcProviderOptions {
    * from the userinfo endpoint (as Dex and Okta do by default). Default: in the ID token too.
    */
   readonly claimsIn?: 'idToken' | 'userinfo';
+  /**
+   * The client's `backchannel_logout_uri` (OpenID Connect Back-Channel Logout, with `sid` required):
+   * when a user signs out at the provider (its end-session page), it posts a signed logout token there.
+   */
+  readonly backchannelLogoutUri?: string;
+}
+
+/** A JWT the provider's own key signs (or, with `foreignKey`, another key under the same kid). */
+export interface SignOptions {
+  readonly foreignKey?: boolean;
+  readonly header?: Readonly<Record<string, unknown>>;
 }
 
 export interface TestOidcProvider {
@@ -43,6 +54,11 @@ export interface TestOidcProvider {
   removeUser(login: string): void;
   /** The user's groups from now on (the next ID token, refreshed or not, carries them). */
   setGroups(login: string, groups: readonly string[]): void;
+  /**
+   * Signs claims as this provider signs its tokens (RS256, its key): the tests' hostile logout tokens
+   * (a wrong audience, a nonce, expired, replayed) are then refused for their claims, not their signature.
+   */
+  sign(claims: Readonly<Record<string, unknown>>, options?: SignOptions): string;
   stop(): Promise<void>;
 }
 
@@ -60,7 +76,8 @@ export async function startOidcProvider(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const users = new Map<string, TestUser>(Object.entries(options.users));
-  const provider = new Provider(issuer, configuration(options, users));
+  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const provider = new Provider(issuer, configuration(options, users, key));
   const callback = provider.callback();
   handle = (req, res) => {
     void callback(req, res);
@@ -82,13 +99,29 @@ export async function startOidcProvider(
       const user = users.get(login);
       if (user !== undefined) users.set(login, { ...user, groups: [...groups] });
     },
+    sign: (claims, signOptions = {}) => {
+      const signer =
+        signOptions.foreignKey === true
+          ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+          : key;
+      const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const signed = `${part({ alg: 'RS256', kid: KEY_ID, typ: 'logout+jwt', ...signOptions.header })}.${part(claims)}`;
+      return `${signed}.${sign('sha256', Buffer.from(signed), signer).toString('base64url')}`;
+    },
     stop,
   };
 }
 
-function configuration(options: OidcProviderOptions, users: ReadonlyMap<string, TestUser>): Configuration {
+const KEY_ID = 'test-key';
+
+function configuration(
+  options: OidcProviderOptions,
+  users: ReadonlyMap<string, TestUser>,
+  privateKey: KeyObject,
+): Configuration {
   const refresh = options.refreshTokens === true;
-  const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const key = privateKey.export({ format: 'jwk' });
+  const backchannel = options.backchannelLogoutUri;
   return {
     clients: [
       {
@@ -98,9 +131,12 @@ function configuration(options: OidcProviderOptions, users: ReadonlyMap<string, 
         grant_types: refresh ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
+        ...(backchannel === undefined
+          ? {}
+          : { backchannel_logout_uri: backchannel, backchannel_logout_session_required: true }),
       },
     ],
-    jwks: { keys: [{ ...key, kid: 'test-key', use: 'sig', alg: 'RS256' }] },
+    jwks: { keys: [{ ...key, kid: KEY_ID, use: 'sig', alg: 'RS256' }] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     claims: {
       openid: ['sub'],
@@ -122,7 +158,24 @@ function configuration(options: OidcProviderOptions, users: ReadonlyMap<string, 
       Grant: 3600,
       RefreshToken: 3600,
     },
-    features: { devInteractions: { enabled: true }, revocation: { enabled: refresh } },
+    // Its outgoing requests (the back-channel logout) go to the test's server on loopback: the package
+    // refuses special-use addresses (loopback among them) through its own dispatcher, and gives up
+    // after 2.5 s, too short on a loaded test machine. Here they go out as plain fetches of 30 s.
+    fetch: (url, init) => {
+      const {
+        dispatcher: _loopbackRefused,
+        signal: _short,
+        ...rest
+      } = init as RequestInit & {
+        dispatcher?: unknown;
+      };
+      return globalThis.fetch(url, { ...rest, signal: AbortSignal.timeout(30_000) });
+    },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: refresh },
+      backchannelLogout: { enabled: backchannel !== undefined },
+    },
     findAccount: (_ctx, id) => {
       const user = users.get(id);
       if (user === undefined) return undefined;
@@ -207,6 +260,25 @@ export class Browser {
       else jar.set(name, value);
     }
     return { url: url.href, status: response.status, body: await response.text(), headers: response.headers };
+  }
+
+  /**
+   * Signs out at the provider, as a person on its end-session page who answers yes (OpenID Connect
+   * RP-Initiated Logout); the provider posts its back-channel logout tokens before it answers.
+   */
+  async signOut(issuer: string, clientId: string): Promise<BrowserPage> {
+    const page = await this.request(
+      new URL(`${issuer}/session/end?client_id=${encodeURIComponent(clientId)}`),
+    );
+    const action = /<form id="op\.logoutForm" method="post" action="([^"]+)"/.exec(page.body)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.body)?.[1];
+    if (action === undefined || xsrf === undefined)
+      throw new Error(`no logout form at the provider (${page.status}): ${page.body.slice(0, 200)}`);
+    return this.request(new URL(action.replaceAll('&amp;', '&'), issuer), {
+      method: 'POST',
+      body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
   }
 
   /** The value of a cookie this browser holds for `host`. */

@@ -23,6 +23,8 @@ export interface ResourceReaderHarness {
   commit(objects: readonly KubeObject[]): Promise<string>;
   /** An Event about the object. */
   event(id: ResourceId, reason: string): Promise<void>;
+  /** The agent's inventory of the Application now holds these (where its agent keeps it). */
+  inventory(ids: readonly ResourceId[]): Promise<void>;
 }
 
 export interface ResourceReaderContractOptions {
@@ -78,6 +80,20 @@ export function resourceReaderContract(name: string, options: ResourceReaderCont
       assert.match(error.code, /^SOURCE_/);
       return true;
     });
+  });
+
+  it(`${name}: inventory reads the entries the agent keeps for the Application, none before it has any`, async (t) => {
+    const h = await options.open(t);
+    assert.deepEqual(await h.reader.inventory(h.app), []);
+    const ids = [
+      { group: '', kind: 'ConfigMap', namespace: h.namespace, name: 'settings' },
+      { group: 'apps', kind: 'Deployment', namespace: h.namespace, name: 'web' },
+    ];
+    await h.inventory(ids);
+    assert.deepEqual(
+      [...(await h.reader.inventory(h.app))].sort((a, b) => a.kind.localeCompare(b.kind)),
+      ids,
+    );
   });
 
   it(`${name}: events lists the Events about that object only`, async (t) => {

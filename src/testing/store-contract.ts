@@ -90,6 +90,8 @@ export function storeContract(name: string, options: StoreContractOptions): void
     auditKeyCases(withStore);
     accountCases(withStore);
     signOnCases(withStore);
+    providerCases(withStore);
+    logoutCases(withStore);
     runCases(withStore);
     promotionCases(withStore);
   });
@@ -260,6 +262,113 @@ function signOnCases(withStore: WithStore): void {
       assert.equal((await store.sessions.get('s2'))?.signOn, undefined);
       assert.equal(await store.sessions.refreshed('s2', 'sealed-1', next), false);
       assert.equal(await store.sessions.claimRefresh('s2', after, after), false);
+    }),
+  );
+}
+
+/** A refresh's mark, the provider's names of a session and back-channel logout. */
+function providerCases(withStore: WithStore): void {
+  it(
+    'marks a claimed refresh as running until the claim ends; a release or a recorded refresh clears the mark',
+    withStore(async (store) => {
+      const signOn = {
+        refreshToken: 'sealed-1',
+        subject: 'sub-bob',
+        refreshAfter: '2026-01-01T00:45:00.000Z',
+        idTokenExpiresAt: '2026-01-01T01:00:00.000Z',
+      };
+      const session = {
+        digest: 'r1',
+        user: 'bob',
+        groups: ['dev'],
+        admin: false,
+        csrf: 'c1',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2026-01-01T12:00:00.000Z',
+        signOn,
+        provider: { subject: 'sub-bob', sid: 'sid-1' },
+      };
+      await store.sessions.create(session);
+      assert.deepEqual(await store.sessions.get('r1'), session);
+      const until = '2026-01-01T00:46:00.000Z';
+      assert.equal(await store.sessions.claimRefresh('r1', signOn.refreshAfter, until), true);
+      const claimed = await store.sessions.get('r1');
+      assert.equal(claimed?.signOn?.refreshingUntil, until);
+      assert.equal(claimed.signOn.refreshAfter, until);
+      // Released (the provider out of reach): tried again at the time given, no longer marked.
+      assert.equal(await store.sessions.releaseRefresh('r1', '2026-01-01T00:47:00.000Z', until), false);
+      assert.equal(await store.sessions.releaseRefresh('r1', until, signOn.refreshAfter), true);
+      const released = await store.sessions.get('r1');
+      assert.equal(released?.signOn?.refreshingUntil, undefined);
+      assert.equal(released?.signOn?.refreshAfter, signOn.refreshAfter);
+      assert.equal(await store.sessions.releaseRefresh('r1', until, until), false, 'released once');
+      // Claimed again, then refreshed: the new state has no mark.
+      assert.equal(await store.sessions.claimRefresh('r1', signOn.refreshAfter, until), true);
+      const next = { ...signOn, refreshToken: 'sealed-2', refreshAfter: '2026-01-01T01:45:00.000Z' };
+      assert.equal(
+        await store.sessions.refreshed('r1', 'sealed-1', { groups: ['ops'], admin: false, signOn: next }),
+        true,
+      );
+      const refreshed = await store.sessions.get('r1');
+      assert.deepEqual(refreshed?.signOn, next);
+      assert.deepEqual(refreshed.groups, ['ops']);
+      assert.deepEqual(refreshed.provider, session.provider, 'a refresh keeps the provider’s names');
+    }),
+  );
+}
+
+/** Back-channel logout: the sessions it ends and its tokens spent once. */
+function logoutCases(withStore: WithStore): void {
+  it(
+    'ends the single sign-on sessions a back-channel logout names, by sid, by subject or both, and spends a logout token once',
+    withStore(async (store) => {
+      const base = {
+        user: 'carol',
+        groups: [],
+        admin: false,
+        csrf: 'c',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2026-01-01T12:00:00.000Z',
+      };
+      await store.sessions.create({ ...base, digest: 'p1', provider: { subject: 'sub-c', sid: 'sid-1' } });
+      await store.sessions.create({ ...base, digest: 'p2', provider: { subject: 'sub-c', sid: 'sid-2' } });
+      await store.sessions.create({ ...base, digest: 'p3', provider: { subject: 'sub-c' } });
+      await store.sessions.create({ ...base, digest: 'p4', provider: { subject: 'sub-d', sid: 'sid-4' } });
+      await store.sessions.create({ ...base, digest: 'local' });
+      assert.deepEqual(await store.sessions.endSignedOn({}), [], 'a match of nothing ends nothing');
+      assert.deepEqual(await store.sessions.endSignedOn({ subject: 'sub-d', sid: 'sid-1' }), []);
+      const bySid = await store.sessions.endSignedOn({ sid: 'sid-1' });
+      assert.deepEqual(
+        bySid.map((s) => [s.digest, s.provider]),
+        [['p1', { subject: 'sub-c', sid: 'sid-1' }]],
+      );
+      assert.equal(await store.sessions.get('p1'), undefined);
+      const both = await store.sessions.endSignedOn({ subject: 'sub-c', sid: 'sid-2' });
+      assert.deepEqual(
+        both.map((s) => s.digest),
+        ['p2'],
+      );
+      const bySubject = await store.sessions.endSignedOn({ subject: 'sub-c' });
+      assert.deepEqual(
+        bySubject.map((s) => s.digest),
+        ['p3'],
+      );
+      assert.ok(await store.sessions.get('p4'), 'another user’s session stays');
+      assert.ok(await store.sessions.get('local'), 'a local session stays');
+      // A logout token is spent once (a replay, on any replica, is refused), until its expiry.
+      const results = await Promise.all([
+        store.sessions.spendLogoutToken('jti-1', '2026-01-01T00:10:00.000Z'),
+        store.sessions.spendLogoutToken('jti-1', '2026-01-01T00:10:00.000Z'),
+      ]);
+      assert.deepEqual(results.filter(Boolean), [true], 'spent exactly once');
+      assert.equal(await store.sessions.spendLogoutToken('jti-2', '2026-01-01T00:20:00.000Z'), true);
+      await store.sessions.deleteExpired('2026-01-01T00:15:00.000Z');
+      assert.equal(await store.sessions.spendLogoutToken('jti-2', '2026-01-01T00:20:00.000Z'), false);
+      assert.equal(
+        await store.sessions.spendLogoutToken('jti-1', '2026-01-01T00:10:00.000Z'),
+        true,
+        'forgotten after its expiry (a token that old is refused for its age anyway)',
+      );
     }),
   );
 }

@@ -7,9 +7,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { ConfigMapInventoryStore } from '../../src/adapters/kube/inventory-store.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { RestClient } from '../../src/adapters/kube/rest-client.ts';
-import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
+import {
+  APPLICATION_API_VERSION,
+  APPLICATION_KIND,
+  applicationOwnerName,
+} from '../../src/contracts/application.ts';
+import { makeInventory } from '../../src/core/inventory.ts';
 import { serverResourceReader } from '../../src/main/server-resources.ts';
 import { freshNamespace, kubeClients, testCluster, type KubeClients } from '../../src/testing/cluster.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
@@ -45,6 +51,8 @@ describe('the server’s ResourceReader', () => {
         cluster: admin,
         watchClient,
         namespace,
+        // The agent's inventories beside it, not in capstan-system (as the install runs it in its namespace).
+        inventoryNamespace: namespace,
         repositoryHosts: ['127.0.0.1'],
         cacheDir: join(scratch, namespace),
       });
@@ -87,6 +95,12 @@ describe('the server’s ResourceReader', () => {
           if (created) return git.commit(repo, { files });
           created = true;
           return git.createRepository(repo, { files });
+        },
+        inventory: async (ids) => {
+          const owner = applicationOwnerName(namespace, 'web');
+          await new ConfigMapInventoryStore(admin, namespace).write(
+            makeInventory(owner, ids, { digest: 'd', now: new Date() }),
+          );
         },
         event: async (id, reason) => {
           await kube.core.createNamespacedEvent({

@@ -5,10 +5,16 @@
  * Events of an Application, and a destination's Kubernetes version, for the server's other routes.
  */
 import { CapstanError } from '../../core/errors.ts';
-import { formatId, type KubeObject, type ResourceId } from '../../core/resource.ts';
-import { APPLICATION_KIND, resolveSpec, type Application } from '../../contracts/application.ts';
+import { formatId, parseKey, type KubeObject, type ResourceId } from '../../core/resource.ts';
+import {
+  APPLICATION_KIND,
+  applicationOwnerName,
+  resolveSpec,
+  type Application,
+} from '../../contracts/application.ts';
 import type { EventInfo } from '../../contracts/server-api.ts';
 import type { Cluster } from '../../ports/cluster.ts';
+import type { InventoryStore } from '../../ports/inventory.ts';
 import type { LogFollow, LogTarget, ResourceReader } from '../../ports/resource-reader.ts';
 import { apiError } from './errors.ts';
 import { KubeCluster } from './kube-cluster.ts';
@@ -18,6 +24,8 @@ export interface KubeResourceReaderOptions {
   readonly destination: (name: string) => Promise<Cluster>;
   /** The desired state of an Application at a revision (src/server/desired-state.ts). */
   readonly desired: ResourceReader['desired'];
+  /** Where the agent keeps the inventories of the destination cluster of this name (the ClusterRegistry's). */
+  readonly inventories: (name: string) => Promise<InventoryStore>;
 }
 
 export class KubeResourceReader implements ResourceReader {
@@ -54,6 +62,13 @@ export class KubeResourceReader implements ResourceReader {
 
   async logs(app: Application, target: LogTarget, follow?: LogFollow): Promise<readonly string[]> {
     return containerLog(await this.#kubeDestination(app, 'logs'), target, follow);
+  }
+
+  async inventory(app: Application): Promise<readonly ResourceId[]> {
+    const store = await this.#options.inventories(resolveSpec(app).destination.cluster);
+    const { namespace = '', name } = app.metadata;
+    const inventory = await store.read(applicationOwnerName(namespace, name));
+    return (inventory?.entries ?? []).map(parseKey);
   }
 
   /** The Kubernetes version of a destination cluster (GET /version), with its registered credentials. */

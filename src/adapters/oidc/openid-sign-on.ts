@@ -8,7 +8,9 @@
  */
 import * as oidc from 'openid-client';
 import { CapstanError, messageOf } from '../../core/errors.ts';
+import { candidateKeys, logoutClaimsOf, parseJws, signedBy, type Jwk } from './logout-token.ts';
 import type {
+  LogoutClaims,
   PendingSignOn,
   SignedOn,
   SignOnIdentity,
@@ -36,6 +38,9 @@ export interface OpenIdSignOnOptions {
   readonly now?: () => number;
 }
 
+/** The provider's keys are read again for an unknown `kid` at most this often. */
+const JWKS_REFETCH_MS = 30_000;
+
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'groups'] as const;
 export const DEFAULT_GROUPS_CLAIM = 'groups';
 
@@ -43,6 +48,7 @@ export class OpenIdSignOn implements SingleSignOn {
   readonly issuer: string;
   readonly #options: OpenIdSignOnOptions;
   #config: Promise<oidc.Configuration> | undefined;
+  #keys: { readonly keys: readonly Jwk[]; readonly at: number } | undefined;
 
   constructor(options: OpenIdSignOnOptions) {
     if (!/^https?:\/\//.test(options.issuer))
@@ -172,6 +178,68 @@ export class OpenIdSignOn implements SingleSignOn {
     };
   }
 
+  async verifyLogoutToken(token: string): Promise<LogoutClaims> {
+    const config = await this.#configuration();
+    const jws = parseJws(token);
+    let keys = candidateKeys(jws.header, await this.#jwks(config, false));
+    if (!signedBy(jws, keys)) {
+      // A key the provider has rotated in since: its JWKS read again (not more often than every 30 s).
+      keys = candidateKeys(jws.header, await this.#jwks(config, true));
+      if (!signedBy(jws, keys))
+        throw new CapstanError(
+          'LOGOUT_TOKEN_INVALID',
+          keys.length === 0
+            ? `the logout token names a key the provider ${this.issuer} does not publish`
+            : `the logout token's signature is not the provider's (${this.issuer})`,
+        );
+    }
+    return logoutClaimsOf(jws.payload, {
+      issuer: config.serverMetadata().issuer,
+      clientId: this.#options.clientId,
+      now: (this.#options.now ?? Date.now)(),
+    });
+  }
+
+  /** The provider's signing keys (its discovery document's `jwks_uri`), cached; `fresh` reads them again. */
+  async #jwks(config: oidc.Configuration, fresh: boolean): Promise<readonly Jwk[]> {
+    const cached = this.#keys;
+    if (cached !== undefined && (!fresh || Date.now() - cached.at < JWKS_REFETCH_MS)) return cached.keys;
+    const uri = config.serverMetadata().jwks_uri;
+    if (uri === undefined)
+      throw new CapstanError(
+        'LOGOUT_TOKEN_INVALID',
+        `the provider ${this.issuer} publishes no keys (jwks_uri)`,
+      );
+    if (!uri.startsWith('https:') && this.#options.allowHttp !== true)
+      throw new CapstanError(
+        'OIDC_PROVIDER_UNAVAILABLE',
+        `the provider's keys are at a plain-HTTP address: ${uri}`,
+      );
+    let body: unknown;
+    try {
+      const answer = await fetch(uri, { headers: { accept: 'application/json' }, redirect: 'error' });
+      if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+      body = await answer.json();
+    } catch (error) {
+      throw new CapstanError(
+        'OIDC_PROVIDER_UNAVAILABLE',
+        `the OIDC provider's keys (${uri}) could not be read: ${safeMessage(error)}`,
+        { retryable: true },
+      );
+    }
+    const keys = (body as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keys))
+      throw new CapstanError(
+        'OIDC_PROVIDER_UNAVAILABLE',
+        `the OIDC provider's keys (${uri}) are not a JWKS`,
+        {
+          retryable: true,
+        },
+      );
+    this.#keys = { keys: keys as Jwk[], at: Date.now() };
+    return this.#keys.keys;
+  }
+
   async endSessionUrl(): Promise<string | undefined> {
     const config = await this.#configuration();
     return config.serverMetadata().end_session_endpoint;
@@ -192,10 +260,12 @@ export class OpenIdSignOn implements SingleSignOn {
     const name = candidates.map((c) => claims[c]).find((v): v is string => typeof v === 'string' && v !== '');
     const groups = claims[this.#options.groupsClaim ?? DEFAULT_GROUPS_CLAIM];
     const subject = typeof claims['sub'] === 'string' ? claims['sub'] : '';
+    const sid = claims['sid'];
     return {
       subject,
       name: name ?? subject,
       groups: groupsOf(groups),
+      ...(typeof sid === 'string' && sid !== '' ? { sid } : {}),
     };
   }
 

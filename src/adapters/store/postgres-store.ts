@@ -17,7 +17,10 @@ import {
   parsePromotion,
   parseRun,
   SIGN_ON_COLUMNS,
-  signOnOf,
+  PROVIDER_COLUMNS,
+  providerValues,
+  providerWhere,
+  sessionOf,
   signOnValues,
   text,
   tokenOf,
@@ -39,6 +42,7 @@ import type {
   RunRecord,
   RunStore,
   RunUpdate,
+  SessionProviderMatch,
   SessionRecord,
   SessionRefresh,
   SessionStore,
@@ -131,6 +135,17 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      record TEXT NOT NULL
    );
    CREATE INDEX promotions_by_environment ON promotions (namespace, environment, seq);`,
+  // A refresh running (every replica waits for its groups); the provider's sub and sid of a single
+  // sign-on session, and the back-channel logout tokens spent (their jti, against replays).
+  `ALTER TABLE sessions ADD COLUMN sso_refreshing_until TEXT,
+     ADD COLUMN oidc_subject TEXT,
+     ADD COLUMN oidc_sid TEXT;
+   CREATE INDEX sessions_by_oidc_subject ON sessions (oidc_subject);
+   CREATE INDEX sessions_by_oidc_sid ON sessions (oidc_sid);
+   CREATE TABLE logout_tokens (
+     jti TEXT PRIMARY KEY,
+     expires_at TEXT COLLATE "C" NOT NULL
+   );`,
 ];
 
 /** The advisory lock the migrations run under (any constant the replicas agree on). */
@@ -399,8 +414,8 @@ class PostgresSessions extends Table implements SessionStore {
     await this.rows(
       'write a session',
       `INSERT INTO sessions (digest, user_name, groups_json, admin, csrf, created_at, expires_at,
-         ${SIGN_ON_COLUMNS.join(', ')})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+         ${[...SIGN_ON_COLUMNS, ...PROVIDER_COLUMNS].join(', ')})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [
         session.digest,
         session.user,
@@ -410,23 +425,14 @@ class PostgresSessions extends Table implements SessionStore {
         session.createdAt,
         session.expiresAt,
         ...signOnValues(session.signOn),
+        ...providerValues(session.provider),
       ],
     );
   }
 
   async get(digest: string): Promise<SessionRecord | undefined> {
     const [row] = await this.rows('read a session', 'SELECT * FROM sessions WHERE digest = $1', [digest]);
-    if (!row) return undefined;
-    return {
-      digest: text(row, 'digest'),
-      user: text(row, 'user_name'),
-      groups: JSON.parse(text(row, 'groups_json')) as string[],
-      admin: row['admin'] === true,
-      csrf: text(row, 'csrf'),
-      createdAt: text(row, 'created_at'),
-      expiresAt: text(row, 'expires_at'),
-      ...signOnOf(row),
-    };
+    return row === undefined ? undefined : sessionOf(row, 'user_name');
   }
 
   async delete(digest: string): Promise<void> {
@@ -436,24 +442,57 @@ class PostgresSessions extends Table implements SessionStore {
   async claimRefresh(digest: string, from: string, to: string): Promise<boolean> {
     const claimed = await this.count(
       'claim a session refresh',
-      'UPDATE sessions SET sso_refresh_after = $1 WHERE digest = $2 AND sso_refresh_after = $3',
+      `UPDATE sessions SET sso_refresh_after = $1, sso_refreshing_until = $1
+       WHERE digest = $2 AND sso_refresh_after = $3`,
       [to, digest, from],
     );
     return claimed > 0;
   }
 
+  async releaseRefresh(digest: string, claimedUntil: string, refreshAfter: string): Promise<boolean> {
+    const released = await this.count(
+      'release a session refresh',
+      `UPDATE sessions SET sso_refresh_after = $1, sso_refreshing_until = NULL
+       WHERE digest = $2 AND sso_refreshing_until = $3`,
+      [refreshAfter, digest, claimedUntil],
+    );
+    return released > 0;
+  }
+
   async refreshed(digest: string, from: string, change: SessionRefresh): Promise<boolean> {
+    const first = 3;
     const changed = await this.count(
       'record a session refresh',
       `UPDATE sessions SET groups_json = $1, admin = $2,
-         ${SIGN_ON_COLUMNS.map((c, i) => `${c} = $${i + 3}`).join(', ')}
-       WHERE digest = $7 AND sso_refresh_token = $8`,
+         ${SIGN_ON_COLUMNS.map((c, i) => `${c} = $${i + first}`).join(', ')}
+       WHERE digest = $${SIGN_ON_COLUMNS.length + first} AND sso_refresh_token = $${SIGN_ON_COLUMNS.length + first + 1}`,
       [JSON.stringify(change.groups), change.admin, ...signOnValues(change.signOn), digest, from],
     );
     return changed > 0;
   }
 
-  deleteExpired(now: string): Promise<number> {
+  async endSignedOn(match: SessionProviderMatch): Promise<SessionRecord[]> {
+    const { where, values } = providerWhere(match, (n) => `$${n}`);
+    if (where === undefined) return [];
+    const rows = await this.rows(
+      'end single sign-on sessions',
+      `DELETE FROM sessions WHERE ${where} RETURNING *`,
+      values,
+    );
+    return rows.map((row) => sessionOf(row, 'user_name'));
+  }
+
+  async spendLogoutToken(jti: string, expiresAt: string): Promise<boolean> {
+    const spent = await this.count(
+      'record a logout token',
+      'INSERT INTO logout_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING',
+      [jti, expiresAt],
+    );
+    return spent > 0;
+  }
+
+  async deleteExpired(now: string): Promise<number> {
+    await this.count('delete spent logout tokens', 'DELETE FROM logout_tokens WHERE expires_at <= $1', [now]);
     return this.count('delete expired sessions', 'DELETE FROM sessions WHERE expires_at <= $1', [now]);
   }
 }

@@ -5,6 +5,9 @@ import type {
   AuditEntry,
   PromotionRecord,
   RunRecord,
+  SessionProvider,
+  SessionProviderMatch,
+  SessionRecord,
   SessionSignOn,
   TokenRecord,
   TokenRole,
@@ -69,32 +72,93 @@ export function parseRun(json: string): RunRecord {
   }
 }
 
-/** The columns of a session's single sign-on state (migration 4 in SQLite, 3 in PostgreSQL). */
+/**
+ * The columns of a session's single sign-on state (migration 4 in SQLite, 3 in PostgreSQL; the
+ * refresh's mark, 6 and 5), then of the provider's names for it (6 and 5).
+ */
 export const SIGN_ON_COLUMNS = [
   'sso_refresh_token',
   'sso_subject',
   'sso_refresh_after',
   'sso_expires_at',
+  'sso_refreshing_until',
 ] as const;
+export const PROVIDER_COLUMNS = ['oidc_subject', 'oidc_sid'] as const;
 
 /** The values of SIGN_ON_COLUMNS, in order (nulls without a sign-on). */
 export const signOnValues = (signOn: SessionSignOn | undefined): (string | null)[] =>
   signOn === undefined
-    ? [null, null, null, null]
-    : [signOn.refreshToken, signOn.subject, signOn.refreshAfter, signOn.idTokenExpiresAt];
+    ? [null, null, null, null, null]
+    : [
+        signOn.refreshToken,
+        signOn.subject,
+        signOn.refreshAfter,
+        signOn.idTokenExpiresAt,
+        signOn.refreshingUntil ?? null,
+      ];
+
+/** The values of PROVIDER_COLUMNS, in order. */
+export const providerValues = (provider: SessionProvider | undefined): (string | null)[] => [
+  provider?.subject ?? null,
+  provider?.sid ?? null,
+];
 
 /** A session row's single sign-on state, as an object field to spread (none when the columns are null). */
-export function signOnOf(row: Row): { signOn?: SessionSignOn } {
-  if (row['sso_refresh_token'] === null || row['sso_refresh_token'] === undefined) return {};
+export function signOnOf(row: Row): { signOn?: SessionSignOn; provider?: SessionProvider } {
+  const provider = optionalText(row, 'oidc_subject');
+  const sid = optionalText(row, 'oidc_sid');
+  const named =
+    provider === undefined ? {} : { provider: { subject: provider, ...(sid === undefined ? {} : { sid }) } };
+  if (row['sso_refresh_token'] === null || row['sso_refresh_token'] === undefined) return named;
+  const refreshing = optionalText(row, 'sso_refreshing_until');
   return {
     signOn: {
       refreshToken: text(row, 'sso_refresh_token'),
       subject: text(row, 'sso_subject'),
       refreshAfter: text(row, 'sso_refresh_after'),
       idTokenExpiresAt: text(row, 'sso_expires_at'),
+      ...(refreshing === undefined ? {} : { refreshingUntil: refreshing }),
     },
+    ...named,
   };
 }
+
+/** A session row as a record (`user` is `user_name` in PostgreSQL, where `user` is a keyword). */
+export function sessionOf(row: Row, userColumn: 'user' | 'user_name'): SessionRecord {
+  return {
+    digest: text(row, 'digest'),
+    user: text(row, userColumn),
+    groups: JSON.parse(text(row, 'groups_json')) as string[],
+    admin: row['admin'] === 1 || row['admin'] === true,
+    csrf: text(row, 'csrf'),
+    createdAt: text(row, 'created_at'),
+    expiresAt: text(row, 'expires_at'),
+    ...signOnOf(row),
+  };
+}
+
+/** The WHERE clause of the sessions a back-channel logout names; undefined when it names none. */
+export function providerWhere(
+  match: SessionProviderMatch,
+  placeholder: (n: number) => string,
+): { where: string | undefined; values: string[] } {
+  const clauses: string[] = [];
+  const values: string[] = [];
+  for (const [column, value] of [
+    ['oidc_subject', match.subject],
+    ['oidc_sid', match.sid],
+  ] as const)
+    if (value !== undefined) {
+      values.push(value);
+      clauses.push(`${column} = ${placeholder(values.length)}`);
+    }
+  return { where: clauses.length === 0 ? undefined : clauses.join(' AND '), values };
+}
+
+const optionalText = (row: Row, column: string): string | undefined => {
+  const value = row[column];
+  return typeof value === 'string' ? value : undefined;
+};
 
 export function parsePromotion(json: string): PromotionRecord {
   try {

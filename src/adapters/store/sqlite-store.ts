@@ -13,8 +13,11 @@ import {
   escapeLike,
   parsePromotion,
   parseRun,
+  PROVIDER_COLUMNS,
+  providerValues,
+  providerWhere,
+  sessionOf,
   SIGN_ON_COLUMNS,
-  signOnOf,
   signOnValues,
   text,
   tokenOf,
@@ -36,6 +39,7 @@ import type {
   RunRecord,
   RunStore,
   RunUpdate,
+  SessionProviderMatch,
   SessionRecord,
   SessionRefresh,
   SessionStore,
@@ -129,6 +133,17 @@ export const MIGRATIONS: readonly string[] = [
      record TEXT NOT NULL
    );
    CREATE INDEX promotions_by_environment ON promotions (namespace, environment, seq);`,
+  // A refresh running (every replica waits for its groups); the provider's sub and sid of a single
+  // sign-on session, and the back-channel logout tokens spent (their jti, against replays).
+  `ALTER TABLE sessions ADD COLUMN sso_refreshing_until TEXT;
+   ALTER TABLE sessions ADD COLUMN oidc_subject TEXT;
+   ALTER TABLE sessions ADD COLUMN oidc_sid TEXT;
+   CREATE INDEX sessions_by_oidc_subject ON sessions (oidc_subject);
+   CREATE INDEX sessions_by_oidc_sid ON sessions (oidc_sid);
+   CREATE TABLE logout_tokens (
+     jti TEXT PRIMARY KEY,
+     expires_at TEXT NOT NULL
+   );`,
 ];
 
 export interface SqliteStoreOptions {
@@ -342,8 +357,8 @@ class SqliteSessions extends Table implements SessionStore {
       this.db
         .prepare(
           `INSERT INTO sessions (digest, user, groups_json, admin, csrf, created_at, expires_at,
-             ${SIGN_ON_COLUMNS.join(', ')})
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             ${[...SIGN_ON_COLUMNS, ...PROVIDER_COLUMNS].join(', ')})
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           session.digest,
@@ -354,6 +369,7 @@ class SqliteSessions extends Table implements SessionStore {
           session.createdAt,
           session.expiresAt,
           ...signOnValues(session.signOn),
+          ...providerValues(session.provider),
         );
     });
   }
@@ -361,17 +377,7 @@ class SqliteSessions extends Table implements SessionStore {
   get(digest: string): Promise<SessionRecord | undefined> {
     return this.run('read a session', () => {
       const row = this.db.prepare('SELECT * FROM sessions WHERE digest = ?').get(digest) as Row | undefined;
-      if (!row) return undefined;
-      return {
-        digest: text(row, 'digest'),
-        user: text(row, 'user'),
-        groups: JSON.parse(text(row, 'groups_json')) as string[],
-        admin: row['admin'] === 1,
-        csrf: text(row, 'csrf'),
-        createdAt: text(row, 'created_at'),
-        expiresAt: text(row, 'expires_at'),
-        ...signOnOf(row),
-      };
+      return row === undefined ? undefined : sessionOf(row, 'user');
     });
   }
 
@@ -384,8 +390,49 @@ class SqliteSessions extends Table implements SessionStore {
   claimRefresh(digest: string, from: string, to: string): Promise<boolean> {
     return this.run('claim a session refresh', () => {
       const result = this.db
-        .prepare('UPDATE sessions SET sso_refresh_after = ? WHERE digest = ? AND sso_refresh_after = ?')
-        .run(to, digest, from);
+        .prepare(
+          `UPDATE sessions SET sso_refresh_after = ?, sso_refreshing_until = ?
+           WHERE digest = ? AND sso_refresh_after = ?`,
+        )
+        .run(to, to, digest, from);
+      return Number(result.changes) > 0;
+    });
+  }
+
+  releaseRefresh(digest: string, claimedUntil: string, refreshAfter: string): Promise<boolean> {
+    return this.run('release a session refresh', () => {
+      const result = this.db
+        .prepare(
+          `UPDATE sessions SET sso_refresh_after = ?, sso_refreshing_until = NULL
+           WHERE digest = ? AND sso_refreshing_until = ?`,
+        )
+        .run(refreshAfter, digest, claimedUntil);
+      return Number(result.changes) > 0;
+    });
+  }
+
+  endSignedOn(match: SessionProviderMatch): Promise<SessionRecord[]> {
+    return this.run('end single sign-on sessions', () => {
+      const { where, values } = providerWhere(match, () => '?');
+      if (where === undefined) return [];
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const rows = this.db.prepare(`SELECT * FROM sessions WHERE ${where}`).all(...values) as Row[];
+        this.db.prepare(`DELETE FROM sessions WHERE ${where}`).run(...values);
+        this.db.exec('COMMIT');
+        return rows.map((row) => sessionOf(row, 'user'));
+      } catch (error) {
+        this.db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+  }
+
+  spendLogoutToken(jti: string, expiresAt: string): Promise<boolean> {
+    return this.run('record a logout token', () => {
+      const result = this.db
+        .prepare('INSERT INTO logout_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING')
+        .run(jti, expiresAt);
       return Number(result.changes) > 0;
     });
   }
@@ -410,9 +457,10 @@ class SqliteSessions extends Table implements SessionStore {
   }
 
   deleteExpired(now: string): Promise<number> {
-    return this.run('delete expired sessions', () =>
-      Number(this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes),
-    );
+    return this.run('delete expired sessions', () => {
+      this.db.prepare('DELETE FROM logout_tokens WHERE expires_at <= ?').run(now);
+      return Number(this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes);
+    });
   }
 }
 

@@ -16,7 +16,14 @@ import { messageOf } from '../../core/errors.ts';
 import { API_PREFIX } from '../../contracts/server-api.ts';
 import { validate } from '../../contracts/validate.ts';
 import { applicationRoutes } from './applications.ts';
-import { answerOf, Routes, type RouteDoc, type ServerApiOptions } from './context.ts';
+import {
+  answerOf,
+  FORM_MEDIA_TYPE,
+  HttpError,
+  Routes,
+  type RouteDoc,
+  type ServerApiOptions,
+} from './context.ts';
 import { directoryRoutes } from './directory.ts';
 import { identityRoutes } from './identity.ts';
 import { openApiDocument } from './openapi.ts';
@@ -91,6 +98,7 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
   // JSON only: a text body is 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
+  const formRoutes = formParser(app);
   app.setValidatorCompiler(({ schema, httpPart }) => (data: unknown) => {
     const checked = validate(schema as TSchema, data);
     // The checked value (its null fields dropped, as validated), never the raw input: a handler must
@@ -136,6 +144,8 @@ export function buildServerApi(options: ServerApiOptions): FastifyInstance {
   pipelineObjectRoutes(routes, options);
   pipelineRoutes(routes, options);
   promotionRoutes(routes, options);
+  for (const doc of routes.docs)
+    if (doc.bodyType === FORM_MEDIA_TYPE) formRoutes.add(`${doc.method} ${doc.url}`);
   const document = openApiDocument(routes.docs, { version: '0.1.0' });
   ROUTE_DOCS.set(app, routes.docs);
   app.get(OPENAPI_PATH, (_request, reply) => {
@@ -172,4 +182,33 @@ function registerProbes(app: FastifyInstance, options: ServerApiOptions): void {
     if (state.ready) void reply.send({ status: 'ready' });
     else void reply.code(503).send({ status: 'not ready', reason: state.reason ?? 'not ready' });
   });
+}
+
+/**
+ * A form body only where a route says so (the OpenID provider's back-channel logout): elsewhere 415.
+ * Answers the set the routes' `METHOD url` are added to once they are registered.
+ */
+function formParser(app: FastifyInstance): Set<string> {
+  const formRoutes = new Set<string>();
+  app.addContentTypeParser(FORM_MEDIA_TYPE, { parseAs: 'string' }, (request, body, done) => {
+    const url = request.routeOptions.url;
+    if (url === undefined || !formRoutes.has(`${request.method} ${url}`)) {
+      done(
+        Object.assign(new Error('form bodies are not taken here'), {
+          code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+        }),
+      );
+      return;
+    }
+    const fields: Record<string, string> = {};
+    for (const [key, value] of new URLSearchParams(body as string)) {
+      if (Object.hasOwn(fields, key)) {
+        done(new HttpError(400, 'INVALID_REQUEST', `the form repeats the field ${key}`));
+        return;
+      }
+      fields[key] = value;
+    }
+    done(null, fields);
+  });
+  return formRoutes;
 }

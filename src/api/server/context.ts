@@ -116,6 +116,9 @@ export interface ServerApiOptions {
   readonly sso?: SsoOptions;
 }
 
+/** The one media type besides JSON a route may take (only the routes that declare it). */
+export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
+
 /** A route as the OpenAPI document describes it. */
 export interface RouteDoc {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -127,6 +130,8 @@ export interface RouteDoc {
   readonly params?: TSchema;
   readonly query?: TSchema;
   readonly body?: TSchema;
+  /** The body's media type when it is not JSON (the back-channel logout's form). Default application/json. */
+  readonly bodyType?: typeof FORM_MEDIA_TYPE;
   /** Status → schema of the answer (undefined: no body). */
   readonly responses: Readonly<
     Record<number, { readonly description: string; readonly schema?: TSchema; readonly type?: string }>
@@ -215,6 +220,9 @@ export class Routes {
       // Before the body is read or validated: without credentials, 401 whatever the body.
       onRequest: async (request) => {
         if (doc.access !== 'public') this.#callers.set(request, await this.#authenticate(request));
+        const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+        if (doc.bodyType !== undefined && type !== doc.bodyType)
+          throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `send ${doc.bodyType}`);
       },
       handler: async (request, reply) => {
         const result = await handler(request, reply, this.#callers.get(request));
@@ -291,7 +299,12 @@ function withCommonAnswers(doc: RouteDoc): RouteDoc {
       ? { 400: errorAnswer('bad input: malformed JSON, an unknown field, a wrong value') }
       : {}),
     ...(doc.body
-      ? { 413: errorAnswer('the body is too large'), 415: errorAnswer('the body is not JSON') }
+      ? {
+          413: errorAnswer('the body is too large'),
+          415: errorAnswer(
+            doc.bodyType === undefined ? 'the body is not JSON' : `the body is not ${doc.bodyType}`,
+          ),
+        }
       : {}),
     ...(doc.access === 'public' ? {} : { 401: errorAnswer('no session or token, or an expired one') }),
     ...(doc.access === 'public' || doc.method === 'GET'
@@ -491,4 +504,6 @@ const STATUS_OF_CODE: Readonly<Partial<Record<ErrorCode, number>>> = {
   OIDC_LOGIN_FAILED: 401,
   OIDC_PROVIDER_UNAVAILABLE: 502,
   SSO_SESSION_REVOKED: 401,
+  LOGOUT_TOKEN_INVALID: 400,
+  LOGOUT_TOKEN_REPLAYED: 400,
 };

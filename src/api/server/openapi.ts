@@ -43,7 +43,12 @@ function operation(doc: RouteDoc): Record<string, unknown> {
       : { security: [] }),
     parameters: parameters(doc),
     ...(doc.body
-      ? { requestBody: { required: true, content: { 'application/json': { schema: plain(doc.body) } } } }
+      ? {
+          requestBody: {
+            required: true,
+            content: { [doc.bodyType ?? 'application/json']: { schema: plain(doc.body) } },
+          },
+        }
       : {}),
     responses: Object.fromEntries(
       Object.entries(doc.responses).map(([status, answer]) => [

@@ -33,6 +33,7 @@ import {
   type ServerApiOptions,
   type SsoOptions,
 } from './context.ts';
+import { backchannelLogoutRoute } from './sso-logout.ts';
 
 export const SSO_PREFIX = `${API_PREFIX}/auth/oidc`;
 export const SSO_CALLBACK_PATH = `${SSO_PREFIX}/callback`;
@@ -125,6 +126,7 @@ export function ssoRoutes(routes: Routes, options: ServerApiOptions): void {
     },
     (request) => Promise.resolve(exchange(sso, request.body as SsoExchangeRequest)),
   );
+  backchannelLogoutRoute(routes, options, sso, SSO_PREFIX);
 }
 
 async function authConfig(options: ServerApiOptions): Promise<AuthConfig> {
@@ -212,8 +214,12 @@ async function finishLogin(
   const { identity, grant } = signedOn;
   const admin = identity.groups.some((g) => sso.adminGroups.includes(g));
   // With a refresh token the session is refreshed before the ID token expires (src/server/sso-sessions.ts).
+  const provider = {
+    subject: identity.subject,
+    ...(identity.sid === undefined ? {} : { sid: identity.sid }),
+  };
   const session = await options.auth.signedOn(
-    { name: identity.name, groups: identity.groups, admin },
+    { name: identity.name, groups: identity.groups, admin, provider },
     (digest, expiresAt) => routes.signOnSessions?.stateFor(digest, identity.subject, grant, expiresAt),
   );
   await audit(options, {

@@ -21,6 +21,9 @@ Options:
   --context NAME             kubeconfig context
   --namespace NS             the server's namespace: its Secrets and the cluster Secrets it lists
                              (default: POD_NAMESPACE or capstan-system)
+  --inventory-namespace NS   where the agent keeps the inventories of in-cluster Applications (its
+                             --inventory-namespace; default: the server's namespace, as the install
+                             runs the agent beside it)
   --database PATH            the SQLite file of the audit trail, users, sessions and tokens
                              (default: $XDG_DATA_HOME/capstan/server.db, else ~/.local/share/capstan/server.db)
   --store URL                a PostgreSQL database instead of the SQLite file, shared by several
@@ -81,6 +84,7 @@ const SERVER_OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
   namespace: { type: 'string' },
+  'inventory-namespace': { type: 'string' },
   database: { type: 'string' },
   store: { type: 'string' },
   'audit-retention': { type: 'string' },
@@ -144,6 +148,8 @@ export async function server(argv: readonly string[]): Promise<number> {
     );
   const ns = values.namespace;
   checkNamespaceFlag('namespace', ns);
+  const inventoryNs = values['inventory-namespace'];
+  checkNamespaceFlag('inventory-namespace', inventoryNs);
   const oidc = oidcOptions(values);
   const storeUrl = storeUrlOf(values, process.env);
   await runServer(
@@ -151,6 +157,7 @@ export async function server(argv: readonly string[]): Promise<number> {
       kubeconfig: values.kubeconfig,
       context: values.context,
       ...(ns === undefined ? {} : { namespace: ns }),
+      ...(inventoryNs === undefined ? {} : { inventoryNamespace: inventoryNs }),
       ...(values.database === undefined ? {} : { database: values.database }),
       ...(storeUrl === undefined ? {} : { storeUrl }),
       host: values['bind-address'] ?? '0.0.0.0',

@@ -25,6 +25,7 @@ import { buildServerApi } from '../../../src/api/server/app.ts';
 import { PENDING_COOKIE, SSO_CALLBACK_PATH } from '../../../src/api/server/sso.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../../src/contracts/application.ts';
 import { freePort } from '../../../src/devcluster/ports.ts';
+import type { SingleSignOn } from '../../../src/ports/single-sign-on.ts';
 import type { SessionRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex } from '../../../src/server/application-index.ts';
@@ -53,6 +54,7 @@ const USERS = {
   root: { groups: ['platform-admins'] },
   dave: { groups: ['team-a-deployers'] },
   erin: { groups: ['team-a-deployers'] },
+  frank: { groups: ['team-a-deployers'] },
 };
 
 /** Everything the server said or logged, for the secrets sweep. */
@@ -72,6 +74,7 @@ async function serve(
   port: number,
   skewMs = () => 0,
   replicaOf?: { readonly store: Store; readonly key: Buffer },
+  wrap: (signOn: SingleSignOn) => SingleSignOn = (signOn) => signOn,
 ): Promise<Served & { readonly key: Buffer }> {
   const now = () => Date.now() + skewMs();
   const key = replicaOf?.key ?? randomBytes(32);
@@ -106,13 +109,15 @@ async function serve(
     secureCookies: false,
     logger: (line) => said.push(JSON.stringify(line)),
     sso: {
-      signOn: new OpenIdSignOn({
-        issuer: provider.issuer,
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        allowHttp: true,
-        now,
-      }),
+      signOn: wrap(
+        new OpenIdSignOn({
+          issuer: provider.issuer,
+          clientId: CLIENT_ID,
+          clientSecret: CLIENT_SECRET,
+          allowHttp: true,
+          now,
+        }),
+      ),
       sealer,
       publicUrl: base,
       adminGroups: ['platform-admins'],
@@ -124,6 +129,19 @@ async function serve(
   });
   await app.listen({ host: '127.0.0.1', port });
   return { base, host: `127.0.0.1:${port}`, app, store, sealer, key };
+}
+
+const BACKCHANNEL_LOGOUT_PATH = '/api/v1/auth/oidc/backchannel-logout';
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+/** Posts a logout token to a server as the provider does (a form). */
+async function postLogout(served: Served, token: string): Promise<{ status: number; body: string }> {
+  const answer = await fetch(`${served.base}${BACKCHANNEL_LOGOUT_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: token }).toString(),
+  });
+  return { status: answer.status, body: await answer.text() };
 }
 
 const isCallback = (url: URL) => url.pathname === SSO_CALLBACK_PATH;
@@ -183,12 +201,18 @@ async function redeem(issuer: string, token: string): Promise<{ status: number; 
 }
 
 let provider: TestOidcProvider;
-let server: Served;
+let server: Served & { readonly key: Buffer };
+/** A second replica of `server` (one Store): the provider's back-channel logout goes to it. */
+let serverReplica: Served;
 let skewed: Served;
 /** A provider that gives refresh tokens and ID tokens of a minute, and a server whose clock the tests move on. */
 let refreshing: TestOidcProvider;
 let refreshed: Served & { readonly key: Buffer };
 let replica: Served;
+/** A third replica whose refreshes wait at a gate the test opens (the real provider answers them then). */
+let gated: Served;
+let gate = Promise.resolve();
+let refreshEntered: () => void = () => {};
 let ahead = 0;
 /** A provider that sends groups at its userinfo endpoint only, and a server that signs in with it. */
 let userinfo: Served;
@@ -216,6 +240,30 @@ before(async () => {
   refreshed = await serve(refreshing, refreshPort, () => ahead);
   // A second replica on the same Store, with the same shared key (the Secret capstan-server).
   replica = await serve(refreshing, await freePort(), () => ahead, refreshed);
+  gated = await serve(
+    refreshing,
+    await freePort(),
+    () => ahead,
+    refreshed,
+    (signOn) => ({
+      issuer: signOn.issuer,
+      start: (uri) => signOn.start(uri),
+      finish: (callback, pending) => signOn.finish(callback, pending),
+      refresh: async (token, subject) => {
+        refreshEntered();
+        await gate;
+        return signOn.refresh(token, subject);
+      },
+      revoke: (token) => signOn.revoke(token),
+      endSessionUrl: () => signOn.endSessionUrl(),
+      verifyLogoutToken: (token) => signOn.verifyLogoutToken(token),
+    }),
+  );
+  // Each replica discovers the provider now, while its clock is the provider's: the library's clock
+  // skew is taken at discovery (src/adapters/oidc/openid-sign-on.ts), and a replica that discovered
+  // later, with the tests' clock moved on, would find every new ID token expired.
+  for (const s of [refreshed, replica, gated])
+    assert.equal((await fetch(`${s.base}/api/v1/auth/config`)).status, 200);
   const dexLike = await startOidcProvider(
     {
       clientId: CLIENT_ID,
@@ -227,22 +275,27 @@ before(async () => {
     (stop) => stops.push(stop),
   );
   userinfo = await serve(dexLike, userinfoPort);
+  const replicaPort = await freePort();
   provider = await startOidcProvider(
     {
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
       redirectUris: [port, skewedPort].map((p) => `http://127.0.0.1:${p}${SSO_CALLBACK_PATH}`),
       users: USERS,
+      backchannelLogoutUri: `http://127.0.0.1:${replicaPort}${BACKCHANNEL_LOGOUT_PATH}`,
     },
     (stop) => stops.push(stop),
   );
   server = await serve(provider, port);
+  serverReplica = await serve(provider, replicaPort, () => 0, server);
   // Two hours ahead: every ID token the provider signs (1 hour) has expired by this server's clock.
   skewed = await serve(provider, skewedPort, () => 2 * 60 * 60 * 1000);
 });
 
 after(async () => {
   await replica.app.close();
+  await gated.app.close();
+  await serverReplica.app.close();
   for (const s of [server, skewed, refreshed, userinfo]) {
     await s.app.close();
     await s.store.close();
@@ -556,6 +609,64 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
     refreshTokenOf(refreshed, kept);
   });
 
+  it('makes a refresh’s new groups visible on every replica at once: a request on another replica waits for the refresh running elsewhere', async () => {
+    const { browser, info } = await signIn(refreshed, 'frank');
+    assert.deepEqual(info.groups, ['team-a-deployers']);
+    const record = await sessionRecord(refreshed, browser);
+    assert.ok(record);
+    refreshTokenOf(refreshed, record);
+    const cookie = browser.cookie(refreshed.host, SESSION_COOKIE) ?? '';
+    const groupsAt = async (base: string) => {
+      const answer = await fetch(`${base}/api/v1/session`, {
+        headers: { cookie: `${SESSION_COOKIE}=${cookie}` },
+      });
+      const body = await answer.text();
+      assert.equal(answer.status, 200, body);
+      return (JSON.parse(body) as { groups: string[] }).groups;
+    };
+    // frank leaves team-a and joins team-b at the provider; his ID token expires by the servers' clock.
+    refreshing.setGroups('frank', ['team-b-viewers']);
+    ahead += 2 * 60 * 1000;
+    let open: () => void = () => {};
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const entered = new Promise<void>((resolve) => (refreshEntered = resolve));
+    const waitingLines = () =>
+      said.filter((line) => line.includes('refresh running elsewhere') && line.includes('"user":"frank"'));
+    const waitedBefore = waitingLines().length;
+    // The gated replica claims the refresh and holds it at the provider's door.
+    const first = groupsAt(gated.base);
+    await entered;
+    const claimed = await sessionRecord(refreshed, browser);
+    assert.ok(claimed?.signOn?.refreshingUntil, 'the Store marks the refresh as running');
+    // Meanwhile a request on another replica: it must not answer with the old groups.
+    const second = groupsAt(replica.base);
+    const race = { settled: false };
+    try {
+      const raced = await Promise.race([
+        second.then((groups) => ({ answered: groups })),
+        (async () => {
+          while (!race.settled && waitingLines().length === waitedBefore)
+            await new Promise((r) => setImmediate(r));
+          return { waiting: true };
+        })(),
+      ]);
+      assert.ok(
+        'waiting' in raced,
+        `the other replica answered during the refresh with ${JSON.stringify(raced)}`,
+      );
+    } finally {
+      // Opened whatever happened above: a failed check must not leave the refresh waiting.
+      race.settled = true;
+      open();
+    }
+    assert.deepEqual(await first, ['team-b-viewers']);
+    assert.deepEqual(await second, ['team-b-viewers'], 'the other replica answers with the refresh’s groups');
+    const kept = await sessionRecord(refreshed, browser);
+    assert.equal(kept?.signOn?.refreshingUntil, undefined, 'the mark is cleared by the refresh');
+    refreshTokenOf(refreshed, kept ?? record);
+    assert.deepEqual(await groupsAt(refreshed.base), ['team-b-viewers']);
+  });
+
   it('keeps a session while the provider cannot be reached until its ID token expires, then answers 503 (the session kept)', async () => {
     const { browser } = await signIn(refreshed, 'dave');
     const record = await sessionRecord(refreshed, browser);
@@ -583,6 +694,106 @@ describe('OIDC single sign-on against a real OpenID provider', () => {
       (JSON.parse(list.body) as { items: { namespace: string }[] }).items.map((i) => i.namespace).sort(),
       ['a', 'b'],
     );
+  });
+
+  it('ends a user’s session on every replica when they sign out at the provider (back-channel logout), and only that session', async () => {
+    const { browser } = await signIn(server, 'alice');
+    const other = await signIn(server, 'alice');
+    const record = await sessionRecord(server, browser);
+    assert.equal(record?.provider?.subject, 'alice');
+    assert.ok(record.provider.sid, 'the ID token’s sid is kept with the session');
+    const otherRecord = await sessionRecord(server, other.browser);
+    assert.notEqual(
+      otherRecord?.provider?.sid,
+      record.provider.sid,
+      'another browser, another provider session',
+    );
+    const cookie = browser.cookie(server.host, SESSION_COOKIE) ?? '';
+    const statusAt = async (s: Served) =>
+      (await fetch(`${s.base}/api/v1/session`, { headers: { cookie: `${SESSION_COOKIE}=${cookie}` } }))
+        .status;
+    for (const s of [server, serverReplica]) assert.equal(await statusAt(s), 200);
+    const out = await browser.signOut(provider.issuer, CLIENT_ID);
+    assert.ok(out.status < 400, `${out.status} ${out.body.slice(0, 200)}`);
+    // The provider posted its logout token (to the replica) before it answered the browser.
+    for (const s of [server, serverReplica]) assert.equal(await statusAt(s), 401);
+    assert.equal(await sessionRecord(server, browser), undefined);
+    assert.equal((await other.browser.request(new URL(`${server.base}/api/v1/session`))).status, 200);
+    const trail = await server.store.audit.query({ action: 'logout', actor: 'alice', limit: 5 });
+    assert.equal(trail[0]?.changes?.['endedBy'], 'backchannel');
+    assert.equal(trail[0].changes['sid'], record.provider.sid);
+    assert.equal(trail[0].changes['sessions'], 1);
+  });
+
+  it('refuses hostile logout tokens with the check that failed (signature, audience, nonce, expiry, replay) and ends nothing with them', async () => {
+    const { browser } = await signIn(server, 'carol');
+    const record = await sessionRecord(server, browser);
+    assert.ok(record?.provider?.sid);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = (extra: Record<string, unknown> = {}) => ({
+      iss: provider.issuer,
+      aud: CLIENT_ID,
+      iat: now,
+      exp: now + 120,
+      jti: randomBytes(8).toString('hex'),
+      sub: 'carol',
+      sid: record.provider?.sid,
+      events: { [LOGOUT_EVENT]: {} },
+      ...extra,
+    });
+    const refusals: [string, string, RegExp][] = [
+      [
+        'another key',
+        provider.sign(claims(), { foreignKey: true }),
+        /signature is not the provider’s|signature is not the provider's/,
+      ],
+      ['no signature', provider.sign(claims(), { header: { alg: 'none' } }), /signed with none/],
+      ['another audience', provider.sign(claims({ aud: 'another-client' })), /audience .*another-client/],
+      ['another issuer', provider.sign(claims({ iss: 'https://login.example.test' })), /issued by/],
+      ['a nonce', provider.sign(claims({ nonce: 'n-1' })), /nonce/],
+      ['expired', provider.sign(claims({ iat: now - 1200, exp: now - 1080 })), /expired/],
+      ['no event', provider.sign(claims({ events: {} })), /events claim/],
+      [
+        'neither sub nor sid',
+        provider.sign(claims({ sub: undefined, sid: undefined })),
+        /neither a sub nor a sid/,
+      ],
+      ['not a JWT', 'not-a-token', /not a signed JWT/],
+    ];
+    for (const [what, token, reason] of refusals) {
+      const answer = await postLogout(serverReplica, token);
+      assert.equal(answer.status, 400, `${what}: ${answer.body}`);
+      const body = JSON.parse(answer.body) as { error: string; message: string };
+      assert.equal(body.error, 'LOGOUT_TOKEN_INVALID', what);
+      assert.match(body.message, reason, what);
+      assert.equal(
+        (await browser.request(new URL(`${server.base}/api/v1/session`))).status,
+        200,
+        `${what}: the session stays`,
+      );
+    }
+    const failures = await server.store.audit.query({ action: 'logout', actor: 'oidc-provider', limit: 50 });
+    assert.ok(failures.filter((e) => e.result === 'failure').length >= refusals.length);
+    // The provider's own token ends the session; the same token again (on the other replica) is a replay.
+    const valid = provider.sign(claims());
+    assert.equal((await postLogout(serverReplica, valid)).status, 200);
+    assert.equal((await browser.request(new URL(`${server.base}/api/v1/session`))).status, 401);
+    const replayed = await postLogout(server, valid);
+    assert.equal(replayed.status, 400, replayed.body);
+    assert.equal((JSON.parse(replayed.body) as { error: string }).error, 'LOGOUT_TOKEN_REPLAYED');
+    // A form is taken only there: JSON there, or a form anywhere else, is 415.
+    const json = await fetch(`${server.base}${BACKCHANNEL_LOGOUT_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ logout_token: valid }),
+    });
+    assert.equal(json.status, 415);
+    const form = await fetch(`${server.base}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'username=admin&password=x',
+    });
+    assert.equal(form.status, 415);
   });
 
   it('never says the client secret: no answer, header, log line or audit entry carries it', async () => {

@@ -2,7 +2,12 @@
 // reader (test/integration/resource-reader.test.ts).
 import { randomBytes } from 'node:crypto';
 import { describe } from 'node:test';
-import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../../src/contracts/application.ts';
+import {
+  APPLICATION_API_VERSION,
+  APPLICATION_KIND,
+  applicationOwnerName,
+} from '../../../src/contracts/application.ts';
+import { encodeInventory, makeInventory } from '../../../src/core/inventory.ts';
 import { FakeResourceReader } from '../../../src/testing/fake-resource-reader.ts';
 import { resourceReaderContract } from '../../../src/testing/resource-reader-contract.ts';
 
@@ -31,6 +36,22 @@ describe('FakeResourceReader', () => {
         },
         event: (id, reason) => {
           reader.addEvent(id, { type: 'Normal', reason, message: reason, count: 1 });
+          return Promise.resolve();
+        },
+        inventory: (ids) => {
+          const inventory = makeInventory(applicationOwnerName(namespace, 'web'), ids, {
+            digest: 'd',
+            now: new Date(0),
+          });
+          reader.setLive({
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: {
+              name: `capstan-inventory-${inventory.application}`,
+              namespace: reader.inventoryNamespace,
+            },
+            data: { inventory: encodeInventory(inventory) },
+          });
           return Promise.resolve();
         },
       });
