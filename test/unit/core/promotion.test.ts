@@ -109,6 +109,39 @@ describe('the gates', () => {
       message: 'the Application is Degraded on cccccccccccc: 0/1 replicas ready',
     });
   });
+  it('takes a later revision that contains the commit as on the commit, and only that', () => {
+    const later = { revision: 'd'.repeat(40), sync: 'Synced', health: 'Healthy' };
+    const contained = evaluateGates(later, {
+      ...base,
+      revisionContainsCommit: true,
+      healthySince: '2026-01-01T00:00:05.000Z',
+      now: '2026-01-01T00:00:15.000Z',
+    });
+    assert.deepEqual(contained, { kind: 'pass' });
+    const started = evaluateGates(later, {
+      ...base,
+      revisionContainsCommit: true,
+      now: '2026-01-01T00:00:05.000Z',
+    });
+    assert.ok(started.kind === 'wait');
+    assert.match(started.why, /on dddddddddddd \(which contains cccccccccccc\) since/);
+    const unrelated = evaluateGates(later, {
+      ...base,
+      revisionContainsCommit: false,
+      healthySince: '2026-01-01T00:00:05.000Z',
+      now: '2026-01-01T00:00:15.000Z',
+    });
+    assert.ok(unrelated.kind === 'wait');
+    assert.equal(unrelated.healthySince, undefined);
+    const degraded = evaluateGates(
+      { ...later, health: 'Degraded' },
+      { ...base, revisionContainsCommit: true, now: '2026-01-01T00:00:05.000Z' },
+    );
+    assert.equal(
+      degraded.kind === 'fail' ? degraded.message : '',
+      'the Application is Degraded on dddddddddddd (which contains cccccccccccc)',
+    );
+  });
   it('fails after the timeout when the gates never pass', () => {
     const verdict = evaluateGates(
       { revision: COMMIT, sync: 'OutOfSync', health: 'Healthy' },
