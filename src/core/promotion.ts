@@ -152,6 +152,31 @@ export function evaluateGates(app: ApplicationObservation, input: GateInput): Ga
   return { kind: 'wait', why };
 }
 
+// ── Verification ────────────────────────────────────────────────────────────────────────────────
+
+/** What the check after health (gates.verify) got: a status, or why there was none. */
+export interface VerificationResult {
+  readonly url: string;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+/** Whether it answered as expected: `expectStatus` exactly, or any 2xx by default. */
+export function verificationPassed(result: VerificationResult, expectStatus?: number): boolean {
+  if (result.status === undefined) return false;
+  return expectStatus === undefined
+    ? result.status >= 200 && result.status < 300
+    : result.status === expectStatus;
+}
+
+/** `GET <url> answered 200`, or why it did not answer. */
+export function describeVerification(result: VerificationResult, expectStatus?: number): string {
+  const expected = expectStatus === undefined ? 'a 2xx status' : String(expectStatus);
+  return result.status === undefined
+    ? `GET ${result.url} failed (${result.error ?? 'no answer'}); it must answer ${expected}`
+    : `GET ${result.url} answered ${String(result.status)}${verificationPassed(result, expectStatus) ? '' : `; it must answer ${expected}`}`;
+}
+
 // ── Image references ────────────────────────────────────────────────────────────────────────────
 
 /** `registry[:port]/repository@sha256:<64 hex>`: the one form a promotion accepts. */

@@ -27,7 +27,7 @@ import {
   type ResolvedEnvironment,
 } from '../contracts/environment.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
-import type { ApplicationObservation } from '../core/promotion.ts';
+import type { ApplicationObservation, VerificationResult } from '../core/promotion.ts';
 import { environmentStatusOf, PromotionDriver, type PromotionDeps } from '../promotions/promotion-driver.ts';
 import { PromotionQueue } from '../promotions/promotion-queue.ts';
 import type { EnvironmentDirectory } from '../api/server/context.ts';
@@ -159,6 +159,7 @@ export async function promotionDeps(options: PromotionDriverOptions): Promise<Pr
         `${ENVIRONMENT_KIND}/${namespace}/${name}`,
         'update status',
       ),
+    verify: verifyByGet,
     contains: async (env, commit, revision) =>
       containsCommit({
         repoURL: env.repoURL,
@@ -174,6 +175,18 @@ export async function promotionDeps(options: PromotionDriverOptions): Promise<Pr
     newId: () => `promo-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
     ...(options.log === undefined ? {} : { log: options.log }),
   };
+}
+
+/** The check after health: one GET, 10 s at most, redirects not followed, the body not read. */
+async function verifyByGet(url: string): Promise<VerificationResult> {
+  try {
+    const response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    await response.body?.cancel();
+    return { url, status: response.status };
+  } catch (error) {
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return { url, error: `${messageOf(error)}${cause}` };
+  }
 }
 
 /** What the gates read of an Application. */

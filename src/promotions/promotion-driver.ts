@@ -14,7 +14,10 @@
  */
 import type { ApplicationObservation } from '../core/promotion.ts';
 import {
+  describeVerification,
   evaluateGates,
+  verificationPassed,
+  type VerificationResult,
   isFinal,
   nextPromotionState,
   parseDigestReference,
@@ -57,6 +60,8 @@ export interface PromotionDeps {
     commit: string,
     revision: string,
   ) => Promise<boolean>;
+  /** The check after health (gates.verify): a GET of the URL. Absent: environments that ask for one wait. */
+  readonly verify?: (url: string) => Promise<VerificationResult>;
   readonly now: () => Date;
   readonly newId: () => string;
   readonly log?: Logger;
@@ -78,6 +83,8 @@ export interface PromotionRequest {
 const MAX_STEPS = 10;
 /** Looked at again this long after a gate's clock runs out, so that it has run out. */
 const CLOCK_MARGIN_MS = 50;
+/** A check after health that did not pass is asked again this often. */
+const VERIFY_EVERY_MS = 2_000;
 
 export class PromotionDriver {
   readonly #deps: PromotionDeps;
@@ -273,17 +280,11 @@ export class PromotionDriver {
       timeoutSeconds: env.timeoutSeconds,
     });
     if (verdict.kind === 'pass') {
-      await this.#move(
-        promotion,
-        { type: 'verified' },
-        {
-          message:
-            app.revision === commit
-              ? `${env.application} ran ${commit.slice(0, 12)} Synced and Healthy for ${String(env.healthyForSeconds)} s`
-              : `${env.application} ran ${app.revision?.slice(0, 12) ?? ''}, which contains ${commit.slice(0, 12)}, Synced and Healthy for ${String(env.healthyForSeconds)} s`,
-        },
-      );
-      return 0;
+      const ran =
+        app.revision === commit
+          ? `${env.application} ran ${commit.slice(0, 12)} Synced and Healthy for ${String(env.healthyForSeconds)} s`
+          : `${env.application} ran ${app.revision?.slice(0, 12) ?? ''}, which contains ${commit.slice(0, 12)}, Synced and Healthy for ${String(env.healthyForSeconds)} s`;
+      return this.#verify(env, promotion, ran);
     }
     if (verdict.kind === 'fail') {
       await this.#move(promotion, { type: 'fail', reason: verdict.reason }, { message: verdict.message });
@@ -302,6 +303,42 @@ export class PromotionDriver {
         ? Infinity
         : Date.parse(verdict.healthySince) + env.healthyForSeconds * 1000;
     return Math.max(0, Math.min(timeout, healthy) - now) + CLOCK_MARGIN_MS;
+  }
+
+  /**
+   * After health: the environment's check (gates.verify), asked until it answers as expected (Verified,
+   * its answer in the message and the step) or the timeout (Failed, VerificationFailed).
+   */
+  async #verify(env: ResolvedEnvironment, promotion: PromotionRecord, ran: string): Promise<number> {
+    if (env.verify === undefined) {
+      await this.#move(promotion, { type: 'verified' }, { message: ran });
+      return 0;
+    }
+    const result: VerificationResult = this.#deps.verify
+      ? await this.#deps.verify(env.verify.url)
+      : { url: env.verify.url, error: 'this server does not run checks' };
+    const said = describeVerification(result, env.verify.expectStatus);
+    if (verificationPassed(result, env.verify.expectStatus)) {
+      await this.#move(promotion, { type: 'verified' }, { message: `${ran}; ${said}` });
+      return 0;
+    }
+    const now = this.#deps.now().getTime();
+    const timeout = Date.parse(promotion.committedAt ?? promotion.updatedAt) + env.timeoutSeconds * 1000;
+    if (now >= timeout) {
+      await this.#move(
+        promotion,
+        { type: 'fail', reason: 'VerificationFailed' },
+        { message: `${said}, ${String(env.timeoutSeconds)} s after the commit` },
+      );
+      return 0;
+    }
+    const message = `${ran}; ${said}`;
+    if (message !== promotion.message)
+      await this.#deps.promotions.update(promotion.id, 'Committed', {
+        message,
+        updatedAt: this.#deps.now().toISOString(),
+      });
+    return Math.min(VERIFY_EVERY_MS, timeout - now + CLOCK_MARGIN_MS);
   }
 
   /** Whether the Application's revision contains the commit (undefined: the same, none, or not asked). */

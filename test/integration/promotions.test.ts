@@ -7,12 +7,14 @@
 // the approver in the message. A rejected one commits nothing. A promotion whose commit leaves the
 // Application Degraded fails with the reason. The API server refuses an Environment whose file leaves
 // the repository. A promotion whose Application syncs a later commit that contains it (a person's
-// change on top) passes the gates. The driver runs in the test process, as `capstan server` runs it,
+// change on top) passes the gates, and then its check after health (a GET that must answer 2xx). The driver runs in the test process, as `capstan server` runs it,
 // driven by watches only (its resync is an hour): a run reaches it through its Pipeline's status, an
 // approval through the Environment's status the API writes.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,6 +52,21 @@ import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing
 import { CLI } from '../../src/testing/cli.ts';
 
 const git = await startGitServer(after);
+/** qa's check after health (gates.verify): a loopback server answering `checkStatus`. */
+let checkStatus = 503;
+const check = createServer((_request, response) => {
+  response.writeHead(checkStatus).end();
+});
+await new Promise<void>((resolve) => check.listen(0, '127.0.0.1', resolve));
+after(
+  () =>
+    new Promise<void>((resolve) => {
+      check.close(() => {
+        resolve();
+      });
+    }),
+);
+const checkUrl = `http://127.0.0.1:${String((check.address() as AddressInfo).port)}/healthz`;
 const exec = promisify(execFile);
 const LABEL_KEY = 'capstan.dev/test-promotions';
 const IMAGE_ONE = `127.0.0.1:5000/capstan/hello@sha256:${'1'.repeat(64)}`;
@@ -320,7 +337,11 @@ describe('promotions through environments', () => {
       { fieldManager: 'capstan-test' },
     );
     await admin.apply(envType, environment('canary', {}), { fieldManager: 'capstan-test' });
-    await admin.apply(envType, environment('qa', {}), { fieldManager: 'capstan-test' });
+    await admin.apply(
+      envType,
+      environment('qa', { gates: { healthyFor: '1s', timeout: '3m', verify: { url: checkUrl } } }),
+      { fieldManager: 'capstan-test' },
+    );
     // capstan server (in this process) with its own least-privilege identity, on the same Store.
     const home = await freshNamespace({ name: 'promotions-server', after: (fn) => cleanups.push(fn) }, kube);
     ({ base } = await startTestServer((fn) => cleanups.push(fn), {
@@ -512,7 +533,7 @@ describe('promotions through environments', () => {
     assert.ok(failed.commit, 'it had committed');
   });
 
-  it('passes the gates on a later commit that contains the promotion (a person’s change on top)', async () => {
+  it('passes the gates on a later commit that contains the promotion (a person’s change on top), then its check', async () => {
     const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
     const requested = await requestPromotion(deps, {
       environment: await resolved('qa'),
@@ -555,7 +576,19 @@ describe('promotions through environments', () => {
         contentType: 'application/merge-patch+json',
       },
     );
+    // Healthy on the later commit, the check after health answers 503: the promotion waits, saying so.
+    await eventually(
+      async () =>
+        /answered 503; it must answer a 2xx status/.test(
+          (await store.promotions.get(committed.id))?.message ?? '',
+        ),
+      { what: 'qa waiting on its check', timeoutMs: 120_000 },
+    );
+    assert.equal((await store.promotions.get(committed.id))?.state, 'Committed');
+    checkStatus = 200;
     const verified = await promotionIn('qa', 'Verified');
+    assert.match(verified.message ?? '', new RegExp(`GET ${checkUrl} answered 200$`));
+    assert.match(verified.steps.at(-1)?.message ?? '', /answered 200/, 'the answer is in the step too');
     const app = (await admin.get(appType, namespace, 'hello-qa')) as unknown as Application;
     assert.equal(app.status?.sync?.revision, tip, 'the Application runs the later commit');
     assert.match(

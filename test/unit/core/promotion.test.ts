@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   checkConfigPath,
+  describeVerification,
   evaluateGates,
+  verificationPassed,
   imageIn,
   nextPromotionState,
   parseDigestReference,
@@ -151,6 +153,26 @@ describe('the gates', () => {
       },
     );
     assert.equal(verdict.kind === 'fail' ? verdict.reason : '', 'GateTimeout');
+  });
+});
+
+describe('the check after health', () => {
+  it('passes on any 2xx by default, or on the status asked for, and says what it got', () => {
+    const url = 'http://hello.team-a.svc/healthz';
+    assert.equal(verificationPassed({ url, status: 204 }), true);
+    assert.equal(verificationPassed({ url, status: 503 }), false);
+    assert.equal(verificationPassed({ url, status: 302 }, 302), true);
+    assert.equal(verificationPassed({ url, status: 200 }, 302), false);
+    assert.equal(verificationPassed({ url, error: 'ECONNREFUSED' }), false);
+    assert.equal(describeVerification({ url, status: 200 }), `GET ${url} answered 200`);
+    assert.equal(
+      describeVerification({ url, status: 503 }),
+      `GET ${url} answered 503; it must answer a 2xx status`,
+    );
+    assert.equal(
+      describeVerification({ url, error: 'fetch failed: ECONNREFUSED' }, 204),
+      `GET ${url} failed (fetch failed: ECONNREFUSED); it must answer 204`,
+    );
   });
 });
 
