@@ -195,6 +195,30 @@ export const EnvironmentSpecSchema = Type.Object(
                 'Required: a promotion waits until a person whose project role allows `approve` approves it. Default None.',
             }),
           ),
+          verify: Type.Optional(
+            Type.Object(
+              {
+                url: Type.String({
+                  pattern: '^https?://[^\\s]+$',
+                  maxLength: 2048,
+                  description:
+                    'Asked with GET by the server that drives promotions once the health gate passed (a Service of the environment, from inside the cluster).',
+                }),
+                expectStatus: Type.Optional(
+                  Type.Integer({
+                    minimum: 100,
+                    maximum: 599,
+                    description: 'The status it must answer. Default: any 2xx.',
+                  }),
+                ),
+              },
+              {
+                additionalProperties: false,
+                description:
+                  'A check after health: asked until it answers as expected (then Verified) or the timeout (then Failed, VerificationFailed).',
+              },
+            ),
+          ),
         },
         { additionalProperties: false, description: 'What a promotion must pass.' },
       ),
@@ -272,6 +296,8 @@ export interface ResolvedEnvironment {
   readonly healthyForSeconds: number;
   readonly timeoutSeconds: number;
   readonly approvalRequired: boolean;
+  /** The check after health (gates.verify); undefined: none. */
+  readonly verify: { readonly url: string; readonly expectStatus?: number } | undefined;
   readonly status: EnvironmentStatus | undefined;
 }
 
@@ -302,6 +328,7 @@ export function resolveEnvironment(object: KubeObject): Validation<ResolvedEnvir
       healthyForSeconds: parseDuration(spec.gates?.healthyFor ?? ENVIRONMENT_DEFAULTS.healthyFor) / 1000,
       timeoutSeconds: parseDuration(spec.gates?.timeout ?? ENVIRONMENT_DEFAULTS.timeout) / 1000,
       approvalRequired: (spec.gates?.approval ?? ENVIRONMENT_DEFAULTS.approval) === 'Required',
+      verify: spec.gates?.verify,
       status,
     },
   };

@@ -21,8 +21,8 @@
  * - Role `capstan-server` in its namespace: Secrets get/list/watch (the registered clusters, of which
  *   it shows names and servers, never credentials; its own key Secret); create (its two Secrets at
  *   first start; RBAC cannot bound create by name); update/patch of those two Secrets only
- *   (resourceNames). Leases: create, and get/update of `capstan-pipelines` only (one replica drives
- *   runs at a time).
+ *   (resourceNames). Leases: create, and get/update of `capstan-pipelines` and `capstan-promotions`
+ *   only (one replica drives runs at a time, one promotions).
  * - ClusterRole `capstan-pipeline-runner`, bound by a RoleBinding in each Pipeline namespace
  *   (`pipelineNamespaces`; none by default), never cluster-wide: Pods create/get/delete, the run Pods there (made at a
  *   run's start, read for the steps' states, deleted at its end or cancel); PersistentVolumeClaims
@@ -74,6 +74,8 @@ export const SERVER_SELECTOR = {
 
 /** The Lease over which one replica drives pipeline runs (src/main/pipelines.ts PIPELINE_LEASE). */
 export const PIPELINES_LEASE = 'capstan-pipelines';
+/** The Lease over which one replica drives promotions (src/main/promotions.ts, `--promotions`). */
+export const PROMOTIONS_LEASE = 'capstan-promotions';
 export const PIPELINE_RUNNER_NAME = 'capstan-pipeline-runner';
 
 export interface ServerInstallOptions {
@@ -167,12 +169,12 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
           resourceNames: [...SERVER_SECRETS],
           verbs: ['update', 'patch'],
         },
-        // One replica drives pipeline runs: the Lease it holds (create cannot be bounded by name).
+        // One replica drives pipeline runs, one promotions: the Leases they hold (create cannot be bounded by name).
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
         {
           apiGroups: ['coordination.k8s.io'],
           resources: ['leases'],
-          resourceNames: [PIPELINES_LEASE],
+          resourceNames: [PIPELINES_LEASE, PROMOTIONS_LEASE],
           verbs: ['get', 'update'],
         },
       ],

@@ -90,6 +90,11 @@ export interface ApplicationObservation {
 export interface GateInput {
   /** The commit the promotion made. */
   readonly commit: string;
+  /**
+   * Whether the Application's revision, when it is another commit, is a later one that contains the
+   * promotion's (git: the promotion's commit is its ancestor). Undefined or false: not known to.
+   */
+  readonly revisionContainsCommit?: boolean;
   readonly committedAt: string;
   /** When it was first seen Synced and Healthy on the commit, without a break since; undefined if not yet. */
   readonly healthySince?: string;
@@ -108,17 +113,22 @@ export type GateVerdict =
 const seconds = (from: string, to: string): number => (Date.parse(to) - Date.parse(from)) / 1000;
 
 /**
- * The gates of a committed promotion, from the Application's status: its revision is the commit, it is
- * Synced and Healthy, and has stayed so for `healthyForSeconds`. Degraded on the commit fails at once;
+ * The gates of a committed promotion, from the Application's status: its revision is the commit (or a
+ * later commit that contains it: another promotion, a person's change on the branch), it is Synced and
+ * Healthy, and has stayed so for `healthyForSeconds`. Degraded on such a revision fails at once;
  * anything else waits, until `timeoutSeconds` after the commit.
  */
 export function evaluateGates(app: ApplicationObservation, input: GateInput): GateVerdict {
-  const onCommit = app.revision === input.commit;
+  const exact = app.revision === input.commit;
+  const onCommit = exact || (app.revision !== undefined && input.revisionContainsCommit === true);
+  const where = exact
+    ? input.commit.slice(0, 12)
+    : `${app.revision?.slice(0, 12) ?? ''} (which contains ${input.commit.slice(0, 12)})`;
   if (onCommit && app.health === 'Degraded')
     return {
       kind: 'fail',
       reason: 'Degraded',
-      message: `the Application is Degraded on ${input.commit.slice(0, 12)}${app.healthMessage === undefined ? '' : `: ${app.healthMessage}`}`,
+      message: `the Application is Degraded on ${where}${app.healthMessage === undefined ? '' : `: ${app.healthMessage}`}`,
     };
   const good = onCommit && app.sync === 'Synced' && app.health === 'Healthy';
   if (good) {
@@ -126,13 +136,13 @@ export function evaluateGates(app: ApplicationObservation, input: GateInput): Ga
     if (seconds(since, input.now) >= input.healthyForSeconds) return { kind: 'pass' };
     return {
       kind: 'wait',
-      why: `Synced and Healthy on the commit since ${since}; the gate asks ${String(input.healthyForSeconds)} s`,
+      why: `Synced and Healthy on ${where} since ${since}; the gate asks ${String(input.healthyForSeconds)} s`,
       healthySince: since,
     };
   }
   const why = !onCommit
-    ? `the Application is at ${app.revision?.slice(0, 12) ?? 'no revision'}, not yet at ${input.commit.slice(0, 12)}`
-    : `the Application is ${app.sync ?? 'Unknown'} and ${app.health ?? 'Unknown'} on the commit`;
+    ? `the Application is at ${app.revision?.slice(0, 12) ?? 'no revision'}, not yet at ${input.commit.slice(0, 12)} or a commit that contains it`
+    : `the Application is ${app.sync ?? 'Unknown'} and ${app.health ?? 'Unknown'} on ${where}`;
   if (seconds(input.committedAt, input.now) >= input.timeoutSeconds)
     return {
       kind: 'fail',
@@ -140,6 +150,31 @@ export function evaluateGates(app: ApplicationObservation, input: GateInput): Ga
       message: `${why} ${String(input.timeoutSeconds)} s after the commit`,
     };
   return { kind: 'wait', why };
+}
+
+// ── Verification ────────────────────────────────────────────────────────────────────────────────
+
+/** What the check after health (gates.verify) got: a status, or why there was none. */
+export interface VerificationResult {
+  readonly url: string;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+/** Whether it answered as expected: `expectStatus` exactly, or any 2xx by default. */
+export function verificationPassed(result: VerificationResult, expectStatus?: number): boolean {
+  if (result.status === undefined) return false;
+  return expectStatus === undefined
+    ? result.status >= 200 && result.status < 300
+    : result.status === expectStatus;
+}
+
+/** `GET <url> answered 200`, or why it did not answer. */
+export function describeVerification(result: VerificationResult, expectStatus?: number): string {
+  const expected = expectStatus === undefined ? 'a 2xx status' : String(expectStatus);
+  return result.status === undefined
+    ? `GET ${result.url} failed (${result.error ?? 'no answer'}); it must answer ${expected}`
+    : `GET ${result.url} answered ${String(result.status)}${verificationPassed(result, expectStatus) ? '' : `; it must answer ${expected}`}`;
 }
 
 // ── Image references ────────────────────────────────────────────────────────────────────────────

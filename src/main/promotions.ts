@@ -1,11 +1,22 @@
 // Wiring of the promotion driver (src/promotions/promotion-driver.ts, docs/promotions.md): Environments
 // and Applications read from the cluster, the refresh annotation and the Environment's status written
-// there, commits made by the git adapter with the Secret the Environment names, records in the Store.
+// there, commits made (and ancestry asked) by the git adapter with the Secret the Environment names,
+// records in the Store. Driven by watches of Environments, Applications and Pipelines (the latest run
+// in their status) with a slow resync, by one replica at a time over the Lease capstan-promotions.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { systemClock } from '../adapters/clock.ts';
+import { containsCommit } from '../adapters/git/ancestry.ts';
 import { writeImageReference } from '../adapters/git/image-write.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { apiError } from '../adapters/kube/errors.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
+import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
+import { RestClient } from '../adapters/kube/rest-client.ts';
+import { KubeWatcher } from '../adapters/kube/watch.ts';
+import { PROMOTIONS_LEASE } from '../contracts/install-server.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
+import { LeaderElector } from '../controller/leader-election.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND, REQUEST_ANNOTATIONS } from '../contracts/application.ts';
 import {
   ENVIRONMENT_API_VERSION,
@@ -16,13 +27,15 @@ import {
   type ResolvedEnvironment,
 } from '../contracts/environment.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
-import type { ApplicationObservation } from '../core/promotion.ts';
-import { PromotionDriver, type PromotionDeps } from '../promotions/promotion-driver.ts';
+import type { ApplicationObservation, VerificationResult } from '../core/promotion.ts';
+import { environmentStatusOf, PromotionDriver, type PromotionDeps } from '../promotions/promotion-driver.ts';
+import { PromotionQueue } from '../promotions/promotion-queue.ts';
 import type { EnvironmentDirectory } from '../api/server/context.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Logger } from '../ports/logger.ts';
-import type { Store } from '../ports/store.ts';
+import type { PromotionStore, Store } from '../ports/store.ts';
+import type { WatchEvent, WatchHandler } from '../ports/watch.ts';
 
 export interface PromotionDriverOptions {
   readonly cluster: KubeCluster;
@@ -33,10 +46,22 @@ export interface PromotionDriverOptions {
   readonly allowInsecureHttp?: boolean;
   /** Who commits. Default `Capstan <capstan@capstan.invalid>`. */
   readonly author?: { readonly name: string; readonly email: string };
-  /** How often every Environment is looked at, in ms. Default 5 s. */
-  readonly tickMs?: number;
+  /** How often every Environment is looked at without an event (the safety net), in ms. Default 60 s. */
+  readonly resyncMs?: number;
+  /** One driver at a time over the Lease capstan-promotions in this namespace; false: this process drives alone. */
+  readonly leaderElection?:
+    | false
+    | {
+        readonly namespace: string;
+        readonly identity?: string;
+        readonly leaseDurationSeconds?: number;
+      };
+  /** Told when this process starts (true) and stops (false) driving. */
+  readonly onDriving?: (driving: boolean) => void;
   readonly log?: Logger;
 }
+
+export const DEFAULT_PROMOTION_RESYNC_MS = 60_000;
 
 async function servedType(cluster: KubeCluster, apiVersion: string, kind: string): Promise<ResourceType> {
   const type = await cluster.resourceType(apiVersion, kind);
@@ -49,7 +74,10 @@ async function servedType(cluster: KubeCluster, apiVersion: string, kind: string
 }
 
 /** The cluster's Environments for the server API; those the contract refuses are left out; none without the CRD. */
-export function kubeEnvironments(cluster: Cluster): EnvironmentDirectory {
+export function kubeEnvironments(
+  cluster: Cluster,
+  promotionChanged?: (namespace: string, name: string) => Promise<void>,
+): EnvironmentDirectory {
   const resolved = (object: KubeObject | undefined) => {
     const env = object === undefined ? undefined : resolveEnvironment(object);
     return env?.ok === true ? env.value : undefined;
@@ -67,6 +95,7 @@ export function kubeEnvironments(cluster: Cluster): EnvironmentDirectory {
       const type = await served();
       return type === undefined ? undefined : resolved(await cluster.get(type, namespace, name));
     },
+    ...(promotionChanged === undefined ? {} : { promotionChanged }),
   };
 }
 
@@ -126,14 +155,38 @@ export async function promotionDeps(options: PromotionDriverOptions): Promise<Pr
     writeStatus: (namespace: string, name: string, status: EnvironmentStatus) =>
       patch(
         `/apis/${ENVIRONMENT_API_VERSION}/namespaces/${namespace}/${ENVIRONMENT_PLURAL}/${name}/status`,
-        { status },
+        statusPatch(status),
         `${ENVIRONMENT_KIND}/${namespace}/${name}`,
         'update status',
       ),
+    verify: verifyByGet,
+    contains: async (env, commit, revision) =>
+      containsCommit({
+        repoURL: env.repoURL,
+        branch: env.branch,
+        ancestor: commit,
+        descendant: revision,
+        allowInsecureHttp: env.insecureHttp && options.allowInsecureHttp === true,
+        ...(env.credentialsSecret === undefined
+          ? {}
+          : { credentials: await credentialsFrom(cluster, env.namespace, env.credentialsSecret) }),
+      }),
     now: () => new Date(),
     newId: () => `promo-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
     ...(options.log === undefined ? {} : { log: options.log }),
   };
+}
+
+/** The check after health: one GET, 10 s at most, redirects not followed, the body not read. */
+async function verifyByGet(url: string): Promise<VerificationResult> {
+  try {
+    const response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    await response.body?.cancel();
+    return { url, status: response.status };
+  } catch (error) {
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return { url, error: `${messageOf(error)}${cause}` };
+  }
 }
 
 /** What the gates read of an Application. */
@@ -151,26 +204,162 @@ function observe(app: KubeObject | undefined): ApplicationObservation | undefine
   };
 }
 
-/** Runs the driver until `signal` aborts: one pass every tickMs, never two at once. */
+/** A merge patch of the status that also removes what it no longer has (a reason of an older promotion). */
+function statusPatch(status: EnvironmentStatus): unknown {
+  const last = status.lastPromotion;
+  return {
+    status: {
+      currentImage: status.currentImage ?? null,
+      lastPromotion:
+        last === undefined ? null : { ...last, commit: last.commit ?? null, reason: last.reason ?? null },
+    },
+  };
+}
+
+/**
+ * Writes the Environment's status from the Store (the API server calls it after a promotion by hand,
+ * an approval or a rejection): the replica that drives promotions hears of it through its watch of
+ * Environments, and every replica's event stream through its own.
+ */
+export function environmentStatusWriter(
+  cluster: KubeCluster,
+  promotions: PromotionStore,
+): (namespace: string, name: string) => Promise<void> {
+  return async (namespace, name) => {
+    const status = await environmentStatusOf(promotions, { namespace, name });
+    if (status === undefined) return;
+    const subject = `${ENVIRONMENT_KIND}/${namespace}/${name}`;
+    const res = await cluster.client.call(
+      'PATCH',
+      `/apis/${ENVIRONMENT_API_VERSION}/namespaces/${namespace}/${ENVIRONMENT_PLURAL}/${name}/status`,
+      { body: statusPatch(status), contentType: 'application/merge-patch+json', subject },
+    );
+    if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
+  };
+}
+
+/** Runs the driver until `signal` aborts (while this replica leads, with leader election). */
 export async function runPromotionDriver(
   options: PromotionDriverOptions,
   signal: AbortSignal,
 ): Promise<void> {
+  const election = options.leaderElection;
+  if (election === undefined || election === false) {
+    await drive(options, signal);
+    return;
+  }
+  const elector = new LeaderElector({
+    lock: new KubeLeaseLock(new RestClient(options.cluster.config, { timeoutMs: 2_000 }), {
+      namespace: election.namespace,
+      name: PROMOTIONS_LEASE,
+    }),
+    identity: election.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${String(process.pid)}`,
+    clock: systemClock,
+    ...(election.leaseDurationSeconds === undefined
+      ? {}
+      : { leaseDurationSeconds: election.leaseDurationSeconds }),
+    onStartedLeading: (leading) => drive(options, leading),
+    onError: (error) =>
+      options.log?.({ level: 'warn', msg: 'promotions leader election', error: messageOf(error) }),
+  });
+  await elector.run(signal);
+}
+
+const keyOf = (object: KubeObject) => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
+
+/** The Environments as the watch says (resolved), each change waking it and those that follow it. */
+function environmentsWatched(
+  environments: Map<string, ResolvedEnvironment>,
+  queue: PromotionQueue,
+  log: Logger | undefined,
+) {
+  /** The environments of `namespace` that `matches`. */
+  const wakeWhere = (namespace: string, matches: (env: ResolvedEnvironment) => boolean) => {
+    for (const [key, env] of environments) if (env.namespace === namespace && matches(env)) queue.wake(key);
+  };
+  const wakeAll = () => {
+    for (const key of environments.keys()) queue.wake(key);
+  };
+  const handle = (event: WatchEvent) => {
+    if (event.type === 'SYNCED') {
+      wakeAll();
+      return;
+    }
+    const key = keyOf(event.object);
+    const resolved = resolveEnvironment(event.object);
+    if (event.type === 'DELETED' || !resolved.ok) {
+      environments.delete(key);
+      if (!resolved.ok)
+        log?.({
+          level: 'warn',
+          msg: 'environment refused',
+          error: `${ENVIRONMENT_KIND}/${key}: ${resolved.errors.join('; ')}`,
+        });
+      return;
+    }
+    environments.set(key, resolved.value);
+    queue.wake(key);
+    // The environments that follow it: what it verified may be theirs to promote now.
+    wakeWhere(resolved.value.namespace, (env) => env.fromEnvironment === resolved.value.name);
+  };
+  /** A handler of another kind's watch: wakes the environments whose `field` names the object. */
+  const wakeNaming =
+    (field: (env: ResolvedEnvironment) => string | undefined) =>
+    (event: WatchEvent): void => {
+      if (event.type !== 'SYNCED')
+        wakeWhere(event.object.metadata.namespace ?? '', (env) => field(env) === event.object.metadata.name);
+    };
+  return { handle, wakeAll, wakeNaming };
+}
+
+/**
+ * While `signal` holds: watches of Environments (kept, resolved), Applications and Pipelines (whose
+ * status names the latest run: a Succeeded one may be promoted now) wake the environments they
+ * concern; every environment is woken at the resync too.
+ */
+async function drive(options: PromotionDriverOptions, signal: AbortSignal): Promise<void> {
+  const { cluster, log } = options;
   const driver = new PromotionDriver(await promotionDeps(options));
-  while (!signal.aborted) {
-    await driver.tick().catch((error: unknown) => {
-      options.log?.({ level: 'error', msg: 'promotion pass failed', error: messageOf(error) });
-    });
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.tickMs ?? 5_000);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+  const environments = new Map<string, ResolvedEnvironment>();
+  const queue = new PromotionQueue({
+    reconcile: (env) => driver.reconcile(env),
+    environment: (key) => environments.get(key),
+    ...(log === undefined ? {} : { log }),
+  });
+  const env = environmentsWatched(environments, queue, log);
+  const watchClient = new RestClient(cluster.config);
+  const watcher = new KubeWatcher(watchClient);
+  const namespace = options.namespace ?? '';
+  const pipelines = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
+  const kinds: [ResourceType | undefined, WatchHandler, string][] = [
+    [await servedType(cluster, ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND), env.handle, 'Environments'],
+    [
+      await servedType(cluster, APPLICATION_API_VERSION, APPLICATION_KIND),
+      env.wakeNaming((e) => e.application),
+      'Applications',
+    ],
+    [pipelines, env.wakeNaming((e) => e.fromPipeline?.name), 'Pipelines'],
+  ];
+  const watches = kinds.flatMap(([type, handler, what]) =>
+    type === undefined
+      ? []
+      : [
+          watcher.watch(type, namespace, handler, {
+            signal,
+            onError: (error) =>
+              log?.({ level: 'warn', msg: `promotions: ${what} watch`, error: error.message }),
+          }),
+        ],
+  );
+  const resync = setInterval(env.wakeAll, options.resyncMs ?? DEFAULT_PROMOTION_RESYNC_MS);
+  options.onDriving?.(true);
+  log?.({ level: 'info', msg: 'promotions driven here' });
+  try {
+    await Promise.all(watches);
+  } finally {
+    clearInterval(resync);
+    await queue.stop();
+    watchClient.close();
+    options.onDriving?.(false);
   }
 }

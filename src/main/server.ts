@@ -40,7 +40,8 @@ import type { PipelineDirectory } from '../ports/pipelines.ts';
 import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
 import { pipelineFileReader, runPipelineDriver } from './pipelines.ts';
-import { kubeEnvironments, runPromotionDriver } from './promotions.ts';
+import { streamPromotions } from './promotion-stream.ts';
+import { environmentStatusWriter, kubeEnvironments, runPromotionDriver } from './promotions.ts';
 import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
@@ -109,7 +110,7 @@ export interface ServerOptions {
     readonly imagePullSecrets?: readonly string[];
     readonly placement?: RunPlacement;
   };
-  /** Promotions (docs/promotions.md): when given, this process drives them (one replica only). */
+  /** Promotions (docs/promotions.md): when given, this process drives them while it holds the Lease capstan-promotions. */
   readonly promotions?: { readonly allowInsecureHttp?: boolean };
   /** Told where the server listens. */
   readonly onListening?: (address: string) => void;
@@ -163,12 +164,29 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
       ...(runs.metrics ? { metrics: () => runs.registry.expose() } : {}),
       ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
-      environments: kubeEnvironments(cluster),
+      environments: kubeEnvironments(cluster, environmentStatusWriter(cluster, store.promotions)),
     });
+    // Environments and promotions in the event stream.
+    watched.watching.push(
+      streamPromotions({
+        cluster,
+        watchClient,
+        promotions: store.promotions,
+        index: watched.index,
+        signal: stop.signal,
+        log,
+      }),
+    );
     if (options.promotions)
       watched.watching.push(
         runPromotionDriver(
-          { cluster, store, log, allowInsecureHttp: options.promotions.allowInsecureHttp === true },
+          {
+            cluster,
+            store,
+            log,
+            allowInsecureHttp: options.promotions.allowInsecureHttp === true,
+            leaderElection: { namespace },
+          },
           stop.signal,
         ),
       );

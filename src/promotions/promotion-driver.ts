@@ -1,5 +1,6 @@
 /**
- * The promotion driver (docs/promotions.md): on each tick, for every Environment, (1) finds what to
+ * The promotion driver (docs/promotions.md): for an Environment (at each change of it, of its
+ * Application, of its Pipeline or the environment it follows, and at a slow resync), (1) finds what to
  * promote (the newest Succeeded run of its Pipeline, or what the environment before it verified last),
  * (2) moves its oldest active promotion one step: Pending → WaitingForApproval or Approved; Approved →
  * a commit to the configuration repository and a refresh of the Application; Committed → the gates, from
@@ -7,11 +8,16 @@
  * a newer one that arrives before the older is committed supersedes it. Approvals and rejections are
  * written to the Store by the API (decide()); the driver picks them up.
  *
+ * `reconcile` says when it should look at the environment again without an event (the gates' clocks).
+ *
  * Built on core, contracts and ports only: the edges (kube, git) come in as PromotionDeps.
  */
 import type { ApplicationObservation } from '../core/promotion.ts';
 import {
+  describeVerification,
   evaluateGates,
+  verificationPassed,
+  type VerificationResult,
   isFinal,
   nextPromotionState,
   parseDigestReference,
@@ -45,6 +51,17 @@ export interface PromotionDeps {
     message: string,
   ) => Promise<ImageCommit>;
   readonly writeStatus: (namespace: string, name: string, status: EnvironmentStatus) => Promise<void>;
+  /**
+   * Whether `revision` (the Application's) is a later commit of the environment's branch that contains
+   * `commit` (the promotion's). Absent: only the exact commit passes the gates.
+   */
+  readonly contains?: (
+    environment: ResolvedEnvironment,
+    commit: string,
+    revision: string,
+  ) => Promise<boolean>;
+  /** The check after health (gates.verify): a GET of the URL. Absent: environments that ask for one wait. */
+  readonly verify?: (url: string) => Promise<VerificationResult>;
   readonly now: () => Date;
   readonly newId: () => string;
   readonly log?: Logger;
@@ -62,31 +79,52 @@ export interface PromotionRequest {
   readonly fromPromotion?: string;
 }
 
+/** Steps one environment may take in a row within one tick. */
+const MAX_STEPS = 10;
+/** Looked at again this long after a gate's clock runs out, so that it has run out. */
+const CLOCK_MARGIN_MS = 50;
+/** A check after health that did not pass is asked again this often. */
+const VERIFY_EVERY_MS = 2_000;
+
 export class PromotionDriver {
   readonly #deps: PromotionDeps;
+  /** `commit..revision` → whether revision contains commit. */
+  readonly #ancestry = new Map<string, boolean>();
 
   constructor(deps: PromotionDeps) {
     this.#deps = deps;
   }
 
-  /** One pass over every Environment. Errors of one environment are logged; the others go on. */
+  /** One pass over every Environment, each until it waits. Errors of one are logged; the others go on. */
   async tick(): Promise<void> {
     for (const environment of await this.#deps.environments()) {
       if ('invalid' in environment) {
         this.#deps.log?.({ level: 'warn', msg: 'environment refused', error: environment.invalid });
         continue;
       }
-      try {
-        await this.#discover(environment);
-        await this.#advance(environment);
-      } catch (error) {
-        this.#deps.log?.({
-          level: 'error',
-          msg: 'promotion step failed',
-          environment: `${environment.namespace}/${environment.name}`,
-          error: messageOf(error),
-        });
-      }
+      for (let steps = 0; steps < MAX_STEPS && (await this.reconcile(environment)) === 0; steps++);
+    }
+  }
+
+  /**
+   * One step for the environment: what to promote found, its oldest active promotion moved once, its
+   * status written. Returns in how many ms to look again without an event: 0 when it moved (the next
+   * step may follow at once), the gates' next deadline while committed, undefined when it waits for
+   * an event (an approval, a run, a change of the Application). Errors are logged: undefined.
+   */
+  async reconcile(environment: ResolvedEnvironment): Promise<number | undefined> {
+    try {
+      const found = await this.#discover(environment);
+      const again = await this.#advance(environment);
+      return found ? 0 : again;
+    } catch (error) {
+      this.#deps.log?.({
+        level: 'error',
+        msg: 'promotion step failed',
+        environment: `${environment.namespace}/${environment.name}`,
+        error: messageOf(error),
+      });
+      return undefined;
     }
   }
 
@@ -97,7 +135,9 @@ export class PromotionDriver {
 
   // ── 1. What to promote ────────────────────────────────────────────────────────────────────────
 
-  async #discover(env: ResolvedEnvironment): Promise<void> {
+  /** True when it recorded a new promotion. */
+  async #discover(env: ResolvedEnvironment): Promise<boolean> {
+    let found = false;
     if (env.fromPipeline !== undefined) {
       const [run] = await this.#deps.runs.list({
         namespace: env.namespace,
@@ -106,20 +146,23 @@ export class PromotionDriver {
         ...(env.fromPipeline.branch === undefined ? {} : { branch: env.fromPipeline.branch }),
         limit: 1,
       });
-      if (run === undefined) return;
       const wanted = env.fromPipeline.image;
-      const image = run.images.find(
+      const image = run?.images.find(
         (i) => wanted === undefined || i.reference.split('@')[0]?.endsWith(wanted) === true,
       );
-      if (image === undefined) return;
-      const seen = await this.#deps.promotions.list({
-        namespace: env.namespace,
-        environment: env.name,
-        fromRun: run.id,
-        limit: 1,
-      });
-      if (seen.length === 0)
+      const seen =
+        run === undefined || image === undefined
+          ? [undefined]
+          : await this.#deps.promotions.list({
+              namespace: env.namespace,
+              environment: env.name,
+              fromRun: run.id,
+              limit: 1,
+            });
+      if (seen.length === 0 && run !== undefined && image !== undefined) {
         await this.request({ environment: env, image: image.reference, by: AUTO, fromRun: run.id });
+        found = true;
+      }
     }
     if (env.fromEnvironment !== undefined) {
       const [verified] = await this.#deps.promotions.list({
@@ -128,14 +171,17 @@ export class PromotionDriver {
         state: 'Verified',
         limit: 1,
       });
-      if (verified === undefined) return;
-      const seen = await this.#deps.promotions.list({
-        namespace: env.namespace,
-        environment: env.name,
-        fromPromotion: verified.id,
-        limit: 1,
-      });
-      if (seen.length === 0)
+      const seen =
+        verified === undefined
+          ? [undefined]
+          : await this.#deps.promotions.list({
+              namespace: env.namespace,
+              environment: env.name,
+              fromPromotion: verified.id,
+              limit: 1,
+            });
+      if (seen.length === 0 && verified !== undefined) {
+        found = true;
         await this.request({
           environment: env,
           image: verified.image,
@@ -144,12 +190,15 @@ export class PromotionDriver {
           fromPromotion: verified.id,
           ...(verified.fromRun === undefined ? {} : { fromRun: verified.fromRun }),
         });
+      }
     }
+    return found;
   }
 
   // ── 2. One step of the oldest active promotion ────────────────────────────────────────────────
 
-  async #advance(env: ResolvedEnvironment): Promise<void> {
+  /** Moves the oldest active promotion one step; in how many ms to look again (see reconcile). */
+  async #advance(env: ResolvedEnvironment): Promise<number | undefined> {
     const active = await this.#deps.promotions.list({
       namespace: env.namespace,
       environment: env.name,
@@ -157,11 +206,8 @@ export class PromotionDriver {
       limit: 100,
     });
     const oldest = active.at(-1);
-    if (oldest === undefined) {
-      await this.#status(env);
-      return;
-    }
-    switch (oldest.state) {
+    let again: number | undefined;
+    switch (oldest?.state) {
       case 'Pending':
         await this.#move(
           oldest,
@@ -170,17 +216,20 @@ export class PromotionDriver {
             ? { message: 'waiting for an approval by a role of the project that allows approve' }
             : {},
         );
+        again = 0;
         break;
       case 'Approved':
         await this.#commit(env, oldest);
+        again = 0;
         break;
       case 'Committed':
-        await this.#gates(env, oldest);
+        again = await this.#gates(env, oldest);
         break;
       default:
         break;
     }
     await this.#status(env);
+    return again;
   }
 
   async #commit(env: ResolvedEnvironment, promotion: PromotionRecord): Promise<void> {
@@ -216,10 +265,14 @@ export class PromotionDriver {
     });
   }
 
-  async #gates(env: ResolvedEnvironment, promotion: PromotionRecord): Promise<void> {
+  /** The gates; 0 when the promotion ended, else in how many ms a clock of the gates runs out. */
+  async #gates(env: ResolvedEnvironment, promotion: PromotionRecord): Promise<number> {
     const app = (await this.#deps.application(env.namespace, env.application)) ?? {};
+    const commit = promotion.commit ?? '';
+    const contains = await this.#contains(env, commit, app.revision);
     const verdict = evaluateGates(app, {
-      commit: promotion.commit ?? '',
+      commit,
+      ...(contains === undefined ? {} : { revisionContainsCommit: contains }),
       committedAt: promotion.committedAt ?? promotion.updatedAt,
       ...(promotion.healthySince === undefined ? {} : { healthySince: promotion.healthySince }),
       now: this.#deps.now().toISOString(),
@@ -227,25 +280,95 @@ export class PromotionDriver {
       timeoutSeconds: env.timeoutSeconds,
     });
     if (verdict.kind === 'pass') {
-      await this.#move(
-        promotion,
-        { type: 'verified' },
-        {
-          message: `${env.application} ran ${promotion.commit?.slice(0, 12) ?? ''} Synced and Healthy for ${String(env.healthyForSeconds)} s`,
-        },
-      );
-      return;
+      const ran =
+        app.revision === commit
+          ? `${env.application} ran ${commit.slice(0, 12)} Synced and Healthy for ${String(env.healthyForSeconds)} s`
+          : `${env.application} ran ${app.revision?.slice(0, 12) ?? ''}, which contains ${commit.slice(0, 12)}, Synced and Healthy for ${String(env.healthyForSeconds)} s`;
+      return this.#verify(env, promotion, ran);
     }
     if (verdict.kind === 'fail') {
       await this.#move(promotion, { type: 'fail', reason: verdict.reason }, { message: verdict.message });
-      return;
+      return 0;
     }
-    if (verdict.why === promotion.message && verdict.healthySince === promotion.healthySince) return;
-    await this.#deps.promotions.update(promotion.id, 'Committed', {
-      message: verdict.why,
-      updatedAt: this.#deps.now().toISOString(),
-      healthySince: verdict.healthySince,
-    });
+    if (verdict.why !== promotion.message || verdict.healthySince !== promotion.healthySince)
+      await this.#deps.promotions.update(promotion.id, 'Committed', {
+        message: verdict.why,
+        updatedAt: this.#deps.now().toISOString(),
+        healthySince: verdict.healthySince,
+      });
+    const now = this.#deps.now().getTime();
+    const timeout = Date.parse(promotion.committedAt ?? promotion.updatedAt) + env.timeoutSeconds * 1000;
+    const healthy =
+      verdict.healthySince === undefined
+        ? Infinity
+        : Date.parse(verdict.healthySince) + env.healthyForSeconds * 1000;
+    return Math.max(0, Math.min(timeout, healthy) - now) + CLOCK_MARGIN_MS;
+  }
+
+  /**
+   * After health: the environment's check (gates.verify), asked until it answers as expected (Verified,
+   * its answer in the message and the step) or the timeout (Failed, VerificationFailed).
+   */
+  async #verify(env: ResolvedEnvironment, promotion: PromotionRecord, ran: string): Promise<number> {
+    if (env.verify === undefined) {
+      await this.#move(promotion, { type: 'verified' }, { message: ran });
+      return 0;
+    }
+    const result: VerificationResult = this.#deps.verify
+      ? await this.#deps.verify(env.verify.url)
+      : { url: env.verify.url, error: 'this server does not run checks' };
+    const said = describeVerification(result, env.verify.expectStatus);
+    if (verificationPassed(result, env.verify.expectStatus)) {
+      await this.#move(promotion, { type: 'verified' }, { message: `${ran}; ${said}` });
+      return 0;
+    }
+    const now = this.#deps.now().getTime();
+    const timeout = Date.parse(promotion.committedAt ?? promotion.updatedAt) + env.timeoutSeconds * 1000;
+    if (now >= timeout) {
+      await this.#move(
+        promotion,
+        { type: 'fail', reason: 'VerificationFailed' },
+        { message: `${said}, ${String(env.timeoutSeconds)} s after the commit` },
+      );
+      return 0;
+    }
+    const message = `${ran}; ${said}`;
+    if (message !== promotion.message)
+      await this.#deps.promotions.update(promotion.id, 'Committed', {
+        message,
+        updatedAt: this.#deps.now().toISOString(),
+      });
+    return Math.min(VERIFY_EVERY_MS, timeout - now + CLOCK_MARGIN_MS);
+  }
+
+  /** Whether the Application's revision contains the commit (undefined: the same, none, or not asked). */
+  async #contains(
+    env: ResolvedEnvironment,
+    commit: string,
+    revision: string | undefined,
+  ): Promise<boolean | undefined> {
+    if (revision === undefined || revision === commit || commit === '' || !this.#deps.contains)
+      return undefined;
+    const key = `${commit}..${revision}`;
+    const known = this.#ancestry.get(key);
+    if (known !== undefined) return known;
+    try {
+      const answer = await this.#deps.contains(env, commit, revision);
+      // Two commits' ancestry never changes: kept (bounded).
+      if (this.#ancestry.size >= 1000) this.#ancestry.clear();
+      this.#ancestry.set(key, answer);
+      return answer;
+    } catch (error) {
+      this.#deps.log?.({
+        level: 'warn',
+        msg: 'ancestry not known',
+        environment: `${env.namespace}/${env.name}`,
+        commit,
+        revision,
+        error: messageOf(error),
+      });
+      return undefined;
+    }
   }
 
   /** Moves the promotion by the state machine, recording the step; undefined when another writer moved it first. */
@@ -257,38 +380,43 @@ export class PromotionDriver {
     return decide(this.#deps, promotion, event, change);
   }
 
-  /** The Environment's status: the image of its latest Verified promotion and its latest promotion. */
+  /** The Environment's status, written when it differs from what the Environment shows. */
   async #status(env: ResolvedEnvironment): Promise<void> {
-    const [latest] = await this.#deps.promotions.list({
-      namespace: env.namespace,
-      environment: env.name,
-      limit: 1,
-    });
-    if (latest === undefined) return;
-    const [verified] = await this.#deps.promotions.list({
-      namespace: env.namespace,
-      environment: env.name,
-      state: 'Verified',
-      limit: 1,
-    });
-    const status: EnvironmentStatus = {
-      ...(verified === undefined ? {} : { currentImage: verified.image }),
-      lastPromotion: {
-        id: latest.id,
-        state: latest.state,
-        image: latest.image,
-        ...(latest.commit === undefined ? {} : { commit: latest.commit }),
-        ...(latest.reason === undefined ? {} : { reason: latest.reason }),
-      },
+    const status = await environmentStatusOf(this.#deps.promotions, env);
+    if (status === undefined) return;
+    // Compared field by field: the API server gives the keys back in its own order.
+    const shown = (s: EnvironmentStatus | undefined) => {
+      const l = s?.lastPromotion;
+      return [s?.currentImage, l?.id, l?.state, l?.image, l?.commit, l?.reason].join('\n');
     };
-    const before = env.status;
-    if (
-      JSON.stringify({ c: before?.currentImage, l: before?.lastPromotion }) ===
-      JSON.stringify({ c: status.currentImage, l: status.lastPromotion })
-    )
-      return;
+    if (shown(env.status) === shown(status)) return;
     await this.#deps.writeStatus(env.namespace, env.name, status);
   }
+}
+
+/** An Environment's status: the image of its latest Verified promotion, and its latest promotion. */
+export async function environmentStatusOf(
+  promotions: PromotionStore,
+  env: Pick<ResolvedEnvironment, 'namespace' | 'name'>,
+): Promise<EnvironmentStatus | undefined> {
+  const [latest] = await promotions.list({ namespace: env.namespace, environment: env.name, limit: 1 });
+  if (latest === undefined) return undefined;
+  const [verified] = await promotions.list({
+    namespace: env.namespace,
+    environment: env.name,
+    state: 'Verified',
+    limit: 1,
+  });
+  return {
+    ...(verified === undefined ? {} : { currentImage: verified.image }),
+    lastPromotion: {
+      id: latest.id,
+      state: latest.state,
+      image: latest.image,
+      ...(latest.commit === undefined ? {} : { commit: latest.commit }),
+      ...(latest.reason === undefined ? {} : { reason: latest.reason }),
+    },
+  };
 }
 
 /**

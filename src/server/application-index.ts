@@ -62,13 +62,30 @@ export interface Page {
 
 export type ChangeType = 'added' | 'modified' | 'deleted';
 
-export interface Change {
+export interface ApplicationChange {
   /** `<epoch>-<seq>`: the epoch changes when the server restarts, so a stale id is never mistaken. */
   readonly id: string;
   readonly seq: number;
+  readonly kind: 'application';
   readonly type: ChangeType;
   readonly application: ApplicationSummary;
 }
+
+/**
+ * A change of another kind the event stream carries, numbered in the same sequence (docs/promotions.md):
+ * an Environment (`data` is what GET /environments shows of it) or a promotion (`data` is its record).
+ */
+export interface OtherChange {
+  readonly id: string;
+  readonly seq: number;
+  readonly kind: 'environment' | 'promotion';
+  readonly type: ChangeType;
+  /** Whose roles decide who sees it. */
+  readonly project: string;
+  readonly data: unknown;
+}
+
+export type Change = ApplicationChange | OtherChange;
 
 /** The project an Application belongs to: `spec.project`, else `default`. */
 export function projectOf(application: KubeObject): string {
@@ -256,9 +273,24 @@ export class ApplicationIndex {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Records a change of another kind (an Environment, a promotion) in the sequence of the stream. */
+  recordOther(change: Omit<OtherChange, 'id' | 'seq'>): void {
+    this.#push((seq) => ({ ...change, id: `${this.epoch}-${String(seq)}`, seq }));
+  }
+
   #record(type: ChangeType, application: ApplicationSummary): void {
+    this.#push((seq) => ({
+      id: `${this.epoch}-${String(seq)}`,
+      seq,
+      kind: 'application',
+      type,
+      application,
+    }));
+  }
+
+  #push(make: (seq: number) => Change): void {
     const seq = ++this.#seq;
-    const change: Change = { id: `${this.epoch}-${seq}`, seq, type, application };
+    const change = make(seq);
     this.#changes.push(change);
     if (this.#changes.length > this.#changeBuffer)
       this.#changes.splice(0, this.#changes.length - this.#changeBuffer);

@@ -1,8 +1,8 @@
 // The web UI's Environments and Promotion pages in a real headless Chromium against the real server
 // (driving promotions, `capstan server --promotions`), the real agent (a process), a real git server
 // and the cluster: `dev` follows the Pipeline `hello`, `staging` follows dev and asks for an approval.
-// A Succeeded run of `hello` (its record in the server's Store, as the pipeline driver writes it: its
-// image is never built here, the node tier builds images) is promoted to dev on its own, and the
+// A Succeeded run of `hello` (its record in the server's Store and the Pipeline's status, as the
+// pipeline driver writes them: its image is never built here, the node tier builds images) is promoted to dev on its own, and the
 // Environments page shows dev's new image without a reload; staging waits for an approval. A viewer
 // sees Approve disabled with the reason, and the API refuses it (403); the admin approves from the
 // promotion's page and follows it there, live, to Verified. The promote-by-hand form: the API's
@@ -14,6 +14,8 @@ import { before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { APPLICATION_API_VERSION, APPLICATION_KIND } from '../../src/contracts/application.ts';
 import { ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND } from '../../src/contracts/environment.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import type { KubeCluster } from '../../src/adapters/kube/kube-cluster.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { Store } from '../../src/ports/store.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -52,14 +54,17 @@ const kustomization = 'resources:\n  - deployment.yaml\nimages:\n  - name: hello
 const e2e = e2eFixture({ name: 'e2e promotions', viewer: VIEWER, labelKey: LABEL_KEY });
 let server: RunningServer;
 let store: Store;
+let admin: KubeCluster;
 let namespace = '';
 let project = '';
 let repo = '';
 
 before(async () => {
-  const { admin, git, types, ...set } = await e2e.setUp({ crds: ['environment'] });
-  ({ namespace, project } = set);
+  const set = await e2e.setUp({ crds: ['environment', 'pipeline'] });
+  const { git, types } = set;
+  ({ namespace, project, admin } = set);
   const envType = types.environment as ResourceType;
+  const pipelineType = types.pipeline as ResourceType;
   repo = `e2e-${namespace}`;
   await git.createRepository(repo, {
     files: {
@@ -110,7 +115,18 @@ before(async () => {
       { fieldManager: 'capstan-test' },
     );
   }
+  await admin.apply(
+    pipelineType,
+    {
+      apiVersion: PIPELINE_API_VERSION,
+      kind: PIPELINE_KIND,
+      metadata: { name: 'hello', namespace },
+      spec: { repoURL: git.url(repo), project, credentials: { secretRef: { name: 'git' } } },
+    },
+    { fieldManager: 'capstan-test' },
+  );
   e2e.later(async () => {
+    await admin.delete(pipelineType, namespace, 'hello');
     for (const env of ['dev', 'staging']) {
       await admin.delete(envType, namespace, env);
       await admin.delete(types.application, namespace, `hello-${env}`);
@@ -181,6 +197,20 @@ describe('the web UI in a real browser: Environments and a promotion', { timeout
       steps: [],
       images: [{ step: 'image', reference: IMAGE, digest: `sha256:${'7'.repeat(64)}`, tags: ['main'] }],
     });
+    // The Pipeline's status names its latest run: the promotion driver hears of it there.
+    const patched = await admin.client.call(
+      'PATCH',
+      `/apis/${PIPELINE_API_VERSION}/namespaces/${namespace}/pipelines/hello/status`,
+      {
+        body: {
+          status: {
+            lastRun: { id: `hello-e2e-${namespace.slice(-6)}`, phase: 'Succeeded', revision: 'a'.repeat(40) },
+          },
+        },
+        contentType: 'application/merge-patch+json',
+      },
+    );
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
     const image = row(page, 'dev').locator(`[data-image="${IMAGE}"]`);
     await image.waitFor({ timeout: 240_000 });
     assert.equal(await image.getAttribute('title'), IMAGE, 'the whole reference on hover');

@@ -418,6 +418,8 @@ describe('the server driving pipeline runs', () => {
           lease('create'),
           lease('get', 'capstan-pipelines'),
           lease('update', 'capstan-pipelines'),
+          lease('get', 'capstan-promotions'),
+          lease('update', 'capstan-promotions'),
         ],
         mayNot: [
           { verb: 'create', resource: 'pods', namespace: other },
@@ -435,6 +437,7 @@ describe('the server driving pipeline runs', () => {
           },
           lease('update', 'capstan-agent'),
           lease('delete', 'capstan-pipelines'),
+          lease('delete', 'capstan-promotions'),
           { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: other },
         ],
       },

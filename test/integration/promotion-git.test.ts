@@ -2,7 +2,9 @@
 // reference by digest lands in the kustomization of the branch, in one commit whose message names the
 // promotion; a branch that moves between the checkout and the push is fetched again and the push
 // retried (the other commit kept); a reference that is not by digest, a path with `..` and a symbolic
-// link out of the checkout are refused with a clear error and push nothing.
+// link out of the checkout are refused with a clear error and push nothing. The gates' question to git:
+// a later promotion on the branch contains the earlier one; a commit of another branch, or an older
+// one, does not.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
+import { containsCommit } from '../../src/adapters/git/ancestry.ts';
 import { writeImageReference, type ImageWriteOptions } from '../../src/adapters/git/image-write.ts';
 import { startGitServer } from '../../src/testing/git.ts';
 
@@ -129,5 +132,31 @@ describe('writing an image reference to the configuration repository', () => {
       await exec('git', ['--git-dir', join(git.root, 'repos', `${repo}.git`), 'rev-parse', 'main'])
     ).stdout.trim();
     assert.equal(now, tip, 'nothing was pushed');
+  });
+
+  it('tells a later commit that contains the promotion from one that does not', async () => {
+    const repo = `promote-ancestry-${String(process.pid)}`;
+    const root = await git.createRepository(repo, { files: { 'dev/kustomization.yaml': KUSTOMIZATION } });
+    const side = await git.commit(repo, { branch: 'side', files: { 'README.md': 'another branch\n' } });
+    const first = await writeImageReference(options(repo));
+    const later = await writeImageReference(
+      options(repo, { reference: `127.0.0.1:5000/capstan/hello@sha256:${'e'.repeat(64)}` }),
+    );
+    assert.notEqual(later.commit, first.commit);
+    const contains = (ancestor: string, descendant: string) =>
+      containsCommit({
+        repoURL: git.url(repo),
+        branch: 'main',
+        ancestor,
+        descendant,
+        credentials: { kind: 'basic', username: git.username, password: git.password },
+        allowInsecureHttp: true,
+      });
+    assert.equal(await contains(first.commit, later.commit), true, 'a later promotion contains it');
+    assert.equal(await contains(first.commit, first.commit), true, 'a commit contains itself');
+    assert.equal(await contains(first.commit, root), false, 'an older commit does not');
+    assert.equal(await contains(first.commit, side), false, 'a commit of another branch does not');
+    assert.equal(await contains(first.commit, 'f'.repeat(40)), false, 'a commit the server lacks does not');
+    await assert.rejects(contains('main', later.commit), { code: 'PROMOTION_CONFIG_INVALID' });
   });
 });

@@ -6,10 +6,15 @@
 // status naming the image. `staging` follows dev and waits for an approval; approved, it commits with
 // the approver in the message. A rejected one commits nothing. A promotion whose commit leaves the
 // Application Degraded fails with the reason. The API server refuses an Environment whose file leaves
-// the repository. The driver runs in the test process, as `capstan server` runs it.
+// the repository. A promotion whose Application syncs a later commit that contains it (a person's
+// change on top) passes the gates, and then its check after health (a GET that must answer 2xx). The driver runs in the test process, as `capstan server` runs it,
+// driven by watches only (its resync is an hour): a run reaches it through its Pipeline's status, an
+// approval through the Environment's status the API writes.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +28,9 @@ import {
   resolveEnvironment,
   type Environment,
 } from '../../src/contracts/environment.ts';
-import { promotionDeps, runPromotionDriver } from '../../src/main/promotions.ts';
+import { writeImageReference } from '../../src/adapters/git/image-write.ts';
+import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { environmentStatusWriter, promotionDeps, runPromotionDriver } from '../../src/main/promotions.ts';
 import { decide, requestPromotion } from '../../src/promotions/promotion-driver.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { PromotionRecord, PromotionState, Store } from '../../src/ports/store.ts';
@@ -33,6 +40,7 @@ import {
   freshNamespace,
   installApplicationCrd,
   installEnvironmentCrd,
+  installPipelineCrd,
   installProjectCrd,
   kubeClients,
   testCluster,
@@ -44,6 +52,21 @@ import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing
 import { CLI } from '../../src/testing/cli.ts';
 
 const git = await startGitServer(after);
+/** qa's check after health (gates.verify): a loopback server answering `checkStatus`. */
+let checkStatus = 503;
+const check = createServer((_request, response) => {
+  response.writeHead(checkStatus).end();
+});
+await new Promise<void>((resolve) => check.listen(0, '127.0.0.1', resolve));
+after(
+  () =>
+    new Promise<void>((resolve) => {
+      check.close(() => {
+        resolve();
+      });
+    }),
+);
+const checkUrl = `http://127.0.0.1:${String((check.address() as AddressInfo).port)}/healthz`;
 const exec = promisify(execFile);
 const LABEL_KEY = 'capstan.dev/test-promotions';
 const IMAGE_ONE = `127.0.0.1:5000/capstan/hello@sha256:${'1'.repeat(64)}`;
@@ -54,6 +77,7 @@ let admin: KubeCluster;
 let kube: KubeClients;
 let appType: ResourceType;
 let envType: ResourceType;
+let pipelineType: ResourceType;
 let kubeconfig: string;
 let store: Store;
 let namespace = '';
@@ -103,6 +127,7 @@ before(async () => {
   kube = kubeClients(cluster.adminKubeconfig);
   appType = await installApplicationCrd(admin);
   envType = await installEnvironmentCrd(admin);
+  pipelineType = await installPipelineCrd(admin);
   await installProjectCrd(admin);
   kubeconfig = await agentKubeconfig(cluster);
   store = openSqliteStore({ path: join(scratch, 'store.db') });
@@ -134,7 +159,38 @@ const environment = (name: string, spec: Record<string, unknown>, file = `${name
   },
 });
 
-async function applyApplication(name: string, label: string): Promise<void> {
+/** A Succeeded run of the Pipeline hello: its record in the Store and its Pipeline's status, as the pipeline driver writes them. */
+async function succeeded(id: string, image: string, revision: string): Promise<void> {
+  const at = new Date().toISOString();
+  await store.runs.create({
+    id,
+    namespace,
+    pipeline: 'hello',
+    project: 'default',
+    revision,
+    branch: 'main',
+    trigger: 'push',
+    triggeredBy: 'webhook',
+    phase: 'Succeeded',
+    queuedAt: at,
+    finishedAt: at,
+    steps: [],
+    images: [
+      { step: 'image', reference: image, digest: image.slice(image.indexOf('@') + 1), tags: ['main'] },
+    ],
+  });
+  const res = await admin.client.call(
+    'PATCH',
+    `/apis/${PIPELINE_API_VERSION}/namespaces/${namespace}/pipelines/hello/status`,
+    {
+      body: { status: { lastRun: { id, phase: 'Succeeded', revision } } },
+      contentType: 'application/merge-patch+json',
+    },
+  );
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+}
+
+async function applyApplication(name: string, label: string, automated = true): Promise<void> {
   await admin.apply(
     appType,
     {
@@ -143,7 +199,7 @@ async function applyApplication(name: string, label: string): Promise<void> {
       metadata: { name: `hello-${name}`, namespace, labels: { [LABEL_KEY]: label } },
       spec: {
         source: { repoURL: git.url(repo), path: name, insecureHttp: true, secretRef: { name: 'git' } },
-        syncPolicy: { automated: { prune: true } },
+        ...(automated ? { syncPolicy: { automated: { prune: true } } } : {}),
         interval: '2s',
       },
     },
@@ -198,6 +254,20 @@ async function api(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** The text of an event stream up to the point `done` says so. */
+async function readUntil(response: Response, done: (text: string) => boolean): Promise<string> {
+  const reader = response.body?.getReader();
+  assert.ok(reader);
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!done(text)) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    text += decoder.decode(chunk.value as Uint8Array, { stream: true });
+  }
+  return text;
+}
+
 async function resolved(name: string) {
   const object = await admin.get(envType, namespace, name);
   assert.ok(object);
@@ -218,6 +288,9 @@ describe('promotions through environments', () => {
         'staging/deployment.yaml': deployment('hello-staging'),
         'canary/kustomization.yaml': kustomization('pod.yaml'),
         'canary/pod.yaml': failingPod,
+        'qa/kustomization.yaml': kustomization('deployment.yaml'),
+        'qa/deployment.yaml': deployment('hello-qa'),
+        'qa/notes.yaml': 'owner: qa\nreviewed: none\n',
       },
       message: 'three environments',
     });
@@ -240,6 +313,18 @@ describe('promotions through environments', () => {
       ],
     );
     for (const name of ['dev', 'staging', 'canary']) await applyApplication(name, label);
+    // qa's Application syncs only when asked: a person's commit lands on top of the promotion's first.
+    await applyApplication('qa', label, false);
+    await admin.apply(
+      pipelineType,
+      {
+        apiVersion: PIPELINE_API_VERSION,
+        kind: PIPELINE_KIND,
+        metadata: { name: 'hello', namespace },
+        spec: { repoURL: git.url(repo), credentials: { secretRef: { name: 'git' } } },
+      },
+      { fieldManager: 'capstan-test' },
+    );
     await admin.apply(envType, environment('dev', { source: { pipeline: { name: 'hello' } } }), {
       fieldManager: 'capstan-test',
     });
@@ -252,6 +337,11 @@ describe('promotions through environments', () => {
       { fieldManager: 'capstan-test' },
     );
     await admin.apply(envType, environment('canary', {}), { fieldManager: 'capstan-test' });
+    await admin.apply(
+      envType,
+      environment('qa', { gates: { healthyFor: '1s', timeout: '3m', verify: { url: checkUrl } } }),
+      { fieldManager: 'capstan-test' },
+    );
     // capstan server (in this process) with its own least-privilege identity, on the same Store.
     const home = await freshNamespace({ name: 'promotions-server', after: (fn) => cleanups.push(fn) }, kube);
     ({ base } = await startTestServer((fn) => cleanups.push(fn), {
@@ -268,7 +358,8 @@ describe('promotions through environments', () => {
         store,
         namespace,
         allowInsecureHttp: true,
-        tickMs: 500,
+        // Events only: a resync would hide a missed one.
+        resyncMs: 3_600_000,
         log: (line) => driverLog.push(JSON.stringify(line)),
       },
       stop.signal,
@@ -276,21 +367,7 @@ describe('promotions through environments', () => {
   });
 
   it('promotes a Succeeded run of the Pipeline to dev on its own: commit, sync, gates', async () => {
-    await store.runs.create({
-      id: `hello-run-1-${String(process.pid)}`,
-      namespace,
-      pipeline: 'hello',
-      project: 'default',
-      revision: 'a'.repeat(40),
-      branch: 'main',
-      trigger: 'push',
-      triggeredBy: 'webhook',
-      phase: 'Succeeded',
-      queuedAt: new Date().toISOString(),
-      finishedAt: new Date().toISOString(),
-      steps: [],
-      images: [{ step: 'image', reference: IMAGE_ONE, digest: `sha256:${'1'.repeat(64)}`, tags: ['main'] }],
-    });
+    await succeeded(`hello-run-1-${String(process.pid)}`, IMAGE_ONE, 'a'.repeat(40));
     const verified = await promotionIn('dev', 'Verified');
     assert.equal(verified.image, IMAGE_ONE);
     assert.equal(verified.fromRun, `hello-run-1-${String(process.pid)}`);
@@ -376,21 +453,7 @@ describe('promotions through environments', () => {
   });
 
   it('commits nothing for a rejected promotion', async () => {
-    await store.runs.create({
-      id: `hello-run-2-${String(process.pid)}`,
-      namespace,
-      pipeline: 'hello',
-      project: 'default',
-      revision: 'b'.repeat(40),
-      branch: 'main',
-      trigger: 'push',
-      triggeredBy: 'webhook',
-      phase: 'Succeeded',
-      queuedAt: new Date().toISOString(),
-      finishedAt: new Date().toISOString(),
-      steps: [],
-      images: [{ step: 'image', reference: IMAGE_TWO, digest: `sha256:${'2'.repeat(64)}`, tags: ['main'] }],
-    });
+    await succeeded(`hello-run-2-${String(process.pid)}`, IMAGE_TWO, 'b'.repeat(40));
     const dev = await eventually(
       async () => {
         const [p] = await store.promotions.list({
@@ -456,6 +519,8 @@ describe('promotions through environments', () => {
     const canary = await resolved('canary');
     const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
     await requestPromotion(deps, { environment: canary, image: IMAGE_BAD, by: 'carol' });
+    // As the API does after a promotion by hand: the Environment's status tells the driver.
+    await environmentStatusWriter(admin, store.promotions)(namespace, 'canary');
     const failed = await eventually(
       async () => {
         const [p] = await store.promotions.list({ namespace, environment: 'canary', limit: 1 });
@@ -466,6 +531,70 @@ describe('promotions through environments', () => {
     assert.equal(failed.reason, 'Degraded', failed.message);
     assert.match(failed.message ?? '', /^the Application is Degraded on [0-9a-f]{12}/);
     assert.ok(failed.commit, 'it had committed');
+  });
+
+  it('passes the gates on a later commit that contains the promotion (a person’s change on top), then its check', async () => {
+    const deps = await promotionDeps({ cluster: admin, store, namespace, allowInsecureHttp: true });
+    const requested = await requestPromotion(deps, {
+      environment: await resolved('qa'),
+      image: IMAGE_ONE,
+      by: 'carol',
+    });
+    await environmentStatusWriter(admin, store.promotions)(namespace, 'qa');
+    const committed = await promotionIn('qa', 'Committed');
+    assert.equal(committed.id, requested.id);
+    // Someone else's commit on top, before the Application synced the promotion's.
+    const later = await writeImageReference({
+      repoURL: git.url(repo),
+      branch: 'main',
+      file: 'qa/notes.yaml',
+      location: { kind: 'yamlPath', path: 'reviewed' },
+      reference: IMAGE_TWO,
+      message: 'a person’s change',
+      author: { name: 'Pat', email: 'pat@example.invalid' },
+      credentials: { kind: 'basic', username: git.username, password: git.password },
+      allowInsecureHttp: true,
+    });
+    const tip = later.commit;
+    assert.notEqual(tip, committed.commit);
+    await eventually(
+      async () =>
+        ((await admin.get(appType, namespace, 'hello-qa')) as unknown as Application).status?.sync
+          ?.revision === tip,
+      { what: 'hello-qa compared at the later commit' },
+    );
+    assert.equal(
+      (await store.promotions.get(committed.id))?.state,
+      'Committed',
+      'not synced yet: still waiting',
+    );
+    await admin.client.call(
+      'PATCH',
+      `/apis/${APPLICATION_API_VERSION}/namespaces/${namespace}/applications/hello-qa`,
+      {
+        body: { metadata: { annotations: { 'capstan.dev/sync': `qa-${String(Date.now())}` } } },
+        contentType: 'application/merge-patch+json',
+      },
+    );
+    // Healthy on the later commit, the check after health answers 503: the promotion waits, saying so.
+    await eventually(
+      async () =>
+        /answered 503; it must answer a 2xx status/.test(
+          (await store.promotions.get(committed.id))?.message ?? '',
+        ),
+      { what: 'qa waiting on its check', timeoutMs: 120_000 },
+    );
+    assert.equal((await store.promotions.get(committed.id))?.state, 'Committed');
+    checkStatus = 200;
+    const verified = await promotionIn('qa', 'Verified');
+    assert.match(verified.message ?? '', new RegExp(`GET ${checkUrl} answered 200$`));
+    assert.match(verified.steps.at(-1)?.message ?? '', /answered 200/, 'the answer is in the step too');
+    const app = (await admin.get(appType, namespace, 'hello-qa')) as unknown as Application;
+    assert.equal(app.status?.sync?.revision, tip, 'the Application runs the later commit');
+    assert.match(
+      verified.message ?? '',
+      new RegExp(`which contains ${(committed.commit ?? '').slice(0, 12)}`),
+    );
   });
 
   it('refuses an Environment whose file leaves the repository, or a request not by digest', async () => {
@@ -503,7 +632,7 @@ describe('promotions through environments', () => {
     const listed = await capstan(['env', 'list', '-n', namespace, '-o', 'json']);
     assert.equal(listed.code, 0, listed.stderr);
     const items = (JSON.parse(listed.stdout) as { items: { name: string; currentImage?: string }[] }).items;
-    assert.deepEqual(items.map((e) => e.name).sort(), ['canary', 'dev', 'staging']);
+    assert.deepEqual(items.map((e) => e.name).sort(), ['canary', 'dev', 'qa', 'staging']);
     assert.equal(items.find((e) => e.name === 'dev')?.currentImage, IMAGE_TWO);
     const table = await capstan(['env', 'list', '-n', namespace]);
     assert.match(table.stdout, /^NAMESPACE\s+NAME\s+APPLICATION\s+FROM\s+APPROVAL\s+IMAGE\s+PROMOTION/);
@@ -528,8 +657,14 @@ describe('promotions through environments', () => {
     await eventually(async () => (await store.promotions.get(id))?.state === 'WaitingForApproval', {
       what: 'the promotion by hand waits for an approval',
     });
-    // The promotion's events, followed until it ends.
+    // The promotion's events, followed until it ends; and the general stream, from now on.
     const events = fetch(`${base}/api/v1/promotions/${id}/events`, { headers: viewer }).then((r) => r.text());
+    const stream = new AbortController();
+    const general = await fetch(`${base}/api/v1/stream`, { headers: viewer, signal: stream.signal });
+    assert.equal(general.status, 200);
+    const generalText = readUntil(general, (text) =>
+      new RegExp(`event: promotion\ndata: [^\n]*"id":"${id}"[^\n]*"state":"Verified"`).test(text),
+    );
     const approved = await capstan(['promotion', 'approve', id, '-o', 'json']);
     assert.equal(approved.code, 0, approved.stderr);
     assert.equal((JSON.parse(approved.stdout) as { state: string }).state, 'Approved');
@@ -540,6 +675,24 @@ describe('promotions through environments', () => {
       timeoutMs: 120_000,
     });
     const streamed = await events;
+    // The general stream told each step of it, and of the Environment, numbered for a resume.
+    const told = await generalText;
+    stream.abort();
+    assert.match(told, new RegExp(`event: promotion\ndata: [^\n]*"id":"${id}"[^\n]*"state":"Approved"`));
+    assert.match(
+      told,
+      /event: environment\ndata: \{"type":"modified","environment":\{"namespace":"[^"]+","name":"staging"/,
+    );
+    const first = /^id: (\S+)\nevent: (?:environment|promotion)\n/m.exec(told)?.[1];
+    assert.ok(first, told);
+    const resumed = await fetch(`${base}/api/v1/stream?follow=false`, {
+      headers: { ...viewer, 'last-event-id': first },
+    }).then((r) => r.text());
+    assert.match(
+      resumed,
+      new RegExp(`event: promotion\ndata: [^\n]*"id":"${id}"[^\n]*"state":"Verified"`),
+      'a resume replays what came after',
+    );
     assert.match(streamed, /event: promotion\ndata: \{[^\n]*"state":"WaitingForApproval"/);
     assert.match(streamed, /event: promotion\ndata: \{[^\n]*"state":"Verified"/);
     assert.match(streamed, /event: end\ndata: \{"state":"Verified"\}\n\n$/);

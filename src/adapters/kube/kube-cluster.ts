@@ -125,6 +125,11 @@ export class KubeCluster implements Cluster {
     );
   }
 
+  /** The kubeconfig it was made of (for a second client: a watch's own connections). */
+  get config(): KubeConfig {
+    return this.#config;
+  }
+
   static fromKubeconfig(options: KubeClusterOptions = {}): KubeCluster {
     return new KubeCluster(loadKubeConfig(options), options);
   }

@@ -51,6 +51,11 @@ export interface SsoOptions {
 export interface EnvironmentDirectory {
   list(): Promise<readonly ResolvedEnvironment[]>;
   get(namespace: string, name: string): Promise<ResolvedEnvironment | undefined>;
+  /**
+   * Writes the Environment's status from the Store after a promotion by hand, an approval or a
+   * rejection: the replica that drives promotions, and every replica's event stream, hear of it.
+   */
+  promotionChanged?(namespace: string, name: string): Promise<void>;
 }
 
 export interface ServerApiOptions {

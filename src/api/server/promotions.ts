@@ -224,7 +224,7 @@ async function promotionOf(options: ServerApiOptions, request: FastifyRequest): 
   return promotion;
 }
 
-function infoOf(env: ResolvedEnvironment): EnvironmentInfo {
+export function infoOf(env: ResolvedEnvironment): EnvironmentInfo {
   return {
     namespace: env.namespace,
     name: env.name,
@@ -287,6 +287,7 @@ async function promote(
     result: 'success',
     changes: { promotion: created.id, image: created.image },
   });
+  await changed(options, created);
   return created;
 }
 
@@ -322,7 +323,22 @@ async function decision(
     project: promotion.project,
     result: 'success',
   });
+  await changed(options, moved);
   return moved;
+}
+
+/** Tells the cluster (the Environment's status) that a promotion changed; a failure is logged, not answered. */
+async function changed(options: ServerApiOptions, promotion: PromotionRecord): Promise<void> {
+  await options.environments
+    ?.promotionChanged?.(promotion.namespace, promotion.environment)
+    .catch((error: unknown) => {
+      options.logger?.({
+        level: 'warn',
+        msg: 'environment status not written',
+        environment: `${promotion.namespace}/${promotion.environment}`,
+        error: messageOf(error),
+      });
+    });
 }
 
 /** Server-sent events: the promotion each time it changes (`promotion`), then `end` once it is final. */

@@ -1,6 +1,8 @@
 /**
- * The event stream (server-sent events): one event per change of an Application the caller may read,
- * `id` numbered per server start (`<epoch>-<seq>`). A client that reconnects sends `Last-Event-ID` and
+ * The event stream (server-sent events): one event per change of an Application the caller may read
+ * (`added`, `modified`, `deleted`, the Application's summary), of an Environment (`environment`:
+ * `{type, environment}`) and of a promotion (`promotion`: its record) the caller may read
+ * (`promotions.read`), `id` numbered per server start (`<epoch>-<seq>`), one sequence for all kinds. A client that reconnects sends `Last-Event-ID` and
  * receives what it missed; when that is no longer kept (or it was another server's), a `reset` event
  * tells it to list again. `follow=false` ends the stream after what was missed (for catching up
  * without holding a connection). Keep-alive comments every `heartbeatMs`.
@@ -19,7 +21,7 @@ export function streamRoutes(routes: Routes, options: ServerApiOptions): void {
       method: 'GET',
       url: `${API_PREFIX}/stream`,
       summary:
-        'Changes of Applications as server-sent events (added, modified, deleted, reset); resumable with Last-Event-ID',
+        'Changes of Applications (added, modified, deleted), Environments (environment) and promotions (promotion) as server-sent events, and reset; resumable with Last-Event-ID',
       tag: 'stream',
       access: 'applications.read',
       query: Type.Object(
@@ -33,7 +35,11 @@ export function streamRoutes(routes: Routes, options: ServerApiOptions): void {
         { additionalProperties: false },
       ),
       responses: {
-        200: { description: 'text/event-stream', type: 'text/event-stream' },
+        200: {
+          description:
+            'text/event-stream: added, modified, deleted (data: an Application summary); environment (data: {type, environment}: an Environment as GET /environments shows it); promotion (data: a promotion record); reset',
+          type: 'text/event-stream',
+        },
         401: { description: 'no session or token', schema: ErrorBodySchema },
       },
     },
@@ -54,11 +60,19 @@ function stream(
   const follow = (request.query as { follow?: string }).follow !== 'false';
   const lastId = request.headers['last-event-id'];
   const visible = (change: Change) =>
-    authorize(caller.principal, 'applications.read', change.application.project, options.projects).allowed;
+    change.kind === 'application'
+      ? authorize(caller.principal, 'applications.read', change.application.project, options.projects).allowed
+      : authorize(caller.principal, 'promotions.read', change.project, options.projects).allowed;
   const send = (text: string) => reply.raw.write(text);
   const event = (change: Change) => {
-    if (visible(change))
-      send(`id: ${change.id}\nevent: ${change.type}\ndata: ${JSON.stringify(change.application)}\n\n`);
+    if (!visible(change)) return;
+    const [name, data] =
+      change.kind === 'application'
+        ? [change.type, change.application]
+        : change.kind === 'environment'
+          ? ['environment', { type: change.type, environment: change.data }]
+          : ['promotion', change.data];
+    send(`id: ${change.id}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 
   openEventStream(request, reply);

@@ -60,8 +60,8 @@ Options:
   --pipeline-image IMAGE     drive pipeline runs (docs/pipelines.md) from this process, one replica
                              at a time; IMAGE is Capstan's image by digest, which checks the code out
                              in each run Pod. Without it, no runs start
-  --promotions               drive promotions to Environments (docs/promotions.md) from this process;
-                             run it on one replica only
+  --promotions               drive promotions to Environments (docs/promotions.md) from this process,
+                             one replica at a time (the Lease capstan-promotions)
   --promotions-allow-http    let promotions commit to http:// configuration repositories (loopback)
   --run-retention DAYS       pipeline runs finished longer ago are deleted (default: 90)
   --pipeline-allow-http      let run Pods check out http:// repositories (a dev git server)

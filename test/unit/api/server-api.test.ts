@@ -32,7 +32,7 @@ import { withOwnershipMarks } from '../../../src/core/ownership.ts';
 import { encodeInventory, makeInventory } from '../../../src/core/inventory.ts';
 import type { RunRecord, Store } from '../../../src/ports/store.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
-import { ApplicationIndex } from '../../../src/server/application-index.ts';
+import { ApplicationIndex, projectOf } from '../../../src/server/application-index.ts';
 import { Authenticator } from '../../../src/server/auth.ts';
 import { CursorCodec } from '../../../src/server/cursor.ts';
 import { FakeApplicationWriter } from '../../../src/testing/fake-application-writer.ts';
@@ -1633,6 +1633,41 @@ describe('server API: audit trail and event stream', () => {
       headers: { ...as(alice, false), 'last-event-id': 'other-3' },
     });
     assert.match(stale.body, /event: reset/);
+  });
+
+  it('carries Environments and promotions in the same sequence, to those who may read their project', async () => {
+    const alice = await login(h, 'alice');
+    const start = h.index.currentId();
+    const app = (ns: string) => {
+      const found = h.index.get(ns, 'web');
+      assert.ok(found);
+      return projectOf(found);
+    };
+    const mine = app('a');
+    const theirs = app('b');
+    h.index.recordOther({ kind: 'environment', type: 'modified', project: mine, data: { name: 'dev' } });
+    h.index.recordOther({ kind: 'promotion', type: 'added', project: mine, data: { id: 'p-1' } });
+    h.index.recordOther({ kind: 'promotion', type: 'added', project: theirs, data: { id: 'p-2' } });
+    await h.writer.patchMetadata('a', 'web', { annotations: { four: '4' } });
+    const replay = await h.call({
+      method: 'GET',
+      url: '/api/v1/stream?follow=false',
+      headers: { ...as(alice, false), 'last-event-id': start },
+    });
+    const events = replay.body.split('\n\n').filter((block) => block.startsWith('id:'));
+    assert.deepEqual(
+      events.map((e) => /^event: (.*)$/m.exec(e)?.[1]),
+      ['environment', 'promotion', 'modified'],
+      replay.body,
+    );
+    assert.match(events[0] ?? '', /\ndata: \{"type":"modified","environment":\{"name":"dev"\}\}$/);
+    assert.match(events[1] ?? '', /\ndata: \{"id":"p-1"\}$/);
+    const seqs = events.map((e) => Number(/^id: [0-9a-f]+-(\d+)/.exec(e)?.[1]));
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((x, y) => x - y),
+      'one sequence, in order',
+    );
   });
 });
 

@@ -107,7 +107,10 @@ describe('installManifests: RBAC', () => {
           ['capstan-server', 'capstan-initial-admin'],
         ],
         [['create'], undefined],
-        [['get', 'update'], ['capstan-pipelines']],
+        [
+          ['get', 'update'],
+          ['capstan-pipelines', 'capstan-promotions'],
+        ],
       ],
     );
     const clusterBindings = objects.filter((o) => o.kind === 'ClusterRoleBinding');

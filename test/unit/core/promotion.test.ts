@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   checkConfigPath,
+  describeVerification,
   evaluateGates,
+  verificationPassed,
   imageIn,
   nextPromotionState,
   parseDigestReference,
@@ -109,6 +111,39 @@ describe('the gates', () => {
       message: 'the Application is Degraded on cccccccccccc: 0/1 replicas ready',
     });
   });
+  it('takes a later revision that contains the commit as on the commit, and only that', () => {
+    const later = { revision: 'd'.repeat(40), sync: 'Synced', health: 'Healthy' };
+    const contained = evaluateGates(later, {
+      ...base,
+      revisionContainsCommit: true,
+      healthySince: '2026-01-01T00:00:05.000Z',
+      now: '2026-01-01T00:00:15.000Z',
+    });
+    assert.deepEqual(contained, { kind: 'pass' });
+    const started = evaluateGates(later, {
+      ...base,
+      revisionContainsCommit: true,
+      now: '2026-01-01T00:00:05.000Z',
+    });
+    assert.ok(started.kind === 'wait');
+    assert.match(started.why, /on dddddddddddd \(which contains cccccccccccc\) since/);
+    const unrelated = evaluateGates(later, {
+      ...base,
+      revisionContainsCommit: false,
+      healthySince: '2026-01-01T00:00:05.000Z',
+      now: '2026-01-01T00:00:15.000Z',
+    });
+    assert.ok(unrelated.kind === 'wait');
+    assert.equal(unrelated.healthySince, undefined);
+    const degraded = evaluateGates(
+      { ...later, health: 'Degraded' },
+      { ...base, revisionContainsCommit: true, now: '2026-01-01T00:00:05.000Z' },
+    );
+    assert.equal(
+      degraded.kind === 'fail' ? degraded.message : '',
+      'the Application is Degraded on dddddddddddd (which contains cccccccccccc)',
+    );
+  });
   it('fails after the timeout when the gates never pass', () => {
     const verdict = evaluateGates(
       { revision: COMMIT, sync: 'OutOfSync', health: 'Healthy' },
@@ -118,6 +153,26 @@ describe('the gates', () => {
       },
     );
     assert.equal(verdict.kind === 'fail' ? verdict.reason : '', 'GateTimeout');
+  });
+});
+
+describe('the check after health', () => {
+  it('passes on any 2xx by default, or on the status asked for, and says what it got', () => {
+    const url = 'http://hello.team-a.svc/healthz';
+    assert.equal(verificationPassed({ url, status: 204 }), true);
+    assert.equal(verificationPassed({ url, status: 503 }), false);
+    assert.equal(verificationPassed({ url, status: 302 }, 302), true);
+    assert.equal(verificationPassed({ url, status: 200 }, 302), false);
+    assert.equal(verificationPassed({ url, error: 'ECONNREFUSED' }), false);
+    assert.equal(describeVerification({ url, status: 200 }), `GET ${url} answered 200`);
+    assert.equal(
+      describeVerification({ url, status: 503 }),
+      `GET ${url} answered 503; it must answer a 2xx status`,
+    );
+    assert.equal(
+      describeVerification({ url, error: 'fetch failed: ECONNREFUSED' }, 204),
+      `GET ${url} failed (fetch failed: ECONNREFUSED); it must answer 204`,
+    );
   });
 });
 

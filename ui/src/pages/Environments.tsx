@@ -1,12 +1,12 @@
 // Environments and promotions (GET /environments, GET /promotions, src/api/server/promotions.ts): each
 // Environment with its Application, what it follows, its current image and its latest promotion, read
-// again every few seconds (an Environment has no event stream: its status changes when the promotion
-// driver writes it); a promotion's page with its steps as a timeline, followed live over server-sent
-// events (GET /promotions/{id}/events) until it ends. Approve and Reject are disabled with the reason
-// when the role does not allow them or the promotion is not waiting, and the API refuses them anyway.
-// Under the Environments, a form promotes an image or a run's image by hand (components/PromoteForm.tsx).
-import { useEffect, useState } from 'react';
-import { API, appPath, call, query } from '../api.ts';
+// again when the server's event stream (GET /stream) tells of a change of an Environment or a
+// promotion; a promotion's page with its steps as a timeline, followed live on the same stream until
+// it ends. Approve and Reject are disabled with the reason when the role does not allow them or the
+// promotion is not waiting, and the API refuses them anyway. Under the Environments, a form promotes an
+// image or a run's image by hand (components/PromoteForm.tsx).
+import { useEffect, useRef, useState } from 'react';
+import { appPath, call, query } from '../api.ts';
 import { ActionButton } from '../components/Dialog.tsx';
 import { moveBetweenRows } from '../components/Catalogue.tsx';
 import { Link } from '../components/Link.tsx';
@@ -16,10 +16,11 @@ import { useLoad } from '../hooks.ts';
 import { promotionPath, runPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
 import { useSession } from '../session.ts';
+import { usePromotionStream, type PromotionStreamEvent } from '../stream.ts';
 import type { EnvironmentInfo, EnvironmentList, PromotionList, PromotionView } from '../types.ts';
 
-/** How often the lists are read again while the page is open. */
-const REFRESH_MS = 3_000;
+/** Changes closer together than this are read once, after the last. */
+const COALESCE_MS = 300;
 const RECENT = '20';
 
 const STATE_CLASS: Readonly<Record<string, string>> = {
@@ -57,23 +58,36 @@ function Image(props: { readonly reference: string | undefined }) {
   );
 }
 
-/** Reads `load` now and again every few seconds while mounted (keeping what it showed meanwhile). */
-function useRefreshed<T>(key: string, load: (signal: AbortSignal) => Promise<T>) {
+/**
+ * Reads `load` now, and again when the event stream tells of a change it shows (`relevant`) or was
+ * reset, keeping what it showed meanwhile; a burst of changes is read once.
+ */
+function useStreamed<T>(
+  key: string,
+  load: (signal: AbortSignal) => Promise<T>,
+  relevant: (event: PromotionStreamEvent) => boolean,
+) {
   const [loaded, reload] = useLoad(key, load);
-  useEffect(() => {
-    const timer = setInterval(() => {
-      if (document.visibilityState === 'visible') reload();
-    }, REFRESH_MS);
-    return () => {
-      clearInterval(timer);
-    };
-  }, [reload]);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(
+    () => () => {
+      clearTimeout(timer.current);
+    },
+    [],
+  );
+  usePromotionStream((event) => {
+    if (event.type !== 'reset' && !relevant(event)) return;
+    clearTimeout(timer.current);
+    timer.current = setTimeout(reload, COALESCE_MS);
+  });
   return [loaded, reload] as const;
 }
 
 export function EnvironmentsPage() {
-  const [envs, reload] = useRefreshed('environments', (signal) =>
-    call<EnvironmentList>('/environments', { signal }),
+  const [envs, reload] = useStreamed(
+    'environments',
+    (signal) => call<EnvironmentList>('/environments', { signal }),
+    (event) => event.type === 'environment',
   );
   return (
     <section aria-labelledby="environments-title">
@@ -151,8 +165,10 @@ function EnvironmentTable(props: { readonly items: readonly EnvironmentInfo[] })
 }
 
 function RecentPromotions() {
-  const [page, reload] = useRefreshed('promotions', (signal) =>
-    call<PromotionList>(`/promotions${query({ limit: RECENT })}`, { signal }),
+  const [page, reload] = useStreamed(
+    'promotions',
+    (signal) => call<PromotionList>(`/promotions${query({ limit: RECENT })}`, { signal }),
+    (event) => event.type === 'promotion',
   );
   return (
     <section aria-labelledby="promotions-title">
@@ -206,24 +222,13 @@ function RecentPromotions() {
 export function PromotionPage(props: { readonly id: string }) {
   const path = promotionPath(props.id);
   const [promotion, reload, setPromotion] = useLoad(path, (signal) => call<PromotionView>(path, { signal }));
-  const [following, setFollowing] = useState<'following' | 'ended' | 'reconnecting'>('following');
-  useEffect(() => {
-    const source = new EventSource(`${API}${path}/events`, { withCredentials: true });
-    source.addEventListener('promotion', (message: MessageEvent<string>) => {
-      setPromotion(JSON.parse(message.data) as PromotionView);
-      setFollowing('following');
-    });
-    source.addEventListener('end', () => {
-      source.close();
-      setFollowing('ended');
-    });
-    source.addEventListener('error', () => {
-      if (source.readyState !== EventSource.CLOSED) setFollowing('reconnecting');
-    });
-    return () => {
-      source.close();
-    };
-  }, [path, setPromotion]);
+  // Each step of it, from the server's event stream; a reset (changes missed) reads it again.
+  usePromotionStream((event) => {
+    if (event.type === 'reset') reload();
+    else if (event.type === 'promotion' && event.promotion.id === props.id) setPromotion(event.promotion);
+  });
+  const following =
+    promotion.state === 'ready' && FINAL_STATES.includes(promotion.value.state) ? 'ended' : 'following';
   return (
     <article aria-labelledby="promotion-title">
       <nav aria-label="Breadcrumb" className="crumbs">
@@ -237,11 +242,7 @@ export function PromotionPage(props: { readonly id: string }) {
       ) : (
         <>
           <p className="muted" role="status" aria-live="polite">
-            {following === 'following'
-              ? 'Following the promotion…'
-              : following === 'reconnecting'
-                ? 'The connection dropped: reconnecting…'
-                : 'The promotion ended.'}
+            {following === 'following' ? 'Following the promotion…' : 'The promotion ended.'}
           </p>
           <Decision promotion={promotion.value} onChanged={setPromotion} />
           <PromotionFacts promotion={promotion.value} />
