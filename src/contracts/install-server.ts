@@ -92,6 +92,8 @@ export interface ServerInstallOptions {
    * share the database, replaced by a rolling update that keeps every replica serving.
    */
   readonly store?: ServerStore;
+  /** The SQLite store's claim (store `sqlite`): its size and StorageClass. Default: 1Gi, the cluster's default class. */
+  readonly data?: ServerDataOptions;
 }
 
 export const SERVER_STORES = ['sqlite', 'postgres'] as const;
@@ -111,7 +113,7 @@ const meta = (name: string, namespace?: string) => metaOf(name, 'server', namesp
 export function serverManifests(options: ServerInstallOptions): KubeObject[] {
   return [
     ...serverRbac(options.namespace, options.pipelineNamespaces ?? []),
-    ...(options.store === 'postgres' ? [] : [serverDataClaim(options.namespace)]),
+    ...(options.store === 'postgres' ? [] : [serverDataClaim(options.namespace, options.data)]),
     serverDeployment(options),
     serverService(options.namespace),
   ];
@@ -312,16 +314,40 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
 }
 
 /**
- * The SQLite store's volume: ReadWriteOnce (one pod opens the file), the cluster's default
- * StorageClass (none named: an operator who wants another one edits the claim before the first start).
+ * The SQLite store's volume: ReadWriteOnce (one pod opens the file), SERVER_DATA_SIZE unless `data.size`
+ * says otherwise, the cluster's default StorageClass unless `data.storageClass` names one
+ * (`scripts/generate-install.ts --server-data-size --server-storage-class`). A claim's class and size
+ * are fixed once it is bound (a bigger size only where its class allows expansion).
  */
-export function serverDataClaim(namespace: string): KubeObject {
+export function serverDataClaim(namespace: string, data: ServerDataOptions = {}): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: meta(SERVER_DATA_CLAIM, namespace),
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: SERVER_DATA_SIZE } } },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      ...(data.storageClass === undefined ? {} : { storageClassName: data.storageClass }),
+      resources: { requests: { storage: data.size ?? SERVER_DATA_SIZE } },
+    },
   };
+}
+
+/** The SQLite store's claim: its size (a Kubernetes quantity) and StorageClass. */
+export interface ServerDataOptions {
+  readonly size?: string;
+  readonly storageClass?: string;
+}
+
+/** Why `data` cannot be the claim's (a size that is no quantity, a class that is no object name); undefined if it can. */
+export function serverDataProblem(data: ServerDataOptions): string | undefined {
+  if (data.size !== undefined && !/^[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(data.size))
+    return `size ${JSON.stringify(data.size)}: give a quantity such as 1Gi or 500Mi`;
+  if (
+    data.storageClass !== undefined &&
+    (data.storageClass.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(data.storageClass))
+  )
+    return `StorageClass ${JSON.stringify(data.storageClass)}: give an object name (lower-case letters, digits, '-' and '.')`;
+  return undefined;
 }
 
 export function serverService(namespace: string): KubeObject {

@@ -50,7 +50,12 @@ import {
   RBAC_V1,
   READ,
 } from './install-parts.ts';
-import { type BuildkitFlags, serverManifests, type ServerStore } from './install-server.ts';
+import {
+  type BuildkitFlags,
+  type ServerDataOptions,
+  serverManifests,
+  type ServerStore,
+} from './install-server.ts';
 import { environmentCrd } from './environment.ts';
 import { PIPELINE_PLURAL, pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
@@ -89,6 +94,8 @@ export interface InstallOptions {
   readonly buildkit?: BuildkitFlags;
   /** The server's store (ServerInstallOptions.store): `sqlite` (default) or `postgres` (several replicas). */
   readonly serverStore?: ServerStore;
+  /** The server's SQLite claim (install-server.ts ServerDataOptions): its size and StorageClass. */
+  readonly serverData?: ServerDataOptions;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -142,6 +149,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       ...(options.pipelineNamespaces ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
       ...(options.buildkit ? { buildkit: options.buildkit } : {}),
       ...(options.serverStore ? { store: options.serverStore } : {}),
+      ...(options.serverData ? { data: options.serverData } : {}),
     }),
   ];
 }

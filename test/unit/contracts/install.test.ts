@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../../../src/core/resource.ts';
 import { installManifests, RENDER_SANDBOX_SECCOMP_PROFILE } from '../../../src/contracts/install.ts';
+import { serverDataProblem } from '../../../src/contracts/install-server.ts';
 import { generateInstallYaml, INSTALL_FILE } from '../../../scripts/generate-install.ts';
 
 interface PolicyRule {
@@ -475,6 +476,32 @@ describe('installManifests: the server on SQLite or PostgreSQL', () => {
     // No claim with PostgreSQL: several replicas share the database, not a volume.
     const postgres = installManifests({ image: 'registry.invalid/capstan:1', serverStore: 'postgres' });
     assert.ok(!postgres.some((o) => o.kind === 'PersistentVolumeClaim'));
+  });
+
+  it("takes the SQLite claim's size and StorageClass as options, and refuses what cannot be a claim's", async () => {
+    const claimOf = (list: KubeObject[]) => list.find((o) => o.kind === 'PersistentVolumeClaim')?.['spec'];
+    assert.deepEqual(claimOf(objects), {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+    });
+    const sized = installManifests({
+      image: 'registry.invalid/capstan:1',
+      serverData: { size: '20Gi', storageClass: 'fast-ssd' },
+    });
+    assert.deepEqual(claimOf(sized), {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'fast-ssd',
+      resources: { requests: { storage: '20Gi' } },
+    });
+    const yaml = await generateInstallYaml({ serverData: { size: '500Mi' } });
+    assert.match(yaml, /name: capstan-server-data\n[\s\S]*?storage: 500Mi\n/);
+    assert.equal(serverDataProblem({ size: '1Gi', storageClass: 'local-path' }), undefined);
+    assert.match(serverDataProblem({ size: '5GB' }) ?? '', /size "5GB": give a quantity/);
+    assert.match(serverDataProblem({ size: '-1Gi' }) ?? '', /size "-1Gi"/);
+    assert.match(
+      serverDataProblem({ storageClass: 'Fast_SSD' }) ?? '',
+      /StorageClass "Fast_SSD": give an object name/,
+    );
   });
 
   it('with store postgres: two replicas on the database of the required Secret, replaced by a rolling update', () => {
