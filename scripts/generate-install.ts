@@ -18,6 +18,11 @@
 //          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
 //                                       its render sandbox can be bubblewrap in the pod; optional: under
 //                                       the default (RuntimeDefault) it is Landlock; not the default file
+//          [--namespace NS]
+//   --namespace       the install's namespace (default capstan-system). Another namespace makes a second
+//                     install beside the default one: its cluster-wide RBAC (and its RoleBindings in the
+//                     Application and Pipeline namespaces) are named <name>-<NS>, so neither re-binds
+//                     the other's (docs/security.md, "Two installs in one cluster")
 //          [--server-data-size SIZE] [--server-storage-class CLASS]
 //   --server-data-size      the SQLite store's claim capstan-server-data: its size (default 1Gi)
 //   --server-storage-class  its StorageClass (default: none named, the cluster's default class)
@@ -65,11 +70,13 @@ export async function generateInstallYaml(
     buildkitImage?: string;
     serverStore?: ServerStore;
     serverData?: ServerDataOptions;
+    namespace?: string;
   } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
   const documents = installManifests({
     image,
+    ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
     ...(options.renderSandboxProfile === true ? { renderSandboxProfile: true } : {}),
     ...(options.applicationNamespaces?.length
       ? { applicationNamespaces: options.applicationNamespaces }
@@ -97,6 +104,7 @@ async function main(): Promise<number> {
       'pipeline-namespace': { type: 'string', multiple: true },
       'buildkit-image': { type: 'string' },
       'server-store': { type: 'string' },
+      namespace: { type: 'string' },
       'server-data-size': { type: 'string' },
       'server-storage-class': { type: 'string' },
     },
@@ -120,7 +128,15 @@ async function main(): Promise<number> {
     console.error('--server-data-size/--server-storage-class: the store postgres has no claim');
     return 2;
   }
+  const namespace = values.namespace;
+  if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    console.error(
+      `--namespace ${JSON.stringify(namespace)}: give a namespace name (lower-case letters, digits and '-', at most 63)`,
+    );
+    return 2;
+  }
   const generated = await generateInstallYaml({
+    ...(namespace === undefined ? {} : { namespace }),
     ...(values.image === undefined ? {} : { image: values.image }),
     renderSandboxProfile: values['render-sandbox-profile'],
     ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),

@@ -43,6 +43,7 @@ import { PIPELINE_PLURAL } from './pipeline.ts';
 import {
   CONTAINER_SECURITY_CONTEXT,
   healthProbes,
+  installScopedName,
   labelsOf,
   metaOf,
   podSecurityContext,
@@ -121,12 +122,13 @@ export function serverManifests(options: ServerInstallOptions): KubeObject[] {
 
 export function serverRbac(namespace: string, pipelineNamespaces: readonly string[] = []): KubeObject[] {
   const subjects = [{ kind: 'ServiceAccount', name: SERVER_NAME, namespace }];
+  const clusterName = installScopedName(SERVER_NAME, namespace);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVER_NAME, namespace) },
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: meta(SERVER_NAME),
+      metadata: meta(clusterName),
       rules: [
         {
           apiGroups: [APPLICATION_GROUP],
@@ -153,8 +155,8 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRoleBinding',
-      metadata: meta(SERVER_NAME),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: SERVER_NAME },
+      metadata: meta(clusterName),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: clusterName },
       subjects,
     },
     {
@@ -186,7 +188,11 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
       roleRef: { apiGroup: RBAC, kind: 'Role', name: SERVER_NAME },
       subjects,
     },
-    ...pipelineRunnerRbac([...new Set(pipelineNamespaces)], subjects),
+    ...pipelineRunnerRbac(
+      [...new Set(pipelineNamespaces)],
+      subjects,
+      installScopedName(PIPELINE_RUNNER_NAME, namespace),
+    ),
   ];
 }
 
@@ -197,12 +203,13 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
 function pipelineRunnerRbac(
   namespaces: readonly string[],
   subjects: readonly { kind: string; name: string; namespace: string }[],
+  name: string,
 ): KubeObject[] {
   return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: meta(PIPELINE_RUNNER_NAME),
+      metadata: meta(name),
       rules: [
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] },
         // A Pipeline's cache: its own claim, made at its first run with caches (docs/pipelines.md).
@@ -212,8 +219,8 @@ function pipelineRunnerRbac(
     ...namespaces.map((ns): KubeObject => ({
       apiVersion: RBAC_V1,
       kind: 'RoleBinding',
-      metadata: meta(PIPELINE_RUNNER_NAME, ns),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: PIPELINE_RUNNER_NAME },
+      metadata: meta(name, ns),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name },
       subjects: [...subjects],
     })),
   ];

@@ -158,8 +158,9 @@ describe('installManifests: RBAC', () => {
       namespace: 'gitops',
       applicationNamespaces: ['team-a', 'team-b', 'team-a'],
     });
+    // Named after the install's namespace (not the default one), so another install's never collide.
     const readers = custom.filter(
-      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-repository-credentials',
+      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-repository-credentials-gitops',
     );
     assert.deepEqual(
       readers.map((b) => b.metadata.namespace),
@@ -167,8 +168,8 @@ describe('installManifests: RBAC', () => {
     );
     // In the Application namespaces: the credentials reader, the impersonator and the default ServiceAccount.
     const perApplicationNamespace = [
-      'capstan-repository-credentials',
-      'capstan-impersonator',
+      'capstan-repository-credentials-gitops',
+      'capstan-impersonator-gitops',
       'capstan-deployer',
     ];
     for (const object of custom) {
@@ -476,6 +477,44 @@ describe('installManifests: the server on SQLite or PostgreSQL', () => {
     // No claim with PostgreSQL: several replicas share the database, not a volume.
     const postgres = installManifests({ image: 'registry.invalid/capstan:1', serverStore: 'postgres' });
     assert.ok(!postgres.some((o) => o.kind === 'PersistentVolumeClaim'));
+  });
+
+  it('names the cluster-wide RBAC of an install in another namespace after it; the default install keeps its names', () => {
+    const named = (list: KubeObject[], kind: string) =>
+      list.filter((o) => o.kind === kind).map((o) => o.metadata.name ?? '');
+    assert.deepEqual(named(objects, 'ClusterRoleBinding').sort(), [
+      'capstan-agent',
+      'capstan-reader',
+      'capstan-server',
+    ]);
+    const other = installManifests({
+      image: 'registry.invalid/capstan:1',
+      namespace: 'team-b',
+      applicationNamespaces: ['apps'],
+      pipelineNamespaces: ['apps'],
+    });
+    assert.deepEqual(named(other, 'ClusterRoleBinding').sort(), [
+      'capstan-agent-team-b',
+      'capstan-reader-team-b',
+      'capstan-server-team-b',
+    ]);
+    assert.ok(
+      named(other, 'ClusterRole').every((n) => n.endsWith('-team-b')),
+      named(other, 'ClusterRole').join(),
+    );
+    // Every binding refers to a role of the same install; the RoleBindings in a shared namespace are its own.
+    const roles = new Set([...named(other, 'ClusterRole'), ...named(other, 'Role')]);
+    for (const binding of other.filter((o) => o.kind.endsWith('Binding'))) {
+      const ref = (binding['roleRef'] as { name: string }).name;
+      assert.ok(roles.has(ref) || ref === 'edit', `${binding.kind}/${binding.metadata.name ?? ''} → ${ref}`);
+    }
+    const inApps = other.filter((o) => o.kind === 'RoleBinding' && o.metadata.namespace === 'apps');
+    assert.deepEqual(inApps.map((o) => o.metadata.name).sort(), [
+      'capstan-deployer',
+      'capstan-impersonator-team-b',
+      'capstan-pipeline-runner-team-b',
+      'capstan-repository-credentials-team-b',
+    ]);
   });
 
   it("takes the SQLite claim's size and StorageClass as options, and refuses what cannot be a claim's", async () => {
