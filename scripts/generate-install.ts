@@ -18,6 +18,14 @@
 //          [--render-sandbox-profile]   the agent under deploy/seccomp/render-sandbox.json (Localhost), so
 //                                       its render sandbox can be bubblewrap in the pod; optional: under
 //                                       the default (RuntimeDefault) it is Landlock; not the default file
+//          [--namespace NS]
+//   --namespace       the install's namespace (default capstan-system). Another namespace makes a second
+//                     install beside the default one: its cluster-wide RBAC (and its RoleBindings in the
+//                     Application and Pipeline namespaces) are named <name>-<NS>, so neither re-binds
+//                     the other's (docs/security.md, "Two installs in one cluster")
+//          [--server-data-size SIZE] [--server-storage-class CLASS]
+//   --server-data-size      the SQLite store's claim capstan-server-data: its size (default 1Gi)
+//   --server-storage-class  its StorageClass (default: none named, the cluster's default class)
 //   --check   write nothing; exit 1 when the file differs from what the sources generate
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +33,12 @@ import { parseArgs } from 'node:util';
 import { format, resolveConfig } from 'prettier';
 import { stringify } from 'yaml';
 import { installManifests } from '../src/contracts/install.ts';
-import { SERVER_STORES, type ServerStore } from '../src/contracts/install-server.ts';
+import {
+  SERVER_STORES,
+  serverDataProblem,
+  type ServerDataOptions,
+  type ServerStore,
+} from '../src/contracts/install-server.ts';
 import { exitWithUsageOnHelp } from './usage.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -56,11 +69,14 @@ export async function generateInstallYaml(
     pipelineNamespaces?: string[];
     buildkitImage?: string;
     serverStore?: ServerStore;
+    serverData?: ServerDataOptions;
+    namespace?: string;
   } = {},
 ): Promise<string> {
   const image = options.image ?? (await defaultImage());
   const documents = installManifests({
     image,
+    ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
     ...(options.renderSandboxProfile === true ? { renderSandboxProfile: true } : {}),
     ...(options.applicationNamespaces?.length
       ? { applicationNamespaces: options.applicationNamespaces }
@@ -69,6 +85,7 @@ export async function generateInstallYaml(
     ...(options.pipelineNamespaces?.length ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
     ...(options.buildkitImage === undefined ? {} : { buildkit: { image: options.buildkitImage } }),
     ...(options.serverStore === undefined ? {} : { serverStore: options.serverStore }),
+    ...(options.serverData === undefined ? {} : { serverData: options.serverData }),
   }).map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }));
   const text = `${HEADER}---\n${documents.join('---\n')}`;
   const config = (await resolveConfig(INSTALL_FILE)) ?? {};
@@ -87,6 +104,9 @@ async function main(): Promise<number> {
       'pipeline-namespace': { type: 'string', multiple: true },
       'buildkit-image': { type: 'string' },
       'server-store': { type: 'string' },
+      namespace: { type: 'string' },
+      'server-data-size': { type: 'string' },
+      'server-storage-class': { type: 'string' },
     },
     strict: true,
   });
@@ -95,7 +115,28 @@ async function main(): Promise<number> {
     console.error(`--server-store ${store}: give ${SERVER_STORES.join(' or ')}`);
     return 2;
   }
+  const serverData: ServerDataOptions = {
+    ...(values['server-data-size'] === undefined ? {} : { size: values['server-data-size'] }),
+    ...(values['server-storage-class'] === undefined ? {} : { storageClass: values['server-storage-class'] }),
+  };
+  const dataProblem = serverDataProblem(serverData);
+  if (dataProblem !== undefined) {
+    console.error(`--server-data-size/--server-storage-class: ${dataProblem}`);
+    return 2;
+  }
+  if (store === 'postgres' && Object.keys(serverData).length > 0) {
+    console.error('--server-data-size/--server-storage-class: the store postgres has no claim');
+    return 2;
+  }
+  const namespace = values.namespace;
+  if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    console.error(
+      `--namespace ${JSON.stringify(namespace)}: give a namespace name (lower-case letters, digits and '-', at most 63)`,
+    );
+    return 2;
+  }
   const generated = await generateInstallYaml({
+    ...(namespace === undefined ? {} : { namespace }),
     ...(values.image === undefined ? {} : { image: values.image }),
     renderSandboxProfile: values['render-sandbox-profile'],
     ...(values['app-namespace'] ? { applicationNamespaces: values['app-namespace'] } : {}),
@@ -103,6 +144,7 @@ async function main(): Promise<number> {
     ...(values['pipeline-namespace'] ? { pipelineNamespaces: values['pipeline-namespace'] } : {}),
     ...(values['buildkit-image'] === undefined ? {} : { buildkitImage: values['buildkit-image'] }),
     ...(store === undefined ? {} : { serverStore: store as ServerStore }),
+    ...(Object.keys(serverData).length === 0 ? {} : { serverData }),
   });
   if (values.check) {
     const current = await readFile(values.out, 'utf8').catch(() => '');

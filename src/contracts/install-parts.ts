@@ -11,6 +11,20 @@ export const READ = ['get', 'list', 'watch'];
 /** The image's numeric user (Dockerfile `USER`): numeric, so that the kubelet can check runAsNonRoot. */
 export const CAPSTAN_UID = 10001;
 
+/** The namespace of the default install (install.ts DEFAULT_NAMESPACE). */
+export const INSTALL_DEFAULT_NAMESPACE = 'capstan-system';
+
+/**
+ * The name of an install's object that another install in the same cluster could share: its
+ * cluster-scoped RBAC (ClusterRoles, ClusterRoleBindings) and its RoleBindings in the Application and
+ * Pipeline namespaces. The default install (capstan-system) keeps the plain name, so an install made
+ * before upgrades in place; an install in another namespace gets `<name>-<namespace>`, so that a
+ * second install never re-binds (or rewrites the rules of) the first one's.
+ */
+export function installScopedName(name: string, namespace: string): string {
+  return namespace === INSTALL_DEFAULT_NAMESPACE ? name : `${name}-${namespace}`;
+}
+
 /** The labels of every object of a component (`agent`, `server`) of the install. */
 export const labelsOf = (component: string): Record<string, string> => ({
   'app.kubernetes.io/name': 'capstan',

@@ -43,6 +43,7 @@ import { PIPELINE_PLURAL } from './pipeline.ts';
 import {
   CONTAINER_SECURITY_CONTEXT,
   healthProbes,
+  installScopedName,
   labelsOf,
   metaOf,
   podSecurityContext,
@@ -94,6 +95,8 @@ export interface ServerInstallOptions {
    * share the database, replaced by a rolling update that keeps every replica serving.
    */
   readonly store?: ServerStore;
+  /** The SQLite store's claim (store `sqlite`): its size and StorageClass. Default: 1Gi, the cluster's default class. */
+  readonly data?: ServerDataOptions;
 }
 
 export const SERVER_STORES = ['sqlite', 'postgres'] as const;
@@ -113,7 +116,7 @@ const meta = (name: string, namespace?: string) => metaOf(name, 'server', namesp
 export function serverManifests(options: ServerInstallOptions): KubeObject[] {
   return [
     ...serverRbac(options.namespace, options.pipelineNamespaces ?? []),
-    ...(options.store === 'postgres' ? [] : [serverDataClaim(options.namespace)]),
+    ...(options.store === 'postgres' ? [] : [serverDataClaim(options.namespace, options.data)]),
     serverDeployment(options),
     serverService(options.namespace),
   ];
@@ -121,12 +124,13 @@ export function serverManifests(options: ServerInstallOptions): KubeObject[] {
 
 export function serverRbac(namespace: string, pipelineNamespaces: readonly string[] = []): KubeObject[] {
   const subjects = [{ kind: 'ServiceAccount', name: SERVER_NAME, namespace }];
+  const clusterName = installScopedName(SERVER_NAME, namespace);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SERVER_NAME, namespace) },
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: meta(SERVER_NAME),
+      metadata: meta(clusterName),
       rules: [
         {
           apiGroups: [APPLICATION_GROUP],
@@ -153,8 +157,8 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRoleBinding',
-      metadata: meta(SERVER_NAME),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: SERVER_NAME },
+      metadata: meta(clusterName),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: clusterName },
       subjects,
     },
     {
@@ -186,7 +190,11 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
       roleRef: { apiGroup: RBAC, kind: 'Role', name: SERVER_NAME },
       subjects,
     },
-    ...pipelineRunnerRbac([...new Set(pipelineNamespaces)], subjects),
+    ...pipelineRunnerRbac(
+      [...new Set(pipelineNamespaces)],
+      subjects,
+      installScopedName(PIPELINE_RUNNER_NAME, namespace),
+    ),
   ];
 }
 
@@ -197,12 +205,13 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
 function pipelineRunnerRbac(
   namespaces: readonly string[],
   subjects: readonly { kind: string; name: string; namespace: string }[],
+  name: string,
 ): KubeObject[] {
   return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: meta(PIPELINE_RUNNER_NAME),
+      metadata: meta(name),
       rules: [
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'get', 'delete'] },
         // A Pipeline's cache: its own claim, made at its first run with caches (docs/pipelines.md).
@@ -212,8 +221,8 @@ function pipelineRunnerRbac(
     ...namespaces.map((ns): KubeObject => ({
       apiVersion: RBAC_V1,
       kind: 'RoleBinding',
-      metadata: meta(PIPELINE_RUNNER_NAME, ns),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: PIPELINE_RUNNER_NAME },
+      metadata: meta(name, ns),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name },
       subjects: [...subjects],
     })),
   ];
@@ -314,16 +323,40 @@ export function serverDeployment(options: ServerInstallOptions): KubeObject {
 }
 
 /**
- * The SQLite store's volume: ReadWriteOnce (one pod opens the file), the cluster's default
- * StorageClass (none named: an operator who wants another one edits the claim before the first start).
+ * The SQLite store's volume: ReadWriteOnce (one pod opens the file), SERVER_DATA_SIZE unless `data.size`
+ * says otherwise, the cluster's default StorageClass unless `data.storageClass` names one
+ * (`scripts/generate-install.ts --server-data-size --server-storage-class`). A claim's class and size
+ * are fixed once it is bound (a bigger size only where its class allows expansion).
  */
-export function serverDataClaim(namespace: string): KubeObject {
+export function serverDataClaim(namespace: string, data: ServerDataOptions = {}): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: meta(SERVER_DATA_CLAIM, namespace),
-    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: SERVER_DATA_SIZE } } },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      ...(data.storageClass === undefined ? {} : { storageClassName: data.storageClass }),
+      resources: { requests: { storage: data.size ?? SERVER_DATA_SIZE } },
+    },
   };
+}
+
+/** The SQLite store's claim: its size (a Kubernetes quantity) and StorageClass. */
+export interface ServerDataOptions {
+  readonly size?: string;
+  readonly storageClass?: string;
+}
+
+/** Why `data` cannot be the claim's (a size that is no quantity, a class that is no object name); undefined if it can. */
+export function serverDataProblem(data: ServerDataOptions): string | undefined {
+  if (data.size !== undefined && !/^[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(data.size))
+    return `size ${JSON.stringify(data.size)}: give a quantity such as 1Gi or 500Mi`;
+  if (
+    data.storageClass !== undefined &&
+    (data.storageClass.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(data.storageClass))
+  )
+    return `StorageClass ${JSON.stringify(data.storageClass)}: give an object name (lower-case letters, digits, '-' and '.')`;
+  return undefined;
 }
 
 export function serverService(namespace: string): KubeObject {

@@ -42,6 +42,8 @@ import { APPLICATION_GROUP, APPLICATION_PLURAL, applicationCrd } from './applica
 import {
   CONTAINER_SECURITY_CONTEXT,
   healthProbes,
+  INSTALL_DEFAULT_NAMESPACE,
+  installScopedName,
   labelsOf,
   type Meta,
   metaOf,
@@ -50,7 +52,12 @@ import {
   RBAC_V1,
   READ,
 } from './install-parts.ts';
-import { type BuildkitFlags, serverManifests, type ServerStore } from './install-server.ts';
+import {
+  type BuildkitFlags,
+  type ServerDataOptions,
+  serverManifests,
+  type ServerStore,
+} from './install-server.ts';
 import { environmentCrd } from './environment.ts';
 import { PIPELINE_PLURAL, pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
@@ -89,6 +96,8 @@ export interface InstallOptions {
   readonly buildkit?: BuildkitFlags;
   /** The server's store (ServerInstallOptions.store): `sqlite` (default) or `postgres` (several replicas). */
   readonly serverStore?: ServerStore;
+  /** The server's SQLite claim (install-server.ts ServerDataOptions): its size and StorageClass. */
+  readonly serverData?: ServerDataOptions;
 }
 
 export const AGENT_NAME = 'capstan-agent';
@@ -97,7 +106,7 @@ export const DEFAULT_SERVICE_ACCOUNT = 'capstan-deployer';
 export const CREDENTIALS_READER_NAME = 'capstan-repository-credentials';
 export const READER_NAME = 'capstan-reader';
 export const IMPERSONATOR_NAME = 'capstan-impersonator';
-export const DEFAULT_NAMESPACE = 'capstan-system';
+export const DEFAULT_NAMESPACE = INSTALL_DEFAULT_NAMESPACE;
 /** Liveness (/healthz) and readiness (/readyz). */
 export const HEALTH_PORT = 8080;
 /** Prometheus metrics (/metrics). */
@@ -125,7 +134,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     agentNamespace(namespace),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metaOf(AGENT_NAME, 'agent', namespace) },
     ...agentOwnRbac(namespace, parts),
-    ...credentialsRbac(applicationNamespaces, parts),
+    ...credentialsRbac(applicationNamespaces, { ...parts, namespace }),
     ...applyRbac({ namespace, applicationNamespaces, impersonate: options.impersonate ?? [] }, parts),
     agentDeployment(options.image, namespace, options.replicas ?? 2, labelsOf('agent'), {
       seccompProfile:
@@ -142,6 +151,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
       ...(options.pipelineNamespaces ? { pipelineNamespaces: options.pipelineNamespaces } : {}),
       ...(options.buildkit ? { buildkit: options.buildkit } : {}),
       ...(options.serverStore ? { store: options.serverStore } : {}),
+      ...(options.serverData ? { data: options.serverData } : {}),
     }),
   ];
 }
@@ -165,11 +175,12 @@ function agentNamespace(namespace: string): KubeObject {
 /** The agent's own work: Applications and their status, Projects, Events; its Lease, cluster Secrets and inventories. */
 function agentOwnRbac(namespace: string, parts: { meta: Meta; subjects: Subjects }): KubeObject[] {
   const { meta, subjects } = parts;
+  const clusterName = installScopedName(AGENT_NAME, namespace);
   return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: meta(AGENT_NAME, 'agent'),
+      metadata: meta(clusterName, 'agent'),
       rules: [
         {
           apiGroups: [APPLICATION_GROUP],
@@ -197,8 +208,8 @@ function agentOwnRbac(namespace: string, parts: { meta: Meta; subjects: Subjects
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRoleBinding',
-      metadata: meta(AGENT_NAME, 'agent'),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: AGENT_NAME },
+      metadata: meta(clusterName, 'agent'),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: clusterName },
       subjects,
     },
     {
@@ -229,20 +240,21 @@ function agentOwnRbac(namespace: string, parts: { meta: Meta; subjects: Subjects
 /** Reading the git credentials Secrets of each Application namespace (a RoleBinding there, never cluster-wide). */
 function credentialsRbac(
   applicationNamespaces: readonly string[],
-  parts: { meta: Meta; subjects: Subjects },
+  parts: { meta: Meta; subjects: Subjects; namespace: string },
 ): KubeObject[] {
+  const name = installScopedName(CREDENTIALS_READER_NAME, parts.namespace);
   return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: parts.meta(CREDENTIALS_READER_NAME, 'agent'),
+      metadata: parts.meta(name, 'agent'),
       rules: [{ apiGroups: [''], resources: ['secrets'], verbs: READ }],
     },
     ...applicationNamespaces.map((ns): KubeObject => ({
       apiVersion: RBAC_V1,
       kind: 'RoleBinding',
-      metadata: parts.meta(CREDENTIALS_READER_NAME, 'agent', ns),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: CREDENTIALS_READER_NAME },
+      metadata: parts.meta(name, 'agent', ns),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name },
       subjects: parts.subjects,
     })),
   ];
@@ -326,24 +338,26 @@ function applyRbac(
   parts: { meta: Meta; subjects: Subjects },
 ): KubeObject[] {
   const tenantNamespaces = install.applicationNamespaces.filter((ns) => ns !== install.namespace);
+  const reader = installScopedName(READER_NAME, install.namespace);
+  const impersonator = installScopedName(IMPERSONATOR_NAME, install.namespace);
   return [
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: parts.meta(READER_NAME, 'agent'),
+      metadata: parts.meta(reader, 'agent'),
       rules: [{ apiGroups: ['*'], resources: ['*'], verbs: READ }],
     },
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRoleBinding',
-      metadata: parts.meta(READER_NAME, 'agent'),
-      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: READER_NAME },
+      metadata: parts.meta(reader, 'agent'),
+      roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: reader },
       subjects: parts.subjects,
     },
     {
       apiVersion: RBAC_V1,
       kind: 'ClusterRole',
-      metadata: parts.meta(IMPERSONATOR_NAME, 'agent'),
+      metadata: parts.meta(impersonator, 'agent'),
       rules: [
         {
           apiGroups: [''],
@@ -357,8 +371,8 @@ function applyRbac(
       {
         apiVersion: RBAC_V1,
         kind: 'RoleBinding',
-        metadata: parts.meta(IMPERSONATOR_NAME, 'agent', ns),
-        roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: IMPERSONATOR_NAME },
+        metadata: parts.meta(impersonator, 'agent', ns),
+        roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name: impersonator },
         subjects: parts.subjects,
       },
       {

@@ -32,6 +32,7 @@ import {
   type RealNodeContext,
   type RealNodeState,
 } from './real-node.ts';
+import { startLocalVolumes } from './local-volumes.ts';
 import { removeEmptyNodeNetns } from './node-host.ts';
 import { waitRegistryReady } from './registry.ts';
 import { adminClient, createUnlessExists, type AdminClient } from './rest.ts';
@@ -519,6 +520,10 @@ async function nodesReady(
       )
     : Promise.resolve([]);
   const [kwokNodes, realNodes] = await bothSettled(kwok, real);
+  // The default StorageClass, so that install.yaml's claim binds on every dev cluster (local-volumes.ts).
+  await timings.time('volume provisioner', () =>
+    startLocalVolumes(plane.nodeContext, { api, folderNodes: realNodes, deadline }),
+  );
   return [...kwokNodes, ...realNodes];
 }
 

@@ -1,5 +1,5 @@
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RENDER_SANDBOX_SECCOMP_PROFILE } from '../contracts/install.ts';
 import { CapstanError } from '../core/errors.ts';
 import { ensureNodeBinaries } from './binaries.ts';
@@ -7,7 +7,6 @@ import { REPOSITORY_ROOT } from './capstan-image.ts';
 import { buildkitdConfig, buildkitPaths, ensureBuildkitBinaries } from './buildkit.ts';
 import { CLUSTER_DNS, corefile, ensureCorednsBinaries, registerClusterDns } from './cluster-dns.ts';
 import { run } from './exec.ts';
-import { LOCAL_VOLUMES, registerLocalVolumes } from './local-volumes.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import {
   cniConfig,
@@ -323,10 +322,6 @@ export async function joinRealNode(
   await waitUntil(coredns, deadline, 'CoreDNS', async () =>
     (await readFile(coredns.log, 'utf8')).includes('CoreDNS-'),
   );
-  const volumes = await startLocalVolumes(ctx, state, api);
-  await waitUntil(volumes, deadline, 'the volume provisioner', async () =>
-    (await readFile(volumes.log, 'utf8')).includes('ready'),
-  );
   await waitUntil(buildkit.daemon, deadline, 'buildkitd', async () => {
     await run(
       join(state.buildkitBinDir, 'buildctl'),
@@ -463,35 +458,6 @@ async function startClusterDns(
     binary: join(state.corednsBinDir, 'coredns'),
     args: ['-conf', file],
     log: join(ctx.logs, 'coredns.log'),
-  });
-}
-
-/**
- * The default StorageClass and its provisioner (local-volumes.ts): a process on the machine, with a
- * client certificate of its own, making the node's volumes in its folder.
- */
-async function startLocalVolumes(
-  ctx: RealNodeContext,
-  state: RealNodeState,
-  api: AdminClient,
-): Promise<ProcessRecord> {
-  ctx.say(`starting the volume provisioner (StorageClass ${LOCAL_VOLUMES.storageClass}, the default)`);
-  await registerLocalVolumes(api);
-  const cert = await signClientCertificate(ctx.pki, 'local-volumes', `/CN=${LOCAL_VOLUMES.user}`);
-  await mkdir(state.paths.volumes, { recursive: true, mode: 0o700 });
-  return ctx.launch({
-    name: 'local-volumes',
-    binary: process.execPath,
-    args: [
-      // Beside this file: .ts from the sources, .js in a package built by tsc.
-      join(import.meta.dirname, `local-volumes-main${extname(import.meta.filename)}`),
-      `--server=${ctx.server}`,
-      `--ca=${ctx.pki.caCert}`,
-      `--cert=${cert.cert}`,
-      `--key=${cert.key}`,
-      `--root=${state.paths.volumes}`,
-    ],
-    log: join(ctx.logs, 'local-volumes.log'),
   });
 }
 

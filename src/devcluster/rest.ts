@@ -100,3 +100,45 @@ export async function createUnlessExists(api: AdminClient, collection: string, b
     );
   }
 }
+
+/**
+ * One watch request of the API server (`path` with `watch=1`), its events handed to `onEvent` one
+ * line (one JSON object) at a time; resolves when the server ends it (its `timeoutSeconds`), rejects
+ * on an answer other than 200 or a lost connection. The caller watches again (a reflector's loop).
+ */
+export function watchOnce(
+  server: string,
+  files: { ca: string; cert: string; key: string },
+  path: string,
+  onEvent: (event: { type?: string; object?: unknown }) => void,
+): Promise<void> {
+  const url = new URL(path, server);
+  const tls = { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) };
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', ...tls, headers: { accept: 'application/json' } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new CapstanError('DEVCLUSTER_WATCH', `GET ${url.pathname}: HTTP ${String(res.statusCode)}`));
+        return;
+      }
+      let pending = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        pending += chunk;
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        try {
+          for (const line of lines) if (line.trim() !== '') onEvent(JSON.parse(line) as { type?: string });
+        } catch (error) {
+          req.destroy(error as Error);
+        }
+      });
+      res.on('end', () => {
+        resolve();
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

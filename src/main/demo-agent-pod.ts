@@ -31,6 +31,7 @@ import {
   servedType,
   type DemoRepository,
 } from './demo-hello.ts';
+import { assertServerClaimUsable } from './demo-claim.ts';
 import { until } from './demo-state.ts';
 
 /** The ServiceAccount the demo's Applications apply as (their project's destination names it). */
@@ -197,6 +198,12 @@ export async function demoOnRealNode(
   },
 ): Promise<{ helloImage: string; agentImage: string; gitAddress: string }> {
   const { say } = options;
+  // A server claim left on another node by an earlier install is said now, not after the builds.
+  await assertServerClaimUsable(admin, {
+    node: demoRealNode(cluster).nodeName,
+    kubeconfig: cluster.adminKubeconfig,
+    demoName: cluster.name,
+  });
   say('the base images into the cluster registry (from the image cache, else built from Debian packages)');
   const runtimeBase = await demoBaseImages(cluster, say);
   say(

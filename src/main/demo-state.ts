@@ -1,6 +1,6 @@
 // The local demo's state on disk (the processes it started, their URLs) and its wait for a positive
 // signal, shared by demo.ts and the parts it starts.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
 import { pollUntil } from '../core/poll.ts';
@@ -45,6 +45,35 @@ export async function readState(name: string): Promise<DemoState> {
 export async function writeState(dir: string, state: DemoState): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(join(dir, 'state.json'), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+}
+
+/**
+ * The server's initial admin password, kept in the demo's folder (mode 0600) when the demo first reads
+ * it from the Secret capstan-initial-admin: the server writes that Secret only when it creates the admin,
+ * and the cluster's etcd is fresh after `demo down` while the demo's store (server.db) is not, so a
+ * later `demo up` finds no Secret but the same admin. `demo down --purge` removes it with the folder.
+ */
+export const adminPasswordPath = (dir: string) => join(dir, 'admin-password');
+
+/** The password the Secret holds (kept for later), else the one kept; undefined if neither. */
+export async function keptAdminPassword(
+  dir: string,
+  fromSecret: string | undefined,
+): Promise<string | undefined> {
+  const path = adminPasswordPath(dir);
+  if (fromSecret !== undefined) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(path, `${fromSecret}\n`, { mode: 0o600 });
+    // writeFile's mode applies to a new file only: an older file keeps its own.
+    await chmod(path, 0o600);
+    return fromSecret;
+  }
+  try {
+    const kept = (await readFile(path, 'utf8')).trim();
+    return kept === '' ? undefined : kept;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function until<T>(

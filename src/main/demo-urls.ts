@@ -10,6 +10,7 @@ import { SERVER_NAME, SERVER_PORT } from '../contracts/install-server.ts';
 import { CapstanError } from '../core/errors.ts';
 import type { LocalCluster } from '../devcluster/cluster.ts';
 import { AGENT_HEALTH_SERVICE } from './demo-agent-pod.ts';
+import { serverClaimPending } from './demo-claim.ts';
 import { servedType } from './demo-hello.ts';
 import { until } from './demo-state.ts';
 
@@ -74,7 +75,12 @@ export async function exposeInClusterParts(
   ] as const) {
     await until(`${what} at ${url}`, { timeoutMs: 120_000, logs: options.logs }, async () =>
       (await fetch(url, { signal: AbortSignal.timeout(5000) })).ok ? true : undefined,
-    );
+    ).catch(async (error: unknown) => {
+      // A server whose claim never bound: the claim and why, rather than the timeout alone.
+      const pending = url === `${urls.serverUrl}/readyz` ? await serverClaimPending(admin) : undefined;
+      if (pending === undefined) throw error;
+      throw new CapstanError('DEMO_SERVER_CLAIM_PENDING', `the API server cannot start: ${pending}`);
+    });
   }
   options.say(`the API server's and the agent's Services answer on the machine (${urls.serverUrl})`);
   return urls;

@@ -22,6 +22,7 @@ import { isRunning, startProcess, stopProcess } from '../devcluster/processes.ts
 import {
   DEMO_CLUSTER,
   demoDir,
+  keptAdminPassword,
   readState,
   until,
   writeState,
@@ -168,7 +169,9 @@ export async function demoUp(
         : { helloImage: onNode.helloImage, helloUrl: await helloAnswering(cluster, admin, logs), agentPods };
     return {
       ...summaryOf(cluster, { git, repoURL, state, webhookToken, logs, apps }),
-      ...(await initialAdminPassword(admin).then((p) => (p === undefined ? {} : { serverPassword: p }))),
+      ...(await keptAdminPassword(dir, await initialAdminPassword(admin)).then((p) =>
+        p === undefined ? {} : { serverPassword: p },
+      )),
       ...hello,
     };
   } finally {
@@ -426,6 +429,11 @@ export async function demoDown(
     readonly name?: string;
     /** Leave the control plane running (a cluster the demo attached to, such as the node tier's). Default false. */
     readonly keepCluster?: boolean;
+    /**
+     * Also remove the demo's folder: its state, the kept admin password, the server's store
+     * (server.db), the git server's repositories and the logs. The next `demo up` starts afresh. Default false.
+     */
+    readonly purge?: boolean;
   } = {},
 ): Promise<string[]> {
   const name = demoName(options.name);
@@ -442,10 +450,12 @@ export async function demoDown(
     // The agent's and the server's pods and forwarders go too: the cluster stays for others, the demo's
     // agent does not.
     if (state.agentPods === true) stopped.push(...(await removeDemoAgent(name)));
-    return stopped;
+  } else stopped.push(...(await down(name)).stopped);
+  if (options.purge === true) {
+    await rm(demoDir(name), { recursive: true, force: true });
+    stopped.push(`removed ${demoDir(name)}`);
   }
-  const cluster = await down(name);
-  return [...stopped, ...cluster.stopped];
+  return stopped;
 }
 
 /** Deletes the demo's agent and server Deployments on its cluster, if that runs, and stops their forwarders. */

@@ -1,8 +1,11 @@
 // The README's main job, as a new user runs it: `capstan demo up` leaves the sample applications Synced
 // and Healthy, with the Environments dev and staging the server lists, and prints where to look;
-// `capstan demo down` leaves nothing running.
+// `capstan demo down` leaves nothing running; a second `demo up` prints the same admin password, which
+// logs in (the server's store outlives the cluster's etcd, the Secret that held it does not);
+// `demo down --purge` removes the demo's folder.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -82,5 +85,27 @@ describe('capstan demo', async () => {
     const down = await capstan(env, 'demo', 'down');
     assert.equal(down.code, 0, down.stderr);
     for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still runs after demo down`);
+
+    // Up again: a fresh cluster (no Secret capstan-initial-admin), the same store and admin, the same
+    // password printed, kept only by the demo's folder, readable by its owner alone.
+    const kept = join(stateDir, 'demo', 'admin-password');
+    assert.equal((await stat(kept)).mode & 0o777, 0o600);
+    const again = await capstan(env, 'demo', 'up', '-o', 'json');
+    assert.equal(again.code, 0, again.stderr);
+    const second = JSON.parse(again.stdout) as {
+      serverUrl: string;
+      serverUser: string;
+      serverPassword?: string;
+    };
+    assert.equal(second.serverPassword, summary.serverPassword);
+    const relogin = await fetch(`${second.serverUrl}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: second.serverUser, password: second.serverPassword }),
+    });
+    assert.equal(relogin.status, 200);
+    const purged = await capstan(env, 'demo', 'down', '--purge');
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.equal(existsSync(join(stateDir, 'demo')), false, 'demo down --purge removes the demo folder');
   });
 });

@@ -7,7 +7,8 @@
 // the API server runs beside them from install.yaml too, fetching from the git server's address as
 // the pods see it, and serves the Applications' desired manifests and diffs at the URL the demo prints
 // (a forwarder from the machine's loopback to its Service), as the agent's health, metrics and
-// webhook URLs answer; `demo down` (keeping the cluster) stops them.
+// webhook URLs answer; `demo down` (keeping the cluster) stops them. A second `demo up` prints the same
+// admin password; a server claim bound on a kwok node (an earlier install's) is refused, said plainly.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER), leaves it running.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +23,8 @@ import * as k8s from '@kubernetes/client-node';
 import { AGENT_NAME } from '../../src/contracts/install.ts';
 import { DEMO_APPLICATIONS, demoDown, demoUp, type DemoSummary } from '../../src/main/demo.ts';
 import { AGENT_POD_SELECTOR } from '../../src/main/demo-agent-pod.ts';
-import { SERVER_SELECTOR } from '../../src/contracts/install-server.ts';
+import { SERVER_DATA_CLAIM, SERVER_SELECTOR } from '../../src/contracts/install-server.ts';
+import { CapstanError } from '../../src/core/errors.ts';
 import { HELLO_APPLICATION } from '../../src/main/demo-hello.ts';
 import { kubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -252,6 +254,8 @@ describe('capstan demo up --real-node', () => {
       assert.equal(again[key], summary[key], key);
     assert.deepEqual([...(again.agentPods?.pods ?? [])].sort(), [...(summary.agentPods?.pods ?? [])].sort());
     assert.equal(await hello(), answer(newVersion));
+    assert.ok(summary.serverPassword !== undefined && summary.serverPassword !== '');
+    assert.equal(again.serverPassword, summary.serverPassword, 'the same admin password, printed again');
   });
 
   it('demo down, keeping the cluster, removes the agent’s and the server’s pods and stops their forwarders', async () => {
@@ -269,5 +273,80 @@ describe('capstan demo up --real-node', () => {
       kept.state.processes.filter((p) => p.name.startsWith('forward-demo-')).map((p) => p.name),
       [],
     );
+  });
+
+  it('meets the server’s claim bound to a kwok node (an earlier install’s) and says so, naming claim, volume, node and what to do', async () => {
+    const kube = kubeClients(cluster.adminKubeconfig);
+    const namespace = 'capstan-system';
+    const claimGone = async () =>
+      !(await kube.core.listNamespacedPersistentVolumeClaim({ namespace })).items.some(
+        (c) => c.metadata?.name === SERVER_DATA_CLAIM,
+      );
+    // The demo's own claim (on the real node) goes, then one is bound on a kwok node, as an install
+    // whose server ran there leaves it.
+    await kube.core
+      .deleteNamespacedPersistentVolumeClaim({ namespace, name: SERVER_DATA_CLAIM })
+      .catch(() => undefined);
+    await eventually(claimGone, { what: 'the demo’s server claim gone', timeoutMs: 60_000 });
+    await kube.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: SERVER_DATA_CLAIM },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      },
+    });
+    await kube.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'earlier-server' },
+        spec: {
+          nodeSelector: { 'kubernetes.io/hostname': 'kwok-node-0' },
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 10001,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'server',
+              image: 'registry.invalid/capstan:earlier',
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: SERVER_DATA_CLAIM } }],
+        },
+      },
+    });
+    try {
+      const volume = await eventually(
+        async () => {
+          const c = await kube.core.readNamespacedPersistentVolumeClaim({
+            namespace,
+            name: SERVER_DATA_CLAIM,
+          });
+          return c.status?.phase === 'Bound' ? (c.spec?.volumeName ?? '') : false;
+        },
+        { what: 'the claim bound on kwok-node-0', timeoutMs: 60_000 },
+      );
+      const refused = await demoUp(() => undefined, { realNode: true, name: cluster.name }).then(
+        () => assert.fail('the demo came up on a server claim it cannot use'),
+        (error: unknown) => error,
+      );
+      assert.ok(refused instanceof CapstanError, String(refused));
+      assert.equal(refused.code, 'DEMO_CLAIM_ON_OTHER_NODE');
+      for (const part of [
+        `PersistentVolumeClaim/${namespace}/${SERVER_DATA_CLAIM}`,
+        `PersistentVolume/${volume} on node kwok-node-0`,
+        `runs on ${REAL_NODE.name}`,
+        `delete deployment/capstan-server pvc/${SERVER_DATA_CLAIM}`,
+        `demo down --purge --name ${cluster.name}`,
+      ])
+        assert.ok(refused.message.includes(part), `${refused.message}\nnames: ${part}`);
+    } finally {
+      await kube.core.deleteNamespacedPod({ namespace, name: 'earlier-server', gracePeriodSeconds: 0 });
+      await kube.core.deleteNamespacedPersistentVolumeClaim({ namespace, name: SERVER_DATA_CLAIM });
+      await eventually(claimGone, { what: 'the kwok claim gone', timeoutMs: 60_000 });
+    }
   });
 });

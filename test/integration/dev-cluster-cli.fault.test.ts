@@ -90,6 +90,8 @@ describe('capstan dev-cluster', async () => {
       'kube-controller-manager',
       'kube-scheduler',
       'kwok',
+      // The default StorageClass's provisioner (src/devcluster/local-volumes.ts), kwok-only clusters too.
+      'local-volumes',
     ]);
 
     const downResult = await capstan(env, 'dev-cluster', 'down', '--name', 'second');

@@ -14,6 +14,7 @@ import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluste
 import { APPLICATION_API_VERSION, type Application } from '../../src/contracts/application.ts';
 import { AGENT_NAME, DEFAULT_SERVICE_ACCOUNT, installManifests } from '../../src/contracts/install.ts';
 import { SERVER_NAME } from '../../src/contracts/install-server.ts';
+import { installScopedName } from '../../src/contracts/install-parts.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { ensureBinaries } from '../../src/devcluster/binaries.ts';
@@ -208,13 +209,17 @@ describe('the default install', () => {
     const kubeconfig = await local.serviceAccountKubeconfig({
       namespace: agentNamespace,
       name: AGENT_NAME,
-      clusterRole: 'capstan-agent',
+      clusterRole: installScopedName(AGENT_NAME, agentNamespace),
     });
     const bindings = await admin.resourceType(`${RBAC}/v1`, 'ClusterRoleBinding');
     assert.ok(bindings);
     t.after(async () => {
       await admin
-        .delete(bindings, '', `${agentNamespace}-${AGENT_NAME}-capstan-agent`)
+        .delete(
+          bindings,
+          '',
+          `${agentNamespace}-${AGENT_NAME}-${installScopedName(AGENT_NAME, agentNamespace)}`,
+        )
         .catch(() => undefined);
     });
     const repo = `install-rights-${apps}`;
@@ -343,6 +348,51 @@ describe('the default install', () => {
   });
 });
 
+describe('two installs in one cluster', () => {
+  it('keep their own rights: the second re-binds none of the first’s cluster-wide rights', async (t) => {
+    const [first, firstApps, second, secondApps] = [
+      await freshNamespace(t, kube),
+      await freshNamespace(t, kube),
+      await freshNamespace(t, kube),
+      await freshNamespace(t, kube),
+    ];
+    await applyInstall(t, { agentNamespace: first, applicationNamespace: firstApps });
+    await applyInstall(t, { agentNamespace: second, applicationNamespace: secondApps });
+    const impersonate = (namespace: string): Question => ({
+      verb: 'impersonate',
+      resource: 'serviceaccounts',
+      namespace,
+      name: DEFAULT_SERVICE_ACCOUNT,
+    });
+    const cluster = (agentNamespace: string): Question[] => [
+      { verb: 'list', resource: 'pods' },
+      { verb: 'list', resource: 'projects', group: 'capstan.dev' },
+      { verb: 'patch', resource: 'applications', group: 'capstan.dev', subresource: 'status' },
+      { verb: 'update', resource: 'leases', group: 'coordination.k8s.io', namespace: agentNamespace },
+    ];
+    await expectRights(
+      { name: AGENT_NAME, namespace: first },
+      { may: [...cluster(first), impersonate(firstApps)], mayNot: [impersonate(secondApps)] },
+    );
+    await expectRights(
+      { name: AGENT_NAME, namespace: second },
+      { may: [...cluster(second), impersonate(secondApps)], mayNot: [impersonate(firstApps)] },
+    );
+    for (const namespace of [first, second])
+      await expectRights(
+        { name: SERVER_NAME, namespace },
+        { may: [{ verb: 'list', resource: 'applications', group: 'capstan.dev' }], mayNot: [] },
+      );
+    // Each install's cluster-wide objects are its own: none of the second's names is the first's.
+    const clusterScoped = (namespace: string) =>
+      installManifests({ image: 'x', namespace, applicationNamespaces: [] })
+        .filter((o) => o.kind.startsWith('Cluster'))
+        .map((o) => o.metadata.name);
+    const shared = clusterScoped(first).filter((n) => clusterScoped(second).includes(n));
+    assert.deepEqual(shared, []);
+  });
+});
+
 const SECURITY_DOC = join(import.meta.dirname, '../../docs/security.md');
 
 /** `kubectl auth can-i --list` as `user` in `namespace`, with the real kubectl against the real API server. */
@@ -453,7 +503,8 @@ describe('the server driving pipeline runs', () => {
       '--namespace',
       other,
       '--clusterrole',
-      'capstan-pipeline-runner',
+      // The default install's is capstan-pipeline-runner; this one's namespace is not capstan-system.
+      installScopedName('capstan-pipeline-runner', serverNamespace),
       '--serviceaccount',
       `${serverNamespace}:${SERVER_NAME}`,
     ]);

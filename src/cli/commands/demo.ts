@@ -2,13 +2,15 @@ import { parseArgs } from 'node:util';
 import { demoDown, demoUp, type DemoSummary } from '../../main/demo.ts';
 import { EXIT, parseOutput, print, table, UsageError } from '../output.ts';
 
-export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [--name NAME] [-o table|json|yaml]
+export const DEMO_HELP = `Usage: capstan demo up|down [--real-node] [--name NAME] [--purge] [-o table|json|yaml]
 
 up     a real local control plane, a git server holding the demo configuration (plain YAML, a
        Kustomize overlay, a Helm chart), the Capstan agent, the API server (capstan server, with its
        URL, user and password printed), and one Application per example; waits until they are
        Synced and Healthy, then prints where to look. Running parts are reused.
-down   stops the API server, the agent, the git server and the control plane of the demo.
+down   stops the API server, the agent, the git server and the control plane of the demo. Its
+       folder stays (the server's store, the admin password, the git repositories): the next up
+       reuses them, and prints the same admin password.
 
 --real-node  (up) the control plane gets a real node beside its kwok nodes: containerd, kubelet and
              kube-proxy in a network namespace of their own, and a local image registry (needs root;
@@ -20,6 +22,8 @@ down   stops the API server, the agent, the git server and the control plane of 
              real node (one leading) and the server's pod beside them; their Services answer on
              the machine's loopback at the URLs printed (forwarders that demo down stops).
 --name NAME  the demo's cluster and folder (default demo): another name runs a second demo beside it.
+--purge      (down) also remove the demo's folder: its state, the admin password, the server's store,
+             the git server's repositories and the logs; the next up starts afresh.
 `;
 
 export async function demo(argv: readonly string[]): Promise<number> {
@@ -32,6 +36,7 @@ export async function demo(argv: readonly string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       'real-node': { type: 'boolean' },
       name: { type: 'string' },
+      purge: { type: 'boolean' },
     },
   });
   if (command === undefined || command === '--help' || command === '-h' || values.help === true) {
@@ -40,13 +45,17 @@ export async function demo(argv: readonly string[]): Promise<number> {
   }
   const format = parseOutput(values.output);
   if (command === 'down') {
-    const stopped = await demoDown(values.name === undefined ? {} : { name: values.name });
+    const stopped = await demoDown({
+      ...(values.name === undefined ? {} : { name: values.name }),
+      purge: values.purge === true,
+    });
     process.stderr.write(
       stopped.length > 0 ? `stopped ${stopped.join(', ')}\n` : 'the demo was not running\n',
     );
     return EXIT.ok;
   }
   if (command !== 'up') throw new UsageError(`unknown demo command '${command}' (expected up or down)`);
+  if (values.purge === true) throw new UsageError('--purge is an option of demo down');
   const summary = await demoUp((line) => process.stderr.write(`${line}\n`), {
     realNode: values['real-node'] === true,
     ...(values.name === undefined ? {} : { name: values.name }),
@@ -68,7 +77,8 @@ export async function demo(argv: readonly string[]): Promise<number> {
       `  kubeconfig   ${summary.kubeconfig}`,
       `  git          ${summary.gitUrl}  (user ${summary.gitUsername}, password ${summary.gitPassword})`,
       `  server       ${summary.serverUrl}  (API and web UI; user ${summary.serverUser}, password ${
-        summary.serverPassword ?? 'shown once at first start: the Secret capstan-initial-admin is gone'
+        summary.serverPassword ??
+        'unknown: neither the Secret capstan-initial-admin nor the demo folder keeps it (demo down --purge starts afresh)'
       })`,
       ...agentLines(summary, values.name ?? 'demo'),
       `  logs         ${summary.logs}`,

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../../../src/core/resource.ts';
 import { installManifests, RENDER_SANDBOX_SECCOMP_PROFILE } from '../../../src/contracts/install.ts';
+import { serverDataProblem } from '../../../src/contracts/install-server.ts';
 import { generateInstallYaml, INSTALL_FILE } from '../../../scripts/generate-install.ts';
 
 interface PolicyRule {
@@ -160,8 +161,9 @@ describe('installManifests: RBAC', () => {
       namespace: 'gitops',
       applicationNamespaces: ['team-a', 'team-b', 'team-a'],
     });
+    // Named after the install's namespace (not the default one), so another install's never collide.
     const readers = custom.filter(
-      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-repository-credentials',
+      (o) => o.kind === 'RoleBinding' && o.metadata.name === 'capstan-repository-credentials-gitops',
     );
     assert.deepEqual(
       readers.map((b) => b.metadata.namespace),
@@ -169,8 +171,8 @@ describe('installManifests: RBAC', () => {
     );
     // In the Application namespaces: the credentials reader, the impersonator and the default ServiceAccount.
     const perApplicationNamespace = [
-      'capstan-repository-credentials',
-      'capstan-impersonator',
+      'capstan-repository-credentials-gitops',
+      'capstan-impersonator-gitops',
       'capstan-deployer',
     ];
     for (const object of custom) {
@@ -478,6 +480,70 @@ describe('installManifests: the server on SQLite or PostgreSQL', () => {
     // No claim with PostgreSQL: several replicas share the database, not a volume.
     const postgres = installManifests({ image: 'registry.invalid/capstan:1', serverStore: 'postgres' });
     assert.ok(!postgres.some((o) => o.kind === 'PersistentVolumeClaim'));
+  });
+
+  it('names the cluster-wide RBAC of an install in another namespace after it; the default install keeps its names', () => {
+    const named = (list: KubeObject[], kind: string) =>
+      list.filter((o) => o.kind === kind).map((o) => o.metadata.name ?? '');
+    assert.deepEqual(named(objects, 'ClusterRoleBinding').sort(), [
+      'capstan-agent',
+      'capstan-reader',
+      'capstan-server',
+    ]);
+    const other = installManifests({
+      image: 'registry.invalid/capstan:1',
+      namespace: 'team-b',
+      applicationNamespaces: ['apps'],
+      pipelineNamespaces: ['apps'],
+    });
+    assert.deepEqual(named(other, 'ClusterRoleBinding').sort(), [
+      'capstan-agent-team-b',
+      'capstan-reader-team-b',
+      'capstan-server-team-b',
+    ]);
+    assert.ok(
+      named(other, 'ClusterRole').every((n) => n.endsWith('-team-b')),
+      named(other, 'ClusterRole').join(),
+    );
+    // Every binding refers to a role of the same install; the RoleBindings in a shared namespace are its own.
+    const roles = new Set([...named(other, 'ClusterRole'), ...named(other, 'Role')]);
+    for (const binding of other.filter((o) => o.kind.endsWith('Binding'))) {
+      const ref = (binding['roleRef'] as { name: string }).name;
+      assert.ok(roles.has(ref) || ref === 'edit', `${binding.kind}/${binding.metadata.name ?? ''} → ${ref}`);
+    }
+    const inApps = other.filter((o) => o.kind === 'RoleBinding' && o.metadata.namespace === 'apps');
+    assert.deepEqual(inApps.map((o) => o.metadata.name).sort(), [
+      'capstan-deployer',
+      'capstan-impersonator-team-b',
+      'capstan-pipeline-runner-team-b',
+      'capstan-repository-credentials-team-b',
+    ]);
+  });
+
+  it("takes the SQLite claim's size and StorageClass as options, and refuses what cannot be a claim's", async () => {
+    const claimOf = (list: KubeObject[]) => list.find((o) => o.kind === 'PersistentVolumeClaim')?.['spec'];
+    assert.deepEqual(claimOf(objects), {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1Gi' } },
+    });
+    const sized = installManifests({
+      image: 'registry.invalid/capstan:1',
+      serverData: { size: '20Gi', storageClass: 'fast-ssd' },
+    });
+    assert.deepEqual(claimOf(sized), {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'fast-ssd',
+      resources: { requests: { storage: '20Gi' } },
+    });
+    const yaml = await generateInstallYaml({ serverData: { size: '500Mi' } });
+    assert.match(yaml, /name: capstan-server-data\n[\s\S]*?storage: 500Mi\n/);
+    assert.equal(serverDataProblem({ size: '1Gi', storageClass: 'local-path' }), undefined);
+    assert.match(serverDataProblem({ size: '5GB' }) ?? '', /size "5GB": give a quantity/);
+    assert.match(serverDataProblem({ size: '-1Gi' }) ?? '', /size "-1Gi"/);
+    assert.match(
+      serverDataProblem({ storageClass: 'Fast_SSD' }) ?? '',
+      /StorageClass "Fast_SSD": give an object name/,
+    );
   });
 
   it('with store postgres: two replicas on the database of the required Secret, replaced by a rolling update', () => {

@@ -1,10 +1,12 @@
-// The real node's volume provisioner's plan (src/devcluster/local-volumes.ts): which claims get a
-// volume, what the volume is, and which volumes go. The process itself runs on the real node
-// (test/integration/real-node.node.test.ts).
+// The dev cluster's volume provisioner's plan (src/devcluster/local-volumes.ts): which claims get a
+// volume, what the volume is, and which volumes go; and its passes, one at a time. The process itself
+// runs with every dev cluster (test/integration/local-volumes.test.ts on kwok nodes,
+// test/integration/real-node.node.test.ts on the real node).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   LOCAL_VOLUMES,
+  PassQueue,
   planVolumes,
   type Claim,
   type Volume,
@@ -44,12 +46,13 @@ const volume = (name: string, phase: string, path = `${root}/${name}`, ours = tr
 
 describe('planVolumes', () => {
   it('makes a local volume, bound to the claim, on the node the scheduler chose', () => {
-    const plan = planVolumes([claim({ uid: 'u1', node: 'real-node' })], [], root);
+    const plan = planVolumes([claim({ uid: 'u1', node: 'real-node' })], [], root, new Set(['real-node']));
     assert.deepEqual(plan.remove, []);
     assert.equal(plan.create.length, 1);
     const [made] = plan.create;
     assert.ok(made);
     assert.equal(made.folder, `${root}/pvc-u1`);
+    assert.equal(made.makeFolder, true);
     assert.deepEqual(made.volume['spec'], {
       capacity: { storage: '2Gi' },
       accessModes: ['ReadWriteOnce'],
@@ -106,5 +109,50 @@ describe('planVolumes', () => {
       root,
     );
     assert.deepEqual(plan.remove, [{ name: 'pvc-1', folder: `${root}/pvc-1` }]);
+  });
+
+  it('makes the volume of a kwok node without a folder (nothing runs there to use one)', () => {
+    const plan = planVolumes([claim({ uid: 'k', node: 'kwok-node-0' })], [], root, new Set(['real-node']));
+    const [made] = plan.create;
+    assert.ok(made);
+    assert.equal(made.makeFolder, false);
+    // The object is the same as on the real node: the path it would have, that node as its affinity.
+    const spec = made.volume['spec'] as { local: { path: string }; nodeAffinity: unknown };
+    assert.equal(spec.local.path, `${root}/pvc-k`);
+    assert.match(JSON.stringify(spec.nodeAffinity), /"values":\["kwok-node-0"\]/);
+  });
+});
+
+describe('PassQueue', () => {
+  it('runs one pass at a time, and one more for any number of triggers during a pass', async () => {
+    const started: number[] = [];
+    let release: () => void = () => undefined;
+    let running = 0;
+    let most = 0;
+    const queue = new PassQueue(async () => {
+      running += 1;
+      most = Math.max(most, running);
+      started.push(started.length + 1);
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      running -= 1;
+    });
+    const first = queue.trigger();
+    // Three changes seen while the first pass lists: one pass after it covers them all.
+    const during = [queue.trigger(), queue.trigger(), queue.trigger()];
+    assert.equal(started.length, 1);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(started.length, 2, 'one more pass');
+    release();
+    await Promise.all([first, ...during]);
+    assert.equal(started.length, 2);
+    assert.equal(most, 1, 'never two passes at once');
+    // Idle again: the next trigger starts a pass at once.
+    const later = queue.trigger();
+    assert.equal(started.length, 3);
+    release();
+    await later;
   });
 });
