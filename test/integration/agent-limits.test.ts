@@ -171,7 +171,8 @@ describe('render limits through the agent', () => {
       { what: 'the agent to log the stall' },
     );
 
-    // Too slow: helm is killed at the render time limit; the message names it; retried with backoff.
+    // Too slow: helm is killed at the render time limit (or the time ran out before it started, on a
+    // loaded machine: the same message); the message names it; retried with backoff.
     const slow = await eventually(
       async () => {
         const c = condition(await getApp(namespace, 'slow'), 'Ready');
@@ -181,7 +182,7 @@ describe('render limits through the agent', () => {
     );
     assert.match(
       slow.message,
-      /^helm template slow did not finish within 2000 ms and was killed; it may succeed on a retry, or raise the render time limit$/,
+      /^rendering slow did not finish within 2000 ms( \(helm template slow was killed\))?; it may succeed on a retry, or raise the render time limit$/,
     );
     // Logged after the status is written: the status may be read before the line arrives.
     await hasty.waitForLog(
