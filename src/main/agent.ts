@@ -424,6 +424,8 @@ async function startHttp(
     addresses.push(await server.listen({ host: http?.host ?? '0.0.0.0', port }));
     servers.push(server);
   }
+  // As the server does: where it listens (port 0 picks one), and that it has started (tests wait for it).
+  parts.log({ level: 'info', msg: 'capstan agent listening', addresses });
   options.onListening?.(addresses);
   return servers;
 }

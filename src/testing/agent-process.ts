@@ -22,6 +22,12 @@ export interface AgentProcess {
   kill(): Promise<void>;
   /** SIGTERM, then SIGKILL if it has not ended after `timeoutMs` (default 40 s). */
   stop(timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until it has started (its `capstan agent listening` line) and returns its addresses. Until
+   * then it is Node.js loading the agent, not the agent at work: on a loaded machine that alone takes
+   * tens of seconds, which a test's wait for what the agent does should not include.
+   */
+  started(options?: { timeoutMs?: number }): Promise<string[]>;
   /** Waits for a log line that `match` accepts, and returns it. */
   waitForLog(
     match: (line: Record<string, unknown>) => boolean,
@@ -30,6 +36,12 @@ export interface AgentProcess {
 }
 
 let binaries: Promise<string> | undefined;
+
+/**
+ * How long `started()` waits by default: from its spawn to its listening line, the agent (Node.js
+ * loading its TypeScript sources) took 30-40 s with this 2-core machine at load 15-21, 70 s at load 28.
+ */
+const STARTED_TIMEOUT_MS = 180_000;
 
 /**
  * Starts `capstan agent ARGS` with a git cache of its own (each replica has its own in a cluster) and
@@ -75,6 +87,16 @@ export async function startAgentProcess(
     });
   });
   const ended = () => child.exitCode !== null || child.signalCode !== null;
+  const waitForLog: AgentProcess['waitForLog'] = (match, options = {}) =>
+    eventually(
+      () => {
+        const found = logs.find(match);
+        if (found) return found;
+        if (ended()) throw new Error(`the agent ended; stderr: ${stderr.slice(-2000)}`);
+        return false;
+      },
+      { what: options.what ?? 'a log line of the agent', timeoutMs: options.timeoutMs ?? 30_000 },
+    );
   const stop = async (timeoutMs = 40_000) => {
     if (ended()) return;
     child.kill('SIGTERM');
@@ -99,15 +121,18 @@ export async function startAgentProcess(
       await exited;
     },
     stop,
-    waitForLog: (match, options = {}) =>
-      eventually(
-        () => {
-          const found = logs.find(match);
-          if (found) return found;
-          if (ended()) throw new Error(`the agent ended; stderr: ${stderr.slice(-2000)}`);
-          return false;
-        },
-        { what: options.what ?? 'a log line of the agent', timeoutMs: options.timeoutMs ?? 30_000 },
-      ),
+    waitForLog,
+    started: (options) => started(waitForLog, options),
   };
+}
+
+async function started(
+  waitForLog: AgentProcess['waitForLog'],
+  options: { timeoutMs?: number } = {},
+): Promise<string[]> {
+  const line = await waitForLog((l) => l['msg'] === 'capstan agent listening', {
+    what: 'the agent to start (its listening line)',
+    timeoutMs: options.timeoutMs ?? STARTED_TIMEOUT_MS,
+  });
+  return Array.isArray(line['addresses']) ? line['addresses'].map(String) : [];
 }

@@ -73,6 +73,9 @@ describe('a deeply nested document through the agent', () => {
       '--metrics-port',
       '0',
     ]);
+    // The waits below are for what the agent does: they start once it runs (loading it alone takes
+    // tens of seconds on a loaded machine).
+    await agent.started();
     const names = ['deep', 'good'];
     for (const name of names) {
       await admin.apply(

@@ -566,7 +566,8 @@ describe('ManifestRenderer with the real kustomize and helm', async () => {
       const error = await fails(
         render({ path: 'helm/slow', helm: { values: { loops: 50_000 } }, limits: { timeoutMs: 1500 } }),
         'RENDER_TIMEOUT',
-        /^helm template helm\/slow did not finish within \d+ ms and was killed/,
+        // Killed, or out of time before it started (a loaded machine): one message, naming the limit.
+        /^rendering helm\/slow did not finish within 1500 ms( \(helm template helm\/slow was killed\))?; it may succeed on a retry/,
       );
       assert.equal(error.retryable, true);
       assert.deepEqual(await processesWith(join(await realpath(root), 'helm', 'slow')), []);

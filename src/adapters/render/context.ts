@@ -43,10 +43,15 @@ export function checkpoint(context: RenderContext): number {
   return left;
 }
 
-export function timeoutError(subject: string, timeoutMs: number, tool?: string): CapstanError {
+/**
+ * The render ran out of time. One message whatever was running when it did (the renderer's own steps,
+ * a tool, a parse): it names the render and its time limit, and what was stopped in parentheses, so
+ * that the moment the time ran out (a loaded machine, a slow sandbox start) does not change its words.
+ */
+export function timeoutError(subject: string, timeoutMs: number, stopped?: string): CapstanError {
   return new CapstanError(
     'RENDER_TIMEOUT',
-    `rendering ${subject} did not finish within ${timeoutMs} ms${tool ? ` (${tool} was killed)` : ''}; it may succeed on a retry, or raise the render time limit`,
+    `rendering ${subject} did not finish within ${timeoutMs} ms${stopped ? ` (${stopped})` : ''}; it may succeed on a retry, or raise the render time limit`,
     { subject, retryable: true },
   );
 }

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { CapstanError } from '../../core/errors.ts';
+import { timeoutError } from './context.ts';
 
 export interface ToolRun {
   /** Path of the program. */
@@ -14,8 +15,11 @@ export interface ToolRun {
   /** The child's whole environment. */
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
-  /** The render's whole time limit, named in the timeout error (`timeoutMs` is what is left of it). Default: timeoutMs. */
-  readonly limitMs?: number;
+  /**
+   * The render this run is part of: a timeout is its RENDER_TIMEOUT (context.ts), naming its folder and
+   * its whole time limit (`timeoutMs` is what is left of it). Without it, the timeout names the run.
+   */
+  readonly render?: { readonly subject: string; readonly limitMs: number };
   /** stdout beyond this many bytes kills the tool (RENDER_OUTPUT_TOO_LARGE). */
   readonly maxOutputBytes: number;
   readonly signal?: AbortSignal | undefined;
@@ -152,9 +156,11 @@ function stopError(run: ToolRun, reason: 'timeout' | 'too-large' | 'cancelled'):
   const subject = run.description;
   switch (reason) {
     case 'timeout':
+      if (run.render !== undefined)
+        return timeoutError(run.render.subject, run.render.limitMs, `${run.description} was killed`);
       return new CapstanError(
         'RENDER_TIMEOUT',
-        `${run.description} did not finish within ${run.limitMs ?? run.timeoutMs} ms and was killed; it may succeed on a retry, or raise the render time limit`,
+        `${run.description} did not finish within ${run.timeoutMs} ms and was killed; it may succeed on a retry, or raise the render time limit`,
         { subject, retryable: true },
       );
     case 'too-large':

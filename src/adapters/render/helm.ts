@@ -99,7 +99,7 @@ export async function renderHelm(
         cwd: chartFolder,
         env: helmEnv(home),
         timeoutMs: checkpoint(context),
-        limitMs: context.limits.timeoutMs,
+        render: { subject: context.folder.relative, limitMs: context.limits.timeoutMs },
         maxOutputBytes: context.limits.maxTotalBytes,
         signal: context.signal,
         description: `helm template ${chartPath}`,

@@ -218,7 +218,7 @@ async function evaluate(context: RenderContext, evaluation: Evaluation): Promise
         ...NO_NETWORK,
       },
       timeoutMs: checkpoint(context),
-      limitMs: context.limits.timeoutMs,
+      render: { subject: context.folder.relative, limitMs: context.limits.timeoutMs },
       maxOutputBytes: context.limits.maxTotalBytes,
       signal: context.signal,
       description: `jsonnet ${program.relative}`,

@@ -53,7 +53,7 @@ export async function renderKustomize(
       cwd: context.folder.absolute,
       env: kustomizeEnv(home, allowRemote),
       timeoutMs: checkpoint(context),
-      limitMs: context.limits.timeoutMs,
+      render: { subject: context.folder.relative, limitMs: context.limits.timeoutMs },
       maxOutputBytes: context.limits.maxTotalBytes,
       signal: context.signal,
       description: `kustomize build ${folder}`,

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CapstanError, type ErrorCode } from '../../core/errors.ts';
 import type { ParsedObject, ParseLimits } from '../../core/manifest.ts';
+import { timeoutError } from './context.ts';
 import { answerParse } from './parse-answer.ts';
 
 export interface ParseJob {
@@ -39,6 +40,8 @@ export interface ParseRun {
   readonly timeoutMs: number;
   /** The render's whole time limit, for the message. */
   readonly limitMs: number;
+  /** The render's folder: a timeout is its RENDER_TIMEOUT (context.ts). */
+  readonly subject: string;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -177,13 +180,7 @@ export class ParsePool {
     const timer = setTimeout(() => {
       if (done) return;
       finish({ keep: false });
-      reject(
-        new CapstanError(
-          'RENDER_TIMEOUT',
-          `parsing ${job.file} did not finish within the render time limit of ${run.limitMs} ms and was stopped; it may succeed on a retry, or raise the render time limit`,
-          { subject: job.file, retryable: true },
-        ),
-      );
+      reject(timeoutError(run.subject, run.limitMs, `parsing ${job.file} was stopped`));
     }, run.timeoutMs);
     worker.on('message', onMessage);
     worker.on('error', onError);

@@ -104,6 +104,7 @@ export class ManifestRenderer implements Renderer {
           this.#parser.parse(text, file, parseLimits, {
             timeoutMs: checkpoint(context),
             limitMs: limits.timeoutMs,
+            subject: folder.relative,
             signal: request.signal,
           }),
         warn: (message) => warnings.push(message),

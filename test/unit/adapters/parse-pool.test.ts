@@ -6,7 +6,7 @@ import { CapstanError } from '../../../src/core/errors.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
 
 const LIMITS = { maxAliases: 100, maxObjects: 100_000, maxBytes: 50 * 1024 * 1024 };
-const RUN = { timeoutMs: 60_000, limitMs: 60_000 };
+const RUN = { timeoutMs: 60_000, limitMs: 60_000, subject: 'apps' };
 
 describe('ParsePool', () => {
   const pool = new ParsePool({ size: 2 });
