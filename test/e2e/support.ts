@@ -246,7 +246,7 @@ export function e2eFixture(options: {
     async startAgent(): Promise<void> {
       const { cluster } = ready();
       if (options.labelKey === undefined) throw new Error('the e2e fixture has no labelKey for its agent');
-      await startAgentProcess(later, [
+      const agent = await startAgentProcess(later, [
         '--kubeconfig',
         await agentKubeconfig(cluster),
         '--selector',
@@ -259,6 +259,8 @@ export function e2eFixture(options: {
         '--metrics-port',
         '0',
       ]);
+      // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
+      await agent.started();
     },
     /** `capstan server` (its Secrets in the namespace), the viewer added, then the browser. */
     async startServer(extras: ServerExtras = {}): Promise<RunningServer> {

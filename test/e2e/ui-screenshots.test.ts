@@ -180,7 +180,7 @@ before(async () => {
     { fieldManager: 'capstan-test', force: true },
   );
   later(() => admin.delete(projectType, '', PROJECT).then(() => undefined));
-  await startAgentProcess(later, [
+  const agent = await startAgentProcess(later, [
     '--kubeconfig',
     await agentKubeconfig(cluster),
     '--selector',
@@ -193,6 +193,8 @@ before(async () => {
     '--metrics-port',
     '0',
   ]);
+  // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
+  await agent.started();
   for (const app of DEMO_APPLICATIONS) await applyDemoApplication(app);
   await admin.apply(
     pipelineType,

@@ -259,7 +259,7 @@ describe('the default install', () => {
       await admin.delete(projectType, '', project).catch(() => undefined);
     });
     const label = `rights-${apps.slice(-6)}`;
-    await startAgentProcess(t.after.bind(t), [
+    const agent = await startAgentProcess(t.after.bind(t), [
       '--kubeconfig',
       kubeconfig,
       '--namespace',
@@ -278,6 +278,8 @@ describe('the default install', () => {
       '--metrics-port',
       '0',
     ]);
+    // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
+    await agent.started();
     const applications: [string, string, Record<string, unknown>][] = [
       ['web', 'web', {}],
       ['escalate', 'escalate', {}],

@@ -296,7 +296,7 @@ describe('promotions through environments', () => {
     });
     await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
     const label = `promotions-${String(process.pid)}`;
-    await startAgentProcess(
+    const agent = await startAgentProcess(
       (fn) => cleanups.push(fn),
       [
         '--kubeconfig',
@@ -312,6 +312,8 @@ describe('promotions through environments', () => {
         '0',
       ],
     );
+    // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
+    await agent.started();
     for (const name of ['dev', 'staging', 'canary']) await applyApplication(name, label);
     // qa's Application syncs only when asked: a person's commit lands on top of the promotion's first.
     await applyApplication('qa', label, false);
