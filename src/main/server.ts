@@ -166,34 +166,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
       ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
       environments: kubeEnvironments(cluster, environmentStatusWriter(cluster, store.promotions)),
     });
-    // Environments and promotions in the event stream.
-    watched.watching.push(
-      streamPromotions({
-        cluster,
-        watchClient,
-        promotions: store.promotions,
-        index: watched.index,
-        signal: stop.signal,
-        log,
-      }),
-    );
-    if (options.promotions)
-      watched.watching.push(
-        runPromotionDriver(
-          {
-            cluster,
-            store,
-            log,
-            allowInsecureHttp: options.promotions.allowInsecureHttp === true,
-            leaderElection: { namespace },
-          },
-          stop.signal,
-        ),
-      );
-    if (options.pipelines)
-      watched.watching.push(
-        drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop.signal),
-      );
+    watched.watching.push(...besideTheApi(parts, config, watched.index, runs));
     await serveUntilStopped(app, parts);
     await Promise.all(watched.watching);
   } finally {
@@ -205,6 +178,31 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     watchClient.close();
     cluster.close();
   }
+}
+
+/**
+ * What runs beside the API until the server stops: environments and promotions in the event stream,
+ * the promotions' driver (while this replica holds its Lease) and the pipelines' driver, when asked.
+ */
+function besideTheApi(
+  parts: ServerParts,
+  config: KubeConfig,
+  index: ApplicationIndex,
+  runs: ReturnType<typeof pipelineParts>,
+): Promise<void>[] {
+  const { options, cluster, watchClient, store, namespace, log, stop } = parts;
+  const work = [
+    streamPromotions({ cluster, watchClient, promotions: store.promotions, index, signal: stop, log }),
+  ];
+  if (options.promotions) {
+    const allowInsecureHttp = options.promotions.allowInsecureHttp === true;
+    work.push(
+      runPromotionDriver({ cluster, store, log, allowInsecureHttp, leaderElection: { namespace } }, stop),
+    );
+  }
+  if (options.pipelines)
+    work.push(drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop));
+  return work;
 }
 
 /** What pipeline runs need in the server: their metrics, the directory of Pipelines (its requests sealed), the driver's controller. */

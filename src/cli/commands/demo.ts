@@ -60,52 +60,55 @@ export async function demo(argv: readonly string[]): Promise<number> {
     realNode: values['real-node'] === true,
     ...(values.name === undefined ? {} : { name: values.name }),
   });
-  const downCommand = `npm run capstan -- demo down${values.name === undefined ? '' : ` --name ${values.name}`}`;
+  print(format, summary, () => upText(summary, values.name));
+  return EXIT.ok;
+}
+
+/** What `demo up` prints: the applications, where to look, what to try. */
+function upText(summary: DemoSummary, name: string | undefined): string {
+  const downCommand = `npm run capstan -- demo down${name === undefined ? '' : ` --name ${name}`}`;
   const kubectl = `kubectl --kubeconfig ${summary.kubeconfig}`;
   const cloneUrl = summary.gitUrl.replace('://', `://${summary.gitUsername}@`);
-  print(format, summary, () =>
-    [
-      '',
-      'Capstan demo is up.',
-      '',
-      table(
-        ['APPLICATION', 'NAMESPACE', 'SYNC', 'HEALTH', 'REVISION'],
-        summary.applications.map((a) => [a.name, a.namespace, a.sync, a.health, a.revision]),
-      ),
-      'Where to look:',
-      `  cluster      ${summary.server}`,
-      `  kubeconfig   ${summary.kubeconfig}`,
-      `  git          ${summary.gitUrl}  (user ${summary.gitUsername}, password ${summary.gitPassword})`,
-      `  server       ${summary.serverUrl}  (API and web UI; user ${summary.serverUser}, password ${
-        summary.serverPassword ??
-        'unknown: neither the Secret capstan-initial-admin nor the demo folder keeps it (demo down --purge starts afresh)'
-      })`,
-      ...agentLines(summary, values.name ?? 'demo'),
-      `  logs         ${summary.logs}`,
-      ...(summary.helloUrl === undefined
-        ? []
-        : [
-            `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node: ${summary.helloImage ?? ''})`,
-          ]),
-      '',
-      'Try:',
-      `  ${kubectl} get applications -A`,
-      `  ${kubectl} get deployments,services -n demo-guestbook`,
-      `  git clone ${cloneUrl} demo-config   # edit guestbook/frontend.yaml, commit, git push`,
-      `  ${kubectl} -n demo-guestbook scale deployment frontend --replicas=5   # drift: put back (selfHeal)`,
-      `  ${kubectl} -n capstan-demo annotate application guestbook capstan.dev/refresh="$(date +%s)" --overwrite`,
-      `  npm run capstan -- login ${summary.serverUrl} --password-stdin   # then: npm run capstan -- app list -A`,
-      `  npm run capstan -- env list -A   # dev, then staging (approval required): npm run capstan -- promote dev -n capstan-demo --image registry.invalid/hello@sha256:<64 hex>`,
-      ...(summary.helloUrl === undefined
-        ? []
-        : [
-            `  curl ${summary.helloUrl}   # then in the clone: change VERSION in hello-http/deployment.yaml, commit, push, curl again`,
-          ]),
-      `  ${downCommand}`,
-      '',
-    ].join('\n'),
-  );
-  return EXIT.ok;
+  return [
+    '',
+    'Capstan demo is up.',
+    '',
+    table(
+      ['APPLICATION', 'NAMESPACE', 'SYNC', 'HEALTH', 'REVISION'],
+      summary.applications.map((a) => [a.name, a.namespace, a.sync, a.health, a.revision]),
+    ),
+    'Where to look:',
+    `  cluster      ${summary.server}`,
+    `  kubeconfig   ${summary.kubeconfig}`,
+    `  git          ${summary.gitUrl}  (user ${summary.gitUsername}, password ${summary.gitPassword})`,
+    `  server       ${summary.serverUrl}  (API and web UI; user ${summary.serverUser}, password ${
+      summary.serverPassword ??
+      'unknown: neither the Secret capstan-initial-admin nor the demo folder keeps it (demo down --purge starts afresh)'
+    })`,
+    ...agentLines(summary, name ?? 'demo'),
+    `  logs         ${summary.logs}`,
+    ...(summary.helloUrl === undefined
+      ? []
+      : [
+          `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node: ${summary.helloImage ?? ''})`,
+        ]),
+    '',
+    'Try:',
+    `  ${kubectl} get applications -A`,
+    `  ${kubectl} get deployments,services -n demo-guestbook`,
+    `  git clone ${cloneUrl} demo-config   # edit guestbook/frontend.yaml, commit, git push`,
+    `  ${kubectl} -n demo-guestbook scale deployment frontend --replicas=5   # drift: put back (selfHeal)`,
+    `  ${kubectl} -n capstan-demo annotate application guestbook capstan.dev/refresh="$(date +%s)" --overwrite`,
+    `  npm run capstan -- login ${summary.serverUrl} --password-stdin   # then: npm run capstan -- app list -A`,
+    `  npm run capstan -- env list -A   # dev, then staging (approval required): npm run capstan -- promote dev -n capstan-demo --image registry.invalid/hello@sha256:<64 hex>`,
+    ...(summary.helloUrl === undefined
+      ? []
+      : [
+          `  curl ${summary.helloUrl}   # then in the clone: change VERSION in hello-http/deployment.yaml, commit, push, curl again`,
+        ]),
+    `  ${downCommand}`,
+    '',
+  ].join('\n');
 }
 
 /**
