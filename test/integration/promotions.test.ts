@@ -44,6 +44,7 @@ import {
   installProjectCrd,
   kubeClients,
   testCluster,
+  untilApplicationsGone,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -314,6 +315,9 @@ describe('promotions through environments', () => {
     );
     // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
     await agent.started();
+    // Run before the agent stops (cleanups run in reverse): its finalizers would keep the Applications,
+    // Healthy in a namespace left Terminating, in the cluster the next files (the UI's counts) reuse.
+    cleanups.push(() => untilApplicationsGone(admin, appType, `${LABEL_KEY}=${label}`));
     for (const name of ['dev', 'staging', 'canary']) await applyApplication(name, label);
     // qa's Application syncs only when asked: a person's commit lands on top of the promotion's first.
     await applyApplication('qa', label, false);
