@@ -299,8 +299,14 @@ export interface RunLogLine {
 
 export interface RunStore {
   create(run: RunRecord): Promise<void>;
-  /** Changes the run; undefined when there is no such run. */
-  update(id: string, change: RunUpdate): Promise<RunRecord | undefined>;
+  /**
+   * Changes the run, as one read and write no other update of it interleaves with. Undefined, and
+   * nothing changed, when there is no such run; when `expect` is given and the run's phase is not one
+   * of them (it moved since the caller read it, as a promotion's update); and when the change's phase
+   * would take the run back (core/run-phase.ts: a Running run is never Queued again, an ended run
+   * stays as it ended).
+   */
+  update(id: string, change: RunUpdate, expect?: readonly RunRecordPhase[]): Promise<RunRecord | undefined>;
   get(id: string): Promise<RunRecord | undefined>;
   /** Newest first. */
   list(query: RunQuery): Promise<RunRecord[]>;
