@@ -73,6 +73,11 @@ export interface PipelineControllerOptions {
    * recorded as `unverified:<by>`. Absent: no annotation's `by` is believed.
    */
   readonly requestKey?: Uint8Array;
+  /**
+   * Told of each phase a run reaches (queued, waiting, running, its end), as the Pipeline's status
+   * is: the commit status at the git provider (commit-status-reporter.ts). It must not throw.
+   */
+  readonly commitStatus?: { report(pipeline: PipelineRef, run: RunRecord): void };
 }
 
 /** What became of a request. */
@@ -715,6 +720,8 @@ export class PipelineController {
    * once nor when a failed write is retried (each retry asks the Store again).
    */
   async #writeStatus(pipeline: PipelineRef, run: RunRecord): Promise<void> {
+    // Every run, latest or not, has its commit's status.
+    this.#options.commitStatus?.report(pipeline, run);
     // Asked when the write's turn comes: a Queued that lost the race to the run's Running is not written.
     const isLatest = async () => {
       const [latest] = await this.#options.store.list({
