@@ -211,9 +211,9 @@ export interface RunImageRecord {
   /** `<registry>/<repository>@sha256:…` */
   readonly reference: string;
   /**
-   * What the tags point to: the image index, holding the image and BuildKit's provenance attestation.
-   * The same commit builds the same image (manifest, configuration, layers); the index around it
-   * differs between builds by the attestation alone, which records that build's id and times.
+   * What the tags point to: the image manifest, the same for every build of a commit; or, for a step
+   * with `provenance: true`, the image index holding it and BuildKit's provenance attestation, which
+   * differs between builds by the attestation alone (it records that build's id and times).
    */
   readonly digest: string;
   readonly tags: readonly string[];
