@@ -48,7 +48,7 @@ export class CommitStatusReporter {
   constructor(options: CommitStatusReporterOptions) {
     this.#options = options;
     this.#writer = new StatusWriter<Pending>({
-      kind: 'Commit status',
+      kind: 'Commit', // logs 'Commit status not written', with commit: <namespace>/<pipeline>/<run>
       write: (_pipeline, _run, pending) => this.#send(pending),
       ...(options.retry ? { retry: options.retry } : {}),
       ...(options.sleep ? { sleep: options.sleep } : {}),
