@@ -6,14 +6,23 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { HttpCommitStatusSink } from '../../../src/adapters/git/commit-status.ts';
-import { resolvePipelineSpec, validatePipeline } from '../../../src/contracts/pipeline.ts';
+import {
+  PIPELINE_API_VERSION,
+  PIPELINE_KIND,
+  resolvePipelineSpec,
+  validatePipeline,
+} from '../../../src/contracts/pipeline.ts';
 import {
   commitStatusDescription,
   commitStatusRequest,
   commitStatusTarget,
   type CommitStatusProvider,
 } from '../../../src/core/commit-status.ts';
+import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
 import { CommitStatusReporter } from '../../../src/pipelines/commit-status-reporter.ts';
+import { PipelineController } from '../../../src/pipelines/pipeline-controller.ts';
+import type { PipelineSourceReader } from '../../../src/ports/pipelines.ts';
+import { HeldRunExecutor } from '../../../src/testing/held-run-executor.ts';
 import type { RunRecord } from '../../../src/ports/store.ts';
 import { commitStatusContract } from '../../../src/testing/commit-status-contract.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
@@ -275,6 +284,82 @@ describe('the commit status reporter', () => {
     reporter.report({ ...pipeline, spec }, run);
     assert.equal(reporter.pending, 0);
     assert.equal(server.writes, 0);
+    await reporter.stop();
+  });
+});
+
+describe('the pipeline controller reports its runs', () => {
+  it('a run of a Pipeline with commitStatus: pending when queued and running, success at its end, on its commit', async () => {
+    const server = await fake('Gitea', 'tok-controller');
+    server.addRepository('team-a/web', SHA);
+    const source: PipelineSourceReader = {
+      readFile: () =>
+        Promise.resolve({
+          text: "steps:\n  - { name: test, image: busybox, commands: ['true'] }\n",
+          commit: {
+            sha: SHA,
+            author: 'Ann',
+            email: 'ann@example.com',
+            date: '2026-01-01T00:00:00Z',
+            subject: 'x',
+          },
+        }),
+      resolve: () => Promise.resolve({ sha: SHA, ref: 'refs/heads/main' }),
+      refs: () => Promise.resolve(new Map([['refs/heads/main', SHA]])),
+    };
+    const store = openSqliteStore({ path: ':memory:' });
+    const executor = new HeldRunExecutor();
+    const reporter = new CommitStatusReporter({
+      sink: new HttpCommitStatusSink({ hosts: { allow: ['127.0.0.1'] }, allowInsecureHttp: true }),
+      readSecret: (_namespace, name, key) =>
+        Promise.resolve(name === 'status' && key === 'token' ? 'tok-controller' : undefined),
+    });
+    const controller = new PipelineController({
+      store: store.runs,
+      source,
+      run: {
+        executor,
+        readSecret: () => Promise.resolve(undefined),
+        now: () => new Date(),
+        pod: { capstanImage: 'capstan:test' },
+      },
+      writeStatus: () => Promise.resolve(),
+      deletePod: () => Promise.resolve(),
+      commitStatus: reporter,
+    });
+    controller.observe({
+      type: 'ADDED',
+      object: {
+        apiVersion: PIPELINE_API_VERSION,
+        kind: PIPELINE_KIND,
+        metadata: { name: 'web', namespace: 'team-a' },
+        spec: {
+          repoURL: 'https://git.example.com/team-a/web.git',
+          commitStatus: { provider: 'Gitea', apiURL: server.apiURL, secretRef: { name: 'status' } },
+        },
+      },
+    });
+    const outcome = await controller.request('team-a', 'web', {
+      id: 'manual-1',
+      kind: 'manual',
+      ref: 'refs/heads/main',
+      by: 'ann',
+      at: new Date().toISOString(),
+    });
+    assert.ok('run' in outcome, JSON.stringify(outcome));
+    const id = outcome.run.id;
+    await eventually(() => executor.runs.get(id)?.followed === true, { what: 'the run Pod followed' });
+    await eventually(() => server.statuses('team-a/web', SHA).length > 0 && reporter.pending === 0, {
+      what: 'a pending status',
+    });
+    assert.ok(server.statuses('team-a/web', SHA).every((st) => st.state === 'pending'));
+    executor.succeed(id);
+    await eventually(() => server.statuses('team-a/web', SHA)[0]?.state === 'success', {
+      what: 'the success status',
+    });
+    const latest = server.statuses('team-a/web', SHA)[0];
+    assert.deepEqual([latest?.context, latest?.description], ['capstan/web', `Capstan run ${id}: succeeded`]);
+    await controller.stop();
     await reporter.stop();
   });
 });
