@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Capstan's commands need on this machine, and nothing twice:
 #  - Debian packages (git, openssl, util-linux for flock, bubblewrap for the render sandbox, ca-certificates,
-#    python3-venv for schemathesis in the tests, postgresql for the tests of the PostgreSQL Store) when
+#    python3-venv for schemathesis in the tests, postgresql for the tests of the PostgreSQL Store, gcc for
+#    the cgo build of Gitea in scripts/build-gitea.sh) when
 #    missing and we are root;
 #  - the npm dependencies, which pin Node.js 24 for every npm script and npx (npm ci when the lock changed).
 #  - capstan-confine, the Landlock render sandbox for hosts without user namespaces (scripts/build-tool.sh confine), when Go is here.
@@ -23,6 +24,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-ve
 # The PostgreSQL Store's tests start a throw-away server of their own (src/testing/postgres.ts); the
 # package's own cluster is not used.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# Gitea, the real git provider of the commit status tests, is built with cgo (its SQLite driver):
+# scripts/build-gitea.sh.
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing Debian packages: ${need[*]}"

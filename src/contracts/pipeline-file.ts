@@ -205,6 +205,12 @@ export const ImageBuildSchema = withRules(
           },
         ),
       ),
+      provenance: Type.Optional(
+        Type.Boolean({
+          description:
+            'Push BuildKit’s SLSA provenance attestation (mode=min) with the image, in an image index. Default false: the same commit then pushes the same digest; an attestation records its build (its id, start and finish), so with it the index digest differs from build to build (the image in it does not).',
+        }),
+      ),
     },
     'An image built with BuildKit in the cluster from the checkout, pushed by digest and tagged.',
   ),

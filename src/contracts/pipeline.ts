@@ -6,6 +6,7 @@
  * records of the Store, not objects of the cluster; the status holds only the latest run.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { COMMIT_STATUS_PROVIDERS, type CommitStatusProvider } from '../core/commit-status.ts';
 import { DURATION_PATTERN } from '../core/duration.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_VERSION, ConditionSchema } from './application.ts';
@@ -143,6 +144,47 @@ export const PipelineSpecSchema = Type.Object(
       ),
     ),
     suspend: Type.Optional(Type.Boolean({ description: 'Start no new runs. Default false.' })),
+    commitStatus: Type.Optional(
+      Type.Object(
+        {
+          provider: oneOf(COMMIT_STATUS_PROVIDERS, {
+            description: 'The git provider’s API: GitHub, Gitea, Forgejo or GitLab.',
+          }),
+          apiURL: Type.Optional(
+            withHint(
+              Type.String({
+                pattern: '^https?://[^/?#@\\s]+(/[^?#\\s]*)?$',
+                maxLength: 2048,
+                description:
+                  'The API root (https://git.example.com/api/v1). Default: from repoURL (api.github.com for github.com; /api/v3, /api/v1 or /api/v4 on its host).',
+              }),
+              'an http(s):// URL without credentials, query or fragment',
+            ),
+          ),
+          secretRef: Type.Optional(
+            Type.Object(
+              { name: secretName('A Secret with `token`, or `username` and `password`.') },
+              {
+                additionalProperties: false,
+                description: 'Credentials that may set commit statuses. Default: spec.credentials.secretRef.',
+              },
+            ),
+          ),
+          context: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 255,
+              description: 'The status’s name at the provider. Default capstan/<the Pipeline’s name>.',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Report each run’s state to the provider as a commit status (pending, success, failure, error) linking to the run.',
+        },
+      ),
+    ),
     forkPullRequests: Type.Optional(
       oneOf(FORK_PULL_REQUEST_MODES, {
         description:
@@ -239,6 +281,14 @@ export interface ResolvedPipelineSpec {
   readonly pollInterval: string | undefined;
   readonly suspend: boolean;
   readonly forkPullRequests: ForkPullRequestMode;
+  /** Where runs are reported as commit statuses; undefined: not reported. */
+  readonly commitStatus?: {
+    readonly provider: CommitStatusProvider;
+    readonly apiURL?: string;
+    /** The Secret with the credentials (spec.commitStatus.secretRef, else spec.credentials.secretRef). */
+    readonly secret?: string;
+    readonly context?: string;
+  };
 }
 
 export function resolvePipelineSpec(spec: PipelineSpec): ResolvedPipelineSpec {
@@ -252,6 +302,20 @@ export function resolvePipelineSpec(spec: PipelineSpec): ResolvedPipelineSpec {
     pollInterval: spec.pollInterval,
     suspend: spec.suspend ?? false,
     forkPullRequests: spec.forkPullRequests ?? PIPELINE_DEFAULTS.forkPullRequests,
+    ...(spec.commitStatus === undefined ? {} : { commitStatus: commitStatusOf(spec, spec.commitStatus) }),
+  };
+}
+
+function commitStatusOf(
+  spec: PipelineSpec,
+  given: NonNullable<PipelineSpec['commitStatus']>,
+): NonNullable<ResolvedPipelineSpec['commitStatus']> {
+  const secret = given.secretRef?.name ?? spec.credentials?.secretRef.name;
+  return {
+    provider: given.provider,
+    ...(given.apiURL === undefined ? {} : { apiURL: given.apiURL.replace(/\/+$/, '') }),
+    ...(secret === undefined ? {} : { secret }),
+    ...(given.context === undefined ? {} : { context: given.context }),
   };
 }
 

@@ -2,8 +2,8 @@
  * An image step of a run Pod (docs/pipelines.md, "Image steps"): a container of the BuildKit image that
  * runs buildctl against the cluster's buildkitd over mutual TLS, with the checkout as its build context.
  * The commit's time is SOURCE_DATE_EPOCH and layer times are rewritten to it, so the same commit builds
- * the same image; the image is labelled with its source and revision, gets BuildKit's SLSA provenance
- * attestation, and is pushed with the Pipeline's registry credentials, which only this container mounts.
+ * the same image and the same digest; the image is labelled with its source and revision, gets BuildKit's
+ * SLSA provenance attestation when the step asks for it (`provenance: true`), and is pushed with the Pipeline's registry credentials, which only this container mounts.
  * The container's termination message says what happened: the pushed digests, or buildctl's last error
  * (the registry's reason when it refused the push). Pure.
  */
@@ -18,6 +18,8 @@ export interface RunImageBuild {
   readonly registry: string;
   readonly repository: string;
   readonly tags?: readonly string[];
+  /** BuildKit's provenance attestation (an image index around the image). Default false: reproducible digests. */
+  readonly provenance?: boolean;
 }
 
 /** The cluster's BuildKit as the build steps reach it (src/contracts/buildkit-install.ts). */
@@ -139,7 +141,9 @@ export function buildctlArguments(
     ...Object.entries(build.args ?? {}).flatMap(([k, v]) => opt(`build-arg:${k}=${v}`)),
     ...opt(`label:org.opencontainers.image.source=${input.sourceURL}`),
     ...opt(`label:org.opencontainers.image.revision=${input.revision.commit}`),
-    ...opt('attest:provenance=mode=min'),
+    // An attestation records its build (invocation id, start, finish: moby/buildkit#3421): the pushed
+    // digest is then the build's, not the commit's. Without it, the same commit pushes the same digest.
+    ...(build.provenance === true ? opt('attest:provenance=mode=min') : []),
     '--output',
     imageOutput(target),
   ];
@@ -187,7 +191,7 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** What an image step pushed, from its termination message (a `digest=…` line). */
 export interface PushedImage {
-  /** What the tags point to: the image index, with BuildKit's provenance attestation of this build. */
+  /** What the tags point to: the image manifest, or with `provenance` the image index holding it and its attestation. */
   readonly digest: string;
 }
 

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { HttpCommitStatusSink } from '../adapters/git/commit-status.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { GitPipelineSource } from '../adapters/git/pipeline-source.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
@@ -26,6 +27,8 @@ import type { RunStore } from '../ports/store.ts';
 import { systemClock } from '../adapters/clock.ts';
 import { cacheRoot } from '../adapters/render/tools.ts';
 import { PipelinePolls } from '../pipelines/pipeline-polls.ts';
+import { CommitStatusReporter } from '../pipelines/commit-status-reporter.ts';
+import type { CommitStatusSink } from '../ports/commit-status.ts';
 import type { PipelineFileReader } from '../ports/pipelines.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
@@ -58,6 +61,10 @@ export interface PipelineDriverOptions {
   readonly onController?: (controller: PipelineController | undefined) => void;
   /** The server's key for run requests (runRequestKeyOf): sealed requests' `by` is believed. */
   readonly requestKey?: Uint8Array;
+  /** The address browsers reach the server at (--public-url): commit statuses link to the run there. */
+  readonly publicUrl?: string;
+  /** Default: the providers' HTTP APIs (HttpCommitStatusSink), on the repository hosts' rules. */
+  readonly commitStatusSink?: CommitStatusSink;
 }
 
 /** Drives pipeline runs until `signal` aborts (while it leads, when leader election is on). */
@@ -88,6 +95,9 @@ export async function runPipelineDriver(options: PipelineDriverOptions, signal: 
 async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promise<void> {
   const { cluster, log } = options;
   const directory = new KubePipelineDirectory(cluster);
+  const readSecret = (namespace: string, name: string, key: string) =>
+    secretValue(cluster, namespace, name, key);
+  const commitStatus = commitStatusReporter(options, readSecret);
   const controller = new PipelineController({
     store: options.store,
     source: new GitPipelineSource({
@@ -100,7 +110,7 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     }),
     run: {
       executor: options.executor ?? new KubeRunExecutor(options.config),
-      readSecret: (namespace, name, key) => secretValue(cluster, namespace, name, key),
+      readSecret,
       now: () => new Date(),
       pod: options.pod,
     },
@@ -108,6 +118,7 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     ...runPods(cluster),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.requestKey ? { requestKey: options.requestKey } : {}),
+    commitStatus,
     ...(log ? { log } : {}),
   });
   const type = await cluster.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND);
@@ -149,8 +160,27 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     clearInterval(timer);
     options.onController?.(undefined);
     await controller.stop();
+    await commitStatus.stop();
     watchClient.close();
   }
+}
+
+/** Runs' commit statuses, sent to the providers' APIs on the repository hosts' rules. */
+function commitStatusReporter(
+  options: PipelineDriverOptions,
+  readSecret: (namespace: string, name: string, key: string) => Promise<string | undefined>,
+): CommitStatusReporter {
+  return new CommitStatusReporter({
+    sink:
+      options.commitStatusSink ??
+      new HttpCommitStatusSink({
+        hosts: { allow: options.repositoryHosts ?? [] },
+        allowInsecureHttp: options.pod.allowInsecureHttp === true,
+      }),
+    readSecret,
+    ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
+    ...(options.log ? { log: options.log } : {}),
+  });
 }
 
 /** Deletes the runs past retention, and their logs. */

@@ -109,6 +109,8 @@ export interface ServerOptions {
     /** The run Pods' pull Secrets (in each Pipeline's namespace) and placement (--run-*). */
     readonly imagePullSecrets?: readonly string[];
     readonly placement?: RunPlacement;
+    /** The address browsers reach the server at (--public-url): commit statuses link to runs there. */
+    readonly publicUrl?: string;
   };
   /** Promotions (docs/promotions.md): when given, this process drives them while it holds the Lease capstan-promotions. */
   readonly promotions?: { readonly allowInsecureHttp?: boolean };
@@ -487,6 +489,7 @@ async function drivePipelines(
         leaderElection: { namespace: parts.namespace },
         ...(parts.metrics ? { metrics: parts.metrics } : {}),
         requestKey: parts.requestKey,
+        ...(pipelines.publicUrl === undefined ? {} : { publicUrl: pipelines.publicUrl }),
         onController: (controller) => {
           parts.driving.controller = controller;
         },

@@ -28,6 +28,7 @@ import type { CommitInfo } from '../ports/source.ts';
 import type { RunRecord, RunStore, RunTrigger } from '../ports/store.ts';
 import type { WatchEvent } from '../ports/watch.ts';
 import { StatusWriter, type StatusRetryOptions } from './status-writer.ts';
+import { runPhaseBehind } from '../core/run-phase.ts';
 import {
   adoptPipelineRun,
   queuedRecord,
@@ -72,6 +73,11 @@ export interface PipelineControllerOptions {
    * recorded as `unverified:<by>`. Absent: no annotation's `by` is believed.
    */
   readonly requestKey?: Uint8Array;
+  /**
+   * Told of each phase a run reaches (queued, waiting, running, its end), as the Pipeline's status
+   * is: the commit status at the git provider (commit-status-reporter.ts). It must not throw.
+   */
+  readonly commitStatus?: { report(pipeline: PipelineRef, run: RunRecord): void };
 }
 
 /** What became of a request. */
@@ -222,13 +228,17 @@ export class PipelineController {
         .catch((error: unknown) => {
           this.#log('warn', 'run Pod not deleted', { run: run.id, error: messageOf(error) });
         });
-      const ended = await store.update(run.id, {
-        phase: 'Failed',
-        finishedAt: this.#now(),
-        reason: CONTROLLER_REASONS.restarted,
-        statusMessage:
-          'the process that drove this run stopped while it went, and its Pipeline is gone; its Pod was deleted.',
-      });
+      const ended = await store.update(
+        run.id,
+        {
+          phase: 'Failed',
+          finishedAt: this.#now(),
+          reason: CONTROLLER_REASONS.restarted,
+          statusMessage:
+            'the process that drove this run stopped while it went, and its Pipeline is gone; its Pod was deleted.',
+        },
+        ['Running'],
+      );
       if (ended) await this.#ended(ended);
     }
     await this.#sweep();
@@ -401,12 +411,16 @@ export class PipelineController {
     });
     for (const older of waitingRuns) {
       if (older.id === record.id || older.pullRequest?.number !== number) continue;
-      const cancelled = await this.#options.store.update(older.id, {
-        phase: 'Cancelled',
-        finishedAt: this.#now(),
-        cancelledBy: `run ${record.id} (${supersedingWhat(record)})`,
-        reason: CONTROLLER_REASONS.superseded,
-      });
+      const cancelled = await this.#options.store.update(
+        older.id,
+        {
+          phase: 'Cancelled',
+          finishedAt: this.#now(),
+          cancelledBy: `run ${record.id} (${supersedingWhat(record)})`,
+          reason: CONTROLLER_REASONS.superseded,
+        },
+        ['WaitingForApproval'],
+      );
       this.#texts.delete(older.id);
       if (cancelled) await this.#ended(cancelled);
     }
@@ -427,12 +441,11 @@ export class PipelineController {
       if (record?.phase !== 'WaitingForApproval' || pipeline === undefined) return 'not-waiting';
       const author = record.pullRequest?.author;
       if (author !== undefined) await this.#setApproved(pipeline, author, { by, run: id });
-      const queued = await this.#options.store.update(id, {
-        phase: 'Queued',
-        approvedBy: by,
-        reason: 'Approved',
-        statusMessage: `approved by ${by}`,
-      });
+      const queued = await this.#options.store.update(
+        id,
+        { phase: 'Queued', approvedBy: by, reason: 'Approved', statusMessage: `approved by ${by}` },
+        ['WaitingForApproval'],
+      );
       if (queued === undefined) return undefined;
       this.#log('info', 'run approved', { pipeline: key, run: id, by, ...(author ? { author } : {}) });
       const rules = this.#rules.get(key) ?? {
@@ -628,10 +641,14 @@ export class PipelineController {
     const text =
       this.#texts.get(id) ?? (await this.#options.source.readFile(pipeline, record.revision)).text ?? '';
     if (how === 'start') {
-      const started = { ...record, startedAt: this.#now() };
+      // Running in the Store first, only from Queued (a cancel may have ended it), then the status.
+      const started = await this.#options.store.update(id, { phase: 'Running', startedAt: this.#now() }, [
+        'Queued',
+      ]);
+      if (started === undefined) return this.#options.store.get(id);
       this.#options.metrics?.runStarted(started);
       this.#log('info', 'run started', { pipeline: key, run: id });
-      await this.#writeStatus(pipeline, { ...started, phase: 'Running' });
+      await this.#writeStatus(pipeline, started);
     }
     return (how === 'adopt' ? adoptPipelineRun : runPipeline)(
       {
@@ -670,15 +687,19 @@ export class PipelineController {
     // Running with no one following it here (not adopted yet): its Pod goes too.
     if (record.phase === 'Running')
       await this.#options.deletePod(record.namespace, runPodName(record.pipeline, record.id));
-    const cancelled = await store.update(record.id, {
-      phase: 'Cancelled',
-      finishedAt: this.#now(),
-      cancelledBy: by,
-      ...(reason === undefined ? {} : { reason }),
-    });
+    const cancelled = await store.update(
+      record.id,
+      {
+        phase: 'Cancelled',
+        finishedAt: this.#now(),
+        cancelledBy: by,
+        ...(reason === undefined ? {} : { reason }),
+      },
+      [record.phase],
+    );
     this.#texts.delete(record.id);
     if (cancelled) await this.#ended(cancelled);
-    return cancelled ?? record;
+    return cancelled ?? (await store.get(record.id)) ?? record;
   }
 
   /** A run ended: metrics, and the Pipeline's status when it is the latest run. */
@@ -699,15 +720,17 @@ export class PipelineController {
    * once nor when a failed write is retried (each retry asks the Store again).
    */
   async #writeStatus(pipeline: PipelineRef, run: RunRecord): Promise<void> {
+    // Every run, latest or not, has its commit's status.
+    this.#options.commitStatus?.report(pipeline, run);
+    // Asked when the write's turn comes: a Queued that lost the race to the run's Running is not written.
     const isLatest = async () => {
       const [latest] = await this.#options.store.list({
         namespace: pipeline.namespace,
         pipeline: pipeline.name,
         limit: 1,
       });
-      return latest === undefined || latest.id === run.id;
+      return latest === undefined || (latest.id === run.id && !runPhaseBehind(run.phase, latest.phase));
     };
-    if (!(await isLatest())) return;
     const status: PipelineStatus = { lastRun: { id: run.id, phase: run.phase, revision: run.revision } };
     await this.#status.write(pipeline.namespace, pipeline.name, status, isLatest);
   }

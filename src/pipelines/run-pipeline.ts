@@ -116,7 +116,15 @@ export async function runPipeline(request: PipelineRunRequest, deps: PipelineRun
       ? {}
       : { credentialsSecret: request.spec.credentialsSecret }),
   });
-  await deps.store.update(request.runId, { phase: 'Running', startedAt: at() });
+  // Only from Queued: a run cancelled (or ended) meanwhile gets no Pod. The controller may have
+  // recorded it Running already (before the Pipeline's status says so).
+  const started = await deps.store.update(request.runId, { phase: 'Running', startedAt: at() }, ['Queued']);
+  if (started === undefined) {
+    const record = await deps.store.get(request.runId);
+    if (record === undefined)
+      throw new CapstanError('STORE_CORRUPT', `run ${request.runId} vanished from the store while it ran`);
+    if (record.phase !== 'Running') return record;
+  }
   return follow(request, plan, deps, (options) => deps.executor.execute(pod, options));
 }
 
@@ -245,9 +253,12 @@ async function finish(
     ...(ending.reason === undefined ? {} : { reason: ending.reason }),
     ...(ending.message === undefined ? {} : { statusMessage: ending.message }),
   });
-  if (record === undefined)
+  if (record !== undefined) return record;
+  // Refused: the run ended meanwhile (a cancel recorded first); that end stands.
+  const ended = await store.get(id);
+  if (ended === undefined)
     throw new CapstanError('STORE_CORRUPT', `run ${id} vanished from the store while it ran`);
-  return record;
+  return ended;
 }
 
 function stepRecord(step: StepState): RunStepRecord {

@@ -63,7 +63,9 @@ export class StatusWriter<S> {
   }
 
   /**
-   * Writes the status of namespace/name, after the writes before it; a retry of an older status that
+   * Writes the status of namespace/name, after the writes before it, if `current()` still holds when
+   * its turn comes (two writes that raced to get here are written in the order they came, so the later
+   * one asks again: a status overtaken meanwhile is not written); a retry of an older status that
    * waits is cancelled. Resolves after the first attempt (true: written); a failure is retried in the
    * background while `current()` holds.
    */
@@ -72,8 +74,11 @@ export class StatusWriter<S> {
     this.#retries.get(key)?.abort();
     this.#retries.delete(key);
     try {
-      await this.#serial(key, () => this.#options.write(namespace, name, status));
-      return true;
+      return await this.#serial(key, async () => {
+        if (!(await current())) return false;
+        await this.#options.write(namespace, name, status);
+        return true;
+      });
     } catch (error) {
       if (this.#stopped) {
         this.#log('warn', `${this.#options.kind} status not written; not retried: stopping`, key, error);

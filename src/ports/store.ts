@@ -249,9 +249,9 @@ export interface RunImageRecord {
   /** `<registry>/<repository>@sha256:…` */
   readonly reference: string;
   /**
-   * What the tags point to: the image index, holding the image and BuildKit's provenance attestation.
-   * The same commit builds the same image (manifest, configuration, layers); the index around it
-   * differs between builds by the attestation alone, which records that build's id and times.
+   * What the tags point to: the image manifest, the same for every build of a commit; or, for a step
+   * with `provenance: true`, the image index holding it and BuildKit's provenance attestation, which
+   * differs between builds by the attestation alone (it records that build's id and times).
    */
   readonly digest: string;
   readonly tags: readonly string[];
@@ -337,8 +337,14 @@ export interface RunLogLine {
 
 export interface RunStore {
   create(run: RunRecord): Promise<void>;
-  /** Changes the run; undefined when there is no such run. */
-  update(id: string, change: RunUpdate): Promise<RunRecord | undefined>;
+  /**
+   * Changes the run, as one read and write no other update of it interleaves with. Undefined, and
+   * nothing changed, when there is no such run; when `expect` is given and the run's phase is not one
+   * of them (it moved since the caller read it, as a promotion's update); and when the change's phase
+   * would take the run back (core/run-phase.ts: a Running run is never Queued again, an ended run
+   * stays as it ended).
+   */
+  update(id: string, change: RunUpdate, expect?: readonly RunRecordPhase[]): Promise<RunRecord | undefined>;
   get(id: string): Promise<RunRecord | undefined>;
   /** Newest first. */
   list(query: RunQuery): Promise<RunRecord[]>;

@@ -14,6 +14,8 @@ export function sampleApp(options: {
   readonly repository: string;
   /** Written into server.js: a new version is a new commit and a new layer, with the test still passing. */
   readonly version?: string;
+  /** The image step's `provenance` (BuildKit's attestation). Default: not set (off). */
+  readonly provenance?: boolean;
 }): Record<string, string> {
   const { greeting, nodeBase } = options;
   return {
@@ -55,6 +57,7 @@ export function sampleApp(options: {
       `      registry: ${JSON.stringify(options.registry)}`,
       `      repository: ${options.repository}`,
       `      tags: ['{shortCommit}', '{branch}']`,
+      ...(options.provenance === undefined ? [] : [`      provenance: ${String(options.provenance)}`]),
       '',
     ].join('\n'),
   };

@@ -93,6 +93,7 @@ export function storeContract(name: string, options: StoreContractOptions): void
     providerCases(withStore);
     logoutCases(withStore);
     runCases(withStore);
+    runPhaseCases(withStore);
     promotionCases(withStore);
   });
 }
@@ -455,6 +456,68 @@ function accountCases(withStore: WithStore): void {
     withStore(async (store) => {
       await store.tokens.create(token({}));
       await assert.rejects(store.tokens.create(token({})));
+    }),
+  );
+}
+
+/** A run's phase only moves forward, and an update applies only from the phase the caller read. */
+function runPhaseCases(withStore: WithStore): void {
+  it(
+    'updates a run only from the phase the caller read, and never takes it back a phase',
+    withStore(async (store) => {
+      await store.runs.create(runRecord({}));
+      const started = { phase: 'Running', startedAt: '2026-01-01T00:00:10.000Z' } as const;
+      assert.equal(
+        await store.runs.update('r1', started, ['WaitingForApproval']),
+        undefined,
+        'not from Queued',
+      );
+      assert.equal((await store.runs.get('r1'))?.phase, 'Queued', 'a refused update changes nothing');
+      assert.equal((await store.runs.update('r1', started, ['Queued']))?.phase, 'Running');
+      // A Queued write that comes late (read before the run started) is refused, with all it carries.
+      assert.equal(await store.runs.update('r1', { phase: 'Queued', statusMessage: 'late' }), undefined);
+      assert.deepEqual(await store.runs.get('r1'), runRecord({ ...started }));
+      // A change without a phase applies in any phase; the same phase again too.
+      const steps = [{ name: 'checkout', phase: 'Running' }] as const;
+      assert.deepEqual((await store.runs.update('r1', { steps }))?.steps, steps);
+      assert.equal((await store.runs.update('r1', { phase: 'Running' }))?.phase, 'Running');
+      const ended = {
+        phase: 'Cancelled',
+        finishedAt: '2026-01-01T00:01:00.000Z',
+        cancelledBy: 'bob',
+      } as const;
+      assert.equal((await store.runs.update('r1', ended, ['Queued', 'Running']))?.phase, 'Cancelled');
+      // An end stays: neither another end nor an earlier phase replaces it; what has no phase still does.
+      assert.equal(await store.runs.update('r1', { phase: 'Failed', reason: 'Error' }), undefined);
+      assert.equal(await store.runs.update('r1', { phase: 'Running' }), undefined);
+      assert.equal((await store.runs.update('r1', { reason: 'Superseded' }))?.reason, 'Superseded');
+      const final = await store.runs.get('r1');
+      assert.deepEqual([final?.phase, final?.cancelledBy], ['Cancelled', 'bob']);
+      // Waiting for approval: approved into Queued once, whatever races.
+      await store.runs.create(runRecord({ id: 'r2', phase: 'WaitingForApproval' }));
+      const approvals = await Promise.all(
+        ['alice', 'bob', 'carol'].map((by) =>
+          store.runs.update('r2', { phase: 'Queued', approvedBy: by }, ['WaitingForApproval']),
+        ),
+      );
+      assert.equal(approvals.filter((r) => r !== undefined).length, 1, 'one approval moves it');
+      assert.equal(await store.runs.update('nope', { phase: 'Running' }, ['Queued']), undefined);
+    }),
+  );
+
+  it(
+    'keeps a run Running when its Queued and Running writes race, in either order',
+    withStore(async (store) => {
+      for (let i = 0; i < 20; i++) {
+        const id = `race${i}`;
+        await store.runs.create(runRecord({ id }));
+        const writes = [
+          () => store.runs.update(id, { phase: 'Running', startedAt: '2026-01-01T00:00:10.000Z' }),
+          () => store.runs.update(id, { phase: 'Queued' }),
+        ];
+        await Promise.all(i % 2 === 0 ? writes.map((w) => w()) : writes.reverse().map((w) => w()));
+        assert.equal((await store.runs.get(id))?.phase, 'Running', `run ${id}`);
+      }
     }),
   );
 }

@@ -162,7 +162,13 @@ describe('image steps with BuildKit in the cluster', () => {
   });
 
   it('builds and pushes the fix by digest, tagged and labelled, with a provenance attestation, as skopeo reads it', async () => {
-    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
+    const files = sampleApp({
+      greeting: 'hello',
+      nodeBase,
+      registry: registry.address,
+      repository,
+      provenance: true,
+    });
     const revision = await git.commit('hello', files, 'fix the greeting');
     const record = await runAt(revision, files, { registrySecret: 'registry' });
     const log = await logOf(record);
@@ -215,7 +221,13 @@ describe('image steps with BuildKit in the cluster', () => {
 
   it('builds the same commit again to the same image: the same manifest, configuration and layers', async () => {
     assert.ok(fixed, 'the previous case pushed an image');
-    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
+    const files = sampleApp({
+      greeting: 'hello',
+      nodeBase,
+      registry: registry.address,
+      repository,
+      provenance: true,
+    });
     const again = await runAt(fixed.revision, files, { registrySecret: 'registry' });
     assert.equal(again.phase, 'Succeeded', again.statusMessage);
     const [first, second] = [fixed.record.images[0], again.images[0]];
@@ -237,6 +249,42 @@ describe('image steps with BuildKit in the cluster', () => {
     assert.deepEqual(one.subject, two.subject);
     assert.notDeepEqual(one, two);
     assert.deepEqual(withoutInvocation(one), withoutInvocation(two));
+  });
+
+  it('without provenance (the default), the same commit built twice pushes the same digest', async () => {
+    const files = sampleApp({
+      greeting: 'hello',
+      nodeBase,
+      registry: registry.address,
+      repository,
+      version: '2',
+    });
+    const revision = await git.commit('hello', files, 'no attestation: a reproducible digest');
+    const first = await runAt(revision, files, { registrySecret: 'registry' });
+    assert.equal(first.phase, 'Succeeded', first.statusMessage);
+    const again = await runAt(revision, files, { registrySecret: 'registry' });
+    assert.equal(again.phase, 'Succeeded', again.statusMessage);
+    const [one, two] = [first.images[0], again.images[0]];
+    assert.ok(one && two, JSON.stringify([first.images, again.images]));
+    assert.equal(two.digest, one.digest);
+    // Read independently: the tag leads to that digest, an image manifest with no attestation.
+    const tagged = JSON.parse(
+      await skopeo([
+        'inspect',
+        '--raw',
+        `docker://${registry.address}/${repository}:${revision.slice(0, 12)}`,
+      ]),
+    ) as { mediaType: string; manifests?: unknown };
+    assert.equal(tagged.mediaType, 'application/vnd.oci.image.manifest.v1+json', JSON.stringify(tagged));
+    const digest = (
+      await skopeo([
+        'inspect',
+        '--format',
+        '{{.Digest}}',
+        `docker://${registry.address}/${repository}:${revision.slice(0, 12)}`,
+      ])
+    ).trim();
+    assert.equal(digest, one.digest);
   });
 
   it('fails the run with the registry’s reason when it refuses the push, and leaves no tag', async () => {

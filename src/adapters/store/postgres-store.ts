@@ -16,6 +16,7 @@ import {
   escapeLike,
   parsePromotion,
   parseRun,
+  runUpdateApplies,
   SIGN_ON_COLUMNS,
   PROVIDER_COLUMNS,
   providerValues,
@@ -40,6 +41,7 @@ import type {
   RunLogLine,
   RunQuery,
   RunRecord,
+  RunRecordPhase,
   RunStore,
   RunUpdate,
   SessionProviderMatch,
@@ -559,13 +561,18 @@ class PostgresRuns extends Table implements RunStore {
     );
   }
 
-  /** Read, merge and write under a row lock, so two replicas updating one run do not lose a change. */
-  update(id: string, change: RunUpdate): Promise<RunRecord | undefined> {
+  /**
+   * Read, check the phase, merge and write under a row lock: two replicas (or two writes of one
+   * driver on two connections) updating one run neither lose a change nor take it back a phase.
+   */
+  update(id: string, change: RunUpdate, expect?: readonly RunRecordPhase[]): Promise<RunRecord | undefined> {
     return this.inTransaction('update a run', async (client) => {
       const { rows } = await client.query('SELECT record FROM runs WHERE id = $1 FOR UPDATE', [id]);
       const row = rows[0] as Row | undefined;
       if (row === undefined) return undefined;
-      const next: RunRecord = { ...parseRun(text(row, 'record')), ...change };
+      const current = parseRun(text(row, 'record'));
+      if (!runUpdateApplies(current, change, expect)) return undefined;
+      const next: RunRecord = { ...current, ...change };
       await client.query('UPDATE runs SET phase = $1, finished_at = $2, record = $3 WHERE id = $4', [
         next.phase,
         next.finishedAt ?? null,

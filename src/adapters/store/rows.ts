@@ -1,6 +1,7 @@
 // Reading the Store's rows back into records: one definition for SQLite and PostgreSQL, whose tables
 // have the same columns (their drivers hand a row over as an object keyed by column name).
 import { CapstanError, messageOf } from '../../core/errors.ts';
+import { runPhaseMayMove } from '../../core/run-phase.ts';
 import type {
   AuditEntry,
   PromotionRecord,
@@ -8,6 +9,8 @@ import type {
   SessionProvider,
   SessionProviderMatch,
   SessionRecord,
+  RunRecordPhase,
+  RunUpdate,
   SessionSignOn,
   TokenRecord,
   TokenRole,
@@ -60,6 +63,16 @@ export function tokenOf(row: Row): TokenRecord {
     expiresAt: text(row, 'expires_at'),
     ...(row['revoked_at'] === null ? {} : { revokedAt: text(row, 'revoked_at') }),
   };
+}
+
+/** Whether an update of a run applies: its phase as the caller read it (`expect`), and never backwards. */
+export function runUpdateApplies(
+  current: RunRecord,
+  change: RunUpdate,
+  expect: readonly RunRecordPhase[] | undefined,
+): boolean {
+  if (expect !== undefined && !expect.includes(current.phase)) return false;
+  return change.phase === undefined || runPhaseMayMove(current.phase, change.phase);
 }
 
 export function parseRun(json: string): RunRecord {

@@ -17,6 +17,7 @@ import {
   providerValues,
   providerWhere,
   sessionOf,
+  runUpdateApplies,
   SIGN_ON_COLUMNS,
   signOnValues,
   text,
@@ -37,6 +38,7 @@ import type {
   RunLogLine,
   RunQuery,
   RunRecord,
+  RunRecordPhase,
   RunStore,
   RunUpdate,
   SessionProviderMatch,
@@ -532,10 +534,11 @@ class SqliteRuns extends Table implements RunStore {
     });
   }
 
-  update(id: string, change: RunUpdate): Promise<RunRecord | undefined> {
+  /** Read, check the phase, merge and write in one synchronous step: nothing runs in between. */
+  update(id: string, change: RunUpdate, expect?: readonly RunRecordPhase[]): Promise<RunRecord | undefined> {
     return this.run('update a run', () => {
       const current = this.#read(id);
-      if (current === undefined) return undefined;
+      if (current === undefined || !runUpdateApplies(current, change, expect)) return undefined;
       const next: RunRecord = { ...current, ...change };
       this.db
         .prepare('UPDATE runs SET phase = ?, finished_at = ?, record = ? WHERE id = ?')

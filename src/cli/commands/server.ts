@@ -43,7 +43,7 @@ Options:
                              loopback and private hosts only when named here
   --public-url URL           the address browsers reach this server at (https://capstan.example.com);
                              needed with --oidc-issuer: the provider sends people back to
-                             URL/api/v1/auth/oidc/callback
+                             URL/api/v1/auth/oidc/callback; commit statuses link to URL/runs/ID
   --oidc-issuer URL          single sign-on with this OpenID provider (authorization code with PKCE)
   --oidc-client-id ID        the server's client at the provider
   --oidc-client-secret-file PATH
@@ -179,6 +179,7 @@ export async function server(argv: readonly string[]): Promise<number> {
               capstanImage: values['pipeline-image'],
               retentionDays: runRetention,
               allowInsecureHttp: values['pipeline-allow-http'] === true,
+              ...publicUrlOf(values['public-url']),
               ...buildkitOptions(values),
               ...runPodOptions(values),
             },
@@ -306,6 +307,16 @@ const BUILDKIT_DEFAULTS = {
   serverName: 'buildkitd.capstan-buildkit.svc',
   clientSecret: 'capstan-buildkit-client',
 } as const;
+
+/** --public-url for the links of commit statuses (pipelines): an http(s):// address. */
+function publicUrlOf(url: string | undefined): { publicUrl?: string } {
+  if (url === undefined) return {};
+  if (!/^https?:\/\/[^/]+/.test(url))
+    throw new UsageError(
+      `--public-url must be the http(s):// address browsers reach this server at, not ${url}`,
+    );
+  return { publicUrl: url };
+}
 
 /** The --oidc-* flags, checked together: all of issuer, client id, one secret source and --public-url, or none. */
 function oidcOptions(values: {

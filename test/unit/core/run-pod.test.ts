@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { pushedImage } from '../../../src/core/build-step.ts';
+import { buildctlArguments, pushedImage } from '../../../src/core/build-step.ts';
 import { CapstanError } from '../../../src/core/errors.ts';
 import { maskableValues, maskSecrets } from '../../../src/core/log-mask.ts';
 import { runPodManifest, runPodName, stepScript, type RunPodInput } from '../../../src/core/run-pod.ts';
@@ -155,7 +155,21 @@ describe('an image step in the run Pod', () => {
     assert.equal(step.securityContext['allowPrivilegeEscalation'], false);
   });
 
-  it('gives the build its context, Dockerfile, arguments (as arguments, never spliced into the script), labels and provenance', () => {
+  it('asks for BuildKit’s provenance attestation only when the step says provenance: true (reproducible digests by default)', () => {
+    assert.ok(!opts.some((o) => o.startsWith('attest:')), opts.join(' '));
+    const withProvenance = buildctlArguments(
+      {
+        build: { registry: 'r.example', repository: 'team/web', provenance: true },
+        sourceURL: input.repoURL,
+        revision: { commit: input.revision },
+        workspace: '/workspace',
+      },
+      { name: 'r.example/team/web', tags: [] },
+    );
+    assert.ok(withProvenance.includes('attest:provenance=mode=min'));
+  });
+
+  it('gives the build its context, Dockerfile, arguments (as arguments, never spliced into the script) and labels', () => {
     assert.ok(args.includes('context=/workspace/app'));
     assert.ok(args.includes('dockerfile=/workspace/docker'));
     assert.ok(opts.includes('filename=Dockerfile.web'));
@@ -164,7 +178,6 @@ describe('an image step in the run Pod', () => {
     assert.ok(!(step?.command?.[2] ?? '').includes('rm -rf'));
     assert.ok(opts.includes(`label:org.opencontainers.image.source=${input.repoURL}`));
     assert.ok(opts.includes(`label:org.opencontainers.image.revision=${input.revision}`));
-    assert.ok(opts.includes('attest:provenance=mode=min'));
   });
 
   it('pushes to the registry with the tags of this revision (a placeholder the run lacks gives none), times rewritten', () => {

@@ -1,6 +1,7 @@
 // The pipeline controller's status writes (issue #19): a write of a run's end that fails is retried
 // until the API server takes it; a newer run's status is never overwritten by an older run's retry;
-// stop() drops the retries that wait. A real SQLite Store, a HeldRunExecutor for the run Pods, a
+// stop() drops the retries that wait; a run's Queued status whose check came back late (PostgreSQL
+// answers two connections in any order) never overwrites its Running. A real SQLite Store, a HeldRunExecutor for the run Pods, a
 // FakeClock for the waits between retries, and an API server that refuses writes when told.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -8,6 +9,7 @@ import { openSqliteStore } from '../../../src/adapters/store/sqlite-store.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND, type PipelineStatus } from '../../../src/contracts/pipeline.ts';
 import { PipelineController } from '../../../src/pipelines/pipeline-controller.ts';
 import type { PipelineSourceReader } from '../../../src/ports/pipelines.ts';
+import type { RunStore } from '../../../src/ports/store.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
 import { FakeClock } from '../../../src/testing/fake-clock.ts';
 import { HeldRunExecutor } from '../../../src/testing/held-run-executor.ts';
@@ -34,14 +36,39 @@ const source: PipelineSourceReader = {
   refs: () => Promise.resolve(new Map([['refs/heads/main', SHA]])),
 };
 
-function setup() {
+/**
+ * The Store's runs, except that a question "which run is the Pipeline's latest" read while that run is
+ * Queued is answered only once the run is Running: the answer of a slow connection, read before the
+ * run started and delivered after.
+ */
+function lateLatest(runs: RunStore): RunStore {
+  const list: RunStore['list'] = async (query) => {
+    const answer = await runs.list(query);
+    const latest = answer[0];
+    if (query.limit === 1 && query.phase === undefined && latest?.phase === 'Queued')
+      await eventually(async () => (await runs.get(latest.id))?.phase !== 'Queued', {
+        what: 'the run started',
+      });
+    return answer;
+  };
+  return new Proxy(runs, {
+    get: (target, key: keyof RunStore) => (key === 'list' ? list : target[key].bind(target)),
+  });
+}
+
+function setup(options: { lateLatest?: boolean } = {}) {
   const store = openSqliteStore({ path: ':memory:' });
   const executor = new HeldRunExecutor();
   const clock = new FakeClock();
-  const api = { refusing: false, status: undefined as PipelineStatus['lastRun'], refused: 0 };
+  const api = {
+    refusing: false,
+    status: undefined as PipelineStatus['lastRun'],
+    refused: 0,
+    written: [] as string[],
+  };
   let ids = 0;
   const controller = new PipelineController({
-    store: store.runs,
+    store: options.lateLatest === true ? lateLatest(store.runs) : store.runs,
     source,
     run: {
       executor,
@@ -55,6 +82,7 @@ function setup() {
         return Promise.reject(new Error('the server is currently unable to handle the request'));
       }
       api.status = status.lastRun;
+      if (status.lastRun) api.written.push(`${status.lastRun.id} ${status.lastRun.phase}`);
       return Promise.resolve();
     },
     deletePod: () => Promise.resolve(),
@@ -134,5 +162,21 @@ describe('the pipeline controller retries its status writes', () => {
     await clock.advance(600_000);
     assert.equal(api.refused, 1, 'no retry after stop()');
     assert.deepEqual(api.status, { id, phase: 'Running', revision: SHA });
+  });
+
+  it("a run's Queued status checked late is not written over its Running", async () => {
+    const { executor, api, controller, run } = setup({ lateLatest: true });
+    const id = await run(1);
+    await eventually(() => api.status?.phase === 'Running', { what: 'the Running status' });
+    executor.succeed(id);
+    await eventually(() => api.status?.phase === 'Succeeded', { what: 'the end written' });
+    // Written in the phases' order; the Queued, when written, before the Running.
+    const phases = api.written.map((w) => w.split(' ')[1]);
+    assert.deepEqual(
+      phases.filter((p) => p !== 'Queued'),
+      ['Running', 'Succeeded'],
+    );
+    assert.ok(phases.lastIndexOf('Queued') < phases.indexOf('Running'), api.written.join(', '));
+    await controller.stop();
   });
 });
