@@ -1,14 +1,12 @@
 // Wiring for pipeline runs: the controller (src/pipelines/pipeline-controller.ts) over git, the
 // cluster, the Store and the run executor, driven by one replica at a time (a Lease), fed by a watch
 // of Pipelines.
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { HttpCommitStatusSink } from '../adapters/git/commit-status.ts';
 import { GitSourceFetcher } from '../adapters/git/git-source.ts';
 import { GitPipelineSource } from '../adapters/git/pipeline-source.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
-import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
@@ -17,19 +15,18 @@ import { secretValue } from '../adapters/kube/secrets.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { PIPELINES_LEASE } from '../contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
-import { LeaderElector } from '../controller/leader-election.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { PipelineController, type PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { PipelineRunDeps } from '../pipelines/run-pipeline.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { RunExecutor } from '../ports/run-executor.ts';
 import type { RunStore } from '../ports/store.ts';
-import { systemClock } from '../adapters/clock.ts';
 import { cacheRoot } from '../adapters/render/tools.ts';
 import { PipelinePolls } from '../pipelines/pipeline-polls.ts';
 import { CommitStatusReporter } from '../pipelines/commit-status-reporter.ts';
 import type { CommitStatusSink } from '../ports/commit-status.ts';
 import type { PipelineFileReader } from '../ports/pipelines.ts';
+import { whileLeading, type LeaseElection } from './lease-driver.ts';
 
 export const DEFAULT_RUN_RETENTION_DAYS = 90;
 export const PIPELINE_LEASE = PIPELINES_LEASE;
@@ -48,9 +45,7 @@ export interface PipelineDriverOptions {
   /** Runs finished longer ago than this are deleted from the Store, with their logs. Default 90 days. */
   readonly retentionDays?: number;
   /** One driver at a time over a Lease in this namespace; false: this process drives alone (one replica, tests). */
-  readonly leaderElection:
-    | false
-    | { readonly namespace: string; readonly identity?: string; readonly leaseDurationSeconds?: number };
+  readonly leaderElection: LeaseElection;
   readonly metrics?: PipelineMetrics;
   readonly log?: Logger;
   /** Only the Pipelines of this namespace. Default: every namespace. */
@@ -69,26 +64,11 @@ export interface PipelineDriverOptions {
 
 /** Drives pipeline runs until `signal` aborts (while it leads, when leader election is on). */
 export async function runPipelineDriver(options: PipelineDriverOptions, signal: AbortSignal): Promise<void> {
-  if (options.leaderElection === false) {
-    await drive(options, signal);
-    return;
-  }
-  const election = options.leaderElection;
-  const elector = new LeaderElector({
-    lock: new KubeLeaseLock(new RestClient(options.config, { timeoutMs: 2_000 }), {
-      namespace: election.namespace,
-      name: PIPELINE_LEASE,
-    }),
-    identity: election.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
-    clock: systemClock,
-    ...(election.leaseDurationSeconds === undefined
-      ? {}
-      : { leaseDurationSeconds: election.leaseDurationSeconds }),
-    onStartedLeading: (leading) => drive(options, leading),
-    onError: (error) =>
-      options.log?.({ level: 'warn', msg: 'pipelines leader election', error: messageOf(error) }),
-  });
-  await elector.run(signal);
+  await whileLeading(
+    { config: options.config, lease: PIPELINE_LEASE, election: options.leaderElection, log: options.log },
+    (leading) => drive(options, leading),
+    signal,
+  );
 }
 
 /** While `signal` holds: the watch of Pipelines into the controller, polls, retention. */

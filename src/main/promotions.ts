@@ -4,19 +4,15 @@
 // records in the Store. Driven by watches of Environments, Applications and Pipelines (the latest run
 // in their status) with a slow resync, by one replica at a time over the Lease capstan-promotions.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { systemClock } from '../adapters/clock.ts';
 import { containsCommit } from '../adapters/git/ancestry.ts';
 import { writeImageReference } from '../adapters/git/image-write.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { apiError } from '../adapters/kube/errors.ts';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
-import { KubeLeaseLock } from '../adapters/kube/lease-lock.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { PROMOTIONS_LEASE } from '../contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
-import { LeaderElector } from '../controller/leader-election.ts';
 import { APPLICATION_API_VERSION, APPLICATION_KIND, REQUEST_ANNOTATIONS } from '../contracts/application.ts';
 import {
   ENVIRONMENT_API_VERSION,
@@ -36,6 +32,7 @@ import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Logger } from '../ports/logger.ts';
 import type { PromotionStore, Store } from '../ports/store.ts';
 import type { WatchEvent, WatchHandler } from '../ports/watch.ts';
+import { whileLeading, type LeaseElection } from './lease-driver.ts';
 
 export interface PromotionDriverOptions {
   readonly cluster: KubeCluster;
@@ -49,13 +46,7 @@ export interface PromotionDriverOptions {
   /** How often every Environment is looked at without an event (the safety net), in ms. Default 60 s. */
   readonly resyncMs?: number;
   /** One driver at a time over the Lease capstan-promotions in this namespace; false: this process drives alone. */
-  readonly leaderElection?:
-    | false
-    | {
-        readonly namespace: string;
-        readonly identity?: string;
-        readonly leaseDurationSeconds?: number;
-      };
+  readonly leaderElection?: LeaseElection;
   /** Told when this process starts (true) and stops (false) driving. */
   readonly onDriving?: (driving: boolean) => void;
   readonly log?: Logger;
@@ -243,26 +234,16 @@ export async function runPromotionDriver(
   options: PromotionDriverOptions,
   signal: AbortSignal,
 ): Promise<void> {
-  const election = options.leaderElection;
-  if (election === undefined || election === false) {
-    await drive(options, signal);
-    return;
-  }
-  const elector = new LeaderElector({
-    lock: new KubeLeaseLock(new RestClient(options.cluster.config, { timeoutMs: 2_000 }), {
-      namespace: election.namespace,
-      name: PROMOTIONS_LEASE,
-    }),
-    identity: election.identity ?? process.env['POD_NAME'] ?? `${hostname()}-${String(process.pid)}`,
-    clock: systemClock,
-    ...(election.leaseDurationSeconds === undefined
-      ? {}
-      : { leaseDurationSeconds: election.leaseDurationSeconds }),
-    onStartedLeading: (leading) => drive(options, leading),
-    onError: (error) =>
-      options.log?.({ level: 'warn', msg: 'promotions leader election', error: messageOf(error) }),
-  });
-  await elector.run(signal);
+  await whileLeading(
+    {
+      config: options.cluster.config,
+      lease: PROMOTIONS_LEASE,
+      election: options.leaderElection,
+      log: options.log,
+    },
+    (leading) => drive(options, leading),
+    signal,
+  );
 }
 
 const keyOf = (object: KubeObject) => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
