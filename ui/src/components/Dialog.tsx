@@ -34,7 +34,9 @@ export function Dialog(props: {
 /** A button for an action the caller may not be allowed: disabled with the reason beside it. */
 export function ActionButton(props: {
   readonly label: string;
-  readonly onClick: () => void;
+  /** A form's submit button has no handler of its own: the form's onSubmit acts. */
+  readonly onClick?: () => void;
+  readonly type?: 'button' | 'submit';
   readonly denied?: string | undefined;
   readonly busy?: boolean;
   readonly primary?: boolean;
@@ -44,7 +46,7 @@ export function ActionButton(props: {
   return (
     <span className="action">
       <button
-        type="button"
+        type={props.type ?? 'button'}
         id={props.id}
         className={props.primary === true ? 'primary' : undefined}
         disabled={props.denied !== undefined || props.busy === true}

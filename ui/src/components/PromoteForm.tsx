@@ -10,6 +10,7 @@ import { promotionPath } from '../paths.ts';
 import { permit } from '../permissions.ts';
 import { useSession } from '../session.ts';
 import type { EnvironmentInfo, PromotionView, RunList } from '../types.ts';
+import { ActionButton } from './Dialog.tsx';
 import { Link } from './Link.tsx';
 import { Failure } from './States.tsx';
 
@@ -109,23 +110,7 @@ export function PromoteForm(props: {
           spellCheck={false}
         />
         {from === 'run' ? <RunSuggestions namespace={env.namespace} /> : null}
-        <span className="action">
-          <button
-            type="submit"
-            id="promote"
-            className="primary"
-            disabled={denied !== undefined || busy}
-            aria-describedby={denied === undefined ? undefined : 'promote-reason'}
-            title={denied}
-          >
-            {busy ? 'Promote…' : 'Promote'}
-          </button>
-          {denied === undefined ? null : (
-            <span className="reason" id="promote-reason">
-              {denied}
-            </span>
-          )}
-        </span>
+        <ActionButton type="submit" id="promote" label="Promote" primary busy={busy} denied={denied} />
       </div>
       <p className="muted" id="promote-help">
         {from === 'image'

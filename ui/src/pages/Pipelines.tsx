@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState, type SyntheticEvent } from 'react';
 import { call, query } from '../api.ts';
 import { ItemPage, ItemTable, LoadedView, type Column } from '../components/Catalogue.tsx';
+import { ActionButton } from '../components/Dialog.tsx';
 import { ExternalLink, Link } from '../components/Link.tsx';
 import { FileTriggers } from '../components/PipelineTriggers.tsx';
 import { ENDED_PHASES, Phase, RunTable } from '../components/RunTable.tsx';
@@ -303,23 +304,7 @@ function RunByHand(props: {
           autoComplete="off"
           spellCheck={false}
         />
-        <span className="action">
-          <button
-            type="submit"
-            id="run"
-            className="primary"
-            disabled={denied !== undefined || busy}
-            aria-describedby={denied === undefined ? undefined : 'run-reason'}
-            title={denied}
-          >
-            {busy ? 'Run…' : 'Run'}
-          </button>
-          {denied === undefined ? null : (
-            <span className="reason" id="run-reason">
-              {denied}
-            </span>
-          )}
-        </span>
+        <ActionButton type="submit" id="run" label="Run" primary busy={busy} denied={denied} />
       </div>
       <p className="muted" id="run-commit-help">
         A commit (its full id) runs that commit, recorded with the branch or tag when one is given; the
