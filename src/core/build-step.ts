@@ -143,7 +143,14 @@ export function buildctlArguments(
     ...opt(`label:org.opencontainers.image.revision=${input.revision.commit}`),
     // An attestation records its build (invocation id, start, finish: moby/buildkit#3421): the pushed
     // digest is then the build's, not the commit's. Without it, the same commit pushes the same digest.
-    ...(build.provenance === true ? opt('attest:provenance=mode=min') : []),
+    ...(build.provenance === true
+      ? [
+          ...opt('attest:provenance=mode=min'),
+          // The statement's runDetails.metadata.buildkit_metadata.vcs: the repository and the commit.
+          ...opt(`vcs:source=${input.sourceURL}`),
+          ...opt(`vcs:revision=${input.revision.commit}`),
+        ]
+      : []),
     '--output',
     imageOutput(target),
   ];

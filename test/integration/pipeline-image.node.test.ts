@@ -7,10 +7,11 @@
 // Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER (default capstan-node-test).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { REPOSITORY_ROOT } from '../../src/devcluster/capstan-image.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import type { RegistryState } from '../../src/devcluster/registry.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
@@ -31,6 +32,8 @@ let git: NodeGitServer;
 let gitRoot: string;
 let nodeBase: string;
 let store: Store;
+/** The commit the provenance cases build. */
+let fixedRevision = '';
 const namespace = `image-${randomBytes(3).toString('hex')}`;
 const repository = `samples/hello-${randomBytes(3).toString('hex')}`;
 
@@ -109,6 +112,47 @@ async function provenanceOf(reference: string): Promise<{ subject: unknown; pred
   }
 }
 
+/**
+ * `capstan pipeline attest-normalize` on an index of the fixed commit, as a user runs it with the
+ * registry's credentials and CA; returns the reproducible index's digest.
+ */
+async function attestNormalize(reference: string): Promise<string> {
+  const repo = join(gitRoot, 'repos', 'hello.git');
+  const epoch = (await run('git', ['-C', repo, 'log', '-1', '--format=%ct', fixedRevision])).stdout.trim();
+  const dockerConfig = await mkdtemp(join(tmpdir(), 'capstan-docker-'));
+  try {
+    await copyFile(registry.authFile, join(dockerConfig, 'config.json'));
+    const { stdout } = await run(
+      process.execPath,
+      [
+        join(REPOSITORY_ROOT, 'src', 'cli', 'main.ts'),
+        'pipeline',
+        'attest-normalize',
+        '--image',
+        reference,
+        '--commit',
+        fixedRevision,
+        '--step',
+        'image',
+        '--source-date-epoch',
+        epoch,
+        '--tag',
+        fixedRevision.slice(0, 12),
+        '--tag',
+        'main',
+        '--registry-ca',
+        registry.caFile,
+      ],
+      { timeoutMs: 120_000, env: { ...process.env, DOCKER_CONFIG: dockerConfig } },
+    );
+    const digest = /^digest=(sha256:[0-9a-f]{64})$/m.exec(stdout)?.[1];
+    assert.ok(digest, stdout);
+    return digest;
+  } finally {
+    await rm(dockerConfig, { recursive: true, force: true });
+  }
+}
+
 /** What of BuildKit's provenance names one build (SLSA v1 and v0.2): its id and its times. */
 interface Provenance {
   runDetails?: { metadata?: Record<string, unknown> };
@@ -181,6 +225,7 @@ describe('image steps with BuildKit in the cluster', () => {
     assert.deepEqual(image.tags, [revision.slice(0, 12), 'main']);
     assert.ok(log.includes(`capstan: pushed ${registry.address}/${repository}@${image.digest}`), log);
     fixed = { revision, record };
+    fixedRevision = revision;
 
     // The tags lead to the digest; the index holds the image and BuildKit's attestation for it.
     const byTag = JSON.parse(
@@ -249,6 +294,47 @@ describe('image steps with BuildKit in the cluster', () => {
     assert.deepEqual(one.subject, two.subject);
     assert.notDeepEqual(one, two);
     assert.deepEqual(withoutInvocation(one), withoutInvocation(two));
+
+    // Made reproducible by `capstan pipeline attest-normalize` (run here, where the registry answers):
+    // both builds' indexes become one index, the tags move to it, and its statement names the
+    // repository and the commit, with the build's id derived from the commit and its times the commit's.
+    const [reproducible, reproducibleAgain] = [
+      await attestNormalize(first.reference),
+      await attestNormalize(second.reference),
+    ];
+    assert.match(reproducible, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(reproducibleAgain, reproducible);
+    assert.notEqual(reproducible, first.digest);
+    const tagged = (
+      await skopeo(['inspect', '--format', '{{.Digest}}', `docker://${registry.address}/${repository}:main`])
+    ).trim();
+    assert.equal(tagged, reproducible);
+    const reference = `${registry.address}/${repository}@${reproducible}`;
+    assert.equal(await imageOf(reference), image);
+    const statement = await provenanceOf(reference);
+    assert.deepEqual(statement.subject, one.subject);
+    assert.deepEqual(withoutInvocation(statement), withoutInvocation(one));
+    const metadata = statement.predicate.runDetails?.metadata ?? statement.predicate.metadata ?? {};
+    const vcs = (metadata['buildkit_metadata'] as { vcs?: Record<string, string> } | undefined)?.vcs;
+    assert.deepEqual(
+      vcs,
+      { source: `${git.baseUrl}/hello.git`, revision: fixed.revision },
+      JSON.stringify(metadata),
+    );
+    const commitTime = (
+      await run('git', [
+        '-C',
+        join(gitRoot, 'repos', 'hello.git'),
+        'log',
+        '-1',
+        '--format=%cI',
+        fixed.revision,
+      ])
+    ).stdout.trim();
+    const times = ['startedOn', 'finishedOn', 'buildStartedOn', 'buildFinishedOn'].flatMap((f) =>
+      typeof metadata[f] === 'string' ? [Date.parse(metadata[f])] : [],
+    );
+    assert.deepEqual(times, [Date.parse(commitTime), Date.parse(commitTime)], JSON.stringify(metadata));
   });
 
   it('without provenance (the default), the same commit built twice pushes the same digest', async () => {

@@ -49,7 +49,7 @@ function statementV02(build: { id: string; started: string; finished: string }):
   };
 }
 
-/** The same in SLSA v1. */
+/** The same in SLSA v1 (BuildKit v0.34's default, its id as `invocationId`). */
 function statementV1(build: { id: string; started: string; finished: string }): unknown {
   return {
     _type: 'https://in-toto.io/Statement/v0.1',
@@ -63,7 +63,7 @@ function statementV1(build: { id: string; started: string; finished: string }): 
       },
       runDetails: {
         builder: { id: '' },
-        metadata: { invocationID: build.id, startedOn: build.started, finishedOn: build.finished },
+        metadata: { invocationId: build.id, startedOn: build.started, finishedOn: build.finished },
       },
     },
   };
@@ -161,7 +161,7 @@ describe('reproducible provenance', () => {
       predicate: { runDetails: { metadata: Record<string, unknown> } };
     };
     assert.deepEqual(after.predicate.runDetails.metadata, {
-      invocationID: invocationIdOf(identity),
+      invocationId: invocationIdOf(identity),
       startedOn: commitTime,
       finishedOn: commitTime,
     });

@@ -167,6 +167,10 @@ describe('an image step in the run Pod', () => {
       { name: 'r.example/team/web', tags: [] },
     );
     assert.ok(withProvenance.includes('attest:provenance=mode=min'));
+    // The statement names the repository and the commit it was built from.
+    assert.ok(withProvenance.includes(`vcs:source=${input.repoURL}`));
+    assert.ok(withProvenance.includes(`vcs:revision=${input.revision}`));
+    assert.ok(!opts.some((o) => o.startsWith('vcs:')), opts.join(' '));
   });
 
   it('gives the build its context, Dockerfile, arguments (as arguments, never spliced into the script) and labels', () => {
