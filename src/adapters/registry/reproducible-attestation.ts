@@ -14,7 +14,8 @@ import {
   type BuildIdentity,
 } from '../../core/provenance.ts';
 import { CapstanError } from '../../core/errors.ts';
-import type { OciRegistry } from './oci-registry.ts';
+import type { ReproducibleAttestationRequest, ReproducibleAttestations } from '../../ports/attestations.ts';
+import { credentialsFromDockerConfig, OciRegistry } from './oci-registry.ts';
 
 export interface ReproducibleAttestationInput {
   readonly repository: string;
@@ -82,4 +83,34 @@ export async function pushReproducibleAttestation(
   for (const tag of input.tags)
     await registry.putManifest(input.repository, tag, rewritten.index.bytes, OCI_INDEX);
   return { digest: rewritten.index.digest, changed: rewritten.index.digest !== input.digest };
+}
+
+/** The port over the registries' HTTP API: credentials from the request, an optional CA of the registries. */
+export class RegistryAttestations implements ReproducibleAttestations {
+  readonly #ca: string | undefined;
+
+  constructor(options: { ca?: string } = {}) {
+    this.#ca = options.ca;
+  }
+
+  async make(request: ReproducibleAttestationRequest): Promise<string> {
+    const slash = request.image.indexOf('/');
+    const registryName = request.image.slice(0, slash);
+    const credentials =
+      request.dockerConfig === undefined
+        ? undefined
+        : credentialsFromDockerConfig(request.dockerConfig, registryName);
+    const registry = new OciRegistry({
+      registry: registryName,
+      ...(credentials === undefined ? {} : { credentials }),
+      ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+    });
+    const result = await pushReproducibleAttestation(registry, {
+      repository: request.image.slice(slash + 1),
+      digest: request.digest,
+      tags: request.tags,
+      identity: request.identity,
+    });
+    return result.digest;
+  }
 }
