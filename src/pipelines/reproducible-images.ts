@@ -13,7 +13,7 @@ export interface PushedStepImage extends RunImageRecord {
   readonly sourceDateEpoch?: number;
 }
 
-/** The images with their attestations made reproducible; or the first failure, naming the step and image. */
+/** Every image, those with provenance made reproducible; and the first failure, naming the step and image. */
 export async function reproducibleImages(
   images: readonly PushedStepImage[],
   context: {
@@ -25,6 +25,7 @@ export async function reproducibleImages(
   },
 ): Promise<{ images: RunImageRecord[]; failure?: string }> {
   const done: RunImageRecord[] = [];
+  let failure: string | undefined;
   for (const { sourceDateEpoch, ...image } of images) {
     const step = context.file.steps.find((s) => s.name === image.step);
     const attested = step?.build !== undefined && step.build.provenance !== false;
@@ -44,12 +45,10 @@ export async function reproducibleImages(
       });
       done.push({ ...image, digest, reference: `${name}@${digest}` });
     } catch (error) {
+      // Recorded as BuildKit pushed it; the run fails with the first such failure.
       done.push(image);
-      return {
-        images: done,
-        failure: `step ${image.step}: the provenance attestation of ${image.reference} was not made reproducible: ${messageOf(error)}`,
-      };
+      failure ??= `step ${image.step}: the provenance attestation of ${image.reference} was not made reproducible: ${messageOf(error)}`;
     }
   }
-  return { images: done };
+  return failure === undefined ? { images: done } : { images: done, failure };
 }

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OciRegistry } from '../../src/adapters/registry/oci-registry.ts';
+import { parsePipelineFile } from '../../src/contracts/pipeline-file.ts';
+import { reproducibleImages } from '../../src/pipelines/reproducible-images.ts';
 import { RegistryAttestations } from '../../src/adapters/registry/reproducible-attestation.ts';
 import { CapstanError } from '../../src/core/errors.ts';
 import { blobOf, OCI_INDEX, OCI_MANIFEST } from '../../src/core/provenance.ts';
@@ -216,5 +218,77 @@ describe('reproducible attestations on a real registry', () => {
         e.message.startsWith(`GET ${address}/samples/attested:main: `) &&
         e.message.endsWith('(after 3 attempts)'),
     );
+  });
+
+  it('records a run’s images with their attestations made reproducible, or fails naming the step and the image', async () => {
+    const registry = registryWith(registryPassword(state));
+    const repository = 'samples/recorded';
+    const built = await pushBuild(registry, repository, 'recordedbuild000000000000');
+    const file = parsePipelineFile(
+      [
+        'steps:',
+        '  - name: image',
+        '    build: { registry: r, repository: samples/recorded }',
+        '  - name: plain',
+        '    build: { registry: r, repository: samples/plain, provenance: false }',
+        '',
+      ].join('\n'),
+      '.capstan/pipeline.yaml',
+    );
+    const image = `${state.address}/${repository}`;
+    const pushed = [
+      {
+        step: 'image',
+        reference: `${image}@${built}`,
+        digest: built,
+        tags: ['main'],
+        sourceDateEpoch: 1_700_000_000,
+      },
+      {
+        step: 'plain',
+        reference: `${state.address}/samples/plain@${built}`,
+        digest: built,
+        tags: [],
+        sourceDateEpoch: 1,
+      },
+    ];
+    const context = {
+      file,
+      commit: 'a'.repeat(40),
+      attestations: new RegistryAttestations({ ca }),
+      dockerConfig: () => Promise.resolve(dockerConfig),
+    };
+    const done = await reproducibleImages(pushed, context);
+    assert.equal(done.failure, undefined);
+    const expected = await new RegistryAttestations({ ca }).make({
+      image,
+      digest: built,
+      tags: [],
+      identity: identity(repository),
+      dockerConfig,
+    });
+    assert.deepEqual(done.images, [
+      { step: 'image', reference: `${image}@${expected}`, digest: expected, tags: ['main'] },
+      // provenance: false: as the step pushed it.
+      { step: 'plain', reference: `${state.address}/samples/plain@${built}`, digest: built, tags: [] },
+    ]);
+    const wrong = JSON.stringify({
+      auths: { [state.address]: { auth: Buffer.from(`${state.username}:nope`).toString('base64') } },
+    });
+    const refused = await reproducibleImages(pushed, {
+      ...context,
+      dockerConfig: () => Promise.resolve(wrong),
+    });
+    assert.match(
+      refused.failure ?? '',
+      new RegExp(
+        `^step image: the provenance attestation of ${image}@${built} was not made reproducible: GET ${image}@${built}: the registry answered 401`,
+      ),
+    );
+    // Every image is recorded, the refused one as BuildKit pushed it.
+    assert.deepEqual(refused.images, [
+      { step: 'image', reference: `${image}@${built}`, digest: built, tags: ['main'] },
+      { step: 'plain', reference: `${state.address}/samples/plain@${built}`, digest: built, tags: [] },
+    ]);
   });
 });
