@@ -208,7 +208,7 @@ export const ImageBuildSchema = withRules(
       provenance: Type.Optional(
         Type.Boolean({
           description:
-            'Push BuildKit’s SLSA provenance attestation (mode=min) with the image, in an image index. Default false: the same commit then pushes the same digest; an attestation records its build (its id, start and finish), so with it the index digest differs from build to build (the image in it does not).',
+            'Push BuildKit’s SLSA provenance attestation (mode=min, naming the repository and commit) with the image, in an image index. Default true: Capstan rewrites the fields that name one build (its id, start and finish) from the commit, so the same commit pushes the same index digest. false: the image manifest alone.',
         }),
       ),
     },

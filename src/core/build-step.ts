@@ -3,7 +3,7 @@
  * runs buildctl against the cluster's buildkitd over mutual TLS, with the checkout as its build context.
  * The commit's time is SOURCE_DATE_EPOCH and layer times are rewritten to it, so the same commit builds
  * the same image and the same digest; the image is labelled with its source and revision, gets BuildKit's
- * SLSA provenance attestation when the step asks for it (`provenance: true`), and is pushed with the Pipeline's registry credentials, which only this container mounts.
+ * SLSA provenance attestation unless the step says `provenance: false`, and is pushed with the Pipeline's registry credentials, which only this container mounts.
  * The container's termination message says what happened: the pushed digests, or buildctl's last error
  * (the registry's reason when it refused the push). Pure.
  */
@@ -18,7 +18,7 @@ export interface RunImageBuild {
   readonly registry: string;
   readonly repository: string;
   readonly tags?: readonly string[];
-  /** BuildKit's provenance attestation (an image index around the image). Default false: reproducible digests. */
+  /** BuildKit's provenance attestation (an image index around the image), made reproducible by Capstan. Default true. */
   readonly provenance?: boolean;
 }
 
@@ -142,8 +142,15 @@ export function buildctlArguments(
     ...opt(`label:org.opencontainers.image.source=${input.sourceURL}`),
     ...opt(`label:org.opencontainers.image.revision=${input.revision.commit}`),
     // An attestation records its build (invocation id, start, finish: moby/buildkit#3421): the pushed
-    // digest is then the build's, not the commit's. Without it, the same commit pushes the same digest.
-    ...(build.provenance === true ? opt('attest:provenance=mode=min') : []),
+    // index's digest is the build's until Capstan rewrites those fields (src/core/provenance.ts).
+    ...(build.provenance !== false
+      ? [
+          ...opt('attest:provenance=mode=min'),
+          // The statement's runDetails.metadata.buildkit_metadata.vcs: the repository and the commit.
+          ...opt(`vcs:source=${input.sourceURL}`),
+          ...opt(`vcs:revision=${input.revision.commit}`),
+        ]
+      : []),
     '--output',
     imageOutput(target),
   ];
@@ -183,7 +190,7 @@ if [ "$status" != 0 ]; then
 fi
 digest=$(grep -o '"containerimage.digest": *"sha256:[0-9a-f]*"' ${METADATA} | grep -o 'sha256:[0-9a-f]*')
 [ -n "$digest" ] || { echo "capstan: buildctl wrote no image digest" | tee /dev/termination-log >&2; exit 2; }
-printf 'digest=%s\n' "$digest" > /dev/termination-log
+printf 'digest=%s\nepoch=%s\n' "$digest" "$epoch" > /dev/termination-log
 echo "capstan: pushed $CAPSTAN_IMAGE@$digest; tags: $CAPSTAN_TAGS"
 `;
 
@@ -191,8 +198,10 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** What an image step pushed, from its termination message (a `digest=…` line). */
 export interface PushedImage {
-  /** What the tags point to: the image manifest, or with `provenance` the image index holding it and its attestation. */
+  /** What the tags point to: the image index holding the image and its attestation, or with `provenance: false` the image manifest. */
   readonly digest: string;
+  /** SOURCE_DATE_EPOCH of the build (the commit's time, seconds). */
+  readonly sourceDateEpoch?: number;
 }
 
 /** The image an image step's termination message names, if it names one. */
@@ -204,5 +213,7 @@ export function pushedImage(message: string | undefined): PushedImage | undefine
     }),
   );
   const digest = fields.get('digest');
-  return digest !== undefined && DIGEST.test(digest) ? { digest } : undefined;
+  if (digest === undefined || !DIGEST.test(digest)) return undefined;
+  const epoch = Number(fields.get('epoch') ?? 'x');
+  return Number.isSafeInteger(epoch) ? { digest, sourceDateEpoch: epoch } : { digest };
 }

@@ -12,6 +12,7 @@ import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
 import { RestClient } from '../adapters/kube/rest-client.ts';
 import { runPods } from '../adapters/kube/run-pods.ts';
 import { secretValue } from '../adapters/kube/secrets.ts';
+import { RegistryAttestations } from '../adapters/registry/reproducible-attestation.ts';
 import { KubeWatcher } from '../adapters/kube/watch.ts';
 import { PIPELINES_LEASE } from '../contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../contracts/pipeline.ts';
@@ -91,6 +92,8 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     run: {
       executor: options.executor ?? new KubeRunExecutor(options.config),
       readSecret,
+      // The registries' certificates: the system's CAs (and NODE_EXTRA_CA_CERTS).
+      attestations: new RegistryAttestations(),
       now: () => new Date(),
       pod: options.pod,
     },

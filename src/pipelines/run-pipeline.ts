@@ -15,20 +15,15 @@ import { maskableValues } from '../core/log-mask.ts';
 import { runPodManifest, CHECKOUT_CONTAINER, type RunPodInput } from '../core/run-pod.ts';
 import type { StepState } from '../core/run-steps.ts';
 import { forkPlan, withWithheld, type ForkPlan } from './fork-run.ts';
+import { reproducibleImages, type PushedStepImage } from './reproducible-images.ts';
+import type { ReproducibleAttestations } from '../ports/attestations.ts';
 import {
   UNREADABLE_LOG_PREFIX,
   type RunExecution,
   type RunExecutionOptions,
   type RunExecutor,
 } from '../ports/run-executor.ts';
-import type {
-  RunImageRecord,
-  RunRecord,
-  RunRecordPhase,
-  RunStepRecord,
-  RunStore,
-  RunTrigger,
-} from '../ports/store.ts';
+import type { RunRecord, RunRecordPhase, RunStepRecord, RunStore, RunTrigger } from '../ports/store.ts';
 
 export interface PipelineRunRequest {
   readonly namespace: string;
@@ -64,6 +59,11 @@ export interface PipelineRunDeps {
     RunPodInput,
     'capstanImage' | 'buildkit' | 'imagePullSecrets' | 'placement' | 'allowInsecureHttp'
   >;
+  /**
+   * Makes the provenance attestations of image steps reproducible (the same commit, the same index
+   * digest). Without it the recorded digest is BuildKit's index, which differs from build to build.
+   */
+  readonly attestations?: ReproducibleAttestations;
   readonly signal?: AbortSignal;
   /** Aborting leaves the run's Pod going and its record Running (this process stops; the next adopts it). */
   readonly detach?: AbortSignal;
@@ -193,11 +193,27 @@ async function follow(
       throw new CapstanError('STORE_CORRUPT', `run ${request.runId} vanished from the store while it ran`);
     return record;
   }
-  if (execution.steps.length > 0)
-    await deps.store.update(request.runId, {
-      steps: all(execution.steps).map(stepRecord),
-      images: pushedImages(file, execution, request),
-    });
+  if (execution.steps.length === 0)
+    return finish(deps.store, request.runId, execution, execution.outcome, at());
+  const secret = request.spec.registrySecret;
+  const { images, failure } = await reproducibleImages(pushedImages(file, execution, request), {
+    file,
+    commit: request.revision,
+    attestations: deps.attestations,
+    dockerConfig: () =>
+      secret === undefined
+        ? Promise.resolve(undefined)
+        : deps.readSecret(request.namespace, secret, '.dockerconfigjson'),
+  });
+  await deps.store.update(request.runId, { steps: all(execution.steps).map(stepRecord), images });
+  if (failure !== undefined && execution.outcome === 'Succeeded')
+    return finish(
+      deps.store,
+      request.runId,
+      { reason: 'AttestationFailed', message: failure },
+      'Failed',
+      at(),
+    );
   return finish(deps.store, request.runId, execution, execution.outcome, at());
 }
 
@@ -270,13 +286,13 @@ function pushedImages(
   file: PipelineFile,
   execution: RunExecution,
   request: PipelineRunRequest,
-): RunImageRecord[] {
+): PushedStepImage[] {
   const revision = {
     commit: request.revision,
     ...(request.branch === undefined ? {} : { branch: request.branch }),
     ...(request.tag === undefined ? {} : { tag: request.tag }),
   };
-  return file.steps.flatMap((step): RunImageRecord[] => {
+  return file.steps.flatMap((step): PushedStepImage[] => {
     const state = execution.steps.find((s) => s.name === step.name);
     const pushed = state?.phase === 'Succeeded' ? pushedImage(state.message) : undefined;
     if (step.build === undefined || pushed === undefined) return [];

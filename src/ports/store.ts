@@ -249,9 +249,9 @@ export interface RunImageRecord {
   /** `<registry>/<repository>@sha256:…` */
   readonly reference: string;
   /**
-   * What the tags point to: the image manifest, the same for every build of a commit; or, for a step
-   * with `provenance: true`, the image index holding it and BuildKit's provenance attestation, which
-   * differs between builds by the attestation alone (it records that build's id and times).
+   * What the tags point to, the same for every build of a commit: the image index holding the image
+   * and its provenance attestation, made reproducible (src/core/provenance.ts); or, for a step with
+   * `provenance: false`, the image manifest.
    */
   readonly digest: string;
   readonly tags: readonly string[];

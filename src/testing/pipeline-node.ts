@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KubeRunExecutor } from '../adapters/kube/pod-run.ts';
+import { RegistryAttestations } from '../adapters/registry/reproducible-attestation.ts';
 import { openSqliteStore } from '../adapters/store/sqlite-store.ts';
 import { resolvePipelineSpec } from '../contracts/pipeline.ts';
 import { runPipeline } from '../pipelines/run-pipeline.ts';
@@ -233,7 +234,7 @@ export async function closePipelineNodeSetup(setup: PipelineNodeSetup): Promise<
 }
 
 /** Runs the pipeline `hello` of the sample app at `revision` as the agent does, its Pods on the real node. */
-export function runSampleOnNode(
+export async function runSampleOnNode(
   setup: PipelineNodeSetup,
   request: {
     readonly revision: string;
@@ -242,7 +243,7 @@ export function runSampleOnNode(
     readonly triggeredBy: string;
   },
 ): Promise<RunRecord> {
-  return runPipeline(
+  return await runPipeline(
     {
       namespace: setup.namespace,
       pipeline: 'hello',
@@ -260,7 +261,13 @@ export function runSampleOnNode(
     {
       store: setup.store.runs,
       executor: new KubeRunExecutor(setup.kube.config, { pollMs: 250 }),
-      readSecret: () => Promise.resolve(undefined),
+      readSecret: async (namespace, name, key) => {
+        const secret = await setup.kube.core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
+        const value = secret?.data?.[key];
+        return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+      },
+      // As the server does, with the dev registry's CA (its certificate is the cluster's own).
+      attestations: new RegistryAttestations({ ca: await readFile(setup.registry.caFile, 'utf8') }),
       now: () => new Date(),
       pod: {
         capstanImage: setup.capstanImage,

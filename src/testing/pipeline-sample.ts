@@ -14,7 +14,7 @@ export function sampleApp(options: {
   readonly repository: string;
   /** Written into server.js: a new version is a new commit and a new layer, with the test still passing. */
   readonly version?: string;
-  /** The image step's `provenance` (BuildKit's attestation). Default: not set (off). */
+  /** The image step's `provenance` (BuildKit's attestation). Default: not set (on). */
   readonly provenance?: boolean;
 }): Record<string, string> {
   const { greeting, nodeBase } = options;

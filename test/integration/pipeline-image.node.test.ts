@@ -7,10 +7,11 @@
 // Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER (default capstan-node-test).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { REPOSITORY_ROOT } from '../../src/devcluster/capstan-image.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import type { RegistryState } from '../../src/devcluster/registry.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
@@ -31,6 +32,8 @@ let git: NodeGitServer;
 let gitRoot: string;
 let nodeBase: string;
 let store: Store;
+/** The commit the provenance cases build. */
+let fixedRevision = '';
 const namespace = `image-${randomBytes(3).toString('hex')}`;
 const repository = `samples/hello-${randomBytes(3).toString('hex')}`;
 
@@ -109,20 +112,55 @@ async function provenanceOf(reference: string): Promise<{ subject: unknown; pred
   }
 }
 
-/** What of BuildKit's provenance names one build (SLSA v1 and v0.2): its id and its times. */
+/**
+ * `capstan pipeline attest-normalize` on an index of the fixed commit, as a user runs it with the
+ * registry's credentials and CA; returns the reproducible index's digest.
+ */
+async function attestNormalize(reference: string): Promise<string> {
+  const repo = join(gitRoot, 'repos', 'hello.git');
+  const epoch = (await run('git', ['-C', repo, 'log', '-1', '--format=%ct', fixedRevision])).stdout.trim();
+  const dockerConfig = await mkdtemp(join(tmpdir(), 'capstan-docker-'));
+  try {
+    await copyFile(registry.authFile, join(dockerConfig, 'config.json'));
+    const { stdout } = await run(
+      process.execPath,
+      [
+        join(REPOSITORY_ROOT, 'src', 'cli', 'main.ts'),
+        'pipeline',
+        'attest-normalize',
+        '--image',
+        reference,
+        '--commit',
+        fixedRevision,
+        '--step',
+        'image',
+        '--source-date-epoch',
+        epoch,
+        '--tag',
+        fixedRevision.slice(0, 12),
+        '--tag',
+        'main',
+        '--registry-ca',
+        registry.caFile,
+      ],
+      { timeoutMs: 120_000, env: { ...process.env, DOCKER_CONFIG: dockerConfig } },
+    );
+    const digest = /^digest=(sha256:[0-9a-f]{64})$/m.exec(stdout)?.[1];
+    assert.ok(digest, stdout);
+    return digest;
+  } finally {
+    await rm(dockerConfig, { recursive: true, force: true });
+  }
+}
+
+/** The node's architecture as OCI names it (the platform BuildKit builds). */
+function nodeArch(): string {
+  return process.arch === 'x64' ? 'amd64' : process.arch;
+}
+
+/** Where BuildKit's provenance (SLSA v1) keeps what names one build: its id and its times. */
 interface Provenance {
   runDetails?: { metadata?: Record<string, unknown> };
-  metadata?: Record<string, unknown>;
-}
-const INVOCATION_FIELDS = ['invocationId', 'startedOn', 'finishedOn'];
-const INVOCATION_FIELDS_V02 = ['buildInvocationId', 'buildStartedOn', 'buildFinishedOn'];
-
-/** The statement without the fields that name its build. */
-function withoutInvocation(statement: { subject: unknown; predicate: Provenance }): unknown {
-  const copy = structuredClone(statement);
-  for (const field of INVOCATION_FIELDS) delete copy.predicate.runDetails?.metadata?.[field];
-  for (const field of INVOCATION_FIELDS_V02) delete copy.predicate.metadata?.[field];
-  return copy;
 }
 
 async function logOf(record: RunRecord): Promise<string> {
@@ -161,14 +199,8 @@ describe('image steps with BuildKit in the cluster', () => {
     await assert.rejects(skopeo(['list-tags', `docker://${registry.address}/${repository}`]), /404|unknown/i);
   });
 
-  it('builds and pushes the fix by digest, tagged and labelled, with a provenance attestation, as skopeo reads it', async () => {
-    const files = sampleApp({
-      greeting: 'hello',
-      nodeBase,
-      registry: registry.address,
-      repository,
-      provenance: true,
-    });
+  it('builds and pushes the fix by digest, tagged and labelled, with a provenance attestation (the default), as skopeo reads it', async () => {
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
     const revision = await git.commit('hello', files, 'fix the greeting');
     const record = await runAt(revision, files, { registrySecret: 'registry' });
     const log = await logOf(record);
@@ -179,8 +211,10 @@ describe('image steps with BuildKit in the cluster', () => {
     assert.match(image.digest, /^sha256:[0-9a-f]{64}$/);
     assert.equal(image.reference, `${registry.address}/${repository}@${image.digest}`);
     assert.deepEqual(image.tags, [revision.slice(0, 12), 'main']);
-    assert.ok(log.includes(`capstan: pushed ${registry.address}/${repository}@${image.digest}`), log);
+    // The step logs BuildKit's index; the run records it with its attestation made reproducible.
+    assert.ok(log.includes(`capstan: pushed ${registry.address}/${repository}@sha256:`), log);
     fixed = { revision, record };
+    fixedRevision = revision;
 
     // The tags lead to the digest; the index holds the image and BuildKit's attestation for it.
     const byTag = JSON.parse(
@@ -219,45 +253,69 @@ describe('image steps with BuildKit in the cluster', () => {
     assert.equal(Date.parse(config.created), Date.parse(commitTime));
   });
 
-  it('builds the same commit again to the same image: the same manifest, configuration and layers', async () => {
+  it('builds the same commit again to the same index digest: the same image and the same attestation', async () => {
     assert.ok(fixed, 'the previous case pushed an image');
-    const files = sampleApp({
-      greeting: 'hello',
-      nodeBase,
-      registry: registry.address,
-      repository,
-      provenance: true,
-    });
+    const files = sampleApp({ greeting: 'hello', nodeBase, registry: registry.address, repository });
     const again = await runAt(fixed.revision, files, { registrySecret: 'registry' });
     assert.equal(again.phase, 'Succeeded', again.statusMessage);
     const [first, second] = [fixed.record.images[0], again.images[0]];
     assert.ok(first && second);
-    // Read independently: both indexes hold the same image manifest (so the same configuration and
-    // layers). The indexes differ by their attestations alone: each records its own build (invocation
-    // id, start and finish times), as BuildKit's provenance does (moby/buildkit#3421).
-    const imageOf = async (reference: string) => {
-      const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${reference}`])) as OciIndex;
-      return index.manifests.find((m) => m.platform?.os === 'linux')?.digest;
-    };
-    const image = await imageOf(first.reference);
+    // Issue #19: the same commit builds the same digest, and that index carries the provenance.
+    assert.equal(second.digest, first.digest);
+    assert.equal(second.reference, first.reference);
+    // Read independently: the tag leads to that index; it holds the image and the attestation, whose
+    // statement is about that image and names the repository and the commit; the fields that name one
+    // build are the commit's (docs/pipelines.md, "Reproducible").
+    const tagged = (
+      await skopeo(['inspect', '--format', '{{.Digest}}', `docker://${registry.address}/${repository}:main`])
+    ).trim();
+    assert.equal(tagged, first.digest);
+    const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${first.reference}`])) as OciIndex;
+    const image = index.manifests.find((m) => m.platform?.os === 'linux')?.digest;
     assert.match(image ?? '', /^sha256:/);
-    assert.equal(await imageOf(second.reference), image);
-    // Why the indexes differ (docs/pipelines.md, "Reproducible"): the two provenance statements are
-    // about the same image (their subject) and the same build definition; they differ only by the
-    // fields that name each build, its invocation id and its start and finish times.
-    const [one, two] = await Promise.all([provenanceOf(first.reference), provenanceOf(second.reference)]);
-    assert.deepEqual(one.subject, two.subject);
-    assert.notDeepEqual(one, two);
-    assert.deepEqual(withoutInvocation(one), withoutInvocation(two));
+    const statement = await provenanceOf(first.reference);
+    assert.deepEqual(statement.subject, [
+      {
+        name: `pkg:docker/${registry.address}/${repository}@${fixed.revision.slice(0, 12)}?platform=linux%2F${nodeArch()}`,
+        digest: { sha256: (image ?? '').slice(7) },
+      },
+      {
+        name: `pkg:docker/${registry.address}/${repository}@main?platform=linux%2F${nodeArch()}`,
+        digest: { sha256: (image ?? '').slice(7) },
+      },
+    ]);
+    const metadata = statement.predicate.runDetails?.metadata ?? {};
+    const vcs = (metadata['buildkit_metadata'] as { vcs?: Record<string, string> } | undefined)?.vcs;
+    assert.deepEqual(
+      vcs,
+      { source: `${git.baseUrl}/hello.git`, revision: fixed.revision },
+      JSON.stringify(metadata),
+    );
+    const commitTime = (
+      await run('git', [
+        '-C',
+        join(gitRoot, 'repos', 'hello.git'),
+        'log',
+        '-1',
+        '--format=%cI',
+        fixed.revision,
+      ])
+    ).stdout.trim();
+    assert.equal(Date.parse(String(metadata['startedOn'])), Date.parse(commitTime), JSON.stringify(metadata));
+    assert.equal(Date.parse(String(metadata['finishedOn'])), Date.parse(commitTime));
+    assert.match(String(metadata['invocationId']), /^[0-9a-z]{25}$/);
+    // capstan pipeline attest-normalize, by hand on the recorded index, changes nothing: already reproducible.
+    assert.equal(await attestNormalize(first.reference), first.digest);
   });
 
-  it('without provenance (the default), the same commit built twice pushes the same digest', async () => {
+  it('with provenance: false, the same commit built twice pushes the same image manifest digest', async () => {
     const files = sampleApp({
       greeting: 'hello',
       nodeBase,
       registry: registry.address,
       repository,
       version: '2',
+      provenance: false,
     });
     const revision = await git.commit('hello', files, 'no attestation: a reproducible digest');
     const first = await runAt(revision, files, { registrySecret: 'registry' });

@@ -4,6 +4,7 @@ import { checkoutRevision } from '../../adapters/git/checkout.ts';
 import type { CacheDefinition, CacheOwner } from '../../core/pipeline-cache.ts';
 import type { GitCredentials } from '../../ports/source.ts';
 import { EXIT, UsageError } from '../output.ts';
+import { ATTEST_HELP, attestNormalize } from './pipeline-attest.ts';
 import { isPipelineRemoteCommand, PIPELINE_REMOTE_COMMANDS, runPipelineRemote } from './pipeline-remote.ts';
 
 export const PIPELINE_HELP = `Usage: capstan pipeline <command> [options]
@@ -40,7 +41,8 @@ checkout options:
   CAPSTAN_GIT_PASSWORD (the run Pod sets them from the Pipeline's credentials Secret).
   --cache-dir DIR --cache-owner JSON --caches JSON
                      after the checkout, restore these caches from the cache volume at DIR
-`;
+
+${ATTEST_HELP}`;
 
 export async function pipeline(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -60,6 +62,8 @@ export async function pipeline(argv: readonly string[]): Promise<number> {
     case 'cache':
       if (rest[0] !== 'save') throw new UsageError('usage: capstan pipeline cache save --workspace DIR …');
       return cacheSave(rest.slice(1));
+    case 'attest-normalize':
+      return attestNormalize(rest);
     default:
       if (isPipelineRemoteCommand(command)) return runPipelineRemote(command, rest);
       throw new UsageError(

@@ -155,18 +155,21 @@ describe('an image step in the run Pod', () => {
     assert.equal(step.securityContext['allowPrivilegeEscalation'], false);
   });
 
-  it('asks for BuildKit’s provenance attestation only when the step says provenance: true (reproducible digests by default)', () => {
-    assert.ok(!opts.some((o) => o.startsWith('attest:')), opts.join(' '));
-    const withProvenance = buildctlArguments(
+  it('asks for BuildKit’s provenance attestation, naming the repository and commit, unless the step says provenance: false', () => {
+    assert.ok(opts.includes('attest:provenance=mode=min'), opts.join(' '));
+    // The statement names the repository and the commit it was built from.
+    assert.ok(opts.includes(`vcs:source=${input.repoURL}`));
+    assert.ok(opts.includes(`vcs:revision=${input.revision}`));
+    const without = buildctlArguments(
       {
-        build: { registry: 'r.example', repository: 'team/web', provenance: true },
+        build: { registry: 'r.example', repository: 'team/web', provenance: false },
         sourceURL: input.repoURL,
         revision: { commit: input.revision },
         workspace: '/workspace',
       },
       { name: 'r.example/team/web', tags: [] },
     );
-    assert.ok(withProvenance.includes('attest:provenance=mode=min'));
+    assert.ok(!without.some((o) => o.startsWith('attest:') || o.startsWith('vcs:')), without.join(' '));
   });
 
   it('gives the build its context, Dockerfile, arguments (as arguments, never spliced into the script) and labels', () => {
@@ -206,6 +209,11 @@ describe('pushedImage', () => {
   it('reads the digest an image step left as its termination message, and nothing else', () => {
     const digest = 'sha256:' + 'd'.repeat(64);
     assert.deepEqual(pushedImage(`digest=${digest}\n`), { digest });
+    // The build's SOURCE_DATE_EPOCH (the commit's time) with it: the attestation's times.
+    assert.deepEqual(pushedImage(`digest=${digest}\nepoch=1700000000\n`), {
+      digest,
+      sourceDateEpoch: 1_700_000_000,
+    });
     assert.equal(pushedImage('error: failed to push: 401 Unauthorized'), undefined);
     assert.equal(pushedImage('digest=sha256:short'), undefined);
     assert.equal(pushedImage(undefined), undefined);

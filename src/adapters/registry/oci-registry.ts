@@ -1,0 +1,250 @@
+/**
+ * An OCI distribution client (the registry HTTP API v2) for what making an attestation reproducible
+ * needs: read a manifest and a blob, upload a blob (POST then PUT with its digest), put a manifest by
+ * digest and by tag. Credentials are a docker config's `auths` entry for the registry (Basic, or a
+ * Bearer token from the registry's realm when it asks for one); a registry CA may be given. Transient
+ * failures (connection errors, 429, 5xx) are retried a bounded number of times; every error names the
+ * registry and the reference, never the credentials.
+ */
+import { createHash } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import { CapstanError, messageOf } from '../../core/errors.ts';
+
+export interface RegistryCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface OciRegistryOptions {
+  /** `host[:port]`. */
+  readonly registry: string;
+  readonly credentials?: RegistryCredentials;
+  /** PEM of the CA that signs the registry's certificate (default: the system's). */
+  readonly ca?: string;
+  /** Attempts per request (default 4) and the first delay between them (default 500 ms, doubled). */
+  readonly attempts?: number;
+  readonly retryDelayMs?: number;
+  readonly timeoutMs?: number;
+}
+
+interface HttpResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+}
+
+const ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+/** The `auths` entry of a docker config (`{"auths": {"host": {"auth": base64(user:password)}}}`) for `registry`. */
+export function credentialsFromDockerConfig(text: string, registry: string): RegistryCredentials | undefined {
+  const config = JSON.parse(text) as {
+    auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  };
+  const entry = config.auths?.[registry] ?? config.auths?.[`https://${registry}`];
+  if (entry === undefined) return undefined;
+  if (entry.username !== undefined && entry.password !== undefined)
+    return { username: entry.username, password: entry.password };
+  if (entry.auth === undefined) return undefined;
+  const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export class OciRegistry {
+  readonly #options: OciRegistryOptions;
+  #authorization: string | undefined;
+
+  constructor(options: OciRegistryOptions) {
+    this.#options = options;
+  }
+
+  /** A manifest's bytes and media type; its digest is checked when `reference` is a digest. */
+  async manifest(repository: string, reference: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const what = `${this.#options.registry}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+    const response = await this.#call('GET', `/v2/${repository}/manifests/${reference}`, what, {
+      headers: { accept: ACCEPT },
+    });
+    if (reference.startsWith('sha256:') && sha256(response.body) !== reference)
+      throw this.#error(`${what}: the registry returned a manifest of another digest`, false);
+    const type = response.headers['content-type'];
+    return { bytes: response.body, mediaType: typeof type === 'string' ? type : '' };
+  }
+
+  /** A blob's bytes, checked against its digest. */
+  async blob(repository: string, digest: string): Promise<Buffer> {
+    const what = `${this.#options.registry}/${repository}@${digest}`;
+    const response = await this.#call('GET', `/v2/${repository}/blobs/${digest}`, what, {});
+    if (sha256(response.body) !== digest)
+      throw this.#error(`${what}: the blob read has another digest`, false);
+    return response.body;
+  }
+
+  /** Uploads a blob unless the registry has it (monolithic upload: POST, then PUT with the digest). */
+  async putBlob(repository: string, bytes: Buffer): Promise<string> {
+    const digest = sha256(bytes);
+    const what = `${this.#options.registry}/${repository}@${digest}`;
+    const head = await this.#call('HEAD', `/v2/${repository}/blobs/${digest}`, what, { allow: [404] });
+    if (head.status === 200) return digest;
+    const start = await this.#call('POST', `/v2/${repository}/blobs/uploads/`, what, {});
+    const location = start.headers['location'];
+    if (typeof location !== 'string')
+      throw this.#error(`${what}: the registry gave no upload location`, false);
+    const url = new URL(location, `https://${this.#options.registry}`);
+    url.searchParams.set('digest', digest);
+    await this.#call('PUT', `${url.pathname}${url.search}`, what, {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    return digest;
+  }
+
+  /** Puts a manifest under `reference` (its digest, or a tag). */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+    const what = `${this.#options.registry}/${repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`;
+    await this.#call('PUT', `/v2/${repository}/manifests/${reference}`, what, {
+      headers: { 'content-type': mediaType },
+      body: bytes,
+    });
+  }
+
+  #error(message: string, retryable: boolean, cause?: unknown): CapstanError {
+    return new CapstanError('PIPELINE_REGISTRY_FAILED', message, {
+      subject: this.#options.registry,
+      retryable,
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
+
+  /** One call with bounded retries of transient failures, and the registry's auth challenge answered once. */
+  async #call(
+    method: string,
+    path: string,
+    what: string,
+    options: { headers?: Record<string, string>; body?: Buffer; allow?: readonly number[] },
+  ): Promise<HttpResponse> {
+    const attempts = this.#options.attempts ?? 4;
+    let delay = this.#options.retryDelayMs ?? 500;
+    let challenged = false;
+    for (let attempt = 1; ; attempt++) {
+      let response: HttpResponse;
+      try {
+        response = await this.#send(method, path, options.headers ?? {}, options.body);
+      } catch (error) {
+        if (attempt >= attempts)
+          throw this.#error(
+            `${method} ${what}: ${messageOf(error)} (after ${attempt} attempts)`,
+            true,
+            error,
+          );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay *= 2;
+        continue;
+      }
+      if (response.status === 401 && !challenged) {
+        challenged = true;
+        await this.#authorize(response, what);
+        attempt--;
+        continue;
+      }
+      if (response.status < 300 || (options.allow ?? []).includes(response.status)) return response;
+      const transient = response.status === 429 || response.status >= 500;
+      if (!transient || attempt >= attempts)
+        throw this.#error(
+          `${method} ${what}: the registry answered ${response.status}${reasonOf(response.body)}${transient ? ` (after ${attempt} attempts)` : ''}`,
+          transient,
+        );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay *= 2;
+    }
+  }
+
+  /** Answers a 401's challenge: Basic credentials, or a Bearer token from the realm it names. */
+  async #authorize(response: HttpResponse, what: string): Promise<void> {
+    const credentials = this.#options.credentials;
+    const challenge = String(response.headers['www-authenticate'] ?? '');
+    const basic =
+      credentials &&
+      `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    if (/^bearer /i.test(challenge)) {
+      const params = Object.fromEntries(
+        [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1] ?? '', m[2] ?? '']),
+      );
+      const realm = new URL(params['realm'] ?? '');
+      for (const key of ['service', 'scope']) if (params[key]) realm.searchParams.set(key, params[key]);
+      const token = await this.#send(
+        'GET',
+        realm.toString(),
+        basic ? { authorization: basic } : {},
+        undefined,
+      );
+      if (token.status !== 200)
+        throw this.#error(`${what}: the registry's token service answered ${token.status}`, false);
+      const body = JSON.parse(token.body.toString('utf8')) as { token?: string; access_token?: string };
+      this.#authorization = `Bearer ${body.token ?? body.access_token ?? ''}`;
+      return;
+    }
+    if (basic === undefined)
+      throw this.#error(`${what}: the registry asks for credentials and none were given`, false);
+    this.#authorization = basic;
+  }
+
+  #send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+  ): Promise<HttpResponse> {
+    const url = /^https?:\/\//.test(path)
+      ? new URL(path)
+      : new URL(path, `https://${this.#options.registry}`);
+    const sameRegistry = url.host === this.#options.registry;
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        url,
+        {
+          method,
+          ...(this.#options.ca === undefined ? {} : { ca: this.#options.ca }),
+          timeout: this.#options.timeoutMs ?? 60_000,
+          headers: {
+            ...headers,
+            ...(sameRegistry && this.#authorization !== undefined
+              ? { authorization: this.#authorization }
+              : {}),
+            ...(body === undefined ? {} : { 'content-length': String(body.length) }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+/** `: <the registry's first error message>`, from its JSON errors, or nothing. */
+function reasonOf(body: Buffer): string {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
+    const first = parsed.errors?.[0];
+    return first === undefined ? '' : `: ${[first.code, first.message].filter(Boolean).join(' ')}`;
+  } catch {
+    return '';
+  }
+}
