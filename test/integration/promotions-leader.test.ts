@@ -1,5 +1,5 @@
-// Two `capstan server --promotions` processes on the real API server (with the server's least-privilege
-// identity, on one Store): one of them holds the Lease capstan-promotions and drives; a promotion asked
+// Two `capstan server` processes with install.yaml's arguments (`--promotions` among them) on the real
+// API server (with the server's least-privilege identity, on one Store): one of them holds the Lease capstan-promotions and drives; a promotion asked
 // on the other replica's API is committed once, by the leader (the API writes the Environment's status,
 // the leader's watch hears it). The leader killed (SIGKILL: no release), the other takes the Lease over
 // and commits the next promotion.
@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND } from '../../src/contracts/environment.ts';
-import { PROMOTIONS_LEASE } from '../../src/contracts/install-server.ts';
+import { PROMOTIONS_LEASE, SERVER_NAME } from '../../src/contracts/install-server.ts';
+import { installManifests } from '../../src/contracts/install.ts';
 import { freePort } from '../../src/devcluster/ports.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { PromotionRecord, Store } from '../../src/ports/store.ts';
@@ -64,26 +65,44 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-/** `capstan server --promotions` as an operator runs it, listening on loopback. */
+/**
+ * The arguments install.yaml's server Deployment gives `capstan server`, on this machine: its database
+ * and port here, without `--pipeline-image` (runs are not this test's).
+ */
+function installedServerArgs(database: string, port: number): string[] {
+  const deployment = installManifests({ image: 'registry.invalid/capstan:1' }).find(
+    (o) => o.kind === 'Deployment' && o.metadata.name === SERVER_NAME,
+  );
+  const spec = deployment?.['spec'] as { template: { spec: { containers: { args: string[] }[] } } };
+  const args = [...(spec.template.spec.containers[0]?.args ?? [])];
+  assert.ok(args.includes('--promotions'), `install.yaml's server drives promotions: ${args.join(' ')}`);
+  const value = (flag: string, to: string | undefined) => {
+    const at = args.indexOf(flag);
+    assert.ok(at > 0, `install.yaml's server has ${flag}`);
+    if (to === undefined) args.splice(at, 2);
+    else args[at + 1] = to;
+  };
+  value('--database', database);
+  value('--port', String(port));
+  value('--pipeline-image', undefined);
+  return args;
+}
+
+/** `capstan server` as install.yaml runs it, listening on loopback (http git allowed: the test's). */
 async function startReplica(kubeconfig: string, namespace: string): Promise<Replica> {
   const port = await freePort();
   const child: ChildProcessWithoutNullStreams = spawn(
     process.execPath,
     [
       CLI,
-      'server',
+      ...installedServerArgs(join(scratch, 'store.db'), port),
       '--kubeconfig',
       kubeconfig,
       '--namespace',
       namespace,
-      '--database',
-      join(scratch, 'store.db'),
-      '--promotions',
       '--promotions-allow-http',
       '--bind-address',
       '127.0.0.1',
-      '--port',
-      String(port),
     ],
     { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: scratch } },
   );
