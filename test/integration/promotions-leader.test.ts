@@ -1,9 +1,9 @@
 // Two `capstan server` processes with install.yaml's arguments (`--promotions` among them) on the real
-// API server (with the server's least-privilege identity, on one Store): one of them holds the Lease capstan-promotions and drives; a promotion asked
-// on the other replica's API is committed once, by the leader (the API writes the Environment's status,
-// the leader's watch hears it), and Verified once its Application, synced by a real agent process, is
-// Healthy on the commit. The leader killed (SIGKILL: no release), the other takes the Lease over
-// and commits the next promotion.
+// API server (with the server's least-privilege identity, on one Store): one of them holds the Lease
+// capstan-promotions and drives; a promotion asked on the other replica's API is committed once, by the
+// leader (the API writes the Environment's status, the leader's watch hears it), and Verified once its
+// Application, synced by a real agent process, is Healthy on the commit. The leader killed (SIGKILL: no
+// release), the other takes the Lease over and commits the next promotion.
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
