@@ -175,7 +175,7 @@ async function readEvents(
   }
 }
 
-function parseEvent(block: string): { type: string; data: string } {
+export function parseEvent(block: string): { type: string; data: string } {
   let type = 'message';
   const data: string[] = [];
   for (const line of block.split('\n')) {

@@ -229,8 +229,9 @@ function pipelineRunnerRbac(
 }
 
 /**
- * The server's arguments: its database and port, and pipeline runs driven with its own image (the
- * run Pods' checkout), with BuildKit for image steps when given.
+ * The server's arguments: its database and port, promotions driven (by the replica that holds the
+ * Lease capstan-promotions), and pipeline runs driven with its own image (the run Pods' checkout),
+ * with BuildKit for image steps when given.
  */
 function serverArgs(options: ServerInstallOptions): string[] {
   const buildkit = options.buildkit;
@@ -239,6 +240,7 @@ function serverArgs(options: ServerInstallOptions): string[] {
     ...(options.store === 'postgres' ? [] : ['--database', '/var/lib/capstan/server.db']),
     '--port',
     String(SERVER_PORT),
+    '--promotions',
     '--pipeline-image',
     options.image,
     ...(buildkit === undefined

@@ -97,6 +97,21 @@ export function placeAgentOnRealNode(
 }
 
 /**
+ * The API server's Deployment (install.yaml's drives promotions) may commit to the demo's git server,
+ * which serves http:// only (`--promotions-allow-http`); other objects are unchanged.
+ */
+function promotionsOverHttp(object: KubeObject): KubeObject {
+  if (object.kind !== 'Deployment' || object.metadata.name !== SERVER_NAME) return object;
+  const spec = object['spec'] as { template: { spec: PodSpec } };
+  const pod = spec.template.spec;
+  const containers = pod.containers.map((c) => ({
+    ...c,
+    args: [...(c.args ?? []), '--promotions-allow-http'],
+  }));
+  return { ...object, spec: { ...spec, template: { ...spec.template, spec: { ...pod, containers } } } };
+}
+
+/**
  * The demo's install: install.yaml's agent and API server, both on the real node (where the git
  * server's address, `allowRepositoryHost`, is the one the Applications name: the server renders their
  * desired state from the same URL the agent syncs), the agent impersonating DEMO_DEPLOYER for the
@@ -129,7 +144,7 @@ export function demoAgentInstall(options: {
       pullSecret: AGENT_PULL_SECRET,
       allowRepositoryHost: options.allowRepositoryHost,
       deployments: [AGENT_NAME, SERVER_NAME],
-    }),
+    }).map(promotionsOverHttp),
     {
       apiVersion: 'v1',
       kind: 'Service',

@@ -619,11 +619,15 @@ describe('promotions through environments', () => {
     );
   });
 
-  it('lists, promotes by hand and approves through the CLI, with its exit codes', async () => {
+  it('lists, promotes by hand and approves through the CLI, with its exit codes', async (t) => {
     const env = { ...process.env, CAPSTAN_CONFIG: join(scratch, 'login.json') };
     const capstan = (args: string[], stdin = '') =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, [CLI, ...args], { env });
+        // A command that still follows when the test failed does not outlive it.
+        t.after(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -666,11 +670,17 @@ describe('promotions through environments', () => {
     // The promotion's events, followed until it ends; and the general stream, from now on.
     const events = fetch(`${base}/api/v1/promotions/${id}/events`, { headers: viewer }).then((r) => r.text());
     const stream = new AbortController();
+    t.after(() => {
+      stream.abort();
+    });
     const general = await fetch(`${base}/api/v1/stream`, { headers: viewer, signal: stream.signal });
     assert.equal(general.status, 200);
     const generalText = readUntil(general, (text) =>
       new RegExp(`event: promotion\ndata: [^\n]*"id":"${id}"[^\n]*"state":"Verified"`).test(text),
     );
+    // The CLI follows it too: its steps as they happen, or (-o json) the final record.
+    const watching = capstan(['promotion', 'get', id, '--watch']);
+    const watchingJson = capstan(['promotion', 'get', id, '-w', '-o', 'json']);
     const approved = await capstan(['promotion', 'approve', id, '-o', 'json']);
     assert.equal(approved.code, 0, approved.stderr);
     assert.equal((JSON.parse(approved.stdout) as { state: string }).state, 'Approved');
@@ -681,6 +691,22 @@ describe('promotions through environments', () => {
       timeoutMs: 120_000,
     });
     const streamed = await events;
+    const watched = await watching;
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.match(watched.stdout, new RegExp(`^promotion ${id} to ${namespace}/staging: ${IMAGE_ONE}\n`));
+    const order = ['WaitingForApproval', 'Approved', 'Committed', 'Verified'].map((state) =>
+      watched.stdout.search(new RegExp(`^  \\S+  ${state} `, 'm')),
+    );
+    assert.ok(
+      order.every((at, i) => at > 0 && (i === 0 || at > (order[i - 1] ?? 0))),
+      `each step once, in order:\n${watched.stdout}`,
+    );
+    assert.match(watched.stdout, new RegExp(`\npromotion ${id} Verified, commit [0-9a-f]{40}\n$`));
+    const watchedJson = await watchingJson;
+    assert.equal(watchedJson.code, 0, watchedJson.stderr);
+    const final = JSON.parse(watchedJson.stdout) as { id: string; state: string; steps: unknown[] };
+    assert.equal(final.state, 'Verified');
+    assert.equal(final.id, id);
     // The general stream told each step of it, and of the Environment, numbered for a resume.
     const told = await generalText;
     stream.abort();
@@ -713,5 +739,28 @@ describe('promotions through environments', () => {
       'json',
     ]);
     assert.equal((JSON.parse(history.stdout) as { items: { id: string }[] }).items[0]?.id, id);
+
+    // promote --wait: a rejected promotion exits 4 with its state and reason on stderr.
+    const waiting = capstan(['promote', 'staging', '-n', namespace, '--image', IMAGE_TWO, '--wait']);
+    const pending = await eventually(
+      async () =>
+        (
+          await store.promotions.list({
+            namespace,
+            environment: 'staging',
+            state: 'WaitingForApproval',
+            limit: 1,
+          })
+        )[0] ?? false,
+      { what: 'the promotion asked with --wait waits for an approval' },
+    );
+    const rejected = await capstan(['promotion', 'reject', pending.id]);
+    assert.equal(rejected.code, 0, rejected.stderr);
+    const waited = await waiting;
+    assert.equal(waited.code, 4, waited.stdout + waited.stderr);
+    assert.match(waited.stdout, new RegExp(`^promotion ${pending.id} to ${namespace}/staging requested: `));
+    assert.match(waited.stdout, new RegExp(`\npromotion ${pending.id} Rejected \\(Rejected\\)\n$`));
+    assert.match(waited.stderr, new RegExp(`promotion ${pending.id} to ${namespace}/staging Rejected`));
+    assert.equal((await capstan(['promotion', 'list', '--watch'])).code, 2, 'list takes no --watch');
   });
 });

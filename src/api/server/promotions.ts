@@ -176,7 +176,7 @@ function promotionDecisionRoutes(routes: Routes, options: ServerApiOptions): voi
     async (request, reply, caller) => {
       const promotion = await promotionOf(options, request);
       await requirePermission(options, need(caller), 'promotions.read', promotion.project);
-      followPromotion(options, request, reply, promotion.id);
+      followPromotion(options, request, reply, promotion);
       return undefined;
     },
   );
@@ -341,31 +341,67 @@ async function changed(options: ServerApiOptions, promotion: PromotionRecord): P
     });
 }
 
-/** Server-sent events: the promotion each time it changes (`promotion`), then `end` once it is final. */
+/** A record's place in its history: its `updatedAt` (an ISO time), then how many steps it has. */
+const eventKey = (p: PromotionRecord): string => `${p.updatedAt}#${String(p.steps.length).padStart(4, '0')}`;
+const EVENT_KEY = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z#\d{4}$/;
+
+/**
+ * Server-sent events: the promotion (`promotion`, `id:` its updatedAt and step count) at once, then each time it
+ * changes, then `end` once it is final. Driven by the server's change sequence (the stream of
+ * `GET /api/v1/stream`): a `promotion` change of this one is sent as it is; a change of its
+ * Environment (its status, written at each step) has the record read again from the Store. A client
+ * that reconnects with `Last-Event-ID` (the id it got last) gets the record only if it changed since.
+ */
 function followPromotion(
   options: ServerApiOptions,
   request: FastifyRequest,
   reply: FastifyReply,
-  id: string,
+  first: PromotionRecord,
 ): void {
+  const lastId = request.headers['last-event-id'];
   const gone = openEventStream(request, reply);
-  const pump = async (): Promise<void> => {
-    let seen = '';
-    while (!gone.aborted) {
-      const promotion = await options.store.promotions.get(id);
-      if (promotion === undefined) break;
-      const version = `${promotion.state}|${promotion.updatedAt}|${promotion.message ?? ''}`;
-      if (version !== seen) {
-        seen = version;
-        reply.raw.write(`event: promotion\ndata: ${JSON.stringify(promotion)}\n\n`);
-      }
-      if (isFinal(promotion.state)) {
-        reply.raw.write(`event: end\ndata: ${JSON.stringify({ state: promotion.state })}\n\n`);
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+  // What the client has, as the key of the record it got last; a record with a greater key is news.
+  let seen = typeof lastId === 'string' && EVENT_KEY.test(lastId) ? lastId : '';
+  let done = false;
+  let queue = Promise.resolve();
+  const finish = () => {
+    if (done) return;
+    done = true;
+    unsubscribe();
     reply.raw.end();
   };
-  void pump().catch(() => reply.raw.end());
+  const send = (promotion: PromotionRecord) => {
+    if (done) return;
+    const key = eventKey(promotion);
+    if (key > seen) {
+      seen = key;
+      reply.raw.write(`id: ${seen}\nevent: promotion\ndata: ${JSON.stringify(promotion)}\n\n`);
+    }
+    if (isFinal(promotion.state) && key >= seen) {
+      reply.raw.write(`event: end\ndata: ${JSON.stringify({ state: promotion.state })}\n\n`);
+      finish();
+    }
+  };
+  // One after the other, so that the records go out in the order of the changes.
+  const next = (step: () => Promise<PromotionRecord | undefined> | PromotionRecord) => {
+    queue = queue
+      .then(async () => {
+        if (done) return;
+        const promotion = await step();
+        if (promotion === undefined) finish();
+        else send(promotion);
+      })
+      .catch(finish);
+  };
+  const read = () => options.store.promotions.get(first.id);
+  const unsubscribe = options.applications.subscribe((change) => {
+    if (change.kind === 'promotion' && (change.data as { id?: unknown }).id === first.id)
+      next(() => change.data as PromotionRecord);
+    else if (change.kind === 'environment') {
+      const env = change.data as { namespace?: unknown; name?: unknown };
+      if (env.namespace === first.namespace && env.name === first.environment) next(read);
+    }
+  });
+  gone.addEventListener('abort', finish);
+  next(read);
 }

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { EnvironmentInfo, PromotionView } from '../../contracts/promotion-api.ts';
 import { CapstanError } from '../../core/errors.ts';
+import { followPromotion } from '../promotion-follow.ts';
 import { readLogin, ServerClient } from '../server-client.ts';
 import { EXIT, outputFormat, UsageError } from '../output.ts';
 import { output, say } from './app-common.ts';
@@ -19,16 +20,22 @@ const OPTIONS = {
   environment: { type: 'string' },
   state: { type: 'string' },
   limit: { type: 'string' },
+  watch: { type: 'boolean', short: 'w' },
+  wait: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const PROMOTION_HELP = `Usage:
   capstan env list [-n NAMESPACE | -A] [-o table|json|yaml]
-  capstan promote ENV [-n NAMESPACE] (--image NAME@sha256:DIGEST | --from-run RUN) [-o …]
+  capstan promote ENV [-n NAMESPACE] (--image NAME@sha256:DIGEST | --from-run RUN) [--wait] [-o …]
   capstan promotion list [-n NAMESPACE | -A] [--environment ENV] [--state STATE] [--limit N] [-o …]
-  capstan promotion get|approve|reject ID [-o …]
+  capstan promotion get ID [-w|--watch] [-o …]
+  capstan promotion approve|reject ID [-o …]
 
 Environments and promotions (docs/promotions.md), through the capstan server you logged in to.
+--watch (get) and --wait (promote) follow the promotion until it ends, printing each step as it
+happens (-o json|yaml: the final record only); exit 0 when it is Verified, 4 when it is Failed or
+Rejected (its reason on stderr).
 `;
 
 async function client(): Promise<ServerClient> {
@@ -77,6 +84,8 @@ export async function environmentCommand(argv: readonly string[]): Promise<numbe
   if (sub !== 'list') throw new UsageError(`unknown command 'capstan env ${sub}': use 'capstan env list'`);
   const { values, positionals, format } = parse(rest);
   if (positionals.length > 0) throw new UsageError('capstan env list takes no arguments');
+  if (values.watch === true || values.wait === true)
+    throw new UsageError('capstan env list takes no --watch or --wait');
   const namespace = values.namespace ?? 'default';
   const all = (await (await client()).json<{ items: EnvironmentInfo[] }>('GET', '/api/v1/environments'))
     .items;
@@ -109,12 +118,7 @@ const describe = (p: PromotionView): string =>
   `  image:     ${p.image}\n` +
   (p.commit === undefined ? '' : `  commit:    ${p.commit}\n`) +
   (p.message === undefined ? '' : `  message:   ${p.message}\n`) +
-  p.steps
-    .map(
-      (s) =>
-        `  ${s.at}  ${s.state.padEnd(18)} ${s.by ?? ''}${s.message === undefined ? '' : `  ${s.message}`}\n`,
-    )
-    .join('');
+  p.steps.map((s) => stepLine(s)).join('');
 
 /** `capstan promote ENV --image REF | --from-run ID` */
 export async function promoteCommand(argv: readonly string[]): Promise<number> {
@@ -130,20 +134,61 @@ export async function promoteCommand(argv: readonly string[]): Promise<number> {
       'capstan promote needs exactly one of --image NAME@sha256:DIGEST and --from-run RUN',
     );
   const namespace = values.namespace ?? 'default';
+  if (values.watch === true) throw new UsageError('capstan promote follows with --wait, not --watch');
   const body = values.image === undefined ? { fromRun: values['from-run'] } : { image: values.image };
-  const created = await (
-    await client()
-  ).json<PromotionView>(
+  const server = await client();
+  const created = await server.json<PromotionView>(
     'POST',
     `/api/v1/environments/${encodeURIComponent(namespace)}/${encodeURIComponent(env)}/promote`,
     body,
   );
+  if (values.wait === true) {
+    if (format === 'table')
+      process.stdout.write(`promotion ${created.id} to ${namespace}/${env} requested: ${created.image}\n`);
+    return watch(server, created.id, format, { header: false });
+  }
   output(
     format,
     created,
     () => `promotion ${created.id} to ${namespace}/${env} requested: ${created.image}\n`,
   );
   return EXIT.ok;
+}
+
+const stepLine = (s: PromotionView['steps'][number]): string =>
+  `  ${s.at}  ${s.state.padEnd(18)} ${s.by ?? ''}${s.message === undefined ? '' : `  ${s.message}`}\n`;
+
+/**
+ * Follows a promotion until it ends: in a table, its steps as they happen and its end; otherwise the
+ * final record. 0 when Verified, 4 (its state, reason and message on stderr) when Failed or Rejected.
+ */
+async function watch(
+  server: ServerClient,
+  id: string,
+  format: ReturnType<typeof outputFormat>,
+  options: { readonly header: boolean },
+): Promise<number> {
+  let printed = 0;
+  let header = options.header;
+  const table = format === 'table';
+  const final = await followPromotion(server, id, (p) => {
+    if (!table) return;
+    if (header) process.stdout.write(`promotion ${p.id} to ${p.namespace}/${p.environment}: ${p.image}\n`);
+    header = false;
+    process.stdout.write(p.steps.slice(printed).map(stepLine).join(''));
+    printed = Math.max(printed, p.steps.length);
+  });
+  const reason = final.reason === undefined ? '' : ` (${final.reason})`;
+  if (table)
+    process.stdout.write(
+      `promotion ${final.id} ${final.state}${reason}${final.commit === undefined ? '' : `, commit ${final.commit}`}\n`,
+    );
+  else output(format, final, () => '');
+  if (final.state === 'Verified') return EXIT.ok;
+  process.stderr.write(
+    `promotion ${final.id} to ${final.namespace}/${final.environment} ${final.state}${reason}${final.message === undefined ? '' : `: ${final.message}`}\n`,
+  );
+  return EXIT.failed;
 }
 
 /** `capstan promotion list|get|approve|reject` */
@@ -154,6 +199,12 @@ export async function promotionCommand(argv: readonly string[]): Promise<number>
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   const { values, positionals, format } = parse(rest);
+  if (values.wait === true)
+    throw new UsageError('--wait is for capstan promote; capstan promotion get takes --watch');
+  if (values.watch === true && sub !== 'get')
+    throw new UsageError(
+      `capstan promotion ${sub} takes no --watch: follow it with capstan promotion get ID --watch`,
+    );
   const server = await client();
   if (sub === 'list') {
     const query = new URLSearchParams({ limit: values.limit ?? '50' });
@@ -185,6 +236,7 @@ export async function promotionCommand(argv: readonly string[]): Promise<number>
   if (id === undefined || extra.length > 0)
     throw new UsageError(`capstan promotion ${sub} needs one promotion ID`);
   const path = `/api/v1/promotions/${encodeURIComponent(id)}`;
+  if (sub === 'get' && values.watch === true) return watch(server, id, format, { header: true });
   const promotion =
     sub === 'get'
       ? await server.json<PromotionView>('GET', path)

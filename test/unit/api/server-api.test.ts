@@ -31,6 +31,7 @@ import type { KubeObject } from '../../../src/core/resource.ts';
 import { withOwnershipMarks } from '../../../src/core/ownership.ts';
 import { encodeInventory, makeInventory } from '../../../src/core/inventory.ts';
 import type { RunRecord, Store } from '../../../src/ports/store.ts';
+import type { PromotionState } from '../../../src/core/promotion.ts';
 import type { ProjectAccess, ProjectDirectory } from '../../../src/server/access.ts';
 import { ApplicationIndex, projectOf } from '../../../src/server/application-index.ts';
 import { Authenticator } from '../../../src/server/auth.ts';
@@ -1668,6 +1669,125 @@ describe('server API: audit trail and event stream', () => {
       [...seqs].sort((x, y) => x - y),
       'one sequence, in order',
     );
+  });
+});
+
+describe('server API: a promotion followed', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(async () => {
+    await h.app.close();
+  });
+
+  it('sends the promotion at once, then at each change of it or its Environment, until it ends; resumable', async () => {
+    const alice = await login(h, 'alice');
+    const found = h.index.get('a', 'web');
+    assert.ok(found);
+    const project = projectOf(found);
+    const at = (second: number) => `2026-03-01T00:00:0${String(second)}.000Z`;
+    const step = (state: PromotionState, second: number) => ({ state, at: at(second), by: 'alice' });
+    const image = `registry.invalid/hello@sha256:${'a'.repeat(64)}`;
+    const record = {
+      id: 'p-follow',
+      namespace: 'a',
+      environment: 'dev',
+      project,
+      image,
+      requestedBy: 'alice',
+    };
+    await h.store.promotions.create({
+      ...record,
+      state: 'Pending',
+      createdAt: at(0),
+      updatedAt: at(0),
+      steps: [step('Pending', 0)],
+    });
+    const move = async (from: PromotionState, state: PromotionState, second: number) => {
+      const current = await h.store.promotions.get(record.id);
+      assert.ok(current);
+      const moved = await h.store.promotions.update(record.id, from, {
+        state,
+        updatedAt: at(second),
+        steps: [...current.steps, step(state, second)],
+      });
+      assert.ok(moved);
+      return moved;
+    };
+    const environmentChanged = (namespace: string, name: string) => {
+      h.index.recordOther({ kind: 'environment', type: 'modified', project, data: { namespace, name } });
+    };
+
+    const address = await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const response = await fetch(`${address}/api/v1/promotions/${record.id}/events`, {
+      headers: as(alice, false),
+    });
+    assert.equal(response.status, 200);
+    assert.ok(response.body);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const events = () => text.split('\n\n').filter((block) => block.includes('event: '));
+    const until = async (count: number) => {
+      while (events().length < count) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        text += chunk.value;
+      }
+      return events();
+    };
+    assert.equal((await until(1))[0]?.includes('"state":"Pending"'), true, text);
+
+    // Its Environment changed: read from the Store. Another Environment's, or another promotion: not.
+    await move('Pending', 'Approved', 1);
+    environmentChanged('a', 'other');
+    h.index.recordOther({
+      kind: 'promotion',
+      type: 'added',
+      project,
+      data: { id: 'p-other', state: 'Failed' },
+    });
+    environmentChanged('a', 'dev');
+    await until(2);
+    // A promotion change carries the record as the stream read it; the Store may be further on.
+    const committed = await move('Approved', 'Committed', 2);
+    await move('Committed', 'Verified', 3);
+    h.index.recordOther({ kind: 'promotion', type: 'modified', project, data: committed });
+    environmentChanged('a', 'dev');
+    const all = await until(6);
+    assert.equal((await reader.read()).done, true, 'the stream ends with the promotion');
+    const named = all.map((e) => [/^event: (.*)$/m.exec(e)?.[1], /"state":"(\w+)"/.exec(e)?.[1]]);
+    assert.deepEqual(named, [
+      ['promotion', 'Pending'],
+      ['promotion', 'Approved'],
+      ['promotion', 'Committed'],
+      ['promotion', 'Verified'],
+      ['end', 'Verified'],
+    ]);
+    const ids = all.map((e) => /^id: (.*)$/m.exec(e)?.[1]);
+    assert.deepEqual(ids.slice(0, 4), [`${at(0)}#0001`, `${at(1)}#0002`, `${at(2)}#0003`, `${at(3)}#0004`]);
+
+    // Reconnected after Committed: Verified, then end; after Verified: end alone.
+    const resumed = async (lastId: string) =>
+      (
+        await h.call({
+          method: 'GET',
+          url: `/api/v1/promotions/${record.id}/events`,
+          headers: { ...as(alice, false), 'last-event-id': lastId },
+        })
+      ).body;
+    const afterCommitted = await resumed(`${at(2)}#0003`);
+    assert.deepEqual(
+      afterCommitted
+        .split('\n\n')
+        .filter((b) => b.includes('event: '))
+        .map((b) => /^event: (.*)$/m.exec(b)?.[1]),
+      ['promotion', 'end'],
+    );
+    assert.match(afterCommitted, /"state":"Verified"/);
+    assert.equal(await resumed(`${at(3)}#0004`), 'event: end\ndata: {"state":"Verified"}\n\n');
+    // An id that is not one of its keys is ignored: the whole record again.
+    assert.match(await resumed('e1-3'), /^id: .*\nevent: promotion\n/);
   });
 });
 

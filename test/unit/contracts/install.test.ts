@@ -362,20 +362,21 @@ describe('installManifests: the server drives pipeline runs', () => {
     return container;
   };
 
-  it('runs `capstan server --pipeline-image` with its own image, and no BuildKit unless given', () => {
+  it('runs `capstan server --promotions --pipeline-image` with its own image, and no BuildKit unless given', () => {
     assert.deepEqual(serverContainer(objects)['args'], [
       'server',
       '--database',
       '/var/lib/capstan/server.db',
       '--port',
       '8080',
+      '--promotions',
       '--pipeline-image',
       'registry.invalid/capstan:1',
     ]);
   });
 
   it('gives it BuildKit with the BuildKit install’s address, server name and client Secret', () => {
-    assert.deepEqual((serverContainer(withRuns)['args'] as string[]).slice(5), [
+    assert.deepEqual((serverContainer(withRuns)['args'] as string[]).slice(6), [
       '--pipeline-image',
       'registry.invalid/capstan@sha256:ab',
       '--buildkit-image',

@@ -62,7 +62,7 @@ describe('demoAgentInstall', () => {
     allowRepositoryHost: '10.200.0.1',
   });
 
-  it('places the API server’s Deployment on the real node too, allowed the same repository host as the agent', () => {
+  it('places the API server’s Deployment on the real node too, allowed the same repository host as the agent, and http:// for promotions', () => {
     const server = objects.filter((o) => o.metadata.name === SERVER_NAME);
     assert.deepEqual(
       server.filter((o) => ['Deployment', 'Service', 'ServiceAccount'].includes(o.kind)).length,
@@ -72,8 +72,10 @@ describe('demoAgentInstall', () => {
     assert.equal(pod.nodeSelector?.[REAL_NODE.label], REAL_NODE.labelValue);
     assert.deepEqual(pod.imagePullSecrets, [{ name: AGENT_PULL_SECRET }]);
     const args = pod.containers[0]?.args ?? [];
-    assert.deepEqual(args.slice(-2), ['--allow-repository-host', '10.200.0.1']);
-    assert.deepEqual(args.slice(0, -2), podOf(installManifests({ image }), SERVER_NAME).containers[0]?.args);
+    assert.deepEqual(args.slice(-3), ['--allow-repository-host', '10.200.0.1', '--promotions-allow-http']);
+    const installed = podOf(installManifests({ image }), SERVER_NAME).containers[0]?.args;
+    assert.ok(installed?.includes('--promotions'), 'install.yaml’s server drives promotions');
+    assert.deepEqual(args.slice(0, -3), installed);
   });
 
   it('adds a Service for the agent’s health port, selecting the agent’s pods', () => {
