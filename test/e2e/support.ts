@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { DEFAULT_AGENT_NAMESPACE } from '../../src/adapters/kube/cluster-client.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND } from '../../src/contracts/project.ts';
@@ -95,6 +96,8 @@ export async function startServer(
     database,
     // The tests' git server is on loopback: the desired state and diff are rendered from it.
     repositoryHosts: ['127.0.0.1'],
+    // The agent process keeps its inventories in its default namespace, not the server's.
+    inventoryNamespace: DEFAULT_AGENT_NAMESPACE,
     port: options.port ?? 0,
     ...(options.oidc ? { oidc: options.oidc } : {}),
     ...(options.pipelines ? { pipelines: options.pipelines } : {}),
