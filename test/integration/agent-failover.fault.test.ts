@@ -312,14 +312,22 @@ async function newLeaderFinishes(t: TestContext, mid: MidSync, since: number): P
     0,
     'the new leader waits for wave 0 as well',
   );
-  // … until the pod may be scheduled. The controller-manager creates it on its own time (later after the
-  // API server restarts of another test), so wait for it; one pod: the Deployment was not re-created.
+  // … until the pod may be scheduled. The controller-manager creates it on its own time: its ReplicaSet
+  // controller does not act until its informer has seen its own last write ("read version … is not as
+  // new as written version" in its log), which on a loaded machine, after the API server restarts of
+  // other tests, took more than the 30 s this wait once had (a fresh clone's run failed on it). Nothing
+  // here can hurry that; the limit only keeps a broken controller-manager from hanging the test. One
+  // pod: the Deployment was not re-created.
+  const waitedFrom = Date.now();
   const pods = await eventually(
     async () => {
       const list = await kube.core.listNamespacedPod({ namespace, labelSelector: 'app=gate' });
       return list.items.length > 0 ? list : false;
     },
-    { what: "the gate Deployment's pod", timeoutMs: 30_000 },
+    { what: "the gate Deployment's pod", timeoutMs: 180_000 },
+  );
+  t.diagnostic(
+    `the controller-manager made the gate's pod ${Date.now() - waitedFrom} ms after the wait began`,
   );
   assert.equal(pods.items.length, 1, 'one pod: the Deployment was not re-created');
   for (const pod of pods.items) {
