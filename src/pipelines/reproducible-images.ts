@@ -4,7 +4,7 @@
  * an index digest the same for every build of the commit (docs/pipelines.md, "Reproducible").
  */
 import type { PipelineFile } from '../contracts/pipeline-file.ts';
-import { messageOf } from '../core/errors.ts';
+import { CapstanError, messageOf } from '../core/errors.ts';
 import type { ReproducibleAttestations } from '../ports/attestations.ts';
 import type { RunImageRecord } from '../ports/store.ts';
 
@@ -13,7 +13,12 @@ export interface PushedStepImage extends RunImageRecord {
   readonly sourceDateEpoch?: number;
 }
 
-/** Every image, those with provenance made reproducible; and the first failure, naming the step and image. */
+/**
+ * Every image, those with provenance made reproducible; the first failure, naming the step and image;
+ * and a notice when the registry did not answer the process that rewrites (the run keeps BuildKit's
+ * index, attested but not reproducible: a dev cluster's registry on the node's loopback is out of reach
+ * of the installed server's pod). A registry that answers and refuses fails the run.
+ */
 export async function reproducibleImages(
   images: readonly PushedStepImage[],
   context: {
@@ -23,9 +28,10 @@ export async function reproducibleImages(
     /** The push credentials (`.dockerconfigjson`), when the Pipeline has them. */
     readonly dockerConfig: () => Promise<string | undefined>;
   },
-): Promise<{ images: RunImageRecord[]; failure?: string }> {
+): Promise<{ images: RunImageRecord[]; failure?: string; notice?: string }> {
   const done: RunImageRecord[] = [];
   let failure: string | undefined;
+  let notice: string | undefined;
   for (const { sourceDateEpoch, ...image } of images) {
     const step = context.file.steps.find((s) => s.name === image.step);
     const attested = step?.build !== undefined && step.build.provenance !== false;
@@ -45,10 +51,18 @@ export async function reproducibleImages(
       });
       done.push({ ...image, digest, reference: `${name}@${digest}` });
     } catch (error) {
-      // Recorded as BuildKit pushed it; the run fails with the first such failure.
+      // Recorded as BuildKit pushed it; the run fails with the first such failure, unless the registry
+      // was out of reach (then the run says so).
       done.push(image);
-      failure ??= `step ${image.step}: the provenance attestation of ${image.reference} was not made reproducible: ${messageOf(error)}`;
+      const said = `step ${image.step}: the provenance attestation of ${image.reference} was not made reproducible: ${messageOf(error)}`;
+      if (error instanceof CapstanError && error.code === 'PIPELINE_REGISTRY_UNREACHABLE')
+        notice ??= `${said}; the image is recorded as BuildKit pushed it (attested, not reproducible)`;
+      else failure ??= said;
     }
   }
-  return failure === undefined ? { images: done } : { images: done, failure };
+  return {
+    images: done,
+    ...(failure === undefined ? {} : { failure }),
+    ...(notice === undefined ? {} : { notice }),
+  };
 }

@@ -196,7 +196,7 @@ async function follow(
   if (execution.steps.length === 0)
     return finish(deps.store, request.runId, execution, execution.outcome, at());
   const secret = request.spec.registrySecret;
-  const { images, failure } = await reproducibleImages(pushedImages(file, execution, request), {
+  const { images, failure, notice } = await reproducibleImages(pushedImages(file, execution, request), {
     file,
     commit: request.revision,
     attestations: deps.attestations,
@@ -214,7 +214,8 @@ async function follow(
       'Failed',
       at(),
     );
-  return finish(deps.store, request.runId, execution, execution.outcome, at());
+  const ending = notice !== undefined && execution.outcome === 'Succeeded' ? { message: notice } : execution;
+  return finish(deps.store, request.runId, ending, execution.outcome, at());
 }
 
 /** How many lines of each step the Store has for the run. */

@@ -214,6 +214,7 @@ describe('reproducible attestations on a real registry', () => {
       registry.manifest('samples/attested', 'main'),
       (e: unknown) =>
         e instanceof CapstanError &&
+        e.code === 'PIPELINE_REGISTRY_UNREACHABLE' &&
         e.retryable &&
         e.message.startsWith(`GET ${address}/samples/attested:main: `) &&
         e.message.endsWith('(after 3 attempts)'),

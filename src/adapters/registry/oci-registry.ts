@@ -116,12 +116,16 @@ export class OciRegistry {
     });
   }
 
-  #error(message: string, retryable: boolean, cause?: unknown): CapstanError {
-    return new CapstanError('PIPELINE_REGISTRY_FAILED', message, {
-      subject: this.#options.registry,
-      retryable,
-      ...(cause === undefined ? {} : { cause }),
-    });
+  #error(message: string, retryable: boolean, cause?: unknown, unreachable = false): CapstanError {
+    return new CapstanError(
+      unreachable ? 'PIPELINE_REGISTRY_UNREACHABLE' : 'PIPELINE_REGISTRY_FAILED',
+      message,
+      {
+        subject: this.#options.registry,
+        retryable,
+        ...(cause === undefined ? {} : { cause }),
+      },
+    );
   }
 
   /** One call with bounded retries of transient failures, and the registry's auth challenge answered once. */
@@ -140,10 +144,12 @@ export class OciRegistry {
         response = await this.#send(method, path, options.headers ?? {}, options.body);
       } catch (error) {
         if (attempt >= attempts)
+          // No answer at all: the registry is not reachable from here (unlike a refusal).
           throw this.#error(
             `${method} ${what}: ${messageOf(error)} (after ${attempt} attempts)`,
             true,
             error,
+            true,
           );
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay *= 2;
