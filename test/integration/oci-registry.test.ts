@@ -292,4 +292,39 @@ describe('reproducible attestations on a real registry', () => {
       { step: 'plain', reference: `${state.address}/samples/plain@${built}`, digest: built, tags: [] },
     ]);
   });
+
+  it('does not fail a run when the registry does not answer the process that rewrites: BuildKit’s index is recorded, and the run says why', async () => {
+    // A registry address nothing listens on, as the dev cluster's (the node's loopback) is from a Pod.
+    const address = `127.0.0.1:${await freePort()}`;
+    const built = `sha256:${'1'.repeat(64)}`;
+    const file = parsePipelineFile(
+      ['steps:', '  - name: image', '    build: { registry: r, repository: samples/away }', ''].join('\n'),
+      '.capstan/pipeline.yaml',
+    );
+    const pushed = [
+      {
+        step: 'image',
+        reference: `${address}/samples/away@${built}`,
+        digest: built,
+        tags: ['main'],
+        sourceDateEpoch: 1_700_000_000,
+      },
+    ];
+    const done = await reproducibleImages(pushed, {
+      file,
+      commit: 'b'.repeat(40),
+      attestations: new RegistryAttestations({ ca }),
+      dockerConfig: () => Promise.resolve(undefined),
+    });
+    assert.equal(done.failure, undefined);
+    assert.match(
+      done.notice ?? '',
+      new RegExp(
+        `^step image: the provenance attestation of ${address}/samples/away@${built} was not made reproducible: .*\\(attested, not reproducible\\)$`,
+      ),
+    );
+    assert.deepEqual(done.images, [
+      { step: 'image', reference: `${address}/samples/away@${built}`, digest: built, tags: ['main'] },
+    ]);
+  });
 });
