@@ -134,7 +134,7 @@ export function parseManifest(text: string, subject: string): Manifest {
 export function attestationIn(index: Manifest, subject: string): Descriptor | undefined {
   const manifests: readonly Descriptor[] | undefined = index.manifests;
   if (index.mediaType !== OCI_INDEX || manifests === undefined)
-    throw invalid(`not an OCI image index (mediaType ${String(index.mediaType)})`, subject);
+    throw invalid(`not an OCI image index: its media type is ${String(index.mediaType)}`, subject);
   return manifests.find((m) => m.annotations?.[ATTESTATION_TYPE] === ATTESTATION_MANIFEST);
 }
 
