@@ -339,3 +339,19 @@ async function setUpParts(
   later(() => admin.delete(types.project, '', project).then(() => undefined));
   return { git, cluster, kube, admin, types, namespace, project };
 }
+
+/** A POST from the page, as the UI sends it (the session's CSRF token): the status and the body. */
+export async function postAs(page: Page, path: string, body: unknown) {
+  return page.evaluate(
+    async ({ path, body }) => {
+      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
+      const response = await fetch(path, {
+        method: 'POST',
+        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as { permission?: string } };
+    },
+    { path, body },
+  );
+}

@@ -23,6 +23,7 @@ import {
   assertFitsTheScreen,
   e2eFixture,
   logIn,
+  postAs,
   screenshot,
   tabTo,
   type RunningServer,
@@ -327,15 +328,7 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     await viewer.goto(`${server.url}/pipelines`);
     await viewer.locator('table.pipelines').waitFor();
     await assertFitsTheScreen(viewer, 'the pipelines page');
-    const answer = await viewer.evaluate(async (path) => {
-      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
-      const response = await fetch(path, {
-        method: 'POST',
-        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
-        body: JSON.stringify({ branch: 'main' }),
-      });
-      return { status: response.status, body: (await response.json()) as { permission?: string } };
-    }, `/api/v1/pipelines/${namespace}/web/runs`);
+    const answer = await postAs(viewer, `/api/v1/pipelines/${namespace}/web/runs`, { branch: 'main' });
     assert.equal(answer.status, 403);
     assert.equal(answer.body.permission, 'pipelines.run');
     // A suspended Pipeline: Run is disabled for anyone, with the reason.
@@ -385,15 +378,7 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
       /pull request #7 by mallory, from a fork, waits for an approval/,
     );
     assert.deepEqual(await accessibilityProblems(viewer), [], 'a run waiting for approval, for a viewer');
-    const answer = await viewer.evaluate(async (path) => {
-      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
-      const response = await fetch(path, {
-        method: 'POST',
-        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
-        body: '{}',
-      });
-      return { status: response.status, body: (await response.json()) as { permission?: string } };
-    }, `/api/v1/runs/${id}/approve`);
+    const answer = await postAs(viewer, `/api/v1/runs/${id}/approve`, {});
     assert.equal(answer.status, 403);
     assert.equal(answer.body.permission, 'pipelines.run');
     assert.equal((await store.runs.get(id))?.phase, 'WaitingForApproval');

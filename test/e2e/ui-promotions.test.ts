@@ -24,6 +24,7 @@ import {
   assertFitsTheScreen,
   e2eFixture,
   logIn,
+  postAs,
   tabTo,
   type RunningServer,
 } from './support.ts';
@@ -136,22 +137,6 @@ before(async () => {
   store = e2e.store();
 });
 
-/** A POST from the page, as the UI sends it (the session's CSRF token): the status and the body. */
-async function postAs(page: Page, path: string, body: unknown) {
-  return page.evaluate(
-    async ({ path, body }) => {
-      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
-      const response = await fetch(path, {
-        method: 'POST',
-        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return { status: response.status, body: (await response.json()) as { permission?: string } };
-    },
-    { path, body },
-  );
-}
-
 const row = (page: Page, env: string) => page.locator(`tr[data-environment="${namespace}/${env}"]`);
 
 describe('the web UI in a real browser: Environments and a promotion', { timeout: 900_000 }, () => {
@@ -259,15 +244,7 @@ describe('the web UI in a real browser: Environments and a promotion', { timeout
     );
     await assertFitsTheScreen(viewer, 'a promotion page');
     assert.deepEqual(await accessibilityProblems(viewer), [], 'a promotion page for a viewer');
-    const answer = await viewer.evaluate(async (path) => {
-      const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
-      const response = await fetch(path, {
-        method: 'POST',
-        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
-        body: '{}',
-      });
-      return { status: response.status, body: (await response.json()) as { permission?: string } };
-    }, `/api/v1/promotions/${waiting}/approve`);
+    const answer = await postAs(viewer, `/api/v1/promotions/${waiting}/approve`, {});
     assert.equal(answer.status, 403);
     assert.equal(answer.body.permission, 'promotions.approve');
     assert.equal((await store.promotions.get(waiting))?.state, 'WaitingForApproval');
