@@ -11,6 +11,7 @@ import { podForwarderName, podTarget, type PodPort } from './pod-forward.ts';
 import { createPki, type ClientName, type Pki } from './pki.ts';
 import { assertPortFree, freePort, freePorts } from './ports.ts';
 import {
+  deadlineAfter,
   diedError,
   isRunning,
   startProcess,
@@ -434,9 +435,12 @@ export async function up(options: UpOptions = {}): Promise<LocalCluster> {
     // 3. A real node is prepared (namespaces, cgroups, registry, forwarder) while etcd and the API
     //    server start: the API server's flags for it name fixed addresses only. Its containerd and
     //    images follow as soon as it is prepared.
-    const deadline = Date.now() + (options.readyTimeoutMs ?? (options.realNode === true ? 150_000 : 90_000));
+    const readyMs = options.readyTimeoutMs ?? (options.realNode === true ? 150_000 : 90_000);
+    const deadline = Date.now() + readyMs;
     const node =
-      options.realNode === true ? await startRealNodeBeside(plane, { timings, deadline }) : undefined;
+      options.realNode === true
+        ? await startRealNodeBeside(plane, { timings, deadline, readyMs })
+        : undefined;
     // 4. etcd, the API server, then the controllers and kwok.
     const { api, apiserver } = await startControlPlane(plane, {
       apiServerArgs: node?.apiServerArgs ?? [],
@@ -463,15 +467,21 @@ interface RealNodeStart {
   readonly apiServerArgs: readonly string[];
   readonly prepared: Promise<PreparedNode>;
   readonly runtime: Promise<NodeRuntime>;
+  /**
+   * The node's own deadline: the cluster's, or the ready time counted from the end of its preparation if
+   * that is later. Its first use builds its binaries from Go modules (four minutes and more on two
+   * cores), and that build must not use up the time its containerd and kubelet have to start.
+   */
+  readonly deadline: Promise<number>;
 }
 
 /** Starts preparing the real node and then its runtime, without waiting; undo waits for both. */
 async function startRealNodeBeside(
   plane: ControlPlane,
-  options: { readonly timings: Timings; readonly deadline: number },
+  options: { readonly timings: Timings; readonly deadline: number; readonly readyMs: number },
 ): Promise<RealNodeStart> {
   const { startup, nodeContext } = plane;
-  const { timings, deadline } = options;
+  const { timings, readyMs } = options;
   const apiServerArgs = await realNodeApiServerArgs(nodeContext);
   const prepared = startup.inFlight(
     timings.time('real node: binaries, namespaces, cgroups, registry, forwarder', () =>
@@ -481,14 +491,16 @@ async function startRealNodeBeside(
       }),
     ),
   );
+  const deadline = deadlineAfter(prepared, options.deadline, readyMs);
   const runtime = startup.inFlight(
-    prepared.then((p) =>
-      timings.time('real node: containerd, buildkitd, images', () =>
-        startNodeRuntime(nodeContext, p.state, deadline),
-      ),
-    ),
+    prepared.then(async (p) => {
+      const nodeDeadline = await deadline;
+      return timings.time('real node: containerd, buildkitd, images', () =>
+        startNodeRuntime(nodeContext, p.state, nodeDeadline),
+      );
+    }),
   );
-  return { apiServerArgs, prepared, runtime };
+  return { apiServerArgs, prepared, runtime, deadline };
 }
 
 /** Registers the kwok nodes and, with a real node, starts its kubelet at the same time; all their names once Ready. */
@@ -512,8 +524,9 @@ async function nodesReady(
         (async () => {
           const { state } = await node.prepared;
           const runtime = await node.runtime;
+          const nodeDeadline = await node.deadline;
           return timings.time('real node: kubelet, kube-proxy, CoreDNS; node Ready', async () => {
-            await joinRealNode(plane.nodeContext, state, { api, runtime, deadline });
+            await joinRealNode(plane.nodeContext, state, { api, runtime, deadline: nodeDeadline });
             return [state.nodeName];
           });
         })(),
@@ -521,8 +534,9 @@ async function nodesReady(
     : Promise.resolve([]);
   const [kwokNodes, realNodes] = await bothSettled(kwok, real);
   // The default StorageClass, so that install.yaml's claim binds on every dev cluster (local-volumes.ts).
+  const volumesDeadline = node ? await node.deadline : deadline;
   await timings.time('volume provisioner', () =>
-    startLocalVolumes(plane.nodeContext, { api, folderNodes: realNodes, deadline }),
+    startLocalVolumes(plane.nodeContext, { api, folderNodes: realNodes, deadline: volumesDeadline }),
   );
   return [...kwokNodes, ...realNodes];
 }

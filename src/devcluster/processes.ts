@@ -152,6 +152,23 @@ export function diedError(record: ProcessRecord): CapstanError {
   );
 }
 
+/**
+ * A deadline that starts counting when `step` ends, if that gives more time than `deadline`: a step
+ * that builds binaries on first use (minutes on two cores) must not use up the time of what follows
+ * it. Never rejects: a failed step is reported by whoever awaits the step itself.
+ */
+export async function deadlineAfter(
+  step: Promise<unknown>,
+  deadline: number,
+  readyMs: number,
+  now: () => number = Date.now,
+): Promise<number> {
+  return step.then(
+    () => Math.max(deadline, now() + readyMs),
+    () => deadline,
+  );
+}
+
 export async function waitUntil(
   record: ProcessRecord,
   deadline: number,

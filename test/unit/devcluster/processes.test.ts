@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
-import { isRunning, pidAlive, startProcess, stopProcess } from '../../../src/devcluster/processes.ts';
+import {
+  deadlineAfter,
+  isRunning,
+  pidAlive,
+  startProcess,
+  stopProcess,
+} from '../../../src/devcluster/processes.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
 
 describe('managed processes', async () => {
@@ -75,5 +81,28 @@ describe('managed processes', async () => {
       'the zombie still exists: signal 0 alone would say alive',
     );
     assert.equal(pidAlive(2 ** 22 + 1), false);
+  });
+});
+
+describe('deadlineAfter', () => {
+  // The first `up --real-node` on a new machine builds the node's binaries (262 s on two cores) inside the
+  // step whose end started containerd; the cluster's 150 s had run out and containerd failed at once.
+  it('gives the ready time again from the end of a step that took longer than the deadline', async () => {
+    const clock = { now: 1000 };
+    const step = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      clock.now = 400_000; // the step built for four minutes and more
+    });
+    assert.equal(await deadlineAfter(step, 151_000, 150_000, () => clock.now), 550_000);
+  });
+
+  it('keeps the deadline when the step ended in time', async () => {
+    assert.equal(await deadlineAfter(Promise.resolve(), 151_000, 150_000, () => 2_000), 152_000);
+    assert.equal(await deadlineAfter(Promise.resolve(), 151_000, 100, () => 2_000), 151_000);
+  });
+
+  it('never rejects: a failed step keeps the deadline and is reported by whoever awaits it', async () => {
+    const failed = Promise.reject(new Error('build failed'));
+    failed.catch(() => undefined);
+    assert.equal(await deadlineAfter(failed, 151_000, 150_000), 151_000);
   });
 });
