@@ -249,19 +249,10 @@ export function e2eFixture(options: {
     async startAgent(): Promise<void> {
       const { cluster } = ready();
       if (options.labelKey === undefined) throw new Error('the e2e fixture has no labelKey for its agent');
-      const agent = await startAgentProcess(later, [
-        '--kubeconfig',
-        await agentKubeconfig(cluster),
-        '--selector',
-        `${options.labelKey}=e2e-${ready().namespace.slice(-6)}`,
-        '--no-leader-election',
-        '--bind-address',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--metrics-port',
-        '0',
-      ]);
+      const agent = await startAgentProcess(later, {
+        kubeconfig: await agentKubeconfig(cluster),
+        selector: `${options.labelKey}=e2e-${ready().namespace.slice(-6)}`,
+      });
       // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
       await agent.started();
     },
