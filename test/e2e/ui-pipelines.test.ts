@@ -438,6 +438,8 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     const revoke = page.getByRole('button', { name: 'Revoke mallory’s approval' });
     assert.equal(await revoke.isDisabled(), false);
     assert.deepEqual(await accessibilityProblems(page), [], 'a pipeline page with an approved fork author');
+    await mallory.scrollIntoViewIfNeeded();
+    await screenshot(page, 'pipeline-fork-authors');
     // A viewer: the list without Revoke, and why; the API refuses a revoke (403) and mallory stays.
     const { page: viewer } = await e2e.newPage();
     await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
