@@ -264,6 +264,8 @@ export const PipelineSchema = Type.Object(
 export type Pipeline = Static<typeof PipelineSchema>;
 export type PipelineSpec = Static<typeof PipelineSpecSchema>;
 export type PipelineStatus = Static<typeof PipelineStatusSchema>;
+/** An author of pull requests from forks approved for a Pipeline (its `status.approvedForkAuthors`). */
+export type ApprovedForkAuthor = NonNullable<PipelineStatus['approvedForkAuthors']>[number];
 
 /** Checks an object against the contract; errors name the field: `spec.repoURL: required`. */
 export function validatePipeline(object: unknown): Validation<Pipeline> {
@@ -320,18 +322,26 @@ function commitStatusOf(
 }
 
 /**
- * A Pipeline object's namespace, name and spec with its defaults; undefined for one the contract
- * refuses (the API server took it, but no run can come of it).
+ * A Pipeline object's namespace, name and spec with its defaults, and the fork authors its status
+ * approves (when it lists any); undefined for one the contract refuses (the API server took it, but no
+ * run can come of it).
  */
-export function resolvedPipeline(
-  object: KubeObject,
-): { readonly namespace: string; readonly name: string; readonly spec: ResolvedPipelineSpec } | undefined {
+export function resolvedPipeline(object: KubeObject):
+  | {
+      readonly namespace: string;
+      readonly name: string;
+      readonly spec: ResolvedPipelineSpec;
+      readonly approvedForkAuthors?: readonly ApprovedForkAuthor[];
+    }
+  | undefined {
   const checked = validatePipeline(object);
   if (!checked.ok) return undefined;
+  const approved = checked.value.status?.approvedForkAuthors;
   return {
     namespace: object.metadata.namespace ?? 'default',
     name: object.metadata.name ?? '',
     spec: resolvePipelineSpec(checked.value.spec),
+    ...(approved === undefined ? {} : { approvedForkAuthors: approved }),
   };
 }
 

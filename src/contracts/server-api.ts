@@ -938,6 +938,16 @@ export const RunLogsQuerySchema = Type.Object(
 
 // ── Pipelines (the `Pipeline` resources, docs/pipelines.md) ─────────────────────────────────────
 
+export const ApprovedForkAuthorSchema = Type.Object(
+  {
+    login: Type.String({ description: 'The author’s login.' }),
+    by: Type.String({ description: 'Who approved them.' }),
+    at: Type.String({ description: 'When, ISO 8601.' }),
+    run: Type.Optional(Type.String({ description: 'The run whose approval approved them.' })),
+  },
+  { additionalProperties: false, description: 'An approved author of pull requests from forks.' },
+);
+
 export const PipelineInfoSchema = Type.Object(
   {
     namespace: Type.String(),
@@ -952,8 +962,17 @@ export const PipelineInfoSchema = Type.Object(
       Type.String({ description: 'Ignore, RunWithoutSecrets or RequireApproval.' }),
     ),
     lastRun: Type.Optional(RunSchema),
+    approvedForkAuthors: Type.Optional(
+      Type.Array(ApprovedForkAuthorSchema, {
+        description:
+          'Authors of pull requests from forks whose runs start without waiting (status.approvedForkAuthors; DELETE …/approved-authors/{login} revokes one).',
+      }),
+    ),
   },
-  { additionalProperties: false, description: 'A Pipeline, with its newest run.' },
+  {
+    additionalProperties: false,
+    description: 'A Pipeline, with its newest run and its approved fork authors.',
+  },
 );
 export type PipelineInfo = Static<typeof PipelineInfoSchema>;
 

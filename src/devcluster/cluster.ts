@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapstanError } from '../core/errors.ts';
@@ -34,7 +35,7 @@ import {
   type RealNodeState,
 } from './real-node.ts';
 import { startLocalVolumes } from './local-volumes.ts';
-import { removeEmptyNodeNetns } from './node-host.ts';
+import { removeEmptyNodeNetns, unmountBelow } from './node-host.ts';
 import { waitRegistryReady } from './registry.ts';
 import { adminClient, createUnlessExists, type AdminClient } from './rest.ts';
 import { Timings } from './timings.ts';
@@ -1006,6 +1007,46 @@ export async function down(name = 'dev', root: string = clustersRoot()): Promise
     const { realNode: _removed, ...rest } = state;
     await writeState(paths, { ...rest, nodes: [], processes: [] });
     return { stopped };
+  } finally {
+    unlock();
+  }
+}
+
+/**
+ * Removes the folder of a stopped cluster: its state, certificates, kubeconfigs, etcd data and logs,
+ * which `down` keeps. Never a running cluster's: a process it recorded that still runs or a real node
+ * still recorded (DEVCLUSTER_RUNNING), a state file that cannot be read (DEVCLUSTER_STATE), or an
+ * `up` or `down` at work (DEVCLUSTER_BUSY) refuses it whole, and nothing is removed. Whatever is
+ * mounted below the folder (a real node's leftovers) is unmounted first, so the removal never reaches
+ * through a mount. Returns the folder removed; undefined when there was none.
+ */
+export async function removeCluster(
+  name: string,
+  root: string = clustersRoot(),
+): Promise<string | undefined> {
+  const invalid = validateClusterName(name);
+  if (invalid) throw new CapstanError('DEVCLUSTER_BAD_NAME', invalid);
+  const paths = clusterPaths(name, root);
+  if (!existsSync(paths.root)) return undefined;
+  const unlock = lock(paths);
+  try {
+    const state = await readState(paths);
+    const kept = `${paths.root} is kept`;
+    if (state === undefined && existsSync(paths.state))
+      throw new CapstanError(
+        'DEVCLUSTER_STATE',
+        `cannot tell whether cluster '${name}' runs: ${paths.state} cannot be read; ${kept}`,
+      );
+    const running = (state?.processes ?? []).filter((p) => isRunning(p)).map((p) => `${p.name} pid ${p.pid}`);
+    if (state?.realNode !== undefined) running.push('its real node');
+    if (running.length > 0)
+      throw new CapstanError(
+        'DEVCLUSTER_RUNNING',
+        `cluster '${name}' still runs (${running.join(', ')}): stop it first (capstan dev-cluster down --name ${name}); ${kept}`,
+      );
+    await unmountBelow(paths.root);
+    await rm(paths.root, { recursive: true, force: true });
+    return paths.root;
   } finally {
     unlock();
   }

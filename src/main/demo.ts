@@ -16,7 +16,7 @@ import { environmentCrd } from '../contracts/environment.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { CapstanError } from '../core/errors.ts';
 import { secretText } from '../core/secret-data.ts';
-import { attach, down, up, type LocalCluster } from '../devcluster/cluster.ts';
+import { attach, down, removeCluster, up, type LocalCluster } from '../devcluster/cluster.ts';
 import { validateClusterName } from '../devcluster/layout.ts';
 import { isRunning, startProcess, stopProcess } from '../devcluster/processes.ts';
 import {
@@ -431,7 +431,9 @@ export async function demoDown(
     readonly keepCluster?: boolean;
     /**
      * Also remove the demo's folder: its state, the kept admin password, the server's store
-     * (server.db), the git server's repositories and the logs. The next `demo up` starts afresh. Default false.
+     * (server.db), the git server's repositories and the logs; and, once it is stopped, its cluster's
+     * folder (`clusters/<name>`: state, certificates, etcd data, logs), unless the cluster is kept. The
+     * next `demo up` starts afresh. Default false.
      */
     readonly purge?: boolean;
   } = {},
@@ -452,8 +454,11 @@ export async function demoDown(
     if (state.agentPods === true) stopped.push(...(await removeDemoAgent(name)));
   } else stopped.push(...(await down(name)).stopped);
   if (options.purge === true) {
+    // The cluster's folder first (refused, and nothing removed, while it runs); a cluster kept running
+    // (attached to) keeps its folder.
+    const cluster = options.keepCluster === true ? undefined : await removeCluster(name);
     await rm(demoDir(name), { recursive: true, force: true });
-    stopped.push(`removed ${demoDir(name)}`);
+    stopped.push(`removed ${demoDir(name)}`, ...(cluster === undefined ? [] : [`removed ${cluster}`]));
   }
   return stopped;
 }

@@ -16,7 +16,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parsePipelineFile, PIPELINE_FILE_DEFAULTS, type PipelineFile } from '../contracts/pipeline-file.ts';
-import { resolvePipelineSpec, validatePipeline, type PipelineStatus } from '../contracts/pipeline.ts';
+import {
+  resolvePipelineSpec,
+  validatePipeline,
+  type ApprovedForkAuthor,
+  type PipelineStatus,
+} from '../contracts/pipeline.ts';
 import { requesterOf, runRequestsOf, type RunRequest } from '../contracts/pipeline-request.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { eventStartsRun, type PipelineEvent } from '../core/pipeline-trigger.ts';
@@ -111,13 +116,13 @@ export class PipelineController {
   /** The file text of queued and running runs, by id (read again after a restart). */
   readonly #texts = new Map<string, string>();
   /** The authors of pull requests from forks approved for each pipeline (its status). */
-  readonly #approved = new Map<string, ApprovedAuthor[]>();
+  readonly #approved = new Map<string, ApprovedForkAuthor[]>();
   /**
    * The approved authors this process wrote, until a watch event shows them: an event from before the
    * write (the status of a run's start, delivered late) must not bring the older list back meanwhile.
    * For a minute at most: a watch that listed again may never show that write, only what came after.
    */
-  readonly #approvalsWritten = new Map<string, { list: ApprovedAuthor[]; at: number }>();
+  readonly #approvalsWritten = new Map<string, { list: ApprovedForkAuthor[]; at: number }>();
   /** The concurrency rules last read for each pipeline. */
   readonly #rules = new Map<string, ConcurrencyRules>();
   readonly #locks = new Map<string, Promise<unknown>>();
@@ -475,9 +480,9 @@ export class PipelineController {
   }
 
   /** The approved authors a watch event shows, unless it is older than this process's last write. */
-  #observeApprovals(key: string, seen: readonly ApprovedAuthor[]): void {
+  #observeApprovals(key: string, seen: readonly ApprovedForkAuthor[]): void {
     const written = this.#approvalsWritten.get(key);
-    const logins = (list: readonly ApprovedAuthor[]) => list.map((a) => `${a.login}@${a.at}`).join(',');
+    const logins = (list: readonly ApprovedForkAuthor[]) => list.map((a) => `${a.login}@${a.at}`).join(',');
     const recent = written !== undefined && this.#options.run.now().getTime() - written.at < 60_000;
     if (written !== undefined && recent && logins(written.list) !== logins(seen)) return;
     this.#approvalsWritten.delete(key);
@@ -485,7 +490,7 @@ export class PipelineController {
   }
 
   /** Writes the approved authors of a Pipeline into its status, and keeps them here. */
-  async #writeApprovals(namespace: string, name: string, list: ApprovedAuthor[]): Promise<void> {
+  async #writeApprovals(namespace: string, name: string, list: ApprovedForkAuthor[]): Promise<void> {
     await this.#options.writeStatus(namespace, name, { approvedForkAuthors: list });
     this.#approved.set(keyOf(namespace, name), list);
     this.#approvalsWritten.set(keyOf(namespace, name), { list, at: this.#options.run.now().getTime() });
@@ -777,8 +782,6 @@ export class PipelineController {
 
 /** Approved authors kept per Pipeline (the status's limit); the oldest approvals go first. */
 const MAX_APPROVED = 1000;
-
-type ApprovedAuthor = NonNullable<PipelineStatus['approvedForkAuthors']>[number];
 
 /** A run of a pull request from a fork, recorded to wait until someone approves it. */
 function waiting(record: RunRecord): RunRecord {

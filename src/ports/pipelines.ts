@@ -5,7 +5,7 @@
  * src/adapters/kube/pipelines.ts (KubePipelineDirectory) and src/adapters/git/pipeline-source.ts
  * (GitPipelineSource).
  */
-import type { PipelineStatus, ResolvedPipelineSpec } from '../contracts/pipeline.ts';
+import type { ApprovedForkAuthor, PipelineStatus, ResolvedPipelineSpec } from '../contracts/pipeline.ts';
 import type { RunRequest } from '../contracts/pipeline-request.ts';
 import type { CommitInfo } from './source.ts';
 
@@ -14,6 +14,11 @@ export interface PipelineRef {
   readonly namespace: string;
   readonly name: string;
   readonly spec: ResolvedPipelineSpec;
+  /**
+   * The authors of pull requests from forks its status approves (`status.approvedForkAuthors`), as the
+   * directory read them; absent when the status lists none. The driver keeps its own, newer view.
+   */
+  readonly approvedForkAuthors?: readonly ApprovedForkAuthor[];
 }
 
 /** The cluster's Pipelines, and run requests written onto them (annotations). */

@@ -43,24 +43,70 @@ let binaries: Promise<string> | undefined;
  */
 const STARTED_TIMEOUT_MS = 180_000;
 
+/** What a test's `capstan agent` process is given; every test's agent has the same flags besides. */
+export interface AgentProcessOptions {
+  /** Its identity: agentKubeconfig(cluster) or a narrower ServiceAccount's (`--kubeconfig`). */
+  readonly kubeconfig: string;
+  /** The test's own Applications, `KEY=VALUE` (`--selector`): several agents share a cluster. */
+  readonly selector: string;
+  /**
+   * Leader election on a Lease of the test's own (`--lease-namespace`, `--lease-name`,
+   * `--lease-duration`); absent, `--no-leader-election` (the one agent of its Applications).
+   */
+  readonly lease?: { readonly namespace: string; readonly name: string; readonly seconds: number };
+  /** The test's further flags (`--render-timeout 2s`, `--namespace NS`, …); one given above again wins. */
+  readonly extraArgs?: readonly string[];
+}
+
+/** The command line of a test's agent (after `capstan agent`). */
+export function agentProcessArgs(options: AgentProcessOptions): string[] {
+  const { lease } = options;
+  return [
+    // The tests' git server is on loopback, which the agent refuses unless allowed.
+    '--allow-repository-host',
+    '127.0.0.1',
+    '--kubeconfig',
+    options.kubeconfig,
+    '--selector',
+    options.selector,
+    ...(lease === undefined
+      ? ['--no-leader-election']
+      : [
+          '--lease-namespace',
+          lease.namespace,
+          '--lease-name',
+          lease.name,
+          '--lease-duration',
+          `${String(lease.seconds)}s`,
+        ]),
+    // Its HTTP servers on loopback, on free ports (several agents run at once).
+    '--bind-address',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--metrics-port',
+    '0',
+    '--webhook-port',
+    '0',
+    // Last: a flag given again here wins.
+    ...(options.extraArgs ?? []),
+  ];
+}
+
 /**
- * Starts `capstan agent ARGS` with a git cache of its own (each replica has its own in a cluster) and
- * the Kubernetes binaries already built (CAPSTAN_BIN_DIR), and stops it (SIGTERM, then SIGKILL) when
- * `after` runs, removing the cache.
+ * Starts `capstan agent` with the flags of agentProcessArgs, a git cache of its own (each replica has
+ * its own in a cluster) and the Kubernetes binaries already built (CAPSTAN_BIN_DIR), and stops it
+ * (SIGTERM, then SIGKILL) when `after` runs, removing the cache.
  */
 export async function startAgentProcess(
   after: (fn: () => Promise<void>) => void,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
+  options: AgentProcessOptions,
 ): Promise<AgentProcess> {
   binaries ??= ensureBinaries();
   const bin = await binaries;
   const cache = await mkdtemp(join(tmpdir(), 'capstan-agent-cache-'));
-  // The tests' git server is on loopback, which the agent refuses unless allowed; the webhook
-  // receiver on a free port unless the test names one (several agents run at once).
-  const defaults = ['--allow-repository-host', '127.0.0.1', '--webhook-port', '0'];
-  const child = spawn(process.execPath, [CLI, 'agent', ...defaults, ...args], {
-    env: { ...process.env, NO_COLOR: '1', CAPSTAN_BIN_DIR: bin, CAPSTAN_CACHE_DIR: cache, ...env },
+  const child = spawn(process.execPath, [CLI, 'agent', ...agentProcessArgs(options)], {
+    env: { ...process.env, NO_COLOR: '1', CAPSTAN_BIN_DIR: bin, CAPSTAN_CACHE_DIR: cache },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;

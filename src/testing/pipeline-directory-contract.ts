@@ -113,7 +113,7 @@ function writeCases(options: PipelineDirectoryContractOptions): void {
     assert.equal(requesterOf({ namespace: a, name: 'web' }, requests[0] as RunRequest, key), 'alice');
   });
 
-  it('writes the status, and refuses a request or a status for a Pipeline that does not exist', async (t) => {
+  it('writes the status (its approved fork authors read back with the Pipeline), and refuses a request or a status for a Pipeline that does not exist', async (t) => {
     const h = await options.open(t);
     const [a] = h.namespaces;
     await h.create(contractPipeline(a, 'web'));
@@ -122,10 +122,16 @@ function writeCases(options: PipelineDirectoryContractOptions): void {
     assert.deepEqual(await h.status(a, 'web'), status);
     // A field written alone keeps the others; an empty list replaces the list.
     const approved = [{ login: 'mallory', by: 'alice', at: '2026-12-06T00:00:00.000Z' }];
+    assert.equal((await h.directory().get(a, 'web'))?.approvedForkAuthors, undefined, 'none listed yet');
     await h.directory().writeStatus(a, 'web', { approvedForkAuthors: approved });
     assert.deepEqual(await h.status(a, 'web'), { ...status, approvedForkAuthors: approved });
+    // Read back with the Pipeline, by get and by list, as the server shows them.
+    assert.deepEqual((await h.directory().get(a, 'web'))?.approvedForkAuthors, approved);
+    const listed = (await h.directory().list(a)).find((p) => p.name === 'web');
+    assert.deepEqual(listed?.approvedForkAuthors, approved);
     await h.directory().writeStatus(a, 'web', { approvedForkAuthors: [] });
     assert.deepEqual(await h.status(a, 'web'), { ...status, approvedForkAuthors: [] });
+    assert.deepEqual((await h.directory().get(a, 'web'))?.approvedForkAuthors, []);
     for (const action of [
       h.directory().requestRun({ namespace: a, name: 'gone' }, push('x', 'alice')),
       h.directory().writeStatus(a, 'gone', status),

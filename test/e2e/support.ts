@@ -249,19 +249,10 @@ export function e2eFixture(options: {
     async startAgent(): Promise<void> {
       const { cluster } = ready();
       if (options.labelKey === undefined) throw new Error('the e2e fixture has no labelKey for its agent');
-      const agent = await startAgentProcess(later, [
-        '--kubeconfig',
-        await agentKubeconfig(cluster),
-        '--selector',
-        `${options.labelKey}=e2e-${ready().namespace.slice(-6)}`,
-        '--no-leader-election',
-        '--bind-address',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--metrics-port',
-        '0',
-      ]);
+      const agent = await startAgentProcess(later, {
+        kubeconfig: await agentKubeconfig(cluster),
+        selector: `${options.labelKey}=e2e-${ready().namespace.slice(-6)}`,
+      });
       // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
       await agent.started();
     },
@@ -340,18 +331,24 @@ async function setUpParts(
   return { git, cluster, kube, admin, types, namespace, project };
 }
 
-/** A POST from the page, as the UI sends it (the session's CSRF token): the status and the body. */
-export async function postAs(page: Page, path: string, body: unknown) {
+/** A request from the page, as the UI sends it (the session's CSRF token): the status and the body. */
+export async function sendAs(page: Page, method: 'POST' | 'DELETE', path: string, body?: unknown) {
   return page.evaluate(
-    async ({ path, body }) => {
+    async ({ method, path, body }) => {
       const session = (await (await fetch('/api/v1/session')).json()) as { csrfToken: string };
       const response = await fetch(path, {
-        method: 'POST',
-        headers: { 'x-csrf-token': session.csrfToken, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
+        method,
+        headers: {
+          'x-csrf-token': session.csrfToken,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       return { status: response.status, body: (await response.json()) as { permission?: string } };
     },
-    { path, body },
+    { method, path, body },
   );
 }
+
+/** A POST from the page, as the UI sends it. */
+export const postAs = (page: Page, path: string, body: unknown) => sendAs(page, 'POST', path, body);

@@ -9,11 +9,17 @@
 // real Pods: test/integration/pipeline-run.node.test.ts). A viewer sees Run disabled with the reason
 // and the API refuses it. A run of a fork's pull request waiting for an approval: a viewer sees Approve
 // disabled with the reason and the API refuses it; the admin approves it from the run's page (the run
-// queued, its author approved in the Pipeline's status). axe-core on each page; no CSP violation.
+// queued, its author approved in the Pipeline's status); the Pipeline's page then lists her, a viewer
+// sees no Revoke (with the reason) and the API refuses one, the admin revokes her approval from the
+// page, and her next pull request from a fork (written onto the Pipeline as the agent's webhook
+// receiver writes it) waits for an approval again. axe-core on each page; no CSP violation.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
+import { KubePipelineDirectory } from '../../src/adapters/kube/pipelines.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
+import { normalizeRepoUrl } from '../../src/core/repo-url.ts';
+import { requestPullRequestRuns } from '../../src/pipelines/webhook-requests.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { RunRecord, Store } from '../../src/ports/store.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -25,6 +31,7 @@ import {
   logIn,
   postAs,
   screenshot,
+  sendAs,
   tabTo,
   type RunningServer,
 } from './support.ts';
@@ -40,6 +47,18 @@ const PIPELINE_FILE = [
   '  - name: test',
   '    image: busybox',
   '    commands: [echo testing, echo ok]',
+  '',
+].join('\n');
+
+/** The pipeline file of a fork's branch: its pull requests into main start runs. */
+const FORK_PIPELINE_FILE = [
+  'triggers:',
+  '  pullRequest:',
+  '    branches: [main]',
+  'steps:',
+  '  - name: test',
+  '    image: busybox',
+  '    commands: [echo testing]',
   '',
 ].join('\n');
 
@@ -62,7 +81,8 @@ before(async () => {
   });
   await git.tag(repo, 'v1.0.0');
   for (const [name, extra] of [
-    ['web', { pollInterval: '10m' }],
+    // Pull requests from forks run once approved (spec.forkPullRequests: RequireApproval).
+    ['web', { pollInterval: '10m', forkPullRequests: 'RequireApproval' }],
     ['nightly', { suspend: true }],
   ] as const)
     await admin.apply(
@@ -104,6 +124,14 @@ function finished(id: string, pipeline: string, queuedAt: string): RunRecord {
 
 /** The runs of `pipeline` the driver recorded, newest first. */
 const runsOf = (pipeline: string) => store.runs.list({ namespace, pipeline, limit: 10 });
+
+/** The authors `web`'s status approves (status.approvedForkAuthors), as `login by approver`. */
+async function approvedAuthors(): Promise<string[]> {
+  const { admin, types } = e2e.parts;
+  const web = (await admin.get(types.pipeline as ResourceType, namespace, 'web')) as
+    { status?: { approvedForkAuthors?: { login: string; by: string }[] } } | undefined;
+  return (web?.status?.approvedForkAuthors ?? []).map((a) => `${a.login} by ${a.by}`);
+}
 
 describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 600_000 }, () => {
   let page: Page;
@@ -395,17 +423,83 @@ describe('the web UI in a real browser: Pipelines, a run by hand', { timeout: 60
     assert.equal(approved?.approvedBy, 'admin');
     assert.notEqual(approved.phase, 'WaitingForApproval');
     // Its author is approved for the Pipeline's next runs (its status), as `capstan pipeline approve` does.
-    const { admin, types } = e2e.parts;
-    await eventually(
-      async () => {
-        const web = (await admin.get(types.pipeline as ResourceType, namespace, 'web')) as
-          { status?: { approvedForkAuthors?: { login: string; by: string }[] } } | undefined;
-        return (
-          web?.status?.approvedForkAuthors?.some((a) => a.login === 'mallory' && a.by === 'admin') === true
-        );
-      },
-      { what: 'mallory approved in the Pipeline’s status' },
+    await eventually(async () => (await approvedAuthors()).includes('mallory by admin'), {
+      what: 'mallory approved in the Pipeline’s status',
+    });
+  });
+
+  it('lists the approved author on the Pipeline’s page; a viewer sees no Revoke, with the reason, and the API refuses; the admin revokes, and the author’s next run from a fork waits again', async () => {
+    const approved = `r-fork-${namespace.slice(-6)}`;
+    // The admin: mallory listed, approved by admin for the run approved above, with Revoke.
+    await page.goto(`${server.url}/pipelines/${namespace}/web`);
+    const mallory = page.locator('table.fork-authors tbody tr', { hasText: 'mallory' });
+    await mallory.waitFor();
+    assert.match(await mallory.innerText(), new RegExp(`^mallory\\s+admin\\s+.+\\s+${approved}`));
+    const revoke = page.getByRole('button', { name: 'Revoke mallory’s approval' });
+    assert.equal(await revoke.isDisabled(), false);
+    assert.deepEqual(await accessibilityProblems(page), [], 'a pipeline page with an approved fork author');
+    await mallory.scrollIntoViewIfNeeded();
+    await screenshot(page, 'pipeline-fork-authors');
+    // A viewer: the list without Revoke, and why; the API refuses a revoke (403) and mallory stays.
+    const { page: viewer } = await e2e.newPage();
+    await logIn(viewer, server.url, VIEWER.name, VIEWER.password);
+    await viewer.goto(`${server.url}/pipelines/${namespace}/web`);
+    await viewer.locator('table.fork-authors tbody tr', { hasText: 'mallory' }).waitFor();
+    assert.equal(await viewer.getByRole('button', { name: /Revoke/ }).count(), 0, 'no Revoke for a viewer');
+    assert.match(
+      (await viewer.locator('#revoke-reason').textContent()) ?? '',
+      /Revoking an approval needs the role .*deployer.* in project .*; your role there is viewer\./,
     );
+    assert.deepEqual(await accessibilityProblems(viewer), [], 'approved fork authors, for a viewer');
+    await viewer.setViewportSize({ width: 390, height: 844 });
+    await assertFitsTheScreen(viewer, 'a pipeline page with an approved fork author');
+    const refused = await sendAs(
+      viewer,
+      'DELETE',
+      `/api/v1/pipelines/${namespace}/web/approved-authors/mallory`,
+    );
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.permission, 'pipelines.run');
+    assert.deepEqual(await approvedAuthors(), ['mallory by admin'], 'the refused revoke changed nothing');
+    // The admin revokes: said on the page, mallory gone from it and from the Pipeline's status.
+    await revoke.click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /mallory’s approval is revoked/ })
+      .waitFor();
+    await page.getByText('No author approved yet').waitFor();
+    assert.equal(await mallory.count(), 0);
+    assert.deepEqual(await approvedAuthors(), []);
+    // Her next pull request from a fork, as the agent's webhook receiver writes it onto the Pipeline:
+    // the server's driver records its run waiting for an approval again.
+    const forked = await git.commit(repo, {
+      branch: 'forked',
+      files: { '.capstan/pipeline.yaml': FORK_PIPELINE_FILE },
+      message: 'a change from a fork',
+    });
+    const asked = await requestPullRequestRuns(new KubePipelineDirectory(e2e.parts.admin), {
+      provider: 'github',
+      repoURLs: [normalizeRepoUrl(git.url(repo))],
+      number: 8,
+      headSha: forked,
+      ref: 'refs/pull/8/head',
+      sourceBranch: 'forked',
+      targetBranch: 'main',
+      fromFork: true,
+      author: 'mallory',
+    });
+    assert.deepEqual(asked.pipelines, [`${namespace}/web`]);
+    const next = await eventually(
+      async () => (await runsOf('web')).find((r) => r.revision === forked) ?? false,
+      { what: 'the run of mallory’s next pull request', timeoutMs: 120_000 },
+    );
+    assert.equal(next.phase, 'WaitingForApproval');
+    assert.equal(next.pullRequest?.author, 'mallory');
+    await page.reload();
+    await page
+      .locator('table.runs tbody tr', { hasText: next.id })
+      .locator('[data-phase="WaitingForApproval"]')
+      .waitFor();
   });
 
   it('raised no Content-Security-Policy violation', () => {

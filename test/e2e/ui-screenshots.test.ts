@@ -180,19 +180,10 @@ before(async () => {
     { fieldManager: 'capstan-test', force: true },
   );
   later(() => admin.delete(projectType, '', PROJECT).then(() => undefined));
-  const agent = await startAgentProcess(later, [
-    '--kubeconfig',
-    await agentKubeconfig(cluster),
-    '--selector',
-    `${LABEL_KEY}=${LABEL}`,
-    '--no-leader-election',
-    '--bind-address',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-  ]);
+  const agent = await startAgentProcess(later, {
+    kubeconfig: await agentKubeconfig(cluster),
+    selector: `${LABEL_KEY}=${LABEL}`,
+  });
   // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
   await agent.started();
   for (const app of DEMO_APPLICATIONS) await applyDemoApplication(app);

@@ -135,27 +135,13 @@ describe('the agent across API server restarts', () => {
       namespace,
       body: gitSecretBody(git),
     });
-    const agent = await startAgentProcess(t.after.bind(t), [
-      '--kubeconfig',
+    const agent = await startAgentProcess(t.after.bind(t), {
       kubeconfig,
-      '--selector',
-      `${LABEL_KEY}=${label}`,
+      selector: `${LABEL_KEY}=${label}`,
+      lease: { namespace, name: 'capstan-restart', seconds: LEASE_SECONDS },
       // The agent's own namespace is not the test's: Applications may never deploy into the agent's.
-      '--namespace',
-      'capstan-system',
-      '--lease-namespace',
-      namespace,
-      '--lease-name',
-      'capstan-restart',
-      '--lease-duration',
-      `${LEASE_SECONDS}s`,
-      '--bind-address',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-    ]);
+      extraArgs: ['--namespace', 'capstan-system'],
+    });
     await agent.waitForLog((l) => l['msg'] === 'leader' && l['identity'] === agent.identity, {
       what: 'the agent to lead',
     });

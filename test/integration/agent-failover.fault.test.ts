@@ -111,27 +111,13 @@ spec:
 
 /** Starts one agent replica for this test: its own Lease, the test's Applications only. */
 function replica(t: { after(fn: () => Promise<void>): void }, namespace: string, label: string) {
-  return startAgentProcess(t.after.bind(t), [
-    '--kubeconfig',
+  return startAgentProcess(t.after.bind(t), {
     kubeconfig,
-    '--selector',
-    `${AGENT_LABEL_KEY}=${label}`,
+    selector: `${AGENT_LABEL_KEY}=${label}`,
+    lease: { namespace, name: 'capstan-failover', seconds: LEASE_SECONDS },
     // The agent's own namespace is not the test's: Applications may never deploy into the agent's.
-    '--namespace',
-    'capstan-system',
-    '--lease-namespace',
-    namespace,
-    '--lease-name',
-    'capstan-failover',
-    '--lease-duration',
-    `${LEASE_SECONDS}s`,
-    '--bind-address',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--metrics-port',
-    '0',
-  ]);
+    extraArgs: ['--namespace', 'capstan-system'],
+  });
 }
 
 async function lease(namespace: string): Promise<k8s.V1Lease | undefined> {

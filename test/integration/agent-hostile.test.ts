@@ -60,19 +60,7 @@ describe('a deeply nested document through the agent', () => {
       message: 'a 5 MB [[[[ document beside a good application',
     });
     await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
-    const agent = await startAgentProcess(t.after.bind(t), [
-      '--kubeconfig',
-      kubeconfig,
-      '--selector',
-      `${LABEL_KEY}=${label}`,
-      '--no-leader-election',
-      '--bind-address',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-    ]);
+    const agent = await startAgentProcess(t.after.bind(t), { kubeconfig, selector: `${LABEL_KEY}=${label}` });
     // The waits below are for what the agent does: they start once it runs (loading it alone takes
     // tens of seconds on a loaded machine).
     await agent.started();

@@ -82,23 +82,13 @@ describe('render limits through the agent', () => {
       body: gitSecretBody(git),
     });
     // Two agents: one with the default limits (60 s, 5000 objects), one with a 2 s render time limit.
-    const agentArgs = (selector: string, ...extra: string[]) => [
-      '--kubeconfig',
-      kubeconfig,
-      '--selector',
-      `${LABEL_KEY}=${selector}`,
-      '--no-leader-election',
-      ...extra,
-      '--bind-address',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-    ];
     const [agent, hasty] = await Promise.all([
-      startAgentProcess(t.after.bind(t), agentArgs(`${label}-default`)),
-      startAgentProcess(t.after.bind(t), agentArgs(`${label}-hasty`, '--render-timeout', '2s')),
+      startAgentProcess(t.after.bind(t), { kubeconfig, selector: `${LABEL_KEY}=${label}-default` }),
+      startAgentProcess(t.after.bind(t), {
+        kubeconfig,
+        selector: `${LABEL_KEY}=${label}-hasty`,
+        extraArgs: ['--render-timeout', '2s'],
+      }),
     ]);
     // The waits below are for what the agents do: they start once both agents run (loading them
     // alone takes tens of seconds on a loaded machine).

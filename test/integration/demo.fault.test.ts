@@ -2,7 +2,7 @@
 // and Healthy, with the Environments dev and staging the server lists, and prints where to look;
 // `capstan demo down` leaves nothing running; a second `demo up` prints the same admin password, which
 // logs in (the server's store outlives the cluster's etcd, the Secret that held it does not);
-// `demo down --purge` removes the demo's folder.
+// `demo down --purge` removes the demo's folder and its stopped cluster's.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -107,5 +107,10 @@ describe('capstan demo', async () => {
     const purged = await capstan(env, 'demo', 'down', '--purge');
     assert.equal(purged.code, 0, purged.stderr);
     assert.equal(existsSync(join(stateDir, 'demo')), false, 'demo down --purge removes the demo folder');
+    assert.equal(
+      existsSync(join(stateDir, 'clusters', 'demo')),
+      false,
+      'demo down --purge removes the stopped cluster’s folder too',
+    );
   });
 });

@@ -259,25 +259,18 @@ describe('the default install', () => {
       await admin.delete(projectType, '', project).catch(() => undefined);
     });
     const label = `rights-${apps.slice(-6)}`;
-    const agent = await startAgentProcess(t.after.bind(t), [
-      '--kubeconfig',
+    const agent = await startAgentProcess(t.after.bind(t), {
       kubeconfig,
-      '--namespace',
-      agentNamespace,
-      '--default-service-account',
-      DEFAULT_SERVICE_ACCOUNT,
-      '--inventory-namespace',
-      agentNamespace,
-      '--selector',
-      `${LABEL_KEY}=${label}`,
-      '--no-leader-election',
-      '--bind-address',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--metrics-port',
-      '0',
-    ]);
+      selector: `${LABEL_KEY}=${label}`,
+      extraArgs: [
+        '--namespace',
+        agentNamespace,
+        '--default-service-account',
+        DEFAULT_SERVICE_ACCOUNT,
+        '--inventory-namespace',
+        agentNamespace,
+      ],
+    });
     // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
     await agent.started();
     const applications: [string, string, Record<string, unknown>][] = [

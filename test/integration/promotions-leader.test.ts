@@ -219,22 +219,10 @@ describe('two replicas driving promotions', () => {
       for (const cleanup of cleanups.reverse()) await cleanup();
     });
     const label = `promotions-leader-${String(process.pid)}`;
-    const agent = await startAgentProcess(
-      (fn) => cleanups.push(fn),
-      [
-        '--kubeconfig',
-        agentIdentity,
-        '--selector',
-        `${LABEL_KEY}=${label}`,
-        '--no-leader-election',
-        '--bind-address',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--metrics-port',
-        '0',
-      ],
-    );
+    const agent = await startAgentProcess((fn) => cleanups.push(fn), {
+      kubeconfig: agentIdentity,
+      selector: `${LABEL_KEY}=${label}`,
+    });
     await agent.started();
     // Before the agent stops (cleanups run in reverse): its finalizers would keep the Application.
     cleanups.push(() => untilApplicationsGone(admin, appType, `${LABEL_KEY}=${label}`));

@@ -297,22 +297,10 @@ describe('promotions through environments', () => {
     });
     await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
     const label = `promotions-${String(process.pid)}`;
-    const agent = await startAgentProcess(
-      (fn) => cleanups.push(fn),
-      [
-        '--kubeconfig',
-        kubeconfig,
-        '--selector',
-        `${LABEL_KEY}=${label}`,
-        '--no-leader-election',
-        '--bind-address',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--metrics-port',
-        '0',
-      ],
-    );
+    const agent = await startAgentProcess((fn) => cleanups.push(fn), {
+      kubeconfig,
+      selector: `${LABEL_KEY}=${label}`,
+    });
     // Its waits start once it runs, not while Node.js loads it (tens of seconds on a busy machine).
     await agent.started();
     // Run before the agent stops (cleanups run in reverse): its finalizers would keep the Applications,

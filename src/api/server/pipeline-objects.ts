@@ -63,7 +63,7 @@ export function pipelineObjectRoutes(routes: Routes, options: ServerApiOptions):
     {
       method: 'GET',
       url: ONE,
-      summary: 'One Pipeline: its repository, project, file, and newest run',
+      summary: 'One Pipeline: its repository, project, file, newest run and approved fork authors',
       tag: 'pipelines',
       access: 'authenticated',
       params: PipelineParamsSchema,
@@ -221,7 +221,10 @@ async function existing(options: ServerApiOptions, request: FastifyRequest): Pro
   return entry;
 }
 
-/** A Pipeline as the API shows it: the spec with defaults, and its newest run from the Store. */
+/**
+ * A Pipeline as the API shows it: the spec with defaults, its newest run from the Store, and the fork
+ * authors its status approves (to whoever may read it; revoking one needs `pipelines.run`).
+ */
 async function infoOf(options: ServerApiOptions, entry: PipelineRef): Promise<PipelineView> {
   const [lastRun] = await options.store.runs.list({
     namespace: entry.namespace,
@@ -240,6 +243,9 @@ async function infoOf(options: ServerApiOptions, entry: PipelineRef): Promise<Pi
     suspend: spec.suspend,
     forkPullRequests: spec.forkPullRequests,
     ...(lastRun === undefined ? {} : { lastRun }),
+    ...(entry.approvedForkAuthors === undefined
+      ? {}
+      : { approvedForkAuthors: [...entry.approvedForkAuthors] }),
   };
 }
 

@@ -48,7 +48,8 @@ Options:
   -h, --help                 this help
 `;
 
-const OPTIONS = {
+/** The agent's flags, as its parser reads them. */
+export const AGENT_OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
   concurrency: { type: 'string' },
@@ -72,10 +73,15 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+type Values = ReturnType<typeof parseArgs<{ options: typeof AGENT_OPTIONS; strict: true }>>['values'];
 
 export async function agent(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS });
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: AGENT_OPTIONS,
+  });
   if (values.help === true) {
     process.stdout.write(AGENT_HELP);
     return EXIT.ok;

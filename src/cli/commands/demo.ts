@@ -23,7 +23,9 @@ down   stops the API server, the agent, the git server and the control plane of 
              the machine's loopback at the URLs printed (forwarders that demo down stops).
 --name NAME  the demo's cluster and folder (default demo): another name runs a second demo beside it.
 --purge      (down) also remove the demo's folder: its state, the admin password, the server's store,
-             the git server's repositories and the logs; the next up starts afresh.
+             the git server's repositories and the logs; and, once the control plane is stopped, the
+             cluster's folder (clusters/NAME: its state, certificates, etcd data and logs; never
+             while it runs); the next up starts afresh.
 `;
 
 export async function demo(argv: readonly string[]): Promise<number> {

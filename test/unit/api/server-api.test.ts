@@ -2089,7 +2089,11 @@ describe('server API: a Pipeline’s triggers', () => {
       suspend: false,
     },
   });
-  const PIPELINES = [pipeline('a', 'web', 'team-a'), pipeline('b', 'api', 'team-b')];
+  const APPROVED = [{ login: 'mallory', by: 'alice', at: '2026-03-01T00:00:00.000Z', run: 'r7' }];
+  const PIPELINES = [
+    { ...pipeline('a', 'web', 'team-a'), approvedForkAuthors: APPROVED },
+    pipeline('b', 'api', 'team-b'),
+  ];
   before(async () => {
     h = await harness({
       pipelines: {
@@ -2168,6 +2172,16 @@ describe('server API: a Pipeline’s triggers', () => {
     );
     const bad = await triggers(alice, 'a/web/triggers?branch=a%20b');
     assert.equal(bad.statusCode, 400);
+  });
+
+  it('answers a Pipeline with the fork authors its status approves, alone and in the list', async () => {
+    const alice = await login(h, 'alice');
+    const one = await h.call({ method: 'GET', url: '/api/v1/pipelines/a/web', headers: as(alice, false) });
+    assert.equal(one.statusCode, 200, one.body);
+    assert.deepEqual(one.json<{ approvedForkAuthors?: unknown }>().approvedForkAuthors, APPROVED);
+    const list = await h.call({ method: 'GET', url: '/api/v1/pipelines', headers: as(alice, false) });
+    const items = list.json<{ items: { name: string; approvedForkAuthors?: unknown }[] }>().items;
+    assert.deepEqual(items.find((p) => p.name === 'web')?.approvedForkAuthors, APPROVED);
   });
 
   it('needs pipelines.read in the Pipeline’s project; no read for a refused caller', async () => {

@@ -1,7 +1,8 @@
 // Pipelines (GET /pipelines, src/api/server/pipeline-objects.ts): the code repositories registered with
 // a `Pipeline` resource that the caller may read, each with its project, repository, newest run and what
 // starts its runs; a Pipeline's page with its definition, its runs, and "Run" for a branch or a tag,
-// disabled with the reason when the role does not allow it (the API refuses it anyway). The server's
+// disabled with the reason when the role does not allow it (the API refuses it anyway), and the
+// approved authors of its pull requests from forks, each revocable (components/ForkAuthors.tsx). The server's
 // event stream carries Applications only, so runs are read again every few seconds while one is queued
 // or running, or while a run asked for here has not appeared yet.
 import { useEffect, useRef, useState, type SyntheticEvent } from 'react';
@@ -9,6 +10,7 @@ import { call, query } from '../api.ts';
 import { ItemPage, ItemTable, LoadedView, type Column } from '../components/Catalogue.tsx';
 import { ActionButton } from '../components/Dialog.tsx';
 import { ExternalLink, Link } from '../components/Link.tsx';
+import { ForkAuthors } from '../components/ForkAuthors.tsx';
 import { FileTriggers } from '../components/PipelineTriggers.tsx';
 import { ENDED_PHASES, Phase, RunTable } from '../components/RunTable.tsx';
 import { Empty, Failure } from '../components/States.tsx';
@@ -114,7 +116,7 @@ export function PipelinePage(props: { readonly namespace: string; readonly name:
   return (
     <ItemPage list={{ to: '/pipelines', label: 'Pipelines' }} titleId="pipeline-title" name={props.name}>
       <LoadedView loaded={pipeline} what={`pipeline ${props.namespace}/${props.name}`} retry={reload}>
-        {(value) => <PipelineView pipeline={value} />}
+        {(value) => <PipelineView pipeline={value} onChanged={reload} />}
       </LoadedView>
     </ItemPage>
   );
@@ -128,7 +130,8 @@ interface Requested {
   readonly at: number;
 }
 
-function PipelineView(props: { readonly pipeline: PipelineInfo }) {
+/** `onChanged`: the Pipeline changed here (an approval revoked); read it again. */
+function PipelineView(props: { readonly pipeline: PipelineInfo; readonly onChanged: () => void }) {
   const { pipeline } = props;
   const runsPath = `/runs${query({ namespace: pipeline.namespace, pipeline: pipeline.name })}`;
   const [runs, reload] = useLoad(runsPath, (signal) =>
@@ -172,6 +175,7 @@ function PipelineView(props: { readonly pipeline: PipelineInfo }) {
       {requested === undefined ? null : (
         <RequestState requested={requested} run={appeared} waiting={waiting} />
       )}
+      <ForkAuthors pipeline={pipeline} onChanged={props.onChanged} />
       <h2 id="pipeline-runs">Runs</h2>
       <LoadedView loaded={runs} what="its runs" retry={reload}>
         {(page) =>

@@ -288,7 +288,8 @@ function WaitingNote(props: { readonly run: RunView }) {
         ? 'This run waits for an approval'
         : `This run of pull request #${String(pr.number)}${pr.author === undefined ? '' : ` by ${pr.author}`}${pr.fromFork === true ? ', from a fork,' : ''} waits for an approval`}
       : approving queues it (it runs without the Pipeline’s secrets) and approves its author for the
-      Pipeline’s next runs (<code>capstan pipeline revoke</code> takes that back).
+      Pipeline’s next runs (revoking it on the Pipeline’s page, or with <code>capstan pipeline revoke</code>,
+      takes that back).
     </p>
   );
 }
