@@ -143,11 +143,16 @@ export async function signClientCertificate(
   return sign(pki, `client-${base}`, subject, CLIENT_EXTENSIONS);
 }
 
-/** A serving certificate signed by the cluster's CA for loopback (the local image registry). */
+/**
+ * A serving certificate signed by the cluster's CA for loopback (the local image registry), and for
+ * `extraIps` besides (the real node's address, where pods reach the registry).
+ */
 export async function signLoopbackServerCertificate(
   pki: Pick<Pki, 'dir' | 'caCert' | 'caKey'>,
   base: string,
+  extraIps: readonly string[] = [],
 ): Promise<{ cert: string; key: string }> {
+  const names = ['DNS:localhost', 'IP:127.0.0.1', ...extraIps.map((ip) => `IP:${ip}`)];
   return sign(
     pki,
     base,
@@ -156,7 +161,7 @@ export async function signLoopbackServerCertificate(
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      `subjectAltName=${names.join(',')}`,
     ].join('\n'),
   );
 }

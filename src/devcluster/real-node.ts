@@ -172,6 +172,7 @@ export async function prepareRealNode(
     pki: ctx.pki,
     port: await freePort(),
     logs: ctx.logs,
+    podHost: NODE_NETWORK.nodeAddress,
   });
   const registryProcess = ctx.launch(registry.start);
   state = { ...state, registry: registry.state };
@@ -182,9 +183,14 @@ export async function prepareRealNode(
   return { state, forwarder };
 }
 
-/** The forwarder: the API server's port inside the namespace, and the API server's egress into it. */
+/**
+ * The forwarder: the API server's port inside the namespace, and the API server's egress into it. The
+ * registry's port inside too: on the namespace's loopback for containerd and buildkitd (host network),
+ * and on the node's address for Pods (the installed server, which rewrites attestations).
+ */
 async function startForwarder(ctx: RealNodeContext, state: RealNodeState): Promise<ProcessRecord> {
   const api = ctx.apiServerPort;
+  const registry = state.registry?.port;
   const forwarder = ctx.launch({
     name: 'node-forwarder',
     binary: join(state.binDir, 'capstan-node-forward'),
@@ -192,9 +198,12 @@ async function startForwarder(ctx: RealNodeContext, state: RealNodeState): Promi
       `--netns=${state.netns}`,
       `--forward=inside:${NODE_NETWORK.nodeAddress}:${api}=host:127.0.0.1:${api}`,
       `--forward=inside:127.0.0.1:${api}=host:127.0.0.1:${api}`,
-      ...(state.registry
-        ? [`--forward=inside:127.0.0.1:${state.registry.port}=host:127.0.0.1:${state.registry.port}`]
-        : []),
+      ...(registry === undefined
+        ? []
+        : [
+            `--forward=inside:127.0.0.1:${registry}=host:127.0.0.1:${registry}`,
+            `--forward=inside:${NODE_NETWORK.nodeAddress}:${registry}=host:127.0.0.1:${registry}`,
+          ]),
       `--connect-proxy=${state.paths.egressSocket}`,
       ...NODE_NETWORK.insideCidrs.map((c) => `--inside-cidr=${c}`),
     ],

@@ -17,6 +17,12 @@ export interface RegistryState {
   /** `127.0.0.1:<port>`: the same name on the machine and on the node (the forwarder listens there too). */
   readonly address: string;
   readonly port: number;
+  /**
+   * `<node address>:<port>` on a real node: where Pods reach the registry (the forwarder listens there
+   * inside the node's namespace; the certificate names that address too). Absent without a real node,
+   * and in the state of a node started before it existed.
+   */
+  readonly podAddress?: string;
   readonly username: string;
   /** A file holding the password (mode 0600); never printed. */
   readonly passwordFile: string;
@@ -34,11 +40,17 @@ export async function prepareRegistry(options: {
   pki: Pki;
   port: number;
   logs: string;
+  /** The real node's address, where a forwarder makes the registry answer Pods (named in its certificate). */
+  podHost?: string;
 }): Promise<{ state: RegistryState; start: StartOptions }> {
   const dir = join(options.root, 'registry');
   const dataDir = join(dir, 'data');
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const tls = await signLoopbackServerCertificate(options.pki, 'registry');
+  const tls = await signLoopbackServerCertificate(
+    options.pki,
+    'registry',
+    options.podHost === undefined ? [] : [options.podHost],
+  );
   const password = randomBytes(18).toString('hex');
   const passwordFile = join(dir, 'password');
   await writeFile(passwordFile, password, { mode: 0o600 });
@@ -75,6 +87,7 @@ export async function prepareRegistry(options: {
     state: {
       address,
       port: options.port,
+      ...(options.podHost === undefined ? {} : { podAddress: `${options.podHost}:${options.port}` }),
       username: USER,
       passwordFile,
       authFile,

@@ -4,6 +4,7 @@
 // cluster: the real node's selector and toleration, the registry's image pull Secret, and the git
 // server's address as the pods see it allowed (a private address is refused unless named). Two pods,
 // one leads (the Lease); the Applications' project names a ServiceAccount the agent impersonates.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
 import { findTool } from '../adapters/render/tools.ts';
@@ -33,6 +34,7 @@ import {
 } from './demo-hello.ts';
 import { assertServerClaimUsable } from './demo-claim.ts';
 import { until } from './demo-state.ts';
+import { registryCaConfigMap, serverReachesRegistry, type PodRegistry } from './registry-overlay.ts';
 
 /** The ServiceAccount the demo's Applications apply as (their project's destination names it). */
 export const DEMO_DEPLOYER = 'capstan-demo-deployer';
@@ -42,6 +44,8 @@ export const AGENT_POD_SELECTOR = 'app.kubernetes.io/name=capstan,app.kubernetes
 export const AGENT_HEALTH_SERVICE = `${AGENT_NAME}-health`;
 /** The registry's image pull Secret in the agent's namespace. */
 export const AGENT_PULL_SECRET = 'capstan-registry';
+/** The registry's CA for the API server's Pod (serverReachesRegistry). */
+export const REGISTRY_CA_CONFIG_MAP = 'capstan-registry-ca';
 
 /** Where the demo's agent runs: two pods of install.yaml's Deployment on the real node. */
 export interface AgentPods {
@@ -117,12 +121,15 @@ function promotionsOverHttp(object: KubeObject): KubeObject {
  * desired state from the same URL the agent syncs), the agent impersonating DEMO_DEPLOYER for the
  * Applications of `applicationNamespace`, which may create namespaces and edit what is in them. One
  * object of the demo's own besides: a Service for the agent's health port (install.yaml has one for
- * its metrics and one for its webhooks), which the demo exposes on the machine like those.
+ * its metrics and one for its webhooks), which the demo exposes on the machine like those. With
+ * `registry`, the server's Pod reaches the cluster's registry at its Pod address (its CA in a
+ * ConfigMap, right after the namespace), to make image steps' attestations reproducible.
  */
 export function demoAgentInstall(options: {
   readonly image: string;
   readonly applicationNamespace: string;
   readonly allowRepositoryHost: string;
+  readonly registry?: PodRegistry;
 }): KubeObject[] {
   const install = installManifests({
     image: options.image,
@@ -139,12 +146,22 @@ export function demoAgentInstall(options: {
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
     subjects,
   });
+  const placed = placeAgentOnRealNode(install, {
+    pullSecret: AGENT_PULL_SECRET,
+    allowRepositoryHost: options.allowRepositoryHost,
+    deployments: [AGENT_NAME, SERVER_NAME],
+  }).map(promotionsOverHttp);
+  const { registry } = options;
+  const installed =
+    registry === undefined
+      ? placed
+      : serverReachesRegistry(placed, { registry, caConfigMap: REGISTRY_CA_CONFIG_MAP }).flatMap((o) =>
+          o.kind === 'Namespace' && o.metadata.name === DEFAULT_NAMESPACE
+            ? [o, registryCaConfigMap(REGISTRY_CA_CONFIG_MAP, DEFAULT_NAMESPACE, registry)]
+            : [o],
+        );
   return [
-    ...placeAgentOnRealNode(install, {
-      pullSecret: AGENT_PULL_SECRET,
-      allowRepositoryHost: options.allowRepositoryHost,
-      deployments: [AGENT_NAME, SERVER_NAME],
-    }).map(promotionsOverHttp),
+    ...installed,
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -254,7 +271,15 @@ async function installAgent(
 ): Promise<void> {
   const node = demoRealNode(cluster);
   const host = options.gitAddress.split(':')[0] ?? options.gitAddress;
-  const objects = demoAgentInstall({ ...options, allowRepositoryHost: host });
+  const { address, podAddress, caFile } = node.registry;
+  // (A node started before the registry answered Pods has no such address: the server goes without.)
+  const registry =
+    podAddress === undefined ? undefined : { address, podAddress, ca: await readFile(caFile, 'utf8') };
+  const objects = demoAgentInstall({
+    ...options,
+    allowRepositoryHost: host,
+    ...(registry === undefined ? {} : { registry }),
+  });
   options.say(
     `installing the agent from install.yaml's objects (${String(objects.length)}) on the real node`,
   );

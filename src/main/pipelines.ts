@@ -61,6 +61,8 @@ export interface PipelineDriverOptions {
   readonly publicUrl?: string;
   /** Default: the providers' HTTP APIs (HttpCommitStatusSink), on the repository hosts' rules. */
   readonly commitStatusSink?: CommitStatusSink;
+  /** Registry → the address it answers at from here (--registry-endpoint), for image steps' attestations. */
+  readonly registryEndpoints?: Readonly<Record<string, string>>;
 }
 
 /** Drives pipeline runs until `signal` aborts (while it leads, when leader election is on). */
@@ -92,8 +94,9 @@ async function drive(options: PipelineDriverOptions, signal: AbortSignal): Promi
     run: {
       executor: options.executor ?? new KubeRunExecutor(options.config),
       readSecret,
-      // The registries' certificates: the system's CAs (and NODE_EXTRA_CA_CERTS).
-      attestations: new RegistryAttestations(),
+      // The registries' certificates: the system's CAs (and NODE_EXTRA_CA_CERTS); a registry reached
+      // at another address than its images name: --registry-endpoint.
+      attestations: new RegistryAttestations({ endpoints: options.registryEndpoints ?? {} }),
       now: () => new Date(),
       pod: options.pod,
     },

@@ -111,6 +111,8 @@ export interface ServerOptions {
     readonly placement?: RunPlacement;
     /** The address browsers reach the server at (--public-url): commit statuses link to runs there. */
     readonly publicUrl?: string;
+    /** Registry → the address it answers at from here (--registry-endpoint), for image steps' attestations. */
+    readonly registryEndpoints?: Readonly<Record<string, string>>;
   };
   /** Promotions (docs/promotions.md): when given, this process drives them while it holds the Lease capstan-promotions. */
   readonly promotions?: { readonly allowInsecureHttp?: boolean };
@@ -490,6 +492,7 @@ async function drivePipelines(
         ...(parts.metrics ? { metrics: parts.metrics } : {}),
         requestKey: parts.requestKey,
         ...(pipelines.publicUrl === undefined ? {} : { publicUrl: pipelines.publicUrl }),
+        ...(pipelines.registryEndpoints ? { registryEndpoints: pipelines.registryEndpoints } : {}),
         onController: (controller) => {
           parts.driving.controller = controller;
         },

@@ -282,3 +282,66 @@ export async function runSampleOnNode(
     },
   );
 }
+
+/** Where BuildKit's provenance (SLSA v1) keeps what names one build: its id and its times. */
+export interface ProvenanceStatement {
+  readonly subject: unknown;
+  readonly predicate: { readonly runDetails?: { readonly metadata?: Record<string, unknown> } };
+}
+
+/**
+ * The SLSA provenance statement in the attestation of the index `reference` (by digest), read
+ * independently of Capstan: skopeo reads the index, copies its attestation manifest with its layers into
+ * a folder, and the statement is its in-toto layer.
+ */
+export async function provenanceWithSkopeo(
+  registry: RegistryState,
+  reference: string,
+): Promise<ProvenanceStatement> {
+  const tls = ['--authfile', registry.authFile];
+  const index = JSON.parse(
+    (
+      await run(
+        'skopeo',
+        ['inspect', ...tls, '--cert-dir', registry.certDir, '--raw', `docker://${reference}`],
+        {
+          timeoutMs: 60_000,
+        },
+      )
+    ).stdout,
+  ) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const attestation = index.manifests.find(
+    (m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest',
+  );
+  if (attestation === undefined)
+    throw new Error(`${reference} holds no attestation: ${JSON.stringify(index)}`);
+  const name = reference.slice(0, reference.lastIndexOf('@'));
+  const dir = await mkdtemp(join(tmpdir(), 'capstan-attestation-'));
+  try {
+    await run(
+      'skopeo',
+      [
+        'copy',
+        '--preserve-digests',
+        ...tls,
+        '--src-cert-dir',
+        registry.certDir,
+        `docker://${name}@${attestation.digest}`,
+        `dir:${dir}`,
+      ],
+      { timeoutMs: 60_000 },
+    );
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
+      layers: { digest: string; annotations?: Record<string, string> }[];
+    };
+    const layer = manifest.layers.find((l) =>
+      (l.annotations?.['in-toto.io/predicate-type'] ?? '').startsWith('https://slsa.dev/provenance/'),
+    );
+    if (layer === undefined) throw new Error(`${name}@${attestation.digest} holds no SLSA statement`);
+    return JSON.parse(
+      await readFile(join(dir, layer.digest.replace(/^sha256:/, '')), 'utf8'),
+    ) as ProvenanceStatement;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -294,7 +294,8 @@ describe('reproducible attestations on a real registry', () => {
   });
 
   it('does not fail a run when the registry does not answer the process that rewrites: BuildKit’s index is recorded, and the run says why', async () => {
-    // A registry address nothing listens on, as the dev cluster's (the node's loopback) is from a Pod.
+    // A registry address nothing listens on (as the dev cluster's 127.0.0.1:<r> is from a Pod, unless
+    // the server maps it to the node's address with --registry-endpoint: the next case).
     const address = `127.0.0.1:${await freePort()}`;
     const built = `sha256:${'1'.repeat(64)}`;
     const file = parsePipelineFile(
@@ -326,5 +327,50 @@ describe('reproducible attestations on a real registry', () => {
     assert.deepEqual(done.images, [
       { step: 'image', reference: `${address}/samples/away@${built}`, digest: built, tags: ['main'] },
     ]);
+  });
+
+  it('reaches a registry at the endpoint mapped to the name its images carry (--registry-endpoint): credentials, references and messages name the registry, TLS the endpoint', async () => {
+    // A name nothing resolves (.invalid), as 127.0.0.1:<r> is to a Pod; the registry answers at its address.
+    const name = `capstan-registry.invalid:${String(state.port)}`;
+    const repository = 'samples/mirrored';
+    const direct = registryWith(registryPassword(state));
+    const built = await pushBuild(direct, repository, 'mirroredbuild000000000000');
+    // The Pipeline's credentials name the registry as its images do.
+    const auth = Buffer.from(`${state.username}:${registryPassword(state)}`).toString('base64');
+    const config = JSON.stringify({ auths: { [name]: { auth } } });
+    const request = {
+      image: `${name}/${repository}`,
+      digest: built,
+      tags: ['main'],
+      identity: { ...identity(repository), image: `${name}/${repository}` },
+      dockerConfig: config,
+    };
+    // Without the mapping the name leads nowhere: the registry does not answer.
+    await assert.rejects(
+      new OciRegistry({ registry: name, ca, attempts: 1 }).manifest(repository, built),
+      (e: unknown) =>
+        e instanceof CapstanError &&
+        e.code === 'PIPELINE_REGISTRY_UNREACHABLE' &&
+        e.message.startsWith(`GET ${name}/${repository}@${built}: `),
+    );
+    // With it: the blobs uploaded (the registry's upload locations name the endpoint), the index and
+    // the tag put, all authorised with the name's credentials.
+    const mapped = new RegistryAttestations({ ca, endpoints: { [name]: state.address } });
+    const made = await mapped.make(request);
+    assert.notEqual(made, built);
+    const tagged = await direct.manifest(repository, 'main');
+    assert.equal(blobOf(tagged.bytes.toString('utf8')).digest, made);
+    // The same commit's build again through the mapping: the same index.
+    const again = await pushBuild(direct, repository, 'mirroredagain000000000000');
+    assert.equal(await mapped.make({ ...request, digest: again }), made);
+    // An endpoint that does not answer is named in the message, beside the registry's name.
+    const away = `127.0.0.1:${String(await freePort())}`;
+    await assert.rejects(
+      new OciRegistry({ registry: name, endpoint: away, ca, attempts: 1 }).manifest(repository, made),
+      (e: unknown) =>
+        e instanceof CapstanError &&
+        e.code === 'PIPELINE_REGISTRY_UNREACHABLE' &&
+        e.message.startsWith(`GET ${name}/${repository}@${made} (through ${away}): `),
+    );
   });
 });

@@ -6,14 +6,16 @@
 // A code repository on the test git server holds the sample application; a Pipeline polls it; a push
 // is found by the server's controller, which runs the tests step and the image step (BuildKit in the
 // cluster, pushed to the cluster's registry). Then, as a user would see it: `skopeo inspect` of the
-// pushed image (source and revision labels), the run through the API with its image digest, the
-// Pipeline's status, and `capstan pipeline logs` with the steps' output. Then the installed agent (its
+// pushed image (source and revision labels), the run through the API with its image digest (the index
+// whose attestation the server made reproducible, reaching the registry from its Pod through
+// --registry-endpoint), the Pipeline's status, and `capstan pipeline logs` with the steps' output; the
+// same commit re-run gives the same digest. Then the installed agent (its
 // webhook port through a NodePort, its Secret capstan-webhooks): a signed GitHub push to another
 // repository starts that repository's Pipeline's run, which polls nothing.
 // Node tier: needs root; runs on the node tier's cluster (CAPSTAN_NODE_TEST_CLUSTER).
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +25,7 @@ import { AGENT_NAME, installManifests, WEBHOOK_PORT } from '../../src/contracts/
 import { SERVER_DATA_CLAIM, SERVER_NAME, SERVER_PORT } from '../../src/contracts/install-server.ts';
 import { PIPELINE_API_VERSION, PIPELINE_KIND } from '../../src/contracts/pipeline.ts';
 import { messageOf } from '../../src/core/errors.ts';
+import { invocationIdOf } from '../../src/core/provenance.ts';
 import type { KubeObject } from '../../src/core/resource.ts';
 import { run } from '../../src/devcluster/exec.ts';
 import { NODE_NETWORK, REAL_NODE } from '../../src/devcluster/node-config.ts';
@@ -32,12 +35,18 @@ import { holdInstallLock } from '../../src/testing/install-lock.ts';
 import {
   closePipelineNodeSetup,
   pipelineNodeSetup,
+  provenanceWithSkopeo,
   registryPullSecret,
   type PipelineNodeSetup,
 } from '../../src/testing/pipeline-node.ts';
 import { sampleApp } from '../../src/testing/pipeline-sample.ts';
 import { kubectl, onRealNode, realNodeCluster } from '../../src/testing/real-node.ts';
 import { adminSession } from '../../src/testing/server.ts';
+import {
+  registryCaConfigMap,
+  serverReachesRegistry,
+  type PodRegistry,
+} from '../../src/main/registry-overlay.ts';
 
 const SERVER_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=server';
 const namespace = `pipe-server-${randomBytes(3).toString('hex')}`;
@@ -54,13 +63,28 @@ const cliEnv = () => ({ CAPSTAN_CONFIG: join(scratch, 'login.json') });
 const AGENT_PODS = 'app.kubernetes.io/name=capstan,app.kubernetes.io/component=agent';
 const GITHUB_SECRET = `gh-${randomBytes(8).toString('hex')}`;
 
+/** The registry's CA for the server's Pod (serverReachesRegistry). */
+const REGISTRY_CA = 'registry-ca';
+
+/** The cluster's registry as images name it and as the server's Pod reaches it (docs/real-node.md, "Registry"). */
+async function podRegistry(): Promise<PodRegistry> {
+  const { address, podAddress, caFile } = setup.registry;
+  assert.ok(
+    podAddress,
+    `the registry of cluster ${setup.cluster.name} answers no Pod address (a node started before it did): down and up again`,
+  );
+  return { address, podAddress, ca: await readFile(caFile, 'utf8') };
+}
+
 /**
  * install.yaml's CRDs, namespace, agent and server objects, with the server and the agent (one
  * replica) on the real node as an operator's overlay would place them: the node's selector and
  * toleration, the registry's pull Secret; for the server the git server's private address allowed and
- * http checkouts (a dev git server), and the run Pods' pull Secret and placement.
+ * http checkouts (a dev git server), the run Pods' pull Secret and placement, and the registry that
+ * BuildKit pushed to (127.0.0.1:<r>) reached at the node's address with its CA
+ * (`--registry-endpoint`, NODE_EXTRA_CA_CERTS), to make the attestations reproducible.
  */
-function serverInstall(): KubeObject[] {
+async function serverInstall(): Promise<KubeObject[]> {
   const { capstanImage, buildkit } = setup;
   const objects = installManifests({
     image: capstanImage,
@@ -74,7 +98,7 @@ function serverInstall(): KubeObject[] {
     },
     replicas: 1,
   });
-  return objects.map((object) => {
+  const placed = objects.map((object) => {
     if (object.kind !== 'Deployment') return object;
     const spec = object['spec'] as { template: { spec: k8s.V1PodSpec } };
     const pod = onRealNode(spec.template.spec);
@@ -99,6 +123,7 @@ function serverInstall(): KubeObject[] {
     );
     return { ...object, spec: { ...spec, template: { ...spec.template, spec: pod } } };
   });
+  return serverReachesRegistry(placed, { registry: await podRegistry(), caConfigMap: REGISTRY_CA });
 }
 
 async function serverPods(labelSelector = SERVER_PODS): Promise<k8s.V1Pod[]> {
@@ -141,6 +166,7 @@ interface RunJson {
   readonly triggeredBy: string;
   readonly revision: string;
   readonly branch?: string;
+  readonly rerunOf?: string;
   readonly statusMessage?: string;
   readonly queuedAt: string;
   readonly startedAt?: string;
@@ -188,6 +214,35 @@ function sample(version: string): Record<string, string> {
   return { ...files, '.capstan/pipeline.yaml': `triggers:\n  push: { branches: [main] }\n${file}` };
 }
 
+/** The first run of the sample (the polling test), which the re-run builds again. */
+let firstRun: { id: string; revision: string; digest: string; reference: string } | undefined;
+
+/** The commit's time (SOURCE_DATE_EPOCH of its build), from the test git server's repository. */
+async function commitEpoch(name: string, revision: string): Promise<number> {
+  const bare = join(setup.gitRoot, 'repos', `${name}.git`);
+  return Number((await run('git', ['-C', bare, 'log', '-1', '--format=%ct', revision])).stdout.trim());
+}
+
+/**
+ * Issue #19: the attestation of the recorded index, read with skopeo, is the reproducible one: the
+ * invocation id derived from the image, the commit and the step, and the commit's time as start and
+ * finish (docs/pipelines.md, "Reproducible"), not BuildKit's random id and clock.
+ */
+async function assertReproducibleAttestation(reference: string, revision: string): Promise<void> {
+  const sourceDateEpoch = await commitEpoch('hello', revision);
+  const metadata =
+    (await provenanceWithSkopeo(setup.registry, reference)).predicate.runDetails?.metadata ?? {};
+  const expected = invocationIdOf({
+    image: `${setup.registry.address}/${repository}`,
+    commit: revision,
+    step: 'image',
+    sourceDateEpoch,
+  });
+  assert.equal(metadata['invocationId'], expected, JSON.stringify(metadata));
+  assert.equal(Date.parse(String(metadata['startedOn'])), sourceDateEpoch * 1000, JSON.stringify(metadata));
+  assert.equal(Date.parse(String(metadata['finishedOn'])), sourceDateEpoch * 1000);
+}
+
 /** The cluster's install lock, released after the test (src/testing/install-lock.ts). */
 let releaseInstallLock: (() => Promise<void>) | undefined;
 
@@ -205,6 +260,14 @@ before(async () => {
   // The server's namespace and its pull Secret first, so that its pod's first pull has them.
   await setup.kube.core.createNamespace({ body: { metadata: { name: serverNamespace } } });
   await registryPullSecret(cluster, setup.kube, serverNamespace);
+  await setup.kube.core.createNamespacedConfigMap({
+    namespace: serverNamespace,
+    body: registryCaConfigMap(
+      REGISTRY_CA,
+      serverNamespace,
+      await podRegistry(),
+    ) as unknown as k8s.V1ConfigMap,
+  });
   // The agent's webhook secrets (docs/agent.md), before the agent first reads them.
   await setup.kube.core.createNamespacedSecret({
     namespace: serverNamespace,
@@ -224,12 +287,7 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     const dir = join(setup.cluster.state.realNode?.paths.images ?? scratch, 'install');
     await mkdir(dir, { recursive: true });
     const file = join(dir, `server-${namespace}.yaml`);
-    await writeFile(
-      file,
-      serverInstall()
-        .map((o) => stringify(o))
-        .join('---\n'),
-    );
+    await writeFile(file, (await serverInstall()).map((o) => stringify(o)).join('---\n'));
     await kubectl(setup.cluster, ['apply', '--server-side', '--force-conflicts', '-f', file]);
     const [pod] = await eventually(
       async () => {
@@ -353,6 +411,11 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     ) as { config: { Labels: Record<string, string> } };
     assert.equal(config.config.Labels['org.opencontainers.image.source'], `${git.baseUrl}/hello.git`);
     assert.equal(config.config.Labels['org.opencontainers.image.revision'], revision);
+    // The recorded index is the one the installed server made reproducible, from its Pod through
+    // --registry-endpoint (no "attested, not reproducible" notice).
+    assert.equal(ended.statusMessage, undefined, `the run says: ${ended.statusMessage ?? ''}`);
+    await assertReproducibleAttestation(image.reference, revision);
+    firstRun = { id: ended.id, revision, digest: image.digest, reference: image.reference };
 
     // The Pipeline's status names the run; its Pod is gone (the record and logs are in the Store).
     const lastRun = await eventually(
@@ -387,10 +450,53 @@ describe('pipelines driven by the installed server on the real node', { timeout:
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /^\[test\] .*pass 1/m);
     assert.match(logs.stdout, /^\[test\] .*fail 0/m);
-    assert.ok(
-      logs.stdout.includes(`[image] capstan: pushed ${image.reference}`),
+    // The step's log names the index BuildKit pushed; the run records the rewritten one.
+    const pushed = /^\[image\] capstan: pushed ([^;\s]+)/m.exec(logs.stdout)?.[1];
+    assert.match(
+      pushed ?? '',
+      new RegExp(`^${setup.registry.address}/${repository}@sha256:[0-9a-f]{64}$`),
       `capstan pipeline logs:\n${logs.stdout}`,
     );
+    assert.notEqual(pushed, image.reference, 'the recorded index is the rewritten one, not BuildKit’s');
+  });
+
+  it('builds the same commit again (capstan pipeline rerun) to the same digest: the index with the reproducible attestation', async () => {
+    assert.ok(firstRun, 'the previous case recorded a run with an image');
+    const first = firstRun;
+    const rerun = await runCapstan(['pipeline', 'rerun', first.id], cliEnv());
+    assert.equal(rerun.code, 0, rerun.stderr);
+    const again = await eventually(
+      async () => {
+        const { items } = await api<{ items: RunJson[] }>(
+          `/api/v1/runs?namespace=${namespace}&pipeline=hello`,
+        );
+        const found = items.find((r) => r.rerunOf === first.id);
+        return found && !['Queued', 'Running'].includes(found.phase) ? found : false;
+      },
+      { what: `the re-run of ${first.id} ended`, timeoutMs: 1_200_000, intervalMs: 3000 },
+    );
+    assert.equal(again.phase, 'Succeeded', JSON.stringify(again));
+    assert.equal(again.revision, first.revision);
+    assert.equal(again.statusMessage, undefined, `the run says: ${again.statusMessage ?? ''}`);
+    const [image] = again.images;
+    assert.ok(image && again.images.length === 1, JSON.stringify(again.images));
+    assert.equal(image.digest, first.digest, 'the same commit, the same index digest');
+    assert.equal(image.reference, first.reference);
+    // BuildKit pushed another index (its attestation names this build); the server rewrote it to the same.
+    const logs = await runCapstan(['pipeline', 'logs', again.id], cliEnv());
+    assert.equal(logs.code, 0, logs.stderr);
+    const pushed = /^\[image\] capstan: pushed ([^;\s]+)/m.exec(logs.stdout)?.[1];
+    assert.ok(pushed !== undefined && pushed !== first.reference, `capstan pipeline logs:\n${logs.stdout}`);
+    const tagged = (
+      await skopeo([
+        'inspect',
+        '--format',
+        '{{.Digest}}',
+        `docker://${setup.registry.address}/${repository}:main`,
+      ])
+    ).trim();
+    assert.equal(tagged, first.digest);
+    await assertReproducibleAttestation(image.reference, first.revision);
   });
 
   it('a signed GitHub push to the installed agent’s webhook starts the run of the repository’s Pipeline', async (t) => {

@@ -301,6 +301,28 @@ describe('a real node in the dev cluster', () => {
       /unauthorized|authentication required/i,
       'no credentials, no image',
     );
+    // For Pods (their 127.0.0.1 is their own) it answers at the node's address: the forwarder listens
+    // there inside the node namespace, and the certificate names it (TLS verified against that
+    // address). Checked here from the namespace; pipeline-server.node.test.ts's server Pod uses it.
+    const podAddress = registry.podAddress;
+    assert.equal(podAddress, `${NODE_NETWORK.nodeAddress}:${String(registry.port)}`);
+    const podAuth = join(cluster.state.realNode?.paths.images ?? '', 'pod-address-auth.json');
+    const credentials = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
+    await writeFile(podAuth, JSON.stringify({ auths: { [podAddress]: { auth: credentials } } }), {
+      mode: 0o600,
+    });
+    const atPodAddress = JSON.parse(
+      await inNodeNetns([
+        'skopeo',
+        'inspect',
+        '--cert-dir',
+        registry.certDir,
+        '--authfile',
+        podAuth,
+        `docker://${podAddress}/capstan/busybox:1`,
+      ]),
+    ) as { Digest?: string };
+    assert.equal(atPodAddress.Digest, inspected.Digest);
 
     const auth = Buffer.from(`${registry.username}:${registryPassword(registry)}`).toString('base64');
     await kube.core.createNamespacedSecret({

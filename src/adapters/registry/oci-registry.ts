@@ -16,8 +16,15 @@ export interface RegistryCredentials {
 }
 
 export interface OciRegistryOptions {
-  /** `host[:port]`. */
+  /** `host[:port]`, as image references name the registry. */
   readonly registry: string;
+  /**
+   * `host[:port]` to connect to instead (capstan server --registry-endpoint): the registry as it answers
+   * from here, as containerd's hosts.toml `host` for a `server`. The certificate is checked against this
+   * address; credentials, references and messages name `registry`; addresses the registry gives back
+   * (an upload's location, a token realm) on either are reached here.
+   */
+  readonly endpoint?: string;
   readonly credentials?: RegistryCredentials;
   /** PEM of the CA that signs the registry's certificate (default: the system's). */
   readonly ca?: string;
@@ -146,7 +153,7 @@ export class OciRegistry {
         if (attempt >= attempts)
           // No answer at all: the registry is not reachable from here (unlike a refusal).
           throw this.#error(
-            `${method} ${what}: ${messageOf(error)} (after ${attempt} attempts)`,
+            `${method} ${what}${this.#through()}: ${messageOf(error)} (after ${attempt} attempts)`,
             true,
             error,
             true,
@@ -203,16 +210,23 @@ export class OciRegistry {
     this.#authorization = basic;
   }
 
+  /** ` (through <endpoint>)` when the registry is reached at another address, for messages. */
+  #through(): string {
+    const endpoint = this.#options.endpoint;
+    return endpoint === undefined || endpoint === this.#options.registry ? '' : ` (through ${endpoint})`;
+  }
+
   #send(
     method: string,
     path: string,
     headers: Record<string, string>,
     body: Buffer | undefined,
   ): Promise<HttpResponse> {
-    const url = /^https?:\/\//.test(path)
-      ? new URL(path)
-      : new URL(path, `https://${this.#options.registry}`);
-    const sameRegistry = url.host === this.#options.registry;
+    const connectTo = this.#options.endpoint ?? this.#options.registry;
+    const url = /^https?:\/\//.test(path) ? new URL(path) : new URL(path, `https://${connectTo}`);
+    // The registry names itself as it was asked (the Host header: the endpoint), or by its own name.
+    const sameRegistry = url.host === this.#options.registry || url.host === connectTo;
+    if (sameRegistry) url.host = connectTo;
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,

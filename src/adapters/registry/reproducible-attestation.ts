@@ -85,12 +85,18 @@ export async function pushReproducibleAttestation(
   return { digest: rewritten.index.digest, changed: rewritten.index.digest !== input.digest };
 }
 
-/** The port over the registries' HTTP API: credentials from the request, an optional CA of the registries. */
+/**
+ * The port over the registries' HTTP API: credentials from the request, an optional CA of the
+ * registries, and the address to connect to for a registry that answers here at another one than its
+ * images name (`endpoints`: registry → `host[:port]`; capstan server --registry-endpoint).
+ */
 export class RegistryAttestations implements ReproducibleAttestations {
   readonly #ca: string | undefined;
+  readonly #endpoints: ReadonlyMap<string, string>;
 
-  constructor(options: { ca?: string } = {}) {
+  constructor(options: { ca?: string; endpoints?: Readonly<Record<string, string>> } = {}) {
     this.#ca = options.ca;
+    this.#endpoints = new Map(Object.entries(options.endpoints ?? {}));
   }
 
   async make(request: ReproducibleAttestationRequest): Promise<string> {
@@ -100,8 +106,10 @@ export class RegistryAttestations implements ReproducibleAttestations {
       request.dockerConfig === undefined
         ? undefined
         : credentialsFromDockerConfig(request.dockerConfig, registryName);
+    const endpoint = this.#endpoints.get(registryName);
     const registry = new OciRegistry({
       registry: registryName,
+      ...(endpoint === undefined ? {} : { endpoint }),
       ...(credentials === undefined ? {} : { credentials }),
       ...(this.#ca === undefined ? {} : { ca: this.#ca }),
     });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { credentialsFromDockerConfig, OciRegistry } from '../../adapters/registry/oci-registry.ts';
 import { pushReproducibleAttestation } from '../../adapters/registry/reproducible-attestation.ts';
+import { registryEndpointsFlag } from '../flags.ts';
 import { EXIT, UsageError } from '../output.ts';
 
 export const ATTEST_HELP = `  attest-normalize   make an image's provenance attestation reproducible:
@@ -17,6 +18,8 @@ export const ATTEST_HELP = `  attest-normalize   make an image's provenance atte
     --source-date-epoch SECONDS             the commit's time (the statement's start and finish)
     --tag T (repeatable)                    tags to move to the new index
     --registry-ca FILE                      the registry's CA (default: the system's)
+    --registry-endpoint REGISTRY=HOST[:PORT]
+                                            reach REGISTRY at HOST[:PORT] (TLS checked against HOST)
     Credentials: DOCKER_CONFIG/config.json (default ~/.docker/config.json), its auths entry of the registry.
     Prints digest=sha256:… of the new index.
 `;
@@ -49,6 +52,7 @@ export async function attestNormalize(argv: readonly string[]): Promise<number> 
       'source-date-epoch': { type: 'string' },
       tag: { type: 'string', multiple: true },
       'registry-ca': { type: 'string' },
+      'registry-endpoint': { type: 'string', multiple: true },
     },
   });
   const { image, commit, step } = values;
@@ -58,11 +62,13 @@ export async function attestNormalize(argv: readonly string[]): Promise<number> 
       'capstan pipeline attest-normalize needs --image, --commit, --step and --source-date-epoch (seconds)',
     );
   const target = splitImage(image);
+  const endpoint = registryEndpointsFlag('registry-endpoint', values['registry-endpoint'])[target.registry];
   const config = await dockerConfig();
   const credentials = config === undefined ? undefined : credentialsFromDockerConfig(config, target.registry);
   const ca = values['registry-ca'] === undefined ? undefined : await readFile(values['registry-ca'], 'utf8');
   const registry = new OciRegistry({
     registry: target.registry,
+    ...(endpoint === undefined ? {} : { endpoint }),
     ...(credentials === undefined ? {} : { credentials }),
     ...(ca === undefined ? {} : { ca }),
   });

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_AUDIT_RETENTION_DAYS, runServer } from '../../main/server.ts';
 import type { OidcServerOptions } from '../../main/server-sso.ts';
 import { isPostgresUrl } from '../../adapters/store/postgres-store.ts';
-import { checkNamespaceFlag, portFlag, stopOnSignals } from '../flags.ts';
+import { checkNamespaceFlag, portFlag, registryEndpointsFlag, stopOnSignals } from '../flags.ts';
 import type { BuildkitEndpoint } from '../../core/build-step.ts';
 import type { RunPlacement } from '../../core/run-pod.ts';
 import { EXIT, UsageError } from '../output.ts';
@@ -71,6 +71,12 @@ Options:
   --buildkit-server-name N   the name its certificate carries (default: buildkitd.capstan-buildkit.svc)
   --buildkit-client-secret S the client certificate's Secret in each Pipeline's namespace (ca.crt,
                              tls.crt, tls.key; default: capstan-buildkit-client)
+  --registry-endpoint REGISTRY=HOST[:PORT]
+                             image steps: reach REGISTRY (as image references name it, where BuildKit
+                             pushed) at HOST[:PORT] from this process, to make its attestations
+                             reproducible; TLS is checked against HOST; repeatable. For a registry
+                             whose name answers elsewhere than here (the dev cluster's 127.0.0.1:<r>,
+                             answering the server's Pod at 10.200.0.1:<r>)
   --run-image-pull-secret S  a Secret of each Pipeline's namespace the run Pods pull images with
                              (Capstan's image, the steps' images); repeatable
   --run-node-selector K=V    run Pods go to nodes with this label; repeatable
@@ -113,6 +119,7 @@ const SERVER_OPTIONS = {
   'buildkit-address': { type: 'string' },
   'buildkit-server-name': { type: 'string' },
   'buildkit-client-secret': { type: 'string' },
+  'registry-endpoint': { type: 'string', multiple: true },
   'run-image-pull-secret': { type: 'string', multiple: true },
   'run-node-selector': { type: 'string', multiple: true },
   'run-toleration': { type: 'string', multiple: true },
@@ -152,6 +159,7 @@ export async function server(argv: readonly string[]): Promise<number> {
   checkNamespaceFlag('inventory-namespace', inventoryNs);
   const oidc = oidcOptions(values);
   const storeUrl = storeUrlOf(values, process.env);
+  const registryEndpoints = registryEndpointsOf(values);
   await runServer(
     {
       kubeconfig: values.kubeconfig,
@@ -182,6 +190,7 @@ export async function server(argv: readonly string[]): Promise<number> {
               ...publicUrlOf(values['public-url']),
               ...buildkitOptions(values),
               ...runPodOptions(values),
+              ...registryEndpoints,
             },
           }),
     },
@@ -220,6 +229,18 @@ const passwordIn = (url: string): boolean => {
     return false;
   }
 };
+
+/** --registry-endpoint, for the attestations of image steps: only with --pipeline-image (runs driven here). */
+export function registryEndpointsOf(values: {
+  readonly 'pipeline-image'?: string | undefined;
+  readonly 'registry-endpoint'?: readonly string[] | undefined;
+}): { registryEndpoints?: Record<string, string> } {
+  const endpoints = registryEndpointsFlag('registry-endpoint', values['registry-endpoint']);
+  if (Object.keys(endpoints).length === 0) return {};
+  if (values['pipeline-image'] === undefined)
+    throw new UsageError('--registry-endpoint needs --pipeline-image (this process drives the runs)');
+  return { registryEndpoints: endpoints };
+}
 
 /** The BuildKit endpoint of image steps: the --buildkit-* flags, of which --buildkit-image is needed. */
 export function buildkitOptions(values: {

@@ -14,14 +14,22 @@ import {
   DEMO_DEPLOYER,
   demoAgentInstall,
   placeAgentOnRealNode,
+  REGISTRY_CA_CONFIG_MAP,
 } from '../../../src/main/demo-agent-pod.ts';
+import { REGISTRY_CA_DIR, serverReachesRegistry } from '../../../src/main/registry-overlay.ts';
 
 const image = '127.0.0.1:5000/capstan/capstan@sha256:' + 'a'.repeat(64);
 type Pod = {
   nodeSelector?: Record<string, string>;
   tolerations?: { key: string; operator: string; effect: string }[];
   imagePullSecrets?: { name: string }[];
-  containers: { args?: string[]; image?: string }[];
+  containers: {
+    args?: string[];
+    image?: string;
+    env?: { name: string; value?: string }[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  }[];
+  volumes?: { name: string; configMap?: { name: string } }[];
 };
 const podOf = (objects: KubeObject[], name: string) => {
   const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
@@ -110,5 +118,63 @@ describe('demoAgentInstall', () => {
     assert.deepEqual(roles, [DEMO_DEPLOYER, 'edit']);
     const own = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === DEMO_DEPLOYER);
     assert.deepEqual((own?.['rules'] as { resources: string[] }[])[0]?.resources, ['namespaces']);
+  });
+});
+
+describe('the API server reaching the cluster registry from its Pod (serverReachesRegistry)', () => {
+  const registry = {
+    address: '127.0.0.1:41234',
+    podAddress: '10.200.0.1:41234',
+    ca: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  };
+
+  it('gives the server --registry-endpoint from the images’ name to the Pod address, and the CA from a ConfigMap named by NODE_EXTRA_CA_CERTS', () => {
+    const install = installManifests({ image });
+    const reached = serverReachesRegistry(install, { registry, caConfigMap: 'reg-ca' });
+    const pod = podOf(reached, SERVER_NAME);
+    const before = podOf(install, SERVER_NAME);
+    const [container] = pod.containers;
+    assert.deepEqual(container?.args, [
+      ...(before.containers[0]?.args ?? []),
+      '--registry-endpoint',
+      '127.0.0.1:41234=10.200.0.1:41234',
+    ]);
+    assert.deepEqual(container.env?.at(-1), {
+      name: 'NODE_EXTRA_CA_CERTS',
+      value: `${REGISTRY_CA_DIR}/ca.crt`,
+    });
+    assert.deepEqual(container.volumeMounts?.at(-1), {
+      name: 'registry-ca',
+      mountPath: REGISTRY_CA_DIR,
+      readOnly: true,
+    });
+    assert.deepEqual(pod.volumes?.at(-1)?.configMap?.name, 'reg-ca');
+    // The install's own volumes and mounts stay.
+    assert.equal((pod.volumes ?? []).length, (before.volumes ?? []).length + 1);
+    // Nothing else changes: the agent has no such flag.
+    reached.forEach((o, i) => {
+      if (!(o.kind === 'Deployment' && o.metadata.name === SERVER_NAME)) assert.equal(o, install[i]);
+    });
+  });
+
+  it('in the demo: the CA’s ConfigMap right after the namespace (before the server’s pod needs it), the flag after the demo’s own', () => {
+    const objects = demoAgentInstall({
+      image,
+      applicationNamespace: 'capstan-demo',
+      allowRepositoryHost: '10.200.0.1',
+      registry,
+    });
+    const at = objects.findIndex((o) => o.kind === 'ConfigMap' && o.metadata.name === REGISTRY_CA_CONFIG_MAP);
+    assert.ok(at > 0);
+    assert.equal(objects[at - 1]?.kind, 'Namespace');
+    assert.equal(objects[at]?.metadata.namespace, objects[at - 1]?.metadata.name);
+    assert.deepEqual(objects[at]?.['data'], { 'ca.crt': registry.ca });
+    const args = podOf(objects, SERVER_NAME).containers[0]?.args ?? [];
+    assert.deepEqual(args.slice(-3), [
+      '--promotions-allow-http',
+      '--registry-endpoint',
+      '127.0.0.1:41234=10.200.0.1:41234',
+    ]);
+    assert.ok(!(podOf(objects, AGENT_NAME).containers[0]?.args ?? []).includes('--registry-endpoint'));
   });
 });
