@@ -435,9 +435,17 @@ export async function decide(
   const at = deps.now().toISOString();
   const by = event.type === 'approve' || event.type === 'reject' ? event.by : AUTO;
   const reason = event.type === 'fail' ? event.reason : event.type === 'reject' ? 'Rejected' : undefined;
-  const message = change.message;
+  // A decision replaces the message of the state before ("waiting for an approval …").
+  const message =
+    change.message ??
+    (event.type === 'approve'
+      ? `approved by ${event.by}; it is committed next`
+      : event.type === 'reject'
+        ? `rejected by ${event.by}; nothing is committed`
+        : undefined);
   const moved = await deps.promotions.update(promotion.id, promotion.state, {
     ...change,
+    ...(message === undefined ? {} : { message }),
     state,
     updatedAt: at,
     ...(reason === undefined ? {} : { reason }),
