@@ -243,7 +243,8 @@ describe('an Environment following an image repository by semver', () => {
     }));
   });
 
-  it('lists every tag page by page (Link headers)', async () => {
+  // Pages of 2 asked; distribution 2.8 answers every tag at once (the Link pages: test/unit/adapters/oci-tags.test.ts).
+  it('lists every tag', async () => {
     const tags = await client.tags(REPOSITORY, { pageSize: 2 });
     assert.deepEqual([...tags].sort(), ['1.2.0', '1.3.0', '1.4.0-rc.1', '2.0.0']);
   });
