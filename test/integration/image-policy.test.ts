@@ -1,14 +1,14 @@
 // An Environment that follows an image repository by policy (spec.source.imagePolicy), end to end:
 // a real registry (Debian's docker-registry, TLS with a CA of its own and htpasswd auth), a real git
-// server, the real API server, and `capstan server --promotions` (in this process, with the install's
-// least-privilege identity) driving it. Of the tags 1.2.0, 1.3.0, 2.0.0 and 1.4.0-rc.1 the range
-// `>=1.0.0 <2.0.0` chooses 1.3.0 (a pre-release only where the range names one): its digest is
-// committed to the configuration repository and named in the Environment's status; 1.5.0 pushed
-// later is promoted too. A registry that refuses the credentials (401), a range that is not one and a
-// range no tag matches promote nothing, and the status says why, naming the Environment and the field.
-// The server's /metrics counts the promotions, the gates that failed them and the policies' looks.
-// No agent runs here: the Applications are never Synced, so each promotion fails GateTimeout after
-// its 5 s, which lets the next one in.
+// server, the real API server, the real agent (a process) syncing the environment's Application, and
+// `capstan server --promotions` (in this process, with the install's least-privilege identity)
+// driving it. Of the tags 1.2.0, 1.3.0, 2.0.0 and 1.4.0-rc.1 the range `>=1.0.0 <2.0.0` chooses 1.3.0
+// (a pre-release only where the range names one): its digest is committed to the configuration
+// repository, the Application syncs it, the Deployment runs it, the gates pass, and the Environment's
+// status names the tag and the image. 1.5.0 pushed later goes the same road. A registry that refuses
+// the credentials (401), a range that is not one and a range no tag matches promote nothing, and the
+// status says why, naming the Environment and the field. The server's /metrics counts the
+// promotions, their durations and the policies' looks.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -20,6 +20,7 @@ import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluste
 import { OciRegistry } from '../../src/adapters/registry/oci-registry.ts';
 import { policyImages } from '../../src/adapters/registry/policy-images.ts';
 import { openSqliteStore } from '../../src/adapters/store/sqlite-store.ts';
+import { APPLICATION_API_VERSION } from '../../src/contracts/application.ts';
 import {
   ENVIRONMENT_API_VERSION,
   ENVIRONMENT_KIND,
@@ -37,14 +38,17 @@ import {
   type RegistryState,
 } from '../../src/devcluster/registry.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import type { Store } from '../../src/ports/store.ts';
+import type { PromotionRecord, Store } from '../../src/ports/store.ts';
+import { startAgentProcess } from '../../src/testing/agent-process.ts';
 import {
+  agentKubeconfig,
   freshNamespace,
   installApplicationCrd,
   installEnvironmentCrd,
   installProjectCrd,
   kubeClients,
   testCluster,
+  untilApplicationsGone,
   type KubeClients,
 } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
@@ -56,7 +60,18 @@ const git = await startGitServer(after);
 const exec = promisify(execFile);
 const scratch = await mkdtemp(join(tmpdir(), 'capstan-image-policy-'));
 const REPOSITORY = 'team/hello';
-const KUSTOMIZATION = 'resources: []\nimages:\n  - name: hello\n    newTag: "0"\n';
+const KUSTOMIZATION = 'resources: [deployment.yaml]\nimages:\n  - name: hello\n    newTag: "0"\n';
+const DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: hello }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: hello } }
+  template:
+    metadata: { labels: { app: hello } }
+    spec: { containers: [{ name: web, image: hello }] }
+`;
+const LABEL_KEY = 'capstan.dev/test-image-policy';
 
 let registry: RegistryState;
 let record: ProcessRecord | undefined;
@@ -65,6 +80,8 @@ let client: OciRegistry;
 let admin: KubeCluster;
 let kube: KubeClients;
 let envType: ResourceType;
+let appType: ResourceType;
+let kubeconfig = '';
 let secretType: ResourceType;
 let store: Store;
 let namespace = '';
@@ -91,7 +108,8 @@ before(async () => {
   const cluster = await testCluster();
   admin = new KubeCluster(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }));
   kube = kubeClients(cluster.adminKubeconfig);
-  await installApplicationCrd(admin);
+  appType = await installApplicationCrd(admin);
+  kubeconfig = await agentKubeconfig(cluster);
   await installProjectCrd(admin);
   envType = await installEnvironmentCrd(admin);
   const secrets = await admin.resourceType('v1', 'Secret');
@@ -182,7 +200,7 @@ function environment(name: string, semver: string, secret = 'registry'): Environ
           interval: '2s',
         },
       },
-      gates: { healthyFor: '1s', timeout: '5s' },
+      gates: { healthyFor: '1s', timeout: '3m' },
     },
   };
 }
@@ -204,6 +222,56 @@ async function metrics() {
   return { text, value };
 }
 
+/** The agent (a process) for this file's Applications, and dev's Application (automated sync). */
+async function startAgent(): Promise<void> {
+  const label = `image-policy-${String(process.pid)}`;
+  const agent = await startAgentProcess(
+    (fn) => cleanups.push(fn),
+    [
+      ...['--kubeconfig', kubeconfig, '--selector', `${LABEL_KEY}=${label}`, '--no-leader-election'],
+      ...['--bind-address', '127.0.0.1', '--port', '0', '--metrics-port', '0'],
+    ],
+  );
+  await agent.started();
+  // Before the agent stops (cleanups run in reverse): its finalizer would keep the Application.
+  cleanups.push(() => untilApplicationsGone(admin, appType, `${LABEL_KEY}=${label}`));
+  await admin.apply(
+    appType,
+    {
+      apiVersion: APPLICATION_API_VERSION,
+      kind: 'Application',
+      metadata: { name: 'hello-dev', namespace, labels: { [LABEL_KEY]: label } },
+      spec: {
+        source: { repoURL: git.url(repo), path: 'dev', insecureHttp: true, secretRef: { name: 'git' } },
+        syncPolicy: { automated: { prune: true } },
+        interval: '2s',
+      },
+    },
+    { fieldManager: 'capstan-test' },
+  );
+}
+
+/** dev's newest promotion once it is of `image` and Verified (its reason if it failed). */
+async function verified(image: string, what: string): Promise<PromotionRecord> {
+  return eventually(
+    async () => {
+      const [latest] = await store.promotions.list({ namespace, environment: 'dev', limit: 1 });
+      if (latest?.image === image && ['Failed', 'Rejected'].includes(latest.state))
+        throw new Error(`${latest.state} ${latest.reason ?? ''}: ${latest.message ?? ''}`);
+      return latest?.image === image && latest.state === 'Verified' ? latest : false;
+    },
+    { what, timeoutMs: 180_000 },
+  );
+}
+
+/** The Deployment's image as the cluster has it. */
+async function deployedImage(): Promise<string | undefined> {
+  const deployment = await kube.apps
+    .readNamespacedDeployment({ namespace, name: 'hello' })
+    .catch(() => undefined);
+  return deployment?.spec?.template.spec?.containers[0]?.image;
+}
+
 const fileOnMain = async () =>
   (
     await exec('git', [
@@ -218,12 +286,15 @@ describe('an Environment following an image repository by semver', () => {
   before(async () => {
     namespace = await freshNamespace({ name: 'image-policy', after: (fn) => cleanups.push(fn) }, kube);
     repo = `image-policy-${namespace}`;
-    await git.createRepository(repo, { files: { 'dev/kustomization.yaml': KUSTOMIZATION } });
+    await git.createRepository(repo, {
+      files: { 'dev/kustomization.yaml': KUSTOMIZATION, 'dev/deployment.yaml': DEPLOYMENT },
+    });
     await kube.core.createNamespacedSecret({ namespace, body: gitSecretBody(git) });
     await registrySecret(registryPassword(registry));
     // Another Secret, which keeps the right password while dev's is changed below.
     await registrySecret(registryPassword(registry), 'registry-steady');
     for (const tag of ['1.2.0', '1.3.0', '2.0.0', '1.4.0-rc.1']) await push(tag);
+    await startAgent();
     await admin.apply(envType, environment('dev', '>=1.0.0 <2.0.0'), { fieldManager: 'capstan-test' });
     await admin.apply(envType, environment('ranged', 'not a range', 'registry-steady'), {
       fieldManager: 'capstan-test',
@@ -249,29 +320,21 @@ describe('an Environment following an image repository by semver', () => {
     assert.deepEqual([...tags].sort(), ['1.2.0', '1.3.0', '1.4.0-rc.1', '2.0.0']);
   });
 
-  it('promotes the newest tag in the range, by digest, and names it in the status', async () => {
-    const promotion = await eventually(
-      async () => {
-        const [latest] = await store.promotions.list({ namespace, environment: 'dev', limit: 1 });
-        return latest?.state === 'Committed' || latest?.state === 'Failed' ? latest : false;
-      },
-      { what: 'the policy’s promotion committed', timeoutMs: 120_000 },
-    );
-    assert.equal(
-      promotion.image,
-      imageOf('1.3.0'),
-      'not 2.0.0 (out of range), not 1.4.0-rc.1 (a pre-release)',
-    );
+  it('promotes the newest tag in the range, by digest, through commit, sync and gates; the status names it', async () => {
+    const promotion = await verified(imageOf('1.3.0'), 'the policy’s 1.3.0 Verified');
     assert.equal(promotion.requestedBy, 'auto');
-    assert.ok(promotion.commit, `${promotion.state} ${promotion.reason ?? ''}: ${promotion.message ?? ''}`);
     assert.match(await fileOnMain(), new RegExp(`digest: ${digests.get('1.3.0') ?? '?'}`));
-    const status = await eventually(
-      async () => (await policyStatus('dev'))?.tag === '1.3.0' && policyStatus('dev'),
-      {
-        what: 'the status names 1.3.0',
+    assert.equal(await deployedImage(), imageOf('1.3.0'), 'the Deployment runs it');
+    // The status: written by the driver after the step, so read until it names it.
+    const shown = await eventually(
+      async () => {
+        const object = (await admin.get(envType, namespace, 'dev')) as Environment | undefined;
+        return object?.status?.currentImage === imageOf('1.3.0') ? object.status : false;
       },
+      { what: 'the Environment’s currentImage' },
     );
-    assert.ok(status);
+    const status = shown.imagePolicy;
+    assert.equal(status?.tag, '1.3.0', 'not 2.0.0 (out of range), not 1.4.0-rc.1 (a pre-release)');
     assert.equal(status.image, imageOf('1.3.0'));
     assert.ok(status.chosenAt !== undefined && !Number.isNaN(Date.parse(status.chosenAt)));
     assert.equal(status.error, undefined);
@@ -279,24 +342,20 @@ describe('an Environment following an image repository by semver', () => {
 
   it('promotes a newer tag pushed later, once', async () => {
     await push('1.5.0');
-    const promotion = await eventually(
-      async () => {
-        const [latest] = await store.promotions.list({ namespace, environment: 'dev', limit: 1 });
-        return latest?.image === imageOf('1.5.0') && latest.commit !== undefined ? latest : false;
-      },
-      { what: '1.5.0 committed (after 1.3.0’s gates timed out)', timeoutMs: 120_000 },
-    );
+    const promotion = await verified(imageOf('1.5.0'), '1.5.0 Verified');
+    assert.equal(promotion.requestedBy, 'auto');
     assert.match(await fileOnMain(), new RegExp(`digest: ${digests.get('1.5.0') ?? '?'}`));
-    await eventually(async () => (await policyStatus('dev'))?.tag === '1.5.0', {
-      what: 'the status names 1.5.0',
-    });
+    assert.equal(await deployedImage(), imageOf('1.5.0'));
+    assert.equal((await policyStatus('dev'))?.tag, '1.5.0');
     const all = await store.promotions.list({ namespace, environment: 'dev', limit: 100 });
     assert.deepEqual(
-      all.map((p) => p.image).reverse(),
-      [imageOf('1.3.0'), imageOf('1.5.0')],
+      all.map((p) => [p.image, p.state, p.previousImage]).reverse(),
+      [
+        [imageOf('1.3.0'), 'Verified', undefined],
+        [imageOf('1.5.0'), 'Verified', imageOf('1.3.0')],
+      ],
       'each chosen image promoted once',
     );
-    assert.equal(promotion.requestedBy, 'auto');
   });
 
   it('promotes nothing when the registry refuses, when the range is not one, or when no tag is in it; the status says why', async () => {
@@ -362,20 +421,26 @@ describe('an Environment following an image repository by semver', () => {
     );
   });
 
-  it('counts promotions, gate failures and the policies’ looks on /metrics', async () => {
+  it('counts promotions, their durations and the policies’ looks on /metrics', async () => {
     const { text, value } = await metrics();
     const dev = { namespace, environment: 'dev' };
-    assert.ok((value('capstan_promotions_total', { ...dev, state: 'Pending' }) ?? 0) >= 2, text);
+    assert.ok((value('capstan_promotions_total', { ...dev, state: 'Pending' }) ?? 0) >= 3, text);
     assert.ok((value('capstan_promotions_total', { ...dev, state: 'Committed' }) ?? 0) >= 2);
-    assert.ok((value('capstan_promotion_gate_failures_total', { ...dev, reason: 'GateTimeout' }) ?? 0) >= 1);
-    assert.ok((value('capstan_promotion_duration_seconds_count', { ...dev, result: 'Failed' }) ?? 0) >= 1);
-    assert.ok((value('capstan_image_policy_checks_total', { ...dev, result: 'chosen' }) ?? 0) >= 2);
-    assert.ok((value('capstan_image_policy_checks_total', { ...dev, result: 'failed' }) ?? 0) >= 1);
+    // 1.3.0 and 1.5.0 (and 1.6.0, chosen at the end of the test before, when it was quick).
+    assert.ok((value('capstan_promotions_total', { ...dev, state: 'Verified' }) ?? 0) >= 2);
+    assert.ok((value('capstan_promotion_duration_seconds_count', { ...dev, result: 'Verified' }) ?? 0) >= 2);
+    assert.ok((value('capstan_promotion_duration_seconds_sum', { ...dev, result: 'Verified' }) ?? 0) > 0);
+    assert.ok((value('capstan_image_policy_checks_total', { ...dev, result: 'chosen' }) ?? 0) >= 3);
+    assert.ok((value('capstan_image_policy_checks_total', { ...dev, result: 'failed' }) ?? 0) >= 2);
     assert.ok(
-      (value('capstan_image_policy_checks_total', { namespace, environment: 'ranged', result: 'failed' }) ??
-        0) >= 1,
+      (value('capstan_image_policy_checks_total', {
+        namespace,
+        environment: 'ranged',
+        result: 'failed',
+      }) ?? 0) >= 1,
     );
-    assert.match(text, /# TYPE capstan_promotion_approval_wait_seconds histogram/);
+    for (const family of ['capstan_promotion_gate_failures_total', 'capstan_promotion_approval_wait_seconds'])
+      assert.match(text, new RegExp(`^# TYPE ${family} `, 'm'));
   });
 });
 
