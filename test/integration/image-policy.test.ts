@@ -39,6 +39,7 @@ import {
 } from '../../src/devcluster/registry.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import type { PromotionRecord, Store } from '../../src/ports/store.ts';
+import type { EnvironmentInfo } from '../../src/contracts/promotion-api.ts';
 import { startAgentProcess } from '../../src/testing/agent-process.ts';
 import {
   agentKubeconfig,
@@ -54,7 +55,8 @@ import {
 import { eventually } from '../../src/testing/eventually.ts';
 import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import { policyImagesContract } from '../../src/testing/policy-images-contract.ts';
-import { serverIdentity, startTestServer } from '../../src/testing/server.ts';
+import { runCapstan } from '../../src/testing/cli.ts';
+import { adminHeaders, serverIdentity, startTestServer } from '../../src/testing/server.ts';
 
 const git = await startGitServer(after);
 const exec = promisify(execFile);
@@ -87,6 +89,8 @@ let store: Store;
 let namespace = '';
 let repo = '';
 let base = '';
+/** The server's namespace. */
+let home = '';
 /** Cleanups of the setup, run by the file's `after` in reverse. */
 const cleanups: (() => Promise<void>)[] = [];
 /** Digests of the tags pushed. */
@@ -302,10 +306,7 @@ describe('an Environment following an image repository by semver', () => {
     await admin.apply(envType, environment('future', '>=3.0.0', 'registry-steady'), {
       fieldManager: 'capstan-test',
     });
-    const home = await freshNamespace(
-      { name: 'image-policy-server', after: (fn) => cleanups.push(fn) },
-      kube,
-    );
+    home = await freshNamespace({ name: 'image-policy-server', after: (fn) => cleanups.push(fn) }, kube);
     ({ base } = await startTestServer((fn) => cleanups.push(fn), {
       kubeconfig: await serverIdentity(admin, home),
       namespace: home,
@@ -419,6 +420,35 @@ describe('an Environment following an image repository by semver', () => {
       },
       { what: '1.6.0 chosen once the registry answers', timeoutMs: 60_000 },
     );
+  });
+
+  it('shows in capstan env list what each environment follows and the tag it chose', async () => {
+    const created = await fetch(`${base}/api/v1/tokens`, {
+      method: 'POST',
+      headers: await adminHeaders(admin, base, home),
+      body: JSON.stringify({ name: 'image-policy', project: 'default', role: 'viewer', expiresInDays: 1 }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const { token } = (await created.json()) as { token: string };
+    const env = { CAPSTAN_CONFIG: join(scratch, 'login.json') };
+    assert.equal((await runCapstan(['login', base, '--token-stdin'], env, token)).code, 0);
+    const listed = await runCapstan(['env', 'list', '-n', namespace], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const row = (name: string) =>
+      listed.stdout.split('\n').find((l) => l.startsWith(`${namespace}   ${name} `));
+    assert.match(
+      row('dev') ?? '',
+      new RegExp(`${registry.address}/team/hello:1\\.6\\.0 \\(>=1\\.0\\.0 <2\\.0\\.0\\)`),
+    );
+    assert.match(row('future') ?? '', new RegExp(`${registry.address}/team/hello:\\? \\(>=3\\.0\\.0\\)`));
+    const json = await runCapstan(['env', 'list', '-n', namespace, '-o', 'json'], env);
+    const items = (JSON.parse(json.stdout) as { items: EnvironmentInfo[] }).items;
+    const future = items.find((e) => e.name === 'future');
+    assert.deepEqual(future?.fromImagePolicy, {
+      repository: `${registry.address}/team/hello`,
+      semver: '>=3.0.0',
+    });
+    assert.match(future.imagePolicy?.error ?? '', /none of the repository's \d+ tags matches/);
   });
 
   it('counts promotions, their durations and the policies’ looks on /metrics', async () => {
