@@ -323,9 +323,13 @@ function environmentsWatched(
  */
 async function drive(options: PromotionDriverOptions, signal: AbortSignal): Promise<void> {
   const { cluster, log } = options;
-  const driver = new PromotionDriver(await promotionDeps(options));
   const environments = new Map<string, ResolvedEnvironment>();
-  const queue = new PromotionQueue({
+  // The end of a look at a registry (in the background) wakes its environment.
+  const wake = (namespace: string, name: string) => {
+    queue.wake(`${namespace}/${name}`);
+  };
+  const driver = new PromotionDriver({ ...(await promotionDeps(options)), wake });
+  const queue: PromotionQueue = new PromotionQueue({
     reconcile: (env) => driver.reconcile(env),
     environment: (key) => environments.get(key),
     ...(log === undefined ? {} : { log }),

@@ -6,6 +6,11 @@
  * in the range, a registry that refuses, a range that is not one) is written to the Environment's
  * `status.imagePolicy`; an error promotes nothing and leaves the rest of the Environment as it was.
  *
+ * With `wake` (the server), the registry is asked in the background, at most `concurrency` (default 4)
+ * registries at a time, so that a slow registry holds no other environment's promotions: the end of a
+ * look wakes its environment, whose next step takes its result. Without it (tests, one pass), a look
+ * is awaited in the step.
+ *
  * Built on core, contracts and ports only: the registry comes in as ImagePolicyDeps.images (the PolicyImages port).
  */
 import type {
@@ -26,6 +31,10 @@ export interface ImagePolicyDeps {
   readonly writePolicyStatus: (namespace: string, name: string, status: ImagePolicyStatus) => Promise<void>;
   /** Told of each look at a registry (for metrics). */
   readonly checked?: (environment: ResolvedEnvironment, result: 'chosen' | 'failed') => void;
+  /** Looks at the environment soon: the registry is then asked in the background (see above). */
+  readonly wake?: (namespace: string, name: string) => void;
+  /** Registries asked at once, in the background. Default 4. */
+  readonly concurrency?: number;
   readonly now: () => Date;
   readonly log?: Logger;
 }
@@ -38,10 +47,21 @@ export interface PolicyChoice {
 
 const FIELD = 'spec.source.imagePolicy';
 
+/** A look at a registry: for which policy, when it began, and (once it ended) what it found. */
+interface Asked {
+  readonly policy: string;
+  readonly at: Date;
+  outcome?: { readonly choice: PolicyChoice } | { readonly error: unknown };
+}
+
 export class ImagePolicySource {
   readonly #deps: ImagePolicyDeps;
   /** Per environment: when its registry was last asked, for which policy, and what it chose. */
   readonly #looked = new Map<string, { at: number; policy: string; status: ImagePolicyStatus }>();
+  /** Looks under way or ended and not yet taken, by environment. */
+  readonly #asked = new Map<string, Asked>();
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(deps: ImagePolicyDeps) {
     this.#deps = deps;
@@ -51,6 +71,9 @@ export class ImagePolicySource {
   dueIn(env: ResolvedEnvironment): number | undefined {
     const policy = env.fromImagePolicy;
     if (policy === undefined) return undefined;
+    const asked = this.#asked.get(keyOf(env));
+    // Under way: its end wakes the environment; ended: its result is to be taken now.
+    if (asked?.policy === JSON.stringify(policy)) return asked.outcome === undefined ? undefined : 0;
     const looked = this.#looked.get(keyOf(env));
     if (looked === undefined || looked.policy !== JSON.stringify(policy)) return 0;
     return Math.max(0, looked.at + policy.intervalSeconds * 1000 - this.#deps.now().getTime());
@@ -64,14 +87,67 @@ export class ImagePolicySource {
     const policy = env.fromImagePolicy;
     if (policy === undefined || this.dueIn(env) !== 0) return false;
     const key = keyOf(env);
-    const before: ImagePolicyStatus = this.#looked.get(key)?.status ?? env.status?.imagePolicy ?? {};
-    const at = this.#deps.now();
-    let choice: PolicyChoice;
+    let asked = this.#asked.get(key);
+    if (asked?.policy !== JSON.stringify(policy)) {
+      const started = this.#ask(env, policy);
+      if (this.#deps.wake !== undefined) return false;
+      await started.done;
+      asked = started;
+    }
+    const { at, outcome } = asked;
+    if (outcome === undefined) return false;
+    this.#asked.delete(key);
+    return this.#take(env, policy, at, outcome, promote);
+  }
+
+  /** Starts a look at the registry (waiting for a free slot); its end wakes the environment. */
+  #ask(env: ResolvedEnvironment, policy: ResolvedImagePolicy): Asked & { readonly done: Promise<void> } {
+    const key = keyOf(env);
+    const asked: Asked = { policy: JSON.stringify(policy), at: this.#deps.now() };
+    this.#asked.set(key, asked);
+    const done = this.#bounded(() => this.#choose(env, policy)).then(
+      (choice) => {
+        asked.outcome = { choice };
+      },
+      (error: unknown) => {
+        asked.outcome = { error };
+      },
+    );
+    const { wake } = this.#deps;
+    if (wake !== undefined)
+      void done.then(() => {
+        // Not when a newer look (a changed policy) took its place.
+        if (this.#asked.get(key) === asked) wake(env.namespace, env.name);
+      });
+    return Object.assign(asked, { done });
+  }
+
+  /** Runs `work` once fewer than `concurrency` looks are under way. */
+  async #bounded<T>(work: () => Promise<T>): Promise<T> {
+    while (this.#running >= (this.#deps.concurrency ?? 4))
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#running++;
     try {
-      choice = await this.#choose(env, policy);
-    } catch (error) {
+      return await work();
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  /** A look's result: recorded, the status written when it changed, a new choice promoted first. */
+  async #take(
+    env: ResolvedEnvironment,
+    policy: ResolvedImagePolicy,
+    at: Date,
+    outcome: NonNullable<Asked['outcome']>,
+    promote: (choice: PolicyChoice) => Promise<void>,
+  ): Promise<boolean> {
+    const key = keyOf(env);
+    const before: ImagePolicyStatus = this.#looked.get(key)?.status ?? env.status?.imagePolicy ?? {};
+    if ('error' in outcome) {
       // Bounded: the status holds 2048 characters of it.
-      const message = `${subjectOf(env)}: ${messageOf(error)}`.slice(0, 2000);
+      const message = `${subjectOf(env)}: ${messageOf(outcome.error)}`.slice(0, 2000);
       // Logged when the reason changes, not at every interval.
       if (before.error !== message)
         this.#deps.log?.({ level: 'warn', msg: 'image policy chose nothing', error: message });
@@ -80,6 +156,7 @@ export class ImagePolicySource {
       await this.#record(env, policy, at, status, before.error === message ? undefined : status);
       return false;
     }
+    const { choice } = outcome;
     this.#deps.checked?.(env, 'chosen');
     const changed = choice.image !== before.image;
     // Promoted before it is recorded: a request that failed is made again at the next look.

@@ -69,6 +69,12 @@ export interface PromotionDeps {
   /** Writes the Environment's status.imagePolicy (what its policy chose, or why nothing). */
   readonly writePolicyStatus?: ImagePolicyDeps['writePolicyStatus'];
   readonly metrics?: PromotionMetrics;
+  /**
+   * Looks at the environment soon (the queue's wake). Given, registries are asked in the background,
+   * at most `registryConcurrency` (default 4) at once, and the end of a look wakes its environment.
+   */
+  readonly wake?: (namespace: string, name: string) => void;
+  readonly registryConcurrency?: number;
   readonly now: () => Date;
   readonly newId: () => string;
   readonly log?: Logger;
@@ -110,7 +116,7 @@ export class PromotionDriver {
 
   constructor(deps: PromotionDeps) {
     this.#deps = deps;
-    const { images, writePolicyStatus, metrics, log } = deps;
+    const { images, writePolicyStatus, metrics, log, wake, registryConcurrency } = deps;
     this.#policies =
       images === undefined || writePolicyStatus === undefined
         ? undefined
@@ -119,6 +125,8 @@ export class PromotionDriver {
             writePolicyStatus,
             now: deps.now,
             ...(log === undefined ? {} : { log }),
+            ...(wake === undefined ? {} : { wake }),
+            ...(registryConcurrency === undefined ? {} : { concurrency: registryConcurrency }),
             checked: (env, result) => metrics?.policyChecked?.(env.namespace, env.name, result),
           });
   }

@@ -14,6 +14,22 @@ export class FakePolicyImages implements PolicyImages {
   refuse: string | undefined;
   /** Calls of tags(). */
   listed = 0;
+  /** tags() calls under way now, and the most there were at once. */
+  listing = 0;
+  mostAtOnce = 0;
+  #held: Promise<void> | undefined;
+
+  /** tags() answers only once the function returned is called (a slow registry). */
+  hold(): () => void {
+    let release = () => {};
+    this.#held = new Promise<void>((resolve) => {
+      release = () => {
+        this.#held = undefined;
+        resolve();
+      };
+    });
+    return release;
+  }
 
   /** Makes `tag` of `repository` name `digest` (a tag pushed again moves). */
   push(repository: string, tag: string, digest: string): void {
@@ -22,10 +38,17 @@ export class FakePolicyImages implements PolicyImages {
     this.#repositories.set(repository, tags);
   }
 
-  tags(_environment: ResolvedEnvironment, policy: ResolvedImagePolicy): Promise<readonly string[]> {
+  async tags(_environment: ResolvedEnvironment, policy: ResolvedImagePolicy): Promise<readonly string[]> {
     this.listed++;
-    if (this.refuse !== undefined) return Promise.reject(this.#refusal());
-    return Promise.resolve([...(this.#repositories.get(policy.repository)?.keys() ?? [])]);
+    this.listing++;
+    this.mostAtOnce = Math.max(this.mostAtOnce, this.listing);
+    try {
+      await this.#held;
+      if (this.refuse !== undefined) throw this.#refusal();
+      return [...(this.#repositories.get(policy.repository)?.keys() ?? [])];
+    } finally {
+      this.listing--;
+    }
   }
 
   digest(_environment: ResolvedEnvironment, policy: ResolvedImagePolicy, tag: string): Promise<string> {

@@ -20,14 +20,19 @@ import {
 } from '../../../src/promotions/promotion-driver.ts';
 import { FakePolicyImages } from '../../../src/testing/fake-policy-images.ts';
 import { policyImagesContract } from '../../../src/testing/policy-images-contract.ts';
+import { eventually } from '../../../src/testing/eventually.ts';
 
 const REPOSITORY = 'registry.invalid:5000/team/hello';
 const digestOf = (tag: string) => `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`;
 
-function environment(semver: string, status?: { imagePolicy?: ImagePolicyStatus }): ResolvedEnvironment {
+function environment(
+  semver: string,
+  status?: { imagePolicy?: ImagePolicyStatus },
+  name = 'dev',
+): ResolvedEnvironment {
   return {
     namespace: 'team',
-    name: 'dev',
+    name,
     project: 'default',
     application: 'hello-dev',
     repoURL: 'https://git.invalid/config.git',
@@ -53,7 +58,8 @@ function environment(semver: string, status?: { imagePolicy?: ImagePolicyStatus 
   };
 }
 
-function harness() {
+function harness(options: { readonly background?: boolean } = {}) {
+  const woken: string[] = [];
   const store = openSqliteStore({ path: ':memory:' });
   const registry = new Registry();
   const metrics = promotionMetrics(registry);
@@ -79,10 +85,16 @@ function harness() {
       return Promise.resolve();
     },
     metrics,
+    ...(options.background === true
+      ? {
+          wake: (namespace: string, name: string) => woken.push(`${namespace}/${name}`),
+          registryConcurrency: 2,
+        }
+      : {}),
     now: () => new Date(state.clock),
     newId: () => `p-${String(++ids)}`,
   };
-  return { store, registry, state, images, deps, driver: new PromotionDriver(deps) };
+  return { store, registry, state, images, woken, deps, driver: new PromotionDriver(deps) };
 }
 
 const imageOf = (tag: string) => `${REPOSITORY}@${digestOf(tag)}`;
@@ -187,6 +199,32 @@ describe('an Environment following an image repository', () => {
       ),
       1,
     );
+    await h.store.close();
+  });
+});
+
+describe('an image policy’s registry asked in the background (the server)', () => {
+  it('asks two registries at a time; the end of a look wakes its environment, whose next step promotes', async () => {
+    const h = harness({ background: true });
+    const release = h.images.hold();
+    const envs = ['a', 'b', 'c'].map((name) => environment('>=1.0.0 <2.0.0', undefined, name));
+    // Each step returns at once: the look goes on without it, and wakes it when it ends.
+    for (const env of envs) assert.equal(await h.driver.reconcile(env), undefined);
+    assert.equal(h.images.listing, 2, 'two registries asked at once, the third waits for a slot');
+    assert.deepEqual(h.woken, []);
+    release();
+    await eventually(() => h.woken.length === 3, { what: 'the three looks ended' });
+    assert.equal(h.images.mostAtOnce, 2);
+    assert.deepEqual([...h.woken].sort(), ['team/a', 'team/b', 'team/c']);
+    for (const env of envs) assert.equal(await h.driver.reconcile(env), 0, `${env.name} promoted`);
+    const promoted = await h.store.promotions.list({ namespace: 'team', limit: 10 });
+    assert.deepEqual(promoted.map((p) => [p.environment, p.image]).sort(), [
+      ['a', imageOf('1.3.0')],
+      ['b', imageOf('1.3.0')],
+      ['c', imageOf('1.3.0')],
+    ]);
+    // The next look after the interval, as the step's answer.
+    assert.equal(await h.driver.reconcile(envs[0] ?? environment('*')), 60_000);
     await h.store.close();
   });
 });
