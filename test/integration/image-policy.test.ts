@@ -422,6 +422,35 @@ describe('an Environment following an image repository by semver', () => {
     );
   });
 
+  it('is refused by the API server beside another source, or with a repository that has a tag', async () => {
+    const both = environment('both', '^1');
+    await assert.rejects(
+      admin.apply(
+        envType,
+        { ...both, spec: { ...both.spec, source: { ...both.spec.source, environment: 'dev' } } },
+        { fieldManager: 'capstan-test' },
+      ),
+      /give at most one of pipeline, environment and imagePolicy/,
+    );
+    const tagged = environment('tagged', '^1');
+    const policy = tagged.spec.source?.imagePolicy;
+    assert.ok(policy);
+    await assert.rejects(
+      admin.apply(
+        envType,
+        {
+          ...tagged,
+          spec: {
+            ...tagged.spec,
+            source: { imagePolicy: { ...policy, repository: `${policy.repository}:1.0` } },
+          },
+        },
+        { fieldManager: 'capstan-test' },
+      ),
+      /spec\.source\.imagePolicy\.repository/,
+    );
+  });
+
   it('shows in capstan env list what each environment follows and the tag it chose', async () => {
     const created = await fetch(`${base}/api/v1/tokens`, {
       method: 'POST',
