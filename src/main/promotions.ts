@@ -1,6 +1,7 @@
 // Wiring of the promotion driver (src/promotions/promotion-driver.ts, docs/promotions.md): Environments
 // and Applications read from the cluster, the refresh annotation and the Environment's status written
 // there, commits made (and ancestry asked) by the git adapter with the Secret the Environment names,
+// an image policy's registry asked by the OCI adapter (with the Secret its policy names),
 // records in the Store. Driven by watches of Environments, Applications and Pipelines (the latest run
 // in their status) with a slow resync, by one replica at a time over the Lease capstan-promotions.
 import { randomBytes } from 'node:crypto';
