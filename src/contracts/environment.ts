@@ -9,6 +9,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN, parseDuration } from '../core/duration.ts';
 import type { KubeObject, ObjectMeta } from '../core/resource.ts';
+import { IMAGE_REPOSITORY_PATTERN } from '../core/image-policy.ts';
 import { PROMOTION_STATES, type ImageLocation } from '../core/promotion.ts';
 import { APPLICATION_GROUP, APPLICATION_VERSION, ConditionSchema } from './application.ts';
 import { customResourceDefinition, type CrdDescription } from './crd.ts';
@@ -32,6 +33,7 @@ export const ENVIRONMENT_DEFAULTS = {
   healthyFor: '30s',
   timeout: '10m',
   approval: 'None',
+  imagePolicyInterval: '1m',
 } as const;
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -115,6 +117,65 @@ const ConfigSchema = withRules(
   ],
 );
 
+/** An image repository followed by policy (as Flux's ImageRepository and ImagePolicy together). */
+const ImagePolicySchema = Type.Object(
+  {
+    repository: Type.String({
+      minLength: 1,
+      maxLength: 512,
+      pattern: IMAGE_REPOSITORY_PATTERN,
+      description:
+        'The image repository, with its registry host: `registry.example.com:5000/team/hello` (no tag, no digest).',
+    }),
+    semver: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description:
+        'A semver range (`>=1.2.0 <2.0.0`, `^1.4`, `~1.2`, `1.x`, `||`): the newest tag in it is promoted. Pre-releases only where the range names one.',
+    }),
+    filterTags: Type.Optional(
+      Type.Object(
+        {
+          pattern: Type.String({
+            minLength: 1,
+            maxLength: 256,
+            description: 'A regular expression: only tags it matches are considered (`^v(?<version>.*)$`).',
+          }),
+          extract: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 256,
+              description:
+                'What of a matching tag is read as its version: `$version` or `${version}` for a named group, `$1` for a numbered one. Default: the whole tag.',
+            }),
+          ),
+        },
+        { additionalProperties: false, description: 'Which tags count, and what of them is the version.' },
+      ),
+    ),
+    secretRef: Type.Optional(
+      Type.Object(
+        { name: name('A Secret in the Environment’s namespace.') },
+        {
+          additionalProperties: false,
+          description:
+            'Read access to the registry: a Secret with `.dockerconfigjson` (its `auths` entry for the registry host) and optionally `ca.crt` (the CA of the registry’s certificate).',
+        },
+      ),
+    ),
+    interval: Type.Optional(
+      duration(
+        `How often the registry’s tags are listed. Default ${ENVIRONMENT_DEFAULTS.imagePolicyInterval}.`,
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Follow an image repository: the newest tag in the semver range, by digest, is promoted each time it changes.',
+  },
+);
+
 const SourceSchema = withRules(
   Type.Object(
     {
@@ -150,6 +211,7 @@ const SourceSchema = withRules(
           DNS_LABEL,
         ),
       ),
+      imagePolicy: Type.Optional(ImagePolicySchema),
     },
     {
       additionalProperties: false,
@@ -158,10 +220,10 @@ const SourceSchema = withRules(
   ),
   [
     {
-      message: 'give at most one of pipeline and environment',
-      cel: '!(has(self.pipeline) && has(self.environment))',
-      check: (source: { pipeline?: unknown; environment?: unknown }) =>
-        source.pipeline === undefined || source.environment === undefined,
+      message: 'give at most one of pipeline, environment and imagePolicy',
+      cel: '(has(self.pipeline) ? 1 : 0) + (has(self.environment) ? 1 : 0) + (has(self.imagePolicy) ? 1 : 0) <= 1',
+      check: (source: { pipeline?: unknown; environment?: unknown; imagePolicy?: unknown }) =>
+        [source.pipeline, source.environment, source.imagePolicy].filter((x) => x !== undefined).length <= 1,
     },
   ],
 );
@@ -246,6 +308,25 @@ export const EnvironmentStatusSchema = Type.Object(
         { additionalProperties: false, description: 'The latest promotion (the rest are in the Store).' },
       ),
     ),
+    imagePolicy: Type.Optional(
+      Type.Object(
+        {
+          tag: Type.Optional(Type.String({ maxLength: 128, description: 'The tag the policy chose last.' })),
+          image: Type.Optional(Type.String({ maxLength: 640, description: 'That tag’s image, by digest.' })),
+          chosenAt: Type.Optional(
+            Type.String({ maxLength: 64, description: 'When the policy chose it (it changed then).' }),
+          ),
+          error: Type.Optional(
+            Type.String({
+              maxLength: 2048,
+              description: 'Why the latest look at the registry chose nothing (nothing was promoted).',
+            }),
+          ),
+          errorAt: Type.Optional(Type.String({ maxLength: 64 })),
+        },
+        { additionalProperties: false, description: 'What spec.source.imagePolicy chose.' },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'What the promotion driver last saw.' },
 );
@@ -278,6 +359,15 @@ export function validateEnvironment(object: unknown): Validation<Environment> {
   return validate(EnvironmentSchema, object);
 }
 
+/** spec.source.imagePolicy with its defaults. */
+export interface ResolvedImagePolicy {
+  readonly repository: string;
+  readonly semver: string;
+  readonly filterTags: { readonly pattern: string; readonly extract?: string } | undefined;
+  readonly secretRef: string | undefined;
+  readonly intervalSeconds: number;
+}
+
 /** An Environment with every default applied. */
 export interface ResolvedEnvironment {
   readonly namespace: string;
@@ -293,6 +383,7 @@ export interface ResolvedEnvironment {
   readonly fromPipeline:
     { readonly name: string; readonly branch?: string; readonly image?: string } | undefined;
   readonly fromEnvironment: string | undefined;
+  readonly fromImagePolicy: ResolvedImagePolicy | undefined;
   readonly healthyForSeconds: number;
   readonly timeoutSeconds: number;
   readonly approvalRequired: boolean;
@@ -325,6 +416,7 @@ export function resolveEnvironment(object: KubeObject): Validation<ResolvedEnvir
       insecureHttp: config.insecureHttp ?? false,
       fromPipeline: spec.source?.pipeline,
       fromEnvironment: spec.source?.environment,
+      fromImagePolicy: resolveImagePolicy(spec.source?.imagePolicy),
       healthyForSeconds: parseDuration(spec.gates?.healthyFor ?? ENVIRONMENT_DEFAULTS.healthyFor) / 1000,
       timeoutSeconds: parseDuration(spec.gates?.timeout ?? ENVIRONMENT_DEFAULTS.timeout) / 1000,
       approvalRequired: (spec.gates?.approval ?? ENVIRONMENT_DEFAULTS.approval) === 'Required',
@@ -334,10 +426,29 @@ export function resolveEnvironment(object: KubeObject): Validation<ResolvedEnvir
   };
 }
 
+function resolveImagePolicy(
+  policy: NonNullable<EnvironmentSpec['source']>['imagePolicy'],
+): ResolvedImagePolicy | undefined {
+  if (policy === undefined) return undefined;
+  return {
+    repository: policy.repository,
+    semver: policy.semver,
+    filterTags: policy.filterTags,
+    secretRef: policy.secretRef?.name,
+    // At least a second: a registry is not asked more often than that.
+    intervalSeconds: Math.max(
+      1,
+      parseDuration(policy.interval ?? ENVIRONMENT_DEFAULTS.imagePolicyInterval) / 1000,
+    ),
+  };
+}
+
 const PRINTER_COLUMNS = [
   { name: 'Application', type: 'string', jsonPath: '.spec.application' },
   { name: 'From', type: 'string', jsonPath: '.spec.source.environment' },
   { name: 'Pipeline', type: 'string', jsonPath: '.spec.source.pipeline.name', priority: 1 },
+  { name: 'Policy', type: 'string', jsonPath: '.spec.source.imagePolicy.semver', priority: 1 },
+  { name: 'Tag', type: 'string', jsonPath: '.status.imagePolicy.tag', priority: 1 },
   { name: 'Image', type: 'string', jsonPath: '.status.currentImage' },
   { name: 'Promotion', type: 'string', jsonPath: '.status.lastPromotion.state' },
   { name: 'Approval', type: 'string', jsonPath: '.spec.gates.approval', priority: 1 },

@@ -83,6 +83,24 @@ export const EnvironmentInfoSchema = Type.Object(
     file: Type.String(),
     fromPipeline: Type.Optional(Type.String()),
     fromEnvironment: Type.Optional(Type.String()),
+    fromImagePolicy: Type.Optional(
+      Type.Object(
+        { repository: Type.String(), semver: Type.String() },
+        { additionalProperties: false, description: 'The image repository it follows, and the range.' },
+      ),
+    ),
+    imagePolicy: Type.Optional(
+      Type.Object(
+        {
+          tag: Type.Optional(Type.String()),
+          image: Type.Optional(Type.String()),
+          chosenAt: Type.Optional(Type.String()),
+          error: Type.Optional(Type.String()),
+          errorAt: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false, description: 'What its image policy chose last, or why nothing.' },
+      ),
+    ),
     approvalRequired: Type.Boolean(),
     healthyForSeconds: Type.Number(),
     currentImage: Type.Optional(Type.String({ description: 'The image of its latest Verified promotion.' })),

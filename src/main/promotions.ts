@@ -1,6 +1,7 @@
 // Wiring of the promotion driver (src/promotions/promotion-driver.ts, docs/promotions.md): Environments
 // and Applications read from the cluster, the refresh annotation and the Environment's status written
 // there, commits made (and ancestry asked) by the git adapter with the Secret the Environment names,
+// an image policy's registry asked by the OCI adapter (with the Secret its policy names),
 // records in the Store. Driven by watches of Environments, Applications and Pipelines (the latest run
 // in their status) with a slow resync, by one replica at a time over the Lease capstan-promotions.
 import { randomBytes } from 'node:crypto';
@@ -24,7 +25,14 @@ import {
 } from '../contracts/environment.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import type { ApplicationObservation, VerificationResult } from '../core/promotion.ts';
-import { environmentStatusOf, PromotionDriver, type PromotionDeps } from '../promotions/promotion-driver.ts';
+import { policyImages } from '../adapters/registry/policy-images.ts';
+import type { ImagePolicyStatus } from '../promotions/image-policy-source.ts';
+import {
+  environmentStatusOf,
+  PromotionDriver,
+  type PromotionDeps,
+  type PromotionMetrics,
+} from '../promotions/promotion-driver.ts';
 import { PromotionQueue } from '../promotions/promotion-queue.ts';
 import type { EnvironmentDirectory } from '../api/server/context.ts';
 import type { KubeObject } from '../core/resource.ts';
@@ -47,6 +55,8 @@ export interface PromotionDriverOptions {
   readonly resyncMs?: number;
   /** One driver at a time over the Lease capstan-promotions in this namespace; false: this process drives alone. */
   readonly leaderElection?: LeaseElection;
+  /** Told of each promotion step and image policy look (the server's /metrics). */
+  readonly metrics?: PromotionMetrics;
   /** Told when this process starts (true) and stops (false) driving. */
   readonly onDriving?: (driving: boolean) => void;
   readonly log?: Logger;
@@ -144,12 +154,11 @@ export async function promotionDeps(options: PromotionDriverOptions): Promise<Pr
       });
     },
     writeStatus: (namespace: string, name: string, status: EnvironmentStatus) =>
-      patch(
-        `/apis/${ENVIRONMENT_API_VERSION}/namespaces/${namespace}/${ENVIRONMENT_PLURAL}/${name}/status`,
-        statusPatch(status),
-        `${ENVIRONMENT_KIND}/${namespace}/${name}`,
-        'update status',
-      ),
+      patchStatus(cluster, namespace, name, statusPatch(status)),
+    images: policyImages(cluster),
+    writePolicyStatus: (namespace: string, name: string, status: ImagePolicyStatus) =>
+      patchStatus(cluster, namespace, name, policyStatusPatch(status)),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     verify: verifyByGet,
     contains: async (env, commit, revision) =>
       containsCommit({
@@ -207,6 +216,28 @@ function statusPatch(status: EnvironmentStatus): unknown {
   };
 }
 
+/** A merge patch of an Environment's status. */
+async function patchStatus(
+  cluster: KubeCluster,
+  namespace: string,
+  name: string,
+  body: unknown,
+): Promise<void> {
+  const subject = `${ENVIRONMENT_KIND}/${namespace}/${name}`;
+  const res = await cluster.client.call(
+    'PATCH',
+    `/apis/${ENVIRONMENT_API_VERSION}/namespaces/${namespace}/${ENVIRONMENT_PLURAL}/${name}/status`,
+    { body, contentType: 'application/merge-patch+json', subject },
+  );
+  if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
+}
+
+/** A merge patch of status.imagePolicy alone: what it no longer has (an error once a tag is chosen) removed. */
+function policyStatusPatch(status: ImagePolicyStatus): unknown {
+  const keys = ['tag', 'image', 'chosenAt', 'error', 'errorAt'] as const;
+  return { status: { imagePolicy: Object.fromEntries(keys.map((key) => [key, status[key] ?? null])) } };
+}
+
 /**
  * Writes the Environment's status from the Store (the API server calls it after a promotion by hand,
  * an approval or a rejection): the replica that drives promotions hears of it through its watch of
@@ -218,14 +249,7 @@ export function environmentStatusWriter(
 ): (namespace: string, name: string) => Promise<void> {
   return async (namespace, name) => {
     const status = await environmentStatusOf(promotions, { namespace, name });
-    if (status === undefined) return;
-    const subject = `${ENVIRONMENT_KIND}/${namespace}/${name}`;
-    const res = await cluster.client.call(
-      'PATCH',
-      `/apis/${ENVIRONMENT_API_VERSION}/namespaces/${namespace}/${ENVIRONMENT_PLURAL}/${name}/status`,
-      { body: statusPatch(status), contentType: 'application/merge-patch+json', subject },
-    );
-    if (res.status !== 200) throw apiError(res.status, res.body, subject, 'update status');
+    if (status !== undefined) await patchStatus(cluster, namespace, name, statusPatch(status));
   };
 }
 
@@ -300,9 +324,13 @@ function environmentsWatched(
  */
 async function drive(options: PromotionDriverOptions, signal: AbortSignal): Promise<void> {
   const { cluster, log } = options;
-  const driver = new PromotionDriver(await promotionDeps(options));
   const environments = new Map<string, ResolvedEnvironment>();
-  const queue = new PromotionQueue({
+  // The end of a look at a registry (in the background) wakes its environment.
+  const wake = (namespace: string, name: string) => {
+    queue.wake(`${namespace}/${name}`);
+  };
+  const driver = new PromotionDriver({ ...(await promotionDeps(options)), wake });
+  const queue: PromotionQueue = new PromotionQueue({
     reconcile: (env) => driver.reconcile(env),
     environment: (key) => environments.get(key),
     ...(log === undefined ? {} : { log }),

@@ -44,6 +44,7 @@ import { streamPromotions } from './promotion-stream.ts';
 import { environmentStatusWriter, kubeEnvironments, runPromotionDriver } from './promotions.ts';
 import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
+import { promotionMetrics } from '../controller/promotion-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
 import { credentialsFrom } from '../adapters/git/secret-credentials.ts';
 import { jsonLog } from '../adapters/json-log.ts';
@@ -166,7 +167,8 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const runs = pipelineParts(parts, key);
     app = buildServerApi({
       ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
-      ...(runs.metrics ? { metrics: () => runs.registry.expose() } : {}),
+      ...(runs.metrics || runs.promotionMetrics ? { metrics: () => runs.registry.expose() } : {}),
+      ...(runs.promotionMetrics ? { promotionMetrics: runs.promotionMetrics } : {}),
       ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
       environments: kubeEnvironments(cluster, environmentStatusWriter(cluster, store.promotions)),
     });
@@ -201,7 +203,17 @@ function besideTheApi(
   if (options.promotions) {
     const allowInsecureHttp = options.promotions.allowInsecureHttp === true;
     work.push(
-      runPromotionDriver({ cluster, store, log, allowInsecureHttp, leaderElection: { namespace } }, stop),
+      runPromotionDriver(
+        {
+          cluster,
+          store,
+          log,
+          allowInsecureHttp,
+          leaderElection: { namespace },
+          ...(runs.promotionMetrics ? { metrics: runs.promotionMetrics } : {}),
+        },
+        stop,
+      ),
     );
   }
   if (options.pipelines)
@@ -209,13 +221,14 @@ function besideTheApi(
   return work;
 }
 
-/** What pipeline runs need in the server: their metrics, the directory of Pipelines (its requests sealed), the driver's controller. */
+/** What pipeline runs need in the server (and the promotions' metrics, on the same registry): their metrics, the directory of Pipelines (its requests sealed), the driver's controller. */
 function pipelineParts(parts: ServerParts, key: Uint8Array) {
   const registry = new Registry();
   const requestKey = runRequestKeyOf(key);
   return {
     registry,
     metrics: parts.options.pipelines ? pipelineMetrics(registry) : undefined,
+    promotionMetrics: parts.options.promotions ? promotionMetrics(registry) : undefined,
     driving: { controller: undefined } as { controller: PipelineController | undefined },
     requestKey,
     pipelines: new KubePipelineDirectory(parts.cluster, { requestKey }),

@@ -27,6 +27,8 @@ import {
 import { messageOf } from '../core/errors.ts';
 import type { EnvironmentStatus, ResolvedEnvironment } from '../contracts/environment.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { PolicyImages } from '../ports/policy-images.ts';
+import { ImagePolicySource, type ImagePolicyDeps } from './image-policy-source.ts';
 import type { PromotionRecord, PromotionStore, PromotionUpdate, RunStore } from '../ports/store.ts';
 
 /** What a commit did (src/adapters/git/image-write.ts). */
@@ -62,9 +64,28 @@ export interface PromotionDeps {
   ) => Promise<boolean>;
   /** The check after health (gates.verify): a GET of the URL. Absent: environments that ask for one wait. */
   readonly verify?: (url: string) => Promise<VerificationResult>;
+  /** The registry, for Environments that follow an image repository (spec.source.imagePolicy). Absent: they wait. */
+  readonly images?: PolicyImages;
+  /** Writes the Environment's status.imagePolicy (what its policy chose, or why nothing). */
+  readonly writePolicyStatus?: ImagePolicyDeps['writePolicyStatus'];
+  readonly metrics?: PromotionMetrics;
+  /**
+   * Looks at the environment soon (the queue's wake). Given, registries are asked in the background,
+   * at most `registryConcurrency` (default 4) at once, and the end of a look wakes its environment.
+   */
+  readonly wake?: (namespace: string, name: string) => void;
+  readonly registryConcurrency?: number;
   readonly now: () => Date;
   readonly newId: () => string;
   readonly log?: Logger;
+}
+
+/** Told of each promotion recorded and of each step it takes (src/controller/promotion-metrics.ts). */
+export interface PromotionMetrics {
+  /** The promotion as it is now: just recorded (Pending), or just moved to its state. */
+  readonly moved: (promotion: PromotionRecord) => void;
+  /** A look at an image policy's registry, and whether it chose an image. */
+  readonly policyChecked?: (namespace: string, environment: string, result: 'chosen' | 'failed') => void;
 }
 
 /** Who the driver is, in records and audit entries. */
@@ -90,9 +111,24 @@ export class PromotionDriver {
   readonly #deps: PromotionDeps;
   /** `commit..revision` → whether revision contains commit. */
   readonly #ancestry = new Map<string, boolean>();
+  /** Environments that follow an image repository; undefined without a registry. */
+  readonly #policies: ImagePolicySource | undefined;
 
   constructor(deps: PromotionDeps) {
     this.#deps = deps;
+    const { images, writePolicyStatus, metrics, log, wake, registryConcurrency } = deps;
+    this.#policies =
+      images === undefined || writePolicyStatus === undefined
+        ? undefined
+        : new ImagePolicySource({
+            images,
+            writePolicyStatus,
+            now: deps.now,
+            ...(log === undefined ? {} : { log }),
+            ...(wake === undefined ? {} : { wake }),
+            ...(registryConcurrency === undefined ? {} : { concurrency: registryConcurrency }),
+            checked: (env, result) => metrics?.policyChecked?.(env.namespace, env.name, result),
+          });
   }
 
   /** One pass over every Environment, each until it waits. Errors of one are logged; the others go on. */
@@ -116,7 +152,10 @@ export class PromotionDriver {
     try {
       const found = await this.#discover(environment);
       const again = await this.#advance(environment);
-      return found ? 0 : again;
+      if (found) return 0;
+      // The image policy's next look at its registry, when that comes first.
+      const policy = this.#policies?.dueIn(environment);
+      return policy === undefined || (again !== undefined && again <= policy) ? again : policy;
     } catch (error) {
       this.#deps.log?.({
         level: 'error',
@@ -192,6 +231,18 @@ export class PromotionDriver {
         });
       }
     }
+    if (env.fromImagePolicy !== undefined && this.#policies !== undefined)
+      found =
+        (await this.#policies.look(env, async (choice) => {
+          // Requested unless the environment's latest promotion is of that image already.
+          const [latest] = await this.#deps.promotions.list({
+            namespace: env.namespace,
+            environment: env.name,
+            limit: 1,
+          });
+          if (latest?.image !== choice.image)
+            await this.request({ environment: env, image: choice.image, by: AUTO });
+        })) || found;
     return found;
   }
 
@@ -426,7 +477,7 @@ export async function environmentStatusOf(
  * apply to its state.
  */
 export async function decide(
-  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'log'>,
+  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'log' | 'metrics'>,
   promotion: PromotionRecord,
   event: PromotionEvent,
   change: PromotionUpdate = {},
@@ -435,9 +486,17 @@ export async function decide(
   const at = deps.now().toISOString();
   const by = event.type === 'approve' || event.type === 'reject' ? event.by : AUTO;
   const reason = event.type === 'fail' ? event.reason : event.type === 'reject' ? 'Rejected' : undefined;
-  const message = change.message;
+  // A decision replaces the message of the state before ("waiting for an approval …").
+  const message =
+    change.message ??
+    (event.type === 'approve'
+      ? `approved by ${event.by}; it is committed next`
+      : event.type === 'reject'
+        ? `rejected by ${event.by}; nothing is committed`
+        : undefined);
   const moved = await deps.promotions.update(promotion.id, promotion.state, {
     ...change,
+    ...(message === undefined ? {} : { message }),
     state,
     updatedAt: at,
     ...(reason === undefined ? {} : { reason }),
@@ -446,6 +505,7 @@ export async function decide(
     ...(isFinal(state) ? { finishedAt: at } : {}),
     steps: [...promotion.steps, { state, at, by, ...(message === undefined ? {} : { message }) }],
   });
+  if (moved !== undefined) deps.metrics?.moved(moved);
   if (moved !== undefined)
     deps.log?.({
       level: 'info',
@@ -462,7 +522,7 @@ export async function decide(
  * environment's promotions not yet committed. PROMOTION_IMAGE_INVALID for an image not by digest.
  */
 export async function requestPromotion(
-  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'newId' | 'log'>,
+  deps: Pick<PromotionDeps, 'promotions' | 'now' | 'newId' | 'log' | 'metrics'>,
   request: PromotionRequest,
 ): Promise<PromotionRecord> {
   parseDigestReference(request.image);
@@ -500,6 +560,7 @@ export async function requestPromotion(
     steps: [{ state: 'Pending', at, by: request.by }],
   };
   await deps.promotions.create(record);
+  deps.metrics?.moved(record);
   deps.log?.({
     level: 'info',
     msg: 'promotion requested',

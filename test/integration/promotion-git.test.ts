@@ -159,4 +159,33 @@ describe('writing an image reference to the configuration repository', () => {
     assert.equal(await contains(first.commit, 'f'.repeat(40)), false, 'a commit the server lacks does not');
     await assert.rejects(contains('main', later.commit), { code: 'PROMOTION_CONFIG_INVALID' });
   });
+
+  it('fetches the branch shallow, deepening while it has not found the promotion, up to a bound', async () => {
+    const repo = `promote-ancestry-deep-${String(process.pid)}`;
+    await git.createRepository(repo, { files: { 'dev/kustomization.yaml': KUSTOMIZATION } });
+    const promoted = await writeImageReference(options(repo));
+    let tip = promoted.commit;
+    // Ten later promotions on top (the server's branch moves; the test server's own clone would not follow).
+    for (let i = 1; i <= 10; i++)
+      tip = (
+        await writeImageReference(
+          options(repo, { reference: `127.0.0.1:5000/capstan/hello@sha256:${String(i % 10).repeat(64)}` }),
+        )
+      ).commit;
+    const contains = (bounds: { depth: number; maxDepth: number }) =>
+      containsCommit({
+        repoURL: git.url(repo),
+        branch: 'main',
+        ancestor: promoted.commit,
+        descendant: tip,
+        credentials: { kind: 'basic', username: git.username, password: git.password },
+        allowInsecureHttp: true,
+        ...bounds,
+      });
+    // 10 commits behind: not in the first 2, found once deepened to 16.
+    assert.equal(await contains({ depth: 2, maxDepth: 4096 }), true, 'found after deepening');
+    assert.equal(await contains({ depth: 16, maxDepth: 16 }), true, 'found in the first fetch');
+    // Further back than the bound: not known, so no (the gates wait), never a guess.
+    assert.equal(await contains({ depth: 2, maxDepth: 8 }), false, 'not within 8 commits');
+  });
 });

@@ -669,9 +669,16 @@ describe('promotions through environments', () => {
     // The CLI follows it too: its steps as they happen, or (-o json) the final record.
     const watching = capstan(['promotion', 'get', id, '--watch']);
     const watchingJson = capstan(['promotion', 'get', id, '-w', '-o', 'json']);
-    const approved = await capstan(['promotion', 'approve', id, '-o', 'json']);
+    // The record as it is after the approval: its state and message, not the wait's message before.
+    const approved = await capstan(['promotion', 'approve', id]);
     assert.equal(approved.code, 0, approved.stderr);
-    assert.equal((JSON.parse(approved.stdout) as { state: string }).state, 'Approved');
+    assert.match(approved.stdout, new RegExp(`^promotion ${id} to ${namespace}/staging: Approved\n`));
+    assert.match(approved.stdout, /^ {2}message: {3}approved by \S+; it is committed next$/m);
+    assert.match(
+      approved.stdout,
+      /^ {2}\S+ {2}Approved {11}\S+ {2}approved by /m,
+      'its step, with the message',
+    );
     const again = await capstan(['promotion', 'approve', id]);
     assert.equal(again.code, 4);
     await eventually(async () => (await store.promotions.get(id))?.state === 'Verified', {

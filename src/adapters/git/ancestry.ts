@@ -1,9 +1,12 @@
 /**
  * Whether one commit contains another (docs/promotions.md, the gates): the branch of the configuration
- * repository is fetched with its history into a private folder (the later commit by its SHA too, when
- * the branch no longer leads to it), and git answers `merge-base --is-ancestor`. A commit the server
- * does not give is not known to contain anything: the answer is false, never a guess. Credentials are
- * handled as for every git command (credentials.ts).
+ * repository is fetched into a private folder, shallow at first (its last `depth` commits, the later
+ * commit by its SHA too when the branch no longer leads to it), and git answers `merge-base
+ * --is-ancestor`. While git does not say yes and the history fetched is cut short, it is deepened
+ * (eight times as deep each time) up to `maxDepth` commits: a promotion a few commits behind the
+ * Application's revision costs a few commits' fetch, not the branch's whole history. A commit the
+ * server does not give, or one further back than `maxDepth`, is not known to contain anything: the
+ * answer is false, never a guess. Credentials are handled as for every git command (credentials.ts).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +29,10 @@ export interface AncestryOptions {
   readonly credentials?: GitCredentials;
   /** Accept http:// repositories (loopback). Default false. */
   readonly allowInsecureHttp?: boolean;
+  /** Commits of the branch fetched first. Default 64. */
+  readonly depth?: number;
+  /** The deepest history fetched before the answer is no. Default 4096 commits. */
+  readonly maxDepth?: number;
   /** Each git command's time limit. Default 2 minutes. */
   readonly timeoutMs?: number;
   readonly git?: string;
@@ -54,35 +61,49 @@ export async function containsCommit(options: AncestryOptions): Promise<boolean>
       cwd: home,
     });
   const has = async (sha: string) => (await run(['cat-file', '-e', `${sha}^{commit}`])).ok;
-  const fetch = (refspec: string) =>
-    run(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', repo.url, refspec]);
+  const fetch = (refspec: string, depth: number) =>
+    run([
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--no-write-fetch-head',
+      `--depth=${String(depth)}`,
+      '--',
+      repo.url,
+      refspec,
+    ]);
+  const failed = (result: GitRunResult, doing: string) =>
+    gitFailure(result, { repo, doing, timeoutMs, secrets: auth.secrets });
+  const maxDepth = Math.max(1, options.maxDepth ?? 4096);
   try {
     await mkdir(dest);
     const init = await run(['init', '--quiet', '--bare']);
-    if (!init.ok)
-      throw gitFailure(init, { repo, doing: 'creating a repository', timeoutMs, secrets: auth.secrets });
-    // 1. The branch with its history: both commits are on it, unless it moved past them since.
-    const branch = await fetch(`+refs/heads/${options.branch}:refs/heads/${options.branch}`);
-    if (!branch.ok)
-      throw gitFailure(branch, {
-        repo,
-        doing: `fetching the branch ${options.branch}`,
-        timeoutMs,
-        secrets: auth.secrets,
-      });
-    // 2. The later commit by its SHA when the branch does not lead to it (a server may refuse that).
-    if (!(await has(options.descendant))) await fetch(`+${options.descendant}:refs/capstan/descendant`);
-    if (!(await has(options.descendant)) || !(await has(options.ancestor))) return false;
-    // 3. Git's answer: 0 yes, 1 no, anything else a failure.
-    const answer = await run(['merge-base', '--is-ancestor', options.ancestor, options.descendant]);
-    if (answer.ok) return true;
-    if (answer.exitCode === 1) return false;
-    throw gitFailure(answer, {
-      repo,
-      doing: `asking whether ${options.descendant.slice(0, 12)} contains ${options.ancestor.slice(0, 12)}`,
-      timeoutMs,
-      secrets: auth.secrets,
-    });
+    if (!init.ok) throw failed(init, 'creating a repository');
+    let bySha = false;
+    for (let depth = Math.min(maxDepth, Math.max(1, options.depth ?? 64)); ; depth *= 8) {
+      depth = Math.min(depth, maxDepth);
+      // 1. The branch's last `depth` commits: both commits are there, unless it moved past them since.
+      const branch = await fetch(`+refs/heads/${options.branch}:refs/heads/${options.branch}`, depth);
+      if (!branch.ok) throw failed(branch, `fetching the branch ${options.branch}`);
+      // 2. The later commit by its SHA when the branch does not lead to it (a server may refuse that).
+      if (bySha || !(await has(options.descendant))) {
+        bySha = true;
+        await fetch(`+${options.descendant}:refs/capstan/descendant`, depth);
+      }
+      // 3. Git's answer: 0 yes, 1 no (or not known yet: a commit beyond the history fetched), else a failure.
+      if ((await has(options.descendant)) && (await has(options.ancestor))) {
+        const answer = await run(['merge-base', '--is-ancestor', options.ancestor, options.descendant]);
+        if (answer.ok) return true;
+        if (answer.exitCode !== 1)
+          throw failed(
+            answer,
+            `asking whether ${options.descendant.slice(0, 12)} contains ${options.ancestor.slice(0, 12)}`,
+          );
+      }
+      // 4. Deeper, while the history fetched is cut short and the bound allows.
+      const shallow = await run(['rev-parse', '--is-shallow-repository']);
+      if (depth >= maxDepth || shallow.stdout.trim() !== 'true') return false;
+    }
   } finally {
     await auth.dispose();
     await rm(home, { recursive: true, force: true });

@@ -86,6 +86,52 @@ export class OciRegistry {
     return { bytes: response.body, mediaType: typeof type === 'string' ? type : '' };
   }
 
+  /**
+   * Every tag of a repository (`GET /v2/<name>/tags/list`), page by page as the registry's `Link`
+   * headers lead (`pageSize` a page, default 1000), at most `maxTags` (default 50 000: more is an error).
+   */
+  async tags(
+    repository: string,
+    options: { readonly pageSize?: number; readonly maxTags?: number } = {},
+  ): Promise<string[]> {
+    const what = `${this.#options.registry}/${repository} (its tags)`;
+    const maxTags = options.maxTags ?? 50_000;
+    const tags: string[] = [];
+    let path: string | undefined = `/v2/${repository}/tags/list?n=${String(options.pageSize ?? 1000)}`;
+    while (path !== undefined) {
+      const response = await this.#call('GET', path, what, { maxBytes: 8 * 1024 * 1024 });
+      let page: { tags?: unknown };
+      try {
+        page = JSON.parse(response.body.toString('utf8')) as { tags?: unknown };
+      } catch {
+        throw this.#error(`${what}: the registry's answer is not JSON`, false);
+      }
+      if (page.tags !== null && page.tags !== undefined && !Array.isArray(page.tags))
+        throw this.#error(`${what}: the registry's answer has no list of tags`, false);
+      for (const tag of (page.tags ?? []) as unknown[]) if (typeof tag === 'string') tags.push(tag);
+      if (tags.length > maxTags)
+        throw this.#error(`${what}: more than ${String(maxTags)} tags; filter them in the registry`, false);
+      path = this.#nextPage(response.headers['link'], repository);
+    }
+    return tags;
+  }
+
+  /** The digest of the manifest a tag names now (the bytes the registry serves, hashed). */
+  async digest(repository: string, tag: string): Promise<string> {
+    return sha256((await this.manifest(repository, tag)).bytes);
+  }
+
+  /** The next page a `Link: <…>; rel="next"` header names, on this registry and repository only. */
+  #nextPage(link: string | string[] | undefined, repository: string): string | undefined {
+    const header = Array.isArray(link) ? link.join(', ') : link;
+    const next = header === undefined ? undefined : /<([^>]+)>\s*;\s*rel="?next"?/i.exec(header)?.[1];
+    if (next === undefined) return undefined;
+    const url = new URL(next, `https://${this.#options.registry}`);
+    if (url.host !== this.#options.registry || url.pathname !== `/v2/${repository}/tags/list`)
+      throw this.#error(`${this.#options.registry}/${repository}: the next page of tags is elsewhere`, false);
+    return `${url.pathname}${url.search}`;
+  }
+
   /** A blob's bytes, checked against its digest. */
   async blob(repository: string, digest: string): Promise<Buffer> {
     const what = `${this.#options.registry}/${repository}@${digest}`;
@@ -140,7 +186,12 @@ export class OciRegistry {
     method: string,
     path: string,
     what: string,
-    options: { headers?: Record<string, string>; body?: Buffer; allow?: readonly number[] },
+    options: {
+      headers?: Record<string, string>;
+      body?: Buffer;
+      allow?: readonly number[];
+      maxBytes?: number;
+    },
   ): Promise<HttpResponse> {
     const attempts = this.#options.attempts ?? 4;
     let delay = this.#options.retryDelayMs ?? 500;
@@ -148,7 +199,7 @@ export class OciRegistry {
     for (let attempt = 1; ; attempt++) {
       let response: HttpResponse;
       try {
-        response = await this.#send(method, path, options.headers ?? {}, options.body);
+        response = await this.#send(method, path, options.headers ?? {}, options.body, options.maxBytes);
       } catch (error) {
         if (attempt >= attempts)
           // No answer at all: the registry is not reachable from here (unlike a refusal).
@@ -221,6 +272,7 @@ export class OciRegistry {
     path: string,
     headers: Record<string, string>,
     body: Buffer | undefined,
+    maxBytes = 256 * 1024 * 1024,
   ): Promise<HttpResponse> {
     const connectTo = this.#options.endpoint ?? this.#options.registry;
     const url = /^https?:\/\//.test(path) ? new URL(path) : new URL(path, `https://${connectTo}`);
@@ -244,7 +296,13 @@ export class OciRegistry {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBytes)
+              req.destroy(new Error(`the answer is larger than ${String(maxBytes)} bytes`));
+            else chunks.push(chunk);
+          });
           res.on('end', () => {
             resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
           });

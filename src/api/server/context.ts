@@ -11,6 +11,7 @@ import { errorBody } from '../error-body.ts';
 import { ErrorBodySchema, type ClusterInfo, type EventInfo } from '../../contracts/server-api.ts';
 import type { ApplicationWriter } from '../../ports/application-writer.ts';
 import type { Logger } from '../../ports/logger.ts';
+import type { PromotionMetrics } from '../../promotions/promotion-driver.ts';
 import type { PipelineDirectory, PipelineFileReader } from '../../ports/pipelines.ts';
 import type { SingleSignOn } from '../../ports/single-sign-on.ts';
 import type { GitCredentials, SourceFetcher } from '../../ports/source.ts';
@@ -107,8 +108,10 @@ export interface ServerApiOptions {
   readonly pipelines?: PipelineDirectory;
   /** Reads pipeline files for `GET /pipelines/NS/NAME/triggers`. Absent: that route answers 503. */
   readonly pipelineFiles?: PipelineFileReader;
-  /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps); absent: no route. */
+  /** Prometheus text for `/metrics` (the process's registry: pipeline runs and steps, promotions); absent: no route. */
   readonly metrics?: () => string;
+  /** Told of the promotions this API records and decides (requests by hand, approvals, rejections). */
+  readonly promotionMetrics?: PromotionMetrics;
   /** Structured JSON log lines; never carries a secret, a password, a token or a body. */
   readonly logger?: Logger;
   /** The largest request body, in bytes. Default 1 MiB. */

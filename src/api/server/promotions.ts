@@ -235,6 +235,12 @@ export function infoOf(env: ResolvedEnvironment): EnvironmentInfo {
     file: env.file,
     ...(env.fromPipeline === undefined ? {} : { fromPipeline: env.fromPipeline.name }),
     ...(env.fromEnvironment === undefined ? {} : { fromEnvironment: env.fromEnvironment }),
+    ...(env.fromImagePolicy === undefined
+      ? {}
+      : {
+          fromImagePolicy: { repository: env.fromImagePolicy.repository, semver: env.fromImagePolicy.semver },
+        }),
+    ...(env.status?.imagePolicy === undefined ? {} : { imagePolicy: env.status.imagePolicy }),
     approvalRequired: env.approvalRequired,
     healthyForSeconds: env.healthyForSeconds,
     ...(env.status?.currentImage === undefined ? {} : { currentImage: env.status.currentImage }),
@@ -246,6 +252,7 @@ const deps = (options: ServerApiOptions) => ({
   promotions: options.store.promotions,
   now: () => new Date(options.now()),
   newId: () => `promo-${options.now().toString(36)}-${Math.random().toString(16).slice(2, 10)}`,
+  ...(options.promotionMetrics === undefined ? {} : { metrics: options.promotionMetrics }),
 });
 
 async function promote(

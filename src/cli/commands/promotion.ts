@@ -101,7 +101,7 @@ export async function environmentCommand(argv: readonly string[]): Promise<numbe
         e.namespace,
         e.name,
         e.application,
-        e.fromEnvironment ?? (e.fromPipeline === undefined ? '-' : `pipeline/${e.fromPipeline}`),
+        fromOf(e),
         e.approvalRequired ? 'Required' : 'None',
         short(e.currentImage),
         e.lastPromotion === undefined
@@ -112,6 +112,15 @@ export async function environmentCommand(argv: readonly string[]): Promise<numbe
   );
   return EXIT.ok;
 }
+
+/** Where an environment's promotions come from: the environment before it, a Pipeline, an image policy. */
+const fromOf = (e: EnvironmentInfo): string =>
+  e.fromEnvironment ??
+  (e.fromPipeline !== undefined
+    ? `pipeline/${e.fromPipeline}`
+    : e.fromImagePolicy !== undefined
+      ? `${e.fromImagePolicy.repository}:${e.imagePolicy?.tag ?? '?'} (${e.fromImagePolicy.semver})`
+      : '-');
 
 const describe = (p: PromotionView): string =>
   `promotion ${p.id} to ${p.namespace}/${p.environment}: ${p.state}${p.reason === undefined ? '' : ` (${p.reason})`}\n` +

@@ -137,7 +137,14 @@ function EnvironmentTable(props: { readonly items: readonly EnvironmentInfo[] })
                   ? `Pipeline ${env.fromPipeline}`
                   : env.fromEnvironment !== undefined
                     ? `environment ${env.fromEnvironment}`
-                    : 'promotions by hand'}
+                    : env.fromImagePolicy !== undefined
+                      ? `${env.fromImagePolicy.repository} ${env.fromImagePolicy.semver}${env.imagePolicy?.tag === undefined ? '' : ` (chose ${env.imagePolicy.tag})`}`
+                      : 'promotions by hand'}
+                {env.imagePolicy?.error === undefined ? null : (
+                  <div className="error" role="status">
+                    {env.imagePolicy.error}
+                  </div>
+                )}
               </td>
               <td>
                 <Image reference={env.currentImage} />
