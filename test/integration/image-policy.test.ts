@@ -229,13 +229,10 @@ async function metrics() {
 /** The agent (a process) for this file's Applications, and dev's Application (automated sync). */
 async function startAgent(): Promise<void> {
   const label = `image-policy-${String(process.pid)}`;
-  const agent = await startAgentProcess(
-    (fn) => cleanups.push(fn),
-    [
-      ...['--kubeconfig', kubeconfig, '--selector', `${LABEL_KEY}=${label}`, '--no-leader-election'],
-      ...['--bind-address', '127.0.0.1', '--port', '0', '--metrics-port', '0'],
-    ],
-  );
+  const agent = await startAgentProcess((fn) => cleanups.push(fn), {
+    kubeconfig,
+    selector: `${LABEL_KEY}=${label}`,
+  });
   await agent.started();
   // Before the agent stops (cleanups run in reverse): its finalizer would keep the Application.
   cleanups.push(() => untilApplicationsGone(admin, appType, `${LABEL_KEY}=${label}`));
