@@ -42,7 +42,7 @@ import { computeConditions, type ReconcileState } from '../core/reconcile-status
 import type { KubeObject } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
-import type { SyncDeps, SyncEvent, SyncOptions } from '../engine/context.ts';
+import type { LiveCache, SyncDeps, SyncEvent, SyncOptions } from '../engine/context.ts';
 import { policyViolation } from '../engine/project-check.ts';
 import { renderWarnings } from '../engine/render-warnings.ts';
 import { planSync, sync } from '../engine/sync.ts';
@@ -537,13 +537,10 @@ export class ApplicationReconciler {
       admitted.app.metadata.namespace ?? 'default',
       spec,
     );
-    const deps: SyncDeps = {
-      cluster: recordingApplies(applier, applied),
-      inventory: destination.inventory,
-      clock: this.#deps.clock,
-      assessHealth: this.#deps.assessHealth,
+    const deps = this.#syncDeps(destination, recordingApplies(applier, applied), {
+      impersonating: applier !== destination.cluster,
       progress: timer.progress,
-    };
+    });
     // A person's sync request may say whether this sync prunes, and which resources it syncs.
     const asked = decided.operation === 'sync' ? syncRequestOf(admitted.requests.sync) : undefined;
     const options = this.#syncOptions(admitted, revision, signal, {
@@ -587,6 +584,31 @@ export class ApplicationReconciler {
     if (!selection) return { ...base, result, outOfSync: false };
     // A sync of a selection does not say the application is in sync: a comparison of the whole render does.
     return { ...base, result, outOfSync: await this.#differs(rendered, options, deps) };
+  }
+
+  /**
+   * What a sync or comparison goes through. The plan compares with what the watches hold where that is
+   * the version its dry run saw; only with the agent's own identity (a project's ServiceAccount reads
+   * only what it may read, from the API server).
+   */
+  #syncDeps(
+    destination: Destination,
+    cluster: Cluster,
+    context: { readonly impersonating: boolean; readonly progress: SyncDeps['progress'] },
+  ): SyncDeps {
+    const managed = this.#deps.managed;
+    const liveCache: LiveCache | undefined =
+      managed && !context.impersonating
+        ? (type, namespace, name) => managed.get(destination.name, type, namespace, name)
+        : undefined;
+    return {
+      cluster,
+      inventory: destination.inventory,
+      clock: this.#deps.clock,
+      assessHealth: this.#deps.assessHealth,
+      ...(context.progress ? { progress: context.progress } : {}),
+      ...(liveCache ? { liveCache } : {}),
+    };
   }
 
   /** A comparison of the whole render with the cluster (a server-side dry run): whether anything differs. */
