@@ -184,6 +184,11 @@ interface Synced {
   /** The record the skip relied on, kept when nothing moved. */
   readonly clean: CleanRecord | undefined;
   readonly newRevision: boolean;
+  /**
+   * Whether the watches covered every kind deployed when the step began: only then can a later look
+   * rely on them for what happened since (a change made before a watch listed is no event of it).
+   */
+  readonly covered: boolean;
 }
 
 /** The health of what is deployed. */
@@ -549,12 +554,9 @@ export class ApplicationReconciler {
     });
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
+    const covered = await this.#covered(destination, rendered);
     const clean = this.#clean.get(admitted.key);
-    const quiet = await this.#quiet(admitted, resolved, decided, rendered, {
-      destination,
-      clean,
-      eventsBefore,
-    });
+    const quiet = covered && this.#quiet(admitted, resolved, decided, rendered, { clean, eventsBefore });
     this.#clean.delete(admitted.key);
     const step = decideSync({
       quiet,
@@ -563,7 +565,7 @@ export class ApplicationReconciler {
       selfHeal: spec.automated?.selfHeal === true,
       newRevision,
     });
-    const base = { destination, step, applied, eventsBefore, clean, newRevision };
+    const base = { destination, step, applied, eventsBefore, clean, newRevision, covered };
     if (step.kind === 'skip') return { ...base, result: undefined, outOfSync: false };
     if (step.kind === 'compare')
       return { ...base, result: undefined, outOfSync: await this.#differs(rendered, options, deps) };
@@ -650,14 +652,26 @@ export class ApplicationReconciler {
     };
   }
 
-  /** Whether the watches vouch that nothing moved (watchesVouch), and cover every kind deployed. */
-  async #quiet(
+  /** Whether the watches cover (watch and have listed) every kind the render deploys there. */
+  async #covered(destination: Destination, rendered: Rendered): Promise<boolean> {
+    const managed = this.#deps.managed;
+    return (
+      managed !== undefined &&
+      managed.covers(
+        destination.name,
+        (await typesOf(rendered.result.objects, destination.cluster)) ?? [UNSERVED],
+      )
+    );
+  }
+
+  /** Whether the watches, which cover every kind deployed, vouch that nothing moved (watchesVouch). */
+  #quiet(
     admitted: Admitted,
     resolved: Resolved,
     decided: Decided,
     rendered: Rendered,
-    at: { destination: Destination; clean: CleanRecord | undefined; eventsBefore: number },
-  ): Promise<boolean> {
+    at: { clean: CleanRecord | undefined; eventsBefore: number },
+  ): boolean {
     const managed = this.#deps.managed;
     return (
       managed !== undefined &&
@@ -672,11 +686,7 @@ export class ApplicationReconciler {
         events: at.eventsBefore,
         nowMs: resolved.nowMs,
         fullCompareEveryMs: FULL_COMPARE_EVERY_MS,
-      }) &&
-      managed.covers(
-        at.destination.name,
-        (await typesOf(rendered.result.objects, at.destination.cluster)) ?? [UNSERVED],
-      )
+      })
     );
   }
 
@@ -719,7 +729,8 @@ export class ApplicationReconciler {
     judgement: SyncJudgement,
   ): void {
     if (judgement.drift.length > 0) this.#deps.metrics?.driftCorrections.inc(judgement.drift.length);
-    if (!judgement.synced) return;
+    // Found in sync by a step the watches did not cover from its start: the next look compares again.
+    if (!judgement.synced || !synced.covered) return;
     this.#clean.set(admitted.key, {
       generation: admitted.object.metadata.generation,
       renderKey: rendered.key,
