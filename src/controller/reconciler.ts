@@ -268,6 +268,8 @@ export class ApplicationReconciler {
   /** The runbook: admit → resolve → decide → fetch and render → sync → observe → record → report. */
   async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
     const started = performance.now();
+    // 0. A new Application gets the finalizer first, from the watch's copy: no read needed (below).
+    if (await this.#finalizerFromWatch(namespace, name)) return {};
     const object = await this.#deps.applications.get(namespace, name);
     if (!object) return {};
     try {
@@ -328,6 +330,35 @@ export class ApplicationReconciler {
       };
     } catch (error) {
       return await this.#failed(object, error, { started, signal });
+    }
+  }
+
+  /**
+   * Adds the finalizer to an Application the watch delivered without it (a new one), as #admit would,
+   * from the watch's copy: the patch is guarded by that copy's resourceVersion, so a copy that is not
+   * current changes nothing and the reconcile goes on with a read of the API server. Its watch event
+   * queues the Application again, as after #admit's patch. Whether it did.
+   */
+  async #finalizerFromWatch(namespace: string, name: string): Promise<boolean> {
+    const seen = this.#deps.applications.watched?.(namespace, name);
+    const version = seen?.metadata.resourceVersion;
+    if (seen === undefined || version === undefined || version === '') return false;
+    const finalizers = seen.metadata.finalizers ?? [];
+    if (seen.metadata.deletionTimestamp || finalizers.includes(RESOURCES_FINALIZER)) return false;
+    // An invalid spec gets no finalizer: #admit reports it on the current object.
+    if (!validateApplication(seen).ok) return false;
+    try {
+      await this.#deps.applications.setFinalizers(
+        namespace,
+        name,
+        [...finalizers, RESOURCES_FINALIZER],
+        version,
+      );
+      return true;
+    } catch {
+      // Changed since (409), gone, or refused: the reconcile reads it and goes on as for any object
+      // (a refusal is reported in its status there).
+      return false;
     }
   }
 

@@ -63,6 +63,14 @@ export class WatchedApplications implements ApplicationStore {
     return live;
   }
 
+  /** The watch's copy, current or not (ApplicationStore.watched): for a write guarded by its version. */
+  watched(namespace: string, name: string): KubeObject | undefined {
+    const watched = this.#watched.get(keyOf(namespace, name));
+    if (watched === undefined) return undefined;
+    this.#onRead?.('watch');
+    return structuredClone(watched);
+  }
+
   list(options?: { labelSelector?: string }): Promise<KubeObject[]> {
     return this.#inner.list(options);
   }
