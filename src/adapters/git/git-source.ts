@@ -158,6 +158,8 @@ export class GitSourceFetcher implements SourceFetcher {
   readonly #accessChecks = new SingleFlight<void>({ maxRemembered: 0, cancelled });
   readonly #bounds: Required<CacheBounds>;
   readonly #maxWholeListingBytes: number;
+  /** When each cache entry was last touched by this process (#markUsed). */
+  readonly #touched = new Map<string, number>();
   #sweeping: Promise<void> | undefined;
   #ready: Promise<void> | undefined;
 
@@ -255,10 +257,23 @@ export class GitSourceFetcher implements SourceFetcher {
       tree = await run();
     }
     // 5. Marked as used, so that eviction takes the least recently used first.
-    const now = new Date();
-    await touch(tree.dir, now);
-    await touch(this.#layout.repo(repo.cacheKey), now);
+    const now = Date.now();
+    await Promise.all([this.#markUsed(tree.dir, now), this.#markUsed(this.#layout.repo(repo.cacheKey), now)]);
     return { revision: { sha, ref: revision.ref }, commit: tree.commit, dir: tree.dir };
+  }
+
+  /**
+   * Touches a cache entry (least-recently-used.ts), at most once per tenth of the time an entry in use
+   * is kept (once a minute at most): a drift correction or a poll that checks out the same commit
+   * again does not wait for two file-system writes each time.
+   */
+  async #markUsed(path: string, now: number): Promise<void> {
+    const last = this.#touched.get(path);
+    if (last !== undefined && now - last < Math.min(60_000, this.#bounds.minIdleMs / 10)) return;
+    // Bounded: forgetting costs one more touch of each entry.
+    if (this.#touched.size >= REMEMBERED_CHECKOUTS) this.#touched.clear();
+    this.#touched.set(path, now);
+    await touch(path, new Date(now));
   }
 
   async contentIds(
