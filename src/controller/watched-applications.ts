@@ -63,12 +63,12 @@ export class WatchedApplications implements ApplicationStore {
     return live;
   }
 
-  /** The watch's copy, current or not (ApplicationStore.watched): for a write guarded by its version. */
-  watched(namespace: string, name: string): KubeObject | undefined {
-    const watched = this.#watched.get(keyOf(namespace, name));
-    if (watched === undefined) return undefined;
-    this.#onRead?.('watch');
-    return structuredClone(watched);
+  /**
+   * The watch's copy, current or not (ApplicationStore.watched), for a write guarded by its version:
+   * the object kept here, not a copy (read it, never change it), and not counted as a read.
+   */
+  watched(namespace: string, name: string): Readonly<KubeObject> | undefined {
+    return this.#watched.get(keyOf(namespace, name));
   }
 
   list(options?: { labelSelector?: string }): Promise<KubeObject[]> {
