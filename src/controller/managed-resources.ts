@@ -179,6 +179,26 @@ export class ManagedResources {
     }
   }
 
+  /**
+   * An object of a watch's first list. A version Capstan's own write returned (discounted) is not news.
+   * Any other counts as an event of its owner, so that the watches do not vouch for a state they did
+   * not see being made; and when someone else wrote it last (a drift made while the watch started,
+   * right after the sync that started it), its owner is told at once, as a watch event would.
+   */
+  #listed(destination: string, type: ResourceType, object: KubeObject, objectKey: string): void {
+    const owner = ownerOf(object);
+    if (owner === undefined) return;
+    const counterKey = `${destination}\u0000${owner}`;
+    const rv = object.metadata.resourceVersion ?? '';
+    if (this.#expected.get(counterKey)?.delete(rv)) return;
+    this.#events.set(counterKey, (this.#events.get(counterKey) ?? 0) + 1);
+    remember(this.#counted, counterKey, rv);
+    if (lastWriter(object) === FIELD_MANAGER) return;
+    this.#options.metrics?.resourceEvents.inc({ reaction: 'changed' });
+    const namespaced = objectKey.startsWith('/') ? objectKey.slice(1) : objectKey;
+    this.#onChange?.({ reason: 'changed', destination, owner, subject: `${type.kind}/${namespaced}` });
+  }
+
   #handle(destination: string, type: ResourceType, tracked: Tracked, event: WatchEvent): void {
     if (event.type === 'SYNCED') {
       // The first complete list: from now on the cache answers.
@@ -191,9 +211,13 @@ export class ManagedResources {
     const objectKey = `${event.object.metadata.namespace ?? ''}/${event.object.metadata.name ?? ''}`;
     const objects = tracked.objects;
     if (objects === undefined) {
-      // Still listing: fill the cache, nothing to report (these objects are what the syncs just did).
+      // Still listing: fill the cache. These objects are mostly what the syncs just wrote; any other
+      // version was written since (or before this agent's syncs), and no event will tell of it.
       if (event.type === 'DELETED') tracked.listing.delete(objectKey);
-      else tracked.listing.set(objectKey, slim(event.object));
+      else {
+        tracked.listing.set(objectKey, slim(event.object));
+        this.#listed(destination, type, event.object, objectKey);
+      }
       tracked.health.set(objectKey, this.#options.assessHealth(event.object).status);
       return;
     }

@@ -42,7 +42,7 @@ import { computeConditions, type ReconcileState } from '../core/reconcile-status
 import type { KubeObject } from '../core/resource.ts';
 import { formatId } from '../core/resource.ts';
 import type { SyncResult } from '../core/sync-result.ts';
-import type { SyncDeps, SyncEvent, SyncOptions } from '../engine/context.ts';
+import type { LiveCache, SyncDeps, SyncEvent, SyncOptions } from '../engine/context.ts';
 import { policyViolation } from '../engine/project-check.ts';
 import { renderWarnings } from '../engine/render-warnings.ts';
 import { planSync, sync } from '../engine/sync.ts';
@@ -184,6 +184,11 @@ interface Synced {
   /** The record the skip relied on, kept when nothing moved. */
   readonly clean: CleanRecord | undefined;
   readonly newRevision: boolean;
+  /**
+   * Whether the watches covered every kind deployed when the step began: only then can a later look
+   * rely on them for what happened since (a change made before a watch listed is no event of it).
+   */
+  readonly covered: boolean;
 }
 
 /** The health of what is deployed. */
@@ -263,6 +268,8 @@ export class ApplicationReconciler {
   /** The runbook: admit → resolve → decide → fetch and render → sync → observe → record → report. */
   async reconcile(namespace: string, name: string, signal?: AbortSignal): Promise<ReconcileOutcome> {
     const started = performance.now();
+    // 0. A new Application gets the finalizer first, from the watch's copy: no read needed (below).
+    if (await this.#finalizerFromWatch(namespace, name)) return {};
     const object = await this.#deps.applications.get(namespace, name);
     if (!object) return {};
     try {
@@ -323,6 +330,35 @@ export class ApplicationReconciler {
       };
     } catch (error) {
       return await this.#failed(object, error, { started, signal });
+    }
+  }
+
+  /**
+   * Adds the finalizer to an Application the watch delivered without it (a new one), as #admit would,
+   * from the watch's copy: the patch is guarded by that copy's resourceVersion, so a copy that is not
+   * current changes nothing and the reconcile goes on with a read of the API server. Its watch event
+   * queues the Application again, as after #admit's patch. Whether it did.
+   */
+  async #finalizerFromWatch(namespace: string, name: string): Promise<boolean> {
+    const seen = this.#deps.applications.watched?.(namespace, name);
+    const version = seen?.metadata.resourceVersion;
+    if (seen === undefined || version === undefined || version === '') return false;
+    const finalizers = seen.metadata.finalizers ?? [];
+    if (seen.metadata.deletionTimestamp || finalizers.includes(RESOURCES_FINALIZER)) return false;
+    // An invalid spec gets no finalizer: #admit reports it on the current object.
+    if (!validateApplication(seen).ok) return false;
+    try {
+      await this.#deps.applications.setFinalizers(
+        namespace,
+        name,
+        [...finalizers, RESOURCES_FINALIZER],
+        version,
+      );
+      return true;
+    } catch {
+      // Changed since (409), gone, or refused: the reconcile reads it and goes on as for any object
+      // (a refusal is reported in its status there).
+      return false;
     }
   }
 
@@ -537,13 +573,10 @@ export class ApplicationReconciler {
       admitted.app.metadata.namespace ?? 'default',
       spec,
     );
-    const deps: SyncDeps = {
-      cluster: recordingApplies(applier, applied),
-      inventory: destination.inventory,
-      clock: this.#deps.clock,
-      assessHealth: this.#deps.assessHealth,
+    const deps = this.#syncDeps(destination, recordingApplies(applier, applied), {
+      impersonating: applier !== destination.cluster,
       progress: timer.progress,
-    };
+    });
     // A person's sync request may say whether this sync prunes, and which resources it syncs.
     const asked = decided.operation === 'sync' ? syncRequestOf(admitted.requests.sync) : undefined;
     const options = this.#syncOptions(admitted, revision, signal, {
@@ -552,12 +585,9 @@ export class ApplicationReconciler {
     });
     const newRevision = status.sync?.revision !== revision;
     const eventsBefore = this.#deps.managed?.eventsOf(destination.name, admitted.owner) ?? 0;
+    const covered = await this.#covered(destination, rendered);
     const clean = this.#clean.get(admitted.key);
-    const quiet = await this.#quiet(admitted, resolved, decided, rendered, {
-      destination,
-      clean,
-      eventsBefore,
-    });
+    const quiet = covered && this.#quiet(admitted, resolved, decided, rendered, { clean, eventsBefore });
     this.#clean.delete(admitted.key);
     const step = decideSync({
       quiet,
@@ -566,7 +596,7 @@ export class ApplicationReconciler {
       selfHeal: spec.automated?.selfHeal === true,
       newRevision,
     });
-    const base = { destination, step, applied, eventsBefore, clean, newRevision };
+    const base = { destination, step, applied, eventsBefore, clean, newRevision, covered };
     if (step.kind === 'skip') return { ...base, result: undefined, outOfSync: false };
     if (step.kind === 'compare')
       return { ...base, result: undefined, outOfSync: await this.#differs(rendered, options, deps) };
@@ -587,6 +617,31 @@ export class ApplicationReconciler {
     if (!selection) return { ...base, result, outOfSync: false };
     // A sync of a selection does not say the application is in sync: a comparison of the whole render does.
     return { ...base, result, outOfSync: await this.#differs(rendered, options, deps) };
+  }
+
+  /**
+   * What a sync or comparison goes through. The plan compares with what the watches hold where that is
+   * the version its dry run saw; only with the agent's own identity (a project's ServiceAccount reads
+   * only what it may read, from the API server).
+   */
+  #syncDeps(
+    destination: Destination,
+    cluster: Cluster,
+    context: { readonly impersonating: boolean; readonly progress: SyncDeps['progress'] },
+  ): SyncDeps {
+    const managed = this.#deps.managed;
+    const liveCache: LiveCache | undefined =
+      managed && !context.impersonating
+        ? (type, namespace, name) => managed.get(destination.name, type, namespace, name)
+        : undefined;
+    return {
+      cluster,
+      inventory: destination.inventory,
+      clock: this.#deps.clock,
+      assessHealth: this.#deps.assessHealth,
+      ...(context.progress ? { progress: context.progress } : {}),
+      ...(liveCache ? { liveCache } : {}),
+    };
   }
 
   /** A comparison of the whole render with the cluster (a server-side dry run): whether anything differs. */
@@ -628,14 +683,26 @@ export class ApplicationReconciler {
     };
   }
 
-  /** Whether the watches vouch that nothing moved (watchesVouch), and cover every kind deployed. */
-  async #quiet(
+  /** Whether the watches cover (watch and have listed) every kind the render deploys there. */
+  async #covered(destination: Destination, rendered: Rendered): Promise<boolean> {
+    const managed = this.#deps.managed;
+    return (
+      managed !== undefined &&
+      managed.covers(
+        destination.name,
+        (await typesOf(rendered.result.objects, destination.cluster)) ?? [UNSERVED],
+      )
+    );
+  }
+
+  /** Whether the watches, which cover every kind deployed, vouch that nothing moved (watchesVouch). */
+  #quiet(
     admitted: Admitted,
     resolved: Resolved,
     decided: Decided,
     rendered: Rendered,
-    at: { destination: Destination; clean: CleanRecord | undefined; eventsBefore: number },
-  ): Promise<boolean> {
+    at: { clean: CleanRecord | undefined; eventsBefore: number },
+  ): boolean {
     const managed = this.#deps.managed;
     return (
       managed !== undefined &&
@@ -650,11 +717,7 @@ export class ApplicationReconciler {
         events: at.eventsBefore,
         nowMs: resolved.nowMs,
         fullCompareEveryMs: FULL_COMPARE_EVERY_MS,
-      }) &&
-      managed.covers(
-        at.destination.name,
-        (await typesOf(rendered.result.objects, at.destination.cluster)) ?? [UNSERVED],
-      )
+      })
     );
   }
 
@@ -697,7 +760,8 @@ export class ApplicationReconciler {
     judgement: SyncJudgement,
   ): void {
     if (judgement.drift.length > 0) this.#deps.metrics?.driftCorrections.inc(judgement.drift.length);
-    if (!judgement.synced) return;
+    // Found in sync by a step the watches did not cover from its start: the next look compares again.
+    if (!judgement.synced || !synced.covered) return;
     this.#clean.set(admitted.key, {
       generation: admitted.object.metadata.generation,
       renderKey: rendered.key,

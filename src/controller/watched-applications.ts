@@ -63,6 +63,14 @@ export class WatchedApplications implements ApplicationStore {
     return live;
   }
 
+  /**
+   * The watch's copy, current or not (ApplicationStore.watched), for a write guarded by its version:
+   * the object kept here, not a copy (read it, never change it), and not counted as a read.
+   */
+  watched(namespace: string, name: string): Readonly<KubeObject> | undefined {
+    return this.#watched.get(keyOf(namespace, name));
+  }
+
   list(options?: { labelSelector?: string }): Promise<KubeObject[]> {
     return this.#inner.list(options);
   }

@@ -4,7 +4,7 @@ import type { OwnerIdentity, OwnerRef } from '../core/ownership.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { ResourceSelector } from '../core/resource-selection.ts';
 import type { SyncEntry } from '../core/sync-result.ts';
-import type { Cluster } from '../ports/cluster.ts';
+import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import type { Clock } from '../ports/clock.ts';
 import type { InventoryStore } from '../ports/inventory.ts';
 import type { ProjectBoundary } from './project-check.ts';
@@ -13,12 +13,25 @@ import type { ProjectBoundary } from './project-check.ts';
 export type SyncEvent =
   { readonly type: 'step'; readonly message: string } | { readonly type: 'entry'; readonly entry: SyncEntry };
 
+/**
+ * Objects as a watch of the cluster last delivered them (their managedFields may be left out), or
+ * undefined when the watch does not know the object. The plan takes a live object from it only when
+ * its resourceVersion is the one the object's dry run applied to: it is then the object as it is now,
+ * and reading it again would return the same.
+ */
+export type LiveCache = (type: ResourceType, namespace: string, name: string) => KubeObject | undefined;
+
 export interface SyncDeps {
   readonly cluster: Cluster;
   readonly inventory: InventoryStore;
   readonly clock: Clock;
   readonly assessHealth: (object: KubeObject | undefined) => Health;
   readonly progress?: (event: SyncEvent) => void;
+  /**
+   * Where the plan may find live objects without a request (the agent's watches of what it manages).
+   * Default none: every live object the plan compares is read from the cluster.
+   */
+  readonly liveCache?: LiveCache;
 }
 
 export interface SyncOptions {

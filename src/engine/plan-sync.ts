@@ -94,6 +94,7 @@ export async function planSync(
         concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
         owner: ownerIdentity(options),
         createdNamespaces: missingNamespaces,
+        ...(deps.liveCache ? { liveCache: deps.liveCache } : {}),
       },
     ),
     owned ?? readOwnInventory(ownerIdentity(options), deps.inventory),

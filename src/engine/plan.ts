@@ -12,6 +12,7 @@ import {
 import type { KubeObject, ResourceId } from '../core/resource.ts';
 import type { Cluster, ResourceType } from '../ports/cluster.ts';
 import { mapBounded } from './concurrency.ts';
+import type { LiveCache } from './context.ts';
 import type { PreparedObject } from './prepare.ts';
 
 export type PlanAction = 'create' | 'configure' | 'unchanged' | 'replace';
@@ -66,6 +67,8 @@ export interface PlanOptions {
   readonly owner: OwnerIdentity;
   /** Namespaces that the sync creates before anything else (the CreateNamespace option). */
   readonly createdNamespaces?: readonly string[];
+  /** Live objects a watch holds, taken where their version is the dry run's (SyncDeps.liveCache). */
+  readonly liveCache?: LiveCache;
 }
 
 /**
@@ -97,7 +100,9 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
       try {
         const { merged, live } = await dryRunAndLive(prepared, type, options, liveObjects);
         if (!live)
-          return { prepared, action: 'create', live, merged, diff: diffObjects(id, undefined, merged) };
+          return lazyDiff({ prepared, action: 'create', live, merged }, () =>
+            diffObjects(id, undefined, merged),
+          );
         const ownership = ownershipOf(live, options.owner);
         if (ownership.kind === 'other' && !options.adopt) {
           failures.push({
@@ -109,13 +114,9 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         }
         if (ownership.kind === 'none') unowned.push(id);
         const unchanged = sameState(live, merged);
-        return {
-          prepared,
-          action: unchanged ? 'unchanged' : 'configure',
-          live,
-          merged,
-          diff: unchanged ? { changed: false, unified: '' } : diffObjects(id, live, merged),
-        };
+        return lazyDiff({ prepared, action: unchanged ? 'unchanged' : 'configure', live, merged }, () =>
+          unchanged ? { changed: false, unified: '' } : diffObjects(id, live, merged),
+        );
       } catch (error) {
         const code = error instanceof CapstanError ? error.code : '';
         if (code === 'KUBE_NOT_FOUND' && id.namespace !== '' && namespacesInSet.has(id.namespace)) {
@@ -123,13 +124,9 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
         }
         if (code === 'KUBE_IMMUTABLE' && (options.replace || objectSyncOptions(object).replace)) {
           const live = await options.cluster.get(type, id.namespace, id.name);
-          return {
-            prepared,
-            action: 'replace',
-            live,
-            merged: undefined,
-            diff: diffObjects(id, live, object),
-          };
+          return lazyDiff({ prepared, action: 'replace', live, merged: undefined }, () =>
+            diffObjects(id, live, object),
+          );
         }
         failures.push({
           ...explain(id, error),
@@ -142,6 +139,22 @@ export async function planChanges(objects: readonly PreparedObject[], options: P
     },
   );
   return { changes: planned.filter((c): c is PlannedChange => c !== undefined), failures, unowned };
+}
+
+/**
+ * A planned change whose diff is made when first read. The YAML and the unified diff of every object
+ * cost more than the rest of its plan; a sync reads them only for the objects it configures (the
+ * entry's message), `diff` and a dry run for every one.
+ */
+function lazyDiff(change: Omit<PlannedChange, 'diff'>, make: () => ObjectDiff): PlannedChange {
+  let diff: ObjectDiff | undefined;
+  return {
+    ...change,
+    get diff(): ObjectDiff {
+      diff ??= make();
+      return diff;
+    },
+  };
 }
 
 /** Dry runs and fresh reads of one object, at most, to get both from the same moment. */
@@ -168,7 +181,7 @@ async function dryRunAndLive(
       dryRun: true,
     });
   let dry = await dryRun();
-  let live = dry.created ? undefined : await liveObjects.get(type, id.namespace, id.name);
+  let live = dry.created ? undefined : await liveObjects.get(type, id.namespace, id.name, dry.object);
   for (
     let tries = 1;
     live !== undefined && !sameVersion(live, dry.object) && tries < SAME_MOMENT_TRIES;
@@ -203,26 +216,29 @@ function explain(id: ResourceId, error: unknown): PlanFailure {
 
 /** A creation that cannot be dry-run yet, because what it needs is created earlier in the same sync. */
 function deferredCreation(prepared: PreparedObject, why: string): PlannedChange {
-  return {
-    prepared,
-    action: 'create',
-    live: undefined,
-    merged: undefined,
-    diff: diffObjects(prepared.id, undefined, prepared.object),
-    deferred: why,
-  };
+  return lazyDiff({ prepared, action: 'create', live: undefined, merged: undefined, deferred: why }, () =>
+    diffObjects(prepared.id, undefined, prepared.object),
+  );
 }
 
 /** Groups of at least this many objects of one kind in one namespace are read with one list. */
 const LIST_THRESHOLD = 4;
 
 interface LiveReader {
-  get(type: ResourceType, namespace: string, name: string): Promise<KubeObject | undefined>;
+  /** The live state of an object, whose server-side dry run answered `dryRun`. */
+  get(
+    type: ResourceType,
+    namespace: string,
+    name: string,
+    dryRun: KubeObject,
+  ): Promise<KubeObject | undefined>;
 }
 
 /**
- * Reads live objects with one list per (kind, namespace) where several objects share them, instead of
- * one get each: a plan of 500 objects in one namespace costs a handful of lists, not 500 gets.
+ * Reads live objects: from the live cache (a watch) when it holds the very version the dry run applied
+ * to, which needs no request (a drift correction compares ten objects without reading one); else with
+ * one list per (kind, namespace) where several objects share them, instead of one get each: a plan of
+ * 500 objects in one namespace costs a handful of lists, not 500 gets.
  *
  * A list is made only when the first object of its group needs its live state (the dry run says the
  * object exists), so a sync that creates everything lists nothing. It asks only for the objects that
@@ -256,7 +272,16 @@ function liveReader(objects: readonly PreparedObject[], options: PlanOptions): L
     return list;
   };
   return {
-    get: async (type, namespace, name) =>
-      (await listed(type, namespace))?.get(name) ?? (await options.cluster.get(type, namespace, name)),
+    get: async (type, namespace, name, dryRun) => {
+      const cached = options.liveCache?.(type, namespace, name);
+      if (cached !== undefined && sameKnownVersion(cached, dryRun)) return cached;
+      return (await listed(type, namespace))?.get(name) ?? (await options.cluster.get(type, namespace, name));
+    },
   };
+}
+
+/** Whether both copies say their version and it is the same one. */
+function sameKnownVersion(a: KubeObject, b: KubeObject): boolean {
+  const version = a.metadata.resourceVersion;
+  return version !== undefined && version !== '' && version === b.metadata.resourceVersion;
 }

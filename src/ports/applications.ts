@@ -3,6 +3,12 @@ import type { KubeObject } from '../core/resource.ts';
 /** Application objects in the Kubernetes API, as the agent reads and updates them. */
 export interface ApplicationStore {
   get(namespace: string, name: string): Promise<KubeObject | undefined>;
+  /**
+   * The object as a watch last delivered it, without a request: possibly not its latest version, so
+   * only fit for a write guarded by its resourceVersion (setFinalizers), and never to be changed (it
+   * may be the watch's own). Undefined (or absent): no watch has delivered it.
+   */
+  watched?(namespace: string, name: string): Readonly<KubeObject> | undefined;
   /** Every Application (in all namespaces), or those with these labels (`key=value,...`). */
   list(options?: { labelSelector?: string }): Promise<KubeObject[]>;
   /**

@@ -9,7 +9,7 @@ import { formatId } from '../../src/core/resource.ts';
 import type { SyncEntry, SyncResult } from '../../src/core/sync-result.ts';
 import { ConfigMapInventoryStore } from '../../src/adapters/kube/inventory-store.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
-import type { SyncOptions } from '../../src/engine/context.ts';
+import type { LiveCache, SyncOptions } from '../../src/engine/context.ts';
 import { sync } from '../../src/engine/sync.ts';
 import { systemClock } from '../../src/adapters/clock.ts';
 import type { Cluster } from '../../src/ports/cluster.ts';
@@ -41,6 +41,7 @@ async function run(
   options: Partial<SyncOptions> & { application: string; namespace: string },
   events?: SyncEntry[],
   through: Cluster = cluster,
+  liveCache?: LiveCache,
 ): Promise<SyncResult> {
   return sync(
     rendered(objects),
@@ -53,8 +54,29 @@ async function run(
       progress: (e) => {
         if (e.type === 'entry') events?.push(e.entry);
       },
+      ...(liveCache ? { liveCache } : {}),
     },
   );
+}
+
+/**
+ * A live cache as the agent's watches keep one: the ConfigMaps of a namespace as read now, without
+ * their managedFields; `refresh` reads them again (the watch delivered their latest versions).
+ */
+async function configMapCache(namespace: string) {
+  const objects = new Map<string, KubeObject>();
+  const refresh = async () => {
+    objects.clear();
+    const type = await cluster.resourceType('v1', 'ConfigMap');
+    for (const item of await cluster.list(type as NonNullable<typeof type>, namespace)) {
+      const { managedFields: _managedFields, ...metadata } = item.metadata;
+      objects.set(item.metadata.name ?? '', { ...item, metadata });
+    }
+  };
+  await refresh();
+  const read: LiveCache = (type, ns, name) =>
+    type.plural === 'configmaps' && ns === namespace ? objects.get(name) : undefined;
+  return { read, refresh, objects };
 }
 
 const configMap = (
@@ -279,6 +301,91 @@ describe('sync engine', () => {
     );
     assert.equal(refused.phase, 'Failed');
     assert.match(refused.message, new RegExp(`already managed by application '${other}'`));
+  });
+
+  it('compares with the live cache where it holds the version the dry run saw, and reads the rest', async (t) => {
+    const namespace = await freshNamespace(t, kube);
+    const application = appName();
+    const other = appName();
+    const names = ['c1', 'c2', 'c3', 'c4', 'c5'];
+    const objects = names.map((n) => configMap(n, { k: '1' }));
+    assert.equal((await run(objects, { application, namespace, forceConflicts: true })).phase, 'Succeeded');
+    await run([configMap('theirs', { k: '1' })], { application: other, namespace });
+    const cache = await configMapCache(namespace);
+    // As `kubectl edit` changes an object: another field manager, a merge patch.
+    const drift = async (name: string, value: string) => {
+      const res = await cluster.client.call(
+        'PATCH',
+        `/api/v1/namespaces/${namespace}/configmaps/${name}?fieldManager=kubectl-edit`,
+        { body: { data: { k: value } }, contentType: 'application/merge-patch+json' },
+      );
+      assert.equal(res.status, 200);
+    };
+
+    // Drift that the cache has seen (the watch delivered it): corrected without a single read.
+    await drift('c1', 'drifted');
+    await cache.refresh();
+    const seen = recordingReads('configmaps');
+    const corrected = await run(
+      objects,
+      { application, namespace, forceConflicts: true },
+      undefined,
+      seen.through,
+      cache.read,
+    );
+    assert.equal(corrected.phase, 'Succeeded', corrected.message);
+    assert.equal(actions(corrected)[`ConfigMap/${namespace}/c1`], 'configured');
+    assert.deepEqual(
+      names.filter((n) => n !== 'c1').map((n) => actions(corrected)[`ConfigMap/${namespace}/${n}`]),
+      ['unchanged', 'unchanged', 'unchanged', 'unchanged'],
+    );
+    assert.deepEqual([seen.lists, seen.gets], [[], []], 'every live object came from the cache');
+    assert.equal((await kube.core.readNamespacedConfigMap({ namespace, name: 'c1' })).data?.['k'], '1');
+
+    // Drift the cache has not seen yet (its copy is of an older version): read from the API server.
+    await cache.refresh();
+    await drift('c2', 'drifted again');
+    const stale = recordingReads('configmaps');
+    const again = await run(
+      objects,
+      { application, namespace, forceConflicts: true },
+      undefined,
+      stale.through,
+      cache.read,
+    );
+    assert.equal(actions(again)[`ConfigMap/${namespace}/c2`], 'configured', JSON.stringify(actions(again)));
+    assert.equal(actions(again)[`ConfigMap/${namespace}/c1`], 'unchanged');
+    assert.deepEqual(stale.lists, [`capstan.dev/application=${application}`]);
+    assert.equal((await kube.core.readNamespacedConfigMap({ namespace, name: 'c2' })).data?.['k'], '1');
+
+    // Another application's object in the cache is still refused; one made by hand (never in the
+    // cache: the watches see only labelled objects) is read and adopted, as without a cache.
+    await kube.core.createNamespacedConfigMap({
+      namespace,
+      body: { metadata: { name: 'by-hand' }, data: { k: 'hand' } },
+    });
+    await cache.refresh();
+    cache.objects.delete('by-hand');
+    const refused = await run(
+      [...objects, configMap('theirs', { k: 'mine' })],
+      { application, namespace, forceConflicts: true },
+      undefined,
+      cluster,
+      cache.read,
+    );
+    assert.equal(refused.phase, 'Failed');
+    assert.match(refused.message, new RegExp(`already managed by application '${other}'`));
+    const adopting = recordingReads('configmaps');
+    const adopted = await run(
+      [...objects, configMap('by-hand', { k: 'mine' })],
+      { application, namespace, forceConflicts: true },
+      undefined,
+      adopting.through,
+      cache.read,
+    );
+    assert.equal(adopted.phase, 'Succeeded', adopted.message);
+    assert.equal(actions(adopted)[`ConfigMap/${namespace}/by-hand`], 'configured');
+    assert.ok(adopting.gets.includes('by-hand') || adopting.lists.length > 0, 'read from the API server');
   });
 
   it("another controller's write between the dry run and the live read is no difference (both read again)", async (t) => {

@@ -148,6 +148,20 @@ describe('Applications read from the watch', () => {
     assert.equal(changed.object?.metadata.annotations?.['capstan.dev/refresh'], 'r1');
     assert.equal((await read(namespace, 'web')).source, 'watch');
 
+    // The watch's copy as it is, current or not, for a write guarded by its version (the agent adds
+    // the finalizer of a new Application so): a copy older than the object fails that write.
+    const reads = sources.length;
+    const copy = watched.watched(namespace, 'web');
+    assert.equal(copy?.metadata.resourceVersion, delivered.get(`${namespace}/web`));
+    assert.equal(sources.length, reads, 'not a read of the Application');
+    await store.annotate(namespace, 'web', 'capstan.dev/refresh', 'r2');
+    await assert.rejects(
+      watched.setFinalizers(namespace, 'web', [RESOURCES_FINALIZER], copy?.metadata.resourceVersion ?? ''),
+      (error: unknown) => (error as { code?: string }).code === 'KUBE_CONFLICT',
+    );
+    assert.deepEqual((await store.get(namespace, 'web'))?.metadata.finalizers, undefined);
+    assert.equal(watched.watched(namespace, 'nothing-here'), undefined);
+
     // Deleted: the watch forgets it, and the API server says it is gone.
     await kube.objects.delete({
       apiVersion: APPLICATION_API_VERSION,

@@ -48,7 +48,14 @@ import {
   type TargetRevision,
 } from './revision.ts';
 import { SingleFlight } from './single-flight.ts';
-import { normalisePath, readContentIds } from './path-content.ts';
+import { ListingBatches } from './listing-batches.ts';
+import {
+  contentIdsOf,
+  normalisePath,
+  readCommitListing,
+  readContentIds,
+  type CommitListing,
+} from './path-content.ts';
 import { materialiseTree } from './tree.ts';
 import { parseRepoUrl, type RepoUrl } from './url.ts';
 
@@ -76,6 +83,11 @@ export interface GitSourceFetcherOptions {
   readonly accessTtlMs?: number;
   /** Size limits and least-recently-used eviction of the cache on disk (cache-bounds.ts). */
   readonly cacheBounds?: CacheBounds;
+  /**
+   * A commit whose listing (`git ls-tree -r`) is at most this long is listed once for the content ids
+   * of all its applications; a longer one is listed per set of paths. Default 4 MiB.
+   */
+  readonly maxWholeListingBytes?: number;
 }
 
 /** One git network operation that ran: which, and how it ended. */
@@ -97,6 +109,10 @@ const MAX_LS_REMOTE_BYTES = 32 * 1024 * 1024;
 const REMEMBERED_CHECKOUTS = 4096;
 /** Content ids by (commit, paths) remembered in memory: a few commits of every application. */
 const REMEMBERED_CONTENT_IDS = 8192;
+/** GitSourceFetcherOptions.maxWholeListingBytes's default. */
+const MAX_WHOLE_LISTING_BYTES = 4 * 1024 * 1024;
+/** Whole listings of commits remembered: the latest commits of the repositories being synced. */
+const REMEMBERED_WHOLE_LISTINGS = 4;
 
 /** A commit's files on disk, shared by every caller. */
 interface CheckedOut {
@@ -122,6 +138,17 @@ export class GitSourceFetcher implements SourceFetcher {
     maxRemembered: REMEMBERED_CONTENT_IDS,
     cancelled,
   });
+  /**
+   * Key `<repository cache key>@<sha>`: every entry of the commit when its listing is small (a config
+   * repository, a monorepo of YAML), so that its applications' content ids cost one `git ls-tree` in
+   * all; `entries` undefined when it is not, and each set of paths is listed alone.
+   */
+  readonly #wholeListings = new SingleFlight<{ readonly entries: CommitListing | undefined }>({
+    maxRemembered: REMEMBERED_WHOLE_LISTINGS,
+    cancelled,
+  });
+  /** Key `<repository cache key>@<sha>`: the listings of one commit's paths, batched (listing-batches.ts). */
+  readonly #listings = new ListingBatches();
   readonly #local: LocalGit;
   readonly #onRemoteOperation: ((operation: RemoteOperation) => void) | undefined;
   readonly #hosts: HostPolicy | undefined;
@@ -130,6 +157,9 @@ export class GitSourceFetcher implements SourceFetcher {
   readonly #access = new Map<string, number>();
   readonly #accessChecks = new SingleFlight<void>({ maxRemembered: 0, cancelled });
   readonly #bounds: Required<CacheBounds>;
+  readonly #maxWholeListingBytes: number;
+  /** When each cache entry was last touched by this process (#markUsed). */
+  readonly #touched = new Map<string, number>();
   #sweeping: Promise<void> | undefined;
   #ready: Promise<void> | undefined;
 
@@ -142,6 +172,7 @@ export class GitSourceFetcher implements SourceFetcher {
     this.#hosts = options.hosts;
     this.#accessTtlMs = options.accessTtlMs ?? DEFAULT_ACCESS_TTL_MS;
     this.#bounds = { ...DEFAULT_CACHE_BOUNDS, ...options.cacheBounds };
+    this.#maxWholeListingBytes = options.maxWholeListingBytes ?? MAX_WHOLE_LISTING_BYTES;
     this.#local = (args, extraEnv, limits) =>
       runGit({
         binary: this.#binary,
@@ -226,10 +257,23 @@ export class GitSourceFetcher implements SourceFetcher {
       tree = await run();
     }
     // 5. Marked as used, so that eviction takes the least recently used first.
-    const now = new Date();
-    await touch(tree.dir, now);
-    await touch(this.#layout.repo(repo.cacheKey), now);
+    const now = Date.now();
+    await Promise.all([this.#markUsed(tree.dir, now), this.#markUsed(this.#layout.repo(repo.cacheKey), now)]);
     return { revision: { sha, ref: revision.ref }, commit: tree.commit, dir: tree.dir };
+  }
+
+  /**
+   * Touches a cache entry (least-recently-used.ts), at most once per tenth of the time an entry in use
+   * is kept (once a minute at most): a drift correction or a poll that checks out the same commit
+   * again does not wait for two file-system writes each time.
+   */
+  async #markUsed(path: string, now: number): Promise<void> {
+    const last = this.#touched.get(path);
+    if (last !== undefined && now - last < Math.min(60_000, this.#bounds.minIdleMs / 10)) return;
+    // Bounded: forgetting costs one more touch of each entry.
+    if (this.#touched.size >= REMEMBERED_CHECKOUTS) this.#touched.clear();
+    this.#touched.set(path, now);
+    await touch(path, new Date(now));
   }
 
   async contentIds(
@@ -246,13 +290,24 @@ export class GitSourceFetcher implements SourceFetcher {
     const normal = new Map(paths.map((path) => [path, normalisePath(path)]));
     const wanted = [...new Set([...normal.values()].flatMap((p) => (p === undefined ? [] : [p])))].sort();
 
-    // 3. One listing of the commit in this repository's cache per set of paths, shared and remembered.
+    // 3. The ids from one listing of the whole commit, where it is small; else one listing of the
+    //    commit per set of paths, the sets asked for while one runs listed together after it. Shared
+    //    and remembered either way.
     const key = `${repo.cacheKey}@${sha}\u0000${wanted.join('\u0000')}`;
     const ids = await this.#contentIds.run(
       key,
       async () => {
         await this.#prepare();
-        return readContentIds(this.#local, this.#layout.repo(repo.cacheKey), sha, wanted);
+        const bare = this.#layout.repo(repo.cacheKey);
+        const commit = `${repo.cacheKey}@${sha}`;
+        const whole = await this.#wholeListings.run(commit, async () => ({
+          entries: await readCommitListing(this.#local, bare, sha, this.#maxWholeListingBytes),
+        }));
+        if (whole.entries !== undefined) return contentIdsOf(whole.entries, wanted);
+        const listed = await this.#listings.request(commit, wanted, (all) =>
+          readContentIds(this.#local, bare, sha, all),
+        );
+        return new Map(wanted.map((path) => [path, listed.get(path)]));
       },
       options.signal,
     );

@@ -17,7 +17,7 @@ import { cacheFailure } from './git-errors.ts';
 const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 const SYMLINK_MODE = '120000';
 
-interface TreeEntry {
+export interface TreeEntry {
   readonly mode: string;
   readonly type: string;
   readonly oid: string;
@@ -60,6 +60,38 @@ export async function readContentIds(
   for (const path of paths) ids.set(path, contentId(entries, path));
   return ids;
 }
+
+/** Every entry of a commit, from one listing; undefined when the listing is longer than `maxBytes`. */
+export async function readCommitListing(
+  git: LocalGit,
+  repo: string,
+  sha: string,
+  maxBytes: number,
+): Promise<CommitListing | undefined> {
+  const listed = await git(
+    [`--git-dir=${repo}`, 'ls-tree', '-r', '-t', '-z', '--full-tree', sha],
+    {},
+    { maxOutputBytes: maxBytes },
+  );
+  if (listed.truncated) return undefined;
+  if (!listed.ok) throw cacheFailure(listed, `list the files of commit ${sha}`);
+  return parseListing(listed.stdout);
+}
+
+/**
+ * Content ids of `paths` (already normalised) from a listing of the whole commit: the same as
+ * readContentIds gives, since a path's id is made only of the entries under it and of the
+ * `.gitattributes` files above it, all of which the whole listing holds.
+ */
+export function contentIdsOf(
+  listing: CommitListing,
+  paths: readonly string[],
+): Map<string, string | undefined> {
+  return new Map(paths.map((path) => [path, contentId(listing, path)]));
+}
+
+/** The entries of a commit by path (readCommitListing). */
+export type CommitListing = ReadonlyMap<string, TreeEntry>;
 
 function contentId(entries: ReadonlyMap<string, TreeEntry>, path: string): string | undefined {
   const below = path === '.' ? '' : `${path}/`;

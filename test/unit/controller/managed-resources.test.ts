@@ -221,6 +221,34 @@ describe('ManagedResources', () => {
     assert.equal(resources.eventsOf('in-cluster', 'other.app'), 0);
   });
 
+  it('a version written while the first list ran counts, and is reported when someone else wrote it', () => {
+    const { emit, changes, resources } = setUp();
+    const at = (name: string, rv: string, writers?: unknown[]) => {
+      const o = object(name, { data: { k: rv }, ...(writers ? { writers } : {}) });
+      return { ...o, metadata: { ...o.metadata, resourceVersion: rv } };
+    };
+    // The sync that started the watch wrote versions 5 and 6 (its applies' answers).
+    resources.discount('in-cluster', 'shop.web', ['5', '6']);
+    // The list finds 5 as written; 6 edited by someone since (no watch event will tell); 8 is a
+    // version Capstan wrote before this agent's syncs.
+    emit({ type: 'ADDED', object: at('settings', '5') });
+    emit({
+      type: 'ADDED',
+      object: at('marker', '7', [
+        managed('capstan', '2026-11-28T10:00:00Z'),
+        managed('kubectl-edit', '2026-11-28T10:00:00Z'),
+      ]),
+    });
+    emit({ type: 'ADDED', object: at('older', '8') });
+    emit({ type: 'SYNCED', object: object('', {}) });
+    assert.deepEqual(
+      changes.map((c) => [c.reason, c.owner, c.subject]),
+      [['changed', 'shop.web', 'ConfigMap/shop/marker']],
+    );
+    assert.equal(resources.eventsOf('in-cluster', 'shop.web'), 2, 'the watches vouch for neither');
+    assert.equal(resources.get('in-cluster', configMaps, 'shop', 'marker')?.metadata.resourceVersion, '7');
+  });
+
   it('stops its watches, and tracks nothing until started again', async () => {
     const { watcher, resources, options } = setUp();
     await resources.stop();
