@@ -41,6 +41,7 @@ import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
 import { pipelineFileReader, runPipelineDriver } from './pipelines.ts';
 import { streamPromotions } from './promotion-stream.ts';
+import { runNotifications, type NotificationsOptions } from './notifications.ts';
 import { environmentStatusWriter, kubeEnvironments, runPromotionDriver } from './promotions.ts';
 import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
@@ -112,6 +113,12 @@ export interface ServerOptions {
     /** The address browsers reach the server at (--public-url): commit statuses link to runs there. */
     readonly publicUrl?: string;
   };
+  /**
+   * Notifications (docs/notifications.md): delivered by one replica at a time (the Lease
+   * capstan-notifications) when the Notification CRD is installed. Default on; false: off.
+   */
+  readonly notifications?:
+    false | Omit<NotificationsOptions, 'cluster' | 'watchClient' | 'index' | 'registry' | 'log'>;
   /** Promotions (docs/promotions.md): when given, this process drives them while it holds the Lease capstan-promotions. */
   readonly promotions?: { readonly allowInsecureHttp?: boolean };
   /** Told where the server listens. */
@@ -164,7 +171,7 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const runs = pipelineParts(parts, key);
     app = buildServerApi({
       ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
-      ...(runs.metrics ? { metrics: () => runs.registry.expose() } : {}),
+      ...(runs.metrics || options.notifications !== false ? { metrics: () => runs.registry.expose() } : {}),
       ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
       environments: kubeEnvironments(cluster, environmentStatusWriter(cluster, store.promotions)),
     });
@@ -202,6 +209,23 @@ function besideTheApi(
       runPromotionDriver({ cluster, store, log, allowInsecureHttp, leaderElection: { namespace } }, stop),
     );
   }
+  if (options.notifications !== false)
+    work.push(
+      runNotifications(
+        {
+          leaderElection: { namespace },
+          ...options.notifications,
+          cluster,
+          watchClient,
+          index,
+          log,
+          registry: runs.registry,
+        },
+        stop,
+      ).catch((error: unknown) => {
+        log({ level: 'error', msg: 'notifications stopped', error: messageOf(error) });
+      }),
+    );
   if (options.pipelines)
     work.push(drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop));
   return work;
