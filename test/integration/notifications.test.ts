@@ -1,11 +1,12 @@
 // Notifications end to end (docs/notifications.md) against the real API server, `capstan server` (its
 // own least-privilege identity, its Lease capstan-notifications) and a real HTTP receiver (a loopback
-// server in this test). The Applications' status is written as the agent writes it (the agent itself
-// is not run: what is under test is the server's side, from the watch to the receiver). An Application
-// whose sync failed produces one ApplicationSyncFailed, signed with the Secret's key; a status written
-// again without a new transition sends nothing; a receiver answering 500 gets the delivery again until
-// it answers 200; a 400 is not retried and shows in the Notification's status; a Notification of
-// another namespace hears nothing of this one's objects; a promotion waiting for its approval notifies.
+// server in this test). The real agent (`capstan agent`, a process) fails the sync of an Application
+// whose ConfigMap the API server refuses: one ApplicationSyncFailed, signed with the Secret's key. The
+// other cases write the Applications' status as the agent writes it (the server's side is under test,
+// from the watch to the receiver): a status written again without a new transition sends nothing; a
+// receiver answering 500 gets the delivery again until it answers 200; a 400 is not retried and shows
+// in the Notification's status; a Notification of another namespace hears nothing of this one's
+// objects; a promotion waiting for its approval notifies (Slack's format); /metrics counts by result.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -22,7 +23,16 @@ import {
 } from '../../src/contracts/notification.ts';
 import { verifySignature } from '../../src/core/notification.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
-import { freshNamespace, installEnvironmentCrd, installNotificationCrd } from '../../src/testing/cluster.ts';
+import { startAgentProcess } from '../../src/testing/agent-process.ts';
+import {
+  agentKubeconfig,
+  freshNamespace,
+  installEnvironmentCrd,
+  installNotificationCrd,
+  testCluster,
+  untilApplicationsGone,
+} from '../../src/testing/cluster.ts';
+import { gitSecretBody, startGitServer } from '../../src/testing/git.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import {
   adminHeaders,
@@ -213,6 +223,64 @@ async function statusOf(namespace: string, name: string): Promise<Notification['
 }
 
 describe('notifications', () => {
+  it('the real agent failing a sync: one ApplicationSyncFailed with its message', async (t) => {
+    const git = await startGitServer((fn) => cleanups.push(fn));
+    // A ConfigMap whose data is not a string: the API server's dry-run refuses it, the sync fails.
+    await git.createRepository(`broken-${apps}`, {
+      files: {
+        'broken/settings.yaml':
+          'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  count: [1, 2]\n',
+      },
+      message: 'a ConfigMap the API server refuses',
+    });
+    await test.kube.core.createNamespacedSecret({ namespace: apps, body: gitSecretBody(git) });
+    await notification(apps, 'agent', {
+      events: ['ApplicationSyncFailed'],
+      selector: { names: ['broken'] },
+      webhook: { url: `${receiverUrl}/agent`, secretRef: { name: 'hook' } },
+    });
+    const label = `notify-${apps.slice(-6)}`;
+    // Before the agent stops (after-hooks run in order): its finalizer removed by the agent itself.
+    t.after(() => untilApplicationsGone(test.admin, test.appType, `capstan.dev/test-notify=${label}`));
+    const agent = await startAgentProcess(t.after.bind(t), {
+      kubeconfig: await agentKubeconfig(await testCluster()),
+      selector: `capstan.dev/test-notify=${label}`,
+    });
+    await agent.started();
+    await test.admin.apply(
+      test.appType,
+      {
+        apiVersion: APPLICATION_API_VERSION,
+        kind: 'Application',
+        metadata: { name: 'broken', namespace: apps, labels: { 'capstan.dev/test-notify': label } },
+        spec: {
+          source: {
+            repoURL: git.url(`broken-${apps}`),
+            path: 'broken',
+            insecureHttp: true,
+            secretRef: { name: 'git' },
+          },
+          syncPolicy: { automated: {} },
+        },
+      },
+      { fieldManager: 'capstan-test' },
+    );
+    const [delivery] = await eventually(() => at('/agent').length >= 1 && at('/agent'), {
+      what: 'the agent’s failed sync notified',
+      timeoutMs: 120_000,
+    });
+    assert.ok(delivery);
+    const body = bodyOf(delivery);
+    assert.equal(body.event, 'ApplicationSyncFailed');
+    assert.deepEqual(body.object, { kind: 'Application', namespace: apps, name: 'broken' });
+    assert.match(body.revision ?? '', /^[0-9a-f]{40}$/);
+    assert.ok(verifySignature(delivery.body, SIGNING_KEY, delivery.headers['x-capstan-signature'] as string));
+    const app = await test.admin.get(test.appType, apps, 'broken');
+    const operation = (app?.['status'] as { operation?: { phase: string; message?: string } }).operation;
+    assert.equal(operation?.phase, 'Failed');
+    assert.equal(body.message, operation.message);
+  });
+
   it('a failed sync is sent once, signed; a status written again without a new transition sends nothing', async () => {
     await writeStatus(apps, 'web', failedSync('2026-01-01T10:00:00Z', 'the plan failed for 1 object(s)'));
     // The same failed operation written again (the agent's next status write): no transition.
