@@ -39,6 +39,7 @@ import type { KubeObject } from '../core/resource.ts';
 import { APPLICATION_GROUP, APPLICATION_PLURAL } from './application.ts';
 import { BUILDKIT_DEFAULTS, buildkitServerName } from './buildkit-install.ts';
 import { ENVIRONMENT_PLURAL } from './environment.ts';
+import { NOTIFICATION_PLURAL } from './notification.ts';
 import { PIPELINE_PLURAL } from './pipeline.ts';
 import {
   CONTAINER_SECURITY_CONTEXT,
@@ -77,6 +78,8 @@ export const SERVER_SELECTOR = {
 export const PIPELINES_LEASE = 'capstan-pipelines';
 /** The Lease over which one replica drives promotions (src/main/promotions.ts, `--promotions`). */
 export const PROMOTIONS_LEASE = 'capstan-promotions';
+/** The Lease of the replica that delivers notifications (docs/notifications.md). */
+export const NOTIFICATIONS_LEASE = 'capstan-notifications';
 export const PIPELINE_RUNNER_NAME = 'capstan-pipeline-runner';
 
 export interface ServerInstallOptions {
@@ -145,6 +148,9 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
         // Environments (docs/promotions.md): listed by the API; their status written by the promotion driver.
         { apiGroups: [APPLICATION_GROUP], resources: [ENVIRONMENT_PLURAL], verbs: READ },
         { apiGroups: [APPLICATION_GROUP], resources: [`${ENVIRONMENT_PLURAL}/status`], verbs: ['patch'] },
+        // Notifications (docs/notifications.md): watched by the replica that delivers them, which writes their last delivery.
+        { apiGroups: [APPLICATION_GROUP], resources: [NOTIFICATION_PLURAL], verbs: READ },
+        { apiGroups: [APPLICATION_GROUP], resources: [`${NOTIFICATION_PLURAL}/status`], verbs: ['patch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
         // What the Applications' workloads own (…/children) and their Pods' logs (…/resource/logs).
         { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
@@ -178,7 +184,7 @@ export function serverRbac(namespace: string, pipelineNamespaces: readonly strin
         {
           apiGroups: ['coordination.k8s.io'],
           resources: ['leases'],
-          resourceNames: [PIPELINES_LEASE, PROMOTIONS_LEASE],
+          resourceNames: [PIPELINES_LEASE, PROMOTIONS_LEASE, NOTIFICATIONS_LEASE],
           verbs: ['get', 'update'],
         },
       ],

@@ -59,6 +59,7 @@ import {
   type ServerStore,
 } from './install-server.ts';
 import { environmentCrd } from './environment.ts';
+import { notificationCrd } from './notification.ts';
 import { PIPELINE_PLURAL, pipelineCrd } from './pipeline.ts';
 import { PROJECT_PLURAL, projectCrd } from './project.ts';
 
@@ -131,6 +132,7 @@ export function installManifests(options: InstallOptions): KubeObject[] {
     projectCrd(),
     pipelineCrd(),
     environmentCrd(),
+    notificationCrd(),
     agentNamespace(namespace),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metaOf(AGENT_NAME, 'agent', namespace) },
     ...agentOwnRbac(namespace, parts),

@@ -60,6 +60,9 @@ export function structuralSchema(schema: unknown, path = '(root)'): JsonSchemaPr
     if (COPIED.has(key)) {
       out[key] = value;
     } else if (key === 'properties') {
+      // An object with no properties but additionalProperties is a map (Type.Object({}, {additionalProperties})).
+      if (Object.keys(value as object).length === 0 && typeof schema['additionalProperties'] === 'object')
+        continue;
       out['properties'] = Object.fromEntries(
         Object.entries(value as Record<string, unknown>).map(([name, child]) => [
           name,
@@ -73,7 +76,7 @@ export function structuralSchema(schema: unknown, path = '(root)'): JsonSchemaPr
       if (Array.isArray(value) && value.length > 0) out['required'] = value;
     } else if (key === 'additionalProperties') {
       if (value === false || value === true) continue;
-      if (schema['properties'] !== undefined)
+      if (schema['properties'] !== undefined && Object.keys(schema['properties'] as object).length > 0)
         throw new Error(`${path}: additionalProperties beside properties is not structural`);
       out['additionalProperties'] = structuralSchema(value, `${path}.*`);
     } else if (key === 'uniqueItems') {

@@ -13,6 +13,7 @@ import {
   type Application,
 } from '../contracts/application.ts';
 import { environmentCrd } from '../contracts/environment.ts';
+import { notificationCrd } from '../contracts/notification.ts';
 import { PROJECT_API_VERSION, PROJECT_KIND, projectCrd } from '../contracts/project.ts';
 import { CapstanError } from '../core/errors.ts';
 import { secretText } from '../core/secret-data.ts';
@@ -305,7 +306,7 @@ async function gitServer(
   return { state, git };
 }
 
-/** The Application CRD, the namespaces, the git credentials and the webhook token. */
+/** The CRDs (Application, Project, Environment, Notification), the namespaces, the git credentials and the webhook token. */
 async function installBasics(
   admin: KubeCluster,
   values: { readonly git: GitServerState; readonly webhookToken: string },
@@ -314,6 +315,7 @@ async function installBasics(
   await applyAsDemo(admin, crdType, applicationCrd());
   await applyAsDemo(admin, crdType, projectCrd());
   await applyAsDemo(admin, crdType, environmentCrd());
+  await applyAsDemo(admin, crdType, notificationCrd());
   const nsType = await servedType(admin, 'v1', 'Namespace');
   for (const name of ['capstan-system', NAMESPACE])
     await applyAsDemo(admin, nsType, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });

@@ -34,15 +34,14 @@ import { DEFAULT_AGENT_NAMESPACE, registeredClusters } from '../adapters/kube/cl
 import { SERVER_FIELD_MANAGER } from '../api/server/applications.ts';
 import { serveWebUi } from '../api/server/web-ui.ts';
 import { Registry } from '../controller/metrics.ts';
-import type { PipelineController, PipelineMetrics } from '../pipelines/pipeline-controller.ts';
 import type { ServerApiOptions } from '../api/server/app.ts';
-import type { PipelineDirectory } from '../ports/pipelines.ts';
+import type { PipelineController } from '../pipelines/pipeline-controller.ts';
 import { KubePipelineDirectory } from '../adapters/kube/pipelines.ts';
 import { runRequestKeyOf } from '../contracts/pipeline-request.ts';
-import { pipelineFileReader, runPipelineDriver } from './pipelines.ts';
 import { streamPromotions } from './promotion-stream.ts';
+import { drivePipelines, pipelineServices } from './server-pipelines.ts';
+import { runNotifications, type NotificationsOptions } from './notifications.ts';
 import { environmentStatusWriter, kubeEnvironments, runPromotionDriver } from './promotions.ts';
-import { rerunRequest } from '../pipelines/rerun-request.ts';
 import { pipelineMetrics } from '../controller/pipeline-metrics.ts';
 import { promotionMetrics } from '../controller/promotion-metrics.ts';
 import { ResourceViews } from '../server/resource-views.ts';
@@ -115,6 +114,12 @@ export interface ServerOptions {
     /** Registry → the address it answers at from here (--registry-endpoint), for image steps' attestations. */
     readonly registryEndpoints?: Readonly<Record<string, string>>;
   };
+  /**
+   * Notifications (docs/notifications.md): delivered by one replica at a time (the Lease
+   * capstan-notifications) when the Notification CRD is installed. Default on; false: off.
+   */
+  readonly notifications?:
+    false | Omit<NotificationsOptions, 'cluster' | 'watchClient' | 'index' | 'registry' | 'log'>;
   /** Promotions (docs/promotions.md): when given, this process drives them while it holds the Lease capstan-promotions. */
   readonly promotions?: { readonly allowInsecureHttp?: boolean };
   /** Told where the server listens. */
@@ -167,7 +172,9 @@ export async function runServer(options: ServerOptions, signal: AbortSignal): Pr
     const runs = pipelineParts(parts, key);
     app = buildServerApi({
       ...(await serverApiOptions(parts, { secrets, auth, watched, resourceReader, key })),
-      ...(runs.metrics || runs.promotionMetrics ? { metrics: () => runs.registry.expose() } : {}),
+      ...(runs.metrics || runs.promotionMetrics || options.notifications !== false
+        ? { metrics: () => runs.registry.expose() }
+        : {}),
       ...(runs.promotionMetrics ? { promotionMetrics: runs.promotionMetrics } : {}),
       ...pipelineServices(options, cluster, runs.pipelines, runs.driving),
       environments: kubeEnvironments(cluster, environmentStatusWriter(cluster, store.promotions)),
@@ -216,6 +223,23 @@ function besideTheApi(
       ),
     );
   }
+  if (options.notifications !== false)
+    work.push(
+      runNotifications(
+        {
+          leaderElection: { namespace },
+          ...options.notifications,
+          cluster,
+          watchClient,
+          index,
+          log,
+          registry: runs.registry,
+        },
+        stop,
+      ).catch((error: unknown) => {
+        log({ level: 'error', msg: 'notifications stopped', error: messageOf(error) });
+      }),
+    );
   if (options.pipelines)
     work.push(drivePipelines(options, { config, cluster, store, namespace, log, ...runs }, stop));
   return work;
@@ -430,92 +454,3 @@ const clustersOf = (
   namespace: string,
   version: (name: string) => Promise<string>,
 ) => clusterLister(() => registeredClusters(cluster, secrets, namespace), new ClusterProbes({ version }));
-
-/** The API's Pipelines, their run actions (when this process may drive runs) and their files. */
-function pipelineServices(
-  options: ServerOptions,
-  cluster: KubeCluster,
-  pipelines: PipelineDirectory,
-  driving: { controller: PipelineController | undefined },
-) {
-  return {
-    pipelines,
-    ...(options.pipelines ? { pipelineRuns: pipelineRunActions(pipelines, driving) } : {}),
-    // Pipeline files are read as the driver reads them (over http only where it may fetch over http).
-    pipelineFiles: pipelineFileReader({
-      cluster,
-      repositoryHosts: options.repositoryHosts ?? [],
-      allowInsecureHttp: options.pipelines?.allowInsecureHttp === true,
-    }),
-  };
-}
-
-/** Re-runs are requests on the Pipeline (any replica); cancels are the driver's, when it is this process. */
-function pipelineRunActions(
-  pipelines: PipelineDirectory,
-  driving: { controller: PipelineController | undefined },
-): NonNullable<ServerApiOptions['pipelineRuns']> {
-  return {
-    rerun: (run, by) =>
-      pipelines.requestRun(
-        { namespace: run.namespace, name: run.pipeline },
-        rerunRequest(run, by, new Date()),
-      ),
-    cancel: async (id, by) => (driving.controller ? driving.controller.cancel(id, by) : 'elsewhere'),
-    approve: async (id, by) => (driving.controller ? driving.controller.approve(id, by) : 'elsewhere'),
-    revoke: async (p, login, by) =>
-      driving.controller ? driving.controller.revoke(p.namespace, p.name, login, by) : 'elsewhere',
-  };
-}
-
-/** Pipeline runs, driven by this process while it holds the Lease; failures are logged, never fatal. */
-async function drivePipelines(
-  options: ServerOptions,
-  parts: {
-    config: KubeConfig;
-    cluster: KubeCluster;
-    store: Store;
-    namespace: string;
-    log: Logger;
-    metrics: PipelineMetrics | undefined;
-    driving: { controller: PipelineController | undefined };
-    requestKey: Uint8Array;
-  },
-  signal: AbortSignal,
-): Promise<void> {
-  const pipelines = options.pipelines;
-  if (pipelines === undefined) return;
-  try {
-    await runPipelineDriver(
-      {
-        config: parts.config,
-        cluster: parts.cluster,
-        store: parts.store.runs,
-        pod: {
-          capstanImage: pipelines.capstanImage,
-          allowInsecureHttp: pipelines.allowInsecureHttp === true,
-          ...(pipelines.buildkit ? { buildkit: pipelines.buildkit } : {}),
-          ...(pipelines.imagePullSecrets?.length ? { imagePullSecrets: pipelines.imagePullSecrets } : {}),
-          ...(pipelines.placement ? { placement: pipelines.placement } : {}),
-        },
-        ...(pipelines.executor ? { executor: pipelines.executor } : {}),
-        repositoryHosts: options.repositoryHosts ?? [],
-        ...(pipelines.retentionDays === undefined ? {} : { retentionDays: pipelines.retentionDays }),
-        leaderElection: { namespace: parts.namespace },
-        ...(parts.metrics ? { metrics: parts.metrics } : {}),
-        requestKey: parts.requestKey,
-        ...(pipelines.publicUrl === undefined ? {} : { publicUrl: pipelines.publicUrl }),
-        ...(pipelines.registryEndpoints ? { registryEndpoints: pipelines.registryEndpoints } : {}),
-        onController: (controller) => {
-          parts.driving.controller = controller;
-        },
-        log: (line) => {
-          parts.log({ ...line });
-        },
-      },
-      signal,
-    );
-  } catch (error) {
-    parts.log({ level: 'error', msg: 'pipeline runs stopped', error: messageOf(error) });
-  }
-}

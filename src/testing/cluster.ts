@@ -1,4 +1,5 @@
 import { ENVIRONMENT_API_VERSION, ENVIRONMENT_KIND, environmentCrd } from '../contracts/environment.ts';
+import { NOTIFICATION_API_VERSION, NOTIFICATION_KIND, notificationCrd } from '../contracts/notification.ts';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { KubeCluster } from '../adapters/kube/kube-cluster.ts';
@@ -139,6 +140,18 @@ export async function installPipelineCrd(admin: KubeCluster): Promise<ResourceTy
   return eventually(
     async () => (await admin.resourceType(PIPELINE_API_VERSION, PIPELINE_KIND, { refresh: true })) ?? false,
     { what: 'the Pipeline CRD served' },
+  );
+}
+
+/** Installs the Notification CRD (docs/notifications.md) and waits until it is served. */
+export async function installNotificationCrd(admin: KubeCluster): Promise<ResourceType> {
+  const crdType = await admin.resourceType('apiextensions.k8s.io/v1', 'CustomResourceDefinition');
+  if (!crdType) throw new Error('the cluster serves no CustomResourceDefinitions');
+  await admin.apply(crdType, notificationCrd(), { fieldManager: 'capstan-test', force: true });
+  return eventually(
+    async () =>
+      (await admin.resourceType(NOTIFICATION_API_VERSION, NOTIFICATION_KIND, { refresh: true })) ?? false,
+    { what: 'the Notification CRD served' },
   );
 }
 

@@ -43,7 +43,8 @@ Options:
                              loopback and private hosts only when named here
   --public-url URL           the address browsers reach this server at (https://capstan.example.com);
                              needed with --oidc-issuer: the provider sends people back to
-                             URL/api/v1/auth/oidc/callback; commit statuses link to URL/runs/ID
+                             URL/api/v1/auth/oidc/callback; commit statuses link to URL/runs/ID,
+                             notifications to the object's page
   --oidc-issuer URL          single sign-on with this OpenID provider (authorization code with PKCE)
   --oidc-client-id ID        the server's client at the provider
   --oidc-client-secret-file PATH
@@ -177,6 +178,8 @@ export async function server(argv: readonly string[]): Promise<number> {
       auditRetentionDays: retention,
       repositoryHosts: values['allow-repository-host'] ?? [],
       ...(oidc === undefined ? {} : { oidc }),
+      // Notifications link to the UI at --public-url.
+      notifications: publicUrlOf(values['public-url']),
       ...(values.promotions === true
         ? { promotions: { allowInsecureHttp: values['promotions-allow-http'] === true } }
         : {}),

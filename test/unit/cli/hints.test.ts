@@ -23,6 +23,7 @@ import { SERVER_HELP } from '../../../src/cli/commands/server.ts';
 import { DIFF_HELP, RENDER_HELP, SYNC_HELP } from '../../../src/cli/commands/push.ts';
 import { applicationCrd, SYNC_OPTIONS } from '../../../src/contracts/application.ts';
 import { environmentCrd } from '../../../src/contracts/environment.ts';
+import { notificationCrd } from '../../../src/contracts/notification.ts';
 import { pipelineCrd } from '../../../src/contracts/pipeline.ts';
 import { projectCrd } from '../../../src/contracts/project.ts';
 import { RepositoryTestRequestSchema } from '../../../src/contracts/server-api.ts';
@@ -88,12 +89,13 @@ interface SchemaNode {
 }
 
 /**
- * Every field path of the Application, Project and Pipeline CRDs' schemas: `spec.source.insecureHttp`,
+ * Every field path of the Application, Project, Pipeline, Environment and Notification CRDs' schemas: `spec.source.insecureHttp`,
  * `spec.ignoreDifferences.kind`, `spec.allowAdoption` (a policy refusal names the Project's field).
  */
 function crdPaths(): Set<string> {
   const paths = new Set<string>();
-  for (const crd of [applicationCrd(), projectCrd(), pipelineCrd(), environmentCrd()]) walkCrd(crd, paths);
+  for (const crd of [applicationCrd(), projectCrd(), pipelineCrd(), environmentCrd(), notificationCrd()])
+    walkCrd(crd, paths);
   return paths;
 }
 

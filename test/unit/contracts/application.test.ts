@@ -686,7 +686,12 @@ describe('structuralSchema', () => {
     );
     assert.throws(() => structuralSchema(Type.Tuple([Type.String(), Type.Number()])), /tuples/);
     assert.throws(
-      () => structuralSchema({ type: 'object', properties: {}, additionalProperties: { type: 'string' } }),
+      () =>
+        structuralSchema({
+          type: 'object',
+          properties: { a: { type: 'string' } },
+          additionalProperties: { type: 'string' },
+        }),
       /additionalProperties beside properties/,
     );
     assert.throws(() => structuralSchema(Type.Any()), /needs a type/);
@@ -694,6 +699,11 @@ describe('structuralSchema', () => {
   });
 
   it('keeps maps (additionalProperties without properties) and literals as enums', () => {
+    // TypeBox's map: an object of no properties (dropped) and additionalProperties.
+    assert.deepEqual(structuralSchema(Type.Object({}, { additionalProperties: Type.String() })), {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+    });
     assert.deepEqual(structuralSchema({ type: 'object', additionalProperties: { type: 'string' } }), {
       type: 'object',
       additionalProperties: { type: 'string' },

@@ -36,7 +36,8 @@ describe('deploy/install.yaml', () => {
     const kinds = (Array.isArray(documents) ? documents : [documents]).map(
       (d) => (d.toJS() as KubeObject).kind,
     );
-    assert.deepEqual(kinds.slice(0, 5), [
+    assert.deepEqual(kinds.slice(0, 6), [
+      'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
       'CustomResourceDefinition',
@@ -110,7 +111,7 @@ describe('installManifests: RBAC', () => {
         [['create'], undefined],
         [
           ['get', 'update'],
-          ['capstan-pipelines', 'capstan-promotions'],
+          ['capstan-pipelines', 'capstan-promotions', 'capstan-notifications'],
         ],
       ],
     );
@@ -121,7 +122,7 @@ describe('installManifests: RBAC', () => {
     );
   });
 
-  it('lets the server read, create, patch and delete Applications, read Projects, Pipelines and Environments (and write their status) and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
+  it('lets the server read, create, patch and delete Applications, read Projects, Pipelines, Environments and Notifications (and write their status) and Events, list what workloads own, read Pod logs, and get (never list or change) other objects', () => {
     assert.deepEqual(rulesOf(find('ClusterRole', 'capstan-server')), [
       {
         apiGroups: ['capstan.dev'],
@@ -133,6 +134,8 @@ describe('installManifests: RBAC', () => {
       { apiGroups: ['capstan.dev'], resources: ['pipelines/status'], verbs: ['patch'] },
       { apiGroups: ['capstan.dev'], resources: ['environments'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['capstan.dev'], resources: ['environments/status'], verbs: ['patch'] },
+      { apiGroups: ['capstan.dev'], resources: ['notifications'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['capstan.dev'], resources: ['notifications/status'], verbs: ['patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list'] },
