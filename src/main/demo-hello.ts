@@ -30,7 +30,8 @@ export const HELLO_APPLICATION = {
 export const HELLO_PULL_SECRET = 'capstan-registry';
 /** The image name the manifests use; the kustomization maps it to the registry's reference. */
 const IMAGE_NAME = 'hello-http';
-const REPOSITORY = 'capstan/hello-http';
+/** Its repository in the cluster registry (the demo's first build and the Pipeline's image step). */
+export const HELLO_REPOSITORY = 'capstan/hello-http';
 
 /** The cluster's real node, or a clear error when the demo's cluster has none. */
 export function demoRealNode(cluster: LocalCluster): RealNodeState & { registry: RegistryState } {
@@ -56,7 +57,7 @@ export async function publishHelloImage(
     registry: node.registry,
     context: HELLO_SOURCE,
     buildArgs: { BASE_IMAGE: options.runtimeBase },
-    image: `${REPOSITORY}:1`,
+    image: `${HELLO_REPOSITORY}:1`,
     workDir: join(node.paths.images, 'hello-http'),
   });
   return built.reference;
@@ -128,7 +129,7 @@ export async function commitHelloImage(
  * git in a checkout, with the repository's credentials as a header given in the environment (never in
  * a URL, a config file or the command line, which other users of the machine can read).
  */
-function demoGit(repository: DemoRepository, cwd: string) {
+export function demoGit(repository: DemoRepository, cwd: string) {
   const basic = Buffer.from(`${repository.username}:${repository.password}`).toString('base64');
   const env = cleanEnv({
     GIT_TERMINAL_PROMPT: '0',
