@@ -117,6 +117,41 @@ function promotionsOverHttp(object: KubeObject, runPods: boolean): KubeObject {
   return { ...object, spec: { ...spec, template: { ...spec.template, spec: { ...pod, containers } } } };
 }
 
+/** The sidecar's program: a TCP forwarder from 127.0.0.1:PORT to TARGET (host:port). */
+const FORWARDER = [
+  "const net = require('node:net');",
+  "const [host, port] = process.env.TARGET.split(':');",
+  'net.createServer((c) => { const u = net.connect(Number(port), host);',
+  "  c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); c.pipe(u).pipe(c);",
+  "}).listen(Number(process.env.PORT), '127.0.0.1');",
+].join('\n');
+
+/**
+ * The API server's Pod reaches the demo's git server on its own loopback too (a sidecar forwarding
+ * 127.0.0.1:<port> to `target`, the git server's address as Pods see it, itself forwarded to the
+ * machine's loopback): git sends credentials over plain http to loopback only, and the promotions of
+ * the Environment hello-http push with them (demo-road.ts). Every hop is on this machine.
+ */
+export function gitOnServerLoopback(object: KubeObject, target: string): KubeObject {
+  if (object.kind !== 'Deployment' || object.metadata.name !== SERVER_NAME) return object;
+  const spec = object['spec'] as { template: { spec: PodSpec } };
+  const pod = spec.template.spec;
+  const [server] = pod.containers as (PodSpec['containers'][number] & Record<string, unknown>)[];
+  const sidecar = {
+    name: 'git-forward',
+    image: server?.['image'],
+    command: ['node', '-e', FORWARDER],
+    env: [
+      { name: 'TARGET', value: target },
+      { name: 'PORT', value: target.split(':')[1] ?? '' },
+    ],
+    securityContext: server?.['securityContext'],
+    resources: { requests: { cpu: '5m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+  };
+  const containers = [...pod.containers, sidecar];
+  return { ...object, spec: { ...spec, template: { ...spec.template, spec: { ...pod, containers } } } };
+}
+
 /**
  * The demo's install: install.yaml's agent and API server, both on the real node (where the git
  * server's address, `allowRepositoryHost`, is the one the Applications name: the server renders their
@@ -135,6 +170,8 @@ export function demoAgentInstall(options: {
   readonly allowRepositoryHost: string;
   readonly registry?: PodRegistry;
   readonly buildkit?: BuildkitFlags;
+  /** The git server as Pods reach it (`10.200.0.1:<port>`), forwarded from the server Pod's loopback. */
+  readonly gitForward?: string;
 }): KubeObject[] {
   const { buildkit } = options;
   const install = installManifests({
@@ -157,7 +194,9 @@ export function demoAgentInstall(options: {
     pullSecret: AGENT_PULL_SECRET,
     allowRepositoryHost: options.allowRepositoryHost,
     deployments: [AGENT_NAME, SERVER_NAME],
-  }).map((o) => promotionsOverHttp(o, buildkit !== undefined));
+  })
+    .map((o) => promotionsOverHttp(o, buildkit !== undefined))
+    .map((o) => (options.gitForward === undefined ? o : gitOnServerLoopback(o, options.gitForward)));
   const { registry } = options;
   const installed =
     registry === undefined
@@ -298,6 +337,7 @@ async function installAgent(
   const objects = demoAgentInstall({
     ...options,
     allowRepositoryHost: host,
+    gitForward: options.gitAddress,
     ...(registry === undefined ? {} : { registry }),
   });
   options.say(

@@ -35,7 +35,7 @@ import { until } from './demo-state.ts';
 export const HELLO_ROAD = 'hello-http';
 /** The Pipeline's poll of hello-http.git: a push is found within this. */
 export const HELLO_POLL_INTERVAL = '10s';
-/** The repository credentials Secret for the git server's address as Pods see it (the promotion's push). */
+/** The repository credentials Secret for the git server on the server Pod's loopback (the promotion's push). */
 export const POD_GIT_SECRET = 'demo-git-pods';
 
 /** hello-http's pipeline file: `node --test` in the Node.js runtime, then its image to the cluster registry. */
@@ -136,6 +136,8 @@ export interface HelloRoadTarget {
   readonly project: string;
   /** The git server's `host:port` as Pods see it. */
   readonly gitAddress: string;
+  /** Its port on the server Pod's loopback (gitOnServerLoopback): the promotions' pushes go there. */
+  readonly gitPort: number;
   /** Who may push to the git server (the promotion's commit). */
   readonly username: string;
   readonly password: string;
@@ -165,7 +167,7 @@ export function helloEnvironment(target: HelloRoadTarget): KubeObject {
       project: target.project,
       application: HELLO_APPLICATION.name,
       config: {
-        repoURL: `http://${target.gitAddress}/demo-config.git`,
+        repoURL: `http://127.0.0.1:${String(target.gitPort)}/demo-config.git`,
         file: `${HELLO_APPLICATION.path}/kustomization.yaml`,
         kustomizeImage: HELLO_ROAD,
         credentials: { secretRef: { name: POD_GIT_SECRET } },
@@ -198,7 +200,11 @@ export async function createHelloRoad(
     kind: 'Secret',
     metadata: { name: POD_GIT_SECRET, namespace: target.namespace },
     type: REPOSITORY_CREDENTIALS_TYPE,
-    stringData: { url: `http://${target.gitAddress}`, username: target.username, password: target.password },
+    stringData: {
+      url: `http://127.0.0.1:${String(target.gitPort)}`,
+      username: target.username,
+      password: target.password,
+    },
   });
   const pipelineType = await until(
     'the Pipeline kind served',

@@ -199,7 +199,8 @@ async function helloRoad(
     `creating the Pipeline ${HELLO_ROAD} (polls ${HELLO_ROAD}.git) and the Environment that follows it`,
   );
   const { username, password } = options.git;
-  const target = { namespace: NAMESPACE, project: DEMO_PROJECT, gitAddress: options.gitAddress };
+  const gitPort = Number(new URL(options.git.url).port);
+  const target = { namespace: NAMESPACE, project: DEMO_PROJECT, gitAddress: options.gitAddress, gitPort };
   await createHelloRoad(cluster, admin, { ...target, logs: options.logs, username, password });
 }
 

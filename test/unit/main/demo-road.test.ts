@@ -23,6 +23,7 @@ const target = {
   namespace: 'capstan-demo',
   project: 'demo',
   gitAddress: '10.200.0.1:41000',
+  gitPort: 41000,
   username: 'capstan',
   password: 'secret',
 };
@@ -42,7 +43,7 @@ describe('the demo’s road', () => {
     assert.deepEqual(build['args'], { BASE_IMAGE: runtimeBase });
   });
 
-  it('polls hello-http.git where Pods reach it, and promotes its runs by digest into hello-http’s kustomization', () => {
+  it('polls hello-http.git where Pods reach it, and promotes its runs by digest into hello-http’s kustomization (pushing to the server Pod’s loopback)', () => {
     const pipeline = helloPipeline(target);
     assert.deepEqual(pipeline.metadata, { name: 'hello-http', namespace: 'capstan-demo' });
     assert.equal((pipeline['spec'] as { repoURL: string }).repoURL, 'http://10.200.0.1:41000/hello-http.git');
@@ -52,6 +53,7 @@ describe('the demo’s road', () => {
     const spec = env['spec'] as { source: unknown; config: Record<string, unknown> };
     assert.deepEqual(spec.source, { pipeline: { name: 'hello-http', branch: 'main' } });
     assert.equal(spec.config['file'], 'hello-http/kustomization.yaml');
+    assert.equal(spec.config['repoURL'], 'http://127.0.0.1:41000/demo-config.git');
     assert.equal(spec.config['kustomizeImage'], 'hello-http');
     assert.deepEqual(spec.config['credentials'], { secretRef: { name: POD_GIT_SECRET } });
   });
@@ -86,6 +88,26 @@ describe('the demo’s road', () => {
         .map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`)
         .join(', '),
     );
+    // The server Pod reaches the git server on its loopback (where git sends credentials over http).
+    const forwarded = demoAgentInstall({
+      image: 'x',
+      applicationNamespace: 'capstan-demo',
+      allowRepositoryHost: '10.200.0.1',
+      gitForward: '10.200.0.1:41000',
+    }).find((o) => o.kind === 'Deployment' && o.metadata.name === SERVER_NAME);
+    const containers = (
+      forwarded?.['spec'] as {
+        template: { spec: { containers: { name: string; env?: { name: string; value: string }[] }[] } };
+      }
+    ).template.spec.containers;
+    assert.deepEqual(
+      containers.map((c) => c.name),
+      ['server', 'git-forward'],
+    );
+    assert.deepEqual(containers[1]?.env, [
+      { name: 'TARGET', value: '10.200.0.1:41000' },
+      { name: 'PORT', value: '41000' },
+    ]);
     // Without BuildKit, none of it.
     const plain = demoAgentInstall({
       image: 'x',
