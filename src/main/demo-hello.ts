@@ -101,7 +101,8 @@ export interface DemoRepository {
 
 /**
  * Commits the image's reference by digest to hello-http/kustomization.yaml of the demo repository
- * and pushes, unless it is already there. Returns whether it committed.
+ * and pushes, unless an image by digest is there already (the first `demo up`'s, or one promoted
+ * since by the Environment hello-http, which a later `demo up` keeps). Returns whether it committed.
  */
 export async function commitHelloImage(
   repository: DemoRepository,
@@ -114,6 +115,8 @@ export async function commitHelloImage(
     await git(['clone', '--quiet', repository.url, '.']);
     const file = join(checkout, HELLO_APPLICATION.path, 'kustomization.yaml');
     const before = await readFile(file, 'utf8');
+    // An image there already (this build's, or one the Environment hello-http promoted) stays.
+    if (namesImage(before)) return false;
     const after = withImage(before, { file, reference });
     if (after === before) return false;
     await writeFile(file, after);
@@ -145,6 +148,13 @@ export function demoGit(repository: DemoRepository, cwd: string) {
       env,
     });
   };
+}
+
+/** Whether the kustomization's `hello-http` image entry names an image by digest already. */
+export function namesImage(text: string): boolean {
+  const images = (parseDocument(text).toJS() as { images?: { name?: string; digest?: string }[] } | null)
+    ?.images;
+  return images?.some((i) => i.name === IMAGE_NAME && typeof i.digest === 'string') === true;
 }
 
 /** The kustomization with the `hello-http` image entry pointing at `reference` (`name@sha256:...`). */
@@ -217,7 +227,7 @@ export async function helloOnRealNode(
   options.say(
     committed
       ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
-      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names that image already`,
+      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names an image already (kept)`,
   );
 }
 
