@@ -302,7 +302,7 @@ export async function demoOnRealNode(
   });
   const helloPart = publishHelloImage(cluster, { runtimeBase, say }).then(async (helloImage) => {
     say(`  hello-http: ${helloImage}`);
-    await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
+    const running = await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
     const code = {
       ...options.repository,
       url: options.repository.url.replace(/[^/]+\.git$/, `${HELLO_ROAD}.git`),
@@ -310,7 +310,7 @@ export async function demoOnRealNode(
     const file = helloPipelineFile({ runtimeBase, registry: demoRealNode(cluster).registry.address });
     if (await commitPipelineFile(code, file, { workDir: options.dir }))
       say(`committed .capstan/pipeline.yaml (test, image) to ${code.url}`);
-    return helloImage;
+    return running;
   });
   const [{ agentImage, gitAddress }, helloImage] = await Promise.all([agentPart, helloPart]);
   return { helloImage, agentImage, gitAddress };

@@ -102,13 +102,14 @@ export interface DemoRepository {
 /**
  * Commits the image's reference by digest to hello-http/kustomization.yaml of the demo repository
  * and pushes, unless an image by digest is there already (the first `demo up`'s, or one promoted
- * since by the Environment hello-http, which a later `demo up` keeps). Returns whether it committed.
+ * since by the Environment hello-http, which a later `demo up` keeps). Returns whether it committed
+ * and the image the kustomization names then (the one the Application runs).
  */
 export async function commitHelloImage(
   repository: DemoRepository,
   reference: string,
   options: { readonly workDir: string },
-): Promise<boolean> {
+): Promise<{ committed: boolean; image: string }> {
   const checkout = await mkdtemp(join(options.workDir, 'demo-config-'));
   try {
     const git = demoGit(repository, checkout);
@@ -116,13 +117,13 @@ export async function commitHelloImage(
     const file = join(checkout, HELLO_APPLICATION.path, 'kustomization.yaml');
     const before = await readFile(file, 'utf8');
     // An image there already (this build's, or one the Environment hello-http promoted) stays.
-    if (namesImage(before)) return false;
+    const named = imageNamed(before);
+    if (named !== undefined) return { committed: false, image: named };
     const after = withImage(before, { file, reference });
-    if (after === before) return false;
     await writeFile(file, after);
     await git(['commit', '--quiet', '-am', `hello-http: the image built by the demo, ${reference}`]);
     await git(['push', '--quiet', 'origin', 'HEAD']);
-    return true;
+    return { committed: true, image: reference };
   } finally {
     await rm(checkout, { recursive: true, force: true });
   }
@@ -150,11 +151,13 @@ export function demoGit(repository: DemoRepository, cwd: string) {
   };
 }
 
-/** Whether the kustomization's `hello-http` image entry names an image by digest already. */
-export function namesImage(text: string): boolean {
-  const images = (parseDocument(text).toJS() as { images?: { name?: string; digest?: string }[] } | null)
-    ?.images;
-  return images?.some((i) => i.name === IMAGE_NAME && typeof i.digest === 'string') === true;
+/** The image by digest that the kustomization's `hello-http` entry names (`newName@digest`), if any. */
+export function imageNamed(text: string): string | undefined {
+  type Entry = { name?: string; newName?: string; digest?: string };
+  const images = (parseDocument(text).toJS() as { images?: Entry[] } | null)?.images;
+  const entry = images?.find((i) => i.name === IMAGE_NAME);
+  if (typeof entry?.digest !== 'string') return undefined;
+  return `${entry.newName ?? IMAGE_NAME}@${entry.digest}`;
 }
 
 /** The kustomization with the `hello-http` image entry pointing at `reference` (`name@sha256:...`). */
@@ -200,7 +203,7 @@ export async function applyAsDemo(admin: KubeCluster, t: ResourceType, object: K
 
 /**
  * The sample HTTP server on the real node: the registry's pull Secret in its namespace, and its image
- * `reference` (by digest) committed to the demo repository.
+ * `reference` (by digest) committed to the demo repository unless one is there; returns the image there.
  */
 export async function helloOnRealNode(
   cluster: LocalCluster,
@@ -211,7 +214,7 @@ export async function helloOnRealNode(
     readonly reference: string;
     readonly say: (line: string) => void;
   },
-): Promise<void> {
+): Promise<string> {
   const node = demoRealNode(cluster);
   await applyAsDemo(admin, await servedType(admin, 'v1', 'Namespace'), {
     apiVersion: 'v1',
@@ -223,12 +226,15 @@ export async function helloOnRealNode(
     await servedType(admin, 'v1', 'Secret'),
     pullSecret(node.registry, { name: HELLO_PULL_SECRET, namespace: HELLO_APPLICATION.namespace }),
   );
-  const committed = await commitHelloImage(options.repository, options.reference, { workDir: options.dir });
+  const { committed, image } = await commitHelloImage(options.repository, options.reference, {
+    workDir: options.dir,
+  });
   options.say(
     committed
       ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
-      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names an image already (kept)`,
+      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names ${image} (kept)`,
   );
+  return image;
 }
 
 /** The sample HTTP server's URL on the machine's loopback (its Service's NodePort through a forwarder). */

@@ -77,7 +77,10 @@ export interface DemoSummary {
   readonly logs: string;
   /** With a real node: the sample HTTP server's URL (its NodePort through a forwarder on loopback). */
   readonly helloUrl?: string;
-  /** With a real node: the sample HTTP server's image, by digest in the cluster registry. */
+  /**
+   * With a real node: the sample HTTP server's image, by digest in the cluster registry, as the demo
+   * repository names it (the demo's first build, or the image promoted there since).
+   */
   readonly helloImage?: string;
   /** With a real node: hello-http's code repository (its Pipeline builds each push to main). */
   readonly helloCodeUrl?: string;

@@ -41,6 +41,8 @@ let cluster: LocalCluster;
 let summary: DemoSummary;
 /** The version the second test commits. */
 let newVersion = '';
+/** The image the push's run built and the Environment promoted. */
+let promotedImage = '';
 const answer = (version: string) => `hello from Capstan's demo, version ${version}\n`;
 
 /** What the demo's URL answers now. */
@@ -351,12 +353,14 @@ describe('capstan demo up --real-node', () => {
       `push → run ended ${((runDone - pushedAt) / 1000).toFixed(1)} s, → new version answering ${((Date.now() - pushedAt) / 1000).toFixed(1)} s`,
     );
     newVersion = version;
+    promotedImage = image.reference;
   });
 
   it('a second demo up reuses what runs and gives the same URL and image', async () => {
     const again = await demoUp(() => undefined, { realNode: true, name: cluster.name });
     assert.equal(again.helloUrl, summary.helloUrl);
-    assert.equal(again.helloImage, summary.helloImage);
+    // The image promoted since, which the demo keeps (it does not put back its own first build).
+    assert.equal(again.helloImage, promotedImage);
     for (const key of ['serverUrl', 'agentUrl', 'metricsUrl', 'webhookUrl'] as const)
       assert.equal(again[key], summary[key], key);
     assert.deepEqual([...(again.agentPods?.pods ?? [])].sort(), [...(summary.agentPods?.pods ?? [])].sort());

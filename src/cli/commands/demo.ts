@@ -96,7 +96,7 @@ function upText(summary: DemoSummary, name: string | undefined): string {
     ...(summary.helloUrl === undefined
       ? []
       : [
-          `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node: ${summary.helloImage ?? ''})`,
+          `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node, as the demo repository names it: ${summary.helloImage ?? ''})`,
         ]),
     '',
     'Try:',

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CapstanError } from '../../../src/core/errors.ts';
-import { namesImage, withImage } from '../../../src/main/demo-hello.ts';
+import { imageNamed, withImage } from '../../../src/main/demo-hello.ts';
 
 const FILE = join(
   import.meta.dirname,
@@ -49,14 +49,14 @@ describe('withImage', () => {
   });
 });
 
-describe('namesImage', () => {
-  it('is true once the hello-http entry has a digest (a later demo up keeps a promoted image), false before', () => {
-    assert.equal(namesImage('images:\n  - name: hello-http\n'), false);
+describe('imageNamed', () => {
+  it('is the hello-http entry’s image once it has a digest (a later demo up keeps a promoted image), nothing before', () => {
+    assert.equal(imageNamed('images:\n  - name: hello-http\n'), undefined);
     assert.equal(
-      namesImage(`images:\n  - name: hello-http\n    newName: r/h\n    digest: ${DIGEST}\n`),
-      true,
+      imageNamed(`images:\n  - name: hello-http\n    newName: r/h\n    digest: ${DIGEST}\n`),
+      `r/h@${DIGEST}`,
     );
-    assert.equal(namesImage(`images:\n  - name: other\n    digest: ${DIGEST}\n`), false);
-    assert.equal(namesImage(''), false);
+    assert.equal(imageNamed(`images:\n  - name: other\n    digest: ${DIGEST}\n`), undefined);
+    assert.equal(imageNamed(''), undefined);
   });
 });
