@@ -15,7 +15,7 @@ import {
   HEALTH_PORT,
   installManifests,
 } from '../contracts/install.ts';
-import { SERVER_NAME } from '../contracts/install-server.ts';
+import { SERVER_NAME, type BuildkitFlags } from '../contracts/install-server.ts';
 import type { KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import { buildkitPaths } from '../devcluster/buildkit.ts';
@@ -33,6 +33,7 @@ import {
   type DemoRepository,
 } from './demo-hello.ts';
 import { assertServerClaimUsable } from './demo-claim.ts';
+import { commitPipelineFile, demoBuildkit, helloPipelineFile, HELLO_ROAD, runPodFlags } from './demo-road.ts';
 import { until } from './demo-state.ts';
 import { registryCaConfigMap, serverReachesRegistry, type PodRegistry } from './registry-overlay.ts';
 
@@ -102,16 +103,52 @@ export function placeAgentOnRealNode(
 
 /**
  * The API server's Deployment (install.yaml's drives promotions) may commit to the demo's git server,
- * which serves http:// only (`--promotions-allow-http`); other objects are unchanged.
+ * which serves http:// only (`--promotions-allow-http`); with `runPods`, its pipeline runs' Pods go
+ * to the real node and check out over http (runPodFlags). Other objects are unchanged.
  */
-function promotionsOverHttp(object: KubeObject): KubeObject {
+function promotionsOverHttp(object: KubeObject, runPods: boolean): KubeObject {
   if (object.kind !== 'Deployment' || object.metadata.name !== SERVER_NAME) return object;
   const spec = object['spec'] as { template: { spec: PodSpec } };
   const pod = spec.template.spec;
   const containers = pod.containers.map((c) => ({
     ...c,
-    args: [...(c.args ?? []), '--promotions-allow-http'],
+    args: [...(c.args ?? []), '--promotions-allow-http', ...(runPods ? runPodFlags() : [])],
   }));
+  return { ...object, spec: { ...spec, template: { ...spec.template, spec: { ...pod, containers } } } };
+}
+
+/** The sidecar's program: a TCP forwarder from 127.0.0.1:PORT to TARGET (host:port). */
+const FORWARDER = [
+  "const net = require('node:net');",
+  "const [host, port] = process.env.TARGET.split(':');",
+  'net.createServer((c) => { const u = net.connect(Number(port), host);',
+  "  c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); c.pipe(u).pipe(c);",
+  "}).listen(Number(process.env.PORT), '127.0.0.1');",
+].join('\n');
+
+/**
+ * The API server's Pod reaches the demo's git server on its own loopback too (a sidecar forwarding
+ * 127.0.0.1:<port> to `target`, the git server's address as Pods see it, itself forwarded to the
+ * machine's loopback): git sends credentials over plain http to loopback only, and the promotions of
+ * the Environment hello-http push with them (demo-road.ts). Every hop is on this machine.
+ */
+export function gitOnServerLoopback(object: KubeObject, target: string): KubeObject {
+  if (object.kind !== 'Deployment' || object.metadata.name !== SERVER_NAME) return object;
+  const spec = object['spec'] as { template: { spec: PodSpec } };
+  const pod = spec.template.spec;
+  const [server] = pod.containers as (PodSpec['containers'][number] & Record<string, unknown>)[];
+  const sidecar = {
+    name: 'git-forward',
+    image: server?.['image'],
+    command: ['node', '-e', FORWARDER],
+    env: [
+      { name: 'TARGET', value: target },
+      { name: 'PORT', value: target.split(':')[1] ?? '' },
+    ],
+    securityContext: server?.['securityContext'],
+    resources: { requests: { cpu: '5m', memory: '16Mi' }, limits: { memory: '64Mi' } },
+  };
+  const containers = [...pod.containers, sidecar];
   return { ...object, spec: { ...spec, template: { ...spec.template, spec: { ...pod, containers } } } };
 }
 
@@ -123,18 +160,25 @@ function promotionsOverHttp(object: KubeObject): KubeObject {
  * object of the demo's own besides: a Service for the agent's health port (install.yaml has one for
  * its metrics and one for its webhooks), which the demo exposes on the machine like those. With
  * `registry`, the server's Pod reaches the cluster's registry at its Pod address (its CA in a
- * ConfigMap, right after the namespace), to make image steps' attestations reproducible.
+ * ConfigMap, right after the namespace), to make image steps' attestations reproducible. With
+ * `buildkit`, the server drives the runs of the Pipelines of `applicationNamespace` (its --buildkit-*
+ * flags, its run Pods on the real node).
  */
 export function demoAgentInstall(options: {
   readonly image: string;
   readonly applicationNamespace: string;
   readonly allowRepositoryHost: string;
   readonly registry?: PodRegistry;
+  readonly buildkit?: BuildkitFlags;
+  /** The git server as Pods reach it (`10.200.0.1:<port>`), forwarded from the server Pod's loopback. */
+  readonly gitForward?: string;
 }): KubeObject[] {
+  const { buildkit } = options;
   const install = installManifests({
     image: options.image,
     applicationNamespaces: [options.applicationNamespace],
     impersonate: [DEMO_DEPLOYER],
+    ...(buildkit === undefined ? {} : { buildkit, pipelineNamespaces: [options.applicationNamespace] }),
   });
   const rbac = 'rbac.authorization.k8s.io/v1';
   const labels = { 'app.kubernetes.io/part-of': 'capstan-demo' };
@@ -150,7 +194,9 @@ export function demoAgentInstall(options: {
     pullSecret: AGENT_PULL_SECRET,
     allowRepositoryHost: options.allowRepositoryHost,
     deployments: [AGENT_NAME, SERVER_NAME],
-  }).map(promotionsOverHttp);
+  })
+    .map((o) => promotionsOverHttp(o, buildkit !== undefined))
+    .map((o) => (options.gitForward === undefined ? o : gitOnServerLoopback(o, options.gitForward)));
   const { registry } = options;
   const installed =
     registry === undefined
@@ -214,9 +260,10 @@ export async function publishCapstanImage(
 
 /**
  * The demo's parts on the real node: the base images, then the sample HTTP server's image and Capstan's
- * (side by side in BuildKit); the git server reachable from pods and the agent installed as soon as
- * its image is there (not waited for: see agentPodsReady); hello-http's pull Secret and image
- * committed to the demo repository.
+ * (side by side in BuildKit), and BuildKit deployed in the cluster for pipeline runs; the git server
+ * reachable from pods and the agent installed as soon as its image and BuildKit are there (not waited
+ * for: see agentPodsReady); hello-http's pull Secret and image committed to the demo repository, and
+ * its pipeline file to its code repository hello-http.git (demo-road.ts).
  */
 export async function demoOnRealNode(
   cluster: LocalCluster,
@@ -237,6 +284,8 @@ export async function demoOnRealNode(
     demoName: cluster.name,
   });
   say('the base images into the cluster registry (from the image cache, else built from Debian packages)');
+  // BuildKit in the cluster (its image built on first use) beside the base images and the builds.
+  const buildkitPart = demoBuildkit(cluster, admin, { namespace: options.applicationNamespace, say });
   const runtimeBase = await demoBaseImages(cluster, say);
   say(
     "building the sample HTTP server (examples/hello-http) and Capstan's image (the agent's) with BuildKit",
@@ -246,13 +295,22 @@ export async function demoOnRealNode(
     say(`  capstan:    ${agentImage}`);
     const gitAddress = await cluster.exposeToPods(options.gitPort);
     say(`the git server reachable from pods at http://${gitAddress}/ (anonymous fetches)`);
-    await installAgent(cluster, admin, { image: agentImage, gitAddress, ...options });
+    const buildkit = await buildkitPart;
+    say(`  buildkitd:  ${buildkit.address ?? ''} (${buildkit.image})`);
+    await installAgent(cluster, admin, { image: agentImage, gitAddress, buildkit, ...options });
     return { agentImage, gitAddress };
   });
   const helloPart = publishHelloImage(cluster, { runtimeBase, say }).then(async (helloImage) => {
     say(`  hello-http: ${helloImage}`);
-    await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
-    return helloImage;
+    const running = await helloOnRealNode(cluster, admin, { ...options, reference: helloImage });
+    const code = {
+      ...options.repository,
+      url: options.repository.url.replace(/[^/]+\.git$/, `${HELLO_ROAD}.git`),
+    };
+    const file = helloPipelineFile({ runtimeBase, registry: demoRealNode(cluster).registry.address });
+    if (await commitPipelineFile(code, file, { workDir: options.dir }))
+      say(`committed .capstan/pipeline.yaml (test, image) to ${code.url}`);
+    return running;
   });
   const [{ agentImage, gitAddress }, helloImage] = await Promise.all([agentPart, helloPart]);
   return { helloImage, agentImage, gitAddress };
@@ -266,6 +324,7 @@ async function installAgent(
     readonly image: string;
     readonly applicationNamespace: string;
     readonly gitAddress: string;
+    readonly buildkit: BuildkitFlags;
     readonly say: (line: string) => void;
   },
 ): Promise<void> {
@@ -278,6 +337,7 @@ async function installAgent(
   const objects = demoAgentInstall({
     ...options,
     allowRepositoryHost: host,
+    gitForward: options.gitAddress,
     ...(registry === undefined ? {} : { registry }),
   });
   options.say(

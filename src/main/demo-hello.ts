@@ -30,7 +30,8 @@ export const HELLO_APPLICATION = {
 export const HELLO_PULL_SECRET = 'capstan-registry';
 /** The image name the manifests use; the kustomization maps it to the registry's reference. */
 const IMAGE_NAME = 'hello-http';
-const REPOSITORY = 'capstan/hello-http';
+/** Its repository in the cluster registry (the demo's first build and the Pipeline's image step). */
+export const HELLO_REPOSITORY = 'capstan/hello-http';
 
 /** The cluster's real node, or a clear error when the demo's cluster has none. */
 export function demoRealNode(cluster: LocalCluster): RealNodeState & { registry: RegistryState } {
@@ -56,7 +57,7 @@ export async function publishHelloImage(
     registry: node.registry,
     context: HELLO_SOURCE,
     buildArgs: { BASE_IMAGE: options.runtimeBase },
-    image: `${REPOSITORY}:1`,
+    image: `${HELLO_REPOSITORY}:1`,
     workDir: join(node.paths.images, 'hello-http'),
   });
   return built.reference;
@@ -100,25 +101,29 @@ export interface DemoRepository {
 
 /**
  * Commits the image's reference by digest to hello-http/kustomization.yaml of the demo repository
- * and pushes, unless it is already there. Returns whether it committed.
+ * and pushes, unless an image by digest is there already (the first `demo up`'s, or one promoted
+ * since by the Environment hello-http, which a later `demo up` keeps). Returns whether it committed
+ * and the image the kustomization names then (the one the Application runs).
  */
 export async function commitHelloImage(
   repository: DemoRepository,
   reference: string,
   options: { readonly workDir: string },
-): Promise<boolean> {
+): Promise<{ committed: boolean; image: string }> {
   const checkout = await mkdtemp(join(options.workDir, 'demo-config-'));
   try {
     const git = demoGit(repository, checkout);
     await git(['clone', '--quiet', repository.url, '.']);
     const file = join(checkout, HELLO_APPLICATION.path, 'kustomization.yaml');
     const before = await readFile(file, 'utf8');
+    // An image there already (this build's, or one the Environment hello-http promoted) stays.
+    const named = imageNamed(before);
+    if (named !== undefined) return { committed: false, image: named };
     const after = withImage(before, { file, reference });
-    if (after === before) return false;
     await writeFile(file, after);
     await git(['commit', '--quiet', '-am', `hello-http: the image built by the demo, ${reference}`]);
     await git(['push', '--quiet', 'origin', 'HEAD']);
-    return true;
+    return { committed: true, image: reference };
   } finally {
     await rm(checkout, { recursive: true, force: true });
   }
@@ -128,7 +133,7 @@ export async function commitHelloImage(
  * git in a checkout, with the repository's credentials as a header given in the environment (never in
  * a URL, a config file or the command line, which other users of the machine can read).
  */
-function demoGit(repository: DemoRepository, cwd: string) {
+export function demoGit(repository: DemoRepository, cwd: string) {
   const basic = Buffer.from(`${repository.username}:${repository.password}`).toString('base64');
   const env = cleanEnv({
     GIT_TERMINAL_PROMPT: '0',
@@ -144,6 +149,15 @@ function demoGit(repository: DemoRepository, cwd: string) {
       env,
     });
   };
+}
+
+/** The image by digest that the kustomization's `hello-http` entry names (`newName@digest`), if any. */
+export function imageNamed(text: string): string | undefined {
+  type Entry = { name?: string; newName?: string; digest?: string };
+  const images = (parseDocument(text).toJS() as { images?: Entry[] } | null)?.images;
+  const entry = images?.find((i) => i.name === IMAGE_NAME);
+  if (typeof entry?.digest !== 'string') return undefined;
+  return `${entry.newName ?? IMAGE_NAME}@${entry.digest}`;
 }
 
 /** The kustomization with the `hello-http` image entry pointing at `reference` (`name@sha256:...`). */
@@ -189,7 +203,7 @@ export async function applyAsDemo(admin: KubeCluster, t: ResourceType, object: K
 
 /**
  * The sample HTTP server on the real node: the registry's pull Secret in its namespace, and its image
- * `reference` (by digest) committed to the demo repository.
+ * `reference` (by digest) committed to the demo repository unless one is there; returns the image there.
  */
 export async function helloOnRealNode(
   cluster: LocalCluster,
@@ -200,7 +214,7 @@ export async function helloOnRealNode(
     readonly reference: string;
     readonly say: (line: string) => void;
   },
-): Promise<void> {
+): Promise<string> {
   const node = demoRealNode(cluster);
   await applyAsDemo(admin, await servedType(admin, 'v1', 'Namespace'), {
     apiVersion: 'v1',
@@ -212,12 +226,15 @@ export async function helloOnRealNode(
     await servedType(admin, 'v1', 'Secret'),
     pullSecret(node.registry, { name: HELLO_PULL_SECRET, namespace: HELLO_APPLICATION.namespace }),
   );
-  const committed = await commitHelloImage(options.repository, options.reference, { workDir: options.dir });
+  const { committed, image } = await commitHelloImage(options.repository, options.reference, {
+    workDir: options.dir,
+  });
   options.say(
     committed
       ? `committed the image to ${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository`
-      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names that image already`,
+      : `${HELLO_APPLICATION.path}/kustomization.yaml of the demo repository names ${image} (kept)`,
   );
+  return image;
 }
 
 /** The sample HTTP server's URL on the machine's loopback (its Service's NodePort through a forwarder). */

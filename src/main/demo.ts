@@ -41,6 +41,7 @@ import {
   type AgentPods,
 } from './demo-agent-pod.ts';
 import { createEnvironments, DEMO_ENVIRONMENTS } from './demo-environments.ts';
+import { createHelloRoad, HELLO_ROAD } from './demo-road.ts';
 import { INITIAL_ADMIN_SECRET } from './server.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -77,8 +78,13 @@ export interface DemoSummary {
   readonly logs: string;
   /** With a real node: the sample HTTP server's URL (its NodePort through a forwarder on loopback). */
   readonly helloUrl?: string;
-  /** With a real node: the sample HTTP server's image, by digest in the cluster registry. */
+  /**
+   * With a real node: the sample HTTP server's image, by digest in the cluster registry, as the demo
+   * repository names it (the demo's first build, or the image promoted there since).
+   */
   readonly helloImage?: string;
+  /** With a real node: hello-http's code repository (its Pipeline builds each push to main). */
+  readonly helloCodeUrl?: string;
   /** With a real node: the agent's pods (install.yaml's Deployment), not a process on the machine. */
   readonly agentPods?: AgentPods;
   readonly applications: readonly {
@@ -155,6 +161,8 @@ export async function demoUp(
     say(`creating the Environments ${DEMO_ENVIRONMENTS.map((e) => e.name).join(' and ')} of the hello image`);
     const envSource = { ...source, ...(onNode === undefined ? { secretRef: 'demo-git' } : {}) };
     await createEnvironments(admin, { namespace: NAMESPACE, project: DEMO_PROJECT, ...envSource }, { logs });
+    if (onNode !== undefined)
+      await helloRoad(cluster, admin, { git, gitAddress: onNode.gitAddress, logs, say });
     // 7. Wait until the agent's pods run and lead, and each Application is Synced and Healthy.
     const agentPods =
       onNode === undefined ? undefined : await agentPodsReady(admin, { image: onNode.agentImage, logs });
@@ -167,7 +175,12 @@ export async function demoUp(
     const hello =
       onNode === undefined || agentPods === undefined
         ? {}
-        : { helloImage: onNode.helloImage, helloUrl: await helloAnswering(cluster, admin, logs), agentPods };
+        : {
+            helloImage: onNode.helloImage,
+            helloUrl: await helloAnswering(cluster, admin, logs),
+            helloCodeUrl: `${git.url}/${HELLO_ROAD}.git`,
+            agentPods,
+          };
     return {
       ...summaryOf(cluster, { git, repoURL, state, webhookToken, logs, apps }),
       ...(await keptAdminPassword(dir, await initialAdminPassword(admin)).then((p) =>
@@ -178,6 +191,21 @@ export async function demoUp(
   } finally {
     admin.close();
   }
+}
+
+/** hello-http's Pipeline and the Environment that follows it (demo-road.ts), in the demo namespace. */
+async function helloRoad(
+  cluster: LocalCluster,
+  admin: KubeCluster,
+  options: { git: GitServerState; gitAddress: string; logs: string; say: (line: string) => void },
+): Promise<void> {
+  options.say(
+    `creating the Pipeline ${HELLO_ROAD} (polls ${HELLO_ROAD}.git) and the Environment that follows it`,
+  );
+  const { username, password } = options.git;
+  const gitPort = Number(new URL(options.git.url).port);
+  const target = { namespace: NAMESPACE, project: DEMO_PROJECT, gitAddress: options.gitAddress, gitPort };
+  await createHelloRoad(cluster, admin, { ...target, logs: options.logs, username, password });
 }
 
 /** The state with the URLs of exposeInClusterParts, written. */
@@ -289,8 +317,11 @@ async function gitServer(
         gitStatePath,
         '--seed',
         `demo-config=${join(ROOT, 'examples', 'demo')}`,
-        // The agent's pods fetch without credentials (never sent over plain http but to loopback).
-        ...(options.realNode ? ['--anonymous-fetch'] : []),
+        // The agent's pods fetch without credentials (never sent over plain http but to loopback);
+        // hello-http's code, whose Pipeline builds each push (demo-road.ts).
+        ...(options.realNode
+          ? ['--anonymous-fetch', '--seed', `${HELLO_ROAD}=${join(ROOT, 'examples', 'hello-http')}`]
+          : []),
       ],
       log: join(dir, 'logs', 'git-server.log'),
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/' },

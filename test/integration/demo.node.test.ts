@@ -1,8 +1,11 @@
 // The demo with a real node, as a user runs it (`capstan demo up --real-node`): the demo's own HTTP
 // server (examples/hello-http) built by the cluster's BuildKit, pushed to the cluster registry, its
 // digest committed to the demo repository, synced by the demo's agent as a Deployment and a NodePort
-// Service on the real node, answering at the URL the demo prints. A commit that changes VERSION in the
-// demo repository makes the new version answer at that URL. The demo's agent runs as users install it:
+// Service on the real node, answering at the URL the demo prints. The road: a push that changes VERSION
+// in hello-http's code repository (hello-http.git) is found by its Pipeline's poll, tested and built
+// into an image by BuildKit in the cluster (the run Succeeded with a digest), promoted by that digest
+// into the demo repository (the Environment hello-http's promotion Verified), synced (the Deployment
+// runs that digest), and the new version answers at that URL. The demo's agent runs as users install it:
 // install.yaml's Deployment with Capstan's image, two pods on the real node, one holding the Lease;
 // the API server runs beside them from install.yaml too, fetching from the git server's address as
 // the pods see it, and serves the Applications' desired manifests and diffs at the URL the demo prints
@@ -16,7 +19,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseDocument } from 'yaml';
 import type { LocalCluster } from '../../src/devcluster/cluster.ts';
 import { cleanEnv, run } from '../../src/devcluster/exec.ts';
 import * as k8s from '@kubernetes/client-node';
@@ -39,6 +41,8 @@ let cluster: LocalCluster;
 let summary: DemoSummary;
 /** The version the second test commits. */
 let newVersion = '';
+/** The image the push's run built and the Environment promoted. */
+let promotedImage = '';
 const answer = (version: string) => `hello from Capstan's demo, version ${version}\n`;
 
 /** What the demo's URL answers now. */
@@ -67,29 +71,44 @@ function git(cwd: string, args: readonly string[]) {
 }
 
 /**
- * Clones the demo repository and reads VERSION in hello-http/deployment.yaml; with `commit`, sets it to
- * that, commits and pushes. (The demo's repository keeps its commits between runs of the demo.)
+ * Clones hello-http's code repository (hello-http.git) and reads its VERSION; with `commit`, sets it
+ * to that, commits and pushes to main. Returns the version and the commit. (The demo's git server keeps
+ * its repositories between runs of the demo.)
  */
-async function repositoryVersion(options: { commit?: string } = {}): Promise<string> {
+async function codeVersion(
+  options: { commit?: string } = {},
+): Promise<{ version: string; revision: string }> {
   const checkout = await mkdtemp(join(tmpdir(), 'capstan-demo-clone-'));
   try {
-    await git(checkout, ['clone', '--quiet', summary.gitUrl, '.']);
-    const file = join(checkout, HELLO_APPLICATION.path, 'deployment.yaml');
-    const doc = parseDocument(await readFile(file, 'utf8'));
-    const env = doc.getIn(['spec', 'template', 'spec', 'containers', 0, 'env']) as {
-      items: { get(key: string): unknown; set(key: string, value: unknown): void }[];
-    };
-    const entry = env.items.find((item) => item.get('name') === 'VERSION');
-    assert.ok(entry, `${file} sets VERSION`);
-    if (options.commit === undefined) return String(entry.get('value'));
-    entry.set('value', options.commit);
-    await writeFile(file, doc.toString());
-    await git(checkout, ['commit', '--quiet', '-am', `hello-http: version ${options.commit}`]);
-    await git(checkout, ['push', '--quiet', 'origin', 'HEAD']);
-    return options.commit;
+    assert.ok(summary.helloCodeUrl, 'the demo names hello-http’s code repository');
+    await git(checkout, ['clone', '--quiet', summary.helloCodeUrl, '.']);
+    const file = join(checkout, 'VERSION');
+    if (options.commit !== undefined) {
+      await writeFile(file, `${options.commit}\n`);
+      await git(checkout, ['commit', '--quiet', '-am', `hello-http: version ${options.commit}`]);
+      await git(checkout, ['push', '--quiet', 'origin', 'HEAD:main']);
+    }
+    const revision = (await git(checkout, ['rev-parse', 'HEAD'])).stdout.trim();
+    return { version: (await readFile(file, 'utf8')).trim(), revision };
   } finally {
     await rm(checkout, { recursive: true, force: true });
   }
+}
+
+/** A session with the demo's API server (the printed URL, user and password): GET a path of /api/v1. */
+async function serverApi(): Promise<<T>(path: string) => Promise<T>> {
+  const login = await fetch(`${summary.serverUrl}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: summary.serverUser, password: summary.serverPassword }),
+  });
+  assert.equal(login.status, 200, await login.clone().text());
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  return async <T>(path: string) => {
+    const res = await fetch(`${summary.serverUrl}/api/v1/${path}`, { headers: { cookie } });
+    assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
+    return (await res.json()) as T;
+  };
 }
 
 before(async () => {
@@ -112,7 +131,7 @@ describe('capstan demo up --real-node', () => {
     const app = summary.applications.find((a) => a.name === HELLO_APPLICATION.name);
     assert.deepEqual([app?.sync, app?.health], ['Synced', 'Healthy']);
     // Version 1 on a fresh demo; the version of the last commit when the demo ran here before.
-    assert.equal(await hello(), answer(await repositoryVersion()));
+    assert.equal(await hello(), answer((await codeVersion()).version));
     // It runs on the real node, from the image the demo built.
     const kube = kubeClients(cluster.adminKubeconfig);
     const pods = await kube.core.listNamespacedPod({
@@ -230,10 +249,97 @@ describe('capstan demo up --real-node', () => {
     assert.equal(guestbook.object?.kind, 'Deployment');
   });
 
-  it('a commit that changes VERSION in the demo repository makes the new version answer at that URL', async () => {
+  it('a push to hello-http’s code is tested, built, promoted by digest and answers with the new version at that URL', async (t) => {
     const before = await hello();
-    const version = await repositoryVersion({ commit: `2-${randomBytes(3).toString('hex')}` });
+    const api = await serverApi();
+    // The Pipeline's first poll only remembers the branch: the push comes after it.
+    await eventually(
+      async () => {
+        const { items } = await api<{ items: { name: string; status?: { lastPolled?: string } }[] }>(
+          'pipelines?namespace=capstan-demo',
+        );
+        return items.some((p) => p.name === 'hello-http') || false;
+      },
+      { what: 'the Pipeline hello-http served', timeoutMs: 60_000, intervalMs: 1000 },
+    );
+    await eventually(
+      async () => {
+        const pods = await kubeClients(cluster.adminKubeconfig).core.listNamespacedPod({
+          namespace: 'capstan-system',
+          labelSelector: SERVER_POD_SELECTOR,
+        });
+        const name = pods.items[0]?.metadata?.name ?? '';
+        const log = await run(join(cluster.state.binDir, 'kubectl'), [
+          '--kubeconfig',
+          cluster.adminKubeconfig,
+          'logs',
+          '-n',
+          'capstan-system',
+          name,
+          '-c',
+          'server',
+          '--tail',
+          '-1',
+        ]);
+        return log.stdout.includes('"msg":"pipeline polled","pipeline":"capstan-demo/hello-http"') || false;
+      },
+      { what: 'the server’s first poll of hello-http.git', timeoutMs: 180_000, intervalMs: 2000 },
+    );
+    const pushedAt = Date.now();
+    const { version, revision } = await codeVersion({ commit: `2-${randomBytes(3).toString('hex')}` });
     assert.notEqual(before, answer(version));
+    // The run: found by the poll, the unit test then the image, Succeeded with a digest.
+    type Run = {
+      id: string;
+      phase: string;
+      revision: string;
+      steps: { name: string; phase: string }[];
+      images: { reference: string; digest: string }[];
+    };
+    const ended = await eventually(
+      async () => {
+        const { items } = await api<{ items: Run[] }>('runs?namespace=capstan-demo&pipeline=hello-http');
+        const found = items.find((r) => r.revision === revision);
+        return found && !['Queued', 'Running'].includes(found.phase) ? found : false;
+      },
+      { what: `the run of ${revision} ended`, timeoutMs: 900_000, intervalMs: 2000 },
+    );
+    const runDone = Date.now();
+    const one = await api<Run>(`runs/${ended.id}`);
+    assert.equal(one.phase, 'Succeeded', JSON.stringify(one));
+    assert.deepEqual(
+      one.steps.map((s) => [s.name, s.phase]),
+      [
+        ['checkout', 'Succeeded'],
+        ['test', 'Succeeded'],
+        ['image', 'Succeeded'],
+      ],
+    );
+    const [image] = one.images;
+    assert.ok(image, JSON.stringify(one));
+    assert.match(image.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.match(image.reference, /^127\.0\.0\.1:\d+\/capstan\/hello-http@sha256:[0-9a-f]{64}$/);
+    // The promotion of that image into the Environment hello-http: Verified.
+    type Promotion = { id: string; state: string; image: string; fromRun?: string; reason?: string };
+    const promotion = await eventually(
+      async () => {
+        const { items } = await api<{ items: Promotion[] }>(
+          'promotions?namespace=capstan-demo&environment=hello-http&limit=50',
+        );
+        const found = items.find((p) => p.fromRun === ended.id);
+        if (found?.state === 'Failed') assert.fail(`the promotion failed: ${JSON.stringify(found)}`);
+        return found?.state === 'Verified' ? found : false;
+      },
+      { what: `the promotion of run ${ended.id} Verified`, timeoutMs: 300_000, intervalMs: 2000 },
+    );
+    assert.equal(promotion.image, image.reference);
+    // The Deployment runs that image, and the printed URL answers the new version.
+    const kube = kubeClients(cluster.adminKubeconfig);
+    const deployment = await kube.apps.readNamespacedDeployment({
+      namespace: HELLO_APPLICATION.namespace,
+      name: 'hello-http',
+    });
+    assert.equal(deployment.spec?.template.spec?.containers[0]?.image, image.reference);
     const reply = await eventually(
       async () => {
         const text = await hello();
@@ -243,13 +349,18 @@ describe('capstan demo up --real-node', () => {
       { what: `version ${version} answering at the demo URL`, timeoutMs: 180_000, intervalMs: 1000 },
     );
     assert.equal(reply, answer(version));
+    t.diagnostic(
+      `push → run ended ${((runDone - pushedAt) / 1000).toFixed(1)} s, → new version answering ${((Date.now() - pushedAt) / 1000).toFixed(1)} s`,
+    );
     newVersion = version;
+    promotedImage = image.reference;
   });
 
   it('a second demo up reuses what runs and gives the same URL and image', async () => {
     const again = await demoUp(() => undefined, { realNode: true, name: cluster.name });
     assert.equal(again.helloUrl, summary.helloUrl);
-    assert.equal(again.helloImage, summary.helloImage);
+    // The image promoted since, which the demo keeps (it does not put back its own first build).
+    assert.equal(again.helloImage, promotedImage);
     for (const key of ['serverUrl', 'agentUrl', 'metricsUrl', 'webhookUrl'] as const)
       assert.equal(again[key], summary[key], key);
     assert.deepEqual([...(again.agentPods?.pods ?? [])].sort(), [...(summary.agentPods?.pods ?? [])].sort());

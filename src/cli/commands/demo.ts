@@ -16,7 +16,11 @@ down   stops the API server, the agent, the git server and the control plane of 
              kube-proxy in a network namespace of their own, and a local image registry (needs root;
              see docs/real-node.md). The demo then builds its own HTTP server (examples/hello-http)
              with BuildKit, pushes it to that registry, commits its digest to the demo repository and
-             syncs it as the Application hello-http, answering at the URL printed.
+             syncs it as the Application hello-http, answering at the URL printed. Its code is the
+             git server's repository hello-http.git, whose Pipeline hello-http (polled every 10 s)
+             runs its unit test and builds its image with BuildKit in the cluster at each push to
+             main; the Environment hello-http promotes each Succeeded run's image by digest into the
+             demo repository, and the new version answers at that URL.
              The agent and the API server run as users install them: install.yaml's Deployments
              with Capstan's image (built by the cluster's BuildKit), the agent's two pods on the
              real node (one leading) and the server's pod beside them; their Services answer on
@@ -92,7 +96,7 @@ function upText(summary: DemoSummary, name: string | undefined): string {
     ...(summary.helloUrl === undefined
       ? []
       : [
-          `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node: ${summary.helloImage ?? ''})`,
+          `  hello-http   ${summary.helloUrl}  (the demo's own image on the real node, as the demo repository names it: ${summary.helloImage ?? ''})`,
         ]),
     '',
     'Try:',
@@ -106,7 +110,9 @@ function upText(summary: DemoSummary, name: string | undefined): string {
     ...(summary.helloUrl === undefined
       ? []
       : [
-          `  curl ${summary.helloUrl}   # then in the clone: change VERSION in hello-http/deployment.yaml, commit, push, curl again`,
+          `  curl ${summary.helloUrl}   # the road, push to production:`,
+          `  git clone ${(summary.helloCodeUrl ?? '').replace('://', `://${summary.gitUsername}@`)} hello-http && cd hello-http && echo 2 > VERSION && git commit -qam 'version 2' && git push`,
+          `  npm run capstan -- pipeline runs hello-http -n capstan-demo; npm run capstan -- promotion list -n capstan-demo --environment hello-http; curl ${summary.helloUrl}`,
         ]),
     `  ${downCommand}`,
     '',

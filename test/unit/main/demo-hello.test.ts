@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CapstanError } from '../../../src/core/errors.ts';
-import { withImage } from '../../../src/main/demo-hello.ts';
+import { imageNamed, withImage } from '../../../src/main/demo-hello.ts';
 
 const FILE = join(
   import.meta.dirname,
@@ -46,5 +46,17 @@ describe('withImage', () => {
       () => withImage('images: [{name: hello-http}]\n', { file: 'k.yaml', reference: 'r.example/hello:1' }),
       (e: unknown) => e instanceof CapstanError && e.code === 'DEMO_IMAGE_REFERENCE',
     );
+  });
+});
+
+describe('imageNamed', () => {
+  it('is the hello-http entry’s image once it has a digest (a later demo up keeps a promoted image), nothing before', () => {
+    assert.equal(imageNamed('images:\n  - name: hello-http\n'), undefined);
+    assert.equal(
+      imageNamed(`images:\n  - name: hello-http\n    newName: r/h\n    digest: ${DIGEST}\n`),
+      `r/h@${DIGEST}`,
+    );
+    assert.equal(imageNamed(`images:\n  - name: other\n    digest: ${DIGEST}\n`), undefined);
+    assert.equal(imageNamed(''), undefined);
   });
 });
