@@ -92,8 +92,15 @@ async function allowed(user: Identity, q: Question): Promise<boolean> {
 }
 
 async function expectRights(user: Identity, rights: { may: Question[]; mayNot: Question[] }): Promise<void> {
+  // The API server's RBAC authorizer answers from its own watch of the bindings, so a binding just
+  // applied may not count yet (seen once under load: a `may` answered false right after the install's
+  // RoleBindings were applied). Each right granted is awaited (a positive signal); once they all hold,
+  // the bindings are known, and each right withheld is asked once.
   for (const q of rights.may)
-    assert.equal(await allowed(user, q), true, `${user.name} may ${JSON.stringify(q)}`);
+    await eventually(async () => (await allowed(user, q)) || false, {
+      what: `${user.name} may ${JSON.stringify(q)}`,
+      timeoutMs: 20_000,
+    });
   for (const q of rights.mayNot)
     assert.equal(await allowed(user, q), false, `${user.name} may not ${JSON.stringify(q)}`);
 }
