@@ -116,8 +116,9 @@ export async function commitHelloImage(
     await git(['clone', '--quiet', repository.url, '.']);
     const file = join(checkout, HELLO_APPLICATION.path, 'kustomization.yaml');
     const before = await readFile(file, 'utf8');
-    // An image there already (this build's, or one the Environment hello-http promoted) stays.
-    const named = imageNamed(before);
+    // An image there already (this build's, or one the Environment hello-http promoted) stays, if
+    // this cluster's registry holds it: a demo folder kept beside a cluster made again names another.
+    const named = keptImage(imageNamed(before), reference);
     if (named !== undefined) return { committed: false, image: named };
     const after = withImage(before, { file, reference });
     await writeFile(file, after);
@@ -158,6 +159,16 @@ export function imageNamed(text: string): string | undefined {
   const entry = images?.find((i) => i.name === IMAGE_NAME);
   if (typeof entry?.digest !== 'string') return undefined;
   return `${entry.newName ?? IMAGE_NAME}@${entry.digest}`;
+}
+
+/**
+ * The image the kustomization names, kept when it is in the same registry (`host:port`) as this
+ * build's `reference`; undefined (so this build's is committed) when none is named or it names a
+ * registry this cluster does not have (a demo folder that outlived its cluster's registry).
+ */
+export function keptImage(named: string | undefined, reference: string): string | undefined {
+  const registryOf = (image: string) => image.slice(0, image.indexOf('/'));
+  return named !== undefined && registryOf(named) === registryOf(reference) ? named : undefined;
 }
 
 /** The kustomization with the `hello-http` image entry pointing at `reference` (`name@sha256:...`). */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CapstanError } from '../../../src/core/errors.ts';
-import { imageNamed, withImage } from '../../../src/main/demo-hello.ts';
+import { imageNamed, keptImage, withImage } from '../../../src/main/demo-hello.ts';
 
 const FILE = join(
   import.meta.dirname,
@@ -58,5 +58,17 @@ describe('imageNamed', () => {
     );
     assert.equal(imageNamed(`images:\n  - name: other\n    digest: ${DIGEST}\n`), undefined);
     assert.equal(imageNamed(''), undefined);
+  });
+});
+
+describe('keptImage', () => {
+  const built = `127.0.0.1:30471/capstan/hello-http@sha256:${'a'.repeat(64)}`;
+  it('keeps an image of this cluster’s registry (the first up’s, or one promoted since)', () => {
+    const promoted = `127.0.0.1:30471/capstan/hello-http@sha256:${'b'.repeat(64)}`;
+    assert.equal(keptImage(promoted, built), promoted);
+  });
+  it('drops one of another registry (a demo folder that outlived its cluster) and none named', () => {
+    assert.equal(keptImage(`127.0.0.1:41234/capstan/hello-http@sha256:${'b'.repeat(64)}`, built), undefined);
+    assert.equal(keptImage(undefined, built), undefined);
   });
 });
