@@ -23,7 +23,7 @@ export async function followPromotion(
   for (;;) {
     const headers = { ...client.headers('GET'), ...(last === undefined ? {} : { 'last-event-id': last }) };
     const response = await send(client.login.server, 'GET', path, { headers });
-    if (!response.ok) await answer(response, `GET ${path}`, 'SERVER_REFUSED');
+    if (!response.ok) await answer(response, `GET ${path}`, 'PROMOTION_NOT_FOUND');
     const ended = await readEvents(response, (eventId, promotion) => {
       if (eventId !== undefined) last = eventId;
       latest = promotion;

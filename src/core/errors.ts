@@ -222,6 +222,8 @@ export const ERROR_CODES = [
   'PROMOTION_CONFIG_INVALID',
   'PROMOTION_PUSH_FAILED',
   'PROMOTION_STATE',
+  'PROMOTION_NOT_FOUND',
+  'ENVIRONMENT_NOT_FOUND',
   'ENVIRONMENTS_UNAVAILABLE',
   // The HTTP API's own answers (capstan server and the agent's API: HttpError, the `error` of an error
   // body, docs/server.md); the CapstanErrors above reach it too, with their own codes.

@@ -681,6 +681,19 @@ describe('promotions through environments', () => {
     );
     const again = await capstan(['promotion', 'approve', id]);
     assert.equal(again.code, 4);
+    // An ID or an Environment the server does not know is named as such (not as an Application).
+    for (const args of [
+      ['promotion', 'get', 'promo-unknown'],
+      ['promotion', 'approve', 'promo-unknown'],
+      ['promotion', 'get', 'promo-unknown', '--watch'],
+    ]) {
+      const unknown = await capstan(args);
+      assert.equal(unknown.code, 4, args.join(' '));
+      assert.match(unknown.stderr, /\[PROMOTION_NOT_FOUND\]/, args.join(' '));
+    }
+    const noEnvironment = await capstan(['promote', 'nowhere', '-n', namespace, '--image', IMAGE_ONE]);
+    assert.equal(noEnvironment.code, 4);
+    assert.match(noEnvironment.stderr, /\[ENVIRONMENT_NOT_FOUND\]/);
     await eventually(async () => (await store.promotions.get(id))?.state === 'Verified', {
       what: 'the promotion by hand verified',
       timeoutMs: 120_000,

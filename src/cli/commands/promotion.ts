@@ -11,6 +11,9 @@ import { readLogin, ServerClient } from '../server-client.ts';
 import { EXIT, outputFormat, UsageError } from '../output.ts';
 import { output, say } from './app-common.ts';
 
+/** A promotion the server does not know is PROMOTION_NOT_FOUND (not the CLI's default, an Application's). */
+const PROMOTION = { notFound: 'PROMOTION_NOT_FOUND' } as const;
+
 const OPTIONS = {
   namespace: { type: 'string', short: 'n' },
   'all-namespaces': { type: 'boolean', short: 'A' },
@@ -150,6 +153,7 @@ export async function promoteCommand(argv: readonly string[]): Promise<number> {
     'POST',
     `/api/v1/environments/${encodeURIComponent(namespace)}/${encodeURIComponent(env)}/promote`,
     body,
+    { notFound: 'ENVIRONMENT_NOT_FOUND' },
   );
   if (values.wait === true) {
     if (format === 'table')
@@ -248,8 +252,8 @@ export async function promotionCommand(argv: readonly string[]): Promise<number>
   if (sub === 'get' && values.watch === true) return watch(server, id, format, { header: true });
   const promotion =
     sub === 'get'
-      ? await server.json<PromotionView>('GET', path)
-      : await server.json<PromotionView>('POST', `${path}/${sub}`, {});
+      ? await server.json<PromotionView>('GET', path, undefined, PROMOTION)
+      : await server.json<PromotionView>('POST', `${path}/${sub}`, {}, PROMOTION);
   output(format, promotion, () => describe(promotion));
   return EXIT.ok;
 }
