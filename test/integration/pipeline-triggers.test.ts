@@ -531,6 +531,9 @@ describe('pipeline triggers', { timeout: 180_000 }, () => {
     // The agent's receiver holds no seal: its `by` is recorded as a claim (docs/pipelines.md, "Who asked").
     assert.equal(run.triggeredBy, 'unverified:webhook:generic');
     assert.equal(run.commitMessage, 'change code');
+    // The run is recorded Running before its Pod is asked for: wait for the Pod (a fresh clone's run
+    // once read it too early, under the whole suite's load).
+    await eventually(() => driver.executor.runs.has(run.id), { what: 'its Pod' });
     const pod = driver.executor.runs.get(run.id)?.pod;
     assert.equal(pod?.metadata.namespace, namespace);
     await succeed(driver, run.id);
