@@ -25,6 +25,7 @@
 // The peers run with their maintainers' settings for the number of applications (bench/scale.ts); the
 // CPU of the API server and etcd is read beside each system's, during its cold sync and steady state.
 // The cold sync may take an hour (two from 10 000 applications) before it counts as "at least" that.
+// Within a run the ceiling is measured right after Capstan, then the peers' phases (unitsOfRun).
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -825,7 +826,7 @@ async function main(): Promise<void> {
       limits,
       loads,
       done: [...done],
-      runsCompleted: runsCompleted(done, config.runs, unitsOfRun),
+      runsCompleted: runsCompleted(done, config.runs, (run) => unitsOf(run).map((u) => u.id)),
       command,
       peersByScale: true,
       ...(values.profile ? { profiled: true } : {}),
@@ -838,20 +839,7 @@ async function main(): Promise<void> {
     if (out) await writeSection(out, markdown, name);
     return markdown;
   };
-  /** The units of one run, in the order they run: each system's phases, then the ceiling. */
-  const unitsOfRun = (run: number): string[] => {
-    const units: string[] = [];
-    for (const driver of drivers) {
-      if (scenarios.has('a') || scenarios.has('b'))
-        for (const count of config.webhookApps)
-          if (count === 1 || scenarios.has('a'))
-            units.push(`r${String(run)}/${driver.name}/latency-${String(count)}`);
-      if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e'))
-        units.push(`r${String(run)}/${driver.name}/scale`);
-    }
-    if (scenarios.has('f')) units.push(`r${String(run)}/raw SSA client/ceiling`);
-    return units;
-  };
+  const unitsOf = (run: number) => unitsOfRun(run, systemNames, scenarios, config.webhookApps);
   const unit = async (id: string, fn: () => Promise<void>) => {
     if (done.has(id)) return;
     const before = loadAverage();
@@ -864,20 +852,15 @@ async function main(): Promise<void> {
   };
   let markdown: string;
   try {
-    for (let run = 1; run <= config.runs; run++) {
-      for (const driver of drivers) {
-        if (scenarios.has('a') || scenarios.has('b'))
-          for (const count of config.webhookApps) {
-            if (count !== 1 && !scenarios.has('a')) continue;
-            await unit(`r${String(run)}/${driver.name}/latency-${String(count)}`, () =>
-              latencyPhase(driver, count, run),
-            );
-          }
-        if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e'))
-          await unit(`r${String(run)}/${driver.name}/scale`, () => scalePhase(driver, run));
+    const byName = new Map(drivers.map((d) => [d.name, d]));
+    for (let run = 1; run <= config.runs; run++)
+      for (const u of unitsOf(run)) {
+        const driver = byName.get(u.system);
+        if (u.phase === 'ceiling') await unit(u.id, () => ceiling(run));
+        else if (!driver) throw new Error(`no driver for ${u.id}`);
+        else if (u.phase === 'scale') await unit(u.id, () => scalePhase(driver, run));
+        else await unit(u.id, () => latencyPhase(driver, u.count, run));
       }
-      if (scenarios.has('f')) await unit(`r${String(run)}/raw SSA client/ceiling`, () => ceiling(run));
-    }
     markdown = await save();
   } finally {
     await git.stop();
@@ -885,6 +868,49 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${markdown}\n`);
   log(`wrote ${jsonPath}${out ? ` and ${out}` : ''}`);
+}
+
+/** One unit of work of a run: a system's phase, or the raw client's ceiling. */
+export interface RunUnit {
+  /** `r1/Capstan/scale`, `r1/Flux/latency-100`, `r1/raw SSA client/ceiling`: what --resume skips. */
+  readonly id: string;
+  readonly system: string;
+  readonly phase: 'latency' | 'scale' | 'ceiling';
+  /** The number of applications of a latency phase. */
+  readonly count: number;
+}
+
+/**
+ * The units of one run, in the order they run: each system's phases, with the ceiling right after
+ * Capstan's (the system whose ratio to it the table gives), or last without Capstan. Measured beside
+ * Capstan, the ceiling sees the same etcd history; and a sitting that ends during a peer's long cold
+ * sync (two hours at 10 000 applications) still has Capstan's ratio to the ceiling of that run.
+ */
+export function unitsOfRun(
+  run: number,
+  systems: readonly string[],
+  scenarios: ReadonlySet<string>,
+  webhookApps: readonly number[],
+): RunUnit[] {
+  const r = `r${String(run)}`;
+  const ceiling: RunUnit = {
+    id: `${r}/raw SSA client/ceiling`,
+    system: 'raw SSA client',
+    phase: 'ceiling',
+    count: 0,
+  };
+  const units: RunUnit[] = [];
+  for (const system of systems) {
+    if (scenarios.has('a') || scenarios.has('b'))
+      for (const count of webhookApps)
+        if (count === 1 || scenarios.has('a'))
+          units.push({ id: `${r}/${system}/latency-${String(count)}`, system, phase: 'latency', count });
+    if (scenarios.has('c') || scenarios.has('d') || scenarios.has('e'))
+      units.push({ id: `${r}/${system}/scale`, system, phase: 'scale', count: 0 });
+    if (system === 'Capstan' && scenarios.has('f')) units.push(ceiling);
+  }
+  if (!systems.includes('Capstan') && scenarios.has('f')) units.push(ceiling);
+  return units;
 }
 
 /** How many whole runs `done` holds: runs 1..k with every unit done. */

@@ -31,6 +31,7 @@ import {
   summaries,
   resumeMismatch,
   runsCompleted,
+  unitsOfRun,
   writeSection,
 } from '../../../bench/run.ts';
 import { summarise } from '../../../bench/stats.ts';
@@ -410,6 +411,30 @@ describe('benchmark report', () => {
     );
     const all = new Set(Array.from({ length: 5 }, (_, i) => unitsOfRun(i + 1)).flat());
     assert.equal(runsCompleted(all, 5, unitsOfRun), 5);
+  });
+
+  it("measures the ceiling right after Capstan's phases, before the peers' long ones", () => {
+    const ids = (systems: string[], scenarios: string) =>
+      unitsOfRun(2, systems, new Set(scenarios.split(',')), [1, 100]).map((u) => u.id);
+    assert.deepEqual(ids(['Capstan', 'Flux', 'Argo CD'], 'c,d,f'), [
+      'r2/Capstan/scale',
+      'r2/raw SSA client/ceiling',
+      'r2/Flux/scale',
+      'r2/Argo CD/scale',
+    ]);
+    // Scenario b alone measures one application; a measures each count of --latency-apps.
+    assert.deepEqual(ids(['Flux', 'Capstan'], 'b,f'), [
+      'r2/Flux/latency-1',
+      'r2/Capstan/latency-1',
+      'r2/raw SSA client/ceiling',
+    ]);
+    assert.deepEqual(ids(['Flux'], 'a,c,f'), [
+      'r2/Flux/latency-1',
+      'r2/Flux/latency-100',
+      'r2/Flux/scale',
+      'r2/raw SSA client/ceiling',
+    ]);
+    assert.deepEqual(ids(['Capstan'], 'c'), ['r2/Capstan/scale']);
   });
 
   it('resumes only a result measured with the same settings, systems and scenarios', () => {
