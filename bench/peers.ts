@@ -706,14 +706,14 @@ export function fluxSourceName(layout: 'shared' | 'per-app', appName: string): s
 
 /**
  * Flux: a basic-auth Secret, the GitRepositories of the layout (one shared, or one per application
- * whose `spec.ignore` keeps only its folder), and one Kustomization per application (path,
+ * that checks out only its folder, `spec.sparseCheckout`, and keeps only it, `spec.ignore`), and one Kustomization per application (path,
  * targetNamespace, prune; Flux always applies server-side and corrects drift on each interval). The
  * folders hold plain YAML: kustomize-controller generates a kustomization.yaml for a folder without one.
  */
 export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeObject[] {
   const { apps, revision, interval } = appSet(o);
   const layout = o.fluxLayout ?? 'shared';
-  const source = (name: string, ignore?: string): KubeObject => ({
+  const source = (name: string, folder?: string): KubeObject => ({
     apiVersion: 'source.toolkit.fluxcd.io/v1',
     kind: 'GitRepository',
     metadata: { name, namespace },
@@ -723,7 +723,9 @@ export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeOb
       interval,
       secretRef: { name: 'bench-git' },
       timeout: '60s',
-      ...(ignore === undefined ? {} : { ignore }),
+      // One application's GitRepository checks out its folder only (sparse checkout) and keeps only it
+      // in the artifact (ignore): Flux's GitRepository API offers both for a subset of a repository.
+      ...(folder === undefined ? {} : { sparseCheckout: [folder], ignore: ignoreAllBut(folder) }),
     },
   });
   return [
@@ -734,7 +736,7 @@ export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeOb
       type: 'Opaque',
       stringData: { username: o.username, password: o.password },
     },
-    ...(layout === 'per-app' ? apps.map((a) => source(a.name, ignoreAllBut(a.path))) : [source('bench')]),
+    ...(layout === 'per-app' ? apps.map((a) => source(a.name, a.path)) : [source('bench')]),
     ...apps.map((a) => ({
       apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
       kind: 'Kustomization',

@@ -794,6 +794,7 @@ async function main(): Promise<void> {
       scenarios: [...scenarios],
       machine: machine(),
       profiled: values.profile,
+      described: Object.fromEntries(drivers.map((d) => [d.name, d.describe(config.scaleApps)])),
     });
     if (mismatch) throw new Error(`--resume ${jsonPath}: ${mismatch}; run without --resume to start again`);
     for (const [key, bySystem] of Object.entries(previous.samples ?? {}))
@@ -950,6 +951,8 @@ export function resumeMismatch(
     scenarios: readonly string[];
     machine: string;
     profiled?: boolean;
+    /** How each system runs now (its driver's description: settings, layout). */
+    described?: Readonly<Record<string, string>>;
   },
 ): string | undefined {
   if (!previous.config || !previous.done) return 'it was written before results could be resumed';
@@ -960,6 +963,13 @@ export function resumeMismatch(
     return `it was measured with other settings (${JSON.stringify(previous.config)})`;
   if (JSON.stringify(Object.keys(previous.systems ?? {})) !== JSON.stringify(now.systems))
     return `it measured other systems (${Object.keys(previous.systems ?? {}).join(', ')})`;
+  // A peer configured otherwise (another layout, other flags) gives samples of another figure.
+  const reconfigured = Object.entries(now.described ?? {}).find(
+    ([system, description]) =>
+      previous.systems?.[system] !== undefined && previous.systems[system] !== description,
+  );
+  if (reconfigured)
+    return `it ran ${reconfigured[0]} otherwise (${previous.systems?.[reconfigured[0]] ?? ''})`;
   if (JSON.stringify([...(previous.scenarios ?? [])].sort()) !== JSON.stringify([...now.scenarios].sort()))
     return `it ran other scenarios (${(previous.scenarios ?? []).join(',')})`;
   // Runs of the peers with other settings are not samples of the same figure.

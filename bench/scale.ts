@@ -15,7 +15,8 @@ export interface FluxScaleSettings {
   readonly tmpfs?: string;
   /**
    * `shared`: one GitRepository for the monorepo, one Kustomization per folder; `per-app`: one
-   * GitRepository per application whose `spec.ignore` keeps only its folder in the artifact.
+   * GitRepository per application that checks out only its folder (`spec.sparseCheckout`) and keeps only
+   * it in the artifact (`spec.ignore`).
    */
   readonly layout: 'shared' | 'per-app';
 }
@@ -107,7 +108,7 @@ export function describeScaleSettings(s: ScaleSettings): { flux: string; argocd:
       `kustomize-controller \`--concurrent=${String(f.kustomizeConcurrent)}\`${f.tmpfs ? ` with its TMPDIR on tmpfs (${f.tmpfs})` : ''}, ` +
       `\`--requeue-dependency=${String(f.requeueDependencySeconds)}s\` on both; ` +
       (f.layout === 'per-app'
-        ? 'one GitRepository per application whose `spec.ignore` keeps only its folder'
+        ? 'one GitRepository per application that checks out only its folder (`spec.sparseCheckout`) and keeps only it (`spec.ignore`)'
         : 'one GitRepository for the monorepo'),
     argocd:
       `for ${String(s.apps)} applications: \`--status-processors=${String(a.statusProcessors)}\` ` +

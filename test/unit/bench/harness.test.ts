@@ -478,6 +478,13 @@ describe('benchmark report', () => {
       /other settings/,
       'the number of steady-state windows is a setting',
     );
+    const described = { Capstan: '', Flux: 'one GitRepository per application, sparse' };
+    assert.equal(resumeMismatch(previous, { ...now, described: { Capstan: '', Flux: '' } }), undefined);
+    assert.match(
+      resumeMismatch(previous, { ...now, described }) ?? '',
+      /it ran Flux otherwise/,
+      'a peer with another layout is another figure',
+    );
   });
 
   it('uses at least five runs unless quick', () => {

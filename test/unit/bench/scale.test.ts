@@ -98,8 +98,15 @@ describe("the peers' objects", () => {
     const objects = fluxObjects({ ...base, fluxLayout: 'per-app' });
     const sources = objects.filter((o) => o.kind === 'GitRepository');
     assert.deepEqual(
-      sources.map((o) => [o.metadata.name, (o['spec'] as { ignore?: string }).ignore]),
-      [1, 2, 3].map((i) => [`app-000${String(i)}`, ignoreAllBut(`apps/app-000${String(i)}`)]),
+      sources.map((o) => {
+        const spec = o['spec'] as { ignore?: string; sparseCheckout?: string[] };
+        return [o.metadata.name, spec.ignore, spec.sparseCheckout];
+      }),
+      [1, 2, 3].map((i) => [
+        `app-000${String(i)}`,
+        ignoreAllBut(`apps/app-000${String(i)}`),
+        [`apps/app-000${String(i)}`],
+      ]),
     );
     const refs = objects
       .filter((o) => o.kind === 'Kustomization')
