@@ -211,20 +211,8 @@ describe('capstan demo up --real-node', () => {
     assert.equal(serverPods[0]?.spec?.nodeName, cluster.state.realNode?.nodeName);
     assert.equal(serverPods[0]?.status?.containerStatuses?.[0]?.imageID, summary.agentPods?.image);
     assert.equal((await fetch(`${summary.serverUrl}/readyz`)).status, 200);
-    const login = await fetch(`${summary.serverUrl}/api/v1/session`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: summary.serverUser, password: summary.serverPassword }),
-    });
-    assert.equal(login.status, 200, await login.clone().text());
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    const api = async (path: string) => {
-      const res = await fetch(`${summary.serverUrl}/api/v1/applications/capstan-demo/${path}`, {
-        headers: { cookie },
-      });
-      assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
-      return (await res.json()) as Record<string, unknown>;
-    };
+    const session = await serverApi();
+    const api = (path: string) => session<Record<string, unknown>>(`applications/capstan-demo/${path}`);
     const query = `group=apps&kind=Deployment&namespace=${HELLO_APPLICATION.namespace}&name=hello-http`;
     // The desired manifest, rendered by the server from http://10.200.0.1:<port>/demo-config.git: the
     // image the demo committed by digest.

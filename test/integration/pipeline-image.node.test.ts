@@ -7,7 +7,7 @@
 // Node tier: needs root; runs on CAPSTAN_NODE_TEST_CLUSTER (default capstan-node-test).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import type { RunRecord, Store } from '../../src/ports/store.ts';
 import {
   closePipelineNodeSetup,
   pipelineNodeSetup,
+  provenanceWithSkopeo,
   registryPullSecret,
   runSampleOnNode,
   type NodeGitServer,
@@ -68,48 +69,6 @@ async function skopeo(args: readonly string[]): Promise<string> {
     { timeoutMs: 60_000 },
   );
   return stdout;
-}
-
-/**
- * The SLSA provenance statement in the attestation of an index, read independently: skopeo copies the
- * attestation manifest with its layers into a folder (by digest), and the statement is its in-toto layer.
- */
-async function provenanceOf(reference: string): Promise<{ subject: unknown; predicate: Provenance }> {
-  const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${reference}`])) as OciIndex;
-  const attestation = index.manifests.find(
-    (m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest',
-  );
-  assert.ok(attestation, JSON.stringify(index));
-  const dir = await mkdtemp(join(tmpdir(), 'capstan-attestation-'));
-  try {
-    await run(
-      'skopeo',
-      [
-        'copy',
-        '--preserve-digests',
-        '--authfile',
-        registry.authFile,
-        '--src-cert-dir',
-        registry.certDir,
-        `docker://${registry.address}/${repository}@${attestation.digest}`,
-        `dir:${dir}`,
-      ],
-      { timeoutMs: 60_000 },
-    );
-    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
-      layers: { digest: string; annotations?: Record<string, string> }[];
-    };
-    const layer = manifest.layers.find((l) =>
-      (l.annotations?.['in-toto.io/predicate-type'] ?? '').startsWith('https://slsa.dev/provenance/'),
-    );
-    assert.ok(layer, JSON.stringify(manifest));
-    return JSON.parse(await readFile(join(dir, layer.digest.replace(/^sha256:/, '')), 'utf8')) as {
-      subject: unknown;
-      predicate: Provenance;
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -273,7 +232,10 @@ describe('image steps with BuildKit in the cluster', () => {
     const index = JSON.parse(await skopeo(['inspect', '--raw', `docker://${first.reference}`])) as OciIndex;
     const image = index.manifests.find((m) => m.platform?.os === 'linux')?.digest;
     assert.match(image ?? '', /^sha256:/);
-    const statement = await provenanceOf(first.reference);
+    const statement = (await provenanceWithSkopeo(registry, first.reference)) as {
+      subject: unknown;
+      predicate: Provenance;
+    };
     assert.deepEqual(statement.subject, [
       {
         name: `pkg:docker/${registry.address}/${repository}@${fixed.revision.slice(0, 12)}?platform=linux%2F${nodeArch()}`,
