@@ -364,6 +364,14 @@ async function main(): Promise<void> {
       ...doc,
       ...(values.title === undefined ? {} : { title: values.title }),
       summaries: summaries(doc.samples, doc.timeouts ?? {}, doc.limits ?? {}),
+      runsCompleted: runsCompleted(new Set(doc.done ?? []), doc.config.runs, (run) =>
+        unitsOfRun(
+          run,
+          Object.keys(doc.systems ?? {}),
+          new Set(doc.scenarios ?? []),
+          doc.config?.webhookApps ?? [],
+        ).map((u) => u.id),
+      ),
     } as ResultDoc;
     await writeFile(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
     const markdown = renderMarkdown(result, result.command ?? ['--name', name], name);
@@ -914,14 +922,14 @@ export function unitsOfRun(
   return units;
 }
 
-/** How many whole runs `done` holds: runs 1..k with every unit done. */
+/** How many whole runs `done` holds: runs with every unit done (a unit measured again leaves a gap). */
 export function runsCompleted(
   done: ReadonlySet<string>,
   runs: number,
   unitsOfRun: (run: number) => string[],
 ): number {
   let k = 0;
-  while (k < runs && unitsOfRun(k + 1).every((u) => done.has(u))) k++;
+  for (let run = 1; run <= runs; run++) if (unitsOfRun(run).every((u) => done.has(u))) k++;
   return k;
 }
 

@@ -409,6 +409,11 @@ describe('benchmark report', () => {
       runsCompleted(new Set(['r1/Capstan/scale', 'r1/Flux/scale', 'r2/Capstan/scale']), 5, unitsOfRun),
       1,
     );
+    // A unit of run 1 dropped to be measured again: run 2 still counts.
+    assert.equal(
+      runsCompleted(new Set(['r1/Flux/scale', 'r2/Capstan/scale', 'r2/Flux/scale']), 5, unitsOfRun),
+      1,
+    );
     const all = new Set(Array.from({ length: 5 }, (_, i) => unitsOfRun(i + 1)).flat());
     assert.equal(runsCompleted(all, 5, unitsOfRun), 5);
   });
