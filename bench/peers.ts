@@ -706,9 +706,10 @@ export function fluxSourceName(layout: 'shared' | 'per-app', appName: string): s
 
 /**
  * Flux: a basic-auth Secret, the GitRepositories of the layout (one shared, or one per application
- * that checks out only its folder, `spec.sparseCheckout`, and keeps only it, `spec.ignore`), and one Kustomization per application (path,
- * targetNamespace, prune; Flux always applies server-side and corrects drift on each interval). The
- * folders hold plain YAML: kustomize-controller generates a kustomization.yaml for a folder without one.
+ * that checks out only its folder, `spec.sparseCheckout`, and keeps only it, `spec.ignore`), and one
+ * Kustomization per application (path, targetNamespace, prune; Flux always applies server-side and
+ * corrects drift on each interval). The folders hold plain YAML: kustomize-controller generates a
+ * kustomization.yaml for a folder without one.
  */
 export function fluxObjects(o: AppSetOptions, namespace = 'flux-system'): KubeObject[] {
   const { apps, revision, interval } = appSet(o);
