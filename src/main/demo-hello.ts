@@ -167,8 +167,12 @@ export function imageNamed(text: string): string | undefined {
  * registry this cluster does not have (a demo folder that outlived its cluster's registry).
  */
 export function keptImage(named: string | undefined, reference: string): string | undefined {
-  const registryOf = (image: string) => image.slice(0, image.indexOf('/'));
-  return named !== undefined && registryOf(named) === registryOf(reference) ? named : undefined;
+  const registryOf = (image: string) => {
+    const slash = image.indexOf('/');
+    return slash < 0 ? undefined : image.slice(0, slash);
+  };
+  const registry = named === undefined ? undefined : registryOf(named);
+  return registry !== undefined && registry === registryOf(reference) ? named : undefined;
 }
 
 /** The kustomization with the `hello-http` image entry pointing at `reference` (`name@sha256:...`). */

@@ -97,7 +97,7 @@ async function expectRights(user: Identity, rights: { may: Question[]; mayNot: Q
   // RoleBindings were applied). Each right granted is awaited (a positive signal); once they all hold,
   // the bindings are known, and each right withheld is asked once.
   for (const q of rights.may)
-    await eventually(async () => (await allowed(user, q)) || false, {
+    await eventually(() => allowed(user, q), {
       what: `${user.name} may ${JSON.stringify(q)}`,
       timeoutMs: 20_000,
     });

@@ -70,5 +70,7 @@ describe('keptImage', () => {
   it('drops one of another registry (a demo folder that outlived its cluster) and none named', () => {
     assert.equal(keptImage(`127.0.0.1:41234/capstan/hello-http@sha256:${'b'.repeat(64)}`, built), undefined);
     assert.equal(keptImage(undefined, built), undefined);
+    // A name without a registry host is no image of this cluster's registry either.
+    assert.equal(keptImage(`hello-http@sha256:${'b'.repeat(64)}`, built), undefined);
   });
 });
