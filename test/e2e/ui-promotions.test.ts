@@ -132,6 +132,16 @@ before(async () => {
       await admin.delete(envType, namespace, env);
       await admin.delete(types.application, namespace, `hello-${env}`);
     }
+    // Gone while the agent still runs to take its finalizer off: an Application left Healthy in a
+    // Terminating namespace counted in the next file's Healthy total (ui-screenshots, a fresh clone's run).
+    for (const env of ['dev', 'staging'])
+      await eventually(
+        async () => (await admin.get(types.application, namespace, `hello-${env}`)) === undefined,
+        {
+          what: `hello-${env} deleted`,
+          timeoutMs: 60_000,
+        },
+      );
   });
   server = await e2e.startServer({ promotions: { allowInsecureHttp: true } });
   store = e2e.store();
