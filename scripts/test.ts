@@ -125,6 +125,10 @@ async function runNodeTests(
       '--test',
       `--test-concurrency=${options.concurrency}`,
       '--test-timeout=600000',
+      // A file whose tests are done ends even when a failed test left a handle open (a server it never
+      // stopped): without this its process, and the tier, waited for ever and CI timed out with no failure
+      // shown. Each test and hook is bounded by the timeout above.
+      '--test-force-exit',
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       `--test-reporter=${join(root, 'scripts/test-timings.ts')}`,

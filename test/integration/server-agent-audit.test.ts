@@ -74,8 +74,16 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** `capstan server` with the install's identity, its SQLite trail in `database`, until stopped. */
-async function startServer(home: string, database: string): Promise<RunningServer> {
+/**
+ * `capstan server` with the install's identity, its SQLite trail in `database`, until stopped; stopped
+ * after the test in any case (before the test's namespaces go), so that a failed assertion leaves no
+ * server running in the test file's process.
+ */
+async function startServer(
+  t: { after: (fn: () => Promise<void>) => void },
+  home: string,
+  database: string,
+): Promise<RunningServer> {
   const kubeconfig = await serverIdentity(admin, home);
   const stop = new AbortController();
   let running: Promise<void> | undefined;
@@ -93,6 +101,10 @@ async function startServer(home: string, database: string): Promise<RunningServe
       stop.signal,
     );
     running.catch(reject);
+  });
+  t.after(async () => {
+    stop.abort();
+    await running;
   });
   return {
     base,
@@ -164,12 +176,12 @@ describe('capstan server: the agent’s syncs while no server ran', () => {
       ((await admin.get(appType, namespace, 'web')) as unknown as Application).status?.history ?? [];
 
     // The server starts once (its initial admin, its Secret), then stops; the agent syncs meanwhile.
-    await (await startServer(home, database)).stop();
+    await (await startServer(t, home, database)).stop();
     await sync();
     const synced = await history();
     assert.equal(synced.length, 1, 'one sync in the history');
 
-    const first = await startServer(home, database);
+    const first = await startServer(t, home, database);
     await eventually(async () => (await agentEntries(first, home, target)).length > 0, {
       what: 'the sync finished while no server ran, in the trail',
       timeoutMs: 60_000,
@@ -185,7 +197,7 @@ describe('capstan server: the agent’s syncs while no server ran', () => {
     // Another sync while stopped; then two servers start at once on the same database.
     await sync();
     assert.equal((await history()).length, 2);
-    const [one, two] = await Promise.all([startServer(home, database), startServer(home, database)]);
+    const [one, two] = await Promise.all([startServer(t, home, database), startServer(t, home, database)]);
     await eventually(async () => historyIds(await agentEntries(one, home, target)).includes(2), {
       what: 'the second sync in the trail',
       timeoutMs: 60_000,
