@@ -27,7 +27,7 @@ import { DEMO_APPLICATIONS, demoDown, demoUp, type DemoSummary } from '../../src
 import { AGENT_POD_SELECTOR } from '../../src/main/demo-agent-pod.ts';
 import { SERVER_DATA_CLAIM, SERVER_SELECTOR } from '../../src/contracts/install-server.ts';
 import { CapstanError } from '../../src/core/errors.ts';
-import { HELLO_APPLICATION } from '../../src/main/demo-hello.ts';
+import { HELLO_APPLICATION, HELLO_SOURCE } from '../../src/main/demo-hello.ts';
 import { kubeClients } from '../../src/testing/cluster.ts';
 import { eventually } from '../../src/testing/eventually.ts';
 import { nodeTestClusterName, realNodeCluster } from '../../src/testing/real-node.ts';
@@ -95,6 +95,26 @@ async function codeVersion(
   }
 }
 
+/**
+ * The version the image `reference` answers with: examples/hello-http's when the demo built it itself,
+ * else the VERSION at the commit of the pipeline run that built it (the image the Environment promoted).
+ */
+async function deployedVersion(reference: string): Promise<string> {
+  const api = await serverApi();
+  type Run = { revision: string; images: { reference: string }[] };
+  const { items } = await api<{ items: Run[] }>('runs?namespace=capstan-demo&pipeline=hello-http&limit=200');
+  const built = items.find((r) => r.images.some((i) => i.reference === reference));
+  if (built === undefined) return (await readFile(join(HELLO_SOURCE, 'VERSION'), 'utf8')).trim();
+  const checkout = await mkdtemp(join(tmpdir(), 'capstan-demo-clone-'));
+  try {
+    assert.ok(summary.helloCodeUrl, 'the demo names hello-http’s code repository');
+    await git(checkout, ['clone', '--quiet', summary.helloCodeUrl, '.']);
+    return (await git(checkout, ['show', `${built.revision}:VERSION`])).stdout.trim();
+  } finally {
+    await rm(checkout, { recursive: true, force: true });
+  }
+}
+
 /** A session with the demo's API server (the printed URL, user and password): GET a path of /api/v1. */
 async function serverApi(): Promise<<T>(path: string) => Promise<T>> {
   const login = await fetch(`${summary.serverUrl}/api/v1/session`, {
@@ -130,8 +150,10 @@ describe('capstan demo up --real-node', () => {
     assert.match(summary.helloUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+\/$/);
     const app = summary.applications.find((a) => a.name === HELLO_APPLICATION.name);
     assert.deepEqual([app?.sync, app?.health], ['Synced', 'Healthy']);
-    // Version 1 on a fresh demo; the version of the last commit when the demo ran here before.
-    assert.equal(await hello(), answer((await codeVersion()).version));
+    // Version 1 on a fresh demo; when the demo ran here before, the version its last promoted image was
+    // built from (not the code repository's last commit: a run stopped before its promotion leaves the
+    // code ahead of what runs).
+    assert.equal(await hello(), answer(await deployedVersion(summary.helloImage ?? '')));
     // It runs on the real node, from the image the demo built.
     const kube = kubeClients(cluster.adminKubeconfig);
     const pods = await kube.core.listNamespacedPod({
