@@ -76,8 +76,9 @@ interface RunningServer {
 
 /**
  * `capstan server` with the install's identity, its SQLite trail in `database`, until stopped; stopped
- * after the test in any case (before the test's namespaces go), so that a failed assertion leaves no
- * server running in the test file's process.
+ * after the test in any case, so that a failed assertion leaves no server running in the test file's
+ * process (its ServiceAccount gone with the test's namespaces, it retried for ever and the file never
+ * ended).
  */
 async function startServer(
   t: { after: (fn: () => Promise<void>) => void },
