@@ -96,11 +96,22 @@ function exec(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
   lane: Lane = mainLane,
+  limit?: { readonly minutes: number; readonly what: string },
 ): Promise<number> {
   return new Promise((resolve) => {
     const stdio: StdioOptions = lane.stdio === 'inherit' ? 'inherit' : ['ignore', lane.stdio, lane.stdio];
     const child = spawn(command, args, { cwd: root, env, stdio });
+    // Past its limit the command is interrupted as Ctrl-C would (node's test runner then names the files
+    // still running), and killed 30 s later if it has not ended.
+    const timer =
+      limit &&
+      setTimeout(() => {
+        lane.error(`\n${limit.what}: still running after ${String(limit.minutes)} minutes; interrupted`);
+        child.kill('SIGINT');
+        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+      }, limit.minutes * 60_000);
     child.on('close', (code) => {
+      clearTimeout(timer);
       resolve(code ?? 1);
     });
     child.on('error', () => {
@@ -113,7 +124,17 @@ function exec(
 async function runNodeTests(
   tier: string,
   files: string[],
-  options: { concurrency: number; env?: NodeJS.ProcessEnv; lane?: Lane },
+  options: {
+    concurrency: number;
+    /**
+     * The tier's wall-clock limit. A file whose process never ends (a failed test that left a server
+     * running keeps it alive, and node's runner waits for it: its timeouts bound tests and hooks, not a
+     * file's process) then fails the tier by name instead of holding the run until CI's own limit.
+     */
+    minutes: number;
+    env?: NodeJS.ProcessEnv;
+    lane?: Lane;
+  },
 ): Promise<TierResult> {
   const started = Date.now();
   const folder = await mkdtemp(join(tmpdir(), 'capstan-test-'));
@@ -125,10 +146,6 @@ async function runNodeTests(
       '--test',
       `--test-concurrency=${options.concurrency}`,
       '--test-timeout=600000',
-      // A file whose tests are done ends even when a failed test left a handle open (a server it never
-      // stopped): without this its process, and the tier, waited for ever and CI timed out with no failure
-      // shown. Each test and hook is bounded by the timeout above.
-      '--test-force-exit',
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
       `--test-reporter=${join(root, 'scripts/test-timings.ts')}`,
@@ -137,6 +154,7 @@ async function runNodeTests(
     ],
     options.env,
     options.lane,
+    { minutes: options.minutes, what: `the ${tier} tier` },
   );
   const summary = existsSync(report) ? await readFile(report, 'utf8') : '';
   const count = (key: string) => Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(summary)?.[1] ?? 0);
@@ -196,7 +214,9 @@ async function checks(lane: Lane): Promise<void> {
 
 async function unit(lane: Lane): Promise<void> {
   banner(lane, 'unit tests (pure)');
-  lane.results.push(await runNodeTests('unit', filesOf('test/unit/**/*.test.ts'), { concurrency: 2, lane }));
+  lane.results.push(
+    await runNodeTests('unit', filesOf('test/unit/**/*.test.ts'), { concurrency: 2, minutes: 10, lane }),
+  );
 }
 
 async function integration(lane: Lane): Promise<void> {
@@ -255,12 +275,12 @@ async function integration(lane: Lane): Promise<void> {
       (f) => !f.endsWith('.fault.test.ts') && !f.endsWith('.node.test.ts'),
     );
     const faults = filesOf('test/integration/**/*.fault.test.ts');
-    const a = await runNodeTests('integration', regular, { concurrency: 2, env, lane });
+    const a = await runNodeTests('integration', regular, { concurrency: 2, minutes: 30, env, lane });
     // Fault tests stop and restart parts of the shared cluster: one file at a time, after the rest.
     banner(lane, 'integration fault tests (API server restarts, git server hangs), one at a time');
     const b =
       faults.length > 0
-        ? await runNodeTests('integration-faults', faults, { concurrency: 1, env, lane })
+        ? await runNodeTests('integration-faults', faults, { concurrency: 1, minutes: 15, env, lane })
         : undefined;
     lane.results.push(a);
     if (b) lane.results.push(b);
@@ -288,6 +308,7 @@ async function node(lane: Lane): Promise<void> {
     lane.results.push(
       await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), {
         concurrency: 1,
+        minutes: 30,
         env,
         lane,
       }),
@@ -326,7 +347,7 @@ async function e2e(lane: Lane): Promise<void> {
     });
     return;
   }
-  lane.results.push(await runNodeTests('e2e', files, { concurrency: 1, lane }));
+  lane.results.push(await runNodeTests('e2e', files, { concurrency: 1, minutes: 15, lane }));
 }
 
 const run: Record<Tier, (lane: Lane) => Promise<void>> = { unit, integration, node, e2e };
