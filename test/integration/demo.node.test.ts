@@ -71,17 +71,18 @@ function git(cwd: string, args: readonly string[]) {
 }
 
 /**
- * Clones hello-http's code repository (hello-http.git) and reads its VERSION; with `commit`, sets it
- * to that, commits and pushes to main. Returns the version and the commit. (The demo's git server keeps
+ * Clones hello-http's code repository (hello-http.git) and reads its VERSION (at the commit `at`, else
+ * main's); with `commit`, sets it to that, commits and pushes to main. Returns the version and the commit. (The demo's git server keeps
  * its repositories between runs of the demo.)
  */
 async function codeVersion(
-  options: { commit?: string } = {},
+  options: { commit?: string; at?: string } = {},
 ): Promise<{ version: string; revision: string }> {
   const checkout = await mkdtemp(join(tmpdir(), 'capstan-demo-clone-'));
   try {
     assert.ok(summary.helloCodeUrl, 'the demo names hello-http’s code repository');
     await git(checkout, ['clone', '--quiet', summary.helloCodeUrl, '.']);
+    if (options.at !== undefined) await git(checkout, ['checkout', '--quiet', options.at]);
     const file = join(checkout, 'VERSION');
     if (options.commit !== undefined) {
       await writeFile(file, `${options.commit}\n`);
@@ -105,14 +106,7 @@ async function deployedVersion(reference: string): Promise<string> {
   const { items } = await api<{ items: Run[] }>('runs?namespace=capstan-demo&pipeline=hello-http&limit=200');
   const built = items.find((r) => r.images.some((i) => i.reference === reference));
   if (built === undefined) return (await readFile(join(HELLO_SOURCE, 'VERSION'), 'utf8')).trim();
-  const checkout = await mkdtemp(join(tmpdir(), 'capstan-demo-clone-'));
-  try {
-    assert.ok(summary.helloCodeUrl, 'the demo names hello-http’s code repository');
-    await git(checkout, ['clone', '--quiet', summary.helloCodeUrl, '.']);
-    return (await git(checkout, ['show', `${built.revision}:VERSION`])).stdout.trim();
-  } finally {
-    await rm(checkout, { recursive: true, force: true });
-  }
+  return (await codeVersion({ at: built.revision })).version;
 }
 
 /** A session with the demo's API server (the printed URL, user and password): GET a path of /api/v1. */

@@ -103,17 +103,12 @@ async function startServer(
     );
     running.catch(reject);
   });
-  t.after(async () => {
+  const halt = async () => {
     stop.abort();
     await running;
-  });
-  return {
-    base,
-    stop: async () => {
-      stop.abort();
-      await running;
-    },
   };
+  t.after(halt);
+  return { base, stop: halt };
 }
 
 /** The agent's entries for the Application in the trail, through the API as the admin reads it. */
