@@ -66,6 +66,7 @@ import type { ManagedResources } from './managed-resources.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { CapabilitiesCache } from './capabilities-cache.ts';
 import type { RenderCache } from './render-cache.ts';
+import { ValidatedApplications } from './validated-applications.ts';
 import type { Logger } from '../ports/logger.ts';
 
 export interface Destination {
@@ -259,6 +260,8 @@ export class ApplicationReconciler {
    * revision and credentials; each remembers when it started.
    */
   readonly #shared = new Map<string, { startedAt: number; revision: Promise<ResolvedRevision> }>();
+  /** Each Application is checked against its schema once per resourceVersion, not at every poll. */
+  readonly #validated = new ValidatedApplications();
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
@@ -271,7 +274,10 @@ export class ApplicationReconciler {
     // 0. A new Application gets the finalizer first, from the watch's copy: no read needed (below).
     if (await this.#finalizerFromWatch(namespace, name)) return {};
     const object = await this.#deps.applications.get(namespace, name);
-    if (!object) return {};
+    if (!object) {
+      this.#validated.forget(namespace, name);
+      return {};
+    }
     try {
       // 1. Deletion: prune what it owns (its finalizer), then let it go.
       if (object.metadata.deletionTimestamp) return await this.#finalize(object);
@@ -366,7 +372,7 @@ export class ApplicationReconciler {
   async #admit(object: KubeObject): Promise<Admitted | { outcome: ReconcileOutcome }> {
     const namespace = object.metadata.namespace ?? 'default';
     const name = object.metadata.name ?? '';
-    const validation = validateApplication(object);
+    const validation = this.#validated.validate(object);
     if (!validation.ok) {
       await this.#writeStatus(object, {}, { kind: 'InvalidSpec', errors: validation.errors });
       return { outcome: {} };
@@ -912,6 +918,7 @@ export class ApplicationReconciler {
 
   async #finalize(object: KubeObject): Promise<ReconcileOutcome> {
     this.#resolved.delete(`${object.metadata.namespace ?? 'default'}/${object.metadata.name ?? ''}`);
+    this.#validated.forget(object.metadata.namespace ?? 'default', object.metadata.name ?? '');
     const finalizers = object.metadata.finalizers ?? [];
     if (!finalizers.includes(RESOURCES_FINALIZER)) return {};
     const namespace = object.metadata.namespace ?? 'default';
