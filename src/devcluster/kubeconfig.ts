@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 
 export type Credentials =
@@ -15,7 +16,11 @@ export interface KubeconfigOptions {
 
 const b64 = async (path: string) => (await readFile(path)).toString('base64');
 
-/** Writes a self-contained kubeconfig (certificates embedded), readable only by its owner. */
+/**
+ * Writes a self-contained kubeconfig (certificates embedded), readable only by its owner. Written beside
+ * and renamed over the old one, so that a process reading it while it is written again (a second server
+ * asking for the same identity) reads the old file or the new one, never an empty one.
+ */
 export async function writeKubeconfig(path: string, options: KubeconfigOptions): Promise<void> {
   const user =
     'token' in options.credentials
@@ -47,5 +52,7 @@ export async function writeKubeconfig(path: string, options: KubeconfigOptions):
     ],
     'current-context': context,
   };
-  await writeFile(path, stringify(doc), { mode: 0o600 });
+  const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
+  await writeFile(partial, stringify(doc), { mode: 0o600 });
+  await rename(partial, path);
 }
