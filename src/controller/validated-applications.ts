@@ -19,12 +19,12 @@ export class ValidatedApplications {
 
   validate(object: KubeObject): Validation<Application> {
     const key = keyOf(object);
-    const version = object.metadata.resourceVersion;
-    if (version !== undefined && version !== '' && this.#valid.get(key) === version)
+    // No version (an object from a file or a request), or an empty one: nothing to remember it by.
+    const version = object.metadata.resourceVersion || undefined;
+    if (version !== undefined && this.#valid.get(key) === version)
       return { ok: true, value: object as unknown as Application };
     const validation = validateApplication(object);
-    if (validation.ok && version !== undefined && version !== '' && !holdsNull(object))
-      this.#valid.set(key, version);
+    if (validation.ok && version !== undefined && !holdsNull(object)) this.#valid.set(key, version);
     else this.#valid.delete(key);
     return validation;
   }

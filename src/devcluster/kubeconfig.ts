@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 
 export type Credentials =
@@ -53,6 +53,12 @@ export async function writeKubeconfig(path: string, options: KubeconfigOptions):
     'current-context': context,
   };
   const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
-  await writeFile(partial, stringify(doc), { mode: 0o600 });
-  await rename(partial, path);
+  try {
+    await writeFile(partial, stringify(doc), { mode: 0o600 });
+    await rename(partial, path);
+  } catch (error) {
+    // A full disk or a folder removed meanwhile: no partial file is left beside the kubeconfigs.
+    await rm(partial, { force: true });
+    throw error;
+  }
 }
