@@ -2,6 +2,7 @@ import type { KubeObject } from '../core/resource.ts';
 
 /** Application objects in the Kubernetes API, as the agent reads and updates them. */
 export interface ApplicationStore {
+  /** The object, or undefined when there is none. It may be a cache's own, frozen: never change it. */
   get(namespace: string, name: string): Promise<KubeObject | undefined>;
   /**
    * The object as a watch last delivered it, without a request: possibly not its latest version, so

@@ -98,9 +98,16 @@ describe('Applications read from the watch', () => {
     const second = await read(namespace, 'web');
     assert.equal(second.source, 'watch');
     assert.deepEqual(second.object, first.object);
-    // What it returns is a copy: changing it changes nothing the store keeps.
+    // What it returns from the watch is the watch's own object, frozen: changing it throws and changes
+    // nothing the store keeps.
     assert.ok(second.object);
-    second.object.metadata.name = 'changed';
+    const served = second.object;
+    assert.throws(() => {
+      served.metadata.name = 'changed';
+    }, TypeError);
+    assert.throws(() => {
+      (served.metadata.labels ??= {})['x'] = 'y';
+    }, TypeError);
     assert.equal((await read(namespace, 'web')).object?.metadata.name, 'web');
 
     // The store's own status patch: its answer confirms the new version, so once the watch has
