@@ -1,7 +1,7 @@
 import { canonicalJson } from '../core/digest.ts';
 import type { Health } from '../core/health.ts';
 import { FIELD_MANAGER, APP_LABEL, ownerOf } from '../core/ownership.ts';
-import type { KubeObject } from '../core/resource.ts';
+import { withoutManagedFields, type KubeObject } from '../core/resource.ts';
 import type { ResourceType } from '../ports/cluster.ts';
 import type { WatchEvent, Watcher } from '../ports/watch.ts';
 import type { AgentMetrics } from './metrics.ts';
@@ -215,7 +215,7 @@ export class ManagedResources {
       // version was written since (or before this agent's syncs), and no event will tell of it.
       if (event.type === 'DELETED') tracked.listing.delete(objectKey);
       else {
-        tracked.listing.set(objectKey, slim(event.object));
+        tracked.listing.set(objectKey, withoutManagedFields(event.object));
         this.#listed(destination, type, event.object, objectKey);
       }
       tracked.health.set(objectKey, this.#options.assessHealth(event.object).status);
@@ -239,7 +239,7 @@ export class ManagedResources {
       tracked.health.delete(objectKey);
       reason = 'deleted';
     } else {
-      const current = slim(event.object);
+      const current = withoutManagedFields(event.object);
       objects.set(objectKey, current);
       if (
         event.type === 'MODIFIED' &&
@@ -274,13 +274,6 @@ function remember(sets: Map<string, Set<string>>, key: string, rv: string): void
 
 function trackKey(destination: string, type: ResourceType): string {
   return `${destination}\u0000${type.group}/${type.version}/${type.kind}`;
-}
-
-/** The object without managedFields: the cache keeps what health and diffs read. */
-function slim(object: KubeObject): KubeObject {
-  if (object.metadata.managedFields === undefined) return object;
-  const { managedFields: _managedFields, ...metadata } = object.metadata;
-  return { ...object, metadata };
 }
 
 interface ManagedFieldsEntry {

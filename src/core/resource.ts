@@ -37,6 +37,17 @@ export interface ResourceId {
   readonly name: string;
 }
 
+/**
+ * The object without metadata.managedFields (the same object when it has none): what caches keep and
+ * what users are shown, as kubectl shows objects. managedFields are often as large as the rest of an
+ * object. A shallow copy: everything else is shared with the object.
+ */
+export function withoutManagedFields<T extends KubeObject>(object: T): T {
+  if (object.metadata.managedFields === undefined) return object;
+  const { managedFields: _managedFields, ...metadata } = object.metadata;
+  return { ...object, metadata };
+}
+
 /** The group of an apiVersion: `apps/v1` → `apps`, `v1` → ''. */
 export function groupOf(apiVersion: string): string {
   const slash = apiVersion.indexOf('/');

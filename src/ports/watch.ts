@@ -10,7 +10,10 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'SYNCED';
 
 export interface WatchEvent {
   readonly type: WatchEventType;
-  /** The object; for DELETED its last state; for SYNCED an empty list object carrying the list's resourceVersion. */
+  /**
+   * The object; for DELETED its last state (when a re-list found it gone: the last state the watch knew,
+   * without managedFields); for SYNCED an empty list object carrying the list's resourceVersion.
+   */
   readonly object: KubeObject;
 }
 

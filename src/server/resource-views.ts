@@ -8,7 +8,7 @@
 import { diffObjects, normalizeForCompare, redactSecret } from '../core/diff.ts';
 import { CapstanError, messageOf } from '../core/errors.ts';
 import { predictApplied } from '../core/predicted.ts';
-import { formatId, idOf, type KubeObject, type ResourceId } from '../core/resource.ts';
+import { formatId, idOf, withoutManagedFields, type KubeObject, type ResourceId } from '../core/resource.ts';
 import { selectionProblems, splitSelection, type ResourceSelector } from '../core/resource-selection.ts';
 import { hookOf } from '../core/ordering.ts';
 import { applicationOwnerName, resolveSpec, type Application } from '../contracts/application.ts';
@@ -312,11 +312,6 @@ function desiredObject(app: Application, id: ResourceId, desired: DesiredState):
       return { ...object, metadata: { ...object.metadata, namespace: destination } };
   }
   return undefined;
-}
-
-function withoutManagedFields(object: KubeObject): KubeObject {
-  const { managedFields: _managedFields, ...metadata } = object.metadata;
-  return { ...object, metadata };
 }
 
 /** As JSON the API answers: a Secret's values hidden. */

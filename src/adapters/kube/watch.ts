@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { CapstanError, messageOf } from '../../core/errors.ts';
-import type { KubeObject } from '../../core/resource.ts';
+import { withoutManagedFields, type KubeObject } from '../../core/resource.ts';
 import type { ResourceType } from '../../ports/cluster.ts';
 import type { WatchHandler, WatchOptions, Watcher, WatchEventType } from '../../ports/watch.ts';
 import { apiError, type ApiStatus } from './errors.ts';
@@ -42,7 +42,12 @@ interface Reflection {
   readonly labelSelector: string | undefined;
   readonly handler: WatchHandler;
   readonly options: WatchOptions;
-  /** Last known state of each object, by namespace/name: for DELETED events after a re-list. */
+  /**
+   * Last known state of each object, by namespace/name, without its managedFields: for DELETED events
+   * after a re-list. managedFields are often as large as the rest of an object and no handler of a
+   * deletion reads them; kept, they were a second copy beside every cache that slims its own (an agent
+   * watching 100 000 managed objects holds each here and in its managed-resource cache).
+   */
   readonly known: Map<string, KubeObject>;
   /** Where the next watch request starts; undefined: list first. */
   resourceVersion: string | undefined;
@@ -147,7 +152,7 @@ export class KubeWatcher implements Watcher {
       const key = keyOf(object);
       seen.add(key);
       const before = reflection.known.get(key);
-      reflection.known.set(key, object);
+      reflection.known.set(key, withoutManagedFields(object));
       if (!before) this.#emit(reflection, 'ADDED', object);
       else if (before.metadata.resourceVersion !== object.metadata.resourceVersion) {
         this.#emit(reflection, 'MODIFIED', object);
@@ -234,7 +239,7 @@ export class KubeWatcher implements Watcher {
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED':
-        reflection.known.set(key, object);
+        reflection.known.set(key, withoutManagedFields(object));
         this.#emit(reflection, event.type, object);
         return;
       case 'DELETED':
