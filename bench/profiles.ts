@@ -46,7 +46,8 @@ export interface CpuProfileSummary {
   readonly top: readonly FunctionCost[];
 }
 
-function label(frame: CpuProfile['nodes'][number]['callFrame']): string {
+/** A V8 call frame as `name (file:line)`, or its name alone for V8's own entries. */
+export function label(frame: CpuProfile['nodes'][number]['callFrame']): string {
   const name = frame.functionName || '(anonymous)';
   if (frame.url === '') return name;
   // Line numbers are 0-based in the profile.
