@@ -250,10 +250,10 @@ export async function processesInMountNamespace(paths: NodePaths): Promise<numbe
 // ---- cgroups ----------------------------------------------------------------------------------
 
 /** The cgroup v1 hierarchies mounted on this machine (and the v2 one beside them, if any). */
-async function hierarchies(): Promise<string[]> {
+async function hierarchies(fs = CGROUP_FS): Promise<string[]> {
   const result: string[] = [];
-  for (const entry of await readdir(CGROUP_FS).catch(() => [] as string[])) {
-    const path = join(CGROUP_FS, entry);
+  for (const entry of await readdir(fs).catch(() => [] as string[])) {
+    const path = join(fs, entry);
     const info = await lstat(path).catch(() => undefined);
     if (info?.isDirectory() && (await exists(join(path, 'cgroup.procs')))) result.push(path);
   }
@@ -290,6 +290,31 @@ export async function processesInCgroups(clusterName: string): Promise<number[]>
     }
   }
   return [...pids];
+}
+
+/**
+ * Thaws every frozen cgroup of the cluster (v1 freezer.state, v2 cgroup.freeze): a process in a frozen
+ * cgroup does not die of SIGKILL until it is thawed. runc freezes a container's cgroup while it
+ * signals or updates it, and a runc killed meanwhile (an interrupted test run) leaves it frozen, its
+ * processes in uninterruptible sleep, and `down` could then neither kill them nor remove the cgroups.
+ * Returns the cgroups it thawed. `fs` is where the hierarchies are mounted (for tests).
+ */
+export async function thawCgroups(clusterName: string, fs = CGROUP_FS): Promise<string[]> {
+  const thawed: string[] = [];
+  for (const hierarchy of await hierarchies(fs)) {
+    for (const dir of await cgroupTree(join(hierarchy, cgroupRoot(clusterName)))) {
+      const v1 = join(dir, 'freezer.state');
+      const v2 = join(dir, 'cgroup.freeze');
+      if ((await readFile(v1, 'utf8').catch(() => '')).trim() === 'FROZEN') {
+        await writeFile(v1, 'THAWED').catch(() => undefined);
+        thawed.push(dir);
+      } else if ((await readFile(v2, 'utf8').catch(() => '')).trim() === '1') {
+        await writeFile(v2, '0').catch(() => undefined);
+        thawed.push(dir);
+      }
+    }
+  }
+  return thawed;
 }
 
 /** Removes the cluster's cgroups depth first, in every hierarchy. They must be empty (kill first). */

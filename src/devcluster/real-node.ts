@@ -32,6 +32,7 @@ import {
   removeMountNamespace,
   removeNodeNetns,
   RUNC,
+  thawCgroups,
   unmountBelow,
 } from './node-host.ts';
 import { buildBusyboxImage, buildPauseImage, importImage } from './node-images.ts';
@@ -504,6 +505,12 @@ async function writeNodeKubeconfigs(
   return { kubelet, kubeProxy, coredns };
 }
 
+/** The processes in the cluster's cgroups, their cgroups thawed first so that a SIGKILL reaches them. */
+async function podProcesses(clusterName: string): Promise<number[]> {
+  await thawCgroups(clusterName);
+  return processesInCgroups(clusterName);
+}
+
 /**
  * Removes the real node: its programs (by recorded pid), then every process left in its cgroups
  * (the pods) and in its mount namespace (containerd's shims), the mount namespace with every mount in
@@ -528,12 +535,12 @@ export async function removeRealNode(
     }
     if (name === 'kubelet') {
       // The pods outlive the kubelet: stop them before containerd and its shims go.
-      await killAll(() => processesInCgroups(clusterName));
+      await killAll(() => podProcesses(clusterName));
     }
   }
   const left: string[] = [];
   const survivors = [
-    ...(await killAll(() => processesInCgroups(clusterName))),
+    ...(await killAll(() => podProcesses(clusterName))),
     ...(await killAll(() => processesInMountNamespace(state.paths))),
   ];
   if (survivors.length > 0) left.push(`processes ${survivors.join(', ')}`);
