@@ -1,5 +1,5 @@
 import { deepFreeze } from '../core/freeze.ts';
-import type { KubeObject } from '../core/resource.ts';
+import { withoutManagedFields, type KubeObject } from '../core/resource.ts';
 import type { ApplicationStore } from '../ports/applications.ts';
 import type { WatchEvent } from '../ports/watch.ts';
 
@@ -21,6 +21,8 @@ import type { WatchEvent } from '../ports/watch.ts';
  * poll that finds nothing changed used to clone it, a tenth of the agent's CPU in the steady state
  * (docs/benchmarks.md, tenth sitting). Nothing the agent does changes the object it read (it writes
  * through patches), and a path that tried would throw rather than change what the next poll reads.
+ * Reads, from the watch or the API server, answer the object without its managedFields: nothing the
+ * agent does reads them, and an Application's status entry there lists every field of its status.
  */
 export class WatchedApplications implements ApplicationStore {
   readonly #inner: ApplicationStore;
@@ -45,7 +47,7 @@ export class WatchedApplications implements ApplicationStore {
     if (event.type === 'SYNCED') return;
     const key = keyOf(event.object.metadata.namespace, event.object.metadata.name);
     if (event.type === 'DELETED') this.#watched.delete(key);
-    else this.#watched.set(key, deepFreeze(event.object));
+    else this.#watched.set(key, deepFreeze(withoutManagedFields(event.object)));
   }
 
   /** Forgets everything: the watch stopped (leadership lost), and a new one starts from a fresh list. */
@@ -66,7 +68,7 @@ export class WatchedApplications implements ApplicationStore {
     const events = this.#writeEvents.get(key) ?? 0;
     const live = await this.#inner.get(namespace, name);
     this.#confirm(key, live?.metadata.resourceVersion, events);
-    return live;
+    return live && withoutManagedFields(live);
   }
 
   /**

@@ -98,6 +98,9 @@ describe('Applications read from the watch', () => {
     const second = await read(namespace, 'web');
     assert.equal(second.source, 'watch');
     assert.deepEqual(second.object, first.object);
+    // Neither carries managedFields (the API server keeps them: the apply above wrote some).
+    assert.equal(first.object?.metadata.managedFields, undefined);
+    assert.ok(((await store.get(namespace, 'web'))?.metadata.managedFields ?? []).length > 0);
     // What it returns from the watch is the watch's own object, frozen: changing it throws and changes
     // nothing the store keeps.
     assert.ok(second.object);
