@@ -40,6 +40,7 @@ import { mapBounded } from '../src/engine/concurrency.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
 import { appFolder, appManifests, appName, monorepoFiles } from './fixtures.ts';
 import { MarkerObserver } from './observer.ts';
+import { measureMachineSpeed, speedLines, speedOutliers, type MachineSpeed } from './machine-speed.ts';
 import { readControlPlane, type ControlPlanePids } from './control-plane.ts';
 import {
   cpuSplit,
@@ -794,6 +795,8 @@ async function main(): Promise<void> {
   let previous: Partial<ResultDoc> | undefined;
   /** The machine's load at the start and end of each unit of work: how quiet the machine was. */
   const loads: Record<string, UnitLoad> = {};
+  /** The machine's speed before each unit of work (bench/machine-speed.ts). */
+  const speeds: Record<string, MachineSpeed> = {};
   if (values.resume) {
     previous = await readResults(jsonPath, '--resume');
     const mismatch = resumeMismatch(previous, {
@@ -814,6 +817,7 @@ async function main(): Promise<void> {
     addCounts(timeouts, previous.timeouts);
     addCounts(capped, previous.capped);
     Object.assign(loads, previous.loads);
+    Object.assign(speeds, previous.speeds);
     Object.assign(limits, previous.limits);
     log(`resuming ${jsonPath}: ${String(previous.done?.length ?? 0)} unit(s) done`);
   }
@@ -834,6 +838,7 @@ async function main(): Promise<void> {
       capped,
       limits,
       loads,
+      speeds,
       done: [...done],
       runsCompleted: runsCompleted(done, config.runs, (run) => unitsOf(run).map((u) => u.id)),
       command,
@@ -851,6 +856,12 @@ async function main(): Promise<void> {
   const unitsOf = (run: number) => unitsOfRun(run, systemNames, scenarios, config.webhookApps);
   const unit = async (id: string, fn: () => Promise<void>) => {
     if (done.has(id)) return;
+    speeds[id] = measureMachineSpeed();
+    const other = speedOutliers(speeds).find((o) => o.id === id);
+    if (other)
+      log(
+        `${id}: the machine is ${(Math.abs(other.change) * 100).toFixed(0)} % ${other.change > 0 ? 'slower' : 'faster'} than for the first part of this result (${String(speeds[id])} s): its absolute figures will not compare with the others'`,
+      );
     const before = loadAverage();
     await fn();
     const after = loadAverage();
@@ -1082,6 +1093,8 @@ interface ResultDoc {
   readonly limits?: Record<string, number>;
   /** The machine's load at the start and end of each unit of work (missing from older results). */
   readonly loads?: Record<string, UnitLoad>;
+  /** The machine's speed before each unit of work (missing from older results). */
+  readonly speeds?: Record<string, MachineSpeed>;
   /** The `npm run bench --` options that reproduce it. */
   readonly command?: readonly string[];
   /**
@@ -1179,6 +1192,7 @@ export function renderMarkdown(doc: ResultDoc, argv: readonly string[], name = '
     runsLine(doc),
     settingsLine(doc),
     ...loadLines(doc),
+    ...speedLines(doc),
     '',
     '| scenario | ' + systems.map((s) => s).join(' | ') + ' | ratios (peer ÷ Capstan) |',
     '| --- | ' + systems.map(() => '---').join(' | ') + ' | --- |',
