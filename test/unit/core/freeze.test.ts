@@ -33,6 +33,6 @@ test('deepFreeze walks a document nested deeper than the stack would allow a rec
 test('deepFreeze leaves values that are not objects as they are', () => {
   assert.equal(deepFreeze('text'), 'text');
   assert.equal(deepFreeze(null), null);
-  assert.equal(deepFreeze(undefined), undefined);
+  assert.equal(deepFreeze<unknown>(undefined), undefined);
   assert.equal(deepFreeze(7), 7);
 });
