@@ -40,6 +40,7 @@ import { mapBounded } from '../src/engine/concurrency.ts';
 import type { ResourceType } from '../src/ports/cluster.ts';
 import { appFolder, appManifests, appName, monorepoFiles } from './fixtures.ts';
 import { MarkerObserver } from './observer.ts';
+import { heapProfileLines, summariseHeapProfile, type HeapProfile } from './heap-profile.ts';
 import { measureMachineSpeed, speedLines, speedOutliers, type MachineSpeed } from './machine-speed.ts';
 import { readControlPlane, type ControlPlanePids } from './control-plane.ts';
 import {
@@ -279,6 +280,12 @@ export function requestsByKind(text: string): Map<string, number> {
     counts.set(key, (counts.get(key) ?? 0) + Number(line.slice(close + 1).trim()));
   }
   return counts;
+}
+
+/** The summary of a heap profile the harness took, for the log. */
+async function heapProfileSummary(path: string): Promise<string> {
+  const profile = JSON.parse(await readFile(path, 'utf8')) as HeapProfile;
+  return heapProfileLines(path, summariseHeapProfile(profile, { top: 20 })).join('\n');
 }
 
 /** What each kind of request grew by between two readings, leaving out the kinds that did not. */
@@ -689,6 +696,8 @@ async function main(): Promise<void> {
         log(
           `${driver.name} run ${String(run)}${config.windows > 1 ? ` window ${String(w)}` : ''}: steady ${(steady['d-steady-cpu'] ?? 0).toFixed(2)} CPU s/min (API server ${(steady['d-steady-apiserver-cpu'] ?? 0).toFixed(2)}, etcd ${(steady['d-steady-etcd-cpu'] ?? 0).toFixed(2)})`,
         );
+        // After the window's readings: what holds the memory now (a run under a heap sampler only).
+        if (system.heapProfile) log(await heapProfileSummary(await system.heapProfile()));
       }
       if (scenarios.has('e') && list[0]) {
         const one = list[0];

@@ -54,6 +54,11 @@ export interface RunningSystem {
    * resolves when they are written: the files, or the window they will cover once the process exits.
    */
   profile?(seconds: number): Promise<ProfileTaken[]>;
+  /**
+   * Writes what is alive on the system's heap now, by allocating stack (a V8 sampling heap profile),
+   * and resolves with the file: only where the system runs under a heap sampler.
+   */
+  heapProfile?(): Promise<string>;
   /** Stops the processes and removes what it declared (not the applications' objects: the namespace goes). */
   stop(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPOSITORY_CREDENTIALS_TYPE } from '../../src/adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
@@ -11,6 +12,7 @@ import { applicationCrd, APPLICATION_API_VERSION } from '../../src/contracts/app
 import { mapBounded } from '../../src/engine/concurrency.ts';
 import type { ResourceType } from '../../src/ports/cluster.ts';
 import { CLI } from '../../src/testing/cli.ts';
+import { HeapSampler, INSPECT_BRK_FLAG } from '../heap-sampler.ts';
 import type {
   BenchApp,
   BenchEnvironment,
@@ -78,6 +80,13 @@ export function metricValue(text: string, name: string): number {
 
 /** Extra Node.js flags for the agent, space-separated (e.g. `--trace-gc`, `--max-old-space-size=256`). */
 export const AGENT_NODE_FLAGS_ENV = 'CAPSTAN_BENCH_AGENT_NODE_FLAGS';
+
+/**
+ * A folder: the agent runs under a heap sampler (bench/heap-sampler.ts, through its inspector on
+ * loopback) from its first allocation, and the harness writes what is alive there at the end of each
+ * steady-state window, as `<folder>/capstan-agent-<start>-w<N>.heapprofile`.
+ */
+export const HEAP_SAMPLES_ENV = 'CAPSTAN_BENCH_HEAP_SAMPLES';
 
 /**
  * The Node.js flags the agent starts with: `--cpu-prof` into `profile.dir` as `profile.name` when the
@@ -162,9 +171,11 @@ export const capstanDriver: SystemDriver = {
         ? {}
         : { extra: process.env[AGENT_NODE_FLAGS_ENV] }),
     });
+    const heapDir = process.env[HEAP_SAMPLES_ENV];
     const child = spawn(
       process.execPath,
       [
+        ...(heapDir === undefined ? [] : [INSPECT_BRK_FLAG]),
         ...nodeFlags,
         CLI,
         'agent',
@@ -191,6 +202,10 @@ export const capstanDriver: SystemDriver = {
     );
     child.stdout.pipe(out);
     child.stderr.pipe(out);
+    // Under the sampler, the agent waits at its first line until sampling has started.
+    const sampler = heapDir === undefined ? undefined : await HeapSampler.attach(child);
+    await sampler?.start();
+    let heapProfiles = 0;
     const base = `http://127.0.0.1:${String(port)}`;
     await waitFor('capstan agent ready', 60_000, async () => {
       if (child.exitCode !== null) throw new Error(`capstan agent exited with ${String(child.exitCode)}`);
@@ -270,12 +285,22 @@ export const capstanDriver: SystemDriver = {
           },
         ];
       },
+      ...(sampler === undefined || heapDir === undefined
+        ? {}
+        : {
+            async heapProfile(): Promise<string> {
+              const path = join(heapDir, `capstan-agent-${start}-w${String(++heapProfiles)}.heapprofile`);
+              await writeFile(path, JSON.stringify(await sampler.take()));
+              return path;
+            },
+          }),
       async counters() {
         const text = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
         return { renders: metricValue(text, 'capstan_render_cache_misses_total') };
       },
       async stop() {
         // A V8 profile is written as the agent exits: give it the time to write one.
+        sampler?.close();
         await stopProcess(child, settings.profileDir === undefined ? 10_000 : 60_000);
         out.end();
         // Without the agent, the finalizers would keep the Applications (and their namespace) forever.
