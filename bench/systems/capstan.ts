@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPOSITORY_CREDENTIALS_TYPE } from '../../src/adapters/git/secret-credentials.ts';
 import { KubeCluster, loadKubeConfig } from '../../src/adapters/kube/kube-cluster.ts';
@@ -290,6 +290,7 @@ export const capstanDriver: SystemDriver = {
         : {
             async heapProfile(): Promise<string> {
               const path = join(heapDir, `capstan-agent-${start}-w${String(++heapProfiles)}.heapprofile`);
+              await mkdir(heapDir, { recursive: true });
               await writeFile(path, JSON.stringify(await sampler.take()));
               return path;
             },
