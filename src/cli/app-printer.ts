@@ -1,5 +1,5 @@
 // Printers of `capstan app`: pure functions from Applications (and the time now) to text, kubectl style.
-import { formatId, type ResourceId } from '../core/resource.ts';
+import { formatId, withoutManagedFields, type ResourceId } from '../core/resource.ts';
 import {
   APPLICATION_DEFAULTS as DEFAULTS,
   APPLICATION_GROUP,
@@ -80,8 +80,7 @@ function condition(app: Application, type: string): Condition | undefined {
 
 /** The application as `-o json|yaml` print it: without managedFields, as kubectl shows objects. */
 export function forOutput(app: Application): Application {
-  const { managedFields: _managed, ...metadata } = app.metadata;
-  return { ...app, metadata };
+  return withoutManagedFields(app);
 }
 
 /** A kubectl-style List of applications for `-o json|yaml`. */
