@@ -202,9 +202,20 @@ export const capstanDriver: SystemDriver = {
     );
     child.stdout.pipe(out);
     child.stderr.pipe(out);
-    // Under the sampler, the agent waits at its first line until sampling has started.
-    const sampler = heapDir === undefined ? undefined : await HeapSampler.attach(child);
-    await sampler?.start();
+    // Under the sampler, the agent waits at its first line until sampling has started; an agent the
+    // sampler could not reach would wait for ever, so it goes.
+    const sampler =
+      heapDir === undefined
+        ? undefined
+        : await HeapSampler.attach(child)
+            .then(async (attached) => {
+              await attached.start();
+              return attached;
+            })
+            .catch((error: unknown) => {
+              child.kill('SIGKILL');
+              throw error;
+            });
     let heapProfiles = 0;
     const base = `http://127.0.0.1:${String(port)}`;
     await waitFor('capstan agent ready', 60_000, async () => {
