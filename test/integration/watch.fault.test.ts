@@ -268,6 +268,8 @@ describe('KubeWatcher', () => {
     };
     assert.equal(deleted.metadata.name, 'remove');
     assert.equal(deleted.data?.['a'], '1', 'a DELETED from a re-list carries the last known state');
+    // What the reflector kept of it: all but managedFields (the API server wrote some: it was created).
+    assert.equal(deleted.metadata.managedFields, undefined);
     // Live events again after the re-list.
     await kube.core.deleteNamespacedConfigMap({ namespace, name: 'keep' });
     await eventually(() => watch.seen.includes('DELETED:keep'), { what: 'DELETED:keep after the re-list' });
