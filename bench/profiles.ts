@@ -104,12 +104,15 @@ export function cpuProfileLines(process: string, s: CpuProfileSummary): string[]
   ];
 }
 
-/** `go tool pprof -top` of a Go CPU profile, its first `top` functions; or why it could not run. */
-export function summarisePprof(file: string, top = 15): Promise<string[]> {
+/**
+ * `go tool pprof -top` of a Go CPU profile, its first `top` functions by their own time (or, with
+ * `cumulative`, by the time spent in them and what they called); or why it could not run.
+ */
+export function summarisePprof(file: string, top = 15, cumulative = false): Promise<string[]> {
   return new Promise((resolve) => {
     execFile(
       'go',
-      ['tool', 'pprof', '-top', `-nodecount=${String(top)}`, file],
+      ['tool', 'pprof', '-top', ...(cumulative ? ['-cum'] : []), `-nodecount=${String(top)}`, file],
       { timeout: 120_000, maxBuffer: 4 * 2 ** 20 },
       (error, stdout, stderr) => {
         if (error)
@@ -124,11 +127,17 @@ export function summarisePprof(file: string, top = 15): Promise<string[]> {
 
 /** The summary of one profile as markdown lines. */
 export async function summariseTaken(taken: ProfileTaken, top = 15): Promise<string[]> {
+  // A Go profile's own-time top is mostly the runtime (the collector, syscalls): the cumulative one
+  // says which of the controller's functions caused it.
   if (taken.format === 'pprof')
     return [
       `${taken.process} (Go pprof, \`go tool pprof -top\`):`,
       '',
       ...(await summarisePprof(taken.path, top)),
+      '',
+      `${taken.process}, by cumulative time (\`go tool pprof -top -cum\`):`,
+      '',
+      ...(await summarisePprof(taken.path, 2 * top, true)),
     ];
   let profile: CpuProfile;
   try {
