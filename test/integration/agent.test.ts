@@ -120,6 +120,17 @@ async function createGitSecret(namespace: string, password = git.password): Prom
 
 const ready = (app: Application) => app.status?.conditions?.find((c) => c.type === 'Ready');
 
+/** Where the first null in a value is (a JSON path), or undefined when it holds none. */
+function nullPath(value: unknown, path = '$'): string | undefined {
+  if (value === null) return path;
+  if (typeof value !== 'object') return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nullPath(item, `${path}.${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 describe('the agent', () => {
   it('syncs an Application, follows commits (refresh request and polling), corrects drift and prunes', async (t) => {
     const namespace = await freshNamespace(t, kube);
@@ -147,6 +158,9 @@ describe('the agent', () => {
     assert.equal(synced.status.health?.status, 'Healthy');
     assert.equal(synced.status.resources?.length, 2);
     assert.ok(synced.metadata.finalizers?.includes('capstan.dev/resources'));
+    // No null in what the agent wrote: it remembers a version it validated only for an object without
+    // one (ValidatedApplications), so a null here would have every poll validate the spec again.
+    assert.equal(nullPath(synced), undefined);
     assert.equal(
       (await kube.core.readNamespacedConfigMap({ namespace, name: 'settings' })).data?.['level'],
       'info',
