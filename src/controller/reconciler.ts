@@ -1034,11 +1034,11 @@ export class ApplicationReconciler {
     };
     // Nothing new: no write (a write per interval per application is load on etcd and on every watcher).
     if (statusUnchanged(object['status'] as Record<string, unknown> | undefined, patch)) return;
-    await this.#deps.applications.patchStatus(
-      object.metadata.namespace ?? 'default',
-      object.metadata.name ?? '',
-      patch,
-    );
+    const namespace = object.metadata.namespace ?? 'default';
+    const name = object.metadata.name ?? '';
+    const written = await this.#deps.applications.patchStatus(namespace, name, patch);
+    // The next poll reads the version this write made: no need to check its spec again (ValidatedApplications).
+    this.#validated.wrote(namespace, name, object.metadata.resourceVersion, written);
   }
 }
 
