@@ -352,7 +352,12 @@ export interface AgentMetrics {
   readonly applications: Gauge<{ sync: string; health: string }>;
   /** capstan_application_reads_total{source}: the reconciler's reads of Applications, from the watch or the API server. */
   readonly applicationReads: Counter<{ source: 'watch' | 'api' }>;
+  /** capstan_application_validations_total{by}: Applications found valid by the schema, or by a version remembered. */
+  readonly applicationValidations: Counter<{ by: ValidatedBy }>;
 }
+
+/** How the reconciler found an Application valid (ValidatedApplications). */
+export type ValidatedBy = 'schema' | 'remembered';
 
 /** Registers the agent's metrics in `registry` and returns typed handles to them. */
 export function agentMetrics(registry: Registry): AgentMetrics {
@@ -417,11 +422,18 @@ export function agentMetrics(registry: Registry): AgentMetrics {
       help: "The reconciler's reads of Applications, by source: watch (no request, surely current) or api.",
       labelNames: ['source'],
     }),
+    applicationValidations: registry.counter<{ by: ValidatedBy }>({
+      name: 'capstan_application_validations_total',
+      help: "The reconciler's checks of Applications, by how: schema (validated) or remembered (a version found valid before, or made by the agent's own status write).",
+      labelNames: ['by'],
+    }),
   };
   // Both results exist from the start, so that rate() and ratios work before the first failure.
   metrics.syncs.inc({ result: 'Succeeded' }, 0);
   metrics.syncs.inc({ result: 'Failed' }, 0);
   metrics.applicationReads.inc({ source: 'watch' }, 0);
   metrics.applicationReads.inc({ source: 'api' }, 0);
+  metrics.applicationValidations.inc({ by: 'schema' }, 0);
+  metrics.applicationValidations.inc({ by: 'remembered' }, 0);
   return metrics;
 }

@@ -261,7 +261,9 @@ export class ApplicationReconciler {
    */
   readonly #shared = new Map<string, { startedAt: number; revision: Promise<ResolvedRevision> }>();
   /** Each Application is checked against its schema once per resourceVersion, not at every poll. */
-  readonly #validated = new ValidatedApplications();
+  readonly #validated = new ValidatedApplications((by) => {
+    this.#deps.metrics?.applicationValidations.inc({ by });
+  });
 
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;

@@ -1,6 +1,7 @@
 import { validateApplication, type Application } from '../contracts/application.ts';
 import type { Validation } from '../contracts/validate.ts';
 import type { KubeObject } from '../core/resource.ts';
+import type { ValidatedBy } from './metrics.ts';
 
 /** What is kept of an Application found valid: its version, and what says its spec is the same. */
 interface Remembered {
@@ -35,6 +36,12 @@ interface Remembered {
 export class ValidatedApplications {
   /** `namespace/name` → the version last found valid. */
   readonly #valid = new Map<string, Remembered>();
+  readonly #onValidated: ((by: ValidatedBy) => void) | undefined;
+
+  /** `onValidated` is told how each check was answered (for capstan_application_validations_total). */
+  constructor(onValidated?: (by: ValidatedBy) => void) {
+    this.#onValidated = onValidated;
+  }
 
   validate(object: KubeObject): Validation<Application> {
     const key = keyOf(object);
@@ -42,13 +49,14 @@ export class ValidatedApplications {
     const version = object.metadata.resourceVersion || undefined;
     const known = version === undefined ? undefined : this.#valid.get(key);
     if (version !== undefined && known !== undefined) {
-      if (known.version === version) return { ok: true, value: object as unknown as Application };
+      if (known.version === version) return this.#remembered(object);
       if (known.written === version && sameSpec(known, object) && !holdsNull(object)) {
         this.#valid.set(key, { version, uid: known.uid, generation: known.generation });
-        return { ok: true, value: object as unknown as Application };
+        return this.#remembered(object);
       }
     }
     const validation = validateApplication(object);
+    this.#onValidated?.('schema');
     if (validation.ok && version !== undefined && !holdsNull(object))
       this.#valid.set(key, {
         version,
@@ -68,6 +76,11 @@ export class ValidatedApplications {
     const known = this.#valid.get(key);
     if (known === undefined || from === undefined || to === undefined || known.version !== from) return;
     this.#valid.set(key, { ...known, written: to });
+  }
+
+  #remembered(object: KubeObject): Validation<Application> {
+    this.#onValidated?.('remembered');
+    return { ok: true, value: object as unknown as Application };
   }
 
   /** Forgets an Application (deleted): its key may come back as another object. */

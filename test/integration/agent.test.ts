@@ -232,6 +232,33 @@ describe('the agent', () => {
         ),
       { what: 'a read of the Application served from the watch', timeoutMs: 20_000 },
     );
+    // And finds it valid without the schema: the version it polls is one it validated, or the one its
+    // own status write made from it (ValidatedApplications). Nobody else writes the Application now, so
+    // a commit found by polling, synced, and the polls after its status writes check nothing against
+    // the schema.
+    const validations = async () => {
+      const text = await (await fetch(`${address}/metrics`)).text();
+      const count = (by: string) =>
+        Number(
+          new RegExp(`^capstan_application_validations_total\\{by="${by}"\\} (\\d+)`, 'm').exec(text)?.[1],
+        );
+      return { schema: count('schema'), remembered: count('remembered') };
+    };
+    const idle = await validations();
+    const quiet = await git.commit(repo, {
+      files: { 'app/settings.yaml': configMap('settings', { level: 'warn' }) },
+      message: 'quieter logs',
+    });
+    await eventually(async () => (await getApp(namespace, 'web')).status?.sync?.revision === quiet, {
+      what: 'the commit synced by polling',
+      timeoutMs: 30_000,
+    });
+    const synced2 = await validations();
+    await eventually(async () => (await validations()).remembered >= synced2.remembered + 2, {
+      what: 'two polls after the sync answered from a version remembered',
+      timeoutMs: 30_000,
+    });
+    assert.equal((await validations()).schema, idle.schema);
     assert.equal((await fetch(`${address}/healthz`)).status, 200);
     assert.ok(
       app.status?.history?.every((h) => /^[0-9a-f]{40}$/.test(h.revision) && h.author === 'Capstan Test'),

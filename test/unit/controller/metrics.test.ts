@@ -247,6 +247,10 @@ capstan_applications{sync="Synced",health="Healthy"} 49
 # TYPE capstan_application_reads_total counter
 capstan_application_reads_total{source="api"} 0
 capstan_application_reads_total{source="watch"} 0
+# HELP capstan_application_validations_total The reconciler's checks of Applications, by how: schema (validated) or remembered (a version found valid before, or made by the agent's own status write).
+# TYPE capstan_application_validations_total counter
+capstan_application_validations_total{by="remembered"} 0
+capstan_application_validations_total{by="schema"} 0
 `,
     );
   });
