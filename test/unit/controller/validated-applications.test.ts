@@ -72,7 +72,8 @@ describe('ValidatedApplications', () => {
   });
 
   it('answers the version its own status write made without the schema, while uid and generation hold', () => {
-    const validated = new ValidatedApplications();
+    const told: string[] = [];
+    const validated = new ValidatedApplications((by) => told.push(by));
     const meta = { uid: 'u-1', generation: 3 };
     assert.equal(validated.validate(application('10', valid, meta)).ok, true);
     validated.wrote('team-a', 'web', '10', '11');
@@ -86,6 +87,7 @@ describe('ValidatedApplications', () => {
     assert.equal(validated.validate(application('11', invalid, meta)).ok, true);
     // The next version nobody announced is checked.
     assert.equal(validated.validate(application('12', invalid, meta)).ok, false);
+    assert.deepEqual(told, ['schema', 'remembered', 'remembered', 'schema']);
   });
 
   it('checks a written version whose spec moved, or that is another object, or holds a null', () => {
