@@ -1,4 +1,5 @@
 import { backoffDelay, type BackoffOptions } from '../core/backoff.ts';
+import { DueHeap } from '../core/due-heap.ts';
 import type { Clock } from '../ports/clock.ts';
 
 /** Per-key exponential backoff of `addRateLimited` (core/backoff.ts); defaults DEFAULT_BACKOFF. */
@@ -34,11 +35,6 @@ export type KeyHandler = (key: string, signal: AbortSignal) => Promise<void>;
 /** 5 s, doubling, at most 5 min. */
 export const DEFAULT_BACKOFF = { baseDelayMs: 5_000, factor: 2, maxDelayMs: 5 * 60_000 } as const;
 
-interface Waiting {
-  readonly readyAt: number;
-  readonly cancel: AbortController;
-}
-
 /**
  * A keyed work queue like client-go's rate-limited workqueue.
  *
@@ -62,7 +58,9 @@ export class WorkQueue {
   /** Keys that need processing (queued, or to be queued again when their processing ends). */
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
-  readonly #waiting = new Map<string, Waiting>();
+  /** Keys delayed (`addAfter`), by the time they are due; one timer waits for the earliest. */
+  readonly #waiting = new DueHeap();
+  #timer: { readonly at: number; readonly cancel: AbortController } | undefined;
   readonly #failures = new Map<string, number>();
   /** Workers waiting for a key. */
   readonly #idle: (() => void)[] = [];
@@ -121,19 +119,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const readyAt = this.#clock.now().getTime() + delayMs;
-    const pending = this.#waiting.get(key);
-    if (pending) {
-      if (pending.readyAt <= readyAt) return;
-      pending.cancel.abort();
-    }
-    const entry: Waiting = { readyAt, cancel: new AbortController() };
-    this.#waiting.set(key, entry);
-    void this.#clock.sleep(delayMs, entry.cancel.signal).then(() => {
-      if (this.#waiting.get(key) !== entry) return; // replaced by an earlier one, or shut down
-      this.#waiting.delete(key);
-      this.add(key);
-    });
+    if (this.#waiting.set(key, this.#clock.now().getTime() + delayMs)) this.#arm();
   }
 
   /** Queues a key after its backoff (base × factor^failures, capped), and counts one more failure. Returns the delay. */
@@ -185,7 +171,8 @@ export class WorkQueue {
   async shutDown(options: ShutDownOptions = {}): Promise<void> {
     if (!this.#shuttingDown) {
       this.#shuttingDown = true;
-      for (const entry of this.#waiting.values()) entry.cancel.abort();
+      this.#timer?.cancel.abort();
+      this.#timer = undefined;
       this.#waiting.clear();
       this.#queue.length = 0;
       for (const wake of this.#idle.splice(0)) wake();
@@ -236,6 +223,22 @@ export class WorkQueue {
       }
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }
+  }
+
+  /** Has the one timer wait for the earliest delayed key (if it waits for a later time, it is moved). */
+  #arm(): void {
+    const at = this.#waiting.earliest();
+    if (at === undefined || this.#shuttingDown) return;
+    if (this.#timer !== undefined && this.#timer.at <= at) return;
+    this.#timer?.cancel.abort();
+    const timer = { at, cancel: new AbortController() };
+    this.#timer = timer;
+    void this.#clock.sleep(Math.max(0, at - this.#clock.now().getTime()), timer.cancel.signal).then(() => {
+      if (this.#timer !== timer) return; // moved to an earlier time, or shut down
+      this.#timer = undefined;
+      for (const key of this.#waiting.takeDue(this.#clock.now().getTime())) this.add(key);
+      this.#arm();
+    });
   }
 
   #done(key: string): void {

@@ -68,6 +68,34 @@ describe('WorkQueue', () => {
     await running;
   });
 
+  it('delayed keys wait on one timer, and come in the order of their times', async () => {
+    const clock = new FakeClock();
+    const queue = new WorkQueue({ clock });
+    const delays = Array.from({ length: 1000 }, (_, i) => 1_000 + ((i * 7919) % 1000) * 10);
+    delays.forEach((delay, i) => {
+      queue.addAfter(`k${String(i)}`, delay);
+    });
+    assert.equal(queue.delayed, 1000);
+    assert.equal(clock.pending, 1, 'one sleep for the earliest, not one per key');
+    const seen: string[] = [];
+    const running = queue.run((key) => {
+      seen.push(key);
+      return Promise.resolve();
+    });
+    await clock.advance(5_990);
+    assert.equal(seen.length, 500);
+    assert.equal(clock.pending, 1);
+    await clock.advance(10_000);
+    assert.deepEqual(
+      seen.map((key) => delays[Number(key.slice(1))]),
+      [...delays].sort((a, b) => a - b),
+    );
+    assert.equal(queue.delayed, 0);
+    assert.equal(clock.pending, 0);
+    await queue.shutDown();
+    await running;
+  });
+
   it('addAfter queues a key when its time comes; the earliest pending delay wins', async () => {
     const clock = new FakeClock();
     const queue = new WorkQueue({ clock });
