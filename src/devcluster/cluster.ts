@@ -798,7 +798,7 @@ async function waitNodesReady(
   const kwok = started.find((p) => p.name === 'kwok');
   if (!kwok) throw new CapstanError('DEVCLUSTER_STATE', 'kwok was not started');
   await waitUntil(kwok, deadline, 'the kwok nodes', async () => {
-    for (const p of started) if (!isRunning(p)) throw diedError(p);
+    for (const p of started) if (!isRunning(p)) throw await diedError(p);
     const res = await api.call('GET', '/api/v1/nodes');
     type NodeList = {
       items?: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[];

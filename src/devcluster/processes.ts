@@ -44,12 +44,20 @@ export function startProcess(options: StartOptions): ProcessRecord {
         detached: true,
       },
     );
-    if (child.pid === undefined) throw new Error(`cannot start ${options.binary}`);
+    const pid = child.pid;
+    if (pid === undefined) throw new Error(`cannot start ${options.binary}`);
     child.on('error', () => undefined);
+    const ended = new Promise<void>((resolve) => {
+      child.on('exit', (code, signal) => {
+        exits.set(pid, { binary: options.binary, code, signal, ended });
+        resolve();
+      });
+    });
+    exits.set(pid, { binary: options.binary, ended });
     child.unref();
     return {
       name: options.name,
-      pid: child.pid,
+      pid,
       binary: options.binary,
       args: options.args,
       log: options.log,
@@ -57,6 +65,54 @@ export function startProcess(options: StartOptions): ProcessRecord {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * How the processes this process started ended, by pid (while it runs to see them end): what explains a
+ * component that "exited during start-up" with nothing in its log, such as a signal from outside.
+ */
+const exits = new Map<
+  number,
+  {
+    readonly binary: string;
+    readonly code?: number | null;
+    readonly signal?: NodeJS.Signals | null;
+    readonly ended: Promise<void>;
+  }
+>();
+
+/**
+ * Why a recorded process is not running (isRunning false), as far as this machine can tell. A process
+ * this one started is waited for (up to `waitMs`) until its exit is reaped: until then it is a zombie,
+ * which says nothing of how it ended. (Only on the failure path: a long wait costs a working start nothing.)
+ */
+export async function whyNotRunning(
+  record: Pick<ProcessRecord, 'pid' | 'binary'>,
+  waitMs = 5000,
+): Promise<string> {
+  const started = exits.get(record.pid);
+  if (started?.binary === record.binary && started.code === undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([started.ended, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+  }
+  const exit = exits.get(record.pid);
+  if (exit?.binary === record.binary && exit.code !== undefined) {
+    if (exit.signal != null) return `killed by ${exit.signal}`;
+    return `exit code ${String(exit.code)}`;
+  }
+  const state = processState(record.pid);
+  if (state === undefined) return `process ${String(record.pid)} is gone`;
+  if (state === 'Z' || state === 'X') return `process ${String(record.pid)} ended (not yet reaped)`;
+  let argv0: string;
+  try {
+    argv0 = readFileSync(`/proc/${String(record.pid)}/cmdline`, 'utf8').split('\0')[0] ?? '';
+  } catch (error) {
+    return `process ${String(record.pid)} cannot be read: ${(error as Error).message}`;
+  }
+  return argv0 === record.binary
+    ? `process ${String(record.pid)} runs it (state ${state}): ended and back, or a transient read`
+    : `process ${String(record.pid)} now runs ${argv0 === '' ? '(nothing readable)' : argv0}`;
 }
 
 /**
@@ -142,10 +198,11 @@ export function logTail(record: ProcessRecord, lines = 12): string {
   }
 }
 
-export function diedError(record: ProcessRecord): CapstanError {
+export async function diedError(record: ProcessRecord): Promise<CapstanError> {
+  const why = await whyNotRunning(record);
   return new CapstanError(
     'DEVCLUSTER_COMPONENT_EXITED',
-    `${record.name} exited during start-up. Last lines of ${record.log}:\n${logTail(record)}`,
+    `${record.name} exited during start-up (${why}). Last lines of ${record.log}:\n${logTail(record)}`,
     {
       subject: record.name,
     },
@@ -177,7 +234,7 @@ export async function waitUntil(
 ): Promise<void> {
   const polled = await pollUntil(
     async () => {
-      if (!isRunning(record)) throw diedError(record);
+      if (!isRunning(record)) throw await diedError(record);
       // An error means it is not listening yet.
       return await probe().catch(() => false);
     },

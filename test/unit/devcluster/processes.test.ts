@@ -10,6 +10,8 @@ import {
   pidAlive,
   startProcess,
   stopProcess,
+  waitUntil,
+  whyNotRunning,
 } from '../../../src/devcluster/processes.ts';
 import { eventually } from '../../../src/testing/eventually.ts';
 
@@ -45,6 +47,37 @@ describe('managed processes', async () => {
     await new Promise((r) => setTimeout(r, 200));
     await stopProcess(record, { graceMs: 300 });
     assert.equal(isRunning(record), false);
+  });
+
+  it('a program that dies during start-up is reported with how it ended: its exit code, or the signal from outside', async () => {
+    const failing = startProcess({
+      name: 'failing',
+      binary: '/bin/sh',
+      args: ['-c', 'exit 3'],
+      log: join(dir, 'failing.log'),
+    });
+    await assert.rejects(
+      waitUntil(failing, Date.now() + 10_000, 'the failing program', () => Promise.resolve(false)),
+      (error: Error) => {
+        assert.match(error.message, /^failing exited during start-up \(exit code 3\)\. Last lines of /);
+        return true;
+      },
+    );
+    // Killed by someone else before it said it was ready: its log is empty, the signal tells what happened.
+    const killed = startProcess({
+      name: 'killed',
+      binary: '/bin/sh',
+      args: ['-c', 'sleep 60'],
+      log: join(dir, 'killed.log'),
+    });
+    process.kill(killed.pid, 'SIGTERM');
+    await assert.rejects(
+      waitUntil(killed, Date.now() + 10_000, 'the killed program', () => Promise.resolve(false)),
+      /killed exited during start-up \(killed by SIGTERM\)/,
+    );
+    // Nothing this process started: what /proc says of the pid.
+    assert.match(await whyNotRunning({ pid: process.pid, binary: '/no/such/binary' }), /now runs .*node/);
+    assert.match(await whyNotRunning({ pid: 2 ** 22 + 7, binary: '/bin/sh' }), /is gone/);
   });
 
   it('does not take a reused pid for the recorded program', () => {
