@@ -15,7 +15,7 @@ import { IMAGE_CACHE_ENV } from '../src/devcluster/image-cache.ts';
 import { clusterPaths } from '../src/devcluster/layout.ts';
 import { takeLock } from '../src/devcluster/lockfile.ts';
 import { DEFAULT_TEST_CLUSTER, TEST_CLUSTER_ENV } from '../src/testing/cluster.ts';
-import { nodeTestClusterName } from '../src/testing/real-node.ts';
+import { NODE_TEST_CLUSTER_ENV, nodeTestClusterName } from '../src/testing/real-node.ts';
 import { failuresOf, slowest, type FileTiming, type TestFailure } from './test-timings.ts';
 import { exitWithUsageOnHelp } from './usage.ts';
 
@@ -219,6 +219,28 @@ async function unit(lane: Lane): Promise<void> {
   );
 }
 
+/**
+ * Two runs on one machine must not share a tier's cluster: the one that started it stops it when it ends,
+ * under the other; fault tests restart its API server; the node tier's last test removes it. The second
+ * run's tier is refused, naming the first (the node tier had no such lock: a run that ended on a machine as
+ * another began could take down what the other had just started). Returns the release, or undefined when
+ * refused.
+ */
+function holdTestCluster(lane: Lane, name: string, tier: string): { release: () => void } | undefined {
+  const folder = clusterPaths(name).root;
+  mkdirSync(folder, { recursive: true });
+  const held = takeLock(join(folder, 'test-run.lock'), `test run in ${root}`);
+  if (!('heldBy' in held)) return held;
+  const other = held.heldBy;
+  const env = tier === 'node' ? NODE_TEST_CLUSTER_ENV : TEST_CLUSTER_ENV;
+  lane.error(
+    `\n${tier}: the test cluster '${name}' is in use by another test run (process ${String(other.pid)}` +
+      `${other.what ? `, ${other.what}` : ''}${other.since ? `, since ${other.since}` : ''}), so the ${tier} tier FAILS; ` +
+      `wait for it to finish, or run beside it on a cluster of its own: ${env}=${name}-2 ./scripts/test.sh`,
+  );
+  return undefined;
+}
+
 async function integration(lane: Lane): Promise<void> {
   banner(lane, 'integration tests (real kube-apiserver, real git)');
   const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
@@ -233,18 +255,8 @@ async function integration(lane: Lane): Promise<void> {
       note,
     });
   };
-  // Two runs on one machine must not share the cluster: the one that started it stops it when it ends,
-  // under the other, and fault tests restart its API server. The second run is refused, naming the first.
-  const folder = clusterPaths(name).root;
-  mkdirSync(folder, { recursive: true });
-  const held = takeLock(join(folder, 'test-run.lock'), `test run in ${root}`);
-  if ('heldBy' in held) {
-    const other = held.heldBy;
-    lane.error(
-      `\nintegration: the test cluster '${name}' is in use by another test run (process ${String(other.pid)}` +
-        `${other.what ? `, ${other.what}` : ''}${other.since ? `, since ${other.since}` : ''}), so the integration tier FAILS; ` +
-        `wait for it to finish, or run beside it on a cluster of its own: ${TEST_CLUSTER_ENV}=capstan-test-2 ./scripts/test.sh`,
-    );
+  const held = holdTestCluster(lane, name, 'integration');
+  if (held === undefined) {
     failed('test cluster in use by another run');
     return;
   }
@@ -304,6 +316,19 @@ async function node(lane: Lane): Promise<void> {
     'node tests (a real node: containerd, kubelet, kube-proxy in a namespace of their own; needs root)',
   );
   const env = values['rebuild-images'] ? { ...process.env, [IMAGE_CACHE_ENV]: 'refresh' } : process.env;
+  const started = Date.now();
+  const held = holdTestCluster(lane, nodeTestClusterName(), 'node');
+  if (held === undefined) {
+    lane.results.push({
+      tier: 'node',
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+      seconds: (Date.now() - started) / 1000,
+      note: 'test cluster in use by another run',
+    });
+    return;
+  }
   try {
     lane.results.push(
       await runNodeTests('node', filesOf('test/integration/**/*.node.test.ts'), {
@@ -316,6 +341,7 @@ async function node(lane: Lane): Promise<void> {
   } finally {
     // The last test removes the cluster; a run that failed before it must not leave the node behind.
     if (!values['keep-cluster']) await down(nodeTestClusterName()).catch(() => undefined);
+    held.release();
   }
 }
 
