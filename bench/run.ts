@@ -452,13 +452,26 @@ async function main(): Promise<void> {
     );
     return name;
   };
+  /** Namespaces deleted and not yet gone: the next unit of work waits for them (settleDrops). */
+  const dropping = new Set<string>();
   const dropNamespace = async (name: string) => {
     await admin.delete(nsType, '', name);
-    // Wait, so that the namespace controller's work does not overlap the next measurement: five
-    // minutes, longer for a namespace of many objects (100 000 at 10 000 applications).
-    for (let i = 0; i < namespaceDeletionPolls(config.scaleApps * config.objectsPerApp); i++) {
-      if (!(await admin.get(nsType, '', name))) return;
-      await sleep(500);
+    dropping.add(name);
+  };
+  /**
+   * Waits until the deleted namespaces are gone, so that the namespace controller's work overlaps neither
+   * the next measurement nor the machine-speed reading before it: five minutes each, longer for a
+   * namespace of many objects (100 000 at 10 000 applications: about 15 minutes). Called before a unit of
+   * work, not after one: the last unit's namespace is not waited for, nothing is measured after it (the
+   * next run on the cluster waits for it among the leftovers, or the cluster is removed).
+   */
+  const settleDrops = async () => {
+    for (const name of dropping) {
+      for (let i = 0; i < namespaceDeletionPolls(config.scaleApps * config.objectsPerApp); i++) {
+        if (!(await admin.get(nsType, '', name))) break;
+        await sleep(500);
+      }
+      dropping.delete(name);
     }
   };
   /**
@@ -481,6 +494,7 @@ async function main(): Promise<void> {
     if (names.length > 0)
       log(`removing ${String(names.length)} namespace(s) an earlier run left: ${names.join(', ')}`);
     await Promise.all(names.map(dropNamespace));
+    await settleDrops();
   };
   await clearLeftovers();
 
@@ -865,6 +879,7 @@ async function main(): Promise<void> {
   const unitsOf = (run: number) => unitsOfRun(run, systemNames, scenarios, config.webhookApps);
   const unit = async (id: string, fn: () => Promise<void>) => {
     if (done.has(id)) return;
+    await settleDrops();
     speeds[id] = measureMachineSpeed();
     const other = speedOutliers(speeds).find((o) => o.id === id);
     if (other)
@@ -897,6 +912,10 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${markdown}\n`);
   log(`wrote ${jsonPath}${out ? ` and ${out}` : ''}`);
+  if (dropping.size > 0)
+    log(
+      `the cluster is still deleting ${[...dropping].join(', ')} (a run that reuses it waits for that first; dev-cluster down ${clusterName} does not need to)`,
+    );
 }
 
 /** One unit of work of a run: a system's phase, or the raw client's ceiling. */
