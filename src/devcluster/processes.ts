@@ -10,6 +10,12 @@ export interface ProcessRecord {
   readonly binary: string;
   readonly args: readonly string[];
   readonly log: string;
+  /**
+   * When the process started (field 22 of /proc/<pid>/stat, clock ticks since boot): a pid is reused
+   * (this machine's pid_max is 32 768, a test run wraps it), and a reused pid running the same binary
+   * (another cluster's forwarder) is told apart by it. Absent in records written before it was kept.
+   */
+  readonly startTime?: number;
 }
 
 export interface StartOptions {
@@ -55,12 +61,14 @@ export function startProcess(options: StartOptions): ProcessRecord {
     });
     exits.set(pid, { binary: options.binary, ended });
     child.unref();
+    const startTime = processStartTime(pid);
     return {
       name: options.name,
       pid,
       binary: options.binary,
       args: options.args,
       log: options.log,
+      ...(startTime === undefined ? {} : { startTime }),
     };
   } finally {
     closeSync(fd);
@@ -87,7 +95,7 @@ const exits = new Map<
  * which says nothing of how it ended. (Only on the failure path: a long wait costs a working start nothing.)
  */
 export async function whyNotRunning(
-  record: Pick<ProcessRecord, 'pid' | 'binary'>,
+  record: Pick<ProcessRecord, 'pid' | 'binary' | 'startTime'>,
   waitMs = 5000,
 ): Promise<string> {
   const started = exits.get(record.pid);
@@ -103,6 +111,8 @@ export async function whyNotRunning(
   }
   const state = processState(record.pid);
   if (state === undefined) return `process ${String(record.pid)} is gone`;
+  if (record.startTime !== undefined && processStartTime(record.pid) !== record.startTime)
+    return `process ${String(record.pid)} is another one, started since (the pid was reused)`;
   if (state === 'Z' || state === 'X') return `process ${String(record.pid)} ended (not yet reaped)`;
   let argv0: string;
   try {
@@ -130,9 +140,13 @@ export function pidAlive(pid: number): boolean {
   return state !== 'Z' && state !== 'X';
 }
 
-/** True when the pid is alive (pidAlive) and still runs the recorded binary (pids are reused). */
-export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolean {
+/**
+ * True when the pid is alive (pidAlive), is the process that was started (its start time, when
+ * recorded) and still runs the recorded binary: pids are reused.
+ */
+export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary' | 'startTime'>): boolean {
   if (!pidAlive(record.pid)) return false;
+  if (record.startTime !== undefined && processStartTime(record.pid) !== record.startTime) return false;
   try {
     const argv0 = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
     return argv0 === record.binary;
@@ -141,15 +155,25 @@ export function isRunning(record: Pick<ProcessRecord, 'pid' | 'binary'>): boolea
   }
 }
 
-/** The state letter of /proc/<pid>/stat (R, S, Z, …); undefined when it cannot be read. */
-function processState(pid: number): string | undefined {
+/** The fields of /proc/<pid>/stat after the command's name (state first); undefined when unreadable. */
+function statFields(pid: number): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const close = stat.lastIndexOf(')');
-    return stat.slice(close + 2, close + 3);
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** The state letter of /proc/<pid>/stat (R, S, Z, …); undefined when it cannot be read. */
+function processState(pid: number): string | undefined {
+  return statFields(pid)?.[0];
+}
+
+/** When the pid's process started (stat field 22: clock ticks since boot); undefined when unreadable. */
+export function processStartTime(pid: number): number | undefined {
+  const field = statFields(pid)?.[19];
+  return field === undefined ? undefined : Number(field);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

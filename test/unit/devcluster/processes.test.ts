@@ -8,6 +8,7 @@ import {
   deadlineAfter,
   isRunning,
   pidAlive,
+  processStartTime,
   startProcess,
   stopProcess,
   waitUntil,
@@ -80,9 +81,26 @@ describe('managed processes', async () => {
     assert.match(await whyNotRunning({ pid: 2 ** 22 + 7, binary: '/bin/sh' }), /is gone/);
   });
 
-  it('does not take a reused pid for the recorded program', () => {
+  it('does not take a reused pid for the recorded program', async () => {
     assert.equal(isRunning({ pid: process.pid, binary: '/no/such/binary' }), false);
     assert.equal(isRunning({ pid: 2 ** 22 + 7, binary: '/bin/sh' }), false);
+    // The same binary under a reused pid (another cluster's forwarder): told apart by the start time.
+    const record = startProcess({
+      name: 'sleeper',
+      binary: '/bin/sh',
+      args: ['-c', 'sleep 60'],
+      log: join(dir, 'sleeper.log'),
+    });
+    after(() => stopProcess(record, { kill: true }));
+    assert.equal(record.startTime, processStartTime(record.pid));
+    assert.ok(record.startTime !== undefined && record.startTime > 0);
+    assert.equal(isRunning(record), true);
+    const earlier = { ...record, startTime: (record.startTime ?? 0) - 1 };
+    assert.equal(isRunning(earlier), false);
+    assert.match(await whyNotRunning(earlier), /is another one, started since \(the pid was reused\)/);
+    // A record written before start times were kept is judged by its binary alone.
+    const { startTime: _older, ...older } = record;
+    assert.equal(isRunning(older), true);
   });
 
   it('pidAlive: a running process is alive, an unreaped (zombie) one and an unknown pid are not', async () => {
