@@ -1,11 +1,19 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { pidAlive } from './processes.ts';
+import { pidAlive, processStartTime } from './processes.ts';
 
 /** Who holds a lock file: the process, what it was doing, and since when. */
 export interface LockHolder {
   readonly pid: number;
   readonly what?: string;
   readonly since?: string;
+  /** The holder's start time (processStartTime): a reused pid is not the holder. */
+  readonly startTime?: number;
+}
+
+/** True while the process a lock file names runs: alive, and the same process when its start is known. */
+function holds(holder: LockHolder): boolean {
+  if (!pidAlive(holder.pid)) return false;
+  return holder.startTime === undefined || processStartTime(holder.pid) === holder.startTime;
 }
 
 /**
@@ -17,7 +25,8 @@ export function takeLock(path: string, what: string): { release: () => void } | 
   const take = () => {
     const fd = openSync(path, 'wx');
     try {
-      writeSync(fd, JSON.stringify({ pid: process.pid, what, since: new Date().toISOString() }));
+      const startTime = processStartTime(process.pid);
+      writeSync(fd, JSON.stringify({ pid: process.pid, what, since: new Date().toISOString(), startTime }));
     } finally {
       closeSync(fd);
     }
@@ -27,7 +36,7 @@ export function takeLock(path: string, what: string): { release: () => void } | 
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const holder = readHolder(path);
-    if (holder && pidAlive(holder.pid)) return { heldBy: holder };
+    if (holder && holds(holder)) return { heldBy: holder };
     // A stale lock of a process that is gone: remove it (synchronously, before taking it).
     rmSync(path, { force: true });
     take();
@@ -55,6 +64,7 @@ export function readHolder(path: string): LockHolder | undefined {
           pid: parsed.pid,
           ...(typeof parsed.what === 'string' ? { what: parsed.what } : {}),
           ...(typeof parsed.since === 'string' ? { since: parsed.since } : {}),
+          ...(typeof parsed.startTime === 'number' ? { startTime: parsed.startTime } : {}),
         }
       : undefined;
   } catch {

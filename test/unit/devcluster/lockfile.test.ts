@@ -40,6 +40,20 @@ describe('lock files', () => {
     taken.release();
   });
 
+  it('takes over a lock whose pid was reused by another process (its start time differs)', () => {
+    const path = lockPath();
+    const taken = takeLock(path, 'test run in /d');
+    assert.ok('release' in taken);
+    const holder = readHolder(path);
+    assert.ok(holder?.startTime !== undefined, 'the holder’s start time is written');
+    // The same pid, alive, but started at another time: a process that got the crashed holder's pid.
+    writeFileSync(path, JSON.stringify({ ...holder, startTime: holder.startTime - 1, what: 'reused' }));
+    const again = takeLock(path, 'test run in /e');
+    assert.ok('release' in again, 'not refused by a process that only has the same pid');
+    assert.equal(readHolder(path)?.what, 'test run in /e');
+    again.release();
+  });
+
   it('reads the older form, a bare process id, and holds against it while that process lives', () => {
     const path = lockPath();
     writeFileSync(path, String(process.pid));
