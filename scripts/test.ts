@@ -241,13 +241,25 @@ function holdTestCluster(lane: Lane, name: string, tier: string): { release: () 
   return undefined;
 }
 
-async function integration(lane: Lane): Promise<void> {
-  banner(lane, 'integration tests (real kube-apiserver, real git)');
+/** Whether this run started the shared test cluster: it stops it after the last tier that uses it. */
+let testClusterOurs = false;
+
+/**
+ * Runs `body` on the run's shared test cluster (integration, fault and e2e tiers): the run's lock on it,
+ * the running one reused or a new one started, and that one stopped after the last tier that uses it
+ * (`last`), so that a run leaves no cluster behind (the e2e tier's files used to start one and leave it).
+ */
+async function onTestCluster(
+  lane: Lane,
+  tier: string,
+  last: boolean,
+  body: (env: NodeJS.ProcessEnv) => Promise<void>,
+): Promise<void> {
   const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
   const started = Date.now();
   const failed = (note: string) => {
     lane.results.push({
-      tier: 'integration',
+      tier,
       passed: 0,
       failed: 1,
       skipped: 0,
@@ -255,15 +267,14 @@ async function integration(lane: Lane): Promise<void> {
       note,
     });
   };
-  const held = holdTestCluster(lane, name, 'integration');
+  const held = holdTestCluster(lane, name, tier);
   if (held === undefined) {
     failed('test cluster in use by another run');
     return;
   }
-  let ours = false;
   try {
     if (await attach(name)) {
-      lane.log(`reusing the running cluster '${name}'`);
+      if (!testClusterOurs) lane.log(`reusing the running cluster '${name}'`);
     } else {
       await up({
         name,
@@ -271,18 +282,31 @@ async function integration(lane: Lane): Promise<void> {
           lane.log(`[cluster] ${line}`);
         },
       });
-      ours = true;
+      testClusterOurs = true;
     }
   } catch (error) {
     lane.error(
-      `\nintegration: the test cluster could not start, so the integration tier FAILS:\n${error instanceof Error ? error.message : String(error)}`,
+      `\n${tier}: the test cluster could not start, so the ${tier} tier FAILS:\n${error instanceof Error ? error.message : String(error)}`,
     );
     failed('cluster did not start');
     held.release();
     return;
   }
   try {
-    const env = { ...process.env, [TEST_CLUSTER_ENV]: name };
+    await body({ ...process.env, [TEST_CLUSTER_ENV]: name });
+  } finally {
+    if (last && testClusterOurs && !values['keep-cluster']) {
+      const { stopped } = await down(name);
+      testClusterOurs = false;
+      lane.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
+    }
+    held.release();
+  }
+}
+
+async function integration(lane: Lane): Promise<void> {
+  banner(lane, 'integration tests (real kube-apiserver, real git)');
+  await onTestCluster(lane, 'integration', !selected.includes('e2e'), async (env) => {
     const regular = filesOf('test/integration/**/*.test.ts').filter(
       (f) => !f.endsWith('.fault.test.ts') && !f.endsWith('.node.test.ts'),
     );
@@ -296,13 +320,7 @@ async function integration(lane: Lane): Promise<void> {
         : undefined;
     lane.results.push(a);
     if (b) lane.results.push(b);
-  } finally {
-    if (ours && !values['keep-cluster']) {
-      const { stopped } = await down(name);
-      lane.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
-    }
-    held.release();
-  }
+  });
 }
 
 /**
@@ -373,7 +391,9 @@ async function e2e(lane: Lane): Promise<void> {
     });
     return;
   }
-  lane.results.push(await runNodeTests('e2e', files, { concurrency: 1, minutes: 15, lane }));
+  await onTestCluster(lane, 'e2e', true, async (env) => {
+    lane.results.push(await runNodeTests('e2e', files, { concurrency: 1, minutes: 15, env, lane }));
+  });
 }
 
 const run: Record<Tier, (lane: Lane) => Promise<void>> = { unit, integration, node, e2e };
