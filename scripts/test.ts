@@ -242,7 +242,7 @@ function holdTestCluster(lane: Lane, name: string, tier: string): { release: () 
 }
 
 /** Whether this run started the shared test cluster: it stops it after the last tier that uses it. */
-let testClusterOurs = false;
+const testClusterRun = { ours: false };
 
 /**
  * Runs `body` on the run's shared test cluster (integration, fault and e2e tiers): the run's lock on it,
@@ -274,7 +274,7 @@ async function onTestCluster(
   }
   try {
     if (await attach(name)) {
-      if (!testClusterOurs) lane.log(`reusing the running cluster '${name}'`);
+      if (!testClusterRun.ours) lane.log(`reusing the running cluster '${name}'`);
     } else {
       await up({
         name,
@@ -282,7 +282,7 @@ async function onTestCluster(
           lane.log(`[cluster] ${line}`);
         },
       });
-      testClusterOurs = true;
+      testClusterRun.ours = true;
     }
   } catch (error) {
     lane.error(
@@ -295,9 +295,9 @@ async function onTestCluster(
   try {
     await body({ ...process.env, [TEST_CLUSTER_ENV]: name });
   } finally {
-    if (last && testClusterOurs && !values['keep-cluster']) {
+    if (last && testClusterRun.ours && !values['keep-cluster']) {
       const { stopped } = await down(name);
-      testClusterOurs = false;
+      testClusterRun.ours = false;
       lane.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
     }
     held.release();
@@ -438,6 +438,13 @@ await Promise.all([
     if (withChecks) await checks(side);
   }),
 ]);
+// The test cluster this run started and no tier stopped (an error before the last tier on it, or the e2e
+// tier's set-up failing before it reached the cluster) is stopped here: a run leaves no cluster behind.
+if (testClusterRun.ours && !values['keep-cluster']) {
+  const name = process.env[TEST_CLUSTER_ENV] ?? DEFAULT_TEST_CLUSTER;
+  const { stopped } = await down(name).catch(() => ({ stopped: [] as string[] }));
+  mainLane.log(`stopped the test cluster '${name}' (${stopped.join(', ')})`);
+}
 if (side) {
   closeSync(side.stdio as number);
   const what = [...besides, ...(withChecks ? ['static checks'] : [])].join(', ');
