@@ -68,10 +68,10 @@ describe('managed processes', async () => {
     const killed = startProcess({
       name: 'killed',
       binary: '/bin/sh',
-      args: ['-c', 'sleep 60'],
+      args: ['-c', 'sleep 60; :'],
       log: join(dir, 'killed.log'),
     });
-    process.kill(killed.pid, 'SIGTERM');
+    process.kill(-killed.pid, 'SIGTERM'); // its group: the shell and its sleep
     await assert.rejects(
       waitUntil(killed, Date.now() + 10_000, 'the killed program', () => Promise.resolve(false)),
       /killed exited during start-up \(killed by SIGTERM\)/,
@@ -88,7 +88,8 @@ describe('managed processes', async () => {
     const record = startProcess({
       name: 'sleeper',
       binary: '/bin/sh',
-      args: ['-c', 'sleep 60'],
+      // Two commands: a shell that execs its last command would no longer be /bin/sh.
+      args: ['-c', 'sleep 60; :'],
       log: join(dir, 'sleeper.log'),
     });
     after(() => stopProcess(record, { kill: true }));
